@@ -1,0 +1,11 @@
+//! Generates the protobuf types of `proto/medledger/v1` with prost (needs `protoc`, installed by
+//! scripts/deps.sh from Debian's protobuf-compiler).
+fn main() -> std::io::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["tx.proto", "state.proto", "query.proto"]
+        .map(|f| root.join("medledger/v1").join(f));
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    prost_build::Config::new().compile_protos(&files, &[root])
+}

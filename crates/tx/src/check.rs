@@ -1,0 +1,172 @@
+//! Stateless checks: everything about a message that can be decided without reading state.
+//! The state machine runs them again before applying, so CheckTx is only a filter.
+
+use crate::error::{Code, TxError};
+use crate::limits::*;
+use crate::pb::{tx_body::Msg, GrantConsent, LogAccess, Purpose, RevokeConsent, TxBody};
+
+/// Checks a body: chain id length, a message present, every field within its limits.
+pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
+    check_len("chain_id", &body.chain_id, MAX_CHAIN_ID_LEN)?;
+    let msg = body
+        .msg
+        .as_ref()
+        .ok_or_else(|| TxError::new(Code::MissingMessage, "tx body carries no message"))?;
+    match msg {
+        Msg::RegisterPatient(_) => {}
+        Msg::GrantConsent(m) => check_grant(m)?,
+        Msg::RevokeConsent(m) => check_revoke(m)?,
+        Msg::LogAccess(m) => check_access(m)?,
+    }
+    Ok(msg)
+}
+
+fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
+    check_id("grantee", &m.grantee)?;
+    if m.data_classes.is_empty() {
+        return Err(TxError::new(Code::InvalidField, "data_classes: name at least one class, or \"*\""));
+    }
+    check_count("data_classes", m.data_classes.len(), MAX_DATA_CLASSES)?;
+    for class in &m.data_classes {
+        check_token("data_classes", class, MAX_DATA_CLASS_LEN)?;
+    }
+    if m.purposes.is_empty() {
+        return Err(TxError::new(Code::InvalidField, "purposes: name at least one purpose"));
+    }
+    check_count("purposes", m.purposes.len(), MAX_PURPOSES)?;
+    for p in &m.purposes {
+        check_purpose(*p)?;
+    }
+    if m.not_after != 0 && m.not_after < m.not_before {
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!("period: not_after {} is before not_before {}", m.not_after, m.not_before),
+        ));
+    }
+    Ok(())
+}
+
+fn check_revoke(m: &RevokeConsent) -> Result<(), TxError> {
+    check_id("consent_id", &m.consent_id)
+}
+
+fn check_access(m: &LogAccess) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
+    check_token("data_class", &m.data_class, MAX_DATA_CLASS_LEN)?;
+    if m.data_class == "*" {
+        return Err(TxError::new(Code::InvalidField, "data_class: an access reads one class, not \"*\""));
+    }
+    check_purpose(m.purpose)
+}
+
+/// A purpose must be one of the known codes, not unspecified.
+fn check_purpose(p: i32) -> Result<(), TxError> {
+    match Purpose::try_from(p) {
+        Ok(Purpose::Unspecified) | Err(_) => Err(TxError::new(
+            Code::InvalidField,
+            format!("purpose {p} is not one of TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH"),
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Identifiers become parts of storage keys: non-empty, bounded, and no `/`.
+pub fn check_id(field: &str, value: &str) -> Result<(), TxError> {
+    check_token(field, value, MAX_ID_LEN)
+}
+
+fn check_token(field: &str, value: &str, max: usize) -> Result<(), TxError> {
+    check_len(field, value, max)?;
+    if value.is_empty() {
+        return Err(TxError::new(Code::InvalidField, format!("{field} is empty")));
+    }
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '*');
+    if !value.chars().all(ok) {
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!("{field} {value:?} may only use letters, digits and - _ . : *"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), TxError> {
+    if value.len() > max {
+        return Err(TxError::new(
+            Code::FieldTooLong,
+            format!("{field} is {} bytes; the limit is {max}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_count(field: &str, n: usize, max: usize) -> Result<(), TxError> {
+    if n > max {
+        return Err(TxError::new(Code::TooManyItems, format!("{field} has {n} items; the limit is {max}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> GrantConsent {
+        GrantConsent {
+            grantee: "hospital-a".into(),
+            data_classes: vec!["Observation".into()],
+            purposes: vec![Purpose::Treat as i32],
+            not_before: 0,
+            not_after: 0,
+        }
+    }
+
+    fn body(msg: Msg) -> TxBody {
+        TxBody { chain_id: "c".into(), sequence: 0, msg: Some(msg) }
+    }
+
+    fn code_of(msg: Msg) -> Option<Code> {
+        check_body(&body(msg)).err().map(|e| e.code)
+    }
+
+    #[test]
+    fn a_well_formed_grant_passes() {
+        assert_eq!(code_of(Msg::GrantConsent(grant())), None);
+    }
+
+    #[test]
+    fn each_bad_field_has_its_code() {
+        let mut g = grant();
+        g.grantee = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(code_of(Msg::GrantConsent(g)), Some(Code::FieldTooLong));
+        let mut g = grant();
+        g.grantee = "a/b".into();
+        assert_eq!(code_of(Msg::GrantConsent(g)), Some(Code::InvalidField));
+        let mut g = grant();
+        g.data_classes = vec!["Observation".into(); MAX_DATA_CLASSES + 1];
+        assert_eq!(code_of(Msg::GrantConsent(g)), Some(Code::TooManyItems));
+        let mut g = grant();
+        g.purposes = vec![99];
+        assert_eq!(code_of(Msg::GrantConsent(g)), Some(Code::InvalidField));
+        let mut g = grant();
+        g.not_before = 10;
+        g.not_after = 5;
+        assert_eq!(code_of(Msg::GrantConsent(g)), Some(Code::InvalidField));
+        let empty = TxBody { chain_id: "c".into(), sequence: 0, msg: None };
+        assert_eq!(check_body(&empty).err().map(|e| e.code), Some(Code::MissingMessage));
+    }
+
+    #[test]
+    fn access_must_name_one_class_and_a_purpose() {
+        let access = LogAccess {
+            patient_id: "pt-1".into(),
+            record_id: "r1".into(),
+            data_class: "*".into(),
+            purpose: Purpose::Treat as i32,
+        };
+        assert_eq!(code_of(Msg::LogAccess(access.clone())), Some(Code::InvalidField));
+        let access = LogAccess { data_class: "Observation".into(), purpose: 0, ..access };
+        assert_eq!(code_of(Msg::LogAccess(access)), Some(Code::InvalidField));
+    }
+}

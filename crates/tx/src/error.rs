@@ -1,0 +1,149 @@
+//! Stable rejection codes.
+//!
+//! Every way a transaction can be refused has its own code. Codes are ABCI result codes seen by
+//! clients, indexers and auditors, so they are only ever appended: never renumber or reuse one.
+
+use std::fmt;
+
+/// A rejection reason with a stable numeric code (the ABCI `code` of the tx result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u32)]
+pub enum Code {
+    /// The bytes are not a protobuf `Tx` with a `TxBody` inside.
+    TxDecode = 1,
+    /// The tx is larger than [`crate::limits::MAX_TX_BYTES`].
+    TxTooLarge = 2,
+    /// The tx or its body is not in canonical protobuf form (re-encoding differs).
+    NonCanonical = 3,
+    /// The public key is not a valid 32-byte Ed25519 key.
+    BadPublicKey = 4,
+    /// The signature does not verify for this key and body.
+    BadSignature = 5,
+    /// The body names another chain id.
+    WrongChainId = 6,
+    /// The sequence number was already used by this signer (a replay).
+    SequenceReused = 7,
+    /// The sequence number skips ahead of the signer's next one.
+    SequenceGap = 8,
+    /// The body carries no message.
+    MissingMessage = 9,
+    /// A field is longer than its limit.
+    FieldTooLong = 10,
+    /// A list has more items than its limit.
+    TooManyItems = 11,
+    /// A field has an invalid value (empty, bad characters, unknown enum, bad period).
+    InvalidField = 12,
+    /// The signing key belongs to no member or patient, and the message needs one.
+    UnknownSigner = 20,
+    /// The signer may not send this message.
+    NotAuthorized = 21,
+    /// A patient with this key is already registered.
+    PatientExists = 22,
+    /// No patient has this id.
+    UnknownPatient = 23,
+    /// No member has this id.
+    UnknownMember = 24,
+    /// No consent has this id.
+    UnknownConsent = 25,
+    /// The consent belongs to another patient.
+    NotConsentOwner = 26,
+    /// The consent was already revoked.
+    ConsentAlreadyRevoked = 27,
+    /// No active consent of the patient permits this actor, data class and purpose now.
+    NoPermittingConsent = 28,
+    /// The patient holds the maximum number of consents.
+    TooManyConsents = 29,
+    /// The key already belongs to a member or another patient.
+    KeyInUse = 30,
+}
+
+impl Code {
+    /// Every code, in numeric order.
+    pub const ALL: [Code; 23] = [
+        Code::TxDecode,
+        Code::TxTooLarge,
+        Code::NonCanonical,
+        Code::BadPublicKey,
+        Code::BadSignature,
+        Code::WrongChainId,
+        Code::SequenceReused,
+        Code::SequenceGap,
+        Code::MissingMessage,
+        Code::FieldTooLong,
+        Code::TooManyItems,
+        Code::InvalidField,
+        Code::UnknownSigner,
+        Code::NotAuthorized,
+        Code::PatientExists,
+        Code::UnknownPatient,
+        Code::UnknownMember,
+        Code::UnknownConsent,
+        Code::NotConsentOwner,
+        Code::ConsentAlreadyRevoked,
+        Code::NoPermittingConsent,
+        Code::TooManyConsents,
+        Code::KeyInUse,
+    ];
+
+    /// The ABCI result code.
+    pub fn value(self) -> u32 {
+        self as u32
+    }
+
+    /// The code for an ABCI result code, if it is one of ours.
+    pub fn from_value(value: u32) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.value() == value)
+    }
+
+    /// A short stable name, e.g. `SEQUENCE_REUSED`, used in logs and CLI output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::TxDecode => "TX_DECODE",
+            Code::TxTooLarge => "TX_TOO_LARGE",
+            Code::NonCanonical => "NON_CANONICAL",
+            Code::BadPublicKey => "BAD_PUBLIC_KEY",
+            Code::BadSignature => "BAD_SIGNATURE",
+            Code::WrongChainId => "WRONG_CHAIN_ID",
+            Code::SequenceReused => "SEQUENCE_REUSED",
+            Code::SequenceGap => "SEQUENCE_GAP",
+            Code::MissingMessage => "MISSING_MESSAGE",
+            Code::FieldTooLong => "FIELD_TOO_LONG",
+            Code::TooManyItems => "TOO_MANY_ITEMS",
+            Code::InvalidField => "INVALID_FIELD",
+            Code::UnknownSigner => "UNKNOWN_SIGNER",
+            Code::NotAuthorized => "NOT_AUTHORIZED",
+            Code::PatientExists => "PATIENT_EXISTS",
+            Code::UnknownPatient => "UNKNOWN_PATIENT",
+            Code::UnknownMember => "UNKNOWN_MEMBER",
+            Code::UnknownConsent => "UNKNOWN_CONSENT",
+            Code::NotConsentOwner => "NOT_CONSENT_OWNER",
+            Code::ConsentAlreadyRevoked => "CONSENT_ALREADY_REVOKED",
+            Code::NoPermittingConsent => "NO_PERMITTING_CONSENT",
+            Code::TooManyConsents => "TOO_MANY_CONSENTS",
+            Code::KeyInUse => "KEY_IN_USE",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name(), self.value())
+    }
+}
+
+/// A refused transaction: a stable [`Code`] and a message a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct TxError {
+    /// The stable code.
+    pub code: Code,
+    /// What was wrong and, where it helps, what to do about it.
+    pub message: String,
+}
+
+impl TxError {
+    /// A rejection with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        TxError { code, message: message.into() }
+    }
+}

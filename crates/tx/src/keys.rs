@@ -1,0 +1,105 @@
+//! Every storage key of the Merkleized state, in one place.
+//!
+//! Keys are readable byte strings `domain/part/part`; numbers inside keys are zero-padded to 20
+//! digits so that lexical order is numeric order. Identifiers may not contain `/` (see
+//! [`crate::check`]), so no two different tuples map to the same key. The proof verifier in
+//! `medledger-query` builds keys with these same functions.
+//!
+//! Values are protobuf messages from `proto/medledger/v1/state.proto`, except counters, which are
+//! 8-byte big-endian integers ([`encode_u64`]).
+
+/// `member/{id}` → `Member`.
+pub fn member(id: &str) -> Vec<u8> {
+    format!("member/{id}").into_bytes()
+}
+
+/// `keyowner/{hex key}` → `KeyOwner`: who signs with this key.
+pub fn key_owner(public_key: &[u8; 32]) -> Vec<u8> {
+    format!("keyowner/{}", hex::encode(public_key)).into_bytes()
+}
+
+/// `seq/{hex key}` → counter: the next sequence number this key must use.
+pub fn sequence(public_key: &[u8; 32]) -> Vec<u8> {
+    format!("seq/{}", hex::encode(public_key)).into_bytes()
+}
+
+/// `patient/{id}` → `Patient`.
+pub fn patient(id: &str) -> Vec<u8> {
+    format!("patient/{id}").into_bytes()
+}
+
+/// `consent/{id}` → `Consent`.
+pub fn consent(id: &str) -> Vec<u8> {
+    format!("consent/{id}").into_bytes()
+}
+
+/// `counter/consents` → counter: how many consents were ever granted (ids are `c-1`, `c-2`, ...).
+pub fn consent_counter() -> Vec<u8> {
+    b"counter/consents".to_vec()
+}
+
+/// `patient-consents/{patient}/count` → counter of the patient's consents.
+pub fn patient_consent_count(patient: &str) -> Vec<u8> {
+    format!("patient-consents/{patient}/count").into_bytes()
+}
+
+/// `patient-consents/{patient}/{n}` → the id (UTF-8) of the patient's `n`-th consent, from 0.
+pub fn patient_consent(patient: &str, n: u64) -> Vec<u8> {
+    format!("patient-consents/{patient}/{n:020}").into_bytes()
+}
+
+/// `grants/{patient}/{grantee}/count` → counter of the consents from `patient` to `grantee`.
+pub fn grant_count(patient: &str, grantee: &str) -> Vec<u8> {
+    format!("grants/{patient}/{grantee}/count").into_bytes()
+}
+
+/// `grants/{patient}/{grantee}/{n}` → the id (UTF-8) of the `n`-th such consent, from 0.
+pub fn grant(patient: &str, grantee: &str, n: u64) -> Vec<u8> {
+    format!("grants/{patient}/{grantee}/{n:020}").into_bytes()
+}
+
+/// `access/{patient}/count` → counter of the patient's access events. A proof of this counter
+/// plus a proof of every index below it is a proof of the patient's *complete* access history.
+pub fn access_count(patient: &str) -> Vec<u8> {
+    format!("access/{patient}/count").into_bytes()
+}
+
+/// `access/{patient}/{n}` → `AccessEvent` number `n` of the patient, from 0.
+pub fn access_event(patient: &str, n: u64) -> Vec<u8> {
+    format!("access/{patient}/{n:020}").into_bytes()
+}
+
+/// The value encoding of counters.
+pub fn encode_u64(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+/// Decodes a counter; `None` if the bytes are not 8 long.
+pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_keys_sort_numerically() {
+        assert!(access_event("p", 9) < access_event("p", 10));
+        assert!(patient_consent("p", 99) < patient_consent("p", 100));
+    }
+
+    #[test]
+    fn keys_are_pinned() {
+        // These are the wire format of proofs: changing one breaks every verifier in the field.
+        assert_eq!(consent("c-17"), b"consent/c-17");
+        assert_eq!(access_event("pt-ab", 3), b"access/pt-ab/00000000000000000003");
+        assert_eq!(sequence(&[0u8; 32]), format!("seq/{}", "00".repeat(32)).as_bytes());
+    }
+
+    #[test]
+    fn counters_round_trip() {
+        assert_eq!(decode_u64(&encode_u64(42)), Some(42));
+        assert_eq!(decode_u64(b"short"), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! Limits on everything that comes from outside. A value over its limit is rejected with
+//! [`crate::Code::TxTooLarge`], [`crate::Code::FieldTooLong`] or [`crate::Code::TooManyItems`].
+
+/// Largest accepted transaction, in bytes (envelope included).
+pub const MAX_TX_BYTES: usize = 8 * 1024;
+/// Longest chain id (CometBFT's own limit).
+pub const MAX_CHAIN_ID_LEN: usize = 50;
+/// Longest identifier: member ids, patient ids, consent ids.
+pub const MAX_ID_LEN: usize = 64;
+/// Longest record id.
+pub const MAX_RECORD_ID_LEN: usize = 128;
+/// Longest data class (a FHIR resource type such as `MedicationStatement`).
+pub const MAX_DATA_CLASS_LEN: usize = 64;
+/// Most data classes in one consent.
+pub const MAX_DATA_CLASSES: usize = 32;
+/// Most purposes in one consent (there are five purpose codes).
+pub const MAX_PURPOSES: usize = 5;
+/// Most consents one patient may hold, active or revoked. Consent evaluation reads the
+/// patient's consents to one grantee, so this bounds the work of every access check.
+pub const MAX_CONSENTS_PER_PATIENT: u64 = 1024;
+/// Most consents one patient may hold for one grantee.
+pub const MAX_CONSENTS_PER_GRANTEE: u64 = 64;
