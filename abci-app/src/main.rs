@@ -1,1 +1,2 @@
+//! `medledger`: see `medledger --help`.
 fn main() {}

@@ -55,11 +55,14 @@ pub enum Code {
     TooManyConsents = 29,
     /// The key already belongs to a member or another patient.
     KeyInUse = 30,
+    /// The node could not read its own state while checking the tx (CheckTx only; try another
+    /// node). Never a block result: a node that cannot read its state stops.
+    NodeStorage = 50,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -83,6 +86,7 @@ impl Code {
         Code::NoPermittingConsent,
         Code::TooManyConsents,
         Code::KeyInUse,
+        Code::NodeStorage,
     ];
 
     /// The ABCI result code.
@@ -121,6 +125,7 @@ impl Code {
             Code::NoPermittingConsent => "NO_PERMITTING_CONSENT",
             Code::TooManyConsents => "TOO_MANY_CONSENTS",
             Code::KeyInUse => "KEY_IN_USE",
+            Code::NodeStorage => "NODE_STORAGE",
         }
     }
 }
@@ -146,4 +151,17 @@ impl TxError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         TxError { code, message: message.into() }
     }
+}
+
+/// Stable codes of failed `abci_query` answers (a separate range from tx codes). An absent value
+/// is not a failure: it is answered with code 0, an empty value and a proof of absence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum QueryCode {
+    /// The path names no key (see `docs`/README for paths).
+    BadPath = 100,
+    /// The height is above the last committed height.
+    FutureHeight = 101,
+    /// The node could not read its state (an operator problem, not the caller's).
+    Internal = 102,
 }

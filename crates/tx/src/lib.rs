@@ -23,4 +23,4 @@ pub mod pb {
 }
 
 pub use envelope::{decode_tx, sign_tx, verify_batch, SignedTx, VerifiedTx};
-pub use error::{Code, TxError};
+pub use error::{Code, QueryCode, TxError};

@@ -1,0 +1,208 @@
+//! The ABCI server: a thin adapter from CometBFT's ABCI 2.0 requests to [`Ledger`].
+//!
+//! One service handles all four connections in arrival order (tower-abci's `split` with a
+//! buffer), so requests never interleave inside the ledger. Bad *input* never becomes an error
+//! here: it becomes a response with a non-zero code. Only a failure of this node's own storage is
+//! returned as an error, which makes tower-abci drop the connection and CometBFT halt: a node that
+//! cannot read or persist its state must stop rather than diverge.
+
+use std::future::{ready, Ready};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use medledger_state::{Event, Ledger, QueryAnswer, StoreError};
+use prost::Message;
+use tendermint::abci::{response, types::ExecTxResult, Code, EventAttributeIndexExt};
+use tendermint::merkle::proof::{ProofOp, ProofOps};
+use tendermint::v0_38::abci::{request, Request, Response};
+use tendermint::AppHash;
+use tower::Service;
+use tower_abci::BoxError;
+use tracing::{debug, error, info, warn};
+
+/// Application name reported by Info.
+pub const APP_NAME: &str = "medledger";
+/// Protocol version of the state machine reported by Info (bumped on any rule change).
+pub const APP_VERSION: u64 = 1;
+
+/// The ABCI application.
+pub struct App {
+    ledger: Ledger,
+}
+
+impl App {
+    /// Serves `ledger`.
+    pub fn new(ledger: Ledger) -> Self {
+        App { ledger }
+    }
+
+    fn handle(&mut self, req: Request) -> Result<Response, StoreError> {
+        Ok(match req {
+            Request::Info(_) => Response::Info(self.info()),
+            Request::InitChain(r) => Response::InitChain(self.init_chain(r)?),
+            Request::Query(r) => Response::Query(self.query(r)),
+            Request::CheckTx(r) => Response::CheckTx(self.check_tx(r)),
+            Request::PrepareProposal(r) => Response::PrepareProposal(self.prepare_proposal(r)),
+            Request::ProcessProposal(r) => Response::ProcessProposal(self.process_proposal(r)),
+            Request::FinalizeBlock(r) => Response::FinalizeBlock(self.finalize_block(r)?),
+            Request::Commit => Response::Commit(self.commit()?),
+            Request::ExtendVote(_) => Response::ExtendVote(response::ExtendVote { vote_extension: Bytes::new() }),
+            Request::VerifyVoteExtension(_) => Response::VerifyVoteExtension(response::VerifyVoteExtension::Accept),
+            Request::Flush => Response::Flush,
+            Request::Echo(r) => Response::Echo(response::Echo { message: r.message }),
+            Request::ListSnapshots => Response::ListSnapshots(Default::default()),
+            Request::OfferSnapshot(_) => Response::OfferSnapshot(response::OfferSnapshot::Reject),
+            Request::LoadSnapshotChunk(_) => Response::LoadSnapshotChunk(Default::default()),
+            Request::ApplySnapshotChunk(_) => Response::ApplySnapshotChunk(response::ApplySnapshotChunk {
+                result: response::ApplySnapshotChunkResult::Abort,
+                refetch_chunks: Vec::new(),
+                reject_senders: Vec::new(),
+            }),
+        })
+    }
+
+    fn info(&self) -> response::Info {
+        let (height, app_hash) = match self.ledger.info() {
+            Some(c) => (c.height, c.app_hash.to_vec()),
+            None => (0, Vec::new()),
+        };
+        info!(height, app_hash = %hex::encode_upper(&app_hash), "info");
+        response::Info {
+            data: APP_NAME.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            app_version: APP_VERSION,
+            last_block_height: height.try_into().unwrap_or_default(),
+            last_block_app_hash: app_hash_of(&app_hash),
+        }
+    }
+
+    fn init_chain(&mut self, r: request::InitChain) -> Result<response::InitChain, StoreError> {
+        let root = self.ledger.init_chain(&r.chain_id, r.initial_height.value(), &r.app_state_bytes)?;
+        info!(chain_id = %r.chain_id, app_hash = %hex::encode_upper(root), "genesis written");
+        Ok(response::InitChain { consensus_params: None, validators: Vec::new(), app_hash: app_hash_of(&root) })
+    }
+
+    fn check_tx(&mut self, r: request::CheckTx) -> response::CheckTx {
+        match self.ledger.check_tx(&r.tx) {
+            Ok(()) => response::CheckTx::default(),
+            Err(e) => {
+                debug!(code = e.code.value(), reason = %e.message, kind = ?r.kind, "check_tx rejected");
+                response::CheckTx { code: Code::from(e.code.value()), log: e.to_string(), ..Default::default() }
+            }
+        }
+    }
+
+    fn prepare_proposal(&self, r: request::PrepareProposal) -> response::PrepareProposal {
+        let max = u64::try_from(r.max_tx_bytes).unwrap_or(0);
+        let txs = self.ledger.prepare_proposal(r.txs.into_iter().map(|t| t.to_vec()).collect(), max);
+        response::PrepareProposal { txs: txs.into_iter().map(Bytes::from).collect() }
+    }
+
+    fn process_proposal(&self, r: request::ProcessProposal) -> response::ProcessProposal {
+        let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
+        match self.ledger.process_proposal(&txs) {
+            Ok(()) => response::ProcessProposal::Accept,
+            Err(e) => {
+                warn!(height = %r.height, reason = %e, "rejecting proposal with an invalid tx");
+                response::ProcessProposal::Reject
+            }
+        }
+    }
+
+    fn finalize_block(&mut self, r: request::FinalizeBlock) -> Result<response::FinalizeBlock, StoreError> {
+        let height = r.height.value();
+        // Block time before 1970 cannot come from a valid CometBFT chain; clamp instead of panic.
+        let time = u64::try_from(r.time.unix_timestamp()).unwrap_or(0);
+        let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
+        let result = self.ledger.finalize_block(height, time, &txs)?;
+        let rejected = result.tx_results.iter().filter(|t| t.code != 0).count();
+        info!(height, txs = txs.len(), rejected, app_hash = %hex::encode_upper(result.app_hash), "finalized block");
+        let tx_results = result
+            .tx_results
+            .into_iter()
+            .map(|t| {
+                if t.code != 0 {
+                    info!(height, code = t.code, reason = %t.log, "tx rejected");
+                }
+                ExecTxResult { code: Code::from(t.code), log: t.log, events: to_abci_events(t.events), ..Default::default() }
+            })
+            .collect();
+        Ok(response::FinalizeBlock {
+            events: Vec::new(),
+            tx_results,
+            validator_updates: Vec::new(),
+            consensus_param_updates: None,
+            app_hash: app_hash_of(&result.app_hash),
+        })
+    }
+
+    fn commit(&mut self) -> Result<response::Commit, StoreError> {
+        let c = self.ledger.commit()?;
+        debug!(height = c.height, "committed");
+        Ok(response::Commit { data: Bytes::new(), retain_height: 0u32.into() })
+    }
+
+    fn query(&self, r: request::Query) -> response::Query {
+        let a: QueryAnswer = self.ledger.query(&r.path, &r.data, r.height.value(), r.prove);
+        if a.code != 0 {
+            debug!(path = %r.path, code = a.code, reason = %a.log, "query failed");
+        }
+        response::Query {
+            code: Code::from(a.code),
+            log: a.log,
+            key: Bytes::from(a.key.clone()),
+            value: Bytes::from(a.value.unwrap_or_default()),
+            proof: a.proof.map(|p| ProofOps {
+                ops: vec![ProofOp {
+                    field_type: medledger_query::PROOF_OP_TYPE.into(),
+                    key: a.key,
+                    data: p.encode_to_vec(),
+                }],
+            }),
+            height: a.height.try_into().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+}
+
+fn app_hash_of(bytes: &[u8]) -> AppHash {
+    AppHash::try_from(bytes.to_vec()).unwrap_or_default()
+}
+
+fn to_abci_events(events: Vec<Event>) -> Vec<tendermint::abci::Event> {
+    events
+        .into_iter()
+        .map(|e| tendermint::abci::Event::new(e.kind, e.attributes.into_iter().map(|(k, v)| (k, v).index())))
+        .collect()
+}
+
+impl Service<Request> for App {
+    type Response = Response;
+    type Error = BoxError;
+    type Future = Ready<Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        ready(self.handle(req).map_err(|e| {
+            error!(error = %e, "storage failure: stopping this node's ABCI connection");
+            BoxError::from(e)
+        }))
+    }
+}
+
+/// Serves `ledger` over ABCI on `addr` (e.g. `127.0.0.1:26658`) until the process ends.
+pub async fn serve(ledger: Ledger, addr: &str) -> anyhow::Result<()> {
+    let (consensus, mempool, snapshot, info) = tower_abci::v038::split::service(App::new(ledger), 1);
+    let server = tower_abci::v038::Server::builder()
+        .consensus(consensus)
+        .mempool(mempool)
+        .snapshot(snapshot)
+        .info(info)
+        .finish()
+        .ok_or_else(|| anyhow::anyhow!("ABCI server is missing a service"))?;
+    info!(%addr, "ABCI server listening");
+    server.listen_tcp(addr).await.map_err(|e| anyhow::anyhow!("ABCI server: {e}"))
+}

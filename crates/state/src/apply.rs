@@ -1,0 +1,115 @@
+//! One transaction, end to end: authenticate, check, consume the sequence, apply the message.
+//!
+//! The order matters and is part of the protocol:
+//! 1. decoding and signature (done before, possibly in a batch: [`medledger_tx::verify_batch`]);
+//! 2. chain id, then stateless checks of the message;
+//! 3. the signer's sequence number must be exactly the next one;
+//! 4. the sequence is consumed, then the message is applied in its own overlay.
+//!
+//! A tx refused in steps 1–3 writes nothing. A tx refused in step 4 writes only its consumed
+//! sequence number, so the same signed bytes can never be applied later (a validator cannot
+//! replay a once-refused access log after a consent appears).
+
+use medledger_tx::check::check_body;
+use medledger_tx::pb::tx_body::Msg;
+use medledger_tx::{keys, Code, TxError, VerifiedTx};
+
+use crate::domain::members::{signer, Signer};
+use crate::domain::{access, consent, patients, BlockCtx, Event};
+use crate::error::{ApplyError, StoreError};
+use crate::store::WriteSet;
+use crate::view::{BlockState, StateRead, TxState};
+
+/// The result of one transaction in a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// 0 for success, else a [`Code`].
+    pub code: u32,
+    /// What happened, for people.
+    pub log: String,
+    /// Events to index.
+    pub events: Vec<Event>,
+}
+
+impl TxOutcome {
+    fn rejected(e: TxError) -> Self {
+        TxOutcome { code: e.code.value(), log: e.to_string(), events: Vec::new() }
+    }
+}
+
+/// Checks everything about `tx` that does not need state, and returns its message.
+pub fn check_stateless<'t>(tx: &'t VerifiedTx, chain_id: &str) -> Result<&'t Msg, TxError> {
+    if tx.body().chain_id != chain_id {
+        return Err(TxError::new(
+            Code::WrongChainId,
+            format!("tx is for chain {:?}; this ledger is {chain_id:?}", tx.body().chain_id),
+        ));
+    }
+    check_body(tx.body())
+}
+
+/// Checks that `sequence` is exactly `expected`, the signer's next sequence number.
+pub fn check_sequence(sequence: u64, expected: u64) -> Result<(), TxError> {
+    if sequence < expected {
+        return Err(TxError::new(
+            Code::SequenceReused,
+            format!("sequence {sequence} was already used; the signer's next sequence is {expected}"),
+        ));
+    }
+    if sequence > expected {
+        return Err(TxError::new(
+            Code::SequenceGap,
+            format!("sequence {sequence} skips ahead; the signer's next sequence is {expected}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies an (already verified) transaction to the block state. `Err` only on storage failure.
+pub fn deliver(
+    block: &mut BlockState<'_>,
+    tx: Result<VerifiedTx, TxError>,
+    ctx: &BlockCtx,
+) -> Result<TxOutcome, StoreError> {
+    let tx = match tx {
+        Ok(tx) => tx,
+        Err(e) => return Ok(TxOutcome::rejected(e)),
+    };
+    let msg = match check_stateless(&tx, &ctx.chain_id) {
+        Ok(msg) => msg,
+        Err(e) => return Ok(TxOutcome::rejected(e)),
+    };
+    let seq_key = keys::sequence(tx.signer());
+    let expected = block.get_u64(&seq_key)?;
+    if let Err(e) = check_sequence(tx.body().sequence, expected) {
+        return Ok(TxOutcome::rejected(e));
+    }
+    // Sequences are bounded by the number of txs a key ever signs; overflow-checks guard the rest.
+    block.put_u64(seq_key, expected + 1);
+    match apply_msg(block, &tx, msg, ctx) {
+        Ok((writes, events)) => {
+            block.merge(writes);
+            Ok(TxOutcome { code: 0, log: String::new(), events })
+        }
+        Err(ApplyError::Rejected(e)) => Ok(TxOutcome::rejected(e)),
+        Err(ApplyError::Store(e)) => Err(e),
+    }
+}
+
+/// Applies one message: reads through `view`, returns the writes and events, or the refusal.
+pub fn apply_msg(
+    view: &BlockState<'_>,
+    tx: &VerifiedTx,
+    msg: &Msg,
+    ctx: &BlockCtx,
+) -> Result<(WriteSet, Vec<Event>), ApplyError> {
+    let who: Signer = signer(view, tx.signer())?;
+    let mut st = TxState::new(view);
+    let events = match msg {
+        Msg::RegisterPatient(_) => patients::register(&mut st, &who, tx.signer(), ctx)?,
+        Msg::GrantConsent(m) => consent::grant(&mut st, &who, m, ctx)?,
+        Msg::RevokeConsent(m) => consent::revoke(&mut st, &who, m, ctx)?,
+        Msg::LogAccess(m) => access::log(&mut st, who, m, ctx)?,
+    };
+    Ok((st.into_writes(), events))
+}

@@ -1,0 +1,258 @@
+//! The Merkleized, versioned store: a Jellyfish Merkle tree over RocksDB.
+//!
+//! Version `h` of the tree is the state after block `h` (version 0 is genesis); its root is the
+//! app hash CometBFT puts in the header of block `h + 1`. Every version is kept, so queries and
+//! proofs can be answered at any committed height.
+//!
+//! Column families:
+//! - `nodes`: borsh(NodeKey) → borsh(Node), the tree itself;
+//! - `values`: key_hash ‖ version (big-endian) → 0x00 (deleted) or 0x01 ‖ value, so the value of
+//!   a key at version `v` is one reverse seek;
+//! - `preimages`: key_hash → key (ICS23 non-membership proofs name the neighbouring keys);
+//! - `meta`: `committed` → height ‖ app hash, `chain_id` → the chain id from InitChain.
+//!
+//! [`Store::stage`] computes a new version without writing; [`Store::commit`] writes it, the
+//! preimages and the new `committed` record in one atomic RocksDB write batch.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jmt::storage::{HasPreimage, LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::{KeyHash, OwnedValue, Sha256Jmt, Version};
+use rocksdb::{ColumnFamily, Options, WriteBatch, DB};
+use sha2::Sha256;
+
+use crate::error::StoreError;
+
+const CF_NODES: &str = "nodes";
+const CF_VALUES: &str = "values";
+const CF_PREIMAGES: &str = "preimages";
+const CF_META: &str = "meta";
+const META_COMMITTED: &[u8] = b"committed";
+const META_CHAIN_ID: &[u8] = b"chain_id";
+
+/// Staged writes: key → new value, or `None` to delete. Ordered, so iteration is deterministic.
+pub type WriteSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The last committed version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// Block height (0 = genesis only).
+    pub height: u64,
+    /// JMT root at that height.
+    pub app_hash: [u8; 32],
+}
+
+/// A version computed by [`Store::stage`] and not yet written.
+pub struct Staged {
+    /// The version (block height).
+    pub version: Version,
+    /// The new root.
+    pub root: [u8; 32],
+    batch: TreeUpdateBatch,
+    preimages: Vec<(KeyHash, Vec<u8>)>,
+}
+
+/// The RocksDB-backed versioned Merkle store.
+pub struct Store {
+    db: DB,
+    committed: Option<Committed>,
+}
+
+/// The key hash the tree uses for `key`.
+pub fn key_hash(key: &[u8]) -> KeyHash {
+    KeyHash::with::<Sha256>(key)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = DB::open_cf(&opts, path, [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_META])?;
+        let mut store = Store { db, committed: None };
+        store.committed = store.read_committed()?;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Tree(format!("column family {name} missing")))
+    }
+
+    fn read_committed(&self) -> Result<Option<Committed>, StoreError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_META)?, META_COMMITTED)? else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt { key: "meta/committed".into(), reason: "not 40 bytes".into() };
+        let height = medledger_tx::keys::decode_u64(bytes.get(..8).ok_or_else(corrupt)?).ok_or_else(corrupt)?;
+        let app_hash: [u8; 32] = bytes.get(8..40).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?;
+        Ok(Some(Committed { height, app_hash }))
+    }
+
+    /// The last committed version, or `None` before genesis was written.
+    pub fn committed(&self) -> Option<Committed> {
+        self.committed
+    }
+
+    /// The chain id written at genesis.
+    pub fn chain_id(&self) -> Result<Option<String>, StoreError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_META)?, META_CHAIN_ID)? else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt { key: "meta/chain_id".into(), reason: "not UTF-8".into() })
+    }
+
+    /// The value of `key` at `version` (`None` if absent then).
+    pub fn get_at(&self, key: &[u8], version: Version) -> Result<Option<Vec<u8>>, StoreError> {
+        self.value_at(version, key_hash(key))
+    }
+
+    /// The value of `key` in the last committed version.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.committed {
+            Some(c) => self.get_at(key, c.height),
+            None => Ok(None),
+        }
+    }
+
+    fn value_at(&self, version: Version, hash: KeyHash) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut seek = Vec::with_capacity(40);
+        seek.extend_from_slice(&hash.0);
+        seek.extend_from_slice(&version.to_be_bytes());
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_VALUES)?);
+        iter.seek_for_prev(&seek);
+        if !iter.valid() {
+            iter.status()?;
+            return Ok(None);
+        }
+        match (iter.key(), iter.value()) {
+            (Some(k), Some(v)) if k.len() == 40 && k[..32] == hash.0 => decode_value(v),
+            _ => Ok(None),
+        }
+    }
+
+    /// The value of `key` at `version` with an ICS23 proof of membership, or of absence, against
+    /// the root of that version.
+    pub fn prove(
+        &self,
+        key: &[u8],
+        version: Version,
+    ) -> Result<(Option<Vec<u8>>, ics23::CommitmentProof), StoreError> {
+        Sha256Jmt::new(self)
+            .get_with_ics23_proof(key.to_vec(), version)
+            .map_err(|e| StoreError::Tree(e.to_string()))
+    }
+
+    /// The root of a committed version.
+    pub fn root_at(&self, version: Version) -> Result<[u8; 32], StoreError> {
+        Sha256Jmt::new(self)
+            .get_root_hash(version)
+            .map(|r| r.0)
+            .map_err(|e| StoreError::Tree(e.to_string()))
+    }
+
+    /// Computes version `version` = the last committed version plus `writes`, without writing.
+    pub fn stage(&self, version: Version, writes: &WriteSet) -> Result<Staged, StoreError> {
+        let expected = self.committed.map_or(0, |c| c.height + 1);
+        if version != expected {
+            return Err(StoreError::Tree(format!("staging version {version}, expected {expected}")));
+        }
+        let set: Vec<(KeyHash, Option<OwnedValue>)> =
+            writes.iter().map(|(k, v)| (key_hash(k), v.clone())).collect();
+        let (root, batch) = Sha256Jmt::new(self)
+            .put_value_set(set, version)
+            .map_err(|e| StoreError::Tree(e.to_string()))?;
+        let preimages = writes
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| (key_hash(k), k.clone()))
+            .collect();
+        Ok(Staged { version, root: root.0, batch, preimages })
+    }
+
+    /// Writes a staged version and marks it committed, atomically.
+    pub fn commit(&mut self, staged: Staged) -> Result<Committed, StoreError> {
+        let mut wb = WriteBatch::default();
+        let (nodes, values, preimages, meta) =
+            (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_PREIMAGES)?, self.cf(CF_META)?);
+        for (node_key, node) in staged.batch.node_batch.nodes() {
+            wb.put_cf(nodes, borsh_bytes(node_key)?, borsh_bytes(node)?);
+        }
+        for ((version, hash), value) in staged.batch.node_batch.values() {
+            let mut k = Vec::with_capacity(40);
+            k.extend_from_slice(&hash.0);
+            k.extend_from_slice(&version.to_be_bytes());
+            wb.put_cf(values, k, encode_value(value.as_deref()));
+        }
+        for (hash, key) in &staged.preimages {
+            wb.put_cf(preimages, hash.0, key);
+        }
+        let committed = Committed { height: staged.version, app_hash: staged.root };
+        let mut record = committed.height.to_be_bytes().to_vec();
+        record.extend_from_slice(&committed.app_hash);
+        wb.put_cf(meta, META_COMMITTED, record);
+        self.db.write(wb)?;
+        self.committed = Some(committed);
+        Ok(committed)
+    }
+
+    /// Records the chain id (at genesis).
+    pub fn set_chain_id(&self, chain_id: &str) -> Result<(), StoreError> {
+        self.db.put_cf(self.cf(CF_META)?, META_CHAIN_ID, chain_id.as_bytes())?;
+        Ok(())
+    }
+}
+
+fn borsh_bytes<T: borsh::BorshSerialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    borsh::to_vec(v).map_err(|e| StoreError::Tree(format!("borsh: {e}")))
+}
+
+fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        None => vec![0],
+        Some(v) => {
+            let mut out = Vec::with_capacity(v.len() + 1);
+            out.push(1);
+            out.extend_from_slice(v);
+            out
+        }
+    }
+}
+
+fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    match bytes.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, v)) => Ok(Some(v.to_vec())),
+        _ => Err(StoreError::Corrupt { key: "values".into(), reason: "bad value tag".into() }),
+    }
+}
+
+impl TreeReader for Store {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = borsh::to_vec(node_key)?;
+        match self.db.get_pinned_cf(self.cf(CF_NODES)?, key)? {
+            Some(bytes) => Ok(Some(borsh::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self.value_at(max_version, key_hash)?)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only jmt's restore and migration paths call this; medledger uses neither.
+        anyhow::bail!("get_rightmost_leaf is not supported by the medledger store")
+    }
+}
+
+impl HasPreimage for Store {
+    fn preimage(&self, key_hash: KeyHash) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(CF_PREIMAGES)?, key_hash.0)?)
+    }
+}
