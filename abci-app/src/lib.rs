@@ -1,3 +1,8 @@
 //! The medledger node and CLI, as a library so that tests drive the same code as the binary.
 
+pub mod cli;
+pub mod client;
+pub mod cometbft;
+pub mod keyring;
+pub mod localnet;
 pub mod server;

@@ -7,5 +7,7 @@ fn main() -> std::io::Result<()> {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
-    prost_build::Config::new().compile_protos(&files, &[root])
+    prost_build::Config::new()
+        .type_attribute(".", "#[derive(serde::Serialize)]")
+        .compile_protos(&files, &[root])
 }

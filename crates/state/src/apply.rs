@@ -33,7 +33,7 @@ pub struct TxOutcome {
 
 impl TxOutcome {
     fn rejected(e: TxError) -> Self {
-        TxOutcome { code: e.code.value(), log: e.to_string(), events: Vec::new() }
+        TxOutcome { code: e.code.value(), log: e.message, events: Vec::new() }
     }
 }
 

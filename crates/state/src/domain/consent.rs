@@ -2,7 +2,7 @@
 //! consent permits an access.
 
 use medledger_tx::limits::{MAX_CONSENTS_PER_GRANTEE, MAX_CONSENTS_PER_PATIENT};
-use medledger_tx::pb::{Consent, GrantConsent, RevokeConsent};
+use medledger_tx::pb::{Consent, GrantConsent, Purpose, RevokeConsent};
 use medledger_tx::{ids, keys, Code, TxError};
 
 use super::members::{require_member, Signer};
@@ -123,15 +123,26 @@ pub fn evaluate(
         }
     }
     Ok(Decision::Deny(format!(
-        "none of the {count} consents of patient {patient} to {actor} permits {data_class} for purpose {purpose} at height {} (time {})",
-        ctx.height, ctx.time
+        "none of the {count} consents of patient {patient} to {actor} permits {data_class} for purpose {} at height {} (block time {}); the patient must grant one",
+        purpose_name(purpose), ctx.height, ctx.time
     )))
+}
+
+/// The HL7 code of a purpose, e.g. `TREAT`.
+pub fn purpose_name(purpose: i32) -> &'static str {
+    match Purpose::try_from(purpose) {
+        Ok(Purpose::Treat) => "TREAT",
+        Ok(Purpose::Etreat) => "ETREAT",
+        Ok(Purpose::Hpaymt) => "HPAYMT",
+        Ok(Purpose::Hoperat) => "HOPERAT",
+        Ok(Purpose::Hresch) => "HRESCH",
+        Ok(Purpose::Unspecified) | Err(_) => "UNSPECIFIED",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medledger_tx::pb::Purpose;
 
     fn ctx(height: u64, time: u64) -> BlockCtx {
         BlockCtx { chain_id: "c".into(), height, time }

@@ -1,0 +1,570 @@
+//! The command line: `medledger start | keys | tx | query | localnet`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use medledger_tx::pb::{self, tx_body::Msg, Purpose};
+use medledger_tx::{ids, keys};
+use prost::Message;
+use serde::Serialize;
+
+use crate::client::{Client, ProvenAnswer, TxReport};
+use crate::keyring::Keyring;
+use crate::localnet::{self, Localnet, NodePorts, NodeSpec, Spec};
+
+/// medledger: a consortium ledger of consent, access and claims for health data.
+#[derive(Debug, Parser)]
+#[command(name = "medledger", version, about)]
+pub struct Cli {
+    /// Home directory: keys in <home>/keys, the localnet in <home>/localnet.
+    #[arg(long, global = true, env = "MEDLEDGER_HOME", default_value_os_t = default_home())]
+    pub home: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".medledger")
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the ABCI application (CometBFT connects to it).
+    Start(StartArgs),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Sign and submit a transaction, and wait for its block.
+    Tx(TxArgs),
+    /// Read the ledger's state, optionally with verified proofs.
+    Query(QueryArgs),
+    /// Run a 4-validator consortium on this machine.
+    #[command(subcommand)]
+    Localnet(LocalnetCmd),
+}
+
+/// `start` arguments.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Directory of the node's state database.
+    #[arg(long, env = "MEDLEDGER_DATA")]
+    pub data: PathBuf,
+    /// ABCI listen address; CometBFT's `proxy_app` points here.
+    #[arg(long, env = "MEDLEDGER_LISTEN", default_value = "127.0.0.1:26658")]
+    pub listen: String,
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// Create a new random Ed25519 key.
+    Add {
+        /// Name of the key.
+        name: String,
+    },
+    /// List keys.
+    List,
+    /// Show a key's public key and the patient id it would register as.
+    Show {
+        /// Name of the key.
+        name: String,
+    },
+}
+
+/// Node selection shared by `tx` and `query`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// CometBFT RPC of the node to talk to.
+    #[arg(long, env = "MEDLEDGER_NODE", default_value = "http://127.0.0.1:26657")]
+    pub node: String,
+}
+
+/// `tx` arguments.
+#[derive(Debug, Args)]
+pub struct TxArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Name of the signing key.
+    #[arg(long)]
+    from: String,
+    #[command(subcommand)]
+    msg: TxCmd,
+}
+
+/// Purposes of use (HL7 PurposeOfUse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum PurposeArg {
+    /// Treatment.
+    Treat,
+    /// Emergency treatment.
+    Etreat,
+    /// Payment.
+    Hpaymt,
+    /// Operations.
+    Hoperat,
+    /// Research.
+    Hresch,
+}
+
+impl From<PurposeArg> for Purpose {
+    fn from(p: PurposeArg) -> Purpose {
+        match p {
+            PurposeArg::Treat => Purpose::Treat,
+            PurposeArg::Etreat => Purpose::Etreat,
+            PurposeArg::Hpaymt => Purpose::Hpaymt,
+            PurposeArg::Hoperat => Purpose::Hoperat,
+            PurposeArg::Hresch => Purpose::Hresch,
+        }
+    }
+}
+
+/// Transactions.
+#[derive(Debug, Subcommand)]
+pub enum TxCmd {
+    /// Patients.
+    #[command(subcommand)]
+    Patient(PatientTx),
+    /// Consents (signed by the patient).
+    #[command(subcommand)]
+    Consent(ConsentTx),
+    /// Access events (signed by a member).
+    #[command(subcommand)]
+    Access(AccessTx),
+}
+
+/// Patient transactions.
+#[derive(Debug, Subcommand)]
+pub enum PatientTx {
+    /// Register the signing key as a patient.
+    Register,
+}
+
+/// Consent transactions.
+#[derive(Debug, Subcommand)]
+pub enum ConsentTx {
+    /// Grant a member access.
+    Grant {
+        /// Member id of the grantee.
+        #[arg(long)]
+        grantee: String,
+        /// FHIR resource types (repeat, or `*` for all).
+        #[arg(long = "class", required = true)]
+        classes: Vec<String>,
+        /// Purposes of use (repeat).
+        #[arg(long = "purpose", value_enum, required = true)]
+        purposes: Vec<PurposeArg>,
+        /// Valid from (unix seconds, block time).
+        #[arg(long, default_value_t = 0)]
+        not_before: u64,
+        /// Valid until (unix seconds, block time; 0 = open-ended).
+        #[arg(long, default_value_t = 0)]
+        not_after: u64,
+    },
+    /// Revoke a consent.
+    Revoke {
+        /// The consent id, e.g. c-1.
+        consent_id: String,
+    },
+}
+
+/// Access transactions.
+#[derive(Debug, Subcommand)]
+pub enum AccessTx {
+    /// Record that the signing member read a record.
+    Log {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Record id.
+        #[arg(long)]
+        record: String,
+        /// FHIR resource type of the record.
+        #[arg(long = "class")]
+        class: String,
+        /// Purpose of use.
+        #[arg(long, value_enum)]
+        purpose: PurposeArg,
+    },
+}
+
+/// `query` arguments.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// State height to read (0 = latest).
+    #[arg(long, default_value_t = 0)]
+    height: u64,
+    /// Fetch proofs and verify them against the app hash in the committed header.
+    #[arg(long)]
+    prove: bool,
+    #[command(subcommand)]
+    what: QueryCmd,
+}
+
+/// Queries.
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// A member.
+    Member {
+        /// Member id.
+        id: String,
+    },
+    /// A patient.
+    Patient {
+        /// Patient id.
+        id: String,
+    },
+    /// A consent.
+    Consent {
+        /// Consent id.
+        id: String,
+    },
+    /// Every consent of a patient.
+    Consents {
+        /// Patient id.
+        patient: String,
+    },
+    /// Every access event of a patient.
+    Access {
+        /// Patient id.
+        patient: String,
+    },
+    /// Any state key, raw (e.g. `seq/<hex key>`).
+    Key {
+        /// The key.
+        key: String,
+    },
+}
+
+/// `localnet` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LocalnetCmd {
+    /// Create (first time) and start the 4-validator localnet; returns once blocks are made.
+    Up {
+        /// First port: node i uses base+10i (p2p), +1 (RPC), +2 (ABCI).
+        #[arg(long, default_value_t = 26656)]
+        base_port: u16,
+        /// Chain id (first time only).
+        #[arg(long, default_value = localnet::CHAIN_ID)]
+        chain_id: String,
+    },
+    /// Stop every process the localnet started.
+    Down,
+    /// Height and app hash of each node.
+    Status,
+    /// Stop the localnet and delete its data (keys stay).
+    Reset,
+}
+
+/// Runs the CLI.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let keyring = Keyring::new(cli.home.join("keys"));
+    let out = cli.output;
+    match cli.command {
+        Command::Start(a) => {
+            let ledger = medledger_state::Ledger::open(&a.data).with_context(|| format!("opening {}", a.data.display()))?;
+            crate::server::serve(ledger, &a.listen).await?;
+            Ok(0)
+        }
+        Command::Keys(k) => keys_cmd(&keyring, k, out),
+        Command::Tx(t) => tx_cmd(&keyring, t, out).await,
+        Command::Query(q) => query_cmd(q, out).await,
+        Command::Localnet(l) => localnet_cmd(&cli.home, &keyring, l, out).await,
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    name: String,
+    public_key: String,
+    patient_id: String,
+}
+
+fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32> {
+    let view = |name: &str| -> anyhow::Result<KeyView> {
+        let pk = keyring.get(name)?.verifying_key().to_bytes();
+        Ok(KeyView { name: name.into(), public_key: hex::encode(pk), patient_id: ids::patient_id(&pk) })
+    };
+    let views = match cmd {
+        KeysCmd::Add { name } => {
+            keyring.add(&name)?;
+            vec![view(&name)?]
+        }
+        KeysCmd::Show { name } => vec![view(&name)?],
+        KeysCmd::List => keyring.list()?.iter().map(|n| view(n)).collect::<anyhow::Result<_>>()?,
+    };
+    match out {
+        Output::Json => print_json(&views)?,
+        Output::Text => {
+            for v in views {
+                println!("{:<16} public key {}  patient id (if registered) {}", v.name, v.public_key, v.patient_id);
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32> {
+    let key = keyring.get(&t.from)?;
+    let msg = match t.msg {
+        TxCmd::Patient(PatientTx::Register) => Msg::RegisterPatient(pb::RegisterPatient {}),
+        TxCmd::Consent(ConsentTx::Grant { grantee, classes, purposes, not_before, not_after }) => {
+            Msg::GrantConsent(pb::GrantConsent {
+                grantee,
+                data_classes: classes,
+                purposes: purposes.into_iter().map(|p| Purpose::from(p) as i32).collect(),
+                not_before,
+                not_after,
+            })
+        }
+        TxCmd::Consent(ConsentTx::Revoke { consent_id }) => Msg::RevokeConsent(pb::RevokeConsent { consent_id }),
+        TxCmd::Access(AccessTx::Log { patient, record, class, purpose }) => Msg::LogAccess(pb::LogAccess {
+            patient_id: patient,
+            record_id: record,
+            data_class: class,
+            purpose: Purpose::from(purpose) as i32,
+        }),
+    };
+    let client = Client::new(&t.node.node)?;
+    let report = client.submit(&key, msg).await?;
+    print_report(&report, out)?;
+    Ok(if report.code == 0 { 0 } else { 1 })
+}
+
+fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
+    if out == Output::Json {
+        return print_json(r);
+    }
+    if r.code == 0 {
+        println!("OK: committed at height {} (tx {})", r.height, r.hash);
+        for (kind, attrs) in &r.events {
+            let attrs: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("  {kind} {}", attrs.join(" "));
+        }
+    } else if r.height == 0 {
+        println!("REJECTED by CheckTx: {} ({}): {}", r.code_name, r.code, r.log);
+    } else {
+        println!("REJECTED at height {}: {} ({}): {} (tx {})", r.height, r.code_name, r.code, r.log, r.hash);
+    }
+    Ok(())
+}
+
+/// A read answer: decoded value plus, when proven, what it was proven against.
+#[derive(Serialize)]
+struct Answer<T: Serialize> {
+    key: String,
+    height: u64,
+    value: Option<T>,
+    /// App hash (hex) of `height`, from header `height + 1`, that the proof verified against.
+    verified_against: Option<String>,
+}
+
+struct Reader {
+    client: Client,
+    height: u64,
+    prove: bool,
+}
+
+impl Reader {
+    async fn read(&self, key: &[u8]) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<String>)> {
+        if self.prove {
+            let ProvenAnswer { value, height, app_hash, .. } = self.client.query_proven(key, self.height).await?;
+            Ok((value, height, Some(hex::encode_upper(app_hash))))
+        } else {
+            let (value, height) = self.client.query_raw(key, self.height).await?;
+            Ok((value, height, None))
+        }
+    }
+
+    async fn read_msg<M: Message + Default + Serialize>(&self, key: &[u8]) -> anyhow::Result<Answer<M>> {
+        let (value, height, verified_against) = self.read(key).await?;
+        let value = value.map(|v| M::decode(v.as_slice())).transpose().context("value does not decode")?;
+        Ok(Answer { key: String::from_utf8_lossy(key).into(), height, value, verified_against })
+    }
+
+    async fn read_u64(&self, key: &[u8]) -> anyhow::Result<Answer<u64>> {
+        let (value, height, verified_against) = self.read(key).await?;
+        let value = value.map(|v| keys::decode_u64(&v).context("counter is not 8 bytes")).transpose()?;
+        Ok(Answer { key: String::from_utf8_lossy(key).into(), height, value, verified_against })
+    }
+}
+
+fn show<T: Serialize + std::fmt::Debug>(a: &Answer<T>, out: Output) -> anyhow::Result<()> {
+    if out == Output::Json {
+        return print_json(a);
+    }
+    match &a.value {
+        Some(v) => println!("{} at height {}:\n{v:#?}", a.key, a.height),
+        None => println!("{} at height {}: ABSENT", a.key, a.height),
+    }
+    if let Some(h) = &a.verified_against {
+        println!("VERIFIED: proof checks against app hash {h} (committed in header {})", a.height + 1);
+    }
+    Ok(())
+}
+
+async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
+    let client = Client::new(&q.node.node)?;
+    let mut r = Reader { client, height: q.height, prove: q.prove };
+    match q.what {
+        QueryCmd::Member { id } => show(&r.read_msg::<pb::Member>(&keys::member(&id)).await?, out)?,
+        QueryCmd::Patient { id } => show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?,
+        QueryCmd::Consent { id } => show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?,
+        QueryCmd::Key { key } => {
+            let (value, height, verified_against) = r.read(key.as_bytes()).await?;
+            show(&Answer { key, height, value: value.map(hex::encode), verified_against }, out)?;
+        }
+        QueryCmd::Consents { patient } => {
+            let count = r.read_u64(&keys::patient_consent_count(&patient)).await?;
+            r.height = count.height; // read the whole list at one height
+            let mut list = Vec::new();
+            for n in 0..count.value.unwrap_or(0) {
+                let (id, _, _) = r.read(&keys::patient_consent(&patient, n)).await?;
+                let id = String::from_utf8_lossy(&id.context("consent index has a gap")?).into_owned();
+                list.push(r.read_msg::<pb::Consent>(&keys::consent(&id)).await?);
+            }
+            print_list(&count, &list, out)?;
+        }
+        QueryCmd::Access { patient } => {
+            let count = r.read_u64(&keys::access_count(&patient)).await?;
+            r.height = count.height;
+            let mut list = Vec::new();
+            for n in 0..count.value.unwrap_or(0) {
+                list.push(r.read_msg::<pb::AccessEvent>(&keys::access_event(&patient, n)).await?);
+            }
+            print_list(&count, &list, out)?;
+        }
+    }
+    Ok(0)
+}
+
+fn print_list<T: Serialize + std::fmt::Debug>(count: &Answer<u64>, list: &[Answer<T>], out: Output) -> anyhow::Result<()> {
+    if out == Output::Json {
+        return print_json(&serde_json::json!({ "count": count, "items": list }));
+    }
+    println!("{} = {} at height {}", count.key, count.value.unwrap_or(0), count.height);
+    for a in list {
+        show(a, out)?;
+    }
+    Ok(())
+}
+
+async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCmd, out: Output) -> anyhow::Result<i32> {
+    let dir = home.join("localnet");
+    let me = std::env::current_exe().context("locating the medledger binary")?;
+    match cmd {
+        LocalnetCmd::Up { base_port, chain_id } => {
+            let nodes = localnet::MEMBERS
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let spec = Spec { chain_id, nodes, timeout_commit: "500ms".into() };
+            let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
+            let took = net.up().await?;
+            if out == Output::Text {
+                println!("localnet {:?} is up: first node at height >= 1 after {:.1} s", net.spec.chain_id, took.as_secs_f64());
+                println!("data and logs: {}", dir.display());
+                println!("member admin keys: {} ({})", home.join("keys").display(), localnet::MEMBERS.map(|m| m.0).join(", "));
+            }
+            print_status(&net, out).await?;
+            Ok(0)
+        }
+        LocalnetCmd::Down => {
+            Localnet::open(&dir, me)?.down()?;
+            if out == Output::Text {
+                println!("localnet stopped");
+            }
+            Ok(0)
+        }
+        LocalnetCmd::Status => {
+            let net = Localnet::open(&dir, me)?;
+            print_status(&net, out).await
+        }
+        LocalnetCmd::Reset => {
+            if dir.join("localnet.json").exists() {
+                Localnet::open(&dir, me)?.down()?;
+            }
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            }
+            println!("localnet data removed: {}", dir.display());
+            Ok(0)
+        }
+    }
+}
+
+async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<i32> {
+    let status = net.status().await;
+    if out == Output::Json {
+        print_json(&status)?;
+    } else {
+        println!("{:<12} {:<24} {:<9} {:>7}  app hash", "node", "rpc", "processes", "height");
+        for s in &status {
+            let procs = match (s.app_running, s.cometbft_running) {
+                (true, true) => "up",
+                (false, false) => "down",
+                (true, false) => "app only",
+                (false, true) => "cmt only",
+            };
+            let height = s.height.map_or("-".to_string(), |h| h.to_string());
+            println!("{:<12} {:<24} {:<9} {:>7}  {}", s.name, s.rpc, procs, height, s.app_hash.as_deref().unwrap_or("-"));
+        }
+    }
+    // Exit 3 when a node does not answer, so scripts can wait on `localnet status`.
+    Ok(if status.iter().any(|s| s.height.is_none()) { 3 } else { 0 })
+}
+
+/// Parses arguments, for tests of the CLI's defaults.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let cli = parse_from(["medledger", "query", "consent", "c-1"]).expect("parses");
+        assert_eq!(cli.output, Output::Text);
+        assert!(matches!(cli.command, Command::Query(QueryArgs { prove: false, height: 0, .. })));
+        let cli = parse_from([
+            "medledger", "tx", "--from", "alice", "consent", "grant", "--grantee", "hospital-a", "--class", "Observation",
+            "--purpose", "TREAT",
+        ])
+        .expect("parses");
+        assert!(matches!(cli.command, Command::Tx(_)));
+    }
+
+    #[test]
+    fn grant_requires_a_purpose() {
+        assert!(parse_from(["medledger", "tx", "--from", "a", "consent", "grant", "--grantee", "h", "--class", "x"]).is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! A client of one node's CometBFT RPC: submit signed transactions and read proven state.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use ed25519_dalek::SigningKey;
+use medledger_query::{decode_proof, verify, Proven};
+use medledger_tx::pb::{tx_body::Msg, TxBody};
+use medledger_tx::{keys, sign_tx};
+use serde::Serialize;
+use tendermint::block::Height;
+use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::{Client as _, HttpClient};
+
+/// How long [`Client::submit`] waits for a tx to be committed.
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The outcome of a submitted transaction.
+#[derive(Clone, Debug, Serialize)]
+pub struct TxReport {
+    /// Tx hash (hex), as CometBFT's `/tx?hash=0x…` takes it.
+    pub hash: String,
+    /// 0 if applied; else the rejection code.
+    pub code: u32,
+    /// The code's name (`OK` or e.g. `NO_PERMITTING_CONSENT`).
+    pub code_name: String,
+    /// The rejection reason, empty on success.
+    pub log: String,
+    /// Height of the block that holds the tx; 0 if it was refused by CheckTx.
+    pub height: u64,
+    /// Events: type and attributes.
+    pub events: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl TxReport {
+    /// The value of attribute `name` of the first event that has it.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.events.iter().flat_map(|(_, attrs)| attrs).find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A verified answer: the value of a key at a height, proven against the app hash of that
+/// height (taken from the header of the next height).
+#[derive(Clone, Debug)]
+pub struct ProvenAnswer {
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value, or `None` if proven absent.
+    pub value: Option<Vec<u8>>,
+    /// The state height the answer is for.
+    pub height: u64,
+    /// The app hash the proof verified against (from header `height + 1`).
+    pub app_hash: Vec<u8>,
+}
+
+/// An RPC client of one node.
+#[derive(Clone)]
+pub struct Client {
+    rpc: HttpClient,
+}
+
+fn code_name(code: u32) -> String {
+    match code {
+        0 => "OK".into(),
+        c => medledger_tx::Code::from_value(c).map_or_else(|| format!("UNKNOWN_{c}"), |c| c.name().to_string()),
+    }
+}
+
+impl Client {
+    /// A client of the node whose RPC is at `url` (e.g. `http://127.0.0.1:26657`).
+    pub fn new(url: &str) -> anyhow::Result<Client> {
+        let url: tendermint_rpc::HttpClientUrl = url.parse().with_context(|| format!("bad node URL {url:?}"))?;
+        let rpc = HttpClient::builder(url)
+            .compat_mode(CompatMode::V0_38)
+            .build()
+            .context("building RPC client")?;
+        Ok(Client { rpc })
+    }
+
+    /// The raw tendermint-rpc client.
+    pub fn rpc(&self) -> &HttpClient {
+        &self.rpc
+    }
+
+    /// The chain id the node serves.
+    pub async fn chain_id(&self) -> anyhow::Result<String> {
+        Ok(self.rpc.status().await.context("node /status")?.node_info.network.to_string())
+    }
+
+    /// The latest committed height and that block's app hash field.
+    pub async fn latest_height(&self) -> anyhow::Result<u64> {
+        Ok(self.rpc.status().await.context("node /status")?.sync_info.latest_block_height.value())
+    }
+
+    /// The next sequence number of `key`, from the last committed state.
+    pub async fn next_sequence(&self, public_key: &[u8; 32]) -> anyhow::Result<u64> {
+        let (value, _) = self.query_raw(&keys::sequence(public_key), 0).await?;
+        Ok(value.as_deref().and_then(keys::decode_u64).unwrap_or(0))
+    }
+
+    /// Signs `msg` with `key` (chain id and sequence from the node), broadcasts it and waits for
+    /// its block.
+    pub async fn submit(&self, key: &SigningKey, msg: Msg) -> anyhow::Result<TxReport> {
+        let chain_id = self.chain_id().await?;
+        let sequence = self.next_sequence(&key.verifying_key().to_bytes()).await?;
+        let body = TxBody { chain_id, sequence, msg: Some(msg) };
+        self.broadcast(sign_tx(key, &body)).await
+    }
+
+    /// Broadcasts signed tx bytes and waits until they are in a block (or refused by CheckTx).
+    pub async fn broadcast(&self, tx: Vec<u8>) -> anyhow::Result<TxReport> {
+        let res = self.rpc.broadcast_tx_sync(tx).await.context("broadcast_tx_sync")?;
+        let hash = res.hash.to_string();
+        let code = res.code.value();
+        if code != 0 {
+            return Ok(TxReport { hash, code, code_name: code_name(code), log: res.log, height: 0, events: Vec::new() });
+        }
+        let deadline = Instant::now() + COMMIT_TIMEOUT;
+        loop {
+            if let Ok(r) = self.rpc.tx(res.hash, false).await {
+                let code = r.tx_result.code.value();
+                return Ok(TxReport {
+                    hash,
+                    code,
+                    code_name: code_name(code),
+                    log: r.tx_result.log,
+                    height: r.height.value(),
+                    events: r
+                        .tx_result
+                        .events
+                        .into_iter()
+                        .map(|e| {
+                            let attrs = e
+                                .attributes
+                                .into_iter()
+                                .map(|a| {
+                                    (
+                                        a.key_str().unwrap_or_default().to_string(),
+                                        a.value_str().unwrap_or_default().to_string(),
+                                    )
+                                })
+                                .collect();
+                            (e.kind, attrs)
+                        })
+                        .collect(),
+                });
+            }
+            if Instant::now() > deadline {
+                bail!("tx {hash} was accepted into the mempool but not committed within {COMMIT_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Reads `key` at `height` (0 = latest) without a proof: (value, height answered).
+    pub async fn query_raw(&self, key: &[u8], height: u64) -> anyhow::Result<(Option<Vec<u8>>, u64)> {
+        let a = self.abci_query(key, height, false).await?;
+        Ok((a.0, a.1))
+    }
+
+    async fn abci_query(&self, key: &[u8], height: u64, prove: bool) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<Vec<u8>>)> {
+        let h = if height == 0 { None } else { Some(Height::try_from(height)?) };
+        let r = self
+            .rpc
+            .abci_query(Some("/store".to_string()), key.to_vec(), h, prove)
+            .await
+            .context("abci_query")?;
+        if r.code.value() != 0 {
+            bail!("query {} failed: {} (code {})", String::from_utf8_lossy(key), r.log, r.code.value());
+        }
+        let value = if r.log == "exists" { Some(r.value) } else { None };
+        let proof = r.proof.and_then(|p| p.ops.into_iter().next()).map(|op| op.data);
+        Ok((value, r.height.value(), proof))
+    }
+
+    /// Reads `key` at `height` (0 = latest) with a proof, fetches the committed header that
+    /// carries that height's app hash, and verifies the proof against it.
+    pub async fn query_proven(&self, key: &[u8], height: u64) -> anyhow::Result<ProvenAnswer> {
+        let (value, height, proof) = self.abci_query(key, height, true).await?;
+        let proof = decode_proof(&proof.context("node answered without a proof")?)?;
+        let app_hash = self.app_hash_for_state(height).await?;
+        let proven = verify(&app_hash, key, value.as_deref(), &proof)?;
+        let value = match proven {
+            Proven::Present(v) => Some(v),
+            Proven::Absent => None,
+        };
+        Ok(ProvenAnswer { key: key.to_vec(), value, height, app_hash })
+    }
+
+    /// The app hash of the state after block `height`: the `app_hash` of header `height + 1`,
+    /// waiting for that block if needed.
+    pub async fn app_hash_for_state(&self, height: u64) -> anyhow::Result<Vec<u8>> {
+        let next = Height::try_from(height + 1)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(c) = self.rpc.commit(next).await {
+                return Ok(c.signed_header.header.app_hash.as_bytes().to_vec());
+            }
+            if Instant::now() > deadline {
+                bail!("no committed header at height {next}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

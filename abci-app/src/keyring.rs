@@ -1,0 +1,100 @@
+//! A file keyring: one JSON file per named Ed25519 key in `<home>/keys`, readable only by its
+//! owner. Good for a localnet and tests; a production member would keep admin keys in an HSM.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+/// A stored key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyFile {
+    /// The key's name.
+    pub name: String,
+    /// Hex public key.
+    pub public_key: String,
+    /// Hex secret key (the 32-byte seed).
+    pub secret_key: String,
+}
+
+/// The keyring directory.
+pub struct Keyring {
+    dir: PathBuf,
+}
+
+impl Keyring {
+    /// The keyring in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Keyring { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            bail!("key name {name:?}: use 1-64 letters, digits, - or _");
+        }
+        Ok(self.dir.join(format!("{name}.json")))
+    }
+
+    /// Creates a new random key `name`; fails if it exists.
+    pub fn add(&self, name: &str) -> anyhow::Result<SigningKey> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let key = SigningKey::from_bytes(&seed);
+        self.import(name, &key)?;
+        Ok(key)
+    }
+
+    /// Stores `key` as `name`; fails if the name is taken.
+    pub fn import(&self, name: &str, key: &SigningKey) -> anyhow::Result<()> {
+        let path = self.path(name)?;
+        if path.exists() {
+            bail!("key {name:?} already exists in {}", self.dir.display());
+        }
+        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        let file = KeyFile {
+            name: name.into(),
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            secret_key: hex::encode(key.to_bytes()),
+        };
+        write_private(&path, &serde_json::to_vec_pretty(&file)?)
+    }
+
+    /// Loads key `name`.
+    pub fn get(&self, name: &str) -> anyhow::Result<SigningKey> {
+        let path = self.path(name)?;
+        let bytes = fs::read(&path).with_context(|| format!("no key {name:?} (looked for {}); create it with `medledger keys add {name}`", path.display()))?;
+        let file: KeyFile = serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+        let seed: [u8; 32] = hex::decode(&file.secret_key)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .with_context(|| format!("{}: secret_key is not 64 hex characters", path.display()))?;
+        Ok(SigningKey::from_bytes(&seed))
+    }
+
+    /// Names of all keys, sorted.
+    pub fn list(&self) -> anyhow::Result<Vec<String>> {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return Ok(Vec::new()) };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(String::from))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}

@@ -1,0 +1,462 @@
+//! A local consortium: four validators (hospital-a, lab-b, insurer-c, hospital-d), each one
+//! CometBFT process and one medledger process, on 127.0.0.1.
+//!
+//! Layout under the localnet directory:
+//! ```text
+//! localnet.json            chain id, nodes and their ports (written once, by init)
+//! <node>/cometbft/         CometBFT home (config, genesis, blocks)
+//! <node>/app/              the node's RocksDB state
+//! <node>/{app,cometbft}.log
+//! <node>/{app,cometbft}.pid
+//! ```
+//! The members' admin keys go into the keyring given at init. `down` stops exactly the processes
+//! named by the PID files, after checking that each PID still runs the program it was started as.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use toml_edit::{value, DocumentMut};
+
+use crate::client::Client;
+use crate::cometbft;
+use crate::keyring::Keyring;
+
+/// The founding members of the localnet: id, display name, kind.
+pub const MEMBERS: [(&str, &str, &str); 4] = [
+    ("hospital-a", "Hospital A", "hospital"),
+    ("lab-b", "Lab B", "lab"),
+    ("insurer-c", "Insurer C", "insurer"),
+    ("hospital-d", "Hospital D", "hospital"),
+];
+
+/// The default chain id.
+pub const CHAIN_ID: &str = "medledger-localnet";
+
+/// Ports of one node.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodePorts {
+    /// CometBFT p2p.
+    pub p2p: u16,
+    /// CometBFT RPC.
+    pub rpc: u16,
+    /// medledger ABCI.
+    pub abci: u16,
+}
+
+impl NodePorts {
+    /// Node `i` of a localnet whose first port is `base`: base+10i (p2p), +1 (rpc), +2 (abci).
+    pub fn from_base(base: u16, i: usize) -> anyhow::Result<NodePorts> {
+        let offset = u16::try_from(i * 10).context("too many nodes")?;
+        let p2p = base.checked_add(offset).context("port out of range")?;
+        Ok(NodePorts { p2p, rpc: p2p.checked_add(1).context("port")?, abci: p2p.checked_add(2).context("port")? })
+    }
+
+    /// Three ports the OS says are free now (for tests running side by side).
+    pub fn free() -> anyhow::Result<NodePorts> {
+        let take = || -> anyhow::Result<std::net::TcpListener> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?) };
+        let (a, b, c) = (take()?, take()?, take()?);
+        Ok(NodePorts { p2p: a.local_addr()?.port(), rpc: b.local_addr()?.port(), abci: c.local_addr()?.port() })
+    }
+}
+
+/// One node of the localnet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// Member id and node name, e.g. `hospital-a`.
+    pub name: String,
+    /// Ports.
+    pub ports: NodePorts,
+}
+
+impl NodeSpec {
+    /// The node's RPC URL.
+    pub fn rpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.rpc)
+    }
+}
+
+/// The persisted description of a localnet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Spec {
+    /// Chain id.
+    pub chain_id: String,
+    /// Nodes, in member order.
+    pub nodes: Vec<NodeSpec>,
+    /// CometBFT `consensus.timeout_commit`.
+    pub timeout_commit: String,
+}
+
+/// The processes of a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Proc {
+    /// The medledger ABCI app.
+    App,
+    /// CometBFT.
+    CometBft,
+}
+
+impl Proc {
+    fn file(self) -> &'static str {
+        match self {
+            Proc::App => "app",
+            Proc::CometBft => "cometbft",
+        }
+    }
+}
+
+/// A localnet on disk, and the processes this handle started.
+pub struct Localnet {
+    /// The localnet directory.
+    pub dir: PathBuf,
+    /// Its spec.
+    pub spec: Spec,
+    medledger_bin: PathBuf,
+    cometbft_bin: PathBuf,
+    children: Mutex<BTreeMap<(usize, Proc), Child>>,
+}
+
+impl Localnet {
+    /// Opens the localnet in `dir`, creating it (CometBFT homes, genesis, member keys in
+    /// `keyring`) with `spec` if it does not exist yet.
+    pub fn open_or_init(dir: &Path, spec: Spec, keyring: &Keyring, medledger_bin: PathBuf) -> anyhow::Result<Localnet> {
+        let cometbft_bin = cometbft::binary()?;
+        let spec_path = dir.join("localnet.json");
+        let spec = if spec_path.exists() {
+            serde_json::from_slice(&fs::read(&spec_path)?).with_context(|| format!("reading {}", spec_path.display()))?
+        } else {
+            init(dir, &spec, keyring, &cometbft_bin)?;
+            fs::write(&spec_path, serde_json::to_vec_pretty(&spec)?)?;
+            spec
+        };
+        Ok(Localnet { dir: dir.to_path_buf(), spec, medledger_bin, cometbft_bin, children: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// Opens an existing localnet (for `down` and `status`).
+    pub fn open(dir: &Path, medledger_bin: PathBuf) -> anyhow::Result<Localnet> {
+        let spec_path = dir.join("localnet.json");
+        let spec: Spec = serde_json::from_slice(&fs::read(&spec_path).with_context(|| {
+            format!("no localnet in {} (start one with `medledger localnet up`)", dir.display())
+        })?)?;
+        Ok(Localnet {
+            dir: dir.to_path_buf(),
+            spec,
+            medledger_bin,
+            cometbft_bin: PathBuf::from("cometbft"),
+            children: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(&self.spec.nodes[i].name)
+    }
+
+    fn pid_file(&self, i: usize, p: Proc) -> PathBuf {
+        self.node_dir(i).join(format!("{}.pid", p.file()))
+    }
+
+    /// The log file of a process.
+    pub fn log_file(&self, i: usize, p: Proc) -> PathBuf {
+        self.node_dir(i).join(format!("{}.log", p.file()))
+    }
+
+    /// An RPC client of node `i`.
+    pub fn client(&self, i: usize) -> anyhow::Result<Client> {
+        Client::new(&self.spec.nodes[i].rpc_url())
+    }
+
+    /// The PID of a process of node `i` if it is running.
+    pub fn running_pid(&self, i: usize, p: Proc) -> Option<u32> {
+        let pid: u32 = fs::read_to_string(self.pid_file(i, p)).ok()?.trim().parse().ok()?;
+        let want = match p {
+            Proc::App => "medledger",
+            Proc::CometBft => "cometbft",
+        };
+        is_alive_as(pid, want).then_some(pid)
+    }
+
+    /// Starts every process that is not running and waits for the first node to make a block.
+    /// Returns the time it took.
+    pub async fn up(&self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        for i in 0..self.spec.nodes.len() {
+            self.start_node(i)?;
+        }
+        self.wait_for_height(0, 1, Duration::from_secs(60)).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Starts node `i`'s app and CometBFT, whichever is not running.
+    pub fn start_node(&self, i: usize) -> anyhow::Result<()> {
+        self.start(i, Proc::App)?;
+        self.start(i, Proc::CometBft)
+    }
+
+    /// Starts one process of node `i` unless it is running.
+    pub fn start(&self, i: usize, p: Proc) -> anyhow::Result<()> {
+        if self.running_pid(i, p).is_some() {
+            return Ok(());
+        }
+        let node = &self.spec.nodes[i];
+        let dir = self.node_dir(i);
+        let mut cmd = match p {
+            Proc::App => {
+                let mut c = Command::new(&self.medledger_bin);
+                c.arg("start")
+                    .arg("--data")
+                    .arg(dir.join("app"))
+                    .arg("--listen")
+                    .arg(format!("127.0.0.1:{}", node.ports.abci));
+                c
+            }
+            Proc::CometBft => {
+                let mut c = Command::new(&self.cometbft_bin);
+                c.arg("start").arg("--home").arg(dir.join("cometbft"));
+                c
+            }
+        };
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.log_file(i, p))?;
+        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        // Own process group: Ctrl-C in the terminal that ran `localnet up` does not stop the nodes.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().with_context(|| format!("starting {} of {}", p.file(), node.name))?;
+        fs::write(self.pid_file(i, p), child.id().to_string())?;
+        self.children.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert((i, p), child);
+        if p == Proc::App {
+            wait_for_port(node.ports.abci, Duration::from_secs(20))
+                .with_context(|| format!("{}'s app did not listen; see {}", node.name, self.log_file(i, p).display()))?;
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` (e.g. `KILL`, `TERM`, `STOP`, `CONT`) to a process of node `i`.
+    pub fn signal(&self, i: usize, p: Proc, signal: &str) -> anyhow::Result<()> {
+        let pid = self.running_pid(i, p).with_context(|| format!("{} of node {i} is not running", p.file()))?;
+        let ok = Command::new("kill").arg("-s").arg(signal).arg(pid.to_string()).status()?.success();
+        if !ok {
+            bail!("kill -s {signal} {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Stops a process of node `i`: SIGTERM, then SIGKILL after 10 s. `kill9` skips the TERM.
+    pub fn stop(&self, i: usize, p: Proc, kill9: bool) -> anyhow::Result<()> {
+        if let Some(pid) = self.running_pid(i, p) {
+            if !kill9 {
+                let _ = self.signal(i, p, "TERM");
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while is_alive_as(pid, "") && Instant::now() < deadline {
+                    self.reap(i, p);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            if is_alive_as(pid, "") {
+                let _ = self.signal(i, p, "KILL");
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while is_alive_as(pid, "") && Instant::now() < deadline {
+                self.reap(i, p);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if let Ok(mut children) = self.children.lock() {
+            if let Some(mut c) = children.remove(&(i, p)) {
+                let _ = c.wait();
+            }
+        }
+        let _ = fs::remove_file(self.pid_file(i, p));
+        Ok(())
+    }
+
+    fn reap(&self, i: usize, p: Proc) {
+        if let Ok(mut children) = self.children.lock() {
+            if let Some(c) = children.get_mut(&(i, p)) {
+                let _ = c.try_wait();
+            }
+        }
+    }
+
+    /// Stops every process of the localnet (CometBFT first, then the apps).
+    pub fn down(&self) -> anyhow::Result<()> {
+        for i in 0..self.spec.nodes.len() {
+            self.stop(i, Proc::CometBft, false)?;
+            self.stop(i, Proc::App, false)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until node `i` reports a latest height of at least `height`.
+    pub async fn wait_for_height(&self, i: usize, height: u64, timeout: Duration) -> anyhow::Result<u64> {
+        let client = self.client(i)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(h) = client.latest_height().await {
+                if h >= height {
+                    return Ok(h);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "node {} did not reach height {height} within {timeout:?}; see {}",
+                    self.spec.nodes[i].name,
+                    self.log_file(i, Proc::CometBft).display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One line per node: name, RPC, processes, height and app hash.
+    pub async fn status(&self) -> Vec<NodeStatus> {
+        let mut out = Vec::new();
+        for (i, node) in self.spec.nodes.iter().enumerate() {
+            let mut s = NodeStatus {
+                name: node.name.clone(),
+                rpc: node.rpc_url(),
+                app_running: self.running_pid(i, Proc::App).is_some(),
+                cometbft_running: self.running_pid(i, Proc::CometBft).is_some(),
+                height: None,
+                app_hash: None,
+            };
+            if let Ok(c) = self.client(i) {
+                if let Ok(st) = tendermint_rpc::Client::status(c.rpc()).await {
+                    s.height = Some(st.sync_info.latest_block_height.value());
+                    s.app_hash = Some(hex::encode_upper(st.sync_info.latest_app_hash.as_bytes()));
+                }
+            }
+            out.push(s);
+        }
+        out
+    }
+}
+
+impl Drop for Localnet {
+    /// Processes started through this handle are reaped; they keep running unless stopped (the
+    /// CLI's `localnet up` exits and leaves them running on purpose).
+    fn drop(&mut self) {
+        if let Ok(mut children) = self.children.lock() {
+            for c in children.values_mut() {
+                let _ = c.try_wait();
+            }
+        }
+    }
+}
+
+/// Status of one node.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeStatus {
+    /// Node name.
+    pub name: String,
+    /// RPC URL.
+    pub rpc: String,
+    /// Whether the app process runs.
+    pub app_running: bool,
+    /// Whether the CometBFT process runs.
+    pub cometbft_running: bool,
+    /// Latest height, if the RPC answered.
+    pub height: Option<u64>,
+    /// App hash in the latest header, if the RPC answered.
+    pub app_hash: Option<String>,
+}
+
+/// Whether `pid` is a live (non-zombie) process whose command line contains `name`.
+fn is_alive_as(pid: u32, name: &str) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // The state is the first field after the parenthesised command name.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    if matches!(state, Some("Z") | Some("X") | None) {
+        return false;
+    }
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&cmdline).contains(name)
+}
+
+fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listens on 127.0.0.1:{port} after {timeout:?}")
+}
+
+/// Creates CometBFT homes, member keys and one genesis for all nodes.
+fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> anyhow::Result<()> {
+    if spec.nodes.len() > MEMBERS.len() {
+        bail!("a localnet has at most {} nodes", MEMBERS.len());
+    }
+    let mut validators = Vec::new();
+    let mut node_ids = Vec::new();
+    let mut members = Vec::new();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let home = dir.join(&node.name).join("cometbft");
+        fs::create_dir_all(dir.join(&node.name).join("app"))?;
+        let home_s = home.to_string_lossy().to_string();
+        cometbft::run(cometbft_bin, &["init", "--home", &home_s])?;
+        node_ids.push(cometbft::run(cometbft_bin, &["show-node-id", "--home", &home_s])?.trim().to_string());
+        let pv: serde_json::Value = serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
+        validators.push(json!({
+            "address": pv["address"],
+            "pub_key": pv["pub_key"],
+            "power": "10",
+            "name": node.name,
+        }));
+        let (id, name, kind) = MEMBERS[i];
+        let admin = match keyring.get(id) {
+            Ok(k) => k,
+            Err(_) => keyring.add(id)?,
+        };
+        members.push(json!({
+            "id": id, "name": name, "kind": kind,
+            "admin_key": hex::encode(admin.verifying_key().to_bytes()),
+        }));
+    }
+    let first_home = dir.join(&spec.nodes[0].name).join("cometbft");
+    let mut genesis: serde_json::Value = serde_json::from_slice(&fs::read(first_home.join("config/genesis.json"))?)?;
+    genesis["chain_id"] = json!(spec.chain_id);
+    genesis["validators"] = json!(validators);
+    genesis["app_state"] = json!({ "members": members });
+    let genesis = serde_json::to_vec_pretty(&genesis)?;
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let config = dir.join(&node.name).join("cometbft/config");
+        fs::write(config.join("genesis.json"), &genesis)?;
+        let peers: Vec<String> = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(j, n)| format!("{}@127.0.0.1:{}", node_ids[j], n.ports.p2p))
+            .collect();
+        configure(&config.join("config.toml"), node, &peers.join(","), &spec.timeout_commit)?;
+    }
+    Ok(())
+}
+
+/// Edits one node's config.toml for a single-machine consortium.
+fn configure(path: &Path, node: &NodeSpec, peers: &str, timeout_commit: &str) -> anyhow::Result<()> {
+    let mut doc: DocumentMut = fs::read_to_string(path)?.parse().context("config.toml")?;
+    doc["moniker"] = value(node.name.as_str());
+    doc["proxy_app"] = value(format!("tcp://127.0.0.1:{}", node.ports.abci));
+    doc["rpc"]["laddr"] = value(format!("tcp://127.0.0.1:{}", node.ports.rpc));
+    doc["rpc"]["pprof_laddr"] = value("");
+    doc["p2p"]["laddr"] = value(format!("tcp://127.0.0.1:{}", node.ports.p2p));
+    doc["p2p"]["persistent_peers"] = value(peers);
+    // All nodes share 127.0.0.1: allow that, and do not require routable addresses.
+    doc["p2p"]["addr_book_strict"] = value(false);
+    doc["p2p"]["allow_duplicate_ip"] = value(true);
+    doc["p2p"]["pex"] = value(false);
+    doc["consensus"]["timeout_commit"] = value(timeout_commit);
+    doc["instrumentation"]["prometheus"] = value(false);
+    doc["tx_index"]["indexer"] = value("kv");
+    fs::write(path, doc.to_string())?;
+    Ok(())
+}
