@@ -359,9 +359,9 @@ fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
     }
     if r.code == 0 {
         println!("OK: committed at height {} (tx {})", r.height, r.hash);
-        for (kind, attrs) in &r.events {
-            let attrs: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!("  {kind} {}", attrs.join(" "));
+        for e in &r.events {
+            let attrs: Vec<String> = e.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("  {} {}", e.kind, attrs.join(" "));
         }
     } else if r.height == 0 {
         println!("REJECTED by CheckTx: {} ({}): {}", r.code_name, r.code, r.log);

@@ -1,5 +1,6 @@
 //! A client of one node's CometBFT RPC: submit signed transactions and read proven state.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -28,14 +29,24 @@ pub struct TxReport {
     pub log: String,
     /// Height of the block that holds the tx; 0 if it was refused by CheckTx.
     pub height: u64,
-    /// Events: type and attributes.
-    pub events: Vec<(String, Vec<(String, String)>)>,
+    /// Events the tx emitted.
+    pub events: Vec<EventView>,
+}
+
+/// An event of a committed tx.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventView {
+    /// Event type, e.g. `medledger.consent.granted`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Attributes by name.
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl TxReport {
     /// The value of attribute `name` of the first event that has it.
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.events.iter().flat_map(|(_, attrs)| attrs).find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.events.iter().find_map(|e| e.attributes.get(name)).map(String::as_str)
     }
 }
 
@@ -140,7 +151,7 @@ impl Client {
                                     )
                                 })
                                 .collect();
-                            (e.kind, attrs)
+                            EventView { kind: e.kind, attributes: attrs }
                         })
                         .collect(),
                 });

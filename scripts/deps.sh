@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what medledger needs to build and run, once per machine:
+#   - Debian packages: librocksdb-dev (we link Debian's RocksDB 7.8 instead of compiling RocksDB
+#     from source, ~23 min on 2 cores), libclang-dev (bindgen), protobuf-compiler (prost-build);
+#   - CometBFT at the version pinned in scripts/versions.env, built with `go install` into
+#     $MEDLEDGER_TOOLS (default ~/.cache/medledger/bin).
+# Idempotent: it only installs what is missing or at the wrong version.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/versions.env
+TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
+
+need_pkgs=()
+for pkg in librocksdb-dev libclang-dev protobuf-compiler; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+if ((${#need_pkgs[@]})); then
+  echo "deps: installing Debian packages: ${need_pkgs[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+want="${COMETBFT_VERSION#v}"
+have="$("$TOOLS/cometbft" version 2>/dev/null || true)"
+if [ "$have" != "$want" ]; then
+  command -v go >/dev/null || { echo "deps: Go is needed to build CometBFT $COMETBFT_VERSION" >&2; exit 1; }
+  echo "deps: building CometBFT $COMETBFT_VERSION into $TOOLS (go install, ~2 min)"
+  mkdir -p "$TOOLS"
+  # GOTOOLCHAIN=auto fetches the Go version CometBFT's go.mod names if the local Go is older.
+  (cd /tmp && GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" GOBIN="$TOOLS" go install "github.com/cometbft/cometbft/cmd/cometbft@$COMETBFT_VERSION")
+  have="$("$TOOLS/cometbft" version)"
+  [ "$have" = "$want" ] || { echo "deps: built CometBFT reports $have, want $want" >&2; exit 1; }
+fi
+command -v cargo >/dev/null || { echo "deps: Rust (cargo) is needed: https://rustup.rs" >&2; exit 1; }
+echo "deps: ok (CometBFT $have at $TOOLS/cometbft)"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Starts a 4-validator consortium on this machine (hospital-a, lab-b, insurer-c, hospital-d) and
+# shows it working: installs dependencies, builds medledger, `medledger localnet up`, then a
+# patient grants consent, hospital-a logs an access, and a proof of the consent is verified.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}"
+TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
+cargo build --release -p medledger
+install -m 0755 "$CARGO_TARGET_DIR/release/medledger" "$TOOLS/medledger"
+export PATH="$TOOLS:$PATH"
+
+medledger localnet up
+echo
+echo "== demo: a patient grants hospital-a access, hospital-a logs a read, anyone verifies"
+name="demo-patient-$(date +%s)"
+medledger keys add "$name" >/dev/null
+patient="$(medledger keys show "$name" -o json | grep -o '"patient_id": "[^"]*"' | cut -d'"' -f4)"
+medledger tx --from "$name" patient register
+grant="$(medledger tx --from "$name" consent grant --grantee hospital-a --class Observation --purpose TREAT -o json)"
+consent="$(printf '%s' "$grant" | grep -o '"consent_id": "[^"]*"' | cut -d'"' -f4)"
+echo "granted consent $consent"
+medledger tx --from hospital-a access log --patient "$patient" --record obs-1 --class Observation --purpose TREAT
+medledger query --prove consent "$consent"
+echo
+echo "The consortium keeps running. Put the CLI on your PATH:  export PATH=\"$TOOLS:\$PATH\""
+echo "Status: medledger localnet status    Stop: medledger localnet down"

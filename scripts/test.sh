@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property and integration tests (the integration tests start real
+# 4-validator CometBFT localnets on free ports in temp dirs). `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/deps.sh
+# One target dir outside the clone, kept between runs and clones: a fresh clone rebuilds only
+# medledger's own crates.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}"
+export MEDLEDGER_TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
+# Everything in one profile (release) so no dependency is compiled twice.
+cargo test --release --workspace --all-targets "$@"

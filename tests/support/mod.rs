@@ -1,0 +1,108 @@
+//! Test support: a real 4-validator localnet (real CometBFT processes, real medledger apps) on
+//! free ports in a temp dir, stopped when the test ends, even when it fails.
+//!
+//! Localnet tests in one binary run one at a time (two consortia on 2 cores would only make both
+//! slow and flaky). A missing or wrong CometBFT is a failure, never a skip.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use medledger::client::Client;
+use medledger::keyring::Keyring;
+use medledger::localnet::{Localnet, NodePorts, NodeSpec, Proc, Spec, MEMBERS};
+use tempfile::TempDir;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A running test consortium.
+pub struct TestNet {
+    pub net: Localnet,
+    pub keyring: Keyring,
+    pub chain_id: String,
+    // Dropped after `net` has been stopped (see Drop).
+    home: TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl TestNet {
+    /// Starts hospital-a, lab-b, insurer-c and hospital-d and waits for the first block.
+    pub async fn start() -> TestNet {
+        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let home = tempfile::Builder::new().prefix("medledger-it-").tempdir().unwrap();
+        let keyring = Keyring::new(home.path().join("keys"));
+        let nodes = MEMBERS
+            .iter()
+            .map(|(name, _, _)| NodeSpec { name: name.to_string(), ports: NodePorts::free().unwrap() })
+            .collect();
+        let chain_id = "medledger-it".to_string();
+        let spec = Spec { chain_id: chain_id.clone(), nodes, timeout_commit: "300ms".into() };
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_medledger"));
+        let net = Localnet::open_or_init(&home.path().join("localnet"), spec, &keyring, bin)
+            .expect("CometBFT must be installed (scripts/deps.sh) for the integration tests");
+        let t = TestNet { net, keyring, chain_id, home, _serial: serial };
+        t.net.up().await.expect("localnet makes its first block");
+        t
+    }
+
+    /// RPC client of node `i`.
+    pub fn client(&self, i: usize) -> Client {
+        self.net.client(i).unwrap()
+    }
+
+    /// The admin key of member `id` (created by the localnet).
+    pub fn member_key(&self, id: &str) -> SigningKey {
+        self.keyring.get(id).unwrap()
+    }
+
+    /// Waits until every node in `nodes` reaches `height`.
+    pub async fn wait_all(&self, nodes: &[usize], height: u64) {
+        for &i in nodes {
+            self.net.wait_for_height(i, height, Duration::from_secs(60)).await.unwrap();
+        }
+    }
+
+    /// Latest height of node `i`.
+    pub async fn height(&self, i: usize) -> u64 {
+        self.client(i).latest_height().await.unwrap()
+    }
+
+    /// The app hash each of `nodes` has in its header at `height` (all must have it).
+    pub async fn app_hashes_at(&self, nodes: &[usize], height: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        for &i in nodes {
+            let h = tendermint::block::Height::try_from(height).unwrap();
+            let c = tendermint_rpc::Client::commit(self.client(i).rpc(), h).await.unwrap();
+            out.push(hex::encode_upper(c.signed_header.header.app_hash.as_bytes()));
+        }
+        out
+    }
+
+    /// Kills (SIGKILL) a process of node `i`.
+    pub fn kill9(&self, i: usize, p: Proc) {
+        self.net.stop(i, p, true).unwrap();
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Show what the nodes said: a failing consensus test is unreadable without it.
+            for (i, node) in self.net.spec.nodes.iter().enumerate() {
+                for p in [Proc::App, Proc::CometBft] {
+                    let log = std::fs::read_to_string(self.net.log_file(i, p)).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                    eprintln!("---- {} {:?} (last lines) ----", node.name, p);
+                    for l in tail.iter().rev() {
+                        eprintln!("{l}");
+                    }
+                }
+            }
+        }
+        let _ = self.net.down();
+        let _ = &self.home;
+    }
+}
