@@ -1,0 +1,346 @@
+//! The ledger's block lifecycle on a real RocksDB: determinism, atomicity, restart, proofs.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use medledger_state::store::{Store, WriteSet};
+use medledger_state::{BlockResult, Ledger};
+use medledger_tx::pb::{self, tx_body::Msg, Purpose, TxBody};
+use medledger_tx::{ids, keys, sign_tx, Code};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+const CHAIN: &str = "test-chain";
+const MEMBERS: [&str; 2] = ["hospital-a", "lab-b"];
+const T0: u64 = 1_700_000_000;
+
+fn member_key(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[100 + i as u8; 32])
+}
+
+fn patient_key(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[1 + i as u8; 32])
+}
+
+fn genesis() -> Vec<u8> {
+    let members: Vec<_> = MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::json!({"id": id, "name": id, "kind": "hospital",
+                "admin_key": hex::encode(member_key(i).verifying_key().to_bytes())})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap()
+}
+
+fn ledger() -> (TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(dir.path()).unwrap();
+    l.init_chain(CHAIN, 1, &genesis()).unwrap();
+    (dir, l)
+}
+
+/// Signs txs and tracks each key's next sequence, like a well-behaved client.
+#[derive(Default)]
+struct Signer {
+    next: BTreeMap<[u8; 32], u64>,
+}
+
+impl Signer {
+    fn tx(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
+        let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
+        let body = TxBody { chain_id: CHAIN.into(), sequence: *seq, msg: Some(msg) };
+        *seq += 1;
+        sign_tx(key, &body)
+    }
+}
+
+fn block(l: &mut Ledger, height: u64, txs: &[Vec<u8>]) -> BlockResult {
+    let r = l.finalize_block(height, T0 + height, txs).unwrap();
+    l.commit().unwrap();
+    r
+}
+
+fn register() -> Msg {
+    Msg::RegisterPatient(pb::RegisterPatient {})
+}
+
+fn grant(grantee: &str, class: &str) -> Msg {
+    Msg::GrantConsent(pb::GrantConsent {
+        grantee: grantee.into(),
+        data_classes: vec![class.into()],
+        purposes: vec![Purpose::Treat as i32],
+        not_before: 0,
+        not_after: 0,
+    })
+}
+
+fn access(patient: usize, class: &str) -> Msg {
+    Msg::LogAccess(pb::LogAccess {
+        patient_id: ids::patient_id(&patient_key(patient).verifying_key().to_bytes()),
+        record_id: "r-1".into(),
+        data_class: class.into(),
+        purpose: Purpose::Treat as i32,
+    })
+}
+
+fn revoke(id: &str) -> Msg {
+    Msg::RevokeConsent(pb::RevokeConsent { consent_id: id.into() })
+}
+
+#[test]
+fn refused_tx_writes_only_its_sequence() {
+    let (_d, mut l) = ledger();
+    let mut s = Signer::default();
+    let alice = patient_key(0);
+    let r1 = block(&mut l, 1, &[s.tx(&alice, register())]);
+    assert_eq!(r1.tx_results[0].code, 0);
+
+    // A patient may not log access: refused, but its sequence is consumed.
+    let r2 = block(&mut l, 2, &[s.tx(&alice, access(0, "Observation"))]);
+    assert_eq!(r2.tx_results[0].code, Code::NotAuthorized.value());
+    let pk = alice.verifying_key().to_bytes();
+    assert_eq!(l.store().get(&keys::sequence(&pk)).unwrap(), Some(keys::encode_u64(2)));
+    let pid = ids::patient_id(&pk);
+    assert_eq!(l.store().get(&keys::access_count(&pid)).unwrap(), None);
+
+    // Txs refused before their sequence check write nothing at all: the root does not move.
+    let mut forged = s.tx(&alice, register());
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let stale = sign_tx(&alice, &TxBody { chain_id: CHAIN.into(), sequence: 0, msg: Some(register()) });
+    let r3 = block(&mut l, 3, &[forged, stale, vec![1, 2, 3]]);
+    let codes: Vec<u32> = r3.tx_results.iter().map(|t| t.code).collect();
+    assert_eq!(codes, vec![Code::BadSignature.value(), Code::SequenceReused.value(), Code::TxDecode.value()]);
+    assert_eq!(r3.app_hash, r2.app_hash);
+}
+
+#[test]
+fn revocation_applies_from_the_next_block() {
+    let (_d, mut l) = ledger();
+    let mut s = Signer::default();
+    let (alice, hosp) = (patient_key(0), member_key(0));
+    block(&mut l, 1, &[s.tx(&alice, register()), s.tx(&alice, grant("hospital-a", "Observation"))]);
+    let r = block(&mut l, 2, &[s.tx(&alice, revoke("c-1")), s.tx(&hosp, access(0, "Observation"))]);
+    assert_eq!(r.tx_results[1].code, 0, "same block as the revocation: still permitted");
+    let r = block(&mut l, 3, &[s.tx(&hosp, access(0, "Observation"))]);
+    assert_eq!(r.tx_results[0].code, Code::NoPermittingConsent.value());
+    let r = block(&mut l, 4, &[s.tx(&alice, revoke("c-1"))]);
+    assert_eq!(r.tx_results[0].code, Code::ConsentAlreadyRevoked.value());
+}
+
+#[test]
+fn only_the_patient_revokes_and_only_members_are_grantees() {
+    let (_d, mut l) = ledger();
+    let mut s = Signer::default();
+    let (alice, bob) = (patient_key(0), patient_key(1));
+    let r = block(
+        &mut l,
+        1,
+        &[
+            s.tx(&alice, register()),
+            s.tx(&bob, register()),
+            s.tx(&alice, grant("hospital-a", "Observation")),
+            s.tx(&bob, revoke("c-1")),
+            s.tx(&alice, grant("no-such-member", "Observation")),
+            s.tx(&member_key(0), register()),
+            s.tx(&alice, register()),
+            s.tx(&patient_key(5), grant("hospital-a", "Observation")),
+        ],
+    );
+    let codes: Vec<u32> = r.tx_results.iter().map(|t| t.code).collect();
+    assert_eq!(
+        codes,
+        vec![
+            0,
+            0,
+            0,
+            Code::NotConsentOwner.value(),
+            Code::UnknownMember.value(),
+            Code::KeyInUse.value(),
+            Code::PatientExists.value(),
+            Code::UnknownSigner.value(),
+        ]
+    );
+}
+
+#[test]
+fn restart_reports_the_last_commit_and_replays_the_lost_block_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Signer::default();
+    let txs2 = vec![s.tx(&patient_key(1), register())];
+    let lost_hash = {
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.init_chain(CHAIN, 1, &genesis()).unwrap();
+        block(&mut l, 1, &[s.tx(&patient_key(0), register())]);
+        // Finalized but never committed: the node dies here.
+        l.finalize_block(2, T0 + 2, &txs2).unwrap().app_hash
+    };
+    let mut l = Ledger::open(dir.path()).unwrap();
+    assert_eq!(l.info().map(|c| c.height), Some(1));
+    assert_eq!(l.chain_id(), CHAIN);
+    let replayed = block(&mut l, 2, &txs2);
+    assert_eq!(replayed.app_hash, lost_hash);
+    assert_eq!(l.info().map(|c| c.app_hash), Some(lost_hash));
+}
+
+#[test]
+fn proofs_of_presence_and_absence_verify_at_every_height() {
+    let (_d, mut l) = ledger();
+    let mut s = Signer::default();
+    let alice = patient_key(0);
+    let r1 = block(&mut l, 1, &[s.tx(&alice, register()), s.tx(&alice, grant("hospital-a", "Observation"))]);
+    let r2 = block(&mut l, 2, &[s.tx(&alice, revoke("c-1"))]);
+    let key = keys::consent("c-1");
+    for (h, root) in [(1, r1.app_hash), (2, r2.app_hash)] {
+        let (value, proof) = l.store().prove(&key, h).unwrap();
+        let value = value.unwrap();
+        assert!(medledger_query::verify(&root, &key, Some(&value), &proof).is_ok());
+        let other_root = if h == 1 { r2.app_hash } else { r1.app_hash };
+        assert!(medledger_query::verify(&other_root, &key, Some(&value), &proof).is_err());
+        let (none, absent) = l.store().prove(&keys::consent("c-2"), h).unwrap();
+        assert_eq!(none, None);
+        assert!(medledger_query::verify(&root, &keys::consent("c-2"), None, &absent).is_ok());
+        // An absence proof cannot be passed off as a value, nor a value proof as an absence.
+        assert!(medledger_query::verify(&root, &keys::consent("c-2"), Some(b"x"), &absent).is_err());
+        assert!(medledger_query::verify(&root, &key, None, &proof).is_err());
+    }
+}
+
+#[test]
+fn queries_answer_at_a_height_and_refuse_the_future() {
+    let (_d, mut l) = ledger();
+    let mut s = Signer::default();
+    block(&mut l, 1, &[s.tx(&patient_key(0), register())]);
+    let a = l.query("/consent/c-1", &[], 0, true);
+    assert_eq!((a.code, a.height, a.value.is_none(), a.proof.is_some()), (0, 1, true, true));
+    assert_eq!(l.query("/consent/c-1", &[], 9, false).code, medledger_tx::QueryCode::FutureHeight as u32);
+    assert_eq!(l.query("", &[], 0, false).code, medledger_tx::QueryCode::BadPath as u32);
+    assert_eq!(l.query(&"/x".repeat(200), &[], 0, false).code, medledger_tx::QueryCode::BadPath as u32);
+}
+
+/// One step of a random workload.
+#[derive(Clone, Debug)]
+enum Op {
+    Register(usize),
+    Grant(usize, usize, bool),
+    Revoke(usize, u64),
+    Access(usize, usize, bool),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..3usize).prop_map(Op::Register),
+        (0..3usize, 0..2usize, any::<bool>()).prop_map(|(p, m, c)| Op::Grant(p, m, c)),
+        (0..3usize, 0..4u64).prop_map(|(p, k)| Op::Revoke(p, k)),
+        (0..2usize, 0..3usize, any::<bool>()).prop_map(|(m, p, c)| Op::Access(m, p, c)),
+    ]
+}
+
+fn class(c: bool) -> &'static str {
+    if c { "Observation" } else { "Condition" }
+}
+
+fn to_tx(s: &mut Signer, model: &Model, op: &Op) -> Vec<u8> {
+    match *op {
+        Op::Register(p) => s.tx(&patient_key(p), register()),
+        Op::Grant(p, m, c) => s.tx(&patient_key(p), grant(MEMBERS[m], class(c))),
+        // Revoke one of the patient's own consents from earlier blocks (so revocations happen),
+        // or, when there is none, someone else's.
+        Op::Revoke(p, k) => s.tx(&patient_key(p), revoke(&model.consent_of(p, k))),
+        Op::Access(m, p, c) => s.tx(&member_key(m), access(p, class(c))),
+    }
+}
+
+/// A naive model of consent: which (patient, member, class) grants exist and when revoked.
+#[derive(Default)]
+struct Model {
+    registered: [bool; 3],
+    consents: Vec<(usize, usize, bool, Option<u64>)>,
+}
+
+impl Model {
+    /// Whether an access must be accepted at `height`.
+    fn permits(&self, m: usize, p: usize, c: bool, height: u64) -> bool {
+        self.registered[p]
+            && self.consents.iter().any(|&(cp, cm, cc, rev)| cp == p && cm == m && cc == c && rev.is_none_or(|r| height <= r))
+    }
+
+    /// The id of the `k`-th (mod count) consent of patient `p`, else of anyone.
+    fn consent_of(&self, p: usize, k: u64) -> String {
+        let own: Vec<usize> = (0..self.consents.len()).filter(|&i| self.consents[i].0 == p).collect();
+        let i = if own.is_empty() { k as usize } else { own[k as usize % own.len()] };
+        format!("c-{}", i + 1)
+    }
+
+    fn apply(&mut self, op: &Op, height: u64, code: u32, revoked: Option<&str>) {
+        match *op {
+            Op::Register(p) if code == 0 => self.registered[p] = true,
+            Op::Grant(p, m, c) if code == 0 => self.consents.push((p, m, c, None)),
+            Op::Revoke(..) if code == 0 => {
+                let n: usize = revoked.and_then(|id| id.strip_prefix("c-")).and_then(|n| n.parse().ok()).unwrap_or(0);
+                self.consents[n - 1].3 = Some(height);
+            }
+            _ => {}
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// Two fresh nodes given the same blocks compute the same app hash at every height, and no
+    /// access is ever accepted unless a consent permitted it in that block.
+    #[test]
+    fn same_blocks_same_app_hash_and_no_access_without_consent(blocks in prop::collection::vec(prop::collection::vec(op(), 0..8), 1..8)) {
+        let (_d1, mut a) = ledger();
+        let (_d2, mut b) = ledger();
+        let mut signer = Signer::default();
+        let mut model = Model::default();
+        for (i, ops) in blocks.iter().enumerate() {
+            let height = i as u64 + 1;
+            let txs: Vec<Vec<u8>> = ops.iter().map(|op| to_tx(&mut signer, &model, op)).collect();
+            let ra = block(&mut a, height, &txs);
+            let rb = block(&mut b, height, &txs);
+            prop_assert_eq!(ra.app_hash, rb.app_hash);
+            for (op, result) in ops.iter().zip(&ra.tx_results) {
+                if let Op::Access(m, p, c) = *op {
+                    let expected = model.permits(m, p, c, height);
+                    prop_assert_eq!(result.code == 0, expected, "access {:?} at {}: {}", op, height, result.log);
+                }
+                let revoked = result.events.iter().flat_map(|e| &e.attributes).find(|(k, _)| *k == "consent_id");
+                model.apply(op, height, result.code, revoked.map(|(_, v)| v.as_str()));
+            }
+        }
+    }
+
+    /// The root after many incremental versions equals the root of the final key-value set
+    /// written from scratch in one version.
+    #[test]
+    fn incremental_root_equals_rebuild(versions in prop::collection::vec(
+        prop::collection::vec((0..40u8, prop::option::of(prop::collection::vec(any::<u8>(), 1..16))), 0..20), 1..10)) {
+        let d1 = tempfile::tempdir().unwrap();
+        let mut incremental = Store::open(d1.path()).unwrap();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut root = [0u8; 32];
+        for (v, writes) in versions.iter().enumerate() {
+            let ws: WriteSet = writes.iter().map(|(k, val)| (vec![b'k', *k], val.clone())).collect();
+            for (k, val) in &ws {
+                match val {
+                    Some(val) => { model.insert(k.clone(), val.clone()); }
+                    None => { model.remove(k); }
+                }
+            }
+            let staged = incremental.stage(v as u64, &ws).unwrap();
+            root = incremental.commit(staged).unwrap().app_hash;
+        }
+        let d2 = tempfile::tempdir().unwrap();
+        let mut rebuilt = Store::open(d2.path()).unwrap();
+        let ws: WriteSet = model.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let staged = rebuilt.stage(0, &ws).unwrap();
+        prop_assert_eq!(rebuilt.commit(staged).unwrap().app_hash, root);
+    }
+}
