@@ -1,1 +1,61 @@
-fn main(){}
+//! Micro-benchmarks of the state machine: signature checks, and FinalizeBlock + Commit of a
+//! block of txs on RocksDB.
+//!
+//! `cargo bench -p medledger-benches` (numbers in docs/performance.md once measured).
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ed25519_dalek::SigningKey;
+use medledger_state::Ledger;
+use medledger_tx::envelope::decode_and_verify;
+use medledger_tx::pb::{self, tx_body::Msg, TxBody};
+use medledger_tx::sign_tx;
+
+const CHAIN: &str = "bench-chain";
+
+fn register_txs(n: usize, salt: u8) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [salt; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = SigningKey::from_bytes(&seed);
+            let body = TxBody { chain_id: CHAIN.into(), sequence: 0, msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})) };
+            sign_tx(&key, &body)
+        })
+        .collect()
+}
+
+fn verify(c: &mut Criterion) {
+    let txs = register_txs(1, 1);
+    c.bench_function("decode_and_verify one tx", |b| b.iter(|| decode_and_verify(&txs[0]).unwrap()));
+}
+
+fn finalize_and_commit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("finalize_block+commit");
+    g.sample_size(10);
+    for n in [100usize, 1000] {
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("{n} RegisterPatient txs"), |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let mut l = Ledger::open(dir.path()).unwrap();
+                    l.init_chain(CHAIN, 1, b"").unwrap();
+                    (dir, l, register_txs(n, 2))
+                },
+                |(dir, mut l, txs)| {
+                    let r = l.finalize_block(1, 1_700_000_000, &txs).unwrap();
+                    assert!(r.tx_results.iter().all(|t| t.code == 0));
+                    l.commit().unwrap();
+                    (dir, l)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, verify, finalize_and_commit);
+criterion_main!(benches);
