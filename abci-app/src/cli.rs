@@ -53,6 +53,8 @@ pub enum Command {
     Tx(TxArgs),
     /// Read the ledger's state, optionally with verified proofs.
     Query(QueryArgs),
+    /// Verify an answer end to end: proofs against a header signed by the consortium.
+    Verify(VerifyArgs),
     /// Run a 4-validator consortium on this machine.
     #[command(subcommand)]
     Localnet(LocalnetCmd),
@@ -253,6 +255,52 @@ pub enum QueryCmd {
     },
 }
 
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The consortium's genesis.json, the auditor's trusted starting point (default: the
+    /// localnet's, if there is one under --home).
+    #[arg(long, env = "MEDLEDGER_GENESIS")]
+    genesis: Option<PathBuf>,
+    /// State height to verify (0 = latest).
+    #[arg(long, default_value_t = 0)]
+    height: u64,
+    #[command(subcommand)]
+    what: VerifyCmd,
+}
+
+/// What to verify.
+#[derive(Debug, Subcommand)]
+pub enum VerifyCmd {
+    /// A consent (or its absence).
+    Consent {
+        /// Consent id.
+        id: String,
+    },
+    /// A patient (or its absence).
+    Patient {
+        /// Patient id.
+        id: String,
+    },
+    /// A member (or its absence).
+    Member {
+        /// Member id.
+        id: String,
+    },
+    /// The complete access history of a patient.
+    Access {
+        /// Patient id.
+        patient: String,
+    },
+    /// Any state key.
+    Key {
+        /// The key.
+        key: String,
+    },
+}
+
 /// `localnet` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum LocalnetCmd {
@@ -286,6 +334,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Keys(k) => keys_cmd(&keyring, k, out),
         Command::Tx(t) => tx_cmd(&keyring, t, out).await,
         Command::Query(q) => query_cmd(q, out).await,
+        Command::Verify(v) => verify_cmd(&cli.home, v, out).await,
         Command::Localnet(l) => localnet_cmd(&cli.home, &keyring, l, out).await,
     }
 }
@@ -469,6 +518,123 @@ fn print_list<T: Serialize + std::fmt::Debug>(count: &Answer<u64>, list: &[Answe
         show(a, out)?;
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct VerifiedView<T: Serialize> {
+    verified: bool,
+    what: String,
+    state: String,
+    height: u64,
+    header_height: u64,
+    app_hash: String,
+    signers: Vec<String>,
+    signed_power: u64,
+    total_power: u64,
+    value: Option<T>,
+}
+
+fn verified_view<T: Serialize>(what: String, state: String, v: &crate::verify::VerifiedRead, value: Option<T>) -> VerifiedView<T> {
+    let a = &v.attestation;
+    VerifiedView {
+        verified: true,
+        what,
+        state,
+        height: v.height,
+        header_height: a.height,
+        app_hash: hex::encode_upper(&a.app_hash),
+        signers: a.signers.clone(),
+        signed_power: a.signed_power,
+        total_power: a.total_power,
+        value,
+    }
+}
+
+fn print_verified<T: Serialize + std::fmt::Debug>(v: &VerifiedView<T>, out: Output, attestation: &medledger_query::light::HeaderAttestation) -> anyhow::Result<()> {
+    if out == Output::Json {
+        return print_json(v);
+    }
+    println!("VERIFIED {} {} at height {} — {}", v.what, v.state, v.height, crate::verify::signed_by(attestation));
+    if let Some(value) = &v.value {
+        println!("{value:#?}");
+    }
+    Ok(())
+}
+
+async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyhow::Result<i32> {
+    let genesis = match v.genesis {
+        Some(g) => g,
+        None => {
+            let local = home.join("localnet").join(localnet::MEMBERS[0].0).join("cometbft/config/genesis.json");
+            anyhow::ensure!(local.exists(), "pass --genesis FILE: the consortium's genesis.json is the trusted starting point");
+            local
+        }
+    };
+    let trusted = crate::verify::trusted_from_genesis(&genesis)?;
+    let client = Client::new(&v.node.node)?;
+    let result = verify_what(&client, &trusted, v.what, v.height, out).await;
+    match result {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            if out == Output::Json {
+                print_json(&serde_json::json!({ "verified": false, "reason": format!("{e:#}") }))?;
+            } else {
+                println!("NOT VERIFIED: {e:#}");
+            }
+            Ok(4)
+        }
+    }
+}
+
+async fn verify_what(
+    client: &Client,
+    trusted: &medledger_query::light::TrustedValidators,
+    what: VerifyCmd,
+    height: u64,
+    out: Output,
+) -> anyhow::Result<()> {
+    use crate::verify::{verify_history, verify_key};
+    match what {
+        VerifyCmd::Consent { id } => {
+            let r = verify_key(client, trusted, &keys::consent(&id), height).await?;
+            let consent = r.value.as_deref().map(pb::Consent::decode).transpose()?;
+            let state = match &consent {
+                None => "ABSENT".to_string(),
+                Some(c) if c.revoked_height == 0 => "ACTIVE".to_string(),
+                Some(c) => format!("REVOKED (at height {})", c.revoked_height),
+            };
+            print_verified(&verified_view(format!("consent {id}"), state, &r, consent), out, &r.attestation)
+        }
+        VerifyCmd::Patient { id } => {
+            let r = verify_key(client, trusted, &keys::patient(&id), height).await?;
+            let p = r.value.as_deref().map(pb::Patient::decode).transpose()?;
+            let state = if p.is_some() { "REGISTERED" } else { "ABSENT" };
+            print_verified(&verified_view(format!("patient {id}"), state.into(), &r, p), out, &r.attestation)
+        }
+        VerifyCmd::Member { id } => {
+            let r = verify_key(client, trusted, &keys::member(&id), height).await?;
+            let m = r.value.as_deref().map(pb::Member::decode).transpose()?;
+            let state = if m.is_some() { "MEMBER" } else { "ABSENT" };
+            print_verified(&verified_view(format!("member {id}"), state.into(), &r, m), out, &r.attestation)
+        }
+        VerifyCmd::Key { key } => {
+            let r = verify_key(client, trusted, key.as_bytes(), height).await?;
+            let state = if r.value.is_some() { "PRESENT" } else { "ABSENT" };
+            let value = r.value.as_ref().map(hex::encode);
+            print_verified(&verified_view(format!("key {key}"), state.into(), &r, value), out, &r.attestation)
+        }
+        VerifyCmd::Access { patient } => {
+            let (events, height, attestation) = verify_history(client, trusted, &patient, height).await?;
+            let r = crate::verify::VerifiedRead { value: None, height, attestation };
+            let view = verified_view(
+                format!("complete access history of {patient}"),
+                format!("({} events)", events.len()),
+                &r,
+                Some(events),
+            );
+            print_verified(&view, out, &r.attestation)
+        }
+    }
 }
 
 async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCmd, out: Output) -> anyhow::Result<i32> {

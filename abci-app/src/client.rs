@@ -5,11 +5,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ed25519_dalek::SigningKey;
+use medledger_query::history::ProvenRead;
 use medledger_query::{decode_proof, verify, Proven};
 use medledger_tx::pb::{tx_body::Msg, TxBody};
 use medledger_tx::{keys, sign_tx};
 use serde::Serialize;
+use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::Height;
+use tendermint::validator;
+use tendermint_rpc::Paging;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client as _, HttpClient};
 
@@ -196,6 +200,31 @@ impl Client {
             Proven::Absent => None,
         };
         Ok(ProvenAnswer { key: key.to_vec(), value, height, app_hash })
+    }
+
+    /// Reads `key` at `height` (0 = latest) with its proof, unverified: the read and the height
+    /// it was answered at. Verify it with [`crate::verify`].
+    pub async fn read_with_proof(&self, key: &[u8], height: u64) -> anyhow::Result<(ProvenRead, u64)> {
+        let (value, height, proof) = self.abci_query(key, height, true).await?;
+        let proof = decode_proof(&proof.context("node answered without a proof")?)?;
+        Ok((ProvenRead { key: key.to_vec(), value, proof }, height))
+    }
+
+    /// The signed header at `height` and the validator set that signed it, waiting for the block.
+    pub async fn light_block(&self, height: u64) -> anyhow::Result<(SignedHeader, Vec<validator::Info>)> {
+        let h = Height::try_from(height)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let commit = loop {
+            if let Ok(c) = self.rpc.commit(h).await {
+                break c;
+            }
+            if Instant::now() > deadline {
+                bail!("no committed header at height {height}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let validators = self.rpc.validators(h, Paging::All).await.context("/validators")?.validators;
+        Ok((commit.signed_header, validators))
     }
 
     /// The app hash of the state after block `height`: the `app_hash` of header `height + 1`,

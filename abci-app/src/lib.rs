@@ -6,3 +6,4 @@ pub mod cometbft;
 pub mod keyring;
 pub mod localnet;
 pub mod server;
+pub mod verify;

@@ -3,12 +3,27 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Restores the default SIGPIPE action, so `medledger … | head` ends quietly like other Unix
+/// tools instead of panicking on a closed stdout (Rust ignores SIGPIPE by default).
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; signal() with SIG_DFL has no
+    // other preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("MEDLEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let cli = medledger::cli::Cli::parse();
+    // Not for the node: a server must see EPIPE on a closed connection, not die of SIGPIPE.
+    if !matches!(cli.command, medledger::cli::Command::Start(_)) {
+        default_sigpipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -8,6 +8,9 @@
 //! `c-1` is `/consent/c-1` and the number of access events of a patient is
 //! `/access/<patient>/count`.
 
+pub mod history;
+pub mod light;
+
 use ics23::{CommitmentProof, HostFunctionsManager};
 use prost::Message;
 

@@ -20,3 +20,6 @@ pub const MAX_PURPOSES: usize = 5;
 pub const MAX_CONSENTS_PER_PATIENT: u64 = 1024;
 /// Most consents one patient may hold for one grantee.
 pub const MAX_CONSENTS_PER_GRANTEE: u64 = 64;
+/// Most access events a client reads to verify one history (a larger history is refused by the
+/// CLI rather than read without bound).
+pub const MAX_HISTORY_READ: u64 = 100_000;
