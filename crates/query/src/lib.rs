@@ -7,6 +7,11 @@
 //! Query paths are state keys (see [`medledger_tx::keys`]) with a leading `/`; e.g. the consent
 //! `c-1` is `/consent/c-1` and the number of access events of a patient is
 //! `/access/<patient>/count`.
+//!
+//! [`export`] turns a verified access history into a FHIR audit bundle and a HIPAA accounting
+//! of disclosures.
+
+pub mod export;
 
 pub mod history;
 pub mod light;

@@ -1,0 +1,550 @@
+//! Exports of a patient's verified access history, in the two forms people ask for.
+//!
+//! - [`fhir_audit_bundle`]: a FHIR R4 `Bundle` (type `collection`) of `AuditEvent` resources
+//!   shaped after IHE **Basic Audit Log Patterns** (BALP). Auditors and security tooling (SIEMs,
+//!   FHIR audit repositories) already read BALP, so an export in that shape needs no custom
+//!   parser: one `AuditEvent` per access, typed DICOM `110110` "Patient Record", action `R`,
+//!   outcome `0`, the purpose coded from HL7 v3 `ActReason` (break-glass access is `ETREAT`, as
+//!   BALP has it), the member as the requesting agent, the patient and the record as entities.
+//!   The bundle's `meta` names the verified state it was read from ([`ProvenanceInfo`]), so a
+//!   reader can check every event again against that app hash.
+//! - [`hipaa_disclosures_csv`]: the accounting of disclosures of 45 CFR 164.528(b)(2) (date,
+//!   recipient, what was disclosed, purpose) as RFC 4180 CSV, because that is what a patient's
+//!   request under the HIPAA Privacy Rule is answered with and what spreadsheets open. It lists
+//!   every access, including those for treatment, payment and operations that 164.528(a)(1)(i)
+//!   exempts from the required accounting: the ledger does not decide what a covered entity
+//!   may leave out, and a patient may ask for the full access report.
+//!
+//! Both are pure functions of their arguments: no I/O, no clock, no randomness, so the same
+//! verified history always exports to the same bytes. Times are the block times the validators
+//! agreed on, converted from unix seconds with integer arithmetic (no time library, no floats).
+//!
+//! The functions trust their input to be verified (each event read with its proof, see
+//! [`crate::verify`]); they only format. An event that a verified state cannot hold (an
+//! unspecified or unknown purpose) is still exported, marked "unspecified", never dropped.
+
+use medledger_tx::pb::{AccessEvent, Purpose};
+use serde_json::{json, Value};
+
+/// The verified state an export was read from: the chain, the height the answers were read at,
+/// and that height's app hash (hex) that every event's proof checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenanceInfo {
+    /// The CometBFT chain id.
+    pub chain_id: String,
+    /// The height the access history was read at.
+    pub height: u64,
+    /// The app hash of that height, hex, as the proofs were checked against it.
+    pub app_hash_hex: String,
+}
+
+/// URL of the `Bundle.meta` extension that carries [`ProvenanceInfo`]. A logical URI (FHIR R4
+/// allows one for `Extension.url`) until the consortium publishes a StructureDefinition under a
+/// domain it owns; it is one constant so that change is one line.
+pub const VERIFIED_STATE_EXTENSION_URL: &str = "urn:medledger:fhir:StructureDefinition:verified-state";
+
+/// Header of [`hipaa_disclosures_csv`].
+pub const HIPAA_CSV_HEADER: &str = "date,recipient,description,purpose,consent_id,ledger_height,event_index";
+
+const DICOM_SYSTEM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+const ENTITY_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
+const OBJECT_ROLE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/object-role";
+const SOURCE_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
+
+/// How a purpose is written: the HL7 v3 ActReason code and display, and the phrase people read.
+struct PurposeTerms {
+    code: &'static str,
+    display: &'static str,
+    phrase: &'static str,
+}
+
+/// The terms of a known purpose; `None` for unspecified or unknown values, which the ledger's
+/// stateless checks refuse, so a verified event never has one.
+fn purpose_terms(purpose: i32) -> Option<PurposeTerms> {
+    let (code, display, phrase) = match Purpose::try_from(purpose).ok()? {
+        Purpose::Unspecified => return None,
+        Purpose::Treat => ("TREAT", "treatment", "treatment"),
+        // Break-glass: BALP records it as purposeOfEvent ETREAT; the phrase says so plainly.
+        Purpose::Etreat => ("ETREAT", "Emergency Treatment", "emergency treatment (break-glass)"),
+        Purpose::Hpaymt => ("HPAYMT", "healthcare payment", "payment"),
+        Purpose::Hoperat => ("HOPERAT", "healthcare operations", "health care operations"),
+        Purpose::Hresch => ("HRESCH", "healthcare research", "research"),
+    };
+    Some(PurposeTerms { code, display, phrase })
+}
+
+/// The phrase for a purpose, or an explicit "unspecified" that keeps the raw value visible.
+fn purpose_phrase(purpose: i32) -> String {
+    match purpose_terms(purpose) {
+        Some(t) => t.phrase.to_string(),
+        None => format!("unspecified (purpose code {purpose})"),
+    }
+}
+
+/// The purpose as a FHIR `CodeableConcept`; without a known code it carries only text, since an
+/// invented code would claim more than the ledger holds.
+fn purpose_concept(purpose: i32) -> Value {
+    match purpose_terms(purpose) {
+        Some(t) => json!({
+            "coding": [{ "system": ACT_REASON_SYSTEM, "code": t.code, "display": t.display }],
+            "text": t.phrase,
+        }),
+        None => json!({ "text": purpose_phrase(purpose) }),
+    }
+}
+
+/// A FHIR R4 `Bundle` of type `collection` with one BALP-style `AuditEvent` per access event,
+/// in the order given, for the access history of `patient_id` read at the verified state
+/// `proven`.
+///
+/// Each `AuditEvent` names the patient its own event records (`event.patient_id`), so a caller
+/// that passes the wrong history cannot relabel it; `patient_id` names the history as a whole in
+/// the provenance extension of `Bundle.meta`.
+pub fn fhir_audit_bundle(patient_id: &str, events: &[AccessEvent], proven: &ProvenanceInfo) -> Value {
+    let entries: Vec<Value> = events.iter().map(|e| json!({ "resource": audit_event(e, proven) })).collect();
+    json!({
+        "resourceType": "Bundle",
+        "meta": {
+            "extension": [{
+                "url": VERIFIED_STATE_EXTENSION_URL,
+                // Heights are u64; FHIR R4 integers are 32-bit, so numbers travel as strings.
+                "extension": [
+                    { "url": "chainId", "valueString": proven.chain_id },
+                    { "url": "height", "valueString": proven.height.to_string() },
+                    { "url": "appHash", "valueString": proven.app_hash_hex },
+                    { "url": "patient", "valueReference": { "reference": format!("Patient/{patient_id}") } },
+                ],
+            }],
+        },
+        "type": "collection",
+        "entry": entries,
+    })
+}
+
+/// One access event as a BALP-style `AuditEvent`.
+fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
+    let purpose = purpose_concept(e.purpose);
+    let key = medledger_tx::keys::access_event(&e.patient_id, e.index);
+    let ledger_key = String::from_utf8_lossy(&key).into_owned();
+    json!({
+        "resourceType": "AuditEvent",
+        "type": { "system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record" },
+        "action": "R",
+        "recorded": utc_instant(e.time),
+        "outcome": "0",
+        "purposeOfEvent": [purpose],
+        "agent": [{
+            "who": { "identifier": { "value": e.actor }, "display": e.actor },
+            "requestor": true,
+            "purposeOfUse": [purpose],
+        }],
+        "source": {
+            "site": proven.chain_id,
+            "observer": { "display": "medledger" },
+            "type": [{ "system": SOURCE_TYPE_SYSTEM, "code": "4", "display": "Application Server" }],
+        },
+        "entity": [
+            {
+                "what": { "reference": format!("Patient/{}", e.patient_id) },
+                "type": { "system": ENTITY_TYPE_SYSTEM, "code": "1", "display": "Person" },
+                "role": { "system": OBJECT_ROLE_SYSTEM, "code": "1", "display": "Patient" },
+            },
+            {
+                // The record id is the member's own id, not a resolvable FHIR reference, so it
+                // travels as an identifier; the data class is its FHIR resource type.
+                "what": {
+                    "identifier": { "value": e.record_id },
+                    "type": e.data_class,
+                    "display": format!("{} {}", e.data_class, e.record_id),
+                },
+                "type": { "system": ENTITY_TYPE_SYSTEM, "code": "2", "display": "System Object" },
+                "role": { "system": OBJECT_ROLE_SYSTEM, "code": "4", "display": "Domain Resource" },
+                // R4 `entity.detail` values are strings (or base64), hence the decimal strings.
+                "detail": [
+                    { "type": "consent-id", "valueString": e.consent_id },
+                    { "type": "ledger-height", "valueString": e.height.to_string() },
+                    { "type": "event-index", "valueString": e.index.to_string() },
+                    { "type": "ledger-key", "valueString": ledger_key },
+                ],
+            },
+        ],
+    })
+}
+
+/// A HIPAA accounting of disclosures (45 CFR 164.528) as RFC 4180 CSV: the header
+/// [`HIPAA_CSV_HEADER`], then one row per event in the order given, every line ended by CRLF.
+///
+/// The recipient is the member id that accessed the record (the ledger holds ids; a caller with
+/// the member list may map them to names). Fields are quoted only when they hold a comma, a
+/// double quote, CR or LF, with quotes doubled, as RFC 4180 says. Values are written as the
+/// ledger holds them: no spreadsheet-formula escaping, which would alter the ids an auditor
+/// compares against the ledger.
+pub fn hipaa_disclosures_csv(events: &[AccessEvent]) -> String {
+    let mut out = String::with_capacity(HIPAA_CSV_HEADER.len() + 2 + events.len().saturating_mul(96));
+    out.push_str(HIPAA_CSV_HEADER);
+    out.push_str("\r\n");
+    for e in events {
+        let fields = [
+            utc_date(e.time),
+            e.actor.clone(),
+            format!("{} record {}", e.data_class, e.record_id),
+            purpose_phrase(e.purpose),
+            e.consent_id.clone(),
+            e.height.to_string(),
+            e.index.to_string(),
+        ];
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_csv_field(&mut out, field);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Appends one RFC 4180 field, quoted if it needs to be.
+fn push_csv_field(out: &mut String, field: &str) {
+    if field.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+/// The UTC date `YYYY-MM-DD` of a unix time in seconds.
+///
+/// Years past 9999 (beyond any CometBFT block time, whose protobuf `Timestamp` stops at
+/// 9999-12-31) are written with more digits rather than clamped or refused.
+pub fn utc_date(unix_seconds: u64) -> String {
+    let (year, month, day) = civil_from_days(unix_seconds / 86_400);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The RFC 3339 UTC instant `YYYY-MM-DDTHH:MM:SSZ` of a unix time in seconds (see [`utc_date`]
+/// for years past 9999).
+pub fn utc_instant(unix_seconds: u64) -> String {
+    let secs_of_day = unix_seconds % 86_400;
+    let (h, m, s) = (secs_of_day / 3_600, secs_of_day % 3_600 / 60, secs_of_day % 60);
+    format!("{}T{h:02}:{m:02}:{s:02}Z", utc_date(unix_seconds))
+}
+
+/// The proleptic Gregorian (year, month, day) of a number of days since 1970-01-01.
+///
+/// Howard Hinnant's `civil_from_days` ("chrono-Compatible Low-Level Date Algorithms"), in
+/// unsigned arithmetic because our days are never negative. It shifts the year to start on
+/// March 1 so the leap day is the last day of the year, then splits into 400-year eras of
+/// 146 097 days. Every intermediate stays below `days + 719_468`, so no input overflows.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z / 146_097;
+    let doe = z - era * 146_097; // day of era, [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // year of era, [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1, [0, 365]
+    let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-21T21:37:45Z.
+    const NOV_21_2026: u64 = 1_795_297_065;
+    const PT: &str = "pt-93b566eb3054802214ef8744fdb9fbe9";
+
+    fn event(purpose: Purpose) -> AccessEvent {
+        AccessEvent {
+            patient_id: PT.into(),
+            index: 0,
+            actor: "hospital-a".into(),
+            record_id: "obs-1".into(),
+            data_class: "Observation".into(),
+            purpose: purpose as i32,
+            consent_id: "c-1".into(),
+            height: 4,
+            time: NOV_21_2026,
+        }
+    }
+
+    fn proven() -> ProvenanceInfo {
+        ProvenanceInfo {
+            chain_id: "medledger-localnet".into(),
+            height: 9,
+            app_hash_hex: "2FAD3ABA".into(),
+        }
+    }
+
+    const ALL_PURPOSES: [(Purpose, &str, &str); 5] = [
+        (Purpose::Treat, "TREAT", "treatment"),
+        (Purpose::Etreat, "ETREAT", "emergency treatment (break-glass)"),
+        (Purpose::Hpaymt, "HPAYMT", "payment"),
+        (Purpose::Hoperat, "HOPERAT", "health care operations"),
+        (Purpose::Hresch, "HRESCH", "research"),
+    ];
+
+    #[test]
+    fn fhir_bundle_of_one_event_matches_the_pinned_golden() {
+        let got = fhir_audit_bundle(PT, &[event(Purpose::Treat)], &proven());
+        let treatment = json!({
+            "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                "code": "TREAT",
+                "display": "treatment",
+            }],
+            "text": "treatment",
+        });
+        let want = json!({
+            "resourceType": "Bundle",
+            "meta": { "extension": [{
+                "url": "urn:medledger:fhir:StructureDefinition:verified-state",
+                "extension": [
+                    { "url": "chainId", "valueString": "medledger-localnet" },
+                    { "url": "height", "valueString": "9" },
+                    { "url": "appHash", "valueString": "2FAD3ABA" },
+                    {
+                        "url": "patient",
+                        "valueReference": { "reference": "Patient/pt-93b566eb3054802214ef8744fdb9fbe9" },
+                    },
+                ],
+            }] },
+            "type": "collection",
+            "entry": [{ "resource": {
+                "resourceType": "AuditEvent",
+                "type": {
+                    "system": "http://dicom.nema.org/resources/ontology/DCM",
+                    "code": "110110",
+                    "display": "Patient Record",
+                },
+                "action": "R",
+                "recorded": "2026-11-21T21:37:45Z",
+                "outcome": "0",
+                "purposeOfEvent": [treatment],
+                "agent": [{
+                    "who": { "identifier": { "value": "hospital-a" }, "display": "hospital-a" },
+                    "requestor": true,
+                    "purposeOfUse": [treatment],
+                }],
+                "source": {
+                    "site": "medledger-localnet",
+                    "observer": { "display": "medledger" },
+                    "type": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                        "code": "4",
+                        "display": "Application Server",
+                    }],
+                },
+                "entity": [
+                    {
+                        "what": { "reference": "Patient/pt-93b566eb3054802214ef8744fdb9fbe9" },
+                        "type": {
+                            "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                            "code": "1",
+                            "display": "Person",
+                        },
+                        "role": {
+                            "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                            "code": "1",
+                            "display": "Patient",
+                        },
+                    },
+                    {
+                        "what": {
+                            "identifier": { "value": "obs-1" },
+                            "type": "Observation",
+                            "display": "Observation obs-1",
+                        },
+                        "type": {
+                            "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                            "code": "2",
+                            "display": "System Object",
+                        },
+                        "role": {
+                            "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                            "code": "4",
+                            "display": "Domain Resource",
+                        },
+                        "detail": [
+                            { "type": "consent-id", "valueString": "c-1" },
+                            { "type": "ledger-height", "valueString": "4" },
+                            { "type": "event-index", "valueString": "0" },
+                            {
+                                "type": "ledger-key",
+                                "valueString": "access/pt-93b566eb3054802214ef8744fdb9fbe9/00000000000000000000",
+                            },
+                        ],
+                    },
+                ],
+            } }],
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn csv_of_one_event_matches_the_pinned_golden() {
+        assert_eq!(
+            hipaa_disclosures_csv(&[event(Purpose::Treat)]),
+            "date,recipient,description,purpose,consent_id,ledger_height,event_index\r\n\
+             2026-11-21,hospital-a,Observation record obs-1,treatment,c-1,4,0\r\n"
+        );
+    }
+
+    #[test]
+    fn csv_of_no_events_is_the_header_alone() {
+        assert_eq!(hipaa_disclosures_csv(&[]), format!("{HIPAA_CSV_HEADER}\r\n"));
+    }
+
+    #[test]
+    fn csv_quotes_fields_with_commas() {
+        let e = AccessEvent { actor: "Lab B, Inc.".into(), ..event(Purpose::Treat) };
+        let csv = hipaa_disclosures_csv(&[e]);
+        assert!(csv.contains(",\"Lab B, Inc.\",Observation record obs-1,"), "{csv}");
+    }
+
+    #[test]
+    fn csv_doubles_quotes_inside_quoted_fields() {
+        let e = AccessEvent { record_id: "say \"hi\"".into(), ..event(Purpose::Treat) };
+        let csv = hipaa_disclosures_csv(&[e]);
+        assert!(csv.contains(",\"Observation record say \"\"hi\"\"\","), "{csv}");
+    }
+
+    #[test]
+    fn csv_quotes_fields_with_line_breaks() {
+        let e = AccessEvent { consent_id: "c-1\r\nc-2\nc-3".into(), ..event(Purpose::Treat) };
+        let csv = hipaa_disclosures_csv(&[e]);
+        assert!(csv.ends_with(",treatment,\"c-1\r\nc-2\nc-3\",4,0\r\n"), "{csv}");
+    }
+
+    #[test]
+    fn csv_leaves_plain_fields_unquoted_and_keeps_event_order() {
+        let second =
+            AccessEvent { index: 1, height: 7, time: 0, actor: "lab-b".into(), ..event(Purpose::Hresch) };
+        let csv = hipaa_disclosures_csv(&[event(Purpose::Treat), second]);
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines.len(), 4, "header, two rows, and the empty rest after the last CRLF");
+        assert_eq!(lines[1], "2026-11-21,hospital-a,Observation record obs-1,treatment,c-1,4,0");
+        assert_eq!(lines[2], "1970-01-01,lab-b,Observation record obs-1,research,c-1,7,1");
+        assert!(!csv.contains('"'));
+    }
+
+    #[test]
+    fn every_purpose_has_its_hl7_code_in_fhir_and_its_phrase_in_csv() {
+        for (purpose, code, phrase) in ALL_PURPOSES {
+            let bundle = fhir_audit_bundle("p", &[event(purpose)], &proven());
+            let audit = &bundle["entry"][0]["resource"];
+            for concept in [&audit["purposeOfEvent"][0], &audit["agent"][0]["purposeOfUse"][0]] {
+                assert_eq!(concept["coding"][0]["system"], ACT_REASON_SYSTEM);
+                assert_eq!(concept["coding"][0]["code"], code);
+                assert_eq!(concept["text"], phrase);
+            }
+            let csv = hipaa_disclosures_csv(&[event(purpose)]);
+            assert!(csv.contains(&format!(",Observation record obs-1,{phrase},c-1,")), "{purpose:?}: {csv}");
+        }
+    }
+
+    #[test]
+    fn break_glass_access_is_marked_etreat_for_the_event_and_the_agent() {
+        let bundle = fhir_audit_bundle("p", &[event(Purpose::Etreat)], &proven());
+        let audit = &bundle["entry"][0]["resource"];
+        assert_eq!(audit["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
+        assert_eq!(audit["purposeOfEvent"][0]["coding"][0]["display"], "Emergency Treatment");
+        assert_eq!(audit["agent"][0]["purposeOfUse"][0]["coding"][0]["code"], "ETREAT");
+        assert_eq!(audit["purposeOfEvent"][0]["text"], "emergency treatment (break-glass)");
+    }
+
+    #[test]
+    fn an_unknown_purpose_is_exported_as_unspecified_without_an_invented_code() {
+        for raw in [Purpose::Unspecified as i32, 99] {
+            let e = AccessEvent { purpose: raw, ..event(Purpose::Treat) };
+            let bundle = fhir_audit_bundle("p", std::slice::from_ref(&e), &proven());
+            let concept = &bundle["entry"][0]["resource"]["purposeOfEvent"][0];
+            assert_eq!(*concept, json!({ "text": format!("unspecified (purpose code {raw})") }));
+            let csv = hipaa_disclosures_csv(&[e]);
+            assert!(csv.contains(&format!(",unspecified (purpose code {raw}),")), "{csv}");
+        }
+    }
+
+    #[test]
+    fn each_audit_event_names_the_patient_of_its_own_event() {
+        let other = AccessEvent { patient_id: "pt-other".into(), ..event(Purpose::Treat) };
+        let bundle = fhir_audit_bundle(PT, &[event(Purpose::Treat), other], &proven());
+        let entities = &bundle["entry"][1]["resource"]["entity"];
+        assert_eq!(entities[0]["what"]["reference"], "Patient/pt-other");
+        assert_eq!(entities[1]["detail"][3]["valueString"], "access/pt-other/00000000000000000000");
+    }
+
+    #[test]
+    fn an_empty_history_is_a_bundle_with_no_entries_and_its_provenance() {
+        let bundle = fhir_audit_bundle("p", &[], &proven());
+        assert_eq!(bundle["type"], "collection");
+        assert_eq!(bundle["entry"], json!([]));
+        assert_eq!(bundle["meta"]["extension"][0]["extension"][2]["valueString"], "2FAD3ABA");
+    }
+
+    #[test]
+    fn unix_epoch_is_1970_01_01() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_instant(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_instant(86_399), "1970-01-01T23:59:59Z");
+        assert_eq!(utc_instant(86_400), "1970-01-02T00:00:00Z");
+    }
+
+    #[test]
+    fn leap_day_2000_02_29_is_converted() {
+        assert_eq!(utc_instant(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_instant(951_825_599), "2000-02-29T11:59:59Z");
+        assert_eq!(utc_instant(951_868_800), "2000-03-01T00:00:00Z");
+        assert_eq!(utc_date(951_782_399), "2000-02-28");
+    }
+
+    #[test]
+    fn known_block_time_converts_to_2026_11_21t21_37_45z() {
+        assert_eq!(utc_instant(NOV_21_2026), "2026-11-21T21:37:45Z");
+        assert_eq!(utc_date(NOV_21_2026), "2026-11-21");
+    }
+
+    #[test]
+    fn last_protobuf_timestamp_second_is_9999_12_31t23_59_59z() {
+        assert_eq!(utc_instant(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn largest_unix_time_does_not_overflow_and_widens_the_year() {
+        // Reference computed outside this code: 400 Gregorian years are exactly 146 097 days.
+        assert_eq!(utc_instant(u64::MAX), "584554051223-11-09T07:00:15Z");
+    }
+
+    #[test]
+    fn civil_from_days_agrees_with_counting_day_by_day_to_year_9999() {
+        let is_leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let month_len = |y: u64, m: u64| match m {
+            2 if is_leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let (mut y, mut m, mut d) = (1970, 1, 1);
+        let mut days = 0;
+        while y < 10_000 {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            days += 1;
+            d += 1;
+            if d > month_len(y, m) {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+        assert_eq!(days, 2_932_897, "days from 1970-01-01 to 10000-01-01");
+    }
+}
