@@ -181,3 +181,78 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
     let consent = t.client(2).query_proven(&keys::consent(r.attribute("consent_id").unwrap()), 0).await.unwrap();
     assert!(consent.value.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
+    use medledger::verify::{trusted_from_genesis, verify_history, verify_key};
+    use medledger_query::history::verify_access_history;
+    use medledger_query::light::{verify_header, HeaderError};
+
+    let t = TestNet::start().await;
+    let c = t.client(0);
+    let alice = patient_key(51);
+    let patient = ids::patient_id(&alice.verifying_key().to_bytes());
+    assert_eq!(c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap().code, 0);
+    assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
+    for record in ["obs-1", "obs-2", "obs-3"] {
+        assert_eq!(c.submit(&t.member_key("hospital-a"), read(&patient, record)).await.unwrap().code, 0);
+    }
+    let genesis = t.net.dir.join("hospital-a/cometbft/config/genesis.json");
+    let trusted = trusted_from_genesis(&genesis).unwrap();
+
+    // A consent, an absence and a complete history, each proven under a signed header.
+    let consent = verify_key(&c, &trusted, &keys::consent("c-1"), 0).await.unwrap();
+    assert!(consent.value.is_some());
+    let a = &consent.attestation;
+    assert!(a.signed_power * 3 > a.total_power * 2, "{a:?}");
+    assert!(a.signers.iter().all(|s| s.contains('-')), "signers are named from genesis: {:?}", a.signers);
+    assert_eq!(verify_key(&c, &trusted, &keys::consent("c-404"), 0).await.unwrap().value, None);
+    let (events, height, _) = verify_history(&c, &trusted, &patient, 0).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.record_id.as_str()).collect::<Vec<_>>(), ["obs-1", "obs-2", "obs-3"]);
+
+    // Dropping one event from the answer is caught by the proven count.
+    let (count, _) = c.read_with_proof(&keys::access_count(&patient), height).await.unwrap();
+    let mut reads = Vec::new();
+    for i in 0..3 {
+        reads.push(c.read_with_proof(&keys::access_event(&patient, i), height).await.unwrap().0);
+    }
+    let app_hash = medledger::verify::attest(&c, &trusted, height).await.unwrap().app_hash;
+    assert_eq!(verify_access_history(&app_hash, &patient, &count, &reads).unwrap().len(), 3);
+    reads.remove(1);
+    assert!(verify_access_history(&app_hash, &patient, &count, &reads).is_err());
+
+    // Tampered header, validator set, trust root and chain id are each refused.
+    let (header, validators) = c.light_block(height + 1).await.unwrap();
+    assert!(verify_header(&trusted, &header, &validators).is_ok());
+    let mut forged = header.clone();
+    forged.header.app_hash = tendermint::AppHash::try_from(vec![7u8; 32]).unwrap();
+    assert!(verify_header(&trusted, &forged, &validators).is_err(), "a changed app hash breaks the commit");
+    assert!(verify_header(&trusted, &header, &validators[1..]).is_err(), "validator set must match the header");
+    let mut stranger = trusted.clone();
+    let key = SigningKey::from_bytes(&[99; 32]).verifying_key().to_bytes();
+    let pk = tendermint::PublicKey::from_raw_ed25519(&key).unwrap();
+    stranger.validators = tendermint::validator::Set::without_proposer(vec![tendermint::validator::Info::new(pk, 10u32.into())]);
+    assert!(matches!(verify_header(&stranger, &header, &validators), Err(HeaderError::NotEnoughTrust { .. })));
+    let mut other_chain = trusted.clone();
+    other_chain.chain_id = "another-consortium".into();
+    assert!(matches!(verify_header(&other_chain, &header, &validators), Err(HeaderError::ChainId { .. })));
+
+    // The CLI says so, for people and for programs.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medledger"))
+        .args(["verify", "--node", &t.net.spec.nodes[1].rpc_url(), "--genesis"])
+        .arg(&genesis)
+        .args(["-o", "json", "consent", "c-1"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verified"], true, "{json}");
+    assert_eq!(json["state"], "ACTIVE");
+    let csv = std::process::Command::new(env!("CARGO_BIN_EXE_medledger"))
+        .args(["verify", "--node", &t.net.spec.nodes[2].rpc_url(), "--genesis"])
+        .arg(&genesis)
+        .args(["access", &patient, "--export", "csv"])
+        .output()
+        .unwrap();
+    assert!(csv.status.success());
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 4, "header + 3 disclosures");
+}

@@ -293,12 +293,25 @@ pub enum VerifyCmd {
     Access {
         /// Patient id.
         patient: String,
+        /// Print the verified history as a FHIR R4 Bundle of AuditEvents (IHE BALP) or as a
+        /// HIPAA accounting-of-disclosures CSV instead of the summary.
+        #[arg(long, value_enum)]
+        export: Option<ExportFormat>,
     },
     /// Any state key.
     Key {
         /// The key.
         key: String,
     },
+}
+
+/// Export formats of a verified access history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// FHIR R4 Bundle of AuditEvent resources (JSON).
+    Fhir,
+    /// HIPAA accounting of disclosures (CSV).
+    Csv,
 }
 
 /// `localnet` subcommands.
@@ -623,8 +636,25 @@ async fn verify_what(
             let value = r.value.as_ref().map(hex::encode);
             print_verified(&verified_view(format!("key {key}"), state.into(), &r, value), out, &r.attestation)
         }
-        VerifyCmd::Access { patient } => {
+        VerifyCmd::Access { patient, export } => {
             let (events, height, attestation) = verify_history(client, trusted, &patient, height).await?;
+            if let Some(format) = export {
+                use medledger_query::export::{fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo};
+                // Progress goes to stderr so that stdout is exactly the export.
+                eprintln!("VERIFIED complete access history of {patient} ({} events) at height {height} — {}", events.len(), crate::verify::signed_by(&attestation));
+                match format {
+                    ExportFormat::Fhir => {
+                        let proven = ProvenanceInfo {
+                            chain_id: trusted.chain_id.clone(),
+                            height,
+                            app_hash_hex: hex::encode_upper(&attestation.app_hash),
+                        };
+                        print_json(&fhir_audit_bundle(&patient, &events, &proven))?;
+                    }
+                    ExportFormat::Csv => print!("{}", hipaa_disclosures_csv(&events)),
+                }
+                return Ok(());
+            }
             let r = crate::verify::VerifiedRead { value: None, height, attestation };
             let view = verified_view(
                 format!("complete access history of {patient}"),
