@@ -184,7 +184,7 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
-    use medledger::verify::{trusted_from_genesis, verify_history, verify_key};
+    use medledger::verify::{trusted_from_genesis, verify_history, verify_key, Trust};
     use medledger_query::history::verify_access_history;
     use medledger_query::light::{verify_header, HeaderError};
 
@@ -199,15 +199,17 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     }
     let genesis = t.net.dir.join("hospital-a/cometbft/config/genesis.json");
     let trusted = trusted_from_genesis(&genesis).unwrap();
+    let trust = Trust::Headers(trusted.clone());
 
     // A consent, an absence and a complete history, each proven under a signed header.
-    let consent = verify_key(&c, &trusted, &keys::consent("c-1"), 0).await.unwrap();
+    let consent = verify_key(&c, &trust, &keys::consent("c-1"), 0).await.unwrap();
     assert!(consent.value.is_some());
     let a = &consent.attestation;
     assert!(a.signed_power * 3 > a.total_power * 2, "{a:?}");
     assert!(a.signers.iter().all(|s| s.contains('-')), "signers are named from genesis: {:?}", a.signers);
-    assert_eq!(verify_key(&c, &trusted, &keys::consent("c-404"), 0).await.unwrap().value, None);
-    let (events, height, _) = verify_history(&c, &trusted, &patient, 0).await.unwrap();
+    assert_eq!(verify_key(&c, &trust, &keys::consent("c-404"), 0).await.unwrap().value, None);
+    let (events, attestation) = verify_history(&c, &trust, &patient, 0).await.unwrap();
+    let height = attestation.height;
     assert_eq!(events.iter().map(|e| e.record_id.as_str()).collect::<Vec<_>>(), ["obs-1", "obs-2", "obs-3"]);
 
     // Dropping one event from the answer is caught by the proven count.
@@ -216,7 +218,7 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     for i in 0..3 {
         reads.push(c.read_with_proof(&keys::access_event(&patient, i), height).await.unwrap().0);
     }
-    let app_hash = medledger::verify::attest(&c, &trusted, height).await.unwrap().app_hash;
+    let app_hash = medledger::verify::attest(&c, &trust, height).await.unwrap().app_hash;
     assert_eq!(verify_access_history(&app_hash, &patient, &count, &reads).unwrap().len(), 3);
     reads.remove(1);
     assert!(verify_access_history(&app_hash, &patient, &count, &reads).is_err());
@@ -255,4 +257,50 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
         .unwrap();
     assert!(csv.status.success());
     assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 4, "header + 3 disclosures");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bls_certificates_appear_every_block_and_prove_answers() {
+    use medledger::verify::{verify_key, Trust};
+    use medledger_query::certificate::CertTrust;
+    use medledger_tx::checkpoint::decode_certificate_tx;
+
+    let t = TestNet::start().await;
+    let c = t.client(0);
+    let alice = patient_key(61);
+    assert_eq!(c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap().code, 0);
+    let r = c.submit(&alice, grant("lab-b")).await.unwrap();
+    assert_eq!(r.code, 0);
+    t.wait_all(&[0], r.height + 3).await;
+
+    let genesis = std::fs::read(t.net.dir.join("hospital-a/cometbft/config/genesis.json")).unwrap();
+    let trust = CertTrust::from_genesis_json(&genesis).unwrap();
+    // Every block from 3 on starts with a certificate of the state two blocks back.
+    for h in 3..=r.height + 2 {
+        let block = tendermint_rpc::Client::block(c.rpc(), tendermint::block::Height::try_from(h).unwrap()).await.unwrap();
+        let first = block.block.data.first().unwrap_or_else(|| panic!("block {h} has no certificate"));
+        let cert = decode_certificate_tx(first).unwrap_or_else(|| panic!("block {h} does not start with a certificate")).unwrap();
+        assert_eq!(cert.height, h - 2);
+        let (state, signers) = trust.verify(&cert).unwrap();
+        assert!(state.signed_power * 3 > state.total_power * 2);
+        assert!(signers.len() >= 3, "{signers:?}");
+        // Claiming a validator that did not sign (or dropping one that did) breaks it.
+        let mut forged = cert.clone();
+        forged.signers[0] ^= 0b0000_0001;
+        assert!(trust.verify(&forged).is_err(), "forged bitmap at {h}");
+    }
+
+    // The consent is proven by a certificate: one aggregate check, no header chain.
+    let by_cert = verify_key(&c, &Trust::Certificates(trust.clone()), &keys::consent(r.attribute("consent_id").unwrap()), 0)
+        .await
+        .unwrap();
+    assert!(by_cert.value.is_some());
+    assert_eq!(by_cert.attestation.method, "BLS certificate");
+
+    // Users cannot submit certificates.
+    let block = tendermint_rpc::Client::block(c.rpc(), tendermint::block::Height::try_from(r.height).unwrap()).await.unwrap();
+    let mut cert = decode_certificate_tx(&block.block.data[0]).unwrap().unwrap();
+    cert.height += 1_000; // new bytes: CometBFT's cache already holds the committed ones
+    let submitted = c.broadcast(medledger_tx::checkpoint::encode_certificate_tx(&cert)).await.unwrap();
+    assert_eq!(submitted.code, Code::ProposerOnly.value(), "{}", submitted.log);
 }

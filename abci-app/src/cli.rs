@@ -69,6 +69,9 @@ pub struct StartArgs {
     /// ABCI listen address; CometBFT's `proxy_app` points here.
     #[arg(long, env = "MEDLEDGER_LISTEN", default_value = "127.0.0.1:26658")]
     pub listen: String,
+    /// This validator's BLS key file: sign checkpoint certificates in vote extensions.
+    #[arg(long, env = "MEDLEDGER_BLS_KEY")]
+    pub bls_key: Option<PathBuf>,
 }
 
 /// `keys` subcommands.
@@ -264,9 +267,13 @@ pub struct VerifyArgs {
     /// localnet's, if there is one under --home).
     #[arg(long, env = "MEDLEDGER_GENESIS")]
     genesis: Option<PathBuf>,
-    /// State height to verify (0 = latest).
+    /// State height to verify (0 = the latest one that can be attested).
     #[arg(long, default_value_t = 0)]
     height: u64,
+    /// Check the app hash with the consortium's BLS checkpoint certificate (one aggregate
+    /// signature) instead of light-client verification of the signed header.
+    #[arg(long)]
+    certificate: bool,
     #[command(subcommand)]
     what: VerifyCmd,
 }
@@ -341,7 +348,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Start(a) => {
             let ledger = medledger_state::Ledger::open(&a.data).with_context(|| format!("opening {}", a.data.display()))?;
-            crate::server::serve(ledger, &a.listen).await?;
+            let bls = a.bls_key.as_deref().map(crate::keyring::load_bls_key).transpose()?;
+            crate::server::serve(ledger, &a.listen, bls).await?;
             Ok(0)
         }
         Command::Keys(k) => keys_cmd(&keyring, k, out),
@@ -539,23 +547,22 @@ struct VerifiedView<T: Serialize> {
     what: String,
     state: String,
     height: u64,
-    header_height: u64,
     app_hash: String,
+    method: &'static str,
     signers: Vec<String>,
     signed_power: u64,
     total_power: u64,
     value: Option<T>,
 }
 
-fn verified_view<T: Serialize>(what: String, state: String, v: &crate::verify::VerifiedRead, value: Option<T>) -> VerifiedView<T> {
-    let a = &v.attestation;
+fn verified_view<T: Serialize>(what: String, state: String, a: &crate::verify::Attestation, value: Option<T>) -> VerifiedView<T> {
     VerifiedView {
         verified: true,
         what,
         state,
-        height: v.height,
-        header_height: a.height,
+        height: a.height,
         app_hash: hex::encode_upper(&a.app_hash),
+        method: a.method,
         signers: a.signers.clone(),
         signed_power: a.signed_power,
         total_power: a.total_power,
@@ -563,11 +570,11 @@ fn verified_view<T: Serialize>(what: String, state: String, v: &crate::verify::V
     }
 }
 
-fn print_verified<T: Serialize + std::fmt::Debug>(v: &VerifiedView<T>, out: Output, attestation: &medledger_query::light::HeaderAttestation) -> anyhow::Result<()> {
+fn print_verified<T: Serialize + std::fmt::Debug>(v: &VerifiedView<T>, out: Output, a: &crate::verify::Attestation) -> anyhow::Result<()> {
     if out == Output::Json {
         return print_json(v);
     }
-    println!("VERIFIED {} {} at height {} — {}", v.what, v.state, v.height, crate::verify::signed_by(attestation));
+    println!("VERIFIED {} {} at height {} — {}", v.what, v.state, v.height, crate::verify::signed_by(a));
     if let Some(value) = &v.value {
         println!("{value:#?}");
     }
@@ -583,10 +590,9 @@ async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyho
             local
         }
     };
-    let trusted = crate::verify::trusted_from_genesis(&genesis)?;
+    let trust = crate::verify::Trust::from_genesis(&genesis, v.certificate)?;
     let client = Client::new(&v.node.node)?;
-    let result = verify_what(&client, &trusted, v.what, v.height, out).await;
-    match result {
+    match verify_what(&client, &trust, v.what, v.height, out).await {
         Ok(()) => Ok(0),
         Err(e) => {
             if out == Output::Json {
@@ -599,70 +605,54 @@ async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyho
     }
 }
 
-async fn verify_what(
-    client: &Client,
-    trusted: &medledger_query::light::TrustedValidators,
-    what: VerifyCmd,
-    height: u64,
-    out: Output,
-) -> anyhow::Result<()> {
+async fn verify_what(client: &Client, trust: &crate::verify::Trust, what: VerifyCmd, height: u64, out: Output) -> anyhow::Result<()> {
     use crate::verify::{verify_history, verify_key};
     match what {
         VerifyCmd::Consent { id } => {
-            let r = verify_key(client, trusted, &keys::consent(&id), height).await?;
+            let r = verify_key(client, trust, &keys::consent(&id), height).await?;
             let consent = r.value.as_deref().map(pb::Consent::decode).transpose()?;
             let state = match &consent {
                 None => "ABSENT".to_string(),
                 Some(c) if c.revoked_height == 0 => "ACTIVE".to_string(),
                 Some(c) => format!("REVOKED (at height {})", c.revoked_height),
             };
-            print_verified(&verified_view(format!("consent {id}"), state, &r, consent), out, &r.attestation)
+            print_verified(&verified_view(format!("consent {id}"), state, &r.attestation, consent), out, &r.attestation)
         }
         VerifyCmd::Patient { id } => {
-            let r = verify_key(client, trusted, &keys::patient(&id), height).await?;
+            let r = verify_key(client, trust, &keys::patient(&id), height).await?;
             let p = r.value.as_deref().map(pb::Patient::decode).transpose()?;
             let state = if p.is_some() { "REGISTERED" } else { "ABSENT" };
-            print_verified(&verified_view(format!("patient {id}"), state.into(), &r, p), out, &r.attestation)
+            print_verified(&verified_view(format!("patient {id}"), state.into(), &r.attestation, p), out, &r.attestation)
         }
         VerifyCmd::Member { id } => {
-            let r = verify_key(client, trusted, &keys::member(&id), height).await?;
+            let r = verify_key(client, trust, &keys::member(&id), height).await?;
             let m = r.value.as_deref().map(pb::Member::decode).transpose()?;
             let state = if m.is_some() { "MEMBER" } else { "ABSENT" };
-            print_verified(&verified_view(format!("member {id}"), state.into(), &r, m), out, &r.attestation)
+            print_verified(&verified_view(format!("member {id}"), state.into(), &r.attestation, m), out, &r.attestation)
         }
         VerifyCmd::Key { key } => {
-            let r = verify_key(client, trusted, key.as_bytes(), height).await?;
+            let r = verify_key(client, trust, key.as_bytes(), height).await?;
             let state = if r.value.is_some() { "PRESENT" } else { "ABSENT" };
             let value = r.value.as_ref().map(hex::encode);
-            print_verified(&verified_view(format!("key {key}"), state.into(), &r, value), out, &r.attestation)
+            print_verified(&verified_view(format!("key {key}"), state.into(), &r.attestation, value), out, &r.attestation)
         }
         VerifyCmd::Access { patient, export } => {
-            let (events, height, attestation) = verify_history(client, trusted, &patient, height).await?;
+            let (events, a) = verify_history(client, trust, &patient, height).await?;
             if let Some(format) = export {
                 use medledger_query::export::{fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo};
-                // Progress goes to stderr so that stdout is exactly the export.
-                eprintln!("VERIFIED complete access history of {patient} ({} events) at height {height} — {}", events.len(), crate::verify::signed_by(&attestation));
+                // The verdict goes to stderr so that stdout is exactly the export.
+                eprintln!("VERIFIED complete access history of {patient} ({} events) at height {} — {}", events.len(), a.height, crate::verify::signed_by(&a));
                 match format {
                     ExportFormat::Fhir => {
-                        let proven = ProvenanceInfo {
-                            chain_id: trusted.chain_id.clone(),
-                            height,
-                            app_hash_hex: hex::encode_upper(&attestation.app_hash),
-                        };
+                        let proven = ProvenanceInfo { chain_id: trust.chain_id().to_string(), height: a.height, app_hash_hex: hex::encode_upper(&a.app_hash) };
                         print_json(&fhir_audit_bundle(&patient, &events, &proven))?;
                     }
                     ExportFormat::Csv => print!("{}", hipaa_disclosures_csv(&events)),
                 }
                 return Ok(());
             }
-            let r = crate::verify::VerifiedRead { value: None, height, attestation };
-            let view = verified_view(
-                format!("complete access history of {patient}"),
-                format!("({} events)", events.len()),
-                &r,
-                Some(events),
-            );
-            print_verified(&view, out, &r.attestation)
+            let view = verified_view(format!("complete access history of {patient}"), format!("({} events)", events.len()), &a, Some(events));
+            print_verified(&view, out, &a)
         }
     }
 }

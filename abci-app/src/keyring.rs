@@ -98,3 +98,39 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     f.write_all(bytes)?;
     Ok(())
 }
+
+/// A validator's BLS key file (JSON, 0600): secret, public key and proof of possession, hex.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlsKeyFile {
+    /// The 32-byte secret key.
+    pub secret_key: String,
+    /// The compressed BLS12-381 public key (48 bytes).
+    pub public_key: String,
+    /// Proof of possession (96 bytes), for the genesis `validator.bls_pop`.
+    pub proof_of_possession: String,
+}
+
+/// Creates a new random BLS key in `path` (which must not exist).
+pub fn create_bls_key(path: &Path) -> anyhow::Result<BlsKeyFile> {
+    let mut ikm = [0u8; 32];
+    getrandom::fill(&mut ikm).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let key = medledger_tx::checkpoint::BlsKey::from_ikm(&ikm).context("BLS key generation")?;
+    let file = BlsKeyFile {
+        secret_key: hex::encode(key.to_bytes()),
+        public_key: hex::encode(key.public_key()),
+        proof_of_possession: hex::encode(key.proof_of_possession()),
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    write_private(path, &serde_json::to_vec_pretty(&file)?)?;
+    Ok(file)
+}
+
+/// Loads a BLS key file.
+pub fn load_bls_key(path: &Path) -> anyhow::Result<medledger_tx::checkpoint::BlsKey> {
+    let bytes = fs::read(path).with_context(|| format!("reading BLS key {}", path.display()))?;
+    let file: BlsKeyFile = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+    let secret = hex::decode(&file.secret_key).with_context(|| format!("{}: secret_key is not hex", path.display()))?;
+    medledger_tx::checkpoint::BlsKey::from_bytes(&secret).with_context(|| format!("{}: not a BLS secret key", path.display()))
+}

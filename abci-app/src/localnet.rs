@@ -213,7 +213,9 @@ impl Localnet {
                     .arg("--data")
                     .arg(dir.join("app"))
                     .arg("--listen")
-                    .arg(format!("127.0.0.1:{}", node.ports.abci));
+                    .arg(format!("127.0.0.1:{}", node.ports.abci))
+                    .arg("--bls-key")
+                    .arg(dir.join("bls_key.json"));
                 c
             }
             Proc::CometBft => {
@@ -415,9 +417,15 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
             Ok(k) => k,
             Err(_) => keyring.add(id)?,
         };
+        let bls = crate::keyring::create_bls_key(&dir.join(&node.name).join("bls_key.json"))?;
         members.push(json!({
             "id": id, "name": name, "kind": kind,
             "admin_key": hex::encode(admin.verifying_key().to_bytes()),
+            "validator": {
+                "address": pv["address"],
+                "bls_key": bls.public_key,
+                "bls_pop": bls.proof_of_possession,
+            },
         }));
     }
     let first_home = dir.join(&spec.nodes[0].name).join("cometbft");
@@ -425,6 +433,9 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
     genesis["chain_id"] = json!(spec.chain_id);
     genesis["validators"] = json!(validators);
     genesis["app_state"] = json!({ "members": members });
+    // Vote extensions from the first block: each precommit carries the validator's BLS signature
+    // of the previous state, and the next proposer aggregates them into a checkpoint certificate.
+    genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = json!("1");
     let genesis = serde_json::to_vec_pretty(&genesis)?;
     for (i, node) in spec.nodes.iter().enumerate() {
         let config = dir.join(&node.name).join("cometbft/config");

@@ -10,7 +10,11 @@ use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use medledger_state::ledger::VoteExtension;
 use medledger_state::{Event, Ledger, QueryAnswer, StoreError};
+use medledger_tx::checkpoint::BlsKey;
+use tendermint::abci::types::BlockSignatureInfo;
+use tendermint::block::BlockIdFlag;
 use prost::Message;
 use tendermint::abci::{response, types::ExecTxResult, Code, EventAttributeIndexExt};
 use tendermint::merkle::proof::{ProofOp, ProofOps};
@@ -28,12 +32,14 @@ pub const APP_VERSION: u64 = 1;
 /// The ABCI application.
 pub struct App {
     ledger: Ledger,
+    /// This validator's BLS key for checkpoint signatures; `None` on a non-signing node.
+    bls: Option<BlsKey>,
 }
 
 impl App {
-    /// Serves `ledger`.
-    pub fn new(ledger: Ledger) -> Self {
-        App { ledger }
+    /// Serves `ledger`, signing checkpoints with `bls` when given.
+    pub fn new(ledger: Ledger, bls: Option<BlsKey>) -> Self {
+        App { ledger, bls }
     }
 
     fn handle(&mut self, req: Request) -> Result<Response, StoreError> {
@@ -46,8 +52,8 @@ impl App {
             Request::ProcessProposal(r) => Response::ProcessProposal(self.process_proposal(r)),
             Request::FinalizeBlock(r) => Response::FinalizeBlock(self.finalize_block(r)?),
             Request::Commit => Response::Commit(self.commit()?),
-            Request::ExtendVote(_) => Response::ExtendVote(response::ExtendVote { vote_extension: Bytes::new() }),
-            Request::VerifyVoteExtension(_) => Response::VerifyVoteExtension(response::VerifyVoteExtension::Accept),
+            Request::ExtendVote(r) => Response::ExtendVote(self.extend_vote(r)),
+            Request::VerifyVoteExtension(r) => Response::VerifyVoteExtension(self.verify_vote_extension(r)),
             Request::Flush => Response::Flush,
             Request::Echo(r) => Response::Echo(response::Echo { message: r.message }),
             Request::ListSnapshots => Response::ListSnapshots(Default::default()),
@@ -77,7 +83,16 @@ impl App {
     }
 
     fn init_chain(&mut self, r: request::InitChain) -> Result<response::InitChain, StoreError> {
-        let root = self.ledger.init_chain(&r.chain_id, r.initial_height.value(), &r.app_state_bytes)?;
+        let validators: Vec<([u8; 20], u64)> = r
+            .validators
+            .iter()
+            .map(|v| {
+                let id = tendermint::account::Id::from(v.pub_key);
+                let address: [u8; 20] = id.as_bytes().try_into().unwrap_or([0; 20]);
+                (address, v.power.value())
+            })
+            .collect();
+        let root = self.ledger.init_chain(&r.chain_id, r.initial_height.value(), &r.app_state_bytes, &validators)?;
         info!(chain_id = %r.chain_id, app_hash = %hex::encode_upper(root), "genesis written");
         Ok(response::InitChain { consensus_params: None, validators: Vec::new(), app_hash: app_hash_of(&root) })
     }
@@ -92,15 +107,45 @@ impl App {
         }
     }
 
+    /// Signs the checkpoint of the last committed state (see `Ledger::checkpoint_to_sign`).
+    fn extend_vote(&self, r: request::ExtendVote) -> response::ExtendVote {
+        let extension = match (&self.bls, self.ledger.checkpoint_to_sign(r.height.value())) {
+            (Some(key), Some((height, app_hash))) => key.sign_checkpoint(self.ledger.chain_id(), height, &app_hash).to_vec(),
+            _ => Vec::new(),
+        };
+        response::ExtendVote { vote_extension: Bytes::from(extension) }
+    }
+
+    fn verify_vote_extension(&self, r: request::VerifyVoteExtension) -> response::VerifyVoteExtension {
+        let address: [u8; 20] = r.validator_address.as_bytes().try_into().unwrap_or([0; 20]);
+        if self.ledger.verify_vote_extension(&address, r.height.value(), &r.vote_extension) {
+            response::VerifyVoteExtension::Accept
+        } else {
+            warn!(height = %r.height, validator = %r.validator_address, "rejecting an invalid checkpoint signature");
+            response::VerifyVoteExtension::Reject
+        }
+    }
+
     fn prepare_proposal(&self, r: request::PrepareProposal) -> response::PrepareProposal {
         let max = u64::try_from(r.max_tx_bytes).unwrap_or(0);
-        let txs = self.ledger.prepare_proposal(r.txs.into_iter().map(|t| t.to_vec()).collect(), max);
+        let votes: Vec<VoteExtension> = r
+            .local_last_commit
+            .map(|c| c.votes)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| VoteExtension {
+                address: v.validator.address,
+                committed: matches!(v.sig_info, BlockSignatureInfo::Flag(BlockIdFlag::Commit)),
+                extension: v.vote_extension.to_vec(),
+            })
+            .collect();
+        let txs = self.ledger.prepare_proposal(r.height.value(), &votes, r.txs.into_iter().map(|t| t.to_vec()).collect(), max);
         response::PrepareProposal { txs: txs.into_iter().map(Bytes::from).collect() }
     }
 
     fn process_proposal(&self, r: request::ProcessProposal) -> response::ProcessProposal {
         let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
-        match self.ledger.process_proposal(&txs) {
+        match self.ledger.process_proposal(r.height.value(), &txs) {
             Ok(()) => response::ProcessProposal::Accept,
             Err(e) => {
                 warn!(height = %r.height, reason = %e, "rejecting proposal with an invalid tx");
@@ -194,8 +239,8 @@ impl Service<Request> for App {
 }
 
 /// Serves `ledger` over ABCI on `addr` (e.g. `127.0.0.1:26658`) until the process ends.
-pub async fn serve(ledger: Ledger, addr: &str) -> anyhow::Result<()> {
-    let (consensus, mempool, snapshot, info) = tower_abci::v038::split::service(App::new(ledger), 1);
+pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::Result<()> {
+    let (consensus, mempool, snapshot, info) = tower_abci::v038::split::service(App::new(ledger, bls), 1);
     let server = tower_abci::v038::Server::builder()
         .consensus(consensus)
         .mempool(mempool)

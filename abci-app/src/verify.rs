@@ -1,50 +1,153 @@
 //! `medledger verify`: answers checked end to end, trusting nothing the node says.
 //!
-//! 1. read the value(s) and ICS23 proofs at a height H from the node;
-//! 2. fetch the signed header H+1 (it carries the app hash of the state after H) and its
-//!    validator set; check them with the light-client rules against validators the auditor
-//!    trusts (the consortium's genesis file);
+//! 1. read the value(s) and ICS23 proofs at a state height H from the node;
+//! 2. establish the app hash of H from something the consortium signed, one of:
+//!    - **headers**: the signed header H+1 (it carries the app hash of the state after H) and its
+//!      validator set, checked with the light-client rules against the genesis validators;
+//!    - **certificate**: the BLS checkpoint certificate of H (stored on chain at `cert/H`), checked
+//!      with one aggregate verification against the members' BLS keys from genesis;
 //! 3. check every proof against that app hash.
 
 use std::path::Path;
 
 use anyhow::Context;
-
+use medledger_query::certificate::CertTrust;
 use medledger_query::history::{verify_access_history, ProvenRead};
-use medledger_query::light::{verify_header, HeaderAttestation, TrustedValidators};
+use medledger_query::light::{verify_header, TrustedValidators};
 use medledger_query::{verify, Proven};
 use medledger_tx::keys;
-use medledger_tx::pb::AccessEvent;
+use medledger_tx::pb::{AccessEvent, Certificate};
+use prost::Message;
+use serde::Serialize;
 
 use crate::client::Client;
 
-/// The trusted validators from a genesis file.
+/// What the auditor trusts.
+pub enum Trust {
+    /// Light-client verification of headers from the genesis validators.
+    Headers(TrustedValidators),
+    /// BLS checkpoint certificates from the members' genesis BLS keys.
+    Certificates(CertTrust),
+}
+
+impl Trust {
+    /// Reads the trusted starting point from the consortium's genesis file.
+    pub fn from_genesis(path: &Path, certificates: bool) -> anyhow::Result<Trust> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading trusted genesis {}", path.display()))?;
+        Ok(if certificates {
+            Trust::Certificates(CertTrust::from_genesis_json(&bytes)?)
+        } else {
+            Trust::Headers(TrustedValidators::from_genesis_json(&bytes)?)
+        })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        match self {
+            Trust::Headers(t) => &t.chain_id,
+            Trust::Certificates(t) => &t.chain_id,
+        }
+    }
+}
+
+/// The trusted validators from a genesis file, for header verification.
 pub fn trusted_from_genesis(path: &Path) -> anyhow::Result<TrustedValidators> {
     let bytes = std::fs::read(path).with_context(|| format!("reading trusted genesis {}", path.display()))?;
     Ok(TrustedValidators::from_genesis_json(&bytes)?)
 }
 
-/// A value proven at a height, and who signed the header that commits it.
+/// Who vouched for the app hash of a state height, and how.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attestation {
+    /// `light-client header` or `BLS certificate`.
+    pub method: &'static str,
+    /// The state height.
+    pub height: u64,
+    /// Its app hash.
+    pub app_hash: Vec<u8>,
+    /// Names of the validators whose signatures verified.
+    pub signers: Vec<String>,
+    /// Their voting power.
+    pub signed_power: u64,
+    /// Total voting power.
+    pub total_power: u64,
+    /// Number of validators.
+    pub validator_count: usize,
+}
+
+/// A value proven at a height.
 #[derive(Clone, Debug)]
 pub struct VerifiedRead {
     /// The value, or `None` if proven absent.
     pub value: Option<Vec<u8>>,
     /// State height.
     pub height: u64,
-    /// The verified header `height + 1`.
-    pub attestation: HeaderAttestation,
+    /// Who vouched for the app hash.
+    pub attestation: Attestation,
 }
 
-/// Verifies the header that commits the state at `height` and returns its attestation.
-pub async fn attest(client: &Client, trusted: &TrustedValidators, height: u64) -> anyhow::Result<HeaderAttestation> {
-    let (header, validators) = client.light_block(height + 1).await?;
-    verify_header(trusted, &header, &validators).with_context(|| format!("header {} is not signed by the consortium", height + 1))
+/// The state height to read: `requested`, or the latest one the trust method can vouch for
+/// (latest committed for headers; latest certified for certificates).
+async fn choose_height(client: &Client, trust: &Trust, requested: u64) -> anyhow::Result<u64> {
+    if requested != 0 {
+        return Ok(requested);
+    }
+    match trust {
+        // 0: the node answers at its app's last committed height (CometBFT's /status can be one
+        // block ahead of the app); that state's header (the next block) follows within a block.
+        Trust::Headers(_) => Ok(0),
+        Trust::Certificates(_) => {
+            let (latest, _) = client.query_raw(&keys::latest_certificate(), 0).await?;
+            latest
+                .as_deref()
+                .and_then(keys::decode_u64)
+                .context("the ledger holds no checkpoint certificate yet (they start at block 3)")
+        }
+    }
 }
 
-/// Reads `key` (at `height`, 0 = latest) and verifies it end to end.
-pub async fn verify_key(client: &Client, trusted: &TrustedValidators, key: &[u8], height: u64) -> anyhow::Result<VerifiedRead> {
+/// Establishes the app hash of state `height` under `trust`.
+pub async fn attest(client: &Client, trust: &Trust, height: u64) -> anyhow::Result<Attestation> {
+    match trust {
+        Trust::Headers(t) => {
+            let (header, validators) = client.light_block(height + 1).await?;
+            let a = verify_header(t, &header, &validators)
+                .with_context(|| format!("header {} is not signed by the consortium", height + 1))?;
+            Ok(Attestation {
+                method: "light-client header",
+                height,
+                app_hash: a.app_hash,
+                signers: a.signers,
+                signed_power: a.signed_power,
+                total_power: a.total_power,
+                validator_count: a.validator_count,
+            })
+        }
+        Trust::Certificates(t) => {
+            // The certificate itself needs no proof: it verifies on its own.
+            let (bytes, _) = client.query_raw(&keys::certificate(height), 0).await?;
+            let bytes = bytes.with_context(|| format!("no checkpoint certificate for height {height}"))?;
+            let cert = Certificate::decode(bytes.as_slice()).context("certificate does not decode")?;
+            anyhow::ensure!(cert.height == height, "certificate is for height {}, not {height}", cert.height);
+            let (state, signers) = t.verify(&cert).context("the checkpoint certificate is not valid")?;
+            Ok(Attestation {
+                method: "BLS certificate",
+                height,
+                app_hash: state.app_hash,
+                signers,
+                signed_power: state.signed_power,
+                total_power: state.total_power,
+                validator_count: t.validators.len(),
+            })
+        }
+    }
+}
+
+/// Reads `key` (at `height`, 0 = latest attestable) and verifies it end to end.
+pub async fn verify_key(client: &Client, trust: &Trust, key: &[u8], height: u64) -> anyhow::Result<VerifiedRead> {
+    let height = choose_height(client, trust, height).await?;
     let (read, height) = client.read_with_proof(key, height).await?;
-    let attestation = attest(client, trusted, height).await?;
+    let attestation = attest(client, trust, height).await?;
     let proven = verify(&attestation.app_hash, key, read.value.as_deref(), &read.proof)
         .with_context(|| format!("the node's answer for {} does not match the signed app hash", String::from_utf8_lossy(key)))?;
     let value = match proven {
@@ -57,31 +160,33 @@ pub async fn verify_key(client: &Client, trusted: &TrustedValidators, key: &[u8]
 /// A patient's complete access history, verified end to end.
 pub async fn verify_history(
     client: &Client,
-    trusted: &TrustedValidators,
+    trust: &Trust,
     patient: &str,
     height: u64,
-) -> anyhow::Result<(Vec<AccessEvent>, u64, HeaderAttestation)> {
+) -> anyhow::Result<(Vec<AccessEvent>, Attestation)> {
+    let height = choose_height(client, trust, height).await?;
     let (count, height) = client.read_with_proof(&keys::access_count(patient), height).await?;
     let n = count.value.as_deref().and_then(keys::decode_u64).unwrap_or(0);
-    // Every index below the count the node claims; the proof of the count keeps it honest.
     if n > medledger_tx::limits::MAX_HISTORY_READ {
         anyhow::bail!("the history has {n} events, more than the {} one command verifies", medledger_tx::limits::MAX_HISTORY_READ);
     }
+    // Every index below the count the node claims; the proof of the count keeps it honest.
     let mut events: Vec<ProvenRead> = Vec::new();
     for i in 0..n {
         events.push(client.read_with_proof(&keys::access_event(patient, i), height).await?.0);
     }
-    let attestation = attest(client, trusted, height).await?;
+    let attestation = attest(client, trust, height).await?;
     let events = verify_access_history(&attestation.app_hash, patient, &count, &events)
         .context("the node's access history does not match the signed app hash")?;
-    Ok((events, height, attestation))
+    Ok((events, attestation))
 }
 
-/// `signed by 4/4 validators (hospital-a, …)`.
-pub fn signed_by(a: &HeaderAttestation) -> String {
+/// `app hash …, light-client header signed by 4/4 validators (hospital-a, …), 40 of 40 power`.
+pub fn signed_by(a: &Attestation) -> String {
     format!(
-        "app hash {}, signed by {}/{} validators ({}), {} of {} voting power",
+        "app hash {}, {} signed by {}/{} validators ({}), {} of {} voting power",
         hex::encode_upper(&a.app_hash),
+        a.method,
         a.signers.len(),
         a.validator_count,
         a.signers.join(", "),

@@ -41,7 +41,7 @@ fn finalize_and_commit(c: &mut Criterion) {
                 || {
                     let dir = tempfile::tempdir().unwrap();
                     let mut l = Ledger::open(dir.path()).unwrap();
-                    l.init_chain(CHAIN, 1, b"").unwrap();
+                    l.init_chain(CHAIN, 1, b"", &[]).unwrap();
                     (dir, l, register_txs(n, 2))
                 },
                 |(dir, mut l, txs)| {

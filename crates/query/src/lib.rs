@@ -13,6 +13,7 @@
 
 pub mod export;
 
+pub mod certificate;
 pub mod history;
 pub mod light;
 

@@ -2,13 +2,19 @@
 //!
 //! ```json
 //! { "members": [ { "id": "hospital-a", "name": "Hospital A", "kind": "hospital",
-//!                  "admin_key": "<64 hex chars: Ed25519 public key>" } ] }
+//!                  "admin_key": "<64 hex chars: Ed25519 public key>",
+//!                  "validator": { "address": "<40 hex: CometBFT validator address>",
+//!                                 "bls_key": "<96 hex: BLS12-381 G1 key>",
+//!                                 "bls_pop": "<192 hex: proof of possession>" } } ] }
 //! ```
+//! `validator` is optional (a member need not run a validator). Each one must be a validator of
+//! the genesis validator set (its power comes from there) and prove possession of its BLS key.
 
 use std::collections::BTreeSet;
 
 use medledger_tx::check::check_id;
-use medledger_tx::pb::{key_owner::Owner, KeyOwner, Member, MemberKind};
+use medledger_tx::checkpoint;
+use medledger_tx::pb::{key_owner::Owner, KeyOwner, Member, MemberKind, Validator, ValidatorSet};
 use medledger_tx::keys;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +44,21 @@ pub struct GenesisMember {
     pub kind: String,
     /// Hex Ed25519 public key of the member's admin.
     pub admin_key: String,
+    /// The member's validator, if it runs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<GenesisValidator>,
+}
+
+/// A member's validator at genesis.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// CometBFT validator address, hex.
+    pub address: String,
+    /// Compressed BLS12-381 public key, hex (96 chars).
+    pub bls_key: String,
+    /// BLS proof of possession of that key, hex (192 chars).
+    pub bls_pop: String,
 }
 
 /// Parses a member kind.
@@ -52,8 +73,9 @@ pub fn member_kind(kind: &str) -> Option<MemberKind> {
     })
 }
 
-/// Validates `app_state` JSON and returns the writes of genesis.
-pub fn genesis_writes(app_state: &[u8]) -> Result<WriteSet, StoreError> {
+/// Validates `app_state` JSON against the genesis validator set (`(address, power)` from
+/// InitChain) and returns the writes of genesis.
+pub fn genesis_writes(app_state: &[u8], validators: &[([u8; 20], u64)]) -> Result<WriteSet, StoreError> {
     let state: AppState = if app_state.is_empty() {
         AppState { members: Vec::new() }
     } else {
@@ -65,8 +87,10 @@ pub fn genesis_writes(app_state: &[u8]) -> Result<WriteSet, StoreError> {
     let mut writes = WriteSet::new();
     let mut ids = BTreeSet::new();
     let mut admin_keys = BTreeSet::new();
+    let mut registered: Vec<Validator> = Vec::new();
     for m in &state.members {
         let bad = |why: String| StoreError::Genesis(format!("member {:?}: {why}", m.id));
+        let bad = &bad;
         check_id("id", &m.id).map_err(|e| bad(e.message))?;
         let kind = member_kind(&m.kind).ok_or_else(|| bad(format!("unknown kind {:?}", m.kind)))?;
         let key: [u8; 32] = hex::decode(&m.admin_key)
@@ -80,6 +104,39 @@ pub fn genesis_writes(app_state: &[u8]) -> Result<WriteSet, StoreError> {
         writes.insert(keys::member(&m.id), Some(prost::Message::encode_to_vec(&member)));
         let owner = KeyOwner { owner: Some(Owner::MemberId(m.id.clone())) };
         writes.insert(keys::key_owner(&key), Some(prost::Message::encode_to_vec(&owner)));
+        if let Some(v) = &m.validator {
+            registered.push(genesis_validator(&m.id, v, validators).map_err(bad)?);
+        }
     }
+    // Validators no member claims still count towards the total power of certificates.
+    for (address, power) in validators {
+        if !registered.iter().any(|v| v.address == address) {
+            registered.push(Validator { address: address.to_vec(), member_id: String::new(), bls_key: Vec::new(), power: *power });
+        }
+    }
+    registered.sort_by(|a, b| a.address.cmp(&b.address));
+    if registered.windows(2).any(|w| w[0].address == w[1].address) {
+        return Err(StoreError::Genesis("two members claim the same validator".into()));
+    }
+    let set = ValidatorSet { validators: registered };
+    writes.insert(keys::validators(), Some(prost::Message::encode_to_vec(&set)));
     Ok(writes)
+}
+
+fn genesis_validator(member: &str, v: &GenesisValidator, validators: &[([u8; 20], u64)]) -> Result<Validator, String> {
+    let address: [u8; 20] = hex::decode(&v.address)
+        .ok()
+        .and_then(|a| a.try_into().ok())
+        .ok_or("validator.address must be 40 hex characters")?;
+    let power = validators
+        .iter()
+        .find(|(a, _)| *a == address)
+        .map(|(_, p)| *p)
+        .ok_or_else(|| format!("validator {} is not in the genesis validator set", v.address))?;
+    let bls_key = hex::decode(&v.bls_key).map_err(|_| "validator.bls_key is not hex")?;
+    let pop = hex::decode(&v.bls_pop).map_err(|_| "validator.bls_pop is not hex")?;
+    if !checkpoint::verify_possession(&bls_key, &pop) {
+        return Err(format!("member {member}: bls_pop does not prove possession of bls_key"));
+    }
+    Ok(Validator { address: address.to_vec(), member_id: member.to_string(), bls_key, power })
 }

@@ -9,11 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use medledger_tx::checkpoint::{self, decode_certificate_tx, encode_certificate_tx, CertValidator};
 use medledger_tx::envelope::decode_and_verify;
-use medledger_tx::{keys, QueryCode, TxError};
+use medledger_tx::pb::{Certificate, Validator, ValidatorSet};
+use medledger_tx::{keys, Code, QueryCode, TxError};
 
 use crate::apply::{check_sequence, check_stateless, deliver, TxOutcome};
-use crate::domain::BlockCtx;
+use crate::domain::{BlockCtx, Event};
 use crate::error::StoreError;
 use crate::genesis::genesis_writes;
 use crate::store::{Committed, Staged, Store};
@@ -55,6 +57,19 @@ pub struct Ledger {
     pending: Option<Staged>,
     /// Next sequence per signer counting txs admitted to the mempool since the last commit.
     mempool_next: BTreeMap<[u8; 32], u64>,
+    /// The validator registry, in address order (certificate bitmap order).
+    validators: Vec<Validator>,
+}
+
+/// A precommit of the last height as PrepareProposal sees it.
+#[derive(Clone, Debug)]
+pub struct VoteExtension {
+    /// Validator address.
+    pub address: [u8; 20],
+    /// Whether the validator precommitted the block (not nil, not absent).
+    pub committed: bool,
+    /// Its vote extension: a BLS signature share of the checkpoint, or empty.
+    pub extension: Vec<u8>,
 }
 
 impl Ledger {
@@ -62,7 +77,20 @@ impl Ledger {
     pub fn open(dir: &Path) -> Result<Ledger, StoreError> {
         let store = Store::open(dir)?;
         let chain_id = store.chain_id()?.unwrap_or_default();
-        Ok(Ledger { store, chain_id, pending: None, mempool_next: BTreeMap::new() })
+        let validators = load_validators(&store)?;
+        Ok(Ledger { store, chain_id, pending: None, mempool_next: BTreeMap::new(), validators })
+    }
+
+    /// The validator registry in address order.
+    pub fn validators(&self) -> &[Validator] {
+        &self.validators
+    }
+
+    fn cert_validators(&self) -> Vec<CertValidator> {
+        self.validators
+            .iter()
+            .map(|v| CertValidator { address: v.address.clone(), bls_key: v.bls_key.clone(), power: v.power })
+            .collect()
     }
 
     /// The last committed block height and app hash; `None` before the first block.
@@ -80,8 +108,15 @@ impl Ledger {
         &self.chain_id
     }
 
-    /// InitChain: writes the genesis state (version 0) and returns its root.
-    pub fn init_chain(&mut self, chain_id: &str, initial_height: u64, app_state: &[u8]) -> Result<[u8; 32], StoreError> {
+    /// InitChain: writes the genesis state (version 0) and returns its root. `validators` are
+    /// the genesis validators' addresses and powers.
+    pub fn init_chain(
+        &mut self,
+        chain_id: &str,
+        initial_height: u64,
+        app_state: &[u8],
+        validators: &[([u8; 20], u64)],
+    ) -> Result<[u8; 32], StoreError> {
         if initial_height > 1 {
             return Err(StoreError::Genesis(format!("initial_height must be 1, not {initial_height}")));
         }
@@ -93,16 +128,91 @@ impl Ledger {
             // crash. Genesis is deterministic, so the stored root is the answer.
             return Ok(c.app_hash);
         }
-        let writes = genesis_writes(app_state)?;
+        let writes = genesis_writes(app_state, validators)?;
         let staged = self.store.stage(0, &writes)?;
         self.store.set_chain_id(chain_id)?;
         self.chain_id = chain_id.to_string();
-        Ok(self.store.commit(staged)?.app_hash)
+        let root = self.store.commit(staged)?.app_hash;
+        self.validators = load_validators(&self.store)?;
+        Ok(root)
+    }
+
+    /// The checkpoint a validator signs in its vote extension at `vote_height`: the state after
+    /// the previous block, which is committed by then. `None` if this node is not there.
+    pub fn checkpoint_to_sign(&self, vote_height: u64) -> Option<(u64, [u8; 32])> {
+        let c = self.store.committed()?;
+        (vote_height >= 1 && c.height == vote_height - 1).then_some((c.height, c.app_hash))
+    }
+
+    /// VerifyVoteExtension: an empty extension is accepted (the validator does not take part in
+    /// certificates); otherwise it must be a valid BLS share of the checkpoint by a registered
+    /// validator. Deterministic for every node at `vote_height`.
+    pub fn verify_vote_extension(&self, validator: &[u8; 20], vote_height: u64, extension: &[u8]) -> bool {
+        if extension.is_empty() {
+            return true;
+        }
+        let Some((height, app_hash)) = self.checkpoint_to_sign(vote_height) else { return false };
+        self.validators
+            .iter()
+            .find(|v| v.address == validator)
+            .is_some_and(|v| checkpoint::verify_share(&v.bls_key, &self.chain_id, height, &app_hash, extension))
+    }
+
+    /// The certificate a proposer of `block_height` can build from the last height's vote
+    /// extensions: the state `block_height - 2`, if more than 2/3 of the power signed it.
+    pub fn build_certificate(&self, block_height: u64, votes: &[VoteExtension]) -> Option<Certificate> {
+        let height = block_height.checked_sub(2)?;
+        let app_hash = self.store.root_at(height).ok()?;
+        let mut signers = Vec::new();
+        let mut shares: Vec<&[u8]> = Vec::new();
+        for vote in votes.iter().filter(|v| v.committed && !v.extension.is_empty()) {
+            let Some(i) = self.validators.iter().position(|v| v.address == vote.address) else { continue };
+            if signers.contains(&i) {
+                continue;
+            }
+            let v = &self.validators[i];
+            if checkpoint::verify_share(&v.bls_key, &self.chain_id, height, &app_hash, &vote.extension) {
+                signers.push(i);
+                shares.push(&vote.extension);
+            }
+        }
+        let total: u64 = self.validators.iter().map(|v| v.power).fold(0, u64::saturating_add);
+        let signed: u64 = signers.iter().map(|&i| self.validators[i].power).fold(0, u64::saturating_add);
+        if signed.saturating_mul(3) <= total.saturating_mul(2) {
+            return None;
+        }
+        Some(Certificate {
+            chain_id: self.chain_id.clone(),
+            height,
+            app_hash: app_hash.to_vec(),
+            signers: checkpoint::bitmap(self.validators.len(), &signers),
+            aggregate_signature: checkpoint::aggregate(&shares)?.to_vec(),
+        })
+    }
+
+    /// A certificate in block `block_height` must certify state `block_height - 2` with that
+    /// state's root and more than 2/3 of the registered power.
+    fn check_certificate(&self, block_height: u64, cert: &Certificate) -> Result<(), TxError> {
+        let refuse = |why: String| TxError::new(Code::ProposerOnly, why);
+        let expected = block_height.checked_sub(2).ok_or_else(|| refuse("no certificate before block 2".into()))?;
+        if cert.height != expected {
+            return Err(refuse(format!("certificate for height {} in block {block_height}; want {expected}", cert.height)));
+        }
+        let root = self.store.root_at(expected).map_err(|e| refuse(format!("no root at {expected}: {e}")))?;
+        if cert.app_hash != root {
+            return Err(refuse(format!("certificate app hash differs from the state root at {expected}")));
+        }
+        checkpoint::verify_certificate(&self.cert_validators(), &self.chain_id, cert)
+            .map(|_| ())
+            .map_err(|e| refuse(e.to_string()))
     }
 
     /// CheckTx: decode, signature, chain id, stateless checks, and the sequence against the
     /// committed state plus the txs already admitted to this node's mempool.
     pub fn check_tx(&mut self, tx: &[u8]) -> Result<(), TxError> {
+        if decode_certificate_tx(tx).is_some() {
+            return Err(TxError::new(Code::ProposerOnly, "certificates are added by block proposers, not submitted"));
+        }
         let tx = decode_and_verify(tx)?;
         check_stateless(&tx, &self.chain_id)?;
         let expected = match self.mempool_next.get(tx.signer()) {
@@ -114,10 +224,19 @@ impl Ledger {
         Ok(())
     }
 
-    /// PrepareProposal: the mempool's txs that decode and verify, in order, within `max_bytes`.
-    pub fn prepare_proposal(&self, txs: Vec<Vec<u8>>, max_bytes: u64) -> Vec<Vec<u8>> {
+    /// PrepareProposal for `height`: a checkpoint certificate first when the last height's vote
+    /// extensions make one, then the mempool's txs that decode and verify, in order, within
+    /// `max_bytes`.
+    pub fn prepare_proposal(&self, height: u64, votes: &[VoteExtension], txs: Vec<Vec<u8>>, max_bytes: u64) -> Vec<Vec<u8>> {
         let mut total: u64 = 0;
-        let mut out = Vec::with_capacity(txs.len());
+        let mut out = Vec::with_capacity(txs.len() + 1);
+        if let Some(cert) = self.build_certificate(height, votes) {
+            let tx = encode_certificate_tx(&cert);
+            total = tx.len() as u64;
+            if total <= max_bytes {
+                out.push(tx);
+            }
+        }
         for tx in txs {
             let size = tx.len() as u64;
             if total.saturating_add(size) > max_bytes {
@@ -131,10 +250,45 @@ impl Ledger {
         out
     }
 
-    /// ProcessProposal: accept only blocks whose every tx decodes and carries a valid signature.
-    /// Deterministic: the same txs give the same answer on every validator.
-    pub fn process_proposal(&self, txs: &[Vec<u8>]) -> Result<(), TxError> {
-        txs.iter().try_for_each(|tx| decode_and_verify(tx).map(|_| ()))
+    /// ProcessProposal for block `height`: accept only blocks whose every tx decodes and carries
+    /// a valid signature, with at most one certificate, first, and valid. Deterministic: the same
+    /// block gives the same answer on every validator.
+    pub fn process_proposal(&self, height: u64, txs: &[Vec<u8>]) -> Result<(), TxError> {
+        for (i, tx) in txs.iter().enumerate() {
+            match decode_certificate_tx(tx) {
+                Some(cert) if i == 0 => self.check_certificate(height, &cert?)?,
+                Some(_) => return Err(TxError::new(Code::ProposerOnly, "a certificate must be the first tx")),
+                None => {
+                    decode_and_verify(tx)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver_certificate(&self, block: &mut BlockState<'_>, i: usize, height: u64, cert: Result<Certificate, TxError>) -> TxOutcome {
+        let checked = cert.and_then(|c| {
+            if i != 0 {
+                return Err(TxError::new(Code::ProposerOnly, "a certificate must be the first tx"));
+            }
+            self.check_certificate(height, &c).map(|_| c)
+        });
+        match checked {
+            Ok(cert) => {
+                block.put_msg(keys::certificate(cert.height), &cert);
+                block.put_u64(keys::latest_certificate(), cert.height);
+                let signers = cert.signers.iter().map(|b| b.count_ones()).sum::<u32>();
+                TxOutcome {
+                    code: 0,
+                    log: String::new(),
+                    events: vec![Event::new(
+                        "medledger.checkpoint",
+                        vec![("height", cert.height.to_string()), ("signers", signers.to_string())],
+                    )],
+                }
+            }
+            Err(e) => TxOutcome { code: e.code.value(), log: e.message, events: Vec::new() },
+        }
     }
 
     /// FinalizeBlock: applies `txs` and computes the app hash. Writes nothing to disk.
@@ -142,8 +296,12 @@ impl Ledger {
         let ctx = BlockCtx { chain_id: self.chain_id.clone(), height, time };
         let mut block = BlockState::new(&self.store);
         let mut tx_results = Vec::with_capacity(txs.len());
-        for tx in txs {
-            tx_results.push(deliver(&mut block, decode_and_verify(tx), &ctx)?);
+        for (i, tx) in txs.iter().enumerate() {
+            let outcome = match decode_certificate_tx(tx) {
+                Some(cert) => self.deliver_certificate(&mut block, i, height, cert),
+                None => deliver(&mut block, decode_and_verify(tx), &ctx)?,
+            };
+            tx_results.push(outcome);
         }
         let writes = block.into_writes();
         let staged = self.store.stage(height, &writes)?;
@@ -179,8 +337,9 @@ impl Ledger {
                 return fail(QueryCode::BadPath, format!("path {path:?}: use /<state key> (e.g. /consent/c-1) or /store"))
             }
         };
-        let Some(latest) = self.info() else {
-            return fail(QueryCode::FutureHeight, "no block committed yet".into());
+        // Height 0 is genesis: its state is committed at InitChain and proven by header 1.
+        let Some(latest) = self.store.committed() else {
+            return fail(QueryCode::FutureHeight, "the chain has not been initialised yet".into());
         };
         let height = if height == 0 { latest.height } else { height };
         if height > latest.height {
@@ -203,6 +362,10 @@ impl Ledger {
             Err(e) => fail(QueryCode::Internal, format!("reading state: {e}")),
         }
     }
+}
+
+fn load_validators(store: &Store) -> Result<Vec<Validator>, StoreError> {
+    Ok(store.get_msg::<ValidatorSet>(&keys::validators())?.map(|s| s.validators).unwrap_or_default())
 }
 
 /// A storage failure during CheckTx refuses the tx (CheckTx is only a filter; FinalizeBlock

@@ -39,7 +39,7 @@ fn genesis() -> Vec<u8> {
 fn ledger() -> (TempDir, Ledger) {
     let dir = tempfile::tempdir().unwrap();
     let mut l = Ledger::open(dir.path()).unwrap();
-    l.init_chain(CHAIN, 1, &genesis()).unwrap();
+    l.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
     (dir, l)
 }
 
@@ -174,7 +174,7 @@ fn restart_reports_the_last_commit_and_replays_the_lost_block_identically() {
     let txs2 = vec![s.tx(&patient_key(1), register())];
     let lost_hash = {
         let mut l = Ledger::open(dir.path()).unwrap();
-        l.init_chain(CHAIN, 1, &genesis()).unwrap();
+        l.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
         block(&mut l, 1, &[s.tx(&patient_key(0), register())]);
         // Finalized but never committed: the node dies here.
         l.finalize_block(2, T0 + 2, &txs2).unwrap().app_hash
@@ -342,5 +342,100 @@ proptest! {
         let ws: WriteSet = model.into_iter().map(|(k, v)| (k, Some(v))).collect();
         let staged = rebuilt.stage(0, &ws).unwrap();
         prop_assert_eq!(rebuilt.commit(staged).unwrap().app_hash, root);
+    }
+}
+
+mod certificates {
+    use super::*;
+    use medledger_state::ledger::VoteExtension;
+    use medledger_tx::checkpoint::{decode_certificate_tx, encode_certificate_tx, BlsKey};
+
+    fn bls(i: u8) -> BlsKey {
+        BlsKey::from_ikm(&[50 + i; 32]).unwrap()
+    }
+
+    /// Four members, each running a validator of power 10 with a BLS key.
+    fn ledger_with_validators() -> (TempDir, Ledger) {
+        let members: Vec<_> = (0..4u8)
+            .map(|i| {
+                let k = bls(i);
+                serde_json::json!({"id": format!("m-{i}"), "name": "m", "kind": "hospital",
+                    "admin_key": hex::encode(SigningKey::from_bytes(&[200 + i; 32]).verifying_key().to_bytes()),
+                    "validator": {"address": hex::encode([i; 20]), "bls_key": hex::encode(k.public_key()),
+                                  "bls_pop": hex::encode(k.proof_of_possession())}})
+            })
+            .collect();
+        let app_state = serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap();
+        let validators: Vec<([u8; 20], u64)> = (0..4u8).map(|i| ([i; 20], 10)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.init_chain(CHAIN, 1, &app_state, &validators).unwrap();
+        block(&mut l, 1, &[]);
+        block(&mut l, 2, &[]);
+        (dir, l)
+    }
+
+    /// The precommits of height 2 as the proposer of block 3 sees them: each signs state 1.
+    fn votes(l: &Ledger, signers: &[u8]) -> Vec<VoteExtension> {
+        let root1 = l.store().root_at(1).unwrap();
+        signers
+            .iter()
+            .map(|&i| VoteExtension { address: [i; 20], committed: true, extension: bls(i).sign_checkpoint(CHAIN, 1, &root1).to_vec() })
+            .collect()
+    }
+
+    #[test]
+    fn genesis_rejects_a_bls_key_without_proof_of_possession() {
+        let k = bls(0);
+        let member = serde_json::json!({"id": "m", "name": "m", "kind": "lab",
+            "admin_key": hex::encode([9u8; 32]),
+            "validator": {"address": hex::encode([0u8; 20]), "bls_key": hex::encode(k.public_key()),
+                          "bls_pop": hex::encode(bls(1).proof_of_possession())}});
+        let app_state = serde_json::to_vec(&serde_json::json!({ "members": [member] })).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        assert!(l.init_chain(CHAIN, 1, &app_state, &[([0; 20], 10)]).is_err());
+    }
+
+    #[test]
+    fn vote_extensions_must_sign_the_last_committed_state() {
+        let (_d, l) = ledger_with_validators();
+        let root2 = l.store().root_at(2).unwrap();
+        let good = bls(1).sign_checkpoint(CHAIN, 2, &root2);
+        assert!(l.verify_vote_extension(&[1; 20], 3, &good));
+        assert!(l.verify_vote_extension(&[1; 20], 3, &[]), "a validator may opt out");
+        assert!(!l.verify_vote_extension(&[2; 20], 3, &good), "another validator's share");
+        assert!(!l.verify_vote_extension(&[1; 20], 3, &bls(1).sign_checkpoint(CHAIN, 1, &root2)), "wrong height");
+        assert!(!l.verify_vote_extension(&[9; 20], 3, &good), "unknown validator");
+        assert!(!l.verify_vote_extension(&[1; 20], 3, &[0u8; 96]), "garbage");
+    }
+
+    #[test]
+    fn proposer_certificate_is_checked_and_stored() {
+        let (_d, mut l) = ledger_with_validators();
+        assert!(l.build_certificate(3, &votes(&l, &[0, 1])).is_none(), "2 of 4 is not > 2/3");
+        let txs = l.prepare_proposal(3, &votes(&l, &[0, 2, 3]), vec![], 1 << 20);
+        let cert = decode_certificate_tx(&txs[0]).unwrap().unwrap();
+        assert_eq!(cert.height, 1);
+        assert!(l.process_proposal(3, &txs).is_ok());
+
+        // Wrong position, wrong height, tampered root: the block is rejected.
+        let user_tx = Signer::default().tx(&patient_key(0), register());
+        assert_eq!(l.process_proposal(3, &[user_tx.clone(), txs[0].clone()]).unwrap_err().code, Code::ProposerOnly);
+        assert_eq!(l.process_proposal(4, &txs).unwrap_err().code, Code::ProposerOnly);
+        let mut forged = cert.clone();
+        forged.app_hash[0] ^= 1;
+        assert_eq!(l.process_proposal(3, &[encode_certificate_tx(&forged)]).unwrap_err().code, Code::ProposerOnly);
+        let mut no_signers = cert.clone();
+        no_signers.signers = vec![0b0000_0111];
+        assert_eq!(l.process_proposal(3, &[encode_certificate_tx(&no_signers)]).unwrap_err().code, Code::ProposerOnly);
+
+        let r = block(&mut l, 3, &[txs[0].clone(), user_tx]);
+        assert_eq!(r.tx_results.iter().map(|t| t.code).collect::<Vec<_>>(), vec![0, 0]);
+        let stored = l.store().get(&keys::certificate(1)).unwrap().unwrap();
+        assert_eq!(prost::Message::decode(stored.as_slice()), Ok(cert));
+        assert_eq!(l.store().get(&keys::latest_certificate()).unwrap(), Some(keys::encode_u64(1)));
+        // Users cannot submit one.
+        assert_eq!(l.check_tx(&txs[0]).unwrap_err().code, Code::ProposerOnly);
     }
 }

@@ -33,6 +33,9 @@ pub enum Code {
     TooManyItems = 11,
     /// A field has an invalid value (empty, bad characters, unknown enum, bad period).
     InvalidField = 12,
+    /// A checkpoint certificate: only a block proposer may include one, first in its block,
+    /// and it must certify the state two blocks back with more than 2/3 of the power.
+    ProposerOnly = 13,
     /// The signing key belongs to no member or patient, and the message needs one.
     UnknownSigner = 20,
     /// The signer may not send this message.
@@ -62,7 +65,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -75,6 +78,7 @@ impl Code {
         Code::FieldTooLong,
         Code::TooManyItems,
         Code::InvalidField,
+        Code::ProposerOnly,
         Code::UnknownSigner,
         Code::NotAuthorized,
         Code::PatientExists,
@@ -114,6 +118,7 @@ impl Code {
             Code::FieldTooLong => "FIELD_TOO_LONG",
             Code::TooManyItems => "TOO_MANY_ITEMS",
             Code::InvalidField => "INVALID_FIELD",
+            Code::ProposerOnly => "PROPOSER_ONLY",
             Code::UnknownSigner => "UNKNOWN_SIGNER",
             Code::NotAuthorized => "NOT_AUTHORIZED",
             Code::PatientExists => "PATIENT_EXISTS",

@@ -69,6 +69,21 @@ pub fn access_event(patient: &str, n: u64) -> Vec<u8> {
     format!("access/{patient}/{n:020}").into_bytes()
 }
 
+/// `validators` → `ValidatorSet`: the registry, in address order.
+pub fn validators() -> Vec<u8> {
+    b"validators".to_vec()
+}
+
+/// `cert/{height}` → `Certificate` of the state at `height`.
+pub fn certificate(height: u64) -> Vec<u8> {
+    format!("cert/{height:020}").into_bytes()
+}
+
+/// `cert/latest` → counter: the highest certified state height.
+pub fn latest_certificate() -> Vec<u8> {
+    b"cert/latest".to_vec()
+}
+
 /// The value encoding of counters.
 pub fn encode_u64(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()

@@ -10,6 +10,7 @@
 //! - the stable rejection codes ([`Code`], [`TxError`]).
 
 pub mod check;
+pub mod checkpoint;
 pub mod envelope;
 pub mod error;
 pub mod ids;
