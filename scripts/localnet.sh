@@ -13,7 +13,7 @@ export PATH="$TOOLS:$PATH"
 
 medledger localnet up
 echo
-echo "== demo: a patient grants hospital-a access, hospital-a logs a read, anyone verifies"
+echo "== demo: a patient grants hospital-a access, hospital-a logs a read, an auditor verifies"
 name="demo-patient-$(date +%s)"
 medledger keys add "$name" >/dev/null
 patient="$(medledger keys show "$name" -o json | grep -o '"patient_id": "[^"]*"' | cut -d'"' -f4)"
@@ -22,7 +22,8 @@ grant="$(medledger tx --from "$name" consent grant --grantee hospital-a --class 
 consent="$(printf '%s' "$grant" | grep -o '"consent_id": "[^"]*"' | cut -d'"' -f4)"
 echo "granted consent $consent"
 medledger tx --from hospital-a access log --patient "$patient" --record obs-1 --class Observation --purpose TREAT
-medledger query --prove consent "$consent"
+medledger verify consent "$consent"
+medledger verify --certificate access "$patient"
 echo
 echo "The consortium keeps running. Put the CLI on your PATH:  export PATH=\"$TOOLS:\$PATH\""
 echo "Status: medledger localnet status    Stop: medledger localnet down"
