@@ -23,6 +23,7 @@ fn grant(grantee: &str) -> Msg {
         purposes: vec![Purpose::Treat as i32],
         not_before: 0,
         not_after: 0,
+        ..Default::default()
     })
 }
 
@@ -32,6 +33,7 @@ fn read(patient: &str, record: &str) -> Msg {
         record_id: record.into(),
         data_class: "Observation".into(),
         purpose: Purpose::Treat as i32,
+        ..Default::default()
     })
 }
 

@@ -407,6 +407,7 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
                 purposes: purposes.into_iter().map(|p| Purpose::from(p) as i32).collect(),
                 not_before,
                 not_after,
+                ..Default::default()
             })
         }
         TxCmd::Consent(ConsentTx::Revoke { consent_id }) => Msg::RevokeConsent(pb::RevokeConsent { consent_id }),
@@ -415,6 +416,7 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
             record_id: record,
             data_class: class,
             purpose: Purpose::from(purpose) as i32,
+            ..Default::default()
         }),
     };
     let client = Client::new(&t.node.node)?;

@@ -271,6 +271,7 @@ mod tests {
             consent_id: "c-1".into(),
             height: 4,
             time: NOV_21_2026,
+            ..Default::default()
         }
     }
 

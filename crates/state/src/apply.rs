@@ -15,7 +15,7 @@ use medledger_tx::pb::tx_body::Msg;
 use medledger_tx::{keys, Code, TxError, VerifiedTx};
 
 use crate::domain::members::{signer, Signer};
-use crate::domain::{access, consent, patients, BlockCtx, Event};
+use crate::domain::{access, claims, consent, governance, patients, practitioners, records, BlockCtx, Event};
 use crate::error::{ApplyError, StoreError};
 use crate::store::WriteSet;
 use crate::view::{BlockState, StateRead, TxState};
@@ -105,11 +105,23 @@ pub fn apply_msg(
 ) -> Result<(WriteSet, Vec<Event>), ApplyError> {
     let who: Signer = signer(view, tx.signer())?;
     let mut st = TxState::new(view);
+    let not_yet = || -> ApplyError { TxError::new(Code::InvalidField, "not implemented yet").into() };
     let events = match msg {
         Msg::RegisterPatient(_) => patients::register(&mut st, &who, tx.signer(), ctx)?,
         Msg::GrantConsent(m) => consent::grant(&mut st, &who, m, ctx)?,
         Msg::RevokeConsent(m) => consent::revoke(&mut st, &who, m, ctx)?,
         Msg::LogAccess(m) => access::log(&mut st, who, m, ctx)?,
+        Msg::LogBreakGlass(m) => access::break_glass(&mut st, who, m, ctx)?,
+        Msg::ReviewBreakGlass(m) => access::review(&mut st, who, m, ctx)?,
+        Msg::RegisterPractitioner(m) => practitioners::register(&mut st, who, m, ctx)?,
+        Msg::SetPractitionerStatus(m) => practitioners::set_status(&mut st, who, m, ctx)?,
+        Msg::SetGuardians(_) | Msg::RotatePatientKey(_) | Msg::RecoverPatientKey(_) => return Err(not_yet()),
+        Msg::AnchorRecord(m) => records::anchor(&mut st, who, m, ctx)?,
+        Msg::EraseRecord(m) => records::erase(&mut st, who, m, ctx)?,
+        Msg::SubmitProposal(_) | Msg::VoteProposal(_) => governance::apply(&mut st, who, msg, ctx)?,
+        Msg::PublishPolicy(_) | Msg::SubmitClaim(_) | Msg::DecideClaim(_) | Msg::PayClaim(_) | Msg::AppealClaim(_) => {
+            claims::apply(&mut st, who, msg, ctx)?
+        }
     };
     Ok((st.into_writes(), events))
 }

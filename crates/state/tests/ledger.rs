@@ -75,6 +75,7 @@ fn grant(grantee: &str, class: &str) -> Msg {
         purposes: vec![Purpose::Treat as i32],
         not_before: 0,
         not_after: 0,
+        ..Default::default()
     })
 }
 
@@ -84,6 +85,7 @@ fn access(patient: usize, class: &str) -> Msg {
         record_id: "r-1".into(),
         data_class: class.into(),
         purpose: Purpose::Treat as i32,
+        ..Default::default()
     })
 }
 

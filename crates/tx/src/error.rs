@@ -58,6 +58,36 @@ pub enum Code {
     TooManyConsents = 29,
     /// The key already belongs to a member or another patient.
     KeyInUse = 30,
+    /// No access event has this patient and index.
+    UnknownAccessEvent = 31,
+    /// The access event is not a break-glass event.
+    NotBreakGlass = 32,
+    /// The break-glass event was already reviewed.
+    AlreadyReviewed = 33,
+    /// No practitioner has this DID.
+    UnknownPractitioner = 40,
+    /// The practitioner is suspended, revoked, past valid_until, or their member left.
+    PractitionerInactive = 41,
+    /// The signer is not the admin of the practitioner's member.
+    NotPractitionersMember = 42,
+    /// The practitioner's role may not do this.
+    RoleNotPermitted = 43,
+    /// A practitioner with this key is already registered.
+    PractitionerExists = 44,
+    /// The patient has set no guardians.
+    NoGuardians = 45,
+    /// Fewer valid guardian approvals than the threshold.
+    NotEnoughGuardians = 46,
+    /// No record anchor has this id.
+    UnknownRecord = 51,
+    /// A record with this id is already anchored.
+    RecordExists = 52,
+    /// The record was erased: it can be neither read nor erased again.
+    RecordErased = 53,
+    /// The signer is neither the record's patient nor its custodian.
+    NotCustodian = 54,
+    /// The record belongs to another patient.
+    RecordOfAnotherPatient = 55,
     /// The node could not read its own state while checking the tx (CheckTx only; try another
     /// node). Never a block result: a node that cannot read its state stops.
     NodeStorage = 50,
@@ -65,7 +95,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 25] = [
+    pub const ALL: [Code; 40] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -90,7 +120,22 @@ impl Code {
         Code::NoPermittingConsent,
         Code::TooManyConsents,
         Code::KeyInUse,
+        Code::UnknownAccessEvent,
+        Code::NotBreakGlass,
+        Code::AlreadyReviewed,
+        Code::UnknownPractitioner,
+        Code::PractitionerInactive,
+        Code::NotPractitionersMember,
+        Code::RoleNotPermitted,
+        Code::PractitionerExists,
+        Code::NoGuardians,
+        Code::NotEnoughGuardians,
         Code::NodeStorage,
+        Code::UnknownRecord,
+        Code::RecordExists,
+        Code::RecordErased,
+        Code::NotCustodian,
+        Code::RecordOfAnotherPatient,
     ];
 
     /// The ABCI result code.
@@ -131,6 +176,21 @@ impl Code {
             Code::TooManyConsents => "TOO_MANY_CONSENTS",
             Code::KeyInUse => "KEY_IN_USE",
             Code::NodeStorage => "NODE_STORAGE",
+            Code::UnknownAccessEvent => "UNKNOWN_ACCESS_EVENT",
+            Code::NotBreakGlass => "NOT_BREAK_GLASS",
+            Code::AlreadyReviewed => "ALREADY_REVIEWED",
+            Code::UnknownPractitioner => "UNKNOWN_PRACTITIONER",
+            Code::PractitionerInactive => "PRACTITIONER_INACTIVE",
+            Code::NotPractitionersMember => "NOT_PRACTITIONERS_MEMBER",
+            Code::RoleNotPermitted => "ROLE_NOT_PERMITTED",
+            Code::PractitionerExists => "PRACTITIONER_EXISTS",
+            Code::NoGuardians => "NO_GUARDIANS",
+            Code::NotEnoughGuardians => "NOT_ENOUGH_GUARDIANS",
+            Code::UnknownRecord => "UNKNOWN_RECORD",
+            Code::RecordExists => "RECORD_EXISTS",
+            Code::RecordErased => "RECORD_ERASED",
+            Code::NotCustodian => "NOT_CUSTODIAN",
+            Code::RecordOfAnotherPatient => "RECORD_OF_ANOTHER_PATIENT",
         }
     }
 }
@@ -169,4 +229,20 @@ pub enum QueryCode {
     FutureHeight = 101,
     /// The node could not read its state (an operator problem, not the caller's).
     Internal = 102,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_listed_once_in_order_with_distinct_names() {
+        let values: Vec<u32> = Code::ALL.iter().map(|c| c.value()).collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "Code::ALL must be in increasing order: {values:?}");
+        let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Code::ALL.len(), "two codes share a name");
+        assert!(Code::ALL.iter().all(|c| Code::from_value(c.value()) == Some(*c)));
+    }
 }

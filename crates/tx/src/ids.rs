@@ -15,6 +15,19 @@ pub fn patient_id(public_key: &[u8; 32]) -> String {
     format!("pt-{}", hex::encode(&digest[..16]))
 }
 
+/// Domain separator for practitioner DIDs.
+const PRACTITIONER_DID_DOMAIN: &[u8] = b"medledger/practitioner-did/v1";
+
+/// The DID of the practitioner whose key is `public_key`: `did:medledger:` and the first 16 bytes
+/// of SHA-256(domain || key), in hex.
+pub fn practitioner_did(public_key: &[u8; 32]) -> String {
+    let digest = Sha256::new()
+        .chain_update(PRACTITIONER_DID_DOMAIN)
+        .chain_update(public_key)
+        .finalize();
+    format!("did:medledger:{}", hex::encode(&digest[..16]))
+}
+
 /// The id of the `n`-th consent granted on the ledger (counting from 1).
 pub fn consent_id(n: u64) -> String {
     format!("c-{n}")

@@ -84,6 +84,76 @@ pub fn latest_certificate() -> Vec<u8> {
     b"cert/latest".to_vec()
 }
 
+/// `practitioner/{did}` → `Practitioner`.
+pub fn practitioner(did: &str) -> Vec<u8> {
+    format!("practitioner/{did}").into_bytes()
+}
+
+/// `guardians/{patient}` → `Guardians`.
+pub fn guardians(patient: &str) -> Vec<u8> {
+    format!("guardians/{patient}").into_bytes()
+}
+
+/// `review/{member}/count` → counter of break-glass reviews opened for the member.
+pub fn review_count(member: &str) -> Vec<u8> {
+    format!("review/{member}/count").into_bytes()
+}
+
+/// `review/{member}/{n}` → `{patient}/{event index}` (UTF-8) of the member's `n`-th review item.
+pub fn review(member: &str, n: u64) -> Vec<u8> {
+    format!("review/{member}/{n:020}").into_bytes()
+}
+
+/// `record/{record id}` → `RecordAnchor`.
+pub fn record(record_id: &str) -> Vec<u8> {
+    format!("record/{record_id}").into_bytes()
+}
+
+/// `study/{study}/count` → counter of HRESCH consents naming the study.
+pub fn study_count(study: &str) -> Vec<u8> {
+    format!("study/{study}/count").into_bytes()
+}
+
+/// `study/{study}/{n}` → consent id (UTF-8) of the study's `n`-th HRESCH consent.
+pub fn study_consent(study: &str, n: u64) -> Vec<u8> {
+    format!("study/{study}/{n:020}").into_bytes()
+}
+
+/// `counter/proposals` → counter: proposals ever submitted (ids 1, 2, ...).
+pub fn proposal_counter() -> Vec<u8> {
+    b"counter/proposals".to_vec()
+}
+
+/// `proposal/{id}` → `Proposal`.
+pub fn proposal(id: u64) -> Vec<u8> {
+    format!("proposal/{id:020}").into_bytes()
+}
+
+/// `policy/{insurer}/{policy}/latest` → counter: the latest version.
+pub fn policy_latest(insurer: &str, policy: &str) -> Vec<u8> {
+    format!("policy/{insurer}/{policy}/latest").into_bytes()
+}
+
+/// `policy/{insurer}/{policy}/{version}` → `CoveragePolicy`.
+pub fn policy(insurer: &str, policy: &str, version: u64) -> Vec<u8> {
+    format!("policy/{insurer}/{policy}/{version:020}").into_bytes()
+}
+
+/// `counter/claims` → counter: claims ever submitted (ids `cl-1`, `cl-2`, ...).
+pub fn claim_counter() -> Vec<u8> {
+    b"counter/claims".to_vec()
+}
+
+/// `claim/{id}` → `Claim`.
+pub fn claim(id: &str) -> Vec<u8> {
+    format!("claim/{id}").into_bytes()
+}
+
+/// `claim-fingerprint/{hex}` → claim id (UTF-8): rejects duplicate claims.
+pub fn claim_fingerprint(fingerprint: &[u8; 32]) -> Vec<u8> {
+    format!("claim-fingerprint/{}", hex::encode(fingerprint)).into_bytes()
+}
+
 /// The value encoding of counters.
 pub fn encode_u64(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()

@@ -23,3 +23,15 @@ pub const MAX_CONSENTS_PER_GRANTEE: u64 = 64;
 /// Most access events a client reads to verify one history (a larger history is refused by the
 /// CLI rather than read without bound).
 pub const MAX_HISTORY_READ: u64 = 100_000;
+/// Longest free text: reasons, notes, names.
+pub const MAX_TEXT_LEN: usize = 512;
+/// Most specific record ids in one consent.
+pub const MAX_RECORD_IDS: usize = 64;
+/// Most guardians of a patient.
+pub const MAX_GUARDIANS: usize = 16;
+/// Most rules in a coverage policy.
+pub const MAX_POLICY_RULES: usize = 256;
+/// Most items in a claim.
+pub const MAX_CLAIM_ITEMS: usize = 64;
+/// Most studies' participants listed by one query (a study index is read in full).
+pub const MAX_STUDY_PARTICIPANTS: u64 = 100_000;

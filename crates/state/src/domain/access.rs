@@ -1,47 +1,144 @@
-//! Access events: every read of a patient's data, under the consent that permitted it.
+//! Access events: every read (or write) of a patient's data, under the consent that permitted
+//! it, or flagged as emergency ("break-glass") access awaiting a privacy officer's review.
 
-use medledger_tx::pb::{AccessEvent, LogAccess};
+use medledger_tx::pb::{AccessEvent, Action, LogAccess, LogBreakGlass, PractitionerRole, Purpose, ReviewBreakGlass, ReviewStatus};
 use medledger_tx::{keys, Code, TxError};
 
-use super::consent::{evaluate, Decision};
-use super::members::{require_member_signer, Signer};
+use super::consent::{evaluate, Decision, Request};
+use super::members::Signer;
 use super::patients::require_patient;
+use super::practitioners::{acting_member, require_active, require_role};
+use super::records::require_readable;
 use super::{BlockCtx, Event};
 use crate::error::ApplyError;
 use crate::view::{StateRead, TxState};
 
-/// LogAccess: a member records a read; refused unless a consent permits it now.
+/// LogAccess: a member (its admin system or one of its active practitioners) records a read or
+/// write; refused unless a consent permits it now.
 pub fn log(st: &mut TxState<'_, '_>, signer: Signer, m: &LogAccess, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
-    let actor = require_member_signer(signer, "LogAccess")?;
+    let (member, practitioner) = acting_member(st, &signer, "LogAccess", ctx)?;
     require_patient(st, &m.patient_id)?;
-    let consent_id = match evaluate(st, &m.patient_id, &actor, &m.data_class, m.purpose, ctx)? {
+    require_readable(st, &m.record_id, &m.patient_id)?;
+    let action = if m.action == 0 { Action::Read as i32 } else { m.action };
+    let req = Request {
+        patient: &m.patient_id,
+        member: &member,
+        practitioner: practitioner.as_ref().map(|p| p.did.as_str()),
+        action,
+        data_class: &m.data_class,
+        record_id: &m.record_id,
+        purpose: m.purpose,
+    };
+    let consent_id = match evaluate(st, &req, ctx)? {
         Decision::Permit(id) => id,
         Decision::Deny(reason) => return Err(TxError::new(Code::NoPermittingConsent, reason).into()),
     };
-    let index = st.get_u64(&keys::access_count(&m.patient_id))?;
     let event = AccessEvent {
         patient_id: m.patient_id.clone(),
-        index,
-        actor: actor.clone(),
+        actor: member,
         record_id: m.record_id.clone(),
         data_class: m.data_class.clone(),
         purpose: m.purpose,
-        consent_id: consent_id.clone(),
-        height: ctx.height,
-        time: ctx.time,
+        consent_id,
+        action,
+        practitioner: practitioner.map(|p| p.did).unwrap_or_default(),
+        ..Default::default()
     };
-    st.put_msg(keys::access_event(&m.patient_id, index), &event);
+    Ok(vec![record_event(st, event, ctx)?])
+}
+
+/// LogBreakGlass: a physician or nurse reads without consent in an emergency. Recorded with the
+/// reason, flagged, and opened for review by a privacy officer of the same member.
+pub fn break_glass(st: &mut TxState<'_, '_>, signer: Signer, m: &LogBreakGlass, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    let Signer::Practitioner(p) = signer else {
+        return Err(TxError::new(Code::NotAuthorized, "break-glass access is logged by the physician or nurse who reads, with their own key").into());
+    };
+    require_active(st, &p, ctx)?;
+    require_role(&p, &[PractitionerRole::Physician, PractitionerRole::Nurse], "break-glass access")?;
+    require_patient(st, &m.patient_id)?;
+    require_readable(st, &m.record_id, &m.patient_id)?;
+    let event = AccessEvent {
+        patient_id: m.patient_id.clone(),
+        actor: p.member_id.clone(),
+        record_id: m.record_id.clone(),
+        data_class: m.data_class.clone(),
+        purpose: Purpose::Etreat as i32,
+        action: Action::Read as i32,
+        practitioner: p.did.clone(),
+        break_glass: true,
+        break_glass_reason: m.reason.clone(),
+        review: ReviewStatus::Pending as i32,
+        ..Default::default()
+    };
+    let logged = record_event(st, event, ctx)?;
+    let index = st.get_u64(&keys::access_count(&m.patient_id))? - 1;
+    let n = st.get_u64(&keys::review_count(&p.member_id))?;
+    st.put(keys::review(&p.member_id, n), format!("{}/{index}", m.patient_id).into_bytes());
+    st.put_u64(keys::review_count(&p.member_id), n + 1);
+    Ok(vec![
+        logged,
+        Event::new(
+            "medledger.access.break_glass",
+            vec![("patient_id", m.patient_id.clone()), ("member", p.member_id.clone()), ("practitioner", p.did.clone()), ("index", index.to_string())],
+        ),
+    ])
+}
+
+/// ReviewBreakGlass: a privacy officer of the member whose practitioner broke the glass closes
+/// the review as justified or unjustified.
+pub fn review(st: &mut TxState<'_, '_>, signer: Signer, m: &ReviewBreakGlass, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    let Signer::Practitioner(officer) = signer else {
+        return Err(TxError::new(Code::NotAuthorized, "a break-glass review is signed by a privacy officer").into());
+    };
+    require_active(st, &officer, ctx)?;
+    require_role(&officer, &[PractitionerRole::PrivacyOfficer], "reviewing break-glass access")?;
+    let key = keys::access_event(&m.patient_id, m.event_index);
+    let mut event: AccessEvent = st
+        .get_msg(&key)?
+        .ok_or_else(|| TxError::new(Code::UnknownAccessEvent, format!("patient {} has no access event {}", m.patient_id, m.event_index)))?;
+    if !event.break_glass {
+        return Err(TxError::new(Code::NotBreakGlass, "this access was made under a consent; there is nothing to review").into());
+    }
+    if event.actor != officer.member_id {
+        return Err(TxError::new(
+            Code::NotAuthorized,
+            format!("the access was made by {}; only its own privacy officers review it", event.actor),
+        )
+        .into());
+    }
+    if event.review != ReviewStatus::Pending as i32 {
+        return Err(TxError::new(Code::AlreadyReviewed, format!("reviewed already by {}", event.reviewer)).into());
+    }
+    event.review = if m.justified { ReviewStatus::Justified } else { ReviewStatus::Unjustified } as i32;
+    event.reviewer = officer.did.clone();
+    event.review_note = m.note.clone();
+    st.put_msg(key, &event);
+    let verdict = if m.justified { "justified" } else { "unjustified" };
+    Ok(vec![Event::new(
+        "medledger.access.reviewed",
+        vec![("patient_id", m.patient_id.clone()), ("index", m.event_index.to_string()), ("verdict", verdict.to_string())],
+    )])
+}
+
+/// Appends `event` to the patient's access history (index and block filled in here).
+fn record_event(st: &mut TxState<'_, '_>, mut event: AccessEvent, ctx: &BlockCtx) -> Result<Event, ApplyError> {
+    let index = st.get_u64(&keys::access_count(&event.patient_id))?;
+    event.index = index;
+    event.height = ctx.height;
+    event.time = ctx.time;
+    st.put_msg(keys::access_event(&event.patient_id, index), &event);
     // The index counts events of one patient; u64 cannot overflow within any ledger's life, and
     // overflow-checks stop the node rather than wrap if it ever did.
-    st.put_u64(keys::access_count(&m.patient_id), index + 1);
-    Ok(vec![Event::new(
+    st.put_u64(keys::access_count(&event.patient_id), index + 1);
+    Ok(Event::new(
         "medledger.access.logged",
         vec![
-            ("patient_id", m.patient_id.clone()),
-            ("actor", actor),
-            ("consent_id", consent_id),
-            ("record_id", m.record_id.clone()),
+            ("patient_id", event.patient_id),
+            ("actor", event.actor),
+            ("practitioner", event.practitioner),
+            ("consent_id", event.consent_id),
+            ("record_id", event.record_id),
             ("index", index.to_string()),
         ],
-    )])
+    ))
 }

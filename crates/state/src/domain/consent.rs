@@ -2,11 +2,12 @@
 //! consent permits an access.
 
 use medledger_tx::limits::{MAX_CONSENTS_PER_GRANTEE, MAX_CONSENTS_PER_PATIENT};
-use medledger_tx::pb::{Consent, GrantConsent, Purpose, RevokeConsent};
+use medledger_tx::pb::{Action, Consent, GrantConsent, Purpose, RevokeConsent};
 use medledger_tx::{ids, keys, Code, TxError};
 
 use super::members::{require_member, Signer};
 use super::patients::require_patient_signer;
+use super::practitioners::require_practitioner;
 use super::{BlockCtx, Event};
 use crate::error::ApplyError;
 use crate::view::{StateRead, TxState};
@@ -14,7 +15,11 @@ use crate::view::{StateRead, TxState};
 /// GrantConsent: the signing patient grants `grantee` access.
 pub fn grant(st: &mut TxState<'_, '_>, signer: &Signer, m: &GrantConsent, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
     let patient = require_patient_signer(signer, "GrantConsent")?;
-    require_member(st, &m.grantee)?;
+    if m.grantee.starts_with(DID_PREFIX) {
+        require_practitioner(st, &m.grantee)?;
+    } else {
+        require_member(st, &m.grantee)?;
+    }
     let patient_count = st.get_u64(&keys::patient_consent_count(&patient))?;
     let grantee_count = st.get_u64(&keys::grant_count(&patient, &m.grantee))?;
     if patient_count >= MAX_CONSENTS_PER_PATIENT || grantee_count >= MAX_CONSENTS_PER_GRANTEE {
@@ -41,7 +46,16 @@ pub fn grant(st: &mut TxState<'_, '_>, signer: &Signer, m: &GrantConsent, ctx: &
         not_after: m.not_after,
         granted_height: ctx.height,
         revoked_height: 0,
+        actions: m.actions.clone(),
+        deny_classes: m.deny_classes.clone(),
+        record_ids: m.record_ids.clone(),
+        study_id: m.study_id.clone(),
     };
+    if !m.study_id.is_empty() {
+        let k = st.get_u64(&keys::study_count(&m.study_id))?;
+        st.put(keys::study_consent(&m.study_id, k), id.clone().into_bytes());
+        st.put_u64(keys::study_count(&m.study_id), k + 1);
+    }
     st.put_u64(keys::consent_counter(), n);
     st.put_msg(keys::consent(&id), &consent);
     st.put(keys::patient_consent(&patient, patient_count), id.clone().into_bytes());
@@ -82,16 +96,46 @@ pub fn revoke(st: &mut TxState<'_, '_>, signer: &Signer, m: &RevokeConsent, ctx:
     )])
 }
 
-/// Whether `consent` permits reading `data_class` for `purpose` in the block `ctx`.
-///
-/// A revocation takes effect from the block after the one that revoked it; the period is
-/// `not_before ..= not_after` in block time (`not_after` 0 = open-ended).
-pub fn permits(consent: &Consent, data_class: &str, purpose: i32, ctx: &BlockCtx) -> bool {
+/// Prefix of practitioner DIDs; a grantee with it names one practitioner, any other a member.
+pub const DID_PREFIX: &str = "did:medledger:";
+
+/// An access request, as the one evaluation function sees it.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// The patient whose data is read.
+    pub patient: &'a str,
+    /// The member acting (directly, or through one of its practitioners).
+    pub member: &'a str,
+    /// The practitioner acting, if any.
+    pub practitioner: Option<&'a str>,
+    /// READ or WRITE (`Action` as i32).
+    pub action: i32,
+    /// FHIR resource type of the record.
+    pub data_class: &'a str,
+    /// The record.
+    pub record_id: &'a str,
+    /// Purpose of use (`Purpose` as i32).
+    pub purpose: i32,
+}
+
+/// Whether `consent` permits `req` in the block `ctx`. FHIR Consent semantics with one permit
+/// provision: grantee (a member's grant covers its practitioners), action (none listed = READ),
+/// class (or "*") minus deny exceptions, or a listed record id; purpose; period
+/// `not_before ..= not_after` of block time; a revocation applies from the block after it.
+pub fn permits(consent: &Consent, req: &Request<'_>, ctx: &BlockCtx) -> bool {
     let not_revoked = consent.revoked_height == 0 || ctx.height <= consent.revoked_height;
     let in_period = consent.not_before <= ctx.time && (consent.not_after == 0 || ctx.time <= consent.not_after);
-    let class_ok = consent.data_classes.iter().any(|c| c == "*" || c == data_class);
-    let purpose_ok = consent.purposes.contains(&purpose);
-    not_revoked && in_period && class_ok && purpose_ok
+    let grantee_ok = consent.grantee == req.member || Some(consent.grantee.as_str()) == req.practitioner;
+    let action_ok = if consent.actions.is_empty() {
+        req.action == Action::Read as i32
+    } else {
+        consent.actions.contains(&req.action)
+    };
+    let denied = consent.deny_classes.iter().any(|c| c == req.data_class);
+    let class_ok = !denied && consent.data_classes.iter().any(|c| c == "*" || c == req.data_class);
+    let record_ok = consent.record_ids.iter().any(|r| r == req.record_id);
+    let purpose_ok = consent.purposes.contains(&req.purpose);
+    not_revoked && in_period && grantee_ok && action_ok && (class_ok || record_ok) && purpose_ok
 }
 
 /// The decision of the ledger on an access.
@@ -103,29 +147,44 @@ pub enum Decision {
     Deny(String),
 }
 
-/// Decides whether `actor` may read `data_class` of `patient` for `purpose` now: the first of the
-/// patient's consents to `actor` (in grant order) that permits it.
-pub fn evaluate(
-    view: &impl StateRead,
-    patient: &str,
-    actor: &str,
-    data_class: &str,
-    purpose: i32,
-    ctx: &BlockCtx,
-) -> Result<Decision, ApplyError> {
-    let count = view.get_u64(&keys::grant_count(patient, actor))?;
-    for n in 0..count {
-        let Some(id) = view.get(&keys::grant(patient, actor, n))? else { continue };
-        let id = String::from_utf8_lossy(&id).into_owned();
-        let Some(consent) = view.get_msg::<Consent>(&keys::consent(&id))? else { continue };
-        if permits(&consent, data_class, purpose, ctx) {
-            return Ok(Decision::Permit(id));
+/// `permitted(patient, actor, action, class/record, purpose, time)`: the first consent (in grant
+/// order, the member's grants before the practitioner's own) that permits the request.
+pub fn evaluate(view: &impl StateRead, req: &Request<'_>, ctx: &BlockCtx) -> Result<Decision, ApplyError> {
+    let mut checked = 0u64;
+    for grantee in std::iter::once(req.member).chain(req.practitioner) {
+        let count = view.get_u64(&keys::grant_count(req.patient, grantee))?;
+        for n in 0..count {
+            let Some(id) = view.get(&keys::grant(req.patient, grantee, n))? else { continue };
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let Some(consent) = view.get_msg::<Consent>(&keys::consent(&id))? else { continue };
+            checked += 1;
+            if permits(&consent, req, ctx) {
+                return Ok(Decision::Permit(id));
+            }
         }
     }
+    let who = match req.practitioner {
+        Some(p) => format!("{} (of {})", p, req.member),
+        None => req.member.to_string(),
+    };
     Ok(Decision::Deny(format!(
-        "none of the {count} consents of patient {patient} to {actor} permits {data_class} for purpose {} at height {} (block time {}); the patient must grant one",
-        purpose_name(purpose), ctx.height, ctx.time
+        "none of the {checked} consents of patient {} to {who} permits {} of {} (record {}) for purpose {} at height {} (block time {}); the patient must grant one",
+        req.patient,
+        action_name(req.action),
+        req.data_class,
+        req.record_id,
+        purpose_name(req.purpose),
+        ctx.height,
+        ctx.time
     )))
+}
+
+/// `READ` or `WRITE`.
+pub fn action_name(action: i32) -> &'static str {
+    match Action::try_from(action) {
+        Ok(Action::Write) => "WRITE",
+        _ => "READ",
+    }
 }
 
 /// The HL7 code of a purpose, e.g. `TREAT`.
@@ -158,33 +217,71 @@ mod tests {
             not_before: 100,
             not_after: 200,
             granted_height: 1,
-            revoked_height: 0,
+            ..Default::default()
+        }
+    }
+
+    fn req<'a>(class: &'a str, purpose: Purpose) -> Request<'a> {
+        Request {
+            patient: "pt-1",
+            member: "hospital-a",
+            practitioner: None,
+            action: Action::Read as i32,
+            data_class: class,
+            record_id: "r-1",
+            purpose: purpose as i32,
         }
     }
 
     #[test]
     fn consent_permits_only_its_class_purpose_and_period() {
         let c = consent();
-        let treat = Purpose::Treat as i32;
-        assert!(permits(&c, "Observation", treat, &ctx(5, 150)));
-        assert!(permits(&c, "Observation", treat, &ctx(5, 200)), "not_after is inclusive");
-        assert!(!permits(&c, "Condition", treat, &ctx(5, 150)));
-        assert!(!permits(&c, "Observation", Purpose::Hresch as i32, &ctx(5, 150)));
-        assert!(!permits(&c, "Observation", treat, &ctx(5, 99)));
-        assert!(!permits(&c, "Observation", treat, &ctx(5, 201)));
+        assert!(permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 150)));
+        assert!(permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 200)), "not_after is inclusive");
+        assert!(!permits(&c, &req("Condition", Purpose::Treat), &ctx(5, 150)));
+        assert!(!permits(&c, &req("Observation", Purpose::Hresch), &ctx(5, 150)));
+        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 99)));
+        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 201)));
     }
 
     #[test]
     fn revocation_takes_effect_from_the_next_block() {
         let c = Consent { revoked_height: 7, ..consent() };
-        let treat = Purpose::Treat as i32;
-        assert!(permits(&c, "Observation", treat, &ctx(7, 150)));
-        assert!(!permits(&c, "Observation", treat, &ctx(8, 150)));
+        assert!(permits(&c, &req("Observation", Purpose::Treat), &ctx(7, 150)));
+        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(8, 150)));
     }
 
     #[test]
-    fn wildcard_class_and_open_period() {
-        let c = Consent { data_classes: vec!["*".into()], not_before: 0, not_after: 0, ..consent() };
-        assert!(permits(&c, "MedicationStatement", Purpose::Treat as i32, &ctx(1, u64::MAX)));
+    fn wildcard_minus_deny_exceptions() {
+        let c = Consent { data_classes: vec!["*".into()], deny_classes: vec!["MedicationStatement".into()], not_before: 0, not_after: 0, ..consent() };
+        assert!(permits(&c, &req("Condition", Purpose::Treat), &ctx(1, 5)));
+        assert!(!permits(&c, &req("MedicationStatement", Purpose::Treat), &ctx(1, 5)));
+    }
+
+    #[test]
+    fn a_listed_record_is_covered_whatever_its_class() {
+        let c = Consent { record_ids: vec!["r-1".into()], ..consent() };
+        assert!(permits(&c, &req("DiagnosticReport", Purpose::Treat), &ctx(1, 150)));
+        let other = Request { record_id: "r-2", ..req("DiagnosticReport", Purpose::Treat) };
+        assert!(!permits(&c, &other, &ctx(1, 150)));
+    }
+
+    #[test]
+    fn actions_default_to_read_only() {
+        let write = Request { action: Action::Write as i32, ..req("Observation", Purpose::Treat) };
+        assert!(!permits(&consent(), &write, &ctx(1, 150)));
+        let c = Consent { actions: vec![Action::Read as i32, Action::Write as i32], ..consent() };
+        assert!(permits(&c, &write, &ctx(1, 150)));
+    }
+
+    #[test]
+    fn a_member_grant_covers_its_practitioners_and_a_practitioner_grant_only_them() {
+        let by_practitioner = Request { practitioner: Some("did:medledger:aa"), ..req("Observation", Purpose::Treat) };
+        assert!(permits(&consent(), &by_practitioner, &ctx(1, 150)));
+        let c = Consent { grantee: "did:medledger:aa".into(), ..consent() };
+        assert!(permits(&c, &by_practitioner, &ctx(1, 150)));
+        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(1, 150)), "the member itself is not the grantee");
+        let colleague = Request { practitioner: Some("did:medledger:bb"), ..req("Observation", Purpose::Treat) };
+        assert!(!permits(&c, &colleague, &ctx(1, 150)));
     }
 }

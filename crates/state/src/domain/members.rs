@@ -1,18 +1,20 @@
 //! Consortium members and key ownership.
 
-use medledger_tx::pb::{key_owner::Owner, KeyOwner, Member};
+use medledger_tx::pb::{key_owner::Owner, KeyOwner, Member, Practitioner};
 use medledger_tx::{keys, Code, TxError};
 
 use crate::error::ApplyError;
 use crate::view::StateRead;
 
 /// Who holds the key that signed a transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Signer {
     /// A member's admin key.
     Member(String),
     /// A patient's key.
     Patient(String),
+    /// A practitioner's key (whatever their status: handlers decide what they may still do).
+    Practitioner(Box<Practitioner>),
     /// A key the ledger does not know.
     Unknown,
 }
@@ -23,6 +25,10 @@ pub fn signer(view: &impl StateRead, key: &[u8; 32]) -> Result<Signer, ApplyErro
     Ok(match owner.and_then(|o| o.owner) {
         Some(Owner::MemberId(id)) => Signer::Member(id),
         Some(Owner::PatientId(id)) => Signer::Patient(id),
+        Some(Owner::PractitionerDid(did)) => match view.get_msg::<Practitioner>(&keys::practitioner(&did))? {
+            Some(p) => Signer::Practitioner(Box::new(p)),
+            None => Signer::Unknown,
+        },
         None => Signer::Unknown,
     })
 }
@@ -34,13 +40,18 @@ pub fn require_member(view: &impl StateRead, id: &str) -> Result<Member, ApplyEr
     })
 }
 
-/// The signer as a member, or a rejection saying who may send `what`.
+/// The signer as a member admin, or a rejection saying who may send `what`.
 pub fn require_member_signer(signer: Signer, what: &str) -> Result<String, ApplyError> {
     match signer {
         Signer::Member(id) => Ok(id),
         Signer::Patient(id) => Err(TxError::new(
             Code::NotAuthorized,
             format!("{what} must be signed by a member's key; {id} is a patient"),
+        )
+        .into()),
+        Signer::Practitioner(p) => Err(TxError::new(
+            Code::NotAuthorized,
+            format!("{what} must be signed by a member's admin key; {} is a practitioner", p.did),
         )
         .into()),
         Signer::Unknown => Err(TxError::new(

@@ -5,9 +5,13 @@
 //! [`TxError`]: medledger_tx::TxError
 
 pub mod access;
+pub mod claims;
 pub mod consent;
+pub mod governance;
 pub mod members;
 pub mod patients;
+pub mod practitioners;
+pub mod records;
 
 /// The block a transaction executes in. Time and height come from the block header, never from
 /// a clock.

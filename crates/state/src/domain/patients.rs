@@ -18,6 +18,9 @@ pub fn register(st: &mut TxState<'_, '_>, signer: &Signer, key: &[u8; 32], ctx: 
         Signer::Member(id) => {
             return Err(TxError::new(Code::KeyInUse, format!("this key is member {id}'s admin key")).into())
         }
+        Signer::Practitioner(p) => {
+            return Err(TxError::new(Code::KeyInUse, format!("this key is practitioner {}'s key", p.did)).into())
+        }
     }
     let id = ids::patient_id(key);
     let patient = Patient { id: id.clone(), key: key.to_vec(), registered_height: ctx.height };
@@ -33,6 +36,11 @@ pub fn require_patient_signer(signer: &Signer, what: &str) -> Result<String, App
         Signer::Member(id) => Err(TxError::new(
             Code::NotAuthorized,
             format!("{what} must be signed by the patient; member {id} may not"),
+        )
+        .into()),
+        Signer::Practitioner(p) => Err(TxError::new(
+            Code::NotAuthorized,
+            format!("{what} must be signed by the patient; practitioner {} may not", p.did),
         )
         .into()),
         Signer::Unknown => Err(TxError::new(

@@ -1,9 +1,14 @@
 //! Stateless checks: everything about a message that can be decided without reading state.
 //! The state machine runs them again before applying, so CheckTx is only a filter.
 
+mod claims;
+mod governance;
+mod identity;
+mod records;
+
 use crate::error::{Code, TxError};
 use crate::limits::*;
-use crate::pb::{tx_body::Msg, GrantConsent, LogAccess, Purpose, RevokeConsent, TxBody};
+use crate::pb::{tx_body::Msg, Action, GrantConsent, LogAccess, LogBreakGlass, Purpose, ReviewBreakGlass, RevokeConsent, TxBody};
 
 /// Checks a body: chain id length, a message present, every field within its limits.
 pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
@@ -17,6 +22,22 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::GrantConsent(m) => check_grant(m)?,
         Msg::RevokeConsent(m) => check_revoke(m)?,
         Msg::LogAccess(m) => check_access(m)?,
+        Msg::LogBreakGlass(m) => check_break_glass(m)?,
+        Msg::ReviewBreakGlass(m) => check_review(m)?,
+        Msg::SubmitProposal(m) => governance::check_submit(m)?,
+        Msg::VoteProposal(m) => governance::check_vote(m)?,
+        Msg::RegisterPractitioner(m) => identity::check_register_practitioner(m)?,
+        Msg::SetPractitionerStatus(m) => identity::check_practitioner_status(m)?,
+        Msg::SetGuardians(m) => identity::check_guardians(m)?,
+        Msg::RotatePatientKey(m) => identity::check_rotate(m)?,
+        Msg::RecoverPatientKey(m) => identity::check_recover(m)?,
+        Msg::AnchorRecord(m) => records::check_anchor(m)?,
+        Msg::EraseRecord(m) => records::check_erase(m)?,
+        Msg::PublishPolicy(m) => claims::check_policy(m)?,
+        Msg::SubmitClaim(m) => claims::check_submit(m)?,
+        Msg::DecideClaim(m) => claims::check_decide(m)?,
+        Msg::PayClaim(m) => claims::check_pay(m)?,
+        Msg::AppealClaim(m) => claims::check_appeal(m)?,
     }
     Ok(msg)
 }
@@ -37,11 +58,62 @@ fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
     for p in &m.purposes {
         check_purpose(*p)?;
     }
+    check_count("actions", m.actions.len(), 2)?;
+    for a in &m.actions {
+        check_action(*a)?;
+    }
+    check_count("deny_classes", m.deny_classes.len(), MAX_DATA_CLASSES)?;
+    for class in &m.deny_classes {
+        check_token("deny_classes", class, MAX_DATA_CLASS_LEN)?;
+    }
+    check_count("record_ids", m.record_ids.len(), MAX_RECORD_IDS)?;
+    for r in &m.record_ids {
+        check_token("record_ids", r, MAX_RECORD_ID_LEN)?;
+    }
+    let research = m.purposes.contains(&(Purpose::Hresch as i32));
+    if research != !m.study_id.is_empty() {
+        return Err(TxError::new(Code::InvalidField, "study_id: name a study exactly when the purpose is HRESCH"));
+    }
+    if !m.study_id.is_empty() {
+        check_id("study_id", &m.study_id)?;
+    }
     if m.not_after != 0 && m.not_after < m.not_before {
         return Err(TxError::new(
             Code::InvalidField,
             format!("period: not_after {} is before not_before {}", m.not_after, m.not_before),
         ));
+    }
+    Ok(())
+}
+
+fn check_action(a: i32) -> Result<(), TxError> {
+    match Action::try_from(a) {
+        Ok(Action::Read) | Ok(Action::Write) => Ok(()),
+        _ => Err(TxError::new(Code::InvalidField, format!("action {a} is not READ or WRITE"))),
+    }
+}
+
+fn check_break_glass(m: &LogBreakGlass) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
+    check_token("data_class", &m.data_class, MAX_DATA_CLASS_LEN)?;
+    check_text("reason", &m.reason, MAX_TEXT_LEN)?;
+    if m.reason.trim().is_empty() {
+        return Err(TxError::new(Code::InvalidField, "reason: break-glass access needs a written reason"));
+    }
+    Ok(())
+}
+
+fn check_review(m: &ReviewBreakGlass) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    check_text("note", &m.note, MAX_TEXT_LEN)
+}
+
+/// Free text (reasons, notes): bounded, no control characters.
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), TxError> {
+    check_len(field, value, max)?;
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(TxError::new(Code::InvalidField, format!("{field} contains control characters")));
     }
     Ok(())
 }
@@ -57,11 +129,15 @@ fn check_access(m: &LogAccess) -> Result<(), TxError> {
     if m.data_class == "*" {
         return Err(TxError::new(Code::InvalidField, "data_class: an access reads one class, not \"*\""));
     }
-    check_purpose(m.purpose)
+    check_purpose(m.purpose)?;
+    if m.action != 0 {
+        check_action(m.action)?;
+    }
+    Ok(())
 }
 
 /// A purpose must be one of the known codes, not unspecified.
-fn check_purpose(p: i32) -> Result<(), TxError> {
+pub(crate) fn check_purpose(p: i32) -> Result<(), TxError> {
     match Purpose::try_from(p) {
         Ok(Purpose::Unspecified) | Err(_) => Err(TxError::new(
             Code::InvalidField,
@@ -76,7 +152,7 @@ pub fn check_id(field: &str, value: &str) -> Result<(), TxError> {
     check_token(field, value, MAX_ID_LEN)
 }
 
-fn check_token(field: &str, value: &str, max: usize) -> Result<(), TxError> {
+pub(crate) fn check_token(field: &str, value: &str, max: usize) -> Result<(), TxError> {
     check_len(field, value, max)?;
     if value.is_empty() {
         return Err(TxError::new(Code::InvalidField, format!("{field} is empty")));
@@ -91,7 +167,7 @@ fn check_token(field: &str, value: &str, max: usize) -> Result<(), TxError> {
     Ok(())
 }
 
-fn check_len(field: &str, value: &str, max: usize) -> Result<(), TxError> {
+pub(crate) fn check_len(field: &str, value: &str, max: usize) -> Result<(), TxError> {
     if value.len() > max {
         return Err(TxError::new(
             Code::FieldTooLong,
@@ -101,7 +177,7 @@ fn check_len(field: &str, value: &str, max: usize) -> Result<(), TxError> {
     Ok(())
 }
 
-fn check_count(field: &str, n: usize, max: usize) -> Result<(), TxError> {
+pub(crate) fn check_count(field: &str, n: usize, max: usize) -> Result<(), TxError> {
     if n > max {
         return Err(TxError::new(Code::TooManyItems, format!("{field} has {n} items; the limit is {max}")));
     }
@@ -119,6 +195,7 @@ mod tests {
             purposes: vec![Purpose::Treat as i32],
             not_before: 0,
             not_after: 0,
+            ..Default::default()
         }
     }
 
@@ -164,6 +241,7 @@ mod tests {
             record_id: "r1".into(),
             data_class: "*".into(),
             purpose: Purpose::Treat as i32,
+            action: 0,
         };
         assert_eq!(code_of(Msg::LogAccess(access.clone())), Some(Code::InvalidField));
         let access = LogAccess { data_class: "Observation".into(), purpose: 0, ..access };
