@@ -16,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod limits;
+pub mod recovery;
 
 /// Types generated from `proto/medledger/v1/*.proto`.
 #[allow(missing_docs, clippy::all)]
