@@ -9,6 +9,8 @@ use medledger_tx::{ids, keys};
 use prost::Message;
 use serde::Serialize;
 
+mod rules;
+
 use crate::client::{Client, ProvenAnswer, TxReport};
 use crate::keyring::Keyring;
 use crate::localnet::{self, Localnet, NodePorts, NodeSpec, Spec};
@@ -55,6 +57,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Verify an answer end to end: proofs against a header signed by the consortium.
     Verify(VerifyArgs),
+    /// Guardians' part in a patient's key recovery.
+    #[command(subcommand)]
+    Guardian(GuardianCmd),
     /// Run a 4-validator consortium on this machine.
     #[command(subcommand)]
     Localnet(LocalnetCmd),
@@ -148,9 +153,15 @@ pub enum TxCmd {
     /// Consents (signed by the patient).
     #[command(subcommand)]
     Consent(ConsentTx),
-    /// Access events (signed by a member).
+    /// Access events (signed by a member or its practitioner).
     #[command(subcommand)]
     Access(AccessTx),
+    /// Practitioners (signed by their member's admin).
+    #[command(subcommand)]
+    Practitioner(rules::PractitionerTx),
+    /// Record anchors and erasure.
+    #[command(subcommand)]
+    Record(rules::RecordTx),
 }
 
 /// Patient transactions.
@@ -158,6 +169,31 @@ pub enum TxCmd {
 pub enum PatientTx {
     /// Register the signing key as a patient.
     Register,
+    /// Name the guardians (m of n) who can recover this patient's key.
+    Guardians {
+        /// Guardian keys: keyring names or hex (repeat).
+        #[arg(long = "guardian")]
+        guardians: Vec<String>,
+        /// How many guardians must approve a recovery.
+        #[arg(long)]
+        threshold: u32,
+    },
+    /// Hand over to a new key; the signing key can sign nothing afterwards.
+    Rotate {
+        /// The new key: keyring name or hex.
+        #[arg(long)]
+        new_key: String,
+    },
+    /// Recover a lost key: sign with the new key (--from) and attach guardians' approvals
+    /// (from `medledger guardian approve`).
+    Recover {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Approvals `GUARDIAN_KEY_HEX:SIGNATURE_HEX` (repeat).
+        #[arg(long = "approval")]
+        approvals: Vec<String>,
+    },
 }
 
 /// Consent transactions.
@@ -180,6 +216,18 @@ pub enum ConsentTx {
         /// Valid until (unix seconds, block time; 0 = open-ended).
         #[arg(long, default_value_t = 0)]
         not_after: u64,
+        /// Permitted actions (repeat; default READ).
+        #[arg(long = "action", value_enum)]
+        actions: Vec<ActionArg>,
+        /// Classes excluded even under `*` (repeat).
+        #[arg(long = "deny")]
+        deny: Vec<String>,
+        /// Specific records also covered (repeat).
+        #[arg(long = "record")]
+        records: Vec<String>,
+        /// Research study (with purpose HRESCH).
+        #[arg(long, default_value = "")]
+        study: String,
     },
     /// Revoke a consent.
     Revoke {
@@ -205,6 +253,87 @@ pub enum AccessTx {
         /// Purpose of use.
         #[arg(long, value_enum)]
         purpose: PurposeArg,
+        /// READ or WRITE.
+        #[arg(long, value_enum, default_value_t = ActionArg::Read)]
+        action: ActionArg,
+    },
+    /// Emergency access without consent (physician or nurse; opens a review).
+    BreakGlass {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Record id.
+        #[arg(long)]
+        record: String,
+        /// FHIR resource type of the record.
+        #[arg(long = "class")]
+        class: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a break-glass review (privacy officer of the same member).
+    Review {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// The access event's index.
+        #[arg(long)]
+        index: u64,
+        /// Verdict.
+        #[arg(long, value_enum)]
+        verdict: VerdictArg,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+/// FHIR Consent actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum ActionArg {
+    /// Read.
+    Read,
+    /// Write.
+    Write,
+}
+
+impl From<ActionArg> for pb::Action {
+    fn from(a: ActionArg) -> Self {
+        match a {
+            ActionArg::Read => pb::Action::Read,
+            ActionArg::Write => pb::Action::Write,
+        }
+    }
+}
+
+/// Break-glass review verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerdictArg {
+    /// The emergency access was justified.
+    Justified,
+    /// It was not.
+    Unjustified,
+}
+
+/// `guardian` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GuardianCmd {
+    /// Approve moving a patient to a new key (prints `GUARDIAN_KEY:SIGNATURE` for `tx patient recover`).
+    Approve {
+        /// The guardian's key name.
+        #[arg(long)]
+        from: String,
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// The patient's new key: keyring name or hex.
+        #[arg(long)]
+        new_key: String,
+        /// The node to read the chain id and recovery count from.
+        #[command(flatten)]
+        node: NodeArgs,
     },
 }
 
@@ -250,6 +379,36 @@ pub enum QueryCmd {
     Access {
         /// Patient id.
         patient: String,
+    },
+    /// A practitioner.
+    Practitioner {
+        /// The practitioner's DID.
+        did: String,
+    },
+    /// A practitioner's W3C DID document.
+    Did {
+        /// The DID.
+        did: String,
+    },
+    /// A patient's guardians.
+    Guardians {
+        /// Patient id.
+        patient: String,
+    },
+    /// A record anchor.
+    Record {
+        /// Record id.
+        id: String,
+    },
+    /// A member's break-glass reviews (open ones first).
+    Reviews {
+        /// Member id.
+        member: String,
+    },
+    /// Who consents to a research study now (HRESCH consents active at the answer's block time).
+    Study {
+        /// Study id.
+        study: String,
     },
     /// Any state key, raw (e.g. `seq/<hex key>`).
     Key {
@@ -356,6 +515,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Tx(t) => tx_cmd(&keyring, t, out).await,
         Command::Query(q) => query_cmd(q, out).await,
         Command::Verify(v) => verify_cmd(&cli.home, v, out).await,
+        Command::Guardian(g) => guardian_cmd(&keyring, g).await,
         Command::Localnet(l) => localnet_cmd(&cli.home, &keyring, l, out).await,
     }
 }
@@ -399,30 +559,81 @@ fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32>
 async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32> {
     let key = keyring.get(&t.from)?;
     let msg = match t.msg {
+        TxCmd::Patient(PatientTx::Recover { patient, approvals }) => Msg::RecoverPatientKey(pb::RecoverPatientKey {
+            patient_id: patient,
+            new_key: key.verifying_key().to_bytes().to_vec(),
+            approvals: approvals.iter().map(|a| parse_approval(a)).collect::<anyhow::Result<_>>()?,
+        }),
+        other => build_msg(keyring, other)?,
+    };
+    let client = Client::new(&t.node.node)?;
+    let report = client.submit(&key, msg).await?;
+    print_report(&report, out)?;
+    Ok(if report.code == 0 { 0 } else { 1 })
+}
+
+fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
+    Ok(match cmd {
         TxCmd::Patient(PatientTx::Register) => Msg::RegisterPatient(pb::RegisterPatient {}),
-        TxCmd::Consent(ConsentTx::Grant { grantee, classes, purposes, not_before, not_after }) => {
+        TxCmd::Patient(PatientTx::Guardians { guardians, threshold }) => Msg::SetGuardians(pb::SetGuardians {
+            guardian_keys: guardians.iter().map(|g| rules::resolve_key(keyring, g).map(|k| k.to_vec())).collect::<anyhow::Result<_>>()?,
+            threshold,
+        }),
+        TxCmd::Patient(PatientTx::Rotate { new_key }) => {
+            Msg::RotatePatientKey(pb::RotatePatientKey { new_key: rules::resolve_key(keyring, &new_key)?.to_vec() })
+        }
+        TxCmd::Patient(PatientTx::Recover { .. }) => anyhow::bail!("internal: recovery is built with the signing key"),
+        TxCmd::Consent(ConsentTx::Grant { grantee, classes, purposes, not_before, not_after, actions, deny, records, study }) => {
             Msg::GrantConsent(pb::GrantConsent {
                 grantee,
                 data_classes: classes,
                 purposes: purposes.into_iter().map(|p| Purpose::from(p) as i32).collect(),
                 not_before,
                 not_after,
-                ..Default::default()
+                actions: actions.into_iter().map(|a| pb::Action::from(a) as i32).collect(),
+                deny_classes: deny,
+                record_ids: records,
+                study_id: study,
             })
         }
         TxCmd::Consent(ConsentTx::Revoke { consent_id }) => Msg::RevokeConsent(pb::RevokeConsent { consent_id }),
-        TxCmd::Access(AccessTx::Log { patient, record, class, purpose }) => Msg::LogAccess(pb::LogAccess {
+        TxCmd::Access(AccessTx::Log { patient, record, class, purpose, action }) => Msg::LogAccess(pb::LogAccess {
             patient_id: patient,
             record_id: record,
             data_class: class,
             purpose: Purpose::from(purpose) as i32,
-            ..Default::default()
+            action: pb::Action::from(action) as i32,
         }),
-    };
-    let client = Client::new(&t.node.node)?;
-    let report = client.submit(&key, msg).await?;
-    print_report(&report, out)?;
-    Ok(if report.code == 0 { 0 } else { 1 })
+        TxCmd::Access(AccessTx::BreakGlass { patient, record, class, reason }) => {
+            Msg::LogBreakGlass(pb::LogBreakGlass { patient_id: patient, record_id: record, data_class: class, reason })
+        }
+        TxCmd::Access(AccessTx::Review { patient, index, verdict, note }) => Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
+            patient_id: patient,
+            event_index: index,
+            justified: verdict == VerdictArg::Justified,
+            note,
+        }),
+        TxCmd::Practitioner(p) => p.to_msg(keyring)?,
+        TxCmd::Record(r) => r.to_msg()?,
+    })
+}
+
+fn parse_approval(a: &str) -> anyhow::Result<pb::GuardianApproval> {
+    let (k, s) = a.split_once(':').context("an approval is GUARDIAN_KEY_HEX:SIGNATURE_HEX")?;
+    Ok(pb::GuardianApproval { guardian_key: hex::decode(k)?, signature: hex::decode(s)? })
+}
+
+async fn guardian_cmd(keyring: &Keyring, cmd: GuardianCmd) -> anyhow::Result<i32> {
+    let GuardianCmd::Approve { from, patient, new_key, node } = cmd;
+    let guardian = keyring.get(&from)?;
+    let new_key = rules::resolve_key(keyring, &new_key)?;
+    let client = Client::new(&node.node)?;
+    let chain_id = client.chain_id().await?;
+    let (g, _) = client.query_raw(&keys::guardians(&patient), 0).await?;
+    let g = g.map(|b| pb::Guardians::decode(b.as_slice())).transpose()?.context("the patient has no guardians")?;
+    let sig = medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, g.recoveries);
+    println!("{}:{}", hex::encode(guardian.verifying_key().to_bytes()), hex::encode(sig));
+    Ok(0)
 }
 
 fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
@@ -504,6 +715,60 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
         QueryCmd::Member { id } => show(&r.read_msg::<pb::Member>(&keys::member(&id)).await?, out)?,
         QueryCmd::Patient { id } => show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?,
         QueryCmd::Consent { id } => show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?,
+        QueryCmd::Practitioner { did } => show(&r.read_msg::<pb::Practitioner>(&keys::practitioner(&did)).await?, out)?,
+        QueryCmd::Did { did } => {
+            let a = r.read_msg::<pb::Practitioner>(&keys::practitioner(&did)).await?;
+            let p = a.value.with_context(|| format!("no practitioner {did}"))?;
+            print_json(&rules::did_document(&p))?;
+        }
+        QueryCmd::Guardians { patient } => show(&r.read_msg::<pb::Guardians>(&keys::guardians(&patient)).await?, out)?,
+        QueryCmd::Record { id } => show(&r.read_msg::<pb::RecordAnchor>(&keys::record(&id)).await?, out)?,
+        QueryCmd::Reviews { member } => {
+            let count = r.read_u64(&keys::review_count(&member)).await?;
+            r.height = count.height;
+            let mut list = Vec::new();
+            for n in 0..count.value.unwrap_or(0) {
+                let (item, _, _) = r.read(&keys::review(&member, n)).await?;
+                let item = String::from_utf8_lossy(&item.context("review index has a gap")?).into_owned();
+                let (patient, index) = item.rsplit_once('/').context("review item is not patient/index")?;
+                list.push(r.read_msg::<pb::AccessEvent>(&keys::access_event(patient, index.parse()?)).await?);
+            }
+            // Open reviews first: that is the privacy officer's work list.
+            list.sort_by_key(|a| a.value.as_ref().map(|e| e.review != pb::ReviewStatus::Pending as i32));
+            print_list(&count, &list, out)?;
+        }
+        QueryCmd::Study { study } => {
+            let count = r.read_u64(&keys::study_count(&study)).await?;
+            r.height = count.height;
+            let n = count.value.unwrap_or(0);
+            anyhow::ensure!(n <= medledger_tx::limits::MAX_STUDY_PARTICIPANTS, "study index has {n} entries; too many to read");
+            // The block time of the answer's height decides which consents are in their period.
+            let header = r.client.light_block(count.height + 1).await?.0;
+            let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
+            let mut participants = std::collections::BTreeSet::new();
+            for i in 0..n {
+                let (id, _, _) = r.read(&keys::study_consent(&study, i)).await?;
+                let id = String::from_utf8_lossy(&id.context("study index has a gap")?).into_owned();
+                if let Some(c) = r.read_msg::<pb::Consent>(&keys::consent(&id)).await?.value {
+                    let active = c.revoked_height == 0 && c.not_before <= time && (c.not_after == 0 || time <= c.not_after);
+                    if active {
+                        participants.insert(c.patient_id);
+                    }
+                }
+            }
+            let view = serde_json::json!({
+                "study": study, "height": count.height, "consenting_patients": participants.len(),
+                "patients": participants, "proven": r.prove,
+            });
+            if out == Output::Json {
+                print_json(&view)?;
+            } else {
+                println!("study {study} at height {}: {} patients consent{}", count.height, participants.len(), if r.prove { " (every read proven)" } else { "" });
+                for p in &participants {
+                    println!("  {p}");
+                }
+            }
+        }
         QueryCmd::Key { key } => {
             let (value, height, verified_against) = r.read(key.as_bytes()).await?;
             show(&Answer { key, height, value: value.map(hex::encode), verified_against }, out)?;
