@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::client::{Client, ProvenAnswer, TxReport};
 use crate::keyring::Keyring;
-use crate::localnet::{self, Localnet, NodePorts, NodeSpec, Spec};
+use crate::localnet::{self, AppKind, Localnet, NodePorts, NodeSpec, Spec};
 
 /// medledger: a consortium ledger of consent, access and claims for health data.
 #[derive(Debug, Parser)]
@@ -672,12 +672,7 @@ async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCm
     let me = std::env::current_exe().context("locating the medledger binary")?;
     match cmd {
         LocalnetCmd::Up { base_port, chain_id } => {
-            let nodes = localnet::MEMBERS
-                .iter()
-                .enumerate()
-                .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let spec = Spec { chain_id, nodes, timeout_commit: "500ms".into() };
+            let spec = consortium_spec(chain_id, base_port, AppKind::Medledger)?;
             let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
             let took = net.up().await?;
             if out == Output::Text {
@@ -710,6 +705,17 @@ async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCm
             Ok(0)
         }
     }
+}
+
+/// The 4-validator consortium of `localnet up`; `bench` uses the same for both apps, so the
+/// only difference between a medledger and a kvstore localnet is the app.
+fn consortium_spec(chain_id: String, base_port: u16, app: AppKind) -> anyhow::Result<Spec> {
+    let nodes = localnet::MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Spec { chain_id, nodes, timeout_commit: "500ms".into(), app })
 }
 
 async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<i32> {
