@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::client::{Client, ProvenAnswer, TxReport};
 use crate::keyring::Keyring;
-use crate::loadgen::{self, Comparison, LoadConfig, LoadReport, Target, ThrowawayNet};
+use crate::loadgen::{self, Broadcast, Comparison, LoadConfig, LoadReport, Target, ThrowawayNet};
 use crate::localnet::{self, AppKind, Localnet, NodePorts, NodeSpec, Spec};
 
 /// medledger: a consortium ledger of consent, access and claims for health data.
@@ -353,6 +353,19 @@ pub struct LoadTiming {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// `sync` waits for each tx's CheckTx (rejections counted by code; a connection then tops
+    /// out near 40-50 tx/s behind a socket ABCI app); `async` only for CometBFT to queue it.
+    #[arg(long, value_enum, default_value_t = BroadcastArg::Sync)]
+    pub broadcast: BroadcastArg,
+}
+
+/// How `bench` submits txs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BroadcastArg {
+    /// broadcast_tx_sync.
+    Sync,
+    /// broadcast_tx_async.
+    Async,
 }
 
 impl LoadTiming {
@@ -365,6 +378,10 @@ impl LoadTiming {
             drain: std::time::Duration::from_secs(self.drain),
             kv_tx_size: None,
             progress: !self.quiet,
+            broadcast: match self.broadcast {
+                BroadcastArg::Sync => Broadcast::Sync,
+                BroadcastArg::Async => Broadcast::Async,
+            },
         }
     }
 }

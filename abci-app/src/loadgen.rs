@@ -5,17 +5,19 @@
 //!
 //! 1. **Setup (medledger only, not timed).** `patients` fresh patient keys register, each grants
 //!    one consent (`Observation`, TREAT) to every member, plus a few *spare* consents to
-//!    insurer-c that the timed phase revokes. Everything is committed, and the spares' consent
-//!    ids are read from the block results, before timing starts.
+//!    insurer-c that the timed phase revokes. Everything is committed (sent with
+//!    `broadcast_tx_async`, see below), and the spares' consent ids are read from the block
+//!    results, before timing starts.
 //! 2. **Pre-signing.** Every tx of the timed phase is signed up front (signing is not part of
 //!    what we measure). The mix is 90 % `LogAccess` (signed by the four members' admin keys,
 //!    always permitted by a setup consent), 8 % `GrantConsent` and 2 % `RevokeConsent` (a spare;
 //!    when none is left, a grant instead), chosen by a seeded PRNG. For the kvstore baseline the
 //!    txs are unique `key=value` strings padded to the average size of the medledger txs.
 //! 3. **Sending.** Tx *i* is due at `i / rate` seconds. Each connection is one tokio task with its
-//!    own `HttpClient` to one node (connection *j* → node *j* mod 4); it sends its txs with
-//!    `broadcast_tx_sync` (so CheckTx rejections are counted) one at a time, at their due time or
-//!    at once if it is behind. Sending stops at `duration`; txs not sent by then are not counted.
+//!    own `HttpClient` to one node (connection *j* → node *j* mod 4); it sends its txs one at a
+//!    time, at their due time or at once if it is behind, with `broadcast_tx_sync` (the default:
+//!    CheckTx rejections are counted by code) or `broadcast_tx_async` ([`Broadcast`]). Sending
+//!    stops at `duration`; txs not sent by then are not counted.
 //! 4. **Tracking.** One poller asks node 0 for `/status` every 50 ms and fetches `/block` and
 //!    `/block_results` of each new height, matching SHA-256 of each tx (CometBFT's tx hash) to
 //!    the plan. After sending, it waits up to `drain` for the accepted txs still in mempools.
@@ -42,6 +44,11 @@
 //!   of them being seen. This is unbiased by the pipeline delay at both ends of the run; with few
 //!   blocks (short runs) it is noisy by about one block's worth of txs.
 //!   *Saturated* means below 90 % of the offered rate, as in CometBFT's QA method.
+//!   *Sender-bound* means the connections could not even send 90 % of the offered rate: with
+//!   `sync`, each connection waits one CheckTx round trip per tx, which behind a socket ABCI app
+//!   includes CometBFT's 20 ms ABCI flush throttle (about 40–50 tx/s per connection), while
+//!   the in-process kvstore answers at once. Such a run measures the client pattern, not the
+//!   chain's capacity: use more connections or `async`.
 //! - **Rejected** are keyed by where: `check:` (CheckTx code), `deliver:` (in a block but refused
 //!   by FinalizeBlock) or `rpc:` (the node refused the request, e.g. a full mempool). Past
 //!   saturation one rejected tx of a signer makes its later txs `SEQUENCE_GAP`: a cascade, which
@@ -112,6 +119,24 @@ pub struct LoadConfig {
     pub kv_tx_size: Option<usize>,
     /// Print a progress line every second to stderr.
     pub progress: bool,
+    /// How the timed phase submits txs.
+    pub broadcast: Broadcast,
+}
+
+/// How txs are submitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Broadcast {
+    /// `broadcast_tx_sync`: wait for each tx's CheckTx, so rejections are counted by code. One
+    /// connection then carries one tx per CheckTx round trip; behind a socket ABCI app (medledger)
+    /// that round trip includes CometBFT's 20 ms flush throttle of the ABCI socket client, so a
+    /// connection tops out near 40–50 tx/s. The in-process kvstore has no such wait.
+    #[default]
+    Sync,
+    /// `broadcast_tx_async`: return once CometBFT has queued the CheckTx (in order, on its one
+    /// ABCI mempool connection), as CometBFT's own QA load tool does. Sequences still arrive in
+    /// order; a tx refused by CheckTx is not seen and ends as *uncommitted*.
+    Async,
 }
 
 impl Default for LoadConfig {
@@ -124,6 +149,7 @@ impl Default for LoadConfig {
             drain: Duration::from_secs(10),
             kv_tx_size: None,
             progress: true,
+            broadcast: Broadcast::Sync,
         }
     }
 }
@@ -276,6 +302,11 @@ pub struct LoadReport {
     pub blocks: u64,
     /// Whether committed tx/s is below 90 % of the offered rate.
     pub saturated: bool,
+    /// Whether the connections sent under 90 % of the offered rate: the generator, not (only)
+    /// the chain, limited the run; more connections or `async` would offer more.
+    pub sender_bound: bool,
+    /// `sync` or `async`.
+    pub broadcast: Broadcast,
     /// Per-node CPU and memory over the sending window.
     pub nodes: Vec<NodeUsage>,
     /// CPU of the load generator itself over the sending window, millicores.
@@ -319,7 +350,7 @@ pub async fn run(target: &Target, keyring: &Keyring, cfg: &LoadConfig) -> anyhow
     let cpu_before = sample_usage(target);
     let self_before = cpu_ticks(std::process::id());
     let started = Instant::now();
-    let outcome = execute(target, plan, target.app, started, Some(started + cfg.duration), cfg.drain, cfg.progress.then_some(label)).await?;
+    let outcome = execute(target, plan, started, Some(started + cfg.duration), cfg.drain, cfg.broadcast, cfg.progress.then_some(label)).await?;
     let cpu_after = sample_usage(target);
     let self_after = cpu_ticks(std::process::id());
     let window = outcome.send_elapsed;
@@ -482,12 +513,14 @@ impl Workload {
             eprintln!("setup: {} patients register and grant {} consents each ({n} txs)", cfg.patients, MEMBERS.len() as u64 + spares);
         }
         let started = Instant::now();
-        let outcome = execute(target, Plan { txs }, AppKind::Medledger, started, None, SETUP_TIMEOUT, None).await?;
+        // Untimed: async, so the setup does not crawl at one CheckTx round trip per tx; every
+        // setup tx must still end in a block with code 0.
+        let outcome = execute(target, Plan { txs }, started, None, SETUP_TIMEOUT, Broadcast::Async, None).await?;
         let t = &outcome.tracker;
         let failed: Vec<String> = t.states.iter().filter_map(|s| s.failure(AppKind::Medledger)).take(3).collect();
         if !failed.is_empty() || t.states.iter().any(|s| s.included == 0) {
             let committed = t.states.iter().filter(|s| s.included > 0 && s.code == 0).count();
-            bail!("setup failed: {committed} of {n} txs committed within {SETUP_TIMEOUT:?}; first failures: {failed:?}");
+            bail!("setup failed: {committed} of {n} txs committed within {SETUP_TIMEOUT:?}; first failures: {failed:?} (txs refused by CheckTx are only seen as missing)");
         }
         for (p, i) in spare_txs {
             let id = t.states.get(i).and_then(|s| s.consent_id.clone()).context("a spare grant emitted no consent_id")?;
@@ -783,6 +816,8 @@ impl Tracker {
             blocks: self.blocks.len() as u64,
             // Below 90 % of the offered rate, as CometBFT's QA method defines saturation.
             saturated: committed_tx_per_s.saturating_mul(10) < cfg.rate.saturating_mul(9),
+            sender_bound: per_second(sent, send_elapsed).saturating_mul(10) < cfg.rate.saturating_mul(9),
+            broadcast: cfg.broadcast,
             nodes: Vec::new(),
             loadgen_cpu_millicores: 0,
         }
@@ -861,13 +896,13 @@ struct Outcome {
 async fn execute(
     target: &Target,
     plan: Plan,
-    app: AppKind,
     started: Instant,
     deadline: Option<Instant>,
     drain: Duration,
+    broadcast: Broadcast,
     progress: Option<&str>,
 ) -> anyhow::Result<Outcome> {
-    let tracker = Arc::new(Mutex::new(Tracker::new(&plan, app)));
+    let tracker = Arc::new(Mutex::new(Tracker::new(&plan, target.app)));
     let poll_client = http(&target.rpc[0])?;
     let from = poll_client.status().await.context("node /status")?.sync_info.latest_block_height.value();
     let sends_done = Arc::new(AtomicBool::new(false));
@@ -885,7 +920,7 @@ async fn execute(
     let mut senders = Vec::new();
     for (j, queue) in queues.into_iter().enumerate() {
         let client = http(&target.rpc[j % target.rpc.len()])?;
-        senders.push(tokio::spawn(send_queue(client, plan.clone(), queue, tracker.clone(), started, deadline)));
+        senders.push(tokio::spawn(send_queue(client, plan.clone(), queue, tracker.clone(), started, deadline, broadcast)));
     }
     let mut send_error = None;
     for s in senders {
@@ -910,7 +945,15 @@ async fn execute(
 }
 
 /// One connection: its txs in plan order, one request at a time, each at its due time.
-async fn send_queue(client: HttpClient, plan: Arc<Plan>, queue: Vec<usize>, tracker: Arc<Mutex<Tracker>>, started: Instant, deadline: Option<Instant>) {
+async fn send_queue(
+    client: HttpClient,
+    plan: Arc<Plan>,
+    queue: Vec<usize>,
+    tracker: Arc<Mutex<Tracker>>,
+    started: Instant,
+    deadline: Option<Instant>,
+    broadcast: Broadcast,
+) {
     for i in queue {
         let Some(tx) = plan.txs.get(i) else { continue };
         let due_at = started + tx.at;
@@ -919,9 +962,15 @@ async fn send_queue(client: HttpClient, plan: Arc<Plan>, queue: Vec<usize>, trac
         }
         tokio::time::sleep_until(due_at.into()).await;
         lock(&tracker).submitted(i, Instant::now());
-        let refused = match client.broadcast_tx_sync(tx.bytes.clone()).await {
-            Ok(r) if r.code.value() == 0 => None,
-            Ok(r) => Some(format!("check: {}", code_name(lock(&tracker).app, r.code.value()))),
+        // Either way the next request goes out only after this one's answer, which CometBFT
+        // gives after queueing its CheckTx: a signer's txs reach the app in order.
+        let answer = match broadcast {
+            Broadcast::Sync => client.broadcast_tx_sync(tx.bytes.clone()).await.map(|r| r.code.value()),
+            Broadcast::Async => client.broadcast_tx_async(tx.bytes.clone()).await.map(|r| r.code.value()),
+        };
+        let refused = match answer {
+            Ok(0) => None,
+            Ok(code) => Some(format!("check: {}", code_name(lock(&tracker).app, code))),
             Err(e) => Some(format!("rpc: {}", rpc_error_kind(&e.to_string()))),
         };
         lock(&tracker).checked(i, refused);
@@ -1017,7 +1066,7 @@ pub fn ratio_percent(a: u64, b: u64) -> Option<u64> {
 pub fn table(reports: &[&LoadReport]) -> String {
     let mut out = format!(
         "{:<10} {:>7} {:>5} {:>7} {:>9} {:>7} {:>6} {:>6} {:>6} {:>8} {:>6} {:>6} {:>8} {:>5}  {}\n",
-        "app", "offered", "conns", "sent", "committed", "tx/s", "p50ms", "p95ms", "p99ms", "rejected", "uncomm", "cpu%", "rss MiB", "txB", "saturated"
+        "app", "offered", "conns", "sent", "committed", "tx/s", "p50ms", "p95ms", "p99ms", "rejected", "uncomm", "cpu%", "rss MiB", "txB", "verdict"
     );
     for r in reports {
         out.push_str(&format!(
@@ -1036,7 +1085,11 @@ pub fn table(reports: &[&LoadReport]) -> String {
             tenths(r.cpu_millicores()),
             tenths(r.rss_kib().saturating_mul(10) / 1024),
             r.tx_bytes_avg,
-            if r.saturated { "SATURATED" } else { "no" }
+            match (r.saturated, r.sender_bound) {
+                (_, true) => "SENDER-BOUND",
+                (true, false) => "SATURATED",
+                (false, false) => "no",
+            }
         ));
     }
     out
