@@ -1,4 +1,4 @@
-//! The command line: `medledger start | keys | tx | query | localnet`.
+//! The command line: `medledger start | keys | tx | query | verify | localnet | bench`.
 
 use std::path::PathBuf;
 
@@ -13,7 +13,8 @@ mod rules;
 
 use crate::client::{Client, ProvenAnswer, TxReport};
 use crate::keyring::Keyring;
-use crate::localnet::{self, Localnet, NodePorts, NodeSpec, Spec};
+use crate::loadgen::{self, Broadcast, Comparison, LoadConfig, LoadReport, Target, ThrowawayNet};
+use crate::localnet::{self, AppKind, Localnet, NodePorts, NodeSpec, Spec};
 
 /// medledger: a consortium ledger of consent, access and claims for health data.
 #[derive(Debug, Parser)]
@@ -63,6 +64,9 @@ pub enum Command {
     /// Run a 4-validator consortium on this machine.
     #[command(subcommand)]
     Localnet(LocalnetCmd),
+    /// Load benchmarks: committed tx/s, submit→commit latency, CPU and memory (benches/README.md).
+    #[command(subcommand)]
+    Bench(BenchCmd),
 }
 
 /// `start` arguments.
@@ -500,6 +504,119 @@ pub enum LocalnetCmd {
     Reset,
 }
 
+/// The timing of a load, shared by every `bench` subcommand.
+#[derive(Debug, Args)]
+pub struct LoadTiming {
+    /// Seconds of timed load (after an untimed setup phase).
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Patients the setup phase registers (medledger).
+    #[arg(long, default_value_t = 200)]
+    pub patients: usize,
+    /// Seconds to wait after sending for accepted txs to commit.
+    #[arg(long, default_value_t = 10)]
+    pub drain: u64,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// `sync` waits for each tx's CheckTx (rejections counted by code; a connection then tops
+    /// out near 40-50 tx/s behind a socket ABCI app); `async` only for CometBFT to queue it.
+    #[arg(long, value_enum, default_value_t = BroadcastArg::Sync)]
+    pub broadcast: BroadcastArg,
+}
+
+/// How `bench` submits txs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BroadcastArg {
+    /// broadcast_tx_sync.
+    Sync,
+    /// broadcast_tx_async.
+    Async,
+}
+
+impl LoadTiming {
+    fn config(&self, rate: u64, connections: usize) -> LoadConfig {
+        LoadConfig {
+            rate,
+            connections,
+            duration: std::time::Duration::from_secs(self.duration),
+            patients: self.patients,
+            drain: std::time::Duration::from_secs(self.drain),
+            kv_tx_size: None,
+            progress: !self.quiet,
+            broadcast: match self.broadcast {
+                BroadcastArg::Sync => Broadcast::Sync,
+                BroadcastArg::Async => Broadcast::Async,
+            },
+        }
+    }
+}
+
+/// First port of the throwaway localnets: clear of `localnet up`'s default 26656, so a
+/// benchmark can run next to a developer's localnet.
+pub const BENCH_BASE_PORT: u16 = 36656;
+/// Chain id of the throwaway localnets.
+pub const BENCH_CHAIN_ID: &str = "medledger-bench";
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Load the running localnet (<home>/localnet; member keys from <home>/keys).
+    Load {
+        /// Offered load, tx/s.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Concurrent connections, spread over the nodes.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// RPC URL to send to (repeat; default: every node of the localnet). Commits are tracked
+        /// on the first.
+        #[arg(long)]
+        node: Vec<String>,
+        /// Size of kvstore txs in bytes (default: the average medledger tx of the mix).
+        #[arg(long)]
+        tx_size: Option<usize>,
+    },
+    /// Start a throwaway medledger localnet, then a kvstore one with the same CometBFT config,
+    /// run the same load on each, and print both and their ratio.
+    Compare {
+        /// Offered load, tx/s.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Concurrent connections, spread over the nodes.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// First port of the throwaway localnets (node i: base+10i p2p, +1 RPC, +2 ABCI).
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+    },
+    /// CometBFT's QA method: every rate × connection count on one throwaway localnet; a cell is
+    /// saturated when it commits under 90 % of its offered rate.
+    Grid {
+        /// Offered rates, tx/s.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![500, 1000, 2000])]
+        rates: Vec<u64>,
+        /// Connection counts.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2, 4])]
+        connections: Vec<usize>,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// First port of the throwaway localnets.
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+        /// Run the same grid on a kvstore localnet afterwards.
+        #[arg(long)]
+        kvstore: bool,
+    },
+}
+
 /// Runs the CLI.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let keyring = Keyring::new(cli.home.join("keys"));
@@ -517,6 +634,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(v) => verify_cmd(&cli.home, v, out).await,
         Command::Guardian(g) => guardian_cmd(&keyring, g).await,
         Command::Localnet(l) => localnet_cmd(&cli.home, &keyring, l, out).await,
+        Command::Bench(b) => {
+            // Ctrl-C drops the bench future, and with it any throwaway localnet, which stops its
+            // processes and deletes its directory.
+            tokio::select! {
+                r = bench_cmd(&cli.home, &keyring, b, out) => r,
+                _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+            }
+        }
     }
 }
 
@@ -929,12 +1054,7 @@ async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCm
     let me = std::env::current_exe().context("locating the medledger binary")?;
     match cmd {
         LocalnetCmd::Up { base_port, chain_id } => {
-            let nodes = localnet::MEMBERS
-                .iter()
-                .enumerate()
-                .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let spec = Spec { chain_id, nodes, timeout_commit: "500ms".into() };
+            let spec = consortium_spec(chain_id, base_port, AppKind::Medledger)?;
             let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
             let took = net.up().await?;
             if out == Output::Text {
@@ -967,6 +1087,96 @@ async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCm
             Ok(0)
         }
     }
+}
+
+/// The 4-validator consortium of `localnet up`; `bench` uses the same for both apps, so the
+/// only difference between a medledger and a kvstore localnet is the app.
+fn consortium_spec(chain_id: String, base_port: u16, app: AppKind) -> anyhow::Result<Spec> {
+    let nodes = localnet::MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Spec { chain_id, nodes, timeout_commit: "500ms".into(), app })
+}
+
+async fn bench_cmd(home: &std::path::Path, keyring: &Keyring, cmd: BenchCmd, out: Output) -> anyhow::Result<i32> {
+    let me = std::env::current_exe().context("locating the medledger binary")?;
+    match cmd {
+        BenchCmd::Load { rate, connections, timing, node, tx_size } => {
+            let dir = home.join("localnet");
+            let mut target = if dir.join("localnet.json").exists() {
+                Target::of_localnet(&Localnet::open(&dir, me)?)
+            } else {
+                anyhow::ensure!(!node.is_empty(), "no localnet in {}: start one (`medledger localnet up`) or pass --node", dir.display());
+                Target { app: AppKind::Medledger, rpc: Vec::new(), nodes: Vec::new() }
+            };
+            if !node.is_empty() {
+                target.rpc = node;
+            }
+            let cfg = LoadConfig { kv_tx_size: tx_size, ..timing.config(rate, connections) };
+            let report = loadgen::run(&target, keyring, &cfg).await?;
+            if out == Output::Json {
+                print_json(&report)?;
+            } else {
+                print!("{}{}", loadgen::table(&[&report]), loadgen::details(&report));
+            }
+        }
+        BenchCmd::Compare { rate, connections, timing, base_port } => {
+            let cfg = timing.config(rate, connections);
+            let medledger = bench_on_throwaway(AppKind::Medledger, base_port, &me, &cfg).await?;
+            let kv_cfg = LoadConfig { kv_tx_size: Some(usize::try_from(medledger.tx_bytes_avg)?), ..cfg };
+            let kvstore = bench_on_throwaway(AppKind::Kvstore, base_port, &me, &kv_cfg).await?;
+            let c = Comparison::new(medledger, kvstore);
+            if out == Output::Json {
+                print_json(&c)?;
+            } else {
+                print!("{}{}{}", c.text(), loadgen::details(&c.medledger), loadgen::details(&c.kvstore));
+            }
+        }
+        BenchCmd::Grid { rates, connections, timing, base_port, kvstore } => {
+            let apps: &[AppKind] = if kvstore { &[AppKind::Medledger, AppKind::Kvstore] } else { &[AppKind::Medledger] };
+            let mut all: Vec<LoadReport> = Vec::new();
+            let mut kv_tx_size = None;
+            for &app in apps {
+                let net = ThrowawayNet::start(consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?, me.clone()).await?;
+                for &rate in &rates {
+                    for &c in &connections {
+                        // A saturated cell leaves a backlog; the next cell starts on empty mempools.
+                        net.wait_mempools_empty(std::time::Duration::from_secs(120)).await?;
+                        let cfg = LoadConfig { kv_tx_size, ..timing.config(rate, c) };
+                        let r = loadgen::run(&net.target(), &net.keyring, &cfg).await?;
+                        if out == Output::Text {
+                            eprint!("{}", loadgen::table(&[&r]));
+                        }
+                        if app == AppKind::Medledger {
+                            kv_tx_size = kv_tx_size.or(usize::try_from(r.tx_bytes_avg).ok());
+                        }
+                        all.push(r);
+                    }
+                }
+            }
+            if out == Output::Json {
+                print_json(&all)?;
+            } else {
+                print!("{}", loadgen::table(&all.iter().collect::<Vec<_>>()));
+                for &app in apps {
+                    let cells: Vec<&LoadReport> = all.iter().filter(|r| r.app == app.name()).collect();
+                    print!("{}", loadgen::saturation_summary(app.name(), &cells));
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Starts a throwaway localnet of `app`, runs `cfg` on it, stops it.
+async fn bench_on_throwaway(app: AppKind, base_port: u16, me: &std::path::Path, cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
+    let net = ThrowawayNet::start(consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?, me.to_path_buf()).await?;
+    if cfg.progress {
+        eprintln!("{} localnet up in {}", app.name(), net.net.dir.display());
+    }
+    loadgen::run(&net.target(), &net.keyring, cfg).await
 }
 
 async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<i32> {
@@ -1014,6 +1224,19 @@ mod tests {
         ])
         .expect("parses");
         assert!(matches!(cli.command, Command::Tx(_)));
+    }
+
+    #[test]
+    fn bench_defaults_parse() {
+        let cli = parse_from(["medledger", "bench", "grid", "--duration", "5"]).expect("parses");
+        let Command::Bench(BenchCmd::Grid { rates, connections, base_port, .. }) = cli.command else {
+            unreachable!("bench grid parses as a grid")
+        };
+        assert_eq!(rates, vec![500, 1000, 2000]);
+        assert_eq!(connections, vec![1, 2, 4]);
+        assert_eq!(base_port, BENCH_BASE_PORT);
+        let cli = parse_from(["medledger", "bench", "compare", "--duration", "60"]).expect("parses");
+        assert!(matches!(cli.command, Command::Bench(BenchCmd::Compare { rate: 200, connections: 2, .. })));
     }
 
     #[test]
