@@ -436,6 +436,7 @@ fn grant_msg(grantee: &str, class: &str, purpose: Purpose) -> Msg {
         purposes: vec![purpose as i32],
         not_before: 0,
         not_after: 0,
+        ..Default::default()
     })
 }
 
@@ -564,6 +565,7 @@ impl Workload {
             record_id: format!("obs-{i}"),
             data_class: "Observation".into(),
             purpose: Purpose::Treat as i32,
+            ..Default::default()
         });
         let bytes = match self.members.get_mut(m) {
             Some(s) => s.sign(&self.chain_id, msg),
