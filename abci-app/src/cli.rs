@@ -58,6 +58,18 @@ pub enum Command {
     Query(QueryArgs),
     /// Verify an answer end to end: proofs against a header signed by the consortium.
     Verify(VerifyArgs),
+    /// Determinism check: replay the chain's blocks into a fresh ledger and compare app hashes.
+    Replay {
+        #[command(flatten)]
+        /// The node to read blocks from.
+        node: NodeArgs,
+        /// The chain's genesis.json (default: the localnet's).
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// Last height to replay (0 = the latest the node can vouch for).
+        #[arg(long, default_value_t = 0)]
+        to: u64,
+    },
     /// Guardians' part in a patient's key recovery.
     #[command(subcommand)]
     Guardian(GuardianCmd),
@@ -633,6 +645,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Query(q) => query_cmd(q, out).await,
         Command::Verify(v) => verify_cmd(&cli.home, v, out).await,
         Command::Guardian(g) => guardian_cmd(&keyring, g).await,
+        Command::Replay { node, genesis, to } => {
+            let genesis = genesis.unwrap_or_else(|| cli.home.join("localnet").join(localnet::MEMBERS[0].0).join("cometbft/config/genesis.json"));
+            let dir = tempfile_dir()?;
+            let report = crate::replay::replay(&Client::new(&node.node)?, &genesis, &dir, to).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let report = report?;
+            if out == Output::Json {
+                print_json(&report)?;
+            } else {
+                println!("replayed {} blocks ({} txs) into a fresh ledger: {} divergences", report.blocks, report.txs, report.divergences.len());
+                for (h, ours, theirs) in &report.divergences {
+                    println!("  height {h}: replay {ours}, chain {theirs}");
+                }
+            }
+            Ok(if report.divergences.is_empty() { 0 } else { 5 })
+        }
         Command::Localnet(l) => localnet_cmd(&cli.home, &keyring, l, out).await,
         Command::Bench(b) => {
             // Ctrl-C drops the bench future, and with it any throwaway localnet, which stops its
@@ -643,6 +671,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
     }
+}
+
+/// A fresh directory under the system temp dir for a throwaway ledger.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("medledger-replay-{}", hex::encode(nonce)));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {

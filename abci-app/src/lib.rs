@@ -6,5 +6,6 @@ pub mod cometbft;
 pub mod keyring;
 pub mod loadgen;
 pub mod localnet;
+pub mod replay;
 pub mod server;
 pub mod verify;
