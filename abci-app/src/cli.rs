@@ -1,5 +1,7 @@
 //! The command line: `medledger start | keys | tx | query | localnet`.
 
+mod claims;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -151,6 +153,9 @@ pub enum TxCmd {
     /// Access events (signed by a member).
     #[command(subcommand)]
     Access(AccessTx),
+    /// Coverage policies and claims (signed by insurers and providers).
+    #[command(subcommand)]
+    Claim(claims::ClaimTx),
 }
 
 /// Patient transactions.
@@ -256,6 +261,10 @@ pub enum QueryCmd {
         /// The key.
         key: String,
     },
+    /// A claim.
+    Claim(claims::ClaimQuery),
+    /// An insurer's coverage policy (the latest version unless --version).
+    Policy(claims::PolicyQuery),
 }
 
 /// `verify` arguments.
@@ -418,6 +427,7 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
             purpose: Purpose::from(purpose) as i32,
             ..Default::default()
         }),
+        TxCmd::Claim(c) => claims::to_msg(c)?,
     };
     let client = Client::new(&t.node.node)?;
     let report = client.submit(&key, msg).await?;
@@ -528,6 +538,8 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
             }
             print_list(&count, &list, out)?;
         }
+        QueryCmd::Claim(c) => claims::query_claim(&r, c, out).await?,
+        QueryCmd::Policy(p) => claims::query_policy(&mut r, p, out).await?,
     }
     Ok(0)
 }
