@@ -306,3 +306,25 @@ async fn bls_certificates_appear_every_block_and_prove_answers() {
     let submitted = c.broadcast(medledger_tx::checkpoint::encode_certificate_tx(&cert)).await.unwrap();
     assert_eq!(submitted.code, Code::ProposerOnly.value(), "{}", submitted.log);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_every_height() {
+    let t = TestNet::start().await;
+    let c = t.client(1);
+    let alice = patient_key(71);
+    let patient = ids::patient_id(&alice.verifying_key().to_bytes());
+    assert_eq!(c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap().code, 0);
+    assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
+    assert_eq!(c.submit(&t.member_key("hospital-a"), read(&patient, "obs-1")).await.unwrap().code, 0);
+    // A refused tx is part of the history too.
+    assert_ne!(c.submit(&t.member_key("lab-b"), read(&patient, "obs-1")).await.unwrap().code, 0);
+    let h = t.height(1).await;
+    t.wait_all(&[1], h + 1).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = t.net.dir.join("lab-b/cometbft/config/genesis.json");
+    let report = medledger::replay::replay(&c, &genesis, dir.path(), h).await.unwrap();
+    assert_eq!(report.blocks, h);
+    assert!(report.txs >= 4, "{report:?}");
+    assert!(report.divergences.is_empty(), "{report:?}");
+}

@@ -1,4 +1,4 @@
-//! The command line: `medledger start | keys | tx | query | localnet`.
+//! The command line: `medledger start | keys | tx | query | verify | localnet | bench`.
 
 mod claims;
 
@@ -11,9 +11,12 @@ use medledger_tx::{ids, keys};
 use prost::Message;
 use serde::Serialize;
 
+mod rules;
+
 use crate::client::{Client, ProvenAnswer, TxReport};
 use crate::keyring::Keyring;
-use crate::localnet::{self, Localnet, NodePorts, NodeSpec, Spec};
+use crate::loadgen::{self, Broadcast, Comparison, LoadConfig, LoadReport, Target, ThrowawayNet};
+use crate::localnet::{self, AppKind, Localnet, NodePorts, NodeSpec, Spec};
 
 /// medledger: a consortium ledger of consent, access and claims for health data.
 #[derive(Debug, Parser)]
@@ -57,9 +60,27 @@ pub enum Command {
     Query(QueryArgs),
     /// Verify an answer end to end: proofs against a header signed by the consortium.
     Verify(VerifyArgs),
+    /// Determinism check: replay the chain's blocks into a fresh ledger and compare app hashes.
+    Replay {
+        #[command(flatten)]
+        /// The node to read blocks from.
+        node: NodeArgs,
+        /// The chain's genesis.json (default: the localnet's).
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// Last height to replay (0 = the latest the node can vouch for).
+        #[arg(long, default_value_t = 0)]
+        to: u64,
+    },
+    /// Guardians' part in a patient's key recovery.
+    #[command(subcommand)]
+    Guardian(GuardianCmd),
     /// Run a 4-validator consortium on this machine.
     #[command(subcommand)]
     Localnet(LocalnetCmd),
+    /// Load benchmarks: committed tx/s, submit→commit latency, CPU and memory (benches/README.md).
+    #[command(subcommand)]
+    Bench(BenchCmd),
 }
 
 /// `start` arguments.
@@ -150,9 +171,15 @@ pub enum TxCmd {
     /// Consents (signed by the patient).
     #[command(subcommand)]
     Consent(ConsentTx),
-    /// Access events (signed by a member).
+    /// Access events (signed by a member or its practitioner).
     #[command(subcommand)]
     Access(AccessTx),
+    /// Practitioners (signed by their member's admin).
+    #[command(subcommand)]
+    Practitioner(rules::PractitionerTx),
+    /// Record anchors and erasure.
+    #[command(subcommand)]
+    Record(rules::RecordTx),
     /// Coverage policies and claims (signed by insurers and providers).
     #[command(subcommand)]
     Claim(claims::ClaimTx),
@@ -163,6 +190,31 @@ pub enum TxCmd {
 pub enum PatientTx {
     /// Register the signing key as a patient.
     Register,
+    /// Name the guardians (m of n) who can recover this patient's key.
+    Guardians {
+        /// Guardian keys: keyring names or hex (repeat).
+        #[arg(long = "guardian")]
+        guardians: Vec<String>,
+        /// How many guardians must approve a recovery.
+        #[arg(long)]
+        threshold: u32,
+    },
+    /// Hand over to a new key; the signing key can sign nothing afterwards.
+    Rotate {
+        /// The new key: keyring name or hex.
+        #[arg(long)]
+        new_key: String,
+    },
+    /// Recover a lost key: sign with the new key (--from) and attach guardians' approvals
+    /// (from `medledger guardian approve`).
+    Recover {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Approvals `GUARDIAN_KEY_HEX:SIGNATURE_HEX` (repeat).
+        #[arg(long = "approval")]
+        approvals: Vec<String>,
+    },
 }
 
 /// Consent transactions.
@@ -185,6 +237,18 @@ pub enum ConsentTx {
         /// Valid until (unix seconds, block time; 0 = open-ended).
         #[arg(long, default_value_t = 0)]
         not_after: u64,
+        /// Permitted actions (repeat; default READ).
+        #[arg(long = "action", value_enum)]
+        actions: Vec<ActionArg>,
+        /// Classes excluded even under `*` (repeat).
+        #[arg(long = "deny")]
+        deny: Vec<String>,
+        /// Specific records also covered (repeat).
+        #[arg(long = "record")]
+        records: Vec<String>,
+        /// Research study (with purpose HRESCH).
+        #[arg(long, default_value = "")]
+        study: String,
     },
     /// Revoke a consent.
     Revoke {
@@ -210,6 +274,87 @@ pub enum AccessTx {
         /// Purpose of use.
         #[arg(long, value_enum)]
         purpose: PurposeArg,
+        /// READ or WRITE.
+        #[arg(long, value_enum, default_value_t = ActionArg::Read)]
+        action: ActionArg,
+    },
+    /// Emergency access without consent (physician or nurse; opens a review).
+    BreakGlass {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Record id.
+        #[arg(long)]
+        record: String,
+        /// FHIR resource type of the record.
+        #[arg(long = "class")]
+        class: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a break-glass review (privacy officer of the same member).
+    Review {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// The access event's index.
+        #[arg(long)]
+        index: u64,
+        /// Verdict.
+        #[arg(long, value_enum)]
+        verdict: VerdictArg,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+/// FHIR Consent actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum ActionArg {
+    /// Read.
+    Read,
+    /// Write.
+    Write,
+}
+
+impl From<ActionArg> for pb::Action {
+    fn from(a: ActionArg) -> Self {
+        match a {
+            ActionArg::Read => pb::Action::Read,
+            ActionArg::Write => pb::Action::Write,
+        }
+    }
+}
+
+/// Break-glass review verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerdictArg {
+    /// The emergency access was justified.
+    Justified,
+    /// It was not.
+    Unjustified,
+}
+
+/// `guardian` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GuardianCmd {
+    /// Approve moving a patient to a new key (prints `GUARDIAN_KEY:SIGNATURE` for `tx patient recover`).
+    Approve {
+        /// The guardian's key name.
+        #[arg(long)]
+        from: String,
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// The patient's new key: keyring name or hex.
+        #[arg(long)]
+        new_key: String,
+        /// The node to read the chain id and recovery count from.
+        #[command(flatten)]
+        node: NodeArgs,
     },
 }
 
@@ -255,6 +400,36 @@ pub enum QueryCmd {
     Access {
         /// Patient id.
         patient: String,
+    },
+    /// A practitioner.
+    Practitioner {
+        /// The practitioner's DID.
+        did: String,
+    },
+    /// A practitioner's W3C DID document.
+    Did {
+        /// The DID.
+        did: String,
+    },
+    /// A patient's guardians.
+    Guardians {
+        /// Patient id.
+        patient: String,
+    },
+    /// A record anchor.
+    Record {
+        /// Record id.
+        id: String,
+    },
+    /// A member's break-glass reviews (open ones first).
+    Reviews {
+        /// Member id.
+        member: String,
+    },
+    /// Who consents to a research study now (HRESCH consents active at the answer's block time).
+    Study {
+        /// Study id.
+        study: String,
     },
     /// Any state key, raw (e.g. `seq/<hex key>`).
     Key {
@@ -350,6 +525,119 @@ pub enum LocalnetCmd {
     Reset,
 }
 
+/// The timing of a load, shared by every `bench` subcommand.
+#[derive(Debug, Args)]
+pub struct LoadTiming {
+    /// Seconds of timed load (after an untimed setup phase).
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Patients the setup phase registers (medledger).
+    #[arg(long, default_value_t = 200)]
+    pub patients: usize,
+    /// Seconds to wait after sending for accepted txs to commit.
+    #[arg(long, default_value_t = 10)]
+    pub drain: u64,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// `sync` waits for each tx's CheckTx (rejections counted by code; a connection then tops
+    /// out near 40-50 tx/s behind a socket ABCI app); `async` only for CometBFT to queue it.
+    #[arg(long, value_enum, default_value_t = BroadcastArg::Sync)]
+    pub broadcast: BroadcastArg,
+}
+
+/// How `bench` submits txs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BroadcastArg {
+    /// broadcast_tx_sync.
+    Sync,
+    /// broadcast_tx_async.
+    Async,
+}
+
+impl LoadTiming {
+    fn config(&self, rate: u64, connections: usize) -> LoadConfig {
+        LoadConfig {
+            rate,
+            connections,
+            duration: std::time::Duration::from_secs(self.duration),
+            patients: self.patients,
+            drain: std::time::Duration::from_secs(self.drain),
+            kv_tx_size: None,
+            progress: !self.quiet,
+            broadcast: match self.broadcast {
+                BroadcastArg::Sync => Broadcast::Sync,
+                BroadcastArg::Async => Broadcast::Async,
+            },
+        }
+    }
+}
+
+/// First port of the throwaway localnets: clear of `localnet up`'s default 26656, so a
+/// benchmark can run next to a developer's localnet.
+pub const BENCH_BASE_PORT: u16 = 36656;
+/// Chain id of the throwaway localnets.
+pub const BENCH_CHAIN_ID: &str = "medledger-bench";
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Load the running localnet (<home>/localnet; member keys from <home>/keys).
+    Load {
+        /// Offered load, tx/s.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Concurrent connections, spread over the nodes.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// RPC URL to send to (repeat; default: every node of the localnet). Commits are tracked
+        /// on the first.
+        #[arg(long)]
+        node: Vec<String>,
+        /// Size of kvstore txs in bytes (default: the average medledger tx of the mix).
+        #[arg(long)]
+        tx_size: Option<usize>,
+    },
+    /// Start a throwaway medledger localnet, then a kvstore one with the same CometBFT config,
+    /// run the same load on each, and print both and their ratio.
+    Compare {
+        /// Offered load, tx/s.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Concurrent connections, spread over the nodes.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// First port of the throwaway localnets (node i: base+10i p2p, +1 RPC, +2 ABCI).
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+    },
+    /// CometBFT's QA method: every rate × connection count on one throwaway localnet; a cell is
+    /// saturated when it commits under 90 % of its offered rate.
+    Grid {
+        /// Offered rates, tx/s.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![500, 1000, 2000])]
+        rates: Vec<u64>,
+        /// Connection counts.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2, 4])]
+        connections: Vec<usize>,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// First port of the throwaway localnets.
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+        /// Run the same grid on a kvstore localnet afterwards.
+        #[arg(long)]
+        kvstore: bool,
+    },
+}
+
 /// Runs the CLI.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let keyring = Keyring::new(cli.home.join("keys"));
@@ -365,8 +653,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Tx(t) => tx_cmd(&keyring, t, out).await,
         Command::Query(q) => query_cmd(q, out).await,
         Command::Verify(v) => verify_cmd(&cli.home, v, out).await,
+        Command::Guardian(g) => guardian_cmd(&keyring, g).await,
+        Command::Replay { node, genesis, to } => {
+            let genesis = genesis.unwrap_or_else(|| cli.home.join("localnet").join(localnet::MEMBERS[0].0).join("cometbft/config/genesis.json"));
+            let dir = tempfile_dir()?;
+            let report = crate::replay::replay(&Client::new(&node.node)?, &genesis, &dir, to).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            let report = report?;
+            if out == Output::Json {
+                print_json(&report)?;
+            } else {
+                println!("replayed {} blocks ({} txs) into a fresh ledger: {} divergences", report.blocks, report.txs, report.divergences.len());
+                for (h, ours, theirs) in &report.divergences {
+                    println!("  height {h}: replay {ours}, chain {theirs}");
+                }
+            }
+            Ok(if report.divergences.is_empty() { 0 } else { 5 })
+        }
         Command::Localnet(l) => localnet_cmd(&cli.home, &keyring, l, out).await,
+        Command::Bench(b) => {
+            // Ctrl-C drops the bench future, and with it any throwaway localnet, which stops its
+            // processes and deletes its directory.
+            tokio::select! {
+                r = bench_cmd(&cli.home, &keyring, b, out) => r,
+                _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+            }
+        }
     }
+}
+
+/// A fresh directory under the system temp dir for a throwaway ledger.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("medledger-replay-{}", hex::encode(nonce)));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
@@ -408,31 +730,82 @@ fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32>
 async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32> {
     let key = keyring.get(&t.from)?;
     let msg = match t.msg {
+        TxCmd::Patient(PatientTx::Recover { patient, approvals }) => Msg::RecoverPatientKey(pb::RecoverPatientKey {
+            patient_id: patient,
+            new_key: key.verifying_key().to_bytes().to_vec(),
+            approvals: approvals.iter().map(|a| parse_approval(a)).collect::<anyhow::Result<_>>()?,
+        }),
+        other => build_msg(keyring, other)?,
+    };
+    let client = Client::new(&t.node.node)?;
+    let report = client.submit(&key, msg).await?;
+    print_report(&report, out)?;
+    Ok(if report.code == 0 { 0 } else { 1 })
+}
+
+fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
+    Ok(match cmd {
         TxCmd::Patient(PatientTx::Register) => Msg::RegisterPatient(pb::RegisterPatient {}),
-        TxCmd::Consent(ConsentTx::Grant { grantee, classes, purposes, not_before, not_after }) => {
+        TxCmd::Patient(PatientTx::Guardians { guardians, threshold }) => Msg::SetGuardians(pb::SetGuardians {
+            guardian_keys: guardians.iter().map(|g| rules::resolve_key(keyring, g).map(|k| k.to_vec())).collect::<anyhow::Result<_>>()?,
+            threshold,
+        }),
+        TxCmd::Patient(PatientTx::Rotate { new_key }) => {
+            Msg::RotatePatientKey(pb::RotatePatientKey { new_key: rules::resolve_key(keyring, &new_key)?.to_vec() })
+        }
+        TxCmd::Patient(PatientTx::Recover { .. }) => anyhow::bail!("internal: recovery is built with the signing key"),
+        TxCmd::Consent(ConsentTx::Grant { grantee, classes, purposes, not_before, not_after, actions, deny, records, study }) => {
             Msg::GrantConsent(pb::GrantConsent {
                 grantee,
                 data_classes: classes,
                 purposes: purposes.into_iter().map(|p| Purpose::from(p) as i32).collect(),
                 not_before,
                 not_after,
-                ..Default::default()
+                actions: actions.into_iter().map(|a| pb::Action::from(a) as i32).collect(),
+                deny_classes: deny,
+                record_ids: records,
+                study_id: study,
             })
         }
         TxCmd::Consent(ConsentTx::Revoke { consent_id }) => Msg::RevokeConsent(pb::RevokeConsent { consent_id }),
-        TxCmd::Access(AccessTx::Log { patient, record, class, purpose }) => Msg::LogAccess(pb::LogAccess {
+        TxCmd::Access(AccessTx::Log { patient, record, class, purpose, action }) => Msg::LogAccess(pb::LogAccess {
             patient_id: patient,
             record_id: record,
             data_class: class,
             purpose: Purpose::from(purpose) as i32,
-            ..Default::default()
+            action: pb::Action::from(action) as i32,
         }),
+        TxCmd::Access(AccessTx::BreakGlass { patient, record, class, reason }) => {
+            Msg::LogBreakGlass(pb::LogBreakGlass { patient_id: patient, record_id: record, data_class: class, reason })
+        }
+        TxCmd::Access(AccessTx::Review { patient, index, verdict, note }) => Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
+            patient_id: patient,
+            event_index: index,
+            justified: verdict == VerdictArg::Justified,
+            note,
+        }),
+        TxCmd::Practitioner(p) => p.to_msg(keyring)?,
+        TxCmd::Record(r) => r.to_msg()?,
         TxCmd::Claim(c) => claims::to_msg(c)?,
-    };
-    let client = Client::new(&t.node.node)?;
-    let report = client.submit(&key, msg).await?;
-    print_report(&report, out)?;
-    Ok(if report.code == 0 { 0 } else { 1 })
+    })
+}
+
+fn parse_approval(a: &str) -> anyhow::Result<pb::GuardianApproval> {
+    let (k, s) = a.split_once(':').context("an approval is GUARDIAN_KEY_HEX:SIGNATURE_HEX")?;
+    Ok(pb::GuardianApproval { guardian_key: hex::decode(k)?, signature: hex::decode(s)? })
+}
+
+async fn guardian_cmd(keyring: &Keyring, cmd: GuardianCmd) -> anyhow::Result<i32> {
+    let GuardianCmd::Approve { from, patient, new_key, node } = cmd;
+    let guardian = keyring.get(&from)?;
+    let new_key = rules::resolve_key(keyring, &new_key)?;
+    let client = Client::new(&node.node)?;
+    let chain_id = client.chain_id().await?;
+    let (g, _) = client.query_raw(&keys::guardians(&patient), 0).await?;
+    let g = g.map(|b| pb::Guardians::decode(b.as_slice())).transpose()?.context("the patient has no guardians")?;
+    let sig = medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, g.recoveries);
+    println!("{}:{}", hex::encode(guardian.verifying_key().to_bytes()), hex::encode(sig));
+    Ok(0)
 }
 
 fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
@@ -514,6 +887,60 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
         QueryCmd::Member { id } => show(&r.read_msg::<pb::Member>(&keys::member(&id)).await?, out)?,
         QueryCmd::Patient { id } => show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?,
         QueryCmd::Consent { id } => show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?,
+        QueryCmd::Practitioner { did } => show(&r.read_msg::<pb::Practitioner>(&keys::practitioner(&did)).await?, out)?,
+        QueryCmd::Did { did } => {
+            let a = r.read_msg::<pb::Practitioner>(&keys::practitioner(&did)).await?;
+            let p = a.value.with_context(|| format!("no practitioner {did}"))?;
+            print_json(&rules::did_document(&p))?;
+        }
+        QueryCmd::Guardians { patient } => show(&r.read_msg::<pb::Guardians>(&keys::guardians(&patient)).await?, out)?,
+        QueryCmd::Record { id } => show(&r.read_msg::<pb::RecordAnchor>(&keys::record(&id)).await?, out)?,
+        QueryCmd::Reviews { member } => {
+            let count = r.read_u64(&keys::review_count(&member)).await?;
+            r.height = count.height;
+            let mut list = Vec::new();
+            for n in 0..count.value.unwrap_or(0) {
+                let (item, _, _) = r.read(&keys::review(&member, n)).await?;
+                let item = String::from_utf8_lossy(&item.context("review index has a gap")?).into_owned();
+                let (patient, index) = item.rsplit_once('/').context("review item is not patient/index")?;
+                list.push(r.read_msg::<pb::AccessEvent>(&keys::access_event(patient, index.parse()?)).await?);
+            }
+            // Open reviews first: that is the privacy officer's work list.
+            list.sort_by_key(|a| a.value.as_ref().map(|e| e.review != pb::ReviewStatus::Pending as i32));
+            print_list(&count, &list, out)?;
+        }
+        QueryCmd::Study { study } => {
+            let count = r.read_u64(&keys::study_count(&study)).await?;
+            r.height = count.height;
+            let n = count.value.unwrap_or(0);
+            anyhow::ensure!(n <= medledger_tx::limits::MAX_STUDY_PARTICIPANTS, "study index has {n} entries; too many to read");
+            // The block time of the answer's height decides which consents are in their period.
+            let header = r.client.light_block(count.height + 1).await?.0;
+            let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
+            let mut participants = std::collections::BTreeSet::new();
+            for i in 0..n {
+                let (id, _, _) = r.read(&keys::study_consent(&study, i)).await?;
+                let id = String::from_utf8_lossy(&id.context("study index has a gap")?).into_owned();
+                if let Some(c) = r.read_msg::<pb::Consent>(&keys::consent(&id)).await?.value {
+                    let active = c.revoked_height == 0 && c.not_before <= time && (c.not_after == 0 || time <= c.not_after);
+                    if active {
+                        participants.insert(c.patient_id);
+                    }
+                }
+            }
+            let view = serde_json::json!({
+                "study": study, "height": count.height, "consenting_patients": participants.len(),
+                "patients": participants, "proven": r.prove,
+            });
+            if out == Output::Json {
+                print_json(&view)?;
+            } else {
+                println!("study {study} at height {}: {} patients consent{}", count.height, participants.len(), if r.prove { " (every read proven)" } else { "" });
+                for p in &participants {
+                    println!("  {p}");
+                }
+            }
+        }
         QueryCmd::Key { key } => {
             let (value, height, verified_against) = r.read(key.as_bytes()).await?;
             show(&Answer { key, height, value: value.map(hex::encode), verified_against }, out)?;
@@ -676,12 +1103,7 @@ async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCm
     let me = std::env::current_exe().context("locating the medledger binary")?;
     match cmd {
         LocalnetCmd::Up { base_port, chain_id } => {
-            let nodes = localnet::MEMBERS
-                .iter()
-                .enumerate()
-                .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let spec = Spec { chain_id, nodes, timeout_commit: "500ms".into() };
+            let spec = consortium_spec(chain_id, base_port, AppKind::Medledger)?;
             let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
             let took = net.up().await?;
             if out == Output::Text {
@@ -714,6 +1136,96 @@ async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCm
             Ok(0)
         }
     }
+}
+
+/// The 4-validator consortium of `localnet up`; `bench` uses the same for both apps, so the
+/// only difference between a medledger and a kvstore localnet is the app.
+fn consortium_spec(chain_id: String, base_port: u16, app: AppKind) -> anyhow::Result<Spec> {
+    let nodes = localnet::MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Spec { chain_id, nodes, timeout_commit: "500ms".into(), app })
+}
+
+async fn bench_cmd(home: &std::path::Path, keyring: &Keyring, cmd: BenchCmd, out: Output) -> anyhow::Result<i32> {
+    let me = std::env::current_exe().context("locating the medledger binary")?;
+    match cmd {
+        BenchCmd::Load { rate, connections, timing, node, tx_size } => {
+            let dir = home.join("localnet");
+            let mut target = if dir.join("localnet.json").exists() {
+                Target::of_localnet(&Localnet::open(&dir, me)?)
+            } else {
+                anyhow::ensure!(!node.is_empty(), "no localnet in {}: start one (`medledger localnet up`) or pass --node", dir.display());
+                Target { app: AppKind::Medledger, rpc: Vec::new(), nodes: Vec::new() }
+            };
+            if !node.is_empty() {
+                target.rpc = node;
+            }
+            let cfg = LoadConfig { kv_tx_size: tx_size, ..timing.config(rate, connections) };
+            let report = loadgen::run(&target, keyring, &cfg).await?;
+            if out == Output::Json {
+                print_json(&report)?;
+            } else {
+                print!("{}{}", loadgen::table(&[&report]), loadgen::details(&report));
+            }
+        }
+        BenchCmd::Compare { rate, connections, timing, base_port } => {
+            let cfg = timing.config(rate, connections);
+            let medledger = bench_on_throwaway(AppKind::Medledger, base_port, &me, &cfg).await?;
+            let kv_cfg = LoadConfig { kv_tx_size: Some(usize::try_from(medledger.tx_bytes_avg)?), ..cfg };
+            let kvstore = bench_on_throwaway(AppKind::Kvstore, base_port, &me, &kv_cfg).await?;
+            let c = Comparison::new(medledger, kvstore);
+            if out == Output::Json {
+                print_json(&c)?;
+            } else {
+                print!("{}{}{}", c.text(), loadgen::details(&c.medledger), loadgen::details(&c.kvstore));
+            }
+        }
+        BenchCmd::Grid { rates, connections, timing, base_port, kvstore } => {
+            let apps: &[AppKind] = if kvstore { &[AppKind::Medledger, AppKind::Kvstore] } else { &[AppKind::Medledger] };
+            let mut all: Vec<LoadReport> = Vec::new();
+            let mut kv_tx_size = None;
+            for &app in apps {
+                let net = ThrowawayNet::start(consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?, me.clone()).await?;
+                for &rate in &rates {
+                    for &c in &connections {
+                        // A saturated cell leaves a backlog; the next cell starts on empty mempools.
+                        net.wait_mempools_empty(std::time::Duration::from_secs(120)).await?;
+                        let cfg = LoadConfig { kv_tx_size, ..timing.config(rate, c) };
+                        let r = loadgen::run(&net.target(), &net.keyring, &cfg).await?;
+                        if out == Output::Text {
+                            eprint!("{}", loadgen::table(&[&r]));
+                        }
+                        if app == AppKind::Medledger {
+                            kv_tx_size = kv_tx_size.or(usize::try_from(r.tx_bytes_avg).ok());
+                        }
+                        all.push(r);
+                    }
+                }
+            }
+            if out == Output::Json {
+                print_json(&all)?;
+            } else {
+                print!("{}", loadgen::table(&all.iter().collect::<Vec<_>>()));
+                for &app in apps {
+                    let cells: Vec<&LoadReport> = all.iter().filter(|r| r.app == app.name()).collect();
+                    print!("{}", loadgen::saturation_summary(app.name(), &cells));
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Starts a throwaway localnet of `app`, runs `cfg` on it, stops it.
+async fn bench_on_throwaway(app: AppKind, base_port: u16, me: &std::path::Path, cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
+    let net = ThrowawayNet::start(consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?, me.to_path_buf()).await?;
+    if cfg.progress {
+        eprintln!("{} localnet up in {}", app.name(), net.net.dir.display());
+    }
+    loadgen::run(&net.target(), &net.keyring, cfg).await
 }
 
 async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<i32> {
@@ -761,6 +1273,19 @@ mod tests {
         ])
         .expect("parses");
         assert!(matches!(cli.command, Command::Tx(_)));
+    }
+
+    #[test]
+    fn bench_defaults_parse() {
+        let cli = parse_from(["medledger", "bench", "grid", "--duration", "5"]).expect("parses");
+        let Command::Bench(BenchCmd::Grid { rates, connections, base_port, .. }) = cli.command else {
+            unreachable!("bench grid parses as a grid")
+        };
+        assert_eq!(rates, vec![500, 1000, 2000]);
+        assert_eq!(connections, vec![1, 2, 4]);
+        assert_eq!(base_port, BENCH_BASE_PORT);
+        let cli = parse_from(["medledger", "bench", "compare", "--duration", "60"]).expect("parses");
+        assert!(matches!(cli.command, Command::Bench(BenchCmd::Compare { rate: 200, connections: 2, .. })));
     }
 
     #[test]

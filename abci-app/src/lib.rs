@@ -4,6 +4,8 @@ pub mod cli;
 pub mod client;
 pub mod cometbft;
 pub mod keyring;
+pub mod loadgen;
 pub mod localnet;
+pub mod replay;
 pub mod server;
 pub mod verify;

@@ -92,6 +92,32 @@ pub struct Spec {
     pub nodes: Vec<NodeSpec>,
     /// CometBFT `consensus.timeout_commit`.
     pub timeout_commit: String,
+    /// The application behind CometBFT. Older `localnet.json` files have no such field: they
+    /// are medledger localnets.
+    #[serde(default)]
+    pub app: AppKind,
+}
+
+/// Which application the validators run.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    /// A `medledger start` process per node, CometBFT connects to it over ABCI.
+    #[default]
+    Medledger,
+    /// CometBFT's built-in `kvstore` (`--proxy_app=kvstore`), no app process: the baseline for
+    /// load benchmarks, with the same CometBFT config as a medledger localnet.
+    Kvstore,
+}
+
+impl AppKind {
+    /// `medledger` or `kvstore`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AppKind::Medledger => "medledger",
+            AppKind::Kvstore => "kvstore",
+        }
+    }
 }
 
 /// The processes of a node.
@@ -193,9 +219,12 @@ impl Localnet {
         Ok(started.elapsed())
     }
 
-    /// Starts node `i`'s app and CometBFT, whichever is not running.
+    /// Starts node `i`'s app and CometBFT, whichever is not running (a kvstore node has no app
+    /// process).
     pub fn start_node(&self, i: usize) -> anyhow::Result<()> {
-        self.start(i, Proc::App)?;
+        if self.spec.app == AppKind::Medledger {
+            self.start(i, Proc::App)?;
+        }
         self.start(i, Proc::CometBft)
     }
 
@@ -221,6 +250,10 @@ impl Localnet {
             Proc::CometBft => {
                 let mut c = Command::new(&self.cometbft_bin);
                 c.arg("start").arg("--home").arg(dir.join("cometbft"));
+                // The flag overrides config.toml's proxy_app, so both kinds share one config.
+                if self.spec.app == AppKind::Kvstore {
+                    c.arg("--proxy_app=kvstore");
+                }
                 c
             }
         };

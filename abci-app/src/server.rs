@@ -126,7 +126,7 @@ impl App {
         }
     }
 
-    fn prepare_proposal(&self, r: request::PrepareProposal) -> response::PrepareProposal {
+    fn prepare_proposal(&mut self, r: request::PrepareProposal) -> response::PrepareProposal {
         let max = u64::try_from(r.max_tx_bytes).unwrap_or(0);
         let votes: Vec<VoteExtension> = r
             .local_last_commit
@@ -143,7 +143,7 @@ impl App {
         response::PrepareProposal { txs: txs.into_iter().map(Bytes::from).collect() }
     }
 
-    fn process_proposal(&self, r: request::ProcessProposal) -> response::ProcessProposal {
+    fn process_proposal(&mut self, r: request::ProcessProposal) -> response::ProcessProposal {
         let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
         match self.ledger.process_proposal(r.height.value(), &txs) {
             Ok(()) => response::ProcessProposal::Accept,
@@ -161,7 +161,8 @@ impl App {
         let txs: Vec<Vec<u8>> = r.txs.iter().map(|t| t.to_vec()).collect();
         let result = self.ledger.finalize_block(height, time, &txs)?;
         let rejected = result.tx_results.iter().filter(|t| t.code != 0).count();
-        info!(height, txs = txs.len(), rejected, app_hash = %hex::encode_upper(result.app_hash), "finalized block");
+        let (sig_hits, sig_misses) = self.ledger.sig_cache_stats();
+        info!(height, txs = txs.len(), rejected, app_hash = %hex::encode_upper(result.app_hash), sig_hits, sig_misses, "finalized block");
         let tx_results = result
             .tx_results
             .into_iter()

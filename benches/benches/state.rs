@@ -54,6 +54,31 @@ fn finalize_and_commit(c: &mut Criterion) {
             )
         });
     }
+    // What a validator really does: the txs went through its CheckTx first, so FinalizeBlock
+    // finds their signatures in the cache.
+    let n = 1000usize;
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function(format!("{n} RegisterPatient txs, signatures cached by CheckTx"), |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let mut l = Ledger::open(dir.path()).unwrap();
+                l.init_chain(CHAIN, 1, b"", &[]).unwrap();
+                let txs = register_txs(n, 3);
+                for tx in &txs {
+                    l.check_tx(tx).unwrap();
+                }
+                (dir, l, txs)
+            },
+            |(dir, mut l, txs)| {
+                let r = l.finalize_block(1, 1_700_000_000, &txs).unwrap();
+                assert!(r.tx_results.iter().all(|t| t.code == 0));
+                l.commit().unwrap();
+                (dir, l)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 

@@ -39,7 +39,7 @@ impl TestNet {
             .map(|(name, _, _)| NodeSpec { name: name.to_string(), ports: NodePorts::free().unwrap() })
             .collect();
         let chain_id = "medledger-it".to_string();
-        let spec = Spec { chain_id: chain_id.clone(), nodes, timeout_commit: "300ms".into() };
+        let spec = Spec { chain_id: chain_id.clone(), nodes, timeout_commit: "300ms".into(), app: Default::default() };
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_medledger"));
         let net = Localnet::open_or_init(&home.path().join("localnet"), spec, &keyring, bin)
             .expect("CometBFT must be installed (scripts/deps.sh) for the integration tests");

@@ -105,7 +105,6 @@ pub fn apply_msg(
 ) -> Result<(WriteSet, Vec<Event>), ApplyError> {
     let who: Signer = signer(view, tx.signer())?;
     let mut st = TxState::new(view);
-    let not_yet = || -> ApplyError { TxError::new(Code::InvalidField, "not implemented yet").into() };
     let events = match msg {
         Msg::RegisterPatient(_) => patients::register(&mut st, &who, tx.signer(), ctx)?,
         Msg::GrantConsent(m) => consent::grant(&mut st, &who, m, ctx)?,
@@ -115,7 +114,9 @@ pub fn apply_msg(
         Msg::ReviewBreakGlass(m) => access::review(&mut st, who, m, ctx)?,
         Msg::RegisterPractitioner(m) => practitioners::register(&mut st, who, m, ctx)?,
         Msg::SetPractitionerStatus(m) => practitioners::set_status(&mut st, who, m, ctx)?,
-        Msg::SetGuardians(_) | Msg::RotatePatientKey(_) | Msg::RecoverPatientKey(_) => return Err(not_yet()),
+        Msg::SetGuardians(m) => patients::set_guardians(&mut st, &who, m)?,
+        Msg::RotatePatientKey(m) => patients::rotate(&mut st, &who, m)?,
+        Msg::RecoverPatientKey(m) => patients::recover(&mut st, &who, m, ctx)?,
         Msg::AnchorRecord(m) => records::anchor(&mut st, who, m, ctx)?,
         Msg::EraseRecord(m) => records::erase(&mut st, who, m, ctx)?,
         Msg::SubmitProposal(_) | Msg::VoteProposal(_) => governance::apply(&mut st, who, msg, ctx)?,

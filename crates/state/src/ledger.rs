@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use medledger_tx::checkpoint::{self, decode_certificate_tx, encode_certificate_tx, CertValidator};
-use medledger_tx::envelope::decode_and_verify;
 use medledger_tx::pb::{Certificate, Validator, ValidatorSet};
-use medledger_tx::{keys, Code, QueryCode, TxError};
+use medledger_tx::{keys, Code, QueryCode, SigCache, TxError};
 
 use crate::apply::{check_sequence, check_stateless, deliver, TxOutcome};
 use crate::domain::{BlockCtx, Event};
@@ -59,7 +58,12 @@ pub struct Ledger {
     mempool_next: BTreeMap<[u8; 32], u64>,
     /// The validator registry, in address order (certificate bitmap order).
     validators: Vec<Validator>,
+    /// Signatures already verified on this node, by tx hash.
+    sigs: SigCache,
 }
+
+/// How many verified tx hashes a node remembers (about 10 MB): more than a full mempool.
+pub const SIG_CACHE_CAPACITY: usize = 100_000;
 
 /// A precommit of the last height as PrepareProposal sees it.
 #[derive(Clone, Debug)]
@@ -78,7 +82,7 @@ impl Ledger {
         let store = Store::open(dir)?;
         let chain_id = store.chain_id()?.unwrap_or_default();
         let validators = load_validators(&store)?;
-        Ok(Ledger { store, chain_id, pending: None, mempool_next: BTreeMap::new(), validators })
+        Ok(Ledger { store, chain_id, pending: None, mempool_next: BTreeMap::new(), validators, sigs: SigCache::new(SIG_CACHE_CAPACITY) })
     }
 
     /// The validator registry in address order.
@@ -213,7 +217,7 @@ impl Ledger {
         if decode_certificate_tx(tx).is_some() {
             return Err(TxError::new(Code::ProposerOnly, "certificates are added by block proposers, not submitted"));
         }
-        let tx = decode_and_verify(tx)?;
+        let tx = self.sigs.decode_and_verify(tx)?;
         check_stateless(&tx, &self.chain_id)?;
         let expected = match self.mempool_next.get(tx.signer()) {
             Some(n) => *n,
@@ -227,7 +231,7 @@ impl Ledger {
     /// PrepareProposal for `height`: a checkpoint certificate first when the last height's vote
     /// extensions make one, then the mempool's txs that decode and verify, in order, within
     /// `max_bytes`.
-    pub fn prepare_proposal(&self, height: u64, votes: &[VoteExtension], txs: Vec<Vec<u8>>, max_bytes: u64) -> Vec<Vec<u8>> {
+    pub fn prepare_proposal(&mut self, height: u64, votes: &[VoteExtension], txs: Vec<Vec<u8>>, max_bytes: u64) -> Vec<Vec<u8>> {
         let mut total: u64 = 0;
         let mut out = Vec::with_capacity(txs.len() + 1);
         if let Some(cert) = self.build_certificate(height, votes) {
@@ -242,7 +246,7 @@ impl Ledger {
             if total.saturating_add(size) > max_bytes {
                 break;
             }
-            if decode_and_verify(&tx).is_ok() {
+            if self.sigs.decode_and_verify(&tx).is_ok() {
                 total += size;
                 out.push(tx);
             }
@@ -253,13 +257,13 @@ impl Ledger {
     /// ProcessProposal for block `height`: accept only blocks whose every tx decodes and carries
     /// a valid signature, with at most one certificate, first, and valid. Deterministic: the same
     /// block gives the same answer on every validator.
-    pub fn process_proposal(&self, height: u64, txs: &[Vec<u8>]) -> Result<(), TxError> {
+    pub fn process_proposal(&mut self, height: u64, txs: &[Vec<u8>]) -> Result<(), TxError> {
         for (i, tx) in txs.iter().enumerate() {
             match decode_certificate_tx(tx) {
                 Some(cert) if i == 0 => self.check_certificate(height, &cert?)?,
                 Some(_) => return Err(TxError::new(Code::ProposerOnly, "a certificate must be the first tx")),
                 None => {
-                    decode_and_verify(tx)?;
+                    self.sigs.decode_and_verify(tx)?;
                 }
             }
         }
@@ -294,12 +298,18 @@ impl Ledger {
     /// FinalizeBlock: applies `txs` and computes the app hash. Writes nothing to disk.
     pub fn finalize_block(&mut self, height: u64, time: u64, txs: &[Vec<u8>]) -> Result<BlockResult, StoreError> {
         let ctx = BlockCtx { chain_id: self.chain_id.clone(), height, time };
+        // Signatures first (mostly cache hits from CheckTx), then the state machine.
+        let verified: Vec<_> = txs
+            .iter()
+            .map(|tx| if decode_certificate_tx(tx).is_some() { None } else { Some(self.sigs.decode_and_verify(tx)) })
+            .collect();
         let mut block = BlockState::new(&self.store);
         let mut tx_results = Vec::with_capacity(txs.len());
-        for (i, tx) in txs.iter().enumerate() {
-            let outcome = match decode_certificate_tx(tx) {
-                Some(cert) => self.deliver_certificate(&mut block, i, height, cert),
-                None => deliver(&mut block, decode_and_verify(tx), &ctx)?,
+        for ((i, tx), verified) in txs.iter().enumerate().zip(verified) {
+            let outcome = match (decode_certificate_tx(tx), verified) {
+                (Some(cert), _) => self.deliver_certificate(&mut block, i, height, cert),
+                (None, Some(v)) => deliver(&mut block, v, &ctx)?,
+                (None, None) => unreachable_outcome(),
             };
             tx_results.push(outcome);
         }
@@ -361,6 +371,20 @@ impl Ledger {
             },
             Err(e) => fail(QueryCode::Internal, format!("reading state: {e}")),
         }
+    }
+}
+
+/// A tx is either a certificate or verified above; this arm cannot be reached, and answers like a
+/// refused tx rather than panicking if it ever were.
+fn unreachable_outcome() -> TxOutcome {
+    TxOutcome { code: Code::TxDecode.value(), log: "internal: tx neither certificate nor verified".into(), events: Vec::new() }
+}
+
+
+impl Ledger {
+    /// (hits, misses) of the signature cache.
+    pub fn sig_cache_stats(&self) -> (u64, u64) {
+        self.sigs.stats()
     }
 }
 

@@ -130,6 +130,7 @@ impl World {
             let msg = Msg::RegisterPractitioner(pb::RegisterPractitioner {
                 public_key: s.key().verifying_key().to_bytes().to_vec(),
                 role: s.role as i32,
+                licence_hash: vec![s.seed; 32],
                 ..Default::default()
             });
             txs.push(w.sign(&admin(s.member), msg));

@@ -116,6 +116,59 @@ pub fn decode_and_verify(bytes: &[u8]) -> Result<VerifiedTx, TxError> {
     decode_tx(bytes)?.verify()
 }
 
+/// Memo of transactions whose signatures verified, by tx hash, so each node checks a signature
+/// once (in CheckTx) rather than again in PrepareProposal, ProcessProposal and FinalizeBlock.
+///
+/// Sound because the hash is SHA-256 of the exact tx bytes: a hit means the very same body, key
+/// and signature that verified before. Bounded: the oldest entries are forgotten first (a miss
+/// only costs a verification).
+pub struct SigCache {
+    capacity: usize,
+    seen: std::collections::BTreeSet<[u8; 32]>,
+    order: std::collections::VecDeque<[u8; 32]>,
+    hits: u64,
+    misses: u64,
+}
+
+impl SigCache {
+    /// A cache of at most `capacity` tx hashes.
+    pub fn new(capacity: usize) -> Self {
+        SigCache {
+            capacity,
+            seen: std::collections::BTreeSet::new(),
+            order: std::collections::VecDeque::new(),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Decodes and verifies `bytes`, skipping the signature check for a tx verified before.
+    pub fn decode_and_verify(&mut self, bytes: &[u8]) -> Result<VerifiedTx, TxError> {
+        let tx = decode_tx(bytes)?;
+        if self.seen.contains(&tx.hash) {
+            self.hits += 1;
+            return Ok(VerifiedTx(tx));
+        }
+        self.misses += 1;
+        let verified = tx.verify()?;
+        if self.capacity > 0 {
+            if self.order.len() >= self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.seen.remove(&old);
+                }
+            }
+            self.seen.insert(verified.0.hash);
+            self.order.push_back(verified.0.hash);
+        }
+        Ok(verified)
+    }
+
+    /// (hits, misses) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+}
+
 /// Verifies many transactions; results are in input order.
 pub fn verify_batch(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, TxError>> {
     txs.into_iter().map(SignedTx::verify).collect()
@@ -209,6 +262,25 @@ mod tests {
     fn signing_bytes_are_pinned() {
         // The exact bytes signers sign: changing them invalidates every signing client.
         assert_eq!(signing_bytes("ab", &[9]), b"medledger/tx/v1\x00\x02ab\x09".to_vec());
+    }
+
+    #[test]
+    fn cached_verification_gives_the_same_answers_and_skips_rework() {
+        let mut cache = SigCache::new(2);
+        let good = sign_tx(&key(5), &body("c", 0));
+        let mut bad = Tx::decode(good.as_slice()).expect("decodes");
+        bad.signature[1] ^= 1;
+        let bad = bad.encode_to_vec();
+        assert!(cache.decode_and_verify(&good).is_ok());
+        assert!(cache.decode_and_verify(&good).is_ok());
+        assert_eq!(cache.decode_and_verify(&bad).expect_err("bad").code, Code::BadSignature);
+        assert_eq!(cache.decode_and_verify(&bad).expect_err("bad").code, Code::BadSignature, "failures are never cached");
+        assert_eq!(cache.stats(), (1, 3));
+        // Capacity 2: the oldest is forgotten and simply verified again.
+        let (a, b) = (sign_tx(&key(6), &body("c", 0)), sign_tx(&key(7), &body("c", 0)));
+        assert!(cache.decode_and_verify(&a).is_ok() && cache.decode_and_verify(&b).is_ok());
+        assert!(cache.decode_and_verify(&good).is_ok());
+        assert_eq!(cache.stats(), (1, 6));
     }
 
     proptest::proptest! {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod limits;
+pub mod recovery;
 
 /// Types generated from `proto/medledger/v1/*.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -23,5 +24,5 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/medledger.v1.rs"));
 }
 
-pub use envelope::{decode_tx, sign_tx, verify_batch, SignedTx, VerifiedTx};
+pub use envelope::{decode_tx, sign_tx, verify_batch, SigCache, SignedTx, VerifiedTx};
 pub use error::{Code, QueryCode, TxError};

@@ -1,12 +1,21 @@
-//! Stateless checks of records messages.
+//! Stateless checks of record anchors and erasures.
 
-use crate::error::TxError;
+use super::{check_id, check_text, check_token};
+use crate::error::{Code, TxError};
+use crate::limits::{MAX_DATA_CLASS_LEN, MAX_RECORD_ID_LEN, MAX_TEXT_LEN};
 use crate::pb::{AnchorRecord, EraseRecord};
 
-pub(crate) fn check_anchor(_m: &AnchorRecord) -> Result<(), TxError> {
-    Ok(())
+pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
+    check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
+    check_id("patient_id", &m.patient_id)?;
+    check_token("resource_type", &m.resource_type, MAX_DATA_CLASS_LEN)?;
+    if m.content_hash.len() != 32 {
+        return Err(TxError::new(Code::InvalidField, "content_hash must be the 32-byte SHA-256 of the encrypted record"));
+    }
+    check_token("key_id", &m.key_id, MAX_RECORD_ID_LEN)
 }
 
-pub(crate) fn check_erase(_m: &EraseRecord) -> Result<(), TxError> {
-    Ok(())
+pub(crate) fn check_erase(m: &EraseRecord) -> Result<(), TxError> {
+    check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
+    check_text("reason", &m.reason, MAX_TEXT_LEN)
 }

@@ -1,0 +1,240 @@
+//! CLI of practitioners, patients' keys, break-glass reviews and record anchors.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use medledger_tx::pb::{self, tx_body::Msg, PractitionerRole, PractitionerStatus};
+use sha2::{Digest, Sha256};
+
+use crate::keyring::Keyring;
+
+/// A key given by keyring name or as 64 hex characters.
+pub fn resolve_key(keyring: &Keyring, name_or_hex: &str) -> anyhow::Result<[u8; 32]> {
+    if name_or_hex.len() == 64 {
+        if let Some(k) = hex::decode(name_or_hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+            return Ok(k);
+        }
+    }
+    Ok(keyring.get(name_or_hex)?.verifying_key().to_bytes())
+}
+
+/// Practitioner roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Physician.
+    Physician,
+    /// Nurse.
+    Nurse,
+    /// Lab technician.
+    LabTechnician,
+    /// Claims adjuster.
+    ClaimsAdjuster,
+    /// Researcher.
+    Researcher,
+    /// Privacy officer.
+    PrivacyOfficer,
+}
+
+impl From<RoleArg> for PractitionerRole {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Physician => PractitionerRole::Physician,
+            RoleArg::Nurse => PractitionerRole::Nurse,
+            RoleArg::LabTechnician => PractitionerRole::LabTechnician,
+            RoleArg::ClaimsAdjuster => PractitionerRole::ClaimsAdjuster,
+            RoleArg::Researcher => PractitionerRole::Researcher,
+            RoleArg::PrivacyOfficer => PractitionerRole::PrivacyOfficer,
+        }
+    }
+}
+
+/// Practitioner transactions (signed by the member's admin).
+#[derive(Debug, Subcommand)]
+pub enum PractitionerTx {
+    /// Vouch for a practitioner's key.
+    Register {
+        /// The practitioner's key: a keyring name or 64 hex characters.
+        #[arg(long)]
+        key: String,
+        /// Role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The licence credential; only its SHA-256 goes on the ledger.
+        #[arg(long)]
+        licence_file: PathBuf,
+        /// Unix seconds after which the practitioner may no longer act (0 = no limit).
+        #[arg(long, default_value_t = 0)]
+        valid_until: u64,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Suspend a practitioner (reversible).
+    Suspend {
+        /// The practitioner's DID.
+        did: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Reinstate a suspended practitioner.
+    Reinstate {
+        /// The practitioner's DID.
+        did: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Revoke a practitioner (final).
+    Revoke {
+        /// The practitioner's DID.
+        did: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+impl PractitionerTx {
+    /// The message.
+    pub fn to_msg(self, keyring: &Keyring) -> anyhow::Result<Msg> {
+        let status = |did: String, s: PractitionerStatus, reason: String| {
+            Msg::SetPractitionerStatus(pb::SetPractitionerStatus { did, status: s as i32, reason })
+        };
+        Ok(match self {
+            PractitionerTx::Register { key, role, licence_file, valid_until, name } => {
+                let licence = std::fs::read(&licence_file).with_context(|| format!("reading {}", licence_file.display()))?;
+                Msg::RegisterPractitioner(pb::RegisterPractitioner {
+                    public_key: resolve_key(keyring, &key)?.to_vec(),
+                    role: PractitionerRole::from(role) as i32,
+                    licence_hash: Sha256::digest(&licence).to_vec(),
+                    valid_until,
+                    name,
+                })
+            }
+            PractitionerTx::Suspend { did, reason } => status(did, PractitionerStatus::Suspended, reason),
+            PractitionerTx::Reinstate { did, reason } => status(did, PractitionerStatus::Active, reason),
+            PractitionerTx::Revoke { did, reason } => status(did, PractitionerStatus::Revoked, reason),
+        })
+    }
+}
+
+/// Record anchors.
+#[derive(Debug, Subcommand)]
+pub enum RecordTx {
+    /// Anchor an encrypted record held off chain: its hash, size and key id go on the ledger.
+    Anchor {
+        /// Record id.
+        #[arg(long)]
+        record: String,
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// FHIR resource type.
+        #[arg(long = "type")]
+        resource_type: String,
+        /// The encrypted record file (hashed locally; never sent).
+        #[arg(long)]
+        file: PathBuf,
+        /// Id of the encryption key in the custodian's vault.
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Erase a record (crypto-shredding: the custodian destroys its key).
+    Erase {
+        /// Record id.
+        record: String,
+        /// Why.
+        #[arg(long, default_value = "patient request")]
+        reason: String,
+    },
+}
+
+impl RecordTx {
+    /// The message.
+    pub fn to_msg(self) -> anyhow::Result<Msg> {
+        Ok(match self {
+            RecordTx::Anchor { record, patient, resource_type, file, key_id } => {
+                let content = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                Msg::AnchorRecord(pb::AnchorRecord {
+                    record_id: record,
+                    patient_id: patient,
+                    resource_type,
+                    content_hash: Sha256::digest(&content).to_vec(),
+                    size: content.len() as u64,
+                    key_id,
+                })
+            }
+            RecordTx::Erase { record, reason } => Msg::EraseRecord(pb::EraseRecord { record_id: record, reason }),
+        })
+    }
+}
+
+/// A W3C DID Core document for a practitioner.
+pub fn did_document(p: &pb::Practitioner) -> serde_json::Value {
+    let status = PractitionerStatus::try_from(p.status).map(|s| s.as_str_name()).unwrap_or("UNKNOWN");
+    let role = PractitionerRole::try_from(p.role).map(|r| r.as_str_name()).unwrap_or("UNKNOWN");
+    let vm = format!("{}#key-1", p.did);
+    serde_json::json!({
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/ed25519-2020/v1"],
+        "id": p.did,
+        "controller": format!("did:medledger:member:{}", p.member_id),
+        "verificationMethod": [{
+            "id": vm,
+            "type": "Ed25519VerificationKey2020",
+            "controller": p.did,
+            "publicKeyMultibase": multibase_ed25519(&p.public_key),
+        }],
+        "authentication": [vm],
+        "assertionMethod": [vm],
+        "service": [{
+            "id": format!("{}#medledger", p.did),
+            "type": "MedledgerPractitioner",
+            "serviceEndpoint": {
+                "member": p.member_id,
+                "role": role,
+                "status": status,
+                "licenceSha256": hex::encode(&p.licence_hash),
+                "validUntil": p.valid_until,
+            }
+        }]
+    })
+}
+
+/// `z` + base58btc(0xed01 || key): the Ed25519VerificationKey2020 multibase form.
+fn multibase_ed25519(key: &[u8]) -> String {
+    let mut bytes = vec![0xed, 0x01];
+    bytes.extend_from_slice(key);
+    format!("z{}", base58(&bytes))
+}
+
+fn base58(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut digits: Vec<u8> = Vec::new();
+    for &b in bytes {
+        let mut carry = u32::from(b);
+        for d in digits.iter_mut() {
+            carry += u32::from(*d) << 8;
+            *d = (carry % 58) as u8;
+            carry /= 58;
+        }
+        while carry > 0 {
+            digits.push((carry % 58) as u8);
+            carry /= 58;
+        }
+    }
+    let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+    std::iter::repeat_n('1', zeros).chain(digits.iter().rev().map(|&d| ALPHABET[d as usize] as char)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base58_matches_known_vectors() {
+        assert_eq!(base58(b"hello world"), "StV1DL6CwTryKyV");
+        assert_eq!(base58(&[0, 0, 1]), "112");
+    }
+}
