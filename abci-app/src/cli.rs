@@ -1,5 +1,7 @@
 //! The command line: `medledger start | keys | tx | query | verify | localnet | bench`.
 
+mod claims;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -178,6 +180,9 @@ pub enum TxCmd {
     /// Record anchors and erasure.
     #[command(subcommand)]
     Record(rules::RecordTx),
+    /// Coverage policies and claims (signed by insurers and providers).
+    #[command(subcommand)]
+    Claim(claims::ClaimTx),
 }
 
 /// Patient transactions.
@@ -431,6 +436,10 @@ pub enum QueryCmd {
         /// The key.
         key: String,
     },
+    /// A claim.
+    Claim(claims::ClaimQuery),
+    /// An insurer's coverage policy (the latest version unless --version).
+    Policy(claims::PolicyQuery),
 }
 
 /// `verify` arguments.
@@ -777,6 +786,7 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
         }),
         TxCmd::Practitioner(p) => p.to_msg(keyring)?,
         TxCmd::Record(r) => r.to_msg()?,
+        TxCmd::Claim(c) => claims::to_msg(c)?,
     })
 }
 
@@ -955,6 +965,8 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
             }
             print_list(&count, &list, out)?;
         }
+        QueryCmd::Claim(c) => claims::query_claim(&r, c, out).await?,
+        QueryCmd::Policy(p) => claims::query_policy(&mut r, p, out).await?,
     }
     Ok(0)
 }

@@ -88,6 +88,34 @@ pub enum Code {
     NotCustodian = 54,
     /// The record belongs to another patient.
     RecordOfAnotherPatient = 55,
+    /// The insurer has published no policy with this id (or no such version).
+    UnknownPolicy = 70,
+    /// The member is not an insurer: only insurers publish policies, receive and decide claims.
+    NotInsurer = 71,
+    /// The submitting member is not a provider (a hospital or a lab).
+    NotProvider = 72,
+    /// A claim with the same patient, provider, day of service and service codes exists.
+    DuplicateClaim = 73,
+    /// No claim has this id.
+    UnknownClaim = 74,
+    /// The signer's member is not the claim's insurer (decide, pay) or provider (appeal).
+    NotClaimParty = 75,
+    /// The claim is not PENDING or APPEALED, so there is nothing to decide.
+    ClaimNotDecidable = 76,
+    /// The claim is not APPROVED or PARTIALLY_APPROVED.
+    ClaimNotPayable = 77,
+    /// The claim is not DENIED or PARTIALLY_APPROVED, or was appealed once already.
+    AppealNotAllowed = 78,
+    /// A decision must give exactly one approved amount per item of the claim.
+    DecisionMismatch = 79,
+    /// An approved amount is more than the item's claimed amount.
+    ApprovedExceedsClaimed = 80,
+    /// An amount or total does not fit in 64 bits of minor currency units.
+    AmountOverflow = 81,
+    /// A declared or stored total differs from the sum of its items.
+    TotalsMismatch = 82,
+    /// The day of service is after the block's time.
+    ServiceDateInFuture = 83,
     /// The node could not read its own state while checking the tx (CheckTx only; try another
     /// node). Never a block result: a node that cannot read its state stops.
     NodeStorage = 50,
@@ -95,7 +123,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 40] = [
+    pub const ALL: [Code; 54] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -136,6 +164,20 @@ impl Code {
         Code::RecordErased,
         Code::NotCustodian,
         Code::RecordOfAnotherPatient,
+        Code::UnknownPolicy,
+        Code::NotInsurer,
+        Code::NotProvider,
+        Code::DuplicateClaim,
+        Code::UnknownClaim,
+        Code::NotClaimParty,
+        Code::ClaimNotDecidable,
+        Code::ClaimNotPayable,
+        Code::AppealNotAllowed,
+        Code::DecisionMismatch,
+        Code::ApprovedExceedsClaimed,
+        Code::AmountOverflow,
+        Code::TotalsMismatch,
+        Code::ServiceDateInFuture,
     ];
 
     /// The ABCI result code.
@@ -191,6 +233,20 @@ impl Code {
             Code::RecordErased => "RECORD_ERASED",
             Code::NotCustodian => "NOT_CUSTODIAN",
             Code::RecordOfAnotherPatient => "RECORD_OF_ANOTHER_PATIENT",
+            Code::UnknownPolicy => "UNKNOWN_POLICY",
+            Code::NotInsurer => "NOT_INSURER",
+            Code::NotProvider => "NOT_PROVIDER",
+            Code::DuplicateClaim => "DUPLICATE_CLAIM",
+            Code::UnknownClaim => "UNKNOWN_CLAIM",
+            Code::NotClaimParty => "NOT_CLAIM_PARTY",
+            Code::ClaimNotDecidable => "CLAIM_NOT_DECIDABLE",
+            Code::ClaimNotPayable => "CLAIM_NOT_PAYABLE",
+            Code::AppealNotAllowed => "APPEAL_NOT_ALLOWED",
+            Code::DecisionMismatch => "DECISION_MISMATCH",
+            Code::ApprovedExceedsClaimed => "APPROVED_EXCEEDS_CLAIMED",
+            Code::AmountOverflow => "AMOUNT_OVERFLOW",
+            Code::TotalsMismatch => "TOTALS_MISMATCH",
+            Code::ServiceDateInFuture => "SERVICE_DATE_IN_FUTURE",
         }
     }
 }

@@ -35,3 +35,10 @@ pub const MAX_POLICY_RULES: usize = 256;
 pub const MAX_CLAIM_ITEMS: usize = 64;
 /// Most studies' participants listed by one query (a study index is read in full).
 pub const MAX_STUDY_PARTICIPANTS: u64 = 100_000;
+/// Longest service code in a coverage rule or claim item (CPT and HCPCS codes have 5
+/// characters, LOINC up to 8, SNOMED CT ids up to 18 digits).
+pub const MAX_SERVICE_CODE_LEN: usize = 32;
+/// Most record references in one claim.
+pub const MAX_CLAIM_RECORDS: usize = 32;
+/// Basis points in a whole: a co-pay of `MAX_COPAY_BPS` basis points is the full amount.
+pub const MAX_COPAY_BPS: u32 = 10_000;

@@ -1,13 +1,673 @@
-//! claims (in progress).
+//! Claims, shaped like FHIR Claim / ClaimResponse, and insurers' versioned coverage policies.
+//!
+//! - An insurer's admin publishes a coverage policy; each publication is a new, immutable version.
+//! - A provider (a hospital or lab: its admin, or one of its active clinicians or billing staff)
+//!   submits a claim for a patient who has given the insurer an HPAYMT consent covering "Claim".
+//!   The claim is adjudicated at once, deterministically, against the insurer's latest version
+//!   of the named policy, and approved automatically when every item is covered, needs no
+//!   pre-authorisation and is within its price cap; otherwise it waits (PENDING) for the insurer.
+//! - The insurer (its admin, or an active CLAIMS_ADJUSTER of it) decides pending or appealed
+//!   claims and marks approved ones paid; the provider may appeal a denial or partial approval once.
+//!
+//! Money is integer minor currency units. Every sum and product is checked: an amount that does
+//! not fit in a u64 refuses the transaction with [`Code::AmountOverflow`], never a panic, and
+//! every claim is checked against [`check_totals`] before it is written.
+//!
+//! The rules, with who may sign and every code, are in `docs/rules.md` ("Claims").
 
-use super::members::Signer;
+use std::collections::BTreeMap;
+
+use medledger_tx::limits::MAX_COPAY_BPS;
+use medledger_tx::pb::{
+    tx_body::Msg, Action, AppealClaim, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule, DecideClaim, ItemDecision,
+    Member, MemberKind, PayClaim, Practitioner, PractitionerRole, PublishPolicy, Purpose, SubmitClaim,
+};
+use medledger_tx::{keys, Code, TxError};
+use sha2::{Digest, Sha256};
+
+use super::consent::{evaluate, Decision, Request};
+use super::members::{require_member, require_member_signer, Signer};
+use super::patients::require_patient;
+use super::practitioners::{acting_member, require_role};
+use super::records::require_readable;
 use super::{BlockCtx, Event};
 use crate::error::ApplyError;
-use crate::view::TxState;
-use medledger_tx::pb::tx_body::Msg;
-use medledger_tx::{Code, TxError};
+use crate::view::{StateRead, TxState};
+
+/// The data class a patient's HPAYMT consent must cover (or `*`) for claims to be filed.
+pub const CLAIM_DATA_CLASS: &str = "Claim";
+
+/// Reason: the policy has no rule for the code, or its rule does not cover it.
+pub const REASON_NOT_COVERED: &str = "NOT_COVERED";
+/// Reason: the claimed unit price is above the rule's price cap; the approved amount is capped.
+pub const REASON_PRICE_CAP: &str = "PRICE_CAP";
+/// Reason: the rule needs a pre-authorisation, which only the insurer can confirm.
+pub const REASON_PREAUTH_REQUIRED: &str = "PREAUTH_REQUIRED";
+/// Reason: the adjuster approved the item in full.
+pub const REASON_ADJUSTER_APPROVED: &str = "ADJUSTER_APPROVED";
+/// Reason: the adjuster approved part of the item.
+pub const REASON_ADJUSTER_REDUCED: &str = "ADJUSTER_REDUCED";
+/// Reason: the adjuster approved nothing of the item.
+pub const REASON_ADJUSTER_DENIED: &str = "ADJUSTER_DENIED";
+
+/// `decided_by` of a claim approved automatically at submission.
+pub const DECIDED_BY_POLICY: &str = "policy";
+
+/// Practitioner roles that may submit and appeal for a provider: the clinicians who render and
+/// attest services, and billing staff (registered with the CLAIMS_ADJUSTER role). Researchers
+/// and privacy officers do not bill.
+const PROVIDER_ROLES: [PractitionerRole; 4] = [
+    PractitionerRole::Physician,
+    PractitionerRole::Nurse,
+    PractitionerRole::LabTechnician,
+    PractitionerRole::ClaimsAdjuster,
+];
+
+/// Practitioner roles that may decide and pay for an insurer.
+const INSURER_ROLES: [PractitionerRole; 1] = [PractitionerRole::ClaimsAdjuster];
+
+/// Domain separator of claim fingerprints.
+const FINGERPRINT_DOMAIN: &[u8] = b"medledger/claim-fingerprint/v1";
+
+/// Seconds per day: fingerprints compare days of service, not seconds.
+const DAY: u64 = 86_400;
 
 /// Applies a claims message.
-pub fn apply(_st: &mut TxState<'_, '_>, _signer: Signer, _msg: &Msg, _ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
-    Err(TxError::new(Code::InvalidField, "not implemented yet").into())
+pub fn apply(st: &mut TxState<'_, '_>, signer: Signer, msg: &Msg, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    match msg {
+        Msg::PublishPolicy(m) => publish_policy(st, signer, m, ctx),
+        Msg::SubmitClaim(m) => submit(st, signer, m, ctx),
+        Msg::DecideClaim(m) => decide(st, signer, m, ctx),
+        Msg::PayClaim(m) => pay(st, signer, m, ctx),
+        Msg::AppealClaim(m) => appeal(st, signer, m, ctx),
+        // apply.rs routes only the claims messages here; anything else is a routing bug, refused
+        // rather than trusted.
+        _ => Err(TxError::new(Code::InvalidField, "not a claims message").into()),
+    }
+}
+
+/// PublishPolicy: an insurer's admin publishes the next version of one of its policies.
+fn publish_policy(st: &mut TxState<'_, '_>, signer: Signer, m: &PublishPolicy, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    // Policies are the insurer's contract terms: its admin key publishes them, not an adjuster.
+    let insurer = require_member_signer(signer, "PublishPolicy")?;
+    require_insurer(&require_member(st, &insurer)?)?;
+    let latest = st.get_u64(&keys::policy_latest(&insurer, &m.policy_id))?;
+    let version = latest
+        .checked_add(1)
+        .ok_or_else(|| TxError::new(Code::AmountOverflow, "policy version counter is exhausted"))?;
+    let policy = CoveragePolicy {
+        insurer: insurer.clone(),
+        policy_id: m.policy_id.clone(),
+        version,
+        rules: m.rules.clone(),
+        published_height: ctx.height,
+    };
+    st.put_msg(keys::policy(&insurer, &m.policy_id, version), &policy);
+    st.put_u64(keys::policy_latest(&insurer, &m.policy_id), version);
+    Ok(vec![Event::new(
+        "medledger.claim.policy_published",
+        vec![("insurer", insurer), ("policy_id", m.policy_id.clone()), ("version", version.to_string())],
+    )])
+}
+
+/// SubmitClaim: a provider files a claim; it is adjudicated against the insurer's latest policy.
+fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    let (provider, practitioner) = acting_member(st, &signer, "SubmitClaim", ctx)?;
+    if let Some(p) = &practitioner {
+        require_role(p, &PROVIDER_ROLES, "submitting a claim")?;
+    }
+    require_provider(&require_member(st, &provider)?)?;
+    require_insurer(&require_member(st, &m.insurer)?)?;
+    require_patient(st, &m.patient_id)?;
+    if m.service_date > ctx.time {
+        return Err(TxError::new(
+            Code::ServiceDateInFuture,
+            format!("service_date {} is after the block time {}; claim services already rendered", m.service_date, ctx.time),
+        )
+        .into());
+    }
+    for record_id in &m.record_ids {
+        require_anchored(st, record_id, &m.patient_id)?;
+    }
+    let consent_id = require_payment_consent(st, &m.patient_id, &m.insurer, ctx)?;
+    let policy = latest_policy(st, &m.insurer, &m.policy_id)?;
+
+    let adjudication = adjudicate(&policy.rules, &m.items)?;
+    let totals = totals(&m.items, &adjudication.decisions)?;
+    if totals.claimed != m.total {
+        return Err(TxError::new(
+            Code::TotalsMismatch,
+            format!("total is {} but the items sum to {} (minor units)", m.total, totals.claimed),
+        )
+        .into());
+    }
+
+    let codes: Vec<&str> = m.items.iter().map(|i| i.service_code.as_str()).collect();
+    let fp_key = keys::claim_fingerprint(&fingerprint(&m.patient_id, &provider, m.service_date, &codes));
+    if let Some(existing) = st.get(&fp_key)? {
+        return Err(TxError::new(
+            Code::DuplicateClaim,
+            format!(
+                "claim {} already bills these services for this patient and day; appeal it rather than resubmit",
+                String::from_utf8_lossy(&existing)
+            ),
+        )
+        .into());
+    }
+
+    let n = st
+        .get_u64(&keys::claim_counter())?
+        .checked_add(1)
+        .ok_or_else(|| TxError::new(Code::AmountOverflow, "claim counter is exhausted"))?;
+    let id = claim_id(n);
+    let status = if adjudication.auto_approve { ClaimStatus::Approved } else { ClaimStatus::Pending };
+    let claim = Claim {
+        id: id.clone(),
+        provider: provider.clone(),
+        submitted_by: practitioner.map(|p| p.did).unwrap_or_else(|| provider.clone()),
+        patient_id: m.patient_id.clone(),
+        insurer: m.insurer.clone(),
+        policy_id: m.policy_id.clone(),
+        policy_version: policy.version,
+        service_date: m.service_date,
+        items: m.items.clone(),
+        record_ids: m.record_ids.clone(),
+        decisions: adjudication.decisions,
+        total_claimed: totals.claimed,
+        total_approved: totals.approved,
+        total_copay: totals.copay,
+        total_benefit: totals.benefit,
+        status: status as i32,
+        submitted_height: ctx.height,
+        decided_height: if adjudication.auto_approve { ctx.height } else { 0 },
+        decided_by: if adjudication.auto_approve { DECIDED_BY_POLICY.to_string() } else { String::new() },
+        consent_id,
+        ..Default::default()
+    };
+    put_claim(st, &claim)?;
+    st.put(fp_key, id.clone().into_bytes());
+    st.put_u64(keys::claim_counter(), n);
+    Ok(vec![Event::new(
+        "medledger.claim.submitted",
+        vec![
+            ("claim_id", id),
+            ("patient_id", claim.patient_id),
+            ("provider", claim.provider),
+            ("insurer", claim.insurer),
+            ("status", status_name(claim.status).to_string()),
+            ("total_claimed", claim.total_claimed.to_string()),
+            ("total_approved", claim.total_approved.to_string()),
+        ],
+    )])
+}
+
+/// DecideClaim: the insurer sets the approved amount of every item of a pending or appealed claim.
+fn decide(st: &mut TxState<'_, '_>, signer: Signer, m: &DecideClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    let (insurer, adjuster) = acting_insurer(st, &signer, "DecideClaim", ctx)?;
+    let mut claim = require_claim(st, &m.claim_id)?;
+    require_party(&claim.insurer, &insurer, &claim.id, "insurer")?;
+    let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
+    if !matches!(status, ClaimStatus::Pending | ClaimStatus::Appealed) {
+        return Err(TxError::new(
+            Code::ClaimNotDecidable,
+            format!("claim {} is {}; only PENDING or APPEALED claims are decided", claim.id, status_name(claim.status)),
+        )
+        .into());
+    }
+    if m.approved_amounts.len() != claim.items.len() {
+        return Err(TxError::new(
+            Code::DecisionMismatch,
+            format!("claim {} has {} items; the decision gives {} amounts", claim.id, claim.items.len(), m.approved_amounts.len()),
+        )
+        .into());
+    }
+    // The co-pay of the decided amounts follows the policy version the claim was filed under,
+    // not a later one: the terms in force at submission bind both parties.
+    let policy: CoveragePolicy = st
+        .get_msg(&keys::policy(&claim.insurer, &claim.policy_id, claim.policy_version))?
+        .ok_or_else(|| TxError::new(Code::UnknownPolicy, format!("policy {} version {} is missing", claim.policy_id, claim.policy_version)))?;
+    let rules = rule_index(&policy.rules);
+    let decisions = claim
+        .items
+        .iter()
+        .zip(&m.approved_amounts)
+        .map(|(item, &approved)| decide_item(rules.get(item.service_code.as_str()).copied(), item, approved))
+        .collect::<Result<Vec<_>, _>>()?;
+    let totals = totals(&claim.items, &decisions)?;
+    claim.status = decided_status(&claim.items, &decisions)? as i32;
+    claim.decisions = decisions;
+    claim.total_approved = totals.approved;
+    claim.total_copay = totals.copay;
+    claim.total_benefit = totals.benefit;
+    claim.decided_height = ctx.height;
+    claim.decided_by = adjuster.map(|p| p.did).unwrap_or_else(|| insurer.clone());
+    claim.decision_note = m.note.clone();
+    put_claim(st, &claim)?;
+    Ok(vec![Event::new(
+        "medledger.claim.decided",
+        vec![
+            ("claim_id", claim.id),
+            ("insurer", insurer),
+            ("decided_by", claim.decided_by),
+            ("status", status_name(claim.status).to_string()),
+            ("total_approved", claim.total_approved.to_string()),
+        ],
+    )])
+}
+
+/// PayClaim: the insurer records the payment of an approved or partially approved claim.
+fn pay(st: &mut TxState<'_, '_>, signer: Signer, m: &PayClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    let (insurer, _) = acting_insurer(st, &signer, "PayClaim", ctx)?;
+    let mut claim = require_claim(st, &m.claim_id)?;
+    require_party(&claim.insurer, &insurer, &claim.id, "insurer")?;
+    let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
+    if !matches!(status, ClaimStatus::Approved | ClaimStatus::PartiallyApproved) {
+        return Err(TxError::new(
+            Code::ClaimNotPayable,
+            format!("claim {} is {}; only APPROVED or PARTIALLY_APPROVED claims are paid", claim.id, status_name(claim.status)),
+        )
+        .into());
+    }
+    claim.status = ClaimStatus::Paid as i32;
+    claim.payment_reference = m.payment_reference.clone();
+    claim.paid_height = ctx.height;
+    put_claim(st, &claim)?;
+    Ok(vec![Event::new(
+        "medledger.claim.paid",
+        vec![
+            ("claim_id", claim.id),
+            ("insurer", insurer),
+            ("provider", claim.provider),
+            ("amount", claim.total_benefit.to_string()),
+            ("payment_reference", claim.payment_reference),
+        ],
+    )])
+}
+
+/// AppealClaim: the provider sends a denied or partially approved claim back to the insurer, once.
+fn appeal(st: &mut TxState<'_, '_>, signer: Signer, m: &AppealClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+    let (provider, practitioner) = acting_member(st, &signer, "AppealClaim", ctx)?;
+    if let Some(p) = &practitioner {
+        require_role(p, &PROVIDER_ROLES, "appealing a claim")?;
+    }
+    let mut claim = require_claim(st, &m.claim_id)?;
+    require_party(&claim.provider, &provider, &claim.id, "provider")?;
+    if claim.appealed {
+        return Err(TxError::new(Code::AppealNotAllowed, format!("claim {} was appealed once already", claim.id)).into());
+    }
+    let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
+    if !matches!(status, ClaimStatus::Denied | ClaimStatus::PartiallyApproved) {
+        return Err(TxError::new(
+            Code::AppealNotAllowed,
+            format!("claim {} is {}; only DENIED or PARTIALLY_APPROVED claims are appealed", claim.id, status_name(claim.status)),
+        )
+        .into());
+    }
+    claim.status = ClaimStatus::Appealed as i32;
+    claim.appealed = true;
+    claim.appeal_reason = m.reason.clone();
+    put_claim(st, &claim)?;
+    let by = practitioner.map(|p| p.did).unwrap_or_else(|| provider.clone());
+    Ok(vec![Event::new(
+        "medledger.claim.appealed",
+        vec![("claim_id", claim.id), ("provider", provider), ("insurer", claim.insurer), ("by", by)],
+    )])
+}
+
+/// The outcome of adjudicating a claim against a policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adjudication {
+    /// One decision per item, in item order.
+    pub decisions: Vec<ItemDecision>,
+    /// Every item covered, without pre-authorisation, within its price cap.
+    pub auto_approve: bool,
+}
+
+/// Adjudicates `items` against `rules`: per item the approved amount, the co-pay and the reasons
+/// it is less than claimed. Pure and deterministic; an amount overflow is an error, not a panic.
+pub fn adjudicate(rules: &[CoverageRule], items: &[ClaimItem]) -> Result<Adjudication, TxError> {
+    let index = rule_index(rules);
+    let mut decisions = Vec::with_capacity(items.len());
+    for item in items {
+        decisions.push(adjudicate_item(index.get(item.service_code.as_str()).copied(), item)?);
+    }
+    let auto_approve = decisions.iter().all(|d| d.reasons.is_empty());
+    Ok(Adjudication { decisions, auto_approve })
+}
+
+/// One item against its rule (if any):
+/// - no rule, or a rule that does not cover the code: approved 0, `NOT_COVERED`;
+/// - pre-authorisation required: approved 0, `PREAUTH_REQUIRED` (the ledger cannot see
+///   pre-authorisations, so only the adjuster can approve such an item);
+/// - else approved = min(quantity × unit_price, quantity × price_cap) (no cap when 0), with
+///   `PRICE_CAP` when the cap binds; co-pay per the rule, see [`copay`].
+fn adjudicate_item(rule: Option<&CoverageRule>, item: &ClaimItem) -> Result<ItemDecision, TxError> {
+    let claimed = item_amount(item)?;
+    let Some(rule) = rule.filter(|r| r.covered) else {
+        return Ok(ItemDecision { approved_amount: 0, copay: 0, reasons: vec![REASON_NOT_COVERED.into()] });
+    };
+    if rule.preauth_required {
+        return Ok(ItemDecision { approved_amount: 0, copay: 0, reasons: vec![REASON_PREAUTH_REQUIRED.into()] });
+    }
+    let mut reasons = Vec::new();
+    // quantity × cap can overflow where quantity × unit_price did not; then the cap is above
+    // any u64, so it does not bind. That is exact, not a rejection.
+    let cap = if rule.price_cap == 0 { None } else { item.quantity.checked_mul(rule.price_cap) };
+    let approved = match cap {
+        Some(cap) if cap < claimed => {
+            reasons.push(REASON_PRICE_CAP.to_string());
+            cap
+        }
+        _ => claimed,
+    };
+    Ok(ItemDecision { approved_amount: approved, copay: copay(Some(rule), approved), reasons })
+}
+
+/// An adjuster's amount for one item: at most the claimed amount; the co-pay follows the rule;
+/// the reasons are the policy's plus the adjuster's verdict.
+fn decide_item(rule: Option<&CoverageRule>, item: &ClaimItem, approved: u64) -> Result<ItemDecision, TxError> {
+    let claimed = item_amount(item)?;
+    if approved > claimed {
+        return Err(TxError::new(
+            Code::ApprovedExceedsClaimed,
+            format!("item {}: approved {approved} is more than the {claimed} claimed", item.service_code),
+        ));
+    }
+    let mut reasons = adjudicate_item(rule, item)?.reasons;
+    reasons.push(
+        if approved == claimed {
+            REASON_ADJUSTER_APPROVED
+        } else if approved == 0 {
+            REASON_ADJUSTER_DENIED
+        } else {
+            REASON_ADJUSTER_REDUCED
+        }
+        .to_string(),
+    );
+    Ok(ItemDecision { approved_amount: approved, copay: copay(rule, approved), reasons })
+}
+
+/// The co-pay of an approved amount under `rule`: the fixed amount per item, or
+/// `approved × bps / 10 000` rounded down (in the patient's favour), and never more than the
+/// approved amount, so the insurer's share (approved − co-pay) is never negative. An item the
+/// policy does not cover carries no co-pay (the policy defines none for it), even when an
+/// adjuster approves it.
+pub fn copay(rule: Option<&CoverageRule>, approved: u64) -> u64 {
+    let Some(rule) = rule.filter(|r| r.covered) else { return 0 };
+    let raw = if rule.copay_bps != 0 {
+        // u64 × u32 always fits in u128, and bps ≤ 10 000 (checked statelessly) keeps the
+        // quotient ≤ approved; `min` below holds even if a stored rule broke that.
+        let share = u128::from(approved) * u128::from(rule.copay_bps.min(MAX_COPAY_BPS)) / u128::from(MAX_COPAY_BPS);
+        u64::try_from(share).unwrap_or(approved)
+    } else {
+        rule.copay_fixed
+    };
+    raw.min(approved)
+}
+
+/// The status after an adjuster's decision: every item approved in full is APPROVED, nothing
+/// approved is DENIED, anything between is PARTIALLY_APPROVED.
+fn decided_status(items: &[ClaimItem], decisions: &[ItemDecision]) -> Result<ClaimStatus, TxError> {
+    let mut full = true;
+    let mut any = false;
+    for (item, d) in items.iter().zip(decisions) {
+        full &= d.approved_amount == item_amount(item)?;
+        any |= d.approved_amount != 0;
+    }
+    Ok(if full {
+        ClaimStatus::Approved
+    } else if !any {
+        ClaimStatus::Denied
+    } else {
+        ClaimStatus::PartiallyApproved
+    })
+}
+
+/// A claim's totals, each the checked sum over its items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    /// Σ quantity × unit_price.
+    pub claimed: u64,
+    /// Σ approved amounts.
+    pub approved: u64,
+    /// Σ co-pays.
+    pub copay: u64,
+    /// approved − copay: what the insurer pays.
+    pub benefit: u64,
+}
+
+/// The totals of `items` and their `decisions`; [`Code::AmountOverflow`] when a sum does not fit,
+/// [`Code::TotalsMismatch`] when the decisions do not line up with the items.
+pub fn totals(items: &[ClaimItem], decisions: &[ItemDecision]) -> Result<Totals, TxError> {
+    if items.len() != decisions.len() {
+        return Err(mismatch(format!("{} items but {} decisions", items.len(), decisions.len())));
+    }
+    let overflow = |what: &str| TxError::new(Code::AmountOverflow, format!("the {what} total does not fit in 64 bits of minor units"));
+    let (mut claimed, mut approved, mut copay) = (0u64, 0u64, 0u64);
+    for (item, d) in items.iter().zip(decisions) {
+        let amount = item_amount(item)?;
+        if d.approved_amount > amount || d.copay > d.approved_amount {
+            return Err(mismatch(format!("item {}: approved or co-pay exceeds what it may", item.service_code)));
+        }
+        claimed = claimed.checked_add(amount).ok_or_else(|| overflow("claimed"))?;
+        approved = approved.checked_add(d.approved_amount).ok_or_else(|| overflow("approved"))?;
+        copay = copay.checked_add(d.copay).ok_or_else(|| overflow("co-pay"))?;
+    }
+    let benefit = approved.checked_sub(copay).ok_or_else(|| mismatch("co-pays exceed the approved total".into()))?;
+    Ok(Totals { claimed, approved, copay, benefit })
+}
+
+/// The invariant of every stored claim: its totals equal the sums over its items and decisions
+/// (approved ≤ claimed and co-pay ≤ approved per item). Checked before every write of a claim,
+/// so a bug in a handler refuses the transaction instead of storing inconsistent money.
+pub fn check_totals(claim: &Claim) -> Result<(), TxError> {
+    let t = totals(&claim.items, &claim.decisions)?;
+    let stored = Totals {
+        claimed: claim.total_claimed,
+        approved: claim.total_approved,
+        copay: claim.total_copay,
+        benefit: claim.total_benefit,
+    };
+    if t != stored {
+        return Err(mismatch(format!("claim {}: stored totals {stored:?} differ from the items' {t:?}", claim.id)));
+    }
+    Ok(())
+}
+
+/// quantity × unit_price, checked.
+pub fn item_amount(item: &ClaimItem) -> Result<u64, TxError> {
+    item.quantity.checked_mul(item.unit_price).ok_or_else(|| {
+        TxError::new(
+            Code::AmountOverflow,
+            format!("item {}: {} × {} does not fit in 64 bits of minor units", item.service_code, item.quantity, item.unit_price),
+        )
+    })
+}
+
+/// The duplicate-claim fingerprint: SHA-256 of the domain separator, a zero byte, then the
+/// patient, the provider, the day of service (`service_date / 86 400`, UTC, as 8 bytes
+/// big-endian), the number of codes (8 bytes) and the service codes in byte order. Each string
+/// is prefixed by its length (8 bytes big-endian), so no two tuples encode alike. Item order,
+/// quantities, prices and the time within the day do not matter: the same services for the same
+/// patient on the same day are one claim.
+pub fn fingerprint(patient: &str, provider: &str, service_date: u64, codes: &[&str]) -> [u8; 32] {
+    let mut codes = codes.to_vec();
+    codes.sort_unstable();
+    let mut h = Sha256::new();
+    h.update(FINGERPRINT_DOMAIN);
+    h.update([0u8]);
+    length_prefixed(&mut h, patient.as_bytes());
+    length_prefixed(&mut h, provider.as_bytes());
+    h.update((service_date / DAY).to_be_bytes());
+    h.update((codes.len() as u64).to_be_bytes());
+    for code in codes {
+        length_prefixed(&mut h, code.as_bytes());
+    }
+    h.finalize().into()
+}
+
+fn length_prefixed(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+/// The id of the `n`-th claim (counting from 1).
+pub fn claim_id(n: u64) -> String {
+    format!("cl-{n}")
+}
+
+/// The short name of a claim status, e.g. `APPROVED`.
+pub fn status_name(status: i32) -> &'static str {
+    match ClaimStatus::try_from(status) {
+        Ok(ClaimStatus::Pending) => "PENDING",
+        Ok(ClaimStatus::Approved) => "APPROVED",
+        Ok(ClaimStatus::PartiallyApproved) => "PARTIALLY_APPROVED",
+        Ok(ClaimStatus::Denied) => "DENIED",
+        Ok(ClaimStatus::Paid) => "PAID",
+        Ok(ClaimStatus::Appealed) => "APPEALED",
+        Ok(ClaimStatus::Unspecified) | Err(_) => "UNSPECIFIED",
+    }
+}
+
+fn mismatch(message: String) -> TxError {
+    TxError::new(Code::TotalsMismatch, message)
+}
+
+/// Rules by service code. Codes are unique within a policy (checked statelessly); should a
+/// stored policy hold a code twice, the first rule wins, deterministically.
+fn rule_index(rules: &[CoverageRule]) -> BTreeMap<&str, &CoverageRule> {
+    let mut index = BTreeMap::new();
+    for r in rules {
+        index.entry(r.service_code.as_str()).or_insert(r);
+    }
+    index
+}
+
+fn put_claim(st: &mut TxState<'_, '_>, claim: &Claim) -> Result<(), ApplyError> {
+    check_totals(claim)?;
+    st.put_msg(keys::claim(&claim.id), claim);
+    Ok(())
+}
+
+fn require_claim(view: &impl StateRead, id: &str) -> Result<Claim, ApplyError> {
+    view.get_msg(&keys::claim(id))?
+        .ok_or_else(|| TxError::new(Code::UnknownClaim, format!("no claim {id:?}; see `medledger query claim`")).into())
+}
+
+/// The insurer's latest version of `policy_id`, or [`Code::UnknownPolicy`].
+fn latest_policy(view: &impl StateRead, insurer: &str, policy_id: &str) -> Result<CoveragePolicy, ApplyError> {
+    let unknown = || -> ApplyError {
+        TxError::new(Code::UnknownPolicy, format!("insurer {insurer} has published no policy {policy_id:?}")).into()
+    };
+    let version = view.get_u64(&keys::policy_latest(insurer, policy_id))?;
+    if version == 0 {
+        return Err(unknown());
+    }
+    view.get_msg(&keys::policy(insurer, policy_id, version))?.ok_or_else(unknown)
+}
+
+/// A record a claim refers to must be anchored, of the claim's patient, and not erased.
+fn require_anchored(view: &impl StateRead, record_id: &str, patient: &str) -> Result<(), ApplyError> {
+    if view.get(&keys::record(record_id))?.is_none() {
+        return Err(TxError::new(Code::UnknownRecord, format!("record {record_id} is not anchored; anchor it before claiming for it")).into());
+    }
+    require_readable(view, record_id, patient)
+}
+
+/// The patient's consent that lets the insurer see the claim for payment: an active consent to
+/// the insurer (the member; a consent to one of its practitioners does not count) with purpose
+/// HPAYMT and data class "Claim" (or "*", minus deny exceptions), evaluated with the same
+/// function as every access. Returns the consent id, stored in the claim.
+fn require_payment_consent(view: &impl StateRead, patient: &str, insurer: &str, ctx: &BlockCtx) -> Result<String, ApplyError> {
+    let req = Request {
+        patient,
+        member: insurer,
+        practitioner: None,
+        action: Action::Read as i32,
+        data_class: CLAIM_DATA_CLASS,
+        record_id: "",
+        purpose: Purpose::Hpaymt as i32,
+    };
+    match evaluate(view, &req, ctx)? {
+        Decision::Permit(id) => Ok(id),
+        Decision::Deny(reason) => Err(TxError::new(
+            Code::NoPermittingConsent,
+            format!("a claim needs the patient's HPAYMT consent to {insurer} covering class {CLAIM_DATA_CLASS} or *: {reason}"),
+        )
+        .into()),
+    }
+}
+
+/// Who acts for an insurer: its admin, or an active CLAIMS_ADJUSTER practitioner of it.
+fn acting_insurer(
+    view: &impl StateRead,
+    signer: &Signer,
+    what: &str,
+    ctx: &BlockCtx,
+) -> Result<(String, Option<Practitioner>), ApplyError> {
+    let (member, practitioner) = acting_member(view, signer, what, ctx)?;
+    if let Some(p) = &practitioner {
+        require_role(p, &INSURER_ROLES, what)?;
+    }
+    Ok((member, practitioner))
+}
+
+fn require_party(party: &str, actor: &str, claim_id: &str, role: &str) -> Result<(), ApplyError> {
+    if party != actor {
+        return Err(TxError::new(Code::NotClaimParty, format!("claim {claim_id}'s {role} is {party}, not {actor}")).into());
+    }
+    Ok(())
+}
+
+fn require_insurer(member: &Member) -> Result<(), ApplyError> {
+    if member.kind != MemberKind::Insurer as i32 {
+        return Err(TxError::new(Code::NotInsurer, format!("member {} is not an insurer", member.id)).into());
+    }
+    Ok(())
+}
+
+fn require_provider(member: &Member) -> Result<(), ApplyError> {
+    if member.kind != MemberKind::Hospital as i32 && member.kind != MemberKind::Lab as i32 {
+        return Err(TxError::new(Code::NotProvider, format!("member {} is not a hospital or lab; only providers file claims", member.id)).into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_pinned_and_ignores_item_order_and_time_of_day() {
+        let a = fingerprint("pt-1", "hospital-a", 19_000 * DAY + 5, &["99213", "80053"]);
+        let b = fingerprint("pt-1", "hospital-a", 19_000 * DAY + 3_600, &["80053", "99213"]);
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint("pt-1", "hospital-a", 19_001 * DAY, &["80053", "99213"]));
+        assert_ne!(a, fingerprint("pt-1", "hospital-a", 19_000 * DAY, &["80053"]));
+        // Length prefixes: moving a character between fields changes the fingerprint.
+        assert_ne!(fingerprint("pt-1h", "ospital-a", 0, &[]), fingerprint("pt-1", "hospital-a", 0, &[]));
+        // Pinned: stored fingerprints must keep matching new submissions after an upgrade.
+        assert_eq!(hex::encode(a), "b7f953ada195f070fb7ff88b79aa0c5cd14bea0cd8988656a37b38f797247f47");
+    }
+
+    #[test]
+    fn copay_never_exceeds_the_approved_amount_and_rounds_down() {
+        let fixed = CoverageRule { service_code: "a".into(), covered: true, copay_fixed: 500, ..Default::default() };
+        assert_eq!(copay(Some(&fixed), 2_000), 500);
+        assert_eq!(copay(Some(&fixed), 300), 300);
+        let bps = CoverageRule { service_code: "a".into(), covered: true, copay_bps: 2_500, ..Default::default() };
+        assert_eq!(copay(Some(&bps), 999), 249);
+        assert_eq!(copay(Some(&bps), u64::MAX), u64::MAX / 4);
+        let full = CoverageRule { copay_bps: MAX_COPAY_BPS, ..bps };
+        assert_eq!(copay(Some(&full), u64::MAX), u64::MAX);
+        assert_eq!(copay(None, 1_000), 0);
+    }
+
+    #[test]
+    fn a_cap_that_overflows_does_not_bind() {
+        let rule = CoverageRule { service_code: "a".into(), covered: true, price_cap: u64::MAX, ..Default::default() };
+        let item = ClaimItem { service_code: "a".into(), quantity: 2, unit_price: 10 };
+        let d = adjudicate_item(Some(&rule), &item).map(|d| d.approved_amount);
+        assert_eq!(d, Ok(20));
+    }
 }

@@ -1,0 +1,258 @@
+//! `medledger tx claim publish-policy|submit|decide|pay|appeal` and `medledger query claim ID` /
+//! `query policy INSURER POLICY [--version N]`: insurers' coverage policies and providers' claims.
+//!
+//! Amounts are integer minor currency units (e.g. cents), as on the ledger. The rules the ledger
+//! applies are in docs/rules.md ("Claims").
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use medledger_state::domain::claims::item_amount;
+use medledger_tx::keys;
+use medledger_tx::pb::{self, tx_body::Msg, ClaimItem, CoverageRule};
+
+use super::{show, Output, Reader};
+
+/// Claims transactions.
+#[derive(Debug, Subcommand)]
+pub enum ClaimTx {
+    /// Publish the next version of one of your coverage policies (an insurer's admin key).
+    PublishPolicy {
+        /// Policy id, e.g. `gold`.
+        #[arg(long = "policy")]
+        policy_id: String,
+        /// A coverage rule (repeat): `CODE[,cap=N][,copay=N|,copay-bps=N][,preauth]`, or
+        /// `CODE,not-covered`. `cap` is the most paid per unit; `copay` a fixed amount per item;
+        /// `copay-bps` basis points of the approved amount (10000 = all of it).
+        #[arg(long = "rule", required = true, value_parser = parse_rule)]
+        rules: Vec<CoverageRule>,
+    },
+    /// Submit a claim for a patient (a hospital's or lab's admin, or one of its clinicians).
+    Submit {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Insurer member id; the patient must have granted it an HPAYMT consent for `Claim`.
+        #[arg(long)]
+        insurer: String,
+        /// The insurer's policy id; the claim is adjudicated against its latest version.
+        #[arg(long = "policy")]
+        policy_id: String,
+        /// Day of service, unix seconds (not after the block time).
+        #[arg(long)]
+        date: u64,
+        /// An item (repeat): `CODE:QUANTITY:UNIT_PRICE`.
+        #[arg(long = "item", required = true, value_parser = parse_item)]
+        items: Vec<ClaimItem>,
+        /// An anchored record of the patient supporting the claim (repeat).
+        #[arg(long = "record")]
+        records: Vec<String>,
+        /// The claim's total; computed from the items when omitted.
+        #[arg(long)]
+        total: Option<u64>,
+    },
+    /// Decide a pending or appealed claim (the insurer's admin or a claims adjuster).
+    Decide {
+        /// Claim id, e.g. cl-1.
+        claim_id: String,
+        /// Approved amount of each item, in item order (repeat once per item).
+        #[arg(long = "amount", required = true)]
+        amounts: Vec<u64>,
+        /// A note for the provider.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Record the payment of an approved or partially approved claim (the insurer).
+    Pay {
+        /// Claim id.
+        claim_id: String,
+        /// The payment's reference, e.g. a bank transfer id.
+        #[arg(long)]
+        reference: String,
+    },
+    /// Appeal a denied or partially approved claim, once (the provider).
+    Appeal {
+        /// Claim id.
+        claim_id: String,
+        /// Why the insurer should decide again.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `query claim ID`.
+#[derive(Debug, Args)]
+pub struct ClaimQuery {
+    /// Claim id, e.g. cl-1.
+    id: String,
+}
+
+/// `query policy INSURER POLICY [--version N]`.
+#[derive(Debug, Args)]
+pub struct PolicyQuery {
+    /// Insurer member id.
+    insurer: String,
+    /// Policy id.
+    policy: String,
+    /// A published version (default: the latest at the height read).
+    #[arg(long)]
+    version: Option<u64>,
+}
+
+/// The message a claims command sends.
+pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
+    Ok(match cmd {
+        ClaimTx::PublishPolicy { policy_id, rules } => Msg::PublishPolicy(pb::PublishPolicy { policy_id, rules }),
+        ClaimTx::Submit { patient, insurer, policy_id, date, items, records, total } => {
+            let total = match total {
+                Some(t) => t,
+                None => items_total(&items)?,
+            };
+            Msg::SubmitClaim(pb::SubmitClaim {
+                patient_id: patient,
+                insurer,
+                policy_id,
+                service_date: date,
+                items,
+                record_ids: records,
+                total,
+            })
+        }
+        ClaimTx::Decide { claim_id, amounts, note } => {
+            Msg::DecideClaim(pb::DecideClaim { claim_id, approved_amounts: amounts, note })
+        }
+        ClaimTx::Pay { claim_id, reference } => Msg::PayClaim(pb::PayClaim { claim_id, payment_reference: reference }),
+        ClaimTx::Appeal { claim_id, reason } => Msg::AppealClaim(pb::AppealClaim { claim_id, reason }),
+    })
+}
+
+/// Sum of quantity × unit_price, with the ledger's own checked arithmetic.
+fn items_total(items: &[ClaimItem]) -> anyhow::Result<u64> {
+    items.iter().try_fold(0u64, |sum, item| {
+        let amount = item_amount(item).map_err(|e| anyhow::anyhow!(e.message))?;
+        sum.checked_add(amount).context("the items' total does not fit in 64 bits; the ledger would refuse the claim")
+    })
+}
+
+/// Prints a claim.
+pub(super) async fn query_claim(r: &Reader, q: ClaimQuery, out: Output) -> anyhow::Result<()> {
+    show(&r.read_msg::<pb::Claim>(&keys::claim(&q.id)).await?, out)
+}
+
+/// Prints a policy version; without `--version`, the latest one, read at the same height as the
+/// pointer to it.
+pub(super) async fn query_policy(r: &mut Reader, q: PolicyQuery, out: Output) -> anyhow::Result<()> {
+    let version = match q.version {
+        Some(v) => v,
+        None => {
+            let latest = r.read_u64(&keys::policy_latest(&q.insurer, &q.policy)).await?;
+            r.height = latest.height;
+            match latest.value {
+                Some(v) => v,
+                // No such policy: show the (possibly proven) absence of its pointer.
+                None => return show(&latest, out),
+            }
+        }
+    };
+    show(&r.read_msg::<pb::CoveragePolicy>(&keys::policy(&q.insurer, &q.policy, version)).await?, out)
+}
+
+/// Parses `CODE[,cap=N][,copay=N|,copay-bps=N][,preauth]` or `CODE,not-covered`.
+fn parse_rule(s: &str) -> anyhow::Result<CoverageRule> {
+    let mut parts = s.split(',');
+    let code = parts.next().filter(|c| !c.is_empty()).context("a rule starts with its service code")?;
+    let mut rule = CoverageRule { service_code: code.to_string(), covered: true, ..Default::default() };
+    for part in parts {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let number = || value.parse::<u64>().with_context(|| format!("{name}={value:?}: not a whole number of minor units"));
+        match name {
+            "cap" => rule.price_cap = number()?,
+            "copay" => rule.copay_fixed = number()?,
+            "copay-bps" => rule.copay_bps = value.parse().with_context(|| format!("copay-bps={value:?}: not a whole number"))?,
+            "preauth" if value.is_empty() => rule.preauth_required = true,
+            "not-covered" if value.is_empty() => rule.covered = false,
+            _ => bail!("unknown rule option {part:?}; use cap=N, copay=N, copay-bps=N, preauth or not-covered"),
+        }
+    }
+    Ok(rule)
+}
+
+/// Parses `CODE:QUANTITY:UNIT_PRICE` (the code itself may contain `:`).
+fn parse_item(s: &str) -> anyhow::Result<ClaimItem> {
+    let mut parts = s.rsplitn(3, ':');
+    let (Some(price), Some(quantity), Some(code)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("an item is CODE:QUANTITY:UNIT_PRICE");
+    };
+    Ok(ClaimItem {
+        service_code: code.to_string(),
+        quantity: quantity.parse().with_context(|| format!("quantity {quantity:?} is not a whole number"))?,
+        unit_price: price.parse().with_context(|| format!("unit price {price:?} is not a whole number of minor units"))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse_from, Command, TxCmd};
+
+    fn tx_msg(args: &[&str]) -> anyhow::Result<Msg> {
+        let mut all = vec!["medledger", "tx", "--from", "hospital-a", "claim"];
+        all.extend_from_slice(args);
+        let cli = parse_from(all)?;
+        let Command::Tx(t) = cli.command else { bail!("not a tx") };
+        let TxCmd::Claim(c) = t.msg else { bail!("not a claim tx") };
+        to_msg(c)
+    }
+
+    #[test]
+    fn rules_parse_with_their_options() {
+        let r = parse_rule("99213,cap=15000,copay=2000").expect("parses");
+        assert_eq!((r.service_code.as_str(), r.covered, r.price_cap, r.copay_fixed), ("99213", true, 15_000, 2_000));
+        let r = parse_rule("80053,copay-bps=1000,preauth").expect("parses");
+        assert_eq!((r.copay_bps, r.preauth_required), (1_000, true));
+        assert!(!parse_rule("97110,not-covered").expect("parses").covered);
+        assert!(parse_rule("99213,cap=ten").is_err());
+        assert!(parse_rule("99213,bogus").is_err());
+        assert!(parse_rule(",cap=1").is_err());
+    }
+
+    #[test]
+    fn items_parse_and_the_total_is_computed() -> anyhow::Result<()> {
+        assert_eq!(parse_item("loinc:2345-7:3:250").expect("parses").service_code, "loinc:2345-7");
+        assert!(parse_item("99213:1").is_err());
+        let msg = tx_msg(&[
+            "submit", "--patient", "pt-1", "--insurer", "insurer-c", "--policy", "gold", "--date", "1700000000", "--item",
+            "99213:1:12000", "--item", "80053:2:4999", "--record", "r-1",
+        ])
+        .expect("parses");
+        let Msg::SubmitClaim(m) = msg else { bail!("not a submit") };
+        assert_eq!((m.total, m.items.len(), m.record_ids), (21_998, 2, vec!["r-1".to_string()]));
+        let overflow = tx_msg(&[
+            "submit", "--patient", "p", "--insurer", "i", "--policy", "g", "--date", "1", "--item", "a:2:18446744073709551615",
+        ]);
+        assert!(overflow.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn decide_pay_and_appeal_parse() -> anyhow::Result<()> {
+        let Msg::DecideClaim(d) = tx_msg(&["decide", "cl-1", "--amount", "100", "--amount", "0"])? else {
+            bail!("not a decision")
+        };
+        assert_eq!(d.approved_amounts, vec![100, 0]);
+        assert!(tx_msg(&["decide", "cl-1"]).is_err(), "amounts are required");
+        assert!(matches!(tx_msg(&["pay", "cl-1", "--reference", "SEPA-1"]), Ok(Msg::PayClaim(_))));
+        assert!(matches!(tx_msg(&["appeal", "cl-1", "--reason", "preauth ref 7"]), Ok(Msg::AppealClaim(_))));
+        assert!(matches!(
+            tx_msg(&["publish-policy", "--policy", "gold", "--rule", "99213,cap=1"]),
+            Ok(Msg::PublishPolicy(p)) if p.rules.len() == 1
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn claim_and_policy_queries_parse() {
+        assert!(parse_from(["medledger", "query", "claim", "cl-1"]).is_ok());
+        assert!(parse_from(["medledger", "query", "--prove", "policy", "insurer-c", "gold", "--version", "2"]).is_ok());
+        assert!(parse_from(["medledger", "query", "policy", "insurer-c"]).is_err());
+    }
+}

@@ -1,0 +1,872 @@
+//! Claims and coverage policies on a real ledger: who may publish, submit, decide, pay and
+//! appeal; every refusal with its code; adjudication, co-pays and totals; and property tests that
+//! totals always equal the sums of items (checked against a naive u128 model) and that no amount
+//! ever panics, only refuses with AMOUNT_OVERFLOW.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use medledger_state::domain::claims::{adjudicate, check_totals, copay, totals};
+use medledger_state::view::StateRead;
+use medledger_state::{Event, Ledger};
+use medledger_tx::pb::{
+    self, tx_body::Msg, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule, PractitionerRole, PractitionerStatus, Purpose,
+    TxBody,
+};
+use medledger_tx::{ids, keys, sign_tx, Code};
+use proptest::prelude::*;
+use tempfile::TempDir;
+
+const CHAIN: &str = "claims-chain";
+const T0: u64 = 1_700_000_000;
+/// A day of service before every block of the tests.
+const SERVICE_DAY: u64 = T0 - 86_400;
+
+/// Genesis members: (id, kind). Admin key i is `[100 + i; 32]`.
+const MEMBERS: [(&str, &str); 5] =
+    [("hospital-a", "hospital"), ("lab-b", "lab"), ("insurer-c", "insurer"), ("insurer-d", "insurer"), ("research-e", "research")];
+const HOSPITAL: usize = 0;
+const LAB: usize = 1;
+const INSURER: usize = 2;
+const OTHER_INSURER: usize = 3;
+const RESEARCH: usize = 4;
+
+fn admin(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[100 + i as u8; 32])
+}
+
+fn patient_key(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[1 + i as u8; 32])
+}
+
+fn patient(i: usize) -> String {
+    ids::patient_id(&patient_key(i).verifying_key().to_bytes())
+}
+
+fn genesis() -> Vec<u8> {
+    let members: Vec<_> = MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(i, (id, kind))| {
+            serde_json::json!({"id": id, "name": id, "kind": kind,
+                "admin_key": hex::encode(admin(i).verifying_key().to_bytes())})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap()
+}
+
+/// A practitioner: their key and the member and role they are registered with.
+#[derive(Clone, Copy)]
+struct Staff {
+    seed: u8,
+    member: usize,
+    role: PractitionerRole,
+}
+
+/// Practitioners every world registers.
+const PHYSICIAN: Staff = Staff { seed: 150, member: HOSPITAL, role: PractitionerRole::Physician };
+const RESEARCHER: Staff = Staff { seed: 151, member: HOSPITAL, role: PractitionerRole::Researcher };
+const ADJUSTER: Staff = Staff { seed: 152, member: INSURER, role: PractitionerRole::ClaimsAdjuster };
+const INSURER_PHYSICIAN: Staff = Staff { seed: 153, member: INSURER, role: PractitionerRole::Physician };
+const OTHER_ADJUSTER: Staff = Staff { seed: 154, member: OTHER_INSURER, role: PractitionerRole::ClaimsAdjuster };
+const SUSPENDED_ADJUSTER: Staff = Staff { seed: 155, member: INSURER, role: PractitionerRole::ClaimsAdjuster };
+const SUSPENDED_PHYSICIAN: Staff = Staff { seed: 156, member: HOSPITAL, role: PractitionerRole::Physician };
+const STAFF: [Staff; 7] = [PHYSICIAN, RESEARCHER, ADJUSTER, INSURER_PHYSICIAN, OTHER_ADJUSTER, SUSPENDED_ADJUSTER, SUSPENDED_PHYSICIAN];
+
+impl Staff {
+    fn key(self) -> SigningKey {
+        SigningKey::from_bytes(&[self.seed; 32])
+    }
+
+    fn did(self) -> String {
+        ids::practitioner_did(&self.key().verifying_key().to_bytes())
+    }
+}
+
+/// The result of one tx.
+#[derive(Debug)]
+struct Outcome {
+    code: u32,
+    log: String,
+    events: Vec<Event>,
+}
+
+impl Outcome {
+    fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success: {}", self.log);
+        self
+    }
+
+    fn attr(&self, name: &str) -> String {
+        self.events.iter().flat_map(|e| &e.attributes).find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+}
+
+/// A ledger with the members above, driven one block per call.
+struct World {
+    _dir: TempDir,
+    ledger: Ledger,
+    next: BTreeMap<[u8; 32], u64>,
+    height: u64,
+}
+
+impl World {
+    fn empty() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(dir.path()).unwrap();
+        ledger.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
+        World { _dir: dir, ledger, next: BTreeMap::new(), height: 0 }
+    }
+
+    /// Patients 0 (alice) and 1 (bob) registered; every practitioner registered (two of them
+    /// suspended); insurer-c's policy "gold" (see [`gold`]); alice's record r-alice and bob's
+    /// r-bob anchored by hospital-a; alice's HPAYMT consent (class Claim) to insurer-c.
+    fn new() -> World {
+        let mut w = World::empty();
+        let mut txs = vec![w.sign(&patient_key(0), register()), w.sign(&patient_key(1), register())];
+        for s in STAFF {
+            let msg = Msg::RegisterPractitioner(pb::RegisterPractitioner {
+                public_key: s.key().verifying_key().to_bytes().to_vec(),
+                role: s.role as i32,
+                licence_hash: vec![s.seed; 32],
+                ..Default::default()
+            });
+            txs.push(w.sign(&admin(s.member), msg));
+        }
+        txs.push(w.sign(&admin(INSURER), publish("gold", gold())));
+        txs.push(w.sign(&admin(HOSPITAL), anchor("r-alice", 0)));
+        txs.push(w.sign(&admin(HOSPITAL), anchor("r-bob", 1)));
+        txs.push(w.sign(&patient_key(0), consent("insurer-c", Purpose::Hpaymt, "Claim")));
+        for s in [SUSPENDED_ADJUSTER, SUSPENDED_PHYSICIAN] {
+            let msg = Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
+                did: s.did(),
+                status: PractitionerStatus::Suspended as i32,
+                reason: "test".into(),
+            });
+            txs.push(w.sign(&admin(s.member), msg));
+        }
+        for (i, r) in w.block(&txs).into_iter().enumerate() {
+            assert_eq!(r.code, 0, "setup tx {i}: {}", r.log);
+        }
+        w
+    }
+
+    fn sign(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
+        let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
+        let body = TxBody { chain_id: CHAIN.into(), sequence: *seq, msg: Some(msg) };
+        *seq += 1;
+        sign_tx(key, &body)
+    }
+
+    fn block(&mut self, txs: &[Vec<u8>]) -> Vec<Outcome> {
+        self.height += 1;
+        let r = self.ledger.finalize_block(self.height, T0 + self.height, txs).unwrap();
+        self.ledger.commit().unwrap();
+        // A tx refused by its stateless checks consumes no sequence: resynchronise like a client
+        // that reads its next sequence from the node.
+        for (key, next) in self.next.iter_mut() {
+            *next = self.ledger.store().get_u64(&keys::sequence(key)).unwrap();
+        }
+        r.tx_results.into_iter().map(|t| Outcome { code: t.code, log: t.log, events: t.events }).collect()
+    }
+
+    /// One tx in its own block.
+    fn tx(&mut self, key: &SigningKey, msg: Msg) -> Outcome {
+        let tx = self.sign(key, msg);
+        self.block(&[tx]).pop().unwrap()
+    }
+
+    /// Asserts that `key` sending `msg` is refused with `code`.
+    fn refused(&mut self, key: &SigningKey, msg: Msg, code: Code) {
+        let r = self.tx(key, msg);
+        assert_eq!(Code::from_value(r.code), Some(code), "log: {}", r.log);
+        assert!(!r.log.is_empty(), "a refusal says why");
+    }
+
+    fn claim(&self, id: &str) -> Claim {
+        self.ledger.store().get_msg(&keys::claim(id)).unwrap().unwrap_or_else(|| panic!("no claim {id}"))
+    }
+
+    fn policy(&self, insurer: &str, id: &str, version: u64) -> Option<CoveragePolicy> {
+        self.ledger.store().get_msg(&keys::policy(insurer, id, version)).unwrap()
+    }
+
+    /// Submits `msg` as hospital-a's admin and returns the new claim's id.
+    fn submitted(&mut self, msg: Msg) -> String {
+        self.tx(&admin(HOSPITAL), msg).ok().attr("claim_id")
+    }
+}
+
+fn register() -> Msg {
+    Msg::RegisterPatient(pb::RegisterPatient {})
+}
+
+fn anchor(record: &str, patient_index: usize) -> Msg {
+    Msg::AnchorRecord(pb::AnchorRecord {
+        record_id: record.into(),
+        patient_id: patient(patient_index),
+        resource_type: "Encounter".into(),
+        content_hash: vec![7; 32],
+        size: 10,
+        key_id: "k".into(),
+    })
+}
+
+fn consent(grantee: &str, purpose: Purpose, class: &str) -> Msg {
+    Msg::GrantConsent(pb::GrantConsent {
+        grantee: grantee.into(),
+        data_classes: vec![class.into()],
+        purposes: vec![purpose as i32],
+        ..Default::default()
+    })
+}
+
+fn rule(code: &str, price_cap: u64, copay_fixed: u64, copay_bps: u32, preauth: bool) -> CoverageRule {
+    CoverageRule { service_code: code.into(), covered: true, price_cap, copay_fixed, copay_bps, preauth_required: preauth }
+}
+
+/// insurer-c's "gold" policy: an office visit (cap 150.00, co-pay 20.00), a metabolic panel
+/// (no cap, co-pay 10 %), an MRI (needs pre-authorisation), physiotherapy (not covered).
+fn gold() -> Vec<CoverageRule> {
+    vec![
+        rule("99213", 15_000, 2_000, 0, false),
+        rule("80053", 0, 0, 1_000, false),
+        rule("70551", 100_000, 0, 0, true),
+        CoverageRule { service_code: "97110".into(), ..Default::default() },
+    ]
+}
+
+fn publish(id: &str, rules: Vec<CoverageRule>) -> Msg {
+    Msg::PublishPolicy(pb::PublishPolicy { policy_id: id.into(), rules })
+}
+
+fn item(code: &str, quantity: u64, unit_price: u64) -> ClaimItem {
+    ClaimItem { service_code: code.into(), quantity, unit_price }
+}
+
+/// A claim by hospital-a for alice to insurer-c under "gold", its total computed.
+fn claim_msg(items: Vec<ClaimItem>) -> pb::SubmitClaim {
+    // 0 when the items overflow: the ledger must refuse that claim before comparing totals.
+    let total = items.iter().try_fold(0u64, |s, i| s.checked_add(i.quantity.checked_mul(i.unit_price)?)).unwrap_or(0);
+    pb::SubmitClaim {
+        patient_id: patient(0),
+        insurer: "insurer-c".into(),
+        policy_id: "gold".into(),
+        service_date: SERVICE_DAY,
+        items,
+        record_ids: vec!["r-alice".into()],
+        total,
+    }
+}
+
+fn submit(items: Vec<ClaimItem>) -> Msg {
+    Msg::SubmitClaim(claim_msg(items))
+}
+
+fn submit_with(f: impl FnOnce(&mut pb::SubmitClaim)) -> Msg {
+    let mut m = claim_msg(vec![item("99213", 1, 10_000)]);
+    f(&mut m);
+    Msg::SubmitClaim(m)
+}
+
+/// A claim that auto-adjudication leaves PENDING: one visit over its cap, one MRI.
+fn pending_claim() -> Msg {
+    submit(vec![item("99213", 1, 20_000), item("70551", 1, 90_000)])
+}
+
+fn decide(id: &str, amounts: &[u64]) -> Msg {
+    Msg::DecideClaim(pb::DecideClaim { claim_id: id.into(), approved_amounts: amounts.to_vec(), note: "reviewed".into() })
+}
+
+fn pay(id: &str) -> Msg {
+    Msg::PayClaim(pb::PayClaim { claim_id: id.into(), payment_reference: "SEPA-0001".into() })
+}
+
+fn appeal(id: &str) -> Msg {
+    Msg::AppealClaim(pb::AppealClaim { claim_id: id.into(), reason: "pre-authorised by phone, ref 42".into() })
+}
+
+fn status(c: &Claim) -> ClaimStatus {
+    ClaimStatus::try_from(c.status).unwrap()
+}
+
+fn reasons(c: &Claim) -> Vec<Vec<&str>> {
+    c.decisions.iter().map(|d| d.reasons.iter().map(String::as_str).collect()).collect()
+}
+
+mod policies {
+    use super::*;
+
+    #[test]
+    fn an_insurers_admin_publishes_versioned_policies() {
+        let mut w = World::new();
+        assert_eq!(w.policy("insurer-c", "gold", 1).map(|p| p.rules), Some(gold()));
+        let silver = vec![rule("99213", 9_000, 0, 2_000, false)];
+        let r = w.tx(&admin(INSURER), publish("gold", silver.clone()));
+        r.ok();
+        assert_eq!((r.attr("insurer"), r.attr("policy_id"), r.attr("version")), ("insurer-c".into(), "gold".into(), "2".into()));
+        let v2 = w.policy("insurer-c", "gold", 2).unwrap();
+        assert_eq!((v2.version, v2.rules, v2.published_height), (2, silver, w.height));
+        assert_eq!(w.policy("insurer-c", "gold", 1).map(|p| p.rules), Some(gold()), "old versions stay as published");
+        assert_eq!(w.ledger.store().get_u64(&keys::policy_latest("insurer-c", "gold")).unwrap(), 2);
+        // Each insurer has its own namespace of policy ids.
+        w.tx(&admin(OTHER_INSURER), publish("gold", gold())).ok();
+        assert_eq!(w.policy("insurer-d", "gold", 1).map(|p| p.insurer), Some("insurer-d".into()));
+    }
+
+    #[test]
+    fn only_an_insurers_admin_publishes_policies() {
+        let mut w = World::new();
+        w.refused(&admin(HOSPITAL), publish("p", gold()), Code::NotInsurer);
+        w.refused(&admin(RESEARCH), publish("p", gold()), Code::NotInsurer);
+        w.refused(&ADJUSTER.key(), publish("p", gold()), Code::NotAuthorized);
+        w.refused(&patient_key(0), publish("p", gold()), Code::NotAuthorized);
+        w.refused(&SigningKey::from_bytes(&[9; 32]), publish("p", gold()), Code::UnknownSigner);
+        w.refused(&admin(INSURER), publish("p", vec![]), Code::InvalidField);
+        assert_eq!(w.policy("insurer-c", "p", 1), None);
+    }
+}
+
+mod submission {
+    use super::*;
+
+    #[test]
+    fn a_fully_covered_claim_is_approved_automatically() {
+        let mut w = World::new();
+        // Visit under its cap (co-pay 20.00 fixed) and a panel with 10 % co-pay.
+        let r = w.tx(&admin(HOSPITAL), submit(vec![item("99213", 1, 12_000), item("80053", 2, 4_999)]));
+        r.ok();
+        assert_eq!((r.attr("claim_id"), r.attr("status"), r.attr("total_approved")), ("cl-1".into(), "APPROVED".into(), "21998".into()));
+        let c = w.claim("cl-1");
+        assert_eq!(status(&c), ClaimStatus::Approved);
+        assert_eq!((c.provider.as_str(), c.submitted_by.as_str(), c.insurer.as_str()), ("hospital-a", "hospital-a", "insurer-c"));
+        assert_eq!((c.policy_version, c.consent_id.as_str(), c.decided_by.as_str()), (1, "c-1", "policy"));
+        assert_eq!(c.decisions.iter().map(|d| (d.approved_amount, d.copay)).collect::<Vec<_>>(), vec![(12_000, 2_000), (9_998, 999)]);
+        assert_eq!(reasons(&c), vec![Vec::<&str>::new(), vec![]]);
+        assert_eq!((c.total_claimed, c.total_approved, c.total_copay, c.total_benefit), (21_998, 21_998, 2_999, 18_999));
+        assert_eq!((c.submitted_height, c.decided_height), (w.height, w.height));
+        assert_eq!(check_totals(&c), Ok(()));
+        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_claim_over_a_cap_uncovered_or_needing_preauthorisation_waits_for_the_insurer() {
+        let mut w = World::new();
+        let id = w.submitted(submit(vec![
+            item("99213", 2, 20_000), // cap 150.00 a unit binds
+            item("70551", 1, 90_000), // needs pre-authorisation
+            item("97110", 3, 5_000),  // not covered by its rule
+            item("11111", 1, 100),    // no rule at all
+        ]));
+        let c = w.claim(&id);
+        assert_eq!(status(&c), ClaimStatus::Pending);
+        assert_eq!(c.decisions.iter().map(|d| (d.approved_amount, d.copay)).collect::<Vec<_>>(), vec![(30_000, 2_000), (0, 0), (0, 0), (0, 0)]);
+        assert_eq!(reasons(&c), vec![vec!["PRICE_CAP"], vec!["PREAUTH_REQUIRED"], vec!["NOT_COVERED"], vec!["NOT_COVERED"]]);
+        assert_eq!((c.total_claimed, c.total_approved, c.total_copay, c.total_benefit), (145_100, 30_000, 2_000, 28_000));
+        assert_eq!((c.decided_height, c.decided_by.as_str()), (0, ""));
+    }
+
+    #[test]
+    fn a_fixed_copay_above_the_approved_amount_is_capped_at_it() {
+        let mut w = World::new();
+        let id = w.submitted(submit(vec![item("99213", 1, 1_500)]));
+        let c = w.claim(&id);
+        assert_eq!((status(&c), c.decisions[0].copay, c.total_benefit), (ClaimStatus::Approved, 1_500, 0));
+    }
+
+    #[test]
+    fn claims_follow_the_latest_policy_version() {
+        let mut w = World::new();
+        w.tx(&admin(INSURER), publish("gold", vec![rule("99213", 0, 0, 5_000, false)])).ok();
+        let id = w.submitted(submit(vec![item("99213", 1, 20_000)]));
+        let c = w.claim(&id);
+        assert_eq!((c.policy_version, status(&c), c.total_copay), (2, ClaimStatus::Approved, 10_000));
+    }
+
+    #[test]
+    fn a_providers_clinician_may_submit_and_is_recorded() {
+        let mut w = World::new();
+        let id = w.tx(&PHYSICIAN.key(), submit(vec![item("99213", 1, 100)])).ok().attr("claim_id");
+        let c = w.claim(&id);
+        assert_eq!((c.provider, c.submitted_by), ("hospital-a".to_string(), PHYSICIAN.did()));
+    }
+
+    #[test]
+    fn a_lab_is_a_provider() {
+        let mut w = World::new();
+        w.tx(&admin(LAB), submit(vec![item("80053", 1, 100)])).ok();
+    }
+
+    #[test]
+    fn only_a_providers_admin_or_active_clinician_submits() {
+        let mut w = World::new();
+        let msg = || submit(vec![item("99213", 1, 100)]);
+        w.refused(&RESEARCHER.key(), msg(), Code::RoleNotPermitted);
+        w.refused(&SUSPENDED_PHYSICIAN.key(), msg(), Code::PractitionerInactive);
+        w.refused(&admin(RESEARCH), msg(), Code::NotProvider);
+        w.refused(&admin(INSURER), msg(), Code::NotProvider);
+        w.refused(&ADJUSTER.key(), msg(), Code::NotProvider);
+        w.refused(&patient_key(0), msg(), Code::NotAuthorized);
+        w.refused(&SigningKey::from_bytes(&[9; 32]), msg(), Code::UnknownSigner);
+        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 0, "refused claims take no id");
+    }
+
+    #[test]
+    fn a_claim_names_a_known_insurer_patient_policy_and_a_past_day() {
+        let mut w = World::new();
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.insurer = "lab-b".into()), Code::NotInsurer);
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.insurer = "nobody".into()), Code::UnknownMember);
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.patient_id = "pt-nobody".into()), Code::UnknownPatient);
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.policy_id = "platinum".into()), Code::UnknownPolicy);
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.service_date = T0 + 1_000), Code::ServiceDateInFuture);
+    }
+
+    #[test]
+    fn a_claim_needs_the_patients_hpaymt_consent_covering_claims_to_that_insurer() {
+        let mut w = World::new();
+        let bob = |m: &mut pb::SubmitClaim| {
+            m.patient_id = patient(1);
+            m.record_ids = vec!["r-bob".into()];
+        };
+        // Bob has no consent; then consents that miss one condition each.
+        w.refused(&admin(HOSPITAL), submit_with(bob), Code::NoPermittingConsent);
+        w.tx(&patient_key(1), consent("insurer-c", Purpose::Treat, "Claim")).ok();
+        w.tx(&patient_key(1), consent("insurer-c", Purpose::Hpaymt, "Observation")).ok();
+        w.tx(&patient_key(1), consent("insurer-d", Purpose::Hpaymt, "Claim")).ok();
+        w.tx(&patient_key(1), consent(&ADJUSTER.did(), Purpose::Hpaymt, "Claim")).ok();
+        w.refused(&admin(HOSPITAL), submit_with(bob), Code::NoPermittingConsent);
+        // A wildcard class covers claims; its revocation stops the next claim.
+        let id = w.tx(&patient_key(1), consent("insurer-c", Purpose::Hpaymt, "*")).ok().attr("consent_id");
+        let claim = w.submitted(submit_with(bob));
+        assert_eq!(w.claim(&claim).consent_id, id);
+        w.tx(&patient_key(1), Msg::RevokeConsent(pb::RevokeConsent { consent_id: id })).ok();
+        w.refused(&admin(HOSPITAL), submit_with(|m| { bob(m); m.service_date -= 86_400 }), Code::NoPermittingConsent);
+    }
+
+    #[test]
+    fn record_references_must_be_anchored_records_of_the_patient_not_erased() {
+        let mut w = World::new();
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.record_ids = vec!["r-unknown".into()]), Code::UnknownRecord);
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.record_ids = vec!["r-bob".into()]), Code::RecordOfAnotherPatient);
+        w.tx(&patient_key(0), Msg::EraseRecord(pb::EraseRecord { record_id: "r-alice".into(), reason: "gdpr".into() })).ok();
+        w.refused(&admin(HOSPITAL), submit_with(|_| {}), Code::RecordErased);
+        w.submitted(submit_with(|m| m.record_ids.clear()));
+    }
+
+    #[test]
+    fn the_same_services_for_the_same_patient_and_day_are_billed_once() {
+        let mut w = World::new();
+        let first = w.submitted(submit(vec![item("99213", 1, 100), item("80053", 1, 50)]));
+        // Other order, quantities, prices, time of day, or insurer: still the same services.
+        let again = |m: &mut pb::SubmitClaim| {
+            m.items = vec![item("80053", 3, 70), item("99213", 2, 10)];
+            m.total = 230;
+            m.service_date += 3_600;
+        };
+        w.refused(&admin(HOSPITAL), submit_with(again), Code::DuplicateClaim);
+        w.tx(&patient_key(0), consent("insurer-d", Purpose::Hpaymt, "Claim")).ok();
+        w.tx(&admin(OTHER_INSURER), publish("gold", gold())).ok();
+        w.refused(&admin(HOSPITAL), submit_with(|m| { again(m); m.insurer = "insurer-d".into() }), Code::DuplicateClaim);
+        w.refused(&PHYSICIAN.key(), submit_with(again), Code::DuplicateClaim);
+        // Another day, another provider or another set of codes is another claim.
+        w.submitted(submit_with(|m| { again(m); m.service_date -= 86_400 }));
+        w.tx(&admin(LAB), submit_with(again)).ok();
+        w.submitted(submit_with(|m| { again(m); m.items.push(item("99213", 1, 1)); m.total += 1 }));
+        assert_eq!(first, "cl-1");
+        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 4);
+    }
+
+    #[test]
+    fn a_declared_total_must_equal_the_items_and_fit_in_64_bits() {
+        let mut w = World::new();
+        w.refused(&admin(HOSPITAL), submit_with(|m| m.total += 1), Code::TotalsMismatch);
+        let huge = |m: &mut pb::SubmitClaim| {
+            m.items = vec![item("80053", 1, u64::MAX), item("99213", 1, 1)];
+            m.total = 0;
+        };
+        w.refused(&admin(HOSPITAL), submit_with(huge), Code::AmountOverflow);
+        w.refused(&admin(HOSPITAL), submit_with(|m| { m.items = vec![item("80053", 2, u64::MAX / 2 + 1)]; m.total = 0 }), Code::AmountOverflow);
+        // The largest total that fits is fine, and its 10 % co-pay does not overflow either.
+        let id = w.submitted(submit_with(|m| { m.items = vec![item("80053", 1, u64::MAX)]; m.total = u64::MAX }));
+        let c = w.claim(&id);
+        assert_eq!((status(&c), c.total_approved, c.total_copay), (ClaimStatus::Approved, u64::MAX, u64::MAX / 10));
+    }
+}
+
+mod decisions {
+    use super::*;
+
+    #[test]
+    fn an_adjuster_approves_a_pending_claim_in_full() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        let r = w.tx(&ADJUSTER.key(), decide(&id, &[20_000, 90_000]));
+        r.ok();
+        assert_eq!((r.attr("status"), r.attr("decided_by")), ("APPROVED".into(), ADJUSTER.did()));
+        let c = w.claim(&id);
+        assert_eq!(status(&c), ClaimStatus::Approved);
+        // Co-pays follow the policy: 20.00 fixed on the visit; the MRI's rule has none.
+        assert_eq!(c.decisions.iter().map(|d| (d.approved_amount, d.copay)).collect::<Vec<_>>(), vec![(20_000, 2_000), (90_000, 0)]);
+        assert_eq!(reasons(&c), vec![vec!["PRICE_CAP", "ADJUSTER_APPROVED"], vec!["PREAUTH_REQUIRED", "ADJUSTER_APPROVED"]]);
+        assert_eq!((c.total_approved, c.total_copay, c.total_benefit), (110_000, 2_000, 108_000));
+        assert_eq!((c.decided_height, c.decided_by, c.decision_note), (w.height, ADJUSTER.did(), "reviewed".to_string()));
+    }
+
+    #[test]
+    fn the_insurers_admin_approves_part_of_a_claim() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.tx(&admin(INSURER), decide(&id, &[15_000, 0])).ok();
+        let c = w.claim(&id);
+        assert_eq!((status(&c), c.decided_by.as_str(), c.total_approved), (ClaimStatus::PartiallyApproved, "insurer-c", 15_000));
+        assert_eq!(reasons(&c), vec![vec!["PRICE_CAP", "ADJUSTER_REDUCED"], vec!["PREAUTH_REQUIRED", "ADJUSTER_DENIED"]]);
+    }
+
+    #[test]
+    fn approving_nothing_denies_the_claim() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.tx(&ADJUSTER.key(), decide(&id, &[0, 0])).ok();
+        let c = w.claim(&id);
+        assert_eq!((status(&c), c.total_approved, c.total_copay, c.total_benefit), (ClaimStatus::Denied, 0, 0, 0));
+    }
+
+    #[test]
+    fn a_decision_gives_one_amount_per_item_none_above_its_claim() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.refused(&ADJUSTER.key(), decide(&id, &[1]), Code::DecisionMismatch);
+        w.refused(&ADJUSTER.key(), decide(&id, &[1, 2, 3]), Code::DecisionMismatch);
+        w.refused(&ADJUSTER.key(), decide(&id, &[]), Code::DecisionMismatch);
+        w.refused(&ADJUSTER.key(), decide(&id, &[20_001, 0]), Code::ApprovedExceedsClaimed);
+        assert_eq!(status(&w.claim(&id)), ClaimStatus::Pending);
+    }
+
+    #[test]
+    fn only_the_claims_insurer_its_admin_or_an_active_adjuster_decides() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.refused(&admin(OTHER_INSURER), decide(&id, &[0, 0]), Code::NotClaimParty);
+        w.refused(&OTHER_ADJUSTER.key(), decide(&id, &[0, 0]), Code::NotClaimParty);
+        w.refused(&admin(HOSPITAL), decide(&id, &[0, 0]), Code::NotClaimParty);
+        w.refused(&INSURER_PHYSICIAN.key(), decide(&id, &[0, 0]), Code::RoleNotPermitted);
+        w.refused(&SUSPENDED_ADJUSTER.key(), decide(&id, &[0, 0]), Code::PractitionerInactive);
+        w.refused(&patient_key(0), decide(&id, &[0, 0]), Code::NotAuthorized);
+        w.refused(&SigningKey::from_bytes(&[9; 32]), decide(&id, &[0, 0]), Code::UnknownSigner);
+        w.refused(&ADJUSTER.key(), decide("cl-99", &[0, 0]), Code::UnknownClaim);
+        assert_eq!(status(&w.claim(&id)), ClaimStatus::Pending);
+    }
+
+    #[test]
+    fn only_pending_or_appealed_claims_are_decided() {
+        let mut w = World::new();
+        let approved = w.submitted(submit(vec![item("99213", 1, 100)]));
+        w.refused(&ADJUSTER.key(), decide(&approved, &[0]), Code::ClaimNotDecidable);
+        let denied = w.submitted(submit(vec![item("70551", 1, 100)]));
+        w.tx(&ADJUSTER.key(), decide(&denied, &[0])).ok();
+        w.refused(&ADJUSTER.key(), decide(&denied, &[100]), Code::ClaimNotDecidable);
+        w.tx(&ADJUSTER.key(), pay(&approved)).ok();
+        w.refused(&ADJUSTER.key(), decide(&approved, &[100]), Code::ClaimNotDecidable);
+    }
+
+    #[test]
+    fn decisions_use_the_policy_version_the_claim_was_filed_under() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        // v2 would charge a 50 % co-pay on visits; the claim was filed under v1 (20.00 fixed).
+        w.tx(&admin(INSURER), publish("gold", vec![rule("99213", 0, 0, 5_000, false)])).ok();
+        w.tx(&ADJUSTER.key(), decide(&id, &[20_000, 0])).ok();
+        assert_eq!(w.claim(&id).decisions[0].copay, 2_000);
+    }
+}
+
+mod payments {
+    use super::*;
+
+    #[test]
+    fn approved_and_partially_approved_claims_are_paid_once() {
+        let mut w = World::new();
+        let approved = w.submitted(submit(vec![item("99213", 1, 12_000)]));
+        let r = w.tx(&ADJUSTER.key(), pay(&approved));
+        r.ok();
+        assert_eq!((r.attr("amount"), r.attr("payment_reference")), ("10000".into(), "SEPA-0001".into()));
+        let c = w.claim(&approved);
+        assert_eq!((status(&c), c.payment_reference.as_str(), c.paid_height), (ClaimStatus::Paid, "SEPA-0001", w.height));
+        w.refused(&ADJUSTER.key(), pay(&approved), Code::ClaimNotPayable);
+
+        let partial = w.submitted(pending_claim());
+        w.tx(&ADJUSTER.key(), decide(&partial, &[15_000, 0])).ok();
+        w.tx(&admin(INSURER), pay(&partial)).ok();
+        assert_eq!(status(&w.claim(&partial)), ClaimStatus::Paid);
+    }
+
+    #[test]
+    fn pending_denied_and_appealed_claims_are_not_paid() {
+        let mut w = World::new();
+        let pending = w.submitted(pending_claim());
+        w.refused(&ADJUSTER.key(), pay(&pending), Code::ClaimNotPayable);
+        let denied = w.submitted(submit(vec![item("70551", 1, 100)]));
+        w.tx(&ADJUSTER.key(), decide(&denied, &[0])).ok();
+        w.refused(&ADJUSTER.key(), pay(&denied), Code::ClaimNotPayable);
+        w.tx(&admin(HOSPITAL), appeal(&denied)).ok();
+        w.refused(&ADJUSTER.key(), pay(&denied), Code::ClaimNotPayable);
+    }
+
+    #[test]
+    fn only_the_claims_insurer_its_admin_or_an_active_adjuster_pays() {
+        let mut w = World::new();
+        let id = w.submitted(submit(vec![item("99213", 1, 100)]));
+        w.refused(&admin(OTHER_INSURER), pay(&id), Code::NotClaimParty);
+        w.refused(&OTHER_ADJUSTER.key(), pay(&id), Code::NotClaimParty);
+        w.refused(&admin(HOSPITAL), pay(&id), Code::NotClaimParty);
+        w.refused(&PHYSICIAN.key(), pay(&id), Code::RoleNotPermitted);
+        w.refused(&INSURER_PHYSICIAN.key(), pay(&id), Code::RoleNotPermitted);
+        w.refused(&SUSPENDED_ADJUSTER.key(), pay(&id), Code::PractitionerInactive);
+        w.refused(&patient_key(0), pay(&id), Code::NotAuthorized);
+        w.refused(&ADJUSTER.key(), pay("cl-99"), Code::UnknownClaim);
+        assert_eq!(status(&w.claim(&id)), ClaimStatus::Approved);
+    }
+}
+
+mod appeals {
+    use super::*;
+
+    #[test]
+    fn the_provider_appeals_a_denial_once_and_the_insurer_decides_again() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.tx(&ADJUSTER.key(), decide(&id, &[0, 0])).ok();
+        let r = w.tx(&PHYSICIAN.key(), appeal(&id));
+        r.ok();
+        assert_eq!(r.attr("by"), PHYSICIAN.did());
+        let c = w.claim(&id);
+        assert_eq!((status(&c), c.appealed, c.appeal_reason.as_str()), (ClaimStatus::Appealed, true, "pre-authorised by phone, ref 42"));
+        w.tx(&ADJUSTER.key(), decide(&id, &[15_000, 90_000])).ok();
+        let c = w.claim(&id);
+        assert_eq!((status(&c), c.total_approved, c.appealed), (ClaimStatus::PartiallyApproved, 105_000, true));
+        // Partially approved again, but the one appeal is used.
+        w.refused(&admin(HOSPITAL), appeal(&id), Code::AppealNotAllowed);
+        w.tx(&ADJUSTER.key(), pay(&id)).ok();
+    }
+
+    #[test]
+    fn a_partial_approval_may_be_appealed() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.tx(&ADJUSTER.key(), decide(&id, &[15_000, 0])).ok();
+        w.tx(&admin(HOSPITAL), appeal(&id)).ok();
+        assert_eq!(status(&w.claim(&id)), ClaimStatus::Appealed);
+    }
+
+    #[test]
+    fn pending_approved_paid_and_appealed_claims_are_not_appealed() {
+        let mut w = World::new();
+        let pending = w.submitted(pending_claim());
+        w.refused(&admin(HOSPITAL), appeal(&pending), Code::AppealNotAllowed);
+        let approved = w.submitted(submit(vec![item("99213", 1, 100)]));
+        w.refused(&admin(HOSPITAL), appeal(&approved), Code::AppealNotAllowed);
+        w.tx(&ADJUSTER.key(), pay(&approved)).ok();
+        w.refused(&admin(HOSPITAL), appeal(&approved), Code::AppealNotAllowed);
+        w.tx(&ADJUSTER.key(), decide(&pending, &[0, 0])).ok();
+        w.tx(&admin(HOSPITAL), appeal(&pending)).ok();
+        w.refused(&admin(HOSPITAL), appeal(&pending), Code::AppealNotAllowed);
+    }
+
+    #[test]
+    fn only_the_claims_provider_its_admin_or_an_active_clinician_appeals() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.tx(&ADJUSTER.key(), decide(&id, &[0, 0])).ok();
+        w.refused(&admin(LAB), appeal(&id), Code::NotClaimParty);
+        w.refused(&admin(INSURER), appeal(&id), Code::NotClaimParty);
+        w.refused(&RESEARCHER.key(), appeal(&id), Code::RoleNotPermitted);
+        w.refused(&SUSPENDED_PHYSICIAN.key(), appeal(&id), Code::PractitionerInactive);
+        w.refused(&patient_key(0), appeal(&id), Code::NotAuthorized);
+        w.refused(&admin(HOSPITAL), appeal("cl-99"), Code::UnknownClaim);
+        assert_eq!(status(&w.claim(&id)), ClaimStatus::Denied);
+    }
+}
+
+/// A naive reference of adjudication in u128: what each item is approved for and its co-pay,
+/// and whether the claim is approved automatically.
+fn reference(rules: &[CoverageRule], items: &[ClaimItem]) -> (Vec<(u128, u128)>, bool) {
+    let mut auto = true;
+    let per_item = items
+        .iter()
+        .map(|it| {
+            let claimed = u128::from(it.quantity) * u128::from(it.unit_price);
+            let rule = rules.iter().find(|r| r.service_code == it.service_code).filter(|r| r.covered);
+            let Some(r) = rule else {
+                auto = false;
+                return (0, 0);
+            };
+            if r.preauth_required {
+                auto = false;
+                return (0, 0);
+            }
+            let cap = if r.price_cap == 0 { u128::MAX } else { u128::from(it.quantity) * u128::from(r.price_cap) };
+            if cap < claimed {
+                auto = false;
+            }
+            let approved = claimed.min(cap);
+            let copay = if r.copay_bps != 0 { approved * u128::from(r.copay_bps) / 10_000 } else { u128::from(r.copay_fixed).min(approved) };
+            (approved, copay)
+        })
+        .collect();
+    (per_item, auto)
+}
+
+const CODES: [&str; 4] = ["a", "b", "c", "d"];
+
+/// Amounts that reach the edges of u64: small, large, and near the maximum.
+fn amount() -> impl Strategy<Value = u64> {
+    prop_oneof![0..1_000u64, 0..u64::MAX, (u64::MAX - 1_000)..=u64::MAX, Just(u64::MAX / 2 + 1)]
+}
+
+fn rule_strategy() -> impl Strategy<Value = CoverageRule> {
+    (0..CODES.len(), any::<bool>(), amount(), amount(), 0..=10_000u32, any::<bool>(), any::<bool>()).prop_map(
+        |(c, covered, cap, fixed, bps, use_bps, preauth)| {
+            if !covered {
+                return CoverageRule { service_code: CODES[c].into(), ..Default::default() };
+            }
+            let (copay_fixed, copay_bps) = if use_bps { (0, bps) } else { (fixed, 0) };
+            CoverageRule { service_code: CODES[c].into(), covered, price_cap: cap, copay_fixed, copay_bps, preauth_required: preauth }
+        },
+    )
+}
+
+fn rules_strategy() -> impl Strategy<Value = Vec<CoverageRule>> {
+    prop::collection::vec(rule_strategy(), 1..5).prop_map(|rules| {
+        // One rule per code, as a published policy has.
+        let mut seen = std::collections::BTreeSet::new();
+        rules.into_iter().filter(|r| seen.insert(r.service_code.clone())).collect()
+    })
+}
+
+fn items_strategy() -> impl Strategy<Value = Vec<ClaimItem>> {
+    prop::collection::vec(
+        (0..CODES.len() + 1, 1..=u64::MAX, amount()).prop_map(|(c, q, p)| {
+            let q = if q % 2 == 0 { q % 8 + 1 } else { q }; // half small quantities, half any
+            item(CODES.get(c).copied().unwrap_or("unlisted"), q, p)
+        }),
+        1..6,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, .. ProptestConfig::default() })]
+
+    /// Adjudication equals the naive u128 reference, co-pay ≤ approved ≤ claimed per item, and
+    /// totals equal the sums of items, or are refused with AMOUNT_OVERFLOW exactly when a sum
+    /// does not fit in a u64.
+    #[test]
+    fn adjudication_matches_the_reference_and_totals_equal_the_sums(rules in rules_strategy(), items in items_strategy()) {
+        let fits = |v: u128| u64::try_from(v).is_ok();
+        let claimed: Vec<u128> = items.iter().map(|i| u128::from(i.quantity) * u128::from(i.unit_price)).collect();
+        match adjudicate(&rules, &items) {
+            Err(e) => {
+                prop_assert_eq!(e.code, Code::AmountOverflow);
+                prop_assert!(claimed.iter().any(|c| !fits(*c)), "refused although every item fits");
+            }
+            Ok(a) => {
+                prop_assert!(claimed.iter().all(|c| fits(*c)));
+                // Only now: the reference's products fit in u128 once every item fits in u64.
+                let (expected, auto) = reference(&rules, &items);
+                prop_assert_eq!(a.auto_approve, auto);
+                for ((d, (approved, copay)), c) in a.decisions.iter().zip(&expected).zip(&claimed) {
+                    prop_assert_eq!((u128::from(d.approved_amount), u128::from(d.copay)), (*approved, *copay));
+                    prop_assert!(d.copay <= d.approved_amount && u128::from(d.approved_amount) <= *c);
+                }
+                let sum = |f: &dyn Fn(usize) -> u128| (0..items.len()).map(f).sum::<u128>();
+                let total_claimed = sum(&|i| claimed[i]);
+                match totals(&items, &a.decisions) {
+                    Ok(t) => {
+                        prop_assert_eq!(u128::from(t.claimed), total_claimed);
+                        prop_assert_eq!(u128::from(t.approved), sum(&|i| expected[i].0));
+                        prop_assert_eq!(u128::from(t.copay), sum(&|i| expected[i].1));
+                        prop_assert_eq!(t.benefit, t.approved - t.copay);
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(e.code, Code::AmountOverflow);
+                        prop_assert!(!fits(total_claimed));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A co-pay is never more than the approved amount, for any rule and amount.
+    #[test]
+    fn copay_never_exceeds_the_approved_amount(rule in rule_strategy(), approved in amount()) {
+        prop_assert!(copay(Some(&rule), approved) <= approved);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Through the whole ledger, on two nodes: every stored claim's totals equal the sums of its
+    /// items after submission and after a decision, no amount panics a node (refusals carry
+    /// AMOUNT_OVERFLOW or APPROVED_EXCEEDS_CLAIMED), and both nodes compute the same app hash.
+    #[test]
+    fn stored_claims_always_total_their_items_on_every_node(
+        rules in rules_strategy(),
+        claims in prop::collection::vec((items_strategy(), prop::collection::vec(amount(), 6)), 1..4),
+    ) {
+        let mut a = World::empty();
+        let mut b = World::empty();
+        let setup = |w: &mut World| {
+            let txs = vec![
+                w.sign(&patient_key(0), register()),
+                w.sign(&patient_key(0), consent("insurer-c", Purpose::Hpaymt, "Claim")),
+                w.sign(&admin(INSURER), publish("gold", rules.clone())),
+            ];
+            w.block(&txs)
+        };
+        for r in setup(&mut a).into_iter().chain(setup(&mut b)) {
+            prop_assert_eq!(r.code, 0, "{}", r.log);
+        }
+        for (day, (items, picks)) in claims.iter().enumerate() {
+            let total = items.iter().try_fold(0u64, |s, i| s.checked_add(i.quantity.checked_mul(i.unit_price)?));
+            let mut m = claim_msg(items.clone());
+            m.total = total.unwrap_or(0);
+            m.record_ids.clear();
+            m.service_date = SERVICE_DAY - day as u64 * 86_400;
+            let msg = Msg::SubmitClaim(m);
+            let (ra, rb) = (a.tx(&admin(HOSPITAL), msg.clone()), b.tx(&admin(HOSPITAL), msg));
+            prop_assert_eq!(a.ledger.info().map(|c| c.app_hash), b.ledger.info().map(|c| c.app_hash));
+            prop_assert_eq!(ra.code, rb.code);
+            if total.is_none() {
+                prop_assert_eq!(Code::from_value(ra.code), Some(Code::AmountOverflow), "{}", ra.log);
+                continue;
+            }
+            prop_assert_eq!(ra.code, 0, "{}", ra.log);
+            let id = ra.attr("claim_id");
+            let c = a.claim(&id);
+            prop_assert_eq!(check_totals(&c), Ok(()));
+            prop_assert_eq!(Some(c.total_claimed), total);
+            if status(&c) != ClaimStatus::Pending {
+                continue;
+            }
+            // Amounts picked anywhere in 0..=claimed (or the raw pick, possibly above it).
+            let amounts: Vec<u64> = items.iter().zip(picks).map(|(i, p)| {
+                let claimed = i.quantity * i.unit_price;
+                if p % 5 == 0 { *p } else { p % claimed.saturating_add(1) }
+            }).collect();
+            let above = items.iter().zip(&amounts).any(|(i, p)| *p > i.quantity * i.unit_price);
+            let (da, db) = (a.tx(&admin(INSURER), decide(&id, &amounts)), b.tx(&admin(INSURER), decide(&id, &amounts)));
+            prop_assert_eq!(da.code, db.code);
+            if above {
+                prop_assert_eq!(Code::from_value(da.code), Some(Code::ApprovedExceedsClaimed), "{}", da.log);
+                continue;
+            }
+            prop_assert_eq!(da.code, 0, "{}", da.log);
+            let c = a.claim(&id);
+            prop_assert_eq!(check_totals(&c), Ok(()));
+            prop_assert_eq!(c.decisions.iter().map(|d| d.approved_amount).collect::<Vec<_>>(), amounts);
+            prop_assert_eq!(a.ledger.info().map(|c| c.app_hash), b.ledger.info().map(|c| c.app_hash));
+        }
+    }
+}
