@@ -64,6 +64,11 @@ impl<'a, S: StateRead + ?Sized> Overlay<'a, S> {
         self.writes.insert(key, Some(value));
     }
 
+    /// Stages the deletion of `key`.
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
     /// Stages a protobuf message.
     pub fn put_msg<M: Message>(&mut self, key: Vec<u8>, msg: &M) {
         self.put(key, msg.encode_to_vec());

@@ -35,3 +35,11 @@ pub const MAX_POLICY_RULES: usize = 256;
 pub const MAX_CLAIM_ITEMS: usize = 64;
 /// Most studies' participants listed by one query (a study index is read in full).
 pub const MAX_STUDY_PARTICIPANTS: u64 = 100_000;
+/// Most governance proposals open at once. Expiry scans the open ones at the end of each block,
+/// so this bounds that work.
+pub const MAX_OPEN_PROPOSALS: usize = 32;
+/// Longest voting period: a proposal's deadline is at most this many blocks ahead.
+pub const MAX_VOTING_PERIOD: u64 = 100_000;
+/// Largest voting power of one validator. With at most 256 validators the total stays far below
+/// CometBFT's limit (2^63 / 8), and tallies cannot overflow.
+pub const MAX_VALIDATOR_POWER: u64 = 1_000_000;
