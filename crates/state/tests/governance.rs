@@ -461,3 +461,41 @@ fn the_same_governance_blocks_give_the_same_app_hashes() {
     };
     assert_eq!(run(), run());
 }
+
+/// An auditor trusting certificates follows the change: the certificate of the changing state is
+/// signed by the old set and certifies the new registry, which checks later certificates.
+#[test]
+fn certificate_trust_is_handed_over_to_the_new_set() {
+    use medledger_query::certificate::CertTrust;
+    use medledger_query::history::ProvenRead;
+
+    let mut n = Net::new(4);
+    let genesis_set = ValidatorSet::decode(n.l().store().get_at(&keys::validators(), 0).unwrap().unwrap().as_slice()).unwrap();
+    let genesis = CertTrust::from_registry(CHAIN, &genesis_set);
+    pass_with_three_of_four(&mut n, add_lab_e());
+    let h = n.height;
+    n.block(&[]);
+    n.block(&[]);
+    let shares = |n: &Net, state: u64, who: &[usize]| -> Vec<VoteExtension> {
+        let root = n.l().store().root_at(state).unwrap();
+        who.iter()
+            .map(|&i| VoteExtension { address: address(i), committed: true, extension: bls(i).sign_checkpoint(CHAIN, state, &root).to_vec() })
+            .collect()
+    };
+    let cert_h = n.l().build_certificate(h + 2, &shares(&n, h, &[0, 1, 2, 3])).unwrap();
+    let cert_next = n.l().build_certificate(h + 3, &shares(&n, h + 1, &[1, 2, 3, LAB_E])).unwrap();
+    assert!(genesis.verify(&cert_h).is_ok(), "state h is still certified by the founders");
+    assert!(genesis.verify(&cert_next).is_err(), "state h+1 is certified by the new set");
+
+    let answer = n.l().query("/validators", &[], h, true);
+    let read = ProvenRead { key: answer.key, value: answer.value, proof: answer.proof.unwrap() };
+    let next = genesis.handover(&cert_h, &read).unwrap();
+    let (state, signers) = next.verify(&cert_next).unwrap();
+    assert_eq!((state.height, state.signed_power, state.total_power), (h + 1, 40, 50));
+    assert!(signers.contains(&"lab-e".to_string()), "{signers:?}");
+
+    // A registry read at another height does not match the certified root.
+    let stale = n.l().query("/validators", &[], h - 1, true);
+    let stale = ProvenRead { key: stale.key, value: stale.value, proof: stale.proof.unwrap() };
+    assert!(genesis.handover(&cert_h, &stale).is_err());
+}
