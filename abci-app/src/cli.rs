@@ -1,5 +1,7 @@
 //! The command line: `medledger start | keys | tx | query | localnet`.
 
+mod governance;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -151,6 +153,9 @@ pub enum TxCmd {
     /// Access events (signed by a member).
     #[command(subcommand)]
     Access(AccessTx),
+    /// Consortium governance: proposals and votes (signed by a member's admin key).
+    #[command(subcommand)]
+    Gov(governance::GovTx),
 }
 
 /// Patient transactions.
@@ -250,6 +255,11 @@ pub enum QueryCmd {
     Access {
         /// Patient id.
         patient: String,
+    },
+    /// A governance proposal and its tally.
+    Proposal {
+        /// Proposal id.
+        id: u64,
     },
     /// Any state key, raw (e.g. `seq/<hex key>`).
     Key {
@@ -398,6 +408,7 @@ fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32>
 
 async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32> {
     let key = keyring.get(&t.from)?;
+    let client = Client::new(&t.node.node)?;
     let msg = match t.msg {
         TxCmd::Patient(PatientTx::Register) => Msg::RegisterPatient(pb::RegisterPatient {}),
         TxCmd::Consent(ConsentTx::Grant { grantee, classes, purposes, not_before, not_after }) => {
@@ -418,8 +429,8 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
             purpose: Purpose::from(purpose) as i32,
             ..Default::default()
         }),
+        TxCmd::Gov(g) => governance::to_msg(g, &client, keyring).await?,
     };
-    let client = Client::new(&t.node.node)?;
     let report = client.submit(&key, msg).await?;
     print_report(&report, out)?;
     Ok(if report.code == 0 { 0 } else { 1 })
@@ -504,6 +515,7 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
         QueryCmd::Member { id } => show(&r.read_msg::<pb::Member>(&keys::member(&id)).await?, out)?,
         QueryCmd::Patient { id } => show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?,
         QueryCmd::Consent { id } => show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?,
+        QueryCmd::Proposal { id } => show(&r.read_msg::<pb::Proposal>(&keys::proposal(id)).await?, out)?,
         QueryCmd::Key { key } => {
             let (value, height, verified_against) = r.read(key.as_bytes()).await?;
             show(&Answer { key, height, value: value.map(hex::encode), verified_against }, out)?;
