@@ -3,6 +3,8 @@
 //! is removed again by vote (4 of 5 yes); the chain keeps committing throughout and certificates
 //! keep verifying for an auditor who trusts only the genesis file.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 mod support;
 
 use std::time::Duration;

@@ -74,7 +74,7 @@ pub struct Ledger {
     /// The registries of the last three committed states (versions c, c-1, c-2): those that
     /// sign the checkpoints this node checks next (see [`Ledger::signers_of`]). Reloaded at
     /// every commit.
-    recent_registries: BTreeMap<u64, Vec<Validator>>,
+    recent_registries: Registries,
 }
 
 /// A precommit of the last height as PrepareProposal sees it.
@@ -447,13 +447,16 @@ fn registry_at(store: &Store, version: u64) -> Result<Vec<Validator>, StoreError
         .map_err(|e| StoreError::Corrupt { key: "validators".into(), reason: e.to_string() })
 }
 
+/// Registries by state version.
+type Registries = BTreeMap<u64, Vec<Validator>>;
+
 /// The registry of the last committed state `c`, and those of `c`, `c-1` and `c-2` by version.
-fn load_registries(store: &Store) -> Result<(Vec<Validator>, BTreeMap<u64, Vec<Validator>>), StoreError> {
+fn load_registries(store: &Store) -> Result<(Vec<Validator>, Registries), StoreError> {
     let Some(c) = store.committed() else { return Ok((Vec::new(), BTreeMap::new())) };
     let mut recent = BTreeMap::new();
     for version in [c.height, c.height.saturating_sub(1), c.height.saturating_sub(2)] {
-        if !recent.contains_key(&version) {
-            recent.insert(version, registry_at(store, version)?);
+        if let std::collections::btree_map::Entry::Vacant(slot) = recent.entry(version) {
+            slot.insert(registry_at(store, version)?);
         }
     }
     let latest = recent.get(&c.height).cloned().unwrap_or_default();

@@ -142,6 +142,7 @@ pub fn vote(st: &mut TxState<'_, '_>, signer: Signer, m: &VoteProposal, ctx: &Bl
 /// the block state after the block's transactions, so a vote in the deadline block still counts.
 pub fn end_block<S: StateRead + ?Sized>(block: &mut Overlay<'_, S>, ctx: &BlockCtx) -> Result<Vec<Event>, StoreError> {
     let Some(open) = block.get_msg::<OpenProposals>(&keys::open_proposals())? else { return Ok(Vec::new()) };
+    let listed = open.ids.len();
     let mut keep = Vec::with_capacity(open.ids.len());
     let mut events = Vec::new();
     for id in open.ids {
@@ -163,7 +164,7 @@ pub fn end_block<S: StateRead + ?Sized>(block: &mut Overlay<'_, S>, ctx: &BlockC
         block.put_msg(keys::proposal(id), &p);
         events.push(Event::new("medledger.governance.expired", vec![("proposal_id", id.to_string())]));
     }
-    if !events.is_empty() {
+    if keep.len() != listed {
         block.put_msg(keys::open_proposals(), &OpenProposals { ids: keep });
     }
     Ok(events)
