@@ -2,6 +2,8 @@
 
 mod claims;
 
+mod governance;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -183,6 +185,9 @@ pub enum TxCmd {
     /// Coverage policies and claims (signed by insurers and providers).
     #[command(subcommand)]
     Claim(claims::ClaimTx),
+    /// Consortium governance: proposals and votes (signed by a member's admin key).
+    #[command(subcommand)]
+    Gov(governance::GovTx),
 }
 
 /// Patient transactions.
@@ -430,6 +435,11 @@ pub enum QueryCmd {
     Study {
         /// Study id.
         study: String,
+    },
+    /// A governance proposal and its tally.
+    Proposal {
+        /// Proposal id.
+        id: u64,
     },
     /// Any state key, raw (e.g. `seq/<hex key>`).
     Key {
@@ -729,15 +739,16 @@ fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32>
 
 async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32> {
     let key = keyring.get(&t.from)?;
+    let client = Client::new(&t.node.node)?;
     let msg = match t.msg {
         TxCmd::Patient(PatientTx::Recover { patient, approvals }) => Msg::RecoverPatientKey(pb::RecoverPatientKey {
             patient_id: patient,
             new_key: key.verifying_key().to_bytes().to_vec(),
             approvals: approvals.iter().map(|a| parse_approval(a)).collect::<anyhow::Result<_>>()?,
         }),
+        TxCmd::Gov(g) => governance::to_msg(g, &client, keyring).await?,
         other => build_msg(keyring, other)?,
     };
-    let client = Client::new(&t.node.node)?;
     let report = client.submit(&key, msg).await?;
     print_report(&report, out)?;
     Ok(if report.code == 0 { 0 } else { 1 })
@@ -787,6 +798,7 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
         TxCmd::Practitioner(p) => p.to_msg(keyring)?,
         TxCmd::Record(r) => r.to_msg()?,
         TxCmd::Claim(c) => claims::to_msg(c)?,
+        TxCmd::Gov(_) => anyhow::bail!("internal: governance messages are built with the node"),
     })
 }
 
@@ -941,6 +953,7 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
                 }
             }
         }
+        QueryCmd::Proposal { id } => show(&r.read_msg::<pb::Proposal>(&keys::proposal(id)).await?, out)?,
         QueryCmd::Key { key } => {
             let (value, height, verified_against) = r.read(key.as_bytes()).await?;
             show(&Answer { key, height, value: value.map(hex::encode), verified_against }, out)?;

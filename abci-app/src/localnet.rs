@@ -504,3 +504,74 @@ fn configure(path: &Path, node: &NodeSpec, peers: &str, timeout_commit: &str) ->
     fs::write(path, doc.to_string())?;
     Ok(())
 }
+
+/// The member that joins a running localnet by governance in tests and demos: a second lab.
+pub const JOINING_MEMBER: (&str, &str, &str) = ("lab-e", "Lab E", "lab");
+
+/// What a node prepared by [`Localnet::add_node`] brings to the AddMember proposal that makes
+/// it a validator.
+#[derive(Clone, Debug)]
+pub struct JoiningNode {
+    /// Index of the node in the localnet's spec (for `start_node`, `client`, ...).
+    pub index: usize,
+    /// Member id (the node's name).
+    pub member_id: String,
+    /// Public key of the member's admin (the private key is in the keyring under `member_id`).
+    pub admin_key: [u8; 32],
+    /// CometBFT consensus key (Ed25519) of the node.
+    pub consensus_key: [u8; 32],
+    /// Compressed BLS public key the node signs checkpoints with.
+    pub bls_key: Vec<u8>,
+    /// Its proof of possession.
+    pub bls_pop: Vec<u8>,
+}
+
+impl Localnet {
+    /// Prepares a new node `name` to join this (running) localnet: a CometBFT home with the
+    /// running chain's genesis.json and every existing node as a persistent peer, a BLS key, and
+    /// the member's admin key in `keyring`. Started with [`Localnet::start_node`], it syncs as a
+    /// full node; it signs blocks once a governance vote adds it with the returned keys. The node
+    /// is recorded in localnet.json, so `status` and `down` include it.
+    pub fn add_node(&mut self, name: &str, ports: NodePorts, keyring: &Keyring) -> anyhow::Result<JoiningNode> {
+        if self.spec.nodes.iter().any(|n| n.name == name) {
+            bail!("the localnet already has a node {name}");
+        }
+        let first = self.spec.nodes.first().context("the localnet has no nodes")?;
+        let genesis = fs::read(self.dir.join(&first.name).join("cometbft/config/genesis.json"))?;
+        let mut peers = Vec::new();
+        for n in &self.spec.nodes {
+            let home = self.dir.join(&n.name).join("cometbft").to_string_lossy().to_string();
+            let id = cometbft::run(&self.cometbft_bin, &["show-node-id", "--home", &home])?;
+            peers.push(format!("{}@127.0.0.1:{}", id.trim(), n.ports.p2p));
+        }
+        let node = NodeSpec { name: name.to_string(), ports };
+        let dir = self.dir.join(name);
+        let home = dir.join("cometbft");
+        fs::create_dir_all(dir.join("app"))?;
+        cometbft::run(&self.cometbft_bin, &["init", "--home", &home.to_string_lossy()])?;
+        fs::write(home.join("config/genesis.json"), genesis)?;
+        configure(&home.join("config/config.toml"), &node, &peers.join(","), &self.spec.timeout_commit)?;
+        let pv: serde_json::Value = serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
+        let pub_key: tendermint::PublicKey =
+            serde_json::from_value(pv["pub_key"].clone()).context("priv_validator_key.json: pub_key")?;
+        let consensus_key: [u8; 32] = pub_key
+            .ed25519()
+            .and_then(|k| k.as_bytes().try_into().ok())
+            .context("the node's consensus key is not Ed25519")?;
+        let bls = crate::keyring::create_bls_key(&dir.join("bls_key.json"))?;
+        let admin = match keyring.get(name) {
+            Ok(k) => k,
+            Err(_) => keyring.add(name)?,
+        };
+        self.spec.nodes.push(node);
+        fs::write(self.dir.join("localnet.json"), serde_json::to_vec_pretty(&self.spec)?)?;
+        Ok(JoiningNode {
+            index: self.spec.nodes.len() - 1,
+            member_id: name.to_string(),
+            admin_key: admin.verifying_key().to_bytes(),
+            consensus_key,
+            bls_key: hex::decode(&bls.public_key)?,
+            bls_pop: hex::decode(&bls.proof_of_possession)?,
+        })
+    }
+}

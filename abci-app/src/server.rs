@@ -83,16 +83,18 @@ impl App {
     }
 
     fn init_chain(&mut self, r: request::InitChain) -> Result<response::InitChain, StoreError> {
-        let validators: Vec<([u8; 20], u64)> = r
-            .validators
-            .iter()
-            .map(|v| {
-                let id = tendermint::account::Id::from(v.pub_key);
-                let address: [u8; 20] = id.as_bytes().try_into().unwrap_or([0; 20]);
-                (address, v.power.value())
-            })
-            .collect();
-        let root = self.ledger.init_chain(&r.chain_id, r.initial_height.value(), &r.app_state_bytes, &validators)?;
+        // Consensus keys, not just addresses: governance names them in validator updates.
+        // CometBFT's genesis only admits the key types of its consensus params (ed25519 here).
+        let mut validators: Vec<([u8; 32], u64)> = Vec::with_capacity(r.validators.len());
+        for v in &r.validators {
+            let key: [u8; 32] = v
+                .pub_key
+                .ed25519()
+                .and_then(|k| <[u8; 32]>::try_from(k.as_bytes()).ok())
+                .ok_or_else(|| StoreError::Genesis("genesis validators must have Ed25519 keys".into()))?;
+            validators.push((key, v.power.value()));
+        }
+        let root = self.ledger.init_chain_with_keys(&r.chain_id, r.initial_height.value(), &r.app_state_bytes, &validators)?;
         info!(chain_id = %r.chain_id, app_hash = %hex::encode_upper(root), "genesis written");
         Ok(response::InitChain { consensus_params: None, validators: Vec::new(), app_hash: app_hash_of(&root) })
     }
@@ -173,10 +175,25 @@ impl App {
                 ExecTxResult { code: Code::from(t.code), log: t.log, events: to_abci_events(t.events), ..Default::default() }
             })
             .collect();
+        let validator_updates = result
+            .validator_updates
+            .iter()
+            .filter_map(|(key, power)| {
+                // Keys and powers were checked when the proposal was submitted (a valid, non-weak
+                // Ed25519 point; power at most MAX_VALIDATOR_POWER): neither branch is taken.
+                let Some(pub_key) = tendermint::PublicKey::from_raw_ed25519(key) else {
+                    error!(key = %hex::encode(key), "registry holds an invalid consensus key; update skipped");
+                    return None;
+                };
+                let power = tendermint::vote::Power::try_from(*power).ok()?;
+                info!(height, validator = %hex::encode_upper(medledger_tx::ids::validator_address(key)), power = power.value(), "validator update");
+                Some(tendermint::validator::Update { pub_key, power })
+            })
+            .collect();
         Ok(response::FinalizeBlock {
-            events: Vec::new(),
+            events: to_abci_events(result.events),
             tx_results,
-            validator_updates: Vec::new(),
+            validator_updates,
             consensus_param_updates: None,
             app_hash: app_hash_of(&result.app_hash),
         })

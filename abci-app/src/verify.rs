@@ -5,7 +5,9 @@
 //!    - **headers**: the signed header H+1 (it carries the app hash of the state after H) and its
 //!      validator set, checked with the light-client rules against the genesis validators;
 //!    - **certificate**: the BLS checkpoint certificate of H (stored on chain at `cert/H`), checked
-//!      with one aggregate verification against the members' BLS keys from genesis;
+//!      with one aggregate verification against the members' BLS keys from genesis, handed over
+//!      to each later validator set at the heights governance changed it
+//!      (`validators/changes/*`; see [`trust_for_state`]);
 //! 3. check every proof against that app hash.
 
 use std::path::Path;
@@ -123,13 +125,12 @@ pub async fn attest(client: &Client, trust: &Trust, height: u64) -> anyhow::Resu
                 validator_count: a.validator_count,
             })
         }
-        Trust::Certificates(t) => {
+        Trust::Certificates(genesis) => {
             // The certificate itself needs no proof: it verifies on its own.
-            let (bytes, _) = client.query_raw(&keys::certificate(height), 0).await?;
-            let bytes = bytes.with_context(|| format!("no checkpoint certificate for height {height}"))?;
-            let cert = Certificate::decode(bytes.as_slice()).context("certificate does not decode")?;
-            anyhow::ensure!(cert.height == height, "certificate is for height {}, not {height}", cert.height);
+            let cert = read_certificate(client, height).await?;
+            let (t, walked) = trust_for_state(client, genesis, height).await?;
             let (state, signers) = t.verify(&cert).context("the checkpoint certificate is not valid")?;
+            prove_handovers_complete(client, &state.app_hash, height, walked).await?;
             Ok(Attestation {
                 method: "BLS certificate",
                 height,
@@ -141,6 +142,66 @@ pub async fn attest(client: &Client, trust: &Trust, height: u64) -> anyhow::Resu
             })
         }
     }
+}
+
+/// Most validator-set changes one verification walks through.
+pub const MAX_HANDOVERS: u64 = 10_000;
+
+async fn read_certificate(client: &Client, height: u64) -> anyhow::Result<Certificate> {
+    let (bytes, _) = client.query_raw(&keys::certificate(height), 0).await?;
+    let bytes = bytes.with_context(|| format!("no checkpoint certificate for height {height}"))?;
+    let cert = Certificate::decode(bytes.as_slice()).context("certificate does not decode")?;
+    anyhow::ensure!(cert.height == height, "certificate is for height {}, not {height}", cert.height);
+    Ok(cert)
+}
+
+/// The trust for the certificate of state `height`: the genesis set, handed over at each block
+/// `c < height` that changed the registry (the certificate of `c`, signed by the old set,
+/// certifies the new registry at `c`). Returns it and the number of handovers. The list of
+/// changes is read unproven here; [`prove_handovers_complete`] then proves it was complete.
+pub async fn trust_for_state(client: &Client, genesis: &CertTrust, height: u64) -> anyhow::Result<(CertTrust, u64)> {
+    let (count, _) = client.query_raw(&keys::validator_change_count(), height).await?;
+    let count = count.as_deref().and_then(keys::decode_u64).unwrap_or(0);
+    anyhow::ensure!(count <= MAX_HANDOVERS, "{count} validator-set changes; this verifier walks at most {MAX_HANDOVERS}");
+    let mut trust = genesis.clone();
+    let mut walked = 0;
+    for n in 0..count {
+        let (changed, _) = client.query_raw(&keys::validator_change(n), height).await?;
+        let changed = changed.as_deref().and_then(keys::decode_u64).context("validator change index has a gap")?;
+        // A change made by block `height` itself acts from later certificates only.
+        if changed >= height {
+            break;
+        }
+        let cert = read_certificate(client, changed).await.with_context(|| {
+            format!("the validators changed at height {changed}, whose certificate is needed to trust the new set (verify with headers instead)")
+        })?;
+        let (registry, _) = client.read_with_proof(&keys::validators(), changed).await?;
+        trust = trust.handover(&cert, &registry).with_context(|| format!("handing trust over at height {changed}"))?;
+        walked += 1;
+    }
+    Ok((trust, walked))
+}
+
+/// Proves against the certified app hash of `height` that the node named every registry change
+/// before `height`: the change count is `walked`, or `walked + 1` with the last change at
+/// `height` itself. A node hiding a change would otherwise make the auditor trust a stale set.
+async fn prove_handovers_complete(client: &Client, app_hash: &[u8], height: u64, walked: u64) -> anyhow::Result<()> {
+    let proven_u64 = |read: &ProvenRead| -> anyhow::Result<Option<u64>> {
+        let v = match verify(app_hash, &read.key, read.value.as_deref(), &read.proof)? {
+            Proven::Present(v) => Some(keys::decode_u64(&v).context("counter is not 8 bytes")?),
+            Proven::Absent => None,
+        };
+        Ok(v)
+    };
+    let (count, _) = client.read_with_proof(&keys::validator_change_count(), height).await?;
+    let count = proven_u64(&count).context("validator change count")?.unwrap_or(0);
+    if count == walked {
+        return Ok(());
+    }
+    anyhow::ensure!(count == walked + 1, "the node named {walked} validator-set changes before height {height}; the certified state counts {count}");
+    let (last, _) = client.read_with_proof(&keys::validator_change(walked), height).await?;
+    anyhow::ensure!(proven_u64(&last)? == Some(height), "the node left out a validator-set change before height {height}");
+    Ok(())
 }
 
 /// Reads `key` (at `height`, 0 = latest attestable) and verifies it end to end.

@@ -73,9 +73,28 @@ pub fn member_kind(kind: &str) -> Option<MemberKind> {
     })
 }
 
+/// A genesis validator as InitChain names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenesisPower {
+    /// CometBFT address.
+    pub address: [u8; 20],
+    /// Ed25519 consensus key, when known: governance needs it to send validator updates.
+    pub pub_key: Option<[u8; 32]>,
+    /// Voting power.
+    pub power: u64,
+}
+
 /// Validates `app_state` JSON against the genesis validator set (`(address, power)` from
-/// InitChain) and returns the writes of genesis.
+/// InitChain) and returns the writes of genesis. The registry then holds no consensus keys, so
+/// governance cannot change those validators; see [`genesis_writes_with_keys`].
 pub fn genesis_writes(app_state: &[u8], validators: &[([u8; 20], u64)]) -> Result<WriteSet, StoreError> {
+    let validators: Vec<GenesisPower> =
+        validators.iter().map(|(address, power)| GenesisPower { address: *address, pub_key: None, power: *power }).collect();
+    genesis_writes_with_keys(app_state, &validators)
+}
+
+/// [`genesis_writes`] with the validators' consensus keys, which go into the registry.
+pub fn genesis_writes_with_keys(app_state: &[u8], validators: &[GenesisPower]) -> Result<WriteSet, StoreError> {
     let state: AppState = if app_state.is_empty() {
         AppState { members: Vec::new() }
     } else {
@@ -109,9 +128,15 @@ pub fn genesis_writes(app_state: &[u8], validators: &[([u8; 20], u64)]) -> Resul
         }
     }
     // Validators no member claims still count towards the total power of certificates.
-    for (address, power) in validators {
-        if !registered.iter().any(|v| v.address == address) {
-            registered.push(Validator { address: address.to_vec(), member_id: String::new(), bls_key: Vec::new(), power: *power });
+    for g in validators {
+        if !registered.iter().any(|v| v.address == g.address) {
+            registered.push(Validator {
+                address: g.address.to_vec(),
+                member_id: String::new(),
+                bls_key: Vec::new(),
+                power: g.power,
+                pub_key: g.pub_key.map(|k| k.to_vec()).unwrap_or_default(),
+            });
         }
     }
     registered.sort_by(|a, b| a.address.cmp(&b.address));
@@ -123,20 +148,25 @@ pub fn genesis_writes(app_state: &[u8], validators: &[([u8; 20], u64)]) -> Resul
     Ok(writes)
 }
 
-fn genesis_validator(member: &str, v: &GenesisValidator, validators: &[([u8; 20], u64)]) -> Result<Validator, String> {
+fn genesis_validator(member: &str, v: &GenesisValidator, validators: &[GenesisPower]) -> Result<Validator, String> {
     let address: [u8; 20] = hex::decode(&v.address)
         .ok()
         .and_then(|a| a.try_into().ok())
         .ok_or("validator.address must be 40 hex characters")?;
-    let power = validators
+    let genesis = validators
         .iter()
-        .find(|(a, _)| *a == address)
-        .map(|(_, p)| *p)
+        .find(|g| g.address == address)
         .ok_or_else(|| format!("validator {} is not in the genesis validator set", v.address))?;
     let bls_key = hex::decode(&v.bls_key).map_err(|_| "validator.bls_key is not hex")?;
     let pop = hex::decode(&v.bls_pop).map_err(|_| "validator.bls_pop is not hex")?;
     if !checkpoint::verify_possession(&bls_key, &pop) {
         return Err(format!("member {member}: bls_pop does not prove possession of bls_key"));
     }
-    Ok(Validator { address: address.to_vec(), member_id: member.to_string(), bls_key, power })
+    Ok(Validator {
+        address: address.to_vec(),
+        member_id: member.to_string(),
+        bls_key,
+        power: genesis.power,
+        pub_key: genesis.pub_key.map(|k| k.to_vec()).unwrap_or_default(),
+    })
 }

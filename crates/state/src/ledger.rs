@@ -5,18 +5,25 @@
 //! FinalizeBlock stages every write of the block and computes the app hash without touching the
 //! disk; Commit persists it in one atomic write; Info reports exactly what was committed, so a
 //! node killed at any point restarts at its last commit and CometBFT replays the rest.
+//!
+//! **Which validator set, when.** Governance changes the registry (`validators`) inside a block;
+//! FinalizeBlock of block H returns the difference as validator updates, and CometBFT makes them
+//! effective from height H+2. So the validators voting at height h are the registry of state
+//! h-2, and the certificate of state S (signed in the votes of height S+1) is made by the
+//! registry of state S-1. VerifyVoteExtension, PrepareProposal and the certificate check all use
+//! [`Ledger::signers_of`] for that, never the newest registry (see docs/certificates.md).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use medledger_tx::checkpoint::{self, decode_certificate_tx, encode_certificate_tx, CertValidator};
 use medledger_tx::pb::{Certificate, Validator, ValidatorSet};
-use medledger_tx::{keys, Code, QueryCode, SigCache, TxError};
+use medledger_tx::{ids, keys, Code, QueryCode, SigCache, TxError};
 
 use crate::apply::{check_sequence, check_stateless, deliver, TxOutcome};
-use crate::domain::{BlockCtx, Event};
+use crate::domain::{governance, validators, BlockCtx, Event};
 use crate::error::StoreError;
-use crate::genesis::genesis_writes;
+use crate::genesis::{genesis_writes_with_keys, GenesisPower};
 use crate::store::{Committed, Staged, Store};
 use crate::view::{BlockState, StateRead};
 
@@ -30,6 +37,11 @@ pub struct BlockResult {
     pub tx_results: Vec<TxOutcome>,
     /// The new app hash.
     pub app_hash: [u8; 32],
+    /// Validator updates for CometBFT, `(Ed25519 consensus key, new power)`, power 0 removing
+    /// the validator; in address order. CometBFT applies them from height `H + 2`.
+    pub validator_updates: Vec<([u8; 32], u64)>,
+    /// Events of the block itself rather than of a tx: expired proposals, validator updates.
+    pub events: Vec<Event>,
 }
 
 /// An answer to a query.
@@ -56,10 +68,14 @@ pub struct Ledger {
     pending: Option<Staged>,
     /// Next sequence per signer counting txs admitted to the mempool since the last commit.
     mempool_next: BTreeMap<[u8; 32], u64>,
-    /// The validator registry, in address order (certificate bitmap order).
+    /// The validator registry of the last committed state, in address order.
     validators: Vec<Validator>,
     /// Signatures already verified on this node, by tx hash.
     sigs: SigCache,
+    /// The registries of the last three committed states (versions c, c-1, c-2): those that
+    /// sign the checkpoints this node checks next (see [`Ledger::signers_of`]). Reloaded at
+    /// every commit.
+    recent_registries: Registries,
 }
 
 /// How many verified tx hashes a node remembers (about 10 MB): more than a full mempool.
@@ -81,20 +97,33 @@ impl Ledger {
     pub fn open(dir: &Path) -> Result<Ledger, StoreError> {
         let store = Store::open(dir)?;
         let chain_id = store.chain_id()?.unwrap_or_default();
-        let validators = load_validators(&store)?;
-        Ok(Ledger { store, chain_id, pending: None, mempool_next: BTreeMap::new(), validators, sigs: SigCache::new(SIG_CACHE_CAPACITY) })
+        let (validators, recent_registries) = load_registries(&store)?;
+        Ok(Ledger {
+            store,
+            chain_id,
+            pending: None,
+            mempool_next: BTreeMap::new(),
+            validators,
+            recent_registries,
+            sigs: SigCache::new(SIG_CACHE_CAPACITY),
+        })
     }
 
-    /// The validator registry in address order.
+    /// The validator registry of the last committed state, in address order. Governance changes
+    /// reach CometBFT's set two heights later: for signatures use [`Ledger::signers_of`].
     pub fn validators(&self) -> &[Validator] {
         &self.validators
     }
 
-    fn cert_validators(&self) -> Vec<CertValidator> {
-        self.validators
-            .iter()
-            .map(|v| CertValidator { address: v.address.clone(), bls_key: v.bls_key.clone(), power: v.power })
-            .collect()
+    /// The validators whose BLS shares certify state `state`, in certificate order: CometBFT's
+    /// validator set at height `state + 1` (whose precommits carry the shares), which is the
+    /// registry of state `state - 1` because updates returned by block H act from H+2.
+    pub fn signers_of(&self, state: u64) -> Result<Vec<Validator>, StoreError> {
+        let version = state.saturating_sub(1);
+        match self.recent_registries.get(&version) {
+            Some(set) => Ok(set.clone()),
+            None => registry_at(&self.store, version),
+        }
     }
 
     /// The last committed block height and app hash; `None` before the first block.
@@ -113,13 +142,42 @@ impl Ledger {
     }
 
     /// InitChain: writes the genesis state (version 0) and returns its root. `validators` are
-    /// the genesis validators' addresses and powers.
+    /// the genesis validators' addresses and powers. Without their consensus keys governance
+    /// cannot change them: the ABCI server uses [`Ledger::init_chain_with_keys`].
     pub fn init_chain(
         &mut self,
         chain_id: &str,
         initial_height: u64,
         app_state: &[u8],
         validators: &[([u8; 20], u64)],
+    ) -> Result<[u8; 32], StoreError> {
+        let powers: Vec<GenesisPower> =
+            validators.iter().map(|(address, power)| GenesisPower { address: *address, pub_key: None, power: *power }).collect();
+        self.init_chain_powers(chain_id, initial_height, app_state, &powers)
+    }
+
+    /// InitChain with the genesis validators' Ed25519 consensus keys and powers (their addresses
+    /// are derived as CometBFT does).
+    pub fn init_chain_with_keys(
+        &mut self,
+        chain_id: &str,
+        initial_height: u64,
+        app_state: &[u8],
+        validators: &[([u8; 32], u64)],
+    ) -> Result<[u8; 32], StoreError> {
+        let powers: Vec<GenesisPower> = validators
+            .iter()
+            .map(|(key, power)| GenesisPower { address: ids::validator_address(key), pub_key: Some(*key), power: *power })
+            .collect();
+        self.init_chain_powers(chain_id, initial_height, app_state, &powers)
+    }
+
+    fn init_chain_powers(
+        &mut self,
+        chain_id: &str,
+        initial_height: u64,
+        app_state: &[u8],
+        validators: &[GenesisPower],
     ) -> Result<[u8; 32], StoreError> {
         if initial_height > 1 {
             return Err(StoreError::Genesis(format!("initial_height must be 1, not {initial_height}")));
@@ -132,12 +190,12 @@ impl Ledger {
             // crash. Genesis is deterministic, so the stored root is the answer.
             return Ok(c.app_hash);
         }
-        let writes = genesis_writes(app_state, validators)?;
+        let writes = genesis_writes_with_keys(app_state, validators)?;
         let staged = self.store.stage(0, &writes)?;
         self.store.set_chain_id(chain_id)?;
         self.chain_id = chain_id.to_string();
         let root = self.store.commit(staged)?.app_hash;
-        self.validators = load_validators(&self.store)?;
+        (self.validators, self.recent_registries) = load_registries(&self.store)?;
         Ok(root)
     }
 
@@ -149,39 +207,43 @@ impl Ledger {
     }
 
     /// VerifyVoteExtension: an empty extension is accepted (the validator does not take part in
-    /// certificates); otherwise it must be a valid BLS share of the checkpoint by a registered
-    /// validator. Deterministic for every node at `vote_height`.
+    /// certificates); otherwise it must be a valid BLS share of the checkpoint by a validator of
+    /// the set voting at `vote_height` (the registry of state `vote_height - 2`: a validator
+    /// removed by block `vote_height - 1` still votes, one added there does not yet).
+    /// Deterministic for every node at `vote_height`.
     pub fn verify_vote_extension(&self, validator: &[u8; 20], vote_height: u64, extension: &[u8]) -> bool {
         if extension.is_empty() {
             return true;
         }
         let Some((height, app_hash)) = self.checkpoint_to_sign(vote_height) else { return false };
-        self.validators
-            .iter()
+        let Ok(set) = self.signers_of(height) else { return false };
+        set.iter()
             .find(|v| v.address == validator)
             .is_some_and(|v| checkpoint::verify_share(&v.bls_key, &self.chain_id, height, &app_hash, extension))
     }
 
     /// The certificate a proposer of `block_height` can build from the last height's vote
-    /// extensions: the state `block_height - 2`, if more than 2/3 of the power signed it.
+    /// extensions: the state `block_height - 2`, if more than 2/3 of the power of its signer set
+    /// ([`Ledger::signers_of`]) signed it.
     pub fn build_certificate(&self, block_height: u64, votes: &[VoteExtension]) -> Option<Certificate> {
         let height = block_height.checked_sub(2)?;
         let app_hash = self.store.root_at(height).ok()?;
+        let set = self.signers_of(height).ok()?;
         let mut signers = Vec::new();
         let mut shares: Vec<&[u8]> = Vec::new();
         for vote in votes.iter().filter(|v| v.committed && !v.extension.is_empty()) {
-            let Some(i) = self.validators.iter().position(|v| v.address == vote.address) else { continue };
+            let Some(i) = set.iter().position(|v| v.address == vote.address) else { continue };
             if signers.contains(&i) {
                 continue;
             }
-            let v = &self.validators[i];
+            let v = &set[i];
             if checkpoint::verify_share(&v.bls_key, &self.chain_id, height, &app_hash, &vote.extension) {
                 signers.push(i);
                 shares.push(&vote.extension);
             }
         }
-        let total: u64 = self.validators.iter().map(|v| v.power).fold(0, u64::saturating_add);
-        let signed: u64 = signers.iter().map(|&i| self.validators[i].power).fold(0, u64::saturating_add);
+        let total: u64 = set.iter().map(|v| v.power).fold(0, u64::saturating_add);
+        let signed: u64 = signers.iter().map(|&i| set[i].power).fold(0, u64::saturating_add);
         if signed.saturating_mul(3) <= total.saturating_mul(2) {
             return None;
         }
@@ -189,13 +251,13 @@ impl Ledger {
             chain_id: self.chain_id.clone(),
             height,
             app_hash: app_hash.to_vec(),
-            signers: checkpoint::bitmap(self.validators.len(), &signers),
+            signers: checkpoint::bitmap(set.len(), &signers),
             aggregate_signature: checkpoint::aggregate(&shares)?.to_vec(),
         })
     }
 
     /// A certificate in block `block_height` must certify state `block_height - 2` with that
-    /// state's root and more than 2/3 of the registered power.
+    /// state's root and more than 2/3 of the power of its signer set ([`Ledger::signers_of`]).
     fn check_certificate(&self, block_height: u64, cert: &Certificate) -> Result<(), TxError> {
         let refuse = |why: String| TxError::new(Code::ProposerOnly, why);
         let expected = block_height.checked_sub(2).ok_or_else(|| refuse("no certificate before block 2".into()))?;
@@ -206,7 +268,8 @@ impl Ledger {
         if cert.app_hash != root {
             return Err(refuse(format!("certificate app hash differs from the state root at {expected}")));
         }
-        checkpoint::verify_certificate(&self.cert_validators(), &self.chain_id, cert)
+        let set = self.signers_of(expected).map_err(|e| refuse(format!("no registry at {expected}: {e}")))?;
+        checkpoint::verify_certificate(&cert_validators(&set), &self.chain_id, cert)
             .map(|_| ())
             .map_err(|e| refuse(e.to_string()))
     }
@@ -295,7 +358,9 @@ impl Ledger {
         }
     }
 
-    /// FinalizeBlock: applies `txs` and computes the app hash. Writes nothing to disk.
+    /// FinalizeBlock: applies `txs`, expires proposals past their deadline, derives the
+    /// validator updates from the registry's change, and computes the app hash. Writes nothing
+    /// to disk.
     pub fn finalize_block(&mut self, height: u64, time: u64, txs: &[Vec<u8>]) -> Result<BlockResult, StoreError> {
         let ctx = BlockCtx { chain_id: self.chain_id.clone(), height, time };
         // Signatures first (mostly cache hits from CheckTx), then the state machine.
@@ -313,18 +378,36 @@ impl Ledger {
             };
             tx_results.push(outcome);
         }
+        let mut events = governance::end_block(&mut block, &ctx)?;
+        let registry = validators::registry(&block)?;
+        let validator_updates = validators::updates(&self.validators, &registry);
+        if registry != self.validators {
+            // Auditors who trust certificates hand trust from one set to the next at exactly
+            // these heights (docs/certificates.md), so the list must be complete and proven.
+            let n = block.get_u64(&keys::validator_change_count())?;
+            block.put_u64(keys::validator_change(n), height);
+            block.put_u64(keys::validator_change_count(), n + 1);
+        }
+        for (key, power) in &validator_updates {
+            events.push(Event::new(
+                "medledger.validators.updated",
+                vec![("address", hex::encode_upper(ids::validator_address(key))), ("power", power.to_string())],
+            ));
+        }
         let writes = block.into_writes();
         let staged = self.store.stage(height, &writes)?;
         let app_hash = staged.root;
         self.pending = Some(staged);
-        Ok(BlockResult { tx_results, app_hash })
+        Ok(BlockResult { tx_results, app_hash, validator_updates, events })
     }
 
-    /// Commit: persists the finalized block atomically and resets the mempool's sequences (CometBFT
-    /// rechecks the remaining mempool txs right after).
+    /// Commit: persists the finalized block atomically, reloads the registries the next
+    /// signatures are checked against, and resets the mempool's sequences (CometBFT rechecks the
+    /// remaining mempool txs right after).
     pub fn commit(&mut self) -> Result<Committed, StoreError> {
         let staged = self.pending.take().ok_or(StoreError::NothingToCommit)?;
         let committed = self.store.commit(staged)?;
+        (self.validators, self.recent_registries) = load_registries(&self.store)?;
         self.mempool_next.clear();
         Ok(committed)
     }
@@ -388,8 +471,32 @@ impl Ledger {
     }
 }
 
-fn load_validators(store: &Store) -> Result<Vec<Validator>, StoreError> {
-    Ok(store.get_msg::<ValidatorSet>(&keys::validators())?.map(|s| s.validators).unwrap_or_default())
+/// The registry of state `version`.
+fn registry_at(store: &Store, version: u64) -> Result<Vec<Validator>, StoreError> {
+    let Some(bytes) = store.get_at(&keys::validators(), version)? else { return Ok(Vec::new()) };
+    prost::Message::decode(bytes.as_slice())
+        .map(|s: ValidatorSet| s.validators)
+        .map_err(|e| StoreError::Corrupt { key: "validators".into(), reason: e.to_string() })
+}
+
+/// Registries by state version.
+type Registries = BTreeMap<u64, Vec<Validator>>;
+
+/// The registry of the last committed state `c`, and those of `c`, `c-1` and `c-2` by version.
+fn load_registries(store: &Store) -> Result<(Vec<Validator>, Registries), StoreError> {
+    let Some(c) = store.committed() else { return Ok((Vec::new(), BTreeMap::new())) };
+    let mut recent = BTreeMap::new();
+    for version in [c.height, c.height.saturating_sub(1), c.height.saturating_sub(2)] {
+        if let std::collections::btree_map::Entry::Vacant(slot) = recent.entry(version) {
+            slot.insert(registry_at(store, version)?);
+        }
+    }
+    let latest = recent.get(&c.height).cloned().unwrap_or_default();
+    Ok((latest, recent))
+}
+
+fn cert_validators(set: &[Validator]) -> Vec<CertValidator> {
+    set.iter().map(|v| CertValidator { address: v.address.clone(), bls_key: v.bls_key.clone(), power: v.power }).collect()
 }
 
 /// A storage failure during CheckTx refuses the tx (CheckTx is only a filter; FinalizeBlock

@@ -119,11 +119,31 @@ pub enum Code {
     /// The node could not read its own state while checking the tx (CheckTx only; try another
     /// node). Never a block result: a node that cannot read its state stops.
     NodeStorage = 50,
+    /// No proposal has this id.
+    UnknownProposal = 60,
+    /// The proposal was already decided (passed, rejected or failed): votes no longer count.
+    ProposalClosed = 61,
+    /// The member already voted on this proposal (the proposer's submission is its yes vote).
+    AlreadyVoted = 62,
+    /// The proposal's deadline height has passed: it expired.
+    ProposalExpired = 63,
+    /// The deadline is below the current height or further ahead than the longest voting period.
+    BadDeadline = 64,
+    /// As many proposals as the limit are open; vote on or wait for them first.
+    TooManyProposals = 65,
+    /// The change would leave no validator, or a total voting power of 0.
+    ValidatorSetEmpty = 66,
+    /// A member with this id already exists.
+    MemberExists = 67,
+    /// The validator consensus key or BLS key is already registered.
+    ValidatorExists = 68,
+    /// The member runs no validator the ledger can update (none, or its consensus key is unknown).
+    NoValidator = 69,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 54] = [
+    pub const ALL: [Code; 64] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -164,6 +184,16 @@ impl Code {
         Code::RecordErased,
         Code::NotCustodian,
         Code::RecordOfAnotherPatient,
+        Code::UnknownProposal,
+        Code::ProposalClosed,
+        Code::AlreadyVoted,
+        Code::ProposalExpired,
+        Code::BadDeadline,
+        Code::TooManyProposals,
+        Code::ValidatorSetEmpty,
+        Code::MemberExists,
+        Code::ValidatorExists,
+        Code::NoValidator,
         Code::UnknownPolicy,
         Code::NotInsurer,
         Code::NotProvider,
@@ -247,6 +277,16 @@ impl Code {
             Code::AmountOverflow => "AMOUNT_OVERFLOW",
             Code::TotalsMismatch => "TOTALS_MISMATCH",
             Code::ServiceDateInFuture => "SERVICE_DATE_IN_FUTURE",
+            Code::UnknownProposal => "UNKNOWN_PROPOSAL",
+            Code::ProposalClosed => "PROPOSAL_CLOSED",
+            Code::AlreadyVoted => "ALREADY_VOTED",
+            Code::ProposalExpired => "PROPOSAL_EXPIRED",
+            Code::BadDeadline => "BAD_DEADLINE",
+            Code::TooManyProposals => "TOO_MANY_PROPOSALS",
+            Code::ValidatorSetEmpty => "VALIDATOR_SET_EMPTY",
+            Code::MemberExists => "MEMBER_EXISTS",
+            Code::ValidatorExists => "VALIDATOR_EXISTS",
+            Code::NoValidator => "NO_VALIDATOR",
         }
     }
 }

@@ -38,6 +38,15 @@ pub fn tx_hash(tx_bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(tx_bytes).into()
 }
 
+/// The CometBFT address of an Ed25519 consensus key: the first 20 bytes of SHA-256(key), the
+/// address CometBFT puts in commits, `/validators` and vote extensions.
+pub fn validator_address(consensus_key: &[u8; 32]) -> [u8; 20] {
+    let digest = Sha256::digest(consensus_key);
+    let mut address = [0u8; 20];
+    address.copy_from_slice(&digest[..20]);
+    address
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +56,11 @@ mod tests {
         // Pinned: changing the derivation would orphan every registered patient.
         assert_eq!(patient_id(&[7u8; 32]), "pt-c23d65e19eaae5729ed4a6c352286542");
         assert_ne!(patient_id(&[7u8; 32]), patient_id(&[8u8; 32]));
+    }
+
+    #[test]
+    fn validator_address_is_cometbfts() {
+        // SHA-256 of 32 zero bytes starts 66687aad…: CometBFT's address of that key.
+        assert_eq!(hex::encode(validator_address(&[0u8; 32])), "66687aadf862bd776c8fc18b8e9f8e2008971485");
     }
 }

@@ -129,6 +129,23 @@ pub fn proposal(id: u64) -> Vec<u8> {
     format!("proposal/{id:020}").into_bytes()
 }
 
+/// `proposals/open` → `OpenProposals`: ids of the proposals still open, increasing (bounded by
+/// [`crate::limits::MAX_OPEN_PROPOSALS`]; the end of every block scans it to expire proposals).
+pub fn open_proposals() -> Vec<u8> {
+    b"proposals/open".to_vec()
+}
+
+/// `validators/changes/count` → counter of blocks that changed the validator registry.
+pub fn validator_change_count() -> Vec<u8> {
+    b"validators/changes/count".to_vec()
+}
+
+/// `validators/changes/{n}` → counter: the height of the `n`-th block (from 0) that changed the
+/// registry. An auditor trusting certificates walks these to hand trust from one set to the next.
+pub fn validator_change(n: u64) -> Vec<u8> {
+    format!("validators/changes/{n:020}").into_bytes()
+}
+
 /// `policy/{insurer}/{policy}/latest` → counter: the latest version.
 pub fn policy_latest(insurer: &str, policy: &str) -> Vec<u8> {
     format!("policy/{insurer}/{policy}/latest").into_bytes()
@@ -180,6 +197,8 @@ mod tests {
         assert_eq!(consent("c-17"), b"consent/c-17");
         assert_eq!(access_event("pt-ab", 3), b"access/pt-ab/00000000000000000003");
         assert_eq!(sequence(&[0u8; 32]), format!("seq/{}", "00".repeat(32)).as_bytes());
+        assert_eq!(proposal(7), b"proposal/00000000000000000007");
+        assert_eq!(validator_change(1), b"validators/changes/00000000000000000001");
     }
 
     #[test]

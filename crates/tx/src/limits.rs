@@ -42,3 +42,11 @@ pub const MAX_SERVICE_CODE_LEN: usize = 32;
 pub const MAX_CLAIM_RECORDS: usize = 32;
 /// Basis points in a whole: a co-pay of `MAX_COPAY_BPS` basis points is the full amount.
 pub const MAX_COPAY_BPS: u32 = 10_000;
+/// Most governance proposals open at once. Expiry scans the open ones at the end of each block,
+/// so this bounds that work.
+pub const MAX_OPEN_PROPOSALS: usize = 32;
+/// Longest voting period: a proposal's deadline is at most this many blocks ahead.
+pub const MAX_VOTING_PERIOD: u64 = 100_000;
+/// Largest voting power of one validator. With at most 256 validators the total stays far below
+/// CometBFT's limit (2^63 / 8), and tallies cannot overflow.
+pub const MAX_VALIDATOR_POWER: u64 = 1_000_000;

@@ -19,7 +19,8 @@ pub enum Signer {
     Unknown,
 }
 
-/// Resolves the owner of `key`.
+/// Resolves the owner of `key`. A retired member admin key (rotated away, or of a removed
+/// member) is refused outright: it must sign nothing again, not even a patient registration.
 pub fn signer(view: &impl StateRead, key: &[u8; 32]) -> Result<Signer, ApplyError> {
     let owner: Option<KeyOwner> = view.get_msg(&keys::key_owner(key))?;
     Ok(match owner.and_then(|o| o.owner) {
@@ -29,6 +30,13 @@ pub fn signer(view: &impl StateRead, key: &[u8; 32]) -> Result<Signer, ApplyErro
             Some(p) => Signer::Practitioner(Box::new(p)),
             None => Signer::Unknown,
         },
+        Some(Owner::RetiredMemberKey(id)) => {
+            return Err(TxError::new(
+                Code::UnknownSigner,
+                format!("this key was an admin key of member {id} and was retired by governance; it signs nothing"),
+            )
+            .into())
+        }
         None => Signer::Unknown,
     })
 }

@@ -1,0 +1,230 @@
+//! `medledger tx --from ADMIN gov propose …|vote …`: consortium governance from the command line.
+//! Proposals and votes are signed by a member's admin key; `medledger query proposal ID` reads
+//! the tally. The rules are in docs/rules.md ("Governance").
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg, MemberKind};
+
+use crate::client::Client;
+use crate::keyring::{BlsKeyFile, Keyring};
+
+/// Governance transactions.
+#[derive(Debug, Subcommand)]
+pub enum GovTx {
+    /// Propose a change to the consortium; the submission is the proposer's yes vote.
+    #[command(subcommand)]
+    Propose(ProposeCmd),
+    /// Vote on an open proposal (one vote per member, weighted by its validator power).
+    Vote {
+        /// The proposal id (printed when it was submitted: `proposal_id=…`).
+        id: u64,
+        /// Vote yes.
+        #[arg(long, conflicts_with = "no", required_unless_present = "no")]
+        yes: bool,
+        /// Vote no.
+        #[arg(long)]
+        no: bool,
+    },
+}
+
+/// When a proposal stops being able to pass.
+#[derive(Debug, Args)]
+pub struct Deadline {
+    /// The last height at which the proposal may pass: a height, or `+N` for N blocks after the
+    /// node's latest height.
+    #[arg(long)]
+    pub deadline: String,
+}
+
+/// The kinds of consortium members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// A hospital.
+    Hospital,
+    /// A laboratory.
+    Lab,
+    /// An insurer.
+    Insurer,
+    /// A research institution.
+    Research,
+    /// A regulator.
+    Regulator,
+}
+
+impl From<KindArg> for MemberKind {
+    fn from(k: KindArg) -> MemberKind {
+        match k {
+            KindArg::Hospital => MemberKind::Hospital,
+            KindArg::Lab => MemberKind::Lab,
+            KindArg::Insurer => MemberKind::Insurer,
+            KindArg::Research => MemberKind::Research,
+            KindArg::Regulator => MemberKind::Regulator,
+        }
+    }
+}
+
+/// What to propose.
+#[derive(Debug, Subcommand)]
+pub enum ProposeCmd {
+    /// Admit a member, optionally with a validator.
+    AddMember {
+        /// Member id, e.g. `lab-e`.
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Kind of member.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// The member's admin public key: 64 hex characters, or the name of a key in the keyring.
+        #[arg(long)]
+        admin_key: String,
+        /// The validator's CometBFT consensus key: 64 hex characters, or a file holding it
+        /// (`priv_validator_key.json`, or the output of `cometbft show-validator`).
+        #[arg(long, requires = "bls_key_file")]
+        validator_key: Option<String>,
+        /// The validator's voting power.
+        #[arg(long, default_value_t = 10, requires = "validator_key")]
+        power: u64,
+        /// The validator's BLS key file (from `localnet`, or `keys`): its public key and proof of
+        /// possession go into the proposal, never its secret.
+        #[arg(long, requires = "validator_key")]
+        bls_key_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
+    /// Remove a member: its admin key is retired and its validators leave the set.
+    RemoveMember {
+        /// Member id.
+        member_id: String,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
+    /// Change the voting power of a member's validator.
+    ChangePower {
+        /// Member id.
+        member_id: String,
+        /// The new power (at least 1).
+        #[arg(long)]
+        power: u64,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
+    /// Replace a member's admin key; the old key signs nothing afterwards.
+    RotateAdmin {
+        /// Member id.
+        member_id: String,
+        /// The new admin public key: 64 hex characters, or the name of a key in the keyring.
+        #[arg(long)]
+        new_key: String,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
+}
+
+/// The message of a governance command.
+pub async fn to_msg(cmd: GovTx, client: &Client, keyring: &Keyring) -> anyhow::Result<Msg> {
+    let (action, deadline) = match cmd {
+        GovTx::Vote { id, yes, no } => return Ok(Msg::VoteProposal(pb::VoteProposal { proposal_id: id, yes: yes && !no })),
+        GovTx::Propose(p) => match p {
+            ProposeCmd::AddMember { id, name, kind, admin_key, validator_key, power, bls_key_file, deadline } => {
+                let mut add = pb::AddMember {
+                    id,
+                    name,
+                    kind: MemberKind::from(kind) as i32,
+                    admin_key: public_key(&admin_key, keyring)?.to_vec(),
+                    ..Default::default()
+                };
+                if let (Some(key), Some(bls)) = (validator_key, bls_key_file) {
+                    let bls: BlsKeyFile = serde_json::from_slice(&std::fs::read(&bls).with_context(|| format!("reading {}", bls.display()))?)
+                        .context("BLS key file")?;
+                    add.validator_pub_key = consensus_key(&key)?.to_vec();
+                    add.power = power;
+                    add.bls_key = hex::decode(&bls.public_key).context("BLS public_key is not hex")?;
+                    add.bls_pop = hex::decode(&bls.proof_of_possession).context("BLS proof_of_possession is not hex")?;
+                }
+                (Action::AddMember(add), deadline)
+            }
+            ProposeCmd::RemoveMember { member_id, deadline } => (Action::RemoveMember(pb::RemoveMember { member_id }), deadline),
+            ProposeCmd::ChangePower { member_id, power, deadline } => (Action::ChangePower(pb::ChangePower { member_id, power }), deadline),
+            ProposeCmd::RotateAdmin { member_id, new_key, deadline } => {
+                let new_admin_key = public_key(&new_key, keyring)?.to_vec();
+                (Action::RotateAdminKey(pb::RotateAdminKey { member_id, new_admin_key }), deadline)
+            }
+        },
+    };
+    let deadline_height = deadline_height(&deadline.deadline, client).await?;
+    Ok(Msg::SubmitProposal(pb::SubmitProposal { action: Some(action), deadline_height }))
+}
+
+/// `H` or `+N` (N blocks after the node's latest height).
+async fn deadline_height(arg: &str, client: &Client) -> anyhow::Result<u64> {
+    match arg.strip_prefix('+') {
+        Some(n) => {
+            let n: u64 = n.parse().with_context(|| format!("--deadline {arg}: want a height or +N"))?;
+            let latest = client.latest_height().await?;
+            latest.checked_add(n).context("--deadline is too far ahead")
+        }
+        None => arg.parse().with_context(|| format!("--deadline {arg}: want a height or +N")),
+    }
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    hex::decode(s).ok()?.try_into().ok()
+}
+
+/// 64 hex characters, or the public key of keyring entry `arg`.
+fn public_key(arg: &str, keyring: &Keyring) -> anyhow::Result<[u8; 32]> {
+    if let Some(k) = hex32(arg) {
+        return Ok(k);
+    }
+    Ok(keyring.get(arg).with_context(|| format!("{arg:?} is neither 64 hex characters nor a key in the keyring"))?.verifying_key().to_bytes())
+}
+
+/// 64 hex characters, or a CometBFT key file: `priv_validator_key.json` (its `pub_key`) or the
+/// `{"type": "tendermint/PubKeyEd25519", "value": …}` that `cometbft show-validator` prints.
+fn consensus_key(arg: &str) -> anyhow::Result<[u8; 32]> {
+    if let Some(k) = hex32(arg) {
+        return Ok(k);
+    }
+    let bytes = std::fs::read(Path::new(arg)).with_context(|| format!("{arg:?} is neither 64 hex characters nor a readable key file"))?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| format!("{arg}: not JSON"))?;
+    let value = if json.get("pub_key").is_some() { json["pub_key"].clone() } else { json };
+    let key: tendermint::PublicKey = serde_json::from_value(value).with_context(|| format!("{arg}: no CometBFT public key"))?;
+    key.ed25519().and_then(|k| k.as_bytes().try_into().ok()).with_context(|| format!("{arg}: the consensus key is not Ed25519"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{parse_from, Command};
+
+    #[test]
+    fn governance_commands_parse() {
+        let propose = [
+            "medledger", "tx", "--from", "hospital-a", "gov", "propose", "add-member", "--id", "lab-e", "--name", "Lab E",
+            "--kind", "lab", "--admin-key", "lab-e", "--validator-key", "k.json", "--bls-key-file", "bls.json",
+            "--deadline", "+20",
+        ];
+        assert!(matches!(parse_from(propose).expect("parses").command, Command::Tx(_)));
+        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "propose", "remove-member", "lab-e", "--deadline", "90"]).is_ok());
+        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "propose", "change-power", "lab-b", "--power", "20", "--deadline", "9"]).is_ok());
+        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "propose", "rotate-admin", "lab-b", "--new-key", "k2", "--deadline", "9"]).is_ok());
+        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "vote", "3", "--yes"]).is_ok());
+        assert!(parse_from(["medledger", "query", "proposal", "3"]).is_ok());
+    }
+
+    #[test]
+    fn a_vote_says_yes_or_no_and_a_validator_needs_its_bls_key() {
+        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "vote", "3"]).is_err());
+        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "vote", "3", "--yes", "--no"]).is_err());
+        let no_bls = [
+            "medledger", "tx", "--from", "a", "gov", "propose", "add-member", "--id", "x", "--name", "X", "--kind", "lab",
+            "--admin-key", "x", "--validator-key", "k.json", "--deadline", "9",
+        ];
+        assert!(parse_from(no_bls).is_err());
+    }
+}
