@@ -9,4 +9,4 @@ bash scripts/deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}"
 export MEDLEDGER_TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
 # Everything in one profile (release) so no dependency is compiled twice.
-cargo test --release --workspace --all-targets "$@"
+cargo test --release --workspace --all-targets --no-fail-fast "$@"

@@ -137,4 +137,25 @@ async fn a_patients_journey_through_the_consortium() {
     // The whole history is there, complete and proven: 2 reads + break-glass on another node.
     let count = t.client(3).query_proven(&keys::access_count(&pid), 0).await.unwrap();
     assert_eq!(count.value.as_deref().and_then(keys::decode_u64), Some(2));
+
+    // An auditor checks the paid claim with one BLS certificate, and the ledger's decisions on
+    // two accesses from proven consents.
+    use medledger::verify::{verify_key, verify_permitted, PermittedQuery, Trust};
+    let genesis = t.net.dir.join("hospital-a/cometbft/config/genesis.json");
+    let certs = Trust::from_genesis(&genesis, true).unwrap();
+    let paid = verify_key(&t.client(2), &certs, &keys::claim(&first_id), 0).await.unwrap();
+    assert_eq!(pb::Claim::decode(paid.value.unwrap().as_slice()).unwrap().status, ClaimStatus::Paid as i32);
+    let headers = Trust::from_genesis(&genesis, false).unwrap();
+    let ask = |actor: String| PermittedQuery {
+        patient: pid.clone(),
+        actor,
+        action: pb::Action::Read as i32,
+        data_class: "Observation".into(),
+        record_id: String::new(),
+        purpose: Purpose::Treat as i32,
+    };
+    let (doc_decision, _, _) = verify_permitted(&c, &headers, ask(ids::practitioner_did(&doc.verifying_key().to_bytes())), 0).await.unwrap();
+    assert_eq!(doc_decision, None, "the hospital's consent was revoked");
+    let (tech_decision, _, _) = verify_permitted(&c, &headers, ask(ids::practitioner_did(&tech.verifying_key().to_bytes())), 0).await.unwrap();
+    assert!(tech_decision.is_some(), "the lab's consent still permits its technician");
 }

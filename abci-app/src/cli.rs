@@ -499,6 +499,47 @@ pub enum VerifyCmd {
         #[arg(long, value_enum)]
         export: Option<ExportFormat>,
     },
+    /// A claim (or its absence).
+    Claim {
+        /// Claim id.
+        id: String,
+    },
+    /// A practitioner (or its absence).
+    Practitioner {
+        /// DID.
+        did: String,
+    },
+    /// A record anchor (or its absence).
+    Record {
+        /// Record id.
+        id: String,
+    },
+    /// A governance proposal (or its absence).
+    Proposal {
+        /// Proposal id.
+        id: u64,
+    },
+    /// The ledger's decision on an access, evaluated by this CLI from proven consents.
+    Permitted {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Member id or practitioner DID.
+        #[arg(long)]
+        actor: String,
+        /// FHIR resource type.
+        #[arg(long = "class")]
+        class: String,
+        /// Record id.
+        #[arg(long, default_value = "")]
+        record: String,
+        /// Purpose of use.
+        #[arg(long, value_enum)]
+        purpose: PurposeArg,
+        /// READ or WRITE.
+        #[arg(long, value_enum, default_value_t = ActionArg::Read)]
+        action: ActionArg,
+    },
     /// Any state key.
     Key {
         /// The key.
@@ -1083,6 +1124,50 @@ async fn verify_what(client: &Client, trust: &crate::verify::Trust, what: Verify
             let m = r.value.as_deref().map(pb::Member::decode).transpose()?;
             let state = if m.is_some() { "MEMBER" } else { "ABSENT" };
             print_verified(&verified_view(format!("member {id}"), state.into(), &r.attestation, m), out, &r.attestation)
+        }
+        VerifyCmd::Claim { id } => {
+            let r = verify_key(client, trust, &keys::claim(&id), height).await?;
+            let c = r.value.as_deref().map(pb::Claim::decode).transpose()?;
+            let state = c.as_ref().map_or("ABSENT".to_string(), |c| pb::ClaimStatus::try_from(c.status).map(|s| s.as_str_name().trim_start_matches("CLAIM_STATUS_").to_string()).unwrap_or_default());
+            print_verified(&verified_view(format!("claim {id}"), state, &r.attestation, c), out, &r.attestation)
+        }
+        VerifyCmd::Practitioner { did } => {
+            let r = verify_key(client, trust, &keys::practitioner(&did), height).await?;
+            let p = r.value.as_deref().map(pb::Practitioner::decode).transpose()?;
+            let state = p.as_ref().map_or("ABSENT".to_string(), |p| pb::PractitionerStatus::try_from(p.status).map(|s| s.as_str_name().trim_start_matches("PRACTITIONER_STATUS_").to_string()).unwrap_or_default());
+            print_verified(&verified_view(format!("practitioner {did}"), state, &r.attestation, p), out, &r.attestation)
+        }
+        VerifyCmd::Record { id } => {
+            let r = verify_key(client, trust, &keys::record(&id), height).await?;
+            let a = r.value.as_deref().map(pb::RecordAnchor::decode).transpose()?;
+            let state = match &a {
+                None => "ABSENT".to_string(),
+                Some(a) if a.erased_height == 0 => "ANCHORED".to_string(),
+                Some(a) => format!("ERASED (at height {})", a.erased_height),
+            };
+            print_verified(&verified_view(format!("record {id}"), state, &r.attestation, a), out, &r.attestation)
+        }
+        VerifyCmd::Proposal { id } => {
+            let r = verify_key(client, trust, &keys::proposal(id), height).await?;
+            let p = r.value.as_deref().map(pb::Proposal::decode).transpose()?;
+            let state = p.as_ref().map_or("ABSENT".to_string(), |p| pb::ProposalStatus::try_from(p.status).map(|s| s.as_str_name().trim_start_matches("PROPOSAL_STATUS_").to_string()).unwrap_or_default());
+            print_verified(&verified_view(format!("proposal {id}"), state, &r.attestation, p), out, &r.attestation)
+        }
+        VerifyCmd::Permitted { patient, actor, class, record, purpose, action } => {
+            let q = crate::verify::PermittedQuery {
+                patient: patient.clone(),
+                actor: actor.clone(),
+                action: pb::Action::from(action) as i32,
+                data_class: class.clone(),
+                record_id: record,
+                purpose: Purpose::from(purpose) as i32,
+            };
+            let (permit, a, time) = crate::verify::verify_permitted(client, trust, q, height).await?;
+            let state = match &permit {
+                Some(id) => format!("PERMIT (consent {id}, block time {time})"),
+                None => format!("DENY (no consent permits it at block time {time})"),
+            };
+            print_verified(&verified_view(format!("access by {actor} to {class} of {patient}"), state, &a, permit), out, &a)
         }
         VerifyCmd::Key { key } => {
             let r = verify_key(client, trust, key.as_bytes(), height).await?;

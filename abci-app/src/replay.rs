@@ -31,14 +31,15 @@ pub struct ReplayReport {
 pub async fn replay(client: &Client, genesis: &Path, dir: &Path, to: u64) -> anyhow::Result<ReplayReport> {
     let bytes = std::fs::read(genesis).with_context(|| format!("reading {}", genesis.display()))?;
     let g: tendermint::Genesis<serde_json::Value> = serde_json::from_slice(&bytes).context("genesis.json")?;
-    let validators: Vec<([u8; 20], u64)> = g
+    // Exactly what InitChain carries: the validators' Ed25519 consensus keys and powers.
+    let validators: Vec<([u8; 32], u64)> = g
         .validators
         .iter()
-        .map(|v| (v.address.as_bytes().try_into().unwrap_or([0; 20]), v.power.value()))
+        .map(|v| (v.pub_key.to_bytes().try_into().unwrap_or([0; 32]), v.power.value()))
         .collect();
     let app_state = serde_json::to_vec(&g.app_state)?;
     let mut ledger = Ledger::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    ledger.init_chain(g.chain_id.as_str(), u64::try_from(g.initial_height).unwrap_or(1), &app_state, &validators)?;
+    ledger.init_chain_with_keys(g.chain_id.as_str(), u64::try_from(g.initial_height).unwrap_or(1), &app_state, &validators)?;
 
     let latest = client.latest_height().await?;
     let to = if to == 0 { latest.saturating_sub(1) } else { to.min(latest.saturating_sub(1)) };

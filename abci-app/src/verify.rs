@@ -255,3 +255,106 @@ pub fn signed_by(a: &Attestation) -> String {
         a.total_power
     )
 }
+
+/// Several reads at one height, verified together against one attested app hash: for answers
+/// that need a few keys whose names depend on earlier values (indexes, counters).
+pub struct ProvenSession<'a> {
+    client: &'a Client,
+    /// The state height all reads are answered at.
+    pub height: u64,
+    reads: Vec<ProvenRead>,
+}
+
+impl<'a> ProvenSession<'a> {
+    /// Starts a session at `height` (0 = latest attestable under `trust`).
+    pub async fn start(client: &'a Client, trust: &Trust, height: u64) -> anyhow::Result<ProvenSession<'a>> {
+        let requested = choose_height(client, trust, height).await?;
+        // Pin the height with a first read so every later read is at the same state.
+        let (_, height) = client.read_with_proof(&keys::validators(), requested).await?;
+        Ok(ProvenSession { client, height, reads: Vec::new() })
+    }
+
+    /// Reads `key` (unverified until [`ProvenSession::finish`]).
+    pub async fn get(&mut self, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        let (read, _) = self.client.read_with_proof(key, self.height).await?;
+        let value = read.value.clone();
+        self.reads.push(read);
+        Ok(value)
+    }
+
+    /// Attests the height and verifies every read against it.
+    pub async fn finish(self, trust: &Trust) -> anyhow::Result<Attestation> {
+        let attestation = attest(self.client, trust, self.height).await?;
+        for r in &self.reads {
+            verify(&attestation.app_hash, &r.key, r.value.as_deref(), &r.proof)
+                .with_context(|| format!("the node's answer for {} does not match the signed app hash", String::from_utf8_lossy(&r.key)))?;
+        }
+        Ok(attestation)
+    }
+}
+
+/// `permitted(patient, actor, action, class/record, purpose)` decided by the auditor from proven
+/// state, with the ledger's own evaluation function, as of the block after the proven height
+/// (its header time is the time used). Returns the permitting consent id, or `None`.
+pub async fn verify_permitted(
+    client: &Client,
+    trust: &Trust,
+    req: PermittedQuery,
+    height: u64,
+) -> anyhow::Result<(Option<String>, Attestation, u64)> {
+    use medledger_state::domain::consent::{permits, Request};
+    use medledger_state::BlockCtx;
+    let mut s = ProvenSession::start(client, trust, height).await?;
+    let (member, practitioner) = if req.actor.starts_with(medledger_state::domain::consent::DID_PREFIX) {
+        let p = s.get(&keys::practitioner(&req.actor)).await?.context("no such practitioner")?;
+        let p = medledger_tx::pb::Practitioner::decode(p.as_slice())?;
+        (p.member_id, Some(req.actor.clone()))
+    } else {
+        (req.actor.clone(), None)
+    };
+    let mut consents = Vec::new();
+    for grantee in std::iter::once(member.as_str()).chain(practitioner.as_deref()) {
+        let count = s.get(&keys::grant_count(&req.patient, grantee)).await?.as_deref().and_then(keys::decode_u64).unwrap_or(0);
+        for n in 0..count.min(medledger_tx::limits::MAX_CONSENTS_PER_GRANTEE) {
+            if let Some(id) = s.get(&keys::grant(&req.patient, grantee, n)).await? {
+                let id = String::from_utf8_lossy(&id).into_owned();
+                if let Some(c) = s.get(&keys::consent(&id)).await? {
+                    consents.push(medledger_tx::pb::Consent::decode(c.as_slice())?);
+                }
+            }
+        }
+    }
+    let (header, _) = client.light_block(s.height + 1).await?;
+    let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
+    let state_height = s.height;
+    let attestation = s.finish(trust).await?;
+    let ctx = BlockCtx { chain_id: trust.chain_id().to_string(), height: state_height + 1, time };
+    let request = Request {
+        patient: &req.patient,
+        member: &member,
+        practitioner: practitioner.as_deref(),
+        action: req.action,
+        data_class: &req.data_class,
+        record_id: &req.record_id,
+        purpose: req.purpose,
+    };
+    let permit = consents.iter().find(|c| permits(c, &request, &ctx)).map(|c| c.id.clone());
+    Ok((permit, attestation, time))
+}
+
+/// The question asked of [`verify_permitted`].
+#[derive(Clone, Debug)]
+pub struct PermittedQuery {
+    /// Patient id.
+    pub patient: String,
+    /// Member id or practitioner DID.
+    pub actor: String,
+    /// `Action` as i32.
+    pub action: i32,
+    /// FHIR resource type.
+    pub data_class: String,
+    /// Record id (may be empty).
+    pub record_id: String,
+    /// `Purpose` as i32.
+    pub purpose: i32,
+}
