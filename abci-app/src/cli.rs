@@ -498,6 +498,13 @@ pub enum VerifyCmd {
         /// HIPAA accounting-of-disclosures CSV instead of the summary.
         #[arg(long, value_enum)]
         export: Option<ExportFormat>,
+        /// Only events of blocks at or after this height (the complete history is still read
+        /// and proven, which is what makes the window complete).
+        #[arg(long, default_value_t = 0)]
+        from_height: u64,
+        /// Only events of blocks at or before this height (0 = no bound).
+        #[arg(long, default_value_t = 0)]
+        to_height: u64,
     },
     /// A claim (or its absence).
     Claim {
@@ -1175,8 +1182,10 @@ async fn verify_what(client: &Client, trust: &crate::verify::Trust, what: Verify
             let value = r.value.as_ref().map(hex::encode);
             print_verified(&verified_view(format!("key {key}"), state.into(), &r.attestation, value), out, &r.attestation)
         }
-        VerifyCmd::Access { patient, export } => {
+        VerifyCmd::Access { patient, export, from_height, to_height } => {
             let (events, a) = verify_history(client, trust, &patient, height).await?;
+            let events: Vec<pb::AccessEvent> =
+                events.into_iter().filter(|e| e.height >= from_height && (to_height == 0 || e.height <= to_height)).collect();
             if let Some(format) = export {
                 use medledger_query::export::{fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo};
                 // The verdict goes to stderr so that stdout is exactly the export.
