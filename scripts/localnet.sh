@@ -23,6 +23,8 @@ consent="$(printf '%s' "$grant" | grep -o '"consent_id": "[^"]*"' | cut -d'"' -f
 echo "granted consent $consent"
 medledger tx --from hospital-a access log --patient "$patient" --record obs-1 --class Observation --purpose TREAT
 medledger verify consent "$consent"
+# A certificate of state H is made by the validators' votes on block H+1 and lands in block H+2.
+sleep 2
 medledger verify --certificate access "$patient"
 echo
 echo "The consortium keeps running. Put the CLI on your PATH:  export PATH=\"$TOOLS:\$PATH\""
