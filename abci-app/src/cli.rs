@@ -1107,58 +1107,56 @@ async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyho
     }
 }
 
+/// Verifies `key`, decodes it as `M`, and prints `VERIFIED <what> <state> …` (`ABSENT` when
+/// proven absent).
+async fn verify_typed<M: Message + Default + Serialize + std::fmt::Debug>(
+    client: &Client,
+    trust: &crate::verify::Trust,
+    key: &[u8],
+    height: u64,
+    what: String,
+    state: impl Fn(&M) -> String,
+    out: Output,
+) -> anyhow::Result<()> {
+    let r = crate::verify::verify_key(client, trust, key, height).await?;
+    let value = r.value.as_deref().map(M::decode).transpose()?;
+    let state = value.as_ref().map_or_else(|| "ABSENT".to_string(), state);
+    print_verified(&verified_view(what, state, &r.attestation, value), out, &r.attestation)
+}
+
+/// `APPROVED` from `Ok("CLAIM_STATUS_APPROVED")` and the prefix.
+fn enum_name<E>(name: Result<&str, E>, prefix: &str) -> String {
+    name.map(|n| n.trim_start_matches(prefix).to_string()).unwrap_or_else(|_| "UNKNOWN".into())
+}
+
 async fn verify_what(client: &Client, trust: &crate::verify::Trust, what: VerifyCmd, height: u64, out: Output) -> anyhow::Result<()> {
     use crate::verify::{verify_history, verify_key};
     match what {
         VerifyCmd::Consent { id } => {
-            let r = verify_key(client, trust, &keys::consent(&id), height).await?;
-            let consent = r.value.as_deref().map(pb::Consent::decode).transpose()?;
-            let state = match &consent {
-                None => "ABSENT".to_string(),
-                Some(c) if c.revoked_height == 0 => "ACTIVE".to_string(),
-                Some(c) => format!("REVOKED (at height {})", c.revoked_height),
-            };
-            print_verified(&verified_view(format!("consent {id}"), state, &r.attestation, consent), out, &r.attestation)
+            let state = |c: &pb::Consent| if c.revoked_height == 0 { "ACTIVE".to_string() } else { format!("REVOKED (at height {})", c.revoked_height) };
+            verify_typed(client, trust, &keys::consent(&id), height, format!("consent {id}"), state, out).await
         }
         VerifyCmd::Patient { id } => {
-            let r = verify_key(client, trust, &keys::patient(&id), height).await?;
-            let p = r.value.as_deref().map(pb::Patient::decode).transpose()?;
-            let state = if p.is_some() { "REGISTERED" } else { "ABSENT" };
-            print_verified(&verified_view(format!("patient {id}"), state.into(), &r.attestation, p), out, &r.attestation)
+            verify_typed(client, trust, &keys::patient(&id), height, format!("patient {id}"), |_: &pb::Patient| "REGISTERED".into(), out).await
         }
         VerifyCmd::Member { id } => {
-            let r = verify_key(client, trust, &keys::member(&id), height).await?;
-            let m = r.value.as_deref().map(pb::Member::decode).transpose()?;
-            let state = if m.is_some() { "MEMBER" } else { "ABSENT" };
-            print_verified(&verified_view(format!("member {id}"), state.into(), &r.attestation, m), out, &r.attestation)
+            verify_typed(client, trust, &keys::member(&id), height, format!("member {id}"), |_: &pb::Member| "MEMBER".into(), out).await
         }
         VerifyCmd::Claim { id } => {
-            let r = verify_key(client, trust, &keys::claim(&id), height).await?;
-            let c = r.value.as_deref().map(pb::Claim::decode).transpose()?;
-            let state = c.as_ref().map_or("ABSENT".to_string(), |c| pb::ClaimStatus::try_from(c.status).map(|s| s.as_str_name().trim_start_matches("CLAIM_STATUS_").to_string()).unwrap_or_default());
-            print_verified(&verified_view(format!("claim {id}"), state, &r.attestation, c), out, &r.attestation)
+            let state = |c: &pb::Claim| enum_name(pb::ClaimStatus::try_from(c.status).map(|s| s.as_str_name()), "CLAIM_STATUS_");
+            verify_typed(client, trust, &keys::claim(&id), height, format!("claim {id}"), state, out).await
         }
         VerifyCmd::Practitioner { did } => {
-            let r = verify_key(client, trust, &keys::practitioner(&did), height).await?;
-            let p = r.value.as_deref().map(pb::Practitioner::decode).transpose()?;
-            let state = p.as_ref().map_or("ABSENT".to_string(), |p| pb::PractitionerStatus::try_from(p.status).map(|s| s.as_str_name().trim_start_matches("PRACTITIONER_STATUS_").to_string()).unwrap_or_default());
-            print_verified(&verified_view(format!("practitioner {did}"), state, &r.attestation, p), out, &r.attestation)
+            let state = |p: &pb::Practitioner| enum_name(pb::PractitionerStatus::try_from(p.status).map(|s| s.as_str_name()), "PRACTITIONER_STATUS_");
+            verify_typed(client, trust, &keys::practitioner(&did), height, format!("practitioner {did}"), state, out).await
         }
         VerifyCmd::Record { id } => {
-            let r = verify_key(client, trust, &keys::record(&id), height).await?;
-            let a = r.value.as_deref().map(pb::RecordAnchor::decode).transpose()?;
-            let state = match &a {
-                None => "ABSENT".to_string(),
-                Some(a) if a.erased_height == 0 => "ANCHORED".to_string(),
-                Some(a) => format!("ERASED (at height {})", a.erased_height),
-            };
-            print_verified(&verified_view(format!("record {id}"), state, &r.attestation, a), out, &r.attestation)
+            let state = |a: &pb::RecordAnchor| if a.erased_height == 0 { "ANCHORED".to_string() } else { format!("ERASED (at height {})", a.erased_height) };
+            verify_typed(client, trust, &keys::record(&id), height, format!("record {id}"), state, out).await
         }
         VerifyCmd::Proposal { id } => {
-            let r = verify_key(client, trust, &keys::proposal(id), height).await?;
-            let p = r.value.as_deref().map(pb::Proposal::decode).transpose()?;
-            let state = p.as_ref().map_or("ABSENT".to_string(), |p| pb::ProposalStatus::try_from(p.status).map(|s| s.as_str_name().trim_start_matches("PROPOSAL_STATUS_").to_string()).unwrap_or_default());
-            print_verified(&verified_view(format!("proposal {id}"), state, &r.attestation, p), out, &r.attestation)
+            let state = |p: &pb::Proposal| enum_name(pb::ProposalStatus::try_from(p.status).map(|s| s.as_str_name()), "PROPOSAL_STATUS_");
+            verify_typed(client, trust, &keys::proposal(id), height, format!("proposal {id}"), state, out).await
         }
         VerifyCmd::Permitted { patient, actor, class, record, purpose, action } => {
             let q = crate::verify::PermittedQuery {
