@@ -45,21 +45,35 @@ async fn revoked_consent_rejects_later_access_and_proofs_verify() {
     let patient = ids::patient_id(&alice.verifying_key().to_bytes());
     let hospital = t.member_key("hospital-a");
 
-    let r = c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap();
+    let r = c
+        .submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
+        .await
+        .unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     let r = c.submit(&alice, grant("hospital-a")).await.unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     let consent_id = r.attribute("consent_id").unwrap().to_string();
 
     // Another member has no consent: refused.
-    let r = c.submit(&t.member_key("lab-b"), read(&patient, "obs-0")).await.unwrap();
+    let r = c
+        .submit(&t.member_key("lab-b"), read(&patient, "obs-0"))
+        .await
+        .unwrap();
     assert_eq!(r.code, Code::NoPermittingConsent.value(), "{}", r.log);
 
     let r = c.submit(&hospital, read(&patient, "obs-1")).await.unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     assert_eq!(r.attribute("consent_id"), Some(consent_id.as_str()));
 
-    let r = c.submit(&alice, Msg::RevokeConsent(pb::RevokeConsent { consent_id: consent_id.clone() })).await.unwrap();
+    let r = c
+        .submit(
+            &alice,
+            Msg::RevokeConsent(pb::RevokeConsent {
+                consent_id: consent_id.clone(),
+            }),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     let revoked_at = r.height;
 
@@ -68,13 +82,21 @@ async fn revoked_consent_rejects_later_access_and_proofs_verify() {
     assert!(r.height > revoked_at);
 
     // Another node serves the same, proven, answer: the consent is revoked.
-    let answer = t.client(2).query_proven(&keys::consent(&consent_id), 0).await.unwrap();
+    let answer = t
+        .client(2)
+        .query_proven(&keys::consent(&consent_id), 0)
+        .await
+        .unwrap();
     let consent = Consent::decode(answer.value.as_deref().unwrap()).unwrap();
     assert_eq!(consent.revoked_height, revoked_at);
     assert_eq!(consent.patient_id, patient);
 
     // Exactly one access event, proven.
-    let count = t.client(1).query_proven(&keys::access_count(&patient), 0).await.unwrap();
+    let count = t
+        .client(1)
+        .query_proven(&keys::access_count(&patient), 0)
+        .await
+        .unwrap();
     assert_eq!(count.value.as_deref().and_then(keys::decode_u64), Some(1));
 
     // Absence of an unknown consent is proven too.
@@ -82,15 +104,30 @@ async fn revoked_consent_rejects_later_access_and_proofs_verify() {
     assert_eq!(absent.value, None);
 
     // A tampered value does not verify against the committed app hash.
-    let proof = tendermint_rpc::Client::abci_query(c.rpc(), Some("/store".into()), keys::consent(&consent_id), None, true)
-        .await
-        .unwrap();
+    let proof = tendermint_rpc::Client::abci_query(
+        c.rpc(),
+        Some("/store".into()),
+        keys::consent(&consent_id),
+        None,
+        true,
+    )
+    .await
+    .unwrap();
     let app_hash = c.app_hash_for_state(proof.height.value()).await.unwrap();
     let p = medledger_query::decode_proof(&proof.proof.unwrap().ops[0].data).unwrap();
     let mut tampered = proof.value.clone();
     tampered[3] ^= 1;
-    assert!(medledger_query::verify(&app_hash, &keys::consent(&consent_id), Some(&proof.value), &p).is_ok());
-    assert!(medledger_query::verify(&app_hash, &keys::consent(&consent_id), Some(&tampered), &p).is_err());
+    assert!(medledger_query::verify(
+        &app_hash,
+        &keys::consent(&consent_id),
+        Some(&proof.value),
+        &p
+    )
+    .is_ok());
+    assert!(
+        medledger_query::verify(&app_hash, &keys::consent(&consent_id), Some(&tampered), &p)
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,27 +141,55 @@ async fn bad_input_gets_its_own_code_and_the_chain_goes_on() {
         msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})),
     };
 
-    let garbage = c.broadcast(vec![0xde, 0xad, 0xbe, 0xef, 0xff]).await.unwrap();
+    let garbage = c
+        .broadcast(vec![0xde, 0xad, 0xbe, 0xef, 0xff])
+        .await
+        .unwrap();
     assert_eq!(garbage.code, Code::TxDecode.value(), "{}", garbage.log);
 
-    let oversized = c.broadcast(vec![0u8; medledger_tx::limits::MAX_TX_BYTES + 1]).await.unwrap();
-    assert_eq!(oversized.code, Code::TxTooLarge.value(), "{}", oversized.log);
+    let oversized = c
+        .broadcast(vec![0u8; medledger_tx::limits::MAX_TX_BYTES + 1])
+        .await
+        .unwrap();
+    assert_eq!(
+        oversized.code,
+        Code::TxTooLarge.value(),
+        "{}",
+        oversized.log
+    );
 
-    let wrong_chain = c.broadcast(sign_tx(&key, &body("another-chain", 0))).await.unwrap();
-    assert_eq!(wrong_chain.code, Code::WrongChainId.value(), "{}", wrong_chain.log);
+    let wrong_chain = c
+        .broadcast(sign_tx(&key, &body("another-chain", 0)))
+        .await
+        .unwrap();
+    assert_eq!(
+        wrong_chain.code,
+        Code::WrongChainId.value(),
+        "{}",
+        wrong_chain.log
+    );
 
     let mut forged = pb::Tx::decode(sign_tx(&key, &body(&t.chain_id, 0)).as_slice()).unwrap();
     forged.signature[0] ^= 0x01;
     let bad_sig = c.broadcast(forged.encode_to_vec()).await.unwrap();
     assert_eq!(bad_sig.code, Code::BadSignature.value(), "{}", bad_sig.log);
 
-    let ok = c.broadcast(sign_tx(&key, &body(&t.chain_id, 0))).await.unwrap();
+    let ok = c
+        .broadcast(sign_tx(&key, &body(&t.chain_id, 0)))
+        .await
+        .unwrap();
     assert_eq!(ok.code, 0, "{}", ok.log);
     // Same sequence again, different bytes (a different message): a replay of sequence 0.
-    let again = TxBody { msg: Some(grant("hospital-a")), ..body(&t.chain_id, 0) };
+    let again = TxBody {
+        msg: Some(grant("hospital-a")),
+        ..body(&t.chain_id, 0)
+    };
     let reused = c.broadcast(sign_tx(&key, &again)).await.unwrap();
     assert_eq!(reused.code, Code::SequenceReused.value(), "{}", reused.log);
-    let gap = c.broadcast(sign_tx(&key, &body(&t.chain_id, 5))).await.unwrap();
+    let gap = c
+        .broadcast(sign_tx(&key, &body(&t.chain_id, 5)))
+        .await
+        .unwrap();
     assert_eq!(gap.code, Code::SequenceGap.value(), "{}", gap.log);
 
     // Nothing stopped: the chain still commits good transactions on every node.
@@ -143,7 +208,10 @@ async fn killed_validator_is_tolerated_and_catches_up_to_the_same_app_hash() {
     let c = t.client(0);
     for seed in 30..33 {
         let k = patient_key(seed);
-        let r = c.submit(&k, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap();
+        let r = c
+            .submit(&k, Msg::RegisterPatient(pb::RegisterPatient {}))
+            .await
+            .unwrap();
         assert_eq!(r.code, 0, "{}", r.log);
     }
     let h = t.height(0).await;
@@ -151,7 +219,11 @@ async fn killed_validator_is_tolerated_and_catches_up_to_the_same_app_hash() {
     t.net.start_node(3).unwrap();
     t.wait_all(&[3], h + 2).await;
     let hashes = t.app_hashes_at(&[0, 1, 2, 3], h + 1).await;
-    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "app hashes differ at {}: {hashes:?}", h + 1);
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "app hashes differ at {}: {hashes:?}",
+        h + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,14 +234,20 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
     // cannot execute): operators restart the pair, which `localnet up` / `start_node` do.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while t.net.running_pid(2, Proc::CometBft).is_some() {
-        assert!(std::time::Instant::now() < deadline, "CometBFT kept running without its app");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "CometBFT kept running without its app"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     t.net.stop(2, Proc::CometBft, true).unwrap(); // reap the exited process and its PID file
 
     let c = t.client(0);
     let k = patient_key(40);
-    let r = c.submit(&k, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap();
+    let r = c
+        .submit(&k, Msg::RegisterPatient(pb::RegisterPatient {}))
+        .await
+        .unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     let r = c.submit(&k, grant("insurer-c")).await.unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
@@ -178,9 +256,17 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
     t.net.start_node(2).unwrap();
     t.wait_all(&[2], h + 2).await;
     let hashes = t.app_hashes_at(&[0, 1, 2, 3], h + 1).await;
-    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "app hashes differ at {}: {hashes:?}", h + 1);
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "app hashes differ at {}: {hashes:?}",
+        h + 1
+    );
     // The restarted node answers from its own replayed state.
-    let consent = t.client(2).query_proven(&keys::consent(r.attribute("consent_id").unwrap()), 0).await.unwrap();
+    let consent = t
+        .client(2)
+        .query_proven(&keys::consent(r.attribute("consent_id").unwrap()), 0)
+        .await
+        .unwrap();
     assert!(consent.value.is_some());
 }
 
@@ -194,34 +280,80 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     let c = t.client(0);
     let alice = patient_key(51);
     let patient = ids::patient_id(&alice.verifying_key().to_bytes());
-    assert_eq!(c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap().code, 0);
+    assert_eq!(
+        c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
+            .await
+            .unwrap()
+            .code,
+        0
+    );
     assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
     for record in ["obs-1", "obs-2", "obs-3"] {
-        assert_eq!(c.submit(&t.member_key("hospital-a"), read(&patient, record)).await.unwrap().code, 0);
+        assert_eq!(
+            c.submit(&t.member_key("hospital-a"), read(&patient, record))
+                .await
+                .unwrap()
+                .code,
+            0
+        );
     }
     let genesis = t.net.dir.join("hospital-a/cometbft/config/genesis.json");
     let trusted = trusted_from_genesis(&genesis).unwrap();
     let trust = Trust::Headers(trusted.clone());
 
     // A consent, an absence and a complete history, each proven under a signed header.
-    let consent = verify_key(&c, &trust, &keys::consent("c-1"), 0).await.unwrap();
+    let consent = verify_key(&c, &trust, &keys::consent("c-1"), 0)
+        .await
+        .unwrap();
     assert!(consent.value.is_some());
     let a = &consent.attestation;
     assert!(a.signed_power * 3 > a.total_power * 2, "{a:?}");
-    assert!(a.signers.iter().all(|s| s.contains('-')), "signers are named from genesis: {:?}", a.signers);
-    assert_eq!(verify_key(&c, &trust, &keys::consent("c-404"), 0).await.unwrap().value, None);
+    assert!(
+        a.signers.iter().all(|s| s.contains('-')),
+        "signers are named from genesis: {:?}",
+        a.signers
+    );
+    assert_eq!(
+        verify_key(&c, &trust, &keys::consent("c-404"), 0)
+            .await
+            .unwrap()
+            .value,
+        None
+    );
     let (events, attestation) = verify_history(&c, &trust, &patient, 0).await.unwrap();
     let height = attestation.height;
-    assert_eq!(events.iter().map(|e| e.record_id.as_str()).collect::<Vec<_>>(), ["obs-1", "obs-2", "obs-3"]);
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.record_id.as_str())
+            .collect::<Vec<_>>(),
+        ["obs-1", "obs-2", "obs-3"]
+    );
 
     // Dropping one event from the answer is caught by the proven count.
-    let (count, _) = c.read_with_proof(&keys::access_count(&patient), height).await.unwrap();
+    let (count, _) = c
+        .read_with_proof(&keys::access_count(&patient), height)
+        .await
+        .unwrap();
     let mut reads = Vec::new();
     for i in 0..3 {
-        reads.push(c.read_with_proof(&keys::access_event(&patient, i), height).await.unwrap().0);
+        reads.push(
+            c.read_with_proof(&keys::access_event(&patient, i), height)
+                .await
+                .unwrap()
+                .0,
+        );
     }
-    let app_hash = medledger::verify::attest(&c, &trust, height).await.unwrap().app_hash;
-    assert_eq!(verify_access_history(&app_hash, &patient, &count, &reads).unwrap().len(), 3);
+    let app_hash = medledger::verify::attest(&c, &trust, height)
+        .await
+        .unwrap()
+        .app_hash;
+    assert_eq!(
+        verify_access_history(&app_hash, &patient, &count, &reads)
+            .unwrap()
+            .len(),
+        3
+    );
     reads.remove(1);
     assert!(verify_access_history(&app_hash, &patient, &count, &reads).is_err());
 
@@ -230,20 +362,41 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     assert!(verify_header(&trusted, &header, &validators).is_ok());
     let mut forged = header.clone();
     forged.header.app_hash = tendermint::AppHash::try_from(vec![7u8; 32]).unwrap();
-    assert!(verify_header(&trusted, &forged, &validators).is_err(), "a changed app hash breaks the commit");
-    assert!(verify_header(&trusted, &header, &validators[1..]).is_err(), "validator set must match the header");
+    assert!(
+        verify_header(&trusted, &forged, &validators).is_err(),
+        "a changed app hash breaks the commit"
+    );
+    assert!(
+        verify_header(&trusted, &header, &validators[1..]).is_err(),
+        "validator set must match the header"
+    );
     let mut stranger = trusted.clone();
     let key = SigningKey::from_bytes(&[99; 32]).verifying_key().to_bytes();
     let pk = tendermint::PublicKey::from_raw_ed25519(&key).unwrap();
-    stranger.validators = tendermint::validator::Set::without_proposer(vec![tendermint::validator::Info::new(pk, 10u32.into())]);
-    assert!(matches!(verify_header(&stranger, &header, &validators), Err(HeaderError::NotEnoughTrust { .. })));
+    stranger.validators =
+        tendermint::validator::Set::without_proposer(vec![tendermint::validator::Info::new(
+            pk,
+            10u32.into(),
+        )]);
+    assert!(matches!(
+        verify_header(&stranger, &header, &validators),
+        Err(HeaderError::NotEnoughTrust { .. })
+    ));
     let mut other_chain = trusted.clone();
     other_chain.chain_id = "another-consortium".into();
-    assert!(matches!(verify_header(&other_chain, &header, &validators), Err(HeaderError::ChainId { .. })));
+    assert!(matches!(
+        verify_header(&other_chain, &header, &validators),
+        Err(HeaderError::ChainId { .. })
+    ));
 
     // The CLI says so, for people and for programs.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_medledger"))
-        .args(["verify", "--node", &t.net.spec.nodes[1].rpc_url(), "--genesis"])
+        .args([
+            "verify",
+            "--node",
+            &t.net.spec.nodes[1].rpc_url(),
+            "--genesis",
+        ])
         .arg(&genesis)
         .args(["-o", "json", "consent", "c-1"])
         .output()
@@ -252,13 +405,22 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     assert_eq!(json["verified"], true, "{json}");
     assert_eq!(json["state"], "ACTIVE");
     let csv = std::process::Command::new(env!("CARGO_BIN_EXE_medledger"))
-        .args(["verify", "--node", &t.net.spec.nodes[2].rpc_url(), "--genesis"])
+        .args([
+            "verify",
+            "--node",
+            &t.net.spec.nodes[2].rpc_url(),
+            "--genesis",
+        ])
         .arg(&genesis)
         .args(["access", &patient, "--export", "csv"])
         .output()
         .unwrap();
     assert!(csv.status.success());
-    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 4, "header + 3 disclosures");
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout).lines().count(),
+        4,
+        "header + 3 disclosures"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,7 +432,13 @@ async fn bls_certificates_appear_every_block_and_prove_answers() {
     let t = TestNet::start().await;
     let c = t.client(0);
     let alice = patient_key(61);
-    assert_eq!(c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap().code, 0);
+    assert_eq!(
+        c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
+            .await
+            .unwrap()
+            .code,
+        0
+    );
     let r = c.submit(&alice, grant("lab-b")).await.unwrap();
     assert_eq!(r.code, 0);
     t.wait_all(&[0], r.height + 3).await;
@@ -279,9 +447,18 @@ async fn bls_certificates_appear_every_block_and_prove_answers() {
     let trust = CertTrust::from_genesis_json(&genesis).unwrap();
     // Every block from 3 on starts with a certificate of the state two blocks back.
     for h in 3..=r.height + 2 {
-        let block = tendermint_rpc::Client::block(c.rpc(), tendermint::block::Height::try_from(h).unwrap()).await.unwrap();
-        let first = block.block.data.first().unwrap_or_else(|| panic!("block {h} has no certificate"));
-        let cert = decode_certificate_tx(first).unwrap_or_else(|| panic!("block {h} does not start with a certificate")).unwrap();
+        let block =
+            tendermint_rpc::Client::block(c.rpc(), tendermint::block::Height::try_from(h).unwrap())
+                .await
+                .unwrap();
+        let first = block
+            .block
+            .data
+            .first()
+            .unwrap_or_else(|| panic!("block {h} has no certificate"));
+        let cert = decode_certificate_tx(first)
+            .unwrap_or_else(|| panic!("block {h} does not start with a certificate"))
+            .unwrap();
         assert_eq!(cert.height, h - 2);
         let (state, signers) = trust.verify(&cert).unwrap();
         assert!(state.signed_power * 3 > state.total_power * 2);
@@ -293,18 +470,38 @@ async fn bls_certificates_appear_every_block_and_prove_answers() {
     }
 
     // The consent is proven by a certificate: one aggregate check, no header chain.
-    let by_cert = verify_key(&c, &Trust::Certificates(trust.clone()), &keys::consent(r.attribute("consent_id").unwrap()), 0)
-        .await
-        .unwrap();
+    let by_cert = verify_key(
+        &c,
+        &Trust::Certificates(trust.clone()),
+        &keys::consent(r.attribute("consent_id").unwrap()),
+        0,
+    )
+    .await
+    .unwrap();
     assert!(by_cert.value.is_some());
     assert_eq!(by_cert.attestation.method, "BLS certificate");
 
     // Users cannot submit certificates.
-    let block = tendermint_rpc::Client::block(c.rpc(), tendermint::block::Height::try_from(r.height).unwrap()).await.unwrap();
-    let mut cert = decode_certificate_tx(&block.block.data[0]).unwrap().unwrap();
+    let block = tendermint_rpc::Client::block(
+        c.rpc(),
+        tendermint::block::Height::try_from(r.height).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut cert = decode_certificate_tx(&block.block.data[0])
+        .unwrap()
+        .unwrap();
     cert.height += 1_000; // new bytes: CometBFT's cache already holds the committed ones
-    let submitted = c.broadcast(medledger_tx::checkpoint::encode_certificate_tx(&cert)).await.unwrap();
-    assert_eq!(submitted.code, Code::ProposerOnly.value(), "{}", submitted.log);
+    let submitted = c
+        .broadcast(medledger_tx::checkpoint::encode_certificate_tx(&cert))
+        .await
+        .unwrap();
+    assert_eq!(
+        submitted.code,
+        Code::ProposerOnly.value(),
+        "{}",
+        submitted.log
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,17 +510,37 @@ async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_ever
     let c = t.client(1);
     let alice = patient_key(71);
     let patient = ids::patient_id(&alice.verifying_key().to_bytes());
-    assert_eq!(c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {})).await.unwrap().code, 0);
+    assert_eq!(
+        c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
+            .await
+            .unwrap()
+            .code,
+        0
+    );
     assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
-    assert_eq!(c.submit(&t.member_key("hospital-a"), read(&patient, "obs-1")).await.unwrap().code, 0);
+    assert_eq!(
+        c.submit(&t.member_key("hospital-a"), read(&patient, "obs-1"))
+            .await
+            .unwrap()
+            .code,
+        0
+    );
     // A refused tx is part of the history too.
-    assert_ne!(c.submit(&t.member_key("lab-b"), read(&patient, "obs-1")).await.unwrap().code, 0);
+    assert_ne!(
+        c.submit(&t.member_key("lab-b"), read(&patient, "obs-1"))
+            .await
+            .unwrap()
+            .code,
+        0
+    );
     let h = t.height(1).await;
     t.wait_all(&[1], h + 1).await;
 
     let dir = tempfile::tempdir().unwrap();
     let genesis = t.net.dir.join("lab-b/cometbft/config/genesis.json");
-    let report = medledger::replay::replay(&c, &genesis, dir.path(), h).await.unwrap();
+    let report = medledger::replay::replay(&c, &genesis, dir.path(), h)
+        .await
+        .unwrap();
     assert_eq!(report.blocks, h);
     assert!(report.txs >= 4, "{report:?}");
     assert!(report.divergences.is_empty(), "{report:?}");

@@ -19,29 +19,52 @@ use tendermint::account;
 use tendermint_rpc::{Client as _, Paging};
 
 fn propose(action: Action, deadline_height: u64) -> Msg {
-    Msg::SubmitProposal(pb::SubmitProposal { action: Some(action), deadline_height })
+    Msg::SubmitProposal(pb::SubmitProposal {
+        action: Some(action),
+        deadline_height,
+    })
 }
 
 fn vote(proposal_id: u64) -> Msg {
-    Msg::VoteProposal(pb::VoteProposal { proposal_id, yes: true })
+    Msg::VoteProposal(pb::VoteProposal {
+        proposal_id,
+        yes: true,
+    })
 }
 
 /// Addresses in CometBFT's validator set at `height`.
 async fn validator_set(t: &TestNet, height: u64) -> Vec<account::Id> {
     let h = tendermint::block::Height::try_from(height).unwrap();
-    t.client(0).rpc().validators(h, Paging::All).await.unwrap().validators.into_iter().map(|v| v.address).collect()
+    t.client(0)
+        .rpc()
+        .validators(h, Paging::All)
+        .await
+        .unwrap()
+        .validators
+        .into_iter()
+        .map(|v| v.address)
+        .collect()
 }
 
 /// Whether `who` signed (precommitted) the block of `height`, per the commit in block `height`.
 async fn signed(t: &TestNet, height: u64, who: account::Id) -> bool {
     let h = tendermint::block::Height::try_from(height).unwrap();
     let commit = t.client(0).rpc().commit(h).await.unwrap();
-    commit.signed_header.commit.signatures.iter().any(|s| s.is_commit() && s.validator_address() == Some(who))
+    commit
+        .signed_header
+        .commit
+        .signatures
+        .iter()
+        .any(|s| s.is_commit() && s.validator_address() == Some(who))
 }
 
 /// Submits `msg` signed by `member` and requires it to be applied; returns the report.
 async fn ok(t: &TestNet, member: &str, msg: Msg) -> medledger::client::TxReport {
-    let r = t.client(0).submit(&t.member_key(member), msg).await.unwrap();
+    let r = t
+        .client(0)
+        .submit(&t.member_key(member), msg)
+        .await
+        .unwrap();
     assert_eq!(r.code, 0, "{member}: {} {}", r.code_name, r.log);
     r
 }
@@ -60,7 +83,10 @@ async fn a_second_lab_joins_by_vote_signs_blocks_and_is_removed_by_vote() {
 
     // lab-e starts as a full node of the running chain and catches up.
     let (name, display, _) = JOINING_MEMBER;
-    let joining = t.net.add_node(name, NodePorts::free().unwrap(), &t.keyring).unwrap();
+    let joining = t
+        .net
+        .add_node(name, NodePorts::free().unwrap(), &t.keyring)
+        .unwrap();
     let e = joining.index;
     t.net.start_node(e).unwrap();
     t.wait_all(&[e], heights[0] + 2).await;
@@ -81,9 +107,16 @@ async fn a_second_lab_joins_by_vote_signs_blocks_and_is_removed_by_vote() {
     let r = ok(&t, "hospital-a", propose(add, t.height(0).await + 100)).await;
     let id: u64 = r.attribute("proposal_id").unwrap().parse().unwrap();
     let r = ok(&t, "lab-b", vote(id)).await;
-    assert!(!has_event(&r, "medledger.governance.passed"), "20 of 40 is not enough");
+    assert!(
+        !has_event(&r, "medledger.governance.passed"),
+        "20 of 40 is not enough"
+    );
     let r = ok(&t, "insurer-c", vote(id)).await;
-    assert!(has_event(&r, "medledger.governance.passed"), "{:?}", r.events);
+    assert!(
+        has_event(&r, "medledger.governance.passed"),
+        "{:?}",
+        r.events
+    );
     let added_at = r.height;
     heights.push(added_at);
 
@@ -108,26 +141,53 @@ async fn a_second_lab_joins_by_vote_signs_blocks_and_is_removed_by_vote() {
     for state in added_at + 1..added_at + 40 {
         t.wait_all(&[0], state + 3).await;
         // A block whose proposer lacked the extensions carries no certificate: try the next.
-        let Ok(a) = attest(&t.client(0), &trust, state).await else { continue };
-        assert_eq!(a.validator_count, 5, "state {state} is certified by the 5-validator set");
+        let Ok(a) = attest(&t.client(0), &trust, state).await else {
+            continue;
+        };
+        assert_eq!(
+            a.validator_count, 5,
+            "state {state} is certified by the 5-validator set"
+        );
         if a.signers.iter().any(|s| s == name) {
             in_certificate = true;
             break;
         }
     }
     assert!(in_certificate, "lab-e's BLS share appears in a certificate");
-    let member = verify_key(&t.client(1), &trust, &keys::member(name), 0).await.unwrap();
-    assert!(member.value.is_some(), "lab-e is a member, proven by a certificate");
+    let member = verify_key(&t.client(1), &trust, &keys::member(name), 0)
+        .await
+        .unwrap();
+    assert!(
+        member.value.is_some(),
+        "lab-e is a member, proven by a certificate"
+    );
 
     // The new member governs: lab-b proposes removing it, lab-e itself agrees. 30 of 50 is
     // not enough now; hospital-d's yes makes 40 of 50.
-    let r = ok(&t, "lab-b", propose(Action::RemoveMember(pb::RemoveMember { member_id: name.into() }), t.height(0).await + 100)).await;
+    let r = ok(
+        &t,
+        "lab-b",
+        propose(
+            Action::RemoveMember(pb::RemoveMember {
+                member_id: name.into(),
+            }),
+            t.height(0).await + 100,
+        ),
+    )
+    .await;
     let id: u64 = r.attribute("proposal_id").unwrap().parse().unwrap();
     ok(&t, "hospital-a", vote(id)).await;
     let r = ok(&t, "insurer-c", vote(id)).await;
-    assert!(!has_event(&r, "medledger.governance.passed"), "30 of 50 is not enough");
+    assert!(
+        !has_event(&r, "medledger.governance.passed"),
+        "30 of 50 is not enough"
+    );
     let r = ok(&t, "hospital-d", vote(id)).await;
-    assert!(has_event(&r, "medledger.governance.passed"), "{:?}", r.events);
+    assert!(
+        has_event(&r, "medledger.governance.passed"),
+        "{:?}",
+        r.events
+    );
     let removed_at = r.height;
     heights.push(removed_at);
 
@@ -136,13 +196,21 @@ async fn a_second_lab_joins_by_vote_signs_blocks_and_is_removed_by_vote() {
     assert!(validator_set(&t, removed_at + 1).await.contains(&lab_e));
     assert!(!validator_set(&t, removed_at + 2).await.contains(&lab_e));
     let hashes = t.app_hashes_at(&[0, 1, 2, 3, e], removed_at + 4).await;
-    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "app hashes differ: {hashes:?}");
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "app hashes differ: {hashes:?}"
+    );
     heights.push(t.height(0).await);
-    assert!(heights.windows(2).all(|w| w[0] < w[1]), "heights keep increasing: {heights:?}");
+    assert!(
+        heights.windows(2).all(|w| w[0] < w[1]),
+        "heights keep increasing: {heights:?}"
+    );
 
     // Certificates after the removal verify too (two handovers), with the 4 founders.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let gone = verify_key(&t.client(2), &trust, &keys::member(name), 0).await.unwrap();
+    let gone = verify_key(&t.client(2), &trust, &keys::member(name), 0)
+        .await
+        .unwrap();
     assert_eq!(gone.value, None, "lab-e is proven absent");
     assert!(gone.height > removed_at + 1);
     assert_eq!(gone.attestation.validator_count, 4);

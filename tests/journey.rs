@@ -6,7 +6,9 @@ mod support;
 
 use ed25519_dalek::SigningKey;
 use medledger::client::Client;
-use medledger_tx::pb::{self, tx_body::Msg, ClaimItem, ClaimStatus, CoverageRule, PractitionerRole, Purpose};
+use medledger_tx::pb::{
+    self, tx_body::Msg, ClaimItem, ClaimStatus, CoverageRule, PractitionerRole, Purpose,
+};
 use medledger_tx::{ids, keys, Code};
 use prost::Message;
 use support::TestNet;
@@ -42,7 +44,13 @@ fn grant(grantee: &str, classes: &[&str], purpose: Purpose) -> Msg {
 }
 
 fn read(patient: &str, record: &str, class: &str) -> Msg {
-    Msg::LogAccess(pb::LogAccess { patient_id: patient.into(), record_id: record.into(), data_class: class.into(), purpose: Purpose::Treat as i32, action: 0 })
+    Msg::LogAccess(pb::LogAccess {
+        patient_id: patient.into(),
+        record_id: record.into(),
+        data_class: class.into(),
+        purpose: Purpose::Treat as i32,
+        action: 0,
+    })
 }
 
 fn claim(patient: &str, items: Vec<ClaimItem>, record: &str) -> Msg {
@@ -67,18 +75,41 @@ async fn claim_status(c: &Client, id: &str) -> i32 {
 async fn a_patients_journey_through_the_consortium() {
     let t = TestNet::start().await;
     let c = t.client(0);
-    let (hospital, lab, insurer) = (t.member_key("hospital-a"), t.member_key("lab-b"), t.member_key("insurer-c"));
+    let (hospital, lab, insurer) = (
+        t.member_key("hospital-a"),
+        t.member_key("lab-b"),
+        t.member_key("insurer-c"),
+    );
     let alice = SigningKey::from_bytes(&[81; 32]);
-    let (doc, nurse, officer, tech) =
-        (SigningKey::from_bytes(&[82; 32]), SigningKey::from_bytes(&[83; 32]), SigningKey::from_bytes(&[84; 32]), SigningKey::from_bytes(&[85; 32]));
+    let (doc, nurse, officer, tech) = (
+        SigningKey::from_bytes(&[82; 32]),
+        SigningKey::from_bytes(&[83; 32]),
+        SigningKey::from_bytes(&[84; 32]),
+        SigningKey::from_bytes(&[85; 32]),
+    );
     let pid = ids::patient_id(&alice.verifying_key().to_bytes());
 
     // Identities.
     ok(&c, &alice, Msg::RegisterPatient(pb::RegisterPatient {})).await;
-    ok(&c, &hospital, practitioner(&doc, PractitionerRole::Physician)).await;
+    ok(
+        &c,
+        &hospital,
+        practitioner(&doc, PractitionerRole::Physician),
+    )
+    .await;
     ok(&c, &hospital, practitioner(&nurse, PractitionerRole::Nurse)).await;
-    ok(&c, &hospital, practitioner(&officer, PractitionerRole::PrivacyOfficer)).await;
-    ok(&c, &lab, practitioner(&tech, PractitionerRole::LabTechnician)).await;
+    ok(
+        &c,
+        &hospital,
+        practitioner(&officer, PractitionerRole::PrivacyOfficer),
+    )
+    .await;
+    ok(
+        &c,
+        &lab,
+        practitioner(&tech, PractitionerRole::LabTechnician),
+    )
+    .await;
 
     // Consent to the hospital (treatment), the lab (its results) and the insurer (payment).
     let treat = ok(&c, &alice, grant("hospital-a", &["*"], Purpose::Treat)).await;
@@ -87,55 +118,200 @@ async fn a_patients_journey_through_the_consortium() {
     ok(&c, &alice, grant("insurer-c", &["Claim"], Purpose::Hpaymt)).await;
 
     // A lab result is anchored by the lab's technician and read by the hospital's physician.
-    ok(&c, &tech, Msg::AnchorRecord(pb::AnchorRecord {
-        record_id: "lab-result-1".into(), patient_id: pid.clone(), resource_type: "Observation".into(),
-        content_hash: vec![9; 32], size: 2048, key_id: "lab-vault-7".into(),
-    })).await;
+    ok(
+        &c,
+        &tech,
+        Msg::AnchorRecord(pb::AnchorRecord {
+            record_id: "lab-result-1".into(),
+            patient_id: pid.clone(),
+            resource_type: "Observation".into(),
+            content_hash: vec![9; 32],
+            size: 2048,
+            key_id: "lab-vault-7".into(),
+        }),
+    )
+    .await;
     let r = ok(&c, &doc, read(&pid, "lab-result-1", "Observation")).await;
     assert_eq!(r.attribute("consent_id"), Some(hospital_consent.as_str()));
 
     // The insurer's policy; a covered claim is approved at once and paid.
     let rules = vec![
-        CoverageRule { service_code: "99213".into(), covered: true, price_cap: 15_000, copay_fixed: 2_000, ..Default::default() },
-        CoverageRule { service_code: "97110".into(), covered: false, ..Default::default() },
+        CoverageRule {
+            service_code: "99213".into(),
+            covered: true,
+            price_cap: 15_000,
+            copay_fixed: 2_000,
+            ..Default::default()
+        },
+        CoverageRule {
+            service_code: "97110".into(),
+            covered: false,
+            ..Default::default()
+        },
     ];
-    ok(&c, &insurer, Msg::PublishPolicy(pb::PublishPolicy { policy_id: "gold".into(), rules })).await;
-    let first = ok(&c, &hospital, claim(&pid, vec![ClaimItem { service_code: "99213".into(), quantity: 1, unit_price: 12_000 }], "lab-result-1")).await;
+    ok(
+        &c,
+        &insurer,
+        Msg::PublishPolicy(pb::PublishPolicy {
+            policy_id: "gold".into(),
+            rules,
+        }),
+    )
+    .await;
+    let first = ok(
+        &c,
+        &hospital,
+        claim(
+            &pid,
+            vec![ClaimItem {
+                service_code: "99213".into(),
+                quantity: 1,
+                unit_price: 12_000,
+            }],
+            "lab-result-1",
+        ),
+    )
+    .await;
     let first_id = first.attribute("claim_id").unwrap().to_string();
-    assert_eq!(claim_status(&c, &first_id).await, ClaimStatus::Approved as i32);
-    ok(&c, &insurer, Msg::PayClaim(pb::PayClaim { claim_id: first_id.clone(), payment_reference: "wire-001".into() })).await;
+    assert_eq!(
+        claim_status(&c, &first_id).await,
+        ClaimStatus::Approved as i32
+    );
+    ok(
+        &c,
+        &insurer,
+        Msg::PayClaim(pb::PayClaim {
+            claim_id: first_id.clone(),
+            payment_reference: "wire-001".into(),
+        }),
+    )
+    .await;
     assert_eq!(claim_status(&c, &first_id).await, ClaimStatus::Paid as i32);
 
     // An uncovered service waits for the insurer, is denied, and is appealed once.
-    let second = ok(&c, &hospital, claim(&pid, vec![ClaimItem { service_code: "97110".into(), quantity: 2, unit_price: 5_000 }], "lab-result-1")).await;
+    let second = ok(
+        &c,
+        &hospital,
+        claim(
+            &pid,
+            vec![ClaimItem {
+                service_code: "97110".into(),
+                quantity: 2,
+                unit_price: 5_000,
+            }],
+            "lab-result-1",
+        ),
+    )
+    .await;
     let second_id = second.attribute("claim_id").unwrap().to_string();
-    assert_eq!(claim_status(&c, &second_id).await, ClaimStatus::Pending as i32);
-    ok(&c, &insurer, Msg::DecideClaim(pb::DecideClaim { claim_id: second_id.clone(), approved_amounts: vec![0], note: "not covered".into() })).await;
-    assert_eq!(claim_status(&c, &second_id).await, ClaimStatus::Denied as i32);
-    let appeal = || Msg::AppealClaim(pb::AppealClaim { claim_id: second_id.clone(), reason: "medically necessary".into() });
+    assert_eq!(
+        claim_status(&c, &second_id).await,
+        ClaimStatus::Pending as i32
+    );
+    ok(
+        &c,
+        &insurer,
+        Msg::DecideClaim(pb::DecideClaim {
+            claim_id: second_id.clone(),
+            approved_amounts: vec![0],
+            note: "not covered".into(),
+        }),
+    )
+    .await;
+    assert_eq!(
+        claim_status(&c, &second_id).await,
+        ClaimStatus::Denied as i32
+    );
+    let appeal = || {
+        Msg::AppealClaim(pb::AppealClaim {
+            claim_id: second_id.clone(),
+            reason: "medically necessary".into(),
+        })
+    };
     ok(&c, &hospital, appeal()).await;
-    assert_eq!(claim_status(&c, &second_id).await, ClaimStatus::Appealed as i32);
-    ok(&c, &insurer, Msg::DecideClaim(pb::DecideClaim { claim_id: second_id.clone(), approved_amounts: vec![0], note: "upheld".into() })).await;
+    assert_eq!(
+        claim_status(&c, &second_id).await,
+        ClaimStatus::Appealed as i32
+    );
+    ok(
+        &c,
+        &insurer,
+        Msg::DecideClaim(pb::DecideClaim {
+            claim_id: second_id.clone(),
+            approved_amounts: vec![0],
+            note: "upheld".into(),
+        }),
+    )
+    .await;
     let r = c.submit(&hospital, appeal()).await.unwrap();
     assert_ne!(r.code, 0, "a claim is appealed once");
 
     // Emergency: the nurse reads without going through consent; the privacy officer reviews it.
-    let bg = ok(&c, &nurse, Msg::LogBreakGlass(pb::LogBreakGlass {
-        patient_id: pid.clone(), record_id: "ecg-1".into(), data_class: "Observation".into(), reason: "cardiac arrest in ER".into(),
-    })).await;
+    let bg = ok(
+        &c,
+        &nurse,
+        Msg::LogBreakGlass(pb::LogBreakGlass {
+            patient_id: pid.clone(),
+            record_id: "ecg-1".into(),
+            data_class: "Observation".into(),
+            reason: "cardiac arrest in ER".into(),
+        }),
+    )
+    .await;
     let index: u64 = bg.attribute("index").unwrap().parse().unwrap();
-    ok(&c, &officer, Msg::ReviewBreakGlass(pb::ReviewBreakGlass { patient_id: pid.clone(), event_index: index, justified: true, note: "ER protocol".into() })).await;
+    ok(
+        &c,
+        &officer,
+        Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
+            patient_id: pid.clone(),
+            event_index: index,
+            justified: true,
+            note: "ER protocol".into(),
+        }),
+    )
+    .await;
 
     // Alice revokes the hospital's consent: its next read is refused.
-    ok(&c, &alice, Msg::RevokeConsent(pb::RevokeConsent { consent_id: hospital_consent })).await;
-    refused(&c, &doc, read(&pid, "lab-result-1", "Observation"), Code::NoPermittingConsent).await;
+    ok(
+        &c,
+        &alice,
+        Msg::RevokeConsent(pb::RevokeConsent {
+            consent_id: hospital_consent,
+        }),
+    )
+    .await;
+    refused(
+        &c,
+        &doc,
+        read(&pid, "lab-result-1", "Observation"),
+        Code::NoPermittingConsent,
+    )
+    .await;
 
     // Erasure: the lab result can no longer be read by anyone, even under the lab's consent.
-    ok(&c, &alice, Msg::EraseRecord(pb::EraseRecord { record_id: "lab-result-1".into(), reason: "right to be forgotten".into() })).await;
-    refused(&c, &tech, read(&pid, "lab-result-1", "Observation"), Code::RecordErased).await;
+    ok(
+        &c,
+        &alice,
+        Msg::EraseRecord(pb::EraseRecord {
+            record_id: "lab-result-1".into(),
+            reason: "right to be forgotten".into(),
+        }),
+    )
+    .await;
+    refused(
+        &c,
+        &tech,
+        read(&pid, "lab-result-1", "Observation"),
+        Code::RecordErased,
+    )
+    .await;
 
     // The whole history is there, complete and proven: 2 reads + break-glass on another node.
-    let count = t.client(3).query_proven(&keys::access_count(&pid), 0).await.unwrap();
+    let count = t
+        .client(3)
+        .query_proven(&keys::access_count(&pid), 0)
+        .await
+        .unwrap();
     assert_eq!(count.value.as_deref().and_then(keys::decode_u64), Some(2));
 
     // An auditor checks the paid claim with one BLS certificate, and the ledger's decisions on
@@ -143,8 +319,15 @@ async fn a_patients_journey_through_the_consortium() {
     use medledger::verify::{verify_key, verify_permitted, PermittedQuery, Trust};
     let genesis = t.net.dir.join("hospital-a/cometbft/config/genesis.json");
     let certs = Trust::from_genesis(&genesis, true).unwrap();
-    let paid = verify_key(&t.client(2), &certs, &keys::claim(&first_id), 0).await.unwrap();
-    assert_eq!(pb::Claim::decode(paid.value.unwrap().as_slice()).unwrap().status, ClaimStatus::Paid as i32);
+    let paid = verify_key(&t.client(2), &certs, &keys::claim(&first_id), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        pb::Claim::decode(paid.value.unwrap().as_slice())
+            .unwrap()
+            .status,
+        ClaimStatus::Paid as i32
+    );
     let headers = Trust::from_genesis(&genesis, false).unwrap();
     let ask = |actor: String| PermittedQuery {
         patient: pid.clone(),
@@ -154,8 +337,25 @@ async fn a_patients_journey_through_the_consortium() {
         record_id: String::new(),
         purpose: Purpose::Treat as i32,
     };
-    let (doc_decision, _, _) = verify_permitted(&c, &headers, ask(ids::practitioner_did(&doc.verifying_key().to_bytes())), 0).await.unwrap();
+    let (doc_decision, _, _) = verify_permitted(
+        &c,
+        &headers,
+        ask(ids::practitioner_did(&doc.verifying_key().to_bytes())),
+        0,
+    )
+    .await
+    .unwrap();
     assert_eq!(doc_decision, None, "the hospital's consent was revoked");
-    let (tech_decision, _, _) = verify_permitted(&c, &headers, ask(ids::practitioner_did(&tech.verifying_key().to_bytes())), 0).await.unwrap();
-    assert!(tech_decision.is_some(), "the lab's consent still permits its technician");
+    let (tech_decision, _, _) = verify_permitted(
+        &c,
+        &headers,
+        ask(ids::practitioner_did(&tech.verifying_key().to_bytes())),
+        0,
+    )
+    .await
+    .unwrap();
+    assert!(
+        tech_decision.is_some(),
+        "the lab's consent still permits its technician"
+    );
 }

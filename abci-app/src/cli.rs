@@ -45,7 +45,10 @@ pub enum Output {
 }
 
 fn default_home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".medledger")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".medledger")
 }
 
 /// Commands.
@@ -702,8 +705,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let out = cli.output;
     match cli.command {
         Command::Start(a) => {
-            let ledger = medledger_state::Ledger::open(&a.data).with_context(|| format!("opening {}", a.data.display()))?;
-            let bls = a.bls_key.as_deref().map(crate::keyring::load_bls_key).transpose()?;
+            let ledger = medledger_state::Ledger::open(&a.data)
+                .with_context(|| format!("opening {}", a.data.display()))?;
+            let bls = a
+                .bls_key
+                .as_deref()
+                .map(crate::keyring::load_bls_key)
+                .transpose()?;
             crate::server::serve(ledger, &a.listen, bls).await?;
             Ok(0)
         }
@@ -713,7 +721,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(v) => verify_cmd(&cli.home, v, out).await,
         Command::Guardian(g) => guardian_cmd(&keyring, g).await,
         Command::Replay { node, genesis, to } => {
-            let genesis = genesis.unwrap_or_else(|| cli.home.join("localnet").join(localnet::MEMBERS[0].0).join("cometbft/config/genesis.json"));
+            let genesis = genesis.unwrap_or_else(|| {
+                cli.home
+                    .join("localnet")
+                    .join(localnet::MEMBERS[0].0)
+                    .join("cometbft/config/genesis.json")
+            });
             let dir = tempfile_dir()?;
             let report = crate::replay::replay(&Client::new(&node.node)?, &genesis, &dir, to).await;
             let _ = std::fs::remove_dir_all(&dir);
@@ -721,7 +734,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             if out == Output::Json {
                 print_json(&report)?;
             } else {
-                println!("replayed {} blocks ({} txs) into a fresh ledger: {} divergences", report.blocks, report.txs, report.divergences.len());
+                println!(
+                    "replayed {} blocks ({} txs) into a fresh ledger: {} divergences",
+                    report.blocks,
+                    report.txs,
+                    report.divergences.len()
+                );
                 for (h, ours, theirs) in &report.divergences {
                     println!("  height {h}: replay {ours}, chain {theirs}");
                 }
@@ -764,7 +782,11 @@ struct KeyView {
 fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32> {
     let view = |name: &str| -> anyhow::Result<KeyView> {
         let pk = keyring.get(name)?.verifying_key().to_bytes();
-        Ok(KeyView { name: name.into(), public_key: hex::encode(pk), patient_id: ids::patient_id(&pk) })
+        Ok(KeyView {
+            name: name.into(),
+            public_key: hex::encode(pk),
+            patient_id: ids::patient_id(&pk),
+        })
     };
     let views = match cmd {
         KeysCmd::Add { name } => {
@@ -772,13 +794,20 @@ fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32>
             vec![view(&name)?]
         }
         KeysCmd::Show { name } => vec![view(&name)?],
-        KeysCmd::List => keyring.list()?.iter().map(|n| view(n)).collect::<anyhow::Result<_>>()?,
+        KeysCmd::List => keyring
+            .list()?
+            .iter()
+            .map(|n| view(n))
+            .collect::<anyhow::Result<_>>()?,
     };
     match out {
         Output::Json => print_json(&views)?,
         Output::Text => {
             for v in views {
-                println!("{:<16} public key {}  patient id (if registered) {}", v.name, v.public_key, v.patient_id);
+                println!(
+                    "{:<16} public key {}  patient id (if registered) {}",
+                    v.name, v.public_key, v.patient_id
+                );
             }
         }
     }
@@ -789,11 +818,16 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
     let key = keyring.get(&t.from)?;
     let client = Client::new(&t.node.node)?;
     let msg = match t.msg {
-        TxCmd::Patient(PatientTx::Recover { patient, approvals }) => Msg::RecoverPatientKey(pb::RecoverPatientKey {
-            patient_id: patient,
-            new_key: key.verifying_key().to_bytes().to_vec(),
-            approvals: approvals.iter().map(|a| parse_approval(a)).collect::<anyhow::Result<_>>()?,
-        }),
+        TxCmd::Patient(PatientTx::Recover { patient, approvals }) => {
+            Msg::RecoverPatientKey(pb::RecoverPatientKey {
+                patient_id: patient,
+                new_key: key.verifying_key().to_bytes().to_vec(),
+                approvals: approvals
+                    .iter()
+                    .map(|a| parse_approval(a))
+                    .collect::<anyhow::Result<_>>()?,
+            })
+        }
         TxCmd::Gov(g) => governance::to_msg(g, &client, keyring).await?,
         other => build_msg(keyring, other)?,
     };
@@ -805,39 +839,84 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
 fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
     Ok(match cmd {
         TxCmd::Patient(PatientTx::Register) => Msg::RegisterPatient(pb::RegisterPatient {}),
-        TxCmd::Patient(PatientTx::Guardians { guardians, threshold }) => Msg::SetGuardians(pb::SetGuardians {
-            guardian_keys: guardians.iter().map(|g| rules::resolve_key(keyring, g).map(|k| k.to_vec())).collect::<anyhow::Result<_>>()?,
+        TxCmd::Patient(PatientTx::Guardians {
+            guardians,
+            threshold,
+        }) => Msg::SetGuardians(pb::SetGuardians {
+            guardian_keys: guardians
+                .iter()
+                .map(|g| rules::resolve_key(keyring, g).map(|k| k.to_vec()))
+                .collect::<anyhow::Result<_>>()?,
             threshold,
         }),
         TxCmd::Patient(PatientTx::Rotate { new_key }) => {
-            Msg::RotatePatientKey(pb::RotatePatientKey { new_key: rules::resolve_key(keyring, &new_key)?.to_vec() })
-        }
-        TxCmd::Patient(PatientTx::Recover { .. }) => anyhow::bail!("internal: recovery is built with the signing key"),
-        TxCmd::Consent(ConsentTx::Grant { grantee, classes, purposes, not_before, not_after, actions, deny, records, study }) => {
-            Msg::GrantConsent(pb::GrantConsent {
-                grantee,
-                data_classes: classes,
-                purposes: purposes.into_iter().map(|p| Purpose::from(p) as i32).collect(),
-                not_before,
-                not_after,
-                actions: actions.into_iter().map(|a| pb::Action::from(a) as i32).collect(),
-                deny_classes: deny,
-                record_ids: records,
-                study_id: study,
+            Msg::RotatePatientKey(pb::RotatePatientKey {
+                new_key: rules::resolve_key(keyring, &new_key)?.to_vec(),
             })
         }
-        TxCmd::Consent(ConsentTx::Revoke { consent_id }) => Msg::RevokeConsent(pb::RevokeConsent { consent_id }),
-        TxCmd::Access(AccessTx::Log { patient, record, class, purpose, action }) => Msg::LogAccess(pb::LogAccess {
+        TxCmd::Patient(PatientTx::Recover { .. }) => {
+            anyhow::bail!("internal: recovery is built with the signing key")
+        }
+        TxCmd::Consent(ConsentTx::Grant {
+            grantee,
+            classes,
+            purposes,
+            not_before,
+            not_after,
+            actions,
+            deny,
+            records,
+            study,
+        }) => Msg::GrantConsent(pb::GrantConsent {
+            grantee,
+            data_classes: classes,
+            purposes: purposes
+                .into_iter()
+                .map(|p| Purpose::from(p) as i32)
+                .collect(),
+            not_before,
+            not_after,
+            actions: actions
+                .into_iter()
+                .map(|a| pb::Action::from(a) as i32)
+                .collect(),
+            deny_classes: deny,
+            record_ids: records,
+            study_id: study,
+        }),
+        TxCmd::Consent(ConsentTx::Revoke { consent_id }) => {
+            Msg::RevokeConsent(pb::RevokeConsent { consent_id })
+        }
+        TxCmd::Access(AccessTx::Log {
+            patient,
+            record,
+            class,
+            purpose,
+            action,
+        }) => Msg::LogAccess(pb::LogAccess {
             patient_id: patient,
             record_id: record,
             data_class: class,
             purpose: Purpose::from(purpose) as i32,
             action: pb::Action::from(action) as i32,
         }),
-        TxCmd::Access(AccessTx::BreakGlass { patient, record, class, reason }) => {
-            Msg::LogBreakGlass(pb::LogBreakGlass { patient_id: patient, record_id: record, data_class: class, reason })
-        }
-        TxCmd::Access(AccessTx::Review { patient, index, verdict, note }) => Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
+        TxCmd::Access(AccessTx::BreakGlass {
+            patient,
+            record,
+            class,
+            reason,
+        }) => Msg::LogBreakGlass(pb::LogBreakGlass {
+            patient_id: patient,
+            record_id: record,
+            data_class: class,
+            reason,
+        }),
+        TxCmd::Access(AccessTx::Review {
+            patient,
+            index,
+            verdict,
+            note,
+        }) => Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
             patient_id: patient,
             event_index: index,
             justified: verdict == VerdictArg::Justified,
@@ -851,20 +930,38 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
 }
 
 fn parse_approval(a: &str) -> anyhow::Result<pb::GuardianApproval> {
-    let (k, s) = a.split_once(':').context("an approval is GUARDIAN_KEY_HEX:SIGNATURE_HEX")?;
-    Ok(pb::GuardianApproval { guardian_key: hex::decode(k)?, signature: hex::decode(s)? })
+    let (k, s) = a
+        .split_once(':')
+        .context("an approval is GUARDIAN_KEY_HEX:SIGNATURE_HEX")?;
+    Ok(pb::GuardianApproval {
+        guardian_key: hex::decode(k)?,
+        signature: hex::decode(s)?,
+    })
 }
 
 async fn guardian_cmd(keyring: &Keyring, cmd: GuardianCmd) -> anyhow::Result<i32> {
-    let GuardianCmd::Approve { from, patient, new_key, node } = cmd;
+    let GuardianCmd::Approve {
+        from,
+        patient,
+        new_key,
+        node,
+    } = cmd;
     let guardian = keyring.get(&from)?;
     let new_key = rules::resolve_key(keyring, &new_key)?;
     let client = Client::new(&node.node)?;
     let chain_id = client.chain_id().await?;
     let (g, _) = client.query_raw(&keys::guardians(&patient), 0).await?;
-    let g = g.map(|b| pb::Guardians::decode(b.as_slice())).transpose()?.context("the patient has no guardians")?;
-    let sig = medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, g.recoveries);
-    println!("{}:{}", hex::encode(guardian.verifying_key().to_bytes()), hex::encode(sig));
+    let g = g
+        .map(|b| pb::Guardians::decode(b.as_slice()))
+        .transpose()?
+        .context("the patient has no guardians")?;
+    let sig =
+        medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, g.recoveries);
+    println!(
+        "{}:{}",
+        hex::encode(guardian.verifying_key().to_bytes()),
+        hex::encode(sig)
+    );
     Ok(0)
 }
 
@@ -875,13 +972,23 @@ fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
     if r.code == 0 {
         println!("OK: committed at height {} (tx {})", r.height, r.hash);
         for e in &r.events {
-            let attrs: Vec<String> = e.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let attrs: Vec<String> = e
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             println!("  {} {}", e.kind, attrs.join(" "));
         }
     } else if r.height == 0 {
-        println!("REJECTED by CheckTx: {} ({}): {}", r.code_name, r.code, r.log);
+        println!(
+            "REJECTED by CheckTx: {} ({}): {}",
+            r.code_name, r.code, r.log
+        );
     } else {
-        println!("REJECTED at height {}: {} ({}): {} (tx {})", r.height, r.code_name, r.code, r.log, r.hash);
+        println!(
+            "REJECTED at height {}: {} ({}): {} (tx {})",
+            r.height, r.code_name, r.code, r.log, r.hash
+        );
     }
     Ok(())
 }
@@ -905,7 +1012,12 @@ struct Reader {
 impl Reader {
     async fn read(&self, key: &[u8]) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<String>)> {
         if self.prove {
-            let ProvenAnswer { value, height, app_hash, .. } = self.client.query_proven(key, self.height).await?;
+            let ProvenAnswer {
+                value,
+                height,
+                app_hash,
+                ..
+            } = self.client.query_proven(key, self.height).await?;
             Ok((value, height, Some(hex::encode_upper(app_hash))))
         } else {
             let (value, height) = self.client.query_raw(key, self.height).await?;
@@ -913,16 +1025,34 @@ impl Reader {
         }
     }
 
-    async fn read_msg<M: Message + Default + Serialize>(&self, key: &[u8]) -> anyhow::Result<Answer<M>> {
+    async fn read_msg<M: Message + Default + Serialize>(
+        &self,
+        key: &[u8],
+    ) -> anyhow::Result<Answer<M>> {
         let (value, height, verified_against) = self.read(key).await?;
-        let value = value.map(|v| M::decode(v.as_slice())).transpose().context("value does not decode")?;
-        Ok(Answer { key: String::from_utf8_lossy(key).into(), height, value, verified_against })
+        let value = value
+            .map(|v| M::decode(v.as_slice()))
+            .transpose()
+            .context("value does not decode")?;
+        Ok(Answer {
+            key: String::from_utf8_lossy(key).into(),
+            height,
+            value,
+            verified_against,
+        })
     }
 
     async fn read_u64(&self, key: &[u8]) -> anyhow::Result<Answer<u64>> {
         let (value, height, verified_against) = self.read(key).await?;
-        let value = value.map(|v| keys::decode_u64(&v).context("counter is not 8 bytes")).transpose()?;
-        Ok(Answer { key: String::from_utf8_lossy(key).into(), height, value, verified_against })
+        let value = value
+            .map(|v| keys::decode_u64(&v).context("counter is not 8 bytes"))
+            .transpose()?;
+        Ok(Answer {
+            key: String::from_utf8_lossy(key).into(),
+            height,
+            value,
+            verified_against,
+        })
     }
 }
 
@@ -935,54 +1065,94 @@ fn show<T: Serialize + std::fmt::Debug>(a: &Answer<T>, out: Output) -> anyhow::R
         None => println!("{} at height {}: ABSENT", a.key, a.height),
     }
     if let Some(h) = &a.verified_against {
-        println!("VERIFIED: proof checks against app hash {h} (committed in header {})", a.height + 1);
+        println!(
+            "VERIFIED: proof checks against app hash {h} (committed in header {})",
+            a.height + 1
+        );
     }
     Ok(())
 }
 
 async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
     let client = Client::new(&q.node.node)?;
-    let mut r = Reader { client, height: q.height, prove: q.prove };
+    let mut r = Reader {
+        client,
+        height: q.height,
+        prove: q.prove,
+    };
     match q.what {
         QueryCmd::Member { id } => show(&r.read_msg::<pb::Member>(&keys::member(&id)).await?, out)?,
-        QueryCmd::Patient { id } => show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?,
-        QueryCmd::Consent { id } => show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?,
-        QueryCmd::Practitioner { did } => show(&r.read_msg::<pb::Practitioner>(&keys::practitioner(&did)).await?, out)?,
+        QueryCmd::Patient { id } => {
+            show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?
+        }
+        QueryCmd::Consent { id } => {
+            show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?
+        }
+        QueryCmd::Practitioner { did } => show(
+            &r.read_msg::<pb::Practitioner>(&keys::practitioner(&did))
+                .await?,
+            out,
+        )?,
         QueryCmd::Did { did } => {
-            let a = r.read_msg::<pb::Practitioner>(&keys::practitioner(&did)).await?;
+            let a = r
+                .read_msg::<pb::Practitioner>(&keys::practitioner(&did))
+                .await?;
             let p = a.value.with_context(|| format!("no practitioner {did}"))?;
             print_json(&rules::did_document(&p))?;
         }
-        QueryCmd::Guardians { patient } => show(&r.read_msg::<pb::Guardians>(&keys::guardians(&patient)).await?, out)?,
-        QueryCmd::Record { id } => show(&r.read_msg::<pb::RecordAnchor>(&keys::record(&id)).await?, out)?,
+        QueryCmd::Guardians { patient } => show(
+            &r.read_msg::<pb::Guardians>(&keys::guardians(&patient))
+                .await?,
+            out,
+        )?,
+        QueryCmd::Record { id } => show(
+            &r.read_msg::<pb::RecordAnchor>(&keys::record(&id)).await?,
+            out,
+        )?,
         QueryCmd::Reviews { member } => {
             let count = r.read_u64(&keys::review_count(&member)).await?;
             r.height = count.height;
             let mut list = Vec::new();
             for n in 0..count.value.unwrap_or(0) {
                 let (item, _, _) = r.read(&keys::review(&member, n)).await?;
-                let item = String::from_utf8_lossy(&item.context("review index has a gap")?).into_owned();
-                let (patient, index) = item.rsplit_once('/').context("review item is not patient/index")?;
-                list.push(r.read_msg::<pb::AccessEvent>(&keys::access_event(patient, index.parse()?)).await?);
+                let item =
+                    String::from_utf8_lossy(&item.context("review index has a gap")?).into_owned();
+                let (patient, index) = item
+                    .rsplit_once('/')
+                    .context("review item is not patient/index")?;
+                list.push(
+                    r.read_msg::<pb::AccessEvent>(&keys::access_event(patient, index.parse()?))
+                        .await?,
+                );
             }
             // Open reviews first: that is the privacy officer's work list.
-            list.sort_by_key(|a| a.value.as_ref().map(|e| e.review != pb::ReviewStatus::Pending as i32));
+            list.sort_by_key(|a| {
+                a.value
+                    .as_ref()
+                    .map(|e| e.review != pb::ReviewStatus::Pending as i32)
+            });
             print_list(&count, &list, out)?;
         }
         QueryCmd::Study { study } => {
             let count = r.read_u64(&keys::study_count(&study)).await?;
             r.height = count.height;
             let n = count.value.unwrap_or(0);
-            anyhow::ensure!(n <= medledger_tx::limits::MAX_STUDY_PARTICIPANTS, "study index has {n} entries; too many to read");
+            anyhow::ensure!(
+                n <= medledger_tx::limits::MAX_STUDY_PARTICIPANTS,
+                "study index has {n} entries; too many to read"
+            );
             // The block time of the answer's height decides which consents are in their period.
             let header = r.client.light_block(count.height + 1).await?.0;
             let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
             let mut participants = std::collections::BTreeSet::new();
             for i in 0..n {
                 let (id, _, _) = r.read(&keys::study_consent(&study, i)).await?;
-                let id = String::from_utf8_lossy(&id.context("study index has a gap")?).into_owned();
+                let id =
+                    String::from_utf8_lossy(&id.context("study index has a gap")?).into_owned();
                 if let Some(c) = r.read_msg::<pb::Consent>(&keys::consent(&id)).await?.value {
-                    let active = c.revoked_height == 0 && c.not_before <= time && (c.not_after == 0 || time <= c.not_after);
+                    let active = c.revoked_height == 0
+                        && c.not_before <= time
+                        && (c.not_after == 0 || time <= c.not_after);
                     if active {
                         participants.insert(c.patient_id);
                     }
@@ -995,16 +1165,31 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
             if out == Output::Json {
                 print_json(&view)?;
             } else {
-                println!("study {study} at height {}: {} patients consent{}", count.height, participants.len(), if r.prove { " (every read proven)" } else { "" });
+                println!(
+                    "study {study} at height {}: {} patients consent{}",
+                    count.height,
+                    participants.len(),
+                    if r.prove { " (every read proven)" } else { "" }
+                );
                 for p in &participants {
                     println!("  {p}");
                 }
             }
         }
-        QueryCmd::Proposal { id } => show(&r.read_msg::<pb::Proposal>(&keys::proposal(id)).await?, out)?,
+        QueryCmd::Proposal { id } => {
+            show(&r.read_msg::<pb::Proposal>(&keys::proposal(id)).await?, out)?
+        }
         QueryCmd::Key { key } => {
             let (value, height, verified_against) = r.read(key.as_bytes()).await?;
-            show(&Answer { key, height, value: value.map(hex::encode), verified_against }, out)?;
+            show(
+                &Answer {
+                    key,
+                    height,
+                    value: value.map(hex::encode),
+                    verified_against,
+                },
+                out,
+            )?;
         }
         QueryCmd::Consents { patient } => {
             let count = r.read_u64(&keys::patient_consent_count(&patient)).await?;
@@ -1012,7 +1197,8 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
             let mut list = Vec::new();
             for n in 0..count.value.unwrap_or(0) {
                 let (id, _, _) = r.read(&keys::patient_consent(&patient, n)).await?;
-                let id = String::from_utf8_lossy(&id.context("consent index has a gap")?).into_owned();
+                let id =
+                    String::from_utf8_lossy(&id.context("consent index has a gap")?).into_owned();
                 list.push(r.read_msg::<pb::Consent>(&keys::consent(&id)).await?);
             }
             print_list(&count, &list, out)?;
@@ -1022,7 +1208,10 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
             r.height = count.height;
             let mut list = Vec::new();
             for n in 0..count.value.unwrap_or(0) {
-                list.push(r.read_msg::<pb::AccessEvent>(&keys::access_event(&patient, n)).await?);
+                list.push(
+                    r.read_msg::<pb::AccessEvent>(&keys::access_event(&patient, n))
+                        .await?,
+                );
             }
             print_list(&count, &list, out)?;
         }
@@ -1032,11 +1221,20 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn print_list<T: Serialize + std::fmt::Debug>(count: &Answer<u64>, list: &[Answer<T>], out: Output) -> anyhow::Result<()> {
+fn print_list<T: Serialize + std::fmt::Debug>(
+    count: &Answer<u64>,
+    list: &[Answer<T>],
+    out: Output,
+) -> anyhow::Result<()> {
     if out == Output::Json {
         return print_json(&serde_json::json!({ "count": count, "items": list }));
     }
-    println!("{} = {} at height {}", count.key, count.value.unwrap_or(0), count.height);
+    println!(
+        "{} = {} at height {}",
+        count.key,
+        count.value.unwrap_or(0),
+        count.height
+    );
     for a in list {
         show(a, out)?;
     }
@@ -1057,7 +1255,12 @@ struct VerifiedView<T: Serialize> {
     value: Option<T>,
 }
 
-fn verified_view<T: Serialize>(what: String, state: String, a: &crate::verify::Attestation, value: Option<T>) -> VerifiedView<T> {
+fn verified_view<T: Serialize>(
+    what: String,
+    state: String,
+    a: &crate::verify::Attestation,
+    value: Option<T>,
+) -> VerifiedView<T> {
     VerifiedView {
         verified: true,
         what,
@@ -1072,11 +1275,21 @@ fn verified_view<T: Serialize>(what: String, state: String, a: &crate::verify::A
     }
 }
 
-fn print_verified<T: Serialize + std::fmt::Debug>(v: &VerifiedView<T>, out: Output, a: &crate::verify::Attestation) -> anyhow::Result<()> {
+fn print_verified<T: Serialize + std::fmt::Debug>(
+    v: &VerifiedView<T>,
+    out: Output,
+    a: &crate::verify::Attestation,
+) -> anyhow::Result<()> {
     if out == Output::Json {
         return print_json(v);
     }
-    println!("VERIFIED {} {} at height {} — {}", v.what, v.state, v.height, crate::verify::signed_by(a));
+    println!(
+        "VERIFIED {} {} at height {} — {}",
+        v.what,
+        v.state,
+        v.height,
+        crate::verify::signed_by(a)
+    );
     if let Some(value) = &v.value {
         println!("{value:#?}");
     }
@@ -1087,8 +1300,14 @@ async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyho
     let genesis = match v.genesis {
         Some(g) => g,
         None => {
-            let local = home.join("localnet").join(localnet::MEMBERS[0].0).join("cometbft/config/genesis.json");
-            anyhow::ensure!(local.exists(), "pass --genesis FILE: the consortium's genesis.json is the trusted starting point");
+            let local = home
+                .join("localnet")
+                .join(localnet::MEMBERS[0].0)
+                .join("cometbft/config/genesis.json");
+            anyhow::ensure!(
+                local.exists(),
+                "pass --genesis FILE: the consortium's genesis.json is the trusted starting point"
+            );
             local
         }
     };
@@ -1121,44 +1340,152 @@ async fn verify_typed<M: Message + Default + Serialize + std::fmt::Debug>(
     let r = crate::verify::verify_key(client, trust, key, height).await?;
     let value = r.value.as_deref().map(M::decode).transpose()?;
     let state = value.as_ref().map_or_else(|| "ABSENT".to_string(), state);
-    print_verified(&verified_view(what, state, &r.attestation, value), out, &r.attestation)
+    print_verified(
+        &verified_view(what, state, &r.attestation, value),
+        out,
+        &r.attestation,
+    )
 }
 
 /// `APPROVED` from `Ok("CLAIM_STATUS_APPROVED")` and the prefix.
 fn enum_name<E>(name: Result<&str, E>, prefix: &str) -> String {
-    name.map(|n| n.trim_start_matches(prefix).to_string()).unwrap_or_else(|_| "UNKNOWN".into())
+    name.map(|n| n.trim_start_matches(prefix).to_string())
+        .unwrap_or_else(|_| "UNKNOWN".into())
 }
 
-async fn verify_what(client: &Client, trust: &crate::verify::Trust, what: VerifyCmd, height: u64, out: Output) -> anyhow::Result<()> {
+async fn verify_what(
+    client: &Client,
+    trust: &crate::verify::Trust,
+    what: VerifyCmd,
+    height: u64,
+    out: Output,
+) -> anyhow::Result<()> {
     use crate::verify::{verify_history, verify_key};
     match what {
         VerifyCmd::Consent { id } => {
-            let state = |c: &pb::Consent| if c.revoked_height == 0 { "ACTIVE".to_string() } else { format!("REVOKED (at height {})", c.revoked_height) };
-            verify_typed(client, trust, &keys::consent(&id), height, format!("consent {id}"), state, out).await
+            let state = |c: &pb::Consent| {
+                if c.revoked_height == 0 {
+                    "ACTIVE".to_string()
+                } else {
+                    format!("REVOKED (at height {})", c.revoked_height)
+                }
+            };
+            verify_typed(
+                client,
+                trust,
+                &keys::consent(&id),
+                height,
+                format!("consent {id}"),
+                state,
+                out,
+            )
+            .await
         }
         VerifyCmd::Patient { id } => {
-            verify_typed(client, trust, &keys::patient(&id), height, format!("patient {id}"), |_: &pb::Patient| "REGISTERED".into(), out).await
+            verify_typed(
+                client,
+                trust,
+                &keys::patient(&id),
+                height,
+                format!("patient {id}"),
+                |_: &pb::Patient| "REGISTERED".into(),
+                out,
+            )
+            .await
         }
         VerifyCmd::Member { id } => {
-            verify_typed(client, trust, &keys::member(&id), height, format!("member {id}"), |_: &pb::Member| "MEMBER".into(), out).await
+            verify_typed(
+                client,
+                trust,
+                &keys::member(&id),
+                height,
+                format!("member {id}"),
+                |_: &pb::Member| "MEMBER".into(),
+                out,
+            )
+            .await
         }
         VerifyCmd::Claim { id } => {
-            let state = |c: &pb::Claim| enum_name(pb::ClaimStatus::try_from(c.status).map(|s| s.as_str_name()), "CLAIM_STATUS_");
-            verify_typed(client, trust, &keys::claim(&id), height, format!("claim {id}"), state, out).await
+            let state = |c: &pb::Claim| {
+                enum_name(
+                    pb::ClaimStatus::try_from(c.status).map(|s| s.as_str_name()),
+                    "CLAIM_STATUS_",
+                )
+            };
+            verify_typed(
+                client,
+                trust,
+                &keys::claim(&id),
+                height,
+                format!("claim {id}"),
+                state,
+                out,
+            )
+            .await
         }
         VerifyCmd::Practitioner { did } => {
-            let state = |p: &pb::Practitioner| enum_name(pb::PractitionerStatus::try_from(p.status).map(|s| s.as_str_name()), "PRACTITIONER_STATUS_");
-            verify_typed(client, trust, &keys::practitioner(&did), height, format!("practitioner {did}"), state, out).await
+            let state = |p: &pb::Practitioner| {
+                enum_name(
+                    pb::PractitionerStatus::try_from(p.status).map(|s| s.as_str_name()),
+                    "PRACTITIONER_STATUS_",
+                )
+            };
+            verify_typed(
+                client,
+                trust,
+                &keys::practitioner(&did),
+                height,
+                format!("practitioner {did}"),
+                state,
+                out,
+            )
+            .await
         }
         VerifyCmd::Record { id } => {
-            let state = |a: &pb::RecordAnchor| if a.erased_height == 0 { "ANCHORED".to_string() } else { format!("ERASED (at height {})", a.erased_height) };
-            verify_typed(client, trust, &keys::record(&id), height, format!("record {id}"), state, out).await
+            let state = |a: &pb::RecordAnchor| {
+                if a.erased_height == 0 {
+                    "ANCHORED".to_string()
+                } else {
+                    format!("ERASED (at height {})", a.erased_height)
+                }
+            };
+            verify_typed(
+                client,
+                trust,
+                &keys::record(&id),
+                height,
+                format!("record {id}"),
+                state,
+                out,
+            )
+            .await
         }
         VerifyCmd::Proposal { id } => {
-            let state = |p: &pb::Proposal| enum_name(pb::ProposalStatus::try_from(p.status).map(|s| s.as_str_name()), "PROPOSAL_STATUS_");
-            verify_typed(client, trust, &keys::proposal(id), height, format!("proposal {id}"), state, out).await
+            let state = |p: &pb::Proposal| {
+                enum_name(
+                    pb::ProposalStatus::try_from(p.status).map(|s| s.as_str_name()),
+                    "PROPOSAL_STATUS_",
+                )
+            };
+            verify_typed(
+                client,
+                trust,
+                &keys::proposal(id),
+                height,
+                format!("proposal {id}"),
+                state,
+                out,
+            )
+            .await
         }
-        VerifyCmd::Permitted { patient, actor, class, record, purpose, action } => {
+        VerifyCmd::Permitted {
+            patient,
+            actor,
+            class,
+            record,
+            purpose,
+            action,
+        } => {
             let q = crate::verify::PermittedQuery {
                 patient: patient.clone(),
                 actor: actor.clone(),
@@ -1167,54 +1494,111 @@ async fn verify_what(client: &Client, trust: &crate::verify::Trust, what: Verify
                 record_id: record,
                 purpose: Purpose::from(purpose) as i32,
             };
-            let (permit, a, time) = crate::verify::verify_permitted(client, trust, q, height).await?;
+            let (permit, a, time) =
+                crate::verify::verify_permitted(client, trust, q, height).await?;
             let state = match &permit {
                 Some(id) => format!("PERMIT (consent {id}, block time {time})"),
                 None => format!("DENY (no consent permits it at block time {time})"),
             };
-            print_verified(&verified_view(format!("access by {actor} to {class} of {patient}"), state, &a, permit), out, &a)
+            print_verified(
+                &verified_view(
+                    format!("access by {actor} to {class} of {patient}"),
+                    state,
+                    &a,
+                    permit,
+                ),
+                out,
+                &a,
+            )
         }
         VerifyCmd::Key { key } => {
             let r = verify_key(client, trust, key.as_bytes(), height).await?;
-            let state = if r.value.is_some() { "PRESENT" } else { "ABSENT" };
+            let state = if r.value.is_some() {
+                "PRESENT"
+            } else {
+                "ABSENT"
+            };
             let value = r.value.as_ref().map(hex::encode);
-            print_verified(&verified_view(format!("key {key}"), state.into(), &r.attestation, value), out, &r.attestation)
+            print_verified(
+                &verified_view(format!("key {key}"), state.into(), &r.attestation, value),
+                out,
+                &r.attestation,
+            )
         }
-        VerifyCmd::Access { patient, export, from_height, to_height } => {
+        VerifyCmd::Access {
+            patient,
+            export,
+            from_height,
+            to_height,
+        } => {
             let (events, a) = verify_history(client, trust, &patient, height).await?;
-            let events: Vec<pb::AccessEvent> =
-                events.into_iter().filter(|e| e.height >= from_height && (to_height == 0 || e.height <= to_height)).collect();
+            let events: Vec<pb::AccessEvent> = events
+                .into_iter()
+                .filter(|e| e.height >= from_height && (to_height == 0 || e.height <= to_height))
+                .collect();
             if let Some(format) = export {
-                use medledger_query::export::{fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo};
+                use medledger_query::export::{
+                    fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo,
+                };
                 // The verdict goes to stderr so that stdout is exactly the export.
-                eprintln!("VERIFIED complete access history of {patient} ({} events) at height {} — {}", events.len(), a.height, crate::verify::signed_by(&a));
+                eprintln!(
+                    "VERIFIED complete access history of {patient} ({} events) at height {} — {}",
+                    events.len(),
+                    a.height,
+                    crate::verify::signed_by(&a)
+                );
                 match format {
                     ExportFormat::Fhir => {
-                        let proven = ProvenanceInfo { chain_id: trust.chain_id().to_string(), height: a.height, app_hash_hex: hex::encode_upper(&a.app_hash) };
+                        let proven = ProvenanceInfo {
+                            chain_id: trust.chain_id().to_string(),
+                            height: a.height,
+                            app_hash_hex: hex::encode_upper(&a.app_hash),
+                        };
                         print_json(&fhir_audit_bundle(&patient, &events, &proven))?;
                     }
                     ExportFormat::Csv => print!("{}", hipaa_disclosures_csv(&events)),
                 }
                 return Ok(());
             }
-            let view = verified_view(format!("complete access history of {patient}"), format!("({} events)", events.len()), &a, Some(events));
+            let view = verified_view(
+                format!("complete access history of {patient}"),
+                format!("({} events)", events.len()),
+                &a,
+                Some(events),
+            );
             print_verified(&view, out, &a)
         }
     }
 }
 
-async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCmd, out: Output) -> anyhow::Result<i32> {
+async fn localnet_cmd(
+    home: &std::path::Path,
+    keyring: &Keyring,
+    cmd: LocalnetCmd,
+    out: Output,
+) -> anyhow::Result<i32> {
     let dir = home.join("localnet");
     let me = std::env::current_exe().context("locating the medledger binary")?;
     match cmd {
-        LocalnetCmd::Up { base_port, chain_id } => {
+        LocalnetCmd::Up {
+            base_port,
+            chain_id,
+        } => {
             let spec = consortium_spec(chain_id, base_port, AppKind::Medledger)?;
             let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
             let took = net.up().await?;
             if out == Output::Text {
-                println!("localnet {:?} is up: first node at height >= 1 after {:.1} s", net.spec.chain_id, took.as_secs_f64());
+                println!(
+                    "localnet {:?} is up: first node at height >= 1 after {:.1} s",
+                    net.spec.chain_id,
+                    took.as_secs_f64()
+                );
                 println!("data and logs: {}", dir.display());
-                println!("member admin keys: {} ({})", home.join("keys").display(), localnet::MEMBERS.map(|m| m.0).join(", "));
+                println!(
+                    "member admin keys: {} ({})",
+                    home.join("keys").display(),
+                    localnet::MEMBERS.map(|m| m.0).join(", ")
+                );
             }
             print_status(&net, out).await?;
             Ok(0)
@@ -1235,7 +1619,8 @@ async fn localnet_cmd(home: &std::path::Path, keyring: &Keyring, cmd: LocalnetCm
                 Localnet::open(&dir, me)?.down()?;
             }
             if dir.exists() {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
             }
             println!("localnet data removed: {}", dir.display());
             Ok(0)
@@ -1249,56 +1634,123 @@ fn consortium_spec(chain_id: String, base_port: u16, app: AppKind) -> anyhow::Re
     let nodes = localnet::MEMBERS
         .iter()
         .enumerate()
-        .map(|(i, (name, _, _))| Ok(NodeSpec { name: name.to_string(), ports: NodePorts::from_base(base_port, i)? }))
+        .map(|(i, (name, _, _))| {
+            Ok(NodeSpec {
+                name: name.to_string(),
+                ports: NodePorts::from_base(base_port, i)?,
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Spec { chain_id, nodes, timeout_commit: "500ms".into(), app })
+    Ok(Spec {
+        chain_id,
+        nodes,
+        timeout_commit: "500ms".into(),
+        app,
+    })
 }
 
-async fn bench_cmd(home: &std::path::Path, keyring: &Keyring, cmd: BenchCmd, out: Output) -> anyhow::Result<i32> {
+async fn bench_cmd(
+    home: &std::path::Path,
+    keyring: &Keyring,
+    cmd: BenchCmd,
+    out: Output,
+) -> anyhow::Result<i32> {
     let me = std::env::current_exe().context("locating the medledger binary")?;
     match cmd {
-        BenchCmd::Load { rate, connections, timing, node, tx_size } => {
+        BenchCmd::Load {
+            rate,
+            connections,
+            timing,
+            node,
+            tx_size,
+        } => {
             let dir = home.join("localnet");
             let mut target = if dir.join("localnet.json").exists() {
                 Target::of_localnet(&Localnet::open(&dir, me)?)
             } else {
-                anyhow::ensure!(!node.is_empty(), "no localnet in {}: start one (`medledger localnet up`) or pass --node", dir.display());
-                Target { app: AppKind::Medledger, rpc: Vec::new(), nodes: Vec::new() }
+                anyhow::ensure!(
+                    !node.is_empty(),
+                    "no localnet in {}: start one (`medledger localnet up`) or pass --node",
+                    dir.display()
+                );
+                Target {
+                    app: AppKind::Medledger,
+                    rpc: Vec::new(),
+                    nodes: Vec::new(),
+                }
             };
             if !node.is_empty() {
                 target.rpc = node;
             }
-            let cfg = LoadConfig { kv_tx_size: tx_size, ..timing.config(rate, connections) };
+            let cfg = LoadConfig {
+                kv_tx_size: tx_size,
+                ..timing.config(rate, connections)
+            };
             let report = loadgen::run(&target, keyring, &cfg).await?;
             if out == Output::Json {
                 print_json(&report)?;
             } else {
-                print!("{}{}", loadgen::table(&[&report]), loadgen::details(&report));
+                print!(
+                    "{}{}",
+                    loadgen::table(&[&report]),
+                    loadgen::details(&report)
+                );
             }
         }
-        BenchCmd::Compare { rate, connections, timing, base_port } => {
+        BenchCmd::Compare {
+            rate,
+            connections,
+            timing,
+            base_port,
+        } => {
             let cfg = timing.config(rate, connections);
             let medledger = bench_on_throwaway(AppKind::Medledger, base_port, &me, &cfg).await?;
-            let kv_cfg = LoadConfig { kv_tx_size: Some(usize::try_from(medledger.tx_bytes_avg)?), ..cfg };
+            let kv_cfg = LoadConfig {
+                kv_tx_size: Some(usize::try_from(medledger.tx_bytes_avg)?),
+                ..cfg
+            };
             let kvstore = bench_on_throwaway(AppKind::Kvstore, base_port, &me, &kv_cfg).await?;
             let c = Comparison::new(medledger, kvstore);
             if out == Output::Json {
                 print_json(&c)?;
             } else {
-                print!("{}{}{}", c.text(), loadgen::details(&c.medledger), loadgen::details(&c.kvstore));
+                print!(
+                    "{}{}{}",
+                    c.text(),
+                    loadgen::details(&c.medledger),
+                    loadgen::details(&c.kvstore)
+                );
             }
         }
-        BenchCmd::Grid { rates, connections, timing, base_port, kvstore } => {
-            let apps: &[AppKind] = if kvstore { &[AppKind::Medledger, AppKind::Kvstore] } else { &[AppKind::Medledger] };
+        BenchCmd::Grid {
+            rates,
+            connections,
+            timing,
+            base_port,
+            kvstore,
+        } => {
+            let apps: &[AppKind] = if kvstore {
+                &[AppKind::Medledger, AppKind::Kvstore]
+            } else {
+                &[AppKind::Medledger]
+            };
             let mut all: Vec<LoadReport> = Vec::new();
             let mut kv_tx_size = None;
             for &app in apps {
-                let net = ThrowawayNet::start(consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?, me.clone()).await?;
+                let net = ThrowawayNet::start(
+                    consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?,
+                    me.clone(),
+                )
+                .await?;
                 for &rate in &rates {
                     for &c in &connections {
                         // A saturated cell leaves a backlog; the next cell starts on empty mempools.
-                        net.wait_mempools_empty(std::time::Duration::from_secs(120)).await?;
-                        let cfg = LoadConfig { kv_tx_size, ..timing.config(rate, c) };
+                        net.wait_mempools_empty(std::time::Duration::from_secs(120))
+                            .await?;
+                        let cfg = LoadConfig {
+                            kv_tx_size,
+                            ..timing.config(rate, c)
+                        };
                         let r = loadgen::run(&net.target(), &net.keyring, &cfg).await?;
                         if out == Output::Text {
                             eprint!("{}", loadgen::table(&[&r]));
@@ -1315,7 +1767,8 @@ async fn bench_cmd(home: &std::path::Path, keyring: &Keyring, cmd: BenchCmd, out
             } else {
                 print!("{}", loadgen::table(&all.iter().collect::<Vec<_>>()));
                 for &app in apps {
-                    let cells: Vec<&LoadReport> = all.iter().filter(|r| r.app == app.name()).collect();
+                    let cells: Vec<&LoadReport> =
+                        all.iter().filter(|r| r.app == app.name()).collect();
                     print!("{}", loadgen::saturation_summary(app.name(), &cells));
                 }
             }
@@ -1325,8 +1778,17 @@ async fn bench_cmd(home: &std::path::Path, keyring: &Keyring, cmd: BenchCmd, out
 }
 
 /// Starts a throwaway localnet of `app`, runs `cfg` on it, stops it.
-async fn bench_on_throwaway(app: AppKind, base_port: u16, me: &std::path::Path, cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
-    let net = ThrowawayNet::start(consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?, me.to_path_buf()).await?;
+async fn bench_on_throwaway(
+    app: AppKind,
+    base_port: u16,
+    me: &std::path::Path,
+    cfg: &LoadConfig,
+) -> anyhow::Result<LoadReport> {
+    let net = ThrowawayNet::start(
+        consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?,
+        me.to_path_buf(),
+    )
+    .await?;
     if cfg.progress {
         eprintln!("{} localnet up in {}", app.name(), net.net.dir.display());
     }
@@ -1338,7 +1800,10 @@ async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<i32> {
     if out == Output::Json {
         print_json(&status)?;
     } else {
-        println!("{:<12} {:<24} {:<9} {:>7}  app hash", "node", "rpc", "processes", "height");
+        println!(
+            "{:<12} {:<24} {:<9} {:>7}  app hash",
+            "node", "rpc", "processes", "height"
+        );
         for s in &status {
             let procs = match (s.app_running, s.cometbft_running) {
                 (true, true) => "up",
@@ -1347,11 +1812,22 @@ async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<i32> {
                 (false, true) => "cmt only",
             };
             let height = s.height.map_or("-".to_string(), |h| h.to_string());
-            println!("{:<12} {:<24} {:<9} {:>7}  {}", s.name, s.rpc, procs, height, s.app_hash.as_deref().unwrap_or("-"));
+            println!(
+                "{:<12} {:<24} {:<9} {:>7}  {}",
+                s.name,
+                s.rpc,
+                procs,
+                height,
+                s.app_hash.as_deref().unwrap_or("-")
+            );
         }
     }
     // Exit 3 when a node does not answer, so scripts can wait on `localnet status`.
-    Ok(if status.iter().any(|s| s.height.is_none()) { 3 } else { 0 })
+    Ok(if status.iter().any(|s| s.height.is_none()) {
+        3
+    } else {
+        0
+    })
 }
 
 /// Parses arguments, for tests of the CLI's defaults.
@@ -1371,10 +1847,27 @@ mod tests {
     fn defaults_parse() {
         let cli = parse_from(["medledger", "query", "consent", "c-1"]).expect("parses");
         assert_eq!(cli.output, Output::Text);
-        assert!(matches!(cli.command, Command::Query(QueryArgs { prove: false, height: 0, .. })));
+        assert!(matches!(
+            cli.command,
+            Command::Query(QueryArgs {
+                prove: false,
+                height: 0,
+                ..
+            })
+        ));
         let cli = parse_from([
-            "medledger", "tx", "--from", "alice", "consent", "grant", "--grantee", "hospital-a", "--class", "Observation",
-            "--purpose", "TREAT",
+            "medledger",
+            "tx",
+            "--from",
+            "alice",
+            "consent",
+            "grant",
+            "--grantee",
+            "hospital-a",
+            "--class",
+            "Observation",
+            "--purpose",
+            "TREAT",
         ])
         .expect("parses");
         assert!(matches!(cli.command, Command::Tx(_)));
@@ -1383,18 +1876,44 @@ mod tests {
     #[test]
     fn bench_defaults_parse() {
         let cli = parse_from(["medledger", "bench", "grid", "--duration", "5"]).expect("parses");
-        let Command::Bench(BenchCmd::Grid { rates, connections, base_port, .. }) = cli.command else {
+        let Command::Bench(BenchCmd::Grid {
+            rates,
+            connections,
+            base_port,
+            ..
+        }) = cli.command
+        else {
             unreachable!("bench grid parses as a grid")
         };
         assert_eq!(rates, vec![500, 1000, 2000]);
         assert_eq!(connections, vec![1, 2, 4]);
         assert_eq!(base_port, BENCH_BASE_PORT);
-        let cli = parse_from(["medledger", "bench", "compare", "--duration", "60"]).expect("parses");
-        assert!(matches!(cli.command, Command::Bench(BenchCmd::Compare { rate: 200, connections: 2, .. })));
+        let cli =
+            parse_from(["medledger", "bench", "compare", "--duration", "60"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Bench(BenchCmd::Compare {
+                rate: 200,
+                connections: 2,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn grant_requires_a_purpose() {
-        assert!(parse_from(["medledger", "tx", "--from", "a", "consent", "grant", "--grantee", "h", "--class", "x"]).is_err());
+        assert!(parse_from([
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "consent",
+            "grant",
+            "--grantee",
+            "h",
+            "--class",
+            "x"
+        ])
+        .is_err());
     }
 }

@@ -13,8 +13,8 @@ use serde::Serialize;
 use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::Height;
 use tendermint::validator;
-use tendermint_rpc::Paging;
 use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::Paging;
 use tendermint_rpc::{Client as _, HttpClient};
 
 /// How long [`Client::submit`] waits for a tx to be committed.
@@ -50,7 +50,10 @@ pub struct EventView {
 impl TxReport {
     /// The value of attribute `name` of the first event that has it.
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.events.iter().find_map(|e| e.attributes.get(name)).map(String::as_str)
+        self.events
+            .iter()
+            .find_map(|e| e.attributes.get(name))
+            .map(String::as_str)
     }
 }
 
@@ -77,14 +80,17 @@ pub struct Client {
 fn code_name(code: u32) -> String {
     match code {
         0 => "OK".into(),
-        c => medledger_tx::Code::from_value(c).map_or_else(|| format!("UNKNOWN_{c}"), |c| c.name().to_string()),
+        c => medledger_tx::Code::from_value(c)
+            .map_or_else(|| format!("UNKNOWN_{c}"), |c| c.name().to_string()),
     }
 }
 
 impl Client {
     /// A client of the node whose RPC is at `url` (e.g. `http://127.0.0.1:26657`).
     pub fn new(url: &str) -> anyhow::Result<Client> {
-        let url: tendermint_rpc::HttpClientUrl = url.parse().with_context(|| format!("bad node URL {url:?}"))?;
+        let url: tendermint_rpc::HttpClientUrl = url
+            .parse()
+            .with_context(|| format!("bad node URL {url:?}"))?;
         let rpc = HttpClient::builder(url)
             .compat_mode(CompatMode::V0_38)
             .build()
@@ -99,12 +105,26 @@ impl Client {
 
     /// The chain id the node serves.
     pub async fn chain_id(&self) -> anyhow::Result<String> {
-        Ok(self.rpc.status().await.context("node /status")?.node_info.network.to_string())
+        Ok(self
+            .rpc
+            .status()
+            .await
+            .context("node /status")?
+            .node_info
+            .network
+            .to_string())
     }
 
     /// The latest committed height and that block's app hash field.
     pub async fn latest_height(&self) -> anyhow::Result<u64> {
-        Ok(self.rpc.status().await.context("node /status")?.sync_info.latest_block_height.value())
+        Ok(self
+            .rpc
+            .status()
+            .await
+            .context("node /status")?
+            .sync_info
+            .latest_block_height
+            .value())
     }
 
     /// The next sequence number of `key`, from the last committed state.
@@ -118,17 +138,32 @@ impl Client {
     pub async fn submit(&self, key: &SigningKey, msg: Msg) -> anyhow::Result<TxReport> {
         let chain_id = self.chain_id().await?;
         let sequence = self.next_sequence(&key.verifying_key().to_bytes()).await?;
-        let body = TxBody { chain_id, sequence, msg: Some(msg) };
+        let body = TxBody {
+            chain_id,
+            sequence,
+            msg: Some(msg),
+        };
         self.broadcast(sign_tx(key, &body)).await
     }
 
     /// Broadcasts signed tx bytes and waits until they are in a block (or refused by CheckTx).
     pub async fn broadcast(&self, tx: Vec<u8>) -> anyhow::Result<TxReport> {
-        let res = self.rpc.broadcast_tx_sync(tx).await.context("broadcast_tx_sync")?;
+        let res = self
+            .rpc
+            .broadcast_tx_sync(tx)
+            .await
+            .context("broadcast_tx_sync")?;
         let hash = res.hash.to_string();
         let code = res.code.value();
         if code != 0 {
-            return Ok(TxReport { hash, code, code_name: code_name(code), log: res.log, height: 0, events: Vec::new() });
+            return Ok(TxReport {
+                hash,
+                code,
+                code_name: code_name(code),
+                log: res.log,
+                height: 0,
+                events: Vec::new(),
+            });
         }
         let deadline = Instant::now() + COMMIT_TIMEOUT;
         loop {
@@ -155,7 +190,10 @@ impl Client {
                                     )
                                 })
                                 .collect();
-                            EventView { kind: e.kind, attributes: attrs }
+                            EventView {
+                                kind: e.kind,
+                                attributes: attrs,
+                            }
                         })
                         .collect(),
                 });
@@ -168,23 +206,48 @@ impl Client {
     }
 
     /// Reads `key` at `height` (0 = latest) without a proof: (value, height answered).
-    pub async fn query_raw(&self, key: &[u8], height: u64) -> anyhow::Result<(Option<Vec<u8>>, u64)> {
+    pub async fn query_raw(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> anyhow::Result<(Option<Vec<u8>>, u64)> {
         let a = self.abci_query(key, height, false).await?;
         Ok((a.0, a.1))
     }
 
-    async fn abci_query(&self, key: &[u8], height: u64, prove: bool) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<Vec<u8>>)> {
-        let h = if height == 0 { None } else { Some(Height::try_from(height)?) };
+    async fn abci_query(
+        &self,
+        key: &[u8],
+        height: u64,
+        prove: bool,
+    ) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<Vec<u8>>)> {
+        let h = if height == 0 {
+            None
+        } else {
+            Some(Height::try_from(height)?)
+        };
         let r = self
             .rpc
             .abci_query(Some("/store".to_string()), key.to_vec(), h, prove)
             .await
             .context("abci_query")?;
         if r.code.value() != 0 {
-            bail!("query {} failed: {} (code {})", String::from_utf8_lossy(key), r.log, r.code.value());
+            bail!(
+                "query {} failed: {} (code {})",
+                String::from_utf8_lossy(key),
+                r.log,
+                r.code.value()
+            );
         }
-        let value = if r.log == "exists" { Some(r.value) } else { None };
-        let proof = r.proof.and_then(|p| p.ops.into_iter().next()).map(|op| op.data);
+        let value = if r.log == "exists" {
+            Some(r.value)
+        } else {
+            None
+        };
+        let proof = r
+            .proof
+            .and_then(|p| p.ops.into_iter().next())
+            .map(|op| op.data);
         Ok((value, r.height.value(), proof))
     }
 
@@ -199,19 +262,38 @@ impl Client {
             Proven::Present(v) => Some(v),
             Proven::Absent => None,
         };
-        Ok(ProvenAnswer { key: key.to_vec(), value, height, app_hash })
+        Ok(ProvenAnswer {
+            key: key.to_vec(),
+            value,
+            height,
+            app_hash,
+        })
     }
 
     /// Reads `key` at `height` (0 = latest) with its proof, unverified: the read and the height
     /// it was answered at. Verify it with [`crate::verify`].
-    pub async fn read_with_proof(&self, key: &[u8], height: u64) -> anyhow::Result<(ProvenRead, u64)> {
+    pub async fn read_with_proof(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> anyhow::Result<(ProvenRead, u64)> {
         let (value, height, proof) = self.abci_query(key, height, true).await?;
         let proof = decode_proof(&proof.context("node answered without a proof")?)?;
-        Ok((ProvenRead { key: key.to_vec(), value, proof }, height))
+        Ok((
+            ProvenRead {
+                key: key.to_vec(),
+                value,
+                proof,
+            },
+            height,
+        ))
     }
 
     /// The signed header at `height` and the validator set that signed it, waiting for the block.
-    pub async fn light_block(&self, height: u64) -> anyhow::Result<(SignedHeader, Vec<validator::Info>)> {
+    pub async fn light_block(
+        &self,
+        height: u64,
+    ) -> anyhow::Result<(SignedHeader, Vec<validator::Info>)> {
         let h = Height::try_from(height)?;
         let deadline = Instant::now() + Duration::from_secs(20);
         let commit = loop {
@@ -223,7 +305,12 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let validators = self.rpc.validators(h, Paging::All).await.context("/validators")?.validators;
+        let validators = self
+            .rpc
+            .validators(h, Paging::All)
+            .await
+            .context("/validators")?
+            .validators;
         Ok((commit.signed_header, validators))
     }
 

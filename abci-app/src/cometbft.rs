@@ -21,7 +21,9 @@ pub fn tools_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("MEDLEDGER_TOOLS") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache/medledger/bin")
 }
 
@@ -33,7 +35,9 @@ pub fn binary() -> anyhow::Result<PathBuf> {
         None => vec![tools_dir().join("cometbft"), PathBuf::from("cometbft")],
     };
     for bin in candidates {
-        let Ok(out) = Command::new(&bin).arg("version").output() else { continue };
+        let Ok(out) = Command::new(&bin).arg("version").output() else {
+            continue;
+        };
         let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if version != pinned_version() {
             bail!(
@@ -44,14 +48,25 @@ pub fn binary() -> anyhow::Result<PathBuf> {
         }
         return Ok(bin);
     }
-    bail!("CometBFT {} not found (looked in $MEDLEDGER_COMETBFT, {}, PATH): run scripts/deps.sh", pinned_version(), tools_dir().display())
+    bail!(
+        "CometBFT {} not found (looked in $MEDLEDGER_COMETBFT, {}, PATH): run scripts/deps.sh",
+        pinned_version(),
+        tools_dir().display()
+    )
 }
 
 /// Runs `cometbft args...` to completion and returns its stdout.
 pub fn run(bin: &PathBuf, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(bin).args(args).output().with_context(|| format!("running {}", bin.display()))?;
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
     if !out.status.success() {
-        bail!("cometbft {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cometbft {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -31,7 +31,11 @@ impl Keyring {
     }
 
     fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
             bail!("key name {name:?}: use 1-64 letters, digits, - or _");
         }
@@ -53,7 +57,8 @@ impl Keyring {
         if path.exists() {
             bail!("key {name:?} already exists in {}", self.dir.display());
         }
-        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         let file = KeyFile {
             name: name.into(),
             public_key: hex::encode(key.verifying_key().to_bytes()),
@@ -65,8 +70,14 @@ impl Keyring {
     /// Loads key `name`.
     pub fn get(&self, name: &str) -> anyhow::Result<SigningKey> {
         let path = self.path(name)?;
-        let bytes = fs::read(&path).with_context(|| format!("no key {name:?} (looked for {}); create it with `medledger keys add {name}`", path.display()))?;
-        let file: KeyFile = serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = fs::read(&path).with_context(|| {
+            format!(
+                "no key {name:?} (looked for {}); create it with `medledger keys add {name}`",
+                path.display()
+            )
+        })?;
+        let file: KeyFile = serde_json::from_slice(&bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
         let seed: [u8; 32] = hex::decode(&file.secret_key)
             .ok()
             .and_then(|s| s.try_into().ok())
@@ -76,10 +87,17 @@ impl Keyring {
 
     /// Names of all keys, sorted.
     pub fn list(&self) -> anyhow::Result<Vec<String>> {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return Ok(Vec::new()) };
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Ok(Vec::new());
+        };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(String::from))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(String::from)
+            })
             .collect();
         names.sort();
         Ok(names)
@@ -130,7 +148,10 @@ pub fn create_bls_key(path: &Path) -> anyhow::Result<BlsKeyFile> {
 /// Loads a BLS key file.
 pub fn load_bls_key(path: &Path) -> anyhow::Result<medledger_tx::checkpoint::BlsKey> {
     let bytes = fs::read(path).with_context(|| format!("reading BLS key {}", path.display()))?;
-    let file: BlsKeyFile = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
-    let secret = hex::decode(&file.secret_key).with_context(|| format!("{}: secret_key is not hex", path.display()))?;
-    medledger_tx::checkpoint::BlsKey::from_bytes(&secret).with_context(|| format!("{}: not a BLS secret key", path.display()))
+    let file: BlsKeyFile =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+    let secret = hex::decode(&file.secret_key)
+        .with_context(|| format!("{}: secret_key is not hex", path.display()))?;
+    medledger_tx::checkpoint::BlsKey::from_bytes(&secret)
+        .with_context(|| format!("{}: not a BLS secret key", path.display()))
 }

@@ -158,7 +158,11 @@ impl LoadConfig {
     /// How many txs the timed phase plans: `rate × duration`.
     pub fn planned(&self) -> anyhow::Result<u64> {
         let ms = u64::try_from(self.duration.as_millis()).context("duration too long")?;
-        let n = self.rate.checked_mul(ms).context("rate × duration overflows")? / 1000;
+        let n = self
+            .rate
+            .checked_mul(ms)
+            .context("rate × duration overflows")?
+            / 1000;
         if n > MAX_PLANNED_TXS {
             bail!("rate × duration is {n} txs; the limit is {MAX_PLANNED_TXS} (they are pre-signed in memory)");
         }
@@ -211,7 +215,11 @@ impl Target {
                 app: net.running_pid(i, Proc::App),
             })
             .collect();
-        Target { app: net.spec.app, rpc: net.spec.nodes.iter().map(NodeSpec::rpc_url).collect(), nodes }
+        Target {
+            app: net.spec.app,
+            rpc: net.spec.nodes.iter().map(NodeSpec::rpc_url).collect(),
+            nodes,
+        }
     }
 }
 
@@ -326,7 +334,11 @@ impl LoadReport {
 
 /// Runs the setup (medledger), then the timed load, and reports. `keyring` holds the members'
 /// admin keys (unused for kvstore).
-pub async fn run(target: &Target, keyring: &Keyring, cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
+pub async fn run(
+    target: &Target,
+    keyring: &Keyring,
+    cfg: &LoadConfig,
+) -> anyhow::Result<LoadReport> {
     cfg.validate()?;
     if target.rpc.is_empty() {
         bail!("no node to send to");
@@ -350,11 +362,22 @@ pub async fn run(target: &Target, keyring: &Keyring, cfg: &LoadConfig) -> anyhow
     let cpu_before = sample_usage(target);
     let self_before = cpu_ticks(std::process::id());
     let started = Instant::now();
-    let outcome = execute(target, plan, started, Some(started + cfg.duration), cfg.drain, cfg.broadcast, cfg.progress.then_some(label)).await?;
+    let outcome = execute(
+        target,
+        plan,
+        started,
+        Some(started + cfg.duration),
+        cfg.drain,
+        cfg.broadcast,
+        cfg.progress.then_some(label),
+    )
+    .await?;
     let cpu_after = sample_usage(target);
     let self_after = cpu_ticks(std::process::id());
     let window = outcome.send_elapsed;
-    let mut report = outcome.tracker.report(cfg, target.app, tx_bytes_avg, started, window);
+    let mut report = outcome
+        .tracker
+        .report(cfg, target.app, tx_bytes_avg, started, window);
     report.nodes = usage(target, &cpu_before, &cpu_after, window);
     report.loadgen_cpu_millicores = millicores(self_before, self_after, window);
     Ok(report)
@@ -425,7 +448,12 @@ fn patient_conn(p: usize, conns: usize) -> usize {
 }
 
 /// Data classes of the grants in the timed phase (FHIR resource types).
-const GRANT_CLASSES: [&str; 4] = ["Observation", "DiagnosticReport", "MedicationRequest", "Immunization"];
+const GRANT_CLASSES: [&str; 4] = [
+    "Observation",
+    "DiagnosticReport",
+    "MedicationRequest",
+    "Immunization",
+];
 /// The member that receives the spare consents revoked by the timed phase.
 const SPARE_GRANTEE: usize = 2;
 
@@ -448,7 +476,11 @@ struct Signer {
 impl Signer {
     /// Signs `msg` with the next sequence number.
     fn sign(&mut self, chain_id: &str, msg: Msg) -> Vec<u8> {
-        let body = TxBody { chain_id: chain_id.into(), sequence: self.next_seq, msg: Some(msg) };
+        let body = TxBody {
+            chain_id: chain_id.into(),
+            sequence: self.next_seq,
+            msg: Some(msg),
+        };
         self.next_seq += 1;
         sign_tx(&self.key, &body)
     }
@@ -474,13 +506,22 @@ struct Workload {
 
 impl Workload {
     /// Registers the patients and their consents and waits until all of it is committed.
-    async fn setup(target: &Target, keyring: &Keyring, cfg: &LoadConfig, total: u64) -> anyhow::Result<Workload> {
+    async fn setup(
+        target: &Target,
+        keyring: &Keyring,
+        cfg: &LoadConfig,
+        total: u64,
+    ) -> anyhow::Result<Workload> {
         let chain_id = chain_id(&target.rpc[0]).await?;
         let client = crate::client::Client::new(&target.rpc[0])?;
         let mut members = Vec::new();
         for (id, _, _) in MEMBERS {
-            let key = keyring.get(id).with_context(|| format!("admin key of member {id} (the localnet's keyring)"))?;
-            let next_seq = client.next_sequence(&key.verifying_key().to_bytes()).await?;
+            let key = keyring
+                .get(id)
+                .with_context(|| format!("admin key of member {id} (the localnet's keyring)"))?;
+            let next_seq = client
+                .next_sequence(&key.verifying_key().to_bytes())
+                .await?;
             members.push(Signer { key, next_seq });
         }
         // Enough spares for the revocations of the mix, at least one each.
@@ -492,18 +533,38 @@ impl Workload {
         for p in 0..cfg.patients {
             let key = random_key()?;
             let id = ids::patient_id(&key.verifying_key().to_bytes());
-            let mut patient = Patient { signer: Signer { key, next_seq: 0 }, id, spares: Vec::new(), grants: [1, 1, 1, 1] };
+            let mut patient = Patient {
+                signer: Signer { key, next_seq: 0 },
+                id,
+                spares: Vec::new(),
+                grants: [1, 1, 1, 1],
+            };
             let conn = patient_conn(p, cfg.connections);
             let mut push = |bytes: Vec<u8>| {
-                txs.push(Planned { bytes, conn, at: Duration::ZERO });
+                txs.push(Planned {
+                    bytes,
+                    conn,
+                    at: Duration::ZERO,
+                });
                 txs.len() - 1
             };
-            push(patient.signer.sign(&chain_id, Msg::RegisterPatient(pb::RegisterPatient {})));
+            push(
+                patient
+                    .signer
+                    .sign(&chain_id, Msg::RegisterPatient(pb::RegisterPatient {})),
+            );
             for (member, _, _) in MEMBERS {
-                push(patient.signer.sign(&chain_id, grant_msg(member, "Observation", Purpose::Treat)));
+                push(
+                    patient
+                        .signer
+                        .sign(&chain_id, grant_msg(member, "Observation", Purpose::Treat)),
+                );
             }
             for _ in 0..spares {
-                let i = push(patient.signer.sign(&chain_id, grant_msg(MEMBERS[SPARE_GRANTEE].0, "Claim", Purpose::Hpaymt)));
+                let i = push(patient.signer.sign(
+                    &chain_id,
+                    grant_msg(MEMBERS[SPARE_GRANTEE].0, "Claim", Purpose::Hpaymt),
+                ));
                 spare_txs.push((p, i));
                 patient.grants[SPARE_GRANTEE] += 1;
             }
@@ -511,28 +572,62 @@ impl Workload {
         }
         let n = txs.len();
         if cfg.progress {
-            eprintln!("setup: {} patients register and grant {} consents each ({n} txs)", cfg.patients, MEMBERS.len() as u64 + spares);
+            eprintln!(
+                "setup: {} patients register and grant {} consents each ({n} txs)",
+                cfg.patients,
+                MEMBERS.len() as u64 + spares
+            );
         }
         let started = Instant::now();
         // Untimed: async, so the setup does not crawl at one CheckTx round trip per tx; every
         // setup tx must still end in a block with code 0.
-        let outcome = execute(target, Plan { txs }, started, None, SETUP_TIMEOUT, Broadcast::Async, None).await?;
+        let outcome = execute(
+            target,
+            Plan { txs },
+            started,
+            None,
+            SETUP_TIMEOUT,
+            Broadcast::Async,
+            None,
+        )
+        .await?;
         let t = &outcome.tracker;
-        let failed: Vec<String> = t.states.iter().filter_map(|s| s.failure(AppKind::Medledger)).take(3).collect();
+        let failed: Vec<String> = t
+            .states
+            .iter()
+            .filter_map(|s| s.failure(AppKind::Medledger))
+            .take(3)
+            .collect();
         if !failed.is_empty() || t.states.iter().any(|s| s.included == 0) {
-            let committed = t.states.iter().filter(|s| s.included > 0 && s.code == 0).count();
+            let committed = t
+                .states
+                .iter()
+                .filter(|s| s.included > 0 && s.code == 0)
+                .count();
             bail!("setup failed: {committed} of {n} txs committed within {SETUP_TIMEOUT:?}; first failures: {failed:?} (txs refused by CheckTx are only seen as missing)");
         }
         for (p, i) in spare_txs {
-            let id = t.states.get(i).and_then(|s| s.consent_id.clone()).context("a spare grant emitted no consent_id")?;
+            let id = t
+                .states
+                .get(i)
+                .and_then(|s| s.consent_id.clone())
+                .context("a spare grant emitted no consent_id")?;
             if let Some(patient) = patients.get_mut(p) {
                 patient.spares.push(id);
             }
         }
         if cfg.progress {
-            eprintln!("setup: committed in {:.1} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "setup: committed in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
         }
-        Ok(Workload { chain_id, members, patients, revoke_cursor: 0 })
+        Ok(Workload {
+            chain_id,
+            members,
+            patients,
+            revoke_cursor: 0,
+        })
     }
 
     /// The timed phase: `total` txs of the mix, pre-signed, due at `rate`.
@@ -545,14 +640,21 @@ impl Workload {
             let (bytes, conn) = if roll >= ACCESS_PCT + GRANT_PCT {
                 match self.revoke(cfg.connections) {
                     Some(t) => t,
-                    None => self.grant(patient, &mut rng, cfg.connections).unwrap_or_else(|| self.access(patient, i, &mut rng, cfg.connections)),
+                    None => self
+                        .grant(patient, &mut rng, cfg.connections)
+                        .unwrap_or_else(|| self.access(patient, i, &mut rng, cfg.connections)),
                 }
             } else if roll >= ACCESS_PCT {
-                self.grant(patient, &mut rng, cfg.connections).unwrap_or_else(|| self.access(patient, i, &mut rng, cfg.connections))
+                self.grant(patient, &mut rng, cfg.connections)
+                    .unwrap_or_else(|| self.access(patient, i, &mut rng, cfg.connections))
             } else {
                 self.access(patient, i, &mut rng, cfg.connections)
             };
-            txs.push(Planned { bytes, conn, at: due(i, cfg.rate) });
+            txs.push(Planned {
+                bytes,
+                conn,
+                at: due(i, cfg.rate),
+            });
         }
         Plan { txs }
     }
@@ -561,7 +663,11 @@ impl Workload {
     fn access(&mut self, patient: usize, i: u64, rng: &mut Rng, conns: usize) -> (Vec<u8>, usize) {
         let m = rng.below(self.members.len());
         let msg = Msg::LogAccess(pb::LogAccess {
-            patient_id: self.patients.get(patient).map(|p| p.id.clone()).unwrap_or_default(),
+            patient_id: self
+                .patients
+                .get(patient)
+                .map(|p| p.id.clone())
+                .unwrap_or_default(),
             record_id: format!("obs-{i}"),
             data_class: "Observation".into(),
             purpose: Purpose::Treat as i32,
@@ -584,7 +690,13 @@ impl Workload {
             return None;
         }
         *count += 1;
-        Some((p.signer.sign(&self.chain_id, grant_msg(MEMBERS[g].0, class, Purpose::Treat)), patient_conn(patient, conns)))
+        Some((
+            p.signer.sign(
+                &self.chain_id,
+                grant_msg(MEMBERS[g].0, class, Purpose::Treat),
+            ),
+            patient_conn(patient, conns),
+        ))
     }
 
     /// The next spare consent is revoked by its patient; `None` when none is left.
@@ -595,30 +707,59 @@ impl Workload {
         let patient = self.patients.get_mut(p)?;
         let consent_id = patient.spares.get(s)?.clone();
         self.revoke_cursor += 1;
-        Some((patient.signer.sign(&self.chain_id, Msg::RevokeConsent(pb::RevokeConsent { consent_id })), patient_conn(p, conns)))
+        Some((
+            patient.signer.sign(
+                &self.chain_id,
+                Msg::RevokeConsent(pb::RevokeConsent { consent_id }),
+            ),
+            patient_conn(p, conns),
+        ))
     }
 }
 
 /// A workload of throwaway keys, as after a setup with `patients` patients and 10 spares each
 /// (consent ids made up): for sizing txs and for tests of the plan.
 fn offline_workload(chain_id: &str, patients: usize) -> anyhow::Result<Workload> {
-    let members = (0..MEMBERS.len()).map(|_| random_key().map(|key| Signer { key, next_seq: 1000 })).collect::<anyhow::Result<_>>()?;
+    let members = (0..MEMBERS.len())
+        .map(|_| {
+            random_key().map(|key| Signer {
+                key,
+                next_seq: 1000,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
     let patients = (0..patients)
         .map(|p| {
             let key = random_key()?;
             let id = ids::patient_id(&key.verifying_key().to_bytes());
-            let spares = (0..10).map(|s| format!("c-{}", 1000 + p * 10 + s)).collect();
-            Ok(Patient { signer: Signer { key, next_seq: 15 }, id, spares, grants: [1, 1, 11, 1] })
+            let spares = (0..10)
+                .map(|s| format!("c-{}", 1000 + p * 10 + s))
+                .collect();
+            Ok(Patient {
+                signer: Signer { key, next_seq: 15 },
+                id,
+                spares,
+                grants: [1, 1, 11, 1],
+            })
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(Workload { chain_id: chain_id.into(), members, patients, revoke_cursor: 0 })
+    Ok(Workload {
+        chain_id: chain_id.into(),
+        members,
+        patients,
+        revoke_cursor: 0,
+    })
 }
 
 /// The average size of medledger txs of the mix for `chain_id`, from a plan signed with
 /// throwaway keys (sizes do not depend on which key signs).
 pub fn sample_medledger_tx_size(chain_id: &str) -> anyhow::Result<usize> {
     let mut w = offline_workload(chain_id, 10)?;
-    let cfg = LoadConfig { rate: 1000, connections: 1, ..LoadConfig::default() };
+    let cfg = LoadConfig {
+        rate: 1000,
+        connections: 1,
+        ..LoadConfig::default()
+    };
     let plan = w.timed_plan(&cfg, 1000);
     usize::try_from(average_size(&plan)).context("size")
 }
@@ -635,7 +776,11 @@ fn kv_plan(cfg: &LoadConfig, total: u64, size: usize, nonce: u64) -> Plan {
             bytes.push(b'=');
             bytes.resize(key.len() + 1 + pad, b'x');
             // u64 → usize: total is at most MAX_PLANNED_TXS.
-            Planned { bytes, conn: (i as usize) % cfg.connections.max(1), at: due(i, cfg.rate) }
+            Planned {
+                bytes,
+                conn: (i as usize) % cfg.connections.max(1),
+                at: due(i, cfg.rate),
+            }
         })
         .collect();
     Plan { txs }
@@ -702,7 +847,12 @@ struct Tracker {
 
 impl Tracker {
     fn new(plan: &Plan, app: AppKind) -> Tracker {
-        let index = plan.txs.iter().enumerate().map(|(i, t)| (ids::tx_hash(&t.bytes), i)).collect();
+        let index = plan
+            .txs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (ids::tx_hash(&t.bytes), i))
+            .collect();
         Tracker {
             app,
             index,
@@ -724,7 +874,9 @@ impl Tracker {
     }
 
     fn checked(&mut self, i: usize, refused: Option<String>) {
-        let Some(s) = self.states.get_mut(i) else { return };
+        let Some(s) = self.states.get_mut(i) else {
+            return;
+        };
         match refused {
             None => {
                 s.accepted = true;
@@ -739,15 +891,29 @@ impl Tracker {
         }
     }
 
-    fn record_block(&mut self, height: u64, seen: Instant, txs: &[Vec<u8>], results: &[tendermint::abci::types::ExecTxResult]) -> anyhow::Result<()> {
+    fn record_block(
+        &mut self,
+        height: u64,
+        seen: Instant,
+        txs: &[Vec<u8>],
+        results: &[tendermint::abci::types::ExecTxResult],
+    ) -> anyhow::Result<()> {
         if txs.len() != results.len() {
-            bail!("block {height} holds {} txs but has {} results", txs.len(), results.len());
+            bail!(
+                "block {height} holds {} txs but has {} results",
+                txs.len(),
+                results.len()
+            );
         }
         let mut ok = 0;
         let mut ours = false;
         for (tx, result) in txs.iter().zip(results) {
-            let Some(&i) = self.index.get(&ids::tx_hash(tx)) else { continue };
-            let Some(s) = self.states.get_mut(i) else { continue };
+            let Some(&i) = self.index.get(&ids::tx_hash(tx)) else {
+                continue;
+            };
+            let Some(s) = self.states.get_mut(i) else {
+                continue;
+            };
             ours = true;
             s.included += 1;
             if s.included > 1 {
@@ -771,9 +937,17 @@ impl Tracker {
         Ok(())
     }
 
-    fn report(&self, cfg: &LoadConfig, app: AppKind, tx_bytes_avg: u64, started: Instant, send_elapsed: Duration) -> LoadReport {
+    fn report(
+        &self,
+        cfg: &LoadConfig,
+        app: AppKind,
+        tx_bytes_avg: u64,
+        started: Instant,
+        send_elapsed: Duration,
+    ) -> LoadReport {
         let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
-        let (mut sent, mut accepted, mut committed, mut uncommitted, mut duplicates) = (0, 0, 0, 0, 0);
+        let (mut sent, mut accepted, mut committed, mut uncommitted, mut duplicates) =
+            (0, 0, 0, 0, 0);
         let mut latencies = Vec::new();
         for s in &self.states {
             sent += u64::from(s.submitted.is_some());
@@ -792,7 +966,8 @@ impl Tracker {
         }
         latencies.sort();
         let duration_ms = u64::try_from(cfg.duration.as_millis()).unwrap_or(u64::MAX);
-        let committed_tx_per_s = self.committed_rate(committed, duration_ms, started + send_elapsed);
+        let committed_tx_per_s =
+            self.committed_rate(committed, duration_ms, started + send_elapsed);
         LoadReport {
             app: app.name().into(),
             offered_tx_per_s: cfg.rate,
@@ -818,7 +993,8 @@ impl Tracker {
             blocks: self.blocks.len() as u64,
             // Below 90 % of the offered rate, as CometBFT's QA method defines saturation.
             saturated: committed_tx_per_s.saturating_mul(10) < cfg.rate.saturating_mul(9),
-            sender_bound: per_second(sent, send_elapsed).saturating_mul(10) < cfg.rate.saturating_mul(9),
+            sender_bound: per_second(sent, send_elapsed).saturating_mul(10)
+                < cfg.rate.saturating_mul(9),
             broadcast: cfg.broadcast,
             nodes: Vec::new(),
             loadgen_cpu_millicores: 0,
@@ -832,10 +1008,16 @@ impl Tracker {
     /// keeps up, no txs), which reads low. Fallbacks for runs too short for two such blocks: all
     /// blocks, then committed txs over the planned duration.
     fn committed_rate(&self, committed: u64, duration_ms: u64, send_end: Instant) -> u64 {
-        let during: Vec<&BlockSeen> = self.blocks.iter().filter(|b| b.ok > 0 && b.seen <= send_end).collect();
+        let during: Vec<&BlockSeen> = self
+            .blocks
+            .iter()
+            .filter(|b| b.ok > 0 && b.seen <= send_end)
+            .collect();
         let all: Vec<&BlockSeen> = self.blocks.iter().filter(|b| b.ok > 0).collect();
         for blocks in [during, all] {
-            let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else { continue };
+            let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
+                continue;
+            };
             let span_ms = ms(last.seen.saturating_duration_since(first.seen));
             if blocks.len() >= 2 && span_ms > 0 {
                 let after_first: u64 = blocks.iter().skip(1).map(|b| b.ok).sum();
@@ -857,7 +1039,9 @@ fn consent_id_of(result: &tendermint::abci::types::ExecTxResult) -> Option<Strin
 }
 
 fn per_second(n: u64, elapsed: Duration) -> u64 {
-    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX).max(1);
+    let ms = u64::try_from(elapsed.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     n.saturating_mul(1000) / ms
 }
 
@@ -868,7 +1052,11 @@ fn ms(d: Duration) -> u64 {
 /// Nearest-rank percentile of sorted durations: the smallest value with at least `pct` % of
 /// the values at or below it. Zero for no values.
 pub fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let rank = pct.min(100).saturating_mul(sorted.len()).div_ceil(100).max(1);
+    let rank = pct
+        .min(100)
+        .saturating_mul(sorted.len())
+        .div_ceil(100)
+        .max(1);
     sorted.get(rank - 1).copied().unwrap_or_default()
 }
 
@@ -878,12 +1066,24 @@ fn lock(t: &Mutex<Tracker>) -> MutexGuard<'_, Tracker> {
 }
 
 fn http(url: &str) -> anyhow::Result<HttpClient> {
-    let parsed: tendermint_rpc::HttpClientUrl = url.parse().with_context(|| format!("bad node URL {url:?}"))?;
-    HttpClient::builder(parsed).compat_mode(CompatMode::V0_38).timeout(RPC_TIMEOUT).build().context("building RPC client")
+    let parsed: tendermint_rpc::HttpClientUrl = url
+        .parse()
+        .with_context(|| format!("bad node URL {url:?}"))?;
+    HttpClient::builder(parsed)
+        .compat_mode(CompatMode::V0_38)
+        .timeout(RPC_TIMEOUT)
+        .build()
+        .context("building RPC client")
 }
 
 async fn chain_id(url: &str) -> anyhow::Result<String> {
-    Ok(http(url)?.status().await.with_context(|| format!("{url}/status"))?.node_info.network.to_string())
+    Ok(http(url)?
+        .status()
+        .await
+        .with_context(|| format!("{url}/status"))?
+        .node_info
+        .network
+        .to_string())
 }
 
 /// What a phase left behind.
@@ -906,10 +1106,29 @@ async fn execute(
 ) -> anyhow::Result<Outcome> {
     let tracker = Arc::new(Mutex::new(Tracker::new(&plan, target.app)));
     let poll_client = http(&target.rpc[0])?;
-    let from = poll_client.status().await.context("node /status")?.sync_info.latest_block_height.value();
+    let from = poll_client
+        .status()
+        .await
+        .context("node /status")?
+        .sync_info
+        .latest_block_height
+        .value();
     let sends_done = Arc::new(AtomicBool::new(false));
-    let poller = tokio::spawn(poll_commits(poll_client, tracker.clone(), from, sends_done.clone(), drain));
-    let ticker = progress.map(|label| tokio::spawn(print_progress(label.to_string(), tracker.clone(), plan.txs.len(), started)));
+    let poller = tokio::spawn(poll_commits(
+        poll_client,
+        tracker.clone(),
+        from,
+        sends_done.clone(),
+        drain,
+    ));
+    let ticker = progress.map(|label| {
+        tokio::spawn(print_progress(
+            label.to_string(),
+            tracker.clone(),
+            plan.txs.len(),
+            started,
+        ))
+    });
 
     let conns = plan.txs.iter().map(|t| t.conn + 1).max().unwrap_or(0);
     let mut queues: Vec<Vec<usize>> = vec![Vec::new(); conns];
@@ -922,7 +1141,15 @@ async fn execute(
     let mut senders = Vec::new();
     for (j, queue) in queues.into_iter().enumerate() {
         let client = http(&target.rpc[j % target.rpc.len()])?;
-        senders.push(tokio::spawn(send_queue(client, plan.clone(), queue, tracker.clone(), started, deadline, broadcast)));
+        senders.push(tokio::spawn(send_queue(
+            client,
+            plan.clone(),
+            queue,
+            tracker.clone(),
+            started,
+            deadline,
+            broadcast,
+        )));
     }
     let mut send_error = None;
     for s in senders {
@@ -943,7 +1170,10 @@ async fn execute(
     }
     polled.context("the commit poller failed")??;
     let tracker = Arc::try_unwrap(tracker).map_err(|_| anyhow::anyhow!("tracker still shared"))?;
-    Ok(Outcome { tracker: tracker.into_inner().unwrap_or_else(|e| e.into_inner()), send_elapsed })
+    Ok(Outcome {
+        tracker: tracker.into_inner().unwrap_or_else(|e| e.into_inner()),
+        send_elapsed,
+    })
 }
 
 /// One connection: its txs in plan order, one request at a time, each at its due time.
@@ -967,8 +1197,14 @@ async fn send_queue(
         // Either way the next request goes out only after this one's answer, which CometBFT
         // gives after queueing its CheckTx: a signer's txs reach the app in order.
         let answer = match broadcast {
-            Broadcast::Sync => client.broadcast_tx_sync(tx.bytes.clone()).await.map(|r| r.code.value()),
-            Broadcast::Async => client.broadcast_tx_async(tx.bytes.clone()).await.map(|r| r.code.value()),
+            Broadcast::Sync => client
+                .broadcast_tx_sync(tx.bytes.clone())
+                .await
+                .map(|r| r.code.value()),
+            Broadcast::Async => client
+                .broadcast_tx_async(tx.bytes.clone())
+                .await
+                .map(|r| r.code.value()),
         };
         let refused = match answer {
             Ok(0) => None,
@@ -981,7 +1217,12 @@ async fn send_queue(
 
 /// A short, stable name for an RPC failure, so reports group them.
 fn rpc_error_kind(message: &str) -> String {
-    for known in ["mempool is full", "tx already exists in cache", "timed out", "connection refused"] {
+    for known in [
+        "mempool is full",
+        "tx already exists in cache",
+        "timed out",
+        "connection refused",
+    ] {
         if message.contains(known) {
             return known.into();
         }
@@ -990,7 +1231,13 @@ fn rpc_error_kind(message: &str) -> String {
 }
 
 /// Watches node 0 for new heights and records which of our txs each block holds.
-async fn poll_commits(client: HttpClient, tracker: Arc<Mutex<Tracker>>, from: u64, sends_done: Arc<AtomicBool>, drain: Duration) -> anyhow::Result<()> {
+async fn poll_commits(
+    client: HttpClient,
+    tracker: Arc<Mutex<Tracker>>,
+    from: u64,
+    sends_done: Arc<AtomicBool>,
+    drain: Duration,
+) -> anyhow::Result<()> {
     let mut next = from + 1;
     // When each height was first reported: the commit instant we attribute to its txs.
     let mut first_seen: BTreeMap<u64, Instant> = BTreeMap::new();
@@ -1006,9 +1253,18 @@ async fn poll_commits(client: HttpClient, tracker: Arc<Mutex<Tracker>>, from: u6
                 let h = Height::try_from(next)?;
                 // Results are stored just after the block; if they are not there yet, retry at
                 // the next poll with the same first-seen time.
-                let (Ok(block), Ok(results)) = (client.block(h).await, client.block_results(h).await) else { break };
+                let (Ok(block), Ok(results)) =
+                    (client.block(h).await, client.block_results(h).await)
+                else {
+                    break;
+                };
                 let seen = first_seen.remove(&next).unwrap_or(now);
-                lock(&tracker).record_block(next, seen, &block.block.data, &results.txs_results.unwrap_or_default())?;
+                lock(&tracker).record_block(
+                    next,
+                    seen,
+                    &block.block.data,
+                    &results.txs_results.unwrap_or_default(),
+                )?;
                 next += 1;
             }
         }
@@ -1022,7 +1278,12 @@ async fn poll_commits(client: HttpClient, tracker: Arc<Mutex<Tracker>>, from: u6
     }
 }
 
-async fn print_progress(label: String, tracker: Arc<Mutex<Tracker>>, planned: usize, started: Instant) {
+async fn print_progress(
+    label: String,
+    tracker: Arc<Mutex<Tracker>>,
+    planned: usize,
+    started: Instant,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await; // the first tick is immediate
     loop {
@@ -1100,14 +1361,29 @@ pub fn table(reports: &[&LoadReport]) -> String {
 /// Per node and process: CPU % and RSS MiB over the sending window, and the rejections.
 pub fn details(r: &LoadReport) -> String {
     let proc_text = |p: &Option<ProcUsage>| match p {
-        Some(p) => format!("{:>6}% {:>7} MiB", tenths(p.cpu_millicores), tenths(p.rss_kib.saturating_mul(10) / 1024)),
+        Some(p) => format!(
+            "{:>6}% {:>7} MiB",
+            tenths(p.cpu_millicores),
+            tenths(p.rss_kib.saturating_mul(10) / 1024)
+        ),
         None => format!("{:>7} {:>11}", "-", "-"),
     };
-    let mut out = format!("{} per node ({:<10} {:>17}   {:>17}):\n", r.app, "node", "cometbft cpu/rss", "app cpu/rss");
+    let mut out = format!(
+        "{} per node ({:<10} {:>17}   {:>17}):\n",
+        r.app, "node", "cometbft cpu/rss", "app cpu/rss"
+    );
     for n in &r.nodes {
-        out.push_str(&format!("  {:<12} {}   {}\n", n.name, proc_text(&n.cometbft), proc_text(&n.app)));
+        out.push_str(&format!(
+            "  {:<12} {}   {}\n",
+            n.name,
+            proc_text(&n.cometbft),
+            proc_text(&n.app)
+        ));
     }
-    out.push_str(&format!("  load generator cpu {}%\n", tenths(r.loadgen_cpu_millicores)));
+    out.push_str(&format!(
+        "  load generator cpu {}%\n",
+        tenths(r.loadgen_cpu_millicores)
+    ));
     for (why, n) in &r.rejected {
         out.push_str(&format!("  rejected {n:>7}  {why}\n"));
     }
@@ -1154,7 +1430,11 @@ impl Comparison {
             cpu: ratio_percent(m.cpu_millicores(), k.cpu_millicores()),
             rss: ratio_percent(m.rss_kib(), k.rss_kib()),
         };
-        Comparison { medledger, kvstore, ratio_percent }
+        Comparison {
+            medledger,
+            kvstore,
+            ratio_percent,
+        }
     }
 
     /// The table, then the ratio line.
@@ -1177,14 +1457,29 @@ impl Comparison {
 /// up, and the lowest at which every connection count saturated (CometBFT QA's saturation point
 /// lies between the two).
 pub fn saturation_summary(app: &str, cells: &[&LoadReport]) -> String {
-    let best = cells.iter().filter(|r| !r.saturated).max_by_key(|r| (r.offered_tx_per_s, r.committed_tx_per_s));
+    let best = cells
+        .iter()
+        .filter(|r| !r.saturated)
+        .max_by_key(|r| (r.offered_tx_per_s, r.committed_tx_per_s));
     let mut rates: Vec<u64> = cells.iter().map(|r| r.offered_tx_per_s).collect();
     rates.sort_unstable();
     rates.dedup();
-    let all_saturated = rates.into_iter().find(|&rate| cells.iter().filter(|r| r.offered_tx_per_s == rate).all(|r| r.saturated));
-    let max = cells.iter().map(|r| r.committed_tx_per_s).max().unwrap_or(0);
+    let all_saturated = rates.into_iter().find(|&rate| {
+        cells
+            .iter()
+            .filter(|r| r.offered_tx_per_s == rate)
+            .all(|r| r.saturated)
+    });
+    let max = cells
+        .iter()
+        .map(|r| r.committed_tx_per_s)
+        .max()
+        .unwrap_or(0);
     let kept = match best {
-        Some(r) => format!("keeps up with {} tx/s offered ({} connections: {} tx/s committed, p99 {} ms)", r.offered_tx_per_s, r.connections, r.committed_tx_per_s, r.latency.p99_ms),
+        Some(r) => format!(
+            "keeps up with {} tx/s offered ({} connections: {} tx/s committed, p99 {} ms)",
+            r.offered_tx_per_s, r.connections, r.committed_tx_per_s, r.latency.p99_ms
+        ),
         None => "saturated at every rate of the grid".into(),
     };
     let sat = match all_saturated {
@@ -1202,11 +1497,22 @@ struct Sample {
 }
 
 fn sample_usage(target: &Target) -> Vec<(Sample, Sample)> {
-    let s = |pid: Option<u32>| Sample { ticks: pid.and_then(cpu_ticks) };
-    target.nodes.iter().map(|n| (s(n.cometbft), s(n.app))).collect()
+    let s = |pid: Option<u32>| Sample {
+        ticks: pid.and_then(cpu_ticks),
+    };
+    target
+        .nodes
+        .iter()
+        .map(|n| (s(n.cometbft), s(n.app)))
+        .collect()
 }
 
-fn usage(target: &Target, before: &[(Sample, Sample)], after: &[(Sample, Sample)], window: Duration) -> Vec<NodeUsage> {
+fn usage(
+    target: &Target,
+    before: &[(Sample, Sample)],
+    after: &[(Sample, Sample)],
+    window: Duration,
+) -> Vec<NodeUsage> {
     let one = |pid: Option<u32>, b: Sample, a: Sample| -> Option<ProcUsage> {
         let pid = pid?;
         Some(ProcUsage {
@@ -1220,7 +1526,11 @@ fn usage(target: &Target, before: &[(Sample, Sample)], after: &[(Sample, Sample)
         .nodes
         .iter()
         .zip(before.iter().zip(after))
-        .map(|(n, (b, a))| NodeUsage { name: n.name.clone(), cometbft: one(n.cometbft, b.0, a.0), app: one(n.app, b.1, a.1) })
+        .map(|(n, (b, a))| NodeUsage {
+            name: n.name.clone(),
+            cometbft: one(n.cometbft, b.0, a.0),
+            app: one(n.app, b.1, a.1),
+        })
         .collect()
 }
 
@@ -1238,7 +1548,11 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 /// A `Vm…:` line of `/proc/<pid>/status`, in KiB.
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux, the fallback).
@@ -1253,7 +1567,9 @@ fn clk_tck() -> u64 {
 }
 
 fn millicores(before: Option<u64>, after: Option<u64>, window: Duration) -> u64 {
-    let (Some(b), Some(a)) = (before, after) else { return 0 };
+    let (Some(b), Some(a)) = (before, after) else {
+        return 0;
+    };
     let cpu_ms = a.saturating_sub(b).saturating_mul(1000) / clk_tck();
     cpu_ms.saturating_mul(1000) / ms(window).max(1)
 }
@@ -1273,9 +1589,19 @@ impl ThrowawayNet {
     /// Creates and starts a localnet of `spec` in a fresh temp dir.
     pub async fn start(spec: Spec, medledger_bin: PathBuf) -> anyhow::Result<ThrowawayNet> {
         for node in &spec.nodes {
-            ports_free(&node.ports).with_context(|| format!("{}: is a localnet running there? pass --base-port", node.name))?;
+            ports_free(&node.ports).with_context(|| {
+                format!(
+                    "{}: is a localnet running there? pass --base-port",
+                    node.name
+                )
+            })?;
         }
-        let dir = std::env::temp_dir().join(format!("medledger-bench-{}-{}-{:08x}", spec.app.name(), std::process::id(), random_u64()? as u32));
+        let dir = std::env::temp_dir().join(format!(
+            "medledger-bench-{}-{}-{:08x}",
+            spec.app.name(),
+            std::process::id(),
+            random_u64()? as u32
+        ));
         let keyring = Keyring::new(dir.join("keys"));
         let net = Localnet::open_or_init(&dir.join("localnet"), spec, &keyring, medledger_bin)?;
         let t = ThrowawayNet { net, keyring, dir };
@@ -1304,7 +1630,10 @@ impl ThrowawayNet {
                     break;
                 }
                 if Instant::now() > deadline {
-                    bail!("{}'s mempool still holds {n} txs after {timeout:?}", node.name);
+                    bail!(
+                        "{}'s mempool still holds {n} txs after {timeout:?}",
+                        node.name
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -1322,7 +1651,8 @@ impl Drop for ThrowawayNet {
 
 fn ports_free(ports: &NodePorts) -> anyhow::Result<()> {
     for port in [ports.p2p, ports.rpc, ports.abci] {
-        std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("port {port} is in use"))?;
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .with_context(|| format!("port {port} is in use"))?;
     }
     Ok(())
 }
@@ -1333,14 +1663,23 @@ fn mempool_size(port: u16) -> anyhow::Result<u64> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(format!("GET /num_unconfirmed_txs HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())?;
+    s.write_all(
+        format!("GET /num_unconfirmed_txs HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes(),
+    )?;
     let mut buf = Vec::new();
     // The answer is a few hundred bytes (no txs are listed); bound the read anyway.
     s.take(1 << 20).read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).context("no HTTP body")?;
-    let v: serde_json::Value = serde_json::from_str(body).context("num_unconfirmed_txs is not JSON")?;
-    v["result"]["total"].as_str().and_then(|t| t.parse().ok()).context("num_unconfirmed_txs has no total")
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .context("no HTTP body")?;
+    let v: serde_json::Value =
+        serde_json::from_str(body).context("num_unconfirmed_txs is not JSON")?;
+    v["result"]["total"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .context("num_unconfirmed_txs has no total")
 }
 
 #[cfg(test)]
@@ -1359,7 +1698,11 @@ mod tests {
 
     #[test]
     fn kv_txs_have_the_asked_size_and_one_equals_sign() {
-        let cfg = LoadConfig { rate: 100, connections: 3, ..LoadConfig::default() };
+        let cfg = LoadConfig {
+            rate: 100,
+            connections: 3,
+            ..LoadConfig::default()
+        };
         let plan = kv_plan(&cfg, 10, 180, 7);
         for t in &plan.txs {
             assert_eq!(t.bytes.len(), 180);
@@ -1372,14 +1715,21 @@ mod tests {
     #[test]
     fn medledger_txs_are_about_the_size_of_a_log_access() {
         let size = sample_medledger_tx_size("medledger-localnet").expect("sample");
-        assert!((100..400).contains(&size), "average medledger tx is {size} bytes");
+        assert!(
+            (100..400).contains(&size),
+            "average medledger tx is {size} bytes"
+        );
     }
 
     #[test]
     fn each_signer_uses_one_connection_with_consecutive_sequences_and_the_mix_holds() {
         use prost::Message;
         let mut w = offline_workload("c", 20).expect("workload");
-        let cfg = LoadConfig { rate: 1000, connections: 3, ..LoadConfig::default() };
+        let cfg = LoadConfig {
+            rate: 1000,
+            connections: 3,
+            ..LoadConfig::default()
+        };
         let plan = w.timed_plan(&cfg, 5000);
         let mut last: BTreeMap<Vec<u8>, (u64, usize)> = BTreeMap::new();
         let mut kinds = [0u64; 4];
@@ -1393,7 +1743,11 @@ mod tests {
                 _ => kinds[3] += 1,
             }
             if let Some((seq, conn)) = last.get(&tx.public_key) {
-                assert_eq!(body.sequence, seq + 1, "sequences of one signer are consecutive in plan order");
+                assert_eq!(
+                    body.sequence,
+                    seq + 1,
+                    "sequences of one signer are consecutive in plan order"
+                );
                 assert_eq!(t.conn, *conn, "one signer, one connection");
             }
             last.insert(tx.public_key.clone(), (body.sequence, t.conn));

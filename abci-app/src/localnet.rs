@@ -56,14 +56,24 @@ impl NodePorts {
     pub fn from_base(base: u16, i: usize) -> anyhow::Result<NodePorts> {
         let offset = u16::try_from(i * 10).context("too many nodes")?;
         let p2p = base.checked_add(offset).context("port out of range")?;
-        Ok(NodePorts { p2p, rpc: p2p.checked_add(1).context("port")?, abci: p2p.checked_add(2).context("port")? })
+        Ok(NodePorts {
+            p2p,
+            rpc: p2p.checked_add(1).context("port")?,
+            abci: p2p.checked_add(2).context("port")?,
+        })
     }
 
     /// Three ports the OS says are free now (for tests running side by side).
     pub fn free() -> anyhow::Result<NodePorts> {
-        let take = || -> anyhow::Result<std::net::TcpListener> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?) };
+        let take = || -> anyhow::Result<std::net::TcpListener> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?)
+        };
         let (a, b, c) = (take()?, take()?, take()?);
-        Ok(NodePorts { p2p: a.local_addr()?.port(), rpc: b.local_addr()?.port(), abci: c.local_addr()?.port() })
+        Ok(NodePorts {
+            p2p: a.local_addr()?.port(),
+            rpc: b.local_addr()?.port(),
+            abci: c.local_addr()?.port(),
+        })
     }
 }
 
@@ -152,24 +162,39 @@ pub struct Localnet {
 impl Localnet {
     /// Opens the localnet in `dir`, creating it (CometBFT homes, genesis, member keys in
     /// `keyring`) with `spec` if it does not exist yet.
-    pub fn open_or_init(dir: &Path, spec: Spec, keyring: &Keyring, medledger_bin: PathBuf) -> anyhow::Result<Localnet> {
+    pub fn open_or_init(
+        dir: &Path,
+        spec: Spec,
+        keyring: &Keyring,
+        medledger_bin: PathBuf,
+    ) -> anyhow::Result<Localnet> {
         let cometbft_bin = cometbft::binary()?;
         let spec_path = dir.join("localnet.json");
         let spec = if spec_path.exists() {
-            serde_json::from_slice(&fs::read(&spec_path)?).with_context(|| format!("reading {}", spec_path.display()))?
+            serde_json::from_slice(&fs::read(&spec_path)?)
+                .with_context(|| format!("reading {}", spec_path.display()))?
         } else {
             init(dir, &spec, keyring, &cometbft_bin)?;
             fs::write(&spec_path, serde_json::to_vec_pretty(&spec)?)?;
             spec
         };
-        Ok(Localnet { dir: dir.to_path_buf(), spec, medledger_bin, cometbft_bin, children: Mutex::new(BTreeMap::new()) })
+        Ok(Localnet {
+            dir: dir.to_path_buf(),
+            spec,
+            medledger_bin,
+            cometbft_bin,
+            children: Mutex::new(BTreeMap::new()),
+        })
     }
 
     /// Opens an existing localnet (for `down` and `status`).
     pub fn open(dir: &Path, medledger_bin: PathBuf) -> anyhow::Result<Localnet> {
         let spec_path = dir.join("localnet.json");
         let spec: Spec = serde_json::from_slice(&fs::read(&spec_path).with_context(|| {
-            format!("no localnet in {} (start one with `medledger localnet up`)", dir.display())
+            format!(
+                "no localnet in {} (start one with `medledger localnet up`)",
+                dir.display()
+            )
         })?)?;
         Ok(Localnet {
             dir: dir.to_path_buf(),
@@ -200,7 +225,11 @@ impl Localnet {
 
     /// The PID of a process of node `i` if it is running.
     pub fn running_pid(&self, i: usize, p: Proc) -> Option<u32> {
-        let pid: u32 = fs::read_to_string(self.pid_file(i, p)).ok()?.trim().parse().ok()?;
+        let pid: u32 = fs::read_to_string(self.pid_file(i, p))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let want = match p {
             Proc::App => "medledger",
             Proc::CometBft => "cometbft",
@@ -257,24 +286,46 @@ impl Localnet {
                 c
             }
         };
-        let log = fs::OpenOptions::new().create(true).append(true).open(self.log_file(i, p))?;
-        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_file(i, p))?;
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
         // Own process group: Ctrl-C in the terminal that ran `localnet up` does not stop the nodes.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn().with_context(|| format!("starting {} of {}", p.file(), node.name))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {} of {}", p.file(), node.name))?;
         fs::write(self.pid_file(i, p), child.id().to_string())?;
-        self.children.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert((i, p), child);
+        self.children
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .insert((i, p), child);
         if p == Proc::App {
-            wait_for_port(node.ports.abci, Duration::from_secs(20))
-                .with_context(|| format!("{}'s app did not listen; see {}", node.name, self.log_file(i, p).display()))?;
+            wait_for_port(node.ports.abci, Duration::from_secs(20)).with_context(|| {
+                format!(
+                    "{}'s app did not listen; see {}",
+                    node.name,
+                    self.log_file(i, p).display()
+                )
+            })?;
         }
         Ok(())
     }
 
     /// Sends `signal` (e.g. `KILL`, `TERM`, `STOP`, `CONT`) to a process of node `i`.
     pub fn signal(&self, i: usize, p: Proc, signal: &str) -> anyhow::Result<()> {
-        let pid = self.running_pid(i, p).with_context(|| format!("{} of node {i} is not running", p.file()))?;
-        let ok = Command::new("kill").arg("-s").arg(signal).arg(pid.to_string()).status()?.success();
+        let pid = self
+            .running_pid(i, p)
+            .with_context(|| format!("{} of node {i} is not running", p.file()))?;
+        let ok = Command::new("kill")
+            .arg("-s")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()?
+            .success();
         if !ok {
             bail!("kill -s {signal} {pid} failed");
         }
@@ -328,7 +379,12 @@ impl Localnet {
     }
 
     /// Waits until node `i` reports a latest height of at least `height`.
-    pub async fn wait_for_height(&self, i: usize, height: u64, timeout: Duration) -> anyhow::Result<u64> {
+    pub async fn wait_for_height(
+        &self,
+        i: usize,
+        height: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<u64> {
         let client = self.client(i)?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -403,9 +459,13 @@ pub struct NodeStatus {
 
 /// Whether `pid` is a live (non-zombie) process whose command line contains `name`.
 fn is_alive_as(pid: u32, name: &str) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     // The state is the first field after the parenthesised command name.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
     if matches!(state, Some("Z") | Some("X") | None) {
         return false;
     }
@@ -437,8 +497,13 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
         fs::create_dir_all(dir.join(&node.name).join("app"))?;
         let home_s = home.to_string_lossy().to_string();
         cometbft::run(cometbft_bin, &["init", "--home", &home_s])?;
-        node_ids.push(cometbft::run(cometbft_bin, &["show-node-id", "--home", &home_s])?.trim().to_string());
-        let pv: serde_json::Value = serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
+        node_ids.push(
+            cometbft::run(cometbft_bin, &["show-node-id", "--home", &home_s])?
+                .trim()
+                .to_string(),
+        );
+        let pv: serde_json::Value =
+            serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
         validators.push(json!({
             "address": pv["address"],
             "pub_key": pv["pub_key"],
@@ -462,7 +527,8 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
         }));
     }
     let first_home = dir.join(&spec.nodes[0].name).join("cometbft");
-    let mut genesis: serde_json::Value = serde_json::from_slice(&fs::read(first_home.join("config/genesis.json"))?)?;
+    let mut genesis: serde_json::Value =
+        serde_json::from_slice(&fs::read(first_home.join("config/genesis.json"))?)?;
     genesis["chain_id"] = json!(spec.chain_id);
     genesis["validators"] = json!(validators);
     genesis["app_state"] = json!({ "members": members });
@@ -480,13 +546,23 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
             .filter(|(j, _)| *j != i)
             .map(|(j, n)| format!("{}@127.0.0.1:{}", node_ids[j], n.ports.p2p))
             .collect();
-        configure(&config.join("config.toml"), node, &peers.join(","), &spec.timeout_commit)?;
+        configure(
+            &config.join("config.toml"),
+            node,
+            &peers.join(","),
+            &spec.timeout_commit,
+        )?;
     }
     Ok(())
 }
 
 /// Edits one node's config.toml for a single-machine consortium.
-fn configure(path: &Path, node: &NodeSpec, peers: &str, timeout_commit: &str) -> anyhow::Result<()> {
+fn configure(
+    path: &Path,
+    node: &NodeSpec,
+    peers: &str,
+    timeout_commit: &str,
+) -> anyhow::Result<()> {
     let mut doc: DocumentMut = fs::read_to_string(path)?.parse().context("config.toml")?;
     doc["moniker"] = value(node.name.as_str());
     doc["proxy_app"] = value(format!("tcp://127.0.0.1:{}", node.ports.abci));
@@ -532,28 +608,58 @@ impl Localnet {
     /// the member's admin key in `keyring`. Started with [`Localnet::start_node`], it syncs as a
     /// full node; it signs blocks once a governance vote adds it with the returned keys. The node
     /// is recorded in localnet.json, so `status` and `down` include it.
-    pub fn add_node(&mut self, name: &str, ports: NodePorts, keyring: &Keyring) -> anyhow::Result<JoiningNode> {
+    pub fn add_node(
+        &mut self,
+        name: &str,
+        ports: NodePorts,
+        keyring: &Keyring,
+    ) -> anyhow::Result<JoiningNode> {
         if self.spec.nodes.iter().any(|n| n.name == name) {
             bail!("the localnet already has a node {name}");
         }
-        let first = self.spec.nodes.first().context("the localnet has no nodes")?;
-        let genesis = fs::read(self.dir.join(&first.name).join("cometbft/config/genesis.json"))?;
+        let first = self
+            .spec
+            .nodes
+            .first()
+            .context("the localnet has no nodes")?;
+        let genesis = fs::read(
+            self.dir
+                .join(&first.name)
+                .join("cometbft/config/genesis.json"),
+        )?;
         let mut peers = Vec::new();
         for n in &self.spec.nodes {
-            let home = self.dir.join(&n.name).join("cometbft").to_string_lossy().to_string();
+            let home = self
+                .dir
+                .join(&n.name)
+                .join("cometbft")
+                .to_string_lossy()
+                .to_string();
             let id = cometbft::run(&self.cometbft_bin, &["show-node-id", "--home", &home])?;
             peers.push(format!("{}@127.0.0.1:{}", id.trim(), n.ports.p2p));
         }
-        let node = NodeSpec { name: name.to_string(), ports };
+        let node = NodeSpec {
+            name: name.to_string(),
+            ports,
+        };
         let dir = self.dir.join(name);
         let home = dir.join("cometbft");
         fs::create_dir_all(dir.join("app"))?;
-        cometbft::run(&self.cometbft_bin, &["init", "--home", &home.to_string_lossy()])?;
+        cometbft::run(
+            &self.cometbft_bin,
+            &["init", "--home", &home.to_string_lossy()],
+        )?;
         fs::write(home.join("config/genesis.json"), genesis)?;
-        configure(&home.join("config/config.toml"), &node, &peers.join(","), &self.spec.timeout_commit)?;
-        let pv: serde_json::Value = serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
-        let pub_key: tendermint::PublicKey =
-            serde_json::from_value(pv["pub_key"].clone()).context("priv_validator_key.json: pub_key")?;
+        configure(
+            &home.join("config/config.toml"),
+            &node,
+            &peers.join(","),
+            &self.spec.timeout_commit,
+        )?;
+        let pv: serde_json::Value =
+            serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
+        let pub_key: tendermint::PublicKey = serde_json::from_value(pv["pub_key"].clone())
+            .context("priv_validator_key.json: pub_key")?;
         let consensus_key: [u8; 32] = pub_key
             .ed25519()
             .and_then(|k| k.as_bytes().try_into().ok())
@@ -564,7 +670,10 @@ impl Localnet {
             Err(_) => keyring.add(name)?,
         };
         self.spec.nodes.push(node);
-        fs::write(self.dir.join("localnet.json"), serde_json::to_vec_pretty(&self.spec)?)?;
+        fs::write(
+            self.dir.join("localnet.json"),
+            serde_json::to_vec_pretty(&self.spec)?,
+        )?;
         Ok(JoiningNode {
             index: self.spec.nodes.len() - 1,
             member_id: name.to_string(),

@@ -28,32 +28,68 @@ pub struct ReplayReport {
 
 /// Replays blocks `1..=to` (0 = up to the node's latest minus one) from `client` into a new ledger
 /// in `dir`, initialised from the genesis file.
-pub async fn replay(client: &Client, genesis: &Path, dir: &Path, to: u64) -> anyhow::Result<ReplayReport> {
+pub async fn replay(
+    client: &Client,
+    genesis: &Path,
+    dir: &Path,
+    to: u64,
+) -> anyhow::Result<ReplayReport> {
     let bytes = std::fs::read(genesis).with_context(|| format!("reading {}", genesis.display()))?;
-    let g: tendermint::Genesis<serde_json::Value> = serde_json::from_slice(&bytes).context("genesis.json")?;
+    let g: tendermint::Genesis<serde_json::Value> =
+        serde_json::from_slice(&bytes).context("genesis.json")?;
     // Exactly what InitChain carries: the validators' Ed25519 consensus keys and powers.
     let validators: Vec<([u8; 32], u64)> = g
         .validators
         .iter()
-        .map(|v| (v.pub_key.to_bytes().try_into().unwrap_or([0; 32]), v.power.value()))
+        .map(|v| {
+            (
+                v.pub_key.to_bytes().try_into().unwrap_or([0; 32]),
+                v.power.value(),
+            )
+        })
         .collect();
     let app_state = serde_json::to_vec(&g.app_state)?;
     let mut ledger = Ledger::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    ledger.init_chain_with_keys(g.chain_id.as_str(), u64::try_from(g.initial_height).unwrap_or(1), &app_state, &validators)?;
+    ledger.init_chain_with_keys(
+        g.chain_id.as_str(),
+        u64::try_from(g.initial_height).unwrap_or(1),
+        &app_state,
+        &validators,
+    )?;
 
     let latest = client.latest_height().await?;
-    let to = if to == 0 { latest.saturating_sub(1) } else { to.min(latest.saturating_sub(1)) };
-    let mut report = ReplayReport { blocks: 0, txs: 0, divergences: Vec::new() };
+    let to = if to == 0 {
+        latest.saturating_sub(1)
+    } else {
+        to.min(latest.saturating_sub(1))
+    };
+    let mut report = ReplayReport {
+        blocks: 0,
+        txs: 0,
+        divergences: Vec::new(),
+    };
     for h in 1..=to {
-        let block = client.rpc().block(Height::try_from(h)?).await.with_context(|| format!("block {h}"))?.block;
-        let next = client.rpc().block(Height::try_from(h + 1)?).await.with_context(|| format!("block {}", h + 1))?.block;
+        let block = client
+            .rpc()
+            .block(Height::try_from(h)?)
+            .await
+            .with_context(|| format!("block {h}"))?
+            .block;
+        let next = client
+            .rpc()
+            .block(Height::try_from(h + 1)?)
+            .await
+            .with_context(|| format!("block {}", h + 1))?
+            .block;
         let txs: Vec<Vec<u8>> = block.data.clone();
         let time = u64::try_from(block.header.time.unix_timestamp()).unwrap_or(0);
         let ours = ledger.finalize_block(h, time, &txs)?.app_hash;
         ledger.commit()?;
         let theirs = next.header.app_hash.as_bytes().to_vec();
         if ours.as_slice() != theirs.as_slice() && report.divergences.len() < 10 {
-            report.divergences.push((h, hex::encode_upper(ours), hex::encode_upper(&theirs)));
+            report
+                .divergences
+                .push((h, hex::encode_upper(ours), hex::encode_upper(&theirs)));
         }
         report.blocks += 1;
         report.txs += txs.len() as u64;

@@ -13,10 +13,10 @@ use bytes::Bytes;
 use medledger_state::ledger::VoteExtension;
 use medledger_state::{Event, Ledger, QueryAnswer, StoreError};
 use medledger_tx::checkpoint::BlsKey;
-use tendermint::abci::types::BlockSignatureInfo;
-use tendermint::block::BlockIdFlag;
 use prost::Message;
+use tendermint::abci::types::BlockSignatureInfo;
 use tendermint::abci::{response, types::ExecTxResult, Code, EventAttributeIndexExt};
+use tendermint::block::BlockIdFlag;
 use tendermint::merkle::proof::{ProofOp, ProofOps};
 use tendermint::v0_38::abci::{request, Request, Response};
 use tendermint::AppHash;
@@ -53,17 +53,21 @@ impl App {
             Request::FinalizeBlock(r) => Response::FinalizeBlock(self.finalize_block(r)?),
             Request::Commit => Response::Commit(self.commit()?),
             Request::ExtendVote(r) => Response::ExtendVote(self.extend_vote(r)),
-            Request::VerifyVoteExtension(r) => Response::VerifyVoteExtension(self.verify_vote_extension(r)),
+            Request::VerifyVoteExtension(r) => {
+                Response::VerifyVoteExtension(self.verify_vote_extension(r))
+            }
             Request::Flush => Response::Flush,
             Request::Echo(r) => Response::Echo(response::Echo { message: r.message }),
             Request::ListSnapshots => Response::ListSnapshots(Default::default()),
             Request::OfferSnapshot(_) => Response::OfferSnapshot(response::OfferSnapshot::Reject),
             Request::LoadSnapshotChunk(_) => Response::LoadSnapshotChunk(Default::default()),
-            Request::ApplySnapshotChunk(_) => Response::ApplySnapshotChunk(response::ApplySnapshotChunk {
-                result: response::ApplySnapshotChunkResult::Abort,
-                refetch_chunks: Vec::new(),
-                reject_senders: Vec::new(),
-            }),
+            Request::ApplySnapshotChunk(_) => {
+                Response::ApplySnapshotChunk(response::ApplySnapshotChunk {
+                    result: response::ApplySnapshotChunkResult::Abort,
+                    refetch_chunks: Vec::new(),
+                    reject_senders: Vec::new(),
+                })
+            }
         })
     }
 
@@ -91,12 +95,23 @@ impl App {
                 .pub_key
                 .ed25519()
                 .and_then(|k| <[u8; 32]>::try_from(k.as_bytes()).ok())
-                .ok_or_else(|| StoreError::Genesis("genesis validators must have Ed25519 keys".into()))?;
+                .ok_or_else(|| {
+                    StoreError::Genesis("genesis validators must have Ed25519 keys".into())
+                })?;
             validators.push((key, v.power.value()));
         }
-        let root = self.ledger.init_chain_with_keys(&r.chain_id, r.initial_height.value(), &r.app_state_bytes, &validators)?;
+        let root = self.ledger.init_chain_with_keys(
+            &r.chain_id,
+            r.initial_height.value(),
+            &r.app_state_bytes,
+            &validators,
+        )?;
         info!(chain_id = %r.chain_id, app_hash = %hex::encode_upper(root), "genesis written");
-        Ok(response::InitChain { consensus_params: None, validators: Vec::new(), app_hash: app_hash_of(&root) })
+        Ok(response::InitChain {
+            consensus_params: None,
+            validators: Vec::new(),
+            app_hash: app_hash_of(&root),
+        })
     }
 
     fn check_tx(&mut self, r: request::CheckTx) -> response::CheckTx {
@@ -104,7 +119,11 @@ impl App {
             Ok(()) => response::CheckTx::default(),
             Err(e) => {
                 debug!(code = e.code.value(), reason = %e.message, kind = ?r.kind, "check_tx rejected");
-                response::CheckTx { code: Code::from(e.code.value()), log: e.to_string(), ..Default::default() }
+                response::CheckTx {
+                    code: Code::from(e.code.value()),
+                    log: e.to_string(),
+                    ..Default::default()
+                }
             }
         }
     }
@@ -112,15 +131,25 @@ impl App {
     /// Signs the checkpoint of the last committed state (see `Ledger::checkpoint_to_sign`).
     fn extend_vote(&self, r: request::ExtendVote) -> response::ExtendVote {
         let extension = match (&self.bls, self.ledger.checkpoint_to_sign(r.height.value())) {
-            (Some(key), Some((height, app_hash))) => key.sign_checkpoint(self.ledger.chain_id(), height, &app_hash).to_vec(),
+            (Some(key), Some((height, app_hash))) => key
+                .sign_checkpoint(self.ledger.chain_id(), height, &app_hash)
+                .to_vec(),
             _ => Vec::new(),
         };
-        response::ExtendVote { vote_extension: Bytes::from(extension) }
+        response::ExtendVote {
+            vote_extension: Bytes::from(extension),
+        }
     }
 
-    fn verify_vote_extension(&self, r: request::VerifyVoteExtension) -> response::VerifyVoteExtension {
+    fn verify_vote_extension(
+        &self,
+        r: request::VerifyVoteExtension,
+    ) -> response::VerifyVoteExtension {
         let address: [u8; 20] = r.validator_address.as_bytes().try_into().unwrap_or([0; 20]);
-        if self.ledger.verify_vote_extension(&address, r.height.value(), &r.vote_extension) {
+        if self
+            .ledger
+            .verify_vote_extension(&address, r.height.value(), &r.vote_extension)
+        {
             response::VerifyVoteExtension::Accept
         } else {
             warn!(height = %r.height, validator = %r.validator_address, "rejecting an invalid checkpoint signature");
@@ -141,8 +170,15 @@ impl App {
                 extension: v.vote_extension.to_vec(),
             })
             .collect();
-        let txs = self.ledger.prepare_proposal(r.height.value(), &votes, r.txs.into_iter().map(|t| t.to_vec()).collect(), max);
-        response::PrepareProposal { txs: txs.into_iter().map(Bytes::from).collect() }
+        let txs = self.ledger.prepare_proposal(
+            r.height.value(),
+            &votes,
+            r.txs.into_iter().map(|t| t.to_vec()).collect(),
+            max,
+        );
+        response::PrepareProposal {
+            txs: txs.into_iter().map(Bytes::from).collect(),
+        }
     }
 
     fn process_proposal(&mut self, r: request::ProcessProposal) -> response::ProcessProposal {
@@ -156,7 +192,10 @@ impl App {
         }
     }
 
-    fn finalize_block(&mut self, r: request::FinalizeBlock) -> Result<response::FinalizeBlock, StoreError> {
+    fn finalize_block(
+        &mut self,
+        r: request::FinalizeBlock,
+    ) -> Result<response::FinalizeBlock, StoreError> {
         let height = r.height.value();
         // Block time before 1970 cannot come from a valid CometBFT chain; clamp instead of panic.
         let time = u64::try_from(r.time.unix_timestamp()).unwrap_or(0);
@@ -172,7 +211,12 @@ impl App {
                 if t.code != 0 {
                     info!(height, code = t.code, reason = %t.log, "tx rejected");
                 }
-                ExecTxResult { code: Code::from(t.code), log: t.log, events: to_abci_events(t.events), ..Default::default() }
+                ExecTxResult {
+                    code: Code::from(t.code),
+                    log: t.log,
+                    events: to_abci_events(t.events),
+                    ..Default::default()
+                }
             })
             .collect();
         let validator_updates = result
@@ -202,11 +246,16 @@ impl App {
     fn commit(&mut self) -> Result<response::Commit, StoreError> {
         let c = self.ledger.commit()?;
         debug!(height = c.height, "committed");
-        Ok(response::Commit { data: Bytes::new(), retain_height: 0u32.into() })
+        Ok(response::Commit {
+            data: Bytes::new(),
+            retain_height: 0u32.into(),
+        })
     }
 
     fn query(&self, r: request::Query) -> response::Query {
-        let a: QueryAnswer = self.ledger.query(&r.path, &r.data, r.height.value(), r.prove);
+        let a: QueryAnswer = self
+            .ledger
+            .query(&r.path, &r.data, r.height.value(), r.prove);
         if a.code != 0 {
             debug!(path = %r.path, code = a.code, reason = %a.log, "query failed");
         }
@@ -235,7 +284,12 @@ fn app_hash_of(bytes: &[u8]) -> AppHash {
 fn to_abci_events(events: Vec<Event>) -> Vec<tendermint::abci::Event> {
     events
         .into_iter()
-        .map(|e| tendermint::abci::Event::new(e.kind, e.attributes.into_iter().map(|(k, v)| (k, v).index())))
+        .map(|e| {
+            tendermint::abci::Event::new(
+                e.kind,
+                e.attributes.into_iter().map(|(k, v)| (k, v).index()),
+            )
+        })
         .collect()
 }
 
@@ -258,7 +312,8 @@ impl Service<Request> for App {
 
 /// Serves `ledger` over ABCI on `addr` (e.g. `127.0.0.1:26658`) until the process ends.
 pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::Result<()> {
-    let (consensus, mempool, snapshot, info) = tower_abci::v038::split::service(App::new(ledger, bls), 1);
+    let (consensus, mempool, snapshot, info) =
+        tower_abci::v038::split::service(App::new(ledger, bls), 1);
     let server = tower_abci::v038::Server::builder()
         .consensus(consensus)
         .mempool(mempool)
@@ -267,5 +322,8 @@ pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::R
         .finish()
         .ok_or_else(|| anyhow::anyhow!("ABCI server is missing a service"))?;
     info!(%addr, "ABCI server listening");
-    server.listen_tcp(addr).await.map_err(|e| anyhow::anyhow!("ABCI server: {e}"))
+    server
+        .listen_tcp(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("ABCI server: {e}"))
 }

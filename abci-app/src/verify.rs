@@ -35,7 +35,8 @@ pub enum Trust {
 impl Trust {
     /// Reads the trusted starting point from the consortium's genesis file.
     pub fn from_genesis(path: &Path, certificates: bool) -> anyhow::Result<Trust> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading trusted genesis {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading trusted genesis {}", path.display()))?;
         Ok(if certificates {
             Trust::Certificates(CertTrust::from_genesis_json(&bytes)?)
         } else {
@@ -54,7 +55,8 @@ impl Trust {
 
 /// The trusted validators from a genesis file, for header verification.
 pub fn trusted_from_genesis(path: &Path) -> anyhow::Result<TrustedValidators> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading trusted genesis {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading trusted genesis {}", path.display()))?;
     Ok(TrustedValidators::from_genesis_json(&bytes)?)
 }
 
@@ -113,8 +115,9 @@ pub async fn attest(client: &Client, trust: &Trust, height: u64) -> anyhow::Resu
     match trust {
         Trust::Headers(t) => {
             let (header, validators) = client.light_block(height + 1).await?;
-            let a = verify_header(t, &header, &validators)
-                .with_context(|| format!("header {} is not signed by the consortium", height + 1))?;
+            let a = verify_header(t, &header, &validators).with_context(|| {
+                format!("header {} is not signed by the consortium", height + 1)
+            })?;
             Ok(Attestation {
                 method: "light-client header",
                 height,
@@ -129,7 +132,9 @@ pub async fn attest(client: &Client, trust: &Trust, height: u64) -> anyhow::Resu
             // The certificate itself needs no proof: it verifies on its own.
             let cert = read_certificate(client, height).await?;
             let (t, walked) = trust_for_state(client, genesis, height).await?;
-            let (state, signers) = t.verify(&cert).context("the checkpoint certificate is not valid")?;
+            let (state, signers) = t
+                .verify(&cert)
+                .context("the checkpoint certificate is not valid")?;
             prove_handovers_complete(client, &state.app_hash, height, walked).await?;
             Ok(Attestation {
                 method: "BLS certificate",
@@ -151,7 +156,11 @@ async fn read_certificate(client: &Client, height: u64) -> anyhow::Result<Certif
     let (bytes, _) = client.query_raw(&keys::certificate(height), 0).await?;
     let bytes = bytes.with_context(|| format!("no checkpoint certificate for height {height}"))?;
     let cert = Certificate::decode(bytes.as_slice()).context("certificate does not decode")?;
-    anyhow::ensure!(cert.height == height, "certificate is for height {}, not {height}", cert.height);
+    anyhow::ensure!(
+        cert.height == height,
+        "certificate is for height {}, not {height}",
+        cert.height
+    );
     Ok(cert)
 }
 
@@ -159,15 +168,27 @@ async fn read_certificate(client: &Client, height: u64) -> anyhow::Result<Certif
 /// `c < height` that changed the registry (the certificate of `c`, signed by the old set,
 /// certifies the new registry at `c`). Returns it and the number of handovers. The list of
 /// changes is read unproven here; [`prove_handovers_complete`] then proves it was complete.
-pub async fn trust_for_state(client: &Client, genesis: &CertTrust, height: u64) -> anyhow::Result<(CertTrust, u64)> {
-    let (count, _) = client.query_raw(&keys::validator_change_count(), height).await?;
+pub async fn trust_for_state(
+    client: &Client,
+    genesis: &CertTrust,
+    height: u64,
+) -> anyhow::Result<(CertTrust, u64)> {
+    let (count, _) = client
+        .query_raw(&keys::validator_change_count(), height)
+        .await?;
     let count = count.as_deref().and_then(keys::decode_u64).unwrap_or(0);
-    anyhow::ensure!(count <= MAX_HANDOVERS, "{count} validator-set changes; this verifier walks at most {MAX_HANDOVERS}");
+    anyhow::ensure!(
+        count <= MAX_HANDOVERS,
+        "{count} validator-set changes; this verifier walks at most {MAX_HANDOVERS}"
+    );
     let mut trust = genesis.clone();
     let mut walked = 0;
     for n in 0..count {
         let (changed, _) = client.query_raw(&keys::validator_change(n), height).await?;
-        let changed = changed.as_deref().and_then(keys::decode_u64).context("validator change index has a gap")?;
+        let changed = changed
+            .as_deref()
+            .and_then(keys::decode_u64)
+            .context("validator change index has a gap")?;
         // A change made by block `height` itself acts from later certificates only.
         if changed >= height {
             break;
@@ -176,7 +197,9 @@ pub async fn trust_for_state(client: &Client, genesis: &CertTrust, height: u64) 
             format!("the validators changed at height {changed}, whose certificate is needed to trust the new set (verify with headers instead)")
         })?;
         let (registry, _) = client.read_with_proof(&keys::validators(), changed).await?;
-        trust = trust.handover(&cert, &registry).with_context(|| format!("handing trust over at height {changed}"))?;
+        trust = trust
+            .handover(&cert, &registry)
+            .with_context(|| format!("handing trust over at height {changed}"))?;
         walked += 1;
     }
     Ok((trust, walked))
@@ -185,7 +208,12 @@ pub async fn trust_for_state(client: &Client, genesis: &CertTrust, height: u64) 
 /// Proves against the certified app hash of `height` that the node named every registry change
 /// before `height`: the change count is `walked`, or `walked + 1` with the last change at
 /// `height` itself. A node hiding a change would otherwise make the auditor trust a stale set.
-async fn prove_handovers_complete(client: &Client, app_hash: &[u8], height: u64, walked: u64) -> anyhow::Result<()> {
+async fn prove_handovers_complete(
+    client: &Client,
+    app_hash: &[u8],
+    height: u64,
+    walked: u64,
+) -> anyhow::Result<()> {
     let proven_u64 = |read: &ProvenRead| -> anyhow::Result<Option<u64>> {
         let v = match verify(app_hash, &read.key, read.value.as_deref(), &read.proof)? {
             Proven::Present(v) => Some(keys::decode_u64(&v).context("counter is not 8 bytes")?),
@@ -193,29 +221,57 @@ async fn prove_handovers_complete(client: &Client, app_hash: &[u8], height: u64,
         };
         Ok(v)
     };
-    let (count, _) = client.read_with_proof(&keys::validator_change_count(), height).await?;
-    let count = proven_u64(&count).context("validator change count")?.unwrap_or(0);
+    let (count, _) = client
+        .read_with_proof(&keys::validator_change_count(), height)
+        .await?;
+    let count = proven_u64(&count)
+        .context("validator change count")?
+        .unwrap_or(0);
     if count == walked {
         return Ok(());
     }
     anyhow::ensure!(count == walked + 1, "the node named {walked} validator-set changes before height {height}; the certified state counts {count}");
-    let (last, _) = client.read_with_proof(&keys::validator_change(walked), height).await?;
-    anyhow::ensure!(proven_u64(&last)? == Some(height), "the node left out a validator-set change before height {height}");
+    let (last, _) = client
+        .read_with_proof(&keys::validator_change(walked), height)
+        .await?;
+    anyhow::ensure!(
+        proven_u64(&last)? == Some(height),
+        "the node left out a validator-set change before height {height}"
+    );
     Ok(())
 }
 
 /// Reads `key` (at `height`, 0 = latest attestable) and verifies it end to end.
-pub async fn verify_key(client: &Client, trust: &Trust, key: &[u8], height: u64) -> anyhow::Result<VerifiedRead> {
+pub async fn verify_key(
+    client: &Client,
+    trust: &Trust,
+    key: &[u8],
+    height: u64,
+) -> anyhow::Result<VerifiedRead> {
     let height = choose_height(client, trust, height).await?;
     let (read, height) = client.read_with_proof(key, height).await?;
     let attestation = attest(client, trust, height).await?;
-    let proven = verify(&attestation.app_hash, key, read.value.as_deref(), &read.proof)
-        .with_context(|| format!("the node's answer for {} does not match the signed app hash", String::from_utf8_lossy(key)))?;
+    let proven = verify(
+        &attestation.app_hash,
+        key,
+        read.value.as_deref(),
+        &read.proof,
+    )
+    .with_context(|| {
+        format!(
+            "the node's answer for {} does not match the signed app hash",
+            String::from_utf8_lossy(key)
+        )
+    })?;
     let value = match proven {
         Proven::Present(v) => Some(v),
         Proven::Absent => None,
     };
-    Ok(VerifiedRead { value, height, attestation })
+    Ok(VerifiedRead {
+        value,
+        height,
+        attestation,
+    })
 }
 
 /// A patient's complete access history, verified end to end.
@@ -226,15 +282,29 @@ pub async fn verify_history(
     height: u64,
 ) -> anyhow::Result<(Vec<AccessEvent>, Attestation)> {
     let height = choose_height(client, trust, height).await?;
-    let (count, height) = client.read_with_proof(&keys::access_count(patient), height).await?;
-    let n = count.value.as_deref().and_then(keys::decode_u64).unwrap_or(0);
+    let (count, height) = client
+        .read_with_proof(&keys::access_count(patient), height)
+        .await?;
+    let n = count
+        .value
+        .as_deref()
+        .and_then(keys::decode_u64)
+        .unwrap_or(0);
     if n > medledger_tx::limits::MAX_HISTORY_READ {
-        anyhow::bail!("the history has {n} events, more than the {} one command verifies", medledger_tx::limits::MAX_HISTORY_READ);
+        anyhow::bail!(
+            "the history has {n} events, more than the {} one command verifies",
+            medledger_tx::limits::MAX_HISTORY_READ
+        );
     }
     // Every index below the count the node claims; the proof of the count keeps it honest.
     let mut events: Vec<ProvenRead> = Vec::new();
     for i in 0..n {
-        events.push(client.read_with_proof(&keys::access_event(patient, i), height).await?.0);
+        events.push(
+            client
+                .read_with_proof(&keys::access_event(patient, i), height)
+                .await?
+                .0,
+        );
     }
     let attestation = attest(client, trust, height).await?;
     let events = verify_access_history(&attestation.app_hash, patient, &count, &events)
@@ -267,11 +337,21 @@ pub struct ProvenSession<'a> {
 
 impl<'a> ProvenSession<'a> {
     /// Starts a session at `height` (0 = latest attestable under `trust`).
-    pub async fn start(client: &'a Client, trust: &Trust, height: u64) -> anyhow::Result<ProvenSession<'a>> {
+    pub async fn start(
+        client: &'a Client,
+        trust: &Trust,
+        height: u64,
+    ) -> anyhow::Result<ProvenSession<'a>> {
         let requested = choose_height(client, trust, height).await?;
         // Pin the height with a first read so every later read is at the same state.
-        let (_, height) = client.read_with_proof(&keys::validators(), requested).await?;
-        Ok(ProvenSession { client, height, reads: Vec::new() })
+        let (_, height) = client
+            .read_with_proof(&keys::validators(), requested)
+            .await?;
+        Ok(ProvenSession {
+            client,
+            height,
+            reads: Vec::new(),
+        })
     }
 
     /// Reads `key` (unverified until [`ProvenSession::finish`]).
@@ -286,8 +366,14 @@ impl<'a> ProvenSession<'a> {
     pub async fn finish(self, trust: &Trust) -> anyhow::Result<Attestation> {
         let attestation = attest(self.client, trust, self.height).await?;
         for r in &self.reads {
-            verify(&attestation.app_hash, &r.key, r.value.as_deref(), &r.proof)
-                .with_context(|| format!("the node's answer for {} does not match the signed app hash", String::from_utf8_lossy(&r.key)))?;
+            verify(&attestation.app_hash, &r.key, r.value.as_deref(), &r.proof).with_context(
+                || {
+                    format!(
+                        "the node's answer for {} does not match the signed app hash",
+                        String::from_utf8_lossy(&r.key)
+                    )
+                },
+            )?;
         }
         Ok(attestation)
     }
@@ -305,8 +391,14 @@ pub async fn verify_permitted(
     use medledger_state::domain::consent::{permits, Request};
     use medledger_state::BlockCtx;
     let mut s = ProvenSession::start(client, trust, height).await?;
-    let (member, practitioner) = if req.actor.starts_with(medledger_state::domain::consent::DID_PREFIX) {
-        let p = s.get(&keys::practitioner(&req.actor)).await?.context("no such practitioner")?;
+    let (member, practitioner) = if req
+        .actor
+        .starts_with(medledger_state::domain::consent::DID_PREFIX)
+    {
+        let p = s
+            .get(&keys::practitioner(&req.actor))
+            .await?
+            .context("no such practitioner")?;
         let p = medledger_tx::pb::Practitioner::decode(p.as_slice())?;
         (p.member_id, Some(req.actor.clone()))
     } else {
@@ -314,7 +406,12 @@ pub async fn verify_permitted(
     };
     let mut consents = Vec::new();
     for grantee in std::iter::once(member.as_str()).chain(practitioner.as_deref()) {
-        let count = s.get(&keys::grant_count(&req.patient, grantee)).await?.as_deref().and_then(keys::decode_u64).unwrap_or(0);
+        let count = s
+            .get(&keys::grant_count(&req.patient, grantee))
+            .await?
+            .as_deref()
+            .and_then(keys::decode_u64)
+            .unwrap_or(0);
         for n in 0..count.min(medledger_tx::limits::MAX_CONSENTS_PER_GRANTEE) {
             if let Some(id) = s.get(&keys::grant(&req.patient, grantee, n)).await? {
                 let id = String::from_utf8_lossy(&id).into_owned();
@@ -328,7 +425,11 @@ pub async fn verify_permitted(
     let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
     let state_height = s.height;
     let attestation = s.finish(trust).await?;
-    let ctx = BlockCtx { chain_id: trust.chain_id().to_string(), height: state_height + 1, time };
+    let ctx = BlockCtx {
+        chain_id: trust.chain_id().to_string(),
+        height: state_height + 1,
+        time,
+    };
     let request = Request {
         patient: &req.patient,
         member: &member,
@@ -338,7 +439,10 @@ pub async fn verify_permitted(
         record_id: &req.record_id,
         purpose: req.purpose,
     };
-    let permit = consents.iter().find(|c| permits(c, &request, &ctx)).map(|c| c.id.clone());
+    let permit = consents
+        .iter()
+        .find(|c| permits(c, &request, &ctx))
+        .map(|c| c.id.clone());
     Ok((permit, attestation, time))
 }
 

@@ -20,7 +20,11 @@ fn register_txs(n: usize, salt: u8) -> Vec<Vec<u8>> {
             let mut seed = [salt; 32];
             seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
             let key = SigningKey::from_bytes(&seed);
-            let body = TxBody { chain_id: CHAIN.into(), sequence: 0, msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})) };
+            let body = TxBody {
+                chain_id: CHAIN.into(),
+                sequence: 0,
+                msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})),
+            };
             sign_tx(&key, &body)
         })
         .collect()
@@ -28,7 +32,9 @@ fn register_txs(n: usize, salt: u8) -> Vec<Vec<u8>> {
 
 fn verify(c: &mut Criterion) {
     let txs = register_txs(1, 1);
-    c.bench_function("decode_and_verify one tx", |b| b.iter(|| decode_and_verify(&txs[0]).unwrap()));
+    c.bench_function("decode_and_verify one tx", |b| {
+        b.iter(|| decode_and_verify(&txs[0]).unwrap())
+    });
 }
 
 fn finalize_and_commit(c: &mut Criterion) {
@@ -58,27 +64,30 @@ fn finalize_and_commit(c: &mut Criterion) {
     // finds their signatures in the cache.
     let n = 1000usize;
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function(format!("{n} RegisterPatient txs, signatures cached by CheckTx"), |b| {
-        b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let mut l = Ledger::open(dir.path()).unwrap();
-                l.init_chain(CHAIN, 1, b"", &[]).unwrap();
-                let txs = register_txs(n, 3);
-                for tx in &txs {
-                    l.check_tx(tx).unwrap();
-                }
-                (dir, l, txs)
-            },
-            |(dir, mut l, txs)| {
-                let r = l.finalize_block(1, 1_700_000_000, &txs).unwrap();
-                assert!(r.tx_results.iter().all(|t| t.code == 0));
-                l.commit().unwrap();
-                (dir, l)
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    g.bench_function(
+        format!("{n} RegisterPatient txs, signatures cached by CheckTx"),
+        |b| {
+            b.iter_batched(
+                || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let mut l = Ledger::open(dir.path()).unwrap();
+                    l.init_chain(CHAIN, 1, b"", &[]).unwrap();
+                    let txs = register_txs(n, 3);
+                    for tx in &txs {
+                        l.check_tx(tx).unwrap();
+                    }
+                    (dir, l, txs)
+                },
+                |(dir, mut l, txs)| {
+                    let r = l.finalize_block(1, 1_700_000_000, &txs).unwrap();
+                    assert!(r.tx_results.iter().all(|t| t.code == 0));
+                    l.commit().unwrap();
+                    (dir, l)
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
     g.finish();
 }
 

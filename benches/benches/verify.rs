@@ -39,7 +39,9 @@ fn verification(c: &mut Criterion) {
     c.bench_function("light-client header (4 validators, Ed25519)", |b| {
         b.iter(|| verify_header(&trusted, &commit.signed_header, &validators.validators).unwrap())
     });
-    c.bench_function("BLS checkpoint certificate (4 validators)", |b| b.iter(|| cert_trust.verify(&cert).unwrap()));
+    c.bench_function("BLS checkpoint certificate (4 validators)", |b| {
+        b.iter(|| cert_trust.verify(&cert).unwrap())
+    });
 }
 
 criterion_group!(benches, verification);

@@ -2,8 +2,17 @@
 //! scripts/deps.sh from Debian's protobuf-compiler).
 fn main() -> std::io::Result<()> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["common.proto", "tx.proto", "state.proto", "query.proto", "identity.proto", "governance.proto", "records.proto", "claims.proto"]
-        .map(|f| root.join("medledger/v1").join(f));
+    let files = [
+        "common.proto",
+        "tx.proto",
+        "state.proto",
+        "query.proto",
+        "identity.proto",
+        "governance.proto",
+        "records.proto",
+        "claims.proto",
+    ]
+    .map(|f| root.join("medledger/v1").join(f));
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

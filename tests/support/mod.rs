@@ -32,18 +32,35 @@ impl TestNet {
     /// Starts hospital-a, lab-b, insurer-c and hospital-d and waits for the first block.
     pub async fn start() -> TestNet {
         let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        let home = tempfile::Builder::new().prefix("medledger-it-").tempdir().unwrap();
+        let home = tempfile::Builder::new()
+            .prefix("medledger-it-")
+            .tempdir()
+            .unwrap();
         let keyring = Keyring::new(home.path().join("keys"));
         let nodes = MEMBERS
             .iter()
-            .map(|(name, _, _)| NodeSpec { name: name.to_string(), ports: NodePorts::free().unwrap() })
+            .map(|(name, _, _)| NodeSpec {
+                name: name.to_string(),
+                ports: NodePorts::free().unwrap(),
+            })
             .collect();
         let chain_id = "medledger-it".to_string();
-        let spec = Spec { chain_id: chain_id.clone(), nodes, timeout_commit: "300ms".into(), app: Default::default() };
+        let spec = Spec {
+            chain_id: chain_id.clone(),
+            nodes,
+            timeout_commit: "300ms".into(),
+            app: Default::default(),
+        };
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_medledger"));
         let net = Localnet::open_or_init(&home.path().join("localnet"), spec, &keyring, bin)
             .expect("CometBFT must be installed (scripts/deps.sh) for the integration tests");
-        let t = TestNet { net, keyring, chain_id, home, _serial: serial };
+        let t = TestNet {
+            net,
+            keyring,
+            chain_id,
+            home,
+            _serial: serial,
+        };
         t.net.up().await.expect("localnet makes its first block");
         t
     }
@@ -61,7 +78,10 @@ impl TestNet {
     /// Waits until every node in `nodes` reaches `height`.
     pub async fn wait_all(&self, nodes: &[usize], height: u64) {
         for &i in nodes {
-            self.net.wait_for_height(i, height, Duration::from_secs(60)).await.unwrap();
+            self.net
+                .wait_for_height(i, height, Duration::from_secs(60))
+                .await
+                .unwrap();
         }
     }
 
@@ -75,8 +95,12 @@ impl TestNet {
         let mut out = Vec::new();
         for &i in nodes {
             let h = tendermint::block::Height::try_from(height).unwrap();
-            let c = tendermint_rpc::Client::commit(self.client(i).rpc(), h).await.unwrap();
-            out.push(hex::encode_upper(c.signed_header.header.app_hash.as_bytes()));
+            let c = tendermint_rpc::Client::commit(self.client(i).rpc(), h)
+                .await
+                .unwrap();
+            out.push(hex::encode_upper(
+                c.signed_header.header.app_hash.as_bytes(),
+            ));
         }
         out
     }

@@ -101,8 +101,18 @@ pub struct PolicyQuery {
 /// The message a claims command sends.
 pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
     Ok(match cmd {
-        ClaimTx::PublishPolicy { policy_id, rules } => Msg::PublishPolicy(pb::PublishPolicy { policy_id, rules }),
-        ClaimTx::Submit { patient, insurer, policy_id, date, items, records, total } => {
+        ClaimTx::PublishPolicy { policy_id, rules } => {
+            Msg::PublishPolicy(pb::PublishPolicy { policy_id, rules })
+        }
+        ClaimTx::Submit {
+            patient,
+            insurer,
+            policy_id,
+            date,
+            items,
+            records,
+            total,
+        } => {
             let total = match total {
                 Some(t) => t,
                 None => items_total(&items)?,
@@ -117,11 +127,25 @@ pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
                 total,
             })
         }
-        ClaimTx::Decide { claim_id, amounts, note } => {
-            Msg::DecideClaim(pb::DecideClaim { claim_id, approved_amounts: amounts, note })
+        ClaimTx::Decide {
+            claim_id,
+            amounts,
+            note,
+        } => Msg::DecideClaim(pb::DecideClaim {
+            claim_id,
+            approved_amounts: amounts,
+            note,
+        }),
+        ClaimTx::Pay {
+            claim_id,
+            reference,
+        } => Msg::PayClaim(pb::PayClaim {
+            claim_id,
+            payment_reference: reference,
+        }),
+        ClaimTx::Appeal { claim_id, reason } => {
+            Msg::AppealClaim(pb::AppealClaim { claim_id, reason })
         }
-        ClaimTx::Pay { claim_id, reference } => Msg::PayClaim(pb::PayClaim { claim_id, payment_reference: reference }),
-        ClaimTx::Appeal { claim_id, reason } => Msg::AppealClaim(pb::AppealClaim { claim_id, reason }),
     })
 }
 
@@ -129,7 +153,8 @@ pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
 fn items_total(items: &[ClaimItem]) -> anyhow::Result<u64> {
     items.iter().try_fold(0u64, |sum, item| {
         let amount = item_amount(item).map_err(|e| anyhow::anyhow!(e.message))?;
-        sum.checked_add(amount).context("the items' total does not fit in 64 bits; the ledger would refuse the claim")
+        sum.checked_add(amount)
+            .context("the items' total does not fit in 64 bits; the ledger would refuse the claim")
     })
 }
 
@@ -140,11 +165,17 @@ pub(super) async fn query_claim(r: &Reader, q: ClaimQuery, out: Output) -> anyho
 
 /// Prints a policy version; without `--version`, the latest one, read at the same height as the
 /// pointer to it.
-pub(super) async fn query_policy(r: &mut Reader, q: PolicyQuery, out: Output) -> anyhow::Result<()> {
+pub(super) async fn query_policy(
+    r: &mut Reader,
+    q: PolicyQuery,
+    out: Output,
+) -> anyhow::Result<()> {
     let version = match q.version {
         Some(v) => v,
         None => {
-            let latest = r.read_u64(&keys::policy_latest(&q.insurer, &q.policy)).await?;
+            let latest = r
+                .read_u64(&keys::policy_latest(&q.insurer, &q.policy))
+                .await?;
             r.height = latest.height;
             match latest.value {
                 Some(v) => v,
@@ -153,17 +184,32 @@ pub(super) async fn query_policy(r: &mut Reader, q: PolicyQuery, out: Output) ->
             }
         }
     };
-    show(&r.read_msg::<pb::CoveragePolicy>(&keys::policy(&q.insurer, &q.policy, version)).await?, out)
+    show(
+        &r.read_msg::<pb::CoveragePolicy>(&keys::policy(&q.insurer, &q.policy, version))
+            .await?,
+        out,
+    )
 }
 
 /// Parses `CODE[,cap=N][,copay=N|,copay-bps=N][,preauth]` or `CODE,not-covered`.
 fn parse_rule(s: &str) -> anyhow::Result<CoverageRule> {
     let mut parts = s.split(',');
-    let code = parts.next().filter(|c| !c.is_empty()).context("a rule starts with its service code")?;
-    let mut rule = CoverageRule { service_code: code.to_string(), covered: true, ..Default::default() };
+    let code = parts
+        .next()
+        .filter(|c| !c.is_empty())
+        .context("a rule starts with its service code")?;
+    let mut rule = CoverageRule {
+        service_code: code.to_string(),
+        covered: true,
+        ..Default::default()
+    };
     for part in parts {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        let number = || value.parse::<u64>().with_context(|| format!("{name}={value:?}: not a whole number of minor units"));
+        let number = || {
+            value
+                .parse::<u64>()
+                .with_context(|| format!("{name}={value:?}: not a whole number of minor units"))
+        };
         match name {
             "cap" => rule.price_cap = number()?,
             "copay" => rule.copay_fixed = number()?,
@@ -179,13 +225,18 @@ fn parse_rule(s: &str) -> anyhow::Result<CoverageRule> {
 /// Parses `CODE:QUANTITY:UNIT_PRICE` (the code itself may contain `:`).
 fn parse_item(s: &str) -> anyhow::Result<ClaimItem> {
     let mut parts = s.rsplitn(3, ':');
-    let (Some(price), Some(quantity), Some(code)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(price), Some(quantity), Some(code)) = (parts.next(), parts.next(), parts.next())
+    else {
         bail!("an item is CODE:QUANTITY:UNIT_PRICE");
     };
     Ok(ClaimItem {
         service_code: code.to_string(),
-        quantity: quantity.parse().with_context(|| format!("quantity {quantity:?} is not a whole number"))?,
-        unit_price: price.parse().with_context(|| format!("unit price {price:?} is not a whole number of minor units"))?,
+        quantity: quantity
+            .parse()
+            .with_context(|| format!("quantity {quantity:?} is not a whole number"))?,
+        unit_price: price.parse().with_context(|| {
+            format!("unit price {price:?} is not a whole number of minor units")
+        })?,
     })
 }
 
@@ -198,15 +249,27 @@ mod tests {
         let mut all = vec!["medledger", "tx", "--from", "hospital-a", "claim"];
         all.extend_from_slice(args);
         let cli = parse_from(all)?;
-        let Command::Tx(t) = cli.command else { bail!("not a tx") };
-        let TxCmd::Claim(c) = t.msg else { bail!("not a claim tx") };
+        let Command::Tx(t) = cli.command else {
+            bail!("not a tx")
+        };
+        let TxCmd::Claim(c) = t.msg else {
+            bail!("not a claim tx")
+        };
         to_msg(c)
     }
 
     #[test]
     fn rules_parse_with_their_options() {
         let r = parse_rule("99213,cap=15000,copay=2000").expect("parses");
-        assert_eq!((r.service_code.as_str(), r.covered, r.price_cap, r.copay_fixed), ("99213", true, 15_000, 2_000));
+        assert_eq!(
+            (
+                r.service_code.as_str(),
+                r.covered,
+                r.price_cap,
+                r.copay_fixed
+            ),
+            ("99213", true, 15_000, 2_000)
+        );
         let r = parse_rule("80053,copay-bps=1000,preauth").expect("parses");
         assert_eq!((r.copay_bps, r.preauth_required), (1_000, true));
         assert!(!parse_rule("97110,not-covered").expect("parses").covered);
@@ -217,17 +280,50 @@ mod tests {
 
     #[test]
     fn items_parse_and_the_total_is_computed() -> anyhow::Result<()> {
-        assert_eq!(parse_item("loinc:2345-7:3:250").expect("parses").service_code, "loinc:2345-7");
+        assert_eq!(
+            parse_item("loinc:2345-7:3:250")
+                .expect("parses")
+                .service_code,
+            "loinc:2345-7"
+        );
         assert!(parse_item("99213:1").is_err());
         let msg = tx_msg(&[
-            "submit", "--patient", "pt-1", "--insurer", "insurer-c", "--policy", "gold", "--date", "1700000000", "--item",
-            "99213:1:12000", "--item", "80053:2:4999", "--record", "r-1",
+            "submit",
+            "--patient",
+            "pt-1",
+            "--insurer",
+            "insurer-c",
+            "--policy",
+            "gold",
+            "--date",
+            "1700000000",
+            "--item",
+            "99213:1:12000",
+            "--item",
+            "80053:2:4999",
+            "--record",
+            "r-1",
         ])
         .expect("parses");
-        let Msg::SubmitClaim(m) = msg else { bail!("not a submit") };
-        assert_eq!((m.total, m.items.len(), m.record_ids), (21_998, 2, vec!["r-1".to_string()]));
+        let Msg::SubmitClaim(m) = msg else {
+            bail!("not a submit")
+        };
+        assert_eq!(
+            (m.total, m.items.len(), m.record_ids),
+            (21_998, 2, vec!["r-1".to_string()])
+        );
         let overflow = tx_msg(&[
-            "submit", "--patient", "p", "--insurer", "i", "--policy", "g", "--date", "1", "--item", "a:2:18446744073709551615",
+            "submit",
+            "--patient",
+            "p",
+            "--insurer",
+            "i",
+            "--policy",
+            "g",
+            "--date",
+            "1",
+            "--item",
+            "a:2:18446744073709551615",
         ]);
         assert!(overflow.is_err());
         Ok(())
@@ -235,13 +331,20 @@ mod tests {
 
     #[test]
     fn decide_pay_and_appeal_parse() -> anyhow::Result<()> {
-        let Msg::DecideClaim(d) = tx_msg(&["decide", "cl-1", "--amount", "100", "--amount", "0"])? else {
+        let Msg::DecideClaim(d) = tx_msg(&["decide", "cl-1", "--amount", "100", "--amount", "0"])?
+        else {
             bail!("not a decision")
         };
         assert_eq!(d.approved_amounts, vec![100, 0]);
         assert!(tx_msg(&["decide", "cl-1"]).is_err(), "amounts are required");
-        assert!(matches!(tx_msg(&["pay", "cl-1", "--reference", "SEPA-1"]), Ok(Msg::PayClaim(_))));
-        assert!(matches!(tx_msg(&["appeal", "cl-1", "--reason", "preauth ref 7"]), Ok(Msg::AppealClaim(_))));
+        assert!(matches!(
+            tx_msg(&["pay", "cl-1", "--reference", "SEPA-1"]),
+            Ok(Msg::PayClaim(_))
+        ));
+        assert!(matches!(
+            tx_msg(&["appeal", "cl-1", "--reason", "preauth ref 7"]),
+            Ok(Msg::AppealClaim(_))
+        ));
         assert!(matches!(
             tx_msg(&["publish-policy", "--policy", "gold", "--rule", "99213,cap=1"]),
             Ok(Msg::PublishPolicy(p)) if p.rules.len() == 1
@@ -252,7 +355,17 @@ mod tests {
     #[test]
     fn claim_and_policy_queries_parse() {
         assert!(parse_from(["medledger", "query", "claim", "cl-1"]).is_ok());
-        assert!(parse_from(["medledger", "query", "--prove", "policy", "insurer-c", "gold", "--version", "2"]).is_ok());
+        assert!(parse_from([
+            "medledger",
+            "query",
+            "--prove",
+            "policy",
+            "insurer-c",
+            "gold",
+            "--version",
+            "2"
+        ])
+        .is_ok());
         assert!(parse_from(["medledger", "query", "policy", "insurer-c"]).is_err());
     }
 }

@@ -129,9 +129,23 @@ pub enum ProposeCmd {
 /// The message of a governance command.
 pub async fn to_msg(cmd: GovTx, client: &Client, keyring: &Keyring) -> anyhow::Result<Msg> {
     let (action, deadline) = match cmd {
-        GovTx::Vote { id, yes, no } => return Ok(Msg::VoteProposal(pb::VoteProposal { proposal_id: id, yes: yes && !no })),
+        GovTx::Vote { id, yes, no } => {
+            return Ok(Msg::VoteProposal(pb::VoteProposal {
+                proposal_id: id,
+                yes: yes && !no,
+            }))
+        }
         GovTx::Propose(p) => match p {
-            ProposeCmd::AddMember { id, name, kind, admin_key, validator_key, power, bls_key_file, deadline } => {
+            ProposeCmd::AddMember {
+                id,
+                name,
+                kind,
+                admin_key,
+                validator_key,
+                power,
+                bls_key_file,
+                deadline,
+            } => {
                 let mut add = pb::AddMember {
                     id,
                     name,
@@ -140,36 +154,71 @@ pub async fn to_msg(cmd: GovTx, client: &Client, keyring: &Keyring) -> anyhow::R
                     ..Default::default()
                 };
                 if let (Some(key), Some(bls)) = (validator_key, bls_key_file) {
-                    let bls: BlsKeyFile = serde_json::from_slice(&std::fs::read(&bls).with_context(|| format!("reading {}", bls.display()))?)
-                        .context("BLS key file")?;
+                    let bls: BlsKeyFile = serde_json::from_slice(
+                        &std::fs::read(&bls)
+                            .with_context(|| format!("reading {}", bls.display()))?,
+                    )
+                    .context("BLS key file")?;
                     add.validator_pub_key = consensus_key(&key)?.to_vec();
                     add.power = power;
-                    add.bls_key = hex::decode(&bls.public_key).context("BLS public_key is not hex")?;
-                    add.bls_pop = hex::decode(&bls.proof_of_possession).context("BLS proof_of_possession is not hex")?;
+                    add.bls_key =
+                        hex::decode(&bls.public_key).context("BLS public_key is not hex")?;
+                    add.bls_pop = hex::decode(&bls.proof_of_possession)
+                        .context("BLS proof_of_possession is not hex")?;
                 }
                 (Action::AddMember(add), deadline)
             }
-            ProposeCmd::RemoveMember { member_id, deadline } => (Action::RemoveMember(pb::RemoveMember { member_id }), deadline),
-            ProposeCmd::ChangePower { member_id, power, deadline } => (Action::ChangePower(pb::ChangePower { member_id, power }), deadline),
-            ProposeCmd::RotateAdmin { member_id, new_key, deadline } => {
+            ProposeCmd::RemoveMember {
+                member_id,
+                deadline,
+            } => (
+                Action::RemoveMember(pb::RemoveMember { member_id }),
+                deadline,
+            ),
+            ProposeCmd::ChangePower {
+                member_id,
+                power,
+                deadline,
+            } => (
+                Action::ChangePower(pb::ChangePower { member_id, power }),
+                deadline,
+            ),
+            ProposeCmd::RotateAdmin {
+                member_id,
+                new_key,
+                deadline,
+            } => {
                 let new_admin_key = public_key(&new_key, keyring)?.to_vec();
-                (Action::RotateAdminKey(pb::RotateAdminKey { member_id, new_admin_key }), deadline)
+                (
+                    Action::RotateAdminKey(pb::RotateAdminKey {
+                        member_id,
+                        new_admin_key,
+                    }),
+                    deadline,
+                )
             }
         },
     };
     let deadline_height = deadline_height(&deadline.deadline, client).await?;
-    Ok(Msg::SubmitProposal(pb::SubmitProposal { action: Some(action), deadline_height }))
+    Ok(Msg::SubmitProposal(pb::SubmitProposal {
+        action: Some(action),
+        deadline_height,
+    }))
 }
 
 /// `H` or `+N` (N blocks after the node's latest height).
 async fn deadline_height(arg: &str, client: &Client) -> anyhow::Result<u64> {
     match arg.strip_prefix('+') {
         Some(n) => {
-            let n: u64 = n.parse().with_context(|| format!("--deadline {arg}: want a height or +N"))?;
+            let n: u64 = n
+                .parse()
+                .with_context(|| format!("--deadline {arg}: want a height or +N"))?;
             let latest = client.latest_height().await?;
             latest.checked_add(n).context("--deadline is too far ahead")
         }
-        None => arg.parse().with_context(|| format!("--deadline {arg}: want a height or +N")),
+        None => arg
+            .parse()
+            .with_context(|| format!("--deadline {arg}: want a height or +N")),
     }
 }
 
@@ -182,7 +231,11 @@ fn public_key(arg: &str, keyring: &Keyring) -> anyhow::Result<[u8; 32]> {
     if let Some(k) = hex32(arg) {
         return Ok(k);
     }
-    Ok(keyring.get(arg).with_context(|| format!("{arg:?} is neither 64 hex characters nor a key in the keyring"))?.verifying_key().to_bytes())
+    Ok(keyring
+        .get(arg)
+        .with_context(|| format!("{arg:?} is neither 64 hex characters nor a key in the keyring"))?
+        .verifying_key()
+        .to_bytes())
 }
 
 /// 64 hex characters, or a CometBFT key file: `priv_validator_key.json` (its `pub_key`) or the
@@ -191,11 +244,20 @@ fn consensus_key(arg: &str) -> anyhow::Result<[u8; 32]> {
     if let Some(k) = hex32(arg) {
         return Ok(k);
     }
-    let bytes = std::fs::read(Path::new(arg)).with_context(|| format!("{arg:?} is neither 64 hex characters nor a readable key file"))?;
-    let json: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| format!("{arg}: not JSON"))?;
-    let value = if json.get("pub_key").is_some() { json["pub_key"].clone() } else { json };
-    let key: tendermint::PublicKey = serde_json::from_value(value).with_context(|| format!("{arg}: no CometBFT public key"))?;
-    key.ed25519().and_then(|k| k.as_bytes().try_into().ok()).with_context(|| format!("{arg}: the consensus key is not Ed25519"))
+    let bytes = std::fs::read(Path::new(arg))
+        .with_context(|| format!("{arg:?} is neither 64 hex characters nor a readable key file"))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{arg}: not JSON"))?;
+    let value = if json.get("pub_key").is_some() {
+        json["pub_key"].clone()
+    } else {
+        json
+    };
+    let key: tendermint::PublicKey =
+        serde_json::from_value(value).with_context(|| format!("{arg}: no CometBFT public key"))?;
+    key.ed25519()
+        .and_then(|k| k.as_bytes().try_into().ok())
+        .with_context(|| format!("{arg}: the consensus key is not Ed25519"))
 }
 
 #[cfg(test)]
@@ -205,25 +267,124 @@ mod tests {
     #[test]
     fn governance_commands_parse() {
         let propose = [
-            "medledger", "tx", "--from", "hospital-a", "gov", "propose", "add-member", "--id", "lab-e", "--name", "Lab E",
-            "--kind", "lab", "--admin-key", "lab-e", "--validator-key", "k.json", "--bls-key-file", "bls.json",
-            "--deadline", "+20",
+            "medledger",
+            "tx",
+            "--from",
+            "hospital-a",
+            "gov",
+            "propose",
+            "add-member",
+            "--id",
+            "lab-e",
+            "--name",
+            "Lab E",
+            "--kind",
+            "lab",
+            "--admin-key",
+            "lab-e",
+            "--validator-key",
+            "k.json",
+            "--bls-key-file",
+            "bls.json",
+            "--deadline",
+            "+20",
         ];
-        assert!(matches!(parse_from(propose).expect("parses").command, Command::Tx(_)));
-        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "propose", "remove-member", "lab-e", "--deadline", "90"]).is_ok());
-        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "propose", "change-power", "lab-b", "--power", "20", "--deadline", "9"]).is_ok());
-        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "propose", "rotate-admin", "lab-b", "--new-key", "k2", "--deadline", "9"]).is_ok());
-        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "vote", "3", "--yes"]).is_ok());
+        assert!(matches!(
+            parse_from(propose).expect("parses").command,
+            Command::Tx(_)
+        ));
+        assert!(parse_from([
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "gov",
+            "propose",
+            "remove-member",
+            "lab-e",
+            "--deadline",
+            "90"
+        ])
+        .is_ok());
+        assert!(parse_from([
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "gov",
+            "propose",
+            "change-power",
+            "lab-b",
+            "--power",
+            "20",
+            "--deadline",
+            "9"
+        ])
+        .is_ok());
+        assert!(parse_from([
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "gov",
+            "propose",
+            "rotate-admin",
+            "lab-b",
+            "--new-key",
+            "k2",
+            "--deadline",
+            "9"
+        ])
+        .is_ok());
+        assert!(parse_from([
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "gov",
+            "vote",
+            "3",
+            "--yes"
+        ])
+        .is_ok());
         assert!(parse_from(["medledger", "query", "proposal", "3"]).is_ok());
     }
 
     #[test]
     fn a_vote_says_yes_or_no_and_a_validator_needs_its_bls_key() {
         assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "vote", "3"]).is_err());
-        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "vote", "3", "--yes", "--no"]).is_err());
+        assert!(parse_from([
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "gov",
+            "vote",
+            "3",
+            "--yes",
+            "--no"
+        ])
+        .is_err());
         let no_bls = [
-            "medledger", "tx", "--from", "a", "gov", "propose", "add-member", "--id", "x", "--name", "X", "--kind", "lab",
-            "--admin-key", "x", "--validator-key", "k.json", "--deadline", "9",
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "gov",
+            "propose",
+            "add-member",
+            "--id",
+            "x",
+            "--name",
+            "X",
+            "--kind",
+            "lab",
+            "--admin-key",
+            "x",
+            "--validator-key",
+            "k.json",
+            "--deadline",
+            "9",
         ];
         assert!(parse_from(no_bls).is_err());
     }

@@ -12,7 +12,10 @@ use crate::keyring::Keyring;
 /// A key given by keyring name or as 64 hex characters.
 pub fn resolve_key(keyring: &Keyring, name_or_hex: &str) -> anyhow::Result<[u8; 32]> {
     if name_or_hex.len() == 64 {
-        if let Some(k) = hex::decode(name_or_hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+        if let Some(k) = hex::decode(name_or_hex)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
             return Ok(k);
         }
     }
@@ -100,11 +103,22 @@ impl PractitionerTx {
     /// The message.
     pub fn to_msg(self, keyring: &Keyring) -> anyhow::Result<Msg> {
         let status = |did: String, s: PractitionerStatus, reason: String| {
-            Msg::SetPractitionerStatus(pb::SetPractitionerStatus { did, status: s as i32, reason })
+            Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
+                did,
+                status: s as i32,
+                reason,
+            })
         };
         Ok(match self {
-            PractitionerTx::Register { key, role, licence_file, valid_until, name } => {
-                let licence = std::fs::read(&licence_file).with_context(|| format!("reading {}", licence_file.display()))?;
+            PractitionerTx::Register {
+                key,
+                role,
+                licence_file,
+                valid_until,
+                name,
+            } => {
+                let licence = std::fs::read(&licence_file)
+                    .with_context(|| format!("reading {}", licence_file.display()))?;
                 Msg::RegisterPractitioner(pb::RegisterPractitioner {
                     public_key: resolve_key(keyring, &key)?.to_vec(),
                     role: PractitionerRole::from(role) as i32,
@@ -113,9 +127,15 @@ impl PractitionerTx {
                     name,
                 })
             }
-            PractitionerTx::Suspend { did, reason } => status(did, PractitionerStatus::Suspended, reason),
-            PractitionerTx::Reinstate { did, reason } => status(did, PractitionerStatus::Active, reason),
-            PractitionerTx::Revoke { did, reason } => status(did, PractitionerStatus::Revoked, reason),
+            PractitionerTx::Suspend { did, reason } => {
+                status(did, PractitionerStatus::Suspended, reason)
+            }
+            PractitionerTx::Reinstate { did, reason } => {
+                status(did, PractitionerStatus::Active, reason)
+            }
+            PractitionerTx::Revoke { did, reason } => {
+                status(did, PractitionerStatus::Revoked, reason)
+            }
         })
     }
 }
@@ -155,8 +175,15 @@ impl RecordTx {
     /// The message.
     pub fn to_msg(self) -> anyhow::Result<Msg> {
         Ok(match self {
-            RecordTx::Anchor { record, patient, resource_type, file, key_id } => {
-                let content = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            RecordTx::Anchor {
+                record,
+                patient,
+                resource_type,
+                file,
+                key_id,
+            } => {
+                let content =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
                 Msg::AnchorRecord(pb::AnchorRecord {
                     record_id: record,
                     patient_id: patient,
@@ -166,15 +193,22 @@ impl RecordTx {
                     key_id,
                 })
             }
-            RecordTx::Erase { record, reason } => Msg::EraseRecord(pb::EraseRecord { record_id: record, reason }),
+            RecordTx::Erase { record, reason } => Msg::EraseRecord(pb::EraseRecord {
+                record_id: record,
+                reason,
+            }),
         })
     }
 }
 
 /// A W3C DID Core document for a practitioner.
 pub fn did_document(p: &pb::Practitioner) -> serde_json::Value {
-    let status = PractitionerStatus::try_from(p.status).map(|s| s.as_str_name()).unwrap_or("UNKNOWN");
-    let role = PractitionerRole::try_from(p.role).map(|r| r.as_str_name()).unwrap_or("UNKNOWN");
+    let status = PractitionerStatus::try_from(p.status)
+        .map(|s| s.as_str_name())
+        .unwrap_or("UNKNOWN");
+    let role = PractitionerRole::try_from(p.role)
+        .map(|r| r.as_str_name())
+        .unwrap_or("UNKNOWN");
     let vm = format!("{}#key-1", p.did);
     serde_json::json!({
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/ed25519-2020/v1"],
@@ -225,7 +259,9 @@ fn base58(bytes: &[u8]) -> String {
         }
     }
     let zeros = bytes.iter().take_while(|&&b| b == 0).count();
-    std::iter::repeat_n('1', zeros).chain(digits.iter().rev().map(|&d| ALPHABET[d as usize] as char)).collect()
+    std::iter::repeat_n('1', zeros)
+        .chain(digits.iter().rev().map(|&d| ALPHABET[d as usize] as char))
+        .collect()
 }
 
 #[cfg(test)]

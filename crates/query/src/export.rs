@@ -41,10 +41,12 @@ pub struct ProvenanceInfo {
 /// URL of the `Bundle.meta` extension that carries [`ProvenanceInfo`]. A logical URI (FHIR R4
 /// allows one for `Extension.url`) until the consortium publishes a StructureDefinition under a
 /// domain it owns; it is one constant so that change is one line.
-pub const VERIFIED_STATE_EXTENSION_URL: &str = "urn:medledger:fhir:StructureDefinition:verified-state";
+pub const VERIFIED_STATE_EXTENSION_URL: &str =
+    "urn:medledger:fhir:StructureDefinition:verified-state";
 
 /// Header of [`hipaa_disclosures_csv`].
-pub const HIPAA_CSV_HEADER: &str = "date,recipient,description,purpose,consent_id,ledger_height,event_index";
+pub const HIPAA_CSV_HEADER: &str =
+    "date,recipient,description,purpose,consent_id,ledger_height,event_index";
 
 const DICOM_SYSTEM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
@@ -66,12 +68,20 @@ fn purpose_terms(purpose: i32) -> Option<PurposeTerms> {
         Purpose::Unspecified => return None,
         Purpose::Treat => ("TREAT", "treatment", "treatment"),
         // Break-glass: BALP records it as purposeOfEvent ETREAT; the phrase says so plainly.
-        Purpose::Etreat => ("ETREAT", "Emergency Treatment", "emergency treatment (break-glass)"),
+        Purpose::Etreat => (
+            "ETREAT",
+            "Emergency Treatment",
+            "emergency treatment (break-glass)",
+        ),
         Purpose::Hpaymt => ("HPAYMT", "healthcare payment", "payment"),
         Purpose::Hoperat => ("HOPERAT", "healthcare operations", "health care operations"),
         Purpose::Hresch => ("HRESCH", "healthcare research", "research"),
     };
-    Some(PurposeTerms { code, display, phrase })
+    Some(PurposeTerms {
+        code,
+        display,
+        phrase,
+    })
 }
 
 /// The phrase for a purpose, or an explicit "unspecified" that keeps the raw value visible.
@@ -101,8 +111,15 @@ fn purpose_concept(purpose: i32) -> Value {
 /// Each `AuditEvent` names the patient its own event records (`event.patient_id`), so a caller
 /// that passes the wrong history cannot relabel it; `patient_id` names the history as a whole in
 /// the provenance extension of `Bundle.meta`.
-pub fn fhir_audit_bundle(patient_id: &str, events: &[AccessEvent], proven: &ProvenanceInfo) -> Value {
-    let entries: Vec<Value> = events.iter().map(|e| json!({ "resource": audit_event(e, proven) })).collect();
+pub fn fhir_audit_bundle(
+    patient_id: &str,
+    events: &[AccessEvent],
+    proven: &ProvenanceInfo,
+) -> Value {
+    let entries: Vec<Value> = events
+        .iter()
+        .map(|e| json!({ "resource": audit_event(e, proven) }))
+        .collect();
     json!({
         "resourceType": "Bundle",
         "meta": {
@@ -181,7 +198,8 @@ fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
 /// ledger holds them: no spreadsheet-formula escaping, which would alter the ids an auditor
 /// compares against the ledger.
 pub fn hipaa_disclosures_csv(events: &[AccessEvent]) -> String {
-    let mut out = String::with_capacity(HIPAA_CSV_HEADER.len() + 2 + events.len().saturating_mul(96));
+    let mut out =
+        String::with_capacity(HIPAA_CSV_HEADER.len() + 2 + events.len().saturating_mul(96));
     out.push_str(HIPAA_CSV_HEADER);
     out.push_str("\r\n");
     for e in events {
@@ -229,7 +247,11 @@ pub fn utc_date(unix_seconds: u64) -> String {
 /// for years past 9999).
 pub fn utc_instant(unix_seconds: u64) -> String {
     let secs_of_day = unix_seconds % 86_400;
-    let (h, m, s) = (secs_of_day / 3_600, secs_of_day % 3_600 / 60, secs_of_day % 60);
+    let (h, m, s) = (
+        secs_of_day / 3_600,
+        secs_of_day % 3_600 / 60,
+        secs_of_day % 60,
+    );
     format!("{}T{h:02}:{m:02}:{s:02}Z", utc_date(unix_seconds))
 }
 
@@ -285,7 +307,11 @@ mod tests {
 
     const ALL_PURPOSES: [(Purpose, &str, &str); 5] = [
         (Purpose::Treat, "TREAT", "treatment"),
-        (Purpose::Etreat, "ETREAT", "emergency treatment (break-glass)"),
+        (
+            Purpose::Etreat,
+            "ETREAT",
+            "emergency treatment (break-glass)",
+        ),
         (Purpose::Hpaymt, "HPAYMT", "payment"),
         (Purpose::Hoperat, "HOPERAT", "health care operations"),
         (Purpose::Hresch, "HRESCH", "research"),
@@ -399,39 +425,75 @@ mod tests {
 
     #[test]
     fn csv_of_no_events_is_the_header_alone() {
-        assert_eq!(hipaa_disclosures_csv(&[]), format!("{HIPAA_CSV_HEADER}\r\n"));
+        assert_eq!(
+            hipaa_disclosures_csv(&[]),
+            format!("{HIPAA_CSV_HEADER}\r\n")
+        );
     }
 
     #[test]
     fn csv_quotes_fields_with_commas() {
-        let e = AccessEvent { actor: "Lab B, Inc.".into(), ..event(Purpose::Treat) };
+        let e = AccessEvent {
+            actor: "Lab B, Inc.".into(),
+            ..event(Purpose::Treat)
+        };
         let csv = hipaa_disclosures_csv(&[e]);
-        assert!(csv.contains(",\"Lab B, Inc.\",Observation record obs-1,"), "{csv}");
+        assert!(
+            csv.contains(",\"Lab B, Inc.\",Observation record obs-1,"),
+            "{csv}"
+        );
     }
 
     #[test]
     fn csv_doubles_quotes_inside_quoted_fields() {
-        let e = AccessEvent { record_id: "say \"hi\"".into(), ..event(Purpose::Treat) };
+        let e = AccessEvent {
+            record_id: "say \"hi\"".into(),
+            ..event(Purpose::Treat)
+        };
         let csv = hipaa_disclosures_csv(&[e]);
-        assert!(csv.contains(",\"Observation record say \"\"hi\"\"\","), "{csv}");
+        assert!(
+            csv.contains(",\"Observation record say \"\"hi\"\"\","),
+            "{csv}"
+        );
     }
 
     #[test]
     fn csv_quotes_fields_with_line_breaks() {
-        let e = AccessEvent { consent_id: "c-1\r\nc-2\nc-3".into(), ..event(Purpose::Treat) };
+        let e = AccessEvent {
+            consent_id: "c-1\r\nc-2\nc-3".into(),
+            ..event(Purpose::Treat)
+        };
         let csv = hipaa_disclosures_csv(&[e]);
-        assert!(csv.ends_with(",treatment,\"c-1\r\nc-2\nc-3\",4,0\r\n"), "{csv}");
+        assert!(
+            csv.ends_with(",treatment,\"c-1\r\nc-2\nc-3\",4,0\r\n"),
+            "{csv}"
+        );
     }
 
     #[test]
     fn csv_leaves_plain_fields_unquoted_and_keeps_event_order() {
-        let second =
-            AccessEvent { index: 1, height: 7, time: 0, actor: "lab-b".into(), ..event(Purpose::Hresch) };
+        let second = AccessEvent {
+            index: 1,
+            height: 7,
+            time: 0,
+            actor: "lab-b".into(),
+            ..event(Purpose::Hresch)
+        };
         let csv = hipaa_disclosures_csv(&[event(Purpose::Treat), second]);
         let lines: Vec<&str> = csv.split("\r\n").collect();
-        assert_eq!(lines.len(), 4, "header, two rows, and the empty rest after the last CRLF");
-        assert_eq!(lines[1], "2026-11-21,hospital-a,Observation record obs-1,treatment,c-1,4,0");
-        assert_eq!(lines[2], "1970-01-01,lab-b,Observation record obs-1,research,c-1,7,1");
+        assert_eq!(
+            lines.len(),
+            4,
+            "header, two rows, and the empty rest after the last CRLF"
+        );
+        assert_eq!(
+            lines[1],
+            "2026-11-21,hospital-a,Observation record obs-1,treatment,c-1,4,0"
+        );
+        assert_eq!(
+            lines[2],
+            "1970-01-01,lab-b,Observation record obs-1,research,c-1,7,1"
+        );
         assert!(!csv.contains('"'));
     }
 
@@ -440,13 +502,19 @@ mod tests {
         for (purpose, code, phrase) in ALL_PURPOSES {
             let bundle = fhir_audit_bundle("p", &[event(purpose)], &proven());
             let audit = &bundle["entry"][0]["resource"];
-            for concept in [&audit["purposeOfEvent"][0], &audit["agent"][0]["purposeOfUse"][0]] {
+            for concept in [
+                &audit["purposeOfEvent"][0],
+                &audit["agent"][0]["purposeOfUse"][0],
+            ] {
                 assert_eq!(concept["coding"][0]["system"], ACT_REASON_SYSTEM);
                 assert_eq!(concept["coding"][0]["code"], code);
                 assert_eq!(concept["text"], phrase);
             }
             let csv = hipaa_disclosures_csv(&[event(purpose)]);
-            assert!(csv.contains(&format!(",Observation record obs-1,{phrase},c-1,")), "{purpose:?}: {csv}");
+            assert!(
+                csv.contains(&format!(",Observation record obs-1,{phrase},c-1,")),
+                "{purpose:?}: {csv}"
+            );
         }
     }
 
@@ -455,30 +523,54 @@ mod tests {
         let bundle = fhir_audit_bundle("p", &[event(Purpose::Etreat)], &proven());
         let audit = &bundle["entry"][0]["resource"];
         assert_eq!(audit["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
-        assert_eq!(audit["purposeOfEvent"][0]["coding"][0]["display"], "Emergency Treatment");
-        assert_eq!(audit["agent"][0]["purposeOfUse"][0]["coding"][0]["code"], "ETREAT");
-        assert_eq!(audit["purposeOfEvent"][0]["text"], "emergency treatment (break-glass)");
+        assert_eq!(
+            audit["purposeOfEvent"][0]["coding"][0]["display"],
+            "Emergency Treatment"
+        );
+        assert_eq!(
+            audit["agent"][0]["purposeOfUse"][0]["coding"][0]["code"],
+            "ETREAT"
+        );
+        assert_eq!(
+            audit["purposeOfEvent"][0]["text"],
+            "emergency treatment (break-glass)"
+        );
     }
 
     #[test]
     fn an_unknown_purpose_is_exported_as_unspecified_without_an_invented_code() {
         for raw in [Purpose::Unspecified as i32, 99] {
-            let e = AccessEvent { purpose: raw, ..event(Purpose::Treat) };
+            let e = AccessEvent {
+                purpose: raw,
+                ..event(Purpose::Treat)
+            };
             let bundle = fhir_audit_bundle("p", std::slice::from_ref(&e), &proven());
             let concept = &bundle["entry"][0]["resource"]["purposeOfEvent"][0];
-            assert_eq!(*concept, json!({ "text": format!("unspecified (purpose code {raw})") }));
+            assert_eq!(
+                *concept,
+                json!({ "text": format!("unspecified (purpose code {raw})") })
+            );
             let csv = hipaa_disclosures_csv(&[e]);
-            assert!(csv.contains(&format!(",unspecified (purpose code {raw}),")), "{csv}");
+            assert!(
+                csv.contains(&format!(",unspecified (purpose code {raw}),")),
+                "{csv}"
+            );
         }
     }
 
     #[test]
     fn each_audit_event_names_the_patient_of_its_own_event() {
-        let other = AccessEvent { patient_id: "pt-other".into(), ..event(Purpose::Treat) };
+        let other = AccessEvent {
+            patient_id: "pt-other".into(),
+            ..event(Purpose::Treat)
+        };
         let bundle = fhir_audit_bundle(PT, &[event(Purpose::Treat), other], &proven());
         let entities = &bundle["entry"][1]["resource"]["entity"];
         assert_eq!(entities[0]["what"]["reference"], "Patient/pt-other");
-        assert_eq!(entities[1]["detail"][3]["valueString"], "access/pt-other/00000000000000000000");
+        assert_eq!(
+            entities[1]["detail"][3]["valueString"],
+            "access/pt-other/00000000000000000000"
+        );
     }
 
     #[test]
@@ -486,7 +578,10 @@ mod tests {
         let bundle = fhir_audit_bundle("p", &[], &proven());
         assert_eq!(bundle["type"], "collection");
         assert_eq!(bundle["entry"], json!([]));
-        assert_eq!(bundle["meta"]["extension"][0]["extension"][2]["valueString"], "2FAD3ABA");
+        assert_eq!(
+            bundle["meta"]["extension"][0]["extension"][2]["valueString"],
+            "2FAD3ABA"
+        );
     }
 
     #[test]

@@ -52,29 +52,47 @@ pub fn verify_access_history(
 ) -> Result<Vec<AccessEvent>, HistoryError> {
     let count_key = keys::access_count(patient);
     if count.key != count_key {
-        return Err(HistoryError::Incomplete("the count read is for another key".into()));
+        return Err(HistoryError::Incomplete(
+            "the count read is for another key".into(),
+        ));
     }
-    let n = match verify(app_hash, &count_key, count.value.as_deref(), &count.proof)
-        .map_err(|source| HistoryError::Proof { what: "event count".into(), source })?
-    {
+    let n = match verify(app_hash, &count_key, count.value.as_deref(), &count.proof).map_err(
+        |source| HistoryError::Proof {
+            what: "event count".into(),
+            source,
+        },
+    )? {
         Proven::Absent => 0,
-        Proven::Present(v) => keys::decode_u64(&v).ok_or_else(|| HistoryError::Incomplete("count is not 8 bytes".into()))?,
+        Proven::Present(v) => keys::decode_u64(&v)
+            .ok_or_else(|| HistoryError::Incomplete("count is not 8 bytes".into()))?,
     };
     if events.len() as u64 != n {
-        return Err(HistoryError::Incomplete(format!("the ledger proves {n} events; the answer has {}", events.len())));
+        return Err(HistoryError::Incomplete(format!(
+            "the ledger proves {n} events; the answer has {}",
+            events.len()
+        )));
     }
     let mut out = Vec::with_capacity(events.len());
     for (i, read) in (0u64..).zip(events) {
         let key = keys::access_event(patient, i);
         if read.key != key {
-            return Err(HistoryError::Incomplete(format!("read {i} is not event {i}")));
+            return Err(HistoryError::Incomplete(format!(
+                "read {i} is not event {i}"
+            )));
         }
-        let value = read.value.as_deref().ok_or_else(|| HistoryError::Incomplete(format!("event {i} is missing")))?;
-        verify(app_hash, &key, Some(value), &read.proof)
-            .map_err(|source| HistoryError::Proof { what: format!("event {i}"), source })?;
+        let value = read
+            .value
+            .as_deref()
+            .ok_or_else(|| HistoryError::Incomplete(format!("event {i} is missing")))?;
+        verify(app_hash, &key, Some(value), &read.proof).map_err(|source| HistoryError::Proof {
+            what: format!("event {i}"),
+            source,
+        })?;
         let event = AccessEvent::decode(value).map_err(|_| HistoryError::Decode(i))?;
         if event.index != i || event.patient_id != patient {
-            return Err(HistoryError::Incomplete(format!("event {i} names another index or patient")));
+            return Err(HistoryError::Incomplete(format!(
+                "event {i} names another index or patient"
+            )));
         }
         out.push(event);
     }

@@ -83,13 +83,17 @@ pub fn verify(
         }
         None => {
             if is_exist {
-                return Err(VerifyError::WrongKind("an absence needs a non-membership proof"));
+                return Err(VerifyError::WrongKind(
+                    "an absence needs a non-membership proof",
+                ));
             }
             ics23::verify_non_membership::<HostFunctionsManager>(proof, &spec, &root, key)
         }
     };
     if !ok {
-        return Err(VerifyError::Mismatch { app_hash: hex::encode_upper(app_hash) });
+        return Err(VerifyError::Mismatch {
+            app_hash: hex::encode_upper(app_hash),
+        });
     }
     Ok(match value {
         Some(v) => Proven::Present(v.to_vec()),

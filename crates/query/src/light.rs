@@ -20,7 +20,9 @@ use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::CommitSig;
 use tendermint::trust_threshold::TrustThresholdFraction;
 use tendermint::validator::{Info, Set as ValidatorSet};
-use tendermint_light_client_verifier::operations::{ProdCommitValidator, ProdVotingPowerCalculator, VotingPowerCalculator};
+use tendermint_light_client_verifier::operations::{
+    ProdCommitValidator, ProdVotingPowerCalculator, VotingPowerCalculator,
+};
 use tendermint_light_client_verifier::predicates::{ProdPredicates, VerificationPredicates};
 
 /// Why a header was not accepted.
@@ -72,12 +74,16 @@ pub struct TrustedValidators {
 impl TrustedValidators {
     /// The genesis validators of a CometBFT `genesis.json`.
     pub fn from_genesis_json(bytes: &[u8]) -> Result<TrustedValidators, HeaderError> {
-        let g: tendermint::Genesis<serde_json::Value> =
-            serde_json::from_slice(bytes).map_err(|e| HeaderError::Trust(format!("genesis.json: {e}")))?;
+        let g: tendermint::Genesis<serde_json::Value> = serde_json::from_slice(bytes)
+            .map_err(|e| HeaderError::Trust(format!("genesis.json: {e}")))?;
         if g.validators.is_empty() {
             return Err(HeaderError::Trust("genesis names no validators".into()));
         }
-        let names = g.validators.iter().filter_map(|v| Some((v.address, v.name.clone()?))).collect();
+        let names = g
+            .validators
+            .iter()
+            .filter_map(|v| Some((v.address, v.name.clone()?)))
+            .collect();
         Ok(TrustedValidators {
             chain_id: g.chain_id.to_string(),
             validators: ValidatorSet::without_proposer(g.validators),
@@ -115,29 +121,45 @@ pub fn verify_header(
 ) -> Result<HeaderAttestation, HeaderError> {
     let header = &signed_header.header;
     if header.chain_id.as_str() != trusted.chain_id {
-        return Err(HeaderError::ChainId { got: header.chain_id.to_string(), want: trusted.chain_id.clone() });
+        return Err(HeaderError::ChainId {
+            got: header.chain_id.to_string(),
+            want: trusted.chain_id.clone(),
+        });
     }
     let set = ValidatorSet::without_proposer(validators.to_vec());
     let p = ProdPredicates;
-    p.validator_sets_match(&set, header.validators_hash).map_err(invalid)?;
-    p.header_matches_commit(header, signed_header.commit.block_id.hash).map_err(invalid)?;
+    p.validator_sets_match(&set, header.validators_hash)
+        .map_err(invalid)?;
+    p.header_matches_commit(header, signed_header.commit.block_id.hash)
+        .map_err(invalid)?;
     if signed_header.commit.height != header.height {
         return Err(invalid("commit height differs from header height"));
     }
-    p.valid_commit(signed_header, &set, &ProdCommitValidator).map_err(invalid)?;
+    p.valid_commit(signed_header, &set, &ProdCommitValidator)
+        .map_err(invalid)?;
 
     // A threshold no tally can pass makes the calculator verify every signature present, so
     // the reported signers all verified (any bad signature fails the whole header).
     let all = TrustThresholdFraction::new(1, 1).map_err(invalid)?;
     let calc = ProdVotingPowerCalculator::default();
-    let tally = calc.voting_power_in(signed_header, &set, all).map_err(invalid)?;
+    let tally = calc
+        .voting_power_in(signed_header, &set, all)
+        .map_err(invalid)?;
     if tally.tallied.saturating_mul(3) <= tally.total.saturating_mul(2) {
-        return Err(HeaderError::NotEnoughPower { signed: tally.tallied, total: tally.total });
+        return Err(HeaderError::NotEnoughPower {
+            signed: tally.tallied,
+            total: tally.total,
+        });
     }
     if set.hash() != trusted.validators.hash() {
-        let t = calc.voting_power_in(signed_header, &trusted.validators, all).map_err(invalid)?;
+        let t = calc
+            .voting_power_in(signed_header, &trusted.validators, all)
+            .map_err(invalid)?;
         if t.tallied.saturating_mul(3) < t.total {
-            return Err(HeaderError::NotEnoughTrust { signed: t.tallied, total: t.total });
+            return Err(HeaderError::NotEnoughTrust {
+                signed: t.tallied,
+                total: t.total,
+            });
         }
     }
     let signers = signed_header
@@ -145,8 +167,14 @@ pub fn verify_header(
         .signatures
         .iter()
         .filter_map(|s| match s {
-            CommitSig::BlockIdFlagCommit { validator_address, .. } => Some(
-                trusted.names.get(validator_address).cloned().unwrap_or_else(|| validator_address.to_string()),
+            CommitSig::BlockIdFlagCommit {
+                validator_address, ..
+            } => Some(
+                trusted
+                    .names
+                    .get(validator_address)
+                    .cloned()
+                    .unwrap_or_else(|| validator_address.to_string()),
             ),
             _ => None,
         })

@@ -15,7 +15,9 @@ use medledger_tx::pb::tx_body::Msg;
 use medledger_tx::{keys, Code, TxError, VerifiedTx};
 
 use crate::domain::members::{signer, Signer};
-use crate::domain::{access, claims, consent, governance, patients, practitioners, records, BlockCtx, Event};
+use crate::domain::{
+    access, claims, consent, governance, patients, practitioners, records, BlockCtx, Event,
+};
 use crate::error::{ApplyError, StoreError};
 use crate::store::WriteSet;
 use crate::view::{BlockState, StateRead, TxState};
@@ -33,7 +35,11 @@ pub struct TxOutcome {
 
 impl TxOutcome {
     fn rejected(e: TxError) -> Self {
-        TxOutcome { code: e.code.value(), log: e.message, events: Vec::new() }
+        TxOutcome {
+            code: e.code.value(),
+            log: e.message,
+            events: Vec::new(),
+        }
     }
 }
 
@@ -42,7 +48,10 @@ pub fn check_stateless<'t>(tx: &'t VerifiedTx, chain_id: &str) -> Result<&'t Msg
     if tx.body().chain_id != chain_id {
         return Err(TxError::new(
             Code::WrongChainId,
-            format!("tx is for chain {:?}; this ledger is {chain_id:?}", tx.body().chain_id),
+            format!(
+                "tx is for chain {:?}; this ledger is {chain_id:?}",
+                tx.body().chain_id
+            ),
         ));
     }
     check_body(tx.body())
@@ -53,7 +62,9 @@ pub fn check_sequence(sequence: u64, expected: u64) -> Result<(), TxError> {
     if sequence < expected {
         return Err(TxError::new(
             Code::SequenceReused,
-            format!("sequence {sequence} was already used; the signer's next sequence is {expected}"),
+            format!(
+                "sequence {sequence} was already used; the signer's next sequence is {expected}"
+            ),
         ));
     }
     if sequence > expected {
@@ -89,7 +100,11 @@ pub fn deliver(
     match apply_msg(block, &tx, msg, ctx) {
         Ok((writes, events)) => {
             block.merge(writes);
-            Ok(TxOutcome { code: 0, log: String::new(), events })
+            Ok(TxOutcome {
+                code: 0,
+                log: String::new(),
+                events,
+            })
         }
         Err(ApplyError::Rejected(e)) => Ok(TxOutcome::rejected(e)),
         Err(ApplyError::Store(e)) => Err(e),
@@ -120,9 +135,11 @@ pub fn apply_msg(
         Msg::AnchorRecord(m) => records::anchor(&mut st, who, m, ctx)?,
         Msg::EraseRecord(m) => records::erase(&mut st, who, m, ctx)?,
         Msg::SubmitProposal(_) | Msg::VoteProposal(_) => governance::apply(&mut st, who, msg, ctx)?,
-        Msg::PublishPolicy(_) | Msg::SubmitClaim(_) | Msg::DecideClaim(_) | Msg::PayClaim(_) | Msg::AppealClaim(_) => {
-            claims::apply(&mut st, who, msg, ctx)?
-        }
+        Msg::PublishPolicy(_)
+        | Msg::SubmitClaim(_)
+        | Msg::DecideClaim(_)
+        | Msg::PayClaim(_)
+        | Msg::AppealClaim(_) => claims::apply(&mut st, who, msg, ctx)?,
     };
     Ok((st.into_writes(), events))
 }

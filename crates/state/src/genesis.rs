@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 
 use medledger_tx::check::check_id;
 use medledger_tx::checkpoint;
-use medledger_tx::pb::{key_owner::Owner, KeyOwner, Member, MemberKind, Validator, ValidatorSet};
 use medledger_tx::keys;
+use medledger_tx::pb::{key_owner::Owner, KeyOwner, Member, MemberKind, Validator, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -87,21 +87,38 @@ pub struct GenesisPower {
 /// Validates `app_state` JSON against the genesis validator set (`(address, power)` from
 /// InitChain) and returns the writes of genesis. The registry then holds no consensus keys, so
 /// governance cannot change those validators; see [`genesis_writes_with_keys`].
-pub fn genesis_writes(app_state: &[u8], validators: &[([u8; 20], u64)]) -> Result<WriteSet, StoreError> {
-    let validators: Vec<GenesisPower> =
-        validators.iter().map(|(address, power)| GenesisPower { address: *address, pub_key: None, power: *power }).collect();
+pub fn genesis_writes(
+    app_state: &[u8],
+    validators: &[([u8; 20], u64)],
+) -> Result<WriteSet, StoreError> {
+    let validators: Vec<GenesisPower> = validators
+        .iter()
+        .map(|(address, power)| GenesisPower {
+            address: *address,
+            pub_key: None,
+            power: *power,
+        })
+        .collect();
     genesis_writes_with_keys(app_state, &validators)
 }
 
 /// [`genesis_writes`] with the validators' consensus keys, which go into the registry.
-pub fn genesis_writes_with_keys(app_state: &[u8], validators: &[GenesisPower]) -> Result<WriteSet, StoreError> {
+pub fn genesis_writes_with_keys(
+    app_state: &[u8],
+    validators: &[GenesisPower],
+) -> Result<WriteSet, StoreError> {
     let state: AppState = if app_state.is_empty() {
-        AppState { members: Vec::new() }
+        AppState {
+            members: Vec::new(),
+        }
     } else {
-        serde_json::from_slice(app_state).map_err(|e| StoreError::Genesis(format!("app_state: {e}")))?
+        serde_json::from_slice(app_state)
+            .map_err(|e| StoreError::Genesis(format!("app_state: {e}")))?
     };
     if state.members.len() > MAX_GENESIS_MEMBERS {
-        return Err(StoreError::Genesis(format!("more than {MAX_GENESIS_MEMBERS} members")));
+        return Err(StoreError::Genesis(format!(
+            "more than {MAX_GENESIS_MEMBERS} members"
+        )));
     }
     let mut writes = WriteSet::new();
     let mut ids = BTreeSet::new();
@@ -119,10 +136,23 @@ pub fn genesis_writes_with_keys(app_state: &[u8], validators: &[GenesisPower]) -
         if !ids.insert(m.id.clone()) || !admin_keys.insert(key) {
             return Err(bad("duplicate id or admin key".into()));
         }
-        let member = Member { id: m.id.clone(), name: m.name.clone(), kind: kind as i32, admin_key: key.to_vec() };
-        writes.insert(keys::member(&m.id), Some(prost::Message::encode_to_vec(&member)));
-        let owner = KeyOwner { owner: Some(Owner::MemberId(m.id.clone())) };
-        writes.insert(keys::key_owner(&key), Some(prost::Message::encode_to_vec(&owner)));
+        let member = Member {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            kind: kind as i32,
+            admin_key: key.to_vec(),
+        };
+        writes.insert(
+            keys::member(&m.id),
+            Some(prost::Message::encode_to_vec(&member)),
+        );
+        let owner = KeyOwner {
+            owner: Some(Owner::MemberId(m.id.clone())),
+        };
+        writes.insert(
+            keys::key_owner(&key),
+            Some(prost::Message::encode_to_vec(&owner)),
+        );
         if let Some(v) = &m.validator {
             registered.push(genesis_validator(&m.id, v, validators).map_err(bad)?);
         }
@@ -141,14 +171,25 @@ pub fn genesis_writes_with_keys(app_state: &[u8], validators: &[GenesisPower]) -
     }
     registered.sort_by(|a, b| a.address.cmp(&b.address));
     if registered.windows(2).any(|w| w[0].address == w[1].address) {
-        return Err(StoreError::Genesis("two members claim the same validator".into()));
+        return Err(StoreError::Genesis(
+            "two members claim the same validator".into(),
+        ));
     }
-    let set = ValidatorSet { validators: registered };
-    writes.insert(keys::validators(), Some(prost::Message::encode_to_vec(&set)));
+    let set = ValidatorSet {
+        validators: registered,
+    };
+    writes.insert(
+        keys::validators(),
+        Some(prost::Message::encode_to_vec(&set)),
+    );
     Ok(writes)
 }
 
-fn genesis_validator(member: &str, v: &GenesisValidator, validators: &[GenesisPower]) -> Result<Validator, String> {
+fn genesis_validator(
+    member: &str,
+    v: &GenesisValidator,
+    validators: &[GenesisPower],
+) -> Result<Validator, String> {
     let address: [u8; 20] = hex::decode(&v.address)
         .ok()
         .and_then(|a| a.try_into().ok())
@@ -156,11 +197,18 @@ fn genesis_validator(member: &str, v: &GenesisValidator, validators: &[GenesisPo
     let genesis = validators
         .iter()
         .find(|g| g.address == address)
-        .ok_or_else(|| format!("validator {} is not in the genesis validator set", v.address))?;
+        .ok_or_else(|| {
+            format!(
+                "validator {} is not in the genesis validator set",
+                v.address
+            )
+        })?;
     let bls_key = hex::decode(&v.bls_key).map_err(|_| "validator.bls_key is not hex")?;
     let pop = hex::decode(&v.bls_pop).map_err(|_| "validator.bls_pop is not hex")?;
     if !checkpoint::verify_possession(&bls_key, &pop) {
-        return Err(format!("member {member}: bls_pop does not prove possession of bls_key"));
+        return Err(format!(
+            "member {member}: bls_pop does not prove possession of bls_key"
+        ));
     }
     Ok(Validator {
         address: address.to_vec(),

@@ -151,8 +151,14 @@ impl Ledger {
         app_state: &[u8],
         validators: &[([u8; 20], u64)],
     ) -> Result<[u8; 32], StoreError> {
-        let powers: Vec<GenesisPower> =
-            validators.iter().map(|(address, power)| GenesisPower { address: *address, pub_key: None, power: *power }).collect();
+        let powers: Vec<GenesisPower> = validators
+            .iter()
+            .map(|(address, power)| GenesisPower {
+                address: *address,
+                pub_key: None,
+                power: *power,
+            })
+            .collect();
         self.init_chain_powers(chain_id, initial_height, app_state, &powers)
     }
 
@@ -167,7 +173,11 @@ impl Ledger {
     ) -> Result<[u8; 32], StoreError> {
         let powers: Vec<GenesisPower> = validators
             .iter()
-            .map(|(key, power)| GenesisPower { address: ids::validator_address(key), pub_key: Some(*key), power: *power })
+            .map(|(key, power)| GenesisPower {
+                address: ids::validator_address(key),
+                pub_key: Some(*key),
+                power: *power,
+            })
             .collect();
         self.init_chain_powers(chain_id, initial_height, app_state, &powers)
     }
@@ -180,11 +190,16 @@ impl Ledger {
         validators: &[GenesisPower],
     ) -> Result<[u8; 32], StoreError> {
         if initial_height > 1 {
-            return Err(StoreError::Genesis(format!("initial_height must be 1, not {initial_height}")));
+            return Err(StoreError::Genesis(format!(
+                "initial_height must be 1, not {initial_height}"
+            )));
         }
         if let Some(c) = self.store.committed() {
             if c.height > 0 {
-                return Err(StoreError::Genesis(format!("store already holds block {}", c.height)));
+                return Err(StoreError::Genesis(format!(
+                    "store already holds block {}",
+                    c.height
+                )));
             }
             // Genesis was written and no block committed: CometBFT is re-running InitChain after a
             // crash. Genesis is deterministic, so the stored root is the answer.
@@ -211,39 +226,68 @@ impl Ledger {
     /// the set voting at `vote_height` (the registry of state `vote_height - 2`: a validator
     /// removed by block `vote_height - 1` still votes, one added there does not yet).
     /// Deterministic for every node at `vote_height`.
-    pub fn verify_vote_extension(&self, validator: &[u8; 20], vote_height: u64, extension: &[u8]) -> bool {
+    pub fn verify_vote_extension(
+        &self,
+        validator: &[u8; 20],
+        vote_height: u64,
+        extension: &[u8],
+    ) -> bool {
         if extension.is_empty() {
             return true;
         }
-        let Some((height, app_hash)) = self.checkpoint_to_sign(vote_height) else { return false };
-        let Ok(set) = self.signers_of(height) else { return false };
+        let Some((height, app_hash)) = self.checkpoint_to_sign(vote_height) else {
+            return false;
+        };
+        let Ok(set) = self.signers_of(height) else {
+            return false;
+        };
         set.iter()
             .find(|v| v.address == validator)
-            .is_some_and(|v| checkpoint::verify_share(&v.bls_key, &self.chain_id, height, &app_hash, extension))
+            .is_some_and(|v| {
+                checkpoint::verify_share(&v.bls_key, &self.chain_id, height, &app_hash, extension)
+            })
     }
 
     /// The certificate a proposer of `block_height` can build from the last height's vote
     /// extensions: the state `block_height - 2`, if more than 2/3 of the power of its signer set
     /// ([`Ledger::signers_of`]) signed it.
-    pub fn build_certificate(&self, block_height: u64, votes: &[VoteExtension]) -> Option<Certificate> {
+    pub fn build_certificate(
+        &self,
+        block_height: u64,
+        votes: &[VoteExtension],
+    ) -> Option<Certificate> {
         let height = block_height.checked_sub(2)?;
         let app_hash = self.store.root_at(height).ok()?;
         let set = self.signers_of(height).ok()?;
         let mut signers = Vec::new();
         let mut shares: Vec<&[u8]> = Vec::new();
-        for vote in votes.iter().filter(|v| v.committed && !v.extension.is_empty()) {
-            let Some(i) = set.iter().position(|v| v.address == vote.address) else { continue };
+        for vote in votes
+            .iter()
+            .filter(|v| v.committed && !v.extension.is_empty())
+        {
+            let Some(i) = set.iter().position(|v| v.address == vote.address) else {
+                continue;
+            };
             if signers.contains(&i) {
                 continue;
             }
             let v = &set[i];
-            if checkpoint::verify_share(&v.bls_key, &self.chain_id, height, &app_hash, &vote.extension) {
+            if checkpoint::verify_share(
+                &v.bls_key,
+                &self.chain_id,
+                height,
+                &app_hash,
+                &vote.extension,
+            ) {
                 signers.push(i);
                 shares.push(&vote.extension);
             }
         }
         let total: u64 = set.iter().map(|v| v.power).fold(0, u64::saturating_add);
-        let signed: u64 = signers.iter().map(|&i| set[i].power).fold(0, u64::saturating_add);
+        let signed: u64 = signers
+            .iter()
+            .map(|&i| set[i].power)
+            .fold(0, u64::saturating_add);
         if signed.saturating_mul(3) <= total.saturating_mul(2) {
             return None;
         }
@@ -260,15 +304,27 @@ impl Ledger {
     /// state's root and more than 2/3 of the power of its signer set ([`Ledger::signers_of`]).
     fn check_certificate(&self, block_height: u64, cert: &Certificate) -> Result<(), TxError> {
         let refuse = |why: String| TxError::new(Code::ProposerOnly, why);
-        let expected = block_height.checked_sub(2).ok_or_else(|| refuse("no certificate before block 2".into()))?;
+        let expected = block_height
+            .checked_sub(2)
+            .ok_or_else(|| refuse("no certificate before block 2".into()))?;
         if cert.height != expected {
-            return Err(refuse(format!("certificate for height {} in block {block_height}; want {expected}", cert.height)));
+            return Err(refuse(format!(
+                "certificate for height {} in block {block_height}; want {expected}",
+                cert.height
+            )));
         }
-        let root = self.store.root_at(expected).map_err(|e| refuse(format!("no root at {expected}: {e}")))?;
+        let root = self
+            .store
+            .root_at(expected)
+            .map_err(|e| refuse(format!("no root at {expected}: {e}")))?;
         if cert.app_hash != root {
-            return Err(refuse(format!("certificate app hash differs from the state root at {expected}")));
+            return Err(refuse(format!(
+                "certificate app hash differs from the state root at {expected}"
+            )));
         }
-        let set = self.signers_of(expected).map_err(|e| refuse(format!("no registry at {expected}: {e}")))?;
+        let set = self
+            .signers_of(expected)
+            .map_err(|e| refuse(format!("no registry at {expected}: {e}")))?;
         checkpoint::verify_certificate(&cert_validators(&set), &self.chain_id, cert)
             .map(|_| ())
             .map_err(|e| refuse(e.to_string()))
@@ -278,13 +334,19 @@ impl Ledger {
     /// committed state plus the txs already admitted to this node's mempool.
     pub fn check_tx(&mut self, tx: &[u8]) -> Result<(), TxError> {
         if decode_certificate_tx(tx).is_some() {
-            return Err(TxError::new(Code::ProposerOnly, "certificates are added by block proposers, not submitted"));
+            return Err(TxError::new(
+                Code::ProposerOnly,
+                "certificates are added by block proposers, not submitted",
+            ));
         }
         let tx = self.sigs.decode_and_verify(tx)?;
         check_stateless(&tx, &self.chain_id)?;
         let expected = match self.mempool_next.get(tx.signer()) {
             Some(n) => *n,
-            None => self.store.get_u64(&keys::sequence(tx.signer())).map_err(internal)?,
+            None => self
+                .store
+                .get_u64(&keys::sequence(tx.signer()))
+                .map_err(internal)?,
         };
         check_sequence(tx.body().sequence, expected)?;
         self.mempool_next.insert(*tx.signer(), expected + 1);
@@ -294,7 +356,13 @@ impl Ledger {
     /// PrepareProposal for `height`: a checkpoint certificate first when the last height's vote
     /// extensions make one, then the mempool's txs that decode and verify, in order, within
     /// `max_bytes`.
-    pub fn prepare_proposal(&mut self, height: u64, votes: &[VoteExtension], txs: Vec<Vec<u8>>, max_bytes: u64) -> Vec<Vec<u8>> {
+    pub fn prepare_proposal(
+        &mut self,
+        height: u64,
+        votes: &[VoteExtension],
+        txs: Vec<Vec<u8>>,
+        max_bytes: u64,
+    ) -> Vec<Vec<u8>> {
         let mut total: u64 = 0;
         let mut out = Vec::with_capacity(txs.len() + 1);
         if let Some(cert) = self.build_certificate(height, votes) {
@@ -324,7 +392,12 @@ impl Ledger {
         for (i, tx) in txs.iter().enumerate() {
             match decode_certificate_tx(tx) {
                 Some(cert) if i == 0 => self.check_certificate(height, &cert?)?,
-                Some(_) => return Err(TxError::new(Code::ProposerOnly, "a certificate must be the first tx")),
+                Some(_) => {
+                    return Err(TxError::new(
+                        Code::ProposerOnly,
+                        "a certificate must be the first tx",
+                    ))
+                }
                 None => {
                     self.sigs.decode_and_verify(tx)?;
                 }
@@ -333,10 +406,19 @@ impl Ledger {
         Ok(())
     }
 
-    fn deliver_certificate(&self, block: &mut BlockState<'_>, i: usize, height: u64, cert: Result<Certificate, TxError>) -> TxOutcome {
+    fn deliver_certificate(
+        &self,
+        block: &mut BlockState<'_>,
+        i: usize,
+        height: u64,
+        cert: Result<Certificate, TxError>,
+    ) -> TxOutcome {
         let checked = cert.and_then(|c| {
             if i != 0 {
-                return Err(TxError::new(Code::ProposerOnly, "a certificate must be the first tx"));
+                return Err(TxError::new(
+                    Code::ProposerOnly,
+                    "a certificate must be the first tx",
+                ));
             }
             self.check_certificate(height, &c).map(|_| c)
         });
@@ -350,23 +432,45 @@ impl Ledger {
                     log: String::new(),
                     events: vec![Event::new(
                         "medledger.checkpoint",
-                        vec![("height", cert.height.to_string()), ("signers", signers.to_string())],
+                        vec![
+                            ("height", cert.height.to_string()),
+                            ("signers", signers.to_string()),
+                        ],
                     )],
                 }
             }
-            Err(e) => TxOutcome { code: e.code.value(), log: e.message, events: Vec::new() },
+            Err(e) => TxOutcome {
+                code: e.code.value(),
+                log: e.message,
+                events: Vec::new(),
+            },
         }
     }
 
     /// FinalizeBlock: applies `txs`, expires proposals past their deadline, derives the
     /// validator updates from the registry's change, and computes the app hash. Writes nothing
     /// to disk.
-    pub fn finalize_block(&mut self, height: u64, time: u64, txs: &[Vec<u8>]) -> Result<BlockResult, StoreError> {
-        let ctx = BlockCtx { chain_id: self.chain_id.clone(), height, time };
+    pub fn finalize_block(
+        &mut self,
+        height: u64,
+        time: u64,
+        txs: &[Vec<u8>],
+    ) -> Result<BlockResult, StoreError> {
+        let ctx = BlockCtx {
+            chain_id: self.chain_id.clone(),
+            height,
+            time,
+        };
         // Signatures first (mostly cache hits from CheckTx), then the state machine.
         let verified: Vec<_> = txs
             .iter()
-            .map(|tx| if decode_certificate_tx(tx).is_some() { None } else { Some(self.sigs.decode_and_verify(tx)) })
+            .map(|tx| {
+                if decode_certificate_tx(tx).is_some() {
+                    None
+                } else {
+                    Some(self.sigs.decode_and_verify(tx))
+                }
+            })
             .collect();
         let mut block = BlockState::new(&self.store);
         let mut tx_results = Vec::with_capacity(txs.len());
@@ -391,14 +495,22 @@ impl Ledger {
         for (key, power) in &validator_updates {
             events.push(Event::new(
                 "medledger.validators.updated",
-                vec![("address", hex::encode_upper(ids::validator_address(key))), ("power", power.to_string())],
+                vec![
+                    ("address", hex::encode_upper(ids::validator_address(key))),
+                    ("power", power.to_string()),
+                ],
             ));
         }
         let writes = block.into_writes();
         let staged = self.store.stage(height, &writes)?;
         let app_hash = staged.root;
         self.pending = Some(staged);
-        Ok(BlockResult { tx_results, app_hash, validator_updates, events })
+        Ok(BlockResult {
+            tx_results,
+            app_hash,
+            validator_updates,
+            events,
+        })
     }
 
     /// Commit: persists the finalized block atomically, reloads the registries the next
@@ -425,18 +537,32 @@ impl Ledger {
         };
         let key = match path {
             "/store" => data.to_vec(),
-            p if p.len() > 1 && p.len() <= MAX_QUERY_PATH && p.starts_with('/') => p.as_bytes()[1..].to_vec(),
+            p if p.len() > 1 && p.len() <= MAX_QUERY_PATH && p.starts_with('/') => {
+                p.as_bytes()[1..].to_vec()
+            }
             _ => {
-                return fail(QueryCode::BadPath, format!("path {path:?}: use /<state key> (e.g. /consent/c-1) or /store"))
+                return fail(
+                    QueryCode::BadPath,
+                    format!("path {path:?}: use /<state key> (e.g. /consent/c-1) or /store"),
+                )
             }
         };
         // Height 0 is genesis: its state is committed at InitChain and proven by header 1.
         let Some(latest) = self.store.committed() else {
-            return fail(QueryCode::FutureHeight, "the chain has not been initialised yet".into());
+            return fail(
+                QueryCode::FutureHeight,
+                "the chain has not been initialised yet".into(),
+            );
         };
         let height = if height == 0 { latest.height } else { height };
         if height > latest.height {
-            return fail(QueryCode::FutureHeight, format!("height {height} is above the last committed {}", latest.height));
+            return fail(
+                QueryCode::FutureHeight,
+                format!(
+                    "height {height} is above the last committed {}",
+                    latest.height
+                ),
+            );
         }
         let result = if prove {
             self.store.prove(&key, height).map(|(v, p)| (v, Some(p)))
@@ -446,7 +572,11 @@ impl Ledger {
         match result {
             Ok((value, proof)) => QueryAnswer {
                 code: 0,
-                log: if value.is_some() { "exists".into() } else { "absent".into() },
+                log: if value.is_some() {
+                    "exists".into()
+                } else {
+                    "absent".into()
+                },
                 key,
                 value,
                 height,
@@ -460,9 +590,12 @@ impl Ledger {
 /// A tx is either a certificate or verified above; this arm cannot be reached, and answers like a
 /// refused tx rather than panicking if it ever were.
 fn unreachable_outcome() -> TxOutcome {
-    TxOutcome { code: Code::TxDecode.value(), log: "internal: tx neither certificate nor verified".into(), events: Vec::new() }
+    TxOutcome {
+        code: Code::TxDecode.value(),
+        log: "internal: tx neither certificate nor verified".into(),
+        events: Vec::new(),
+    }
 }
-
 
 impl Ledger {
     /// (hits, misses) of the signature cache.
@@ -473,10 +606,15 @@ impl Ledger {
 
 /// The registry of state `version`.
 fn registry_at(store: &Store, version: u64) -> Result<Vec<Validator>, StoreError> {
-    let Some(bytes) = store.get_at(&keys::validators(), version)? else { return Ok(Vec::new()) };
+    let Some(bytes) = store.get_at(&keys::validators(), version)? else {
+        return Ok(Vec::new());
+    };
     prost::Message::decode(bytes.as_slice())
         .map(|s: ValidatorSet| s.validators)
-        .map_err(|e| StoreError::Corrupt { key: "validators".into(), reason: e.to_string() })
+        .map_err(|e| StoreError::Corrupt {
+            key: "validators".into(),
+            reason: e.to_string(),
+        })
 }
 
 /// Registries by state version.
@@ -484,9 +622,15 @@ type Registries = BTreeMap<u64, Vec<Validator>>;
 
 /// The registry of the last committed state `c`, and those of `c`, `c-1` and `c-2` by version.
 fn load_registries(store: &Store) -> Result<(Vec<Validator>, Registries), StoreError> {
-    let Some(c) = store.committed() else { return Ok((Vec::new(), BTreeMap::new())) };
+    let Some(c) = store.committed() else {
+        return Ok((Vec::new(), BTreeMap::new()));
+    };
     let mut recent = BTreeMap::new();
-    for version in [c.height, c.height.saturating_sub(1), c.height.saturating_sub(2)] {
+    for version in [
+        c.height,
+        c.height.saturating_sub(1),
+        c.height.saturating_sub(2),
+    ] {
         if let std::collections::btree_map::Entry::Vacant(slot) = recent.entry(version) {
             slot.insert(registry_at(store, version)?);
         }
@@ -496,11 +640,20 @@ fn load_registries(store: &Store) -> Result<(Vec<Validator>, Registries), StoreE
 }
 
 fn cert_validators(set: &[Validator]) -> Vec<CertValidator> {
-    set.iter().map(|v| CertValidator { address: v.address.clone(), bls_key: v.bls_key.clone(), power: v.power }).collect()
+    set.iter()
+        .map(|v| CertValidator {
+            address: v.address.clone(),
+            bls_key: v.bls_key.clone(),
+            power: v.power,
+        })
+        .collect()
 }
 
 /// A storage failure during CheckTx refuses the tx (CheckTx is only a filter; FinalizeBlock
 /// would stop the node on the same failure).
 fn internal(e: StoreError) -> TxError {
-    TxError::new(medledger_tx::Code::NodeStorage, format!("node storage error: {e}"))
+    TxError::new(
+        medledger_tx::Code::NodeStorage,
+        format!("node storage error: {e}"),
+    )
 }

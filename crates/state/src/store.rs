@@ -71,7 +71,10 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         let db = DB::open_cf(&opts, path, [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_META])?;
-        let mut store = Store { db, committed: None };
+        let mut store = Store {
+            db,
+            committed: None,
+        };
         store.committed = store.read_committed()?;
         Ok(store)
     }
@@ -86,9 +89,17 @@ impl Store {
         let Some(bytes) = self.db.get_cf(self.cf(CF_META)?, META_COMMITTED)? else {
             return Ok(None);
         };
-        let corrupt = || StoreError::Corrupt { key: "meta/committed".into(), reason: "not 40 bytes".into() };
-        let height = medledger_tx::keys::decode_u64(bytes.get(..8).ok_or_else(corrupt)?).ok_or_else(corrupt)?;
-        let app_hash: [u8; 32] = bytes.get(8..40).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?;
+        let corrupt = || StoreError::Corrupt {
+            key: "meta/committed".into(),
+            reason: "not 40 bytes".into(),
+        };
+        let height = medledger_tx::keys::decode_u64(bytes.get(..8).ok_or_else(corrupt)?)
+            .ok_or_else(corrupt)?;
+        let app_hash: [u8; 32] = bytes
+            .get(8..40)
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?;
         Ok(Some(Committed { height, app_hash }))
     }
 
@@ -104,7 +115,10 @@ impl Store {
         };
         String::from_utf8(bytes)
             .map(Some)
-            .map_err(|_| StoreError::Corrupt { key: "meta/chain_id".into(), reason: "not UTF-8".into() })
+            .map_err(|_| StoreError::Corrupt {
+                key: "meta/chain_id".into(),
+                reason: "not UTF-8".into(),
+            })
     }
 
     /// The value of `key` at `version` (`None` if absent then).
@@ -160,10 +174,14 @@ impl Store {
     pub fn stage(&self, version: Version, writes: &WriteSet) -> Result<Staged, StoreError> {
         let expected = self.committed.map_or(0, |c| c.height + 1);
         if version != expected {
-            return Err(StoreError::Tree(format!("staging version {version}, expected {expected}")));
+            return Err(StoreError::Tree(format!(
+                "staging version {version}, expected {expected}"
+            )));
         }
-        let set: Vec<(KeyHash, Option<OwnedValue>)> =
-            writes.iter().map(|(k, v)| (key_hash(k), v.clone())).collect();
+        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+            .iter()
+            .map(|(k, v)| (key_hash(k), v.clone()))
+            .collect();
         let (root, batch) = Sha256Jmt::new(self)
             .put_value_set(set, version)
             .map_err(|e| StoreError::Tree(e.to_string()))?;
@@ -172,14 +190,23 @@ impl Store {
             .filter(|(_, v)| v.is_some())
             .map(|(k, _)| (key_hash(k), k.clone()))
             .collect();
-        Ok(Staged { version, root: root.0, batch, preimages })
+        Ok(Staged {
+            version,
+            root: root.0,
+            batch,
+            preimages,
+        })
     }
 
     /// Writes a staged version and marks it committed, atomically.
     pub fn commit(&mut self, staged: Staged) -> Result<Committed, StoreError> {
         let mut wb = WriteBatch::default();
-        let (nodes, values, preimages, meta) =
-            (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_PREIMAGES)?, self.cf(CF_META)?);
+        let (nodes, values, preimages, meta) = (
+            self.cf(CF_NODES)?,
+            self.cf(CF_VALUES)?,
+            self.cf(CF_PREIMAGES)?,
+            self.cf(CF_META)?,
+        );
         for (node_key, node) in staged.batch.node_batch.nodes() {
             wb.put_cf(nodes, borsh_bytes(node_key)?, borsh_bytes(node)?);
         }
@@ -192,7 +219,10 @@ impl Store {
         for (hash, key) in &staged.preimages {
             wb.put_cf(preimages, hash.0, key);
         }
-        let committed = Committed { height: staged.version, app_hash: staged.root };
+        let committed = Committed {
+            height: staged.version,
+            app_hash: staged.root,
+        };
         let mut record = committed.height.to_be_bytes().to_vec();
         record.extend_from_slice(&committed.app_hash);
         wb.put_cf(meta, META_COMMITTED, record);
@@ -203,7 +233,8 @@ impl Store {
 
     /// Records the chain id (at genesis).
     pub fn set_chain_id(&self, chain_id: &str) -> Result<(), StoreError> {
-        self.db.put_cf(self.cf(CF_META)?, META_CHAIN_ID, chain_id.as_bytes())?;
+        self.db
+            .put_cf(self.cf(CF_META)?, META_CHAIN_ID, chain_id.as_bytes())?;
         Ok(())
     }
 }
@@ -228,7 +259,10 @@ fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
     match bytes.split_first() {
         Some((0, [])) => Ok(None),
         Some((1, v)) => Ok(Some(v.to_vec())),
-        _ => Err(StoreError::Corrupt { key: "values".into(), reason: "bad value tag".into() }),
+        _ => Err(StoreError::Corrupt {
+            key: "values".into(),
+            reason: "bad value tag".into(),
+        }),
     }
 }
 
@@ -241,7 +275,11 @@ impl TreeReader for Store {
         }
     }
 
-    fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
         Ok(self.value_at(max_version, key_hash)?)
     }
 

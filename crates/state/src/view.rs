@@ -17,7 +17,9 @@ pub trait StateRead {
     /// The value of `key` decoded as the protobuf message `M`.
     fn get_msg<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>, StoreError> {
         match self.get(key)? {
-            Some(bytes) => M::decode(bytes.as_slice()).map(Some).map_err(|e| corrupt(key, e)),
+            Some(bytes) => M::decode(bytes.as_slice())
+                .map(Some)
+                .map_err(|e| corrupt(key, e)),
             None => Ok(None),
         }
     }
@@ -33,7 +35,10 @@ pub trait StateRead {
 }
 
 fn corrupt(key: &[u8], reason: impl ToString) -> StoreError {
-    StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: reason.to_string() }
+    StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.to_string(),
+    }
 }
 
 impl StateRead for Store {
@@ -56,7 +61,10 @@ pub type TxState<'a, 'b> = Overlay<'a, BlockState<'b>>;
 impl<'a, S: StateRead + ?Sized> Overlay<'a, S> {
     /// An empty overlay over `base`.
     pub fn new(base: &'a S) -> Self {
-        Overlay { base, writes: WriteSet::new() }
+        Overlay {
+            base,
+            writes: WriteSet::new(),
+        }
     }
 
     /// Stages `key` = `value`.

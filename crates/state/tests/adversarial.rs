@@ -71,21 +71,94 @@ fn abuse_table_each_gets_its_own_code() {
     let (alice, bob) = (key(1), key(2));
     c.ok(&alice, Msg::RegisterPatient(pb::RegisterPatient {}));
     c.ok(&bob, Msg::RegisterPatient(pb::RegisterPatient {}));
-    c.ok(&alice, Msg::GrantConsent(pb::GrantConsent { grantee: "hospital-a".into(), data_classes: vec!["*".into()], purposes: vec![Purpose::Treat as i32], ..Default::default() }));
+    c.ok(
+        &alice,
+        Msg::GrantConsent(pb::GrantConsent {
+            grantee: "hospital-a".into(),
+            data_classes: vec!["*".into()],
+            purposes: vec![Purpose::Treat as i32],
+            ..Default::default()
+        }),
+    );
     let wrong_chain = {
-        let body = pb::TxBody { chain_id: "other".into(), sequence: 0, msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})) };
+        let body = pb::TxBody {
+            chain_id: "other".into(),
+            sequence: 0,
+            msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})),
+        };
         medledger_tx::sign_tx(&key(9), &body)
     };
     let cases: Vec<(&str, Vec<u8>, Code)> = vec![
         ("wrong chain id", wrong_chain, Code::WrongChainId),
-        ("another patient's consent revoked", c.tx(&bob, Msg::RevokeConsent(pb::RevokeConsent { consent_id: "c-1".into() })), Code::NotConsentOwner),
-        ("patient logs access", c.tx(&alice, Msg::LogAccess(pb::LogAccess { patient_id: patient_id(&bob), record_id: "r".into(), data_class: "Observation".into(), purpose: Purpose::Treat as i32, action: 0 })), Code::NotAuthorized),
-        ("member reads without consent", c.tx(&admin(1), Msg::LogAccess(pb::LogAccess { patient_id: patient_id(&alice), record_id: "r".into(), data_class: "Observation".into(), purpose: Purpose::Treat as i32, action: 0 })), Code::NoPermittingConsent),
-        ("oversized field", c.tx(&alice, Msg::RevokeConsent(pb::RevokeConsent { consent_id: "x".repeat(1000) })), Code::FieldTooLong),
-        ("unknown signer grants", c.tx(&key(77), Msg::GrantConsent(pb::GrantConsent { grantee: "hospital-a".into(), data_classes: vec!["*".into()], purposes: vec![Purpose::Treat as i32], ..Default::default() })), Code::UnknownSigner),
+        (
+            "another patient's consent revoked",
+            c.tx(
+                &bob,
+                Msg::RevokeConsent(pb::RevokeConsent {
+                    consent_id: "c-1".into(),
+                }),
+            ),
+            Code::NotConsentOwner,
+        ),
+        (
+            "patient logs access",
+            c.tx(
+                &alice,
+                Msg::LogAccess(pb::LogAccess {
+                    patient_id: patient_id(&bob),
+                    record_id: "r".into(),
+                    data_class: "Observation".into(),
+                    purpose: Purpose::Treat as i32,
+                    action: 0,
+                }),
+            ),
+            Code::NotAuthorized,
+        ),
+        (
+            "member reads without consent",
+            c.tx(
+                &admin(1),
+                Msg::LogAccess(pb::LogAccess {
+                    patient_id: patient_id(&alice),
+                    record_id: "r".into(),
+                    data_class: "Observation".into(),
+                    purpose: Purpose::Treat as i32,
+                    action: 0,
+                }),
+            ),
+            Code::NoPermittingConsent,
+        ),
+        (
+            "oversized field",
+            c.tx(
+                &alice,
+                Msg::RevokeConsent(pb::RevokeConsent {
+                    consent_id: "x".repeat(1000),
+                }),
+            ),
+            Code::FieldTooLong,
+        ),
+        (
+            "unknown signer grants",
+            c.tx(
+                &key(77),
+                Msg::GrantConsent(pb::GrantConsent {
+                    grantee: "hospital-a".into(),
+                    data_classes: vec!["*".into()],
+                    purposes: vec![Purpose::Treat as i32],
+                    ..Default::default()
+                }),
+            ),
+            Code::UnknownSigner,
+        ),
     ];
     for (what, tx, code) in cases {
         let r = c.block(vec![tx]);
-        assert_eq!(r.tx_results[0].code, code.value(), "{what}: {}", r.tx_results[0].log);
+        assert_eq!(
+            r.tx_results[0].code,
+            code.value(),
+            "{what}: {}",
+            r.tx_results[0].log
+        );
     }
 }

@@ -12,8 +12,8 @@ use medledger_state::domain::claims::{adjudicate, check_totals, copay, totals};
 use medledger_state::view::StateRead;
 use medledger_state::{Event, Ledger};
 use medledger_tx::pb::{
-    self, tx_body::Msg, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule, PractitionerRole, PractitionerStatus, Purpose,
-    TxBody,
+    self, tx_body::Msg, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule,
+    PractitionerRole, PractitionerStatus, Purpose, TxBody,
 };
 use medledger_tx::{ids, keys, sign_tx, Code};
 use proptest::prelude::*;
@@ -25,8 +25,13 @@ const T0: u64 = 1_700_000_000;
 const SERVICE_DAY: u64 = T0 - 86_400;
 
 /// Genesis members: (id, kind). Admin key i is `[100 + i; 32]`.
-const MEMBERS: [(&str, &str); 5] =
-    [("hospital-a", "hospital"), ("lab-b", "lab"), ("insurer-c", "insurer"), ("insurer-d", "insurer"), ("research-e", "research")];
+const MEMBERS: [(&str, &str); 5] = [
+    ("hospital-a", "hospital"),
+    ("lab-b", "lab"),
+    ("insurer-c", "insurer"),
+    ("insurer-d", "insurer"),
+    ("research-e", "research"),
+];
 const HOSPITAL: usize = 0;
 const LAB: usize = 1;
 const INSURER: usize = 2;
@@ -66,14 +71,50 @@ struct Staff {
 }
 
 /// Practitioners every world registers.
-const PHYSICIAN: Staff = Staff { seed: 150, member: HOSPITAL, role: PractitionerRole::Physician };
-const RESEARCHER: Staff = Staff { seed: 151, member: HOSPITAL, role: PractitionerRole::Researcher };
-const ADJUSTER: Staff = Staff { seed: 152, member: INSURER, role: PractitionerRole::ClaimsAdjuster };
-const INSURER_PHYSICIAN: Staff = Staff { seed: 153, member: INSURER, role: PractitionerRole::Physician };
-const OTHER_ADJUSTER: Staff = Staff { seed: 154, member: OTHER_INSURER, role: PractitionerRole::ClaimsAdjuster };
-const SUSPENDED_ADJUSTER: Staff = Staff { seed: 155, member: INSURER, role: PractitionerRole::ClaimsAdjuster };
-const SUSPENDED_PHYSICIAN: Staff = Staff { seed: 156, member: HOSPITAL, role: PractitionerRole::Physician };
-const STAFF: [Staff; 7] = [PHYSICIAN, RESEARCHER, ADJUSTER, INSURER_PHYSICIAN, OTHER_ADJUSTER, SUSPENDED_ADJUSTER, SUSPENDED_PHYSICIAN];
+const PHYSICIAN: Staff = Staff {
+    seed: 150,
+    member: HOSPITAL,
+    role: PractitionerRole::Physician,
+};
+const RESEARCHER: Staff = Staff {
+    seed: 151,
+    member: HOSPITAL,
+    role: PractitionerRole::Researcher,
+};
+const ADJUSTER: Staff = Staff {
+    seed: 152,
+    member: INSURER,
+    role: PractitionerRole::ClaimsAdjuster,
+};
+const INSURER_PHYSICIAN: Staff = Staff {
+    seed: 153,
+    member: INSURER,
+    role: PractitionerRole::Physician,
+};
+const OTHER_ADJUSTER: Staff = Staff {
+    seed: 154,
+    member: OTHER_INSURER,
+    role: PractitionerRole::ClaimsAdjuster,
+};
+const SUSPENDED_ADJUSTER: Staff = Staff {
+    seed: 155,
+    member: INSURER,
+    role: PractitionerRole::ClaimsAdjuster,
+};
+const SUSPENDED_PHYSICIAN: Staff = Staff {
+    seed: 156,
+    member: HOSPITAL,
+    role: PractitionerRole::Physician,
+};
+const STAFF: [Staff; 7] = [
+    PHYSICIAN,
+    RESEARCHER,
+    ADJUSTER,
+    INSURER_PHYSICIAN,
+    OTHER_ADJUSTER,
+    SUSPENDED_ADJUSTER,
+    SUSPENDED_PHYSICIAN,
+];
 
 impl Staff {
     fn key(self) -> SigningKey {
@@ -100,7 +141,12 @@ impl Outcome {
     }
 
     fn attr(&self, name: &str) -> String {
-        self.events.iter().flat_map(|e| &e.attributes).find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.events
+            .iter()
+            .flat_map(|e| &e.attributes)
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -117,7 +163,12 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = Ledger::open(dir.path()).unwrap();
         ledger.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
-        World { _dir: dir, ledger, next: BTreeMap::new(), height: 0 }
+        World {
+            _dir: dir,
+            ledger,
+            next: BTreeMap::new(),
+            height: 0,
+        }
     }
 
     /// Patients 0 (alice) and 1 (bob) registered; every practitioner registered (two of them
@@ -125,7 +176,10 @@ impl World {
     /// r-bob anchored by hospital-a; alice's HPAYMT consent (class Claim) to insurer-c.
     fn new() -> World {
         let mut w = World::empty();
-        let mut txs = vec![w.sign(&patient_key(0), register()), w.sign(&patient_key(1), register())];
+        let mut txs = vec![
+            w.sign(&patient_key(0), register()),
+            w.sign(&patient_key(1), register()),
+        ];
         for s in STAFF {
             let msg = Msg::RegisterPractitioner(pb::RegisterPractitioner {
                 public_key: s.key().verifying_key().to_bytes().to_vec(),
@@ -138,7 +192,10 @@ impl World {
         txs.push(w.sign(&admin(INSURER), publish("gold", gold())));
         txs.push(w.sign(&admin(HOSPITAL), anchor("r-alice", 0)));
         txs.push(w.sign(&admin(HOSPITAL), anchor("r-bob", 1)));
-        txs.push(w.sign(&patient_key(0), consent("insurer-c", Purpose::Hpaymt, "Claim")));
+        txs.push(w.sign(
+            &patient_key(0),
+            consent("insurer-c", Purpose::Hpaymt, "Claim"),
+        ));
         for s in [SUSPENDED_ADJUSTER, SUSPENDED_PHYSICIAN] {
             let msg = Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did: s.did(),
@@ -155,21 +212,35 @@ impl World {
 
     fn sign(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
         let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
-        let body = TxBody { chain_id: CHAIN.into(), sequence: *seq, msg: Some(msg) };
+        let body = TxBody {
+            chain_id: CHAIN.into(),
+            sequence: *seq,
+            msg: Some(msg),
+        };
         *seq += 1;
         sign_tx(key, &body)
     }
 
     fn block(&mut self, txs: &[Vec<u8>]) -> Vec<Outcome> {
         self.height += 1;
-        let r = self.ledger.finalize_block(self.height, T0 + self.height, txs).unwrap();
+        let r = self
+            .ledger
+            .finalize_block(self.height, T0 + self.height, txs)
+            .unwrap();
         self.ledger.commit().unwrap();
         // A tx refused by its stateless checks consumes no sequence: resynchronise like a client
         // that reads its next sequence from the node.
         for (key, next) in self.next.iter_mut() {
             *next = self.ledger.store().get_u64(&keys::sequence(key)).unwrap();
         }
-        r.tx_results.into_iter().map(|t| Outcome { code: t.code, log: t.log, events: t.events }).collect()
+        r.tx_results
+            .into_iter()
+            .map(|t| Outcome {
+                code: t.code,
+                log: t.log,
+                events: t.events,
+            })
+            .collect()
     }
 
     /// One tx in its own block.
@@ -186,11 +257,18 @@ impl World {
     }
 
     fn claim(&self, id: &str) -> Claim {
-        self.ledger.store().get_msg(&keys::claim(id)).unwrap().unwrap_or_else(|| panic!("no claim {id}"))
+        self.ledger
+            .store()
+            .get_msg(&keys::claim(id))
+            .unwrap()
+            .unwrap_or_else(|| panic!("no claim {id}"))
     }
 
     fn policy(&self, insurer: &str, id: &str, version: u64) -> Option<CoveragePolicy> {
-        self.ledger.store().get_msg(&keys::policy(insurer, id, version)).unwrap()
+        self.ledger
+            .store()
+            .get_msg(&keys::policy(insurer, id, version))
+            .unwrap()
     }
 
     /// Submits `msg` as hospital-a's admin and returns the new claim's id.
@@ -223,8 +301,21 @@ fn consent(grantee: &str, purpose: Purpose, class: &str) -> Msg {
     })
 }
 
-fn rule(code: &str, price_cap: u64, copay_fixed: u64, copay_bps: u32, preauth: bool) -> CoverageRule {
-    CoverageRule { service_code: code.into(), covered: true, price_cap, copay_fixed, copay_bps, preauth_required: preauth }
+fn rule(
+    code: &str,
+    price_cap: u64,
+    copay_fixed: u64,
+    copay_bps: u32,
+    preauth: bool,
+) -> CoverageRule {
+    CoverageRule {
+        service_code: code.into(),
+        covered: true,
+        price_cap,
+        copay_fixed,
+        copay_bps,
+        preauth_required: preauth,
+    }
 }
 
 /// insurer-c's "gold" policy: an office visit (cap 150.00, co-pay 20.00), a metabolic panel
@@ -234,22 +325,37 @@ fn gold() -> Vec<CoverageRule> {
         rule("99213", 15_000, 2_000, 0, false),
         rule("80053", 0, 0, 1_000, false),
         rule("70551", 100_000, 0, 0, true),
-        CoverageRule { service_code: "97110".into(), ..Default::default() },
+        CoverageRule {
+            service_code: "97110".into(),
+            ..Default::default()
+        },
     ]
 }
 
 fn publish(id: &str, rules: Vec<CoverageRule>) -> Msg {
-    Msg::PublishPolicy(pb::PublishPolicy { policy_id: id.into(), rules })
+    Msg::PublishPolicy(pb::PublishPolicy {
+        policy_id: id.into(),
+        rules,
+    })
 }
 
 fn item(code: &str, quantity: u64, unit_price: u64) -> ClaimItem {
-    ClaimItem { service_code: code.into(), quantity, unit_price }
+    ClaimItem {
+        service_code: code.into(),
+        quantity,
+        unit_price,
+    }
 }
 
 /// A claim by hospital-a for alice to insurer-c under "gold", its total computed.
 fn claim_msg(items: Vec<ClaimItem>) -> pb::SubmitClaim {
     // 0 when the items overflow: the ledger must refuse that claim before comparing totals.
-    let total = items.iter().try_fold(0u64, |s, i| s.checked_add(i.quantity.checked_mul(i.unit_price)?)).unwrap_or(0);
+    let total = items
+        .iter()
+        .try_fold(0u64, |s, i| {
+            s.checked_add(i.quantity.checked_mul(i.unit_price)?)
+        })
+        .unwrap_or(0);
     pb::SubmitClaim {
         patient_id: patient(0),
         insurer: "insurer-c".into(),
@@ -277,15 +383,25 @@ fn pending_claim() -> Msg {
 }
 
 fn decide(id: &str, amounts: &[u64]) -> Msg {
-    Msg::DecideClaim(pb::DecideClaim { claim_id: id.into(), approved_amounts: amounts.to_vec(), note: "reviewed".into() })
+    Msg::DecideClaim(pb::DecideClaim {
+        claim_id: id.into(),
+        approved_amounts: amounts.to_vec(),
+        note: "reviewed".into(),
+    })
 }
 
 fn pay(id: &str) -> Msg {
-    Msg::PayClaim(pb::PayClaim { claim_id: id.into(), payment_reference: "SEPA-0001".into() })
+    Msg::PayClaim(pb::PayClaim {
+        claim_id: id.into(),
+        payment_reference: "SEPA-0001".into(),
+    })
 }
 
 fn appeal(id: &str) -> Msg {
-    Msg::AppealClaim(pb::AppealClaim { claim_id: id.into(), reason: "pre-authorised by phone, ref 42".into() })
+    Msg::AppealClaim(pb::AppealClaim {
+        claim_id: id.into(),
+        reason: "pre-authorised by phone, ref 42".into(),
+    })
 }
 
 fn status(c: &Claim) -> ClaimStatus {
@@ -293,7 +409,10 @@ fn status(c: &Claim) -> ClaimStatus {
 }
 
 fn reasons(c: &Claim) -> Vec<Vec<&str>> {
-    c.decisions.iter().map(|d| d.reasons.iter().map(String::as_str).collect()).collect()
+    c.decisions
+        .iter()
+        .map(|d| d.reasons.iter().map(String::as_str).collect())
+        .collect()
 }
 
 mod policies {
@@ -302,18 +421,40 @@ mod policies {
     #[test]
     fn an_insurers_admin_publishes_versioned_policies() {
         let mut w = World::new();
-        assert_eq!(w.policy("insurer-c", "gold", 1).map(|p| p.rules), Some(gold()));
+        assert_eq!(
+            w.policy("insurer-c", "gold", 1).map(|p| p.rules),
+            Some(gold())
+        );
         let silver = vec![rule("99213", 9_000, 0, 2_000, false)];
         let r = w.tx(&admin(INSURER), publish("gold", silver.clone()));
         r.ok();
-        assert_eq!((r.attr("insurer"), r.attr("policy_id"), r.attr("version")), ("insurer-c".into(), "gold".into(), "2".into()));
+        assert_eq!(
+            (r.attr("insurer"), r.attr("policy_id"), r.attr("version")),
+            ("insurer-c".into(), "gold".into(), "2".into())
+        );
         let v2 = w.policy("insurer-c", "gold", 2).unwrap();
-        assert_eq!((v2.version, v2.rules, v2.published_height), (2, silver, w.height));
-        assert_eq!(w.policy("insurer-c", "gold", 1).map(|p| p.rules), Some(gold()), "old versions stay as published");
-        assert_eq!(w.ledger.store().get_u64(&keys::policy_latest("insurer-c", "gold")).unwrap(), 2);
+        assert_eq!(
+            (v2.version, v2.rules, v2.published_height),
+            (2, silver, w.height)
+        );
+        assert_eq!(
+            w.policy("insurer-c", "gold", 1).map(|p| p.rules),
+            Some(gold()),
+            "old versions stay as published"
+        );
+        assert_eq!(
+            w.ledger
+                .store()
+                .get_u64(&keys::policy_latest("insurer-c", "gold"))
+                .unwrap(),
+            2
+        );
         // Each insurer has its own namespace of policy ids.
         w.tx(&admin(OTHER_INSURER), publish("gold", gold())).ok();
-        assert_eq!(w.policy("insurer-d", "gold", 1).map(|p| p.insurer), Some("insurer-d".into()));
+        assert_eq!(
+            w.policy("insurer-d", "gold", 1).map(|p| p.insurer),
+            Some("insurer-d".into())
+        );
     }
 
     #[test]
@@ -323,7 +464,11 @@ mod policies {
         w.refused(&admin(RESEARCH), publish("p", gold()), Code::NotInsurer);
         w.refused(&ADJUSTER.key(), publish("p", gold()), Code::NotAuthorized);
         w.refused(&patient_key(0), publish("p", gold()), Code::NotAuthorized);
-        w.refused(&SigningKey::from_bytes(&[9; 32]), publish("p", gold()), Code::UnknownSigner);
+        w.refused(
+            &SigningKey::from_bytes(&[9; 32]),
+            publish("p", gold()),
+            Code::UnknownSigner,
+        );
         w.refused(&admin(INSURER), publish("p", vec![]), Code::InvalidField);
         assert_eq!(w.policy("insurer-c", "p", 1), None);
     }
@@ -336,16 +481,54 @@ mod submission {
     fn a_fully_covered_claim_is_approved_automatically() {
         let mut w = World::new();
         // Visit under its cap (co-pay 20.00 fixed) and a panel with 10 % co-pay.
-        let r = w.tx(&admin(HOSPITAL), submit(vec![item("99213", 1, 12_000), item("80053", 2, 4_999)]));
+        let r = w.tx(
+            &admin(HOSPITAL),
+            submit(vec![item("99213", 1, 12_000), item("80053", 2, 4_999)]),
+        );
         r.ok();
-        assert_eq!((r.attr("claim_id"), r.attr("status"), r.attr("total_approved")), ("cl-1".into(), "APPROVED".into(), "21998".into()));
+        assert_eq!(
+            (
+                r.attr("claim_id"),
+                r.attr("status"),
+                r.attr("total_approved")
+            ),
+            ("cl-1".into(), "APPROVED".into(), "21998".into())
+        );
         let c = w.claim("cl-1");
         assert_eq!(status(&c), ClaimStatus::Approved);
-        assert_eq!((c.provider.as_str(), c.submitted_by.as_str(), c.insurer.as_str()), ("hospital-a", "hospital-a", "insurer-c"));
-        assert_eq!((c.policy_version, c.consent_id.as_str(), c.decided_by.as_str()), (1, "c-1", "policy"));
-        assert_eq!(c.decisions.iter().map(|d| (d.approved_amount, d.copay)).collect::<Vec<_>>(), vec![(12_000, 2_000), (9_998, 999)]);
+        assert_eq!(
+            (
+                c.provider.as_str(),
+                c.submitted_by.as_str(),
+                c.insurer.as_str()
+            ),
+            ("hospital-a", "hospital-a", "insurer-c")
+        );
+        assert_eq!(
+            (
+                c.policy_version,
+                c.consent_id.as_str(),
+                c.decided_by.as_str()
+            ),
+            (1, "c-1", "policy")
+        );
+        assert_eq!(
+            c.decisions
+                .iter()
+                .map(|d| (d.approved_amount, d.copay))
+                .collect::<Vec<_>>(),
+            vec![(12_000, 2_000), (9_998, 999)]
+        );
         assert_eq!(reasons(&c), vec![Vec::<&str>::new(), vec![]]);
-        assert_eq!((c.total_claimed, c.total_approved, c.total_copay, c.total_benefit), (21_998, 21_998, 2_999, 18_999));
+        assert_eq!(
+            (
+                c.total_claimed,
+                c.total_approved,
+                c.total_copay,
+                c.total_benefit
+            ),
+            (21_998, 21_998, 2_999, 18_999)
+        );
         assert_eq!((c.submitted_height, c.decided_height), (w.height, w.height));
         assert_eq!(check_totals(&c), Ok(()));
         assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 1);
@@ -362,9 +545,31 @@ mod submission {
         ]));
         let c = w.claim(&id);
         assert_eq!(status(&c), ClaimStatus::Pending);
-        assert_eq!(c.decisions.iter().map(|d| (d.approved_amount, d.copay)).collect::<Vec<_>>(), vec![(30_000, 2_000), (0, 0), (0, 0), (0, 0)]);
-        assert_eq!(reasons(&c), vec![vec!["PRICE_CAP"], vec!["PREAUTH_REQUIRED"], vec!["NOT_COVERED"], vec!["NOT_COVERED"]]);
-        assert_eq!((c.total_claimed, c.total_approved, c.total_copay, c.total_benefit), (145_100, 30_000, 2_000, 28_000));
+        assert_eq!(
+            c.decisions
+                .iter()
+                .map(|d| (d.approved_amount, d.copay))
+                .collect::<Vec<_>>(),
+            vec![(30_000, 2_000), (0, 0), (0, 0), (0, 0)]
+        );
+        assert_eq!(
+            reasons(&c),
+            vec![
+                vec!["PRICE_CAP"],
+                vec!["PREAUTH_REQUIRED"],
+                vec!["NOT_COVERED"],
+                vec!["NOT_COVERED"]
+            ]
+        );
+        assert_eq!(
+            (
+                c.total_claimed,
+                c.total_approved,
+                c.total_copay,
+                c.total_benefit
+            ),
+            (145_100, 30_000, 2_000, 28_000)
+        );
         assert_eq!((c.decided_height, c.decided_by.as_str()), (0, ""));
     }
 
@@ -373,24 +578,40 @@ mod submission {
         let mut w = World::new();
         let id = w.submitted(submit(vec![item("99213", 1, 1_500)]));
         let c = w.claim(&id);
-        assert_eq!((status(&c), c.decisions[0].copay, c.total_benefit), (ClaimStatus::Approved, 1_500, 0));
+        assert_eq!(
+            (status(&c), c.decisions[0].copay, c.total_benefit),
+            (ClaimStatus::Approved, 1_500, 0)
+        );
     }
 
     #[test]
     fn claims_follow_the_latest_policy_version() {
         let mut w = World::new();
-        w.tx(&admin(INSURER), publish("gold", vec![rule("99213", 0, 0, 5_000, false)])).ok();
+        w.tx(
+            &admin(INSURER),
+            publish("gold", vec![rule("99213", 0, 0, 5_000, false)]),
+        )
+        .ok();
         let id = w.submitted(submit(vec![item("99213", 1, 20_000)]));
         let c = w.claim(&id);
-        assert_eq!((c.policy_version, status(&c), c.total_copay), (2, ClaimStatus::Approved, 10_000));
+        assert_eq!(
+            (c.policy_version, status(&c), c.total_copay),
+            (2, ClaimStatus::Approved, 10_000)
+        );
     }
 
     #[test]
     fn a_providers_clinician_may_submit_and_is_recorded() {
         let mut w = World::new();
-        let id = w.tx(&PHYSICIAN.key(), submit(vec![item("99213", 1, 100)])).ok().attr("claim_id");
+        let id = w
+            .tx(&PHYSICIAN.key(), submit(vec![item("99213", 1, 100)]))
+            .ok()
+            .attr("claim_id");
         let c = w.claim(&id);
-        assert_eq!((c.provider, c.submitted_by), ("hospital-a".to_string(), PHYSICIAN.did()));
+        assert_eq!(
+            (c.provider, c.submitted_by),
+            ("hospital-a".to_string(), PHYSICIAN.did())
+        );
     }
 
     #[test]
@@ -404,23 +625,55 @@ mod submission {
         let mut w = World::new();
         let msg = || submit(vec![item("99213", 1, 100)]);
         w.refused(&RESEARCHER.key(), msg(), Code::RoleNotPermitted);
-        w.refused(&SUSPENDED_PHYSICIAN.key(), msg(), Code::PractitionerInactive);
+        w.refused(
+            &SUSPENDED_PHYSICIAN.key(),
+            msg(),
+            Code::PractitionerInactive,
+        );
         w.refused(&admin(RESEARCH), msg(), Code::NotProvider);
         w.refused(&admin(INSURER), msg(), Code::NotProvider);
         w.refused(&ADJUSTER.key(), msg(), Code::NotProvider);
         w.refused(&patient_key(0), msg(), Code::NotAuthorized);
-        w.refused(&SigningKey::from_bytes(&[9; 32]), msg(), Code::UnknownSigner);
-        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 0, "refused claims take no id");
+        w.refused(
+            &SigningKey::from_bytes(&[9; 32]),
+            msg(),
+            Code::UnknownSigner,
+        );
+        assert_eq!(
+            w.ledger.store().get_u64(&keys::claim_counter()).unwrap(),
+            0,
+            "refused claims take no id"
+        );
     }
 
     #[test]
     fn a_claim_names_a_known_insurer_patient_policy_and_a_past_day() {
         let mut w = World::new();
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.insurer = "lab-b".into()), Code::NotInsurer);
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.insurer = "nobody".into()), Code::UnknownMember);
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.patient_id = "pt-nobody".into()), Code::UnknownPatient);
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.policy_id = "platinum".into()), Code::UnknownPolicy);
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.service_date = T0 + 1_000), Code::ServiceDateInFuture);
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.insurer = "lab-b".into()),
+            Code::NotInsurer,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.insurer = "nobody".into()),
+            Code::UnknownMember,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.patient_id = "pt-nobody".into()),
+            Code::UnknownPatient,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.policy_id = "platinum".into()),
+            Code::UnknownPolicy,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.service_date = T0 + 1_000),
+            Code::ServiceDateInFuture,
+        );
     }
 
     #[test]
@@ -431,26 +684,79 @@ mod submission {
             m.record_ids = vec!["r-bob".into()];
         };
         // Bob has no consent; then consents that miss one condition each.
-        w.refused(&admin(HOSPITAL), submit_with(bob), Code::NoPermittingConsent);
-        w.tx(&patient_key(1), consent("insurer-c", Purpose::Treat, "Claim")).ok();
-        w.tx(&patient_key(1), consent("insurer-c", Purpose::Hpaymt, "Observation")).ok();
-        w.tx(&patient_key(1), consent("insurer-d", Purpose::Hpaymt, "Claim")).ok();
-        w.tx(&patient_key(1), consent(&ADJUSTER.did(), Purpose::Hpaymt, "Claim")).ok();
-        w.refused(&admin(HOSPITAL), submit_with(bob), Code::NoPermittingConsent);
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(bob),
+            Code::NoPermittingConsent,
+        );
+        w.tx(
+            &patient_key(1),
+            consent("insurer-c", Purpose::Treat, "Claim"),
+        )
+        .ok();
+        w.tx(
+            &patient_key(1),
+            consent("insurer-c", Purpose::Hpaymt, "Observation"),
+        )
+        .ok();
+        w.tx(
+            &patient_key(1),
+            consent("insurer-d", Purpose::Hpaymt, "Claim"),
+        )
+        .ok();
+        w.tx(
+            &patient_key(1),
+            consent(&ADJUSTER.did(), Purpose::Hpaymt, "Claim"),
+        )
+        .ok();
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(bob),
+            Code::NoPermittingConsent,
+        );
         // A wildcard class covers claims; its revocation stops the next claim.
-        let id = w.tx(&patient_key(1), consent("insurer-c", Purpose::Hpaymt, "*")).ok().attr("consent_id");
+        let id = w
+            .tx(&patient_key(1), consent("insurer-c", Purpose::Hpaymt, "*"))
+            .ok()
+            .attr("consent_id");
         let claim = w.submitted(submit_with(bob));
         assert_eq!(w.claim(&claim).consent_id, id);
-        w.tx(&patient_key(1), Msg::RevokeConsent(pb::RevokeConsent { consent_id: id })).ok();
-        w.refused(&admin(HOSPITAL), submit_with(|m| { bob(m); m.service_date -= 86_400 }), Code::NoPermittingConsent);
+        w.tx(
+            &patient_key(1),
+            Msg::RevokeConsent(pb::RevokeConsent { consent_id: id }),
+        )
+        .ok();
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| {
+                bob(m);
+                m.service_date -= 86_400
+            }),
+            Code::NoPermittingConsent,
+        );
     }
 
     #[test]
     fn record_references_must_be_anchored_records_of_the_patient_not_erased() {
         let mut w = World::new();
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.record_ids = vec!["r-unknown".into()]), Code::UnknownRecord);
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.record_ids = vec!["r-bob".into()]), Code::RecordOfAnotherPatient);
-        w.tx(&patient_key(0), Msg::EraseRecord(pb::EraseRecord { record_id: "r-alice".into(), reason: "gdpr".into() })).ok();
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.record_ids = vec!["r-unknown".into()]),
+            Code::UnknownRecord,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.record_ids = vec!["r-bob".into()]),
+            Code::RecordOfAnotherPatient,
+        );
+        w.tx(
+            &patient_key(0),
+            Msg::EraseRecord(pb::EraseRecord {
+                record_id: "r-alice".into(),
+                reason: "gdpr".into(),
+            }),
+        )
+        .ok();
         w.refused(&admin(HOSPITAL), submit_with(|_| {}), Code::RecordErased);
         w.submitted(submit_with(|m| m.record_ids.clear()));
     }
@@ -466,14 +772,32 @@ mod submission {
             m.service_date += 3_600;
         };
         w.refused(&admin(HOSPITAL), submit_with(again), Code::DuplicateClaim);
-        w.tx(&patient_key(0), consent("insurer-d", Purpose::Hpaymt, "Claim")).ok();
+        w.tx(
+            &patient_key(0),
+            consent("insurer-d", Purpose::Hpaymt, "Claim"),
+        )
+        .ok();
         w.tx(&admin(OTHER_INSURER), publish("gold", gold())).ok();
-        w.refused(&admin(HOSPITAL), submit_with(|m| { again(m); m.insurer = "insurer-d".into() }), Code::DuplicateClaim);
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| {
+                again(m);
+                m.insurer = "insurer-d".into()
+            }),
+            Code::DuplicateClaim,
+        );
         w.refused(&PHYSICIAN.key(), submit_with(again), Code::DuplicateClaim);
         // Another day, another provider or another set of codes is another claim.
-        w.submitted(submit_with(|m| { again(m); m.service_date -= 86_400 }));
+        w.submitted(submit_with(|m| {
+            again(m);
+            m.service_date -= 86_400
+        }));
         w.tx(&admin(LAB), submit_with(again)).ok();
-        w.submitted(submit_with(|m| { again(m); m.items.push(item("99213", 1, 1)); m.total += 1 }));
+        w.submitted(submit_with(|m| {
+            again(m);
+            m.items.push(item("99213", 1, 1));
+            m.total += 1
+        }));
         assert_eq!(first, "cl-1");
         assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 4);
     }
@@ -481,17 +805,34 @@ mod submission {
     #[test]
     fn a_declared_total_must_equal_the_items_and_fit_in_64_bits() {
         let mut w = World::new();
-        w.refused(&admin(HOSPITAL), submit_with(|m| m.total += 1), Code::TotalsMismatch);
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.total += 1),
+            Code::TotalsMismatch,
+        );
         let huge = |m: &mut pb::SubmitClaim| {
             m.items = vec![item("80053", 1, u64::MAX), item("99213", 1, 1)];
             m.total = 0;
         };
         w.refused(&admin(HOSPITAL), submit_with(huge), Code::AmountOverflow);
-        w.refused(&admin(HOSPITAL), submit_with(|m| { m.items = vec![item("80053", 2, u64::MAX / 2 + 1)]; m.total = 0 }), Code::AmountOverflow);
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| {
+                m.items = vec![item("80053", 2, u64::MAX / 2 + 1)];
+                m.total = 0
+            }),
+            Code::AmountOverflow,
+        );
         // The largest total that fits is fine, and its 10 % co-pay does not overflow either.
-        let id = w.submitted(submit_with(|m| { m.items = vec![item("80053", 1, u64::MAX)]; m.total = u64::MAX }));
+        let id = w.submitted(submit_with(|m| {
+            m.items = vec![item("80053", 1, u64::MAX)];
+            m.total = u64::MAX
+        }));
         let c = w.claim(&id);
-        assert_eq!((status(&c), c.total_approved, c.total_copay), (ClaimStatus::Approved, u64::MAX, u64::MAX / 10));
+        assert_eq!(
+            (status(&c), c.total_approved, c.total_copay),
+            (ClaimStatus::Approved, u64::MAX, u64::MAX / 10)
+        );
     }
 }
 
@@ -504,14 +845,35 @@ mod decisions {
         let id = w.submitted(pending_claim());
         let r = w.tx(&ADJUSTER.key(), decide(&id, &[20_000, 90_000]));
         r.ok();
-        assert_eq!((r.attr("status"), r.attr("decided_by")), ("APPROVED".into(), ADJUSTER.did()));
+        assert_eq!(
+            (r.attr("status"), r.attr("decided_by")),
+            ("APPROVED".into(), ADJUSTER.did())
+        );
         let c = w.claim(&id);
         assert_eq!(status(&c), ClaimStatus::Approved);
         // Co-pays follow the policy: 20.00 fixed on the visit; the MRI's rule has none.
-        assert_eq!(c.decisions.iter().map(|d| (d.approved_amount, d.copay)).collect::<Vec<_>>(), vec![(20_000, 2_000), (90_000, 0)]);
-        assert_eq!(reasons(&c), vec![vec!["PRICE_CAP", "ADJUSTER_APPROVED"], vec!["PREAUTH_REQUIRED", "ADJUSTER_APPROVED"]]);
-        assert_eq!((c.total_approved, c.total_copay, c.total_benefit), (110_000, 2_000, 108_000));
-        assert_eq!((c.decided_height, c.decided_by, c.decision_note), (w.height, ADJUSTER.did(), "reviewed".to_string()));
+        assert_eq!(
+            c.decisions
+                .iter()
+                .map(|d| (d.approved_amount, d.copay))
+                .collect::<Vec<_>>(),
+            vec![(20_000, 2_000), (90_000, 0)]
+        );
+        assert_eq!(
+            reasons(&c),
+            vec![
+                vec!["PRICE_CAP", "ADJUSTER_APPROVED"],
+                vec!["PREAUTH_REQUIRED", "ADJUSTER_APPROVED"]
+            ]
+        );
+        assert_eq!(
+            (c.total_approved, c.total_copay, c.total_benefit),
+            (110_000, 2_000, 108_000)
+        );
+        assert_eq!(
+            (c.decided_height, c.decided_by, c.decision_note),
+            (w.height, ADJUSTER.did(), "reviewed".to_string())
+        );
     }
 
     #[test]
@@ -520,8 +882,17 @@ mod decisions {
         let id = w.submitted(pending_claim());
         w.tx(&admin(INSURER), decide(&id, &[15_000, 0])).ok();
         let c = w.claim(&id);
-        assert_eq!((status(&c), c.decided_by.as_str(), c.total_approved), (ClaimStatus::PartiallyApproved, "insurer-c", 15_000));
-        assert_eq!(reasons(&c), vec![vec!["PRICE_CAP", "ADJUSTER_REDUCED"], vec!["PREAUTH_REQUIRED", "ADJUSTER_DENIED"]]);
+        assert_eq!(
+            (status(&c), c.decided_by.as_str(), c.total_approved),
+            (ClaimStatus::PartiallyApproved, "insurer-c", 15_000)
+        );
+        assert_eq!(
+            reasons(&c),
+            vec![
+                vec!["PRICE_CAP", "ADJUSTER_REDUCED"],
+                vec!["PREAUTH_REQUIRED", "ADJUSTER_DENIED"]
+            ]
+        );
     }
 
     #[test]
@@ -530,7 +901,10 @@ mod decisions {
         let id = w.submitted(pending_claim());
         w.tx(&ADJUSTER.key(), decide(&id, &[0, 0])).ok();
         let c = w.claim(&id);
-        assert_eq!((status(&c), c.total_approved, c.total_copay, c.total_benefit), (ClaimStatus::Denied, 0, 0, 0));
+        assert_eq!(
+            (status(&c), c.total_approved, c.total_copay, c.total_benefit),
+            (ClaimStatus::Denied, 0, 0, 0)
+        );
     }
 
     #[test]
@@ -538,9 +912,17 @@ mod decisions {
         let mut w = World::new();
         let id = w.submitted(pending_claim());
         w.refused(&ADJUSTER.key(), decide(&id, &[1]), Code::DecisionMismatch);
-        w.refused(&ADJUSTER.key(), decide(&id, &[1, 2, 3]), Code::DecisionMismatch);
+        w.refused(
+            &ADJUSTER.key(),
+            decide(&id, &[1, 2, 3]),
+            Code::DecisionMismatch,
+        );
         w.refused(&ADJUSTER.key(), decide(&id, &[]), Code::DecisionMismatch);
-        w.refused(&ADJUSTER.key(), decide(&id, &[20_001, 0]), Code::ApprovedExceedsClaimed);
+        w.refused(
+            &ADJUSTER.key(),
+            decide(&id, &[20_001, 0]),
+            Code::ApprovedExceedsClaimed,
+        );
         assert_eq!(status(&w.claim(&id)), ClaimStatus::Pending);
     }
 
@@ -548,14 +930,38 @@ mod decisions {
     fn only_the_claims_insurer_its_admin_or_an_active_adjuster_decides() {
         let mut w = World::new();
         let id = w.submitted(pending_claim());
-        w.refused(&admin(OTHER_INSURER), decide(&id, &[0, 0]), Code::NotClaimParty);
-        w.refused(&OTHER_ADJUSTER.key(), decide(&id, &[0, 0]), Code::NotClaimParty);
+        w.refused(
+            &admin(OTHER_INSURER),
+            decide(&id, &[0, 0]),
+            Code::NotClaimParty,
+        );
+        w.refused(
+            &OTHER_ADJUSTER.key(),
+            decide(&id, &[0, 0]),
+            Code::NotClaimParty,
+        );
         w.refused(&admin(HOSPITAL), decide(&id, &[0, 0]), Code::NotClaimParty);
-        w.refused(&INSURER_PHYSICIAN.key(), decide(&id, &[0, 0]), Code::RoleNotPermitted);
-        w.refused(&SUSPENDED_ADJUSTER.key(), decide(&id, &[0, 0]), Code::PractitionerInactive);
+        w.refused(
+            &INSURER_PHYSICIAN.key(),
+            decide(&id, &[0, 0]),
+            Code::RoleNotPermitted,
+        );
+        w.refused(
+            &SUSPENDED_ADJUSTER.key(),
+            decide(&id, &[0, 0]),
+            Code::PractitionerInactive,
+        );
         w.refused(&patient_key(0), decide(&id, &[0, 0]), Code::NotAuthorized);
-        w.refused(&SigningKey::from_bytes(&[9; 32]), decide(&id, &[0, 0]), Code::UnknownSigner);
-        w.refused(&ADJUSTER.key(), decide("cl-99", &[0, 0]), Code::UnknownClaim);
+        w.refused(
+            &SigningKey::from_bytes(&[9; 32]),
+            decide(&id, &[0, 0]),
+            Code::UnknownSigner,
+        );
+        w.refused(
+            &ADJUSTER.key(),
+            decide("cl-99", &[0, 0]),
+            Code::UnknownClaim,
+        );
         assert_eq!(status(&w.claim(&id)), ClaimStatus::Pending);
     }
 
@@ -563,12 +969,24 @@ mod decisions {
     fn only_pending_or_appealed_claims_are_decided() {
         let mut w = World::new();
         let approved = w.submitted(submit(vec![item("99213", 1, 100)]));
-        w.refused(&ADJUSTER.key(), decide(&approved, &[0]), Code::ClaimNotDecidable);
+        w.refused(
+            &ADJUSTER.key(),
+            decide(&approved, &[0]),
+            Code::ClaimNotDecidable,
+        );
         let denied = w.submitted(submit(vec![item("70551", 1, 100)]));
         w.tx(&ADJUSTER.key(), decide(&denied, &[0])).ok();
-        w.refused(&ADJUSTER.key(), decide(&denied, &[100]), Code::ClaimNotDecidable);
+        w.refused(
+            &ADJUSTER.key(),
+            decide(&denied, &[100]),
+            Code::ClaimNotDecidable,
+        );
         w.tx(&ADJUSTER.key(), pay(&approved)).ok();
-        w.refused(&ADJUSTER.key(), decide(&approved, &[100]), Code::ClaimNotDecidable);
+        w.refused(
+            &ADJUSTER.key(),
+            decide(&approved, &[100]),
+            Code::ClaimNotDecidable,
+        );
     }
 
     #[test]
@@ -576,7 +994,11 @@ mod decisions {
         let mut w = World::new();
         let id = w.submitted(pending_claim());
         // v2 would charge a 50 % co-pay on visits; the claim was filed under v1 (20.00 fixed).
-        w.tx(&admin(INSURER), publish("gold", vec![rule("99213", 0, 0, 5_000, false)])).ok();
+        w.tx(
+            &admin(INSURER),
+            publish("gold", vec![rule("99213", 0, 0, 5_000, false)]),
+        )
+        .ok();
         w.tx(&ADJUSTER.key(), decide(&id, &[20_000, 0])).ok();
         assert_eq!(w.claim(&id).decisions[0].copay, 2_000);
     }
@@ -591,9 +1013,15 @@ mod payments {
         let approved = w.submitted(submit(vec![item("99213", 1, 12_000)]));
         let r = w.tx(&ADJUSTER.key(), pay(&approved));
         r.ok();
-        assert_eq!((r.attr("amount"), r.attr("payment_reference")), ("10000".into(), "SEPA-0001".into()));
+        assert_eq!(
+            (r.attr("amount"), r.attr("payment_reference")),
+            ("10000".into(), "SEPA-0001".into())
+        );
         let c = w.claim(&approved);
-        assert_eq!((status(&c), c.payment_reference.as_str(), c.paid_height), (ClaimStatus::Paid, "SEPA-0001", w.height));
+        assert_eq!(
+            (status(&c), c.payment_reference.as_str(), c.paid_height),
+            (ClaimStatus::Paid, "SEPA-0001", w.height)
+        );
         w.refused(&ADJUSTER.key(), pay(&approved), Code::ClaimNotPayable);
 
         let partial = w.submitted(pending_claim());
@@ -623,7 +1051,11 @@ mod payments {
         w.refused(&admin(HOSPITAL), pay(&id), Code::NotClaimParty);
         w.refused(&PHYSICIAN.key(), pay(&id), Code::RoleNotPermitted);
         w.refused(&INSURER_PHYSICIAN.key(), pay(&id), Code::RoleNotPermitted);
-        w.refused(&SUSPENDED_ADJUSTER.key(), pay(&id), Code::PractitionerInactive);
+        w.refused(
+            &SUSPENDED_ADJUSTER.key(),
+            pay(&id),
+            Code::PractitionerInactive,
+        );
         w.refused(&patient_key(0), pay(&id), Code::NotAuthorized);
         w.refused(&ADJUSTER.key(), pay("cl-99"), Code::UnknownClaim);
         assert_eq!(status(&w.claim(&id)), ClaimStatus::Approved);
@@ -642,10 +1074,20 @@ mod appeals {
         r.ok();
         assert_eq!(r.attr("by"), PHYSICIAN.did());
         let c = w.claim(&id);
-        assert_eq!((status(&c), c.appealed, c.appeal_reason.as_str()), (ClaimStatus::Appealed, true, "pre-authorised by phone, ref 42"));
+        assert_eq!(
+            (status(&c), c.appealed, c.appeal_reason.as_str()),
+            (
+                ClaimStatus::Appealed,
+                true,
+                "pre-authorised by phone, ref 42"
+            )
+        );
         w.tx(&ADJUSTER.key(), decide(&id, &[15_000, 90_000])).ok();
         let c = w.claim(&id);
-        assert_eq!((status(&c), c.total_approved, c.appealed), (ClaimStatus::PartiallyApproved, 105_000, true));
+        assert_eq!(
+            (status(&c), c.total_approved, c.appealed),
+            (ClaimStatus::PartiallyApproved, 105_000, true)
+        );
         // Partially approved again, but the one appeal is used.
         w.refused(&admin(HOSPITAL), appeal(&id), Code::AppealNotAllowed);
         w.tx(&ADJUSTER.key(), pay(&id)).ok();
@@ -682,7 +1124,11 @@ mod appeals {
         w.refused(&admin(LAB), appeal(&id), Code::NotClaimParty);
         w.refused(&admin(INSURER), appeal(&id), Code::NotClaimParty);
         w.refused(&RESEARCHER.key(), appeal(&id), Code::RoleNotPermitted);
-        w.refused(&SUSPENDED_PHYSICIAN.key(), appeal(&id), Code::PractitionerInactive);
+        w.refused(
+            &SUSPENDED_PHYSICIAN.key(),
+            appeal(&id),
+            Code::PractitionerInactive,
+        );
         w.refused(&patient_key(0), appeal(&id), Code::NotAuthorized);
         w.refused(&admin(HOSPITAL), appeal("cl-99"), Code::UnknownClaim);
         assert_eq!(status(&w.claim(&id)), ClaimStatus::Denied);
@@ -697,7 +1143,10 @@ fn reference(rules: &[CoverageRule], items: &[ClaimItem]) -> (Vec<(u128, u128)>,
         .iter()
         .map(|it| {
             let claimed = u128::from(it.quantity) * u128::from(it.unit_price);
-            let rule = rules.iter().find(|r| r.service_code == it.service_code).filter(|r| r.covered);
+            let rule = rules
+                .iter()
+                .find(|r| r.service_code == it.service_code)
+                .filter(|r| r.covered);
             let Some(r) = rule else {
                 auto = false;
                 return (0, 0);
@@ -706,12 +1155,20 @@ fn reference(rules: &[CoverageRule], items: &[ClaimItem]) -> (Vec<(u128, u128)>,
                 auto = false;
                 return (0, 0);
             }
-            let cap = if r.price_cap == 0 { u128::MAX } else { u128::from(it.quantity) * u128::from(r.price_cap) };
+            let cap = if r.price_cap == 0 {
+                u128::MAX
+            } else {
+                u128::from(it.quantity) * u128::from(r.price_cap)
+            };
             if cap < claimed {
                 auto = false;
             }
             let approved = claimed.min(cap);
-            let copay = if r.copay_bps != 0 { approved * u128::from(r.copay_bps) / 10_000 } else { u128::from(r.copay_fixed).min(approved) };
+            let copay = if r.copay_bps != 0 {
+                approved * u128::from(r.copay_bps) / 10_000
+            } else {
+                u128::from(r.copay_fixed).min(approved)
+            };
             (approved, copay)
         })
         .collect();
@@ -722,26 +1179,51 @@ const CODES: [&str; 4] = ["a", "b", "c", "d"];
 
 /// Amounts that reach the edges of u64: small, large, and near the maximum.
 fn amount() -> impl Strategy<Value = u64> {
-    prop_oneof![0..1_000u64, 0..u64::MAX, (u64::MAX - 1_000)..=u64::MAX, Just(u64::MAX / 2 + 1)]
+    prop_oneof![
+        0..1_000u64,
+        0..u64::MAX,
+        (u64::MAX - 1_000)..=u64::MAX,
+        Just(u64::MAX / 2 + 1)
+    ]
 }
 
 fn rule_strategy() -> impl Strategy<Value = CoverageRule> {
-    (0..CODES.len(), any::<bool>(), amount(), amount(), 0..=10_000u32, any::<bool>(), any::<bool>()).prop_map(
-        |(c, covered, cap, fixed, bps, use_bps, preauth)| {
+    (
+        0..CODES.len(),
+        any::<bool>(),
+        amount(),
+        amount(),
+        0..=10_000u32,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(c, covered, cap, fixed, bps, use_bps, preauth)| {
             if !covered {
-                return CoverageRule { service_code: CODES[c].into(), ..Default::default() };
+                return CoverageRule {
+                    service_code: CODES[c].into(),
+                    ..Default::default()
+                };
             }
             let (copay_fixed, copay_bps) = if use_bps { (0, bps) } else { (fixed, 0) };
-            CoverageRule { service_code: CODES[c].into(), covered, price_cap: cap, copay_fixed, copay_bps, preauth_required: preauth }
-        },
-    )
+            CoverageRule {
+                service_code: CODES[c].into(),
+                covered,
+                price_cap: cap,
+                copay_fixed,
+                copay_bps,
+                preauth_required: preauth,
+            }
+        })
 }
 
 fn rules_strategy() -> impl Strategy<Value = Vec<CoverageRule>> {
     prop::collection::vec(rule_strategy(), 1..5).prop_map(|rules| {
         // One rule per code, as a published policy has.
         let mut seen = std::collections::BTreeSet::new();
-        rules.into_iter().filter(|r| seen.insert(r.service_code.clone())).collect()
+        rules
+            .into_iter()
+            .filter(|r| seen.insert(r.service_code.clone()))
+            .collect()
     })
 }
 

@@ -14,8 +14,9 @@ use medledger_tx::checkpoint::{decode_certificate_tx, BlsKey};
 use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_VOTING_PERIOD};
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
-    self, tx_body::Msg, AddMember, ChangePower, KeyOwner, MemberKind, OpenProposals, Proposal, ProposalStatus, RemoveMember,
-    RotateAdminKey, SubmitProposal, TxBody, ValidatorSet, VoteProposal,
+    self, tx_body::Msg, AddMember, ChangePower, KeyOwner, MemberKind, OpenProposals, Proposal,
+    ProposalStatus, RemoveMember, RotateAdminKey, SubmitProposal, TxBody, ValidatorSet,
+    VoteProposal,
 };
 use medledger_tx::{ids, keys, sign_tx, Code};
 use prost::Message;
@@ -32,7 +33,9 @@ fn admin(i: usize) -> SigningKey {
 }
 
 fn consensus(i: usize) -> [u8; 32] {
-    SigningKey::from_bytes(&[40 + i as u8; 32]).verifying_key().to_bytes()
+    SigningKey::from_bytes(&[40 + i as u8; 32])
+        .verifying_key()
+        .to_bytes()
 }
 
 fn address(i: usize) -> [u8; 20] {
@@ -62,14 +65,22 @@ impl Net {
                                   "bls_pop": hex::encode(bls(i).proof_of_possession())}})
             })
             .collect();
-        members.push(serde_json::json!({"id": "regulator-r", "name": "Regulator", "kind": "regulator",
-            "admin_key": hex::encode(admin(REGULATOR).verifying_key().to_bytes())}));
+        members.push(
+            serde_json::json!({"id": "regulator-r", "name": "Regulator", "kind": "regulator",
+            "admin_key": hex::encode(admin(REGULATOR).verifying_key().to_bytes())}),
+        );
         let app_state = serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap();
         let powers: Vec<([u8; 32], u64)> = (0..validators).map(|i| (consensus(i), 10)).collect();
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(dir.path()).unwrap();
-        l.init_chain_with_keys(CHAIN, 1, &app_state, &powers).unwrap();
-        Net { dir, l: Some(l), next: BTreeMap::new(), height: 0 }
+        l.init_chain_with_keys(CHAIN, 1, &app_state, &powers)
+            .unwrap();
+        Net {
+            dir,
+            l: Some(l),
+            next: BTreeMap::new(),
+            height: 0,
+        }
     }
 
     fn l(&self) -> &Ledger {
@@ -82,7 +93,11 @@ impl Net {
 
     fn tx(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
         let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
-        let body = TxBody { chain_id: CHAIN.into(), sequence: *seq, msg: Some(msg) };
+        let body = TxBody {
+            chain_id: CHAIN.into(),
+            sequence: *seq,
+            msg: Some(msg),
+        };
         *seq += 1;
         sign_tx(key, &body)
     }
@@ -90,7 +105,9 @@ impl Net {
     fn block(&mut self, txs: &[Vec<u8>]) -> BlockResult {
         self.height += 1;
         let l = self.l.as_mut().unwrap();
-        let r = l.finalize_block(self.height, 1_700_000_000 + self.height, txs).unwrap();
+        let r = l
+            .finalize_block(self.height, 1_700_000_000 + self.height, txs)
+            .unwrap();
         l.commit().unwrap();
         r
     }
@@ -113,15 +130,35 @@ impl Net {
     }
 
     fn proposal(&self, id: u64) -> Proposal {
-        Proposal::decode(self.l().store().get(&keys::proposal(id)).unwrap().unwrap().as_slice()).unwrap()
+        Proposal::decode(
+            self.l()
+                .store()
+                .get(&keys::proposal(id))
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap()
     }
 
     fn registry(&self) -> ValidatorSet {
-        ValidatorSet::decode(self.l().store().get(&keys::validators()).unwrap().unwrap().as_slice()).unwrap()
+        ValidatorSet::decode(
+            self.l()
+                .store()
+                .get(&keys::validators())
+                .unwrap()
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap()
     }
 
     fn owner(&self, key: &SigningKey) -> Option<KeyOwner> {
-        let bytes = self.l().store().get(&keys::key_owner(&key.verifying_key().to_bytes())).unwrap()?;
+        let bytes = self
+            .l()
+            .store()
+            .get(&keys::key_owner(&key.verifying_key().to_bytes()))
+            .unwrap()?;
         Some(KeyOwner::decode(bytes.as_slice()).unwrap())
     }
 
@@ -133,7 +170,10 @@ impl Net {
 }
 
 fn propose(action: Action, deadline_height: u64) -> Msg {
-    Msg::SubmitProposal(SubmitProposal { action: Some(action), deadline_height })
+    Msg::SubmitProposal(SubmitProposal {
+        action: Some(action),
+        deadline_height,
+    })
 }
 
 fn vote(proposal_id: u64, yes: bool) -> Msg {
@@ -154,11 +194,16 @@ fn add_lab_e() -> Action {
 }
 
 fn remove(member: &str) -> Action {
-    Action::RemoveMember(RemoveMember { member_id: member.into() })
+    Action::RemoveMember(RemoveMember {
+        member_id: member.into(),
+    })
 }
 
 fn change_power(member: &str, power: u64) -> Action {
-    Action::ChangePower(ChangePower { member_id: member.into(), power })
+    Action::ChangePower(ChangePower {
+        member_id: member.into(),
+        power,
+    })
 }
 
 fn kinds(events: &[medledger_state::Event]) -> Vec<&'static str> {
@@ -175,9 +220,17 @@ fn pass_with_three_of_four(n: &mut Net, action: Action) -> BlockResult {
     let (o, _) = n.ok(&admin(0), propose(action, deadline));
     let id: u64 = o.events[0].attributes[0].1.parse().unwrap();
     n.ok(&admin(1), vote(id, true));
-    assert_eq!(status(&n.proposal(id)), ProposalStatus::Open, "20 of 40 is not enough");
+    assert_eq!(
+        status(&n.proposal(id)),
+        ProposalStatus::Open,
+        "20 of 40 is not enough"
+    );
     let (o, r) = n.ok(&admin(2), vote(id, true));
-    assert!(kinds(&o.events).contains(&"medledger.governance.passed"), "{:?}", o.events);
+    assert!(
+        kinds(&o.events).contains(&"medledger.governance.passed"),
+        "{:?}",
+        o.events
+    );
     assert_eq!(status(&n.proposal(id)), ProposalStatus::Passed);
     r
 }
@@ -190,28 +243,71 @@ fn a_fifth_member_joins_when_more_than_two_thirds_vote_yes_and_cometbft_is_told(
     assert_eq!(r.validator_updates, vec![(consensus(LAB_E), 10)]);
     assert!(kinds(&r.events).contains(&"medledger.validators.updated"));
     let p = n.proposal(1);
-    assert_eq!((p.yes_power, p.no_power, p.total_power, p.decided_height), (30, 0, 40, passed_at));
+    assert_eq!(
+        (p.yes_power, p.no_power, p.total_power, p.decided_height),
+        (30, 0, 40, passed_at)
+    );
     assert_eq!(p.yes_voters, ["hospital-a", "lab-b", "insurer-c"]);
 
-    let member = pb::Member::decode(n.l().store().get(&keys::member("lab-e")).unwrap().unwrap().as_slice()).unwrap();
+    let member = pb::Member::decode(
+        n.l()
+            .store()
+            .get(&keys::member("lab-e"))
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
     assert_eq!(member.kind, MemberKind::Lab as i32);
-    assert_eq!(n.owner(&admin(LAB_E)).and_then(|o| o.owner), Some(pb::key_owner::Owner::MemberId("lab-e".into())));
+    assert_eq!(
+        n.owner(&admin(LAB_E)).and_then(|o| o.owner),
+        Some(pb::key_owner::Owner::MemberId("lab-e".into()))
+    );
     let reg = n.registry().validators;
     assert_eq!(reg.len(), 5);
-    assert!(reg.windows(2).all(|w| w[0].address < w[1].address), "registry stays in address order");
+    assert!(
+        reg.windows(2).all(|w| w[0].address < w[1].address),
+        "registry stays in address order"
+    );
     let e = reg.iter().find(|v| v.member_id == "lab-e").unwrap();
-    assert_eq!((e.address.as_slice(), e.power, e.bls_key.as_slice()), (address(LAB_E).as_slice(), 10, bls(LAB_E).public_key().as_slice()));
-    assert_eq!(n.l().validators().len(), 5, "the in-memory registry is reloaded at commit");
+    assert_eq!(
+        (e.address.as_slice(), e.power, e.bls_key.as_slice()),
+        (
+            address(LAB_E).as_slice(),
+            10,
+            bls(LAB_E).public_key().as_slice()
+        )
+    );
+    assert_eq!(
+        n.l().validators().len(),
+        5,
+        "the in-memory registry is reloaded at commit"
+    );
     // The change is indexed for auditors.
-    assert_eq!(n.l().store().get(&keys::validator_change_count()).unwrap(), Some(keys::encode_u64(1)));
-    assert_eq!(n.l().store().get(&keys::validator_change(0)).unwrap(), Some(keys::encode_u64(passed_at)));
+    assert_eq!(
+        n.l().store().get(&keys::validator_change_count()).unwrap(),
+        Some(keys::encode_u64(1))
+    );
+    assert_eq!(
+        n.l().store().get(&keys::validator_change(0)).unwrap(),
+        Some(keys::encode_u64(passed_at))
+    );
 
     // Decided: later votes do not count; the new member governs from now on.
-    assert_eq!(n.code(&admin(3), vote(1, true)), Code::ProposalClosed.value());
-    let (o, _) = n.ok(&admin(LAB_E), propose(change_power("lab-e", 20), n.height + 5));
+    assert_eq!(
+        n.code(&admin(3), vote(1, true)),
+        Code::ProposalClosed.value()
+    );
+    let (o, _) = n.ok(
+        &admin(LAB_E),
+        propose(change_power("lab-e", 20), n.height + 5),
+    );
     assert_eq!(o.events[0].attributes[1], ("proposer", "lab-e".to_string()));
     assert_eq!(n.proposal(2).total_power, 50);
-    assert!(n.block(&[]).validator_updates.is_empty(), "blocks without changes update nothing");
+    assert!(
+        n.block(&[]).validator_updates.is_empty(),
+        "blocks without changes update nothing"
+    );
 }
 
 #[test]
@@ -226,8 +322,19 @@ fn two_of_four_is_not_enough_and_the_proposal_expires_after_its_deadline() {
     let p = n.proposal(1);
     assert_eq!((status(&p), p.decided_height), (ProposalStatus::Expired, 3));
     assert!(p.outcome.contains("deadline 3"), "{}", p.outcome);
-    assert_eq!(n.code(&admin(2), vote(1, true)), Code::ProposalExpired.value());
-    let open = OpenProposals::decode(n.l().store().get(&keys::open_proposals()).unwrap().unwrap().as_slice()).unwrap();
+    assert_eq!(
+        n.code(&admin(2), vote(1, true)),
+        Code::ProposalExpired.value()
+    );
+    let open = OpenProposals::decode(
+        n.l()
+            .store()
+            .get(&keys::open_proposals())
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
     assert!(open.ids.is_empty());
     assert_eq!(n.registry().validators.len(), 4);
 }
@@ -236,9 +343,15 @@ fn two_of_four_is_not_enough_and_the_proposal_expires_after_its_deadline() {
 fn a_vote_in_the_deadline_block_still_counts() {
     let mut n = Net::new(4);
     n.ok(&admin(0), propose(add_lab_e(), 2));
-    let votes = [n.tx(&admin(1), vote(1, true)), n.tx(&admin(2), vote(1, true))];
+    let votes = [
+        n.tx(&admin(1), vote(1, true)),
+        n.tx(&admin(2), vote(1, true)),
+    ];
     let r = n.block(&votes);
-    assert_eq!(r.tx_results.iter().map(|t| t.code).collect::<Vec<_>>(), [0, 0]);
+    assert_eq!(
+        r.tx_results.iter().map(|t| t.code).collect::<Vec<_>>(),
+        [0, 0]
+    );
     assert_eq!(status(&n.proposal(1)), ProposalStatus::Passed);
     assert!(!kinds(&r.events).contains(&"medledger.governance.expired"));
 }
@@ -248,12 +361,19 @@ fn a_proposal_is_rejected_once_passing_is_impossible() {
     let mut n = Net::new(4);
     n.ok(&admin(0), propose(add_lab_e(), 50));
     n.ok(&admin(1), vote(1, false));
-    assert_eq!(status(&n.proposal(1)), ProposalStatus::Open, "30 of 40 could still say yes");
+    assert_eq!(
+        status(&n.proposal(1)),
+        ProposalStatus::Open,
+        "30 of 40 could still say yes"
+    );
     let (o, _) = n.ok(&admin(2), vote(1, false));
     assert!(kinds(&o.events).contains(&"medledger.governance.rejected"));
     let p = n.proposal(1);
     assert_eq!((status(&p), p.no_power), (ProposalStatus::Rejected, 20));
-    assert_eq!(n.code(&admin(3), vote(1, true)), Code::ProposalClosed.value());
+    assert_eq!(
+        n.code(&admin(3), vote(1, true)),
+        Code::ProposalClosed.value()
+    );
     assert!(n.l().store().get(&keys::member("lab-e")).unwrap().is_none());
 }
 
@@ -261,27 +381,46 @@ fn a_proposal_is_rejected_once_passing_is_impossible() {
 fn only_member_admins_propose_and_vote() {
     let mut n = Net::new(4);
     let stranger = SigningKey::from_bytes(&[99; 32]);
-    assert_eq!(n.code(&stranger, propose(add_lab_e(), 10)), Code::UnknownSigner.value());
+    assert_eq!(
+        n.code(&stranger, propose(add_lab_e(), 10)),
+        Code::UnknownSigner.value()
+    );
     let patient = SigningKey::from_bytes(&[98; 32]);
     n.ok(&patient, Msg::RegisterPatient(pb::RegisterPatient {}));
-    assert_eq!(n.code(&patient, propose(add_lab_e(), 10)), Code::NotAuthorized.value());
+    assert_eq!(
+        n.code(&patient, propose(add_lab_e(), 10)),
+        Code::NotAuthorized.value()
+    );
     n.ok(&admin(0), propose(add_lab_e(), 50));
-    assert_eq!(n.code(&stranger, vote(1, true)), Code::UnknownSigner.value());
+    assert_eq!(
+        n.code(&stranger, vote(1, true)),
+        Code::UnknownSigner.value()
+    );
     assert_eq!(n.code(&patient, vote(1, true)), Code::NotAuthorized.value());
     // A member without a validator may vote; its vote weighs nothing.
     n.ok(&admin(REGULATOR), vote(1, true));
     let p = n.proposal(1);
-    assert_eq!((p.yes_voters.len(), p.yes_power, status(&p)), (2, 10, ProposalStatus::Open));
+    assert_eq!(
+        (p.yes_voters.len(), p.yes_power, status(&p)),
+        (2, 10, ProposalStatus::Open)
+    );
 }
 
 #[test]
 fn a_member_votes_once_and_only_on_proposals_that_exist() {
     let mut n = Net::new(4);
     n.ok(&admin(0), propose(add_lab_e(), 50));
-    assert_eq!(n.code(&admin(0), vote(1, true)), Code::AlreadyVoted.value(), "the submission was its yes");
+    assert_eq!(
+        n.code(&admin(0), vote(1, true)),
+        Code::AlreadyVoted.value(),
+        "the submission was its yes"
+    );
     n.ok(&admin(1), vote(1, false));
     assert_eq!(n.code(&admin(1), vote(1, true)), Code::AlreadyVoted.value());
-    assert_eq!(n.code(&admin(1), vote(7, true)), Code::UnknownProposal.value());
+    assert_eq!(
+        n.code(&admin(1), vote(7, true)),
+        Code::UnknownProposal.value()
+    );
     assert_eq!(n.code(&admin(1), vote(0, true)), Code::InvalidField.value());
 }
 
@@ -290,40 +429,96 @@ fn deadlines_must_be_now_or_later_and_within_the_voting_period() {
     let mut n = Net::new(4);
     n.block(&[]);
     n.block(&[]);
-    assert_eq!(n.code(&admin(0), propose(add_lab_e(), 2)), Code::BadDeadline.value());
-    assert_eq!(n.code(&admin(0), propose(add_lab_e(), 4 + MAX_VOTING_PERIOD + 1)), Code::BadDeadline.value());
+    assert_eq!(
+        n.code(&admin(0), propose(add_lab_e(), 2)),
+        Code::BadDeadline.value()
+    );
+    assert_eq!(
+        n.code(&admin(0), propose(add_lab_e(), 4 + MAX_VOTING_PERIOD + 1)),
+        Code::BadDeadline.value()
+    );
     n.ok(&admin(0), propose(add_lab_e(), 5 + MAX_VOTING_PERIOD));
 }
 
 #[test]
 fn open_proposals_are_bounded() {
     let mut n = Net::new(4);
-    let txs: Vec<Vec<u8>> = (0..=MAX_OPEN_PROPOSALS as u64).map(|p| n.tx(&admin(0), propose(change_power("lab-b", p + 1), 100))).collect();
+    let txs: Vec<Vec<u8>> = (0..=MAX_OPEN_PROPOSALS as u64)
+        .map(|p| n.tx(&admin(0), propose(change_power("lab-b", p + 1), 100)))
+        .collect();
     let r = n.block(&txs);
-    assert!(r.tx_results[..MAX_OPEN_PROPOSALS].iter().all(|t| t.code == 0));
-    assert_eq!(r.tx_results[MAX_OPEN_PROPOSALS].code, Code::TooManyProposals.value());
+    assert!(r.tx_results[..MAX_OPEN_PROPOSALS]
+        .iter()
+        .all(|t| t.code == 0));
+    assert_eq!(
+        r.tx_results[MAX_OPEN_PROPOSALS].code,
+        Code::TooManyProposals.value()
+    );
 }
 
 #[test]
 fn add_member_refuses_taken_ids_admin_keys_and_validator_keys() {
     let mut n = Net::new(4);
-    let Action::AddMember(lab_e) = add_lab_e() else { unreachable!() };
+    let Action::AddMember(lab_e) = add_lab_e() else {
+        unreachable!()
+    };
     let cases = [
-        (AddMember { id: "lab-b".into(), ..lab_e.clone() }, Code::MemberExists),
-        (AddMember { admin_key: admin(1).verifying_key().to_bytes().to_vec(), ..lab_e.clone() }, Code::KeyInUse),
-        (AddMember { validator_pub_key: consensus(1).to_vec(), ..lab_e.clone() }, Code::ValidatorExists),
-        (AddMember { bls_key: bls(1).public_key().to_vec(), bls_pop: bls(1).proof_of_possession().to_vec(), ..lab_e.clone() }, Code::ValidatorExists),
+        (
+            AddMember {
+                id: "lab-b".into(),
+                ..lab_e.clone()
+            },
+            Code::MemberExists,
+        ),
+        (
+            AddMember {
+                admin_key: admin(1).verifying_key().to_bytes().to_vec(),
+                ..lab_e.clone()
+            },
+            Code::KeyInUse,
+        ),
+        (
+            AddMember {
+                validator_pub_key: consensus(1).to_vec(),
+                ..lab_e.clone()
+            },
+            Code::ValidatorExists,
+        ),
+        (
+            AddMember {
+                bls_key: bls(1).public_key().to_vec(),
+                bls_pop: bls(1).proof_of_possession().to_vec(),
+                ..lab_e.clone()
+            },
+            Code::ValidatorExists,
+        ),
     ];
     for (add, want) in cases {
-        assert_eq!(n.code(&admin(0), propose(Action::AddMember(add.clone()), 50)), want.value(), "{add:?}");
+        assert_eq!(
+            n.code(&admin(0), propose(Action::AddMember(add.clone()), 50)),
+            want.value(),
+            "{add:?}"
+        );
     }
     // A member without a validator changes no power.
-    assert_eq!(n.code(&admin(0), propose(change_power("regulator-r", 5), 50)), Code::NoValidator.value());
-    assert_eq!(n.code(&admin(0), propose(remove("nobody"), 50)), Code::UnknownMember.value());
+    assert_eq!(
+        n.code(&admin(0), propose(change_power("regulator-r", 5), 50)),
+        Code::NoValidator.value()
+    );
+    assert_eq!(
+        n.code(&admin(0), propose(remove("nobody"), 50)),
+        Code::UnknownMember.value()
+    );
     // A proof of possession of another key is refused by the stateless checks (last: such a tx
     // consumes no sequence number, so this helper's count is off afterwards).
-    let bad_pop = AddMember { bls_pop: bls(1).proof_of_possession().to_vec(), ..lab_e };
-    assert_eq!(n.code(&admin(1), propose(Action::AddMember(bad_pop), 50)), Code::InvalidField.value());
+    let bad_pop = AddMember {
+        bls_pop: bls(1).proof_of_possession().to_vec(),
+        ..lab_e
+    };
+    assert_eq!(
+        n.code(&admin(1), propose(Action::AddMember(bad_pop), 50)),
+        Code::InvalidField.value()
+    );
 }
 
 #[test]
@@ -331,12 +526,20 @@ fn change_power_reaches_cometbft_and_later_tallies() {
     let mut n = Net::new(4);
     let r = pass_with_three_of_four(&mut n, change_power("lab-b", 40));
     assert_eq!(r.validator_updates, vec![(consensus(1), 40)]);
-    let b = n.registry().validators.into_iter().find(|v| v.member_id == "lab-b").unwrap();
+    let b = n
+        .registry()
+        .validators
+        .into_iter()
+        .find(|v| v.member_id == "lab-b")
+        .unwrap();
     assert_eq!(b.power, 40);
     // lab-b alone now holds 40 of 70: a lot, not more than 2/3.
     n.ok(&admin(1), propose(add_lab_e(), n.height + 5));
     let p = n.proposal(2);
-    assert_eq!((p.yes_power, p.total_power, status(&p)), (40, 70, ProposalStatus::Open));
+    assert_eq!(
+        (p.yes_power, p.total_power, status(&p)),
+        (40, 70, ProposalStatus::Open)
+    );
     // With hospital-a (10) it has 50 of 70 > 2/3.
     n.ok(&admin(0), vote(2, true));
     assert_eq!(status(&n.proposal(2)), ProposalStatus::Passed);
@@ -351,15 +554,34 @@ fn rotating_the_admin_key_makes_the_old_key_sign_nothing() {
         new_admin_key: new_key.verifying_key().to_bytes().to_vec(),
     });
     let r = pass_with_three_of_four(&mut n, rotate);
-    assert!(r.validator_updates.is_empty(), "an admin key is not a validator key");
+    assert!(
+        r.validator_updates.is_empty(),
+        "an admin key is not a validator key"
+    );
     let old = admin(3);
-    assert_eq!(n.code(&old, propose(add_lab_e(), n.height + 5)), Code::UnknownSigner.value());
-    assert_eq!(n.code(&old, Msg::RegisterPatient(pb::RegisterPatient {})), Code::UnknownSigner.value(), "nor become a patient");
+    assert_eq!(
+        n.code(&old, propose(add_lab_e(), n.height + 5)),
+        Code::UnknownSigner.value()
+    );
+    assert_eq!(
+        n.code(&old, Msg::RegisterPatient(pb::RegisterPatient {})),
+        Code::UnknownSigner.value(),
+        "nor become a patient"
+    );
     let (o, _) = n.ok(&new_key, propose(add_lab_e(), n.height + 5));
-    assert_eq!(o.events[0].attributes[1], ("proposer", "hospital-d".to_string()));
+    assert_eq!(
+        o.events[0].attributes[1],
+        ("proposer", "hospital-d".to_string())
+    );
     // A retired key cannot be given to anyone again.
-    let reuse = Action::RotateAdminKey(RotateAdminKey { member_id: "lab-b".into(), new_admin_key: old.verifying_key().to_bytes().to_vec() });
-    assert_eq!(n.code(&admin(1), propose(reuse, n.height + 5)), Code::KeyInUse.value());
+    let reuse = Action::RotateAdminKey(RotateAdminKey {
+        member_id: "lab-b".into(),
+        new_admin_key: old.verifying_key().to_bytes().to_vec(),
+    });
+    assert_eq!(
+        n.code(&admin(1), propose(reuse, n.height + 5)),
+        Code::KeyInUse.value()
+    );
 }
 
 #[test]
@@ -367,19 +589,36 @@ fn removing_a_member_drops_its_validator_and_retires_its_key() {
     let mut n = Net::new(4);
     let r = pass_with_three_of_four(&mut n, remove("hospital-d"));
     assert_eq!(r.validator_updates, vec![(consensus(3), 0)]);
-    assert!(n.l().store().get(&keys::member("hospital-d")).unwrap().is_none());
+    assert!(n
+        .l()
+        .store()
+        .get(&keys::member("hospital-d"))
+        .unwrap()
+        .is_none());
     assert_eq!(n.registry().validators.len(), 3);
-    assert_eq!(n.code(&admin(3), vote(1, true)), Code::UnknownSigner.value());
-    assert_eq!(n.owner(&admin(3)).and_then(|o| o.owner), Some(pb::key_owner::Owner::RetiredMemberKey("hospital-d".into())));
+    assert_eq!(
+        n.code(&admin(3), vote(1, true)),
+        Code::UnknownSigner.value()
+    );
+    assert_eq!(
+        n.owner(&admin(3)).and_then(|o| o.owner),
+        Some(pb::key_owner::Owner::RetiredMemberKey("hospital-d".into()))
+    );
 }
 
 #[test]
 fn the_last_validator_cannot_be_removed() {
     let mut n = Net::new(1);
-    assert_eq!(n.code(&admin(0), propose(remove("hospital-a"), 10)), Code::ValidatorSetEmpty.value());
+    assert_eq!(
+        n.code(&admin(0), propose(remove("hospital-a"), 10)),
+        Code::ValidatorSetEmpty.value()
+    );
     // The regulator runs no validator: removing it leaves the set as it is.
     let (o, r) = n.ok(&admin(0), propose(remove("regulator-r"), 10));
-    assert!(kinds(&o.events).contains(&"medledger.governance.passed"), "10 of 10 passes at once");
+    assert!(
+        kinds(&o.events).contains(&"medledger.governance.passed"),
+        "10 of 10 passes at once"
+    );
     assert!(r.validator_updates.is_empty());
 }
 
@@ -390,7 +629,11 @@ fn a_passed_proposal_whose_preconditions_vanished_fails_and_changes_nothing() {
     pass_with_three_of_four(&mut n, remove("hospital-d")); // proposal 2
     n.ok(&admin(1), vote(1, true));
     let (o, r) = n.ok(&admin(2), vote(1, true));
-    assert!(kinds(&o.events).contains(&"medledger.governance.failed"), "{:?}", o.events);
+    assert!(
+        kinds(&o.events).contains(&"medledger.governance.failed"),
+        "{:?}",
+        o.events
+    );
     let p = n.proposal(1);
     assert_eq!(status(&p), ProposalStatus::Failed);
     assert!(p.outcome.contains("UNKNOWN_MEMBER"), "{}", p.outcome);
@@ -414,8 +657,15 @@ fn signatures_follow_cometbfts_validator_set_two_heights_late() {
     let h = n.height;
     let root = n.l().store().root_at(h).unwrap();
     let share = bls(LAB_E).sign_checkpoint(CHAIN, h, &root);
-    assert!(!n.l().verify_vote_extension(&address(LAB_E), h + 1, &share), "not in CometBFT's set at h+1");
-    assert!(n.l().verify_vote_extension(&address(0), h + 1, &bls(0).sign_checkpoint(CHAIN, h, &root)));
+    assert!(
+        !n.l().verify_vote_extension(&address(LAB_E), h + 1, &share),
+        "not in CometBFT's set at h+1"
+    );
+    assert!(n.l().verify_vote_extension(
+        &address(0),
+        h + 1,
+        &bls(0).sign_checkpoint(CHAIN, h, &root)
+    ));
     assert_eq!(n.l().signers_of(h).unwrap().len(), 4);
     assert_eq!(n.l().signers_of(h + 1).unwrap().len(), 5);
 
@@ -423,13 +673,20 @@ fn signatures_follow_cometbfts_validator_set_two_heights_late() {
     n.reopen(); // a restarted node computes the same sets from its store
     let root = n.l().store().root_at(h + 1).unwrap();
     let share = bls(LAB_E).sign_checkpoint(CHAIN, h + 1, &root);
-    assert!(n.l().verify_vote_extension(&address(LAB_E), h + 2, &share), "in the set from h+2");
+    assert!(
+        n.l().verify_vote_extension(&address(LAB_E), h + 2, &share),
+        "in the set from h+2"
+    );
     n.block(&[]);
 
     // The proposer of block h+3 certifies state h+1 with the 5-validator set.
     let votes: Vec<VoteExtension> = [0, 1, 2, LAB_E]
         .iter()
-        .map(|&i| VoteExtension { address: address(i), committed: true, extension: bls(i).sign_checkpoint(CHAIN, h + 1, &root).to_vec() })
+        .map(|&i| VoteExtension {
+            address: address(i),
+            committed: true,
+            extension: bls(i).sign_checkpoint(CHAIN, h + 1, &root).to_vec(),
+        })
         .collect();
     let txs = n.l_mut().prepare_proposal(h + 3, &votes, vec![], 1 << 20);
     let cert = decode_certificate_tx(&txs[0]).unwrap().unwrap();
@@ -448,10 +705,18 @@ fn a_removed_validator_still_signs_until_cometbft_drops_it() {
     pass_with_three_of_four(&mut n, remove("hospital-d"));
     let h = n.height;
     let root = n.l().store().root_at(h).unwrap();
-    assert!(n.l().verify_vote_extension(&address(3), h + 1, &bls(3).sign_checkpoint(CHAIN, h, &root)), "still votes at h+1");
+    assert!(
+        n.l()
+            .verify_vote_extension(&address(3), h + 1, &bls(3).sign_checkpoint(CHAIN, h, &root)),
+        "still votes at h+1"
+    );
     n.block(&[]);
     let root = n.l().store().root_at(h + 1).unwrap();
-    assert!(!n.l().verify_vote_extension(&address(3), h + 2, &bls(3).sign_checkpoint(CHAIN, h + 1, &root)));
+    assert!(!n.l().verify_vote_extension(
+        &address(3),
+        h + 2,
+        &bls(3).sign_checkpoint(CHAIN, h + 1, &root)
+    ));
 }
 
 #[test]
@@ -474,7 +739,15 @@ fn certificate_trust_is_handed_over_to_the_new_set() {
     use medledger_query::history::ProvenRead;
 
     let mut n = Net::new(4);
-    let genesis_set = ValidatorSet::decode(n.l().store().get_at(&keys::validators(), 0).unwrap().unwrap().as_slice()).unwrap();
+    let genesis_set = ValidatorSet::decode(
+        n.l()
+            .store()
+            .get_at(&keys::validators(), 0)
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
     let genesis = CertTrust::from_registry(CHAIN, &genesis_set);
     pass_with_three_of_four(&mut n, add_lab_e());
     let h = n.height;
@@ -483,23 +756,50 @@ fn certificate_trust_is_handed_over_to_the_new_set() {
     let shares = |n: &Net, state: u64, who: &[usize]| -> Vec<VoteExtension> {
         let root = n.l().store().root_at(state).unwrap();
         who.iter()
-            .map(|&i| VoteExtension { address: address(i), committed: true, extension: bls(i).sign_checkpoint(CHAIN, state, &root).to_vec() })
+            .map(|&i| VoteExtension {
+                address: address(i),
+                committed: true,
+                extension: bls(i).sign_checkpoint(CHAIN, state, &root).to_vec(),
+            })
             .collect()
     };
-    let cert_h = n.l().build_certificate(h + 2, &shares(&n, h, &[0, 1, 2, 3])).unwrap();
-    let cert_next = n.l().build_certificate(h + 3, &shares(&n, h + 1, &[1, 2, 3, LAB_E])).unwrap();
-    assert!(genesis.verify(&cert_h).is_ok(), "state h is still certified by the founders");
-    assert!(genesis.verify(&cert_next).is_err(), "state h+1 is certified by the new set");
+    let cert_h = n
+        .l()
+        .build_certificate(h + 2, &shares(&n, h, &[0, 1, 2, 3]))
+        .unwrap();
+    let cert_next = n
+        .l()
+        .build_certificate(h + 3, &shares(&n, h + 1, &[1, 2, 3, LAB_E]))
+        .unwrap();
+    assert!(
+        genesis.verify(&cert_h).is_ok(),
+        "state h is still certified by the founders"
+    );
+    assert!(
+        genesis.verify(&cert_next).is_err(),
+        "state h+1 is certified by the new set"
+    );
 
     let answer = n.l().query("/validators", &[], h, true);
-    let read = ProvenRead { key: answer.key, value: answer.value, proof: answer.proof.unwrap() };
+    let read = ProvenRead {
+        key: answer.key,
+        value: answer.value,
+        proof: answer.proof.unwrap(),
+    };
     let next = genesis.handover(&cert_h, &read).unwrap();
     let (state, signers) = next.verify(&cert_next).unwrap();
-    assert_eq!((state.height, state.signed_power, state.total_power), (h + 1, 40, 50));
+    assert_eq!(
+        (state.height, state.signed_power, state.total_power),
+        (h + 1, 40, 50)
+    );
     assert!(signers.contains(&"lab-e".to_string()), "{signers:?}");
 
     // A registry read at another height does not match the certified root.
     let stale = n.l().query("/validators", &[], h - 1, true);
-    let stale = ProvenRead { key: stale.key, value: stale.value, proof: stale.proof.unwrap() };
+    let stale = ProvenRead {
+        key: stale.key,
+        value: stale.value,
+        proof: stale.proof.unwrap(),
+    };
     assert!(genesis.handover(&cert_h, &stale).is_err());
 }

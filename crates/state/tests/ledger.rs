@@ -52,7 +52,11 @@ struct Signer {
 impl Signer {
     fn tx(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
         let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
-        let body = TxBody { chain_id: CHAIN.into(), sequence: *seq, msg: Some(msg) };
+        let body = TxBody {
+            chain_id: CHAIN.into(),
+            sequence: *seq,
+            msg: Some(msg),
+        };
         *seq += 1;
         sign_tx(key, &body)
     }
@@ -90,7 +94,9 @@ fn access(patient: usize, class: &str) -> Msg {
 }
 
 fn revoke(id: &str) -> Msg {
-    Msg::RevokeConsent(pb::RevokeConsent { consent_id: id.into() })
+    Msg::RevokeConsent(pb::RevokeConsent {
+        consent_id: id.into(),
+    })
 }
 
 #[test]
@@ -105,7 +111,10 @@ fn refused_tx_writes_only_its_sequence() {
     let r2 = block(&mut l, 2, &[s.tx(&alice, access(0, "Observation"))]);
     assert_eq!(r2.tx_results[0].code, Code::NotAuthorized.value());
     let pk = alice.verifying_key().to_bytes();
-    assert_eq!(l.store().get(&keys::sequence(&pk)).unwrap(), Some(keys::encode_u64(2)));
+    assert_eq!(
+        l.store().get(&keys::sequence(&pk)).unwrap(),
+        Some(keys::encode_u64(2))
+    );
     let pid = ids::patient_id(&pk);
     assert_eq!(l.store().get(&keys::access_count(&pid)).unwrap(), None);
 
@@ -113,10 +122,24 @@ fn refused_tx_writes_only_its_sequence() {
     let mut forged = s.tx(&alice, register());
     let last = forged.len() - 1;
     forged[last] ^= 1;
-    let stale = sign_tx(&alice, &TxBody { chain_id: CHAIN.into(), sequence: 0, msg: Some(register()) });
+    let stale = sign_tx(
+        &alice,
+        &TxBody {
+            chain_id: CHAIN.into(),
+            sequence: 0,
+            msg: Some(register()),
+        },
+    );
     let r3 = block(&mut l, 3, &[forged, stale, vec![1, 2, 3]]);
     let codes: Vec<u32> = r3.tx_results.iter().map(|t| t.code).collect();
-    assert_eq!(codes, vec![Code::BadSignature.value(), Code::SequenceReused.value(), Code::TxDecode.value()]);
+    assert_eq!(
+        codes,
+        vec![
+            Code::BadSignature.value(),
+            Code::SequenceReused.value(),
+            Code::TxDecode.value()
+        ]
+    );
     assert_eq!(r3.app_hash, r2.app_hash);
 }
 
@@ -125,9 +148,26 @@ fn revocation_applies_from_the_next_block() {
     let (_d, mut l) = ledger();
     let mut s = Signer::default();
     let (alice, hosp) = (patient_key(0), member_key(0));
-    block(&mut l, 1, &[s.tx(&alice, register()), s.tx(&alice, grant("hospital-a", "Observation"))]);
-    let r = block(&mut l, 2, &[s.tx(&alice, revoke("c-1")), s.tx(&hosp, access(0, "Observation"))]);
-    assert_eq!(r.tx_results[1].code, 0, "same block as the revocation: still permitted");
+    block(
+        &mut l,
+        1,
+        &[
+            s.tx(&alice, register()),
+            s.tx(&alice, grant("hospital-a", "Observation")),
+        ],
+    );
+    let r = block(
+        &mut l,
+        2,
+        &[
+            s.tx(&alice, revoke("c-1")),
+            s.tx(&hosp, access(0, "Observation")),
+        ],
+    );
+    assert_eq!(
+        r.tx_results[1].code, 0,
+        "same block as the revocation: still permitted"
+    );
     let r = block(&mut l, 3, &[s.tx(&hosp, access(0, "Observation"))]);
     assert_eq!(r.tx_results[0].code, Code::NoPermittingConsent.value());
     let r = block(&mut l, 4, &[s.tx(&alice, revoke("c-1"))]);
@@ -194,7 +234,14 @@ fn proofs_of_presence_and_absence_verify_at_every_height() {
     let (_d, mut l) = ledger();
     let mut s = Signer::default();
     let alice = patient_key(0);
-    let r1 = block(&mut l, 1, &[s.tx(&alice, register()), s.tx(&alice, grant("hospital-a", "Observation"))]);
+    let r1 = block(
+        &mut l,
+        1,
+        &[
+            s.tx(&alice, register()),
+            s.tx(&alice, grant("hospital-a", "Observation")),
+        ],
+    );
     let r2 = block(&mut l, 2, &[s.tx(&alice, revoke("c-1"))]);
     let key = keys::consent("c-1");
     for (h, root) in [(1, r1.app_hash), (2, r2.app_hash)] {
@@ -207,7 +254,9 @@ fn proofs_of_presence_and_absence_verify_at_every_height() {
         assert_eq!(none, None);
         assert!(medledger_query::verify(&root, &keys::consent("c-2"), None, &absent).is_ok());
         // An absence proof cannot be passed off as a value, nor a value proof as an absence.
-        assert!(medledger_query::verify(&root, &keys::consent("c-2"), Some(b"x"), &absent).is_err());
+        assert!(
+            medledger_query::verify(&root, &keys::consent("c-2"), Some(b"x"), &absent).is_err()
+        );
         assert!(medledger_query::verify(&root, &key, None, &proof).is_err());
     }
 }
@@ -218,10 +267,22 @@ fn queries_answer_at_a_height_and_refuse_the_future() {
     let mut s = Signer::default();
     block(&mut l, 1, &[s.tx(&patient_key(0), register())]);
     let a = l.query("/consent/c-1", &[], 0, true);
-    assert_eq!((a.code, a.height, a.value.is_none(), a.proof.is_some()), (0, 1, true, true));
-    assert_eq!(l.query("/consent/c-1", &[], 9, false).code, medledger_tx::QueryCode::FutureHeight as u32);
-    assert_eq!(l.query("", &[], 0, false).code, medledger_tx::QueryCode::BadPath as u32);
-    assert_eq!(l.query(&"/x".repeat(200), &[], 0, false).code, medledger_tx::QueryCode::BadPath as u32);
+    assert_eq!(
+        (a.code, a.height, a.value.is_none(), a.proof.is_some()),
+        (0, 1, true, true)
+    );
+    assert_eq!(
+        l.query("/consent/c-1", &[], 9, false).code,
+        medledger_tx::QueryCode::FutureHeight as u32
+    );
+    assert_eq!(
+        l.query("", &[], 0, false).code,
+        medledger_tx::QueryCode::BadPath as u32
+    );
+    assert_eq!(
+        l.query(&"/x".repeat(200), &[], 0, false).code,
+        medledger_tx::QueryCode::BadPath as u32
+    );
 }
 
 /// One step of a random workload.
@@ -243,7 +304,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn class(c: bool) -> &'static str {
-    if c { "Observation" } else { "Condition" }
+    if c {
+        "Observation"
+    } else {
+        "Condition"
+    }
 }
 
 fn to_tx(s: &mut Signer, model: &Model, op: &Op) -> Vec<u8> {
@@ -268,13 +333,21 @@ impl Model {
     /// Whether an access must be accepted at `height`.
     fn permits(&self, m: usize, p: usize, c: bool, height: u64) -> bool {
         self.registered[p]
-            && self.consents.iter().any(|&(cp, cm, cc, rev)| cp == p && cm == m && cc == c && rev.is_none_or(|r| height <= r))
+            && self.consents.iter().any(|&(cp, cm, cc, rev)| {
+                cp == p && cm == m && cc == c && rev.is_none_or(|r| height <= r)
+            })
     }
 
     /// The id of the `k`-th (mod count) consent of patient `p`, else of anyone.
     fn consent_of(&self, p: usize, k: u64) -> String {
-        let own: Vec<usize> = (0..self.consents.len()).filter(|&i| self.consents[i].0 == p).collect();
-        let i = if own.is_empty() { k as usize } else { own[k as usize % own.len()] };
+        let own: Vec<usize> = (0..self.consents.len())
+            .filter(|&i| self.consents[i].0 == p)
+            .collect();
+        let i = if own.is_empty() {
+            k as usize
+        } else {
+            own[k as usize % own.len()]
+        };
         format!("c-{}", i + 1)
     }
 
@@ -283,7 +356,10 @@ impl Model {
             Op::Register(p) if code == 0 => self.registered[p] = true,
             Op::Grant(p, m, c) if code == 0 => self.consents.push((p, m, c, None)),
             Op::Revoke(..) if code == 0 => {
-                let n: usize = revoked.and_then(|id| id.strip_prefix("c-")).and_then(|n| n.parse().ok()).unwrap_or(0);
+                let n: usize = revoked
+                    .and_then(|id| id.strip_prefix("c-"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
                 self.consents[n - 1].3 = Some(height);
             }
             _ => {}
@@ -382,7 +458,11 @@ mod certificates {
         let root1 = l.store().root_at(1).unwrap();
         signers
             .iter()
-            .map(|&i| VoteExtension { address: [i; 20], committed: true, extension: bls(i).sign_checkpoint(CHAIN, 1, &root1).to_vec() })
+            .map(|&i| VoteExtension {
+                address: [i; 20],
+                committed: true,
+                extension: bls(i).sign_checkpoint(CHAIN, 1, &root1).to_vec(),
+            })
             .collect()
     }
 
@@ -396,7 +476,9 @@ mod certificates {
         let app_state = serde_json::to_vec(&serde_json::json!({ "members": [member] })).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(dir.path()).unwrap();
-        assert!(l.init_chain(CHAIN, 1, &app_state, &[([0; 20], 10)]).is_err());
+        assert!(l
+            .init_chain(CHAIN, 1, &app_state, &[([0; 20], 10)])
+            .is_err());
     }
 
     #[test]
@@ -405,17 +487,32 @@ mod certificates {
         let root2 = l.store().root_at(2).unwrap();
         let good = bls(1).sign_checkpoint(CHAIN, 2, &root2);
         assert!(l.verify_vote_extension(&[1; 20], 3, &good));
-        assert!(l.verify_vote_extension(&[1; 20], 3, &[]), "a validator may opt out");
-        assert!(!l.verify_vote_extension(&[2; 20], 3, &good), "another validator's share");
-        assert!(!l.verify_vote_extension(&[1; 20], 3, &bls(1).sign_checkpoint(CHAIN, 1, &root2)), "wrong height");
-        assert!(!l.verify_vote_extension(&[9; 20], 3, &good), "unknown validator");
+        assert!(
+            l.verify_vote_extension(&[1; 20], 3, &[]),
+            "a validator may opt out"
+        );
+        assert!(
+            !l.verify_vote_extension(&[2; 20], 3, &good),
+            "another validator's share"
+        );
+        assert!(
+            !l.verify_vote_extension(&[1; 20], 3, &bls(1).sign_checkpoint(CHAIN, 1, &root2)),
+            "wrong height"
+        );
+        assert!(
+            !l.verify_vote_extension(&[9; 20], 3, &good),
+            "unknown validator"
+        );
         assert!(!l.verify_vote_extension(&[1; 20], 3, &[0u8; 96]), "garbage");
     }
 
     #[test]
     fn proposer_certificate_is_checked_and_stored() {
         let (_d, mut l) = ledger_with_validators();
-        assert!(l.build_certificate(3, &votes(&l, &[0, 1])).is_none(), "2 of 4 is not > 2/3");
+        assert!(
+            l.build_certificate(3, &votes(&l, &[0, 1])).is_none(),
+            "2 of 4 is not > 2/3"
+        );
         let txs = l.prepare_proposal(3, &votes(&l, &[0, 2, 3]), vec![], 1 << 20);
         let cert = decode_certificate_tx(&txs[0]).unwrap().unwrap();
         assert_eq!(cert.height, 1);
@@ -423,20 +520,44 @@ mod certificates {
 
         // Wrong position, wrong height, tampered root: the block is rejected.
         let user_tx = Signer::default().tx(&patient_key(0), register());
-        assert_eq!(l.process_proposal(3, &[user_tx.clone(), txs[0].clone()]).unwrap_err().code, Code::ProposerOnly);
-        assert_eq!(l.process_proposal(4, &txs).unwrap_err().code, Code::ProposerOnly);
+        assert_eq!(
+            l.process_proposal(3, &[user_tx.clone(), txs[0].clone()])
+                .unwrap_err()
+                .code,
+            Code::ProposerOnly
+        );
+        assert_eq!(
+            l.process_proposal(4, &txs).unwrap_err().code,
+            Code::ProposerOnly
+        );
         let mut forged = cert.clone();
         forged.app_hash[0] ^= 1;
-        assert_eq!(l.process_proposal(3, &[encode_certificate_tx(&forged)]).unwrap_err().code, Code::ProposerOnly);
+        assert_eq!(
+            l.process_proposal(3, &[encode_certificate_tx(&forged)])
+                .unwrap_err()
+                .code,
+            Code::ProposerOnly
+        );
         let mut no_signers = cert.clone();
         no_signers.signers = vec![0b0000_0111];
-        assert_eq!(l.process_proposal(3, &[encode_certificate_tx(&no_signers)]).unwrap_err().code, Code::ProposerOnly);
+        assert_eq!(
+            l.process_proposal(3, &[encode_certificate_tx(&no_signers)])
+                .unwrap_err()
+                .code,
+            Code::ProposerOnly
+        );
 
         let r = block(&mut l, 3, &[txs[0].clone(), user_tx]);
-        assert_eq!(r.tx_results.iter().map(|t| t.code).collect::<Vec<_>>(), vec![0, 0]);
+        assert_eq!(
+            r.tx_results.iter().map(|t| t.code).collect::<Vec<_>>(),
+            vec![0, 0]
+        );
         let stored = l.store().get(&keys::certificate(1)).unwrap().unwrap();
         assert_eq!(prost::Message::decode(stored.as_slice()), Ok(cert));
-        assert_eq!(l.store().get(&keys::latest_certificate()).unwrap(), Some(keys::encode_u64(1)));
+        assert_eq!(
+            l.store().get(&keys::latest_certificate()).unwrap(),
+            Some(keys::encode_u64(1))
+        );
         // Users cannot submit one.
         assert_eq!(l.check_tx(&txs[0]).unwrap_err().code, Code::ProposerOnly);
     }

@@ -32,7 +32,8 @@ pub const MAX_VALIDATORS: usize = 256;
 /// The bytes every validator signs for state `height` with root `app_hash`:
 /// `namespace || 0x00 || len(chain_id) (1 byte) || chain_id || height (8 bytes, big-endian) || app_hash`.
 pub fn checkpoint_message(chain_id: &str, height: u64, app_hash: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(CHECKPOINT_NAMESPACE.len() + 2 + chain_id.len() + 8 + app_hash.len());
+    let mut m =
+        Vec::with_capacity(CHECKPOINT_NAMESPACE.len() + 2 + chain_id.len() + 8 + app_hash.len());
     m.extend_from_slice(CHECKPOINT_NAMESPACE);
     m.push(0);
     m.push(u8::try_from(chain_id.len()).unwrap_or(u8::MAX));
@@ -73,7 +74,13 @@ impl BlsKey {
 
     /// Signs a checkpoint.
     pub fn sign_checkpoint(&self, chain_id: &str, height: u64, app_hash: &[u8]) -> [u8; 96] {
-        self.0.sign(&checkpoint_message(chain_id, height, app_hash), BLS_SIG_DST, &[]).compress()
+        self.0
+            .sign(
+                &checkpoint_message(chain_id, height, app_hash),
+                BLS_SIG_DST,
+                &[],
+            )
+            .compress()
     }
 }
 
@@ -91,13 +98,21 @@ fn signature(bytes: &[u8]) -> Option<Signature> {
 /// Whether `pop` proves possession of the secret key of `bls_key`.
 pub fn verify_possession(bls_key: &[u8], pop: &[u8]) -> bool {
     match (public_key(bls_key), signature(pop)) {
-        (Some(pk), Some(sig)) => sig.verify(true, bls_key, BLS_POP_DST, &[], &pk, false) == BLST_ERROR::BLST_SUCCESS,
+        (Some(pk), Some(sig)) => {
+            sig.verify(true, bls_key, BLS_POP_DST, &[], &pk, false) == BLST_ERROR::BLST_SUCCESS
+        }
         _ => false,
     }
 }
 
 /// Whether `share` is `bls_key`'s signature of the checkpoint.
-pub fn verify_share(bls_key: &[u8], chain_id: &str, height: u64, app_hash: &[u8], share: &[u8]) -> bool {
+pub fn verify_share(
+    bls_key: &[u8],
+    chain_id: &str,
+    height: u64,
+    app_hash: &[u8],
+    share: &[u8],
+) -> bool {
     match (public_key(bls_key), signature(share)) {
         (Some(pk), Some(sig)) => {
             let m = checkpoint_message(chain_id, height, app_hash);
@@ -111,7 +126,12 @@ pub fn verify_share(bls_key: &[u8], chain_id: &str, height: u64, app_hash: &[u8]
 pub fn aggregate(shares: &[&[u8]]) -> Option<[u8; 96]> {
     let sigs: Vec<Signature> = shares.iter().map(|s| signature(s)).collect::<Option<_>>()?;
     let refs: Vec<&Signature> = sigs.iter().collect();
-    Some(AggregateSignature::aggregate(&refs, false).ok()?.to_signature().compress())
+    Some(
+        AggregateSignature::aggregate(&refs, false)
+            .ok()?
+            .to_signature()
+            .compress(),
+    )
 }
 
 /// A validator as a certificate checker sees it.
@@ -179,10 +199,17 @@ pub fn bitmap(n: usize, signers: &[usize]) -> Vec<u8> {
 /// Checks `cert` against `validators` (in certificate order, see [`certificate_order`]) for
 /// `chain_id`: bitmap shape, more than 2/3 of the power among the claimed signers, and one
 /// `FastAggregateVerify` of the aggregate signature over the checkpoint message.
-pub fn verify_certificate(validators: &[CertValidator], chain_id: &str, cert: &Certificate) -> Result<CertifiedState, CertError> {
+pub fn verify_certificate(
+    validators: &[CertValidator],
+    chain_id: &str,
+    cert: &Certificate,
+) -> Result<CertifiedState, CertError> {
     let malformed = |m: &str| CertError::Malformed(m.to_string());
     if cert.chain_id != chain_id {
-        return Err(CertError::Malformed(format!("certificate is for chain {:?}, not {chain_id:?}", cert.chain_id)));
+        return Err(CertError::Malformed(format!(
+            "certificate is for chain {:?}, not {chain_id:?}",
+            cert.chain_id
+        )));
     }
     if validators.is_empty() || validators.len() > MAX_VALIDATORS {
         return Err(malformed("validator set is empty or too large"));
@@ -193,12 +220,22 @@ pub fn verify_certificate(validators: &[CertValidator], chain_id: &str, cert: &C
     if cert.signers.len() != validators.len().div_ceil(8) {
         return Err(malformed("signer bitmap has the wrong length"));
     }
-    let signers: Vec<usize> = (0..cert.signers.len() * 8).filter(|i| cert.signers[i / 8] & (1 << (i % 8)) != 0).collect();
+    let signers: Vec<usize> = (0..cert.signers.len() * 8)
+        .filter(|i| cert.signers[i / 8] & (1 << (i % 8)) != 0)
+        .collect();
     if signers.iter().any(|&i| i >= validators.len()) {
-        return Err(malformed("signer bitmap names a validator that does not exist"));
+        return Err(malformed(
+            "signer bitmap names a validator that does not exist",
+        ));
     }
-    let total: u64 = validators.iter().map(|v| v.power).fold(0, u64::saturating_add);
-    let signed: u64 = signers.iter().map(|&i| validators[i].power).fold(0, u64::saturating_add);
+    let total: u64 = validators
+        .iter()
+        .map(|v| v.power)
+        .fold(0, u64::saturating_add);
+    let signed: u64 = signers
+        .iter()
+        .map(|&i| validators[i].power)
+        .fold(0, u64::saturating_add);
     if signed.saturating_mul(3) <= total.saturating_mul(2) {
         return Err(CertError::NotEnoughPower { signed, total });
     }
@@ -213,7 +250,13 @@ pub fn verify_certificate(validators: &[CertValidator], chain_id: &str, cert: &C
     if sig.fast_aggregate_verify(true, &m, BLS_SIG_DST, &refs) != BLST_ERROR::BLST_SUCCESS {
         return Err(CertError::BadSignature);
     }
-    Ok(CertifiedState { height: cert.height, app_hash: cert.app_hash.clone(), signers, signed_power: signed, total_power: total })
+    Ok(CertifiedState {
+        height: cert.height,
+        app_hash: cert.app_hash.clone(),
+        signers,
+        signed_power: signed,
+        total_power: total,
+    })
 }
 
 /// The block tx carrying `cert`.
@@ -228,8 +271,14 @@ pub fn decode_certificate_tx(tx: &[u8]) -> Option<Result<Certificate, TxError>> 
     let body = tx.strip_prefix(CERTIFICATE_TX_TAG)?;
     Some(match Certificate::decode(body) {
         Ok(c) if c.encode_to_vec() == body => Ok(c),
-        Ok(_) => Err(TxError::new(Code::NonCanonical, "certificate is not in canonical form")),
-        Err(e) => Err(TxError::new(Code::TxDecode, format!("certificate does not decode: {e}"))),
+        Ok(_) => Err(TxError::new(
+            Code::NonCanonical,
+            "certificate is not in canonical form",
+        )),
+        Err(e) => Err(TxError::new(
+            Code::TxDecode,
+            format!("certificate does not decode: {e}"),
+        )),
     })
 }
 
@@ -238,19 +287,28 @@ mod tests {
     use super::*;
 
     fn keys(n: u8) -> Vec<BlsKey> {
-        (0..n).map(|i| BlsKey::from_ikm(&[i + 1; 32]).expect("ikm is 32 bytes")).collect()
+        (0..n)
+            .map(|i| BlsKey::from_ikm(&[i + 1; 32]).expect("ikm is 32 bytes"))
+            .collect()
     }
 
     fn validators(keys: &[BlsKey]) -> Vec<CertValidator> {
         keys.iter()
             .enumerate()
-            .map(|(i, k)| CertValidator { address: vec![i as u8; 20], bls_key: k.public_key().to_vec(), power: 10 })
+            .map(|(i, k)| CertValidator {
+                address: vec![i as u8; 20],
+                bls_key: k.public_key().to_vec(),
+                power: 10,
+            })
             .collect()
     }
 
     fn certificate(keys: &[BlsKey], signers: &[usize]) -> Certificate {
         let hash = [7u8; 32];
-        let shares: Vec<[u8; 96]> = signers.iter().map(|&i| keys[i].sign_checkpoint("c", 5, &hash)).collect();
+        let shares: Vec<[u8; 96]> = signers
+            .iter()
+            .map(|&i| keys[i].sign_checkpoint("c", 5, &hash))
+            .collect();
         let refs: Vec<&[u8]> = shares.iter().map(|s| s.as_slice()).collect();
         Certificate {
             chain_id: "c".into(),
@@ -264,15 +322,26 @@ mod tests {
     #[test]
     fn three_of_four_signers_certify() {
         let k = keys(4);
-        let state = verify_certificate(&validators(&k), "c", &certificate(&k, &[0, 1, 3])).expect("valid");
-        assert_eq!((state.signers, state.signed_power, state.total_power), (vec![0, 1, 3], 30, 40));
+        let state =
+            verify_certificate(&validators(&k), "c", &certificate(&k, &[0, 1, 3])).expect("valid");
+        assert_eq!(
+            (state.signers, state.signed_power, state.total_power),
+            (vec![0, 1, 3], 30, 40)
+        );
     }
 
     #[test]
     fn two_of_four_is_not_enough() {
         let k = keys(4);
-        let err = verify_certificate(&validators(&k), "c", &certificate(&k, &[0, 1])).expect_err("too few");
-        assert_eq!(err, CertError::NotEnoughPower { signed: 20, total: 40 });
+        let err = verify_certificate(&validators(&k), "c", &certificate(&k, &[0, 1]))
+            .expect_err("too few");
+        assert_eq!(
+            err,
+            CertError::NotEnoughPower {
+                signed: 20,
+                total: 40
+            }
+        );
     }
 
     #[test]
@@ -280,7 +349,10 @@ mod tests {
         let k = keys(4);
         let mut cert = certificate(&k, &[0, 1, 2]);
         cert.signers = bitmap(4, &[0, 1, 2, 3]);
-        assert_eq!(verify_certificate(&validators(&k), "c", &cert), Err(CertError::BadSignature));
+        assert_eq!(
+            verify_certificate(&validators(&k), "c", &cert),
+            Err(CertError::BadSignature)
+        );
     }
 
     #[test]
@@ -288,10 +360,16 @@ mod tests {
         let k = keys(4);
         let mut cert = certificate(&k, &[0, 1, 2, 3]);
         cert.app_hash[0] ^= 1;
-        assert_eq!(verify_certificate(&validators(&k), "c", &cert), Err(CertError::BadSignature));
+        assert_eq!(
+            verify_certificate(&validators(&k), "c", &cert),
+            Err(CertError::BadSignature)
+        );
         let mut cert = certificate(&k, &[0, 1, 2, 3]);
         cert.height += 1;
-        assert_eq!(verify_certificate(&validators(&k), "c", &cert), Err(CertError::BadSignature));
+        assert_eq!(
+            verify_certificate(&validators(&k), "c", &cert),
+            Err(CertError::BadSignature)
+        );
     }
 
     #[test]
@@ -299,14 +377,23 @@ mod tests {
         let k = keys(4);
         let mut cert = certificate(&k, &[0, 1, 2]);
         cert.signers = vec![0b0001_0111];
-        assert!(matches!(verify_certificate(&validators(&k), "c", &cert), Err(CertError::Malformed(_))));
+        assert!(matches!(
+            verify_certificate(&validators(&k), "c", &cert),
+            Err(CertError::Malformed(_))
+        ));
     }
 
     #[test]
     fn proof_of_possession_binds_the_key() {
         let k = keys(2);
-        assert!(verify_possession(&k[0].public_key(), &k[0].proof_of_possession()));
-        assert!(!verify_possession(&k[1].public_key(), &k[0].proof_of_possession()));
+        assert!(verify_possession(
+            &k[0].public_key(),
+            &k[0].proof_of_possession()
+        ));
+        assert!(!verify_possession(
+            &k[1].public_key(),
+            &k[0].proof_of_possession()
+        ));
     }
 
     #[test]
@@ -314,13 +401,19 @@ mod tests {
         let k = keys(4);
         let cert = certificate(&k, &[0, 1, 2]);
         let tx = encode_certificate_tx(&cert);
-        assert_eq!(decode_certificate_tx(&tx).map(|r| r.expect("decodes")), Some(cert));
+        assert_eq!(
+            decode_certificate_tx(&tx).map(|r| r.expect("decodes")),
+            Some(cert)
+        );
         assert!(decode_certificate_tx(b"\x0a\x02hi").is_none());
     }
 
     #[test]
     fn checkpoint_message_is_pinned() {
         let m = checkpoint_message("ab", 1, &[0xee; 2]);
-        assert_eq!(m, b"medledger/checkpoint/v1\x00\x02ab\x00\x00\x00\x00\x00\x00\x00\x01\xee\xee".to_vec());
+        assert_eq!(
+            m,
+            b"medledger/checkpoint/v1\x00\x02ab\x00\x00\x00\x00\x00\x00\x00\x01\xee\xee".to_vec()
+        );
     }
 }

@@ -73,20 +73,38 @@ pub fn decode_tx(bytes: &[u8]) -> Result<SignedTx, TxError> {
     let tx = Tx::decode(bytes)
         .map_err(|e| TxError::new(Code::TxDecode, format!("not a medledger Tx: {e}")))?;
     if tx.encode_to_vec() != bytes {
-        return Err(TxError::new(Code::NonCanonical, "tx envelope is not in canonical protobuf form"));
+        return Err(TxError::new(
+            Code::NonCanonical,
+            "tx envelope is not in canonical protobuf form",
+        ));
     }
     let body = TxBody::decode(tx.body.as_slice())
         .map_err(|e| TxError::new(Code::TxDecode, format!("tx body is not a TxBody: {e}")))?;
     if body.encode_to_vec() != tx.body {
-        return Err(TxError::new(Code::NonCanonical, "tx body is not in canonical protobuf form"));
+        return Err(TxError::new(
+            Code::NonCanonical,
+            "tx body is not in canonical protobuf form",
+        ));
     }
     let public_key: [u8; 32] = tx.public_key.as_slice().try_into().map_err(|_| {
-        TxError::new(Code::BadPublicKey, format!("public key is {} bytes; want 32", tx.public_key.len()))
+        TxError::new(
+            Code::BadPublicKey,
+            format!("public key is {} bytes; want 32", tx.public_key.len()),
+        )
     })?;
     let signature: [u8; 64] = tx.signature.as_slice().try_into().map_err(|_| {
-        TxError::new(Code::BadSignature, format!("signature is {} bytes; want 64", tx.signature.len()))
+        TxError::new(
+            Code::BadSignature,
+            format!("signature is {} bytes; want 64", tx.signature.len()),
+        )
     })?;
-    Ok(SignedTx { body, body_bytes: tx.body, public_key, signature, hash: tx_hash(bytes) })
+    Ok(SignedTx {
+        body,
+        body_bytes: tx.body,
+        public_key,
+        signature,
+        hash: tx_hash(bytes),
+    })
 }
 
 impl SignedTx {
@@ -94,10 +112,17 @@ impl SignedTx {
     /// *our* chain id is a stateful check). Uses strict verification and rejects weak keys, so
     /// validity does not depend on which verification equation a node happens to use.
     pub fn verify(self) -> Result<VerifiedTx, TxError> {
-        let key = VerifyingKey::from_bytes(&self.public_key)
-            .map_err(|_| TxError::new(Code::BadPublicKey, "public key is not a valid Ed25519 point"))?;
+        let key = VerifyingKey::from_bytes(&self.public_key).map_err(|_| {
+            TxError::new(
+                Code::BadPublicKey,
+                "public key is not a valid Ed25519 point",
+            )
+        })?;
         if key.is_weak() {
-            return Err(TxError::new(Code::BadPublicKey, "public key has small order"));
+            return Err(TxError::new(
+                Code::BadPublicKey,
+                "public key has small order",
+            ));
         }
         let signature = Signature::from_bytes(&self.signature);
         let message = signing_bytes(&self.body.chain_id, &self.body_bytes);
@@ -228,12 +253,20 @@ mod tests {
         let bytes = sign_tx(&key(2), &body("c", 0));
         let mut tx = Tx::decode(bytes.as_slice()).expect("decodes");
         tx.signature[10] ^= 1;
-        assert_eq!(decode_and_verify(&tx.encode_to_vec()).expect_err("bad").code, Code::BadSignature);
+        assert_eq!(
+            decode_and_verify(&tx.encode_to_vec())
+                .expect_err("bad")
+                .code,
+            Code::BadSignature
+        );
     }
 
     #[test]
     fn garbage_is_decode_error() {
-        assert_eq!(decode_tx(&[0xff, 0xff, 0xff]).expect_err("garbage").code, Code::TxDecode);
+        assert_eq!(
+            decode_tx(&[0xff, 0xff, 0xff]).expect_err("garbage").code,
+            Code::TxDecode
+        );
     }
 
     #[test]
@@ -247,7 +280,10 @@ mod tests {
         let mut bytes = sign_tx(&key(3), &body("c", 0));
         // Field 15, varint 1: prost skips it when decoding, so re-encoding differs.
         bytes.extend_from_slice(&[0x78, 0x01]);
-        assert_eq!(decode_tx(&bytes).expect_err("non canonical").code, Code::NonCanonical);
+        assert_eq!(
+            decode_tx(&bytes).expect_err("non canonical").code,
+            Code::NonCanonical
+        );
     }
 
     #[test]
@@ -255,13 +291,19 @@ mod tests {
         let bytes = sign_tx(&key(4), &body("c", 0));
         let mut tx = Tx::decode(bytes.as_slice()).expect("decodes");
         tx.public_key.truncate(31);
-        assert_eq!(decode_tx(&tx.encode_to_vec()).expect_err("short").code, Code::BadPublicKey);
+        assert_eq!(
+            decode_tx(&tx.encode_to_vec()).expect_err("short").code,
+            Code::BadPublicKey
+        );
     }
 
     #[test]
     fn signing_bytes_are_pinned() {
         // The exact bytes signers sign: changing them invalidates every signing client.
-        assert_eq!(signing_bytes("ab", &[9]), b"medledger/tx/v1\x00\x02ab\x09".to_vec());
+        assert_eq!(
+            signing_bytes("ab", &[9]),
+            b"medledger/tx/v1\x00\x02ab\x09".to_vec()
+        );
     }
 
     #[test]
@@ -273,11 +315,21 @@ mod tests {
         let bad = bad.encode_to_vec();
         assert!(cache.decode_and_verify(&good).is_ok());
         assert!(cache.decode_and_verify(&good).is_ok());
-        assert_eq!(cache.decode_and_verify(&bad).expect_err("bad").code, Code::BadSignature);
-        assert_eq!(cache.decode_and_verify(&bad).expect_err("bad").code, Code::BadSignature, "failures are never cached");
+        assert_eq!(
+            cache.decode_and_verify(&bad).expect_err("bad").code,
+            Code::BadSignature
+        );
+        assert_eq!(
+            cache.decode_and_verify(&bad).expect_err("bad").code,
+            Code::BadSignature,
+            "failures are never cached"
+        );
         assert_eq!(cache.stats(), (1, 3));
         // Capacity 2: the oldest is forgotten and simply verified again.
-        let (a, b) = (sign_tx(&key(6), &body("c", 0)), sign_tx(&key(7), &body("c", 0)));
+        let (a, b) = (
+            sign_tx(&key(6), &body("c", 0)),
+            sign_tx(&key(7), &body("c", 0)),
+        );
         assert!(cache.decode_and_verify(&a).is_ok() && cache.decode_and_verify(&b).is_ok());
         assert!(cache.decode_and_verify(&good).is_ok());
         assert_eq!(cache.stats(), (1, 6));

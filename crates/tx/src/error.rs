@@ -310,7 +310,10 @@ pub struct TxError {
 impl TxError {
     /// A rejection with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        TxError { code, message: message.into() }
+        TxError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -334,11 +337,16 @@ mod tests {
     #[test]
     fn codes_are_listed_once_in_order_with_distinct_names() {
         let values: Vec<u32> = Code::ALL.iter().map(|c| c.value()).collect();
-        assert!(values.windows(2).all(|w| w[0] < w[1]), "Code::ALL must be in increasing order: {values:?}");
+        assert!(
+            values.windows(2).all(|w| w[0] < w[1]),
+            "Code::ALL must be in increasing order: {values:?}"
+        );
         let mut names: Vec<&str> = Code::ALL.iter().map(|c| c.name()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Code::ALL.len(), "two codes share a name");
-        assert!(Code::ALL.iter().all(|c| Code::from_value(c.value()) == Some(*c)));
+        assert!(Code::ALL
+            .iter()
+            .all(|c| Code::from_value(c.value()) == Some(*c)));
     }
 }

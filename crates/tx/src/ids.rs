@@ -54,13 +54,19 @@ mod tests {
     #[test]
     fn patient_id_is_stable() {
         // Pinned: changing the derivation would orphan every registered patient.
-        assert_eq!(patient_id(&[7u8; 32]), "pt-c23d65e19eaae5729ed4a6c352286542");
+        assert_eq!(
+            patient_id(&[7u8; 32]),
+            "pt-c23d65e19eaae5729ed4a6c352286542"
+        );
         assert_ne!(patient_id(&[7u8; 32]), patient_id(&[8u8; 32]));
     }
 
     #[test]
     fn validator_address_is_cometbfts() {
         // SHA-256 of 32 zero bytes starts 66687aad…: CometBFT's address of that key.
-        assert_eq!(hex::encode(validator_address(&[0u8; 32])), "66687aadf862bd776c8fc18b8e9f8e2008971485");
+        assert_eq!(
+            hex::encode(validator_address(&[0u8; 32])),
+            "66687aadf862bd776c8fc18b8e9f8e2008971485"
+        );
     }
 }

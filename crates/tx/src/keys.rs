@@ -195,10 +195,19 @@ mod tests {
     fn keys_are_pinned() {
         // These are the wire format of proofs: changing one breaks every verifier in the field.
         assert_eq!(consent("c-17"), b"consent/c-17");
-        assert_eq!(access_event("pt-ab", 3), b"access/pt-ab/00000000000000000003");
-        assert_eq!(sequence(&[0u8; 32]), format!("seq/{}", "00".repeat(32)).as_bytes());
+        assert_eq!(
+            access_event("pt-ab", 3),
+            b"access/pt-ab/00000000000000000003"
+        );
+        assert_eq!(
+            sequence(&[0u8; 32]),
+            format!("seq/{}", "00".repeat(32)).as_bytes()
+        );
         assert_eq!(proposal(7), b"proposal/00000000000000000007");
-        assert_eq!(validator_change(1), b"validators/changes/00000000000000000001");
+        assert_eq!(
+            validator_change(1),
+            b"validators/changes/00000000000000000001"
+        );
     }
 
     #[test]

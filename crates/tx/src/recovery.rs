@@ -10,7 +10,12 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 pub const RECOVERY_NAMESPACE: &[u8] = b"medledger/recovery/v1";
 
 /// The bytes a guardian signs to approve moving `patient_id` to `new_key`.
-pub fn recovery_statement(chain_id: &str, patient_id: &str, new_key: &[u8; 32], recoveries: u64) -> Vec<u8> {
+pub fn recovery_statement(
+    chain_id: &str,
+    patient_id: &str,
+    new_key: &[u8; 32],
+    recoveries: u64,
+) -> Vec<u8> {
     let mut m = RECOVERY_NAMESPACE.to_vec();
     m.push(0);
     m.push(u8::try_from(chain_id.len()).unwrap_or(u8::MAX));
@@ -23,18 +28,46 @@ pub fn recovery_statement(chain_id: &str, patient_id: &str, new_key: &[u8; 32], 
 }
 
 /// A guardian's approval.
-pub fn approve(guardian: &SigningKey, chain_id: &str, patient_id: &str, new_key: &[u8; 32], recoveries: u64) -> [u8; 64] {
-    guardian.sign(&recovery_statement(chain_id, patient_id, new_key, recoveries)).to_bytes()
+pub fn approve(
+    guardian: &SigningKey,
+    chain_id: &str,
+    patient_id: &str,
+    new_key: &[u8; 32],
+    recoveries: u64,
+) -> [u8; 64] {
+    guardian
+        .sign(&recovery_statement(
+            chain_id, patient_id, new_key, recoveries,
+        ))
+        .to_bytes()
 }
 
 /// Whether `signature` is `guardian_key`'s approval (strict Ed25519, weak keys refused).
-pub fn verify_approval(guardian_key: &[u8], signature: &[u8], chain_id: &str, patient_id: &str, new_key: &[u8; 32], recoveries: u64) -> bool {
-    let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(guardian_key), <[u8; 64]>::try_from(signature)) else { return false };
-    let Ok(key) = VerifyingKey::from_bytes(&key) else { return false };
+pub fn verify_approval(
+    guardian_key: &[u8],
+    signature: &[u8],
+    chain_id: &str,
+    patient_id: &str,
+    new_key: &[u8; 32],
+    recoveries: u64,
+) -> bool {
+    let (Ok(key), Ok(sig)) = (
+        <[u8; 32]>::try_from(guardian_key),
+        <[u8; 64]>::try_from(signature),
+    ) else {
+        return false;
+    };
+    let Ok(key) = VerifyingKey::from_bytes(&key) else {
+        return false;
+    };
     if key.is_weak() {
         return false;
     }
-    key.verify_strict(&recovery_statement(chain_id, patient_id, new_key, recoveries), &Signature::from_bytes(&sig)).is_ok()
+    key.verify_strict(
+        &recovery_statement(chain_id, patient_id, new_key, recoveries),
+        &Signature::from_bytes(&sig),
+    )
+    .is_ok()
 }
 
 #[cfg(test)]
@@ -50,6 +83,9 @@ mod tests {
         assert!(!verify_approval(&pk, &sig, "other", "pt-1", &[9; 32], 0));
         assert!(!verify_approval(&pk, &sig, "c", "pt-2", &[9; 32], 0));
         assert!(!verify_approval(&pk, &sig, "c", "pt-1", &[8; 32], 0));
-        assert!(!verify_approval(&pk, &sig, "c", "pt-1", &[9; 32], 1), "used approvals do not replay");
+        assert!(
+            !verify_approval(&pk, &sig, "c", "pt-1", &[9; 32], 1),
+            "used approvals do not replay"
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! Access events: every read (or write) of a patient's data, under the consent that permitted
 //! it, or flagged as emergency ("break-glass") access awaiting a privacy officer's review.
 
-use medledger_tx::pb::{AccessEvent, Action, LogAccess, LogBreakGlass, PractitionerRole, Purpose, ReviewBreakGlass, ReviewStatus};
+use medledger_tx::pb::{
+    AccessEvent, Action, LogAccess, LogBreakGlass, PractitionerRole, Purpose, ReviewBreakGlass,
+    ReviewStatus,
+};
 use medledger_tx::{keys, Code, TxError};
 
 use super::consent::{evaluate, Decision, Request};
@@ -15,11 +18,20 @@ use crate::view::{StateRead, TxState};
 
 /// LogAccess: a member (its admin system or one of its active practitioners) records a read or
 /// write; refused unless a consent permits it now.
-pub fn log(st: &mut TxState<'_, '_>, signer: Signer, m: &LogAccess, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn log(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &LogAccess,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let (member, practitioner) = acting_member(st, &signer, "LogAccess", ctx)?;
     require_patient(st, &m.patient_id)?;
     require_readable(st, &m.record_id, &m.patient_id)?;
-    let action = if m.action == 0 { Action::Read as i32 } else { m.action };
+    let action = if m.action == 0 {
+        Action::Read as i32
+    } else {
+        m.action
+    };
     let req = Request {
         patient: &m.patient_id,
         member: &member,
@@ -31,7 +43,9 @@ pub fn log(st: &mut TxState<'_, '_>, signer: Signer, m: &LogAccess, ctx: &BlockC
     };
     let consent_id = match evaluate(st, &req, ctx)? {
         Decision::Permit(id) => id,
-        Decision::Deny(reason) => return Err(TxError::new(Code::NoPermittingConsent, reason).into()),
+        Decision::Deny(reason) => {
+            return Err(TxError::new(Code::NoPermittingConsent, reason).into())
+        }
     };
     let event = AccessEvent {
         patient_id: m.patient_id.clone(),
@@ -49,12 +63,25 @@ pub fn log(st: &mut TxState<'_, '_>, signer: Signer, m: &LogAccess, ctx: &BlockC
 
 /// LogBreakGlass: a physician or nurse reads without consent in an emergency. Recorded with the
 /// reason, flagged, and opened for review by a privacy officer of the same member.
-pub fn break_glass(st: &mut TxState<'_, '_>, signer: Signer, m: &LogBreakGlass, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn break_glass(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &LogBreakGlass,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let Signer::Practitioner(p) = signer else {
-        return Err(TxError::new(Code::NotAuthorized, "break-glass access is logged by the physician or nurse who reads, with their own key").into());
+        return Err(TxError::new(
+            Code::NotAuthorized,
+            "break-glass access is logged by the physician or nurse who reads, with their own key",
+        )
+        .into());
     };
     require_active(st, &p, ctx)?;
-    require_role(&p, &[PractitionerRole::Physician, PractitionerRole::Nurse], "break-glass access")?;
+    require_role(
+        &p,
+        &[PractitionerRole::Physician, PractitionerRole::Nurse],
+        "break-glass access",
+    )?;
     require_patient(st, &m.patient_id)?;
     require_readable(st, &m.record_id, &m.patient_id)?;
     let event = AccessEvent {
@@ -73,55 +100,109 @@ pub fn break_glass(st: &mut TxState<'_, '_>, signer: Signer, m: &LogBreakGlass, 
     let logged = record_event(st, event, ctx)?;
     let index = st.get_u64(&keys::access_count(&m.patient_id))? - 1;
     let n = st.get_u64(&keys::review_count(&p.member_id))?;
-    st.put(keys::review(&p.member_id, n), format!("{}/{index}", m.patient_id).into_bytes());
+    st.put(
+        keys::review(&p.member_id, n),
+        format!("{}/{index}", m.patient_id).into_bytes(),
+    );
     st.put_u64(keys::review_count(&p.member_id), n + 1);
     Ok(vec![
         logged,
         Event::new(
             "medledger.access.break_glass",
-            vec![("patient_id", m.patient_id.clone()), ("member", p.member_id.clone()), ("practitioner", p.did.clone()), ("index", index.to_string())],
+            vec![
+                ("patient_id", m.patient_id.clone()),
+                ("member", p.member_id.clone()),
+                ("practitioner", p.did.clone()),
+                ("index", index.to_string()),
+            ],
         ),
     ])
 }
 
 /// ReviewBreakGlass: a privacy officer of the member whose practitioner broke the glass closes
 /// the review as justified or unjustified.
-pub fn review(st: &mut TxState<'_, '_>, signer: Signer, m: &ReviewBreakGlass, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn review(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &ReviewBreakGlass,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let Signer::Practitioner(officer) = signer else {
-        return Err(TxError::new(Code::NotAuthorized, "a break-glass review is signed by a privacy officer").into());
+        return Err(TxError::new(
+            Code::NotAuthorized,
+            "a break-glass review is signed by a privacy officer",
+        )
+        .into());
     };
     require_active(st, &officer, ctx)?;
-    require_role(&officer, &[PractitionerRole::PrivacyOfficer], "reviewing break-glass access")?;
+    require_role(
+        &officer,
+        &[PractitionerRole::PrivacyOfficer],
+        "reviewing break-glass access",
+    )?;
     let key = keys::access_event(&m.patient_id, m.event_index);
-    let mut event: AccessEvent = st
-        .get_msg(&key)?
-        .ok_or_else(|| TxError::new(Code::UnknownAccessEvent, format!("patient {} has no access event {}", m.patient_id, m.event_index)))?;
+    let mut event: AccessEvent = st.get_msg(&key)?.ok_or_else(|| {
+        TxError::new(
+            Code::UnknownAccessEvent,
+            format!(
+                "patient {} has no access event {}",
+                m.patient_id, m.event_index
+            ),
+        )
+    })?;
     if !event.break_glass {
-        return Err(TxError::new(Code::NotBreakGlass, "this access was made under a consent; there is nothing to review").into());
+        return Err(TxError::new(
+            Code::NotBreakGlass,
+            "this access was made under a consent; there is nothing to review",
+        )
+        .into());
     }
     if event.actor != officer.member_id {
         return Err(TxError::new(
             Code::NotAuthorized,
-            format!("the access was made by {}; only its own privacy officers review it", event.actor),
+            format!(
+                "the access was made by {}; only its own privacy officers review it",
+                event.actor
+            ),
         )
         .into());
     }
     if event.review != ReviewStatus::Pending as i32 {
-        return Err(TxError::new(Code::AlreadyReviewed, format!("reviewed already by {}", event.reviewer)).into());
+        return Err(TxError::new(
+            Code::AlreadyReviewed,
+            format!("reviewed already by {}", event.reviewer),
+        )
+        .into());
     }
-    event.review = if m.justified { ReviewStatus::Justified } else { ReviewStatus::Unjustified } as i32;
+    event.review = if m.justified {
+        ReviewStatus::Justified
+    } else {
+        ReviewStatus::Unjustified
+    } as i32;
     event.reviewer = officer.did.clone();
     event.review_note = m.note.clone();
     st.put_msg(key, &event);
-    let verdict = if m.justified { "justified" } else { "unjustified" };
+    let verdict = if m.justified {
+        "justified"
+    } else {
+        "unjustified"
+    };
     Ok(vec![Event::new(
         "medledger.access.reviewed",
-        vec![("patient_id", m.patient_id.clone()), ("index", m.event_index.to_string()), ("verdict", verdict.to_string())],
+        vec![
+            ("patient_id", m.patient_id.clone()),
+            ("index", m.event_index.to_string()),
+            ("verdict", verdict.to_string()),
+        ],
     )])
 }
 
 /// Appends `event` to the patient's access history (index and block filled in here).
-fn record_event(st: &mut TxState<'_, '_>, mut event: AccessEvent, ctx: &BlockCtx) -> Result<Event, ApplyError> {
+fn record_event(
+    st: &mut TxState<'_, '_>,
+    mut event: AccessEvent,
+    ctx: &BlockCtx,
+) -> Result<Event, ApplyError> {
     let index = st.get_u64(&keys::access_count(&event.patient_id))?;
     event.index = index;
     event.height = ctx.height;

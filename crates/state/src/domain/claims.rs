@@ -19,8 +19,9 @@ use std::collections::BTreeMap;
 
 use medledger_tx::limits::MAX_COPAY_BPS;
 use medledger_tx::pb::{
-    tx_body::Msg, Action, AppealClaim, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule, DecideClaim, ItemDecision,
-    Member, MemberKind, PayClaim, Practitioner, PractitionerRole, PublishPolicy, Purpose, SubmitClaim,
+    tx_body::Msg, Action, AppealClaim, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule,
+    DecideClaim, ItemDecision, Member, MemberKind, PayClaim, Practitioner, PractitionerRole,
+    PublishPolicy, Purpose, SubmitClaim,
 };
 use medledger_tx::{keys, Code, TxError};
 use sha2::{Digest, Sha256};
@@ -73,7 +74,12 @@ const FINGERPRINT_DOMAIN: &[u8] = b"medledger/claim-fingerprint/v1";
 const DAY: u64 = 86_400;
 
 /// Applies a claims message.
-pub fn apply(st: &mut TxState<'_, '_>, signer: Signer, msg: &Msg, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn apply(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    msg: &Msg,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     match msg {
         Msg::PublishPolicy(m) => publish_policy(st, signer, m, ctx),
         Msg::SubmitClaim(m) => submit(st, signer, m, ctx),
@@ -87,7 +93,12 @@ pub fn apply(st: &mut TxState<'_, '_>, signer: Signer, msg: &Msg, ctx: &BlockCtx
 }
 
 /// PublishPolicy: an insurer's admin publishes the next version of one of its policies.
-fn publish_policy(st: &mut TxState<'_, '_>, signer: Signer, m: &PublishPolicy, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+fn publish_policy(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &PublishPolicy,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     // Policies are the insurer's contract terms: its admin key publishes them, not an adjuster.
     let insurer = require_member_signer(signer, "PublishPolicy")?;
     require_insurer(&require_member(st, &insurer)?)?;
@@ -106,12 +117,21 @@ fn publish_policy(st: &mut TxState<'_, '_>, signer: Signer, m: &PublishPolicy, c
     st.put_u64(keys::policy_latest(&insurer, &m.policy_id), version);
     Ok(vec![Event::new(
         "medledger.claim.policy_published",
-        vec![("insurer", insurer), ("policy_id", m.policy_id.clone()), ("version", version.to_string())],
+        vec![
+            ("insurer", insurer),
+            ("policy_id", m.policy_id.clone()),
+            ("version", version.to_string()),
+        ],
     )])
 }
 
 /// SubmitClaim: a provider files a claim; it is adjudicated against the insurer's latest policy.
-fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+fn submit(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &SubmitClaim,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let (provider, practitioner) = acting_member(st, &signer, "SubmitClaim", ctx)?;
     if let Some(p) = &practitioner {
         require_role(p, &PROVIDER_ROLES, "submitting a claim")?;
@@ -122,7 +142,10 @@ fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitClaim, ctx: &Block
     if m.service_date > ctx.time {
         return Err(TxError::new(
             Code::ServiceDateInFuture,
-            format!("service_date {} is after the block time {}; claim services already rendered", m.service_date, ctx.time),
+            format!(
+                "service_date {} is after the block time {}; claim services already rendered",
+                m.service_date, ctx.time
+            ),
         )
         .into());
     }
@@ -137,13 +160,21 @@ fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitClaim, ctx: &Block
     if totals.claimed != m.total {
         return Err(TxError::new(
             Code::TotalsMismatch,
-            format!("total is {} but the items sum to {} (minor units)", m.total, totals.claimed),
+            format!(
+                "total is {} but the items sum to {} (minor units)",
+                m.total, totals.claimed
+            ),
         )
         .into());
     }
 
     let codes: Vec<&str> = m.items.iter().map(|i| i.service_code.as_str()).collect();
-    let fp_key = keys::claim_fingerprint(&fingerprint(&m.patient_id, &provider, m.service_date, &codes));
+    let fp_key = keys::claim_fingerprint(&fingerprint(
+        &m.patient_id,
+        &provider,
+        m.service_date,
+        &codes,
+    ));
     if let Some(existing) = st.get(&fp_key)? {
         return Err(TxError::new(
             Code::DuplicateClaim,
@@ -160,11 +191,17 @@ fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitClaim, ctx: &Block
         .checked_add(1)
         .ok_or_else(|| TxError::new(Code::AmountOverflow, "claim counter is exhausted"))?;
     let id = claim_id(n);
-    let status = if adjudication.auto_approve { ClaimStatus::Approved } else { ClaimStatus::Pending };
+    let status = if adjudication.auto_approve {
+        ClaimStatus::Approved
+    } else {
+        ClaimStatus::Pending
+    };
     let claim = Claim {
         id: id.clone(),
         provider: provider.clone(),
-        submitted_by: practitioner.map(|p| p.did).unwrap_or_else(|| provider.clone()),
+        submitted_by: practitioner
+            .map(|p| p.did)
+            .unwrap_or_else(|| provider.clone()),
         patient_id: m.patient_id.clone(),
         insurer: m.insurer.clone(),
         policy_id: m.policy_id.clone(),
@@ -179,8 +216,16 @@ fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitClaim, ctx: &Block
         total_benefit: totals.benefit,
         status: status as i32,
         submitted_height: ctx.height,
-        decided_height: if adjudication.auto_approve { ctx.height } else { 0 },
-        decided_by: if adjudication.auto_approve { DECIDED_BY_POLICY.to_string() } else { String::new() },
+        decided_height: if adjudication.auto_approve {
+            ctx.height
+        } else {
+            0
+        },
+        decided_by: if adjudication.auto_approve {
+            DECIDED_BY_POLICY.to_string()
+        } else {
+            String::new()
+        },
         consent_id,
         ..Default::default()
     };
@@ -202,7 +247,12 @@ fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitClaim, ctx: &Block
 }
 
 /// DecideClaim: the insurer sets the approved amount of every item of a pending or appealed claim.
-fn decide(st: &mut TxState<'_, '_>, signer: Signer, m: &DecideClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+fn decide(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &DecideClaim,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let (insurer, adjuster) = acting_insurer(st, &signer, "DecideClaim", ctx)?;
     let mut claim = require_claim(st, &m.claim_id)?;
     require_party(&claim.insurer, &insurer, &claim.id, "insurer")?;
@@ -210,28 +260,55 @@ fn decide(st: &mut TxState<'_, '_>, signer: Signer, m: &DecideClaim, ctx: &Block
     if !matches!(status, ClaimStatus::Pending | ClaimStatus::Appealed) {
         return Err(TxError::new(
             Code::ClaimNotDecidable,
-            format!("claim {} is {}; only PENDING or APPEALED claims are decided", claim.id, status_name(claim.status)),
+            format!(
+                "claim {} is {}; only PENDING or APPEALED claims are decided",
+                claim.id,
+                status_name(claim.status)
+            ),
         )
         .into());
     }
     if m.approved_amounts.len() != claim.items.len() {
         return Err(TxError::new(
             Code::DecisionMismatch,
-            format!("claim {} has {} items; the decision gives {} amounts", claim.id, claim.items.len(), m.approved_amounts.len()),
+            format!(
+                "claim {} has {} items; the decision gives {} amounts",
+                claim.id,
+                claim.items.len(),
+                m.approved_amounts.len()
+            ),
         )
         .into());
     }
     // The co-pay of the decided amounts follows the policy version the claim was filed under,
     // not a later one: the terms in force at submission bind both parties.
     let policy: CoveragePolicy = st
-        .get_msg(&keys::policy(&claim.insurer, &claim.policy_id, claim.policy_version))?
-        .ok_or_else(|| TxError::new(Code::UnknownPolicy, format!("policy {} version {} is missing", claim.policy_id, claim.policy_version)))?;
+        .get_msg(&keys::policy(
+            &claim.insurer,
+            &claim.policy_id,
+            claim.policy_version,
+        ))?
+        .ok_or_else(|| {
+            TxError::new(
+                Code::UnknownPolicy,
+                format!(
+                    "policy {} version {} is missing",
+                    claim.policy_id, claim.policy_version
+                ),
+            )
+        })?;
     let rules = rule_index(&policy.rules);
     let decisions = claim
         .items
         .iter()
         .zip(&m.approved_amounts)
-        .map(|(item, &approved)| decide_item(rules.get(item.service_code.as_str()).copied(), item, approved))
+        .map(|(item, &approved)| {
+            decide_item(
+                rules.get(item.service_code.as_str()).copied(),
+                item,
+                approved,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let totals = totals(&claim.items, &decisions)?;
     claim.status = decided_status(&claim.items, &decisions)? as i32;
@@ -256,15 +333,27 @@ fn decide(st: &mut TxState<'_, '_>, signer: Signer, m: &DecideClaim, ctx: &Block
 }
 
 /// PayClaim: the insurer records the payment of an approved or partially approved claim.
-fn pay(st: &mut TxState<'_, '_>, signer: Signer, m: &PayClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+fn pay(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &PayClaim,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let (insurer, _) = acting_insurer(st, &signer, "PayClaim", ctx)?;
     let mut claim = require_claim(st, &m.claim_id)?;
     require_party(&claim.insurer, &insurer, &claim.id, "insurer")?;
     let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
-    if !matches!(status, ClaimStatus::Approved | ClaimStatus::PartiallyApproved) {
+    if !matches!(
+        status,
+        ClaimStatus::Approved | ClaimStatus::PartiallyApproved
+    ) {
         return Err(TxError::new(
             Code::ClaimNotPayable,
-            format!("claim {} is {}; only APPROVED or PARTIALLY_APPROVED claims are paid", claim.id, status_name(claim.status)),
+            format!(
+                "claim {} is {}; only APPROVED or PARTIALLY_APPROVED claims are paid",
+                claim.id,
+                status_name(claim.status)
+            ),
         )
         .into());
     }
@@ -285,7 +374,12 @@ fn pay(st: &mut TxState<'_, '_>, signer: Signer, m: &PayClaim, ctx: &BlockCtx) -
 }
 
 /// AppealClaim: the provider sends a denied or partially approved claim back to the insurer, once.
-fn appeal(st: &mut TxState<'_, '_>, signer: Signer, m: &AppealClaim, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+fn appeal(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &AppealClaim,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let (provider, practitioner) = acting_member(st, &signer, "AppealClaim", ctx)?;
     if let Some(p) = &practitioner {
         require_role(p, &PROVIDER_ROLES, "appealing a claim")?;
@@ -293,13 +387,21 @@ fn appeal(st: &mut TxState<'_, '_>, signer: Signer, m: &AppealClaim, ctx: &Block
     let mut claim = require_claim(st, &m.claim_id)?;
     require_party(&claim.provider, &provider, &claim.id, "provider")?;
     if claim.appealed {
-        return Err(TxError::new(Code::AppealNotAllowed, format!("claim {} was appealed once already", claim.id)).into());
+        return Err(TxError::new(
+            Code::AppealNotAllowed,
+            format!("claim {} was appealed once already", claim.id),
+        )
+        .into());
     }
     let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
     if !matches!(status, ClaimStatus::Denied | ClaimStatus::PartiallyApproved) {
         return Err(TxError::new(
             Code::AppealNotAllowed,
-            format!("claim {} is {}; only DENIED or PARTIALLY_APPROVED claims are appealed", claim.id, status_name(claim.status)),
+            format!(
+                "claim {} is {}; only DENIED or PARTIALLY_APPROVED claims are appealed",
+                claim.id,
+                status_name(claim.status)
+            ),
         )
         .into());
     }
@@ -307,10 +409,17 @@ fn appeal(st: &mut TxState<'_, '_>, signer: Signer, m: &AppealClaim, ctx: &Block
     claim.appealed = true;
     claim.appeal_reason = m.reason.clone();
     put_claim(st, &claim)?;
-    let by = practitioner.map(|p| p.did).unwrap_or_else(|| provider.clone());
+    let by = practitioner
+        .map(|p| p.did)
+        .unwrap_or_else(|| provider.clone());
     Ok(vec![Event::new(
         "medledger.claim.appealed",
-        vec![("claim_id", claim.id), ("provider", provider), ("insurer", claim.insurer), ("by", by)],
+        vec![
+            ("claim_id", claim.id),
+            ("provider", provider),
+            ("insurer", claim.insurer),
+            ("by", by),
+        ],
     )])
 }
 
@@ -329,10 +438,16 @@ pub fn adjudicate(rules: &[CoverageRule], items: &[ClaimItem]) -> Result<Adjudic
     let index = rule_index(rules);
     let mut decisions = Vec::with_capacity(items.len());
     for item in items {
-        decisions.push(adjudicate_item(index.get(item.service_code.as_str()).copied(), item)?);
+        decisions.push(adjudicate_item(
+            index.get(item.service_code.as_str()).copied(),
+            item,
+        )?);
     }
     let auto_approve = decisions.iter().all(|d| d.reasons.is_empty());
-    Ok(Adjudication { decisions, auto_approve })
+    Ok(Adjudication {
+        decisions,
+        auto_approve,
+    })
 }
 
 /// One item against its rule (if any):
@@ -344,15 +459,27 @@ pub fn adjudicate(rules: &[CoverageRule], items: &[ClaimItem]) -> Result<Adjudic
 fn adjudicate_item(rule: Option<&CoverageRule>, item: &ClaimItem) -> Result<ItemDecision, TxError> {
     let claimed = item_amount(item)?;
     let Some(rule) = rule.filter(|r| r.covered) else {
-        return Ok(ItemDecision { approved_amount: 0, copay: 0, reasons: vec![REASON_NOT_COVERED.into()] });
+        return Ok(ItemDecision {
+            approved_amount: 0,
+            copay: 0,
+            reasons: vec![REASON_NOT_COVERED.into()],
+        });
     };
     if rule.preauth_required {
-        return Ok(ItemDecision { approved_amount: 0, copay: 0, reasons: vec![REASON_PREAUTH_REQUIRED.into()] });
+        return Ok(ItemDecision {
+            approved_amount: 0,
+            copay: 0,
+            reasons: vec![REASON_PREAUTH_REQUIRED.into()],
+        });
     }
     let mut reasons = Vec::new();
     // quantity × cap can overflow where quantity × unit_price did not; then the cap is above
     // any u64, so it does not bind. That is exact, not a rejection.
-    let cap = if rule.price_cap == 0 { None } else { item.quantity.checked_mul(rule.price_cap) };
+    let cap = if rule.price_cap == 0 {
+        None
+    } else {
+        item.quantity.checked_mul(rule.price_cap)
+    };
     let approved = match cap {
         Some(cap) if cap < claimed => {
             reasons.push(REASON_PRICE_CAP.to_string());
@@ -360,17 +487,28 @@ fn adjudicate_item(rule: Option<&CoverageRule>, item: &ClaimItem) -> Result<Item
         }
         _ => claimed,
     };
-    Ok(ItemDecision { approved_amount: approved, copay: copay(Some(rule), approved), reasons })
+    Ok(ItemDecision {
+        approved_amount: approved,
+        copay: copay(Some(rule), approved),
+        reasons,
+    })
 }
 
 /// An adjuster's amount for one item: at most the claimed amount; the co-pay follows the rule;
 /// the reasons are the policy's plus the adjuster's verdict.
-fn decide_item(rule: Option<&CoverageRule>, item: &ClaimItem, approved: u64) -> Result<ItemDecision, TxError> {
+fn decide_item(
+    rule: Option<&CoverageRule>,
+    item: &ClaimItem,
+    approved: u64,
+) -> Result<ItemDecision, TxError> {
     let claimed = item_amount(item)?;
     if approved > claimed {
         return Err(TxError::new(
             Code::ApprovedExceedsClaimed,
-            format!("item {}: approved {approved} is more than the {claimed} claimed", item.service_code),
+            format!(
+                "item {}: approved {approved} is more than the {claimed} claimed",
+                item.service_code
+            ),
         ));
     }
     let mut reasons = adjudicate_item(rule, item)?.reasons;
@@ -384,7 +522,11 @@ fn decide_item(rule: Option<&CoverageRule>, item: &ClaimItem, approved: u64) -> 
         }
         .to_string(),
     );
-    Ok(ItemDecision { approved_amount: approved, copay: copay(rule, approved), reasons })
+    Ok(ItemDecision {
+        approved_amount: approved,
+        copay: copay(rule, approved),
+        reasons,
+    })
 }
 
 /// The co-pay of an approved amount under `rule`: the fixed amount per item, or
@@ -393,11 +535,14 @@ fn decide_item(rule: Option<&CoverageRule>, item: &ClaimItem, approved: u64) -> 
 /// policy does not cover carries no co-pay (the policy defines none for it), even when an
 /// adjuster approves it.
 pub fn copay(rule: Option<&CoverageRule>, approved: u64) -> u64 {
-    let Some(rule) = rule.filter(|r| r.covered) else { return 0 };
+    let Some(rule) = rule.filter(|r| r.covered) else {
+        return 0;
+    };
     let raw = if rule.copay_bps != 0 {
         // u64 × u32 always fits in u128, and bps ≤ 10 000 (checked statelessly) keeps the
         // quotient ≤ approved; `min` below holds even if a stored rule broke that.
-        let share = u128::from(approved) * u128::from(rule.copay_bps.min(MAX_COPAY_BPS)) / u128::from(MAX_COPAY_BPS);
+        let share = u128::from(approved) * u128::from(rule.copay_bps.min(MAX_COPAY_BPS))
+            / u128::from(MAX_COPAY_BPS);
         u64::try_from(share).unwrap_or(approved)
     } else {
         rule.copay_fixed
@@ -440,21 +585,46 @@ pub struct Totals {
 /// [`Code::TotalsMismatch`] when the decisions do not line up with the items.
 pub fn totals(items: &[ClaimItem], decisions: &[ItemDecision]) -> Result<Totals, TxError> {
     if items.len() != decisions.len() {
-        return Err(mismatch(format!("{} items but {} decisions", items.len(), decisions.len())));
+        return Err(mismatch(format!(
+            "{} items but {} decisions",
+            items.len(),
+            decisions.len()
+        )));
     }
-    let overflow = |what: &str| TxError::new(Code::AmountOverflow, format!("the {what} total does not fit in 64 bits of minor units"));
+    let overflow = |what: &str| {
+        TxError::new(
+            Code::AmountOverflow,
+            format!("the {what} total does not fit in 64 bits of minor units"),
+        )
+    };
     let (mut claimed, mut approved, mut copay) = (0u64, 0u64, 0u64);
     for (item, d) in items.iter().zip(decisions) {
         let amount = item_amount(item)?;
         if d.approved_amount > amount || d.copay > d.approved_amount {
-            return Err(mismatch(format!("item {}: approved or co-pay exceeds what it may", item.service_code)));
+            return Err(mismatch(format!(
+                "item {}: approved or co-pay exceeds what it may",
+                item.service_code
+            )));
         }
-        claimed = claimed.checked_add(amount).ok_or_else(|| overflow("claimed"))?;
-        approved = approved.checked_add(d.approved_amount).ok_or_else(|| overflow("approved"))?;
-        copay = copay.checked_add(d.copay).ok_or_else(|| overflow("co-pay"))?;
+        claimed = claimed
+            .checked_add(amount)
+            .ok_or_else(|| overflow("claimed"))?;
+        approved = approved
+            .checked_add(d.approved_amount)
+            .ok_or_else(|| overflow("approved"))?;
+        copay = copay
+            .checked_add(d.copay)
+            .ok_or_else(|| overflow("co-pay"))?;
     }
-    let benefit = approved.checked_sub(copay).ok_or_else(|| mismatch("co-pays exceed the approved total".into()))?;
-    Ok(Totals { claimed, approved, copay, benefit })
+    let benefit = approved
+        .checked_sub(copay)
+        .ok_or_else(|| mismatch("co-pays exceed the approved total".into()))?;
+    Ok(Totals {
+        claimed,
+        approved,
+        copay,
+        benefit,
+    })
 }
 
 /// The invariant of every stored claim: its totals equal the sums over its items and decisions
@@ -469,7 +639,10 @@ pub fn check_totals(claim: &Claim) -> Result<(), TxError> {
         benefit: claim.total_benefit,
     };
     if t != stored {
-        return Err(mismatch(format!("claim {}: stored totals {stored:?} differ from the items' {t:?}", claim.id)));
+        return Err(mismatch(format!(
+            "claim {}: stored totals {stored:?} differ from the items' {t:?}",
+            claim.id
+        )));
     }
     Ok(())
 }
@@ -479,7 +652,10 @@ pub fn item_amount(item: &ClaimItem) -> Result<u64, TxError> {
     item.quantity.checked_mul(item.unit_price).ok_or_else(|| {
         TxError::new(
             Code::AmountOverflow,
-            format!("item {}: {} × {} does not fit in 64 bits of minor units", item.service_code, item.quantity, item.unit_price),
+            format!(
+                "item {}: {} × {} does not fit in 64 bits of minor units",
+                item.service_code, item.quantity, item.unit_price
+            ),
         )
     })
 }
@@ -550,26 +726,48 @@ fn put_claim(st: &mut TxState<'_, '_>, claim: &Claim) -> Result<(), ApplyError> 
 }
 
 fn require_claim(view: &impl StateRead, id: &str) -> Result<Claim, ApplyError> {
-    view.get_msg(&keys::claim(id))?
-        .ok_or_else(|| TxError::new(Code::UnknownClaim, format!("no claim {id:?}; see `medledger query claim`")).into())
+    view.get_msg(&keys::claim(id))?.ok_or_else(|| {
+        TxError::new(
+            Code::UnknownClaim,
+            format!("no claim {id:?}; see `medledger query claim`"),
+        )
+        .into()
+    })
 }
 
 /// The insurer's latest version of `policy_id`, or [`Code::UnknownPolicy`].
-fn latest_policy(view: &impl StateRead, insurer: &str, policy_id: &str) -> Result<CoveragePolicy, ApplyError> {
+fn latest_policy(
+    view: &impl StateRead,
+    insurer: &str,
+    policy_id: &str,
+) -> Result<CoveragePolicy, ApplyError> {
     let unknown = || -> ApplyError {
-        TxError::new(Code::UnknownPolicy, format!("insurer {insurer} has published no policy {policy_id:?}")).into()
+        TxError::new(
+            Code::UnknownPolicy,
+            format!("insurer {insurer} has published no policy {policy_id:?}"),
+        )
+        .into()
     };
     let version = view.get_u64(&keys::policy_latest(insurer, policy_id))?;
     if version == 0 {
         return Err(unknown());
     }
-    view.get_msg(&keys::policy(insurer, policy_id, version))?.ok_or_else(unknown)
+    view.get_msg(&keys::policy(insurer, policy_id, version))?
+        .ok_or_else(unknown)
 }
 
 /// A record a claim refers to must be anchored, of the claim's patient, and not erased.
-fn require_anchored(view: &impl StateRead, record_id: &str, patient: &str) -> Result<(), ApplyError> {
+fn require_anchored(
+    view: &impl StateRead,
+    record_id: &str,
+    patient: &str,
+) -> Result<(), ApplyError> {
     if view.get(&keys::record(record_id))?.is_none() {
-        return Err(TxError::new(Code::UnknownRecord, format!("record {record_id} is not anchored; anchor it before claiming for it")).into());
+        return Err(TxError::new(
+            Code::UnknownRecord,
+            format!("record {record_id} is not anchored; anchor it before claiming for it"),
+        )
+        .into());
     }
     require_readable(view, record_id, patient)
 }
@@ -578,7 +776,12 @@ fn require_anchored(view: &impl StateRead, record_id: &str, patient: &str) -> Re
 /// the insurer (the member; a consent to one of its practitioners does not count) with purpose
 /// HPAYMT and data class "Claim" (or "*", minus deny exceptions), evaluated with the same
 /// function as every access. Returns the consent id, stored in the claim.
-fn require_payment_consent(view: &impl StateRead, patient: &str, insurer: &str, ctx: &BlockCtx) -> Result<String, ApplyError> {
+fn require_payment_consent(
+    view: &impl StateRead,
+    patient: &str,
+    insurer: &str,
+    ctx: &BlockCtx,
+) -> Result<String, ApplyError> {
     let req = Request {
         patient,
         member: insurer,
@@ -614,21 +817,36 @@ fn acting_insurer(
 
 fn require_party(party: &str, actor: &str, claim_id: &str, role: &str) -> Result<(), ApplyError> {
     if party != actor {
-        return Err(TxError::new(Code::NotClaimParty, format!("claim {claim_id}'s {role} is {party}, not {actor}")).into());
+        return Err(TxError::new(
+            Code::NotClaimParty,
+            format!("claim {claim_id}'s {role} is {party}, not {actor}"),
+        )
+        .into());
     }
     Ok(())
 }
 
 fn require_insurer(member: &Member) -> Result<(), ApplyError> {
     if member.kind != MemberKind::Insurer as i32 {
-        return Err(TxError::new(Code::NotInsurer, format!("member {} is not an insurer", member.id)).into());
+        return Err(TxError::new(
+            Code::NotInsurer,
+            format!("member {} is not an insurer", member.id),
+        )
+        .into());
     }
     Ok(())
 }
 
 fn require_provider(member: &Member) -> Result<(), ApplyError> {
     if member.kind != MemberKind::Hospital as i32 && member.kind != MemberKind::Lab as i32 {
-        return Err(TxError::new(Code::NotProvider, format!("member {} is not a hospital or lab; only providers file claims", member.id)).into());
+        return Err(TxError::new(
+            Code::NotProvider,
+            format!(
+                "member {} is not a hospital or lab; only providers file claims",
+                member.id
+            ),
+        )
+        .into());
     }
     Ok(())
 }
@@ -640,33 +858,72 @@ mod tests {
     #[test]
     fn fingerprint_is_pinned_and_ignores_item_order_and_time_of_day() {
         let a = fingerprint("pt-1", "hospital-a", 19_000 * DAY + 5, &["99213", "80053"]);
-        let b = fingerprint("pt-1", "hospital-a", 19_000 * DAY + 3_600, &["80053", "99213"]);
+        let b = fingerprint(
+            "pt-1",
+            "hospital-a",
+            19_000 * DAY + 3_600,
+            &["80053", "99213"],
+        );
         assert_eq!(a, b);
-        assert_ne!(a, fingerprint("pt-1", "hospital-a", 19_001 * DAY, &["80053", "99213"]));
-        assert_ne!(a, fingerprint("pt-1", "hospital-a", 19_000 * DAY, &["80053"]));
+        assert_ne!(
+            a,
+            fingerprint("pt-1", "hospital-a", 19_001 * DAY, &["80053", "99213"])
+        );
+        assert_ne!(
+            a,
+            fingerprint("pt-1", "hospital-a", 19_000 * DAY, &["80053"])
+        );
         // Length prefixes: moving a character between fields changes the fingerprint.
-        assert_ne!(fingerprint("pt-1h", "ospital-a", 0, &[]), fingerprint("pt-1", "hospital-a", 0, &[]));
+        assert_ne!(
+            fingerprint("pt-1h", "ospital-a", 0, &[]),
+            fingerprint("pt-1", "hospital-a", 0, &[])
+        );
         // Pinned: stored fingerprints must keep matching new submissions after an upgrade.
-        assert_eq!(hex::encode(a), "b7f953ada195f070fb7ff88b79aa0c5cd14bea0cd8988656a37b38f797247f47");
+        assert_eq!(
+            hex::encode(a),
+            "b7f953ada195f070fb7ff88b79aa0c5cd14bea0cd8988656a37b38f797247f47"
+        );
     }
 
     #[test]
     fn copay_never_exceeds_the_approved_amount_and_rounds_down() {
-        let fixed = CoverageRule { service_code: "a".into(), covered: true, copay_fixed: 500, ..Default::default() };
+        let fixed = CoverageRule {
+            service_code: "a".into(),
+            covered: true,
+            copay_fixed: 500,
+            ..Default::default()
+        };
         assert_eq!(copay(Some(&fixed), 2_000), 500);
         assert_eq!(copay(Some(&fixed), 300), 300);
-        let bps = CoverageRule { service_code: "a".into(), covered: true, copay_bps: 2_500, ..Default::default() };
+        let bps = CoverageRule {
+            service_code: "a".into(),
+            covered: true,
+            copay_bps: 2_500,
+            ..Default::default()
+        };
         assert_eq!(copay(Some(&bps), 999), 249);
         assert_eq!(copay(Some(&bps), u64::MAX), u64::MAX / 4);
-        let full = CoverageRule { copay_bps: MAX_COPAY_BPS, ..bps };
+        let full = CoverageRule {
+            copay_bps: MAX_COPAY_BPS,
+            ..bps
+        };
         assert_eq!(copay(Some(&full), u64::MAX), u64::MAX);
         assert_eq!(copay(None, 1_000), 0);
     }
 
     #[test]
     fn a_cap_that_overflows_does_not_bind() {
-        let rule = CoverageRule { service_code: "a".into(), covered: true, price_cap: u64::MAX, ..Default::default() };
-        let item = ClaimItem { service_code: "a".into(), quantity: 2, unit_price: 10 };
+        let rule = CoverageRule {
+            service_code: "a".into(),
+            covered: true,
+            price_cap: u64::MAX,
+            ..Default::default()
+        };
+        let item = ClaimItem {
+            service_code: "a".into(),
+            quantity: 2,
+            unit_price: 10,
+        };
         let d = adjudicate_item(Some(&rule), &item).map(|d| d.approved_amount);
         assert_eq!(d, Ok(20));
     }

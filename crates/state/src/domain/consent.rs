@@ -13,7 +13,12 @@ use crate::error::ApplyError;
 use crate::view::{StateRead, TxState};
 
 /// GrantConsent: the signing patient grants `grantee` access.
-pub fn grant(st: &mut TxState<'_, '_>, signer: &Signer, m: &GrantConsent, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn grant(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &GrantConsent,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let patient = require_patient_signer(signer, "GrantConsent")?;
     if m.grantee.starts_with(DID_PREFIX) {
         require_practitioner(st, &m.grantee)?;
@@ -58,33 +63,57 @@ pub fn grant(st: &mut TxState<'_, '_>, signer: &Signer, m: &GrantConsent, ctx: &
     }
     st.put_u64(keys::consent_counter(), n);
     st.put_msg(keys::consent(&id), &consent);
-    st.put(keys::patient_consent(&patient, patient_count), id.clone().into_bytes());
+    st.put(
+        keys::patient_consent(&patient, patient_count),
+        id.clone().into_bytes(),
+    );
     st.put_u64(keys::patient_consent_count(&patient), patient_count + 1);
-    st.put(keys::grant(&patient, &m.grantee, grantee_count), id.clone().into_bytes());
+    st.put(
+        keys::grant(&patient, &m.grantee, grantee_count),
+        id.clone().into_bytes(),
+    );
     st.put_u64(keys::grant_count(&patient, &m.grantee), grantee_count + 1);
     Ok(vec![Event::new(
         "medledger.consent.granted",
-        vec![("consent_id", id), ("patient_id", patient), ("grantee", m.grantee.clone())],
+        vec![
+            ("consent_id", id),
+            ("patient_id", patient),
+            ("grantee", m.grantee.clone()),
+        ],
     )])
 }
 
 /// RevokeConsent: the patient who granted a consent revokes it.
-pub fn revoke(st: &mut TxState<'_, '_>, signer: &Signer, m: &RevokeConsent, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn revoke(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &RevokeConsent,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let patient = require_patient_signer(signer, "RevokeConsent")?;
-    let mut consent: Consent = st
-        .get_msg(&keys::consent(&m.consent_id))?
-        .ok_or_else(|| TxError::new(Code::UnknownConsent, format!("no consent {:?}", m.consent_id)))?;
+    let mut consent: Consent = st.get_msg(&keys::consent(&m.consent_id))?.ok_or_else(|| {
+        TxError::new(
+            Code::UnknownConsent,
+            format!("no consent {:?}", m.consent_id),
+        )
+    })?;
     if consent.patient_id != patient {
         return Err(TxError::new(
             Code::NotConsentOwner,
-            format!("consent {} belongs to another patient; only its patient may revoke it", consent.id),
+            format!(
+                "consent {} belongs to another patient; only its patient may revoke it",
+                consent.id
+            ),
         )
         .into());
     }
     if consent.revoked_height != 0 {
         return Err(TxError::new(
             Code::ConsentAlreadyRevoked,
-            format!("consent {} was revoked at height {}", consent.id, consent.revoked_height),
+            format!(
+                "consent {} was revoked at height {}",
+                consent.id, consent.revoked_height
+            ),
         )
         .into());
     }
@@ -92,7 +121,11 @@ pub fn revoke(st: &mut TxState<'_, '_>, signer: &Signer, m: &RevokeConsent, ctx:
     st.put_msg(keys::consent(&consent.id), &consent);
     Ok(vec![Event::new(
         "medledger.consent.revoked",
-        vec![("consent_id", consent.id), ("patient_id", patient), ("grantee", consent.grantee)],
+        vec![
+            ("consent_id", consent.id),
+            ("patient_id", patient),
+            ("grantee", consent.grantee),
+        ],
     )])
 }
 
@@ -124,15 +157,21 @@ pub struct Request<'a> {
 /// `not_before ..= not_after` of block time; a revocation applies from the block after it.
 pub fn permits(consent: &Consent, req: &Request<'_>, ctx: &BlockCtx) -> bool {
     let not_revoked = consent.revoked_height == 0 || ctx.height <= consent.revoked_height;
-    let in_period = consent.not_before <= ctx.time && (consent.not_after == 0 || ctx.time <= consent.not_after);
-    let grantee_ok = consent.grantee == req.member || Some(consent.grantee.as_str()) == req.practitioner;
+    let in_period =
+        consent.not_before <= ctx.time && (consent.not_after == 0 || ctx.time <= consent.not_after);
+    let grantee_ok =
+        consent.grantee == req.member || Some(consent.grantee.as_str()) == req.practitioner;
     let action_ok = if consent.actions.is_empty() {
         req.action == Action::Read as i32
     } else {
         consent.actions.contains(&req.action)
     };
     let denied = consent.deny_classes.iter().any(|c| c == req.data_class);
-    let class_ok = !denied && consent.data_classes.iter().any(|c| c == "*" || c == req.data_class);
+    let class_ok = !denied
+        && consent
+            .data_classes
+            .iter()
+            .any(|c| c == "*" || c == req.data_class);
     let record_ok = consent.record_ids.iter().any(|r| r == req.record_id);
     let purpose_ok = consent.purposes.contains(&req.purpose);
     not_revoked && in_period && grantee_ok && action_ok && (class_ok || record_ok) && purpose_ok
@@ -149,14 +188,22 @@ pub enum Decision {
 
 /// `permitted(patient, actor, action, class/record, purpose, time)`: the first consent (in grant
 /// order, the member's grants before the practitioner's own) that permits the request.
-pub fn evaluate(view: &impl StateRead, req: &Request<'_>, ctx: &BlockCtx) -> Result<Decision, ApplyError> {
+pub fn evaluate(
+    view: &impl StateRead,
+    req: &Request<'_>,
+    ctx: &BlockCtx,
+) -> Result<Decision, ApplyError> {
     let mut checked = 0u64;
     for grantee in std::iter::once(req.member).chain(req.practitioner) {
         let count = view.get_u64(&keys::grant_count(req.patient, grantee))?;
         for n in 0..count {
-            let Some(id) = view.get(&keys::grant(req.patient, grantee, n))? else { continue };
+            let Some(id) = view.get(&keys::grant(req.patient, grantee, n))? else {
+                continue;
+            };
             let id = String::from_utf8_lossy(&id).into_owned();
-            let Some(consent) = view.get_msg::<Consent>(&keys::consent(&id))? else { continue };
+            let Some(consent) = view.get_msg::<Consent>(&keys::consent(&id))? else {
+                continue;
+            };
             checked += 1;
             if permits(&consent, req, ctx) {
                 return Ok(Decision::Permit(id));
@@ -204,7 +251,11 @@ mod tests {
     use super::*;
 
     fn ctx(height: u64, time: u64) -> BlockCtx {
-        BlockCtx { chain_id: "c".into(), height, time }
+        BlockCtx {
+            chain_id: "c".into(),
+            height,
+            time,
+        }
     }
 
     fn consent() -> Consent {
@@ -236,52 +287,124 @@ mod tests {
     #[test]
     fn consent_permits_only_its_class_purpose_and_period() {
         let c = consent();
-        assert!(permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 150)));
-        assert!(permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 200)), "not_after is inclusive");
-        assert!(!permits(&c, &req("Condition", Purpose::Treat), &ctx(5, 150)));
-        assert!(!permits(&c, &req("Observation", Purpose::Hresch), &ctx(5, 150)));
-        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 99)));
-        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 201)));
+        assert!(permits(
+            &c,
+            &req("Observation", Purpose::Treat),
+            &ctx(5, 150)
+        ));
+        assert!(
+            permits(&c, &req("Observation", Purpose::Treat), &ctx(5, 200)),
+            "not_after is inclusive"
+        );
+        assert!(!permits(
+            &c,
+            &req("Condition", Purpose::Treat),
+            &ctx(5, 150)
+        ));
+        assert!(!permits(
+            &c,
+            &req("Observation", Purpose::Hresch),
+            &ctx(5, 150)
+        ));
+        assert!(!permits(
+            &c,
+            &req("Observation", Purpose::Treat),
+            &ctx(5, 99)
+        ));
+        assert!(!permits(
+            &c,
+            &req("Observation", Purpose::Treat),
+            &ctx(5, 201)
+        ));
     }
 
     #[test]
     fn revocation_takes_effect_from_the_next_block() {
-        let c = Consent { revoked_height: 7, ..consent() };
-        assert!(permits(&c, &req("Observation", Purpose::Treat), &ctx(7, 150)));
-        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(8, 150)));
+        let c = Consent {
+            revoked_height: 7,
+            ..consent()
+        };
+        assert!(permits(
+            &c,
+            &req("Observation", Purpose::Treat),
+            &ctx(7, 150)
+        ));
+        assert!(!permits(
+            &c,
+            &req("Observation", Purpose::Treat),
+            &ctx(8, 150)
+        ));
     }
 
     #[test]
     fn wildcard_minus_deny_exceptions() {
-        let c = Consent { data_classes: vec!["*".into()], deny_classes: vec!["MedicationStatement".into()], not_before: 0, not_after: 0, ..consent() };
+        let c = Consent {
+            data_classes: vec!["*".into()],
+            deny_classes: vec!["MedicationStatement".into()],
+            not_before: 0,
+            not_after: 0,
+            ..consent()
+        };
         assert!(permits(&c, &req("Condition", Purpose::Treat), &ctx(1, 5)));
-        assert!(!permits(&c, &req("MedicationStatement", Purpose::Treat), &ctx(1, 5)));
+        assert!(!permits(
+            &c,
+            &req("MedicationStatement", Purpose::Treat),
+            &ctx(1, 5)
+        ));
     }
 
     #[test]
     fn a_listed_record_is_covered_whatever_its_class() {
-        let c = Consent { record_ids: vec!["r-1".into()], ..consent() };
-        assert!(permits(&c, &req("DiagnosticReport", Purpose::Treat), &ctx(1, 150)));
-        let other = Request { record_id: "r-2", ..req("DiagnosticReport", Purpose::Treat) };
+        let c = Consent {
+            record_ids: vec!["r-1".into()],
+            ..consent()
+        };
+        assert!(permits(
+            &c,
+            &req("DiagnosticReport", Purpose::Treat),
+            &ctx(1, 150)
+        ));
+        let other = Request {
+            record_id: "r-2",
+            ..req("DiagnosticReport", Purpose::Treat)
+        };
         assert!(!permits(&c, &other, &ctx(1, 150)));
     }
 
     #[test]
     fn actions_default_to_read_only() {
-        let write = Request { action: Action::Write as i32, ..req("Observation", Purpose::Treat) };
+        let write = Request {
+            action: Action::Write as i32,
+            ..req("Observation", Purpose::Treat)
+        };
         assert!(!permits(&consent(), &write, &ctx(1, 150)));
-        let c = Consent { actions: vec![Action::Read as i32, Action::Write as i32], ..consent() };
+        let c = Consent {
+            actions: vec![Action::Read as i32, Action::Write as i32],
+            ..consent()
+        };
         assert!(permits(&c, &write, &ctx(1, 150)));
     }
 
     #[test]
     fn a_member_grant_covers_its_practitioners_and_a_practitioner_grant_only_them() {
-        let by_practitioner = Request { practitioner: Some("did:medledger:aa"), ..req("Observation", Purpose::Treat) };
+        let by_practitioner = Request {
+            practitioner: Some("did:medledger:aa"),
+            ..req("Observation", Purpose::Treat)
+        };
         assert!(permits(&consent(), &by_practitioner, &ctx(1, 150)));
-        let c = Consent { grantee: "did:medledger:aa".into(), ..consent() };
+        let c = Consent {
+            grantee: "did:medledger:aa".into(),
+            ..consent()
+        };
         assert!(permits(&c, &by_practitioner, &ctx(1, 150)));
-        assert!(!permits(&c, &req("Observation", Purpose::Treat), &ctx(1, 150)), "the member itself is not the grantee");
-        let colleague = Request { practitioner: Some("did:medledger:bb"), ..req("Observation", Purpose::Treat) };
+        assert!(
+            !permits(&c, &req("Observation", Purpose::Treat), &ctx(1, 150)),
+            "the member itself is not the grantee"
+        );
+        let colleague = Request {
+            practitioner: Some("did:medledger:bb"),
+            ..req("Observation", Purpose::Treat)
+        };
         assert!(!permits(&c, &colleague, &ctx(1, 150)));
     }
 }

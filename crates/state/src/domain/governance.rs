@@ -26,8 +26,8 @@ use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_VOTING_PERIOD};
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::tx_body::Msg;
 use medledger_tx::pb::{
-    key_owner::Owner, AddMember, ChangePower, KeyOwner, Member, OpenProposals, Proposal, ProposalStatus, RemoveMember,
-    RotateAdminKey, SubmitProposal, Validator, VoteProposal,
+    key_owner::Owner, AddMember, ChangePower, KeyOwner, Member, OpenProposals, Proposal,
+    ProposalStatus, RemoveMember, RotateAdminKey, SubmitProposal, Validator, VoteProposal,
 };
 use medledger_tx::{ids, keys, Code, TxError};
 
@@ -38,7 +38,12 @@ use crate::error::{ApplyError, StoreError};
 use crate::view::{Overlay, StateRead, TxState};
 
 /// Applies a governance message.
-pub fn apply(st: &mut TxState<'_, '_>, signer: Signer, msg: &Msg, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn apply(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    msg: &Msg,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     match msg {
         Msg::SubmitProposal(m) => submit(st, signer, m, ctx),
         Msg::VoteProposal(m) => vote(st, signer, m, ctx),
@@ -47,14 +52,25 @@ pub fn apply(st: &mut TxState<'_, '_>, signer: Signer, msg: &Msg, ctx: &BlockCtx
 }
 
 /// SubmitProposal: a member proposes a change and votes yes on it.
-pub fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitProposal, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn submit(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &SubmitProposal,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let proposer = require_member_signer(signer, "SubmitProposal")?;
-    let action = m.action.as_ref().ok_or_else(|| TxError::new(Code::MissingMessage, "proposal names no action"))?;
+    let action = m
+        .action
+        .as_ref()
+        .ok_or_else(|| TxError::new(Code::MissingMessage, "proposal names no action"))?;
     let latest = ctx.height.saturating_add(MAX_VOTING_PERIOD);
     if m.deadline_height < ctx.height || m.deadline_height > latest {
         return Err(TxError::new(
             Code::BadDeadline,
-            format!("deadline {} must be between the current height {} and {latest}", m.deadline_height, ctx.height),
+            format!(
+                "deadline {} must be between the current height {} and {latest}",
+                m.deadline_height, ctx.height
+            ),
         )
         .into());
     }
@@ -62,7 +78,10 @@ pub fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitProposal, ctx:
     if open.ids.len() >= MAX_OPEN_PROPOSALS {
         return Err(TxError::new(
             Code::TooManyProposals,
-            format!("{} proposals are open, the limit; decide or let them expire first", open.ids.len()),
+            format!(
+                "{} proposals are open, the limit; decide or let them expire first",
+                open.ids.len()
+            ),
         )
         .into());
     }
@@ -98,7 +117,12 @@ pub fn submit(st: &mut TxState<'_, '_>, signer: Signer, m: &SubmitProposal, ctx:
 }
 
 /// VoteProposal: a member votes once on an open proposal before its deadline.
-pub fn vote(st: &mut TxState<'_, '_>, signer: Signer, m: &VoteProposal, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn vote(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &VoteProposal,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let voter = require_member_signer(signer, "VoteProposal")?;
     let mut p = require_proposal(st, m.proposal_id)?;
     let deadline = p.content.as_ref().map_or(0, |c| c.deadline_height);
@@ -114,13 +138,20 @@ pub fn vote(st: &mut TxState<'_, '_>, signer: Signer, m: &VoteProposal, ctx: &Bl
             let status = ProposalStatus::try_from(p.status).map_or("UNKNOWN", |s| s.as_str_name());
             return Err(TxError::new(
                 Code::ProposalClosed,
-                format!("proposal {} was decided at height {}: {status}", p.id, p.decided_height),
+                format!(
+                    "proposal {} was decided at height {}: {status}",
+                    p.id, p.decided_height
+                ),
             )
             .into());
         }
     }
     if p.yes_voters.contains(&voter) || p.no_voters.contains(&voter) {
-        return Err(TxError::new(Code::AlreadyVoted, format!("{voter} already voted on proposal {}", p.id)).into());
+        return Err(TxError::new(
+            Code::AlreadyVoted,
+            format!("{voter} already voted on proposal {}", p.id),
+        )
+        .into());
     }
     if m.yes {
         p.yes_voters.push(voter.clone());
@@ -130,7 +161,11 @@ pub fn vote(st: &mut TxState<'_, '_>, signer: Signer, m: &VoteProposal, ctx: &Bl
     let mut open = open_proposals(st)?;
     let mut events = vec![Event::new(
         "medledger.governance.voted",
-        vec![("proposal_id", p.id.to_string()), ("voter", voter), ("vote", if m.yes { "yes" } else { "no" }.to_string())],
+        vec![
+            ("proposal_id", p.id.to_string()),
+            ("voter", voter),
+            ("vote", if m.yes { "yes" } else { "no" }.to_string()),
+        ],
     )];
     events.extend(decide(st, &mut p, &mut open, ctx)?);
     st.put_msg(keys::proposal(p.id), &p);
@@ -140,13 +175,20 @@ pub fn vote(st: &mut TxState<'_, '_>, signer: Signer, m: &VoteProposal, ctx: &Bl
 
 /// End of block: every open proposal whose deadline is this block or earlier expires. Runs on
 /// the block state after the block's transactions, so a vote in the deadline block still counts.
-pub fn end_block<S: StateRead + ?Sized>(block: &mut Overlay<'_, S>, ctx: &BlockCtx) -> Result<Vec<Event>, StoreError> {
-    let Some(open) = block.get_msg::<OpenProposals>(&keys::open_proposals())? else { return Ok(Vec::new()) };
+pub fn end_block<S: StateRead + ?Sized>(
+    block: &mut Overlay<'_, S>,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, StoreError> {
+    let Some(open) = block.get_msg::<OpenProposals>(&keys::open_proposals())? else {
+        return Ok(Vec::new());
+    };
     let listed = open.ids.len();
     let mut keep = Vec::with_capacity(open.ids.len());
     let mut events = Vec::new();
     for id in open.ids {
-        let Some(mut p) = block.get_msg::<Proposal>(&keys::proposal(id))? else { continue };
+        let Some(mut p) = block.get_msg::<Proposal>(&keys::proposal(id))? else {
+            continue;
+        };
         let deadline = p.content.as_ref().map_or(0, |c| c.deadline_height);
         if p.status != ProposalStatus::Open as i32 {
             continue;
@@ -162,7 +204,10 @@ pub fn end_block<S: StateRead + ?Sized>(block: &mut Overlay<'_, S>, ctx: &BlockC
             p.yes_power, p.total_power
         );
         block.put_msg(keys::proposal(id), &p);
-        events.push(Event::new("medledger.governance.expired", vec![("proposal_id", id.to_string())]));
+        events.push(Event::new(
+            "medledger.governance.expired",
+            vec![("proposal_id", id.to_string())],
+        ));
     }
     if keep.len() != listed {
         block.put_msg(keys::open_proposals(), &OpenProposals { ids: keep });
@@ -172,8 +217,13 @@ pub fn end_block<S: StateRead + ?Sized>(block: &mut Overlay<'_, S>, ctx: &BlockC
 
 /// The proposal with `id`, or [`Code::UnknownProposal`].
 pub fn require_proposal(view: &impl StateRead, id: u64) -> Result<Proposal, ApplyError> {
-    view.get_msg(&keys::proposal(id))?
-        .ok_or_else(|| TxError::new(Code::UnknownProposal, format!("no proposal {id}; see `medledger query proposal`")).into())
+    view.get_msg(&keys::proposal(id))?.ok_or_else(|| {
+        TxError::new(
+            Code::UnknownProposal,
+            format!("no proposal {id}; see `medledger query proposal`"),
+        )
+        .into()
+    })
 }
 
 fn open_proposals(view: &impl StateRead) -> Result<OpenProposals, StoreError> {
@@ -181,19 +231,39 @@ fn open_proposals(view: &impl StateRead) -> Result<OpenProposals, StoreError> {
 }
 
 fn expired(p: &Proposal, deadline: u64) -> TxError {
-    TxError::new(Code::ProposalExpired, format!("proposal {} could pass until height {deadline}; it expired", p.id))
+    TxError::new(
+        Code::ProposalExpired,
+        format!(
+            "proposal {} could pass until height {deadline}; it expired",
+            p.id
+        ),
+    )
 }
 
 /// Tallies `p` with today's powers and decides it if the tally allows: passes (and executes),
 /// or is rejected. A decided proposal leaves `open`.
-fn decide(st: &mut TxState<'_, '_>, p: &mut Proposal, open: &mut OpenProposals, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+fn decide(
+    st: &mut TxState<'_, '_>,
+    p: &mut Proposal,
+    open: &mut OpenProposals,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let reg = registry(st)?;
-    let weigh = |voters: &[String]| voters.iter().map(|v| member_power(&reg, v)).fold(0u64, u64::saturating_add);
+    let weigh = |voters: &[String]| {
+        voters
+            .iter()
+            .map(|v| member_power(&reg, v))
+            .fold(0u64, u64::saturating_add)
+    };
     p.yes_power = weigh(&p.yes_voters);
     p.no_power = weigh(&p.no_voters);
     p.total_power = total_power(&reg);
     // u128: exact for any u64 powers, so the 2/3 rule never depends on rounding or overflow.
-    let (yes, no, total) = (u128::from(p.yes_power), u128::from(p.no_power), u128::from(p.total_power));
+    let (yes, no, total) = (
+        u128::from(p.yes_power),
+        u128::from(p.no_power),
+        u128::from(p.total_power),
+    );
     let id = p.id.to_string();
     let mut events = Vec::new();
     if yes * 3 > total * 2 {
@@ -207,21 +277,34 @@ fn decide(st: &mut TxState<'_, '_>, p: &mut Proposal, open: &mut OpenProposals, 
                 p.status = ProposalStatus::Passed as i32;
                 events.push(Event::new(
                     "medledger.governance.passed",
-                    vec![("proposal_id", id), ("yes_power", p.yes_power.to_string()), ("total_power", p.total_power.to_string())],
+                    vec![
+                        ("proposal_id", id),
+                        ("yes_power", p.yes_power.to_string()),
+                        ("total_power", p.total_power.to_string()),
+                    ],
                 ));
                 events.extend(effects);
             }
             Err(ApplyError::Rejected(e)) => {
                 p.status = ProposalStatus::Failed as i32;
                 p.outcome = format!("passed but could not be executed: {e}");
-                events.push(Event::new("medledger.governance.failed", vec![("proposal_id", id), ("reason", e.to_string())]));
+                events.push(Event::new(
+                    "medledger.governance.failed",
+                    vec![("proposal_id", id), ("reason", e.to_string())],
+                ));
             }
             Err(store) => return Err(store),
         }
     } else if (total - no.min(total)) * 3 <= total * 2 {
         p.status = ProposalStatus::Rejected as i32;
-        p.outcome = format!("{} of {} voting power voted no: more than 2/3 yes is no longer possible", p.no_power, p.total_power);
-        events.push(Event::new("medledger.governance.rejected", vec![("proposal_id", id), ("no_power", p.no_power.to_string())]));
+        p.outcome = format!(
+            "{} of {} voting power voted no: more than 2/3 yes is no longer possible",
+            p.no_power, p.total_power
+        );
+        events.push(Event::new(
+            "medledger.governance.rejected",
+            vec![("proposal_id", id), ("no_power", p.no_power.to_string())],
+        ));
     } else {
         return Ok(events);
     }
@@ -252,7 +335,11 @@ fn check_action(view: &impl StateRead, action: &Action) -> Result<(), ApplyError
 
 fn check_add(view: &impl StateRead, a: &AddMember) -> Result<(), ApplyError> {
     if view.get(&keys::member(&a.id))?.is_some() {
-        return Err(TxError::new(Code::MemberExists, format!("member {} exists already", a.id)).into());
+        return Err(TxError::new(
+            Code::MemberExists,
+            format!("member {} exists already", a.id),
+        )
+        .into());
     }
     require_free_key(view, &a.admin_key, "admin_key")?;
     if a.validator_pub_key.is_empty() {
@@ -260,27 +347,45 @@ fn check_add(view: &impl StateRead, a: &AddMember) -> Result<(), ApplyError> {
     }
     let reg = registry(view)?;
     let address = validator_address(&a.validator_pub_key)?;
-    if reg.iter().any(|v| v.address == address || v.bls_key == a.bls_key) {
-        return Err(TxError::new(Code::ValidatorExists, "this consensus key or BLS key is already registered to a validator").into());
+    if reg
+        .iter()
+        .any(|v| v.address == address || v.bls_key == a.bls_key)
+    {
+        return Err(TxError::new(
+            Code::ValidatorExists,
+            "this consensus key or BLS key is already registered to a validator",
+        )
+        .into());
     }
     if reg.len() >= MAX_VALIDATORS {
-        return Err(TxError::new(Code::TooManyItems, format!("the registry holds {MAX_VALIDATORS} validators, the limit")).into());
+        return Err(TxError::new(
+            Code::TooManyItems,
+            format!("the registry holds {MAX_VALIDATORS} validators, the limit"),
+        )
+        .into());
     }
     Ok(())
 }
 
 /// The registry without `member`'s validators; refused if that empties it.
-fn check_remove(view: &impl StateRead, r: &RemoveMember) -> Result<(Member, Vec<Validator>), ApplyError> {
+fn check_remove(
+    view: &impl StateRead,
+    r: &RemoveMember,
+) -> Result<(Member, Vec<Validator>), ApplyError> {
     let member = require_member(view, &r.member_id)?;
     let reg = registry(view)?;
-    let (theirs, rest): (Vec<Validator>, Vec<Validator>) = reg.into_iter().partition(|v| v.member_id == r.member_id);
+    let (theirs, rest): (Vec<Validator>, Vec<Validator>) =
+        reg.into_iter().partition(|v| v.member_id == r.member_id);
     if theirs.iter().any(|v| consensus_key(v).is_none()) {
         return Err(no_key(&r.member_id));
     }
     if !theirs.is_empty() && (rest.is_empty() || total_power(&rest) == 0) {
         return Err(TxError::new(
             Code::ValidatorSetEmpty,
-            format!("removing {} would leave no validator with voting power; the chain would stop", r.member_id),
+            format!(
+                "removing {} would leave no validator with voting power; the chain would stop",
+                r.member_id
+            ),
         )
         .into());
     }
@@ -288,7 +393,10 @@ fn check_remove(view: &impl StateRead, r: &RemoveMember) -> Result<(Member, Vec<
 }
 
 /// The registry with `member`'s validators at the new power.
-fn check_change_power(view: &impl StateRead, c: &ChangePower) -> Result<Vec<Validator>, ApplyError> {
+fn check_change_power(
+    view: &impl StateRead,
+    c: &ChangePower,
+) -> Result<Vec<Validator>, ApplyError> {
     require_member(view, &c.member_id)?;
     let mut reg = registry(view)?;
     let mut found = false;
@@ -300,12 +408,18 @@ fn check_change_power(view: &impl StateRead, c: &ChangePower) -> Result<Vec<Vali
         found = true;
     }
     if !found {
-        return Err(TxError::new(Code::NoValidator, format!("member {} runs no validator", c.member_id)).into());
+        return Err(TxError::new(
+            Code::NoValidator,
+            format!("member {} runs no validator", c.member_id),
+        )
+        .into());
     }
     // Powers are at least 1 (stateless check), so the total cannot drop to 0; checked anyway
     // because a stopped chain cannot be repaired by a vote.
     if total_power(&reg) == 0 {
-        return Err(TxError::new(Code::ValidatorSetEmpty, "the total voting power would be 0").into());
+        return Err(
+            TxError::new(Code::ValidatorSetEmpty, "the total voting power would be 0").into(),
+        );
     }
     Ok(reg)
 }
@@ -317,11 +431,21 @@ fn check_rotate(view: &impl StateRead, r: &RotateAdminKey) -> Result<Member, App
 }
 
 fn no_key(member: &str) -> ApplyError {
-    TxError::new(Code::NoValidator, format!("the ledger does not know the consensus key of {member}'s validator")).into()
+    TxError::new(
+        Code::NoValidator,
+        format!("the ledger does not know the consensus key of {member}'s validator"),
+    )
+    .into()
 }
 
-fn require_free_key(view: &impl StateRead, key: &[u8], field: &str) -> Result<[u8; 32], ApplyError> {
-    let key: [u8; 32] = key.try_into().map_err(|_| TxError::new(Code::BadPublicKey, format!("{field} must be 32 bytes")))?;
+fn require_free_key(
+    view: &impl StateRead,
+    key: &[u8],
+    field: &str,
+) -> Result<[u8; 32], ApplyError> {
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| TxError::new(Code::BadPublicKey, format!("{field} must be 32 bytes")))?;
     if view.get(&keys::key_owner(&key))?.is_some() {
         return Err(TxError::new(
             Code::KeyInUse,
@@ -333,8 +457,9 @@ fn require_free_key(view: &impl StateRead, key: &[u8], field: &str) -> Result<[u
 }
 
 fn validator_address(pub_key: &[u8]) -> Result<Vec<u8>, ApplyError> {
-    let key: [u8; 32] =
-        pub_key.try_into().map_err(|_| TxError::new(Code::BadPublicKey, "validator_pub_key must be 32 bytes"))?;
+    let key: [u8; 32] = pub_key
+        .try_into()
+        .map_err(|_| TxError::new(Code::BadPublicKey, "validator_pub_key must be 32 bytes"))?;
     Ok(ids::validator_address(&key).to_vec())
 }
 
@@ -345,9 +470,19 @@ fn execute_action(st: &mut TxState<'_, '_>, action: &Action) -> Result<Vec<Event
         Action::AddMember(a) => {
             check_add(st, a)?;
             let admin = require_free_key(st, &a.admin_key, "admin_key")?;
-            let member = Member { id: a.id.clone(), name: a.name.clone(), kind: a.kind, admin_key: a.admin_key.clone() };
+            let member = Member {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                kind: a.kind,
+                admin_key: a.admin_key.clone(),
+            };
             st.put_msg(keys::member(&a.id), &member);
-            st.put_msg(keys::key_owner(&admin), &KeyOwner { owner: Some(Owner::MemberId(a.id.clone())) });
+            st.put_msg(
+                keys::key_owner(&admin),
+                &KeyOwner {
+                    owner: Some(Owner::MemberId(a.id.clone())),
+                },
+            );
             let mut attrs = vec![("member", a.id.clone())];
             if !a.validator_pub_key.is_empty() {
                 let address = validator_address(&a.validator_pub_key)?;
@@ -371,24 +506,38 @@ fn execute_action(st: &mut TxState<'_, '_>, action: &Action) -> Result<Vec<Event
             retire_key(st, &member.admin_key, &r.member_id);
             put_registry(st, rest);
             forget_votes(st, &r.member_id)?;
-            Ok(vec![Event::new("medledger.governance.member_removed", vec![("member", r.member_id.clone())])])
+            Ok(vec![Event::new(
+                "medledger.governance.member_removed",
+                vec![("member", r.member_id.clone())],
+            )])
         }
         Action::ChangePower(c) => {
             let reg = check_change_power(st, c)?;
             put_registry(st, reg);
             Ok(vec![Event::new(
                 "medledger.governance.power_changed",
-                vec![("member", c.member_id.clone()), ("power", c.power.to_string())],
+                vec![
+                    ("member", c.member_id.clone()),
+                    ("power", c.power.to_string()),
+                ],
             )])
         }
         Action::RotateAdminKey(r) => {
             let mut member = check_rotate(st, r)?;
             let new_key = require_free_key(st, &r.new_admin_key, "new_admin_key")?;
             retire_key(st, &member.admin_key, &r.member_id);
-            st.put_msg(keys::key_owner(&new_key), &KeyOwner { owner: Some(Owner::MemberId(r.member_id.clone())) });
+            st.put_msg(
+                keys::key_owner(&new_key),
+                &KeyOwner {
+                    owner: Some(Owner::MemberId(r.member_id.clone())),
+                },
+            );
             member.admin_key = new_key.to_vec();
             st.put_msg(keys::member(&r.member_id), &member);
-            Ok(vec![Event::new("medledger.governance.admin_rotated", vec![("member", r.member_id.clone())])])
+            Ok(vec![Event::new(
+                "medledger.governance.admin_rotated",
+                vec![("member", r.member_id.clone())],
+            )])
         }
     }
 }
@@ -397,7 +546,12 @@ fn execute_action(st: &mut TxState<'_, '_>, action: &Action) -> Result<Vec<Event
 /// registered anew by anyone (see `members::signer`).
 fn retire_key(st: &mut TxState<'_, '_>, key: &[u8], member: &str) {
     if let Ok(key) = <[u8; 32]>::try_from(key) {
-        st.put_msg(keys::key_owner(&key), &KeyOwner { owner: Some(Owner::RetiredMemberKey(member.to_string())) });
+        st.put_msg(
+            keys::key_owner(&key),
+            &KeyOwner {
+                owner: Some(Owner::RetiredMemberKey(member.to_string())),
+            },
+        );
     }
 }
 
@@ -405,7 +559,9 @@ fn retire_key(st: &mut TxState<'_, '_>, key: &[u8], member: &str) {
 /// but a member later added under the same id must not inherit them.
 fn forget_votes(st: &mut TxState<'_, '_>, member: &str) -> Result<(), ApplyError> {
     for id in open_proposals(st)?.ids {
-        let Some(mut p) = st.get_msg::<Proposal>(&keys::proposal(id))? else { continue };
+        let Some(mut p) = st.get_msg::<Proposal>(&keys::proposal(id))? else {
+            continue;
+        };
         let before = p.yes_voters.len() + p.no_voters.len();
         p.yes_voters.retain(|v| v != member);
         p.no_voters.retain(|v| v != member);

@@ -44,7 +44,11 @@ pub fn signer(view: &impl StateRead, key: &[u8; 32]) -> Result<Signer, ApplyErro
 /// The member with `id`, or [`Code::UnknownMember`].
 pub fn require_member(view: &impl StateRead, id: &str) -> Result<Member, ApplyError> {
     view.get_msg(&keys::member(id))?.ok_or_else(|| {
-        TxError::new(Code::UnknownMember, format!("no member {id:?}; see `medledger query member`")).into()
+        TxError::new(
+            Code::UnknownMember,
+            format!("no member {id:?}; see `medledger query member`"),
+        )
+        .into()
     })
 }
 
@@ -59,7 +63,10 @@ pub fn require_member_signer(signer: Signer, what: &str) -> Result<String, Apply
         .into()),
         Signer::Practitioner(p) => Err(TxError::new(
             Code::NotAuthorized,
-            format!("{what} must be signed by a member's admin key; {} is a practitioner", p.did),
+            format!(
+                "{what} must be signed by a member's admin key; {} is a practitioner",
+                p.did
+            ),
         )
         .into()),
         Signer::Unknown => Err(TxError::new(

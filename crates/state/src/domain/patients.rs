@@ -1,6 +1,9 @@
 //! Patients: registration under a pseudonymous id derived from their key.
 
-use medledger_tx::pb::{key_owner::Owner, Guardians, KeyOwner, Patient, RecoverPatientKey, RotatePatientKey, SetGuardians};
+use medledger_tx::pb::{
+    key_owner::Owner, Guardians, KeyOwner, Patient, RecoverPatientKey, RotatePatientKey,
+    SetGuardians,
+};
 use medledger_tx::{ids, keys, recovery, Code, TxError};
 
 use super::members::Signer;
@@ -9,24 +12,53 @@ use crate::error::ApplyError;
 use crate::view::{StateRead, TxState};
 
 /// RegisterPatient: the signing key becomes a patient's key.
-pub fn register(st: &mut TxState<'_, '_>, signer: &Signer, key: &[u8; 32], ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn register(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    key: &[u8; 32],
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     match signer {
         Signer::Unknown => {}
         Signer::Patient(id) => {
-            return Err(TxError::new(Code::PatientExists, format!("this key is already patient {id}")).into())
+            return Err(TxError::new(
+                Code::PatientExists,
+                format!("this key is already patient {id}"),
+            )
+            .into())
         }
         Signer::Member(id) => {
-            return Err(TxError::new(Code::KeyInUse, format!("this key is member {id}'s admin key")).into())
+            return Err(TxError::new(
+                Code::KeyInUse,
+                format!("this key is member {id}'s admin key"),
+            )
+            .into())
         }
         Signer::Practitioner(p) => {
-            return Err(TxError::new(Code::KeyInUse, format!("this key is practitioner {}'s key", p.did)).into())
+            return Err(TxError::new(
+                Code::KeyInUse,
+                format!("this key is practitioner {}'s key", p.did),
+            )
+            .into())
         }
     }
     let id = ids::patient_id(key);
-    let patient = Patient { id: id.clone(), key: key.to_vec(), registered_height: ctx.height };
+    let patient = Patient {
+        id: id.clone(),
+        key: key.to_vec(),
+        registered_height: ctx.height,
+    };
     st.put_msg(keys::patient(&id), &patient);
-    st.put_msg(keys::key_owner(key), &KeyOwner { owner: Some(Owner::PatientId(id.clone())) });
-    Ok(vec![Event::new("medledger.patient.registered", vec![("patient_id", id)])])
+    st.put_msg(
+        keys::key_owner(key),
+        &KeyOwner {
+            owner: Some(Owner::PatientId(id.clone())),
+        },
+    );
+    Ok(vec![Event::new(
+        "medledger.patient.registered",
+        vec![("patient_id", id)],
+    )])
 }
 
 /// The signer as a patient, or a rejection saying who may send `what`.
@@ -40,7 +72,10 @@ pub fn require_patient_signer(signer: &Signer, what: &str) -> Result<String, App
         .into()),
         Signer::Practitioner(p) => Err(TxError::new(
             Code::NotAuthorized,
-            format!("{what} must be signed by the patient; practitioner {} may not", p.did),
+            format!(
+                "{what} must be signed by the patient; practitioner {} may not",
+                p.did
+            ),
         )
         .into()),
         Signer::Unknown => Err(TxError::new(
@@ -58,48 +93,95 @@ pub fn require_patient(view: &impl StateRead, id: &str) -> Result<Patient, Apply
 }
 
 /// SetGuardians: the patient names the guardians (m of n) who can recover their key.
-pub fn set_guardians(st: &mut TxState<'_, '_>, signer: &Signer, m: &SetGuardians) -> Result<Vec<Event>, ApplyError> {
+pub fn set_guardians(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &SetGuardians,
+) -> Result<Vec<Event>, ApplyError> {
     let id = require_patient_signer(signer, "SetGuardians")?;
     let patient = require_patient(st, &id)?;
     if m.guardian_keys.iter().any(|k| *k == patient.key) {
-        return Err(TxError::new(Code::InvalidField, "a patient cannot be their own guardian").into());
+        return Err(
+            TxError::new(Code::InvalidField, "a patient cannot be their own guardian").into(),
+        );
     }
-    let recoveries = st.get_msg::<Guardians>(&keys::guardians(&id))?.map_or(0, |g| g.recoveries);
-    let g = Guardians { guardian_keys: m.guardian_keys.clone(), threshold: m.threshold, recoveries };
+    let recoveries = st
+        .get_msg::<Guardians>(&keys::guardians(&id))?
+        .map_or(0, |g| g.recoveries);
+    let g = Guardians {
+        guardian_keys: m.guardian_keys.clone(),
+        threshold: m.threshold,
+        recoveries,
+    };
     st.put_msg(keys::guardians(&id), &g);
     Ok(vec![Event::new(
         "medledger.patient.guardians",
-        vec![("patient_id", id), ("guardians", m.guardian_keys.len().to_string()), ("threshold", m.threshold.to_string())],
+        vec![
+            ("patient_id", id),
+            ("guardians", m.guardian_keys.len().to_string()),
+            ("threshold", m.threshold.to_string()),
+        ],
     )])
 }
 
 /// RotatePatientKey: the patient's current key hands over to a new one.
-pub fn rotate(st: &mut TxState<'_, '_>, signer: &Signer, m: &RotatePatientKey) -> Result<Vec<Event>, ApplyError> {
+pub fn rotate(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &RotatePatientKey,
+) -> Result<Vec<Event>, ApplyError> {
     let id = require_patient_signer(signer, "RotatePatientKey")?;
     let patient = require_patient(st, &id)?;
     let new_key = new_key(st, &m.new_key)?;
     move_key(st, patient, &new_key);
-    Ok(vec![Event::new("medledger.patient.key_rotated", vec![("patient_id", id)])])
+    Ok(vec![Event::new(
+        "medledger.patient.key_rotated",
+        vec![("patient_id", id)],
+    )])
 }
 
 /// RecoverPatientKey: signed by the new key, with approvals of `threshold` guardians.
-pub fn recover(st: &mut TxState<'_, '_>, signer: &Signer, m: &RecoverPatientKey, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn recover(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &RecoverPatientKey,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let new_key = new_key(st, &m.new_key)?;
     if !matches!(signer, Signer::Unknown) || st.get(&keys::key_owner(&new_key))?.is_some() {
-        return Err(TxError::new(Code::KeyInUse, "a recovery is signed by the new key, which must not belong to anyone yet").into());
+        return Err(TxError::new(
+            Code::KeyInUse,
+            "a recovery is signed by the new key, which must not belong to anyone yet",
+        )
+        .into());
     }
     let patient = require_patient(st, &m.patient_id)?;
     let mut g: Guardians = st
         .get_msg::<Guardians>(&keys::guardians(&m.patient_id))?
         .filter(|g| !g.guardian_keys.is_empty())
-        .ok_or_else(|| TxError::new(Code::NoGuardians, format!("patient {} has no guardians; recovery is impossible", m.patient_id)))?;
+        .ok_or_else(|| {
+            TxError::new(
+                Code::NoGuardians,
+                format!(
+                    "patient {} has no guardians; recovery is impossible",
+                    m.patient_id
+                ),
+            )
+        })?;
     let mut approved: Vec<&[u8]> = Vec::new();
     for a in &m.approvals {
         let listed = g.guardian_keys.iter().any(|k| *k == a.guardian_key);
         let fresh = !approved.contains(&a.guardian_key.as_slice());
         if listed
             && fresh
-            && recovery::verify_approval(&a.guardian_key, &a.signature, &ctx.chain_id, &m.patient_id, &new_key, g.recoveries)
+            && recovery::verify_approval(
+                &a.guardian_key,
+                &a.signature,
+                &ctx.chain_id,
+                &m.patient_id,
+                &new_key,
+                g.recoveries,
+            )
         {
             approved.push(&a.guardian_key);
         }
@@ -107,7 +189,11 @@ pub fn recover(st: &mut TxState<'_, '_>, signer: &Signer, m: &RecoverPatientKey,
     if (approved.len() as u64) < u64::from(g.threshold) {
         return Err(TxError::new(
             Code::NotEnoughGuardians,
-            format!("{} valid guardian approvals; {} are needed", approved.len(), g.threshold),
+            format!(
+                "{} valid guardian approvals; {} are needed",
+                approved.len(),
+                g.threshold
+            ),
         )
         .into());
     }
@@ -116,14 +202,23 @@ pub fn recover(st: &mut TxState<'_, '_>, signer: &Signer, m: &RecoverPatientKey,
     move_key(st, patient, &new_key);
     Ok(vec![Event::new(
         "medledger.patient.key_recovered",
-        vec![("patient_id", m.patient_id.clone()), ("approvals", approved.len().to_string())],
+        vec![
+            ("patient_id", m.patient_id.clone()),
+            ("approvals", approved.len().to_string()),
+        ],
     )])
 }
 
 fn new_key(st: &TxState<'_, '_>, bytes: &[u8]) -> Result<[u8; 32], ApplyError> {
-    let key: [u8; 32] = bytes.try_into().map_err(|_| TxError::new(Code::BadPublicKey, "new_key must be 32 bytes"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| TxError::new(Code::BadPublicKey, "new_key must be 32 bytes"))?;
     if st.get(&keys::key_owner(&key))?.is_some() {
-        return Err(TxError::new(Code::KeyInUse, "new_key already belongs to a member, patient or practitioner").into());
+        return Err(TxError::new(
+            Code::KeyInUse,
+            "new_key already belongs to a member, patient or practitioner",
+        )
+        .into());
     }
     Ok(key)
 }
@@ -133,7 +228,12 @@ fn move_key(st: &mut TxState<'_, '_>, mut patient: Patient, new_key: &[u8; 32]) 
     if let Ok(old) = <[u8; 32]>::try_from(patient.key.as_slice()) {
         st.delete(keys::key_owner(&old));
     }
-    st.put_msg(keys::key_owner(new_key), &KeyOwner { owner: Some(Owner::PatientId(patient.id.clone())) });
+    st.put_msg(
+        keys::key_owner(new_key),
+        &KeyOwner {
+            owner: Some(Owner::PatientId(patient.id.clone())),
+        },
+    );
     patient.key = new_key.to_vec();
     st.put_msg(keys::patient(&patient.id), &patient);
 }

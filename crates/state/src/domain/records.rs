@@ -13,11 +13,23 @@ use crate::error::ApplyError;
 use crate::view::{StateRead, TxState};
 
 /// AnchorRecord: the custodian (its admin or an active practitioner) anchors a record.
-pub fn anchor(st: &mut TxState<'_, '_>, signer: Signer, m: &AnchorRecord, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn anchor(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &AnchorRecord,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let (custodian, practitioner) = acting_member(st, &signer, "AnchorRecord", ctx)?;
     require_patient(st, &m.patient_id)?;
     if st.get(&keys::record(&m.record_id))?.is_some() {
-        return Err(TxError::new(Code::RecordExists, format!("record {} is already anchored; anchor a new version under a new id", m.record_id)).into());
+        return Err(TxError::new(
+            Code::RecordExists,
+            format!(
+                "record {} is already anchored; anchor a new version under a new id",
+                m.record_id
+            ),
+        )
+        .into());
     }
     let anchor = RecordAnchor {
         record_id: m.record_id.clone(),
@@ -27,19 +39,30 @@ pub fn anchor(st: &mut TxState<'_, '_>, signer: Signer, m: &AnchorRecord, ctx: &
         content_hash: m.content_hash.clone(),
         size: m.size,
         key_id: m.key_id.clone(),
-        anchored_by: practitioner.map(|p| p.did).unwrap_or_else(|| custodian.clone()),
+        anchored_by: practitioner
+            .map(|p| p.did)
+            .unwrap_or_else(|| custodian.clone()),
         anchored_height: ctx.height,
         ..Default::default()
     };
     st.put_msg(keys::record(&m.record_id), &anchor);
     Ok(vec![Event::new(
         "medledger.record.anchored",
-        vec![("record_id", m.record_id.clone()), ("patient_id", m.patient_id.clone()), ("custodian", custodian)],
+        vec![
+            ("record_id", m.record_id.clone()),
+            ("patient_id", m.patient_id.clone()),
+            ("custodian", custodian),
+        ],
     )])
 }
 
 /// EraseRecord: the patient, or the custodian on the patient's request, erases a record.
-pub fn erase(st: &mut TxState<'_, '_>, signer: Signer, m: &EraseRecord, ctx: &BlockCtx) -> Result<Vec<Event>, ApplyError> {
+pub fn erase(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &EraseRecord,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     let mut anchor: RecordAnchor = st
         .get_msg(&keys::record(&m.record_id))?
         .ok_or_else(|| TxError::new(Code::UnknownRecord, format!("no record {}", m.record_id)))?;
@@ -48,16 +71,34 @@ pub fn erase(st: &mut TxState<'_, '_>, signer: Signer, m: &EraseRecord, ctx: &Bl
         Signer::Member(_) | Signer::Practitioner(_) => {
             let (member, practitioner) = acting_member(st, &signer, "EraseRecord", ctx)?;
             if member != anchor.custodian {
-                return Err(TxError::new(Code::NotCustodian, format!("record {} is held by {}", m.record_id, anchor.custodian)).into());
+                return Err(TxError::new(
+                    Code::NotCustodian,
+                    format!("record {} is held by {}", m.record_id, anchor.custodian),
+                )
+                .into());
             }
             practitioner.map(|p| p.did).unwrap_or(member)
         }
         _ => {
-            return Err(TxError::new(Code::NotCustodian, format!("only the record's patient or its custodian {} may erase it", anchor.custodian)).into())
+            return Err(TxError::new(
+                Code::NotCustodian,
+                format!(
+                    "only the record's patient or its custodian {} may erase it",
+                    anchor.custodian
+                ),
+            )
+            .into())
         }
     };
     if anchor.erased_height != 0 {
-        return Err(TxError::new(Code::RecordErased, format!("record {} was erased at height {}", m.record_id, anchor.erased_height)).into());
+        return Err(TxError::new(
+            Code::RecordErased,
+            format!(
+                "record {} was erased at height {}",
+                m.record_id, anchor.erased_height
+            ),
+        )
+        .into());
     }
     anchor.erased_height = ctx.height;
     anchor.erased_by = by.clone();
@@ -65,19 +106,40 @@ pub fn erase(st: &mut TxState<'_, '_>, signer: Signer, m: &EraseRecord, ctx: &Bl
     st.put_msg(keys::record(&m.record_id), &anchor);
     Ok(vec![Event::new(
         "medledger.record.erased",
-        vec![("record_id", m.record_id.clone()), ("patient_id", anchor.patient_id), ("by", by)],
+        vec![
+            ("record_id", m.record_id.clone()),
+            ("patient_id", anchor.patient_id),
+            ("by", by),
+        ],
     )])
 }
 
 /// An access to `record_id` of `patient` is allowed by the record's anchor: absent (records need
 /// not be anchored), or of this patient and not erased.
-pub fn require_readable(view: &impl StateRead, record_id: &str, patient: &str) -> Result<(), ApplyError> {
-    let Some(anchor) = view.get_msg::<RecordAnchor>(&keys::record(record_id))? else { return Ok(()) };
+pub fn require_readable(
+    view: &impl StateRead,
+    record_id: &str,
+    patient: &str,
+) -> Result<(), ApplyError> {
+    let Some(anchor) = view.get_msg::<RecordAnchor>(&keys::record(record_id))? else {
+        return Ok(());
+    };
     if anchor.patient_id != patient {
-        return Err(TxError::new(Code::RecordOfAnotherPatient, format!("record {record_id} belongs to another patient")).into());
+        return Err(TxError::new(
+            Code::RecordOfAnotherPatient,
+            format!("record {record_id} belongs to another patient"),
+        )
+        .into());
     }
     if anchor.erased_height != 0 {
-        return Err(TxError::new(Code::RecordErased, format!("record {record_id} was erased at height {}", anchor.erased_height)).into());
+        return Err(TxError::new(
+            Code::RecordErased,
+            format!(
+                "record {record_id} was erased at height {}",
+                anchor.erased_height
+            ),
+        )
+        .into());
     }
     Ok(())
 }

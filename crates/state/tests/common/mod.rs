@@ -14,7 +14,12 @@ use tempfile::TempDir;
 pub const CHAIN: &str = "test-chain";
 pub const T0: u64 = 1_700_000_000;
 /// Genesis members: (id, kind).
-pub const MEMBERS: [(&str, &str); 4] = [("hospital-a", "hospital"), ("lab-b", "lab"), ("insurer-c", "insurer"), ("hospital-d", "hospital")];
+pub const MEMBERS: [(&str, &str); 4] = [
+    ("hospital-a", "hospital"),
+    ("lab-b", "lab"),
+    ("insurer-c", "insurer"),
+    ("hospital-d", "hospital"),
+];
 
 /// A test key from a seed byte.
 pub fn key(seed: u8) -> SigningKey {
@@ -68,20 +73,33 @@ pub struct Chain {
 impl Chain {
     pub fn new() -> Chain {
         let (dir, ledger) = ledger();
-        Chain { _dir: dir, ledger, height: 1, time: T0, next: BTreeMap::new() }
+        Chain {
+            _dir: dir,
+            ledger,
+            height: 1,
+            time: T0,
+            next: BTreeMap::new(),
+        }
     }
 
     /// Signs `msg` with `k` at its next sequence.
     pub fn tx(&mut self, k: &SigningKey, msg: Msg) -> Vec<u8> {
         let seq = self.next.entry(pk(k)).or_insert(0);
-        let body = TxBody { chain_id: CHAIN.into(), sequence: *seq, msg: Some(msg) };
+        let body = TxBody {
+            chain_id: CHAIN.into(),
+            sequence: *seq,
+            msg: Some(msg),
+        };
         *seq += 1;
         sign_tx(k, &body)
     }
 
     /// Finalizes and commits one block of `txs`.
     pub fn block(&mut self, txs: Vec<Vec<u8>>) -> BlockResult {
-        let r = self.ledger.finalize_block(self.height, self.time, &txs).unwrap();
+        let r = self
+            .ledger
+            .finalize_block(self.height, self.time, &txs)
+            .unwrap();
         self.ledger.commit().unwrap();
         self.height += 1;
         self.time += 5;
@@ -105,6 +123,10 @@ impl Chain {
 
     /// A committed value decoded.
     pub fn get<M: prost::Message + Default>(&self, key: &[u8]) -> Option<M> {
-        self.ledger.store().get(key).unwrap().map(|v| M::decode(v.as_slice()).unwrap())
+        self.ledger
+            .store()
+            .get(key)
+            .unwrap()
+            .map(|v| M::decode(v.as_slice()).unwrap())
     }
 }

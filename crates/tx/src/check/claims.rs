@@ -7,16 +7,21 @@ use std::collections::BTreeSet;
 use super::{check_count, check_id, check_text, check_token};
 use crate::error::{Code, TxError};
 use crate::limits::{
-    MAX_CLAIM_ITEMS, MAX_CLAIM_RECORDS, MAX_COPAY_BPS, MAX_ID_LEN, MAX_POLICY_RULES, MAX_RECORD_ID_LEN,
-    MAX_SERVICE_CODE_LEN, MAX_TEXT_LEN,
+    MAX_CLAIM_ITEMS, MAX_CLAIM_RECORDS, MAX_COPAY_BPS, MAX_ID_LEN, MAX_POLICY_RULES,
+    MAX_RECORD_ID_LEN, MAX_SERVICE_CODE_LEN, MAX_TEXT_LEN,
 };
-use crate::pb::{AppealClaim, ClaimItem, CoverageRule, DecideClaim, PayClaim, PublishPolicy, SubmitClaim};
+use crate::pb::{
+    AppealClaim, ClaimItem, CoverageRule, DecideClaim, PayClaim, PublishPolicy, SubmitClaim,
+};
 
 pub(crate) fn check_policy(m: &PublishPolicy) -> Result<(), TxError> {
     check_id("policy_id", &m.policy_id)?;
     // An empty policy covers nothing; publishing one is far more likely a client bug than intent.
     if m.rules.is_empty() {
-        return Err(TxError::new(Code::InvalidField, "rules: a policy needs at least one coverage rule"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "rules: a policy needs at least one coverage rule",
+        ));
     }
     check_count("rules", m.rules.len(), MAX_POLICY_RULES)?;
     let mut seen = BTreeSet::new();
@@ -26,7 +31,10 @@ pub(crate) fn check_policy(m: &PublishPolicy) -> Result<(), TxError> {
         if !seen.insert(rule.service_code.as_str()) {
             return Err(TxError::new(
                 Code::InvalidField,
-                format!("rules[{i}]: service code {:?} has a rule already; give each code one rule", rule.service_code),
+                format!(
+                    "rules[{i}]: service code {:?} has a rule already; give each code one rule",
+                    rule.service_code
+                ),
             ));
         }
     }
@@ -49,7 +57,9 @@ fn check_rule(i: usize, r: &CoverageRule) -> Result<(), TxError> {
     }
     // A rule that does not cover its code has no cap, co-pay or pre-authorisation to apply; a
     // value there would mean the insurer thinks it covers something it does not.
-    if !r.covered && (r.price_cap != 0 || r.copay_fixed != 0 || r.copay_bps != 0 || r.preauth_required) {
+    if !r.covered
+        && (r.price_cap != 0 || r.copay_fixed != 0 || r.copay_bps != 0 || r.preauth_required)
+    {
         return Err(TxError::new(
             Code::InvalidField,
             format!("rules[{i}]: {} is not covered, so it takes no price cap, co-pay or pre-authorisation", r.service_code),
@@ -63,16 +73,25 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
     check_id("insurer", &m.insurer)?;
     check_id("policy_id", &m.policy_id)?;
     if m.service_date == 0 {
-        return Err(TxError::new(Code::InvalidField, "service_date: give the day of service in unix seconds"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "service_date: give the day of service in unix seconds",
+        ));
     }
     if m.items.is_empty() {
-        return Err(TxError::new(Code::InvalidField, "items: a claim needs at least one item"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "items: a claim needs at least one item",
+        ));
     }
     check_count("items", m.items.len(), MAX_CLAIM_ITEMS)?;
     for (i, item) in m.items.iter().enumerate() {
         check_service_code(&format!("items[{i}].service_code"), &item.service_code)?;
         if item.quantity == 0 {
-            return Err(TxError::new(Code::InvalidField, format!("items[{i}].quantity must be at least 1")));
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!("items[{i}].quantity must be at least 1"),
+            ));
         }
     }
     check_count("record_ids", m.record_ids.len(), MAX_CLAIM_RECORDS)?;
@@ -80,14 +99,20 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
     for r in &m.record_ids {
         check_token("record_ids", r, MAX_RECORD_ID_LEN)?;
         if !seen.insert(r.as_str()) {
-            return Err(TxError::new(Code::InvalidField, format!("record_ids: {r} is listed twice")));
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!("record_ids: {r} is listed twice"),
+            ));
         }
     }
     let sum = items_total(&m.items)?;
     if sum != m.total {
         return Err(TxError::new(
             Code::TotalsMismatch,
-            format!("total is {} but the items sum to {sum} (quantity × unit_price, minor units)", m.total),
+            format!(
+                "total is {} but the items sum to {sum} (quantity × unit_price, minor units)",
+                m.total
+            ),
         ));
     }
     Ok(())
@@ -97,9 +122,16 @@ pub(crate) fn check_decide(m: &DecideClaim) -> Result<(), TxError> {
     check_id("claim_id", &m.claim_id)?;
     // The count must match the claim's items, which only the state knows; here it is bounded.
     if m.approved_amounts.is_empty() {
-        return Err(TxError::new(Code::DecisionMismatch, "approved_amounts: give one amount per item of the claim"));
+        return Err(TxError::new(
+            Code::DecisionMismatch,
+            "approved_amounts: give one amount per item of the claim",
+        ));
     }
-    check_count("approved_amounts", m.approved_amounts.len(), MAX_CLAIM_ITEMS)?;
+    check_count(
+        "approved_amounts",
+        m.approved_amounts.len(),
+        MAX_CLAIM_ITEMS,
+    )?;
     check_text("note", &m.note, MAX_TEXT_LEN)
 }
 
@@ -112,7 +144,10 @@ pub(crate) fn check_appeal(m: &AppealClaim) -> Result<(), TxError> {
     check_id("claim_id", &m.claim_id)?;
     check_text("reason", &m.reason, MAX_TEXT_LEN)?;
     if m.reason.trim().is_empty() {
-        return Err(TxError::new(Code::InvalidField, "reason: an appeal needs a written reason"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "reason: an appeal needs a written reason",
+        ));
     }
     Ok(())
 }
@@ -122,7 +157,10 @@ pub(crate) fn check_appeal(m: &AppealClaim) -> Result<(), TxError> {
 fn check_service_code(field: &str, code: &str) -> Result<(), TxError> {
     check_token(field, code, MAX_SERVICE_CODE_LEN)?;
     if code.contains('*') {
-        return Err(TxError::new(Code::InvalidField, format!("{field} {code:?}: service codes have no wildcards")));
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!("{field} {code:?}: service codes have no wildcards"),
+        ));
     }
     Ok(())
 }
@@ -143,8 +181,12 @@ pub(crate) fn item_amount(item: &ClaimItem) -> Result<u64, TxError> {
 /// The sum of [`item_amount`] over `items`, with checked arithmetic.
 pub(crate) fn items_total(items: &[ClaimItem]) -> Result<u64, TxError> {
     items.iter().try_fold(0u64, |sum, item| {
-        sum.checked_add(item_amount(item)?)
-            .ok_or_else(|| TxError::new(Code::AmountOverflow, "the items' total does not fit in 64 bits of minor units"))
+        sum.checked_add(item_amount(item)?).ok_or_else(|| {
+            TxError::new(
+                Code::AmountOverflow,
+                "the items' total does not fit in 64 bits of minor units",
+            )
+        })
     })
 }
 
@@ -155,19 +197,38 @@ mod tests {
     use crate::pb::{tx_body::Msg, TxBody};
 
     fn code_of(msg: Msg) -> Option<Code> {
-        check_body(&TxBody { chain_id: "c".into(), sequence: 0, msg: Some(msg) }).err().map(|e| e.code)
+        check_body(&TxBody {
+            chain_id: "c".into(),
+            sequence: 0,
+            msg: Some(msg),
+        })
+        .err()
+        .map(|e| e.code)
     }
 
     fn rule(code: &str) -> CoverageRule {
-        CoverageRule { service_code: code.into(), covered: true, price_cap: 100, copay_fixed: 10, ..Default::default() }
+        CoverageRule {
+            service_code: code.into(),
+            covered: true,
+            price_cap: 100,
+            copay_fixed: 10,
+            ..Default::default()
+        }
     }
 
     fn policy(rules: Vec<CoverageRule>) -> Msg {
-        Msg::PublishPolicy(PublishPolicy { policy_id: "gold".into(), rules })
+        Msg::PublishPolicy(PublishPolicy {
+            policy_id: "gold".into(),
+            rules,
+        })
     }
 
     fn item(code: &str, quantity: u64, unit_price: u64) -> ClaimItem {
-        ClaimItem { service_code: code.into(), quantity, unit_price }
+        ClaimItem {
+            service_code: code.into(),
+            quantity,
+            unit_price,
+        }
     }
 
     fn submit(items: Vec<ClaimItem>) -> SubmitClaim {
@@ -185,32 +246,73 @@ mod tests {
 
     #[test]
     fn a_well_formed_policy_passes() {
-        let bps = CoverageRule { service_code: "b".into(), covered: true, copay_bps: MAX_COPAY_BPS, ..Default::default() };
-        let not_covered = CoverageRule { service_code: "c".into(), ..Default::default() };
+        let bps = CoverageRule {
+            service_code: "b".into(),
+            covered: true,
+            copay_bps: MAX_COPAY_BPS,
+            ..Default::default()
+        };
+        let not_covered = CoverageRule {
+            service_code: "c".into(),
+            ..Default::default()
+        };
         assert_eq!(code_of(policy(vec![rule("a"), bps, not_covered])), None);
     }
 
     #[test]
     fn malformed_policies_are_refused_with_their_codes() {
         assert_eq!(code_of(policy(vec![])), Some(Code::InvalidField));
-        assert_eq!(code_of(policy(vec![rule("a"), rule("a")])), Some(Code::InvalidField), "duplicate code");
-        assert_eq!(code_of(policy(vec![rule("a"); MAX_POLICY_RULES + 1])), Some(Code::TooManyItems));
-        assert_eq!(code_of(policy(vec![rule(&"x".repeat(MAX_SERVICE_CODE_LEN + 1))])), Some(Code::FieldTooLong));
+        assert_eq!(
+            code_of(policy(vec![rule("a"), rule("a")])),
+            Some(Code::InvalidField),
+            "duplicate code"
+        );
+        assert_eq!(
+            code_of(policy(vec![rule("a"); MAX_POLICY_RULES + 1])),
+            Some(Code::TooManyItems)
+        );
+        assert_eq!(
+            code_of(policy(vec![rule(&"x".repeat(MAX_SERVICE_CODE_LEN + 1))])),
+            Some(Code::FieldTooLong)
+        );
         assert_eq!(code_of(policy(vec![rule("*")])), Some(Code::InvalidField));
         assert_eq!(code_of(policy(vec![rule("a b")])), Some(Code::InvalidField));
-        let both = CoverageRule { copay_bps: 5, ..rule("a") };
+        let both = CoverageRule {
+            copay_bps: 5,
+            ..rule("a")
+        };
         assert_eq!(code_of(policy(vec![both])), Some(Code::InvalidField));
-        let over = CoverageRule { copay_fixed: 0, copay_bps: MAX_COPAY_BPS + 1, ..rule("a") };
+        let over = CoverageRule {
+            copay_fixed: 0,
+            copay_bps: MAX_COPAY_BPS + 1,
+            ..rule("a")
+        };
         assert_eq!(code_of(policy(vec![over])), Some(Code::InvalidField));
-        let uncovered_with_cap = CoverageRule { covered: false, copay_fixed: 0, ..rule("a") };
-        assert_eq!(code_of(policy(vec![uncovered_with_cap])), Some(Code::InvalidField));
-        let bad_id = Msg::PublishPolicy(PublishPolicy { policy_id: "a/b".into(), rules: vec![rule("a")] });
+        let uncovered_with_cap = CoverageRule {
+            covered: false,
+            copay_fixed: 0,
+            ..rule("a")
+        };
+        assert_eq!(
+            code_of(policy(vec![uncovered_with_cap])),
+            Some(Code::InvalidField)
+        );
+        let bad_id = Msg::PublishPolicy(PublishPolicy {
+            policy_id: "a/b".into(),
+            rules: vec![rule("a")],
+        });
         assert_eq!(code_of(bad_id), Some(Code::InvalidField));
     }
 
     #[test]
     fn a_well_formed_claim_passes() {
-        assert_eq!(code_of(Msg::SubmitClaim(submit(vec![item("99213", 2, 5_000), item("80053", 1, 1)]))), None);
+        assert_eq!(
+            code_of(Msg::SubmitClaim(submit(vec![
+                item("99213", 2, 5_000),
+                item("80053", 1, 1)
+            ]))),
+            None
+        );
     }
 
     #[test]
@@ -224,9 +326,18 @@ mod tests {
         assert_eq!(with(&|m| m.items.clear()), Some(Code::InvalidField));
         assert_eq!(with(&|m| m.items[0].quantity = 0), Some(Code::InvalidField));
         assert_eq!(with(&|m| m.service_date = 0), Some(Code::InvalidField));
-        assert_eq!(with(&|m| m.insurer = String::new()), Some(Code::InvalidField));
-        assert_eq!(with(&|m| m.patient_id = "p".repeat(MAX_ID_LEN + 1)), Some(Code::FieldTooLong));
-        assert_eq!(with(&|m| m.record_ids = vec!["r-1".into(), "r-1".into()]), Some(Code::InvalidField));
+        assert_eq!(
+            with(&|m| m.insurer = String::new()),
+            Some(Code::InvalidField)
+        );
+        assert_eq!(
+            with(&|m| m.patient_id = "p".repeat(MAX_ID_LEN + 1)),
+            Some(Code::FieldTooLong)
+        );
+        assert_eq!(
+            with(&|m| m.record_ids = vec!["r-1".into(), "r-1".into()]),
+            Some(Code::InvalidField)
+        );
         assert_eq!(
             with(&|m| m.record_ids = (0..=MAX_CLAIM_RECORDS).map(|i| format!("r-{i}")).collect()),
             Some(Code::TooManyItems)
@@ -239,7 +350,10 @@ mod tests {
             Some(Code::TooManyItems)
         );
         assert_eq!(with(&|m| m.total += 1), Some(Code::TotalsMismatch));
-        assert_eq!(with(&|m| m.items[0] = item("a", 2, u64::MAX)), Some(Code::AmountOverflow));
+        assert_eq!(
+            with(&|m| m.items[0] = item("a", 2, u64::MAX)),
+            Some(Code::AmountOverflow)
+        );
         assert_eq!(
             with(&|m| m.items = vec![item("a", 1, u64::MAX), item("b", 1, 1)]),
             Some(Code::AmountOverflow),
@@ -250,23 +364,49 @@ mod tests {
     #[test]
     fn decisions_payments_and_appeals_need_their_fields() {
         let decide = |amounts: Vec<u64>, note: &str| {
-            code_of(Msg::DecideClaim(DecideClaim { claim_id: "cl-1".into(), approved_amounts: amounts, note: note.into() }))
+            code_of(Msg::DecideClaim(DecideClaim {
+                claim_id: "cl-1".into(),
+                approved_amounts: amounts,
+                note: note.into(),
+            }))
         };
         assert_eq!(decide(vec![0, 5], ""), None);
         assert_eq!(decide(vec![], ""), Some(Code::DecisionMismatch));
-        assert_eq!(decide(vec![1; MAX_CLAIM_ITEMS + 1], ""), Some(Code::TooManyItems));
-        assert_eq!(decide(vec![1], &"n".repeat(MAX_TEXT_LEN + 1)), Some(Code::FieldTooLong));
+        assert_eq!(
+            decide(vec![1; MAX_CLAIM_ITEMS + 1], ""),
+            Some(Code::TooManyItems)
+        );
+        assert_eq!(
+            decide(vec![1], &"n".repeat(MAX_TEXT_LEN + 1)),
+            Some(Code::FieldTooLong)
+        );
         assert_eq!(decide(vec![1], "bell\u{7}"), Some(Code::InvalidField));
 
-        let pay = |r: &str| code_of(Msg::PayClaim(PayClaim { claim_id: "cl-1".into(), payment_reference: r.into() }));
+        let pay = |r: &str| {
+            code_of(Msg::PayClaim(PayClaim {
+                claim_id: "cl-1".into(),
+                payment_reference: r.into(),
+            }))
+        };
         assert_eq!(pay("SEPA-2024-0001"), None);
         assert_eq!(pay(""), Some(Code::InvalidField));
         assert_eq!(pay("has space"), Some(Code::InvalidField));
 
-        let appeal = |r: &str| code_of(Msg::AppealClaim(AppealClaim { claim_id: "cl-1".into(), reason: r.into() }));
-        assert_eq!(appeal("pre-authorisation was granted by phone, ref 77"), None);
+        let appeal = |r: &str| {
+            code_of(Msg::AppealClaim(AppealClaim {
+                claim_id: "cl-1".into(),
+                reason: r.into(),
+            }))
+        };
+        assert_eq!(
+            appeal("pre-authorisation was granted by phone, ref 77"),
+            None
+        );
         assert_eq!(appeal("  "), Some(Code::InvalidField));
-        let no_id = AppealClaim { claim_id: String::new(), reason: "x".into() };
+        let no_id = AppealClaim {
+            claim_id: String::new(),
+            reason: "x".into(),
+        };
         assert_eq!(code_of(Msg::AppealClaim(no_id)), Some(Code::InvalidField));
     }
 }

@@ -12,12 +12,17 @@ use crate::pb::submit_proposal::Action;
 use crate::pb::{AddMember, MemberKind, SubmitProposal, VoteProposal};
 
 pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
-    let action = m
-        .action
-        .as_ref()
-        .ok_or_else(|| TxError::new(Code::MissingMessage, "proposal names no action (add, remove, change power, rotate key)"))?;
+    let action = m.action.as_ref().ok_or_else(|| {
+        TxError::new(
+            Code::MissingMessage,
+            "proposal names no action (add, remove, change power, rotate key)",
+        )
+    })?;
     if m.deadline_height == 0 {
-        return Err(TxError::new(Code::BadDeadline, "deadline_height: give the last height at which the proposal may pass"));
+        return Err(TxError::new(
+            Code::BadDeadline,
+            "deadline_height: give the last height at which the proposal may pass",
+        ));
     }
     match action {
         Action::AddMember(a) => check_add(a),
@@ -35,7 +40,10 @@ pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
 
 pub(crate) fn check_vote(m: &VoteProposal) -> Result<(), TxError> {
     if m.proposal_id == 0 {
-        return Err(TxError::new(Code::InvalidField, "proposal_id: ids start at 1"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "proposal_id: ids start at 1",
+        ));
     }
     Ok(())
 }
@@ -44,11 +52,20 @@ fn check_add(a: &AddMember) -> Result<(), TxError> {
     check_id("id", &a.id)?;
     check_text("name", &a.name, MAX_TEXT_LEN)?;
     if a.name.trim().is_empty() {
-        return Err(TxError::new(Code::InvalidField, "name: give the member's display name"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "name: give the member's display name",
+        ));
     }
     match MemberKind::try_from(a.kind) {
         Ok(MemberKind::Unspecified) | Err(_) => {
-            return Err(TxError::new(Code::InvalidField, format!("kind {} is not hospital, lab, insurer, research or regulator", a.kind)))
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!(
+                    "kind {} is not hospital, lab, insurer, research or regulator",
+                    a.kind
+                ),
+            ))
         }
         Ok(_) => {}
     }
@@ -56,25 +73,38 @@ fn check_add(a: &AddMember) -> Result<(), TxError> {
     if a.validator_pub_key.is_empty() {
         // A member without a validator (e.g. a regulator that only audits): no validator fields.
         if a.power != 0 || !a.bls_key.is_empty() || !a.bls_pop.is_empty() {
-            return Err(TxError::new(Code::InvalidField, "power, bls_key and bls_pop need a validator_pub_key"));
+            return Err(TxError::new(
+                Code::InvalidField,
+                "power, bls_key and bls_pop need a validator_pub_key",
+            ));
         }
         return Ok(());
     }
     let consensus = check_ed25519("validator_pub_key", &a.validator_pub_key)?;
     if consensus == a.admin_key.as_slice() {
-        return Err(TxError::new(Code::InvalidField, "validator_pub_key: the consensus key must not be the admin key"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "validator_pub_key: the consensus key must not be the admin key",
+        ));
     }
     check_power(a.power)?;
     if a.bls_key.len() != 48 || a.bls_pop.len() != 96 {
         return Err(TxError::new(
             Code::InvalidField,
-            format!("bls_key must be 48 bytes and bls_pop 96 (got {} and {})", a.bls_key.len(), a.bls_pop.len()),
+            format!(
+                "bls_key must be 48 bytes and bls_pop 96 (got {} and {})",
+                a.bls_key.len(),
+                a.bls_pop.len()
+            ),
         ));
     }
     // Without a proof of possession an aggregate of certificate shares could be forged with a
     // rogue key: the same rule as genesis.
     if !verify_possession(&a.bls_key, &a.bls_pop) {
-        return Err(TxError::new(Code::InvalidField, "bls_pop does not prove possession of bls_key"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "bls_pop does not prove possession of bls_key",
+        ));
     }
     Ok(())
 }
@@ -92,13 +122,23 @@ fn check_power(power: u64) -> Result<(), TxError> {
 /// A valid, non-weak Ed25519 key (the rules of transaction signers, so that an admin key can
 /// always sign and a consensus key is one CometBFT accepts).
 fn check_ed25519<'k>(field: &str, key: &'k [u8]) -> Result<&'k [u8], TxError> {
-    let bytes: [u8; 32] = key
-        .try_into()
-        .map_err(|_| TxError::new(Code::BadPublicKey, format!("{field} is {} bytes; want 32", key.len())))?;
-    let vk = VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| TxError::new(Code::BadPublicKey, format!("{field} is not a valid Ed25519 point")))?;
+    let bytes: [u8; 32] = key.try_into().map_err(|_| {
+        TxError::new(
+            Code::BadPublicKey,
+            format!("{field} is {} bytes; want 32", key.len()),
+        )
+    })?;
+    let vk = VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        TxError::new(
+            Code::BadPublicKey,
+            format!("{field} is not a valid Ed25519 point"),
+        )
+    })?;
     if vk.is_weak() {
-        return Err(TxError::new(Code::BadPublicKey, format!("{field} has small order")));
+        return Err(TxError::new(
+            Code::BadPublicKey,
+            format!("{field} has small order"),
+        ));
     }
     Ok(key)
 }
@@ -111,7 +151,10 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     fn key(seed: u8) -> Vec<u8> {
-        SigningKey::from_bytes(&[seed; 32]).verifying_key().to_bytes().to_vec()
+        SigningKey::from_bytes(&[seed; 32])
+            .verifying_key()
+            .to_bytes()
+            .to_vec()
     }
 
     fn add() -> AddMember {
@@ -129,7 +172,10 @@ mod tests {
     }
 
     fn submit(action: Action) -> SubmitProposal {
-        SubmitProposal { action: Some(action), deadline_height: 10 }
+        SubmitProposal {
+            action: Some(action),
+            deadline_height: 10,
+        }
     }
 
     fn code(m: &SubmitProposal) -> Option<Code> {
@@ -139,36 +185,115 @@ mod tests {
     #[test]
     fn a_well_formed_add_passes_with_or_without_a_validator() {
         assert_eq!(code(&submit(Action::AddMember(add()))), None);
-        let plain = AddMember { validator_pub_key: vec![], power: 0, bls_key: vec![], bls_pop: vec![], ..add() };
+        let plain = AddMember {
+            validator_pub_key: vec![],
+            power: 0,
+            bls_key: vec![],
+            bls_pop: vec![],
+            ..add()
+        };
         assert_eq!(code(&submit(Action::AddMember(plain))), None);
     }
 
     #[test]
     fn bad_adds_have_their_codes() {
-        let other_pop = BlsKey::from_ikm(&[4; 32]).expect("32 bytes").proof_of_possession().to_vec();
+        let other_pop = BlsKey::from_ikm(&[4; 32])
+            .expect("32 bytes")
+            .proof_of_possession()
+            .to_vec();
         let cases = [
-            (AddMember { bls_pop: other_pop, ..add() }, Code::InvalidField),
+            (
+                AddMember {
+                    bls_pop: other_pop,
+                    ..add()
+                },
+                Code::InvalidField,
+            ),
             (AddMember { power: 0, ..add() }, Code::InvalidField),
-            (AddMember { power: MAX_VALIDATOR_POWER + 1, ..add() }, Code::InvalidField),
-            (AddMember { admin_key: vec![1; 31], ..add() }, Code::BadPublicKey),
-            (AddMember { validator_pub_key: key(1), ..add() }, Code::InvalidField),
+            (
+                AddMember {
+                    power: MAX_VALIDATOR_POWER + 1,
+                    ..add()
+                },
+                Code::InvalidField,
+            ),
+            (
+                AddMember {
+                    admin_key: vec![1; 31],
+                    ..add()
+                },
+                Code::BadPublicKey,
+            ),
+            (
+                AddMember {
+                    validator_pub_key: key(1),
+                    ..add()
+                },
+                Code::InvalidField,
+            ),
             (AddMember { kind: 0, ..add() }, Code::InvalidField),
-            (AddMember { id: "a/b".into(), ..add() }, Code::InvalidField),
-            (AddMember { validator_pub_key: vec![], ..add() }, Code::InvalidField),
+            (
+                AddMember {
+                    id: "a/b".into(),
+                    ..add()
+                },
+                Code::InvalidField,
+            ),
+            (
+                AddMember {
+                    validator_pub_key: vec![],
+                    ..add()
+                },
+                Code::InvalidField,
+            ),
         ];
         for (a, want) in cases {
-            assert_eq!(code(&submit(Action::AddMember(a.clone()))), Some(want), "{a:?}");
+            assert_eq!(
+                code(&submit(Action::AddMember(a.clone()))),
+                Some(want),
+                "{a:?}"
+            );
         }
     }
 
     #[test]
     fn deadline_action_power_and_vote_shapes() {
-        assert_eq!(code(&SubmitProposal { action: None, deadline_height: 5 }), Some(Code::MissingMessage));
-        assert_eq!(code(&SubmitProposal { deadline_height: 0, ..submit(Action::AddMember(add())) }), Some(Code::BadDeadline));
-        let zero = Action::ChangePower(ChangePower { member_id: "lab-b".into(), power: 0 });
+        assert_eq!(
+            code(&SubmitProposal {
+                action: None,
+                deadline_height: 5
+            }),
+            Some(Code::MissingMessage)
+        );
+        assert_eq!(
+            code(&SubmitProposal {
+                deadline_height: 0,
+                ..submit(Action::AddMember(add()))
+            }),
+            Some(Code::BadDeadline)
+        );
+        let zero = Action::ChangePower(ChangePower {
+            member_id: "lab-b".into(),
+            power: 0,
+        });
         assert_eq!(code(&submit(zero)), Some(Code::InvalidField));
-        let rotate = Action::RotateAdminKey(RotateAdminKey { member_id: "lab-b".into(), new_admin_key: vec![0; 32] });
-        assert_eq!(code(&submit(rotate)), Some(Code::BadPublicKey), "the identity point is weak");
-        assert_eq!(check_vote(&VoteProposal { proposal_id: 0, yes: true }).err().map(|e| e.code), Some(Code::InvalidField));
+        let rotate = Action::RotateAdminKey(RotateAdminKey {
+            member_id: "lab-b".into(),
+            new_admin_key: vec![0; 32],
+        });
+        assert_eq!(
+            code(&submit(rotate)),
+            Some(Code::BadPublicKey),
+            "the identity point is weak"
+        );
+        assert_eq!(
+            check_vote(&VoteProposal {
+                proposal_id: 0,
+                yes: true
+            })
+            .err()
+            .map(|e| e.code),
+            Some(Code::InvalidField)
+        );
     }
 }

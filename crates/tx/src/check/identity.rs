@@ -3,11 +3,17 @@
 use super::{check_count, check_id, check_text};
 use crate::error::{Code, TxError};
 use crate::limits::{MAX_GUARDIANS, MAX_TEXT_LEN};
-use crate::pb::{PractitionerRole, PractitionerStatus, RecoverPatientKey, RegisterPractitioner, RotatePatientKey, SetGuardians, SetPractitionerStatus};
+use crate::pb::{
+    PractitionerRole, PractitionerStatus, RecoverPatientKey, RegisterPractitioner,
+    RotatePatientKey, SetGuardians, SetPractitionerStatus,
+};
 
 fn check_key(field: &str, key: &[u8]) -> Result<(), TxError> {
     if key.len() != 32 {
-        return Err(TxError::new(Code::BadPublicKey, format!("{field} is {} bytes; an Ed25519 key is 32", key.len())));
+        return Err(TxError::new(
+            Code::BadPublicKey,
+            format!("{field} is {} bytes; an Ed25519 key is 32", key.len()),
+        ));
     }
     Ok(())
 }
@@ -16,12 +22,18 @@ pub(crate) fn check_register_practitioner(m: &RegisterPractitioner) -> Result<()
     check_key("public_key", &m.public_key)?;
     match PractitionerRole::try_from(m.role) {
         Ok(PractitionerRole::Unspecified) | Err(_) => {
-            return Err(TxError::new(Code::InvalidField, format!("role {} is not a practitioner role", m.role)))
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!("role {} is not a practitioner role", m.role),
+            ))
         }
         Ok(_) => {}
     }
     if m.licence_hash.len() != 32 {
-        return Err(TxError::new(Code::InvalidField, "licence_hash must be the 32-byte SHA-256 of the licence credential"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "licence_hash must be the 32-byte SHA-256 of the licence credential",
+        ));
     }
     check_text("name", &m.name, MAX_TEXT_LEN)
 }
@@ -30,7 +42,10 @@ pub(crate) fn check_practitioner_status(m: &SetPractitionerStatus) -> Result<(),
     check_id("did", &m.did)?;
     match PractitionerStatus::try_from(m.status) {
         Ok(PractitionerStatus::Unspecified) | Err(_) => {
-            return Err(TxError::new(Code::InvalidField, "status must be ACTIVE, SUSPENDED or REVOKED"))
+            return Err(TxError::new(
+                Code::InvalidField,
+                "status must be ACTIVE, SUSPENDED or REVOKED",
+            ))
         }
         Ok(_) => {}
     }
@@ -46,12 +61,18 @@ pub(crate) fn check_guardians(m: &SetGuardians) -> Result<(), TxError> {
     sorted.sort();
     sorted.dedup();
     if sorted.len() != m.guardian_keys.len() {
-        return Err(TxError::new(Code::InvalidField, "guardian_keys: a guardian is listed twice"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "guardian_keys: a guardian is listed twice",
+        ));
     }
     let n = m.guardian_keys.len() as u64;
     let t = u64::from(m.threshold);
     if (n == 0 && t != 0) || (n > 0 && (t == 0 || t > n)) {
-        return Err(TxError::new(Code::InvalidField, format!("threshold {t} must be between 1 and the {n} guardians (0 with none)")));
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!("threshold {t} must be between 1 and the {n} guardians (0 with none)"),
+        ));
     }
     Ok(())
 }
@@ -67,7 +88,10 @@ pub(crate) fn check_recover(m: &RecoverPatientKey) -> Result<(), TxError> {
     for a in &m.approvals {
         check_key("approvals.guardian_key", &a.guardian_key)?;
         if a.signature.len() != 64 {
-            return Err(TxError::new(Code::BadSignature, "approvals.signature must be 64 bytes"));
+            return Err(TxError::new(
+                Code::BadSignature,
+                "approvals.signature must be 64 bytes",
+            ));
         }
     }
     Ok(())

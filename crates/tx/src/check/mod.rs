@@ -8,7 +8,10 @@ mod records;
 
 use crate::error::{Code, TxError};
 use crate::limits::*;
-use crate::pb::{tx_body::Msg, Action, GrantConsent, LogAccess, LogBreakGlass, Purpose, ReviewBreakGlass, RevokeConsent, TxBody};
+use crate::pb::{
+    tx_body::Msg, Action, GrantConsent, LogAccess, LogBreakGlass, Purpose, ReviewBreakGlass,
+    RevokeConsent, TxBody,
+};
 
 /// Checks a body: chain id length, a message present, every field within its limits.
 pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
@@ -45,14 +48,20 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
 fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
     check_id("grantee", &m.grantee)?;
     if m.data_classes.is_empty() {
-        return Err(TxError::new(Code::InvalidField, "data_classes: name at least one class, or \"*\""));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "data_classes: name at least one class, or \"*\"",
+        ));
     }
     check_count("data_classes", m.data_classes.len(), MAX_DATA_CLASSES)?;
     for class in &m.data_classes {
         check_token("data_classes", class, MAX_DATA_CLASS_LEN)?;
     }
     if m.purposes.is_empty() {
-        return Err(TxError::new(Code::InvalidField, "purposes: name at least one purpose"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "purposes: name at least one purpose",
+        ));
     }
     check_count("purposes", m.purposes.len(), MAX_PURPOSES)?;
     for p in &m.purposes {
@@ -72,7 +81,10 @@ fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
     }
     let research = m.purposes.contains(&(Purpose::Hresch as i32));
     if research != !m.study_id.is_empty() {
-        return Err(TxError::new(Code::InvalidField, "study_id: name a study exactly when the purpose is HRESCH"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "study_id: name a study exactly when the purpose is HRESCH",
+        ));
     }
     if !m.study_id.is_empty() {
         check_id("study_id", &m.study_id)?;
@@ -80,7 +92,10 @@ fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
     if m.not_after != 0 && m.not_after < m.not_before {
         return Err(TxError::new(
             Code::InvalidField,
-            format!("period: not_after {} is before not_before {}", m.not_after, m.not_before),
+            format!(
+                "period: not_after {} is before not_before {}",
+                m.not_after, m.not_before
+            ),
         ));
     }
     Ok(())
@@ -89,7 +104,10 @@ fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
 fn check_action(a: i32) -> Result<(), TxError> {
     match Action::try_from(a) {
         Ok(Action::Read) | Ok(Action::Write) => Ok(()),
-        _ => Err(TxError::new(Code::InvalidField, format!("action {a} is not READ or WRITE"))),
+        _ => Err(TxError::new(
+            Code::InvalidField,
+            format!("action {a} is not READ or WRITE"),
+        )),
     }
 }
 
@@ -99,7 +117,10 @@ fn check_break_glass(m: &LogBreakGlass) -> Result<(), TxError> {
     check_token("data_class", &m.data_class, MAX_DATA_CLASS_LEN)?;
     check_text("reason", &m.reason, MAX_TEXT_LEN)?;
     if m.reason.trim().is_empty() {
-        return Err(TxError::new(Code::InvalidField, "reason: break-glass access needs a written reason"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "reason: break-glass access needs a written reason",
+        ));
     }
     Ok(())
 }
@@ -113,7 +134,10 @@ fn check_review(m: &ReviewBreakGlass) -> Result<(), TxError> {
 pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), TxError> {
     check_len(field, value, max)?;
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(TxError::new(Code::InvalidField, format!("{field} contains control characters")));
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!("{field} contains control characters"),
+        ));
     }
     Ok(())
 }
@@ -127,7 +151,10 @@ fn check_access(m: &LogAccess) -> Result<(), TxError> {
     check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
     check_token("data_class", &m.data_class, MAX_DATA_CLASS_LEN)?;
     if m.data_class == "*" {
-        return Err(TxError::new(Code::InvalidField, "data_class: an access reads one class, not \"*\""));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "data_class: an access reads one class, not \"*\"",
+        ));
     }
     check_purpose(m.purpose)?;
     if m.action != 0 {
@@ -155,7 +182,10 @@ pub fn check_id(field: &str, value: &str) -> Result<(), TxError> {
 pub(crate) fn check_token(field: &str, value: &str, max: usize) -> Result<(), TxError> {
     check_len(field, value, max)?;
     if value.is_empty() {
-        return Err(TxError::new(Code::InvalidField, format!("{field} is empty")));
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!("{field} is empty"),
+        ));
     }
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '*');
     if !value.chars().all(ok) {
@@ -179,7 +209,10 @@ pub(crate) fn check_len(field: &str, value: &str, max: usize) -> Result<(), TxEr
 
 pub(crate) fn check_count(field: &str, n: usize, max: usize) -> Result<(), TxError> {
     if n > max {
-        return Err(TxError::new(Code::TooManyItems, format!("{field} has {n} items; the limit is {max}")));
+        return Err(TxError::new(
+            Code::TooManyItems,
+            format!("{field} has {n} items; the limit is {max}"),
+        ));
     }
     Ok(())
 }
@@ -200,7 +233,11 @@ mod tests {
     }
 
     fn body(msg: Msg) -> TxBody {
-        TxBody { chain_id: "c".into(), sequence: 0, msg: Some(msg) }
+        TxBody {
+            chain_id: "c".into(),
+            sequence: 0,
+            msg: Some(msg),
+        }
     }
 
     fn code_of(msg: Msg) -> Option<Code> {
@@ -230,8 +267,15 @@ mod tests {
         g.not_before = 10;
         g.not_after = 5;
         assert_eq!(code_of(Msg::GrantConsent(g)), Some(Code::InvalidField));
-        let empty = TxBody { chain_id: "c".into(), sequence: 0, msg: None };
-        assert_eq!(check_body(&empty).err().map(|e| e.code), Some(Code::MissingMessage));
+        let empty = TxBody {
+            chain_id: "c".into(),
+            sequence: 0,
+            msg: None,
+        };
+        assert_eq!(
+            check_body(&empty).err().map(|e| e.code),
+            Some(Code::MissingMessage)
+        );
     }
 
     #[test]
@@ -243,8 +287,15 @@ mod tests {
             purpose: Purpose::Treat as i32,
             action: 0,
         };
-        assert_eq!(code_of(Msg::LogAccess(access.clone())), Some(Code::InvalidField));
-        let access = LogAccess { data_class: "Observation".into(), purpose: 0, ..access };
+        assert_eq!(
+            code_of(Msg::LogAccess(access.clone())),
+            Some(Code::InvalidField)
+        );
+        let access = LogAccess {
+            data_class: "Observation".into(),
+            purpose: 0,
+            ..access
+        };
         assert_eq!(code_of(Msg::LogAccess(access)), Some(Code::InvalidField));
     }
 }

@@ -10,7 +10,10 @@ pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
     check_id("patient_id", &m.patient_id)?;
     check_token("resource_type", &m.resource_type, MAX_DATA_CLASS_LEN)?;
     if m.content_hash.len() != 32 {
-        return Err(TxError::new(Code::InvalidField, "content_hash must be the 32-byte SHA-256 of the encrypted record"));
+        return Err(TxError::new(
+            Code::InvalidField,
+            "content_hash must be the 32-byte SHA-256 of the encrypted record",
+        ));
     }
     check_token("key_id", &m.key_id, MAX_RECORD_ID_LEN)
 }
