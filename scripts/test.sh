@@ -8,5 +8,7 @@ bash scripts/deps.sh
 # medledger's own crates.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}"
 export MEDLEDGER_TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
+# Formatting is part of the suite (rustfmt ships with the toolchain).
+cargo fmt --all -- --check
 # Everything in one profile (release) so no dependency is compiled twice.
 cargo test --release --workspace --all-targets --no-fail-fast "$@"

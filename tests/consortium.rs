@@ -272,7 +272,7 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
-    use medledger::verify::{trusted_from_genesis, verify_history, verify_key, Trust};
+    use medledger::verify::{verify_history, verify_key, Trust};
     use medledger_query::history::verify_access_history;
     use medledger_query::light::{verify_header, HeaderError};
 
@@ -298,8 +298,11 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
         );
     }
     let genesis = t.net.dir.join("hospital-a/cometbft/config/genesis.json");
-    let trusted = trusted_from_genesis(&genesis).unwrap();
-    let trust = Trust::Headers(trusted.clone());
+    let trust = Trust::from_genesis(&genesis, false).unwrap();
+    let Trust::Headers(trusted) = &trust else {
+        panic!("header trust")
+    };
+    let trusted = trusted.clone();
 
     // A consent, an absence and a complete history, each proven under a signed header.
     let consent = verify_key(&c, &trust, &keys::consent("c-1"), 0)

@@ -53,13 +53,6 @@ impl Trust {
     }
 }
 
-/// The trusted validators from a genesis file, for header verification.
-pub fn trusted_from_genesis(path: &Path) -> anyhow::Result<TrustedValidators> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("reading trusted genesis {}", path.display()))?;
-    Ok(TrustedValidators::from_genesis_json(&bytes)?)
-}
-
 /// Who vouched for the app hash of a state height, and how.
 #[derive(Clone, Debug, Serialize)]
 pub struct Attestation {

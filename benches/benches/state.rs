@@ -37,19 +37,34 @@ fn verify(c: &mut Criterion) {
     });
 }
 
+/// A fresh ledger at genesis with `n` signed txs, their signatures checked by CheckTx first when
+/// `check_first` (what a validator does; FinalizeBlock then finds them in the cache).
+fn setup(n: usize, check_first: bool) -> (tempfile::TempDir, Ledger, Vec<Vec<u8>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(dir.path()).unwrap();
+    l.init_chain(CHAIN, 1, b"", &[]).unwrap();
+    let txs = register_txs(n, 2);
+    if check_first {
+        for tx in &txs {
+            l.check_tx(tx).unwrap();
+        }
+    }
+    (dir, l, txs)
+}
+
 fn finalize_and_commit(c: &mut Criterion) {
     let mut g = c.benchmark_group("finalize_block+commit");
     g.sample_size(10);
-    for n in [100usize, 1000] {
+    for (n, check_first) in [(100usize, false), (1000, false), (1000, true)] {
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_function(format!("{n} RegisterPatient txs"), |b| {
+        let name = if check_first {
+            format!("{n} RegisterPatient txs, signatures cached by CheckTx")
+        } else {
+            format!("{n} RegisterPatient txs")
+        };
+        g.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().unwrap();
-                    let mut l = Ledger::open(dir.path()).unwrap();
-                    l.init_chain(CHAIN, 1, b"", &[]).unwrap();
-                    (dir, l, register_txs(n, 2))
-                },
+                || setup(n, check_first),
                 |(dir, mut l, txs)| {
                     let r = l.finalize_block(1, 1_700_000_000, &txs).unwrap();
                     assert!(r.tx_results.iter().all(|t| t.code == 0));
@@ -60,34 +75,6 @@ fn finalize_and_commit(c: &mut Criterion) {
             )
         });
     }
-    // What a validator really does: the txs went through its CheckTx first, so FinalizeBlock
-    // finds their signatures in the cache.
-    let n = 1000usize;
-    g.throughput(Throughput::Elements(n as u64));
-    g.bench_function(
-        format!("{n} RegisterPatient txs, signatures cached by CheckTx"),
-        |b| {
-            b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().unwrap();
-                    let mut l = Ledger::open(dir.path()).unwrap();
-                    l.init_chain(CHAIN, 1, b"", &[]).unwrap();
-                    let txs = register_txs(n, 3);
-                    for tx in &txs {
-                        l.check_tx(tx).unwrap();
-                    }
-                    (dir, l, txs)
-                },
-                |(dir, mut l, txs)| {
-                    let r = l.finalize_block(1, 1_700_000_000, &txs).unwrap();
-                    assert!(r.tx_results.iter().all(|t| t.code == 0));
-                    l.commit().unwrap();
-                    (dir, l)
-                },
-                BatchSize::PerIteration,
-            )
-        },
-    );
     g.finish();
 }
 

@@ -462,23 +462,19 @@ impl Ledger {
             time,
         };
         // Signatures first (mostly cache hits from CheckTx), then the state machine.
-        let verified: Vec<_> = txs
+        let parsed: Vec<BlockTx> = txs
             .iter()
-            .map(|tx| {
-                if decode_certificate_tx(tx).is_some() {
-                    None
-                } else {
-                    Some(self.sigs.decode_and_verify(tx))
-                }
+            .map(|tx| match decode_certificate_tx(tx) {
+                Some(cert) => BlockTx::Certificate(cert),
+                None => BlockTx::User(self.sigs.decode_and_verify(tx)),
             })
             .collect();
         let mut block = BlockState::new(&self.store);
         let mut tx_results = Vec::with_capacity(txs.len());
-        for ((i, tx), verified) in txs.iter().enumerate().zip(verified) {
-            let outcome = match (decode_certificate_tx(tx), verified) {
-                (Some(cert), _) => self.deliver_certificate(&mut block, i, height, cert),
-                (None, Some(v)) => deliver(&mut block, v, &ctx)?,
-                (None, None) => unreachable_outcome(),
+        for (i, tx) in parsed.into_iter().enumerate() {
+            let outcome = match tx {
+                BlockTx::Certificate(cert) => self.deliver_certificate(&mut block, i, height, cert),
+                BlockTx::User(verified) => deliver(&mut block, verified, &ctx)?,
             };
             tx_results.push(outcome);
         }
@@ -587,14 +583,10 @@ impl Ledger {
     }
 }
 
-/// A tx is either a certificate or verified above; this arm cannot be reached, and answers like a
-/// refused tx rather than panicking if it ever were.
-fn unreachable_outcome() -> TxOutcome {
-    TxOutcome {
-        code: Code::TxDecode.value(),
-        log: "internal: tx neither certificate nor verified".into(),
-        events: Vec::new(),
-    }
+/// A tx of a block: a proposer's certificate, or a user tx after its signature check.
+enum BlockTx {
+    Certificate(Result<Certificate, TxError>),
+    User(Result<medledger_tx::VerifiedTx, TxError>),
 }
 
 impl Ledger {
