@@ -10,5 +10,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}"
 export MEDLEDGER_TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
 # Formatting is part of the suite (rustfmt ships with the toolchain).
 cargo fmt --all -- --check
-# Everything in one profile (release) so no dependency is compiled twice.
-cargo test --release --workspace --all-targets --no-fail-fast "$@"
+# Everything in one profile (release) so no dependency is compiled twice. The fault suite's
+# crash points inside Commit exist only with `fault-injection` (tests/faults.rs).
+cargo test --release --workspace --all-targets --no-fail-fast --features medledger/fault-injection "$@"

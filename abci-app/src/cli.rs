@@ -712,6 +712,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .as_deref()
                 .map(crate::keyring::load_bls_key)
                 .transpose()?;
+            if let Some((point, height)) = medledger_state::fault::armed() {
+                tracing::warn!(
+                    point,
+                    height,
+                    "fault injection armed: this node will abort there"
+                );
+            }
             crate::server::serve(ledger, &a.listen, bls).await?;
             Ok(0)
         }

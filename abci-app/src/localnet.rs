@@ -205,7 +205,8 @@ impl Localnet {
         })
     }
 
-    fn node_dir(&self, i: usize) -> PathBuf {
+    /// Node `i`'s directory (its `cometbft/` home, `app/` data, logs and PID files).
+    pub fn node_dir(&self, i: usize) -> PathBuf {
         self.dir.join(&self.spec.nodes[i].name)
     }
 
@@ -259,6 +260,12 @@ impl Localnet {
 
     /// Starts one process of node `i` unless it is running.
     pub fn start(&self, i: usize, p: Proc) -> anyhow::Result<()> {
+        self.start_with_env(i, p, &[])
+    }
+
+    /// [`Localnet::start`] with extra environment variables for the process (the fault suite
+    /// arms crash points this way).
+    pub fn start_with_env(&self, i: usize, p: Proc, env: &[(&str, &str)]) -> anyhow::Result<()> {
         if self.running_pid(i, p).is_some() {
             return Ok(());
         }
@@ -290,7 +297,8 @@ impl Localnet {
             .create(true)
             .append(true)
             .open(self.log_file(i, p))?;
-        cmd.stdin(Stdio::null())
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         // Own process group: Ctrl-C in the terminal that ran `localnet up` does not stop the nodes.

@@ -1,7 +1,10 @@
 //! Generates the protobuf types of `proto/medledger/v1` with prost (needs `protoc`, installed by
 //! scripts/deps.sh from Debian's protobuf-compiler).
 fn main() -> std::io::Result<()> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not with env!(): a build script binary compiled for one clone must not
+    // point at that clone's protos when cargo reuses it for another (a shared target dir).
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map_err(std::io::Error::other)?;
+    let root = std::path::Path::new(&manifest_dir).join("../../proto");
     let files = [
         "common.proto",
         "tx.proto",

@@ -31,6 +31,13 @@ pub struct TestNet {
 impl TestNet {
     /// Starts hospital-a, lab-b, insurer-c and hospital-d and waits for the first block.
     pub async fn start() -> TestNet {
+        let t = TestNet::prepare();
+        t.up().await;
+        t
+    }
+
+    /// The consortium written to disk, not yet running: a test may change configs, then `up`.
+    pub fn prepare() -> TestNet {
         let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let home = tempfile::Builder::new()
             .prefix("medledger-it-")
@@ -54,15 +61,18 @@ impl TestNet {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_medledger"));
         let net = Localnet::open_or_init(&home.path().join("localnet"), spec, &keyring, bin)
             .expect("CometBFT must be installed (scripts/deps.sh) for the integration tests");
-        let t = TestNet {
+        TestNet {
             net,
             keyring,
             chain_id,
             home,
             _serial: serial,
-        };
-        t.net.up().await.expect("localnet makes its first block");
-        t
+        }
+    }
+
+    /// Starts every node and waits for the first block.
+    pub async fn up(&self) {
+        self.net.up().await.expect("localnet makes its first block");
     }
 
     /// RPC client of node `i`.

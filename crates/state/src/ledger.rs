@@ -501,6 +501,7 @@ impl Ledger {
         let staged = self.store.stage(height, &writes)?;
         let app_hash = staged.root;
         self.pending = Some(staged);
+        crate::fault::crash_point("finalize-block", height);
         Ok(BlockResult {
             tx_results,
             app_hash,

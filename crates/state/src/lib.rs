@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod domain;
 pub mod error;
+pub mod fault;
 pub mod genesis;
 pub mod ledger;
 pub mod store;

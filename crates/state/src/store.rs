@@ -226,7 +226,9 @@ impl Store {
         let mut record = committed.height.to_be_bytes().to_vec();
         record.extend_from_slice(&committed.app_hash);
         wb.put_cf(meta, META_COMMITTED, record);
+        crate::fault::crash_point("commit-before-write", committed.height);
         self.db.write(wb)?;
+        crate::fault::crash_point("commit-after-write", committed.height);
         self.committed = Some(committed);
         Ok(committed)
     }
