@@ -6,9 +6,11 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::SigningKey;
+use medledger_state::view::StateRead;
 use medledger_state::{BlockResult, Ledger};
+use medledger_tx::checkpoint::BlsKey;
 use medledger_tx::pb::{tx_body::Msg, TxBody};
-use medledger_tx::{ids, sign_tx};
+use medledger_tx::{ids, keys, sign_tx};
 use tempfile::TempDir;
 
 pub const CHAIN: &str = "test-chain";
@@ -46,17 +48,52 @@ pub fn did(k: &SigningKey) -> String {
     ids::practitioner_did(&pk(k))
 }
 
+/// The Ed25519 consensus key of genesis member `i`'s validator (see [`Chain::with_validators`]).
+pub fn consensus(i: usize) -> [u8; 32] {
+    pk(&key(60 + i as u8))
+}
+
+/// The BLS key of genesis member `i`'s validator.
+pub fn bls(i: usize) -> BlsKey {
+    BlsKey::from_ikm(&[70 + i as u8; 32]).unwrap()
+}
+
 /// A ledger at height 0 with the four genesis members.
 pub fn ledger() -> (TempDir, Ledger) {
+    ledger_with(&[], false)
+}
+
+/// A ledger at height 0 with the four genesis members, then `extra` members (admin keys
+/// `admin(4)`, `admin(5)`, ...). With `validators`, each of the four runs a validator of power
+/// 10, so governance can pass proposals (more than 2/3: three of the four); extra members run
+/// none.
+pub fn ledger_with(extra: &[(&str, &str)], validators: bool) -> (TempDir, Ledger) {
     let members: Vec<_> = MEMBERS
         .iter()
+        .chain(extra)
         .enumerate()
-        .map(|(i, (id, kind))| serde_json::json!({"id": id, "name": id, "kind": kind, "admin_key": hex::encode(pk(&admin(i)))}))
+        .map(|(i, (id, kind))| {
+            let mut m = serde_json::json!({"id": id, "name": id, "kind": kind, "admin_key": hex::encode(pk(&admin(i)))});
+            if validators && i < MEMBERS.len() {
+                m["validator"] = serde_json::json!({
+                    "address": hex::encode(ids::validator_address(&consensus(i))),
+                    "bls_key": hex::encode(bls(i).public_key()),
+                    "bls_pop": hex::encode(bls(i).proof_of_possession()),
+                });
+            }
+            m
+        })
         .collect();
     let app_state = serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap();
+    let powers: Vec<([u8; 32], u64)> = if validators {
+        (0..MEMBERS.len()).map(|i| (consensus(i), 10)).collect()
+    } else {
+        Vec::new()
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut l = Ledger::open(dir.path()).unwrap();
-    l.init_chain(CHAIN, 1, &app_state, &[]).unwrap();
+    l.init_chain_with_keys(CHAIN, 1, &app_state, &powers)
+        .unwrap();
     (dir, l)
 }
 
@@ -72,7 +109,15 @@ pub struct Chain {
 
 impl Chain {
     pub fn new() -> Chain {
-        let (dir, ledger) = ledger();
+        Chain::from_ledger(ledger())
+    }
+
+    /// A chain on [`ledger_with`]`(extra, true)`: validators, so governance works.
+    pub fn with_validators(extra: &[(&str, &str)]) -> Chain {
+        Chain::from_ledger(ledger_with(extra, true))
+    }
+
+    fn from_ledger((dir, ledger): (TempDir, Ledger)) -> Chain {
         Chain {
             _dir: dir,
             ledger,
@@ -92,6 +137,33 @@ impl Chain {
         };
         *seq += 1;
         sign_tx(k, &body)
+    }
+
+    /// Signs `msg` with `k` at sequence `seq`, leaving the tracked sequences alone.
+    pub fn tx_at(&self, k: &SigningKey, seq: u64, msg: Msg) -> Vec<u8> {
+        let body = TxBody {
+            chain_id: CHAIN.into(),
+            sequence: seq,
+            msg: Some(msg),
+        };
+        sign_tx(k, &body)
+    }
+
+    /// `k`'s next sequence in the committed state.
+    pub fn committed_sequence(&self, k: &SigningKey) -> u64 {
+        self.ledger
+            .store()
+            .get_u64(&keys::sequence(&pk(k)))
+            .unwrap()
+    }
+
+    /// Re-reads every tracked key's next sequence from the committed state, as a client does
+    /// after a tx refused before it consumed its sequence.
+    pub fn resync(&mut self) {
+        let store = self.ledger.store();
+        for (k, next) in self.next.iter_mut() {
+            *next = store.get_u64(&keys::sequence(k)).unwrap();
+        }
     }
 
     /// Finalizes and commits one block of `txs`.
