@@ -29,6 +29,11 @@ pub const APP_NAME: &str = "medledger";
 /// Protocol version of the state machine reported by Info (bumped on any rule change).
 pub const APP_VERSION: u64 = 1;
 
+/// Requests each ABCI connection may queue for the app. CometBFT pipelines CheckTx on the
+/// mempool connection; with room for one, tower-abci stops reading that connection until the
+/// app has taken the previous request, so CheckTx intake ran one request at a time.
+const REQUEST_BUFFER: usize = 1024;
+
 /// The ABCI application.
 pub struct App {
     ledger: Ledger,
@@ -313,7 +318,7 @@ impl Service<Request> for App {
 /// Serves `ledger` over ABCI on `addr` (e.g. `127.0.0.1:26658`) until the process ends.
 pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::Result<()> {
     let (consensus, mempool, snapshot, info) =
-        tower_abci::v038::split::service(App::new(ledger, bls), 1);
+        tower_abci::v038::split::service(App::new(ledger, bls), REQUEST_BUFFER);
     let server = tower_abci::v038::Server::builder()
         .consensus(consensus)
         .mempool(mempool)

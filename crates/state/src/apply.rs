@@ -1,7 +1,8 @@
 //! One transaction, end to end: authenticate, check, consume the sequence, apply the message.
 //!
 //! The order matters and is part of the protocol:
-//! 1. decoding and signature (done before, possibly in a batch: [`medledger_tx::verify_batch`]);
+//! 1. decoding and signature (done before, the block's unseen signatures on all cores:
+//!    [`medledger_tx::SigCache::warm`]);
 //! 2. chain id, then stateless checks of the message;
 //! 3. the signer's sequence number must be exactly the next one;
 //! 4. the sequence is consumed, then the message is applied in its own overlay.

@@ -389,6 +389,7 @@ impl Ledger {
     /// a valid signature, with at most one certificate, first, and valid. Deterministic: the same
     /// block gives the same answer on every validator.
     pub fn process_proposal(&mut self, height: u64, txs: &[Vec<u8>]) -> Result<(), TxError> {
+        self.sigs.warm(txs);
         for (i, tx) in txs.iter().enumerate() {
             match decode_certificate_tx(tx) {
                 Some(cert) if i == 0 => self.check_certificate(height, &cert?)?,
@@ -461,7 +462,9 @@ impl Ledger {
             height,
             time,
         };
-        // Signatures first (mostly cache hits from CheckTx), then the state machine.
+        // Signatures first (mostly cache hits from CheckTx; the rest on all cores), then the
+        // state machine.
+        self.sigs.warm(txs);
         let parsed: Vec<BlockTx> = txs
             .iter()
             .map(|tx| match decode_certificate_tx(tx) {

@@ -19,7 +19,10 @@ use std::path::Path;
 
 use jmt::storage::{HasPreimage, LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{KeyHash, OwnedValue, Sha256Jmt, Version};
-use rocksdb::{ColumnFamily, Options, WriteBatch, DB};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Options, ReadOptions,
+    SliceTransform, WriteBatch, DB,
+};
 use sha2::Sha256;
 
 use crate::error::StoreError;
@@ -59,6 +62,9 @@ pub struct Store {
     committed: Option<Committed>,
 }
 
+/// Size of the block cache shared by the column families.
+const BLOCK_CACHE_BYTES: usize = 256 << 20;
+
 /// The key hash the tree uses for `key`.
 pub fn key_hash(key: &[u8]) -> KeyHash {
     KeyHash::with::<Sha256>(key)
@@ -70,7 +76,41 @@ impl Store {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, path, [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_META])?;
+        // Every read is a point read: a tree node by its key, or a value by its key hash (the
+        // newest version at or below a height, one seek within the hash's prefix). Bloom filters
+        // let reads of absent keys (most reads of a growing ledger: "no consent yet", a new
+        // patient) skip SST files; one shared LRU cache keeps hot nodes, index and filter blocks.
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES)?;
+        let table = |prefix_bloom: bool| {
+            let mut t = BlockBasedOptions::default();
+            t.set_block_cache(&cache);
+            t.set_bloom_filter(10.0, false);
+            t.set_cache_index_and_filter_blocks(true);
+            t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            if prefix_bloom {
+                t.set_whole_key_filtering(false);
+            }
+            t
+        };
+        let cf = |name: &str, prefix_bloom: bool| {
+            let mut o = Options::default();
+            o.set_block_based_table_factory(&table(prefix_bloom));
+            if prefix_bloom {
+                // Values are keyed key-hash (32 bytes) ‖ version: filter on the hash.
+                o.set_prefix_extractor(SliceTransform::create_fixed_prefix(32));
+            }
+            ColumnFamilyDescriptor::new(name, o)
+        };
+        let db = DB::open_cf_descriptors(
+            &opts,
+            path,
+            vec![
+                cf(CF_NODES, false),
+                cf(CF_VALUES, true),
+                cf(CF_PREIMAGES, false),
+                cf(CF_META, false),
+            ],
+        )?;
         let mut store = Store {
             db,
             committed: None,
@@ -138,7 +178,9 @@ impl Store {
         let mut seek = Vec::with_capacity(40);
         seek.extend_from_slice(&hash.0);
         seek.extend_from_slice(&version.to_be_bytes());
-        let mut iter = self.db.raw_iterator_cf(self.cf(CF_VALUES)?);
+        let mut read = ReadOptions::default();
+        read.set_prefix_same_as_start(true); // stay within the hash's prefix, use its bloom
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(CF_VALUES)?, read);
         iter.seek_for_prev(&seek);
         if !iter.valid() {
             iter.status()?;

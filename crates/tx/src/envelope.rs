@@ -176,16 +176,67 @@ impl SigCache {
         }
         self.misses += 1;
         let verified = tx.verify()?;
-        if self.capacity > 0 {
-            if self.order.len() >= self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.seen.remove(&old);
-                }
-            }
-            self.seen.insert(verified.0.hash);
-            self.order.push_back(verified.0.hash);
-        }
+        self.remember(verified.0.hash);
         Ok(verified)
+    }
+
+    fn remember(&mut self, hash: [u8; 32]) {
+        if self.capacity == 0 || self.seen.contains(&hash) {
+            return;
+        }
+        if self.order.len() >= self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.seen.insert(hash);
+        self.order.push_back(hash);
+    }
+
+    /// Verifies the signatures of a block's txs not seen before, on every core, and remembers
+    /// the valid ones, so that the in-order [`SigCache::decode_and_verify`] that follows only
+    /// hits. Results do not depend on the cores: each check is the same strict, independent
+    /// verification (never a randomised batch check, whose verdict on a crafted signature could
+    /// differ from the strict one). Undecodable txs and certificates are left to the caller.
+    pub fn warm(&mut self, txs: &[Vec<u8>]) {
+        let mut fresh: Vec<SignedTx> = txs
+            .iter()
+            .filter_map(|b| decode_tx(b).ok())
+            .filter(|t| !self.seen.contains(&t.hash))
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_VERIFY_THREADS);
+        if fresh.len() < PARALLEL_FROM || threads < 2 {
+            return; // decode_and_verify does them one by one
+        }
+        let per_thread = fresh.len().div_ceil(threads);
+        let mut chunks = Vec::with_capacity(threads);
+        while !fresh.is_empty() {
+            let rest = fresh.split_off(per_thread.min(fresh.len()));
+            chunks.push(std::mem::replace(&mut fresh, rest));
+        }
+        let valid: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .into_iter()
+                            .filter_map(|t| t.verify().ok().map(|v| v.0.hash))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        self.misses += valid.len() as u64;
+        for hash in valid {
+            self.remember(hash);
+        }
     }
 
     /// (hits, misses) so far.
@@ -194,10 +245,10 @@ impl SigCache {
     }
 }
 
-/// Verifies many transactions; results are in input order.
-pub fn verify_batch(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, TxError>> {
-    txs.into_iter().map(SignedTx::verify).collect()
-}
+/// Most threads [`SigCache::warm`] uses.
+const MAX_VERIFY_THREADS: usize = 4;
+/// Fewer unseen signatures than this are not worth starting threads for (~40 µs each).
+const PARALLEL_FROM: usize = 32;
 
 /// Encodes `body` canonically, signs it for the chain id it names, and returns the tx bytes.
 pub fn sign_tx(key: &SigningKey, body: &TxBody) -> Vec<u8> {

@@ -24,5 +24,5 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/medledger.v1.rs"));
 }
 
-pub use envelope::{decode_tx, sign_tx, verify_batch, SigCache, SignedTx, VerifiedTx};
+pub use envelope::{decode_tx, sign_tx, SigCache, SignedTx, VerifiedTx};
 pub use error::{Code, QueryCode, TxError};

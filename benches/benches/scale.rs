@@ -1,0 +1,172 @@
+//! The state machine on a big state: FinalizeBlock + Commit of blocks of 100 / 1,000 / 5,000
+//! txs, proof generation, verification and size, with 1M or 10M keys already in the tree.
+//!
+//! ```sh
+//! cargo bench -p medledger-benches --bench scale                       # 1M keys
+//! MEDLEDGER_BENCH_KEYS=10000000 cargo bench -p medledger-benches --bench scale
+//! ```
+//!
+//! The filled store is built once per size in `$MEDLEDGER_BENCH_DIR` (default
+//! `~/.cache/medledger/bench-state/<keys>`) and reused: filling 10M keys takes minutes. Filler
+//! keys are written straight into the store, 100,000 per version, each with a 64-byte value
+//! (about the size of a consent or an access event); then the ledger is opened on it and real
+//! signed txs go through CheckTx, FinalizeBlock and Commit as on a validator. Under `cargo test`
+//! (criterion's test mode) the size is 10,000 keys so that CI only checks the bench runs.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ed25519_dalek::SigningKey;
+use medledger_state::store::WriteSet;
+use medledger_state::{Ledger, Store};
+use medledger_tx::pb::{self, tx_body::Msg, TxBody};
+use medledger_tx::{keys, sign_tx};
+use prost::Message;
+
+const CHAIN: &str = "bench-chain";
+const FILL_PER_VERSION: u64 = 100_000;
+
+fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn key_count() -> u64 {
+    if !benchmarking() {
+        return 10_000;
+    }
+    std::env::var("MEDLEDGER_BENCH_KEYS")
+        .ok()
+        .map(|v| v.parse().expect("MEDLEDGER_BENCH_KEYS is a number"))
+        .unwrap_or(1_000_000)
+}
+
+fn fixture_dir(n: u64) -> PathBuf {
+    let base = std::env::var_os("MEDLEDGER_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/medledger/bench-state")
+        });
+    base.join(n.to_string())
+}
+
+/// A store with the genesis and `n` filler keys, built once.
+fn filled(n: u64) -> PathBuf {
+    let dir = fixture_dir(n);
+    let done = dir.join("FILLED");
+    if done.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let started = Instant::now();
+    {
+        let mut l = Ledger::open(&dir).unwrap();
+        l.init_chain(CHAIN, 1, b"", &[]).unwrap();
+    }
+    let mut store = Store::open(&dir).unwrap();
+    let mut next = 0u64;
+    while next < n {
+        let end = (next + FILL_PER_VERSION).min(n);
+        let writes: WriteSet = (next..end)
+            .map(|i| {
+                let mut v = vec![0u8; 64];
+                v[..8].copy_from_slice(&i.to_le_bytes());
+                (format!("bench/fill/{i}").into_bytes(), Some(v))
+            })
+            .collect();
+        let version = store.committed().map_or(0, |c| c.height + 1);
+        let staged = store.stage(version, &writes).unwrap();
+        store.commit(staged).unwrap();
+        next = end;
+    }
+    eprintln!(
+        "filled {n} keys in {:.1?} ({} versions)",
+        started.elapsed(),
+        n.div_ceil(FILL_PER_VERSION)
+    );
+    std::fs::write(&done, b"").unwrap();
+    dir
+}
+
+/// `n` RegisterPatient txs from fresh keys (`salt` keeps iterations apart).
+fn register_txs(n: usize, salt: u64) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            seed[8..16].copy_from_slice(&salt.to_le_bytes());
+            let body = TxBody {
+                chain_id: CHAIN.into(),
+                sequence: 0,
+                msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})),
+            };
+            sign_tx(&SigningKey::from_bytes(&seed), &body)
+        })
+        .collect()
+}
+
+fn finalize_at_scale(c: &mut Criterion) {
+    let n = key_count();
+    let dir = filled(n);
+    let mut ledger = Ledger::open(&dir).unwrap();
+    // Each run of the bench starts its salts past the last run's, so keys are always fresh.
+    let mut salt = ledger.info().map_or(0, |c| c.height) * 1_000_000;
+    let mut g = c.benchmark_group(format!("finalize_block+commit with {n} keys"));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    for size in [100usize, 1000, 5000] {
+        g.throughput(Throughput::Elements(size as u64));
+        g.bench_function(
+            format!("{size} RegisterPatient txs, signatures cached by CheckTx"),
+            |b| {
+                // Setup (signing, CheckTx) is outside the timed part.
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        salt += 1;
+                        let txs = register_txs(size, salt);
+                        for tx in &txs {
+                            ledger.check_tx(tx).unwrap();
+                        }
+                        let height = ledger.info().map_or(0, |c| c.height) + 1;
+                        let started = Instant::now();
+                        let r = ledger.finalize_block(height, 1_700_000_000, &txs).unwrap();
+                        ledger.commit().unwrap();
+                        timed += started.elapsed();
+                        assert!(r.tx_results.iter().all(|t| t.code == 0));
+                    }
+                    timed
+                })
+            },
+        );
+    }
+    g.finish();
+
+    // Proofs: of a filler key (present) and of a key never written (absent), at the last height.
+    let store = ledger.store();
+    let version = store.committed().unwrap().height;
+    let root = store.root_at(version).unwrap();
+    let present = format!("bench/fill/{}", n / 2).into_bytes();
+    let absent = keys::consent("c-never");
+    let mut g = c.benchmark_group(format!("proofs with {n} keys"));
+    for (name, key) in [("present", &present), ("absent", &absent)] {
+        let (value, proof) = store.prove(key, version).unwrap();
+        eprintln!(
+            "proof of a {name} key at {n} keys: {} bytes (protobuf-encoded ICS23 CommitmentProof)",
+            proof.encode_to_vec().len()
+        );
+        g.bench_function(format!("generate ({name})"), |b| {
+            b.iter(|| store.prove(key, version).unwrap())
+        });
+        g.bench_function(format!("verify ({name})"), |b| {
+            b.iter(|| medledger_query::verify(&root, key, value.as_deref(), &proof).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, finalize_at_scale);
+criterion_main!(benches);
