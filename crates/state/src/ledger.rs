@@ -80,6 +80,8 @@ pub struct Ledger {
 
 /// How many verified tx hashes a node remembers (about 10 MB): more than a full mempool.
 pub const SIG_CACHE_CAPACITY: usize = 100_000;
+/// Most signers whose pending sequences CheckTx remembers (the mempool's view).
+pub const MAX_MEMPOOL_SIGNERS: usize = 100_000;
 
 /// A precommit of the last height as PrepareProposal sees it.
 #[derive(Clone, Debug)]
@@ -332,6 +334,13 @@ impl Ledger {
 
     /// CheckTx: decode, signature, chain id, stateless checks, and the sequence against the
     /// committed state plus the txs already admitted to this node's mempool.
+    ///
+    /// A sequence is admitted from the signer's committed next sequence up to one past the
+    /// highest this node admitted: a client can keep many txs in flight, and the mempool view
+    /// survives Commit, so it does not depend on CometBFT rechecking every pending tx after each
+    /// block. Admitting a pending sequence again (a client resending after a timeout or a
+    /// failover, a recheck, a tx the mempool dropped) is harmless: a block applies each sequence
+    /// at most once and refuses any other copy with `SEQUENCE_REUSED`.
     pub fn check_tx(&mut self, tx: &[u8]) -> Result<(), TxError> {
         if decode_certificate_tx(tx).is_some() {
             return Err(TxError::new(
@@ -341,15 +350,29 @@ impl Ledger {
         }
         let tx = self.sigs.decode_and_verify(tx)?;
         check_stateless(&tx, &self.chain_id)?;
-        let expected = match self.mempool_next.get(tx.signer()) {
-            Some(n) => *n,
-            None => self
-                .store
-                .get_u64(&keys::sequence(tx.signer()))
-                .map_err(internal)?,
-        };
-        check_sequence(tx.body().sequence, expected)?;
-        self.mempool_next.insert(*tx.signer(), expected + 1);
+        let committed = self
+            .store
+            .get_u64(&keys::sequence(tx.signer()))
+            .map_err(internal)?;
+        let admitted = self
+            .mempool_next
+            .get(tx.signer())
+            .copied()
+            .unwrap_or(committed)
+            .max(committed);
+        let sequence = tx.body().sequence;
+        if sequence >= committed && sequence < admitted {
+            return Ok(()); // already admitted once: a resend or a recheck
+        }
+        check_sequence(sequence, admitted)?;
+        if self.mempool_next.len() >= MAX_MEMPOOL_SIGNERS
+            && !self.mempool_next.contains_key(tx.signer())
+        {
+            // Forget one signer's view rather than grow without bound; a signer forgotten here
+            // falls back to its committed sequence (its next pipelined tx may see SEQUENCE_GAP).
+            self.mempool_next.pop_first();
+        }
+        self.mempool_next.insert(*tx.signer(), admitted + 1);
         Ok(())
     }
 
@@ -520,7 +543,6 @@ impl Ledger {
         let staged = self.pending.take().ok_or(StoreError::NothingToCommit)?;
         let committed = self.store.commit(staged)?;
         (self.validators, self.recent_registries) = load_registries(&self.store)?;
-        self.mempool_next.clear();
         Ok(committed)
     }
 

@@ -143,6 +143,35 @@ fn refused_tx_writes_only_its_sequence() {
     assert_eq!(r3.app_hash, r2.app_hash);
 }
 
+/// CheckTx keeps a signer's pending sequences across blocks: many txs in flight, a resend of a
+/// pending one, no gap, no reuse of a committed one.
+#[test]
+fn check_tx_admits_a_window_of_pending_sequences_across_commits() {
+    let (_d, mut l) = ledger();
+    let alice = patient_key(0);
+    let tx = |sequence: u64| {
+        sign_tx(
+            &alice,
+            &TxBody {
+                chain_id: CHAIN.into(),
+                sequence,
+                msg: Some(register()),
+            },
+        )
+    };
+    let txs: Vec<Vec<u8>> = (0..4).map(tx).collect();
+    for t in &txs {
+        l.check_tx(t).unwrap();
+    }
+    assert_eq!(l.check_tx(&tx(5)).unwrap_err().code, Code::SequenceGap);
+    // Block 1 commits sequences 0 and 1; 2 and 3 stay pending and 4 is next, without a recheck.
+    block(&mut l, 1, &txs[..2]);
+    l.check_tx(&tx(4)).unwrap();
+    l.check_tx(&txs[2]).unwrap(); // a resend (or a recheck) of a pending tx
+    assert_eq!(l.check_tx(&txs[0]).unwrap_err().code, Code::SequenceReused);
+    assert_eq!(l.check_tx(&tx(6)).unwrap_err().code, Code::SequenceGap);
+}
+
 #[test]
 fn revocation_applies_from_the_next_block() {
     let (_d, mut l) = ledger();

@@ -650,11 +650,15 @@ impl Harness {
             return Err(Code::WrongChainId);
         }
         check_body(body).map_err(|e| e.code)?;
-        let expected = self.expected_sequence(signer);
-        match body.sequence.cmp(&expected) {
-            std::cmp::Ordering::Less => Err(Code::SequenceReused),
-            std::cmp::Ordering::Greater => Err(Code::SequenceGap),
-            std::cmp::Ordering::Equal => Ok(()),
+        // Any sequence from the committed next one up to one past the highest admitted.
+        let committed = self.committed_sequence(signer);
+        let admitted = self.expected_sequence(signer).max(committed);
+        if body.sequence < committed {
+            Err(Code::SequenceReused)
+        } else if body.sequence > admitted {
+            Err(Code::SequenceGap)
+        } else {
+            Ok(())
         }
     }
 
@@ -670,9 +674,11 @@ impl Harness {
             assert_eq!(got, expect, "CheckTx disagrees with the model");
         }
         if got.is_ok() {
-            // Admitted: the mempool now expects the next sequence of that signer.
+            // Admitted: the mempool's window of that signer now reaches past it.
             let v = decode_and_verify(&built.bytes).expect("CheckTx admitted an unverifiable tx");
-            self.next.insert(*v.signer(), v.body().sequence + 1);
+            let admitted = self.expected_sequence(v.signer());
+            self.next
+                .insert(*v.signer(), admitted.max(v.body().sequence + 1));
         }
     }
 
