@@ -120,6 +120,8 @@ struct Suite {
     verified: usize,
     injected: BTreeMap<String, u64>,
     proofs_checked: u64,
+    /// Times a CometBFT whose app died hung in its shutdown and was killed.
+    hung_shutdowns: u64,
 }
 
 impl Suite {
@@ -144,6 +146,7 @@ impl Suite {
             verified: 0,
             injected: BTreeMap::new(),
             proofs_checked: 0,
+            hung_shutdowns: 0,
         }
     }
 
@@ -203,8 +206,7 @@ impl Suite {
         }
     }
 
-    /// Waits for a process that is exiting by itself (CometBFT after its app died, an app at
-    /// its crash point), then reaps it.
+    /// Waits for a process that is exiting by itself (an app at its crash point), then reaps it.
     async fn wait_exit(&self, i: usize, p: Proc, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.t.net.running_pid(i, p).is_some() {
@@ -215,6 +217,34 @@ impl Suite {
             sleep(Duration::from_millis(100)).await;
         }
         self.t.net.stop(i, p, true).unwrap();
+    }
+
+    /// Length of node `i`'s CometBFT log, to read what it says after a fault.
+    fn cometbft_log_len(&self, i: usize) -> u64 {
+        std::fs::metadata(self.t.net.log_file(i, Proc::CometBft)).map_or(0, |m| m.len())
+    }
+
+    /// CometBFT v0.38 shuts itself down when its app's connection breaks. Its shutdown can hang
+    /// waiting for the dead app (the soak saw it stuck in "Stopping State service"); it no
+    /// longer takes part in consensus then, and a supervisor (systemd's stop timeout, or
+    /// `localnet up`) kills it. So must it begin shutting down within 20 s; if it has not
+    /// exited by then it is killed and counted.
+    async fn wait_cometbft_stops(&mut self, i: usize, what: &str, log_from: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.t.net.running_pid(i, Proc::CometBft).is_some() {
+            if Instant::now() > deadline {
+                let log = std::fs::read(self.t.net.log_file(i, Proc::CometBft)).unwrap();
+                let log = String::from_utf8_lossy(&log[log_from as usize..]);
+                assert!(
+                    log.contains("Stopping Consensus service"),
+                    "{what}: CometBFT of node {i} lost its app and neither stopped nor began shutting down"
+                );
+                self.hung_shutdowns += 1;
+                break;
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+        self.t.net.stop(i, Proc::CometBft, true).unwrap();
     }
 
     fn kill_node(&self, i: usize) {
@@ -233,32 +263,31 @@ impl Suite {
             self.max_height(&[0, 1, 2, 3]).await,
             self.load().acked()
         );
-        let net = &self.t.net;
         match f {
             Fault::KillCometBft(i) => {
                 self.t.kill9(i, Proc::CometBft);
                 self.assert_progress(&Self::others(&[i]), &what).await;
-                net.start(i, Proc::CometBft).unwrap();
+                self.t.net.start(i, Proc::CometBft).unwrap();
             }
             Fault::KillApp(i) => {
+                let log_from = self.cometbft_log_len(i);
                 self.t.kill9(i, Proc::App);
-                // CometBFT v0.38 stops when its app connection dies.
-                self.wait_exit(i, Proc::CometBft, &what).await;
+                self.wait_cometbft_stops(i, &what, log_from).await;
                 self.assert_progress(&Self::others(&[i]), &what).await;
-                net.start_node(i).unwrap();
+                self.t.net.start_node(i).unwrap();
             }
             Fault::KillBoth(i) => {
                 self.kill_node(i);
                 self.assert_progress(&Self::others(&[i]), &what).await;
-                net.start_node(i).unwrap();
+                self.t.net.start_node(i).unwrap();
             }
             Fault::Freeze(i) => {
-                net.signal(i, Proc::CometBft, "STOP").unwrap();
-                net.signal(i, Proc::App, "STOP").unwrap();
+                self.t.net.signal(i, Proc::CometBft, "STOP").unwrap();
+                self.t.net.signal(i, Proc::App, "STOP").unwrap();
                 self.assert_progress(&Self::others(&[i]), &what).await;
                 sleep(FAULT_HOLD).await;
-                net.signal(i, Proc::App, "CONT").unwrap();
-                net.signal(i, Proc::CometBft, "CONT").unwrap();
+                self.t.net.signal(i, Proc::App, "CONT").unwrap();
+                self.t.net.signal(i, Proc::CometBft, "CONT").unwrap();
             }
             Fault::Partition(i) => {
                 self.links.isolate(i);
@@ -276,12 +305,15 @@ impl Suite {
             Fault::CrashIn(i, point) => {
                 self.kill_node(i);
                 let at = self.max_height(&Self::others(&[i])).await + 4;
-                let log_file = net.log_file(i, Proc::App);
+                let log_file = self.t.net.log_file(i, Proc::App);
                 let before = std::fs::metadata(&log_file).map(|m| m.len()).unwrap_or(0);
                 let arm = format!("{point}:{at}");
-                net.start_with_env(i, Proc::App, &[(CRASH_AT_ENV, &arm)])
+                let cometbft_log_from = self.cometbft_log_len(i);
+                self.t
+                    .net
+                    .start_with_env(i, Proc::App, &[(CRASH_AT_ENV, &arm)])
                     .unwrap();
-                net.start(i, Proc::CometBft).unwrap();
+                self.t.net.start(i, Proc::CometBft).unwrap();
                 self.wait_exit(i, Proc::App, &what).await;
                 let log = std::fs::read(&log_file).unwrap();
                 let log = String::from_utf8_lossy(&log[before as usize..]);
@@ -294,9 +326,9 @@ impl Suite {
                     log.contains("fault injection: crashing here") && log.contains(point),
                     "{what}: the app exited without reaching its crash point:\n{log}"
                 );
-                self.wait_exit(i, Proc::CometBft, &what).await;
+                self.wait_cometbft_stops(i, &what, cometbft_log_from).await;
                 self.assert_progress(&Self::others(&[i]), &what).await;
-                net.start_node(i).unwrap();
+                self.t.net.start_node(i).unwrap();
             }
             Fault::TwoDown(i, j) => {
                 self.kill_node(i);
@@ -310,8 +342,8 @@ impl Suite {
                     h <= h0 + 1,
                     "{what}: half the power committed blocks {h0}..{h}"
                 );
-                net.start_node(i).unwrap();
-                net.start_node(j).unwrap();
+                self.t.net.start_node(i).unwrap();
+                self.t.net.start_node(j).unwrap();
                 self.assert_progress(&[0, 1, 2, 3], &what).await;
             }
             Fault::RestartAll => {
@@ -319,7 +351,7 @@ impl Suite {
                     self.kill_node(i);
                 }
                 for i in 0..4 {
-                    net.start_node(i).unwrap();
+                    self.t.net.start_node(i).unwrap();
                 }
                 self.assert_progress(&[0, 1, 2, 3], &what).await;
             }
@@ -508,8 +540,8 @@ impl Suite {
             out += &format!("| {kind} | {c} | {r} | {d} |\n");
         }
         out += &format!(
-            "\nheights checked on all 4 nodes: 1..={}; acknowledged txs re-proven: {}; access events in verified histories: {events}\ndivergences: 0, lost: {lost}, applied twice: {twice}\n",
-            self.agreed_to, self.proofs_checked
+            "\nheights checked on all 4 nodes: 1..={}; acknowledged txs re-proven: {}; access events in verified histories: {events}\nCometBFT hung in shutdown after its app died (killed after 20 s): {}\ndivergences: 0, lost: {lost}, applied twice: {twice}\n",
+            self.agreed_to, self.proofs_checked, self.hung_shutdowns
         );
         eprintln!("{out}");
         assert_eq!(lost, 0, "acknowledged accesses missing from the history");

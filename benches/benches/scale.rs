@@ -155,8 +155,9 @@ fn finalize_at_scale(c: &mut Criterion) {
     for (name, key) in [("present", &present), ("absent", &absent)] {
         let (value, proof) = store.prove(key, version).unwrap();
         eprintln!(
-            "proof of a {name} key at {n} keys: {} bytes (protobuf-encoded ICS23 CommitmentProof)",
-            proof.encode_to_vec().len()
+            "proof of a {name} key at {n} keys: {} bytes (protobuf-encoded ICS23 CommitmentProof), {} tree levels",
+            proof.encode_to_vec().len(),
+            levels(&proof)
         );
         g.bench_function(format!("generate ({name})"), |b| {
             b.iter(|| store.prove(key, version).unwrap())
@@ -166,6 +167,35 @@ fn finalize_at_scale(c: &mut Criterion) {
         });
     }
     g.finish();
+    eprintln!(
+        "memory of this process (a node's app with the store open): {}",
+        memory()
+    );
+}
+
+/// Inner ops (tree levels) of the existence proof(s) in `proof`.
+fn levels(proof: &ics23::CommitmentProof) -> String {
+    use ics23::commitment_proof::Proof;
+    match &proof.proof {
+        Some(Proof::Exist(e)) => e.path.len().to_string(),
+        Some(Proof::Nonexist(n)) => format!(
+            "{} + {} (the two neighbours)",
+            n.left.as_ref().map_or(0, |e| e.path.len()),
+            n.right.as_ref().map_or(0, |e| e.path.len())
+        ),
+        _ => "?".into(),
+    }
+}
+
+/// VmRSS and VmHWM of this process.
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 criterion_group!(benches, finalize_at_scale);
