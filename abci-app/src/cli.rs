@@ -94,7 +94,8 @@ pub struct StartArgs {
     /// Directory of the node's state database.
     #[arg(long, env = "MEDLEDGER_DATA")]
     pub data: PathBuf,
-    /// ABCI listen address; CometBFT's `proxy_app` points here.
+    /// ABCI listen address, `host:port` or `unix:///path/app.sock` (what localnets use: no
+    /// Nagle delays); CometBFT's `proxy_app` points here.
     #[arg(long, env = "MEDLEDGER_LISTEN", default_value = "127.0.0.1:26658")]
     pub listen: String,
     /// This validator's BLS key file: sign checkpoint certificates in vote extensions.

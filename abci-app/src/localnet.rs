@@ -205,6 +205,21 @@ impl Localnet {
         })
     }
 
+    /// Where node `i`'s app listens: where its CometBFT's `proxy_app` points (a Unix socket in
+    /// localnets made by this version, TCP in older ones), as `medledger start --listen` takes it.
+    fn app_address(&self, i: usize) -> anyhow::Result<String> {
+        let config = self.node_dir(i).join("cometbft/config/config.toml");
+        let doc: DocumentMut = fs::read_to_string(&config)
+            .with_context(|| format!("reading {}", config.display()))?
+            .parse()
+            .context("config.toml")?;
+        let proxy = doc["proxy_app"].as_str().unwrap_or_default();
+        Ok(match proxy.strip_prefix("tcp://") {
+            Some(hostport) => hostport.to_string(),
+            None => proxy.to_string(),
+        })
+    }
+
     /// Node `i`'s directory (its `cometbft/` home, `app/` data, logs and PID files).
     pub fn node_dir(&self, i: usize) -> PathBuf {
         self.dir.join(&self.spec.nodes[i].name)
@@ -279,6 +294,7 @@ impl Localnet {
         }
         let node = &self.spec.nodes[i];
         let dir = self.node_dir(i);
+        let listen = self.app_address(i)?;
         let mut cmd = match p {
             Proc::App => {
                 let mut c = Command::new(&self.medledger_bin);
@@ -286,7 +302,7 @@ impl Localnet {
                     .arg("--data")
                     .arg(dir.join("app"))
                     .arg("--listen")
-                    .arg(format!("127.0.0.1:{}", node.ports.abci))
+                    .arg(&listen)
                     .arg("--bls-key")
                     .arg(dir.join("bls_key.json"));
                 c
@@ -320,7 +336,7 @@ impl Localnet {
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .insert((i, p), child);
         if p == Proc::App {
-            wait_for_port(node.ports.abci, Duration::from_secs(20)).with_context(|| {
+            wait_for_app(&listen, Duration::from_secs(20)).with_context(|| {
                 format!(
                     "{}'s app did not listen; see {}",
                     node.name,
@@ -489,15 +505,20 @@ fn is_alive_as(pid: u32, name: &str) -> bool {
     String::from_utf8_lossy(&cmdline).contains(name)
 }
 
-fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+/// Waits until something accepts connections at `address` (`unix://path` or `host:port`).
+fn wait_for_app(address: &str, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        let up = match address.strip_prefix("unix://") {
+            Some(path) => std::os::unix::net::UnixStream::connect(path).is_ok(),
+            None => TcpStream::connect(address).is_ok(),
+        };
+        if up {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("nothing listens on 127.0.0.1:{port} after {timeout:?}")
+    bail!("nothing listens on {address} after {timeout:?}")
 }
 
 /// Creates CometBFT homes, member keys and one genesis for all nodes.
@@ -565,6 +586,7 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
         configure(
             &config.join("config.toml"),
             node,
+            &dir.join(&node.name),
             &peers.join(","),
             &spec.timeout_commit,
         )?;
@@ -576,12 +598,17 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
 fn configure(
     path: &Path,
     node: &NodeSpec,
+    node_dir: &Path,
     peers: &str,
     timeout_commit: &str,
 ) -> anyhow::Result<()> {
     let mut doc: DocumentMut = fs::read_to_string(path)?.parse().context("config.toml")?;
     doc["moniker"] = value(node.name.as_str());
-    doc["proxy_app"] = value(format!("tcp://127.0.0.1:{}", node.ports.abci));
+    // The app on a Unix socket: over TCP each small ABCI response that follows another waits
+    // for the peer's delayed ACK (Nagle; tower-abci does not set TCP_NODELAY), ~40 ms per
+    // request/flush round trip. See docs/performance.md.
+    let socket = fs::canonicalize(node_dir)?.join(APP_SOCKET);
+    doc["proxy_app"] = value(format!("unix://{}", socket.display()));
     doc["rpc"]["laddr"] = value(format!("tcp://127.0.0.1:{}", node.ports.rpc));
     doc["rpc"]["pprof_laddr"] = value("");
     doc["p2p"]["laddr"] = value(format!("tcp://127.0.0.1:{}", node.ports.p2p));
@@ -601,6 +628,9 @@ fn configure(
     fs::write(path, doc.to_string())?;
     Ok(())
 }
+
+/// The app's Unix socket in a node's directory.
+pub const APP_SOCKET: &str = "app.sock";
 
 /// The member that joins a running localnet by governance in tests and demos: a second lab.
 pub const JOINING_MEMBER: (&str, &str, &str) = ("lab-e", "Lab E", "lab");
@@ -674,6 +704,7 @@ impl Localnet {
         configure(
             &home.join("config/config.toml"),
             &node,
+            &dir,
             &peers.join(","),
             &self.spec.timeout_commit,
         )?;

@@ -315,7 +315,8 @@ impl Service<Request> for App {
     }
 }
 
-/// Serves `ledger` over ABCI on `addr` (e.g. `127.0.0.1:26658`) until the process ends.
+/// Serves `ledger` over ABCI on `addr` until the process ends: `unix:///path/app.sock` (a
+/// stale socket file from a killed node is replaced) or `host:port`.
 pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::Result<()> {
     let (consensus, mempool, snapshot, info) =
         tower_abci::v038::split::service(App::new(ledger, bls), REQUEST_BUFFER);
@@ -327,8 +328,15 @@ pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::R
         .finish()
         .ok_or_else(|| anyhow::anyhow!("ABCI server is missing a service"))?;
     info!(%addr, "ABCI server listening");
-    server
-        .listen_tcp(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("ABCI server: {e}"))
+    let served = match addr.strip_prefix("unix://") {
+        Some(path) => {
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                std::fs::remove_file(path)?;
+            }
+            server.listen_unix(path).await
+        }
+        None => server.listen_tcp(addr).await,
+    };
+    served.map_err(|e| anyhow::anyhow!("ABCI server: {e}"))
 }
