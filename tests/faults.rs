@@ -313,15 +313,19 @@ impl Suite {
                     .net
                     .start_with_env(i, Proc::App, &[(CRASH_AT_ENV, &arm)])
                     .unwrap();
-                self.t.net.start(i, Proc::CometBft).unwrap();
-                self.wait_exit(i, Proc::App, &what).await;
-                let log = std::fs::read(&log_file).unwrap();
-                let log = String::from_utf8_lossy(&log[before as usize..]);
+                let app_log = || {
+                    let log = std::fs::read(&log_file).unwrap();
+                    String::from_utf8_lossy(&log[before as usize..]).into_owned()
+                };
+                // Logged before the app listens, so before start_with_env returns.
                 assert!(
-                    log.contains("fault injection armed"),
+                    app_log().contains("fault injection armed"),
                     "{what}: the medledger binary has no crash points; build the tests with \
                      `--features medledger/fault-injection` (scripts/test.sh does)"
                 );
+                self.t.net.start(i, Proc::CometBft).unwrap();
+                self.wait_exit(i, Proc::App, &what).await;
+                let log = app_log();
                 assert!(
                     log.contains("fault injection: crashing here") && log.contains(point),
                     "{what}: the app exited without reaching its crash point:\n{log}"
