@@ -294,9 +294,10 @@ impl Localnet {
         }
         let node = &self.spec.nodes[i];
         let dir = self.node_dir(i);
-        let listen = self.app_address(i)?;
-        let mut cmd = match p {
+        // The app's command, and the address it listens on to wait for.
+        let (mut cmd, listen) = match p {
             Proc::App => {
+                let listen = self.app_address(i)?;
                 let mut c = Command::new(&self.medledger_bin);
                 c.arg("start")
                     .arg("--data")
@@ -305,7 +306,7 @@ impl Localnet {
                     .arg(&listen)
                     .arg("--bls-key")
                     .arg(dir.join("bls_key.json"));
-                c
+                (c, Some(listen))
             }
             Proc::CometBft => {
                 let mut c = Command::new(&self.cometbft_bin);
@@ -314,7 +315,7 @@ impl Localnet {
                 if self.spec.app == AppKind::Kvstore {
                     c.arg("--proxy_app=kvstore");
                 }
-                c
+                (c, None)
             }
         };
         let log = fs::OpenOptions::new()
@@ -335,8 +336,8 @@ impl Localnet {
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .insert((i, p), child);
-        if p == Proc::App {
-            wait_for_app(&listen, Duration::from_secs(20)).with_context(|| {
+        if let Some(listen) = &listen {
+            wait_for_app(listen, Duration::from_secs(20)).with_context(|| {
                 format!(
                     "{}'s app did not listen; see {}",
                     node.name,

@@ -199,10 +199,11 @@ impl SigCache {
     /// verification (never a randomised batch check, whose verdict on a crafted signature could
     /// differ from the strict one). Undecodable txs and certificates are left to the caller.
     pub fn warm(&mut self, txs: &[Vec<u8>]) {
+        // The hash first: a cached tx (most of a block) is not decoded here a second time.
         let mut fresh: Vec<SignedTx> = txs
             .iter()
+            .filter(|b| !self.seen.contains(&tx_hash(b)))
             .filter_map(|b| decode_tx(b).ok())
-            .filter(|t| !self.seen.contains(&t.hash))
             .collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
