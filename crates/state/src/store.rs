@@ -61,8 +61,8 @@ pub struct Staged {
     pub root: [u8; 32],
     batch: TreeUpdateBatch,
     preimages: Vec<(KeyHash, Vec<u8>)>,
-    /// Nodes of the previous version read while staging, for the [`TopCache`].
-    read: BTreeMap<NodeKey, Node>,
+    /// Nodes of the top levels that staging read from RocksDB, for the [`TopCache`].
+    fresh_top: Vec<(NodeKey, Node)>,
 }
 
 /// The RocksDB-backed versioned Merkle store.
@@ -290,10 +290,11 @@ impl Store {
         let mut hashes: Vec<KeyHash> = set.iter().map(|(h, _)| *h).collect();
         hashes.sort_unstable();
         hashes.dedup();
+        let mut fresh_top = Vec::new();
         let reader = Prefetched {
             store: self,
             nodes: match self.committed {
-                Some(c) => self.prefetch(c.height, &hashes)?,
+                Some(c) => self.prefetch(c.height, &hashes, &mut fresh_top)?,
                 None => BTreeMap::new(),
             },
         };
@@ -325,16 +326,18 @@ impl Store {
             root: root.0,
             batch,
             preimages,
-            read: reader.nodes,
+            fresh_top,
         })
     }
 
     /// Reads every node of version `version`'s tree on the paths to `hashes` (sorted, unique):
-    /// the nodes the tree update will visit, and the leaf each new key splits.
+    /// the nodes the tree update will visit, and the leaf each new key splits. Top-level nodes
+    /// that were not cached are also copied to `fresh_top`.
     fn prefetch(
         &self,
         version: Version,
         hashes: &[KeyHash],
+        fresh_top: &mut Vec<(NodeKey, Node)>,
     ) -> Result<BTreeMap<NodeKey, Node>, StoreError> {
         let mut nodes = BTreeMap::new();
         // Each entry: a node to read and the range of `hashes` whose paths go through it.
@@ -347,8 +350,11 @@ impl Store {
             let keys: Vec<&NodeKey> = level.iter().map(|(k, _)| k).collect();
             let read = self.read_nodes(&keys)?;
             let mut next = Vec::new();
-            for ((key, range), node) in level.into_iter().zip(read) {
+            for ((key, range), (node, from_disk)) in level.into_iter().zip(read) {
                 let Some(node) = node else { continue };
+                if from_disk && depth <= TOP_DEPTH {
+                    fresh_top.push((key.clone(), node.clone()));
+                }
                 if let Node::Internal(inner) = &node {
                     let mut i = range.start;
                     for (nibble, child) in inner.children_sorted() {
@@ -375,8 +381,8 @@ impl Store {
     }
 
     /// Reads `keys`: from the [`TopCache`], else from RocksDB in sorted batches (`MultiGet`) on
-    /// up to [`PREFETCH_THREADS`] threads.
-    fn read_nodes(&self, keys: &[&NodeKey]) -> Result<Vec<Option<Node>>, StoreError> {
+    /// up to [`PREFETCH_THREADS`] threads. Each node comes with whether it was read from disk.
+    fn read_nodes(&self, keys: &[&NodeKey]) -> Result<Vec<(Option<Node>, bool)>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
         let mut misses = Vec::new();
         for (i, key) in keys.iter().enumerate() {
@@ -384,7 +390,7 @@ impl Store {
             if cached.is_none() {
                 misses.push((borsh_bytes(key)?, i));
             }
-            out.push(cached);
+            out.push((cached, false));
         }
         misses.sort_unstable();
         let read = |chunk: &[(Vec<u8>, usize)]| -> Result<Vec<(usize, Node)>, StoreError> {
@@ -432,7 +438,7 @@ impl Store {
         for part in parts {
             for (i, node) in part? {
                 if let Some(slot) = out.get_mut(i) {
-                    *slot = Some(node);
+                    *slot = (Some(node), true);
                 }
             }
         }
@@ -490,7 +496,7 @@ impl Store {
         self.db.write(wb)?;
         crate::fault::crash_point("commit-after-write", committed.height);
         self.committed = Some(committed);
-        for (key, node) in &staged.read {
+        for (key, node) in &staged.fresh_top {
             self.top.offer(key, node);
         }
         for (key, node) in staged.batch.node_batch.nodes() {
