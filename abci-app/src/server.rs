@@ -270,15 +270,28 @@ impl App {
             key: Bytes::from(a.key.clone()),
             value: Bytes::from(a.value.unwrap_or_default()),
             proof: a.proof.map(|p| ProofOps {
-                ops: vec![ProofOp {
-                    field_type: medledger_query::PROOF_OP_TYPE.into(),
-                    key: a.key,
-                    data: p.encode_to_vec(),
-                }],
+                ops: vec![proof_op(a.key, &p)],
             }),
             height: a.height.try_into().unwrap_or_default(),
             ..Default::default()
         }
+    }
+}
+
+/// The answer's proof as a `ProofOp`: the compact form, or the ICS23 protobuf (which clients
+/// still accept) should a proof ever not have the JMT shape the compact form encodes.
+fn proof_op(key: Vec<u8>, proof: &ics23::CommitmentProof) -> ProofOp {
+    let (field_type, data) = match medledger_query::compact::encode(proof) {
+        Ok(data) => (medledger_query::PROOF_OP_TYPE, data),
+        Err(e) => {
+            error!(key = %String::from_utf8_lossy(&key), error = %e, "proof has no compact form; answering with the ICS23 protobuf");
+            (medledger_query::ICS23_PROOF_OP_TYPE, proof.encode_to_vec())
+        }
+    };
+    ProofOp {
+        field_type: field_type.into(),
+        key,
+        data,
     }
 }
 
