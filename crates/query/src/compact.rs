@@ -5,7 +5,8 @@
 //! ([`jmt::ics23_spec`]) fixes. It also repeats the key and the value the answer already carries.
 //! The compact form sends per level only what the spec leaves open: which side the sibling is on
 //! and the sibling itself, or a bit saying it is the JMT placeholder (the hash of an empty
-//! subtree, then 0 bytes).
+//! subtree, then 0 bytes). The two neighbours of a proof of absence send the levels their paths
+//! share only once.
 //!
 //! The verifier does not trust this format: [`expand`] rebuilds the standard
 //! `ics23::CommitmentProof` that `jmt` 0.12 would have produced (the same leaf op, the same inner
@@ -23,7 +24,12 @@
 //! kind      = 0x00              present: body = path (key and value are the answer's)
 //!           | 0x01..=0x03       absent: bit 0 = a left neighbour follows, bit 1 = a right one;
 //!                               body = [left neighbour] [right neighbour], left first
-//! neighbour = key_len:u16  key  value_len:u32  value  path
+//! neighbour = key_len:u16  key  value_len:u32  value  [shared:u16]  path
+//! shared    = only in the right neighbour of kind 0x03: its top `shared` levels (the root end)
+//!             are the left neighbour's top `shared` levels, not sent again; `path` holds the
+//!             levels below them. The two leaves are adjacent, so above their common ancestor
+//!             both paths have the same siblings on the same sides; `shared` is the longest
+//!             such run (0..=the left path's levels, and the right path's total ≤ 256)
 //! path      = levels:u16 (0..=256)  bitmap  siblings
 //! bitmap    = ceil(levels / 4) bytes; level i (0 = the inner op next to the leaf, as in the
 //!             ICS23 path) owns bits 2i and 2i+1, counted from the least significant bit of the
@@ -37,8 +43,9 @@
 //!
 //! `tag` is `JMT::IntrnalNode`; every inner op hashes with SHA-256; the leaf op is the JMT spec's.
 //! The bytes end after the last path: trailing bytes are an error. A sibling equal to the
-//! placeholder must use the placeholder bit (one encoding per proof). Limits: [`MAX_LEVELS`],
-//! [`MAX_KEY_LEN`], [`MAX_VALUE_LEN`]; decoding never reads or allocates beyond its input.
+//! placeholder must use the placeholder bit, and `shared` must be the longest run (one encoding
+//! per proof). Limits: [`MAX_LEVELS`], [`MAX_KEY_LEN`], [`MAX_VALUE_LEN`]; every length is
+//! checked against its limit and against the bytes left before anything is read or allocated.
 
 use ics23::commitment_proof::Proof;
 use ics23::{CommitmentProof, ExistenceProof, HashOp, InnerOp, LeafOp, NonExistenceProof};
@@ -110,6 +117,7 @@ pub fn encode(proof: &CommitmentProof) -> Result<Vec<u8>, EncodeError> {
                 (None, None) => return Err(EncodeError::Shape("an absence with no neighbour")),
             };
             out.push(kind);
+            let mut left: Option<&[InnerOp]> = None;
             for e in [&n.left, &n.right].into_iter().flatten() {
                 check_leaf(e, &leaf)?;
                 put_len(&mut out, "neighbour key length", &e.key, MAX_KEY_LEN, 2)?;
@@ -120,7 +128,19 @@ pub fn encode(proof: &CommitmentProof) -> Result<Vec<u8>, EncodeError> {
                     MAX_VALUE_LEN,
                     4,
                 )?;
-                put_path(&mut out, &e.path)?;
+                check_levels(e.path.len())?;
+                let own = match left {
+                    // The right neighbour after a left one: the levels above the two leaves'
+                    // common ancestor are the same ops in both paths; send them once.
+                    Some(above) => {
+                        let shared = shared_top(&e.path, above);
+                        out.extend_from_slice(&(shared as u16).to_be_bytes());
+                        e.path.split_at(e.path.len() - shared).0
+                    }
+                    None => &e.path,
+                };
+                put_path(&mut out, own)?;
+                left = Some(&e.path);
             }
         }
         Some(Proof::Batch(_) | Proof::Compressed(_)) => {
@@ -175,8 +195,7 @@ fn split_inner(op: &InnerOp) -> Result<(u8, &[u8]), EncodeError> {
     }
 }
 
-fn put_path(out: &mut Vec<u8>, path: &[InnerOp]) -> Result<(), EncodeError> {
-    let levels = path.len();
+fn check_levels(levels: usize) -> Result<(), EncodeError> {
     if levels > MAX_LEVELS {
         return Err(EncodeError::TooLong {
             what: "the number of levels",
@@ -184,6 +203,21 @@ fn put_path(out: &mut Vec<u8>, path: &[InnerOp]) -> Result<(), EncodeError> {
             max: MAX_LEVELS,
         });
     }
+    Ok(())
+}
+
+/// How many ops at the top (root end) of `path` equal those at the top of `above`.
+fn shared_top(path: &[InnerOp], above: &[InnerOp]) -> usize {
+    path.iter()
+        .rev()
+        .zip(above.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count()
+}
+
+fn put_path(out: &mut Vec<u8>, path: &[InnerOp]) -> Result<(), EncodeError> {
+    let levels = path.len();
+    check_levels(levels)?;
     out.extend_from_slice(&(levels as u16).to_be_bytes());
     let mut bitmap = vec![0u8; levels.div_ceil(4)];
     let mut siblings = Vec::with_capacity(levels * SIBLING_LEN);
@@ -237,11 +271,11 @@ pub fn expand(
             }
             let left = match kind & HAS_LEFT {
                 0 => None,
-                _ => Some(r.neighbour(&leaf)?),
+                _ => Some(r.neighbour(&leaf, None)?),
             };
             let right = match kind & HAS_RIGHT {
                 0 => None,
-                _ => Some(r.neighbour(&leaf)?),
+                _ => Some(r.neighbour(&leaf, left.as_ref().map(|e| &e.path[..]))?),
             };
             Proof::Nonexist(NonExistenceProof {
                 key: key.to_vec(),
@@ -298,16 +332,43 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| bad(format!("{what} is {n}, more than {max}")))
     }
 
-    fn neighbour(&mut self, leaf: &LeafOp) -> Result<ExistenceProof, VerifyError> {
+    /// A neighbour; the right one of two (`left` = the left one's path) shares its top levels.
+    fn neighbour(
+        &mut self,
+        leaf: &LeafOp,
+        left: Option<&[InnerOp]>,
+    ) -> Result<ExistenceProof, VerifyError> {
         let key_len = self.uint(2, MAX_KEY_LEN, "a neighbour key length")?;
         let key = self.take(key_len, "a neighbour key")?.to_vec();
         let value_len = self.uint(4, MAX_VALUE_LEN, "a neighbour value length")?;
         let value = self.take(value_len, "a neighbour value")?.to_vec();
+        let path = match left {
+            None => self.path()?,
+            Some(above) => {
+                let shared = self.uint(2, above.len(), "the levels shared with the left path")?;
+                let mut path = self.path()?;
+                let (below, top) = above.split_at(above.len() - shared);
+                // One encoding per proof: the shared run is as long as the paths agree.
+                if path.last().is_some() && path.last() == below.last() {
+                    return Err(bad(
+                        "the right path repeats a level it could share with the left path".into(),
+                    ));
+                }
+                if path.len() + shared > MAX_LEVELS {
+                    return Err(bad(format!(
+                        "the right path has {} levels, more than {MAX_LEVELS}",
+                        path.len() + shared
+                    )));
+                }
+                path.extend_from_slice(top);
+                path
+            }
+        };
         Ok(ExistenceProof {
             key,
             value,
             leaf: Some(leaf.clone()),
-            path: self.path()?,
+            path,
         })
     }
 

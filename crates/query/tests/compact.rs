@@ -104,21 +104,39 @@ fn paths(p: &CommitmentProof) -> Vec<&ExistenceProof> {
 }
 
 /// The compact size the layout predicts: 2 header bytes; per path 2 + ceil(levels / 4) bytes and
-/// 32 per non-placeholder sibling; per neighbour 6 length bytes plus its key and value.
+/// 32 per non-placeholder sibling; per neighbour 6 length bytes plus its key and value; the right
+/// one of two neighbours 2 more bytes and no levels for its top levels equal to the left one's.
 fn predicted_len(p: &CommitmentProof) -> usize {
     let neighbours = matches!(p.proof, Some(Proof::Nonexist(_)));
-    2 + paths(p)
-        .iter()
-        .map(|e| {
-            let sent = e.path.iter().filter(|op| !is_placeholder(op)).count();
-            let framing = if neighbours {
-                6 + e.key.len() + e.value.len()
-            } else {
-                0
-            };
-            framing + 2 + e.path.len().div_ceil(4) + 32 * sent
-        })
-        .sum::<usize>()
+    let paths = paths(p);
+    let path_len = |ops: &[InnerOp]| {
+        let sent = ops.iter().filter(|op| !is_placeholder(op)).count();
+        2 + ops.len().div_ceil(4) + 32 * sent
+    };
+    let mut len = 2;
+    for (i, e) in paths.iter().enumerate() {
+        if neighbours {
+            len += 6 + e.key.len() + e.value.len();
+        }
+        let own = if i == 1 {
+            let shared = shared_top(&e.path, &paths[0].path);
+            len += 2;
+            &e.path[..e.path.len() - shared]
+        } else {
+            &e.path[..]
+        };
+        len += path_len(own);
+    }
+    len
+}
+
+/// Ops equal at the root end of both paths.
+fn shared_top(a: &[InnerOp], b: &[InnerOp]) -> usize {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// Encodes, expands and verifies; asserts the round trip gives back the very same proof.
@@ -193,6 +211,28 @@ fn compact_proof_of_absent_key_round_trips_at_both_edges_and_in_the_middle() {
         );
         assert!(bytes.len() < proof.encode_to_vec().len());
     }
+}
+
+#[test]
+fn neighbours_of_an_absent_key_send_their_common_levels_once() {
+    let tree = Tree::new(5_000);
+    let mut shared_levels = 0;
+    for j in 0..20 {
+        let key = format!("absent/{j}").into_bytes();
+        let (proof, bytes) = round_trip(&tree, &key);
+        let Some(Proof::Nonexist(n)) = &proof.proof else {
+            panic!("not a proof of absence");
+        };
+        let (Some(left), Some(right)) = (&n.left, &n.right) else {
+            continue;
+        };
+        let shared = shared_top(&right.path, &left.path);
+        // The leaves are adjacent: above their common ancestor the paths agree, below it not.
+        assert!(shared < left.path.len() && shared < right.path.len());
+        shared_levels += shared;
+        assert!(bytes.len() * 2 < proof.encode_to_vec().len());
+    }
+    assert!(shared_levels > 0, "no two neighbours shared a level");
 }
 
 #[test]
@@ -382,6 +422,32 @@ fn absurd_counts_and_non_canonical_encodings_are_rejected() {
     bad(&[VERSION, 1, 0, 1, b'a', 0xff, 0xff, 0xff, 0xff], None);
     bad(&[VERSION, 1, 0, 200, b'a'], None);
     bad(&[VERSION, 3, 0, 0, 0, 0, 0, 0, 0, 0], None); // the right neighbour is missing
+                                                      // Both neighbours with empty keys and values: the left path has 1 level (sibling on the
+                                                      // right, 0x11.. ); the right one shares `shared` of them and has `own` of its own.
+    let both = |shared: u8, own: &[u8]| {
+        let mut b = vec![VERSION, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        b.extend_from_slice(&[0x11; 32]);
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, shared]);
+        b.extend_from_slice(own);
+        b
+    };
+    let mut own_left = vec![0, 1, 0b01];
+    own_left.extend_from_slice(&[0x22; 32]);
+    assert!(expand(&both(0, &own_left), b"k", None).is_ok());
+    let mut own_right = vec![0, 1, 0];
+    own_right.extend_from_slice(&[0x22; 32]);
+    assert!(expand(&both(1, &own_right), b"k", None).is_ok());
+    // More shared levels than the left path has.
+    bad(&both(2, &own_right), None);
+    // The right path's own top level equals the left's: it should have been shared.
+    let mut same = vec![0, 1, 0];
+    same.extend_from_slice(&[0x11; 32]);
+    bad(&both(0, &same), None);
+    // 256 levels of its own plus 1 shared is one too many.
+    let mut deep = vec![1, 0];
+    deep.extend_from_slice(&[0b1010_1010; 64]);
+    bad(&both(1, &deep), None);
+    assert!(expand(&both(0, &deep), b"k", None).is_ok());
 }
 
 fn synthetic(levels: usize) -> CommitmentProof {
@@ -525,8 +591,8 @@ const GOLDEN_PRESENT: &str = concat!(
     "dedffea052",
 );
 
-/// `absent/0`: kind 3 (both neighbours), then `fill/0` and `fill/2` with their 64-byte values
-/// and paths.
+/// `absent/0`: kind 3 (both neighbours), then `fill/0` with its 64-byte value and 3-level path,
+/// and `fill/2` with its value, 1 level shared with `fill/0`'s path (the top one) and 1 of its own.
 const GOLDEN_ABSENT: &str = concat!(
     "0103000666696c6c2f3000000040000000000000000000000000000000000000",
     "0000000000000000000000000000000000000000000000000000000000000000",
@@ -534,8 +600,9 @@ const GOLDEN_ABSENT: &str = concat!(
     "b1a972442df4bd67eb09121713de5fe3acecb0038218ab777dfb085a231d6007",
     "ab144596850681cbc64abc7fdedffea052000666696c6c2f3200000040000000",
     "0000000002000000000000000000000000000000000000000000000000000000",
-    "0000000000000000000000000000000000000000000000000000000000000209",
-    "7f1159350099862e31ad3b3385b7c4e14423fff7a6fed1e9b502293f155942c1",
+    "0000000000000000000000000000000000000000000000000000000000000100",
+    "01017f1159350099862e31ad3b3385b7c4e14423fff7a6fed1e9b502293f1559",
+    "42c1",
 );
 
 proptest! {
