@@ -114,7 +114,15 @@ async fn revoked_consent_rejects_later_access_and_proofs_verify() {
     .await
     .unwrap();
     let app_hash = c.app_hash_for_state(proof.height.value()).await.unwrap();
-    let p = medledger_query::decode_proof(&proof.proof.unwrap().ops[0].data).unwrap();
+    let op = &proof.proof.as_ref().unwrap().ops[0];
+    assert_eq!(op.field_type, medledger_query::PROOF_OP_TYPE);
+    let p = medledger_query::decode_proof(
+        &op.field_type,
+        &op.data,
+        &keys::consent(&consent_id),
+        Some(&proof.value),
+    )
+    .unwrap();
     let mut tampered = proof.value.clone();
     tampered[3] ^= 1;
     assert!(medledger_query::verify(

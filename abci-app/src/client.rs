@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ed25519_dalek::SigningKey;
+use ics23::CommitmentProof;
 use medledger_query::history::ProvenRead;
 use medledger_query::{decode_proof, verify, Proven};
 use medledger_tx::pb::{tx_body::Msg, TxBody};
@@ -12,6 +13,7 @@ use medledger_tx::{keys, sign_tx};
 use serde::Serialize;
 use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::Height;
+use tendermint::merkle::proof::ProofOp;
 use tendermint::validator;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::Paging;
@@ -220,7 +222,7 @@ impl Client {
         key: &[u8],
         height: u64,
         prove: bool,
-    ) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<Vec<u8>>)> {
+    ) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<ProofOp>)> {
         let h = if height == 0 {
             None
         } else {
@@ -244,18 +246,27 @@ impl Client {
         } else {
             None
         };
-        let proof = r
-            .proof
-            .and_then(|p| p.ops.into_iter().next())
-            .map(|op| op.data);
+        let proof = r.proof.and_then(|p| p.ops.into_iter().next());
         Ok((value, r.height.value(), proof))
+    }
+
+    /// Reads `key` with its proof: the value, the height answered and the proof as an ICS23
+    /// `CommitmentProof` (expanded from the compact form), not yet verified.
+    async fn read_proof(
+        &self,
+        key: &[u8],
+        height: u64,
+    ) -> anyhow::Result<(Option<Vec<u8>>, u64, CommitmentProof)> {
+        let (value, height, op) = self.abci_query(key, height, true).await?;
+        let op = op.context("node answered without a proof")?;
+        let proof = decode_proof(&op.field_type, &op.data, key, value.as_deref())?;
+        Ok((value, height, proof))
     }
 
     /// Reads `key` at `height` (0 = latest) with a proof, fetches the committed header that
     /// carries that height's app hash, and verifies the proof against it.
     pub async fn query_proven(&self, key: &[u8], height: u64) -> anyhow::Result<ProvenAnswer> {
-        let (value, height, proof) = self.abci_query(key, height, true).await?;
-        let proof = decode_proof(&proof.context("node answered without a proof")?)?;
+        let (value, height, proof) = self.read_proof(key, height).await?;
         let app_hash = self.app_hash_for_state(height).await?;
         let proven = verify(&app_hash, key, value.as_deref(), &proof)?;
         let value = match proven {
@@ -277,8 +288,7 @@ impl Client {
         key: &[u8],
         height: u64,
     ) -> anyhow::Result<(ProvenRead, u64)> {
-        let (value, height, proof) = self.abci_query(key, height, true).await?;
-        let proof = decode_proof(&proof.context("node answered without a proof")?)?;
+        let (value, height, proof) = self.read_proof(key, height).await?;
         Ok((
             ProvenRead {
                 key: key.to_vec(),

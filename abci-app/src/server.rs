@@ -270,15 +270,28 @@ impl App {
             key: Bytes::from(a.key.clone()),
             value: Bytes::from(a.value.unwrap_or_default()),
             proof: a.proof.map(|p| ProofOps {
-                ops: vec![ProofOp {
-                    field_type: medledger_query::PROOF_OP_TYPE.into(),
-                    key: a.key,
-                    data: p.encode_to_vec(),
-                }],
+                ops: vec![proof_op(a.key, &p)],
             }),
             height: a.height.try_into().unwrap_or_default(),
             ..Default::default()
         }
+    }
+}
+
+/// The answer's proof as a `ProofOp`: the compact form, or the ICS23 protobuf (which clients
+/// still accept) should a proof ever not have the JMT shape the compact form encodes.
+fn proof_op(key: Vec<u8>, proof: &ics23::CommitmentProof) -> ProofOp {
+    let (field_type, data) = match medledger_query::compact::encode(proof) {
+        Ok(data) => (medledger_query::PROOF_OP_TYPE, data),
+        Err(e) => {
+            error!(key = %String::from_utf8_lossy(&key), error = %e, "proof has no compact form; answering with the ICS23 protobuf");
+            (medledger_query::ICS23_PROOF_OP_TYPE, proof.encode_to_vec())
+        }
+    };
+    ProofOp {
+        field_type: field_type.into(),
+        key,
+        data,
     }
 }
 
@@ -339,4 +352,93 @@ pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::R
         None => server.listen_tcp(addr).await,
     };
     served.map_err(|e| anyhow::anyhow!("ABCI server: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use ics23::commitment_proof::Proof;
+    use medledger_query::{decode_proof, verify, Proven, ICS23_PROOF_OP_TYPE, PROOF_OP_TYPE};
+
+    fn query(app: &App, key: &[u8]) -> response::Query {
+        app.query(request::Query {
+            data: Bytes::from(key.to_vec()),
+            path: "/store".into(),
+            height: 0u32.into(),
+            prove: true,
+        })
+    }
+
+    /// What a client does with an answer: decode the op by its type.
+    fn decode(key: &[u8], r: &response::Query) -> (Option<Vec<u8>>, ics23::CommitmentProof) {
+        let ops = &r.proof.as_ref().unwrap().ops;
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].field_type, PROOF_OP_TYPE);
+        assert_eq!(ops[0].key, key);
+        let value = (r.log == "exists").then(|| r.value.to_vec());
+        let proof = decode_proof(&ops[0].field_type, &ops[0].data, key, value.as_deref()).unwrap();
+        (value, proof)
+    }
+
+    #[test]
+    fn query_answers_carry_compact_proofs_that_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(dir.path()).unwrap();
+        let members: Vec<serde_json::Value> = (1u8..=3)
+            .map(|i| {
+                serde_json::json!({"id": format!("member-{i}"), "name": "M", "kind": "hospital",
+                    "admin_key": hex::encode([i; 32])})
+            })
+            .collect();
+        let genesis = serde_json::json!({ "members": members }).to_string();
+        ledger
+            .init_chain("chain", 1, genesis.as_bytes(), &[])
+            .unwrap();
+        let app_hash = ledger.store().committed().unwrap().app_hash;
+        let app = App::new(ledger, None);
+
+        let key = medledger_tx::keys::member("member-2");
+        let (value, proof) = decode(&key, &query(&app, &key));
+        let Ok(Proven::Present(member)) = verify(&app_hash, &key, value.as_deref(), &proof) else {
+            panic!("the genesis member is not proven present");
+        };
+        assert!(!member.is_empty());
+
+        // This genesis has no validators, so its registry value is empty, and ICS23 cannot prove
+        // an empty value: an absent key next to it has no verifiable proof. Take one that is not.
+        let mut proven_absent = 0;
+        for j in 0..8 {
+            let absent = medledger_tx::keys::consent(&format!("c-never-{j}"));
+            let (value, proof) = decode(&absent, &query(&app, &absent));
+            assert_eq!(value, None);
+            let Some(Proof::Nonexist(n)) = &proof.proof else {
+                panic!("not a proof of absence");
+            };
+            if [&n.left, &n.right]
+                .into_iter()
+                .flatten()
+                .any(|e| e.value.is_empty())
+            {
+                continue;
+            }
+            assert_eq!(verify(&app_hash, &absent, None, &proof), Ok(Proven::Absent));
+            proven_absent += 1;
+        }
+        assert!(proven_absent > 0);
+    }
+
+    #[test]
+    fn a_proof_without_a_compact_form_is_sent_as_ics23_protobuf() {
+        let odd = ics23::CommitmentProof {
+            proof: Some(Proof::Batch(ics23::BatchProof { entries: vec![] })),
+        };
+        let op = proof_op(b"k".to_vec(), &odd);
+        assert_eq!(op.field_type, ICS23_PROOF_OP_TYPE);
+        assert_eq!(
+            decode_proof(&op.field_type, &op.data, b"k", None).unwrap(),
+            odd
+        );
+    }
 }

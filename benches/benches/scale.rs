@@ -1,5 +1,6 @@
 //! The state machine on a big state: FinalizeBlock + Commit of blocks of 100 / 1,000 / 5,000
-//! txs, proof generation, verification and size, with 1M or 10M keys already in the tree.
+//! txs, proof generation, verification (of the ICS23 proof, and expanding the compact form then
+//! verifying) and size (compact and ICS23), with 1M or 10M keys already in the tree.
 //!
 //! ```sh
 //! cargo bench -p medledger-benches --bench scale                       # 1M keys
@@ -166,9 +167,13 @@ fn finalize_at_scale(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("proofs with {n} keys"));
     for (name, key) in [("present", &present), ("absent", &absent)] {
         let (value, proof) = store.prove(key, version).unwrap();
+        let compact = medledger_query::compact::encode(&proof).unwrap();
         eprintln!(
-            "proof of a {name} key at {n} keys: {} bytes (protobuf-encoded ICS23 CommitmentProof), {} tree levels",
+            "proof of a {name} key at {n} keys: {} bytes compact ({}), {} bytes protobuf-encoded ICS23 CommitmentProof ({}), {} tree levels",
+            compact.len(),
+            medledger_query::PROOF_OP_TYPE,
             proof.encode_to_vec().len(),
+            medledger_query::ICS23_PROOF_OP_TYPE,
             levels(&proof)
         );
         g.bench_function(format!("generate ({name})"), |b| {
@@ -176,6 +181,19 @@ fn finalize_at_scale(c: &mut Criterion) {
         });
         g.bench_function(format!("verify ({name})"), |b| {
             b.iter(|| medledger_query::verify(&root, key, value.as_deref(), &proof).unwrap())
+        });
+        // What a client does with an answer: expand the compact bytes, then verify.
+        g.bench_function(format!("expand + verify ({name})"), |b| {
+            b.iter(|| {
+                let p = medledger_query::decode_proof(
+                    medledger_query::PROOF_OP_TYPE,
+                    &compact,
+                    key,
+                    value.as_deref(),
+                )
+                .unwrap();
+                medledger_query::verify(&root, key, value.as_deref(), &p).unwrap()
+            })
         });
     }
     g.finish();

@@ -4,6 +4,10 @@
 //! the app hash of the height it was read at (CometBFT carries that app hash in the header of the
 //! *next* height). This crate needs no storage and no async runtime, so auditors can embed it.
 //!
+//! On the wire the proof travels in the [`compact`] form (`ProofOp` type [`PROOF_OP_TYPE`]);
+//! [`decode_proof`] turns it (or the older protobuf form, [`ICS23_PROOF_OP_TYPE`]) back into a
+//! standard `ics23::CommitmentProof`, which [`verify`] checks with the unchanged `ics23` verifier.
+//!
 //! Query paths are state keys (see [`medledger_tx::keys`]) with a leading `/`; e.g. the consent
 //! `c-1` is `/consent/c-1` and the number of access events of a patient is
 //! `/access/<patient>/count`.
@@ -14,14 +18,22 @@
 pub mod export;
 
 pub mod certificate;
+pub mod compact;
 pub mod history;
 pub mod light;
 
 use ics23::{CommitmentProof, HostFunctionsManager};
 use prost::Message;
 
-/// The proof type name in ABCI `ProofOp`s answered by medledger.
-pub const PROOF_OP_TYPE: &str = "ics23:jmt-sha256";
+/// The proof type name in ABCI `ProofOp`s answered by medledger: the [`compact`] encoding.
+pub const PROOF_OP_TYPE: &str = "jmt-compact-v1";
+
+/// The older proof type: `ProofOp.data` is a protobuf `ics23.CommitmentProof`. Still accepted
+/// from nodes that predate the compact form.
+pub const ICS23_PROOF_OP_TYPE: &str = "ics23:jmt-sha256";
+
+/// Longest proof type name quoted back in an error.
+const MAX_QUOTED_TYPE_LEN: usize = 64;
 
 /// Why an answer did not verify.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,6 +44,11 @@ pub enum VerifyError {
     /// The proof bytes do not decode.
     #[error("proof does not decode: {0}")]
     BadProof(String),
+    /// The proof is of a type this verifier does not read.
+    #[error(
+        "unknown proof type {0:?} (this verifier reads {PROOF_OP_TYPE} and {ICS23_PROOF_OP_TYPE})"
+    )]
+    UnknownProofType(String),
     /// The proof is of the wrong kind for the answer (membership for an absent value, or
     /// non-membership for a present one).
     #[error("proof kind does not match the answer ({0})")]
@@ -58,9 +75,24 @@ pub fn proof_spec() -> ics23::ProofSpec {
     jmt::ics23_spec()
 }
 
-/// Decodes an ICS23 `CommitmentProof` from `ProofOp.data`.
-pub fn decode_proof(bytes: &[u8]) -> Result<CommitmentProof, VerifyError> {
-    CommitmentProof::decode(bytes).map_err(|e| VerifyError::BadProof(e.to_string()))
+/// Turns a `ProofOp` (its type and data) of the answer `key` → `value` (`None`: absent) into the
+/// ICS23 `CommitmentProof` to [`verify`]: expands the compact form, or decodes the older protobuf
+/// form. Nothing is verified here.
+pub fn decode_proof(
+    op_type: &str,
+    data: &[u8],
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<CommitmentProof, VerifyError> {
+    match op_type {
+        PROOF_OP_TYPE => compact::expand(data, key, value),
+        ICS23_PROOF_OP_TYPE => {
+            CommitmentProof::decode(data).map_err(|e| VerifyError::BadProof(e.to_string()))
+        }
+        other => Err(VerifyError::UnknownProofType(
+            other.chars().take(MAX_QUOTED_TYPE_LEN).collect(),
+        )),
+    }
 }
 
 /// Verifies that, in the state whose root is `app_hash`, `key` holds `value` (or nothing when

@@ -3,7 +3,8 @@
 //! replays every corpus and artifact file through them), so a reproducer replays exactly as it
 //! was found.
 //!
-//! - [`decode`]: untrusted bytes through envelope decoding and the stateless checks.
+//! - [`decode`]: untrusted bytes through envelope decoding and the stateless checks, and as a
+//!   compact query proof (`medledger_query::compact::expand`).
 //! - [`check_tx`]: a signed tx built from the bytes (or the raw bytes) through `Ledger::check_tx`,
 //!   against a reference model of what CheckTx must answer.
 //! - [`apply`]: a block of such txs through ProcessProposal, FinalizeBlock and Commit, asserting
@@ -137,10 +138,12 @@ impl<'a> Reader<'a> {
 // ---------------------------------------------------------------------------------------------
 // decode
 
-/// Arbitrary bytes through envelope decoding and the stateless checks. Invariants: a decoded
-/// envelope is exactly the input (canonical form); any body that decodes, signed honestly, is
-/// accepted by decoding and verification unless it is too large.
+/// Arbitrary bytes through envelope decoding and the stateless checks, and as a compact proof.
+/// Invariants: a decoded envelope is exactly the input (canonical form); any body that decodes,
+/// signed honestly, is accepted by decoding and verification unless it is too large; a compact
+/// proof that expands re-encodes to exactly the input.
 pub fn decode(data: &[u8]) {
+    compact_proof(data);
     let _ = decode_certificate_tx(data);
     if let Ok(tx) = decode_tx(data) {
         let again = pb::Tx {
@@ -165,6 +168,28 @@ pub fn decode(data: &[u8]) {
             }
             Err(e) if e.code == Code::TxTooLarge => assert!(tx.len() > MAX_TX_BYTES),
             Err(e) => panic!("an honestly signed body was refused: {e}"),
+        }
+    }
+}
+
+/// `data` as a compact query proof, as it is and behind a valid header (version, one of the four
+/// kinds) so that the fuzzer reaches the paths: never a panic, and any accepted bytes are the one
+/// encoding of the proof they expand to.
+fn compact_proof(data: &[u8]) {
+    use medledger_query::compact::{encode, expand, VERSION};
+    let framed: Vec<u8> = match data.split_first() {
+        Some((kind, rest)) => [&[VERSION, kind % 4][..], rest].concat(),
+        None => Vec::new(),
+    };
+    for bytes in [data, &framed] {
+        for value in [None, Some(&b"value"[..])] {
+            if let Ok(proof) = expand(bytes, b"key", value) {
+                assert_eq!(
+                    encode(&proof).as_deref(),
+                    Ok(bytes),
+                    "expand accepted a non-canonical compact proof"
+                );
+            }
         }
     }
 }
