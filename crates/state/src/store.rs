@@ -283,9 +283,12 @@ impl Store {
                 "staging version {version}, expected {expected}"
             )));
         }
+        // An empty value is stored as the key's absence: ICS23 refuses to prove an empty value,
+        // and with it the absence of the keys beside it. Every reader of a key that can be empty
+        // (an empty list, a registry before validators) already reads absence as empty.
         let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
             .iter()
-            .map(|(k, v)| (key_hash(k), v.clone()))
+            .map(|(k, v)| (key_hash(k), v.clone().filter(|v| !v.is_empty())))
             .collect();
         let mut hashes: Vec<KeyHash> = set.iter().map(|(h, _)| *h).collect();
         hashes.sort_unstable();
@@ -318,7 +321,7 @@ impl Store {
         let root = root.ok_or_else(|| StoreError::Tree("no root computed".into()))?;
         let preimages = writes
             .iter()
-            .filter(|(_, v)| v.is_some())
+            .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
             .map(|(k, _)| (key_hash(k), k.clone()))
             .collect();
         Ok(Staged {

@@ -114,3 +114,27 @@ fn reads_and_proofs_at_new_and_old_versions_verify_after_batched_blocks() {
         }
     }
 }
+
+#[test]
+fn an_empty_value_is_stored_as_absence_so_it_and_its_neighbours_are_provable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let writes: WriteSet = (0..50)
+        .map(|i| (format!("k/{i}").into_bytes(), Some(b"v".to_vec())))
+        .chain([(b"empty".to_vec(), Some(Vec::new()))])
+        .collect();
+    let staged = store.stage(0, &writes).unwrap();
+    store.commit(staged).unwrap();
+    let root = store.root_at(0).unwrap();
+    assert_eq!(store.get(b"empty").unwrap(), None);
+    for key in [&b"empty"[..], b"k/50", b"k/51", b"zzz"] {
+        let (value, proof) = store.prove(key, 0).unwrap();
+        assert_eq!(value, None);
+        assert_eq!(
+            medledger_query::verify(&root, key, None, &proof),
+            Ok(medledger_query::Proven::Absent),
+            "absence of {:?}",
+            String::from_utf8_lossy(key)
+        );
+    }
+}
