@@ -358,7 +358,13 @@ impl Store {
                 if from_disk && depth <= TOP_DEPTH {
                     fresh_top.push((key.clone(), node.clone()));
                 }
-                if let Node::Internal(inner) = &node {
+                // A path has at most 64 nibbles (a 32-byte key hash); a deeper internal node
+                // could only come from a corrupt store, and the update itself will report it.
+                let inner = match &node {
+                    Node::Internal(inner) if depth < KEY_NIBBLES => Some(inner),
+                    _ => None,
+                };
+                if let Some(inner) = inner {
                     let mut i = range.start;
                     for (nibble, child) in inner.children_sorted() {
                         let n = u8::from(nibble);
@@ -550,7 +556,10 @@ fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
     }
 }
 
-/// Nibble `i` of a key hash (the tree's path to it), high nibble first.
+/// Nibbles in a key hash: the deepest a tree path goes.
+const KEY_NIBBLES: usize = 64;
+
+/// Nibble `i` (< [`KEY_NIBBLES`]) of a key hash (the tree's path to it), high nibble first.
 fn nibble_at(hash: &KeyHash, i: usize) -> u8 {
     let byte = hash.0[i / 2];
     if i % 2 == 0 {
