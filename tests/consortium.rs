@@ -7,34 +7,13 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use medledger::localnet::Proc;
-use medledger_tx::pb::{self, tx_body::Msg, Consent, Purpose, TxBody};
+use medledger_tx::pb::{self, tx_body::Msg, Consent, TxBody};
 use medledger_tx::{ids, keys, sign_tx, Code};
 use prost::Message;
-use support::TestNet;
+use support::{grant, read, TestNet};
 
 fn patient_key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
-}
-
-fn grant(grantee: &str) -> Msg {
-    Msg::GrantConsent(pb::GrantConsent {
-        grantee: grantee.into(),
-        data_classes: vec!["Observation".into()],
-        purposes: vec![Purpose::Treat as i32],
-        not_before: 0,
-        not_after: 0,
-        ..Default::default()
-    })
-}
-
-fn read(patient: &str, record: &str) -> Msg {
-    Msg::LogAccess(pb::LogAccess {
-        patient_id: patient.into(),
-        record_id: record.into(),
-        data_class: "Observation".into(),
-        purpose: Purpose::Treat as i32,
-        ..Default::default()
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

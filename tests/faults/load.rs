@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use medledger::client::Client;
-use medledger_tx::pb::{self, tx_body::Msg, Purpose, TxBody};
+use medledger_tx::pb::{self, tx_body::Msg, TxBody};
 use medledger_tx::{ids, sign_tx};
 use sha2::{Digest, Sha256};
 use tendermint::Hash;
+
+use crate::support::{grant, read};
 use tendermint_rpc::Client as _;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -194,25 +196,6 @@ impl Nodes {
             },
         )
     }
-}
-
-fn read(patient: &str, record: &str) -> Msg {
-    Msg::LogAccess(pb::LogAccess {
-        patient_id: patient.into(),
-        record_id: record.into(),
-        data_class: "Observation".into(),
-        purpose: Purpose::Treat as i32,
-        ..Default::default()
-    })
-}
-
-fn grant(grantee: &str) -> Msg {
-    Msg::GrantConsent(pb::GrantConsent {
-        grantee: grantee.into(),
-        data_classes: vec!["Observation".into()],
-        purposes: vec![Purpose::Treat as i32],
-        ..Default::default()
-    })
 }
 
 impl Load {

@@ -14,6 +14,7 @@ use ed25519_dalek::SigningKey;
 use medledger::client::Client;
 use medledger::keyring::Keyring;
 use medledger::localnet::{Localnet, NodePorts, NodeSpec, Proc, Spec, MEMBERS};
+use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use tempfile::TempDir;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -139,4 +140,25 @@ impl Drop for TestNet {
         let _ = self.net.down();
         let _ = &self.home;
     }
+}
+
+/// A patient's consent for `grantee` to read Observations for treatment, with no time limits.
+pub fn grant(grantee: &str) -> Msg {
+    Msg::GrantConsent(pb::GrantConsent {
+        grantee: grantee.into(),
+        data_classes: vec!["Observation".into()],
+        purposes: vec![Purpose::Treat as i32],
+        ..Default::default()
+    })
+}
+
+/// A member's log of reading Observation `record` of `patient` for treatment.
+pub fn read(patient: &str, record: &str) -> Msg {
+    Msg::LogAccess(pb::LogAccess {
+        patient_id: patient.into(),
+        record_id: record.into(),
+        data_class: "Observation".into(),
+        purpose: Purpose::Treat as i32,
+        ..Default::default()
+    })
 }

@@ -305,17 +305,13 @@ impl Store {
         // Without deletions, jmt's batch update visits and hashes each touched node once; the
         // key-by-key update (which also deletes) rewrites and rehashes the path for every key.
         // Both give the same tree (tests/store.rs checks them against jmt's own model).
-        let puts: Option<Vec<(KeyHash, OwnedValue)>> = set
-            .iter()
-            .map(|(h, v)| v.clone().map(|v| (*h, v)))
-            .collect();
-        let (root, batch) = match puts {
-            Some(puts) if !puts.is_empty() => tree
-                .batch_put_value_sets(vec![puts], None, version)
-                .map(|(roots, batch)| (roots.first().copied(), batch)),
-            _ => tree
-                .put_value_set(set, version)
-                .map(|(root, batch)| (Some(root), batch)),
+        let (root, batch) = if !set.is_empty() && set.iter().all(|(_, v)| v.is_some()) {
+            let puts = set.into_iter().filter_map(|(h, v)| Some((h, v?))).collect();
+            tree.batch_put_value_sets(vec![puts], None, version)
+                .map(|(roots, batch)| (roots.first().copied(), batch))
+        } else {
+            tree.put_value_set(set, version)
+                .map(|(root, batch)| (Some(root), batch))
         }
         .map_err(|e| StoreError::Tree(e.to_string()))?;
         let root = root.ok_or_else(|| StoreError::Tree("no root computed".into()))?;
@@ -411,11 +407,7 @@ impl Store {
             let mut found = Vec::with_capacity(chunk.len());
             for ((key, i), bytes) in chunk.iter().zip(got) {
                 if let Some(bytes) = bytes? {
-                    let node = borsh::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                        key: format!("nodes/{}", hex::encode(key)),
-                        reason: e.to_string(),
-                    })?;
-                    found.push((*i, node));
+                    found.push((*i, decode_node(key, &bytes)?));
                 }
             }
             Ok(found)
@@ -456,16 +448,9 @@ impl Store {
 
     /// One node from RocksDB.
     fn read_node(&self, key: &NodeKey) -> Result<Option<Node>, StoreError> {
-        let bytes = self
-            .db
-            .get_pinned_cf(self.cf(CF_NODES)?, borsh_bytes(key)?)?;
-        match bytes {
-            Some(b) => borsh::from_slice(&b)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    key: format!("nodes/{key:?}"),
-                    reason: e.to_string(),
-                }),
+        let key = borsh_bytes(key)?;
+        match self.db.get_pinned_cf(self.cf(CF_NODES)?, &key)? {
+            Some(bytes) => decode_node(&key, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -524,6 +509,14 @@ impl Store {
 
 fn borsh_bytes<T: borsh::BorshSerialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     borsh::to_vec(v).map_err(|e| StoreError::Tree(format!("borsh: {e}")))
+}
+
+/// A tree node stored under the encoded node key `key`.
+fn decode_node(key: &[u8], bytes: &[u8]) -> Result<Node, StoreError> {
+    borsh::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: format!("nodes/{}", hex::encode(key)),
+        reason: e.to_string(),
+    })
 }
 
 /// Encodes `v` into `buf`, replacing its contents and keeping its allocation.
