@@ -139,11 +139,35 @@ pub enum Code {
     ValidatorExists = 68,
     /// The member runs no validator the ledger can update (none, or its consensus key is unknown).
     NoValidator = 69,
+    /// The patient has no coverage (enrolment) under the insurer's policy on the date of service.
+    NoCoverage = 84,
+    /// The claim cites no access event or record of this provider for this patient (the ledger must know the provider treated the patient).
+    NoTreatmentEvidence = 85,
+    /// The member already has the most open governance proposals one member may have.
+    MemberProposalLimit = 86,
+    /// A proposal's deadline is further ahead than the longest voting period.
+    VotingPeriodTooLong = 87,
+    /// The member id belonged to a removed member; ids are never reused.
+    MemberIdRetired = 88,
+    /// The data class named for an anchored record is not the anchor's resource type.
+    ClassMismatch = 89,
+    /// The role may not be vouched for by a member of this kind (clinical roles only under care providers).
+    RoleNotForMemberKind = 90,
+    /// A break-glass access is reviewed by a privacy officer of another member than the one that broke the glass.
+    SelfReview = 91,
+    /// The key was once a patient's key and was rotated or recovered away: it signs nothing again.
+    KeyRetired = 92,
+    /// The member has enrolled the most patients one member may enrol in one block.
+    EnrolmentLimit = 93,
+    /// A new key's proof of possession (its signature over the key statement) is missing or invalid.
+    BadKeyProof = 94,
+    /// A key recovery must be signed by the new key it names.
+    RecoverySignerMismatch = 95,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 64] = [
+    pub const ALL: [Code; 76] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -208,6 +232,18 @@ impl Code {
         Code::AmountOverflow,
         Code::TotalsMismatch,
         Code::ServiceDateInFuture,
+        Code::NoCoverage,
+        Code::NoTreatmentEvidence,
+        Code::MemberProposalLimit,
+        Code::VotingPeriodTooLong,
+        Code::MemberIdRetired,
+        Code::ClassMismatch,
+        Code::RoleNotForMemberKind,
+        Code::SelfReview,
+        Code::KeyRetired,
+        Code::EnrolmentLimit,
+        Code::BadKeyProof,
+        Code::RecoverySignerMismatch,
     ];
 
     /// The ABCI result code.
@@ -287,6 +323,18 @@ impl Code {
             Code::MemberExists => "MEMBER_EXISTS",
             Code::ValidatorExists => "VALIDATOR_EXISTS",
             Code::NoValidator => "NO_VALIDATOR",
+            Code::NoCoverage => "NO_COVERAGE",
+            Code::NoTreatmentEvidence => "NO_TREATMENT_EVIDENCE",
+            Code::MemberProposalLimit => "MEMBER_PROPOSAL_LIMIT",
+            Code::VotingPeriodTooLong => "VOTING_PERIOD_TOO_LONG",
+            Code::MemberIdRetired => "MEMBER_ID_RETIRED",
+            Code::ClassMismatch => "CLASS_MISMATCH",
+            Code::RoleNotForMemberKind => "ROLE_NOT_FOR_MEMBER_KIND",
+            Code::SelfReview => "SELF_REVIEW",
+            Code::KeyRetired => "KEY_RETIRED",
+            Code::EnrolmentLimit => "ENROLMENT_LIMIT",
+            Code::BadKeyProof => "BAD_KEY_PROOF",
+            Code::RecoverySignerMismatch => "RECOVERY_SIGNER_MISMATCH",
         }
     }
 }
