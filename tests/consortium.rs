@@ -535,3 +535,56 @@ async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_ever
     assert!(report.txs >= 4, "{report:?}");
     assert!(report.divergences.is_empty(), "{report:?}");
 }
+
+/// CometBFT stops a node for good when a proposal's txs, framed as protobuf, exceed
+/// `max_tx_bytes`. With small blocks and a mempool holding several blocks' worth of txs, every
+/// proposal is filled to the limit, the certificate first: the proposer must count framing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
+    let t = TestNet::prepare();
+    t.edit_genesis(|g| g["consensus_params"]["block"]["max_bytes"] = "40000".into());
+    t.up().await;
+    let c = t.client(0);
+    const PER_MEMBER: u64 = 150;
+    let members = ["hospital-a", "lab-b", "insurer-c", "hospital-d"];
+    let mut offered = 0usize;
+    for seq in 0..PER_MEMBER {
+        for m in members {
+            // ~330-byte txs: 4 × 150 of them are ~5 blocks of 40,000 bytes.
+            let body = TxBody {
+                chain_id: t.chain_id.clone(),
+                sequence: seq,
+                msg: Some(Msg::AnchorRecord(pb::AnchorRecord {
+                    record_id: format!("fill-{m}-{seq}"),
+                    patient_id: "pt-00000000000000000000000000000000".into(),
+                    resource_type: "Observation".into(),
+                    content_hash: vec![7; 32],
+                    size: 1,
+                    key_id: "k".repeat(120),
+                })),
+            };
+            let tx = sign_tx(&t.member_key(m), &body);
+            offered += tx.len();
+            let r = tendermint_rpc::Client::broadcast_tx_sync(c.rpc(), tx)
+                .await
+                .unwrap();
+            assert_eq!(r.code.value(), 0, "CheckTx admits it: {}", r.log);
+        }
+    }
+    assert!(offered > 4 * 40_000, "the mempool holds several blocks");
+    // Every admitted tx is committed (each consumes its signer's sequence), and blocks go on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    for m in members {
+        let pk = t.member_key(m).verifying_key().to_bytes();
+        while c.next_sequence(&pk).await.unwrap() < PER_MEMBER {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "txs of {m} not all committed: the chain stalled at height {}",
+                t.height(0).await
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    let h = t.height(0).await;
+    t.wait_all(&[0, 1, 2, 3], h + 2).await;
+}

@@ -118,6 +118,30 @@ pub enum KeysCmd {
         /// Name of the key.
         name: String,
     },
+    /// Prove that you hold a key, for someone else's tx that hands rights to it (a member
+    /// enrolling you as a patient, registering you as a practitioner; your own rotation).
+    /// Prints the public key and the proof (hex) to give them; the key never leaves here.
+    Prove {
+        /// Name of the key.
+        name: String,
+        /// Who the key is handed to: the member id (enrol-patient, register-practitioner) or
+        /// the patient id (rotate-patient-key).
+        #[arg(long = "for")]
+        subject: String,
+        /// What for.
+        #[arg(long, value_parser = [
+            medledger_tx::keyproof::ENROL_PATIENT,
+            medledger_tx::keyproof::REGISTER_PRACTITIONER,
+            medledger_tx::keyproof::ROTATE_PATIENT_KEY,
+        ])]
+        purpose: String,
+        /// The chain id (default: read from the node).
+        #[arg(long)]
+        chain_id: Option<String>,
+        /// The node to read the chain id from.
+        #[command(flatten)]
+        node: NodeArgs,
+    },
 }
 
 /// Node selection shared by `tx` and `query`.
@@ -197,8 +221,17 @@ pub enum TxCmd {
 /// Patient transactions.
 #[derive(Debug, Subcommand)]
 pub enum PatientTx {
-    /// Register the signing key as a patient.
-    Register,
+    /// Enrol a patient (signed by the member that identified them, --from its admin or one of
+    /// its practitioners). The patient's key proves possession.
+    Register {
+        /// The patient's key: a keyring name (it signs its proof of possession here) or 64 hex
+        /// characters with --proof.
+        #[arg(long = "patient-key")]
+        patient_key: String,
+        /// The key's proof (hex) from `medledger keys prove KEY --for MEMBER --purpose enrol-patient`.
+        #[arg(long)]
+        proof: Option<String>,
+    },
     /// Name the guardians (m of n) who can recover this patient's key.
     Guardians {
         /// Guardian keys: keyring names or hex (repeat).
@@ -210,9 +243,12 @@ pub enum PatientTx {
     },
     /// Hand over to a new key; the signing key can sign nothing afterwards.
     Rotate {
-        /// The new key: keyring name or hex.
+        /// The new key: keyring name (it signs its proof of possession here) or hex with --proof.
         #[arg(long)]
         new_key: String,
+        /// The new key's proof (hex), when it is not in this keyring.
+        #[arg(long)]
+        proof: Option<String>,
     },
     /// Recover a lost key: sign with the new key (--from) and attach guardians' approvals
     /// (from `medledger guardian approve`).
@@ -298,11 +334,12 @@ pub enum AccessTx {
         /// FHIR resource type of the record.
         #[arg(long = "class")]
         class: String,
-        /// Why (required).
+        /// Why (required). Only its SHA-256 goes on chain; keep the text in your records.
         #[arg(long)]
         reason: String,
     },
-    /// Close a break-glass review (privacy officer of the same member).
+    /// Close a break-glass review (a privacy officer of another member than the one that broke
+    /// the glass).
     Review {
         /// Patient id.
         #[arg(long)]
@@ -313,7 +350,7 @@ pub enum AccessTx {
         /// Verdict.
         #[arg(long, value_enum)]
         verdict: VerdictArg,
-        /// Note.
+        /// Note. Only its SHA-256 goes on chain.
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -723,6 +760,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::server::serve(ledger, &a.listen, bls).await?;
             Ok(0)
         }
+        Command::Keys(KeysCmd::Prove {
+            name,
+            subject,
+            purpose,
+            chain_id,
+            node,
+        }) => {
+            let key = keyring.get(&name)?;
+            let chain_id = match chain_id {
+                Some(c) => c,
+                None => Client::new(&node.node)?.chain_id().await?,
+            };
+            let proof = medledger_tx::keyproof::prove(&key, &chain_id, &purpose, &subject);
+            let public_key = hex::encode(key.verifying_key().to_bytes());
+            if out == Output::Json {
+                print_json(&serde_json::json!({
+                    "public_key": public_key, "proof": hex::encode(proof),
+                    "purpose": purpose, "subject": subject, "chain_id": chain_id,
+                }))?;
+            } else {
+                println!("public key {public_key}");
+                println!("proof      {}", hex::encode(proof));
+            }
+            Ok(0)
+        }
         Command::Keys(k) => keys_cmd(&keyring, k, out),
         Command::Tx(t) => tx_cmd(&keyring, t, out).await,
         Command::Query(q) => query_cmd(q, out).await,
@@ -802,6 +864,7 @@ fn keys_cmd(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<i32>
             vec![view(&name)?]
         }
         KeysCmd::Show { name } => vec![view(&name)?],
+        KeysCmd::Prove { .. } => anyhow::bail!("internal: proofs are made by keys_prove"),
         KeysCmd::List => keyring
             .list()?
             .iter()
@@ -837,6 +900,38 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
             })
         }
         TxCmd::Gov(g) => governance::to_msg(g, &client, keyring).await?,
+        TxCmd::Patient(PatientTx::Register { patient_key, proof }) => {
+            let ctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
+            let (patient_key, key_proof) = rules::key_with_proof(
+                keyring,
+                &patient_key,
+                proof.as_deref(),
+                medledger_tx::keyproof::ENROL_PATIENT,
+                &ctx,
+            )?;
+            Msg::RegisterPatient(pb::RegisterPatient {
+                patient_key: patient_key.to_vec(),
+                key_proof,
+            })
+        }
+        TxCmd::Patient(PatientTx::Rotate { new_key, proof }) => {
+            let ctx = proof_ctx(&client, &key, ProofSubject::Patient).await?;
+            let (new_key, new_key_proof) = rules::key_with_proof(
+                keyring,
+                &new_key,
+                proof.as_deref(),
+                medledger_tx::keyproof::ROTATE_PATIENT_KEY,
+                &ctx,
+            )?;
+            Msg::RotatePatientKey(pb::RotatePatientKey {
+                new_key: new_key.to_vec(),
+                new_key_proof,
+            })
+        }
+        TxCmd::Practitioner(p) if p.needs_proof() => {
+            let ctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
+            p.to_msg(keyring, Some(&ctx))?
+        }
         other => build_msg(keyring, other)?,
     };
     let report = client.submit(&key, msg).await?;
@@ -844,9 +939,53 @@ async fn tx_cmd(keyring: &Keyring, t: TxArgs, out: Output) -> anyhow::Result<i32
     Ok(if report.code == 0 { 0 } else { 1 })
 }
 
+/// Whose id a key proof names as its subject.
+enum ProofSubject {
+    /// The member the signer acts for (its admin key, or one of its practitioners).
+    Member,
+    /// The patient the signer is.
+    Patient,
+}
+
+/// The chain and subject of a key proof for a tx `signer` sends, read from the node: a proof
+/// names who the new key is handed to, so it serves no other member or patient.
+async fn proof_ctx(
+    client: &Client,
+    signer: &ed25519_dalek::SigningKey,
+    want: ProofSubject,
+) -> anyhow::Result<rules::ProofCtx> {
+    use medledger_tx::pb::key_owner::Owner;
+    let chain_id = client.chain_id().await?;
+    let (owner, _) = client
+        .query_raw(&keys::key_owner(&signer.verifying_key().to_bytes()), 0)
+        .await?;
+    let owner = owner
+        .map(|b| pb::KeyOwner::decode(b.as_slice()))
+        .transpose()?
+        .and_then(|o| o.owner);
+    let subject = match (want, owner) {
+        (ProofSubject::Member, Some(Owner::MemberId(id))) => id,
+        (ProofSubject::Member, Some(Owner::PractitionerDid(did))) => {
+            let (p, _) = client.query_raw(&keys::practitioner(&did), 0).await?;
+            p.map(|b| pb::Practitioner::decode(b.as_slice()))
+                .transpose()?
+                .context("the signing practitioner is not on the ledger")?
+                .member_id
+        }
+        (ProofSubject::Patient, Some(Owner::PatientId(id))) => id,
+        (ProofSubject::Member, _) => {
+            anyhow::bail!("--from must be a member's admin key or one of its practitioners")
+        }
+        (ProofSubject::Patient, _) => anyhow::bail!("--from must be a registered patient's key"),
+    };
+    Ok(rules::ProofCtx { chain_id, subject })
+}
+
 fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
     Ok(match cmd {
-        TxCmd::Patient(PatientTx::Register) => Msg::RegisterPatient(pb::RegisterPatient {}),
+        TxCmd::Patient(PatientTx::Register { .. }) | TxCmd::Patient(PatientTx::Rotate { .. }) => {
+            anyhow::bail!("internal: key proofs are built with the node")
+        }
         TxCmd::Patient(PatientTx::Guardians {
             guardians,
             threshold,
@@ -857,11 +996,6 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
                 .collect::<anyhow::Result<_>>()?,
             threshold,
         }),
-        TxCmd::Patient(PatientTx::Rotate { new_key }) => {
-            Msg::RotatePatientKey(pb::RotatePatientKey {
-                new_key: rules::resolve_key(keyring, &new_key)?.to_vec(),
-            })
-        }
         TxCmd::Patient(PatientTx::Recover { .. }) => {
             anyhow::bail!("internal: recovery is built with the signing key")
         }
@@ -917,7 +1051,7 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
             patient_id: patient,
             record_id: record,
             data_class: class,
-            reason,
+            reason_hash: rules::text_hash(&reason),
         }),
         TxCmd::Access(AccessTx::Review {
             patient,
@@ -928,9 +1062,9 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
             patient_id: patient,
             event_index: index,
             justified: verdict == VerdictArg::Justified,
-            note,
+            note_hash: rules::text_hash(&note),
         }),
-        TxCmd::Practitioner(p) => p.to_msg(keyring)?,
+        TxCmd::Practitioner(p) => p.to_msg(keyring, None)?,
         TxCmd::Record(r) => r.to_msg()?,
         TxCmd::Claim(c) => claims::to_msg(c)?,
         TxCmd::Gov(_) => anyhow::bail!("internal: governance messages are built with the node"),
@@ -963,8 +1097,23 @@ async fn guardian_cmd(keyring: &Keyring, cmd: GuardianCmd) -> anyhow::Result<i32
         .map(|b| pb::Guardians::decode(b.as_slice()))
         .transpose()?
         .context("the patient has no guardians")?;
-    let sig =
-        medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, g.recoveries);
+    let (p, _) = client.query_raw(&keys::patient(&patient), 0).await?;
+    let p = p
+        .map(|b| pb::Patient::decode(b.as_slice()))
+        .transpose()?
+        .context("no such patient")?;
+    // The approval binds the patient's key and guardians now: a rotation or a change of
+    // guardians voids it.
+    let at = medledger_tx::recovery::RecoveryState {
+        recoveries: g.recoveries,
+        current_key: p
+            .key
+            .as_slice()
+            .try_into()
+            .context("the patient's key is malformed")?,
+        guardian_set_hash: medledger_tx::recovery::guardian_set_hash(&g.guardian_keys, g.threshold),
+    };
+    let sig = medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, &at);
     println!(
         "{}:{}",
         hex::encode(guardian.verifying_key().to_bytes()),

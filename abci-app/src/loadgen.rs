@@ -527,11 +527,14 @@ impl Workload {
         // Enough spares for the revocations of the mix, at least one each.
         let revokes = total.saturating_mul(REVOKE_PCT).div_ceil(100);
         let spares = revokes.div_ceil(cfg.patients as u64).clamp(1, MAX_SPARES);
+        let keys: Vec<SigningKey> = (0..cfg.patients)
+            .map(|_| random_key())
+            .collect::<anyhow::Result<_>>()?;
+        enrol(target, &chain_id, &mut members, &keys, cfg).await?;
         let mut patients = Vec::with_capacity(cfg.patients);
         let mut txs = Vec::new();
         let mut spare_txs = Vec::new(); // (patient, tx index)
-        for p in 0..cfg.patients {
-            let key = random_key()?;
+        for (p, key) in keys.into_iter().enumerate() {
             let id = ids::patient_id(&key.verifying_key().to_bytes());
             let mut patient = Patient {
                 signer: Signer { key, next_seq: 0 },
@@ -548,11 +551,6 @@ impl Workload {
                 });
                 txs.len() - 1
             };
-            push(
-                patient
-                    .signer
-                    .sign(&chain_id, Msg::RegisterPatient(pb::RegisterPatient {})),
-            );
             for (member, _, _) in MEMBERS {
                 push(
                     patient
@@ -573,7 +571,7 @@ impl Workload {
         let n = txs.len();
         if cfg.progress {
             eprintln!(
-                "setup: {} patients register and grant {} consents each ({n} txs)",
+                "setup: {} patients grant {} consents each ({n} txs)",
                 cfg.patients,
                 MEMBERS.len() as u64 + spares
             );
@@ -592,20 +590,7 @@ impl Workload {
         )
         .await?;
         let t = &outcome.tracker;
-        let failed: Vec<String> = t
-            .states
-            .iter()
-            .filter_map(|s| s.failure(AppKind::Medledger))
-            .take(3)
-            .collect();
-        if !failed.is_empty() || t.states.iter().any(|s| s.included == 0) {
-            let committed = t
-                .states
-                .iter()
-                .filter(|s| s.included > 0 && s.code == 0)
-                .count();
-            bail!("setup failed: {committed} of {n} txs committed within {SETUP_TIMEOUT:?}; first failures: {failed:?} (txs refused by CheckTx are only seen as missing)");
-        }
+        require_all_committed(t, n)?;
         for (p, i) in spare_txs {
             let id = t
                 .states
@@ -1095,6 +1080,75 @@ struct Outcome {
 
 /// Sends `plan` (tx *i* at `started + at`, until `deadline`), tracks it to its blocks, and waits
 /// up to `drain` after the last send for the accepted txs to commit.
+/// Every tx of a setup phase ended in a block with code 0, or an error naming the first failures.
+fn require_all_committed(t: &Tracker, n: usize) -> anyhow::Result<()> {
+    let failed: Vec<String> = t
+        .states
+        .iter()
+        .filter_map(|s| s.failure(AppKind::Medledger))
+        .take(3)
+        .collect();
+    if !failed.is_empty() || t.states.iter().any(|s| s.included == 0) {
+        let committed = t
+            .states
+            .iter()
+            .filter(|s| s.included > 0 && s.code == 0)
+            .count();
+        bail!("setup failed: {committed} of {n} txs committed within {SETUP_TIMEOUT:?}; first failures: {failed:?} (txs refused by CheckTx are only seen as missing)");
+    }
+    Ok(())
+}
+
+/// The members enrol the patients (`RegisterPatient` signed by a member, with the patient's key
+/// proof), round-robin, in waves of at most `MAX_ENROLMENTS_PER_BLOCK` per member, each wave
+/// committed before the next is sent: the ledger refuses more per member and block.
+async fn enrol(
+    target: &Target,
+    chain_id: &str,
+    members: &mut [Signer],
+    keys: &[SigningKey],
+    cfg: &LoadConfig,
+) -> anyhow::Result<()> {
+    let per_wave = members.len() * medledger_tx::limits::MAX_ENROLMENTS_PER_BLOCK as usize;
+    let started = Instant::now();
+    for wave in keys.chunks(per_wave.max(1)) {
+        let txs: Vec<Planned> = wave
+            .iter()
+            .enumerate()
+            .map(|(j, key)| {
+                let m = j % members.len();
+                let msg = medledger_tx::keyproof::enrol_patient(key, chain_id, MEMBERS[m].0);
+                Planned {
+                    bytes: members[m].sign(chain_id, Msg::RegisterPatient(msg)),
+                    // One connection per member keeps each member's sequences in order.
+                    conn: m % cfg.connections.max(1),
+                    at: Duration::ZERO,
+                }
+            })
+            .collect();
+        let n = txs.len();
+        let outcome = execute(
+            target,
+            Plan { txs },
+            Instant::now(),
+            None,
+            SETUP_TIMEOUT,
+            Broadcast::Async,
+            None,
+        )
+        .await?;
+        require_all_committed(&outcome.tracker, n)?;
+    }
+    if cfg.progress {
+        eprintln!(
+            "setup: members enrolled {} patients in {:.1} s",
+            keys.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
 async fn execute(
     target: &Target,
     plan: Plan,

@@ -71,6 +71,17 @@ impl TestNet {
         }
     }
 
+    /// Changes every node's copy of the genesis file the same way (before `up`).
+    pub fn edit_genesis(&self, edit: impl Fn(&mut serde_json::Value)) {
+        for i in 0..self.net.spec.nodes.len() {
+            let path = self.net.node_dir(i).join("cometbft/config/genesis.json");
+            let mut g: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            edit(&mut g);
+            std::fs::write(&path, serde_json::to_vec_pretty(&g).unwrap()).unwrap();
+        }
+    }
+
     /// Starts every node and waits for the first block.
     pub async fn up(&self) {
         self.net.up().await.expect("localnet makes its first block");

@@ -9,6 +9,47 @@ use sha2::{Digest, Sha256};
 
 use crate::keyring::Keyring;
 
+/// What a key proof is made for: the chain, and the subject it names (see
+/// `medledger_tx::keyproof`).
+pub struct ProofCtx {
+    /// The chain id.
+    pub chain_id: String,
+    /// The member id (enrolment, practitioner registration) or patient id (rotation).
+    pub subject: String,
+}
+
+/// A key that must prove possession: a keyring name (the key signs its proof here, and never
+/// leaves the keyring), or 64 hex characters with the proof the key's holder made elsewhere
+/// (`medledger keys prove`).
+pub fn key_with_proof(
+    keyring: &Keyring,
+    name_or_hex: &str,
+    proof: Option<&str>,
+    purpose: &str,
+    ctx: &ProofCtx,
+) -> anyhow::Result<([u8; 32], Vec<u8>)> {
+    if let Some(proof) = proof {
+        let key = resolve_key(keyring, name_or_hex)?;
+        let proof = hex::decode(proof).context("--proof must be hex")?;
+        return Ok((key, proof));
+    }
+    let signing = keyring.get(name_or_hex).with_context(|| {
+        format!("{name_or_hex} is not in the keyring: give its proof with --proof (made with `medledger keys prove`)")
+    })?;
+    let proof = medledger_tx::keyproof::prove(&signing, &ctx.chain_id, purpose, &ctx.subject);
+    Ok((signing.verifying_key().to_bytes(), proof.to_vec()))
+}
+
+/// Free text stays off chain: its SHA-256 goes into the tx (nothing for an empty text). The
+/// member keeps the text and can show it matches the hash the ledger holds.
+pub fn text_hash(text: &str) -> Vec<u8> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        Sha256::digest(text.as_bytes()).to_vec()
+    }
+}
+
 /// A key given by keyring name or as 64 hex characters.
 pub fn resolve_key(keyring: &Keyring, name_or_hex: &str) -> anyhow::Result<[u8; 32]> {
     if name_or_hex.len() == 64 {
@@ -57,9 +98,13 @@ impl From<RoleArg> for PractitionerRole {
 pub enum PractitionerTx {
     /// Vouch for a practitioner's key.
     Register {
-        /// The practitioner's key: a keyring name or 64 hex characters.
+        /// The practitioner's key: a keyring name (it signs its proof of possession here) or 64
+        /// hex characters with --proof.
         #[arg(long)]
         key: String,
+        /// The key's proof of possession (hex), when the key is not in this keyring.
+        #[arg(long)]
+        proof: Option<String>,
         /// Role.
         #[arg(long, value_enum)]
         role: RoleArg,
@@ -100,18 +145,24 @@ pub enum PractitionerTx {
 }
 
 impl PractitionerTx {
-    /// The message.
-    pub fn to_msg(self, keyring: &Keyring) -> anyhow::Result<Msg> {
+    /// Whether the message names a new key that must prove possession for the signer's member.
+    pub fn needs_proof(&self) -> bool {
+        matches!(self, PractitionerTx::Register { .. })
+    }
+
+    /// The message (`proof` is needed for registration; the reasons' text stays off chain).
+    pub fn to_msg(self, keyring: &Keyring, proof: Option<&ProofCtx>) -> anyhow::Result<Msg> {
         let status = |did: String, s: PractitionerStatus, reason: String| {
             Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did,
                 status: s as i32,
-                reason,
+                reason_hash: text_hash(&reason),
             })
         };
         Ok(match self {
             PractitionerTx::Register {
                 key,
+                proof: key_proof,
                 role,
                 licence_file,
                 valid_until,
@@ -119,8 +170,17 @@ impl PractitionerTx {
             } => {
                 let licence = std::fs::read(&licence_file)
                     .with_context(|| format!("reading {}", licence_file.display()))?;
+                let ctx = proof.context("internal: a registration needs the proof context")?;
+                let (public_key, key_proof) = key_with_proof(
+                    keyring,
+                    &key,
+                    key_proof.as_deref(),
+                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                    ctx,
+                )?;
                 Msg::RegisterPractitioner(pb::RegisterPractitioner {
-                    public_key: resolve_key(keyring, &key)?.to_vec(),
+                    public_key: public_key.to_vec(),
+                    key_proof,
                     role: PractitionerRole::from(role) as i32,
                     licence_hash: Sha256::digest(&licence).to_vec(),
                     valid_until,
@@ -195,7 +255,7 @@ impl RecordTx {
             }
             RecordTx::Erase { record, reason } => Msg::EraseRecord(pb::EraseRecord {
                 record_id: record,
-                reason,
+                reason_hash: text_hash(&reason),
             }),
         })
     }

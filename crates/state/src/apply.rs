@@ -4,12 +4,17 @@
 //! 1. decoding and signature (done before, the block's unseen signatures on all cores:
 //!    [`medledger_tx::SigCache::warm`]);
 //! 2. chain id, then stateless checks of the message;
-//! 3. the signer's sequence number must be exactly the next one;
-//! 4. the sequence is consumed, then the message is applied in its own overlay.
+//! 3. the signer must be a key the ledger knows (a member, practitioner or patient; only a key
+//!    recovery comes from a key not known yet), and not a retired key;
+//! 4. the signer's sequence number must be exactly the next one;
+//! 5. the message is applied in its own overlay, and the sequence is consumed.
 //!
-//! A tx refused in steps 1–3 writes nothing. A tx refused in step 4 writes only its consumed
-//! sequence number, so the same signed bytes can never be applied later (a validator cannot
-//! replay a once-refused access log after a consent appears).
+//! CheckTx runs steps 1–4 against the committed state. A tx refused in steps 1–4 writes nothing. A tx of a known signer refused in step 5 writes
+//! only its consumed sequence number, so the same signed bytes can never be applied later (a
+//! validator cannot replay a once-refused access log after a consent appears). A tx of a key the
+//! ledger does not know writes nothing unless it applies: an outsider cannot grow the state with
+//! refused txs (CheckTx refuses unknown keys before the mempool; only a key recovery is signed by
+//! a key not yet known, see [`unknown_signer_may_send`]).
 
 use medledger_tx::check::check_body;
 use medledger_tx::pb::tx_body::Msg;
@@ -91,15 +96,26 @@ pub fn deliver(
         Ok(msg) => msg,
         Err(e) => return Ok(TxOutcome::rejected(e)),
     };
+    let who = match signer(block, tx.signer()) {
+        Ok(who) => who,
+        // A retired key signs nothing and writes nothing.
+        Err(ApplyError::Rejected(e)) => return Ok(TxOutcome::rejected(e)),
+        Err(ApplyError::Store(e)) => return Err(e),
+    };
+    let known = !matches!(who, Signer::Unknown);
+    if !known && !unknown_signer_may_send(msg) {
+        return Ok(TxOutcome::rejected(unknown_signer()));
+    }
     let seq_key = keys::sequence(tx.signer());
     let expected = block.get_u64(&seq_key)?;
     if let Err(e) = check_sequence(tx.body().sequence, expected) {
         return Ok(TxOutcome::rejected(e));
     }
-    // Sequences are bounded by the number of txs a key ever signs; overflow-checks guard the rest.
-    block.put_u64(seq_key, expected + 1);
-    match apply_msg(block, &tx, msg, ctx) {
+    match apply_msg(block, &tx, who, msg, ctx) {
         Ok((writes, events)) => {
+            // Sequences are bounded by the number of txs a key ever signs; overflow-checks guard
+            // the rest.
+            block.put_u64(seq_key, expected + 1);
             block.merge(writes);
             Ok(TxOutcome {
                 code: 0,
@@ -107,22 +123,42 @@ pub fn deliver(
                 events,
             })
         }
-        Err(ApplyError::Rejected(e)) => Ok(TxOutcome::rejected(e)),
+        Err(ApplyError::Rejected(e)) => {
+            if known {
+                block.put_u64(seq_key, expected + 1);
+            }
+            Ok(TxOutcome::rejected(e))
+        }
         Err(ApplyError::Store(e)) => Err(e),
     }
+}
+
+/// The only message a key the ledger does not know may send: a key recovery, signed by the new
+/// key it names. Everything else from an unknown key is refused by CheckTx and by the block.
+pub fn unknown_signer_may_send(msg: &Msg) -> bool {
+    matches!(msg, Msg::RecoverPatientKey(_))
+}
+
+/// The refusal of a tx from a key the ledger does not know.
+pub fn unknown_signer() -> TxError {
+    TxError::new(
+        Code::UnknownSigner,
+        "this key belongs to no member, practitioner or patient; a patient is enrolled by a \
+         member (RegisterPatient signed by the member), a practitioner registered by their member",
+    )
 }
 
 /// Applies one message: reads through `view`, returns the writes and events, or the refusal.
 pub fn apply_msg(
     view: &BlockState<'_>,
     tx: &VerifiedTx,
+    who: Signer,
     msg: &Msg,
     ctx: &BlockCtx,
 ) -> Result<(WriteSet, Vec<Event>), ApplyError> {
-    let who: Signer = signer(view, tx.signer())?;
     let mut st = TxState::new(view);
     let events = match msg {
-        Msg::RegisterPatient(_) => patients::register(&mut st, &who, tx.signer(), ctx)?,
+        Msg::RegisterPatient(m) => patients::register(&mut st, &who, m, ctx)?,
         Msg::GrantConsent(m) => consent::grant(&mut st, &who, m, ctx)?,
         Msg::RevokeConsent(m) => consent::revoke(&mut st, &who, m, ctx)?,
         Msg::LogAccess(m) => access::log(&mut st, who, m, ctx)?,
@@ -131,8 +167,8 @@ pub fn apply_msg(
         Msg::RegisterPractitioner(m) => practitioners::register(&mut st, who, m, ctx)?,
         Msg::SetPractitionerStatus(m) => practitioners::set_status(&mut st, who, m, ctx)?,
         Msg::SetGuardians(m) => patients::set_guardians(&mut st, &who, m)?,
-        Msg::RotatePatientKey(m) => patients::rotate(&mut st, &who, m)?,
-        Msg::RecoverPatientKey(m) => patients::recover(&mut st, &who, m, ctx)?,
+        Msg::RotatePatientKey(m) => patients::rotate(&mut st, &who, m, ctx)?,
+        Msg::RecoverPatientKey(m) => patients::recover(&mut st, &who, tx.signer(), m, ctx)?,
         Msg::AnchorRecord(m) => records::anchor(&mut st, who, m, ctx)?,
         Msg::EraseRecord(m) => records::erase(&mut st, who, m, ctx)?,
         Msg::SubmitProposal(_) | Msg::VoteProposal(_) => governance::apply(&mut st, who, msg, ctx)?,

@@ -20,8 +20,12 @@ use medledger_tx::checkpoint::{self, decode_certificate_tx, encode_certificate_t
 use medledger_tx::pb::{Certificate, Validator, ValidatorSet};
 use medledger_tx::{ids, keys, Code, QueryCode, SigCache, TxError};
 
-use crate::apply::{check_sequence, check_stateless, deliver, TxOutcome};
+use crate::apply::{
+    check_sequence, check_stateless, deliver, unknown_signer, unknown_signer_may_send, TxOutcome,
+};
+use crate::domain::members::{signer, Signer};
 use crate::domain::{governance, validators, BlockCtx, Event};
+use crate::error::ApplyError;
 use crate::error::StoreError;
 use crate::genesis::{genesis_writes_with_keys, GenesisPower};
 use crate::store::{Committed, Staged, Store};
@@ -349,7 +353,15 @@ impl Ledger {
             ));
         }
         let tx = self.sigs.decode_and_verify(tx)?;
-        check_stateless(&tx, &self.chain_id)?;
+        let msg = check_stateless(&tx, &self.chain_id)?;
+        // Only keys the ledger knows reach the mempool (a recovery excepted, signed by the new
+        // key): an outsider with RPC access cannot crowd out members or grow the state.
+        match signer(&self.store, tx.signer()) {
+            Ok(Signer::Unknown) if !unknown_signer_may_send(msg) => return Err(unknown_signer()),
+            Ok(_) => {}
+            Err(ApplyError::Rejected(e)) => return Err(e),
+            Err(ApplyError::Store(e)) => return Err(internal(e)),
+        }
         let committed = self
             .store
             .get_u64(&keys::sequence(tx.signer()))
@@ -379,6 +391,11 @@ impl Ledger {
     /// PrepareProposal for `height`: a checkpoint certificate first when the last height's vote
     /// extensions make one, then the mempool's txs that decode and verify, in order, within
     /// `max_bytes`.
+    ///
+    /// `max_bytes` is CometBFT's `max_tx_bytes`, which it compares with the *framed* size of the
+    /// block's txs (`ComputeProtoSizeForTxs`: each tx as a protobuf `bytes` field of `Data`), and
+    /// CometBFT stops the node when a proposal is over it. So every tx, the certificate included,
+    /// is counted with [`framed_tx_size`], never by its raw length.
     pub fn prepare_proposal(
         &mut self,
         height: u64,
@@ -390,14 +407,17 @@ impl Ledger {
         let mut out = Vec::with_capacity(txs.len() + 1);
         if let Some(cert) = self.build_certificate(height, votes) {
             let tx = encode_certificate_tx(&cert);
-            total = tx.len() as u64;
-            if total <= max_bytes {
+            let size = framed_tx_size(tx.len());
+            if size <= max_bytes {
+                total = size;
                 out.push(tx);
             }
         }
         for tx in txs {
-            let size = tx.len() as u64;
+            let size = framed_tx_size(tx.len());
             if total.saturating_add(size) > max_bytes {
+                // A smaller tx further on might still fit, but the mempool's order is kept:
+                // later txs of the same signer depend on the earlier ones.
                 break;
             }
             if self.sigs.decode_and_verify(&tx).is_ok() {
@@ -674,4 +694,18 @@ fn internal(e: StoreError) -> TxError {
         medledger_tx::Code::NodeStorage,
         format!("node storage error: {e}"),
     )
+}
+
+/// The bytes one tx of `len` bytes adds to a block's data as CometBFT counts it against
+/// `max_tx_bytes` (`types.ComputeProtoSizeForTxs`): the field tag of `Data.txs` (1 byte), the
+/// varint length, then the tx.
+pub fn framed_tx_size(len: usize) -> u64 {
+    let len = len as u64;
+    let mut varint = 1;
+    let mut rest = len >> 7;
+    while rest > 0 {
+        varint += 1;
+        rest >>= 7;
+    }
+    1 + varint + len
 }

@@ -19,7 +19,7 @@ use prost::Message;
 fn valid_txs(c: &mut Chain) -> Vec<Vec<u8>> {
     let alice = key(1);
     vec![
-        c.tx(&alice, Msg::RegisterPatient(pb::RegisterPatient {})),
+        c.tx(&admin(0), enrol(&alice)),
         c.tx(
             &alice,
             Msg::GrantConsent(pb::GrantConsent {
@@ -73,9 +73,14 @@ proptest! {
 /// Where an abusive tx is stopped, which fixes what it may change (src/apply.rs).
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Stop {
-    /// Before its sequence is consumed (decoding, signature, chain id, stateless checks,
-    /// sequence): CheckTx refuses it with the same code, and a block holding it changes nothing.
+    /// Before its sequence is consumed (decoding, signature, chain id, stateless checks, a
+    /// signer the ledger knows, sequence): CheckTx refuses it with the same code, and a block
+    /// holding it changes nothing.
     Admission,
+    /// Signed by a key the ledger does not know, in the one message such a key may send (a
+    /// recovery): CheckTx admits it, the state machine refuses it, and nothing is written, not
+    /// even a sequence (an outsider cannot grow the state with refused txs).
+    Outsider,
     /// Authentic and in sequence, refused by the state machine: by design it consumes its
     /// sequence (so the same signed bytes can never apply later) and changes nothing else. The
     /// app hash after the block must equal the root of the state before it with only the
@@ -109,7 +114,7 @@ fn attr(events: &[medledger_state::Event], name: &str) -> String {
 /// `k`'s tx at its next sequence with the envelope edited by `edit` (the body stays as signed).
 fn tampered(c: &mut Chain, k: &SigningKey, edit: impl Fn(&mut pb::Tx)) -> Vec<u8> {
     let seq = c.committed_sequence(k);
-    let bytes = c.tx_at(k, seq, Msg::RegisterPatient(pb::RegisterPatient {}));
+    let bytes = c.tx_at(k, seq, enrol(&key(77)));
     let mut tx = pb::Tx::decode(bytes.as_slice()).unwrap();
     edit(&mut tx);
     tx.encode_to_vec()
@@ -126,8 +131,8 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
     let (alice, bob, suspended) = (key(1), key(2), key(21));
     let guardians = [key(40), key(41), key(42)];
     let setup = vec![
-        c.tx(&alice, Msg::RegisterPatient(pb::RegisterPatient {})),
-        c.tx(&bob, Msg::RegisterPatient(pb::RegisterPatient {})),
+        c.tx(&admin(0), enrol(&alice)),
+        c.tx(&admin(0), enrol(&bob)),
         c.tx(
             &alice,
             Msg::GrantConsent(pb::GrantConsent {
@@ -161,6 +166,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 licence_hash: vec![7; 32],
                 valid_until: 0,
                 name: "Dr Suspended".into(),
+                key_proof: practitioner_proof(&suspended, MEMBERS[HOSP].0),
             }),
         ),
         c.tx(
@@ -168,7 +174,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
             Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did: did(&suspended),
                 status: pb::PractitionerStatus::Suspended as i32,
-                reason: "licence under review".into(),
+                reason_hash: vec![9; 32],
             }),
         ),
         c.tx(
@@ -254,7 +260,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 let body = pb::TxBody {
                     chain_id: "other".into(),
                     sequence: c.committed_sequence(&key(1)),
-                    msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})),
+                    msg: Some(enrol(&key(77))),
                 };
                 medledger_tx::sign_tx(&key(1), &body)
             }),
@@ -373,7 +379,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 )
             }),
             Code::UnknownSigner,
-            Stop::StateMachine,
+            Stop::Admission,
         ),
         (
             "a guardian recovery with too few signatures (1 of 2)",
@@ -383,7 +389,21 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                     let new = key(53);
                     let approval = pb::GuardianApproval {
                         guardian_key: pk(&key(40)).to_vec(),
-                        signature: recovery::approve(&key(40), CHAIN, &pid, &pk(&new), 0).to_vec(),
+                        signature: recovery::approve(
+                            &key(40),
+                            CHAIN,
+                            &pid,
+                            &pk(&new),
+                            &recovery::RecoveryState {
+                                recoveries: 0,
+                                current_key: pk(&key(1)),
+                                guardian_set_hash: recovery::guardian_set_hash(
+                                    &[40u8, 41, 42].map(|s| pk(&key(s)).to_vec()),
+                                    2,
+                                ),
+                            },
+                        )
+                        .to_vec(),
                     };
                     c.tx(
                         &new,
@@ -396,7 +416,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 }
             }),
             Code::NotEnoughGuardians,
-            Stop::StateMachine,
+            Stop::Outsider,
         ),
         (
             "a patient logging access",
@@ -430,7 +450,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 )
             }),
             Code::UnknownSigner,
-            Stop::StateMachine,
+            Stop::Admission,
         ),
         (
             "a proposal carrying an undecodable tx",
@@ -452,7 +472,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
         match stop {
             Stop::Proposal => {
                 // After a valid tx, so the rejection is the invalid tx's alone.
-                let valid = c.tx(&key(90), Msg::RegisterPatient(pb::RegisterPatient {}));
+                let valid = c.tx(&admin(0), enrol(&key(90)));
                 assert!(c
                     .ledger
                     .process_proposal(c.height, std::slice::from_ref(&valid))
@@ -470,7 +490,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 let err = c.ledger.check_tx(&tx).expect_err(what);
                 assert_eq!(err.code, *code, "{what}: CheckTx: {}", err.message);
             }
-            Stop::StateMachine => {
+            Stop::StateMachine | Stop::Outsider => {
                 // Authentic and in sequence: CheckTx (a filter) admits it; the block refuses it.
                 assert!(c.ledger.check_tx(&tx).is_ok(), "{what}: CheckTx");
             }

@@ -86,10 +86,11 @@ const ADJUSTER: Staff = Staff {
     member: INSURER,
     role: PractitionerRole::ClaimsAdjuster,
 };
-const INSURER_PHYSICIAN: Staff = Staff {
+/// An insurer's staff member who is not a claims adjuster (an insurer cannot have physicians).
+const INSURER_OFFICER: Staff = Staff {
     seed: 153,
     member: INSURER,
-    role: PractitionerRole::Physician,
+    role: PractitionerRole::PrivacyOfficer,
 };
 const OTHER_ADJUSTER: Staff = Staff {
     seed: 154,
@@ -110,7 +111,7 @@ const STAFF: [Staff; 7] = [
     PHYSICIAN,
     RESEARCHER,
     ADJUSTER,
-    INSURER_PHYSICIAN,
+    INSURER_OFFICER,
     OTHER_ADJUSTER,
     SUSPENDED_ADJUSTER,
     SUSPENDED_PHYSICIAN,
@@ -177,14 +178,21 @@ impl World {
     fn new() -> World {
         let mut w = World::empty();
         let mut txs = vec![
-            w.sign(&patient_key(0), register()),
-            w.sign(&patient_key(1), register()),
+            w.sign(&admin(HOSPITAL), register(&patient_key(0))),
+            w.sign(&admin(HOSPITAL), register(&patient_key(1))),
         ];
         for s in STAFF {
             let msg = Msg::RegisterPractitioner(pb::RegisterPractitioner {
                 public_key: s.key().verifying_key().to_bytes().to_vec(),
                 role: s.role as i32,
                 licence_hash: vec![s.seed; 32],
+                key_proof: medledger_tx::keyproof::prove(
+                    &s.key(),
+                    CHAIN,
+                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                    MEMBERS[s.member].0,
+                )
+                .to_vec(),
                 ..Default::default()
             });
             txs.push(w.sign(&admin(s.member), msg));
@@ -200,7 +208,7 @@ impl World {
             let msg = Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did: s.did(),
                 status: PractitionerStatus::Suspended as i32,
-                reason: "test".into(),
+                reason_hash: vec![1; 32],
             });
             txs.push(w.sign(&admin(s.member), msg));
         }
@@ -277,8 +285,13 @@ impl World {
     }
 }
 
-fn register() -> Msg {
-    Msg::RegisterPatient(pb::RegisterPatient {})
+/// hospital-a's enrolment of the patient holding `p` (signed by `admin(HOSPITAL)`).
+fn register(p: &SigningKey) -> Msg {
+    Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+        p,
+        CHAIN,
+        "hospital-a",
+    ))
 }
 
 fn anchor(record: &str, patient_index: usize) -> Msg {
@@ -753,7 +766,7 @@ mod submission {
             &patient_key(0),
             Msg::EraseRecord(pb::EraseRecord {
                 record_id: "r-alice".into(),
-                reason: "gdpr".into(),
+                reason_hash: vec![2; 32],
             }),
         )
         .ok();
@@ -942,7 +955,7 @@ mod decisions {
         );
         w.refused(&admin(HOSPITAL), decide(&id, &[0, 0]), Code::NotClaimParty);
         w.refused(
-            &INSURER_PHYSICIAN.key(),
+            &INSURER_OFFICER.key(),
             decide(&id, &[0, 0]),
             Code::RoleNotPermitted,
         );
@@ -1050,7 +1063,7 @@ mod payments {
         w.refused(&OTHER_ADJUSTER.key(), pay(&id), Code::NotClaimParty);
         w.refused(&admin(HOSPITAL), pay(&id), Code::NotClaimParty);
         w.refused(&PHYSICIAN.key(), pay(&id), Code::RoleNotPermitted);
-        w.refused(&INSURER_PHYSICIAN.key(), pay(&id), Code::RoleNotPermitted);
+        w.refused(&INSURER_OFFICER.key(), pay(&id), Code::RoleNotPermitted);
         w.refused(
             &SUSPENDED_ADJUSTER.key(),
             pay(&id),
@@ -1301,7 +1314,7 @@ proptest! {
         let mut b = World::empty();
         let setup = |w: &mut World| {
             let txs = vec![
-                w.sign(&patient_key(0), register()),
+                w.sign(&admin(HOSPITAL), register(&patient_key(0))),
                 w.sign(&patient_key(0), consent("insurer-c", Purpose::Hpaymt, "Claim")),
                 w.sign(&admin(INSURER), publish("gold", rules.clone())),
             ];

@@ -378,7 +378,12 @@ fn only_member_admins_propose_and_vote() {
         Code::UnknownSigner.value()
     );
     let patient = SigningKey::from_bytes(&[98; 32]);
-    n.ok(&patient, Msg::RegisterPatient(pb::RegisterPatient {}));
+    n.ok(
+        &admin(0),
+        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            &patient, CHAIN, IDS[0],
+        )),
+    );
     assert_eq!(
         n.code(&patient, propose(add_lab_e(), 10)),
         Code::NotAuthorized.value()
@@ -556,8 +561,11 @@ fn rotating_the_admin_key_makes_the_old_key_sign_nothing() {
         Code::UnknownSigner.value()
     );
     assert_eq!(
-        n.code(&old, Msg::RegisterPatient(pb::RegisterPatient {})),
-        Code::UnknownSigner.value(),
+        n.code(
+            &admin(0),
+            Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(&old, CHAIN, IDS[0]))
+        ),
+        Code::KeyRetired.value(),
         "nor become a patient"
     );
     let (o, _) = n.ok(&new_key, propose(add_lab_e(), n.height + 5));

@@ -68,8 +68,9 @@ fn block(l: &mut Ledger, height: u64, txs: &[Vec<u8>]) -> BlockResult {
     r
 }
 
-fn register() -> Msg {
-    Msg::RegisterPatient(pb::RegisterPatient {})
+/// hospital-a's enrolment of the patient holding `p` (signed by `member_key(0)`).
+fn register(p: &SigningKey) -> Msg {
+    Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(p, CHAIN, MEMBERS[0]))
 }
 
 fn grant(grantee: &str, class: &str) -> Msg {
@@ -104,7 +105,7 @@ fn refused_tx_writes_only_its_sequence() {
     let (_d, mut l) = ledger();
     let mut s = Signer::default();
     let alice = patient_key(0);
-    let r1 = block(&mut l, 1, &[s.tx(&alice, register())]);
+    let r1 = block(&mut l, 1, &[s.tx(&member_key(0), register(&alice))]);
     assert_eq!(r1.tx_results[0].code, 0);
 
     // A patient may not log access: refused, but its sequence is consumed.
@@ -113,13 +114,13 @@ fn refused_tx_writes_only_its_sequence() {
     let pk = alice.verifying_key().to_bytes();
     assert_eq!(
         l.store().get(&keys::sequence(&pk)).unwrap(),
-        Some(keys::encode_u64(2))
+        Some(keys::encode_u64(1))
     );
     let pid = ids::patient_id(&pk);
     assert_eq!(l.store().get(&keys::access_count(&pid)).unwrap(), None);
 
     // Txs refused before their sequence check write nothing at all: the root does not move.
-    let mut forged = s.tx(&alice, register());
+    let mut forged = s.tx(&member_key(0), register(&alice));
     let last = forged.len() - 1;
     forged[last] ^= 1;
     let stale = sign_tx(
@@ -127,7 +128,7 @@ fn refused_tx_writes_only_its_sequence() {
         &TxBody {
             chain_id: CHAIN.into(),
             sequence: 0,
-            msg: Some(register()),
+            msg: Some(grant("hospital-a", "Observation")),
         },
     );
     let r3 = block(&mut l, 3, &[forged, stale, vec![1, 2, 3]]);
@@ -148,14 +149,14 @@ fn refused_tx_writes_only_its_sequence() {
 #[test]
 fn check_tx_admits_a_window_of_pending_sequences_across_commits() {
     let (_d, mut l) = ledger();
-    let alice = patient_key(0);
+    let hosp = member_key(0);
     let tx = |sequence: u64| {
         sign_tx(
-            &alice,
+            &hosp,
             &TxBody {
                 chain_id: CHAIN.into(),
                 sequence,
-                msg: Some(register()),
+                msg: Some(register(&patient_key(sequence as usize))),
             },
         )
     };
@@ -181,7 +182,7 @@ fn revocation_applies_from_the_next_block() {
         &mut l,
         1,
         &[
-            s.tx(&alice, register()),
+            s.tx(&member_key(0), register(&alice)),
             s.tx(&alice, grant("hospital-a", "Observation")),
         ],
     );
@@ -212,13 +213,13 @@ fn only_the_patient_revokes_and_only_members_are_grantees() {
         &mut l,
         1,
         &[
-            s.tx(&alice, register()),
-            s.tx(&bob, register()),
+            s.tx(&member_key(0), register(&alice)),
+            s.tx(&member_key(0), register(&bob)),
             s.tx(&alice, grant("hospital-a", "Observation")),
             s.tx(&bob, revoke("c-1")),
             s.tx(&alice, grant("no-such-member", "Observation")),
-            s.tx(&member_key(0), register()),
-            s.tx(&alice, register()),
+            s.tx(&member_key(0), register(&member_key(0))),
+            s.tx(&member_key(0), register(&alice)),
             s.tx(&patient_key(5), grant("hospital-a", "Observation")),
         ],
     );
@@ -242,11 +243,15 @@ fn only_the_patient_revokes_and_only_members_are_grantees() {
 fn restart_reports_the_last_commit_and_replays_the_lost_block_identically() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Signer::default();
-    let txs2 = vec![s.tx(&patient_key(1), register())];
+    let txs2 = vec![s.tx(&member_key(0), register(&patient_key(1)))];
     let lost_hash = {
         let mut l = Ledger::open(dir.path()).unwrap();
         l.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
-        block(&mut l, 1, &[s.tx(&patient_key(0), register())]);
+        block(
+            &mut l,
+            1,
+            &[s.tx(&member_key(0), register(&patient_key(0)))],
+        );
         // Finalized but never committed: the node dies here.
         l.finalize_block(2, T0 + 2, &txs2).unwrap().app_hash
     };
@@ -267,7 +272,7 @@ fn proofs_of_presence_and_absence_verify_at_every_height() {
         &mut l,
         1,
         &[
-            s.tx(&alice, register()),
+            s.tx(&member_key(0), register(&alice)),
             s.tx(&alice, grant("hospital-a", "Observation")),
         ],
     );
@@ -294,7 +299,11 @@ fn proofs_of_presence_and_absence_verify_at_every_height() {
 fn queries_answer_at_a_height_and_refuse_the_future() {
     let (_d, mut l) = ledger();
     let mut s = Signer::default();
-    block(&mut l, 1, &[s.tx(&patient_key(0), register())]);
+    block(
+        &mut l,
+        1,
+        &[s.tx(&member_key(0), register(&patient_key(0)))],
+    );
     let a = l.query("/consent/c-1", &[], 0, true);
     assert_eq!(
         (a.code, a.height, a.value.is_none(), a.proof.is_some()),
@@ -342,7 +351,7 @@ fn class(c: bool) -> &'static str {
 
 fn to_tx(s: &mut Signer, model: &Model, op: &Op) -> Vec<u8> {
     match *op {
-        Op::Register(p) => s.tx(&patient_key(p), register()),
+        Op::Register(p) => s.tx(&member_key(0), register(&patient_key(p))),
         Op::Grant(p, m, c) => s.tx(&patient_key(p), grant(MEMBERS[m], class(c))),
         // Revoke one of the patient's own consents from earlier blocks (so revocations happen),
         // or, when there is none, someone else's.
@@ -495,6 +504,65 @@ mod certificates {
             .collect()
     }
 
+    /// A tx of roughly `size` bytes that decodes and verifies (its key id pads it).
+    fn padded_tx(signer: &mut Signer, size: usize) -> Vec<u8> {
+        signer.tx(
+            &member_key(0),
+            Msg::AnchorRecord(pb::AnchorRecord {
+                record_id: "r".into(),
+                patient_id: "p".into(),
+                resource_type: "Observation".into(),
+                content_hash: vec![1; 32],
+                size: 1,
+                key_id: "k".repeat(size.min(60_000)),
+            }),
+        )
+    }
+
+    /// CometBFT's own measure of a proposal against `max_tx_bytes`: the protobuf size of `Data`.
+    fn comet_size(txs: &[Vec<u8>]) -> u64 {
+        let data = tendermint_proto::v0_38::types::Data {
+            txs: txs.iter().map(|t| t.clone().into()).collect(),
+        };
+        prost::Message::encoded_len(&data) as u64
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The framing formula is CometBFT's (`ComputeProtoSizeForTxs`) for every length.
+        #[test]
+        fn framed_size_is_cometbft_s(lens in prop::collection::vec(0usize..300_000, 0..8)) {
+            let txs: Vec<Vec<u8>> = lens.iter().map(|&n| vec![0; n]).collect();
+            let ours: u64 = lens.iter().map(|&n| medledger_state::ledger::framed_tx_size(n)).sum();
+            prop_assert_eq!(ours, comet_size(&txs));
+        }
+
+        /// Whatever the tx sizes, counts and limit, the proposal (certificate included) never
+        /// exceeds `max_tx_bytes` as CometBFT counts it, and it stops only where the next tx
+        /// would not fit.
+        #[test]
+        fn a_proposal_never_exceeds_max_tx_bytes(
+            sizes in prop::collection::vec(0usize..2_000, 1..120),
+            max in 0u64..60_000,
+            with_cert in any::<bool>(),
+        ) {
+            let (_d, mut l) = ledger_with_validators();
+            let mut signer = Signer::default();
+            let txs: Vec<Vec<u8>> = sizes.iter().map(|&n| padded_tx(&mut signer, n)).collect();
+            let v = if with_cert { votes(&l, &[0, 1, 2, 3]) } else { vec![] };
+            let out = l.prepare_proposal(3, &v, txs.clone(), max);
+            prop_assert!(comet_size(&out) <= max, "{} > {max}", comet_size(&out));
+            let users = out.iter().filter(|t| decode_certificate_tx(t).is_none()).count();
+            prop_assert_eq!(&out[out.len() - users..], &txs[..users]);
+            if users < txs.len() {
+                let mut more = out.clone();
+                more.push(txs[users].clone());
+                prop_assert!(comet_size(&more) > max, "tx {users} would have fit");
+            }
+        }
+    }
+
     #[test]
     fn genesis_rejects_a_bls_key_without_proof_of_possession() {
         let k = bls(0);
@@ -548,7 +616,14 @@ mod certificates {
         assert!(l.process_proposal(3, &txs).is_ok());
 
         // Wrong position, wrong height, tampered root: the block is rejected.
-        let user_tx = Signer::default().tx(&patient_key(0), register());
+        let user_tx = Signer::default().tx(
+            &SigningKey::from_bytes(&[200; 32]),
+            Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+                &patient_key(0),
+                CHAIN,
+                "m-0",
+            )),
+        );
         assert_eq!(
             l.process_proposal(3, &[user_tx.clone(), txs[0].clone()])
                 .unwrap_err()

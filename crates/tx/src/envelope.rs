@@ -276,7 +276,7 @@ mod tests {
         TxBody {
             chain_id: chain_id.into(),
             sequence,
-            msg: Some(Msg::RegisterPatient(RegisterPatient {})),
+            msg: Some(Msg::RegisterPatient(RegisterPatient::default())),
         }
     }
 

@@ -155,7 +155,8 @@ pub enum Code {
     RoleNotForMemberKind = 90,
     /// A break-glass access is reviewed by a privacy officer of another member than the one that broke the glass.
     SelfReview = 91,
-    /// The key was once a patient's key and was rotated or recovered away: it signs nothing again.
+    /// The key was retired (a patient's key rotated or recovered away, or a member admin key
+    /// replaced or released by governance): it is never registered, enrolled or handed out again.
     KeyRetired = 92,
     /// The member has enrolled the most patients one member may enrol in one block.
     EnrolmentLimit = 93,

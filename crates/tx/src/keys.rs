@@ -94,6 +94,12 @@ pub fn guardians(patient: &str) -> Vec<u8> {
     format!("guardians/{patient}").into_bytes()
 }
 
+/// `enrolments/{member}` → the height of the member's last patient enrolment (8 bytes,
+/// big-endian) and how many it made at that height (8 bytes): the per-block enrolment limit.
+pub fn enrolments(member: &str) -> Vec<u8> {
+    format!("enrolments/{member}").into_bytes()
+}
+
 /// `review/{member}/count` → counter of break-glass reviews opened for the member.
 pub fn review_count(member: &str) -> Vec<u8> {
     format!("review/{member}/count").into_bytes()

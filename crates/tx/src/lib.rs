@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod envelope;
 pub mod error;
 pub mod ids;
+pub mod keyproof;
 pub mod keys;
 pub mod limits;
 pub mod recovery;

@@ -25,6 +25,12 @@ pub const MAX_CONSENTS_PER_GRANTEE: u64 = 64;
 pub const MAX_HISTORY_READ: u64 = 100_000;
 /// Longest free text: reasons, notes, names.
 pub const MAX_TEXT_LEN: usize = 512;
+/// Most patients one member may enrol in one block. Enrolment writes state for a new key, so it
+/// is rationed per member: a real hospital enrols a few patients a minute, and a burst of
+/// imports spreads over blocks; an outsider cannot enrol at all.
+pub const MAX_ENROLMENTS_PER_BLOCK: u64 = 64;
+/// Length of the SHA-256 hashes that stand for free text kept off chain.
+pub const TEXT_HASH_LEN: usize = 32;
 /// Most specific record ids in one consent.
 pub const MAX_RECORD_IDS: usize = 64;
 /// Most guardians of a patient.

@@ -2,16 +2,16 @@
 //! it, or flagged as emergency ("break-glass") access awaiting a privacy officer's review.
 
 use medledger_tx::pb::{
-    AccessEvent, Action, LogAccess, LogBreakGlass, PractitionerRole, Purpose, ReviewBreakGlass,
-    ReviewStatus,
+    AccessEvent, Action, LogAccess, LogBreakGlass, MemberKind, Practitioner, PractitionerRole,
+    Purpose, ReviewBreakGlass, ReviewStatus,
 };
 use medledger_tx::{keys, Code, TxError};
 
 use super::consent::{evaluate, Decision, Request};
-use super::members::Signer;
+use super::members::{require_member, Signer};
 use super::patients::require_patient;
 use super::practitioners::{acting_member, require_active, require_role};
-use super::records::require_readable;
+use super::records::require_readable_as;
 use super::{BlockCtx, Event};
 use crate::error::ApplyError;
 use crate::view::{StateRead, TxState};
@@ -26,7 +26,7 @@ pub fn log(
 ) -> Result<Vec<Event>, ApplyError> {
     let (member, practitioner) = acting_member(st, &signer, "LogAccess", ctx)?;
     require_patient(st, &m.patient_id)?;
-    require_readable(st, &m.record_id, &m.patient_id)?;
+    require_readable_as(st, &m.record_id, &m.patient_id, Some(&m.data_class))?;
     let action = if m.action == 0 {
         Action::Read as i32
     } else {
@@ -61,8 +61,9 @@ pub fn log(
     Ok(vec![record_event(st, event, ctx)?])
 }
 
-/// LogBreakGlass: a physician or nurse reads without consent in an emergency. Recorded with the
-/// reason, flagged, and opened for review by a privacy officer of the same member.
+/// LogBreakGlass: a physician or nurse of a care provider reads without consent in an emergency.
+/// Recorded with the hash of the reason, flagged, and opened for review by a privacy officer of
+/// another member.
 pub fn break_glass(
     st: &mut TxState<'_, '_>,
     signer: Signer,
@@ -82,8 +83,9 @@ pub fn break_glass(
         &[PractitionerRole::Physician, PractitionerRole::Nurse],
         "break-glass access",
     )?;
+    require_care_provider(st, &p)?;
     require_patient(st, &m.patient_id)?;
-    require_readable(st, &m.record_id, &m.patient_id)?;
+    require_readable_as(st, &m.record_id, &m.patient_id, Some(&m.data_class))?;
     let event = AccessEvent {
         patient_id: m.patient_id.clone(),
         actor: p.member_id.clone(),
@@ -93,7 +95,7 @@ pub fn break_glass(
         action: Action::Read as i32,
         practitioner: p.did.clone(),
         break_glass: true,
-        break_glass_reason: m.reason.clone(),
+        break_glass_reason_hash: m.reason_hash.clone(),
         review: ReviewStatus::Pending as i32,
         ..Default::default()
     };
@@ -119,8 +121,9 @@ pub fn break_glass(
     ])
 }
 
-/// ReviewBreakGlass: a privacy officer of the member whose practitioner broke the glass closes
-/// the review as justified or unjustified.
+/// ReviewBreakGlass: a privacy officer of *another* member than the one whose practitioner broke
+/// the glass closes the review as justified or unjustified. A member never clears its own
+/// emergency accesses; the patient sees the access and its review either way.
 pub fn review(
     st: &mut TxState<'_, '_>,
     signer: Signer,
@@ -157,11 +160,11 @@ pub fn review(
         )
         .into());
     }
-    if event.actor != officer.member_id {
+    if event.actor == officer.member_id {
         return Err(TxError::new(
-            Code::NotAuthorized,
+            Code::SelfReview,
             format!(
-                "the access was made by {}; only its own privacy officers review it",
+                "the access was made by {}; a privacy officer of another member reviews it",
                 event.actor
             ),
         )
@@ -180,7 +183,7 @@ pub fn review(
         ReviewStatus::Unjustified
     } as i32;
     event.reviewer = officer.did.clone();
-    event.review_note = m.note.clone();
+    event.review_note_hash = m.note_hash.clone();
     st.put_msg(key, &event);
     let verdict = if m.justified {
         "justified"
@@ -195,6 +198,26 @@ pub fn review(
             ("verdict", verdict.to_string()),
         ],
     )])
+}
+
+/// Break-glass is for members that treat patients: a hospital's physicians and nurses. The
+/// registration rule already keeps clinical roles to care providers; checking the member's kind
+/// again here keeps the rule whatever was registered before it existed.
+fn require_care_provider(view: &impl StateRead, p: &Practitioner) -> Result<(), ApplyError> {
+    let member = require_member(view, &p.member_id)?;
+    if member.kind != MemberKind::Hospital as i32 {
+        return Err(TxError::new(
+            Code::RoleNotForMemberKind,
+            format!(
+                "break-glass is for care providers; {} of member {} ({}) may not",
+                p.did,
+                p.member_id,
+                MemberKind::try_from(member.kind).map_or("UNKNOWN", |k| k.as_str_name())
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Appends `event` to the patient's access history (index and block filled in here).

@@ -37,6 +37,13 @@ pub fn signer(view: &impl StateRead, key: &[u8; 32]) -> Result<Signer, ApplyErro
             )
             .into())
         }
+        Some(Owner::RetiredPatientKey(id)) => {
+            return Err(TxError::new(
+                Code::KeyRetired,
+                format!("this key was patient {id}'s and was replaced by rotation or recovery; it signs nothing"),
+            )
+            .into())
+        }
         None => Signer::Unknown,
     })
 }

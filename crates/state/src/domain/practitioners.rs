@@ -1,13 +1,14 @@
 //! Practitioners: keys a member vouches for, with a role, a licence hash and a validity period.
 //! A practitioner acts only while ACTIVE, before `valid_until`, and while their member exists.
 
+use medledger_tx::pb::MemberKind;
 use medledger_tx::pb::{
     key_owner::Owner, KeyOwner, Practitioner, PractitionerRole, PractitionerStatus,
     RegisterPractitioner, SetPractitionerStatus,
 };
-use medledger_tx::{ids, keys, Code, TxError};
+use medledger_tx::{ids, keyproof, keys, Code, TxError};
 
-use super::members::{require_member_signer, Signer};
+use super::members::{require_member, require_member_signer, Signer};
 use super::{BlockCtx, Event};
 use crate::error::ApplyError;
 use crate::view::{StateRead, TxState};
@@ -33,6 +34,15 @@ pub fn register(
         )
         .into());
     }
+    keyproof::verify(
+        &key,
+        &m.key_proof,
+        &ctx.chain_id,
+        keyproof::REGISTER_PRACTITIONER,
+        &member,
+    )?;
+    let kind = require_member(st, &member)?.kind;
+    require_role_fits_member(m.role, kind)?;
     let did = ids::practitioner_did(&key);
     let p = Practitioner {
         did: did.clone(),
@@ -44,7 +54,7 @@ pub fn register(
         status: PractitionerStatus::Active as i32,
         name: m.name.clone(),
         registered_height: ctx.height,
-        status_reason: String::new(),
+        status_reason_hash: Vec::new(),
     };
     st.put_msg(keys::practitioner(&did), &p);
     st.put_msg(
@@ -57,6 +67,40 @@ pub fn register(
         "medledger.practitioner.registered",
         vec![("did", did), ("member", member)],
     )])
+}
+
+/// The member kinds that may vouch for a practitioner of `role`. Clinical roles belong to care
+/// providers: physicians and nurses to hospitals, lab technicians to labs and hospitals. Claims
+/// staff work for insurers and for providers' billing offices; researchers for research members
+/// and hospitals; every member has privacy officers. An insurer, research or regulator member
+/// cannot vouch for a physician or nurse, so it cannot break the glass.
+pub fn kinds_for_role(role: PractitionerRole) -> &'static [MemberKind] {
+    use MemberKind::*;
+    match role {
+        PractitionerRole::Physician | PractitionerRole::Nurse => &[Hospital],
+        PractitionerRole::LabTechnician => &[Hospital, Lab],
+        PractitionerRole::ClaimsAdjuster => &[Hospital, Lab, Insurer],
+        PractitionerRole::Researcher => &[Hospital, Research],
+        PractitionerRole::PrivacyOfficer => &[Hospital, Lab, Insurer, Research, Regulator],
+        PractitionerRole::Unspecified => &[],
+    }
+}
+
+/// Whether a member of `kind` may vouch for `role`, or [`Code::RoleNotForMemberKind`].
+fn require_role_fits_member(role: i32, kind: i32) -> Result<(), ApplyError> {
+    let role = PractitionerRole::try_from(role).unwrap_or(PractitionerRole::Unspecified);
+    if kinds_for_role(role).iter().any(|k| *k as i32 == kind) {
+        return Ok(());
+    }
+    Err(TxError::new(
+        Code::RoleNotForMemberKind,
+        format!(
+            "a {} member cannot vouch for a {}",
+            MemberKind::try_from(kind).map_or("UNKNOWN", |k| k.as_str_name()),
+            role.as_str_name()
+        ),
+    )
+    .into())
 }
 
 /// SetPractitionerStatus: the practitioner's member suspends, reinstates or revokes them.
@@ -83,7 +127,7 @@ pub fn set_status(
         .into());
     }
     p.status = m.status;
-    p.status_reason = m.reason.clone();
+    p.status_reason_hash = m.reason_hash.clone();
     st.put_msg(keys::practitioner(&p.did), &p);
     let status = PractitionerStatus::try_from(m.status)
         .map(|s| s.as_str_name())

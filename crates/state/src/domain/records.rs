@@ -102,7 +102,7 @@ pub fn erase(
     }
     anchor.erased_height = ctx.height;
     anchor.erased_by = by.clone();
-    anchor.erase_reason = m.reason.clone();
+    anchor.erase_reason_hash = m.reason_hash.clone();
     st.put_msg(keys::record(&m.record_id), &anchor);
     Ok(vec![Event::new(
         "medledger.record.erased",
@@ -121,6 +121,19 @@ pub fn require_readable(
     record_id: &str,
     patient: &str,
 ) -> Result<(), ApplyError> {
+    require_readable_as(view, record_id, patient, None)
+}
+
+/// [`require_readable`], and when `data_class` is given, an anchored record must be of exactly
+/// that resource type. For an anchored record the class is a fact of the ledger, never the
+/// reader's claim: a consent for Observations does not open a PsychiatricNote declared as an
+/// Observation. (An unanchored record's class is the reader's word, recorded as such.)
+pub fn require_readable_as(
+    view: &impl StateRead,
+    record_id: &str,
+    patient: &str,
+    data_class: Option<&str>,
+) -> Result<(), ApplyError> {
     let Some(anchor) = view.get_msg::<RecordAnchor>(&keys::record(record_id))? else {
         return Ok(());
     };
@@ -137,6 +150,19 @@ pub fn require_readable(
             format!(
                 "record {record_id} was erased at height {}",
                 anchor.erased_height
+            ),
+        )
+        .into());
+    }
+    let Some(data_class) = data_class else {
+        return Ok(());
+    };
+    if anchor.resource_type != data_class {
+        return Err(TxError::new(
+            Code::ClassMismatch,
+            format!(
+                "record {record_id} is a {} (its anchor says so); it cannot be accessed as {data_class:?}",
+                anchor.resource_type
             ),
         )
         .into());

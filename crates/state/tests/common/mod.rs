@@ -43,6 +43,26 @@ pub fn patient_id(k: &SigningKey) -> String {
     ids::patient_id(&pk(k))
 }
 
+/// hospital-a's enrolment of the patient holding `k` (send it signed by `admin(0)`).
+pub fn enrol(k: &SigningKey) -> Msg {
+    Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+        k,
+        CHAIN,
+        MEMBERS[0].0,
+    ))
+}
+
+/// A practitioner key's proof of possession for member `member`.
+pub fn practitioner_proof(k: &SigningKey, member: &str) -> Vec<u8> {
+    medledger_tx::keyproof::prove(
+        k,
+        CHAIN,
+        medledger_tx::keyproof::REGISTER_PRACTITIONER,
+        member,
+    )
+    .to_vec()
+}
+
 /// The practitioner DID of a key.
 pub fn did(k: &SigningKey) -> String {
     ids::practitioner_did(&pk(k))
@@ -191,6 +211,11 @@ impl Chain {
         let r = self.block(vec![tx]);
         assert_eq!(r.tx_results[0].code, 0, "{}", r.tx_results[0].log);
         r.tx_results[0].events.clone()
+    }
+
+    /// hospital-a enrols the patient holding `k` in its own block.
+    pub fn enrol(&mut self, k: &SigningKey) {
+        self.ok(&admin(0), enrol(k));
     }
 
     /// A committed value decoded.

@@ -264,13 +264,33 @@ impl Harness {
     fn setup(&mut self) {
         let (hosp, insurer, alice, bob) = (key(100), key(102), key(1), key(2));
         let practitioner = |seed: u8, role: pb::PractitionerRole| {
+            // hospital-a's staff, but the adjuster (seed 22), who is insurer-c's.
+            let member = if seed == 22 {
+                "insurer-c"
+            } else {
+                "hospital-a"
+            };
             Msg::RegisterPractitioner(pb::RegisterPractitioner {
                 public_key: pk(&key(seed)).to_vec(),
                 role: role as i32,
                 licence_hash: vec![seed; 32],
                 valid_until: 0,
                 name: "Dr Fuzz".into(),
+                key_proof: medledger_tx::keyproof::prove(
+                    &key(seed),
+                    CHAIN,
+                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                    member,
+                )
+                .to_vec(),
             })
+        };
+        let enrol = |k: &SigningKey| {
+            Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+                k,
+                CHAIN,
+                "hospital-a",
+            ))
         };
         let consent = |grantee: &str, class: &str, purpose: pb::Purpose| {
             Msg::GrantConsent(pb::GrantConsent {
@@ -281,8 +301,8 @@ impl Harness {
             })
         };
         let msgs: Vec<(&SigningKey, Msg)> = vec![
-            (&alice, Msg::RegisterPatient(pb::RegisterPatient {})),
-            (&bob, Msg::RegisterPatient(pb::RegisterPatient {})),
+            (&hosp, enrol(&alice)),
+            (&hosp, enrol(&bob)),
             (&hosp, practitioner(20, pb::PractitionerRole::Physician)),
             (&hosp, practitioner(21, pb::PractitionerRole::Nurse)),
             (
@@ -351,6 +371,49 @@ impl Harness {
         self.next.clear();
         self.height = 2;
         self.time += 5;
+    }
+
+    /// The recovery state of `patient` in the committed store, if it has guardians.
+    fn recovery_state(&self, patient: &str) -> Option<recovery::RecoveryState> {
+        let store = self.ledger.store();
+        let p: pb::Patient =
+            pb::Patient::decode(store.get(&keys::patient(patient)).ok()??.as_slice()).ok()?;
+        let g: pb::Guardians =
+            pb::Guardians::decode(store.get(&keys::guardians(patient)).ok()??.as_slice()).ok()?;
+        Some(recovery::RecoveryState {
+            recoveries: g.recoveries,
+            current_key: p.key.as_slice().try_into().ok()?,
+            guardian_set_hash: recovery::guardian_set_hash(&g.guardian_keys, g.threshold),
+        })
+    }
+
+    /// The refusal a tx of `signer` gets for who signed it, from the committed key owners: keys
+    /// the ledger does not know send only recoveries; retired keys send nothing.
+    fn signer_refusal(&self, signer: &[u8; 32], body: &TxBody) -> Option<Code> {
+        use pb::key_owner::Owner;
+        let owner = self
+            .ledger
+            .store()
+            .get(&keys::key_owner(signer))
+            .unwrap()
+            .and_then(|v| pb::KeyOwner::decode(v.as_slice()).ok())
+            .and_then(|o| o.owner);
+        match owner {
+            Some(Owner::RetiredMemberKey(_)) => Some(Code::UnknownSigner),
+            Some(Owner::RetiredPatientKey(_)) => Some(Code::KeyRetired),
+            Some(_) => None,
+            None if matches!(body.msg, Some(Msg::RecoverPatientKey(_))) => None,
+            None => Some(Code::UnknownSigner),
+        }
+    }
+
+    /// Whether the committed state knows `signer` (its refused txs then consume its sequence).
+    fn known(&self, signer: &[u8; 32]) -> bool {
+        self.ledger
+            .store()
+            .get(&keys::key_owner(signer))
+            .unwrap()
+            .is_some()
     }
 
     fn committed_sequence(&self, k: &[u8; 32]) -> u64 {
@@ -423,7 +486,10 @@ impl Harness {
     /// A message built from the input.
     fn msg(&self, r: &mut Reader<'_>) -> Msg {
         match r.u8() % 20 {
-            0 => Msg::RegisterPatient(pb::RegisterPatient {}),
+            0 => Msg::RegisterPatient(pb::RegisterPatient {
+                patient_key: self.pool_pk(r),
+                key_proof: r.bytes(70).to_vec(),
+            }),
             1 => Msg::GrantConsent(pb::GrantConsent {
                 grantee: self.text(r),
                 data_classes: self.texts(r),
@@ -449,13 +515,13 @@ impl Harness {
                 patient_id: self.text(r),
                 record_id: self.text(r),
                 data_class: self.text(r),
-                reason: self.text(r),
+                reason_hash: r.bytes(40).to_vec(),
             }),
             5 => Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
                 patient_id: self.text(r),
                 event_index: r.number(),
                 justified: r.bool(),
-                note: self.text(r),
+                note_hash: r.bytes(40).to_vec(),
             }),
             6 => Msg::SubmitProposal(pb::SubmitProposal {
                 action: self.action(r),
@@ -471,11 +537,12 @@ impl Harness {
                 licence_hash: r.bytes(40).to_vec(),
                 valid_until: r.number(),
                 name: self.text(r),
+                key_proof: r.bytes(70).to_vec(),
             }),
             9 => Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did: self.text(r),
                 status: r.enumeration(),
-                reason: self.text(r),
+                reason_hash: r.bytes(40).to_vec(),
             }),
             10 => Msg::SetGuardians(pb::SetGuardians {
                 guardian_keys: (0..r.count()).map(|_| self.pool_pk(r)).collect(),
@@ -483,16 +550,26 @@ impl Harness {
             }),
             11 => Msg::RotatePatientKey(pb::RotatePatientKey {
                 new_key: self.pool_pk(r),
+                new_key_proof: r.bytes(70).to_vec(),
             }),
             12 => {
                 let patient_id = self.text(r);
                 let new_key = pk(&self.pool_key(r));
-                let recoveries = u64::from(r.u8() % 3);
+                // Mostly bound to the patient's state now (so recoveries can succeed), else to
+                // an arbitrary count.
+                let at = match self.recovery_state(&patient_id) {
+                    Some(at) if r.bool() => at,
+                    _ => recovery::RecoveryState {
+                        recoveries: u64::from(r.u8() % 3),
+                        current_key: [0; 32],
+                        guardian_set_hash: [0; 32],
+                    },
+                };
                 let approvals = (0..r.count())
                     .map(|_| {
                         let g = self.pool_key(r);
                         let signature = if r.bool() {
-                            recovery::approve(&g, CHAIN, &patient_id, &new_key, recoveries).to_vec()
+                            recovery::approve(&g, CHAIN, &patient_id, &new_key, &at).to_vec()
                         } else {
                             r.bytes(70).to_vec()
                         };
@@ -518,7 +595,7 @@ impl Harness {
             }),
             14 => Msg::EraseRecord(pb::EraseRecord {
                 record_id: self.text(r),
-                reason: self.text(r),
+                reason_hash: r.bytes(40).to_vec(),
             }),
             15 => Msg::PublishPolicy(pb::PublishPolicy {
                 policy_id: self.text(r),
@@ -675,6 +752,9 @@ impl Harness {
             return Err(Code::WrongChainId);
         }
         check_body(body).map_err(|e| e.code)?;
+        if let Some(code) = self.signer_refusal(signer, body) {
+            return Err(code);
+        }
         // Any sequence from the committed next one up to one past the highest admitted.
         let committed = self.committed_sequence(signer);
         let admitted = self.expected_sequence(signer).max(committed);
@@ -756,9 +836,20 @@ impl Harness {
             assert!(t.code == 0 || !t.log.is_empty(), "a refusal must say why");
         }
 
-        // Every tx the harness signed got the code the model predicts (the stateless checks
-        // and the sequence are the same in FinalizeBlock as in CheckTx).
+        // Every tx the harness signed got the code the model predicts (the stateless checks,
+        // the signer and the sequence are the same in FinalizeBlock as in CheckTx). Who owns a
+        // key is modelled from the committed state: once a tx of the block has applied (a
+        // recovery may have moved a key), the signer refusals are no longer predicted.
+        let mut applied_before = false;
         for (b, t) in built.iter().zip(&result.tx_results) {
+            let signer_code = matches!(
+                b.expect,
+                Some(Err(Code::UnknownSigner)) | Some(Err(Code::KeyRetired))
+            );
+            if applied_before && signer_code {
+                continue;
+            }
+            applied_before |= t.code == 0;
             if let Some(Err(code)) = b.expect {
                 assert_eq!(
                     t.code,
@@ -783,7 +874,9 @@ impl Harness {
             let mut writes = medledger_state::store::WriteSet::new();
             for b in &built {
                 if let (Some((signer, seq)), Some(Ok(()))) = (b.signed, b.expect) {
-                    writes.insert(keys::sequence(&signer), Some(keys::encode_u64(seq + 1)));
+                    if self.known(&signer) {
+                        writes.insert(keys::sequence(&signer), Some(keys::encode_u64(seq + 1)));
+                    }
                 }
             }
             let expected = if writes.is_empty() {

@@ -1,10 +1,10 @@
 //! Stateless checks of practitioner and patient-key messages.
 
-use super::{check_count, check_id, check_text};
+use super::{check_count, check_id, check_text, check_text_hash};
 use crate::error::{Code, TxError};
 use crate::limits::{MAX_GUARDIANS, MAX_TEXT_LEN};
 use crate::pb::{
-    PractitionerRole, PractitionerStatus, RecoverPatientKey, RegisterPractitioner,
+    PractitionerRole, PractitionerStatus, RecoverPatientKey, RegisterPatient, RegisterPractitioner,
     RotatePatientKey, SetGuardians, SetPractitionerStatus,
 };
 
@@ -20,6 +20,7 @@ fn check_key(field: &str, key: &[u8]) -> Result<(), TxError> {
 
 pub(crate) fn check_register_practitioner(m: &RegisterPractitioner) -> Result<(), TxError> {
     check_key("public_key", &m.public_key)?;
+    check_proof("key_proof", &m.key_proof)?;
     match PractitionerRole::try_from(m.role) {
         Ok(PractitionerRole::Unspecified) | Err(_) => {
             return Err(TxError::new(
@@ -49,7 +50,26 @@ pub(crate) fn check_practitioner_status(m: &SetPractitionerStatus) -> Result<(),
         }
         Ok(_) => {}
     }
-    check_text("reason", &m.reason, MAX_TEXT_LEN)
+    check_text_hash("reason_hash", &m.reason_hash)
+}
+
+/// Proofs of possession are Ed25519 signatures; the state machine verifies them.
+fn check_proof(field: &str, proof: &[u8]) -> Result<(), TxError> {
+    if proof.len() != 64 {
+        return Err(TxError::new(
+            Code::BadKeyProof,
+            format!(
+                "{field} is {} bytes; a key proof is a 64-byte signature",
+                proof.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_register_patient(m: &RegisterPatient) -> Result<(), TxError> {
+    check_key("patient_key", &m.patient_key)?;
+    check_proof("key_proof", &m.key_proof)
 }
 
 pub(crate) fn check_guardians(m: &SetGuardians) -> Result<(), TxError> {
@@ -78,7 +98,8 @@ pub(crate) fn check_guardians(m: &SetGuardians) -> Result<(), TxError> {
 }
 
 pub(crate) fn check_rotate(m: &RotatePatientKey) -> Result<(), TxError> {
-    check_key("new_key", &m.new_key)
+    check_key("new_key", &m.new_key)?;
+    check_proof("new_key_proof", &m.new_key_proof)
 }
 
 pub(crate) fn check_recover(m: &RecoverPatientKey) -> Result<(), TxError> {

@@ -21,7 +21,7 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         .as_ref()
         .ok_or_else(|| TxError::new(Code::MissingMessage, "tx body carries no message"))?;
     match msg {
-        Msg::RegisterPatient(_) => {}
+        Msg::RegisterPatient(m) => identity::check_register_patient(m)?,
         Msg::GrantConsent(m) => check_grant(m)?,
         Msg::RevokeConsent(m) => check_revoke(m)?,
         Msg::LogAccess(m) => check_access(m)?,
@@ -115,19 +115,33 @@ fn check_break_glass(m: &LogBreakGlass) -> Result<(), TxError> {
     check_id("patient_id", &m.patient_id)?;
     check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
     check_token("data_class", &m.data_class, MAX_DATA_CLASS_LEN)?;
-    check_text("reason", &m.reason, MAX_TEXT_LEN)?;
-    if m.reason.trim().is_empty() {
+    if m.reason_hash.is_empty() {
         return Err(TxError::new(
             Code::InvalidField,
-            "reason: break-glass access needs a written reason",
+            "reason_hash: break-glass access needs a written reason (its SHA-256 goes on chain)",
         ));
     }
-    Ok(())
+    check_text_hash("reason_hash", &m.reason_hash)
 }
 
 fn check_review(m: &ReviewBreakGlass) -> Result<(), TxError> {
     check_id("patient_id", &m.patient_id)?;
-    check_text("note", &m.note, MAX_TEXT_LEN)
+    check_text_hash("note_hash", &m.note_hash)
+}
+
+/// Free text stays off chain: a message carries its SHA-256 (32 bytes) or nothing. Anything else
+/// is refused, so that no field can smuggle readable text onto the permanent ledger.
+pub(crate) fn check_text_hash(field: &str, value: &[u8]) -> Result<(), TxError> {
+    if value.is_empty() || value.len() == TEXT_HASH_LEN {
+        return Ok(());
+    }
+    Err(TxError::new(
+        Code::InvalidField,
+        format!(
+            "{field} is {} bytes; it must be the 32-byte SHA-256 of text kept off chain, or empty",
+            value.len()
+        ),
+    ))
 }
 
 /// Free text (reasons, notes): bounded, no control characters.

@@ -1,8 +1,8 @@
 //! Stateless checks of record anchors and erasures.
 
-use super::{check_id, check_text, check_token};
+use super::{check_id, check_text_hash, check_token};
 use crate::error::{Code, TxError};
-use crate::limits::{MAX_DATA_CLASS_LEN, MAX_RECORD_ID_LEN, MAX_TEXT_LEN};
+use crate::limits::{MAX_DATA_CLASS_LEN, MAX_RECORD_ID_LEN};
 use crate::pb::{AnchorRecord, EraseRecord};
 
 pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
@@ -20,5 +20,5 @@ pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
 
 pub(crate) fn check_erase(m: &EraseRecord) -> Result<(), TxError> {
     check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
-    check_text("reason", &m.reason, MAX_TEXT_LEN)
+    check_text_hash("reason_hash", &m.reason_hash)
 }
