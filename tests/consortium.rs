@@ -24,11 +24,7 @@ async fn revoked_consent_rejects_later_access_and_proofs_verify() {
     let patient = ids::patient_id(&alice.verifying_key().to_bytes());
     let hospital = t.member_key("hospital-a");
 
-    let r = c
-        .submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
-        .await
-        .unwrap();
-    assert_eq!(r.code, 0, "{}", r.log);
+    t.enrol_patient(0, &alice).await;
     let r = c.submit(&alice, grant("hospital-a")).await.unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     let consent_id = r.attribute("consent_id").unwrap().to_string();
@@ -121,11 +117,17 @@ async fn revoked_consent_rejects_later_access_and_proofs_verify() {
 async fn bad_input_gets_its_own_code_and_the_chain_goes_on() {
     let t = TestNet::start().await;
     let c = t.client(1);
-    let key = patient_key(21);
+    // hospital-a enrols patient 21; its txs are the ones tampered with below.
+    let key = t.member_key("hospital-a");
+    let patient = patient_key(21);
     let body = |chain_id: &str, sequence: u64| TxBody {
         chain_id: chain_id.into(),
         sequence,
-        msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})),
+        msg: Some(Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            &patient,
+            chain_id,
+            "hospital-a",
+        ))),
     };
 
     let garbage = c
@@ -179,8 +181,24 @@ async fn bad_input_gets_its_own_code_and_the_chain_goes_on() {
         .unwrap();
     assert_eq!(gap.code, Code::SequenceGap.value(), "{}", gap.log);
 
+    // A key the ledger does not know is refused before the mempool, whatever it sends.
+    let outsider = TxBody {
+        msg: Some(grant("hospital-a")),
+        ..body(&t.chain_id, 0)
+    };
+    let outsider = c
+        .broadcast(sign_tx(&patient_key(22), &outsider))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outsider.code, outsider.height),
+        (Code::UnknownSigner.value(), 0),
+        "{}",
+        outsider.log
+    );
+
     // Nothing stopped: the chain still commits good transactions on every node.
-    let r = c.submit(&key, grant("lab-b")).await.unwrap();
+    let r = c.submit(&patient, grant("lab-b")).await.unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     t.wait_all(&[0, 1, 2, 3], r.height + 1).await;
 }
@@ -192,14 +210,9 @@ async fn killed_validator_is_tolerated_and_catches_up_to_the_same_app_hash() {
     t.kill9(3, Proc::App);
 
     // Three of four validators hold > 2/3 of the power: the chain keeps committing txs.
-    let c = t.client(0);
     for seed in 30..33 {
         let k = patient_key(seed);
-        let r = c
-            .submit(&k, Msg::RegisterPatient(pb::RegisterPatient {}))
-            .await
-            .unwrap();
-        assert_eq!(r.code, 0, "{}", r.log);
+        t.enrol_patient(0, &k).await;
     }
     let h = t.height(0).await;
 
@@ -231,11 +244,7 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
 
     let c = t.client(0);
     let k = patient_key(40);
-    let r = c
-        .submit(&k, Msg::RegisterPatient(pb::RegisterPatient {}))
-        .await
-        .unwrap();
-    assert_eq!(r.code, 0, "{}", r.log);
+    t.enrol_patient(0, &k).await;
     let r = c.submit(&k, grant("insurer-c")).await.unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     let h = t.height(0).await;
@@ -267,13 +276,7 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     let c = t.client(0);
     let alice = patient_key(51);
     let patient = ids::patient_id(&alice.verifying_key().to_bytes());
-    assert_eq!(
-        c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
-            .await
-            .unwrap()
-            .code,
-        0
-    );
+    t.enrol_patient(0, &alice).await;
     assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
     for record in ["obs-1", "obs-2", "obs-3"] {
         assert_eq!(
@@ -422,13 +425,7 @@ async fn bls_certificates_appear_every_block_and_prove_answers() {
     let t = TestNet::start().await;
     let c = t.client(0);
     let alice = patient_key(61);
-    assert_eq!(
-        c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
-            .await
-            .unwrap()
-            .code,
-        0
-    );
+    t.enrol_patient(0, &alice).await;
     let r = c.submit(&alice, grant("lab-b")).await.unwrap();
     assert_eq!(r.code, 0);
     t.wait_all(&[0], r.height + 3).await;
@@ -500,13 +497,7 @@ async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_ever
     let c = t.client(1);
     let alice = patient_key(71);
     let patient = ids::patient_id(&alice.verifying_key().to_bytes());
-    assert_eq!(
-        c.submit(&alice, Msg::RegisterPatient(pb::RegisterPatient {}))
-            .await
-            .unwrap()
-            .code,
-        0
-    );
+    t.enrol_patient(0, &alice).await;
     assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
     assert_eq!(
         c.submit(&t.member_key("hospital-a"), read(&patient, "obs-1"))

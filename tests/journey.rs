@@ -9,7 +9,7 @@ use medledger::client::Client;
 use medledger_tx::pb::{
     self, tx_body::Msg, ClaimItem, ClaimStatus, CoverageRule, PractitionerRole, Purpose,
 };
-use medledger_tx::{ids, keys, Code};
+use medledger_tx::{ids, keyproof, keys, Code};
 use prost::Message;
 use support::TestNet;
 
@@ -24,14 +24,25 @@ async fn refused(c: &Client, k: &SigningKey, msg: Msg, code: Code) {
     assert_eq!(r.code, code.value(), "{}", r.log);
 }
 
-fn practitioner(k: &SigningKey, role: PractitionerRole) -> Msg {
+/// `member` registers the practitioner holding `k`, who proves possession of the key.
+fn practitioner(member: &str, k: &SigningKey, role: PractitionerRole) -> Msg {
     Msg::RegisterPractitioner(pb::RegisterPractitioner {
         public_key: k.verifying_key().to_bytes().to_vec(),
         role: role as i32,
         licence_hash: vec![1; 32],
         valid_until: 0,
         name: String::new(),
+        key_proof: keyproof::prove(k, CHAIN, keyproof::REGISTER_PRACTITIONER, member).to_vec(),
     })
+}
+
+/// The chain id of `TestNet`.
+const CHAIN: &str = "medledger-it";
+
+/// SHA-256 of a free text the member keeps off chain.
+fn text_hash(text: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).to_vec()
 }
 
 fn grant(grantee: &str, classes: &[&str], purpose: Purpose) -> Msg {
@@ -87,29 +98,22 @@ async fn a_patients_journey_through_the_consortium() {
         SigningKey::from_bytes(&[84; 32]),
         SigningKey::from_bytes(&[85; 32]),
     );
+    assert_eq!(t.chain_id, CHAIN);
     let pid = ids::patient_id(&alice.verifying_key().to_bytes());
 
     // Identities.
-    ok(&c, &alice, Msg::RegisterPatient(pb::RegisterPatient {})).await;
-    ok(
-        &c,
-        &hospital,
-        practitioner(&doc, PractitionerRole::Physician),
-    )
-    .await;
-    ok(&c, &hospital, practitioner(&nurse, PractitionerRole::Nurse)).await;
-    ok(
-        &c,
-        &hospital,
-        practitioner(&officer, PractitionerRole::PrivacyOfficer),
-    )
-    .await;
-    ok(
-        &c,
-        &lab,
-        practitioner(&tech, PractitionerRole::LabTechnician),
-    )
-    .await;
+    // hospital-a identified alice and enrols her; her key proves she holds it.
+    let enrol = keyproof::enrol_patient(&alice, CHAIN, "hospital-a");
+    ok(&c, &hospital, Msg::RegisterPatient(enrol)).await;
+    let staff = [
+        ("hospital-a", &hospital, &doc, PractitionerRole::Physician),
+        ("hospital-a", &hospital, &nurse, PractitionerRole::Nurse),
+        ("lab-b", &lab, &officer, PractitionerRole::PrivacyOfficer),
+        ("lab-b", &lab, &tech, PractitionerRole::LabTechnician),
+    ];
+    for (member, admin, k, role) in staff {
+        ok(&c, admin, practitioner(member, k, role)).await;
+    }
 
     // Consent to the hospital (treatment), the lab (its results) and the insurer (payment).
     let treat = ok(&c, &alice, grant("hospital-a", &["*"], Purpose::Treat)).await;
@@ -246,7 +250,8 @@ async fn a_patients_journey_through_the_consortium() {
     let r = c.submit(&hospital, appeal()).await.unwrap();
     assert_ne!(r.code, 0, "a claim is appealed once");
 
-    // Emergency: the nurse reads without going through consent; the privacy officer reviews it.
+    // Emergency: the nurse reads without going through consent; a privacy officer of another
+    // member (the lab) reviews it. Reason and note stay with the members; the chain holds hashes.
     let bg = ok(
         &c,
         &nurse,
@@ -254,7 +259,7 @@ async fn a_patients_journey_through_the_consortium() {
             patient_id: pid.clone(),
             record_id: "ecg-1".into(),
             data_class: "Observation".into(),
-            reason: "cardiac arrest in ER".into(),
+            reason_hash: text_hash("cardiac arrest in ER"),
         }),
     )
     .await;
@@ -266,7 +271,7 @@ async fn a_patients_journey_through_the_consortium() {
             patient_id: pid.clone(),
             event_index: index,
             justified: true,
-            note: "ER protocol".into(),
+            note_hash: text_hash("ER protocol"),
         }),
     )
     .await;
@@ -294,7 +299,7 @@ async fn a_patients_journey_through_the_consortium() {
         &alice,
         Msg::EraseRecord(pb::EraseRecord {
             record_id: "lab-result-1".into(),
-            reason: "right to be forgotten".into(),
+            reason_hash: text_hash("right to be forgotten"),
         }),
     )
     .await;

@@ -6,32 +6,24 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ed25519_dalek::SigningKey;
 use medledger_state::Ledger;
 use medledger_tx::envelope::decode_and_verify;
-use medledger_tx::pb::{self, tx_body::Msg, TxBody};
-use medledger_tx::sign_tx;
+
+mod support;
 
 const CHAIN: &str = "bench-chain";
 
-fn register_txs(n: usize, salt: u8) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| {
-            let mut seed = [salt; 32];
-            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            let key = SigningKey::from_bytes(&seed);
-            let body = TxBody {
-                chain_id: CHAIN.into(),
-                sequence: 0,
-                msg: Some(Msg::RegisterPatient(pb::RegisterPatient {})),
-            };
-            sign_tx(&key, &body)
-        })
-        .collect()
+/// A ledger at genesis with the bench members.
+fn fresh() -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(dir.path()).unwrap();
+    l.init_chain(CHAIN, 1, &support::genesis(), &[]).unwrap();
+    (dir, l)
 }
 
 fn verify(c: &mut Criterion) {
-    let txs = register_txs(1, 1);
+    let (_d, l) = fresh();
+    let txs = support::enrol_txs(&l, CHAIN, 1, 1);
     c.bench_function("decode_and_verify one tx", |b| {
         b.iter(|| decode_and_verify(&txs[0]).unwrap())
     });
@@ -40,10 +32,8 @@ fn verify(c: &mut Criterion) {
 /// A fresh ledger at genesis with `n` signed txs, their signatures checked by CheckTx first when
 /// `check_first` (what a validator does; FinalizeBlock then finds them in the cache).
 fn setup(n: usize, check_first: bool) -> (tempfile::TempDir, Ledger, Vec<Vec<u8>>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut l = Ledger::open(dir.path()).unwrap();
-    l.init_chain(CHAIN, 1, b"", &[]).unwrap();
-    let txs = register_txs(n, 2);
+    let (dir, mut l) = fresh();
+    let txs = support::enrol_txs(&l, CHAIN, n, 2);
     if check_first {
         for tx in &txs {
             l.check_tx(tx).unwrap();
@@ -58,9 +48,9 @@ fn finalize_and_commit(c: &mut Criterion) {
     for (n, check_first) in [(100usize, false), (1000, false), (1000, true)] {
         g.throughput(Throughput::Elements(n as u64));
         let name = if check_first {
-            format!("{n} RegisterPatient txs, signatures cached by CheckTx")
+            format!("{n} RegisterPatient txs (members enrol), signatures cached by CheckTx")
         } else {
-            format!("{n} RegisterPatient txs")
+            format!("{n} RegisterPatient txs (members enrol)")
         };
         g.bench_function(name, |b| {
             b.iter_batched(

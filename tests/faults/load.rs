@@ -82,6 +82,30 @@ pub struct Load {
     pub patients: Vec<String>,
 }
 
+/// `member`'s enrolment of the patient holding `patient`.
+fn enrol(patient: &SigningKey, chain_id: &str, member: &str) -> Msg {
+    Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+        patient, chain_id, member,
+    ))
+}
+
+/// `member` registers the nurse holding `k` (who proves possession of the key).
+fn nurse(k: &SigningKey, chain_id: &str, member: &str) -> Msg {
+    Msg::RegisterPractitioner(pb::RegisterPractitioner {
+        public_key: k.verifying_key().to_bytes().to_vec(),
+        role: pb::PractitionerRole::Nurse as i32,
+        licence_hash: vec![1; 32],
+        key_proof: medledger_tx::keyproof::prove(
+            k,
+            chain_id,
+            medledger_tx::keyproof::REGISTER_PRACTITIONER,
+            member,
+        )
+        .to_vec(),
+        ..Default::default()
+    })
+}
+
 fn seeded_key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&Sha256::digest(label.as_bytes()).into())
 }
@@ -212,13 +236,36 @@ impl Load {
             chain_id: chain_id.to_string(),
         };
         let member_ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
+        // The first member (a hospital) enrols the access patients and registers one nurse per
+        // registration worker: members enrol patients, and each worker signs with its own key
+        // so that its sequence is its own.
+        let (hospital_id, hospital) = members[0].clone();
+        let patient_keys: Vec<SigningKey> = (0..PATIENTS)
+            .map(|p| seeded_key(&format!("faults-access-patient-{p}")))
+            .collect();
+        let registrar_keys: Vec<SigningKey> = (0..registrars)
+            .map(|w| seeded_key(&format!("faults-registrar-{w}")))
+            .collect();
+        let enrolments = patient_keys
+            .iter()
+            .map(|k| enrol(k, chain_id, &hospital_id));
+        let nurses = registrar_keys
+            .iter()
+            .map(|k| nurse(k, chain_id, &hospital_id));
+        let mut seq = nodes.next_sequence(0, &hospital).await;
+        for msg in enrolments.chain(nurses) {
+            let (outcome, _) = nodes.send(0, nodes.sign(&hospital, seq, msg)).await;
+            assert!(
+                matches!(outcome, Outcome::Committed { .. }),
+                "setup tx {seq} of {hospital_id}: {outcome:?}"
+            );
+            seq += 1;
+        }
         let mut setup = Vec::new();
-        for p in 0..PATIENTS {
+        for (p, key) in patient_keys.into_iter().enumerate() {
             let (nodes, member_ids) = (nodes.clone(), member_ids.clone());
             setup.push(tokio::spawn(async move {
-                let key = seeded_key(&format!("faults-access-patient-{p}"));
-                let mut msgs = vec![Msg::RegisterPatient(pb::RegisterPatient {})];
-                msgs.extend(member_ids.iter().map(|m| grant(m)));
+                let msgs: Vec<Msg> = member_ids.iter().map(|m| grant(m)).collect();
                 for (seq, msg) in (0u64..).zip(msgs) {
                     let (outcome, _) = nodes.send(p, nodes.sign(&key, seq, msg)).await;
                     assert!(
@@ -295,19 +342,31 @@ impl Load {
                 }
             }));
         }
-        for w in 0..registrars {
-            let (nodes, stop, acked, log) =
-                (nodes.clone(), stop.clone(), acked.clone(), log.clone());
+        for (w, registrar) in registrar_keys.into_iter().enumerate() {
+            let (nodes, stop, acked, log, hospital_id) = (
+                nodes.clone(),
+                stop.clone(),
+                acked.clone(),
+                log.clone(),
+                hospital_id.clone(),
+            );
             workers.push(tokio::spawn(async move {
                 let mut n = 0u64;
+                let first = w + 1;
+                let mut seq = nodes.next_sequence(first, &registrar).await;
                 while !stop.load(Ordering::Relaxed) {
                     let key = seeded_key(&format!("faults-new-patient-{w}-{n}"));
                     n += 1;
                     let patient = ids::patient_id(&key.verifying_key().to_bytes());
-                    let first = w + 1;
-                    let tx = nodes.sign(&key, 0, Msg::RegisterPatient(pb::RegisterPatient {}));
+                    let msg = enrol(&key, &nodes.chain_id, &hospital_id);
+                    let tx = nodes.sign(&registrar, seq, msg);
                     let (outcome, _) = nodes.send(first, tx).await;
                     let registered = matches!(outcome, Outcome::Committed { .. });
+                    seq = if registered {
+                        seq + 1
+                    } else {
+                        nodes.next_sequence(first, &registrar).await
+                    };
                     log.lock().unwrap().push(Sent {
                         kind: Kind::Register {
                             patient: patient.clone(),
@@ -319,7 +378,7 @@ impl Load {
                     }
                     acked.fetch_add(1, Ordering::Relaxed);
                     let (outcome, attrs) = nodes
-                        .send(first, nodes.sign(&key, 1, grant("hospital-a")))
+                        .send(first, nodes.sign(&key, 0, grant("hospital-a")))
                         .await;
                     if matches!(outcome, Outcome::Committed { .. }) {
                         acked.fetch_add(1, Ordering::Relaxed);

@@ -97,6 +97,26 @@ impl TestNet {
         self.keyring.get(id).unwrap()
     }
 
+    /// hospital-a's enrolment of the patient holding `patient` (send it signed by
+    /// `member_key("hospital-a")`): members enrol the patients they identified.
+    pub fn enrol(&self, patient: &SigningKey) -> Msg {
+        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            patient,
+            &self.chain_id,
+            "hospital-a",
+        ))
+    }
+
+    /// hospital-a enrols `patient` through node `i` and waits for the block; panics if refused.
+    pub async fn enrol_patient(&self, i: usize, patient: &SigningKey) {
+        let r = self
+            .client(i)
+            .submit(&self.member_key("hospital-a"), self.enrol(patient))
+            .await
+            .unwrap();
+        assert_eq!(r.code, 0, "enrolment: {} {}", r.code_name, r.log);
+    }
+
     /// Waits until every node in `nodes` reaches `height`.
     pub async fn wait_all(&self, nodes: &[usize], height: u64) {
         for &i in nodes {
