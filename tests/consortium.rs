@@ -352,15 +352,16 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
 
     // Tampered header, validator set, trust root and chain id are each refused.
     let (header, validators) = c.light_block(height + 1).await.unwrap();
-    assert!(verify_header(&trusted, &header, &validators).is_ok());
+    let now = header.header.time;
+    assert!(verify_header(&trusted, &header, &validators, now).is_ok());
     let mut forged = header.clone();
     forged.header.app_hash = tendermint::AppHash::try_from(vec![7u8; 32]).unwrap();
     assert!(
-        verify_header(&trusted, &forged, &validators).is_err(),
+        verify_header(&trusted, &forged, &validators, now).is_err(),
         "a changed app hash breaks the commit"
     );
     assert!(
-        verify_header(&trusted, &header, &validators[1..]).is_err(),
+        verify_header(&trusted, &header, &validators[1..], now).is_err(),
         "validator set must match the header"
     );
     let mut stranger = trusted.clone();
@@ -372,13 +373,13 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
             10u32.into(),
         )]);
     assert!(matches!(
-        verify_header(&stranger, &header, &validators),
+        verify_header(&stranger, &header, &validators, now),
         Err(HeaderError::NotEnoughTrust { .. })
     ));
     let mut other_chain = trusted.clone();
     other_chain.chain_id = "another-consortium".into();
     assert!(matches!(
-        verify_header(&other_chain, &header, &validators),
+        verify_header(&other_chain, &header, &validators, now),
         Err(HeaderError::ChainId { .. })
     ));
 

@@ -509,6 +509,16 @@ pub struct VerifyArgs {
     /// signature) instead of light-client verification of the signed header.
     #[arg(long)]
     certificate: bool,
+    /// Light client: how long the trust root (genesis, or --trust-height) is trusted, measured
+    /// to now: `168h` (the `cometbft light` default), `14d`, `90m`, `3600s`.
+    #[arg(long, default_value = "168h", value_parser = crate::verify::parse_period)]
+    trusting_period: std::time::Duration,
+    /// Light client: start from this trusted header instead of genesis (with --trust-hash).
+    #[arg(long, requires = "trust_hash")]
+    trust_height: Option<u64>,
+    /// Light client: the hash (hex) of the header at --trust-height, obtained out of band.
+    #[arg(long, requires = "trust_height")]
+    trust_hash: Option<String>,
     #[command(subcommand)]
     what: VerifyCmd,
 }
@@ -1468,8 +1478,14 @@ async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyho
             local
         }
     };
-    let trust = crate::verify::Trust::from_genesis(&genesis, v.certificate)?;
     let client = Client::new(&v.node.node)?;
+    let root = match (v.trust_height, &v.trust_hash) {
+        (Some(h), Some(hash)) => Some((h, hex::decode(hash).context("--trust-hash is not hex")?)),
+        _ => None,
+    };
+    let trust = crate::verify::Trust::from_genesis(&genesis, v.certificate)?
+        .with_header_root(&client, v.trusting_period, root)
+        .await?;
     match verify_what(&client, &trust, v.what, v.height, out).await {
         Ok(()) => Ok(0),
         Err(e) => {

@@ -3,7 +3,10 @@
 //! 1. read the value(s) and ICS23 proofs at a state height H from the node;
 //! 2. establish the app hash of H from something the consortium signed, one of:
 //!    - **headers**: the signed header H+1 (it carries the app hash of the state after H) and its
-//!      validator set, checked with the light-client rules against the genesis validators;
+//!      validator set, checked with CometBFT's light-client rules (`medledger_query::light`:
+//!      > 2/3 of its own set, > 1/3 of the trusted set when skipping, trust root within the
+//!      trusting period of the auditor's clock) against the genesis validators or a trusted
+//!      header (`--trust-height`/`--trust-hash`);
 //!    - **certificate**: the BLS checkpoint certificate of H (stored on chain at `cert/H`), checked
 //!      with one aggregate verification against the members' BLS keys from genesis, handed over
 //!      to each later validator set at the heights governance changed it
@@ -11,6 +14,7 @@
 //! 3. check every proof against that app hash.
 
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use medledger_query::certificate::CertTrust;
@@ -42,6 +46,40 @@ impl Trust {
         } else {
             Trust::Headers(TrustedValidators::from_genesis_json(&bytes)?)
         })
+    }
+
+    /// Light-client options: the trusting period, and a trusted header to start from instead of
+    /// genesis (`(height, header hash)`, obtained out of band). No effect with certificates.
+    pub async fn with_header_root(
+        self,
+        client: &Client,
+        trusting_period: Duration,
+        root: Option<(u64, Vec<u8>)>,
+    ) -> anyhow::Result<Trust> {
+        let Trust::Headers(genesis) = self else {
+            return Ok(self);
+        };
+        let Some((height, hash)) = root else {
+            return Ok(Trust::Headers(
+                genesis.with_trusting_period(trusting_period),
+            ));
+        };
+        let (header, _) = client.light_block(height).await?;
+        anyhow::ensure!(
+            header.header.hash().as_bytes() == hash.as_slice(),
+            "header {height} has hash {}, not the trusted {}",
+            header.header.hash(),
+            hex::encode_upper(&hash)
+        );
+        anyhow::ensure!(
+            header.header.chain_id.as_str() == genesis.chain_id,
+            "the trusted header is for chain {}, genesis is {}",
+            header.header.chain_id,
+            genesis.chain_id
+        );
+        let (_, next) = client.light_block(height + 1).await?;
+        let root = TrustedValidators::from_trusted_header(&header, &next, genesis.names)?;
+        Ok(Trust::Headers(root.with_trusting_period(trusting_period)))
     }
 
     /// The chain id.
@@ -107,8 +145,13 @@ async fn choose_height(client: &Client, trust: &Trust, requested: u64) -> anyhow
 pub async fn attest(client: &Client, trust: &Trust, height: u64) -> anyhow::Result<Attestation> {
     match trust {
         Trust::Headers(t) => {
+            anyhow::ensure!(
+                height + 1 > t.height,
+                "state {height} is older than the trust root (header {}): this verifier checks later headers only; start from an older trusted header",
+                t.height
+            );
             let (header, validators) = client.light_block(height + 1).await?;
-            let a = verify_header(t, &header, &validators).with_context(|| {
+            let a = verify_header(t, &header, &validators, now()?).with_context(|| {
                 format!("header {} is not signed by the consortium", height + 1)
             })?;
             Ok(Attestation {
@@ -140,6 +183,38 @@ pub async fn attest(client: &Client, trust: &Trust, height: u64) -> anyhow::Resu
             })
         }
     }
+}
+
+/// The verification time: the auditor's clock (the light-client trusting period is measured
+/// against it, as CometBFT's light client does).
+fn now() -> anyhow::Result<tendermint::Time> {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the clock is before 1970")?;
+    let secs = i64::try_from(d.as_secs()).context("the clock is out of range")?;
+    Ok(tendermint::Time::from_unix_timestamp(
+        secs,
+        d.subsec_nanos(),
+    )?)
+}
+
+/// Parses a trusting period: `168h`, `14d`, `90m` or `3600s`.
+pub fn parse_period(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("{s:?}: want a number and a unit (s, m, h, d)"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => anyhow::bail!("{s:?}: the unit must be s, m, h or d"),
+    }
+    .context("trusting period out of range")?;
+    anyhow::ensure!(secs > 0, "the trusting period must be positive");
+    Ok(Duration::from_secs(secs))
 }
 
 /// Most validator-set changes one verification walks through.
@@ -454,4 +529,26 @@ pub struct PermittedQuery {
     pub record_id: String,
     /// `Purpose` as i32.
     pub purpose: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusting_periods_parse_with_units_and_refuse_nonsense() {
+        assert_eq!(
+            parse_period("168h").ok(),
+            Some(Duration::from_secs(168 * 3600))
+        );
+        assert_eq!(
+            parse_period("14d").ok(),
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        assert_eq!(parse_period("90m").ok(), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_period("3600s").ok(), Some(Duration::from_secs(3600)));
+        for bad in ["", "h", "10", "10w", "0h", "-1h", "99999999999999999999d"] {
+            assert!(parse_period(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub enum GovTx {
 #[derive(Debug, Args)]
 pub struct Deadline {
     /// The last height at which the proposal may pass: a height, or `+N` for N blocks after the
-    /// node's latest height.
+    /// node's latest height; at most 86,400 blocks ahead (`MAX_VOTING_PERIOD`, about a day).
     #[arg(long)]
     pub deadline: String,
 }
@@ -213,6 +213,11 @@ async fn deadline_height(arg: &str, client: &Client) -> anyhow::Result<u64> {
             let n: u64 = n
                 .parse()
                 .with_context(|| format!("--deadline {arg}: want a height or +N"))?;
+            anyhow::ensure!(
+                n <= medledger_tx::limits::MAX_VOTING_PERIOD,
+                "--deadline {arg}: the ledger accepts deadlines at most {} blocks ahead (VOTING_PERIOD_TOO_LONG)",
+                medledger_tx::limits::MAX_VOTING_PERIOD
+            );
             let latest = client.latest_height().await?;
             latest.checked_add(n).context("--deadline is too far ahead")
         }

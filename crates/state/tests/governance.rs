@@ -11,7 +11,7 @@ use medledger_state::apply::TxOutcome;
 use medledger_state::ledger::VoteExtension;
 use medledger_state::{BlockResult, Ledger};
 use medledger_tx::checkpoint::{decode_certificate_tx, BlsKey};
-use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_VOTING_PERIOD};
+use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VOTING_PERIOD};
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
     self, tx_body::Msg, AddMember, ChangePower, KeyOwner, MemberKind, Proposal, ProposalStatus,
@@ -29,6 +29,10 @@ const LAB_E: usize = 4;
 
 fn admin(i: usize) -> SigningKey {
     SigningKey::from_bytes(&[10 + i as u8; 32])
+}
+
+fn observer(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[150 + i as u8; 32])
 }
 
 fn consensus(i: usize) -> [u8; 32] {
@@ -56,6 +60,12 @@ struct Net {
 
 impl Net {
     fn new(validators: usize) -> Net {
+        Net::with_observers(validators, 0)
+    }
+
+    /// As [`Net::new`], plus `observers` members without a validator: `observer-{i}`, admin key
+    /// [`observer`]`(i)`.
+    fn with_observers(validators: usize, observers: usize) -> Net {
         let mut members: Vec<_> = (0..validators)
             .map(|i| {
                 serde_json::json!({"id": IDS[i], "name": IDS[i], "kind": "hospital",
@@ -68,6 +78,10 @@ impl Net {
             serde_json::json!({"id": "regulator-r", "name": "Regulator", "kind": "regulator",
             "admin_key": hex::encode(admin(REGULATOR).verifying_key().to_bytes())}),
         );
+        for i in 0..observers {
+            members.push(serde_json::json!({"id": format!("observer-{i}"), "name": "Observer",
+                "kind": "research", "admin_key": hex::encode(observer(i).verifying_key().to_bytes())}));
+        }
         let app_state = serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap();
         let powers: Vec<([u8; 32], u64)> = (0..validators).map(|i| (consensus(i), 10)).collect();
         let dir = tempfile::tempdir().unwrap();
@@ -432,17 +446,94 @@ fn deadlines_must_be_now_or_later_and_within_the_voting_period() {
     );
     assert_eq!(
         n.code(&admin(0), propose(add_lab_e(), 4 + MAX_VOTING_PERIOD + 1)),
-        Code::BadDeadline.value()
+        Code::VotingPeriodTooLong.value()
     );
     n.ok(&admin(0), propose(add_lab_e(), 5 + MAX_VOTING_PERIOD));
 }
 
+/// Issue 11, item 12 (governance jamming): a deadline 100,000 blocks ahead held a slot for
+/// weeks. Deadlines are at most MAX_VOTING_PERIOD (about a day of blocks) ahead.
+#[test]
+fn a_deadline_beyond_the_voting_period_is_refused_with_voting_period_too_long() {
+    let mut n = Net::new(4);
+    assert_eq!(MAX_VOTING_PERIOD, 86_400);
+    assert_eq!(
+        n.code(&admin(0), propose(add_lab_e(), 100_000)),
+        Code::VotingPeriodTooLong.value()
+    );
+    // The block that applies the next tx is height 2: its latest deadline is 2 + the period.
+    assert_eq!(
+        n.code(&admin(0), propose(add_lab_e(), 2 + MAX_VOTING_PERIOD + 1)),
+        Code::VotingPeriodTooLong.value()
+    );
+    n.ok(&admin(0), propose(add_lab_e(), 3 + MAX_VOTING_PERIOD));
+    assert!(n.l().store().get(&keys::proposal(2)).unwrap().is_none());
+}
+
+/// Issue 11, item 12: one admin key (here the zero-power regulator) filled every open-proposal
+/// slot. Now it holds at most MAX_OPEN_PROPOSALS_PER_MEMBER; others still propose; a slot frees
+/// when the proposal expires.
+#[test]
+fn one_member_cannot_jam_governance_member_proposal_limit() {
+    let mut n = Net::new(4);
+    assert_eq!(MAX_OPEN_PROPOSALS_PER_MEMBER, 2);
+    let jam: Vec<Vec<u8>> = (0..MAX_OPEN_PROPOSALS as u64)
+        .map(|p| n.tx(&admin(REGULATOR), propose(change_power("lab-b", p + 1), 4)))
+        .collect();
+    let r = n.block(&jam);
+    let codes: Vec<u32> = r.tx_results.iter().map(|t| t.code).collect();
+    assert_eq!(codes[..2], [0, 0], "a member without power may propose");
+    assert!(
+        codes[2..]
+            .iter()
+            .all(|&c| c == Code::MemberProposalLimit.value()),
+        "{codes:?}"
+    );
+    // Other members are not blocked.
+    n.ok(&admin(0), propose(add_lab_e(), 50));
+    // Block 3: still open; block 4 is the deadline, they expire at its end.
+    assert_eq!(
+        n.code(&admin(REGULATOR), propose(change_power("lab-b", 7), 10)),
+        Code::MemberProposalLimit.value()
+    );
+    let r = n.block(&[]);
+    assert_eq!(
+        kinds(&r.events),
+        [
+            "medledger.governance.expired",
+            "medledger.governance.expired"
+        ]
+    );
+    n.ok(&admin(REGULATOR), propose(change_power("lab-b", 7), 10));
+    // A decided proposal frees its slot too.
+    n.ok(&admin(REGULATOR), propose(change_power("lab-b", 8), 10));
+    assert_eq!(
+        n.code(&admin(REGULATOR), propose(change_power("lab-b", 9), 10)),
+        Code::MemberProposalLimit.value()
+    );
+    n.ok(&admin(0), vote(4, false));
+    n.ok(&admin(1), vote(4, false)); // 20 of 40 no: rejected
+    assert_eq!(status(&n.proposal(4)), ProposalStatus::Rejected);
+    n.ok(&admin(REGULATOR), propose(change_power("lab-b", 9), 10));
+}
+
 #[test]
 fn open_proposals_are_bounded() {
-    let mut n = Net::new(4);
-    let txs: Vec<Vec<u8>> = (0..=MAX_OPEN_PROPOSALS as u64)
-        .map(|p| n.tx(&admin(0), propose(change_power("lab-b", p + 1), 100)))
-        .collect();
+    // 16 members with 2 open proposals each fill the 32 slots; the 17th is refused.
+    let members = MAX_OPEN_PROPOSALS / MAX_OPEN_PROPOSALS_PER_MEMBER;
+    let observers = members - 5 + 1;
+    let mut n = Net::with_observers(4, observers);
+    let mut signers: Vec<SigningKey> = (0..4).map(admin).collect();
+    signers.push(admin(REGULATOR));
+    signers.extend((0..observers).map(observer));
+    let mut txs = Vec::new();
+    for (i, key) in signers.iter().enumerate() {
+        for p in 0..MAX_OPEN_PROPOSALS_PER_MEMBER as u64 {
+            if i < members || p == 0 {
+                txs.push(n.tx(key, propose(change_power("lab-b", 1 + p), 100)));
+            }
+        }
+    }
     let r = n.block(&txs);
     assert!(r.tx_results[..MAX_OPEN_PROPOSALS]
         .iter()
@@ -603,6 +694,108 @@ fn removing_a_member_drops_its_validator_and_retires_its_key() {
     assert_eq!(
         n.owner(&admin(3)).and_then(|o| o.owner),
         Some(pb::key_owner::Owner::RetiredMemberKey("hospital-d".into()))
+    );
+}
+
+fn add_member(id: &str, admin_key: &SigningKey) -> Action {
+    Action::AddMember(AddMember {
+        id: id.into(),
+        name: "Newcomer".into(),
+        kind: MemberKind::Hospital as i32,
+        admin_key: admin_key.verifying_key().to_bytes().to_vec(),
+        ..Default::default()
+    })
+}
+
+/// Issue 11, item 5: a removed member's id was re-added by a later proposal, and the newcomer
+/// inherited everything keyed by the id. Now removal writes a tombstone and the id is refused.
+#[test]
+fn a_removed_members_id_cannot_be_added_again_member_id_retired() {
+    let mut n = Net::new(4);
+    pass_with_three_of_four(&mut n, remove("hospital-d"));
+    let removed_at = n.height;
+    assert_eq!(
+        n.l()
+            .store()
+            .get(&keys::member_tombstone("hospital-d"))
+            .unwrap(),
+        Some(keys::encode_u64(removed_at))
+    );
+    let newcomer = SigningKey::from_bytes(&[121; 32]);
+    assert_eq!(
+        n.code(
+            &admin(0),
+            propose(add_member("hospital-d", &newcomer), n.height + 5)
+        ),
+        Code::MemberIdRetired.value()
+    );
+    // Another id is fine.
+    n.ok(
+        &admin(0),
+        propose(add_member("hospital-f", &newcomer), n.height + 5),
+    );
+}
+
+/// The same attack when the AddMember was submitted before the removal: it passes afterwards
+/// and is FAILED at execution, adding nothing.
+#[test]
+fn an_add_member_passing_after_the_ids_removal_fails_with_member_id_retired() {
+    let mut n = Net::new(4);
+    let deadline = n.height + 50;
+    n.ok(&admin(0), propose(add_lab_e(), deadline)); // 1
+    let later = SigningKey::from_bytes(&[122; 32]);
+    n.ok(&admin(1), propose(add_member("lab-e", &later), deadline)); // 2
+    n.ok(&admin(1), vote(1, true));
+    n.ok(&admin(2), vote(1, true)); // lab-e joins: 30 of 40
+    assert_eq!(status(&n.proposal(1)), ProposalStatus::Passed);
+    n.ok(&admin(2), propose(remove("lab-e"), deadline)); // 3
+    n.ok(&admin(0), vote(3, true));
+    n.ok(&admin(1), vote(3, true));
+    n.ok(&admin(3), vote(3, true)); // 40 of 50
+    assert_eq!(status(&n.proposal(3)), ProposalStatus::Passed);
+    n.ok(&admin(0), vote(2, true));
+    let (o, _) = n.ok(&admin(2), vote(2, true)); // 30 of 40
+    assert!(kinds(&o.events).contains(&"medledger.governance.failed"));
+    let p = n.proposal(2);
+    assert_eq!(status(&p), ProposalStatus::Failed);
+    assert!(p.outcome.contains("MEMBER_ID_RETIRED"), "{}", p.outcome);
+    assert!(n.l().store().get(&keys::member("lab-e")).unwrap().is_none());
+    assert_eq!(n.owner(&later), None, "the newcomer's key owns nothing");
+}
+
+/// A removed member's practitioners stop acting at once (`require_active` needs the member to
+/// exist) and, the id never coming back, for good.
+#[test]
+fn a_removed_members_practitioners_can_no_longer_act() {
+    let mut n = Net::new(4);
+    let doctor = SigningKey::from_bytes(&[123; 32]);
+    n.ok(
+        &admin(3),
+        Msg::RegisterPractitioner(pb::RegisterPractitioner {
+            public_key: doctor.verifying_key().to_bytes().to_vec(),
+            role: pb::PractitionerRole::Physician as i32,
+            licence_hash: vec![7; 32],
+            ..Default::default()
+        }),
+    );
+    let patient = SigningKey::from_bytes(&[124; 32]);
+    n.ok(&patient, Msg::RegisterPatient(pb::RegisterPatient {}));
+    let patient_id = ids::patient_id(&patient.verifying_key().to_bytes());
+    let anchor = |record: &str| {
+        Msg::AnchorRecord(pb::AnchorRecord {
+            record_id: record.into(),
+            patient_id: patient_id.clone(),
+            resource_type: "Observation".into(),
+            content_hash: vec![9; 32],
+            size: 10,
+            key_id: "k1".into(),
+        })
+    };
+    n.ok(&doctor, anchor("r-1"));
+    pass_with_three_of_four(&mut n, remove("hospital-d"));
+    assert_eq!(
+        n.code(&doctor, anchor("r-2")),
+        Code::PractitionerInactive.value()
     );
 }
 

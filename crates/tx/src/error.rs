@@ -127,7 +127,7 @@ pub enum Code {
     AlreadyVoted = 62,
     /// The proposal's deadline height has passed: it expired.
     ProposalExpired = 63,
-    /// The deadline is below the current height or further ahead than the longest voting period.
+    /// The deadline is 0 or below the current height (too far ahead: `VotingPeriodTooLong`).
     BadDeadline = 64,
     /// As many proposals as the limit are open; vote on or wait for them first.
     TooManyProposals = 65,

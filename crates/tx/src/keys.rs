@@ -177,6 +177,14 @@ pub fn claim_fingerprint(fingerprint: &[u8; 32]) -> Vec<u8> {
     format!("claim-fingerprint/{}", hex::encode(fingerprint)).into_bytes()
 }
 
+/// `member-tombstone/{id}` → counter: the height of the block whose passed proposal removed
+/// member `id`. Member ids are never reused: an AddMember naming a tombstoned id is refused
+/// (`MEMBER_ID_RETIRED`), so nothing keyed by the id (practitioners, consents granted to it,
+/// claims, records, its review queue) can be inherited by a newcomer.
+pub fn member_tombstone(id: &str) -> Vec<u8> {
+    format!("member-tombstone/{id}").into_bytes()
+}
+
 /// The value encoding of counters.
 pub fn encode_u64(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()

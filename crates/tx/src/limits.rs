@@ -51,8 +51,16 @@ pub const MAX_COPAY_BPS: u32 = 10_000;
 /// Most governance proposals open at once. Expiry scans the open ones at the end of each block,
 /// so this bounds that work.
 pub const MAX_OPEN_PROPOSALS: usize = 32;
-/// Longest voting period: a proposal's deadline is at most this many blocks ahead.
-pub const MAX_VOTING_PERIOD: u64 = 100_000;
+/// Longest voting period: a proposal's deadline is at most this many blocks ahead of the block
+/// that accepts it (further: `VOTING_PERIOD_TOO_LONG`). About one day at one block per second
+/// (12 hours at the localnet's 500 ms): long enough for the members' admins to vote, short
+/// enough that a proposal nobody votes on frees its open-proposal slot within a day instead of
+/// holding it for weeks (governance jamming).
+pub const MAX_VOTING_PERIOD: u64 = 86_400;
 /// Largest voting power of one validator. With at most 256 validators the total stays far below
 /// CometBFT's limit (2^63 / 8), and tallies cannot overflow.
 pub const MAX_VALIDATOR_POWER: u64 = 1_000_000;
+/// Most open governance proposals one member may have at once (`MEMBER_PROPOSAL_LIMIT`). With
+/// `MAX_OPEN_PROPOSALS` = 32, filling every slot takes 16 colluding members, not one admin key;
+/// a slot frees when the proposal is decided or expires.
+pub const MAX_OPEN_PROPOSALS_PER_MEMBER: usize = 2;

@@ -15,14 +15,19 @@
 //!   of each block, [`end_block`] marks EXPIRED every open proposal whose deadline is that block
 //!   or earlier. The open proposals are listed at `proposals/open`, at most
 //!   `MAX_OPEN_PROPOSALS`, so this is bounded work and needs no iteration over the tree.
+//! - **Limits** (against governance jamming): a deadline at most `MAX_VOTING_PERIOD` blocks
+//!   ahead (`VOTING_PERIOD_TOO_LONG`), at most `MAX_OPEN_PROPOSALS_PER_MEMBER` open proposals per
+//!   proposer (`MEMBER_PROPOSAL_LIMIT`) and `MAX_OPEN_PROPOSALS` in all. A member without voting
+//!   power may propose (a regulator may ask to remove a member); the per-member cap bounds it.
 //! - **Effects**: AddMember writes the member, its admin key's owner and (with a validator) a
-//!   registry entry; RemoveMember deletes the member, retires its admin key and drops its
-//!   validators; ChangePower sets its validators' power; RotateAdminKey retires the old key.
+//!   registry entry; RemoveMember deletes the member, writes its tombstone
+//!   (`member-tombstone/{id}` → height: the id is never reused, `MEMBER_ID_RETIRED`), retires
+//!   its admin key and drops its validators; ChangePower sets its validators' power; RotateAdminKey retires the old key.
 //!   The ledger turns registry changes into CometBFT validator updates at the end of the block.
 //!   No change may leave the registry without a validator or with total power 0.
 
 use medledger_tx::checkpoint::MAX_VALIDATORS;
-use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_VOTING_PERIOD};
+use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VOTING_PERIOD};
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::tx_body::Msg;
 use medledger_tx::pb::{
@@ -63,18 +68,46 @@ pub fn submit(
         .action
         .as_ref()
         .ok_or_else(|| TxError::new(Code::MissingMessage, "proposal names no action"))?;
-    let latest = ctx.height.saturating_add(MAX_VOTING_PERIOD);
-    if m.deadline_height < ctx.height || m.deadline_height > latest {
+    if m.deadline_height < ctx.height {
         return Err(TxError::new(
             Code::BadDeadline,
             format!(
-                "deadline {} must be between the current height {} and {latest}",
+                "deadline {} is below the current height {}",
+                m.deadline_height, ctx.height
+            ),
+        )
+        .into());
+    }
+    let latest = ctx.height.saturating_add(MAX_VOTING_PERIOD);
+    if m.deadline_height > latest {
+        return Err(TxError::new(
+            Code::VotingPeriodTooLong,
+            format!(
+                "deadline {} is more than {MAX_VOTING_PERIOD} blocks ahead of height {}; the latest allowed is {latest}",
                 m.deadline_height, ctx.height
             ),
         )
         .into());
     }
     let mut open = open_proposals(st)?;
+    // At most MAX_OPEN_PROPOSALS reads: the list is bounded.
+    let mut own = 0usize;
+    for id in &open.ids {
+        if let Some(p) = st.get_msg::<Proposal>(&keys::proposal(*id))? {
+            if p.proposer == proposer && p.status == ProposalStatus::Open as i32 {
+                own += 1;
+            }
+        }
+    }
+    if own >= MAX_OPEN_PROPOSALS_PER_MEMBER {
+        return Err(TxError::new(
+            Code::MemberProposalLimit,
+            format!(
+                "{proposer} already has {own} open proposals, the most one member may have; wait until they are decided or expire"
+            ),
+        )
+        .into());
+    }
     if open.ids.len() >= MAX_OPEN_PROPOSALS {
         return Err(TxError::new(
             Code::TooManyProposals,
@@ -269,7 +302,7 @@ fn decide(
     if yes * 3 > total * 2 {
         let action = p.content.as_ref().and_then(|c| c.action.clone());
         let outcome = match &action {
-            Some(a) => execute_action(st, a),
+            Some(a) => execute_action(st, a, ctx),
             None => Err(TxError::new(Code::MissingMessage, "proposal names no action").into()),
         };
         match outcome {
@@ -334,6 +367,18 @@ fn check_action(view: &impl StateRead, action: &Action) -> Result<(), ApplyError
 }
 
 fn check_add(view: &impl StateRead, a: &AddMember) -> Result<(), ApplyError> {
+    let tombstone = keys::member_tombstone(&a.id);
+    if view.get(&tombstone)?.is_some() {
+        let removed = view.get_u64(&tombstone)?;
+        return Err(TxError::new(
+            Code::MemberIdRetired,
+            format!(
+                "member id {} belonged to a member removed at height {removed}; ids are never reused, choose another",
+                a.id
+            ),
+        )
+        .into());
+    }
     if view.get(&keys::member(&a.id))?.is_some() {
         return Err(TxError::new(
             Code::MemberExists,
@@ -465,7 +510,11 @@ fn validator_address(pub_key: &[u8]) -> Result<Vec<u8>, ApplyError> {
 
 /// Makes a passed proposal's change. Every precondition is checked before the first write, so a
 /// refusal leaves nothing half done.
-fn execute_action(st: &mut TxState<'_, '_>, action: &Action) -> Result<Vec<Event>, ApplyError> {
+fn execute_action(
+    st: &mut TxState<'_, '_>,
+    action: &Action,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
     match action {
         Action::AddMember(a) => {
             check_add(st, a)?;
@@ -503,6 +552,7 @@ fn execute_action(st: &mut TxState<'_, '_>, action: &Action) -> Result<Vec<Event
         Action::RemoveMember(r) => {
             let (member, rest) = check_remove(st, r)?;
             st.delete(keys::member(&r.member_id));
+            st.put_u64(keys::member_tombstone(&r.member_id), ctx.height);
             retire_key(st, &member.admin_key, &r.member_id);
             put_registry(st, rest);
             forget_votes(st, &r.member_id)?;
@@ -556,7 +606,7 @@ fn retire_key(st: &mut TxState<'_, '_>, key: &[u8], member: &str) {
 }
 
 /// Drops a removed member's votes from the open proposals: its power is 0 from now on anyway,
-/// but a member later added under the same id must not inherit them.
+/// and its votes should not stand in the record of proposals decided after it left.
 fn forget_votes(st: &mut TxState<'_, '_>, member: &str) -> Result<(), ApplyError> {
     for id in open_proposals(st)?.ids {
         let Some(mut p) = st.get_msg::<Proposal>(&keys::proposal(id))? else {
