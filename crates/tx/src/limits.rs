@@ -40,6 +40,18 @@ pub const MAX_STUDY_PARTICIPANTS: u64 = 100_000;
 pub const MAX_SERVICE_CODE_LEN: usize = 32;
 /// Most record references in one claim.
 pub const MAX_CLAIM_RECORDS: usize = 32;
+/// Longest procedure modifier of a claim item (CPT/HCPCS modifiers have 2 characters).
+pub const MAX_MODIFIER_LEN: usize = 4;
+/// Most access events one claim cites as evidence of treatment (each is one state read).
+pub const MAX_CLAIM_EVIDENCE: usize = 16;
+/// Oldest evidence of treatment a claim may cite: an access at most this many days before the
+/// day of service (and not after it).
+pub const MAX_EVIDENCE_AGE_DAYS: u64 = 30;
+/// Most enrolments of one patient with one insurer, ended or not. A claim scans them to find the
+/// coverage on its day of service, so this bounds that work (insurers are a governed, small set).
+pub const MAX_COVERAGES_PER_INSURER: u64 = 64;
+/// Length of a SHA-256 digest: the hashes of off-chain free text (appeal reasons, notes).
+pub const TEXT_HASH_LEN: usize = 32;
 /// Basis points in a whole: a co-pay of `MAX_COPAY_BPS` basis points is the full amount.
 pub const MAX_COPAY_BPS: u32 = 10_000;
 /// Most governance proposals open at once. Expiry scans the open ones at the end of each block,

@@ -2,6 +2,8 @@
 //! The state machine runs them again before applying, so CheckTx is only a filter.
 
 mod claims;
+
+pub use claims::service_name;
 mod governance;
 mod identity;
 mod records;
@@ -41,6 +43,8 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::DecideClaim(m) => claims::check_decide(m)?,
         Msg::PayClaim(m) => claims::check_pay(m)?,
         Msg::AppealClaim(m) => claims::check_appeal(m)?,
+        Msg::EnrolCoverage(m) => claims::check_enrol(m)?,
+        Msg::EndCoverage(m) => claims::check_end_coverage(m)?,
     }
     Ok(msg)
 }
