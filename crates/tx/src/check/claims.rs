@@ -99,7 +99,7 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
     if m.evidence.is_empty() {
         return Err(TxError::new(
             Code::NoTreatmentEvidence,
-            "evidence: cite the index of at least one access event of the patient by this provider (see `medledger query history`)",
+            "evidence: cite the index of at least one access event of the patient by this provider (see `medledger query access PATIENT`)",
         ));
     }
     check_count("evidence", m.evidence.len(), MAX_CLAIM_EVIDENCE)?;
