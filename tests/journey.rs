@@ -11,6 +11,7 @@ use medledger_tx::pb::{
 };
 use medledger_tx::{ids, keyproof, keys, Code};
 use prost::Message;
+use sha2::{Digest, Sha256};
 use support::TestNet;
 
 async fn ok(c: &Client, k: &SigningKey, msg: Msg) -> medledger::client::TxReport {
@@ -64,16 +65,19 @@ fn read(patient: &str, record: &str, class: &str) -> Msg {
     })
 }
 
-fn claim(patient: &str, items: Vec<ClaimItem>, record: &str) -> Msg {
+/// A claim to insurer-c under gold for services on the day of `visit` (the patient's access
+/// event it cites as evidence of treatment).
+fn claim(patient: &str, items: Vec<ClaimItem>, record: &str, visit: &pb::AccessEvent) -> Msg {
     let total = items.iter().map(|i| i.quantity * i.unit_price).sum();
     Msg::SubmitClaim(pb::SubmitClaim {
         patient_id: patient.into(),
         insurer: "insurer-c".into(),
         policy_id: "gold".into(),
-        service_date: 86_400 * 20_000,
+        service_date: visit.time,
         items,
         record_ids: vec![record.into()],
         total,
+        evidence: vec![visit.index],
     })
 }
 
@@ -137,6 +141,12 @@ async fn a_patients_journey_through_the_consortium() {
     .await;
     let r = ok(&c, &doc, read(&pid, "lab-result-1", "Observation")).await;
     assert_eq!(r.attribute("consent_id"), Some(hospital_consent.as_str()));
+    let visit_index: u64 = r.attribute("index").unwrap().parse().unwrap();
+    let (v, _) = c
+        .query_raw(&keys::access_event(&pid, visit_index), 0)
+        .await
+        .unwrap();
+    let visit = pb::AccessEvent::decode(v.unwrap().as_slice()).unwrap();
 
     // The insurer's policy; a covered claim is approved at once and paid.
     let rules = vec![
@@ -162,6 +172,18 @@ async fn a_patients_journey_through_the_consortium() {
         }),
     )
     .await;
+    // The insurer enrols alice in gold; claims need that coverage on the day of service.
+    ok(
+        &c,
+        &insurer,
+        Msg::EnrolCoverage(pb::EnrolCoverage {
+            patient_id: pid.clone(),
+            policy_id: "gold".into(),
+            start: 0,
+            end: 0,
+        }),
+    )
+    .await;
     let first = ok(
         &c,
         &hospital,
@@ -171,8 +193,10 @@ async fn a_patients_journey_through_the_consortium() {
                 service_code: "99213".into(),
                 quantity: 1,
                 unit_price: 12_000,
+                modifier: String::new(),
             }],
             "lab-result-1",
+            &visit,
         ),
     )
     .await;
@@ -202,8 +226,10 @@ async fn a_patients_journey_through_the_consortium() {
                 service_code: "97110".into(),
                 quantity: 2,
                 unit_price: 5_000,
+                modifier: String::new(),
             }],
             "lab-result-1",
+            &visit,
         ),
     )
     .await;
@@ -218,7 +244,7 @@ async fn a_patients_journey_through_the_consortium() {
         Msg::DecideClaim(pb::DecideClaim {
             claim_id: second_id.clone(),
             approved_amounts: vec![0],
-            note: "not covered".into(),
+            note_hash: Sha256::digest(b"not covered").to_vec(),
         }),
     )
     .await;
@@ -229,7 +255,7 @@ async fn a_patients_journey_through_the_consortium() {
     let appeal = || {
         Msg::AppealClaim(pb::AppealClaim {
             claim_id: second_id.clone(),
-            reason: "medically necessary".into(),
+            reason_hash: Sha256::digest(b"medically necessary").to_vec(),
         })
     };
     ok(&c, &hospital, appeal()).await;
@@ -243,7 +269,7 @@ async fn a_patients_journey_through_the_consortium() {
         Msg::DecideClaim(pb::DecideClaim {
             claim_id: second_id.clone(),
             approved_amounts: vec![0],
-            note: "upheld".into(),
+            note_hash: Sha256::digest(b"upheld").to_vec(),
         }),
     )
     .await;

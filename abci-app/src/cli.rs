@@ -213,6 +213,9 @@ pub enum TxCmd {
     /// Coverage policies and claims (signed by insurers and providers).
     #[command(subcommand)]
     Claim(claims::ClaimTx),
+    /// Patients' enrolments in insurers' policies (signed by the insurer's admin key).
+    #[command(subcommand)]
+    Coverage(claims::CoverageTx),
     /// Consortium governance: proposals and votes (signed by a member's admin key).
     #[command(subcommand)]
     Gov(governance::GovTx),
@@ -491,6 +494,8 @@ pub enum QueryCmd {
     Claim(claims::ClaimQuery),
     /// An insurer's coverage policy (the latest version unless --version).
     Policy(claims::PolicyQuery),
+    /// A patient's enrolments with an insurer (complete, with --prove).
+    Coverage(claims::CoverageQuery),
 }
 
 /// `verify` arguments.
@@ -561,6 +566,15 @@ pub enum VerifyCmd {
     Claim {
         /// Claim id.
         id: String,
+    },
+    /// One enrolment of a patient with an insurer (or its absence).
+    Coverage {
+        /// Patient id.
+        patient: String,
+        /// Insurer member id.
+        insurer: String,
+        /// The enrolment's index, from 0.
+        index: u64,
     },
     /// A practitioner (or its absence).
     Practitioner {
@@ -1077,6 +1091,7 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
         TxCmd::Practitioner(p) => p.to_msg(keyring, None)?,
         TxCmd::Record(r) => r.to_msg()?,
         TxCmd::Claim(c) => claims::to_msg(c)?,
+        TxCmd::Coverage(c) => claims::coverage_msg(c),
         TxCmd::Gov(_) => anyhow::bail!("internal: governance messages are built with the node"),
     })
 }
@@ -1162,7 +1177,7 @@ fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
 
 /// A read answer: decoded value plus, when proven, what it was proven against.
 #[derive(Serialize)]
-struct Answer<T: Serialize> {
+pub(super) struct Answer<T: Serialize> {
     key: String,
     height: u64,
     value: Option<T>,
@@ -1384,11 +1399,12 @@ async fn query_cmd(q: QueryArgs, out: Output) -> anyhow::Result<i32> {
         }
         QueryCmd::Claim(c) => claims::query_claim(&r, c, out).await?,
         QueryCmd::Policy(p) => claims::query_policy(&mut r, p, out).await?,
+        QueryCmd::Coverage(c) => claims::query_coverage(&mut r, c, out).await?,
     }
     Ok(0)
 }
 
-fn print_list<T: Serialize + std::fmt::Debug>(
+pub(super) fn print_list<T: Serialize + std::fmt::Debug>(
     count: &Answer<u64>,
     list: &[Answer<T>],
     out: Output,
@@ -1591,6 +1607,24 @@ async fn verify_what(
                 &keys::claim(&id),
                 height,
                 format!("claim {id}"),
+                state,
+                out,
+            )
+            .await
+        }
+        VerifyCmd::Coverage {
+            patient,
+            insurer,
+            index,
+        } => {
+            let state =
+                |c: &pb::Coverage| format!("ENROLLED {} [{}, {})", c.policy_id, c.start, c.end);
+            verify_typed(
+                client,
+                trust,
+                &keys::coverage(&patient, &insurer, index),
+                height,
+                format!("coverage {patient} {insurer} {index}"),
                 state,
                 out,
             )

@@ -1,5 +1,10 @@
-//! `medledger tx claim publish-policy|submit|decide|pay|appeal` and `medledger query claim ID` /
-//! `query policy INSURER POLICY [--version N]`: insurers' coverage policies and providers' claims.
+//! `medledger tx claim publish-policy|submit|decide|pay|appeal`, `medledger tx coverage
+//! enrol|end`, and `medledger query claim ID` / `query policy INSURER POLICY [--version N]` /
+//! `query coverage PATIENT INSURER`: insurers' coverage policies, patients' enrolments and
+//! providers' claims.
+//!
+//! Free text (appeal reasons, decision notes) never goes on chain: the CLI sends its SHA-256 and
+//! prints it; the signer keeps the text.
 //!
 //! Amounts are integer minor currency units (e.g. cents), as on the ledger. The rules the ledger
 //! applies are in docs/rules.md ("Claims").
@@ -9,8 +14,9 @@ use clap::{Args, Subcommand};
 use medledger_state::domain::claims::item_amount;
 use medledger_tx::keys;
 use medledger_tx::pb::{self, tx_body::Msg, ClaimItem, CoverageRule};
+use sha2::{Digest, Sha256};
 
-use super::{show, Output, Reader};
+use super::{print_list, show, Output, Reader};
 
 /// Claims transactions.
 #[derive(Debug, Subcommand)]
@@ -40,9 +46,15 @@ pub enum ClaimTx {
         /// Day of service, unix seconds (not after the block time).
         #[arg(long)]
         date: u64,
-        /// An item (repeat): `CODE:QUANTITY:UNIT_PRICE`.
+        /// An item (repeat): `CODE[@MODIFIER]:QUANTITY:UNIT_PRICE`. Each service once per claim;
+        /// a real second service of a code on one day carries a modifier, e.g. `99213@76:1:5000`.
         #[arg(long = "item", required = true, value_parser = parse_item)]
         items: Vec<ClaimItem>,
+        /// Evidence of treatment (repeat, 1-16): the index of an access event of the patient by
+        /// your member for TREAT or ETREAT, on the day of service or up to 30 days before (see
+        /// `query access PATIENT`).
+        #[arg(long = "evidence", required = true)]
+        evidence: Vec<u64>,
         /// An anchored record of the patient supporting the claim (repeat).
         #[arg(long = "record")]
         records: Vec<String>,
@@ -57,7 +69,7 @@ pub enum ClaimTx {
         /// Approved amount of each item, in item order (repeat once per item).
         #[arg(long = "amount", required = true)]
         amounts: Vec<u64>,
-        /// A note for the provider.
+        /// A note for the provider: only its SHA-256 goes on chain (printed); keep the text.
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -73,10 +85,52 @@ pub enum ClaimTx {
     Appeal {
         /// Claim id.
         claim_id: String,
-        /// Why the insurer should decide again.
+        /// Why the insurer should decide again: only its SHA-256 goes on chain (printed); keep
+        /// the text and send it to the insurer.
         #[arg(long)]
         reason: String,
     },
+}
+
+/// Coverage (enrolment) transactions, signed by an insurer's admin key.
+#[derive(Debug, Subcommand)]
+pub enum CoverageTx {
+    /// Enrol a patient in one of your published policies for [start, end).
+    Enrol {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// Your policy id.
+        #[arg(long = "policy")]
+        policy_id: String,
+        /// Start of cover, unix seconds (default 0: from any time).
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// End of cover (exclusive), unix seconds (default 0: open-ended).
+        #[arg(long, default_value_t = 0)]
+        end: u64,
+    },
+    /// End an enrolment early: services from END on are not covered (END ≥ the block time).
+    End {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// The enrolment's index (see `query coverage PATIENT INSURER`).
+        #[arg(long)]
+        index: u64,
+        /// End of cover (exclusive), unix seconds.
+        #[arg(long)]
+        end: u64,
+    },
+}
+
+/// `query coverage PATIENT INSURER`: every enrolment of the patient with the insurer.
+#[derive(Debug, Args)]
+pub struct CoverageQuery {
+    /// Patient id.
+    patient: String,
+    /// Insurer member id.
+    insurer: String,
 }
 
 /// `query claim ID`.
@@ -110,6 +164,7 @@ pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
             policy_id,
             date,
             items,
+            evidence,
             records,
             total,
         } => {
@@ -125,6 +180,7 @@ pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
                 items,
                 record_ids: records,
                 total,
+                evidence,
             })
         }
         ClaimTx::Decide {
@@ -134,7 +190,11 @@ pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
         } => Msg::DecideClaim(pb::DecideClaim {
             claim_id,
             approved_amounts: amounts,
-            note,
+            note_hash: if note.is_empty() {
+                Vec::new()
+            } else {
+                text_hash("note", &note)
+            },
         }),
         ClaimTx::Pay {
             claim_id,
@@ -144,9 +204,52 @@ pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
             payment_reference: reference,
         }),
         ClaimTx::Appeal { claim_id, reason } => {
-            Msg::AppealClaim(pb::AppealClaim { claim_id, reason })
+            if reason.trim().is_empty() {
+                bail!("an appeal needs a written reason");
+            }
+            Msg::AppealClaim(pb::AppealClaim {
+                claim_id,
+                reason_hash: text_hash("reason", &reason),
+            })
         }
     })
+}
+
+/// The message a coverage command sends.
+pub(super) fn coverage_msg(cmd: CoverageTx) -> Msg {
+    match cmd {
+        CoverageTx::Enrol {
+            patient,
+            policy_id,
+            start,
+            end,
+        } => Msg::EnrolCoverage(pb::EnrolCoverage {
+            patient_id: patient,
+            policy_id,
+            start,
+            end,
+        }),
+        CoverageTx::End {
+            patient,
+            index,
+            end,
+        } => Msg::EndCoverage(pb::EndCoverage {
+            patient_id: patient,
+            index,
+            end,
+        }),
+    }
+}
+
+/// SHA-256 of free text that stays off chain; printed (stderr) so the signer can match the text
+/// they keep to the hash the ledger holds.
+fn text_hash(field: &str, text: &str) -> Vec<u8> {
+    let hash = Sha256::digest(text.as_bytes()).to_vec();
+    eprintln!(
+        "{field}_hash {} (SHA-256 of the {field}; only the hash goes on chain, keep the text)",
+        hex::encode(&hash)
+    );
+    hash
 }
 
 /// Sum of quantity × unit_price, with the ledger's own checked arithmetic.
@@ -161,6 +264,27 @@ fn items_total(items: &[ClaimItem]) -> anyhow::Result<u64> {
 /// Prints a claim.
 pub(super) async fn query_claim(r: &Reader, q: ClaimQuery, out: Output) -> anyhow::Result<()> {
     show(&r.read_msg::<pb::Claim>(&keys::claim(&q.id)).await?, out)
+}
+
+/// Prints every enrolment of a patient with an insurer, read at the height of the count (with
+/// `--prove`, a proof of the count and of each entry: the complete coverage history).
+pub(super) async fn query_coverage(
+    r: &mut Reader,
+    q: CoverageQuery,
+    out: Output,
+) -> anyhow::Result<()> {
+    let count = r
+        .read_u64(&keys::coverage_count(&q.patient, &q.insurer))
+        .await?;
+    r.height = count.height;
+    let mut list = Vec::new();
+    for n in 0..count.value.unwrap_or(0) {
+        list.push(
+            r.read_msg::<pb::Coverage>(&keys::coverage(&q.patient, &q.insurer, n))
+                .await?,
+        );
+    }
+    print_list(&count, &list, out)
 }
 
 /// Prints a policy version; without `--version`, the latest one, read at the same height as the
@@ -222,15 +346,18 @@ fn parse_rule(s: &str) -> anyhow::Result<CoverageRule> {
     Ok(rule)
 }
 
-/// Parses `CODE:QUANTITY:UNIT_PRICE` (the code itself may contain `:`).
+/// Parses `CODE[@MODIFIER]:QUANTITY:UNIT_PRICE` (the code itself may contain `:`; `@` is never
+/// part of a code).
 fn parse_item(s: &str) -> anyhow::Result<ClaimItem> {
     let mut parts = s.rsplitn(3, ':');
     let (Some(price), Some(quantity), Some(code)) = (parts.next(), parts.next(), parts.next())
     else {
-        bail!("an item is CODE:QUANTITY:UNIT_PRICE");
+        bail!("an item is CODE[@MODIFIER]:QUANTITY:UNIT_PRICE");
     };
+    let (code, modifier) = code.split_once('@').unwrap_or((code, ""));
     Ok(ClaimItem {
         service_code: code.to_string(),
+        modifier: modifier.to_string(),
         quantity: quantity
             .parse()
             .with_context(|| format!("quantity {quantity:?} is not a whole number"))?,
@@ -301,16 +428,29 @@ mod tests {
             "99213:1:12000",
             "--item",
             "80053:2:4999",
+            "--item",
+            "99213@76:1:12000",
             "--record",
             "r-1",
+            "--evidence",
+            "4",
+            "--evidence",
+            "9",
         ])
         .expect("parses");
         let Msg::SubmitClaim(m) = msg else {
             bail!("not a submit")
         };
         assert_eq!(
-            (m.total, m.items.len(), m.record_ids),
-            (21_998, 2, vec!["r-1".to_string()])
+            (m.total, m.items.len(), m.record_ids, m.evidence),
+            (33_998, 3, vec!["r-1".to_string()], vec![4, 9])
+        );
+        assert_eq!(
+            (
+                m.items[2].service_code.as_str(),
+                m.items[2].modifier.as_str()
+            ),
+            ("99213", "76")
         );
         let overflow = tx_msg(&[
             "submit",
@@ -324,6 +464,8 @@ mod tests {
             "1",
             "--item",
             "a:2:18446744073709551615",
+            "--evidence",
+            "0",
         ]);
         assert!(overflow.is_err());
         Ok(())
@@ -341,10 +483,20 @@ mod tests {
             tx_msg(&["pay", "cl-1", "--reference", "SEPA-1"]),
             Ok(Msg::PayClaim(_))
         ));
-        assert!(matches!(
-            tx_msg(&["appeal", "cl-1", "--reason", "preauth ref 7"]),
-            Ok(Msg::AppealClaim(_))
-        ));
+        let Msg::AppealClaim(a) = tx_msg(&["appeal", "cl-1", "--reason", "preauth ref 7"])? else {
+            bail!("not an appeal")
+        };
+        assert_eq!(
+            a.reason_hash,
+            Sha256::digest(b"preauth ref 7").to_vec(),
+            "only the reason's hash is sent"
+        );
+        assert!(tx_msg(&["appeal", "cl-1", "--reason", " "]).is_err());
+        let Msg::DecideClaim(d) = tx_msg(&["decide", "cl-1", "--amount", "1", "--note", "n"])?
+        else {
+            bail!("not a decision")
+        };
+        assert_eq!(d.note_hash, Sha256::digest(b"n").to_vec());
         assert!(matches!(
             tx_msg(&["publish-policy", "--policy", "gold", "--rule", "99213,cap=1"]),
             Ok(Msg::PublishPolicy(p)) if p.rules.len() == 1

@@ -176,7 +176,9 @@ pub fn apply_msg(
         | Msg::SubmitClaim(_)
         | Msg::DecideClaim(_)
         | Msg::PayClaim(_)
-        | Msg::AppealClaim(_) => claims::apply(&mut st, who, msg, ctx)?,
+        | Msg::AppealClaim(_)
+        | Msg::EnrolCoverage(_)
+        | Msg::EndCoverage(_) => claims::apply(&mut st, who, msg, ctx)?,
     };
     Ok((st.into_writes(), events))
 }

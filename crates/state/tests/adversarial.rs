@@ -189,19 +189,40 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
             }),
         ),
         c.tx(
+            &admin(INSURER),
+            Msg::EnrolCoverage(pb::EnrolCoverage {
+                patient_id: patient_id(&alice),
+                policy_id: "gold".into(),
+                start: 0,
+                end: 0,
+            }),
+        ),
+        c.tx(
+            &admin(HOSP),
+            Msg::LogAccess(pb::LogAccess {
+                patient_id: patient_id(&alice),
+                record_id: "r".into(),
+                data_class: "Observation".into(),
+                purpose: Purpose::Treat as i32,
+                action: 0,
+            }),
+        ),
+        c.tx(
             &admin(HOSP),
             Msg::SubmitClaim(pb::SubmitClaim {
                 patient_id: patient_id(&alice),
                 insurer: "insurer-c".into(),
                 policy_id: "gold".into(),
-                service_date: T0 - 86_400,
+                service_date: T0,
                 items: vec![pb::ClaimItem {
                     service_code: "99213".into(),
                     quantity: 1,
                     unit_price: 10_000,
+                    modifier: String::new(),
                 }],
                 record_ids: vec![],
                 total: 10_000,
+                evidence: vec![0],
             }),
         ),
         // Governance removes hospital-d: three of the four validators' members vote yes.
@@ -241,7 +262,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
         .unwrap()
         .is_none());
     let consent_id = attr(&r.tx_results[2].events, "consent_id");
-    let claim_id = attr(&r.tx_results[8].events, "claim_id");
+    let claim_id = attr(&r.tx_results[10].events, "claim_id");
     let pid = patient_id(&alice);
 
     let read = |patient: &str| {
@@ -349,7 +370,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                     Msg::DecideClaim(pb::DecideClaim {
                         claim_id: claim_id.clone(),
                         approved_amounts: vec![0],
-                        note: "denied".into(),
+                        note_hash: Vec::new(),
                     }),
                 )
             }),

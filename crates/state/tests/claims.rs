@@ -21,8 +21,17 @@ use tempfile::TempDir;
 
 const CHAIN: &str = "claims-chain";
 const T0: u64 = 1_700_000_000;
-/// A day of service before every block of the tests.
+/// A day of service before every block of the tests (after the setup block).
 const SERVICE_DAY: u64 = T0 - 86_400;
+/// Seconds per day.
+const DAY: u64 = 86_400;
+/// The time of the setup block: 20 days before the tests' blocks, so the accesses it logs are
+/// evidence of treatment for services on SERVICE_DAY and the days before it.
+const SETUP_TIME: u64 = T0 - 20 * DAY;
+/// Alice's access events logged at setup: by hospital-a (0) and by lab-b (1); bob's: by
+/// hospital-a (0). Claims cite them as evidence of treatment.
+const HOSPITAL_VISIT: u64 = 0;
+const LAB_VISIT: u64 = 1;
 
 /// Genesis members: (id, kind). Admin key i is `[100 + i; 32]`.
 const MEMBERS: [(&str, &str); 5] = [
@@ -174,7 +183,10 @@ impl World {
 
     /// Patients 0 (alice) and 1 (bob) registered; every practitioner registered (two of them
     /// suspended); insurer-c's policy "gold" (see [`gold`]); alice's record r-alice and bob's
-    /// r-bob anchored by hospital-a; alice's HPAYMT consent (class Claim) to insurer-c.
+    /// r-bob anchored by hospital-a; alice's HPAYMT consent (class Claim) to insurer-c; alice
+    /// and bob enrolled by insurer-c in gold (open-ended, coverage 0 of each); alice's and bob's
+    /// TREAT consents to hospital-a (and alice's to lab-b) and the accesses they permit (see
+    /// [`HOSPITAL_VISIT`]), all in a block at [`SETUP_TIME`].
     fn new() -> World {
         let mut w = World::empty();
         let mut txs = vec![
@@ -204,6 +216,14 @@ impl World {
             &patient_key(0),
             consent("insurer-c", Purpose::Hpaymt, "Claim"),
         ));
+        for p in [0, 1] {
+            txs.push(w.sign(&admin(INSURER), enrol(p, "gold", 0, 0)));
+            txs.push(w.sign(&patient_key(p), consent("hospital-a", Purpose::Treat, "*")));
+        }
+        txs.push(w.sign(&patient_key(0), consent("lab-b", Purpose::Treat, "*")));
+        txs.push(w.sign(&admin(HOSPITAL), visit(0)));
+        txs.push(w.sign(&admin(LAB), visit(0)));
+        txs.push(w.sign(&admin(HOSPITAL), visit(1)));
         for s in [SUSPENDED_ADJUSTER, SUSPENDED_PHYSICIAN] {
             let msg = Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did: s.did(),
@@ -212,7 +232,7 @@ impl World {
             });
             txs.push(w.sign(&admin(s.member), msg));
         }
-        for (i, r) in w.block(&txs).into_iter().enumerate() {
+        for (i, r) in w.block_at(SETUP_TIME, &txs).into_iter().enumerate() {
             assert_eq!(r.code, 0, "setup tx {i}: {}", r.log);
         }
         w
@@ -230,11 +250,13 @@ impl World {
     }
 
     fn block(&mut self, txs: &[Vec<u8>]) -> Vec<Outcome> {
+        self.block_at(T0 + self.height + 1, txs)
+    }
+
+    /// A block at `time` (unix seconds).
+    fn block_at(&mut self, time: u64, txs: &[Vec<u8>]) -> Vec<Outcome> {
         self.height += 1;
-        let r = self
-            .ledger
-            .finalize_block(self.height, T0 + self.height, txs)
-            .unwrap();
+        let r = self.ledger.finalize_block(self.height, time, txs).unwrap();
         self.ledger.commit().unwrap();
         // A tx refused by its stateless checks consumes no sequence: resynchronise like a client
         // that reads its next sequence from the node.
@@ -314,6 +336,27 @@ fn consent(grantee: &str, purpose: Purpose, class: &str) -> Msg {
     })
 }
 
+/// insurer-c enrols patient `p` in `policy` for [start, end).
+fn enrol(p: usize, policy: &str, start: u64, end: u64) -> Msg {
+    Msg::EnrolCoverage(pb::EnrolCoverage {
+        patient_id: patient(p),
+        policy_id: policy.into(),
+        start,
+        end,
+    })
+}
+
+/// A read of patient `p`'s record for treatment (the signer's member must hold a TREAT consent).
+fn visit(p: usize) -> Msg {
+    Msg::LogAccess(pb::LogAccess {
+        patient_id: patient(p),
+        record_id: if p == 0 { "r-alice" } else { "r-bob" }.into(),
+        data_class: "Encounter".into(),
+        purpose: Purpose::Treat as i32,
+        action: 0,
+    })
+}
+
 fn rule(
     code: &str,
     price_cap: u64,
@@ -357,6 +400,7 @@ fn item(code: &str, quantity: u64, unit_price: u64) -> ClaimItem {
         service_code: code.into(),
         quantity,
         unit_price,
+        modifier: String::new(),
     }
 }
 
@@ -377,11 +421,20 @@ fn claim_msg(items: Vec<ClaimItem>) -> pb::SubmitClaim {
         items,
         record_ids: vec!["r-alice".into()],
         total,
+        evidence: vec![HOSPITAL_VISIT],
     }
 }
 
 fn submit(items: Vec<ClaimItem>) -> Msg {
     Msg::SubmitClaim(claim_msg(items))
+}
+
+/// A claim for services `days` before SERVICE_DAY: each service is billed once a day, so a test
+/// that files the same code twice files it on another day.
+fn submit_before(days: u64, items: Vec<ClaimItem>) -> Msg {
+    let mut m = claim_msg(items);
+    m.service_date -= days * DAY;
+    Msg::SubmitClaim(m)
 }
 
 fn submit_with(f: impl FnOnce(&mut pb::SubmitClaim)) -> Msg {
@@ -399,8 +452,13 @@ fn decide(id: &str, amounts: &[u64]) -> Msg {
     Msg::DecideClaim(pb::DecideClaim {
         claim_id: id.into(),
         approved_amounts: amounts.to_vec(),
-        note: "reviewed".into(),
+        note_hash: sha256(b"reviewed"),
     })
+}
+
+fn sha256(text: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text).to_vec()
 }
 
 fn pay(id: &str) -> Msg {
@@ -413,7 +471,7 @@ fn pay(id: &str) -> Msg {
 fn appeal(id: &str) -> Msg {
     Msg::AppealClaim(pb::AppealClaim {
         claim_id: id.into(),
-        reason: "pre-authorised by phone, ref 42".into(),
+        reason_hash: sha256(b"pre-authorised by phone, ref 42"),
     })
 }
 
@@ -630,7 +688,15 @@ mod submission {
     #[test]
     fn a_lab_is_a_provider() {
         let mut w = World::new();
-        w.tx(&admin(LAB), submit(vec![item("80053", 1, 100)])).ok();
+        w.tx(
+            &admin(LAB),
+            submit_with(|m| {
+                m.items = vec![item("80053", 1, 100)];
+                m.total = 100;
+                m.evidence = vec![LAB_VISIT];
+            }),
+        )
+        .ok();
     }
 
     #[test]
@@ -791,6 +857,7 @@ mod submission {
         )
         .ok();
         w.tx(&admin(OTHER_INSURER), publish("gold", gold())).ok();
+        w.tx(&admin(OTHER_INSURER), enrol(0, "gold", 0, 0)).ok();
         w.refused(
             &admin(HOSPITAL),
             submit_with(|m| {
@@ -800,19 +867,89 @@ mod submission {
             Code::DuplicateClaim,
         );
         w.refused(&PHYSICIAN.key(), submit_with(again), Code::DuplicateClaim);
-        // Another day, another provider or another set of codes is another claim.
+        // Another day or another provider is another claim.
         w.submitted(submit_with(|m| {
             again(m);
             m.service_date -= 86_400
         }));
-        w.tx(&admin(LAB), submit_with(again)).ok();
-        w.submitted(submit_with(|m| {
-            again(m);
-            m.items.push(item("99213", 1, 1));
-            m.total += 1
-        }));
+        w.tx(
+            &admin(LAB),
+            submit_with(|m| {
+                again(m);
+                m.evidence = vec![LAB_VISIT];
+            }),
+        )
+        .ok();
         assert_eq!(first, "cl-1");
-        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 4);
+        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 3);
+    }
+
+    /// Issue 11, hole 1 as found live: `99213:1:5000` auto-approved, then
+    /// `99213:1:5000 --item 99213:1:5000` for the same patient, insurer and day was accepted and
+    /// auto-approved for 10 000 more. Now every service is billed once a day, whatever the split.
+    #[test]
+    fn double_billing_by_splitting_a_service_into_items_is_a_duplicate() {
+        let mut w = World::new();
+        let first = w.submitted(submit(vec![item("99213", 1, 5_000)]));
+        assert_eq!(status(&w.claim(&first)), ClaimStatus::Approved);
+        w.refused(
+            &admin(HOSPITAL),
+            submit(vec![item("99213", 1, 5_000), item("99213", 1, 5_000)]),
+            Code::DuplicateClaim,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit(vec![item("99213", 2, 5_000)]),
+            Code::DuplicateClaim,
+        );
+        // A split on a fresh day is one service in two items: accepted, keyed once.
+        let split = w.submitted(submit_before(
+            1,
+            vec![item("99213", 1, 5_000), item("99213", 1, 5_000)],
+        ));
+        assert_eq!(w.claim(&split).total_claimed, 10_000);
+        w.refused(
+            &admin(HOSPITAL),
+            submit_before(1, vec![item("99213", 1, 5_000)]),
+            Code::DuplicateClaim,
+        );
+        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 2);
+    }
+
+    /// A claim that adds new services to ones already billed that day is refused as a whole:
+    /// one key per service, so any overlap is a duplicate; the new service alone is accepted.
+    #[test]
+    fn a_claim_overlapping_a_billed_service_is_a_duplicate() {
+        let mut w = World::new();
+        w.submitted(submit(vec![item("99213", 1, 5_000)]));
+        w.refused(
+            &admin(HOSPITAL),
+            submit(vec![item("80053", 1, 1_000), item("99213", 1, 5_000)]),
+            Code::DuplicateClaim,
+        );
+        w.submitted(submit(vec![item("80053", 1, 1_000)]));
+        w.refused(
+            &admin(HOSPITAL),
+            submit(vec![item("80053", 1, 1_000)]),
+            Code::DuplicateClaim,
+        );
+    }
+
+    /// A real second service on one day carries a modifier (CPT 76, repeat procedure): it is
+    /// another service for duplicates, but never approved automatically.
+    #[test]
+    fn a_repeat_service_needs_a_modifier_and_waits_for_the_insurer() {
+        let mut w = World::new();
+        w.submitted(submit(vec![item("99213", 1, 5_000)]));
+        let repeat = ClaimItem {
+            modifier: "76".into(),
+            ..item("99213", 1, 5_000)
+        };
+        let id = w.submitted(submit(vec![repeat.clone()]));
+        let c = w.claim(&id);
+        assert_eq!(status(&c), ClaimStatus::Pending);
+        assert_eq!(reasons(&c), vec![vec!["MODIFIER_REVIEW"]]);
+        w.refused(&admin(HOSPITAL), submit(vec![repeat]), Code::DuplicateClaim);
     }
 
     #[test]
@@ -884,8 +1021,8 @@ mod decisions {
             (110_000, 2_000, 108_000)
         );
         assert_eq!(
-            (c.decided_height, c.decided_by, c.decision_note),
-            (w.height, ADJUSTER.did(), "reviewed".to_string())
+            (c.decided_height, c.decided_by, c.decision_note_hash),
+            (w.height, ADJUSTER.did(), sha256(b"reviewed"))
         );
     }
 
@@ -1037,7 +1174,10 @@ mod payments {
         );
         w.refused(&ADJUSTER.key(), pay(&approved), Code::ClaimNotPayable);
 
-        let partial = w.submitted(pending_claim());
+        let partial = w.submitted(submit_before(
+            1,
+            vec![item("99213", 1, 20_000), item("70551", 1, 90_000)],
+        ));
         w.tx(&ADJUSTER.key(), decide(&partial, &[15_000, 0])).ok();
         w.tx(&admin(INSURER), pay(&partial)).ok();
         assert_eq!(status(&w.claim(&partial)), ClaimStatus::Paid);
@@ -1048,7 +1188,7 @@ mod payments {
         let mut w = World::new();
         let pending = w.submitted(pending_claim());
         w.refused(&ADJUSTER.key(), pay(&pending), Code::ClaimNotPayable);
-        let denied = w.submitted(submit(vec![item("70551", 1, 100)]));
+        let denied = w.submitted(submit_before(1, vec![item("70551", 1, 100)]));
         w.tx(&ADJUSTER.key(), decide(&denied, &[0])).ok();
         w.refused(&ADJUSTER.key(), pay(&denied), Code::ClaimNotPayable);
         w.tx(&admin(HOSPITAL), appeal(&denied)).ok();
@@ -1088,11 +1228,11 @@ mod appeals {
         assert_eq!(r.attr("by"), PHYSICIAN.did());
         let c = w.claim(&id);
         assert_eq!(
-            (status(&c), c.appealed, c.appeal_reason.as_str()),
+            (status(&c), c.appealed, c.appeal_reason_hash),
             (
                 ClaimStatus::Appealed,
                 true,
-                "pre-authorised by phone, ref 42"
+                sha256(b"pre-authorised by phone, ref 42")
             )
         );
         w.tx(&ADJUSTER.key(), decide(&id, &[15_000, 90_000])).ok();
@@ -1120,7 +1260,7 @@ mod appeals {
         let mut w = World::new();
         let pending = w.submitted(pending_claim());
         w.refused(&admin(HOSPITAL), appeal(&pending), Code::AppealNotAllowed);
-        let approved = w.submitted(submit(vec![item("99213", 1, 100)]));
+        let approved = w.submitted(submit_before(1, vec![item("99213", 1, 100)]));
         w.refused(&admin(HOSPITAL), appeal(&approved), Code::AppealNotAllowed);
         w.tx(&ADJUSTER.key(), pay(&approved)).ok();
         w.refused(&admin(HOSPITAL), appeal(&approved), Code::AppealNotAllowed);
@@ -1317,8 +1457,12 @@ proptest! {
                 w.sign(&admin(HOSPITAL), register(&patient_key(0))),
                 w.sign(&patient_key(0), consent("insurer-c", Purpose::Hpaymt, "Claim")),
                 w.sign(&admin(INSURER), publish("gold", rules.clone())),
+                w.sign(&admin(INSURER), enrol(0, "gold", 0, 0)),
+                w.sign(&admin(HOSPITAL), anchor("r-alice", 0)),
+                w.sign(&patient_key(0), consent("hospital-a", Purpose::Treat, "*")),
+                w.sign(&admin(HOSPITAL), visit(0)),
             ];
-            w.block(&txs)
+            w.block_at(SETUP_TIME, &txs)
         };
         for r in setup(&mut a).into_iter().chain(setup(&mut b)) {
             prop_assert_eq!(r.code, 0, "{}", r.log);
@@ -1363,5 +1507,248 @@ proptest! {
             prop_assert_eq!(c.decisions.iter().map(|d| d.approved_amount).collect::<Vec<_>>(), amounts);
             prop_assert_eq!(a.ledger.info().map(|c| c.app_hash), b.ledger.info().map(|c| c.app_hash));
         }
+    }
+}
+
+/// Issue 11, holes 2 and 3: claims need the patient's enrolment and evidence of treatment; free
+/// text stays off chain.
+mod coverage_and_evidence {
+    use super::*;
+
+    fn end(p: usize, index: u64, end: u64) -> Msg {
+        Msg::EndCoverage(pb::EndCoverage {
+            patient_id: patient(p),
+            index,
+            end,
+        })
+    }
+
+    /// The attack as found: the provider picked the insurer's richer policy for a patient
+    /// enrolled in another one, or billed an insurer the patient never enrolled with.
+    #[test]
+    fn a_claim_under_a_policy_the_patient_is_not_enrolled_in_is_refused() {
+        let mut w = World::new();
+        let mut platinum = gold();
+        platinum[2].preauth_required = false;
+        w.tx(&admin(INSURER), publish("platinum", platinum)).ok();
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.policy_id = "platinum".into()),
+            Code::NoCoverage,
+        );
+        w.tx(
+            &patient_key(0),
+            consent("insurer-d", Purpose::Hpaymt, "Claim"),
+        )
+        .ok();
+        w.tx(&admin(OTHER_INSURER), publish("gold", gold())).ok();
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.insurer = "insurer-d".into()),
+            Code::NoCoverage,
+        );
+        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 0);
+        // Enrolled: accepted, and the claim names the enrolment it was adjudicated under.
+        w.tx(&admin(OTHER_INSURER), enrol(0, "gold", 0, 0)).ok();
+        let id = w.submitted(submit_with(|m| m.insurer = "insurer-d".into()));
+        assert_eq!(w.claim(&id).coverage_index, 0);
+    }
+
+    #[test]
+    fn coverage_counts_on_the_day_of_service_and_ends_only_forward() {
+        let mut w = World::new();
+        w.tx(&admin(INSURER), publish("silver", gold())).ok();
+        // Silver from SERVICE_DAY on (coverage 1 of alice).
+        let r = w.tx(&admin(INSURER), enrol(0, "silver", SERVICE_DAY, 0));
+        assert_eq!(r.ok().attr("index"), "1");
+        let silver = |days_before: u64| {
+            let mut m = claim_msg(vec![item("80053", 1, 100)]);
+            m.policy_id = "silver".into();
+            m.service_date -= days_before * DAY;
+            Msg::SubmitClaim(m)
+        };
+        w.refused(&admin(HOSPITAL), silver(1), Code::NoCoverage);
+        w.submitted(silver(0));
+        // Ending: not before the block time, only shorter, only an existing enrolment.
+        let now = T0 + w.height + 1;
+        w.refused(&admin(INSURER), end(0, 0, now - 1), Code::InvalidField);
+        w.refused(&admin(INSURER), end(0, 7, now + 10), Code::NoCoverage);
+        w.refused(&admin(HOSPITAL), end(0, 0, now + 10), Code::NotInsurer);
+        let now = T0 + w.height + 1;
+        w.tx(&admin(INSURER), end(0, 0, now)).ok();
+        w.refused(&admin(INSURER), end(0, 0, now + 5), Code::InvalidField);
+        // Services before the end are still covered, services from it on are not.
+        w.submitted(submit(vec![item("99213", 1, 100)]));
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.service_date = now + 1),
+            Code::NoCoverage,
+        );
+    }
+
+    #[test]
+    fn only_an_insurers_admin_enrols_in_its_own_published_policy_a_bounded_number_of_times() {
+        let mut w = World::new();
+        w.refused(&admin(HOSPITAL), enrol(0, "gold", 0, 0), Code::NotInsurer);
+        w.refused(&ADJUSTER.key(), enrol(0, "gold", 0, 0), Code::NotAuthorized);
+        w.refused(&patient_key(0), enrol(0, "gold", 0, 0), Code::NotAuthorized);
+        w.refused(
+            &admin(INSURER),
+            enrol(0, "platinum", 0, 0),
+            Code::UnknownPolicy,
+        );
+        w.refused(
+            &admin(OTHER_INSURER),
+            enrol(0, "gold", 0, 0),
+            Code::UnknownPolicy,
+        );
+        w.refused(
+            &admin(INSURER),
+            Msg::EnrolCoverage(pb::EnrolCoverage {
+                patient_id: "pt-nobody".into(),
+                policy_id: "gold".into(),
+                start: 0,
+                end: 0,
+            }),
+            Code::UnknownPatient,
+        );
+        w.refused(&admin(INSURER), enrol(0, "gold", 10, 5), Code::InvalidField);
+        // Alice has 1 enrolment; fill up to the limit, then one more is refused.
+        let limit = medledger_tx::limits::MAX_COVERAGES_PER_INSURER;
+        let txs: Vec<_> = (1..limit)
+            .map(|_| w.sign(&admin(INSURER), enrol(0, "gold", 0, 0)))
+            .collect();
+        assert!(w.block(&txs).iter().all(|r| r.code == 0));
+        w.refused(&admin(INSURER), enrol(0, "gold", 0, 0), Code::TooManyItems);
+        assert_eq!(
+            w.ledger
+                .store()
+                .get_u64(&keys::coverage_count(&patient(0), "insurer-c"))
+                .unwrap(),
+            limit
+        );
+    }
+
+    /// The attack as found: a provider billed a patient it never treated (it only needed the
+    /// patient's HPAYMT consent to the insurer). Carol is enrolled and consents to payment, but
+    /// hospital-a never accessed her records.
+    #[test]
+    fn a_claim_without_evidence_of_treatment_is_refused() {
+        let mut w = World::new();
+        w.tx(&admin(HOSPITAL), register(&patient_key(2))).ok();
+        w.tx(
+            &patient_key(2),
+            consent("insurer-c", Purpose::Hpaymt, "Claim"),
+        )
+        .ok();
+        w.tx(&admin(INSURER), enrol(2, "gold", 0, 0)).ok();
+        let carol = |evidence: Vec<u64>| {
+            submit_with(|m| {
+                m.patient_id = patient(2);
+                m.record_ids.clear();
+                m.evidence = evidence;
+            })
+        };
+        w.refused(&admin(HOSPITAL), carol(vec![]), Code::NoTreatmentEvidence);
+        w.refused(&admin(HOSPITAL), carol(vec![0]), Code::NoTreatmentEvidence);
+        // Alice's access by lab-b is not hospital-a's evidence, nor bob's index a match.
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.evidence = vec![LAB_VISIT]),
+            Code::NoTreatmentEvidence,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.evidence = vec![HOSPITAL_VISIT, LAB_VISIT]),
+            Code::NoTreatmentEvidence,
+        );
+        // An access after the day of service does not show treatment on it.
+        let r = w.tx(&admin(HOSPITAL), visit(0));
+        let late: u64 = r.ok().attr("index").parse().unwrap();
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.evidence = vec![late]),
+            Code::NoTreatmentEvidence,
+        );
+        // An access for operations, not treatment, is no evidence.
+        w.tx(
+            &patient_key(0),
+            consent("hospital-a", Purpose::Hoperat, "*"),
+        )
+        .ok();
+        let ops = w.tx(
+            &admin(HOSPITAL),
+            Msg::LogAccess(pb::LogAccess {
+                purpose: Purpose::Hoperat as i32,
+                ..match visit(0) {
+                    Msg::LogAccess(l) => l,
+                    _ => unreachable!(),
+                }
+            }),
+        );
+        let ops: u64 = ops.ok().attr("index").parse().unwrap();
+        let today = T0 + w.height + 1;
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| {
+                m.service_date = today;
+                m.evidence = vec![ops];
+            }),
+            Code::NoTreatmentEvidence,
+        );
+        w.submitted(submit_with(|m| {
+            m.service_date = T0 + w.height + 1;
+            m.evidence = vec![late];
+        }));
+        // An access more than 30 days before the day of service is too old.
+        let later = T0 + 15 * DAY;
+        let tx = w.sign(&admin(HOSPITAL), submit_with(|m| m.service_date = later));
+        let r = w.block_at(later, &[tx]).pop().unwrap();
+        assert_eq!(
+            Code::from_value(r.code),
+            Some(Code::NoTreatmentEvidence),
+            "{}",
+            r.log
+        );
+    }
+
+    /// Free text on chain is readable by any RPC user and erasable by nobody: appeals and
+    /// decisions carry the SHA-256 of the text the member keeps.
+    #[test]
+    fn appeal_reasons_and_decision_notes_go_on_chain_as_hashes_only() {
+        let mut w = World::new();
+        let id = w.submitted(pending_claim());
+        w.refused(
+            &ADJUSTER.key(),
+            Msg::DecideClaim(pb::DecideClaim {
+                claim_id: id.clone(),
+                approved_amounts: vec![0, 0],
+                note_hash: b"patient has a history of ...".to_vec(),
+            }),
+            Code::InvalidField,
+        );
+        w.tx(&ADJUSTER.key(), decide(&id, &[0, 0])).ok();
+        w.refused(
+            &admin(HOSPITAL),
+            Msg::AppealClaim(pb::AppealClaim {
+                claim_id: id.clone(),
+                reason_hash: b"the patient's diagnosis is ...".to_vec(),
+            }),
+            Code::InvalidField,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            Msg::AppealClaim(pb::AppealClaim {
+                claim_id: id.clone(),
+                reason_hash: Vec::new(),
+            }),
+            Code::InvalidField,
+        );
+        w.tx(&admin(HOSPITAL), appeal(&id)).ok();
+        let c = w.claim(&id);
+        assert_eq!(
+            (c.appeal_reason_hash.len(), c.decision_note_hash.len()),
+            (32, 32)
+        );
     }
 }

@@ -775,11 +775,23 @@ fn a_removed_members_practitioners_can_no_longer_act() {
             public_key: doctor.verifying_key().to_bytes().to_vec(),
             role: pb::PractitionerRole::Physician as i32,
             licence_hash: vec![7; 32],
+            key_proof: medledger_tx::keyproof::prove(
+                &doctor,
+                CHAIN,
+                medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                IDS[3],
+            )
+            .to_vec(),
             ..Default::default()
         }),
     );
     let patient = SigningKey::from_bytes(&[124; 32]);
-    n.ok(&patient, Msg::RegisterPatient(pb::RegisterPatient {}));
+    n.ok(
+        &admin(0),
+        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            &patient, CHAIN, IDS[0],
+        )),
+    );
     let patient_id = ids::patient_id(&patient.verifying_key().to_bytes());
     let anchor = |record: &str| {
         Msg::AnchorRecord(pb::AnchorRecord {

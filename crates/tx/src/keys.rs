@@ -172,9 +172,23 @@ pub fn claim(id: &str) -> Vec<u8> {
     format!("claim/{id}").into_bytes()
 }
 
-/// `claim-fingerprint/{hex}` → claim id (UTF-8): rejects duplicate claims.
+/// `claim-service/{hex}` → claim id (UTF-8): one key per (patient, provider, day, service code,
+/// modifier) ever billed, see `claims::fingerprint` in the state crate. Rejects duplicate and
+/// overlapping claims.
 pub fn claim_fingerprint(fingerprint: &[u8; 32]) -> Vec<u8> {
-    format!("claim-fingerprint/{}", hex::encode(fingerprint)).into_bytes()
+    format!("claim-service/{}", hex::encode(fingerprint)).into_bytes()
+}
+
+/// `coverage/{patient}/{insurer}/count` → counter of the patient's enrolments with the insurer.
+/// A proof of it plus a proof of every index below it proves the patient's *complete* coverage
+/// history with that insurer.
+pub fn coverage_count(patient: &str, insurer: &str) -> Vec<u8> {
+    format!("coverage/{patient}/{insurer}/count").into_bytes()
+}
+
+/// `coverage/{patient}/{insurer}/{n}` → `Coverage` number `n` (from 0).
+pub fn coverage(patient: &str, insurer: &str, n: u64) -> Vec<u8> {
+    format!("coverage/{patient}/{insurer}/{n:020}").into_bytes()
 }
 
 /// `member-tombstone/{id}` → counter: the height of the block whose passed proposal removed
@@ -218,6 +232,14 @@ mod tests {
             format!("seq/{}", "00".repeat(32)).as_bytes()
         );
         assert_eq!(proposal(7), b"proposal/00000000000000000007");
+        assert_eq!(
+            coverage("pt-ab", "insurer-c", 2),
+            b"coverage/pt-ab/insurer-c/00000000000000000002"
+        );
+        assert_eq!(
+            claim_fingerprint(&[0xab; 32]),
+            format!("claim-service/{}", "ab".repeat(32)).as_bytes()
+        );
         assert_eq!(
             validator_change(1),
             b"validators/changes/00000000000000000001"

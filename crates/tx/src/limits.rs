@@ -29,8 +29,6 @@ pub const MAX_TEXT_LEN: usize = 512;
 /// is rationed per member: a real hospital enrols a few patients a minute, and a burst of
 /// imports spreads over blocks; an outsider cannot enrol at all.
 pub const MAX_ENROLMENTS_PER_BLOCK: u64 = 64;
-/// Length of the SHA-256 hashes that stand for free text kept off chain.
-pub const TEXT_HASH_LEN: usize = 32;
 /// Most specific record ids in one consent.
 pub const MAX_RECORD_IDS: usize = 64;
 /// Most guardians of a patient.
@@ -46,6 +44,18 @@ pub const MAX_STUDY_PARTICIPANTS: u64 = 100_000;
 pub const MAX_SERVICE_CODE_LEN: usize = 32;
 /// Most record references in one claim.
 pub const MAX_CLAIM_RECORDS: usize = 32;
+/// Longest procedure modifier of a claim item (CPT/HCPCS modifiers have 2 characters).
+pub const MAX_MODIFIER_LEN: usize = 4;
+/// Most access events one claim cites as evidence of treatment (each is one state read).
+pub const MAX_CLAIM_EVIDENCE: usize = 16;
+/// Oldest evidence of treatment a claim may cite: an access at most this many days before the
+/// day of service (and not after it).
+pub const MAX_EVIDENCE_AGE_DAYS: u64 = 30;
+/// Most enrolments of one patient with one insurer, ended or not. A claim scans them to find the
+/// coverage on its day of service, so this bounds that work (insurers are a governed, small set).
+pub const MAX_COVERAGES_PER_INSURER: u64 = 64;
+/// Length of a SHA-256 digest: the hashes of off-chain free text (appeal reasons, notes).
+pub const TEXT_HASH_LEN: usize = 32;
 /// Basis points in a whole: a co-pay of `MAX_COPAY_BPS` basis points is the full amount.
 pub const MAX_COPAY_BPS: u32 = 10_000;
 /// Most governance proposals open at once. Expiry scans the open ones at the end of each block,

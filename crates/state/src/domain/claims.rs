@@ -8,6 +8,14 @@
 //!   pre-authorisation and is within its price cap; otherwise it waits (PENDING) for the insurer.
 //! - The insurer (its admin, or an active CLAIMS_ADJUSTER of it) decides pending or appealed
 //!   claims and marks approved ones paid; the provider may appeal a denial or partial approval once.
+//! - An insurer's admin enrols a patient in one of its policies for a period (EnrolCoverage) and
+//!   may end an enrolment early (EndCoverage). A claim is refused unless the patient's coverage
+//!   with the insurer under the named policy includes the day of service, and unless it cites an
+//!   access event that shows the provider treated the patient.
+//! - Each service (code and modifier) is billed once per patient, provider and day: one
+//!   `claim-service/…` key per service, so a split, a re-quantified or an overlapping
+//!   resubmission is a duplicate.
+//! - Free text (appeal reasons, decision notes) stays off chain; claims hold its SHA-256.
 //!
 //! Money is integer minor currency units. Every sum and product is checked: an amount that does
 //! not fit in a u64 refuses the transaction with [`Code::AmountOverflow`], never a panic, and
@@ -15,13 +23,15 @@
 //!
 //! The rules, with who may sign and every code, are in `docs/rules.md` ("Claims").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use medledger_tx::limits::MAX_COPAY_BPS;
+use medledger_tx::check::service_name;
+use medledger_tx::limits::{MAX_COPAY_BPS, MAX_COVERAGES_PER_INSURER, MAX_EVIDENCE_AGE_DAYS};
 use medledger_tx::pb::{
-    tx_body::Msg, Action, AppealClaim, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule,
-    DecideClaim, ItemDecision, Member, MemberKind, PayClaim, Practitioner, PractitionerRole,
-    PublishPolicy, Purpose, SubmitClaim,
+    tx_body::Msg, AccessEvent, Action, AppealClaim, Claim, ClaimItem, ClaimStatus, Coverage,
+    CoveragePolicy, CoverageRule, DecideClaim, EndCoverage, EnrolCoverage, ItemDecision, Member,
+    MemberKind, PayClaim, Practitioner, PractitionerRole, PublishPolicy, Purpose, ReviewStatus,
+    SubmitClaim,
 };
 use medledger_tx::{keys, Code, TxError};
 use sha2::{Digest, Sha256};
@@ -44,6 +54,9 @@ pub const REASON_NOT_COVERED: &str = "NOT_COVERED";
 pub const REASON_PRICE_CAP: &str = "PRICE_CAP";
 /// Reason: the rule needs a pre-authorisation, which only the insurer can confirm.
 pub const REASON_PREAUTH_REQUIRED: &str = "PREAUTH_REQUIRED";
+/// Reason: the item carries a modifier (a repeat or distinct service on the same day), which only
+/// the insurer can confirm; the amount is the proposal.
+pub const REASON_MODIFIER_REVIEW: &str = "MODIFIER_REVIEW";
 /// Reason: the adjuster approved the item in full.
 pub const REASON_ADJUSTER_APPROVED: &str = "ADJUSTER_APPROVED";
 /// Reason: the adjuster approved part of the item.
@@ -67,8 +80,9 @@ const PROVIDER_ROLES: [PractitionerRole; 4] = [
 /// Practitioner roles that may decide and pay for an insurer.
 const INSURER_ROLES: [PractitionerRole; 1] = [PractitionerRole::ClaimsAdjuster];
 
-/// Domain separator of claim fingerprints.
-const FINGERPRINT_DOMAIN: &[u8] = b"medledger/claim-fingerprint/v1";
+/// Domain separator of claim service fingerprints (v1 hashed a claim's whole code list, which a
+/// split or re-quantified resubmission escaped).
+const FINGERPRINT_DOMAIN: &[u8] = b"medledger/claim-service/v2";
 
 /// Seconds per day: fingerprints compare days of service, not seconds.
 const DAY: u64 = 86_400;
@@ -86,6 +100,8 @@ pub fn apply(
         Msg::DecideClaim(m) => decide(st, signer, m, ctx),
         Msg::PayClaim(m) => pay(st, signer, m, ctx),
         Msg::AppealClaim(m) => appeal(st, signer, m, ctx),
+        Msg::EnrolCoverage(m) => enrol(st, signer, m, ctx),
+        Msg::EndCoverage(m) => end_coverage(st, signer, m, ctx),
         // apply.rs routes only the claims messages here; anything else is a routing bug, refused
         // rather than trusted.
         _ => Err(TxError::new(Code::InvalidField, "not a claims message").into()),
@@ -152,8 +168,10 @@ fn submit(
     for record_id in &m.record_ids {
         require_anchored(st, record_id, &m.patient_id)?;
     }
+    require_treatment_evidence(st, &m.patient_id, &provider, m.service_date, &m.evidence)?;
     let consent_id = require_payment_consent(st, &m.patient_id, &m.insurer, ctx)?;
     let policy = latest_policy(st, &m.insurer, &m.policy_id)?;
+    let coverage = require_coverage(st, &m.patient_id, &m.insurer, &m.policy_id, m.service_date)?;
 
     let adjudication = adjudicate(&policy.rules, &m.items)?;
     let totals = totals(&m.items, &adjudication.decisions)?;
@@ -168,22 +186,36 @@ fn submit(
         .into());
     }
 
-    let codes: Vec<&str> = m.items.iter().map(|i| i.service_code.as_str()).collect();
-    let fp_key = keys::claim_fingerprint(&fingerprint(
-        &m.patient_id,
-        &provider,
-        m.service_date,
-        &codes,
-    ));
-    if let Some(existing) = st.get(&fp_key)? {
-        return Err(TxError::new(
-            Code::DuplicateClaim,
-            format!(
-                "claim {} already bills these services for this patient and day; appeal it rather than resubmit",
-                String::from_utf8_lossy(&existing)
-            ),
-        )
-        .into());
+    // One key per service: any service of this claim already billed by this provider for this
+    // patient on this day makes the claim a duplicate, whatever the split into items, the
+    // quantities, the prices, the other services or the insurer.
+    // Items of the same service within one claim (a split quantity) share their key.
+    let services: BTreeSet<(&str, &str)> = m
+        .items
+        .iter()
+        .map(|i| (i.service_code.as_str(), i.modifier.as_str()))
+        .collect();
+    let mut fp_keys = Vec::with_capacity(services.len());
+    for (code, modifier) in services {
+        let key = keys::claim_fingerprint(&fingerprint(
+            &m.patient_id,
+            &provider,
+            m.service_date,
+            code,
+            modifier,
+        ));
+        if let Some(existing) = st.get(&key)? {
+            return Err(TxError::new(
+                Code::DuplicateClaim,
+                format!(
+                    "claim {} already bills {} for this patient and day; appeal it, or give a real second service its modifier (e.g. 76)",
+                    String::from_utf8_lossy(&existing),
+                    service_name(code, modifier)
+                ),
+            )
+            .into());
+        }
+        fp_keys.push(key);
     }
 
     let n = st
@@ -227,10 +259,14 @@ fn submit(
             String::new()
         },
         consent_id,
+        evidence: m.evidence.clone(),
+        coverage_index: coverage.index,
         ..Default::default()
     };
     put_claim(st, &claim)?;
-    st.put(fp_key, id.clone().into_bytes());
+    for key in fp_keys {
+        st.put(key, id.clone().into_bytes());
+    }
     st.put_u64(keys::claim_counter(), n);
     Ok(vec![Event::new(
         "medledger.claim.submitted",
@@ -318,7 +354,7 @@ fn decide(
     claim.total_benefit = totals.benefit;
     claim.decided_height = ctx.height;
     claim.decided_by = adjuster.map(|p| p.did).unwrap_or_else(|| insurer.clone());
-    claim.decision_note = m.note.clone();
+    claim.decision_note_hash = m.note_hash.clone();
     put_claim(st, &claim)?;
     Ok(vec![Event::new(
         "medledger.claim.decided",
@@ -407,7 +443,7 @@ fn appeal(
     }
     claim.status = ClaimStatus::Appealed as i32;
     claim.appealed = true;
-    claim.appeal_reason = m.reason.clone();
+    claim.appeal_reason_hash = m.reason_hash.clone();
     put_claim(st, &claim)?;
     let by = practitioner
         .map(|p| p.did)
@@ -421,6 +457,202 @@ fn appeal(
             ("by", by),
         ],
     )])
+}
+
+/// EnrolCoverage: an insurer's admin enrols a patient in one of its published policies for
+/// [start, end) (end 0 = open-ended): entry `n` of `coverage/{patient}/{insurer}/…`.
+fn enrol(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &EnrolCoverage,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    // Enrolment is the insurer's contract with the patient, like its policies: its admin key.
+    let insurer = require_member_signer(signer, "EnrolCoverage")?;
+    require_insurer(&require_member(st, &insurer)?)?;
+    require_patient(st, &m.patient_id)?;
+    latest_policy(st, &insurer, &m.policy_id)?;
+    let count_key = keys::coverage_count(&m.patient_id, &insurer);
+    let n = st.get_u64(&count_key)?;
+    if n >= MAX_COVERAGES_PER_INSURER {
+        return Err(TxError::new(
+            Code::TooManyItems,
+            format!(
+                "patient {} has {n} enrolments with {insurer}; the limit is {MAX_COVERAGES_PER_INSURER}",
+                m.patient_id
+            ),
+        )
+        .into());
+    }
+    let coverage = Coverage {
+        patient_id: m.patient_id.clone(),
+        insurer: insurer.clone(),
+        policy_id: m.policy_id.clone(),
+        index: n,
+        start: m.start,
+        end: m.end,
+        enrolled_height: ctx.height,
+        ended_height: 0,
+    };
+    st.put_msg(keys::coverage(&m.patient_id, &insurer, n), &coverage);
+    st.put_u64(count_key, n + 1);
+    Ok(vec![Event::new(
+        "medledger.claim.coverage_enrolled",
+        vec![
+            ("patient_id", m.patient_id.clone()),
+            ("insurer", insurer),
+            ("policy_id", m.policy_id.clone()),
+            ("index", n.to_string()),
+            ("start", m.start.to_string()),
+            ("end", m.end.to_string()),
+        ],
+    )])
+}
+
+/// EndCoverage: the insurer's admin ends an enrolment at `end`, not before the block time (it
+/// cannot withdraw cover of services already rendered) and only earlier than its current end.
+fn end_coverage(
+    st: &mut TxState<'_, '_>,
+    signer: Signer,
+    m: &EndCoverage,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    let insurer = require_member_signer(signer, "EndCoverage")?;
+    require_insurer(&require_member(st, &insurer)?)?;
+    let key = keys::coverage(&m.patient_id, &insurer, m.index);
+    let mut coverage: Coverage = st.get_msg(&key)?.ok_or_else(|| {
+        TxError::new(
+            Code::NoCoverage,
+            format!(
+                "{insurer} has no enrolment {} of patient {}",
+                m.index, m.patient_id
+            ),
+        )
+    })?;
+    if m.end < ctx.time {
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!(
+                "end {} is before the block time {}: cover of services already rendered is not withdrawn",
+                m.end, ctx.time
+            ),
+        )
+        .into());
+    }
+    if coverage.end != 0 && m.end >= coverage.end {
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!(
+                "enrolment {} already ends at {}; EndCoverage only shortens (enrol again to extend)",
+                m.index, coverage.end
+            ),
+        )
+        .into());
+    }
+    coverage.end = m.end;
+    coverage.ended_height = ctx.height;
+    st.put_msg(key, &coverage);
+    Ok(vec![Event::new(
+        "medledger.claim.coverage_ended",
+        vec![
+            ("patient_id", m.patient_id.clone()),
+            ("insurer", insurer),
+            ("index", m.index.to_string()),
+            ("end", m.end.to_string()),
+        ],
+    )])
+}
+
+/// The patient's enrolment with `insurer` under `policy_id` whose period [start, end) includes
+/// `service_date`, the first such by index; else [`Code::NoCoverage`]. At most
+/// [`MAX_COVERAGES_PER_INSURER`] reads.
+fn require_coverage(
+    view: &impl StateRead,
+    patient: &str,
+    insurer: &str,
+    policy_id: &str,
+    service_date: u64,
+) -> Result<Coverage, ApplyError> {
+    let n = view
+        .get_u64(&keys::coverage_count(patient, insurer))?
+        .min(MAX_COVERAGES_PER_INSURER);
+    for i in 0..n {
+        let Some(c) = view.get_msg::<Coverage>(&keys::coverage(patient, insurer, i))? else {
+            continue;
+        };
+        if c.policy_id == policy_id && covers(&c, service_date) {
+            return Ok(c);
+        }
+    }
+    Err(TxError::new(
+        Code::NoCoverage,
+        format!(
+            "patient {patient} is not enrolled with {insurer} in policy {policy_id:?} on the day of service {service_date} (see `medledger query coverage {patient} {insurer}`)"
+        ),
+    )
+    .into())
+}
+
+/// Whether an enrolment's period [start, end) includes `time` (end 0 = open-ended).
+pub fn covers(c: &Coverage, time: u64) -> bool {
+    c.start <= time && (c.end == 0 || time < c.end)
+}
+
+/// Every access event a claim cites must show that `provider` treated `patient`: an access of
+/// this patient by the provider (its admin system or one of its practitioners), for TREAT or
+/// ETREAT (care, not payment, operations or research), not a break-glass access reviewed
+/// UNJUSTIFIED, on the day of service or at most [`MAX_EVIDENCE_AGE_DAYS`] days before it.
+/// Anything else, an index with no event included, is [`Code::NoTreatmentEvidence`]; so is
+/// citing nothing (checked statelessly too). At most `MAX_CLAIM_EVIDENCE` reads.
+fn require_treatment_evidence(
+    view: &impl StateRead,
+    patient: &str,
+    provider: &str,
+    service_date: u64,
+    evidence: &[u64],
+) -> Result<(), ApplyError> {
+    let refuse = |why: String| -> ApplyError {
+        TxError::new(
+            Code::NoTreatmentEvidence,
+            format!("{why}; a claim cites accesses of the patient by this provider for treatment on or up to {MAX_EVIDENCE_AGE_DAYS} days before the day of service"),
+        )
+        .into()
+    };
+    if evidence.is_empty() {
+        return Err(refuse("the claim cites no access event".into()));
+    }
+    let service_day = service_date / DAY;
+    let earliest = service_day.saturating_sub(MAX_EVIDENCE_AGE_DAYS);
+    for &n in evidence {
+        let Some(e) = view.get_msg::<AccessEvent>(&keys::access_event(patient, n))? else {
+            return Err(refuse(format!("patient {patient} has no access event {n}")));
+        };
+        let treatment = e.purpose == Purpose::Treat as i32 || e.purpose == Purpose::Etreat as i32;
+        let day = e.time / DAY;
+        let why = if e.patient_id != patient {
+            Some("is of another patient".to_string())
+        } else if e.actor != provider {
+            Some(format!("is an access by {}, not {provider}", e.actor))
+        } else if !treatment {
+            Some("is not for treatment (TREAT or ETREAT)".to_string())
+        } else if e.break_glass && e.review == ReviewStatus::Unjustified as i32 {
+            Some("is a break-glass access reviewed UNJUSTIFIED".to_string())
+        } else if day > service_day {
+            Some("is after the day of service".to_string())
+        } else if day < earliest {
+            Some(format!(
+                "is more than {MAX_EVIDENCE_AGE_DAYS} days before the day of service"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(refuse(format!(
+                "access event {n} of patient {patient} {why}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of adjudicating a claim against a policy.
@@ -455,7 +687,8 @@ pub fn adjudicate(rules: &[CoverageRule], items: &[ClaimItem]) -> Result<Adjudic
 /// - pre-authorisation required: approved 0, `PREAUTH_REQUIRED` (the ledger cannot see
 ///   pre-authorisations, so only the adjuster can approve such an item);
 /// - else approved = min(quantity × unit_price, quantity × price_cap) (no cap when 0), with
-///   `PRICE_CAP` when the cap binds; co-pay per the rule, see [`copay`].
+///   `PRICE_CAP` when the cap binds; co-pay per the rule, see [`copay`]; and `MODIFIER_REVIEW`
+///   when the item has a modifier (a second service on one day is the insurer's to confirm).
 fn adjudicate_item(rule: Option<&CoverageRule>, item: &ClaimItem) -> Result<ItemDecision, TxError> {
     let claimed = item_amount(item)?;
     let Some(rule) = rule.filter(|r| r.covered) else {
@@ -487,6 +720,9 @@ fn adjudicate_item(rule: Option<&CoverageRule>, item: &ClaimItem) -> Result<Item
         }
         _ => claimed,
     };
+    if !item.modifier.is_empty() {
+        reasons.push(REASON_MODIFIER_REVIEW.to_string());
+    }
     Ok(ItemDecision {
         approved_amount: approved,
         copay: copay(Some(rule), approved),
@@ -660,25 +896,27 @@ pub fn item_amount(item: &ClaimItem) -> Result<u64, TxError> {
     })
 }
 
-/// The duplicate-claim fingerprint: SHA-256 of the domain separator, a zero byte, then the
+/// The fingerprint of one billed service: SHA-256 of the domain separator, a zero byte, then the
 /// patient, the provider, the day of service (`service_date / 86 400`, UTC, as 8 bytes
-/// big-endian), the number of codes (8 bytes) and the service codes in byte order. Each string
-/// is prefixed by its length (8 bytes big-endian), so no two tuples encode alike. Item order,
-/// quantities, prices and the time within the day do not matter: the same services for the same
-/// patient on the same day are one claim.
-pub fn fingerprint(patient: &str, provider: &str, service_date: u64, codes: &[&str]) -> [u8; 32] {
-    let mut codes = codes.to_vec();
-    codes.sort_unstable();
+/// big-endian), the service code and its modifier (empty if none). Each string is prefixed by its
+/// length (8 bytes big-endian), so no two tuples encode alike. A claim writes one key per
+/// service ([`keys::claim_fingerprint`]) and is refused if any exists: quantities, prices, the
+/// split into items, other services of the claim and the time within the day do not matter.
+pub fn fingerprint(
+    patient: &str,
+    provider: &str,
+    service_date: u64,
+    code: &str,
+    modifier: &str,
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(FINGERPRINT_DOMAIN);
     h.update([0u8]);
     length_prefixed(&mut h, patient.as_bytes());
     length_prefixed(&mut h, provider.as_bytes());
     h.update((service_date / DAY).to_be_bytes());
-    h.update((codes.len() as u64).to_be_bytes());
-    for code in codes {
-        length_prefixed(&mut h, code.as_bytes());
-    }
+    length_prefixed(&mut h, code.as_bytes());
+    length_prefixed(&mut h, modifier.as_bytes());
     h.finalize().into()
 }
 
@@ -856,32 +1094,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprint_is_pinned_and_ignores_item_order_and_time_of_day() {
-        let a = fingerprint("pt-1", "hospital-a", 19_000 * DAY + 5, &["99213", "80053"]);
-        let b = fingerprint(
-            "pt-1",
-            "hospital-a",
-            19_000 * DAY + 3_600,
-            &["80053", "99213"],
-        );
+    fn service_fingerprint_is_pinned_and_ignores_time_of_day() {
+        let a = fingerprint("pt-1", "hospital-a", 19_000 * DAY + 5, "99213", "");
+        let b = fingerprint("pt-1", "hospital-a", 19_000 * DAY + 3_600, "99213", "");
         assert_eq!(a, b);
         assert_ne!(
             a,
-            fingerprint("pt-1", "hospital-a", 19_001 * DAY, &["80053", "99213"])
+            fingerprint("pt-1", "hospital-a", 19_001 * DAY, "99213", "")
         );
         assert_ne!(
             a,
-            fingerprint("pt-1", "hospital-a", 19_000 * DAY, &["80053"])
+            fingerprint("pt-1", "hospital-a", 19_000 * DAY, "80053", "")
+        );
+        // A modifier (e.g. 76, repeat procedure) makes it another service.
+        assert_ne!(
+            a,
+            fingerprint("pt-1", "hospital-a", 19_000 * DAY, "99213", "76")
         );
         // Length prefixes: moving a character between fields changes the fingerprint.
         assert_ne!(
-            fingerprint("pt-1h", "ospital-a", 0, &[]),
-            fingerprint("pt-1", "hospital-a", 0, &[])
+            fingerprint("pt-1h", "ospital-a", 0, "", ""),
+            fingerprint("pt-1", "hospital-a", 0, "", "")
         );
-        // Pinned: stored fingerprints must keep matching new submissions after an upgrade.
+        assert_ne!(
+            fingerprint("pt-1", "hospital-a", 0, "992137", "6"),
+            fingerprint("pt-1", "hospital-a", 0, "99213", "76")
+        );
+        // Pinned: stored service keys must keep matching new submissions after an upgrade.
+        // (v2: v1 hashed a claim's whole code list, so a split resubmission escaped it.)
         assert_eq!(
             hex::encode(a),
-            "b7f953ada195f070fb7ff88b79aa0c5cd14bea0cd8988656a37b38f797247f47"
+            "c40c4397473df15e5bed1e8832a6e4a79aa1ad319fcec08ecc83e3d7d9faff1b"
         );
     }
 
@@ -923,6 +1166,7 @@ mod tests {
             service_code: "a".into(),
             quantity: 2,
             unit_price: 10,
+            modifier: String::new(),
         };
         let d = adjudicate_item(Some(&rule), &item).map(|d| d.approved_amount);
         assert_eq!(d, Ok(20));

@@ -330,6 +330,15 @@ impl Harness {
             (&alice, consent("hospital-a", "*", pb::Purpose::Treat)),
             (&alice, consent("insurer-c", "Claim", pb::Purpose::Hpaymt)),
             (
+                &insurer,
+                Msg::EnrolCoverage(pb::EnrolCoverage {
+                    patient_id: ids::patient_id(&pk(&alice)),
+                    policy_id: "gold".into(),
+                    start: 0,
+                    end: 0,
+                }),
+            ),
+            (
                 &alice,
                 Msg::SetGuardians(pb::SetGuardians {
                     guardian_keys: [40, 41, 42].iter().map(|s| pk(&key(*s)).to_vec()).collect(),
@@ -479,13 +488,22 @@ impl Harness {
         }
     }
 
+    /// A hash of off-chain text: mostly 32 bytes, sometimes none or another length.
+    fn hash(&self, r: &mut Reader<'_>) -> Vec<u8> {
+        match r.u8() % 4 {
+            0 => Vec::new(),
+            1 => r.bytes(40).to_vec(),
+            _ => vec![r.u8(); 32],
+        }
+    }
+
     fn texts(&self, r: &mut Reader<'_>) -> Vec<String> {
         (0..r.count()).map(|_| self.text(r)).collect()
     }
 
     /// A message built from the input.
     fn msg(&self, r: &mut Reader<'_>) -> Msg {
-        match r.u8() % 20 {
+        match r.u8() % 22 {
             0 => Msg::RegisterPatient(pb::RegisterPatient {
                 patient_key: self.pool_pk(r),
                 key_proof: r.bytes(70).to_vec(),
@@ -616,6 +634,11 @@ impl Harness {
                         service_code: self.text(r),
                         quantity: r.number(),
                         unit_price: r.number(),
+                        modifier: if r.bool() {
+                            String::new()
+                        } else {
+                            self.text(r)
+                        },
                     })
                     .collect();
                 // Usually the honest total, so the claim gets past the totals check.
@@ -637,20 +660,32 @@ impl Harness {
                     items,
                     record_ids: self.texts(r),
                     total,
+                    evidence: (0..r.count()).map(|_| r.number()).collect(),
                 })
             }
             17 => Msg::DecideClaim(pb::DecideClaim {
                 claim_id: self.text(r),
                 approved_amounts: (0..r.count()).map(|_| r.number()).collect(),
-                note: self.text(r),
+                note_hash: self.hash(r),
             }),
             18 => Msg::PayClaim(pb::PayClaim {
                 claim_id: self.text(r),
                 payment_reference: self.text(r),
             }),
-            _ => Msg::AppealClaim(pb::AppealClaim {
+            19 => Msg::AppealClaim(pb::AppealClaim {
                 claim_id: self.text(r),
-                reason: self.text(r),
+                reason_hash: self.hash(r),
+            }),
+            20 => Msg::EnrolCoverage(pb::EnrolCoverage {
+                patient_id: self.text(r),
+                policy_id: self.text(r),
+                start: r.number(),
+                end: r.number(),
+            }),
+            _ => Msg::EndCoverage(pb::EndCoverage {
+                patient_id: self.text(r),
+                index: r.number(),
+                end: r.number(),
             }),
         }
     }

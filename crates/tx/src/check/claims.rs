@@ -4,14 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use super::{check_count, check_id, check_text, check_token};
+use super::{check_count, check_id, check_len, check_text_hash, check_token};
 use crate::error::{Code, TxError};
 use crate::limits::{
-    MAX_CLAIM_ITEMS, MAX_CLAIM_RECORDS, MAX_COPAY_BPS, MAX_ID_LEN, MAX_POLICY_RULES,
-    MAX_RECORD_ID_LEN, MAX_SERVICE_CODE_LEN, MAX_TEXT_LEN,
+    MAX_CLAIM_EVIDENCE, MAX_CLAIM_ITEMS, MAX_CLAIM_RECORDS, MAX_COPAY_BPS, MAX_ID_LEN,
+    MAX_MODIFIER_LEN, MAX_POLICY_RULES, MAX_RECORD_ID_LEN, MAX_SERVICE_CODE_LEN,
 };
 use crate::pb::{
-    AppealClaim, ClaimItem, CoverageRule, DecideClaim, PayClaim, PublishPolicy, SubmitClaim,
+    AppealClaim, ClaimItem, CoverageRule, DecideClaim, EndCoverage, EnrolCoverage, PayClaim,
+    PublishPolicy, SubmitClaim,
 };
 
 pub(crate) fn check_policy(m: &PublishPolicy) -> Result<(), TxError> {
@@ -87,10 +88,27 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
     check_count("items", m.items.len(), MAX_CLAIM_ITEMS)?;
     for (i, item) in m.items.iter().enumerate() {
         check_service_code(&format!("items[{i}].service_code"), &item.service_code)?;
+        check_modifier(&format!("items[{i}].modifier"), &item.modifier)?;
         if item.quantity == 0 {
             return Err(TxError::new(
                 Code::InvalidField,
                 format!("items[{i}].quantity must be at least 1"),
+            ));
+        }
+    }
+    if m.evidence.is_empty() {
+        return Err(TxError::new(
+            Code::NoTreatmentEvidence,
+            "evidence: cite the index of at least one access event of the patient by this provider (see `medledger query access PATIENT`)",
+        ));
+    }
+    check_count("evidence", m.evidence.len(), MAX_CLAIM_EVIDENCE)?;
+    let mut cited = BTreeSet::new();
+    for n in &m.evidence {
+        if !cited.insert(*n) {
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!("evidence: access event {n} is cited twice"),
             ));
         }
     }
@@ -132,7 +150,7 @@ pub(crate) fn check_decide(m: &DecideClaim) -> Result<(), TxError> {
         m.approved_amounts.len(),
         MAX_CLAIM_ITEMS,
     )?;
-    check_text("note", &m.note, MAX_TEXT_LEN)
+    check_text_hash("note_hash", &m.note_hash, true)
 }
 
 pub(crate) fn check_pay(m: &PayClaim) -> Result<(), TxError> {
@@ -142,14 +160,54 @@ pub(crate) fn check_pay(m: &PayClaim) -> Result<(), TxError> {
 
 pub(crate) fn check_appeal(m: &AppealClaim) -> Result<(), TxError> {
     check_id("claim_id", &m.claim_id)?;
-    check_text("reason", &m.reason, MAX_TEXT_LEN)?;
-    if m.reason.trim().is_empty() {
+    check_text_hash("reason_hash", &m.reason_hash, false)
+}
+
+pub(crate) fn check_enrol(m: &EnrolCoverage) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    check_id("policy_id", &m.policy_id)?;
+    if m.end != 0 && m.end <= m.start {
         return Err(TxError::new(
             Code::InvalidField,
-            "reason: an appeal needs a written reason",
+            format!(
+                "period: end {} is not after start {} (end 0 = open-ended)",
+                m.end, m.start
+            ),
         ));
     }
     Ok(())
+}
+
+pub(crate) fn check_end_coverage(m: &EndCoverage) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    if m.end == 0 {
+        return Err(TxError::new(
+            Code::InvalidField,
+            "end: give the time (unix seconds) from which services are no longer covered",
+        ));
+    }
+    Ok(())
+}
+
+/// A procedure modifier: empty, or 1-4 ASCII letters or digits (e.g. CPT `76`).
+fn check_modifier(field: &str, modifier: &str) -> Result<(), TxError> {
+    check_len(field, modifier, MAX_MODIFIER_LEN)?;
+    if !modifier.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!("{field} {modifier:?}: a modifier has only letters and digits"),
+        ));
+    }
+    Ok(())
+}
+
+/// `CODE` or `CODE@MODIFIER` (the CLI's form), for messages.
+pub fn service_name(code: &str, modifier: &str) -> String {
+    if modifier.is_empty() {
+        code.to_string()
+    } else {
+        format!("{code}@{modifier}")
+    }
 }
 
 /// A service code: a bounded token. `*` is refused because a rule for "*" would read as a
@@ -228,6 +286,7 @@ mod tests {
             service_code: code.into(),
             quantity,
             unit_price,
+            modifier: String::new(),
         }
     }
 
@@ -241,6 +300,7 @@ mod tests {
             items,
             record_ids: vec!["r-1".into()],
             total,
+            evidence: vec![0],
         }
     }
 
@@ -362,25 +422,93 @@ mod tests {
     }
 
     #[test]
+    fn modifiers_are_short_tokens() {
+        let with_items = |items: Vec<ClaimItem>| code_of(Msg::SubmitClaim(submit(items)));
+        let repeat = ClaimItem {
+            modifier: "76".into(),
+            ..item("99213", 1, 5_000)
+        };
+        assert_eq!(
+            with_items(vec![item("99213", 1, 5_000), repeat.clone()]),
+            None,
+            "a repeat procedure carries its modifier"
+        );
+        let long = ClaimItem {
+            modifier: "76777".into(),
+            ..repeat.clone()
+        };
+        assert_eq!(with_items(vec![long]), Some(Code::FieldTooLong));
+        let text = ClaimItem {
+            modifier: "7 6".into(),
+            ..repeat
+        };
+        assert_eq!(with_items(vec![text]), Some(Code::InvalidField));
+    }
+
+    #[test]
+    fn a_claim_cites_one_to_sixteen_distinct_access_events() {
+        let with = |evidence: Vec<u64>| {
+            code_of(Msg::SubmitClaim(SubmitClaim {
+                evidence,
+                ..submit(vec![item("99213", 1, 100)])
+            }))
+        };
+        assert_eq!(with(vec![]), Some(Code::NoTreatmentEvidence));
+        assert_eq!(with(vec![3, 3]), Some(Code::InvalidField));
+        assert_eq!(
+            with((0..=MAX_CLAIM_EVIDENCE as u64).collect()),
+            Some(Code::TooManyItems)
+        );
+        assert_eq!(with((0..MAX_CLAIM_EVIDENCE as u64).collect()), None);
+    }
+
+    #[test]
+    fn enrolments_need_a_patient_a_policy_and_a_period() {
+        let enrol = |start: u64, end: u64| {
+            code_of(Msg::EnrolCoverage(EnrolCoverage {
+                patient_id: "pt-1".into(),
+                policy_id: "gold".into(),
+                start,
+                end,
+            }))
+        };
+        assert_eq!(enrol(0, 0), None);
+        assert_eq!(enrol(10, 11), None);
+        assert_eq!(enrol(10, 10), Some(Code::InvalidField));
+        assert_eq!(enrol(10, 5), Some(Code::InvalidField));
+        let end = |end: u64| {
+            code_of(Msg::EndCoverage(EndCoverage {
+                patient_id: "pt-1".into(),
+                index: 0,
+                end,
+            }))
+        };
+        assert_eq!(end(5), None);
+        assert_eq!(end(0), Some(Code::InvalidField));
+    }
+
+    #[test]
     fn decisions_payments_and_appeals_need_their_fields() {
-        let decide = |amounts: Vec<u64>, note: &str| {
+        let decide = |amounts: Vec<u64>, note_hash: &[u8]| {
             code_of(Msg::DecideClaim(DecideClaim {
                 claim_id: "cl-1".into(),
                 approved_amounts: amounts,
-                note: note.into(),
+                note_hash: note_hash.to_vec(),
             }))
         };
-        assert_eq!(decide(vec![0, 5], ""), None);
-        assert_eq!(decide(vec![], ""), Some(Code::DecisionMismatch));
+        assert_eq!(decide(vec![0, 5], b""), None);
+        assert_eq!(decide(vec![0, 5], &[7; 32]), None);
+        assert_eq!(decide(vec![], b""), Some(Code::DecisionMismatch));
         assert_eq!(
-            decide(vec![1; MAX_CLAIM_ITEMS + 1], ""),
+            decide(vec![1; MAX_CLAIM_ITEMS + 1], b""),
             Some(Code::TooManyItems)
         );
         assert_eq!(
-            decide(vec![1], &"n".repeat(MAX_TEXT_LEN + 1)),
-            Some(Code::FieldTooLong)
+            decide(vec![1], b"not covered: see letter"),
+            Some(Code::InvalidField),
+            "a note is hashed, never sent"
         );
-        assert_eq!(decide(vec![1], "bell\u{7}"), Some(Code::InvalidField));
+        assert_eq!(decide(vec![1], &[7; 33]), Some(Code::InvalidField));
 
         let pay = |r: &str| {
             code_of(Msg::PayClaim(PayClaim {
@@ -392,20 +520,27 @@ mod tests {
         assert_eq!(pay(""), Some(Code::InvalidField));
         assert_eq!(pay("has space"), Some(Code::InvalidField));
 
-        let appeal = |r: &str| {
+        let appeal = |r: &[u8]| {
             code_of(Msg::AppealClaim(AppealClaim {
                 claim_id: "cl-1".into(),
-                reason: r.into(),
+                reason_hash: r.to_vec(),
             }))
         };
+        assert_eq!(appeal(&[9; 32]), None);
         assert_eq!(
-            appeal("pre-authorisation was granted by phone, ref 77"),
-            None
+            appeal(b""),
+            Some(Code::InvalidField),
+            "an appeal has a reason"
         );
-        assert_eq!(appeal("  "), Some(Code::InvalidField));
+        assert_eq!(
+            appeal(b"pre-authorisation was granted by phone"),
+            Some(Code::InvalidField),
+            "free text is refused: only its hash goes on chain"
+        );
+        assert_eq!(appeal(&[9; 31]), Some(Code::InvalidField));
         let no_id = AppealClaim {
             claim_id: String::new(),
-            reason: "x".into(),
+            reason_hash: vec![9; 32],
         };
         assert_eq!(code_of(Msg::AppealClaim(no_id)), Some(Code::InvalidField));
     }

@@ -50,7 +50,7 @@ pub(crate) fn check_practitioner_status(m: &SetPractitionerStatus) -> Result<(),
         }
         Ok(_) => {}
     }
-    check_text_hash("reason_hash", &m.reason_hash)
+    check_text_hash("reason_hash", &m.reason_hash, true)
 }
 
 /// Proofs of possession are Ed25519 signatures; the state machine verifies them.

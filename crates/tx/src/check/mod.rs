@@ -2,6 +2,8 @@
 //! The state machine runs them again before applying, so CheckTx is only a filter.
 
 mod claims;
+
+pub use claims::service_name;
 mod governance;
 mod identity;
 mod records;
@@ -41,6 +43,8 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::DecideClaim(m) => claims::check_decide(m)?,
         Msg::PayClaim(m) => claims::check_pay(m)?,
         Msg::AppealClaim(m) => claims::check_appeal(m)?,
+        Msg::EnrolCoverage(m) => claims::check_enrol(m)?,
+        Msg::EndCoverage(m) => claims::check_end_coverage(m)?,
     }
     Ok(msg)
 }
@@ -115,31 +119,28 @@ fn check_break_glass(m: &LogBreakGlass) -> Result<(), TxError> {
     check_id("patient_id", &m.patient_id)?;
     check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
     check_token("data_class", &m.data_class, MAX_DATA_CLASS_LEN)?;
-    if m.reason_hash.is_empty() {
-        return Err(TxError::new(
-            Code::InvalidField,
-            "reason_hash: break-glass access needs a written reason (its SHA-256 goes on chain)",
-        ));
-    }
-    check_text_hash("reason_hash", &m.reason_hash)
+    // Break-glass access needs a written reason; its SHA-256 goes on chain.
+    check_text_hash("reason_hash", &m.reason_hash, false)
 }
 
 fn check_review(m: &ReviewBreakGlass) -> Result<(), TxError> {
     check_id("patient_id", &m.patient_id)?;
-    check_text_hash("note_hash", &m.note_hash)
+    check_text_hash("note_hash", &m.note_hash, true)
 }
 
-/// Free text stays off chain: a message carries its SHA-256 (32 bytes) or nothing. Anything else
-/// is refused, so that no field can smuggle readable text onto the permanent ledger.
-pub(crate) fn check_text_hash(field: &str, value: &[u8]) -> Result<(), TxError> {
-    if value.is_empty() || value.len() == TEXT_HASH_LEN {
+/// Free text stays off chain: a message carries its SHA-256 (32 bytes), or nothing where
+/// `optional`. Anything else is refused, so that no field can smuggle readable text onto the
+/// permanent ledger.
+pub(crate) fn check_text_hash(field: &str, hash: &[u8], optional: bool) -> Result<(), TxError> {
+    if hash.len() == TEXT_HASH_LEN || (optional && hash.is_empty()) {
         return Ok(());
     }
     Err(TxError::new(
         Code::InvalidField,
         format!(
-            "{field} is {} bytes; it must be the 32-byte SHA-256 of text kept off chain, or empty",
-            value.len()
+            "{field} is {} bytes; give the SHA-256 ({TEXT_HASH_LEN} bytes) of the text you keep off chain{}",
+            hash.len(),
+            if optional { ", or nothing" } else { "" }
         ),
     ))
 }

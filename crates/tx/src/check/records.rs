@@ -20,5 +20,5 @@ pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
 
 pub(crate) fn check_erase(m: &EraseRecord) -> Result<(), TxError> {
     check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
-    check_text_hash("reason_hash", &m.reason_hash)
+    check_text_hash("reason_hash", &m.reason_hash, true)
 }
