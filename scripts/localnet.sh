@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a 4-validator consortium on this machine (hospital-a, lab-b, insurer-c, hospital-d) and
 # shows it working: installs dependencies, builds medledger, `medledger localnet up`, then a
-# patient grants consent, hospital-a logs an access, and a proof of the consent is verified.
+# hospital enrols a patient, the patient grants consent, hospital-a logs an access, and a proof
+# of the consent is verified.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/deps.sh
@@ -13,11 +14,11 @@ export PATH="$TOOLS:$PATH"
 
 medledger localnet up
 echo
-echo "== demo: a patient grants hospital-a access, hospital-a logs a read, an auditor verifies"
+echo "== demo: hospital-a enrols a patient, who grants it access; hospital-a logs a read; an auditor verifies"
 name="demo-patient-$(date +%s)"
 medledger keys add "$name" >/dev/null
 patient="$(medledger keys show "$name" -o json | grep -o '"patient_id": "[^"]*"' | cut -d'"' -f4)"
-medledger tx --from "$name" patient register
+medledger tx --from hospital-a patient register --patient-key "$name"
 grant="$(medledger tx --from "$name" consent grant --grantee hospital-a --class Observation --purpose TREAT -o json)"
 consent="$(printf '%s' "$grant" | grep -o '"consent_id": "[^"]*"' | cut -d'"' -f4)"
 echo "granted consent $consent"

@@ -398,4 +398,14 @@ mod tests {
             .iter()
             .all(|c| Code::from_value(c.value()) == Some(*c)));
     }
+
+    /// The README's table is the codes' public reference: every code has its row, with its name.
+    #[test]
+    fn the_readme_lists_every_code_by_number_and_name() {
+        let readme = include_str!("../../../README.md");
+        for c in Code::ALL {
+            let row = format!("| {} | {} |", c.value(), c.name());
+            assert!(readme.contains(&row), "README lacks the row {row}");
+        }
+    }
 }
