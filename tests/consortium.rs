@@ -534,7 +534,11 @@ async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_ever
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
     let t = TestNet::prepare();
-    t.edit_genesis(|g| g["consensus_params"]["block"]["max_bytes"] = "40000".into());
+    t.edit_genesis(|g| {
+        g["consensus_params"]["block"]["max_bytes"] = "40000".into();
+        // CometBFT requires evidence to fit in a block.
+        g["consensus_params"]["evidence"]["max_bytes"] = "1000".into();
+    });
     t.up().await;
     let c = t.client(0);
     const PER_MEMBER: u64 = 150;
