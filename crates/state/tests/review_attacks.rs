@@ -21,21 +21,7 @@ const LAB: usize = 1;
 const INSURER: usize = 2;
 
 fn register_practitioner(member: usize, k: &SigningKey, role: PractitionerRole) -> Msg {
-    Msg::RegisterPractitioner(pb::RegisterPractitioner {
-        public_key: pk(k).to_vec(),
-        role: role as i32,
-        licence_hash: vec![7; 32],
-        valid_until: 0,
-        name: String::new(),
-        key_proof: practitioner_proof(k, MEMBERS[member].0),
-    })
-}
-
-fn rotate(patient: &str, new: &SigningKey) -> Msg {
-    Msg::RotatePatientKey(pb::RotatePatientKey {
-        new_key: pk(new).to_vec(),
-        new_key_proof: keyproof::prove(new, CHAIN, ROTATE_PATIENT_KEY, patient).to_vec(),
-    })
+    register_practitioner_for(member, k, role, 0)
 }
 
 fn grant(grantee: &str, classes: &[&str], deny: &[&str]) -> Msg {
@@ -48,43 +34,31 @@ fn grant(grantee: &str, classes: &[&str], deny: &[&str]) -> Msg {
     })
 }
 
-fn read(patient: &str, record: &str, class: &str) -> Msg {
-    Msg::LogAccess(pb::LogAccess {
-        patient_id: patient.into(),
-        record_id: record.into(),
-        data_class: class.into(),
-        purpose: Purpose::Treat as i32,
-        action: 0,
-    })
-}
-
 fn anchor(record: &str, patient: &str, resource_type: &str) -> Msg {
-    Msg::AnchorRecord(pb::AnchorRecord {
-        record_id: record.into(),
-        patient_id: patient.into(),
-        resource_type: resource_type.into(),
-        content_hash: vec![1; 32],
-        size: 10,
-        key_id: "k-1".into(),
-    })
+    anchor_as(record, patient, resource_type)
 }
 
 fn break_glass(patient: &str, record: &str, class: &str) -> Msg {
-    Msg::LogBreakGlass(pb::LogBreakGlass {
-        patient_id: patient.into(),
-        record_id: record.into(),
-        data_class: class.into(),
-        reason_hash: Sha256::digest(b"unconscious, no consent on file").to_vec(),
-    })
+    break_glass_as(patient, record, class)
 }
 
-fn review(patient: &str, index: u64, justified: bool) -> Msg {
-    Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
-        patient_id: patient.into(),
-        event_index: index,
-        justified,
-        note_hash: Vec::new(),
-    })
+/// An anchored record read as another class is CLASS_MISMATCH; read as its own class, the
+/// consent decides (here: NO_PERMITTING_CONSENT).
+fn assert_class_is_the_anchors(
+    c: &mut Chain,
+    patient: &str,
+    record: &str,
+    declared: &str,
+    actual: &str,
+) {
+    assert_eq!(
+        c.send(&admin(HOSP), read(patient, record, declared)),
+        Code::ClassMismatch.value()
+    );
+    assert_eq!(
+        c.send(&admin(HOSP), read(patient, record, actual)),
+        Code::NoPermittingConsent.value()
+    );
 }
 
 /// Attack 1: patient registers with K0, rotates to K1; whoever holds K0 tries to take the
@@ -128,14 +102,7 @@ fn the_class_of_an_anchored_record_is_the_anchors_not_the_readers() {
     c.enrol(&alice);
     c.ok(&alice, grant("hospital-a", &["Observation"], &[]));
     c.ok(&admin(HOSP), anchor("psy-1", &pid, "PsychiatricNote"));
-    assert_eq!(
-        c.send(&admin(HOSP), read(&pid, "psy-1", "Observation")),
-        Code::ClassMismatch.value()
-    );
-    assert_eq!(
-        c.send(&admin(HOSP), read(&pid, "psy-1", "PsychiatricNote")),
-        Code::NoPermittingConsent.value()
-    );
+    assert_class_is_the_anchors(&mut c, &pid, "psy-1", "Observation", "PsychiatricNote");
     // A `*` grant that denies MedicationStatement.
     let bob = key(3);
     let bob_id = patient_id(&bob);
@@ -145,13 +112,12 @@ fn the_class_of_an_anchored_record_is_the_anchors_not_the_readers() {
         &admin(HOSP),
         anchor("med-1", &bob_id, "MedicationStatement"),
     );
-    assert_eq!(
-        c.send(&admin(HOSP), read(&bob_id, "med-1", "Observation")),
-        Code::ClassMismatch.value()
-    );
-    assert_eq!(
-        c.send(&admin(HOSP), read(&bob_id, "med-1", "MedicationStatement")),
-        Code::NoPermittingConsent.value()
+    assert_class_is_the_anchors(
+        &mut c,
+        &bob_id,
+        "med-1",
+        "Observation",
+        "MedicationStatement",
     );
     // Break-glass names the anchor's class too.
     let doc = key(20);
@@ -469,6 +435,6 @@ fn free_text_never_reaches_the_chain() {
     let e: AccessEvent = c.get(&keys::access_event(&pid, 0)).unwrap();
     assert_eq!(
         e.break_glass_reason_hash,
-        Sha256::digest(b"unconscious, no consent on file").to_vec()
+        Sha256::digest(b"unconscious in the emergency room").to_vec()
     );
 }

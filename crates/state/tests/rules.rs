@@ -25,37 +25,6 @@ fn register_practitioner(
     register_practitioner_for(HOSP, k, role, valid_until)
 }
 
-/// Genesis member `member` registers the practitioner holding `k`, with the key's proof.
-fn register_practitioner_for(
-    member: usize,
-    k: &ed25519_dalek::SigningKey,
-    role: PractitionerRole,
-    valid_until: u64,
-) -> Msg {
-    Msg::RegisterPractitioner(pb::RegisterPractitioner {
-        public_key: pk(k).to_vec(),
-        role: role as i32,
-        licence_hash: vec![7; 32],
-        valid_until,
-        name: "Dr Test".into(),
-        key_proof: practitioner_proof(k, MEMBERS[member].0),
-    })
-}
-
-/// The patient `patient` rotates to `new`, which proves possession.
-fn rotate(patient: &str, new: &ed25519_dalek::SigningKey) -> Msg {
-    Msg::RotatePatientKey(pb::RotatePatientKey {
-        new_key: pk(new).to_vec(),
-        new_key_proof: medledger_tx::keyproof::prove(
-            new,
-            CHAIN,
-            medledger_tx::keyproof::ROTATE_PATIENT_KEY,
-            patient,
-        )
-        .to_vec(),
-    })
-}
-
 fn status(did: &str, s: PractitionerStatus) -> Msg {
     Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
         did: did.into(),
@@ -73,43 +42,12 @@ fn grant(grantee: &str, classes: &[&str]) -> Msg {
     })
 }
 
-fn read(patient: &str, record: &str, class: &str) -> Msg {
-    Msg::LogAccess(pb::LogAccess {
-        patient_id: patient.into(),
-        record_id: record.into(),
-        data_class: class.into(),
-        purpose: Purpose::Treat as i32,
-        action: 0,
-    })
-}
-
 fn break_glass(patient: &str, record: &str) -> Msg {
-    Msg::LogBreakGlass(pb::LogBreakGlass {
-        patient_id: patient.into(),
-        record_id: record.into(),
-        data_class: "Observation".into(),
-        reason_hash: Sha256::digest(b"unconscious in the emergency room").to_vec(),
-    })
-}
-
-fn review(patient: &str, index: u64, justified: bool) -> Msg {
-    Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
-        patient_id: patient.into(),
-        event_index: index,
-        justified,
-        note_hash: Vec::new(),
-    })
+    break_glass_as(patient, record, "Observation")
 }
 
 fn anchor(record: &str, patient: &str) -> Msg {
-    Msg::AnchorRecord(pb::AnchorRecord {
-        record_id: record.into(),
-        patient_id: patient.into(),
-        resource_type: "Observation".into(),
-        content_hash: vec![1; 32],
-        size: 1024,
-        key_id: "vault-key-1".into(),
-    })
+    anchor_as(record, patient, "Observation")
 }
 
 fn erase(record: &str) -> Msg {

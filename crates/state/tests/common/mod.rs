@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use medledger_state::view::StateRead;
 use medledger_state::{BlockResult, Ledger};
 use medledger_tx::checkpoint::BlsKey;
-use medledger_tx::pb::{tx_body::Msg, TxBody};
+use medledger_tx::pb::{self, tx_body::Msg, PractitionerRole, Purpose, TxBody};
 use medledger_tx::{ids, keys, sign_tx};
 use tempfile::TempDir;
 
@@ -226,4 +226,81 @@ impl Chain {
             .unwrap()
             .map(|v| M::decode(v.as_slice()).unwrap())
     }
+}
+
+// Messages the rule tests send again and again: one builder each.
+
+/// Genesis member `member` registers the practitioner holding `k` (with the key's proof).
+pub fn register_practitioner_for(
+    member: usize,
+    k: &SigningKey,
+    role: PractitionerRole,
+    valid_until: u64,
+) -> Msg {
+    Msg::RegisterPractitioner(pb::RegisterPractitioner {
+        public_key: pk(k).to_vec(),
+        role: role as i32,
+        licence_hash: vec![7; 32],
+        valid_until,
+        name: "Dr Test".into(),
+        key_proof: practitioner_proof(k, MEMBERS[member].0),
+    })
+}
+
+/// A read of `record` of `patient`, declared as `class`, for treatment.
+pub fn read(patient: &str, record: &str, class: &str) -> Msg {
+    Msg::LogAccess(pb::LogAccess {
+        patient_id: patient.into(),
+        record_id: record.into(),
+        data_class: class.into(),
+        purpose: Purpose::Treat as i32,
+        action: 0,
+    })
+}
+
+/// The custodian anchors `record` of `patient` as a `resource_type`.
+pub fn anchor_as(record: &str, patient: &str, resource_type: &str) -> Msg {
+    Msg::AnchorRecord(pb::AnchorRecord {
+        record_id: record.into(),
+        patient_id: patient.into(),
+        resource_type: resource_type.into(),
+        content_hash: vec![1; 32],
+        size: 1024,
+        key_id: "vault-key-1".into(),
+    })
+}
+
+/// An emergency read of `record` (declared as `class`), with the hash of a written reason.
+pub fn break_glass_as(patient: &str, record: &str, class: &str) -> Msg {
+    use sha2::{Digest, Sha256};
+    Msg::LogBreakGlass(pb::LogBreakGlass {
+        patient_id: patient.into(),
+        record_id: record.into(),
+        data_class: class.into(),
+        reason_hash: Sha256::digest(b"unconscious in the emergency room").to_vec(),
+    })
+}
+
+/// A privacy officer's verdict on access event `index` of `patient`.
+pub fn review(patient: &str, index: u64, justified: bool) -> Msg {
+    Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
+        patient_id: patient.into(),
+        event_index: index,
+        justified,
+        note_hash: Vec::new(),
+    })
+}
+
+/// The patient `patient` rotates to `new`, which proves possession.
+pub fn rotate(patient: &str, new: &SigningKey) -> Msg {
+    Msg::RotatePatientKey(pb::RotatePatientKey {
+        new_key: pk(new).to_vec(),
+        new_key_proof: medledger_tx::keyproof::prove(
+            new,
+            CHAIN,
+            medledger_tx::keyproof::ROTATE_PATIENT_KEY,
+            patient,
+        )
+        .to_vec(),
+    })
 }
