@@ -584,3 +584,100 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
     let h = t.height(0).await;
     t.wait_all(&[0, 1, 2, 3], h + 2).await;
 }
+
+/// The review's attacks that succeeded on a live localnet (issue 11, items 1–3; item 0 is
+/// `a_mempool_fuller_than_a_block_never_halts_the_chain`, item 4 is in `tests/journey.rs`),
+/// replayed through a real consortium: each is refused with its stable code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reviews_live_attacks_are_refused_by_a_real_consortium() {
+    use medledger_tx::keyproof;
+    use pb::PractitionerRole;
+
+    let t = TestNet::start().await;
+    let c = t.client(2);
+    let chain = t.chain_id.clone();
+    let (hospital, insurer) = (t.member_key("hospital-a"), t.member_key("insurer-c"));
+    let code = |r: &medledger::client::TxReport| format!("{} {}", r.code_name, r.log);
+
+    // 1. A stolen first key cannot take the patient back after a rotation.
+    let (k0, k1) = (patient_key(91), patient_key(92));
+    let pid = ids::patient_id(&k0.verifying_key().to_bytes());
+    t.enrol_patient(0, &k0).await;
+    let rotate = Msg::RotatePatientKey(pb::RotatePatientKey {
+        new_key: k1.verifying_key().to_bytes().to_vec(),
+        new_key_proof: keyproof::prove(&k1, &chain, keyproof::ROTATE_PATIENT_KEY, &pid).to_vec(),
+    });
+    assert_eq!(c.submit(&k0, rotate).await.unwrap().code, 0);
+    let r = c.submit(&k0, grant("insurer-c")).await.unwrap();
+    assert_eq!(
+        (r.code, r.height),
+        (Code::KeyRetired.value(), 0),
+        "{:?}",
+        code(&r)
+    );
+    let again = c.submit(&hospital, t.enrol(&k0)).await.unwrap();
+    assert_eq!(again.code, Code::KeyRetired.value(), "{:?}", code(&again));
+
+    // 2. The data class of an anchored record is the anchor's, not the reader's.
+    assert_eq!(c.submit(&k1, grant("hospital-a")).await.unwrap().code, 0);
+    let psy = Msg::AnchorRecord(pb::AnchorRecord {
+        record_id: "psy-1".into(),
+        patient_id: pid.clone(),
+        resource_type: "PsychiatricNote".into(),
+        content_hash: vec![3; 32],
+        size: 10,
+        key_id: "k".into(),
+    });
+    assert_eq!(c.submit(&hospital, psy).await.unwrap().code, 0);
+    let r = c.submit(&hospital, read(&pid, "psy-1")).await.unwrap();
+    assert_eq!(r.code, Code::ClassMismatch.value(), "{:?}", code(&r));
+
+    // 3. An insurer cannot vouch for a physician (so it cannot break the glass), and a
+    //    hospital's own privacy officer cannot clear its break-glass.
+    let staff = |member: &str, k: &SigningKey, role: PractitionerRole| {
+        Msg::RegisterPractitioner(pb::RegisterPractitioner {
+            public_key: k.verifying_key().to_bytes().to_vec(),
+            role: role as i32,
+            licence_hash: vec![1; 32],
+            key_proof: keyproof::prove(k, &chain, keyproof::REGISTER_PRACTITIONER, member).to_vec(),
+            ..Default::default()
+        })
+    };
+    let fake = patient_key(93);
+    let r = c
+        .submit(
+            &insurer,
+            staff("insurer-c", &fake, PractitionerRole::Physician),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, Code::RoleNotForMemberKind.value(), "{:?}", code(&r));
+    let (doc, officer) = (patient_key(94), patient_key(95));
+    for (k, role) in [
+        (&doc, PractitionerRole::Physician),
+        (&officer, PractitionerRole::PrivacyOfficer),
+    ] {
+        let r = c
+            .submit(&hospital, staff("hospital-a", k, role))
+            .await
+            .unwrap();
+        assert_eq!(r.code, 0, "{:?}", code(&r));
+    }
+    let bg = Msg::LogBreakGlass(pb::LogBreakGlass {
+        patient_id: pid.clone(),
+        record_id: "psy-1".into(),
+        data_class: "PsychiatricNote".into(),
+        reason_hash: vec![5; 32],
+    });
+    let r = c.submit(&doc, bg).await.unwrap();
+    assert_eq!(r.code, 0, "{:?}", code(&r));
+    let index: u64 = r.attribute("index").unwrap().parse().unwrap();
+    let review = Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
+        patient_id: pid.clone(),
+        event_index: index,
+        justified: true,
+        note_hash: Vec::new(),
+    });
+    let r = c.submit(&officer, review).await.unwrap();
+    assert_eq!(r.code, Code::SelfReview.value(), "{:?}", code(&r));
+}

@@ -205,6 +205,24 @@ async fn a_patients_journey_through_the_consortium() {
         claim_status(&c, &first_id).await,
         ClaimStatus::Approved as i32
     );
+    // Double billing, as the review replayed it: the same service split into two items.
+    let split = |n: usize| {
+        (0..n)
+            .map(|_| ClaimItem {
+                service_code: "99213".into(),
+                quantity: 1,
+                unit_price: 12_000,
+                modifier: String::new(),
+            })
+            .collect::<Vec<_>>()
+    };
+    refused(
+        &c,
+        &hospital,
+        claim(&pid, split(2), "lab-result-1", &visit),
+        Code::DuplicateClaim,
+    )
+    .await;
     ok(
         &c,
         &insurer,
