@@ -5,7 +5,10 @@
 //!   FHIR audit repositories) already read BALP, so an export in that shape needs no custom
 //!   parser: one `AuditEvent` per access, typed DICOM `110110` "Patient Record", action `R`,
 //!   outcome `0`, the purpose coded from HL7 v3 `ActReason` (break-glass access is `ETREAT`, as
-//!   BALP has it), the member as the requesting agent, the patient and the record as entities.
+//!   BALP has it); the agents are the practitioner who read, by DID, as the requestor (always
+//!   there for break-glass) and the member as custodian (the requestor when its own system
+//!   read); the patient and the record are the entities. No element is an empty string (FHIR
+//!   forbids them): a break-glass access has no consent-id detail, and carries its review status.
 //!   The bundle's `meta` names the verified state it was read from ([`ProvenanceInfo`]), so a
 //!   reader can check every event again against that app hash.
 //! - [`hipaa_disclosures_csv`]: the accounting of disclosures of 45 CFR 164.528(b)(2) (date,
@@ -23,7 +26,7 @@
 //! [`crate::verify`]); they only format. An event that a verified state cannot hold (an
 //! unspecified or unknown purpose) is still exported, marked "unspecified", never dropped.
 
-use medledger_tx::pb::{AccessEvent, Purpose};
+use medledger_tx::pb::{AccessEvent, Purpose, ReviewStatus};
 use serde_json::{json, Value};
 
 /// The verified state an export was read from: the chain, the height the answers were read at,
@@ -53,6 +56,8 @@ const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActRea
 const ENTITY_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
 const OBJECT_ROLE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const SOURCE_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
+/// HL7 v3 ParticipationType: the agent's part (custodian organisation, authoring person).
+const PARTICIPATION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
 
 /// How a purpose is written: the HL7 v3 ActReason code and display, and the phrase people read.
 struct PurposeTerms {
@@ -144,6 +149,40 @@ fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
     let purpose = purpose_concept(e.purpose);
     let key = medledger_tx::keys::access_event(&e.patient_id, e.index);
     let ledger_key = String::from_utf8_lossy(&key).into_owned();
+    // The member is the organisation that disclosed; when one of its practitioners read (always
+    // for break-glass), that person is the requesting agent, by DID. FHIR forbids empty strings,
+    // so a detail without a value (a break-glass access has no consent) is left out.
+    let member = json!({
+        "type": { "coding": [{ "system": PARTICIPATION_SYSTEM, "code": "CST", "display": "custodian" }] },
+        "who": { "identifier": { "value": e.actor }, "display": e.actor },
+        "requestor": e.practitioner.is_empty(),
+        "purposeOfUse": [purpose],
+    });
+    let mut agents = vec![member];
+    if !e.practitioner.is_empty() {
+        agents.insert(
+            0,
+            json!({
+                "type": { "coding": [{ "system": PARTICIPATION_SYSTEM, "code": "AUT", "display": "author (originator)" }] },
+                "who": { "identifier": { "system": "urn:ietf:rfc:3986", "value": e.practitioner }, "display": e.practitioner },
+                "requestor": true,
+                "purposeOfUse": [purpose],
+            }),
+        );
+    }
+    let mut detail = Vec::new();
+    if !e.consent_id.is_empty() {
+        detail.push(json!({ "type": "consent-id", "valueString": e.consent_id }));
+    }
+    detail.push(json!({ "type": "ledger-height", "valueString": e.height.to_string() }));
+    detail.push(json!({ "type": "event-index", "valueString": e.index.to_string() }));
+    detail.push(json!({ "type": "ledger-key", "valueString": ledger_key }));
+    if e.break_glass {
+        let review = ReviewStatus::try_from(e.review)
+            .map_or("UNSPECIFIED", |r| r.as_str_name())
+            .trim_start_matches("REVIEW_STATUS_");
+        detail.push(json!({ "type": "break-glass-review", "valueString": review }));
+    }
     json!({
         "resourceType": "AuditEvent",
         "type": { "system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record" },
@@ -151,11 +190,7 @@ fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
         "recorded": utc_instant(e.time),
         "outcome": "0",
         "purposeOfEvent": [purpose],
-        "agent": [{
-            "who": { "identifier": { "value": e.actor }, "display": e.actor },
-            "requestor": true,
-            "purposeOfUse": [purpose],
-        }],
+        "agent": agents,
         "source": {
             "site": proven.chain_id,
             "observer": { "display": "medledger" },
@@ -178,12 +213,7 @@ fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
                 "type": { "system": ENTITY_TYPE_SYSTEM, "code": "2", "display": "System Object" },
                 "role": { "system": OBJECT_ROLE_SYSTEM, "code": "4", "display": "Domain Resource" },
                 // R4 `entity.detail` values are strings (or base64), hence the decimal strings.
-                "detail": [
-                    { "type": "consent-id", "valueString": e.consent_id },
-                    { "type": "ledger-height", "valueString": e.height.to_string() },
-                    { "type": "event-index", "valueString": e.index.to_string() },
-                    { "type": "ledger-key", "valueString": ledger_key },
-                ],
+                "detail": detail,
             },
         ],
     })
@@ -355,6 +385,11 @@ mod tests {
                 "outcome": "0",
                 "purposeOfEvent": [treatment],
                 "agent": [{
+                    "type": { "coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                        "code": "CST",
+                        "display": "custodian",
+                    }] },
                     "who": { "identifier": { "value": "hospital-a" }, "display": "hospital-a" },
                     "requestor": true,
                     "purposeOfUse": [treatment],
@@ -516,6 +551,61 @@ mod tests {
                 "{purpose:?}: {csv}"
             );
         }
+    }
+
+    /// Every string value in `v`, with its JSON path.
+    fn strings(v: &Value, path: String, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::String(s) => out.push((path, s.clone())),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| strings(x, format!("{path}[{i}]"), out)),
+            Value::Object(o) => o
+                .iter()
+                .for_each(|(k, x)| strings(x, format!("{path}.{k}"), out)),
+            _ => {}
+        }
+    }
+
+    /// The review's finding: a break-glass event exported `consent-id` as `""` (FHIR forbids
+    /// empty strings) and left out the practitioner who broke the glass.
+    #[test]
+    fn a_break_glass_event_names_its_practitioner_and_has_no_empty_string() {
+        let e = AccessEvent {
+            consent_id: String::new(),
+            practitioner: "did:medledger:0123456789abcdef0123456789abcdef".into(),
+            break_glass: true,
+            review: ReviewStatus::Pending as i32,
+            ..event(Purpose::Etreat)
+        };
+        let bundle = fhir_audit_bundle(PT, &[e], &proven());
+        let mut all = Vec::new();
+        strings(&bundle, String::new(), &mut all);
+        let empty: Vec<&String> = all
+            .iter()
+            .filter(|(_, s)| s.is_empty())
+            .map(|(p, _)| p)
+            .collect();
+        assert!(empty.is_empty(), "empty strings at {empty:?}");
+        let audit = &bundle["entry"][0]["resource"];
+        assert_eq!(
+            audit["agent"][0]["who"]["identifier"]["value"],
+            "did:medledger:0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(audit["agent"][0]["requestor"], true);
+        assert_eq!(
+            audit["agent"][1]["who"]["identifier"]["value"],
+            "hospital-a"
+        );
+        assert_eq!(audit["agent"][1]["requestor"], false);
+        let details = &audit["entity"][1]["detail"];
+        assert!(details
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["type"] != "consent-id"));
+        assert_eq!(details[3]["valueString"], "PENDING");
     }
 
     #[test]
