@@ -493,11 +493,7 @@ pub async fn verify_permitted(
     let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
     let state_height = s.height;
     let attestation = s.finish(trust).await?;
-    let ctx = BlockCtx {
-        chain_id: trust.chain_id().to_string(),
-        height: state_height + 1,
-        time,
-    };
+    let ctx = BlockCtx::new(trust.chain_id(), state_height + 1, time);
     let request = Request {
         patient: &req.patient,
         member: &member,

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use medledger_tx::checkpoint::{self, decode_certificate_tx, encode_certificate_tx, CertValidator};
 use medledger_tx::pb::{Certificate, Validator, ValidatorSet};
-use medledger_tx::{ids, keys, Code, QueryCode, SigCache, TxError};
+use medledger_tx::{ids, keyproof, keys, Code, QueryCode, SigCache, TxError};
 
 use crate::apply::{
     check_sequence, check_stateless, deliver, unknown_signer, unknown_signer_may_send, TxOutcome,
@@ -428,6 +428,58 @@ impl Ledger {
         out
     }
 
+    /// Verifies, on every core, the key proofs carried by the block's txs (enrolments,
+    /// rotations, practitioner registrations), naming the subject the committed state gives the
+    /// signer. Handlers then skip the proofs that passed and check any other themselves (a
+    /// signer whose owner changes within the block), so the verdicts are the same either way.
+    fn verify_key_proofs(&self, parsed: &[BlockTx]) -> Result<keyproof::Verified, StoreError> {
+        use medledger_tx::pb::{key_owner::Owner, tx_body::Msg, KeyOwner, Practitioner};
+        let mut checks = Vec::new();
+        for tx in parsed {
+            let BlockTx::User(Ok(tx)) = tx else { continue };
+            let (key, proof, purpose) = match &tx.body().msg {
+                Some(Msg::RegisterPatient(m)) => {
+                    (&m.patient_key, &m.key_proof, keyproof::ENROL_PATIENT)
+                }
+                Some(Msg::RotatePatientKey(m)) => {
+                    (&m.new_key, &m.new_key_proof, keyproof::ROTATE_PATIENT_KEY)
+                }
+                Some(Msg::RegisterPractitioner(m)) => {
+                    (&m.public_key, &m.key_proof, keyproof::REGISTER_PRACTITIONER)
+                }
+                _ => continue,
+            };
+            let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) else {
+                continue;
+            };
+            let owner = self
+                .store
+                .get_msg::<KeyOwner>(&keys::key_owner(tx.signer()))?
+                .and_then(|o| o.owner);
+            let subject = match owner {
+                Some(Owner::MemberId(id)) | Some(Owner::PatientId(id)) => id,
+                Some(Owner::PractitionerDid(did)) => {
+                    match self
+                        .store
+                        .get_msg::<Practitioner>(&keys::practitioner(&did))?
+                    {
+                        Some(p) => p.member_id,
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
+            checks.push(keyproof::Check {
+                key,
+                proof: proof.clone(),
+                chain_id: self.chain_id.clone(),
+                purpose,
+                subject,
+            });
+        }
+        Ok(keyproof::verify_all(checks))
+    }
+
     /// ProcessProposal for block `height`: accept only blocks whose every tx decodes and carries
     /// a valid signature, with at most one certificate, first, and valid. Deterministic: the same
     /// block gives the same answer on every validator.
@@ -500,13 +552,8 @@ impl Ledger {
         time: u64,
         txs: &[Vec<u8>],
     ) -> Result<BlockResult, StoreError> {
-        let ctx = BlockCtx {
-            chain_id: self.chain_id.clone(),
-            height,
-            time,
-        };
         // Signatures first (mostly cache hits from CheckTx; the rest on all cores), then the
-        // state machine.
+        // key proofs the block's txs carry (on all cores), then the state machine.
         self.sigs.warm(txs);
         let parsed: Vec<BlockTx> = txs
             .iter()
@@ -515,6 +562,10 @@ impl Ledger {
                 None => BlockTx::User(self.sigs.decode_and_verify(tx)),
             })
             .collect();
+        let ctx = BlockCtx {
+            key_proofs: self.verify_key_proofs(&parsed)?,
+            ..BlockCtx::new(self.chain_id.clone(), height, time)
+        };
         let mut block = BlockState::new(&self.store);
         let mut tx_results = Vec::with_capacity(txs.len());
         for (i, tx) in parsed.into_iter().enumerate() {

@@ -251,11 +251,7 @@ mod tests {
     use super::*;
 
     fn ctx(height: u64, time: u64) -> BlockCtx {
-        BlockCtx {
-            chain_id: "c".into(),
-            height,
-            time,
-        }
+        BlockCtx::new("c", height, time)
     }
 
     fn consent() -> Consent {

@@ -24,6 +24,22 @@ pub struct BlockCtx {
     pub height: u64,
     /// The block time, unix seconds.
     pub time: u64,
+    /// Key proofs of the block's txs already verified on every core before the txs are applied
+    /// (see `Ledger::finalize_block`); handlers verify the rest themselves. Speed only: it
+    /// holds only proofs that passed.
+    pub key_proofs: medledger_tx::keyproof::Verified,
+}
+
+impl BlockCtx {
+    /// The context of block `height` at `time`, with no proof verified ahead.
+    pub fn new(chain_id: impl Into<String>, height: u64, time: u64) -> Self {
+        BlockCtx {
+            chain_id: chain_id.into(),
+            height,
+            time,
+            key_proofs: Default::default(),
+        }
+    }
 }
 
 /// An ABCI event: CometBFT indexes its attributes, so `tx_search` finds e.g. every access to a

@@ -28,7 +28,8 @@ pub fn register(
         .as_slice()
         .try_into()
         .map_err(|_| TxError::new(Code::BadPublicKey, "patient_key must be 32 bytes"))?;
-    keyproof::verify(
+    keyproof::verify_with(
+        &ctx.key_proofs,
         &key,
         &m.key_proof,
         &ctx.chain_id,
@@ -190,7 +191,8 @@ pub fn rotate(
     let id = require_patient_signer(signer, "RotatePatientKey")?;
     let patient = require_patient(st, &id)?;
     let new_key = new_key(st, &m.new_key)?;
-    keyproof::verify(
+    keyproof::verify_with(
+        &ctx.key_proofs,
         &new_key,
         &m.new_key_proof,
         &ctx.chain_id,

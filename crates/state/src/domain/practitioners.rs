@@ -34,7 +34,8 @@ pub fn register(
         )
         .into());
     }
-    keyproof::verify(
+    keyproof::verify_with(
+        &ctx.key_proofs,
         &key,
         &m.key_proof,
         &ctx.chain_id,
