@@ -14,6 +14,7 @@ fn main() -> std::io::Result<()> {
         "governance.proto",
         "records.proto",
         "claims.proto",
+        "gateway.proto",
     ]
     .map(|f| root.join("medledger/v1").join(f));
     for f in &files {

@@ -22,7 +22,7 @@ use medledger_tx::{keys, Code, TxError, VerifiedTx};
 
 use crate::domain::members::{signer, Signer};
 use crate::domain::{
-    access, claims, consent, governance, patients, practitioners, records, BlockCtx, Event,
+    access, claims, consent, gateway, governance, patients, practitioners, records, BlockCtx, Event,
 };
 use crate::error::{ApplyError, StoreError};
 use crate::store::WriteSet;
@@ -171,6 +171,7 @@ pub fn apply_msg(
         Msg::RecoverPatientKey(m) => patients::recover(&mut st, &who, tx.signer(), m, ctx)?,
         Msg::AnchorRecord(m) => records::anchor(&mut st, who, m, ctx)?,
         Msg::EraseRecord(m) => records::erase(&mut st, who, m, ctx)?,
+        Msg::SetGateway(m) => gateway::set(&mut st, who, tx.signer(), m, ctx)?,
         Msg::SubmitProposal(_) | Msg::VoteProposal(_) => governance::apply(&mut st, who, msg, ctx)?,
         Msg::PublishPolicy(_)
         | Msg::SubmitClaim(_)

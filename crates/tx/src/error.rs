@@ -164,11 +164,14 @@ pub enum Code {
     BadKeyProof = 94,
     /// A key recovery must be signed by the new key it names.
     RecoverySignerMismatch = 95,
+    /// A gateway's X25519 box key is not signed by the member admin key that sends it (the
+    /// signature over the box-key statement is missing or invalid), or the key is unusable.
+    BadBoxKeySignature = 96,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 76] = [
+    pub const ALL: [Code; 77] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -245,6 +248,7 @@ impl Code {
         Code::EnrolmentLimit,
         Code::BadKeyProof,
         Code::RecoverySignerMismatch,
+        Code::BadBoxKeySignature,
     ];
 
     /// The ABCI result code.
@@ -336,6 +340,7 @@ impl Code {
             Code::EnrolmentLimit => "ENROLMENT_LIMIT",
             Code::BadKeyProof => "BAD_KEY_PROOF",
             Code::RecoverySignerMismatch => "RECOVERY_SIGNER_MISMATCH",
+            Code::BadBoxKeySignature => "BAD_BOX_KEY_SIGNATURE",
         }
     }
 }

@@ -199,6 +199,11 @@ pub fn member_tombstone(id: &str) -> Vec<u8> {
     format!("member-tombstone/{id}").into_bytes()
 }
 
+/// `gateway/{member}` → `Gateway`: the member's record-vault endpoint and X25519 box key.
+pub fn gateway(member: &str) -> Vec<u8> {
+    format!("gateway/{member}").into_bytes()
+}
+
 /// The value encoding of counters.
 pub fn encode_u64(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()
@@ -232,6 +237,7 @@ mod tests {
             format!("seq/{}", "00".repeat(32)).as_bytes()
         );
         assert_eq!(proposal(7), b"proposal/00000000000000000007");
+        assert_eq!(gateway("lab-b"), b"gateway/lab-b");
         assert_eq!(
             coverage("pt-ab", "insurer-c", 2),
             b"coverage/pt-ab/insurer-c/00000000000000000002"

@@ -9,6 +9,7 @@
 //!   standalone proof verifier,
 //! - the stable rejection codes ([`Code`], [`TxError`]).
 
+pub mod boxkey;
 pub mod check;
 pub mod checkpoint;
 pub mod envelope;

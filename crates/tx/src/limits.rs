@@ -74,3 +74,5 @@ pub const MAX_VALIDATOR_POWER: u64 = 1_000_000;
 /// `MAX_OPEN_PROPOSALS` = 32, filling every slot takes 16 colluding members, not one admin key;
 /// a slot frees when the proposal is decided or expires.
 pub const MAX_OPEN_PROPOSALS_PER_MEMBER: usize = 2;
+/// Longest gateway endpoint URL (`SetGateway.endpoint`).
+pub const MAX_ENDPOINT_LEN: usize = 256;

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod claims;
 pub mod consent;
+pub mod gateway;
 pub mod governance;
 pub mod members;
 pub mod patients;

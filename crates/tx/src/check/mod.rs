@@ -4,6 +4,9 @@
 mod claims;
 
 pub use claims::service_name;
+pub use records::{
+    check_endpoint, commitment_of_key_id, key_id_for_commitment, KEY_COMMITMENT_PREFIX,
+};
 mod governance;
 mod identity;
 mod records;
@@ -45,6 +48,7 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::AppealClaim(m) => claims::check_appeal(m)?,
         Msg::EnrolCoverage(m) => claims::check_enrol(m)?,
         Msg::EndCoverage(m) => claims::check_end_coverage(m)?,
+        Msg::SetGateway(m) => records::check_set_gateway(m)?,
     }
     Ok(msg)
 }

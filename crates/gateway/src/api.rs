@@ -1,0 +1,93 @@
+//! The JSON bodies of the gateway's HTTP API (docs/vault.md, "Gateway HTTP API").
+
+use serde::{Deserialize, Serialize};
+
+/// `PUT /records/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PutRecord {
+    /// The patient's id on chain.
+    pub patient_id: String,
+    /// FHIR resource type, e.g. `Observation` (the anchor's data class).
+    pub resource_type: String,
+    /// The plaintext record, standard base64 (at most 16 MiB decoded).
+    pub content_base64: String,
+}
+
+/// Answer to `PUT /records/{id}` (201).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PutRecordAnswer {
+    /// Record id.
+    pub record_id: String,
+    /// Height of the block that holds the anchor.
+    pub anchor_height: u64,
+    /// SHA-256 of the sealed record, hex (the anchor's content hash).
+    pub content_hash: String,
+    /// The anchor's key id, `kc1-<hex key commitment>`.
+    pub key_id: String,
+    /// Size of the sealed record.
+    pub size: u64,
+}
+
+/// `GET /records/{id}?purpose=…` body: the reader's signed `LogAccess` tx.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GetRecord {
+    /// The signed tx bytes (`medledger_tx::sign_tx`), standard base64.
+    pub log_access_tx_base64: String,
+}
+
+/// Answer to `GET /records/{id}` (200).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GetRecordAnswer {
+    /// Record id.
+    pub record_id: String,
+    /// Patient id.
+    pub patient_id: String,
+    /// Resource type (from the anchor).
+    pub resource_type: String,
+    /// Sealing version (associated data).
+    pub version: u64,
+    /// The sealed record encoding, standard base64.
+    pub sealed_base64: String,
+    /// The data key, HPKE-sealed to the reader member's box key (81-byte shared key encoding),
+    /// standard base64.
+    pub shared_key_base64: String,
+    /// The member the key was shared to (the HPKE info binds it).
+    pub reader_member: String,
+    /// Height of the block holding the access event.
+    pub access_height: u64,
+    /// Index of the access event in the patient's history.
+    pub access_index: u64,
+}
+
+/// `POST /records/{id}/erase`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EraseRecord {
+    /// SHA-256 of the reason (hex, 64 digits), kept off chain; optional.
+    #[serde(default)]
+    pub reason_sha256: Option<String>,
+}
+
+/// Answer to `POST /records/{id}/erase` (200).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EraseAnswer {
+    /// Record id.
+    pub record_id: String,
+    /// Height of the block holding the erasure.
+    pub erasure_height: u64,
+}
+
+/// Every refusal.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+    /// The ledger's code, when the ledger refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u32>,
+    /// The code's name, e.g. `NO_PERMITTING_CONSENT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_name: Option<String>,
+    /// For 410: the erasure's block height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_height: Option<u64>,
+}

@@ -1,0 +1,287 @@
+//! A client of a record-vault gateway: builds and signs requests (RFC 9421, keyid = the hex
+//! Ed25519 public key), sends them, and opens what a read releases. Used by the tests and by the
+//! CLI's `vault put/get/erase`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64ct::{Base64, Encoding};
+use ed25519_dalek::SigningKey;
+use medledger_tx::pb::{tx_body::Msg, LogAccess, Purpose, TxBody};
+use medledger_tx::sign_tx;
+use medledger_vault::httpsig::{self, HttpRequest, SignatureParams};
+use medledger_vault::record::{self, RecordMeta, SealedRecord};
+use medledger_vault::share::{self, MemberBoxKey, SharedKey};
+use rand_v010::RngExt;
+
+use crate::api::{
+    EraseAnswer, EraseRecord, ErrorBody, GetRecord, GetRecordAnswer, PutRecord, PutRecordAnswer,
+};
+
+/// How long a request signature is valid (the gateway accepts at most 300 s).
+pub const SIGNATURE_VALIDITY_SECS: u64 = 60;
+
+/// A refused or failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The gateway answered with an error status.
+    #[error("HTTP {status}: {}", body.error)]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// Transport or decoding failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ClientError {
+    /// The HTTP status, if the gateway answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            ClientError::Other(_) => None,
+        }
+    }
+}
+
+/// The current UNIX time in seconds.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The signature headers (`content-digest`, `signature-input`, `signature`) for a request.
+pub fn sign_headers(
+    key: &SigningKey,
+    method: &str,
+    target_uri: &str,
+    body: &[u8],
+    now: u64,
+) -> Result<Vec<(String, String)>, ClientError> {
+    let digest = httpsig::content_digest(body);
+    let nonce: [u8; 16] = rand_v010::rng().random();
+    let keyid = hex::encode(key.verifying_key().to_bytes());
+    let params = SignatureParams::profile(
+        &keyid,
+        &hex::encode(nonce),
+        now,
+        now + SIGNATURE_VALIDITY_SECS,
+    )
+    .map_err(|e| ClientError::Other(e.to_string()))?;
+    let headers = [("content-digest", digest.as_str())];
+    let req = HttpRequest {
+        method,
+        target_uri,
+        headers: &headers,
+    };
+    let sig = httpsig::sign_request(&req, "sig1", &params, key)
+        .map_err(|e| ClientError::Other(e.to_string()))?;
+    Ok(vec![
+        ("content-digest".into(), digest),
+        ("signature-input".into(), sig.signature_input),
+        ("signature".into(), sig.signature),
+    ])
+}
+
+/// A signed `LogAccess` tx: the reader's key records it reads `record_id` of `patient_id` as
+/// `data_class` for `purpose`, at the key's next `sequence`.
+pub fn log_access_tx(
+    key: &SigningKey,
+    chain_id: &str,
+    sequence: u64,
+    patient_id: &str,
+    record_id: &str,
+    data_class: &str,
+    purpose: Purpose,
+) -> Vec<u8> {
+    sign_tx(
+        key,
+        &TxBody {
+            chain_id: chain_id.into(),
+            sequence,
+            msg: Some(Msg::LogAccess(LogAccess {
+                patient_id: patient_id.into(),
+                record_id: record_id.into(),
+                data_class: data_class.into(),
+                purpose: purpose as i32,
+                action: 0,
+            })),
+        },
+    )
+}
+
+/// Opens a released record with the reader member's box key: the shared key (HPKE, bound to
+/// the record id and reader member), then the sealed record (key commitment first). When
+/// `anchor_content_hash` is given, the sealed bytes must hash to it.
+pub fn open_released(
+    answer: &GetRecordAnswer,
+    box_key: &MemberBoxKey,
+    anchor_content_hash: Option<&[u8]>,
+) -> Result<Vec<u8>, ClientError> {
+    let bad = |e: &dyn std::fmt::Display| ClientError::Other(e.to_string());
+    let sealed_bytes = Base64::decode_vec(&answer.sealed_base64).map_err(|e| bad(&e))?;
+    let shared_bytes = Base64::decode_vec(&answer.shared_key_base64).map_err(|e| bad(&e))?;
+    let sealed = SealedRecord::decode(&sealed_bytes).map_err(|e| bad(&e))?;
+    if let Some(h) = anchor_content_hash {
+        if record::content_hash(&sealed).as_slice() != h {
+            return Err(ClientError::Other(
+                "the sealed record does not match the anchor's content hash".into(),
+            ));
+        }
+    }
+    let shared = SharedKey::decode(&shared_bytes).map_err(|e| bad(&e))?;
+    let key = share::open_shared_key(box_key, &answer.record_id, &answer.reader_member, &shared)
+        .map_err(|e| bad(&e))?;
+    let meta = RecordMeta {
+        record_id: &answer.record_id,
+        patient_id: &answer.patient_id,
+        resource_type: &answer.resource_type,
+        version: answer.version,
+    };
+    record::open(&meta, &sealed, &key).map_err(|e| bad(&e))
+}
+
+/// SHA-256 of a reason text, as `POST /records/{id}/erase` takes it.
+pub fn reason_hash(reason: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(reason.as_bytes()).into()
+}
+
+/// A client of one gateway, signing with one key.
+pub struct GatewayClient {
+    base: String,
+    key: SigningKey,
+    http: reqwest::Client,
+}
+
+impl GatewayClient {
+    /// A client of the gateway at `base` (e.g. `http://127.0.0.1:8700`, its endpoint on chain).
+    pub fn new(base: &str, key: SigningKey) -> GatewayClient {
+        GatewayClient {
+            base: base.trim_end_matches('/').to_string(),
+            key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The absolute URL of `path_and_query`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base)
+    }
+
+    /// Sends a signed request; returns the status and body.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+        extra_headers: &[(String, String)],
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let url = self.url(path_and_query);
+        let headers = sign_headers(&self.key, method, &url, &body, now_secs())?;
+        self.send_signed(method, &url, body, &headers, extra_headers)
+            .await
+    }
+
+    /// Sends a request with the given (already made) signature headers.
+    pub async fn send_signed(
+        &self,
+        method: &str,
+        url: &str,
+        body: Vec<u8>,
+        headers: &[(String, String)],
+        extra_headers: &[(String, String)],
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        let mut rb = self
+            .http
+            .request(m, url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers.iter().chain(extra_headers) {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        let res = rb
+            .send()
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        let status = res.status().as_u16();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Other(e.to_string()))?;
+        let (status, bytes) = self.send_raw(method, path_and_query, body, &[]).await?;
+        if (200..300).contains(&status) {
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()))
+        } else {
+            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+                error: String::from_utf8_lossy(&bytes).into_owned(),
+                ..Default::default()
+            });
+            Err(ClientError::Status { status, body })
+        }
+    }
+
+    /// `PUT /records/{id}`: store and anchor a record.
+    pub async fn put(
+        &self,
+        record_id: &str,
+        patient_id: &str,
+        resource_type: &str,
+        content: &[u8],
+    ) -> Result<PutRecordAnswer, ClientError> {
+        let body = PutRecord {
+            patient_id: patient_id.into(),
+            resource_type: resource_type.into(),
+            content_base64: Base64::encode_string(content),
+        };
+        self.call("PUT", &format!("/records/{record_id}"), &body)
+            .await
+    }
+
+    /// `GET /records/{id}?purpose=…` with the reader's signed `LogAccess` tx.
+    pub async fn get(
+        &self,
+        record_id: &str,
+        purpose: Purpose,
+        log_access_tx: &[u8],
+    ) -> Result<GetRecordAnswer, ClientError> {
+        let body = GetRecord {
+            log_access_tx_base64: Base64::encode_string(log_access_tx),
+        };
+        self.call(
+            "GET",
+            &format!("/records/{record_id}?purpose={}", purpose.as_str_name()),
+            &body,
+        )
+        .await
+    }
+
+    /// `POST /records/{id}/erase`.
+    pub async fn erase(
+        &self,
+        record_id: &str,
+        reason_sha256: Option<[u8; 32]>,
+    ) -> Result<EraseAnswer, ClientError> {
+        let body = EraseRecord {
+            reason_sha256: reason_sha256.map(hex::encode),
+        };
+        self.call("POST", &format!("/records/{record_id}/erase"), &body)
+            .await
+    }
+}

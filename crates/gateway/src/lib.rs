@@ -1,0 +1,129 @@
+//! medledger record vault gateway (issue 13): an HTTP server in front of one member's off-chain
+//! record store.
+//!
+//! - `PUT /records/{id}`: the member's admin or one of its active practitioners stores a record.
+//!   The gateway seals it under a fresh data key ([`medledger_vault::record`]), stores the
+//!   ciphertext and the KEK-wrapped key durably and apart ([`store`]), then anchors it
+//!   (`AnchorRecord`: content hash, type, size, key id `kc1-<key commitment>`) and waits for the
+//!   block. Store first, anchor second: no anchor ever lacks its ciphertext.
+//! - `GET /records/{id}?purpose=…`: another member's admin or practitioner sends its own signed
+//!   `LogAccess` tx; the gateway checks it names this record, patient, class and purpose and is
+//!   signed by the request's key, broadcasts it, and releases the sealed record and the data key
+//!   (HPKE to the reader member's box key on chain) only once the ledger committed it with code 0.
+//! - `POST /records/{id}/erase`: the custodian or the patient; the wrapped key is destroyed, then
+//!   `EraseRecord` is anchored.
+//!
+//! Every request is signed (RFC 9421, [`medledger_vault::httpsig`]), `keyid` being the hex
+//! Ed25519 public key; who that key is comes from the chain, read with proofs verified from the
+//! genesis trust root ([`node`]). The HTTP API and storage layout are in docs/vault.md.
+//!
+//! **Signing key.** The gateway signs anchors and erasures with the key in its config. Here that
+//! is the member's admin key, which keeps this first slice small; a real deployment gives the
+//! gateway its own practitioner-like key (registered by the member, revocable on its own), so
+//! that a compromised gateway host does not hold the member's governance key.
+
+pub mod api;
+pub mod client;
+pub mod node;
+mod server;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use medledger_vault::kek::Kek;
+use medledger_vault::share::MemberBoxKey;
+use tokio::net::TcpListener;
+
+pub use server::MAX_BODY_BYTES;
+
+/// The gateway's configuration.
+pub struct Config {
+    /// Where records and wrapped keys are stored (created `0700`).
+    pub data_dir: PathBuf,
+    /// The member this gateway serves (custodian of the records it stores).
+    pub member_id: String,
+    /// The key that signs anchors and erasures (see the crate docs).
+    pub signing_key: SigningKey,
+    /// The KEK file (32 raw bytes, mode `0600`).
+    pub kek_file: PathBuf,
+    /// The member's X25519 box key (what readers' shares are sealed to is the *reader's* key;
+    /// this one is registered on chain by SetGateway for records others share with us).
+    pub box_key: MemberBoxKey,
+    /// Node RPC URLs, tried in order.
+    pub node_urls: Vec<String>,
+    /// The genesis file's bytes: the trust root for proven reads.
+    pub genesis_json: Vec<u8>,
+    /// The gateway's public base URL, as clients sign it (`@target-uri` is this plus the path
+    /// and query; it is the endpoint registered on chain).
+    pub public_url: String,
+    /// Capacity of the replay (nonce) cache.
+    pub nonce_cache_capacity: usize,
+}
+
+/// A record that is stored but whose anchor is not known to be committed (found at start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingAnchor {
+    /// Record id.
+    pub record_id: String,
+    /// Whether the chain already holds a matching anchor (then only the local state lagged).
+    pub anchored_on_chain: bool,
+}
+
+/// A gateway, ready to serve.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<server::State>,
+}
+
+impl Gateway {
+    /// Opens the store and the KEK, and connects to the nodes (nothing is contacted yet).
+    pub fn new(config: Config) -> anyhow::Result<Gateway> {
+        let kek = Kek::load(&config.kek_file)
+            .map_err(|e| anyhow::anyhow!("KEK {}: {e}", config.kek_file.display()))?;
+        let inner = server::State::new(config, kek)?;
+        Ok(Gateway {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Records stored but not known to be anchored (e.g. after a crash between storing and
+    /// anchoring). Those whose anchor is on chain are marked anchored; the rest are returned
+    /// with `anchored_on_chain: false` for [`Gateway::reconcile`].
+    pub async fn pending_anchors(&self) -> anyhow::Result<Vec<PendingAnchor>> {
+        self.inner.pending_anchors().await
+    }
+
+    /// Re-submits the anchor of every stored record that has none on chain; removes a record
+    /// whose anchor the ledger refuses (so no ciphertext lingers without an anchor). Returns the
+    /// ids anchored.
+    pub async fn reconcile(&self) -> anyhow::Result<Vec<String>> {
+        self.inner.reconcile().await
+    }
+
+    /// Serves HTTP on `listener` until the task is dropped or the listener fails.
+    pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, server::router(self.inner)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The ledger's copy of the box-key statement (medledger-tx, kept free of the vault's
+    /// crypto) is byte for byte the vault's.
+    #[test]
+    fn the_ledgers_box_key_statement_is_the_vaults() {
+        for (chain, member, key) in [
+            ("c", "m", [1u8; 32]),
+            ("medledger-local", "lab-b", [0xfe; 32]),
+        ] {
+            assert_eq!(
+                medledger_tx::boxkey::statement(chain, member, &key),
+                medledger_vault::share::box_key_statement(chain, member, &key).unwrap()
+            );
+        }
+    }
+}

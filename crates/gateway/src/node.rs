@@ -1,0 +1,241 @@
+//! The gateway's view of the ledger: proven reads (ICS23 proofs against an app hash whose header
+//! is checked with CometBFT's light-client rules from the genesis trust root) and submission of
+//! signed transactions, waiting for their block.
+
+use std::time::{Duration, Instant};
+
+use medledger_query::light::{verify_header, TrustedValidators};
+use medledger_query::{decode_proof, verify, Proven};
+use medledger_tx::keys;
+use tendermint::block::Height;
+use tendermint_rpc::client::CompatMode;
+use tendermint_rpc::{Client as _, HttpClient, Paging};
+
+/// How long a submitted tx may take to be committed.
+pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failure to talk to the ledger (answered 503: nothing is released).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// No node answered.
+    #[error("node unreachable: {0}")]
+    Unreachable(String),
+    /// A node answered something that does not verify or parse.
+    #[error("node answer refused: {0}")]
+    BadAnswer(String),
+}
+
+/// The committed result of a tx.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    /// 0 if applied, else the ledger's code.
+    pub code: u32,
+    /// The code's name (`OK`, `NO_PERMITTING_CONSENT`, ...).
+    pub code_name: String,
+    /// The ledger's message.
+    pub log: String,
+    /// The block height; 0 if refused by CheckTx.
+    pub height: u64,
+    /// Event attributes (type, key, value).
+    pub attributes: Vec<(String, String, String)>,
+}
+
+impl Committed {
+    /// The value of attribute `key` in the first event of type `kind`.
+    pub fn attribute(&self, kind: &str, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(t, k, _)| t == kind && k == key)
+            .map(|(_, _, v)| v.as_str())
+    }
+}
+
+/// The name of a ledger code.
+pub fn code_name(code: u32) -> String {
+    match code {
+        0 => "OK".into(),
+        c => medledger_tx::Code::from_value(c)
+            .map_or_else(|| format!("UNKNOWN_{c}"), |c| c.name().to_string()),
+    }
+}
+
+/// Clients of one or more nodes (tried in order), and the trust root.
+pub struct Node {
+    rpcs: Vec<HttpClient>,
+    trusted: TrustedValidators,
+}
+
+impl Node {
+    /// Clients of `urls`, trusting the validators of `genesis_json`.
+    pub fn new(urls: &[String], genesis_json: &[u8]) -> anyhow::Result<Node> {
+        if urls.is_empty() {
+            anyhow::bail!("name at least one node RPC URL");
+        }
+        let mut rpcs = Vec::new();
+        for url in urls {
+            let u: tendermint_rpc::HttpClientUrl = url
+                .parse()
+                .map_err(|e| anyhow::anyhow!("bad node URL {url:?}: {e}"))?;
+            rpcs.push(
+                HttpClient::builder(u)
+                    .compat_mode(CompatMode::V0_38)
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("node client {url}: {e}"))?,
+            );
+        }
+        let trusted = TrustedValidators::from_genesis_json(genesis_json)
+            .map_err(|e| anyhow::anyhow!("genesis trust root: {e}"))?;
+        Ok(Node { rpcs, trusted })
+    }
+
+    /// The trusted chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.trusted.chain_id
+    }
+
+    /// Reads `key` at the latest height with its proof, verifies the header that carries that
+    /// state's app hash against the trust root, and the proof against the app hash.
+    pub async fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+        let mut last = String::from("no node");
+        for rpc in &self.rpcs {
+            match self.read_from(rpc, key).await {
+                Ok(v) => return Ok(v),
+                Err(NodeError::Unreachable(e)) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(NodeError::Unreachable(last))
+    }
+
+    async fn read_from(&self, rpc: &HttpClient, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+        let unreachable = |e: tendermint_rpc::Error| NodeError::Unreachable(e.to_string());
+        let r = rpc
+            .abci_query(Some("/store".to_string()), key.to_vec(), None, true)
+            .await
+            .map_err(unreachable)?;
+        if r.code.value() != 0 {
+            return Err(NodeError::BadAnswer(format!(
+                "query {} failed: {}",
+                String::from_utf8_lossy(key),
+                r.log
+            )));
+        }
+        let value = (r.log == "exists").then_some(r.value);
+        let op = r
+            .proof
+            .and_then(|p| p.ops.into_iter().next())
+            .ok_or_else(|| NodeError::BadAnswer("answer without a proof".into()))?;
+        let proof = decode_proof(&op.field_type, &op.data, key, value.as_deref())
+            .map_err(|e| NodeError::BadAnswer(e.to_string()))?;
+        let next = Height::try_from(r.height.value().saturating_add(1))
+            .map_err(|e| NodeError::BadAnswer(e.to_string()))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let commit = loop {
+            match rpc.commit(next).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => return Err(unreachable(e)),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let validators = rpc
+            .validators(next, Paging::All)
+            .await
+            .map_err(unreachable)?
+            .validators;
+        let att = verify_header(
+            &self.trusted,
+            &commit.signed_header,
+            &validators,
+            tendermint::Time::now(),
+        )
+        .map_err(|e| NodeError::BadAnswer(format!("header {next}: {e}")))?;
+        match verify(&att.app_hash, key, value.as_deref(), &proof)
+            .map_err(|e| NodeError::BadAnswer(e.to_string()))?
+        {
+            Proven::Present(v) => Ok(Some(v)),
+            Proven::Absent => Ok(None),
+        }
+    }
+
+    /// A proven protobuf value.
+    pub async fn read_msg<M: prost::Message + Default>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<M>, NodeError> {
+        match self.read(key).await? {
+            None => Ok(None),
+            Some(b) => M::decode(b.as_slice())
+                .map(Some)
+                .map_err(|e| NodeError::BadAnswer(format!("value does not decode: {e}"))),
+        }
+    }
+
+    /// The next sequence of `public_key` (proven).
+    pub async fn next_sequence(&self, public_key: &[u8; 32]) -> Result<u64, NodeError> {
+        Ok(self
+            .read(&keys::sequence(public_key))
+            .await?
+            .as_deref()
+            .and_then(keys::decode_u64)
+            .unwrap_or(0))
+    }
+
+    /// Broadcasts signed tx bytes and waits for the block that holds them.
+    pub async fn submit(&self, tx: Vec<u8>) -> Result<Committed, NodeError> {
+        let mut last = String::from("no node");
+        for rpc in &self.rpcs {
+            match rpc.broadcast_tx_sync(tx.clone()).await {
+                Ok(res) => return self.wait(rpc, res).await,
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(NodeError::Unreachable(last))
+    }
+
+    async fn wait(
+        &self,
+        rpc: &HttpClient,
+        res: tendermint_rpc::endpoint::broadcast::tx_sync::Response,
+    ) -> Result<Committed, NodeError> {
+        let code = res.code.value();
+        if code != 0 {
+            return Ok(Committed {
+                code,
+                code_name: code_name(code),
+                log: res.log,
+                height: 0,
+                attributes: Vec::new(),
+            });
+        }
+        let deadline = Instant::now() + COMMIT_TIMEOUT;
+        loop {
+            if let Ok(r) = rpc.tx(res.hash, false).await {
+                let code = r.tx_result.code.value();
+                let mut attributes = Vec::new();
+                for e in r.tx_result.events {
+                    for a in e.attributes {
+                        attributes.push((
+                            e.kind.clone(),
+                            a.key_str().unwrap_or_default().to_string(),
+                            a.value_str().unwrap_or_default().to_string(),
+                        ));
+                    }
+                }
+                return Ok(Committed {
+                    code,
+                    code_name: code_name(code),
+                    log: r.tx_result.log,
+                    height: r.height.value(),
+                    attributes,
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(NodeError::Unreachable(format!(
+                    "tx {} accepted but not committed within {COMMIT_TIMEOUT:?}",
+                    res.hash
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

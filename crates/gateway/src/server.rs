@@ -1,0 +1,756 @@
+//! The HTTP handlers. Every refusal is a JSON [`ErrorBody`] with a status that says why; nothing
+//! secret is released before the ledger committed the reader's access with code 0.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State as AxState};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use axum::{Json, Router};
+use base64ct::{Base64, Encoding};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use medledger_tx::check::{check_body, key_id_for_commitment};
+use medledger_tx::pb::{
+    self, key_owner::Owner, tx_body::Msg, Action, KeyOwner, Practitioner, PractitionerStatus,
+    Purpose, RecordAnchor, TxBody,
+};
+use medledger_tx::{decode_tx, keys, sign_tx, Code};
+use medledger_vault::httpsig::{self, HttpRequest, NonceCache, ReceivedSignature, VerifyPolicy};
+use medledger_vault::kek::{self, Kek, WrappedKey};
+use medledger_vault::record::{self, RecordMeta, MAX_RECORD_BYTES};
+use medledger_vault::share;
+use medledger_vault::HttpSigError;
+
+use crate::api::{
+    EraseAnswer, EraseRecord, ErrorBody, GetRecord, GetRecordAnswer, PutRecord, PutRecordAnswer,
+};
+use crate::client::now_secs;
+use crate::node::{Committed, Node, NodeError};
+use crate::store::{RecordMetaFile, RecordState, Store};
+use crate::{Config, PendingAnchor};
+
+/// Largest request body: a 16 MiB record in base64 (4/3 of it) plus the JSON around it. Larger
+/// bodies are answered 413 before they are read in full.
+pub const MAX_BODY_BYTES: usize = MAX_RECORD_BYTES / 3 * 4 + 64 * 1024;
+
+/// The sealing version of records stored here (one version per id: amendments get new ids).
+const RECORD_VERSION: u64 = 1;
+
+pub(crate) struct State {
+    member_id: String,
+    signing_key: SigningKey,
+    kek: Kek,
+    public_url: String,
+    store: Store,
+    node: Node,
+    nonces: Mutex<NonceCache>,
+    /// Serializes the gateway's own txs (one signer, one sequence).
+    submit_lock: tokio::sync::Mutex<()>,
+}
+
+pub(crate) struct ApiError {
+    status: StatusCode,
+    body: ErrorBody,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, msg: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: msg.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn unauthorized(msg: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            format!("request signature refused: {msg}"),
+        )
+    }
+
+    fn internal(msg: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, msg.to_string())
+    }
+
+    /// A refusal by the ledger, with its code.
+    fn ledger(c: &Committed) -> ApiError {
+        let status = match Code::from_value(c.code) {
+            Some(Code::RecordErased) => StatusCode::GONE,
+            Some(Code::UnknownRecord) => StatusCode::NOT_FOUND,
+            Some(Code::RecordExists | Code::SequenceReused | Code::SequenceGap) => {
+                StatusCode::CONFLICT
+            }
+            Some(code) if code.value() < 20 => StatusCode::BAD_REQUEST,
+            Some(Code::NodeStorage) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::FORBIDDEN,
+        };
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: format!("the ledger refused: {} ({})", c.log, c.code_name),
+                code: Some(c.code),
+                code_name: Some(c.code_name.clone()),
+                erased_height: None,
+            },
+        }
+    }
+
+    fn gone(record_id: &str, height: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::GONE,
+            body: ErrorBody {
+                error: format!("record {record_id} was erased at height {height}"),
+                code: Some(Code::RecordErased.value()),
+                code_name: Some(Code::RecordErased.name().into()),
+                erased_height: Some(height),
+            },
+        }
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> ApiError {
+        ApiError::internal(format!("storage: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// Who a key is, per the chain.
+enum Actor {
+    Member(String),
+    Practitioner { member: String, active: bool },
+    Patient(String),
+    Unknown,
+}
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/records/{id}", put(put_record).get(get_record))
+        .route("/records/{id}/erase", post(erase_record))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+fn one_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    let mut it = headers.get_all(name).iter();
+    let v = it
+        .next()
+        .ok_or_else(|| ApiError::unauthorized(format!("missing {name} header")))?;
+    if it.next().is_some() {
+        return Err(ApiError::unauthorized(format!(
+            "more than one {name} header"
+        )));
+    }
+    v.to_str()
+        .map_err(|_| ApiError::unauthorized(format!("{name} is not ASCII")))
+}
+
+async fn put_record(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match st.put(&id, &method, &uri, &headers, &body).await {
+        Ok(a) => (StatusCode::CREATED, Json(a)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_record(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match st.get(&id, &method, &uri, &headers, &body).await {
+        Ok(a) => (StatusCode::OK, Json(a)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn erase_record(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match st.erase(&id, &method, &uri, &headers, &body).await {
+        Ok(a) => (StatusCode::OK, Json(a)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn purpose_of(uri: &Uri) -> Result<Purpose, ApiError> {
+    let q = uri.query().unwrap_or("");
+    let value = q
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("purpose="))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "name the purpose: ?purpose=TREAT (ETREAT, HPAYMT, HOPERAT, HRESCH)",
+            )
+        })?;
+    match Purpose::from_str_name(value) {
+        Some(p) if p != Purpose::Unspecified => Ok(p),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown purpose {:?}",
+                value.chars().take(32).collect::<String>()
+            ),
+        )),
+    }
+}
+
+impl State {
+    pub(crate) fn new(config: Config, kek: Kek) -> anyhow::Result<State> {
+        let store = Store::open(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("data dir {}: {e}", config.data_dir.display()))?;
+        let node = Node::new(&config.node_urls, &config.genesis_json)?;
+        // The box key is registered on chain (SetGateway) by the member; the gateway itself
+        // only shares to readers' keys, so it needs no copy of its own secret here.
+        drop(config.box_key);
+        Ok(State {
+            member_id: config.member_id,
+            signing_key: config.signing_key,
+            kek,
+            public_url: config.public_url.trim_end_matches('/').to_string(),
+            store,
+            node,
+            nonces: Mutex::new(NonceCache::new(config.nonce_cache_capacity)),
+            submit_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Verifies the request's signature, body digest and freshness; returns the signer's key.
+    fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<[u8; 32], ApiError> {
+        let si = one_header(headers, "signature-input")?;
+        let sig = one_header(headers, "signature")?;
+        let digest = one_header(headers, "content-digest")?;
+        let received = ReceivedSignature::parse(si, sig, "sig1").map_err(ApiError::unauthorized)?;
+        let keyid = received
+            .keyid()
+            .ok_or_else(|| ApiError::unauthorized("no keyid"))?;
+        let key: [u8; 32] = hex::decode(keyid)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .ok_or_else(|| ApiError::unauthorized("keyid must be a hex Ed25519 public key"))?;
+        let vk = VerifyingKey::from_bytes(&key)
+            .map_err(|_| ApiError::unauthorized("keyid is not an Ed25519 public key"))?;
+        let target = format!(
+            "{}{}",
+            self.public_url,
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
+        let lines: Vec<(&str, &str)> = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+            .collect();
+        let req = HttpRequest {
+            method: method.as_str(),
+            target_uri: &target,
+            headers: &lines,
+        };
+        let now = now_secs();
+        let verified = received
+            .verify(&req, &vk, &VerifyPolicy::default(), now)
+            .map_err(ApiError::unauthorized)?;
+        httpsig::verify_content_digest(digest, body).map_err(ApiError::unauthorized)?;
+        let (Some(nonce), Some(expires)) = (verified.nonce.as_deref(), verified.expires) else {
+            return Err(ApiError::unauthorized("nonce and expires are required"));
+        };
+        let mut cache = self
+            .nonces
+            .lock()
+            .map_err(|_| ApiError::internal("nonce cache poisoned"))?;
+        match cache.check_and_insert(&verified.keyid, nonce, expires, now) {
+            Ok(()) => Ok(key),
+            Err(HttpSigError::NonceCacheFull) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many signed requests in flight; retry shortly",
+            )),
+            Err(e) => Err(ApiError::unauthorized(e)),
+        }
+    }
+
+    async fn actor(&self, key: &[u8; 32]) -> Result<Actor, ApiError> {
+        let owner: Option<KeyOwner> = self.node.read_msg(&keys::key_owner(key)).await?;
+        Ok(match owner.and_then(|o| o.owner) {
+            Some(Owner::MemberId(id)) => Actor::Member(id),
+            Some(Owner::PatientId(id)) => Actor::Patient(id),
+            Some(Owner::PractitionerDid(did)) => {
+                match self
+                    .node
+                    .read_msg::<Practitioner>(&keys::practitioner(&did))
+                    .await?
+                {
+                    Some(p) => Actor::Practitioner {
+                        active: p.status == PractitionerStatus::Active as i32
+                            && (p.valid_until == 0 || now_secs() <= p.valid_until),
+                        member: p.member_id,
+                    },
+                    None => Actor::Unknown,
+                }
+            }
+            _ => Actor::Unknown,
+        })
+    }
+
+    /// Whether `key` may act as this gateway's member (its admin or an active practitioner).
+    async fn is_custodian(&self, key: &[u8; 32]) -> Result<bool, ApiError> {
+        Ok(match self.actor(key).await? {
+            Actor::Member(m) => m == self.member_id,
+            Actor::Practitioner { member, active } => active && member == self.member_id,
+            _ => false,
+        })
+    }
+
+    /// Signs `msg` with the gateway key at its next sequence and waits for its block.
+    async fn submit(&self, msg: Msg) -> Result<Committed, NodeError> {
+        let _guard = self.submit_lock.lock().await;
+        let pk = self.signing_key.verifying_key().to_bytes();
+        let sequence = self.node.next_sequence(&pk).await?;
+        let tx = sign_tx(
+            &self.signing_key,
+            &TxBody {
+                chain_id: self.node.chain_id().to_string(),
+                sequence,
+                msg: Some(msg),
+            },
+        );
+        self.node.submit(tx).await
+    }
+
+    fn anchor_msg(meta: &RecordMetaFile) -> Result<Msg, ApiError> {
+        let content_hash = hex::decode(&meta.content_hash).map_err(ApiError::internal)?;
+        Ok(Msg::AnchorRecord(pb::AnchorRecord {
+            record_id: meta.record_id.clone(),
+            patient_id: meta.patient_id.clone(),
+            resource_type: meta.resource_type.clone(),
+            content_hash,
+            size: meta.size,
+            key_id: meta.key_id.clone(),
+        }))
+    }
+
+    async fn put(
+        &self,
+        id: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<PutRecordAnswer, ApiError> {
+        let key = self.authenticate(method, uri, headers, body)?;
+        if !self.is_custodian(&key).await? {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "only {}'s admin key or its active practitioners store records here",
+                    self.member_id
+                ),
+            ));
+        }
+        let req: PutRecord = json(body)?;
+        let content = Base64::decode_vec(&req.content_base64)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("content_base64: {e}")))?;
+        if content.len() > MAX_RECORD_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a record is at most {MAX_RECORD_BYTES} bytes"),
+            ));
+        }
+        // The ledger's own stateless checks, on the anchor we are about to make (placeholders
+        // for the hash and key id): ids and type are refused here, before anything is stored.
+        let probe = TxBody {
+            chain_id: self.node.chain_id().to_string(),
+            sequence: 0,
+            msg: Some(Msg::AnchorRecord(pb::AnchorRecord {
+                record_id: id.to_string(),
+                patient_id: req.patient_id.clone(),
+                resource_type: req.resource_type.clone(),
+                content_hash: vec![0; 32],
+                size: 0,
+                key_id: key_id_for_commitment(&[0; 32]),
+            })),
+        };
+        if let Err(e) = check_body(&probe) {
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                body: ErrorBody {
+                    error: e.message,
+                    code: Some(e.code.value()),
+                    code_name: Some(e.code.name().into()),
+                    erased_height: None,
+                },
+            });
+        }
+        if self.store.meta(id)?.is_some() || self.node.read(&keys::record(id)).await?.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("record {id} exists; store a new version under a new id"),
+            ));
+        }
+        let rmeta = RecordMeta {
+            record_id: id,
+            patient_id: &req.patient_id,
+            resource_type: &req.resource_type,
+            version: RECORD_VERSION,
+        };
+        let (sealed, data_key) = record::seal(&rmeta, &content, &mut rand_v010::rng())
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let wrapped = kek::wrap(&self.kek, id, &data_key, &mut rand_v010::rng())
+            .map_err(ApiError::internal)?;
+        drop(data_key);
+        let sealed_bytes = sealed.encode();
+        let meta = RecordMetaFile {
+            record_id: id.to_string(),
+            patient_id: req.patient_id,
+            resource_type: req.resource_type,
+            version: RECORD_VERSION,
+            content_hash: hex::encode(record::content_hash(&sealed)),
+            size: sealed_bytes.len() as u64,
+            key_id: key_id_for_commitment(sealed.commitment()),
+            state: RecordState::Stored,
+        };
+        // Store first (ciphertext, wrapped key, metadata, each durable), anchor second.
+        self.store.put(&meta, &sealed_bytes, &wrapped.encode())?;
+        let committed = self.submit(Self::anchor_msg(&meta)?).await?;
+        if committed.code != 0 {
+            self.store.remove(id)?;
+            return Err(ApiError::ledger(&committed));
+        }
+        let answer = PutRecordAnswer {
+            record_id: id.to_string(),
+            anchor_height: committed.height,
+            content_hash: meta.content_hash.clone(),
+            key_id: meta.key_id.clone(),
+            size: meta.size,
+        };
+        self.store.put_meta(&RecordMetaFile {
+            state: RecordState::Anchored {
+                height: committed.height,
+            },
+            ..meta
+        })?;
+        Ok(answer)
+    }
+
+    /// The local record and its anchor, or 404 / 410.
+    async fn readable(&self, id: &str) -> Result<(RecordMetaFile, RecordAnchor), ApiError> {
+        let meta = self
+            .store
+            .meta(id)?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no record {id}")))?;
+        if let RecordState::Erased { height } = meta.state {
+            return Err(ApiError::gone(id, height));
+        }
+        let anchor: RecordAnchor =
+            self.node
+                .read_msg(&keys::record(id))
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        format!("record {id} is not anchored on the ledger"),
+                    )
+                })?;
+        if anchor.erased_height != 0 {
+            return Err(ApiError::gone(id, anchor.erased_height));
+        }
+        if anchor.custodian != self.member_id
+            || hex::encode(&anchor.content_hash) != meta.content_hash
+            || anchor.key_id != meta.key_id
+            || anchor.resource_type != meta.resource_type
+            || anchor.patient_id != meta.patient_id
+        {
+            return Err(ApiError::internal(format!(
+                "record {id}: the anchor on chain does not match the stored record"
+            )));
+        }
+        Ok((meta, anchor))
+    }
+
+    async fn get(
+        &self,
+        id: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<GetRecordAnswer, ApiError> {
+        let key = self.authenticate(method, uri, headers, body)?;
+        let purpose = purpose_of(uri)?;
+        let req: GetRecord = json(body)?;
+        let (meta, anchor) = self.readable(id).await?;
+        let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg);
+        let tx_bytes = Base64::decode_vec(&req.log_access_tx_base64)
+            .map_err(|e| bad(format!("log_access_tx_base64: {e}")))?;
+        let tx = decode_tx(&tx_bytes)
+            .and_then(|t| t.verify())
+            .map_err(|e| bad(format!("log access tx: {e}")))?;
+        if tx.signer() != &key {
+            return Err(bad(
+                "the LogAccess tx must be signed by the key that signs the request".into(),
+            ));
+        }
+        let body_ok = tx.body();
+        if body_ok.chain_id != self.node.chain_id() {
+            return Err(bad(format!(
+                "the LogAccess tx is for chain {:?}",
+                body_ok.chain_id
+            )));
+        }
+        let Some(Msg::LogAccess(la)) = &body_ok.msg else {
+            return Err(bad("the tx must carry a LogAccess".into()));
+        };
+        let mut wrong = Vec::new();
+        if la.patient_id != meta.patient_id {
+            wrong.push("patient_id");
+        }
+        if la.record_id != id {
+            wrong.push("record_id");
+        }
+        if la.data_class != anchor.resource_type {
+            wrong.push("data_class (must be the anchor's resource type)");
+        }
+        if la.purpose != purpose as i32 {
+            wrong.push("purpose (must be the request's)");
+        }
+        if !(la.action == 0 || la.action == Action::Read as i32) {
+            wrong.push("action (must be READ)");
+        }
+        if !wrong.is_empty() {
+            return Err(bad(format!(
+                "the LogAccess tx does not match this read: {}",
+                wrong.join(", ")
+            )));
+        }
+        let reader_member = match self.actor(&key).await? {
+            Actor::Member(m) => m,
+            Actor::Practitioner { member, .. } => member,
+            Actor::Patient(_) | Actor::Unknown => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "records are released to members' admins and practitioners",
+                ))
+            }
+        };
+        let gateway: pb::Gateway = self
+            .node
+            .read_msg(&keys::gateway(&reader_member))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("member {reader_member} has registered no box key (SetGateway)"),
+                )
+            })?;
+        let reader_box: [u8; 32] = gateway
+            .box_public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| ApiError::internal("box key on chain is not 32 bytes"))?;
+        let wrapped_bytes = self
+            .store
+            .wrapped_key(id)?
+            .ok_or_else(|| ApiError::gone(id, 0))?;
+        let wrapped = WrappedKey::decode(&wrapped_bytes).map_err(ApiError::internal)?;
+        let sealed_bytes = self.store.sealed(id)?;
+        // The access must be committed with code 0 before anything is released.
+        let committed = self.node.submit(tx_bytes).await?;
+        if committed.code != 0 {
+            return Err(ApiError::ledger(&committed));
+        }
+        let access_index = committed
+            .attribute("medledger.access.logged", "index")
+            .and_then(|i| i.parse().ok())
+            .unwrap_or(0);
+        let data_key = kek::unwrap(&self.kek, id, &wrapped).map_err(ApiError::internal)?;
+        let shared = share::share_data_key(
+            &reader_box,
+            id,
+            &reader_member,
+            &data_key,
+            &mut rand_v010::rng(),
+        )
+        .map_err(ApiError::internal)?;
+        Ok(GetRecordAnswer {
+            record_id: id.to_string(),
+            patient_id: meta.patient_id,
+            resource_type: meta.resource_type,
+            version: meta.version,
+            sealed_base64: Base64::encode_string(&sealed_bytes),
+            shared_key_base64: Base64::encode_string(&shared.encode()),
+            reader_member,
+            access_height: committed.height,
+            access_index,
+        })
+    }
+
+    async fn erase(
+        &self,
+        id: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<EraseAnswer, ApiError> {
+        let key = self.authenticate(method, uri, headers, body)?;
+        let mut meta = self
+            .store
+            .meta(id)?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no record {id}")))?;
+        let allowed = match self.actor(&key).await? {
+            Actor::Member(m) => m == self.member_id,
+            Actor::Practitioner { member, active } => active && member == self.member_id,
+            Actor::Patient(p) => p == meta.patient_id,
+            Actor::Unknown => false,
+        };
+        if !allowed {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "only the record's patient or its custodian {} may erase it",
+                    self.member_id
+                ),
+            ));
+        }
+        if let RecordState::Erased { height } = meta.state {
+            if height != 0 {
+                return Err(ApiError::gone(id, height));
+            }
+        }
+        let req: EraseRecord = if body.is_empty() {
+            EraseRecord::default()
+        } else {
+            json(body)?
+        };
+        let reason_hash = match req.reason_sha256 {
+            None => Vec::new(),
+            Some(h) => hex::decode(&h)
+                .ok()
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "reason_sha256 must be 64 hex digits (the SHA-256 of the reason)",
+                    )
+                })?,
+        };
+        // Crypto-shred first: once the wrapped key is gone the record is unreadable here,
+        // whatever happens to the erasure tx.
+        self.store.destroy_key(id)?;
+        meta.state = RecordState::Erased { height: 0 };
+        self.store.put_meta(&meta)?;
+        let committed = self
+            .submit(Msg::EraseRecord(pb::EraseRecord {
+                record_id: id.to_string(),
+                reason_hash,
+            }))
+            .await?;
+        let height = if committed.code == 0 {
+            committed.height
+        } else if committed.code == Code::RecordErased.value() {
+            // Erased on chain already (e.g. by the patient directly): adopt that height.
+            let anchor: Option<RecordAnchor> = self.node.read_msg(&keys::record(id)).await?;
+            anchor.map(|a| a.erased_height).unwrap_or(0)
+        } else {
+            return Err(ApiError::ledger(&committed));
+        };
+        meta.state = RecordState::Erased { height };
+        self.store.put_meta(&meta)?;
+        Ok(EraseAnswer {
+            record_id: id.to_string(),
+            erasure_height: height,
+        })
+    }
+
+    pub(crate) async fn pending_anchors(&self) -> anyhow::Result<Vec<PendingAnchor>> {
+        let mut out = Vec::new();
+        for meta in self.store.all()? {
+            if meta.state != RecordState::Stored {
+                continue;
+            }
+            let anchor: Option<RecordAnchor> =
+                self.node.read_msg(&keys::record(&meta.record_id)).await?;
+            let matches = anchor.as_ref().is_some_and(|a| {
+                hex::encode(&a.content_hash) == meta.content_hash && a.custodian == self.member_id
+            });
+            if let (true, Some(a)) = (matches, anchor) {
+                self.store.put_meta(&RecordMetaFile {
+                    state: RecordState::Anchored {
+                        height: a.anchored_height,
+                    },
+                    ..meta.clone()
+                })?;
+            }
+            out.push(PendingAnchor {
+                record_id: meta.record_id,
+                anchored_on_chain: matches,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn reconcile(&self) -> anyhow::Result<Vec<String>> {
+        let mut anchored = Vec::new();
+        for p in self.pending_anchors().await? {
+            if p.anchored_on_chain {
+                continue;
+            }
+            let Some(meta) = self.store.meta(&p.record_id)? else {
+                continue;
+            };
+            let msg = Self::anchor_msg(&meta).map_err(|e| anyhow::anyhow!(e.body.error))?;
+            let committed = self.submit(msg).await?;
+            if committed.code == 0 {
+                self.store.put_meta(&RecordMetaFile {
+                    state: RecordState::Anchored {
+                        height: committed.height,
+                    },
+                    ..meta
+                })?;
+                anchored.push(p.record_id);
+            } else {
+                self.store.remove(&p.record_id)?;
+            }
+        }
+        Ok(anchored)
+    }
+}

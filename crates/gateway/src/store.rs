@@ -1,0 +1,263 @@
+//! Durable file storage of sealed records, kept apart from their wrapped data keys.
+//!
+//! Layout under the data dir (file names are the lowercase hex of the record id, so no id can
+//! name a path outside its folder):
+//!
+//! ```text
+//! records/<hex id>.sealed   the sealed record encoding (docs/vault.md), ciphertext only
+//! records/<hex id>.json     metadata: patient, type, version, content hash, size, key id, state
+//! keys/<hex id>.key         the 81-byte wrapped data key (under the member's KEK)
+//! ```
+//!
+//! Every write goes to a temporary file in the same folder, is fsynced, renamed over the target,
+//! and the folder is fsynced. Erasure overwrites the key file with zeros, fsyncs it, unlinks it
+//! and fsyncs the folder: the ciphertext stays, the key material is gone (crypto-shredding). On a
+//! copy-on-write or journalling file system an overwrite is not a guarantee that no older block
+//! survives; the KEK (in an HSM in production) is the real boundary — see docs/vault.md.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a record stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RecordState {
+    /// Stored locally; its anchor is not (yet) known to be committed.
+    Stored,
+    /// Anchored on chain at `height`.
+    Anchored {
+        /// The anchor's block height.
+        height: u64,
+    },
+    /// Its data key was destroyed; `height` is the erasure's block height (0 while the
+    /// EraseRecord tx is not yet committed).
+    Erased {
+        /// The erasure's block height, or 0.
+        height: u64,
+    },
+}
+
+/// A stored record's metadata (no secret in it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordMetaFile {
+    /// Record id.
+    pub record_id: String,
+    /// Patient id.
+    pub patient_id: String,
+    /// FHIR resource type.
+    pub resource_type: String,
+    /// Sealing version (bound in the AEAD's associated data).
+    pub version: u64,
+    /// SHA-256 of the sealed record encoding, hex.
+    pub content_hash: String,
+    /// Length of the sealed record encoding.
+    pub size: u64,
+    /// The anchor's key id (`kc1-<hex key commitment>`).
+    pub key_id: String,
+    /// Where the record stands.
+    #[serde(flatten)]
+    pub state: RecordState,
+}
+
+/// The gateway's record store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    records: PathBuf,
+    keys: PathBuf,
+}
+
+fn file_name(record_id: &str, ext: &str) -> String {
+    format!("{}.{ext}", hex::encode(record_id.as_bytes()))
+}
+
+/// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the folder.
+pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("path has no parent"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating) the store under `data_dir`.
+    pub fn open(data_dir: &Path) -> io::Result<Store> {
+        let records = data_dir.join("records");
+        let keys = data_dir.join("keys");
+        create_private_dir(data_dir)?;
+        create_private_dir(&records)?;
+        create_private_dir(&keys)?;
+        Ok(Store { records, keys })
+    }
+
+    fn meta_path(&self, id: &str) -> PathBuf {
+        self.records.join(file_name(id, "json"))
+    }
+
+    fn sealed_path(&self, id: &str) -> PathBuf {
+        self.records.join(file_name(id, "sealed"))
+    }
+
+    fn key_path(&self, id: &str) -> PathBuf {
+        self.keys.join(file_name(id, "key"))
+    }
+
+    /// Stores a new record: the sealed bytes and the wrapped key first, the metadata last (a
+    /// record is known only once all three are durable).
+    pub fn put(&self, meta: &RecordMetaFile, sealed: &[u8], wrapped_key: &[u8]) -> io::Result<()> {
+        write_durable(&self.sealed_path(&meta.record_id), sealed)?;
+        write_durable(&self.key_path(&meta.record_id), wrapped_key)?;
+        self.put_meta(meta)
+    }
+
+    /// Replaces the metadata.
+    pub fn put_meta(&self, meta: &RecordMetaFile) -> io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(meta).map_err(io::Error::other)?;
+        write_durable(&self.meta_path(&meta.record_id), &bytes)
+    }
+
+    /// The record's metadata, if stored.
+    pub fn meta(&self, id: &str) -> io::Result<Option<RecordMetaFile>> {
+        match fs::read(self.meta_path(id)) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(io::Error::other),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The sealed record bytes.
+    pub fn sealed(&self, id: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.sealed_path(id))
+    }
+
+    /// The wrapped data key, `None` once destroyed.
+    pub fn wrapped_key(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.key_path(id)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Destroys the wrapped data key: overwrite with zeros, fsync, unlink, fsync the folder.
+    /// Idempotent.
+    pub fn destroy_key(&self, id: &str) -> io::Result<()> {
+        let path = self.key_path(id);
+        let len = match fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        {
+            let mut f = OpenOptions::new().write(true).open(&path)?;
+            let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
+            f.write_all(&zeros)?;
+            f.sync_all()?;
+        }
+        fs::remove_file(&path)?;
+        File::open(&self.keys)?.sync_all()
+    }
+
+    /// Removes a record whose anchor was refused (so that no ciphertext lingers without an
+    /// anchor, and the id can be used again).
+    pub fn remove(&self, id: &str) -> io::Result<()> {
+        self.destroy_key(id)?;
+        for p in [self.meta_path(id), self.sealed_path(id)] {
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        File::open(&self.records)?.sync_all()
+    }
+
+    /// Every stored record's metadata (for recovery after a restart).
+    pub fn all(&self) -> io::Result<Vec<RecordMetaFile>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.records)? {
+            let path = entry?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let bytes = fs::read(&path)?;
+            if let Ok(m) = serde_json::from_slice::<RecordMetaFile>(&bytes) {
+                out.push(m);
+            }
+        }
+        out.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn meta(id: &str) -> RecordMetaFile {
+        RecordMetaFile {
+            record_id: id.into(),
+            patient_id: "pt-1".into(),
+            resource_type: "Observation".into(),
+            version: 1,
+            content_hash: "00".repeat(32),
+            size: 3,
+            key_id: "kc1-x".into(),
+            state: RecordState::Stored,
+        }
+    }
+
+    #[test]
+    fn put_read_erase_keeps_ciphertext_and_destroys_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let wrapped = [0x5a; 81];
+        s.put(&meta("../r1"), b"abc", &wrapped).unwrap();
+        assert_eq!(s.meta("../r1").unwrap().unwrap(), meta("../r1"));
+        assert_eq!(s.sealed("../r1").unwrap(), b"abc");
+        assert_eq!(s.wrapped_key("../r1").unwrap().unwrap(), wrapped);
+        s.destroy_key("../r1").unwrap();
+        s.destroy_key("../r1").unwrap();
+        assert!(s.wrapped_key("../r1").unwrap().is_none());
+        assert_eq!(s.sealed("../r1").unwrap(), b"abc");
+        assert_eq!(s.all().unwrap().len(), 1);
+        // Nothing escaped the data dir, no temp file is left.
+        for sub in ["records", "keys"] {
+            for e in fs::read_dir(dir.path().join(sub)).unwrap() {
+                let n = e.unwrap().file_name().into_string().unwrap();
+                assert!(!n.starts_with('.'), "{n}");
+            }
+        }
+        s.remove("../r1").unwrap();
+        assert!(s.meta("../r1").unwrap().is_none());
+    }
+}

@@ -1,0 +1,434 @@
+//! The record vault end to end on a real 4-node localnet (CometBFT + the `medledger` binary):
+//! gateways registered on chain, a record stored and anchored by lab-b, read by hospital-a after
+//! a committed, consented access log, refused to insurer-c and after revocation, and erased.
+//!
+//! Needs CometBFT on PATH (or MEDLEDGER_COMETBFT, see the localnet module) and the `medledger`
+//! binary: `MEDLEDGER_BIN`, else `$CARGO_TARGET_DIR/release/medledger`, else
+//! `target/release/medledger` (build it with `cargo build --release -p medledger`).
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use medledger::client::Client;
+use medledger::keyring::Keyring;
+use medledger::localnet::{Localnet, NodePorts, NodeSpec, Spec, MEMBERS};
+use medledger_gateway::client::{log_access_tx, open_released, reason_hash, GatewayClient};
+use medledger_gateway::{Config, Gateway};
+use medledger_tx::pb::{self, tx_body::Msg, Purpose, RecordAnchor};
+use medledger_tx::{boxkey, keys};
+use medledger_vault::kek::Kek;
+use medledger_vault::share::MemberBoxKey;
+use tempfile::TempDir;
+
+fn medledger_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("MEDLEDGER_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
+    let p = Path::new(&target).join("release/medledger");
+    assert!(
+        p.exists(),
+        "the medledger binary is missing at {} (set MEDLEDGER_BIN, or run \
+         `cargo build --release -p medledger`)",
+        p.display()
+    );
+    p
+}
+
+struct Net {
+    net: Localnet,
+    keyring: Keyring,
+    chain_id: String,
+    _home: TempDir,
+}
+
+impl Net {
+    async fn start() -> Net {
+        let home = tempfile::Builder::new()
+            .prefix("medledger-gw-it-")
+            .tempdir()
+            .unwrap();
+        let keyring = Keyring::new(home.path().join("keys"));
+        let nodes = MEMBERS
+            .iter()
+            .map(|(name, _, _)| NodeSpec {
+                name: name.to_string(),
+                ports: NodePorts::free().unwrap(),
+            })
+            .collect();
+        let chain_id = "medledger-gw-it".to_string();
+        let spec = Spec {
+            chain_id: chain_id.clone(),
+            nodes,
+            timeout_commit: "300ms".into(),
+            app: Default::default(),
+        };
+        let net = Localnet::open_or_init(
+            &home.path().join("localnet"),
+            spec,
+            &keyring,
+            medledger_bin(),
+        )
+        .expect("CometBFT must be installed for the integration tests");
+        net.up().await.expect("localnet makes its first block");
+        Net {
+            net,
+            keyring,
+            chain_id,
+            _home: home,
+        }
+    }
+
+    fn rpc_url(&self, i: usize) -> String {
+        self.net.spec.nodes[i].rpc_url()
+    }
+
+    fn client(&self, i: usize) -> Client {
+        self.net.client(i).unwrap()
+    }
+
+    fn key(&self, member: &str) -> SigningKey {
+        self.keyring.get(member).unwrap()
+    }
+
+    fn genesis(&self) -> Vec<u8> {
+        std::fs::read(self.net.node_dir(0).join("cometbft/config/genesis.json")).unwrap()
+    }
+
+    async fn submit(&self, key: &SigningKey, msg: Msg) -> medledger::client::TxReport {
+        self.client(0).submit(key, msg).await.unwrap()
+    }
+
+    async fn ok(&self, key: &SigningKey, msg: Msg) -> medledger::client::TxReport {
+        let r = self.submit(key, msg).await;
+        assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
+        r
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = self.net.down();
+    }
+}
+
+/// A running gateway of `member`.
+struct Gw {
+    url: String,
+    data_dir: PathBuf,
+    box_key: MemberBoxKey,
+    _dir: TempDir,
+}
+
+async fn start_gateway(net: &Net, member: &str, seed: u8) -> Gw {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let kek_file = dir.path().join("kek");
+    let mut rng = <rand_v010::rngs::StdRng as rand_v010::SeedableRng>::seed_from_u64(seed.into());
+    Kek::generate(&kek_file, &mut rng).unwrap();
+    let box_key = MemberBoxKey::generate(&mut rng);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let gateway = Gateway::new(Config {
+        data_dir: data_dir.clone(),
+        member_id: member.into(),
+        signing_key: net.key(member),
+        kek_file,
+        box_key: MemberBoxKey::from_secret_bytes(&box_key.secret_bytes()).unwrap(),
+        node_urls: vec![net.rpc_url(0), net.rpc_url(1)],
+        genesis_json: net.genesis(),
+        public_url: url.clone(),
+        nonce_cache_capacity: 10_000,
+    })
+    .unwrap();
+    tokio::spawn(gateway.serve(listener));
+    // Register it on chain: endpoint and box key signed by the member's admin key.
+    let admin = net.key(member);
+    let public = box_key.public_bytes();
+    let sig = boxkey::sign(&admin, &net.chain_id, member, &public);
+    net.ok(
+        &admin,
+        Msg::SetGateway(pb::SetGateway {
+            endpoint: url.clone(),
+            box_public_key: public.to_vec(),
+            box_key_signature: sig.to_vec(),
+        }),
+    )
+    .await;
+    Gw {
+        url,
+        data_dir,
+        box_key,
+        _dir: dir,
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn next_seq(net: &Net, key: &SigningKey) -> u64 {
+    net.client(0)
+        .next_sequence(&key.verifying_key().to_bytes())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
+    let net = Net::start().await;
+    let hospital = net.key("hospital-a");
+    let insurer = net.key("insurer-c");
+    let lab_gw = start_gateway(&net, "lab-b", 1).await;
+    let hospital_gw = start_gateway(&net, "hospital-a", 2).await;
+    let _insurer_gw = start_gateway(&net, "insurer-c", 3).await;
+
+    // A patient, enrolled by hospital-a, grants hospital-a Observation/TREAT.
+    let patient = SigningKey::from_bytes(&[42; 32]);
+    let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
+    net.ok(
+        &hospital,
+        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            &patient,
+            &net.chain_id,
+            "hospital-a",
+        )),
+    )
+    .await;
+    let grant = net
+        .ok(
+            &patient,
+            Msg::GrantConsent(pb::GrantConsent {
+                grantee: "hospital-a".into(),
+                data_classes: vec!["Observation".into()],
+                purposes: vec![Purpose::Treat as i32],
+                ..Default::default()
+            }),
+        )
+        .await;
+    let consent_id = grant.attribute("consent_id").unwrap().to_string();
+
+    // lab-b's admin stores an Observation through lab-b's gateway.
+    let content =
+        br#"{"resourceType":"Observation","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1}}"#;
+    let lab_client = GatewayClient::new(&lab_gw.url, net.key("lab-b"));
+    let put = lab_client
+        .put("obs-1", &patient_id, "Observation", content)
+        .await
+        .unwrap();
+    assert!(put.anchor_height > 0);
+    let anchor: RecordAnchor = net
+        .client(0)
+        .query_proven(&keys::record("obs-1"), 0)
+        .await
+        .unwrap()
+        .value
+        .map(|v| prost::Message::decode(v.as_slice()).unwrap())
+        .unwrap();
+    assert_eq!(anchor.custodian, "lab-b");
+    assert_eq!(hex::encode(&anchor.content_hash), put.content_hash);
+    assert!(anchor.key_id.starts_with("kc1-"));
+    // The same id again: 409.
+    let again = lab_client
+        .put("obs-1", &patient_id, "Observation", content)
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(409));
+    // hospital-a may not store at lab-b's gateway.
+    let foreign = GatewayClient::new(&lab_gw.url, hospital.clone())
+        .put("obs-2", &patient_id, "Observation", content)
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.status(), Some(403));
+
+    // hospital-a's admin reads it: the access is committed first, then the key is shared.
+    let reader = GatewayClient::new(&lab_gw.url, hospital.clone());
+    let tx = log_access_tx(
+        &hospital,
+        &net.chain_id,
+        next_seq(&net, &hospital).await,
+        &patient_id,
+        "obs-1",
+        "Observation",
+        Purpose::Treat,
+    );
+    let got = reader.get("obs-1", Purpose::Treat, &tx).await.unwrap();
+    assert_eq!(got.reader_member, "hospital-a");
+    assert!(got.access_height > 0);
+    let plain = open_released(&got, &hospital_gw.box_key, Some(&anchor.content_hash)).unwrap();
+    assert_eq!(plain, content);
+    // The released share opens for no other member's box key.
+    assert!(open_released(&got, &lab_gw.box_key, None).is_err());
+
+    // A tx naming another class, or signed by another key than the request's: 400, nothing
+    // broadcast.
+    let wrong_class = log_access_tx(
+        &hospital,
+        &net.chain_id,
+        next_seq(&net, &hospital).await,
+        &patient_id,
+        "obs-1",
+        "Condition",
+        Purpose::Treat,
+    );
+    let e = reader
+        .get("obs-1", Purpose::Treat, &wrong_class)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let e = GatewayClient::new(&lab_gw.url, insurer.clone())
+        .get("obs-1", Purpose::Treat, &tx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400));
+
+    // A replayed request (same signature headers): 401.
+    let body = serde_json::to_vec(&medledger_gateway::api::GetRecord {
+        log_access_tx_base64: "AA==".into(),
+    })
+    .unwrap();
+    let url = reader.url("/records/obs-1?purpose=TREAT");
+    let headers = medledger_gateway::client::sign_headers(
+        &hospital,
+        "GET",
+        &url,
+        &body,
+        medledger_gateway::client::now_secs(),
+    )
+    .unwrap();
+    let (s1, _) = reader
+        .send_signed("GET", &url, body.clone(), &headers, &[])
+        .await
+        .unwrap();
+    assert_eq!(s1, 400, "first use reaches the body check");
+    let (s2, _) = reader
+        .send_signed("GET", &url, body, &headers, &[])
+        .await
+        .unwrap();
+    assert_eq!(s2, 401, "replay refused");
+
+    // insurer-c has no consent: 403 with the ledger's code.
+    let tx = log_access_tx(
+        &insurer,
+        &net.chain_id,
+        next_seq(&net, &insurer).await,
+        &patient_id,
+        "obs-1",
+        "Observation",
+        Purpose::Treat,
+    );
+    let e = GatewayClient::new(&lab_gw.url, insurer.clone())
+        .get("obs-1", Purpose::Treat, &tx)
+        .await
+        .unwrap_err();
+    match &e {
+        medledger_gateway::client::ClientError::Status { status, body } => {
+            assert_eq!(*status, 403);
+            assert_eq!(body.code_name.as_deref(), Some("NO_PERMITTING_CONSENT"));
+        }
+        other => panic!("{other}"),
+    }
+
+    // The patient revokes; hospital-a is refused.
+    net.ok(
+        &patient,
+        Msg::RevokeConsent(pb::RevokeConsent {
+            consent_id: consent_id.clone(),
+        }),
+    )
+    .await;
+    let tx = log_access_tx(
+        &hospital,
+        &net.chain_id,
+        next_seq(&net, &hospital).await,
+        &patient_id,
+        "obs-1",
+        "Observation",
+        Purpose::Treat,
+    );
+    let e = reader.get("obs-1", Purpose::Treat, &tx).await.unwrap_err();
+    assert_eq!(e.status(), Some(403), "{e}");
+
+    // Unknown record: 404.
+    let tx = log_access_tx(
+        &hospital,
+        &net.chain_id,
+        next_seq(&net, &hospital).await,
+        &patient_id,
+        "nope",
+        "Observation",
+        Purpose::Treat,
+    );
+    let e = reader.get("nope", Purpose::Treat, &tx).await.unwrap_err();
+    assert_eq!(e.status(), Some(404));
+
+    // The wrapped key is in lab-b's data dir until erasure.
+    let wrapped_before: Vec<Vec<u8>> = files(&lab_gw.data_dir.join("keys"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(wrapped_before.len(), 1);
+    let wrapped = wrapped_before[0].clone();
+    assert_eq!(wrapped.len(), 81);
+
+    // The patient asks for erasure (signing the request with their own key).
+    let erased = GatewayClient::new(&lab_gw.url, patient.clone())
+        .erase("obs-1", Some(reason_hash("patient request")))
+        .await
+        .unwrap();
+    assert!(erased.erasure_height > 0);
+    let anchor: RecordAnchor = net
+        .client(0)
+        .query_proven(&keys::record("obs-1"), 0)
+        .await
+        .unwrap()
+        .value
+        .map(|v| prost::Message::decode(v.as_slice()).unwrap())
+        .unwrap();
+    assert_eq!(anchor.erased_height, erased.erasure_height);
+
+    // A read now answers 410 with the erasure height.
+    let tx = log_access_tx(
+        &hospital,
+        &net.chain_id,
+        next_seq(&net, &hospital).await,
+        &patient_id,
+        "obs-1",
+        "Observation",
+        Purpose::Treat,
+    );
+    match reader.get("obs-1", Purpose::Treat, &tx).await.unwrap_err() {
+        medledger_gateway::client::ClientError::Status { status, body } => {
+            assert_eq!(status, 410);
+            assert_eq!(body.erased_height, Some(erased.erasure_height));
+        }
+        other => panic!("{other}"),
+    }
+
+    // No byte of the wrapped key (nor its 24-byte nonce or 48-byte ciphertext) remains in any
+    // file of lab-b's data dir; the ciphertext does.
+    for f in files(&lab_gw.data_dir) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, &wrapped[9..33]), "{}", f.display());
+        assert!(!contains(&bytes, &wrapped[33..]), "{}", f.display());
+    }
+    assert!(files(&lab_gw.data_dir.join("keys")).is_empty());
+    assert!(!files(&lab_gw.data_dir.join("records")).is_empty());
+}
