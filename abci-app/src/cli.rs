@@ -15,10 +15,11 @@ use serde::Serialize;
 
 mod rules;
 
-use crate::client::{Client, ProvenAnswer, TxReport};
-use crate::keyring::Keyring;
-use crate::loadgen::{self, Broadcast, Comparison, LoadConfig, LoadReport, Target, ThrowawayNet};
-use crate::localnet::{self, AppKind, Localnet, NodePorts, NodeSpec, Spec};
+use medledger_client::Keyring;
+use medledger_client::{Client, ProvenAnswer, TxReport};
+use medledger_devnet::localnet::{self, AppKind, Localnet, Spec};
+use medledger_devnet::ThrowawayNet;
+use medledger_loadgen::{self as loadgen, Broadcast, Comparison, LoadConfig, LoadReport, Target};
 
 /// medledger: a consortium ledger of consent, access and claims for health data.
 #[derive(Debug, Parser)]
@@ -516,7 +517,7 @@ pub struct VerifyArgs {
     certificate: bool,
     /// Light client: how long the trust root (genesis, or --trust-height) is trusted, measured
     /// to now: `168h` (the `cometbft light` default), `14d`, `90m`, `3600s`.
-    #[arg(long, default_value = "168h", value_parser = crate::verify::parse_period)]
+    #[arg(long, default_value = "168h", value_parser = medledger_client::verify::parse_period)]
     trusting_period: std::time::Duration,
     /// Light client: start from this trusted header instead of genesis (with --trust-hash).
     #[arg(long, requires = "trust_hash")]
@@ -772,7 +773,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let bls = a
                 .bls_key
                 .as_deref()
-                .map(crate::keyring::load_bls_key)
+                .map(medledger_client::keyring::load_bls_key)
                 .transpose()?;
             if let Some((point, height)) = medledger_state::fault::armed() {
                 tracing::warn!(
@@ -822,7 +823,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     .join("cometbft/config/genesis.json")
             });
             let dir = tempfile_dir()?;
-            let report = crate::replay::replay(&Client::new(&node.node)?, &genesis, &dir, to).await;
+            let report =
+                medledger_client::replay::replay(&Client::new(&node.node)?, &genesis, &dir, to)
+                    .await;
             let _ = std::fs::remove_dir_all(&dir);
             let report = report?;
             if out == Output::Json {
@@ -1441,7 +1444,7 @@ struct VerifiedView<T: Serialize> {
 fn verified_view<T: Serialize>(
     what: String,
     state: String,
-    a: &crate::verify::Attestation,
+    a: &medledger_client::verify::Attestation,
     value: Option<T>,
 ) -> VerifiedView<T> {
     VerifiedView {
@@ -1461,7 +1464,7 @@ fn verified_view<T: Serialize>(
 fn print_verified<T: Serialize + std::fmt::Debug>(
     v: &VerifiedView<T>,
     out: Output,
-    a: &crate::verify::Attestation,
+    a: &medledger_client::verify::Attestation,
 ) -> anyhow::Result<()> {
     if out == Output::Json {
         return print_json(v);
@@ -1471,7 +1474,7 @@ fn print_verified<T: Serialize + std::fmt::Debug>(
         v.what,
         v.state,
         v.height,
-        crate::verify::signed_by(a)
+        medledger_client::verify::signed_by(a)
     );
     if let Some(value) = &v.value {
         println!("{value:#?}");
@@ -1499,7 +1502,7 @@ async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyho
         (Some(h), Some(hash)) => Some((h, hex::decode(hash).context("--trust-hash is not hex")?)),
         _ => None,
     };
-    let trust = crate::verify::Trust::from_genesis(&genesis, v.certificate)?
+    let trust = medledger_client::verify::Trust::from_genesis(&genesis, v.certificate)?
         .with_header_root(&client, v.trusting_period, root)
         .await?;
     match verify_what(&client, &trust, v.what, v.height, out).await {
@@ -1519,14 +1522,14 @@ async fn verify_cmd(home: &std::path::Path, v: VerifyArgs, out: Output) -> anyho
 /// proven absent).
 async fn verify_typed<M: Message + Default + Serialize + std::fmt::Debug>(
     client: &Client,
-    trust: &crate::verify::Trust,
+    trust: &medledger_client::verify::Trust,
     key: &[u8],
     height: u64,
     what: String,
     state: impl Fn(&M) -> String,
     out: Output,
 ) -> anyhow::Result<()> {
-    let r = crate::verify::verify_key(client, trust, key, height).await?;
+    let r = medledger_client::verify::verify_key(client, trust, key, height).await?;
     let value = r.value.as_deref().map(M::decode).transpose()?;
     let state = value.as_ref().map_or_else(|| "ABSENT".to_string(), state);
     print_verified(
@@ -1544,12 +1547,12 @@ fn enum_name<E>(name: Result<&str, E>, prefix: &str) -> String {
 
 async fn verify_what(
     client: &Client,
-    trust: &crate::verify::Trust,
+    trust: &medledger_client::verify::Trust,
     what: VerifyCmd,
     height: u64,
     out: Output,
 ) -> anyhow::Result<()> {
-    use crate::verify::{verify_history, verify_key};
+    use medledger_client::verify::{verify_history, verify_key};
     match what {
         VerifyCmd::Consent { id } => {
             let state = |c: &pb::Consent| {
@@ -1693,7 +1696,7 @@ async fn verify_what(
             purpose,
             action,
         } => {
-            let q = crate::verify::PermittedQuery {
+            let q = medledger_client::verify::PermittedQuery {
                 patient: patient.clone(),
                 actor: actor.clone(),
                 action: pb::Action::from(action) as i32,
@@ -1702,7 +1705,7 @@ async fn verify_what(
                 purpose: Purpose::from(purpose) as i32,
             };
             let (permit, a, time) =
-                crate::verify::verify_permitted(client, trust, q, height).await?;
+                medledger_client::verify::verify_permitted(client, trust, q, height).await?;
             let state = match &permit {
                 Some(id) => format!("PERMIT (consent {id}, block time {time})"),
                 None => format!("DENY (no consent permits it at block time {time})"),
@@ -1752,7 +1755,7 @@ async fn verify_what(
                     "VERIFIED complete access history of {patient} ({} events) at height {} — {}",
                     events.len(),
                     a.height,
-                    crate::verify::signed_by(&a)
+                    medledger_client::verify::signed_by(&a)
                 );
                 match format {
                     ExportFormat::Fhir => {
@@ -1791,7 +1794,7 @@ async fn localnet_cmd(
             base_port,
             chain_id,
         } => {
-            let spec = consortium_spec(chain_id, base_port, AppKind::Medledger)?;
+            let spec = Spec::consortium(chain_id, base_port, AppKind::Medledger)?;
             let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
             let took = net.up().await?;
             if out == Output::Text {
@@ -1833,27 +1836,6 @@ async fn localnet_cmd(
             Ok(0)
         }
     }
-}
-
-/// The 4-validator consortium of `localnet up`; `bench` uses the same for both apps, so the
-/// only difference between a medledger and a kvstore localnet is the app.
-fn consortium_spec(chain_id: String, base_port: u16, app: AppKind) -> anyhow::Result<Spec> {
-    let nodes = localnet::MEMBERS
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _, _))| {
-            Ok(NodeSpec {
-                name: name.to_string(),
-                ports: NodePorts::from_base(base_port, i)?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Spec {
-        chain_id,
-        nodes,
-        timeout_commit: "500ms".into(),
-        app,
-    })
 }
 
 async fn bench_cmd(
@@ -1945,7 +1927,7 @@ async fn bench_cmd(
             let mut kv_tx_size = None;
             for &app in apps {
                 let net = ThrowawayNet::start(
-                    consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?,
+                    Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?,
                     me.clone(),
                 )
                 .await?;
@@ -1958,7 +1940,8 @@ async fn bench_cmd(
                             kv_tx_size,
                             ..timing.config(rate, c)
                         };
-                        let r = loadgen::run(&net.target(), &net.keyring, &cfg).await?;
+                        let r = loadgen::run(&Target::of_localnet(&net.net), &net.keyring, &cfg)
+                            .await?;
                         if out == Output::Text {
                             eprint!("{}", loadgen::table(&[&r]));
                         }
@@ -1992,14 +1975,14 @@ async fn bench_on_throwaway(
     cfg: &LoadConfig,
 ) -> anyhow::Result<LoadReport> {
     let net = ThrowawayNet::start(
-        consortium_spec(BENCH_CHAIN_ID.into(), base_port, app)?,
+        Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?,
         me.to_path_buf(),
     )
     .await?;
     if cfg.progress {
         eprintln!("{} localnet up in {}", app.name(), net.net.dir.display());
     }
-    loadgen::run(&net.target(), &net.keyring, cfg).await
+    loadgen::run(&Target::of_localnet(&net.net), &net.keyring, cfg).await
 }
 
 async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<i32> {

@@ -7,7 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use medledger_tx::pb::{self, tx_body::Msg, PractitionerRole, PractitionerStatus};
 use sha2::{Digest, Sha256};
 
-use crate::keyring::Keyring;
+use medledger_client::Keyring;
 
 /// What a key proof is made for: the chain, and the subject it names (see
 /// `medledger_tx::keyproof`).
