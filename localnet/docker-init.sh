@@ -12,7 +12,7 @@
 # that `docker compose up` after `down` resumes the same chain (`down -v` starts over).
 set -euo pipefail
 
-# Member id, display name, kind: the same as MEMBERS in abci-app/src/localnet.rs. Node i of
+# Member id, display name, kind: the same as MEMBERS in crates/devnet/src/localnet.rs. Node i of
 # `cometbft testnet` (and validator i of its genesis) becomes member i.
 MEMBERS=(
   "hospital-a|Hospital A|hospital"

@@ -12,4 +12,10 @@ export MEDLEDGER_TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
 cargo fmt --all -- --check
 # Everything in one profile (release) so no dependency is compiled twice. The fault suite's
 # crash points inside Commit exist only with `fault-injection` (tests/faults.rs).
-cargo test --release --workspace --all-targets --no-fail-fast --features medledger/fault-injection "$@"
+FEATURES=medledger/fault-injection
+# The integration tests (package medledger-it) run the `medledger` binary, which `cargo test`
+# builds only for the binary's own package: build it first, with the fault suite's features, and
+# name it. A missing binary fails the tests (medledger_devnet::medledger_bin).
+cargo build --release --workspace --bins --features "$FEATURES"
+export MEDLEDGER_BIN="$CARGO_TARGET_DIR/release/medledger"
+cargo test --release --workspace --all-targets --no-fail-fast --features "$FEATURES" "$@"

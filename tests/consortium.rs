@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use medledger::localnet::Proc;
+use medledger_devnet::localnet::Proc;
 use medledger_tx::pb::{self, tx_body::Msg, Consent, TxBody};
 use medledger_tx::{ids, keys, sign_tx, Code};
 use prost::Message;
@@ -268,7 +268,7 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
-    use medledger::verify::{verify_history, verify_key, Trust};
+    use medledger_client::verify::{verify_history, verify_key, Trust};
     use medledger_query::history::verify_access_history;
     use medledger_query::light::{verify_header, HeaderError};
 
@@ -337,7 +337,7 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
                 .0,
         );
     }
-    let app_hash = medledger::verify::attest(&c, &trust, height)
+    let app_hash = medledger_client::verify::attest(&c, &trust, height)
         .await
         .unwrap()
         .app_hash;
@@ -384,7 +384,7 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     ));
 
     // The CLI says so, for people and for programs.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medledger"))
+    let out = std::process::Command::new(support::medledger_bin())
         .args([
             "verify",
             "--node",
@@ -398,7 +398,7 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["verified"], true, "{json}");
     assert_eq!(json["state"], "ACTIVE");
-    let csv = std::process::Command::new(env!("CARGO_BIN_EXE_medledger"))
+    let csv = std::process::Command::new(support::medledger_bin())
         .args([
             "verify",
             "--node",
@@ -419,7 +419,7 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bls_certificates_appear_every_block_and_prove_answers() {
-    use medledger::verify::{verify_key, Trust};
+    use medledger_client::verify::{verify_key, Trust};
     use medledger_query::certificate::CertTrust;
     use medledger_tx::checkpoint::decode_certificate_tx;
 
@@ -520,7 +520,7 @@ async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_ever
 
     let dir = tempfile::tempdir().unwrap();
     let genesis = t.net.dir.join("lab-b/cometbft/config/genesis.json");
-    let report = medledger::replay::replay(&c, &genesis, dir.path(), h)
+    let report = medledger_client::replay::replay(&c, &genesis, dir.path(), h)
         .await
         .unwrap();
     assert_eq!(report.blocks, h);
@@ -597,7 +597,7 @@ async fn the_reviews_live_attacks_are_refused_by_a_real_consortium() {
     let c = t.client(2);
     let chain = t.chain_id.clone();
     let (hospital, insurer) = (t.member_key("hospital-a"), t.member_key("insurer-c"));
-    let code = |r: &medledger::client::TxReport| format!("{} {}", r.code_name, r.log);
+    let code = |r: &medledger_client::TxReport| format!("{} {}", r.code_name, r.log);
 
     // 1. A stolen first key cannot take the patient back after a rotation.
     let (k0, k1) = (patient_key(91), patient_key(92));

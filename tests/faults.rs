@@ -6,9 +6,11 @@
 //! - no tx was applied twice (access histories hold each record id at most once);
 //! - heights keep increasing while ≥ 3 of 4 validators are up, and stop (no fork) with 2 down.
 //!
-//! `cargo test --release --test faults --features medledger/fault-injection` runs every fault
-//! once (the CI version). `MEDLEDGER_SOAK_MINUTES=30` then keeps injecting random faults for that
-//! long (`MEDLEDGER_SOAK_SEED` picks the sequence) and prints the summary table. The crash points
+//! `cargo test --release -p medledger-it --test faults` runs every fault once (the CI version), on
+//! the `medledger` binary built with `--features medledger/fault-injection` (scripts/test.sh
+//! builds it and names it in `MEDLEDGER_BIN`; see `medledger_devnet::medledger_bin`).
+//! `MEDLEDGER_SOAK_MINUTES=30` then keeps injecting random faults for that long
+//! (`MEDLEDGER_SOAK_SEED` picks the sequence) and prints the summary table. The crash points
 //! inside Commit need the `fault-injection` feature; without it the test fails and says so.
 //! Partitions are TCP relays in the test process on every p2p link (`faults/links.rs`), so no
 //! privileges are needed. See docs/reliability.md.
@@ -26,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use links::Links;
 use load::{Kind, Load, Outcome, Sent};
-use medledger::localnet::{Proc, MEMBERS};
-use medledger::verify::{verify_history, Trust};
+use medledger_client::verify::{verify_history, Trust};
+use medledger_devnet::localnet::{Proc, MEMBERS};
 use medledger_state::fault::{CRASH_AT_ENV, POINTS};
 use medledger_tx::keys;
 use medledger_tx::pb::{AccessEvent, Consent, Patient};
@@ -320,7 +322,7 @@ impl Suite {
                 // Logged before the app listens, so before start_with_env returns.
                 assert!(
                     app_log().contains("fault injection armed"),
-                    "{what}: the medledger binary has no crash points; build the tests with \
+                    "{what}: the medledger binary has no crash points; build it with \
                      `--features medledger/fault-injection` (scripts/test.sh does)"
                 );
                 self.t.net.start(i, Proc::CometBft).unwrap();

@@ -9,8 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use medledger::localnet::{NodePorts, JOINING_MEMBER};
-use medledger::verify::{attest, verify_key, Trust};
+use medledger_client::verify::{attest, verify_key, Trust};
+use medledger_devnet::localnet::{NodePorts, JOINING_MEMBER};
 use medledger_query::certificate::CertTrust;
 use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg, MemberKind};
 use medledger_tx::{ids, keys};
@@ -59,7 +59,7 @@ async fn signed(t: &TestNet, height: u64, who: account::Id) -> bool {
 }
 
 /// Submits `msg` signed by `member` and requires it to be applied; returns the report.
-async fn ok(t: &TestNet, member: &str, msg: Msg) -> medledger::client::TxReport {
+async fn ok(t: &TestNet, member: &str, msg: Msg) -> medledger_client::TxReport {
     let r = t
         .client(0)
         .submit(&t.member_key(member), msg)
@@ -69,7 +69,7 @@ async fn ok(t: &TestNet, member: &str, msg: Msg) -> medledger::client::TxReport 
     r
 }
 
-fn has_event(r: &medledger::client::TxReport, kind: &str) -> bool {
+fn has_event(r: &medledger_client::TxReport, kind: &str) -> bool {
     r.events.iter().any(|e| e.kind == kind)
 }
 

@@ -5,7 +5,7 @@
 mod support;
 
 use ed25519_dalek::SigningKey;
-use medledger::client::Client;
+use medledger_client::Client;
 use medledger_tx::pb::{
     self, tx_body::Msg, ClaimItem, ClaimStatus, CoverageRule, PractitionerRole, Purpose,
 };
@@ -14,7 +14,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use support::TestNet;
 
-async fn ok(c: &Client, k: &SigningKey, msg: Msg) -> medledger::client::TxReport {
+async fn ok(c: &Client, k: &SigningKey, msg: Msg) -> medledger_client::TxReport {
     let r = c.submit(k, msg).await.unwrap();
     assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
     r
@@ -365,7 +365,7 @@ async fn a_patients_journey_through_the_consortium() {
 
     // An auditor checks the paid claim with one BLS certificate, and the ledger's decisions on
     // two accesses from proven consents.
-    use medledger::verify::{verify_key, verify_permitted, PermittedQuery, Trust};
+    use medledger_client::verify::{verify_key, verify_permitted, PermittedQuery, Trust};
     let genesis = t.net.dir.join("hospital-a/cometbft/config/genesis.json");
     let certs = Trust::from_genesis(&genesis, true).unwrap();
     let paid = verify_key(&t.client(2), &certs, &keys::claim(&first_id), 0)

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use medledger::loadgen::{self, Broadcast, LoadConfig, Target};
+use medledger_loadgen::{self as loadgen, Broadcast, LoadConfig, Target};
 use support::TestNet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,6 @@
-//! The medledger node and CLI, as a library so that tests drive the same code as the binary.
+//! The medledger node and CLI, as a library so that tests drive the same code as the binary:
+//! the ABCI server ([`server`]) and the commands ([`cli`]), thin over `medledger-client`,
+//! `medledger-devnet` and `medledger-loadgen`.
 
 pub mod cli;
-pub mod client;
-pub mod cometbft;
-pub mod keyring;
-pub mod loadgen;
-pub mod localnet;
-pub mod replay;
 pub mod server;
-pub mod verify;

@@ -1,6 +1,8 @@
-//! `medledger`: the node and its CLI. The work lives in the library (`medledger::cli`).
+//! `medledger`: the node and its CLI. The work lives in the library (`medledger::cli`, one module
+//! per command group) and the crates under `crates/`; exit statuses are `medledger::cli::Exit`.
 
 use clap::Parser;
+use medledger::cli::Exit;
 use tracing_subscriber::EnvFilter;
 
 /// Restores the default SIGPIPE action, so `medledger … | head` ends quietly like other Unix
@@ -33,14 +35,14 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
-            std::process::exit(2);
+            std::process::exit(Exit::Failed.code());
         }
     };
     match runtime.block_on(medledger::cli::run(cli)) {
-        Ok(code) => std::process::exit(code),
+        Ok(exit) => std::process::exit(exit.code()),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::exit(2);
+            std::process::exit(Exit::Failed.code());
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use medledger::client::Client;
+use medledger_client::Client;
 use medledger_tx::pb::{self, tx_body::Msg, TxBody};
 use medledger_tx::{ids, sign_tx};
 use sha2::{Digest, Sha256};

@@ -2,7 +2,8 @@
 //! free ports in a temp dir, stopped when the test ends, even when it fails.
 //!
 //! Localnet tests in one binary run one at a time (two consortia on 2 cores would only make both
-//! slow and flaky). A missing or wrong CometBFT is a failure, never a skip.
+//! slow and flaky). A missing `medledger` binary or a missing or wrong CometBFT is a failure,
+//! never a skip.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
@@ -11,13 +12,19 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use medledger::client::Client;
-use medledger::keyring::Keyring;
-use medledger::localnet::{Localnet, NodePorts, NodeSpec, Proc, Spec, MEMBERS};
+use medledger_client::Client;
+use medledger_client::Keyring;
+use medledger_devnet::localnet::{Localnet, NodePorts, NodeSpec, Proc, Spec, MEMBERS};
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use tempfile::TempDir;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The `medledger` binary the localnets run (built by scripts/test.sh, named by
+/// `$MEDLEDGER_BIN`; see `medledger_devnet::medledger_bin`). Missing is a failure, never a skip.
+pub fn medledger_bin() -> PathBuf {
+    medledger_devnet::medledger_bin().unwrap_or_else(|e| panic!("{e:#}"))
+}
 
 /// A running test consortium.
 pub struct TestNet {
@@ -59,9 +66,13 @@ impl TestNet {
             timeout_commit: "300ms".into(),
             app: Default::default(),
         };
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_medledger"));
-        let net = Localnet::open_or_init(&home.path().join("localnet"), spec, &keyring, bin)
-            .expect("CometBFT must be installed (scripts/deps.sh) for the integration tests");
+        let net = Localnet::open_or_init(
+            &home.path().join("localnet"),
+            spec,
+            &keyring,
+            medledger_bin(),
+        )
+        .expect("CometBFT must be installed (scripts/deps.sh) for the integration tests");
         TestNet {
             net,
             keyring,

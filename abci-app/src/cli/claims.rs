@@ -16,7 +16,8 @@ use medledger_tx::keys;
 use medledger_tx::pb::{self, tx_body::Msg, ClaimItem, CoverageRule};
 use sha2::{Digest, Sha256};
 
-use super::{print_list, show, Output, Reader};
+use super::query::{print_list, show, Reader};
+use super::Output;
 
 /// Claims transactions.
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg, MemberKind};
 
-use crate::client::Client;
-use crate::keyring::{BlsKeyFile, Keyring};
+use medledger_client::keyring::{BlsKeyFile, Keyring};
+use medledger_client::Client;
 
 /// Governance transactions.
 #[derive(Debug, Subcommand)]

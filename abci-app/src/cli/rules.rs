@@ -7,7 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use medledger_tx::pb::{self, tx_body::Msg, PractitionerRole, PractitionerStatus};
 use sha2::{Digest, Sha256};
 
-use crate::keyring::Keyring;
+use medledger_client::Keyring;
 
 /// What a key proof is made for: the chain, and the subject it names (see
 /// `medledger_tx::keyproof`).
@@ -303,25 +303,9 @@ fn multibase_ed25519(key: &[u8]) -> String {
     format!("z{}", base58(&bytes))
 }
 
+/// base58btc (the Bitcoin alphabet, leading zero bytes as `1`s).
 fn base58(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-    let mut digits: Vec<u8> = Vec::new();
-    for &b in bytes {
-        let mut carry = u32::from(b);
-        for d in digits.iter_mut() {
-            carry += u32::from(*d) << 8;
-            *d = (carry % 58) as u8;
-            carry /= 58;
-        }
-        while carry > 0 {
-            digits.push((carry % 58) as u8);
-            carry /= 58;
-        }
-    }
-    let zeros = bytes.iter().take_while(|&&b| b == 0).count();
-    std::iter::repeat_n('1', zeros)
-        .chain(digits.iter().rev().map(|&d| ALPHABET[d as usize] as char))
-        .collect()
+    bs58::encode(bytes).into_string()
 }
 
 #[cfg(test)]

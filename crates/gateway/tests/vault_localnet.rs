@@ -3,17 +3,17 @@
 //! a committed, consented access log, refused to insurer-c and after revocation, and erased.
 //!
 //! Needs CometBFT on PATH (or MEDLEDGER_COMETBFT, see the localnet module) and the `medledger`
-//! binary: `MEDLEDGER_BIN`, else `$CARGO_TARGET_DIR/release/medledger`, else
-//! `target/release/medledger` (build it with `cargo build --release -p medledger`).
+//! binary, found by `medledger_devnet::medledger_bin` (`MEDLEDGER_BIN`, else next to this test's
+//! target directory; `scripts/test.sh` builds it first). Missing either is a failure, never a
+//! skip.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use medledger::client::Client;
-use medledger::keyring::Keyring;
-use medledger::localnet::{Localnet, NodePorts, NodeSpec, Spec, MEMBERS};
+use medledger_client::{Client, Keyring};
+use medledger_devnet::localnet::{Localnet, NodePorts, NodeSpec, Spec, MEMBERS};
 use medledger_gateway::client::{log_access_tx, open_released, reason_hash, GatewayClient};
 use medledger_gateway::{Config, Gateway};
 use medledger_tx::pb::{self, tx_body::Msg, Purpose, RecordAnchor};
@@ -21,22 +21,6 @@ use medledger_tx::{boxkey, keys};
 use medledger_vault::kek::Kek;
 use medledger_vault::share::MemberBoxKey;
 use tempfile::TempDir;
-
-fn medledger_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("MEDLEDGER_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_string());
-    let p = Path::new(&target).join("release/medledger");
-    assert!(
-        p.exists(),
-        "the medledger binary is missing at {} (set MEDLEDGER_BIN, or run \
-         `cargo build --release -p medledger`)",
-        p.display()
-    );
-    p
-}
 
 struct Net {
     net: Localnet,
@@ -70,7 +54,8 @@ impl Net {
             &home.path().join("localnet"),
             spec,
             &keyring,
-            medledger_bin(),
+            medledger_devnet::medledger_bin()
+                .expect("the medledger binary (scripts/test.sh builds it)"),
         )
         .expect("CometBFT must be installed for the integration tests");
         net.up().await.expect("localnet makes its first block");
@@ -98,11 +83,11 @@ impl Net {
         std::fs::read(self.net.node_dir(0).join("cometbft/config/genesis.json")).unwrap()
     }
 
-    async fn submit(&self, key: &SigningKey, msg: Msg) -> medledger::client::TxReport {
+    async fn submit(&self, key: &SigningKey, msg: Msg) -> medledger_client::TxReport {
         self.client(0).submit(key, msg).await.unwrap()
     }
 
-    async fn ok(&self, key: &SigningKey, msg: Msg) -> medledger::client::TxReport {
+    async fn ok(&self, key: &SigningKey, msg: Msg) -> medledger_client::TxReport {
         let r = self.submit(key, msg).await;
         assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
         r

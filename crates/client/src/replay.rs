@@ -13,7 +13,7 @@ use serde::Serialize;
 use tendermint::block::Height;
 use tendermint_rpc::Client as _;
 
-use crate::client::Client;
+use crate::rpc::Client;
 
 /// The outcome of a replay.
 #[derive(Clone, Debug, Serialize)]

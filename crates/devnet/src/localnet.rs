@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use toml_edit::{value, DocumentMut};
 
-use crate::client::Client;
+use medledger_client::{Client, Keyring};
+
 use crate::cometbft;
-use crate::keyring::Keyring;
 
 /// The founding members of the localnet: id, display name, kind.
 pub const MEMBERS: [(&str, &str, &str); 4] = [
@@ -106,6 +106,30 @@ pub struct Spec {
     /// are medledger localnets.
     #[serde(default)]
     pub app: AppKind,
+}
+
+impl Spec {
+    /// The 4-validator consortium of `medledger localnet up` (the [`MEMBERS`], ports from
+    /// `base_port`, 500 ms blocks); `medledger bench` uses the same for both apps, so the only
+    /// difference between a medledger and a kvstore localnet is the app.
+    pub fn consortium(chain_id: String, base_port: u16, app: AppKind) -> anyhow::Result<Spec> {
+        let nodes = MEMBERS
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _, _))| {
+                Ok(NodeSpec {
+                    name: name.to_string(),
+                    ports: NodePorts::from_base(base_port, i)?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Spec {
+            chain_id,
+            nodes,
+            timeout_commit: "500ms".into(),
+            app,
+        })
+    }
 }
 
 /// Which application the validators run.
@@ -553,7 +577,8 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
             Ok(k) => k,
             Err(_) => keyring.add(id)?,
         };
-        let bls = crate::keyring::create_bls_key(&dir.join(&node.name).join("bls_key.json"))?;
+        let bls =
+            medledger_client::keyring::create_bls_key(&dir.join(&node.name).join("bls_key.json"))?;
         members.push(json!({
             "id": id, "name": name, "kind": kind,
             "admin_key": hex::encode(admin.verifying_key().to_bytes()),
@@ -717,7 +742,7 @@ impl Localnet {
             .ed25519()
             .and_then(|k| k.as_bytes().try_into().ok())
             .context("the node's consensus key is not Ed25519")?;
-        let bls = crate::keyring::create_bls_key(&dir.join("bls_key.json"))?;
+        let bls = medledger_client::keyring::create_bls_key(&dir.join("bls_key.json"))?;
         let admin = match keyring.get(name) {
             Ok(k) => k,
             Err(_) => keyring.add(name)?,

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-const VERSIONS: &str = include_str!("../../scripts/versions.env");
+const VERSIONS: &str = include_str!("../../../scripts/versions.env");
 
 /// The pinned CometBFT version, e.g. `0.38.25` (from scripts/versions.env).
 pub fn pinned_version() -> &'static str {

@@ -26,7 +26,7 @@ use medledger_tx::pb::{AccessEvent, Certificate};
 use prost::Message;
 use serde::Serialize;
 
-use crate::client::Client;
+use crate::rpc::Client;
 
 /// What the auditor trusts.
 pub enum Trust {

@@ -61,7 +61,6 @@
 //!   same quiet machine, and prefer the medledger / kvstore *ratio* to absolute numbers.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -76,8 +75,8 @@ use tendermint::block::Height;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client as _, HttpClient};
 
-use crate::keyring::Keyring;
-use crate::localnet::{AppKind, Localnet, NodePorts, NodeSpec, Proc, Spec, MEMBERS};
+use medledger_client::Keyring;
+use medledger_devnet::localnet::{AppKind, Localnet, NodeSpec, Proc, MEMBERS};
 
 /// Share of `LogAccess` in the timed mix, in percent.
 pub const ACCESS_PCT: u64 = 90;
@@ -513,7 +512,7 @@ impl Workload {
         total: u64,
     ) -> anyhow::Result<Workload> {
         let chain_id = chain_id(&target.rpc[0]).await?;
-        let client = crate::client::Client::new(&target.rpc[0])?;
+        let client = medledger_client::Client::new(&target.rpc[0])?;
         let mut members = Vec::new();
         for (id, _, _) in MEMBERS {
             let key = keyring
@@ -1626,114 +1625,6 @@ fn millicores(before: Option<u64>, after: Option<u64>, window: Duration) -> u64 
     };
     let cpu_ms = a.saturating_sub(b).saturating_mul(1000) / clk_tck();
     cpu_ms.saturating_mul(1000) / ms(window).max(1)
-}
-
-// ---- throwaway localnets for `bench compare` and `bench grid` ----
-
-/// A 4-validator localnet in a temp dir, stopped and deleted when dropped.
-pub struct ThrowawayNet {
-    /// The localnet.
-    pub net: Localnet,
-    /// Its keyring (the members' admin keys).
-    pub keyring: Keyring,
-    dir: PathBuf,
-}
-
-impl ThrowawayNet {
-    /// Creates and starts a localnet of `spec` in a fresh temp dir.
-    pub async fn start(spec: Spec, medledger_bin: PathBuf) -> anyhow::Result<ThrowawayNet> {
-        for node in &spec.nodes {
-            ports_free(&node.ports).with_context(|| {
-                format!(
-                    "{}: is a localnet running there? pass --base-port",
-                    node.name
-                )
-            })?;
-        }
-        let dir = std::env::temp_dir().join(format!(
-            "medledger-bench-{}-{}-{:08x}",
-            spec.app.name(),
-            std::process::id(),
-            random_u64()? as u32
-        ));
-        let keyring = Keyring::new(dir.join("keys"));
-        let net = Localnet::open_or_init(&dir.join("localnet"), spec, &keyring, medledger_bin)?;
-        let t = ThrowawayNet { net, keyring, dir };
-        t.net.up().await?;
-        // Every node at height ≥ 2: all are connected and voting before the load starts.
-        for i in 0..t.net.spec.nodes.len() {
-            t.net.wait_for_height(i, 2, Duration::from_secs(60)).await?;
-        }
-        Ok(t)
-    }
-
-    /// The load target.
-    pub fn target(&self) -> Target {
-        Target::of_localnet(&self.net)
-    }
-
-    /// Waits until every node's mempool is empty (between grid cells, so that one cell's backlog
-    /// does not load the next); gives up after `timeout`.
-    pub async fn wait_mempools_empty(&self, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        for node in &self.net.spec.nodes {
-            loop {
-                let port = node.ports.rpc;
-                let n = tokio::task::spawn_blocking(move || mempool_size(port)).await??;
-                if n == 0 {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "{}'s mempool still holds {n} txs after {timeout:?}",
-                        node.name
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for ThrowawayNet {
-    fn drop(&mut self) {
-        let _ = self.net.down();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn ports_free(ports: &NodePorts) -> anyhow::Result<()> {
-    for port in [ports.p2p, ports.rpc, ports.abci] {
-        std::net::TcpListener::bind(("127.0.0.1", port))
-            .with_context(|| format!("port {port} is in use"))?;
-    }
-    Ok(())
-}
-
-/// `/num_unconfirmed_txs` `total` of the node whose RPC listens on `port`. A plain HTTP/1.0 GET:
-/// tendermint-rpc 0.40 has no client method for this endpoint.
-fn mempool_size(port: u16) -> anyhow::Result<u64> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(
-        format!("GET /num_unconfirmed_txs HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes(),
-    )?;
-    let mut buf = Vec::new();
-    // The answer is a few hundred bytes (no txs are listed); bound the read anyway.
-    s.take(1 << 20).read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .context("no HTTP body")?;
-    let v: serde_json::Value =
-        serde_json::from_str(body).context("num_unconfirmed_txs is not JSON")?;
-    v["result"]["total"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .context("num_unconfirmed_txs has no total")
 }
 
 #[cfg(test)]

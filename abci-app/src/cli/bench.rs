@@ -1,0 +1,270 @@
+//! `medledger bench`: load benchmarks (medledger-loadgen) on a running or throwaway localnet.
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use medledger_devnet::localnet::{AppKind, Localnet, Spec};
+use medledger_devnet::ThrowawayNet;
+use medledger_loadgen::{self as loadgen, Broadcast, Comparison, LoadConfig, LoadReport, Target};
+
+use super::{print_json, Ctx, Exit, Output};
+
+/// The timing of a load, shared by every `bench` subcommand.
+#[derive(Debug, Args)]
+pub struct LoadTiming {
+    /// Seconds of timed load (after an untimed setup phase).
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Patients the setup phase registers (medledger).
+    #[arg(long, default_value_t = 200)]
+    pub patients: usize,
+    /// Seconds to wait after sending for accepted txs to commit.
+    #[arg(long, default_value_t = 10)]
+    pub drain: u64,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// `sync` waits for each tx's CheckTx (rejections counted by code; a connection then tops
+    /// out near 40-50 tx/s behind a socket ABCI app); `async` only for CometBFT to queue it.
+    #[arg(long, value_enum, default_value_t = BroadcastArg::Sync)]
+    pub broadcast: BroadcastArg,
+}
+
+/// How `bench` submits txs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BroadcastArg {
+    /// broadcast_tx_sync.
+    Sync,
+    /// broadcast_tx_async.
+    Async,
+}
+
+impl LoadTiming {
+    fn config(&self, rate: u64, connections: usize) -> LoadConfig {
+        LoadConfig {
+            rate,
+            connections,
+            duration: std::time::Duration::from_secs(self.duration),
+            patients: self.patients,
+            drain: std::time::Duration::from_secs(self.drain),
+            kv_tx_size: None,
+            progress: !self.quiet,
+            broadcast: match self.broadcast {
+                BroadcastArg::Sync => Broadcast::Sync,
+                BroadcastArg::Async => Broadcast::Async,
+            },
+        }
+    }
+}
+
+/// First port of the throwaway localnets: clear of `localnet up`'s default 26656, so a
+/// benchmark can run next to a developer's localnet.
+pub const BENCH_BASE_PORT: u16 = 36656;
+/// Chain id of the throwaway localnets.
+pub const BENCH_CHAIN_ID: &str = "medledger-bench";
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Load the running localnet (<home>/localnet; member keys from <home>/keys).
+    Load {
+        /// Offered load, tx/s.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Concurrent connections, spread over the nodes.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// RPC URL to send to (repeat; default: every node of the localnet). Commits are tracked
+        /// on the first.
+        #[arg(long)]
+        node: Vec<String>,
+        /// Size of kvstore txs in bytes (default: the average medledger tx of the mix).
+        #[arg(long)]
+        tx_size: Option<usize>,
+    },
+    /// Start a throwaway medledger localnet, then a kvstore one with the same CometBFT config,
+    /// run the same load on each, and print both and their ratio.
+    Compare {
+        /// Offered load, tx/s.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Concurrent connections, spread over the nodes.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// First port of the throwaway localnets (node i: base+10i p2p, +1 RPC, +2 ABCI).
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+    },
+    /// CometBFT's QA method: every rate × connection count on one throwaway localnet; a cell is
+    /// saturated when it commits under 90 % of its offered rate.
+    Grid {
+        /// Offered rates, tx/s.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![500, 1000, 2000])]
+        rates: Vec<u64>,
+        /// Connection counts.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2, 4])]
+        connections: Vec<usize>,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// First port of the throwaway localnets.
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+        /// Run the same grid on a kvstore localnet afterwards.
+        #[arg(long)]
+        kvstore: bool,
+    },
+}
+
+impl BenchCmd {
+    /// Runs `bench …`.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let (home, keyring, cmd, out) = (&ctx.home, &ctx.keyring, self, ctx.out);
+        let me = std::env::current_exe().context("locating the medledger binary")?;
+        match cmd {
+            BenchCmd::Load {
+                rate,
+                connections,
+                timing,
+                node,
+                tx_size,
+            } => {
+                let dir = home.join("localnet");
+                let mut target = if dir.join("localnet.json").exists() {
+                    Target::of_localnet(&Localnet::open(&dir, me)?)
+                } else {
+                    anyhow::ensure!(
+                        !node.is_empty(),
+                        "no localnet in {}: start one (`medledger localnet up`) or pass --node",
+                        dir.display()
+                    );
+                    Target {
+                        app: AppKind::Medledger,
+                        rpc: Vec::new(),
+                        nodes: Vec::new(),
+                    }
+                };
+                if !node.is_empty() {
+                    target.rpc = node;
+                }
+                let cfg = LoadConfig {
+                    kv_tx_size: tx_size,
+                    ..timing.config(rate, connections)
+                };
+                let report = loadgen::run(&target, keyring, &cfg).await?;
+                if out == Output::Json {
+                    print_json(&report)?;
+                } else {
+                    print!(
+                        "{}{}",
+                        loadgen::table(&[&report]),
+                        loadgen::details(&report)
+                    );
+                }
+            }
+            BenchCmd::Compare {
+                rate,
+                connections,
+                timing,
+                base_port,
+            } => {
+                let cfg = timing.config(rate, connections);
+                let medledger =
+                    bench_on_throwaway(AppKind::Medledger, base_port, &me, &cfg).await?;
+                let kv_cfg = LoadConfig {
+                    kv_tx_size: Some(usize::try_from(medledger.tx_bytes_avg)?),
+                    ..cfg
+                };
+                let kvstore = bench_on_throwaway(AppKind::Kvstore, base_port, &me, &kv_cfg).await?;
+                let c = Comparison::new(medledger, kvstore);
+                if out == Output::Json {
+                    print_json(&c)?;
+                } else {
+                    print!(
+                        "{}{}{}",
+                        c.text(),
+                        loadgen::details(&c.medledger),
+                        loadgen::details(&c.kvstore)
+                    );
+                }
+            }
+            BenchCmd::Grid {
+                rates,
+                connections,
+                timing,
+                base_port,
+                kvstore,
+            } => {
+                let apps: &[AppKind] = if kvstore {
+                    &[AppKind::Medledger, AppKind::Kvstore]
+                } else {
+                    &[AppKind::Medledger]
+                };
+                let mut all: Vec<LoadReport> = Vec::new();
+                let mut kv_tx_size = None;
+                for &app in apps {
+                    let net = ThrowawayNet::start(
+                        Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?,
+                        me.clone(),
+                    )
+                    .await?;
+                    for &rate in &rates {
+                        for &c in &connections {
+                            // A saturated cell leaves a backlog; the next cell starts on empty mempools.
+                            net.wait_mempools_empty(std::time::Duration::from_secs(120))
+                                .await?;
+                            let cfg = LoadConfig {
+                                kv_tx_size,
+                                ..timing.config(rate, c)
+                            };
+                            let r =
+                                loadgen::run(&Target::of_localnet(&net.net), &net.keyring, &cfg)
+                                    .await?;
+                            if out == Output::Text {
+                                eprint!("{}", loadgen::table(&[&r]));
+                            }
+                            if app == AppKind::Medledger {
+                                kv_tx_size = kv_tx_size.or(usize::try_from(r.tx_bytes_avg).ok());
+                            }
+                            all.push(r);
+                        }
+                    }
+                }
+                if out == Output::Json {
+                    print_json(&all)?;
+                } else {
+                    print!("{}", loadgen::table(&all.iter().collect::<Vec<_>>()));
+                    for &app in apps {
+                        let cells: Vec<&LoadReport> =
+                            all.iter().filter(|r| r.app == app.name()).collect();
+                        print!("{}", loadgen::saturation_summary(app.name(), &cells));
+                    }
+                }
+            }
+        }
+        Ok(Exit::Ok)
+    }
+}
+
+/// Starts a throwaway localnet of `app`, runs `cfg` on it, stops it.
+async fn bench_on_throwaway(
+    app: AppKind,
+    base_port: u16,
+    me: &std::path::Path,
+    cfg: &LoadConfig,
+) -> anyhow::Result<LoadReport> {
+    let net = ThrowawayNet::start(
+        Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?,
+        me.to_path_buf(),
+    )
+    .await?;
+    if cfg.progress {
+        eprintln!("{} localnet up in {}", app.name(), net.net.dir.display());
+    }
+    loadgen::run(&Target::of_localnet(&net.net), &net.keyring, cfg).await
+}

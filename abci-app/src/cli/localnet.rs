@@ -1,0 +1,118 @@
+//! `medledger localnet`: a 4-validator consortium on this machine (medledger-devnet).
+
+use anyhow::Context;
+use clap::Subcommand;
+use medledger_devnet::localnet::{self, AppKind, Localnet, Spec};
+
+use super::{print_json, Ctx, Exit, Output};
+
+/// `localnet` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LocalnetCmd {
+    /// Create (first time) and start the 4-validator localnet; returns once blocks are made.
+    Up {
+        /// First port: node i uses base+10i (p2p), +1 (RPC), +2 (ABCI).
+        #[arg(long, default_value_t = 26656)]
+        base_port: u16,
+        /// Chain id (first time only).
+        #[arg(long, default_value = localnet::CHAIN_ID)]
+        chain_id: String,
+    },
+    /// Stop every process the localnet started.
+    Down,
+    /// Height and app hash of each node.
+    Status,
+    /// Stop the localnet and delete its data (keys stay).
+    Reset,
+}
+
+impl LocalnetCmd {
+    /// Runs `localnet …`.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let (home, keyring, cmd, out) = (&ctx.home, &ctx.keyring, self, ctx.out);
+        let dir = home.join("localnet");
+        let me = std::env::current_exe().context("locating the medledger binary")?;
+        match cmd {
+            LocalnetCmd::Up {
+                base_port,
+                chain_id,
+            } => {
+                let spec = Spec::consortium(chain_id, base_port, AppKind::Medledger)?;
+                let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
+                let took = net.up().await?;
+                if out == Output::Text {
+                    println!(
+                        "localnet {:?} is up: first node at height >= 1 after {:.1} s",
+                        net.spec.chain_id,
+                        took.as_secs_f64()
+                    );
+                    println!("data and logs: {}", dir.display());
+                    println!(
+                        "member admin keys: {} ({})",
+                        home.join("keys").display(),
+                        localnet::MEMBERS.map(|m| m.0).join(", ")
+                    );
+                }
+                print_status(&net, out).await?;
+                Ok(Exit::Ok)
+            }
+            LocalnetCmd::Down => {
+                Localnet::open(&dir, me)?.down()?;
+                if out == Output::Text {
+                    println!("localnet stopped");
+                }
+                Ok(Exit::Ok)
+            }
+            LocalnetCmd::Status => {
+                let net = Localnet::open(&dir, me)?;
+                print_status(&net, out).await
+            }
+            LocalnetCmd::Reset => {
+                if dir.join("localnet.json").exists() {
+                    Localnet::open(&dir, me)?.down()?;
+                }
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("removing {}", dir.display()))?;
+                }
+                println!("localnet data removed: {}", dir.display());
+                Ok(Exit::Ok)
+            }
+        }
+    }
+}
+
+async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<Exit> {
+    let status = net.status().await;
+    if out == Output::Json {
+        print_json(&status)?;
+    } else {
+        println!(
+            "{:<12} {:<24} {:<9} {:>7}  app hash",
+            "node", "rpc", "processes", "height"
+        );
+        for s in &status {
+            let procs = match (s.app_running, s.cometbft_running) {
+                (true, true) => "up",
+                (false, false) => "down",
+                (true, false) => "app only",
+                (false, true) => "cmt only",
+            };
+            let height = s.height.map_or("-".to_string(), |h| h.to_string());
+            println!(
+                "{:<12} {:<24} {:<9} {:>7}  {}",
+                s.name,
+                s.rpc,
+                procs,
+                height,
+                s.app_hash.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    // Exit 3 when a node does not answer, so scripts can wait on `localnet status`.
+    Ok(if status.iter().any(|s| s.height.is_none()) {
+        Exit::NodeDown
+    } else {
+        Exit::Ok
+    })
+}

@@ -1,0 +1,363 @@
+//! `medledger query`: read the ledger's state, optionally with verified proofs.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use medledger_client::{Client, ProvenAnswer};
+use medledger_tx::keys;
+use medledger_tx::pb;
+use prost::Message;
+use serde::Serialize;
+
+use super::{claims, print_json, rules, Ctx, Exit, NodeArgs, Output};
+
+/// `query` arguments.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub(super) node: NodeArgs,
+    /// State height to read (0 = latest).
+    #[arg(long, default_value_t = 0)]
+    pub(super) height: u64,
+    /// Fetch proofs and verify them against the app hash in the committed header.
+    #[arg(long)]
+    pub(super) prove: bool,
+    #[command(subcommand)]
+    pub(super) what: QueryCmd,
+}
+
+/// Queries.
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// A member.
+    Member {
+        /// Member id.
+        id: String,
+    },
+    /// A patient.
+    Patient {
+        /// Patient id.
+        id: String,
+    },
+    /// A consent.
+    Consent {
+        /// Consent id.
+        id: String,
+    },
+    /// Every consent of a patient.
+    Consents {
+        /// Patient id.
+        patient: String,
+    },
+    /// Every access event of a patient.
+    Access {
+        /// Patient id.
+        patient: String,
+    },
+    /// A practitioner.
+    Practitioner {
+        /// The practitioner's DID.
+        did: String,
+    },
+    /// A practitioner's W3C DID document.
+    Did {
+        /// The DID.
+        did: String,
+    },
+    /// A patient's guardians.
+    Guardians {
+        /// Patient id.
+        patient: String,
+    },
+    /// A record anchor.
+    Record {
+        /// Record id.
+        id: String,
+    },
+    /// A member's break-glass reviews (open ones first).
+    Reviews {
+        /// Member id.
+        member: String,
+    },
+    /// Who consents to a research study now (HRESCH consents active at the answer's block time).
+    Study {
+        /// Study id.
+        study: String,
+    },
+    /// A governance proposal and its tally.
+    Proposal {
+        /// Proposal id.
+        id: u64,
+    },
+    /// Any state key, raw (e.g. `seq/<hex key>`).
+    Key {
+        /// The key.
+        key: String,
+    },
+    /// A claim.
+    Claim(claims::ClaimQuery),
+    /// An insurer's coverage policy (the latest version unless --version).
+    Policy(claims::PolicyQuery),
+    /// A patient's enrolments with an insurer (complete, with --prove).
+    Coverage(claims::CoverageQuery),
+}
+
+/// A read answer: decoded value plus, when proven, what it was proven against.
+#[derive(Serialize)]
+pub(super) struct Answer<T: Serialize> {
+    pub(super) key: String,
+    pub(super) height: u64,
+    pub(super) value: Option<T>,
+    /// App hash (hex) of `height`, from header `height + 1`, that the proof verified against.
+    pub(super) verified_against: Option<String>,
+}
+
+pub(super) struct Reader {
+    pub(super) client: Client,
+    pub(super) height: u64,
+    pub(super) prove: bool,
+}
+
+impl Reader {
+    pub(super) async fn read(
+        &self,
+        key: &[u8],
+    ) -> anyhow::Result<(Option<Vec<u8>>, u64, Option<String>)> {
+        if self.prove {
+            let ProvenAnswer {
+                value,
+                height,
+                app_hash,
+                ..
+            } = self.client.query_proven(key, self.height).await?;
+            Ok((value, height, Some(hex::encode_upper(app_hash))))
+        } else {
+            let (value, height) = self.client.query_raw(key, self.height).await?;
+            Ok((value, height, None))
+        }
+    }
+
+    pub(super) async fn read_msg<M: Message + Default + Serialize>(
+        &self,
+        key: &[u8],
+    ) -> anyhow::Result<Answer<M>> {
+        let (value, height, verified_against) = self.read(key).await?;
+        let value = value
+            .map(|v| M::decode(v.as_slice()))
+            .transpose()
+            .context("value does not decode")?;
+        Ok(Answer {
+            key: String::from_utf8_lossy(key).into(),
+            height,
+            value,
+            verified_against,
+        })
+    }
+
+    pub(super) async fn read_u64(&self, key: &[u8]) -> anyhow::Result<Answer<u64>> {
+        let (value, height, verified_against) = self.read(key).await?;
+        let value = value
+            .map(|v| keys::decode_u64(&v).context("counter is not 8 bytes"))
+            .transpose()?;
+        Ok(Answer {
+            key: String::from_utf8_lossy(key).into(),
+            height,
+            value,
+            verified_against,
+        })
+    }
+}
+
+pub(super) fn show<T: Serialize + std::fmt::Debug>(
+    a: &Answer<T>,
+    out: Output,
+) -> anyhow::Result<()> {
+    if out == Output::Json {
+        return print_json(a);
+    }
+    match &a.value {
+        Some(v) => println!("{} at height {}:\n{v:#?}", a.key, a.height),
+        None => println!("{} at height {}: ABSENT", a.key, a.height),
+    }
+    if let Some(h) = &a.verified_against {
+        println!(
+            "VERIFIED: proof checks against app hash {h} (committed in header {})",
+            a.height + 1
+        );
+    }
+    Ok(())
+}
+
+impl QueryArgs {
+    /// Reads (with `--prove`: and verifies against the committed app hash) and prints.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let (q, out) = (self, ctx.out);
+        let client = Client::new(&q.node.node)?;
+        let mut r = Reader {
+            client,
+            height: q.height,
+            prove: q.prove,
+        };
+        match q.what {
+            QueryCmd::Member { id } => {
+                show(&r.read_msg::<pb::Member>(&keys::member(&id)).await?, out)?
+            }
+            QueryCmd::Patient { id } => {
+                show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?
+            }
+            QueryCmd::Consent { id } => {
+                show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?
+            }
+            QueryCmd::Practitioner { did } => show(
+                &r.read_msg::<pb::Practitioner>(&keys::practitioner(&did))
+                    .await?,
+                out,
+            )?,
+            QueryCmd::Did { did } => {
+                let a = r
+                    .read_msg::<pb::Practitioner>(&keys::practitioner(&did))
+                    .await?;
+                let p = a.value.with_context(|| format!("no practitioner {did}"))?;
+                print_json(&rules::did_document(&p))?;
+            }
+            QueryCmd::Guardians { patient } => show(
+                &r.read_msg::<pb::Guardians>(&keys::guardians(&patient))
+                    .await?,
+                out,
+            )?,
+            QueryCmd::Record { id } => show(
+                &r.read_msg::<pb::RecordAnchor>(&keys::record(&id)).await?,
+                out,
+            )?,
+            QueryCmd::Reviews { member } => {
+                let count = r.read_u64(&keys::review_count(&member)).await?;
+                r.height = count.height;
+                let mut list = Vec::new();
+                for n in 0..count.value.unwrap_or(0) {
+                    let (item, _, _) = r.read(&keys::review(&member, n)).await?;
+                    let item = String::from_utf8_lossy(&item.context("review index has a gap")?)
+                        .into_owned();
+                    let (patient, index) = item
+                        .rsplit_once('/')
+                        .context("review item is not patient/index")?;
+                    list.push(
+                        r.read_msg::<pb::AccessEvent>(&keys::access_event(patient, index.parse()?))
+                            .await?,
+                    );
+                }
+                // Open reviews first: that is the privacy officer's work list.
+                list.sort_by_key(|a| {
+                    a.value
+                        .as_ref()
+                        .map(|e| e.review != pb::ReviewStatus::Pending as i32)
+                });
+                print_list(&count, &list, out)?;
+            }
+            QueryCmd::Study { study } => {
+                let count = r.read_u64(&keys::study_count(&study)).await?;
+                r.height = count.height;
+                let n = count.value.unwrap_or(0);
+                anyhow::ensure!(
+                    n <= medledger_tx::limits::MAX_STUDY_PARTICIPANTS,
+                    "study index has {n} entries; too many to read"
+                );
+                // The block time of the answer's height decides which consents are in their period.
+                let header = r.client.light_block(count.height + 1).await?.0;
+                let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
+                let mut participants = std::collections::BTreeSet::new();
+                for i in 0..n {
+                    let (id, _, _) = r.read(&keys::study_consent(&study, i)).await?;
+                    let id =
+                        String::from_utf8_lossy(&id.context("study index has a gap")?).into_owned();
+                    if let Some(c) = r.read_msg::<pb::Consent>(&keys::consent(&id)).await?.value {
+                        let active = c.revoked_height == 0
+                            && c.not_before <= time
+                            && (c.not_after == 0 || time <= c.not_after);
+                        if active {
+                            participants.insert(c.patient_id);
+                        }
+                    }
+                }
+                let view = serde_json::json!({
+                    "study": study, "height": count.height, "consenting_patients": participants.len(),
+                    "patients": participants, "proven": r.prove,
+                });
+                if out == Output::Json {
+                    print_json(&view)?;
+                } else {
+                    println!(
+                        "study {study} at height {}: {} patients consent{}",
+                        count.height,
+                        participants.len(),
+                        if r.prove { " (every read proven)" } else { "" }
+                    );
+                    for p in &participants {
+                        println!("  {p}");
+                    }
+                }
+            }
+            QueryCmd::Proposal { id } => {
+                show(&r.read_msg::<pb::Proposal>(&keys::proposal(id)).await?, out)?
+            }
+            QueryCmd::Key { key } => {
+                let (value, height, verified_against) = r.read(key.as_bytes()).await?;
+                show(
+                    &Answer {
+                        key,
+                        height,
+                        value: value.map(hex::encode),
+                        verified_against,
+                    },
+                    out,
+                )?;
+            }
+            QueryCmd::Consents { patient } => {
+                let count = r.read_u64(&keys::patient_consent_count(&patient)).await?;
+                r.height = count.height; // read the whole list at one height
+                let mut list = Vec::new();
+                for n in 0..count.value.unwrap_or(0) {
+                    let (id, _, _) = r.read(&keys::patient_consent(&patient, n)).await?;
+                    let id = String::from_utf8_lossy(&id.context("consent index has a gap")?)
+                        .into_owned();
+                    list.push(r.read_msg::<pb::Consent>(&keys::consent(&id)).await?);
+                }
+                print_list(&count, &list, out)?;
+            }
+            QueryCmd::Access { patient } => {
+                let count = r.read_u64(&keys::access_count(&patient)).await?;
+                r.height = count.height;
+                let mut list = Vec::new();
+                for n in 0..count.value.unwrap_or(0) {
+                    list.push(
+                        r.read_msg::<pb::AccessEvent>(&keys::access_event(&patient, n))
+                            .await?,
+                    );
+                }
+                print_list(&count, &list, out)?;
+            }
+            QueryCmd::Claim(c) => claims::query_claim(&r, c, out).await?,
+            QueryCmd::Policy(p) => claims::query_policy(&mut r, p, out).await?,
+            QueryCmd::Coverage(c) => claims::query_coverage(&mut r, c, out).await?,
+        }
+        Ok(Exit::Ok)
+    }
+}
+
+pub(super) fn print_list<T: Serialize + std::fmt::Debug>(
+    count: &Answer<u64>,
+    list: &[Answer<T>],
+    out: Output,
+) -> anyhow::Result<()> {
+    if out == Output::Json {
+        return print_json(&serde_json::json!({ "count": count, "items": list }));
+    }
+    println!(
+        "{} = {} at height {}",
+        count.key,
+        count.value.unwrap_or(0),
+        count.height
+    );
+    for a in list {
+        show(a, out)?;
+    }
+    Ok(())
+}
