@@ -1,8 +1,9 @@
 //! The command line: `medledger start | keys | tx | query | verify | replay | guardian |
-//! localnet | bench`, one module per command group, each a type with `run`.
+//! localnet | gateway | bench`, one module per command group, each a type with `run`.
 
 mod bench;
 mod claims;
+mod gateway;
 mod governance;
 mod guardian;
 mod keys;
@@ -21,6 +22,7 @@ use medledger_client::Keyring;
 use serde::Serialize;
 
 pub use bench::{BenchCmd, BroadcastArg, LoadTiming, BENCH_BASE_PORT, BENCH_CHAIN_ID};
+pub use gateway::{GatewayCmd, GatewayStartArgs};
 pub use guardian::GuardianCmd;
 pub use keys::KeysCmd;
 pub use localnet::LocalnetCmd;
@@ -83,6 +85,9 @@ pub enum Command {
     /// Run a 4-validator consortium on this machine.
     #[command(subcommand)]
     Localnet(LocalnetCmd),
+    /// A member's record-vault gateway: run it, register it on the ledger.
+    #[command(subcommand)]
+    Gateway(GatewayCmd),
     /// Load benchmarks: committed tx/s, submit→commit latency, CPU and memory (benches/README.md).
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -147,6 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Guardian(g) => g.run(&ctx).await,
         Command::Replay(r) => r.run(&ctx).await,
         Command::Localnet(l) => l.run(&ctx).await,
+        Command::Gateway(g) => g.run(&ctx).await,
         Command::Bench(b) => {
             // Ctrl-C drops the bench future, and with it any throwaway localnet, which stops its
             // processes and deletes its directory.
@@ -231,6 +237,34 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn gateway_start_parses() {
+        let cli = parse_from([
+            "medledger",
+            "gateway",
+            "start",
+            "--data",
+            "d",
+            "--member",
+            "lab-b",
+            "--admin-key",
+            "lab-b",
+            "--kek",
+            "k",
+            "--box-key",
+            "b",
+            "--node",
+            "http://127.0.0.1:26667",
+            "--genesis",
+            "g.json",
+        ])
+        .expect("parses");
+        let Command::Gateway(GatewayCmd::Start(a)) = cli.command else {
+            unreachable!("gateway start parses")
+        };
+        assert_eq!(a.listen, "127.0.0.1:26659");
     }
 
     #[test]

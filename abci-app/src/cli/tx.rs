@@ -308,7 +308,7 @@ impl TxArgs {
 }
 
 /// Whose id a key proof names as its subject.
-enum ProofSubject {
+pub(super) enum ProofSubject {
     /// The member the signer acts for (its admin key, or one of its practitioners).
     Member,
     /// The patient the signer is.
@@ -317,7 +317,7 @@ enum ProofSubject {
 
 /// The chain and subject of a key proof for a tx `signer` sends, read from the node: a proof
 /// names who the new key is handed to, so it serves no other member or patient.
-async fn proof_ctx(
+pub(super) async fn proof_ctx(
     client: &Client,
     signer: &ed25519_dalek::SigningKey,
     want: ProofSubject,
@@ -450,7 +450,7 @@ fn parse_approval(a: &str) -> anyhow::Result<pb::GuardianApproval> {
     })
 }
 
-fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
+pub(super) fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
     if out == Output::Json {
         return print_json(r);
     }

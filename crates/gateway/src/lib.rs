@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod client;
+pub mod keyfiles;
 pub mod node;
 mod server;
 pub mod store;

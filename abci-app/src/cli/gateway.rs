@@ -1,0 +1,244 @@
+//! `medledger gateway`: run a member's record-vault gateway (medledger-gateway), and register
+//! its endpoint and box key on the ledger (`SetGateway`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use ed25519_dalek::SigningKey;
+use medledger_client::keyring::KeyFile;
+use medledger_client::{Client, Keyring};
+use medledger_gateway::keyfiles;
+use medledger_gateway::{Config, Gateway};
+use medledger_tx::pb::{self, key_owner::Owner, tx_body::Msg};
+use medledger_tx::{boxkey, keys};
+use prost::Message;
+
+use super::{tx, Ctx, Exit, NodeArgs};
+
+/// `gateway` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GatewayCmd {
+    /// Run the member's record-vault gateway until SIGTERM or Ctrl-C. Creates the KEK and the
+    /// box key files (mode 0600) on first start; re-anchors stored records whose anchor is
+    /// missing.
+    Start(GatewayStartArgs),
+    /// Register the gateway's endpoint and the member's box key on the ledger (SetGateway,
+    /// signed by the member's admin key).
+    Register {
+        /// The node to send the tx to.
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The member's admin key (keyring name).
+        #[arg(long)]
+        from: String,
+        /// The gateway's public base URL, e.g. http://127.0.0.1:26659.
+        #[arg(long)]
+        endpoint: String,
+        /// The member's box key file (made by `gateway start`).
+        #[arg(long = "box-key")]
+        box_key: PathBuf,
+    },
+}
+
+/// `gateway start` arguments.
+#[derive(Debug, Args)]
+pub struct GatewayStartArgs {
+    /// Where records and wrapped keys are stored.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The member this gateway serves.
+    #[arg(long)]
+    pub member: String,
+    /// The key that signs anchors and erasures: a key file (keyring JSON) or a keyring name.
+    #[arg(long = "admin-key")]
+    pub admin_key: String,
+    /// The KEK file (32 raw bytes, 0600; created if missing).
+    #[arg(long)]
+    pub kek: PathBuf,
+    /// The member's X25519 box key file (created if missing).
+    #[arg(long = "box-key")]
+    pub box_key: PathBuf,
+    /// Node RPC URL (repeat; tried in order).
+    #[arg(long = "node", required = true)]
+    pub nodes: Vec<String>,
+    /// The chain's genesis.json (the trust root of proven reads).
+    #[arg(long)]
+    pub genesis: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:26659")]
+    pub listen: String,
+    /// The public base URL clients sign (default http://<listen>); register this one.
+    #[arg(long = "public-url")]
+    pub public_url: Option<String>,
+}
+
+impl GatewayCmd {
+    /// Runs `gateway …`.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        match self {
+            GatewayCmd::Start(a) => a.run(ctx).await,
+            GatewayCmd::Register {
+                node,
+                from,
+                endpoint,
+                box_key,
+            } => {
+                let admin = ctx.keyring.get(&from)?;
+                let client = Client::new(&node.node)?;
+                let report = register(&client, &admin, &endpoint, &box_key).await?;
+                tx::print_report(&report, ctx.out)?;
+                Ok(if report.code == 0 {
+                    Exit::Ok
+                } else {
+                    Exit::Refused
+                })
+            }
+        }
+    }
+}
+
+/// Sends `SetGateway` for the member whose admin key is `admin`: `endpoint` and the public half
+/// of the box key in `box_key_file`.
+pub async fn register(
+    client: &Client,
+    admin: &SigningKey,
+    endpoint: &str,
+    box_key_file: &Path,
+) -> anyhow::Result<medledger_client::TxReport> {
+    let box_key = keyfiles::load_box_key(box_key_file)?;
+    let chain_id = client.chain_id().await?;
+    let (owner, _) = client
+        .query_raw(&keys::key_owner(&admin.verifying_key().to_bytes()), 0)
+        .await?;
+    let member = match owner
+        .map(|b| pb::KeyOwner::decode(b.as_slice()))
+        .transpose()?
+        .and_then(|o| o.owner)
+    {
+        Some(Owner::MemberId(id)) => id,
+        _ => anyhow::bail!("--from must be a member's admin key"),
+    };
+    let public = box_key.public_bytes();
+    let signature = boxkey::sign(admin, &chain_id, &member, &public);
+    client
+        .submit(
+            admin,
+            Msg::SetGateway(pb::SetGateway {
+                endpoint: endpoint.to_string(),
+                box_public_key: public.to_vec(),
+                box_key_signature: signature.to_vec(),
+            }),
+        )
+        .await
+}
+
+/// A signing key given as a key file (the keyring's JSON format) or a keyring name.
+pub fn signing_key(keyring: &Keyring, file_or_name: &str) -> anyhow::Result<SigningKey> {
+    let path = Path::new(file_or_name);
+    if path.is_file() {
+        let file: KeyFile = serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{}: not a key file", path.display()))?;
+        let seed: [u8; 32] = hex::decode(&file.secret_key)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .with_context(|| format!("{}: secret_key is not 64 hex characters", path.display()))?;
+        return Ok(SigningKey::from_bytes(&seed));
+    }
+    keyring.get(file_or_name)
+}
+
+impl GatewayStartArgs {
+    /// Runs the gateway until SIGTERM or Ctrl-C.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let signing_key = signing_key(&ctx.keyring, &self.admin_key)?;
+        let (_, created) = keyfiles::load_or_create_kek(&self.kek)?;
+        if created {
+            tracing::info!(file = %self.kek.display(), "created the KEK");
+        }
+        let (box_key, created) = keyfiles::load_or_create_box_key(&self.box_key)?;
+        if created {
+            tracing::info!(file = %self.box_key.display(), "created the box key");
+        }
+        let genesis_json = std::fs::read(&self.genesis)
+            .with_context(|| format!("reading {}", self.genesis.display()))?;
+        let listener = tokio::net::TcpListener::bind(&self.listen)
+            .await
+            .with_context(|| format!("listening on {}", self.listen))?;
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        let gateway = Gateway::new(Config {
+            data_dir: self.data.clone(),
+            member_id: self.member.clone(),
+            signing_key,
+            kek_file: self.kek.clone(),
+            box_key,
+            node_urls: self.nodes.clone(),
+            genesis_json,
+            public_url: public_url.clone(),
+            nonce_cache_capacity: 100_000,
+        })?;
+        reconcile(&gateway).await;
+        tracing::info!(
+            member = %self.member,
+            listen = %self.listen,
+            public_url = %public_url,
+            "gateway serving"
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = gateway.serve(listener) => r.context("serving HTTP")?,
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; gateway stops"),
+            _ = term.recv() => tracing::info!("SIGTERM; gateway stops"),
+        }
+        Ok(Exit::Ok)
+    }
+}
+
+/// Re-anchors stored records whose anchor is missing, and logs what it did. A failure (e.g. the
+/// node is not reachable yet) is logged; the gateway serves anyway.
+async fn reconcile(gateway: &Gateway) {
+    let pending = match gateway.pending_anchors().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("reconcile: could not list pending anchors: {e:#}");
+            return;
+        }
+    };
+    let lagging = pending.iter().filter(|p| p.anchored_on_chain).count();
+    let missing: Vec<&str> = pending
+        .iter()
+        .filter(|p| !p.anchored_on_chain)
+        .map(|p| p.record_id.as_str())
+        .collect();
+    if pending.is_empty() {
+        tracing::info!("reconcile: every stored record is anchored");
+        return;
+    }
+    if lagging > 0 {
+        tracing::info!("reconcile: {lagging} record(s) were anchored on chain; marked anchored");
+    }
+    if missing.is_empty() {
+        return;
+    }
+    match gateway.reconcile().await {
+        Ok(anchored) => {
+            let removed: Vec<&&str> = missing
+                .iter()
+                .filter(|id| !anchored.iter().any(|a| a == **id))
+                .collect();
+            tracing::info!(
+                "reconcile: re-anchored {} record(s) {:?}; removed {} refused by the ledger {:?}",
+                anchored.len(),
+                anchored,
+                removed.len(),
+                removed
+            );
+        }
+        Err(e) => tracing::warn!("reconcile: re-anchoring failed: {e:#}"),
+    }
+}
