@@ -1,5 +1,5 @@
 //! The command line: `medledger start | keys | tx | query | verify | replay | guardian |
-//! localnet | gateway | bench`, one module per command group, each a type with `run`.
+//! localnet | gateway | vault | bench`, one module per command group, each a type with `run`.
 
 mod bench;
 mod claims;
@@ -13,6 +13,7 @@ mod replay;
 mod rules;
 mod start;
 mod tx;
+mod vault;
 mod verify;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub use query::{QueryArgs, QueryCmd};
 pub use replay::ReplayArgs;
 pub use start::StartArgs;
 pub use tx::{AccessTx, ActionArg, ConsentTx, PatientTx, PurposeArg, TxArgs, TxCmd, VerdictArg};
+pub use vault::VaultCmd;
 pub use verify::{ExportFormat, VerifyArgs, VerifyCmd};
 
 /// medledger: a consortium ledger of consent, access and claims for health data.
@@ -88,6 +90,9 @@ pub enum Command {
     /// A member's record-vault gateway: run it, register it on the ledger.
     #[command(subcommand)]
     Gateway(GatewayCmd),
+    /// Records in the members' vaults: store, read (with a committed access log), erase.
+    #[command(subcommand)]
+    Vault(VaultCmd),
     /// Load benchmarks: committed tx/s, submit→commit latency, CPU and memory (benches/README.md).
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -153,6 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Replay(r) => r.run(&ctx).await,
         Command::Localnet(l) => l.run(&ctx).await,
         Command::Gateway(g) => g.run(&ctx).await,
+        Command::Vault(v) => v.run(&ctx).await,
         Command::Bench(b) => {
             // Ctrl-C drops the bench future, and with it any throwaway localnet, which stops its
             // processes and deletes its directory.
@@ -240,7 +246,23 @@ mod tests {
     }
 
     #[test]
-    fn gateway_start_parses() {
+    fn vault_and_gateway_parse() {
+        let cli = parse_from([
+            "medledger",
+            "vault",
+            "get",
+            "--from",
+            "hospital-a",
+            "--record",
+            "obs-1",
+            "--purpose",
+            "TREAT",
+            "-o",
+            "json",
+        ])
+        .expect("parses");
+        assert_eq!(cli.output, Output::Json);
+        assert!(matches!(cli.command, Command::Vault(VaultCmd::Get { .. })));
         let cli = parse_from([
             "medledger",
             "gateway",

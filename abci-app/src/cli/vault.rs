@@ -1,0 +1,339 @@
+//! `medledger vault`: store, read and erase records through the members' record-vault gateways
+//! (medledger-gateway). Where a gateway is comes from the ledger: `gateway/{member}` names its
+//! endpoint, the record's anchor names its custodian.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use base64ct::{Base64, Encoding};
+use clap::{Args, Subcommand};
+use medledger_client::Client;
+use medledger_gateway::client::{self as gw, ClientError, GatewayClient};
+use medledger_tx::keys;
+use medledger_tx::pb::{self, Purpose};
+use prost::Message;
+use serde::Serialize;
+
+use super::tx::{proof_ctx, ProofSubject, PurposeArg};
+use super::{print_json, Ctx, Exit, NodeArgs, Output};
+
+/// What every `vault` command takes.
+#[derive(Debug, Args)]
+pub struct VaultCommon {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Name of the signing key (a member's admin or practitioner; for erase also the patient).
+    #[arg(long)]
+    from: String,
+}
+
+/// `vault` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VaultCmd {
+    /// Store a record at the signer's member's gateway, which seals and anchors it.
+    Put {
+        /// Node and signer.
+        #[command(flatten)]
+        common: VaultCommon,
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// FHIR resource type, e.g. Observation (the anchor's data class).
+        #[arg(long = "type")]
+        resource_type: String,
+        /// The record (e.g. a FHIR JSON resource).
+        #[arg(long)]
+        file: PathBuf,
+        /// Record id (default: a random `rec-…`).
+        #[arg(long)]
+        record: Option<String>,
+    },
+    /// Read a record from its custodian's gateway: a LogAccess tx is committed first, then the
+    /// data key is released to the reader's member box key.
+    Get {
+        /// Node and signer.
+        #[command(flatten)]
+        common: VaultCommon,
+        /// Record id.
+        #[arg(long)]
+        record: String,
+        /// Purpose of use.
+        #[arg(long, value_enum)]
+        purpose: PurposeArg,
+        /// Write the record here (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The reader member's box key file (default: <home>/localnet/<member>/gateway/box.key).
+        #[arg(long = "box-key")]
+        box_key: Option<PathBuf>,
+    },
+    /// Erase a record (its custodian or the patient): the custodian's gateway destroys the data
+    /// key and anchors the erasure.
+    Erase {
+        /// Node and signer.
+        #[command(flatten)]
+        common: VaultCommon,
+        /// Record id.
+        #[arg(long)]
+        record: String,
+        /// Why. Only its SHA-256 is sent; keep the text in your records.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// `vault get`'s JSON answer.
+#[derive(Serialize)]
+struct GetAnswer {
+    record_id: String,
+    patient_id: String,
+    resource_type: String,
+    custodian: String,
+    gateway: String,
+    reader_member: String,
+    access_height: u64,
+    access_index: u64,
+    size: usize,
+    /// Where the record was written, or (without --out) the record itself, base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    out: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_base64: Option<String>,
+}
+
+impl VaultCmd {
+    /// Runs `vault …`: [`Exit::Refused`] when the gateway or the ledger refuses.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let out = ctx.out;
+        match self {
+            VaultCmd::Put {
+                common,
+                patient,
+                resource_type,
+                file,
+                record,
+            } => {
+                let key = ctx.keyring.get(&common.from)?;
+                let client = Client::new(&common.node.node)?;
+                let member = proof_ctx(&client, &key, ProofSubject::Member)
+                    .await?
+                    .subject;
+                let endpoint = gateway_of(&client, &member).await?;
+                let content =
+                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+                let record_id = record.unwrap_or_else(random_record_id);
+                let answer = GatewayClient::new(&endpoint, key)
+                    .put(&record_id, &patient, &resource_type, &content)
+                    .await;
+                match answer {
+                    Ok(a) => {
+                        if out == Output::Json {
+                            print_json(&a)?;
+                        } else {
+                            println!(
+                                "OK: {} stored at {member}'s gateway ({endpoint}), anchored at height {}",
+                                a.record_id, a.anchor_height
+                            );
+                            println!(
+                                "  content_hash={} key_id={} size={}",
+                                a.content_hash, a.key_id, a.size
+                            );
+                        }
+                        Ok(Exit::Ok)
+                    }
+                    Err(e) => refused(e, out),
+                }
+            }
+            VaultCmd::Get {
+                common,
+                record,
+                purpose,
+                out: out_file,
+                box_key,
+            } => {
+                let key = ctx.keyring.get(&common.from)?;
+                let client = Client::new(&common.node.node)?;
+                let Some(anchor) = anchor_of(&client, &record).await? else {
+                    return refused_msg(&format!("no record {record:?} on the ledger"), out);
+                };
+                let endpoint = gateway_of(&client, &anchor.custodian).await?;
+                let pctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
+                let member = pctx.subject;
+                let box_key_file = box_key.unwrap_or_else(|| {
+                    ctx.home
+                        .join("localnet")
+                        .join(&member)
+                        .join("gateway")
+                        .join("box.key")
+                });
+                let box_key = medledger_gateway::keyfiles::load_box_key(&box_key_file)
+                    .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))?;
+                let sequence = client
+                    .next_sequence(&key.verifying_key().to_bytes())
+                    .await?;
+                let purpose = Purpose::from(purpose);
+                let tx = gw::log_access_tx(
+                    &key,
+                    &pctx.chain_id,
+                    sequence,
+                    &anchor.patient_id,
+                    &record,
+                    &anchor.resource_type,
+                    purpose,
+                );
+                let answer = match GatewayClient::new(&endpoint, key)
+                    .get(&record, purpose, &tx)
+                    .await
+                {
+                    Ok(a) => a,
+                    Err(e) => return refused(e, out),
+                };
+                let plain = gw::open_released(&answer, &box_key, Some(&anchor.content_hash))
+                    .map_err(|e| anyhow::anyhow!("opening the released record: {e}"))?;
+                let mut report = GetAnswer {
+                    record_id: answer.record_id.clone(),
+                    patient_id: answer.patient_id.clone(),
+                    resource_type: answer.resource_type.clone(),
+                    custodian: anchor.custodian.clone(),
+                    gateway: endpoint.clone(),
+                    reader_member: answer.reader_member.clone(),
+                    access_height: answer.access_height,
+                    access_index: answer.access_index,
+                    size: plain.len(),
+                    out: None,
+                    content_base64: None,
+                };
+                match &out_file {
+                    Some(f) => {
+                        std::fs::write(f, &plain)
+                            .with_context(|| format!("writing {}", f.display()))?;
+                        report.out = Some(f.display().to_string());
+                    }
+                    None if out == Output::Json => {
+                        report.content_base64 = Some(Base64::encode_string(&plain));
+                    }
+                    None => {}
+                }
+                if out == Output::Json {
+                    print_json(&report)?;
+                } else {
+                    let line = format!(
+                        "OK: {} ({} of {}, {} bytes) from {}'s gateway; access logged at height {} (event {})",
+                        report.record_id,
+                        report.resource_type,
+                        report.patient_id,
+                        report.size,
+                        report.custodian,
+                        report.access_height,
+                        report.access_index
+                    );
+                    match &out_file {
+                        Some(f) => println!("{line}\n  written to {}", f.display()),
+                        None => {
+                            // The record itself goes to stdout, byte for byte; the report to stderr.
+                            eprintln!("{line}");
+                            let mut stdout = std::io::stdout().lock();
+                            stdout.write_all(&plain)?;
+                            stdout.flush()?;
+                        }
+                    }
+                }
+                Ok(Exit::Ok)
+            }
+            VaultCmd::Erase {
+                common,
+                record,
+                reason,
+            } => {
+                let key = ctx.keyring.get(&common.from)?;
+                let client = Client::new(&common.node.node)?;
+                let Some(anchor) = anchor_of(&client, &record).await? else {
+                    return refused_msg(&format!("no record {record:?} on the ledger"), out);
+                };
+                let endpoint = gateway_of(&client, &anchor.custodian).await?;
+                match GatewayClient::new(&endpoint, key)
+                    .erase(&record, reason.as_deref().map(gw::reason_hash))
+                    .await
+                {
+                    Ok(a) => {
+                        if out == Output::Json {
+                            print_json(&a)?;
+                        } else {
+                            println!(
+                                "OK: {} erased at {}'s gateway; erasure at height {}",
+                                a.record_id, anchor.custodian, a.erasure_height
+                            );
+                        }
+                        Ok(Exit::Ok)
+                    }
+                    Err(e) => refused(e, out),
+                }
+            }
+        }
+    }
+}
+
+/// A record's anchor on the ledger, if any.
+async fn anchor_of(client: &Client, record_id: &str) -> anyhow::Result<Option<pb::RecordAnchor>> {
+    let (value, _) = client.query_raw(&keys::record(record_id), 0).await?;
+    Ok(value
+        .map(|b| pb::RecordAnchor::decode(b.as_slice()))
+        .transpose()?)
+}
+
+/// The endpoint `member` registered on the ledger (SetGateway).
+async fn gateway_of(client: &Client, member: &str) -> anyhow::Result<String> {
+    let (value, _) = client.query_raw(&keys::gateway(member), 0).await?;
+    let gateway = value
+        .map(|b| pb::Gateway::decode(b.as_slice()))
+        .transpose()?
+        .with_context(|| {
+            format!("{member} registered no gateway on the ledger (`medledger gateway register`)")
+        })?;
+    Ok(gateway.endpoint)
+}
+
+fn random_record_id() -> String {
+    let bytes: [u8; 8] = rand_v010::random();
+    format!("rec-{}", hex::encode(bytes))
+}
+
+/// A refusal by the gateway (an HTTP 4xx answer, which carries the ledger's code when the ledger
+/// refused) is [`Exit::Refused`]; anything else is an error.
+fn refused(e: ClientError, out: Output) -> anyhow::Result<Exit> {
+    match e {
+        ClientError::Status { status, body } if (400..500).contains(&status) => {
+            if out == Output::Json {
+                print_json(&serde_json::json!({
+                    "refused": true,
+                    "status": status,
+                    "error": body.error,
+                    "code": body.code,
+                    "code_name": body.code_name,
+                    "erased_height": body.erased_height,
+                }))?;
+            } else {
+                let code = match (&body.code_name, body.code) {
+                    (Some(n), Some(c)) => format!(" {n} ({c}):"),
+                    _ => String::new(),
+                };
+                println!(
+                    "REFUSED by the gateway (HTTP {status}):{code} {}",
+                    body.error
+                );
+            }
+            Ok(Exit::Refused)
+        }
+        other => Err(anyhow::anyhow!("gateway: {other}")),
+    }
+}
+
+fn refused_msg(msg: &str, out: Output) -> anyhow::Result<Exit> {
+    if out == Output::Json {
+        print_json(&serde_json::json!({ "refused": true, "error": msg }))?;
+    } else {
+        println!("REFUSED: {msg}");
+    }
+    Ok(Exit::Refused)
+}
