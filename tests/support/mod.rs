@@ -44,8 +44,22 @@ impl TestNet {
         t
     }
 
+    /// [`TestNet::start`] with each member's record-vault gateway running beside its node
+    /// (`medledger gateway start`) and registered on chain, as `medledger localnet up` does.
+    pub async fn start_with_gateways() -> TestNet {
+        let t = TestNet::prepare_with(true);
+        t.up().await;
+        t
+    }
+
     /// The consortium written to disk, not yet running: a test may change configs, then `up`.
     pub fn prepare() -> TestNet {
+        TestNet::prepare_with(false)
+    }
+
+    /// [`TestNet::prepare`], with or without the members' gateways (they cost a process and a
+    /// SetGateway tx per node; only tests of the vault ask for them).
+    pub fn prepare_with(gateways: bool) -> TestNet {
         let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let home = tempfile::Builder::new()
             .prefix("medledger-it-")
@@ -65,6 +79,7 @@ impl TestNet {
             nodes,
             timeout_commit: "300ms".into(),
             app: Default::default(),
+            gateways,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),
@@ -96,6 +111,11 @@ impl TestNet {
     /// Starts every node and waits for the first block.
     pub async fn up(&self) {
         self.net.up().await.expect("localnet makes its first block");
+    }
+
+    /// The home directory (`--home` of the CLI): keys in `keys/`, the localnet in `localnet/`.
+    pub fn home(&self) -> &std::path::Path {
+        self.home.path()
     }
 
     /// RPC client of node `i`.
@@ -169,7 +189,7 @@ impl Drop for TestNet {
         if std::thread::panicking() {
             // Show what the nodes said: a failing consensus test is unreadable without it.
             for (i, node) in self.net.spec.nodes.iter().enumerate() {
-                for p in [Proc::App, Proc::CometBft] {
+                for p in [Proc::App, Proc::CometBft, Proc::Gateway] {
                     let log = std::fs::read_to_string(self.net.log_file(i, p)).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(15).collect();
                     eprintln!("---- {} {:?} (last lines) ----", node.name, p);

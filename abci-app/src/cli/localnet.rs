@@ -11,7 +11,8 @@ use super::{print_json, Ctx, Exit, Output};
 pub enum LocalnetCmd {
     /// Create (first time) and start the 4-validator localnet; returns once blocks are made.
     Up {
-        /// First port: node i uses base+10i (p2p), +1 (RPC), +2 (ABCI).
+        /// First port: node i uses base+10i (p2p), +1 (RPC), +2 (reserved), +3 (its member's
+        /// record-vault gateway).
         #[arg(long, default_value_t = 26656)]
         base_port: u16,
         /// Chain id (first time only).
@@ -37,8 +38,17 @@ impl LocalnetCmd {
                 base_port,
                 chain_id,
             } => {
-                let spec = Spec::consortium(chain_id, base_port, AppKind::Medledger)?;
-                let net = Localnet::open_or_init(&dir, spec, keyring, me)?;
+                let mut spec = Spec::consortium(chain_id, base_port, AppKind::Medledger)?;
+                spec.gateways = true;
+                let mut net = Localnet::open_or_init(&dir, spec, keyring, me)?;
+                if !net.spec.gateways {
+                    // A localnet made before gateways existed: it gets them from now on.
+                    net.spec.gateways = true;
+                    std::fs::write(
+                        dir.join("localnet.json"),
+                        serde_json::to_vec_pretty(&net.spec)?,
+                    )?;
+                }
                 let took = net.up().await?;
                 if out == Output::Text {
                     println!(
@@ -87,9 +97,18 @@ async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<Exit> {
     if out == Output::Json {
         print_json(&status)?;
     } else {
+        let gateways = status.iter().any(|s| s.gateway.is_some());
         println!(
-            "{:<12} {:<24} {:<9} {:>7}  app hash",
-            "node", "rpc", "processes", "height"
+            "{:<12} {:<24} {:<9} {:>7}  {}app hash",
+            "node",
+            "rpc",
+            "processes",
+            "height",
+            if gateways {
+                format!("{:<30} ", "gateway")
+            } else {
+                String::new()
+            }
         );
         for s in &status {
             let procs = match (s.app_running, s.cometbft_running) {
@@ -99,12 +118,18 @@ async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<Exit> {
                 (false, true) => "cmt only",
             };
             let height = s.height.map_or("-".to_string(), |h| h.to_string());
+            let gateway = match &s.gateway {
+                Some(url) if s.gateway_running => format!("{:<30} ", url),
+                Some(url) => format!("{:<30} ", format!("{url} (down)")),
+                None => String::new(),
+            };
             println!(
-                "{:<12} {:<24} {:<9} {:>7}  {}",
+                "{:<12} {:<24} {:<9} {:>7}  {}{}",
                 s.name,
                 s.rpc,
                 procs,
                 height,
+                gateway,
                 s.app_hash.as_deref().unwrap_or("-")
             );
         }

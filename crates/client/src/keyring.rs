@@ -42,6 +42,11 @@ impl Keyring {
         Ok(self.dir.join(format!("{name}.json")))
     }
 
+    /// The keyring's directory (key `name` is `<dir>/<name>.json`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Creates a new random key `name`; fails if it exists.
     pub fn add(&self, name: &str) -> anyhow::Result<SigningKey> {
         let mut seed = [0u8; 32];

@@ -8,6 +8,9 @@
 //! <node>/app/              the node's RocksDB state
 //! <node>/{app,cometbft}.log
 //! <node>/{app,cometbft}.pid
+//! <node>/gateway/          the member's record-vault gateway (when the spec has `gateways`):
+//!                          data/, kek, box.key (created by the gateway on first start)
+//! <node>/gateway.{log,pid}
 //! ```
 //! The members' admin keys go into the keyring given at init. `down` stops exactly the processes
 //! named by the PID files, after checking that each PID still runs the program it was started as.
@@ -49,10 +52,15 @@ pub struct NodePorts {
     pub rpc: u16,
     /// medledger ABCI.
     pub abci: u16,
+    /// The member's record-vault gateway (HTTP). Older `localnet.json` files have none: then
+    /// p2p+3, see [`NodePorts::gateway_port`].
+    #[serde(default)]
+    pub gateway: u16,
 }
 
 impl NodePorts {
-    /// Node `i` of a localnet whose first port is `base`: base+10i (p2p), +1 (rpc), +2 (abci).
+    /// Node `i` of a localnet whose first port is `base`: base+10i (p2p), +1 (rpc), +2 (abci),
+    /// +3 (gateway).
     pub fn from_base(base: u16, i: usize) -> anyhow::Result<NodePorts> {
         let offset = u16::try_from(i * 10).context("too many nodes")?;
         let p2p = base.checked_add(offset).context("port out of range")?;
@@ -60,19 +68,30 @@ impl NodePorts {
             p2p,
             rpc: p2p.checked_add(1).context("port")?,
             abci: p2p.checked_add(2).context("port")?,
+            gateway: p2p.checked_add(3).context("port")?,
         })
     }
 
-    /// Three ports the OS says are free now (for tests running side by side).
+    /// The gateway's port (p2p+3 where the spec names none).
+    pub fn gateway_port(&self) -> u16 {
+        if self.gateway != 0 {
+            self.gateway
+        } else {
+            self.p2p.saturating_add(3)
+        }
+    }
+
+    /// Four ports the OS says are free now (for tests running side by side).
     pub fn free() -> anyhow::Result<NodePorts> {
         let take = || -> anyhow::Result<std::net::TcpListener> {
             Ok(std::net::TcpListener::bind("127.0.0.1:0")?)
         };
-        let (a, b, c) = (take()?, take()?, take()?);
+        let (a, b, c, d) = (take()?, take()?, take()?, take()?);
         Ok(NodePorts {
             p2p: a.local_addr()?.port(),
             rpc: b.local_addr()?.port(),
             abci: c.local_addr()?.port(),
+            gateway: d.local_addr()?.port(),
         })
     }
 }
@@ -91,6 +110,11 @@ impl NodeSpec {
     pub fn rpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.rpc)
     }
+
+    /// The node's gateway URL (its endpoint on chain).
+    pub fn gateway_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.gateway_port())
+    }
 }
 
 /// The persisted description of a localnet.
@@ -106,6 +130,10 @@ pub struct Spec {
     /// are medledger localnets.
     #[serde(default)]
     pub app: AppKind,
+    /// Whether each node runs its member's record-vault gateway (`medledger gateway start`)
+    /// and registers it on chain at `up`. `localnet up` sets it; test nets ask for it.
+    #[serde(default)]
+    pub gateways: bool,
 }
 
 impl Spec {
@@ -128,6 +156,7 @@ impl Spec {
             nodes,
             timeout_commit: "500ms".into(),
             app,
+            gateways: false,
         })
     }
 }
@@ -161,6 +190,8 @@ pub enum Proc {
     App,
     /// CometBFT.
     CometBft,
+    /// The member's record-vault gateway (`medledger gateway start`).
+    Gateway,
 }
 
 impl Proc {
@@ -168,6 +199,7 @@ impl Proc {
         match self {
             Proc::App => "app",
             Proc::CometBft => "cometbft",
+            Proc::Gateway => "gateway",
         }
     }
 }
@@ -180,6 +212,8 @@ pub struct Localnet {
     pub spec: Spec,
     medledger_bin: PathBuf,
     cometbft_bin: PathBuf,
+    /// The keyring of the members' admin keys (known when opened with it).
+    keys_dir: Option<PathBuf>,
     children: Mutex<BTreeMap<(usize, Proc), Child>>,
 }
 
@@ -207,6 +241,7 @@ impl Localnet {
             spec,
             medledger_bin,
             cometbft_bin,
+            keys_dir: Some(keyring.dir().to_path_buf()),
             children: Mutex::new(BTreeMap::new()),
         })
     }
@@ -225,6 +260,7 @@ impl Localnet {
             spec,
             medledger_bin,
             cometbft_bin: PathBuf::from("cometbft"),
+            keys_dir: None,
             children: Mutex::new(BTreeMap::new()),
         })
     }
@@ -273,6 +309,7 @@ impl Localnet {
         let want = match p {
             Proc::App => "medledger",
             Proc::CometBft => "cometbft",
+            Proc::Gateway => "gateway",
         };
         is_alive_as(pid, want).then_some(pid)
     }
@@ -285,7 +322,73 @@ impl Localnet {
             self.start_node(i)?;
         }
         self.wait_for_height(0, 1, Duration::from_secs(60)).await?;
+        if self.spec.gateways && self.spec.app == AppKind::Medledger {
+            for i in 0..self.spec.nodes.len() {
+                self.start(i, Proc::Gateway)?;
+            }
+            self.register_gateways().await?;
+        }
         Ok(started.elapsed())
+    }
+
+    /// Node `i`'s gateway directory (data, KEK and box key).
+    pub fn gateway_dir(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("gateway")
+    }
+
+    /// Each member's admin registers its node's gateway (endpoint and box key) on chain, unless
+    /// the ledger already holds the same endpoint and key. A refusal (e.g. a node whose member
+    /// is not on the ledger yet) is reported on stderr and skipped.
+    pub async fn register_gateways(&self) -> anyhow::Result<()> {
+        use medledger_tx::pb::{self, tx_body::Msg};
+        use prost::Message;
+        let keyring = Keyring::new(
+            self.keys_dir
+                .clone()
+                .context("internal: the localnet was opened without its keyring")?,
+        );
+        let client = self.client(0)?;
+        for (i, node) in self.spec.nodes.iter().enumerate() {
+            let file = self.gateway_dir(i).join("box.key");
+            let secret: [u8; 32] = fs::read(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{}: not 32 bytes", file.display()))?;
+            let public = medledger_vault::share::MemberBoxKey::from_secret_bytes(&secret)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+                .public_bytes();
+            let endpoint = node.gateway_url();
+            let (current, _) = client
+                .query_raw(&medledger_tx::keys::gateway(&node.name), 0)
+                .await?;
+            let current = current
+                .map(|b| pb::Gateway::decode(b.as_slice()))
+                .transpose()?;
+            if current.is_some_and(|g| g.endpoint == endpoint && g.box_public_key == public) {
+                continue;
+            }
+            let admin = keyring.get(&node.name)?;
+            let signature =
+                medledger_tx::boxkey::sign(&admin, &self.spec.chain_id, &node.name, &public);
+            let report = client
+                .submit(
+                    &admin,
+                    Msg::SetGateway(pb::SetGateway {
+                        endpoint,
+                        box_public_key: public.to_vec(),
+                        box_key_signature: signature.to_vec(),
+                    }),
+                )
+                .await?;
+            if report.code != 0 {
+                eprintln!(
+                    "warning: {}'s SetGateway refused: {} {}",
+                    node.name, report.code_name, report.log
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Starts node `i`'s app and CometBFT, whichever is not running (a kvstore node has no app
@@ -341,6 +444,34 @@ impl Localnet {
                 }
                 (c, None)
             }
+            Proc::Gateway => {
+                let keys_dir = self
+                    .keys_dir
+                    .as_ref()
+                    .context("internal: the localnet was opened without its keyring")?;
+                let gw = self.gateway_dir(i);
+                let listen = format!("127.0.0.1:{}", node.ports.gateway_port());
+                let mut c = Command::new(&self.medledger_bin);
+                c.arg("gateway")
+                    .arg("start")
+                    .arg("--data")
+                    .arg(gw.join("data"))
+                    .arg("--member")
+                    .arg(&node.name)
+                    .arg("--admin-key")
+                    .arg(keys_dir.join(format!("{}.json", node.name)))
+                    .arg("--kek")
+                    .arg(gw.join("kek"))
+                    .arg("--box-key")
+                    .arg(gw.join("box.key"))
+                    .arg("--node")
+                    .arg(node.rpc_url())
+                    .arg("--genesis")
+                    .arg(dir.join("cometbft/config/genesis.json"))
+                    .arg("--listen")
+                    .arg(&listen);
+                (c, Some(listen))
+            }
         };
         let log = fs::OpenOptions::new()
             .create(true)
@@ -363,8 +494,9 @@ impl Localnet {
         if let Some(listen) = &listen {
             wait_for_app(listen, Duration::from_secs(20)).with_context(|| {
                 format!(
-                    "{}'s app did not listen; see {}",
+                    "{}'s {} did not listen; see {}",
                     node.name,
+                    p.file(),
                     self.log_file(i, p).display()
                 )
             })?;
@@ -426,9 +558,10 @@ impl Localnet {
         }
     }
 
-    /// Stops every process of the localnet (CometBFT first, then the apps).
+    /// Stops every process of the localnet (gateways, CometBFT, then the apps).
     pub fn down(&self) -> anyhow::Result<()> {
         for i in 0..self.spec.nodes.len() {
+            self.stop(i, Proc::Gateway, false)?;
             self.stop(i, Proc::CometBft, false)?;
             self.stop(i, Proc::App, false)?;
         }
@@ -470,6 +603,8 @@ impl Localnet {
                 rpc: node.rpc_url(),
                 app_running: self.running_pid(i, Proc::App).is_some(),
                 cometbft_running: self.running_pid(i, Proc::CometBft).is_some(),
+                gateway: self.spec.gateways.then(|| node.gateway_url()),
+                gateway_running: self.running_pid(i, Proc::Gateway).is_some(),
                 height: None,
                 app_hash: None,
             };
@@ -508,6 +643,10 @@ pub struct NodeStatus {
     pub app_running: bool,
     /// Whether the CometBFT process runs.
     pub cometbft_running: bool,
+    /// The gateway's URL, when the localnet runs gateways.
+    pub gateway: Option<String>,
+    /// Whether the gateway process runs.
+    pub gateway_running: bool,
     /// Latest height, if the RPC answered.
     pub height: Option<u64>,
     /// App hash in the latest header, if the RPC answered.

@@ -49,6 +49,7 @@ impl Net {
             nodes,
             timeout_commit: "300ms".into(),
             app: Default::default(),
+            gateways: false,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),
