@@ -1,0 +1,140 @@
+//! The record vault through the CLI on a localnet whose nodes run their members' gateways (as
+//! `medledger localnet up` starts them): lab-b stores an Observation with `medledger vault put`,
+//! hospital-a (consented) reads it back byte for byte with `vault get`, insurer-c (no consent)
+//! is refused with exit status 1.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use ed25519_dalek::SigningKey;
+use medledger_tx::pb::{self, Purpose};
+use support::TestNet;
+
+fn medledger(net: &TestNet, args: &[&str]) -> Output {
+    let out = Command::new(support::medledger_bin())
+        .arg("--home")
+        .arg(net.home())
+        .args(args)
+        .args(["--node", &net.net.spec.nodes[0].rpc_url()])
+        .output()
+        .unwrap();
+    eprintln!(
+        "medledger {}: {:?}\n{}\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
+    let net = TestNet::start_with_gateways().await;
+    // The localnet started and registered one gateway per member.
+    for s in net.net.status().await {
+        assert!(s.gateway_running, "{}'s gateway runs", s.name);
+        assert!(s.gateway.is_some());
+    }
+
+    let patient = SigningKey::from_bytes(&[7; 32]);
+    let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
+    net.enrol_patient(0, &patient).await;
+    let r = net
+        .client(0)
+        .submit(
+            &patient,
+            pb::tx_body::Msg::GrantConsent(pb::GrantConsent {
+                grantee: "hospital-a".into(),
+                data_classes: vec!["Observation".into()],
+                purposes: vec![Purpose::Treat as i32],
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{}", r.log);
+
+    let content = br#"{"resourceType":"Observation","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#;
+    let input = net.home().join("obs.json");
+    std::fs::write(&input, content).unwrap();
+    let put = medledger(
+        &net,
+        &[
+            "-o",
+            "json",
+            "vault",
+            "put",
+            "--from",
+            "lab-b",
+            "--patient",
+            &patient_id,
+            "--type",
+            "Observation",
+            "--file",
+            input.to_str().unwrap(),
+            "--record",
+            "obs-1",
+        ],
+    );
+    assert_eq!(put.status.code(), Some(0));
+    let put: serde_json::Value = serde_json::from_slice(&put.stdout).unwrap();
+    assert_eq!(put["record_id"], "obs-1");
+    assert!(put["anchor_height"].as_u64().unwrap() > 0);
+
+    let output = net.home().join("read.json");
+    let get = medledger(
+        &net,
+        &[
+            "vault",
+            "get",
+            "--from",
+            "hospital-a",
+            "--record",
+            "obs-1",
+            "--purpose",
+            "TREAT",
+            "--out",
+            output.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(get.status.code(), Some(0));
+    assert_eq!(std::fs::read(&output).unwrap(), content);
+    // Without --out the record goes to stdout, byte for byte.
+    let get = medledger(
+        &net,
+        &[
+            "vault",
+            "get",
+            "--from",
+            "hospital-a",
+            "--record",
+            "obs-1",
+            "--purpose",
+            "TREAT",
+        ],
+    );
+    assert_eq!(get.status.code(), Some(0));
+    assert_eq!(get.stdout, content);
+
+    let refused = medledger(
+        &net,
+        &[
+            "-o",
+            "json",
+            "vault",
+            "get",
+            "--from",
+            "insurer-c",
+            "--record",
+            "obs-1",
+            "--purpose",
+            "TREAT",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1), "Exit::Refused");
+    let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(refused["status"], 403);
+    assert_eq!(refused["code_name"], "NO_PERMITTING_CONSENT");
+}
