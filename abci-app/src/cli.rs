@@ -3,11 +3,13 @@
 
 mod bench;
 mod claims;
+mod entity;
 mod governance;
 mod guardian;
 mod keys;
 mod localnet;
 mod query;
+mod render;
 mod replay;
 mod rules;
 mod start;
