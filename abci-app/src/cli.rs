@@ -3,12 +3,14 @@
 
 mod bench;
 mod claims;
+mod entity;
 mod gateway;
 mod governance;
 mod guardian;
 mod keys;
 mod localnet;
 mod query;
+mod render;
 mod replay;
 mod rules;
 mod start;

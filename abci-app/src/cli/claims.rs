@@ -16,6 +16,7 @@ use medledger_tx::keys;
 use medledger_tx::pb::{self, tx_body::Msg, ClaimItem, CoverageRule};
 use sha2::{Digest, Sha256};
 
+use super::entity::Entity;
 use super::query::{print_list, show, Reader};
 use super::Output;
 
@@ -264,7 +265,7 @@ fn items_total(items: &[ClaimItem]) -> anyhow::Result<u64> {
 
 /// Prints a claim.
 pub(super) async fn query_claim(r: &Reader, q: ClaimQuery, out: Output) -> anyhow::Result<()> {
-    show(&r.read_msg::<pb::Claim>(&keys::claim(&q.id)).await?, out)
+    show(&r.read_entity(&Entity::Claim(q.id)).await?, out)
 }
 
 /// Prints every enrolment of a patient with an insurer, read at the height of the count (with

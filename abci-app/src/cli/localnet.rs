@@ -130,7 +130,7 @@ async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<Exit> {
                 procs,
                 height,
                 gateway,
-                s.app_hash.as_deref().unwrap_or("-")
+                s.app_hash.as_deref().map_or("-".into(), str::to_lowercase)
             );
         }
     }

@@ -8,6 +8,8 @@ use medledger_tx::pb;
 use prost::Message;
 use serde::Serialize;
 
+use super::entity::{Entity, Value};
+use super::render::{self, Render};
 use super::{claims, print_json, rules, Ctx, Exit, NodeArgs, Output};
 
 /// `query` arguments.
@@ -103,7 +105,7 @@ pub enum QueryCmd {
 
 /// A read answer: decoded value plus, when proven, what it was proven against.
 #[derive(Serialize)]
-pub(super) struct Answer<T: Serialize> {
+pub(super) struct Answer<T> {
     pub(super) key: String,
     pub(super) height: u64,
     pub(super) value: Option<T>,
@@ -153,6 +155,18 @@ impl Reader {
         })
     }
 
+    /// Reads one entity of the shared table and decodes it as its type.
+    pub(super) async fn read_entity(&self, e: &Entity) -> anyhow::Result<Answer<Value>> {
+        let key = e.key();
+        let (value, height, verified_against) = self.read(&key).await?;
+        Ok(Answer {
+            key: String::from_utf8_lossy(&key).into(),
+            height,
+            value: value.map(|v| e.decode(&v)).transpose()?,
+            verified_against,
+        })
+    }
+
     pub(super) async fn read_u64(&self, key: &[u8]) -> anyhow::Result<Answer<u64>> {
         let (value, height, verified_against) = self.read(key).await?;
         let value = value
@@ -167,24 +181,38 @@ impl Reader {
     }
 }
 
-pub(super) fn show<T: Serialize + std::fmt::Debug>(
-    a: &Answer<T>,
-    out: Output,
-) -> anyhow::Result<()> {
+pub(super) fn show<T: Serialize + Render>(a: &Answer<T>, out: Output) -> anyhow::Result<()> {
     if out == Output::Json {
         return print_json(a);
     }
-    match &a.value {
-        Some(v) => println!("{} at height {}:\n{v:#?}", a.key, a.height),
-        None => println!("{} at height {}: ABSENT", a.key, a.height),
-    }
-    if let Some(h) = &a.verified_against {
-        println!(
-            "VERIFIED: proof checks against app hash {h} (committed in header {})",
-            a.height + 1
-        );
-    }
+    print!("{}", show_text(a));
     Ok(())
+}
+
+/// The text of one answer: `KEY at height H:` and the value's fields, or `ABSENT`.
+fn show_text<T: Render>(a: &Answer<T>) -> String {
+    let mut s = match &a.value {
+        Some(v) => format!(
+            "{} at height {}:\n{}",
+            a.key,
+            a.height,
+            render::detail(&v.fields())
+        ),
+        None => format!("{} at height {}: ABSENT\n", a.key, a.height),
+    };
+    s.push_str(&verified_line(a));
+    s
+}
+
+fn verified_line<T>(a: &Answer<T>) -> String {
+    match &a.verified_against {
+        Some(h) => format!(
+            "VERIFIED: proof checks against app hash {} (committed in header {})\n",
+            h.to_lowercase(),
+            a.height + 1
+        ),
+        None => String::new(),
+    }
 }
 
 impl QueryArgs {
@@ -198,20 +226,12 @@ impl QueryArgs {
             prove: q.prove,
         };
         match q.what {
-            QueryCmd::Member { id } => {
-                show(&r.read_msg::<pb::Member>(&keys::member(&id)).await?, out)?
+            QueryCmd::Member { id } => show(&r.read_entity(&Entity::Member(id)).await?, out)?,
+            QueryCmd::Patient { id } => show(&r.read_entity(&Entity::Patient(id)).await?, out)?,
+            QueryCmd::Consent { id } => show(&r.read_entity(&Entity::Consent(id)).await?, out)?,
+            QueryCmd::Practitioner { did } => {
+                show(&r.read_entity(&Entity::Practitioner(did)).await?, out)?
             }
-            QueryCmd::Patient { id } => {
-                show(&r.read_msg::<pb::Patient>(&keys::patient(&id)).await?, out)?
-            }
-            QueryCmd::Consent { id } => {
-                show(&r.read_msg::<pb::Consent>(&keys::consent(&id)).await?, out)?
-            }
-            QueryCmd::Practitioner { did } => show(
-                &r.read_msg::<pb::Practitioner>(&keys::practitioner(&did))
-                    .await?,
-                out,
-            )?,
             QueryCmd::Did { did } => {
                 let a = r
                     .read_msg::<pb::Practitioner>(&keys::practitioner(&did))
@@ -219,15 +239,10 @@ impl QueryArgs {
                 let p = a.value.with_context(|| format!("no practitioner {did}"))?;
                 print_json(&rules::did_document(&p))?;
             }
-            QueryCmd::Guardians { patient } => show(
-                &r.read_msg::<pb::Guardians>(&keys::guardians(&patient))
-                    .await?,
-                out,
-            )?,
-            QueryCmd::Record { id } => show(
-                &r.read_msg::<pb::RecordAnchor>(&keys::record(&id)).await?,
-                out,
-            )?,
+            QueryCmd::Guardians { patient } => {
+                show(&r.read_entity(&Entity::Guardians(patient)).await?, out)?
+            }
+            QueryCmd::Record { id } => show(&r.read_entity(&Entity::Record(id)).await?, out)?,
             QueryCmd::Reviews { member } => {
                 let count = r.read_u64(&keys::review_count(&member)).await?;
                 r.height = count.height;
@@ -295,9 +310,7 @@ impl QueryArgs {
                     }
                 }
             }
-            QueryCmd::Proposal { id } => {
-                show(&r.read_msg::<pb::Proposal>(&keys::proposal(id)).await?, out)?
-            }
+            QueryCmd::Proposal { id } => show(&r.read_entity(&Entity::Proposal(id)).await?, out)?,
             QueryCmd::Key { key } => {
                 let (value, height, verified_against) = r.read(key.as_bytes()).await?;
                 show(
@@ -342,7 +355,7 @@ impl QueryArgs {
     }
 }
 
-pub(super) fn print_list<T: Serialize + std::fmt::Debug>(
+pub(super) fn print_list<T: Serialize + Render + Default>(
     count: &Answer<u64>,
     list: &[Answer<T>],
     out: Output,
@@ -350,14 +363,83 @@ pub(super) fn print_list<T: Serialize + std::fmt::Debug>(
     if out == Output::Json {
         return print_json(&serde_json::json!({ "count": count, "items": list }));
     }
-    println!(
-        "{} = {} at height {}",
+    print!("{}", list_text(count, list));
+    Ok(())
+}
+
+/// The text of a list: `COUNT-KEY = N at height H`, a table of the items, a line for each item
+/// that is absent, and the proof line (every item was read at the count's height).
+fn list_text<T: Render + Default>(count: &Answer<u64>, list: &[Answer<T>]) -> String {
+    let mut s = format!(
+        "{} = {} at height {}\n",
         count.key,
         count.value.unwrap_or(0),
         count.height
     );
-    for a in list {
-        show(a, out)?;
+    s.push_str(&render::table(list.iter().filter_map(|a| a.value.as_ref())));
+    for a in list.iter().filter(|a| a.value.is_none()) {
+        s.push_str(&format!("{}: ABSENT\n", a.key));
     }
-    Ok(())
+    let all_proven = list.iter().all(|a| a.verified_against.is_some());
+    if all_proven {
+        s.push_str(&verified_line(count).replace(
+            "VERIFIED: proof checks",
+            &format!("VERIFIED: the count and {} proofs check", list.len()),
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer<T>(key: &str, value: Option<T>, proven: bool) -> Answer<T> {
+        Answer {
+            key: key.into(),
+            height: 7,
+            value,
+            verified_against: proven.then(|| "AB12".to_string()),
+        }
+    }
+
+    #[test]
+    fn an_answer_prints_fields_and_a_lowercase_app_hash() {
+        let p = pb::Patient {
+            id: "pt-1".into(),
+            key: vec![0x71, 0xBA],
+            registered_height: 2,
+            enrolled_by: "hospital-a".into(),
+        };
+        let t = show_text(&answer("patient/pt-1", Some(p), true));
+        assert!(!t.contains('{'), "{t}");
+        assert!(t.starts_with("patient/pt-1 at height 7:\n  id "), "{t}");
+        assert!(t.contains("  key                71ba\n"), "{t}");
+        assert!(
+            t.ends_with("app hash ab12 (committed in header 8)\n"),
+            "{t}"
+        );
+        let t = show_text(&answer::<pb::Patient>("patient/x", None, false));
+        assert_eq!(t, "patient/x at height 7: ABSENT\n");
+    }
+
+    #[test]
+    fn a_list_prints_a_table() {
+        let e = pb::AccessEvent {
+            actor: "hospital-a".into(),
+            purpose: pb::Purpose::Treat as i32,
+            time: 86_400,
+            ..Default::default()
+        };
+        let count = answer("access/pt-1/count", Some(1), true);
+        let t = list_text(&count, &[answer("access/pt-1/0", Some(e), true)]);
+        assert!(!t.contains('{'), "{t}");
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "access/pt-1/count = 1 at height 7");
+        assert!(lines[1].trim_start().starts_with("index"), "{t}");
+        assert!(lines[2].contains("1970-01-02T00:00:00Z") && lines[2].contains("TREAT"));
+        assert!(
+            lines[3].starts_with("VERIFIED: the count and 1 proofs check against app hash ab12")
+        );
+    }
 }

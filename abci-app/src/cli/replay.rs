@@ -47,7 +47,11 @@ impl ReplayArgs {
                 report.divergences.len()
             );
             for (h, ours, theirs) in &report.divergences {
-                println!("  height {h}: replay {ours}, chain {theirs}");
+                println!(
+                    "  height {h}: replay {}, chain {}",
+                    ours.to_lowercase(),
+                    theirs.to_lowercase()
+                );
             }
         }
         Ok(if report.divergences.is_empty() {

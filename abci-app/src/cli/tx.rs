@@ -455,7 +455,11 @@ pub(super) fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
         return print_json(r);
     }
     if r.code == 0 {
-        println!("OK: committed at height {} (tx {})", r.height, r.hash);
+        println!(
+            "OK: committed at height {} (tx {})",
+            r.height,
+            r.hash.to_lowercase()
+        );
         for e in &r.events {
             let attrs: Vec<String> = e
                 .attributes
@@ -472,7 +476,11 @@ pub(super) fn print_report(r: &TxReport, out: Output) -> anyhow::Result<()> {
     } else {
         println!(
             "REJECTED at height {}: {} ({}): {} (tx {})",
-            r.height, r.code_name, r.code, r.log, r.hash
+            r.height,
+            r.code_name,
+            r.code,
+            r.log,
+            r.hash.to_lowercase()
         );
     }
     Ok(())

@@ -7,11 +7,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use medledger_client::Client;
 use medledger_devnet::localnet;
-use medledger_tx::keys;
 use medledger_tx::pb::{self, Purpose};
-use prost::Message;
 use serde::Serialize;
 
+use super::entity::{Entity, Value};
+use super::render::{self, Render};
 use super::tx::{ActionArg, PurposeArg};
 use super::{print_json, Ctx, Exit, NodeArgs, Output};
 
@@ -146,7 +146,7 @@ pub enum ExportFormat {
 }
 
 #[derive(Serialize)]
-struct VerifiedView<T: Serialize> {
+struct VerifiedView<T> {
     verified: bool,
     what: String,
     state: String,
@@ -179,25 +179,37 @@ fn verified_view<T: Serialize>(
     }
 }
 
-fn print_verified<T: Serialize + std::fmt::Debug>(
+/// Prints `VERIFIED <what> <state> at height H — <who signed>` and `body` of the value (text), or
+/// the view as JSON.
+fn print_verified<T: Serialize>(
     v: &VerifiedView<T>,
     out: Output,
     a: &medledger_client::verify::Attestation,
+    body: impl Fn(&T) -> String,
 ) -> anyhow::Result<()> {
     if out == Output::Json {
         return print_json(v);
     }
-    println!(
-        "VERIFIED {} {} at height {} — {}",
+    print!("{}", verified_text(v, a, body));
+    Ok(())
+}
+
+fn verified_text<T: Serialize>(
+    v: &VerifiedView<T>,
+    a: &medledger_client::verify::Attestation,
+    body: impl Fn(&T) -> String,
+) -> String {
+    let mut s = format!(
+        "VERIFIED {} {} at height {} — {}\n",
         v.what,
         v.state,
         v.height,
         medledger_client::verify::signed_by(a)
     );
     if let Some(value) = &v.value {
-        println!("{value:#?}");
+        s.push_str(&body(value));
     }
-    Ok(())
+    s
 }
 
 impl VerifyArgs {
@@ -244,31 +256,26 @@ impl VerifyArgs {
     }
 }
 
-/// Verifies `key`, decodes it as `M`, and prints `VERIFIED <what> <state> …` (`ABSENT` when
-/// proven absent).
-async fn verify_typed<M: Message + Default + Serialize + std::fmt::Debug>(
+/// Verifies the key of `e`, decodes its value, and prints `VERIFIED <label> <state> …` (`ABSENT`
+/// when proven absent) and the value's fields.
+async fn verify_entity(
     client: &Client,
     trust: &medledger_client::verify::Trust,
-    key: &[u8],
+    e: Entity,
     height: u64,
-    what: String,
-    state: impl Fn(&M) -> String,
     out: Output,
 ) -> anyhow::Result<()> {
-    let r = medledger_client::verify::verify_key(client, trust, key, height).await?;
-    let value = r.value.as_deref().map(M::decode).transpose()?;
-    let state = value.as_ref().map_or_else(|| "ABSENT".to_string(), state);
+    let r = medledger_client::verify::verify_key(client, trust, &e.key(), height).await?;
+    let value = r.value.as_deref().map(|b| e.decode(b)).transpose()?;
+    let state = value
+        .as_ref()
+        .map_or_else(|| "ABSENT".to_string(), Value::state);
     print_verified(
-        &verified_view(what, state, &r.attestation, value),
+        &verified_view(e.label(), state, &r.attestation, value),
         out,
         &r.attestation,
+        |v| render::detail(&v.fields()),
     )
-}
-
-/// `APPROVED` from `Ok("CLAIM_STATUS_APPROVED")` and the prefix.
-fn enum_name<E>(name: Result<&str, E>, prefix: &str) -> String {
-    name.map(|n| n.trim_start_matches(prefix).to_string())
-        .unwrap_or_else(|_| "UNKNOWN".into())
 }
 
 async fn verify_what(
@@ -279,141 +286,19 @@ async fn verify_what(
     out: Output,
 ) -> anyhow::Result<()> {
     use medledger_client::verify::{verify_history, verify_key};
-    match what {
-        VerifyCmd::Consent { id } => {
-            let state = |c: &pb::Consent| {
-                if c.revoked_height == 0 {
-                    "ACTIVE".to_string()
-                } else {
-                    format!("REVOKED (at height {})", c.revoked_height)
-                }
-            };
-            verify_typed(
-                client,
-                trust,
-                &keys::consent(&id),
-                height,
-                format!("consent {id}"),
-                state,
-                out,
-            )
-            .await
-        }
-        VerifyCmd::Patient { id } => {
-            verify_typed(
-                client,
-                trust,
-                &keys::patient(&id),
-                height,
-                format!("patient {id}"),
-                |_: &pb::Patient| "REGISTERED".into(),
-                out,
-            )
-            .await
-        }
-        VerifyCmd::Member { id } => {
-            verify_typed(
-                client,
-                trust,
-                &keys::member(&id),
-                height,
-                format!("member {id}"),
-                |_: &pb::Member| "MEMBER".into(),
-                out,
-            )
-            .await
-        }
-        VerifyCmd::Claim { id } => {
-            let state = |c: &pb::Claim| {
-                enum_name(
-                    pb::ClaimStatus::try_from(c.status).map(|s| s.as_str_name()),
-                    "CLAIM_STATUS_",
-                )
-            };
-            verify_typed(
-                client,
-                trust,
-                &keys::claim(&id),
-                height,
-                format!("claim {id}"),
-                state,
-                out,
-            )
-            .await
-        }
+    let entity = match what {
+        VerifyCmd::Consent { id } => Entity::Consent(id),
+        VerifyCmd::Patient { id } => Entity::Patient(id),
+        VerifyCmd::Member { id } => Entity::Member(id),
+        VerifyCmd::Claim { id } => Entity::Claim(id),
         VerifyCmd::Coverage {
             patient,
             insurer,
             index,
-        } => {
-            let state =
-                |c: &pb::Coverage| format!("ENROLLED {} [{}, {})", c.policy_id, c.start, c.end);
-            verify_typed(
-                client,
-                trust,
-                &keys::coverage(&patient, &insurer, index),
-                height,
-                format!("coverage {patient} {insurer} {index}"),
-                state,
-                out,
-            )
-            .await
-        }
-        VerifyCmd::Practitioner { did } => {
-            let state = |p: &pb::Practitioner| {
-                enum_name(
-                    pb::PractitionerStatus::try_from(p.status).map(|s| s.as_str_name()),
-                    "PRACTITIONER_STATUS_",
-                )
-            };
-            verify_typed(
-                client,
-                trust,
-                &keys::practitioner(&did),
-                height,
-                format!("practitioner {did}"),
-                state,
-                out,
-            )
-            .await
-        }
-        VerifyCmd::Record { id } => {
-            let state = |a: &pb::RecordAnchor| {
-                if a.erased_height == 0 {
-                    "ANCHORED".to_string()
-                } else {
-                    format!("ERASED (at height {})", a.erased_height)
-                }
-            };
-            verify_typed(
-                client,
-                trust,
-                &keys::record(&id),
-                height,
-                format!("record {id}"),
-                state,
-                out,
-            )
-            .await
-        }
-        VerifyCmd::Proposal { id } => {
-            let state = |p: &pb::Proposal| {
-                enum_name(
-                    pb::ProposalStatus::try_from(p.status).map(|s| s.as_str_name()),
-                    "PROPOSAL_STATUS_",
-                )
-            };
-            verify_typed(
-                client,
-                trust,
-                &keys::proposal(id),
-                height,
-                format!("proposal {id}"),
-                state,
-                out,
-            )
-            .await
-        }
+        } => Entity::Coverage(patient, insurer, index),
+        VerifyCmd::Practitioner { did } => Entity::Practitioner(did),
+        VerifyCmd::Record { id } => Entity::Record(id),
+        VerifyCmd::Proposal { id } => Entity::Proposal(id),
         VerifyCmd::Permitted {
             patient,
             actor,
@@ -433,10 +318,13 @@ async fn verify_what(
             let (permit, a, time) =
                 medledger_client::verify::verify_permitted(client, trust, q, height).await?;
             let state = match &permit {
-                Some(id) => format!("PERMIT (consent {id}, block time {time})"),
-                None => format!("DENY (no consent permits it at block time {time})"),
+                Some(id) => format!("PERMIT (consent {id}, block time {})", render::utc(time)),
+                None => format!(
+                    "DENY (no consent permits it at block time {})",
+                    render::utc(time)
+                ),
             };
-            print_verified(
+            return print_verified(
                 &verified_view(
                     format!("access by {actor} to {class} of {patient}"),
                     state,
@@ -445,7 +333,9 @@ async fn verify_what(
                 ),
                 out,
                 &a,
-            )
+                // The state line names the permitting consent.
+                |_| String::new(),
+            );
         }
         VerifyCmd::Key { key } => {
             let r = verify_key(client, trust, key.as_bytes(), height).await?;
@@ -455,11 +345,12 @@ async fn verify_what(
                 "ABSENT"
             };
             let value = r.value.as_ref().map(hex::encode);
-            print_verified(
+            return print_verified(
                 &verified_view(format!("key {key}"), state.into(), &r.attestation, value),
                 out,
                 &r.attestation,
-            )
+                |v| render::detail(&[("value", v.clone())]),
+            );
         }
         VerifyCmd::Access {
             patient,
@@ -502,7 +393,83 @@ async fn verify_what(
                 &a,
                 Some(events),
             );
-            print_verified(&view, out, &a)
+            return print_verified(&view, out, &a, |events| render::table(events));
         }
+    };
+    verify_entity(client, trust, entity, height, out).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medledger_client::verify::Attestation;
+
+    fn attestation() -> Attestation {
+        Attestation {
+            method: "light-client header",
+            height: 9,
+            app_hash: vec![0x2F, 0xAD],
+            signers: vec!["hospital-a".into(), "lab-b".into(), "insurer-c".into()],
+            signed_power: 30,
+            total_power: 40,
+            validator_count: 4,
+        }
+    }
+
+    #[test]
+    fn a_verified_consent_prints_its_fields() -> anyhow::Result<()> {
+        let a = attestation();
+        let e = Entity::Consent("c-1".into());
+        let c = pb::Consent {
+            id: "c-1".into(),
+            grantee: "hospital-a".into(),
+            purposes: vec![Purpose::Treat as i32],
+            revoked_height: 8,
+            ..Default::default()
+        };
+        let value = e.decode(&prost::Message::encode_to_vec(&c))?;
+        let view = verified_view(e.label(), value.state(), &a, Some(value));
+        let t = verified_text(&view, &a, |v| render::detail(&v.fields()));
+        println!("{t}");
+        assert!(!t.contains('{'), "{t}");
+        assert!(t.starts_with(
+            "VERIFIED consent c-1 REVOKED (at height 8) at height 9 — app hash 2fad, light-client header signed by 3/4 validators"
+        ), "{t}");
+        assert!(t.contains("\n  purposes        TREAT\n"), "{t}");
+        // JSON keeps its shape: the value is the consent itself, the app hash upper-case hex.
+        let json = serde_json::to_value(&view)?;
+        assert_eq!(json["value"]["purposes"], serde_json::json!([1]));
+        assert_eq!(json["app_hash"], "2FAD");
+        Ok(())
+    }
+
+    #[test]
+    fn a_verified_history_prints_a_table() {
+        let a = attestation();
+        let events = vec![pb::AccessEvent {
+            patient_id: "pt-1".into(),
+            actor: "hospital-a".into(),
+            record_id: "obs-1".into(),
+            data_class: "Observation".into(),
+            purpose: Purpose::Treat as i32,
+            action: pb::Action::Read as i32,
+            consent_id: "c-1".into(),
+            height: 6,
+            time: 1_764_126_000,
+            ..Default::default()
+        }];
+        let view = verified_view(
+            "complete access history of pt-1".into(),
+            "(1 events)".into(),
+            &a,
+            Some(events),
+        );
+        let t = verified_text(&view, &a, |events| render::table(events));
+        println!("{t}");
+        assert!(!t.contains('{'), "{t}");
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(lines[1].contains("index") && lines[1].contains("consent_id"));
+        assert!(lines[2].contains("2025-11-26T03:00:00Z") && lines[2].contains("READ"));
     }
 }

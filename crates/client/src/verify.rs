@@ -384,7 +384,7 @@ pub async fn verify_history(
 pub fn signed_by(a: &Attestation) -> String {
     format!(
         "app hash {}, {} signed by {}/{} validators ({}), {} of {} voting power",
-        hex::encode_upper(&a.app_hash),
+        hex::encode(&a.app_hash),
         a.method,
         a.signers.len(),
         a.validator_count,
