@@ -128,6 +128,7 @@ impl VaultCmd {
                     .await;
                 match answer {
                     Ok(a) => {
+                        wait_for_height(&client, a.anchor_height).await?;
                         if out == Output::Json {
                             print_json(&a)?;
                         } else {
@@ -191,6 +192,10 @@ impl VaultCmd {
                 };
                 let plain = gw::open_released(&answer, &box_key, Some(&anchor.content_hash))
                     .map_err(|e| anyhow::anyhow!("opening the released record: {e}"))?;
+                // Read your own writes: the gateway committed the access through its own node;
+                // wait until ours has that block too, so that the next command signs with the
+                // next sequence (a stale one would resend the same tx).
+                wait_for_height(&client, answer.access_height).await?;
                 let mut report = GetAnswer {
                     record_id: answer.record_id.clone(),
                     patient_id: answer.patient_id.clone(),
@@ -257,6 +262,7 @@ impl VaultCmd {
                     .await
                 {
                     Ok(a) => {
+                        wait_for_height(&client, a.erasure_height).await?;
                         if out == Output::Json {
                             print_json(&a)?;
                         } else {
@@ -336,4 +342,17 @@ fn refused_msg(msg: &str, out: Output) -> anyhow::Result<Exit> {
         println!("REFUSED: {msg}");
     }
     Ok(Exit::Refused)
+}
+
+/// Waits (up to 20 s) until `client`'s node has committed `height`.
+async fn wait_for_height(client: &Client, height: u64) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client.latest_height().await? < height {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the node did not reach height {height} within 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
