@@ -24,6 +24,17 @@ consent="$(printf '%s' "$grant" | grep -o '"consent_id": "[^"]*"' | cut -d'"' -f
 echo "granted consent $consent"
 medledger tx --from hospital-a access log --patient "$patient" --record obs-1 --class Observation --purpose TREAT
 medledger verify consent "$consent"
+echo
+echo "== the record vault: lab-b stores a lab result; hospital-a reads it under the patient's consent; insurer-c is refused"
+obs="$(mktemp)"; got="$(mktemp)"
+printf '{"resourceType":"Observation","status":"final","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%%"}}' > "$obs"
+record="lab-$(date +%s)"
+medledger vault put --from lab-b --patient "$patient" --type Observation --file "$obs" --record "$record"
+medledger vault get --from hospital-a --record "$record" --purpose TREAT --out "$got"
+cmp "$obs" "$got" && echo "hospital-a received the record byte for byte"
+medledger vault get --from insurer-c --record "$record" --purpose TREAT --out /dev/null || echo "(insurer-c refused, as it must be)"
+rm -f "$obs" "$got"
+echo
 # A certificate of state H is made by the validators' votes on block H+1 and lands in block H+2.
 sleep 2
 medledger verify --certificate access "$patient"
