@@ -232,11 +232,15 @@ async fn reconcile(gateway: &Gateway) {
                 .filter(|id| !anchored.iter().any(|a| a == **id))
                 .collect();
             tracing::info!(
-                "reconcile: re-anchored {} record(s) {:?}; removed {} refused by the ledger {:?}",
+                "reconcile: re-anchored {} record(s) [{}]; removed {} refused by the ledger [{}]",
                 anchored.len(),
-                anchored,
+                anchored.join(", "),
                 removed.len(),
                 removed
+                    .iter()
+                    .map(|r| **r)
+                    .collect::<Vec<&str>>()
+                    .join(", ")
             );
         }
         Err(e) => tracing::warn!("reconcile: re-anchoring failed: {e:#}"),

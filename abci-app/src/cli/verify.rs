@@ -369,8 +369,8 @@ async fn verify_what(
                 };
                 // The verdict goes to stderr so that stdout is exactly the export.
                 eprintln!(
-                    "VERIFIED complete access history of {patient} ({} events) at height {} — {}",
-                    events.len(),
+                    "VERIFIED complete access history of {patient} ({}) at height {} — {}",
+                    event_count(events.len()),
                     a.height,
                     medledger_client::verify::signed_by(&a)
                 );
@@ -389,7 +389,7 @@ async fn verify_what(
             }
             let view = verified_view(
                 format!("complete access history of {patient}"),
-                format!("({} events)", events.len()),
+                format!("({})", event_count(events.len())),
                 &a,
                 Some(events),
             );
@@ -460,7 +460,7 @@ mod tests {
         }];
         let view = verified_view(
             "complete access history of pt-1".into(),
-            "(1 events)".into(),
+            "(1 event)".into(),
             &a,
             Some(events),
         );
@@ -471,5 +471,14 @@ mod tests {
         assert_eq!(lines.len(), 3, "{t}");
         assert!(lines[1].contains("index") && lines[1].contains("consent_id"));
         assert!(lines[2].contains("2025-11-26T03:00:00Z") && lines[2].contains("READ"));
+    }
+}
+
+/// "1 event", "2 events".
+fn event_count(n: usize) -> String {
+    if n == 1 {
+        "1 event".into()
+    } else {
+        format!("{n} events")
     }
 }

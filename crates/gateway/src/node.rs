@@ -23,6 +23,10 @@ pub enum NodeError {
     /// A node answered something that does not verify or parse.
     #[error("node answer refused: {0}")]
     BadAnswer(String),
+    /// These exact tx bytes were submitted before (CometBFT's mempool cache): a resent access
+    /// log, usually signed with a stale sequence. Nothing is released for it.
+    #[error("this signed tx was submitted before; sign a new one with the signer's next sequence")]
+    AlreadySubmitted,
 }
 
 /// The committed result of a tx.
@@ -186,6 +190,9 @@ impl Node {
         for rpc in &self.rpcs {
             match rpc.broadcast_tx_sync(tx.clone()).await {
                 Ok(res) => return self.wait(rpc, res).await,
+                Err(e) if e.to_string().contains("already exists in cache") => {
+                    return Err(NodeError::AlreadySubmitted)
+                }
                 Err(e) => last = e.to_string(),
             }
         }

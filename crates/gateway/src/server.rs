@@ -115,7 +115,11 @@ impl ApiError {
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        let status = match e {
+            NodeError::AlreadySubmitted => StatusCode::CONFLICT,
+            NodeError::Unreachable(_) | NodeError::BadAnswer(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 
@@ -752,5 +756,24 @@ impl State {
             }
         }
         Ok(anchored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resent access log (the same signed bytes) is a conflict the client fixes by signing
+    /// anew, never "node unreachable"; a node that does not answer is 503.
+    #[test]
+    fn node_errors_map_to_their_own_statuses() {
+        assert_eq!(
+            ApiError::from(NodeError::AlreadySubmitted).status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            ApiError::from(NodeError::Unreachable("x".into())).status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }
