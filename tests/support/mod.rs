@@ -68,9 +68,10 @@ impl TestNet {
         let keyring = Keyring::new(home.path().join("keys"));
         let nodes = MEMBERS
             .iter()
-            .map(|(name, _, _)| NodeSpec {
+            .zip(NodePorts::free_many(MEMBERS.len()).unwrap())
+            .map(|((name, _, _), ports)| NodeSpec {
                 name: name.to_string(),
-                ports: NodePorts::free().unwrap(),
+                ports,
             })
             .collect();
         let chain_id = "medledger-it".to_string();

@@ -83,16 +83,29 @@ impl NodePorts {
 
     /// Four ports the OS says are free now (for tests running side by side).
     pub fn free() -> anyhow::Result<NodePorts> {
-        let take = || -> anyhow::Result<std::net::TcpListener> {
-            Ok(std::net::TcpListener::bind("127.0.0.1:0")?)
-        };
-        let (a, b, c, d) = (take()?, take()?, take()?, take()?);
-        Ok(NodePorts {
-            p2p: a.local_addr()?.port(),
-            rpc: b.local_addr()?.port(),
-            abci: c.local_addr()?.port(),
-            gateway: d.local_addr()?.port(),
-        })
+        Ok(NodePorts::free_many(1)?.remove(0))
+    }
+
+    /// Free ports for `n` nodes, all distinct: every listener is held until all are picked
+    /// (picking node by node let the kernel hand a released port to the next node, and two
+    /// nodes then shared a port: a peer answered in the wrong protocol and the net stalled).
+    pub fn free_many(n: usize) -> anyhow::Result<Vec<NodePorts>> {
+        let held = (0..n * 4)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let ports = held
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<std::io::Result<Vec<u16>>>()?;
+        Ok(ports
+            .chunks(4)
+            .map(|p| NodePorts {
+                p2p: p[0],
+                rpc: p[1],
+                abci: p[2],
+                gateway: p[3],
+            })
+            .collect())
     }
 }
 

@@ -38,9 +38,10 @@ impl Net {
         let keyring = Keyring::new(home.path().join("keys"));
         let nodes = MEMBERS
             .iter()
-            .map(|(name, _, _)| NodeSpec {
+            .zip(NodePorts::free_many(MEMBERS.len()).unwrap())
+            .map(|((name, _, _), ports)| NodeSpec {
                 name: name.to_string(),
-                ports: NodePorts::free().unwrap(),
+                ports,
             })
             .collect();
         let chain_id = "medledger-gw-it".to_string();
