@@ -24,8 +24,10 @@
 
 pub mod api;
 pub mod client;
+pub mod fhir;
 pub mod keyfiles;
 pub mod node;
+pub mod pages;
 mod server;
 pub mod store;
 

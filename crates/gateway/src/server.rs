@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State as AxState};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64ct::{Base64, Encoding};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -29,7 +29,9 @@ use crate::api::{
 use crate::client::now_secs;
 use crate::node::{Committed, Node, NodeError};
 use crate::store::{RecordMetaFile, RecordState, Store};
-use crate::{Config, PendingAnchor};
+use crate::{pages, Config, PendingAnchor};
+use medledger_client::verify::Trust;
+use medledger_query::certificate::CertTrust;
 
 /// Largest request body: a 16 MiB record in base64 (4/3 of it) plus the JSON around it. Larger
 /// bodies are answered 413 before they are read in full.
@@ -39,12 +41,22 @@ pub const MAX_BODY_BYTES: usize = MAX_RECORD_BYTES / 3 * 4 + 64 * 1024;
 const RECORD_VERSION: u64 = 1;
 
 pub(crate) struct State {
-    member_id: String,
+    pub(crate) member_id: String,
     signing_key: SigningKey,
     kek: Kek,
-    public_url: String,
+    pub(crate) public_url: String,
     store: Store,
-    node: Node,
+    pub(crate) node: Node,
+    /// The node RPC URLs (the pages' `/rpc/…` pass-through tries them in order).
+    pub(crate) node_urls: Vec<String>,
+    /// HTTP client of the pass-through.
+    pub(crate) http: reqwest::Client,
+    /// CometBFT's event subscription endpoint, for the pages.
+    pub(crate) rpc_websocket: String,
+    /// Reads verified against BLS checkpoint certificates (FHIR answers).
+    pub(crate) client: medledger_client::rpc::Client,
+    /// The consortium's genesis BLS keys.
+    pub(crate) trust: Trust,
     nonces: Mutex<NonceCache>,
     /// Serializes the gateway's own txs (one signer, one sequence).
     submit_lock: tokio::sync::Mutex<()>,
@@ -55,7 +67,30 @@ pub(crate) struct ApiError {
     body: ErrorBody,
 }
 
+/// What a consented read releases (after its access was committed).
+pub(crate) struct Released {
+    pub(crate) meta: RecordMetaFile,
+    pub(crate) sealed_bytes: Vec<u8>,
+    pub(crate) data_key: record::DataKey,
+    pub(crate) reader_member: String,
+    pub(crate) reader_box: [u8; 32],
+    pub(crate) access_height: u64,
+    pub(crate) access_index: u64,
+}
+
+/// A FHIR read's answer: the opened record.
+pub(crate) struct Opened {
+    pub(crate) plaintext: Vec<u8>,
+    pub(crate) access_height: u64,
+    pub(crate) access_index: u64,
+}
+
 impl ApiError {
+    /// The status and body.
+    pub(crate) fn parts(self) -> (StatusCode, ErrorBody) {
+        (self.status, self.body)
+    }
+
     fn new(status: StatusCode, msg: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -147,6 +182,13 @@ pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/records/{id}", put(put_record).get(get_record))
         .route("/records/{id}/erase", post(erase_record))
+        .route("/", get(pages::index))
+        .route("/patient", get(pages::patient_page))
+        .route("/auditor", get(pages::auditor_page))
+        .route("/assets/{name}", get(pages::asset))
+        .route("/api/info", get(pages::info))
+        .route("/rpc/{method}", get(pages::rpc_proxy))
+        .merge(crate::fhir::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -223,7 +265,12 @@ fn purpose_of(uri: &Uri) -> Result<Purpose, ApiError> {
                 "name the purpose: ?purpose=TREAT (ETREAT, HPAYMT, HOPERAT, HRESCH)",
             )
         })?;
-    match Purpose::from_str_name(value) {
+    let full = if value.starts_with("PURPOSE_") {
+        value.to_string()
+    } else {
+        format!("PURPOSE_{value}")
+    };
+    match Purpose::from_str_name(&full) {
         Some(p) if p != Purpose::Unspecified => Ok(p),
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -240,6 +287,16 @@ impl State {
         let store = Store::open(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("data dir {}: {e}", config.data_dir.display()))?;
         let node = Node::new(&config.node_urls, &config.genesis_json)?;
+        let trust = Trust::Certificates(
+            CertTrust::from_genesis_json(&config.genesis_json)
+                .map_err(|e| anyhow::anyhow!("genesis BLS keys: {e}"))?,
+        );
+        let client = medledger_client::rpc::Client::new(&config.node_urls[0])?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        let rpc_websocket = pages::websocket_url(&config.node_urls[0]);
         // The box key is registered on chain (SetGateway) by the member; the gateway itself
         // only shares to readers' keys, so it needs no copy of its own secret here.
         drop(config.box_key);
@@ -250,13 +307,18 @@ impl State {
             public_url: config.public_url.trim_end_matches('/').to_string(),
             store,
             node,
+            node_urls: config.node_urls,
+            http,
+            rpc_websocket,
+            client,
+            trust,
             nonces: Mutex::new(NonceCache::new(config.nonce_cache_capacity)),
             submit_lock: tokio::sync::Mutex::new(()),
         })
     }
 
     /// Verifies the request's signature, body digest and freshness; returns the signer's key.
-    fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         method: &Method,
         uri: &Uri,
@@ -336,7 +398,7 @@ impl State {
     }
 
     /// Whether `key` may act as this gateway's member (its admin or an active practitioner).
-    async fn is_custodian(&self, key: &[u8; 32]) -> Result<bool, ApiError> {
+    pub(crate) async fn is_custodian(&self, key: &[u8; 32]) -> Result<bool, ApiError> {
         Ok(match self.actor(key).await? {
             Actor::Member(m) => m == self.member_id,
             Actor::Practitioner { member, active } => active && member == self.member_id,
@@ -345,7 +407,7 @@ impl State {
     }
 
     /// Signs `msg` with the gateway key at its next sequence and waits for its block.
-    async fn submit(&self, msg: Msg) -> Result<Committed, NodeError> {
+    pub(crate) async fn submit(&self, msg: Msg) -> Result<Committed, NodeError> {
         let _guard = self.submit_lock.lock().await;
         let pk = self.signing_key.verifying_key().to_bytes();
         let sequence = self.node.next_sequence(&pk).await?;
@@ -518,12 +580,119 @@ impl State {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<GetRecordAnswer, ApiError> {
+        let req: GetRecord = json(body)?;
+        let r = self
+            .consented_release(
+                id,
+                method,
+                uri,
+                headers,
+                body,
+                &req.log_access_tx_base64,
+                None,
+            )
+            .await?;
+        let shared = share::share_data_key(
+            &r.reader_box,
+            id,
+            &r.reader_member,
+            &r.data_key,
+            &mut rand_v010::rng(),
+        )
+        .map_err(ApiError::internal)?;
+        Ok(GetRecordAnswer {
+            record_id: id.to_string(),
+            patient_id: r.meta.patient_id,
+            resource_type: r.meta.resource_type,
+            version: r.meta.version,
+            sealed_base64: Base64::encode_string(&r.sealed_bytes),
+            shared_key_base64: Base64::encode_string(&shared.encode()),
+            reader_member: r.reader_member,
+            access_height: r.access_height,
+            access_index: r.access_index,
+        })
+    }
+
+    /// A FHIR read: the consented release, opened here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn release(
+        &self,
+        id: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        log_access_tx_base64: &str,
+        resource_type: Option<&str>,
+    ) -> Result<Opened, ApiError> {
+        let r = self
+            .consented_release(
+                id,
+                method,
+                uri,
+                headers,
+                body,
+                log_access_tx_base64,
+                resource_type,
+            )
+            .await?;
+        let sealed = record::SealedRecord::decode(&r.sealed_bytes).map_err(ApiError::internal)?;
+        let plaintext = record::open(
+            &RecordMeta {
+                record_id: id,
+                patient_id: &r.meta.patient_id,
+                resource_type: &r.meta.resource_type,
+                version: r.meta.version,
+            },
+            &sealed,
+            &r.data_key,
+        )
+        .map_err(ApiError::internal)?;
+        Ok(Opened {
+            plaintext,
+            access_height: r.access_height,
+            access_index: r.access_index,
+        })
+    }
+
+    /// The time of block `height` (unix seconds; 0 if the node cannot say).
+    pub(crate) async fn block_time(&self, height: u64) -> u64 {
+        use tendermint_rpc::Client as _;
+        let Ok(h) = tendermint::block::Height::try_from(height) else {
+            return 0;
+        };
+        match self.client.rpc().commit(h).await {
+            Ok(c) => u64::try_from(c.signed_header.header.time.unix_timestamp()).unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// Authenticates a read, checks the reader's LogAccess against the record and the request,
+    /// submits it and, once the ledger committed it with code 0, unwraps the data key.
+    #[allow(clippy::too_many_arguments)]
+    async fn consented_release(
+        &self,
+        id: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        log_access_tx_base64: &str,
+        resource_type: Option<&str>,
+    ) -> Result<Released, ApiError> {
         let key = self.authenticate(method, uri, headers, body)?;
         let purpose = purpose_of(uri)?;
-        let req: GetRecord = json(body)?;
         let (meta, anchor) = self.readable(id).await?;
         let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg);
-        let tx_bytes = Base64::decode_vec(&req.log_access_tx_base64)
+        if let Some(t) = resource_type {
+            if t != anchor.resource_type {
+                return Err(bad(format!(
+                    "record {id} is a {}, not a {t}",
+                    anchor.resource_type
+                )));
+            }
+        }
+        let tx_bytes = Base64::decode_vec(log_access_tx_base64)
             .map_err(|e| bad(format!("log_access_tx_base64: {e}")))?;
         let tx = decode_tx(&tx_bytes)
             .and_then(|t| t.verify())
@@ -606,22 +775,12 @@ impl State {
             .and_then(|i| i.parse().ok())
             .unwrap_or(0);
         let data_key = kek::unwrap(&self.kek, id, &wrapped).map_err(ApiError::internal)?;
-        let shared = share::share_data_key(
-            &reader_box,
-            id,
-            &reader_member,
-            &data_key,
-            &mut rand_v010::rng(),
-        )
-        .map_err(ApiError::internal)?;
-        Ok(GetRecordAnswer {
-            record_id: id.to_string(),
-            patient_id: meta.patient_id,
-            resource_type: meta.resource_type,
-            version: meta.version,
-            sealed_base64: Base64::encode_string(&sealed_bytes),
-            shared_key_base64: Base64::encode_string(&shared.encode()),
+        Ok(Released {
+            meta,
+            sealed_bytes,
+            data_key,
             reader_member,
+            reader_box,
             access_height: committed.height,
             access_index,
         })

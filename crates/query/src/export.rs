@@ -125,7 +125,7 @@ pub fn fhir_audit_bundle(
         .iter()
         .map(|e| json!({ "resource": audit_event(e, proven) }))
         .collect();
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "meta": {
             "extension": [{
@@ -141,7 +141,14 @@ pub fn fhir_audit_bundle(
         },
         "type": "collection",
         "entry": entries,
-    })
+    });
+    // FHIR forbids empty arrays: a history without events is a Bundle without entries.
+    if events.is_empty() {
+        if let Some(o) = bundle.as_object_mut() {
+            o.remove("entry");
+        }
+    }
+    bundle
 }
 
 /// One access event as a BALP-style `AuditEvent`.
@@ -456,6 +463,20 @@ mod tests {
             "date,recipient,description,purpose,consent_id,ledger_height,event_index\r\n\
              2026-11-21,hospital-a,Observation record obs-1,treatment,c-1,4,0\r\n"
         );
+    }
+
+    #[test]
+    fn a_bundle_of_no_events_has_no_empty_entry_array() {
+        let b = fhir_audit_bundle(
+            "pt-x",
+            &[],
+            &ProvenanceInfo {
+                chain_id: "c".into(),
+                height: 1,
+                app_hash_hex: "00".into(),
+            },
+        );
+        assert!(b.get("entry").is_none(), "FHIR forbids empty arrays: {b}");
     }
 
     #[test]

@@ -1,0 +1,1008 @@
+//! FHIR R4 over HTTP (`application/fhir+json`): consents, audit events, claims and the vault's
+//! records, answered from state proven against a BLS checkpoint certificate (docs/fhir.md).
+//!
+//! The gateway never signs for a patient: a Consent is prepared here (`$prepare` answers the tx
+//! body and the exact bytes to sign), signed by the patient wherever their key is, and posted
+//! back signed. Claims are signed requests (RFC 9421) of the provider's admin or practitioners;
+//! the gateway submits them as its member. Records go through the same consent check and access
+//! logging as `GET /records/{id}`.
+
+pub mod map;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as AxState};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64ct::{Base64, Encoding};
+use medledger_client::verify::{attest, Attestation, ProvenSession};
+use medledger_query::export::{
+    fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo, VERIFIED_STATE_EXTENSION_URL,
+};
+use medledger_query::history::verify_access_history;
+use medledger_tx::check::check_body;
+use medledger_tx::envelope::signing_bytes;
+use medledger_tx::pb::{self, tx_body::Msg, Claim, Consent, Patient, RevokeConsent, TxBody};
+use medledger_tx::{decode_tx, keys, Code};
+use prost::Message;
+use serde_json::{json, Value};
+
+use crate::node::Committed;
+use crate::server::State;
+use map::{ConsentIntent, Unrepresentable};
+
+/// The FHIR JSON media type.
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// Most consents or access events one FHIR search answers (larger histories: the CLI's
+/// `verify access`, which streams nothing either but is not bound to an HTTP timeout).
+pub const MAX_SEARCH: u64 = 5_000;
+
+/// Extension on each entry: the state key, value and ICS23 proof (protobuf
+/// `cosmos.ics23.v1.CommitmentProof`) that verify the entry against the Bundle's app hash.
+pub const PROOF_EXTENSION_URL: &str = "urn:medledger:fhir:StructureDefinition:ics23-proof";
+
+/// A FHIR error: an OperationOutcome with an HTTP status.
+#[derive(Debug)]
+pub struct FhirError {
+    status: StatusCode,
+    /// R4 IssueType code.
+    issue: &'static str,
+    diagnostics: String,
+    /// The element at fault (`OperationOutcome.issue.expression`).
+    element: Option<String>,
+    /// The ledger's code and its name.
+    ledger: Option<(u32, String)>,
+}
+
+impl FhirError {
+    fn new(status: StatusCode, issue: &'static str, msg: impl Into<String>) -> FhirError {
+        FhirError {
+            status,
+            issue,
+            diagnostics: msg.into(),
+            element: None,
+            ledger: None,
+        }
+    }
+
+    fn bad(msg: impl Into<String>) -> FhirError {
+        FhirError::new(StatusCode::BAD_REQUEST, "invalid", msg)
+    }
+
+    fn not_found(msg: impl Into<String>) -> FhirError {
+        FhirError::new(StatusCode::NOT_FOUND, "not-found", msg)
+    }
+
+    fn unavailable(e: impl std::fmt::Display) -> FhirError {
+        FhirError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "transient",
+            format!("the ledger could not be read and verified: {e:#}"),
+        )
+    }
+
+    fn ledger(c: &Committed) -> FhirError {
+        let (status, issue) = match Code::from_value(c.code) {
+            Some(Code::UnknownRecord) => (StatusCode::NOT_FOUND, "not-found"),
+            Some(Code::RecordErased) => (StatusCode::GONE, "deleted"),
+            Some(Code::SequenceReused | Code::SequenceGap | Code::RecordExists) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            Some(code) if code.value() < 20 => (StatusCode::BAD_REQUEST, "invalid"),
+            Some(Code::NodeStorage) => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
+            _ => (StatusCode::FORBIDDEN, "forbidden"),
+        };
+        FhirError {
+            status,
+            issue,
+            diagnostics: format!("the ledger refused: {} ({})", c.log, c.code_name),
+            element: None,
+            ledger: Some((c.code, c.code_name.clone())),
+        }
+    }
+}
+
+impl From<Unrepresentable> for FhirError {
+    fn from(u: Unrepresentable) -> FhirError {
+        FhirError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            issue: "not-supported",
+            diagnostics: format!("{}: {}", u.element, u.reason),
+            element: Some(u.element),
+            ledger: None,
+        }
+    }
+}
+
+impl From<crate::server::ApiError> for FhirError {
+    fn from(e: crate::server::ApiError) -> FhirError {
+        let (status, body) = e.parts();
+        let issue = match status.as_u16() {
+            400 => "invalid",
+            401 => "login",
+            403 => "forbidden",
+            404 => "not-found",
+            409 => "conflict",
+            410 => "deleted",
+            413 => "too-long",
+            503 => "transient",
+            _ => "exception",
+        };
+        FhirError {
+            status,
+            issue,
+            diagnostics: body.error,
+            element: None,
+            ledger: body.code.zip(body.code_name),
+        }
+    }
+}
+
+impl From<crate::node::NodeError> for FhirError {
+    fn from(e: crate::node::NodeError) -> FhirError {
+        crate::server::ApiError::from(e).into()
+    }
+}
+
+/// An OperationOutcome.
+pub fn operation_outcome(
+    severity: &str,
+    issue: &str,
+    diagnostics: &str,
+    element: Option<&str>,
+    ledger: Option<(u32, &str)>,
+) -> Value {
+    let mut i = json!({ "severity": severity, "code": issue, "diagnostics": diagnostics });
+    if let Some((code, name)) = ledger {
+        i["details"] = json!({
+            "coding": [{ "system": map::LEDGER_CODE_SYSTEM, "code": name, "display": format!("ledger code {code}") }],
+            "text": format!("{name} ({code})"),
+        });
+    }
+    if let Some(e) = element {
+        i["expression"] = json!([e]);
+    }
+    json!({ "resourceType": "OperationOutcome", "issue": [i] })
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        let body = operation_outcome(
+            "error",
+            self.issue,
+            &self.diagnostics,
+            self.element.as_deref(),
+            self.ledger.as_ref().map(|(c, n)| (*c, n.as_str())),
+        );
+        fhir(self.status, &body)
+    }
+}
+
+/// A FHIR JSON answer.
+pub fn fhir(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    r
+}
+
+type FhirResult = Result<Response, FhirError>;
+
+pub(crate) fn routes() -> Router<Arc<State>> {
+    Router::new()
+        .route("/fhir/metadata", get(metadata))
+        .route("/fhir/Consent", get(search_consents).post(create_consent))
+        .route("/fhir/Consent/$prepare", post(prepare_consent))
+        .route("/fhir/Consent/{id}", get(read_consent))
+        .route("/fhir/AuditEvent", get(search_audit_events))
+        .route("/fhir/Claim", post(submit_claim))
+        .route("/fhir/ClaimResponse", get(search_claim_responses))
+        .route("/fhir/ClaimResponse/{id}", get(read_claim_response))
+        .route("/fhir/{resource_type}/{id}", get(read_record))
+        .route("/audit/access.csv", get(access_csv))
+}
+
+fn params(q: &Option<String>) -> Vec<(String, String)> {
+    q.as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `%XX` and `+` of a query component (invalid escapes stay as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn param<'a>(ps: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    ps.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn only_params(ps: &[(String, String)], known: &[&str]) -> Result<(), FhirError> {
+    for (k, _) in ps {
+        if !known.contains(&k.as_str()) {
+            return Err(FhirError {
+                element: Some(k.clone()),
+                ..FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    format!(
+                        "search parameter {k:?} is not supported here (supported: {})",
+                        known.join(", ")
+                    ),
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `Patient/pt-…` or `pt-…`.
+fn patient_param(ps: &[(String, String)]) -> Result<String, FhirError> {
+    let p =
+        param(ps, "patient").ok_or_else(|| FhirError::bad("the patient parameter is required"))?;
+    let p = p.strip_prefix("Patient/").unwrap_or(p);
+    if p.is_empty()
+        || p.len() > 128
+        || !p
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+    {
+        return Err(FhirError::bad(format!("{p:?} is not a patient id")));
+    }
+    Ok(p.to_string())
+}
+
+fn verified_meta(chain_id: &str, a: &Attestation) -> Value {
+    json!({
+        "extension": [{
+            "url": VERIFIED_STATE_EXTENSION_URL,
+            "extension": [
+                { "url": "chainId", "valueString": chain_id },
+                { "url": "height", "valueString": a.height.to_string() },
+                { "url": "appHash", "valueString": hex::encode(&a.app_hash) },
+                { "url": "method", "valueString": a.method },
+                { "url": "signers", "valueString": a.signers.join(",") },
+            ],
+        }]
+    })
+}
+
+fn searchset(st: &State, resource: &str, entries: Vec<Value>, meta: Value) -> Value {
+    let total = entries.len();
+    let entry: Vec<Value> = entries
+        .into_iter()
+        .map(|r| {
+            let id = r["id"].as_str().unwrap_or_default().to_string();
+            json!({
+                "fullUrl": format!("{}/fhir/{resource}/{id}", st.public_url),
+                "resource": r,
+                "search": { "mode": "match" },
+            })
+        })
+        .collect();
+    let mut b = json!({
+        "resourceType": "Bundle",
+        "meta": meta,
+        "type": "searchset",
+        "total": total,
+    });
+    // FHIR forbids empty arrays: no match, no `entry`.
+    if !entry.is_empty() {
+        b["entry"] = Value::Array(entry);
+    }
+    b
+}
+
+async fn metadata(AxState(st): AxState<Arc<State>>) -> Response {
+    fhir(StatusCode::OK, &capability_statement(&st.public_url))
+}
+
+/// The CapabilityStatement: exactly what this gateway answers.
+pub fn capability_statement(base: &str) -> Value {
+    let read = json!({ "code": "read" });
+    let search = json!({ "code": "search-type" });
+    let create = json!({ "code": "create" });
+    let patient = json!({ "name": "patient", "type": "reference", "documentation": "Patient/{ledger patient id}" });
+    let vault_types: Vec<Value> = ["Observation", "DiagnosticReport", "DocumentReference", "MedicationRequest", "Condition", "Procedure", "Immunization", "AllergyIntolerance", "ImagingStudy"]
+        .iter()
+        .map(|t| json!({
+            "type": t,
+            "documentation": "A record in this member's vault, released under a consent the ledger proves, after the reader's signed LogAccess is committed (headers Signature-Input, Signature, Content-Digest per RFC 9421, and Medledger-Access-Tx; query purpose=TREAT|ETREAT|HPAYMT|HOPERAT|HRESCH).",
+            "interaction": [read],
+        }))
+        .collect();
+    let mut resources = vec![
+        json!({
+            "type": "Consent",
+            "documentation": "The ledger's patient consents. Create: POST Consent/$prepare with a Consent, sign signBytes with the patient's Ed25519 key, POST the Parameters (txBody, signature, signer) to Consent; an inactive Consent revokes. The gateway never signs for a patient.",
+            "interaction": [read, search, create],
+            "searchParam": [patient],
+            "operation": [{ "name": "prepare", "definition": format!("{base}/fhir/OperationDefinition/Consent-prepare") }],
+        }),
+        json!({
+            "type": "AuditEvent",
+            "documentation": "IHE BALP AuditEvents of a patient's complete, proven access history; each entry carries its ICS23 proof, the Bundle the certificate and height it was verified against.",
+            "interaction": [search],
+            "searchParam": [patient, { "name": "date", "type": "date", "documentation": "eq, ge, gt, le, lt on the event's day (YYYY-MM-DD)" }],
+        }),
+        json!({
+            "type": "Claim",
+            "documentation": "Submit a claim: a request signed (RFC 9421) by the provider's admin or an active practitioner of this gateway's member; answered with the ledger's adjudication as a ClaimResponse.",
+            "interaction": [create],
+        }),
+        json!({
+            "type": "ClaimResponse",
+            "interaction": [read, search],
+            "searchParam": [{ "name": "request", "type": "reference", "documentation": "Claim/{claim id}" }],
+        }),
+    ];
+    resources.extend(vault_types);
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-26",
+        "publisher": "medledger",
+        "kind": "instance",
+        "software": { "name": "medledger gateway", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": "medledger member gateway", "url": format!("{base}/fhir") },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [{ "mode": "server", "resource": resources }],
+    })
+}
+
+impl State {
+    /// Reads `keys` (each may depend on nothing but the previous answers, so this takes a
+    /// closure) at the latest certified height and verifies them against the certificate.
+    async fn certified_consents(
+        &self,
+        patient: Option<&str>,
+        id: Option<&str>,
+    ) -> Result<(Vec<Consent>, Attestation), FhirError> {
+        let mut s = ProvenSession::start(&self.client, &self.trust, 0)
+            .await
+            .map_err(FhirError::unavailable)?;
+        let mut ids = Vec::new();
+        if let Some(p) = patient {
+            let n = s
+                .get(&keys::patient_consent_count(p))
+                .await
+                .map_err(FhirError::unavailable)?
+                .as_deref()
+                .and_then(keys::decode_u64)
+                .unwrap_or(0);
+            if n > MAX_SEARCH {
+                return Err(FhirError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "too-costly",
+                    format!("{n} consents: more than the {MAX_SEARCH} one search answers"),
+                ));
+            }
+            for i in 0..n {
+                if let Some(v) = s
+                    .get(&keys::patient_consent(p, i))
+                    .await
+                    .map_err(FhirError::unavailable)?
+                {
+                    ids.push(String::from_utf8_lossy(&v).into_owned());
+                }
+            }
+        }
+        if let Some(id) = id {
+            ids.push(id.to_string());
+        }
+        let mut out = Vec::new();
+        for id in &ids {
+            if let Some(v) = s
+                .get(&keys::consent(id))
+                .await
+                .map_err(FhirError::unavailable)?
+            {
+                out.push(
+                    Consent::decode(v.as_slice())
+                        .map_err(|e| FhirError::unavailable(format!("consent {id}: {e}")))?,
+                );
+            }
+        }
+        let a = s
+            .finish(&self.trust)
+            .await
+            .map_err(FhirError::unavailable)?;
+        Ok((out, a))
+    }
+}
+
+async fn search_consents(AxState(st): AxState<Arc<State>>, RawQuery(q): RawQuery) -> FhirResult {
+    let ps = params(&q);
+    only_params(&ps, &["patient"])?;
+    let p = patient_param(&ps)?;
+    let (consents, a) = st.certified_consents(Some(&p), None).await?;
+    let entries = consents.iter().map(map::consent_to_fhir).collect();
+    Ok(fhir(
+        StatusCode::OK,
+        &searchset(
+            &st,
+            "Consent",
+            entries,
+            verified_meta(st.node.chain_id(), &a),
+        ),
+    ))
+}
+
+async fn read_consent(AxState(st): AxState<Arc<State>>, Path(id): Path<String>) -> FhirResult {
+    if id.is_empty() || id.len() > 128 {
+        return Err(FhirError::bad("bad consent id"));
+    }
+    let (consents, a) = st.certified_consents(None, Some(&id)).await?;
+    let c = consents
+        .first()
+        .ok_or_else(|| FhirError::not_found(format!("no consent {id} (proven absent)")))?;
+    let mut v = map::consent_to_fhir(c);
+    v["meta"] = verified_meta(st.node.chain_id(), &a);
+    Ok(fhir(StatusCode::OK, &v))
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, FhirError> {
+    serde_json::from_slice(body).map_err(|e| FhirError {
+        issue: "structure",
+        ..FhirError::bad(format!("the body is not JSON: {e}"))
+    })
+}
+
+fn parameter<'a>(params: &'a Value, name: &str) -> Option<&'a Value> {
+    params["parameter"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+}
+
+async fn prepare_consent(
+    AxState(st): AxState<Arc<State>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> FhirResult {
+    let ps = params(&q);
+    only_params(&ps, &["signer"])?;
+    let v = parse_json(&body)?;
+    let (patient_id, msg) = match map::consent_from_fhir(&v)? {
+        ConsentIntent::Grant { patient_id, grant } => (patient_id, Msg::GrantConsent(grant)),
+        ConsentIntent::Revoke {
+            patient_id,
+            consent_id,
+        } => (patient_id, Msg::RevokeConsent(RevokeConsent { consent_id })),
+    };
+    let signer: [u8; 32] =
+        match param(&ps, "signer") {
+            Some(h) => hex::decode(h)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| FhirError::bad("signer must be a hex Ed25519 public key"))?,
+            None => {
+                let patient: Patient = st
+                    .node
+                    .read_msg(&keys::patient(&patient_id))
+                    .await?
+                    .ok_or_else(|| {
+                        FhirError::not_found(format!("no patient {patient_id} on the ledger"))
+                    })?;
+                patient.key.as_slice().try_into().map_err(|_| {
+                    FhirError::unavailable("the patient's key on chain is not 32 bytes")
+                })?
+            }
+        };
+    let sequence = st.node.next_sequence(&signer).await?;
+    let tx_body = TxBody {
+        chain_id: st.node.chain_id().to_string(),
+        sequence,
+        msg: Some(msg),
+    };
+    if let Err(e) = check_body(&tx_body) {
+        return Err(FhirError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            issue: "business-rule",
+            diagnostics: e.message,
+            element: None,
+            ledger: Some((e.code.value(), e.code.name().to_string())),
+        });
+    }
+    let body_bytes = tx_body.encode_to_vec();
+    let sign = signing_bytes(&tx_body.chain_id, &body_bytes);
+    Ok(fhir(
+        StatusCode::OK,
+        &json!({
+            "resourceType": "Parameters",
+            "parameter": [
+                { "name": "txBody", "valueBase64Binary": Base64::encode_string(&body_bytes) },
+                { "name": "signBytes", "valueBase64Binary": Base64::encode_string(&sign) },
+                { "name": "signer", "valueString": hex::encode(signer) },
+                { "name": "sequence", "valueString": sequence.to_string() },
+            ],
+        }),
+    ))
+}
+
+async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes) -> FhirResult {
+    let v = parse_json(&body)?;
+    match v["resourceType"].as_str() {
+        Some("Parameters") => {}
+        Some("Consent") => {
+            return Err(FhirError {
+                element: Some("Consent".into()),
+                ..FhirError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "security",
+                    "a consent needs the patient's signature, and the gateway never signs for a patient: POST it to Consent/$prepare, sign signBytes with the patient's key, then POST Parameters {txBody, signature, signer} here",
+                )
+            })
+        }
+        _ => return Err(FhirError::bad("POST a Parameters resource (txBody, signature, signer)")),
+    }
+    let b64 = |name: &str| -> Result<Vec<u8>, FhirError> {
+        let p = parameter(&v, name)
+            .ok_or_else(|| FhirError::bad(format!("parameter {name} is required")))?;
+        let s = p["valueBase64Binary"]
+            .as_str()
+            .ok_or_else(|| FhirError::bad(format!("parameter {name} must be valueBase64Binary")))?;
+        Base64::decode_vec(s).map_err(|e| FhirError::bad(format!("{name}: {e}")))
+    };
+    let body_bytes = b64("txBody")?;
+    let signature = b64("signature")?;
+    let signer = parameter(&v, "signer")
+        .and_then(|p| p["valueString"].as_str())
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(|| {
+            FhirError::bad("parameter signer (hex public key, valueString) is required")
+        })?;
+    let tx = pb::Tx {
+        body: body_bytes,
+        public_key: signer,
+        signature,
+    }
+    .encode_to_vec();
+    let decoded = decode_tx(&tx)
+        .and_then(|t| t.verify())
+        .map_err(|e| FhirError {
+            issue: "security",
+            ..FhirError::bad(format!("the signed consent does not verify: {e}"))
+        })?;
+    let revoke = match &decoded.body().msg {
+        Some(Msg::GrantConsent(_)) => false,
+        Some(Msg::RevokeConsent(_)) => true,
+        _ => return Err(FhirError::bad("the tx must grant or revoke a consent")),
+    };
+    let committed = st.node.submit(tx).await?;
+    if committed.code != 0 {
+        return Err(FhirError::ledger(&committed));
+    }
+    let kind = if revoke {
+        "medledger.consent.revoked"
+    } else {
+        "medledger.consent.granted"
+    };
+    let id = committed
+        .attribute(kind, "consent_id")
+        .ok_or_else(|| FhirError::unavailable("the committed tx names no consent"))?
+        .to_string();
+    // The answer is what the ledger now proves (its certificate arrives two blocks later).
+    let consent: Consent = st
+        .node
+        .read_msg(&keys::consent(&id))
+        .await?
+        .ok_or_else(|| FhirError::unavailable(format!("consent {id} is not readable")))?;
+    let mut r = fhir(
+        if revoke {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        &map::consent_to_fhir(&consent),
+    );
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/fhir/Consent/{id}", st.public_url)) {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(r)
+}
+
+/// `date` search on a day: (comparator, day number).
+fn date_filter(v: &str) -> Result<(String, u64), FhirError> {
+    let (cmp, d) = match v.get(..2) {
+        Some(p @ ("eq" | "ge" | "gt" | "le" | "lt")) => (p.to_string(), &v[2..]),
+        _ => ("eq".to_string(), v),
+    };
+    if d.len() != 10 {
+        return Err(FhirError::bad(
+            "date must be a day, YYYY-MM-DD, with an optional eq/ge/gt/le/lt prefix",
+        ));
+    }
+    let secs = map::parse_time(d, "date").map_err(|u| FhirError::bad(u.reason))?;
+    Ok((cmp, secs / 86_400))
+}
+
+/// The proven, complete access history of `patient` at the latest certified height.
+async fn certified_history(
+    st: &State,
+    patient: &str,
+) -> Result<
+    (
+        Vec<pb::AccessEvent>,
+        Vec<medledger_query::history::ProvenRead>,
+        Attestation,
+        Vec<u8>,
+    ),
+    FhirError,
+> {
+    let unavailable = FhirError::unavailable;
+    let (latest, _) = st
+        .client
+        .query_raw(&keys::latest_certificate(), 0)
+        .await
+        .map_err(unavailable)?;
+    let height = latest
+        .as_deref()
+        .and_then(keys::decode_u64)
+        .ok_or_else(|| {
+            FhirError::unavailable("no checkpoint certificate yet (they start at block 3)")
+        })?;
+    let (count, height) = st
+        .client
+        .read_with_proof(&keys::access_count(patient), height)
+        .await
+        .map_err(unavailable)?;
+    let n = count
+        .value
+        .as_deref()
+        .and_then(keys::decode_u64)
+        .unwrap_or(0);
+    if n > MAX_SEARCH {
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too-costly",
+            format!("{n} access events: more than the {MAX_SEARCH} one search answers (use `medledger verify access`)"),
+        ));
+    }
+    let mut reads = Vec::new();
+    for i in 0..n {
+        reads.push(
+            st.client
+                .read_with_proof(&keys::access_event(patient, i), height)
+                .await
+                .map_err(unavailable)?
+                .0,
+        );
+    }
+    let a = attest(&st.client, &st.trust, height)
+        .await
+        .map_err(unavailable)?;
+    let events = verify_access_history(&a.app_hash, patient, &count, &reads)
+        .map_err(|e| FhirError::unavailable(format!("the node's history does not verify: {e}")))?;
+    let (cert, _) = st
+        .client
+        .query_raw(&keys::certificate(height), 0)
+        .await
+        .map_err(unavailable)?;
+    let mut all = vec![count];
+    all.extend(reads);
+    Ok((events, all, a, cert.unwrap_or_default()))
+}
+
+fn proof_extension(read: &medledger_query::history::ProvenRead) -> Value {
+    json!({
+        "url": PROOF_EXTENSION_URL,
+        "extension": [
+            { "url": "key", "valueString": String::from_utf8_lossy(&read.key) },
+            { "url": "value", "valueBase64Binary": Base64::encode_string(read.value.as_deref().unwrap_or_default()) },
+            { "url": "proof", "valueBase64Binary": Base64::encode_string(&read.proof.encode_to_vec()) },
+        ],
+    })
+}
+
+async fn search_audit_events(
+    AxState(st): AxState<Arc<State>>,
+    RawQuery(q): RawQuery,
+) -> FhirResult {
+    let ps = params(&q);
+    only_params(&ps, &["patient", "date"])?;
+    let p = patient_param(&ps)?;
+    let filters = ps
+        .iter()
+        .filter(|(k, _)| k == "date")
+        .map(|(_, v)| date_filter(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (events, reads, a, cert) = certified_history(&st, &p).await?;
+    let keep = |e: &pb::AccessEvent| {
+        let day = e.time / 86_400;
+        filters.iter().all(|(cmp, d)| match cmp.as_str() {
+            "eq" => day == *d,
+            "ge" => day >= *d,
+            "gt" => day > *d,
+            "le" => day <= *d,
+            _ => day < *d,
+        })
+    };
+    let kept: Vec<(usize, &pb::AccessEvent)> =
+        events.iter().enumerate().filter(|(_, e)| keep(e)).collect();
+    let chosen: Vec<pb::AccessEvent> = kept.iter().map(|(_, e)| (*e).clone()).collect();
+    let chain = st.node.chain_id().to_string();
+    let mut bundle = fhir_audit_bundle(
+        &p,
+        &chosen,
+        &ProvenanceInfo {
+            chain_id: chain.clone(),
+            height: a.height,
+            app_hash_hex: hex::encode(&a.app_hash),
+        },
+    );
+    // A search answer: ids, full URLs, each entry's proof; the certificate and the count's proof
+    // (completeness) on the Bundle.
+    if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
+        for (entry, (i, e)) in entries.iter_mut().zip(&kept) {
+            let id = format!("{}-{}", e.patient_id, e.index);
+            let resource = &mut entry["resource"];
+            resource["id"] = json!(id);
+            resource["meta"] = json!({ "extension": [proof_extension(&reads[i + 1])] });
+            entry["fullUrl"] = json!(format!("{}/fhir/AuditEvent/{id}", st.public_url));
+            entry["search"] = json!({ "mode": "match" });
+        }
+    }
+    bundle["type"] = json!("searchset");
+    bundle["total"] = json!(kept.len());
+    if let Some(ext) = bundle["meta"]["extension"][0]["extension"].as_array_mut() {
+        ext.push(
+            json!({ "url": "certificate", "valueBase64Binary": Base64::encode_string(&cert) }),
+        );
+        ext.push(json!({ "url": "signers", "valueString": a.signers.join(",") }));
+    }
+    if let Some(exts) = bundle["meta"]["extension"].as_array_mut() {
+        exts.push(proof_extension(&reads[0]));
+    }
+    Ok(fhir(StatusCode::OK, &bundle))
+}
+
+async fn access_csv(AxState(st): AxState<Arc<State>>, RawQuery(q): RawQuery) -> FhirResult {
+    let ps = params(&q);
+    only_params(&ps, &["patient"])?;
+    let p = patient_param(&ps)?;
+    let (events, _, a, _) = certified_history(&st, &p).await?;
+    let mut r = (StatusCode::OK, hipaa_disclosures_csv(&events)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"access-{p}-h{}.csv\"",
+        a.height
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{} {}", a.height, hex::encode(&a.app_hash))) {
+        h.insert("medledger-verified-state", v);
+    }
+    Ok(r)
+}
+
+async fn submit_claim(
+    AxState(st): AxState<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> FhirResult {
+    let key = st.authenticate(&method, &uri, &headers, &body)?;
+    if !st.is_custodian(&key).await? {
+        return Err(FhirError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "claims are submitted here by {}'s admin key or its active practitioners",
+                st.member_id
+            ),
+        ));
+    }
+    let v = parse_json(&body)?;
+    let (claim, provider) = map::claim_from_fhir(&v)?;
+    if let Some(p) = provider {
+        if p != st.member_id {
+            return Err(FhirError {
+                element: Some("Claim.provider".into()),
+                ..FhirError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "this gateway submits claims of {} only, not {p}",
+                        st.member_id
+                    ),
+                )
+            });
+        }
+    }
+    let committed = st.submit(Msg::SubmitClaim(claim)).await?;
+    if committed.code != 0 {
+        return Err(FhirError::ledger(&committed));
+    }
+    let id = committed
+        .attribute("medledger.claim.submitted", "claim_id")
+        .ok_or_else(|| FhirError::unavailable("the committed claim names no id"))?
+        .to_string();
+    let c: Claim = st
+        .node
+        .read_msg(&keys::claim(&id))
+        .await?
+        .ok_or_else(|| FhirError::unavailable(format!("claim {id} is not readable")))?;
+    let created = st.block_time(c.submitted_height).await;
+    let mut r = fhir(StatusCode::CREATED, &map::claim_response(&c, created));
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/fhir/ClaimResponse/{id}", st.public_url)) {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(r)
+}
+
+async fn certified_claim(st: &State, id: &str) -> Result<(Option<Claim>, Attestation), FhirError> {
+    let mut s = ProvenSession::start(&st.client, &st.trust, 0)
+        .await
+        .map_err(FhirError::unavailable)?;
+    let v = s
+        .get(&keys::claim(id))
+        .await
+        .map_err(FhirError::unavailable)?;
+    let a = s.finish(&st.trust).await.map_err(FhirError::unavailable)?;
+    let c = v
+        .map(|b| Claim::decode(b.as_slice()))
+        .transpose()
+        .map_err(|e| FhirError::unavailable(format!("claim {id}: {e}")))?;
+    Ok((c, a))
+}
+
+async fn search_claim_responses(
+    AxState(st): AxState<Arc<State>>,
+    RawQuery(q): RawQuery,
+) -> FhirResult {
+    let ps = params(&q);
+    only_params(&ps, &["request"])?;
+    let r = param(&ps, "request")
+        .ok_or_else(|| FhirError::bad("the request parameter (Claim/{id}) is required"))?;
+    let id = r.strip_prefix("Claim/").unwrap_or(r);
+    let (c, a) = certified_claim(&st, id).await?;
+    let mut entries = Vec::new();
+    if let Some(c) = c {
+        let created = st.block_time(c.submitted_height).await;
+        entries.push(map::claim_response(&c, created));
+    }
+    Ok(fhir(
+        StatusCode::OK,
+        &searchset(
+            &st,
+            "ClaimResponse",
+            entries,
+            verified_meta(st.node.chain_id(), &a),
+        ),
+    ))
+}
+
+async fn read_claim_response(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+) -> FhirResult {
+    let (c, a) = certified_claim(&st, &id).await?;
+    let c = c.ok_or_else(|| FhirError::not_found(format!("no claim {id} (proven absent)")))?;
+    let created = st.block_time(c.submitted_height).await;
+    let mut v = map::claim_response(&c, created);
+    v["meta"] = verified_meta(st.node.chain_id(), &a);
+    Ok(fhir(StatusCode::OK, &v))
+}
+
+/// `GET /fhir/{type}/{id}?purpose=…`: a vault record, released as `GET /records/{id}` releases
+/// it (signed request, the reader's LogAccess in `Medledger-Access-Tx`, committed first); the
+/// gateway opens it and answers the FHIR resource itself.
+async fn read_record(
+    AxState(st): AxState<Arc<State>>,
+    Path((resource_type, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> FhirResult {
+    let tx = headers
+        .get("medledger-access-tx")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| FhirError {
+            status: StatusCode::UNAUTHORIZED,
+            ..FhirError::new(
+                StatusCode::UNAUTHORIZED,
+                "login",
+                "a record read needs the reader's signed LogAccess tx (base64) in the Medledger-Access-Tx header and an RFC 9421 signature",
+            )
+        })?
+        .to_string();
+    let released = st
+        .release(
+            &id,
+            &method,
+            &uri,
+            &headers,
+            &body,
+            &tx,
+            Some(&resource_type),
+        )
+        .await?;
+    let mut r = (StatusCode::OK, released.plaintext).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{} {}",
+        released.access_height, released.access_index
+    )) {
+        h.insert("medledger-access-event", v);
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn query_strings_decode() {
+        let ps = params(&Some("patient=Patient%2Fpt-1&date=ge2026-11-01&x".into()));
+        assert_eq!(param(&ps, "patient"), Some("Patient/pt-1"));
+        assert_eq!(param(&ps, "date"), Some("ge2026-11-01"));
+        assert_eq!(patient_param(&ps).unwrap(), "pt-1");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert!(only_params(&ps, &["patient", "date"]).is_err());
+    }
+
+    #[test]
+    fn dates_take_fhir_prefixes() {
+        assert_eq!(date_filter("2026-11-26").unwrap(), ("eq".into(), 20_418));
+        assert_eq!(date_filter("le1970-01-02").unwrap(), ("le".into(), 1));
+        assert!(date_filter("2026-11").is_err());
+    }
+
+    #[test]
+    fn refusals_are_operation_outcomes_with_the_ledgers_code() {
+        let o = operation_outcome(
+            "error",
+            "forbidden",
+            "no",
+            Some("Consent.x"),
+            Some((28, "NO_PERMITTING_CONSENT")),
+        );
+        assert_eq!(o["resourceType"], "OperationOutcome");
+        assert_eq!(
+            o["issue"][0]["details"]["coding"][0]["code"],
+            "NO_PERMITTING_CONSENT"
+        );
+        assert_eq!(o["issue"][0]["expression"][0], "Consent.x");
+    }
+}

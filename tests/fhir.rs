@@ -1,0 +1,471 @@
+//! FHIR R4 at the members' gateways, on a localnet whose nodes run them (as `localnet up` does):
+//! a patient grants and revokes consent through `Consent/$prepare` (signing in the test, never
+//! at the gateway), a practitioner system's access shows as a proven AuditEvent, a record is read
+//! as its FHIR resource under the same consent check as `vault get`, a claim is submitted and its
+//! ClaimResponse read back; what the ledger cannot represent gets a 422 naming the element.
+//! Everything the gateway emitted is then checked by an independent FHIR R4 validator
+//! (`web/tools/validate-fhir.mjs`, FHIR.js with the R4 core profiles).
+
+mod support;
+
+use std::path::PathBuf;
+
+use base64ct::{Base64, Encoding};
+use ed25519_dalek::{Signer, SigningKey};
+use medledger_gateway::client::{log_access_tx, now_secs, sign_headers, GatewayClient};
+use medledger_tx::pb::{self, tx_body::Msg, CoverageRule, Purpose};
+use prost::Message;
+use serde_json::{json, Value};
+use support::TestNet;
+
+struct Fhir {
+    base: String,
+    http: reqwest::Client,
+    /// Every FHIR document the gateway answered, for the validator.
+    emitted: std::sync::Mutex<Vec<(String, Value)>>,
+}
+
+impl Fhir {
+    async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let rb = match method {
+            "GET" => self.http.get(&url),
+            _ => self.http.post(&url),
+        };
+        let rb = match body {
+            Some(b) => rb
+                .header("content-type", "application/fhir+json")
+                .body(b.to_string()),
+            None => rb,
+        };
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = r.bytes().await.unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{method} {path}: not JSON: {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        assert_eq!(
+            ct.as_deref(),
+            Some("application/fhir+json"),
+            "{method} {path}"
+        );
+        eprintln!("{method} {path} -> {status}");
+        self.emitted
+            .lock()
+            .unwrap()
+            .push((format!("{method} {path}"), v.clone()));
+        (status, v)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send("GET", path, None).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send("POST", path, Some(body)).await
+    }
+
+    /// `$prepare`, sign as `key`, post: the whole patient-side flow.
+    async fn consent(&self, key: &SigningKey, consent: &Value) -> (u16, Value) {
+        let (s, prepared) = self.post("/fhir/Consent/$prepare", consent).await;
+        assert_eq!(s, 200, "{prepared}");
+        let param = |n: &str| {
+            prepared["parameter"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == n)
+                .unwrap()
+                .clone()
+        };
+        let sign_bytes =
+            Base64::decode_vec(param("signBytes")["valueBase64Binary"].as_str().unwrap()).unwrap();
+        let signature = key.sign(&sign_bytes);
+        self.post(
+            "/fhir/Consent",
+            &json!({ "resourceType": "Parameters", "parameter": [
+                param("txBody"),
+                { "name": "signature", "valueBase64Binary": Base64::encode_string(&signature.to_bytes()) },
+                { "name": "signer", "valueString": hex::encode(key.verifying_key().to_bytes()) },
+            ]}),
+        )
+        .await
+    }
+}
+
+fn consent_for(patient: &str, grantee: &str, class: &str, purpose: &str) -> Value {
+    json!({
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy" }] },
+        "category": [{ "coding": [{ "system": "http://loinc.org", "code": "59284-0" }] }],
+        "patient": { "reference": format!("Patient/{patient}") },
+        "policyRule": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN" }] },
+        "provision": {
+            "type": "permit",
+            "actor": [{ "role": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP" }] },
+                        "reference": { "reference": format!("Organization/{grantee}") } }],
+            "purpose": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose }],
+            "class": [{ "system": "http://hl7.org/fhir/resource-types", "code": class }],
+        },
+    })
+}
+
+fn issue_code(v: &Value) -> &str {
+    v["issue"][0]["details"]["coding"][0]["code"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// Waits until the certified height reaches `h` (the certificate of state S is in block S+2).
+async fn certified(net: &TestNet, h: u64) {
+    let c = net.client(0);
+    for _ in 0..100 {
+        let (v, _) = c
+            .query_raw(&medledger_tx::keys::latest_certificate(), 0)
+            .await
+            .unwrap();
+        if v.as_deref().and_then(medledger_tx::keys::decode_u64) >= Some(h) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("no certificate of state {h}");
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
+    let net = TestNet::start_with_gateways().await;
+    let gw = |i: usize| net.net.spec.nodes[i].gateway_url();
+    let f = Fhir {
+        base: gw(0),
+        http: reqwest::Client::new(),
+        emitted: Default::default(),
+    };
+    let c = net.client(0);
+    let (hospital, lab, insurer) = (
+        net.member_key("hospital-a"),
+        net.member_key("lab-b"),
+        net.member_key("insurer-c"),
+    );
+    let alice = SigningKey::from_bytes(&[91; 32]);
+    let pid = medledger_tx::ids::patient_id(&alice.verifying_key().to_bytes());
+    net.enrol_patient(0, &alice).await;
+
+    // What the server supports, and only that.
+    let (s, cap) = f.get("/fhir/metadata").await;
+    assert_eq!(s, 200);
+    assert_eq!(cap["resourceType"], "CapabilityStatement");
+    assert_eq!(cap["fhirVersion"], "4.0.1");
+
+    // A bare Consent is not a signature: 422, and it says how to sign.
+    let grant = consent_for(&pid, "hospital-a", "Observation", "TREAT");
+    let (s, oo) = f.post("/fhir/Consent", &grant).await;
+    assert_eq!(s, 422, "{oo}");
+    assert!(oo["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .contains("$prepare"));
+    // What the ledger has no rule for is named, not dropped.
+    let mut optout = grant.clone();
+    optout["policyRule"]["coding"][0]["code"] = json!("OPTOUT");
+    let (s, oo) = f.post("/fhir/Consent/$prepare", &optout).await;
+    assert_eq!(s, 422);
+    assert_eq!(oo["issue"][0]["expression"][0], "Consent.policyRule");
+    // Someone else's signature over the patient's consent does not verify.
+    let (s, prepared) = f.post("/fhir/Consent/$prepare", &grant).await;
+    assert_eq!(s, 200);
+    let body = prepared["parameter"][0].clone();
+    let forged = SigningKey::from_bytes(&[13; 32]);
+    let (s, oo) = f
+        .post(
+            "/fhir/Consent",
+            &json!({ "resourceType": "Parameters", "parameter": [body,
+                { "name": "signature", "valueBase64Binary": Base64::encode_string(&forged.sign(b"x").to_bytes()) },
+                { "name": "signer", "valueString": hex::encode(alice.verifying_key().to_bytes()) }]}),
+        )
+        .await;
+    assert_eq!(s, 400, "{oo}");
+
+    // The patient signs; the ledger commits; the answer is the ledger's consent as FHIR.
+    let (s, created) = f.consent(&alice, &grant).await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["status"], "active");
+    let consent_id = created["id"].as_str().unwrap().to_string();
+    // Payment consent to the insurer, for the claim below.
+    let (s, _) = f
+        .consent(&alice, &consent_for(&pid, "insurer-c", "Claim", "HPAYMT"))
+        .await;
+    assert_eq!(s, 201);
+
+    // hospital-a's system reads (logs its access); lab-b has no consent.
+    let r = c
+        .submit(&hospital, support::read(&pid, "visit-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{}", r.log);
+    certified(&net, r.height).await;
+
+    let (s, bundle) = f.get(&format!("/fhir/Consent?patient={pid}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(bundle["type"], "searchset");
+    assert_eq!(bundle["total"], 2);
+    let (s, one) = f.get(&format!("/fhir/Consent/{consent_id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(one["provision"]["class"][0]["code"], "Observation");
+    let (s, oo) = f.get("/fhir/Consent/c-999").await;
+    assert_eq!(s, 404, "{oo}");
+
+    // The access history, every entry with a proof against the Bundle's certified app hash.
+    let (s, audit) = f
+        .get(&format!("/fhir/AuditEvent?patient=Patient/{pid}"))
+        .await;
+    assert_eq!(s, 200, "{audit}");
+    assert_eq!(audit["total"], 1);
+    let verified = &audit["meta"]["extension"][0]["extension"];
+    let app_hash = verified
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == "appHash")
+        .unwrap()["valueString"]
+        .as_str()
+        .unwrap();
+    let app_hash = hex::decode(app_hash).unwrap();
+    let event = &audit["entry"][0]["resource"];
+    assert_eq!(event["entity"][1]["what"]["identifier"]["value"], "visit-1");
+    let proof = &event["meta"]["extension"][0]["extension"];
+    let field = |n: &str| {
+        proof
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == n)
+            .unwrap()
+            .clone()
+    };
+    let key = field("key")["valueString"]
+        .as_str()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let value = Base64::decode_vec(field("value")["valueBase64Binary"].as_str().unwrap()).unwrap();
+    let proof = ics23::CommitmentProof::decode(
+        Base64::decode_vec(field("proof")["valueBase64Binary"].as_str().unwrap())
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!(
+        medledger_query::verify(&app_hash, &key, Some(&value), &proof).unwrap(),
+        medledger_query::Proven::Present(value.clone())
+    );
+    let mut tampered = value.clone();
+    tampered[3] ^= 1;
+    assert!(medledger_query::verify(&app_hash, &key, Some(&tampered), &proof).is_err());
+    // Date search: today's events, none before 1970-01-02.
+    let today = medledger_query::export::utc_date(now_secs());
+    let (_, b) = f
+        .get(&format!("/fhir/AuditEvent?patient={pid}&date=ge{today}"))
+        .await;
+    assert_eq!(b["total"], 1);
+    let (_, b) = f
+        .get(&format!("/fhir/AuditEvent?patient={pid}&date=lt1970-01-02"))
+        .await;
+    assert_eq!(b["total"], 0);
+    let (s, oo) = f
+        .get(&format!("/fhir/AuditEvent?patient={pid}&_sort=date"))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(oo["issue"][0]["code"], "not-supported");
+    let csv = reqwest::get(format!("{}/audit/access.csv?patient={pid}", gw(0)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("visit-1"));
+
+    // A record in lab-b's vault, read at lab-b's gateway as its FHIR resource by hospital-a.
+    let content = br#"{"resourceType":"Observation","status":"final","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#;
+    GatewayClient::new(&gw(1), lab.clone())
+        .put("obs-1", &pid, "Observation", content)
+        .await
+        .unwrap();
+    let read = |path: &'static str, key: SigningKey| {
+        let base = gw(1);
+        let chain = net.chain_id.clone();
+        let pid = pid.clone();
+        let c = c.clone();
+        async move {
+            let seq = c
+                .next_sequence(&key.verifying_key().to_bytes())
+                .await
+                .unwrap();
+            let tx = log_access_tx(
+                &key,
+                &chain,
+                seq,
+                &pid,
+                "obs-1",
+                "Observation",
+                Purpose::Treat,
+            );
+            let url = format!("{base}{path}");
+            let headers = sign_headers(&key, "GET", &url, b"", now_secs()).unwrap();
+            let mut rb = reqwest::Client::new()
+                .get(&url)
+                .header("medledger-access-tx", Base64::encode_string(&tx));
+            for (k, v) in headers {
+                rb = rb.header(k, v);
+            }
+            let r = rb.send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (s, got) = read("/fhir/Observation/obs-1?purpose=TREAT", hospital.clone()).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&got));
+    assert_eq!(got, content.to_vec());
+    let (s, got) = read("/fhir/Observation/obs-1?purpose=TREAT", insurer.clone()).await;
+    assert_eq!(s, 403, "{}", String::from_utf8_lossy(&got));
+    let oo: Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!(issue_code(&oo), "NO_PERMITTING_CONSENT");
+    let (s, _) = read(
+        "/fhir/DiagnosticReport/obs-1?purpose=TREAT",
+        hospital.clone(),
+    )
+    .await;
+    assert_eq!(s, 400, "the type in the URL must be the anchor's");
+    let r = reqwest::get(format!("{}/fhir/Observation/obs-1?purpose=TREAT", gw(1)))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "an unsigned read is refused");
+
+    // A claim, submitted as FHIR by hospital-a's signed request, answered as ClaimResponse.
+    for m in [
+        Msg::PublishPolicy(pb::PublishPolicy {
+            policy_id: "gold".into(),
+            rules: vec![CoverageRule {
+                service_code: "99213".into(),
+                covered: true,
+                price_cap: 10_000,
+                copay_fixed: 2_000,
+                ..Default::default()
+            }],
+        }),
+        Msg::EnrolCoverage(pb::EnrolCoverage {
+            patient_id: pid.clone(),
+            policy_id: "gold".into(),
+            start: 0,
+            end: 0,
+        }),
+    ] {
+        let r = c.submit(&insurer, m).await.unwrap();
+        assert_eq!(r.code, 0, "{}", r.log);
+    }
+    let claim = json!({
+        "resourceType": "Claim",
+        "status": "active",
+        "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional" }] },
+        "use": "claim",
+        "patient": { "reference": format!("Patient/{pid}") },
+        "created": today,
+        "insurer": { "reference": "Organization/insurer-c" },
+        "provider": { "reference": "Organization/hospital-a" },
+        "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
+        "insurance": [{ "sequence": 1, "focal": true, "coverage": { "reference": "Coverage/gold" } }],
+        "supportingInfo": [{ "sequence": 1,
+            "category": { "coding": [{ "system": "urn:medledger:claim-info", "code": "access-event" }] },
+            "valueReference": { "reference": format!("AuditEvent/{pid}-0") } }],
+        "item": [{ "sequence": 1, "servicedDate": today,
+            "productOrService": { "coding": [{ "system": "http://www.ama-assn.org/go/cpt", "code": "99213" }] },
+            "quantity": { "value": 1 }, "unitPrice": { "value": 120 } }],
+        "total": { "value": 120 },
+    });
+    let body = claim.to_string().into_bytes();
+    let (s, answer) = GatewayClient::new(&gw(0), hospital.clone())
+        .send_raw("POST", "/fhir/Claim", body.clone(), &[])
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(s, 201, "{answer}");
+    f.emitted
+        .lock()
+        .unwrap()
+        .push(("POST /fhir/Claim".into(), answer.clone()));
+    assert_eq!(answer["resourceType"], "ClaimResponse");
+    // The price cap binds (100.00 of 120.00): not approved automatically, the insurer decides.
+    assert_eq!(answer["outcome"], "queued", "{answer}");
+    assert_eq!(answer["total"][1]["amount"]["value"], json!(100.0));
+    let claim_id = answer["id"].as_str().unwrap().to_string();
+    // Nobody else's key submits claims here, and an unsigned request is 401.
+    let (s, _) = GatewayClient::new(&gw(0), lab.clone())
+        .send_raw("POST", "/fhir/Claim", body.clone(), &[])
+        .await
+        .unwrap();
+    assert_eq!(s, 403);
+    let r = reqwest::Client::new()
+        .post(format!("{}/fhir/Claim", gw(0)))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let h = net.height(0).await;
+    certified(&net, h).await;
+    let (s, b) = f
+        .get(&format!("/fhir/ClaimResponse?request=Claim/{claim_id}"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["total"], 1);
+    assert_eq!(
+        b["entry"][0]["resource"]["request"]["reference"],
+        format!("Claim/{claim_id}")
+    );
+
+    // The patient revokes through FHIR: an inactive Consent with the id.
+    let mut revoke = created.clone();
+    revoke["status"] = json!("inactive");
+    let (s, revoked) = f.consent(&alice, &revoke).await;
+    assert_eq!(s, 200, "{revoked}");
+    assert_eq!(revoked["status"], "inactive");
+    let (s, _) = read("/fhir/Observation/obs-1?purpose=TREAT", hospital.clone()).await;
+    assert_eq!(s, 403, "no read after the revocation");
+
+    // An independent validator (FHIR.js, R4 core profiles) accepts everything emitted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, (what, v)) in f.emitted.lock().unwrap().iter().enumerate() {
+        // Parameters of $prepare are FHIR too; all of it is validated.
+        let p = dir.path().join(format!("{i:02}.json"));
+        std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+        eprintln!("{} = {what}", p.display());
+        files.push(p);
+    }
+    let out = std::process::Command::new("node")
+        .arg(repo_root().join("web/tools/validate-fhir.mjs"))
+        .args(&files)
+        .output()
+        .expect("node runs the FHIR validator (scripts/deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "the FHIR validator refused what the gateway emitted:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

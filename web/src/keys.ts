@@ -1,0 +1,22 @@
+// State keys (crates/tx/src/keys.rs): readable `domain/part/part`, numbers zero-padded to 20.
+
+import { pad20 } from './bytes.ts';
+
+type N = bigint | number;
+export const member = (id: string) => `member/${id}`;
+export const keyOwner = (hexKey: string) => `keyowner/${hexKey.toLowerCase()}`;
+export const sequence = (hexKey: string) => `seq/${hexKey.toLowerCase()}`;
+export const patient = (id: string) => `patient/${id}`;
+export const consent = (id: string) => `consent/${id}`;
+export const patientConsentCount = (p: string) => `patient-consents/${p}/count`;
+export const patientConsent = (p: string, n: N) => `patient-consents/${p}/${pad20(n)}`;
+export const accessCount = (p: string) => `access/${p}/count`;
+export const accessEvent = (p: string, n: N) => `access/${p}/${pad20(n)}`;
+export const validators = () => 'validators';
+export const certificate = (h: N) => `cert/${pad20(h)}`;
+export const latestCertificate = () => 'cert/latest';
+export const validatorChangeCount = () => 'validators/changes/count';
+export const validatorChange = (n: N) => `validators/changes/${pad20(n)}`;
+export const practitioner = (did: string) => `practitioner/${did}`;
+export const record = (id: string) => `record/${id}`;
+export const claim = (id: string) => `claim/${id}`;

@@ -1,0 +1,122 @@
+// What both pages share: the gateway's info, the verifying ledger client, the trust panel and
+// the access-history table.
+
+import { toHex } from '../bytes.ts';
+import { trustFingerprint, type CertTrust } from '../cert.ts';
+import { decodeAccessEvent, type AccessEventV } from '../messages.ts';
+import { httpTransport, Ledger, type Attested, type Read } from '../ledger.ts';
+import * as keys from '../keys.ts';
+import { $, el, utcTime } from './dom.ts';
+
+export interface Info {
+  chain_id: string;
+  member_id: string;
+  rpc_websocket: string;
+  gateway: string;
+}
+
+export async function loadInfo(): Promise<Info> {
+  const res = await fetch('/api/info', { cache: 'no-store' });
+  if (!res.ok) throw new Error(`/api/info: HTTP ${res.status}`);
+  return res.json();
+}
+
+export function makeLedger(): Ledger {
+  return new Ledger(httpTransport('/rpc/'));
+}
+
+/** Loads the trust root and fills the trust panel (`#trust`). */
+export async function loadTrust(ledger: Ledger, info?: Info): Promise<CertTrust> {
+  const t = await ledger.loadTrust();
+  if (info && info.chain_id && info.chain_id !== t.chainId) {
+    throw new Error(`the gateway says chain ${info.chain_id} but its genesis is for ${t.chainId}`);
+  }
+  const panel = document.querySelector('#trust');
+  if (panel) {
+    panel.replaceChildren(
+      el('div', {}, 'Chain ', el('code', { id: 'chain-id' }, t.chainId), info?.member_id ? ` · via ${info.member_id}'s gateway` : ''),
+      el('div', {}, 'Consortium fingerprint ', el('code', { id: 'trust-fingerprint', title: 'SHA-256 over the chain id and every validator address, power and BLS key' }, trustFingerprint(t).slice(0, 32))),
+      el('div', { class: 'small' }, `Validators (BLS keys from genesis, every proof of possession checked): ${t.validators.map((v) => `${v.name} (${v.power})`).join(', ')}`),
+    );
+  }
+  return t;
+}
+
+export function showAttested(at: Attested): void {
+  $('#cert-height').textContent = at.height.toString();
+  const d = document.querySelector('#cert-detail');
+  if (d) {
+    d.textContent = `app hash ${toHex(at.appHash).toUpperCase()} · certificate signed by ${at.signerNames.length}/${at.validatorCount} validators (${at.signerNames.join(', ')}), ${at.signedPower} of ${at.totalPower} voting power${at.handovers ? ` · ${at.handovers} validator-set handover(s) verified` : ''}`;
+  }
+}
+
+export const verifiedText = (v: boolean) => el('span', { class: v ? 'ok' : 'bad' }, v ? 'verified' : 'NOT verified');
+
+export interface History {
+  count: Read;
+  n: bigint;
+  rows: { read: Read; event?: AccessEventV }[];
+  complete: boolean;
+}
+
+export async function readHistory(ledger: Ledger, at: Attested, patient: string): Promise<History> {
+  const l = await ledger.readList(at, keys.accessCount(patient), (n) => keys.accessEvent(patient, n));
+  const rows = l.items.map((read) => {
+    let event: AccessEventV | undefined;
+    try {
+      event = read.value ? decodeAccessEvent(read.value) : undefined;
+    } catch {
+      read = { ...read, verified: false, error: 'does not decode as an AccessEvent' };
+    }
+    return { read, event };
+  });
+  const complete = l.count.verified && rows.length === Number(l.n) && rows.every((r) => r.read.verified && r.event);
+  return { count: l.count, n: l.n, rows, complete };
+}
+
+/** Fills `table` (the `#accesses` table) with the history, one `tr.access-row` per event. */
+export function renderHistory(table: HTMLTableElement, h: History, patient: string): void {
+  const body = table.tBodies[0] ?? table.appendChild(el('tbody'));
+  body.replaceChildren(
+    ...h.rows.map(({ read, event }, i) => {
+      const e = event;
+      const ok = read.verified && !!e && e.index === BigInt(i) && e.patient_id === patient;
+      const bg = !!e?.break_glass;
+      const tr = el(
+        'tr',
+        {
+          class: `access-row${bg ? ' break-glass' : ''}${ok ? '' : ' unverified'}`,
+          'data-index': String(i),
+          'data-record-id': e?.record_id ?? '',
+          'data-actor': e?.actor ?? '',
+          'data-verified': ok ? 'yes' : 'no',
+          'data-break-glass': bg ? 'yes' : 'no',
+          title: read.error ?? '',
+        },
+        el('td', { 'data-label': '#' }, String(i)),
+        el('td', { 'data-label': 'When' }, e ? utcTime(e.time) : '', e ? el('div', { class: 'small' }, `block ${e.height}`) : ''),
+        el('td', { 'data-label': 'Who' }, e?.actor ?? '', e?.practitioner ? el('div', { class: 'small did' }, e.practitioner) : ''),
+        el('td', { 'data-label': 'What' }, e ? `${e.data_class} ${e.record_id}` : '', e && e.action !== 'READ' ? el('div', { class: 'small' }, e.action) : ''),
+        el('td', { 'data-label': 'Why' }, e?.purpose ?? ''),
+        el(
+          'td',
+          { 'data-label': 'Consent' },
+          bg ? el('span', { class: 'bg-flag' }, 'BREAK-GLASS') : (e?.consent_id ?? ''),
+          bg ? el('div', { class: 'small review' }, `review: ${e!.review}${e!.reviewer ? ` by ${e!.reviewer}` : ''}`) : '',
+        ),
+        el('td', { 'data-label': 'Proof' }, verifiedText(ok)),
+      );
+      return tr;
+    }),
+  );
+  const cap = table.querySelector('caption');
+  if (cap) {
+    cap.textContent = h.complete
+      ? `Complete history: ${h.n} access event(s), count and every event verified`
+      : `History NOT verified complete: ${h.count.verified ? `${h.rows.filter((r) => !r.read.verified).length} event(s) failed` : `the event count did not verify (${h.count.error ?? ''})`}`;
+    cap.className = h.complete ? 'ok' : 'bad';
+  }
+}
+
+/** Human text for an error. */
+export const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
