@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what medledger needs to build and run, once per machine:
 #   - Debian packages: librocksdb-dev (we link Debian's RocksDB 7.8 instead of compiling RocksDB
-#     from source, ~23 min on 2 cores), libclang-dev (bindgen), protobuf-compiler (prost-build);
+#     from source, ~23 min on 2 cores), libclang-dev (bindgen), protobuf-compiler (prost-build),
+#     chromium (the pages' browser tests drive it headless), nodejs and npm (web/: the pages'
+#     verifier tests and the independent FHIR validator the Rust tests call);
+#   - web/'s npm packages, exactly as package-lock.json pins them (`npm ci`);
 #   - CometBFT at the version pinned in scripts/versions.env, built with `go install` into
 #     $MEDLEDGER_TOOLS (default ~/.cache/medledger/bin).
 # Idempotent: it only installs what is missing or at the wrong version.
@@ -11,7 +14,7 @@ source scripts/versions.env
 TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
 
 need_pkgs=()
-for pkg in librocksdb-dev libclang-dev protobuf-compiler; do
+for pkg in librocksdb-dev libclang-dev protobuf-compiler chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if ((${#need_pkgs[@]})); then
@@ -19,6 +22,20 @@ if ((${#need_pkgs[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# Node.js: Debian's, unless one is already on PATH (the development machines have Node 20).
+if ! command -v npm >/dev/null; then
+  echo "deps: installing Debian packages: nodejs npm"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+# web/node_modules, reinstalled when the lockfile changed since the last install.
+if [ ! -f web/node_modules/.package-lock.json ] || ! cmp -s web/package-lock.json web/node_modules/.medledger-lock; then
+  echo "deps: npm ci in web/"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+  cp web/package-lock.json web/node_modules/.medledger-lock
 fi
 
 want="${COMETBFT_VERSION#v}"

@@ -10,6 +10,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}"
 export MEDLEDGER_TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
 # Formatting is part of the suite (rustfmt ships with the toolchain).
 cargo fmt --all -- --check
+# The pages (web/): the committed build is what the sources build (it is embedded in the
+# gateway), the TypeScript type-checks, and the browser verifier passes its tests against vectors
+# recorded from a real node (including every tampering it must refuse).
+npm --prefix web run --silent check-dist
+npm --prefix web run --silent typecheck
+npm --prefix web test --silent
 # Everything in one profile (release) so no dependency is compiled twice. The fault suite's
 # crash points inside Commit exist only with `fault-injection` (tests/faults.rs).
 FEATURES=medledger/fault-injection

@@ -287,6 +287,19 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .get(&format!("/fhir/AuditEvent?patient={pid}&date=lt1970-01-02"))
         .await;
     assert_eq!(b["total"], 0);
+    let (s, one) = f.get(&format!("/fhir/AuditEvent/{pid}-0")).await;
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(one["entity"][1]["what"]["identifier"]["value"], "visit-1");
+    // A patient without history: a complete, proven empty answer (no empty FHIR strings).
+    let nobody = medledger_tx::ids::patient_id(&[5; 32]);
+    let (s, empty) = f.get(&format!("/fhir/AuditEvent?patient={nobody}")).await;
+    assert_eq!(s, 200, "{empty}");
+    assert_eq!(empty["total"], 0);
+    let (s, _) = f.get("/fhir/Patient/pt-1").await;
+    assert_eq!(
+        s, 404,
+        "only the vault's record types are read at /fhir/{{type}}/{{id}}"
+    );
     let (s, oo) = f
         .get(&format!("/fhir/AuditEvent?patient={pid}&_sort=date"))
         .await;

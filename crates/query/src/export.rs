@@ -193,7 +193,8 @@ fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
     json!({
         "resourceType": "AuditEvent",
         "type": { "system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record" },
-        "action": "R",
+        // FHIR AuditEvent.action: R(ead) or U(pdate) for the ledger's WRITE.
+        "action": if e.action == medledger_tx::pb::Action::Write as i32 { "U" } else { "R" },
         "recorded": utc_instant(e.time),
         "outcome": "0",
         "purposeOfEvent": [purpose],
@@ -387,7 +388,8 @@ mod tests {
                     "code": "110110",
                     "display": "Patient Record",
                 },
-                "action": "R",
+                // FHIR AuditEvent.action: R(ead) or U(pdate) for the ledger's WRITE.
+        "action": if e.action == medledger_tx::pb::Action::Write as i32 { "U" } else { "R" },
                 "recorded": "2026-11-21T21:37:45Z",
                 "outcome": "0",
                 "purposeOfEvent": [treatment],

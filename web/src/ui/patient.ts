@@ -150,6 +150,7 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   $('#patient-id').textContent = o.id;
   if (first) startLive(o.id);
   await Promise.all([refreshConsents(at, o.id), refreshAccesses(at, o.id)]);
+  if (first) setStatus(`Your consents and every access to your data, verified at certified height ${at.height}.`, 'ok');
 }
 
 async function refreshConsents(at: Attested, patient: string): Promise<void> {

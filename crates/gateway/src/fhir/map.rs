@@ -574,12 +574,14 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
             let act = match coded(a, &at, CONSENT_ACTION)? {
                 "access" | "use" => Action::Read,
                 "correct" => Action::Write,
-                other => return Err(Unrepresentable::new(
-                    at,
-                    format!(
+                other => {
+                    return Err(Unrepresentable::new(
+                        at,
+                        format!(
                         "the ledger's actions are access (READ) and correct (WRITE), not {other:?}"
                     ),
-                )),
+                    ))
+                }
             };
             if !grant.actions.contains(&(act as i32)) {
                 grant.actions.push(act as i32);

@@ -45,6 +45,20 @@ pub const MAX_SEARCH: u64 = 5_000;
 /// `cosmos.ics23.v1.CommitmentProof`) that verify the entry against the Bundle's app hash.
 pub const PROOF_EXTENSION_URL: &str = "urn:medledger:fhir:StructureDefinition:ics23-proof";
 
+/// The resource types read from the vault at `GET /fhir/{type}/{id}` (clinical data a member
+/// stores; the ledger's own resources have their own routes, anything else is 404).
+pub const RECORD_TYPES: &[&str] = &[
+    "Observation",
+    "DiagnosticReport",
+    "DocumentReference",
+    "MedicationRequest",
+    "Condition",
+    "Procedure",
+    "Immunization",
+    "AllergyIntolerance",
+    "ImagingStudy",
+];
+
 /// A FHIR error: an OperationOutcome with an HTTP status.
 #[derive(Debug)]
 pub struct FhirError {
@@ -199,6 +213,7 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/fhir/Consent/$prepare", post(prepare_consent))
         .route("/fhir/Consent/{id}", get(read_consent))
         .route("/fhir/AuditEvent", get(search_audit_events))
+        .route("/fhir/AuditEvent/{id}", get(read_audit_event))
         .route("/fhir/Claim", post(submit_claim))
         .route("/fhir/ClaimResponse", get(search_claim_responses))
         .route("/fhir/ClaimResponse/{id}", get(read_claim_response))
@@ -333,7 +348,7 @@ pub fn capability_statement(base: &str) -> Value {
     let search = json!({ "code": "search-type" });
     let create = json!({ "code": "create" });
     let patient = json!({ "name": "patient", "type": "reference", "documentation": "Patient/{ledger patient id}" });
-    let vault_types: Vec<Value> = ["Observation", "DiagnosticReport", "DocumentReference", "MedicationRequest", "Condition", "Procedure", "Immunization", "AllergyIntolerance", "ImagingStudy"]
+    let vault_types: Vec<Value> = RECORD_TYPES
         .iter()
         .map(|t| json!({
             "type": t,
@@ -347,12 +362,11 @@ pub fn capability_statement(base: &str) -> Value {
             "documentation": "The ledger's patient consents. Create: POST Consent/$prepare with a Consent, sign signBytes with the patient's Ed25519 key, POST the Parameters (txBody, signature, signer) to Consent; an inactive Consent revokes. The gateway never signs for a patient.",
             "interaction": [read, search, create],
             "searchParam": [patient],
-            "operation": [{ "name": "prepare", "definition": format!("{base}/fhir/OperationDefinition/Consent-prepare") }],
         }),
         json!({
             "type": "AuditEvent",
             "documentation": "IHE BALP AuditEvents of a patient's complete, proven access history; each entry carries its ICS23 proof, the Bundle the certificate and height it was verified against.",
-            "interaction": [search],
+            "interaction": [read, search],
             "searchParam": [patient, { "name": "date", "type": "date", "documentation": "eq, ge, gt, le, lt on the event's day (YYYY-MM-DD)" }],
         }),
         json!({
@@ -710,20 +724,24 @@ async fn certified_history(
         .query_raw(&keys::certificate(height), 0)
         .await
         .map_err(unavailable)?;
+    let cert = cert.ok_or_else(|| {
+        FhirError::unavailable(format!("the certificate of state {height} is not readable"))
+    })?;
     let mut all = vec![count];
     all.extend(reads);
-    Ok((events, all, a, cert.unwrap_or_default()))
+    Ok((events, all, a, cert))
 }
 
 fn proof_extension(read: &medledger_query::history::ProvenRead) -> Value {
-    json!({
-        "url": PROOF_EXTENSION_URL,
-        "extension": [
-            { "url": "key", "valueString": String::from_utf8_lossy(&read.key) },
-            { "url": "value", "valueBase64Binary": Base64::encode_string(read.value.as_deref().unwrap_or_default()) },
-            { "url": "proof", "valueBase64Binary": Base64::encode_string(&read.proof.encode_to_vec()) },
-        ],
-    })
+    let mut parts =
+        vec![json!({ "url": "key", "valueString": String::from_utf8_lossy(&read.key) })];
+    // An absent key (a history of no events has no count) has no value: its proof is one of
+    // absence, and FHIR forbids empty strings.
+    if let Some(v) = read.value.as_deref() {
+        parts.push(json!({ "url": "value", "valueBase64Binary": Base64::encode_string(v) }));
+    }
+    parts.push(json!({ "url": "proof", "valueBase64Binary": Base64::encode_string(&read.proof.encode_to_vec()) }));
+    json!({ "url": PROOF_EXTENSION_URL, "extension": parts })
 }
 
 async fn search_audit_events(
@@ -786,6 +804,44 @@ async fn search_audit_events(
         exts.push(proof_extension(&reads[0]));
     }
     Ok(fhir(StatusCode::OK, &bundle))
+}
+
+/// `GET /fhir/AuditEvent/{patient}-{index}`: one event, proven at the latest certified height.
+async fn read_audit_event(AxState(st): AxState<Arc<State>>, Path(id): Path<String>) -> FhirResult {
+    let (patient, index) = id
+        .rsplit_once('-')
+        .and_then(|(p, n)| Some((p, n.parse::<u64>().ok()?)))
+        .ok_or_else(|| {
+            FhirError::not_found(format!(
+                "{id:?} is not an AuditEvent id ({{patient}}-{{index}})"
+            ))
+        })?;
+    let mut s = ProvenSession::start(&st.client, &st.trust, 0)
+        .await
+        .map_err(FhirError::unavailable)?;
+    let v = s
+        .get(&keys::access_event(patient, index))
+        .await
+        .map_err(FhirError::unavailable)?;
+    let a = s.finish(&st.trust).await.map_err(FhirError::unavailable)?;
+    let e = v
+        .map(|b| pb::AccessEvent::decode(b.as_slice()))
+        .transpose()
+        .map_err(|e| FhirError::unavailable(format!("event {id}: {e}")))?
+        .ok_or_else(|| FhirError::not_found(format!("no access event {id} (proven absent)")))?;
+    let bundle = fhir_audit_bundle(
+        patient,
+        std::slice::from_ref(&e),
+        &ProvenanceInfo {
+            chain_id: st.node.chain_id().to_string(),
+            height: a.height,
+            app_hash_hex: hex::encode(&a.app_hash),
+        },
+    );
+    let mut r = bundle["entry"][0]["resource"].clone();
+    r["id"] = json!(id);
+    r["meta"] = verified_meta(st.node.chain_id(), &a);
+    Ok(fhir(StatusCode::OK, &r))
 }
 
 async fn access_csv(AxState(st): AxState<Arc<State>>, RawQuery(q): RawQuery) -> FhirResult {
@@ -932,6 +988,13 @@ async fn read_record(
     headers: HeaderMap,
     body: Bytes,
 ) -> FhirResult {
+    if !RECORD_TYPES.contains(&resource_type.as_str()) {
+        return Err(FhirError::not_found(format!(
+            "{} is not served here (records: {}; see /fhir/metadata)",
+            resource_type.chars().take(64).collect::<String>(),
+            RECORD_TYPES.join(", ")
+        )));
+    }
     let tx = headers
         .get("medledger-access-tx")
         .and_then(|v| v.to_str().ok())
