@@ -119,6 +119,32 @@ pub enum BenchCmd {
         #[arg(long)]
         kvstore: bool,
     },
+    /// The record vault's reads on a throwaway localnet with gateways: lab-b stores records,
+    /// hospital-a reads them under a consent, one at a time (end-to-end latency, the gateway's
+    /// own time from Server-Timing) and with many practitioners at once (no read may fail).
+    Vault {
+        /// Bytes per record.
+        #[arg(long, default_value_t = 100 * 1024)]
+        record_bytes: usize,
+        /// Records stored (reads cycle over them).
+        #[arg(long, default_value_t = 4)]
+        records: usize,
+        /// Reads by one reader, one after the other.
+        #[arg(long, default_value_t = 50)]
+        sequential: usize,
+        /// Concurrent readers (hospital-a practitioners, one key each).
+        #[arg(long, default_value_t = 100)]
+        readers: usize,
+        /// Rounds of concurrent reads.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// First port of the throwaway localnet.
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+        /// No progress lines on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 impl BenchCmd {
@@ -244,6 +270,57 @@ impl BenchCmd {
                             all.iter().filter(|r| r.app == app.name()).collect();
                         print!("{}", loadgen::saturation_summary(app.name(), &cells));
                     }
+                }
+            }
+            BenchCmd::Vault {
+                record_bytes,
+                records,
+                sequential,
+                readers,
+                rounds,
+                base_port,
+                quiet,
+            } => {
+                let mut spec =
+                    Spec::consortium(BENCH_CHAIN_ID.into(), base_port, AppKind::Medledger)?;
+                spec.gateways = true;
+                let net = ThrowawayNet::start(spec, me.clone()).await?;
+                let idx = |m: &str| net.net.spec.nodes.iter().position(|n| n.name == m);
+                let (lab, hospital) = (
+                    idx("lab-b").context("lab-b")?,
+                    idx("hospital-a").context("hospital-a")?,
+                );
+                let box_key = medledger_gateway::keyfiles::load_box_key(
+                    &net.net.gateway_dir(hospital).join("box.key"),
+                )?;
+                let rpc = net.net.spec.nodes[hospital].rpc_url();
+                let report = medledger_gateway::bench::run(
+                    medledger_gateway::bench::Parties {
+                        rpc: &rpc,
+                        custodian: (
+                            "lab-b",
+                            net.keyring.get("lab-b")?,
+                            net.net.spec.nodes[lab].gateway_url(),
+                        ),
+                        reader: ("hospital-a", net.keyring.get("hospital-a")?, box_key),
+                    },
+                    &medledger_gateway::bench::VaultBench {
+                        record_bytes,
+                        records,
+                        sequential_reads: sequential,
+                        readers,
+                        rounds,
+                        progress: !quiet,
+                    },
+                )
+                .await?;
+                if out == Output::Json {
+                    print_json(&report)?;
+                } else {
+                    print!("{}", report.text());
+                }
+                if report.concurrent_errors != 0 {
+                    return Ok(Exit::Failed);
                 }
             }
         }

@@ -23,6 +23,7 @@
 //! that a compromised gateway host does not hold the member's governance key.
 
 pub mod api;
+pub mod bench;
 pub mod client;
 pub mod fhir;
 pub mod keyfiles;

@@ -67,7 +67,19 @@ pub fn code_name(code: u32) -> String {
 pub struct Node {
     rpcs: Vec<HttpClient>,
     trusted: TrustedValidators,
+    /// App hashes of recent states whose header this node already verified: a read at a state
+    /// verified before costs one query instead of three RPCs and a header check.
+    verified: std::sync::Mutex<std::collections::BTreeMap<u64, Vec<u8>>>,
+    /// The latest block height seen and when: reads within [`LATEST_FRESH`] of it reuse it
+    /// instead of asking the node again.
+    latest: std::sync::Mutex<Option<(Instant, u64)>>,
 }
+
+/// How long a seen latest height is reused (well under a block interval).
+const LATEST_FRESH: Duration = Duration::from_millis(200);
+
+/// How many verified app hashes [`Node`] keeps.
+const VERIFIED_CACHE: usize = 64;
 
 impl Node {
     /// Clients of `urls`, trusting the validators of `genesis_json`.
@@ -89,7 +101,12 @@ impl Node {
         }
         let trusted = TrustedValidators::from_genesis_json(genesis_json)
             .map_err(|e| anyhow::anyhow!("genesis trust root: {e}"))?;
-        Ok(Node { rpcs, trusted })
+        Ok(Node {
+            rpcs,
+            trusted,
+            verified: Default::default(),
+            latest: Default::default(),
+        })
     }
 
     /// The trusted chain id.
@@ -100,9 +117,19 @@ impl Node {
     /// Reads `key` at the latest height with its proof, verifies the header that carries that
     /// state's app hash against the trust root, and the proof against the app hash.
     pub async fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+        self.read_state(key, false).await
+    }
+
+    /// [`Node::read`] of the newest committed state (waits for the next header, up to a block
+    /// interval): for what must not be a block old, such as a signer's next sequence.
+    pub async fn read_newest(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+        self.read_state(key, true).await
+    }
+
+    async fn read_state(&self, key: &[u8], newest: bool) -> Result<Option<Vec<u8>>, NodeError> {
         let mut last = String::from("no node");
         for rpc in &self.rpcs {
-            match self.read_from(rpc, key).await {
+            match self.read_from(rpc, key, newest).await {
                 Ok(v) => return Ok(v),
                 Err(NodeError::Unreachable(e)) => last = e,
                 Err(e) => return Err(e),
@@ -111,10 +138,51 @@ impl Node {
         Err(NodeError::Unreachable(last))
     }
 
-    async fn read_from(&self, rpc: &HttpClient, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+    async fn read_from(
+        &self,
+        rpc: &HttpClient,
+        key: &[u8],
+        newest: bool,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
         let unreachable = |e: tendermint_rpc::Error| NodeError::Unreachable(e.to_string());
+        // Read the state whose header already exists: the state after block L-1, attested by
+        // the latest block L. (The state after L needs header L+1, a block away: reading it
+        // would wait up to a block interval per read.) One block old is fine for what the
+        // gateway decides from it; the consent itself is decided by the ledger when it commits
+        // the reader's access.
+        let state = if newest {
+            None
+        } else {
+            let seen = self
+                .latest
+                .lock()
+                .ok()
+                .and_then(|l| *l)
+                .filter(|(at, _)| at.elapsed() < LATEST_FRESH)
+                .map(|(_, h)| h);
+            let latest = match seen {
+                Some(h) => h,
+                None => {
+                    let h = rpc
+                        .status()
+                        .await
+                        .map_err(unreachable)?
+                        .sync_info
+                        .latest_block_height
+                        .value();
+                    if let Ok(mut l) = self.latest.lock() {
+                        *l = Some((Instant::now(), h));
+                    }
+                    h
+                }
+            };
+            Some(
+                Height::try_from(latest.saturating_sub(1).max(1))
+                    .map_err(|e| NodeError::BadAnswer(e.to_string()))?,
+            )
+        };
         let r = rpc
-            .abci_query(Some("/store".to_string()), key.to_vec(), None, true)
+            .abci_query(Some("/store".to_string()), key.to_vec(), state, true)
             .await
             .map_err(unreachable)?;
         if r.code.value() != 0 {
@@ -131,7 +199,40 @@ impl Node {
             .ok_or_else(|| NodeError::BadAnswer("answer without a proof".into()))?;
         let proof = decode_proof(&op.field_type, &op.data, key, value.as_deref())
             .map_err(|e| NodeError::BadAnswer(e.to_string()))?;
-        let next = Height::try_from(r.height.value().saturating_add(1))
+        let state = r.height.value();
+        let app_hash = match self.cached(state) {
+            Some(h) => h,
+            None => {
+                let h = self.verify_state(rpc, state).await?;
+                self.remember(state, h.clone());
+                h
+            }
+        };
+        match verify(&app_hash, key, value.as_deref(), &proof)
+            .map_err(|e| NodeError::BadAnswer(e.to_string()))?
+        {
+            Proven::Present(v) => Ok(Some(v)),
+            Proven::Absent => Ok(None),
+        }
+    }
+
+    fn cached(&self, state: u64) -> Option<Vec<u8>> {
+        self.verified.lock().ok()?.get(&state).cloned()
+    }
+
+    fn remember(&self, state: u64, app_hash: Vec<u8>) {
+        if let Ok(mut m) = self.verified.lock() {
+            m.insert(state, app_hash);
+            while m.len() > VERIFIED_CACHE {
+                m.pop_first();
+            }
+        }
+    }
+
+    /// The app hash of state `state`, from header `state + 1` verified from the trust root.
+    async fn verify_state(&self, rpc: &HttpClient, state: u64) -> Result<Vec<u8>, NodeError> {
+        let unreachable = |e: tendermint_rpc::Error| NodeError::Unreachable(e.to_string());
+        let next = Height::try_from(state.saturating_add(1))
             .map_err(|e| NodeError::BadAnswer(e.to_string()))?;
         let deadline = Instant::now() + Duration::from_secs(20);
         let commit = loop {
@@ -153,12 +254,7 @@ impl Node {
             tendermint::Time::now(),
         )
         .map_err(|e| NodeError::BadAnswer(format!("header {next}: {e}")))?;
-        match verify(&att.app_hash, key, value.as_deref(), &proof)
-            .map_err(|e| NodeError::BadAnswer(e.to_string()))?
-        {
-            Proven::Present(v) => Ok(Some(v)),
-            Proven::Absent => Ok(None),
-        }
+        Ok(att.app_hash)
     }
 
     /// A proven protobuf value.
@@ -177,7 +273,7 @@ impl Node {
     /// The next sequence of `public_key` (proven).
     pub async fn next_sequence(&self, public_key: &[u8; 32]) -> Result<u64, NodeError> {
         Ok(self
-            .read(&keys::sequence(public_key))
+            .read_newest(&keys::sequence(public_key))
             .await?
             .as_deref()
             .and_then(keys::decode_u64)

@@ -76,6 +76,8 @@ pub(crate) struct Released {
     pub(crate) reader_box: [u8; 32],
     pub(crate) access_height: u64,
     pub(crate) access_index: u64,
+    /// Time spent waiting for the ledger to commit the access (broadcast to block).
+    pub(crate) ledger_wait: std::time::Duration,
 }
 
 /// A FHIR read's answer: the opened record.
@@ -83,6 +85,7 @@ pub(crate) struct Opened {
     pub(crate) plaintext: Vec<u8>,
     pub(crate) access_height: u64,
     pub(crate) access_index: u64,
+    pub(crate) ledger_wait: std::time::Duration,
 }
 
 impl ApiError {
@@ -234,8 +237,15 @@ async fn get_record(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = std::time::Instant::now();
     match st.get(&id, &method, &uri, &headers, &body).await {
-        Ok(a) => (StatusCode::OK, Json(a)).into_response(),
+        Ok((a, ledger_wait)) => {
+            let mut r = (StatusCode::OK, Json(a)).into_response();
+            if let Ok(v) = server_timing(started.elapsed(), ledger_wait).parse() {
+                r.headers_mut().insert("server-timing", v);
+            }
+            r
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -252,6 +262,20 @@ async fn erase_record(
         Ok(a) => (StatusCode::OK, Json(a)).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// A `Server-Timing` header value (W3C Server Timing): the gateway's own time (everything but
+/// the wait for the access's block) and the ledger's (broadcast until committed), in ms.
+pub(crate) fn server_timing(total: std::time::Duration, ledger: std::time::Duration) -> String {
+    let ms = |d: std::time::Duration| {
+        let us = d.as_micros();
+        format!("{}.{:03}", us / 1000, us % 1000)
+    };
+    format!(
+        "gateway;dur={};desc=\"without the ledger\", ledger;dur={};desc=\"access committed\"",
+        ms(total.saturating_sub(ledger)),
+        ms(ledger)
+    )
 }
 
 fn purpose_of(uri: &Uri) -> Result<Purpose, ApiError> {
@@ -579,7 +603,7 @@ impl State {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<GetRecordAnswer, ApiError> {
+    ) -> Result<(GetRecordAnswer, std::time::Duration), ApiError> {
         let req: GetRecord = json(body)?;
         let r = self
             .consented_release(
@@ -600,17 +624,20 @@ impl State {
             &mut rand_v010::rng(),
         )
         .map_err(ApiError::internal)?;
-        Ok(GetRecordAnswer {
-            record_id: id.to_string(),
-            patient_id: r.meta.patient_id,
-            resource_type: r.meta.resource_type,
-            version: r.meta.version,
-            sealed_base64: Base64::encode_string(&r.sealed_bytes),
-            shared_key_base64: Base64::encode_string(&shared.encode()),
-            reader_member: r.reader_member,
-            access_height: r.access_height,
-            access_index: r.access_index,
-        })
+        Ok((
+            GetRecordAnswer {
+                record_id: id.to_string(),
+                patient_id: r.meta.patient_id,
+                resource_type: r.meta.resource_type,
+                version: r.meta.version,
+                sealed_base64: Base64::encode_string(&r.sealed_bytes),
+                shared_key_base64: Base64::encode_string(&shared.encode()),
+                reader_member: r.reader_member,
+                access_height: r.access_height,
+                access_index: r.access_index,
+            },
+            r.ledger_wait,
+        ))
     }
 
     /// A FHIR read: the consented release, opened here.
@@ -652,6 +679,7 @@ impl State {
             plaintext,
             access_height: r.access_height,
             access_index: r.access_index,
+            ledger_wait: r.ledger_wait,
         })
     }
 
@@ -682,7 +710,10 @@ impl State {
     ) -> Result<Released, ApiError> {
         let key = self.authenticate(method, uri, headers, body)?;
         let purpose = purpose_of(uri)?;
-        let (meta, anchor) = self.readable(id).await?;
+        // The record's anchor and the reader's identity are independent proven reads.
+        let (readable, actor) = tokio::join!(self.readable(id), self.actor(&key));
+        let (meta, anchor) = readable?;
+        let actor = actor?;
         let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg);
         if let Some(t) = resource_type {
             if t != anchor.resource_type {
@@ -734,7 +765,7 @@ impl State {
                 wrong.join(", ")
             )));
         }
-        let reader_member = match self.actor(&key).await? {
+        let reader_member = match actor {
             Actor::Member(m) => m,
             Actor::Practitioner { member, .. } => member,
             Actor::Patient(_) | Actor::Unknown => {
@@ -766,7 +797,9 @@ impl State {
         let wrapped = WrappedKey::decode(&wrapped_bytes).map_err(ApiError::internal)?;
         let sealed_bytes = self.store.sealed(id)?;
         // The access must be committed with code 0 before anything is released.
+        let waited = std::time::Instant::now();
         let committed = self.node.submit(tx_bytes).await?;
+        let ledger_wait = waited.elapsed();
         if committed.code != 0 {
             return Err(ApiError::ledger(&committed));
         }
@@ -783,6 +816,7 @@ impl State {
             reader_box,
             access_height: committed.height,
             access_index,
+            ledger_wait,
         })
     }
 

@@ -995,6 +995,7 @@ async fn read_record(
             RECORD_TYPES.join(", ")
         )));
     }
+    let started = std::time::Instant::now();
     let tx = headers
         .get("medledger-access-tx")
         .and_then(|v| v.to_str().ok())
@@ -1021,6 +1022,12 @@ async fn read_record(
     let mut r = (StatusCode::OK, released.plaintext).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    if let Ok(v) = HeaderValue::from_str(&crate::server::server_timing(
+        started.elapsed(),
+        released.ledger_wait,
+    )) {
+        h.insert("server-timing", v);
+    }
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{} {}",
         released.access_height, released.access_index
