@@ -1054,7 +1054,7 @@ mod tests {
 
     #[test]
     fn dates_take_fhir_prefixes() {
-        assert_eq!(date_filter("2026-11-26").unwrap(), ("eq".into(), 20_418));
+        assert_eq!(date_filter("2026-11-26").unwrap(), ("eq".into(), 20_783));
         assert_eq!(date_filter("le1970-01-02").unwrap(), ("le".into(), 1));
         assert!(date_filter("2026-11").is_err());
     }
