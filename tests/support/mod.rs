@@ -81,6 +81,7 @@ impl TestNet {
             timeout_commit: "300ms".into(),
             app: Default::default(),
             gateways,
+            max_block_bytes: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),

@@ -99,6 +99,11 @@ pub enum BenchCmd {
         /// First port of the throwaway localnets (node i: base+10i p2p, +1 RPC, +2 ABCI).
         #[arg(long, default_value_t = BENCH_BASE_PORT)]
         base_port: u16,
+        /// Cap each block at N bytes (CometBFT `block.max_bytes`; mempools hold about ten such
+        /// blocks): puts the chain's capacity below what a sender on the same machine reaches,
+        /// so overload can be measured on 2 cores.
+        #[arg(long)]
+        max_block_bytes: Option<u64>,
     },
     /// CometBFT's QA method: every rate × connection count on one throwaway localnet; a cell is
     /// saturated when it commits under 90 % of its offered rate.
@@ -118,6 +123,11 @@ pub enum BenchCmd {
         /// Run the same grid on a kvstore localnet afterwards.
         #[arg(long)]
         kvstore: bool,
+        /// Cap each block at N bytes (CometBFT `block.max_bytes`; mempools hold about ten such
+        /// blocks): puts the chain's capacity below what a sender on the same machine reaches,
+        /// so overload can be measured on 2 cores.
+        #[arg(long)]
+        max_block_bytes: Option<u64>,
     },
     /// The record vault's reads on a throwaway localnet with gateways: lab-b stores records,
     /// hospital-a reads them under a consent, one at a time (end-to-end latency, the gateway's
@@ -198,15 +208,19 @@ impl BenchCmd {
                 connections,
                 timing,
                 base_port,
+                max_block_bytes,
             } => {
                 let cfg = timing.config(rate, connections);
                 let medledger =
-                    bench_on_throwaway(AppKind::Medledger, base_port, &me, &cfg).await?;
+                    bench_on_throwaway(AppKind::Medledger, base_port, max_block_bytes, &me, &cfg)
+                        .await?;
                 let kv_cfg = LoadConfig {
                     kv_tx_size: Some(usize::try_from(medledger.tx_bytes_avg)?),
                     ..cfg
                 };
-                let kvstore = bench_on_throwaway(AppKind::Kvstore, base_port, &me, &kv_cfg).await?;
+                let kvstore =
+                    bench_on_throwaway(AppKind::Kvstore, base_port, max_block_bytes, &me, &kv_cfg)
+                        .await?;
                 let c = Comparison::new(medledger, kvstore);
                 if out == Output::Json {
                     print_json(&c)?;
@@ -225,6 +239,7 @@ impl BenchCmd {
                 timing,
                 base_port,
                 kvstore,
+                max_block_bytes,
             } => {
                 let apps: &[AppKind] = if kvstore {
                     &[AppKind::Medledger, AppKind::Kvstore]
@@ -234,11 +249,9 @@ impl BenchCmd {
                 let mut all: Vec<LoadReport> = Vec::new();
                 let mut kv_tx_size = None;
                 for &app in apps {
-                    let net = ThrowawayNet::start(
-                        Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?,
-                        me.clone(),
-                    )
-                    .await?;
+                    let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?;
+                    spec.max_block_bytes = max_block_bytes;
+                    let net = ThrowawayNet::start(spec, me.clone()).await?;
                     for &rate in &rates {
                         for &c in &connections {
                             // A saturated cell leaves a backlog; the next cell starts on empty mempools.
@@ -332,14 +345,13 @@ impl BenchCmd {
 async fn bench_on_throwaway(
     app: AppKind,
     base_port: u16,
+    max_block_bytes: Option<u64>,
     me: &std::path::Path,
     cfg: &LoadConfig,
 ) -> anyhow::Result<LoadReport> {
-    let net = ThrowawayNet::start(
-        Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?,
-        me.to_path_buf(),
-    )
-    .await?;
+    let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?;
+    spec.max_block_bytes = max_block_bytes;
+    let net = ThrowawayNet::start(spec, me.to_path_buf()).await?;
     if cfg.progress {
         eprintln!("{} localnet up in {}", app.name(), net.net.dir.display());
     }

@@ -270,6 +270,12 @@ impl VaultCmd {
                                 "OK: {} erased at {}'s gateway; erasure at height {}",
                                 a.record_id, anchor.custodian, a.erasure_height
                             );
+                            if let Some(r) = &a.receipt {
+                                println!(
+                                    "  destruction receipt: tx {} signed by {} (key {} destroyed); keep it: -o json prints the signed tx",
+                                    r.tx_hash, r.signer, r.key_id
+                                );
+                            }
                         }
                         Ok(Exit::Ok)
                     }

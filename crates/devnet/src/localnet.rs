@@ -147,6 +147,11 @@ pub struct Spec {
     /// and registers it on chain at `up`. `localnet up` sets it; test nets ask for it.
     #[serde(default)]
     pub gateways: bool,
+    /// CometBFT's `block.max_bytes` (genesis), with each mempool sized to hold about ten such
+    /// blocks; `None` keeps CometBFT's defaults. `bench … --max-block-bytes` sets it to cap the
+    /// chain's capacity below what a load generator on the same machine can send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_block_bytes: Option<u64>,
 }
 
 impl Spec {
@@ -170,6 +175,7 @@ impl Spec {
             timeout_commit: "500ms".into(),
             app,
             gateways: false,
+            max_block_bytes: None,
         })
     }
 }
@@ -750,6 +756,9 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
     // Vote extensions from the first block: each precommit carries the validator's BLS signature
     // of the previous state, and the next proposer aggregates them into a checkpoint certificate.
     genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = json!("1");
+    if let Some(n) = spec.max_block_bytes {
+        genesis["consensus_params"]["block"]["max_bytes"] = json!(n.to_string());
+    }
     let genesis = serde_json::to_vec_pretty(&genesis)?;
     for (i, node) in spec.nodes.iter().enumerate() {
         let config = dir.join(&node.name).join("cometbft/config");
@@ -767,6 +776,7 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
             &dir.join(&node.name),
             &peers.join(","),
             &spec.timeout_commit,
+            spec.max_block_bytes,
         )?;
     }
     Ok(())
@@ -779,6 +789,7 @@ fn configure(
     node_dir: &Path,
     peers: &str,
     timeout_commit: &str,
+    max_block_bytes: Option<u64>,
 ) -> anyhow::Result<()> {
     let mut doc: DocumentMut = fs::read_to_string(path)?.parse().context("config.toml")?;
     doc["moniker"] = value(node.name.as_str());
@@ -801,6 +812,13 @@ fn configure(
     // tx; medledger's CheckTx does not need it (its view of pending sequences survives Commit,
     // and blocks refuse a stale tx with a code). Measured in docs/performance.md.
     doc["mempool"]["recheck"] = value(false);
+    if let Some(n) = max_block_bytes {
+        // About ten blocks' worth: a sender past capacity meets a full mempool (CheckTx
+        // refuses, the sender hears it) instead of a backlog that only grows.
+        let bytes = n.saturating_mul(10);
+        doc["mempool"]["max_txs_bytes"] = value(i64::try_from(bytes).unwrap_or(i64::MAX));
+        doc["mempool"]["size"] = value(i64::try_from((bytes / 200).max(100)).unwrap_or(i64::MAX));
+    }
     doc["instrumentation"]["prometheus"] = value(false);
     doc["tx_index"]["indexer"] = value("kv");
     fs::write(path, doc.to_string())?;
@@ -885,6 +903,7 @@ impl Localnet {
             &dir,
             &peers.join(","),
             &self.spec.timeout_commit,
+            self.spec.max_block_bytes,
         )?;
         let pv: serde_json::Value =
             serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;

@@ -22,13 +22,24 @@ pub struct ThrowawayNet {
 impl ThrowawayNet {
     /// Creates and starts a localnet of `spec` in a fresh temp dir.
     pub async fn start(spec: Spec, medledger_bin: PathBuf) -> anyhow::Result<ThrowawayNet> {
+        // A net just stopped (the previous bench of a run, `bench grid --kvstore`) may hold its
+        // ports for a moment while its processes exit: wait for them rather than fail.
+        let deadline = Instant::now() + PORTS_WAIT;
         for node in &spec.nodes {
-            ports_free(&node.ports).with_context(|| {
-                format!(
-                    "{}: is a localnet running there? pass --base-port",
-                    node.name
-                )
-            })?;
+            loop {
+                match ports_free(&node.ports, spec.gateways) {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() > deadline => {
+                        return Err(e).with_context(|| {
+                            format!(
+                                "{}: still in use after {PORTS_WAIT:?}; is a localnet running there? pass --base-port",
+                                node.name
+                            )
+                        })
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
         }
         let dir = std::env::temp_dir().join(format!(
             "medledger-bench-{}-{}-{:08x}",
@@ -78,8 +89,15 @@ impl Drop for ThrowawayNet {
     }
 }
 
-fn ports_free(ports: &NodePorts) -> anyhow::Result<()> {
-    for port in [ports.p2p, ports.rpc, ports.abci] {
+/// How long [`ThrowawayNet::start`] waits for its ports to be released.
+const PORTS_WAIT: Duration = Duration::from_secs(30);
+
+fn ports_free(ports: &NodePorts, gateway: bool) -> anyhow::Result<()> {
+    let mut all = vec![ports.p2p, ports.rpc, ports.abci];
+    if gateway {
+        all.push(ports.gateway_port());
+    }
+    for port in all {
         std::net::TcpListener::bind(("127.0.0.1", port))
             .with_context(|| format!("port {port} is in use"))?;
     }

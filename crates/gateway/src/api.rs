@@ -74,6 +74,26 @@ pub struct EraseAnswer {
     pub record_id: String,
     /// Height of the block holding the erasure.
     pub erasure_height: u64,
+    /// The destruction receipt: the committed `EraseRecord` the custodian signed after
+    /// destroying the key (none when the record was erased on chain by someone else first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ErasureReceipt>,
+}
+
+/// The custodian's signed `EraseRecord`, committed: record, signer and (through its block) time;
+/// the anchor's `key_id` names the key destroyed (docs/vault.md, "Destruction receipt").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureReceipt {
+    /// The signed `Tx` bytes, standard base64.
+    pub tx_base64: String,
+    /// Its CometBFT hash (uppercase hex SHA-256 of the bytes).
+    pub tx_hash: String,
+    /// The block that holds it.
+    pub height: u64,
+    /// The destroyed key's commitment, as anchored (`kc1-…`).
+    pub key_id: String,
+    /// The custodian key that signed it (hex).
+    pub signer: String,
 }
 
 /// Every refusal.

@@ -114,10 +114,16 @@ impl Node {
         &self.trusted.chain_id
     }
 
-    /// Reads `key` at the latest height with its proof, verifies the header that carries that
-    /// state's app hash against the trust root, and the proof against the app hash.
+    /// Reads `key` with its proof at the state the latest header attests (one block old, so no
+    /// wait), falling back to the newest state for an absence; verifies the header that carries
+    /// that state's app hash against the trust root, and the proof against the app hash.
     pub async fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
-        self.read_state(key, false).await
+        // A key absent one block ago may have been written by the latest block (an anchor, a
+        // patient, just committed): ask the newest state before answering "absent".
+        match self.read_state(key, false).await? {
+            Some(v) => Ok(Some(v)),
+            None => self.read_state(key, true).await,
+        }
     }
 
     /// [`Node::read`] of the newest committed state (waits for the next header, up to a block
@@ -263,6 +269,19 @@ impl Node {
         key: &[u8],
     ) -> Result<Option<M>, NodeError> {
         match self.read(key).await? {
+            None => Ok(None),
+            Some(b) => M::decode(b.as_slice())
+                .map(Some)
+                .map_err(|e| NodeError::BadAnswer(format!("value does not decode: {e}"))),
+        }
+    }
+
+    /// [`Node::read_msg`] of the newest state: what a tx this gateway just waited for wrote.
+    pub async fn read_msg_newest<M: prost::Message + Default>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<M>, NodeError> {
+        match self.read_newest(key).await? {
             None => Ok(None),
             Some(b) => M::decode(b.as_slice())
                 .map(Some)

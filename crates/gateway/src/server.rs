@@ -432,6 +432,11 @@ impl State {
 
     /// Signs `msg` with the gateway key at its next sequence and waits for its block.
     pub(crate) async fn submit(&self, msg: Msg) -> Result<Committed, NodeError> {
+        Ok(self.submit_signed(msg).await?.0)
+    }
+
+    /// [`State::submit`], also answering the signed tx bytes.
+    async fn submit_signed(&self, msg: Msg) -> Result<(Committed, Vec<u8>), NodeError> {
         let _guard = self.submit_lock.lock().await;
         let pk = self.signing_key.verifying_key().to_bytes();
         let sequence = self.node.next_sequence(&pk).await?;
@@ -443,7 +448,8 @@ impl State {
                 msg: Some(msg),
             },
         );
-        self.node.submit(tx).await
+        let committed = self.node.submit(tx.clone()).await?;
+        Ok((committed, tx))
     }
 
     fn anchor_msg(meta: &RecordMetaFile) -> Result<Msg, ApiError> {
@@ -875,17 +881,26 @@ impl State {
         self.store.destroy_key(id)?;
         meta.state = RecordState::Erased { height: 0 };
         self.store.put_meta(&meta)?;
-        let committed = self
-            .submit(Msg::EraseRecord(pb::EraseRecord {
+        let (committed, tx) = self
+            .submit_signed(Msg::EraseRecord(pb::EraseRecord {
                 record_id: id.to_string(),
                 reason_hash,
             }))
             .await?;
+        let mut receipt = None;
         let height = if committed.code == 0 {
+            use sha2::Digest;
+            receipt = Some(crate::api::ErasureReceipt {
+                tx_base64: Base64::encode_string(&tx),
+                tx_hash: hex::encode_upper(sha2::Sha256::digest(&tx)),
+                height: committed.height,
+                key_id: meta.key_id.clone(),
+                signer: hex::encode(self.signing_key.verifying_key().to_bytes()),
+            });
             committed.height
         } else if committed.code == Code::RecordErased.value() {
             // Erased on chain already (e.g. by the patient directly): adopt that height.
-            let anchor: Option<RecordAnchor> = self.node.read_msg(&keys::record(id)).await?;
+            let anchor: Option<RecordAnchor> = self.node.read_msg_newest(&keys::record(id)).await?;
             anchor.map(|a| a.erased_height).unwrap_or(0)
         } else {
             return Err(ApiError::ledger(&committed));
@@ -895,6 +910,7 @@ impl State {
         Ok(EraseAnswer {
             record_id: id.to_string(),
             erasure_height: height,
+            receipt,
         })
     }
 

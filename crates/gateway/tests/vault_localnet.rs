@@ -51,6 +51,7 @@ impl Net {
             timeout_commit: "300ms".into(),
             app: Default::default(),
             gateways: false,
+            max_block_bytes: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),
@@ -390,6 +391,23 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
         .map(|v| prost::Message::decode(v.as_slice()).unwrap())
         .unwrap();
     assert_eq!(anchor.erased_height, erased.erasure_height);
+    // The destruction receipt: the EraseRecord lab-b's key signed, committed at that height,
+    // naming the record; the anchor's key id is the key destroyed.
+    let receipt = erased.receipt.clone().expect("a destruction receipt");
+    assert_eq!(receipt.height, erased.erasure_height);
+    assert_eq!(receipt.key_id, anchor.key_id);
+    let tx = medledger_tx::decode_tx(
+        &<base64ct::Base64 as base64ct::Encoding>::decode_vec(&receipt.tx_base64).unwrap(),
+    )
+    .unwrap()
+    .verify()
+    .expect("the receipt's signature verifies");
+    assert_eq!(tx.signer(), &net.key("lab-b").verifying_key().to_bytes());
+    assert_eq!(receipt.signer, hex::encode(tx.signer()));
+    match &tx.body().msg {
+        Some(Msg::EraseRecord(e)) => assert_eq!(e.record_id, "obs-1"),
+        other => panic!("the receipt is an EraseRecord, not {other:?}"),
+    }
 
     // A read now answers 410 with the erasure height.
     let tx = log_access_tx(

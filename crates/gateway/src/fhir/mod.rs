@@ -630,7 +630,7 @@ async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes) -> FhirRe
     // The answer is what the ledger now proves (its certificate arrives two blocks later).
     let consent: Consent = st
         .node
-        .read_msg(&keys::consent(&id))
+        .read_msg_newest(&keys::consent(&id))
         .await?
         .ok_or_else(|| FhirError::unavailable(format!("consent {id} is not readable")))?;
     let mut r = fhir(
@@ -912,7 +912,7 @@ async fn submit_claim(
         .to_string();
     let c: Claim = st
         .node
-        .read_msg(&keys::claim(&id))
+        .read_msg_newest(&keys::claim(&id))
         .await?
         .ok_or_else(|| FhirError::unavailable(format!("claim {id} is not readable")))?;
     let created = st.block_time(c.submitted_height).await;
