@@ -137,4 +137,24 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
     let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(refused["status"], 403);
     assert_eq!(refused["code_name"], "NO_PERMITTING_CONSENT");
+
+    // The verified access history holds exactly the reads that released data: hospital-a's two
+    // gets of obs-1, and nothing of insurer-c's refused one.
+    // (`verify` takes its node before the subcommand; the environment names it here.)
+    let history = Command::new(support::medledger_bin())
+        .arg("--home")
+        .arg(net.home())
+        .args(["verify", "access", &patient_id, "--export", "csv"])
+        .env("MEDLEDGER_NODE", net.net.spec.nodes[0].rpc_url())
+        .output()
+        .unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&history.stderr));
+    assert_eq!(history.status.code(), Some(0));
+    let csv = String::from_utf8(history.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    for row in rows {
+        assert!(row.contains("hospital-a") && row.contains("obs-1"), "{row}");
+        assert!(!row.contains("insurer-c"), "{row}");
+    }
 }

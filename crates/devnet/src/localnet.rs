@@ -758,6 +758,8 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
     genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = json!("1");
     if let Some(n) = spec.max_block_bytes {
         genesis["consensus_params"]["block"]["max_bytes"] = json!(n.to_string());
+        // CometBFT refuses a genesis whose evidence may exceed the block.
+        genesis["consensus_params"]["evidence"]["max_bytes"] = json!((n / 40).to_string());
     }
     let genesis = serde_json::to_vec_pretty(&genesis)?;
     for (i, node) in spec.nodes.iter().enumerate() {
