@@ -114,6 +114,33 @@ pub fn log_access_tx(
     )
 }
 
+/// A signed `LogBreakGlass` tx: an emergency read without consent, by a physician or nurse of a
+/// care provider, with the SHA-256 of the reason they wrote (their member keeps the text). Sent
+/// to `GET /records/{id}?purpose=ETREAT`; the ledger opens its review.
+pub fn break_glass_tx(
+    key: &SigningKey,
+    chain_id: &str,
+    sequence: u64,
+    patient_id: &str,
+    record_id: &str,
+    data_class: &str,
+    reason: &str,
+) -> Vec<u8> {
+    sign_tx(
+        key,
+        &TxBody {
+            chain_id: chain_id.into(),
+            sequence,
+            msg: Some(Msg::LogBreakGlass(medledger_tx::pb::LogBreakGlass {
+                patient_id: patient_id.into(),
+                record_id: record_id.into(),
+                data_class: data_class.into(),
+                reason_hash: reason_hash(reason).to_vec(),
+            })),
+        },
+    )
+}
+
 /// Opens a released record with the reader member's box key: the shared key (HPKE, bound to
 /// the record id and reader member), then the sealed record (key commitment first). When
 /// `anchor_content_hash` is given, the sealed bytes must hash to it.

@@ -746,28 +746,48 @@ impl State {
                 body_ok.chain_id
             )));
         }
-        let Some(Msg::LogAccess(la)) = &body_ok.msg else {
-            return Err(bad("the tx must carry a LogAccess".into()));
+        // A consented read (LogAccess, READ, the request's purpose) or a break-glass
+        // (LogBreakGlass, purpose ETREAT): the same release, and the ledger opens the review.
+        let (patient_id, record_id, data_class, purpose_ok, action_ok) = match &body_ok.msg {
+            Some(Msg::LogAccess(la)) => (
+                &la.patient_id,
+                &la.record_id,
+                &la.data_class,
+                la.purpose == purpose as i32,
+                la.action == 0 || la.action == Action::Read as i32,
+            ),
+            Some(Msg::LogBreakGlass(bg)) => (
+                &bg.patient_id,
+                &bg.record_id,
+                &bg.data_class,
+                purpose == Purpose::Etreat,
+                true,
+            ),
+            _ => {
+                return Err(bad(
+                    "the tx must carry a LogAccess or a LogBreakGlass".into()
+                ))
+            }
         };
         let mut wrong = Vec::new();
-        if la.patient_id != meta.patient_id {
+        if *patient_id != meta.patient_id {
             wrong.push("patient_id");
         }
-        if la.record_id != id {
+        if record_id != id {
             wrong.push("record_id");
         }
-        if la.data_class != anchor.resource_type {
+        if *data_class != anchor.resource_type {
             wrong.push("data_class (must be the anchor's resource type)");
         }
-        if la.purpose != purpose as i32 {
-            wrong.push("purpose (must be the request's)");
+        if !purpose_ok {
+            wrong.push("purpose (the request's; ETREAT for a break-glass)");
         }
-        if !(la.action == 0 || la.action == Action::Read as i32) {
+        if !action_ok {
             wrong.push("action (must be READ)");
         }
         if !wrong.is_empty() {
             return Err(bad(format!(
-                "the LogAccess tx does not match this read: {}",
+                "the access tx does not match this read: {}",
                 wrong.join(", ")
             )));
         }

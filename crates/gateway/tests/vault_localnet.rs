@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use medledger_client::{Client, Keyring};
 use medledger_devnet::localnet::{Localnet, NodePorts, NodeSpec, Spec, MEMBERS};
-use medledger_gateway::client::{log_access_tx, open_released, reason_hash, GatewayClient};
+use medledger_gateway::client::{
+    break_glass_tx, log_access_tx, open_released, reason_hash, GatewayClient,
+};
 use medledger_gateway::{Config, Gateway};
 use medledger_tx::pb::{self, tx_body::Msg, Purpose, RecordAnchor};
 use medledger_tx::{boxkey, keys};
@@ -353,6 +355,65 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     );
     let e = reader.get("obs-1", Purpose::Treat, &tx).await.unwrap_err();
     assert_eq!(e.status(), Some(403), "{e}");
+
+    // In an emergency a hospital-a physician breaks the glass through the same path: the
+    // record is released, and the ledger records the access as break-glass with a review open.
+    let doctor = SigningKey::from_bytes(&[77; 32]);
+    net.ok(
+        &hospital,
+        Msg::RegisterPractitioner(pb::RegisterPractitioner {
+            public_key: doctor.verifying_key().to_bytes().to_vec(),
+            role: pb::PractitionerRole::Physician as i32,
+            licence_hash: vec![1; 32],
+            valid_until: 0,
+            name: String::new(),
+            key_proof: medledger_tx::keyproof::prove(
+                &doctor,
+                &net.chain_id,
+                medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                "hospital-a",
+            )
+            .to_vec(),
+        }),
+    )
+    .await;
+    let glass = break_glass_tx(
+        &doctor,
+        &net.chain_id,
+        0,
+        &patient_id,
+        "obs-1",
+        "Observation",
+        "unconscious in the ED",
+    );
+    let by_doctor = GatewayClient::new(&lab_gw.url, doctor.clone());
+    // Only as ETREAT: a break-glass sent as a TREAT read is refused before anything is sent.
+    let e = by_doctor
+        .get("obs-1", Purpose::Treat, &glass)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e}");
+    let got = by_doctor
+        .get("obs-1", Purpose::Etreat, &glass)
+        .await
+        .unwrap();
+    let plain = open_released(&got, &hospital_gw.box_key, Some(&anchor.content_hash)).unwrap();
+    assert_eq!(plain, content);
+    let event: pb::AccessEvent = net
+        .client(0)
+        .query_proven(&keys::access_event(&patient_id, got.access_index), 0)
+        .await
+        .unwrap()
+        .value
+        .map(|v| prost::Message::decode(v.as_slice()).unwrap())
+        .unwrap();
+    assert!(event.break_glass, "{event:?}");
+    assert_eq!(event.record_id, "obs-1");
+    assert_eq!(
+        event.review,
+        pb::ReviewStatus::Pending as i32,
+        "the review is open"
+    );
 
     // Unknown record: 404.
     let tx = log_access_tx(
