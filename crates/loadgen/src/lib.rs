@@ -1138,6 +1138,35 @@ async fn enrol(
         .await?;
         require_all_committed(&outcome.tracker, n)?;
     }
+    // The patients' own txs go to every node, and CheckTx admits only keys the ledger knows:
+    // wait until each node has committed the enrolments (a node a block behind would refuse a
+    // patient's first tx as an unknown signer, and an async sender never hears of it).
+    let height = http(&target.rpc[0])?
+        .status()
+        .await
+        .context("status of the first node")?
+        .sync_info
+        .latest_block_height
+        .value();
+    for url in &target.rpc {
+        let c = http(url)?;
+        let deadline = Instant::now() + SETUP_TIMEOUT;
+        loop {
+            let h = c
+                .status()
+                .await
+                .map(|s| s.sync_info.latest_block_height.value())
+                .unwrap_or(0);
+            if h >= height {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{url} did not reach height {height} (the enrolments) within {SETUP_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     if cfg.progress {
         eprintln!(
             "setup: members enrolled {} patients in {:.1} s",
