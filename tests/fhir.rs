@@ -460,6 +460,68 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     let (s, _) = read("/fhir/Observation/obs-1?purpose=TREAT", hospital.clone()).await;
     assert_eq!(s, 403, "no read after the revocation");
 
+    // Metrics: the gateway's requests by route and status, the node's ABCI latency and txs by
+    // code, read back with a Prometheus text parser.
+    let scrape = |url: String| async move {
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .unwrap_or_else(|e| panic!("{url}: not Prometheus text: {e}"))
+    };
+    let value = |s: &prometheus_parse::Scrape, name: &str, label: (&str, &str)| -> f64 {
+        s.samples
+            .iter()
+            .filter(|x| x.metric == name && x.labels.get(label.0) == Some(label.1))
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let gw_metrics = scrape(format!("{}/metrics", gw(0))).await;
+    assert!(
+        value(
+            &gw_metrics,
+            "medledger_gateway_requests_total",
+            ("status", "201")
+        ) >= 2.0,
+        "the consents and the claim created here are counted"
+    );
+    assert!(
+        value(
+            &gw_metrics,
+            "medledger_gateway_requests_total",
+            ("route", "/fhir/Consent")
+        ) >= 1.0
+    );
+    let status = net.net.status().await;
+    let app_metrics = scrape(status[0].metrics.clone().expect("the app serves metrics")).await;
+    assert!(value(&app_metrics, "medledger_txs_total", ("code", "OK")) >= 5.0);
+    assert!(
+        app_metrics.samples.iter().any(|x| x.metric
+            == "medledger_abci_request_duration_seconds_count"
+            && x.labels.get("method") == Some("finalize_block")),
+        "ABCI latency per method"
+    );
+    let comet = scrape(status[0].cometbft_metrics.clone()).await;
+    assert!(
+        comet
+            .samples
+            .iter()
+            .any(|x| x.metric == "cometbft_consensus_height"),
+        "CometBFT's own metrics are on"
+    );
+    let signers = app_metrics
+        .samples
+        .iter()
+        .find(|x| x.metric == "medledger_certificate_signers")
+        .map(|x| match x.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        });
+    assert_eq!(signers, Some(4.0), "all four validators sign checkpoints");
+
     // An independent validator (FHIR.js, R4 core profiles) accepts everything emitted.
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();

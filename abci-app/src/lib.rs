@@ -3,4 +3,5 @@
 //! `medledger-devnet` and `medledger-loadgen`.
 
 pub mod cli;
+pub mod metrics;
 pub mod server;

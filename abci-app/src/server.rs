@@ -39,12 +39,73 @@ pub struct App {
     ledger: Ledger,
     /// This validator's BLS key for checkpoint signatures; `None` on a non-signing node.
     bls: Option<BlsKey>,
+    /// Observed around the ledger when `--metrics` is on.
+    metrics: Option<crate::metrics::AppMetrics>,
+}
+
+/// The ABCI method of a request, as a metric label.
+fn method_name(req: &Request) -> &'static str {
+    match req {
+        Request::Info(_) => "info",
+        Request::InitChain(_) => "init_chain",
+        Request::Query(_) => "query",
+        Request::CheckTx(_) => "check_tx",
+        Request::PrepareProposal(_) => "prepare_proposal",
+        Request::ProcessProposal(_) => "process_proposal",
+        Request::FinalizeBlock(_) => "finalize_block",
+        Request::Commit => "commit",
+        Request::ExtendVote(_) => "extend_vote",
+        Request::VerifyVoteExtension(_) => "verify_vote_extension",
+        Request::Flush => "flush",
+        Request::Echo(_) => "echo",
+        _ => "snapshot",
+    }
 }
 
 impl App {
     /// Serves `ledger`, signing checkpoints with `bls` when given.
     pub fn new(ledger: Ledger, bls: Option<BlsKey>) -> Self {
-        App { ledger, bls }
+        App {
+            ledger,
+            bls,
+            metrics: None,
+        }
+    }
+
+    /// Records metrics into `m`.
+    pub fn with_metrics(mut self, m: crate::metrics::AppMetrics) -> Self {
+        self.metrics = Some(m);
+        self
+    }
+
+    /// [`App::handle`], observed.
+    fn handle_observed(&mut self, req: Request) -> Result<Response, StoreError> {
+        let Some(m) = self.metrics.clone() else {
+            return self.handle(req);
+        };
+        let method = method_name(&req);
+        let height = match &req {
+            Request::FinalizeBlock(r) => Some(r.height.value()),
+            _ => None,
+        };
+        let start = std::time::Instant::now();
+        let res = self.handle(req);
+        m.request(method, start.elapsed().as_secs_f64());
+        if let (Ok(Response::FinalizeBlock(f)), Some(h)) = (&res, height) {
+            m.block(h, f.tx_results.iter().map(|t| t.code.value()));
+            let signers = f
+                .tx_results
+                .iter()
+                .flat_map(|t| &t.events)
+                .filter(|e| e.kind == "medledger.checkpoint")
+                .flat_map(|e| &e.attributes)
+                .find(|a| a.key_str().ok() == Some("signers"))
+                .and_then(|a| a.value_str().ok()?.parse::<u64>().ok());
+            if let Some(n) = signers {
+                m.certificate(n);
+            }
+        }
+        res
     }
 
     fn handle(&mut self, req: Request) -> Result<Response, StoreError> {
@@ -321,7 +382,7 @@ impl Service<Request> for App {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        ready(self.handle(req).map_err(|e| {
+        ready(self.handle_observed(req).map_err(|e| {
             error!(error = %e, "storage failure: stopping this node's ABCI connection");
             BoxError::from(e)
         }))
@@ -330,9 +391,18 @@ impl Service<Request> for App {
 
 /// Serves `ledger` over ABCI on `addr` until the process ends: `unix:///path/app.sock` (a
 /// stale socket file from a killed node is replaced) or `host:port`.
-pub async fn serve(ledger: Ledger, addr: &str, bls: Option<BlsKey>) -> anyhow::Result<()> {
+pub async fn serve(
+    ledger: Ledger,
+    addr: &str,
+    bls: Option<BlsKey>,
+    metrics: Option<crate::metrics::AppMetrics>,
+) -> anyhow::Result<()> {
+    let mut app = App::new(ledger, bls);
+    if let Some(m) = metrics {
+        app = app.with_metrics(m);
+    }
     let (consensus, mempool, snapshot, info) =
-        tower_abci::v038::split::service(App::new(ledger, bls), REQUEST_BUFFER);
+        tower_abci::v038::split::service(app, REQUEST_BUFFER);
     let server = tower_abci::v038::Server::builder()
         .consensus(consensus)
         .mempool(mempool)

@@ -133,6 +133,18 @@ async fn print_status(net: &Localnet, out: Output) -> anyhow::Result<Exit> {
                 s.app_hash.as_deref().map_or("-".into(), str::to_lowercase)
             );
         }
+        println!("Prometheus metrics (app, CometBFT, gateway):");
+        for s in &status {
+            println!(
+                "  {:<12} {}  {}{}",
+                s.name,
+                s.metrics.as_deref().unwrap_or("-"),
+                s.cometbft_metrics,
+                s.gateway
+                    .as_deref()
+                    .map_or(String::new(), |g| format!("  {g}/metrics"))
+            );
+        }
     }
     // Exit 3 when a node does not answer, so scripts can wait on `localnet status`.
     Ok(if status.iter().any(|s| s.height.is_none()) {

@@ -20,6 +20,10 @@ pub struct StartArgs {
     /// This validator's BLS key file: sign checkpoint certificates in vote extensions.
     #[arg(long, env = "MEDLEDGER_BLS_KEY")]
     pub bls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. 127.0.0.1:26660): ABCI latency
+    /// per method, txs by result code, block size and height, certificate signers.
+    #[arg(long, env = "MEDLEDGER_METRICS")]
+    pub metrics: Option<String>,
 }
 
 impl StartArgs {
@@ -40,7 +44,22 @@ impl StartArgs {
                 "fault injection armed: this node will abort there"
             );
         }
-        crate::server::serve(ledger, &a.listen, bls).await?;
+        let metrics = match &a.metrics {
+            None => None,
+            Some(addr) => {
+                let m = crate::metrics::AppMetrics::default();
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics listen address {addr}"))?;
+                tracing::info!(%addr, "metrics at /metrics");
+                tokio::spawn(medledger_gateway::metrics::serve(
+                    listener,
+                    m.registry.clone(),
+                ));
+                Some(m)
+            }
+        };
+        crate::server::serve(ledger, &a.listen, bls, metrics).await?;
         Ok(Exit::Ok)
     }
 }

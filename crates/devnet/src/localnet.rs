@@ -56,10 +56,18 @@ pub struct NodePorts {
     /// p2p+3, see [`NodePorts::gateway_port`].
     #[serde(default)]
     pub gateway: u16,
+    /// The app's Prometheus metrics (`medledger start --metrics`). Older `localnet.json`
+    /// files have none: then p2p+4, see [`NodePorts::metrics_port`].
+    #[serde(default)]
+    pub metrics: u16,
+    /// CometBFT's own Prometheus endpoint. Older `localnet.json` files have none: then p2p+5.
+    #[serde(default)]
+    pub cometbft_metrics: u16,
 }
 
 impl NodePorts {
     /// Node `i` of a localnet whose first port is `base`: base+10i (p2p), +1 (rpc), +2 (abci),
+    /// +4 (app metrics), +5 (CometBFT metrics),
     /// +3 (gateway).
     pub fn from_base(base: u16, i: usize) -> anyhow::Result<NodePorts> {
         let offset = u16::try_from(i * 10).context("too many nodes")?;
@@ -69,7 +77,27 @@ impl NodePorts {
             rpc: p2p.checked_add(1).context("port")?,
             abci: p2p.checked_add(2).context("port")?,
             gateway: p2p.checked_add(3).context("port")?,
+            metrics: p2p.checked_add(4).context("port")?,
+            cometbft_metrics: p2p.checked_add(5).context("port")?,
         })
+    }
+
+    /// CometBFT's Prometheus port (p2p+5 where the spec names none).
+    pub fn cometbft_metrics_port(&self) -> u16 {
+        if self.cometbft_metrics != 0 {
+            self.cometbft_metrics
+        } else {
+            self.p2p.saturating_add(5)
+        }
+    }
+
+    /// The app's metrics port (p2p+4 where the spec names none).
+    pub fn metrics_port(&self) -> u16 {
+        if self.metrics != 0 {
+            self.metrics
+        } else {
+            self.p2p.saturating_add(4)
+        }
     }
 
     /// The gateway's port (p2p+3 where the spec names none).
@@ -81,7 +109,7 @@ impl NodePorts {
         }
     }
 
-    /// Four ports the OS says are free now (for tests running side by side).
+    /// Six ports the OS says are free now (for tests running side by side).
     pub fn free() -> anyhow::Result<NodePorts> {
         Ok(NodePorts::free_many(1)?.remove(0))
     }
@@ -90,7 +118,7 @@ impl NodePorts {
     /// (picking node by node let the kernel hand a released port to the next node, and two
     /// nodes then shared a port: a peer answered in the wrong protocol and the net stalled).
     pub fn free_many(n: usize) -> anyhow::Result<Vec<NodePorts>> {
-        let held = (0..n * 4)
+        let held = (0..n * 6)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<Vec<_>>>()?;
         let ports = held
@@ -98,12 +126,14 @@ impl NodePorts {
             .map(|l| l.local_addr().map(|a| a.port()))
             .collect::<std::io::Result<Vec<u16>>>()?;
         Ok(ports
-            .chunks(4)
+            .chunks(6)
             .map(|p| NodePorts {
                 p2p: p[0],
                 rpc: p[1],
                 abci: p[2],
                 gateway: p[3],
+                metrics: p[4],
+                cometbft_metrics: p[5],
             })
             .collect())
     }
@@ -451,7 +481,9 @@ impl Localnet {
                     .arg("--listen")
                     .arg(&listen)
                     .arg("--bls-key")
-                    .arg(dir.join("bls_key.json"));
+                    .arg(dir.join("bls_key.json"))
+                    .arg("--metrics")
+                    .arg(format!("127.0.0.1:{}", node.ports.metrics_port()));
                 (c, Some(listen))
             }
             Proc::CometBft => {
@@ -624,6 +656,12 @@ impl Localnet {
                 cometbft_running: self.running_pid(i, Proc::CometBft).is_some(),
                 gateway: self.spec.gateways.then(|| node.gateway_url()),
                 gateway_running: self.running_pid(i, Proc::Gateway).is_some(),
+                metrics: (self.spec.app == AppKind::Medledger)
+                    .then(|| format!("http://127.0.0.1:{}/metrics", node.ports.metrics_port())),
+                cometbft_metrics: format!(
+                    "http://127.0.0.1:{}/metrics",
+                    node.ports.cometbft_metrics_port()
+                ),
                 height: None,
                 app_hash: None,
             };
@@ -666,6 +704,10 @@ pub struct NodeStatus {
     pub gateway: Option<String>,
     /// Whether the gateway process runs.
     pub gateway_running: bool,
+    /// The app's Prometheus endpoint (the gateway's is its URL + `/metrics`).
+    pub metrics: Option<String>,
+    /// CometBFT's Prometheus endpoint.
+    pub cometbft_metrics: String,
     /// Latest height, if the RPC answered.
     pub height: Option<u64>,
     /// App hash in the latest header, if the RPC answered.
@@ -821,7 +863,10 @@ fn configure(
         doc["mempool"]["max_txs_bytes"] = value(i64::try_from(bytes).unwrap_or(i64::MAX));
         doc["mempool"]["size"] = value(i64::try_from((bytes / 200).max(100)).unwrap_or(i64::MAX));
     }
-    doc["instrumentation"]["prometheus"] = value(false);
+    // CometBFT's own metrics (consensus, mempool, p2p), beside the app's (`start --metrics`).
+    doc["instrumentation"]["prometheus"] = value(true);
+    doc["instrumentation"]["prometheus_listen_addr"] =
+        value(format!("127.0.0.1:{}", node.ports.cometbft_metrics_port()));
     doc["tx_index"]["indexer"] = value("kv");
     fs::write(path, doc.to_string())?;
     Ok(())

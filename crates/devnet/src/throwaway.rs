@@ -93,7 +93,13 @@ impl Drop for ThrowawayNet {
 const PORTS_WAIT: Duration = Duration::from_secs(30);
 
 fn ports_free(ports: &NodePorts, gateway: bool) -> anyhow::Result<()> {
-    let mut all = vec![ports.p2p, ports.rpc, ports.abci];
+    let mut all = vec![
+        ports.p2p,
+        ports.rpc,
+        ports.abci,
+        ports.metrics_port(),
+        ports.cometbft_metrics_port(),
+    ];
     if gateway {
         all.push(ports.gateway_port());
     }

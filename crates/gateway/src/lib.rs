@@ -27,6 +27,7 @@ pub mod bench;
 pub mod client;
 pub mod fhir;
 pub mod keyfiles;
+pub mod metrics;
 pub mod node;
 pub mod pages;
 mod server;

@@ -57,6 +57,8 @@ pub(crate) struct State {
     pub(crate) client: medledger_client::rpc::Client,
     /// The consortium's genesis BLS keys.
     pub(crate) trust: Trust,
+    /// Request counts and latencies (`GET /metrics`).
+    pub(crate) metrics: crate::metrics::GatewayMetrics,
     nonces: Mutex<NonceCache>,
     /// Serializes the gateway's own txs (one signer, one sequence).
     submit_lock: tokio::sync::Mutex<()>,
@@ -192,6 +194,16 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/api/info", get(pages::info))
         .route("/rpc/{method}", get(pages::rpc_proxy))
         .merge(crate::fhir::routes())
+        .route(
+            "/metrics",
+            get(|AxState(st): AxState<Arc<State>>| async move {
+                crate::metrics::render(&st.metrics.registry)
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -336,6 +348,7 @@ impl State {
             rpc_websocket,
             client,
             trust,
+            metrics: Default::default(),
             nonces: Mutex::new(NonceCache::new(config.nonce_cache_capacity)),
             submit_lock: tokio::sync::Mutex::new(()),
         })
