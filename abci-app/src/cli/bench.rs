@@ -202,6 +202,9 @@ impl BenchCmd {
                         loadgen::details(&report)
                     );
                 }
+                if loadgen::any_lost(&[&report]) {
+                    return Ok(lost());
+                }
             }
             BenchCmd::Compare {
                 rate,
@@ -221,6 +224,7 @@ impl BenchCmd {
                 let kvstore =
                     bench_on_throwaway(AppKind::Kvstore, base_port, max_block_bytes, &me, &kv_cfg)
                         .await?;
+                let lost_any = loadgen::any_lost(&[&medledger, &kvstore]);
                 let c = Comparison::new(medledger, kvstore);
                 if out == Output::Json {
                     print_json(&c)?;
@@ -231,6 +235,9 @@ impl BenchCmd {
                         loadgen::details(&c.medledger),
                         loadgen::details(&c.kvstore)
                     );
+                }
+                if lost_any {
+                    return Ok(lost());
                 }
             }
             BenchCmd::Grid {
@@ -283,6 +290,9 @@ impl BenchCmd {
                             all.iter().filter(|r| r.app == app.name()).collect();
                         print!("{}", loadgen::saturation_summary(app.name(), &cells));
                     }
+                }
+                if loadgen::any_lost(&all.iter().collect::<Vec<_>>()) {
+                    return Ok(lost());
                 }
             }
             BenchCmd::Vault {
@@ -339,6 +349,14 @@ impl BenchCmd {
         }
         Ok(Exit::Ok)
     }
+}
+
+/// The exit of a bench that lost txs (sent, never committed, no refusal the sender saw).
+fn lost() -> Exit {
+    eprintln!(
+        "bench: txs were sent and never committed (LOST in the verdict column): a failure, see docs/performance.md"
+    );
+    Exit::Failed
 }
 
 /// Starts a throwaway localnet of `app`, runs `cfg` on it, stops it.

@@ -1430,14 +1430,31 @@ pub fn table(reports: &[&LoadReport]) -> String {
             tenths(r.cpu_millicores()),
             tenths(r.rss_kib().saturating_mul(10) / 1024),
             r.tx_bytes_avg,
-            match (r.saturated, r.sender_bound) {
-                (_, true) => "SENDER-BOUND",
-                (true, false) => "SATURATED",
-                (false, false) => "no",
-            }
+            verdict(r)
         ));
     }
     out
+}
+
+/// A cell's verdict: sender-bound, saturated or not, and `LOST n` when txs were sent and never
+/// committed nor refused where the sender could see it. Lost txs are a failure, not a footnote:
+/// `medledger bench` exits 2 when any cell has them.
+pub fn verdict(r: &LoadReport) -> String {
+    let v = match (r.saturated, r.sender_bound) {
+        (_, true) => "SENDER-BOUND",
+        (true, false) => "SATURATED",
+        (false, false) => "no",
+    };
+    if r.uncommitted > 0 {
+        format!("{v}, LOST {}", r.uncommitted)
+    } else {
+        v.to_string()
+    }
+}
+
+/// Whether any report lost txs (see [`verdict`]).
+pub fn any_lost(reports: &[&LoadReport]) -> bool {
+    reports.iter().any(|r| r.uncommitted > 0)
 }
 
 /// Per node and process: CPU % and RSS MiB over the sending window, and the rejections.
