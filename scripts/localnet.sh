@@ -41,3 +41,6 @@ medledger verify --certificate access "$patient"
 echo
 echo "The consortium keeps running. Put the CLI on your PATH:  export PATH=\"$TOOLS:\$PATH\""
 echo "Status: medledger localnet status    Stop: medledger localnet down"
+gw="$(medledger localnet status -o json | grep -o '"gateway": "[^"]*"' | head -1 | cut -d'"' -f4)"
+echo "The patient page (verified in your browser, live): $gw/patient   (open the key $HOME/.medledger/keys/$name.json there)"
+echo "The auditor page: $gw/auditor    FHIR: $gw/fhir/metadata    Metrics: medledger localnet status"
