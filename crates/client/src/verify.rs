@@ -136,7 +136,7 @@ async fn choose_height(client: &Client, trust: &Trust, requested: u64) -> anyhow
             latest
                 .as_deref()
                 .and_then(keys::decode_u64)
-                .context("the ledger holds no checkpoint certificate yet (they start at block 3)")
+                .context("the ledger holds no checkpoint certificate yet (the first, of state 0, is in block 2)")
         }
     }
 }

@@ -685,7 +685,9 @@ async fn certified_history(
         .as_deref()
         .and_then(keys::decode_u64)
         .ok_or_else(|| {
-            FhirError::unavailable("no checkpoint certificate yet (they start at block 3)")
+            FhirError::unavailable(
+                "no checkpoint certificate yet (the first, of state 0, is in block 2)",
+            )
         })?;
     let (count, height) = st
         .client
