@@ -295,14 +295,19 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     let (s, empty) = f.get(&format!("/fhir/AuditEvent?patient={nobody}")).await;
     assert_eq!(s, 200, "{empty}");
     assert_eq!(empty["total"], 0);
-    // The pages' RPC pass-through offers read-only methods and broadcasts, nothing else.
-    let r = reqwest::get(format!("{}/rpc/unsafe_flush_mempool", gw(0)))
+    // The pages' RPC pass-through offers the methods they need, nothing else: the node answers
+    // `net_info` (its peers' addresses), the gateway does not relay it.
+    let direct = reqwest::get(format!("{}/net_info", net.net.spec.nodes[0].rpc_url()))
+        .await
+        .unwrap();
+    assert_eq!(direct.status().as_u16(), 200);
+    let r = reqwest::get(format!("{}/rpc/net_info", gw(0)))
         .await
         .unwrap();
     assert_eq!(
         r.status().as_u16(),
         404,
-        "an unsafe RPC method is not relayed"
+        "a method outside RPC_METHODS is not relayed"
     );
     let (s, _) = f.get("/fhir/Patient/pt-1").await;
     assert_eq!(
