@@ -123,6 +123,7 @@ async fn bad_input_gets_its_own_code_and_the_chain_goes_on() {
     let body = |chain_id: &str, sequence: u64| TxBody {
         chain_id: chain_id.into(),
         sequence,
+        unordered: None,
         msg: Some(Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
             &patient,
             chain_id,
@@ -550,6 +551,7 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
             let body = TxBody {
                 chain_id: t.chain_id.clone(),
                 sequence: seq,
+                unordered: None,
                 msg: Some(Msg::AnchorRecord(pb::AnchorRecord {
                     record_id: format!("fill-{m}-{seq}"),
                     patient_id: "pt-00000000000000000000000000000000".into(),

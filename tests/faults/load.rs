@@ -216,6 +216,7 @@ impl Nodes {
             &TxBody {
                 chain_id: self.chain_id.clone(),
                 sequence,
+                unordered: None,
                 msg: Some(msg),
             },
         )

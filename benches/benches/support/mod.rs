@@ -61,6 +61,7 @@ pub fn enrol_txs(ledger: &Ledger, chain: &str, n: usize, salt: u64) -> Vec<Vec<u
             let body = TxBody {
                 chain_id: chain.into(),
                 sequence: next[m],
+                unordered: None,
                 msg: Some(Msg::RegisterPatient(keyproof::enrol_patient(
                     &patient,
                     chain,

@@ -143,6 +143,7 @@ impl Client {
         let body = TxBody {
             chain_id,
             sequence,
+            unordered: None,
             msg: Some(msg),
         };
         self.broadcast(sign_tx(key, &body)).await

@@ -201,6 +201,7 @@ async fn send_all(
             &TxBody {
                 chain_id: chain_id.into(),
                 sequence: first + i,
+                unordered: None,
                 msg: Some(msg),
             },
         );

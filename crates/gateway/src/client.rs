@@ -103,6 +103,7 @@ pub fn log_access_tx(
         &TxBody {
             chain_id: chain_id.into(),
             sequence,
+            unordered: None,
             msg: Some(Msg::LogAccess(LogAccess {
                 patient_id: patient_id.into(),
                 record_id: record_id.into(),
@@ -131,6 +132,7 @@ pub fn break_glass_tx(
         &TxBody {
             chain_id: chain_id.into(),
             sequence,
+            unordered: None,
             msg: Some(Msg::LogBreakGlass(medledger_tx::pb::LogBreakGlass {
                 patient_id: patient_id.into(),
                 record_id: record_id.into(),

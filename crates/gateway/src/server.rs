@@ -458,6 +458,7 @@ impl State {
             &TxBody {
                 chain_id: self.node.chain_id().to_string(),
                 sequence,
+                unordered: None,
                 msg: Some(msg),
             },
         );
@@ -509,6 +510,7 @@ impl State {
         let probe = TxBody {
             chain_id: self.node.chain_id().to_string(),
             sequence: 0,
+            unordered: None,
             msg: Some(Msg::AnchorRecord(pb::AnchorRecord {
                 record_id: id.to_string(),
                 patient_id: req.patient_id.clone(),

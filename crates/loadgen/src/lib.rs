@@ -478,6 +478,7 @@ impl Signer {
         let body = TxBody {
             chain_id: chain_id.into(),
             sequence: self.next_seq,
+            unordered: None,
             msg: Some(msg),
         };
         self.next_seq += 1;

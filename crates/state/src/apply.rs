@@ -6,11 +6,12 @@
 //! 2. chain id, then stateless checks of the message;
 //! 3. the signer must be a key the ledger knows (a member, practitioner or patient; only a key
 //!    recovery comes from a key not known yet), and not a retired key;
-//! 4. the signer's sequence number must be exactly the next one;
-//! 5. the message is applied in its own overlay, and the sequence is consumed.
+//! 4. the signer's sequence number must be exactly the next one, or, for an unordered tx, the
+//!    block time within its validity window and its nonce unused ([`crate::nonces`]);
+//! 5. the message is applied in its own overlay, and the sequence or nonce is consumed.
 //!
 //! CheckTx runs steps 1–4 against the committed state. A tx refused in steps 1–4 writes nothing. A tx of a known signer refused in step 5 writes
-//! only its consumed sequence number, so the same signed bytes can never be applied later (a
+//! only its consumed sequence number (or nonce), so the same signed bytes can never be applied later (a
 //! validator cannot replay a once-refused access log after a consent appears). A tx of a key the
 //! ledger does not know writes nothing unless it applies: an outsider cannot grow the state with
 //! refused txs (CheckTx refuses unknown keys before the mempool; only a key recovery is signed by
@@ -25,6 +26,7 @@ use crate::domain::{
     access, claims, consent, gateway, governance, patients, practitioners, records, BlockCtx, Event,
 };
 use crate::error::{ApplyError, StoreError};
+use crate::nonces;
 use crate::store::WriteSet;
 use crate::view::{BlockState, StateRead, TxState};
 
@@ -106,16 +108,26 @@ pub fn deliver(
     if !known && !unknown_signer_may_send(msg) {
         return Ok(TxOutcome::rejected(unknown_signer()));
     }
-    let seq_key = keys::sequence(tx.signer());
-    let expected = block.get_u64(&seq_key)?;
-    if let Err(e) = check_sequence(tx.body().sequence, expected) {
-        return Ok(TxOutcome::rejected(e));
-    }
+    let replay = match &tx.body().unordered {
+        None => {
+            let key = keys::sequence(tx.signer());
+            let expected = block.get_u64(&key)?;
+            if let Err(e) = check_sequence(tx.body().sequence, expected) {
+                return Ok(TxOutcome::rejected(e));
+            }
+            Replay::Sequence { key, expected }
+        }
+        Some(u) => match nonces::check(block, tx.signer(), u, Some(ctx.time))? {
+            Ok(key) => Replay::Nonce {
+                key,
+                valid_until: u.valid_until,
+            },
+            Err(e) => return Ok(TxOutcome::rejected(e)),
+        },
+    };
     match apply_msg(block, &tx, who, msg, ctx) {
         Ok((writes, events)) => {
-            // Sequences are bounded by the number of txs a key ever signs; overflow-checks guard
-            // the rest.
-            block.put_u64(seq_key, expected + 1);
+            replay.consume(block, ctx)?;
             block.merge(writes);
             Ok(TxOutcome {
                 code: 0,
@@ -125,11 +137,34 @@ pub fn deliver(
         }
         Err(ApplyError::Rejected(e)) => {
             if known {
-                block.put_u64(seq_key, expected + 1);
+                replay.consume(block, ctx)?;
             }
             Ok(TxOutcome::rejected(e))
         }
         Err(ApplyError::Store(e)) => Err(e),
+    }
+}
+
+/// What keeps a tx from being applied twice, consumed once it is applied or refused by its
+/// rules: its signer's sequence number, or its unordered nonce.
+enum Replay {
+    Sequence { key: Vec<u8>, expected: u64 },
+    Nonce { key: Vec<u8>, valid_until: u64 },
+}
+
+impl Replay {
+    fn consume(self, block: &mut BlockState<'_>, ctx: &BlockCtx) -> Result<(), StoreError> {
+        match self {
+            // Sequences are bounded by the number of txs a key ever signs; overflow-checks
+            // guard the rest.
+            Replay::Sequence { key, expected } => {
+                block.put_u64(key, expected + 1);
+                Ok(())
+            }
+            Replay::Nonce { key, valid_until } => {
+                nonces::remember(block, key, valid_until, ctx.time)
+            }
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use crate::domain::{governance, validators, BlockCtx, Event};
 use crate::error::ApplyError;
 use crate::error::StoreError;
 use crate::genesis::{genesis_writes_with_keys, GenesisPower};
+use crate::nonces;
 use crate::store::{Committed, Staged, Store};
 use crate::view::{BlockState, StateRead};
 
@@ -70,6 +71,11 @@ pub struct Ledger {
     store: Store,
     chain_id: String,
     pending: Option<Staged>,
+    /// The time of the pending block.
+    pending_time: u64,
+    /// The time of the last block committed since this process started (`None` before the
+    /// first): CheckTx's clock for unordered txs' validity windows.
+    last_block_time: Option<u64>,
     /// Next sequence per signer counting txs admitted to the mempool since the last commit.
     mempool_next: BTreeMap<[u8; 32], u64>,
     /// The validator registry of the last committed state, in address order.
@@ -108,6 +114,8 @@ impl Ledger {
             store,
             chain_id,
             pending: None,
+            pending_time: 0,
+            last_block_time: None,
             mempool_next: BTreeMap::new(),
             validators,
             recent_registries,
@@ -362,6 +370,14 @@ impl Ledger {
             Err(ApplyError::Rejected(e)) => return Err(e),
             Err(ApplyError::Store(e)) => return Err(internal(e)),
         }
+        if let Some(u) = &tx.body().unordered {
+            // No sequence: the window against the last block's time (the next block's is
+            // later), and the nonce against the committed set. Copies pending in the mempool
+            // are CometBFT's cache's business; a block applies the first and refuses the rest.
+            return nonces::check(&self.store, tx.signer(), u, self.last_block_time)
+                .map_err(internal)?
+                .map(|_| ());
+        }
         let committed = self
             .store
             .get_u64(&keys::sequence(tx.signer()))
@@ -567,6 +583,8 @@ impl Ledger {
             ..BlockCtx::new(self.chain_id.clone(), height, time)
         };
         let mut block = BlockState::new(&self.store);
+        // Nonces that expired before this block are forgotten before its txs are checked.
+        nonces::forget_expired(&mut block, time)?;
         let mut tx_results = Vec::with_capacity(txs.len());
         for (i, tx) in parsed.into_iter().enumerate() {
             let outcome = match tx {
@@ -598,6 +616,7 @@ impl Ledger {
         let staged = self.store.stage(height, &writes)?;
         let app_hash = staged.root;
         self.pending = Some(staged);
+        self.pending_time = time;
         crate::fault::crash_point("finalize-block", height);
         Ok(BlockResult {
             tx_results,
@@ -613,6 +632,7 @@ impl Ledger {
     pub fn commit(&mut self) -> Result<Committed, StoreError> {
         let staged = self.pending.take().ok_or(StoreError::NothingToCommit)?;
         let committed = self.store.commit(staged)?;
+        self.last_block_time = Some(self.pending_time);
         (self.validators, self.recent_registries) = load_registries(&self.store)?;
         Ok(committed)
     }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod fault;
 pub mod genesis;
 pub mod ledger;
+pub mod nonces;
 pub mod store;
 pub mod view;
 

@@ -281,6 +281,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 let body = pb::TxBody {
                     chain_id: "other".into(),
                     sequence: c.committed_sequence(&key(1)),
+                    unordered: None,
                     msg: Some(enrol(&key(77))),
                 };
                 medledger_tx::sign_tx(&key(1), &body)

@@ -243,6 +243,7 @@ impl World {
         let body = TxBody {
             chain_id: CHAIN.into(),
             sequence: *seq,
+            unordered: None,
             msg: Some(msg),
         };
         *seq += 1;

@@ -109,6 +109,7 @@ impl Net {
         let body = TxBody {
             chain_id: CHAIN.into(),
             sequence: *seq,
+            unordered: None,
             msg: Some(msg),
         };
         *seq += 1;

@@ -55,6 +55,7 @@ impl Signer {
         let body = TxBody {
             chain_id: CHAIN.into(),
             sequence: *seq,
+            unordered: None,
             msg: Some(msg),
         };
         *seq += 1;
@@ -128,6 +129,7 @@ fn refused_tx_writes_only_its_sequence() {
         &TxBody {
             chain_id: CHAIN.into(),
             sequence: 0,
+            unordered: None,
             msg: Some(grant("hospital-a", "Observation")),
         },
     );
@@ -156,6 +158,7 @@ fn check_tx_admits_a_window_of_pending_sequences_across_commits() {
             &TxBody {
                 chain_id: CHAIN.into(),
                 sequence,
+                unordered: None,
                 msg: Some(register(&patient_key(sequence as usize))),
             },
         )

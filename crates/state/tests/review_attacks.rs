@@ -411,6 +411,7 @@ fn free_text_never_reaches_the_chain() {
     let mut body = TxBody {
         chain_id: CHAIN.into(),
         sequence: c.committed_sequence(&doc),
+        unordered: None,
         msg: None,
     }
     .encode_to_vec();

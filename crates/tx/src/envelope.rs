@@ -276,6 +276,7 @@ mod tests {
         TxBody {
             chain_id: chain_id.into(),
             sequence,
+            unordered: None,
             msg: Some(Msg::RegisterPatient(RegisterPatient::default())),
         }
     }

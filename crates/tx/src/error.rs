@@ -167,11 +167,20 @@ pub enum Code {
     /// A gateway's X25519 box key is not signed by the member admin key that sends it (the
     /// signature over the box-key statement is missing or invalid), or the key is unusable.
     BadBoxKeySignature = 96,
+    /// The message must be ordered (by `sequence`): only messages that commute may be sent
+    /// unordered (see [`crate::check::may_be_unordered`]).
+    UnorderedNotAllowed = 97,
+    /// An unordered tx's `valid_until` is before the block's time (it expired: sign a new one)
+    /// or more than [`crate::limits::MAX_UNORDERED_VALIDITY_SECS`] after it.
+    OutsideValidityWindow = 98,
+    /// The signer already used this nonce in a committed unordered tx that is still remembered:
+    /// a replay, or a resubmission of a tx that was already applied.
+    NonceReused = 99,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 77] = [
+    pub const ALL: [Code; 80] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -249,6 +258,9 @@ impl Code {
         Code::BadKeyProof,
         Code::RecoverySignerMismatch,
         Code::BadBoxKeySignature,
+        Code::UnorderedNotAllowed,
+        Code::OutsideValidityWindow,
+        Code::NonceReused,
     ];
 
     /// The ABCI result code.
@@ -341,6 +353,9 @@ impl Code {
             Code::BadKeyProof => "BAD_KEY_PROOF",
             Code::RecoverySignerMismatch => "RECOVERY_SIGNER_MISMATCH",
             Code::BadBoxKeySignature => "BAD_BOX_KEY_SIGNATURE",
+            Code::UnorderedNotAllowed => "UNORDERED_NOT_ALLOWED",
+            Code::OutsideValidityWindow => "OUTSIDE_VALIDITY_WINDOW",
+            Code::NonceReused => "NONCE_REUSED",
         }
     }
 }

@@ -204,6 +204,33 @@ pub fn gateway(member: &str) -> Vec<u8> {
     format!("gateway/{member}").into_bytes()
 }
 
+/// `nonce/{hex key}/{hex nonce}` → counter: the `valid_until` of the committed unordered tx of
+/// `public_key` with `nonce` (see `docs/rules.md`, "Unordered transactions"). Present exactly
+/// while that tx could still be valid; a second tx with the nonce is `NONCE_REUSED`.
+pub fn nonce(public_key: &[u8; 32], nonce: &[u8]) -> Vec<u8> {
+    format!("nonce/{}/{}", hex::encode(public_key), hex::encode(nonce)).into_bytes()
+}
+
+/// `nonce-expiry/{valid_until}/count` → counter of the nonces that expire at that second.
+pub fn nonce_expiry_count(valid_until: u64) -> Vec<u8> {
+    format!("nonce-expiry/{valid_until:020}/count").into_bytes()
+}
+
+/// `nonce-expiry/{valid_until}/{n}` → the `n`-th [`nonce`] key (raw bytes) that expires then.
+pub fn nonce_expiry(valid_until: u64, n: u64) -> Vec<u8> {
+    format!("nonce-expiry/{valid_until:020}/{n:020}").into_bytes()
+}
+
+/// `nonce-expiry/pruned` → counter: every expiry second up to this one has been forgotten.
+pub fn nonce_pruned() -> Vec<u8> {
+    b"nonce-expiry/pruned".to_vec()
+}
+
+/// `nonce-expiry/latest` → counter: the latest `valid_until` ever remembered.
+pub fn nonce_latest() -> Vec<u8> {
+    b"nonce-expiry/latest".to_vec()
+}
+
 /// The value encoding of counters.
 pub fn encode_u64(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()
@@ -238,6 +265,14 @@ mod tests {
         );
         assert_eq!(proposal(7), b"proposal/00000000000000000007");
         assert_eq!(gateway("lab-b"), b"gateway/lab-b");
+        assert_eq!(
+            nonce(&[1u8; 32], &[2u8; 16]),
+            format!("nonce/{}/{}", "01".repeat(32), "02".repeat(16)).as_bytes()
+        );
+        assert_eq!(
+            nonce_expiry(1_700_000_000, 2),
+            b"nonce-expiry/00000000001700000000/00000000000000000002"
+        );
         assert_eq!(
             coverage("pt-ab", "insurer-c", 2),
             b"coverage/pt-ab/insurer-c/00000000000000000002"

@@ -3,6 +3,12 @@
 
 /// Largest accepted transaction, in bytes (envelope included).
 pub const MAX_TX_BYTES: usize = 8 * 1024;
+/// Longest an unordered tx may stay valid: its `valid_until` is at most this many seconds after
+/// the time of the block that applies it (Aptos AIP-123 uses 60 s). The ledger remembers each
+/// unordered tx's nonce until then, so this bounds that memory by rate × 60 s.
+pub const MAX_UNORDERED_VALIDITY_SECS: u64 = 60;
+/// Length of an unordered tx's nonce, in bytes (random: 2^-64 collision odds at 2^32 txs).
+pub const UNORDERED_NONCE_LEN: usize = 16;
 /// Longest chain id (CometBFT's own limit).
 pub const MAX_CHAIN_ID_LEN: usize = 50;
 /// Longest identifier: member ids, patient ids, consent ids.

@@ -508,6 +508,7 @@ async fn prepare_consent(
     let tx_body = TxBody {
         chain_id: st.node.chain_id().to_string(),
         sequence,
+        unordered: None,
         msg: Some(msg),
     };
     if let Err(e) = check_body(&tx_body) {

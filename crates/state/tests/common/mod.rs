@@ -153,6 +153,7 @@ impl Chain {
         let body = TxBody {
             chain_id: CHAIN.into(),
             sequence: *seq,
+            unordered: None,
             msg: Some(msg),
         };
         *seq += 1;
@@ -164,6 +165,21 @@ impl Chain {
         let body = TxBody {
             chain_id: CHAIN.into(),
             sequence: seq,
+            unordered: None,
+            msg: Some(msg),
+        };
+        sign_tx(k, &body)
+    }
+
+    /// Signs `msg` with `k` unordered: nonce `[nonce; 16]`, valid until `valid_until`.
+    pub fn unordered(&self, k: &SigningKey, nonce: u8, valid_until: u64, msg: Msg) -> Vec<u8> {
+        let body = TxBody {
+            chain_id: CHAIN.into(),
+            sequence: 0,
+            unordered: Some(pb::Unordered {
+                nonce: vec![nonce; 16],
+                valid_until,
+            }),
             msg: Some(msg),
         };
         sign_tx(k, &body)

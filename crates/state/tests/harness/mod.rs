@@ -367,6 +367,7 @@ impl Harness {
                     &TxBody {
                         chain_id: CHAIN.into(),
                         sequence: seq,
+                        unordered: None,
                         msg: Some(msg),
                     },
                 )
@@ -750,6 +751,7 @@ impl Harness {
             _ => TxBody {
                 chain_id: CHAIN.into(),
                 sequence: 0,
+                unordered: None,
                 msg: Some(self.msg(r)),
             },
         };

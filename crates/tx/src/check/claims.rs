@@ -258,6 +258,7 @@ mod tests {
         check_body(&TxBody {
             chain_id: "c".into(),
             sequence: 0,
+            unordered: None,
             msg: Some(msg),
         })
         .err()

@@ -15,7 +15,7 @@ use crate::error::{Code, TxError};
 use crate::limits::*;
 use crate::pb::{
     tx_body::Msg, Action, GrantConsent, LogAccess, LogBreakGlass, Purpose, ReviewBreakGlass,
-    RevokeConsent, TxBody,
+    RevokeConsent, TxBody, Unordered,
 };
 
 /// Checks a body: chain id length, a message present, every field within its limits.
@@ -50,7 +50,61 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::EndCoverage(m) => claims::check_end_coverage(m)?,
         Msg::SetGateway(m) => records::check_set_gateway(m)?,
     }
+    if let Some(u) = &body.unordered {
+        check_unordered(body.sequence, u, msg)?;
+    }
     Ok(msg)
+}
+
+/// Whether `msg` may be sent unordered: messages whose effect does not depend on the order in
+/// which one signer's txs are applied (each appends an event, anchors a new record or files a
+/// new claim; a second copy is refused by its own rule). Consents, keys, guardians, governance,
+/// policies, coverage, claim decisions and erasure stay ordered: there a later tx relies on an
+/// earlier one of the same signer.
+pub fn may_be_unordered(msg: &Msg) -> bool {
+    matches!(
+        msg,
+        Msg::LogAccess(_)
+            | Msg::LogBreakGlass(_)
+            | Msg::ReviewBreakGlass(_)
+            | Msg::AnchorRecord(_)
+            | Msg::SubmitClaim(_)
+    )
+}
+
+/// An unordered body: `sequence` 0, a nonce of [`UNORDERED_NONCE_LEN`] bytes, a `valid_until`,
+/// and a message that may be unordered. The validity window is checked against the block.
+fn check_unordered(sequence: u64, u: &Unordered, msg: &Msg) -> Result<(), TxError> {
+    if sequence != 0 {
+        return Err(TxError::new(
+            Code::InvalidField,
+            "sequence: an unordered tx carries no sequence (0)",
+        ));
+    }
+    if u.nonce.len() != UNORDERED_NONCE_LEN {
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!(
+                "unordered.nonce is {} bytes; want {UNORDERED_NONCE_LEN} random bytes",
+                u.nonce.len()
+            ),
+        ));
+    }
+    if u.valid_until == 0 {
+        return Err(TxError::new(
+            Code::InvalidField,
+            "unordered.valid_until: give the unix second until which the tx is valid",
+        ));
+    }
+    if !may_be_unordered(msg) {
+        return Err(TxError::new(
+            Code::UnorderedNotAllowed,
+            "this message must be ordered: sign it with the signer's next sequence (only \
+             LogAccess, LogBreakGlass, ReviewBreakGlass, AnchorRecord and SubmitClaim may be \
+             unordered)",
+        ));
+    }
+    Ok(())
 }
 
 fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
@@ -255,8 +309,66 @@ mod tests {
         TxBody {
             chain_id: "c".into(),
             sequence: 0,
+            unordered: None,
             msg: Some(msg),
         }
+    }
+
+    fn unordered(msg: Msg, nonce_len: usize, valid_until: u64) -> TxBody {
+        TxBody {
+            unordered: Some(Unordered {
+                nonce: vec![7; nonce_len],
+                valid_until,
+            }),
+            ..body(msg)
+        }
+    }
+
+    fn access() -> Msg {
+        Msg::LogAccess(LogAccess {
+            patient_id: "pt-1".into(),
+            record_id: "obs-1".into(),
+            data_class: "Observation".into(),
+            purpose: Purpose::Treat as i32,
+            action: 0,
+        })
+    }
+
+    #[test]
+    fn an_unordered_body_needs_a_nonce_a_deadline_no_sequence_and_a_commuting_message() {
+        let code = |b: TxBody| check_body(&b).err().map(|e| e.code);
+        assert_eq!(code(unordered(access(), UNORDERED_NONCE_LEN, 100)), None);
+        assert_eq!(
+            code(unordered(access(), UNORDERED_NONCE_LEN - 1, 100)),
+            Some(Code::InvalidField)
+        );
+        assert_eq!(code(unordered(access(), 0, 100)), Some(Code::InvalidField));
+        assert_eq!(
+            code(unordered(access(), UNORDERED_NONCE_LEN, 0)),
+            Some(Code::InvalidField)
+        );
+        let mut with_sequence = unordered(access(), UNORDERED_NONCE_LEN, 100);
+        with_sequence.sequence = 3;
+        assert_eq!(code(with_sequence), Some(Code::InvalidField));
+        // A patient's consent changes depend on each other: never unordered.
+        assert_eq!(
+            code(unordered(
+                Msg::GrantConsent(grant()),
+                UNORDERED_NONCE_LEN,
+                100
+            )),
+            Some(Code::UnorderedNotAllowed)
+        );
+        assert_eq!(
+            code(unordered(
+                Msg::RevokeConsent(RevokeConsent {
+                    consent_id: "c-1".into()
+                }),
+                UNORDERED_NONCE_LEN,
+                100
+            )),
+            Some(Code::UnorderedNotAllowed)
+        );
     }
 
     fn code_of(msg: Msg) -> Option<Code> {
@@ -289,6 +401,7 @@ mod tests {
         let empty = TxBody {
             chain_id: "c".into(),
             sequence: 0,
+            unordered: None,
             msg: None,
         };
         assert_eq!(
