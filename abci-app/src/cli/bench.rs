@@ -17,7 +17,8 @@ pub struct LoadTiming {
     /// Patients the setup phase registers (medledger).
     #[arg(long, default_value_t = 200)]
     pub patients: usize,
-    /// Seconds to wait after sending for accepted txs to commit.
+    /// After sending, the drain waits for accepted txs while they keep committing; it ends when
+    /// none is left or none committed for this many seconds (at most 12 × this).
     #[arg(long, default_value_t = 10)]
     pub drain: u64,
     /// No progress lines on stderr.
@@ -281,6 +282,12 @@ impl BenchCmd {
                         }
                     }
                 }
+                let mut collapses = Vec::new();
+                for &app in apps {
+                    let cells: Vec<&LoadReport> =
+                        all.iter().filter(|r| r.app == app.name()).collect();
+                    collapses.extend(loadgen::collapses(&cells));
+                }
                 if out == Output::Json {
                     print_json(&all)?;
                 } else {
@@ -291,8 +298,14 @@ impl BenchCmd {
                         print!("{}", loadgen::saturation_summary(app.name(), &cells));
                     }
                 }
+                for c in &collapses {
+                    eprintln!("bench: {c}");
+                }
                 if loadgen::any_lost(&all.iter().collect::<Vec<_>>()) {
                     return Ok(lost());
+                }
+                if !collapses.is_empty() {
+                    return Ok(Exit::Failed);
                 }
             }
             BenchCmd::Vault {

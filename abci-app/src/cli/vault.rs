@@ -170,19 +170,17 @@ impl VaultCmd {
                 });
                 let box_key = medledger_gateway::keyfiles::load_box_key(&box_key_file)
                     .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))?;
-                let sequence = client
-                    .next_sequence(&key.verifying_key().to_bytes())
-                    .await?;
                 let purpose = Purpose::from(purpose);
-                let tx = gw::log_access_tx(
+                // Unordered: no sequence to fetch, so reads from many terminals of one member
+                // never collide, and the gateway may resend it safely.
+                let tx = gw::unordered_log_access_tx(
                     &key,
                     &pctx.chain_id,
-                    sequence,
                     &anchor.patient_id,
                     &record,
                     &anchor.resource_type,
                     purpose,
-                );
+                )?;
                 let answer = match GatewayClient::new(&endpoint, key)
                     .get(&record, purpose, &tx)
                     .await
@@ -193,8 +191,8 @@ impl VaultCmd {
                 let plain = gw::open_released(&answer, &box_key, Some(&anchor.content_hash))
                     .map_err(|e| anyhow::anyhow!("opening the released record: {e}"))?;
                 // Read your own writes: the gateway committed the access through its own node;
-                // wait until ours has that block too, so that the next command signs with the
-                // next sequence (a stale one would resend the same tx).
+                // wait until ours has that block too, so that a `verify access` right after
+                // sees it.
                 wait_for_height(&client, answer.access_height).await?;
                 let mut report = GetAnswer {
                     record_id: answer.record_id.clone(),

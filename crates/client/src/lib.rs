@@ -6,6 +6,7 @@
 pub mod keyring;
 pub mod replay;
 pub mod rpc;
+pub mod unordered;
 pub mod verify;
 
 pub use keyring::Keyring;

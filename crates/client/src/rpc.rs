@@ -135,25 +135,32 @@ impl Client {
         Ok(value.as_deref().and_then(keys::decode_u64).unwrap_or(0))
     }
 
-    /// Signs `msg` with `key` (chain id and sequence from the node), broadcasts it and waits for
-    /// its block.
+    /// Signs `msg` with `key` (chain id from the node; unordered when the message may be, else at
+    /// the key's next sequence), broadcasts it and waits for its block.
     pub async fn submit(&self, key: &SigningKey, msg: Msg) -> anyhow::Result<TxReport> {
         let chain_id = self.chain_id().await?;
-        let sequence = self.next_sequence(&key.verifying_key().to_bytes()).await?;
-        let body = TxBody {
-            chain_id,
-            sequence,
-            unordered: None,
-            msg: Some(msg),
+        let body = if medledger_tx::check::may_be_unordered(&msg) {
+            crate::unordered::body_now(&chain_id, msg)?
+        } else {
+            TxBody {
+                chain_id,
+                sequence: self.next_sequence(&key.verifying_key().to_bytes()).await?,
+                unordered: None,
+                msg: Some(msg),
+            }
         };
         self.broadcast(sign_tx(key, &body)).await
     }
 
     /// Broadcasts signed tx bytes and waits until they are in a block (or refused by CheckTx).
+    /// An unordered tx not yet seen in a block is resent as is every
+    /// [`crate::unordered::RESEND_EVERY`] until its `valid_until` (a mempool may have dropped
+    /// it; a copy is never applied twice).
     pub async fn broadcast(&self, tx: Vec<u8>) -> anyhow::Result<TxReport> {
+        let resend_until = crate::unordered::resendable_until(&tx);
         let res = self
             .rpc
-            .broadcast_tx_sync(tx)
+            .broadcast_tx_sync(tx.clone())
             .await
             .context("broadcast_tx_sync")?;
         let hash = res.hash.to_string();
@@ -169,6 +176,7 @@ impl Client {
             });
         }
         let deadline = Instant::now() + COMMIT_TIMEOUT;
+        let mut resend_at = Instant::now() + crate::unordered::RESEND_EVERY;
         loop {
             if let Ok(r) = self.rpc.tx(res.hash, false).await {
                 let code = r.tx_result.code.value();
@@ -203,6 +211,14 @@ impl Client {
             }
             if Instant::now() > deadline {
                 bail!("tx {hash} was accepted into the mempool but not committed within {COMMIT_TIMEOUT:?}");
+            }
+            if let Some(until) = resend_until {
+                if Instant::now() >= resend_at && crate::unordered::now_secs() <= until {
+                    // The answer does not matter: a copy in the mempool cache, a copy already
+                    // applied (NONCE_REUSED) and a fresh admission all end in the lookup above.
+                    let _ = self.rpc.broadcast_tx_sync(tx.clone()).await;
+                    resend_at = Instant::now() + crate::unordered::RESEND_EVERY;
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

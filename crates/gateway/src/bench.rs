@@ -7,8 +7,10 @@
 //!    and the gateway's own time, which it reports per request in `Server-Timing` (everything
 //!    except broadcasting the access and waiting for its block);
 //! 2. **concurrent readers**: `readers` practitioners of the reader member, each with its own
-//!    key (one signer's sequence cannot be shared by concurrent requests), read at once; every
-//!    read must succeed.
+//!    key, read at once; every read must succeed.
+//!
+//! Every read is an unordered `LogAccess` (a nonce instead of a sequence): what a reader signs
+//! by default, so nothing here coordinates sequence numbers.
 //!
 //! Each read is checked byte for byte against what was stored.
 
@@ -23,7 +25,9 @@ use medledger_vault::share::MemberBoxKey;
 use rand_v010::RngExt;
 use serde::Serialize;
 
-use crate::client::{log_access_tx, now_secs, open_released, sign_headers, GatewayClient};
+use crate::client::{
+    now_secs, open_released, sign_headers, unordered_log_access_tx, GatewayClient,
+};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -131,7 +135,6 @@ async fn read_once(
     http: &reqwest::Client,
     gateway: &str,
     key: &SigningKey,
-    sequence: u64,
     chain_id: &str,
     patient: &str,
     record: &str,
@@ -139,15 +142,14 @@ async fn read_once(
     expect: &[u8],
 ) -> anyhow::Result<(u128, u128, u128)> {
     let start = Instant::now();
-    let tx = log_access_tx(
+    let tx = unordered_log_access_tx(
         key,
         chain_id,
-        sequence,
         patient,
         record,
         "Observation",
         Purpose::Treat,
-    );
+    )?;
     let body = serde_json::to_vec(&crate::api::GetRecord {
         log_access_tx_base64: <base64ct::Base64 as base64ct::Encoding>::encode_string(&tx),
     })?;
@@ -299,19 +301,12 @@ pub async fn run(p: Parties<'_>, cfg: &VaultBench) -> anyhow::Result<VaultBenchR
     let http = reqwest::Client::new();
     let (mut e2e, mut gateway, mut ledger) = (Vec::new(), Vec::new(), Vec::new());
     say(format!("{} sequential reads", cfg.sequential_reads));
-    // The reader's sequence is counted here: the custodian's node commits the access, and the
-    // node we ask may be a block behind it.
-    let first = c
-        .next_sequence(&reader_key.verifying_key().to_bytes())
-        .await?;
     for i in 0..cfg.sequential_reads {
         let (id, content) = &records[i % records.len()];
-        let seq = first + i as u64;
         let (t, g, l) = read_once(
             &http,
             custodian_gw,
             reader_key,
-            seq,
             &chain_id,
             &patient_id,
             id,
@@ -343,9 +338,8 @@ pub async fn run(p: Parties<'_>, cfg: &VaultBench) -> anyhow::Result<VaultBenchR
                 patient_id.clone(),
                 MemberBoxKey::from_secret_bytes(&box_key.secret_bytes())?,
             );
-            let seq = round as u64;
             tasks.push(tokio::spawn(async move {
-                read_once(&http, &url, &k, seq, &chain, &pid, &id, &bk, &content).await
+                read_once(&http, &url, &k, &chain, &pid, &id, &bk, &content).await
             }));
         }
         for t in tasks {

@@ -115,6 +115,29 @@ pub fn log_access_tx(
     )
 }
 
+/// A signed unordered `LogAccess` tx, valid for 30 s: what a reader sends by default. No
+/// sequence to fetch or share, so any number of a member's servers read concurrently with one
+/// key; the gateway resends it until it is committed, and the ledger applies it at most once.
+pub fn unordered_log_access_tx(
+    key: &SigningKey,
+    chain_id: &str,
+    patient_id: &str,
+    record_id: &str,
+    data_class: &str,
+    purpose: Purpose,
+) -> Result<Vec<u8>, ClientError> {
+    let msg = Msg::LogAccess(LogAccess {
+        patient_id: patient_id.into(),
+        record_id: record_id.into(),
+        data_class: data_class.into(),
+        purpose: purpose as i32,
+        action: 0,
+    });
+    let body = medledger_client::unordered::body_now(chain_id, msg)
+        .map_err(|e| ClientError::Other(e.to_string()))?;
+    Ok(sign_tx(key, &body))
+}
+
 /// A signed `LogBreakGlass` tx: an emergency read without consent, by a physician or nurse of a
 /// care provider, with the SHA-256 of the reason they wrote (their member keeps the text). Sent
 /// to `GET /records/{id}?purpose=ETREAT`; the ledger opens its review.

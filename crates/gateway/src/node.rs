@@ -304,7 +304,7 @@ impl Node {
         let mut last = String::from("no node");
         for rpc in &self.rpcs {
             match rpc.broadcast_tx_sync(tx.clone()).await {
-                Ok(res) => return self.wait(rpc, res).await,
+                Ok(res) => return self.wait(rpc, res, &tx).await,
                 Err(e) if e.to_string().contains("already exists in cache") => {
                     return Err(NodeError::AlreadySubmitted)
                 }
@@ -318,7 +318,12 @@ impl Node {
         &self,
         rpc: &HttpClient,
         res: tendermint_rpc::endpoint::broadcast::tx_sync::Response,
+        tx: &[u8],
     ) -> Result<Committed, NodeError> {
+        // An unordered tx is resent as is until its deadline: a mempool may have dropped it,
+        // and the ledger never applies a copy twice (medledger_client::unordered).
+        let resend_until = medledger_client::unordered::resendable_until(tx);
+        let mut resend_at = Instant::now() + medledger_client::unordered::RESEND_EVERY;
         let code = res.code.value();
         if code != 0 {
             return Ok(Committed {
@@ -356,6 +361,12 @@ impl Node {
                     "tx {} accepted but not committed within {COMMIT_TIMEOUT:?}",
                     res.hash
                 )));
+            }
+            if let Some(until) = resend_until {
+                if Instant::now() >= resend_at && medledger_client::unordered::now_secs() <= until {
+                    let _ = rpc.broadcast_tx_sync(tx.to_vec()).await;
+                    resend_at = Instant::now() + medledger_client::unordered::RESEND_EVERY;
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

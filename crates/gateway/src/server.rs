@@ -443,13 +443,23 @@ impl State {
         })
     }
 
-    /// Signs `msg` with the gateway key at its next sequence and waits for its block.
+    /// Signs `msg` with the gateway key (unordered when the message may be, else at its next
+    /// sequence) and waits for its block.
     pub(crate) async fn submit(&self, msg: Msg) -> Result<Committed, NodeError> {
         Ok(self.submit_signed(msg).await?.0)
     }
 
     /// [`State::submit`], also answering the signed tx bytes.
     async fn submit_signed(&self, msg: Msg) -> Result<(Committed, Vec<u8>), NodeError> {
+        if medledger_tx::check::may_be_unordered(&msg) {
+            // Anchors need no sequence: concurrent requests (and several gateway replicas
+            // sharing the key) sign independently.
+            let body = medledger_client::unordered::body_now(self.node.chain_id(), msg)
+                .map_err(|e| NodeError::Unreachable(e.to_string()))?;
+            let tx = sign_tx(&self.signing_key, &body);
+            let committed = self.node.submit(tx.clone()).await?;
+            return Ok((committed, tx));
+        }
         let _guard = self.submit_lock.lock().await;
         let pk = self.signing_key.verifying_key().to_bytes();
         let sequence = self.node.next_sequence(&pk).await?;
