@@ -53,6 +53,7 @@ impl LoadTiming {
                 BroadcastArg::Sync => Broadcast::Sync,
                 BroadcastArg::Async => Broadcast::Async,
             },
+            members_only: false,
         }
     }
 }
@@ -129,6 +130,35 @@ pub enum BenchCmd {
         /// so overload can be measured on 2 cores.
         #[arg(long)]
         max_block_bytes: Option<u64>,
+    },
+    /// Members' access logs at `--member-rate` while patient keys and unknown keys flood at
+    /// `--flood-rate`, on a throwaway localnet with capped blocks; fails (exit 2) unless the
+    /// members commit at least 90 % of what they offer, with nothing lost.
+    Starve {
+        /// Members' offered load, tx/s (about half the capped chain's capacity by default).
+        #[arg(long, default_value_t = 110)]
+        member_rate: u64,
+        /// Flood, tx/s (about three times the capped chain's capacity by default).
+        #[arg(long, default_value_t = 660)]
+        flood_rate: u64,
+        /// Members' connections.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// The flood's connections.
+        #[arg(long, default_value_t = 4)]
+        flood_connections: usize,
+        /// Patient keys signing half the flood (the other half: unknown keys).
+        #[arg(long, default_value_t = 32)]
+        flood_patients: usize,
+        /// Duration, setup size, drain.
+        #[command(flatten)]
+        timing: LoadTiming,
+        /// First port of the throwaway localnet.
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+        /// Cap each block at N bytes (capacity about 220 tx/s of 200-byte txs at 40,000).
+        #[arg(long, default_value_t = 40_000)]
+        max_block_bytes: u64,
     },
     /// The record vault's reads on a throwaway localnet with gateways: lab-b stores records,
     /// hospital-a reads them under a consent, one at a time (end-to-end latency, the gateway's
@@ -308,6 +338,71 @@ impl BenchCmd {
                     return Ok(Exit::Failed);
                 }
             }
+            BenchCmd::Starve {
+                member_rate,
+                flood_rate,
+                connections,
+                flood_connections,
+                flood_patients,
+                timing,
+                base_port,
+                max_block_bytes,
+            } => {
+                let cfg = LoadConfig {
+                    members_only: true,
+                    broadcast: Broadcast::Async,
+                    ..timing.config(member_rate, connections)
+                };
+                let mut spec =
+                    Spec::consortium(BENCH_CHAIN_ID.into(), base_port, AppKind::Medledger)?;
+                spec.max_block_bytes = Some(max_block_bytes);
+                let net = ThrowawayNet::start(spec, me.clone()).await?;
+                let target = Target::of_localnet(&net.net);
+                // The members' setup first (their patients' consents go through the patients'
+                // lane the flood fills), then the flood's own enrolments.
+                let members = loadgen::prepare(&target, &net.keyring, &cfg).await?;
+                let flood = loadgen::flood::Flood::prepare(
+                    &target,
+                    &net.keyring,
+                    loadgen::flood::FloodConfig {
+                        rate: flood_rate,
+                        connections: flood_connections,
+                        // It starts before the members' timed phase and outlasts it.
+                        duration: cfg.duration + FLOOD_HEAD_START * 2,
+                        patients: flood_patients,
+                    },
+                )
+                .await?;
+                if cfg.progress {
+                    eprintln!("flood: {flood_rate} tx/s from {flood_patients} patient keys and unknown keys");
+                }
+                let from = loadgen::flood::latest_height(&target).await?;
+                let flood_target = target.clone();
+                let flooding = tokio::spawn(async move { flood.run(&flood_target).await });
+                tokio::time::sleep(FLOOD_HEAD_START).await;
+                let members = members.run(&target, &cfg).await;
+                flooding.abort();
+                let members = members?;
+                let to = loadgen::flood::latest_height(&target).await?;
+                let in_blocks = loadgen::flood::txs_in_blocks(&target, from + 1, to).await?;
+                let report = StarveReport::new(members, flood_rate, flood_patients, in_blocks);
+                if out == Output::Json {
+                    print_json(&report)?;
+                } else {
+                    print!(
+                        "{}{}{}",
+                        loadgen::table(&[&report.members]),
+                        loadgen::details(&report.members),
+                        report.text()
+                    );
+                }
+                if loadgen::any_lost(&[&report.members]) {
+                    return Ok(lost());
+                }
+                if report.starved {
+                    return Ok(Exit::Failed);
+                }
+            }
             BenchCmd::Vault {
                 record_bytes,
                 records,
@@ -370,6 +465,62 @@ fn lost() -> Exit {
         "bench: txs were sent and never committed (LOST in the verdict column): a failure, see docs/performance.md"
     );
     Exit::Failed
+}
+
+/// How long the flood runs before the members' timed phase starts (so the mempools are
+/// already flooded).
+const FLOOD_HEAD_START: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `bench starve`'s verdict.
+#[derive(serde::Serialize)]
+struct StarveReport {
+    members: LoadReport,
+    /// Committed / offered, in percent.
+    members_committed_pct: u64,
+    flood_offered_tx_per_s: u64,
+    flood_patient_keys: usize,
+    /// Txs in the blocks of the whole run (members' setup and load, the flood's admitted
+    /// txs, certificates).
+    txs_in_blocks: u64,
+    /// Whether the members committed under 90 % of what they offered.
+    starved: bool,
+}
+
+impl StarveReport {
+    fn new(members: LoadReport, flood: u64, patients: usize, in_blocks: u64) -> StarveReport {
+        let pct = members
+            .committed_tx_per_s
+            .saturating_mul(100)
+            .checked_div(members.offered_tx_per_s)
+            .unwrap_or(0);
+        StarveReport {
+            members_committed_pct: pct,
+            flood_offered_tx_per_s: flood,
+            flood_patient_keys: patients,
+            txs_in_blocks: in_blocks,
+            starved: pct < loadgen::PLATEAU_PCT,
+            members,
+        }
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "flood: {} tx/s offered, half from {} patient keys, half from unknown keys; {} txs in the run's blocks, {} of them the members' timed load\n\
+             members: {} tx/s offered, {} tx/s committed ({} %): {}\n",
+            self.flood_offered_tx_per_s,
+            self.flood_patient_keys,
+            self.txs_in_blocks,
+            self.members.committed,
+            self.members.offered_tx_per_s,
+            self.members.committed_tx_per_s,
+            self.members_committed_pct,
+            if self.starved {
+                "STARVED (under 90 %)"
+            } else {
+                "not starved (at least 90 %)"
+            }
+        )
+    }
 }
 
 /// Starts a throwaway localnet of `app`, runs `cfg` on it, stops it.

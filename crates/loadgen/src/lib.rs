@@ -86,6 +86,8 @@ use medledger_client::unordered::now_secs;
 use medledger_client::Keyring;
 use medledger_devnet::localnet::{AppKind, Localnet, NodeSpec, Proc, MEMBERS};
 
+pub mod flood;
+
 /// Share of `LogAccess` in the timed mix, in percent.
 pub const ACCESS_PCT: u64 = 90;
 /// Share of `GrantConsent`, in percent; the rest are `RevokeConsent`.
@@ -133,6 +135,9 @@ pub struct LoadConfig {
     pub progress: bool,
     /// How the timed phase submits txs.
     pub broadcast: Broadcast,
+    /// Only members' access logs in the timed phase (no consent changes): the load whose
+    /// committed rate `bench starve` checks under a flood.
+    pub members_only: bool,
 }
 
 /// How txs are submitted.
@@ -162,6 +167,7 @@ impl Default for LoadConfig {
             kv_tx_size: None,
             progress: true,
             broadcast: Broadcast::Sync,
+            members_only: false,
         }
     }
 }
@@ -354,6 +360,20 @@ pub async fn run(
     keyring: &Keyring,
     cfg: &LoadConfig,
 ) -> anyhow::Result<LoadReport> {
+    prepare(target, keyring, cfg).await?.run(target, cfg).await
+}
+
+/// A load ready to send: the setup done and the timed phase signed.
+pub struct Prepared {
+    plan: Plan,
+}
+
+/// Runs the setup (medledger) and signs the timed phase, without sending it (see [`run`]).
+pub async fn prepare(
+    target: &Target,
+    keyring: &Keyring,
+    cfg: &LoadConfig,
+) -> anyhow::Result<Prepared> {
     cfg.validate()?;
     if target.rpc.is_empty() {
         bail!("no node to send to");
@@ -372,6 +392,21 @@ pub async fn run(
             kv_plan(cfg, total, size, random_u64()?)
         }
     };
+    Ok(Prepared { plan })
+}
+
+impl Prepared {
+    /// Sends the timed phase from now and reports.
+    pub async fn run(self, target: &Target, cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
+        send_and_report(target, cfg, self.plan).await
+    }
+}
+
+async fn send_and_report(
+    target: &Target,
+    cfg: &LoadConfig,
+    plan: Plan,
+) -> anyhow::Result<LoadReport> {
     let tx_bytes_avg = average_size(&plan);
     let label = target.app.name();
     let cpu_before = sample_usage(target);
@@ -571,17 +606,7 @@ impl Workload {
         total: u64,
     ) -> anyhow::Result<Workload> {
         let chain_id = chain_id(&target.rpc[0]).await?;
-        let client = medledger_client::Client::new(&target.rpc[0])?;
-        let mut members = Vec::new();
-        for (id, _, _) in MEMBERS {
-            let key = keyring
-                .get(id)
-                .with_context(|| format!("admin key of member {id} (the localnet's keyring)"))?;
-            let next_seq = client
-                .next_sequence(&key.verifying_key().to_bytes())
-                .await?;
-            members.push(Signer { key, next_seq });
-        }
+        let mut members = member_signers(target, keyring).await?;
         // Enough spares for the revocations of the mix, at least one each.
         let revokes = total.saturating_mul(REVOKE_PCT).div_ceil(100);
         let spares = revokes.div_ceil(cfg.patients as u64).clamp(1, MAX_SPARES);
@@ -637,22 +662,28 @@ impl Workload {
         }
         let started = Instant::now();
         // Untimed: async, so the setup does not crawl at one CheckTx round trip per tx; every
-        // setup tx must still end in a block with code 0.
-        let outcome = execute(
-            target,
-            Plan { txs },
-            started,
-            None,
-            SETUP_TIMEOUT,
-            Broadcast::Async,
-            None,
-        )
-        .await?;
-        let t = &outcome.tracker;
-        require_all_committed(t, n)?;
+        // setup tx must still end in a block with code 0. In waves that fit the mempool's
+        // patients' lane (each committed before the next): a burst of patients' txs past it is
+        // refused, as it must be.
+        let mut states = Vec::with_capacity(n);
+        let wave_bytes = patients_lane_bytes(target).await?;
+        for wave in lane_waves(&txs, wave_bytes) {
+            let m = wave.len();
+            let outcome = execute(
+                target,
+                Plan { txs: wave },
+                Instant::now(),
+                None,
+                SETUP_TIMEOUT,
+                Broadcast::Async,
+                None,
+            )
+            .await?;
+            require_all_committed(&outcome.tracker, m)?;
+            states.extend(outcome.tracker.states);
+        }
         for (p, i) in spare_txs {
-            let id = t
-                .states
+            let id = states
                 .get(i)
                 .and_then(|s| s.consent_id.clone())
                 .context("a spare grant emitted no consent_id")?;
@@ -683,7 +714,11 @@ impl Workload {
         let mut txs = Vec::new();
         self.epoch = now_secs();
         for i in 0..total {
-            let roll = rng.next() % 100;
+            let roll = if cfg.members_only {
+                0
+            } else {
+                rng.next() % 100
+            };
             let patient = rng.below(self.patients.len());
             let (bytes, conn, ordered) = if roll >= ACCESS_PCT + GRANT_PCT {
                 match self.revoke(cfg.connections) {
@@ -1205,6 +1240,70 @@ fn require_all_committed(t: &Tracker, n: usize) -> anyhow::Result<()> {
         bail!("setup failed: {committed} of {n} txs committed within {SETUP_TIMEOUT:?}; first failures: {failed:?} (txs refused by CheckTx are only seen as missing)");
     }
     Ok(())
+}
+
+/// Splits patients' setup txs (in order) into waves that fit the mempool's patients' lane:
+/// at most [`LANE_WAVE`] txs and `max_bytes` per wave and [`LANE_SIGNER`] per signer, keeping
+/// each signer's txs in order.
+fn lane_waves(txs: &[Planned], max_bytes: u64) -> Vec<Vec<Planned>> {
+    let mut waves: Vec<Vec<Planned>> = vec![Vec::new()];
+    let mut per_signer: BTreeMap<Option<usize>, u64> = BTreeMap::new();
+    let mut bytes = 0u64;
+    for t in txs {
+        let size = t.bytes.len() as u64 + 4;
+        let full = waves.last().is_some_and(|w| {
+            !w.is_empty() && (w.len() as u64 >= LANE_WAVE || bytes + size > max_bytes)
+        }) || per_signer.get(&t.ordered).copied().unwrap_or(0) >= LANE_SIGNER;
+        if full {
+            waves.push(Vec::new());
+            per_signer.clear();
+            bytes = 0;
+        }
+        bytes += size;
+        *per_signer.entry(t.ordered).or_default() += 1;
+        if let Some(w) = waves.last_mut() {
+            w.push(Planned {
+                bytes: t.bytes.clone(),
+                conn: t.conn,
+                at: t.at,
+                ordered: t.ordered,
+            });
+        }
+    }
+    waves
+}
+
+/// Bytes of patients' txs per setup wave: 3/4 of the quarter of a block a node's patients'
+/// lane holds (the block size from the chain's consensus parameters).
+async fn patients_lane_bytes(target: &Target) -> anyhow::Result<u64> {
+    let params = http(&target.rpc[0])?
+        .latest_consensus_params()
+        .await
+        .context("consensus parameters")?;
+    let block = u64::try_from(params.consensus_params.block.max_bytes).unwrap_or(u64::MAX);
+    Ok((block / 4).saturating_mul(3) / 4)
+}
+
+/// Patients' txs per setup wave: 3/4 of a node's patients' lane (`MEMPOOL_LANE_FULL` past
+/// it), leaving room for others.
+const LANE_WAVE: u64 = medledger_tx::limits::MEMPOOL_PATIENT_LANE * 3 / 4;
+/// Txs of one patient per setup wave: what a node admits pending per patient key.
+const LANE_SIGNER: u64 = medledger_tx::limits::MEMPOOL_PATIENT_SIGNER;
+
+/// The members' admin keys (from the localnet's keyring) at their committed next sequences.
+async fn member_signers(target: &Target, keyring: &Keyring) -> anyhow::Result<Vec<Signer>> {
+    let client = medledger_client::Client::new(&target.rpc[0])?;
+    let mut members = Vec::new();
+    for (id, _, _) in MEMBERS {
+        let key = keyring
+            .get(id)
+            .with_context(|| format!("admin key of member {id} (the localnet's keyring)"))?;
+        let next_seq = client
+            .next_sequence(&key.verifying_key().to_bytes())
+            .await?;
+        members.push(Signer { key, next_seq });
+    }
+    Ok(members)
 }
 
 /// The members enrol the patients (`RegisterPatient` signed by a member, with the patient's key

@@ -28,6 +28,7 @@ use crate::domain::{governance, validators, BlockCtx, Event};
 use crate::error::ApplyError;
 use crate::error::StoreError;
 use crate::genesis::{genesis_writes_with_keys, GenesisPower};
+use crate::lanes::{Lane, Lanes};
 use crate::nonces;
 use crate::store::{Committed, Staged, Store};
 use crate::view::{BlockState, StateRead};
@@ -76,6 +77,8 @@ pub struct Ledger {
     /// The time of the last block committed since this process started (`None` before the
     /// first): CheckTx's clock for unordered txs' validity windows.
     last_block_time: Option<u64>,
+    /// The txs this node admitted and no block carried yet, by lane (see [`crate::lanes`]).
+    lanes: Lanes,
     /// Next sequence per signer counting txs admitted to the mempool since the last commit.
     mempool_next: BTreeMap<[u8; 32], u64>,
     /// The validator registry of the last committed state, in address order.
@@ -116,6 +119,7 @@ impl Ledger {
             pending: None,
             pending_time: 0,
             last_block_time: None,
+            lanes: Lanes::default(),
             mempool_next: BTreeMap::new(),
             validators,
             recent_registries,
@@ -360,23 +364,27 @@ impl Ledger {
                 "certificates are added by block proposers, not submitted",
             ));
         }
+        let size = framed_tx_size(tx.len());
         let tx = self.sigs.decode_and_verify(tx)?;
         let msg = check_stateless(&tx, &self.chain_id)?;
         // Only keys the ledger knows reach the mempool (a recovery excepted, signed by the new
         // key): an outsider with RPC access cannot crowd out members or grow the state.
-        match signer(&self.store, tx.signer()) {
+        let lane = match signer(&self.store, tx.signer()) {
             Ok(Signer::Unknown) if !unknown_signer_may_send(msg) => return Err(unknown_signer()),
-            Ok(_) => {}
+            Ok(who) => Lane::of(&who),
             Err(ApplyError::Rejected(e)) => return Err(e),
             Err(ApplyError::Store(e)) => return Err(internal(e)),
-        }
+        };
+        let next_height = self.store.committed().map_or(0, |c| c.height) + 1;
         if let Some(u) = &tx.body().unordered {
             // No sequence: the window against the last block's time (the next block's is
             // later), and the nonce against the committed set. Copies pending in the mempool
             // are CometBFT's cache's business; a block applies the first and refuses the rest.
-            return nonces::check(&self.store, tx.signer(), u, self.last_block_time)
-                .map_err(internal)?
-                .map(|_| ());
+            nonces::check(&self.store, tx.signer(), u, self.last_block_time)
+                .map_err(internal)??;
+            return self
+                .lanes
+                .admit(*tx.hash(), *tx.signer(), lane, next_height, size);
         }
         let committed = self
             .store
@@ -393,6 +401,8 @@ impl Ledger {
             return Ok(()); // already admitted once: a resend or a recheck
         }
         check_sequence(sequence, admitted)?;
+        self.lanes
+            .admit(*tx.hash(), *tx.signer(), lane, next_height, size)?;
         if self.mempool_next.len() >= MAX_MEMPOOL_SIGNERS
             && !self.mempool_next.contains_key(tx.signer())
         {
@@ -419,6 +429,7 @@ impl Ledger {
         txs: Vec<Vec<u8>>,
         max_bytes: u64,
     ) -> Vec<Vec<u8>> {
+        self.lanes.set_block_bytes(max_bytes);
         let mut total: u64 = 0;
         let mut out = Vec::with_capacity(txs.len() + 1);
         if let Some(cert) = self.build_certificate(height, votes) {
@@ -578,6 +589,10 @@ impl Ledger {
                 None => BlockTx::User(self.sigs.decode_and_verify(tx)),
             })
             .collect();
+        for tx in txs {
+            self.lanes.carried(&ids::tx_hash(tx));
+        }
+        self.lanes.expire(height);
         let ctx = BlockCtx {
             key_proofs: self.verify_key_proofs(&parsed)?,
             ..BlockCtx::new(self.chain_id.clone(), height, time)

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod fault;
 pub mod genesis;
+pub mod lanes;
 pub mod ledger;
 pub mod nonces;
 pub mod store;

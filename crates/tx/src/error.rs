@@ -176,11 +176,16 @@ pub enum Code {
     /// The signer already used this nonce in a committed unordered tx that is still remembered:
     /// a replay, or a resubmission of a tx that was already applied.
     NonceReused = 99,
+    /// CheckTx only: the mempool lane of the signer's kind, or the signer's own share of it, is
+    /// full on this node (patients and practitioners are rationed so they cannot crowd out
+    /// members; see `docs/performance.md`). Retry after a block. (Tx codes skip 100–102, which
+    /// are query codes.)
+    MempoolLaneFull = 103,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 80] = [
+    pub const ALL: [Code; 81] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -261,6 +266,7 @@ impl Code {
         Code::UnorderedNotAllowed,
         Code::OutsideValidityWindow,
         Code::NonceReused,
+        Code::MempoolLaneFull,
     ];
 
     /// The ABCI result code.
@@ -356,6 +362,7 @@ impl Code {
             Code::UnorderedNotAllowed => "UNORDERED_NOT_ALLOWED",
             Code::OutsideValidityWindow => "OUTSIDE_VALIDITY_WINDOW",
             Code::NonceReused => "NONCE_REUSED",
+            Code::MempoolLaneFull => "MEMPOOL_LANE_FULL",
         }
     }
 }

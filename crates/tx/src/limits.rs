@@ -9,6 +9,15 @@ pub const MAX_TX_BYTES: usize = 8 * 1024;
 pub const MAX_UNORDERED_VALIDITY_SECS: u64 = 60;
 /// Length of an unordered tx's nonce, in bytes (random: 2^-64 collision odds at 2^32 txs).
 pub const UNORDERED_NONCE_LEN: usize = 16;
+/// Most txs of patient keys pending in one node's mempool (CheckTx's patients' lane; see
+/// `medledger_state::lanes`): consent changes are rare, and patients must not crowd members out.
+pub const MEMPOOL_PATIENT_LANE: u64 = 256;
+/// Most txs of one patient key pending in one node's mempool.
+pub const MEMPOOL_PATIENT_SIGNER: u64 = 16;
+/// Most txs of practitioner keys pending in one node's mempool.
+pub const MEMPOOL_PRACTITIONER_LANE: u64 = 1024;
+/// Most txs of one practitioner key pending in one node's mempool.
+pub const MEMPOOL_PRACTITIONER_SIGNER: u64 = 64;
 /// Longest chain id (CometBFT's own limit).
 pub const MAX_CHAIN_ID_LEN: usize = 50;
 /// Longest identifier: member ids, patient ids, consent ids.
