@@ -22,6 +22,7 @@ async fn a_short_load_commits_every_sent_tx_exactly_once() {
         progress: true,
         // Sync: CheckTx rejections are counted, so "no rejection" means what it says.
         broadcast: Broadcast::Sync,
+        members_only: false,
     };
     let report = loadgen::run(&Target::of_localnet(&t.net), &t.keyring, &cfg)
         .await
