@@ -140,7 +140,9 @@ impl TestNet {
         ))
     }
 
-    /// hospital-a enrols `patient` through node `i` and waits for the block; panics if refused.
+    /// hospital-a enrols `patient` through node `i` and waits until every node has committed
+    /// the block (CheckTx admits only keys the ledger knows, so the patient's first tx to a node
+    /// a block behind would be UNKNOWN_SIGNER); panics if refused.
     pub async fn enrol_patient(&self, i: usize, patient: &SigningKey) {
         let r = self
             .client(i)
@@ -148,6 +150,8 @@ impl TestNet {
             .await
             .unwrap();
         assert_eq!(r.code, 0, "enrolment: {} {}", r.code_name, r.log);
+        let all: Vec<usize> = (0..self.net.spec.nodes.len()).collect();
+        self.wait_all(&all, r.height).await;
     }
 
     /// Waits until every node in `nodes` reaches `height`.

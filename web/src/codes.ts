@@ -21,6 +21,6 @@ export const CODE_NAMES: Record<number, string> = {
   97: 'UNORDERED_NOT_ALLOWED',
   98: 'OUTSIDE_VALIDITY_WINDOW',
   99: 'NONCE_REUSED',
-  103: 'MEMPOOL_LANE_FULL',
+  110: 'MEMPOOL_LANE_FULL',
 };
 export const codeName = (code: number): string => CODE_NAMES[code] ?? `CODE_${code}`;

@@ -24,14 +24,35 @@ pub struct StartArgs {
     /// per method, txs by result code, block size and height, certificate signers.
     #[arg(long, env = "MEDLEDGER_METRICS")]
     pub metrics: Option<String>,
+    /// Keep every height from the newest minus this many, prune older ones in the background
+    /// (at least 10; 0 keeps every height: an archive node). The default, about a day of 1 s
+    /// blocks, covers every client's point-in-time reads; the ledger's history (access events,
+    /// consents, anchors, claims) stays provable from the newest state whatever is pruned
+    /// (docs/reliability.md, "Pruning").
+    #[arg(long, env = "MEDLEDGER_KEEP_RECENT", default_value_t = 100_000)]
+    pub keep_recent: u64,
+    /// Below the recent window, also keep every height that is a multiple of this (0: none), so
+    /// an auditor can still read the whole state as it was at those checkpoints.
+    #[arg(long, env = "MEDLEDGER_KEEP_EVERY", default_value_t = 10_000)]
+    pub keep_every: u64,
 }
 
 impl StartArgs {
     /// Opens the ledger and serves ABCI until the process is stopped.
     pub async fn run(self) -> anyhow::Result<Exit> {
         let a = self;
-        let ledger = medledger_state::Ledger::open(&a.data)
+        let mut ledger = medledger_state::Ledger::open(&a.data)
             .with_context(|| format!("opening {}", a.data.display()))?;
+        if a.keep_recent > 0 {
+            ledger
+                .retain(a.keep_recent, a.keep_every)
+                .context("--keep-recent")?;
+            tracing::info!(
+                keep_recent = a.keep_recent,
+                keep_every = a.keep_every,
+                "pruning heights older than the recent window, keeping the checkpoints"
+            );
+        }
         let bls = a
             .bls_key
             .as_deref()

@@ -79,6 +79,8 @@ pub struct Ledger {
     last_block_time: Option<u64>,
     /// The txs this node admitted and no block carried yet, by lane (see [`crate::lanes`]).
     lanes: Lanes,
+    /// Tells the pruner thread each committed height (see [`Ledger::retain`]).
+    pruner: Option<std::sync::mpsc::Sender<u64>>,
     /// Next sequence per signer counting txs admitted to the mempool since the last commit.
     mempool_next: BTreeMap<[u8; 32], u64>,
     /// The validator registry of the last committed state, in address order.
@@ -93,6 +95,9 @@ pub struct Ledger {
 
 /// How many verified tx hashes a node remembers (about 10 MB): more than a full mempool.
 pub const SIG_CACHE_CAPACITY: usize = 100_000;
+/// The fewest recent heights a pruning node keeps: blocks check the certificate and registries
+/// of the last three states, and clients read a block or two behind the newest.
+pub const MIN_KEEP_RECENT: u64 = 10;
 /// Most signers whose pending sequences CheckTx remembers (the mempool's view).
 pub const MAX_MEMPOOL_SIGNERS: usize = 100_000;
 
@@ -120,11 +125,58 @@ impl Ledger {
             pending_time: 0,
             last_block_time: None,
             lanes: Lanes::default(),
+            pruner: None,
             mempool_next: BTreeMap::new(),
             validators,
             recent_registries,
             sigs: SigCache::new(SIG_CACHE_CAPACITY),
         })
+    }
+
+    /// Prunes old versions from now on, on a thread of its own, off the Commit path: after each
+    /// commit of height `h` it keeps every version from `h - keep_recent` and every multiple of
+    /// `keep_every` (0: none) below, and deletes what only other versions needed
+    /// ([`crate::store::Pruner`]). `keep_recent` is at least [`MIN_KEEP_RECENT`]: blocks check
+    /// certificates and registries of the last few states.
+    pub fn retain(&mut self, keep_recent: u64, keep_every: u64) -> Result<(), StoreError> {
+        if keep_recent < MIN_KEEP_RECENT {
+            return Err(StoreError::Tree(format!(
+                "keep_recent {keep_recent}: keep at least {MIN_KEEP_RECENT} recent heights"
+            )));
+        }
+        let pruner = self.store.pruner();
+        let (tx, rx) = std::sync::mpsc::channel::<u64>();
+        std::thread::Builder::new()
+            .name("pruner".into())
+            .spawn(move || {
+                while let Ok(mut height) = rx.recv() {
+                    // Only the newest height matters.
+                    while let Ok(h) = rx.try_recv() {
+                        height = h;
+                    }
+                    let earliest = height.saturating_sub(keep_recent);
+                    if earliest == 0 {
+                        continue;
+                    }
+                    match pruner.prune(earliest, keep_every) {
+                        Ok(stats) if stats.nodes + stats.values > 0 => tracing::debug!(
+                            earliest,
+                            nodes = stats.nodes,
+                            values = stats.values,
+                            kept = stats.kept_for_checkpoints,
+                            "pruned"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, "pruning failed; the node goes on unpruned");
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Tree(format!("starting the pruner: {e}")))?;
+        self.pruner = Some(tx);
+        Ok(())
     }
 
     /// The validator registry of the last committed state, in address order. Governance changes
@@ -648,6 +700,10 @@ impl Ledger {
         let staged = self.pending.take().ok_or(StoreError::NothingToCommit)?;
         let committed = self.store.commit(staged)?;
         self.last_block_time = Some(self.pending_time);
+        if let Some(tx) = &self.pruner {
+            // The pruner may have stopped (an error it logged): the chain goes on unpruned.
+            let _ = tx.send(committed.height);
+        }
         (self.validators, self.recent_registries) = load_registries(&self.store)?;
         Ok(committed)
     }
@@ -692,11 +748,30 @@ impl Ledger {
                 ),
             );
         }
+        let pruned = || {
+            let r = self.store.retention();
+            fail(
+                QueryCode::Pruned,
+                format!(
+                    "height {height} is pruned on this node: it keeps every height from {} and \
+                     every multiple of {} (0: none) below; query a later height, or an archive \
+                     node (docs/reliability.md, \"Pruning\")",
+                    r.earliest(),
+                    r.keep_every()
+                ),
+            )
+        };
+        if !self.store.available(height) {
+            return pruned();
+        }
         let result = if prove {
             self.store.prove(&key, height).map(|(v, p)| (v, Some(p)))
         } else {
             self.store.get_at(&key, height).map(|v| (v, None))
         };
+        if result.is_err() && !self.store.available(height) {
+            return pruned(); // the pruner went past it while we read
+        }
         match result {
             Ok((value, proof)) => QueryAnswer {
                 code: 0,

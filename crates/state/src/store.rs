@@ -9,7 +9,18 @@
 //! - `values`: key_hash ‖ version (big-endian) → 0x00 (deleted) or 0x01 ‖ value, so the value of
 //!   a key at version `v` is one reverse seek;
 //! - `preimages`: key_hash → key (ICS23 non-membership proofs name the neighbouring keys);
-//! - `meta`: `committed` → height ‖ app hash, `chain_id` → the chain id from InitChain.
+//! - `meta`: `committed` → height ‖ app hash, `chain_id` → the chain id from InitChain,
+//!   `retention` → the pruning state (see below);
+//! - `stale`: what each version made obsolete, for pruning: `stale_since ‖ 0x00 ‖ NodeKey` for
+//!   a tree node the version replaced (jmt's stale node index), `version ‖ 0x01 ‖ key_hash` for
+//!   a key the version wrote (its previous value entry becomes obsolete then).
+//!
+//! **Pruning** ([`Pruner`], issue 16). A node or value entry created at version `c` and made
+//! obsolete at version `s` is needed exactly by the versions in `[c, s)`. With a retention of
+//! "every version from `earliest`, and every multiple of `keep_every`", it is deleted once
+//! `s ≤ earliest` unless some multiple of `keep_every` lies in `[c, s)`. The pruner runs on its
+//! own thread, off the Commit path; it publishes the new `earliest` before it deletes anything,
+//! so a read of a version about to go is refused ([`Store::available`]) rather than half read.
 //!
 //! [`Store::stage`] computes a new version without writing; [`Store::commit`] writes it, the
 //! preimages and the new `committed` record in one atomic RocksDB write batch.
@@ -23,6 +34,8 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
 use jmt::storage::{HasPreimage, LeafNode, NibblePath, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{KeyHash, OwnedValue, Sha256Jmt, Version};
@@ -38,8 +51,12 @@ const CF_NODES: &str = "nodes";
 const CF_VALUES: &str = "values";
 const CF_PREIMAGES: &str = "preimages";
 const CF_META: &str = "meta";
+const CF_STALE: &str = "stale";
 const META_COMMITTED: &[u8] = b"committed";
 const META_CHAIN_ID: &[u8] = b"chain_id";
+const META_RETENTION: &[u8] = b"retention";
+const STALE_NODE: u8 = 0;
+const STALE_VALUE: u8 = 1;
 
 /// Staged writes: key → new value, or `None` to delete. Ordered, so iteration is deterministic.
 pub type WriteSet = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -67,9 +84,46 @@ pub struct Staged {
 
 /// The RocksDB-backed versioned Merkle store.
 pub struct Store {
-    db: DB,
+    db: Arc<DB>,
     committed: Option<Committed>,
     top: TopCache,
+    retention: Arc<RetentionState>,
+}
+
+/// Which versions are still readable: every version from `earliest`, and every multiple of
+/// `keep_every` (0: none kept below `earliest`). Shared by the store and its pruner.
+#[derive(Debug, Default)]
+pub struct RetentionState {
+    earliest: AtomicU64,
+    keep_every: AtomicU64,
+}
+
+impl RetentionState {
+    /// Whether version `v` (not above the last committed) can still be read.
+    pub fn readable(&self, v: Version) -> bool {
+        let every = self.keep_every.load(AtomicOrdering::Acquire);
+        v >= self.earliest.load(AtomicOrdering::Acquire) || (every > 0 && v % every == 0)
+    }
+
+    /// The first version kept in full.
+    pub fn earliest(&self) -> Version {
+        self.earliest.load(AtomicOrdering::Acquire)
+    }
+
+    /// The interval of the checkpoint versions kept below `earliest` (0: none).
+    pub fn keep_every(&self) -> u64 {
+        self.keep_every.load(AtomicOrdering::Acquire)
+    }
+}
+
+/// Whether an entry needed by the versions `[created, stale_since)` must be kept for a
+/// checkpoint version (a multiple of `keep_every` in that range).
+fn needed_by_checkpoint(created: Version, stale_since: Version, keep_every: u64) -> bool {
+    if keep_every == 0 {
+        return false;
+    }
+    let first = created.div_ceil(keep_every).saturating_mul(keep_every);
+    first < stale_since
 }
 
 /// Nibble depths `0..=TOP_DEPTH` of the tree are kept in memory: up to 69,905 nodes (~75 MB) at
@@ -171,15 +225,67 @@ impl Store {
                 cf(CF_VALUES, true),
                 cf(CF_PREIMAGES, false),
                 cf(CF_META, false),
+                cf(CF_STALE, false),
             ],
         )?;
         let mut store = Store {
-            db,
+            db: Arc::new(db),
             committed: None,
             top: TopCache::default(),
+            retention: Arc::new(RetentionState::default()),
         };
         store.committed = store.read_committed()?;
+        if let Some(bytes) = store.db.get_cf(store.cf(CF_META)?, META_RETENTION)? {
+            let (earliest, every) = decode_retention(&bytes)?;
+            store
+                .retention
+                .earliest
+                .store(earliest, AtomicOrdering::Release);
+            store
+                .retention
+                .keep_every
+                .store(every, AtomicOrdering::Release);
+        }
         Ok(store)
+    }
+
+    /// Whether version `version` can still be read: committed, and not pruned.
+    pub fn available(&self, version: Version) -> bool {
+        self.committed.is_some_and(|c| version <= c.height) && self.retention.readable(version)
+    }
+
+    /// Which versions are kept (see [`RetentionState`]).
+    pub fn retention(&self) -> &RetentionState {
+        &self.retention
+    }
+
+    /// How many entries the tree's nodes, the value versions and the pruning index hold. Reads
+    /// every entry: for tests and soaks, not for a running node.
+    pub fn count_entries(&self) -> Result<EntryCounts, StoreError> {
+        let count = |name: &str| -> Result<u64, StoreError> {
+            let mut iter = self.db.raw_iterator_cf(self.cf(name)?);
+            iter.seek_to_first();
+            let mut n = 0;
+            while iter.valid() {
+                n += 1;
+                iter.next();
+            }
+            iter.status()?;
+            Ok(n)
+        };
+        Ok(EntryCounts {
+            nodes: count(CF_NODES)?,
+            values: count(CF_VALUES)?,
+            stale: count(CF_STALE)?,
+        })
+    }
+
+    /// A pruner of this store, to run on another thread.
+    pub fn pruner(&self) -> Pruner {
+        Pruner {
+            db: self.db.clone(),
+            retention: self.retention.clone(),
+        }
     }
 
     fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
@@ -479,6 +585,19 @@ impl Store {
         for (hash, key) in &staged.preimages {
             wb.put_cf(preimages, hash.0, key);
         }
+        let stale = self.cf(CF_STALE)?;
+        for index in &staged.batch.stale_node_index_batch {
+            let mut k = index.stale_since_version.to_be_bytes().to_vec();
+            k.push(STALE_NODE);
+            k.extend_from_slice(&borsh_bytes(&index.node_key)?);
+            wb.put_cf(stale, k, []);
+        }
+        for (version, hash) in staged.batch.node_batch.values().keys() {
+            let mut k = version.to_be_bytes().to_vec();
+            k.push(STALE_VALUE);
+            k.extend_from_slice(&hash.0);
+            wb.put_cf(stale, k, []);
+        }
         let committed = Committed {
             height: staged.version,
             app_hash: staged.root,
@@ -504,6 +623,153 @@ impl Store {
         self.db
             .put_cf(self.cf(CF_META)?, META_CHAIN_ID, chain_id.as_bytes())?;
         Ok(())
+    }
+}
+
+fn decode_retention(bytes: &[u8]) -> Result<(Version, u64), StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        key: "meta/retention".into(),
+        reason: "not 16 bytes".into(),
+    };
+    let earliest = bytes
+        .get(..8)
+        .and_then(medledger_tx::keys::decode_u64)
+        .ok_or_else(corrupt)?;
+    let every = bytes
+        .get(8..16)
+        .and_then(medledger_tx::keys::decode_u64)
+        .ok_or_else(corrupt)?;
+    Ok((earliest, every))
+}
+
+/// Entries per column family ([`Store::count_entries`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryCounts {
+    /// Tree nodes.
+    pub nodes: u64,
+    /// Value versions.
+    pub values: u64,
+    /// Pruning index entries not yet processed.
+    pub stale: u64,
+}
+
+/// What one pruning pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    /// Tree nodes deleted.
+    pub nodes: u64,
+    /// Value entries deleted.
+    pub values: u64,
+    /// Obsolete entries kept because a checkpoint version needs them.
+    pub kept_for_checkpoints: u64,
+}
+
+/// Deletes what no retained version needs (see the module docs). Runs on its own thread: it
+/// shares the database with the [`Store`], never the tree being staged (only versions before
+/// `earliest` lose anything, and `earliest` stays behind the last committed version).
+pub struct Pruner {
+    db: Arc<DB>,
+    retention: Arc<RetentionState>,
+}
+
+/// Stale index entries deleted per write batch.
+const PRUNE_BATCH: usize = 10_000;
+
+impl Pruner {
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::Tree(format!("column family {name} missing")))
+    }
+
+    /// Keeps every version from `earliest` and every multiple of `keep_every` (0: none), and
+    /// deletes what only other versions needed. `earliest` never moves back, and `keep_every`
+    /// cannot change once pruning started (what it did not keep is gone).
+    pub fn prune(&self, earliest: Version, keep_every: u64) -> Result<PruneStats, StoreError> {
+        let before = self.retention.earliest();
+        if earliest <= before {
+            return Ok(PruneStats::default());
+        }
+        let every = if before == 0 {
+            keep_every
+        } else {
+            self.retention.keep_every()
+        };
+        // Publish first: from now on reads of the versions about to go are refused.
+        let mut record = earliest.to_be_bytes().to_vec();
+        record.extend_from_slice(&every.to_be_bytes());
+        self.db.put_cf(self.cf(CF_META)?, META_RETENTION, &record)?;
+        self.retention
+            .keep_every
+            .store(every, AtomicOrdering::Release);
+        self.retention
+            .earliest
+            .store(earliest, AtomicOrdering::Release);
+
+        let (nodes, values, stale) = (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_STALE)?);
+        let mut stats = PruneStats::default();
+        let mut iter = self.db.raw_iterator_cf(stale);
+        iter.seek_to_first();
+        let mut wb = WriteBatch::default();
+        let mut in_batch = 0usize;
+        while iter.valid() {
+            let Some(key) = iter.key() else { break };
+            let since = key
+                .get(..8)
+                .and_then(medledger_tx::keys::decode_u64)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: format!("stale/{}", hex::encode(key)),
+                    reason: "no version".into(),
+                })?;
+            if since > earliest {
+                break;
+            }
+            match (key.get(8), key.get(9..)) {
+                (Some(&STALE_NODE), Some(node_key)) => {
+                    let nk: NodeKey =
+                        borsh::from_slice(node_key).map_err(|e| StoreError::Corrupt {
+                            key: format!("stale/{}", hex::encode(key)),
+                            reason: e.to_string(),
+                        })?;
+                    if needed_by_checkpoint(nk.version(), since, every) {
+                        stats.kept_for_checkpoints += 1;
+                    } else {
+                        wb.delete_cf(nodes, node_key);
+                        stats.nodes += 1;
+                    }
+                }
+                (Some(&STALE_VALUE), Some(hash)) if hash.len() == 32 && since > 0 => {
+                    // The entry this write made obsolete: the newest one before it.
+                    let mut seek = hash.to_vec();
+                    seek.extend_from_slice(&(since - 1).to_be_bytes());
+                    let mut read = ReadOptions::default();
+                    read.set_prefix_same_as_start(true);
+                    let mut prev = self.db.raw_iterator_cf_opt(values, read);
+                    prev.seek_for_prev(&seek);
+                    if let Some(k) = prev.key().filter(|k| k.len() == 40 && &k[..32] == hash) {
+                        let created = medledger_tx::keys::decode_u64(&k[32..]).unwrap_or(0);
+                        if needed_by_checkpoint(created, since, every) {
+                            stats.kept_for_checkpoints += 1;
+                        } else {
+                            wb.delete_cf(values, k);
+                            stats.values += 1;
+                        }
+                    }
+                    prev.status()?;
+                }
+                _ => {}
+            }
+            wb.delete_cf(stale, key);
+            in_batch += 1;
+            if in_batch >= PRUNE_BATCH {
+                self.db.write(std::mem::take(&mut wb))?;
+                in_batch = 0;
+            }
+            iter.next();
+        }
+        iter.status()?;
+        self.db.write(wb)?;
+        Ok(stats)
     }
 }
 

@@ -178,9 +178,9 @@ pub enum Code {
     NonceReused = 99,
     /// CheckTx only: the mempool lane of the signer's kind, or the signer's own share of it, is
     /// full on this node (patients and practitioners are rationed so they cannot crowd out
-    /// members; see `docs/performance.md`). Retry after a block. (Tx codes skip 100–102, which
-    /// are query codes.)
-    MempoolLaneFull = 103,
+    /// members; see `docs/performance.md`). Retry after a block. (Tx codes skip 100–109, the
+    /// query codes.)
+    MempoolLaneFull = 110,
 }
 
 impl Code {
@@ -404,6 +404,8 @@ pub enum QueryCode {
     FutureHeight = 101,
     /// The node could not read its state (an operator problem, not the caller's).
     Internal = 102,
+    /// The height is below what this node keeps (pruned; see `docs/reliability.md`).
+    Pruned = 103,
 }
 
 #[cfg(test)]

@@ -1,0 +1,197 @@
+//! Pruning with a promise to auditors (issue 16): every version from `earliest` and every
+//! multiple of `keep_every` stay readable, with proofs against their own roots; the others are
+//! refused; and under constant load the store stops growing.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeMap;
+
+use medledger_state::store::WriteSet;
+use medledger_state::Store;
+
+mod common;
+
+/// xorshift64*, so failures replay.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn block(rng: &mut Rng, size: u64, keys: u64) -> WriteSet {
+    (0..size)
+        .map(|_| {
+            let key = format!("k/{}", rng.below(keys)).into_bytes();
+            let value = (rng.below(5) != 0).then(|| rng.next().to_le_bytes().to_vec());
+            (key, value)
+        })
+        .collect()
+}
+
+/// Commits versions `0..n` of random blocks; answers each version's full state and root.
+fn history(
+    store: &mut Store,
+    n: u64,
+    size: u64,
+    keys: u64,
+) -> Vec<(BTreeMap<Vec<u8>, Vec<u8>>, [u8; 32])> {
+    let mut rng = Rng(2026);
+    let mut state = BTreeMap::new();
+    let mut out = Vec::new();
+    for v in 0..n {
+        let writes = block(&mut rng, size, keys);
+        for (k, val) in &writes {
+            match val {
+                Some(val) => state.insert(k.clone(), val.clone()),
+                None => state.remove(k),
+            };
+        }
+        let staged = store.stage(v, &writes).unwrap();
+        let root = staged.root;
+        store.commit(staged).unwrap();
+        out.push((state.clone(), root));
+    }
+    out
+}
+
+#[test]
+fn kept_versions_prove_against_their_roots_and_pruned_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let versions = history(&mut store, 120, 30, 150);
+    let before = store.count_entries().unwrap();
+    let stats = store.pruner().prune(100, 25).unwrap();
+    let after = store.count_entries().unwrap();
+    assert!(
+        stats.nodes > 0 && stats.values > 0 && stats.kept_for_checkpoints > 0,
+        "{stats:?}"
+    );
+    assert_eq!(before.nodes - after.nodes, stats.nodes);
+    assert_eq!(before.values - after.values, stats.values);
+    for (v, (state, root)) in versions.iter().enumerate() {
+        let v = v as u64;
+        let kept = v >= 100 || v % 25 == 0;
+        assert_eq!(store.available(v), kept, "version {v}");
+        if !kept {
+            continue;
+        }
+        assert_eq!(&store.root_at(v).unwrap(), root, "root of {v}");
+        for k in 0..150 {
+            let key = format!("k/{k}").into_bytes();
+            let (value, proof) = store.prove(&key, v).unwrap();
+            assert_eq!(value.as_ref(), state.get(&key), "k/{k} at {v}");
+            let spec = jmt::ics23_spec();
+            let ok = match &value {
+                Some(val) => ics23::verify_membership::<ics23::HostFunctionsManager>(
+                    &proof,
+                    &spec,
+                    &root.to_vec(),
+                    &key,
+                    val,
+                ),
+                None => ics23::verify_non_membership::<ics23::HostFunctionsManager>(
+                    &proof,
+                    &spec,
+                    &root.to_vec(),
+                    &key,
+                ),
+            };
+            assert!(ok, "proof of k/{k} at {v}");
+        }
+    }
+    // Pruning is remembered across a restart, and never moves back.
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!store.available(99) && store.available(75) && store.available(100));
+    assert_eq!(store.pruner().prune(50, 25).unwrap(), Default::default());
+    assert!(!store.available(99));
+}
+
+#[test]
+fn under_constant_load_the_pruned_store_stops_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let unpruned_dir = tempfile::tempdir().unwrap();
+    let mut unpruned = Store::open(unpruned_dir.path()).unwrap();
+    let mut rng = Rng(7);
+    let mut counts = Vec::new();
+    for v in 0..600u64 {
+        let writes = block(&mut rng, 40, 2_000);
+        for s in [&mut store, &mut unpruned] {
+            let staged = s.stage(v, &writes).unwrap();
+            s.commit(staged).unwrap();
+        }
+        if v % 10 == 9 && v > 20 {
+            store.pruner().prune(v - 20, 0).unwrap();
+        }
+        if v == 199 || v == 599 {
+            counts.push((
+                store.count_entries().unwrap(),
+                unpruned.count_entries().unwrap(),
+            ));
+        }
+    }
+    let ((p200, u200), (p600, u600)) = (counts[0], counts[1]);
+    eprintln!(
+        "entries (nodes + values) at 200 / 600 versions: pruned {} / {}, unpruned {} / {}",
+        p200.nodes + p200.values,
+        p600.nodes + p600.values,
+        u200.nodes + u200.values,
+        u600.nodes + u600.values
+    );
+    // Unpruned, every block adds its nodes; pruned, the store holds the live tree and 20-30
+    // versions of churn, whatever the history's length.
+    assert!(u600.nodes > u200.nodes * 2, "{u200:?} {u600:?}");
+    assert!(
+        p600.nodes * 10 <= p200.nodes * 12,
+        "pruned store grew: {p200:?} → {p600:?}"
+    );
+    assert!(p600.values * 10 <= p200.values * 12, "{p200:?} → {p600:?}");
+    // The newest state is the same either way.
+    for k in 0..2_000 {
+        let key = format!("k/{k}").into_bytes();
+        assert_eq!(store.get(&key).unwrap(), unpruned.get(&key).unwrap());
+    }
+    assert_eq!(store.root_at(599).unwrap(), unpruned.root_at(599).unwrap());
+}
+
+#[test]
+fn a_query_below_the_window_gets_its_own_code_and_the_ledger_prunes_in_the_background() {
+    use common::*;
+    let mut c = Chain::new();
+    for i in 0..40u8 {
+        c.enrol(&key(10 + i));
+    }
+    let latest = c.height - 1;
+    assert_eq!(c.ledger.query("/counter/consents", &[], 5, false).code, 0);
+    c.ledger.retain(10, 0).unwrap();
+    c.block(vec![]);
+    // The pruner thread catches up after the commit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while c.ledger.store().available(5) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pruner did not run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let a = c.ledger.query("/counter/consents", &[], 5, true);
+    assert_eq!(a.code, medledger_tx::QueryCode::Pruned as u32, "{}", a.log);
+    assert!(a.log.contains("pruned"), "{}", a.log);
+    // The recent window answers, with proofs.
+    let a = c.ledger.query("/counter/consents", &[], latest, true);
+    assert_eq!(a.code, 0, "{}", a.log);
+    assert!(a.proof.is_some());
+    assert!(
+        c.ledger.retain(3, 0).is_err(),
+        "a window too short for certificates"
+    );
+}
