@@ -521,7 +521,7 @@ async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_ever
 
     let dir = tempfile::tempdir().unwrap();
     let genesis = t.net.dir.join("lab-b/cometbft/config/genesis.json");
-    let report = medledger_client::replay::replay(&c, &genesis, dir.path(), h)
+    let report = medledger_client::replay::replay(&c, &genesis, dir.path(), h, false)
         .await
         .unwrap();
     assert_eq!(report.blocks, h);

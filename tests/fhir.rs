@@ -535,6 +535,28 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
             _ => 0.0,
         });
     assert_eq!(signers, Some(4.0), "all four validators sign checkpoints");
+    // The store: its size per column family, its reads by where they were answered, the tree
+    // nodes each block wrote, and the pruner's window (nothing pruned on a young chain).
+    assert!(value(&app_metrics, "medledger_store_bytes", ("cf", "nodes")) > 0.0);
+    assert!(
+        value(
+            &app_metrics,
+            "medledger_store_node_reads_total",
+            ("from", "top")
+        ) + value(
+            &app_metrics,
+            "medledger_store_node_reads_total",
+            ("from", "disk")
+        ) > 0.0
+    );
+    assert!(app_metrics
+        .samples
+        .iter()
+        .any(|x| x.metric == "medledger_store_nodes_written_count"));
+    assert!(app_metrics
+        .samples
+        .iter()
+        .any(|x| x.metric == "medledger_prune_earliest_height"));
 
     // An independent validator (FHIR.js, R4 core profiles) accepts everything emitted.
     let dir = tempfile::tempdir().unwrap();

@@ -88,9 +88,13 @@ impl App {
             Request::FinalizeBlock(r) => Some(r.height.value()),
             _ => None,
         };
+        let commit = matches!(req, Request::Commit);
         let start = std::time::Instant::now();
         let res = self.handle(req);
         m.request(method, start.elapsed().as_secs_f64());
+        if commit && res.is_ok() {
+            m.store(&self.ledger.store().readings());
+        }
         if let (Ok(Response::FinalizeBlock(f)), Some(h)) = (&res, height) {
             m.block(h, f.tx_results.iter().map(|t| t.code.value()));
             let signers = f

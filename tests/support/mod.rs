@@ -140,9 +140,10 @@ impl TestNet {
         ))
     }
 
-    /// hospital-a enrols `patient` through node `i` and waits until every node has committed
-    /// the block (CheckTx admits only keys the ledger knows, so the patient's first tx to a node
-    /// a block behind would be UNKNOWN_SIGNER); panics if refused.
+    /// hospital-a enrols `patient` through node `i` and waits until every running node has
+    /// committed the block (CheckTx admits only keys the ledger knows, so the patient's first tx
+    /// to a node a block behind would be UNKNOWN_SIGNER); panics if refused. A node a fault test
+    /// stopped is not waited for (it is not sent to), nor one stalled for 15 s.
     pub async fn enrol_patient(&self, i: usize, patient: &SigningKey) {
         let r = self
             .client(i)
@@ -150,8 +151,16 @@ impl TestNet {
             .await
             .unwrap();
         assert_eq!(r.code, 0, "enrolment: {} {}", r.code_name, r.log);
-        let all: Vec<usize> = (0..self.net.spec.nodes.len()).collect();
-        self.wait_all(&all, r.height).await;
+        for n in 0..self.net.spec.nodes.len() {
+            let up = self.net.running_pid(n, Proc::CometBft).is_some()
+                && self.net.running_pid(n, Proc::App).is_some();
+            if up {
+                let _ = self
+                    .net
+                    .wait_for_height(n, r.height, Duration::from_secs(15))
+                    .await;
+            }
+        }
     }
 
     /// Waits until every node in `nodes` reaches `height`.

@@ -34,7 +34,8 @@ impl ReplayArgs {
         });
         let dir = tempfile_dir()?;
         let report =
-            medledger_client::replay::replay(&Client::new(&node.node)?, &genesis, &dir, to).await;
+            medledger_client::replay::replay(&Client::new(&node.node)?, &genesis, &dir, to, true)
+                .await;
         let _ = std::fs::remove_dir_all(&dir);
         let report = report?;
         if out == Output::Json {

@@ -27,12 +27,14 @@ pub struct ReplayReport {
 }
 
 /// Replays blocks `1..=to` (0 = up to the node's latest minus one) from `client` into a new ledger
-/// in `dir`, initialised from the genesis file.
+/// in `dir`, initialised from the genesis file. With `progress`, a bar on stderr shows blocks
+/// done, the rate and the time left (drawn only when stderr is a terminal).
 pub async fn replay(
     client: &Client,
     genesis: &Path,
     dir: &Path,
     to: u64,
+    progress: bool,
 ) -> anyhow::Result<ReplayReport> {
     let bytes = std::fs::read(genesis).with_context(|| format!("reading {}", genesis.display()))?;
     let g: tendermint::Genesis<serde_json::Value> =
@@ -68,6 +70,17 @@ pub async fn replay(
         txs: 0,
         divergences: Vec::new(),
     };
+    let bar = if progress {
+        indicatif::ProgressBar::new(to)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "replay {bar:30} {pos}/{len} blocks, {per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     for h in 1..=to {
         let block = client
             .rpc()
@@ -93,6 +106,8 @@ pub async fn replay(
         }
         report.blocks += 1;
         report.txs += txs.len() as u64;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(report)
 }

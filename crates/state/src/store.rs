@@ -88,6 +88,43 @@ pub struct Store {
     committed: Option<Committed>,
     top: TopCache,
     retention: Arc<RetentionState>,
+    cache: Cache,
+    /// Tree node reads answered by the [`TopCache`] / from RocksDB, since the store opened.
+    top_hits: AtomicU64,
+    disk_reads: AtomicU64,
+    last_commit: CommitStats,
+}
+
+/// What the last commit wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Tree nodes written.
+    pub nodes: u64,
+    /// Value versions written.
+    pub values: u64,
+    /// Tree nodes it made obsolete (for the pruner).
+    pub stale_nodes: u64,
+}
+
+/// Operational readings of a store, for metrics.
+#[derive(Clone, Debug, Default)]
+pub struct StoreReadings {
+    /// Bytes on disk (SST files) plus in memtables, per column family.
+    pub bytes: Vec<(&'static str, u64)>,
+    /// Bytes in the shared RocksDB block cache.
+    pub block_cache_bytes: u64,
+    /// Tree node reads answered from the in-memory top levels, since the store opened.
+    pub top_cache_hits: u64,
+    /// Tree node reads that went to RocksDB, since the store opened.
+    pub disk_reads: u64,
+    /// What the last commit wrote.
+    pub last_commit: CommitStats,
+    /// The first height kept in full.
+    pub earliest: Version,
+    /// The checkpoint interval kept below `earliest` (0: none).
+    pub keep_every: u64,
+    /// Entries the pruner deleted since the store opened: (tree nodes, value versions).
+    pub pruned: (u64, u64),
 }
 
 /// Which versions are still readable: every version from `earliest`, and every multiple of
@@ -96,6 +133,8 @@ pub struct Store {
 pub struct RetentionState {
     earliest: AtomicU64,
     keep_every: AtomicU64,
+    pruned_nodes: AtomicU64,
+    pruned_values: AtomicU64,
 }
 
 impl RetentionState {
@@ -233,6 +272,10 @@ impl Store {
             committed: None,
             top: TopCache::default(),
             retention: Arc::new(RetentionState::default()),
+            cache,
+            top_hits: AtomicU64::new(0),
+            disk_reads: AtomicU64::new(0),
+            last_commit: CommitStats::default(),
         };
         store.committed = store.read_committed()?;
         if let Some(bytes) = store.db.get_cf(store.cf(CF_META)?, META_RETENTION)? {
@@ -257,6 +300,39 @@ impl Store {
     /// Which versions are kept (see [`RetentionState`]).
     pub fn retention(&self) -> &RetentionState {
         &self.retention
+    }
+
+    /// Sizes, cache use, the last commit's writes and the pruner's progress (cheap: RocksDB
+    /// properties and counters; for metrics after each commit).
+    pub fn readings(&self) -> StoreReadings {
+        let bytes = [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_META, CF_STALE]
+            .into_iter()
+            .map(|name| {
+                let prop = |p: &str| {
+                    self.cf(name)
+                        .ok()
+                        .and_then(|cf| self.db.property_int_value_cf(cf, p).ok().flatten())
+                        .unwrap_or(0)
+                };
+                (
+                    name,
+                    prop("rocksdb.total-sst-files-size") + prop("rocksdb.size-all-mem-tables"),
+                )
+            })
+            .collect();
+        StoreReadings {
+            bytes,
+            block_cache_bytes: self.cache.get_usage() as u64,
+            top_cache_hits: self.top_hits.load(AtomicOrdering::Relaxed),
+            disk_reads: self.disk_reads.load(AtomicOrdering::Relaxed),
+            last_commit: self.last_commit,
+            earliest: self.retention.earliest(),
+            keep_every: self.retention.keep_every(),
+            pruned: (
+                self.retention.pruned_nodes.load(AtomicOrdering::Relaxed),
+                self.retention.pruned_values.load(AtomicOrdering::Relaxed),
+            ),
+        }
     }
 
     /// How many entries the tree's nodes, the value versions and the pruning index hold. Reads
@@ -503,6 +579,10 @@ impl Store {
             }
             out.push((cached, false));
         }
+        self.top_hits
+            .fetch_add((keys.len() - misses.len()) as u64, AtomicOrdering::Relaxed);
+        self.disk_reads
+            .fetch_add(misses.len() as u64, AtomicOrdering::Relaxed);
         misses.sort_unstable();
         let read = |chunk: &[(Vec<u8>, usize)]| -> Result<Vec<(usize, Node)>, StoreError> {
             let got = self.db.batched_multi_get_cf(
@@ -609,6 +689,11 @@ impl Store {
         self.db.write(wb)?;
         crate::fault::crash_point("commit-after-write", committed.height);
         self.committed = Some(committed);
+        self.last_commit = CommitStats {
+            nodes: staged.batch.node_batch.nodes().len() as u64,
+            values: staged.batch.node_batch.values().len() as u64,
+            stale_nodes: staged.batch.stale_node_index_batch.len() as u64,
+        };
         for (key, node) in &staged.fresh_top {
             self.top.offer(key, node);
         }
@@ -769,6 +854,12 @@ impl Pruner {
         }
         iter.status()?;
         self.db.write(wb)?;
+        self.retention
+            .pruned_nodes
+            .fetch_add(stats.nodes, AtomicOrdering::Relaxed);
+        self.retention
+            .pruned_values
+            .fetch_add(stats.values, AtomicOrdering::Relaxed);
         Ok(stats)
     }
 }
