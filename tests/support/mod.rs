@@ -82,6 +82,7 @@ impl TestNet {
             app: Default::default(),
             gateways,
             max_block_bytes: None,
+            keep_recent: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),

@@ -125,6 +125,10 @@ pub enum BenchCmd {
         /// Run the same grid on a kvstore localnet afterwards.
         #[arg(long)]
         kvstore: bool,
+        /// Each medledger node prunes heights older than this many (`start --keep-recent`,
+        /// no checkpoints kept): the state's growth per committed tx with pruning.
+        #[arg(long)]
+        keep_recent: Option<u64>,
         /// Cap each block at N bytes (CometBFT `block.max_bytes`; mempools hold about ten such
         /// blocks): puts the chain's capacity below what a sender on the same machine reaches,
         /// so overload can be measured on 2 cores.
@@ -278,6 +282,7 @@ impl BenchCmd {
                 base_port,
                 kvstore,
                 max_block_bytes,
+                keep_recent,
             } => {
                 let apps: &[AppKind] = if kvstore {
                     &[AppKind::Medledger, AppKind::Kvstore]
@@ -289,6 +294,7 @@ impl BenchCmd {
                 for &app in apps {
                     let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?;
                     spec.max_block_bytes = max_block_bytes;
+                    spec.keep_recent = keep_recent;
                     let net = ThrowawayNet::start(spec, me.clone()).await?;
                     for &rate in &rates {
                         for &c in &connections {
@@ -326,6 +332,16 @@ impl BenchCmd {
                         let cells: Vec<&LoadReport> =
                             all.iter().filter(|r| r.app == app.name()).collect();
                         print!("{}", loadgen::saturation_summary(app.name(), &cells));
+                    }
+                    for r in all.iter().filter(|r| r.store_bytes.1 > 0) {
+                        println!(
+                            "{} at {} tx/s: the first node's state went {:.1} → {:.1} MiB, {} bytes per committed tx",
+                            r.app,
+                            r.offered_tx_per_s,
+                            r.store_bytes.0 as f64 / 1_048_576.0,
+                            r.store_bytes.1 as f64 / 1_048_576.0,
+                            r.store_bytes_per_tx()
+                        );
                     }
                 }
                 for c in &collapses {

@@ -182,6 +182,10 @@ pub struct Spec {
     /// chain's capacity below what a load generator on the same machine can send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_block_bytes: Option<u64>,
+    /// Each app prunes heights older than this many (`medledger start --keep-recent N
+    /// --keep-every 0`); `None` runs the app's default retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_recent: Option<u64>,
 }
 
 impl Spec {
@@ -206,6 +210,7 @@ impl Spec {
             app,
             gateways: false,
             max_block_bytes: None,
+            keep_recent: None,
         })
     }
 }
@@ -484,6 +489,12 @@ impl Localnet {
                     .arg(dir.join("bls_key.json"))
                     .arg("--metrics")
                     .arg(format!("127.0.0.1:{}", node.ports.metrics_port()));
+                if let Some(n) = self.spec.keep_recent {
+                    c.arg("--keep-recent")
+                        .arg(n.to_string())
+                        .arg("--keep-every")
+                        .arg("0");
+                }
                 (c, Some(listen))
             }
             Proc::CometBft => {

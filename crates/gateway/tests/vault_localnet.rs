@@ -54,6 +54,7 @@ impl Net {
             app: Default::default(),
             gateways: false,
             max_block_bytes: None,
+            keep_recent: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),

@@ -210,6 +210,8 @@ pub struct NodeProcs {
     pub cometbft: Option<u32>,
     /// PID of the medledger app (none for kvstore).
     pub app: Option<u32>,
+    /// The app's state directory (none for kvstore or a remote node).
+    pub app_data: Option<std::path::PathBuf>,
 }
 
 /// Where to send: the app behind the nodes, their RPC URLs, and their processes.
@@ -231,6 +233,7 @@ impl Target {
                 name: net.spec.nodes[i].name.clone(),
                 cometbft: net.running_pid(i, Proc::CometBft),
                 app: net.running_pid(i, Proc::App),
+                app_data: (net.spec.app == AppKind::Medledger).then(|| net.node_dir(i).join("app")),
             })
             .collect();
         Target {
@@ -340,6 +343,34 @@ pub struct LoadReport {
     pub nodes: Vec<NodeUsage>,
     /// CPU of the load generator itself over the sending window, millicores.
     pub loadgen_cpu_millicores: u64,
+    /// Bytes of the first node's state directory before sending and after the drain (0 for
+    /// kvstore or a remote node).
+    pub store_bytes: (u64, u64),
+}
+
+impl LoadReport {
+    /// How much the first node's state grew per committed tx, in bytes (negative when pruning
+    /// and compaction shrank it).
+    pub fn store_bytes_per_tx(&self) -> i64 {
+        let grown = i64::try_from(self.store_bytes.1).unwrap_or(i64::MAX)
+            - i64::try_from(self.store_bytes.0).unwrap_or(i64::MAX);
+        grown / i64::try_from(self.committed.max(1)).unwrap_or(i64::MAX)
+    }
+}
+
+/// Bytes of the files under `dir` (0 when it cannot be read).
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 impl LoadReport {
@@ -409,6 +440,8 @@ async fn send_and_report(
 ) -> anyhow::Result<LoadReport> {
     let tx_bytes_avg = average_size(&plan);
     let label = target.app.name();
+    let state_dir = target.nodes.first().and_then(|n| n.app_data.clone());
+    let store_before = state_dir.as_deref().map_or(0, dir_bytes);
     let cpu_before = sample_usage(target);
     let self_before = cpu_ticks(std::process::id());
     let started = Instant::now();
@@ -430,6 +463,7 @@ async fn send_and_report(
         .report(cfg, target.app, tx_bytes_avg, started, window);
     report.nodes = usage(target, &cpu_before, &cpu_after, window);
     report.loadgen_cpu_millicores = millicores(self_before, self_after, window);
+    report.store_bytes = (store_before, state_dir.as_deref().map_or(0, dir_bytes));
     Ok(report)
 }
 
@@ -1125,6 +1159,7 @@ impl Tracker {
             broadcast: cfg.broadcast,
             nodes: Vec::new(),
             loadgen_cpu_millicores: 0,
+            store_bytes: (0, 0),
         }
     }
 
@@ -1758,6 +1793,14 @@ pub fn details(r: &LoadReport) -> String {
     ));
     for (why, n) in &r.rejected {
         out.push_str(&format!("  rejected {n:>7}  {why}\n"));
+    }
+    if r.store_bytes.1 > 0 {
+        out.push_str(&format!(
+            "  state of the first node: {:.1} MiB before, {:.1} MiB after: {} bytes per committed tx\n",
+            r.store_bytes.0 as f64 / 1_048_576.0,
+            r.store_bytes.1 as f64 / 1_048_576.0,
+            r.store_bytes_per_tx()
+        ));
     }
     if r.resent > 0 {
         out.push_str(&format!(
