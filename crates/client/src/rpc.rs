@@ -139,17 +139,30 @@ impl Client {
     /// the key's next sequence), broadcasts it and waits for its block.
     pub async fn submit(&self, key: &SigningKey, msg: Msg) -> anyhow::Result<TxReport> {
         let chain_id = self.chain_id().await?;
-        let body = if medledger_tx::check::may_be_unordered(&msg) {
-            crate::unordered::body_now(&chain_id, msg)?
-        } else {
-            TxBody {
-                chain_id,
+        if medledger_tx::check::may_be_unordered(&msg) {
+            let body = crate::unordered::body_now(&chain_id, msg)?;
+            return self.broadcast(sign_tx(key, &body)).await;
+        }
+        // Ordered: the next sequence from the committed state. A read that raced the commit of
+        // this key's previous tx gives a used sequence, which CheckTx refuses at once
+        // (SEQUENCE_REUSED, nothing written): read again and re-sign, a few times.
+        let mut attempt = 0;
+        loop {
+            let body = TxBody {
+                chain_id: chain_id.clone(),
                 sequence: self.next_sequence(&key.verifying_key().to_bytes()).await?,
                 unordered: None,
-                msg: Some(msg),
+                msg: Some(msg.clone()),
+            };
+            let report = self.broadcast(sign_tx(key, &body)).await?;
+            let stale =
+                report.height == 0 && report.code == medledger_tx::Code::SequenceReused.value();
+            attempt += 1;
+            if !stale || attempt >= 3 {
+                return Ok(report);
             }
-        };
-        self.broadcast(sign_tx(key, &body)).await
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Broadcasts signed tx bytes and waits until they are in a block (or refused by CheckTx).
