@@ -189,9 +189,11 @@ impl App {
             Ok(()) => response::CheckTx::default(),
             Err(e) => {
                 debug!(code = e.code.value(), reason = %e.message, kind = ?r.kind, "check_tx rejected");
+                // The code travels in `code`; the log is the message alone, as in FinalizeBlock
+                // (clients print "NAME (code): log", which showed the name twice).
                 response::CheckTx {
                     code: Code::from(e.code.value()),
-                    log: e.to_string(),
+                    log: e.message,
                     ..Default::default()
                 }
             }
@@ -489,6 +491,27 @@ mod tests {
             assert!(matches!(proof.proof, Some(Proof::Nonexist(_))));
             assert_eq!(verify(&app_hash, &absent, None, &proof), Ok(Proven::Absent));
         }
+    }
+
+    #[test]
+    fn a_check_tx_refusal_carries_its_code_once_and_the_message_as_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(dir.path()).unwrap();
+        ledger
+            .init_chain("chain", 1, br#"{"members": []}"#, &[])
+            .unwrap();
+        let mut app = App::new(ledger, None);
+        let r = app.check_tx(request::CheckTx {
+            tx: Bytes::from_static(b"not a tx"),
+            kind: Default::default(),
+        });
+        assert_eq!(r.code.value(), medledger_tx::Code::TxDecode.value());
+        assert!(!r.log.is_empty());
+        assert!(
+            !r.log.contains("TX_DECODE"),
+            "the code is in `code`, not repeated in the log: {}",
+            r.log
+        );
     }
 
     #[test]
