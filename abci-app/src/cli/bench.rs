@@ -401,7 +401,8 @@ impl BenchCmd {
                 let members = members?;
                 let to = loadgen::flood::latest_height(&target).await?;
                 let in_blocks = loadgen::flood::txs_in_blocks(&target, from + 1, to).await?;
-                let report = StarveReport::new(members, flood_rate, flood_patients, in_blocks);
+                let report =
+                    StarveReport::new(members, flood_rate, flood_patients, in_blocks, to - from);
                 if out == Output::Json {
                     print_json(&report)?;
                 } else {
@@ -495,15 +496,23 @@ struct StarveReport {
     members_committed_pct: u64,
     flood_offered_tx_per_s: u64,
     flood_patient_keys: usize,
-    /// Txs in the blocks of the whole run (members' setup and load, the flood's admitted
-    /// txs, certificates).
+    /// Txs in the blocks of the run (from the flood's start): the members' timed load, the
+    /// flood's admitted txs, and at most one certificate per block.
     txs_in_blocks: u64,
+    /// Blocks of the run.
+    blocks: u64,
     /// Whether the members committed under 90 % of what they offered.
     starved: bool,
 }
 
 impl StarveReport {
-    fn new(members: LoadReport, flood: u64, patients: usize, in_blocks: u64) -> StarveReport {
+    fn new(
+        members: LoadReport,
+        flood: u64,
+        patients: usize,
+        in_blocks: u64,
+        blocks: u64,
+    ) -> StarveReport {
         let pct = members
             .committed_tx_per_s
             .saturating_mul(100)
@@ -514,6 +523,7 @@ impl StarveReport {
             flood_offered_tx_per_s: flood,
             flood_patient_keys: patients,
             txs_in_blocks: in_blocks,
+            blocks,
             starved: pct < loadgen::PLATEAU_PCT,
             members,
         }
@@ -521,11 +531,12 @@ impl StarveReport {
 
     fn text(&self) -> String {
         format!(
-            "flood: {} tx/s offered, half from {} patient keys, half from unknown keys; {} txs in the run's blocks, {} of them the members' timed load\n\
+            "flood: {} tx/s offered, half from {} patient keys, half from unknown keys; {} txs in the run's {} blocks, {} of them the members' timed load\n\
              members: {} tx/s offered, {} tx/s committed ({} %): {}\n",
             self.flood_offered_tx_per_s,
             self.flood_patient_keys,
             self.txs_in_blocks,
+            self.blocks,
             self.members.committed,
             self.members.offered_tx_per_s,
             self.members.committed_tx_per_s,

@@ -104,15 +104,20 @@ pub fn log_access_tx(
             chain_id: chain_id.into(),
             sequence,
             unordered: None,
-            msg: Some(Msg::LogAccess(LogAccess {
-                patient_id: patient_id.into(),
-                record_id: record_id.into(),
-                data_class: data_class.into(),
-                purpose: purpose as i32,
-                action: 0,
-            })),
+            msg: Some(log_access_msg(patient_id, record_id, data_class, purpose)),
         },
     )
+}
+
+/// A read of `record_id` of `patient_id`, declared as `data_class`, for `purpose`.
+fn log_access_msg(patient_id: &str, record_id: &str, data_class: &str, purpose: Purpose) -> Msg {
+    Msg::LogAccess(LogAccess {
+        patient_id: patient_id.into(),
+        record_id: record_id.into(),
+        data_class: data_class.into(),
+        purpose: purpose as i32,
+        action: 0,
+    })
 }
 
 /// A signed unordered `LogAccess` tx, valid for 30 s: what a reader sends by default. No
@@ -126,13 +131,7 @@ pub fn unordered_log_access_tx(
     data_class: &str,
     purpose: Purpose,
 ) -> Result<Vec<u8>, ClientError> {
-    let msg = Msg::LogAccess(LogAccess {
-        patient_id: patient_id.into(),
-        record_id: record_id.into(),
-        data_class: data_class.into(),
-        purpose: purpose as i32,
-        action: 0,
-    });
+    let msg = log_access_msg(patient_id, record_id, data_class, purpose);
     let body = medledger_client::unordered::body_now(chain_id, msg)
         .map_err(|e| ClientError::Other(e.to_string()))?;
     Ok(sign_tx(key, &body))

@@ -54,6 +54,18 @@ impl Committed {
     }
 }
 
+/// A proven value decoded as the protobuf message `M`.
+fn decode_value<M: prost::Message + Default>(
+    value: Option<Vec<u8>>,
+) -> Result<Option<M>, NodeError> {
+    value
+        .map(|b| {
+            M::decode(b.as_slice())
+                .map_err(|e| NodeError::BadAnswer(format!("value does not decode: {e}")))
+        })
+        .transpose()
+}
+
 /// The name of a ledger code.
 pub fn code_name(code: u32) -> String {
     match code {
@@ -268,12 +280,7 @@ impl Node {
         &self,
         key: &[u8],
     ) -> Result<Option<M>, NodeError> {
-        match self.read(key).await? {
-            None => Ok(None),
-            Some(b) => M::decode(b.as_slice())
-                .map(Some)
-                .map_err(|e| NodeError::BadAnswer(format!("value does not decode: {e}"))),
-        }
+        decode_value(self.read(key).await?)
     }
 
     /// [`Node::read_msg`] of the newest state: what a tx this gateway just waited for wrote.
@@ -281,12 +288,7 @@ impl Node {
         &self,
         key: &[u8],
     ) -> Result<Option<M>, NodeError> {
-        match self.read_newest(key).await? {
-            None => Ok(None),
-            Some(b) => M::decode(b.as_slice())
-                .map(Some)
-                .map_err(|e| NodeError::BadAnswer(format!("value does not decode: {e}"))),
-        }
+        decode_value(self.read_newest(key).await?)
     }
 
     /// The next sequence of `public_key` (proven).

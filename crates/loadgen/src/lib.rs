@@ -627,8 +627,6 @@ struct Workload {
     /// Unix second at which the timed plan is signed: unordered txs are valid until
     /// [`UNORDERED_VALIDITY_AFTER_DUE_SECS`] after `epoch` + their due time.
     epoch: u64,
-    /// Offered rate of the timed plan.
-    rate: u64,
 }
 
 impl Workload {
@@ -702,19 +700,7 @@ impl Workload {
         let mut states = Vec::with_capacity(n);
         let wave_bytes = patients_lane_bytes(target).await?;
         for wave in lane_waves(&txs, wave_bytes) {
-            let m = wave.len();
-            let outcome = execute(
-                target,
-                Plan { txs: wave },
-                Instant::now(),
-                None,
-                SETUP_TIMEOUT,
-                Broadcast::Async,
-                None,
-            )
-            .await?;
-            require_all_committed(&outcome.tracker, m)?;
-            states.extend(outcome.tracker.states);
+            states.extend(commit_setup(target, wave).await?);
         }
         for (p, i) in spare_txs {
             let id = states
@@ -738,7 +724,6 @@ impl Workload {
             revoke_cursor: 0,
             salt: random_u64()?.to_be_bytes(),
             epoch: 0,
-            rate: cfg.rate,
         })
     }
 
@@ -754,23 +739,24 @@ impl Workload {
                 rng.next() % 100
             };
             let patient = rng.below(self.patients.len());
+            let at = due(i, cfg.rate);
             let (bytes, conn, ordered) = if roll >= ACCESS_PCT + GRANT_PCT {
                 match self.revoke(cfg.connections) {
                     Some(t) => t,
                     None => self
                         .grant(patient, &mut rng, cfg.connections)
-                        .unwrap_or_else(|| self.access(patient, i, &mut rng, cfg.connections)),
+                        .unwrap_or_else(|| self.access(patient, i, at, &mut rng, cfg.connections)),
                 }
             } else if roll >= ACCESS_PCT {
                 self.grant(patient, &mut rng, cfg.connections)
-                    .unwrap_or_else(|| self.access(patient, i, &mut rng, cfg.connections))
+                    .unwrap_or_else(|| self.access(patient, i, at, &mut rng, cfg.connections))
             } else {
-                self.access(patient, i, &mut rng, cfg.connections)
+                self.access(patient, i, at, &mut rng, cfg.connections)
             };
             txs.push(Planned {
                 bytes,
                 conn,
-                at: due(i, cfg.rate),
+                at,
                 ordered,
             });
         }
@@ -779,8 +765,15 @@ impl Workload {
 
     /// A member logs a read of a patient's Observation: always permitted by a setup consent.
     /// Unordered (a nonce, valid until [`UNORDERED_VALIDITY_AFTER_DUE_SECS`] after its due
-    /// time), as a member's servers send reads, so it may go over any connection.
-    fn access(&mut self, patient: usize, i: u64, rng: &mut Rng, conns: usize) -> Sent {
+    /// time `at`), as a member's servers send reads, so it may go over any connection.
+    fn access(
+        &mut self,
+        patient: usize,
+        i: u64,
+        at: Duration,
+        rng: &mut Rng,
+        conns: usize,
+    ) -> Sent {
         let m = rng.below(self.members.len());
         let msg = Msg::LogAccess(pb::LogAccess {
             patient_id: self
@@ -795,8 +788,7 @@ impl Workload {
         });
         let mut nonce = self.salt.to_vec();
         nonce.extend_from_slice(&i.to_be_bytes());
-        let valid_until =
-            self.epoch + due(i, self.rate).as_secs() + UNORDERED_VALIDITY_AFTER_DUE_SECS;
+        let valid_until = self.epoch + at.as_secs() + UNORDERED_VALIDITY_AFTER_DUE_SECS;
         let bytes = match self.members.get(m) {
             Some(s) => s.sign_unordered(&self.chain_id, msg, nonce, valid_until),
             None => Vec::new(),
@@ -877,7 +869,6 @@ fn offline_workload(chain_id: &str, patients: usize) -> anyhow::Result<Workload>
         revoke_cursor: 0,
         salt: random_u64()?.to_be_bytes(),
         epoch: 0,
-        rate: 1000,
     })
 }
 
@@ -1258,6 +1249,24 @@ struct Outcome {
 /// Sends `plan` (tx *i* at `started + at`, until `deadline`), tracks it to its blocks, and after
 /// the last send waits for the accepted txs to commit while they keep committing (`drain`
 /// without one ends it).
+/// Sends untimed setup txs (async) and waits until every one is in a block with code 0;
+/// answers their states, in order (with the consent ids their grants emitted).
+async fn commit_setup(target: &Target, txs: Vec<Planned>) -> anyhow::Result<Vec<TxState>> {
+    let n = txs.len();
+    let outcome = execute(
+        target,
+        Plan { txs },
+        Instant::now(),
+        None,
+        SETUP_TIMEOUT,
+        Broadcast::Async,
+        None,
+    )
+    .await?;
+    require_all_committed(&outcome.tracker, n)?;
+    Ok(outcome.tracker.states)
+}
+
 /// Every tx of a setup phase ended in a block with code 0, or an error naming the first failures.
 fn require_all_committed(t: &Tracker, n: usize) -> anyhow::Result<()> {
     let failed: Vec<String> = t
@@ -1369,18 +1378,7 @@ async fn enrol(
                 }
             })
             .collect();
-        let n = txs.len();
-        let outcome = execute(
-            target,
-            Plan { txs },
-            Instant::now(),
-            None,
-            SETUP_TIMEOUT,
-            Broadcast::Async,
-            None,
-        )
-        .await?;
-        require_all_committed(&outcome.tracker, n)?;
+        commit_setup(target, txs).await?;
     }
     // The patients' own txs go to every node, and CheckTx admits only keys the ledger knows:
     // wait until each node has committed the enrolments (a node a block behind would refuse a

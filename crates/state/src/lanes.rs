@@ -108,11 +108,6 @@ pub struct Lanes {
 }
 
 impl Lanes {
-    /// Whether tx `hash` is already pending (a resend or a recheck: admitted again for free).
-    pub fn is_pending(&self, hash: &[u8; 32]) -> bool {
-        self.pending.contains_key(hash)
-    }
-
     /// A block holds `max_tx_bytes` of txs (from PrepareProposal).
     pub fn set_block_bytes(&mut self, max_tx_bytes: u64) {
         self.block_bytes = Some(max_tx_bytes);

@@ -641,8 +641,11 @@ impl Ledger {
                 None => BlockTx::User(self.sigs.decode_and_verify(tx)),
             })
             .collect();
-        for tx in txs {
-            self.lanes.carried(&ids::tx_hash(tx));
+        // Only txs that decoded were ever admitted; their hashes come from the signature check.
+        for tx in &parsed {
+            if let BlockTx::User(Ok(tx)) = tx {
+                self.lanes.carried(tx.hash());
+            }
         }
         self.lanes.expire(height);
         let ctx = BlockCtx {

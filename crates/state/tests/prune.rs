@@ -6,35 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use medledger_state::store::WriteSet;
 use medledger_state::Store;
 
 mod common;
-
-/// xorshift64*, so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn block(rng: &mut Rng, size: u64, keys: u64) -> WriteSet {
-    (0..size)
-        .map(|_| {
-            let key = format!("k/{}", rng.below(keys)).into_bytes();
-            let value = (rng.below(5) != 0).then(|| rng.next().to_le_bytes().to_vec());
-            (key, value)
-        })
-        .collect()
-}
+use common::{block, Rng};
 
 /// Commits versions `0..n` of random blocks; answers each version's full state and root.
 fn history(
@@ -47,7 +22,7 @@ fn history(
     let mut state = BTreeMap::new();
     let mut out = Vec::new();
     for v in 0..n {
-        let writes = block(&mut rng, size, keys);
+        let writes = block(&mut rng, size, keys, true);
         for (k, val) in &writes {
             match val {
                 Some(val) => state.insert(k.clone(), val.clone()),
@@ -124,7 +99,7 @@ fn under_constant_load_the_pruned_store_stops_growing() {
     let mut rng = Rng(7);
     let mut counts = Vec::new();
     for v in 0..600u64 {
-        let writes = block(&mut rng, 40, 2_000);
+        let writes = block(&mut rng, 40, 2_000, true);
         for s in [&mut store, &mut unpruned] {
             let staged = s.stage(v, &writes).unwrap();
             s.commit(staged).unwrap();

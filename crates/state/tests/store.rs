@@ -10,36 +10,8 @@ use jmt::{KeyHash, OwnedValue, Sha256Jmt};
 use medledger_state::store::{key_hash, WriteSet};
 use medledger_state::Store;
 
-/// A small deterministic generator (xorshift64*), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// One block's writes over a key space of `keys` keys; deletions only when `deletes`.
-fn block(rng: &mut Rng, size: u64, keys: u64, deletes: bool) -> WriteSet {
-    (0..size)
-        .map(|_| {
-            let key = format!("k/{}", rng.below(keys)).into_bytes();
-            let value = if deletes && rng.below(4) == 0 {
-                None
-            } else {
-                Some(rng.next().to_le_bytes().repeat(1 + rng.below(8) as usize))
-            };
-            (key, value)
-        })
-        .collect()
-}
+mod common;
+use common::{block, Rng};
 
 fn model_root(model: &MockTreeStore, version: u64, writes: &WriteSet) -> [u8; 32] {
     let set: Vec<(KeyHash, Option<OwnedValue>)> = writes

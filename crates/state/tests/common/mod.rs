@@ -320,3 +320,41 @@ pub fn rotate(patient: &str, new: &SigningKey) -> Msg {
         .to_vec(),
     })
 }
+
+// Random blocks for the store's tests (store.rs, prune.rs).
+
+/// A small deterministic generator (xorshift64*), so failures replay.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One block's writes over a key space of `keys` keys; deletions only when `deletes`.
+pub fn block(
+    rng: &mut Rng,
+    size: u64,
+    keys: u64,
+    deletes: bool,
+) -> medledger_state::store::WriteSet {
+    (0..size)
+        .map(|_| {
+            let key = format!("k/{}", rng.below(keys)).into_bytes();
+            let value = if deletes && rng.below(4) == 0 {
+                None
+            } else {
+                Some(rng.next().to_le_bytes().repeat(1 + rng.below(8) as usize))
+            };
+            (key, value)
+        })
+        .collect()
+}
