@@ -11,9 +11,9 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use medledger_state::domain::claims::item_amount;
 use medledger_tx::keys;
 use medledger_tx::pb::{self, tx_body::Msg, ClaimItem, CoverageRule};
+use medledger_tx::rules::claims::item_amount;
 use sha2::{Digest, Sha256};
 
 use super::entity::Entity;
@@ -275,17 +275,16 @@ pub(super) async fn query_coverage(
     q: CoverageQuery,
     out: Output,
 ) -> anyhow::Result<()> {
-    let count = r
-        .read_u64(&keys::coverage_count(&q.patient, &q.insurer))
+    let (count, entries) = r
+        .read_list(
+            &keys::List::Coverage(&q.patient, &q.insurer),
+            medledger_tx::limits::MAX_COVERAGES_PER_INSURER,
+        )
         .await?;
-    r.height = count.height;
-    let mut list = Vec::new();
-    for n in 0..count.value.unwrap_or(0) {
-        list.push(
-            r.read_msg::<pb::Coverage>(&keys::coverage(&q.patient, &q.insurer, n))
-                .await?,
-        );
-    }
+    let list = entries
+        .into_iter()
+        .map(|a| a.decoded::<pb::Coverage>())
+        .collect::<anyhow::Result<Vec<_>>>()?;
     print_list(&count, &list, out)
 }
 

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use medledger_client::{Client, ProvenAnswer};
 use medledger_tx::keys;
+use medledger_tx::limits::MAX_HISTORY_READ;
 use medledger_tx::pb;
 use prost::Message;
 use serde::Serialize;
@@ -113,6 +114,23 @@ pub(super) struct Answer<T> {
     pub(super) verified_against: Option<String>,
 }
 
+impl Answer<Vec<u8>> {
+    /// The raw value decoded as `M`.
+    pub(super) fn decoded<M: Message + Default>(self) -> anyhow::Result<Answer<M>> {
+        let value = self
+            .value
+            .map(|v| M::decode(v.as_slice()))
+            .transpose()
+            .with_context(|| format!("{} does not decode", self.key))?;
+        Ok(Answer {
+            key: self.key,
+            height: self.height,
+            value,
+            verified_against: self.verified_against,
+        })
+    }
+}
+
 pub(super) struct Reader {
     pub(super) client: Client,
     pub(super) height: u64,
@@ -165,6 +183,51 @@ impl Reader {
             value: value.map(|v| e.decode(&v)).transpose()?,
             verified_against,
         })
+    }
+
+    /// Reads `list` whole: its count, then (at the count's height, which this reader keeps from
+    /// then on) every entry below it. More than `max` entries is an error, a missing one a gap.
+    pub(super) async fn read_list(
+        &mut self,
+        list: &keys::List<'_>,
+        max: u64,
+    ) -> anyhow::Result<(Answer<u64>, Vec<Answer<Vec<u8>>>)> {
+        let count = self.read_u64(&list.count_key()).await?;
+        self.height = count.height;
+        let n = count.value.unwrap_or(0);
+        anyhow::ensure!(
+            n <= max,
+            "{} is {n}; this command reads at most {max} entries",
+            count.key
+        );
+        let mut entries = Vec::new();
+        for i in 0..n {
+            let key = list.entry_key(i);
+            let (value, height, verified_against) = self.read(&key).await?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            anyhow::ensure!(value.is_some(), "{key} is missing: the list has a gap");
+            entries.push(Answer {
+                key,
+                height,
+                value,
+                verified_against,
+            });
+        }
+        Ok((count, entries))
+    }
+
+    /// Reads a list of ids (`List::PatientConsents`, `Grants`, `Reviews`, `Study`) as strings.
+    pub(super) async fn read_ids(
+        &mut self,
+        list: &keys::List<'_>,
+        max: u64,
+    ) -> anyhow::Result<(Answer<u64>, Vec<String>)> {
+        let (count, entries) = self.read_list(list, max).await?;
+        let ids = entries
+            .into_iter()
+            .map(|a| String::from_utf8_lossy(&a.value.unwrap_or_default()).into_owned())
+            .collect();
+        Ok((count, ids))
     }
 
     pub(super) async fn read_u64(&self, key: &[u8]) -> anyhow::Result<Answer<u64>> {
@@ -244,13 +307,11 @@ impl QueryArgs {
             }
             QueryCmd::Record { id } => show(&r.read_entity(&Entity::Record(id)).await?, out)?,
             QueryCmd::Reviews { member } => {
-                let count = r.read_u64(&keys::review_count(&member)).await?;
-                r.height = count.height;
+                let (count, items) = r
+                    .read_ids(&keys::List::Reviews(&member), MAX_HISTORY_READ)
+                    .await?;
                 let mut list = Vec::new();
-                for n in 0..count.value.unwrap_or(0) {
-                    let (item, _, _) = r.read(&keys::review(&member, n)).await?;
-                    let item = String::from_utf8_lossy(&item.context("review index has a gap")?)
-                        .into_owned();
+                for item in items {
                     let (patient, index) = item
                         .rsplit_once('/')
                         .context("review item is not patient/index")?;
@@ -268,21 +329,17 @@ impl QueryArgs {
                 print_list(&count, &list, out)?;
             }
             QueryCmd::Study { study } => {
-                let count = r.read_u64(&keys::study_count(&study)).await?;
-                r.height = count.height;
-                let n = count.value.unwrap_or(0);
-                anyhow::ensure!(
-                    n <= medledger_tx::limits::MAX_STUDY_PARTICIPANTS,
-                    "study index has {n} entries; too many to read"
-                );
+                let (count, ids) = r
+                    .read_ids(
+                        &keys::List::Study(&study),
+                        medledger_tx::limits::MAX_STUDY_PARTICIPANTS,
+                    )
+                    .await?;
                 // The block time of the answer's height decides which consents are in their period.
                 let header = r.client.light_block(count.height + 1).await?.0;
                 let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
                 let mut participants = std::collections::BTreeSet::new();
-                for i in 0..n {
-                    let (id, _, _) = r.read(&keys::study_consent(&study, i)).await?;
-                    let id =
-                        String::from_utf8_lossy(&id.context("study index has a gap")?).into_owned();
+                for id in ids {
                     if let Some(c) = r.read_msg::<pb::Consent>(&keys::consent(&id)).await?.value {
                         let active = c.revoked_height == 0
                             && c.not_before <= time
@@ -324,27 +381,26 @@ impl QueryArgs {
                 )?;
             }
             QueryCmd::Consents { patient } => {
-                let count = r.read_u64(&keys::patient_consent_count(&patient)).await?;
-                r.height = count.height; // read the whole list at one height
+                let (count, ids) = r
+                    .read_ids(
+                        &keys::List::PatientConsents(&patient),
+                        medledger_tx::limits::MAX_CONSENTS_PER_PATIENT,
+                    )
+                    .await?;
                 let mut list = Vec::new();
-                for n in 0..count.value.unwrap_or(0) {
-                    let (id, _, _) = r.read(&keys::patient_consent(&patient, n)).await?;
-                    let id = String::from_utf8_lossy(&id.context("consent index has a gap")?)
-                        .into_owned();
+                for id in ids {
                     list.push(r.read_msg::<pb::Consent>(&keys::consent(&id)).await?);
                 }
                 print_list(&count, &list, out)?;
             }
             QueryCmd::Access { patient } => {
-                let count = r.read_u64(&keys::access_count(&patient)).await?;
-                r.height = count.height;
-                let mut list = Vec::new();
-                for n in 0..count.value.unwrap_or(0) {
-                    list.push(
-                        r.read_msg::<pb::AccessEvent>(&keys::access_event(&patient, n))
-                            .await?,
-                    );
-                }
+                let (count, entries) = r
+                    .read_list(&keys::List::Access(&patient), MAX_HISTORY_READ)
+                    .await?;
+                let list = entries
+                    .into_iter()
+                    .map(|a| a.decoded::<pb::AccessEvent>())
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 print_list(&count, &list, out)?;
             }
             QueryCmd::Claim(c) => claims::query_claim(&r, c, out).await?,

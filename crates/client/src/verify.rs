@@ -241,9 +241,8 @@ pub async fn trust_for_state(
     genesis: &CertTrust,
     height: u64,
 ) -> anyhow::Result<(CertTrust, u64)> {
-    let (count, _) = client
-        .query_raw(&keys::validator_change_count(), height)
-        .await?;
+    let changes = keys::List::ValidatorChanges;
+    let (count, _) = client.query_raw(&changes.count_key(), height).await?;
     let count = count.as_deref().and_then(keys::decode_u64).unwrap_or(0);
     anyhow::ensure!(
         count <= MAX_HANDOVERS,
@@ -252,7 +251,7 @@ pub async fn trust_for_state(
     let mut trust = genesis.clone();
     let mut walked = 0;
     for n in 0..count {
-        let (changed, _) = client.query_raw(&keys::validator_change(n), height).await?;
+        let (changed, _) = client.query_raw(&changes.entry_key(n), height).await?;
         let changed = changed
             .as_deref()
             .and_then(keys::decode_u64)
@@ -350,9 +349,8 @@ pub async fn verify_history(
     height: u64,
 ) -> anyhow::Result<(Vec<AccessEvent>, Attestation)> {
     let height = choose_height(client, trust, height).await?;
-    let (count, height) = client
-        .read_with_proof(&keys::access_count(patient), height)
-        .await?;
+    let history = keys::List::Access(patient);
+    let (count, height) = client.read_with_proof(&history.count_key(), height).await?;
     let n = count
         .value
         .as_deref()
@@ -369,7 +367,7 @@ pub async fn verify_history(
     for i in 0..n {
         events.push(
             client
-                .read_with_proof(&keys::access_event(patient, i), height)
+                .read_with_proof(&history.entry_key(i), height)
                 .await?
                 .0,
         );
@@ -456,13 +454,9 @@ pub async fn verify_permitted(
     req: PermittedQuery,
     height: u64,
 ) -> anyhow::Result<(Option<String>, Attestation, u64)> {
-    use medledger_state::domain::consent::{permits, Request};
-    use medledger_state::BlockCtx;
+    use medledger_tx::rules::consent::{permits, Request, DID_PREFIX};
     let mut s = ProvenSession::start(client, trust, height).await?;
-    let (member, practitioner) = if req
-        .actor
-        .starts_with(medledger_state::domain::consent::DID_PREFIX)
-    {
+    let (member, practitioner) = if req.actor.starts_with(DID_PREFIX) {
         let p = s
             .get(&keys::practitioner(&req.actor))
             .await?
@@ -474,14 +468,15 @@ pub async fn verify_permitted(
     };
     let mut consents = Vec::new();
     for grantee in std::iter::once(member.as_str()).chain(practitioner.as_deref()) {
+        let grants = keys::List::Grants(&req.patient, grantee);
         let count = s
-            .get(&keys::grant_count(&req.patient, grantee))
+            .get(&grants.count_key())
             .await?
             .as_deref()
             .and_then(keys::decode_u64)
             .unwrap_or(0);
         for n in 0..count.min(medledger_tx::limits::MAX_CONSENTS_PER_GRANTEE) {
-            if let Some(id) = s.get(&keys::grant(&req.patient, grantee, n)).await? {
+            if let Some(id) = s.get(&grants.entry_key(n)).await? {
                 let id = String::from_utf8_lossy(&id).into_owned();
                 if let Some(c) = s.get(&keys::consent(&id)).await? {
                     consents.push(medledger_tx::pb::Consent::decode(c.as_slice())?);
@@ -493,7 +488,6 @@ pub async fn verify_permitted(
     let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
     let state_height = s.height;
     let attestation = s.finish(trust).await?;
-    let ctx = BlockCtx::new(trust.chain_id(), state_height + 1, time);
     let request = Request {
         patient: &req.patient,
         member: &member,
@@ -505,7 +499,7 @@ pub async fn verify_permitted(
     };
     let permit = consents
         .iter()
-        .find(|c| permits(c, &request, &ctx))
+        .find(|c| permits(c, &request, state_height + 1, time))
         .map(|c| c.id.clone());
     Ok((permit, attestation, time))
 }

@@ -194,27 +194,28 @@ pub fn apply_msg(
     let mut st = TxState::new(view);
     let events = match msg {
         Msg::RegisterPatient(m) => patients::register(&mut st, &who, m, ctx)?,
-        Msg::GrantConsent(m) => consent::grant(&mut st, &who, m, ctx)?,
-        Msg::RevokeConsent(m) => consent::revoke(&mut st, &who, m, ctx)?,
-        Msg::LogAccess(m) => access::log(&mut st, who, m, ctx)?,
-        Msg::LogBreakGlass(m) => access::break_glass(&mut st, who, m, ctx)?,
-        Msg::ReviewBreakGlass(m) => access::review(&mut st, who, m, ctx)?,
-        Msg::RegisterPractitioner(m) => practitioners::register(&mut st, who, m, ctx)?,
-        Msg::SetPractitionerStatus(m) => practitioners::set_status(&mut st, who, m, ctx)?,
-        Msg::SetGuardians(m) => patients::set_guardians(&mut st, &who, m)?,
+        Msg::SetGuardians(m) => patients::set_guardians(&mut st, &who, m, ctx)?,
         Msg::RotatePatientKey(m) => patients::rotate(&mut st, &who, m, ctx)?,
         Msg::RecoverPatientKey(m) => patients::recover(&mut st, &who, tx.signer(), m, ctx)?,
-        Msg::AnchorRecord(m) => records::anchor(&mut st, who, m, ctx)?,
-        Msg::EraseRecord(m) => records::erase(&mut st, who, m, ctx)?,
-        Msg::SetGateway(m) => gateway::set(&mut st, who, tx.signer(), m, ctx)?,
-        Msg::SubmitProposal(_) | Msg::VoteProposal(_) => governance::apply(&mut st, who, msg, ctx)?,
-        Msg::PublishPolicy(_)
-        | Msg::SubmitClaim(_)
-        | Msg::DecideClaim(_)
-        | Msg::PayClaim(_)
-        | Msg::AppealClaim(_)
-        | Msg::EnrolCoverage(_)
-        | Msg::EndCoverage(_) => claims::apply(&mut st, who, msg, ctx)?,
+        Msg::GrantConsent(m) => consent::grant(&mut st, &who, m, ctx)?,
+        Msg::RevokeConsent(m) => consent::revoke(&mut st, &who, m, ctx)?,
+        Msg::LogAccess(m) => access::log(&mut st, &who, m, ctx)?,
+        Msg::LogBreakGlass(m) => access::break_glass(&mut st, &who, m, ctx)?,
+        Msg::ReviewBreakGlass(m) => access::review(&mut st, &who, m, ctx)?,
+        Msg::RegisterPractitioner(m) => practitioners::register(&mut st, &who, m, ctx)?,
+        Msg::SetPractitionerStatus(m) => practitioners::set_status(&mut st, &who, m, ctx)?,
+        Msg::AnchorRecord(m) => records::anchor(&mut st, &who, m, ctx)?,
+        Msg::EraseRecord(m) => records::erase(&mut st, &who, m, ctx)?,
+        Msg::SetGateway(m) => gateway::set(&mut st, &who, tx.signer(), m, ctx)?,
+        Msg::SubmitProposal(m) => governance::submit(&mut st, &who, m, ctx)?,
+        Msg::VoteProposal(m) => governance::vote(&mut st, &who, m, ctx)?,
+        Msg::PublishPolicy(m) => claims::publish_policy(&mut st, &who, m, ctx)?,
+        Msg::SubmitClaim(m) => claims::submit(&mut st, &who, m, ctx)?,
+        Msg::DecideClaim(m) => claims::decide(&mut st, &who, m, ctx)?,
+        Msg::PayClaim(m) => claims::pay(&mut st, &who, m, ctx)?,
+        Msg::AppealClaim(m) => claims::appeal(&mut st, &who, m, ctx)?,
+        Msg::EnrolCoverage(m) => claims::enrol(&mut st, &who, m, ctx)?,
+        Msg::EndCoverage(m) => claims::end_coverage(&mut st, &who, m, ctx)?,
     };
     Ok((st.into_writes(), events))
 }

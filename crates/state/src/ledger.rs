@@ -29,6 +29,7 @@ use crate::error::ApplyError;
 use crate::error::StoreError;
 use crate::genesis::{genesis_writes_with_keys, GenesisPower};
 use crate::lanes::{Lane, Lanes};
+use crate::lists;
 use crate::nonces;
 use crate::store::{Committed, Staged, Store};
 use crate::view::{BlockState, StateRead};
@@ -669,9 +670,11 @@ impl Ledger {
         if registry != self.validators {
             // Auditors who trust certificates hand trust from one set to the next at exactly
             // these heights (docs/certificates.md), so the list must be complete and proven.
-            let n = block.get_u64(&keys::validator_change_count())?;
-            block.put_u64(keys::validator_change(n), height);
-            block.put_u64(keys::validator_change_count(), n + 1);
+            lists::push(
+                &mut block,
+                &keys::List::ValidatorChanges,
+                keys::encode_u64(height),
+            )?;
         }
         for (key, power) in &validator_updates {
             events.push(Event::new(

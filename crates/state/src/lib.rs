@@ -10,6 +10,7 @@ pub mod fault;
 pub mod genesis;
 pub mod lanes;
 pub mod ledger;
+pub mod lists;
 pub mod nonces;
 pub mod store;
 pub mod view;

@@ -15,11 +15,13 @@
 //! `nonce-expiry/latest`, and when nothing is live the cursor jumps to the block's time, so a
 //! block visits at most the seconds since the previous block, bounded by the 60 s window.
 
+use medledger_tx::keys::List;
 use medledger_tx::limits::MAX_UNORDERED_VALIDITY_SECS;
 use medledger_tx::pb::Unordered;
 use medledger_tx::{keys, Code, TxError};
 
 use crate::error::StoreError;
+use crate::lists;
 use crate::view::{BlockState, StateRead};
 
 /// Checks an unordered tx of `signer` against the block `time` and the remembered nonces.
@@ -81,10 +83,7 @@ pub fn remember(
     if valid_until > latest {
         block.put_u64(keys::nonce_latest(), valid_until);
     }
-    let count_key = keys::nonce_expiry_count(valid_until);
-    let n = block.get_u64(&count_key)?;
-    block.put(keys::nonce_expiry(valid_until, n), key.clone());
-    block.put_u64(count_key, n + 1);
+    lists::push(block, &List::NonceExpiry(valid_until), key.clone())?;
     block.put_u64(key, valid_until);
     Ok(())
 }
@@ -99,17 +98,17 @@ pub fn forget_expired(block: &mut BlockState<'_>, time: u64) -> Result<(), Store
     let last = time.saturating_sub(1).min(latest);
     let mut second = pruned + 1;
     while second <= last {
-        let count_key = keys::nonce_expiry_count(second);
-        let n = block.get_u64(&count_key)?;
+        let expiring = List::NonceExpiry(second);
+        let n = lists::len(block, &expiring)?;
         for i in 0..n {
-            let entry = keys::nonce_expiry(second, i);
+            let entry = expiring.entry_key(i);
             if let Some(pair) = block.get(&entry)? {
                 block.delete(pair);
             }
             block.delete(entry);
         }
         if n > 0 {
-            block.delete(count_key);
+            block.delete(expiring.count_key());
         }
         second += 1;
     }

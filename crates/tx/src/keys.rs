@@ -69,6 +69,61 @@ pub fn access_event(patient: &str, n: u64) -> Vec<u8> {
     format!("access/{patient}/{n:020}").into_bytes()
 }
 
+/// An append-only list in state: a counter key holding its length, and one key per entry,
+/// numbered from 0 (zero-padded, so the entries sort in order). The ledger appends with
+/// `medledger_state::lists::push`; readers and verifiers read the count, then every index below
+/// it at the same height, so a proof of the count makes a proof of the *complete* list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum List<'a> {
+    /// A patient's consents, in grant order: entries are consent ids (UTF-8).
+    PatientConsents(&'a str),
+    /// The consents of a patient (first) to one grantee (second): consent ids (UTF-8).
+    Grants(&'a str, &'a str),
+    /// A patient's access events: `AccessEvent`s.
+    Access(&'a str),
+    /// A member's break-glass review items: `{patient}/{event index}` (UTF-8).
+    Reviews(&'a str),
+    /// The HRESCH consents naming a study: consent ids (UTF-8).
+    Study(&'a str),
+    /// A patient's (first) enrolments with an insurer (second): `Coverage`s.
+    Coverage(&'a str, &'a str),
+    /// The heights (counters) of the blocks that changed the validator registry.
+    ValidatorChanges,
+    /// The `nonce/…` keys of the unordered txs valid until one second, forgotten (count and
+    /// entries deleted) once a block is later.
+    NonceExpiry(u64),
+}
+
+impl List<'_> {
+    /// The key of the list's length (a counter; absent means empty).
+    pub fn count_key(&self) -> Vec<u8> {
+        match *self {
+            List::PatientConsents(p) => patient_consent_count(p),
+            List::Grants(p, g) => grant_count(p, g),
+            List::Access(p) => access_count(p),
+            List::Reviews(m) => review_count(m),
+            List::Study(s) => study_count(s),
+            List::Coverage(p, i) => coverage_count(p, i),
+            List::ValidatorChanges => validator_change_count(),
+            List::NonceExpiry(s) => nonce_expiry_count(s),
+        }
+    }
+
+    /// The key of entry `n` (from 0).
+    pub fn entry_key(&self, n: u64) -> Vec<u8> {
+        match *self {
+            List::PatientConsents(p) => patient_consent(p, n),
+            List::Grants(p, g) => grant(p, g, n),
+            List::Access(p) => access_event(p, n),
+            List::Reviews(m) => review(m, n),
+            List::Study(s) => study_consent(s, n),
+            List::Coverage(p, i) => coverage(p, i, n),
+            List::ValidatorChanges => validator_change(n),
+            List::NonceExpiry(s) => nonce_expiry(s, n),
+        }
+    }
+}
+
 /// `validators` → `ValidatorSet`: the registry, in address order.
 pub fn validators() -> Vec<u8> {
     b"validators".to_vec()

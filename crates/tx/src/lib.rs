@@ -19,6 +19,7 @@ pub mod keyproof;
 pub mod keys;
 pub mod limits;
 pub mod recovery;
+pub mod rules;
 
 /// Types generated from `proto/medledger/v1/*.proto`.
 #[allow(missing_docs, clippy::all)]

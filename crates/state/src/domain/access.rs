@@ -1,6 +1,7 @@
 //! Access events: every read (or write) of a patient's data, under the consent that permitted
 //! it, or flagged as emergency ("break-glass") access awaiting a privacy officer's review.
 
+use medledger_tx::keys::List;
 use medledger_tx::pb::{
     AccessEvent, Action, LogAccess, LogBreakGlass, MemberKind, Practitioner, PractitionerRole,
     Purpose, ReviewBreakGlass, ReviewStatus,
@@ -14,13 +15,15 @@ use super::practitioners::{acting_member, require_active, require_role};
 use super::records::require_readable_as;
 use super::{BlockCtx, Event};
 use crate::error::ApplyError;
+use crate::lists;
 use crate::view::{StateRead, TxState};
+use prost::Message;
 
 /// LogAccess: a member (its admin system or one of its active practitioners) records a read or
 /// write; refused unless a consent permits it now.
 pub fn log(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &LogAccess,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
@@ -66,7 +69,7 @@ pub fn log(
 /// another member.
 pub fn break_glass(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &LogBreakGlass,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
@@ -100,13 +103,12 @@ pub fn break_glass(
         ..Default::default()
     };
     let logged = record_event(st, event, ctx)?;
-    let index = st.get_u64(&keys::access_count(&m.patient_id))? - 1;
-    let n = st.get_u64(&keys::review_count(&p.member_id))?;
-    st.put(
-        keys::review(&p.member_id, n),
+    let index = lists::len(st, &List::Access(&m.patient_id))? - 1;
+    lists::push(
+        st,
+        &List::Reviews(&p.member_id),
         format!("{}/{index}", m.patient_id).into_bytes(),
-    );
-    st.put_u64(keys::review_count(&p.member_id), n + 1);
+    )?;
     Ok(vec![
         logged,
         Event::new(
@@ -126,7 +128,7 @@ pub fn break_glass(
 /// emergency accesses; the patient sees the access and its review either way.
 pub fn review(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &ReviewBreakGlass,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
@@ -226,14 +228,14 @@ fn record_event(
     mut event: AccessEvent,
     ctx: &BlockCtx,
 ) -> Result<Event, ApplyError> {
-    let index = st.get_u64(&keys::access_count(&event.patient_id))?;
-    event.index = index;
+    let patient = event.patient_id.clone();
+    let list = List::Access(&patient);
+    event.index = lists::len(st, &list)?;
     event.height = ctx.height;
     event.time = ctx.time;
-    st.put_msg(keys::access_event(&event.patient_id, index), &event);
     // The index counts events of one patient; u64 cannot overflow within any ledger's life, and
     // overflow-checks stop the node rather than wrap if it ever did.
-    st.put_u64(keys::access_count(&event.patient_id), index + 1);
+    lists::push(st, &list, event.encode_to_vec())?;
     Ok(Event::new(
         "medledger.access.logged",
         vec![
@@ -242,7 +244,7 @@ fn record_event(
             ("practitioner", event.practitioner),
             ("consent_id", event.consent_id),
             ("record_id", event.record_id),
-            ("index", index.to_string()),
+            ("index", event.index.to_string()),
         ],
     ))
 }

@@ -13,7 +13,7 @@ use crate::view::TxState;
 /// very admin key that signs the tx, over this chain id and member id.
 pub fn set(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     admin_key: &[u8; 32],
     m: &SetGateway,
     ctx: &BlockCtx,

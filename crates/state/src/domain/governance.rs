@@ -29,7 +29,6 @@
 use medledger_tx::checkpoint::MAX_VALIDATORS;
 use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VOTING_PERIOD};
 use medledger_tx::pb::submit_proposal::Action;
-use medledger_tx::pb::tx_body::Msg;
 use medledger_tx::pb::{
     key_owner::Owner, AddMember, ChangePower, KeyOwner, Member, OpenProposals, Proposal,
     ProposalStatus, RemoveMember, RotateAdminKey, SubmitProposal, Validator, VoteProposal,
@@ -42,24 +41,10 @@ use super::{BlockCtx, Event};
 use crate::error::{ApplyError, StoreError};
 use crate::view::{Overlay, StateRead, TxState};
 
-/// Applies a governance message.
-pub fn apply(
-    st: &mut TxState<'_, '_>,
-    signer: Signer,
-    msg: &Msg,
-    ctx: &BlockCtx,
-) -> Result<Vec<Event>, ApplyError> {
-    match msg {
-        Msg::SubmitProposal(m) => submit(st, signer, m, ctx),
-        Msg::VoteProposal(m) => vote(st, signer, m, ctx),
-        _ => Err(TxError::new(Code::InvalidField, "not a governance message").into()),
-    }
-}
-
 /// SubmitProposal: a member proposes a change and votes yes on it.
 pub fn submit(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &SubmitProposal,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
@@ -152,7 +137,7 @@ pub fn submit(
 /// VoteProposal: a member votes once on an open proposal before its deadline.
 pub fn vote(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &VoteProposal,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {

@@ -60,9 +60,9 @@ pub fn require_member(view: &impl StateRead, id: &str) -> Result<Member, ApplyEr
 }
 
 /// The signer as a member admin, or a rejection saying who may send `what`.
-pub fn require_member_signer(signer: Signer, what: &str) -> Result<String, ApplyError> {
+pub fn require_member_signer(signer: &Signer, what: &str) -> Result<String, ApplyError> {
     match signer {
-        Signer::Member(id) => Ok(id),
+        Signer::Member(id) => Ok(id.clone()),
         Signer::Patient(id) => Err(TxError::new(
             Code::NotAuthorized,
             format!("{what} must be signed by a member's key; {id} is a patient"),

@@ -154,6 +154,7 @@ pub fn set_guardians(
     st: &mut TxState<'_, '_>,
     signer: &Signer,
     m: &SetGuardians,
+    _ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
     let id = require_patient_signer(signer, "SetGuardians")?;
     let patient = require_patient(st, &id)?;

@@ -16,7 +16,7 @@ use crate::view::{StateRead, TxState};
 /// RegisterPractitioner: a member's admin vouches for a practitioner key.
 pub fn register(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &RegisterPractitioner,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
@@ -107,7 +107,7 @@ fn require_role_fits_member(role: i32, kind: i32) -> Result<(), ApplyError> {
 /// SetPractitionerStatus: the practitioner's member suspends, reinstates or revokes them.
 pub fn set_status(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &SetPractitionerStatus,
     _ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {

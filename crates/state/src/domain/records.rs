@@ -15,7 +15,7 @@ use crate::view::{StateRead, TxState};
 /// AnchorRecord: the custodian (its admin or an active practitioner) anchors a record.
 pub fn anchor(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &AnchorRecord,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
@@ -59,7 +59,7 @@ pub fn anchor(
 /// EraseRecord: the patient, or the custodian on the patient's request, erases a record.
 pub fn erase(
     st: &mut TxState<'_, '_>,
-    signer: Signer,
+    signer: &Signer,
     m: &EraseRecord,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {

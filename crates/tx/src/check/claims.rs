@@ -14,6 +14,7 @@ use crate::pb::{
     AppealClaim, ClaimItem, CoverageRule, DecideClaim, EndCoverage, EnrolCoverage, PayClaim,
     PublishPolicy, SubmitClaim,
 };
+use crate::rules::claims::item_amount;
 
 pub(crate) fn check_policy(m: &PublishPolicy) -> Result<(), TxError> {
     check_id("policy_id", &m.policy_id)?;
@@ -221,19 +222,6 @@ fn check_service_code(field: &str, code: &str) -> Result<(), TxError> {
         ));
     }
     Ok(())
-}
-
-/// quantity × unit_price of one item, or [`Code::AmountOverflow`].
-pub(crate) fn item_amount(item: &ClaimItem) -> Result<u64, TxError> {
-    item.quantity.checked_mul(item.unit_price).ok_or_else(|| {
-        TxError::new(
-            Code::AmountOverflow,
-            format!(
-                "item {}: {} × {} does not fit in 64 bits of minor units",
-                item.service_code, item.quantity, item.unit_price
-            ),
-        )
-    })
 }
 
 /// The sum of [`item_amount`] over `items`, with checked arithmetic.
