@@ -42,10 +42,10 @@ proptest! {
         let mut c = Chain::new();
         let before = c.block(vec![]).app_hash;
         for tx in &txs {
-            let code = c.ledger.check_tx(tx).err().map(|e| e.code);
+            let code = c.ledger_mut().check_tx(tx).err().map(|e| e.code);
             prop_assert!(code.is_some(), "random bytes passed CheckTx");
         }
-        prop_assert!(c.ledger.process_proposal(c.height, &txs).is_err());
+        prop_assert!(c.process_proposal(&txs).is_err());
         let r = c.block(txs.clone());
         prop_assert_eq!(r.app_hash, before);
         for t in &r.tx_results {
@@ -256,7 +256,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
         assert_eq!(t.code, 0, "setup tx {i}: {}", t.log);
     }
     assert!(c
-        .ledger
+        .ledger()
         .store()
         .get(&keys::member("hospital-d"))
         .unwrap()
@@ -489,32 +489,26 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
     ];
 
     for (what, build, code, stop) in &cases {
-        let before = c.ledger.info().unwrap().app_hash;
+        let before = c.ledger().info().unwrap().app_hash;
         let tx = build(&mut c);
         match stop {
             Stop::Proposal => {
                 // After a valid tx, so the rejection is the invalid tx's alone.
                 let valid = c.tx(&admin(0), enrol(&key(90)));
-                assert!(c
-                    .ledger
-                    .process_proposal(c.height, std::slice::from_ref(&valid))
-                    .is_ok());
-                let err = c
-                    .ledger
-                    .process_proposal(c.height, &[valid, tx])
-                    .expect_err(what);
+                assert!(c.process_proposal(std::slice::from_ref(&valid)).is_ok());
+                let err = c.process_proposal(&[valid, tx]).expect_err(what);
                 assert_eq!(err.code, *code, "{what}: {}", err.message);
-                assert_eq!(c.ledger.info().unwrap().app_hash, before, "{what}");
+                assert_eq!(c.ledger().info().unwrap().app_hash, before, "{what}");
                 c.resync();
                 continue;
             }
             Stop::Admission => {
-                let err = c.ledger.check_tx(&tx).expect_err(what);
+                let err = c.ledger_mut().check_tx(&tx).expect_err(what);
                 assert_eq!(err.code, *code, "{what}: CheckTx: {}", err.message);
             }
             Stop::StateMachine | Stop::Outsider => {
                 // Authentic and in sequence: CheckTx (a filter) admits it; the block refuses it.
-                assert!(c.ledger.check_tx(&tx).is_ok(), "{what}: CheckTx");
+                assert!(c.ledger_mut().check_tx(&tx).is_ok(), "{what}: CheckTx");
             }
         }
         let expected = match stop {
@@ -524,7 +518,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                     keys::sequence(v.signer()),
                     Some(keys::encode_u64(v.body().sequence + 1)),
                 )]);
-                let root = c.ledger.store().stage(c.height, &seq).unwrap().root;
+                let root = c.ledger().store().stage(c.height, &seq).unwrap().root;
                 assert_ne!(
                     root, before,
                     "{what}: the consumed sequence is in the app hash"

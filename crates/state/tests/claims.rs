@@ -5,22 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
 
 use ed25519_dalek::SigningKey;
 use medledger_state::domain::claims::{adjudicate, check_totals, copay, totals};
 use medledger_state::view::StateRead;
-use medledger_state::{Event, Ledger};
+use medledger_state::Event;
 use medledger_tx::pb::{
     self, tx_body::Msg, Claim, ClaimItem, ClaimStatus, CoveragePolicy, CoverageRule,
-    PractitionerRole, PractitionerStatus, Purpose, TxBody,
+    PractitionerRole, PractitionerStatus, Purpose,
 };
-use medledger_tx::{ids, keys, sign_tx, Code};
+use medledger_tx::{ids, keys, Code};
 use proptest::prelude::*;
-use tempfile::TempDir;
 
-const CHAIN: &str = "claims-chain";
-const T0: u64 = 1_700_000_000;
+use common::{CHAIN, T0};
 /// A day of service before every block of the tests (after the setup block).
 const SERVICE_DAY: u64 = T0 - 86_400;
 /// Seconds per day.
@@ -57,18 +55,6 @@ fn patient_key(i: usize) -> SigningKey {
 
 fn patient(i: usize) -> String {
     ids::patient_id(&patient_key(i).verifying_key().to_bytes())
-}
-
-fn genesis() -> Vec<u8> {
-    let members: Vec<_> = MEMBERS
-        .iter()
-        .enumerate()
-        .map(|(i, (id, kind))| {
-            serde_json::json!({"id": id, "name": id, "kind": kind,
-                "admin_key": hex::encode(admin(i).verifying_key().to_bytes())})
-        })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap()
 }
 
 /// A practitioner: their key and the member and role they are registered with.
@@ -160,23 +146,21 @@ impl Outcome {
     }
 }
 
-/// A ledger with the members above, driven one block per call.
+/// A chain with the members above, driven one block per call.
 struct World {
-    _dir: TempDir,
-    ledger: Ledger,
-    next: BTreeMap<[u8; 32], u64>,
+    chain: common::Chain,
+    /// The last committed height.
     height: u64,
 }
 
 impl World {
     fn empty() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ledger = Ledger::open(dir.path()).unwrap();
-        ledger.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
+        let mut g = common::Genesis::new();
+        for (i, (id, kind)) in MEMBERS.iter().enumerate() {
+            g = g.member(id, kind, &admin(i));
+        }
         World {
-            _dir: dir,
-            ledger,
-            next: BTreeMap::new(),
+            chain: g.chain(),
             height: 0,
         }
     }
@@ -239,15 +223,7 @@ impl World {
     }
 
     fn sign(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
-        let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
-        let body = TxBody {
-            chain_id: CHAIN.into(),
-            sequence: *seq,
-            unordered: None,
-            msg: Some(msg),
-        };
-        *seq += 1;
-        sign_tx(key, &body)
+        self.chain.tx(key, msg)
     }
 
     fn block(&mut self, txs: &[Vec<u8>]) -> Vec<Outcome> {
@@ -256,14 +232,11 @@ impl World {
 
     /// A block at `time` (unix seconds).
     fn block_at(&mut self, time: u64, txs: &[Vec<u8>]) -> Vec<Outcome> {
-        self.height += 1;
-        let r = self.ledger.finalize_block(self.height, time, txs).unwrap();
-        self.ledger.commit().unwrap();
+        let r = self.chain.block_at(time, txs);
+        self.height = self.chain.height - 1;
         // A tx refused by its stateless checks consumes no sequence: resynchronise like a client
         // that reads its next sequence from the node.
-        for (key, next) in self.next.iter_mut() {
-            *next = self.ledger.store().get_u64(&keys::sequence(key)).unwrap();
-        }
+        self.chain.resync();
         r.tx_results
             .into_iter()
             .map(|t| Outcome {
@@ -288,7 +261,8 @@ impl World {
     }
 
     fn claim(&self, id: &str) -> Claim {
-        self.ledger
+        self.chain
+            .ledger()
             .store()
             .get_msg(&keys::claim(id))
             .unwrap()
@@ -296,7 +270,8 @@ impl World {
     }
 
     fn policy(&self, insurer: &str, id: &str, version: u64) -> Option<CoveragePolicy> {
-        self.ledger
+        self.chain
+            .ledger()
             .store()
             .get_msg(&keys::policy(insurer, id, version))
             .unwrap()
@@ -515,7 +490,8 @@ mod policies {
             "old versions stay as published"
         );
         assert_eq!(
-            w.ledger
+            w.chain
+                .ledger()
                 .store()
                 .get_u64(&keys::policy_latest("insurer-c", "gold"))
                 .unwrap(),
@@ -603,7 +579,14 @@ mod submission {
         );
         assert_eq!((c.submitted_height, c.decided_height), (w.height, w.height));
         assert_eq!(check_totals(&c), Ok(()));
-        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 1);
+        assert_eq!(
+            w.chain
+                .ledger()
+                .store()
+                .get_u64(&keys::claim_counter())
+                .unwrap(),
+            1
+        );
     }
 
     #[test]
@@ -720,7 +703,11 @@ mod submission {
             Code::UnknownSigner,
         );
         assert_eq!(
-            w.ledger.store().get_u64(&keys::claim_counter()).unwrap(),
+            w.chain
+                .ledger()
+                .store()
+                .get_u64(&keys::claim_counter())
+                .unwrap(),
             0,
             "refused claims take no id"
         );
@@ -882,7 +869,14 @@ mod submission {
         )
         .ok();
         assert_eq!(first, "cl-1");
-        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 3);
+        assert_eq!(
+            w.chain
+                .ledger()
+                .store()
+                .get_u64(&keys::claim_counter())
+                .unwrap(),
+            3
+        );
     }
 
     /// Issue 11, hole 1 as found live: `99213:1:5000` auto-approved, then
@@ -914,7 +908,14 @@ mod submission {
             submit_before(1, vec![item("99213", 1, 5_000)]),
             Code::DuplicateClaim,
         );
-        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 2);
+        assert_eq!(
+            w.chain
+                .ledger()
+                .store()
+                .get_u64(&keys::claim_counter())
+                .unwrap(),
+            2
+        );
     }
 
     /// A claim that adds new services to ones already billed that day is refused as a whole:
@@ -1476,7 +1477,7 @@ proptest! {
             m.service_date = SERVICE_DAY - day as u64 * 86_400;
             let msg = Msg::SubmitClaim(m);
             let (ra, rb) = (a.tx(&admin(HOSPITAL), msg.clone()), b.tx(&admin(HOSPITAL), msg));
-            prop_assert_eq!(a.ledger.info().map(|c| c.app_hash), b.ledger.info().map(|c| c.app_hash));
+            prop_assert_eq!(a.chain.ledger().info().map(|c| c.app_hash), b.chain.ledger().info().map(|c| c.app_hash));
             prop_assert_eq!(ra.code, rb.code);
             if total.is_none() {
                 prop_assert_eq!(Code::from_value(ra.code), Some(Code::AmountOverflow), "{}", ra.log);
@@ -1506,7 +1507,7 @@ proptest! {
             let c = a.claim(&id);
             prop_assert_eq!(check_totals(&c), Ok(()));
             prop_assert_eq!(c.decisions.iter().map(|d| d.approved_amount).collect::<Vec<_>>(), amounts);
-            prop_assert_eq!(a.ledger.info().map(|c| c.app_hash), b.ledger.info().map(|c| c.app_hash));
+            prop_assert_eq!(a.chain.ledger().info().map(|c| c.app_hash), b.chain.ledger().info().map(|c| c.app_hash));
         }
     }
 }
@@ -1548,7 +1549,14 @@ mod coverage_and_evidence {
             submit_with(|m| m.insurer = "insurer-d".into()),
             Code::NoCoverage,
         );
-        assert_eq!(w.ledger.store().get_u64(&keys::claim_counter()).unwrap(), 0);
+        assert_eq!(
+            w.chain
+                .ledger()
+                .store()
+                .get_u64(&keys::claim_counter())
+                .unwrap(),
+            0
+        );
         // Enrolled: accepted, and the claim names the enrolment it was adjudicated under.
         w.tx(&admin(OTHER_INSURER), enrol(0, "gold", 0, 0)).ok();
         let id = w.submitted(submit_with(|m| m.insurer = "insurer-d".into()));
@@ -1622,7 +1630,8 @@ mod coverage_and_evidence {
         assert!(w.block(&txs).iter().all(|r| r.code == 0));
         w.refused(&admin(INSURER), enrol(0, "gold", 0, 0), Code::TooManyItems);
         assert_eq!(
-            w.ledger
+            w.chain
+                .ledger()
                 .store()
                 .get_u64(&keys::coverage_count(&patient(0), "insurer-c"))
                 .unwrap(),

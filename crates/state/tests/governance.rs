@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+mod common;
 
 use ed25519_dalek::SigningKey;
 use medledger_state::apply::TxOutcome;
@@ -15,13 +15,12 @@ use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MA
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
     self, tx_body::Msg, AddMember, ChangePower, KeyOwner, MemberKind, Proposal, ProposalStatus,
-    RemoveMember, RotateAdminKey, SubmitProposal, TxBody, ValidatorSet, VoteProposal,
+    RemoveMember, RotateAdminKey, SubmitProposal, ValidatorSet, VoteProposal,
 };
-use medledger_tx::{ids, keys, sign_tx, Code};
+use medledger_tx::{ids, keys, Code};
 use prost::Message;
-use tempfile::TempDir;
 
-const CHAIN: &str = "gov-test";
+use common::{CHAIN, T0};
 /// Validator members, in index order; `regulator-r` is a member without a validator.
 const IDS: [&str; 4] = ["hospital-a", "lab-b", "insurer-c", "hospital-d"];
 const REGULATOR: usize = 9;
@@ -52,9 +51,8 @@ fn bls(i: usize) -> BlsKey {
 /// A ledger of `validators` founding members with a validator of power 10 each, plus
 /// `regulator-r` without one; blocks are made one by one with well-behaved sequence numbers.
 struct Net {
-    dir: TempDir,
-    l: Option<Ledger>,
-    next: BTreeMap<[u8; 32], u64>,
+    chain: common::Chain,
+    /// The last committed height.
     height: u64,
 }
 
@@ -66,63 +64,35 @@ impl Net {
     /// As [`Net::new`], plus `observers` members without a validator: `observer-{i}`, admin key
     /// [`observer`]`(i)`.
     fn with_observers(validators: usize, observers: usize) -> Net {
-        let mut members: Vec<_> = (0..validators)
-            .map(|i| {
-                serde_json::json!({"id": IDS[i], "name": IDS[i], "kind": "hospital",
-                    "admin_key": hex::encode(admin(i).verifying_key().to_bytes()),
-                    "validator": {"address": hex::encode(address(i)), "bls_key": hex::encode(bls(i).public_key()),
-                                  "bls_pop": hex::encode(bls(i).proof_of_possession())}})
-            })
-            .collect();
-        members.push(
-            serde_json::json!({"id": "regulator-r", "name": "Regulator", "kind": "regulator",
-            "admin_key": hex::encode(admin(REGULATOR).verifying_key().to_bytes())}),
-        );
-        for i in 0..observers {
-            members.push(serde_json::json!({"id": format!("observer-{i}"), "name": "Observer",
-                "kind": "research", "admin_key": hex::encode(observer(i).verifying_key().to_bytes())}));
+        let mut g = common::Genesis::new();
+        for (i, id) in IDS.iter().enumerate().take(validators) {
+            g = g.validator(id, "hospital", &admin(i), consensus(i), &bls(i));
         }
-        let app_state = serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap();
-        let powers: Vec<([u8; 32], u64)> = (0..validators).map(|i| (consensus(i), 10)).collect();
-        let dir = tempfile::tempdir().unwrap();
-        let mut l = Ledger::open(dir.path()).unwrap();
-        l.init_chain_with_keys(CHAIN, 1, &app_state, &powers)
-            .unwrap();
+        g = g.member("regulator-r", "regulator", &admin(REGULATOR));
+        for i in 0..observers {
+            g = g.member(&format!("observer-{i}"), "research", &observer(i));
+        }
         Net {
-            dir,
-            l: Some(l),
-            next: BTreeMap::new(),
+            chain: g.chain(),
             height: 0,
         }
     }
 
     fn l(&self) -> &Ledger {
-        self.l.as_ref().unwrap()
+        self.chain.ledger()
     }
 
     fn l_mut(&mut self) -> &mut Ledger {
-        self.l.as_mut().unwrap()
+        self.chain.ledger_mut()
     }
 
     fn tx(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
-        let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
-        let body = TxBody {
-            chain_id: CHAIN.into(),
-            sequence: *seq,
-            unordered: None,
-            msg: Some(msg),
-        };
-        *seq += 1;
-        sign_tx(key, &body)
+        self.chain.tx(key, msg)
     }
 
     fn block(&mut self, txs: &[Vec<u8>]) -> BlockResult {
-        self.height += 1;
-        let l = self.l.as_mut().unwrap();
-        let r = l
-            .finalize_block(self.height, 1_700_000_000 + self.height, txs)
-            .unwrap();
-        l.commit().unwrap();
+        let r = self.chain.block_at(T0 + self.chain.height, txs);
+        self.height = self.chain.height - 1;
         r
     }
 
@@ -178,8 +148,7 @@ impl Net {
 
     /// Closes and reopens the ledger, as a restarted node does.
     fn reopen(&mut self) {
-        self.l = None;
-        self.l = Some(Ledger::open(self.dir.path()).unwrap());
+        self.chain.reopen();
     }
 }
 

@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::Sequences;
 use ed25519_dalek::SigningKey;
 use medledger_state::store::{Store, WriteSet};
 use medledger_state::{BlockResult, Ledger};
@@ -24,43 +27,14 @@ fn patient_key(i: usize) -> SigningKey {
     SigningKey::from_bytes(&[1 + i as u8; 32])
 }
 
-fn genesis() -> Vec<u8> {
-    let members: Vec<_> = MEMBERS
+fn ledger() -> (TempDir, Ledger) {
+    MEMBERS
         .iter()
         .enumerate()
-        .map(|(i, id)| {
-            serde_json::json!({"id": id, "name": id, "kind": "hospital",
-                "admin_key": hex::encode(member_key(i).verifying_key().to_bytes())})
+        .fold(common::Genesis::new(), |g, (i, id)| {
+            g.member(id, "hospital", &member_key(i))
         })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap()
-}
-
-fn ledger() -> (TempDir, Ledger) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut l = Ledger::open(dir.path()).unwrap();
-    l.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
-    (dir, l)
-}
-
-/// Signs txs and tracks each key's next sequence, like a well-behaved client.
-#[derive(Default)]
-struct Signer {
-    next: BTreeMap<[u8; 32], u64>,
-}
-
-impl Signer {
-    fn tx(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
-        let seq = self.next.entry(key.verifying_key().to_bytes()).or_insert(0);
-        let body = TxBody {
-            chain_id: CHAIN.into(),
-            sequence: *seq,
-            unordered: None,
-            msg: Some(msg),
-        };
-        *seq += 1;
-        sign_tx(key, &body)
-    }
+        .ledger()
 }
 
 fn block(l: &mut Ledger, height: u64, txs: &[Vec<u8>]) -> BlockResult {
@@ -104,7 +78,7 @@ fn revoke(id: &str) -> Msg {
 #[test]
 fn refused_tx_writes_only_its_sequence() {
     let (_d, mut l) = ledger();
-    let mut s = Signer::default();
+    let mut s = Sequences::default();
     let alice = patient_key(0);
     let r1 = block(&mut l, 1, &[s.tx(&member_key(0), register(&alice))]);
     assert_eq!(r1.tx_results[0].code, 0);
@@ -179,7 +153,7 @@ fn check_tx_admits_a_window_of_pending_sequences_across_commits() {
 #[test]
 fn revocation_applies_from_the_next_block() {
     let (_d, mut l) = ledger();
-    let mut s = Signer::default();
+    let mut s = Sequences::default();
     let (alice, hosp) = (patient_key(0), member_key(0));
     block(
         &mut l,
@@ -210,7 +184,7 @@ fn revocation_applies_from_the_next_block() {
 #[test]
 fn only_the_patient_revokes_and_only_members_are_grantees() {
     let (_d, mut l) = ledger();
-    let mut s = Signer::default();
+    let mut s = Sequences::default();
     let (alice, bob) = (patient_key(0), patient_key(1));
     let r = block(
         &mut l,
@@ -244,12 +218,11 @@ fn only_the_patient_revokes_and_only_members_are_grantees() {
 
 #[test]
 fn restart_reports_the_last_commit_and_replays_the_lost_block_identically() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Signer::default();
+    let (dir, first) = ledger();
+    let mut s = Sequences::default();
     let txs2 = vec![s.tx(&member_key(0), register(&patient_key(1)))];
     let lost_hash = {
-        let mut l = Ledger::open(dir.path()).unwrap();
-        l.init_chain(CHAIN, 1, &genesis(), &[]).unwrap();
+        let mut l = first;
         block(
             &mut l,
             1,
@@ -269,7 +242,7 @@ fn restart_reports_the_last_commit_and_replays_the_lost_block_identically() {
 #[test]
 fn proofs_of_presence_and_absence_verify_at_every_height() {
     let (_d, mut l) = ledger();
-    let mut s = Signer::default();
+    let mut s = Sequences::default();
     let alice = patient_key(0);
     let r1 = block(
         &mut l,
@@ -301,7 +274,7 @@ fn proofs_of_presence_and_absence_verify_at_every_height() {
 #[test]
 fn queries_answer_at_a_height_and_refuse_the_future() {
     let (_d, mut l) = ledger();
-    let mut s = Signer::default();
+    let mut s = Sequences::default();
     block(
         &mut l,
         1,
@@ -352,7 +325,7 @@ fn class(c: bool) -> &'static str {
     }
 }
 
-fn to_tx(s: &mut Signer, model: &Model, op: &Op) -> Vec<u8> {
+fn to_tx(s: &mut Sequences, model: &Model, op: &Op) -> Vec<u8> {
     match *op {
         Op::Register(p) => s.tx(&member_key(0), register(&patient_key(p))),
         Op::Grant(p, m, c) => s.tx(&patient_key(p), grant(MEMBERS[m], class(c))),
@@ -417,7 +390,7 @@ proptest! {
     fn same_blocks_same_app_hash_and_no_access_without_consent(blocks in prop::collection::vec(prop::collection::vec(op(), 0..8), 1..8)) {
         let (_d1, mut a) = ledger();
         let (_d2, mut b) = ledger();
-        let mut signer = Signer::default();
+        let mut signer = Sequences::default();
         let mut model = Model::default();
         for (i, ops) in blocks.iter().enumerate() {
             let height = i as u64 + 1;
@@ -508,7 +481,7 @@ mod certificates {
     }
 
     /// A tx of roughly `size` bytes that decodes and verifies (its key id pads it).
-    fn padded_tx(signer: &mut Signer, size: usize) -> Vec<u8> {
+    fn padded_tx(signer: &mut Sequences, size: usize) -> Vec<u8> {
         signer.tx(
             &member_key(0),
             Msg::AnchorRecord(pb::AnchorRecord {
@@ -551,7 +524,7 @@ mod certificates {
             with_cert in any::<bool>(),
         ) {
             let (_d, mut l) = ledger_with_validators();
-            let mut signer = Signer::default();
+            let mut signer = Sequences::default();
             let txs: Vec<Vec<u8>> = sizes.iter().map(|&n| padded_tx(&mut signer, n)).collect();
             let v = if with_cert { votes(&l, &[0, 1, 2, 3]) } else { vec![] };
             let out = l.prepare_proposal(3, &v, txs.clone(), max);
@@ -619,7 +592,7 @@ mod certificates {
         assert!(l.process_proposal(3, &txs).is_ok());
 
         // Wrong position, wrong height, tampered root: the block is rejected.
-        let user_tx = Signer::default().tx(
+        let user_tx = Sequences::default().tx(
             &SigningKey::from_bytes(&[200; 32]),
             Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
                 &patient_key(0),

@@ -31,7 +31,7 @@ fn a_flooding_patient_key_is_held_to_its_share_while_members_are_admitted() {
         .collect();
     let codes: Vec<Option<Code>> = flood
         .iter()
-        .map(|t| c.ledger.check_tx(t).err().map(|e| e.code))
+        .map(|t| c.ledger_mut().check_tx(t).err().map(|e| e.code))
         .collect();
     let admitted = PATIENT_SIGNER as usize;
     assert!(codes[..admitted].iter().all(Option::is_none), "{codes:?}");
@@ -44,12 +44,12 @@ fn a_flooding_patient_key_is_held_to_its_share_while_members_are_admitted() {
             c.time + 30,
             read(&patient, &format!("o{n}"), "Observation"),
         );
-        c.ledger.check_tx(&read).unwrap();
+        c.ledger_mut().check_tx(&read).unwrap();
     }
     // A block carries the pending txs: the patient's next tx is admitted again.
     let r = c.block(flood[..admitted].to_vec());
     assert!(r.tx_results.iter().all(|t| t.code == 0));
-    c.ledger.check_tx(&flood[admitted]).unwrap();
+    c.ledger_mut().check_tx(&flood[admitted]).unwrap();
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn many_patient_keys_together_fill_only_the_patient_lane() {
     for k in &keys {
         for i in 0..PATIENT_SIGNER {
             let tx = c.tx(k, grant_to((i % 4) as usize, "Immunization"));
-            match c.ledger.check_tx(&tx) {
+            match c.ledger_mut().check_tx(&tx) {
                 Ok(()) => admitted += 1,
                 Err(e) if e.code == Code::MempoolLaneFull => lane_full += 1,
                 Err(e) if e.code == Code::SequenceGap => {} // after its own refusal
@@ -83,5 +83,5 @@ fn many_patient_keys_together_fill_only_the_patient_lane() {
         c.time + 30,
         read(&patient, "o", "Observation"),
     );
-    c.ledger.check_tx(&read).unwrap();
+    c.ledger_mut().check_tx(&read).unwrap();
 }

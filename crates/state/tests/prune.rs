@@ -146,27 +146,27 @@ fn a_query_below_the_window_gets_its_own_code_and_the_ledger_prunes_in_the_backg
         c.enrol(&key(10 + i));
     }
     let latest = c.height - 1;
-    assert_eq!(c.ledger.query("/counter/consents", &[], 5, false).code, 0);
-    c.ledger.retain(10, 0).unwrap();
+    assert_eq!(c.ledger().query("/counter/consents", &[], 5, false).code, 0);
+    c.ledger_mut().retain(10, 0).unwrap();
     c.block(vec![]);
     // The pruner thread catches up after the commit.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while c.ledger.store().available(5) {
+    while c.ledger().store().available(5) {
         assert!(
             std::time::Instant::now() < deadline,
             "the pruner did not run"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let a = c.ledger.query("/counter/consents", &[], 5, true);
+    let a = c.ledger().query("/counter/consents", &[], 5, true);
     assert_eq!(a.code, medledger_tx::QueryCode::Pruned as u32, "{}", a.log);
     assert!(a.log.contains("pruned"), "{}", a.log);
     // The recent window answers, with proofs.
-    let a = c.ledger.query("/counter/consents", &[], latest, true);
+    let a = c.ledger().query("/counter/consents", &[], latest, true);
     assert_eq!(a.code, 0, "{}", a.log);
     assert!(a.proof.is_some());
     assert!(
-        c.ledger.retain(3, 0).is_err(),
+        c.ledger_mut().retain(3, 0).is_err(),
         "a window too short for certificates"
     );
 }

@@ -200,17 +200,17 @@ fn outsiders_write_nothing_and_members_enrol_patients_within_a_quota() {
     for msg in [own, grant("hospital-a", &["*"], &[])] {
         let tx = c.tx_at(&outsider, 0, msg);
         assert_eq!(
-            c.ledger.check_tx(&tx).unwrap_err().code,
+            c.ledger_mut().check_tx(&tx).unwrap_err().code,
             Code::UnknownSigner
         );
         // A proposer that includes it anyway: refused, and the app hash does not move.
-        let before = c.ledger.info().unwrap().app_hash;
+        let before = c.ledger().info().unwrap().app_hash;
         let r = c.block(vec![tx]);
         assert_eq!(r.tx_results[0].code, Code::UnknownSigner.value());
         assert_eq!(r.app_hash, before, "not even a sequence is written");
     }
     assert_eq!(
-        c.ledger
+        c.ledger()
             .store()
             .get(&keys::sequence(&pk(&outsider)))
             .unwrap(),
@@ -266,7 +266,7 @@ fn a_new_key_must_prove_it_is_held() {
     });
     assert_eq!(c.send(&throwaway, replayed), Code::BadKeyProof.value());
     assert_eq!(
-        c.ledger
+        c.ledger()
             .store()
             .get(&keys::key_owner(&pk(&victim)))
             .unwrap(),
@@ -287,7 +287,7 @@ fn a_new_key_must_prove_it_is_held() {
     });
     assert_eq!(c.send(&admin(HOSP), no_proof), Code::BadKeyProof.value());
     assert_eq!(
-        c.ledger
+        c.ledger()
             .store()
             .get(&keys::key_owner(&pk(&victim)))
             .unwrap(),
@@ -427,7 +427,7 @@ fn free_text_never_reaches_the_chain() {
         .to_vec(),
     }
     .encode_to_vec();
-    let refused = c.ledger.check_tx(&tx).unwrap_err().code;
+    let refused = c.ledger_mut().check_tx(&tx).unwrap_err().code;
     assert!(
         matches!(refused, Code::NonCanonical | Code::TxDecode),
         "{refused:?}"

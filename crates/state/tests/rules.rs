@@ -288,7 +288,7 @@ fn break_glass_is_for_physicians_and_nurses_and_opens_a_review() {
         (Purpose::Etreat as i32, ReviewStatus::Pending as i32)
     );
     assert_eq!(
-        w.c.ledger
+        w.c.ledger()
             .store()
             .get(&keys::review(&"hospital-a".to_string(), 0))
             .unwrap(),

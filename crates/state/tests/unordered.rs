@@ -62,7 +62,7 @@ fn one_key_sends_many_unordered_txs_in_any_order_and_each_applies_once() {
     assert_eq!(&codes(&r)[..10], &[0; 10]);
     assert_eq!(r.tx_results[10].code, Code::NonceReused as u32);
     assert_eq!(
-        c.ledger
+        c.ledger()
             .store()
             .get_u64(&keys::access_count(&patient))
             .unwrap(),
@@ -86,7 +86,7 @@ fn a_copy_within_one_block_is_refused_and_check_tx_refuses_a_committed_copy() {
     let r = c.block(vec![tx.clone(), tx.clone()]);
     assert_eq!(codes(&r), vec![0, Code::NonceReused as u32]);
     assert_eq!(
-        c.ledger.check_tx(&tx).unwrap_err().code,
+        c.ledger_mut().check_tx(&tx).unwrap_err().code,
         Code::NonceReused,
         "a resubmission of an applied tx is refused before the mempool"
     );
@@ -98,7 +98,7 @@ fn a_copy_within_one_block_is_refused_and_check_tx_refuses_a_committed_copy() {
         read(&patient, "obs-2", "Observation"),
     );
     assert_eq!(
-        c.ledger.check_tx(&other).unwrap_err().code,
+        c.ledger_mut().check_tx(&other).unwrap_err().code,
         Code::NonceReused
     );
 }
@@ -124,7 +124,7 @@ fn a_tx_refused_by_its_rules_still_uses_its_nonce() {
     c.ok(&p, grant_observations());
     assert_eq!(codes(&c.block(vec![tx])), vec![Code::NonceReused as u32]);
     assert_eq!(
-        c.ledger
+        c.ledger()
             .store()
             .get_u64(&keys::access_count(&patient))
             .unwrap(),
@@ -157,7 +157,7 @@ fn the_validity_window_is_enforced_by_the_block_and_by_check_tx() {
     );
     // CheckTx uses the last block's time (`now`): the expired tx never reaches the mempool.
     assert_eq!(
-        c.ledger.check_tx(&expired).unwrap_err().code,
+        c.ledger_mut().check_tx(&expired).unwrap_err().code,
         Code::OutsideValidityWindow
     );
     // A refusal by the window writes nothing: the nonce stays free.
@@ -176,7 +176,7 @@ fn ordered_only_messages_and_outsiders_are_refused_unordered() {
     let p = key(1);
     let grant = c.unordered(&p, 1, c.time + 30, grant_observations());
     assert_eq!(
-        c.ledger.check_tx(&grant).unwrap_err().code,
+        c.ledger_mut().check_tx(&grant).unwrap_err().code,
         Code::UnorderedNotAllowed
     );
     assert_eq!(
@@ -193,12 +193,12 @@ fn ordered_only_messages_and_outsiders_are_refused_unordered() {
         read(&patient, "x", "Observation"),
     );
     assert_eq!(
-        c.ledger.check_tx(&tx).unwrap_err().code,
+        c.ledger_mut().check_tx(&tx).unwrap_err().code,
         Code::UnknownSigner
     );
     assert_eq!(codes(&c.block(vec![tx])), vec![Code::UnknownSigner as u32]);
     assert!(c
-        .ledger
+        .ledger()
         .store()
         .get(&keys::nonce(&pk(&outsider), &[1; 16]))
         .unwrap()
@@ -221,17 +221,17 @@ fn the_nonce_set_is_forgotten_once_expired_so_it_stays_bounded() {
         .collect();
     assert_eq!(codes(&c.block(txs.clone())), vec![0; 5]);
     let pair = keys::nonce(&pk(&admin(HOSP)), &[0; 16]);
-    assert!(c.ledger.store().get(&pair).unwrap().is_some());
+    assert!(c.ledger().store().get(&pair).unwrap().is_some());
     // Blocks are 5 s apart: at +10 s the pairs (valid until +7 s) are forgotten.
     c.block(vec![]);
     assert!(
-        c.ledger.store().get(&pair).unwrap().is_some(),
+        c.ledger().store().get(&pair).unwrap().is_some(),
         "still valid at +5 s"
     );
     c.block(vec![]);
-    assert!(c.ledger.store().get(&pair).unwrap().is_none());
+    assert!(c.ledger().store().get(&pair).unwrap().is_none());
     assert!(c
-        .ledger
+        .ledger()
         .store()
         .get(&keys::nonce_expiry_count(until))
         .unwrap()

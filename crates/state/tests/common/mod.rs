@@ -78,6 +78,63 @@ pub fn bls(i: usize) -> BlsKey {
     BlsKey::from_ikm(&[70 + i as u8; 32]).unwrap()
 }
 
+/// The one way state tests build a genesis: members (id, kind, admin key), some running a
+/// validator; then [`Genesis::ledger`] or [`Genesis::chain`].
+#[derive(Default)]
+pub struct Genesis {
+    members: Vec<serde_json::Value>,
+    powers: Vec<([u8; 32], u64)>,
+}
+
+impl Genesis {
+    pub fn new() -> Genesis {
+        Genesis::default()
+    }
+
+    /// A member without a validator.
+    pub fn member(mut self, id: &str, kind: &str, admin: &SigningKey) -> Genesis {
+        self.members
+            .push(serde_json::json!({"id": id, "name": id, "kind": kind,
+            "admin_key": hex::encode(pk(admin))}));
+        self
+    }
+
+    /// A member running a validator of power 10 with consensus key `consensus` and BLS key `bls`.
+    pub fn validator(
+        mut self,
+        id: &str,
+        kind: &str,
+        admin: &SigningKey,
+        consensus: [u8; 32],
+        bls: &BlsKey,
+    ) -> Genesis {
+        self.members
+            .push(serde_json::json!({"id": id, "name": id, "kind": kind,
+            "admin_key": hex::encode(pk(admin)),
+            "validator": {"address": hex::encode(ids::validator_address(&consensus)),
+                "bls_key": hex::encode(bls.public_key()),
+                "bls_pop": hex::encode(bls.proof_of_possession())}}));
+        self.powers.push((consensus, 10));
+        self
+    }
+
+    /// A ledger on a temp RocksDB, at height 0 with this genesis.
+    pub fn ledger(self) -> (TempDir, Ledger) {
+        let app_state =
+            serde_json::to_vec(&serde_json::json!({ "members": self.members })).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.init_chain_with_keys(CHAIN, 1, &app_state, &self.powers)
+            .unwrap();
+        (dir, l)
+    }
+
+    /// A [`Chain`] on [`Genesis::ledger`].
+    pub fn chain(self) -> Chain {
+        Chain::from_ledger(self.ledger())
+    }
+}
+
 /// A ledger at height 0 with the four genesis members.
 pub fn ledger() -> (TempDir, Ledger) {
     ledger_with(&[], false)
@@ -88,43 +145,61 @@ pub fn ledger() -> (TempDir, Ledger) {
 /// 10, so governance can pass proposals (more than 2/3: three of the four); extra members run
 /// none.
 pub fn ledger_with(extra: &[(&str, &str)], validators: bool) -> (TempDir, Ledger) {
-    let members: Vec<_> = MEMBERS
-        .iter()
-        .chain(extra)
-        .enumerate()
-        .map(|(i, (id, kind))| {
-            let mut m = serde_json::json!({"id": id, "name": id, "kind": kind, "admin_key": hex::encode(pk(&admin(i)))});
-            if validators && i < MEMBERS.len() {
-                m["validator"] = serde_json::json!({
-                    "address": hex::encode(ids::validator_address(&consensus(i))),
-                    "bls_key": hex::encode(bls(i).public_key()),
-                    "bls_pop": hex::encode(bls(i).proof_of_possession()),
-                });
-            }
-            m
-        })
-        .collect();
-    let app_state = serde_json::to_vec(&serde_json::json!({ "members": members })).unwrap();
-    let powers: Vec<([u8; 32], u64)> = if validators {
-        (0..MEMBERS.len()).map(|i| (consensus(i), 10)).collect()
-    } else {
-        Vec::new()
+    let mut g = Genesis::new();
+    for (i, (id, kind)) in MEMBERS.iter().chain(extra).enumerate() {
+        g = if validators && i < MEMBERS.len() {
+            g.validator(id, kind, &admin(i), consensus(i), &bls(i))
+        } else {
+            g.member(id, kind, &admin(i))
+        };
+    }
+    g.ledger()
+}
+
+/// Signs txs like a well-behaved client: each key's next sequence, tracked.
+#[derive(Default)]
+pub struct Sequences {
+    next: BTreeMap<[u8; 32], u64>,
+}
+
+impl Sequences {
+    /// Signs `msg` with `k` at its next sequence.
+    pub fn tx(&mut self, k: &SigningKey, msg: Msg) -> Vec<u8> {
+        let seq = self.next.entry(pk(k)).or_insert(0);
+        let tx = signed(k, *seq, msg);
+        *seq += 1;
+        tx
+    }
+
+    /// Re-reads every tracked key's next sequence from `view`, as a client does after a tx
+    /// refused before it consumed its sequence.
+    pub fn resync(&mut self, view: &impl StateRead) {
+        for (k, next) in self.next.iter_mut() {
+            *next = view.get_u64(&keys::sequence(k)).unwrap();
+        }
+    }
+}
+
+/// `msg` signed by `k` at sequence `seq`.
+pub fn signed(k: &SigningKey, seq: u64, msg: Msg) -> Vec<u8> {
+    let body = TxBody {
+        chain_id: CHAIN.into(),
+        sequence: seq,
+        unordered: None,
+        msg: Some(msg),
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut l = Ledger::open(dir.path()).unwrap();
-    l.init_chain_with_keys(CHAIN, 1, &app_state, &powers)
-        .unwrap();
-    (dir, l)
+    sign_tx(k, &body)
 }
 
 /// A chain under test: the ledger, the next height, and each key's next sequence.
 pub struct Chain {
-    _dir: TempDir,
-    pub ledger: Ledger,
+    dir: TempDir,
+    /// `None` only inside [`Chain::reopen`].
+    ledger: Option<Ledger>,
     pub height: u64,
     /// Block time of the next block.
     pub time: u64,
-    next: BTreeMap<[u8; 32], u64>,
+    pub seqs: Sequences,
 }
 
 impl Chain {
@@ -139,36 +214,38 @@ impl Chain {
 
     fn from_ledger((dir, ledger): (TempDir, Ledger)) -> Chain {
         Chain {
-            _dir: dir,
-            ledger,
+            dir,
+            ledger: Some(ledger),
             height: 1,
             time: T0,
-            next: BTreeMap::new(),
+            seqs: Sequences::default(),
         }
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        self.ledger.as_ref().unwrap()
+    }
+
+    /// The ledger, mutable.
+    pub fn ledger_mut(&mut self) -> &mut Ledger {
+        self.ledger.as_mut().unwrap()
+    }
+
+    /// Closes and reopens the ledger, as a restarted node does.
+    pub fn reopen(&mut self) {
+        self.ledger = None;
+        self.ledger = Some(Ledger::open(self.dir.path()).unwrap());
     }
 
     /// Signs `msg` with `k` at its next sequence.
     pub fn tx(&mut self, k: &SigningKey, msg: Msg) -> Vec<u8> {
-        let seq = self.next.entry(pk(k)).or_insert(0);
-        let body = TxBody {
-            chain_id: CHAIN.into(),
-            sequence: *seq,
-            unordered: None,
-            msg: Some(msg),
-        };
-        *seq += 1;
-        sign_tx(k, &body)
+        self.seqs.tx(k, msg)
     }
 
     /// Signs `msg` with `k` at sequence `seq`, leaving the tracked sequences alone.
     pub fn tx_at(&self, k: &SigningKey, seq: u64, msg: Msg) -> Vec<u8> {
-        let body = TxBody {
-            chain_id: CHAIN.into(),
-            sequence: seq,
-            unordered: None,
-            msg: Some(msg),
-        };
-        sign_tx(k, &body)
+        signed(k, seq, msg)
     }
 
     /// Signs `msg` with `k` unordered: nonce `[nonce; 16]`, valid until `valid_until`.
@@ -187,7 +264,7 @@ impl Chain {
 
     /// `k`'s next sequence in the committed state.
     pub fn committed_sequence(&self, k: &SigningKey) -> u64 {
-        self.ledger
+        self.ledger()
             .store()
             .get_u64(&keys::sequence(&pk(k)))
             .unwrap()
@@ -196,21 +273,31 @@ impl Chain {
     /// Re-reads every tracked key's next sequence from the committed state, as a client does
     /// after a tx refused before it consumed its sequence.
     pub fn resync(&mut self) {
-        let store = self.ledger.store();
-        for (k, next) in self.next.iter_mut() {
-            *next = store.get_u64(&keys::sequence(k)).unwrap();
-        }
+        let store = self.ledger.as_ref().unwrap().store();
+        self.seqs.resync(store);
     }
 
-    /// Finalizes and commits one block of `txs`.
+    /// ProcessProposal of `txs` as the next block.
+    pub fn process_proposal(&mut self, txs: &[Vec<u8>]) -> Result<(), medledger_tx::TxError> {
+        let height = self.height;
+        self.ledger_mut().process_proposal(height, txs)
+    }
+
+    /// Finalizes and commits one block of `txs`; the next block is 5 s later.
     pub fn block(&mut self, txs: Vec<Vec<u8>>) -> BlockResult {
-        let r = self
-            .ledger
-            .finalize_block(self.height, self.time, &txs)
-            .unwrap();
-        self.ledger.commit().unwrap();
+        let time = self.time;
+        let r = self.block_at(time, &txs);
+        self.time = time + 5;
+        r
+    }
+
+    /// Finalizes and commits one block of `txs` at `time` (unix seconds).
+    pub fn block_at(&mut self, time: u64, txs: &[Vec<u8>]) -> BlockResult {
+        let height = self.height;
+        let l = self.ledger_mut();
+        let r = l.finalize_block(height, time, txs).unwrap();
+        l.commit().unwrap();
         self.height += 1;
-        self.time += 5;
         r
     }
 
@@ -236,7 +323,7 @@ impl Chain {
 
     /// A committed value decoded.
     pub fn get<M: prost::Message + Default>(&self, key: &[u8]) -> Option<M> {
-        self.ledger
+        self.ledger()
             .store()
             .get(key)
             .unwrap()
