@@ -10,7 +10,7 @@ use medledger_devnet::localnet::Proc;
 use medledger_tx::pb::{self, tx_body::Msg, Consent, TxBody};
 use medledger_tx::{ids, keys, sign_tx, Code};
 use prost::Message;
-use support::{grant, read, TestNet};
+use support::{grant, read, Patient, TestNet};
 
 fn patient_key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -20,14 +20,12 @@ fn patient_key(seed: u8) -> SigningKey {
 async fn revoked_consent_rejects_later_access_and_proofs_verify() {
     let t = TestNet::start().await;
     let c = t.client(0);
-    let alice = patient_key(11);
-    let patient = ids::patient_id(&alice.verifying_key().to_bytes());
     let hospital = t.member_key("hospital-a");
-
-    t.enrol_patient(0, &alice).await;
-    let r = c.submit(&alice, grant("hospital-a")).await.unwrap();
-    assert_eq!(r.code, 0, "{}", r.log);
-    let consent_id = r.attribute("consent_id").unwrap().to_string();
+    let Patient {
+        key: alice,
+        id: patient,
+        consent_id,
+    } = t.consenting_patient(11, "hospital-a").await;
 
     // Another member has no consent: refused.
     let r = c
@@ -275,10 +273,7 @@ async fn verify_proves_answers_against_headers_signed_by_the_consortium() {
 
     let t = TestNet::start().await;
     let c = t.client(0);
-    let alice = patient_key(51);
-    let patient = ids::patient_id(&alice.verifying_key().to_bytes());
-    t.enrol_patient(0, &alice).await;
-    assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
+    let patient = t.consenting_patient(51, "hospital-a").await.id;
     for record in ["obs-1", "obs-2", "obs-3"] {
         assert_eq!(
             c.submit(&t.member_key("hospital-a"), read(&patient, record))
@@ -497,10 +492,7 @@ async fn bls_certificates_appear_every_block_and_prove_answers() {
 async fn replaying_the_chain_into_a_fresh_ledger_gives_the_same_app_hash_at_every_height() {
     let t = TestNet::start().await;
     let c = t.client(1);
-    let alice = patient_key(71);
-    let patient = ids::patient_id(&alice.verifying_key().to_bytes());
-    t.enrol_patient(0, &alice).await;
-    assert_eq!(c.submit(&alice, grant("hospital-a")).await.unwrap().code, 0);
+    let patient = t.consenting_patient(71, "hospital-a").await.id;
     assert_eq!(
         c.submit(&t.member_key("hospital-a"), read(&patient, "obs-1"))
             .await

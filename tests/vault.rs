@@ -7,8 +7,6 @@ mod support;
 
 use std::process::{Command, Output};
 
-use ed25519_dalek::SigningKey;
-use medledger_tx::pb::{self, Purpose};
 use support::TestNet;
 
 fn medledger(net: &TestNet, args: &[&str]) -> Output {
@@ -38,23 +36,7 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
         assert!(s.gateway.is_some());
     }
 
-    let patient = SigningKey::from_bytes(&[7; 32]);
-    let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
-    net.enrol_patient(0, &patient).await;
-    let r = net
-        .client(0)
-        .submit(
-            &patient,
-            pb::tx_body::Msg::GrantConsent(pb::GrantConsent {
-                grantee: "hospital-a".into(),
-                data_classes: vec!["Observation".into()],
-                purposes: vec![Purpose::Treat as i32],
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, 0, "{}", r.log);
+    let patient_id = net.consenting_patient(7, "hospital-a").await.id;
 
     let content = br#"{"resourceType":"Observation","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#;
     let input = net.home().join("obs.json");

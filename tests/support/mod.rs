@@ -164,6 +164,20 @@ impl TestNet {
         }
     }
 
+    /// The scenario most tests start from: the patient holding key `[seed; 32]`, enrolled by
+    /// hospital-a through node 0, who then grants `grantee` [`grant`] (Observations, treatment).
+    pub async fn consenting_patient(&self, seed: u8, grantee: &str) -> Patient {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        self.enrol_patient(0, &key).await;
+        let r = self.client(0).submit(&key, grant(grantee)).await.unwrap();
+        assert_eq!(r.code, 0, "consent: {} {}", r.code_name, r.log);
+        Patient {
+            id: medledger_tx::ids::patient_id(&key.verifying_key().to_bytes()),
+            consent_id: r.attribute("consent_id").unwrap_or_default().to_string(),
+            key,
+        }
+    }
+
     /// Waits until every node in `nodes` reaches `height`.
     pub async fn wait_all(&self, nodes: &[usize], height: u64) {
         for &i in nodes {
@@ -218,6 +232,15 @@ impl Drop for TestNet {
         let _ = self.net.down();
         let _ = &self.home;
     }
+}
+
+/// A patient of a scenario ([`TestNet::consenting_patient`]).
+pub struct Patient {
+    pub key: SigningKey,
+    /// The pseudonymous id (`pt-…`).
+    pub id: String,
+    /// The id of the consent the patient granted.
+    pub consent_id: String,
 }
 
 /// A patient's consent for `grantee` to read Observations for treatment, with no time limits.
