@@ -6,6 +6,7 @@ use medledger_client::{Client, ProvenAnswer};
 use medledger_tx::keys;
 use medledger_tx::limits::MAX_HISTORY_READ;
 use medledger_tx::pb;
+use medledger_tx::rules::consent::in_force;
 use prost::Message;
 use serde::Serialize;
 
@@ -335,16 +336,14 @@ impl QueryArgs {
                         medledger_tx::limits::MAX_STUDY_PARTICIPANTS,
                     )
                     .await?;
-                // The block time of the answer's height decides which consents are in their period.
+                // As of the block after the answer's height: its time decides which consents are
+                // in their period (the ledger's own rule, `rules::consent::in_force`).
                 let header = r.client.light_block(count.height + 1).await?.0;
                 let time = u64::try_from(header.header.time.unix_timestamp()).unwrap_or(0);
                 let mut participants = std::collections::BTreeSet::new();
                 for id in ids {
                     if let Some(c) = r.read_msg::<pb::Consent>(&keys::consent(&id)).await?.value {
-                        let active = c.revoked_height == 0
-                            && c.not_before <= time
-                            && (c.not_after == 0 || time <= c.not_after);
-                        if active {
+                        if in_force(&c, count.height + 1, time) {
                             participants.insert(c.patient_id);
                         }
                     }

@@ -504,7 +504,7 @@ impl Harness {
 
     /// A message built from the input.
     fn msg(&self, r: &mut Reader<'_>) -> Msg {
-        match r.u8() % 22 {
+        match r.u8() % 23 {
             0 => Msg::RegisterPatient(pb::RegisterPatient {
                 patient_key: self.pool_pk(r),
                 key_proof: r.bytes(70).to_vec(),
@@ -683,10 +683,15 @@ impl Harness {
                 start: r.number(),
                 end: r.number(),
             }),
-            _ => Msg::EndCoverage(pb::EndCoverage {
+            21 => Msg::EndCoverage(pb::EndCoverage {
                 patient_id: self.text(r),
                 index: r.number(),
                 end: r.number(),
+            }),
+            _ => Msg::SetGateway(pb::SetGateway {
+                endpoint: self.text(r),
+                box_public_key: r.bytes(40).to_vec(),
+                box_key_signature: r.bytes(70).to_vec(),
             }),
         }
     }

@@ -26,15 +26,22 @@ pub struct Request<'a> {
     pub purpose: i32,
 }
 
-/// Whether `consent` permits `req` in the block `ctx`. FHIR Consent semantics with one permit
+/// Whether `consent` is in force in the block at `height` and `time`: not revoked before that
+/// block (a revocation applies from the block after it), and `not_before ≤ time ≤ not_after`
+/// (0 = open-ended).
+pub fn in_force(consent: &Consent, height: u64, time: u64) -> bool {
+    let not_revoked = consent.revoked_height == 0 || height <= consent.revoked_height;
+    let in_period =
+        consent.not_before <= time && (consent.not_after == 0 || time <= consent.not_after);
+    not_revoked && in_period
+}
+
+/// Whether `consent` permits `req` in the block at `height` and `time`. FHIR Consent semantics with one permit
 /// provision: grantee (a member's grant covers its practitioners), action (none listed = READ),
 /// class (or "*") minus deny exceptions, or a listed record id; purpose; period
 /// `not_before ..= not_after` of block `time`; a revocation applies from the block after it
 /// (`height` is the block's).
 pub fn permits(consent: &Consent, req: &Request<'_>, height: u64, time: u64) -> bool {
-    let not_revoked = consent.revoked_height == 0 || height <= consent.revoked_height;
-    let in_period =
-        consent.not_before <= time && (consent.not_after == 0 || time <= consent.not_after);
     let grantee_ok =
         consent.grantee == req.member || Some(consent.grantee.as_str()) == req.practitioner;
     let action_ok = if consent.actions.is_empty() {
@@ -50,7 +57,11 @@ pub fn permits(consent: &Consent, req: &Request<'_>, height: u64, time: u64) -> 
             .any(|c| c == "*" || c == req.data_class);
     let record_ok = consent.record_ids.iter().any(|r| r == req.record_id);
     let purpose_ok = consent.purposes.contains(&req.purpose);
-    not_revoked && in_period && grantee_ok && action_ok && (class_ok || record_ok) && purpose_ok
+    in_force(consent, height, time)
+        && grantee_ok
+        && action_ok
+        && (class_ok || record_ok)
+        && purpose_ok
 }
 
 /// `READ` or `WRITE`.
