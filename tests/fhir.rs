@@ -557,6 +557,29 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .samples
         .iter()
         .any(|x| x.metric == "medledger_prune_earliest_height"));
+    // The shipped Grafana dashboard charts only series these three endpoints really serve.
+    let served: std::collections::BTreeSet<String> = [&gw_metrics, &app_metrics, &comet]
+        .iter()
+        .flat_map(|s| s.samples.iter())
+        .flat_map(|x| {
+            let histogram = matches!(
+                x.value,
+                prometheus_parse::Value::Histogram(_) | prometheus_parse::Value::Summary(_)
+            );
+            let mut names = vec![x.metric.clone()];
+            if histogram {
+                names.extend(["_bucket", "_sum", "_count"].map(|s| format!("{}{s}", x.metric)));
+            }
+            names
+        })
+        .collect();
+    let charted = dashboard_series();
+    assert!(charted.len() >= 20, "the dashboard charts {charted:?}");
+    let missing: Vec<&String> = charted.iter().filter(|m| !served.contains(*m)).collect();
+    assert!(
+        missing.is_empty(),
+        "localnet/grafana/medledger.json charts series no endpoint serves: {missing:?}"
+    );
 
     // An independent validator (FHIR.js, R4 core profiles) accepts everything emitted.
     let dir = tempfile::tempdir().unwrap();
@@ -579,4 +602,43 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every `medledger_…` and `cometbft_…` series named in a PromQL expression of the Grafana
+/// dashboard (`localnet/grafana/medledger.json`).
+fn dashboard_series() -> std::collections::BTreeSet<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../localnet/grafana/medledger.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr" | "query", serde_json::Value::String(s)) => out.push(s.clone()),
+                        ("query", serde_json::Value::Object(q)) => {
+                            if let Some(serde_json::Value::String(s)) = q.get("query") {
+                                out.push(s.clone());
+                            }
+                        }
+                        _ => exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    exprs(&dashboard, &mut all);
+    let mut names = std::collections::BTreeSet::new();
+    for e in &all {
+        for word in e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("medledger_") || word.starts_with("cometbft_") {
+                names.insert(word.to_string());
+            }
+        }
+    }
+    names
 }
