@@ -31,7 +31,8 @@ use crate::genesis::{genesis_writes_with_keys, GenesisPower};
 use crate::lanes::{Lane, Lanes};
 use crate::lists;
 use crate::nonces;
-use crate::store::{Committed, Staged, Store};
+use crate::snapshot;
+use crate::store::{Committed, Staged, Store, WriteSet};
 use crate::view::{BlockState, StateRead};
 
 /// Longest accepted query path.
@@ -82,6 +83,12 @@ pub struct Ledger {
     lanes: Lanes,
     /// Tells the pruner thread each committed height (see [`Ledger::retain`]).
     pruner: Option<std::sync::mpsc::Sender<u64>>,
+    /// The checkpoint interval pruning keeps (0: none), for a restored store.
+    keep_every: u64,
+    /// Snapshots this node serves, and the thread that takes them (see [`Ledger::snapshot_every`]).
+    snapshots: Option<Snapshots>,
+    /// A state sync restore in progress.
+    restore: Option<snapshot::Restore>,
     /// Next sequence per signer counting txs admitted to the mempool since the last commit.
     mempool_next: BTreeMap<[u8; 32], u64>,
     /// The validator registry of the last committed state, in address order.
@@ -127,6 +134,9 @@ impl Ledger {
             last_block_time: None,
             lanes: Lanes::default(),
             pruner: None,
+            keep_every: 0,
+            snapshots: None,
+            restore: None,
             mempool_next: BTreeMap::new(),
             validators,
             recent_registries,
@@ -145,6 +155,7 @@ impl Ledger {
                 "keep_recent {keep_recent}: keep at least {MIN_KEEP_RECENT} recent heights"
             )));
         }
+        self.keep_every = keep_every;
         let pruner = self.store.pruner();
         let (tx, rx) = std::sync::mpsc::channel::<u64>();
         std::thread::Builder::new()
@@ -711,7 +722,137 @@ impl Ledger {
             let _ = tx.send(committed.height);
         }
         (self.validators, self.recent_registries) = load_registries(&self.store)?;
+        if let Some(s) = &self.snapshots {
+            if s.interval > 0 && committed.height % s.interval == 0 && self.registry_settled()? {
+                // The snapshot thread may have stopped (an error it logged): no more snapshots.
+                let _ = s.tx.send(committed.height);
+            }
+        }
         Ok(committed)
+    }
+
+    /// Whether the registry of the last committed state `c` is also that of `c - 1`, `c - 2` and
+    /// `c - 3` (no block among the last three changed it): only then can a node restored from a
+    /// snapshot of `c`, which has no older state, know the signers of the next certificates and
+    /// of the newest certificate in the state (of `c - 2`, signed by the registry of `c - 3`).
+    fn registry_settled(&self) -> Result<bool, StoreError> {
+        let Some(c) = self.store.committed() else {
+            return Ok(false);
+        };
+        Ok(last_registry_change(&self.store)?.is_none_or(|h| h + 3 <= c.height))
+    }
+
+    /// Takes a state sync snapshot after every committed height that is a multiple of
+    /// `interval` (module [`crate::snapshot`]), into `dir`, on a thread of its own from a
+    /// consistent view of the store. Also serves the snapshots already in `dir`.
+    pub fn snapshot_every(&mut self, dir: &Path, interval: u64) -> Result<(), StoreError> {
+        let store = snapshot::SnapshotStore::new(dir);
+        let exporter = self.store.exporter();
+        let (tx, rx) = std::sync::mpsc::channel::<u64>();
+        let thread_store = store.clone();
+        let chain_id = self.chain_id.clone();
+        std::thread::Builder::new()
+            .name("snapshots".into())
+            .spawn(move || {
+                while let Ok(mut height) = rx.recv() {
+                    while let Ok(h) = rx.try_recv() {
+                        height = h;
+                    }
+                    let started = std::time::Instant::now();
+                    match thread_store.create(&exporter, height, &chain_id, snapshot::CHUNK_BYTES) {
+                        Ok(s) => tracing::info!(
+                            height,
+                            chunks = s.chunks,
+                            ms = started.elapsed().as_millis() as u64,
+                            "state sync snapshot taken"
+                        ),
+                        // Not fatal: the height may have been pruned meanwhile; the next one
+                        // is tried.
+                        Err(e) => tracing::warn!(height, error = %e, "snapshot failed"),
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Tree(format!("starting the snapshot thread: {e}")))?;
+        self.snapshots = Some(Snapshots {
+            store,
+            interval,
+            tx,
+        });
+        Ok(())
+    }
+
+    /// ListSnapshots: the snapshots this node serves, newest first.
+    pub fn list_snapshots(&self) -> Vec<snapshot::Snapshot> {
+        self.snapshots
+            .as_ref()
+            .map(|s| s.store.list())
+            .unwrap_or_default()
+    }
+
+    /// LoadSnapshotChunk: chunk `index` of the snapshot of `height`, if this node has it.
+    pub fn load_snapshot_chunk(&self, height: u64, format: u32, index: u32) -> Option<Vec<u8>> {
+        self.snapshots.as_ref()?.store.chunk(height, format, index)
+    }
+
+    /// OfferSnapshot: accepts `s` for restoring if it is well-formed and this node holds no
+    /// block yet. `app_hash` is the app hash of the snapshot's height as CometBFT's light
+    /// client verified it.
+    pub fn offer_snapshot(
+        &mut self,
+        s: &snapshot::Snapshot,
+        app_hash: &[u8],
+    ) -> Result<(), snapshot::OfferRefusal> {
+        if self.info().is_some() {
+            return Err(snapshot::OfferRefusal::Snapshot(
+                "this node already holds blocks".into(),
+            ));
+        }
+        self.restore = Some(snapshot::offer(s, app_hash)?);
+        Ok(())
+    }
+
+    /// ApplySnapshotChunk. After the last chunk the restored tree's root must be the verified
+    /// app hash, and the state's newest certificate must verify for the snapshot's chain id;
+    /// only then is anything written. `Err` only on a storage failure.
+    pub fn apply_snapshot_chunk(
+        &mut self,
+        index: u32,
+        chunk: &[u8],
+    ) -> Result<ChunkOutcome, StoreError> {
+        let Some(restore) = self.restore.as_mut() else {
+            return Ok(ChunkOutcome::Reject("no snapshot is being restored".into()));
+        };
+        match restore.apply(index, chunk) {
+            snapshot::ChunkVerdict::More => return Ok(ChunkOutcome::Accept),
+            snapshot::ChunkVerdict::Refetch => return Ok(ChunkOutcome::Refetch),
+            snapshot::ChunkVerdict::Reject(why) => {
+                self.restore = None;
+                return Ok(ChunkOutcome::Reject(why));
+            }
+            snapshot::ChunkVerdict::Complete => {}
+        }
+        let Some(restore) = self.restore.take() else {
+            return Ok(ChunkOutcome::Reject("no snapshot is being restored".into()));
+        };
+        let staged = self.store.stage_restore(restore.height, &restore.entries)?;
+        if staged.root != restore.app_hash {
+            return Ok(ChunkOutcome::Reject(format!(
+                "the snapshot's state has root {}, not the app hash {} of height {}",
+                hex::encode_upper(staged.root),
+                hex::encode_upper(restore.app_hash),
+                restore.height
+            )));
+        }
+        let chain_id = &restore.metadata.chain_id;
+        if let Err(why) = certified_chain(&restore.entries, restore.height, chain_id) {
+            return Ok(ChunkOutcome::Reject(why));
+        }
+        self.store.commit_restore(staged, self.keep_every)?;
+        self.store.set_chain_id(chain_id)?;
+        self.chain_id = chain_id.clone();
+        (self.validators, self.recent_registries) = load_registries(&self.store)?;
+        tracing::info!(height = restore.height, "state restored from a snapshot");
+        Ok(ChunkOutcome::Accept)
     }
 
     /// Query: `path` is `/` followed by a state key (e.g. `/consent/c-1`), or `/store` with the raw
@@ -822,6 +963,59 @@ fn registry_at(store: &Store, version: u64) -> Result<Vec<Validator>, StoreError
         })
 }
 
+/// The snapshots a node serves and the channel to its snapshot thread.
+struct Snapshots {
+    store: snapshot::SnapshotStore,
+    interval: u64,
+    tx: std::sync::mpsc::Sender<u64>,
+}
+
+/// What a node answers to one snapshot chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Applied (and, after the last chunk, the state restored).
+    Accept,
+    /// The chunk does not match its hash: fetch it again from another peer.
+    Refetch,
+    /// The snapshot is wrong: try another.
+    Reject(String),
+}
+
+/// The height of the last block that changed the validator registry, if any.
+fn last_registry_change(view: &impl StateRead) -> Result<Option<u64>, StoreError> {
+    let changes = keys::List::ValidatorChanges;
+    let n = lists::len(view, &changes)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(lists::entry(view, &changes, n - 1)?
+        .as_deref()
+        .and_then(keys::decode_u64))
+}
+
+/// Checks that a restored state belongs to `chain_id`: the certificate of state `height - 2`
+/// (signed in the votes of `height - 1`, stored by block `height`), if the state has one, must
+/// verify for `chain_id` with the registry (unchanged over the last three blocks, as snapshots
+/// require, so it is also the registry of `height - 3` that signed). The chain id is not
+/// part of the state, so this is what binds the snapshot's metadata to the verified app hash.
+fn certified_chain(entries: &WriteSet, height: u64, chain_id: &str) -> Result<(), String> {
+    let decode = |key: Vec<u8>| entries.get(&key).and_then(|v| v.clone());
+    let Some(cert) = decode(keys::certificate(height.saturating_sub(2))) else {
+        return Ok(()); // a chain without BLS validators certifies nothing to check against
+    };
+    let cert: Certificate =
+        prost::Message::decode(cert.as_slice()).map_err(|e| format!("certificate: {e}"))?;
+    let registry: Vec<Validator> = decode(keys::validators())
+        .map(|v| prost::Message::decode(v.as_slice()).map(|s: ValidatorSet| s.validators))
+        .transpose()
+        .map_err(|e| format!("registry: {e}"))?
+        .unwrap_or_default();
+    let set = checkpoint::certificate_order(cert_validators(&registry));
+    checkpoint::verify_certificate(&set, chain_id, &cert)
+        .map(|_| ())
+        .map_err(|e| format!("the snapshot's chain id {chain_id:?} is not the state's: {e}"))
+}
+
 /// Registries by state version.
 type Registries = BTreeMap<u64, Vec<Validator>>;
 
@@ -831,13 +1025,27 @@ fn load_registries(store: &Store) -> Result<(Vec<Validator>, Registries), StoreE
         return Ok((Vec::new(), BTreeMap::new()));
     };
     let mut recent = BTreeMap::new();
+    let latest = registry_at(store, c.height)?;
     for version in [
         c.height,
         c.height.saturating_sub(1),
         c.height.saturating_sub(2),
     ] {
         if let std::collections::btree_map::Entry::Vacant(slot) = recent.entry(version) {
-            slot.insert(registry_at(store, version)?);
+            let registry = if store.available(version) {
+                registry_at(store, version)?
+            } else {
+                // A state restored from a snapshot has no older versions; snapshots are taken
+                // only where the registry did not change in the last two blocks.
+                if last_registry_change(store)?.is_some_and(|h| h > version) {
+                    return Err(StoreError::Corrupt {
+                        key: "validators".into(),
+                        reason: format!("the registry of state {version} is needed but not stored"),
+                    });
+                }
+                latest.clone()
+            };
+            slot.insert(registry);
         }
     }
     let latest = recent.get(&c.height).cloned().unwrap_or_default();

@@ -12,6 +12,7 @@ pub mod lanes;
 pub mod ledger;
 pub mod lists;
 pub mod nonces;
+pub mod snapshot;
 pub mod store;
 pub mod view;
 

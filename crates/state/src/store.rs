@@ -356,6 +356,109 @@ impl Store {
         })
     }
 
+    /// An exporter of this store's versions, to run on another thread (state sync snapshots).
+    pub fn exporter(&self) -> Exporter {
+        Exporter {
+            db: self.db.clone(),
+            retention: self.retention.clone(),
+        }
+    }
+
+    /// Stages `entries` (every key and value of a state) as version `version` of an empty tree:
+    /// a state sync restore. Nothing is written; the caller compares the root with the app hash
+    /// the light client verified, then [`Store::commit_restore`]s. Only a store holding nothing
+    /// but genesis may restore.
+    pub fn stage_restore(
+        &self,
+        version: Version,
+        entries: &WriteSet,
+    ) -> Result<Staged, StoreError> {
+        if self.committed.is_some_and(|c| c.height > 0) {
+            return Err(StoreError::Tree(format!(
+                "restoring version {version} over a store that holds blocks"
+            )));
+        }
+        if version == 0 || entries.is_empty() {
+            return Err(StoreError::Tree(
+                "a restore needs a height and entries".into(),
+            ));
+        }
+        let puts: Vec<(KeyHash, OwnedValue)> = entries
+            .iter()
+            .filter_map(|(k, v)| Some((key_hash(k), v.clone().filter(|v| !v.is_empty())?)))
+            .collect();
+        // jmt builds version `version` over the root of `version - 1`: make that an empty tree
+        // (the same trick jmt uses for version 0), without writing it.
+        let empty_root: NodeKey = borsh::from_slice(
+            &[
+                &(version - 1).to_le_bytes()[..],
+                &0u64.to_le_bytes(),
+                &0u32.to_le_bytes(),
+            ]
+            .concat(),
+        )
+        .map_err(|e| StoreError::Tree(format!("empty root key: {e}")))?;
+        let reader = Prefetched {
+            store: self,
+            nodes: BTreeMap::from([(empty_root, Node::Null)]),
+        };
+        let (roots, batch) = Sha256Jmt::new(&reader)
+            .batch_put_value_sets(vec![puts], None, version)
+            .map_err(|e| StoreError::Tree(e.to_string()))?;
+        let root = roots
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Tree("no root computed".into()))?;
+        let preimages = entries
+            .iter()
+            .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
+            .map(|(k, _)| (key_hash(k), k.clone()))
+            .collect();
+        Ok(Staged {
+            version,
+            root: root.0,
+            batch,
+            preimages,
+            fresh_top: Vec::new(),
+        })
+    }
+
+    /// Writes a restored version (see [`Store::stage_restore`]): first removes genesis, then
+    /// commits the version, and marks every earlier version unreadable (queries below it are
+    /// answered `pruned`), keeping checkpoints every `keep_every` from then on.
+    pub fn commit_restore(
+        &mut self,
+        staged: Staged,
+        keep_every: u64,
+    ) -> Result<Committed, StoreError> {
+        for name in [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_STALE] {
+            let cf = self.cf(name)?;
+            let mut wb = WriteBatch::default();
+            let mut iter = self.db.raw_iterator_cf(cf);
+            iter.seek_to_first();
+            while let Some(k) = iter.key() {
+                wb.delete_cf(cf, k);
+                iter.next();
+            }
+            iter.status()?;
+            self.db.write(wb)?;
+        }
+        self.committed = None;
+        self.top = TopCache::default();
+        let version = staged.version;
+        let committed = self.commit(staged)?;
+        let mut record = version.to_be_bytes().to_vec();
+        record.extend_from_slice(&keep_every.to_be_bytes());
+        self.db.put_cf(self.cf(CF_META)?, META_RETENTION, &record)?;
+        self.retention
+            .keep_every
+            .store(keep_every, AtomicOrdering::Release);
+        self.retention
+            .earliest
+            .store(version, AtomicOrdering::Release);
+        Ok(committed)
+    }
+
     /// A pruner of this store, to run on another thread.
     pub fn pruner(&self) -> Pruner {
         Pruner {
@@ -747,6 +850,75 @@ pub struct PruneStats {
     pub values: u64,
     /// Obsolete entries kept because a checkpoint version needs them.
     pub kept_for_checkpoints: u64,
+}
+
+/// Reads whole versions for state sync snapshots, on a thread of its own: from a RocksDB
+/// snapshot, so the pruner and new commits do not change what it reads.
+pub struct Exporter {
+    db: Arc<DB>,
+    retention: Arc<RetentionState>,
+}
+
+impl Exporter {
+    /// Calls `f` with every key and value of version `version`, in key-hash order.
+    pub fn for_each(
+        &self,
+        version: Version,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let cf = |name: &str| {
+            self.db
+                .cf_handle(name)
+                .ok_or_else(|| StoreError::Tree(format!("column family {name} missing")))
+        };
+        let (values, preimages) = (cf(CF_VALUES)?, cf(CF_PREIMAGES)?);
+        let snap = self.db.snapshot();
+        if !self.retention.readable(version) {
+            return Err(StoreError::Tree(format!("version {version} is pruned")));
+        }
+        let mut read = ReadOptions::default();
+        read.set_total_order_seek(true); // every hash, not one prefix
+        let mut iter = snap.raw_iterator_cf_opt(values, read);
+        iter.seek_to_first();
+        // Entries are key hash ‖ version: for each hash, the last one at or below `version`.
+        let mut current: Option<([u8; 32], Option<Vec<u8>>)> = None;
+        let mut emit = |entry: Option<([u8; 32], Option<Vec<u8>>)>| -> Result<(), StoreError> {
+            if let Some((hash, Some(value))) = entry {
+                let key = snap
+                    .get_cf(preimages, hash)?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: hex::encode(hash),
+                        reason: "no preimage for a live key".into(),
+                    })?;
+                f(&key, &value)?;
+            }
+            Ok(())
+        };
+        while let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+            if k.len() != 40 {
+                return Err(StoreError::Corrupt {
+                    key: hex::encode(k),
+                    reason: "values key is not hash ‖ version".into(),
+                });
+            }
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&k[..32]);
+            let mut ver = [0u8; 8];
+            ver.copy_from_slice(&k[32..]);
+            if current.as_ref().is_some_and(|(h, _)| *h != hash) {
+                emit(current.take())?;
+            }
+            if u64::from_be_bytes(ver) <= version {
+                current = Some((hash, decode_value(v)?));
+            } else if current.is_none() {
+                current = Some((hash, None)); // only later versions: absent at `version`
+            }
+            iter.next();
+        }
+        iter.status()?;
+        emit(current)?;
+        Ok(())
+    }
 }
 
 /// Deletes what no retained version needs (see the module docs). Runs on its own thread: it
