@@ -128,16 +128,84 @@ impl App {
             }
             Request::Flush => Response::Flush,
             Request::Echo(r) => Response::Echo(response::Echo { message: r.message }),
-            Request::ListSnapshots => Response::ListSnapshots(Default::default()),
-            Request::OfferSnapshot(_) => Response::OfferSnapshot(response::OfferSnapshot::Reject),
-            Request::LoadSnapshotChunk(_) => Response::LoadSnapshotChunk(Default::default()),
-            Request::ApplySnapshotChunk(_) => {
-                Response::ApplySnapshotChunk(response::ApplySnapshotChunk {
-                    result: response::ApplySnapshotChunkResult::Abort,
-                    refetch_chunks: Vec::new(),
-                    reject_senders: Vec::new(),
+            Request::ListSnapshots => Response::ListSnapshots(self.list_snapshots()),
+            Request::OfferSnapshot(r) => Response::OfferSnapshot(self.offer_snapshot(r)),
+            Request::LoadSnapshotChunk(r) => {
+                Response::LoadSnapshotChunk(response::LoadSnapshotChunk {
+                    chunk: self
+                        .ledger
+                        .load_snapshot_chunk(r.height.value(), r.format, r.chunk)
+                        .unwrap_or_default()
+                        .into(),
                 })
             }
+            Request::ApplySnapshotChunk(r) => {
+                Response::ApplySnapshotChunk(self.apply_snapshot_chunk(r)?)
+            }
+        })
+    }
+
+    fn list_snapshots(&self) -> response::ListSnapshots {
+        let snapshots = self
+            .ledger
+            .list_snapshots()
+            .into_iter()
+            .filter_map(|s| {
+                Some(tendermint::abci::types::Snapshot {
+                    height: tendermint::block::Height::try_from(s.height).ok()?,
+                    format: s.format,
+                    chunks: s.chunks,
+                    hash: s.hash.into(),
+                    metadata: s.metadata.into(),
+                })
+            })
+            .collect();
+        response::ListSnapshots { snapshots }
+    }
+
+    fn offer_snapshot(&mut self, r: request::OfferSnapshot) -> response::OfferSnapshot {
+        let s = medledger_state::snapshot::Snapshot {
+            height: r.snapshot.height.value(),
+            format: r.snapshot.format,
+            chunks: r.snapshot.chunks,
+            hash: r.snapshot.hash.to_vec(),
+            metadata: r.snapshot.metadata.to_vec(),
+        };
+        match self.ledger.offer_snapshot(&s, r.app_hash.as_bytes()) {
+            Ok(()) => {
+                tracing::info!(height = s.height, chunks = s.chunks, "restoring a snapshot");
+                response::OfferSnapshot::Accept
+            }
+            Err(medledger_state::snapshot::OfferRefusal::Format) => {
+                response::OfferSnapshot::RejectFormat
+            }
+            Err(medledger_state::snapshot::OfferRefusal::Snapshot(why)) => {
+                tracing::warn!(height = s.height, %why, "snapshot refused");
+                response::OfferSnapshot::Reject
+            }
+        }
+    }
+
+    fn apply_snapshot_chunk(
+        &mut self,
+        r: request::ApplySnapshotChunk,
+    ) -> Result<response::ApplySnapshotChunk, StoreError> {
+        use medledger_state::ledger::ChunkOutcome;
+        use response::ApplySnapshotChunkResult as R;
+        let (result, refetch_chunks, reject_senders) =
+            match self.ledger.apply_snapshot_chunk(r.index, &r.chunk)? {
+                ChunkOutcome::Accept => (R::Accept, Vec::new(), Vec::new()),
+                // Another peer serves it next; this one sent bytes that do not hash right.
+                ChunkOutcome::Refetch => (R::Retry, vec![r.index], vec![r.sender]),
+                ChunkOutcome::Reject(why) => {
+                    tracing::warn!(%why, "snapshot rejected");
+                    (R::RejectSnapshot, Vec::new(), Vec::new())
+                }
+            };
+        Ok(response::ApplySnapshotChunk {
+            result,
+            refetch_chunks,
+            reject_senders,
         })
     }
 

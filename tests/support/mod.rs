@@ -83,6 +83,7 @@ impl TestNet {
             gateways,
             max_block_bytes: None,
             keep_recent: None,
+            snapshot_interval: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),

@@ -186,6 +186,10 @@ pub struct Spec {
     /// --keep-every 0`); `None` runs the app's default retention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_recent: Option<u64>,
+    /// Each app takes a state sync snapshot every this many heights (`medledger start
+    /// --snapshot-interval N`); `None` runs the app's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_interval: Option<u64>,
 }
 
 impl Spec {
@@ -211,6 +215,7 @@ impl Spec {
             gateways: false,
             max_block_bytes: None,
             keep_recent: None,
+            snapshot_interval: None,
         })
     }
 }
@@ -489,6 +494,9 @@ impl Localnet {
                     .arg(dir.join("bls_key.json"))
                     .arg("--metrics")
                     .arg(format!("127.0.0.1:{}", node.ports.metrics_port()));
+                if let Some(n) = self.spec.snapshot_interval {
+                    c.arg("--snapshot-interval").arg(n.to_string());
+                }
                 if let Some(n) = self.spec.keep_recent {
                     c.arg("--keep-recent")
                         .arg(n.to_string())
@@ -908,6 +916,38 @@ pub struct JoiningNode {
 }
 
 impl Localnet {
+    /// Makes node `i` (prepared by [`Localnet::add_node`], not started) join by state sync:
+    /// CometBFT's light client starts from block `trust_height` with hash `trust_hash` (hex),
+    /// checks headers through the RPC of the first two nodes, and the node restores the newest
+    /// snapshot its peers offer instead of replaying from genesis; then it follows the chain.
+    pub fn join_by_state_sync(
+        &self,
+        i: usize,
+        trust_height: u64,
+        trust_hash: &str,
+    ) -> anyhow::Result<()> {
+        let servers: Vec<String> = self
+            .spec
+            .nodes
+            .iter()
+            .take(2)
+            .map(|n| format!("http://127.0.0.1:{}", n.ports.rpc))
+            .collect();
+        if servers.len() < 2 {
+            bail!("state sync checks headers with two RPC servers; the localnet has fewer nodes");
+        }
+        let path = self.node_dir(i).join("cometbft/config/config.toml");
+        let mut doc: DocumentMut = fs::read_to_string(&path)?.parse().context("config.toml")?;
+        doc["statesync"]["enable"] = value(true);
+        doc["statesync"]["rpc_servers"] = value(servers.join(","));
+        doc["statesync"]["trust_height"] = value(i64::try_from(trust_height)?);
+        doc["statesync"]["trust_hash"] = value(trust_hash);
+        doc["statesync"]["trust_period"] = value("168h0m0s");
+        doc["statesync"]["discovery_time"] = value("5s");
+        fs::write(&path, doc.to_string())?;
+        Ok(())
+    }
+
     /// Prepares a new node `name` to join this (running) localnet: a CometBFT home with the
     /// running chain's genesis.json and every existing node as a persistent peer, a BLS key, and
     /// the member's admin key in `keyring`. Started with [`Localnet::start_node`], it syncs as a

@@ -55,6 +55,7 @@ impl Net {
             gateways: false,
             max_block_bytes: None,
             keep_recent: None,
+            snapshot_interval: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),
