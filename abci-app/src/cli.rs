@@ -1,8 +1,9 @@
-//! The command line: `medledger start | keys | tx | query | verify | replay | guardian |
-//! localnet | gateway | vault | bench`, one module per command group, each a type with `run`.
+//! The command line: `medledger start | init | genesis | keys | tx | query | verify | replay |
+//! guardian | localnet | gateway | vault | bench`, one module per command group, each a type with `run`.
 
 mod bench;
 mod claims;
+mod deploy;
 mod entity;
 mod gateway;
 mod governance;
@@ -25,6 +26,7 @@ use medledger_client::Keyring;
 use serde::Serialize;
 
 pub use bench::{BenchCmd, BroadcastArg, LoadTiming, BENCH_BASE_PORT, BENCH_CHAIN_ID};
+pub use deploy::{GenesisCmd, InitArgs};
 pub use gateway::{GatewayCmd, GatewayStartArgs};
 pub use guardian::GuardianCmd;
 pub use keys::KeysCmd;
@@ -72,6 +74,11 @@ fn default_home() -> PathBuf {
 pub enum Command {
     /// Run the ABCI application (CometBFT connects to it).
     Start(StartArgs),
+    /// Set up this member's node for a new consortium: keys, CometBFT home, member.json.
+    Init(InitArgs),
+    /// Assemble the consortium's genesis from the members' member.json; install it on a node.
+    #[command(subcommand)]
+    Genesis(GenesisCmd),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
@@ -152,6 +159,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     };
     match cli.command {
         Command::Start(a) => a.run().await,
+        Command::Init(a) => a.run(&ctx).await,
+        Command::Genesis(g) => g.run(&ctx).await,
         Command::Keys(k) => k.run(&ctx).await,
         Command::Tx(t) => t.run(&ctx).await,
         Command::Query(q) => q.run(&ctx).await,

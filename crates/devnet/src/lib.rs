@@ -1,4 +1,6 @@
-//! Consortia on one machine for development, tests and benchmarks: the localnet launcher
+//! Consortia on one machine for development, tests and benchmarks, and the one configuration
+//! path every deployment uses ([`deploy`]: member init, genesis assembly, node install): the
+//! localnet launcher
 //! ([`localnet`]: four validators, each a CometBFT and a `medledger start` process), the pinned
 //! CometBFT ([`cometbft`]) and throwaway nets that clean up after themselves ([`throwaway`]).
 //!
@@ -10,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 pub mod cometbft;
+pub mod deploy;
 pub mod localnet;
 pub mod throwaway;
 

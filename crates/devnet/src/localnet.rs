@@ -25,12 +25,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use toml_edit::{value, DocumentMut};
 
 use medledger_client::{Client, Keyring};
 
-use crate::cometbft;
+use crate::{cometbft, deploy};
 
 /// The founding members of the localnet: id, display name, kind.
 pub const MEMBERS: [(&str, &str, &str); 4] = [
@@ -765,130 +764,70 @@ fn wait_for_app(address: &str, timeout: Duration) -> anyhow::Result<()> {
     bail!("nothing listens on {address} after {timeout:?}")
 }
 
-/// Creates CometBFT homes, member keys and one genesis for all nodes.
+/// Creates CometBFT homes, member keys and one genesis for all nodes: the three steps of
+/// [`deploy`] (each member's `init`, genesis assembly, each node's install), on 127.0.0.1.
 fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> anyhow::Result<()> {
     if spec.nodes.len() > MEMBERS.len() {
         bail!("a localnet has at most {} nodes", MEMBERS.len());
     }
-    let mut validators = Vec::new();
-    let mut node_ids = Vec::new();
     let mut members = Vec::new();
     for (i, node) in spec.nodes.iter().enumerate() {
-        let home = dir.join(&node.name).join("cometbft");
-        fs::create_dir_all(dir.join(&node.name).join("app"))?;
-        let home_s = home.to_string_lossy().to_string();
-        cometbft::run(cometbft_bin, &["init", "--home", &home_s])?;
-        node_ids.push(
-            cometbft::run(cometbft_bin, &["show-node-id", "--home", &home_s])?
-                .trim()
-                .to_string(),
-        );
-        let pv: serde_json::Value =
-            serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
-        validators.push(json!({
-            "address": pv["address"],
-            "pub_key": pv["pub_key"],
-            "power": "10",
-            "name": node.name,
-        }));
         let (id, name, kind) = MEMBERS[i];
-        let admin = match keyring.get(id) {
-            Ok(k) => k,
-            Err(_) => keyring.add(id)?,
-        };
-        let bls =
-            medledger_client::keyring::create_bls_key(&dir.join(&node.name).join("bls_key.json"))?;
-        members.push(json!({
-            "id": id, "name": name, "kind": kind,
-            "admin_key": hex::encode(admin.verifying_key().to_bytes()),
-            "validator": {
-                "address": pv["address"],
-                "bls_key": bls.public_key,
-                "bls_pop": bls.proof_of_possession,
+        members.push(deploy::init_member(
+            cometbft_bin,
+            keyring,
+            &deploy::MemberInit {
+                home: dir.join(&node.name),
+                id: id.into(),
+                name: name.into(),
+                kind: kind.into(),
+                p2p_address: format!("127.0.0.1:{}", node.ports.p2p),
             },
-        }));
+        )?);
     }
-    let first_home = dir.join(&spec.nodes[0].name).join("cometbft");
-    let mut genesis: serde_json::Value =
-        serde_json::from_slice(&fs::read(first_home.join("config/genesis.json"))?)?;
-    genesis["chain_id"] = json!(spec.chain_id);
-    genesis["validators"] = json!(validators);
-    genesis["app_state"] = json!({ "members": members });
-    // Vote extensions from the first block: each precommit carries the validator's BLS signature
-    // of the previous state, and the next proposer aggregates them into a checkpoint certificate.
-    genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = json!("1");
-    if let Some(n) = spec.max_block_bytes {
-        genesis["consensus_params"]["block"]["max_bytes"] = json!(n.to_string());
-        // CometBFT refuses a genesis whose evidence may exceed the block.
-        genesis["consensus_params"]["evidence"]["max_bytes"] = json!((n / 40).to_string());
-    }
-    let genesis = serde_json::to_vec_pretty(&genesis)?;
-    for (i, node) in spec.nodes.iter().enumerate() {
-        let config = dir.join(&node.name).join("cometbft/config");
-        fs::write(config.join("genesis.json"), &genesis)?;
-        let peers: Vec<String> = spec
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .map(|(j, n)| format!("{}@127.0.0.1:{}", node_ids[j], n.ports.p2p))
-            .collect();
-        configure(
-            &config.join("config.toml"),
-            node,
-            &dir.join(&node.name),
-            &peers.join(","),
-            &spec.timeout_commit,
-            spec.max_block_bytes,
-        )?;
+    let template: serde_json::Value = serde_json::from_slice(&fs::read(
+        dir.join(&spec.nodes[0].name)
+            .join("cometbft/config/genesis.json"),
+    )?)?;
+    let genesis = deploy::assemble_genesis(
+        &deploy::GenesisParams {
+            chain_id: spec.chain_id.clone(),
+            max_block_bytes: spec.max_block_bytes,
+        },
+        &template,
+        &members,
+    )?;
+    for (node, member) in spec.nodes.iter().zip(&members) {
+        let node_dir = dir.join(&node.name);
+        let config = node_config(spec, node, &node_dir, deploy::peers(&members, &member.id))?;
+        deploy::install(&node_dir, &genesis, &config)?;
     }
     Ok(())
 }
 
-/// Edits one node's config.toml for a single-machine consortium.
-fn configure(
-    path: &Path,
+/// The `config.toml` settings of a localnet node: everything on 127.0.0.1, the app on a Unix
+/// socket in the node's directory.
+fn node_config(
+    spec: &Spec,
     node: &NodeSpec,
     node_dir: &Path,
-    peers: &str,
-    timeout_commit: &str,
-    max_block_bytes: Option<u64>,
-) -> anyhow::Result<()> {
-    let mut doc: DocumentMut = fs::read_to_string(path)?.parse().context("config.toml")?;
-    doc["moniker"] = value(node.name.as_str());
+    persistent_peers: String,
+) -> anyhow::Result<deploy::NodeConfig> {
     // The app on a Unix socket: over TCP each small ABCI response that follows another waits
     // for the peer's delayed ACK (Nagle; tower-abci does not set TCP_NODELAY), ~40 ms per
     // request/flush round trip. See docs/performance.md.
     let socket = fs::canonicalize(node_dir)?.join(APP_SOCKET);
-    doc["proxy_app"] = value(format!("unix://{}", socket.display()));
-    doc["rpc"]["laddr"] = value(format!("tcp://127.0.0.1:{}", node.ports.rpc));
-    doc["rpc"]["pprof_laddr"] = value("");
-    doc["p2p"]["laddr"] = value(format!("tcp://127.0.0.1:{}", node.ports.p2p));
-    doc["p2p"]["persistent_peers"] = value(peers);
-    // All nodes share 127.0.0.1: allow that, and do not require routable addresses.
-    doc["p2p"]["addr_book_strict"] = value(false);
-    doc["p2p"]["allow_duplicate_ip"] = value(true);
-    doc["p2p"]["pex"] = value(false);
-    doc["consensus"]["timeout_commit"] = value(timeout_commit);
-    // No recheck of every pending tx after each block. CometBFT holds the mempool lock while it
-    // rechecks, so every CheckTx (and broadcast RPC) waits for a socket round trip per pending
-    // tx; medledger's CheckTx does not need it (its view of pending sequences survives Commit,
-    // and blocks refuse a stale tx with a code). Measured in docs/performance.md.
-    doc["mempool"]["recheck"] = value(false);
-    if let Some(n) = max_block_bytes {
-        // About ten blocks' worth: a sender past capacity meets a full mempool (CheckTx
-        // refuses, the sender hears it) instead of a backlog that only grows.
-        let bytes = n.saturating_mul(10);
-        doc["mempool"]["max_txs_bytes"] = value(i64::try_from(bytes).unwrap_or(i64::MAX));
-        doc["mempool"]["size"] = value(i64::try_from((bytes / 200).max(100)).unwrap_or(i64::MAX));
-    }
-    // CometBFT's own metrics (consensus, mempool, p2p), beside the app's (`start --metrics`).
-    doc["instrumentation"]["prometheus"] = value(true);
-    doc["instrumentation"]["prometheus_listen_addr"] =
-        value(format!("127.0.0.1:{}", node.ports.cometbft_metrics_port()));
-    doc["tx_index"]["indexer"] = value("kv");
-    fs::write(path, doc.to_string())?;
-    Ok(())
+    Ok(deploy::NodeConfig {
+        moniker: node.name.clone(),
+        proxy_app: format!("unix://{}", socket.display()),
+        rpc_laddr: format!("tcp://127.0.0.1:{}", node.ports.rpc),
+        p2p_laddr: format!("tcp://127.0.0.1:{}", node.ports.p2p),
+        prometheus_laddr: format!("127.0.0.1:{}", node.ports.cometbft_metrics_port()),
+        persistent_peers,
+        timeout_commit: spec.timeout_commit.clone(),
+        max_block_bytes: spec.max_block_bytes,
+        same_host: true,
+    })
 }
 
 /// The app's Unix socket in a node's directory.
@@ -967,11 +906,11 @@ impl Localnet {
             .nodes
             .first()
             .context("the localnet has no nodes")?;
-        let genesis = fs::read(
+        let genesis: serde_json::Value = serde_json::from_slice(&fs::read(
             self.dir
                 .join(&first.name)
                 .join("cometbft/config/genesis.json"),
-        )?;
+        )?)?;
         let mut peers = Vec::new();
         for n in &self.spec.nodes {
             let home = self
@@ -988,34 +927,30 @@ impl Localnet {
             ports,
         };
         let dir = self.dir.join(name);
-        let home = dir.join("cometbft");
-        fs::create_dir_all(dir.join("app"))?;
-        cometbft::run(
+        // The same first step as a founder's (its member.json goes into an AddMember proposal
+        // instead of genesis), then the running chain's genesis.
+        let member = deploy::init_member(
             &self.cometbft_bin,
-            &["init", "--home", &home.to_string_lossy()],
+            keyring,
+            &deploy::MemberInit {
+                home: dir.clone(),
+                id: name.into(),
+                name: name.into(),
+                kind: JOINING_MEMBER.2.into(),
+                p2p_address: format!("127.0.0.1:{}", node.ports.p2p),
+            },
         )?;
-        fs::write(home.join("config/genesis.json"), genesis)?;
-        configure(
-            &home.join("config/config.toml"),
-            &node,
-            &dir,
-            &peers.join(","),
-            &self.spec.timeout_commit,
-            self.spec.max_block_bytes,
-        )?;
-        let pv: serde_json::Value =
-            serde_json::from_slice(&fs::read(home.join("config/priv_validator_key.json"))?)?;
-        let pub_key: tendermint::PublicKey = serde_json::from_value(pv["pub_key"].clone())
-            .context("priv_validator_key.json: pub_key")?;
+        let config = node_config(&self.spec, &node, &dir, peers.join(","))?;
+        deploy::install(&dir, &genesis, &config)?;
+        let pub_key: tendermint::PublicKey =
+            serde_json::from_value(member.validator.pub_key.clone())
+                .context("member.json: pub_key")?;
         let consensus_key: [u8; 32] = pub_key
             .ed25519()
             .and_then(|k| k.as_bytes().try_into().ok())
             .context("the node's consensus key is not Ed25519")?;
-        let bls = medledger_client::keyring::create_bls_key(&dir.join("bls_key.json"))?;
-        let admin = match keyring.get(name) {
-            Ok(k) => k,
-            Err(_) => keyring.add(name)?,
-        };
+        let admin = keyring.get(name)?;
+        let bls = (member.validator.bls_key, member.validator.bls_pop);
         self.spec.nodes.push(node);
         fs::write(
             self.dir.join("localnet.json"),
@@ -1026,8 +961,8 @@ impl Localnet {
             member_id: name.to_string(),
             admin_key: admin.verifying_key().to_bytes(),
             consensus_key,
-            bls_key: hex::decode(&bls.public_key)?,
-            bls_pop: hex::decode(&bls.proof_of_possession)?,
+            bls_key: hex::decode(&bls.0)?,
+            bls_pop: hex::decode(&bls.1)?,
         })
     }
 }
