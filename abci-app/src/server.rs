@@ -26,7 +26,8 @@ use tracing::{debug, error, info, warn};
 
 /// Application name reported by Info.
 pub const APP_NAME: &str = "medledger";
-/// Protocol version of the state machine reported by Info (bumped on any rule change).
+/// CometBFT's app version reported by Info and carried in every header. It stays 1: the rules'
+/// version is in the state (`app-version`, see `medledger_state::upgrade`).
 pub const APP_VERSION: u64 = 1;
 
 /// Requests each ABCI connection may queue for the app. CometBFT pipelines CheckTx on the
@@ -214,7 +215,14 @@ impl App {
             Some(c) => (c.height, c.app_hash.to_vec()),
             None => (0, Vec::new()),
         };
-        info!(height, app_hash = %hex::encode_upper(&app_hash), "info");
+        // `app_version` below is CometBFT's (in every header): it stays 1. The rules' version,
+        // raised by governance-scheduled upgrades, is in the state (docs/deploy.md, "Upgrades").
+        info!(
+            height,
+            app_hash = %hex::encode_upper(&app_hash),
+            rules_version = self.ledger.app_version(),
+            "info"
+        );
         response::Info {
             data: APP_NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -119,6 +119,10 @@ pub enum GenesisCmd {
         /// All nodes on one host (test setups): allow peers on one IP.
         #[arg(long)]
         same_host: bool,
+        /// This node joins a running chain (admitted later by vote, `gov propose admit`): the
+        /// genesis must not list it.
+        #[arg(long)]
+        joining: bool,
     },
 }
 
@@ -153,7 +157,7 @@ impl GenesisCmd {
                     print_json(&serde_json::json!({ "genesis": out, "peers": peers }))?;
                 } else {
                     println!(
-                        "wrote {} with {} founding members; each installs it with\n  --peers {peers}\n(leaving out its own entry)",
+                        "wrote {} with {} founding members; each installs it with\n  --peers {peers}\n(or --member-files; install leaves out the node's own entry)",
                         out.display(),
                         members.len()
                     );
@@ -172,13 +176,21 @@ impl GenesisCmd {
                 timeout_commit,
                 max_block_bytes,
                 same_host,
+                joining,
             } => {
                 let g: serde_json::Value = serde_json::from_slice(
                     &fs::read(&genesis)
                         .with_context(|| format!("reading {}", genesis.display()))?,
                 )?;
                 let me = deploy::read_members(&[node_home.join("member.json")])?.remove(0);
-                deploy::check_includes(&g, &me)?;
+                match (joining, deploy::check_includes(&g, &me)) {
+                    (false, r) => r?,
+                    (true, Ok(())) => anyhow::bail!(
+                        "--joining, but the genesis already lists {} as a founding member",
+                        me.id
+                    ),
+                    (true, Err(_)) => {}
+                }
                 let from_files = deploy::peers(&deploy::read_members(&member_files)?, &me.id);
                 let own = format!("{}@", me.node_id);
                 let peers: Vec<&str> = peers

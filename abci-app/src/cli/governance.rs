@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg, MemberKind};
 
-use medledger_client::keyring::{BlsKeyFile, Keyring};
+use medledger_client::keyring::Keyring;
 use medledger_client::Client;
 
 /// Governance transactions.
@@ -97,6 +97,18 @@ pub enum ProposeCmd {
         #[command(flatten)]
         deadline: Deadline,
     },
+    /// Admit the member a `member.json` describes (written by `medledger init` on its host),
+    /// with its validator: the ids, admin key, consensus key and BLS key with its proof of
+    /// possession, checked as genesis assembly checks them.
+    Admit {
+        /// The newcomer's member.json.
+        member_file: std::path::PathBuf,
+        /// The validator's voting power.
+        #[arg(long, default_value_t = 10)]
+        power: u64,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
     /// Remove a member: its admin key is retired and its validators leave the set.
     RemoveMember {
         /// Member id.
@@ -111,6 +123,20 @@ pub enum ProposeCmd {
         /// The new power (at least 1).
         #[arg(long)]
         power: u64,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
+    /// Schedule a software upgrade: from block HEIGHT on, only a medledger that runs app
+    /// version VERSION executes blocks (docs/deploy.md, "Upgrades").
+    Upgrade {
+        /// The release's name, e.g. v2.
+        name: String,
+        /// The block that applies the upgrade.
+        #[arg(long)]
+        height: u64,
+        /// The app version from that block on (the chain's current one plus 1).
+        #[arg(long)]
+        app_version: u64,
         #[command(flatten)]
         deadline: Deadline,
     },
@@ -154,18 +180,50 @@ pub async fn to_msg(cmd: GovTx, client: &Client, keyring: &Keyring) -> anyhow::R
                     ..Default::default()
                 };
                 if let (Some(key), Some(bls)) = (validator_key, bls_key_file) {
-                    let bls: BlsKeyFile = serde_json::from_slice(
+                    // Only the public half is read: a file without `secret_key` does.
+                    let bls: serde_json::Value = serde_json::from_slice(
                         &std::fs::read(&bls)
                             .with_context(|| format!("reading {}", bls.display()))?,
                     )
                     .context("BLS key file")?;
+                    let field = |name: &str| -> anyhow::Result<Vec<u8>> {
+                        hex::decode(bls[name].as_str().unwrap_or_default())
+                            .with_context(|| format!("BLS key file: {name} is not hex"))
+                    };
                     add.validator_pub_key = consensus_key(&key)?.to_vec();
                     add.power = power;
-                    add.bls_key =
-                        hex::decode(&bls.public_key).context("BLS public_key is not hex")?;
-                    add.bls_pop = hex::decode(&bls.proof_of_possession)
-                        .context("BLS proof_of_possession is not hex")?;
+                    add.bls_key = field("public_key")?;
+                    add.bls_pop = field("proof_of_possession")?;
                 }
+                (Action::AddMember(add), deadline)
+            }
+            ProposeCmd::Admit {
+                member_file,
+                power,
+                deadline,
+            } => {
+                let m = medledger_devnet::deploy::read_members(&[member_file])?.remove(0);
+                medledger_devnet::deploy::check_member(&m)?;
+                let kind = match m.kind.as_str() {
+                    "hospital" => MemberKind::Hospital,
+                    "lab" => MemberKind::Lab,
+                    "insurer" => MemberKind::Insurer,
+                    "research" => MemberKind::Research,
+                    "regulator" => MemberKind::Regulator,
+                    other => anyhow::bail!("member kind {other:?} is not one the ledger knows"),
+                };
+                let pub_key: tendermint::PublicKey =
+                    serde_json::from_value(m.validator.pub_key.clone())?;
+                let add = pb::AddMember {
+                    id: m.id,
+                    name: m.name,
+                    kind: kind as i32,
+                    admin_key: hex::decode(&m.admin_key)?,
+                    validator_pub_key: pub_key.to_bytes(),
+                    power,
+                    bls_key: hex::decode(&m.validator.bls_key)?,
+                    bls_pop: hex::decode(&m.validator.bls_pop)?,
+                };
                 (Action::AddMember(add), deadline)
             }
             ProposeCmd::RemoveMember {
@@ -181,6 +239,19 @@ pub async fn to_msg(cmd: GovTx, client: &Client, keyring: &Keyring) -> anyhow::R
                 deadline,
             } => (
                 Action::ChangePower(pb::ChangePower { member_id, power }),
+                deadline,
+            ),
+            ProposeCmd::Upgrade {
+                name,
+                height,
+                app_version,
+                deadline,
+            } => (
+                Action::ScheduleUpgrade(pb::ScheduleUpgrade {
+                    name,
+                    height,
+                    app_version,
+                }),
                 deadline,
             ),
             ProposeCmd::RotateAdmin {

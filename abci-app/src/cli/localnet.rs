@@ -25,6 +25,17 @@ pub enum LocalnetCmd {
     Status,
     /// Stop the localnet and delete its data (keys stay).
     Reset,
+    /// Add a full node to the running localnet and wait until it has caught up: by replaying
+    /// every block, or with `--state-sync` from the newest snapshot the validators serve
+    /// (`medledger start --snapshot-interval`). It can then be admitted by vote
+    /// (`gov propose admit <localnet>/NAME/member.json`).
+    Join {
+        /// The new node's name (and member id if admitted).
+        name: String,
+        /// Join by state sync (trusting node 0's latest header) instead of replaying.
+        #[arg(long)]
+        state_sync: bool,
+    },
 }
 
 impl LocalnetCmd {
@@ -76,6 +87,43 @@ impl LocalnetCmd {
             LocalnetCmd::Status => {
                 let net = Localnet::open(&dir, me)?;
                 print_status(&net, out).await
+            }
+            LocalnetCmd::Join { name, state_sync } => {
+                anyhow::ensure!(
+                    dir.join("localnet.json").exists(),
+                    "no localnet in {}: run `medledger localnet up` first",
+                    dir.display()
+                );
+                let mut net = Localnet::open_or_init(
+                    &dir,
+                    Spec::consortium(localnet::CHAIN_ID.into(), 26656, AppKind::Medledger)?,
+                    keyring,
+                    me,
+                )?;
+                let node = net
+                    .add_node(&name, localnet::NodePorts::free()?, keyring)?
+                    .index;
+                let c = net.client(0)?;
+                if state_sync {
+                    let trust = c.latest_height().await?.saturating_sub(1).max(1);
+                    let (header, _) = c.light_block(trust).await?;
+                    net.join_by_state_sync(node, trust, &header.header.hash().to_string())?;
+                }
+                let started = std::time::Instant::now();
+                net.start_node(node)?;
+                let target = c.latest_height().await?;
+                net.wait_for_height(node, target, std::time::Duration::from_secs(3600))
+                    .await?;
+                let took = started.elapsed().as_secs_f64();
+                let how = if state_sync { "state sync" } else { "replay" };
+                if out == Output::Json {
+                    print_json(&serde_json::json!({
+                        "node": name, "height": target, "seconds": took, "by": how,
+                    }))?;
+                } else {
+                    println!("{name} reached height {target} by {how} in {took:.1} s");
+                }
+                Ok(Exit::Ok)
             }
             LocalnetCmd::Reset => {
                 if dir.join("localnet.json").exists() {

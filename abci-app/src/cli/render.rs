@@ -380,6 +380,10 @@ impl Render for pb::Proposal {
                 a.member_id,
                 hex(&a.new_admin_key)
             ),
+            Some(A::ScheduleUpgrade(u)) => format!(
+                "upgrade {} to app version {} at height {}",
+                u.name, u.app_version, u.height
+            ),
             None => "-".into(),
         };
         let deadline = content.map_or(0, |c| c.deadline_height);

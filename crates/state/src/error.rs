@@ -29,6 +29,18 @@ pub enum StoreError {
     /// Commit was called with no finalized block to persist.
     #[error("commit without a finalized block")]
     NothingToCommit,
+    /// Governance scheduled an upgrade this release does not know: stop before the block.
+    #[error("upgrade {name:?} at height {height} needs app version {app_version}; this medledger runs up to {supported}: install the new release and restart (docs/deploy.md, \"Upgrades\")")]
+    UpgradeNeeded {
+        /// The release's name.
+        name: String,
+        /// The block that applies it.
+        height: u64,
+        /// The version it needs.
+        app_version: u64,
+        /// The highest this release runs.
+        supported: u64,
+    },
 }
 
 /// Why applying a transaction did not succeed.

@@ -213,6 +213,11 @@ impl Ledger {
         self.store.committed().filter(|c| c.height > 0)
     }
 
+    /// The app version of the last committed state (1 before the first upgrade).
+    pub fn app_version(&self) -> u64 {
+        crate::upgrade::app_version(&self.store).unwrap_or(1)
+    }
+
     /// The store, for reads.
     pub fn store(&self) -> &Store {
         &self.store
@@ -671,6 +676,8 @@ impl Ledger {
             ..BlockCtx::new(self.chain_id.clone(), height, time)
         };
         let mut block = BlockState::new(&self.store);
+        // An upgrade planned for this block migrates the state before anything else.
+        let upgraded = crate::upgrade::apply_due(&mut block, &ctx)?;
         // Nonces that expired before this block are forgotten before its txs are checked.
         nonces::forget_expired(&mut block, time)?;
         let mut tx_results = Vec::with_capacity(txs.len());
@@ -681,7 +688,8 @@ impl Ledger {
             };
             tx_results.push(outcome);
         }
-        let mut events = governance::end_block(&mut block, &ctx)?;
+        let mut events = upgraded;
+        events.extend(governance::end_block(&mut block, &ctx)?);
         let registry = validators::registry(&block)?;
         let validator_updates = validators::updates(&self.validators, &registry);
         if registry != self.validators {
@@ -1042,7 +1050,7 @@ fn load_registries(store: &Store) -> Result<(Vec<Validator>, Registries), StoreE
                 registry_at(store, version)?
             } else {
                 // A state restored from a snapshot has no older versions; snapshots are taken
-                // only where the registry did not change in the last two blocks.
+                // only where the registry did not change in the last three blocks.
                 if last_registry_change(store)?.is_some_and(|h| h > version) {
                     return Err(StoreError::Corrupt {
                         key: "validators".into(),

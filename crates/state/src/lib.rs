@@ -14,6 +14,7 @@ pub mod lists;
 pub mod nonces;
 pub mod snapshot;
 pub mod store;
+pub mod upgrade;
 pub mod view;
 
 pub use domain::{BlockCtx, Event};

@@ -15,7 +15,7 @@ use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MA
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
     self, tx_body::Msg, AddMember, ChangePower, KeyOwner, MemberKind, Proposal, ProposalStatus,
-    RemoveMember, RotateAdminKey, SubmitProposal, ValidatorSet, VoteProposal,
+    RemoveMember, RotateAdminKey, SubmitProposal, UpgradePlan, ValidatorSet, VoteProposal,
 };
 use medledger_tx::{ids, keys, Code};
 use prost::Message;
@@ -977,4 +977,87 @@ fn certificate_trust_is_handed_over_to_the_new_set() {
         proof: stale.proof.unwrap(),
     };
     assert!(genesis.handover(&cert_h, &stale).is_err());
+}
+
+fn upgrade(height: u64, app_version: u64) -> Action {
+    Action::ScheduleUpgrade(pb::ScheduleUpgrade {
+        name: "v2".into(),
+        height,
+        app_version,
+    })
+}
+
+#[test]
+fn a_passed_upgrade_migrates_at_its_height_once() {
+    let mut n = Net::new(4);
+    let version = |n: &Net| {
+        medledger_state::view::StateRead::get_u64(n.l().store(), &keys::app_version()).unwrap()
+    };
+    let at = n.height + 10;
+    pass_with_three_of_four(&mut n, upgrade(at, 2));
+    let plan: UpgradePlan = UpgradePlan::decode(
+        n.l()
+            .store()
+            .get(&keys::upgrade_plan())
+            .unwrap()
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!((plan.height, plan.app_version), (at, 2));
+    // Nothing changes before the height; the block at it migrates, first thing.
+    while n.height + 1 < at {
+        n.block(&[]);
+        assert_eq!(version(&n), 0, "version 1 (absent) before {at}");
+    }
+    let r = n.block(&[]);
+    assert_eq!(n.height, at);
+    assert!(
+        kinds(&r.events).contains(&"medledger.upgrade.applied"),
+        "{:?}",
+        r.events
+    );
+    assert_eq!(version(&n), 2);
+    assert_eq!(n.l().store().get(&keys::upgrade_plan()).unwrap(), None);
+    assert_eq!(n.l().app_version(), 2);
+    // Applied once: later blocks do nothing more, and the same version cannot be scheduled again.
+    let r = n.block(&[]);
+    assert!(!kinds(&r.events).contains(&"medledger.upgrade.applied"));
+    assert_eq!(
+        n.code(&admin(0), propose(upgrade(n.height + 10, 2), n.height + 20)),
+        Code::InvalidField.value(),
+        "the chain already runs 2"
+    );
+}
+
+#[test]
+fn an_upgrade_must_go_one_version_up_to_a_later_height_and_only_one_is_pending() {
+    let mut n = Net::new(4);
+    // Skipping a version is refused at submission.
+    assert_eq!(
+        n.code(&admin(0), propose(upgrade(n.height + 10, 3), n.height + 20)),
+        Code::InvalidField.value()
+    );
+    // A height that has passed by the time the proposal passes: it passes but cannot execute.
+    let deadline = n.height + 20;
+    let soon = n.height + 2;
+    let (o, _) = n.ok(&admin(0), propose(upgrade(soon, 2), deadline));
+    let id: u64 = o.events[0].attributes[0].1.parse().unwrap();
+    n.ok(&admin(1), vote(id, true));
+    n.ok(&admin(2), vote(id, true));
+    assert_eq!(status(&n.proposal(id)), ProposalStatus::Failed);
+    assert!(
+        n.proposal(id).outcome.contains("not after this block"),
+        "{}",
+        n.proposal(id).outcome
+    );
+    assert_eq!(n.l().store().get(&keys::upgrade_plan()).unwrap(), None);
+    // One pending plan at a time.
+    let later = n.height + 30;
+    pass_with_three_of_four(&mut n, upgrade(later, 2));
+    assert_eq!(
+        n.code(&admin(0), propose(upgrade(n.height + 40, 2), n.height + 20)),
+        Code::InvalidField.value(),
+        "already scheduled"
+    );
 }

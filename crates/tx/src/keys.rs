@@ -254,6 +254,17 @@ pub fn member_tombstone(id: &str) -> Vec<u8> {
     format!("member-tombstone/{id}").into_bytes()
 }
 
+/// `upgrade/plan` → `UpgradePlan`: the scheduled upgrade not yet applied, if any.
+pub fn upgrade_plan() -> Vec<u8> {
+    b"upgrade/plan".to_vec()
+}
+
+/// `app-version` → counter: the version of the state machine's rules the chain runs (absent
+/// means 1, the version every chain starts at); raised only by an applied `UpgradePlan`.
+pub fn app_version() -> Vec<u8> {
+    b"app-version".to_vec()
+}
+
 /// `gateway/{member}` → `Gateway`: the member's record-vault endpoint and X25519 box key.
 pub fn gateway(member: &str) -> Vec<u8> {
     format!("gateway/{member}").into_bytes()

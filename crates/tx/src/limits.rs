@@ -91,3 +91,6 @@ pub const MAX_VALIDATOR_POWER: u64 = 1_000_000;
 pub const MAX_OPEN_PROPOSALS_PER_MEMBER: usize = 2;
 /// Longest gateway endpoint URL (`SetGateway.endpoint`).
 pub const MAX_ENDPOINT_LEN: usize = 256;
+
+/// Highest app version an upgrade may name (versions go up by one per upgrade).
+pub const MAX_APP_VERSION: u64 = 1_000_000;

@@ -31,7 +31,8 @@ use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MA
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
     key_owner::Owner, AddMember, ChangePower, KeyOwner, Member, OpenProposals, Proposal,
-    ProposalStatus, RemoveMember, RotateAdminKey, SubmitProposal, Validator, VoteProposal,
+    ProposalStatus, RemoveMember, RotateAdminKey, ScheduleUpgrade, SubmitProposal, UpgradePlan,
+    Validator, VoteProposal,
 };
 use medledger_tx::{ids, keys, Code, TxError};
 
@@ -287,7 +288,7 @@ fn decide(
     if yes * 3 > total * 2 {
         let action = p.content.as_ref().and_then(|c| c.action.clone());
         let outcome = match &action {
-            Some(a) => execute_action(st, a, ctx),
+            Some(a) => execute_action(st, a, p.id, ctx),
             None => Err(TxError::new(Code::MissingMessage, "proposal names no action").into()),
         };
         match outcome {
@@ -337,6 +338,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::RemoveMember(_) => "remove_member",
         Action::ChangePower(_) => "change_power",
         Action::RotateAdminKey(_) => "rotate_admin_key",
+        Action::ScheduleUpgrade(_) => "schedule_upgrade",
     }
 }
 
@@ -348,7 +350,27 @@ fn check_action(view: &impl StateRead, action: &Action) -> Result<(), ApplyError
         Action::RemoveMember(r) => check_remove(view, r).map(|_| ()),
         Action::ChangePower(c) => check_change_power(view, c).map(|_| ()),
         Action::RotateAdminKey(r) => check_rotate(view, r).map(|_| ()),
+        Action::ScheduleUpgrade(u) => check_upgrade(view, u),
     }
+}
+
+/// An upgrade goes one app version up from the chain's, and only one is pending at a time.
+fn check_upgrade(view: &impl StateRead, u: &ScheduleUpgrade) -> Result<(), ApplyError> {
+    let refuse = |why: String| -> ApplyError { TxError::new(Code::InvalidField, why).into() };
+    let current = crate::upgrade::app_version(view)?;
+    if u.app_version != current + 1 {
+        return Err(refuse(format!(
+            "the chain runs app version {current}; an upgrade goes to {}",
+            current + 1
+        )));
+    }
+    if let Some(p) = view.get_msg::<UpgradePlan>(&keys::upgrade_plan())? {
+        return Err(refuse(format!(
+            "upgrade {:?} is already scheduled for height {}",
+            p.name, p.height
+        )));
+    }
+    Ok(())
 }
 
 fn check_add(view: &impl StateRead, a: &AddMember) -> Result<(), ApplyError> {
@@ -498,6 +520,7 @@ fn validator_address(pub_key: &[u8]) -> Result<Vec<u8>, ApplyError> {
 fn execute_action(
     st: &mut TxState<'_, '_>,
     action: &Action,
+    proposal_id: u64,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
     match action {
@@ -554,6 +577,36 @@ fn execute_action(
                 vec![
                     ("member", c.member_id.clone()),
                     ("power", c.power.to_string()),
+                ],
+            )])
+        }
+        Action::ScheduleUpgrade(u) => {
+            check_upgrade(st, u)?;
+            if u.height <= ctx.height {
+                return Err(TxError::new(
+                    Code::InvalidField,
+                    format!(
+                        "upgrade height {} is not after this block ({})",
+                        u.height, ctx.height
+                    ),
+                )
+                .into());
+            }
+            st.put_msg(
+                keys::upgrade_plan(),
+                &UpgradePlan {
+                    name: u.name.clone(),
+                    height: u.height,
+                    app_version: u.app_version,
+                    proposal_id,
+                },
+            );
+            Ok(vec![Event::new(
+                "medledger.governance.upgrade_scheduled",
+                vec![
+                    ("name", u.name.clone()),
+                    ("height", u.height.to_string()),
+                    ("app_version", u.app_version.to_string()),
                 ],
             )])
         }

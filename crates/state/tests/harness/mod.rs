@@ -697,7 +697,7 @@ impl Harness {
     }
 
     fn action(&self, r: &mut Reader<'_>) -> Option<Action> {
-        Some(match r.u8() % 5 {
+        Some(match r.u8() % 6 {
             0 => Action::AddMember(pb::AddMember {
                 id: self.text(r),
                 name: self.text(r),
@@ -726,6 +726,11 @@ impl Harness {
             3 => Action::RotateAdminKey(pb::RotateAdminKey {
                 member_id: self.text(r),
                 new_admin_key: self.pool_pk(r),
+            }),
+            4 => Action::ScheduleUpgrade(pb::ScheduleUpgrade {
+                name: self.text(r),
+                height: r.number(),
+                app_version: r.number(),
             }),
             _ => return None,
         })

@@ -7,7 +7,7 @@ use ed25519_dalek::VerifyingKey;
 use super::{check_id, check_text};
 use crate::checkpoint::verify_possession;
 use crate::error::{Code, TxError};
-use crate::limits::{MAX_TEXT_LEN, MAX_VALIDATOR_POWER};
+use crate::limits::{MAX_APP_VERSION, MAX_TEXT_LEN, MAX_VALIDATOR_POWER};
 use crate::pb::submit_proposal::Action;
 use crate::pb::{AddMember, MemberKind, SubmitProposal, VoteProposal};
 
@@ -34,6 +34,18 @@ pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
         Action::RotateAdminKey(r) => {
             check_id("member_id", &r.member_id)?;
             check_ed25519("new_admin_key", &r.new_admin_key).map(|_| ())
+        }
+        Action::ScheduleUpgrade(u) => {
+            check_id("name", &u.name)?;
+            if u.height == 0 || u.app_version < 2 || u.app_version > MAX_APP_VERSION {
+                return Err(TxError::new(
+                    Code::InvalidField,
+                    format!(
+                        "an upgrade names a height and an app version from 2 to {MAX_APP_VERSION}"
+                    ),
+                ));
+            }
+            Ok(())
         }
     }
 }
