@@ -18,6 +18,10 @@ pub enum LocalnetCmd {
         /// Chain id (first time only).
         #[arg(long, default_value = localnet::CHAIN_ID)]
         chain_id: String,
+        /// Each validator takes a state sync snapshot every this many heights (first time
+        /// only; default: `medledger start`'s).
+        #[arg(long)]
+        snapshot_interval: Option<u64>,
     },
     /// Stop every process the localnet started.
     Down,
@@ -48,9 +52,11 @@ impl LocalnetCmd {
             LocalnetCmd::Up {
                 base_port,
                 chain_id,
+                snapshot_interval,
             } => {
                 let mut spec = Spec::consortium(chain_id, base_port, AppKind::Medledger)?;
                 spec.gateways = true;
+                spec.snapshot_interval = snapshot_interval;
                 let mut net = Localnet::open_or_init(&dir, spec, keyring, me)?;
                 if !net.spec.gateways {
                     // A localnet made before gateways existed: it gets them from now on.
