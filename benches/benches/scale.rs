@@ -71,6 +71,13 @@ fn filled(n: u64) -> PathBuf {
     }
     let mut store = Store::open(&dir).unwrap();
     let mut next = 0u64;
+    // On stderr with a rate and an ETA, drawn only on a terminal (10M keys take minutes).
+    let bar = indicatif::ProgressBar::new(n).with_style(
+        indicatif::ProgressStyle::with_template(
+            "fill {bar:30} {pos}/{len} keys, {per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     while next < n {
         let end = (next + FILL_PER_VERSION).min(n);
         let writes: WriteSet = (next..end)
@@ -84,7 +91,9 @@ fn filled(n: u64) -> PathBuf {
         let staged = store.stage(version, &writes).unwrap();
         store.commit(staged).unwrap();
         next = end;
+        bar.set_position(next);
     }
+    bar.finish_and_clear();
     eprintln!(
         "filled {n} keys in {:.1?} ({} versions)",
         started.elapsed(),

@@ -836,8 +836,13 @@ impl Ledger {
         let Some(restore) = self.restore.as_mut() else {
             return Ok(ChunkOutcome::Reject("no snapshot is being restored".into()));
         };
+        let total = restore.metadata.chunk_hashes.len();
         match restore.apply(index, chunk) {
-            snapshot::ChunkVerdict::More => return Ok(ChunkOutcome::Accept),
+            snapshot::ChunkVerdict::More => {
+                // Progress of a long restore, in the node's log.
+                tracing::info!(chunk = index + 1, total, "snapshot chunk applied");
+                return Ok(ChunkOutcome::Accept);
+            }
             snapshot::ChunkVerdict::Refetch => return Ok(ChunkOutcome::Refetch),
             snapshot::ChunkVerdict::Reject(why) => {
                 self.restore = None;
