@@ -641,4 +641,50 @@ mod certificates {
         // Users cannot submit one.
         assert_eq!(l.check_tx(&txs[0]).unwrap_err().code, Code::ProposerOnly);
     }
+
+    /// A snapshot's chain id is not part of the state: the restored state's newest certificate
+    /// must be signed for it, or the snapshot is rejected unwritten.
+    #[test]
+    fn a_snapshot_naming_another_chain_id_is_rejected_by_its_own_certificate() {
+        use medledger_state::ledger::ChunkOutcome;
+        use medledger_state::snapshot::SnapshotStore;
+        let (_d, mut l) = ledger_with_validators();
+        let txs = l.prepare_proposal(3, &votes(&l, &[0, 1, 2]), vec![], 1 << 20);
+        assert!(decode_certificate_tx(&txs[0]).is_some());
+        l.finalize_block(3, T0 + 3, &txs).unwrap();
+        let at = l.commit().unwrap();
+        assert!(
+            medledger_state::view::StateRead::get(l.store(), &keys::certificate(1))
+                .unwrap()
+                .is_some(),
+            "state 3 holds the certificate of state 1"
+        );
+        let snaps = tempfile::tempdir().unwrap();
+        for (chain, accepted) in [("another-chain", false), (CHAIN, true)] {
+            let store = SnapshotStore::new(&snaps.path().join(chain));
+            let s = store
+                .create(&l.store().exporter(), 3, chain, 1 << 20)
+                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut fresh = Ledger::open(dir.path()).unwrap();
+            fresh.offer_snapshot(&s, &at.app_hash).unwrap();
+            let mut last = ChunkOutcome::Accept;
+            for i in 0..s.chunks {
+                last = fresh
+                    .apply_snapshot_chunk(i, &store.chunk(3, s.format, i).unwrap())
+                    .unwrap();
+            }
+            if accepted {
+                assert_eq!(last, ChunkOutcome::Accept);
+                assert_eq!(fresh.chain_id(), CHAIN);
+                assert_eq!(fresh.info(), Some(at));
+            } else {
+                assert!(
+                    matches!(last, ChunkOutcome::Reject(ref why) if why.contains("chain id")),
+                    "{last:?}"
+                );
+                assert_eq!(fresh.info(), None, "nothing written");
+            }
+        }
+    }
 }
