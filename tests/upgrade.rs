@@ -27,15 +27,15 @@ async fn a_voted_upgrade_migrates_at_its_height_and_an_old_release_stops_before_
     let now = t.height(0).await;
     t.wait_all(&[OLD], now).await;
 
-    // Three of four members schedule v2 twelve blocks ahead.
-    let at = now + 12;
+    // Three of four members schedule v2 twenty blocks ahead (votes take a block or two each).
+    let at = now + 20;
     let propose = Msg::SubmitProposal(pb::SubmitProposal {
         action: Some(Action::ScheduleUpgrade(pb::ScheduleUpgrade {
             name: "v2".into(),
             height: at,
             app_version: 2,
         })),
-        deadline_height: now + 8,
+        deadline_height: now + 15,
     });
     let r = c
         .submit(&t.member_key("hospital-a"), propose)
@@ -81,7 +81,8 @@ async fn a_voted_upgrade_migrates_at_its_height_and_an_old_release_stops_before_
     let stuck = t.client(OLD).latest_height().await.ok();
     assert!(
         stuck.is_none_or(|h| h < at),
-        "the old release is at {stuck:?}, not before {at}"
+        "the old release is at {stuck:?}, not before {at} (MEDLEDGER_PRETEND_APP_VERSION needs a \
+         binary built with --features fault-injection, as scripts/test.sh builds it)"
     );
     let log = std::fs::read_to_string(t.net.log_file(OLD, Proc::App)).unwrap();
     assert!(log.contains("needs app version 2"), "{log}");
