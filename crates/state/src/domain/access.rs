@@ -27,7 +27,7 @@ pub fn log(
     m: &LogAccess,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let (member, practitioner) = acting_member(st, &signer, "LogAccess", ctx)?;
+    let (member, practitioner) = acting_member(st, signer, "LogAccess", ctx)?;
     require_patient(st, &m.patient_id)?;
     require_readable_as(st, &m.record_id, &m.patient_id, Some(&m.data_class))?;
     let action = if m.action == 0 {
@@ -80,13 +80,13 @@ pub fn break_glass(
         )
         .into());
     };
-    require_active(st, &p, ctx)?;
+    require_active(st, p, ctx)?;
     require_role(
-        &p,
+        p,
         &[PractitionerRole::Physician, PractitionerRole::Nurse],
         "break-glass access",
     )?;
-    require_care_provider(st, &p)?;
+    require_care_provider(st, p)?;
     require_patient(st, &m.patient_id)?;
     require_readable_as(st, &m.record_id, &m.patient_id, Some(&m.data_class))?;
     let event = AccessEvent {
@@ -139,9 +139,9 @@ pub fn review(
         )
         .into());
     };
-    require_active(st, &officer, ctx)?;
+    require_active(st, officer, ctx)?;
     require_role(
-        &officer,
+        officer,
         &[PractitionerRole::PrivacyOfficer],
         "reviewing break-glass access",
     )?;

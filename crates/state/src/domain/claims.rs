@@ -104,7 +104,7 @@ pub fn submit(
     m: &SubmitClaim,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let (provider, practitioner) = acting_member(st, &signer, "SubmitClaim", ctx)?;
+    let (provider, practitioner) = acting_member(st, signer, "SubmitClaim", ctx)?;
     if let Some(p) = &practitioner {
         require_role(p, &PROVIDER_ROLES, "submitting a claim")?;
     }
@@ -245,7 +245,7 @@ pub fn decide(
     m: &DecideClaim,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let (insurer, adjuster) = acting_insurer(st, &signer, "DecideClaim", ctx)?;
+    let (insurer, adjuster) = acting_insurer(st, signer, "DecideClaim", ctx)?;
     let mut claim = require_claim(st, &m.claim_id)?;
     require_party(&claim.insurer, &insurer, &claim.id, "insurer")?;
     let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
@@ -331,7 +331,7 @@ pub fn pay(
     m: &PayClaim,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let (insurer, _) = acting_insurer(st, &signer, "PayClaim", ctx)?;
+    let (insurer, _) = acting_insurer(st, signer, "PayClaim", ctx)?;
     let mut claim = require_claim(st, &m.claim_id)?;
     require_party(&claim.insurer, &insurer, &claim.id, "insurer")?;
     let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
@@ -372,7 +372,7 @@ pub fn appeal(
     m: &AppealClaim,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let (provider, practitioner) = acting_member(st, &signer, "AppealClaim", ctx)?;
+    let (provider, practitioner) = acting_member(st, signer, "AppealClaim", ctx)?;
     if let Some(p) = &practitioner {
         require_role(p, &PROVIDER_ROLES, "appealing a claim")?;
     }

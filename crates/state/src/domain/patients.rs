@@ -158,7 +158,7 @@ pub fn set_guardians(
 ) -> Result<Vec<Event>, ApplyError> {
     let id = require_patient_signer(signer, "SetGuardians")?;
     let patient = require_patient(st, &id)?;
-    if m.guardian_keys.iter().any(|k| *k == patient.key) {
+    if m.guardian_keys.contains(&patient.key) {
         return Err(
             TxError::new(Code::InvalidField, "a patient cannot be their own guardian").into(),
         );
@@ -251,7 +251,7 @@ pub fn recover(
     };
     let mut approved: Vec<&[u8]> = Vec::new();
     for a in &m.approvals {
-        let listed = g.guardian_keys.iter().any(|k| *k == a.guardian_key);
+        let listed = g.guardian_keys.contains(&a.guardian_key);
         let fresh = !approved.contains(&a.guardian_key.as_slice());
         if listed
             && fresh

@@ -19,7 +19,7 @@ pub fn anchor(
     m: &AnchorRecord,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let (custodian, practitioner) = acting_member(st, &signer, "AnchorRecord", ctx)?;
+    let (custodian, practitioner) = acting_member(st, signer, "AnchorRecord", ctx)?;
     require_patient(st, &m.patient_id)?;
     if st.get(&keys::record(&m.record_id))?.is_some() {
         return Err(TxError::new(
@@ -69,7 +69,7 @@ pub fn erase(
     let by = match &signer {
         Signer::Patient(id) if *id == anchor.patient_id => id.clone(),
         Signer::Member(_) | Signer::Practitioner(_) => {
-            let (member, practitioner) = acting_member(st, &signer, "EraseRecord", ctx)?;
+            let (member, practitioner) = acting_member(st, signer, "EraseRecord", ctx)?;
             if member != anchor.custodian {
                 return Err(TxError::new(
                     Code::NotCustodian,
