@@ -31,10 +31,24 @@ async fn a_fifth_node_joins_by_state_sync_without_replaying_and_follows() {
     }
     // Past two snapshot heights, so the validators serve at least one.
     t.wait_all(&[0], 2 * INTERVAL + 3).await;
+    // Snapshots are taken on a thread of their own: wait for the first to be listed.
     let snapshots = t.net.node_dir(0).join("app-snapshots");
+    let taken = || {
+        std::fs::read_dir(&snapshots)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while taken() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     assert!(
-        std::fs::read_dir(&snapshots).unwrap().count() >= 1,
-        "hospital-a took snapshots in {}",
+        taken() >= 1,
+        "hospital-a took no snapshot in {}",
         snapshots.display()
     );
 
