@@ -71,30 +71,25 @@ fn the_docker_path_and_localnet_up_generate_the_same_genesis_and_configs() {
 
     // The Docker localnet's init, outside Docker.
     let testnet = tmp.path().join("testnet");
-    let out = Command::new("bash")
-        .arg(repo().join("localnet/docker-init.sh"))
-        .arg("init")
-        .env("MEDLEDGER", &bin)
-        .env("TESTNET", &testnet)
-        .env("MEDLEDGER_HOME", tmp.path().join("docker-keys"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let docker_init = || {
+        let out = Command::new("bash")
+            .arg(repo().join("localnet/docker-init.sh"))
+            .arg("init")
+            .env("MEDLEDGER", &bin)
+            .env("TESTNET", &testnet)
+            .env("MEDLEDGER_HOME", tmp.path().join("docker-keys"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    docker_init();
     // Run twice: the second run keeps the chain.
     let before = std::fs::read(testnet.join("genesis.json")).unwrap();
-    let again = Command::new("bash")
-        .arg(repo().join("localnet/docker-init.sh"))
-        .arg("init")
-        .env("MEDLEDGER", &bin)
-        .env("TESTNET", &testnet)
-        .env("MEDLEDGER_HOME", tmp.path().join("docker-keys"))
-        .output()
-        .unwrap();
-    assert!(again.status.success());
+    docker_init();
     assert_eq!(std::fs::read(testnet.join("genesis.json")).unwrap(), before);
 
     // `localnet up`'s files (initialised, not started).

@@ -157,37 +157,27 @@ impl Ledger {
         }
         self.keep_every = keep_every;
         let pruner = self.store.pruner();
-        let (tx, rx) = std::sync::mpsc::channel::<u64>();
-        std::thread::Builder::new()
-            .name("pruner".into())
-            .spawn(move || {
-                while let Ok(mut height) = rx.recv() {
-                    // Only the newest height matters.
-                    while let Ok(h) = rx.try_recv() {
-                        height = h;
-                    }
-                    let earliest = height.saturating_sub(keep_recent);
-                    if earliest == 0 {
-                        continue;
-                    }
-                    match pruner.prune(earliest, keep_every) {
-                        Ok(stats) if stats.nodes + stats.values > 0 => tracing::debug!(
-                            earliest,
-                            nodes = stats.nodes,
-                            values = stats.values,
-                            kept = stats.kept_for_checkpoints,
-                            "pruned"
-                        ),
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(error = %e, "pruning failed; the node goes on unpruned");
-                            return;
-                        }
-                    }
+        self.pruner = Some(spawn_newest("pruner", move |height: u64| {
+            let earliest = height.saturating_sub(keep_recent);
+            if earliest == 0 {
+                return true;
+            }
+            match pruner.prune(earliest, keep_every) {
+                Ok(stats) if stats.nodes + stats.values > 0 => tracing::debug!(
+                    earliest,
+                    nodes = stats.nodes,
+                    values = stats.values,
+                    kept = stats.kept_for_checkpoints,
+                    "pruned"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "pruning failed; the node goes on unpruned");
+                    return false;
                 }
-            })
-            .map_err(|e| StoreError::Tree(format!("starting the pruner: {e}")))?;
-        self.pruner = Some(tx);
+            }
+            true
+        })?);
         Ok(())
     }
 
@@ -762,31 +752,21 @@ impl Ledger {
     pub fn snapshot_every(&mut self, dir: &Path, interval: u64) -> Result<(), StoreError> {
         let store = snapshot::SnapshotStore::new(dir);
         let exporter = self.store.exporter();
-        let (tx, rx) = std::sync::mpsc::channel::<(u64, String)>();
         let thread_store = store.clone();
-        std::thread::Builder::new()
-            .name("snapshots".into())
-            .spawn(move || {
-                while let Ok(mut next) = rx.recv() {
-                    while let Ok(newer) = rx.try_recv() {
-                        next = newer;
-                    }
-                    let (height, chain_id) = next;
-                    let started = std::time::Instant::now();
-                    match thread_store.create(&exporter, height, &chain_id, snapshot::CHUNK_BYTES) {
-                        Ok(s) => tracing::info!(
-                            height,
-                            chunks = s.chunks,
-                            ms = started.elapsed().as_millis() as u64,
-                            "state sync snapshot taken"
-                        ),
-                        // Not fatal: the height may have been pruned meanwhile; the next one
-                        // is tried.
-                        Err(e) => tracing::warn!(height, error = %e, "snapshot failed"),
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Tree(format!("starting the snapshot thread: {e}")))?;
+        let tx = spawn_newest("snapshots", move |(height, chain_id): (u64, String)| {
+            let started = std::time::Instant::now();
+            match thread_store.create(&exporter, height, &chain_id, snapshot::CHUNK_BYTES) {
+                Ok(s) => tracing::info!(
+                    height,
+                    chunks = s.chunks,
+                    ms = started.elapsed().as_millis() as u64,
+                    "state sync snapshot taken"
+                ),
+                // Not fatal: the height may have been pruned meanwhile; the next one is tried.
+                Err(e) => tracing::warn!(height, error = %e, "snapshot failed"),
+            }
+            true
+        })?;
         self.snapshots = Some(Snapshots {
             store,
             interval,
@@ -980,6 +960,31 @@ fn registry_at(store: &Store, version: u64) -> Result<Vec<Validator>, StoreError
             key: "validators".into(),
             reason: e.to_string(),
         })
+}
+
+/// Starts thread `name`, which runs `work` on what the returned sender sends, off the Commit
+/// path. Only the newest message matters: those queued while `work` ran are skipped (a node
+/// under load prunes or snapshots its newest height, never a backlog). `work` returns `false`
+/// to stop the thread.
+fn spawn_newest<T: Send + 'static>(
+    name: &str,
+    mut work: impl FnMut(T) -> bool + Send + 'static,
+) -> Result<std::sync::mpsc::Sender<T>, StoreError> {
+    let (tx, rx) = std::sync::mpsc::channel::<T>();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while let Ok(mut next) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    next = newer;
+                }
+                if !work(next) {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| StoreError::Tree(format!("starting the {name} thread: {e}")))?;
+    Ok(tx)
 }
 
 /// The snapshots a node serves and the channel to its snapshot thread.

@@ -28,8 +28,18 @@ pub fn push<S: StateRead + ?Sized>(
     list: &List<'_>,
     value: Vec<u8>,
 ) -> Result<u64, StoreError> {
+    push_with(st, list, |_| value)
+}
+
+/// [`push`] of a value that holds its own index (an access event's `index`): `value` is built
+/// from the index, with one read of the count.
+pub fn push_with<S: StateRead + ?Sized>(
+    st: &mut Overlay<'_, S>,
+    list: &List<'_>,
+    value: impl FnOnce(u64) -> Vec<u8>,
+) -> Result<u64, StoreError> {
     let n = len(st, list)?;
-    st.put(list.entry_key(n), value);
+    st.put(list.entry_key(n), value(n));
     st.put_u64(list.count_key(), n + 1);
     Ok(n)
 }

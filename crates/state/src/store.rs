@@ -383,10 +383,6 @@ impl Store {
                 "a restore needs a height and entries".into(),
             ));
         }
-        let puts: Vec<(KeyHash, OwnedValue)> = entries
-            .iter()
-            .filter_map(|(k, v)| Some((key_hash(k), v.clone().filter(|v| !v.is_empty())?)))
-            .collect();
         // jmt builds version `version` over the root of `version - 1`: make that an empty tree
         // (the same trick jmt uses for version 0), without writing it.
         let empty_root: NodeKey = borsh::from_slice(
@@ -398,29 +394,8 @@ impl Store {
             .concat(),
         )
         .map_err(|e| StoreError::Tree(format!("empty root key: {e}")))?;
-        let reader = Prefetched {
-            store: self,
-            nodes: BTreeMap::from([(empty_root, Node::Null)]),
-        };
-        let (roots, batch) = Sha256Jmt::new(&reader)
-            .batch_put_value_sets(vec![puts], None, version)
-            .map_err(|e| StoreError::Tree(e.to_string()))?;
-        let root = roots
-            .first()
-            .copied()
-            .ok_or_else(|| StoreError::Tree("no root computed".into()))?;
-        let preimages = entries
-            .iter()
-            .filter(|(_, v)| v.as_ref().is_some_and(|v| !v.is_empty()))
-            .map(|(k, _)| (key_hash(k), k.clone()))
-            .collect();
-        Ok(Staged {
-            version,
-            root: root.0,
-            batch,
-            preimages,
-            fresh_top: Vec::new(),
-        })
+        let nodes = BTreeMap::from([(empty_root, Node::Null)]);
+        self.stage_over(version, key_set(entries), entries, nodes, Vec::new())
     }
 
     /// Writes a restored version (see [`Store::stage_restore`]): first removes genesis, then
@@ -568,24 +543,29 @@ impl Store {
                 "staging version {version}, expected {expected}"
             )));
         }
-        // An empty value is stored as the key's absence: ICS23 refuses to prove an empty value,
-        // and with it the absence of the keys beside it. Every reader of a key that can be empty
-        // (an empty list, a registry before validators) already reads absence as empty.
-        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
-            .iter()
-            .map(|(k, v)| (key_hash(k), v.clone().filter(|v| !v.is_empty())))
-            .collect();
+        let set = key_set(writes);
         let mut hashes: Vec<KeyHash> = set.iter().map(|(h, _)| *h).collect();
         hashes.sort_unstable();
         hashes.dedup();
         let mut fresh_top = Vec::new();
-        let reader = Prefetched {
-            store: self,
-            nodes: match self.committed {
-                Some(c) => self.prefetch(c.height, &hashes, &mut fresh_top)?,
-                None => BTreeMap::new(),
-            },
+        let nodes = match self.committed {
+            Some(c) => self.prefetch(c.height, &hashes, &mut fresh_top)?,
+            None => BTreeMap::new(),
         };
+        self.stage_over(version, set, writes, nodes, fresh_top)
+    }
+
+    /// Computes version `version` from `set` (the hashed `writes`) over the tree whose nodes
+    /// `nodes` holds (falling back to the store), without writing.
+    fn stage_over(
+        &self,
+        version: Version,
+        set: Vec<(KeyHash, Option<OwnedValue>)>,
+        writes: &WriteSet,
+        nodes: BTreeMap<NodeKey, Node>,
+        fresh_top: Vec<(NodeKey, Node)>,
+    ) -> Result<Staged, StoreError> {
+        let reader = Prefetched { store: self, nodes };
         let tree = Sha256Jmt::new(&reader);
         // Without deletions, jmt's batch update visits and hashes each touched node once; the
         // key-by-key update (which also deletes) rewrites and rehashes the path for every key.
@@ -1053,6 +1033,17 @@ fn borsh_into<T: borsh::BorshSerialize>(v: &T, buf: &mut Vec<u8>) -> Result<(), 
     buf.clear();
     v.serialize(buf)
         .map_err(|e| StoreError::Tree(format!("borsh: {e}")))
+}
+
+/// `writes` as the tree takes them: key hashes, and an empty value as the key's absence (ICS23
+/// refuses to prove an empty value, and with it the absence of the keys beside it; every reader
+/// of a key that can be empty, an empty list or a registry before validators, already reads
+/// absence as empty).
+fn key_set(writes: &WriteSet) -> Vec<(KeyHash, Option<OwnedValue>)> {
+    writes
+        .iter()
+        .map(|(k, v)| (key_hash(k), v.clone().filter(|v| !v.is_empty())))
+        .collect()
 }
 
 fn encode_value(value: Option<&[u8]>) -> Vec<u8> {

@@ -61,7 +61,7 @@ pub fn log(
         practitioner: practitioner.map(|p| p.did).unwrap_or_default(),
         ..Default::default()
     };
-    Ok(vec![record_event(st, event, ctx)?])
+    Ok(vec![record_event(st, event, ctx)?.0])
 }
 
 /// LogBreakGlass: a physician or nurse of a care provider reads without consent in an emergency.
@@ -102,8 +102,7 @@ pub fn break_glass(
         review: ReviewStatus::Pending as i32,
         ..Default::default()
     };
-    let logged = record_event(st, event, ctx)?;
-    let index = lists::len(st, &List::Access(&m.patient_id))? - 1;
+    let (logged, index) = record_event(st, event, ctx)?;
     lists::push(
         st,
         &List::Reviews(&p.member_id),
@@ -222,29 +221,34 @@ fn require_care_provider(view: &impl StateRead, p: &Practitioner) -> Result<(), 
     Ok(())
 }
 
-/// Appends `event` to the patient's access history (index and block filled in here).
+/// Appends `event` to the patient's access history (index and block filled in here) and returns
+/// its event and index.
 fn record_event(
     st: &mut TxState<'_, '_>,
     mut event: AccessEvent,
     ctx: &BlockCtx,
-) -> Result<Event, ApplyError> {
+) -> Result<(Event, u64), ApplyError> {
     let patient = event.patient_id.clone();
-    let list = List::Access(&patient);
-    event.index = lists::len(st, &list)?;
     event.height = ctx.height;
     event.time = ctx.time;
     // The index counts events of one patient; u64 cannot overflow within any ledger's life, and
     // overflow-checks stop the node rather than wrap if it ever did.
-    lists::push(st, &list, event.encode_to_vec())?;
-    Ok(Event::new(
-        "medledger.access.logged",
-        vec![
-            ("patient_id", event.patient_id),
-            ("actor", event.actor),
-            ("practitioner", event.practitioner),
-            ("consent_id", event.consent_id),
-            ("record_id", event.record_id),
-            ("index", event.index.to_string()),
-        ],
+    let index = lists::push_with(st, &List::Access(&patient), |n| {
+        event.index = n;
+        event.encode_to_vec()
+    })?;
+    Ok((
+        Event::new(
+            "medledger.access.logged",
+            vec![
+                ("patient_id", event.patient_id),
+                ("actor", event.actor),
+                ("practitioner", event.practitioner),
+                ("consent_id", event.consent_id),
+                ("record_id", event.record_id),
+                ("index", index.to_string()),
+            ],
+        ),
+        index,
     ))
 }
