@@ -215,6 +215,9 @@ impl TopCache {
 /// Size of the block cache shared by the column families.
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
 
+/// Write-ahead log kept before RocksDB flushes the column families holding its oldest file.
+const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
+
 /// The key hash the tree uses for `key`.
 pub fn key_hash(key: &[u8]) -> KeyHash {
     KeyHash::with::<Sha256>(key)
@@ -226,6 +229,11 @@ impl Store {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
+        // A write-ahead log file is deleted only once every column family with data in it has
+        // flushed. `meta` takes a few bytes per commit and would never fill a memtable, so by
+        // default (4 × all write buffers, 2.5 GiB here) the log grew past the store it protects.
+        // Past this size RocksDB flushes the column families that hold the oldest log.
+        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         // Every read is a point read: a tree node by its key, or a value by its key hash (the
         // newest version at or below a height, one seek within the hash's prefix). Bloom filters
         // let reads of absent keys (most reads of a growing ledger: "no consent yet", a new
@@ -333,6 +341,17 @@ impl Store {
                 self.retention.pruned_values.load(AtomicOrdering::Relaxed),
             ),
         }
+    }
+
+    /// Compacts every column family now, dropping what was overwritten or deleted (RocksDB
+    /// otherwise does so when its background compactions reach those files). Rewrites the whole
+    /// store: for tests and maintenance, not for a running node's hot path.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        for name in [CF_NODES, CF_VALUES, CF_PREIMAGES, CF_META, CF_STALE] {
+            self.db
+                .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
     }
 
     /// How many entries the tree's nodes, the value versions and the pruning index hold. Reads
@@ -946,7 +965,10 @@ impl Pruner {
         let (nodes, values, stale) = (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_STALE)?);
         let mut stats = PruneStats::default();
         let mut iter = self.db.raw_iterator_cf(stale);
-        iter.seek_to_first();
+        // Entries stale since `before` or earlier went in the last run; their tombstones stay
+        // until compaction reaches them, and scanning past them from the first key would make
+        // every run slower than the last.
+        iter.seek((before + 1).to_be_bytes());
         let mut wb = WriteBatch::default();
         let mut in_batch = 0usize;
         while iter.valid() {

@@ -170,3 +170,65 @@ fn a_query_below_the_window_gets_its_own_code_and_the_ledger_prunes_in_the_backg
         "a window too short for certificates"
     );
 }
+
+/// Bytes of the store's directory: (write-ahead log files, everything).
+fn disk_bytes(dir: &std::path::Path) -> (u64, u64) {
+    let (mut log, mut all) = (0, 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let len = entry.metadata().unwrap().len();
+        if entry.file_name().to_string_lossy().ends_with(".log") {
+            log += len;
+        }
+        all += len;
+    }
+    (log, all)
+}
+
+#[test]
+fn under_constant_load_the_pruned_store_stays_bounded_on_disk() {
+    // 300 writes a block over 20,000 keys (all written by block 300): the live state is constant, so once compaction has
+    // dropped what the pruner deleted, a pruned store takes the same bytes after 300 blocks as
+    // after 600, and the write-ahead log never holds more than RocksDB is told to keep.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let unpruned_dir = tempfile::tempdir().unwrap();
+    let mut unpruned = Store::open(unpruned_dir.path()).unwrap();
+    let mut rng = Rng(11);
+    let mut compacted = Vec::new();
+    for v in 0..600u64 {
+        let writes: medledger_state::store::WriteSet = (0..300)
+            .map(|_| {
+                let key = format!("k/{}", rng.below(20_000)).into_bytes();
+                (key, Some(rng.next().to_le_bytes().repeat(15)))
+            })
+            .collect();
+        for s in [&mut store, &mut unpruned] {
+            let staged = s.stage(v, &writes).unwrap();
+            s.commit(staged).unwrap();
+        }
+        if v > 20 {
+            store.pruner().prune(v - 20, 0).unwrap();
+        }
+        if v % 50 == 49 {
+            // A log file is deleted once every column family has flushed what it holds: the
+            // few bytes of `meta` each commit writes once kept every log alive (185 MiB of
+            // logs after 400 blocks, against 30 MiB of tables).
+            let (log, _) = disk_bytes(dir.path());
+            assert!(log <= 96 << 20, "write-ahead log grew to {log} bytes by block {v}");
+        }
+        if v == 299 || v == 599 {
+            store.compact().unwrap();
+            unpruned.compact().unwrap();
+            let tables = |d: &std::path::Path| {
+                let (log, all) = disk_bytes(d);
+                all - log
+            };
+            compacted.push((tables(dir.path()), tables(unpruned_dir.path())));
+        }
+    }
+    let ((p300, u300), (p600, u600)) = (compacted[0], compacted[1]);
+    eprintln!("compacted tables after 300 / 600 blocks: pruned {p300} / {p600} bytes, unpruned {u300} / {u600}");
+    assert!(p600 * 10 <= p300 * 12, "the pruned store grew: {p300} → {p600} bytes");
+    assert!(u600 * 10 >= u300 * 18, "unpruned {u300} → {u600} bytes: the load is too light to tell");
+}
