@@ -1,5 +1,6 @@
 //! An upgrade end to end on a real localnet: governance schedules app version 2 for a height;
-//! the block at that height migrates the state on every upgraded node; a node still running
+//! the block at that height migrates the state on every upgraded node, and CometBFT's headers
+//! carry version 2 from the next block on; a node still running
 //! the previous release stops before that block instead of diverging, and once restarted on
 //! the new release replays it and rejoins with the same app hash.
 
@@ -10,6 +11,7 @@ use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg};
 use medledger_tx::{keys, pb::UpgradePlan};
 use prost::Message;
 use support::TestNet;
+use tendermint_rpc::Client as _;
 
 /// hospital-d runs as the previous release (app version 1 only).
 const OLD: usize = 3;
@@ -75,6 +77,17 @@ async fn a_voted_upgrade_migrates_at_its_height_and_an_old_release_stops_before_
         c.query_raw(&keys::upgrade_plan(), at).await.unwrap().0,
         None
     );
+    // CometBFT carries it too: every header from block `at + 1` (the first built on the
+    // upgraded state) says app version 2, and Info answers 2 (what state sync checks).
+    for (height, expected) in [(at, 1), (at + 1, 2), (at + 2, 2)] {
+        let (header, _) = c.light_block(height).await.unwrap();
+        assert_eq!(
+            header.header.version.app, expected,
+            "app version in header {height}"
+        );
+    }
+    let info = c.rpc().abci_info().await.unwrap();
+    assert_eq!(info.app_version, 2, "{info:?}");
 
     // The old release stopped before executing block `at`, saying why.
     // (Its CometBFT may have shut down when the app dropped the connection: no height then.)

@@ -26,9 +26,6 @@ use tracing::{debug, error, info, warn};
 
 /// Application name reported by Info.
 pub const APP_NAME: &str = "medledger";
-/// CometBFT's app version reported by Info and carried in every header. It stays 1: the rules'
-/// version is in the state (`app-version`, see `medledger_state::upgrade`).
-pub const APP_VERSION: u64 = 1;
 
 /// Requests each ABCI connection may queue for the app. CometBFT pipelines CheckTx on the
 /// mempool connection; with room for one, tower-abci stops reading that connection until the
@@ -215,18 +212,19 @@ impl App {
             Some(c) => (c.height, c.app_hash.to_vec()),
             None => (0, Vec::new()),
         };
-        // `app_version` below is CometBFT's (in every header): it stays 1. The rules' version,
-        // raised by governance-scheduled upgrades, is in the state (docs/deploy.md, "Upgrades").
+        // The rules' version, raised by governance-scheduled upgrades (docs/deploy.md,
+        // "Upgrades"): CometBFT checks it against the headers when a node joins by state sync.
+        let app_version = self.ledger.app_version();
         info!(
             height,
             app_hash = %hex::encode_upper(&app_hash),
-            rules_version = self.ledger.app_version(),
+            app_version,
             "info"
         );
         response::Info {
             data: APP_NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            app_version: APP_VERSION,
+            app_version,
             last_block_height: height.try_into().unwrap_or_default(),
             last_block_app_hash: app_hash_of(&app_hash),
         }
@@ -246,11 +244,13 @@ impl App {
                 })?;
             validators.push((key, v.power.value()));
         }
+        let params = medledger_client::replay::consensus_params_bytes(r.consensus_params);
         let root = self.ledger.init_chain_with_keys(
             &r.chain_id,
             r.initial_height.value(),
             &r.app_state_bytes,
             &validators,
+            &params,
         )?;
         info!(chain_id = %r.chain_id, app_hash = %hex::encode_upper(root), "genesis written");
         Ok(response::InitChain {
@@ -382,13 +382,32 @@ impl App {
                 Some(tendermint::validator::Update { pub_key, power })
             })
             .collect();
+        let consensus_param_updates = match result.app_version {
+            Some(v) => Some(self.params_with_app_version(v)?),
+            None => None,
+        };
         Ok(response::FinalizeBlock {
             events: to_abci_events(result.events),
             tx_results,
             validator_updates,
-            consensus_param_updates: None,
+            consensus_param_updates,
             app_hash: app_hash_of(&result.app_hash),
         })
+    }
+
+    /// CometBFT's consensus parameters with app version `v`, for the block that upgraded the
+    /// chain to it: CometBFT v0.38 takes a parameter update only whole, so the ledger keeps the
+    /// genesis parameters (no tx changes them) and hands them back with the new version, which
+    /// every header carries from the next block on.
+    fn params_with_app_version(&self, v: u64) -> Result<tendermint::consensus::Params, StoreError> {
+        let bytes = self.ledger.consensus_params()?.ok_or_else(|| {
+            StoreError::Tree("the state holds no consensus parameters to upgrade".into())
+        })?;
+        let mut raw = tendermint_proto::v0_38::types::ConsensusParams::decode(bytes.as_slice())
+            .map_err(|e| StoreError::Tree(format!("stored consensus parameters: {e}")))?;
+        raw.version = Some(tendermint_proto::v0_38::types::VersionParams { app: v });
+        tendermint::consensus::Params::try_from(raw)
+            .map_err(|e| StoreError::Tree(format!("stored consensus parameters: {e}")))
     }
 
     fn commit(&mut self) -> Result<response::Commit, StoreError> {

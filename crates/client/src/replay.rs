@@ -57,6 +57,7 @@ pub async fn replay(
         u64::try_from(g.initial_height).unwrap_or(1),
         &app_state,
         &validators,
+        &consensus_params_bytes(g.consensus_params),
     )?;
 
     let latest = client.latest_height().await?;
@@ -110,4 +111,12 @@ pub async fn replay(
     }
     bar.finish_and_clear();
     Ok(report)
+}
+
+/// CometBFT's consensus parameters as the ledger keeps them (`consensus/params`): the protobuf of
+/// CometBFT v0.38. The ABCI server encodes InitChain's this way and replay the genesis file's,
+/// so both write the same genesis state.
+pub fn consensus_params_bytes(params: tendermint::consensus::Params) -> Vec<u8> {
+    use prost::Message;
+    tendermint_proto::v0_38::types::ConsensusParams::from(params).encode_to_vec()
 }

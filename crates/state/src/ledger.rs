@@ -35,6 +35,9 @@ use crate::snapshot;
 use crate::store::{Committed, Staged, Store, WriteSet};
 use crate::view::{BlockState, StateRead};
 
+/// Largest consensus parameters InitChain may hand the ledger (CometBFT's are under 100 bytes).
+pub const MAX_CONSENSUS_PARAMS_BYTES: usize = 4096;
+
 /// Longest accepted query path.
 pub const MAX_QUERY_PATH: usize = 256;
 
@@ -50,6 +53,9 @@ pub struct BlockResult {
     pub validator_updates: Vec<([u8; 32], u64)>,
     /// Events of the block itself rather than of a tx: expired proposals, validator updates.
     pub events: Vec<Event>,
+    /// The app version this block upgraded the chain to, if it applied an upgrade: CometBFT
+    /// puts it in the headers from the next block on (with [`Ledger::consensus_params`]).
+    pub app_version: Option<u64>,
 }
 
 /// An answer to a query.
@@ -203,6 +209,12 @@ impl Ledger {
         self.store.committed().filter(|c| c.height > 0)
     }
 
+    /// CometBFT's consensus parameters as InitChain gave them (protobuf bytes; see
+    /// [`medledger_tx::keys::consensus_params`]); `None` for a chain started without them.
+    pub fn consensus_params(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get(&keys::consensus_params())
+    }
+
     /// The app version of the last committed state (1 before the first upgrade).
     pub fn app_version(&self) -> u64 {
         crate::upgrade::app_version(&self.store).unwrap_or(1)
@@ -236,17 +248,19 @@ impl Ledger {
                 power: *power,
             })
             .collect();
-        self.init_chain_powers(chain_id, initial_height, app_state, &powers)
+        self.init_chain_powers(chain_id, initial_height, app_state, &powers, &[])
     }
 
     /// InitChain with the genesis validators' Ed25519 consensus keys and powers (their addresses
-    /// are derived as CometBFT does).
+    /// are derived as CometBFT does), and CometBFT's consensus parameters as protobuf bytes
+    /// (empty: none kept; the chain can then not hand CometBFT a new app version).
     pub fn init_chain_with_keys(
         &mut self,
         chain_id: &str,
         initial_height: u64,
         app_state: &[u8],
         validators: &[([u8; 32], u64)],
+        consensus_params: &[u8],
     ) -> Result<[u8; 32], StoreError> {
         let powers: Vec<GenesisPower> = validators
             .iter()
@@ -256,7 +270,13 @@ impl Ledger {
                 power: *power,
             })
             .collect();
-        self.init_chain_powers(chain_id, initial_height, app_state, &powers)
+        self.init_chain_powers(
+            chain_id,
+            initial_height,
+            app_state,
+            &powers,
+            consensus_params,
+        )
     }
 
     fn init_chain_powers(
@@ -265,6 +285,7 @@ impl Ledger {
         initial_height: u64,
         app_state: &[u8],
         validators: &[GenesisPower],
+        consensus_params: &[u8],
     ) -> Result<[u8; 32], StoreError> {
         if initial_height > 1 {
             return Err(StoreError::Genesis(format!(
@@ -282,7 +303,16 @@ impl Ledger {
             // crash. Genesis is deterministic, so the stored root is the answer.
             return Ok(c.app_hash);
         }
-        let writes = genesis_writes_with_keys(app_state, validators)?;
+        let mut writes = genesis_writes_with_keys(app_state, validators)?;
+        if consensus_params.len() > MAX_CONSENSUS_PARAMS_BYTES {
+            return Err(StoreError::Genesis(format!(
+                "consensus params of {} bytes; at most {MAX_CONSENSUS_PARAMS_BYTES}",
+                consensus_params.len()
+            )));
+        }
+        if !consensus_params.is_empty() {
+            writes.insert(keys::consensus_params(), Some(consensus_params.to_vec()));
+        }
         let staged = self.store.stage(0, &writes)?;
         self.store.set_chain_id(chain_id)?;
         self.chain_id = chain_id.to_string();
@@ -668,6 +698,7 @@ impl Ledger {
         let mut block = BlockState::new(&self.store);
         // An upgrade planned for this block migrates the state before anything else.
         let upgraded = crate::upgrade::apply_due(&mut block, &ctx)?;
+        let app_version = upgraded.as_ref().map(|u| u.app_version);
         // Nonces that expired before this block are forgotten before its txs are checked.
         nonces::forget_expired(&mut block, time)?;
         let mut tx_results = Vec::with_capacity(txs.len());
@@ -678,7 +709,7 @@ impl Ledger {
             };
             tx_results.push(outcome);
         }
-        let mut events = upgraded;
+        let mut events: Vec<Event> = upgraded.into_iter().map(|u| u.event).collect();
         events.extend(governance::end_block(&mut block, &ctx)?);
         let registry = validators::registry(&block)?;
         let validator_updates = validators::updates(&self.validators, &registry);
@@ -711,6 +742,7 @@ impl Ledger {
             app_hash,
             validator_updates,
             events,
+            app_version,
         })
     }
 

@@ -37,15 +37,27 @@ pub fn supported() -> u64 {
     SUPPORTED
 }
 
+/// An upgrade applied by a block.
+#[derive(Debug)]
+pub struct Applied {
+    /// The app version the chain runs from this block on.
+    pub app_version: u64,
+    /// `medledger.upgrade.applied`.
+    pub event: Event,
+}
+
 /// Applies the upgrade planned for this block, if any: migrates the state one version at a
 /// time and deletes the plan. `Err(StoreError::UpgradeNeeded)` when this release does not know
 /// the planned version: the node must stop before this block.
-pub fn apply_due(block: &mut BlockState<'_>, ctx: &BlockCtx) -> Result<Vec<Event>, StoreError> {
+pub fn apply_due(
+    block: &mut BlockState<'_>,
+    ctx: &BlockCtx,
+) -> Result<Option<Applied>, StoreError> {
     let Some(plan) = block.get_msg::<UpgradePlan>(&keys::upgrade_plan())? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     if plan.height != ctx.height {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     if plan.app_version > supported() {
         return Err(StoreError::UpgradeNeeded {
@@ -62,14 +74,17 @@ pub fn apply_due(block: &mut BlockState<'_>, ctx: &BlockCtx) -> Result<Vec<Event
     }
     block.put_u64(keys::app_version(), version);
     block.delete(keys::upgrade_plan());
-    Ok(vec![Event::new(
-        "medledger.upgrade.applied",
-        vec![
-            ("name", plan.name),
-            ("app_version", version.to_string()),
-            ("proposal_id", plan.proposal_id.to_string()),
-        ],
-    )])
+    Ok(Some(Applied {
+        app_version: version,
+        event: Event::new(
+            "medledger.upgrade.applied",
+            vec![
+                ("name", plan.name),
+                ("app_version", version.to_string()),
+                ("proposal_id", plan.proposal_id.to_string()),
+            ],
+        ),
+    }))
 }
 
 /// The migration into version `to`.

@@ -1007,11 +1007,17 @@ fn a_passed_upgrade_migrates_at_its_height_once() {
     assert_eq!((plan.height, plan.app_version), (at, 2));
     // Nothing changes before the height; the block at it migrates, first thing.
     while n.height + 1 < at {
-        n.block(&[]);
+        let r = n.block(&[]);
         assert_eq!(version(&n), 0, "version 1 (absent) before {at}");
+        assert_eq!(r.app_version, None);
     }
     let r = n.block(&[]);
     assert_eq!(n.height, at);
+    assert_eq!(
+        r.app_version,
+        Some(2),
+        "the server hands CometBFT the new version"
+    );
     assert!(
         kinds(&r.events).contains(&"medledger.upgrade.applied"),
         "{:?}",
@@ -1023,6 +1029,7 @@ fn a_passed_upgrade_migrates_at_its_height_once() {
     // Applied once: later blocks do nothing more, and the same version cannot be scheduled again.
     let r = n.block(&[]);
     assert!(!kinds(&r.events).contains(&"medledger.upgrade.applied"));
+    assert_eq!(r.app_version, None);
     assert_eq!(
         n.code(&admin(0), propose(upgrade(n.height + 10, 2), n.height + 20)),
         Code::InvalidField.value(),

@@ -555,6 +555,27 @@ mod certificates {
     }
 
     #[test]
+    fn genesis_keeps_cometbfts_consensus_params_provably_and_bounds_them() {
+        let app_state = serde_json::to_vec(&serde_json::json!({ "members": [] })).unwrap();
+        let validators = [([7u8; 32], 10)];
+        let params = b"\x0a\x06\x08\x80\x80\x40\x10\x01".to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        l.init_chain_with_keys(CHAIN, 1, &app_state, &validators, &params)
+            .unwrap();
+        assert_eq!(l.consensus_params().unwrap(), Some(params.clone()));
+        let a = l.query("/consensus/params", &[], 0, true);
+        assert_eq!((a.code, a.value), (0, Some(params)), "{}", a.log);
+        assert!(a.proof.is_some());
+        let huge = vec![0u8; medledger_state::ledger::MAX_CONSENSUS_PARAMS_BYTES + 1];
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(dir.path()).unwrap();
+        assert!(l
+            .init_chain_with_keys(CHAIN, 1, &app_state, &validators, &huge)
+            .is_err());
+    }
+
+    #[test]
     fn vote_extensions_must_sign_the_last_committed_state() {
         let (_d, l) = ledger_with_validators();
         let root2 = l.store().root_at(2).unwrap();

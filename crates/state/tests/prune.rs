@@ -215,7 +215,10 @@ fn under_constant_load_the_pruned_store_stays_bounded_on_disk() {
             // few bytes of `meta` each commit writes once kept every log alive (185 MiB of
             // logs after 400 blocks, against 30 MiB of tables).
             let (log, _) = disk_bytes(dir.path());
-            assert!(log <= 96 << 20, "write-ahead log grew to {log} bytes by block {v}");
+            assert!(
+                log <= 96 << 20,
+                "write-ahead log grew to {log} bytes by block {v}"
+            );
         }
         if v == 299 || v == 599 {
             store.compact().unwrap();
@@ -229,6 +232,12 @@ fn under_constant_load_the_pruned_store_stays_bounded_on_disk() {
     }
     let ((p300, u300), (p600, u600)) = (compacted[0], compacted[1]);
     eprintln!("compacted tables after 300 / 600 blocks: pruned {p300} / {p600} bytes, unpruned {u300} / {u600}");
-    assert!(p600 * 10 <= p300 * 12, "the pruned store grew: {p300} → {p600} bytes");
-    assert!(u600 * 10 >= u300 * 18, "unpruned {u300} → {u600} bytes: the load is too light to tell");
+    assert!(
+        p600 * 10 <= p300 * 12,
+        "the pruned store grew: {p300} → {p600} bytes"
+    );
+    assert!(
+        u600 * 10 >= u300 * 18,
+        "unpruned {u300} → {u600} bytes: the load is too light to tell"
+    );
 }

@@ -265,6 +265,14 @@ pub fn app_version() -> Vec<u8> {
     b"app-version".to_vec()
 }
 
+/// `consensus/params` → CometBFT's consensus parameters as InitChain gave them (the protobuf
+/// `tendermint.types.ConsensusParams` of CometBFT v0.38). Written at genesis and never changed
+/// by a tx; an upgrade hands them back to CometBFT with the new app version, because CometBFT
+/// v0.38 takes a parameter update only whole.
+pub fn consensus_params() -> Vec<u8> {
+    b"consensus/params".to_vec()
+}
+
 /// `gateway/{member}` → `Gateway`: the member's record-vault endpoint and X25519 box key.
 pub fn gateway(member: &str) -> Vec<u8> {
     format!("gateway/{member}").into_bytes()

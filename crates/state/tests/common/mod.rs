@@ -124,7 +124,7 @@ impl Genesis {
             serde_json::to_vec(&serde_json::json!({ "members": self.members })).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(dir.path()).unwrap();
-        l.init_chain_with_keys(CHAIN, 1, &app_state, &self.powers)
+        l.init_chain_with_keys(CHAIN, 1, &app_state, &self.powers, &[])
             .unwrap();
         (dir, l)
     }
