@@ -32,9 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-base=$((30000 + RANDOM % 20000))
+base="${BASE_PORT:-26656}"
 medledger localnet up --base-port "$base" >/dev/null
 medledger localnet status -o json > "$home/status.json"
+node0() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d.get("nodes", d) if isinstance(d, dict) else d; print(d[0][sys.argv[2]])' "$home/status.json" "$1"; }
+export MEDLEDGER_NODE="$(node0 rpc)"
 
 # One scrape target per endpoint, its instance label the node's name, so legends read
 # "hospital-a" rather than an address.
@@ -65,18 +67,19 @@ prom_port="$(free_port)"
 pids+=($!)
 start="$(date +%s)"
 
-# Load: members' reads and patients' consents through the chain, and records through the
-# gateways (a store, reads under consent, a refused read) with their pages.
-medledger bench load --rate 60 --connections 2 --duration "$((load_s - 20))" --quiet > "$home/load.log" 2>&1 &
-pids+=($!)
+# Load: records through the gateways (a store, reads under consent, a refused read) with
+# their pages, and members' reads and patients' consents through the chain.
 name="shot-patient"
 medledger keys add "$name" >/dev/null
-patient="$(medledger keys show "$name" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["patient_id"])')"
+patient="$(medledger keys show "$name" -o json | grep -o '"patient_id": "[^"]*"' | cut -d'"' -f4)"
 medledger tx --from hospital-a patient register --patient-key "$name" >/dev/null
 medledger tx --from "$name" consent grant --grantee hospital-a --class Observation --purpose TREAT >/dev/null
 obs="$home/obs.json"
 printf '{"resourceType":"Observation","status":"final","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%%"}}' > "$obs"
-gw="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d.get("nodes", d) if isinstance(d, dict) else d; print(d[0]["gateway"])' "$home/status.json")"
+gw="$(node0 gateway)"
+# The load generator signs with the members' keys too: start it after the setup's txs.
+medledger bench load --rate 60 --connections 2 --duration "$((load_s - 20))" --quiet > "$home/load.log" 2>&1 &
+pids+=($!)
 i=0
 while [ "$(date +%s)" -lt $((start + load_s)) ]; do
   i=$((i + 1))
@@ -103,6 +106,6 @@ chrome=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first
 mkdir -p "$(dirname "$out")"
 "${chrome[@]}" --screenshot="$out" "$url" 2>/dev/null
 grep -q '<title>rendered</title>' "$home/dom.html" || { echo "the page did not finish rendering" >&2; exit 1; }
-empty="$(grep -o 'class="empty"' "$home/dom.html" | wc -l)"
+empty="$(grep -o 'class="empty"' "$home/dom.html" | wc -l || true)"
 echo "wrote $out ($((end - start)) s of data from $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["panels"]))' localnet/grafana/medledger.json) panels' queries; $empty drew no data)"
 [ "$empty" -eq 0 ] || { grep -o 'class="panel"[^>]*><h2>[^<]*</h2><div class="empty">[^<]*' "$home/dom.html" >&2; exit 2; }

@@ -135,6 +135,9 @@ pub struct RetentionState {
     keep_every: AtomicU64,
     pruned_nodes: AtomicU64,
     pruned_values: AtomicU64,
+    /// Every stale entry up to this version is gone, as far as this process knows (0: not
+    /// since the store opened, so the first run also sweeps what a crash left behind).
+    swept: AtomicU64,
 }
 
 impl RetentionState {
@@ -965,10 +968,14 @@ impl Pruner {
         let (nodes, values, stale) = (self.cf(CF_NODES)?, self.cf(CF_VALUES)?, self.cf(CF_STALE)?);
         let mut stats = PruneStats::default();
         let mut iter = self.db.raw_iterator_cf(stale);
-        // Entries stale since `before` or earlier went in the last run; their tombstones stay
-        // until compaction reaches them, and scanning past them from the first key would make
-        // every run slower than the last.
-        iter.seek((before + 1).to_be_bytes());
+        // Entries stale at or before `swept` went in an earlier run of this process; their
+        // tombstones stay until compaction reaches them, and scanning past them from the first
+        // key made every run slower than the last. The first run after opening starts at the
+        // first key: a crash may have left entries behind a published window.
+        match self.retention.swept.load(AtomicOrdering::Acquire) {
+            0 => iter.seek_to_first(),
+            swept => iter.seek((swept + 1).to_be_bytes()),
+        }
         let mut wb = WriteBatch::default();
         let mut in_batch = 0usize;
         while iter.valid() {
@@ -1028,6 +1035,9 @@ impl Pruner {
         }
         iter.status()?;
         self.db.write(wb)?;
+        self.retention
+            .swept
+            .store(earliest, AtomicOrdering::Release);
         self.retention
             .pruned_nodes
             .fetch_add(stats.nodes, AtomicOrdering::Relaxed);
