@@ -382,6 +382,11 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401, "an unsigned read is refused");
+    // The refused read's access tx used insurer-c's sequence in a block that lab-b's node (the
+    // gateway's) has committed; node 0, which the submits below read sequences from, may be a
+    // block behind.
+    let lab_b = net.height(1).await;
+    net.wait_all(&[0], lab_b).await;
 
     // A claim, submitted as FHIR by hospital-a's signed request, answered as ClaimResponse.
     for m in [

@@ -39,6 +39,8 @@ pub struct App {
     bls: Option<BlsKey>,
     /// Observed around the ledger when `--metrics` is on.
     metrics: Option<crate::metrics::AppMetrics>,
+    /// Blocks CometBFT keeps (`start --retain-blocks`; 0: all).
+    retain_blocks: u64,
 }
 
 /// The ABCI method of a request, as a metric label.
@@ -67,7 +69,14 @@ impl App {
             ledger,
             bls,
             metrics: None,
+            retain_blocks: 0,
         }
+    }
+
+    /// Lets CometBFT delete blocks older than the newest `n` (0: keep all).
+    pub fn with_retain_blocks(mut self, n: u64) -> Self {
+        self.retain_blocks = n;
+        self
     }
 
     /// Records metrics into `m`.
@@ -413,9 +422,14 @@ impl App {
     fn commit(&mut self) -> Result<response::Commit, StoreError> {
         let c = self.ledger.commit()?;
         debug!(height = c.height, "committed");
+        // CometBFT may delete the blocks below this height (0: none).
+        let retain = match self.retain_blocks {
+            0 => 0,
+            n => c.height.saturating_sub(n),
+        };
         Ok(response::Commit {
             data: Bytes::new(),
-            retain_height: 0u32.into(),
+            retain_height: tendermint::block::Height::try_from(retain).unwrap_or_default(),
         })
     }
 
@@ -497,8 +511,9 @@ pub async fn serve(
     addr: &str,
     bls: Option<BlsKey>,
     metrics: Option<crate::metrics::AppMetrics>,
+    retain_blocks: u64,
 ) -> anyhow::Result<()> {
-    let mut app = App::new(ledger, bls);
+    let mut app = App::new(ledger, bls).with_retain_blocks(retain_blocks);
     if let Some(m) = metrics {
         app = app.with_metrics(m);
     }

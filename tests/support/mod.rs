@@ -84,6 +84,7 @@ impl TestNet {
             max_block_bytes: None,
             keep_recent: None,
             snapshot_interval: None,
+            retain_blocks: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),

@@ -129,6 +129,11 @@ pub enum BenchCmd {
         /// no checkpoints kept): the state's growth per committed tx with pruning.
         #[arg(long)]
         keep_recent: Option<u64>,
+        /// Each medledger node lets CometBFT delete blocks older than this many (`start
+        /// --retain-blocks`, more than `--keep-recent`; snapshots are then off, since a node
+        /// keeping fewer blocks than their interval could not serve them).
+        #[arg(long)]
+        retain_blocks: Option<u64>,
         /// Cap each block at N bytes (CometBFT `block.max_bytes`; mempools hold about ten such
         /// blocks): puts the chain's capacity below what a sender on the same machine reaches,
         /// so overload can be measured on 2 cores.
@@ -283,6 +288,7 @@ impl BenchCmd {
                 kvstore,
                 max_block_bytes,
                 keep_recent,
+                retain_blocks,
             } => {
                 let apps: &[AppKind] = if kvstore {
                     &[AppKind::Medledger, AppKind::Kvstore]
@@ -295,6 +301,10 @@ impl BenchCmd {
                     let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?;
                     spec.max_block_bytes = max_block_bytes;
                     spec.keep_recent = keep_recent;
+                    spec.retain_blocks = retain_blocks;
+                    if retain_blocks.is_some() {
+                        spec.snapshot_interval = Some(0);
+                    }
                     let net = ThrowawayNet::start(spec, me.clone()).await?;
                     for &rate in &rates {
                         for &c in &connections {

@@ -35,6 +35,13 @@ pub struct StartArgs {
     /// an auditor can still read the whole state as it was at those checkpoints.
     #[arg(long, env = "MEDLEDGER_KEEP_EVERY", default_value_t = 10_000)]
     pub keep_every: u64,
+    /// Let CometBFT delete blocks older than the newest this many (0, the default: keep every
+    /// block, the consortium's signed archive, which `medledger replay`, light-client checks of
+    /// old heights and new nodes replaying from genesis need). Must be more than `--keep-recent`
+    /// and `--snapshot-interval` (unless 0): every state still readable needs the header after
+    /// it, and a node joining from the newest snapshot needs its headers.
+    #[arg(long, env = "MEDLEDGER_RETAIN_BLOCKS", default_value_t = 0)]
+    pub retain_blocks: u64,
     /// Take a state sync snapshot every this many heights (0: none), so new nodes can join
     /// from a recent state instead of replaying every block (docs/deploy.md, "State sync").
     /// The newest two are kept; each is built on a thread of its own, off the Commit path.
@@ -49,6 +56,20 @@ impl StartArgs {
     /// Opens the ledger and serves ABCI until the process is stopped.
     pub async fn run(self) -> anyhow::Result<Exit> {
         let a = self;
+        if a.retain_blocks > 0
+            && (a.keep_recent == 0
+                || a.retain_blocks <= a.keep_recent
+                || a.retain_blocks <= a.snapshot_interval)
+        {
+            anyhow::bail!(
+                "--retain-blocks {} must be more than --keep-recent ({}, and not 0) and \
+                 --snapshot-interval ({}, or 0): every state still readable needs the header \
+                 after it, and a node joining from a snapshot needs the snapshot's headers",
+                a.retain_blocks,
+                a.keep_recent,
+                a.snapshot_interval
+            );
+        }
         let mut ledger = medledger_state::Ledger::open(&a.data)
             .with_context(|| format!("opening {}", a.data.display()))?;
         if a.keep_recent > 0 {
@@ -107,7 +128,13 @@ impl StartArgs {
                 Some(m)
             }
         };
-        crate::server::serve(ledger, &a.listen, bls, metrics).await?;
+        if a.retain_blocks > 0 {
+            tracing::info!(
+                retain_blocks = a.retain_blocks,
+                "CometBFT may delete blocks older than the newest retain_blocks"
+            );
+        }
+        crate::server::serve(ledger, &a.listen, bls, metrics, a.retain_blocks).await?;
         Ok(Exit::Ok)
     }
 }

@@ -189,6 +189,10 @@ pub struct Spec {
     /// --snapshot-interval N`); `None` runs the app's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_interval: Option<u64>,
+    /// Each app lets CometBFT delete blocks older than the newest this many (`medledger start
+    /// --retain-blocks N`); `None` keeps every block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_blocks: Option<u64>,
 }
 
 impl Spec {
@@ -215,6 +219,7 @@ impl Spec {
             max_block_bytes: None,
             keep_recent: None,
             snapshot_interval: None,
+            retain_blocks: None,
         })
     }
 }
@@ -501,6 +506,9 @@ impl Localnet {
                         .arg(n.to_string())
                         .arg("--keep-every")
                         .arg("0");
+                }
+                if let Some(n) = self.spec.retain_blocks {
+                    c.arg("--retain-blocks").arg(n.to_string());
                 }
                 (c, Some(listen))
             }

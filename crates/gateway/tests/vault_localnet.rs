@@ -56,6 +56,7 @@ impl Net {
             max_block_bytes: None,
             keep_recent: None,
             snapshot_interval: None,
+            retain_blocks: None,
         };
         let net = Localnet::open_or_init(
             &home.path().join("localnet"),
