@@ -107,5 +107,6 @@ mkdir -p "$(dirname "$out")"
 "${chrome[@]}" --screenshot="$out" "$url" 2>/dev/null
 grep -q '<title>rendered</title>' "$home/dom.html" || { echo "the page did not finish rendering" >&2; exit 1; }
 empty="$(grep -o 'class="empty"' "$home/dom.html" | wc -l || true)"
-echo "wrote $out ($((end - start)) s of data from $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["panels"]))' localnet/grafana/medledger.json) panels' queries; $empty drew no data)"
+panels="$(python3 -c 'import json,sys; print(sum(p["type"] != "row" for p in json.load(open(sys.argv[1]))["panels"]))' localnet/grafana/medledger.json)"
+echo "wrote $out: $panels panels, $((end - start)) s of data; $empty drew none"
 [ "$empty" -eq 0 ] || { grep -o 'class="panel"[^>]*><h2>[^<]*</h2><div class="empty">[^<]*' "$home/dom.html" >&2; exit 2; }
