@@ -353,6 +353,19 @@ impl BenchCmd {
                             r.store_bytes_per_tx()
                         );
                     }
+                    // Why, for each cell that had refusals: a soak read later needs to tell the
+                    // chain's refusals from the generator's own (expired reads, code 98).
+                    for r in all.iter().filter(|r| r.rejected_total > 0) {
+                        let why: Vec<String> =
+                            r.rejected.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                        println!(
+                            "{} at {} tx/s, {} connections: refused where the sender saw it: {}",
+                            r.app,
+                            r.offered_tx_per_s,
+                            r.connections,
+                            why.join("; ")
+                        );
+                    }
                 }
                 for c in &collapses {
                     eprintln!("bench: {c}");
