@@ -35,7 +35,7 @@ trap cleanup EXIT
 base="${BASE_PORT:-26656}"
 medledger localnet up --base-port "$base" >/dev/null
 medledger localnet status -o json > "$home/status.json"
-node0() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d.get("nodes", d) if isinstance(d, dict) else d; print(d[0][sys.argv[2]])' "$home/status.json" "$1"; }
+node0() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0][sys.argv[2]])' "$home/status.json" "$1"; }
 export MEDLEDGER_NODE="$(node0 rpc)"
 
 # One scrape target per endpoint, its instance label the node's name, so legends read
@@ -44,7 +44,6 @@ python3 - "$home/status.json" > "$home/prometheus.yml" <<'EOF'
 import json, sys
 from urllib.parse import urlparse
 nodes = json.load(open(sys.argv[1]))
-nodes = nodes.get("nodes", nodes) if isinstance(nodes, dict) else nodes
 def hostport(url):
     u = urlparse(url if "//" in url else "http://" + url)
     return f"{u.hostname}:{u.port}"

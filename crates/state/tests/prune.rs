@@ -11,6 +11,21 @@ use medledger_state::Store;
 mod common;
 use common::{block, Rng};
 
+/// A store in a temporary directory.
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+/// Stages and commits `writes` as version `v`; answers its root.
+fn commit(store: &mut Store, v: u64, writes: &medledger_state::store::WriteSet) -> [u8; 32] {
+    let staged = store.stage(v, writes).unwrap();
+    let root = staged.root;
+    store.commit(staged).unwrap();
+    root
+}
+
 /// Commits versions `0..n` of random blocks; answers each version's full state and root.
 fn history(
     store: &mut Store,
@@ -29,9 +44,7 @@ fn history(
                 None => state.remove(k),
             };
         }
-        let staged = store.stage(v, &writes).unwrap();
-        let root = staged.root;
-        store.commit(staged).unwrap();
+        let root = commit(store, v, &writes);
         out.push((state.clone(), root));
     }
     out
@@ -92,18 +105,14 @@ fn kept_versions_prove_against_their_roots_and_pruned_ones_are_refused() {
 
 #[test]
 fn under_constant_load_the_pruned_store_stops_growing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    let unpruned_dir = tempfile::tempdir().unwrap();
-    let mut unpruned = Store::open(unpruned_dir.path()).unwrap();
+    let (_dir, mut store) = temp_store();
+    let (_unpruned_dir, mut unpruned) = temp_store();
     let mut rng = Rng(7);
     let mut counts = Vec::new();
     for v in 0..600u64 {
         let writes = block(&mut rng, 40, 2_000, true);
-        for s in [&mut store, &mut unpruned] {
-            let staged = s.stage(v, &writes).unwrap();
-            s.commit(staged).unwrap();
-        }
+        commit(&mut store, v, &writes);
+        commit(&mut unpruned, v, &writes);
         if v % 10 == 9 && v > 20 {
             store.pruner().prune(v - 20, 0).unwrap();
         }
@@ -187,13 +196,13 @@ fn disk_bytes(dir: &std::path::Path) -> (u64, u64) {
 
 #[test]
 fn under_constant_load_the_pruned_store_stays_bounded_on_disk() {
-    // 300 writes a block over 20,000 keys (all written by block 300): the live state is constant, so once compaction has
-    // dropped what the pruner deleted, a pruned store takes the same bytes after 300 blocks as
-    // after 600, and the write-ahead log never holds more than RocksDB is told to keep.
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path()).unwrap();
-    let unpruned_dir = tempfile::tempdir().unwrap();
-    let mut unpruned = Store::open(unpruned_dir.path()).unwrap();
+    // 300 writes a block over 20,000 keys (all written by block 300): the live state is
+    // constant, so once compaction has dropped what the pruner deleted, a pruned store takes the
+    // same bytes after 300 blocks as after 600, and the write-ahead log never holds more than
+    // RocksDB is told to keep. Values are 120 bytes, about an access event, so the log grows as
+    // fast as a ledger's (the shorter values of `block` would not reach the bound).
+    let (dir, mut store) = temp_store();
+    let (unpruned_dir, mut unpruned) = temp_store();
     let mut rng = Rng(11);
     let mut compacted = Vec::new();
     for v in 0..600u64 {
@@ -203,10 +212,8 @@ fn under_constant_load_the_pruned_store_stays_bounded_on_disk() {
                 (key, Some(rng.next().to_le_bytes().repeat(15)))
             })
             .collect();
-        for s in [&mut store, &mut unpruned] {
-            let staged = s.stage(v, &writes).unwrap();
-            s.commit(staged).unwrap();
-        }
+        commit(&mut store, v, &writes);
+        commit(&mut unpruned, v, &writes);
         if v > 20 {
             store.pruner().prune(v - 20, 0).unwrap();
         }
