@@ -21,6 +21,8 @@ use support::TestNet;
 struct Fhir {
     base: String,
     http: reqwest::Client,
+    /// The requester's bearer token (every FHIR read names its requester).
+    token: String,
     /// Every FHIR document the gateway answered, for the validator.
     emitted: std::sync::Mutex<Vec<(String, Value)>>,
 }
@@ -31,7 +33,8 @@ impl Fhir {
         let rb = match method {
             "GET" => self.http.get(&url),
             _ => self.http.post(&url),
-        };
+        }
+        .bearer_auth(&self.token);
         let rb = match body {
             Some(b) => rb
                 .header("content-type", "application/fhir+json")
@@ -151,17 +154,22 @@ fn repo_root() -> PathBuf {
 async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     let net = TestNet::start_with_gateways().await;
     let gw = |i: usize| net.net.spec.nodes[i].gateway_url();
-    let f = Fhir {
-        base: gw(0),
-        http: reqwest::Client::new(),
-        emitted: Default::default(),
-    };
     let c = net.client(0);
     let (hospital, lab, insurer) = (
         net.member_key("hospital-a"),
         net.member_key("lab-b"),
         net.member_key("insurer-c"),
     );
+    // hospital-a's EHR, reading at hospital-a's gateway with its admin key's token.
+    let f = Fhir {
+        base: gw(0),
+        http: reqwest::Client::new(),
+        token: GatewayClient::new(&gw(0), hospital.clone())
+            .token()
+            .await
+            .expect("a member's key gets a token"),
+        emitted: Default::default(),
+    };
     let alice = SigningKey::from_bytes(&[91; 32]);
     let pid = medledger_tx::ids::patient_id(&alice.verifying_key().to_bytes());
     net.enrol_patient(0, &alice).await;
@@ -212,7 +220,23 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .await;
     assert_eq!(s, 201);
 
-    // hospital-a's system reads (logs its access); lab-b has no consent.
+    // hospital-a anchors its visit note, then its system reads it (logs its access): an access
+    // to an anchored record is what a claim may cite as treatment evidence. lab-b has no consent.
+    let r = c
+        .submit(
+            &hospital,
+            Msg::AnchorRecord(pb::AnchorRecord {
+                record_id: "visit-1".into(),
+                patient_id: pid.clone(),
+                resource_type: "Observation".into(),
+                content_hash: vec![9; 32],
+                size: 512,
+                key_id: "hospital-a-vault-1".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{}", r.log);
     let r = c
         .submit(&hospital, support::read(&pid, "visit-1"))
         .await
@@ -292,9 +316,10 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     assert_eq!(one["entity"][1]["what"]["identifier"]["value"], "visit-1");
     // A patient without history: a complete, proven empty answer (no empty FHIR strings).
     let nobody = medledger_tx::ids::patient_id(&[5; 32]);
-    let (s, empty) = f.get(&format!("/fhir/AuditEvent?patient={nobody}")).await;
-    assert_eq!(s, 200, "{empty}");
-    assert_eq!(empty["total"], 0);
+    // A patient hospital-a has no relation with (never enrolled, no consent, no coverage).
+    let (s, oo) = f.get(&format!("/fhir/AuditEvent?patient={nobody}")).await;
+    assert_eq!(s, 403, "{oo}");
+    assert_eq!(oo["issue"][0]["code"], "forbidden");
     // The pages' RPC pass-through offers the methods they need, nothing else: the node answers
     // `net_info` (its peers' addresses), the gateway does not relay it.
     let direct = reqwest::get(format!("{}/net_info", net.net.spec.nodes[0].rpc_url()))
@@ -319,7 +344,14 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .await;
     assert_eq!(s, 400);
     assert_eq!(oo["issue"][0]["code"], "not-supported");
-    let csv = reqwest::get(format!("{}/audit/access.csv?patient={pid}", gw(0)))
+    let anonymous = reqwest::get(format!("{}/audit/access.csv?patient={pid}", gw(0)))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "an anonymous export");
+    let csv = reqwest::Client::new()
+        .get(format!("{}/audit/access.csv?patient={pid}", gw(0)))
+        .bearer_auth(&f.token)
+        .send()
         .await
         .unwrap()
         .text()

@@ -1,8 +1,13 @@
-//! The patient page in a real browser (Debian's chromium, headless, driven over the DevTools
-//! protocol) against a localnet whose nodes run their gateways: the patient opens their key,
-//! grants a consent with a click (signed in the browser), a practitioner system's read appears
-//! live as "verified" (the browser checked its proof against a BLS checkpoint certificate), the
-//! patient revokes; and behind a gateway that alters one answer, that row shows "NOT verified".
+//! The pages in a real browser (Debian's chromium, headless, driven over the DevTools protocol)
+//! against a localnet whose nodes run their gateways. The gateway reads patient-linked state only
+//! for a named requester: anonymous reads answer 401, a patient's token reading another patient
+//! answers 403. The patient opens their key (which signs the gateway's token request), grants a
+//! consent with a click (signed in the browser), a member system's read appears live as
+//! "verified" (the page polls the certified height and checks every proof against a BLS
+//! checkpoint certificate), the patient revokes; the auditor page opens a member admin's key file
+//! and verifies the patient's history. Behind a gateway that alters one answer, that row shows
+//! "NOT verified"; behind one that answers a broadcast "OK" without forwarding it, the revoke is
+//! shown as not confirmed, never as verified.
 //!
 //! chromium must be installed (`scripts/deps.sh` installs Debian's package); a missing browser
 //! fails the test.
@@ -71,10 +76,8 @@ fn click(tab: &Tab, selector: &str) {
     tab.wait_for_element(selector).unwrap().click().unwrap();
 }
 
-/// Opens the patient page at `base` and the key in `key_json` (pasted, as from a file).
-fn open_patient(tab: &Tab, base: &str, key_json: &str, patient_id: &str) {
-    tab.navigate_to(&format!("{base}/patient")).unwrap();
-    tab.wait_until_navigated().unwrap();
+/// Pastes `key_json` (as from a key file) into the page's key box and opens it.
+fn paste_key(tab: &Tab, key_json: &str) {
     // Pasted in one go (typing it key by key over DevTools takes a minute).
     let set = format!(
         "(() => {{ const t = document.querySelector('#key-paste'); t.value = {}; t.dispatchEvent(new Event('input')); return 'ok' }})()",
@@ -83,6 +86,14 @@ fn open_patient(tab: &Tab, base: &str, key_json: &str, patient_id: &str) {
     tab.wait_for_element("#key-paste").unwrap();
     assert_eq!(eval(tab, &set), "ok");
     click(tab, "#key-open");
+}
+
+/// Opens the patient page at `base` and the key in `key_json`: the page signs in to the gateway
+/// with it and shows the patient id it proved.
+fn open_patient(tab: &Tab, base: &str, key_json: &str, patient_id: &str) {
+    tab.navigate_to(&format!("{base}/patient")).unwrap();
+    tab.wait_until_navigated().unwrap();
+    paste_key(tab, key_json);
     let shown = wait_for(
         tab,
         "the patient id",
@@ -92,11 +103,62 @@ fn open_patient(tab: &Tab, base: &str, key_json: &str, patient_id: &str) {
     assert_eq!(shown, patient_id);
 }
 
+/// The status line's text and kind (`ok`, `warn`, `error`, `info`).
+fn status(tab: &Tab) -> String {
+    eval(
+        tab,
+        "(() => { const s = document.querySelector('#status'); return s.className + '|' + s.textContent })()",
+    )
+}
+
+/// `POST /auth/token` signed as the CLI signs vault requests (RFC 9421): the bearer token.
+async fn token(gateway: &str, key: &SigningKey) -> (String, serde_json::Value) {
+    let url = format!("{gateway}/auth/token");
+    let headers = medledger_gateway::client::sign_headers(
+        key,
+        "POST",
+        &url,
+        b"",
+        medledger_gateway::client::now_secs(),
+    )
+    .unwrap();
+    let mut rb = reqwest::Client::new().post(&url).body(Vec::new());
+    for (k, v) in &headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status().as_u16();
+    let j: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(status, 200, "token: {j}");
+    assert_eq!(j["token_type"], "Bearer", "{j}");
+    let t = j["access_token"].as_str().unwrap_or_default().to_string();
+    assert!(
+        t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{j}"
+    );
+    (t, j["subject"].clone())
+}
+
+/// `GET /rpc/abci_query` of `key` through the gateway, with `token` if any: the HTTP status.
+async fn gateway_query(gateway: &str, key: &[u8], token: Option<&str>) -> u16 {
+    let url = format!(
+        "{gateway}/rpc/abci_query?path=%22/store%22&data=0x{}&height=0&prove=true",
+        hex::encode(key)
+    );
+    let mut rb = reqwest::Client::new().get(&url);
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    rb.send().await.unwrap().status().as_u16()
+}
+
 const ROW_VERIFIED: &str =
     "document.querySelector('tr.access-row[data-index=\"0\"]')?.getAttribute('data-verified')";
 
-/// A gateway in the middle: relays everything to `upstream`, but changes one character of the
-/// value in every answer about an access event (`/rpc/abci_query` for `access/…/{n}`).
+/// A gateway in the middle: relays every request (method, headers, body) to `upstream`, but
+/// changes one character of the value in every answer about an access event (`/rpc/abci_query`
+/// for `access/…/{n}`), and answers `broadcast_tx_commit` with code 0 at the upstream's latest
+/// height without forwarding the tx.
 async fn tampering_proxy(upstream: String) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -110,38 +172,109 @@ async fn tampering_proxy(upstream: String) -> String {
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
                     match sock.read(&mut chunk).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
-                }
-                let head = String::from_utf8_lossy(&buf).into_owned();
-                let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let Ok(r) = http.get(format!("{upstream}{target}")).send().await else {
-                    return;
                 };
-                let status = r.status().as_u16();
-                let ct = r
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("application/octet-stream")
-                    .to_string();
-                let mut body = r.bytes().await.unwrap_or_default().to_vec();
-                if target.starts_with("/rpc/abci_query") {
-                    body = tamper_access_event(&body);
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let mut lines = head.split("\r\n");
+                let mut first = lines.next().unwrap_or("").split_whitespace();
+                let method = first.next().unwrap_or("GET").to_string();
+                let target = first.next().unwrap_or("/").to_string();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = buf[head_end..].to_vec();
+                while body.len() < len {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => body.extend_from_slice(&chunk[..n]),
+                    }
                 }
+                let (status, ct, retry_after, answer) =
+                    if target.starts_with("/rpc/broadcast_tx_commit") {
+                        (
+                            200,
+                            "application/json".to_string(),
+                            None,
+                            dropped_broadcast(&http, &upstream).await,
+                        )
+                    } else {
+                        let m = reqwest::Method::from_bytes(method.as_bytes())
+                            .unwrap_or(reqwest::Method::GET);
+                        let mut rb = http.request(m, format!("{upstream}{target}")).body(body);
+                        for (k, v) in &headers {
+                            if !matches!(k.as_str(), "host" | "content-length" | "connection") {
+                                rb = rb.header(k.as_str(), v.as_str());
+                            }
+                        }
+                        let Ok(r) = rb.send().await else {
+                            return;
+                        };
+                        let header = |name: &str| {
+                            r.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string)
+                        };
+                        let ct = header("content-type")
+                            .unwrap_or_else(|| "application/octet-stream".to_string());
+                        let retry_after = header("retry-after");
+                        let status = r.status().as_u16();
+                        let mut answer = r.bytes().await.unwrap_or_default().to_vec();
+                        if target.starts_with("/rpc/abci_query") {
+                            answer = tamper_access_event(&answer);
+                        }
+                        (status, ct, retry_after, answer)
+                    };
+                let retry = retry_after
+                    .map(|v| format!("retry-after: {v}\r\n"))
+                    .unwrap_or_default();
                 let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
+                    "HTTP/1.1 {status} X\r\ncontent-type: {ct}\r\n{retry}content-length: {}\r\nconnection: close\r\n\r\n",
+                    answer.len()
                 );
                 let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&body).await;
+                let _ = sock.write_all(&answer).await;
             });
         }
     });
     url
+}
+
+/// What a dropping proxy answers to `broadcast_tx_commit`: "committed, code 0" at the latest
+/// height, for a tx it never forwarded.
+async fn dropped_broadcast(http: &reqwest::Client, upstream: &str) -> Vec<u8> {
+    let latest = match http.get(format!("{upstream}/rpc/status")).send().await {
+        Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default()["result"]["sync_info"]
+            ["latest_block_height"]
+            .as_str()
+            .unwrap_or("1")
+            .to_string(),
+        Err(_) => "1".to_string(),
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": -1,
+        "result": {
+            "check_tx": {"code": 0, "log": ""},
+            "tx_result": {"code": 0, "log": "", "events": []},
+            "hash": "00",
+            "height": latest,
+        }
+    }))
+    .unwrap()
 }
 
 /// Flips one base64 character of `result.response.value` when the key is an access event.
@@ -170,7 +303,7 @@ fn tamper_access_event(body: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_patient_grants_sees_a_read_live_and_verified_revokes_and_tampering_shows() {
+async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dropping_shows() {
     let net = TestNet::start_with_gateways().await;
     let gateway = net.net.spec.nodes[0].gateway_url();
     let c = net.client(0);
@@ -178,6 +311,27 @@ async fn the_patient_grants_sees_a_read_live_and_verified_revokes_and_tampering_
     let alice = SigningKey::from_bytes(&[101; 32]);
     let pid = medledger_tx::ids::patient_id(&alice.verifying_key().to_bytes());
     net.enrol_patient(0, &alice).await;
+    let bob = SigningKey::from_bytes(&[102; 32]);
+    let bob_id = medledger_tx::ids::patient_id(&bob.verifying_key().to_bytes());
+    net.enrol_patient(0, &bob).await;
+
+    // Who reads a patient's history is named: no token, 401; bob's token on alice's, 403.
+    let alice_count = medledger_tx::keys::access_count(&pid);
+    assert_eq!(gateway_query(&gateway, &alice_count, None).await, 401);
+    let (bob_token, subject) = token(&gateway, &bob).await;
+    assert_eq!(subject["kind"], "patient", "{subject}");
+    assert_eq!(subject["id"], bob_id.as_str(), "{subject}");
+    assert_eq!(
+        gateway_query(&gateway, &alice_count, Some(&bob_token)).await,
+        403
+    );
+    let bob_count = medledger_tx::keys::access_count(&bob_id);
+    assert_eq!(
+        gateway_query(&gateway, &bob_count, Some(&bob_token)).await,
+        200,
+        "the same token reads its own patient's history"
+    );
+
     // The CLI's key file, as the patient would open it.
     let key_json = serde_json::json!({
         "name": "alice",
@@ -193,11 +347,11 @@ async fn the_patient_grants_sees_a_read_live_and_verified_revokes_and_tampering_
         open_patient(&tab, &g, &k, &p);
         wait_for(
             &tab,
-            "the live subscription",
+            "live updates (polling the certified height)",
             "document.querySelector('#live')?.textContent === 'live'",
             Duration::from_secs(30),
         );
-        // Grant with the form: signed in the browser, committed by the ledger, then verified.
+        // Grant with the form: signed in the browser, committed by the ledger, then proven.
         click(&tab, "#grant-grantee");
         tab.type_str("hospital-a").unwrap();
         click(&tab, "#grant-class");
@@ -213,6 +367,13 @@ async fn the_patient_grants_sees_a_read_live_and_verified_revokes_and_tampering_
             "document.querySelector('tr.consent-row[data-status=\"active\"][data-verified=\"yes\"]')?.getAttribute('data-consent-id')",
             Duration::from_secs(60),
         );
+        wait_for(
+            &tab,
+            "the grant's status: committed and verified",
+            "document.querySelector('#status')?.textContent.includes('and verified at certified height')",
+            Duration::from_secs(60),
+        );
+        assert!(status(&tab).starts_with("status ok|"), "{}", status(&tab));
         (browser, tab)
     })
     .await
@@ -240,12 +401,18 @@ async fn the_patient_grants_sees_a_read_live_and_verified_revokes_and_tampering_
         );
         assert!(row.starts_with("hospital-a|obs-live|"), "{row}");
         assert!(row.contains("verified") && !row.contains("NOT verified"), "{row}");
-        // The patient revokes with a click.
+        // The patient revokes with a click; the page says so once the ledger proves it.
         click(&tab, "tr.consent-row button.revoke");
         wait_for(
             &tab,
             "the revoked consent",
             "document.querySelector('tr.consent-row[data-consent-id=\"c-1\"]')?.getAttribute('data-status') === 'revoked'",
+            Duration::from_secs(60),
+        );
+        wait_for(
+            &tab,
+            "the revoke's status: committed and verified",
+            "document.querySelector('#status')?.textContent.includes('and verified at certified height')",
             Duration::from_secs(60),
         );
         tab
@@ -269,11 +436,57 @@ async fn the_patient_grants_sees_a_read_live_and_verified_revokes_and_tampering_
         .unwrap();
     assert_eq!(r.code_name, "NO_PERMITTING_CONSENT", "{}", r.log);
 
+    // The auditor page opens hospital-a's admin key file (the localnet's keyring) and verifies
+    // alice's complete history; the CSV export is fetched with the token.
+    let admin_file =
+        std::fs::read_to_string(net.home().join("keys").join("hospital-a.json")).unwrap();
+    let (g, p) = (gateway.clone(), pid.clone());
+    let browser = tokio::task::spawn_blocking(move || {
+        let tab = browser.new_tab().unwrap();
+        tab.navigate_to(&format!("{g}/auditor?kind=patient&id={p}"))
+            .unwrap();
+        tab.wait_until_navigated().unwrap();
+        paste_key(&tab, &admin_file);
+        let who = wait_for(
+            &tab,
+            "the auditor's sign-in",
+            "document.querySelector('#subject')?.textContent",
+            Duration::from_secs(30),
+        );
+        assert!(who.starts_with("member hospital-a"), "{who}");
+        let verified = wait_for(
+            &tab,
+            "the patient, verified",
+            "document.querySelector('#result')?.getAttribute('data-verified')",
+            Duration::from_secs(60),
+        );
+        assert_eq!(verified, "yes", "{}", status(&tab));
+        assert_eq!(eval(&tab, ROW_VERIFIED), "yes");
+        click(&tab, "#download-csv");
+        wait_for(
+            &tab,
+            "the CSV export, fetched with the token",
+            "document.querySelector('#status')?.textContent.includes('Saved access-')",
+            Duration::from_secs(30),
+        );
+        drop(tab);
+        browser
+    })
+    .await
+    .unwrap();
+
+    // A second consent to revoke through the dropping gateway below.
+    let r = c.submit(&alice, support::grant("lab-b")).await.unwrap();
+    assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
+    let dropped = r.attribute("consent_id").unwrap().to_string();
+
     // The same page behind a gateway that alters the access event's bytes: NOT verified, in red.
+    // It also answers broadcasts "OK" without forwarding them: the revoke is NOT confirmed.
     let proxy = tampering_proxy(gateway).await;
+    let (p, d) = (pid.clone(), dropped.clone());
     tokio::task::spawn_blocking(move || {
         let tab = browser.new_tab().unwrap();
-        open_patient(&tab, &proxy, &key_json, &pid);
+        open_patient(&tab, &proxy, &key_json, &p);
         let verified = wait_for(
             &tab,
             "the tampered row",
@@ -297,7 +510,43 @@ async fn the_patient_grants_sees_a_read_live_and_verified_revokes_and_tampering_
             .filter_map(|x| x.trim().parse().ok())
             .collect();
         assert!(rgb.len() == 3 && rgb[0] > 150 && rgb[1] < 100 && rgb[2] < 100, "NOT verified is red: {row}");
+
+        // The dropped revoke: the gateway said OK, the proven state still shows it active.
+        let button = format!("tr.consent-row[data-consent-id=\"{d}\"] button.revoke");
+        wait_for(
+            &tab,
+            "the second consent's revoke button",
+            &format!("!!document.querySelector('{}')", button.replace('\'', "\\'")),
+            Duration::from_secs(30),
+        );
+        click(&tab, &button);
+        wait_for(
+            &tab,
+            "the dropped revoke, not confirmed",
+            "document.querySelector('#status')?.textContent.includes('NOT confirmed by the ledger')",
+            Duration::from_secs(90),
+        );
+        let s = status(&tab);
+        assert!(s.starts_with("status warn|"), "{s}");
+        assert!(!s.contains("and verified at certified height"), "{s}");
+        let shown = eval(
+            &tab,
+            &format!(
+                "document.querySelector('tr.consent-row[data-consent-id=\"{d}\"]')?.getAttribute('data-status')"
+            ),
+        );
+        assert_eq!(shown, "active", "the page still shows the proven state");
     })
     .await
     .unwrap();
+    // The ledger never saw it: the consent is still active.
+    let (v, _) = c
+        .query_raw(&medledger_tx::keys::consent(&dropped), 0)
+        .await
+        .unwrap();
+    let consent = <pb::Consent as prost::Message>::decode(v.unwrap().as_slice()).unwrap();
+    assert_eq!(
+        consent.revoked_height, 0,
+        "the dropped revoke never reached the ledger"
+    );
 }

@@ -22,5 +22,11 @@ export const CODE_NAMES: Record<number, string> = {
   98: 'OUTSIDE_VALIDITY_WINDOW',
   99: 'NONCE_REUSED',
   110: 'MEMPOOL_LANE_FULL',
+  115: 'EVIDENCE_UNDER_REVIEW',
+  116: 'EVIDENCE_ALREADY_CLAIMED',
+  117: 'UNKNOWN_MODIFIER',
+  118: 'ROTATION_NOT_DUE',
+  123: 'ERASURE_NOT_REQUESTED',
+  124: 'ERASURE_ALREADY_CONFIRMED',
 };
 export const codeName = (code: number): string => CODE_NAMES[code] ?? `CODE_${code}`;

@@ -8,22 +8,34 @@ import { expand, PROOF_OP_TYPE } from './compact.ts';
 import { JMT_SPEC, verifyMembership, verifyNonMembership } from './ics23.ts';
 import * as keys from './keys.ts';
 import { decodeCertificate, decodeValidatorSet, type CertificateV } from './messages.ts';
+import { DeniedError, errorText, HttpError, retryAfterSecs } from './auth.ts';
 
 /** Sends `GET {base}{method}?{query}` and returns the parsed CometBFT JSON-RPC body. */
 export type Transport = (method: string, query: string) => Promise<any>;
 
-export function httpTransport(base: string, fetchFn: typeof fetch = (...a) => fetch(...a)): Transport {
+/** Fetches one RPC URL (the pages pass their gateway session, which adds the bearer token). */
+export type RpcFetch = (url: string, method: string) => Promise<Response>;
+
+/**
+ * A transport over HTTP. The gateway's own refusals (`{"error": "..."}` with 401, 403, 404, 429)
+ * become HttpError (DeniedError for 403: the key may not read that key, which says nothing about
+ * the ledger's answers); CometBFT's JSON-RPC errors become plain errors.
+ */
+export function httpTransport(base: string, fetchFn: RpcFetch = (url) => fetch(url, { cache: 'no-store' })): Transport {
   return async (method, query) => {
-    const res = await fetchFn(`${base}${method}${query ? `?${query}` : ''}`, { cache: 'no-store' });
+    const res = await fetchFn(`${base}${method}${query ? `?${query}` : ''}`, method);
     const text = await res.text();
+    if (res.status === 403) throw new DeniedError(403, method, errorText(text));
+    if ([401, 404, 429].includes(res.status)) throw new HttpError(res.status, method, errorText(text), retryAfterSecs(res.headers.get('retry-after')));
     let body: any;
     try {
       body = JSON.parse(text);
     } catch {
-      throw new Error(`${method}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+      throw new HttpError(res.status, method, text.slice(0, 200));
     }
+    if (typeof body?.error === 'string') throw new HttpError(res.status, method, body.error.slice(0, 300));
     if (body?.error) throw new Error(`${method}: ${body.error.message ?? ''} ${body.error.data ?? ''}`.trim());
-    if (!res.ok) throw new Error(`${method}: HTTP ${res.status}`);
+    if (!res.ok) throw new HttpError(res.status, method, '');
     return body;
   };
 }
@@ -39,11 +51,16 @@ export interface Answer {
   proofData?: Uint8Array;
 }
 
-/** One value read at an attested state: `verified` only when its proof checked. */
+/**
+ * One value read at an attested state: `verified` only when its proof checked. `denied`: the
+ * gateway would not let this key read it (HTTP 403), so nothing was checked, and nothing is
+ * known to be wrong either.
+ */
 export interface Read {
   key: string;
   value?: Uint8Array;
   verified: boolean;
+  denied?: boolean;
   error?: string;
 }
 
@@ -212,7 +229,7 @@ export class Ledger {
     try {
       a = await this.query(key, at.height);
     } catch (e) {
-      return { key, verified: false, error: (e as Error).message };
+      return { key, verified: false, denied: e instanceof DeniedError || undefined, error: (e as Error).message };
     }
     try {
       verifyAnswer(a, key, at.height, at.appHash);

@@ -111,6 +111,8 @@ export const RecordAnchor = S('RecordAnchor', {
   10: { name: 'erased_height', type: 'uint64' },
   11: { name: 'erased_by', type: 'string' },
   13: { name: 'erase_reason_hash', type: 'bytes' },
+  14: { name: 'erasure_confirmed_height', type: 'uint64' },
+  15: { name: 'erasure_confirmed_by', type: 'string' },
 });
 
 export const Practitioner = S('Practitioner', {

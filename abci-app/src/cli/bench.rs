@@ -195,6 +195,27 @@ pub enum BenchCmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// A flood at lab-b's gateway, from fresh unregistered keys and then from one registered
+    /// key, while hospital-a reads there (a proven state read with its token, a signed token
+    /// request); exit 2 unless hospital-a's p99 under each flood stays within 2x its unloaded
+    /// p99 with no failed request (docs/performance.md).
+    GatewayFlood {
+        /// Seconds per phase (unloaded, unknown keys, one known key).
+        #[arg(long, default_value_t = 10)]
+        phase_secs: u64,
+        /// Flood requests offered per second (the live attack sent 2,177).
+        #[arg(long, default_value_t = 2_000)]
+        flood_rate: u64,
+        /// Concurrent flood connections.
+        #[arg(long, default_value_t = 32)]
+        flood_connections: usize,
+        /// First port of the throwaway localnet.
+        #[arg(long, default_value_t = BENCH_BASE_PORT)]
+        base_port: u16,
+        /// No progress lines on stderr.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 impl BenchCmd {
@@ -491,6 +512,44 @@ impl BenchCmd {
                     print!("{}", report.text());
                 }
                 if report.concurrent_errors != 0 {
+                    return Ok(Exit::Failed);
+                }
+            }
+            BenchCmd::GatewayFlood {
+                phase_secs,
+                flood_rate,
+                flood_connections,
+                base_port,
+                quiet,
+            } => {
+                let mut spec =
+                    Spec::consortium(BENCH_CHAIN_ID.into(), base_port, AppKind::Medledger)?;
+                spec.gateways = true;
+                let net = ThrowawayNet::start(spec, me.clone()).await?;
+                let idx = |m: &str| net.net.spec.nodes.iter().position(|n| n.name == m);
+                let (lab, hospital) = (
+                    idx("lab-b").context("lab-b")?,
+                    idx("hospital-a").context("hospital-a")?,
+                );
+                let report = medledger_gateway::flood::run(
+                    &net.net.spec.nodes[hospital].rpc_url(),
+                    &net.net.spec.nodes[lab].gateway_url(),
+                    "hospital-a",
+                    &net.keyring.get("hospital-a")?,
+                    &medledger_gateway::flood::FloodBench {
+                        phase_secs,
+                        flood_rate,
+                        flood_connections,
+                        progress: !quiet,
+                    },
+                )
+                .await?;
+                if out == Output::Json {
+                    print_json(&report)?;
+                } else {
+                    print!("{}", report.text());
+                }
+                if !report.held {
                     return Ok(Exit::Failed);
                 }
             }

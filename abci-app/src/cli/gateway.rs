@@ -41,36 +41,55 @@ pub enum GatewayCmd {
     },
 }
 
-/// `gateway start` arguments.
+/// `gateway start` arguments. Every flag may also be set by its environment variable (shown in
+/// `--help`), as container deployments expect.
 #[derive(Debug, Args)]
 pub struct GatewayStartArgs {
     /// Where records and wrapped keys are stored.
-    #[arg(long)]
+    #[arg(long, env = "MEDLEDGER_GATEWAY_DATA")]
     pub data: PathBuf,
     /// The member this gateway serves.
-    #[arg(long)]
+    #[arg(long, env = "MEDLEDGER_GATEWAY_MEMBER")]
     pub member: String,
     /// The key that signs anchors and erasures: a key file (keyring JSON) or a keyring name.
-    #[arg(long = "admin-key")]
+    #[arg(long = "admin-key", env = "MEDLEDGER_GATEWAY_ADMIN_KEY")]
     pub admin_key: String,
     /// The KEK file (32 raw bytes, 0600; created if missing).
-    #[arg(long)]
+    #[arg(long, env = "MEDLEDGER_GATEWAY_KEK")]
     pub kek: PathBuf,
     /// The member's X25519 box key file (created if missing).
-    #[arg(long = "box-key")]
+    #[arg(long = "box-key", env = "MEDLEDGER_GATEWAY_BOX_KEY")]
     pub box_key: PathBuf,
-    /// Node RPC URL (repeat; tried in order).
-    #[arg(long = "node", required = true)]
+    /// Node RPC URL (repeat; tried in order; in the variable, comma-separated).
+    #[arg(
+        long = "node",
+        required = true,
+        env = "MEDLEDGER_GATEWAY_NODES",
+        value_delimiter = ','
+    )]
     pub nodes: Vec<String>,
     /// The chain's genesis.json (the trust root of proven reads).
-    #[arg(long)]
+    #[arg(long, env = "MEDLEDGER_GATEWAY_GENESIS")]
     pub genesis: PathBuf,
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:26659")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:26659",
+        env = "MEDLEDGER_GATEWAY_LISTEN"
+    )]
     pub listen: String,
     /// The public base URL clients sign (default http://<listen>); register this one.
-    #[arg(long = "public-url")]
+    #[arg(long = "public-url", env = "MEDLEDGER_GATEWAY_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Requests a second one source address may send (burst: twice as many).
+    #[arg(long = "rate-per-ip", default_value_t = medledger_gateway::RateLimits::default().per_ip, env = "MEDLEDGER_GATEWAY_RATE_PER_IP")]
+    pub rate_per_ip: u32,
+    /// Requests a second one authenticated key may send (burst: twice as many).
+    #[arg(long = "rate-per-key", default_value_t = medledger_gateway::RateLimits::default().per_key, env = "MEDLEDGER_GATEWAY_RATE_PER_KEY")]
+    pub rate_per_key: u32,
+    /// Txs a second the gateway relays for one signer (`/rpc/broadcast_tx_*`).
+    #[arg(long = "broadcast-per-signer", default_value_t = medledger_gateway::RateLimits::default().broadcast_per_signer, env = "MEDLEDGER_GATEWAY_BROADCAST_PER_SIGNER")]
+    pub broadcast_per_signer: u32,
 }
 
 impl GatewayCmd {
@@ -181,6 +200,11 @@ impl GatewayStartArgs {
             genesis_json,
             public_url: public_url.clone(),
             nonce_cache_capacity: 100_000,
+            rate_limits: medledger_gateway::RateLimits {
+                per_ip: self.rate_per_ip,
+                per_key: self.rate_per_key,
+                broadcast_per_signer: self.broadcast_per_signer,
+            },
         })?;
         reconcile(&gateway).await;
         tracing::info!(

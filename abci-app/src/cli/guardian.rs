@@ -27,18 +27,32 @@ pub enum GuardianCmd {
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Show a patient's guardians and any pending guardian change or key rotation (with the
+    /// block time it takes effect): a change the patient did not make is a stolen key, and the
+    /// guardians recover before that time to cancel it.
+    Show {
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+        /// The node to read from.
+        #[command(flatten)]
+        node: NodeArgs,
+    },
 }
 
 impl GuardianCmd {
     /// Runs `guardian …`: prints the approval for the patient to collect.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let (keyring, cmd) = (&ctx.keyring, self);
-        let GuardianCmd::Approve {
-            from,
-            patient,
-            new_key,
-            node,
-        } = cmd;
+        let (from, patient, new_key, node) = match cmd {
+            GuardianCmd::Approve {
+                from,
+                patient,
+                new_key,
+                node,
+            } => (from, patient, new_key, node),
+            GuardianCmd::Show { patient, node } => return show(&patient, &node).await,
+        };
         let guardian = keyring.get(&from)?;
         let new_key = rules::resolve_key(keyring, &new_key)?;
         let client = Client::new(&node.node)?;
@@ -67,6 +81,13 @@ impl GuardianCmd {
                 g.threshold,
             ),
         };
+        if let Some(p) = pending(&client, &patient).await? {
+            eprintln!(
+                "note: patient {patient} has a pending change ({}); this approval binds the \
+                 guardians and key in force now and, used before it takes effect, cancels it",
+                describe(&p)
+            );
+        }
         let sig = medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, &at);
         println!(
             "{}:{}",
@@ -75,4 +96,66 @@ impl GuardianCmd {
         );
         Ok(Exit::Ok)
     }
+}
+
+/// The patient's pending guardian change or rotation, if any (`guardian-change/{patient}`).
+async fn pending(
+    client: &Client,
+    patient: &str,
+) -> anyhow::Result<Option<pb::PendingPatientChange>> {
+    let (p, _) = client.query_raw(&keys::guardian_change(patient), 0).await?;
+    Ok(p.map(|b| pb::PendingPatientChange::decode(b.as_slice()))
+        .transpose()?)
+}
+
+/// One line per pending part, with the block time it takes effect.
+fn describe(p: &pb::PendingPatientChange) -> String {
+    let mut parts = Vec::new();
+    if let Some(g) = &p.guardians {
+        parts.push(format!(
+            "guardians {} of {} from block time {} (asked at height {})",
+            g.threshold,
+            g.guardian_keys.len(),
+            p.guardians_effective_time,
+            p.guardians_requested_height
+        ));
+    }
+    if !p.new_key.is_empty() {
+        parts.push(format!(
+            "rotation to key {} from block time {} (asked at height {})",
+            hex::encode(&p.new_key),
+            p.key_effective_time,
+            p.key_requested_height
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `guardian show`: the stored guardians and what is pending.
+async fn show(patient: &str, node: &NodeArgs) -> anyhow::Result<Exit> {
+    let client = Client::new(&node.node)?;
+    let (g, _) = client.query_raw(&keys::guardians(patient), 0).await?;
+    match g.map(|b| pb::Guardians::decode(b.as_slice())).transpose()? {
+        Some(g) if !g.guardian_keys.is_empty() => {
+            println!(
+                "guardians: {} of {} (recoveries so far: {})",
+                g.threshold,
+                g.guardian_keys.len(),
+                g.recoveries
+            );
+            for k in &g.guardian_keys {
+                println!("  {}", hex::encode(k));
+            }
+        }
+        _ => println!("guardians: none"),
+    }
+    match pending(&client, patient).await? {
+        Some(p) => println!(
+            "PENDING: {} (a part is in force once the block time reaches it; the guardians' \
+             recovery before then cancels it)",
+            describe(&p)
+        ),
+        None => println!("pending: none"),
+    }
+    Ok(Exit::Ok)
 }

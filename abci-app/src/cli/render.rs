@@ -363,6 +363,11 @@ impl Render for pb::RecordAnchor {
             ("erased_height", height(self.erased_height)),
             ("erased_by", text(&self.erased_by)),
             ("erase_reason_hash", hex(&self.erase_reason_hash)),
+            (
+                "erasure_confirmed_height",
+                height(self.erasure_confirmed_height),
+            ),
+            ("erasure_confirmed_by", text(&self.erasure_confirmed_by)),
         ]
     }
 }

@@ -221,13 +221,21 @@ pub enum RecordTx {
         #[arg(long)]
         key_id: String,
     },
-    /// Erase a record (crypto-shredding: the custodian destroys its key).
+    /// Erase a record (crypto-shredding: the custodian destroys its key). The erasure is
+    /// *requested* until the custodian confirms it (`confirm-erasure`).
     Erase {
         /// Record id.
         record: String,
         /// Why.
         #[arg(long, default_value = "patient request")]
         reason: String,
+    },
+    /// Confirm, as the record's custodian, that an erased record's key is destroyed
+    /// (ConfirmErasure): the erasure is then *complete*. The record vault gateway sends it
+    /// itself; this is for a custodian without one.
+    ConfirmErasure {
+        /// Record id.
+        record: String,
     },
 }
 
@@ -257,6 +265,9 @@ impl RecordTx {
                 record_id: record,
                 reason_hash: text_hash(&reason),
             }),
+            RecordTx::ConfirmErasure { record } => {
+                Msg::ConfirmErasure(pb::ConfirmErasure { record_id: record })
+            }
         })
     }
 }

@@ -278,6 +278,36 @@ async fn verify_entity(
     )
 }
 
+/// Verifies the anchor of record `id` and prints where it stands: `EXISTS`, `ERASURE REQUESTED
+/// …` (the custodian has not yet confirmed that the key is destroyed) or `ERASURE COMPLETE …`
+/// ([`medledger_query::records::erasure_state`]), `ABSENT` when proven absent; then its fields.
+async fn verify_record(
+    client: &Client,
+    trust: &medledger_client::verify::Trust,
+    id: &str,
+    height: u64,
+    out: Output,
+) -> anyhow::Result<()> {
+    let e = Entity::Record(id.to_string());
+    let r = medledger_client::verify::verify_key(client, trust, &e.key(), height).await?;
+    let anchor = r
+        .value
+        .as_deref()
+        .map(|b| <pb::RecordAnchor as prost::Message>::decode(b))
+        .transpose()
+        .context("the record anchor does not decode")?;
+    let state = anchor.as_ref().map_or_else(
+        || "ABSENT".to_string(),
+        |a| medledger_query::records::erasure_state(a).to_string(),
+    );
+    print_verified(
+        &verified_view(e.label(), state, &r.attestation, anchor),
+        out,
+        &r.attestation,
+        |a| render::detail(&a.fields()),
+    )
+}
+
 async fn verify_what(
     client: &Client,
     trust: &medledger_client::verify::Trust,
@@ -297,7 +327,7 @@ async fn verify_what(
             index,
         } => Entity::Coverage(patient, insurer, index),
         VerifyCmd::Practitioner { did } => Entity::Practitioner(did),
-        VerifyCmd::Record { id } => Entity::Record(id),
+        VerifyCmd::Record { id } => return verify_record(client, trust, &id, height, out).await,
         VerifyCmd::Proposal { id } => Entity::Proposal(id),
         VerifyCmd::Permitted {
             patient,
@@ -440,6 +470,48 @@ mod tests {
         let json = serde_json::to_value(&view)?;
         assert_eq!(json["value"]["purposes"], serde_json::json!([1]));
         assert_eq!(json["app_hash"], "2FAD");
+        Ok(())
+    }
+
+    #[test]
+    fn a_verified_record_says_whether_its_erasure_is_confirmed() -> anyhow::Result<()> {
+        let a = attestation();
+        let mut anchor = pb::RecordAnchor {
+            record_id: "obs-1".into(),
+            patient_id: "pt-1".into(),
+            custodian: "lab-b".into(),
+            erased_height: 7,
+            erased_by: "pt-1".into(),
+            ..Default::default()
+        };
+        let text = |anchor: &pb::RecordAnchor| {
+            let state = medledger_query::records::erasure_state(anchor).to_string();
+            let view = verified_view("record obs-1".into(), state, &a, Some(anchor.clone()));
+            verified_text(&view, &a, |v| render::detail(&v.fields()))
+        };
+        let t = text(&anchor);
+        assert!(
+            t.starts_with(
+                "VERIFIED record obs-1 ERASURE REQUESTED at height 7 by pt-1, key destruction \
+                 not yet confirmed by lab-b at height 9"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("\n  erasure_confirmed_height  -\n"), "{t}");
+        anchor.erasure_confirmed_height = 8;
+        anchor.erasure_confirmed_by = "lab-b".into();
+        let t = text(&anchor);
+        assert!(
+            t.starts_with(
+                "VERIFIED record obs-1 ERASURE COMPLETE, requested at height 7 by pt-1, key \
+                 destruction confirmed at height 8 by lab-b at height 9"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("\n  erasure_confirmed_by      lab-b\n"), "{t}");
+        let view = verified_view("record obs-1".into(), String::new(), &a, Some(anchor));
+        let json = serde_json::to_value(&view)?;
+        assert_eq!(json["value"]["erasure_confirmed_height"], 8);
         Ok(())
     }
 

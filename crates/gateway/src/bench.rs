@@ -67,10 +67,14 @@ pub struct Latency {
     pub p99_ms: String,
     /// Largest.
     pub max_ms: String,
+    /// The 99th percentile in µs (for comparisons).
+    #[serde(skip)]
+    pub p99_us: u128,
 }
 
 impl Latency {
-    fn of(mut us: Vec<u128>) -> Latency {
+    /// Percentiles of samples in µs (nearest rank).
+    pub fn of(mut us: Vec<u128>) -> Latency {
         us.sort_unstable();
         let ms = |v: u128| format!("{}.{:03}", v / 1000, v % 1000);
         let pick = |q: usize| {
@@ -85,6 +89,7 @@ impl Latency {
             p50_ms: ms(pick(50)),
             p99_ms: ms(pick(99)),
             max_ms: ms(us.last().copied().unwrap_or(0)),
+            p99_us: pick(99),
         }
     }
 }

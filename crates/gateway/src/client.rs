@@ -288,6 +288,49 @@ impl GatewayClient {
         }
     }
 
+    /// `POST /auth/token`: a bearer token for this client's key (reads: FHIR, the CSV export,
+    /// the `/rpc` relay of proven state).
+    pub async fn token(&self) -> Result<String, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            access_token: String,
+        }
+        let (status, bytes) = self
+            .send_raw("POST", "/auth/token", Vec::new(), &[])
+            .await?;
+        if status != 200 {
+            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
+                error: String::from_utf8_lossy(&bytes).into_owned(),
+                ..Default::default()
+            });
+            return Err(ClientError::Status { status, body });
+        }
+        serde_json::from_slice::<Answer>(&bytes)
+            .map(|a| a.access_token)
+            .map_err(|e| ClientError::Other(e.to_string()))
+    }
+
+    /// `GET path_and_query` with `Authorization: Bearer token`; the status and body.
+    pub async fn get_with_token(
+        &self,
+        path_and_query: &str,
+        token: &str,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let res = self
+            .http
+            .get(self.url(path_and_query))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        let status = res.status().as_u16();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Other(e.to_string()))?;
+        Ok((status, bytes.to_vec()))
+    }
+
     /// `PUT /records/{id}`: store and anchor a record.
     pub async fn put(
         &self,

@@ -22,10 +22,14 @@
 //! gateway its own practitioner-like key (registered by the member, revocable on its own), so
 //! that a compromised gateway host does not hold the member's governance key.
 
+mod access;
 pub mod api;
+mod auth;
 pub mod bench;
 pub mod client;
+mod erasure;
 pub mod fhir;
+pub mod flood;
 pub mod keyfiles;
 pub mod metrics;
 pub mod node;
@@ -41,6 +45,7 @@ use medledger_vault::kek::Kek;
 use medledger_vault::share::MemberBoxKey;
 use tokio::net::TcpListener;
 
+pub use auth::RateLimits;
 pub use server::MAX_BODY_BYTES;
 
 /// The gateway's configuration.
@@ -65,7 +70,12 @@ pub struct Config {
     pub public_url: String,
     /// Capacity of the replay (nonce) cache.
     pub nonce_cache_capacity: usize,
+    /// Rate limits per source address, per key and per relayed tx signer.
+    pub rate_limits: RateLimits,
 }
+
+/// How often the gateway looks for erasures of its records it has not acted on.
+pub const ERASURE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A record that is stored but whose anchor is not known to be committed (found at start).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,9 +117,36 @@ impl Gateway {
         self.inner.reconcile().await
     }
 
-    /// Serves HTTP on `listener` until the task is dropped or the listener fails.
+    /// Serves HTTP on `listener` until the task is dropped or the listener fails. Also runs
+    /// the gateway's background work: the erasure watcher ([`Gateway::enforce_erasures`] every
+    /// [`ERASURE_POLL`]) and the pruning of idle rate-limit state.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, server::router(self.inner)).await
+        let inner = self.inner.clone();
+        let background = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ERASURE_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                inner.gate.shrink();
+                if let Err(e) = inner.enforce_erasures().await {
+                    tracing::warn!("erasure watcher: {e:#}");
+                }
+            }
+        });
+        let served = axum::serve(
+            listener,
+            server::router(self.inner)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+        background.abort();
+        served
+    }
+
+    /// Destroys the key of every record held here that the ledger shows erased (whoever signed
+    /// the erasure), and confirms the destruction on chain. Returns the ids destroyed now.
+    pub async fn enforce_erasures(&self) -> anyhow::Result<Vec<String>> {
+        self.inner.enforce_erasures().await
     }
 }
 

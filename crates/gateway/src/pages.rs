@@ -1,37 +1,46 @@
 //! The patient and auditor pages (built from `web/` and embedded in the binary), what they ask
 //! the gateway, and the auditor's downloads.
 //!
-//! The pages trust proofs, not this gateway: they read state through [`rpc_proxy`] (a verbatim
-//! pass-through of a few read-only CometBFT RPC methods plus tx broadcast) and check every
-//! answer in the browser against a BLS checkpoint certificate of the consortium named in
-//! genesis. A gateway that altered an answer would make the page show "NOT verified"; nothing
-//! here needs to be trusted for the page's "verified", which is why this module stays thin.
+//! The pages trust proofs, not this gateway: they read state through [`rpc_proxy`] (a relay of
+//! proven state reads and tx broadcast, each checked against who asks) and check every answer in
+//! the browser against a BLS checkpoint certificate of the consortium named in genesis. A gateway
+//! that altered an answer would make the page show "NOT verified"; nothing here needs to be
+//! trusted for the page's "verified", which is why this module stays thin. What it decides is
+//! who may read: the pages sign in (`POST /auth/token`) and send their bearer token.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State as AxState};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State as AxState};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use include_dir::{include_dir, Dir};
 use serde::Serialize;
 
+use crate::access;
+use crate::auth::Authed;
 use crate::server::State;
 
 /// The built pages (`npm run build` in `web/`; committed so that building the gateway needs no
 /// Node.js). `npm run check-dist` checks the committed files are what the sources build.
 static DIST: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../web/dist");
 
-/// The CometBFT RPC methods a page may call through the gateway. All read-only except the two
-/// broadcasts, which carry txs the patient signed in the browser: the gateway adds no authority.
+/// The CometBFT RPC methods a page may call through the gateway, and who may:
+/// - `genesis`, `status`: anyone (the consortium's public trust root and height);
+/// - `abci_query`: an authenticated requester ([`crate::auth`]), for state keys it may read
+///   ([`crate::access`]); the node's proof comes back untouched, for the page to verify;
+/// - `broadcast_tx_sync`, `broadcast_tx_commit`: a tx signed by a key the ledger knows (or a
+///   key recovery), rate limited per signer. The gateway adds no authority.
+///
+/// The tx index (`tx`, `tx_search`) and the node's WebSocket are not relayed: they answer
+/// every tx of every patient to whoever asks.
 pub const RPC_METHODS: &[&str] = &[
     "abci_query",
     "genesis",
     "status",
     "broadcast_tx_sync",
     "broadcast_tx_commit",
-    "tx",
 ];
 
 /// Largest query string forwarded (a tx of at most 64 KiB in hex, plus the rest).
@@ -47,8 +56,6 @@ pub struct Info {
     pub chain_id: String,
     /// The member this gateway serves.
     pub member_id: String,
-    /// CometBFT's event subscription endpoint (the node's `/websocket`), for live updates.
-    pub rpc_websocket: String,
     /// This gateway's public base URL.
     pub gateway: String,
 }
@@ -81,7 +88,7 @@ fn file(path: &str) -> Response {
             h.insert(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(
-                    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
+                    "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
                      style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; \
                      frame-ancestors 'none'",
                 ),
@@ -121,67 +128,206 @@ pub(crate) async fn info(AxState(st): AxState<Arc<State>>) -> Json<Info> {
     Json(Info {
         chain_id: st.node.chain_id().to_string(),
         member_id: st.member_id.clone(),
-        rpc_websocket: st.rpc_websocket.clone(),
         gateway: st.public_url.clone(),
     })
 }
 
-/// The node's `/websocket` for an RPC URL (`http://h:p` → `ws://h:p/websocket`).
-pub fn websocket_url(rpc: &str) -> String {
-    let base = rpc.trim_end_matches('/');
-    let base = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        base.to_string()
-    };
-    format!("{base}/websocket")
-}
-
-/// `GET /rpc/{method}?…`: forwards to the node and relays its answer byte for byte.
+/// `GET /rpc/{method}?…`: checks who asks for what, then forwards to the node and relays its
+/// answer byte for byte.
 pub(crate) async fn rpc_proxy(
     AxState(st): AxState<Arc<State>>,
     Path(method): Path<String>,
     RawQuery(query): RawQuery,
+    request: Request,
 ) -> Response {
+    let refuse = |status: StatusCode, msg: String| {
+        (status, Json(serde_json::json!({ "error": msg }))).into_response()
+    };
     if !RPC_METHODS.contains(&method.as_str()) {
-        return (
+        return refuse(
             StatusCode::NOT_FOUND,
-            Json(serde_json::json!({
-                "error": format!("RPC method {:?} is not offered here; offered: {}",
-                    method.chars().take(40).collect::<String>(), RPC_METHODS.join(", "))
-            })),
-        )
-            .into_response();
+            format!(
+                "RPC method {:?} is not offered here; offered: {}",
+                method.chars().take(40).collect::<String>(),
+                RPC_METHODS.join(", ")
+            ),
+        );
     }
     let query = query.unwrap_or_default();
     if query.len() > MAX_RPC_QUERY {
-        return (
+        return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            Json(serde_json::json!({
-                "error": format!("the query string is over {MAX_RPC_QUERY} bytes")
-            })),
-        )
-            .into_response();
+            format!("the query string is over {MAX_RPC_QUERY} bytes"),
+        );
     }
+    let params: Vec<(String, String)> = match serde_urlencoded::from_str(&query) {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad query string: {e}")),
+    };
+    // Forward exactly what was checked: the query is rebuilt from the parsed parameters.
+    let forwarded = match method.as_str() {
+        "genesis" | "status" => String::new(),
+        "abci_query" => {
+            let Authed { who, .. } = match Authed::from_request(request, &st).await {
+                Ok(a) => a,
+                Err(e) => return e.into_response(),
+            };
+            let q = match AbciQuery::parse(&params) {
+                Ok(q) => q,
+                Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+            };
+            match access::may_read_key(&st.node, &st.decisions, &who, &q.key).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return refuse(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "{} {} may not read {}",
+                            who.subject.kind(),
+                            who.subject.id(),
+                            String::from_utf8_lossy(&q.key)
+                                .chars()
+                                .take(120)
+                                .collect::<String>()
+                        ),
+                    )
+                }
+                Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            }
+            q.forward()
+        }
+        _ => {
+            let tx = match one_param(&params, "tx").and_then(|t| decode_hex_param(t, "tx")) {
+                Ok(t) => t,
+                Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+            };
+            if let Err((status, e)) = broadcast_allowed(&st, &tx).await {
+                return refuse(status, e);
+            }
+            format!("tx=0x{}", hex::encode(&tx))
+        }
+    };
     let mut last = String::from("no node configured");
     for base in &st.node_urls {
-        let url = if query.is_empty() {
+        let url = if forwarded.is_empty() {
             format!("{}/{method}", base.trim_end_matches('/'))
         } else {
-            format!("{}/{method}?{query}", base.trim_end_matches('/'))
+            format!("{}/{method}?{forwarded}", base.trim_end_matches('/'))
         };
         match relay(&st.http, &url).await {
             Ok(r) => return r,
             Err(e) => last = e,
         }
     }
-    (
+    refuse(
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(serde_json::json!({ "error": format!("node unreachable: {last}") })),
+        format!("node unreachable: {last}"),
     )
-        .into_response()
+}
+
+/// The one value of parameter `name`.
+fn one_param<'a>(params: &'a [(String, String)], name: &str) -> Result<&'a str, String> {
+    let mut it = params.iter().filter(|(k, _)| k == name);
+    match (it.next(), it.next()) {
+        (Some((_, v)), None) => Ok(v),
+        (None, _) => Err(format!("the {name} parameter is required")),
+        _ => Err(format!("the {name} parameter is given more than once")),
+    }
+}
+
+/// `0x…` hex (CometBFT's URI form for bytes), optionally quoted.
+fn decode_hex_param(v: &str, name: &str) -> Result<Vec<u8>, String> {
+    let v = v.trim_matches('"');
+    let h = v
+        .strip_prefix("0x")
+        .ok_or_else(|| format!("{name} must be 0x-prefixed hex"))?;
+    hex::decode(h).map_err(|e| format!("{name}: {e}"))
+}
+
+/// An `abci_query` the relay accepts: the proven store path only.
+struct AbciQuery {
+    key: Vec<u8>,
+    height: u64,
+    prove: bool,
+}
+
+impl AbciQuery {
+    fn parse(params: &[(String, String)]) -> Result<AbciQuery, String> {
+        for (k, _) in params {
+            if !matches!(k.as_str(), "path" | "data" | "height" | "prove") {
+                return Err(format!(
+                    "abci_query parameter {:?} is not relayed",
+                    k.chars().take(40).collect::<String>()
+                ));
+            }
+        }
+        if one_param(params, "path")?.trim_matches('"') != "/store" {
+            return Err("only path \"/store\" (proven state reads) is relayed".into());
+        }
+        let key = decode_hex_param(one_param(params, "data")?, "data")?;
+        let height = match one_param(params, "height") {
+            Ok(h) => h
+                .trim_matches('"')
+                .parse()
+                .map_err(|_| "height must be a number".to_string())?,
+            Err(_) => 0,
+        };
+        let prove = match one_param(params, "prove") {
+            Ok(p) => p.trim_matches('"') == "true",
+            Err(_) => false,
+        };
+        Ok(AbciQuery { key, height, prove })
+    }
+
+    fn forward(&self) -> String {
+        format!(
+            "path=%22/store%22&data=0x{}&height={}&prove={}",
+            hex::encode(&self.key),
+            self.height,
+            self.prove
+        )
+    }
+}
+
+/// A relayed tx must be signed by a key the ledger knows (a patient, member or practitioner),
+/// or be a key recovery (signed by the new key, checked by the ledger against the guardians),
+/// and its signer must be within its rate.
+async fn broadcast_allowed(st: &State, tx: &[u8]) -> Result<(), (StatusCode, String)> {
+    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+    let tx = medledger_tx::decode_tx(tx)
+        .and_then(|t| t.verify())
+        .map_err(|e| bad(format!("not a signed medledger tx: {e}")))?;
+    let signer = *tx.signer();
+    let recovery = matches!(
+        tx.body().msg,
+        Some(medledger_tx::pb::tx_body::Msg::RecoverPatientKey(_))
+    );
+    if !recovery {
+        let known = st
+            .gate
+            .subject(&st.node, &signer)
+            .await
+            .map_err(|e| {
+                let (status, body) = e.parts();
+                (status, body.error)
+            })?
+            .is_some();
+        if !known {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "the tx's signer has no role on the ledger; the gateway relays txs of known keys only"
+                    .into(),
+            ));
+        }
+    }
+    if !st.gate.broadcast_allowed(&signer) {
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            "this signer sends txs faster than the gateway relays for one key; retry shortly"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn relay(http: &reqwest::Client, url: &str) -> Result<Response, String> {
@@ -208,18 +354,6 @@ async fn relay(http: &reqwest::Client, url: &str) -> Result<Response, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_websocket_is_the_nodes_own() {
-        assert_eq!(
-            websocket_url("http://127.0.0.1:26657/"),
-            "ws://127.0.0.1:26657/websocket"
-        );
-        assert_eq!(
-            websocket_url("https://node.example:443"),
-            "wss://node.example:443/websocket"
-        );
-    }
 
     #[test]
     fn assets_get_their_types() {

@@ -1,32 +1,26 @@
 //! The HTTP handlers. Every refusal is a JSON [`ErrorBody`] with a status that says why; nothing
 //! secret is released before the ledger committed the reader's access with code 0.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State as AxState};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64ct::{Base64, Encoding};
-use ed25519_dalek::{SigningKey, VerifyingKey};
-use medledger_tx::check::{check_body, key_id_for_commitment};
-use medledger_tx::pb::{
-    self, key_owner::Owner, tx_body::Msg, Action, KeyOwner, Practitioner, PractitionerStatus,
-    Purpose, RecordAnchor, TxBody,
-};
+use ed25519_dalek::SigningKey;
+use medledger_tx::check::{check_body, key_id_for_commitment, record_roles, RecordAction};
+use medledger_tx::pb::{self, tx_body::Msg, Action, Purpose, RecordAnchor, TxBody};
 use medledger_tx::{decode_tx, keys, sign_tx, Code};
-use medledger_vault::httpsig::{self, HttpRequest, NonceCache, ReceivedSignature, VerifyPolicy};
 use medledger_vault::kek::{self, Kek, WrappedKey};
 use medledger_vault::record::{self, RecordMeta, MAX_RECORD_BYTES};
 use medledger_vault::share;
-use medledger_vault::HttpSigError;
 
 use crate::api::{
     EraseAnswer, EraseRecord, ErrorBody, GetRecord, GetRecordAnswer, PutRecord, PutRecordAnswer,
 };
-use crate::client::now_secs;
+use crate::auth::{Authed, Requester, Subject};
 use crate::node::{Committed, Node, NodeError};
 use crate::store::{RecordMetaFile, RecordState, Store};
 use crate::{pages, Config, PendingAnchor};
@@ -37,6 +31,10 @@ use medledger_query::certificate::CertTrust;
 /// bodies are answered 413 before they are read in full.
 pub const MAX_BODY_BYTES: usize = MAX_RECORD_BYTES / 3 * 4 + 64 * 1024;
 
+/// How recent (block time against the gateway's clock, in seconds) an access event must be to
+/// release a read.
+pub const FRESH_ACCESS_SECS: u64 = 60;
+
 /// The sealing version of records stored here (one version per id: amendments get new ids).
 const RECORD_VERSION: u64 = 1;
 
@@ -45,25 +43,29 @@ pub(crate) struct State {
     signing_key: SigningKey,
     kek: Kek,
     pub(crate) public_url: String,
-    store: Store,
+    pub(crate) store: Store,
+    /// Where the erasure watcher stands ([`crate::erasure`]).
+    pub(crate) erasure_watch: std::sync::Mutex<crate::erasure::Watch>,
     pub(crate) node: Node,
     /// The node RPC URLs (the pages' `/rpc/…` pass-through tries them in order).
     pub(crate) node_urls: Vec<String>,
     /// HTTP client of the pass-through.
     pub(crate) http: reqwest::Client,
-    /// CometBFT's event subscription endpoint, for the pages.
-    pub(crate) rpc_websocket: String,
     /// Reads verified against BLS checkpoint certificates (FHIR answers).
     pub(crate) client: medledger_client::rpc::Client,
     /// The consortium's genesis BLS keys.
     pub(crate) trust: Trust,
     /// Request counts and latencies (`GET /metrics`).
     pub(crate) metrics: crate::metrics::GatewayMetrics,
-    nonces: Mutex<NonceCache>,
+    /// Authentication: replay cache, tokens, rate limits ([`crate::auth`]).
+    pub(crate) gate: crate::auth::Gate,
+    /// Remembered read decisions ([`crate::access`]).
+    pub(crate) decisions: crate::access::Decisions,
     /// Serializes the gateway's own txs (one signer, one sequence).
     submit_lock: tokio::sync::Mutex<()>,
 }
 
+#[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
     body: ErrorBody,
@@ -96,7 +98,7 @@ impl ApiError {
         (self.status, self.body)
     }
 
-    fn new(status: StatusCode, msg: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, msg: impl Into<String>) -> ApiError {
         ApiError {
             status,
             body: ErrorBody {
@@ -106,19 +108,19 @@ impl ApiError {
         }
     }
 
-    fn unauthorized(msg: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn unauthorized(msg: impl std::fmt::Display) -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             format!("request signature refused: {msg}"),
         )
     }
 
-    fn internal(msg: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(msg: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, msg.to_string())
     }
 
     /// A refusal by the ledger, with its code.
-    fn ledger(c: &Committed) -> ApiError {
+    pub(crate) fn ledger(c: &Committed) -> ApiError {
         let status = match Code::from_value(c.code) {
             Some(Code::RecordErased) => StatusCode::GONE,
             Some(Code::UnknownRecord) => StatusCode::NOT_FOUND,
@@ -175,16 +177,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Who a key is, per the chain.
-enum Actor {
-    Member(String),
-    Practitioner { member: String, active: bool },
-    Patient(String),
-    Unknown,
-}
-
 pub(crate) fn router(state: Arc<State>) -> Router {
+    let per_ip = state.gate.ip_limiter();
     Router::new()
+        .route("/auth/token", post(crate::auth::issue_token))
         .route("/records/{id}", put(put_record).get(get_record))
         .route("/records/{id}/erase", post(erase_record))
         .route("/", get(pages::index))
@@ -205,6 +201,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             crate::metrics::track,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            per_ip,
+            crate::auth::per_ip_limit,
+        ))
         .with_state(state)
 }
 
@@ -213,29 +213,12 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
-fn one_header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    let mut it = headers.get_all(name).iter();
-    let v = it
-        .next()
-        .ok_or_else(|| ApiError::unauthorized(format!("missing {name} header")))?;
-    if it.next().is_some() {
-        return Err(ApiError::unauthorized(format!(
-            "more than one {name} header"
-        )));
-    }
-    v.to_str()
-        .map_err(|_| ApiError::unauthorized(format!("{name} is not ASCII")))
-}
-
 async fn put_record(
     AxState(st): AxState<Arc<State>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Authed { who, body }: Authed,
 ) -> Response {
-    match st.put(&id, &method, &uri, &headers, &body).await {
+    match st.put(&id, &who, &body).await {
         Ok(a) => (StatusCode::CREATED, Json(a)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -244,13 +227,11 @@ async fn put_record(
 async fn get_record(
     AxState(st): AxState<Arc<State>>,
     Path(id): Path<String>,
-    method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Authed { who, body }: Authed,
 ) -> Response {
     let started = std::time::Instant::now();
-    match st.get(&id, &method, &uri, &headers, &body).await {
+    match st.get(&id, &uri, &who, &body).await {
         Ok((a, ledger_wait)) => {
             let mut r = (StatusCode::OK, Json(a)).into_response();
             if let Ok(v) = server_timing(started.elapsed(), ledger_wait).parse() {
@@ -265,12 +246,9 @@ async fn get_record(
 async fn erase_record(
     AxState(st): AxState<Arc<State>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Authed { who, body }: Authed,
 ) -> Response {
-    match st.erase(&id, &method, &uri, &headers, &body).await {
+    match st.erase(&id, &who, &body).await {
         Ok(a) => (StatusCode::OK, Json(a)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -332,7 +310,6 @@ impl State {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
-        let rpc_websocket = pages::websocket_url(&config.node_urls[0]);
         // The box key is registered on chain (SetGateway) by the member; the gateway itself
         // only shares to readers' keys, so it needs no copy of its own secret here.
         drop(config.box_key);
@@ -342,105 +319,37 @@ impl State {
             kek,
             public_url: config.public_url.trim_end_matches('/').to_string(),
             store,
+            erasure_watch: Default::default(),
             node,
             node_urls: config.node_urls,
             http,
-            rpc_websocket,
             client,
             trust,
             metrics: Default::default(),
-            nonces: Mutex::new(NonceCache::new(config.nonce_cache_capacity)),
+            gate: crate::auth::Gate::new(
+                &config.public_url,
+                config.nonce_cache_capacity,
+                config.rate_limits,
+            ),
+            decisions: Default::default(),
             submit_lock: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Verifies the request's signature, body digest and freshness; returns the signer's key.
-    pub(crate) fn authenticate(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<[u8; 32], ApiError> {
-        let si = one_header(headers, "signature-input")?;
-        let sig = one_header(headers, "signature")?;
-        let digest = one_header(headers, "content-digest")?;
-        let received = ReceivedSignature::parse(si, sig, "sig1").map_err(ApiError::unauthorized)?;
-        let keyid = received
-            .keyid()
-            .ok_or_else(|| ApiError::unauthorized("no keyid"))?;
-        let key: [u8; 32] = hex::decode(keyid)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-            .ok_or_else(|| ApiError::unauthorized("keyid must be a hex Ed25519 public key"))?;
-        let vk = VerifyingKey::from_bytes(&key)
-            .map_err(|_| ApiError::unauthorized("keyid is not an Ed25519 public key"))?;
-        let target = format!(
-            "{}{}",
-            self.public_url,
-            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-        );
-        let lines: Vec<(&str, &str)> = headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-            .collect();
-        let req = HttpRequest {
-            method: method.as_str(),
-            target_uri: &target,
-            headers: &lines,
-        };
-        let now = now_secs();
-        let verified = received
-            .verify(&req, &vk, &VerifyPolicy::default(), now)
-            .map_err(ApiError::unauthorized)?;
-        httpsig::verify_content_digest(digest, body).map_err(ApiError::unauthorized)?;
-        let (Some(nonce), Some(expires)) = (verified.nonce.as_deref(), verified.expires) else {
-            return Err(ApiError::unauthorized("nonce and expires are required"));
-        };
-        let mut cache = self
-            .nonces
-            .lock()
-            .map_err(|_| ApiError::internal("nonce cache poisoned"))?;
-        match cache.check_and_insert(&verified.keyid, nonce, expires, now) {
-            Ok(()) => Ok(key),
-            Err(HttpSigError::NonceCacheFull) => Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many signed requests in flight; retry shortly",
-            )),
-            Err(e) => Err(ApiError::unauthorized(e)),
-        }
-    }
-
-    async fn actor(&self, key: &[u8; 32]) -> Result<Actor, ApiError> {
-        let owner: Option<KeyOwner> = self.node.read_msg(&keys::key_owner(key)).await?;
-        Ok(match owner.and_then(|o| o.owner) {
-            Some(Owner::MemberId(id)) => Actor::Member(id),
-            Some(Owner::PatientId(id)) => Actor::Patient(id),
-            Some(Owner::PractitionerDid(did)) => {
-                match self
-                    .node
-                    .read_msg::<Practitioner>(&keys::practitioner(&did))
-                    .await?
-                {
-                    Some(p) => Actor::Practitioner {
-                        active: p.status == PractitionerStatus::Active as i32
-                            && (p.valid_until == 0 || now_secs() <= p.valid_until),
-                        member: p.member_id,
-                    },
-                    None => Actor::Unknown,
-                }
-            }
-            _ => Actor::Unknown,
-        })
-    }
-
-    /// Whether `key` may act as this gateway's member (its admin or an active practitioner).
-    pub(crate) async fn is_custodian(&self, key: &[u8; 32]) -> Result<bool, ApiError> {
-        Ok(match self.actor(key).await? {
-            Actor::Member(m) => m == self.member_id,
-            Actor::Practitioner { member, active } => active && member == self.member_id,
+    /// Whether `who` may act as this gateway's member: its admin, or an active practitioner of
+    /// it whose role is in `roles` (the ledger's own role table for the action, so the gateway
+    /// never does in the member's name what the person may not do themselves).
+    pub(crate) fn acts_for_member(&self, who: &Requester, roles: &[pb::PractitionerRole]) -> bool {
+        match &who.subject {
+            Subject::Member(m) => *m == self.member_id,
+            Subject::Practitioner {
+                member,
+                role,
+                active: true,
+                ..
+            } => *member == self.member_id && roles.contains(role),
             _ => false,
-        })
+        }
     }
 
     /// Signs `msg` with the gateway key (unordered when the message may be, else at its next
@@ -491,17 +400,15 @@ impl State {
     async fn put(
         &self,
         id: &str,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        who: &Requester,
         body: &[u8],
     ) -> Result<PutRecordAnswer, ApiError> {
-        let key = self.authenticate(method, uri, headers, body)?;
-        if !self.is_custodian(&key).await? {
+        if !self.acts_for_member(who, record_roles(RecordAction::Anchor)) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!(
-                    "only {}'s admin key or its active practitioners store records here",
+                    "only {}'s admin key or its active physicians, nurses and lab technicians \
+                     store records here",
                     self.member_id
                 ),
             ));
@@ -630,22 +537,13 @@ impl State {
     async fn get(
         &self,
         id: &str,
-        method: &Method,
         uri: &Uri,
-        headers: &HeaderMap,
+        who: &Requester,
         body: &[u8],
     ) -> Result<(GetRecordAnswer, std::time::Duration), ApiError> {
         let req: GetRecord = json(body)?;
         let r = self
-            .consented_release(
-                id,
-                method,
-                uri,
-                headers,
-                body,
-                &req.log_access_tx_base64,
-                None,
-            )
+            .consented_release(id, uri, who, &req.log_access_tx_base64, None)
             .await?;
         let shared = share::share_data_key(
             &r.reader_box,
@@ -672,27 +570,16 @@ impl State {
     }
 
     /// A FHIR read: the consented release, opened here.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn release(
         &self,
         id: &str,
-        method: &Method,
         uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
+        who: &Requester,
         log_access_tx_base64: &str,
         resource_type: Option<&str>,
     ) -> Result<Opened, ApiError> {
         let r = self
-            .consented_release(
-                id,
-                method,
-                uri,
-                headers,
-                body,
-                log_access_tx_base64,
-                resource_type,
-            )
+            .consented_release(id, uri, who, log_access_tx_base64, resource_type)
             .await?;
         let sealed = record::SealedRecord::decode(&r.sealed_bytes).map_err(ApiError::internal)?;
         let plaintext = record::open(
@@ -728,23 +615,17 @@ impl State {
 
     /// Authenticates a read, checks the reader's LogAccess against the record and the request,
     /// submits it and, once the ledger committed it with code 0, unwraps the data key.
-    #[allow(clippy::too_many_arguments)]
     async fn consented_release(
         &self,
         id: &str,
-        method: &Method,
         uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
+        who: &Requester,
         log_access_tx_base64: &str,
         resource_type: Option<&str>,
     ) -> Result<Released, ApiError> {
-        let key = self.authenticate(method, uri, headers, body)?;
+        let key = who.key;
         let purpose = purpose_of(uri)?;
-        // The record's anchor and the reader's identity are independent proven reads.
-        let (readable, actor) = tokio::join!(self.readable(id), self.actor(&key));
-        let (meta, anchor) = readable?;
-        let actor = actor?;
+        let (meta, anchor) = self.readable(id).await?;
         let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg);
         if let Some(t) = resource_type {
             if t != anchor.resource_type {
@@ -816,10 +697,10 @@ impl State {
                 wrong.join(", ")
             )));
         }
-        let reader_member = match actor {
-            Actor::Member(m) => m,
-            Actor::Practitioner { member, .. } => member,
-            Actor::Patient(_) | Actor::Unknown => {
+        let reader_member = match &who.subject {
+            Subject::Member(m) => m.clone(),
+            Subject::Practitioner { member, .. } => member.clone(),
+            Subject::Patient(_) => {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "records are released to members' admins and practitioners",
@@ -854,10 +735,15 @@ impl State {
         if committed.code != 0 {
             return Err(ApiError::ledger(&committed));
         }
+        // The tx index's answer is only a hint of which event to read: the release rests on the
+        // access event itself, proven, fresh and not used for an earlier release (a replayed old
+        // tx gets the old tx's result from the index, never a new event).
         let access_index = committed
             .attribute("medledger.access.logged", "index")
             .and_then(|i| i.parse().ok())
-            .unwrap_or(0);
+            .ok_or_else(|| ApiError::internal("the committed access names no event index"))?;
+        self.proven_fresh_access(who, &meta.patient_id, access_index, id, &anchor, purpose)
+            .await?;
         let data_key = kek::unwrap(&self.kek, id, &wrapped).map_err(ApiError::internal)?;
         Ok(Released {
             meta,
@@ -871,30 +757,81 @@ impl State {
         })
     }
 
-    async fn erase(
+    /// The access event `index` of `patient`, read with a proof, is this read by `who`,
+    /// committed within [`FRESH_ACCESS_SECS`] of now, and was never used for a release here.
+    async fn proven_fresh_access(
         &self,
+        who: &Requester,
+        patient: &str,
+        index: u64,
         id: &str,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<EraseAnswer, ApiError> {
-        let key = self.authenticate(method, uri, headers, body)?;
+        anchor: &RecordAnchor,
+        purpose: Purpose,
+    ) -> Result<(), ApiError> {
+        let refuse = |msg: String| ApiError::new(StatusCode::CONFLICT, msg);
+        let event: pb::AccessEvent = self
+            .node
+            .read_msg_newest(&keys::access_event(patient, index))
+            .await?
+            .ok_or_else(|| {
+                refuse(format!(
+                    "access event {index} of {patient} is not on the ledger (proven absent)"
+                ))
+            })?;
+        let (member, practitioner) = match &who.subject {
+            Subject::Member(m) => (m.as_str(), ""),
+            Subject::Practitioner { member, did, .. } => (member.as_str(), did.as_str()),
+            Subject::Patient(_) => {
+                return Err(refuse("patients' reads are not released here".into()))
+            }
+        };
+        let expected_purpose = if event.break_glass {
+            Purpose::Etreat
+        } else {
+            purpose
+        };
+        if event.record_id != id
+            || event.data_class != anchor.resource_type
+            || event.actor != member
+            || event.practitioner != practitioner
+            || event.purpose != expected_purpose as i32
+        {
+            return Err(refuse(format!(
+                "access event {index} of {patient} is not this read by this requester"
+            )));
+        }
+        let now = crate::client::now_secs();
+        if now.saturating_sub(event.time) > FRESH_ACCESS_SECS {
+            return Err(refuse(format!(
+                "access event {index} of {patient} was committed at block time {}, more than \
+                 {FRESH_ACCESS_SECS} s ago: log a new access (one committed access releases one \
+                 fresh read)",
+                event.time
+            )));
+        }
+        if !self.store.claim_release(patient, index)? {
+            return Err(refuse(format!(
+                "access event {index} of {patient} already released a read: log a new access"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn erase(&self, id: &str, who: &Requester, body: &[u8]) -> Result<EraseAnswer, ApiError> {
         let mut meta = self
             .store
             .meta(id)?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no record {id}")))?;
-        let allowed = match self.actor(&key).await? {
-            Actor::Member(m) => m == self.member_id,
-            Actor::Practitioner { member, active } => active && member == self.member_id,
-            Actor::Patient(p) => p == meta.patient_id,
-            Actor::Unknown => false,
+        let allowed = match &who.subject {
+            Subject::Patient(p) => *p == meta.patient_id,
+            _ => self.acts_for_member(who, record_roles(RecordAction::Erase)),
         };
         if !allowed {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!(
-                    "only the record's patient or its custodian {} may erase it",
+                    "only the record's patient, or its custodian {} (admin key, physicians, \
+                     privacy officers), may erase it",
                     self.member_id
                 ),
             ));
@@ -952,11 +889,25 @@ impl State {
         };
         meta.state = RecordState::Erased { height };
         self.store.put_meta(&meta)?;
+        // The destruction receipt: the ledger shows the erasure complete, not just requested.
+        if let Some(anchor) = self
+            .node
+            .read_msg_newest::<RecordAnchor>(&keys::record(id))
+            .await?
+        {
+            if let Err(e) = crate::erasure::confirm(self, id, &anchor).await {
+                tracing::warn!(record = id, "erasure confirmation not sent: {e:#}");
+            }
+        }
         Ok(EraseAnswer {
             record_id: id.to_string(),
             erasure_height: height,
             receipt,
         })
+    }
+
+    pub(crate) async fn enforce_erasures(&self) -> anyhow::Result<Vec<String>> {
+        crate::erasure::enforce(self).await
     }
 
     pub(crate) async fn pending_anchors(&self) -> anyhow::Result<Vec<PendingAnchor>> {

@@ -67,13 +67,15 @@ pub struct RecordMetaFile {
 pub struct Store {
     records: PathBuf,
     keys: PathBuf,
+    released: PathBuf,
 }
 
 fn file_name(record_id: &str, ext: &str) -> String {
     format!("{}.{ext}", hex::encode(record_id.as_bytes()))
 }
 
-/// Writes `bytes` to `path` durably: temp file, fsync, rename, fsync of the folder.
+/// Writes `bytes` to `path` durably: temp file (mode `0600`: only the gateway's user reads a
+/// wrapped key, a record or its metadata), fsync, rename, fsync of the folder.
 pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path
         .parent()
@@ -83,11 +85,20 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .ok_or_else(|| io::Error::other("path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            // A temp file left by a crash under an older mode keeps it: set it here.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -110,10 +121,40 @@ impl Store {
     pub fn open(data_dir: &Path) -> io::Result<Store> {
         let records = data_dir.join("records");
         let keys = data_dir.join("keys");
+        let released = data_dir.join("released");
         create_private_dir(data_dir)?;
         create_private_dir(&records)?;
         create_private_dir(&keys)?;
-        Ok(Store { records, keys })
+        create_private_dir(&released)?;
+        Ok(Store {
+            records,
+            keys,
+            released,
+        })
+    }
+
+    /// Marks access event `index` of `patient` as used for a release, durably; `false` if it
+    /// was used before (one committed access releases one read, across restarts).
+    pub fn claim_release(&self, patient: &str, index: u64) -> io::Result<bool> {
+        let path = self
+            .released
+            .join(format!("{}-{index}", hex::encode(patient.as_bytes())));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&path) {
+            Ok(f) => {
+                f.sync_all()?;
+                File::open(&self.released)?.sync_all()?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     fn meta_path(&self, id: &str) -> PathBuf {
@@ -259,5 +300,33 @@ mod tests {
         }
         s.remove("../r1").unwrap();
         assert!(s.meta("../r1").unwrap().is_none());
+    }
+
+    /// Wrapped keys, records and metadata are readable by the gateway's user alone.
+    #[cfg(unix)]
+    #[test]
+    fn stored_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.put(&meta("r2"), b"abc", &[7; 81]).unwrap();
+        for sub in ["records", "keys"] {
+            for e in fs::read_dir(dir.path().join(sub)).unwrap() {
+                let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{sub}");
+            }
+        }
+    }
+
+    /// An access event releases once, and the gateway remembers it across a reopen.
+    #[test]
+    fn an_access_event_is_released_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert!(s.claim_release("pt-1", 3).unwrap());
+        assert!(!s.claim_release("pt-1", 3).unwrap());
+        assert!(s.claim_release("pt-1", 4).unwrap());
+        let again = Store::open(dir.path()).unwrap();
+        assert!(!again.claim_release("pt-1", 3).unwrap());
     }
 }

@@ -117,6 +117,10 @@ struct Gw {
 }
 
 async fn start_gateway(net: &Net, member: &str, seed: u8) -> Gw {
+    start_gateway_with(net, member, seed, 10_000).await
+}
+
+async fn start_gateway_with(net: &Net, member: &str, seed: u8, nonce_capacity: usize) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let kek_file = dir.path().join("kek");
@@ -134,7 +138,8 @@ async fn start_gateway(net: &Net, member: &str, seed: u8) -> Gw {
         node_urls: vec![net.rpc_url(0), net.rpc_url(1)],
         genesis_json: net.genesis(),
         public_url: url.clone(),
-        nonce_cache_capacity: 10_000,
+        nonce_cache_capacity: nonce_capacity,
+        rate_limits: Default::default(),
     })
     .unwrap();
     tokio::spawn(gateway.serve(listener));
@@ -500,4 +505,242 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     }
     assert!(files(&lab_gw.data_dir.join("keys")).is_empty());
     assert!(!files(&lab_gw.data_dir.join("records")).is_empty());
+}
+
+fn hex_query(key: &[u8]) -> String {
+    format!(
+        "/rpc/abci_query?path=%22/store%22&data=0x{}&prove=true",
+        hex::encode(key)
+    )
+}
+
+/// Issue 23's edge attacks, replayed against a real gateway: an anonymous client learns nothing
+/// patient-linked; throwaway keys cannot jam signed requests; a patient's erasure on the ledger
+/// destroys the key at the custodian's gateway, which confirms it on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_destroys_the_key() {
+    let net = Net::start().await;
+    let hospital = net.key("hospital-a");
+    // A small replay cache, so that the flood below would fill it (as 100,000 requests did live).
+    let lab_gw = start_gateway_with(&net, "lab-b", 11, 64).await;
+    let patient = SigningKey::from_bytes(&[43; 32]);
+    let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
+    net.ok(
+        &hospital,
+        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            &patient,
+            &net.chain_id,
+            "hospital-a",
+        )),
+    )
+    .await;
+    let grant = net
+        .ok(
+            &patient,
+            Msg::GrantConsent(pb::GrantConsent {
+                grantee: "hospital-a".into(),
+                data_classes: vec!["Observation".into()],
+                purposes: vec![Purpose::Treat as i32],
+                ..Default::default()
+            }),
+        )
+        .await;
+    let consent_id = grant.attribute("consent_id").unwrap().to_string();
+
+    // 1. Anonymous: every patient-linked read answers 401, and the tx index is not relayed.
+    let http = reqwest::Client::new();
+    for path in [
+        format!("/fhir/Consent/{consent_id}"),
+        format!("/fhir/Consent?patient={patient_id}"),
+        format!("/fhir/AuditEvent?patient={patient_id}"),
+        format!("/audit/access.csv?patient={patient_id}"),
+        "/fhir/ClaimResponse/cl-1".to_string(),
+        hex_query(&keys::access_count(&patient_id)),
+        hex_query(&keys::consent(&consent_id)),
+    ] {
+        let r = http
+            .get(format!("{}{path}", lab_gw.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "anonymous {path}");
+    }
+    let r = http
+        .get(format!("{}/rpc/tx?hash=0x{}", lab_gw.url, "AB".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "the tx index is not relayed");
+
+    // 2. Throwaway keys: each signed request is refused for want of a role, before its nonce is
+    // stored; a member's signed request still gets through (the old gateway answered 503 here).
+    for i in 0..200u32 {
+        let mut seed = [7u8; 32];
+        seed[..4].copy_from_slice(&i.to_be_bytes());
+        let stranger = GatewayClient::new(&lab_gw.url, SigningKey::from_bytes(&seed));
+        let (status, _) = stranger
+            .send_raw("POST", "/auth/token", Vec::new(), &[])
+            .await
+            .unwrap();
+        assert_eq!(status, 403, "a key with no role on chain");
+    }
+    let hospital_client = GatewayClient::new(&lab_gw.url, hospital.clone());
+    let hospital_token = hospital_client
+        .token()
+        .await
+        .expect("a member's signed request is not jammed");
+
+    // 3. Who reads what: the patient reads their own history, not another patient's; the member
+    // that enrolled the patient reads it; a member with no relation to the patient does not.
+    let patient_client = GatewayClient::new(&lab_gw.url, patient.clone());
+    let patient_token = patient_client.token().await.unwrap();
+    let (s, _) = patient_client
+        .get_with_token(&hex_query(&keys::access_count(&patient_id)), &patient_token)
+        .await
+        .unwrap();
+    assert_eq!(s, 200);
+    let (s, _) = patient_client
+        .get_with_token(
+            &hex_query(&keys::access_count("pt-someone-else")),
+            &patient_token,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 403);
+    let (s, _) = hospital_client
+        .get_with_token(
+            &format!("/fhir/AuditEvent?patient={patient_id}"),
+            &hospital_token,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200, "the enrolling member");
+    let insurer_client = GatewayClient::new(&lab_gw.url, net.key("insurer-c"));
+    let insurer_token = insurer_client.token().await.unwrap();
+    for path in [
+        format!("/fhir/AuditEvent?patient={patient_id}"),
+        format!("/fhir/Consent/{consent_id}"),
+        hex_query(&keys::patient(&patient_id)),
+    ] {
+        let (s, _) = insurer_client
+            .get_with_token(&path, &insurer_token)
+            .await
+            .unwrap();
+        assert_eq!(s, 403, "insurer-c has no relation to the patient: {path}");
+    }
+    // A tx signed by a key the ledger does not know is not relayed.
+    let stranger = SigningKey::from_bytes(&[99; 32]);
+    let junk = medledger_tx::sign_tx(
+        &stranger,
+        &pb::TxBody {
+            chain_id: net.chain_id.clone(),
+            sequence: 0,
+            unordered: None,
+            msg: Some(Msg::RevokeConsent(pb::RevokeConsent {
+                consent_id: consent_id.clone(),
+            })),
+        },
+    );
+    let r = http
+        .get(format!(
+            "{}/rpc/broadcast_tx_sync?tx=0x{}",
+            lab_gw.url,
+            hex::encode(&junk)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    // The same role rules on every path: lab-b's privacy officer may neither store a record nor
+    // submit a claim through lab-b's gateway in lab-b's name, as the ledger would refuse both
+    // if they signed them (the old gateway accepted any practitioner and signed as the member).
+    let researcher = SigningKey::from_bytes(&[78; 32]);
+    net.ok(
+        &net.key("lab-b"),
+        Msg::RegisterPractitioner(pb::RegisterPractitioner {
+            public_key: researcher.verifying_key().to_bytes().to_vec(),
+            role: pb::PractitionerRole::PrivacyOfficer as i32,
+            licence_hash: vec![2; 32],
+            valid_until: 0,
+            name: String::new(),
+            key_proof: medledger_tx::keyproof::prove(
+                &researcher,
+                &net.chain_id,
+                medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                "lab-b",
+            )
+            .to_vec(),
+        }),
+    )
+    .await;
+    let by_researcher = GatewayClient::new(&lab_gw.url, researcher);
+    let e = by_researcher
+        .put("obs-r", &patient_id, "Observation", b"{}")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(403), "{e}");
+    let (s, _) = by_researcher
+        .send_raw("POST", "/fhir/Claim", b"{}".to_vec(), &[])
+        .await
+        .unwrap();
+    assert_eq!(s, 403, "a privacy officer does not bill");
+
+    // 4. The patient erases a record on the ledger directly, not through the gateway: the
+    // custodian's gateway destroys the key by itself and confirms on chain.
+    let lab_client = GatewayClient::new(&lab_gw.url, net.key("lab-b"));
+    lab_client
+        .put(
+            "obs-9",
+            &patient_id,
+            "Observation",
+            br#"{"resourceType":"Observation"}"#,
+        )
+        .await
+        .unwrap();
+    let wrapped = files(&lab_gw.data_dir.join("keys"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .next()
+        .expect("the wrapped key is stored");
+    net.ok(
+        &patient,
+        Msg::EraseRecord(pb::EraseRecord {
+            record_id: "obs-9".into(),
+            reason_hash: Vec::new(),
+        }),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let confirmed = loop {
+        let anchor: RecordAnchor = net
+            .client(0)
+            .query_proven(&keys::record("obs-9"), 0)
+            .await
+            .unwrap()
+            .value
+            .map(|v| prost::Message::decode(v.as_slice()).unwrap())
+            .unwrap();
+        if anchor.erasure_confirmed_height != 0 {
+            break anchor;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab-b's gateway never confirmed the erasure"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!(confirmed.erasure_confirmed_by, "lab-b");
+    assert!(files(&lab_gw.data_dir.join("keys")).is_empty());
+    for f in files(&lab_gw.data_dir) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, &wrapped[9..33]), "{}", f.display());
+        assert!(!contains(&bytes, &wrapped[33..]), "{}", f.display());
+        let text = hex::encode(&wrapped[33..]);
+        assert!(
+            !contains(&bytes, text.as_bytes()),
+            "hex copy in {}",
+            f.display()
+        );
+    }
 }

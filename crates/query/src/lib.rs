@@ -21,6 +21,7 @@ pub mod certificate;
 pub mod compact;
 pub mod history;
 pub mod light;
+pub mod records;
 
 use ics23::{CommitmentProof, HostFunctionsManager};
 use prost::Message;

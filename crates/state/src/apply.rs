@@ -206,6 +206,7 @@ pub fn apply_msg(
         Msg::SetPractitionerStatus(m) => practitioners::set_status(&mut st, &who, m, ctx)?,
         Msg::AnchorRecord(m) => records::anchor(&mut st, &who, m, ctx)?,
         Msg::EraseRecord(m) => records::erase(&mut st, &who, m, ctx)?,
+        Msg::ConfirmErasure(m) => records::confirm_erasure(&mut st, &who, m, ctx)?,
         Msg::SetGateway(m) => gateway::set(&mut st, &who, tx.signer(), m, ctx)?,
         Msg::SubmitProposal(m) => governance::submit(&mut st, &who, m, ctx)?,
         Msg::VoteProposal(m) => governance::vote(&mut st, &who, m, ctx)?,

@@ -30,6 +30,12 @@ pub const MAX_GENESIS_MEMBERS: usize = 256;
 pub struct AppState {
     /// Founding members.
     pub members: Vec<GenesisMember>,
+    /// Seconds of block time a guardian-set change or key rotation signed by a patient's key
+    /// waits before it takes effect, while the patient has guardians (who can recover the
+    /// patient meanwhile, cancelling it). Absent: 48 hours
+    /// ([`keys::DEFAULT_GUARDIAN_CHANGE_DELAY_SECS`]). Stored at `params/guardian-change-delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardian_change_delay_secs: Option<u64>,
 }
 
 /// A founding member.
@@ -110,6 +116,7 @@ pub fn genesis_writes_with_keys(
     let state: AppState = if app_state.is_empty() {
         AppState {
             members: Vec::new(),
+            guardian_change_delay_secs: None,
         }
     } else {
         serde_json::from_slice(app_state)
@@ -121,6 +128,10 @@ pub fn genesis_writes_with_keys(
         )));
     }
     let mut writes = WriteSet::new();
+    let delay = state
+        .guardian_change_delay_secs
+        .unwrap_or(keys::DEFAULT_GUARDIAN_CHANGE_DELAY_SECS);
+    writes.insert(keys::guardian_change_delay(), Some(keys::encode_u64(delay)));
     let mut ids = BTreeSet::new();
     let mut admin_keys = BTreeSet::new();
     let mut registered: Vec<Validator> = Vec::new();

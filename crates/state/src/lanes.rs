@@ -1,41 +1,52 @@
-//! Mempool lanes: CheckTx rations the mempool by who signs, so a flood from low-priority keys
-//! cannot push members' txs out.
+//! Mempool lanes: CheckTx rations the mempool by who signs, so no flood can push anyone else's
+//! txs out: not an outsider's, not a patient's, not one member's.
 //!
 //! CometBFT v0.38's mempool is one FIFO queue with no priority (the `priority` field of
 //! `ResponseCheckTx` is ignored since v0.38), and PrepareProposal only sees the block's worth
 //! CometBFT reaped from its head. Fairness can therefore only come from what CheckTx admits.
 //! Each node keeps a view of the txs it admitted and that no block has carried yet, by lane:
 //!
-//! | lane | signers | most pending, all signers | most pending, one signer |
+//! | lane | signers | most pending, all signers | most pending, one key |
 //! |---|---|---|---|
-//! | members | member admin keys | no lane limit (the mempool's size) | no limit |
-//! | practitioners | practitioner keys | [`PRACTITIONER_LANE`] txs and half a block's bytes | [`PRACTITIONER_SIGNER`] |
-//! | patients | patient keys, recoveries | [`PATIENT_LANE`] txs and a quarter of a block's bytes | [`PATIENT_SIGNER`] |
+//! | one per member | the member's admin keys and its practitioners | [`MEMBER_QUOTA`] txs | practitioner: [`PRACTITIONER_SIGNER`]; admin: the quota |
+//! | patients | patient keys | [`PATIENT_LANE`] txs and a quarter of a block's bytes | [`PATIENT_SIGNER`] |
+//! | outsiders | keys the ledger does not know (key recoveries) | [`OUTSIDER_LANE`] txs | [`OUTSIDER_SIGNER`] |
+//!
+//! **Reserved allowance.** A patient's `RevokeConsent` is admitted even when the patients' lane
+//! is full (count or bytes), as long as that patient has fewer than [`PATIENT_RESERVED`] txs
+//! pending: a flood of other patient keys can never hold back a revocation. It still counts in
+//! the lane.
 //!
 //! CometBFT fills a block from the head of its FIFO mempool, so what bounds a lane's share of
 //! the blocks under a flood is its share of the bytes waiting: a patients' lane of at most a
-//! quarter of a block leaves members at least three quarters of every block. A node learns the
-//! block size (`max_tx_bytes`) from PrepareProposal; until it has proposed once, only the
-//! counts apply.
+//! quarter of a block leaves the members at least three quarters of every block. A node learns
+//! the block size (`max_tx_bytes`) from PrepareProposal; until it has proposed once, only the
+//! counts apply. Members are rationed by count only, each member apart, so one member's flood
+//! waits behind no more than its own quota and never takes another member's place.
 //!
 //! A tx over its lane's limit is refused with `MEMPOOL_LANE_FULL`; its sender retries after a
-//! block. Members are the consortium's accountable parties (each runs a validator, and the
-//! consortium can remove one by vote), and they carry nearly all of the load. Keys the ledger
-//! does not know never reach the mempool (CheckTx refuses them, `UNKNOWN_SIGNER`).
+//! block. Keys the ledger does not know reach the mempool only with a key recovery that CheckTx
+//! found would apply to the committed state (anything else is `UNKNOWN_SIGNER` or the recovery
+//! handler's own code), and only into their own lane.
 //!
-//! A tx leaves the view when a block carries it (FinalizeBlock), or [`PENDING_TTL_BLOCKS`]
+//! Every tx CheckTx admits takes a place here; only the same bytes again (a resend or a
+//! recheck) are admitted for free. An ordered tx is tracked with its sequence: once its signer's
+//! committed sequence passes it (a block applied another tx at that sequence), it can never be
+//! applied, and it is forgotten the next time that signer is checked ([`Lanes::forget_applied`]).
+//! A tx also leaves the view when a block carries it (FinalizeBlock), or [`PENDING_TTL_BLOCKS`]
 //! blocks after it was admitted: CometBFT can drop an admitted tx without telling the app (when
 //! its mempool filled between the app's answer and the insertion), and with `recheck` off the
 //! app is never told which txs are still there. This view is node-local and outside consensus.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use medledger_tx::pb::tx_body::Msg;
 use medledger_tx::{limits, Code, TxError};
 
 use crate::domain::members::Signer;
 
-/// Most txs of practitioners pending in one node's mempool.
-pub const PRACTITIONER_LANE: u64 = limits::MEMPOOL_PRACTITIONER_LANE;
+/// Most txs of one member's keys (admin and practitioners) pending in one node's mempool.
+pub const MEMBER_QUOTA: u64 = limits::MEMPOOL_MEMBER_QUOTA;
 /// Most txs of one practitioner pending in one node's mempool.
 pub const PRACTITIONER_SIGNER: u64 = limits::MEMPOOL_PRACTITIONER_SIGNER;
 /// Most txs of patients pending in one node's mempool (consent changes are rare: a patient
@@ -43,48 +54,87 @@ pub const PRACTITIONER_SIGNER: u64 = limits::MEMPOOL_PRACTITIONER_SIGNER;
 pub const PATIENT_LANE: u64 = limits::MEMPOOL_PATIENT_LANE;
 /// Most txs of one patient pending in one node's mempool.
 pub const PATIENT_SIGNER: u64 = limits::MEMPOOL_PATIENT_SIGNER;
+/// A patient with fewer txs than this pending has its `RevokeConsent` admitted past a full
+/// patients' lane.
+pub const PATIENT_RESERVED: u64 = limits::MEMPOOL_PATIENT_RESERVED;
+/// Most txs of keys the ledger does not know pending in one node's mempool.
+pub const OUTSIDER_LANE: u64 = limits::MEMPOOL_OUTSIDER_LANE;
+/// Most txs of one key the ledger does not know pending in one node's mempool.
+pub const OUTSIDER_SIGNER: u64 = limits::MEMPOOL_OUTSIDER_SIGNER;
 /// Blocks after which an admitted tx no block carried is forgotten (a mempool of ten blocks'
 /// worth drains in about ten).
 pub const PENDING_TTL_BLOCKS: u64 = 100;
-/// Most txs the view tracks; past it, lanes with limits refuse (members' txs are admitted
-/// untracked).
+/// Most txs the view tracks; past it, only members' txs are admitted (untracked): the
+/// backstop if very many patients each used their reserved allowance.
 pub const MAX_TRACKED: usize = 200_000;
 
 /// Who a lane is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Lane {
-    /// Member admin keys.
-    Members,
-    /// Practitioner keys.
-    Practitioners,
-    /// Patient keys (and key recoveries, signed by a patient's new key).
+    /// One member's admin keys and practitioners (the member's id).
+    Member(String),
+    /// Patient keys.
     Patients,
+    /// Keys the ledger does not know: key recoveries, signed by the new key.
+    Outsiders,
 }
 
 impl Lane {
-    /// The lane of a signer.
-    pub fn of(signer: &Signer) -> Lane {
-        match signer {
-            Signer::Member(_) => Lane::Members,
-            Signer::Practitioner(_) => Lane::Practitioners,
-            Signer::Patient(_) | Signer::Unknown => Lane::Patients,
+    /// Most txs pending in the lane.
+    fn max(&self) -> u64 {
+        match self {
+            Lane::Member(_) => MEMBER_QUOTA,
+            Lane::Patients => PATIENT_LANE,
+            Lane::Outsiders => OUTSIDER_LANE,
         }
     }
 
-    /// (most pending in the lane, most pending per signer); `None` for no limit.
-    pub fn limits(self) -> Option<(u64, u64)> {
+    /// The most bytes the lane may hold pending, in a block of `block` tx bytes.
+    fn byte_limit(&self, block: u64) -> Option<u64> {
         match self {
-            Lane::Members => None,
-            Lane::Practitioners => Some((PRACTITIONER_LANE, PRACTITIONER_SIGNER)),
-            Lane::Patients => Some((PATIENT_LANE, PATIENT_SIGNER)),
+            Lane::Patients => Some(block / 4),
+            Lane::Member(_) | Lane::Outsiders => None,
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Lane::Members => "members",
-            Lane::Practitioners => "practitioners",
-            Lane::Patients => "patients",
+            Lane::Member(id) => format!("member {id}'s"),
+            Lane::Patients => "patients'".into(),
+            Lane::Outsiders => "unknown keys'".into(),
+        }
+    }
+}
+
+/// Where one tx queues: its lane, its key's own limit, and whether it may use a patient's
+/// reserved allowance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The lane.
+    pub lane: Lane,
+    /// Most txs of the signing key pending (`None`: only the lane's limit).
+    pub signer_max: Option<u64>,
+    /// A patient's revocation: admitted past a full lane while the patient has fewer than
+    /// [`PATIENT_RESERVED`] txs pending.
+    pub reserved: bool,
+}
+
+impl Ticket {
+    /// The ticket of `msg` signed by `signer`.
+    pub fn of(signer: &Signer, msg: &Msg) -> Ticket {
+        let (lane, signer_max) = match signer {
+            Signer::Member(id) => (Lane::Member(id.clone()), None),
+            Signer::Practitioner(p) => {
+                (Lane::Member(p.member_id.clone()), Some(PRACTITIONER_SIGNER))
+            }
+            Signer::Patient(_) => (Lane::Patients, Some(PATIENT_SIGNER)),
+            Signer::Unknown => (Lane::Outsiders, Some(OUTSIDER_SIGNER)),
+        };
+        let reserved = matches!(signer, Signer::Patient(_)) && matches!(msg, Msg::RevokeConsent(_));
+        Ticket {
+            lane,
+            signer_max,
+            reserved,
         }
     }
 }
@@ -92,6 +142,8 @@ impl Lane {
 struct Pending {
     lane: Lane,
     signer: [u8; 32],
+    /// The sequence of an ordered tx (`None`: unordered).
+    sequence: Option<u64>,
     admitted_at: u64,
     bytes: u64,
 }
@@ -103,8 +155,14 @@ pub struct Lanes {
     per_lane: BTreeMap<Lane, u64>,
     lane_bytes: BTreeMap<Lane, u64>,
     per_signer: BTreeMap<[u8; 32], u64>,
+    /// Pending ordered txs by (signer, sequence, hash), to forget those a block made void.
+    ordered: BTreeSet<([u8; 32], u64, [u8; 32])>,
     /// A block's tx bytes (`max_tx_bytes`), once PrepareProposal told this node.
     block_bytes: Option<u64>,
+}
+
+fn full(message: String) -> TxError {
+    TxError::new(Code::MempoolLaneFull, message)
 }
 
 impl Lanes {
@@ -113,84 +171,61 @@ impl Lanes {
         self.block_bytes = Some(max_tx_bytes);
     }
 
-    /// The most bytes `lane` may hold pending, if the block size is known.
-    fn byte_limit(&self, lane: Lane) -> Option<u64> {
-        let block = self.block_bytes?;
-        match lane {
-            Lane::Members => None,
-            Lane::Practitioners => Some(block / 2),
-            Lane::Patients => Some(block / 4),
-        }
+    /// Whether tx `hash` is pending in this view.
+    pub fn tracks(&self, hash: &[u8; 32]) -> bool {
+        self.pending.contains_key(hash)
     }
 
-    /// Admits tx `hash` (`bytes` long) of `signer` in `lane` at `height` (the next block's), or
-    /// refuses it with `MEMPOOL_LANE_FULL`.
+    /// Admits tx `hash` (`bytes` long, at `sequence` if ordered) of `signer` with `ticket` at
+    /// `height` (the next block's), or refuses it with `MEMPOOL_LANE_FULL`. A tx already pending
+    /// is admitted again without taking another place.
     pub fn admit(
         &mut self,
         hash: [u8; 32],
         signer: [u8; 32],
-        lane: Lane,
+        ticket: &Ticket,
+        sequence: Option<u64>,
         height: u64,
         bytes: u64,
     ) -> Result<(), TxError> {
         if self.pending.contains_key(&hash) {
             return Ok(());
         }
-        let limits = lane.limits();
+        let lane = &ticket.lane;
         if self.pending.len() >= MAX_TRACKED {
-            return match limits {
-                None => Ok(()),
-                Some(_) => Err(TxError::new(
-                    Code::MempoolLaneFull,
-                    "this node tracks as many pending txs as it may; retry after a block",
+            return match lane {
+                Lane::Member(_) => Ok(()),
+                _ => Err(full(
+                    "this node tracks as many pending txs as it may; retry after a block".into(),
                 )),
             };
         }
-        if let Some((lane_max, signer_max)) = limits {
-            let in_lane = self.per_lane.get(&lane).copied().unwrap_or(0);
-            if in_lane >= lane_max {
-                return Err(TxError::new(
-                    Code::MempoolLaneFull,
-                    format!(
-                        "the {} lane of this node's mempool is full ({lane_max} pending); retry \
-                         after the next block",
-                        lane.name()
-                    ),
-                ));
-            }
-            let held = self.lane_bytes.get(&lane).copied().unwrap_or(0);
-            if let Some(max) = self.byte_limit(lane) {
-                if held.saturating_add(bytes) > max {
-                    return Err(TxError::new(
-                        Code::MempoolLaneFull,
-                        format!(
-                            "the {} lane of this node's mempool holds its share of a block \
-                             ({max} bytes pending); retry after the next block",
-                            lane.name()
-                        ),
-                    ));
-                }
-            }
-            let of_signer = self.per_signer.get(&signer).copied().unwrap_or(0);
-            if of_signer >= signer_max {
-                return Err(TxError::new(
-                    Code::MempoolLaneFull,
-                    format!(
-                        "this key already has {signer_max} txs pending in this node's mempool \
-                         (the most one key of the {} lane may); retry after the next block",
-                        lane.name()
-                    ),
-                ));
+        let of_signer = self.per_signer.get(&signer).copied().unwrap_or(0);
+        if let Some(max) = ticket.signer_max {
+            if of_signer >= max {
+                return Err(full(format!(
+                    "this key already has {max} txs pending in this node's mempool (the most \
+                     one key of the {} lane may); retry after the next block",
+                    lane.name()
+                )));
             }
         }
-        *self.per_lane.entry(lane).or_default() += 1;
-        *self.lane_bytes.entry(lane).or_default() += bytes;
+        let reserved = ticket.reserved && of_signer < PATIENT_RESERVED;
+        if !reserved {
+            self.check_lane(lane, bytes)?;
+        }
+        *self.per_lane.entry(lane.clone()).or_default() += 1;
+        *self.lane_bytes.entry(lane.clone()).or_default() += bytes;
         *self.per_signer.entry(signer).or_default() += 1;
+        if let Some(s) = sequence {
+            self.ordered.insert((signer, s, hash));
+        }
         self.pending.insert(
             hash,
             Pending {
-                lane,
+                lane: lane.clone(),
                 signer,
+                sequence,
                 admitted_at: height,
                 bytes,
             },
@@ -198,10 +233,47 @@ impl Lanes {
         Ok(())
     }
 
+    /// Whether `lane` has room for one more tx of `bytes`.
+    fn check_lane(&self, lane: &Lane, bytes: u64) -> Result<(), TxError> {
+        let in_lane = self.in_lane(lane);
+        if in_lane >= lane.max() {
+            return Err(full(format!(
+                "the {} lane of this node's mempool is full ({} pending); retry after the next \
+                 block",
+                lane.name(),
+                lane.max()
+            )));
+        }
+        if let Some(max) = self.block_bytes.and_then(|b| lane.byte_limit(b)) {
+            let held = self.lane_bytes.get(lane).copied().unwrap_or(0);
+            if held.saturating_add(bytes) > max {
+                return Err(full(format!(
+                    "the {} lane of this node's mempool holds its share of a block ({max} bytes \
+                     pending); retry after the next block",
+                    lane.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A block carried tx `hash`: it leaves the mempool.
     pub fn carried(&mut self, hash: &[u8; 32]) {
         if let Some(p) = self.pending.remove(hash) {
-            self.release(&p);
+            self.release(&p, hash);
+        }
+    }
+
+    /// `signer`'s committed next sequence is `next`: its pending ordered txs below it can never
+    /// be applied (a block applied another tx at their sequence), so they are forgotten.
+    pub fn forget_applied(&mut self, signer: &[u8; 32], next: u64) {
+        let void: Vec<[u8; 32]> = self
+            .ordered
+            .range((*signer, 0, [0; 32])..(*signer, next, [0; 32]))
+            .map(|(_, _, h)| *h)
+            .collect();
+        for h in void {
+            self.carried(&h);
         }
     }
 
@@ -220,22 +292,31 @@ impl Lanes {
     }
 
     /// Txs pending in `lane`.
-    pub fn in_lane(&self, lane: Lane) -> u64 {
-        self.per_lane.get(&lane).copied().unwrap_or(0)
+    pub fn in_lane(&self, lane: &Lane) -> u64 {
+        self.per_lane.get(lane).copied().unwrap_or(0)
     }
 
-    fn release(&mut self, p: &Pending) {
+    fn release(&mut self, p: &Pending, hash: &[u8; 32]) {
         if let Some(n) = self.per_lane.get_mut(&p.lane) {
             *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_lane.remove(&p.lane);
+            }
         }
         if let Some(n) = self.lane_bytes.get_mut(&p.lane) {
             *n = n.saturating_sub(p.bytes);
+            if *n == 0 {
+                self.lane_bytes.remove(&p.lane);
+            }
         }
         if let Some(n) = self.per_signer.get_mut(&p.signer) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.per_signer.remove(&p.signer);
             }
+        }
+        if let Some(s) = p.sequence {
+            self.ordered.remove(&(p.signer, s, *hash));
         }
     }
 }
@@ -250,6 +331,22 @@ mod tests {
         b
     }
 
+    fn ticket(lane: Lane, signer_max: Option<u64>) -> Ticket {
+        Ticket {
+            lane,
+            signer_max,
+            reserved: false,
+        }
+    }
+
+    fn patient() -> Ticket {
+        ticket(Lane::Patients, Some(PATIENT_SIGNER))
+    }
+
+    fn member(id: &str) -> Ticket {
+        ticket(Lane::Member(id.into()), None)
+    }
+
     #[test]
     fn a_flood_of_patient_keys_fills_only_the_patient_lane() {
         let mut l = Lanes::default();
@@ -258,7 +355,7 @@ mod tests {
         for p in 0..100u32 {
             for t in 0..100u32 {
                 let signer = h(1_000_000 + p);
-                if l.admit(h(p * 1000 + t), signer, Lane::Patients, 5, 200)
+                if l.admit(h(p * 1000 + t), signer, &patient(), None, 5, 200)
                     .is_ok()
                 {
                     admitted += 1;
@@ -266,26 +363,47 @@ mod tests {
             }
         }
         assert_eq!(admitted, PATIENT_LANE);
-        assert_eq!(l.in_lane(Lane::Patients), PATIENT_LANE);
-        // Members are still admitted, as many as they send.
-        for t in 0..10_000u32 {
-            l.admit(h(900_000_000 + t), h(7), Lane::Members, 5, 200)
+        assert_eq!(l.in_lane(&Lane::Patients), PATIENT_LANE);
+        // A member is admitted up to its quota, and another member too.
+        for t in 0..MEMBER_QUOTA as u32 {
+            l.admit(h(900_000_000 + t), h(7), &member("a"), None, 5, 200)
                 .unwrap();
         }
+        let over = l.admit(h(800_000_000), h(7), &member("a"), None, 5, 200);
+        assert_eq!(over.unwrap_err().code, Code::MempoolLaneFull);
+        l.admit(h(800_000_001), h(8), &member("b"), None, 5, 200)
+            .unwrap();
         // One patient alone stops at 16.
         let mut one = Lanes::default();
         let refused = (0..20u32)
-            .filter(|&t| one.admit(h(t), h(1), Lane::Patients, 5, 200).is_err())
+            .filter(|&t| one.admit(h(t), h(1), &patient(), None, 5, 200).is_err())
             .count();
         assert_eq!(refused, 20 - PATIENT_SIGNER as usize);
-        assert_eq!(
-            one.admit(h(99), h(1), Lane::Patients, 5, 200)
-                .unwrap_err()
-                .code,
-            Code::MempoolLaneFull
-        );
         // A resend of a pending tx is admitted again for free.
-        assert!(one.admit(h(0), h(1), Lane::Patients, 5, 200).is_ok());
+        assert!(one.admit(h(0), h(1), &patient(), None, 5, 200).is_ok());
+    }
+
+    #[test]
+    fn a_patient_revocation_passes_a_full_lane_within_its_allowance() {
+        let mut l = Lanes::default();
+        l.set_block_bytes(40_000);
+        let mut t = 0u32;
+        for p in 0..100u32 {
+            while l.admit(h(t), h(1000 + p), &patient(), None, 5, 200).is_ok() {
+                t += 1;
+            }
+            t += 1;
+        }
+        let revoke = Ticket {
+            reserved: true,
+            ..patient()
+        };
+        assert!(l.admit(h(t), h(5), &patient(), None, 5, 200).is_err());
+        for i in 0..PATIENT_RESERVED as u32 {
+            l.admit(h(t + 1 + i), h(5), &revoke, None, 5, 200).unwrap();
+        }
+        let refused = l.admit(h(t + 100), h(5), &revoke, None, 5, 200);
+        assert_eq!(refused.unwrap_err().code, Code::MempoolLaneFull);
     }
 
     #[test]
@@ -293,40 +411,44 @@ mod tests {
         let mut l = Lanes::default();
         l.set_block_bytes(40_000);
         let admitted = (0..100u32)
-            .filter(|&p| l.admit(h(p), h(1000 + p), Lane::Patients, 5, 200).is_ok())
+            .filter(|&p| l.admit(h(p), h(1000 + p), &patient(), None, 5, 200).is_ok())
             .count();
         assert_eq!(admitted, 50, "10,000 bytes of 200-byte txs");
         assert_eq!(
-            l.admit(h(500), h(2000), Lane::Patients, 5, 200)
+            l.admit(h(500), h(2000), &patient(), None, 5, 200)
                 .unwrap_err()
                 .code,
             Code::MempoolLaneFull
         );
         l.carried(&h(0));
-        l.admit(h(500), h(2000), Lane::Patients, 5, 200).unwrap();
+        l.admit(h(500), h(2000), &patient(), None, 5, 200).unwrap();
         // Members have no byte limit.
         for t in 0..1000u32 {
-            l.admit(h(10_000 + t), h(7), Lane::Members, 5, 200).unwrap();
+            l.admit(h(10_000 + t), h(7), &member("a"), None, 5, 200)
+                .unwrap();
         }
     }
 
     #[test]
-    fn a_carried_or_stale_tx_frees_its_place() {
+    fn a_carried_void_or_stale_tx_frees_its_place() {
         let mut l = Lanes::default();
         for t in 0..PATIENT_SIGNER as u32 {
-            l.admit(h(t), h(1), Lane::Patients, 10, 200).unwrap();
+            l.admit(h(t), h(1), &patient(), Some(3), 10, 200).unwrap();
         }
-        assert!(l.admit(h(500), h(1), Lane::Patients, 10, 200).is_err());
+        assert!(l.admit(h(500), h(1), &patient(), Some(3), 10, 200).is_err());
         l.carried(&h(0));
-        l.admit(h(500), h(1), Lane::Patients, 11, 200).unwrap();
-        assert!(l.admit(h(501), h(1), Lane::Patients, 11, 200).is_err());
+        l.admit(h(500), h(1), &patient(), Some(4), 11, 200).unwrap();
+        assert!(l.admit(h(501), h(1), &patient(), Some(4), 11, 200).is_err());
+        // A block applied sequence 3: the other txs at 3 are void and forgotten.
+        l.forget_applied(&h(1), 4);
+        assert_eq!(l.in_lane(&Lane::Patients), 1);
+        l.forget_applied(&h(2), 100); // another key's sequences touch nothing here
+        assert_eq!(l.in_lane(&Lane::Patients), 1);
         // Dropped by the mempool without a word: forgotten after the TTL.
-        l.expire(10 + PENDING_TTL_BLOCKS);
-        assert_eq!(l.in_lane(Lane::Patients), PATIENT_SIGNER);
         l.expire(11 + PENDING_TTL_BLOCKS);
-        assert_eq!(l.in_lane(Lane::Patients), 1);
+        assert_eq!(l.in_lane(&Lane::Patients), 1);
         l.expire(12 + PENDING_TTL_BLOCKS);
-        assert_eq!(l.in_lane(Lane::Patients), 0);
-        assert!(l.per_signer.is_empty());
+        assert_eq!(l.in_lane(&Lane::Patients), 0);
+        assert!(l.per_signer.is_empty() && l.ordered.is_empty() && l.per_lane.is_empty());
     }
 }

@@ -21,14 +21,15 @@ use medledger_tx::pb::{Certificate, Validator, ValidatorSet};
 use medledger_tx::{ids, keyproof, keys, Code, QueryCode, SigCache, TxError};
 
 use crate::apply::{
-    check_sequence, check_stateless, deliver, unknown_signer, unknown_signer_may_send, TxOutcome,
+    apply_msg, check_sequence, check_stateless, deliver, unknown_signer, unknown_signer_may_send,
+    TxOutcome,
 };
 use crate::domain::members::{signer, Signer};
 use crate::domain::{governance, validators, BlockCtx, Event};
 use crate::error::ApplyError;
 use crate::error::StoreError;
 use crate::genesis::{genesis_writes_with_keys, GenesisPower};
-use crate::lanes::{Lane, Lanes};
+use crate::lanes::{Lanes, Ticket};
 use crate::lists;
 use crate::nonces;
 use crate::snapshot;
@@ -82,8 +83,9 @@ pub struct Ledger {
     pending: Option<Staged>,
     /// The time of the pending block.
     pending_time: u64,
-    /// The time of the last block committed since this process started (`None` before the
-    /// first): CheckTx's clock for unordered txs' validity windows.
+    /// The time of the last committed block (kept by the store with each commit, so it
+    /// survives restarts; `None` before the first block): CheckTx's clock for unordered txs'
+    /// validity windows and for recoveries' pending changes.
     last_block_time: Option<u64>,
     /// The txs this node admitted and no block carried yet, by lane (see [`crate::lanes`]).
     lanes: Lanes,
@@ -132,12 +134,13 @@ impl Ledger {
         let store = Store::open(dir)?;
         let chain_id = store.chain_id()?.unwrap_or_default();
         let (validators, recent_registries) = load_registries(&store)?;
+        let last_block_time = store.block_time()?;
         Ok(Ledger {
             store,
             chain_id,
             pending: None,
             pending_time: 0,
-            last_block_time: None,
+            last_block_time,
             lanes: Lanes::default(),
             pruner: None,
             keep_every: 0,
@@ -443,15 +446,23 @@ impl Ledger {
             .map_err(|e| refuse(e.to_string()))
     }
 
-    /// CheckTx: decode, signature, chain id, stateless checks, and the sequence against the
-    /// committed state plus the txs already admitted to this node's mempool.
+    /// CheckTx: decode, signature, chain id, stateless checks, the sequence (or the unordered
+    /// window and nonce) against the committed state plus the txs already admitted to this
+    /// node's mempool, and a place in the signer's mempool lane ([`crate::lanes`]).
     ///
     /// A sequence is admitted from the signer's committed next sequence up to one past the
     /// highest this node admitted: a client can keep many txs in flight, and the mempool view
     /// survives Commit, so it does not depend on CometBFT rechecking every pending tx after each
-    /// block. Admitting a pending sequence again (a client resending after a timeout or a
-    /// failover, a recheck, a tx the mempool dropped) is harmless: a block applies each sequence
-    /// at most once and refuses any other copy with `SEQUENCE_REUSED`.
+    /// block. The same bytes again (a client resending after a timeout or a failover, a recheck)
+    /// are admitted for free. A *different* tx at a sequence already pending (a client that
+    /// re-signed after a mempool dropped its tx) takes a place in the signer's lane like any
+    /// other tx, so it is admitted within the lane's limits and never bypasses them; a block
+    /// applies each sequence at most once and refuses any other copy with `SEQUENCE_REUSED`.
+    ///
+    /// A tx from a key the ledger does not know (only a key recovery may be) is admitted only if
+    /// its handler would apply it to the committed state, at the last block's time: a recovery
+    /// the block would refuse is refused here with the handler's code, so it never takes a
+    /// place in a mempool.
     pub fn check_tx(&mut self, tx: &[u8]) -> Result<(), TxError> {
         if decode_certificate_tx(tx).is_some() {
             return Err(TxError::new(
@@ -464,12 +475,13 @@ impl Ledger {
         let msg = check_stateless(&tx, &self.chain_id)?;
         // Only keys the ledger knows reach the mempool (a recovery excepted, signed by the new
         // key): an outsider with RPC access cannot crowd out members or grow the state.
-        let lane = match signer(&self.store, tx.signer()) {
+        let who = match signer(&self.store, tx.signer()) {
             Ok(Signer::Unknown) if !unknown_signer_may_send(msg) => return Err(unknown_signer()),
-            Ok(who) => Lane::of(&who),
+            Ok(who) => who,
             Err(ApplyError::Rejected(e)) => return Err(e),
             Err(ApplyError::Store(e)) => return Err(internal(e)),
         };
+        let ticket = Ticket::of(&who, msg);
         let next_height = self.store.committed().map_or(0, |c| c.height) + 1;
         if let Some(u) = &tx.body().unordered {
             // No sequence: the window against the last block's time (the next block's is
@@ -477,14 +489,17 @@ impl Ledger {
             // are CometBFT's cache's business; a block applies the first and refuses the rest.
             nonces::check(&self.store, tx.signer(), u, self.last_block_time)
                 .map_err(internal)??;
+            self.check_outsider(&tx, who, msg, next_height)?;
             return self
                 .lanes
-                .admit(*tx.hash(), *tx.signer(), lane, next_height, size);
+                .admit(*tx.hash(), *tx.signer(), &ticket, None, next_height, size);
         }
         let committed = self
             .store
             .get_u64(&keys::sequence(tx.signer()))
             .map_err(internal)?;
+        // Pending txs of this signer below its committed sequence can never apply: free them.
+        self.lanes.forget_applied(tx.signer(), committed);
         let admitted = self
             .mempool_next
             .get(tx.signer())
@@ -492,21 +507,60 @@ impl Ledger {
             .unwrap_or(committed)
             .max(committed);
         let sequence = tx.body().sequence;
-        if sequence >= committed && sequence < admitted {
-            return Ok(()); // already admitted once: a resend or a recheck
+        if sequence < committed {
+            check_sequence(sequence, committed)?;
         }
-        check_sequence(sequence, admitted)?;
-        self.lanes
-            .admit(*tx.hash(), *tx.signer(), lane, next_height, size)?;
-        if self.mempool_next.len() >= MAX_MEMPOOL_SIGNERS
-            && !self.mempool_next.contains_key(tx.signer())
-        {
-            // Forget one signer's view rather than grow without bound; a signer forgotten here
-            // falls back to its committed sequence (its next pipelined tx may see SEQUENCE_GAP).
-            self.mempool_next.pop_first();
+        if sequence > admitted {
+            check_sequence(sequence, admitted)?;
         }
-        self.mempool_next.insert(*tx.signer(), admitted + 1);
+        self.check_outsider(&tx, who, msg, next_height)?;
+        // Within [committed, admitted]: a new sequence, or one already pending. Either way the
+        // tx takes its place in its lane (the same bytes again are admitted for free).
+        self.lanes.admit(
+            *tx.hash(),
+            *tx.signer(),
+            &ticket,
+            Some(sequence),
+            next_height,
+            size,
+        )?;
+        if sequence == admitted {
+            if self.mempool_next.len() >= MAX_MEMPOOL_SIGNERS
+                && !self.mempool_next.contains_key(tx.signer())
+            {
+                // Forget one signer's view rather than grow without bound; a signer forgotten
+                // here falls back to its committed sequence (its next pipelined tx may see
+                // SEQUENCE_GAP).
+                self.mempool_next.pop_first();
+            }
+            self.mempool_next.insert(*tx.signer(), admitted + 1);
+        }
         Ok(())
+    }
+
+    /// A tx from a key the ledger does not know (after its sequence or nonce checks, as in the
+    /// block): its message's handler runs against the committed state (at the next height and
+    /// the last block's time) and its writes are dropped. The same rules as the block's, so what
+    /// the block would refuse never enters the mempool, with the code the block would give.
+    /// Other signers pass: their messages are checked by the block alone.
+    fn check_outsider(
+        &self,
+        tx: &medledger_tx::VerifiedTx,
+        who: Signer,
+        msg: &medledger_tx::pb::tx_body::Msg,
+        next_height: u64,
+    ) -> Result<(), TxError> {
+        if !matches!(who, Signer::Unknown) {
+            return Ok(());
+        }
+        let view = BlockState::new(&self.store);
+        let time = self.last_block_time.unwrap_or(0);
+        let ctx = BlockCtx::new(self.chain_id.clone(), next_height, time);
+        match apply_msg(&view, tx, who, msg, &ctx) {
+            Ok(_) => Ok(()),
+            Err(ApplyError::Rejected(e)) => Err(e),
+            Err(ApplyError::Store(e)) => Err(internal(e)),
+        }
     }
 
     /// PrepareProposal for `height`: a checkpoint certificate first when the last height's vote
@@ -732,7 +786,7 @@ impl Ledger {
             ));
         }
         let writes = block.into_writes();
-        let staged = self.store.stage(height, &writes)?;
+        let staged = self.store.stage(height, &writes)?.with_block_time(time);
         let app_hash = staged.root;
         self.pending = Some(staged);
         self.pending_time = time;
@@ -746,9 +800,9 @@ impl Ledger {
         })
     }
 
-    /// Commit: persists the finalized block atomically, reloads the registries the next
-    /// signatures are checked against, and resets the mempool's sequences (CometBFT rechecks the
-    /// remaining mempool txs right after).
+    /// Commit: persists the finalized block and its time atomically, and reloads the
+    /// registries the next signatures are checked against. The mempool's view (sequences and
+    /// lanes) survives it: CometBFT need not recheck the remaining txs.
     pub fn commit(&mut self) -> Result<Committed, StoreError> {
         let staged = self.pending.take().ok_or(StoreError::NothingToCommit)?;
         let committed = self.store.commit(staged)?;

@@ -25,35 +25,41 @@ use crate::lists;
 use crate::view::{BlockState, StateRead};
 
 /// Checks an unordered tx of `signer` against the block `time` and the remembered nonces.
-/// `time` is `None` where no block time is known yet (CheckTx right after a restart): the
-/// window is then checked by the block. Answers the pair's state key.
+/// `time` is `None` where no block time is known (CheckTx on a node that has committed no block
+/// yet): the window cannot be checked, so the tx is refused; FinalizeBlock always passes the
+/// block's time. Answers the pair's state key.
 pub fn check(
     state: &impl StateRead,
     signer: &[u8; 32],
     u: &Unordered,
     time: Option<u64>,
 ) -> Result<Result<Vec<u8>, TxError>, StoreError> {
-    if let Some(time) = time {
-        if u.valid_until < time {
-            return Ok(Err(TxError::new(
-                Code::OutsideValidityWindow,
-                format!(
-                    "the tx expired: valid_until {} is before the block time {time}; sign a new one",
-                    u.valid_until
-                ),
-            )));
-        }
-        let latest = time.saturating_add(MAX_UNORDERED_VALIDITY_SECS);
-        if u.valid_until > latest {
-            return Ok(Err(TxError::new(
-                Code::OutsideValidityWindow,
-                format!(
-                    "valid_until {} is more than {MAX_UNORDERED_VALIDITY_SECS} s after the block \
-                     time {time}; sign it valid for less (30 s is usual)",
-                    u.valid_until
-                ),
-            )));
-        }
+    let Some(time) = time else {
+        return Ok(Err(TxError::new(
+            Code::OutsideValidityWindow,
+            "this node has committed no block yet, so it has no block time to check valid_until \
+             against; send the tx again after the next block (or to another node)",
+        )));
+    };
+    if u.valid_until < time {
+        return Ok(Err(TxError::new(
+            Code::OutsideValidityWindow,
+            format!(
+                "the tx expired: valid_until {} is before the block time {time}; sign a new one",
+                u.valid_until
+            ),
+        )));
+    }
+    let latest = time.saturating_add(MAX_UNORDERED_VALIDITY_SECS);
+    if u.valid_until > latest {
+        return Ok(Err(TxError::new(
+            Code::OutsideValidityWindow,
+            format!(
+                "valid_until {} is more than {MAX_UNORDERED_VALIDITY_SECS} s after the block \
+                 time {time}; sign it valid for less (30 s is usual)",
+                u.valid_until
+            ),
+        )));
     }
     let key = keys::nonce(signer, &u.nonce);
     if state.get(&key)?.is_some() {
@@ -147,10 +153,14 @@ mod tests {
         assert_eq!(code(1060, 1000), None);
         assert_eq!(code(999, 1000), Some(Code::OutsideValidityWindow));
         assert_eq!(code(1061, 1000), Some(Code::OutsideValidityWindow));
-        // Unknown block time (CheckTx after a restart): the block checks the window.
-        assert!(check(&store, &signer, &unordered(1, 5), None)
-            .unwrap()
-            .is_ok());
+        // No block time known (a node before its first block): no window can be checked.
+        assert_eq!(
+            check(&store, &signer, &unordered(1, 5), None)
+                .unwrap()
+                .err()
+                .map(|e| e.code),
+            Some(Code::OutsideValidityWindow)
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   a key at version `v` is one reverse seek;
 //! - `preimages`: key_hash → key (ICS23 non-membership proofs name the neighbouring keys);
 //! - `meta`: `committed` → height ‖ app hash, `chain_id` → the chain id from InitChain,
-//!   `retention` → the pruning state (see below);
+//!   `retention` → the pruning state (see below), `block_time` → the time of the last committed
+//!   block (8 bytes, big-endian unix seconds; written with `committed`, absent before the first
+//!   block): CheckTx's clock for unordered txs across restarts, outside the Merkle state;
 //! - `stale`: what each version made obsolete, for pruning: `stale_since ‖ 0x00 ‖ NodeKey` for
 //!   a tree node the version replaced (jmt's stale node index), `version ‖ 0x01 ‖ key_hash` for
 //!   a key the version wrote (its previous value entry becomes obsolete then).
@@ -55,6 +57,7 @@ const CF_STALE: &str = "stale";
 const META_COMMITTED: &[u8] = b"committed";
 const META_CHAIN_ID: &[u8] = b"chain_id";
 const META_RETENTION: &[u8] = b"retention";
+const META_BLOCK_TIME: &[u8] = b"block_time";
 const STALE_NODE: u8 = 0;
 const STALE_VALUE: u8 = 1;
 
@@ -80,6 +83,17 @@ pub struct Staged {
     preimages: Vec<(KeyHash, Vec<u8>)>,
     /// Nodes of the top levels that staging read from RocksDB, for the [`TopCache`].
     fresh_top: Vec<(NodeKey, Node)>,
+    /// The block's time, committed with it ([`Staged::with_block_time`]).
+    block_time: Option<u64>,
+}
+
+impl Staged {
+    /// This version is the state after a block of time `time` (unix seconds): [`Store::commit`]
+    /// records it in the same atomic write, and [`Store::block_time`] answers it from then on.
+    pub fn with_block_time(mut self, time: u64) -> Staged {
+        self.block_time = Some(time);
+        self
+    }
 }
 
 /// The RocksDB-backed versioned Merkle store.
@@ -442,6 +456,8 @@ impl Store {
         }
         self.committed = None;
         self.top = TopCache::default();
+        // The restored state's block time is not in the snapshot: none until the next commit.
+        self.db.delete_cf(self.cf(CF_META)?, META_BLOCK_TIME)?;
         let version = staged.version;
         let committed = self.commit(staged)?;
         let mut record = version.to_be_bytes().to_vec();
@@ -503,6 +519,20 @@ impl Store {
             .map_err(|_| StoreError::Corrupt {
                 key: "meta/chain_id".into(),
                 reason: "not UTF-8".into(),
+            })
+    }
+
+    /// The time of the last committed block, as its commit recorded it; `None` before the first
+    /// block (or in a store from before block times were kept, until its next commit).
+    pub fn block_time(&self) -> Result<Option<u64>, StoreError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_META)?, META_BLOCK_TIME)? else {
+            return Ok(None);
+        };
+        medledger_tx::keys::decode_u64(&bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                key: "meta/block_time".into(),
+                reason: "not 8 bytes".into(),
             })
     }
 
@@ -613,6 +643,7 @@ impl Store {
             batch,
             preimages,
             fresh_top,
+            block_time: None,
         })
     }
 
@@ -790,6 +821,9 @@ impl Store {
         let mut record = committed.height.to_be_bytes().to_vec();
         record.extend_from_slice(&committed.app_hash);
         wb.put_cf(meta, META_COMMITTED, record);
+        if let Some(time) = staged.block_time {
+            wb.put_cf(meta, META_BLOCK_TIME, time.to_be_bytes());
+        }
         crate::fault::crash_point("commit-before-write", committed.height);
         self.db.write(wb)?;
         crate::fault::crash_point("commit-after-write", committed.height);

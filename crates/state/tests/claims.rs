@@ -26,10 +26,14 @@ const DAY: u64 = 86_400;
 /// The time of the setup block: 20 days before the tests' blocks, so the accesses it logs are
 /// evidence of treatment for services on SERVICE_DAY and the days before it.
 const SETUP_TIME: u64 = T0 - 20 * DAY;
-/// Alice's access events logged at setup: by hospital-a (0) and by lab-b (1); bob's: by
-/// hospital-a (0). Claims cite them as evidence of treatment.
+/// Alice's access events logged at setup: by hospital-a (0) and by lab-b (1), then
+/// [`SPARE_VISITS`] more by hospital-a (2, 3, ...); bob's: by hospital-a (0). Claims cite them as
+/// evidence of treatment. Each access backs at most one claim, so [`World::sign`] hands every
+/// claim of alice that cites `HOSPITAL_VISIT` the next hospital visit no claim has cited yet.
 const HOSPITAL_VISIT: u64 = 0;
 const LAB_VISIT: u64 = 1;
+/// Extra hospital visits of alice logged at setup, one per claim a test files.
+const SPARE_VISITS: u64 = 30;
 
 /// Genesis members: (id, kind). Admin key i is `[100 + i; 32]`.
 const MEMBERS: [(&str, &str); 5] = [
@@ -151,6 +155,8 @@ struct World {
     chain: common::Chain,
     /// The last committed height.
     height: u64,
+    /// Alice's hospital visits (access indices) no claim has been given yet, in order.
+    visits: std::collections::VecDeque<u64>,
 }
 
 impl World {
@@ -162,6 +168,7 @@ impl World {
         World {
             chain: g.chain(),
             height: 0,
+            visits: std::collections::VecDeque::new(),
         }
     }
 
@@ -208,6 +215,12 @@ impl World {
         txs.push(w.sign(&admin(HOSPITAL), visit(0)));
         txs.push(w.sign(&admin(LAB), visit(0)));
         txs.push(w.sign(&admin(HOSPITAL), visit(1)));
+        for _ in 0..SPARE_VISITS {
+            txs.push(w.sign(&admin(HOSPITAL), visit(0)));
+        }
+        w.visits = std::iter::once(HOSPITAL_VISIT)
+            .chain(2..2 + SPARE_VISITS)
+            .collect();
         for s in [SUSPENDED_ADJUSTER, SUSPENDED_PHYSICIAN] {
             let msg = Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did: s.did(),
@@ -222,7 +235,16 @@ impl World {
         w
     }
 
-    fn sign(&mut self, key: &SigningKey, msg: Msg) -> Vec<u8> {
+    /// Signs `msg` with `key`'s next sequence. A claim of alice citing just `HOSPITAL_VISIT`
+    /// cites the next hospital visit no claim was given instead (each access backs one claim).
+    fn sign(&mut self, key: &SigningKey, mut msg: Msg) -> Vec<u8> {
+        if let Msg::SubmitClaim(m) = &mut msg {
+            if m.patient_id == patient(0) && m.evidence == [HOSPITAL_VISIT] {
+                if let Some(v) = self.visits.pop_front() {
+                    m.evidence = vec![v];
+                }
+            }
+        }
         self.chain.tx(key, msg)
     }
 
@@ -1463,7 +1485,11 @@ proptest! {
                 w.sign(&admin(HOSPITAL), anchor("r-alice", 0)),
                 w.sign(&patient_key(0), consent("hospital-a", Purpose::Treat, "*")),
                 w.sign(&admin(HOSPITAL), visit(0)),
+                w.sign(&admin(HOSPITAL), visit(0)),
+                w.sign(&admin(HOSPITAL), visit(0)),
+                w.sign(&admin(HOSPITAL), visit(0)),
             ];
+            w.visits = (0..4).collect();
             w.block_at(SETUP_TIME, &txs)
         };
         for r in setup(&mut a).into_iter().chain(setup(&mut b)) {

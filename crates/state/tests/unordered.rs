@@ -242,3 +242,77 @@ fn the_nonce_set_is_forgotten_once_expired_so_it_stays_bounded() {
         vec![Code::OutsideValidityWindow as u32]
     );
 }
+
+/// Attack 4 (issue 23): a replayed unordered tx was admitted after a node restart, because the
+/// ledger forgot the last block's time and CheckTx skipped the window. The time is now kept with
+/// the committed state and loaded on open.
+#[test]
+fn a_reopened_ledger_refuses_an_expired_unordered_tx_at_check_tx() {
+    let (mut c, patient) = chain_with_consent();
+    let last = c.time - 5; // the last committed block's time
+    let expired = c.unordered(
+        &admin(HOSP),
+        1,
+        last - 1,
+        read(&patient, "a", "Observation"),
+    );
+    let too_far = c.unordered(
+        &admin(HOSP),
+        2,
+        last + 61,
+        read(&patient, "b", "Observation"),
+    );
+    let fine = c.unordered(
+        &admin(HOSP),
+        3,
+        last + 30,
+        read(&patient, "c", "Observation"),
+    );
+    let info = c.ledger().info();
+    c.reopen();
+    assert_eq!(c.ledger().info(), info, "Info reports the same commit");
+    for tx in [&expired, &too_far] {
+        assert_eq!(
+            c.ledger_mut().check_tx(tx).unwrap_err().code,
+            Code::OutsideValidityWindow
+        );
+    }
+    c.ledger_mut().check_tx(&fine).unwrap();
+    // A restart between two blocks changes nothing: the next block applies it.
+    assert_eq!(codes(&c.block(vec![fine])), vec![0]);
+}
+
+/// A ledger that has committed no block has no clock to check a window against: it refuses
+/// every unordered tx at CheckTx, with a message saying why, until its first block.
+#[test]
+fn a_ledger_with_no_block_yet_refuses_unordered_txs_at_check_tx() {
+    let mut c = Chain::new();
+    let p = key(1);
+    let tx = c.unordered(
+        &admin(HOSP),
+        1,
+        c.time + 30,
+        read(&patient_id(&p), "a", "Observation"),
+    );
+    let e = c.ledger_mut().check_tx(&tx).unwrap_err();
+    assert_eq!(e.code, Code::OutsideValidityWindow);
+    assert!(e.message.contains("block time"), "{}", e.message);
+    // After a restart, still none.
+    c.reopen();
+    assert_eq!(
+        c.ledger_mut().check_tx(&tx).unwrap_err().code,
+        Code::OutsideValidityWindow
+    );
+    // Ordered txs are admitted; after the first block unordered ones are too.
+    let ordered = c.tx(&admin(HOSP), enrol(&p));
+    c.ledger_mut().check_tx(&ordered).unwrap();
+    c.block(vec![ordered]);
+    let patient = patient_id(&p);
+    let read = c.unordered(
+        &admin(HOSP),
+        2,
+        c.time + 30,
+        read(&patient, "a", "Observation"),
+    );
+    c.ledger_mut().check_tx(&read).unwrap();
+}

@@ -181,11 +181,31 @@ pub enum Code {
     /// members; see `docs/performance.md`). Retry after a block. (Tx codes skip 100–109, the
     /// query codes.)
     MempoolLaneFull = 110,
+    /// SubmitClaim or DecideClaim citing a break-glass access that no privacy officer has
+    /// reviewed yet: the claim waits (PENDING, not decided) until the review; a JUSTIFIED review
+    /// makes the access evidence, an UNJUSTIFIED one denies the claim.
+    EvidenceUnderReview = 115,
+    /// SubmitClaim citing an access event that already backs another claim: each access event
+    /// backs at most one claim (`evidence/{patient}/{index}` names it).
+    EvidenceAlreadyClaimed = 116,
+    /// A claim item's modifier is not one of the CPT/HCPCS modifiers the ledger accepts
+    /// ([`crate::rules::claims::CLAIM_MODIFIERS`]).
+    UnknownModifier = 117,
+    /// RecoverPatientKey with no approvals, signed by the new key of a pending rotation, before
+    /// the rotation's effective time (the genesis guardian-change delay after it was signed):
+    /// send it again from then on. Until then the patient's guardians can still recover.
+    RotationNotDue = 118,
+    /// ConfirmErasure of a record whose erasure was not requested: it is not erased (send
+    /// EraseRecord first; the custodian confirms after it has destroyed the key).
+    ErasureNotRequested = 123,
+    /// ConfirmErasure of a record whose erasure was confirmed already (its height is in the
+    /// anchor).
+    ErasureAlreadyConfirmed = 124,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 81] = [
+    pub const ALL: [Code; 87] = [
         Code::TxDecode,
         Code::TxTooLarge,
         Code::NonCanonical,
@@ -267,6 +287,12 @@ impl Code {
         Code::OutsideValidityWindow,
         Code::NonceReused,
         Code::MempoolLaneFull,
+        Code::EvidenceUnderReview,
+        Code::EvidenceAlreadyClaimed,
+        Code::UnknownModifier,
+        Code::RotationNotDue,
+        Code::ErasureNotRequested,
+        Code::ErasureAlreadyConfirmed,
     ];
 
     /// The ABCI result code.
@@ -363,6 +389,12 @@ impl Code {
             Code::OutsideValidityWindow => "OUTSIDE_VALIDITY_WINDOW",
             Code::NonceReused => "NONCE_REUSED",
             Code::MempoolLaneFull => "MEMPOOL_LANE_FULL",
+            Code::EvidenceUnderReview => "EVIDENCE_UNDER_REVIEW",
+            Code::EvidenceAlreadyClaimed => "EVIDENCE_ALREADY_CLAIMED",
+            Code::UnknownModifier => "UNKNOWN_MODIFIER",
+            Code::RotationNotDue => "ROTATION_NOT_DUE",
+            Code::ErasureNotRequested => "ERASURE_NOT_REQUESTED",
+            Code::ErasureAlreadyConfirmed => "ERASURE_ALREADY_CONFIRMED",
         }
     }
 }

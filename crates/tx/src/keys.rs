@@ -92,6 +92,8 @@ pub enum List<'a> {
     /// The `nonce/…` keys of the unordered txs valid until one second, forgotten (count and
     /// entries deleted) once a block is later.
     NonceExpiry(u64),
+    /// A patient's anchored records, in anchor order: record ids (UTF-8).
+    PatientRecords(&'a str),
 }
 
 impl List<'_> {
@@ -106,6 +108,7 @@ impl List<'_> {
             List::Coverage(p, i) => coverage_count(p, i),
             List::ValidatorChanges => validator_change_count(),
             List::NonceExpiry(s) => nonce_expiry_count(s),
+            List::PatientRecords(p) => patient_record_count(p),
         }
     }
 
@@ -120,6 +123,7 @@ impl List<'_> {
             List::Coverage(p, i) => coverage(p, i, n),
             List::ValidatorChanges => validator_change(n),
             List::NonceExpiry(s) => nonce_expiry(s, n),
+            List::PatientRecords(p) => patient_record(p, n),
         }
     }
 }
@@ -168,6 +172,20 @@ pub fn review(member: &str, n: u64) -> Vec<u8> {
 /// `record/{record id}` → `RecordAnchor`.
 pub fn record(record_id: &str) -> Vec<u8> {
     format!("record/{record_id}").into_bytes()
+}
+
+/// `patient-records/{patient}/count` → counter of the records anchored for the patient. A
+/// proof of this counter plus a proof of every index below it is a proof of *every* record the
+/// ledger holds for the patient (each `record/{id}` then says where it lives and whether it is
+/// erased).
+pub fn patient_record_count(patient: &str) -> Vec<u8> {
+    format!("patient-records/{patient}/count").into_bytes()
+}
+
+/// `patient-records/{patient}/{n}` → record id (UTF-8) of the patient's `n`-th anchored record,
+/// from 0, in anchor order.
+pub fn patient_record(patient: &str, n: u64) -> Vec<u8> {
+    format!("patient-records/{patient}/{n:020}").into_bytes()
 }
 
 /// `study/{study}/count` → counter of HRESCH consents naming the study.
@@ -305,6 +323,30 @@ pub fn nonce_latest() -> Vec<u8> {
     b"nonce-expiry/latest".to_vec()
 }
 
+/// `evidence/{patient}/{n}` → the id (UTF-8) of the one claim that cites access event `n` of
+/// the patient as evidence of treatment. Each access event backs at most one claim; a second
+/// claim citing it is `EVIDENCE_ALREADY_CLAIMED`, and a break-glass review finds the claim here.
+pub fn evidence(patient: &str, n: u64) -> Vec<u8> {
+    format!("evidence/{patient}/{n:020}").into_bytes()
+}
+
+/// `guardian-change/{patient}` → `PendingPatientChange`: a guardian-set change and/or key
+/// rotation signed by the patient's current key while the patient has guardians, waiting for
+/// its effective time (block time); absent when none is pending. A recovery cancels it.
+pub fn guardian_change(patient: &str) -> Vec<u8> {
+    format!("guardian-change/{patient}").into_bytes()
+}
+
+/// `params/guardian-change-delay` → counter: seconds of block time a pending guardian-set change
+/// or key rotation waits before it takes effect (genesis `guardian_change_delay_secs`; absent
+/// means [`DEFAULT_GUARDIAN_CHANGE_DELAY_SECS`]).
+pub fn guardian_change_delay() -> Vec<u8> {
+    b"params/guardian-change-delay".to_vec()
+}
+
+/// The guardian-change delay of a chain whose genesis names none: 48 hours.
+pub const DEFAULT_GUARDIAN_CHANGE_DELAY_SECS: u64 = 48 * 3600;
+
 /// The value encoding of counters.
 pub fn encode_u64(n: u64) -> Vec<u8> {
     n.to_be_bytes().to_vec()
@@ -359,6 +401,21 @@ mod tests {
             validator_change(1),
             b"validators/changes/00000000000000000001"
         );
+        assert_eq!(
+            List::PatientRecords("pt-ab").entry_key(2),
+            b"patient-records/pt-ab/00000000000000000002"
+        );
+        assert_eq!(
+            List::PatientRecords("pt-ab").count_key(),
+            b"patient-records/pt-ab/count"
+        );
+    }
+
+    #[test]
+    fn evidence_and_pending_keys_are_pinned() {
+        assert_eq!(evidence("pt-ab", 3), b"evidence/pt-ab/00000000000000000003");
+        assert_eq!(guardian_change("pt-ab"), b"guardian-change/pt-ab");
+        assert_eq!(guardian_change_delay(), b"params/guardian-change-delay");
     }
 
     #[test]

@@ -14,10 +14,25 @@ pub const UNORDERED_NONCE_LEN: usize = 16;
 pub const MEMPOOL_PATIENT_LANE: u64 = 256;
 /// Most txs of one patient key pending in one node's mempool.
 pub const MEMPOOL_PATIENT_SIGNER: u64 = 16;
-/// Most txs of practitioner keys pending in one node's mempool.
-pub const MEMPOOL_PRACTITIONER_LANE: u64 = 1024;
-/// Most txs of one practitioner key pending in one node's mempool.
+/// A patient's reserved allowance: a `RevokeConsent` of a patient with fewer than this many txs
+/// pending on a node is admitted even when the patients' lane is full, so a flood of other
+/// patient keys can never hold back a revocation. Bounded per patient key, and only members
+/// enrol patient keys.
+pub const MEMPOOL_PATIENT_RESERVED: u64 = 4;
+/// Most txs one member's keys (its admin keys and its practitioners together) may have pending
+/// in one node's mempool: one member's flood cannot crowd out another member. With CometBFT's
+/// default mempool of 5,000 txs, four members' quotas, the patients' lane and the outsiders'
+/// lane fit together (4 × 1,024 + 256 + 32 = 4,384).
+pub const MEMPOOL_MEMBER_QUOTA: u64 = 1024;
+/// Most txs of one practitioner key pending in one node's mempool (within its member's quota).
 pub const MEMPOOL_PRACTITIONER_SIGNER: u64 = 64;
+/// Most txs of keys the ledger does not know pending in one node's mempool (only key
+/// recoveries, signed by the new key, come from such keys, and CheckTx verifies their guardian
+/// approvals first): their own small lane, so outsiders can never fill the patients' lane.
+pub const MEMPOOL_OUTSIDER_LANE: u64 = 32;
+/// Most txs of one key the ledger does not know pending in one node's mempool: a recovery, and
+/// one re-signed copy (a client whose first copy a mempool dropped).
+pub const MEMPOOL_OUTSIDER_SIGNER: u64 = 2;
 /// Longest chain id (CometBFT's own limit).
 pub const MAX_CHAIN_ID_LEN: usize = 50;
 /// Longest identifier: member ids, patient ids, consent ids.

@@ -169,6 +169,13 @@ pub enum HttpSigError {
     /// The nonce cache is full of unexpired entries; new requests are refused (fail closed).
     #[error("nonce cache full")]
     NonceCacheFull,
+    /// This key already has `limit` signed requests within their validity: it must wait for
+    /// them to expire (one key may not take the cache every other key needs).
+    #[error("this key has {limit} signed requests in flight, the most one key may; retry shortly")]
+    KeyNonceQuota {
+        /// The per-key quota.
+        limit: usize,
+    },
 }
 
 /// Shorthand for results of this crate.

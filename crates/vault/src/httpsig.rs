@@ -829,22 +829,37 @@ impl<'a> SfParser<'a> {
 /// already present ([`HttpSigError::Replay`]); then, if the cache is at capacity, refuses the
 /// request ([`HttpSigError::NonceCacheFull`]) rather than evict a live entry, because evicting
 /// one would reopen its replay window. Size the capacity as peak signed requests per second
-/// times `max_validity_secs`. Insert only after the signature verified, so that unauthenticated
-/// callers cannot fill the cache.
+/// times `max_validity_secs`. Insert only after the signature verified *and* the key was found to
+/// have a role on chain, so that neither strangers nor throwaway keys can fill the cache.
+///
+/// Each keyid may hold at most `per_key` live entries ([`HttpSigError::KeyNonceQuota`] beyond
+/// that), so one known key that floods cannot take the capacity every other key needs.
 #[derive(Debug, Clone)]
 pub struct NonceCache {
     capacity: usize,
+    per_key: usize,
     entries: BTreeMap<(String, String), u64>,
     by_expiry: BTreeSet<(u64, String, String)>,
+    of_key: BTreeMap<String, usize>,
 }
 
 impl NonceCache {
     /// A cache for at most `capacity` live entries (clamped to 1..=[`MAX_NONCE_CACHE_CAPACITY`]).
+    /// Each key may hold all of it; see [`NonceCache::with_key_quota`].
     pub fn new(capacity: usize) -> Self {
+        Self::with_key_quota(capacity, capacity)
+    }
+
+    /// A cache for at most `capacity` live entries, at most `per_key` (clamped to
+    /// 1..=capacity) of them from one keyid.
+    pub fn with_key_quota(capacity: usize, per_key: usize) -> Self {
+        let capacity = capacity.clamp(1, MAX_NONCE_CACHE_CAPACITY);
         Self {
-            capacity: capacity.clamp(1, MAX_NONCE_CACHE_CAPACITY),
+            capacity,
+            per_key: per_key.clamp(1, capacity),
             entries: BTreeMap::new(),
             by_expiry: BTreeSet::new(),
+            of_key: BTreeMap::new(),
         }
     }
 
@@ -865,6 +880,12 @@ impl NonceCache {
                 break;
             }
             if let Some((_, keyid, nonce)) = self.by_expiry.pop_first() {
+                if let Some(n) = self.of_key.get_mut(&keyid) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.of_key.remove(&keyid);
+                    }
+                }
                 self.entries.remove(&(keyid, nonce));
             }
         }
@@ -892,8 +913,15 @@ impl NonceCache {
         if self.entries.len() >= self.capacity {
             return Err(HttpSigError::NonceCacheFull);
         }
+        let held = self.of_key.get(keyid).copied().unwrap_or(0);
+        if held >= self.per_key {
+            return Err(HttpSigError::KeyNonceQuota {
+                limit: self.per_key,
+            });
+        }
         self.by_expiry
             .insert((expires, key.0.clone(), key.1.clone()));
+        *self.of_key.entry(key.0.clone()).or_default() += 1;
         self.entries.insert(key, expires);
         Ok(())
     }
@@ -1468,6 +1496,28 @@ mod tests {
         assert_eq!(cache.len(), 1);
     }
 
+    /// One flooding key fills its own quota, never the cache: another key still gets in, and
+    /// the flooder gets room back as its entries expire.
+    #[test]
+    fn one_key_cannot_take_the_whole_nonce_cache() {
+        let mut cache = NonceCache::with_key_quota(100, 4);
+        for i in 0..4 {
+            cache
+                .check_and_insert("flood", &format!("nonce-{i:02}"), NOW + 10, NOW)
+                .expect("within the quota");
+        }
+        assert_eq!(
+            cache.check_and_insert("flood", "nonce-99", NOW + 10, NOW),
+            Err(HttpSigError::KeyNonceQuota { limit: 4 })
+        );
+        cache
+            .check_and_insert("victim", NONCE, NOW + 10, NOW)
+            .expect("another key is not affected");
+        cache
+            .check_and_insert("flood", "nonce-99", NOW + 20, NOW + 10)
+            .expect("the flooder's entries expired");
+        assert_eq!(cache.len(), 1);
+    }
     #[test]
     fn nonce_cache_eviction_is_deterministic() {
         let run = || {

@@ -1,12 +1,17 @@
-// The auditor page: look up any patient, consent, record, claim, member or practitioner; the
-// value (or its absence) is verified in the browser against a BLS checkpoint certificate.
+// The auditor page: open a member admin's or privacy officer's key (kept in memory; it signs the
+// gateway's token request), then look up any patient, consent, record, claim, member or
+// practitioner; the value (or its absence) is verified in the browser against a BLS checkpoint
+// certificate. The gateway's exports are fetched with the token and saved as files.
 
 import { toHex } from '../bytes.ts';
+import { errorText, describeStatus, HttpError, Session } from '../auth.ts';
 import * as keys from '../keys.ts';
 import * as M from '../messages.ts';
 import { decode, type Schema } from '../proto.ts';
-import { loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, type Info } from './common.ts';
-import { $, el, setStatus, utcTime } from './dom.ts';
+import type { Ledger } from '../ledger.ts';
+import type { PatientKey } from '../tx.ts';
+import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, wireKeyInputs, type Info } from './common.ts';
+import { $, download, el, setStatus, utcTime } from './dom.ts';
 
 const KINDS: Record<string, { key: (id: string) => string; schema: Schema; label: string }> = {
   patient: { key: keys.patient, schema: M.Patient, label: 'Patient' },
@@ -18,8 +23,15 @@ const KINDS: Record<string, { key: (id: string) => string; schema: Schema; label
 };
 const TIME_FIELDS = new Set(['time', 'not_before', 'not_after', 'valid_until', 'service_date']);
 
-const ledger = makeLedger();
 let info: Info | undefined;
+let session: Session | undefined;
+let ledger: Ledger | undefined;
+/** Resolves once the session and the trust root are set up. */
+let ready: Promise<void> = Promise.resolve();
+/** The patient whose exports the download buttons fetch. */
+let exportPatient = '';
+
+const NEEDS_KEY = "Open a member admin's or a privacy officer's key first: the gateway answers only a key with a role on the ledger.";
 
 function show(v: unknown, field = ''): string {
   if (typeof v === 'bigint') return TIME_FIELDS.has(field) && v !== 0n ? `${v} (${utcTime(v)})` : v.toString();
@@ -42,11 +54,13 @@ async function lookup(): Promise<void> {
     setStatus('Choose a kind and enter an id (without "/").', 'error');
     return;
   }
-  const fhir = $<HTMLAnchorElement>('#download-fhir');
-  const csv = $<HTMLAnchorElement>('#download-csv');
+  await ready;
+  if (!session?.hasKey() || !ledger) {
+    setStatus(NEEDS_KEY, 'error');
+    return;
+  }
   const isPatient = kind === 'patient';
-  fhir.href = `/fhir/AuditEvent?patient=${encodeURIComponent(isPatient ? id : '')}`;
-  csv.href = `/audit/access.csv?patient=${encodeURIComponent(isPatient ? id : '')}`;
+  exportPatient = isPatient ? id : '';
   $('#downloads').hidden = !isPatient;
   result.removeAttribute('data-verified');
   result.replaceChildren(el('p', {}, 'Verifying…'));
@@ -63,6 +77,12 @@ async function lookup(): Promise<void> {
       decoded = r.value ? decode(k.schema, r.value) : undefined;
     } catch (e) {
       decodeError = msg(e);
+    }
+    if (r.denied) {
+      result.setAttribute('data-verified', 'denied');
+      result.replaceChildren(el('p', { class: 'denied' }, deniedText(`${k.label.toLowerCase()} ${id}`)), el('p', { class: 'small' }, r.error ?? ''));
+      setStatus(deniedText(`${k.label.toLowerCase()} ${id}`), 'warn');
+      return;
     }
     const ok = r.verified && !decodeError;
     const parts: (Node | string)[] = [
@@ -90,11 +110,23 @@ async function lookup(): Promise<void> {
       renderHistory(table, h, id);
       parts.push(el('h3', {}, 'Access history'), table);
       allOk = allOk && h.complete;
+      if (h.denied) {
+        result.setAttribute('data-verified', 'denied');
+        result.replaceChildren(...parts);
+        setStatus(deniedText(`patient ${id}'s access history`), 'warn');
+        return;
+      }
     }
     result.setAttribute('data-verified', allOk ? 'yes' : 'no');
     result.replaceChildren(...parts);
     setStatus(allOk ? `Verified at certified height ${at.height}.` : `NOT verified: ${r.error ?? decodeError ?? 'see the rows marked NOT verified'}`, allOk ? 'ok' : 'error');
   } catch (e) {
+    if (isDenied(e)) {
+      result.setAttribute('data-verified', 'denied');
+      result.replaceChildren(el('p', { class: 'denied' }, deniedText('the ledger state this lookup needs', e)));
+      setStatus(deniedText('the ledger state this lookup needs', e), 'warn');
+      return;
+    }
     result.setAttribute('data-verified', 'no');
     result.replaceChildren(el('p', { class: 'bad' }, `NOT verified: ${msg(e)}`));
     setStatus(`NOT verified: ${msg(e)}`, 'error');
@@ -105,28 +137,80 @@ export function historyHead(): HTMLTableSectionElement {
   return el('thead', {}, el('tr', {}, ...['#', 'When (UTC)', 'Who', 'What', 'Why', 'Consent', 'Proof'].map((h) => el('th', {}, h))));
 }
 
+/** Opens the auditor's key: signs in, and says who the gateway takes it for. */
+async function setKey(k: PatientKey): Promise<void> {
+  await ready;
+  if (!session) return;
+  session.setKey(k);
+  $('#public-key').textContent = toHex(k.publicKey);
+  $('#subject').textContent = '';
+  setStatus('Signing in to the gateway with the key (a signature; the key stays here)…', 'info');
+  try {
+    const who = await session.login();
+    $('#subject').textContent = `${who.kind} ${who.id}`;
+    $('#key-section').classList.add('has-key');
+    $('#key-needed').hidden = true;
+    const note = who.kind === 'patient' ? ' A patient key reads only its own patient\'s data here.' : '';
+    setStatus(`Signed in as ${who.kind} ${who.id}. Enter an id to verify.${note}`, 'ok');
+    const id = $<HTMLInputElement>('#lookup-id').value.trim();
+    if (id && new URLSearchParams(location.search).get('id') === id) void lookup();
+  } catch (e) {
+    session.setKey(undefined);
+    const why = e instanceof HttpError && e.status === 403 ? 'the ledger gives this key no role (not a member admin, privacy officer or other known key)' : msg(e);
+    setStatus(`Not signed in: ${why}. ${NEEDS_KEY}`, 'error');
+  }
+}
+
+/** Fetches one of the gateway's exports with the token and saves it as a file. */
+async function saveExport(path: string, name: string, what: string): Promise<void> {
+  if (!session?.hasKey()) {
+    setStatus(NEEDS_KEY, 'error');
+    return;
+  }
+  if (!exportPatient) return;
+  try {
+    const res = await session.fetch(`${path}?patient=${encodeURIComponent(exportPatient)}`);
+    if (!res.ok) {
+      const text = await res.text();
+      setStatus(`${what}: ${describeStatus(res.status)}${text ? `: ${errorText(text)}` : ''}`, res.status === 403 ? 'warn' : 'error');
+      return;
+    }
+    const blob = await res.blob();
+    download(name, blob);
+    setStatus(`Saved ${name} (${what}, ${blob.size} bytes, made by the gateway: not verified by this page).`, 'info');
+  } catch (e) {
+    setStatus(`${what}: ${msg(e)}`, 'error');
+  }
+}
+
 async function main(): Promise<void> {
+  wireKeyInputs((k) => void setKey(k));
   $('#lookup-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     void lookup();
   });
+  $('#download-fhir').addEventListener('click', () => void saveExport('/fhir/AuditEvent', `auditevents-${exportPatient}.json`, 'FHIR AuditEvent Bundle'));
+  $('#download-csv').addEventListener('click', () => void saveExport('/audit/access.csv', `access-${exportPatient}.csv`, 'HIPAA accounting CSV'));
   const params = new URLSearchParams(location.search);
   const kind = params.get('kind');
   const id = params.get('id');
   if (kind && KINDS[kind]) $<HTMLSelectElement>('#lookup-kind').value = kind;
   if (id) $<HTMLInputElement>('#lookup-id').value = id;
-  try {
-    info = await loadInfo();
-  } catch {
-    info = undefined;
-  }
-  try {
-    await loadTrust(ledger, info);
-    setStatus('Trust root loaded from genesis. Enter an id to verify.', 'info');
-  } catch (e) {
-    setStatus(`Cannot establish the trust root: ${msg(e)}`, 'error');
-  }
-  if (kind && id) void lookup();
+  ready = (async () => {
+    try {
+      info = await loadInfo();
+    } catch {
+      info = undefined;
+    }
+    session = new Session({ gateway: gatewayBase(info) });
+    ledger = makeLedger(session);
+    try {
+      await loadTrust(ledger, info);
+      if (!session.hasKey()) setStatus(`Trust root loaded from genesis. ${NEEDS_KEY}`, 'info');
+    } catch (e) {
+      setStatus(`Cannot establish the trust root: ${msg(e)}`, 'error');
+    }
+  })();
 }
 
 void main();

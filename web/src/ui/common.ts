@@ -1,17 +1,19 @@
-// What both pages share: the gateway's info, the verifying ledger client, the trust panel and
-// the access-history table.
+// What both pages share: the gateway's info, the key's session with the gateway, the verifying
+// ledger client, the key inputs, the trust panel and the access-history table.
 
 import { toHex } from '../bytes.ts';
 import { trustFingerprint, type CertTrust } from '../cert.ts';
 import { decodeAccessEvent, type AccessEventV } from '../messages.ts';
+import { DeniedError, HttpError, Session } from '../auth.ts';
 import { httpTransport, Ledger, type Attested, type Read } from '../ledger.ts';
 import * as keys from '../keys.ts';
-import { $, el, utcTime } from './dom.ts';
+import { parseKeyFile, type PatientKey } from '../tx.ts';
+import { $, el, setStatus, utcTime } from './dom.ts';
 
 export interface Info {
   chain_id: string;
   member_id: string;
-  rpc_websocket: string;
+  /** The gateway's public base URL: what a token request's signature names. */
   gateway: string;
 }
 
@@ -21,8 +23,44 @@ export async function loadInfo(): Promise<Info> {
   return res.json();
 }
 
-export function makeLedger(): Ledger {
-  return new Ledger(httpTransport('/rpc/'));
+/**
+ * The base URL a token request's `@target-uri` names: the gateway's public URL from /api/info
+ * (what the gateway checks signatures against, also behind a proxy or TLS terminator), else this
+ * page's origin. Either way it is the gateway that served this page's code.
+ */
+export function gatewayBase(info?: Info): string {
+  const g = info?.gateway;
+  return typeof g === 'string' && /^https?:\/\/[^/?#@\s]+\/?$/.test(g) ? g : location.origin;
+}
+
+/** RPC methods that need no token: the open ones and the signed broadcasts. */
+const OPEN_RPC = new Set(['genesis', 'status', 'broadcast_tx_sync', 'broadcast_tx_commit']);
+
+/** A ledger client whose reads go through `session` (bearer token on abci_query). */
+export function makeLedger(session: Session): Ledger {
+  return new Ledger(httpTransport('/rpc/', (url, method) => session.fetch(url, {}, !OPEN_RPC.has(method))));
+}
+
+/** Wires a key file input, a paste box and its button to `open` (the text of the key file). */
+export function wireKeyInputs(open: (k: PatientKey) => void): void {
+  const tryOpen = (text: string) => {
+    let k: PatientKey;
+    try {
+      k = parseKeyFile(text);
+    } catch (e) {
+      setStatus(`Key not opened: ${msg(e)}`, 'error');
+      return;
+    }
+    $<HTMLTextAreaElement>('#key-paste').value = '';
+    open(k);
+  };
+  $<HTMLInputElement>('#key-file').addEventListener('change', async (ev) => {
+    const input = ev.target as HTMLInputElement;
+    const f = input.files?.[0];
+    if (f) tryOpen(await f.text());
+    input.value = '';
+  });
+  $('#key-open').addEventListener('click', () => tryOpen($<HTMLTextAreaElement>('#key-paste').value));
 }
 
 /** Loads the trust root and fills the trust panel (`#trust`). */
@@ -50,13 +88,25 @@ export function showAttested(at: Attested): void {
   }
 }
 
-export const verifiedText = (v: boolean) => el('span', { class: v ? 'ok' : 'bad' }, v ? 'verified' : 'NOT verified');
+export const verifiedText = (v: boolean, denied = false) =>
+  denied ? el('span', { class: 'denied' }, 'not permitted') : el('span', { class: v ? 'ok' : 'bad' }, v ? 'verified' : 'NOT verified');
+
+/** Whether an error is the gateway refusing this key (403), not a failed verification. */
+export const isDenied = (e: unknown) => e instanceof DeniedError;
+
+/** The sentence shown for a 403: what was refused, and that nothing failed to verify. */
+export function deniedText(what: string, e?: unknown): string {
+  const why = e instanceof HttpError && e.detail ? ` (${e.detail})` : '';
+  return `The gateway does not let this key read ${what}${why}. This is a permission, not a verification failure.`;
+}
 
 export interface History {
   count: Read;
   n: bigint;
   rows: { read: Read; event?: AccessEventV }[];
   complete: boolean;
+  /** The gateway refused this key the history (403). */
+  denied: boolean;
 }
 
 export async function readHistory(ledger: Ledger, at: Attested, patient: string): Promise<History> {
@@ -71,7 +121,7 @@ export async function readHistory(ledger: Ledger, at: Attested, patient: string)
     return { read, event };
   });
   const complete = l.count.verified && rows.length === Number(l.n) && rows.every((r) => r.read.verified && r.event);
-  return { count: l.count, n: l.n, rows, complete };
+  return { count: l.count, n: l.n, rows, complete, denied: !!l.count.denied || rows.some((r) => r.read.denied) };
 }
 
 /** Fills `table` (the `#accesses` table) with the history, one `tr.access-row` per event. */
@@ -104,13 +154,16 @@ export function renderHistory(table: HTMLTableElement, h: History, patient: stri
           bg ? el('span', { class: 'bg-flag' }, 'BREAK-GLASS') : (e?.consent_id ?? ''),
           bg ? el('div', { class: 'small review' }, `review: ${e!.review}${e!.reviewer ? ` by ${e!.reviewer}` : ''}`) : '',
         ),
-        el('td', { 'data-label': 'Proof' }, verifiedText(ok)),
+        el('td', { 'data-label': 'Proof' }, verifiedText(ok, !!read.denied)),
       );
       return tr;
     }),
   );
   const cap = table.querySelector('caption');
-  if (cap) {
+  if (cap && h.denied) {
+    cap.textContent = deniedText(`this patient's access history`);
+    cap.className = 'denied';
+  } else if (cap) {
     cap.textContent = h.complete
       ? `Complete history: ${h.n} access event(s), count and every event verified`
       : `History NOT verified complete: ${h.count.verified ? `${h.rows.filter((r) => !r.read.verified).length} event(s) failed` : `the event count did not verify (${h.count.error ?? ''})`}`;

@@ -26,14 +26,14 @@ export function utcTime(secs: bigint | number): string {
   return new Date(n * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 }
 
-export function setStatus(text: string, kind: 'ok' | 'error' | 'info' = 'info'): void {
+export function setStatus(text: string, kind: 'ok' | 'warn' | 'error' | 'info' = 'info'): void {
   const s = $('#status');
   s.textContent = text;
   s.className = `status ${kind}`;
 }
 
-export function download(name: string, text: string, type = 'application/json'): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+export function download(name: string, data: string | Blob, type = 'application/json'): void {
+  const url = URL.createObjectURL(typeof data === 'string' ? new Blob([data], { type }) : data);
   const a = el('a', { href: url, download: name });
   document.body.append(a);
   a.click();

@@ -1,70 +1,47 @@
-// Live updates: CometBFT's own event subscription over its WebSocket. Events only say "look
-// again": every value shown is re-read with proofs at a certified height ≥ the event's height.
+// Live updates by polling: every few seconds, read the latest certified height (through the
+// authenticated abci_query, like every other read) and, when it advanced, tell the page to
+// re-read what it shows, verified at the new height. The node's event WebSocket is not used:
+// it carried every tx's events for every patient to anyone who connected.
 
-export interface LiveOptions {
-  url: string;
-  queries: string[];
-  /** A tx event at block `height` arrived. */
-  onEvent: (height: bigint) => void;
-  /** Subscribed (true) or disconnected (false). */
-  onState: (live: boolean) => void;
+export const POLL_EVERY_MS = 2000;
+
+export interface PollOptions {
+  /** The latest certified height (an unproven pointer; the page attests what it reads). */
+  latest: () => Promise<bigint>;
+  /** The certified height advanced to `height` (called once per advance, never concurrently). */
+  onAdvance: (height: bigint) => Promise<void> | void;
+  /** The last poll answered (true) or failed (false, with why). */
+  onState: (live: boolean, error?: unknown) => void;
+  everyMs?: number;
+  /** The height already shown (0: none); only a higher one is an advance. */
+  from?: bigint;
+  sleep?: (ms: number) => Promise<void>;
 }
 
-export function subscribe(o: LiveOptions): () => void {
-  let ws: WebSocket | undefined;
+/** Polls until the returned function is called. One poll at a time; no overlap. */
+export function poll(o: PollOptions): () => void {
   let stopped = false;
-  let retry = 1000;
-  let confirmed = new Set<number>();
-  const connect = () => {
-    if (stopped) return;
-    confirmed = new Set();
-    try {
-      ws = new WebSocket(o.url);
-    } catch {
-      setTimeout(connect, retry);
-      return;
-    }
-    ws.onopen = () => {
-      o.queries.forEach((query, i) => ws!.send(JSON.stringify({ jsonrpc: '2.0', method: 'subscribe', id: i + 1, params: { query } })));
-    };
-    ws.onmessage = (m) => {
-      let j: any;
+  let seen = o.from ?? 0n;
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const every = o.everyMs ?? POLL_EVERY_MS;
+  void (async () => {
+    while (!stopped) {
       try {
-        j = JSON.parse(String(m.data));
-      } catch {
-        return;
-      }
-      if (j.error) return;
-      const data = j.result?.data;
-      if (!data) {
-        // The answer to a subscribe request.
-        if (typeof j.id === 'number' && j.result && !confirmed.has(j.id)) {
-          confirmed.add(j.id);
-          if (confirmed.size === o.queries.length) {
-            retry = 1000;
-            o.onState(true);
-          }
+        const h = await o.latest();
+        if (stopped) return;
+        o.onState(true);
+        if (h > seen) {
+          seen = h;
+          await o.onAdvance(h);
         }
-        return;
+      } catch (e) {
+        if (stopped) return;
+        o.onState(false, e);
       }
-      const h = data.value?.TxResult?.height ?? j.result?.events?.['tx.height']?.[0];
-      if (h !== undefined && /^\d+$/.test(String(h))) o.onEvent(BigInt(h));
-    };
-    ws.onclose = () => {
-      o.onState(false);
-      if (!stopped) setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 30_000);
-    };
-  };
-  connect();
+      await sleep(every);
+    }
+  })();
   return () => {
     stopped = true;
-    ws?.close();
   };
-}
-
-/** The event queries of one patient (event types: crates/state/src/domain/). */
-export function patientQueries(patient: string): string[] {
-  const q = (ev: string) => `tm.event='Tx' AND ${ev}.patient_id='${patient}'`;
-  return [q('medledger.access.logged'), q('medledger.consent.granted'), q('medledger.consent.revoked'), q('medledger.access.reviewed')];
 }

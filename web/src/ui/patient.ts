@@ -1,80 +1,110 @@
 // The patient page: open or create a key, see consents and every access (each row verified in
 // the browser against a BLS certificate of the genesis consortium), grant and revoke consents.
-// The secret key stays in this page's memory: no request ever carries it.
+// The secret key stays in this page's memory: no request ever carries it. It signs the gateway's
+// token request (RFC 9421) and the txs; the token then names the patient on every read.
 
 import { decodeU64, fromUtf8, toHex } from '../bytes.ts';
-import { codeName } from '../codes.ts';
+import { HttpError, Session } from '../auth.ts';
+import { broadcastAndConfirm, type Expectation } from '../broadcast.ts';
 import * as keys from '../keys.ts';
 import { decodeConsent, decodeKeyOwner, type ConsentV, type TxMsg } from '../messages.ts';
-import { keyFileJson, newKey, parseKeyFile, signTx, type PatientKey } from '../tx.ts';
+import { keyFileJson, newKey, signTx, type PatientKey } from '../tx.ts';
 import type { Attested, Ledger, Read } from '../ledger.ts';
-import { loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, type Info } from './common.ts';
-import { subscribe, patientQueries } from './live.ts';
+import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, wireKeyInputs, type Info } from './common.ts';
+import { poll } from './live.ts';
 import { $, download, el, setStatus, utcTime } from './dom.ts';
 
-const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** How often a key the gateway does not know yet (not enrolled) tries to sign in again. */
+const ENROL_RETRY_MS = 5000;
 
 const state: {
   info?: Info;
-  ledger: Ledger;
+  session?: Session;
+  ledger?: Ledger;
   key?: PatientKey;
   patient?: string;
   at?: Attested;
   nextSeq: bigint;
   stopLive?: () => void;
   refreshing: boolean;
-} = { ledger: makeLedger(), nextSeq: 0n, refreshing: false };
+} = { nextSeq: 0n, refreshing: false };
+
+/** Resolves once the session and the trust root are set up (or failed, said in #status). */
+let ready: Promise<void> = Promise.resolve();
 
 async function main(): Promise<void> {
-  wireKeyInputs();
+  wireKeyInputs((k) => void setKey(k));
+  $('#key-create').addEventListener('click', () => {
+    const k = newKey('patient');
+    download('medledger-patient-key.json', keyFileJson(k));
+    void setKey(k, 'New key created and downloaded: keep the file safe. Hand the public key below to your hospital to be enrolled.');
+  });
   wireGrant();
-  try {
-    state.info = await loadInfo();
-  } catch (e) {
-    setStatus(`The gateway's /api/info is unavailable (${msg(e)}); live updates are off.`, 'error');
-  }
-  try {
-    await loadTrust(state.ledger, state.info);
-  } catch (e) {
-    setStatus(`Cannot establish the trust root: ${msg(e)}`, 'error');
-  }
+  ready = (async () => {
+    try {
+      state.info = await loadInfo();
+    } catch (e) {
+      setStatus(`The gateway's /api/info is unavailable (${msg(e)}); signing in uses this page's address.`, 'error');
+    }
+    state.session = new Session({ gateway: gatewayBase(state.info) });
+    state.ledger = makeLedger(state.session);
+    try {
+      await loadTrust(state.ledger, state.info);
+      if (!state.key) setStatus('Open your key to see your consents and every access to your data.', 'info');
+    } catch (e) {
+      setStatus(`Cannot establish the trust root: ${msg(e)}`, 'error');
+    }
+  })();
 }
 
 // ---- the key ----
 
-function wireKeyInputs(): void {
-  $<HTMLInputElement>('#key-file').addEventListener('change', async (ev) => {
-    const f = (ev.target as HTMLInputElement).files?.[0];
-    if (f) openKey(await f.text());
-  });
-  $('#key-open').addEventListener('click', () => openKey($<HTMLTextAreaElement>('#key-paste').value));
-  $('#key-create').addEventListener('click', () => {
-    const k = newKey('patient');
-    download('medledger-patient-key.json', keyFileJson(k));
-    setKey(k);
-    setStatus('New key created and downloaded: keep the file safe. Hand the public key below to your hospital to be enrolled.', 'ok');
-  });
-}
-
-function openKey(text: string): void {
-  try {
-    setKey(parseKeyFile(text));
-    $<HTMLTextAreaElement>('#key-paste').value = '';
-  } catch (e) {
-    setStatus(`Key not opened: ${msg(e)}`, 'error');
-  }
-}
-
-function setKey(k: PatientKey): void {
+async function setKey(k: PatientKey, note?: string): Promise<void> {
   state.key = k;
   state.patient = undefined;
+  state.at = undefined;
   state.nextSeq = 0n;
   state.stopLive?.();
   state.stopLive = undefined;
+  setLive(false);
   $('#public-key').textContent = toHex(k.publicKey);
   $('#patient-id').textContent = '';
   $('#key-section').classList.add('has-key');
-  void refresh();
+  await ready;
+  state.session!.setKey(k);
+  await signIn(k, note);
+}
+
+/** Gets a token for `k`; a key the ledger does not know yet is retried every few seconds. */
+async function signIn(k: PatientKey, note?: string): Promise<void> {
+  if (state.key !== k) return;
+  setStatus(note ?? 'Signing in to the gateway with your key (a signature; the key stays here)…', note ? 'ok' : 'info');
+  try {
+    await state.session!.login();
+  } catch (e) {
+    if (state.key !== k) return;
+    if (e instanceof HttpError && e.status === 403) {
+      $('#enrol-hint').hidden = false;
+      setStatus(`${note ? `${note} ` : ''}The gateway knows no role for this key: it is not enrolled yet. Give your public key to your hospital; this page tries again every few seconds.`, note ? 'ok' : 'info');
+      setTimeout(() => void signIn(k, note), ENROL_RETRY_MS);
+      return;
+    }
+    if (e instanceof HttpError && e.status === 429) {
+      setStatus(`Signing in: the gateway is busy (${msg(e)}); trying again shortly.`, 'error');
+      setTimeout(() => void signIn(k, note), Math.max(ENROL_RETRY_MS, (e.retryAfterSecs ?? 0) * 1000));
+      return;
+    }
+    setStatus(`Could not sign in to the gateway: ${msg(e)}`, 'error');
+    return;
+  }
+  await refresh();
+}
+
+function setLive(live: boolean, why?: unknown): void {
+  const l = $('#live');
+  l.textContent = live ? 'live' : 'offline';
+  l.className = live ? 'ok' : 'bad';
+  l.title = live ? 'checks the certified height every 2 s' : why ? msg(why) : '';
 }
 
 // ---- reading, verified ----
@@ -103,7 +133,8 @@ async function loop(): Promise<void> {
     try {
       await refreshOnce(min);
     } catch (e) {
-      setStatus(`Could not read the ledger: ${msg(e)}`, 'error');
+      if (isDenied(e)) setStatus(deniedText('the ledger state this page needs', e), 'warn');
+      else setStatus(`Could not read the ledger: ${msg(e)}`, 'error');
       batch.forEach((w) => w.resolve());
       continue;
     }
@@ -115,8 +146,8 @@ async function loop(): Promise<void> {
 
 async function refreshOnce(minHeight: bigint): Promise<void> {
   const key = state.key;
-  if (!key) return;
   const L = state.ledger;
+  if (!key || !L) return;
   if (minHeight > 0n) await L.waitForCertifiedHeight(minHeight);
   const at = await L.attest();
   state.at = at;
@@ -127,6 +158,10 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
     const s = seq.value ? decodeU64(seq.value) : 0n;
     if (s > state.nextSeq) state.nextSeq = s;
   }
+  if (owner.denied) {
+    setStatus(deniedText("your key's owner record"), 'warn');
+    return;
+  }
   if (!owner.verified) {
     $('#patient-id').textContent = '';
     setStatus(`Your key's owner record did NOT verify: ${owner.error}`, 'error');
@@ -136,7 +171,7 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
     $('#patient-id').textContent = '';
     $('#enrol-hint').hidden = false;
     setStatus(`This key is not enrolled yet (verified absent at height ${at.height}). Give your public key to your hospital; this page checks again every few seconds.`, 'info');
-    setTimeout(() => state.key === key && !state.patient && void refresh(), 5000);
+    setTimeout(() => state.key === key && !state.patient && void refresh(), ENROL_RETRY_MS);
     return;
   }
   const o = decodeKeyOwner(owner.value);
@@ -148,13 +183,13 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   const first = state.patient === undefined;
   state.patient = o.id;
   $('#patient-id').textContent = o.id;
-  if (first) startLive(o.id);
   await Promise.all([refreshConsents(at, o.id), refreshAccesses(at, o.id)]);
+  if (first) startLive(at.height);
   if (first) setStatus(`Your consents and every access to your data, verified at certified height ${at.height}.`, 'ok');
 }
 
 async function refreshConsents(at: Attested, patient: string): Promise<void> {
-  const L = state.ledger;
+  const L = state.ledger!;
   const list = await L.readList(at, keys.patientConsentCount(patient), (n) => keys.patientConsent(patient, n));
   const ids = list.items.map((r) => {
     try {
@@ -170,8 +205,9 @@ async function refreshConsents(at: Attested, patient: string): Promise<void> {
   const cap = table.querySelector('caption');
   if (cap) {
     const ok = list.count.verified && list.items.every((r) => r.verified) && reads.every((r) => r.verified);
-    cap.textContent = ok ? `${list.n} consent(s), the list and each consent verified` : 'Consent list NOT verified';
-    cap.className = ok ? 'ok' : 'bad';
+    const denied = [list.count, ...list.items, ...reads].some((r) => r.denied);
+    cap.textContent = denied ? deniedText('your consent list') : ok ? `${list.n} consent(s), the list and each consent verified` : 'Consent list NOT verified';
+    cap.className = denied ? 'denied' : ok ? 'ok' : 'bad';
   }
 }
 
@@ -202,29 +238,26 @@ function consentRow(id: string, index: Read, r: Read, patient: string): HTMLTabl
     el('td', { 'data-label': 'Purposes' }, c ? c.purposes.join(', ') + (c.study_id ? ` (study ${c.study_id})` : '') : ''),
     el('td', { 'data-label': 'Period' }, period, c ? el('div', { class: 'small' }, `granted at block ${c.granted_height}`) : ''),
     el('td', { 'data-label': 'Status' }, active ? 'active' : c ? `revoked at block ${c.revoked_height}` : '?'),
-    el('td', { 'data-label': 'Proof' }, verifiedText(ok), revoke ? ' ' : '', revoke),
+    el('td', { 'data-label': 'Proof' }, verifiedText(ok, !!(r.denied || index.denied)), revoke ? ' ' : '', revoke),
   );
 }
 
 async function refreshAccesses(at: Attested, patient: string): Promise<void> {
-  const h = await readHistory(state.ledger, at, patient);
+  const h = await readHistory(state.ledger!, at, patient);
   renderHistory($<HTMLTableElement>('#accesses'), h, patient);
 }
 
 // ---- live ----
 
-function startLive(patient: string): void {
-  const url = state.info?.rpc_websocket;
-  if (!url || !ID_RE.test(patient)) return;
-  state.stopLive = subscribe({
-    url,
-    queries: patientQueries(patient),
-    onState: (live) => {
-      const l = $('#live');
-      l.textContent = live ? 'live' : 'offline';
-      l.className = live ? 'ok' : 'bad';
-    },
-    onEvent: (height) => void refresh(height),
+/** Polls the certified height; each advance re-reads everything, verified, at the new height. */
+function startLive(from: bigint): void {
+  const L = state.ledger!;
+  state.stopLive?.();
+  state.stopLive = poll({
+    latest: () => L.latestCertifiedHeight(),
+    from,
+    onState: (live, why) => setLive(live, why),
+    onAdvance: (height) => refresh(height),
   });
 }
 
@@ -248,8 +281,9 @@ let busy = false;
 
 async function submit(m: TxMsg, what: string): Promise<void> {
   const key = state.key;
-  const chainId = state.ledger.chainId;
-  if (!key || !state.patient || !chainId) {
+  const L = state.ledger;
+  const chainId = L?.chainId;
+  if (!key || !L || !state.patient || !chainId) {
     setStatus('Open an enrolled key first.', 'error');
     return;
   }
@@ -263,30 +297,30 @@ async function submit(m: TxMsg, what: string): Promise<void> {
     setStatus(`${what}: signing and sending…`, 'info');
     const seq = state.nextSeq;
     const tx = signTx(key, chainId, seq, m);
-    const body = await state.ledger.rpc('broadcast_tx_commit', `tx=0x${toHex(tx.bytes)}`);
-    const r = body?.result;
-    const check = r?.check_tx ?? {};
-    const res = r?.tx_result ?? r?.deliver_tx ?? {};
-    if (check.code) {
-      if (check.code === 7 || check.code === 8) state.nextSeq = 0n; // take the ledger's proven value below
-      setStatus(`${what} REFUSED: ${codeName(check.code)} (${check.code}): ${check.log ?? ''}`, 'error');
-      void refresh();
-      return;
-    }
-    // Authentic txs consume a sequence number, accepted or not.
-    state.nextSeq = seq + 1n;
-    const height = BigInt(r?.height ?? '0');
-    if (res.code) {
-      setStatus(`${what} REFUSED at height ${height}: ${codeName(res.code)} (${res.code}): ${res.log ?? ''}`, 'error');
+    const exp: Expectation = { msg: m, patient: state.patient, signer: toHex(key.publicKey), sequence: seq, shownAt: state.at?.height ?? 0n };
+    const o = await broadcastAndConfirm(L, tx, exp, what, {
+      // The gateway's OK is a claim, not a fact: say so until the ledger proves it.
+      onAnswer: (a) => setStatus(`${what}: the gateway says committed at height ${a.height}; waiting for the ledger to prove it…`, 'info'),
+    });
+    if (o.kind === 'verified') {
+      if (seq + 1n > state.nextSeq) state.nextSeq = seq + 1n;
+      await refresh(o.certified);
+      setStatus(o.text, 'ok');
+    } else if (o.kind === 'refused') {
+      // Take the ledger's proven sequence (an authentic tx refused in a block consumed one).
+      state.nextSeq = 0n;
+      setStatus(o.text, 'error');
+      await refresh(o.stage === 'deliver' ? o.height : 0n);
+      setStatus(o.text, 'error');
     } else {
-      const ev = (res.events ?? []).find((e: any) => /^medledger\.consent\./.test(e.type));
-      const cid = ev?.attributes?.find((a: any) => a.key === 'consent_id')?.value;
-      setStatus(`${what}: OK, committed at height ${height}${cid ? ` (consent ${cid})` : ''}. Waiting for its certificate…`, 'ok');
+      state.nextSeq = 0n;
+      setStatus(o.text, 'warn');
+      await refresh();
+      setStatus(o.text, 'warn');
     }
-    await refresh(height);
-    if (!res.code) setStatus(`${what}: OK, committed at height ${height} and verified at certified height ${state.at?.height}.`, 'ok');
   } catch (e) {
-    setStatus(`${what} failed: ${msg(e)}`, 'error');
+    state.nextSeq = 0n;
+    setStatus(isDenied(e) ? `${what}: the gateway refused to forward it: ${msg(e)}` : `${what} failed: ${msg(e)}`, 'error');
   } finally {
     busy = false;
     document.body.classList.remove('busy');

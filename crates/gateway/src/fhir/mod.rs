@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxState};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -30,6 +30,8 @@ use medledger_tx::{decode_tx, keys, Code};
 use prost::Message;
 use serde_json::{json, Value};
 
+use crate::access;
+use crate::auth::{FhirAuthed, Requester};
 use crate::node::Committed;
 use crate::server::State;
 use map::{ConsentIntent, Unrepresentable};
@@ -223,6 +225,23 @@ pub(crate) fn routes() -> Router<Arc<State>> {
 
 /// The query's parameters in order (`application/x-www-form-urlencoded`, as FHIR search sends
 /// them); a malformed query is a 400 OperationOutcome.
+/// 403 unless `who` may read `patient`'s data ([`crate::access`]).
+async fn require_patient(st: &State, who: &Requester, patient: &str) -> Result<(), FhirError> {
+    if access::may_read_patient(&st.node, &st.decisions, who, patient).await? {
+        return Ok(());
+    }
+    Err(FhirError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "{} {} may not read patient {patient}'s data: only the patient, a member they \
+             enrolled with, granted a consent to or are covered by, and auditors may",
+            who.subject.kind(),
+            who.subject.id()
+        ),
+    ))
+}
+
 fn params(q: &Option<String>) -> Result<Vec<(String, String)>, FhirError> {
     serde_urlencoded::from_str(q.as_deref().unwrap_or(""))
         .map_err(|e| FhirError::bad(format!("the query string does not decode: {e}")))
@@ -426,10 +445,15 @@ impl State {
     }
 }
 
-async fn search_consents(AxState(st): AxState<Arc<State>>, RawQuery(q): RawQuery) -> FhirResult {
+async fn search_consents(
+    AxState(st): AxState<Arc<State>>,
+    RawQuery(q): RawQuery,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
     let ps = params(&q)?;
     only_params(&ps, &["patient"])?;
     let p = patient_param(&ps)?;
+    require_patient(&st, &authed.who, &p).await?;
     let (consents, a) = st.certified_consents(Some(&p), None).await?;
     let entries = consents.iter().map(map::consent_to_fhir).collect();
     Ok(fhir(
@@ -443,7 +467,11 @@ async fn search_consents(AxState(st): AxState<Arc<State>>, RawQuery(q): RawQuery
     ))
 }
 
-async fn read_consent(AxState(st): AxState<Arc<State>>, Path(id): Path<String>) -> FhirResult {
+async fn read_consent(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
     if id.is_empty() || id.len() > 128 {
         return Err(FhirError::bad("bad consent id"));
     }
@@ -451,6 +479,9 @@ async fn read_consent(AxState(st): AxState<Arc<State>>, Path(id): Path<String>) 
     let c = consents
         .first()
         .ok_or_else(|| FhirError::not_found(format!("no consent {id} (proven absent)")))?;
+    if authed.who.subject.acting_member() != Some(c.grantee.as_str()) {
+        require_patient(&st, &authed.who, &c.patient_id).await?;
+    }
     let mut v = map::consent_to_fhir(c);
     v["meta"] = verified_meta(st.node.chain_id(), &a);
     Ok(fhir(StatusCode::OK, &v))
@@ -473,11 +504,11 @@ fn parameter<'a>(params: &'a Value, name: &str) -> Option<&'a Value> {
 async fn prepare_consent(
     AxState(st): AxState<Arc<State>>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     let ps = params(&q)?;
     only_params(&ps, &["signer"])?;
-    let v = parse_json(&body)?;
+    let v = parse_json(&authed.body)?;
     let (patient_id, msg) = match map::consent_from_fhir(&v)? {
         ConsentIntent::Grant { patient_id, grant } => (patient_id, Msg::GrantConsent(grant)),
         ConsentIntent::Revoke {
@@ -485,6 +516,8 @@ async fn prepare_consent(
             consent_id,
         } => (patient_id, Msg::RevokeConsent(RevokeConsent { consent_id })),
     };
+    // Preparing reads the patient's key and sequence: for those who may read the patient.
+    require_patient(&st, &authed.who, &patient_id).await?;
     let signer: [u8; 32] =
         match param(&ps, "signer") {
             Some(h) => hex::decode(h)
@@ -720,10 +753,12 @@ fn proof_extension(read: &medledger_query::history::ProvenRead) -> Value {
 async fn search_audit_events(
     AxState(st): AxState<Arc<State>>,
     RawQuery(q): RawQuery,
+    FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     let ps = params(&q)?;
     only_params(&ps, &["patient", "date"])?;
     let p = patient_param(&ps)?;
+    require_patient(&st, &authed.who, &p).await?;
     let filters = ps
         .iter()
         .filter(|(k, _)| k == "date")
@@ -780,7 +815,11 @@ async fn search_audit_events(
 }
 
 /// `GET /fhir/AuditEvent/{patient}-{index}`: one event, proven at the latest certified height.
-async fn read_audit_event(AxState(st): AxState<Arc<State>>, Path(id): Path<String>) -> FhirResult {
+async fn read_audit_event(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
     let (patient, index) = id
         .rsplit_once('-')
         .and_then(|(p, n)| Some((p, n.parse::<u64>().ok()?)))
@@ -789,6 +828,7 @@ async fn read_audit_event(AxState(st): AxState<Arc<State>>, Path(id): Path<Strin
                 "{id:?} is not an AuditEvent id ({{patient}}-{{index}})"
             ))
         })?;
+    require_patient(&st, &authed.who, patient).await?;
     let mut s = ProvenSession::start(&st.client, &st.trust, 0)
         .await
         .map_err(FhirError::unavailable)?;
@@ -817,10 +857,15 @@ async fn read_audit_event(AxState(st): AxState<Arc<State>>, Path(id): Path<Strin
     Ok(fhir(StatusCode::OK, &r))
 }
 
-async fn access_csv(AxState(st): AxState<Arc<State>>, RawQuery(q): RawQuery) -> FhirResult {
+async fn access_csv(
+    AxState(st): AxState<Arc<State>>,
+    RawQuery(q): RawQuery,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
     let ps = params(&q)?;
     only_params(&ps, &["patient"])?;
     let p = patient_param(&ps)?;
+    require_patient(&st, &authed.who, &p).await?;
     let (events, _, a, _) = certified_history(&st, &p).await?;
     let mut r = (StatusCode::OK, hipaa_disclosures_csv(&events)).into_response();
     let h = r.headers_mut();
@@ -842,18 +887,16 @@ async fn access_csv(AxState(st): AxState<Arc<State>>, RawQuery(q): RawQuery) -> 
 
 async fn submit_claim(
     AxState(st): AxState<Arc<State>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
-    let key = st.authenticate(&method, &uri, &headers, &body)?;
-    if !st.is_custodian(&key).await? {
+    let body = authed.body;
+    if !st.acts_for_member(&authed.who, &medledger_tx::rules::claims::PROVIDER_ROLES) {
         return Err(FhirError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
-                "claims are submitted here by {}'s admin key or its active practitioners",
+                "claims are submitted here by {}'s admin key or its active physicians, nurses, lab \
+                 technicians and claims adjusters (the ledger's provider roles)",
                 st.member_id
             ),
         ));
@@ -896,6 +939,21 @@ async fn submit_claim(
     Ok(r)
 }
 
+/// 403 unless `who` may read claim `c` (its patient, provider, insurer, auditors).
+async fn require_claim(st: &State, who: &Requester, c: &Claim) -> Result<(), FhirError> {
+    if access::may_read_claim(&st.node, &st.decisions, who, c).await? {
+        return Ok(());
+    }
+    Err(FhirError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "claim {} is read by its patient, provider {}, insurer {} and auditors only",
+            c.id, c.provider, c.insurer
+        ),
+    ))
+}
+
 async fn certified_claim(st: &State, id: &str) -> Result<(Option<Claim>, Attestation), FhirError> {
     let mut s = ProvenSession::start(&st.client, &st.trust, 0)
         .await
@@ -915,6 +973,7 @@ async fn certified_claim(st: &State, id: &str) -> Result<(Option<Claim>, Attesta
 async fn search_claim_responses(
     AxState(st): AxState<Arc<State>>,
     RawQuery(q): RawQuery,
+    FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     let ps = params(&q)?;
     only_params(&ps, &["request"])?;
@@ -924,6 +983,7 @@ async fn search_claim_responses(
     let (c, a) = certified_claim(&st, id).await?;
     let mut entries = Vec::new();
     if let Some(c) = c {
+        require_claim(&st, &authed.who, &c).await?;
         let created = st.block_time(c.submitted_height).await;
         entries.push(map::claim_response(&c, created));
     }
@@ -941,9 +1001,11 @@ async fn search_claim_responses(
 async fn read_claim_response(
     AxState(st): AxState<Arc<State>>,
     Path(id): Path<String>,
+    FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     let (c, a) = certified_claim(&st, &id).await?;
     let c = c.ok_or_else(|| FhirError::not_found(format!("no claim {id} (proven absent)")))?;
+    require_claim(&st, &authed.who, &c).await?;
     let created = st.block_time(c.submitted_height).await;
     let mut v = map::claim_response(&c, created);
     v["meta"] = verified_meta(st.node.chain_id(), &a);
@@ -956,10 +1018,9 @@ async fn read_claim_response(
 async fn read_record(
     AxState(st): AxState<Arc<State>>,
     Path((resource_type, id)): Path<(String, String)>,
-    method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     if !RECORD_TYPES.contains(&resource_type.as_str()) {
         return Err(FhirError::not_found(format!(
@@ -982,15 +1043,7 @@ async fn read_record(
         })?
         .to_string();
     let released = st
-        .release(
-            &id,
-            &method,
-            &uri,
-            &headers,
-            &body,
-            &tx,
-            Some(&resource_type),
-        )
+        .release(&id, &uri, &authed.who, &tx, Some(&resource_type))
         .await?;
     let mut r = (StatusCode::OK, released.plaintext).into_response();
     let h = r.headers_mut();

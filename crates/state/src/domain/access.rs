@@ -8,6 +8,7 @@ use medledger_tx::pb::{
 };
 use medledger_tx::{keys, Code, TxError};
 
+use super::claims;
 use super::consent::{evaluate, Decision, Request};
 use super::members::{require_member, Signer};
 use super::patients::require_patient;
@@ -191,14 +192,23 @@ pub fn review(
     } else {
         "unjustified"
     };
-    Ok(vec![Event::new(
+    let mut events = vec![Event::new(
         "medledger.access.reviewed",
         vec![
             ("patient_id", m.patient_id.clone()),
             ("index", m.event_index.to_string()),
             ("verdict", verdict.to_string()),
         ],
-    )])
+    )];
+    // The claim resting on this access (at most one) follows the verdict.
+    events.extend(claims::on_break_glass_review(
+        st,
+        &m.patient_id,
+        m.event_index,
+        m.justified,
+        ctx,
+    )?);
+    Ok(events)
 }
 
 /// Break-glass is for members that treat patients: a hospital's physicians and nurses. The

@@ -30,8 +30,8 @@ use medledger_tx::keys::List;
 use medledger_tx::limits::{MAX_COVERAGES_PER_INSURER, MAX_EVIDENCE_AGE_DAYS};
 use medledger_tx::pb::{
     AccessEvent, Action, AppealClaim, Claim, ClaimStatus, Coverage, CoveragePolicy, DecideClaim,
-    EndCoverage, EnrolCoverage, Member, MemberKind, PayClaim, Practitioner, PractitionerRole,
-    PublishPolicy, Purpose, ReviewStatus, SubmitClaim,
+    EndCoverage, EnrolCoverage, Member, MemberKind, PayClaim, Practitioner, PublishPolicy, Purpose,
+    RecordAnchor, ReviewStatus, SubmitClaim,
 };
 use medledger_tx::{keys, Code, TxError};
 
@@ -50,19 +50,6 @@ use prost::Message;
 
 /// The data class a patient's HPAYMT consent must cover (or `*`) for claims to be filed.
 pub const CLAIM_DATA_CLASS: &str = "Claim";
-
-/// Practitioner roles that may submit and appeal for a provider: the clinicians who render and
-/// attest services, and billing staff (registered with the CLAIMS_ADJUSTER role). Researchers
-/// and privacy officers do not bill.
-const PROVIDER_ROLES: [PractitionerRole; 4] = [
-    PractitionerRole::Physician,
-    PractitionerRole::Nurse,
-    PractitionerRole::LabTechnician,
-    PractitionerRole::ClaimsAdjuster,
-];
-
-/// Practitioner roles that may decide and pay for an insurer.
-const INSURER_ROLES: [PractitionerRole; 1] = [PractitionerRole::ClaimsAdjuster];
 
 /// PublishPolicy: an insurer's admin publishes the next version of one of its policies.
 pub fn publish_policy(
@@ -124,7 +111,8 @@ pub fn submit(
     for record_id in &m.record_ids {
         require_anchored(st, record_id, &m.patient_id)?;
     }
-    require_treatment_evidence(st, &m.patient_id, &provider, m.service_date, &m.evidence)?;
+    let under_review =
+        require_treatment_evidence(st, &m.patient_id, &provider, m.service_date, &m.evidence)?;
     let consent_id = require_payment_consent(st, &m.patient_id, &m.insurer, ctx)?;
     let policy = latest_policy(st, &m.insurer, &m.policy_id)?;
     let coverage = require_coverage(st, &m.patient_id, &m.insurer, &m.policy_id, m.service_date)?;
@@ -174,12 +162,29 @@ pub fn submit(
         fp_keys.push(key);
     }
 
+    // Each access event backs one claim.
+    for &n in &m.evidence {
+        if let Some(other) = st.get(&keys::evidence(&m.patient_id, n))? {
+            return Err(TxError::new(
+                Code::EvidenceAlreadyClaimed,
+                format!(
+                    "access event {n} of patient {} already backs claim {}; each access backs one claim",
+                    m.patient_id,
+                    String::from_utf8_lossy(&other)
+                ),
+            )
+            .into());
+        }
+    }
     let n = st
         .get_u64(&keys::claim_counter())?
         .checked_add(1)
         .ok_or_else(|| TxError::new(Code::AmountOverflow, "claim counter is exhausted"))?;
     let id = claim_id(n);
-    let status = if adjudication.auto_approve {
+    // A claim resting on a break-glass access not reviewed yet is never approved automatically:
+    // it waits, undecidable, for the review (see `on_break_glass_review`).
+    let auto_approve = adjudication.auto_approve && !under_review;
+    let status = if auto_approve {
         ClaimStatus::Approved
     } else {
         ClaimStatus::Pending
@@ -204,12 +209,8 @@ pub fn submit(
         total_benefit: totals.benefit,
         status: status as i32,
         submitted_height: ctx.height,
-        decided_height: if adjudication.auto_approve {
-            ctx.height
-        } else {
-            0
-        },
-        decided_by: if adjudication.auto_approve {
+        decided_height: if auto_approve { ctx.height } else { 0 },
+        decided_by: if auto_approve {
             DECIDED_BY_POLICY.to_string()
         } else {
             String::new()
@@ -223,6 +224,9 @@ pub fn submit(
     for key in fp_keys {
         st.put(key, id.clone().into_bytes());
     }
+    for &e in &m.evidence {
+        st.put(keys::evidence(&m.patient_id, e), id.clone().into_bytes());
+    }
     st.put_u64(keys::claim_counter(), n);
     Ok(vec![Event::new(
         "medledger.claim.submitted",
@@ -234,6 +238,7 @@ pub fn submit(
             ("status", status_name(claim.status).to_string()),
             ("total_claimed", claim.total_claimed.to_string()),
             ("total_approved", claim.total_approved.to_string()),
+            ("awaiting_review", under_review.to_string()),
         ],
     )])
 }
@@ -260,6 +265,7 @@ pub fn decide(
         )
         .into());
     }
+    require_evidence_stands(st, &claim)?;
     if m.approved_amounts.len() != claim.items.len() {
         return Err(TxError::new(
             Code::DecisionMismatch,
@@ -349,6 +355,7 @@ pub fn pay(
         )
         .into());
     }
+    require_evidence_stands(st, &claim)?;
     claim.status = ClaimStatus::Paid as i32;
     claim.payment_reference = m.payment_reference.clone();
     claim.paid_height = ctx.height;
@@ -397,6 +404,7 @@ pub fn appeal(
         )
         .into());
     }
+    require_evidence_stands(st, &claim)?;
     claim.status = ClaimStatus::Appealed as i32;
     claim.appealed = true;
     claim.appeal_reason_hash = m.reason_hash.clone();
@@ -554,21 +562,24 @@ pub fn covers(c: &Coverage, time: u64) -> bool {
 
 /// Every access event a claim cites must show that `provider` treated `patient`: an access of
 /// this patient by the provider (its admin system or one of its practitioners), for TREAT or
-/// ETREAT (care, not payment, operations or research), not a break-glass access reviewed
-/// UNJUSTIFIED, on the day of service or at most [`MAX_EVIDENCE_AGE_DAYS`] days before it.
-/// Anything else, an index with no event included, is [`Code::NoTreatmentEvidence`]; so is
-/// citing nothing (checked statelessly too). At most `MAX_CLAIM_EVIDENCE` reads.
+/// ETREAT (care, not payment, operations or research), of a record anchored for this patient at
+/// or before the access (a read of a record id the ledger never anchored shows nothing), on the
+/// day of service or at most [`MAX_EVIDENCE_AGE_DAYS`] days before it; and either made under a
+/// consent or a break-glass access reviewed JUSTIFIED. Anything else, an index with no event
+/// included, is [`Code::NoTreatmentEvidence`]; so is citing nothing (checked statelessly too).
+/// A break-glass access still PENDING review is not refused here: the answer is `true`, and the
+/// claim waits for the review. At most `MAX_CLAIM_EVIDENCE` × 2 reads.
 fn require_treatment_evidence(
     view: &impl StateRead,
     patient: &str,
     provider: &str,
     service_date: u64,
     evidence: &[u64],
-) -> Result<(), ApplyError> {
+) -> Result<bool, ApplyError> {
     let refuse = |why: String| -> ApplyError {
         TxError::new(
             Code::NoTreatmentEvidence,
-            format!("{why}; a claim cites accesses of the patient by this provider for treatment on or up to {MAX_EVIDENCE_AGE_DAYS} days before the day of service"),
+            format!("{why}; a claim cites consented or justified break-glass accesses of an anchored record of the patient by this provider for treatment on or up to {MAX_EVIDENCE_AGE_DAYS} days before the day of service"),
         )
         .into()
     };
@@ -577,20 +588,32 @@ fn require_treatment_evidence(
     }
     let service_day = service_date / DAY;
     let earliest = service_day.saturating_sub(MAX_EVIDENCE_AGE_DAYS);
+    let mut under_review = false;
     for &n in evidence {
         let Some(e) = view.get_msg::<AccessEvent>(&keys::access_event(patient, n))? else {
             return Err(refuse(format!("patient {patient} has no access event {n}")));
         };
         let treatment = e.purpose == Purpose::Treat as i32 || e.purpose == Purpose::Etreat as i32;
         let day = e.time / DAY;
+        let anchor = view.get_msg::<RecordAnchor>(&keys::record(&e.record_id))?;
+        let anchored = anchor
+            .as_ref()
+            .is_some_and(|a| a.patient_id == patient && a.anchored_height <= e.height);
         let why = if e.patient_id != patient {
             Some("is of another patient".to_string())
         } else if e.actor != provider {
             Some(format!("is an access by {}, not {provider}", e.actor))
         } else if !treatment {
             Some("is not for treatment (TREAT or ETREAT)".to_string())
+        } else if !anchored {
+            Some(format!(
+                "reads record {:?}, which was not anchored for this patient when it was read",
+                e.record_id
+            ))
         } else if e.break_glass && e.review == ReviewStatus::Unjustified as i32 {
             Some("is a break-glass access reviewed UNJUSTIFIED".to_string())
+        } else if !e.break_glass && e.consent_id.is_empty() {
+            Some("was made under no consent".to_string())
         } else if day > service_day {
             Some("is after the day of service".to_string())
         } else if day < earliest {
@@ -605,8 +628,118 @@ fn require_treatment_evidence(
                 "access event {n} of patient {patient} {why}"
             )));
         }
+        if e.break_glass && e.review != ReviewStatus::Justified as i32 {
+            under_review = true;
+        }
+    }
+    Ok(under_review)
+}
+
+/// A claim is decided, appealed or paid only while its evidence stands: no break-glass access it
+/// cites is still PENDING review ([`Code::EvidenceUnderReview`]: the claim waits) or was
+/// reviewed UNJUSTIFIED ([`Code::NoTreatmentEvidence`]). At most `MAX_CLAIM_EVIDENCE` reads.
+fn require_evidence_stands(view: &impl StateRead, claim: &Claim) -> Result<(), ApplyError> {
+    for &n in &claim.evidence {
+        let Some(e) = view.get_msg::<AccessEvent>(&keys::access_event(&claim.patient_id, n))?
+        else {
+            continue;
+        };
+        if !e.break_glass {
+            continue;
+        }
+        if e.review == ReviewStatus::Unjustified as i32 {
+            return Err(TxError::new(
+                Code::NoTreatmentEvidence,
+                format!(
+                    "claim {} rests on break-glass access {n} of patient {}, reviewed UNJUSTIFIED: it has no evidence of treatment",
+                    claim.id, claim.patient_id
+                ),
+            )
+            .into());
+        }
+        if e.review != ReviewStatus::Justified as i32 {
+            return Err(TxError::new(
+                Code::EvidenceUnderReview,
+                format!(
+                    "claim {} rests on break-glass access {n} of patient {}, which no privacy officer has reviewed yet; it waits for the review",
+                    claim.id, claim.patient_id
+                ),
+            )
+            .into());
+        }
     }
     Ok(())
+}
+
+/// Called by a break-glass review of access `index` of `patient`: the one claim that cites it
+/// (`evidence/{patient}/{index}`), if any, follows the verdict. UNJUSTIFIED denies the claim
+/// (every item approved 0 with reason `EVIDENCE_UNJUSTIFIED`, decided by
+/// [`DECIDED_BY_REVIEW`]) unless it was paid already, which the event reports; JUSTIFIED leaves
+/// it PENDING for the insurer to decide.
+pub fn on_break_glass_review(
+    st: &mut TxState<'_, '_>,
+    patient: &str,
+    index: u64,
+    justified: bool,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    let Some(id) = st.get(&keys::evidence(patient, index))? else {
+        return Ok(Vec::new());
+    };
+    let id = String::from_utf8_lossy(&id).into_owned();
+    let Some(mut claim) = st.get_msg::<Claim>(&keys::claim(&id))? else {
+        return Ok(Vec::new());
+    };
+    if justified {
+        return Ok(vec![Event::new(
+            "medledger.claim.evidence_justified",
+            vec![
+                ("claim_id", id),
+                ("patient_id", patient.to_string()),
+                ("index", index.to_string()),
+            ],
+        )]);
+    }
+    let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
+    if status == ClaimStatus::Paid {
+        return Ok(vec![Event::new(
+            "medledger.claim.evidence_unjustified",
+            vec![
+                ("claim_id", id),
+                ("patient_id", patient.to_string()),
+                ("index", index.to_string()),
+                ("status", status_name(claim.status).to_string()),
+            ],
+        )]);
+    }
+    claim.decisions = claim
+        .items
+        .iter()
+        .map(|_| medledger_tx::pb::ItemDecision {
+            approved_amount: 0,
+            copay: 0,
+            reasons: vec![REASON_EVIDENCE_UNJUSTIFIED.to_string()],
+        })
+        .collect();
+    let totals = totals(&claim.items, &claim.decisions)?;
+    claim.total_approved = totals.approved;
+    claim.total_copay = totals.copay;
+    claim.total_benefit = totals.benefit;
+    claim.status = ClaimStatus::Denied as i32;
+    claim.decided_height = ctx.height;
+    claim.decided_by = DECIDED_BY_REVIEW.to_string();
+    claim.decision_note_hash = Vec::new();
+    put_claim(st, &claim)?;
+    Ok(vec![Event::new(
+        "medledger.claim.denied",
+        vec![
+            ("claim_id", id),
+            ("patient_id", patient.to_string()),
+            ("index", index.to_string()),
+            ("reason", REASON_EVIDENCE_UNJUSTIFIED.to_string()),
+            ("was", status_name(status as i32).to_string()),
+        ],
+    )])
 }
 
 fn put_claim(st: &mut TxState<'_, '_>, claim: &Claim) -> Result<(), ApplyError> {

@@ -1,6 +1,7 @@
 //! Practitioners: keys a member vouches for, with a role, a licence hash and a validity period.
 //! A practitioner acts only while ACTIVE, before `valid_until`, and while their member exists.
 
+use medledger_tx::check::{record_roles, RecordAction};
 use medledger_tx::pb::MemberKind;
 use medledger_tx::pb::{
     key_owner::Owner, KeyOwner, Practitioner, PractitionerRole, PractitionerStatus,
@@ -219,4 +220,21 @@ pub fn acting_member(
         )
         .into()),
     }
+}
+
+/// Who acts on a record for its custodian: [`acting_member`], and a practitioner's role must be
+/// one the record role table ([`record_roles`]) allows for `action`, or
+/// [`Code::RoleNotPermitted`]. Every path that anchors, erases or confirms an erasure for a
+/// member goes through here, so a role may do on one path exactly what it may on another.
+pub fn acting_for_record(
+    view: &impl StateRead,
+    signer: &Signer,
+    action: RecordAction,
+    ctx: &BlockCtx,
+) -> Result<(String, Option<Practitioner>), ApplyError> {
+    let (member, practitioner) = acting_member(view, signer, action.message(), ctx)?;
+    if let Some(p) = &practitioner {
+        require_role(p, record_roles(action), action.message())?;
+    }
+    Ok((member, practitioner))
 }

@@ -14,7 +14,7 @@ use crate::pb::{
     AppealClaim, ClaimItem, CoverageRule, DecideClaim, EndCoverage, EnrolCoverage, PayClaim,
     PublishPolicy, SubmitClaim,
 };
-use crate::rules::claims::item_amount;
+use crate::rules::claims::{item_amount, modifier_allowed, CLAIM_MODIFIERS};
 
 pub(crate) fn check_policy(m: &PublishPolicy) -> Result<(), TxError> {
     check_id("policy_id", &m.policy_id)?;
@@ -190,13 +190,16 @@ pub(crate) fn check_end_coverage(m: &EndCoverage) -> Result<(), TxError> {
     Ok(())
 }
 
-/// A procedure modifier: empty, or 1-4 ASCII letters or digits (e.g. CPT `76`).
+/// A procedure modifier: empty, or one of [`CLAIM_MODIFIERS`] (e.g. CPT `76`).
 fn check_modifier(field: &str, modifier: &str) -> Result<(), TxError> {
     check_len(field, modifier, MAX_MODIFIER_LEN)?;
-    if !modifier.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if !modifier_allowed(modifier) {
         return Err(TxError::new(
-            Code::InvalidField,
-            format!("{field} {modifier:?}: a modifier has only letters and digits"),
+            Code::UnknownModifier,
+            format!(
+                "{field} {modifier:?} is not an accepted modifier; use one of {}",
+                CLAIM_MODIFIERS.join(", ")
+            ),
         ));
     }
     Ok(())
@@ -429,9 +432,26 @@ mod tests {
         assert_eq!(with_items(vec![long]), Some(Code::FieldTooLong));
         let text = ClaimItem {
             modifier: "7 6".into(),
-            ..repeat
+            ..repeat.clone()
         };
-        assert_eq!(with_items(vec![text]), Some(Code::InvalidField));
+        assert_eq!(with_items(vec![text]), Some(Code::UnknownModifier));
+    }
+
+    /// Issue 23, attack 7: `99213@ZZ` escaped the duplicate key with a made-up modifier.
+    #[test]
+    fn only_listed_modifiers_are_accepted() {
+        let with_modifier = |modifier: &str| {
+            code_of(Msg::SubmitClaim(submit(vec![ClaimItem {
+                modifier: modifier.into(),
+                ..item("99213", 1, 5_000)
+            }])))
+        };
+        for m in ["ZZ", "zz", "76 ", "lt", "A1"] {
+            assert_eq!(with_modifier(m), Some(Code::UnknownModifier), "{m:?}");
+        }
+        for m in CLAIM_MODIFIERS {
+            assert_eq!(with_modifier(m), None, "{m:?}");
+        }
     }
 
     #[test]

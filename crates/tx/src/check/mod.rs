@@ -5,7 +5,8 @@ mod claims;
 
 pub use claims::service_name;
 pub use records::{
-    check_endpoint, commitment_of_key_id, key_id_for_commitment, KEY_COMMITMENT_PREFIX,
+    check_endpoint, commitment_of_key_id, key_id_for_commitment, record_roles, RecordAction,
+    KEY_COMMITMENT_PREFIX,
 };
 mod governance;
 mod identity;
@@ -41,6 +42,7 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::RecoverPatientKey(m) => identity::check_recover(m)?,
         Msg::AnchorRecord(m) => records::check_anchor(m)?,
         Msg::EraseRecord(m) => records::check_erase(m)?,
+        Msg::ConfirmErasure(m) => records::check_confirm_erasure(m)?,
         Msg::PublishPolicy(m) => claims::check_policy(m)?,
         Msg::SubmitClaim(m) => claims::check_submit(m)?,
         Msg::DecideClaim(m) => claims::check_decide(m)?,
@@ -57,10 +59,10 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
 }
 
 /// Whether `msg` may be sent unordered: messages whose effect does not depend on the order in
-/// which one signer's txs are applied (each appends an event, anchors a new record or files a
-/// new claim; a second copy is refused by its own rule). Consents, keys, guardians, governance,
-/// policies, coverage, claim decisions and erasure stay ordered: there a later tx relies on an
-/// earlier one of the same signer.
+/// which one signer's txs are applied (each appends an event, anchors a new record, confirms an
+/// erasure or files a new claim; a second copy is refused by its own rule). Consents, keys,
+/// guardians, governance, policies, coverage, claim decisions and erasure requests stay
+/// ordered: there a later tx relies on an earlier one of the same signer.
 pub fn may_be_unordered(msg: &Msg) -> bool {
     matches!(
         msg,
@@ -68,6 +70,7 @@ pub fn may_be_unordered(msg: &Msg) -> bool {
             | Msg::LogBreakGlass(_)
             | Msg::ReviewBreakGlass(_)
             | Msg::AnchorRecord(_)
+            | Msg::ConfirmErasure(_)
             | Msg::SubmitClaim(_)
     )
 }
@@ -100,8 +103,8 @@ fn check_unordered(sequence: u64, u: &Unordered, msg: &Msg) -> Result<(), TxErro
         return Err(TxError::new(
             Code::UnorderedNotAllowed,
             "this message must be ordered: sign it with the signer's next sequence (only \
-             LogAccess, LogBreakGlass, ReviewBreakGlass, AnchorRecord and SubmitClaim may be \
-             unordered)",
+             LogAccess, LogBreakGlass, ReviewBreakGlass, AnchorRecord, ConfirmErasure and \
+             SubmitClaim may be unordered)",
         ));
     }
     Ok(())

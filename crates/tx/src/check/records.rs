@@ -1,9 +1,10 @@
-//! Stateless checks of record anchors and erasures.
+//! Stateless checks of record anchors and erasures, and the one table of which practitioner
+//! roles may anchor, erase and confirm the erasure of their member's records.
 
 use super::{check_id, check_text_hash, check_token};
 use crate::error::{Code, TxError};
 use crate::limits::{MAX_DATA_CLASS_LEN, MAX_ENDPOINT_LEN, MAX_RECORD_ID_LEN};
-use crate::pb::{AnchorRecord, EraseRecord, SetGateway};
+use crate::pb::{AnchorRecord, ConfirmErasure, EraseRecord, PractitionerRole, SetGateway};
 
 pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
     check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)?;
@@ -101,6 +102,49 @@ pub(crate) fn check_erase(m: &EraseRecord) -> Result<(), TxError> {
     check_text_hash("reason_hash", &m.reason_hash, true)
 }
 
+pub(crate) fn check_confirm_erasure(m: &ConfirmErasure) -> Result<(), TxError> {
+    check_token("record_id", &m.record_id, MAX_RECORD_ID_LEN)
+}
+
+/// What a practitioner does to a record anchor of their own member (the custodian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordAction {
+    /// `AnchorRecord`: put a record's hash on the ledger.
+    Anchor,
+    /// `EraseRecord`: request the record's erasure (for the patient).
+    Erase,
+    /// `ConfirmErasure`: state that the record's key was destroyed.
+    ConfirmErasure,
+}
+
+impl RecordAction {
+    /// The message that takes this action.
+    pub fn message(self) -> &'static str {
+        match self {
+            RecordAction::Anchor => "AnchorRecord",
+            RecordAction::Erase => "EraseRecord",
+            RecordAction::ConfirmErasure => "ConfirmErasure",
+        }
+    }
+}
+
+/// The practitioner roles that may take `action` on their member's records: the one role table,
+/// enforced by the ledger's handlers (`ROLE_NOT_PERMITTED`) and readable by a gateway that
+/// wants to refuse the same requests before they reach the ledger (docs/rules.md, "Record
+/// anchors and erasure"). Those who make clinical records anchor them: physicians, nurses and
+/// lab technicians. Erasing a record destroys evidence of care, so only a physician or a privacy
+/// officer requests it for the custodian; they, or the member's admin key that the record
+/// vault signs with, confirm it. Researchers and claims adjusters do neither: they read records
+/// under consent and never hold them. (A member's admin key may take every action for its own
+/// records; the patient may always erase their own.)
+pub fn record_roles(action: RecordAction) -> &'static [PractitionerRole] {
+    use PractitionerRole::*;
+    match action {
+        RecordAction::Anchor => &[Physician, Nurse, LabTechnician],
+        RecordAction::Erase | RecordAction::ConfirmErasure => &[Physician, PrivacyOfficer],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +198,29 @@ mod tests {
                 .unwrap_err()
                 .code,
             Code::BadBoxKeySignature
+        );
+    }
+
+    #[test]
+    fn the_record_role_table_keeps_researchers_and_adjusters_out() {
+        use PractitionerRole::*;
+        for action in [
+            RecordAction::Anchor,
+            RecordAction::Erase,
+            RecordAction::ConfirmErasure,
+        ] {
+            let roles = record_roles(action);
+            for outsider in [Researcher, ClaimsAdjuster, Unspecified] {
+                assert!(!roles.contains(&outsider), "{outsider:?} may {action:?}");
+            }
+        }
+        assert_eq!(
+            record_roles(RecordAction::Anchor),
+            &[Physician, Nurse, LabTechnician]
+        );
+        assert_eq!(
+            record_roles(RecordAction::Erase),
+            record_roles(RecordAction::ConfirmErasure)
         );
     }
 

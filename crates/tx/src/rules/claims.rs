@@ -8,8 +8,22 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::limits::MAX_COPAY_BPS;
-use crate::pb::{Claim, ClaimItem, ClaimStatus, CoverageRule, ItemDecision};
+use crate::pb::{Claim, ClaimItem, ClaimStatus, CoverageRule, ItemDecision, PractitionerRole};
 use crate::{Code, TxError};
+
+/// Practitioner roles that may submit and appeal for a provider: the clinicians who render and
+/// attest services, and billing staff (registered with the CLAIMS_ADJUSTER role). Researchers
+/// and privacy officers do not bill. The ledger's handlers enforce it (`ROLE_NOT_PERMITTED`), and
+/// a gateway refuses the same requests before acting.
+pub const PROVIDER_ROLES: [PractitionerRole; 4] = [
+    PractitionerRole::Physician,
+    PractitionerRole::Nurse,
+    PractitionerRole::LabTechnician,
+    PractitionerRole::ClaimsAdjuster,
+];
+
+/// Practitioner roles that may decide and pay for an insurer.
+pub const INSURER_ROLES: [PractitionerRole; 1] = [PractitionerRole::ClaimsAdjuster];
 
 /// Reason: the policy has no rule for the code, or its rule does not cover it.
 pub const REASON_NOT_COVERED: &str = "NOT_COVERED";
@@ -27,8 +41,39 @@ pub const REASON_ADJUSTER_REDUCED: &str = "ADJUSTER_REDUCED";
 /// Reason: the adjuster approved nothing of the item.
 pub const REASON_ADJUSTER_DENIED: &str = "ADJUSTER_DENIED";
 
+/// Reason: a break-glass access the claim cites was reviewed UNJUSTIFIED, so the claim has no
+/// evidence of treatment and is denied (every item approved 0).
+pub const REASON_EVIDENCE_UNJUSTIFIED: &str = "EVIDENCE_UNJUSTIFIED";
+
+/// The procedure modifiers a claim item may carry: the CPT and HCPCS Level II modifiers that mark
+/// a second or distinct service on one day, a part of a procedure, or its side, which is what
+/// makes one code billable twice a day for one patient. Any other string would only dodge the
+/// duplicate check (`99213@ZZ` is not a service), so it is refused (`UNKNOWN_MODIFIER`).
+///
+/// - `25` significant, separately identifiable E/M service on the day of a procedure;
+/// - `26` professional component; `TC` technical component;
+/// - `50` bilateral procedure; `LT` left side; `RT` right side;
+/// - `59` distinct procedural service, and its subsets `XE` separate encounter, `XP` separate
+///   practitioner, `XS` separate structure, `XU` unusual non-overlapping service;
+/// - `76` repeat procedure by the same physician; `77` by another physician;
+/// - `91` repeat clinical diagnostic laboratory test.
+///
+/// Compared exactly (upper case, no spaces).
+pub const CLAIM_MODIFIERS: [&str; 14] = [
+    "25", "26", "50", "59", "76", "77", "91", "LT", "RT", "TC", "XE", "XP", "XS", "XU",
+];
+
+/// Whether `modifier` is empty (none) or one of [`CLAIM_MODIFIERS`].
+pub fn modifier_allowed(modifier: &str) -> bool {
+    modifier.is_empty() || CLAIM_MODIFIERS.contains(&modifier)
+}
+
 /// `decided_by` of a claim approved automatically at submission.
 pub const DECIDED_BY_POLICY: &str = "policy";
+
+/// `decided_by` of a claim denied because a break-glass access it cites was reviewed
+/// UNJUSTIFIED.
+pub const DECIDED_BY_REVIEW: &str = "break-glass-review";
 
 /// Domain separator of claim service fingerprints (v1 hashed a claim's whole code list, which a
 /// split or re-quantified resubmission escaped).

@@ -1,0 +1,180 @@
+//! Erasure by any path destroys the key. A patient may erase a record on the ledger directly
+//! (`tx record erase`), without this gateway seeing a request; the ledger's word is what counts.
+//!
+//! [`enforce`] runs every [`crate::ERASURE_POLL`]:
+//! - it asks the node (`tx_search`, an unproven hint) for `medledger.record.erased` events since
+//!   the last height it looked at, and keeps the record ids this gateway holds;
+//! - at start and then every [`FULL_SWEEP_EVERY`] it looks at every record it holds instead, so a
+//!   node that hides events only delays the destruction;
+//! - for each candidate it reads the anchor **with a proof**; when the anchor is erased, it
+//!   destroys the wrapped key (zeros, fsync, unlink), marks the record erased and confirms the
+//!   destruction on chain with a signed `ConfirmErasure`, so the ledger can say the erasure is
+//!   complete rather than requested.
+
+use std::time::{Duration, Instant};
+
+use medledger_tx::keys;
+use medledger_tx::pb::{tx_body::Msg, RecordAnchor};
+use tendermint_rpc::query::Query;
+use tendermint_rpc::{Client as _, Order};
+
+use crate::server::State;
+use crate::store::RecordState;
+
+/// How often every held record is checked, events or not.
+pub const FULL_SWEEP_EVERY: Duration = Duration::from_secs(300);
+
+/// Where the watcher stands between runs.
+#[derive(Default)]
+pub struct Watch {
+    /// The newest height whose erasure events were searched.
+    searched_to: Option<u64>,
+    /// When every held record was last checked.
+    last_sweep: Option<Instant>,
+}
+
+/// Destroys the keys of held records whose erasure is committed, and confirms each on chain.
+/// Returns the ids whose key was destroyed by this call.
+pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
+    let (searched_to, last_sweep) = {
+        let w = st
+            .erasure_watch
+            .lock()
+            .map_err(|_| anyhow::anyhow!("erasure watch poisoned"))?;
+        (w.searched_to, w.last_sweep)
+    };
+    let latest = st
+        .client
+        .rpc()
+        .status()
+        .await?
+        .sync_info
+        .latest_block_height
+        .value();
+    let sweep = last_sweep.is_none_or(|t| t.elapsed() >= FULL_SWEEP_EVERY) || searched_to.is_none();
+    let held = st.store.all()?;
+    let candidates: Vec<String> = if sweep {
+        held.iter().map(|m| m.record_id.clone()).collect()
+    } else {
+        let from = searched_to.unwrap_or(0);
+        if latest <= from {
+            Vec::new()
+        } else {
+            let ids = erased_since(st, from, latest).await?;
+            held.iter()
+                .filter(|m| ids.contains(&m.record_id))
+                .map(|m| m.record_id.clone())
+                .collect()
+        }
+    };
+    let mut destroyed = Vec::new();
+    for id in candidates {
+        if destroy_if_erased(st, &id).await? {
+            destroyed.push(id);
+        }
+    }
+    if let Ok(mut w) = st.erasure_watch.lock() {
+        w.searched_to = Some(latest);
+        if sweep {
+            w.last_sweep = Some(Instant::now());
+        }
+    }
+    Ok(destroyed)
+}
+
+/// The record ids named by `medledger.record.erased` events in blocks `(from, to]` (unproven:
+/// only a hint of what to read with a proof).
+async fn erased_since(st: &State, from: u64, to: u64) -> anyhow::Result<Vec<String>> {
+    let q: Query = format!(
+        "tx.height > {from} AND tx.height <= {to} AND medledger.record.erased.record_id EXISTS"
+    )
+    .parse()
+    .map_err(|e| anyhow::anyhow!("erasure query: {e}"))?;
+    let mut ids = Vec::new();
+    let mut page = 1;
+    loop {
+        let r = st
+            .client
+            .rpc()
+            .tx_search(q.clone(), false, page, 100, Order::Ascending)
+            .await?;
+        for tx in &r.txs {
+            for e in &tx.tx_result.events {
+                if e.kind != "medledger.record.erased" {
+                    continue;
+                }
+                for a in &e.attributes {
+                    if a.key_str().ok() == Some("record_id") {
+                        if let Ok(v) = a.value_str() {
+                            ids.push(v.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let seen = u64::try_from(page).unwrap_or(u64::MAX).saturating_mul(100);
+        if r.txs.is_empty() || seen >= u64::from(r.total_count) || page >= 1000 {
+            break;
+        }
+        page += 1;
+    }
+    Ok(ids)
+}
+
+/// Reads `id`'s anchor with a proof; if the ledger erased it, destroys the key here (if not yet)
+/// and confirms. `true` when a key was destroyed by this call.
+async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<bool> {
+    let Some(mut meta) = st.store.meta(id)? else {
+        return Ok(false);
+    };
+    let anchor: Option<RecordAnchor> = st.node.read_msg_newest(&keys::record(id)).await?;
+    let Some(anchor) = anchor else {
+        return Ok(false);
+    };
+    if anchor.erased_height == 0 || anchor.custodian != st.member_id {
+        return Ok(false);
+    }
+    let had_key = st.store.wrapped_key(id)?.is_some();
+    st.store.destroy_key(id)?;
+    if meta.state
+        != (RecordState::Erased {
+            height: anchor.erased_height,
+        })
+    {
+        meta.state = RecordState::Erased {
+            height: anchor.erased_height,
+        };
+        st.store.put_meta(&meta)?;
+    }
+    if had_key {
+        tracing::info!(
+            record = id,
+            erased_height = anchor.erased_height,
+            by = anchor.erased_by,
+            "erased on the ledger: data key destroyed"
+        );
+    }
+    confirm(st, id, &anchor).await?;
+    Ok(had_key)
+}
+
+/// Sends the signed destruction receipt (`ConfirmErasure`) unless the ledger already has one.
+pub(crate) async fn confirm(st: &State, id: &str, anchor: &RecordAnchor) -> anyhow::Result<()> {
+    if anchor.erasure_confirmed_height != 0 {
+        return Ok(());
+    }
+    let committed = st
+        .submit(Msg::ConfirmErasure(medledger_tx::pb::ConfirmErasure {
+            record_id: id.to_string(),
+        }))
+        .await?;
+    if committed.code != 0 {
+        tracing::warn!(
+            record = id,
+            code = committed.code_name,
+            "the ledger refused the erasure confirmation: {}",
+            committed.log
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! `medledger bench gateway-flood`: does a flood at one gateway hurt the other members' reads?
+//!
+//! On a localnet whose members run gateways, a victim (hospital-a's admin key) reads at lab-b's
+//! gateway what the pages read: a bearer-token `GET /rpc/abci_query` of a patient's access count
+//! (a proven state read) and a signed `POST /auth/token` (the signature path and the replay
+//! cache the live attack jammed). Three phases of equal length:
+//! 1. **unloaded**: the victim alone;
+//! 2. **unknown keys**: a flood of signed requests, each from a fresh key no one registered
+//!    (issue 23's attack: 100,000 of them made every signed request answer 503 for 5 minutes);
+//! 3. **one known key**: a flood of signed requests from one registered patient key.
+//!
+//! The victim sends from 127.0.0.2 and the flood from 127.0.0.3 (both loopback), as different
+//! hosts would: the per-address limit applies to each. The verdict: under each flood the victim's
+//! p99 stays within 2× its unloaded p99, and none of its requests fails.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use medledger_client::Client;
+use medledger_tx::keyproof;
+use medledger_tx::keys;
+use medledger_tx::pb::{self, tx_body::Msg, Purpose};
+use rand_v010::RngExt;
+use serde::Serialize;
+
+use crate::bench::Latency;
+use crate::client::{now_secs, sign_headers, GatewayClient};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct FloodBench {
+    /// Seconds per phase.
+    pub phase_secs: u64,
+    /// Flood requests offered per second (the live attack sent 2,177).
+    pub flood_rate: u64,
+    /// Concurrent flood connections.
+    pub flood_connections: usize,
+    /// Progress on stderr.
+    pub progress: bool,
+}
+
+/// One phase's numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct Phase {
+    /// `unloaded`, `unknown keys`, `one known key`.
+    pub name: String,
+    /// The victim's latency, every request.
+    pub victim: Latency,
+    /// The victim's failed requests (must be 0).
+    pub victim_errors: usize,
+    /// Flood requests sent.
+    pub flood_sent: u64,
+    /// Flood answers by HTTP status.
+    pub flood_statuses: BTreeMap<u16, u64>,
+}
+
+/// The report.
+#[derive(Clone, Debug, Serialize)]
+pub struct FloodReport {
+    /// The phases, unloaded first.
+    pub phases: Vec<Phase>,
+    /// Whether every flooded phase kept the victim's p99 within 2× the unloaded one, error-free.
+    pub held: bool,
+}
+
+impl FloodReport {
+    /// The table printed by the CLI.
+    pub fn text(&self) -> String {
+        let mut s = String::from(
+            "phase           victim n  p50 ms     p99 ms     errors  flood sent  flood answers\n",
+        );
+        for p in &self.phases {
+            let statuses: Vec<String> = p
+                .flood_statuses
+                .iter()
+                .map(|(k, v)| format!("{k}×{v}"))
+                .collect();
+            s += &format!(
+                "{:<15} {:<9} {:<10} {:<10} {:<7} {:<11} {}\n",
+                p.name,
+                p.victim.n,
+                p.victim.p50_ms,
+                p.victim.p99_ms,
+                p.victim_errors,
+                p.flood_sent,
+                statuses.join(" ")
+            );
+        }
+        s += if self.held {
+            "HELD: under both floods the victim's p99 stayed within 2x its unloaded p99, no errors\n"
+        } else {
+            "JAMMED: a flood pushed the victim's p99 past 2x its unloaded p99, or a victim request failed\n"
+        };
+        s
+    }
+}
+
+fn client_from(ip: Ipv4Addr) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .local_address(IpAddr::V4(ip))
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+async fn signed_token_request(
+    http: &reqwest::Client,
+    gateway: &str,
+    key: &SigningKey,
+) -> anyhow::Result<u16> {
+    let url = format!("{gateway}/auth/token");
+    let headers = sign_headers(key, "POST", &url, b"", now_secs())?;
+    let mut rb = http.post(&url);
+    for (k, v) in headers {
+        rb = rb.header(k, v);
+    }
+    let r = rb.send().await?;
+    let status = r.status().as_u16();
+    let _ = r.bytes().await?;
+    Ok(status)
+}
+
+/// The victim's loop for one phase: alternately a token read and a signed token request.
+async fn victim(
+    http: &reqwest::Client,
+    gateway: &str,
+    key: &SigningKey,
+    token: &str,
+    read_path: &str,
+    until: Instant,
+) -> (Vec<u128>, usize) {
+    let (mut us, mut errors) = (Vec::new(), 0usize);
+    let mut i = 0u64;
+    while Instant::now() < until {
+        let start = Instant::now();
+        let ok = if i % 2 == 0 {
+            match http
+                .get(format!("{gateway}{read_path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+            {
+                Ok(r) => r.status().as_u16() == 200 && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        } else {
+            matches!(signed_token_request(http, gateway, key).await, Ok(200))
+        };
+        us.push(start.elapsed().as_micros());
+        if !ok {
+            errors += 1;
+        }
+        i += 1;
+    }
+    (us, errors)
+}
+
+type Statuses = Arc<Mutex<BTreeMap<u16, u64>>>;
+
+/// A flood at `rate` per second over `connections` tasks until `stop`; `known` signs every
+/// request with one key, else each request has a fresh key.
+fn flood(
+    http: reqwest::Client,
+    gateway: String,
+    known: Option<SigningKey>,
+    rate: u64,
+    connections: usize,
+    stop: Arc<AtomicBool>,
+) -> (Vec<tokio::task::JoinHandle<u64>>, Statuses) {
+    let statuses: Statuses = Arc::default();
+    let per_task = Duration::from_secs_f64(connections as f64 / rate.max(1) as f64);
+    let tasks = (0..connections)
+        .map(|_| {
+            let (http, gateway, known, stop, statuses) = (
+                http.clone(),
+                gateway.clone(),
+                known.clone(),
+                stop.clone(),
+                statuses.clone(),
+            );
+            tokio::spawn(async move {
+                let mut sent = 0u64;
+                let mut tick = tokio::time::interval(per_task);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let key = known
+                        .clone()
+                        .unwrap_or_else(|| SigningKey::from_bytes(&rand_v010::rng().random()));
+                    let status = signed_token_request(&http, &gateway, &key)
+                        .await
+                        .unwrap_or(0);
+                    sent += 1;
+                    if let Ok(mut m) = statuses.lock() {
+                        *m.entry(status).or_default() += 1;
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+    (tasks, statuses)
+}
+
+/// Runs the benchmark against `gateway` (lab-b's), the victim being `victim_key` (a member
+/// admin), with `rpc` a node of the localnet.
+pub async fn run(
+    rpc: &str,
+    gateway: &str,
+    victim_member: &str,
+    victim_key: &SigningKey,
+    cfg: &FloodBench,
+) -> anyhow::Result<FloodReport> {
+    let say = |m: &str| {
+        if cfg.progress {
+            eprintln!("bench gateway-flood: {m}");
+        }
+    };
+    let c = Client::new(rpc)?;
+    let chain_id = c.chain_id().await?;
+    // A patient the victim enrolled (so it may read their history), and a flooding patient key.
+    let patient = SigningKey::from_bytes(&rand_v010::rng().random());
+    let flooder = SigningKey::from_bytes(&rand_v010::rng().random());
+    for k in [&patient, &flooder] {
+        let r = c
+            .submit(
+                victim_key,
+                Msg::RegisterPatient(keyproof::enrol_patient(k, &chain_id, victim_member)),
+            )
+            .await?;
+        anyhow::ensure!(r.code == 0, "enrolment refused: {}", r.log);
+    }
+    let r = c
+        .submit(
+            &patient,
+            Msg::GrantConsent(pb::GrantConsent {
+                grantee: victim_member.to_string(),
+                data_classes: vec!["Observation".into()],
+                purposes: vec![Purpose::Treat as i32],
+                ..Default::default()
+            }),
+        )
+        .await?;
+    anyhow::ensure!(r.code == 0, "consent refused: {}", r.log);
+    let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
+    let read_path = format!(
+        "/rpc/abci_query?path=%22/store%22&data=0x{}&prove=true",
+        hex::encode(keys::patient_consent_count(&patient_id))
+    );
+    let victim_http = client_from(Ipv4Addr::new(127, 0, 0, 2))?;
+    let flood_http = client_from(Ipv4Addr::new(127, 0, 0, 3))?;
+    let token = GatewayClient::new(gateway, victim_key.clone())
+        .token()
+        .await
+        .map_err(|e| anyhow::anyhow!("the victim's token: {e}"))?;
+    let phase_len = Duration::from_secs(cfg.phase_secs.max(1));
+    let mut phases = Vec::new();
+    for (name, flooding, known) in [
+        ("unloaded", false, None),
+        ("unknown keys", true, None),
+        ("one known key", true, Some(flooder.clone())),
+    ] {
+        say(&format!("phase {name}: {} s", phase_len.as_secs()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tasks, statuses) = if flooding {
+            flood(
+                flood_http.clone(),
+                gateway.to_string(),
+                known,
+                cfg.flood_rate,
+                cfg.flood_connections.max(1),
+                stop.clone(),
+            )
+        } else {
+            (Vec::new(), Statuses::default())
+        };
+        if flooding {
+            // Let the flood reach its rate first.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let (us, errors) = victim(
+            &victim_http,
+            gateway,
+            victim_key,
+            &token,
+            &read_path,
+            Instant::now() + phase_len,
+        )
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        let mut sent = 0;
+        for t in tasks {
+            sent += t.await.unwrap_or(0);
+        }
+        let flood_statuses = statuses.lock().map(|m| m.clone()).unwrap_or_default();
+        phases.push(Phase {
+            name: name.to_string(),
+            victim: Latency::of(us),
+            victim_errors: errors,
+            flood_sent: sent,
+            flood_statuses,
+        });
+        // Let the nonces and rate windows of the flood drain before the next phase.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let p99 = |p: &Phase| p.victim.p99_us;
+    let base = p99(&phases[0]).max(1);
+    let held = phases
+        .iter()
+        .all(|p| p.victim_errors == 0 && p99(p) <= base.saturating_mul(2));
+    Ok(FloodReport { phases, held })
+}

@@ -1,0 +1,49 @@
+// Live updates poll the certified height (no WebSocket): one re-read per advance, none for the
+// same or a lower height, failures reported as "offline" and polling goes on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { poll } from '../src/ui/live.ts';
+
+test('each advance of the certified height is reported once; errors flip the state and polling goes on', async () => {
+  const heights: (bigint | Error)[] = [10n, 10n, 12n, new Error('gateway down'), 12n, 11n, 15n];
+  const advances: bigint[] = [];
+  const states: boolean[] = [];
+  let stop = () => {};
+  let sleeps = 0;
+  await new Promise<void>((done) => {
+    stop = poll({
+      from: 10n,
+      latest: async () => {
+        const h = heights.shift();
+        if (h === undefined) {
+          stop();
+          done();
+          return 0n;
+        }
+        if (h instanceof Error) throw h;
+        return h;
+      },
+      onAdvance: (h) => void advances.push(h),
+      onState: (live) => void states.push(live),
+      sleep: async (ms) => {
+        assert.equal(ms, 2000);
+        sleeps++;
+      },
+    });
+  });
+  assert.deepEqual(advances, [12n, 15n]);
+  assert.deepEqual(states, [true, true, true, false, true, true, true]);
+  assert.equal(sleeps, 7);
+});
+
+test('the pages open no WebSocket and their CSP allows none', () => {
+  for (const f of ['../src/ui/live.ts', '../src/ui/patient.ts', '../src/ui/common.ts']) {
+    assert.doesNotMatch(readFileSync(new URL(f, import.meta.url), 'utf8'), /new WebSocket|rpc_websocket/);
+  }
+  for (const f of ['../pages/patient.html', '../pages/auditor.html']) {
+    const csp = /Content-Security-Policy" content="([^"]+)"/.exec(readFileSync(new URL(f, import.meta.url), 'utf8'))?.[1] ?? '';
+    assert.match(csp, /connect-src 'self';/);
+    assert.doesNotMatch(csp, /ws:|wss:/);
+  }
+});
