@@ -81,6 +81,17 @@ fn claim(patient: &str, items: Vec<ClaimItem>, record: &str, visit: &pb::AccessE
     })
 }
 
+/// `k` reads `record` of `patient` for treatment; returns the access event the read logged.
+async fn log_visit(c: &Client, k: &SigningKey, patient: &str, record: &str) -> pb::AccessEvent {
+    let r = ok(c, k, read(patient, record, "Observation")).await;
+    let index: u64 = r.attribute("index").unwrap().parse().unwrap();
+    let (v, _) = c
+        .query_raw(&keys::access_event(patient, index), 0)
+        .await
+        .unwrap();
+    pb::AccessEvent::decode(v.unwrap().as_slice()).unwrap()
+}
+
 async fn claim_status(c: &Client, id: &str) -> i32 {
     let (v, _) = c.query_raw(&keys::claim(id), 0).await.unwrap();
     pb::Claim::decode(v.unwrap().as_slice()).unwrap().status
@@ -234,7 +245,13 @@ async fn a_patients_journey_through_the_consortium() {
     .await;
     assert_eq!(claim_status(&c, &first_id).await, ClaimStatus::Paid as i32);
 
-    // An uncovered service waits for the insurer, is denied, and is appealed once.
+    // An uncovered service waits for the insurer, is denied, and is appealed once. It rests on
+    // its own visit: each access event backs at most one claim.
+    let second_visit = log_visit(&c, &doc, &pid, "lab-result-1").await;
+    assert_eq!(
+        second_visit.consent_id, hospital_consent,
+        "the second visit is under the hospital's consent"
+    );
     let second = ok(
         &c,
         &hospital,
@@ -247,7 +264,7 @@ async fn a_patients_journey_through_the_consortium() {
                 modifier: String::new(),
             }],
             "lab-result-1",
-            &visit,
+            &second_visit,
         ),
     )
     .await;
@@ -355,13 +372,14 @@ async fn a_patients_journey_through_the_consortium() {
     )
     .await;
 
-    // The whole history is there, complete and proven: 2 reads + break-glass on another node.
+    // The whole history is there, complete and proven on another node: the physician's 2 reads
+    // and the break-glass read.
     let count = t
         .client(3)
         .query_proven(&keys::access_count(&pid), 0)
         .await
         .unwrap();
-    assert_eq!(count.value.as_deref().and_then(keys::decode_u64), Some(2));
+    assert_eq!(count.value.as_deref().and_then(keys::decode_u64), Some(3));
 
     // An auditor checks the paid claim with one BLS certificate, and the ledger's decisions on
     // two accesses from proven consents.

@@ -78,8 +78,10 @@ enum Stop {
     /// holding it changes nothing.
     Admission,
     /// Signed by a key the ledger does not know, in the one message such a key may send (a
-    /// recovery): CheckTx admits it, the state machine refuses it, and nothing is written, not
-    /// even a sequence (an outsider cannot grow the state with refused txs).
+    /// recovery): CheckTx runs the recovery's handler against the committed state and refuses it
+    /// with the handler's code (so it never takes a place in a mempool, issue 23); a block that
+    /// carries it anyway refuses it with the same code, and nothing is written, not even a
+    /// sequence (an outsider cannot grow the state with refused txs).
     Outsider,
     /// Authentic and in sequence, refused by the state machine: by design it consumes its
     /// sequence (so the same signed bytes can never apply later) and changes nothing else. The
@@ -197,6 +199,19 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 end: 0,
             }),
         ),
+        // hospital-a, the custodian, anchors alice's record "r": a claim's evidence must read
+        // a record anchored for the patient (docs/rules.md, "Claims").
+        c.tx(
+            &admin(HOSP),
+            Msg::AnchorRecord(pb::AnchorRecord {
+                record_id: "r".into(),
+                patient_id: patient_id(&alice),
+                resource_type: "Observation".into(),
+                content_hash: vec![7; 32],
+                size: 10,
+                key_id: "k".into(),
+            }),
+        ),
         c.tx(
             &admin(HOSP),
             Msg::LogAccess(pb::LogAccess {
@@ -262,7 +277,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
         .unwrap()
         .is_none());
     let consent_id = attr(&r.tx_results[2].events, "consent_id");
-    let claim_id = attr(&r.tx_results[10].events, "claim_id");
+    let claim_id = attr(&r.tx_results[11].events, "claim_id");
     let pid = patient_id(&alice);
 
     let read = |patient: &str| {
@@ -502,11 +517,11 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 c.resync();
                 continue;
             }
-            Stop::Admission => {
+            Stop::Admission | Stop::Outsider => {
                 let err = c.ledger_mut().check_tx(&tx).expect_err(what);
                 assert_eq!(err.code, *code, "{what}: CheckTx: {}", err.message);
             }
-            Stop::StateMachine | Stop::Outsider => {
+            Stop::StateMachine => {
                 // Authentic and in sequence: CheckTx (a filter) admits it; the block refuses it.
                 assert!(c.ledger_mut().check_tx(&tx).is_ok(), "{what}: CheckTx");
             }

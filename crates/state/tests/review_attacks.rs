@@ -331,8 +331,21 @@ fn guardian_approvals_are_void_after_a_rotation_or_a_new_guardian_set() {
             approvals,
         })
     };
-    // The patient rotates (the collected approvals were for the old key): void.
+    // With guardians, a rotation and a guardian change wait the guardian-change delay
+    // (docs/rules.md, "Patients"); each is let take effect before the old approvals are tried.
+    let delay = keys::DEFAULT_GUARDIAN_CHANGE_DELAY_SECS;
+    // The patient rotates (the collected approvals were for the old key): once the rotation is
+    // due and the new key has completed it (RecoverPatientKey with no approvals), they are void.
     c.ok(&alice, rotate(&pid, &rotated));
+    c.time += delay;
+    c.ok(
+        &rotated,
+        Msg::RecoverPatientKey(pb::RecoverPatientKey {
+            patient_id: pid.clone(),
+            new_key: pk(&rotated).to_vec(),
+            approvals: Vec::new(),
+        }),
+    );
     assert_eq!(
         c.send(&new, recover(approvals.clone())),
         Code::NotEnoughGuardians.value()
@@ -350,6 +363,8 @@ fn guardian_approvals_are_void_after_a_rotation_or_a_new_guardian_set() {
             signature: recovery::approve(g, CHAIN, &pid, &pk(&new), &at).to_vec(),
         })
         .collect();
+    // A new guardian set (3 of 3), once due, is the one recoveries bind to: the approvals bound
+    // to the 2-of-3 set are void. (The due set is applied by the recovery's own settling.)
     c.ok(
         &rotated,
         Msg::SetGuardians(pb::SetGuardians {
@@ -357,11 +372,13 @@ fn guardian_approvals_are_void_after_a_rotation_or_a_new_guardian_set() {
             threshold: 3,
         }),
     );
+    c.time += delay;
     assert_eq!(
         c.send(&new, recover(fresh.clone())),
         Code::NotEnoughGuardians.value()
     );
     c.resync();
+    // Back to 2 of 3: this SetGuardians applies the due 3-of-3 set and waits the delay itself.
     c.ok(
         &rotated,
         Msg::SetGuardians(pb::SetGuardians {
@@ -369,6 +386,7 @@ fn guardian_approvals_are_void_after_a_rotation_or_a_new_guardian_set() {
             threshold: 2,
         }),
     );
+    c.time += delay;
     // Signed by another key than the one it names: refused whatever the approvals.
     assert_eq!(
         c.send(&key(61), recover(fresh.clone())),
