@@ -79,28 +79,29 @@ impl Fhir {
     async fn consent(&self, key: &SigningKey, consent: &Value) -> (u16, Value) {
         let (s, prepared) = self.post("/fhir/Consent/$prepare", consent).await;
         assert_eq!(s, 200, "{prepared}");
-        let param = |n: &str| {
-            prepared["parameter"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["name"] == n)
-                .unwrap()
-                .clone()
-        };
-        let sign_bytes =
-            Base64::decode_vec(param("signBytes")["valueBase64Binary"].as_str().unwrap()).unwrap();
-        let signature = key.sign(&sign_bytes);
-        self.post(
-            "/fhir/Consent",
-            &json!({ "resourceType": "Parameters", "parameter": [
-                param("txBody"),
-                { "name": "signature", "valueBase64Binary": Base64::encode_string(&signature.to_bytes()) },
-                { "name": "signer", "valueString": hex::encode(key.verifying_key().to_bytes()) },
-            ]}),
-        )
-        .await
+        self.post("/fhir/Consent", &sign_prepared(&prepared, key))
+            .await
     }
+}
+
+/// What `$prepare` answered, signed by `key`: `Parameters {txBody, signature, signer}`.
+fn sign_prepared(prepared: &Value, key: &SigningKey) -> Value {
+    let param = |n: &str| {
+        prepared["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let sign_bytes =
+        Base64::decode_vec(param("signBytes")["valueBase64Binary"].as_str().unwrap()).unwrap();
+    json!({ "resourceType": "Parameters", "parameter": [
+        param("txBody"),
+        { "name": "signature", "valueBase64Binary": Base64::encode_string(&key.sign(&sign_bytes).to_bytes()) },
+        { "name": "signer", "valueString": hex::encode(key.verifying_key().to_bytes()) },
+    ]})
 }
 
 fn consent_for(patient: &str, grantee: &str, class: &str, purpose: &str) -> Value {
@@ -500,6 +501,78 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     assert_eq!(
         b["entry"][0]["resource"]["request"]["reference"],
         format!("Claim/{claim_id}")
+    );
+
+    // A hospital-a physician bills in their own name: a plain Claim is refused (the gateway
+    // never signs for a person), the $prepare'd SubmitClaim signed with their key is relayed, and
+    // the ledger names the physician as the submitter.
+    let doctor = SigningKey::from_bytes(&[92; 32]);
+    let r = c
+        .submit(
+            &hospital,
+            Msg::RegisterPractitioner(pb::RegisterPractitioner {
+                public_key: doctor.verifying_key().to_bytes().to_vec(),
+                role: pb::PractitionerRole::Physician as i32,
+                licence_hash: vec![3; 32],
+                valid_until: 0,
+                name: String::new(),
+                key_proof: medledger_tx::keyproof::prove(
+                    &doctor,
+                    &net.chain_id,
+                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                    "hospital-a",
+                )
+                .to_vec(),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{}", r.log);
+    let did = r.attribute("did").unwrap().to_string();
+    let r = c
+        .submit(&doctor, support::read(&pid, "visit-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{}", r.log);
+    let visit = r.attribute("index").unwrap().to_string();
+    let mut by_doctor = claim.clone();
+    by_doctor["supportingInfo"][0]["valueReference"]["reference"] =
+        json!(format!("AuditEvent/{pid}-{visit}"));
+    by_doctor["item"][0]["modifier"] =
+        json!([{ "coding": [{ "system": "http://www.ama-assn.org/go/cpt", "code": "25" }] }]);
+    let doctor_gw = GatewayClient::new(&gw(0), doctor.clone());
+    let body = by_doctor.to_string().into_bytes();
+    let (s, oo) = doctor_gw
+        .send_raw("POST", "/fhir/Claim", body.clone(), &[])
+        .await
+        .unwrap();
+    assert_eq!(s, 422, "{}", String::from_utf8_lossy(&oo));
+    let (s, prepared) = doctor_gw
+        .send_raw("POST", "/fhir/Claim/$prepare", body, &[])
+        .await
+        .unwrap();
+    let prepared: Value = serde_json::from_slice(&prepared).unwrap();
+    assert_eq!(s, 200, "{prepared}");
+    let signed = sign_prepared(&prepared, &doctor);
+    let (s, answer) = doctor_gw
+        .send_raw("POST", "/fhir/Claim", signed.to_string().into_bytes(), &[])
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(s, 201, "{answer}");
+    let doctors_claim: pb::Claim = c
+        .query_proven(
+            &medledger_tx::keys::claim(answer["id"].as_str().unwrap()),
+            0,
+        )
+        .await
+        .unwrap()
+        .value
+        .map(|v| pb::Claim::decode(v.as_slice()).unwrap())
+        .unwrap();
+    assert_eq!(
+        doctors_claim.submitted_by, did,
+        "the chain names the physician"
     );
 
     // The patient revokes through FHIR: an inactive Consent with the id.

@@ -473,15 +473,7 @@ impl BenchCmd {
                 base_port,
                 quiet,
             } => {
-                let mut spec =
-                    Spec::consortium(BENCH_CHAIN_ID.into(), base_port, AppKind::Medledger)?;
-                spec.gateways = true;
-                let net = ThrowawayNet::start(spec, me.clone()).await?;
-                let idx = |m: &str| net.net.spec.nodes.iter().position(|n| n.name == m);
-                let (lab, hospital) = (
-                    idx("lab-b").context("lab-b")?,
-                    idx("hospital-a").context("hospital-a")?,
-                );
+                let (net, lab, hospital) = gateway_net(base_port, me.clone()).await?;
                 let box_key = medledger_gateway::keyfiles::load_box_key(
                     &net.net.gateway_dir(hospital).join("box.key"),
                 )?;
@@ -522,15 +514,7 @@ impl BenchCmd {
                 base_port,
                 quiet,
             } => {
-                let mut spec =
-                    Spec::consortium(BENCH_CHAIN_ID.into(), base_port, AppKind::Medledger)?;
-                spec.gateways = true;
-                let net = ThrowawayNet::start(spec, me.clone()).await?;
-                let idx = |m: &str| net.net.spec.nodes.iter().position(|n| n.name == m);
-                let (lab, hospital) = (
-                    idx("lab-b").context("lab-b")?,
-                    idx("hospital-a").context("hospital-a")?,
-                );
+                let (net, lab, hospital) = gateway_net(base_port, me.clone()).await?;
                 let report = medledger_gateway::flood::run(
                     &net.net.spec.nodes[hospital].rpc_url(),
                     &net.net.spec.nodes[lab].gateway_url(),
@@ -556,6 +540,20 @@ impl BenchCmd {
         }
         Ok(Exit::Ok)
     }
+}
+
+/// A throwaway localnet whose members run gateways, with the indexes of lab-b and hospital-a.
+async fn gateway_net(
+    base_port: u16,
+    me: std::path::PathBuf,
+) -> anyhow::Result<(ThrowawayNet, usize, usize)> {
+    let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), base_port, AppKind::Medledger)?;
+    spec.gateways = true;
+    let net = ThrowawayNet::start(spec, me).await?;
+    let idx = |m: &str| net.net.spec.nodes.iter().position(|n| n.name == m);
+    let lab = idx("lab-b").context("lab-b")?;
+    let hospital = idx("hospital-a").context("hospital-a")?;
+    Ok((net, lab, hospital))
 }
 
 /// The exit of a bench that lost txs (sent, never committed, no refusal the sender saw).

@@ -231,6 +231,45 @@ async fn send_all(
     Ok(())
 }
 
+/// A new patient key, enrolled by `member` (signing with its admin key).
+pub(crate) async fn enrol_patient(
+    c: &Client,
+    chain_id: &str,
+    member: &str,
+    member_key: &SigningKey,
+) -> anyhow::Result<SigningKey> {
+    let patient = SigningKey::from_bytes(&rand_v010::rng().random());
+    let r = c
+        .submit(
+            member_key,
+            Msg::RegisterPatient(keyproof::enrol_patient(&patient, chain_id, member)),
+        )
+        .await?;
+    anyhow::ensure!(r.code == 0, "enrolment refused: {}", r.log);
+    Ok(patient)
+}
+
+/// `patient` grants `grantee` Observation for TREAT.
+pub(crate) async fn consent_to(
+    c: &Client,
+    patient: &SigningKey,
+    grantee: &str,
+) -> anyhow::Result<()> {
+    let r = c
+        .submit(
+            patient,
+            Msg::GrantConsent(pb::GrantConsent {
+                grantee: grantee.to_string(),
+                data_classes: vec!["Observation".into()],
+                purposes: vec![Purpose::Treat as i32],
+                ..Default::default()
+            }),
+        )
+        .await?;
+    anyhow::ensure!(r.code == 0, "consent refused: {}", r.log);
+    Ok(())
+}
+
 /// Runs the benchmark.
 pub async fn run(p: Parties<'_>, cfg: &VaultBench) -> anyhow::Result<VaultBenchReport> {
     let c = Client::new(p.rpc)?;
@@ -243,27 +282,9 @@ pub async fn run(p: Parties<'_>, cfg: &VaultBench) -> anyhow::Result<VaultBenchR
         }
     };
     // A patient, enrolled by the reader member, consenting to it.
-    let patient = SigningKey::from_bytes(&rand_v010::rng().random());
+    let patient = enrol_patient(&c, &chain_id, reader, reader_key).await?;
+    consent_to(&c, &patient, reader).await?;
     let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
-    let r = c
-        .submit(
-            reader_key,
-            Msg::RegisterPatient(keyproof::enrol_patient(&patient, &chain_id, reader)),
-        )
-        .await?;
-    anyhow::ensure!(r.code == 0, "enrolment refused: {}", r.log);
-    let r = c
-        .submit(
-            &patient,
-            Msg::GrantConsent(pb::GrantConsent {
-                grantee: reader.to_string(),
-                data_classes: vec!["Observation".into()],
-                purposes: vec![Purpose::Treat as i32],
-                ..Default::default()
-            }),
-        )
-        .await?;
-    anyhow::ensure!(r.code == 0, "consent refused: {}", r.log);
     // The reader's practitioners, one key per concurrent reader.
     let practitioners: Vec<SigningKey> = (0..cfg.readers)
         .map(|_| SigningKey::from_bytes(&rand_v010::rng().random()))

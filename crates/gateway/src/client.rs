@@ -273,9 +273,8 @@ impl GatewayClient {
         &self,
         method: &str,
         path_and_query: &str,
-        body: &impl serde::Serialize,
+        body: Vec<u8>,
     ) -> Result<T, ClientError> {
-        let body = serde_json::to_vec(body).map_err(|e| ClientError::Other(e.to_string()))?;
         let (status, bytes) = self.send_raw(method, path_and_query, body, &[]).await?;
         if (200..300).contains(&status) {
             serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()))
@@ -288,6 +287,16 @@ impl GatewayClient {
         }
     }
 
+    async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Other(e.to_string()))?;
+        self.call(method, path_and_query, body).await
+    }
+
     /// `POST /auth/token`: a bearer token for this client's key (reads: FHIR, the CSV export,
     /// the `/rpc` relay of proven state).
     pub async fn token(&self) -> Result<String, ClientError> {
@@ -295,19 +304,8 @@ impl GatewayClient {
         struct Answer {
             access_token: String,
         }
-        let (status, bytes) = self
-            .send_raw("POST", "/auth/token", Vec::new(), &[])
-            .await?;
-        if status != 200 {
-            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
-                error: String::from_utf8_lossy(&bytes).into_owned(),
-                ..Default::default()
-            });
-            return Err(ClientError::Status { status, body });
-        }
-        serde_json::from_slice::<Answer>(&bytes)
-            .map(|a| a.access_token)
-            .map_err(|e| ClientError::Other(e.to_string()))
+        let a: Answer = self.call("POST", "/auth/token", Vec::new()).await?;
+        Ok(a.access_token)
     }
 
     /// `GET path_and_query` with `Authorization: Bearer token`; the status and body.
@@ -316,10 +314,8 @@ impl GatewayClient {
         path_and_query: &str,
         token: &str,
     ) -> Result<(u16, Vec<u8>), ClientError> {
-        let res = self
-            .http
-            .get(self.url(path_and_query))
-            .bearer_auth(token)
+        let rb = self.http.get(self.url(path_and_query)).bearer_auth(token);
+        let res = rb
             .send()
             .await
             .map_err(|e| ClientError::Other(e.to_string()))?;
@@ -344,7 +340,7 @@ impl GatewayClient {
             resource_type: resource_type.into(),
             content_base64: Base64::encode_string(content),
         };
-        self.call("PUT", &format!("/records/{record_id}"), &body)
+        self.call_json("PUT", &format!("/records/{record_id}"), &body)
             .await
     }
 
@@ -358,7 +354,7 @@ impl GatewayClient {
         let body = GetRecord {
             log_access_tx_base64: Base64::encode_string(log_access_tx),
         };
-        self.call(
+        self.call_json(
             "GET",
             &format!("/records/{record_id}?purpose={}", purpose.as_str_name()),
             &body,
@@ -375,7 +371,7 @@ impl GatewayClient {
         let body = EraseRecord {
             reason_sha256: reason_sha256.map(hex::encode),
         };
-        self.call("POST", &format!("/records/{record_id}/erase"), &body)
+        self.call_json("POST", &format!("/records/{record_id}/erase"), &body)
             .await
     }
 }

@@ -21,13 +21,11 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use medledger_client::Client;
-use medledger_tx::keyproof;
 use medledger_tx::keys;
-use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use rand_v010::RngExt;
 use serde::Serialize;
 
-use crate::bench::Latency;
+use crate::bench::{consent_to, enrol_patient, Latency};
 use crate::client::{now_secs, sign_headers, GatewayClient};
 
 /// What to run.
@@ -222,29 +220,9 @@ pub async fn run(
     let c = Client::new(rpc)?;
     let chain_id = c.chain_id().await?;
     // A patient the victim enrolled (so it may read their history), and a flooding patient key.
-    let patient = SigningKey::from_bytes(&rand_v010::rng().random());
-    let flooder = SigningKey::from_bytes(&rand_v010::rng().random());
-    for k in [&patient, &flooder] {
-        let r = c
-            .submit(
-                victim_key,
-                Msg::RegisterPatient(keyproof::enrol_patient(k, &chain_id, victim_member)),
-            )
-            .await?;
-        anyhow::ensure!(r.code == 0, "enrolment refused: {}", r.log);
-    }
-    let r = c
-        .submit(
-            &patient,
-            Msg::GrantConsent(pb::GrantConsent {
-                grantee: victim_member.to_string(),
-                data_classes: vec!["Observation".into()],
-                purposes: vec![Purpose::Treat as i32],
-                ..Default::default()
-            }),
-        )
-        .await?;
-    anyhow::ensure!(r.code == 0, "consent refused: {}", r.log);
+    let patient = enrol_patient(&c, &chain_id, victim_member, victim_key).await?;
+    let flooder = enrol_patient(&c, &chain_id, victim_member, victim_key).await?;
+    consent_to(&c, &patient, victim_member).await?;
     let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
     let read_path = format!(
         "/rpc/abci_query?path=%22/store%22&data=0x{}&prove=true",

@@ -100,6 +100,70 @@ impl Net {
         assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
         r
     }
+
+    /// A patient (key from `seed`) enrolled by hospital-a, granting hospital-a Observation/TREAT:
+    /// the key, the patient id and the consent id.
+    async fn consenting_patient(&self, seed: u8) -> (SigningKey, String, String) {
+        let patient = SigningKey::from_bytes(&[seed; 32]);
+        let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
+        self.ok(
+            &self.key("hospital-a"),
+            Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+                &patient,
+                &self.chain_id,
+                "hospital-a",
+            )),
+        )
+        .await;
+        let grant = self
+            .ok(
+                &patient,
+                Msg::GrantConsent(pb::GrantConsent {
+                    grantee: "hospital-a".into(),
+                    data_classes: vec!["Observation".into()],
+                    purposes: vec![Purpose::Treat as i32],
+                    ..Default::default()
+                }),
+            )
+            .await;
+        let consent_id = grant.attribute("consent_id").unwrap().to_string();
+        (patient, patient_id, consent_id)
+    }
+
+    /// A practitioner of `member` with `role` (key from `seed`).
+    async fn practitioner(&self, member: &str, seed: u8, role: pb::PractitionerRole) -> SigningKey {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        self.ok(
+            &self.key(member),
+            Msg::RegisterPractitioner(pb::RegisterPractitioner {
+                public_key: key.verifying_key().to_bytes().to_vec(),
+                role: role as i32,
+                licence_hash: vec![seed; 32],
+                valid_until: 0,
+                name: String::new(),
+                key_proof: medledger_tx::keyproof::prove(
+                    &key,
+                    &self.chain_id,
+                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                    member,
+                )
+                .to_vec(),
+            }),
+        )
+        .await;
+        key
+    }
+
+    /// The proven anchor of `record`.
+    async fn anchor(&self, record: &str) -> RecordAnchor {
+        self.client(0)
+            .query_proven(&keys::record(record), 0)
+            .await
+            .unwrap()
+            .value
+            .map(|v| prost::Message::decode(v.as_slice()).unwrap())
+            .unwrap()
+    }
 }
 
 impl Drop for Net {
@@ -199,29 +263,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     let _insurer_gw = start_gateway(&net, "insurer-c", 3).await;
 
     // A patient, enrolled by hospital-a, grants hospital-a Observation/TREAT.
-    let patient = SigningKey::from_bytes(&[42; 32]);
-    let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
-    net.ok(
-        &hospital,
-        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
-            &patient,
-            &net.chain_id,
-            "hospital-a",
-        )),
-    )
-    .await;
-    let grant = net
-        .ok(
-            &patient,
-            Msg::GrantConsent(pb::GrantConsent {
-                grantee: "hospital-a".into(),
-                data_classes: vec!["Observation".into()],
-                purposes: vec![Purpose::Treat as i32],
-                ..Default::default()
-            }),
-        )
-        .await;
-    let consent_id = grant.attribute("consent_id").unwrap().to_string();
+    let (patient, patient_id, consent_id) = net.consenting_patient(42).await;
 
     // lab-b's admin stores an Observation through lab-b's gateway.
     let content =
@@ -232,14 +274,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
         .await
         .unwrap();
     assert!(put.anchor_height > 0);
-    let anchor: RecordAnchor = net
-        .client(0)
-        .query_proven(&keys::record("obs-1"), 0)
-        .await
-        .unwrap()
-        .value
-        .map(|v| prost::Message::decode(v.as_slice()).unwrap())
-        .unwrap();
+    let anchor = net.anchor("obs-1").await;
     assert_eq!(anchor.custodian, "lab-b");
     assert_eq!(hex::encode(&anchor.content_hash), put.content_hash);
     assert!(anchor.key_id.starts_with("kc1-"));
@@ -366,25 +401,9 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
 
     // In an emergency a hospital-a physician breaks the glass through the same path: the
     // record is released, and the ledger records the access as break-glass with a review open.
-    let doctor = SigningKey::from_bytes(&[77; 32]);
-    net.ok(
-        &hospital,
-        Msg::RegisterPractitioner(pb::RegisterPractitioner {
-            public_key: doctor.verifying_key().to_bytes().to_vec(),
-            role: pb::PractitionerRole::Physician as i32,
-            licence_hash: vec![1; 32],
-            valid_until: 0,
-            name: String::new(),
-            key_proof: medledger_tx::keyproof::prove(
-                &doctor,
-                &net.chain_id,
-                medledger_tx::keyproof::REGISTER_PRACTITIONER,
-                "hospital-a",
-            )
-            .to_vec(),
-        }),
-    )
-    .await;
+    let doctor = net
+        .practitioner("hospital-a", 77, pb::PractitionerRole::Physician)
+        .await;
     let glass = break_glass_tx(
         &doctor,
         &net.chain_id,
@@ -451,14 +470,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
         .await
         .unwrap();
     assert!(erased.erasure_height > 0);
-    let anchor: RecordAnchor = net
-        .client(0)
-        .query_proven(&keys::record("obs-1"), 0)
-        .await
-        .unwrap()
-        .value
-        .map(|v| prost::Message::decode(v.as_slice()).unwrap())
-        .unwrap();
+    let anchor = net.anchor("obs-1").await;
     assert_eq!(anchor.erased_height, erased.erasure_height);
     // The destruction receipt: the EraseRecord lab-b's key signed, committed at that height,
     // naming the record; the anchor's key id is the key destroyed.
@@ -523,29 +535,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     let hospital = net.key("hospital-a");
     // A small replay cache, so that the flood below would fill it (as 100,000 requests did live).
     let lab_gw = start_gateway_with(&net, "lab-b", 11, 64).await;
-    let patient = SigningKey::from_bytes(&[43; 32]);
-    let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
-    net.ok(
-        &hospital,
-        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
-            &patient,
-            &net.chain_id,
-            "hospital-a",
-        )),
-    )
-    .await;
-    let grant = net
-        .ok(
-            &patient,
-            Msg::GrantConsent(pb::GrantConsent {
-                grantee: "hospital-a".into(),
-                data_classes: vec!["Observation".into()],
-                purposes: vec![Purpose::Treat as i32],
-                ..Default::default()
-            }),
-        )
-        .await;
-    let consent_id = grant.attribute("consent_id").unwrap().to_string();
+    let (patient, patient_id, consent_id) = net.consenting_patient(43).await;
 
     // 1. Anonymous: every patient-linked read answers 401, and the tx index is not relayed.
     let http = reqwest::Client::new();
@@ -655,25 +645,9 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     // The same role rules on every path: lab-b's privacy officer may neither store a record nor
     // submit a claim through lab-b's gateway in lab-b's name, as the ledger would refuse both
     // if they signed them (the old gateway accepted any practitioner and signed as the member).
-    let researcher = SigningKey::from_bytes(&[78; 32]);
-    net.ok(
-        &net.key("lab-b"),
-        Msg::RegisterPractitioner(pb::RegisterPractitioner {
-            public_key: researcher.verifying_key().to_bytes().to_vec(),
-            role: pb::PractitionerRole::PrivacyOfficer as i32,
-            licence_hash: vec![2; 32],
-            valid_until: 0,
-            name: String::new(),
-            key_proof: medledger_tx::keyproof::prove(
-                &researcher,
-                &net.chain_id,
-                medledger_tx::keyproof::REGISTER_PRACTITIONER,
-                "lab-b",
-            )
-            .to_vec(),
-        }),
-    )
-    .await;
+    let researcher = net
+        .practitioner("lab-b", 78, pb::PractitionerRole::PrivacyOfficer)
+        .await;
     let by_researcher = GatewayClient::new(&lab_gw.url, researcher);
     let e = by_researcher
         .put("obs-r", &patient_id, "Observation", b"{}")
@@ -713,14 +687,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let confirmed = loop {
-        let anchor: RecordAnchor = net
-            .client(0)
-            .query_proven(&keys::record("obs-9"), 0)
-            .await
-            .unwrap()
-            .value
-            .map(|v| prost::Message::decode(v.as_slice()).unwrap())
-            .unwrap();
+        let anchor = net.anchor("obs-9").await;
         if anchor.erasure_confirmed_height != 0 {
             break anchor;
         }

@@ -217,6 +217,7 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/fhir/AuditEvent", get(search_audit_events))
         .route("/fhir/AuditEvent/{id}", get(read_audit_event))
         .route("/fhir/Claim", post(submit_claim))
+        .route("/fhir/Claim/$prepare", post(prepare_claim))
         .route("/fhir/ClaimResponse", get(search_claim_responses))
         .route("/fhir/ClaimResponse/{id}", get(read_claim_response))
         .route("/fhir/{resource_type}/{id}", get(read_record))
@@ -360,7 +361,7 @@ pub fn capability_statement(base: &str) -> Value {
         }),
         json!({
             "type": "Claim",
-            "documentation": "Submit a claim: a request signed (RFC 9421) by the provider's admin or an active practitioner of this gateway's member; answered with the ledger's adjudication as a ClaimResponse.",
+            "documentation": "Submit a claim, answered with the ledger's adjudication as a ClaimResponse. The provider's admin key POSTs the Claim (the gateway signs with the member's key); a practitioner (physician, nurse, lab technician, claims adjuster) POSTs it to Claim/$prepare, signs signBytes with their own key and POSTs the Parameters (txBody, signature, signer), so the ledger names who billed. Every request is authenticated (RFC 9421 or a bearer token from POST /auth/token).",
             "interaction": [create],
         }),
         json!({
@@ -537,6 +538,49 @@ async fn prepare_consent(
                 })?
             }
         };
+    prepared(&st, signer, msg).await
+}
+
+/// The signed tx in a `Parameters {txBody, signature, signer}` (what `$prepare` asked to sign),
+/// its bytes and its verified form.
+fn signed_parameters(
+    v: &Value,
+    what: &str,
+) -> Result<(Vec<u8>, medledger_tx::VerifiedTx), FhirError> {
+    let b64 = |name: &str| -> Result<Vec<u8>, FhirError> {
+        let p = parameter(v, name)
+            .ok_or_else(|| FhirError::bad(format!("parameter {name} is required")))?;
+        let s = p["valueBase64Binary"]
+            .as_str()
+            .ok_or_else(|| FhirError::bad(format!("parameter {name} must be valueBase64Binary")))?;
+        Base64::decode_vec(s).map_err(|e| FhirError::bad(format!("{name}: {e}")))
+    };
+    let body_bytes = b64("txBody")?;
+    let signature = b64("signature")?;
+    let signer = parameter(v, "signer")
+        .and_then(|p| p["valueString"].as_str())
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or_else(|| {
+            FhirError::bad("parameter signer (hex public key, valueString) is required")
+        })?;
+    let tx = pb::Tx {
+        body: body_bytes,
+        public_key: signer,
+        signature,
+    }
+    .encode_to_vec();
+    let decoded = decode_tx(&tx)
+        .and_then(|t| t.verify())
+        .map_err(|e| FhirError {
+            issue: "security",
+            ..FhirError::bad(format!("the signed {what} does not verify: {e}"))
+        })?;
+    Ok((tx, decoded))
+}
+
+/// `$prepare`'s answer: the tx body carrying `msg` at `signer`'s next sequence, and the exact
+/// bytes to sign.
+async fn prepared(st: &State, signer: [u8; 32], msg: Msg) -> FhirResult {
     let sequence = st.node.next_sequence(&signer).await?;
     let tx_body = TxBody {
         chain_id: st.node.chain_id().to_string(),
@@ -585,34 +629,14 @@ async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes) -> FhirRe
         }
         _ => return Err(FhirError::bad("POST a Parameters resource (txBody, signature, signer)")),
     }
-    let b64 = |name: &str| -> Result<Vec<u8>, FhirError> {
-        let p = parameter(&v, name)
-            .ok_or_else(|| FhirError::bad(format!("parameter {name} is required")))?;
-        let s = p["valueBase64Binary"]
-            .as_str()
-            .ok_or_else(|| FhirError::bad(format!("parameter {name} must be valueBase64Binary")))?;
-        Base64::decode_vec(s).map_err(|e| FhirError::bad(format!("{name}: {e}")))
-    };
-    let body_bytes = b64("txBody")?;
-    let signature = b64("signature")?;
-    let signer = parameter(&v, "signer")
-        .and_then(|p| p["valueString"].as_str())
-        .and_then(|h| hex::decode(h).ok())
-        .ok_or_else(|| {
-            FhirError::bad("parameter signer (hex public key, valueString) is required")
-        })?;
-    let tx = pb::Tx {
-        body: body_bytes,
-        public_key: signer,
-        signature,
+    let (tx, decoded) = signed_parameters(&v, "consent")?;
+    if !st.gate.broadcast_allowed(decoded.signer()) {
+        return Err(FhirError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            "this signer sends txs faster than the gateway relays for one key; retry shortly",
+        ));
     }
-    .encode_to_vec();
-    let decoded = decode_tx(&tx)
-        .and_then(|t| t.verify())
-        .map_err(|e| FhirError {
-            issue: "security",
-            ..FhirError::bad(format!("the signed consent does not verify: {e}"))
-        })?;
     let revoke = match &decoded.body().msg {
         Some(Msg::GrantConsent(_)) => false,
         Some(Msg::RevokeConsent(_)) => true,
@@ -885,24 +909,26 @@ async fn access_csv(
     Ok(r)
 }
 
-async fn submit_claim(
-    AxState(st): AxState<Arc<State>>,
-    FhirAuthed(authed): FhirAuthed,
-) -> FhirResult {
-    let body = authed.body;
-    if !st.acts_for_member(&authed.who, &medledger_tx::rules::claims::PROVIDER_ROLES) {
-        return Err(FhirError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "claims are submitted here by {}'s admin key or its active physicians, nurses, lab \
-                 technicians and claims adjusters (the ledger's provider roles)",
-                st.member_id
-            ),
-        ));
+/// 403 unless `who` bills for this gateway's member: its admin, or an active practitioner of a
+/// provider role (the ledger's own table).
+fn require_biller(st: &State, who: &Requester) -> Result<(), FhirError> {
+    if st.acts_for_member(who, &medledger_tx::rules::claims::PROVIDER_ROLES) {
+        return Ok(());
     }
-    let v = parse_json(&body)?;
-    let (claim, provider) = map::claim_from_fhir(&v)?;
+    Err(FhirError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "claims are submitted here by {}'s admin key or its active physicians, nurses, lab \
+             technicians and claims adjusters (the ledger's provider roles)",
+            st.member_id
+        ),
+    ))
+}
+
+/// A FHIR Claim as the ledger's SubmitClaim, for this gateway's member only.
+fn claim_msg(st: &State, v: &Value) -> Result<Msg, FhirError> {
+    let (claim, provider) = map::claim_from_fhir(v)?;
     if let Some(p) = provider {
         if p != st.member_id {
             return Err(FhirError {
@@ -918,7 +944,62 @@ async fn submit_claim(
             });
         }
     }
-    let committed = st.submit(Msg::SubmitClaim(claim)).await?;
+    Ok(Msg::SubmitClaim(claim))
+}
+
+/// `POST /fhir/Claim/$prepare`: the SubmitClaim tx body for the requester's own key to sign (a
+/// practitioner's claim is signed by the practitioner, so the chain names who billed).
+async fn prepare_claim(
+    AxState(st): AxState<Arc<State>>,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
+    require_biller(&st, &authed.who)?;
+    let msg = claim_msg(&st, &parse_json(&authed.body)?)?;
+    prepared(&st, authed.who.key, msg).await
+}
+
+/// `POST /fhir/Claim`: a Claim from the member's admin key (the gateway signs with that key), or
+/// `Parameters {txBody, signature, signer}` from `$prepare`, signed by the requester itself and
+/// relayed as signed. A practitioner's Claim must come signed: the gateway never signs in the
+/// member's name for a person.
+async fn submit_claim(
+    AxState(st): AxState<Arc<State>>,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
+    require_biller(&st, &authed.who)?;
+    let v = parse_json(&authed.body)?;
+    let committed = if v["resourceType"] == "Parameters" {
+        let (tx, decoded) = signed_parameters(&v, "claim")?;
+        if decoded.signer() != &authed.who.key {
+            return Err(FhirError {
+                issue: "security",
+                ..FhirError::bad("the claim tx must be signed by the key that makes the request")
+            });
+        }
+        if !matches!(decoded.body().msg, Some(Msg::SubmitClaim(_))) {
+            return Err(FhirError::bad("the tx must submit a claim"));
+        }
+        if !st.gate.broadcast_allowed(decoded.signer()) {
+            return Err(FhirError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "this signer sends txs faster than the gateway relays for one key; retry shortly",
+            ));
+        }
+        st.node.submit(tx).await?
+    } else {
+        if !matches!(authed.who.subject, crate::auth::Subject::Member(_)) {
+            return Err(FhirError {
+                element: Some("Claim".into()),
+                ..FhirError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "security",
+                    "a practitioner signs their own claim, so the ledger names who billed: POST the Claim to Claim/$prepare, sign signBytes with your key, then POST Parameters {txBody, signature, signer} here",
+                )
+            });
+        }
+        st.submit(claim_msg(&st, &v)?).await?
+    };
     if committed.code != 0 {
         return Err(FhirError::ledger(&committed));
     }
