@@ -206,9 +206,13 @@ pub enum BenchCmd {
         /// Flood requests offered per second (the live attack sent 2,177).
         #[arg(long, default_value_t = 2_000)]
         flood_rate: u64,
-        /// Concurrent flood connections.
-        #[arg(long, default_value_t = 32)]
+        /// Concurrent flood connections (enough that refused requests waiting on the gateway
+        /// do not hold the offered rate down).
+        #[arg(long, default_value_t = 512)]
         flood_connections: usize,
+        /// hospital-a's requests per second during each phase.
+        #[arg(long, default_value_t = 20)]
+        victim_rate: u64,
         /// First port of the throwaway localnet.
         #[arg(long, default_value_t = BENCH_BASE_PORT)]
         base_port: u16,
@@ -511,6 +515,7 @@ impl BenchCmd {
                 phase_secs,
                 flood_rate,
                 flood_connections,
+                victim_rate,
                 base_port,
                 quiet,
             } => {
@@ -524,6 +529,7 @@ impl BenchCmd {
                         phase_secs,
                         flood_rate,
                         flood_connections,
+                        victim_rate,
                         progress: !quiet,
                     },
                 )

@@ -210,7 +210,7 @@ pub struct Gate {
 }
 
 /// Lookups per second of keys the gateway has not seen with a role.
-pub const NEW_KEY_LOOKUPS_PER_SEC: u32 = 200;
+pub const NEW_KEY_LOOKUPS_PER_SEC: u32 = 50;
 /// The most keys remembered as known (the set is cleared when full).
 const MAX_KNOWN: usize = 200_000;
 

@@ -1,9 +1,9 @@
 //! `medledger bench gateway-flood`: does a flood at one gateway hurt the other members' reads?
 //!
 //! On a localnet whose members run gateways, a victim (hospital-a's admin key) reads at lab-b's
-//! gateway what the pages read: a bearer-token `GET /rpc/abci_query` of a patient's access count
-//! (a proven state read) and a signed `POST /auth/token` (the signature path and the replay
-//! cache the live attack jammed). Three phases of equal length:
+//! gateway what the pages read, `GET /rpc/abci_query` of a patient's consent count (a proven state
+//! read), at a steady rate, alternately with its bearer token and signed (RFC 9421: the signature
+//! path and the replay cache the live attack jammed). Three phases of equal length:
 //! 1. **unloaded**: the victim alone;
 //! 2. **unknown keys**: a flood of signed requests, each from a fresh key no one registered
 //!    (issue 23's attack: 100,000 of them made every signed request answer 503 for 5 minutes);
@@ -37,6 +37,8 @@ pub struct FloodBench {
     pub flood_rate: u64,
     /// Concurrent flood connections.
     pub flood_connections: usize,
+    /// The victim's requests per second (an EHR's steady reads, well within its key's limit).
+    pub victim_rate: u64,
     /// Progress on stderr.
     pub progress: bool,
 }
@@ -121,18 +123,42 @@ async fn signed_token_request(
     Ok(status)
 }
 
-/// The victim's loop for one phase: alternately a token read and a signed token request.
+/// `GET path` signed by `key` (RFC 9421): the signature path and the replay cache.
+async fn signed_get(
+    http: &reqwest::Client,
+    gateway: &str,
+    path: &str,
+    key: &SigningKey,
+) -> anyhow::Result<u16> {
+    let url = format!("{gateway}{path}");
+    let headers = sign_headers(key, "GET", &url, b"", now_secs())?;
+    let mut rb = http.get(&url);
+    for (k, v) in headers {
+        rb = rb.header(k, v);
+    }
+    let r = rb.send().await?;
+    let status = r.status().as_u16();
+    let _ = r.bytes().await?;
+    Ok(status)
+}
+
+/// The victim's loop for one phase: the same proven read, alternately with its bearer token and
+/// signed (a token request would retire the victim's older tokens).
 async fn victim(
     http: &reqwest::Client,
     gateway: &str,
     key: &SigningKey,
     token: &str,
     read_path: &str,
+    rate: u64,
     until: Instant,
 ) -> (Vec<u128>, usize) {
     let (mut us, mut errors) = (Vec::new(), 0usize);
     let mut i = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while Instant::now() < until {
+        tick.tick().await;
         let start = Instant::now();
         let ok = if i % 2 == 0 {
             match http
@@ -145,7 +171,7 @@ async fn victim(
                 Err(_) => false,
             }
         } else {
-            matches!(signed_token_request(http, gateway, key).await, Ok(200))
+            matches!(signed_get(http, gateway, read_path, key).await, Ok(200))
         };
         us.push(start.elapsed().as_micros());
         if !ok {
@@ -228,7 +254,6 @@ pub async fn run(
         "/rpc/abci_query?path=%22/store%22&data=0x{}&prove=true",
         hex::encode(keys::patient_consent_count(&patient_id))
     );
-    let victim_http = client_from(Ipv4Addr::new(127, 0, 0, 2))?;
     let flood_http = client_from(Ipv4Addr::new(127, 0, 0, 3))?;
     let token = GatewayClient::new(gateway, victim_key.clone())
         .token()
@@ -259,15 +284,24 @@ pub async fn run(
             // Let the flood reach its rate first.
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        let (us, errors) = victim(
-            &victim_http,
-            gateway,
-            victim_key,
-            &token,
-            &read_path,
-            Instant::now() + phase_len,
-        )
-        .await;
+        // The victim runs on a thread and runtime of its own, so that what it measures is the
+        // gateway's answer, not this process's queue of flood tasks.
+        let (gw, key, tok, path, rate) = (
+            gateway.to_string(),
+            victim_key.clone(),
+            token.clone(),
+            read_path.clone(),
+            cfg.victim_rate,
+        );
+        let until = Instant::now() + phase_len;
+        let (us, errors) = tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let http = client_from(Ipv4Addr::new(127, 0, 0, 2))?;
+            Ok::<_, anyhow::Error>(rt.block_on(victim(&http, &gw, &key, &tok, &path, rate, until)))
+        })
+        .await??;
         stop.store(true, Ordering::Relaxed);
         let mut sent = 0;
         for t in tasks {
