@@ -676,3 +676,80 @@ async fn the_reviews_live_attacks_are_refused_by_a_real_consortium() {
     let r = c.submit(&officer, review).await.unwrap();
     assert_eq!(r.code, Code::SelfReview.value(), "{:?}", code(&r));
 }
+
+/// Issue 23, attack 3, replayed on a real consortium: format-valid key recoveries without
+/// guardian approvals, each from a fresh key, used to pass CheckTx and fill the patients' lane
+/// (256), after which the patient's own `consent revoke` was refused with MEMPOOL_LANE_FULL.
+/// Now each junk recovery is refused at CheckTx on its merits, and the revocation commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_recoveries_from_fresh_keys_never_block_a_patients_revocation() {
+    let t = TestNet::start().await;
+    let p = t.consenting_patient(71, "hospital-a").await;
+    let c = t.client(1);
+    let guardians: Vec<Vec<u8>> = [72u8, 73]
+        .iter()
+        .map(|s| patient_key(*s).verifying_key().to_bytes().to_vec())
+        .collect();
+    let r = c
+        .submit(
+            &p.key,
+            Msg::SetGuardians(pb::SetGuardians {
+                guardian_keys: guardians,
+                threshold: 2,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
+
+    // 300 junk recoveries (more than the patients' lane holds), straight to a node's RPC.
+    let mut refused = std::collections::BTreeMap::<u32, usize>::new();
+    for i in 0..300u32 {
+        let mut seed = [0x5a; 32];
+        seed[..4].copy_from_slice(&i.to_be_bytes());
+        let stranger = SigningKey::from_bytes(&seed);
+        let tx = sign_tx(
+            &stranger,
+            &TxBody {
+                chain_id: t.chain_id.clone(),
+                sequence: 0,
+                unordered: None,
+                msg: Some(Msg::RecoverPatientKey(pb::RecoverPatientKey {
+                    patient_id: p.id.clone(),
+                    new_key: stranger.verifying_key().to_bytes().to_vec(),
+                    approvals: Vec::new(),
+                })),
+            },
+        );
+        let r = tendermint_rpc::Client::broadcast_tx_sync(c.rpc(), tx)
+            .await
+            .unwrap();
+        *refused.entry(r.code.value()).or_default() += 1;
+    }
+    assert!(
+        !refused.contains_key(&0),
+        "a junk recovery entered the mempool: {refused:?}"
+    );
+    assert!(
+        !refused.contains_key(&Code::MempoolLaneFull.value()),
+        "refused for a full lane, not on its merits: {refused:?}"
+    );
+    assert_eq!(
+        refused.get(&Code::NotEnoughGuardians.value()),
+        Some(&300),
+        "{refused:?}"
+    );
+
+    // The patient's revocation goes through.
+    let r = c
+        .submit(
+            &p.key,
+            Msg::RevokeConsent(pb::RevokeConsent {
+                consent_id: p.consent_id.clone(),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
+    assert!(r.height > 0);
+}
