@@ -65,6 +65,19 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
     assert_eq!(put["record_id"], "obs-1");
     assert!(put["anchor_height"].as_u64().unwrap() > 0);
 
+    // The record locator: the patient's proven list of records names obs-1, held by lab-b.
+    let list = medledger(
+        &net,
+        &["-o", "json", "vault", "list", "--patient", &patient_id],
+    );
+    assert_eq!(list.status.code(), Some(0));
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list["count"]["value"], 1, "{list}");
+    let first = &list["items"][0];
+    assert_eq!(first["value"]["record_id"], "obs-1", "{list}");
+    assert_eq!(first["value"]["custodian"], "lab-b", "{list}");
+    assert!(first["verified_against"].is_string(), "proven: {list}");
+
     let output = net.home().join("read.json");
     let get = medledger(
         &net,

@@ -20,3 +20,5 @@ export const validatorChange = (n: N) => `validators/changes/${pad20(n)}`;
 export const practitioner = (did: string) => `practitioner/${did}`;
 export const record = (id: string) => `record/${id}`;
 export const claim = (id: string) => `claim/${id}`;
+/** The patient's pending guardian-set change and/or key rotation (absent: nothing pending). */
+export const guardianChange = (p: string) => `guardian-change/${p}`;

@@ -170,6 +170,21 @@ export const Claim = S('Claim', {
   29: { name: 'coverage_index', type: 'uint64' },
 });
 
+export const SetGuardians = S('SetGuardians', {
+  1: { name: 'guardian_keys', type: 'bytes', repeated: true },
+  2: { name: 'threshold', type: 'uint32' },
+});
+
+/** `guardian-change/{patient}` (proto/medledger/v1/identity.proto): what waits the guardian-change delay. */
+export const PendingPatientChange = S('PendingPatientChange', {
+  1: { name: 'guardians', type: { message: SetGuardians } },
+  2: { name: 'guardians_effective_time', type: 'uint64' },
+  3: { name: 'guardians_requested_height', type: 'uint64' },
+  4: { name: 'new_key', type: 'bytes' },
+  5: { name: 'key_effective_time', type: 'uint64' },
+  6: { name: 'key_requested_height', type: 'uint64' },
+});
+
 // ---- typed views ----
 
 export interface ConsentV {
@@ -220,11 +235,29 @@ export interface CertificateV {
   aggregate_signature: Uint8Array;
 }
 
+export interface SetGuardiansV {
+  guardian_keys: Uint8Array[];
+  threshold: number;
+}
+export interface PendingPatientChangeV {
+  /** The pending guardian set; undefined when the field is absent. */
+  guardians?: SetGuardiansV;
+  /** Unix seconds of block time from which the set applies (0: no guardian change pending). */
+  guardians_effective_time: bigint;
+  guardians_requested_height: bigint;
+  /** The pending new key (empty: no rotation pending). */
+  new_key: Uint8Array;
+  /** Unix seconds of block time from which the rotation may be completed (0: none pending). */
+  key_effective_time: bigint;
+  key_requested_height: bigint;
+}
+
 export const decodeAs = <T>(schema: Schema, b: Uint8Array): T => decode(schema, b) as T;
 export const decodeConsent = (b: Uint8Array) => decodeAs<ConsentV>(Consent, b);
 export const decodeAccessEvent = (b: Uint8Array) => decodeAs<AccessEventV>(AccessEvent, b);
 export const decodeCertificate = (b: Uint8Array) => decodeAs<CertificateV>(Certificate, b);
 export const decodeValidatorSet = (b: Uint8Array) => decodeAs<{ validators: ValidatorV[] }>(ValidatorSet, b);
+export const decodePendingPatientChange = (b: Uint8Array) => decodeAs<PendingPatientChangeV>(PendingPatientChange, b);
 export const decodeKeyOwner = (b: Uint8Array): { kind: string; id: string } => {
   const d = decode(KeyOwner, b) as Decoded;
   const kind = (d.owner as string) ?? '';

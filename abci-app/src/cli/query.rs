@@ -57,6 +57,12 @@ pub enum QueryCmd {
         /// Patient id.
         patient: String,
     },
+    /// Every record anchored for a patient, at any member (the record locator): id, type,
+    /// custodian, anchored height, erasure. A complete list when proven (`--prove`).
+    Records {
+        /// Patient id.
+        patient: String,
+    },
     /// A practitioner.
     Practitioner {
         /// The practitioner's DID.
@@ -400,6 +406,16 @@ impl QueryArgs {
                     .into_iter()
                     .map(|a| a.decoded::<pb::AccessEvent>())
                     .collect::<anyhow::Result<Vec<_>>>()?;
+                print_list(&count, &list, out)?;
+            }
+            QueryCmd::Records { patient } => {
+                let (count, ids) = r
+                    .read_ids(&keys::List::PatientRecords(&patient), MAX_HISTORY_READ)
+                    .await?;
+                let mut list = Vec::new();
+                for id in ids {
+                    list.push(r.read_msg::<pb::RecordAnchor>(&keys::record(&id)).await?);
+                }
                 print_list(&count, &list, out)?;
             }
             QueryCmd::Claim(c) => claims::query_claim(&r, c, out).await?,

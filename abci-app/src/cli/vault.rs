@@ -81,6 +81,16 @@ pub enum VaultCmd {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Every record anchored for a patient at any member, proven complete: id, type, custodian,
+    /// anchored height and erasure (the same as `query --prove records PATIENT`).
+    List {
+        /// The node to read from.
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Patient id.
+        #[arg(long)]
+        patient: String,
+    },
 }
 
 /// `vault get`'s JSON answer.
@@ -243,6 +253,16 @@ impl VaultCmd {
                     }
                 }
                 Ok(Exit::Ok)
+            }
+            VaultCmd::List { node, patient } => {
+                return super::QueryArgs {
+                    node,
+                    height: 0,
+                    prove: true,
+                    what: super::QueryCmd::Records { patient },
+                }
+                .run(ctx)
+                .await
             }
             VaultCmd::Erase {
                 common,

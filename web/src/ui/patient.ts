@@ -7,11 +7,12 @@ import { decodeU64, fromUtf8, toHex } from '../bytes.ts';
 import { HttpError, Session } from '../auth.ts';
 import { broadcastAndConfirm, type Expectation } from '../broadcast.ts';
 import * as keys from '../keys.ts';
-import { decodeConsent, decodeKeyOwner, type ConsentV, type TxMsg } from '../messages.ts';
+import { decodeConsent, decodeKeyOwner, decodePendingPatientChange, type ConsentV, type PendingPatientChangeV, type TxMsg } from '../messages.ts';
 import { keyFileJson, newKey, signTx, type PatientKey } from '../tx.ts';
 import type { Attested, Ledger, Read } from '../ledger.ts';
 import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, wireKeyInputs, type Info } from './common.ts';
 import { poll } from './live.ts';
+import { describePending } from './pending.ts';
 import { $, download, el, setStatus, utcTime } from './dom.ts';
 
 /** How often a key the gateway does not know yet (not enrolled) tries to sign in again. */
@@ -69,6 +70,7 @@ async function setKey(k: PatientKey, note?: string): Promise<void> {
   setLive(false);
   $('#public-key').textContent = toHex(k.publicKey);
   $('#patient-id').textContent = '';
+  clearPending();
   $('#key-section').classList.add('has-key');
   await ready;
   state.session!.setKey(k);
@@ -164,11 +166,13 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   }
   if (!owner.verified) {
     $('#patient-id').textContent = '';
+    clearPending();
     setStatus(`Your key's owner record did NOT verify: ${owner.error}`, 'error');
     return;
   }
   if (!owner.value) {
     $('#patient-id').textContent = '';
+    clearPending();
     $('#enrol-hint').hidden = false;
     setStatus(`This key is not enrolled yet (verified absent at height ${at.height}). Give your public key to your hospital; this page checks again every few seconds.`, 'info');
     setTimeout(() => state.key === key && !state.patient && void refresh(), ENROL_RETRY_MS);
@@ -176,6 +180,7 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   }
   const o = decodeKeyOwner(owner.value);
   if (o.kind !== 'patient_id') {
+    clearPending();
     setStatus(o.kind === 'retired_patient_key' ? `This key was retired (replaced) for patient ${o.id}; it can sign nothing.` : `This key belongs to a ${o.kind.replace(/_/g, ' ')} (${o.id}), not a patient.`, 'error');
     return;
   }
@@ -183,9 +188,55 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   const first = state.patient === undefined;
   state.patient = o.id;
   $('#patient-id').textContent = o.id;
-  await Promise.all([refreshConsents(at, o.id), refreshAccesses(at, o.id)]);
+  await Promise.all([refreshPending(at, o.id), refreshConsents(at, o.id), refreshAccesses(at, o.id)]);
   if (first) startLive(at.height);
   if (first) setStatus(`Your consents and every access to your data, verified at certified height ${at.height}.`, 'ok');
+}
+
+// ---- pending guardian change or key rotation (issue 23) ----
+
+function clearPending(): void {
+  const box = $('#pending');
+  box.hidden = true;
+  box.replaceChildren();
+}
+
+/**
+ * Reads `guardian-change/{patient}` at the attested state, verified like every row: a pending
+ * guardian set or key rotation is shown as a warning (a thief holding the key would have signed
+ * it; the guardians can still recover during the delay), a proven absence as one small line.
+ */
+async function refreshPending(at: Attested, patient: string): Promise<void> {
+  const r = await state.ledger!.read(at, keys.guardianChange(patient));
+  let p: PendingPatientChangeV | undefined;
+  let error = r.error;
+  if (r.value) {
+    try {
+      p = decodePendingPatientChange(r.value);
+    } catch (e) {
+      error = `does not decode as a PendingPatientChange: ${msg(e)}`;
+    }
+  }
+  const ok = r.verified && error === undefined;
+  const d = p ? describePending(p, Date.now() / 1000) : undefined;
+  const box = $('#pending');
+  const proof = el('div', { class: 'small', title: error ?? '' }, 'Proof: ', verifiedText(ok, !!r.denied), ` at certified height ${at.height}`);
+  box.hidden = false;
+  box.setAttribute('data-verified', ok ? 'yes' : 'no');
+  box.setAttribute('data-pending', d ? 'yes' : r.denied ? 'unknown' : ok ? 'no' : 'unknown');
+  if (r.denied) {
+    box.className = 'pending-none small';
+    box.replaceChildren('Pending changes to your guardians or key: ', verifiedText(false, true));
+  } else if (d) {
+    box.className = `pending${ok ? '' : ' unverified'}`;
+    box.replaceChildren(el('strong', {}, d.headline), ' ', d.advice, proof);
+  } else if (ok) {
+    box.className = 'pending-none small';
+    box.replaceChildren('No pending change to your guardians or key: ', verifiedText(true), ` at certified height ${at.height}.`);
+  } else {
+    box.className = 'pending unverified';
+    box.replaceChildren(el('strong', {}, 'Whether a change to your guardians or key is pending could NOT be verified.'), ` ${error ?? ''}`, proof);
+  }
 }
 
 async function refreshConsents(at: Attested, patient: string): Promise<void> {
