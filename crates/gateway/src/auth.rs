@@ -581,12 +581,7 @@ pub(crate) async fn per_ip_limit(
         .map(|c| c.0.ip());
     if let Some(ip) = ip {
         if limiter.check_key(&ip).is_err() {
-            let mut r = too_many("too many requests from this address; slow down").into_response();
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-            return r;
+            return too_many("too many requests from this address; slow down").into_response();
         }
     }
     next.run(req).await

@@ -141,7 +141,12 @@ pub(crate) async fn rpc_proxy(
     request: Request,
 ) -> Response {
     let refuse = |status: StatusCode, msg: String| {
-        (status, Json(serde_json::json!({ "error": msg }))).into_response()
+        let mut r = (status, Json(serde_json::json!({ "error": msg }))).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
     };
     if !RPC_METHODS.contains(&method.as_str()) {
         return refuse(

@@ -173,7 +173,16 @@ impl From<std::io::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let throttled = self.status == StatusCode::TOO_MANY_REQUESTS;
+        let mut r = (self.status, Json(self.body)).into_response();
+        if throttled {
+            // Every limit here refills within a second.
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        r
     }
 }
 
@@ -967,6 +976,21 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every throttled answer says when to come back, so clients back off instead of hammering.
+    #[test]
+    fn a_throttled_answer_says_when_to_retry() {
+        let r = crate::auth::too_many("slow down").into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            r.headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let r = ApiError::new(StatusCode::FORBIDDEN, "no").into_response();
+        assert!(r.headers().get(axum::http::header::RETRY_AFTER).is_none());
+    }
 
     /// A resent access log (the same signed bytes) is a conflict the client fixes by signing
     /// anew, never "node unreachable"; a node that does not answer is 503.

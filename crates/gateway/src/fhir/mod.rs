@@ -194,7 +194,12 @@ impl IntoResponse for FhirError {
             self.element.as_deref(),
             self.ledger.as_ref().map(|(c, n)| (*c, n.as_str())),
         );
-        fhir(self.status, &body)
+        let mut r = fhir(self.status, &body);
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
