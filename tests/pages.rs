@@ -7,7 +7,10 @@
 //! checkpoint certificate), the patient revokes; the auditor page opens a member admin's key file
 //! and verifies the patient's history. Behind a gateway that alters one answer, that row shows
 //! "NOT verified"; behind one that answers a broadcast "OK" without forwarding it, the revoke is
-//! shown as not confirmed, never as verified.
+//! shown as not confirmed, never as verified. Issue 27: the revoke asks for confirmation, the
+//! banner reflects the worst row, the consortium fingerprint pinned on first use stops the page
+//! (red, no rows) when it changes until accepted, and a certified height older than one the
+//! browser has seen is an error.
 //!
 //! chromium must be installed (`scripts/deps.sh` installs Debian's package); a missing browser
 //! fails the test.
@@ -101,6 +104,18 @@ fn open_patient(tab: &Tab, base: &str, key_json: &str, patient_id: &str) {
         Duration::from_secs(30),
     );
     assert_eq!(shown, patient_id);
+}
+
+/// Makes the page's `window.confirm` answer yes, remembering the question in
+/// `window.__confirmed` (a real dialog would block the DevTools session).
+fn accept_confirm(tab: &Tab) {
+    assert_eq!(
+        eval(
+            tab,
+            "(() => { window.__confirmed = ''; window.confirm = (m) => { window.__confirmed = String(m); return true }; return 'ok' })()"
+        ),
+        "ok"
+    );
 }
 
 /// The status line's text and kind (`ok`, `warn`, `error`, `info`).
@@ -354,8 +369,8 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
         // Grant with the form: signed in the browser, committed by the ledger, then proven.
         click(&tab, "#grant-grantee");
         tab.type_str("hospital-a").unwrap();
-        click(&tab, "#grant-class");
-        tab.type_str("Observation").unwrap();
+        // Data classes are picked from the list of FHIR resource types.
+        click(&tab, "#grant-classes input[name=\"grant-class\"][value=\"Observation\"]");
         eval(
             &tab,
             "(() => { const s = document.querySelector('#grant-purpose'); s.value = 'TREAT'; s.dispatchEvent(new Event('change')); return 'ok' })()",
@@ -401,8 +416,19 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
         );
         assert!(row.starts_with("hospital-a|obs-live|"), "{row}");
         assert!(row.contains("verified") && !row.contains("NOT verified"), "{row}");
-        // The patient revokes with a click; the page says so once the ledger proves it.
+        // The banner reflects the worst row: everything verified here.
+        assert_eq!(
+            eval(&tab, "document.querySelector('#verdict')?.getAttribute('data-verdict')"),
+            "ok"
+        );
+        // The patient revokes with a click (and confirms); the page says so once the ledger
+        // proves it.
+        accept_confirm(&tab);
         click(&tab, "tr.consent-row button.revoke");
+        assert!(
+            eval(&tab, "window.__confirmed").starts_with("Revoke consent c-1"),
+            "the revoke asked for confirmation"
+        );
         wait_for(
             &tab,
             "the revoked consent",
@@ -483,10 +509,10 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
     // The same page behind a gateway that alters the access event's bytes: NOT verified, in red.
     // It also answers broadcasts "OK" without forwarding them: the revoke is NOT confirmed.
     let proxy = tampering_proxy(gateway).await;
-    let (p, d) = (pid.clone(), dropped.clone());
-    tokio::task::spawn_blocking(move || {
+    let (p, d, k) = (pid.clone(), dropped.clone(), key_json.clone());
+    let browser = tokio::task::spawn_blocking(move || {
         let tab = browser.new_tab().unwrap();
-        open_patient(&tab, &proxy, &key_json, &p);
+        open_patient(&tab, &proxy, &k, &p);
         let verified = wait_for(
             &tab,
             "the tampered row",
@@ -519,6 +545,10 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
             &format!("!!document.querySelector('{}')", button.replace('\'', "\\'")),
             Duration::from_secs(30),
         );
+        // The tampered row makes the banner red, never "every access … verified".
+        let v = eval(&tab, "(() => { const v = document.querySelector('#verdict'); return v.getAttribute('data-verdict') + '|' + v.textContent })()");
+        assert!(v.starts_with("error|") && !v.contains("every access to your data, verified"), "{v}");
+        accept_confirm(&tab);
         click(&tab, &button);
         wait_for(
             &tab,
@@ -536,6 +566,74 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
             ),
         );
         assert_eq!(shown, "active", "the page still shows the proven state");
+        drop(tab);
+        browser
+    })
+    .await
+    .unwrap();
+
+    // The trust root is pinned on first use (this browser opened the real gateway above): a
+    // different consortium later stops the page, red, with no rows, until accepted explicitly.
+    // And a certified height older than one this browser has seen is an error, never verified.
+    let (g, k, p) = (
+        net.net.spec.nodes[0].gateway_url(),
+        key_json.clone(),
+        pid.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let tab = browser.new_tab().unwrap();
+        tab.navigate_to(&format!("{g}/patient")).unwrap();
+        tab.wait_until_navigated().unwrap();
+        let pinned = wait_for(
+            &tab,
+            "the pinned consortium",
+            "localStorage.getItem('medledger/consortium')",
+            Duration::from_secs(30),
+        );
+        assert!(pinned.contains("fingerprint"), "{pinned}");
+        eval(
+            &tab,
+            "(() => { const p = JSON.parse(localStorage.getItem('medledger/consortium')); p.fingerprint = '00'.repeat(32); localStorage.setItem('medledger/consortium', JSON.stringify(p)); return 'ok' })()",
+        );
+        tab.navigate_to(&format!("{g}/patient")).unwrap();
+        tab.wait_until_navigated().unwrap();
+        wait_for(
+            &tab,
+            "the red warning of a changed consortium",
+            "(() => { const w = document.querySelector('#trust-warning'); return !!w && !w.hidden && w.textContent.includes('different consortium') })()",
+            Duration::from_secs(30),
+        );
+        paste_key(&tab, &k);
+        assert_eq!(eval(&tab, "document.querySelectorAll('tr.access-row, tr.consent-row').length"), "0");
+        assert_eq!(eval(&tab, "document.querySelector('#patient-id').textContent"), "");
+        let color = eval(&tab, "getComputedStyle(document.querySelector('#trust-warning')).color");
+        assert!(color.starts_with("rgb(176, 0, 32"), "the warning is red: {color}");
+        click(&tab, "#trust-accept");
+        let shown = wait_for(
+            &tab,
+            "the patient, once the new consortium is accepted",
+            "document.querySelector('#patient-id')?.textContent",
+            Duration::from_secs(30),
+        );
+        assert_eq!(shown, p);
+
+        // Rollback: this browser "saw" a far newer certified height for this consortium.
+        eval(
+            &tab,
+            "(() => { const p = JSON.parse(localStorage.getItem('medledger/consortium')); localStorage.setItem('medledger/seen-height/' + p.chainId + '/' + p.fingerprint, '999999999'); return 'ok' })()",
+        );
+        tab.navigate_to(&format!("{g}/patient")).unwrap();
+        tab.wait_until_navigated().unwrap();
+        paste_key(&tab, &k);
+        let v = wait_for(
+            &tab,
+            "the rollback error",
+            "document.querySelector('#verdict')?.getAttribute('data-verdict') === 'rollback' && document.querySelector('#status').textContent",
+            Duration::from_secs(30),
+        );
+        assert!(v.contains("older state than you have seen before: height ") && v.contains(" < 999999999"), "{v}");
+        assert!(status(&tab).starts_with("status error|"), "{}", status(&tab));
+        assert_eq!(eval(&tab, "document.querySelectorAll('tr[data-verified=\"yes\"]').length"), "0");
     })
     .await
     .unwrap();

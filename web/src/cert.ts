@@ -135,14 +135,24 @@ export function trustFromRegistry(chainId: string, validators: ValidatorV[]): Ce
   };
 }
 
+/** Domain separator of the consortium fingerprint (v2: member names covered, fields length-prefixed). */
+export const FINGERPRINT_DOMAIN = utf8('medledger/consortium-fingerprint/v2');
+
+/** The bytes the fingerprint hashes: each field length-prefixed (u64be), so no two roots collide. */
+export function fingerprintInput(t: CertTrust): Uint8Array {
+  const field = (b: Uint8Array) => [u64be(BigInt(b.length)), b];
+  const parts: Uint8Array[] = [FINGERPRINT_DOMAIN, Uint8Array.of(0), ...field(utf8(t.chainId)), u64be(BigInt(t.validators.length))];
+  for (const v of t.validators) parts.push(...field(v.address), u64be(v.power), ...field(v.blsKey), ...field(utf8(v.name)));
+  return concat(...parts);
+}
+
 /**
- * A fingerprint of the trust root a user can compare out of band: SHA-256 over the chain id and
- * each validator's (address, power, BLS key), in certificate order.
+ * A fingerprint of the trust root a user can compare out of band (and the page pins on first
+ * use): SHA-256 over the chain id and each genesis validator's address, voting power, BLS key
+ * and member name, in certificate order ({@link fingerprintInput}).
  */
 export function trustFingerprint(t: CertTrust): string {
-  const parts: Uint8Array[] = [utf8(t.chainId), Uint8Array.of(0)];
-  for (const v of t.validators) parts.push(v.address, u64be(v.power), v.blsKey, Uint8Array.of(0));
-  return toHex(sha256(concat(...parts)));
+  return toHex(sha256(fingerprintInput(t)));
 }
 
 /** `crates/tx/src/checkpoint.rs::verify_certificate`. */

@@ -31,17 +31,34 @@ pub struct Watch {
     searched_to: Option<u64>,
     /// When every held record was last checked.
     last_sweep: Option<Instant>,
+    /// Held records an event named erased whose proven anchor did not show it yet (the attested
+    /// state is a block behind): looked at again next time.
+    retry: std::collections::BTreeSet<String>,
+}
+
+/// The most ids kept for a retry (beyond: the next sweep finds them).
+const MAX_RETRY: usize = 10_000;
+
+/// What [`destroy_if_erased`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    /// Not held here.
+    NotHeld,
+    /// Held, and the proven anchor shows no erasure (yet).
+    NotErased,
+    /// Erased: the key was destroyed now (`true`) or before (`false`).
+    Erased(bool),
 }
 
 /// Destroys the keys of held records whose erasure is committed, and confirms each on chain.
 /// Returns the ids whose key was destroyed by this call.
 pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
-    let (searched_to, last_sweep) = {
-        let w = st
+    let (searched_to, last_sweep, retry) = {
+        let mut w = st
             .erasure_watch
             .lock()
             .map_err(|_| anyhow::anyhow!("erasure watch poisoned"))?;
-        (w.searched_to, w.last_sweep)
+        (w.searched_to, w.last_sweep, std::mem::take(&mut w.retry))
     };
     let latest = st
         .client
@@ -52,28 +69,34 @@ pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
         .latest_block_height
         .value();
     let sweep = last_sweep.is_none_or(|t| t.elapsed() >= FULL_SWEEP_EVERY) || searched_to.is_none();
-    let held = st.store.all()?;
+    // A sweep lists every record held here; otherwise only the erased ids the node names are
+    // looked up (a record this gateway does not hold has no metadata file).
     let candidates: Vec<String> = if sweep {
-        held.iter().map(|m| m.record_id.clone()).collect()
+        st.store.all()?.into_iter().map(|m| m.record_id).collect()
     } else {
         let from = searched_to.unwrap_or(0);
         if latest <= from {
             Vec::new()
         } else {
-            let ids = erased_since(st, from, latest).await?;
-            held.iter()
-                .filter(|m| ids.contains(&m.record_id))
-                .map(|m| m.record_id.clone())
-                .collect()
+            let mut ids = erased_since(st, from, latest).await?;
+            ids.extend(retry);
+            ids.sort();
+            ids.dedup();
+            ids
         }
     };
-    let mut destroyed = Vec::new();
+    let (mut destroyed, mut again) = (Vec::new(), std::collections::BTreeSet::new());
     for id in candidates {
-        if destroy_if_erased(st, &id).await? {
-            destroyed.push(id);
+        match destroy_if_erased(st, &id).await? {
+            Found::Erased(true) => destroyed.push(id),
+            Found::NotErased if !sweep && again.len() < MAX_RETRY => {
+                again.insert(id);
+            }
+            _ => {}
         }
     }
     if let Ok(mut w) = st.erasure_watch.lock() {
+        w.retry = again;
         w.searched_to = Some(latest);
         if sweep {
             w.last_sweep = Some(Instant::now());
@@ -122,17 +145,22 @@ async fn erased_since(st: &State, from: u64, to: u64) -> anyhow::Result<Vec<Stri
 }
 
 /// Reads `id`'s anchor with a proof; if the ledger erased it, destroys the key here (if not yet)
-/// and confirms. `true` when a key was destroyed by this call.
-async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<bool> {
+/// and confirms.
+async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<Found> {
     let Some(mut meta) = st.store.meta(id)? else {
-        return Ok(false);
+        return Ok(Found::NotHeld);
     };
-    let anchor: Option<RecordAnchor> = st.node.read_msg_newest(&keys::record(id)).await?;
+    // The attested state (one block old, no wait for the next header): an erasure is acted on
+    // a block later at most, and a sweep of many records costs one proven read each.
+    let anchor: Option<RecordAnchor> = st.node.read_msg(&keys::record(id)).await?;
     let Some(anchor) = anchor else {
-        return Ok(false);
+        return Ok(Found::NotErased);
     };
-    if anchor.erased_height == 0 || anchor.custodian != st.member_id {
-        return Ok(false);
+    if anchor.custodian != st.member_id {
+        return Ok(Found::NotHeld);
+    }
+    if anchor.erased_height == 0 {
+        return Ok(Found::NotErased);
     }
     let had_key = st.store.wrapped_key(id)?.is_some();
     st.store.destroy_key(id)?;
@@ -155,7 +183,7 @@ async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<bool> {
         );
     }
     confirm(st, id, &anchor).await?;
-    Ok(had_key)
+    Ok(Found::Erased(had_key))
 }
 
 /// Sends the signed destruction receipt (`ConfirmErasure`) unless the ledger already has one.

@@ -73,7 +73,7 @@ export async function loadTrust(ledger: Ledger, info?: Info): Promise<CertTrust>
   if (panel) {
     panel.replaceChildren(
       el('div', {}, 'Chain ', el('code', { id: 'chain-id' }, t.chainId), info?.member_id ? ` · via ${info.member_id}'s gateway` : ''),
-      el('div', {}, 'Consortium fingerprint ', el('code', { id: 'trust-fingerprint', title: 'SHA-256 over the chain id and every validator address, power and BLS key' }, trustFingerprint(t).slice(0, 32))),
+      el('div', {}, 'Consortium fingerprint ', el('code', { id: 'trust-fingerprint', title: 'SHA-256 over the chain id and every genesis validator address, power, BLS key and member name (pinned in this browser on first use)' }, trustFingerprint(t).slice(0, 32))),
       el('div', { class: 'small' }, `Validators (BLS keys from genesis, every proof of possession checked): ${t.validators.map((v) => `${v.name} (${v.power})`).join(', ')}`),
     );
   }

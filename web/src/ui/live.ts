@@ -3,6 +3,8 @@
 // re-read what it shows, verified at the new height. The node's event WebSocket is not used:
 // it carried every tx's events for every patient to anyone who connected.
 
+import { backoffMs } from './truth.ts';
+
 export const POLL_EVERY_MS = 2000;
 
 export interface PollOptions {
@@ -18,17 +20,22 @@ export interface PollOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** Polls until the returned function is called. One poll at a time; no overlap. */
+/**
+ * Polls until the returned function is called. One poll at a time; no overlap. After a failure
+ * the next poll waits longer (doubling up to 30 s, {@link backoffMs}); an answer resets it.
+ */
 export function poll(o: PollOptions): () => void {
   let stopped = false;
   let seen = o.from ?? 0n;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const every = o.everyMs ?? POLL_EVERY_MS;
+  let failures = 0;
   void (async () => {
     while (!stopped) {
       try {
         const h = await o.latest();
         if (stopped) return;
+        failures = 0;
         o.onState(true);
         if (h > seen) {
           seen = h;
@@ -36,9 +43,10 @@ export function poll(o: PollOptions): () => void {
         }
       } catch (e) {
         if (stopped) return;
+        failures++;
         o.onState(false, e);
       }
-      await sleep(every);
+      await sleep(backoffMs(failures, every));
     }
   })();
   return () => {

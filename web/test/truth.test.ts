@@ -1,0 +1,117 @@
+// The patient page tells the truth (issue 27): rollback of the certified height, the banner's
+// verdict, the consortium fingerprint and its pin, backoff and the consent form's words.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { trustFingerprint, trustFromGenesis, type CertTrust } from '../src/cert.ts';
+import { HttpError, DeniedError } from '../src/auth.ts';
+import {
+  backoffMs,
+  checkPin,
+  checkRollback,
+  grantConfirmation,
+  isOutage,
+  isStale,
+  pickedClasses,
+  pin,
+  purposeWords,
+  recordSeen,
+  seenHeight,
+  seenKey,
+  verdict,
+  type Store,
+} from '../src/ui/truth.ts';
+
+const memory = (): Store & { m: Map<string, string> } => {
+  const m = new Map<string, string>();
+  return { m, getItem: (k) => m.get(k) ?? null, setItem: (k, v) => void m.set(k, v) };
+};
+
+test('rollback: an older certified height than the newest seen is refused, in words', () => {
+  const s = memory();
+  assert.equal(seenHeight(s, 'c', 'f'), 0n);
+  assert.deepEqual(checkRollback(0n, 5n), { ok: true });
+  recordSeen(s, 'c', 'f', 40n);
+  recordSeen(s, 'c', 'f', 30n); // never lowered
+  assert.equal(seenHeight(s, 'c', 'f'), 40n);
+  assert.deepEqual(checkRollback(40n, 40n), { ok: true });
+  assert.deepEqual(checkRollback(40n, 41n), { ok: true });
+  const r = checkRollback(seenHeight(s, 'c', 'f'), 39n);
+  assert.equal(r.ok, false);
+  assert.match((r as { text: string }).text, /the gateway showed an older state than you have seen before: height 39 < 40/i);
+  // Keyed by chain and consortium: another one starts afresh; garbage reads as nothing seen.
+  assert.equal(seenHeight(s, 'c', 'g'), 0n);
+  assert.equal(seenHeight(s, 'd', 'f'), 0n);
+  s.setItem(seenKey('c', 'x'), 'not a number');
+  assert.equal(seenHeight(s, 'c', 'x'), 0n);
+});
+
+test('the banner reflects the worst row', () => {
+  assert.equal(verdict([{ verified: true }, { verified: true }], 7n).kind, 'ok');
+  assert.match(verdict([{ verified: true }], 7n).text, /every access to your data, verified at certified height 7/);
+  const bad = verdict([{ verified: true }, { verified: false }, { verified: false, denied: true }], 7n);
+  assert.equal(bad.kind, 'error');
+  assert.doesNotMatch(bad.text, /every access to your data, verified/);
+  assert.match(bad.text, /1 item\(s\) .*did NOT verify/);
+  const denied = verdict([{ verified: true }, { verified: false, denied: true }], 7n);
+  assert.equal(denied.kind, 'warn');
+  assert.doesNotMatch(denied.text, /every access to your data, verified/);
+  assert.match(denied.text, /not permitted/);
+  assert.equal(verdict([], 1n).kind, 'ok');
+});
+
+const genesis = JSON.parse(readFileSync(new URL('./vectors/localnet.json', import.meta.url), 'utf8')).answers['genesis?'].result.genesis;
+
+test('the fingerprint covers the chain id and every validator address, power, BLS key and member name', () => {
+  const t = trustFromGenesis(genesis);
+  const fp = trustFingerprint(t);
+  assert.match(fp, /^[0-9a-f]{64}$/);
+  const changed = (f: (t: CertTrust) => void) => {
+    const c: CertTrust = structuredClone(t);
+    f(c);
+    return trustFingerprint(c);
+  };
+  assert.equal(changed(() => {}), fp);
+  assert.notEqual(changed((c) => (c.chainId += 'x')), fp);
+  assert.notEqual(changed((c) => (c.validators[1].power += 1n)), fp);
+  assert.notEqual(changed((c) => (c.validators[2].name = 'mallory')), fp);
+  assert.notEqual(changed((c) => (c.validators[0].blsKey = c.validators[0].blsKey.slice(0, 47))), fp);
+  assert.notEqual(changed((c) => (c.validators[3].address[0] ^= 1)), fp);
+  assert.notEqual(changed((c) => c.validators.pop()), fp);
+  // Fields are length-prefixed: moving a byte from a name into the chain id changes it.
+  assert.notEqual(changed((c) => { c.chainId = 'a'; c.validators[0].name = 'bc'; }), changed((c) => { c.chainId = 'ab'; c.validators[0].name = 'c'; }));
+});
+
+test('the consortium is pinned on first use; a different one later is a change', () => {
+  const s = memory();
+  const a = { chainId: 'c', fingerprint: 'aa' };
+  const d = checkPin(s, a);
+  assert.equal(d.kind, 'first-use');
+  pin(s, a);
+  assert.equal(checkPin(s, a).kind, 'same');
+  const b = { chainId: 'c', fingerprint: 'bb' };
+  assert.deepEqual(checkPin(s, b), { kind: 'changed', pinned: a, now: b });
+  assert.equal(checkPin(s, { chainId: 'other', fingerprint: 'aa' }).kind, 'changed');
+  pin(s, b); // accepted explicitly
+  assert.equal(checkPin(s, b).kind, 'same');
+});
+
+test('outages back off; other failures are not outages', () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 9].map((n) => backoffMs(n)), [2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.equal(isOutage(new TypeError('Failed to fetch')), true);
+  assert.equal(isOutage(new HttpError(502, 'abci_query', '')), true);
+  assert.equal(isOutage(new DeniedError(403, 'abci_query', '')), false);
+  assert.equal(isOutage(new Error('proof does not verify')), false);
+  assert.equal(isStale(200_000, 0), true);
+  assert.equal(isStale(100_000, 0), false);
+});
+
+test('the consent form: classes from the list, * asks for confirmation, purposes in words', () => {
+  assert.deepEqual(pickedClasses(['Observation', 'Bogus', 'Condition']), ['Observation', 'Condition']);
+  assert.deepEqual(pickedClasses(['Observation', '*']), ['*']);
+  assert.equal(grantConfirmation('lab-b', ['Observation']), undefined);
+  assert.match(grantConfirmation('lab-b', ['*']) ?? '', /ALL your data/);
+  assert.equal(purposeWords('TREAT'), 'treatment (TREAT)');
+  assert.equal(purposeWords('HRESCH'), 'research (HRESCH)');
+  assert.equal(purposeWords('X'), 'X');
+});
