@@ -526,19 +526,32 @@ pub struct Authed {
     pub body: Bytes,
 }
 
+/// Largest body of any request but storing a record (a signed tx, a FHIR Claim or Consent, a
+/// read's `LogAccess`): what a stranger can make the gateway buffer before it knows who asks.
+pub const MAX_SMALL_BODY_BYTES: usize = 256 * 1024;
+
+/// The body limit of a route: a record's upload may be [`MAX_BODY_BYTES`], anything else
+/// [`MAX_SMALL_BODY_BYTES`].
+pub fn body_limit(method: &Method, path: &str) -> usize {
+    if method == Method::PUT && path.starts_with("/records/") {
+        MAX_BODY_BYTES
+    } else {
+        MAX_SMALL_BODY_BYTES
+    }
+}
+
 impl FromRequest<Arc<State>> for Authed {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, st: &Arc<State>) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is over {MAX_BODY_BYTES} bytes"),
-                )
-            })?;
+        let limit = body_limit(&parts.method, parts.uri.path());
+        let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {limit} bytes, the most this route takes"),
+            )
+        })?;
         let who = st
             .gate
             .requester(&st.node, &parts.method, &parts.uri, &parts.headers, &body)
@@ -619,6 +632,21 @@ mod tests {
             g.token(&"0".repeat(64)).unwrap_err().parts().0,
             StatusCode::UNAUTHORIZED
         );
+    }
+
+    /// Only a record upload may be large; every other body is small before anyone is known.
+    #[test]
+    fn only_record_uploads_take_large_bodies() {
+        assert_eq!(body_limit(&Method::PUT, "/records/obs-1"), MAX_BODY_BYTES);
+        for (m, p) in [
+            (Method::GET, "/records/obs-1"),
+            (Method::POST, "/records/obs-1/erase"),
+            (Method::POST, "/fhir/Claim"),
+            (Method::POST, "/auth/token"),
+            (Method::PUT, "/fhir/Consent"),
+        ] {
+            assert_eq!(body_limit(&m, p), MAX_SMALL_BODY_BYTES, "{m} {p}");
+        }
     }
 
     #[test]

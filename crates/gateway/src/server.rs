@@ -190,7 +190,12 @@ pub(crate) fn router(state: Arc<State>) -> Router {
     let per_ip = state.gate.ip_limiter();
     Router::new()
         .route("/auth/token", post(crate::auth::issue_token))
-        .route("/records/{id}", put(put_record).get(get_record))
+        .route(
+            "/records/{id}",
+            put(put_record)
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .get(get_record),
+        )
         .route("/records/{id}/erase", post(erase_record))
         .route("/", get(pages::index))
         .route("/patient", get(pages::patient_page))
@@ -209,7 +214,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             state.metrics.clone(),
             crate::metrics::track,
         ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(crate::auth::MAX_SMALL_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             per_ip,
             crate::auth::per_ip_limit,
