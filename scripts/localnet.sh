@@ -43,4 +43,4 @@ echo "The consortium keeps running. Put the CLI on your PATH:  export PATH=\"$TO
 echo "Status: medledger localnet status    Stop: medledger localnet down"
 gw="$(medledger localnet status -o json | grep -o '"gateway": "[^"]*"' | head -1 | cut -d'"' -f4)"
 echo "The patient page (verified in your browser, live): $gw/patient   (open the key $HOME/.medledger/keys/$name.json there)"
-echo "The auditor page: $gw/auditor    FHIR: $gw/fhir/metadata    Metrics: medledger localnet status"
+echo "The auditor page: $gw/auditor   (open a member's key, e.g. $HOME/.medledger/keys/hospital-a.json)    FHIR: $gw/fhir/metadata    Metrics: medledger localnet status"
