@@ -202,6 +202,20 @@ pub fn reason_hash(reason: &str) -> [u8; 32] {
     sha2::Sha256::digest(reason.as_bytes()).into()
 }
 
+/// Sends `rb`; the status and the body.
+async fn status_and_body(rb: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), ClientError> {
+    let res = rb
+        .send()
+        .await
+        .map_err(|e| ClientError::Other(e.to_string()))?;
+    let status = res.status().as_u16();
+    let bytes = res
+        .bytes()
+        .await
+        .map_err(|e| ClientError::Other(e.to_string()))?;
+    Ok((status, bytes.to_vec()))
+}
+
 /// A client of one gateway, signing with one key.
 pub struct GatewayClient {
     base: String,
@@ -257,16 +271,7 @@ impl GatewayClient {
         for (k, v) in headers.iter().chain(extra_headers) {
             rb = rb.header(k.as_str(), v.as_str());
         }
-        let res = rb
-            .send()
-            .await
-            .map_err(|e| ClientError::Other(e.to_string()))?;
-        let status = res.status().as_u16();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Other(e.to_string()))?;
-        Ok((status, bytes.to_vec()))
+        status_and_body(rb).await
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -315,16 +320,7 @@ impl GatewayClient {
         token: &str,
     ) -> Result<(u16, Vec<u8>), ClientError> {
         let rb = self.http.get(self.url(path_and_query)).bearer_auth(token);
-        let res = rb
-            .send()
-            .await
-            .map_err(|e| ClientError::Other(e.to_string()))?;
-        let status = res.status().as_u16();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Other(e.to_string()))?;
-        Ok((status, bytes.to_vec()))
+        status_and_body(rb).await
     }
 
     /// `PUT /records/{id}`: store and anchor a record.

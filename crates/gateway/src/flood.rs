@@ -106,33 +106,17 @@ fn client_from(ip: Ipv4Addr) -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn signed_token_request(
+/// `method path` with an empty body, signed by `key` (RFC 9421); the status.
+async fn signed(
     http: &reqwest::Client,
-    gateway: &str,
-    key: &SigningKey,
-) -> anyhow::Result<u16> {
-    let url = format!("{gateway}/auth/token");
-    let headers = sign_headers(key, "POST", &url, b"", now_secs())?;
-    let mut rb = http.post(&url);
-    for (k, v) in headers {
-        rb = rb.header(k, v);
-    }
-    let r = rb.send().await?;
-    let status = r.status().as_u16();
-    let _ = r.bytes().await?;
-    Ok(status)
-}
-
-/// `GET path` signed by `key` (RFC 9421): the signature path and the replay cache.
-async fn signed_get(
-    http: &reqwest::Client,
+    method: reqwest::Method,
     gateway: &str,
     path: &str,
     key: &SigningKey,
 ) -> anyhow::Result<u16> {
     let url = format!("{gateway}{path}");
-    let headers = sign_headers(key, "GET", &url, b"", now_secs())?;
-    let mut rb = http.get(&url);
+    let headers = sign_headers(key, method.as_str(), &url, b"", now_secs())?;
+    let mut rb = http.request(method, &url);
     for (k, v) in headers {
         rb = rb.header(k, v);
     }
@@ -171,7 +155,10 @@ async fn victim(
                 Err(_) => false,
             }
         } else {
-            matches!(signed_get(http, gateway, read_path, key).await, Ok(200))
+            matches!(
+                signed(http, reqwest::Method::GET, gateway, read_path, key).await,
+                Ok(200)
+            )
         };
         us.push(start.elapsed().as_micros());
         if !ok {
@@ -214,9 +201,10 @@ fn flood(
                     let key = known
                         .clone()
                         .unwrap_or_else(|| SigningKey::from_bytes(&rand_v010::rng().random()));
-                    let status = signed_token_request(&http, &gateway, &key)
-                        .await
-                        .unwrap_or(0);
+                    let status =
+                        signed(&http, reqwest::Method::POST, &gateway, "/auth/token", &key)
+                            .await
+                            .unwrap_or(0);
                     sent += 1;
                     if let Ok(mut m) = statuses.lock() {
                         *m.entry(status).or_default() += 1;
