@@ -118,7 +118,7 @@ impl Gateway {
     }
 
     /// Serves HTTP on `listener` until the task is dropped or the listener fails. Also runs
-    /// the gateway's background work: the erasure watcher ([`Gateway::enforce_erasures`] every
+    /// the gateway's background work: the erasure watcher ([`erasure::enforce`] every
     /// [`ERASURE_POLL`]) and the pruning of idle rate-limit state.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
         let inner = self.inner.clone();
@@ -128,7 +128,7 @@ impl Gateway {
             loop {
                 tick.tick().await;
                 inner.gate.shrink();
-                if let Err(e) = inner.enforce_erasures().await {
+                if let Err(e) = erasure::enforce(&inner).await {
                     tracing::warn!("erasure watcher: {e:#}");
                 }
             }
@@ -141,12 +141,6 @@ impl Gateway {
         .await;
         background.abort();
         served
-    }
-
-    /// Destroys the key of every record held here that the ledger shows erased (whoever signed
-    /// the erasure), and confirms the destruction on chain. Returns the ids destroyed now.
-    pub async fn enforce_erasures(&self) -> anyhow::Result<Vec<String>> {
-        self.inner.enforce_erasures().await
     }
 }
 

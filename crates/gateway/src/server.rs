@@ -920,10 +920,6 @@ impl State {
         })
     }
 
-    pub(crate) async fn enforce_erasures(&self) -> anyhow::Result<Vec<String>> {
-        crate::erasure::enforce(self).await
-    }
-
     pub(crate) async fn pending_anchors(&self) -> anyhow::Result<Vec<PendingAnchor>> {
         let mut out = Vec::new();
         for meta in self.store.all()? {

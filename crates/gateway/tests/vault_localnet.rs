@@ -669,6 +669,11 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .await
         .unwrap();
     assert_eq!(s, 403, "a privacy officer does not bill");
+    let (s, _) = by_researcher
+        .send_raw("POST", "/fhir/Claim/$prepare", b"{}".to_vec(), &[])
+        .await
+        .unwrap();
+    assert_eq!(s, 403, "nor prepares a claim to sign");
 
     // 4. The patient erases a record on the ledger directly, not through the gateway: the
     // custodian's gateway destroys the key by itself and confirms on chain.
