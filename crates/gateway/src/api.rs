@@ -59,12 +59,45 @@ pub struct GetRecordAnswer {
     pub access_index: u64,
 }
 
-/// `POST /records/{id}/erase`.
+/// `POST /records/{id}/erase`. The member's admin key sends the reason only (the gateway signs
+/// the erasure); a practitioner or the patient first gets a [`PreparedTx`] (202) and then sends
+/// it back signed, in `signed`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EraseRecord {
     /// SHA-256 of the reason (hex, 64 digits), kept off chain; optional.
     #[serde(default)]
     pub reason_sha256: Option<String>,
+    /// The requester's own signed `EraseRecord` (the body a 202 answer prepared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<SignedTx>,
+}
+
+/// Answer 202: the tx the requester signs with its own key, so that the ledger names the person
+/// who acted (a practitioner's anchor or erasure, a patient's erasure). The gateway never signs
+/// in the member's name for a person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PreparedTx {
+    /// Record id.
+    pub record_id: String,
+    /// The `TxBody` to sign, standard base64 (an anchor is unordered, valid for 30 s; an
+    /// erasure carries the signer's next sequence).
+    pub tx_body_base64: String,
+    /// The bytes to sign: `medledger_tx::signing_bytes(chain_id, body)`, standard base64 (a
+    /// client computes them itself from the body).
+    pub sign_bytes_base64: String,
+    /// The key that must sign (the requester's), hex.
+    pub signer: String,
+    /// Where to send the [`SignedTx`]: `POST` this path.
+    pub submit_to: String,
+}
+
+/// A [`PreparedTx`]'s body, signed by the requester.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedTx {
+    /// The prepared `TxBody`, unchanged, standard base64.
+    pub tx_body_base64: String,
+    /// The Ed25519 signature over its sign bytes, standard base64.
+    pub signature_base64: String,
 }
 
 /// Answer to `POST /records/{id}/erase` (200).

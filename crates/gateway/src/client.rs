@@ -14,7 +14,8 @@ use medledger_vault::share::{self, MemberBoxKey, SharedKey};
 use rand_v010::RngExt;
 
 use crate::api::{
-    EraseAnswer, EraseRecord, ErrorBody, GetRecord, GetRecordAnswer, PutRecord, PutRecordAnswer,
+    EraseAnswer, EraseRecord, ErrorBody, GetRecord, GetRecordAnswer, PreparedTx, PutRecord,
+    PutRecordAnswer, SignedTx,
 };
 
 /// How long a request signature is valid (the gateway accepts at most 300 s).
@@ -280,9 +281,20 @@ impl GatewayClient {
         path_and_query: &str,
         body: Vec<u8>,
     ) -> Result<T, ClientError> {
+        let (_, bytes) = self.call_status(method, path_and_query, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()))
+    }
+
+    /// A signed request whose 2xx status and body are answered; any other status is an error.
+    async fn call_status(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
         let (status, bytes) = self.send_raw(method, path_and_query, body, &[]).await?;
         if (200..300).contains(&status) {
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()))
+            Ok((status, bytes))
         } else {
             let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
                 error: String::from_utf8_lossy(&bytes).into_owned(),
@@ -323,7 +335,9 @@ impl GatewayClient {
         status_and_body(rb).await
     }
 
-    /// `PUT /records/{id}`: store and anchor a record.
+    /// `PUT /records/{id}`: store and anchor a record. The member's admin key is answered
+    /// 201 (the gateway signed the anchor); a practitioner is answered 202 with the anchor to
+    /// sign, which this client checks, signs and sends to `POST /records/{id}/anchor`.
     pub async fn put(
         &self,
         record_id: &str,
@@ -336,8 +350,47 @@ impl GatewayClient {
             resource_type: resource_type.into(),
             content_base64: Base64::encode_string(content),
         };
-        self.call_json("PUT", &format!("/records/{record_id}"), &body)
+        let body = serde_json::to_vec(&body).map_err(|e| ClientError::Other(e.to_string()))?;
+        let (status, bytes) = self
+            .call_status("PUT", &format!("/records/{record_id}"), body)
+            .await?;
+        if status != 202 {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()));
+        }
+        let prepared: PreparedTx =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()))?;
+        let signed = self.sign_prepared(&prepared, |msg| {
+            matches!(msg, Msg::AnchorRecord(a) if a.record_id == record_id
+                && a.patient_id == patient_id && a.resource_type == resource_type)
+        })?;
+        self.call_json("POST", &format!("/records/{record_id}/anchor"), &signed)
             .await
+    }
+
+    /// Signs a [`PreparedTx`] after checking that its body is for this key and carries what
+    /// was asked for (`expected`): the gateway proposes, the signer decides.
+    pub fn sign_prepared(
+        &self,
+        prepared: &PreparedTx,
+        expected: impl Fn(&Msg) -> bool,
+    ) -> Result<SignedTx, ClientError> {
+        use ed25519_dalek::Signer;
+        use prost::Message;
+        let bytes = Base64::decode_vec(&prepared.tx_body_base64)
+            .map_err(|e| ClientError::Other(format!("prepared tx body: {e}")))?;
+        let body = TxBody::decode(bytes.as_slice())
+            .map_err(|e| ClientError::Other(format!("prepared tx body: {e}")))?;
+        let mine = prepared.signer == hex::encode(self.key.verifying_key().to_bytes());
+        if !mine || !body.msg.as_ref().is_some_and(expected) {
+            return Err(ClientError::Other(
+                "the gateway prepared a tx other than the one asked for; not signed".into(),
+            ));
+        }
+        let sign = medledger_tx::envelope::signing_bytes(&body.chain_id, &bytes);
+        Ok(SignedTx {
+            tx_body_base64: prepared.tx_body_base64.clone(),
+            signature_base64: Base64::encode_string(&self.key.sign(&sign).to_bytes()),
+        })
     }
 
     /// `GET /records/{id}?purpose=…` with the reader's signed `LogAccess` tx.
@@ -364,10 +417,23 @@ impl GatewayClient {
         record_id: &str,
         reason_sha256: Option<[u8; 32]>,
     ) -> Result<EraseAnswer, ClientError> {
-        let body = EraseRecord {
+        let mut req = EraseRecord {
             reason_sha256: reason_sha256.map(hex::encode),
+            signed: None,
         };
-        self.call_json("POST", &format!("/records/{record_id}/erase"), &body)
-            .await
+        let path = format!("/records/{record_id}/erase");
+        let body = serde_json::to_vec(&req).map_err(|e| ClientError::Other(e.to_string()))?;
+        let (status, bytes) = self.call_status("POST", &path, body).await?;
+        if status != 202 {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()));
+        }
+        // A patient or practitioner signs their own erasure.
+        let prepared: PreparedTx =
+            serde_json::from_slice(&bytes).map_err(|e| ClientError::Other(e.to_string()))?;
+        let reason = reason_sha256.map(|h| h.to_vec()).unwrap_or_default();
+        req.signed = Some(self.sign_prepared(&prepared, |msg| {
+            matches!(msg, Msg::EraseRecord(e) if e.record_id == record_id && e.reason_hash == reason)
+        })?);
+        self.call_json("POST", &path, &req).await
     }
 }

@@ -46,7 +46,7 @@ use medledger_vault::share::MemberBoxKey;
 use tokio::net::TcpListener;
 
 pub use auth::RateLimits;
-pub use server::MAX_BODY_BYTES;
+pub use server::{MAX_AWAITING_PER_SIGNER, MAX_BODY_BYTES};
 
 /// The gateway's configuration.
 pub struct Config {

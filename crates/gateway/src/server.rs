@@ -16,13 +16,15 @@ use medledger_tx::{decode_tx, keys, sign_tx, Code};
 use medledger_vault::kek::{self, Kek, WrappedKey};
 use medledger_vault::record::{self, RecordMeta, MAX_RECORD_BYTES};
 use medledger_vault::share;
+use prost::Message;
 
 use crate::api::{
-    EraseAnswer, EraseRecord, ErrorBody, GetRecord, GetRecordAnswer, PutRecord, PutRecordAnswer,
+    EraseAnswer, EraseRecord, ErrorBody, GetRecord, GetRecordAnswer, PreparedTx, PutRecord,
+    PutRecordAnswer, SignedTx,
 };
 use crate::auth::{Authed, Requester, Subject};
 use crate::node::{Committed, Node, NodeError};
-use crate::store::{RecordMetaFile, RecordState, Store};
+use crate::store::{AwaitingSignature, RecordMetaFile, RecordState, Store};
 use crate::{pages, Config, PendingAnchor};
 use medledger_client::verify::Trust;
 use medledger_query::certificate::CertTrust;
@@ -37,6 +39,13 @@ pub const FRESH_ACCESS_SECS: u64 = 60;
 
 /// The sealing version of records stored here (one version per id: amendments get new ids).
 const RECORD_VERSION: u64 = 1;
+
+/// Records one person may have stored here whose anchor they have not signed yet (each up to
+/// 16 MiB, dropped when the prepared anchor's window passes).
+pub const MAX_AWAITING_PER_SIGNER: usize = 8;
+
+/// How long after its prepared anchor's window an unsigned record is dropped, in seconds.
+const AWAITING_GRACE_SECS: u64 = 60;
 
 pub(crate) struct State {
     pub(crate) member_id: String,
@@ -63,6 +72,9 @@ pub(crate) struct State {
     pub(crate) decisions: crate::access::Decisions,
     /// Serializes the gateway's own txs (one signer, one sequence).
     submit_lock: tokio::sync::Mutex<()>,
+    /// Records stored for a person who has not yet signed their anchor: signer → (record id,
+    /// the prepared anchor's `valid_until`). Bounds what one key can make the gateway hold.
+    awaiting: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], Vec<(String, u64)>>>,
 }
 
 #[derive(Debug)]
@@ -196,6 +208,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
                 .get(get_record),
         )
+        .route("/records/{id}/anchor", post(anchor_record))
         .route("/records/{id}/erase", post(erase_record))
         .route("/", get(pages::index))
         .route("/patient", get(pages::patient_page))
@@ -233,6 +246,20 @@ async fn put_record(
     Authed { who, body }: Authed,
 ) -> Response {
     match st.put(&id, &who, &body).await {
+        Ok(Stored::Anchored(a)) => (StatusCode::CREATED, Json(a)).into_response(),
+        Ok(Stored::AwaitingSignature(p)) => (StatusCode::ACCEPTED, Json(p)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /records/{id}/anchor`: a practitioner's own signed anchor of the record they stored
+/// (the 202 answer to their `PUT` prepared it), relayed as signed.
+async fn anchor_record(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    Authed { who, body }: Authed,
+) -> Response {
+    match st.anchor_signed(&id, &who, &body).await {
         Ok(a) => (StatusCode::CREATED, Json(a)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -263,7 +290,8 @@ async fn erase_record(
     Authed { who, body }: Authed,
 ) -> Response {
     match st.erase(&id, &who, &body).await {
-        Ok(a) => (StatusCode::OK, Json(a)).into_response(),
+        Ok(Erased::Done(a)) => (StatusCode::OK, Json(a)).into_response(),
+        Ok(Erased::AwaitingSignature(p)) => (StatusCode::ACCEPTED, Json(p)).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -310,6 +338,55 @@ fn purpose_of(uri: &Uri) -> Result<Purpose, ApiError> {
     }
 }
 
+/// What `PUT /records/{id}` did: stored and anchored (the admin key: the gateway signed), or
+/// stored awaiting the person's own signed anchor.
+enum Stored {
+    Anchored(PutRecordAnswer),
+    AwaitingSignature(PreparedTx),
+}
+
+/// What `POST /records/{id}/erase` did: erased, or prepared the person's erasure to sign.
+enum Erased {
+    Done(EraseAnswer),
+    AwaitingSignature(PreparedTx),
+}
+
+/// The 202 answer: `body` for `signer` to sign, then to send to `submit_to`.
+fn prepared_tx(id: &str, body: &TxBody, signer: &[u8; 32], submit_to: String) -> PreparedTx {
+    let body_bytes = body.encode_to_vec();
+    PreparedTx {
+        record_id: id.to_string(),
+        tx_body_base64: Base64::encode_string(&body_bytes),
+        sign_bytes_base64: Base64::encode_string(&medledger_tx::envelope::signing_bytes(
+            &body.chain_id,
+            &body_bytes,
+        )),
+        signer: hex::encode(signer),
+        submit_to,
+    }
+}
+
+fn decoded_body(b64: &str) -> Option<TxBody> {
+    let bytes = Base64::decode_vec(b64).ok()?;
+    TxBody::decode(bytes.as_slice()).ok()
+}
+
+/// An erasure's reason hash from its optional hex form.
+fn reason_hash_of(hex_hash: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    match hex_hash {
+        None => Ok(Vec::new()),
+        Some(h) => hex::decode(h)
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "reason_sha256 must be 64 hex digits (the SHA-256 of the reason)",
+                )
+            }),
+    }
+}
+
 impl State {
     pub(crate) fn new(config: Config, kek: Kek) -> anyhow::Result<State> {
         let store = Store::open(&config.data_dir)
@@ -347,6 +424,7 @@ impl State {
             ),
             decisions: Default::default(),
             submit_lock: tokio::sync::Mutex::new(()),
+            awaiting: Default::default(),
         })
     }
 
@@ -411,12 +489,7 @@ impl State {
         }))
     }
 
-    async fn put(
-        &self,
-        id: &str,
-        who: &Requester,
-        body: &[u8],
-    ) -> Result<PutRecordAnswer, ApiError> {
+    async fn put(&self, id: &str, who: &Requester, body: &[u8]) -> Result<Stored, ApiError> {
         if !self.acts_for_member(who, record_roles(RecordAction::Anchor)) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -428,6 +501,18 @@ impl State {
             ));
         }
         let req: PutRecord = json(body)?;
+        // A person signs their own anchor (the ledger names who stored the record); only the
+        // member's admin key has the gateway sign for it.
+        let person = !matches!(who.subject, Subject::Member(_));
+        if person && !self.may_await(&who.key)? {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{MAX_AWAITING_PER_SIGNER} records already wait for your signed anchor: \
+                     sign those (POST /records/{{id}}/anchor) or let them expire"
+                ),
+            ));
+        }
         let content = Base64::decode_vec(&req.content_base64)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("content_base64: {e}")))?;
         if content.len() > MAX_RECORD_BYTES {
@@ -489,7 +574,32 @@ impl State {
             size: sealed_bytes.len() as u64,
             key_id: key_id_for_commitment(sealed.commitment()),
             state: RecordState::Stored,
+            awaiting_signature: None,
         };
+        if person {
+            // Store, then hand the person the anchor to sign (unordered: no sequence to race).
+            let body = medledger_client::unordered::body_now(
+                self.node.chain_id(),
+                Self::anchor_msg(&meta)?,
+            )
+            .map_err(ApiError::internal)?;
+            let valid_until = body.unordered.as_ref().map_or(0, |u| u.valid_until);
+            let meta = RecordMetaFile {
+                awaiting_signature: Some(AwaitingSignature {
+                    signer: hex::encode(who.key),
+                    valid_until,
+                }),
+                ..meta
+            };
+            self.store.put(&meta, &sealed_bytes, &wrapped.encode())?;
+            self.await_signature(&who.key, id, valid_until);
+            return Ok(Stored::AwaitingSignature(prepared_tx(
+                id,
+                &body,
+                &who.key,
+                format!("/records/{id}/anchor"),
+            )));
+        }
         // Store first (ciphertext, wrapped key, metadata, each durable), anchor second.
         self.store.put(&meta, &sealed_bytes, &wrapped.encode())?;
         let committed = self.submit(Self::anchor_msg(&meta)?).await?;
@@ -510,7 +620,156 @@ impl State {
             },
             ..meta
         })?;
+        Ok(Stored::Anchored(answer))
+    }
+
+    /// Whether `signer` may store one more record awaiting its signed anchor.
+    fn may_await(&self, signer: &[u8; 32]) -> Result<bool, ApiError> {
+        self.drop_expired_awaiting()?;
+        let m = self
+            .awaiting
+            .lock()
+            .map_err(|_| ApiError::internal("awaiting-signature table poisoned"))?;
+        Ok(m.get(signer).map_or(0, Vec::len) < MAX_AWAITING_PER_SIGNER)
+    }
+
+    /// Drops the records whose prepared anchor's window passed unsigned (on every person's
+    /// `PUT` and every erasure sweep; a restart's reconcile drops those it forgot).
+    pub(crate) fn drop_expired_awaiting(&self) -> Result<(), ApiError> {
+        let now = medledger_client::unordered::now_secs();
+        let mut expired = Vec::new();
+        {
+            let mut m = self
+                .awaiting
+                .lock()
+                .map_err(|_| ApiError::internal("awaiting-signature table poisoned"))?;
+            for waiting in m.values_mut() {
+                waiting.retain(|(id, until)| {
+                    let live = now <= until + AWAITING_GRACE_SECS;
+                    if !live {
+                        expired.push(id.clone());
+                    }
+                    live
+                });
+            }
+            m.retain(|_, w| !w.is_empty());
+        }
+        for id in expired {
+            if let Some(meta) = self.store.meta(&id)? {
+                if meta.state == RecordState::Stored && meta.awaiting_signature.is_some() {
+                    self.store.remove(&id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn await_signature(&self, signer: &[u8; 32], id: &str, valid_until: u64) {
+        if let Ok(mut m) = self.awaiting.lock() {
+            m.entry(*signer)
+                .or_default()
+                .push((id.to_string(), valid_until));
+        }
+    }
+
+    fn done_awaiting(&self, signer: &[u8; 32], id: &str) {
+        if let Ok(mut m) = self.awaiting.lock() {
+            if let Some(w) = m.get_mut(signer) {
+                w.retain(|(r, _)| r != id);
+                if w.is_empty() {
+                    m.remove(signer);
+                }
+            }
+        }
+    }
+
+    /// `POST /records/{id}/anchor`: the person's signed anchor, checked to be exactly the one
+    /// prepared for the stored record, relayed, and the record marked anchored once committed.
+    async fn anchor_signed(
+        &self,
+        id: &str,
+        who: &Requester,
+        body: &[u8],
+    ) -> Result<PutRecordAnswer, ApiError> {
+        let meta = self
+            .store
+            .meta(id)?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no record {id}")))?;
+        let Some(awaiting) = meta.awaiting_signature.clone() else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("record {id} awaits no signed anchor"),
+            ));
+        };
+        if awaiting.signer != hex::encode(who.key) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("record {id}'s anchor is signed by the key that stored it"),
+            ));
+        }
+        let signed: SignedTx = json(body)?;
+        let tx = self.signed_by(who, &signed, &Self::anchor_msg(&meta)?, "anchor")?;
+        let committed = self.node.submit(tx).await?;
+        self.done_awaiting(&who.key, id);
+        if committed.code != 0 {
+            // Refused for good (a block's answer is final): nothing lingers unanchored.
+            self.store.remove(id)?;
+            return Err(ApiError::ledger(&committed));
+        }
+        let answer = PutRecordAnswer {
+            record_id: id.to_string(),
+            anchor_height: committed.height,
+            content_hash: meta.content_hash.clone(),
+            key_id: meta.key_id.clone(),
+            size: meta.size,
+        };
+        self.store.put_meta(&RecordMetaFile {
+            state: RecordState::Anchored {
+                height: committed.height,
+            },
+            awaiting_signature: None,
+            ..meta
+        })?;
         Ok(answer)
+    }
+
+    /// The signed tx bytes of `signed`, once its signature by `who` verifies, it is for this
+    /// chain, and it carries exactly `want` (what the gateway prepared or would have signed).
+    fn signed_by(
+        &self,
+        who: &Requester,
+        signed: &SignedTx,
+        want: &Msg,
+        what: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+        let body = Base64::decode_vec(&signed.tx_body_base64)
+            .map_err(|e| bad(format!("tx_body_base64: {e}")))?;
+        let signature = Base64::decode_vec(&signed.signature_base64)
+            .map_err(|e| bad(format!("signature_base64: {e}")))?;
+        let tx = pb::Tx {
+            body,
+            public_key: who.key.to_vec(),
+            signature,
+        }
+        .encode_to_vec();
+        let verified = decode_tx(&tx).and_then(|t| t.verify()).map_err(|e| {
+            bad(format!(
+                "the signed {what} does not verify with your key: {e}"
+            ))
+        })?;
+        let b = verified.body();
+        if b.chain_id != self.node.chain_id() || b.msg.as_ref() != Some(want) {
+            return Err(bad(format!(
+                "the signed {what} is not the one prepared for this record"
+            )));
+        }
+        if !self.gate.broadcast_allowed(&who.key) {
+            return Err(crate::auth::too_many(
+                "this key sends txs faster than the gateway relays for one key; retry shortly",
+            ));
+        }
+        Ok(tx)
     }
 
     /// The local record and its anchor, or 404 / 410.
@@ -831,7 +1090,7 @@ impl State {
         Ok(())
     }
 
-    async fn erase(&self, id: &str, who: &Requester, body: &[u8]) -> Result<EraseAnswer, ApiError> {
+    async fn erase(&self, id: &str, who: &Requester, body: &[u8]) -> Result<Erased, ApiError> {
         let mut meta = self
             .store
             .meta(id)?
@@ -860,18 +1119,50 @@ impl State {
         } else {
             json(body)?
         };
-        let reason_hash = match req.reason_sha256 {
-            None => Vec::new(),
-            Some(h) => hex::decode(&h)
-                .ok()
-                .filter(|b| b.len() == 32)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "reason_sha256 must be 64 hex digits (the SHA-256 of the reason)",
-                    )
-                })?,
-        };
+        // The patient or a practitioner signs their own erasure (the ledger names who erased);
+        // the gateway signs only for the member's admin key.
+        let person = !matches!(who.subject, Subject::Member(_));
+        if person {
+            let Some(signed) = &req.signed else {
+                let sequence = self.node.next_sequence(&who.key).await?;
+                let body = TxBody {
+                    chain_id: self.node.chain_id().to_string(),
+                    sequence,
+                    unordered: None,
+                    msg: Some(Msg::EraseRecord(pb::EraseRecord {
+                        record_id: id.to_string(),
+                        reason_hash: reason_hash_of(req.reason_sha256.as_deref())?,
+                    })),
+                };
+                return Ok(Erased::AwaitingSignature(prepared_tx(
+                    id,
+                    &body,
+                    &who.key,
+                    format!("/records/{id}/erase"),
+                )));
+            };
+            // The reason hash is the signer's to choose; the record is not.
+            let reason_hash = decoded_body(&signed.tx_body_base64)
+                .and_then(|b| match b.msg {
+                    Some(Msg::EraseRecord(e)) => Some(e.reason_hash),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let want = Msg::EraseRecord(pb::EraseRecord {
+                record_id: id.to_string(),
+                reason_hash,
+            });
+            let tx = self.signed_by(who, signed, &want, "erasure")?;
+            self.store.destroy_key(id)?;
+            meta.state = RecordState::Erased { height: 0 };
+            self.store.put_meta(&meta)?;
+            let committed = self.node.submit(tx.clone()).await?;
+            return self
+                .erasure_committed(id, meta, committed, tx, &who.key)
+                .await
+                .map(Erased::Done);
+        }
+        let reason_hash = reason_hash_of(req.reason_sha256.as_deref())?;
         // Crypto-shred first: once the wrapped key is gone the record is unreadable here,
         // whatever happens to the erasure tx.
         self.store.destroy_key(id)?;
@@ -883,6 +1174,22 @@ impl State {
                 reason_hash,
             }))
             .await?;
+        let signer = self.signing_key.verifying_key().to_bytes();
+        self.erasure_committed(id, meta, committed, tx, &signer)
+            .await
+            .map(Erased::Done)
+    }
+
+    /// After an erasure tx's block: the record's erasure height stored, the destruction
+    /// receipt answered and the erasure confirmed on chain.
+    async fn erasure_committed(
+        &self,
+        id: &str,
+        mut meta: RecordMetaFile,
+        committed: Committed,
+        tx: Vec<u8>,
+        signer: &[u8; 32],
+    ) -> Result<EraseAnswer, ApiError> {
         let mut receipt = None;
         let height = if committed.code == 0 {
             use sha2::Digest;
@@ -891,7 +1198,7 @@ impl State {
                 tx_hash: hex::encode_upper(sha2::Sha256::digest(&tx)),
                 height: committed.height,
                 key_id: meta.key_id.clone(),
-                signer: hex::encode(self.signing_key.verifying_key().to_bytes()),
+                signer: hex::encode(signer),
             });
             committed.height
         } else if committed.code == Code::RecordErased.value() {
@@ -936,8 +1243,17 @@ impl State {
                     state: RecordState::Anchored {
                         height: a.anchored_height,
                     },
+                    awaiting_signature: None,
                     ..meta.clone()
                 })?;
+            } else if let Some(w) = &meta.awaiting_signature {
+                // A person's record whose signed anchor never landed: never anchored in the
+                // member's name; dropped once its prepared anchor can no longer land.
+                let now = medledger_client::unordered::now_secs();
+                if now > w.valid_until + AWAITING_GRACE_SECS {
+                    self.store.remove(&meta.record_id)?;
+                }
+                continue;
             }
             out.push(PendingAnchor {
                 record_id: meta.record_id,

@@ -60,6 +60,20 @@ pub struct RecordMetaFile {
     /// Where the record stands.
     #[serde(flatten)]
     pub state: RecordState,
+    /// Stored for a person (a practitioner) who signs the anchor themselves: until their
+    /// signed anchor lands, the gateway never anchors it in the member's name, and drops it once
+    /// the prepared anchor's window has passed unanchored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_signature: Option<AwaitingSignature>,
+}
+
+/// Who must sign a stored record's anchor, and until when the prepared anchor is valid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwaitingSignature {
+    /// The signer's public key, hex.
+    pub signer: String,
+    /// The prepared unordered anchor's `valid_until` (unix seconds).
+    pub valid_until: u64,
 }
 
 /// The gateway's record store.

@@ -239,6 +239,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
             out.push(p);
         }
     }
+    out.sort();
     out
 }
 
@@ -472,8 +473,10 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     assert!(erased.erasure_height > 0);
     let anchor = net.anchor("obs-1").await;
     assert_eq!(anchor.erased_height, erased.erasure_height);
-    // The destruction receipt: the EraseRecord lab-b's key signed, committed at that height,
+    // The erasure is the patient's own: the gateway prepared it (202) and the client signed it
+    // with the patient's key. The receipt is that EraseRecord, committed at that height,
     // naming the record; the anchor's key id is the key destroyed.
+    assert_eq!(anchor.erased_by, patient_id);
     let receipt = erased.receipt.clone().expect("a destruction receipt");
     assert_eq!(receipt.height, erased.erasure_height);
     assert_eq!(receipt.key_id, anchor.key_id);
@@ -483,7 +486,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     .unwrap()
     .verify()
     .expect("the receipt's signature verifies");
-    assert_eq!(tx.signer(), &net.key("lab-b").verifying_key().to_bytes());
+    assert_eq!(tx.signer(), &patient.verifying_key().to_bytes());
     assert_eq!(receipt.signer, hex::encode(tx.signer()));
     match &tx.body().msg {
         Some(Msg::EraseRecord(e)) => assert_eq!(e.record_id, "obs-1"),
@@ -675,9 +678,128 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .unwrap();
     assert_eq!(s, 403, "nor prepares a claim to sign");
 
+    // The chain names the person who acted: a lab-b technician's record is anchored by a tx the
+    // technician signed, and erased by one lab-b's privacy officer signed (the gateway prepares
+    // each, answering 202, and relays it as signed).
+    let technician = net
+        .practitioner("lab-b", 79, pb::PractitionerRole::LabTechnician)
+        .await;
+    let by_technician = GatewayClient::new(&lab_gw.url, technician.clone());
+    by_technician
+        .put("obs-p", &patient_id, "Observation", b"{}")
+        .await
+        .unwrap();
+    let anchored = net.anchor("obs-p").await;
+    assert!(
+        anchored.anchored_by.starts_with("did:"),
+        "anchored by the technician, not {:?}",
+        anchored.anchored_by
+    );
+    // What is relayed must be exactly what was prepared, signed by the requester: an anchor of
+    // another record (or another key's signature) is refused, and nothing is anchored.
+    let put = |id: &str| {
+        serde_json::to_vec(&medledger_gateway::api::PutRecord {
+            patient_id: patient_id.clone(),
+            resource_type: "Observation".into(),
+            content_base64: "e30=".into(),
+        })
+        .map(|b| (format!("/records/{id}"), b))
+        .unwrap()
+    };
+    let (path, body) = put("obs-q");
+    let (s, b) = by_technician
+        .send_raw("PUT", &path, body, &[])
+        .await
+        .unwrap();
+    assert_eq!(s, 202, "{}", String::from_utf8_lossy(&b));
+    let prepared: medledger_gateway::api::PreparedTx = serde_json::from_slice(&b).unwrap();
+    let (_, other) = put("obs-q2");
+    let (s, b2) = by_technician
+        .send_raw("PUT", "/records/obs-q2", other, &[])
+        .await
+        .unwrap();
+    assert_eq!(s, 202);
+    let prepared_other: medledger_gateway::api::PreparedTx = serde_json::from_slice(&b2).unwrap();
+    let signed_other = by_technician
+        .sign_prepared(&prepared_other, |_| true)
+        .unwrap();
+    let (s, b) = by_technician
+        .send_raw(
+            "POST",
+            "/records/obs-q/anchor",
+            serde_json::to_vec(&signed_other).unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 400, "{}", String::from_utf8_lossy(&b));
+    let by_stranger_sig = GatewayClient::new(&lab_gw.url, net.key("lab-b"))
+        .sign_prepared(
+            &medledger_gateway::api::PreparedTx {
+                signer: hex::encode(net.key("lab-b").verifying_key().to_bytes()),
+                ..prepared.clone()
+            },
+            |_| true,
+        )
+        .unwrap();
+    let (s, _) = by_technician
+        .send_raw(
+            "POST",
+            "/records/obs-q/anchor",
+            serde_json::to_vec(&by_stranger_sig).unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 400, "another key's signature is not the technician's");
+    assert!(net
+        .client(0)
+        .query_proven(&keys::record("obs-q"), 0)
+        .await
+        .unwrap()
+        .value
+        .is_none());
+    // One key can leave only a few records waiting for its signature.
+    let mut statuses = Vec::new();
+    for i in 0..medledger_gateway::MAX_AWAITING_PER_SIGNER {
+        let (path, body) = put(&format!("obs-w{i}"));
+        statuses.push(
+            by_technician
+                .send_raw("PUT", &path, body, &[])
+                .await
+                .unwrap()
+                .0,
+        );
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // A technician does not erase (the ledger's role table, same on every path); the privacy
+    // officer does, in their own name, and lab-b's gateway destroys the key and confirms.
+    let e = by_technician.erase("obs-p", None).await.unwrap_err();
+    assert_eq!(e.status(), Some(403), "{e}");
+    let erased = by_researcher.erase("obs-p", None).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let anchor = loop {
+        let anchor = net.anchor("obs-p").await;
+        if anchor.erasure_confirmed_height != 0 {
+            break anchor;
+        }
+        assert!(std::time::Instant::now() < deadline, "never confirmed");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!(anchor.erased_height, erased.erasure_height);
+    assert!(anchor.erased_by.starts_with("did:") && anchor.erased_by != anchored.anchored_by);
+    assert_eq!(anchor.erasure_confirmed_by, "lab-b");
+
     // 4. The patient erases a record on the ledger directly, not through the gateway: the
     // custodian's gateway destroys the key by itself and confirms on chain.
     let lab_client = GatewayClient::new(&lab_gw.url, net.key("lab-b"));
+    // (The technician's unsigned records still hold their keys here until they expire.)
+    let keys_before = files(&lab_gw.data_dir.join("keys"));
     lab_client
         .put(
             "obs-9",
@@ -689,6 +811,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .unwrap();
     let wrapped = files(&lab_gw.data_dir.join("keys"))
         .iter()
+        .filter(|p| !keys_before.contains(p))
         .map(|p| std::fs::read(p).unwrap())
         .next()
         .expect("the wrapped key is stored");
@@ -713,7 +836,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     };
     assert_eq!(confirmed.erasure_confirmed_by, "lab-b");
-    assert!(files(&lab_gw.data_dir.join("keys")).is_empty());
+    assert_eq!(files(&lab_gw.data_dir.join("keys")), keys_before);
     for f in files(&lab_gw.data_dir) {
         let bytes = std::fs::read(&f).unwrap();
         assert!(!contains(&bytes, &wrapped[9..33]), "{}", f.display());
