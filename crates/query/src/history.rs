@@ -50,6 +50,28 @@ pub fn verify_access_history(
     count: &ProvenRead,
     events: &[ProvenRead],
 ) -> Result<Vec<AccessEvent>, HistoryError> {
+    let (n, out) = verify_access_page(app_hash, patient, count, 0, events)?;
+    if out.len() as u64 != n {
+        return Err(HistoryError::Incomplete(format!(
+            "the ledger proves {n} events; the answer has {}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Verifies one page of a patient's access history against `app_hash`: `count` proves the
+/// number of events `n` (absent = 0), and `events` must be the reads of the contiguous indices
+/// `offset, offset + 1, …`, in order, none at or past `n`. Returns `n` and the decoded events.
+/// Pages of `offset = 0, k, 2k, …` whose lengths add up to `n`, all against one app hash, are
+/// the complete history.
+pub fn verify_access_page(
+    app_hash: &[u8],
+    patient: &str,
+    count: &ProvenRead,
+    offset: u64,
+    events: &[ProvenRead],
+) -> Result<(u64, Vec<AccessEvent>), HistoryError> {
     let count_key = keys::access_count(patient);
     if count.key != count_key {
         return Err(HistoryError::Incomplete(
@@ -66,14 +88,14 @@ pub fn verify_access_history(
         Proven::Present(v) => keys::decode_u64(&v)
             .ok_or_else(|| HistoryError::Incomplete("count is not 8 bytes".into()))?,
     };
-    if events.len() as u64 != n {
+    if offset.saturating_add(events.len() as u64) > n {
         return Err(HistoryError::Incomplete(format!(
-            "the ledger proves {n} events; the answer has {}",
-            events.len()
+            "the ledger proves {n} events; the answer has events up to index {}",
+            offset.saturating_add(events.len() as u64)
         )));
     }
     let mut out = Vec::with_capacity(events.len());
-    for (i, read) in (0u64..).zip(events) {
+    for (i, read) in (offset..).zip(events) {
         let key = keys::access_event(patient, i);
         if read.key != key {
             return Err(HistoryError::Incomplete(format!(
@@ -96,5 +118,5 @@ pub fn verify_access_history(
         }
         out.push(event);
     }
-    Ok(out)
+    Ok((n, out))
 }

@@ -162,20 +162,57 @@ async function setKey(k: PatientKey): Promise<void> {
 }
 
 /** Fetches one of the gateway's exports with the token and saves it as a file. */
+/** The URL of an RFC 8288 `Link` header's `rel="next"`, if any. */
+function nextLink(header: string | null): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(',')) {
+    const m = /<([^>]*)>\s*;\s*rel="?next"?/.exec(part.trim());
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** Most pages one export follows (the gateway pins every page to one certified state). */
+const MAX_EXPORT_PAGES = 1000;
+
 async function saveExport(path: string, name: string, what: string): Promise<void> {
   if (!session?.hasKey()) {
     setStatus(NEEDS_KEY, 'error');
     return;
   }
   if (!exportPatient) return;
+  const s = session;
   try {
-    const res = await session.fetch(`${path}?patient=${encodeURIComponent(exportPatient)}`);
-    if (!res.ok) {
-      const text = await res.text();
-      setStatus(`${what}: ${describeStatus(res.status)}${text ? `: ${errorText(text)}` : ''}`, res.status === 403 ? 'warn' : 'error');
-      return;
+    // The gateway answers a long history a page at a time: follow the pages (the CSV's `Link`
+    // header, the Bundle's `next` link) and save them as one file.
+    let url: string | undefined = `${path}?patient=${encodeURIComponent(exportPatient)}&_count=1000`;
+    const csv: string[] = [];
+    let bundle: { entry?: unknown[]; link?: { relation: string; url: string }[] } | undefined;
+    for (let page = 0; url && page < MAX_EXPORT_PAGES; page++) {
+      const res = await s.fetch(url);
+      if (!res.ok) {
+        const text = await res.text();
+        setStatus(`${what}: ${describeStatus(res.status)}${text ? `: ${errorText(text)}` : ''}`, res.status === 403 ? 'warn' : 'error');
+        return;
+      }
+      let next: string | undefined;
+      if (path.endsWith('.csv')) {
+        const text = await res.text();
+        // Every page repeats the header line.
+        csv.push(page === 0 ? text : text.slice(text.indexOf('\n') + 1));
+        next = nextLink(res.headers.get('link'));
+      } else {
+        const b = (await res.json()) as typeof bundle & object;
+        if (!bundle) bundle = b;
+        else bundle.entry = [...(bundle.entry ?? []), ...(b.entry ?? [])];
+        next = b.link?.find((l) => l.relation === 'next')?.url;
+      }
+      url = next ? new URL(next).pathname + new URL(next).search : undefined;
     }
-    const blob = await res.blob();
+    if (bundle) bundle.link = bundle.link?.filter((l) => l.relation === 'first');
+    const blob = bundle
+      ? new Blob([JSON.stringify(bundle, null, 2)], { type: 'application/fhir+json' })
+      : new Blob(csv, { type: 'text/csv' });
     download(name, blob);
     setStatus(`Saved ${name} (${what}, ${blob.size} bytes, made by the gateway: not verified by this page).`, 'info');
   } catch (e) {

@@ -22,7 +22,7 @@ use medledger_client::verify::{attest, Attestation, ProvenSession};
 use medledger_query::export::{
     fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo, VERIFIED_STATE_EXTENSION_URL,
 };
-use medledger_query::history::verify_access_history;
+use medledger_query::history::verify_access_page;
 use medledger_tx::check::check_body;
 use medledger_tx::envelope::signing_bytes;
 use medledger_tx::pb::{self, tx_body::Msg, Claim, Consent, Patient, RevokeConsent, TxBody};
@@ -39,9 +39,16 @@ use map::{ConsentIntent, Unrepresentable};
 /// The FHIR JSON media type.
 pub const FHIR_JSON: &str = "application/fhir+json";
 
-/// Most consents or access events one FHIR search answers (larger histories: the CLI's
-/// `verify access`, which streams nothing either but is not bound to an HTTP timeout).
+/// Most consents one FHIR search answers (larger lists: the CLI's `query --prove`).
 pub const MAX_SEARCH: u64 = 5_000;
+
+/// Access events per AuditEvent search page: the default and the most (`_count`); larger
+/// histories are read page by page (`next` links).
+pub const AUDIT_PAGE: (u64, u64) = (100, 1_000);
+
+/// Rows per page of the HIPAA CSV: the default and the most (`_count`); a longer history
+/// continues at the `Link: <…>; rel="next"` header's URL.
+pub const CSV_PAGE: (u64, u64) = (1_000, 1_000);
 
 /// Extension on each entry: the state key, value and ICS23 proof (protobuf
 /// `cosmos.ics23.v1.CommitmentProof`) that verify the entry against the Bundle's app hash.
@@ -695,33 +702,86 @@ fn date_filter(v: &str) -> Result<(String, u64), FhirError> {
     Ok((cmp, secs / 86_400))
 }
 
-/// The proven, complete access history of `patient` at the latest certified height.
+/// Which page of a history a request asks for: `_offset` (the first event index, default 0),
+/// `_count` (default and most per request differ by route) and `_height` (the certified state
+/// to read; the `next` links pin it, so every page proves against one app hash).
+#[derive(Clone, Copy, Debug)]
+struct Page {
+    offset: u64,
+    count: u64,
+    height: Option<u64>,
+}
+
+fn page_params(ps: &[(String, String)], default: u64, max: u64) -> Result<Page, FhirError> {
+    let num = |name: &str| -> Result<Option<u64>, FhirError> {
+        param(ps, name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| FhirError {
+                    element: Some(name.into()),
+                    ..FhirError::bad(format!("{name} must be a whole number, not {v:?}"))
+                })
+            })
+            .transpose()
+    };
+    let count = num("_count")?.unwrap_or(default);
+    if count == 0 || count > max {
+        return Err(FhirError {
+            element: Some("_count".into()),
+            ..FhirError::bad(format!("_count is 1 to {max} here"))
+        });
+    }
+    Ok(Page {
+        offset: num("_offset")?.unwrap_or(0),
+        count,
+        height: num("_height")?,
+    })
+}
+
+/// One proven page of `patient`'s access history at a certified height (the latest, or the
+/// page's `_height`): the proven count `n`, the events `offset ..` (at most `count`, none
+/// past `n`), the reads (the count's first) and the state's attestation and certificate.
+struct HistoryPage {
+    n: u64,
+    events: Vec<pb::AccessEvent>,
+    reads: Vec<medledger_query::history::ProvenRead>,
+    attestation: Attestation,
+    certificate: Vec<u8>,
+}
+
 async fn certified_history(
     st: &State,
     patient: &str,
-) -> Result<
-    (
-        Vec<pb::AccessEvent>,
-        Vec<medledger_query::history::ProvenRead>,
-        Attestation,
-        Vec<u8>,
-    ),
-    FhirError,
-> {
+    page: Page,
+) -> Result<HistoryPage, FhirError> {
     let unavailable = FhirError::unavailable;
-    let (latest, _) = st
+    let height = match page.height {
+        Some(h) => h,
+        None => {
+            let (latest, _) = st
+                .client
+                .query_raw(&keys::latest_certificate(), 0)
+                .await
+                .map_err(unavailable)?;
+            latest
+                .as_deref()
+                .and_then(keys::decode_u64)
+                .ok_or_else(|| {
+                    FhirError::unavailable(
+                        "no checkpoint certificate yet (the first, of state 0, is in block 2)",
+                    )
+                })?
+        }
+    };
+    let (cert, _) = st
         .client
-        .query_raw(&keys::latest_certificate(), 0)
+        .query_raw(&keys::certificate(height), 0)
         .await
         .map_err(unavailable)?;
-    let height = latest
-        .as_deref()
-        .and_then(keys::decode_u64)
-        .ok_or_else(|| {
-            FhirError::unavailable(
-                "no checkpoint certificate yet (the first, of state 0, is in block 2)",
-            )
-        })?;
+    let certificate = cert.ok_or_else(|| {
+        FhirError::not_found(format!(
+            "no certificate of state {height}: start the search again without _height"
+        ))
+    })?;
     let (count, height) = st
         .client
         .read_with_proof(&keys::access_count(patient), height)
@@ -732,15 +792,9 @@ async fn certified_history(
         .as_deref()
         .and_then(keys::decode_u64)
         .unwrap_or(0);
-    if n > MAX_SEARCH {
-        return Err(FhirError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "too-costly",
-            format!("{n} access events: more than the {MAX_SEARCH} one search answers (use `medledger verify access`)"),
-        ));
-    }
-    let mut reads = Vec::new();
-    for i in 0..n {
+    let end = page.offset.saturating_add(page.count).min(n);
+    let mut reads = vec![count];
+    for i in page.offset..end {
         reads.push(
             st.client
                 .read_with_proof(&keys::access_event(patient, i), height)
@@ -749,22 +803,57 @@ async fn certified_history(
                 .0,
         );
     }
-    let a = attest(&st.client, &st.trust, height)
+    let attestation = attest(&st.client, &st.trust, height)
         .await
         .map_err(unavailable)?;
-    let events = verify_access_history(&a.app_hash, patient, &count, &reads)
-        .map_err(|e| FhirError::unavailable(format!("the node's history does not verify: {e}")))?;
-    let (cert, _) = st
-        .client
-        .query_raw(&keys::certificate(height), 0)
-        .await
-        .map_err(unavailable)?;
-    let cert = cert.ok_or_else(|| {
-        FhirError::unavailable(format!("the certificate of state {height} is not readable"))
-    })?;
-    let mut all = vec![count];
-    all.extend(reads);
-    Ok((events, all, a, cert))
+    let (proven_n, events) = verify_access_page(
+        &attestation.app_hash,
+        patient,
+        &reads[0],
+        page.offset,
+        &reads[1..],
+    )
+    .map_err(|e| FhirError::unavailable(format!("the node's history does not verify: {e}")))?;
+    if proven_n != n {
+        return Err(FhirError::unavailable("the node's count does not verify"));
+    }
+    Ok(HistoryPage {
+        n,
+        events,
+        reads,
+        attestation,
+        certificate,
+    })
+}
+
+/// The search links of a page: `self`, `first`, and `previous`/`next` where there are such
+/// pages, each pinned to the page's certified height. `base` is the URL without its query, and
+/// `fixed` the parameters every page repeats (the patient, the dates).
+fn page_links(
+    base: &str,
+    fixed: &[(String, String)],
+    page: Page,
+    height: u64,
+    n: u64,
+) -> Vec<(&'static str, String)> {
+    let url = |offset: u64| {
+        let mut ps: Vec<(String, String)> = fixed.to_vec();
+        ps.push(("_offset".into(), offset.to_string()));
+        ps.push(("_count".into(), page.count.to_string()));
+        ps.push(("_height".into(), height.to_string()));
+        format!(
+            "{base}?{}",
+            serde_urlencoded::to_string(&ps).unwrap_or_default()
+        )
+    };
+    let mut links = vec![("self", url(page.offset)), ("first", url(0))];
+    if page.offset > 0 {
+        links.push(("previous", url(page.offset.saturating_sub(page.count))));
+    }
+    if page.offset.saturating_add(page.count) < n {
+        links.push(("next", url(page.offset + page.count)));
+    }
+    links
 }
 
 fn proof_extension(read: &medledger_query::history::ProvenRead) -> Value {
@@ -785,7 +874,7 @@ async fn search_audit_events(
     FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     let ps = params(&q)?;
-    only_params(&ps, &["patient", "date"])?;
+    only_params(&ps, &["patient", "date", "_count", "_offset", "_height"])?;
     let p = patient_param(&ps)?;
     require_patient(&st, &authed.who, &p).await?;
     let filters = ps
@@ -793,7 +882,14 @@ async fn search_audit_events(
         .filter(|(k, _)| k == "date")
         .map(|(_, v)| date_filter(v))
         .collect::<Result<Vec<_>, _>>()?;
-    let (events, reads, a, cert) = certified_history(&st, &p).await?;
+    let page = page_params(&ps, AUDIT_PAGE.0, AUDIT_PAGE.1)?;
+    let HistoryPage {
+        n,
+        events,
+        reads,
+        attestation: a,
+        certificate: cert,
+    } = certified_history(&st, &p, page).await?;
     let keep = |e: &pb::AccessEvent| {
         let day = e.time / 86_400;
         filters.iter().all(|(cmp, d)| match cmp.as_str() {
@@ -830,7 +926,30 @@ async fn search_audit_events(
         }
     }
     bundle["type"] = json!("searchset");
-    bundle["total"] = json!(kept.len());
+    // The number of matches over all pages: the proven count, when no date filters (a date
+    // search's total is not known without reading every page, so it is left out).
+    if filters.is_empty() {
+        bundle["total"] = json!(n);
+    } else if let Some(b) = bundle.as_object_mut() {
+        b.remove("total");
+    }
+    let fixed: Vec<(String, String)> = ps
+        .iter()
+        .filter(|(k, _)| k == "patient" || k == "date")
+        .cloned()
+        .collect();
+    bundle["link"] = Value::Array(
+        page_links(
+            &format!("{}/fhir/AuditEvent", st.public_url),
+            &fixed,
+            page,
+            a.height,
+            n,
+        )
+        .into_iter()
+        .map(|(relation, url)| json!({ "relation": relation, "url": url }))
+        .collect(),
+    );
     if let Some(ext) = bundle["meta"]["extension"][0]["extension"].as_array_mut() {
         ext.push(
             json!({ "url": "certificate", "valueBase64Binary": Base64::encode_string(&cert) }),
@@ -892,12 +1011,35 @@ async fn access_csv(
     FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     let ps = params(&q)?;
-    only_params(&ps, &["patient"])?;
+    only_params(&ps, &["patient", "_count", "_offset", "_height"])?;
     let p = patient_param(&ps)?;
     require_patient(&st, &authed.who, &p).await?;
-    let (events, _, a, _) = certified_history(&st, &p).await?;
+    let page = page_params(&ps, CSV_PAGE.0, CSV_PAGE.1)?;
+    let HistoryPage {
+        n,
+        events,
+        attestation: a,
+        ..
+    } = certified_history(&st, &p, page).await?;
     let mut r = (StatusCode::OK, hipaa_disclosures_csv(&events)).into_response();
     let h = r.headers_mut();
+    // RFC 8288 links to the other pages, pinned to this page's certified state.
+    let fixed = vec![("patient".to_string(), p.clone())];
+    let links = page_links(
+        &format!("{}/audit/access.csv", st.public_url),
+        &fixed,
+        page,
+        a.height,
+        n,
+    )
+    .into_iter()
+    .filter(|(rel, _)| *rel != "self")
+    .map(|(rel, url)| format!("<{url}>; rel=\"{rel}\""))
+    .collect::<Vec<_>>()
+    .join(", ");
+    if let Ok(v) = HeaderValue::from_str(&links) {
+        h.insert(header::LINK, v);
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
