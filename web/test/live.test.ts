@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { poll } from '../src/ui/live.ts';
+import { parseSse, poll, stream } from '../src/ui/live.ts';
 
 test('each advance of the certified height is reported once; errors flip the state, polling goes on with backoff', async () => {
   const heights: (bigint | Error)[] = [10n, 10n, 12n, new Error('gateway down'), new Error('gateway down'), 12n, 11n, 15n];
@@ -43,4 +43,43 @@ test('the pages open no WebSocket and their CSP allows none', () => {
     assert.match(csp, /connect-src 'self';/);
     assert.doesNotMatch(csp, /ws:|wss:/);
   }
+});
+
+test('server-sent events are parsed whole, comments skipped, the unfinished rest kept', () => {
+  const { events, rest } = parseSse('event: ready\ndata: {"patient":"pt-1"}\n\n: keep-alive\n\nevent: change\r\ndata: {"height":7}\r\n\nevent: chan');
+  assert.deepEqual(events, [
+    { event: 'ready', data: '{"patient":"pt-1"}' },
+    { event: 'change', data: '{"height":7}' },
+  ]);
+  assert.equal(rest, 'event: chan');
+});
+
+test('the stream re-reads on connect and on each change, and reconnects when closed', async () => {
+  const bodies = [
+    ['event: ready\ndata: {}\n\n', 'event: change\ndata: {"height":12}\n', '\n'],
+    ['event: ready\ndata: {}\n\nevent: change\ndata: {"height":0}\n\n'],
+  ];
+  const changes: bigint[] = [];
+  const states: boolean[] = [];
+  let opened = 0;
+  let stop = () => {};
+  await new Promise<void>((done) => {
+    stop = stream({
+      open: async () => {
+        const chunks = bodies[opened++];
+        if (!chunks) {
+          stop();
+          done();
+          return new Response('', { status: 503 });
+        }
+        const enc = new TextEncoder();
+        return new Response(new ReadableStream({ start(c) { chunks.forEach((t) => c.enqueue(enc.encode(t))); c.close(); } }));
+      },
+      onChange: (h) => void changes.push(h),
+      onState: (up) => void states.push(up),
+      sleep: async () => {},
+    });
+  });
+  assert.deepEqual(changes, [0n, 12n, 0n, 0n]);
+  assert.deepEqual(states, [true, false, true, false]);
 });

@@ -31,6 +31,7 @@ mod erasure;
 pub mod fhir;
 pub mod flood;
 pub mod keyfiles;
+mod live;
 pub mod metrics;
 pub mod node;
 pub mod pages;
@@ -133,6 +134,17 @@ impl Gateway {
                 }
             }
         });
+        let inner = self.inner.clone();
+        let live = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(live::LIVE_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = live::watch(&inner).await {
+                    tracing::debug!("live watcher: {e:#}");
+                }
+            }
+        });
         let served = axum::serve(
             listener,
             server::router(self.inner)
@@ -140,6 +152,7 @@ impl Gateway {
         )
         .await;
         background.abort();
+        live.abort();
         served
     }
 }

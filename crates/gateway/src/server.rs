@@ -72,6 +72,8 @@ pub(crate) struct State {
     pub(crate) decisions: crate::access::Decisions,
     /// Serializes the gateway's own txs (one signer, one sequence).
     submit_lock: tokio::sync::Mutex<()>,
+    /// The pages' live streams ([`crate::live`]).
+    pub(crate) live: crate::live::Live,
     /// Records stored for a person who has not yet signed their anchor: signer → (record id,
     /// the prepared anchor's `valid_until`). Bounds what one key can make the gateway hold.
     awaiting: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], Vec<(String, u64)>>>,
@@ -215,6 +217,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/auditor", get(pages::auditor_page))
         .route("/assets/{name}", get(pages::asset))
         .route("/api/info", get(pages::info))
+        .route("/live", get(crate::live::stream))
         .route("/rpc/{method}", get(pages::rpc_proxy))
         .merge(crate::fhir::routes())
         .route(
@@ -425,6 +428,7 @@ impl State {
             decisions: Default::default(),
             submit_lock: tokio::sync::Mutex::new(()),
             awaiting: Default::default(),
+            live: Default::default(),
         })
     }
 

@@ -18,7 +18,7 @@ use medledger_gateway::client::{
     break_glass_tx, log_access_tx, open_released, reason_hash, GatewayClient,
 };
 use medledger_gateway::{Config, Gateway};
-use medledger_tx::pb::{self, tx_body::Msg, Purpose, RecordAnchor};
+use medledger_tx::pb::{self, tx_body::Msg, Action, Purpose, RecordAnchor};
 use medledger_tx::{boxkey, keys};
 use medledger_vault::kek::Kek;
 use medledger_vault::share::MemberBoxKey;
@@ -522,6 +522,23 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     assert!(!files(&lab_gw.data_dir.join("records")).is_empty());
 }
 
+/// The next server-sent event of `r` (comments included), within 30 s.
+async fn next_event(seen: &mut String, r: &mut reqwest::Response) -> String {
+    let read = async {
+        while !seen.contains("\n\n") {
+            let chunk = r.chunk().await.unwrap().expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read)
+        .await
+        .expect("an event within 30 s");
+    let end = seen.find("\n\n").unwrap();
+    let event = seen[..end].to_string();
+    seen.replace_range(..end + 2, "");
+    event
+}
+
 fn hex_query(key: &[u8]) -> String {
     format!(
         "/rpc/abci_query?path=%22/store%22&data=0x{}&prove=true",
@@ -547,6 +564,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         format!("/fhir/Consent?patient={patient_id}"),
         format!("/fhir/AuditEvent?patient={patient_id}"),
         format!("/audit/access.csv?patient={patient_id}"),
+        format!("/live?patient={patient_id}"),
         "/fhir/ClaimResponse/cl-1".to_string(),
         hex_query(&keys::access_count(&patient_id)),
         hex_query(&keys::consent(&consent_id)),
@@ -631,6 +649,59 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
             .unwrap();
         assert_eq!(s, 403, "insurer-c has no relation to the patient: {path}");
     }
+    let (s, _) = insurer_client
+        .get_with_token(&format!("/live?patient={patient_id}"), &insurer_token)
+        .await
+        .unwrap();
+    assert_eq!(s, 403, "nor follows the patient's live stream");
+
+    // Live updates come from the gateway: the patient's own stream says `ready`, then which
+    // block touched the patient; a key holds at most two streams.
+    let live = |token: String| {
+        let url = format!("{}/live?patient={patient_id}", lab_gw.url);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut own = live(patient_token.clone()).await;
+    assert_eq!(own.status().as_u16(), 200);
+    assert_eq!(own.headers()["content-type"], "text/event-stream");
+    let second = live(patient_token.clone()).await;
+    assert_eq!(second.status().as_u16(), 200);
+    assert_eq!(live(patient_token.clone()).await.status().as_u16(), 429);
+    drop(second);
+    let mut seen = String::new();
+    let ready = next_event(&mut seen, &mut own).await;
+    assert!(ready.starts_with("event: ready"), "{ready}");
+    let touched = net
+        .ok(
+            &hospital,
+            Msg::LogAccess(pb::LogAccess {
+                patient_id: patient_id.clone(),
+                record_id: "visit-live".into(),
+                data_class: "Observation".into(),
+                purpose: Purpose::Treat as i32,
+                action: Action::Read as i32,
+                ..Default::default()
+            }),
+        )
+        .await;
+    let change = loop {
+        let e = next_event(&mut seen, &mut own).await;
+        if !e.starts_with(':') {
+            break e;
+        }
+    };
+    assert_eq!(
+        change,
+        format!("event: change\ndata: {{\"height\":{}}}", touched.height)
+    );
+    drop(own);
     // A tx signed by a key the ledger does not know is not relayed.
     let stranger = SigningKey::from_bytes(&[99; 32]);
     let junk = medledger_tx::sign_tx(

@@ -12,7 +12,7 @@ import { trustFingerprint } from '../cert.ts';
 import { keyFileJson, newKey, signTx, type PatientKey } from '../tx.ts';
 import type { Attested, Ledger, Read } from '../ledger.ts';
 import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, wireKeyInputs, type Info } from './common.ts';
-import { poll } from './live.ts';
+import { poll, POLL_EVERY_MS, SLOW_POLL_EVERY_MS, stream } from './live.ts';
 import { describePending } from './pending.ts';
 import { $, download, el, setStatus, utcTime } from './dom.ts';
 import {
@@ -522,16 +522,36 @@ async function refreshAccesses(at: Attested, patient: string, key: PatientKey): 
 
 // ---- live ----
 
-/** Polls the certified height; each advance re-reads everything, verified, at the new height. */
+/**
+ * The gateway's stream says when a block touched this patient: the page re-reads, verified, at
+ * a certified height that includes that block. The certified height is polled beside it, slowly
+ * while the stream is up and every 2 s while it is down; each advance re-reads too.
+ */
 function startLive(from: bigint): void {
   const L = state.ledger!;
+  const S = state.session!;
+  const patient = state.patient!;
   state.stopLive?.();
-  state.stopLive = poll({
+  let streaming = false;
+  const stopPoll = poll({
     latest: () => L.latestCertifiedHeight(),
     from,
     onState: onPollState,
     onAdvance: (height) => refresh(height),
+    everyMs: () => (streaming ? SLOW_POLL_EVERY_MS : POLL_EVERY_MS),
   });
+  const stopStream = stream({
+    open: () => S.fetch(`/live?patient=${encodeURIComponent(patient)}`),
+    onChange: (height) => refresh(height),
+    onState: (up) => {
+      streaming = up;
+      document.body.setAttribute('data-live-stream', up ? 'up' : 'down');
+    },
+  });
+  state.stopLive = () => {
+    stopPoll();
+    stopStream();
+  };
 }
 
 // ---- transactions ----
