@@ -288,7 +288,28 @@ mod tests {
             size: 3,
             key_id: "kc1-x".into(),
             state: RecordState::Stored,
+            awaiting_signature: None,
         }
+    }
+
+    /// A record waiting for a person's signed anchor says so across a restart (the file), and
+    /// a record without one reads as before (the field is optional).
+    #[test]
+    fn a_record_awaiting_its_signed_anchor_says_so_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let waiting = RecordMetaFile {
+            awaiting_signature: Some(AwaitingSignature {
+                signer: "ab".repeat(32),
+                valid_until: 1_700_000_030,
+            }),
+            ..meta("r2")
+        };
+        s.put(&waiting, b"abc", &[0x5a; 81]).unwrap();
+        let reopened = Store::open(dir.path()).unwrap();
+        assert_eq!(reopened.meta("r2").unwrap().unwrap(), waiting);
+        let plain = serde_json::to_string(&meta("r3")).unwrap();
+        assert!(!plain.contains("awaiting_signature"), "{plain}");
     }
 
     #[test]
