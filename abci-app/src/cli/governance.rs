@@ -150,6 +150,27 @@ pub enum ProposeCmd {
         #[command(flatten)]
         deadline: Deadline,
     },
+    /// Make a practitioner an auditor: through a gateway they read what the members they audit
+    /// read (every member, or the one `--member` names), while they are active. The
+    /// practitioner must be registered when the proposal passes, or it FAILS.
+    GrantAuditor {
+        /// The practitioner's DID (`did:medledger:…`).
+        #[arg(long)]
+        did: String,
+        /// Audit this member only (its id); without it, every member.
+        #[arg(long)]
+        member: Option<String>,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
+    /// Withdraw a practitioner's auditor grant.
+    RevokeAuditor {
+        /// The practitioner's DID.
+        #[arg(long)]
+        did: String,
+        #[command(flatten)]
+        deadline: Deadline,
+    },
 }
 
 /// The message of a governance command.
@@ -268,6 +289,23 @@ pub async fn to_msg(cmd: GovTx, client: &Client, keyring: &Keyring) -> anyhow::R
                     deadline,
                 )
             }
+            ProposeCmd::GrantAuditor {
+                did,
+                member,
+                deadline,
+            } => (
+                Action::GrantAuditor(pb::GrantAuditor {
+                    practitioner_did: did,
+                    scope_member: member.unwrap_or_default(),
+                }),
+                deadline,
+            ),
+            ProposeCmd::RevokeAuditor { did, deadline } => (
+                Action::RevokeAuditor(pb::RevokeAuditor {
+                    practitioner_did: did,
+                }),
+                deadline,
+            ),
         },
     };
     let deadline_height = deadline_height(&deadline.deadline, client).await?;
@@ -424,6 +462,47 @@ mod tests {
         ])
         .is_ok());
         assert!(parse_from(["medledger", "query", "proposal", "3"]).is_ok());
+        for grant in [
+            &[
+                "grant-auditor",
+                "--did",
+                "did:medledger:00",
+                "--deadline",
+                "+5",
+            ][..],
+            &[
+                "grant-auditor",
+                "--did",
+                "did:medledger:00",
+                "--member",
+                "lab-b",
+                "--deadline",
+                "+5",
+            ],
+            &[
+                "revoke-auditor",
+                "--did",
+                "did:medledger:00",
+                "--deadline",
+                "9",
+            ],
+        ] {
+            let mut args = vec!["medledger", "tx", "--from", "a", "gov", "propose"];
+            args.extend_from_slice(grant);
+            assert!(parse_from(args.clone()).is_ok(), "{args:?}");
+        }
+        assert!(parse_from([
+            "medledger",
+            "tx",
+            "--from",
+            "a",
+            "gov",
+            "propose",
+            "grant-auditor",
+            "--deadline",
+            "9"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -93,6 +93,12 @@ pub enum QueryCmd {
         /// Study id.
         study: String,
     },
+    /// A practitioner's auditor grant (`auditor/{did}`, written by governance): its scope (every
+    /// member, or one) and the proposal that granted it; ABSENT when they hold none.
+    Auditor {
+        /// The practitioner's DID.
+        did: String,
+    },
     /// A governance proposal and its tally.
     Proposal {
         /// Proposal id.
@@ -373,6 +379,9 @@ impl QueryArgs {
                 }
             }
             QueryCmd::Proposal { id } => show(&r.read_entity(&Entity::Proposal(id)).await?, out)?,
+            QueryCmd::Auditor { did } => {
+                show(&r.read_msg::<pb::Auditor>(&keys::auditor(&did)).await?, out)?
+            }
             QueryCmd::Key { key } => {
                 let (value, height, verified_against) = r.read(key.as_bytes()).await?;
                 show(

@@ -389,6 +389,12 @@ impl Render for pb::Proposal {
                 "upgrade {} to app version {} at height {}",
                 u.name, u.app_version, u.height
             ),
+            Some(A::GrantAuditor(g)) => format!(
+                "grant auditor to {} over {}",
+                g.practitioner_did,
+                auditor_scope(&g.scope_member)
+            ),
+            Some(A::RevokeAuditor(r)) => format!("revoke auditor {}", r.practitioner_did),
             None => "-".into(),
         };
         let deadline = content.map_or(0, |c| c.deadline_height);
@@ -406,6 +412,26 @@ impl Render for pb::Proposal {
             ("deadline_height", height(deadline)),
             ("decided_height", height(self.decided_height)),
             ("outcome", text(&self.outcome)),
+        ]
+    }
+}
+
+/// An auditor grant's scope in words: `every member`, or `member lab-b`.
+fn auditor_scope(member: &str) -> String {
+    if member.is_empty() {
+        "every member".into()
+    } else {
+        format!("member {member}")
+    }
+}
+
+impl Render for pb::Auditor {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("practitioner_did", text(&self.practitioner_did)),
+            ("scope", auditor_scope(&self.scope_member)),
+            ("granted_by_proposal", self.granted_by_proposal.to_string()),
+            ("granted_height", height(self.granted_height)),
         ]
     }
 }
@@ -748,5 +774,55 @@ mod tests {
         assert!(texts[1].contains("1970-01-02T00:00:00Z"));
         assert!(texts[2].contains("PASSED"));
         assert!(texts[3].contains("SUSPENDED") && texts[3].contains("NURSE"));
+    }
+
+    #[test]
+    fn auditor_grants_render_their_scope() {
+        use pb::submit_proposal::Action as A;
+        let proposal = |action| pb::Proposal {
+            content: Some(pb::SubmitProposal {
+                action: Some(action),
+                deadline_height: 9,
+            }),
+            ..Default::default()
+        };
+        let all = detail(
+            &proposal(A::GrantAuditor(pb::GrantAuditor {
+                practitioner_did: "did:medledger:ab".into(),
+                scope_member: String::new(),
+            }))
+            .fields(),
+        );
+        assert!(
+            all.contains("grant auditor to did:medledger:ab over every member"),
+            "{all}"
+        );
+        let one = detail(
+            &proposal(A::GrantAuditor(pb::GrantAuditor {
+                practitioner_did: "did:medledger:ab".into(),
+                scope_member: "lab-b".into(),
+            }))
+            .fields(),
+        );
+        assert!(one.contains("over member lab-b"), "{one}");
+        let revoke = detail(
+            &proposal(A::RevokeAuditor(pb::RevokeAuditor {
+                practitioner_did: "did:medledger:ab".into(),
+            }))
+            .fields(),
+        );
+        assert!(
+            revoke.contains("revoke auditor did:medledger:ab"),
+            "{revoke}"
+        );
+        let grant = pb::Auditor {
+            practitioner_did: "did:medledger:ab".into(),
+            scope_member: "lab-b".into(),
+            granted_by_proposal: 4,
+            granted_height: 12,
+        };
+        let t = detail(&grant.fields());
+        no_debug(&t);
+        assert!(t.contains("member lab-b") && t.contains("12"), "{t}");
     }
 }

@@ -6,13 +6,16 @@
 //! - the patient (their current key);
 //! - a member, or an active practitioner of it, that enrolled the patient, that the patient ever
 //!   granted a consent to, or that covers the patient as an insurer;
-//! - an active privacy officer (the auditor role: practitioners with role `PRIVACY_OFFICER`,
-//!   registered on chain by a member and revocable there), who reads everything.
+//! - an auditor: an active practitioner (of any member, any role) that governance made one with
+//!   a passed `GrantAuditor` proposal (`auditor/{did}`, read with a proof). A grant for every
+//!   member reads everything; a grant for one member reads what that member's admin reads. A
+//!   privacy officer without a grant is a practitioner of their member, no more.
 //!
 //! A consent is also readable by its grantee, a record anchor by its custodian, and a claim by
 //! its provider and insurer. Public consortium state (validators, certificates, members,
-//! gateways, policies, proposals, practitioners) is readable by any authenticated requester.
-//! Anything this module does not know is readable by auditors only (deny by default).
+//! gateways, policies, proposals, practitioners, auditor grants) is readable by any
+//! authenticated requester. Anything this module does not know is readable by auditors for
+//! every member only (deny by default).
 //!
 //! The table of what each role sees is in docs/privacy.md.
 
@@ -21,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use medledger_tx::keys;
-use medledger_tx::pb::{Claim, Consent, Patient, PractitionerRole, RecordAnchor};
+use medledger_tx::pb::{Auditor, Claim, Consent, Patient, RecordAnchor};
 
 use crate::auth::{Requester, Subject};
 use crate::node::{Node, NodeError};
@@ -62,7 +65,7 @@ pub fn scope(key: &[u8]) -> Scope<'_> {
     match head {
         "validators" | "cert" | "member" | "member-tombstone" | "gateway" | "consensus"
         | "app-version" | "upgrade" | "counter" | "proposal" | "proposals" | "policy"
-        | "practitioner" | "params" => Scope::Public,
+        | "practitioner" | "params" | "auditor" => Scope::Public,
         "keyowner" | "seq" | "nonce" if !first.is_empty() => Scope::OwnKey(first),
         "patient" | "patient-consents" | "grants" | "access" | "guardians" | "coverage"
         | "patient-records" | "evidence" | "guardian-change"
@@ -78,16 +81,69 @@ pub fn scope(key: &[u8]) -> Scope<'_> {
     }
 }
 
-/// The auditor role: an active privacy officer.
-pub fn is_auditor(who: &Requester) -> bool {
-    matches!(
-        who.subject,
-        Subject::Practitioner {
-            role: PractitionerRole::PrivacyOfficer,
-            active: true,
-            ..
+/// What an auditor grant lets its holder read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditScope {
+    /// Everything (a grant with no scope member).
+    All,
+    /// What this member's own admin reads.
+    Member(String),
+}
+
+/// The auditor grant `who` holds, read with a proof from `auditor/{did}`: only an active
+/// practitioner's grant counts (any role: the grant is what counts), while their member is a
+/// member. `None` for members, patients, inactive practitioners, practitioners of a removed
+/// member and practitioners without a grant.
+///
+/// The `may_read_*` functions read it only when the requester's own member's reads do not
+/// suffice (most requesters hold no grant, and an absent key costs a read of the newest state),
+/// and never remember a decision that rests on it, so a revoked grant stops counting within a
+/// block or two.
+pub async fn auditor_scope(node: &Node, who: &Requester) -> Result<Option<AuditScope>, NodeError> {
+    let Subject::Practitioner {
+        did,
+        member,
+        active: true,
+        ..
+    } = &who.subject
+    else {
+        return Ok(None);
+    };
+    let Some(grant) = node.read_msg::<Auditor>(&keys::auditor(did)).await? else {
+        return Ok(None);
+    };
+    if grant.practitioner_did != *did {
+        // The ledger writes the key from the DID; anything else is not this practitioner's.
+        return Ok(None);
+    }
+    // As the ledger's `require_active`: a removed member's practitioners act no more, and a
+    // removal does not delete their grants.
+    if node.read(&keys::member(member)).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(if grant.scope_member.is_empty() {
+        AuditScope::All
+    } else {
+        AuditScope::Member(grant.scope_member)
+    }))
+}
+
+/// Whom a read is decided for: a patient, a member (its admin, an active practitioner of it, or
+/// an auditor of it), or nobody (an inactive practitioner).
+#[derive(Clone, Copy)]
+enum Reader<'a> {
+    Patient(&'a str),
+    Member(&'a str),
+    Nobody,
+}
+
+impl<'a> Reader<'a> {
+    fn of(who: &'a Requester) -> Reader<'a> {
+        match &who.subject {
+            Subject::Patient(p) => Reader::Patient(p),
+            s => s.acting_member().map_or(Reader::Nobody, Reader::Member),
         }
-    )
+    }
 }
 
 /// Remembered positive decisions (a page reads hundreds of keys of one patient).
@@ -122,30 +178,26 @@ pub async fn may_read_patient(
     who: &Requester,
     patient: &str,
 ) -> Result<bool, NodeError> {
-    if is_auditor(who) {
+    if reads_patient(node, decisions, who, Reader::of(who), patient, false).await? {
         return Ok(true);
     }
-    let member = match &who.subject {
-        Subject::Patient(p) => return Ok(p == patient),
-        s => match s.acting_member() {
-            Some(m) => m.to_string(),
-            None => return Ok(false),
-        },
-    };
-    if decisions.seen(&who.key, patient) {
-        return Ok(true);
-    }
-    let enrolled = node
+    Ok(match auditor_scope(node, who).await? {
+        None => false,
+        Some(AuditScope::All) => true,
+        Some(AuditScope::Member(m)) => {
+            reads_patient(node, decisions, who, Reader::Member(&m), patient, true).await?
+        }
+    })
+}
+
+/// Whether `member` enrolled `patient`, was ever granted a consent by them, or covers them.
+async fn member_reads_patient(node: &Node, member: &str, patient: &str) -> Result<bool, NodeError> {
+    Ok(node
         .read_msg::<Patient>(&keys::patient(patient))
         .await?
-        .is_some_and(|p| p.enrolled_by == member);
-    let related = enrolled
-        || count(node, &keys::grant_count(patient, &member)).await? > 0
-        || count(node, &keys::coverage_count(patient, &member)).await? > 0;
-    if related {
-        decisions.remember(&who.key, patient);
-    }
-    Ok(related)
+        .is_some_and(|p| p.enrolled_by == member)
+        || count(node, &keys::grant_count(patient, member)).await? > 0
+        || count(node, &keys::coverage_count(patient, member)).await? > 0)
 }
 
 async fn count(node: &Node, key: &[u8]) -> Result<u64, NodeError> {
@@ -164,53 +216,106 @@ pub async fn may_read_key(
     who: &Requester,
     key: &[u8],
 ) -> Result<bool, NodeError> {
-    if is_auditor(who) {
+    if reads_key(node, decisions, who, Reader::of(who), key, false).await? {
         return Ok(true);
     }
-    let acting = who.subject.acting_member().map(str::to_string);
-    let is = |m: &str| acting.as_deref() == Some(m);
+    Ok(match auditor_scope(node, who).await? {
+        None => false,
+        Some(AuditScope::All) => true,
+        Some(AuditScope::Member(m)) => {
+            reads_key(node, decisions, who, Reader::Member(&m), key, true).await?
+        }
+    })
+}
+
+/// Whether `reader` reads `key`; `who` is the requester (its own keys, its remembered
+/// decisions); `audit`: `reader` is the member `who` audits.
+async fn reads_key(
+    node: &Node,
+    decisions: &Decisions,
+    who: &Requester,
+    reader: Reader<'_>,
+    key: &[u8],
+    audit: bool,
+) -> Result<bool, NodeError> {
+    let is = |m: &str| matches!(reader, Reader::Member(r) if r == m);
     Ok(match scope(key) {
         Scope::Public => true,
         Scope::OwnKey(hex_key) => hex_key.eq_ignore_ascii_case(&hex::encode(who.key)),
-        Scope::Patient(p) => may_read_patient(node, decisions, who, p).await?,
+        Scope::Patient(p) => reads_patient(node, decisions, who, reader, p, audit).await?,
         Scope::Consent(id) => match node.read_msg::<Consent>(&keys::consent(id)).await? {
             None => true,
             Some(c) => {
-                is(&c.grantee) || may_read_patient(node, decisions, who, &c.patient_id).await?
+                is(&c.grantee)
+                    || reads_patient(node, decisions, who, reader, &c.patient_id, audit).await?
             }
         },
         Scope::Record(id) => match node.read_msg::<RecordAnchor>(&keys::record(id)).await? {
             None => true,
             Some(a) => {
-                is(&a.custodian) || may_read_patient(node, decisions, who, &a.patient_id).await?
+                is(&a.custodian)
+                    || reads_patient(node, decisions, who, reader, &a.patient_id, audit).await?
             }
         },
         Scope::Claim(id) => match node.read_msg::<Claim>(&keys::claim(id)).await? {
             None => true,
-            Some(c) => may_read_claim(node, decisions, who, &c).await?,
+            Some(c) => reads_claim(reader, &c),
         },
         Scope::Member(m) => is(m),
         Scope::AuditorsOnly => false,
     })
 }
 
-/// A claim is read by its patient, its provider, its insurer, and auditors.
+/// Whether `reader` reads patient `patient`'s data. A positive answer is remembered for `who`
+/// unless it rests on an auditor grant (`audit`).
+async fn reads_patient(
+    node: &Node,
+    decisions: &Decisions,
+    who: &Requester,
+    reader: Reader<'_>,
+    patient: &str,
+    audit: bool,
+) -> Result<bool, NodeError> {
+    let member = match reader {
+        Reader::Patient(p) => return Ok(p == patient),
+        Reader::Nobody => return Ok(false),
+        Reader::Member(m) => m,
+    };
+    if decisions.seen(&who.key, patient) {
+        return Ok(true);
+    }
+    let allowed = member_reads_patient(node, member, patient).await?;
+    if allowed && !audit {
+        decisions.remember(&who.key, patient);
+    }
+    Ok(allowed)
+}
+
+/// A claim is read by its patient, its provider, its insurer, and auditors (of every member, or
+/// of its provider or insurer).
 pub async fn may_read_claim(
     node: &Node,
     decisions: &Decisions,
     who: &Requester,
     c: &Claim,
 ) -> Result<bool, NodeError> {
-    if let Some(m) = who.subject.acting_member() {
-        if m == c.provider || m == c.insurer {
-            return Ok(true);
-        }
+    let _ = decisions;
+    if reads_claim(Reader::of(who), c) {
+        return Ok(true);
     }
-    let _ = (node, decisions);
-    Ok(match &who.subject {
-        Subject::Patient(p) => *p == c.patient_id,
-        _ => is_auditor(who),
+    Ok(match auditor_scope(node, who).await? {
+        None => false,
+        Some(AuditScope::All) => true,
+        Some(AuditScope::Member(m)) => reads_claim(Reader::Member(&m), c),
     })
+}
+
+fn reads_claim(reader: Reader<'_>, c: &Claim) -> bool {
+    match reader {
+        Reader::Member(m) => m == c.provider || m == c.insurer,
+        Reader::Patient(p) => p == c.patient_id,
+        Reader::Nobody => false,
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +370,8 @@ mod tests {
             keys::validator_change(0),
             keys::member("lab-b"),
             keys::gateway("lab-b"),
+            keys::auditor("did:medledger:00ff"),
+            keys::practitioner("did:medledger:00ff"),
         ] {
             assert_eq!(scope(&k), Scope::Public);
         }

@@ -920,3 +920,132 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         );
     }
 }
+/// Passes `action` with the yes votes of hospital-a (the proposer), lab-b and insurer-c: 30 of
+/// the 40 voting power.
+async fn pass(net: &Net, action: pb::submit_proposal::Action) {
+    let height = net.client(0).latest_height().await.unwrap();
+    let r = net
+        .ok(
+            &net.key("hospital-a"),
+            Msg::SubmitProposal(pb::SubmitProposal {
+                action: Some(action),
+                deadline_height: height + 200,
+            }),
+        )
+        .await;
+    let id: u64 = r.attribute("proposal_id").unwrap().parse().unwrap();
+    for member in ["lab-b", "insurer-c"] {
+        net.ok(
+            &net.key(member),
+            Msg::VoteProposal(pb::VoteProposal {
+                proposal_id: id,
+                yes: true,
+            }),
+        )
+        .await;
+    }
+    let p: pb::Proposal = net
+        .client(0)
+        .query_proven(&keys::proposal(id), 0)
+        .await
+        .unwrap()
+        .value
+        .map(|v| prost::Message::decode(v.as_slice()).unwrap())
+        .unwrap();
+    assert_eq!(p.status, pb::ProposalStatus::Passed as i32, "{}", p.outcome);
+}
+
+/// The statuses `c` gets for `paths`, polled until they are `want` (the gateway decides on state
+/// one block old, so a grant or revocation shows within a block or two); fails after 20 s.
+async fn statuses_become(c: &GatewayClient, token: &str, paths: &[String], want: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut got = Vec::new();
+        for p in paths {
+            got.push(c.get_with_token(p, token).await.unwrap().0);
+        }
+        if got.iter().all(|s| *s == want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{paths:?}: {got:?}, want {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Issue 23: an auditor is made by governance, not by a role. lab-b's privacy officer reads
+/// nothing of hospital-a's or hospital-d's patients until the members pass a GrantAuditor; a
+/// grant scoped to insurer-c (unrelated to both) still reads nothing of theirs, one scoped to
+/// hospital-a reads hospital-a's patient only, one for every member reads both; revoked, nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_privacy_officer_reads_another_members_patient_only_with_a_governance_grant() {
+    let net = Net::start().await;
+    let lab_gw = start_gateway(&net, "lab-b", 61).await;
+    let (_, a_patient, a_consent) = net.consenting_patient(62).await;
+    let d_key = SigningKey::from_bytes(&[63; 32]);
+    let d_patient = medledger_tx::ids::patient_id(&d_key.verifying_key().to_bytes());
+    net.ok(
+        &net.key("hospital-d"),
+        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            &d_key,
+            &net.chain_id,
+            "hospital-d",
+        )),
+    )
+    .await;
+    let officer = net
+        .practitioner("lab-b", 64, pb::PractitionerRole::PrivacyOfficer)
+        .await;
+    let did = medledger_tx::ids::practitioner_did(&officer.verifying_key().to_bytes());
+    let by_officer = GatewayClient::new(&lab_gw.url, officer);
+    let token = by_officer.token().await.unwrap();
+    let of_a = [
+        format!("/fhir/AuditEvent?patient={a_patient}"),
+        format!("/fhir/Consent/{a_consent}"),
+        hex_query(&keys::patient(&a_patient)),
+    ];
+    let of_d = [
+        format!("/fhir/AuditEvent?patient={d_patient}"),
+        hex_query(&keys::patient(&d_patient)),
+    ];
+    let grant = |scope: &str| {
+        pb::submit_proposal::Action::GrantAuditor(pb::GrantAuditor {
+            practitioner_did: did.clone(),
+            scope_member: scope.into(),
+        })
+    };
+
+    // A privacy officer without a grant is a practitioner of lab-b, no more.
+    statuses_become(&by_officer, &token, &of_a, 403).await;
+    statuses_become(&by_officer, &token, &of_d, 403).await;
+    // The grant is public, proven consortium state.
+    statuses_become(&by_officer, &token, &[hex_query(&keys::auditor(&did))], 200).await;
+
+    // Scoped to insurer-c: what insurer-c reads, which is neither patient.
+    pass(&net, grant("insurer-c")).await;
+    statuses_become(&by_officer, &token, &of_a, 403).await;
+    statuses_become(&by_officer, &token, &of_d, 403).await;
+
+    // Scoped to hospital-a: hospital-a's patient, not hospital-d's.
+    pass(&net, grant("hospital-a")).await;
+    statuses_become(&by_officer, &token, &of_a, 200).await;
+    statuses_become(&by_officer, &token, &of_d, 403).await;
+
+    // Every member: both.
+    pass(&net, grant("")).await;
+    statuses_become(&by_officer, &token, &of_d, 200).await;
+    statuses_become(&by_officer, &token, &of_a, 200).await;
+
+    // Revoked: nothing again.
+    pass(
+        &net,
+        pb::submit_proposal::Action::RevokeAuditor(pb::RevokeAuditor {
+            practitioner_did: did.clone(),
+        }),
+    )
+    .await;
+    statuses_become(&by_officer, &token, &of_a, 403).await;
+    statuses_become(&by_officer, &token, &of_d, 403).await;
+}

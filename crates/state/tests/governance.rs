@@ -1068,3 +1068,184 @@ fn an_upgrade_must_go_one_version_up_to_a_later_height_and_only_one_is_pending()
         "already scheduled"
     );
 }
+
+// Auditor grants (docs/rules.md, "Governance"; docs/privacy.md, "Who sees what").
+
+/// Member `member` (an index into IDS) registers a privacy officer with key seed `seed`.
+fn register_officer(n: &mut Net, member: usize, seed: u8) -> (SigningKey, String) {
+    let officer = SigningKey::from_bytes(&[seed; 32]);
+    n.ok(
+        &admin(member),
+        Msg::RegisterPractitioner(pb::RegisterPractitioner {
+            public_key: officer.verifying_key().to_bytes().to_vec(),
+            role: pb::PractitionerRole::PrivacyOfficer as i32,
+            licence_hash: vec![7; 32],
+            key_proof: medledger_tx::keyproof::prove(
+                &officer,
+                CHAIN,
+                medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                IDS[member],
+            )
+            .to_vec(),
+            ..Default::default()
+        }),
+    );
+    let did = ids::practitioner_did(&officer.verifying_key().to_bytes());
+    (officer, did)
+}
+
+fn grant_auditor(did: &str, scope_member: &str) -> Action {
+    Action::GrantAuditor(pb::GrantAuditor {
+        practitioner_did: did.into(),
+        scope_member: scope_member.into(),
+    })
+}
+
+fn revoke_auditor(did: &str) -> Action {
+    Action::RevokeAuditor(pb::RevokeAuditor {
+        practitioner_did: did.into(),
+    })
+}
+
+fn auditor(n: &Net, did: &str) -> Option<pb::Auditor> {
+    n.l()
+        .store()
+        .get(&keys::auditor(did))
+        .unwrap()
+        .map(|v| pb::Auditor::decode(v.as_slice()).unwrap())
+}
+
+#[test]
+fn a_passed_grant_auditor_writes_the_grant_and_a_passed_revoke_auditor_deletes_it() {
+    let mut n = Net::new(4);
+    let (_, did) = register_officer(&mut n, 3, 130);
+    let r = pass_with_three_of_four(&mut n, grant_auditor(&did, ""));
+    let granted_at = n.height;
+    let event = r.tx_results[0]
+        .events
+        .iter()
+        .find(|e| e.kind == "medledger.governance.auditor_granted")
+        .expect("granted event");
+    assert_eq!(
+        event.attributes,
+        vec![("did", did.clone()), ("scope_member", String::new())]
+    );
+    assert_eq!(
+        auditor(&n, &did),
+        Some(pb::Auditor {
+            practitioner_did: did.clone(),
+            scope_member: String::new(),
+            granted_by_proposal: 1,
+            granted_height: granted_at,
+        }),
+        "every member"
+    );
+    // A second grant replaces the first: the scope narrows to lab-b.
+    pass_with_three_of_four(&mut n, grant_auditor(&did, "lab-b"));
+    let g = auditor(&n, &did).unwrap();
+    assert_eq!(
+        (g.scope_member.as_str(), g.granted_by_proposal),
+        ("lab-b", 2)
+    );
+    let r = pass_with_three_of_four(&mut n, revoke_auditor(&did));
+    assert!(kinds(&r.tx_results[0].events).contains(&"medledger.governance.auditor_revoked"));
+    assert_eq!(auditor(&n, &did), None);
+    // Nothing is left to revoke: refused at submission with INVALID_FIELD.
+    assert_eq!(
+        n.code(&admin(0), propose(revoke_auditor(&did), n.height + 20)),
+        Code::InvalidField.value()
+    );
+}
+
+#[test]
+fn a_grant_for_a_practitioner_not_registered_when_it_passes_fails_with_unknown_practitioner() {
+    let mut n = Net::new(4);
+    let officer = SigningKey::from_bytes(&[131; 32]);
+    let did = ids::practitioner_did(&officer.verifying_key().to_bytes());
+    // Proposed before the practitioner exists: accepted (the member may be registering them).
+    let deadline = n.height + 20;
+    n.ok(&admin(0), propose(grant_auditor(&did, ""), deadline));
+    n.ok(&admin(1), vote(1, true));
+    let (o, _) = n.ok(&admin(2), vote(1, true));
+    assert!(
+        kinds(&o.events).contains(&"medledger.governance.failed"),
+        "{:?}",
+        o.events
+    );
+    let p = n.proposal(1);
+    assert_eq!(status(&p), ProposalStatus::Failed);
+    assert!(p.outcome.contains("UNKNOWN_PRACTITIONER"), "{}", p.outcome);
+    assert_eq!(auditor(&n, &did), None);
+    // Registered before the deciding vote: the same grant passes.
+    n.ok(&admin(0), propose(grant_auditor(&did, ""), n.height + 20)); // proposal 2
+    let (_, registered) = register_officer(&mut n, 3, 131);
+    assert_eq!(registered, did);
+    n.ok(&admin(1), vote(2, true));
+    n.ok(&admin(2), vote(2, true));
+    assert_eq!(status(&n.proposal(2)), ProposalStatus::Passed);
+    assert!(auditor(&n, &did).is_some());
+}
+
+#[test]
+fn a_grant_scoped_to_a_non_member_is_refused_and_one_whose_member_left_fails() {
+    let mut n = Net::new(4);
+    let (_, did) = register_officer(&mut n, 0, 132);
+    assert_eq!(
+        n.code(
+            &admin(0),
+            propose(grant_auditor(&did, "lab-x"), n.height + 20)
+        ),
+        Code::UnknownMember.value(),
+        "refused at submission"
+    );
+    // hospital-d is a member at submission, gone when the grant passes: FAILED.
+    n.ok(
+        &admin(0),
+        propose(grant_auditor(&did, "hospital-d"), n.height + 50),
+    ); // 1
+    pass_with_three_of_four(&mut n, remove("hospital-d")); // 2
+    n.ok(&admin(1), vote(1, true));
+    n.ok(&admin(2), vote(1, true));
+    let p = n.proposal(1);
+    assert_eq!(status(&p), ProposalStatus::Failed);
+    assert!(p.outcome.contains("UNKNOWN_MEMBER"), "{}", p.outcome);
+    assert_eq!(auditor(&n, &did), None);
+}
+
+#[test]
+fn only_member_admins_propose_auditor_grants_not_the_officer_nor_a_patient_nor_a_stranger() {
+    let mut n = Net::new(4);
+    let (officer, did) = register_officer(&mut n, 0, 133);
+    let stranger = SigningKey::from_bytes(&[99; 32]);
+    assert_eq!(
+        n.code(&stranger, propose(grant_auditor(&did, ""), n.height + 20)),
+        Code::UnknownSigner.value()
+    );
+    assert_eq!(
+        n.code(&officer, propose(grant_auditor(&did, ""), n.height + 20)),
+        Code::NotAuthorized.value(),
+        "a privacy officer cannot grant themselves the role"
+    );
+    let patient = SigningKey::from_bytes(&[98; 32]);
+    n.ok(
+        &admin(0),
+        Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
+            &patient, CHAIN, IDS[0],
+        )),
+    );
+    assert_eq!(
+        n.code(&patient, propose(grant_auditor(&did, ""), n.height + 20)),
+        Code::NotAuthorized.value()
+    );
+    // One member alone does not make an auditor: hospital-a's proposal stays open.
+    n.ok(&admin(0), propose(grant_auditor(&did, ""), n.height + 20));
+    assert_eq!(status(&n.proposal(1)), ProposalStatus::Open);
+    assert_eq!(auditor(&n, &did), None);
+    // Stateless: an empty DID is refused before any state is read (the last tx here: a
+    // stateless refusal does not consume the sequence number this helper counted).
+    assert_eq!(
+        n.code(&admin(0), propose(grant_auditor("", ""), n.height + 20)),
+        Code::InvalidField.value(),
+        "an empty DID"
+    );
+}

@@ -148,6 +148,13 @@ pub fn practitioner(did: &str) -> Vec<u8> {
     format!("practitioner/{did}").into_bytes()
 }
 
+/// `auditor/{did}` → `Auditor`: practitioner `did`'s auditor grant, written by a passed
+/// `GrantAuditor` proposal and deleted by a passed `RevokeAuditor` (absent: no grant). Gateways
+/// honour it only while the practitioner is active (docs/privacy.md).
+pub fn auditor(did: &str) -> Vec<u8> {
+    format!("auditor/{did}").into_bytes()
+}
+
 /// `guardians/{patient}` → `Guardians`.
 pub fn guardians(patient: &str) -> Vec<u8> {
     format!("guardians/{patient}").into_bytes()
@@ -416,6 +423,7 @@ mod tests {
         assert_eq!(evidence("pt-ab", 3), b"evidence/pt-ab/00000000000000000003");
         assert_eq!(guardian_change("pt-ab"), b"guardian-change/pt-ab");
         assert_eq!(guardian_change_delay(), b"params/guardian-change-delay");
+        assert_eq!(auditor("did:medledger:00ff"), b"auditor/did:medledger:00ff");
     }
 
     #[test]

@@ -23,6 +23,12 @@
 //!   registry entry; RemoveMember deletes the member, writes its tombstone
 //!   (`member-tombstone/{id}` → height: the id is never reused, `MEMBER_ID_RETIRED`), retires
 //!   its admin key and drops its validators; ChangePower sets its validators' power; RotateAdminKey retires the old key.
+//!   GrantAuditor writes `auditor/{did}` (replacing the practitioner's earlier grant, if any):
+//!   the practitioner must be registered when the proposal executes (not when it is submitted,
+//!   so a grant may be proposed while the member registers its officer) and the scope member,
+//!   if one is named, must be a current member at submission and at execution. RevokeAuditor
+//!   deletes the grant, which must exist. Neither RemoveMember nor a practitioner's status
+//!   change deletes a grant; gateways honour it only while the practitioner is active.
 //!   The ledger turns registry changes into CometBFT validator updates at the end of the block.
 //!   No change may leave the registry without a validator or with total power 0.
 
@@ -30,13 +36,14 @@ use medledger_tx::checkpoint::MAX_VALIDATORS;
 use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VOTING_PERIOD};
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
-    key_owner::Owner, AddMember, ChangePower, KeyOwner, Member, OpenProposals, Proposal,
-    ProposalStatus, RemoveMember, RotateAdminKey, ScheduleUpgrade, SubmitProposal, UpgradePlan,
-    Validator, VoteProposal,
+    key_owner::Owner, AddMember, Auditor, ChangePower, GrantAuditor, KeyOwner, Member,
+    OpenProposals, Proposal, ProposalStatus, RemoveMember, RevokeAuditor, RotateAdminKey,
+    ScheduleUpgrade, SubmitProposal, UpgradePlan, Validator, VoteProposal,
 };
 use medledger_tx::{ids, keys, Code, TxError};
 
 use super::members::{require_member, require_member_signer, Signer};
+use super::practitioners::require_practitioner;
 use super::validators::{consensus_key, member_power, put_registry, registry, total_power};
 use super::{BlockCtx, Event};
 use crate::error::{ApplyError, StoreError};
@@ -339,6 +346,8 @@ fn action_name(a: &Action) -> &'static str {
         Action::ChangePower(_) => "change_power",
         Action::RotateAdminKey(_) => "rotate_admin_key",
         Action::ScheduleUpgrade(_) => "schedule_upgrade",
+        Action::GrantAuditor(_) => "grant_auditor",
+        Action::RevokeAuditor(_) => "revoke_auditor",
     }
 }
 
@@ -351,7 +360,33 @@ fn check_action(view: &impl StateRead, action: &Action) -> Result<(), ApplyError
         Action::ChangePower(c) => check_change_power(view, c).map(|_| ()),
         Action::RotateAdminKey(r) => check_rotate(view, r).map(|_| ()),
         Action::ScheduleUpgrade(u) => check_upgrade(view, u),
+        Action::GrantAuditor(g) => check_grant_scope(view, g),
+        Action::RevokeAuditor(r) => require_grant(view, r).map(|_| ()),
     }
+}
+
+/// A grant's scope is every member (empty) or a current member ([`Code::UnknownMember`]). The
+/// practitioner is checked only at execution ([`execute_action`]).
+fn check_grant_scope(view: &impl StateRead, g: &GrantAuditor) -> Result<(), ApplyError> {
+    if !g.scope_member.is_empty() {
+        require_member(view, &g.scope_member)?;
+    }
+    Ok(())
+}
+
+/// The grant a RevokeAuditor withdraws; [`Code::InvalidField`] when there is none.
+fn require_grant(view: &impl StateRead, r: &RevokeAuditor) -> Result<Auditor, ApplyError> {
+    view.get_msg::<Auditor>(&keys::auditor(&r.practitioner_did))?
+        .ok_or_else(|| {
+            TxError::new(
+                Code::InvalidField,
+                format!(
+                    "{} holds no auditor grant; see `medledger query auditor DID`",
+                    r.practitioner_did
+                ),
+            )
+            .into()
+        })
 }
 
 /// An upgrade goes one app version up from the chain's, and only one is pending at a time.
@@ -608,6 +643,34 @@ fn execute_action(
                     ("height", u.height.to_string()),
                     ("app_version", u.app_version.to_string()),
                 ],
+            )])
+        }
+        Action::GrantAuditor(g) => {
+            check_grant_scope(st, g)?;
+            require_practitioner(st, &g.practitioner_did)?;
+            st.put_msg(
+                keys::auditor(&g.practitioner_did),
+                &Auditor {
+                    practitioner_did: g.practitioner_did.clone(),
+                    scope_member: g.scope_member.clone(),
+                    granted_by_proposal: proposal_id,
+                    granted_height: ctx.height,
+                },
+            );
+            Ok(vec![Event::new(
+                "medledger.governance.auditor_granted",
+                vec![
+                    ("did", g.practitioner_did.clone()),
+                    ("scope_member", g.scope_member.clone()),
+                ],
+            )])
+        }
+        Action::RevokeAuditor(r) => {
+            require_grant(st, r)?;
+            st.delete(keys::auditor(&r.practitioner_did));
+            Ok(vec![Event::new(
+                "medledger.governance.auditor_revoked",
+                vec![("did", r.practitioner_did.clone())],
             )])
         }
         Action::RotateAdminKey(r) => {

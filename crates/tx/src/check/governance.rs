@@ -15,7 +15,7 @@ pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
     let action = m.action.as_ref().ok_or_else(|| {
         TxError::new(
             Code::MissingMessage,
-            "proposal names no action (add, remove, change power, rotate key)",
+            "proposal names no action (add, remove, change power, rotate key, upgrade, grant or revoke auditor)",
         )
     })?;
     if m.deadline_height == 0 {
@@ -47,6 +47,15 @@ pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
             }
             Ok(())
         }
+        Action::GrantAuditor(g) => {
+            check_id("practitioner_did", &g.practitioner_did)?;
+            // Empty means every member.
+            if g.scope_member.is_empty() {
+                return Ok(());
+            }
+            check_id("scope_member", &g.scope_member)
+        }
+        Action::RevokeAuditor(r) => check_id("practitioner_did", &r.practitioner_did),
     }
 }
 
@@ -159,7 +168,7 @@ fn check_ed25519<'k>(field: &str, key: &'k [u8]) -> Result<&'k [u8], TxError> {
 mod tests {
     use super::*;
     use crate::checkpoint::BlsKey;
-    use crate::pb::{ChangePower, RotateAdminKey};
+    use crate::pb::{ChangePower, GrantAuditor, RevokeAuditor, RotateAdminKey};
     use ed25519_dalek::SigningKey;
 
     fn key(seed: u8) -> Vec<u8> {
@@ -307,5 +316,35 @@ mod tests {
             .map(|e| e.code),
             Some(Code::InvalidField)
         );
+    }
+
+    #[test]
+    fn auditor_grants_need_well_formed_ids() {
+        let did = "did:medledger:0123456789abcdef0123456789abcdef";
+        let grant = |did: &str, member: &str| {
+            Action::GrantAuditor(GrantAuditor {
+                practitioner_did: did.into(),
+                scope_member: member.into(),
+            })
+        };
+        assert_eq!(code(&submit(grant(did, ""))), None, "every member");
+        assert_eq!(code(&submit(grant(did, "lab-b"))), None, "one member");
+        assert_eq!(code(&submit(grant("", ""))), Some(Code::InvalidField));
+        assert_eq!(
+            code(&submit(grant("did/medledger", ""))),
+            Some(Code::InvalidField)
+        );
+        assert_eq!(code(&submit(grant(did, "lab/b"))), Some(Code::InvalidField));
+        assert_eq!(
+            code(&submit(grant(&"d".repeat(1_000), ""))),
+            Some(Code::FieldTooLong)
+        );
+        let revoke = |did: &str| {
+            Action::RevokeAuditor(RevokeAuditor {
+                practitioner_did: did.into(),
+            })
+        };
+        assert_eq!(code(&submit(revoke(did))), None);
+        assert_eq!(code(&submit(revoke(""))), Some(Code::InvalidField));
     }
 }
