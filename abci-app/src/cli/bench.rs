@@ -4,7 +4,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use medledger_devnet::localnet::{AppKind, Localnet, Spec};
 use medledger_devnet::ThrowawayNet;
+use medledger_loadgen::flood::{Flood, FloodConfig, FloodKind, FloodReport, Victim};
 use medledger_loadgen::{self as loadgen, Broadcast, Comparison, LoadConfig, LoadReport, Target};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::{print_json, Ctx, Exit, Output};
 
@@ -140,10 +143,20 @@ pub enum BenchCmd {
         #[arg(long)]
         max_block_bytes: Option<u64>,
     },
-    /// Members' access logs at `--member-rate` while patient keys and unknown keys flood at
-    /// `--flood-rate`, on a throwaway localnet with capped blocks; fails (exit 2) unless the
-    /// members commit at least 90 % of what they offer, with nothing lost.
+    /// Members' access logs at `--member-rate` while a flood (`--flood`) runs at `--flood-rate`,
+    /// on a throwaway localnet with capped blocks; fails (exit 2) unless the members, and each
+    /// victim of the flood (each member; the victim patient's grants and revocations), commit
+    /// at least 90 % of what they offer, with nothing lost.
     Starve {
+        /// What floods: access logs from patient keys and unknown keys; junk key recoveries
+        /// from fresh keys; one unknown key's distinct txs at sequence 0; or one member
+        /// (hospital-a) far above its share, the other members being the victims.
+        #[arg(long, value_enum, default_value_t = FloodArg::Access)]
+        flood: FloodArg,
+        /// Seconds between the victim patient's consent changes (recovery and sequence0
+        /// floods; the next waits for the previous one's block).
+        #[arg(long, default_value_t = 1)]
+        patient_every: u64,
         /// Members' offered load, tx/s (about half the capped chain's capacity by default).
         #[arg(long, default_value_t = 110)]
         member_rate: u64,
@@ -156,7 +169,8 @@ pub enum BenchCmd {
         /// The flood's connections.
         #[arg(long, default_value_t = 4)]
         flood_connections: usize,
-        /// Patient keys signing half the flood (the other half: unknown keys).
+        /// Patient keys the flood enrols: they sign half the access flood (the other half:
+        /// unknown keys); the recovery and member floods name them.
         #[arg(long, default_value_t = 32)]
         flood_patients: usize,
         /// Duration, setup size, drain.
@@ -403,6 +417,8 @@ impl BenchCmd {
                 }
             }
             BenchCmd::Starve {
+                flood: kind,
+                patient_every,
                 member_rate,
                 flood_rate,
                 connections,
@@ -412,6 +428,7 @@ impl BenchCmd {
                 base_port,
                 max_block_bytes,
             } => {
+                let kind = kind.kind();
                 let cfg = LoadConfig {
                     members_only: true,
                     broadcast: Broadcast::Async,
@@ -423,34 +440,86 @@ impl BenchCmd {
                 let net = ThrowawayNet::start(spec, me.clone()).await?;
                 let target = Target::of_localnet(&net.net);
                 // The members' setup first (their patients' consents go through the patients'
-                // lane the flood fills), then the flood's own enrolments.
-                let members = loadgen::prepare(&target, &net.keyring, &cfg).await?;
-                let flood = loadgen::flood::Flood::prepare(
+                // lane the flood fills), then the flood's own enrolments. A flooding member
+                // offers none of the measured load.
+                let members = loadgen::prepare_excluding(
                     &target,
                     &net.keyring,
-                    loadgen::flood::FloodConfig {
+                    &cfg,
+                    kind.flooding_members(),
+                )
+                .await?;
+                let mut flood = Flood::prepare(
+                    &target,
+                    &net.keyring,
+                    FloodConfig {
+                        kind,
                         rate: flood_rate,
                         connections: flood_connections,
-                        // It starts before the members' timed phase and outlasts it.
-                        duration: cfg.duration + FLOOD_HEAD_START * 2,
+                        // It starts before the members' timed phase and floods until their
+                        // drain ends (then it is stopped).
+                        duration: cfg.duration
+                            + FLOOD_HEAD_START * 2
+                            + cfg.drain * loadgen::MAX_DRAIN_FACTOR,
                         patients: flood_patients,
                     },
                 )
                 .await?;
                 if cfg.progress {
-                    eprintln!("flood: {flood_rate} tx/s from {flood_patients} patient keys and unknown keys");
+                    eprintln!(
+                        "flood ({}): {flood_rate} tx/s of {}",
+                        kind.name(),
+                        kind.describe()
+                    );
                 }
+                let victim = flood.take_victim();
                 let from = loadgen::flood::latest_height(&target).await?;
-                let flood_target = target.clone();
-                let flooding = tokio::spawn(async move { flood.run(&flood_target).await });
+                let stop = Arc::new(AtomicBool::new(false));
+                let flooding = tokio::spawn(flood.run(target.clone(), stop.clone()));
                 tokio::time::sleep(FLOOD_HEAD_START).await;
-                let members = members.run(&target, &cfg).await;
-                flooding.abort();
-                let members = members?;
+                let patient = victim.map(|v| {
+                    tokio::spawn(v.run(
+                        std::time::Duration::from_secs(patient_every.max(1)),
+                        stop.clone(),
+                    ))
+                });
+                let members = members.run_by_key(&target, &cfg).await;
+                stop.store(true, Ordering::Release);
+                let flood_report = flooding.await??;
+                let patient = match patient {
+                    Some(t) => Some(t.await??),
+                    None => None,
+                };
+                let (members, by_key) = members?;
                 let to = loadgen::flood::latest_height(&target).await?;
-                let in_blocks = loadgen::flood::txs_in_blocks(&target, from + 1, to).await?;
-                let report =
-                    StarveReport::new(members, flood_rate, flood_patients, in_blocks, to - from);
+                let (in_blocks, in_blocks_by_key) =
+                    loadgen::flood::block_txs(&target, from + 1, to).await?;
+                let mut victims = Vec::new();
+                let mut flooder_txs_in_blocks = None;
+                for (id, _, _) in medledger_devnet::localnet::MEMBERS {
+                    let key = net.keyring.get(id)?.verifying_key().to_bytes().to_vec();
+                    if kind.flooding_members().contains(&id) {
+                        flooder_txs_in_blocks =
+                            Some(in_blocks_by_key.get(&key).copied().unwrap_or(0));
+                        continue;
+                    }
+                    let c = by_key.get(&key).copied().unwrap_or_default();
+                    victims.push(Victim::new(
+                        format!("member {id}"),
+                        c.sent,
+                        c.committed,
+                        Default::default(),
+                    ));
+                }
+                victims.extend(patient.into_iter().flatten());
+                let report = StarveReport::new(
+                    members,
+                    flood_report,
+                    victims,
+                    flooder_txs_in_blocks,
+                    in_blocks,
+                    to - from,
+                );
                 if out == Output::Json {
                     print_json(&report)?;
                 } else {
@@ -574,28 +643,65 @@ fn lost() -> Exit {
 /// already flooded).
 const FLOOD_HEAD_START: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// `bench starve --flood`: what floods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FloodArg {
+    /// Unordered access logs, half from enrolled patient keys, half from unknown keys.
+    Access,
+    /// Key recoveries from fresh keys with no or bogus guardian approvals (issue 23 #3), while
+    /// a patient grants and revokes consents.
+    Recovery,
+    /// One unknown key's distinct key recoveries, all at sequence 0, while a patient grants and
+    /// revokes consents.
+    Sequence0,
+    /// hospital-a's admin key far above its share; the other members are the victims.
+    Member,
+}
+
+impl FloodArg {
+    fn kind(self) -> FloodKind {
+        match self {
+            FloodArg::Access => FloodKind::Access,
+            FloodArg::Recovery => FloodKind::Recovery,
+            FloodArg::Sequence0 => FloodKind::Sequence0,
+            FloodArg::Member => FloodKind::Member,
+        }
+    }
+}
+
 /// `bench starve`'s verdict.
 #[derive(serde::Serialize)]
 struct StarveReport {
+    /// The measured members' load (every member but a flooding one).
     members: LoadReport,
-    /// Committed / offered, in percent.
+    /// Committed / offered, in percent (the committed rate over the offered rate).
     members_committed_pct: u64,
     flood_offered_tx_per_s: u64,
+    /// Patient keys the flood enrolled.
     flood_patient_keys: usize,
     /// Txs in the blocks of the run (from the flood's start): the members' timed load, the
-    /// flood's admitted txs, and at most one certificate per block.
+    /// flood's admitted txs, the victim patient's, and at most one certificate per block.
     txs_in_blocks: u64,
     /// Blocks of the run.
     blocks: u64,
-    /// Whether the members committed under 90 % of what they offered.
+    /// Whether the members committed under 90 % of what they offered, or any victim did.
     starved: bool,
+    /// What flooded.
+    flood_kind: FloodKind,
+    /// The flood: sent, RPC refusals, CheckTx's answers to a sample.
+    flood: FloodReport,
+    /// Each victim: offered, committed, verdict.
+    victims: Vec<Victim>,
+    /// The member flood: the flooding member's txs in the run's blocks.
+    flooder_txs_in_blocks: Option<u64>,
 }
 
 impl StarveReport {
     fn new(
         members: LoadReport,
-        flood: u64,
-        patients: usize,
+        flood: FloodReport,
+        victims: Vec<Victim>,
+        flooder_txs_in_blocks: Option<u64>,
         in_blocks: u64,
         blocks: u64,
     ) -> StarveReport {
@@ -606,33 +712,92 @@ impl StarveReport {
             .unwrap_or(0);
         StarveReport {
             members_committed_pct: pct,
-            flood_offered_tx_per_s: flood,
-            flood_patient_keys: patients,
+            flood_offered_tx_per_s: flood.offered_tx_per_s,
+            flood_patient_keys: flood.patient_keys,
             txs_in_blocks: in_blocks,
             blocks,
-            starved: pct < loadgen::PLATEAU_PCT,
+            starved: pct < loadgen::PLATEAU_PCT || victims.iter().any(|v| v.starved),
+            flood_kind: flood.kind,
+            flood,
+            victims,
+            flooder_txs_in_blocks,
             members,
         }
     }
 
     fn text(&self) -> String {
-        format!(
-            "flood: {} tx/s offered, half from {} patient keys, half from unknown keys; {} txs in the run's {} blocks, {} of them the members' timed load\n\
-             members: {} tx/s offered, {} tx/s committed ({} %): {}\n",
-            self.flood_offered_tx_per_s,
-            self.flood_patient_keys,
-            self.txs_in_blocks,
-            self.blocks,
-            self.members.committed,
-            self.members.offered_tx_per_s,
-            self.members.committed_tx_per_s,
-            self.members_committed_pct,
-            if self.starved {
+        let verdict = |starved: bool| {
+            if starved {
                 "STARVED (under 90 %)"
             } else {
                 "not starved (at least 90 %)"
             }
-        )
+        };
+        let join = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let f = &self.flood;
+        let mut out = format!(
+            "flood ({}): {} tx/s offered of {}; {} sent ({} tx/s); {} txs in the run's {} blocks, {} of them the members' timed load\n",
+            self.flood_kind.name(),
+            f.offered_tx_per_s,
+            self.flood_kind.describe(),
+            f.sent,
+            f.sent_tx_per_s,
+            self.txs_in_blocks,
+            self.blocks,
+            self.members.committed,
+        );
+        out.push_str(&format!(
+            "flood: CheckTx's answers to 1 tx in {}: {}\n",
+            f.sampled_every,
+            join(&f.check_sampled)
+        ));
+        if !f.rpc_refused.is_empty() {
+            out.push_str(&format!(
+                "flood: refused by RPC: {}\n",
+                join(&f.rpc_refused)
+            ));
+        }
+        if let Some(n) = self.flooder_txs_in_blocks {
+            out.push_str(&format!(
+                "flood: {n} of the flooding member's txs in the run's blocks\n"
+            ));
+        }
+        out.push_str(&format!(
+            "members: {} tx/s offered, {} tx/s committed ({} %): {}\n",
+            self.members.offered_tx_per_s,
+            self.members.committed_tx_per_s,
+            self.members_committed_pct,
+            verdict(self.members_committed_pct < loadgen::PLATEAU_PCT)
+        ));
+        for v in &self.victims {
+            out.push_str(&format!(
+                "victim {}: {} offered, {} committed ({} %): {}{}\n",
+                v.name,
+                v.offered,
+                v.committed,
+                v.committed_pct,
+                verdict(v.starved),
+                if v.refused.is_empty() {
+                    String::new()
+                } else {
+                    format!("; refused: {}", join(&v.refused))
+                }
+            ));
+        }
+        out.push_str(&format!(
+            "verdict: {}\n",
+            if self.starved {
+                "STARVED"
+            } else {
+                "not starved"
+            }
+        ));
+        out
     }
 }
 

@@ -406,6 +406,18 @@ pub async fn prepare(
     keyring: &Keyring,
     cfg: &LoadConfig,
 ) -> anyhow::Result<Prepared> {
+    prepare_excluding(target, keyring, cfg, &[]).await
+}
+
+/// [`prepare`], with the members named in `excluded` left out of the timed phase (they still
+/// enrol the setup's patients): `bench starve --flood member`, where one member floods and the
+/// others' load is measured.
+pub async fn prepare_excluding(
+    target: &Target,
+    keyring: &Keyring,
+    cfg: &LoadConfig,
+    excluded: &[&str],
+) -> anyhow::Result<Prepared> {
     cfg.validate()?;
     if target.rpc.is_empty() {
         bail!("no node to send to");
@@ -414,6 +426,16 @@ pub async fn prepare(
     let plan = match target.app {
         AppKind::Medledger => {
             let mut w = Workload::setup(target, keyring, cfg, total).await?;
+            if !excluded.is_empty() {
+                let members = std::mem::take(&mut w.members);
+                w.members = members
+                    .into_iter()
+                    .zip(MEMBERS)
+                    .filter(|(_, (id, _, _))| !excluded.contains(id))
+                    .map(|(s, _)| s)
+                    .collect();
+                anyhow::ensure!(!w.members.is_empty(), "every member is excluded");
+            }
             w.timed_plan(cfg, total)
         }
         AppKind::Kvstore => {
@@ -427,10 +449,49 @@ pub async fn prepare(
     Ok(Prepared { plan })
 }
 
+/// Txs of one signing key in a timed phase.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct KeyCounts {
+    /// Planned.
+    pub planned: u64,
+    /// Sent.
+    pub sent: u64,
+    /// In a block and applied (code 0), by the end of the drain.
+    pub committed: u64,
+}
+
 impl Prepared {
     /// Sends the timed phase from now and reports.
     pub async fn run(self, target: &Target, cfg: &LoadConfig) -> anyhow::Result<LoadReport> {
-        send_and_report(target, cfg, self.plan).await
+        Ok(send_and_report(target, cfg, self.plan).await?.0)
+    }
+
+    /// [`Prepared::run`], with the counts of each signing key (by public key).
+    pub async fn run_by_key(
+        self,
+        target: &Target,
+        cfg: &LoadConfig,
+    ) -> anyhow::Result<(LoadReport, BTreeMap<Vec<u8>, KeyCounts>)> {
+        use prost::Message as _;
+        let keys: Vec<Vec<u8>> = self
+            .plan
+            .txs
+            .iter()
+            .map(|t| {
+                pb::Tx::decode(t.bytes.as_slice())
+                    .map(|tx| tx.public_key)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let (report, states) = send_and_report(target, cfg, self.plan).await?;
+        let mut by_key: BTreeMap<Vec<u8>, KeyCounts> = BTreeMap::new();
+        for (key, s) in keys.into_iter().zip(&states) {
+            let c = by_key.entry(key).or_default();
+            c.planned += 1;
+            c.sent += u64::from(s.submitted.is_some());
+            c.committed += u64::from(s.included > 0 && s.code == 0);
+        }
+        Ok((report, by_key))
     }
 }
 
@@ -438,7 +499,7 @@ async fn send_and_report(
     target: &Target,
     cfg: &LoadConfig,
     plan: Plan,
-) -> anyhow::Result<LoadReport> {
+) -> anyhow::Result<(LoadReport, Vec<TxState>)> {
     let tx_bytes_avg = average_size(&plan);
     let label = target.app.name();
     let state_dir = target.nodes.first().and_then(|n| n.app_data.clone());
@@ -465,7 +526,7 @@ async fn send_and_report(
     report.nodes = usage(target, &cpu_before, &cpu_after, window);
     report.loadgen_cpu_millicores = millicores(self_before, self_after, window);
     report.store_bytes = (store_before, state_dir.as_deref().map_or(0, dir_bytes));
-    Ok(report)
+    Ok((report, outcome.tracker.states))
 }
 
 /// The txs of one phase, in due order.
