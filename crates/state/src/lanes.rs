@@ -8,7 +8,7 @@
 //!
 //! | lane | signers | most pending, all signers | most pending, one key |
 //! |---|---|---|---|
-//! | one per member | the member's admin keys and its practitioners | [`MEMBER_QUOTA`] txs | practitioner: [`PRACTITIONER_SIGNER`]; admin: the quota |
+//! | one per member | the member's admin keys and its practitioners | [`MEMBER_QUOTA`] txs and an equal share of [`MEMBER_BLOCKS`] blocks' bytes | practitioner: [`PRACTITIONER_SIGNER`]; admin: the quota |
 //! | patients | patient keys | [`PATIENT_LANE`] txs and a quarter of a block's bytes | [`PATIENT_SIGNER`] |
 //! | outsiders | keys the ledger does not know (key recoveries) | [`OUTSIDER_LANE`] txs | [`OUTSIDER_SIGNER`] |
 //!
@@ -21,8 +21,31 @@
 //! the blocks under a flood is its share of the bytes waiting: a patients' lane of at most a
 //! quarter of a block leaves the members at least three quarters of every block. A node learns
 //! the block size (`max_tx_bytes`) from PrepareProposal; until it has proposed once, only the
-//! counts apply. Members are rationed by count only, each member apart, so one member's flood
-//! waits behind no more than its own quota and never takes another member's place.
+//! counts apply.
+//!
+//! Each member has its own lane, bounded twice: by [`MEMBER_QUOTA`] txs and by its equal share
+//! of [`MEMBER_BLOCKS`] (two) blocks' bytes. The share is worked out when a tx of the member is
+//! checked: the two blocks divided by the number of members with txs pending in this view, the
+//! member asking counted whether or not it has any, and never less than an eighth of a block
+//! (`max(2 × block / n, block / 8)`). A member alone may hold both blocks and fill every block
+//! (a block drains one and the member refills it); beside one other member, one block; beside
+//! three others, half a block. Nothing already admitted is dropped: a member over its share
+//! (admitted while it was alone) keeps its txs, and each of its next txs is refused until blocks
+//! carry enough of them to bring it under its share.
+//!
+//! The count alone let one member hold half of a mempool sized at ten blocks (1,024 txs of
+//! about 200 bytes), so the other members' txs waited about five blocks behind its flood and
+//! met CometBFT's own `mempool is full`, which no lane can answer (issue 23, `bench starve
+//! --flood member`). Two blocks' bytes per member, each member's own, stopped that, but the
+//! flooder refilled its two blocks the moment a block freed them, so the others' txs still
+//! queued two blocks behind its flood in the FIFO mempool (seconds late). With the equal share,
+//! while all four members have txs pending a flooding member is admitted only below half a
+//! block, so at most half a block of its flood queues ahead of the others' newest txs. Together
+//! the members of a consortium of four never hold more than 2 + 1 + ⅔ + ½ = 4⅙ blocks: the
+//! member whose last tx was admitted latest was held to its share beside all the others
+//! pending now, the one before it beside all but that one, and so on. With the patients'
+//! quarter that fits a mempool of ten blocks, so one member's flood takes no other member's
+//! place.
 //!
 //! A tx over its lane's limit is refused with `MEMPOOL_LANE_FULL`; its sender retries after a
 //! block. Keys the ledger does not know reach the mempool only with a key recovery that CheckTx
@@ -47,6 +70,8 @@ use crate::domain::members::Signer;
 
 /// Most txs of one member's keys (admin and practitioners) pending in one node's mempool.
 pub const MEMBER_QUOTA: u64 = limits::MEMPOOL_MEMBER_QUOTA;
+/// Most blocks' worth of bytes one member's keys may have pending in one node's mempool.
+pub const MEMBER_BLOCKS: u64 = limits::MEMPOOL_MEMBER_BLOCKS;
 /// Most txs of one practitioner pending in one node's mempool.
 pub const PRACTITIONER_SIGNER: u64 = limits::MEMPOOL_PRACTITIONER_SIGNER;
 /// Most txs of patients pending in one node's mempool (consent changes are rare: a patient
@@ -89,11 +114,14 @@ impl Lane {
         }
     }
 
-    /// The most bytes the lane may hold pending, in a block of `block` tx bytes.
+    /// The most bytes the lane may hold pending, in a block of `block` tx bytes: a member two
+    /// blocks (enough to fill every block alone), the patients a quarter of one. Outsiders are
+    /// bounded by their count ([`OUTSIDER_LANE`] recoveries that would apply).
     fn byte_limit(&self, block: u64) -> Option<u64> {
         match self {
+            Lane::Member(_) => Some(block.saturating_mul(MEMBER_BLOCKS)),
             Lane::Patients => Some(block / 4),
-            Lane::Member(_) | Lane::Outsiders => None,
+            Lane::Outsiders => None,
         }
     }
 
@@ -244,17 +272,35 @@ impl Lanes {
                 lane.max()
             )));
         }
-        if let Some(max) = self.block_bytes.and_then(|b| lane.byte_limit(b)) {
+        if let Some(max) = self.block_bytes.and_then(|b| self.byte_limit(lane, b)) {
             let held = self.lane_bytes.get(lane).copied().unwrap_or(0);
             if held.saturating_add(bytes) > max {
                 return Err(full(format!(
-                    "the {} lane of this node's mempool holds its share of a block ({max} bytes \
-                     pending); retry after the next block",
+                    "the {} lane of this node's mempool holds its share of the blocks (at most {max} \
+                     bytes pending, {held} now); retry after the next block",
                     lane.name()
                 )));
             }
         }
         Ok(())
+    }
+
+    /// The most bytes `lane` may hold pending now, in a block of `block` tx bytes. The members
+    /// share [`MEMBER_BLOCKS`] blocks equally among those with txs pending (this one counted):
+    /// a member alone may hold them all (and fill every block), and a member that floods holds
+    /// no more than its share once another member sends, so the FIFO mempool puts at most a
+    /// share of flood ahead of the others' txs. Never less than an eighth of a block.
+    fn byte_limit(&self, lane: &Lane, block: u64) -> Option<u64> {
+        let all = lane.byte_limit(block)?;
+        let Lane::Member(_) = lane else {
+            return Some(all);
+        };
+        let others = self
+            .lane_bytes
+            .iter()
+            .filter(|(l, b)| matches!(l, Lane::Member(_)) && *l != lane && **b > 0)
+            .count() as u64;
+        Some((all / (others + 1)).max(block / 8))
     }
 
     /// A block carried tx `hash`: it leaves the mempool.
@@ -422,11 +468,77 @@ mod tests {
         );
         l.carried(&h(0));
         l.admit(h(500), h(2000), &patient(), None, 5, 200).unwrap();
-        // Members have no byte limit.
-        for t in 0..1000u32 {
+        // A member is not held to the patients' quarter: 20,000 bytes of one member's txs.
+        for t in 0..100u32 {
             l.admit(h(10_000 + t), h(7), &member("a"), None, 5, 200)
                 .unwrap();
         }
+    }
+
+    /// Issue 23 (`bench starve --flood member`): by count alone, one member's 1,024 txs held half
+    /// of a ten-block mempool and the other members waited behind them. A member's lane now also
+    /// stops at two blocks' bytes, and another member's txs are still admitted.
+    #[test]
+    fn once_the_block_size_is_known_a_members_lane_holds_at_most_two_blocks() {
+        let mut l = Lanes::default();
+        l.set_block_bytes(40_000);
+        // hospital-a floods from its admin key and a practitioner: 80,000 bytes of 200-byte txs.
+        let practitioner = ticket(Lane::Member("a".into()), Some(PRACTITIONER_SIGNER));
+        let mut admitted = 0u32;
+        let mut refused = None;
+        for t in 0..MEMBER_QUOTA as u32 {
+            let (signer, tk) = if t % 8 == 0 {
+                (h(8), &practitioner)
+            } else {
+                (h(7), &member("a"))
+            };
+            match l.admit(h(t), signer, tk, None, 5, 200) {
+                Ok(()) => admitted += 1,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            admitted, 400,
+            "two 40,000-byte blocks, far below the count quota"
+        );
+        assert_eq!(l.in_lane(&Lane::Member("a".into())), 400);
+        let e = refused.expect("the lane stops at two blocks' bytes");
+        assert_eq!(e.code, Code::MempoolLaneFull, "{e}");
+        // Not even a small tx: the lane is full by bytes, whatever the tx's size.
+        let small = l.admit(h(5_000), h(7), &member("a"), None, 5, 1);
+        assert_eq!(small.unwrap_err().code, Code::MempoolLaneFull);
+        // Other members are admitted: the two blocks are shared equally among the members with
+        // txs pending, so b (with a) gets one block, c (with a, b) two thirds of one, d half.
+        for (i, (m, share)) in [("b", 200u32), ("c", 133), ("d", 100)].iter().enumerate() {
+            let base = 10_000 * (i as u32 + 1);
+            for t in 0..*share {
+                l.admit(h(base + t), h(20 + i as u32), &member(m), None, 5, 200)
+                    .unwrap();
+            }
+            let over = l.admit(h(base + share), h(20 + i as u32), &member(m), None, 5, 200);
+            assert_eq!(over.unwrap_err().code, Code::MempoolLaneFull, "{m}");
+        }
+        // hospital-a, over its share of four (half a block) now, is refused until a block
+        // carries enough of its txs to bring it under: one carried tx is not enough.
+        l.carried(&h(1));
+        let e = l
+            .admit(h(6_000), h(7), &member("a"), None, 5, 200)
+            .unwrap_err();
+        assert_eq!(e.code, Code::MempoolLaneFull);
+        for t in 2..=301u32 {
+            l.carried(&h(t));
+        }
+        l.admit(h(6_000), h(7), &member("a"), None, 5, 200).unwrap();
+        // Before the node learns the block size, only the count quota applies.
+        let mut fresh = Lanes::default();
+        for t in 0..MEMBER_QUOTA as u32 {
+            fresh.admit(h(t), h(7), &member("a"), None, 5, 200).unwrap();
+        }
+        let over = fresh.admit(h(MEMBER_QUOTA as u32), h(7), &member("a"), None, 5, 200);
+        assert_eq!(over.unwrap_err().code, Code::MempoolLaneFull);
     }
 
     #[test]

@@ -401,3 +401,105 @@ fn floods_from_outsiders_patients_and_one_member_leave_a_revoke_and_another_memb
         c.ledger_mut().check_tx(&tx).unwrap();
     }
 }
+
+/// Issue 23, `bench starve --flood member`: one member's admin key flooded unordered reads
+/// (admitted by CheckTx, refused by the block) and, with only the count quota (1,024), held half
+/// of a ten-block mempool, so the other members waited behind it and met CometBFT's `mempool is
+/// full`. Once the node knows the block size (from PrepareProposal), a member's lane also stops
+/// at two blocks' bytes, far below its count quota, shared equally among the members with txs
+/// pending: the others are admitted, and the flooder is held to its share.
+#[test]
+fn one_member_flood_holds_only_its_share_of_two_blocks_and_the_others_are_admitted() {
+    let mut c = Chain::new();
+    let alice = key(1);
+    c.enrol(&alice);
+    let patient = patient_id(&alice);
+    // A small block, so two blocks hold a few dozen txs.
+    let block: u64 = 4_000;
+    let height = c.height;
+    c.ledger_mut()
+        .prepare_proposal(height, &[], Vec::new(), block);
+
+    let mut held = 0u64;
+    let mut admitted = 0u64;
+    let mut refused = None;
+    for n in 0..limits::MEMPOOL_MEMBER_QUOTA as u32 {
+        let tx = unordered_n(
+            &c,
+            &admin(0),
+            n,
+            read(&patient, &format!("r{n}"), "Observation"),
+        );
+        match c.ledger_mut().check_tx(&tx) {
+            Ok(()) => {
+                admitted += 1;
+                held += medledger_state::ledger::framed_tx_size(tx.len());
+            }
+            Err(e) => {
+                refused = Some((e, medledger_state::ledger::framed_tx_size(tx.len())));
+                break;
+            }
+        }
+    }
+    let (e, size) = refused.expect("the member's lane stops before its count quota");
+    assert_eq!(e.code, Code::MempoolLaneFull, "{e}");
+    assert!(
+        held <= 2 * block && held + size > 2 * block,
+        "{held} + {size}"
+    );
+    assert!(admitted > 10 && admitted < limits::MEMPOOL_MEMBER_QUOTA);
+    // Its practitioner shares the lane.
+    let doc = key(30);
+    c.ok(
+        &admin(0),
+        register_practitioner_for(0, &doc, pb::PractitionerRole::Physician, 0),
+    );
+    let tx = unordered_n(&c, &doc, 99_999, read(&patient, "y", "Observation"));
+    assert_eq!(
+        c.ledger_mut().check_tx(&tx).unwrap_err().code,
+        Code::MempoolLaneFull,
+        "the member's practitioner shares its lane"
+    );
+    // Every other member is admitted, up to an equal share of the two blocks among the members
+    // with txs pending: lab-b (beside the flooder) one block, the third two thirds of one, the
+    // fourth half a block; the flooder's own txs queued ahead are never more than that.
+    for m in 1..4u64 {
+        let share = 2 * block / (m + 1);
+        let mut theirs = 0u64;
+        let mut held = 0u64;
+        for n in 0..admitted as u32 {
+            let tx = unordered_n(
+                &c,
+                &admin(m as usize),
+                n,
+                read(&patient, &format!("x{n}"), "Observation"),
+            );
+            match c.ledger_mut().check_tx(&tx) {
+                Ok(_) => {
+                    theirs += 1;
+                    held += medledger_state::ledger::framed_tx_size(tx.len());
+                }
+                Err(e) => {
+                    assert_eq!(e.code, Code::MempoolLaneFull, "{e}");
+                    assert!(
+                        held <= share
+                            && held + medledger_state::ledger::framed_tx_size(tx.len()) > share,
+                        "{held} of {share}"
+                    );
+                    break;
+                }
+            }
+        }
+        assert!(
+            theirs > 0 && theirs < admitted,
+            "member {m}: {theirs} of {admitted}"
+        );
+    }
+    // The flooder, now one of four, is over its share: refused though its lane was admitted
+    // two blocks when it was alone.
+    let tx = unordered_n(&c, &admin(0), 88_888, read(&patient, "z", "Observation"));
+    assert_eq!(
+        c.ledger_mut().check_tx(&tx).unwrap_err().code,
+        Code::MempoolLaneFull
+    );
+}

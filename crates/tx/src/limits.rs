@@ -24,6 +24,12 @@ pub const MEMPOOL_PATIENT_RESERVED: u64 = 4;
 /// default mempool of 5,000 txs, four members' quotas, the patients' lane and the outsiders'
 /// lane fit together (4 × 1,024 + 256 + 32 = 4,384).
 pub const MEMPOOL_MEMBER_QUOTA: u64 = 1024;
+/// Most bytes one member's keys may have pending in one node's mempool, in blocks (of the
+/// block's `max_tx_bytes`, once the node has learnt it from PrepareProposal): a second bound
+/// besides [`MEMPOOL_MEMBER_QUOTA`]. Two blocks let one member alone fill every block, while four
+/// members' lanes and the patients' quarter of a block fit a mempool of ten blocks, so one
+/// member's flood never fills the mempool ahead of the others (issue 23).
+pub const MEMPOOL_MEMBER_BLOCKS: u64 = 2;
 /// Most txs of one practitioner key pending in one node's mempool (within its member's quota).
 pub const MEMPOOL_PRACTITIONER_SIGNER: u64 = 64;
 /// Most txs of keys the ledger does not know pending in one node's mempool (only key
