@@ -1,12 +1,16 @@
 //! Overload on a real 4-validator chain whose blocks are capped at 40,000 bytes (about 220 tx/s),
-//! so that a sender on two cores can offer several times its capacity (issue 15):
-//! - **plateau**: offered 300 and 900 tx/s, the 900 cell is over capacity, not sender-bound,
-//!   commits at least 90 % of the 300 cell, and loses nothing;
-//! - **no starvation**: members offer half the capacity while patient keys and unknown keys
-//!   flood at three times it; the members commit at least 90 % of what they offer.
+//! so that a sender on two cores can offer several times its capacity (issue 15). Behaviour
+//! only, with margins that hold on a busy machine (issue 24): the rates, the plateau ratio and
+//! collapse detection are `medledger bench grid`'s and `bench starve`'s verdicts
+//! (docs/performance.md), not this test's.
+//! - **past capacity**: offered 300 and 900 tx/s, the chain keeps committing in both cells and
+//!   loses nothing it accepted;
+//! - **under a flood**: members offer half the capacity while patient keys and unknown keys
+//!   flood at three times it; every member tx sent commits, none is lost, and the flood reached
+//!   the blocks (so the members got in beside it, not for want of one).
 //!
-//! Both run `medledger bench` itself (its exit code is part of what is checked) on throwaway
-//! localnets at a free port range, one after the other.
+//! Both run `medledger bench` itself on throwaway localnets at a free port range, one after the
+//! other.
 
 mod support;
 
@@ -55,7 +59,7 @@ fn n(v: &Value, key: &str) -> u64 {
 }
 
 #[test]
-fn past_capacity_the_chain_plateaus_and_members_are_not_starved() {
+fn past_capacity_and_under_a_flood_the_chain_commits_and_loses_nothing() {
     let (code, cells) = bench(&[
         "grid",
         "--rates",
@@ -71,6 +75,7 @@ fn past_capacity_the_chain_plateaus_and_members_are_not_starved() {
         "--patients",
         "50",
     ]);
+    let _ = code; // exit 2 is the bench's verdict on the ratio, a benchmark's business
     let cells = cells.as_array().expect("grid cells");
     assert_eq!(cells.len(), 2);
     for c in cells {
@@ -83,34 +88,25 @@ fn past_capacity_the_chain_plateaus_and_members_are_not_starved() {
             c["rejected"]
         );
         assert_eq!(n(c, "uncommitted"), 0, "nothing accepted is lost: {c}");
+        assert!(
+            n(c, "committed_tx_per_s") > 0,
+            "the chain keeps committing: {c}"
+        );
     }
-    let (low, high) = (&cells[0], &cells[1]);
-    assert_eq!(
-        high["sender_bound"], false,
-        "the 900 cell must test the chain, not the sender: {high}"
-    );
-    assert!(
-        n(high, "committed_tx_per_s") < 900 * 9 / 10,
-        "the 900 cell is over capacity: {high}"
-    );
-    assert!(
-        n(high, "committed_tx_per_s") * 10 >= n(low, "committed_tx_per_s") * 9,
-        "past capacity the committed rate holds at 90 % or more: {low} then {high}"
-    );
-    assert_eq!(code, 0, "bench grid fails on a collapse or a lost tx");
 
     let (code, starve) = bench(&["starve", "--duration", "12", "--patients", "50"]);
+    let _ = code; // exit 2 is the bench's verdict on the members' rate
     let members = &starve["members"];
     assert_eq!(n(members, "uncommitted"), 0, "{members}");
-    assert_eq!(n(members, "committed"), n(members, "sent"), "{members}");
-    assert!(
-        n(&starve, "members_committed_pct") >= 90,
-        "members commit at least 90 % of what they offer under the flood: {starve}"
+    assert!(n(members, "sent") > 0, "{members}");
+    assert_eq!(
+        n(members, "committed"),
+        n(members, "sent"),
+        "every member tx sent under the flood commits: {members}"
     );
     // Besides the members' txs, a block holds at most one certificate: the rest is flood.
     assert!(
         n(&starve, "txs_in_blocks") > n(members, "committed") + n(&starve, "blocks"),
         "the flood reached the blocks (its patient-signed txs pass CheckTx): {starve}"
     );
-    assert_eq!(code, 0);
 }
