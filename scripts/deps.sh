@@ -2,8 +2,10 @@
 # Installs what medledger needs to build and run, once per machine:
 #   - Debian packages: librocksdb-dev (we link Debian's RocksDB 7.8 instead of compiling RocksDB
 #     from source, ~23 min on 2 cores), libclang-dev (bindgen), protobuf-compiler (prost-build),
-#     chromium (the pages' browser tests drive it headless), nodejs and npm (web/: the pages'
-#     verifier tests and the independent FHIR validator the Rust tests call);
+#     chromium (the pages' browser tests drive it headless), prometheus (its promtool checks and
+#     unit-tests localnet/prometheus/alerts.yml; the server is not run), nodejs and npm (web/:
+#     the pages' verifier tests and the independent FHIR validator the Rust tests call);
+#   - cargo-deny, pinned in scripts/versions.env, built once into $MEDLEDGER_TOOLS;
 #   - web/'s npm packages, exactly as package-lock.json pins them (`npm ci`);
 #   - CometBFT at the version pinned in scripts/versions.env, built with `go install` into
 #     $MEDLEDGER_TOOLS (default ~/.cache/medledger/bin).
@@ -14,7 +16,7 @@ source scripts/versions.env
 TOOLS="${MEDLEDGER_TOOLS:-$HOME/.cache/medledger/bin}"
 
 need_pkgs=()
-for pkg in librocksdb-dev libclang-dev protobuf-compiler chromium; do
+for pkg in librocksdb-dev libclang-dev protobuf-compiler chromium prometheus; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 if ((${#need_pkgs[@]})); then
@@ -50,4 +52,14 @@ if [ "$have" != "$want" ]; then
   [ "$have" = "$want" ] || { echo "deps: built CometBFT reports $have, want $want" >&2; exit 1; }
 fi
 command -v cargo >/dev/null || { echo "deps: Rust (cargo) is needed: https://rustup.rs" >&2; exit 1; }
+# cargo-deny (deny.toml: licences, bans, sources), pinned, built once into $TOOLS (~5 min).
+if [ "$("$TOOLS/cargo-deny" --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+  echo "deps: building cargo-deny $CARGO_DENY_VERSION into $TOOLS (cargo install, ~5 min)"
+  root="$(mktemp -d)"
+  cargo install --quiet --locked cargo-deny --version "$CARGO_DENY_VERSION" --root "$root" \
+    --target-dir "${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}/cargo-deny"
+  mkdir -p "$TOOLS"
+  mv "$root/bin/cargo-deny" "$TOOLS/cargo-deny"
+  rm -rf "$root"
+fi
 echo "deps: ok (CometBFT $have at $TOOLS/cometbft)"

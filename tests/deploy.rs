@@ -244,7 +244,7 @@ fn genesis_assembly_refuses_a_member_file_that_lies() {
         .unwrap_err()
         .contains("admin key"));
     // `genesis install` checks the genesis lists this node with its own keys.
-    let g = deploy::assemble_genesis(&params, &template, &[a.clone()]).unwrap();
+    let g = deploy::assemble_genesis(&params, &template, std::slice::from_ref(&a)).unwrap();
     assert!(deploy::check_includes(&g, &a).is_ok());
     assert!(deploy::check_includes(&g, &b).is_err());
 }

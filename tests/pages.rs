@@ -304,7 +304,7 @@ fn tamper_access_event(body: &[u8]) -> Vec<u8> {
         .and_then(|k| Base64::decode_vec(k).ok())
         .unwrap_or_default();
     let key = String::from_utf8_lossy(&key);
-    if !(key.starts_with("access/") && !key.ends_with("/count")) {
+    if !key.starts_with("access/") || key.ends_with("/count") {
         return body.to_vec();
     }
     if let Some(value) = r["value"].as_str() {

@@ -48,9 +48,40 @@ pub struct Cli {
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Log format on stderr: `text` for people, `json` (one object per line) for a log pipeline.
+    #[arg(long, global = true, env = "MEDLEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log detail: `-v` debug, `-vv` trace (`MEDLEDGER_LOG`, an env filter, wins).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log detail: `-q` warnings and errors only, `-qq` errors only.
+    #[arg(short = 'q', long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Log formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Cli {
+    /// The log level `-v`/`-q` ask for (`info` without either).
+    pub fn log_level(&self) -> &'static str {
+        match (self.verbose, self.quiet) {
+            (0, 0) => "info",
+            (1, _) => "debug",
+            (v, _) if v >= 2 => "trace",
+            (_, 1) => "warn",
+            _ => "error",
+        }
+    }
 }
 
 /// Output formats.
@@ -123,6 +154,8 @@ pub struct Ctx {
     pub keyring: Keyring,
     /// `--output`.
     pub out: Output,
+    /// `-q`/`--quiet`: no progress lines (the benches).
+    pub quiet: bool,
 }
 
 /// The exit status of `medledger`: every number a command exits with, named. Scripts rely on
@@ -156,6 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         keyring: Keyring::new(cli.home.join("keys")),
         home: cli.home,
         out: cli.output,
+        quiet: cli.quiet > 0,
     };
     match cli.command {
         Command::Start(a) => a.run().await,
@@ -198,6 +232,35 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `-v`/`-q` set the log level and `--log-format` the format, anywhere on the line; `-q`
+    /// also silences a bench's progress lines (it was the bench's own `--quiet`).
+    #[test]
+    fn log_flags_parse() {
+        let cli = parse_from(["medledger", "query", "consent", "c-1"]).expect("parses");
+        assert_eq!((cli.log_level(), cli.log_format), ("info", LogFormat::Text));
+        let cli = parse_from(["medledger", "-vv", "query", "consent", "c-1"]).expect("parses");
+        assert_eq!(cli.log_level(), "trace");
+        let cli = parse_from([
+            "medledger",
+            "-v",
+            "query",
+            "--log-format",
+            "json",
+            "consent",
+            "c-1",
+        ])
+        .expect("parses");
+        assert_eq!(
+            (cli.log_level(), cli.log_format),
+            ("debug", LogFormat::Json)
+        );
+        let cli = parse_from(["medledger", "bench", "load", "--quiet"]).expect("parses");
+        assert_eq!(cli.log_level(), "warn");
+        let cli = parse_from(["medledger", "-qq", "localnet", "status"]).expect("parses");
+        assert_eq!(cli.log_level(), "error");
+        assert!(parse_from(["medledger", "-v", "-q", "localnet", "status"]).is_err());
+    }
 
     #[test]
     fn defaults_parse() {

@@ -17,13 +17,16 @@ fn default_sigpipe() {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MEDLEDGER_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = medledger::cli::Cli::parse();
+    let filter = EnvFilter::try_from_env("MEDLEDGER_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(cli.log_level()));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        medledger::cli::LogFormat::Text => logs.init(),
+        medledger::cli::LogFormat::Json => logs.json().init(),
+    }
     // Not for the node: a server must see EPIPE on a closed connection, not die of SIGPIPE.
     if !matches!(cli.command, medledger::cli::Command::Start(_)) {
         default_sigpipe();

@@ -24,9 +24,6 @@ pub struct LoadTiming {
     /// none is left or none committed for this many seconds (at most 12 × this).
     #[arg(long, default_value_t = 10)]
     pub drain: u64,
-    /// No progress lines on stderr.
-    #[arg(long)]
-    pub quiet: bool,
     /// `sync` waits for each tx's CheckTx (rejections counted by code; a connection then tops
     /// out near 40-50 tx/s behind a socket ABCI app); `async` only for CometBFT to queue it.
     #[arg(long, value_enum, default_value_t = BroadcastArg::Sync)]
@@ -43,7 +40,8 @@ pub enum BroadcastArg {
 }
 
 impl LoadTiming {
-    fn config(&self, rate: u64, connections: usize) -> LoadConfig {
+    /// The load's config; `quiet` (the global `-q`): no progress lines on stderr.
+    fn config(&self, rate: u64, connections: usize, quiet: bool) -> LoadConfig {
         LoadConfig {
             rate,
             connections,
@@ -51,7 +49,7 @@ impl LoadTiming {
             patients: self.patients,
             drain: std::time::Duration::from_secs(self.drain),
             kv_tx_size: None,
-            progress: !self.quiet,
+            progress: !quiet,
             broadcast: match self.broadcast {
                 BroadcastArg::Sync => Broadcast::Sync,
                 BroadcastArg::Async => Broadcast::Async,
@@ -205,9 +203,6 @@ pub enum BenchCmd {
         /// First port of the throwaway localnet.
         #[arg(long, default_value_t = BENCH_BASE_PORT)]
         base_port: u16,
-        /// No progress lines on stderr.
-        #[arg(long)]
-        quiet: bool,
     },
     /// A flood at lab-b's gateway, from fresh unregistered keys and then from one registered
     /// key, while hospital-a reads there (a proven state read with its token, a signed token
@@ -230,9 +225,6 @@ pub enum BenchCmd {
         /// First port of the throwaway localnet.
         #[arg(long, default_value_t = BENCH_BASE_PORT)]
         base_port: u16,
-        /// No progress lines on stderr.
-        #[arg(long)]
-        quiet: bool,
     },
 }
 
@@ -269,7 +261,7 @@ impl BenchCmd {
                 }
                 let cfg = LoadConfig {
                     kv_tx_size: tx_size,
-                    ..timing.config(rate, connections)
+                    ..timing.config(rate, connections, ctx.quiet)
                 };
                 let report = loadgen::run(&target, keyring, &cfg).await?;
                 if out == Output::Json {
@@ -292,7 +284,7 @@ impl BenchCmd {
                 base_port,
                 max_block_bytes,
             } => {
-                let cfg = timing.config(rate, connections);
+                let cfg = timing.config(rate, connections, ctx.quiet);
                 let medledger =
                     bench_on_throwaway(AppKind::Medledger, base_port, max_block_bytes, &me, &cfg)
                         .await?;
@@ -352,7 +344,7 @@ impl BenchCmd {
                                 .await?;
                             let cfg = LoadConfig {
                                 kv_tx_size,
-                                ..timing.config(rate, c)
+                                ..timing.config(rate, c, ctx.quiet)
                             };
                             let r =
                                 loadgen::run(&Target::of_localnet(&net.net), &net.keyring, &cfg)
@@ -384,11 +376,11 @@ impl BenchCmd {
                     }
                     for r in all.iter().filter(|r| r.store_bytes.1 > 0) {
                         println!(
-                            "{} at {} tx/s: the first node's state went {:.1} → {:.1} MiB, {} bytes per committed tx",
+                            "{} at {} tx/s: the first node's state went {} → {} MiB, {} bytes per committed tx",
                             r.app,
                             r.offered_tx_per_s,
-                            r.store_bytes.0 as f64 / 1_048_576.0,
-                            r.store_bytes.1 as f64 / 1_048_576.0,
+                            loadgen::mib(r.store_bytes.0),
+                            loadgen::mib(r.store_bytes.1),
                             r.store_bytes_per_tx()
                         );
                     }
@@ -432,7 +424,7 @@ impl BenchCmd {
                 let cfg = LoadConfig {
                     members_only: true,
                     broadcast: Broadcast::Async,
-                    ..timing.config(member_rate, connections)
+                    ..timing.config(member_rate, connections, ctx.quiet)
                 };
                 let mut spec =
                     Spec::consortium(BENCH_CHAIN_ID.into(), base_port, AppKind::Medledger)?;
@@ -544,7 +536,6 @@ impl BenchCmd {
                 readers,
                 rounds,
                 base_port,
-                quiet,
             } => {
                 let (net, lab, hospital) = gateway_net(base_port, me.clone()).await?;
                 let box_key = medledger_gateway::keyfiles::load_box_key(
@@ -567,7 +558,7 @@ impl BenchCmd {
                         sequential_reads: sequential,
                         readers,
                         rounds,
-                        progress: !quiet,
+                        progress: !ctx.quiet,
                     },
                 )
                 .await?;
@@ -586,7 +577,6 @@ impl BenchCmd {
                 flood_connections,
                 victim_rate,
                 base_port,
-                quiet,
             } => {
                 let (net, lab, hospital) = gateway_net(base_port, me.clone()).await?;
                 let report = medledger_gateway::flood::run(
@@ -599,7 +589,7 @@ impl BenchCmd {
                         flood_rate,
                         flood_connections,
                         victim_rate,
-                        progress: !quiet,
+                        progress: !ctx.quiet,
                     },
                 )
                 .await?;

@@ -151,7 +151,7 @@ impl PractitionerTx {
     }
 
     /// The message (`proof` is needed for registration; the reasons' text stays off chain).
-    pub fn to_msg(self, keyring: &Keyring, proof: Option<&ProofCtx>) -> anyhow::Result<Msg> {
+    pub fn into_msg(self, keyring: &Keyring, proof: Option<&ProofCtx>) -> anyhow::Result<Msg> {
         let status = |did: String, s: PractitionerStatus, reason: String| {
             Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
                 did,
@@ -241,7 +241,7 @@ pub enum RecordTx {
 
 impl RecordTx {
     /// The message.
-    pub fn to_msg(self) -> anyhow::Result<Msg> {
+    pub fn into_msg(self) -> anyhow::Result<Msg> {
         Ok(match self {
             RecordTx::Anchor {
                 record,

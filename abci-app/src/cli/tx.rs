@@ -293,7 +293,7 @@ impl TxArgs {
             }
             TxCmd::Practitioner(p) if p.needs_proof() => {
                 let ctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
-                p.to_msg(keyring, Some(&ctx))?
+                p.into_msg(keyring, Some(&ctx))?
             }
             other => build_msg(keyring, other)?,
         };
@@ -432,8 +432,8 @@ fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
             justified: verdict == VerdictArg::Justified,
             note_hash: rules::text_hash(&note),
         }),
-        TxCmd::Practitioner(p) => p.to_msg(keyring, None)?,
-        TxCmd::Record(r) => r.to_msg()?,
+        TxCmd::Practitioner(p) => p.into_msg(keyring, None)?,
+        TxCmd::Record(r) => r.into_msg()?,
         TxCmd::Claim(c) => claims::to_msg(c)?,
         TxCmd::Coverage(c) => claims::coverage_msg(c),
         TxCmd::Gov(_) => anyhow::bail!("internal: governance messages are built with the node"),

@@ -293,7 +293,7 @@ async fn verify_record(
     let anchor = r
         .value
         .as_deref()
-        .map(|b| <pb::RecordAnchor as prost::Message>::decode(b))
+        .map(<pb::RecordAnchor as prost::Message>::decode)
         .transpose()
         .context("the record anchor does not decode")?;
     let state = anchor.as_ref().map_or_else(
@@ -429,6 +429,15 @@ async fn verify_what(
     verify_entity(client, trust, entity, height, out).await
 }
 
+/// "1 event", "2 events".
+fn event_count(n: usize) -> String {
+    if n == 1 {
+        "1 event".into()
+    } else {
+        format!("{n} events")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,14 +552,5 @@ mod tests {
         assert_eq!(lines.len(), 3, "{t}");
         assert!(lines[1].contains("index") && lines[1].contains("consent_id"));
         assert!(lines[2].contains("2025-11-26T03:00:00Z") && lines[2].contains("READ"));
-    }
-}
-
-/// "1 event", "2 events".
-fn event_count(n: usize) -> String {
-    if n == 1 {
-        "1 event".into()
-    } else {
-        format!("{n} events")
     }
 }

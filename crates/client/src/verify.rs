@@ -4,7 +4,7 @@
 //! 2. establish the app hash of H from something the consortium signed, one of:
 //!    - **headers**: the signed header H+1 (it carries the app hash of the state after H) and its
 //!      validator set, checked with CometBFT's light-client rules (`medledger_query::light`:
-//!      > 2/3 of its own set, > 1/3 of the trusted set when skipping, trust root within the
+//!      more than 2/3 of its own set, more than 1/3 of the trusted set when skipping, trust root within the
 //!      trusting period of the auditor's clock) against the genesis validators or a trusted
 //!      header (`--trust-height`/`--trust-hash`);
 //!    - **certificate**: the BLS checkpoint certificate of H (stored on chain at `cert/H`), checked

@@ -192,13 +192,16 @@ pub struct SubjectBody {
 
 type KeyedLimiter<K> = governor::DefaultKeyedRateLimiter<K>;
 
+/// A key's owner as last read, and when.
+type CachedSubject = (Instant, Option<Subject>);
+
 /// Authentication state: the replay cache, tokens, the owners of recently seen keys and the
 /// per-key rate limiters.
 pub struct Gate {
     public_url: String,
     nonces: Mutex<NonceCache>,
     tokens: Mutex<Tokens>,
-    subjects: Mutex<BTreeMap<[u8; 32], (Instant, Option<Subject>)>>,
+    subjects: Mutex<BTreeMap<[u8; 32], CachedSubject>>,
     per_key: KeyedLimiter<[u8; 32]>,
     per_signer: KeyedLimiter<[u8; 32]>,
     per_ip: Arc<KeyedLimiter<IpAddr>>,
@@ -504,16 +507,28 @@ pub async fn read_subject(node: &Node, key: &[u8; 32]) -> Result<Option<Subject>
     Ok(match owner.and_then(|o| o.owner) {
         Some(Owner::MemberId(id)) => Some(Subject::Member(id)),
         Some(Owner::PatientId(id)) => Some(Subject::Patient(id)),
-        Some(Owner::PractitionerDid(did)) => node
-            .read_msg::<Practitioner>(&keys::practitioner(&did))
-            .await?
-            .map(|p| Subject::Practitioner {
-                active: p.status == medledger_tx::pb::PractitionerStatus::Active as i32
-                    && (p.valid_until == 0 || now_secs() <= p.valid_until),
-                role: PractitionerRole::try_from(p.role).unwrap_or(PractitionerRole::Unspecified),
-                member: p.member_id,
-                did,
-            }),
+        Some(Owner::PractitionerDid(did)) => {
+            match node
+                .read_msg::<Practitioner>(&keys::practitioner(&did))
+                .await?
+            {
+                None => None,
+                Some(p) => {
+                    // As the ledger's `require_active`: a removed member's practitioners act
+                    // no more (a removal does not touch their records).
+                    let member_exists = node.read(&keys::member(&p.member_id)).await?.is_some();
+                    Some(Subject::Practitioner {
+                        active: member_exists
+                            && p.status == medledger_tx::pb::PractitionerStatus::Active as i32
+                            && (p.valid_until == 0 || now_secs() <= p.valid_until),
+                        role: PractitionerRole::try_from(p.role)
+                            .unwrap_or(PractitionerRole::Unspecified),
+                        member: p.member_id,
+                        did,
+                    })
+                }
+            }
+        }
         _ => None,
     })
 }

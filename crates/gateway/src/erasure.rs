@@ -138,7 +138,7 @@ async fn erased_since(st: &State, from: u64, to: u64) -> anyhow::Result<Vec<Stri
                 }
             }
         }
-        let seen = u64::try_from(page).unwrap_or(u64::MAX).saturating_mul(100);
+        let seen = u64::from(page).saturating_mul(100);
         if r.txs.is_empty() || seen >= u64::from(r.total_count) || page >= 1000 {
             break;
         }

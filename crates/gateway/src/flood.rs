@@ -139,7 +139,7 @@ async fn victim(
 ) -> (Vec<u128>, usize) {
     let (mut us, mut errors) = (Vec::new(), 0usize);
     let mut i = 0u64;
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while Instant::now() < until {
         tick.tick().await;
@@ -182,7 +182,12 @@ fn flood(
     stop: Arc<AtomicBool>,
 ) -> (Vec<tokio::task::JoinHandle<u64>>, Statuses) {
     let statuses: Statuses = Arc::default();
-    let per_task = Duration::from_secs_f64(connections as f64 / rate.max(1) as f64);
+    let per_task = Duration::from_nanos(
+        u64::try_from(connections)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(1_000_000_000)
+            / rate.max(1),
+    );
     let tasks = (0..connections)
         .map(|_| {
             let (http, gateway, known, stop, statuses) = (

@@ -76,7 +76,7 @@ pub(crate) struct State {
     pub(crate) live: crate::live::Live,
     /// Records stored for a person who has not yet signed their anchor: signer → (record id,
     /// the prepared anchor's `valid_until`). Bounds what one key can make the gateway hold.
-    awaiting: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], Vec<(String, u64)>>>,
+    awaiting: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], Awaiting>>,
 }
 
 #[derive(Debug)]
@@ -340,6 +340,9 @@ fn purpose_of(uri: &Uri) -> Result<Purpose, ApiError> {
         )),
     }
 }
+
+/// One signer's records awaiting their signed anchor: (record id, the anchor's `valid_until`).
+type Awaiting = Vec<(String, u64)>;
 
 /// What `PUT /records/{id}` did: stored and anchored (the admin key: the gateway signed), or
 /// stored awaiting the person's own signed anchor.

@@ -687,7 +687,6 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
                 data_class: "Observation".into(),
                 purpose: Purpose::Treat as i32,
                 action: Action::Read as i32,
-                ..Default::default()
             }),
         )
         .await;

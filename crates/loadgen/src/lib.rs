@@ -1419,7 +1419,7 @@ async fn patients_lane_bytes(target: &Target) -> anyhow::Result<u64> {
         .latest_consensus_params()
         .await
         .context("consensus parameters")?;
-    let block = u64::try_from(params.consensus_params.block.max_bytes).unwrap_or(u64::MAX);
+    let block = params.consensus_params.block.max_bytes;
     Ok((block / 4).saturating_mul(3) / 4)
 }
 
@@ -1889,9 +1889,9 @@ pub fn details(r: &LoadReport) -> String {
     }
     if r.store_bytes.1 > 0 {
         out.push_str(&format!(
-            "  state of the first node: {:.1} MiB before, {:.1} MiB after: {} bytes per committed tx\n",
-            r.store_bytes.0 as f64 / 1_048_576.0,
-            r.store_bytes.1 as f64 / 1_048_576.0,
+            "  state of the first node: {} MiB before, {} MiB after: {} bytes per committed tx\n",
+            mib(r.store_bytes.0),
+            mib(r.store_bytes.1),
             r.store_bytes_per_tx()
         ));
     }
@@ -2111,9 +2111,24 @@ fn millicores(before: Option<u64>, after: Option<u64>, window: Duration) -> u64 
     cpu_ms.saturating_mul(1000) / ms(window).max(1)
 }
 
+/// `bytes` in MiB with one decimal, in integers (`1.5` for 1,572,864).
+pub fn mib(bytes: u64) -> String {
+    const MIB: u64 = 1_048_576;
+    let tenths = bytes / (MIB / 10);
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mebibytes_are_printed_with_one_decimal_without_floats() {
+        assert_eq!(mib(0), "0.0");
+        assert_eq!(mib(1_572_864), "1.5");
+        assert_eq!(mib(1_048_575), "0.9");
+        assert_eq!(mib(u64::MAX), "17592186044415.9");
+    }
 
     #[test]
     fn latency_percentiles_come_from_the_histogram() {

@@ -1023,6 +1023,9 @@ impl Ledger {
 }
 
 /// A tx of a block: a proposer's certificate, or a user tx after its signature check.
+// Both variants are a few hundred bytes, held only while one block is executed: boxing either
+// would add an allocation per tx for nothing.
+#[allow(clippy::large_enum_variant)]
 enum BlockTx {
     Certificate(Result<Certificate, TxError>),
     User(Result<medledger_tx::VerifiedTx, TxError>),

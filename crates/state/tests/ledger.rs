@@ -497,9 +497,7 @@ mod certificates {
 
     /// CometBFT's own measure of a proposal against `max_tx_bytes`: the protobuf size of `Data`.
     fn comet_size(txs: &[Vec<u8>]) -> u64 {
-        let data = tendermint_proto::v0_38::types::Data {
-            txs: txs.iter().map(|t| t.clone().into()).collect(),
-        };
+        let data = tendermint_proto::v0_38::types::Data { txs: txs.to_vec() };
         prost::Message::encoded_len(&data) as u64
     }
 

@@ -27,12 +27,10 @@ fn commit(store: &mut Store, v: u64, writes: &medledger_state::store::WriteSet) 
 }
 
 /// Commits versions `0..n` of random blocks; answers each version's full state and root.
-fn history(
-    store: &mut Store,
-    n: u64,
-    size: u64,
-    keys: u64,
-) -> Vec<(BTreeMap<Vec<u8>, Vec<u8>>, [u8; 32])> {
+/// A state after a block, and its root.
+type Snapshot = (BTreeMap<Vec<u8>, Vec<u8>>, [u8; 32]);
+
+fn history(store: &mut Store, n: u64, size: u64, keys: u64) -> Vec<Snapshot> {
     let mut rng = Rng(2026);
     let mut state = BTreeMap::new();
     let mut out = Vec::new();

@@ -290,7 +290,7 @@ fn break_glass_is_for_physicians_and_nurses_and_opens_a_review() {
     assert_eq!(
         w.c.ledger()
             .store()
-            .get(&keys::review(&"hospital-a".to_string(), 0))
+            .get(&keys::review("hospital-a", 0))
             .unwrap(),
         Some(format!("{pid}/0").into_bytes())
     );

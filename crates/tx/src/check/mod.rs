@@ -145,7 +145,7 @@ fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
         check_token("record_ids", r, MAX_RECORD_ID_LEN)?;
     }
     let research = m.purposes.contains(&(Purpose::Hresch as i32));
-    if research != !m.study_id.is_empty() {
+    if research == m.study_id.is_empty() {
         return Err(TxError::new(
             Code::InvalidField,
             "study_id: name a study exactly when the purpose is HRESCH",
