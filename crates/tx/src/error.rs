@@ -5,8 +5,22 @@
 
 use std::fmt;
 
-/// A rejection reason with a stable numeric code (the ABCI `code` of the tx result).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A rejection reason with a stable numeric code (the ABCI `code` of the tx result). The list of
+/// codes ([`Code::ALL`]) and their names ([`Code::name`], the variant in SCREAMING_SNAKE_CASE)
+/// are derived from the enum, so a new code is one new variant.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 #[repr(u32)]
 pub enum Code {
     /// The bytes are not a protobuf `Tx` with a `TxBody` inside.
@@ -78,6 +92,9 @@ pub enum Code {
     NoGuardians = 45,
     /// Fewer valid guardian approvals than the threshold.
     NotEnoughGuardians = 46,
+    /// The node could not read its own state while checking the tx (CheckTx only; try another
+    /// node). Never a block result: a node that cannot read its state stops.
+    NodeStorage = 50,
     /// No record anchor has this id.
     UnknownRecord = 51,
     /// A record with this id is already anchored.
@@ -88,6 +105,26 @@ pub enum Code {
     NotCustodian = 54,
     /// The record belongs to another patient.
     RecordOfAnotherPatient = 55,
+    /// No proposal has this id.
+    UnknownProposal = 60,
+    /// The proposal was already decided (passed, rejected or failed): votes no longer count.
+    ProposalClosed = 61,
+    /// The member already voted on this proposal (the proposer's submission is its yes vote).
+    AlreadyVoted = 62,
+    /// The proposal's deadline height has passed: it expired.
+    ProposalExpired = 63,
+    /// The deadline is 0 or below the current height (too far ahead: `VotingPeriodTooLong`).
+    BadDeadline = 64,
+    /// As many proposals as the limit are open; vote on or wait for them first.
+    TooManyProposals = 65,
+    /// The change would leave no validator, or a total voting power of 0.
+    ValidatorSetEmpty = 66,
+    /// A member with this id already exists.
+    MemberExists = 67,
+    /// The validator consensus key or BLS key is already registered.
+    ValidatorExists = 68,
+    /// The member runs no validator the ledger can update (none, or its consensus key is unknown).
+    NoValidator = 69,
     /// The insurer has published no policy with this id (or no such version).
     UnknownPolicy = 70,
     /// The member is not an insurer: only insurers publish policies, receive and decide claims.
@@ -116,29 +153,6 @@ pub enum Code {
     TotalsMismatch = 82,
     /// The day of service is after the block's time.
     ServiceDateInFuture = 83,
-    /// The node could not read its own state while checking the tx (CheckTx only; try another
-    /// node). Never a block result: a node that cannot read its state stops.
-    NodeStorage = 50,
-    /// No proposal has this id.
-    UnknownProposal = 60,
-    /// The proposal was already decided (passed, rejected or failed): votes no longer count.
-    ProposalClosed = 61,
-    /// The member already voted on this proposal (the proposer's submission is its yes vote).
-    AlreadyVoted = 62,
-    /// The proposal's deadline height has passed: it expired.
-    ProposalExpired = 63,
-    /// The deadline is 0 or below the current height (too far ahead: `VotingPeriodTooLong`).
-    BadDeadline = 64,
-    /// As many proposals as the limit are open; vote on or wait for them first.
-    TooManyProposals = 65,
-    /// The change would leave no validator, or a total voting power of 0.
-    ValidatorSetEmpty = 66,
-    /// A member with this id already exists.
-    MemberExists = 67,
-    /// The validator consensus key or BLS key is already registered.
-    ValidatorExists = 68,
-    /// The member runs no validator the ledger can update (none, or its consensus key is unknown).
-    NoValidator = 69,
     /// The patient has no coverage (enrolment) under the insurer's policy on the date of service.
     NoCoverage = 84,
     /// The claim cites no access event or record of this provider for this patient (the ledger must know the provider treated the patient).
@@ -205,95 +219,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 87] = [
-        Code::TxDecode,
-        Code::TxTooLarge,
-        Code::NonCanonical,
-        Code::BadPublicKey,
-        Code::BadSignature,
-        Code::WrongChainId,
-        Code::SequenceReused,
-        Code::SequenceGap,
-        Code::MissingMessage,
-        Code::FieldTooLong,
-        Code::TooManyItems,
-        Code::InvalidField,
-        Code::ProposerOnly,
-        Code::UnknownSigner,
-        Code::NotAuthorized,
-        Code::PatientExists,
-        Code::UnknownPatient,
-        Code::UnknownMember,
-        Code::UnknownConsent,
-        Code::NotConsentOwner,
-        Code::ConsentAlreadyRevoked,
-        Code::NoPermittingConsent,
-        Code::TooManyConsents,
-        Code::KeyInUse,
-        Code::UnknownAccessEvent,
-        Code::NotBreakGlass,
-        Code::AlreadyReviewed,
-        Code::UnknownPractitioner,
-        Code::PractitionerInactive,
-        Code::NotPractitionersMember,
-        Code::RoleNotPermitted,
-        Code::PractitionerExists,
-        Code::NoGuardians,
-        Code::NotEnoughGuardians,
-        Code::NodeStorage,
-        Code::UnknownRecord,
-        Code::RecordExists,
-        Code::RecordErased,
-        Code::NotCustodian,
-        Code::RecordOfAnotherPatient,
-        Code::UnknownProposal,
-        Code::ProposalClosed,
-        Code::AlreadyVoted,
-        Code::ProposalExpired,
-        Code::BadDeadline,
-        Code::TooManyProposals,
-        Code::ValidatorSetEmpty,
-        Code::MemberExists,
-        Code::ValidatorExists,
-        Code::NoValidator,
-        Code::UnknownPolicy,
-        Code::NotInsurer,
-        Code::NotProvider,
-        Code::DuplicateClaim,
-        Code::UnknownClaim,
-        Code::NotClaimParty,
-        Code::ClaimNotDecidable,
-        Code::ClaimNotPayable,
-        Code::AppealNotAllowed,
-        Code::DecisionMismatch,
-        Code::ApprovedExceedsClaimed,
-        Code::AmountOverflow,
-        Code::TotalsMismatch,
-        Code::ServiceDateInFuture,
-        Code::NoCoverage,
-        Code::NoTreatmentEvidence,
-        Code::MemberProposalLimit,
-        Code::VotingPeriodTooLong,
-        Code::MemberIdRetired,
-        Code::ClassMismatch,
-        Code::RoleNotForMemberKind,
-        Code::SelfReview,
-        Code::KeyRetired,
-        Code::EnrolmentLimit,
-        Code::BadKeyProof,
-        Code::RecoverySignerMismatch,
-        Code::BadBoxKeySignature,
-        Code::UnorderedNotAllowed,
-        Code::OutsideValidityWindow,
-        Code::NonceReused,
-        Code::MempoolLaneFull,
-        Code::EvidenceUnderReview,
-        Code::EvidenceAlreadyClaimed,
-        Code::UnknownModifier,
-        Code::RotationNotDue,
-        Code::ErasureNotRequested,
-        Code::ErasureAlreadyConfirmed,
-    ];
+    pub const ALL: &'static [Code] = <Code as strum::VariantArray>::VARIANTS;
 
     /// The ABCI result code.
     pub fn value(self) -> u32 {
@@ -307,95 +233,7 @@ impl Code {
 
     /// A short stable name, e.g. `SEQUENCE_REUSED`, used in logs and CLI output.
     pub fn name(self) -> &'static str {
-        match self {
-            Code::TxDecode => "TX_DECODE",
-            Code::TxTooLarge => "TX_TOO_LARGE",
-            Code::NonCanonical => "NON_CANONICAL",
-            Code::BadPublicKey => "BAD_PUBLIC_KEY",
-            Code::BadSignature => "BAD_SIGNATURE",
-            Code::WrongChainId => "WRONG_CHAIN_ID",
-            Code::SequenceReused => "SEQUENCE_REUSED",
-            Code::SequenceGap => "SEQUENCE_GAP",
-            Code::MissingMessage => "MISSING_MESSAGE",
-            Code::FieldTooLong => "FIELD_TOO_LONG",
-            Code::TooManyItems => "TOO_MANY_ITEMS",
-            Code::InvalidField => "INVALID_FIELD",
-            Code::ProposerOnly => "PROPOSER_ONLY",
-            Code::UnknownSigner => "UNKNOWN_SIGNER",
-            Code::NotAuthorized => "NOT_AUTHORIZED",
-            Code::PatientExists => "PATIENT_EXISTS",
-            Code::UnknownPatient => "UNKNOWN_PATIENT",
-            Code::UnknownMember => "UNKNOWN_MEMBER",
-            Code::UnknownConsent => "UNKNOWN_CONSENT",
-            Code::NotConsentOwner => "NOT_CONSENT_OWNER",
-            Code::ConsentAlreadyRevoked => "CONSENT_ALREADY_REVOKED",
-            Code::NoPermittingConsent => "NO_PERMITTING_CONSENT",
-            Code::TooManyConsents => "TOO_MANY_CONSENTS",
-            Code::KeyInUse => "KEY_IN_USE",
-            Code::NodeStorage => "NODE_STORAGE",
-            Code::UnknownAccessEvent => "UNKNOWN_ACCESS_EVENT",
-            Code::NotBreakGlass => "NOT_BREAK_GLASS",
-            Code::AlreadyReviewed => "ALREADY_REVIEWED",
-            Code::UnknownPractitioner => "UNKNOWN_PRACTITIONER",
-            Code::PractitionerInactive => "PRACTITIONER_INACTIVE",
-            Code::NotPractitionersMember => "NOT_PRACTITIONERS_MEMBER",
-            Code::RoleNotPermitted => "ROLE_NOT_PERMITTED",
-            Code::PractitionerExists => "PRACTITIONER_EXISTS",
-            Code::NoGuardians => "NO_GUARDIANS",
-            Code::NotEnoughGuardians => "NOT_ENOUGH_GUARDIANS",
-            Code::UnknownRecord => "UNKNOWN_RECORD",
-            Code::RecordExists => "RECORD_EXISTS",
-            Code::RecordErased => "RECORD_ERASED",
-            Code::NotCustodian => "NOT_CUSTODIAN",
-            Code::RecordOfAnotherPatient => "RECORD_OF_ANOTHER_PATIENT",
-            Code::UnknownPolicy => "UNKNOWN_POLICY",
-            Code::NotInsurer => "NOT_INSURER",
-            Code::NotProvider => "NOT_PROVIDER",
-            Code::DuplicateClaim => "DUPLICATE_CLAIM",
-            Code::UnknownClaim => "UNKNOWN_CLAIM",
-            Code::NotClaimParty => "NOT_CLAIM_PARTY",
-            Code::ClaimNotDecidable => "CLAIM_NOT_DECIDABLE",
-            Code::ClaimNotPayable => "CLAIM_NOT_PAYABLE",
-            Code::AppealNotAllowed => "APPEAL_NOT_ALLOWED",
-            Code::DecisionMismatch => "DECISION_MISMATCH",
-            Code::ApprovedExceedsClaimed => "APPROVED_EXCEEDS_CLAIMED",
-            Code::AmountOverflow => "AMOUNT_OVERFLOW",
-            Code::TotalsMismatch => "TOTALS_MISMATCH",
-            Code::ServiceDateInFuture => "SERVICE_DATE_IN_FUTURE",
-            Code::UnknownProposal => "UNKNOWN_PROPOSAL",
-            Code::ProposalClosed => "PROPOSAL_CLOSED",
-            Code::AlreadyVoted => "ALREADY_VOTED",
-            Code::ProposalExpired => "PROPOSAL_EXPIRED",
-            Code::BadDeadline => "BAD_DEADLINE",
-            Code::TooManyProposals => "TOO_MANY_PROPOSALS",
-            Code::ValidatorSetEmpty => "VALIDATOR_SET_EMPTY",
-            Code::MemberExists => "MEMBER_EXISTS",
-            Code::ValidatorExists => "VALIDATOR_EXISTS",
-            Code::NoValidator => "NO_VALIDATOR",
-            Code::NoCoverage => "NO_COVERAGE",
-            Code::NoTreatmentEvidence => "NO_TREATMENT_EVIDENCE",
-            Code::MemberProposalLimit => "MEMBER_PROPOSAL_LIMIT",
-            Code::VotingPeriodTooLong => "VOTING_PERIOD_TOO_LONG",
-            Code::MemberIdRetired => "MEMBER_ID_RETIRED",
-            Code::ClassMismatch => "CLASS_MISMATCH",
-            Code::RoleNotForMemberKind => "ROLE_NOT_FOR_MEMBER_KIND",
-            Code::SelfReview => "SELF_REVIEW",
-            Code::KeyRetired => "KEY_RETIRED",
-            Code::EnrolmentLimit => "ENROLMENT_LIMIT",
-            Code::BadKeyProof => "BAD_KEY_PROOF",
-            Code::RecoverySignerMismatch => "RECOVERY_SIGNER_MISMATCH",
-            Code::BadBoxKeySignature => "BAD_BOX_KEY_SIGNATURE",
-            Code::UnorderedNotAllowed => "UNORDERED_NOT_ALLOWED",
-            Code::OutsideValidityWindow => "OUTSIDE_VALIDITY_WINDOW",
-            Code::NonceReused => "NONCE_REUSED",
-            Code::MempoolLaneFull => "MEMPOOL_LANE_FULL",
-            Code::EvidenceUnderReview => "EVIDENCE_UNDER_REVIEW",
-            Code::EvidenceAlreadyClaimed => "EVIDENCE_ALREADY_CLAIMED",
-            Code::UnknownModifier => "UNKNOWN_MODIFIER",
-            Code::RotationNotDue => "ROTATION_NOT_DUE",
-            Code::ErasureNotRequested => "ERASURE_NOT_REQUESTED",
-            Code::ErasureAlreadyConfirmed => "ERASURE_ALREADY_CONFIRMED",
-        }
+        self.into()
     }
 }
 

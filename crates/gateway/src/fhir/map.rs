@@ -274,78 +274,25 @@ fn coding<'a>(v: &'a Value, at: &str, system: &str) -> Res<&'a str> {
 }
 
 /// Unix seconds of a FHIR `date` (`YYYY-MM-DD`, midnight UTC) or `dateTime`/`instant` with a `Z`
-/// or `±hh:mm` offset.
+/// or `±hh:mm` offset (RFC 3339), parsed by the `time` crate: a day that does not exist in its
+/// month (2026-02-31) is refused, as is anything before 1970.
 pub fn parse_time(s: &str, at: &str) -> Res<u64> {
+    use time::format_description::well_known::Rfc3339;
     let bad = || {
         Unrepresentable::new(
             at,
             format!("{s:?} is not a FHIR date (YYYY-MM-DD) or dateTime with a time zone"),
         )
     };
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Res<i64> {
-        let t = s.get(r).ok_or_else(bad)?;
-        if !t.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad());
-        }
-        t.parse().map_err(|_| bad())
+    let t = if s.len() == 10 {
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|_| bad())?
+            .midnight()
+            .assume_utc()
+    } else {
+        time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| bad())?
     };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(bad());
-    }
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
-        return Err(bad());
-    }
-    let days = days_from_civil(y, m, d);
-    let mut secs = days * 86_400;
-    if b.len() > 10 {
-        if b[10] != b'T' || b.len() < 20 || b[13] != b':' || b[16] != b':' {
-            return Err(bad());
-        }
-        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if hh > 23 || mm > 59 || ss > 60 {
-            return Err(bad());
-        }
-        secs += hh * 3600 + mm * 60 + ss;
-        let mut rest = &s[19..];
-        if let Some(frac) = rest.strip_prefix('.') {
-            let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-            if n == 0 {
-                return Err(bad());
-            }
-            rest = &frac[n..];
-        }
-        match rest {
-            "Z" | "+00:00" | "-00:00" => {}
-            tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) => {
-                let tb = tz.as_bytes();
-                if tb[3] != b':' {
-                    return Err(bad());
-                }
-                let off = tz[1..3].parse::<i64>().map_err(|_| bad())? * 3600
-                    + tz[4..6].parse::<i64>().map_err(|_| bad())? * 60;
-                if tz.starts_with('+') {
-                    secs -= off;
-                } else {
-                    secs += off;
-                }
-            }
-            _ => return Err(bad()),
-        }
-    }
-    u64::try_from(secs).map_err(|_| bad())
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    u64::try_from(t.unix_timestamp()).map_err(|_| bad())
 }
 
 /// What a FHIR Consent asks the ledger to do.
@@ -1195,9 +1142,17 @@ mod tests {
             parse_time("2026-11-26T00:00:00.123Z", "x").unwrap(),
             1_795_651_200
         );
+        assert_eq!(
+            parse_time("2024-02-29", "x").unwrap(),
+            parse_time("2024-03-01", "x").unwrap() - 86_400
+        );
         for bad in [
             "2026-13-01",
+            "2026-02-31",
+            "2023-02-29",
+            "2026-04-31",
             "2026-11-26T00:00:00",
+            "2026-11-26T24:00:00Z",
             "yesterday",
             "2026-11-2",
             "1969-12-31",
