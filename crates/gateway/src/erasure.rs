@@ -60,14 +60,7 @@ pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
             .map_err(|_| anyhow::anyhow!("erasure watch poisoned"))?;
         (w.searched_to, w.last_sweep, std::mem::take(&mut w.retry))
     };
-    let latest = st
-        .client
-        .rpc()
-        .status()
-        .await?
-        .sync_info
-        .latest_block_height
-        .value();
+    let latest = st.latest_block_height().await?;
     let sweep = last_sweep.is_none_or(|t| t.elapsed() >= FULL_SWEEP_EVERY) || searched_to.is_none();
     // Each run also drops records whose person never signed their anchor in time.
     st.drop_expired_awaiting()

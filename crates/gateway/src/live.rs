@@ -110,14 +110,7 @@ pub(crate) async fn watch(st: &State) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let latest = st
-        .client
-        .rpc()
-        .status()
-        .await?
-        .sync_info
-        .latest_block_height
-        .value();
+    let latest = st.latest_block_height().await?;
     let from = live
         .checked_to
         .lock()

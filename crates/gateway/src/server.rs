@@ -610,9 +610,21 @@ impl State {
         // Store first (ciphertext, wrapped key, metadata, each durable), anchor second.
         self.store.put(&meta, &sealed_bytes, &wrapped.encode())?;
         let committed = self.submit(Self::anchor_msg(&meta)?).await?;
+        self.anchor_committed(id, meta, &committed)
+            .map(Stored::Anchored)
+    }
+
+    /// After an anchor's block: refused (for good: a block's answer is final), the stored
+    /// record is removed so nothing lingers unanchored; committed, it is marked anchored.
+    fn anchor_committed(
+        &self,
+        id: &str,
+        meta: RecordMetaFile,
+        committed: &Committed,
+    ) -> Result<PutRecordAnswer, ApiError> {
         if committed.code != 0 {
             self.store.remove(id)?;
-            return Err(ApiError::ledger(&committed));
+            return Err(ApiError::ledger(committed));
         }
         let answer = PutRecordAnswer {
             record_id: id.to_string(),
@@ -625,9 +637,10 @@ impl State {
             state: RecordState::Anchored {
                 height: committed.height,
             },
+            awaiting_signature: None,
             ..meta
         })?;
-        Ok(Stored::Anchored(answer))
+        Ok(answer)
     }
 
     /// Whether `signer` may store one more record awaiting its signed anchor.
@@ -718,26 +731,7 @@ impl State {
         let tx = self.signed_by(who, &signed, &Self::anchor_msg(&meta)?, "anchor")?;
         let committed = self.node.submit(tx).await?;
         self.done_awaiting(&who.key, id);
-        if committed.code != 0 {
-            // Refused for good (a block's answer is final): nothing lingers unanchored.
-            self.store.remove(id)?;
-            return Err(ApiError::ledger(&committed));
-        }
-        let answer = PutRecordAnswer {
-            record_id: id.to_string(),
-            anchor_height: committed.height,
-            content_hash: meta.content_hash.clone(),
-            key_id: meta.key_id.clone(),
-            size: meta.size,
-        };
-        self.store.put_meta(&RecordMetaFile {
-            state: RecordState::Anchored {
-                height: committed.height,
-            },
-            awaiting_signature: None,
-            ..meta
-        })?;
-        Ok(answer)
+        self.anchor_committed(id, meta, &committed)
     }
 
     /// The signed tx bytes of `signed`, once its signature by `who` verifies, it is for this
@@ -879,6 +873,20 @@ impl State {
             access_index: r.access_index,
             ledger_wait: r.ledger_wait,
         })
+    }
+
+    /// The node's latest block height (its unproven word: the watchers use it only to know
+    /// which blocks to look at).
+    pub(crate) async fn latest_block_height(&self) -> anyhow::Result<u64> {
+        use tendermint_rpc::Client as _;
+        Ok(self
+            .client
+            .rpc()
+            .status()
+            .await?
+            .sync_info
+            .latest_block_height
+            .value())
     }
 
     /// The time of block `height` (unix seconds; 0 if the node cannot say).

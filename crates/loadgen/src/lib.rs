@@ -2113,8 +2113,7 @@ fn millicores(before: Option<u64>, after: Option<u64>, window: Duration) -> u64 
 
 /// `bytes` in MiB with one decimal, in integers (`1.5` for 1,572,864).
 pub fn mib(bytes: u64) -> String {
-    const MIB: u64 = 1_048_576;
-    let tenths = bytes / (MIB / 10);
+    let tenths = u128::from(bytes) * 10 / 1_048_576;
     format!("{}.{}", tenths / 10, tenths % 10)
 }
 
