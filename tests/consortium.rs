@@ -231,8 +231,8 @@ async fn killed_app_replays_its_missing_blocks_and_rejoins() {
     t.kill9(2, Proc::App);
     // CometBFT v0.38 shuts itself down when its app connection dies (it must not sign blocks it
     // cannot execute): operators restart the pair, which `localnet up` / `start_node` do.
-    // (It notices at its next use of the connection; on a loaded machine that took over 15 s.)
-    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    // (It notices at its next use of the connection; on a loaded machine that took over 45 s.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while t.net.running_pid(2, Proc::CometBft).is_some() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -535,12 +535,14 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
     });
     t.up().await;
     let c = t.client(0);
-    const PER_MEMBER: u64 = 150;
+    // Each member stays within its share of the mempool (CheckTx's lanes: one block each while
+    // the four send, docs/rules.md), and together they still queue over three blocks.
+    const PER_MEMBER: u64 = 100;
     let members = ["hospital-a", "lab-b", "insurer-c", "hospital-d"];
     let mut offered = 0usize;
     for seq in 0..PER_MEMBER {
         for m in members {
-            // ~330-byte txs: 4 × 150 of them are ~5 blocks of 40,000 bytes.
+            // ~330-byte txs: 4 × 100 of them are over 3 blocks of 40,000 bytes.
             let body = TxBody {
                 chain_id: t.chain_id.clone(),
                 sequence: seq,
@@ -562,7 +564,7 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
             assert_eq!(r.code.value(), 0, "CheckTx admits it: {}", r.log);
         }
     }
-    assert!(offered > 4 * 40_000, "the mempool holds several blocks");
+    assert!(offered > 3 * 40_000, "the mempool holds several blocks");
     // Every admitted tx is committed (each consumes its signer's sequence), and blocks go on.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     for m in members {
@@ -685,6 +687,9 @@ async fn the_reviews_live_attacks_are_refused_by_a_real_consortium() {
 async fn junk_recoveries_from_fresh_keys_never_block_a_patients_revocation() {
     let t = TestNet::start().await;
     let p = t.consenting_patient(71, "hospital-a").await;
+    // Node 1 sends everything below: it must have seen the patient's consent (their sequence).
+    let h = t.height(0).await;
+    t.wait_all(&[1], h).await;
     let c = t.client(1);
     let guardians: Vec<Vec<u8>> = [72u8, 73]
         .iter()
