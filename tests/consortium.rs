@@ -535,14 +535,14 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
     });
     t.up().await;
     let c = t.client(0);
-    // Each member stays within its share of the mempool (CheckTx's lanes: one block each while
-    // the four send, docs/rules.md), and together they still queue over three blocks.
-    const PER_MEMBER: u64 = 100;
+    // Each member stays within its share of the mempool (CheckTx's lanes: half a block each
+    // while the four send, docs/rules.md), and together they still queue over a block and a half.
+    const PER_MEMBER: u64 = 50;
     let members = ["hospital-a", "lab-b", "insurer-c", "hospital-d"];
     let mut offered = 0usize;
     for seq in 0..PER_MEMBER {
         for m in members {
-            // ~330-byte txs: 4 × 100 of them are over 3 blocks of 40,000 bytes.
+            // ~330-byte txs: 4 × 50 of them are over 1.5 blocks of 40,000 bytes.
             let body = TxBody {
                 chain_id: t.chain_id.clone(),
                 sequence: seq,
@@ -564,7 +564,7 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
             assert_eq!(r.code.value(), 0, "CheckTx admits it: {}", r.log);
         }
     }
-    assert!(offered > 3 * 40_000, "the mempool holds several blocks");
+    assert!(offered > 3 * 40_000 / 2, "the mempool holds more than a block");
     // Every admitted tx is committed (each consumes its signer's sequence), and blocks go on.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     for m in members {

@@ -461,10 +461,11 @@ fn one_member_flood_holds_only_its_share_of_two_blocks_and_the_others_are_admitt
         "the member's practitioner shares its lane"
     );
     // Every other member is admitted, up to an equal share of the two blocks among the members
-    // with txs pending, never under one block: one block each beside the flooder; the flooder's
-    // own txs queued ahead are never more than that.
+    // with txs pending (never under an eighth of a block): one block for the first beside the
+    // flooder, two thirds of one for the next, half a block for the last; the flooder's own txs
+    // queued ahead are never more than its share.
     for m in 1..4u64 {
-        let share = (2 * block / (m + 1)).max(block);
+        let share = (2 * block / (m + 1)).max(block / 8);
         let mut theirs = 0u64;
         let mut held = 0u64;
         for n in 0..admitted as u32 {
