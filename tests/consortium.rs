@@ -564,7 +564,10 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
             assert_eq!(r.code.value(), 0, "CheckTx admits it: {}", r.log);
         }
     }
-    assert!(offered > 3 * 40_000 / 2, "the mempool holds more than a block");
+    assert!(
+        offered > 3 * 40_000 / 2,
+        "the mempool holds more than a block"
+    );
     // Every admitted tx is committed (each consumes its signer's sequence), and blocks go on.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     for m in members {
