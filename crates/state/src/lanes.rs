@@ -43,10 +43,11 @@
 //! 93 %), where a floor of one block did not (85 %, 80 %). The price: under overload the members'
 //! own txs meet their share sooner and are refused (an async sender sees that only when it
 //! resends); the overload grid's 900 cell was at 0.84–0.89× its 300 cell with every setting
-//! tried (docs/performance.md, "Fair share"). Together the members never hold more than two
-//! blocks plus their shares: the member admitted latest was held to its share beside all the
-//! others pending, and only the first can have been alone. With the patients' quarter that fits
-//! a mempool of ten blocks, so one member's flood takes no other member's place.
+//! tried (docs/performance.md, "Fair share"). Txs only leave a lane, so the member
+//! whose latest tx was admitted j-th had at least j − 1 others pending then: k members together
+//! hold at most the sum over j = 1..k of `max(2 × block / j, block / 8)`, 2 + 1 + ⅔ + ½ = 4⅙
+//! blocks for four. With the patients' quarter that fits a mempool of ten blocks, so one
+//! member's flood takes no other member's place.
 //!
 //! A tx over its lane's limit is refused with `MEMPOOL_LANE_FULL`; its sender retries after a
 //! block. Keys the ledger does not know reach the mempool only with a key recovery that CheckTx
