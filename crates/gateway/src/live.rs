@@ -105,6 +105,7 @@ impl Live {
 pub(crate) async fn watch(st: &State) -> anyhow::Result<()> {
     let live = &st.live;
     if live.tx.receiver_count() == 0 {
+        // (A stream that opens next sets where the watcher starts.)
         if let Ok(mut c) = live.checked_to.lock() {
             *c = None;
         }
@@ -193,6 +194,24 @@ pub(crate) async fn stream(
         .into_response();
     };
     let rx = st.live.tx.subscribe();
+    // The watcher starts from the node's height now at the latest, so a block after `ready`
+    // is never skipped however late the watcher's next run comes.
+    if st.live.checked_to.lock().is_ok_and(|c| c.is_none()) {
+        match st.latest_block_height().await {
+            Ok(h) => {
+                if let Ok(mut c) = st.live.checked_to.lock() {
+                    c.get_or_insert(h);
+                }
+            }
+            Err(e) => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the node did not say its height: {e:#}"),
+                )
+                .into_response()
+            }
+        }
+    }
     let deadline = tokio::time::Instant::now() + STREAM_LIFETIME;
     let events = futures::stream::unfold(
         (rx, slot, patient, true),

@@ -690,11 +690,14 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
             }),
         )
         .await;
+    // Keep-alive comments come every 15 s; the change must come well before.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let change = loop {
         let e = next_event(&mut seen, &mut own).await;
         if !e.starts_with(':') {
             break e;
         }
+        assert!(std::time::Instant::now() < deadline, "no change event");
     };
     assert_eq!(
         change,
