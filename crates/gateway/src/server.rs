@@ -112,6 +112,11 @@ impl ApiError {
         (self.status, self.body)
     }
 
+    /// What went wrong, in words (for logs).
+    pub(crate) fn message(&self) -> &str {
+        &self.body.error
+    }
+
     pub(crate) fn new(status: StatusCode, msg: impl Into<String>) -> ApiError {
         ApiError {
             status,

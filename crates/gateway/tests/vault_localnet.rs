@@ -825,6 +825,17 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .await
         .unwrap();
     assert_eq!(s, 400, "another key's signature is not the technician's");
+    // Another key, even the member's admin, may not send the anchor of the technician's record.
+    let (s, _) = GatewayClient::new(&lab_gw.url, net.key("lab-b"))
+        .send_raw(
+            "POST",
+            "/records/obs-q/anchor",
+            serde_json::to_vec(&by_stranger_sig).unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 403, "only the key that stored it sends its anchor");
     assert!(net
         .client(0)
         .query_proven(&keys::record("obs-q"), 0)
