@@ -9,7 +9,7 @@ use ics23::CommitmentProof;
 use medledger_query::history::ProvenRead;
 use medledger_query::{decode_proof, verify, Proven};
 use medledger_tx::pb::{tx_body::Msg, TxBody};
-use medledger_tx::{keys, sign_tx};
+use medledger_tx::{keys, sign_tx, Code};
 use serde::Serialize;
 use tendermint::block::signed_header::SignedHeader;
 use tendermint::block::Height;
@@ -49,7 +49,115 @@ pub struct EventView {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// Why a submitted tx has no answer from the ledger. A refusal by the ledger is not an error:
+/// it is a [`TxReport`] with its code.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The node did not answer the broadcast.
+    #[error("node unreachable: {0}")]
+    Unreachable(String),
+    /// These exact tx bytes were submitted before (CometBFT's mempool cache): usually a resent
+    /// tx signed with a stale sequence.
+    #[error("this signed tx was submitted before; sign a new one with the signer's next sequence")]
+    AlreadySubmitted,
+    /// The node admitted the tx but no block held it within [`COMMIT_TIMEOUT`].
+    #[error("tx {hash} was accepted into the mempool but not committed within {COMMIT_TIMEOUT:?}")]
+    NotCommitted {
+        /// The tx hash (hex).
+        hash: String,
+    },
+}
+
+/// Broadcasts signed tx bytes to the node behind `rpc` and waits until they are in a block (or
+/// refused by CheckTx). An unordered tx not yet seen in a block is resent as is every
+/// [`crate::unordered::RESEND_EVERY`] until its `valid_until` (a mempool may have dropped it; a
+/// copy is never applied twice). The one submit-and-wait path of the CLI, the gateway and the
+/// tests.
+pub async fn broadcast_and_wait(rpc: &HttpClient, tx: Vec<u8>) -> Result<TxReport, SubmitError> {
+    let resend_until = crate::unordered::resendable_until(&tx);
+    let res = match rpc.broadcast_tx_sync(tx.clone()).await {
+        Ok(res) => res,
+        // CometBFT says so only in words (an RPC error, no code): this is the one place that
+        // reads them.
+        Err(e) if e.to_string().contains("already exists in cache") => {
+            return Err(SubmitError::AlreadySubmitted)
+        }
+        Err(e) => return Err(SubmitError::Unreachable(e.to_string())),
+    };
+    let hash = res.hash.to_string();
+    let code = res.code.value();
+    if code != 0 {
+        return Ok(TxReport {
+            hash,
+            code,
+            code_name: Code::name_of(code),
+            log: res.log,
+            height: 0,
+            events: Vec::new(),
+        });
+    }
+    let deadline = Instant::now() + COMMIT_TIMEOUT;
+    let mut resend_at = Instant::now() + crate::unordered::RESEND_EVERY;
+    loop {
+        if let Ok(r) = rpc.tx(res.hash, false).await {
+            return Ok(TxReport::committed(hash, r));
+        }
+        if Instant::now() > deadline {
+            return Err(SubmitError::NotCommitted { hash });
+        }
+        if let Some(until) = resend_until {
+            if Instant::now() >= resend_at && crate::unordered::now_secs() <= until {
+                // The answer does not matter: a copy in the mempool cache, a copy already
+                // applied (NONCE_REUSED) and a fresh admission all end in the lookup above.
+                let _ = rpc.broadcast_tx_sync(tx.clone()).await;
+                resend_at = Instant::now() + crate::unordered::RESEND_EVERY;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl TxReport {
+    /// The report of a tx found in a block.
+    fn committed(hash: String, r: tendermint_rpc::endpoint::tx::Response) -> TxReport {
+        let code = r.tx_result.code.value();
+        let events = r
+            .tx_result
+            .events
+            .into_iter()
+            .map(|e| EventView {
+                kind: e.kind,
+                attributes: e
+                    .attributes
+                    .into_iter()
+                    .map(|a| {
+                        (
+                            a.key_str().unwrap_or_default().to_string(),
+                            a.value_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        TxReport {
+            hash,
+            code,
+            code_name: Code::name_of(code),
+            log: r.tx_result.log,
+            height: r.height.value(),
+            events,
+        }
+    }
+
+    /// The value of attribute `key` of the first event of type `kind`.
+    pub fn event_attribute(&self, kind: &str, key: &str) -> Option<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .find_map(|e| e.attributes.get(key))
+            .map(String::as_str)
+    }
+
     /// The value of attribute `name` of the first event that has it.
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.events
@@ -77,14 +185,6 @@ pub struct ProvenAnswer {
 #[derive(Clone)]
 pub struct Client {
     rpc: HttpClient,
-}
-
-fn code_name(code: u32) -> String {
-    match code {
-        0 => "OK".into(),
-        c => medledger_tx::Code::from_value(c)
-            .map_or_else(|| format!("UNKNOWN_{c}"), |c| c.name().to_string()),
-    }
 }
 
 impl Client {
@@ -141,7 +241,7 @@ impl Client {
         let chain_id = self.chain_id().await?;
         if medledger_tx::check::may_be_unordered(&msg) {
             let body = crate::unordered::body_now(&chain_id, msg)?;
-            return self.broadcast(sign_tx(key, &body)).await;
+            return Ok(self.broadcast(sign_tx(key, &body)).await?);
         }
         // Ordered: the next sequence from the committed state. A read that raced the commit of
         // this key's previous tx gives a used sequence, which CheckTx refuses at once
@@ -165,76 +265,10 @@ impl Client {
         }
     }
 
-    /// Broadcasts signed tx bytes and waits until they are in a block (or refused by CheckTx).
-    /// An unordered tx not yet seen in a block is resent as is every
-    /// [`crate::unordered::RESEND_EVERY`] until its `valid_until` (a mempool may have dropped
-    /// it; a copy is never applied twice).
-    pub async fn broadcast(&self, tx: Vec<u8>) -> anyhow::Result<TxReport> {
-        let resend_until = crate::unordered::resendable_until(&tx);
-        let res = self
-            .rpc
-            .broadcast_tx_sync(tx.clone())
-            .await
-            .context("broadcast_tx_sync")?;
-        let hash = res.hash.to_string();
-        let code = res.code.value();
-        if code != 0 {
-            return Ok(TxReport {
-                hash,
-                code,
-                code_name: code_name(code),
-                log: res.log,
-                height: 0,
-                events: Vec::new(),
-            });
-        }
-        let deadline = Instant::now() + COMMIT_TIMEOUT;
-        let mut resend_at = Instant::now() + crate::unordered::RESEND_EVERY;
-        loop {
-            if let Ok(r) = self.rpc.tx(res.hash, false).await {
-                let code = r.tx_result.code.value();
-                return Ok(TxReport {
-                    hash,
-                    code,
-                    code_name: code_name(code),
-                    log: r.tx_result.log,
-                    height: r.height.value(),
-                    events: r
-                        .tx_result
-                        .events
-                        .into_iter()
-                        .map(|e| {
-                            let attrs = e
-                                .attributes
-                                .into_iter()
-                                .map(|a| {
-                                    (
-                                        a.key_str().unwrap_or_default().to_string(),
-                                        a.value_str().unwrap_or_default().to_string(),
-                                    )
-                                })
-                                .collect();
-                            EventView {
-                                kind: e.kind,
-                                attributes: attrs,
-                            }
-                        })
-                        .collect(),
-                });
-            }
-            if Instant::now() > deadline {
-                bail!("tx {hash} was accepted into the mempool but not committed within {COMMIT_TIMEOUT:?}");
-            }
-            if let Some(until) = resend_until {
-                if Instant::now() >= resend_at && crate::unordered::now_secs() <= until {
-                    // The answer does not matter: a copy in the mempool cache, a copy already
-                    // applied (NONCE_REUSED) and a fresh admission all end in the lookup above.
-                    let _ = self.rpc.broadcast_tx_sync(tx.clone()).await;
-                    resend_at = Instant::now() + crate::unordered::RESEND_EVERY;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    /// Broadcasts signed tx bytes and waits until they are in a block (or refused by CheckTx):
+    /// [`broadcast_and_wait`] on this client's node.
+    pub async fn broadcast(&self, tx: Vec<u8>) -> Result<TxReport, SubmitError> {
+        broadcast_and_wait(&self.rpc, tx).await
     }
 
     /// Reads `key` at `height` (0 = latest) without a proof: (value, height answered).

@@ -33,8 +33,10 @@ use medledger_vault::HttpSigError;
 use serde::Serialize;
 
 use crate::client::now_secs;
+use crate::error::ApiError;
 use crate::node::{Node, NodeError};
-use crate::server::{ApiError, State, MAX_BODY_BYTES};
+use crate::records::MAX_BODY_BYTES;
+use crate::state::State;
 
 /// How long a bearer token is valid.
 pub const TOKEN_TTL: Duration = Duration::from_secs(900);

@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn server_timing_is_read_in_microseconds() {
-        let h = crate::server::server_timing(
+        let h = crate::records::server_timing(
             Duration::from_micros(512_345),
             Duration::from_micros(500_000),
         );

@@ -18,7 +18,7 @@ use medledger_tx::pb::{tx_body::Msg, RecordAnchor};
 use tendermint_rpc::query::Query;
 use tendermint_rpc::{Client as _, Order};
 
-use crate::server::State;
+use crate::state::State;
 use crate::store::RecordState;
 
 /// How often every held record is checked, events or not.

@@ -28,6 +28,7 @@ mod auth;
 pub mod bench;
 pub mod client;
 mod erasure;
+mod error;
 pub mod fhir;
 pub mod flood;
 pub mod keyfiles;
@@ -35,7 +36,9 @@ mod live;
 pub mod metrics;
 pub mod node;
 pub mod pages;
+mod records;
 mod server;
+mod state;
 pub mod store;
 
 use std::path::PathBuf;
@@ -47,7 +50,7 @@ use medledger_vault::share::MemberBoxKey;
 use tokio::net::TcpListener;
 
 pub use auth::RateLimits;
-pub use server::{MAX_AWAITING_PER_SIGNER, MAX_BODY_BYTES};
+pub use records::{MAX_AWAITING_PER_SIGNER, MAX_BODY_BYTES};
 
 /// The gateway's configuration.
 pub struct Config {
@@ -90,7 +93,7 @@ pub struct PendingAnchor {
 /// A gateway, ready to serve.
 #[derive(Clone)]
 pub struct Gateway {
-    inner: Arc<server::State>,
+    inner: Arc<state::State>,
 }
 
 impl Gateway {
@@ -98,7 +101,7 @@ impl Gateway {
     pub fn new(config: Config) -> anyhow::Result<Gateway> {
         let kek = Kek::load(&config.kek_file)
             .map_err(|e| anyhow::anyhow!("KEK {}: {e}", config.kek_file.display()))?;
-        let inner = server::State::new(config, kek)?;
+        let inner = state::State::new(config, kek)?;
         Ok(Gateway {
             inner: Arc::new(inner),
         })

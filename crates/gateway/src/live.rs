@@ -24,7 +24,8 @@ use axum::response::{IntoResponse, Response};
 use tendermint_rpc::Client as _;
 
 use crate::auth::Authed;
-use crate::server::{ApiError, State};
+use crate::error::ApiError;
+use crate::state::State;
 
 /// How often the watcher looks for new blocks while a stream is open.
 pub const LIVE_POLL: Duration = Duration::from_secs(1);

@@ -4,15 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+use medledger_client::rpc::{broadcast_and_wait, SubmitError};
+
 use medledger_query::light::{verify_header, TrustedValidators};
 use medledger_query::{decode_proof, verify, Proven};
 use medledger_tx::keys;
 use tendermint::block::Height;
 use tendermint_rpc::client::CompatMode;
 use tendermint_rpc::{Client as _, HttpClient, Paging};
-
-/// How long a submitted tx may take to be committed.
-pub const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A failure to talk to the ledger (answered 503: nothing is released).
 #[derive(Debug, thiserror::Error)]
@@ -29,28 +28,16 @@ pub enum NodeError {
     AlreadySubmitted,
 }
 
-/// The committed result of a tx.
-#[derive(Clone, Debug)]
-pub struct Committed {
-    /// 0 if applied, else the ledger's code.
-    pub code: u32,
-    /// The code's name (`OK`, `NO_PERMITTING_CONSENT`, ...).
-    pub code_name: String,
-    /// The ledger's message.
-    pub log: String,
-    /// The block height; 0 if refused by CheckTx.
-    pub height: u64,
-    /// Event attributes (type, key, value).
-    pub attributes: Vec<(String, String, String)>,
-}
+/// The committed result of a tx (or its refusal by CheckTx, at height 0): the client's report.
+pub use medledger_client::rpc::TxReport as Committed;
 
-impl Committed {
-    /// The value of attribute `key` in the first event of type `kind`.
-    pub fn attribute(&self, kind: &str, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(t, k, _)| t == kind && k == key)
-            .map(|(_, _, v)| v.as_str())
+impl From<SubmitError> for NodeError {
+    fn from(e: SubmitError) -> NodeError {
+        match e {
+            SubmitError::AlreadySubmitted => NodeError::AlreadySubmitted,
+            SubmitError::Unreachable(m) => NodeError::Unreachable(m),
+            e @ SubmitError::NotCommitted { .. } => NodeError::Unreachable(e.to_string()),
+        }
     }
 }
 
@@ -64,15 +51,6 @@ fn decode_value<M: prost::Message + Default>(
                 .map_err(|e| NodeError::BadAnswer(format!("value does not decode: {e}")))
         })
         .transpose()
-}
-
-/// The name of a ledger code.
-pub fn code_name(code: u32) -> String {
-    match code {
-        0 => "OK".into(),
-        c => medledger_tx::Code::from_value(c)
-            .map_or_else(|| format!("UNKNOWN_{c}"), |c| c.name().to_string()),
-    }
 }
 
 /// Clients of one or more nodes (tried in order), and the trust root.
@@ -301,76 +279,17 @@ impl Node {
             .unwrap_or(0))
     }
 
-    /// Broadcasts signed tx bytes and waits for the block that holds them.
+    /// Broadcasts signed tx bytes and waits for the block that holds them
+    /// ([`medledger_client::rpc::broadcast_and_wait`]), trying the next node while one does not
+    /// answer the broadcast.
     pub async fn submit(&self, tx: Vec<u8>) -> Result<Committed, NodeError> {
         let mut last = String::from("no node");
         for rpc in &self.rpcs {
-            match rpc.broadcast_tx_sync(tx.clone()).await {
-                Ok(res) => return self.wait(rpc, res, &tx).await,
-                Err(e) if e.to_string().contains("already exists in cache") => {
-                    return Err(NodeError::AlreadySubmitted)
-                }
-                Err(e) => last = e.to_string(),
+            match broadcast_and_wait(rpc, tx.clone()).await {
+                Err(SubmitError::Unreachable(e)) => last = e,
+                answer => return Ok(answer?),
             }
         }
         Err(NodeError::Unreachable(last))
-    }
-
-    async fn wait(
-        &self,
-        rpc: &HttpClient,
-        res: tendermint_rpc::endpoint::broadcast::tx_sync::Response,
-        tx: &[u8],
-    ) -> Result<Committed, NodeError> {
-        // An unordered tx is resent as is until its deadline: a mempool may have dropped it,
-        // and the ledger never applies a copy twice (medledger_client::unordered).
-        let resend_until = medledger_client::unordered::resendable_until(tx);
-        let mut resend_at = Instant::now() + medledger_client::unordered::RESEND_EVERY;
-        let code = res.code.value();
-        if code != 0 {
-            return Ok(Committed {
-                code,
-                code_name: code_name(code),
-                log: res.log,
-                height: 0,
-                attributes: Vec::new(),
-            });
-        }
-        let deadline = Instant::now() + COMMIT_TIMEOUT;
-        loop {
-            if let Ok(r) = rpc.tx(res.hash, false).await {
-                let code = r.tx_result.code.value();
-                let mut attributes = Vec::new();
-                for e in r.tx_result.events {
-                    for a in e.attributes {
-                        attributes.push((
-                            e.kind.clone(),
-                            a.key_str().unwrap_or_default().to_string(),
-                            a.value_str().unwrap_or_default().to_string(),
-                        ));
-                    }
-                }
-                return Ok(Committed {
-                    code,
-                    code_name: code_name(code),
-                    log: r.tx_result.log,
-                    height: r.height.value(),
-                    attributes,
-                });
-            }
-            if Instant::now() > deadline {
-                return Err(NodeError::Unreachable(format!(
-                    "tx {} accepted but not committed within {COMMIT_TIMEOUT:?}",
-                    res.hash
-                )));
-            }
-            if let Some(until) = resend_until {
-                if Instant::now() >= resend_at && medledger_client::unordered::now_secs() <= until {
-                    let _ = rpc.broadcast_tx_sync(tx.to_vec()).await;
-                    resend_at = Instant::now() + medledger_client::unordered::RESEND_EVERY;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }

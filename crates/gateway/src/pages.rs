@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::access;
 use crate::auth::Authed;
-use crate::server::State;
+use crate::state::State;
 
 /// The built pages (`npm run build` in `web/`; committed so that building the gateway needs no
 /// Node.js). `npm run check-dist` checks the committed files are what the sources build.
