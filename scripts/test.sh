@@ -21,6 +21,9 @@ promtool test rules localnet/prometheus/alerts.test.yml
 # gateway), the TypeScript type-checks, and the browser verifier passes its tests against vectors
 # recorded from a real node (including every tampering it must refuse).
 npm --prefix web run --silent check-dist
+# The pages' protobuf code is generated from proto/ (protoc-gen-es) and committed: it must be what
+# proto/ generates now. web/src/codes.ts is generated from the Rust codes (crates/tx/tests/web_codes.rs).
+npm --prefix web run --silent check-gen
 npm --prefix web run --silent typecheck
 npm --prefix web test --silent
 # Everything in one profile (release) so no dependency is compiled twice. The fault suite's

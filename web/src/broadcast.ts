@@ -14,7 +14,7 @@ import { decodeU64, fromUtf8, toHex } from './bytes.ts';
 import { codeName } from './codes.ts';
 import * as keys from './keys.ts';
 import type { Attested, Ledger, Read } from './ledger.ts';
-import { decodeConsent, type ConsentV, type TxMsg } from './messages.ts';
+import { decodeConsent, type Consent, type TxMsg } from './messages.ts';
 import type { SignedTx } from './tx.ts';
 
 /** How long the page waits for the ledger to prove a broadcast's effect. */
@@ -74,9 +74,9 @@ export interface ProvenState {
   sequence?: Read;
 }
 
-const sameList = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+const sameList = <T extends string | number>(a: T[], b: T[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
-function provenConsent(p: ProvenState): ConsentV | undefined {
+function provenConsent(p: ProvenState): Consent | undefined {
   if (!p.consent?.verified || !p.consent.value) return undefined;
   try {
     return decodeConsent(p.consent.value);
@@ -88,11 +88,12 @@ function provenConsent(p: ProvenState): ConsentV | undefined {
 /** Does the proven state show the expected effect? Pure: the whole decision of issue 27. */
 export function provenDone(exp: Expectation, p: ProvenState): boolean {
   const c = provenConsent(p);
-  if (!c || c.patient_id !== exp.patient) return false;
-  if ('revoke_consent' in exp.msg) {
-    return c.id === exp.msg.revoke_consent.consent_id && c.revoked_height !== 0n && c.revoked_height > exp.shownAt;
+  if (!c || c.patientId !== exp.patient) return false;
+  if (exp.msg.case === 'revokeConsent') {
+    return c.id === exp.msg.value.consentId && c.revokedHeight !== 0n && c.revokedHeight > exp.shownAt;
   }
-  const g = exp.msg.grant_consent;
+  if (exp.msg.case !== 'grantConsent') return false;
+  const g = exp.msg.value;
   if (!p.sequence?.verified || !p.sequence.value) return false;
   let seq: bigint;
   try {
@@ -104,16 +105,16 @@ export function provenDone(exp: Expectation, p: ProvenState): boolean {
     seq > exp.sequence &&
     c.id === p.consentId &&
     c.grantee === g.grantee &&
-    sameList(c.data_classes, g.data_classes) &&
+    sameList(c.dataClasses, g.dataClasses) &&
     sameList(c.purposes, g.purposes) &&
-    c.granted_height > exp.shownAt
+    c.grantedHeight > exp.shownAt
   );
 }
 
 /** Reads, at `at`, what provenDone needs for `exp`. */
 export async function readProven(ledger: Ledger, at: Attested, exp: Expectation, answer: BroadcastAnswer): Promise<ProvenState> {
-  if ('revoke_consent' in exp.msg) {
-    const id = exp.msg.revoke_consent.consent_id;
+  if (exp.msg.case === 'revokeConsent') {
+    const id = exp.msg.value.consentId;
     return { height: at.height, consentId: id, consent: await ledger.read(at, keys.consent(id)) };
   }
   let id = answer.consentId;
@@ -165,7 +166,7 @@ export async function confirm(ledger: Ledger, exp: Expectation, answer: Broadcas
         const p = await readProven(ledger, at, exp, answer);
         checked = c;
         if (provenDone(exp, p)) {
-          return { kind: 'verified', height: answer.height, certified: c, consentId: p.consentId, text: `${what}: committed at height ${answer.height} and verified at certified height ${c}${p.consentId && 'grant_consent' in exp.msg ? ` (consent ${p.consentId})` : ''}.` };
+          return { kind: 'verified', height: answer.height, certified: c, consentId: p.consentId, text: `${what}: committed at height ${answer.height} and verified at certified height ${c}${p.consentId && exp.msg.case === 'grantConsent' ? ` (consent ${p.consentId})` : ''}.` };
         }
         lastError = p.consent && !p.consent.verified ? ` (${p.consent.error ?? 'the consent did not verify'})` : '';
       }

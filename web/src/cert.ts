@@ -5,7 +5,7 @@
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { compare, concat, fromHex, toHex, u64be, utf8 } from './bytes.ts';
-import type { CertificateV, ValidatorV } from './messages.ts';
+import type { Certificate, Validator } from './messages.ts';
 
 export const BLS_SIG_DST = 'BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_';
 export const BLS_POP_DST = 'BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_';
@@ -120,16 +120,16 @@ export function trustFromGenesis(genesis: any): CertTrust {
 }
 
 /** The trust after a handover: the registry proven at the changing state (`ValidatorSet`). */
-export function trustFromRegistry(chainId: string, validators: ValidatorV[]): CertTrust {
+export function trustFromRegistry(chainId: string, validators: Validator[]): CertTrust {
   if (validators.length === 0) throw new CertError('the certified registry is empty');
   return {
     chainId,
     validators: sortByAddress(
       validators.map((v) => ({
         address: v.address,
-        blsKey: v.bls_key,
+        blsKey: v.blsKey,
         power: v.power,
-        name: v.member_id || toHex(v.address).toUpperCase(),
+        name: v.memberId || toHex(v.address).toUpperCase(),
       })),
     ),
   };
@@ -156,11 +156,11 @@ export function trustFingerprint(t: CertTrust): string {
 }
 
 /** `crates/tx/src/checkpoint.rs::verify_certificate`. */
-export function verifyCertificate(trust: CertTrust, cert: CertificateV): CertifiedState {
+export function verifyCertificate(trust: CertTrust, cert: Certificate): CertifiedState {
   const vs = trust.validators;
-  if (cert.chain_id !== trust.chainId) throw new CertError(`certificate is for chain ${JSON.stringify(cert.chain_id)}, not ${JSON.stringify(trust.chainId)}`);
+  if (cert.chainId !== trust.chainId) throw new CertError(`certificate is for chain ${JSON.stringify(cert.chainId)}, not ${JSON.stringify(trust.chainId)}`);
   if (vs.length === 0 || vs.length > MAX_VALIDATORS) throw new CertError('validator set is empty or too large');
-  if (cert.app_hash.length !== 32) throw new CertError('app hash is not 32 bytes');
+  if (cert.appHash.length !== 32) throw new CertError('app hash is not 32 bytes');
   if (cert.signers.length !== Math.ceil(vs.length / 8)) throw new CertError('signer bitmap has the wrong length');
   const signers: number[] = [];
   for (let i = 0; i < cert.signers.length * 8; i++) if (cert.signers[i >> 3] & (1 << (i % 8))) signers.push(i);
@@ -170,9 +170,9 @@ export function verifyCertificate(trust: CertTrust, cert: CertificateV): Certifi
   if (signed * 3n <= total * 2n) throw new CertError(`not enough power: ${signed} of ${total} signed`);
   const keys = signers.map((i) => publicKey(vs[i].blsKey));
   if (keys.some((k) => k === undefined)) throw new CertError("a signer's BLS key is invalid");
-  const sig = signature(cert.aggregate_signature);
+  const sig = signature(cert.aggregateSignature);
   if (!sig) throw new CertError('the aggregate signature does not verify');
-  const message = checkpointMessage(trust.chainId, cert.height, cert.app_hash);
+  const message = checkpointMessage(trust.chainId, cert.height, cert.appHash);
   let ok = false;
   try {
     const agg = bls.aggregatePublicKeys(keys as NonNullable<(typeof keys)[number]>[]);
@@ -183,7 +183,7 @@ export function verifyCertificate(trust: CertTrust, cert: CertificateV): Certifi
   if (!ok) throw new CertError('the aggregate signature does not verify');
   return {
     height: cert.height,
-    appHash: cert.app_hash,
+    appHash: cert.appHash,
     signers,
     signerNames: signers.map((i) => vs[i].name),
     signedPower: signed,

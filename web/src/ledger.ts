@@ -7,7 +7,7 @@ import { CertError, trustFromGenesis, trustFromRegistry, verifyCertificate, type
 import { expand, PROOF_OP_TYPE } from './compact.ts';
 import { JMT_SPEC, verifyMembership, verifyNonMembership } from './ics23.ts';
 import * as keys from './keys.ts';
-import { decodeCertificate, decodeValidatorSet, type CertificateV } from './messages.ts';
+import { decodeCertificate, decodeValidatorSet, type Certificate } from './messages.ts';
 import { DeniedError, errorText, HttpError, retryAfterSecs } from './auth.ts';
 
 /** Sends `GET {base}{method}?{query}` and returns the parsed CometBFT JSON-RPC body. */
@@ -154,7 +154,7 @@ export class Ledger {
     return decodeU64(a.value);
   }
 
-  async certificate(height: bigint): Promise<CertificateV> {
+  async certificate(height: bigint): Promise<Certificate> {
     const a = await this.query(keys.certificate(height), 0);
     if (!a.value) throw new VerifyError(`no checkpoint certificate for height ${height}`);
     const cert = decodeCertificate(a.value);
@@ -189,7 +189,7 @@ export class Ledger {
       if (!c.value) throw new VerifyError('validator change index has a gap');
       const changed = decodeU64(c.value);
       if (changed >= height) break;
-      let cert: CertificateV;
+      let cert: Certificate;
       try {
         cert = await this.certificate(changed);
       } catch (e) {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Ledger, type Transport } from '../src/ledger.ts';
 import { broadcastAndConfirm, parseBroadcastAnswer, type Expectation } from '../src/broadcast.ts';
 import { parseKeyFile, signTx } from '../src/tx.ts';
-import type { TxMsg } from '../src/messages.ts';
+import { grantConsent, Purpose, revokeConsent, type TxMsg } from '../src/messages.ts';
 
 const V = JSON.parse(readFileSync(new URL('./vectors/localnet.json', import.meta.url), 'utf8'));
 const alice = parseKeyFile(readFileSync(new URL('./vectors/alice.key.json', import.meta.url), 'utf8'));
@@ -47,8 +47,9 @@ function fakeClock() {
   return { now: () => t, sleep: async (ms: number) => void (t += ms) };
 }
 
-const REVOKE_C1: TxMsg = { revoke_consent: { consent_id: 'c-1' } };
-const GRANT_C3: TxMsg = { grant_consent: { grantee: 'lab-b', data_classes: ['Observation', 'DiagnosticReport'], purposes: ['TREAT', 'HOPERAT'] } };
+const REVOKE_C1: TxMsg = revokeConsent('c-1');
+const GRANT_C3_INIT = { grantee: 'lab-b', dataClasses: ['Observation', 'DiagnosticReport'], purposes: [Purpose.TREAT, Purpose.HOPERAT] };
+const GRANT_C3: TxMsg = grantConsent(GRANT_C3_INIT);
 
 async function send(t: Transport, msg: TxMsg, sequence: bigint, shownAt: bigint) {
   const L = new Ledger(t);
@@ -67,13 +68,13 @@ test('a revoke answered OK but not applied is not confirmed (the consent is stil
 });
 
 test('a revoke the proven state shows (revoked after the height shown) is verified', async () => {
-  const o = await send(okWithoutApplying(ok(91n)), { revoke_consent: { consent_id: 'c-3' } }, 4n, 90n);
+  const o = await send(okWithoutApplying(ok(91n)), revokeConsent('c-3'), 4n, 90n);
   assert.equal(o.kind, 'verified', o.text);
   assert.match(o.text, /committed at height 91 and verified at certified height 354/);
 });
 
 test('a revoke of a consent revoked before the page last showed it does not count as this one', async () => {
-  const o = await send(okWithoutApplying(ok(H)), { revoke_consent: { consent_id: 'c-3' } }, 5n, H);
+  const o = await send(okWithoutApplying(ok(H)), revokeConsent('c-3'), 5n, H);
   assert.equal(o.kind, 'unconfirmed', o.text);
 });
 
@@ -91,7 +92,7 @@ test('a grant whose consent and sequence are proven is verified (named by the an
   const o2 = await send(okWithoutApplying(ok(90n)), GRANT_C3, 4n, 89n);
   assert.equal(o2.kind, 'verified', o2.text);
   // Another grantee than asked: not this grant.
-  const o3 = await send(okWithoutApplying(ok(90n, 'c-3')), { grant_consent: { ...GRANT_C3.grant_consent, grantee: 'hospital-a' } }, 4n, 89n);
+  const o3 = await send(okWithoutApplying(ok(90n, 'c-3')), grantConsent({ ...GRANT_C3_INIT, grantee: 'hospital-a' }), 4n, 89n);
   assert.equal(o3.kind, 'unconfirmed', o3.text);
 });
 
@@ -103,7 +104,7 @@ test('an OK at a height never certified ends, bounded, as not confirmed', async 
 
 test('a refusal is reported with its code name', async () => {
   const refused = { result: { check_tx: { code: 27, log: 'consent c-3 is already revoked' }, tx_result: {}, height: '0' } };
-  const o = await send(okWithoutApplying(refused), { revoke_consent: { consent_id: 'c-3' } }, 5n, H);
+  const o = await send(okWithoutApplying(refused), revokeConsent('c-3'), 5n, H);
   assert.equal(o.kind, 'refused');
   assert.match(o.text, /CONSENT_ALREADY_REVOKED \(27\)/);
 });

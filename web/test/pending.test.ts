@@ -2,29 +2,28 @@
 // as the ledger writes it, and the patient page's warning says what is pending and until when.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { create, toBinary } from '@bufbuild/protobuf';
 import { toHex } from '../src/bytes.ts';
+import { PendingPatientChangeSchema } from '../src/gen/medledger/v1/identity_pb.ts';
 import * as keys from '../src/keys.ts';
 import { decodePendingPatientChange } from '../src/messages.ts';
-import { Writer } from '../src/proto.ts';
 import { describePending } from '../src/ui/pending.ts';
 
 const key = (b: number) => new Uint8Array(32).fill(b);
 
-/** PendingPatientChange written field by field with the canonical writer (identity.proto). */
+/** PendingPatientChange (identity.proto) encoded with the code generated from it. */
 function encodePending(p: { guardians?: { keys: Uint8Array[]; threshold: number }; gTime?: bigint; gHeight?: bigint; newKey?: Uint8Array; kTime?: bigint; kHeight?: bigint }): Uint8Array {
-  const w = new Writer();
-  if (p.guardians) {
-    const g = new Writer();
-    for (const k of p.guardians.keys) g.bytes(1, k);
-    w.message(1, g.uint(2, p.guardians.threshold).finish());
-  }
-  return w
-    .uint(2, p.gTime ?? 0n)
-    .uint(3, p.gHeight ?? 0n)
-    .bytes(4, p.newKey ?? new Uint8Array())
-    .uint(5, p.kTime ?? 0n)
-    .uint(6, p.kHeight ?? 0n)
-    .finish();
+  return toBinary(
+    PendingPatientChangeSchema,
+    create(PendingPatientChangeSchema, {
+      guardians: p.guardians && { guardianKeys: p.guardians.keys, threshold: p.guardians.threshold },
+      guardiansEffectiveTime: p.gTime ?? 0n,
+      guardiansRequestedHeight: p.gHeight ?? 0n,
+      newKey: p.newKey ?? new Uint8Array(),
+      keyEffectiveTime: p.kTime ?? 0n,
+      keyRequestedHeight: p.kHeight ?? 0n,
+    }),
+  );
 }
 
 // 2030-01-02 03:04:05 UTC and 2030-01-03 03:04:05 UTC.
@@ -40,22 +39,35 @@ test('a pending guardian set and key rotation decode field by field', () => {
   const b = encodePending({ guardians: { keys: [key(1), key(2), key(3)], threshold: 2 }, gTime: T1, gHeight: 41n, newKey: key(0xab), kTime: T2, kHeight: 42n });
   const p = decodePendingPatientChange(b);
   assert.equal(p.guardians?.threshold, 2);
-  assert.deepEqual(p.guardians?.guardian_keys.map(toHex), [key(1), key(2), key(3)].map(toHex));
-  assert.equal(p.guardians_effective_time, T1);
-  assert.equal(p.guardians_requested_height, 41n);
-  assert.equal(toHex(p.new_key), toHex(key(0xab)));
-  assert.equal(p.key_effective_time, T2);
-  assert.equal(p.key_requested_height, 42n);
+  assert.deepEqual(p.guardians?.guardianKeys.map(toHex), [key(1), key(2), key(3)].map(toHex));
+  assert.equal(p.guardiansEffectiveTime, T1);
+  assert.equal(p.guardiansRequestedHeight, 41n);
+  assert.equal(toHex(p.newKey), toHex(key(0xab)));
+  assert.equal(p.keyEffectiveTime, T2);
+  assert.equal(p.keyRequestedHeight, 42n);
+});
+
+test("the field numbers are the ledger's: bytes written out by hand decode", () => {
+  // guardians (1) {guardian_keys (1) [0x01 × 32], threshold (2) 1}, guardians_effective_time (2) 300,
+  // new_key (4) [0x07 × 32], key_requested_height (6) 9.
+  const hex = '0a24' + '0a20' + '01'.repeat(32) + '1001' + '10ac02' + '2220' + '07'.repeat(32) + '3009';
+  const p = decodePendingPatientChange(Uint8Array.from(hex.match(/../g)!.map((x) => parseInt(x, 16))));
+  assert.deepEqual(p.guardians?.guardianKeys.map(toHex), [toHex(key(1))]);
+  assert.equal(p.guardians?.threshold, 1);
+  assert.equal(p.guardiansEffectiveTime, 300n);
+  assert.equal(toHex(p.newKey), toHex(key(7)));
+  assert.equal(p.keyEffectiveTime, 0n);
+  assert.equal(p.keyRequestedHeight, 9n);
 });
 
 test('an empty message decodes to defaults, and nothing is pending', () => {
   const p = decodePendingPatientChange(new Uint8Array());
   assert.equal(p.guardians, undefined);
-  assert.equal(p.guardians_effective_time, 0n);
-  assert.equal(p.guardians_requested_height, 0n);
-  assert.equal(p.new_key.length, 0);
-  assert.equal(p.key_effective_time, 0n);
-  assert.equal(p.key_requested_height, 0n);
+  assert.equal(p.guardiansEffectiveTime, 0n);
+  assert.equal(p.guardiansRequestedHeight, 0n);
+  assert.equal(p.newKey.length, 0);
+  assert.equal(p.keyEffectiveTime, 0n);
+  assert.equal(p.keyRequestedHeight, 0n);
   assert.equal(describePending(p, BEFORE), undefined);
 });
 

@@ -2,48 +2,37 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { fromBinary } from '@bufbuild/protobuf';
 import { fromBase64, toHex } from '../src/bytes.ts';
-import { decode } from '../src/proto.ts';
-import { encodeTxBody, type TxMsg } from '../src/messages.ts';
+import { TxBodySchema, TxSchema } from '../src/gen/medledger/v1/tx_pb.ts';
+import { encodeTxBody, grantConsent, Purpose, revokeConsent, type TxMsg } from '../src/messages.ts';
 import { parseKeyFile, signTx, signingBytes, newKey, keyFileJson } from '../src/tx.ts';
-import type { Schema } from '../src/proto.ts';
 
 const V = JSON.parse(readFileSync(new URL('./vectors/localnet.json', import.meta.url), 'utf8'));
 const alice = parseKeyFile(readFileSync(new URL('./vectors/alice.key.json', import.meta.url), 'utf8'));
 
-const TxS: Schema = { name: 'Tx', fields: { 1: { name: 'body', type: 'bytes' }, 2: { name: 'public_key', type: 'bytes' }, 3: { name: 'signature', type: 'bytes' } } };
-const GrantS: Schema = {
-  name: 'GrantConsent',
-  fields: {
-    1: { name: 'grantee', type: 'string' },
-    2: { name: 'data_classes', type: 'string', repeated: true },
-    3: { name: 'purposes', type: { enum: { 1: 'TREAT', 2: 'ETREAT', 3: 'HPAYMT', 4: 'HOPERAT', 5: 'HRESCH' } }, repeated: true },
-  },
-};
-const BodyS: Schema = {
-  name: 'TxBody',
-  fields: {
-    1: { name: 'chain_id', type: 'string' },
-    2: { name: 'sequence', type: 'uint64' },
-    11: { name: 'grant_consent', type: { message: GrantS } },
-    12: { name: 'revoke_consent', type: { message: { name: 'RevokeConsent', fields: { 1: { name: 'consent_id', type: 'string' } } } } },
-  },
-};
-
 test('the CLI\'s transactions are rebuilt byte for byte (body, signature, envelope)', () => {
   assert.ok(V.txs.length >= 2);
+  const kinds = new Set<string>();
   for (const h of V.txs) {
     const raw = fromBase64(V.answers[`tx?hash=0x${h}`].result.tx);
-    const tx = decode(TxS, raw) as any;
-    const body = decode(BodyS, tx.body) as any;
+    const tx = fromBinary(TxSchema, raw);
+    const body = fromBinary(TxBodySchema, tx.body);
+    assert.equal(body.$unknown, undefined, 'the generated schema knows every field prost wrote');
+    // The message is rebuilt from its fields, as the page builds it, not passed through.
     let msg: TxMsg;
-    if (body.grant_consent) msg = { grant_consent: { grantee: body.grant_consent.grantee, data_classes: body.grant_consent.data_classes, purposes: body.grant_consent.purposes } };
-    else msg = { revoke_consent: { consent_id: body.revoke_consent.consent_id } };
-    assert.equal(toHex(encodeTxBody(body.chain_id, body.sequence, msg)), toHex(tx.body));
-    const signed = signTx(alice, body.chain_id, body.sequence, msg);
+    if (body.msg.case === 'grantConsent') {
+      const g = body.msg.value;
+      msg = grantConsent({ grantee: g.grantee, dataClasses: [...g.dataClasses], purposes: [...g.purposes] });
+    } else if (body.msg.case === 'revokeConsent') msg = revokeConsent(body.msg.value.consentId);
+    else throw new Error(`unexpected captured tx ${body.msg.case}`);
+    kinds.add(body.msg.case);
+    assert.equal(toHex(encodeTxBody(body.chainId, body.sequence, msg)), toHex(tx.body));
+    const signed = signTx(alice, body.chainId, body.sequence, msg);
     assert.equal(toHex(signed.bytes), toHex(raw));
     assert.equal(signed.hash, h.toUpperCase());
   }
+  assert.deepEqual([...kinds].sort(), ['grantConsent', 'revokeConsent']);
 });
 
 test('signing bytes: namespace, 0x00, chain id length, chain id, body', () => {
@@ -51,11 +40,21 @@ test('signing bytes: namespace, 0x00, chain id length, chain id, body', () => {
 });
 
 test('a grant with several classes and purposes packs the purposes', () => {
-  const b = encodeTxBody('c', 3n, { grant_consent: { grantee: 'lab-b', data_classes: ['Observation', 'DiagnosticReport'], purposes: ['TREAT', 'HOPERAT'] } });
-  const d = decode(BodyS, b) as any;
+  const b = encodeTxBody('c', 3n, grantConsent({ grantee: 'lab-b', dataClasses: ['Observation', 'DiagnosticReport'], purposes: [Purpose.TREAT, Purpose.HOPERAT] }));
+  const d = fromBinary(TxBodySchema, b);
   assert.equal(d.sequence, 3n);
-  assert.deepEqual(d.grant_consent.purposes, ['TREAT', 'HOPERAT']);
+  const m = d.msg;
+  assert.ok(m.case === 'grantConsent');
+  assert.deepEqual(m.value.purposes, [Purpose.TREAT, Purpose.HOPERAT]);
   assert.ok(toHex(b).includes('1a020104'), 'purposes are packed: tag 0x1a, length 2, 1, 4');
+});
+
+test('canonical bytes, written out: fields in number order, defaults left out, an empty message still sent', () => {
+  // TxBody{chain_id "c" (1), sequence 0 (2: omitted), revoke_consent (12) {consent_id "" (omitted)}}.
+  assert.equal(toHex(encodeTxBody('c', 0n, revokeConsent(''))), '0a0163' + '6200');
+  // TxBody{chain_id "c", sequence 300, grant_consent (11) {grantee "g" (1), data_classes ["*"] (2), purposes [ETREAT] (3)}}.
+  const grant = '0a0167' + '12012a' + '1a0102';
+  assert.equal(toHex(encodeTxBody('c', 300n, grantConsent({ grantee: 'g', dataClasses: ['*'], purposes: [Purpose.ETREAT] }))), '0a0163' + '10ac02' + '5a' + '09' + grant);
 });
 
 test('key files: parse, reject a mismatched public key, round-trip a new key', () => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Ledger, type Transport } from '../src/ledger.ts';
 import * as keys from '../src/keys.ts';
 import { fromBase64, toBase64, decodeU64, fromUtf8 } from '../src/bytes.ts';
-import { decodeAccessEvent, decodeConsent, decodeKeyOwner, decodeCertificate } from '../src/messages.ts';
+import { decodeAccessEvent, decodeConsent, decodeKeyOwner, decodeCertificate, Purpose, ReviewStatus } from '../src/messages.ts';
 import { trustFromGenesis, verifyCertificate, BLS_POP_DST } from '../src/cert.ts';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { toHex } from '../src/bytes.ts';
@@ -77,15 +77,15 @@ test('present and absent values verify; the access history is complete', async (
   assert.ok(h.items.every((r) => r.verified));
   const events = h.items.map((r) => decodeAccessEvent(r.value!));
   events.forEach((e, i) => assert.equal(e.index, BigInt(i)));
-  assert.ok(events.some((e) => e.break_glass && e.review === 'JUSTIFIED'));
-  assert.ok(events.some((e) => e.break_glass && e.review === 'PENDING'));
+  assert.ok(events.some((e) => e.breakGlass && e.review === ReviewStatus.JUSTIFIED));
+  assert.ok(events.some((e) => e.breakGlass && e.review === ReviewStatus.PENDING));
   const cs = await L.readList(at, keys.patientConsentCount(P), (n) => keys.patientConsent(P, n));
   assert.ok(cs.items.every((r) => r.verified));
   const c3 = await L.read(at, keys.consent('c-3'));
   const consent = decodeConsent(c3.value!);
-  assert.deepEqual(consent.data_classes, ['Observation', 'DiagnosticReport']);
-  assert.deepEqual(consent.purposes, ['TREAT', 'HOPERAT']);
-  assert.ok(consent.revoked_height > 0n);
+  assert.deepEqual(consent.dataClasses, ['Observation', 'DiagnosticReport']);
+  assert.deepEqual(consent.purposes, [Purpose.TREAT, Purpose.HOPERAT]);
+  assert.ok(consent.revokedHeight > 0n);
   assert.ok(cs.items.map((r) => fromUtf8(r.value!)).includes('c-3'));
 });
 
@@ -181,11 +181,11 @@ test('a certificate with a flipped byte (signature, app hash, height, bitmap) is
   const cert = decodeCertificate(bytes);
   assert.doesNotThrow(() => verifyCertificate(trust, cert));
   const mutants = [
-    { ...cert, aggregate_signature: (() => { const s = cert.aggregate_signature.slice(); s[50] ^= 1; return s; })() },
-    { ...cert, aggregate_signature: (() => { const s = cert.aggregate_signature.slice(); s[95] ^= 1; return s; })() },
-    { ...cert, app_hash: (() => { const s = cert.app_hash.slice(); s[0] ^= 1; return s; })() },
+    { ...cert, aggregateSignature: (() => { const s = cert.aggregateSignature.slice(); s[50] ^= 1; return s; })() },
+    { ...cert, aggregateSignature: (() => { const s = cert.aggregateSignature.slice(); s[95] ^= 1; return s; })() },
+    { ...cert, appHash: (() => { const s = cert.appHash.slice(); s[0] ^= 1; return s; })() },
     { ...cert, height: cert.height + 1n },
-    { ...cert, chain_id: cert.chain_id + 'x' },
+    { ...cert, chainId: cert.chainId + 'x' },
     { ...cert, signers: Uint8Array.of(cert.signers[0] & 0b0111) }, // 3 of 4 claimed: the aggregate no longer matches
     { ...cert, signers: Uint8Array.of(0b0011) }, // 2 of 4: not more than 2/3
     { ...cert, signers: Uint8Array.of(cert.signers[0], 0) }, // wrong bitmap length

@@ -6,20 +6,24 @@
 import { toHex } from '../bytes.ts';
 import { errorText, describeStatus, HttpError, Session } from '../auth.ts';
 import * as keys from '../keys.ts';
-import * as M from '../messages.ts';
-import { decode, type Schema } from '../proto.ts';
+import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
+import { ClaimSchema } from '../gen/medledger/v1/claims_pb.ts';
+import { PractitionerSchema } from '../gen/medledger/v1/identity_pb.ts';
+import { RecordAnchorSchema } from '../gen/medledger/v1/records_pb.ts';
+import { ConsentSchema, MemberSchema, PatientSchema } from '../gen/medledger/v1/state_pb.ts';
+import { view } from '../messages.ts';
 import type { Ledger } from '../ledger.ts';
 import type { PatientKey } from '../tx.ts';
 import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, wireKeyInputs, type Info } from './common.ts';
 import { $, download, el, setStatus, utcTime } from './dom.ts';
 
-const KINDS: Record<string, { key: (id: string) => string; schema: Schema; label: string }> = {
-  patient: { key: keys.patient, schema: M.Patient, label: 'Patient' },
-  consent: { key: keys.consent, schema: M.Consent, label: 'Consent' },
-  record: { key: keys.record, schema: M.RecordAnchor, label: 'Record anchor' },
-  claim: { key: keys.claim, schema: M.Claim, label: 'Claim' },
-  member: { key: keys.member, schema: M.Member, label: 'Member' },
-  practitioner: { key: keys.practitioner, schema: M.Practitioner, label: 'Practitioner' },
+const KINDS: Record<string, { key: (id: string) => string; schema: DescMessage; label: string }> = {
+  patient: { key: keys.patient, schema: PatientSchema, label: 'Patient' },
+  consent: { key: keys.consent, schema: ConsentSchema, label: 'Consent' },
+  record: { key: keys.record, schema: RecordAnchorSchema, label: 'Record anchor' },
+  claim: { key: keys.claim, schema: ClaimSchema, label: 'Claim' },
+  member: { key: keys.member, schema: MemberSchema, label: 'Member' },
+  practitioner: { key: keys.practitioner, schema: PractitionerSchema, label: 'Practitioner' },
 };
 const TIME_FIELDS = new Set(['time', 'not_before', 'not_after', 'valid_until', 'service_date']);
 
@@ -74,7 +78,7 @@ async function lookup(): Promise<void> {
     let decoded: Record<string, unknown> | undefined;
     let decodeError: string | undefined;
     try {
-      decoded = r.value ? decode(k.schema, r.value) : undefined;
+      decoded = r.value ? view(k.schema, fromBinary(k.schema, r.value)) : undefined;
     } catch (e) {
       decodeError = msg(e);
     }

@@ -3,7 +3,7 @@
 
 import { toHex } from '../bytes.ts';
 import { trustFingerprint, type CertTrust } from '../cert.ts';
-import { decodeAccessEvent, type AccessEventV } from '../messages.ts';
+import { Action, actionName, decodeAccessEvent, purposeName, reviewName, type AccessEvent } from '../messages.ts';
 import { DeniedError, HttpError, Session } from '../auth.ts';
 import { httpTransport, Ledger, type Attested, type Read } from '../ledger.ts';
 import * as keys from '../keys.ts';
@@ -103,7 +103,7 @@ export function deniedText(what: string, e?: unknown): string {
 export interface History {
   count: Read;
   n: bigint;
-  rows: { read: Read; event?: AccessEventV }[];
+  rows: { read: Read; event?: AccessEvent }[];
   complete: boolean;
   /** The gateway refused this key the history (403). */
   denied: boolean;
@@ -112,7 +112,7 @@ export interface History {
 export async function readHistory(ledger: Ledger, at: Attested, patient: string): Promise<History> {
   const l = await ledger.readList(at, keys.accessCount(patient), (n) => keys.accessEvent(patient, n));
   const rows = l.items.map((read) => {
-    let event: AccessEventV | undefined;
+    let event: AccessEvent | undefined;
     try {
       event = read.value ? decodeAccessEvent(read.value) : undefined;
     } catch {
@@ -130,14 +130,14 @@ export function renderHistory(table: HTMLTableElement, h: History, patient: stri
   body.replaceChildren(
     ...h.rows.map(({ read, event }, i) => {
       const e = event;
-      const ok = read.verified && !!e && e.index === BigInt(i) && e.patient_id === patient;
-      const bg = !!e?.break_glass;
+      const ok = read.verified && !!e && e.index === BigInt(i) && e.patientId === patient;
+      const bg = !!e?.breakGlass;
       const tr = el(
         'tr',
         {
           class: `access-row${bg ? ' break-glass' : ''}${ok ? '' : ' unverified'}`,
           'data-index': String(i),
-          'data-record-id': e?.record_id ?? '',
+          'data-record-id': e?.recordId ?? '',
           'data-actor': e?.actor ?? '',
           'data-verified': ok ? 'yes' : 'no',
           'data-break-glass': bg ? 'yes' : 'no',
@@ -146,13 +146,13 @@ export function renderHistory(table: HTMLTableElement, h: History, patient: stri
         el('td', { 'data-label': '#' }, String(i)),
         el('td', { 'data-label': 'When' }, e ? utcTime(e.time) : '', e ? el('div', { class: 'small' }, `block ${e.height}`) : ''),
         el('td', { 'data-label': 'Who' }, e?.actor ?? '', e?.practitioner ? el('div', { class: 'small did' }, e.practitioner) : ''),
-        el('td', { 'data-label': 'What' }, e ? `${e.data_class} ${e.record_id}` : '', e && e.action !== 'READ' ? el('div', { class: 'small' }, e.action) : ''),
-        el('td', { 'data-label': 'Why' }, e?.purpose ?? ''),
+        el('td', { 'data-label': 'What' }, e ? `${e.dataClass} ${e.recordId}` : '', e && e.action !== Action.READ ? el('div', { class: 'small' }, actionName(e.action)) : ''),
+        el('td', { 'data-label': 'Why' }, e ? purposeName(e.purpose) : ''),
         el(
           'td',
           { 'data-label': 'Consent' },
-          bg ? el('span', { class: 'bg-flag' }, 'BREAK-GLASS') : (e?.consent_id ?? ''),
-          bg ? el('div', { class: 'small review' }, `review: ${e!.review}${e!.reviewer ? ` by ${e!.reviewer}` : ''}`) : '',
+          bg ? el('span', { class: 'bg-flag' }, 'BREAK-GLASS') : (e?.consentId ?? ''),
+          bg ? el('div', { class: 'small review' }, `review: ${reviewName(e!.review)}${e!.reviewer ? ` by ${e!.reviewer}` : ''}`) : '',
         ),
         el('td', { 'data-label': 'Proof' }, verifiedText(ok, !!read.denied)),
       );

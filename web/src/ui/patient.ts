@@ -7,7 +7,7 @@ import { decodeU64, fromUtf8, toHex } from '../bytes.ts';
 import { HttpError, Session } from '../auth.ts';
 import { broadcastAndConfirm, type Expectation } from '../broadcast.ts';
 import * as keys from '../keys.ts';
-import { decodeConsent, decodeKeyOwner, decodePendingPatientChange, type ConsentV, type PendingPatientChangeV, type TxMsg } from '../messages.ts';
+import { decodeConsent, decodeKeyOwner, decodePendingPatientChange, grantConsent, purposeByName, purposeName, revokeConsent, type Consent, type PendingPatientChange, type TxMsg } from '../messages.ts';
 import { trustFingerprint } from '../cert.ts';
 import { keyFileJson, newKey, signTx, type PatientKey } from '../tx.ts';
 import type { Attested, Ledger, Read } from '../ledger.ts';
@@ -409,7 +409,7 @@ function clearPending(): void {
 async function refreshPending(at: Attested, patient: string, key: PatientKey): Promise<RowState[]> {
   const r = await state.ledger!.read(at, keys.guardianChange(patient));
   if (state.key !== key) return [];
-  let p: PendingPatientChangeV | undefined;
+  let p: PendingPatientChange | undefined;
   let error = r.error;
   if (r.value) {
     try {
@@ -472,19 +472,19 @@ async function refreshConsents(at: Attested, patient: string, key: PatientKey): 
 }
 
 function consentRow(id: string, index: Read, r: Read, patient: string): HTMLTableRowElement {
-  let c: ConsentV | undefined;
+  let c: Consent | undefined;
   try {
     c = r.value ? decodeConsent(r.value) : undefined;
   } catch {
     c = undefined;
   }
-  const ok = index.verified && r.verified && !!c && c.id === id && c.patient_id === patient;
-  const active = !!c && c.revoked_height === 0n;
-  const period = c ? `${c.not_before ? `from ${utcTime(c.not_before)}` : 'from grant'}${c.not_after ? ` until ${utcTime(c.not_after)}` : ', open-ended'}` : '';
+  const ok = index.verified && r.verified && !!c && c.id === id && c.patientId === patient;
+  const active = !!c && c.revokedHeight === 0n;
+  const period = c ? `${c.notBefore ? `from ${utcTime(c.notBefore)}` : 'from grant'}${c.notAfter ? ` until ${utcTime(c.notAfter)}` : ', open-ended'}` : '';
   const revoke = active && ok ? el('button', { class: 'revoke', type: 'button', 'data-consent-id': id }, 'Revoke') : null;
   revoke?.addEventListener('click', () => {
     if (!window.confirm(`Revoke consent ${id} to ${c?.grantee ?? '?'}? They will no longer be permitted to read your data under it.`)) return;
-    void submit({ revoke_consent: { consent_id: id } }, `Revoke ${id}`);
+    void submit(revokeConsent(id), `Revoke ${id}`);
   });
   return el(
     'tr',
@@ -497,10 +497,10 @@ function consentRow(id: string, index: Read, r: Read, patient: string): HTMLTabl
     },
     el('td', { 'data-label': 'Consent' }, id),
     el('td', { 'data-label': 'To' }, c?.grantee ?? ''),
-    el('td', { 'data-label': 'Classes' }, c ? c.data_classes.join(', ') + (c.deny_classes.length ? ` (except ${c.deny_classes.join(', ')})` : '') + (c.record_ids.length ? ` + records ${c.record_ids.join(', ')}` : '') : ''),
-    el('td', { 'data-label': 'Purposes' }, c ? c.purposes.map(purposeWords).join(', ') + (c.study_id ? ` (study ${c.study_id})` : '') : ''),
-    el('td', { 'data-label': 'Period' }, period, c ? el('div', { class: 'small' }, `granted at block ${c.granted_height}`) : ''),
-    el('td', { 'data-label': 'Status' }, active ? 'active' : c ? `revoked at block ${c.revoked_height}` : '?'),
+    el('td', { 'data-label': 'Classes' }, c ? c.dataClasses.join(', ') + (c.denyClasses.length ? ` (except ${c.denyClasses.join(', ')})` : '') + (c.recordIds.length ? ` + records ${c.recordIds.join(', ')}` : '') : ''),
+    el('td', { 'data-label': 'Purposes' }, c ? c.purposes.map((p) => purposeWords(purposeName(p))).join(', ') + (c.studyId ? ` (study ${c.studyId})` : '') : ''),
+    el('td', { 'data-label': 'Period' }, period, c ? el('div', { class: 'small' }, `granted at block ${c.grantedHeight}`) : ''),
+    el('td', { 'data-label': 'Status' }, active ? 'active' : c ? `revoked at block ${c.revokedHeight}` : '?'),
     el('td', { 'data-label': 'Proof' }, verifiedText(ok, !!(r.denied || index.denied)), revoke ? ' ' : '', revoke),
   );
 }
@@ -512,11 +512,11 @@ async function refreshAccesses(at: Attested, patient: string, key: PatientKey): 
   newestEvent = undefined;
   for (const [i, r] of h.rows.entries()) {
     const e = r.event;
-    if (r.read.verified && e && e.index === BigInt(i) && e.patient_id === patient && (!newestEvent || e.time > newestEvent.time)) newestEvent = { time: e.time, height: e.height };
+    if (r.read.verified && e && e.index === BigInt(i) && e.patientId === patient && (!newestEvent || e.time > newestEvent.time)) newestEvent = { time: e.time, height: e.height };
   }
   return [
     { verified: h.count.verified, denied: h.count.denied },
-    ...h.rows.map(({ read, event }, i) => ({ verified: read.verified && !!event && event.index === BigInt(i) && event.patient_id === patient, denied: read.denied })),
+    ...h.rows.map(({ read, event }, i) => ({ verified: read.verified && !!event && event.index === BigInt(i) && event.patientId === patient, denied: read.denied })),
   ];
 }
 
@@ -567,14 +567,21 @@ function wireGrant(): void {
     const grantee = $<HTMLInputElement>('#grant-grantee').value.trim();
     const picked = [...document.querySelectorAll<HTMLInputElement>('#grant-classes input[name=grant-class]:checked')].map((i) => i.value);
     const classes = pickedClasses(picked);
-    const purpose = $<HTMLSelectElement>('#grant-purpose').value;
+    const purposeText = $<HTMLSelectElement>('#grant-purpose').value;
     if (!grantee || classes.length === 0) {
       setStatus('Name the grantee and pick at least one kind of data.', 'error');
       return;
     }
+    let purpose: number;
+    try {
+      purpose = purposeByName(purposeText);
+    } catch (e) {
+      setStatus(msg(e), 'error');
+      return;
+    }
     const ask = grantConfirmation(grantee, classes);
     if (ask && !window.confirm(ask)) return;
-    void submit({ grant_consent: { grantee, data_classes: classes, purposes: [purpose] } }, `Grant to ${grantee}`);
+    void submit(grantConsent({ grantee, dataClasses: classes, purposes: [purpose] }), `Grant to ${grantee}`);
   });
 }
 
