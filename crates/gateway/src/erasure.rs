@@ -61,6 +61,9 @@ pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
         (w.searched_to, w.last_sweep, std::mem::take(&mut w.retry))
     };
     let latest = st.latest_block_height().await?;
+    // The node indexes a block's events after it commits it: the newest block may not be
+    // searchable yet, so the search stops one block short and takes it next time.
+    let searchable = latest.saturating_sub(1).max(searched_to.unwrap_or(0));
     let sweep = last_sweep.is_none_or(|t| t.elapsed() >= FULL_SWEEP_EVERY) || searched_to.is_none();
     // Each run also drops records whose person never signed their anchor in time.
     st.drop_expired_awaiting()
@@ -70,16 +73,16 @@ pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
     let candidates: Vec<String> = if sweep {
         st.store.all()?.into_iter().map(|m| m.record_id).collect()
     } else {
+        // The retries are looked at again whether or not a block came since (a slow chain
+        // must not drop them until the next sweep).
         let from = searched_to.unwrap_or(0);
-        if latest <= from {
-            Vec::new()
-        } else {
-            let mut ids = erased_since(st, from, latest).await?;
-            ids.extend(retry);
-            ids.sort();
-            ids.dedup();
-            ids
+        let mut ids: Vec<String> = retry.into_iter().collect();
+        if searchable > from {
+            ids.extend(erased_since(st, from, searchable).await?);
         }
+        ids.sort();
+        ids.dedup();
+        ids
     };
     let (mut destroyed, mut again) = (Vec::new(), std::collections::BTreeSet::new());
     for id in candidates {
@@ -93,7 +96,7 @@ pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
     }
     if let Ok(mut w) = st.erasure_watch.lock() {
         w.retry = again;
-        w.searched_to = Some(latest);
+        w.searched_to = Some(searchable);
         if sweep {
             w.last_sweep = Some(Instant::now());
         }
