@@ -10,6 +10,9 @@
 //! - [`kek`]: data keys are stored only wrapped under the member's key-encryption key (KEK).
 //! - [`share`]: a data key is shared with another member by HPKE to that member's X25519 key,
 //!   which the member registered on chain signed by its Ed25519 admin key.
+//! - [`threshold`]: threshold custody (issue 25): a record's key derives from a secret split
+//!   `t`-of-`r` among member gateways (Shamir with Feldman commitments over Ristretto255), each
+//!   share HPKE-sealed to one member's box key; any `t` rebuild the key, a bad share is named.
 //! - [`httpsig`]: RFC 9421 HTTP Message Signatures (Ed25519) for gateway requests, with a
 //!   replay cache.
 //!
@@ -28,6 +31,9 @@
 //!   destroy the old KEK.
 //! - **A stolen X25519 box key** opens the data keys shared with that member (and only those).
 //!   Re-register a new key on chain; shares already sent must be treated as disclosed.
+//! - **A stolen threshold holder** (one gateway's KEK, box key and every file) gives one share
+//!   of each record it holds: fewer than `t` shares say nothing of the key. `t` colluding
+//!   holders rebuild it; a holder giving a wrong share is detected by the anchored commitments.
 //! - **A stolen Ed25519 admin key** lets the thief register a box key of its own and so receive
 //!   future shares: the chain's key-rotation and revocation rules are the defence.
 //! - **A stolen gateway request** cannot be replayed while valid ([`httpsig::NonceCache`]) and is
@@ -48,5 +54,6 @@ pub mod httpsig;
 pub mod kek;
 pub mod record;
 pub mod share;
+pub mod threshold;
 
 pub use error::{HttpSigError, Result, VaultError};
