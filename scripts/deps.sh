@@ -5,6 +5,8 @@
 #     chromium (the pages' browser tests drive it headless), prometheus (its promtool checks and
 #     unit-tests localnet/prometheus/alerts.yml; the server is not run), nodejs and npm (web/:
 #     the pages' verifier tests and the independent FHIR validator the Rust tests call);
+#   - openjdk-17-jdk-headless and maven (Debian's), and with them the HL7 FHIR validator of
+#     HAPI FHIR (tools/fhir-validator) built into $MEDLEDGER_TOOLS/fhir-validator;
 #   - cargo-deny, pinned in scripts/versions.env, built once into $MEDLEDGER_TOOLS;
 #   - web/'s npm packages, exactly as package-lock.json pins them (`npm ci`);
 #   - CometBFT at the version pinned in scripts/versions.env, built with `go install` into
@@ -38,6 +40,32 @@ if [ ! -f web/node_modules/.package-lock.json ] || ! cmp -s web/package-lock.jso
   echo "deps: npm ci in web/"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
   cp web/package-lock.json web/node_modules/.medledger-lock
+fi
+
+# The HL7 FHIR validator (HAPI FHIR's, tools/fhir-validator) that the suite runs beside FHIR.js:
+# Java 17 and Maven from Debian; the jar and its dependencies built into $TOOLS/fhir-validator,
+# again only when tools/fhir-validator changed. Maven fetches HAPI's jars here; the tests run the
+# jar with `java` alone, offline.
+need_java=()
+for pkg in openjdk-17-jdk-headless maven; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_java+=("$pkg")
+done
+if ((${#need_java[@]})); then
+  echo "deps: installing Debian packages: ${need_java[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_java[@]}" >/dev/null
+fi
+validator="$TOOLS/fhir-validator"
+stamp="$(find tools/fhir-validator -type f ! -path '*/target/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$validator/fhir-validator.jar" ] || [ "$(cat "$validator/stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "deps: building the HAPI FHIR validator into $validator (Maven, ~1 min; more the first time)"
+  out="$(mktemp -d)"
+  timeout 1200 mvn -B -q -Dstyle.color=never -f tools/fhir-validator/pom.xml -Dfhir-validator.out="$out" -DskipTests package
+  rm -rf "$validator" && mkdir -p "$validator"
+  mv "$out/fhir-validator.jar" "$out/lib" "$validator/"
+  rm -rf "$out"
+  echo "$stamp" >"$validator/stamp"
 fi
 
 want="${COMETBFT_VERSION#v}"

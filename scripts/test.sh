@@ -36,5 +36,7 @@ cargo build --release --workspace --bins --features "$FEATURES"
 # CONTRIBUTING's rules, enforced: the workspace's lints (no unwrap or panic in production code, no
 # floats, documented items; clippy.toml: no HashMap or HashSet) on every target, as errors.
 cargo clippy --release --workspace --all-targets --features "$FEATURES" -- -D warnings
+# The validator's own build (no `dev-tools`: no localnet launcher, no load generator) compiles too.
+cargo clippy --release -p medledger --all-targets --no-default-features --features "$FEATURES" -- -D warnings
 export MEDLEDGER_BIN="$CARGO_TARGET_DIR/release/medledger"
 cargo test --release --workspace --all-targets --no-fail-fast --features "$FEATURES" "$@"

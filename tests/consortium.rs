@@ -1,8 +1,6 @@
 //! Integration tests against a real 4-validator CometBFT localnet: consent gates access, proofs
 //! verify against committed headers, bad input gets stable codes, and killed nodes rejoin.
 
-mod support;
-
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -10,7 +8,8 @@ use medledger_devnet::localnet::Proc;
 use medledger_tx::pb::{self, tx_body::Msg, Consent, TxBody};
 use medledger_tx::{ids, keys, sign_tx, Code};
 use prost::Message;
-use support::{grant, read, Patient, TestNet};
+
+use crate::support::{self, grant, read, Patient, TestNet};
 
 fn patient_key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -554,6 +553,9 @@ async fn a_mempool_fuller_than_a_block_never_halts_the_chain() {
                     content_hash: vec![7; 32],
                     size: 1,
                     key_id: "k".repeat(120),
+                    holders: vec![],
+                    threshold: 0,
+                    share_commitments: vec![],
                 })),
             };
             let tx = sign_tx(&t.member_key(m), &body);
@@ -627,6 +629,9 @@ async fn the_reviews_live_attacks_are_refused_by_a_real_consortium() {
         content_hash: vec![3; 32],
         size: 10,
         key_id: "k".into(),
+        holders: vec![],
+        threshold: 0,
+        share_commitments: vec![],
     });
     assert_eq!(c.submit(&hospital, psy).await.unwrap().code, 0);
     let r = c.submit(&hospital, read(&pid, "psy-1")).await.unwrap();

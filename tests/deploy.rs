@@ -12,6 +12,8 @@ use medledger_devnet::localnet::{AppKind, Localnet, Spec, MEMBERS};
 use medledger_devnet::medledger_bin;
 use serde_json::Value;
 
+use crate::support;
+
 fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
@@ -66,6 +68,7 @@ fn check_genesis(g: &Value, what: &str) {
 
 #[test]
 fn the_docker_path_and_localnet_up_generate_the_same_genesis_and_configs() {
+    let _machine = support::exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let bin = medledger_bin().unwrap();
 
@@ -193,6 +196,7 @@ fn the_docker_path_and_localnet_up_generate_the_same_genesis_and_configs() {
 
 #[test]
 fn genesis_assembly_refuses_a_member_file_that_lies() {
+    let _machine = support::exclusive();
     let tmp = tempfile::tempdir().unwrap();
     let keyring = Keyring::new(tmp.path().join("keys"));
     let cometbft = medledger_devnet::cometbft::binary().unwrap();

@@ -6,22 +6,21 @@
 //! - no tx was applied twice (access histories hold each record id at most once);
 //! - heights keep increasing while ≥ 3 of 4 validators are up, and stop (no fork) with 2 down.
 //!
-//! `cargo test --release -p medledger-it --test faults` runs every fault once (the CI version), on
-//! the `medledger` binary built with `--features medledger/fault-injection` (scripts/test.sh
-//! builds it and names it in `MEDLEDGER_BIN`; see `medledger_devnet::medledger_bin`).
-//! `MEDLEDGER_SOAK_MINUTES=30` then keeps injecting random faults for that long
-//! (`MEDLEDGER_SOAK_SEED` picks the sequence) and prints the summary table. The crash points
-//! inside Commit need the `fault-injection` feature; without it the test fails and says so.
-//! Partitions are TCP relays in the test process on every p2p link (`faults/links.rs`), so no
-//! privileges are needed. See docs/reliability.md.
+//! `cargo test --release -p medledger-it --test it faults::` runs every fault once (the CI
+//! version), on the `medledger` binary built with `--features medledger/fault-injection`
+//! (scripts/test.sh builds it and names it in `MEDLEDGER_BIN`; see
+//! `medledger_devnet::medledger_bin`). `MEDLEDGER_SOAK_MINUTES=30` then keeps injecting random
+//! faults for that long (`MEDLEDGER_SOAK_SEED` picks the sequence) and prints the summary table.
+//! The crash points inside Commit need the `fault-injection` feature; without it the test fails
+//! and says so. Partitions are TCP relays in the test process on every p2p link
+//! (`faults/links.rs`), so no privileges are needed. The suite's localnet holds the machine
+//! (`support::exclusive`) while it runs: no other test of the binary starts processes beside it.
+//! See docs/reliability.md.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-#[path = "faults/links.rs"]
 mod links;
-#[path = "faults/load.rs"]
 mod load;
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -34,8 +33,9 @@ use medledger_state::fault::{CRASH_AT_ENV, POINTS};
 use medledger_tx::keys;
 use medledger_tx::pb::{AccessEvent, Consent, Patient};
 use prost::Message;
-use support::TestNet;
 use tokio::time::{sleep, timeout};
+
+use crate::support::TestNet;
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest a faulted-but-quorate chain may take to commit 3 more blocks (a dead proposer costs

@@ -6,8 +6,6 @@
 //! Everything the gateway emitted is then checked by an independent FHIR R4 validator
 //! (`web/tools/validate-fhir.mjs`, FHIR.js with the R4 core profiles).
 
-mod support;
-
 use std::path::PathBuf;
 
 use base64ct::{Base64, Encoding};
@@ -16,7 +14,8 @@ use medledger_gateway::client::{log_access_tx, now_secs, sign_headers, GatewayCl
 use medledger_tx::pb::{self, tx_body::Msg, CoverageRule, Purpose};
 use prost::Message;
 use serde_json::{json, Value};
-use support::TestNet;
+
+use crate::support::{self, TestNet};
 
 struct Fhir {
     base: String,
@@ -233,6 +232,9 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
                 content_hash: vec![9; 32],
                 size: 512,
                 key_id: "hospital-a-vault-1".into(),
+                holders: vec![],
+                threshold: 0,
+                share_commitments: vec![],
             }),
         )
         .await
@@ -769,6 +771,18 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // HL7's own validator (HAPI FHIR, stricter than FHIR.js: it refuses impossible dates and
+    // relative references without fullUrl) finds no error in the same documents, a record the
+    // gateway released, nor the CLI's FHIR export of the patient's access history.
+    let mut docs = f.emitted.lock().unwrap().clone();
+    docs.push((
+        "GET /fhir/Observation/obs-1".into(),
+        serde_json::from_slice(content).unwrap(),
+    ));
+    let export = crate::hapi::cli_fhir_export(net.home(), &net.net.spec.nodes[0].rpc_url(), &pid);
+    docs.push(("medledger verify access --export fhir".into(), export));
+    crate::hapi::assert_valid(&docs);
 }
 
 /// Every `medledger_…` and `cometbft_…` series named in a PromQL expression of the Grafana

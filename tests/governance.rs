@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod support;
-
 use std::time::Duration;
 
 use medledger_client::verify::{attest, verify_key, Trust};
@@ -14,9 +12,10 @@ use medledger_devnet::localnet::{NodePorts, JOINING_MEMBER};
 use medledger_query::certificate::CertTrust;
 use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg, MemberKind};
 use medledger_tx::{ids, keys};
-use support::TestNet;
 use tendermint::account;
 use tendermint_rpc::{Client as _, Paging};
+
+use crate::support::TestNet;
 
 fn propose(action: Action, deadline_height: u64) -> Msg {
     Msg::SubmitProposal(pb::SubmitProposal {

@@ -2,8 +2,6 @@
 //! consent to a hospital, a lab result anchored and read, a claim auto-approved and paid, a second
 //! claim denied and appealed, a break-glass read reviewed, consent revoked, and erasure.
 
-mod support;
-
 use ed25519_dalek::SigningKey;
 use medledger_client::Client;
 use medledger_tx::pb::{
@@ -12,7 +10,8 @@ use medledger_tx::pb::{
 use medledger_tx::{ids, keyproof, keys, Code};
 use prost::Message;
 use sha2::{Digest, Sha256};
-use support::TestNet;
+
+use crate::support::TestNet;
 
 async fn ok(c: &Client, k: &SigningKey, msg: Msg) -> medledger_client::TxReport {
     let r = c.submit(k, msg).await.unwrap();
@@ -147,6 +146,9 @@ async fn a_patients_journey_through_the_consortium() {
             content_hash: vec![9; 32],
             size: 2048,
             key_id: "lab-vault-7".into(),
+            holders: vec![],
+            threshold: 0,
+            share_commitments: vec![],
         }),
     )
     .await;

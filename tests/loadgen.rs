@@ -2,12 +2,11 @@
 //! realistic mix (access logs, grants, revocations) is committed completely, once each, with no
 //! rejection, and the report's numbers are consistent.
 
-mod support;
-
 use std::time::Duration;
 
 use medledger_loadgen::{self as loadgen, Broadcast, LoadConfig, Target};
-use support::TestNet;
+
+use crate::support::TestNet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_load_commits_every_sent_tx_exactly_once() {

@@ -10,13 +10,13 @@
 //!   the blocks (so the members got in beside it, not for want of one).
 //!
 //! Both run `medledger bench` itself on throwaway localnets at a free port range, one after the
-//! other.
-
-mod support;
+//! other, holding the machine (`support::exclusive`): no other test's localnet runs beside them.
 
 use std::process::Command;
 
 use serde_json::Value;
+
+use crate::support;
 
 /// A base port whose node ports (base + 10 i + 0..6, four nodes) are all free now.
 fn free_base_port() -> u16 {
@@ -60,6 +60,7 @@ fn n(v: &Value, key: &str) -> u64 {
 
 #[test]
 fn past_capacity_and_under_a_flood_the_chain_commits_and_loses_nothing() {
+    let _machine = support::exclusive();
     let (code, cells) = bench(&[
         "grid",
         "--rates",

@@ -2,13 +2,12 @@
 //! the app lets go; the app refuses states below its own window with code 103; and every state
 //! it still answers for verifies against the header after it, which the node still has.
 
-mod support;
-
 use std::process::Command;
 
 use medledger_tx::keys;
-use support::{medledger_bin, TestNet};
 use tendermint_rpc::Client as _;
+
+use crate::support::{self, medledger_bin, TestNet};
 
 const KEEP_RECENT: u64 = 10;
 const RETAIN_BLOCKS: u64 = 15;
@@ -51,6 +50,7 @@ async fn a_node_keeps_only_the_blocks_it_retains_and_every_state_it_answers_for_
 
 #[test]
 fn retaining_fewer_blocks_than_the_readable_states_is_refused_at_start() {
+    let _machine = support::exclusive();
     let dir = tempfile::tempdir().unwrap();
     for (retain, keep, snapshots) in [("10", "10", "0"), ("50", "0", "0"), ("50", "20", "100")] {
         let out = Command::new(medledger_bin())

@@ -3,14 +3,13 @@
 //! restored root), without replaying the blocks before it, reaches the same app hash and
 //! follows; a node replaying from genesis is timed beside it.
 
-mod support;
-
 use std::time::Instant;
 
 use medledger_devnet::localnet::{NodePorts, Proc};
 use medledger_tx::{keys, QueryCode};
-use support::{read, TestNet};
 use tendermint_rpc::Client as _;
+
+use crate::support::{read, TestNet};
 
 /// Snapshots every 10 heights on the validators (300 ms blocks: one every 3 s).
 const INTERVAL: u64 = 10;

@@ -4,14 +4,13 @@
 //! the previous release stops before that block instead of diverging, and once restarted on
 //! the new release replays it and rejoins with the same app hash.
 
-mod support;
-
 use medledger_devnet::localnet::Proc;
 use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg};
 use medledger_tx::{keys, pb::UpgradePlan};
 use prost::Message;
-use support::TestNet;
 use tendermint_rpc::Client as _;
+
+use crate::support::TestNet;
 
 /// hospital-d runs as the previous release (app version 1 only).
 const OLD: usize = 3;

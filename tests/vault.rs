@@ -3,11 +3,9 @@
 //! hospital-a (consented) reads it back byte for byte with `vault get`, insurer-c (no consent)
 //! is refused with exit status 1.
 
-mod support;
-
 use std::process::{Command, Output};
 
-use support::TestNet;
+use crate::support::{self, TestNet};
 
 fn medledger(net: &TestNet, args: &[&str]) -> Output {
     let out = Command::new(support::medledger_bin())

@@ -1,9 +1,14 @@
 //! Test support: a real 4-validator localnet (real CometBFT processes, real medledger apps) on
 //! free ports in a temp dir, stopped when the test ends, even when it fails.
 //!
-//! Localnet tests in one binary run one at a time (two consortia on 2 cores would only make both
-//! slow and flaky). A missing `medledger` binary or a missing or wrong CometBFT is a failure,
-//! never a skip.
+//! One test at a time has the machine: every test that starts processes (a localnet, a
+//! `medledger` command, CometBFT, a browser) holds [`exclusive`] for its whole run, and
+//! [`TestNet`] holds it from `prepare` until its nodes are stopped. The harness runs two tests at
+//! once (two cores), but two consortia on 2 cores would only make both slow and flaky, and the
+//! suites that load the chain (faults, overload, loadgen, statesync, pages with chromium) assume
+//! nothing else runs beside them, as when each suite was a binary of its own run after the
+//! others. Tests that only read files run beside them. A missing `medledger` binary or a
+//! missing or wrong CometBFT is a failure, never a skip.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
@@ -18,7 +23,16 @@ use medledger_devnet::localnet::{Localnet, NodePorts, NodeSpec, Proc, Spec, MEMB
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use tempfile::TempDir;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// The machine, held by one process-starting test at a time (see the module's docs).
+static MACHINE: Mutex<()> = Mutex::new(());
+
+/// Waits until no other test of this binary starts processes, and holds the machine until the
+/// guard drops (at the end of the test, also when it fails). A test with a [`TestNet`] already
+/// holds it and must not ask again (it would wait for itself). A test that failed while holding
+/// it does not stop the others: the lock's poison is ignored.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The `medledger` binary the localnets run (built by scripts/test.sh, named by
 /// `$MEDLEDGER_BIN`; see `medledger_devnet::medledger_bin`). Missing is a failure, never a skip.
@@ -31,9 +45,10 @@ pub struct TestNet {
     pub net: Localnet,
     pub keyring: Keyring,
     pub chain_id: String,
-    // Dropped after `net` has been stopped (see Drop).
+    // Dropped after `net` has been stopped (see Drop), in this order: the machine is free only
+    // once the nodes are gone.
     home: TempDir,
-    _serial: MutexGuard<'static, ()>,
+    _machine: MutexGuard<'static, ()>,
 }
 
 impl TestNet {
@@ -60,7 +75,7 @@ impl TestNet {
     /// [`TestNet::prepare`], with or without the members' gateways (they cost a process and a
     /// SetGateway tx per node; only tests of the vault ask for them).
     pub fn prepare_with(gateways: bool) -> TestNet {
-        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let machine = exclusive();
         let home = tempfile::Builder::new()
             .prefix("medledger-it-")
             .tempdir()
@@ -98,7 +113,7 @@ impl TestNet {
             keyring,
             chain_id,
             home,
-            _serial: serial,
+            _machine: machine,
         }
     }
 

@@ -7,7 +7,8 @@
 //     last showed it active;
 //   - a grant: the proven `seq/{signer}` is past the tx's sequence, and the proven consent (the
 //     one the answer names, else the newest of the patient's proven list) is the patient's, with
-//     the grantee, classes and purposes asked for, granted after the height the page last showed.
+//     the grantee, classes, purposes and study asked for, granted after the height the page last
+//     showed.
 // Only then is the outcome "verified"; otherwise "unconfirmed", which the page shows in amber.
 
 import { decodeU64, fromUtf8, toHex } from './bytes.ts';
@@ -107,6 +108,7 @@ export function provenDone(exp: Expectation, p: ProvenState): boolean {
     c.grantee === g.grantee &&
     sameList(c.dataClasses, g.dataClasses) &&
     sameList(c.purposes, g.purposes) &&
+    c.studyId === g.studyId &&
     c.grantedHeight > exp.shownAt
   );
 }

@@ -22,3 +22,9 @@ export const record = (id: string) => `record/${id}`;
 export const claim = (id: string) => `claim/${id}`;
 /** The patient's pending guardian-set change and/or key rotation (absent: nothing pending). */
 export const guardianChange = (p: string) => `guardian-change/${p}`;
+/**
+ * The time (unix seconds, 8-byte big-endian) of the block that made the state, proven at the
+ * certified height (absent on a ledger that does not store it; the page then says how long ago
+ * it saw the certified state advance).
+ */
+export const blockTime = () => 'block-time';

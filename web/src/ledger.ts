@@ -128,7 +128,8 @@ async function pool<T, R>(items: T[], limit: number, f: (t: T) => Promise<R>): P
 export class Ledger {
   trust?: CertTrust;
   chainId?: string;
-  genesisValidators: { address: string; power: string; name: string }[] = [];
+  /** The genesis members' ids and names (suggestions for the consent form; not proof of anything). */
+  genesisMembers: { id: string; name: string }[] = [];
 
   constructor(readonly rpc: Transport) {}
 
@@ -144,6 +145,11 @@ export class Ledger {
     const genesis = body?.result?.genesis;
     this.trust = trustFromGenesis(genesis);
     this.chainId = this.trust.chainId;
+    const members: unknown[] = Array.isArray(genesis?.app_state?.members) ? genesis.app_state.members : [];
+    this.genesisMembers = members
+      .map((m: any) => ({ id: String(m?.id ?? ''), name: String(m?.name ?? '') }))
+      .filter((m) => /^[A-Za-z0-9._:-]{1,64}$/.test(m.id))
+      .slice(0, 256);
     return this.trust;
   }
 

@@ -6,13 +6,13 @@
 
 import { create, fromBinary, toBinary, type DescEnum, type DescField, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import { ActionSchema, PurposeSchema } from './gen/medledger/v1/common_pb.ts';
-import { PendingPatientChangeSchema, type PendingPatientChange } from './gen/medledger/v1/identity_pb.ts';
-import { AccessEventSchema, CertificateSchema, ConsentSchema, KeyOwnerSchema, ReviewStatusSchema, ValidatorSetSchema, type AccessEvent, type Certificate, type Consent, type Validator } from './gen/medledger/v1/state_pb.ts';
+import { PendingPatientChangeSchema, PractitionerRoleSchema, PractitionerSchema, type PendingPatientChange, type Practitioner } from './gen/medledger/v1/identity_pb.ts';
+import { AccessEventSchema, CertificateSchema, ConsentSchema, KeyOwnerSchema, MemberSchema, ReviewStatusSchema, ValidatorSetSchema, type AccessEvent, type Certificate, type Consent, type Member, type Validator } from './gen/medledger/v1/state_pb.ts';
 import { GrantConsentSchema, RevokeConsentSchema, TxBodySchema, TxSchema, type TxBody } from './gen/medledger/v1/tx_pb.ts';
 
 export { Action, Purpose } from './gen/medledger/v1/common_pb.ts';
-export { ReviewStatus, type AccessEvent, type Certificate, type Consent, type Validator } from './gen/medledger/v1/state_pb.ts';
-export type { PendingPatientChange, SetGuardians } from './gen/medledger/v1/identity_pb.ts';
+export { ReviewStatus, type AccessEvent, type Certificate, type Consent, type Member, type Validator } from './gen/medledger/v1/state_pb.ts';
+export { PractitionerStatus, type PendingPatientChange, type Practitioner, type SetGuardians } from './gen/medledger/v1/identity_pb.ts';
 
 // ---- decoding ----
 // fromBinary: proto3 defaults for absent fields, strict UTF-8, unknown fields kept aside; a
@@ -23,6 +23,8 @@ export const decodeAccessEvent = (b: Uint8Array): AccessEvent => fromBinary(Acce
 export const decodeCertificate = (b: Uint8Array): Certificate => fromBinary(CertificateSchema, b);
 export const decodeValidatorSet = (b: Uint8Array): { validators: Validator[] } => fromBinary(ValidatorSetSchema, b);
 export const decodePendingPatientChange = (b: Uint8Array): PendingPatientChange => fromBinary(PendingPatientChangeSchema, b);
+export const decodeMember = (b: Uint8Array): Member => fromBinary(MemberSchema, b);
+export const decodePractitioner = (b: Uint8Array): Practitioner => fromBinary(PractitionerSchema, b);
 
 /** Who owns a key: the `owner` case by its proto field name (`patient_id`, `retired_patient_key`, …; '' when unset) and its id. */
 export function decodeKeyOwner(b: Uint8Array): { kind: string; id: string } {
@@ -37,6 +39,7 @@ export const enumName = (e: DescEnum, n: number): string => e.value[n]?.localNam
 export const purposeName = (p: number): string => enumName(PurposeSchema, p);
 export const actionName = (a: number): string => enumName(ActionSchema, a);
 export const reviewName = (r: number): string => enumName(ReviewStatusSchema, r);
+export const roleName = (r: number): string => enumName(PractitionerRoleSchema, r);
 
 /** A purpose by its name (`TREAT`); throws for a name the proto does not have. */
 export function purposeByName(name: string): number {

@@ -94,6 +94,9 @@ test('a grant whose consent and sequence are proven is verified (named by the an
   // Another grantee than asked: not this grant.
   const o3 = await send(okWithoutApplying(ok(90n, 'c-3')), grantConsent({ ...GRANT_C3_INIT, grantee: 'hospital-a' }), 4n, 89n);
   assert.equal(o3.kind, 'unconfirmed', o3.text);
+  // The same grant for a research study: the proven consent names none, so not this grant.
+  const o4 = await send(okWithoutApplying(ok(90n, 'c-3')), grantConsent({ ...GRANT_C3_INIT, studyId: 'study-7' }), 4n, 89n);
+  assert.equal(o4.kind, 'unconfirmed', o4.text);
 });
 
 test('an OK at a height never certified ends, bounded, as not confirmed', async () => {

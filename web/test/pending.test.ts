@@ -96,6 +96,12 @@ test('a rotation alone, and a removal of every guardian, are each described', ()
   assert.ok(g.headline.includes('all your guardians will be removed from 2030-01-02 03:04:05 UTC'), g.headline);
 });
 
+test('the times can be worded by the page (the patient page uses local time)', () => {
+  const p = decodePendingPatientChange(encodePending({ newKey: key(0x0c), kTime: T1, kHeight: 9n }));
+  const d = describePending(p, BEFORE, (t) => `<${t}>`)!;
+  assert.ok(d.headline.includes(`from <${T1}>`), d.headline);
+});
+
 test('once the effective time has passed, the advice no longer says "before then"', () => {
   const p = decodePendingPatientChange(encodePending({ guardians: { keys: [key(1)], threshold: 1 }, gTime: T1, gHeight: 3n }));
   const d = describePending(p, Number(T1) + 1)!;

@@ -1,5 +1,5 @@
 // The patient page tells the truth (issue 27): rollback of the certified height, the banner's
-// verdict, the consortium fingerprint and its pin, backoff and the consent form's words.
+// verdict, the consortium fingerprint and its pin, freshness and backoff.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,12 +9,10 @@ import {
   backoffMs,
   checkPin,
   checkRollback,
-  grantConfirmation,
+  freshness,
   isOutage,
   isStale,
-  pickedClasses,
   pin,
-  purposeWords,
   recordSeen,
   seenHeight,
   seenKey,
@@ -48,15 +46,17 @@ test('rollback: an older certified height than the newest seen is refused, in wo
 
 test('the banner reflects the worst row', () => {
   assert.equal(verdict([{ verified: true }, { verified: true }], 7n).kind, 'ok');
-  assert.match(verdict([{ verified: true }], 7n).text, /every access to your data, verified at certified height 7/);
+  assert.match(verdict([{ verified: true }], 7n).text, /every access to your data, verified: .*\(ledger state 7\)/);
   const bad = verdict([{ verified: true }, { verified: false }, { verified: false, denied: true }], 7n);
   assert.equal(bad.kind, 'error');
   assert.doesNotMatch(bad.text, /every access to your data, verified/);
-  assert.match(bad.text, /1 item\(s\) .*did NOT verify/);
+  assert.match(bad.text, /1 item\(s\) below could NOT be verified, and the gateway did not show 1 to you/);
   const denied = verdict([{ verified: true }, { verified: false, denied: true }], 7n);
   assert.equal(denied.kind, 'warn');
   assert.doesNotMatch(denied.text, /every access to your data, verified/);
-  assert.match(denied.text, /not permitted/);
+  assert.match(denied.text, /did not show you 1 item\(s\).*a permission, not a failed check/);
+  // Only a row that failed (not one refused) makes it red, however many rows there are.
+  assert.equal(verdict([...Array(50)].map(() => ({ verified: true })).concat([{ verified: false }]), 1n).kind, 'error');
   assert.equal(verdict([], 1n).kind, 'ok');
 });
 
@@ -106,12 +106,19 @@ test('outages back off; other failures are not outages', () => {
   assert.equal(isStale(100_000, 0), false);
 });
 
-test('the consent form: classes from the list, * asks for confirmation, purposes in words', () => {
-  assert.deepEqual(pickedClasses(['Observation', 'Bogus', 'Condition']), ['Observation', 'Condition']);
-  assert.deepEqual(pickedClasses(['Observation', '*']), ['*']);
-  assert.equal(grantConfirmation('lab-b', ['Observation']), undefined);
-  assert.match(grantConfirmation('lab-b', ['*']) ?? '', /ALL your data/);
-  assert.equal(purposeWords('TREAT'), 'treatment (TREAT)');
-  assert.equal(purposeWords('HRESCH'), 'research (HRESCH)');
-  assert.equal(purposeWords('X'), 'X');
+test('freshness: the certified block time when proven, else the time since the state advanced', () => {
+  const min = 60_000;
+  const t = (secs: bigint) => `T${secs}`;
+  // A proven block time: old by this device's clock after 2 minutes.
+  assert.deepEqual(freshness(1000 * 1000, 0, 1000n, t), { stale: false, text: 'Ledger time T1000' });
+  const old = freshness(1000 * 1000 + 3 * min, Date.now(), 1000n, t);
+  assert.equal(old.stale, true);
+  assert.match(old.text, /^Ledger time T1000, 3 minutes ago — what you see may be out of date$/);
+  // Exactly 2 minutes is not yet old.
+  assert.equal(freshness(1000 * 1000 + 2 * min, 0, 1000n, t).stale, false);
+  // No block time (or 0): judged by when the certified height last advanced.
+  assert.deepEqual(freshness(10 * min, 10 * min - 5000, undefined, t), { stale: false, text: 'Newest ledger state seen less than a minute ago' });
+  const stuck = freshness(10 * min, 5 * min, 0n, t);
+  assert.equal(stuck.stale, true);
+  assert.match(stuck.text, /^No newer ledger state since 5 minutes ago — what you see may be out of date$/);
 });

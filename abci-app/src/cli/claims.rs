@@ -1,7 +1,9 @@
 //! `medledger tx claim publish-policy|submit|decide|pay|appeal`, `medledger tx coverage
 //! enrol|end`, and `medledger query claim ID` / `query policy INSURER POLICY [--version N]` /
 //! `query coverage PATIENT INSURER`: insurers' coverage policies, patients' enrolments and
-//! providers' claims.
+//! providers' claims. As in the other domains, each tx command is a struct that builds its
+//! message (`into_msg`; `tx` signs and sends it) and each query a struct that reads and prints
+//! with a [`Reader`] (`run`).
 //!
 //! Free text (appeal reasons, decision notes) never goes on chain: the CLI sends its SHA-256 and
 //! prints it; the signer keeps the text.
@@ -17,122 +19,248 @@ use medledger_tx::rules::claims::item_amount;
 use sha2::{Digest, Sha256};
 
 use super::entity::Entity;
-use super::query::{print_list, show, Reader};
+use super::read::{print_list, show, Reader};
 use super::Output;
 
 /// Claims transactions.
 #[derive(Debug, Subcommand)]
 pub enum ClaimTx {
     /// Publish the next version of one of your coverage policies (an insurer's admin key).
-    PublishPolicy {
-        /// Policy id, e.g. `gold`.
-        #[arg(long = "policy")]
-        policy_id: String,
-        /// A coverage rule (repeat): `CODE[,cap=N][,copay=N|,copay-bps=N][,preauth]`, or
-        /// `CODE,not-covered`. `cap` is the most paid per unit; `copay` a fixed amount per item;
-        /// `copay-bps` basis points of the approved amount (10000 = all of it).
-        #[arg(long = "rule", required = true, value_parser = parse_rule)]
-        rules: Vec<CoverageRule>,
-    },
+    PublishPolicy(PublishPolicyArgs),
     /// Submit a claim for a patient (a hospital's or lab's admin, or one of its clinicians).
-    Submit {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// Insurer member id; the patient must have granted it an HPAYMT consent for `Claim`.
-        #[arg(long)]
-        insurer: String,
-        /// The insurer's policy id; the claim is adjudicated against its latest version.
-        #[arg(long = "policy")]
-        policy_id: String,
-        /// Day of service, unix seconds (not after the block time).
-        #[arg(long)]
-        date: u64,
-        /// An item (repeat): `CODE[@MODIFIER]:QUANTITY:UNIT_PRICE`. Each service once per claim;
-        /// a real second service of a code on one day carries a modifier, e.g. `99213@76:1:5000`.
-        #[arg(long = "item", required = true, value_parser = parse_item)]
-        items: Vec<ClaimItem>,
-        /// Evidence of treatment (repeat, 1-16): the index of an access event of the patient by
-        /// your member for TREAT or ETREAT, on the day of service or up to 30 days before (see
-        /// `query access PATIENT`).
-        #[arg(long = "evidence", required = true)]
-        evidence: Vec<u64>,
-        /// An anchored record of the patient supporting the claim (repeat).
-        #[arg(long = "record")]
-        records: Vec<String>,
-        /// The claim's total; computed from the items when omitted.
-        #[arg(long)]
-        total: Option<u64>,
-    },
+    Submit(SubmitClaimArgs),
     /// Decide a pending or appealed claim (the insurer's admin or a claims adjuster).
-    Decide {
-        /// Claim id, e.g. cl-1.
-        claim_id: String,
-        /// Approved amount of each item, in item order (repeat once per item).
-        #[arg(long = "amount", required = true)]
-        amounts: Vec<u64>,
-        /// A note for the provider: only its SHA-256 goes on chain (printed); keep the text.
-        #[arg(long, default_value = "")]
-        note: String,
-    },
+    Decide(DecideClaimArgs),
     /// Record the payment of an approved or partially approved claim (the insurer).
-    Pay {
-        /// Claim id.
-        claim_id: String,
-        /// The payment's reference, e.g. a bank transfer id.
-        #[arg(long)]
-        reference: String,
-    },
+    Pay(PayClaimArgs),
     /// Appeal a denied or partially approved claim, once (the provider).
-    Appeal {
-        /// Claim id.
-        claim_id: String,
-        /// Why the insurer should decide again: only its SHA-256 goes on chain (printed); keep
-        /// the text and send it to the insurer.
-        #[arg(long)]
-        reason: String,
-    },
+    Appeal(AppealClaimArgs),
+}
+
+impl ClaimTx {
+    /// The message the command sends.
+    pub(super) fn into_msg(self) -> anyhow::Result<Msg> {
+        match self {
+            ClaimTx::PublishPolicy(a) => Ok(a.into_msg()),
+            ClaimTx::Submit(a) => a.into_msg(),
+            ClaimTx::Decide(a) => Ok(a.into_msg()),
+            ClaimTx::Pay(a) => Ok(a.into_msg()),
+            ClaimTx::Appeal(a) => a.into_msg(),
+        }
+    }
+}
+
+/// `tx claim publish-policy`.
+#[derive(Debug, Args)]
+pub struct PublishPolicyArgs {
+    /// Policy id, e.g. `gold`.
+    #[arg(long = "policy")]
+    policy_id: String,
+    /// A coverage rule (repeat): `CODE[,cap=N][,copay=N|,copay-bps=N][,preauth]`, or
+    /// `CODE,not-covered`. `cap` is the most paid per unit; `copay` a fixed amount per item;
+    /// `copay-bps` basis points of the approved amount (10000 = all of it).
+    #[arg(long = "rule", required = true, value_parser = parse_rule)]
+    rules: Vec<CoverageRule>,
+}
+
+impl PublishPolicyArgs {
+    fn into_msg(self) -> Msg {
+        Msg::PublishPolicy(pb::PublishPolicy {
+            policy_id: self.policy_id,
+            rules: self.rules,
+        })
+    }
+}
+
+/// `tx claim submit`.
+#[derive(Debug, Args)]
+pub struct SubmitClaimArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// Insurer member id; the patient must have granted it an HPAYMT consent for `Claim`.
+    #[arg(long)]
+    insurer: String,
+    /// The insurer's policy id; the claim is adjudicated against its latest version.
+    #[arg(long = "policy")]
+    policy_id: String,
+    /// Day of service, unix seconds (not after the block time).
+    #[arg(long)]
+    date: u64,
+    /// An item (repeat): `CODE[@MODIFIER]:QUANTITY:UNIT_PRICE`. Each service once per claim;
+    /// a real second service of a code on one day carries a modifier, e.g. `99213@76:1:5000`.
+    #[arg(long = "item", required = true, value_parser = parse_item)]
+    items: Vec<ClaimItem>,
+    /// Evidence of treatment (repeat, 1-16): the index of an access event of the patient by
+    /// your member for TREAT or ETREAT, on the day of service or up to 30 days before (see
+    /// `query access PATIENT`).
+    #[arg(long = "evidence", required = true)]
+    evidence: Vec<u64>,
+    /// An anchored record of the patient supporting the claim (repeat).
+    #[arg(long = "record")]
+    records: Vec<String>,
+    /// The claim's total; computed from the items when omitted.
+    #[arg(long)]
+    total: Option<u64>,
+}
+
+impl SubmitClaimArgs {
+    fn into_msg(self) -> anyhow::Result<Msg> {
+        let total = match self.total {
+            Some(t) => t,
+            None => items_total(&self.items)?,
+        };
+        Ok(Msg::SubmitClaim(pb::SubmitClaim {
+            patient_id: self.patient,
+            insurer: self.insurer,
+            policy_id: self.policy_id,
+            service_date: self.date,
+            items: self.items,
+            record_ids: self.records,
+            total,
+            evidence: self.evidence,
+        }))
+    }
+}
+
+/// `tx claim decide`.
+#[derive(Debug, Args)]
+pub struct DecideClaimArgs {
+    /// Claim id, e.g. cl-1.
+    claim_id: String,
+    /// Approved amount of each item, in item order (repeat once per item).
+    #[arg(long = "amount", required = true)]
+    amounts: Vec<u64>,
+    /// A note for the provider: only its SHA-256 goes on chain (printed); keep the text.
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+impl DecideClaimArgs {
+    fn into_msg(self) -> Msg {
+        Msg::DecideClaim(pb::DecideClaim {
+            claim_id: self.claim_id,
+            approved_amounts: self.amounts,
+            note_hash: if self.note.is_empty() {
+                Vec::new()
+            } else {
+                text_hash("note", &self.note)
+            },
+        })
+    }
+}
+
+/// `tx claim pay`.
+#[derive(Debug, Args)]
+pub struct PayClaimArgs {
+    /// Claim id.
+    claim_id: String,
+    /// The payment's reference, e.g. a bank transfer id.
+    #[arg(long)]
+    reference: String,
+}
+
+impl PayClaimArgs {
+    fn into_msg(self) -> Msg {
+        Msg::PayClaim(pb::PayClaim {
+            claim_id: self.claim_id,
+            payment_reference: self.reference,
+        })
+    }
+}
+
+/// `tx claim appeal`.
+#[derive(Debug, Args)]
+pub struct AppealClaimArgs {
+    /// Claim id.
+    claim_id: String,
+    /// Why the insurer should decide again: only its SHA-256 goes on chain (printed); keep
+    /// the text and send it to the insurer.
+    #[arg(long)]
+    reason: String,
+}
+
+impl AppealClaimArgs {
+    fn into_msg(self) -> anyhow::Result<Msg> {
+        if self.reason.trim().is_empty() {
+            bail!("an appeal needs a written reason");
+        }
+        Ok(Msg::AppealClaim(pb::AppealClaim {
+            claim_id: self.claim_id,
+            reason_hash: text_hash("reason", &self.reason),
+        }))
+    }
 }
 
 /// Coverage (enrolment) transactions, signed by an insurer's admin key.
 #[derive(Debug, Subcommand)]
 pub enum CoverageTx {
     /// Enrol a patient in one of your published policies for [start, end).
-    Enrol {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// Your policy id.
-        #[arg(long = "policy")]
-        policy_id: String,
-        /// Start of cover, unix seconds (default 0: from any time).
-        #[arg(long, default_value_t = 0)]
-        start: u64,
-        /// End of cover (exclusive), unix seconds (default 0: open-ended).
-        #[arg(long, default_value_t = 0)]
-        end: u64,
-    },
+    Enrol(EnrolCoverageArgs),
     /// End an enrolment early: services from END on are not covered (END ≥ the block time).
-    End {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// The enrolment's index (see `query coverage PATIENT INSURER`).
-        #[arg(long)]
-        index: u64,
-        /// End of cover (exclusive), unix seconds.
-        #[arg(long)]
-        end: u64,
-    },
+    End(EndCoverageArgs),
 }
 
-/// `query coverage PATIENT INSURER`: every enrolment of the patient with the insurer.
+impl CoverageTx {
+    /// The message the command sends.
+    pub(super) fn into_msg(self) -> Msg {
+        match self {
+            CoverageTx::Enrol(a) => a.into_msg(),
+            CoverageTx::End(a) => a.into_msg(),
+        }
+    }
+}
+
+/// `tx coverage enrol`.
 #[derive(Debug, Args)]
-pub struct CoverageQuery {
+pub struct EnrolCoverageArgs {
     /// Patient id.
+    #[arg(long)]
     patient: String,
-    /// Insurer member id.
-    insurer: String,
+    /// Your policy id.
+    #[arg(long = "policy")]
+    policy_id: String,
+    /// Start of cover, unix seconds (default 0: from any time).
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+    /// End of cover (exclusive), unix seconds (default 0: open-ended).
+    #[arg(long, default_value_t = 0)]
+    end: u64,
+}
+
+impl EnrolCoverageArgs {
+    fn into_msg(self) -> Msg {
+        Msg::EnrolCoverage(pb::EnrolCoverage {
+            patient_id: self.patient,
+            policy_id: self.policy_id,
+            start: self.start,
+            end: self.end,
+        })
+    }
+}
+
+/// `tx coverage end`.
+#[derive(Debug, Args)]
+pub struct EndCoverageArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// The enrolment's index (see `query coverage PATIENT INSURER`).
+    #[arg(long)]
+    index: u64,
+    /// End of cover (exclusive), unix seconds.
+    #[arg(long)]
+    end: u64,
+}
+
+impl EndCoverageArgs {
+    fn into_msg(self) -> Msg {
+        Msg::EndCoverage(pb::EndCoverage {
+            patient_id: self.patient,
+            index: self.index,
+            end: self.end,
+        })
+    }
 }
 
 /// `query claim ID`.
@@ -140,6 +268,13 @@ pub struct CoverageQuery {
 pub struct ClaimQuery {
     /// Claim id, e.g. cl-1.
     id: String,
+}
+
+impl ClaimQuery {
+    /// Prints the claim.
+    pub(super) async fn run(self, r: &mut Reader, out: Output) -> anyhow::Result<()> {
+        show(&r.read_entity(&Entity::Claim(self.id)).await?, out)
+    }
 }
 
 /// `query policy INSURER POLICY [--version N]`.
@@ -154,92 +289,56 @@ pub struct PolicyQuery {
     version: Option<u64>,
 }
 
-/// The message a claims command sends.
-pub(super) fn to_msg(cmd: ClaimTx) -> anyhow::Result<Msg> {
-    Ok(match cmd {
-        ClaimTx::PublishPolicy { policy_id, rules } => {
-            Msg::PublishPolicy(pb::PublishPolicy { policy_id, rules })
-        }
-        ClaimTx::Submit {
-            patient,
-            insurer,
-            policy_id,
-            date,
-            items,
-            evidence,
-            records,
-            total,
-        } => {
-            let total = match total {
-                Some(t) => t,
-                None => items_total(&items)?,
-            };
-            Msg::SubmitClaim(pb::SubmitClaim {
-                patient_id: patient,
-                insurer,
-                policy_id,
-                service_date: date,
-                items,
-                record_ids: records,
-                total,
-                evidence,
-            })
-        }
-        ClaimTx::Decide {
-            claim_id,
-            amounts,
-            note,
-        } => Msg::DecideClaim(pb::DecideClaim {
-            claim_id,
-            approved_amounts: amounts,
-            note_hash: if note.is_empty() {
-                Vec::new()
-            } else {
-                text_hash("note", &note)
-            },
-        }),
-        ClaimTx::Pay {
-            claim_id,
-            reference,
-        } => Msg::PayClaim(pb::PayClaim {
-            claim_id,
-            payment_reference: reference,
-        }),
-        ClaimTx::Appeal { claim_id, reason } => {
-            if reason.trim().is_empty() {
-                bail!("an appeal needs a written reason");
+impl PolicyQuery {
+    /// Prints a policy version; without `--version`, the latest one, read at the same height as
+    /// the pointer to it.
+    pub(super) async fn run(self, r: &mut Reader, out: Output) -> anyhow::Result<()> {
+        let version = match self.version {
+            Some(v) => v,
+            None => {
+                let latest = r
+                    .read_u64(&keys::policy_latest(&self.insurer, &self.policy))
+                    .await?;
+                r.height = latest.height;
+                match latest.value {
+                    Some(v) => v,
+                    // No such policy: show the (possibly proven) absence of its pointer.
+                    None => return show(&latest, out),
+                }
             }
-            Msg::AppealClaim(pb::AppealClaim {
-                claim_id,
-                reason_hash: text_hash("reason", &reason),
-            })
-        }
-    })
+        };
+        show(
+            &r.read_msg::<pb::CoveragePolicy>(&keys::policy(&self.insurer, &self.policy, version))
+                .await?,
+            out,
+        )
+    }
 }
 
-/// The message a coverage command sends.
-pub(super) fn coverage_msg(cmd: CoverageTx) -> Msg {
-    match cmd {
-        CoverageTx::Enrol {
-            patient,
-            policy_id,
-            start,
-            end,
-        } => Msg::EnrolCoverage(pb::EnrolCoverage {
-            patient_id: patient,
-            policy_id,
-            start,
-            end,
-        }),
-        CoverageTx::End {
-            patient,
-            index,
-            end,
-        } => Msg::EndCoverage(pb::EndCoverage {
-            patient_id: patient,
-            index,
-            end,
-        }),
+/// `query coverage PATIENT INSURER`: every enrolment of the patient with the insurer.
+#[derive(Debug, Args)]
+pub struct CoverageQuery {
+    /// Patient id.
+    patient: String,
+    /// Insurer member id.
+    insurer: String,
+}
+
+impl CoverageQuery {
+    /// Prints every enrolment, read at the height of the count (with `--prove`, a proof of the
+    /// count and of each entry: the complete coverage history).
+    pub(super) async fn run(self, r: &mut Reader, out: Output) -> anyhow::Result<()> {
+        let (count, entries) = r
+            .read_list(
+                &keys::List::Coverage(&self.patient, &self.insurer),
+                medledger_tx::limits::MAX_COVERAGES_PER_INSURER,
+            )
+            .await?;
+        let list = entries
+            .into_iter()
+            .map(|a| a.decoded::<pb::Coverage>())
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        print_list(&count, &list, out)
     }
 }
 
@@ -261,59 +360,6 @@ fn items_total(items: &[ClaimItem]) -> anyhow::Result<u64> {
         sum.checked_add(amount)
             .context("the items' total does not fit in 64 bits; the ledger would refuse the claim")
     })
-}
-
-/// Prints a claim.
-pub(super) async fn query_claim(r: &Reader, q: ClaimQuery, out: Output) -> anyhow::Result<()> {
-    show(&r.read_entity(&Entity::Claim(q.id)).await?, out)
-}
-
-/// Prints every enrolment of a patient with an insurer, read at the height of the count (with
-/// `--prove`, a proof of the count and of each entry: the complete coverage history).
-pub(super) async fn query_coverage(
-    r: &mut Reader,
-    q: CoverageQuery,
-    out: Output,
-) -> anyhow::Result<()> {
-    let (count, entries) = r
-        .read_list(
-            &keys::List::Coverage(&q.patient, &q.insurer),
-            medledger_tx::limits::MAX_COVERAGES_PER_INSURER,
-        )
-        .await?;
-    let list = entries
-        .into_iter()
-        .map(|a| a.decoded::<pb::Coverage>())
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    print_list(&count, &list, out)
-}
-
-/// Prints a policy version; without `--version`, the latest one, read at the same height as the
-/// pointer to it.
-pub(super) async fn query_policy(
-    r: &mut Reader,
-    q: PolicyQuery,
-    out: Output,
-) -> anyhow::Result<()> {
-    let version = match q.version {
-        Some(v) => v,
-        None => {
-            let latest = r
-                .read_u64(&keys::policy_latest(&q.insurer, &q.policy))
-                .await?;
-            r.height = latest.height;
-            match latest.value {
-                Some(v) => v,
-                // No such policy: show the (possibly proven) absence of its pointer.
-                None => return show(&latest, out),
-            }
-        }
-    };
-    show(
-        &r.read_msg::<pb::CoveragePolicy>(&keys::policy(&q.insurer, &q.policy, version))
-            .await?,
-        out,
-    )
 }
 
 /// Parses `CODE[,cap=N][,copay=N|,copay-bps=N][,preauth]` or `CODE,not-covered`.
@@ -383,7 +429,7 @@ mod tests {
         let TxCmd::Claim(c) = t.msg else {
             bail!("not a claim tx")
         };
-        to_msg(c)
+        c.into_msg()
     }
 
     #[test]

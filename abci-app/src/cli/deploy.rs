@@ -65,163 +65,165 @@ impl InitArgs {
 #[derive(Debug, Subcommand)]
 pub enum GenesisCmd {
     /// Step 2, once: check every member.json and write genesis.json; print the peers line.
-    Assemble {
-        /// Chain id.
-        #[arg(long)]
-        chain_id: String,
-        /// A genesis.json written by `cometbft init` (any member's `cometbft/config/genesis.json`):
-        /// its genesis time and consensus parameters.
-        #[arg(long)]
-        template: PathBuf,
-        /// CometBFT `block.max_bytes` (default: CometBFT's).
-        #[arg(long)]
-        max_block_bytes: Option<u64>,
-        /// Where to write the genesis.
-        #[arg(long)]
-        out: PathBuf,
-        /// Every founding member's member.json.
-        #[arg(required = true)]
-        members: Vec<PathBuf>,
-    },
+    Assemble(AssembleArgs),
     /// Step 3, on each host: install genesis.json and write this node's config.toml.
-    Install {
-        /// The node's directory (as given to `medledger init`).
-        #[arg(long)]
-        node_home: PathBuf,
-        /// The genesis from `genesis assemble`.
-        #[arg(long)]
-        genesis: PathBuf,
-        /// `node_id@host:port,…` of the other members (printed by `genesis assemble`).
-        #[arg(long, default_value = "")]
-        peers: String,
-        /// Or the members' member.json files: the peers are read from them.
-        #[arg(long, num_args = 1..)]
-        member_files: Vec<PathBuf>,
-        /// Where CometBFT reaches this member's app (`medledger start --listen`).
-        #[arg(long, default_value = "tcp://127.0.0.1:26658")]
-        proxy_app: String,
-        /// CometBFT RPC listen address.
-        #[arg(long, default_value = "tcp://127.0.0.1:26657")]
-        rpc_laddr: String,
-        /// CometBFT p2p listen address.
-        #[arg(long, default_value = "tcp://0.0.0.0:26656")]
-        p2p_laddr: String,
-        /// CometBFT's Prometheus listen address.
-        #[arg(long, default_value = "127.0.0.1:26661")]
-        prometheus_laddr: String,
-        /// `consensus.timeout_commit`.
-        #[arg(long, default_value = "500ms")]
-        timeout_commit: String,
-        /// The `--max-block-bytes` given to `genesis assemble`, to size the mempool to about
-        /// ten blocks (default: CometBFT's mempool).
-        #[arg(long)]
-        max_block_bytes: Option<u64>,
-        /// All nodes on one host (test setups): allow peers on one IP.
-        #[arg(long)]
-        same_host: bool,
-        /// This node joins a running chain (admitted later by vote, `gov propose admit`): the
-        /// genesis must not list it.
-        #[arg(long)]
-        joining: bool,
-    },
+    Install(InstallArgs),
 }
 
 impl GenesisCmd {
     /// Runs the subcommand.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         match self {
-            GenesisCmd::Assemble {
-                chain_id,
-                template,
-                max_block_bytes,
-                out,
-                members,
-            } => {
-                let members = deploy::read_members(&members)?;
-                let template: serde_json::Value = serde_json::from_slice(
-                    &fs::read(&template)
-                        .with_context(|| format!("reading {}", template.display()))?,
-                )
-                .context("the template is not JSON")?;
-                let genesis = deploy::assemble_genesis(
-                    &GenesisParams {
-                        chain_id,
-                        max_block_bytes,
-                    },
-                    &template,
-                    &members,
-                )?;
-                fs::write(&out, serde_json::to_vec_pretty(&genesis)?)?;
-                let peers = deploy::peers(&members, "");
-                if ctx.out == Output::Json {
-                    print_json(&serde_json::json!({ "genesis": out, "peers": peers }))?;
-                } else {
-                    println!(
-                        "wrote {} with {} founding members; each installs it with\n  --peers {peers}\n(or --member-files; install leaves out the node's own entry)",
-                        out.display(),
-                        members.len()
-                    );
-                }
-                Ok(Exit::Ok)
-            }
-            GenesisCmd::Install {
-                node_home,
-                genesis,
-                peers,
-                member_files,
-                proxy_app,
-                rpc_laddr,
-                p2p_laddr,
-                prometheus_laddr,
-                timeout_commit,
-                max_block_bytes,
-                same_host,
-                joining,
-            } => {
-                let g: serde_json::Value = serde_json::from_slice(
-                    &fs::read(&genesis)
-                        .with_context(|| format!("reading {}", genesis.display()))?,
-                )?;
-                let me = deploy::read_members(&[node_home.join("member.json")])?.remove(0);
-                match (joining, deploy::check_includes(&g, &me)) {
-                    (false, r) => r?,
-                    (true, Ok(())) => anyhow::bail!(
-                        "--joining, but the genesis already lists {} as a founding member",
-                        me.id
-                    ),
-                    (true, Err(_)) => {}
-                }
-                let from_files = deploy::peers(&deploy::read_members(&member_files)?, &me.id);
-                let own = format!("{}@", me.node_id);
-                let peers: Vec<&str> = peers
-                    .split(',')
-                    .chain(from_files.split(','))
-                    .filter(|p| !p.is_empty() && !p.starts_with(&own))
-                    .collect();
-                deploy::install(
-                    &node_home,
-                    &g,
-                    &NodeConfig {
-                        moniker: me.id.clone(),
-                        proxy_app,
-                        rpc_laddr,
-                        p2p_laddr,
-                        prometheus_laddr,
-                        persistent_peers: peers.join(","),
-                        timeout_commit,
-                        max_block_bytes,
-                        same_host,
-                    },
-                )?;
-                if ctx.out == Output::Text {
-                    println!(
-                        "installed the genesis of {} in {}",
-                        g["chain_id"].as_str().unwrap_or("?"),
-                        node_home.display()
-                    );
-                }
-                Ok(Exit::Ok)
-            }
+            GenesisCmd::Assemble(a) => a.run(ctx),
+            GenesisCmd::Install(a) => a.run(ctx),
         }
+    }
+}
+
+/// `genesis assemble`.
+#[derive(Debug, Args)]
+pub struct AssembleArgs {
+    /// Chain id.
+    #[arg(long)]
+    chain_id: String,
+    /// A genesis.json written by `cometbft init` (any member's `cometbft/config/genesis.json`):
+    /// its genesis time and consensus parameters.
+    #[arg(long)]
+    template: PathBuf,
+    /// CometBFT `block.max_bytes` (default: CometBFT's).
+    #[arg(long)]
+    max_block_bytes: Option<u64>,
+    /// Where to write the genesis.
+    #[arg(long)]
+    out: PathBuf,
+    /// Every founding member's member.json.
+    #[arg(required = true)]
+    members: Vec<PathBuf>,
+}
+
+impl AssembleArgs {
+    /// Checks the member files, writes the genesis and prints the peers line.
+    pub fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let members = deploy::read_members(&self.members)?;
+        let template: serde_json::Value = serde_json::from_slice(
+            &fs::read(&self.template)
+                .with_context(|| format!("reading {}", self.template.display()))?,
+        )
+        .context("the template is not JSON")?;
+        let genesis = deploy::assemble_genesis(
+            &GenesisParams {
+                chain_id: self.chain_id,
+                max_block_bytes: self.max_block_bytes,
+            },
+            &template,
+            &members,
+        )?;
+        let out = self.out;
+        fs::write(&out, serde_json::to_vec_pretty(&genesis)?)?;
+        let peers = deploy::peers(&members, "");
+        if ctx.out == Output::Json {
+            print_json(&serde_json::json!({ "genesis": out, "peers": peers }))?;
+        } else {
+            println!(
+                "wrote {} with {} founding members; each installs it with\n  --peers {peers}\n(or --member-files; install leaves out the node's own entry)",
+                out.display(),
+                members.len()
+            );
+        }
+        Ok(Exit::Ok)
+    }
+}
+
+/// `genesis install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The node's directory (as given to `medledger init`).
+    #[arg(long)]
+    node_home: PathBuf,
+    /// The genesis from `genesis assemble`.
+    #[arg(long)]
+    genesis: PathBuf,
+    /// `node_id@host:port,…` of the other members (printed by `genesis assemble`).
+    #[arg(long, default_value = "")]
+    peers: String,
+    /// Or the members' member.json files: the peers are read from them.
+    #[arg(long, num_args = 1..)]
+    member_files: Vec<PathBuf>,
+    /// Where CometBFT reaches this member's app (`medledger start --listen`).
+    #[arg(long, default_value = "tcp://127.0.0.1:26658")]
+    proxy_app: String,
+    /// CometBFT RPC listen address.
+    #[arg(long, default_value = "tcp://127.0.0.1:26657")]
+    rpc_laddr: String,
+    /// CometBFT p2p listen address.
+    #[arg(long, default_value = "tcp://0.0.0.0:26656")]
+    p2p_laddr: String,
+    /// CometBFT's Prometheus listen address.
+    #[arg(long, default_value = "127.0.0.1:26661")]
+    prometheus_laddr: String,
+    /// `consensus.timeout_commit`.
+    #[arg(long, default_value = "500ms")]
+    timeout_commit: String,
+    /// The `--max-block-bytes` given to `genesis assemble`, to size the mempool to about
+    /// ten blocks (default: CometBFT's mempool).
+    #[arg(long)]
+    max_block_bytes: Option<u64>,
+    /// All nodes on one host (test setups): allow peers on one IP.
+    #[arg(long)]
+    same_host: bool,
+    /// This node joins a running chain (admitted later by vote, `gov propose admit`): the
+    /// genesis must not list it.
+    #[arg(long)]
+    joining: bool,
+}
+
+impl InstallArgs {
+    /// Checks that the genesis lists this node (or, `--joining`, that it does not), installs
+    /// it and writes the node's config.
+    pub fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let g: serde_json::Value = serde_json::from_slice(
+            &fs::read(&self.genesis)
+                .with_context(|| format!("reading {}", self.genesis.display()))?,
+        )?;
+        let me = deploy::read_members(&[self.node_home.join("member.json")])?.remove(0);
+        match (self.joining, deploy::check_includes(&g, &me)) {
+            (false, r) => r?,
+            (true, Ok(())) => anyhow::bail!(
+                "--joining, but the genesis already lists {} as a founding member",
+                me.id
+            ),
+            (true, Err(_)) => {}
+        }
+        let from_files = deploy::peers(&deploy::read_members(&self.member_files)?, &me.id);
+        let own = format!("{}@", me.node_id);
+        let peers: Vec<&str> = self
+            .peers
+            .split(',')
+            .chain(from_files.split(','))
+            .filter(|p| !p.is_empty() && !p.starts_with(&own))
+            .collect();
+        deploy::install(
+            &self.node_home,
+            &g,
+            &NodeConfig {
+                moniker: me.id.clone(),
+                proxy_app: self.proxy_app,
+                rpc_laddr: self.rpc_laddr,
+                p2p_laddr: self.p2p_laddr,
+                prometheus_laddr: self.prometheus_laddr,
+                persistent_peers: peers.join(","),
+                timeout_commit: self.timeout_commit,
+                max_block_bytes: self.max_block_bytes,
+                same_host: self.same_host,
+            },
+        )?;
+        if ctx.out == Output::Text {
+            println!(
+                "installed the genesis of {} in {}",
+                g["chain_id"].as_str().unwrap_or("?"),
+                self.node_home.display()
+            );
+        }
+        Ok(Exit::Ok)
     }
 }

@@ -25,20 +25,49 @@ pub enum GatewayCmd {
     Start(GatewayStartArgs),
     /// Register the gateway's endpoint and the member's box key on the ledger (SetGateway,
     /// signed by the member's admin key).
-    Register {
-        /// The node to send the tx to.
-        #[command(flatten)]
-        node: NodeArgs,
-        /// The member's admin key (keyring name).
-        #[arg(long)]
-        from: String,
-        /// The gateway's public base URL, e.g. http://127.0.0.1:26659.
-        #[arg(long)]
-        endpoint: String,
-        /// The member's box key file (made by `gateway start`).
-        #[arg(long = "box-key")]
-        box_key: PathBuf,
-    },
+    Register(GatewayRegisterArgs),
+}
+
+impl GatewayCmd {
+    /// Runs `gateway …`.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        match self {
+            GatewayCmd::Start(a) => a.run(ctx).await,
+            GatewayCmd::Register(a) => a.run(ctx).await,
+        }
+    }
+}
+
+/// `gateway register`.
+#[derive(Debug, Args)]
+pub struct GatewayRegisterArgs {
+    /// The node to send the tx to.
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The member's admin key (keyring name).
+    #[arg(long)]
+    from: String,
+    /// The gateway's public base URL, e.g. http://127.0.0.1:26659.
+    #[arg(long)]
+    endpoint: String,
+    /// The member's box key file (made by `gateway start`).
+    #[arg(long = "box-key")]
+    box_key: PathBuf,
+}
+
+impl GatewayRegisterArgs {
+    /// Sends `SetGateway` and reports like `tx`: [`Exit::Refused`] when the chain refuses it.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let admin = ctx.keyring.get(&self.from)?;
+        let client = Client::new(&self.node.node)?;
+        let report = register(&client, &admin, &self.endpoint, &self.box_key).await?;
+        tx::print_report(&report, ctx.out)?;
+        Ok(if report.code == 0 {
+            Exit::Ok
+        } else {
+            Exit::Refused
+        })
+    }
 }
 
 /// `gateway start` arguments. Every flag may also be set by its environment variable (shown in
@@ -90,31 +119,6 @@ pub struct GatewayStartArgs {
     /// Txs a second the gateway relays for one signer (`/rpc/broadcast_tx_*`).
     #[arg(long = "broadcast-per-signer", default_value_t = medledger_gateway::RateLimits::default().broadcast_per_signer, env = "MEDLEDGER_GATEWAY_BROADCAST_PER_SIGNER")]
     pub broadcast_per_signer: u32,
-}
-
-impl GatewayCmd {
-    /// Runs `gateway …`.
-    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
-        match self {
-            GatewayCmd::Start(a) => a.run(ctx).await,
-            GatewayCmd::Register {
-                node,
-                from,
-                endpoint,
-                box_key,
-            } => {
-                let admin = ctx.keyring.get(&from)?;
-                let client = Client::new(&node.node)?;
-                let report = register(&client, &admin, &endpoint, &box_key).await?;
-                tx::print_report(&report, ctx.out)?;
-                Ok(if report.code == 0 {
-                    Exit::Ok
-                } else {
-                    Exit::Refused
-                })
-            }
-        }
-    }
 }
 
 /// Sends `SetGateway` for the member whose admin key is `admin`: `endpoint` and the public half

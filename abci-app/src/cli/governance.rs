@@ -18,16 +18,44 @@ pub enum GovTx {
     #[command(subcommand)]
     Propose(ProposeCmd),
     /// Vote on an open proposal (one vote per member, weighted by its validator power).
-    Vote {
-        /// The proposal id (printed when it was submitted: `proposal_id=…`).
-        id: u64,
-        /// Vote yes.
-        #[arg(long, conflicts_with = "no", required_unless_present = "no")]
-        yes: bool,
-        /// Vote no.
-        #[arg(long)]
-        no: bool,
-    },
+    Vote(VoteArgs),
+}
+
+impl GovTx {
+    /// The message the command sends (a proposal's deadline may be read from the node).
+    pub(super) async fn into_msg(self, client: &Client, keyring: &Keyring) -> anyhow::Result<Msg> {
+        let (action, deadline) = match self {
+            GovTx::Vote(v) => return Ok(v.into_msg()),
+            GovTx::Propose(p) => p.action(keyring)?,
+        };
+        let deadline_height = deadline_height(&deadline.deadline, client).await?;
+        Ok(Msg::SubmitProposal(pb::SubmitProposal {
+            action: Some(action),
+            deadline_height,
+        }))
+    }
+}
+
+/// `tx gov vote`.
+#[derive(Debug, Args)]
+pub struct VoteArgs {
+    /// The proposal id (printed when it was submitted: `proposal_id=…`).
+    id: u64,
+    /// Vote yes.
+    #[arg(long, conflicts_with = "no", required_unless_present = "no")]
+    yes: bool,
+    /// Vote no.
+    #[arg(long)]
+    no: bool,
+}
+
+impl VoteArgs {
+    fn into_msg(self) -> Msg {
+        Msg::VoteProposal(pb::VoteProposal {
+            proposal_id: self.id,
+            yes: self.yes && !self.no,
+        })
+    }
 }
 
 /// When a proposal stops being able to pass.
@@ -70,249 +98,279 @@ impl From<KindArg> for MemberKind {
 #[derive(Debug, Subcommand)]
 pub enum ProposeCmd {
     /// Admit a member, optionally with a validator.
-    AddMember {
-        /// Member id, e.g. `lab-e`.
-        #[arg(long)]
-        id: String,
-        /// Display name.
-        #[arg(long)]
-        name: String,
-        /// Kind of member.
-        #[arg(long, value_enum)]
-        kind: KindArg,
-        /// The member's admin public key: 64 hex characters, or the name of a key in the keyring.
-        #[arg(long)]
-        admin_key: String,
-        /// The validator's CometBFT consensus key: 64 hex characters, or a file holding it
-        /// (`priv_validator_key.json`, or the output of `cometbft show-validator`).
-        #[arg(long, requires = "bls_key_file")]
-        validator_key: Option<String>,
-        /// The validator's voting power.
-        #[arg(long, default_value_t = 10, requires = "validator_key")]
-        power: u64,
-        /// The validator's BLS key file (from `localnet`, or `keys`): its public key and proof of
-        /// possession go into the proposal, never its secret.
-        #[arg(long, requires = "validator_key")]
-        bls_key_file: Option<std::path::PathBuf>,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    AddMember(AddMemberArgs),
     /// Admit the member a `member.json` describes (written by `medledger init` on its host),
     /// with its validator: the ids, admin key, consensus key and BLS key with its proof of
     /// possession, checked as genesis assembly checks them.
-    Admit {
-        /// The newcomer's member.json.
-        member_file: std::path::PathBuf,
-        /// The validator's voting power.
-        #[arg(long, default_value_t = 10)]
-        power: u64,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    Admit(AdmitArgs),
     /// Remove a member: its admin key is retired and its validators leave the set.
-    RemoveMember {
-        /// Member id.
-        member_id: String,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    RemoveMember(RemoveMemberArgs),
     /// Change the voting power of a member's validator.
-    ChangePower {
-        /// Member id.
-        member_id: String,
-        /// The new power (at least 1).
-        #[arg(long)]
-        power: u64,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    ChangePower(ChangePowerArgs),
     /// Schedule a software upgrade: from block HEIGHT on, only a medledger that runs app
     /// version VERSION executes blocks (docs/deploy.md, "Upgrades").
-    Upgrade {
-        /// The release's name, e.g. v2.
-        name: String,
-        /// The block that applies the upgrade.
-        #[arg(long)]
-        height: u64,
-        /// The app version from that block on (the chain's current one plus 1).
-        #[arg(long)]
-        app_version: u64,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    Upgrade(UpgradeArgs),
     /// Replace a member's admin key; the old key signs nothing afterwards.
-    RotateAdmin {
-        /// Member id.
-        member_id: String,
-        /// The new admin public key: 64 hex characters, or the name of a key in the keyring.
-        #[arg(long)]
-        new_key: String,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    RotateAdmin(RotateAdminArgs),
     /// Make a practitioner an auditor: through a gateway they read what the members they audit
     /// read (every member, or the one `--member` names), while they are active. The
     /// practitioner must be registered when the proposal passes, or it FAILS.
-    GrantAuditor {
-        /// The practitioner's DID (`did:medledger:…`).
-        #[arg(long)]
-        did: String,
-        /// Audit this member only (its id); without it, every member.
-        #[arg(long)]
-        member: Option<String>,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    GrantAuditor(GrantAuditorArgs),
     /// Withdraw a practitioner's auditor grant.
-    RevokeAuditor {
-        /// The practitioner's DID.
-        #[arg(long)]
-        did: String,
-        #[command(flatten)]
-        deadline: Deadline,
-    },
+    RevokeAuditor(RevokeAuditorArgs),
 }
 
-/// The message of a governance command.
-pub async fn to_msg(cmd: GovTx, client: &Client, keyring: &Keyring) -> anyhow::Result<Msg> {
-    let (action, deadline) = match cmd {
-        GovTx::Vote { id, yes, no } => {
-            return Ok(Msg::VoteProposal(pb::VoteProposal {
-                proposal_id: id,
-                yes: yes && !no,
-            }))
+impl ProposeCmd {
+    /// What the proposal does, and its deadline.
+    fn action(self, keyring: &Keyring) -> anyhow::Result<(Action, Deadline)> {
+        match self {
+            ProposeCmd::AddMember(a) => a.action(keyring),
+            ProposeCmd::Admit(a) => a.action(),
+            ProposeCmd::RemoveMember(a) => Ok(a.action()),
+            ProposeCmd::ChangePower(a) => Ok(a.action()),
+            ProposeCmd::Upgrade(a) => Ok(a.action()),
+            ProposeCmd::RotateAdmin(a) => a.action(keyring),
+            ProposeCmd::GrantAuditor(a) => Ok(a.action()),
+            ProposeCmd::RevokeAuditor(a) => Ok(a.action()),
         }
-        GovTx::Propose(p) => match p {
-            ProposeCmd::AddMember {
-                id,
-                name,
-                kind,
-                admin_key,
-                validator_key,
-                power,
-                bls_key_file,
-                deadline,
-            } => {
-                let mut add = pb::AddMember {
-                    id,
-                    name,
-                    kind: MemberKind::from(kind) as i32,
-                    admin_key: public_key(&admin_key, keyring)?.to_vec(),
-                    ..Default::default()
-                };
-                if let (Some(key), Some(bls)) = (validator_key, bls_key_file) {
-                    // Only the public half is read: a file without `secret_key` does.
-                    let bls: serde_json::Value = serde_json::from_slice(
-                        &std::fs::read(&bls)
-                            .with_context(|| format!("reading {}", bls.display()))?,
-                    )
-                    .context("BLS key file")?;
-                    let field = |name: &str| -> anyhow::Result<Vec<u8>> {
-                        hex::decode(bls[name].as_str().unwrap_or_default())
-                            .with_context(|| format!("BLS key file: {name} is not hex"))
-                    };
-                    add.validator_pub_key = consensus_key(&key)?.to_vec();
-                    add.power = power;
-                    add.bls_key = field("public_key")?;
-                    add.bls_pop = field("proof_of_possession")?;
-                }
-                (Action::AddMember(add), deadline)
-            }
-            ProposeCmd::Admit {
-                member_file,
-                power,
-                deadline,
-            } => {
-                let m = medledger_devnet::deploy::read_members(&[member_file])?.remove(0);
-                medledger_devnet::deploy::check_member(&m)?;
-                let kind = match m.kind.as_str() {
-                    "hospital" => MemberKind::Hospital,
-                    "lab" => MemberKind::Lab,
-                    "insurer" => MemberKind::Insurer,
-                    "research" => MemberKind::Research,
-                    "regulator" => MemberKind::Regulator,
-                    other => anyhow::bail!("member kind {other:?} is not one the ledger knows"),
-                };
-                let pub_key: tendermint::PublicKey =
-                    serde_json::from_value(m.validator.pub_key.clone())?;
-                let add = pb::AddMember {
-                    id: m.id,
-                    name: m.name,
-                    kind: kind as i32,
-                    admin_key: hex::decode(&m.admin_key)?,
-                    validator_pub_key: pub_key.to_bytes(),
-                    power,
-                    bls_key: hex::decode(&m.validator.bls_key)?,
-                    bls_pop: hex::decode(&m.validator.bls_pop)?,
-                };
-                (Action::AddMember(add), deadline)
-            }
-            ProposeCmd::RemoveMember {
-                member_id,
-                deadline,
-            } => (
-                Action::RemoveMember(pb::RemoveMember { member_id }),
-                deadline,
-            ),
-            ProposeCmd::ChangePower {
-                member_id,
-                power,
-                deadline,
-            } => (
-                Action::ChangePower(pb::ChangePower { member_id, power }),
-                deadline,
-            ),
-            ProposeCmd::Upgrade {
-                name,
-                height,
-                app_version,
-                deadline,
-            } => (
-                Action::ScheduleUpgrade(pb::ScheduleUpgrade {
-                    name,
-                    height,
-                    app_version,
-                }),
-                deadline,
-            ),
-            ProposeCmd::RotateAdmin {
-                member_id,
-                new_key,
-                deadline,
-            } => {
-                let new_admin_key = public_key(&new_key, keyring)?.to_vec();
-                (
-                    Action::RotateAdminKey(pb::RotateAdminKey {
-                        member_id,
-                        new_admin_key,
-                    }),
-                    deadline,
-                )
-            }
-            ProposeCmd::GrantAuditor {
-                did,
-                member,
-                deadline,
-            } => (
-                Action::GrantAuditor(pb::GrantAuditor {
-                    practitioner_did: did,
-                    scope_member: member.unwrap_or_default(),
-                }),
-                deadline,
-            ),
-            ProposeCmd::RevokeAuditor { did, deadline } => (
-                Action::RevokeAuditor(pb::RevokeAuditor {
-                    practitioner_did: did,
-                }),
-                deadline,
-            ),
-        },
-    };
-    let deadline_height = deadline_height(&deadline.deadline, client).await?;
-    Ok(Msg::SubmitProposal(pb::SubmitProposal {
-        action: Some(action),
-        deadline_height,
-    }))
+    }
+}
+
+/// `tx gov propose add-member`.
+#[derive(Debug, Args)]
+pub struct AddMemberArgs {
+    /// Member id, e.g. `lab-e`.
+    #[arg(long)]
+    id: String,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// Kind of member.
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    /// The member's admin public key: 64 hex characters, or the name of a key in the keyring.
+    #[arg(long)]
+    admin_key: String,
+    /// The validator's CometBFT consensus key: 64 hex characters, or a file holding it
+    /// (`priv_validator_key.json`, or the output of `cometbft show-validator`).
+    #[arg(long, requires = "bls_key_file")]
+    validator_key: Option<String>,
+    /// The validator's voting power.
+    #[arg(long, default_value_t = 10, requires = "validator_key")]
+    power: u64,
+    /// The validator's BLS key file (from `localnet`, or `keys`): its public key and proof of
+    /// possession go into the proposal, never its secret.
+    #[arg(long, requires = "validator_key")]
+    bls_key_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl AddMemberArgs {
+    fn action(self, keyring: &Keyring) -> anyhow::Result<(Action, Deadline)> {
+        let mut add = pb::AddMember {
+            id: self.id,
+            name: self.name,
+            kind: MemberKind::from(self.kind) as i32,
+            admin_key: public_key(&self.admin_key, keyring)?.to_vec(),
+            ..Default::default()
+        };
+        if let (Some(key), Some(bls)) = (self.validator_key, self.bls_key_file) {
+            // Only the public half is read: a file without `secret_key` does.
+            let bls: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(&bls).with_context(|| format!("reading {}", bls.display()))?,
+            )
+            .context("BLS key file")?;
+            let field = |name: &str| -> anyhow::Result<Vec<u8>> {
+                hex::decode(bls[name].as_str().unwrap_or_default())
+                    .with_context(|| format!("BLS key file: {name} is not hex"))
+            };
+            add.validator_pub_key = consensus_key(&key)?.to_vec();
+            add.power = self.power;
+            add.bls_key = field("public_key")?;
+            add.bls_pop = field("proof_of_possession")?;
+        }
+        Ok((Action::AddMember(add), self.deadline))
+    }
+}
+
+/// `tx gov propose admit MEMBER.json`.
+#[derive(Debug, Args)]
+pub struct AdmitArgs {
+    /// The newcomer's member.json.
+    member_file: std::path::PathBuf,
+    /// The validator's voting power.
+    #[arg(long, default_value_t = 10)]
+    power: u64,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl AdmitArgs {
+    fn action(self) -> anyhow::Result<(Action, Deadline)> {
+        let m = medledger_devnet::deploy::read_members(&[self.member_file])?.remove(0);
+        medledger_devnet::deploy::check_member(&m)?;
+        let kind = match m.kind.as_str() {
+            "hospital" => MemberKind::Hospital,
+            "lab" => MemberKind::Lab,
+            "insurer" => MemberKind::Insurer,
+            "research" => MemberKind::Research,
+            "regulator" => MemberKind::Regulator,
+            other => anyhow::bail!("member kind {other:?} is not one the ledger knows"),
+        };
+        let pub_key: tendermint::PublicKey = serde_json::from_value(m.validator.pub_key.clone())?;
+        let add = pb::AddMember {
+            id: m.id,
+            name: m.name,
+            kind: kind as i32,
+            admin_key: hex::decode(&m.admin_key)?,
+            validator_pub_key: pub_key.to_bytes(),
+            power: self.power,
+            bls_key: hex::decode(&m.validator.bls_key)?,
+            bls_pop: hex::decode(&m.validator.bls_pop)?,
+        };
+        Ok((Action::AddMember(add), self.deadline))
+    }
+}
+
+/// `tx gov propose remove-member`.
+#[derive(Debug, Args)]
+pub struct RemoveMemberArgs {
+    /// Member id.
+    member_id: String,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl RemoveMemberArgs {
+    fn action(self) -> (Action, Deadline) {
+        let member_id = self.member_id;
+        (
+            Action::RemoveMember(pb::RemoveMember { member_id }),
+            self.deadline,
+        )
+    }
+}
+
+/// `tx gov propose change-power`.
+#[derive(Debug, Args)]
+pub struct ChangePowerArgs {
+    /// Member id.
+    member_id: String,
+    /// The new power (at least 1).
+    #[arg(long)]
+    power: u64,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl ChangePowerArgs {
+    fn action(self) -> (Action, Deadline) {
+        let (member_id, power) = (self.member_id, self.power);
+        (
+            Action::ChangePower(pb::ChangePower { member_id, power }),
+            self.deadline,
+        )
+    }
+}
+
+/// `tx gov propose upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The release's name, e.g. v2.
+    name: String,
+    /// The block that applies the upgrade.
+    #[arg(long)]
+    height: u64,
+    /// The app version from that block on (the chain's current one plus 1).
+    #[arg(long)]
+    app_version: u64,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl UpgradeArgs {
+    fn action(self) -> (Action, Deadline) {
+        (
+            Action::ScheduleUpgrade(pb::ScheduleUpgrade {
+                name: self.name,
+                height: self.height,
+                app_version: self.app_version,
+            }),
+            self.deadline,
+        )
+    }
+}
+
+/// `tx gov propose rotate-admin`.
+#[derive(Debug, Args)]
+pub struct RotateAdminArgs {
+    /// Member id.
+    member_id: String,
+    /// The new admin public key: 64 hex characters, or the name of a key in the keyring.
+    #[arg(long)]
+    new_key: String,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl RotateAdminArgs {
+    fn action(self, keyring: &Keyring) -> anyhow::Result<(Action, Deadline)> {
+        let new_admin_key = public_key(&self.new_key, keyring)?.to_vec();
+        Ok((
+            Action::RotateAdminKey(pb::RotateAdminKey {
+                member_id: self.member_id,
+                new_admin_key,
+            }),
+            self.deadline,
+        ))
+    }
+}
+
+/// `tx gov propose grant-auditor`.
+#[derive(Debug, Args)]
+pub struct GrantAuditorArgs {
+    /// The practitioner's DID (`did:medledger:…`).
+    #[arg(long)]
+    did: String,
+    /// Audit this member only (its id); without it, every member.
+    #[arg(long)]
+    member: Option<String>,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl GrantAuditorArgs {
+    fn action(self) -> (Action, Deadline) {
+        (
+            Action::GrantAuditor(pb::GrantAuditor {
+                practitioner_did: self.did,
+                scope_member: self.member.unwrap_or_default(),
+            }),
+            self.deadline,
+        )
+    }
+}
+
+/// `tx gov propose revoke-auditor`.
+#[derive(Debug, Args)]
+pub struct RevokeAuditorArgs {
+    /// The practitioner's DID.
+    #[arg(long)]
+    did: String,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl RevokeAuditorArgs {
+    fn action(self) -> (Action, Deadline) {
+        (
+            Action::RevokeAuditor(pb::RevokeAuditor {
+                practitioner_did: self.did,
+            }),
+            self.deadline,
+        )
+    }
 }
 
 /// `H` or `+N` (N blocks after the node's latest height).

@@ -1,7 +1,7 @@
 //! `medledger guardian`: a guardian's part in a patient's key recovery.
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use medledger_client::Client;
 use medledger_tx::keys;
 use medledger_tx::pb;
@@ -13,56 +13,54 @@ use super::{rules, Ctx, Exit, NodeArgs};
 #[derive(Debug, Subcommand)]
 pub enum GuardianCmd {
     /// Approve moving a patient to a new key (prints `GUARDIAN_KEY:SIGNATURE` for `tx patient recover`).
-    Approve {
-        /// The guardian's key name.
-        #[arg(long)]
-        from: String,
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// The patient's new key: keyring name or hex.
-        #[arg(long)]
-        new_key: String,
-        /// The node to read the chain id and recovery count from.
-        #[command(flatten)]
-        node: NodeArgs,
-    },
+    Approve(ApproveArgs),
     /// Show a patient's guardians and any pending guardian change or key rotation (with the
     /// block time it takes effect): a change the patient did not make is a stolen key, and the
     /// guardians recover before that time to cancel it.
-    Show {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// The node to read from.
-        #[command(flatten)]
-        node: NodeArgs,
-    },
+    Show(GuardianShowArgs),
 }
 
 impl GuardianCmd {
-    /// Runs `guardian …`: prints the approval for the patient to collect.
+    /// Runs `guardian …`.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
-        let (keyring, cmd) = (&ctx.keyring, self);
-        let (from, patient, new_key, node) = match cmd {
-            GuardianCmd::Approve {
-                from,
-                patient,
-                new_key,
-                node,
-            } => (from, patient, new_key, node),
-            GuardianCmd::Show { patient, node } => return show(&patient, &node).await,
-        };
-        let guardian = keyring.get(&from)?;
-        let new_key = rules::resolve_key(keyring, &new_key)?;
-        let client = Client::new(&node.node)?;
+        match self {
+            GuardianCmd::Approve(a) => a.run(ctx).await,
+            GuardianCmd::Show(a) => a.run().await,
+        }
+    }
+}
+
+/// `guardian approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The guardian's key name.
+    #[arg(long)]
+    from: String,
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// The patient's new key: keyring name or hex.
+    #[arg(long)]
+    new_key: String,
+    /// The node to read the chain id and recovery count from.
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+impl ApproveArgs {
+    /// Prints the approval for the patient to collect.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let (keyring, patient) = (&ctx.keyring, &self.patient);
+        let guardian = keyring.get(&self.from)?;
+        let new_key = rules::resolve_key(keyring, &self.new_key)?;
+        let client = Client::new(&self.node.node)?;
         let chain_id = client.chain_id().await?;
-        let (g, _) = client.query_raw(&keys::guardians(&patient), 0).await?;
+        let (g, _) = client.query_raw(&keys::guardians(patient), 0).await?;
         let g = g
             .map(|b| pb::Guardians::decode(b.as_slice()))
             .transpose()?
             .context("the patient has no guardians")?;
-        let (p, _) = client.query_raw(&keys::patient(&patient), 0).await?;
+        let (p, _) = client.query_raw(&keys::patient(patient), 0).await?;
         let p = p
             .map(|b| pb::Patient::decode(b.as_slice()))
             .transpose()?
@@ -81,19 +79,62 @@ impl GuardianCmd {
                 g.threshold,
             ),
         };
-        if let Some(p) = pending(&client, &patient).await? {
+        if let Some(p) = pending(&client, patient).await? {
             eprintln!(
                 "note: patient {patient} has a pending change ({}); this approval binds the \
                  guardians and key in force now and, used before it takes effect, cancels it",
                 describe(&p)
             );
         }
-        let sig = medledger_tx::recovery::approve(&guardian, &chain_id, &patient, &new_key, &at);
+        let sig = medledger_tx::recovery::approve(&guardian, &chain_id, patient, &new_key, &at);
         println!(
             "{}:{}",
             hex::encode(guardian.verifying_key().to_bytes()),
             hex::encode(sig)
         );
+        Ok(Exit::Ok)
+    }
+}
+
+/// `guardian show`.
+#[derive(Debug, Args)]
+pub struct GuardianShowArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// The node to read from.
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+impl GuardianShowArgs {
+    /// Prints the stored guardians and what is pending.
+    pub async fn run(self) -> anyhow::Result<Exit> {
+        let patient = &self.patient;
+        let client = Client::new(&self.node.node)?;
+        let (g, _) = client.query_raw(&keys::guardians(patient), 0).await?;
+        match g.map(|b| pb::Guardians::decode(b.as_slice())).transpose()? {
+            Some(g) if !g.guardian_keys.is_empty() => {
+                println!(
+                    "guardians: {} of {} (recoveries so far: {})",
+                    g.threshold,
+                    g.guardian_keys.len(),
+                    g.recoveries
+                );
+                for k in &g.guardian_keys {
+                    println!("  {}", hex::encode(k));
+                }
+            }
+            _ => println!("guardians: none"),
+        }
+        match pending(&client, patient).await? {
+            Some(p) => println!(
+                "PENDING: {} (a part is in force once the block time reaches it; the guardians' \
+                 recovery before then cancels it)",
+                describe(&p)
+            ),
+            None => println!("pending: none"),
+        }
         Ok(Exit::Ok)
     }
 }
@@ -129,33 +170,4 @@ fn describe(p: &pb::PendingPatientChange) -> String {
         ));
     }
     parts.join("; ")
-}
-
-/// `guardian show`: the stored guardians and what is pending.
-async fn show(patient: &str, node: &NodeArgs) -> anyhow::Result<Exit> {
-    let client = Client::new(&node.node)?;
-    let (g, _) = client.query_raw(&keys::guardians(patient), 0).await?;
-    match g.map(|b| pb::Guardians::decode(b.as_slice())).transpose()? {
-        Some(g) if !g.guardian_keys.is_empty() => {
-            println!(
-                "guardians: {} of {} (recoveries so far: {})",
-                g.threshold,
-                g.guardian_keys.len(),
-                g.recoveries
-            );
-            for k in &g.guardian_keys {
-                println!("  {}", hex::encode(k));
-            }
-        }
-        _ => println!("guardians: none"),
-    }
-    match pending(&client, patient).await? {
-        Some(p) => println!(
-            "PENDING: {} (a part is in force once the block time reaches it; the guardians' \
-             recovery before then cancels it)",
-            describe(&p)
-        ),
-        None => println!("pending: none"),
-    }
-    Ok(Exit::Ok)
 }

@@ -1,6 +1,6 @@
 //! `medledger keys`: the local keyring.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use medledger_client::{Client, Keyring};
 use medledger_tx::ids;
 use serde::Serialize;
@@ -11,65 +11,111 @@ use super::{print_json, Ctx, Exit, NodeArgs, Output};
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
     /// Create a new random Ed25519 key.
-    Add {
-        /// Name of the key.
-        name: String,
-    },
+    Add(KeysAddArgs),
     /// List keys.
-    List,
+    List(KeysListArgs),
     /// Show a key's public key and the patient id it would register as.
-    Show {
-        /// Name of the key.
-        name: String,
-    },
+    Show(KeysShowArgs),
     /// Prove that you hold a key, for someone else's tx that hands rights to it (a member
     /// enrolling you as a patient, registering you as a practitioner; your own rotation).
     /// Prints the public key and the proof (hex) to give them; the key never leaves here.
-    Prove {
-        /// Name of the key.
-        name: String,
-        /// Who the key is handed to: the member id (enrol-patient, register-practitioner) or
-        /// the patient id (rotate-patient-key).
-        #[arg(long = "for")]
-        subject: String,
-        /// What for.
-        #[arg(long, value_parser = [
-            medledger_tx::keyproof::ENROL_PATIENT,
-            medledger_tx::keyproof::REGISTER_PRACTITIONER,
-            medledger_tx::keyproof::ROTATE_PATIENT_KEY,
-        ])]
-        purpose: String,
-        /// The chain id (default: read from the node).
-        #[arg(long)]
-        chain_id: Option<String>,
-        /// The node to read the chain id from.
-        #[command(flatten)]
-        node: NodeArgs,
-    },
+    Prove(KeysProveArgs),
 }
 
 impl KeysCmd {
     /// Runs `keys …`.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
-        let (keyring, out) = (&ctx.keyring, ctx.out);
-        let (name, subject, purpose, chain_id, node) = match self {
-            KeysCmd::Prove {
-                name,
-                subject,
-                purpose,
-                chain_id,
-                node,
-            } => (name, subject, purpose, chain_id, node),
-            other => return list_add_show(keyring, other, out),
-        };
-        let key = keyring.get(&name)?;
-        let chain_id = match chain_id {
+        match self {
+            KeysCmd::Add(a) => a.run(ctx),
+            KeysCmd::List(a) => a.run(ctx),
+            KeysCmd::Show(a) => a.run(ctx),
+            KeysCmd::Prove(a) => a.run(ctx).await,
+        }
+    }
+}
+
+/// `keys add NAME`.
+#[derive(Debug, Args)]
+pub struct KeysAddArgs {
+    /// Name of the key.
+    name: String,
+}
+
+impl KeysAddArgs {
+    /// Creates the key and prints it.
+    pub fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        ctx.keyring.add(&self.name)?;
+        print_keys(&[view(&ctx.keyring, &self.name)?], ctx.out)
+    }
+}
+
+/// `keys list`.
+#[derive(Debug, Args)]
+pub struct KeysListArgs {}
+
+impl KeysListArgs {
+    /// Prints every key of the keyring.
+    pub fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let views = ctx
+            .keyring
+            .list()?
+            .iter()
+            .map(|n| view(&ctx.keyring, n))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        print_keys(&views, ctx.out)
+    }
+}
+
+/// `keys show NAME`.
+#[derive(Debug, Args)]
+pub struct KeysShowArgs {
+    /// Name of the key.
+    name: String,
+}
+
+impl KeysShowArgs {
+    /// Prints the key.
+    pub fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        print_keys(&[view(&ctx.keyring, &self.name)?], ctx.out)
+    }
+}
+
+/// `keys prove NAME --for SUBJECT --purpose PURPOSE`.
+#[derive(Debug, Args)]
+pub struct KeysProveArgs {
+    /// Name of the key.
+    name: String,
+    /// Who the key is handed to: the member id (enrol-patient, register-practitioner) or
+    /// the patient id (rotate-patient-key).
+    #[arg(long = "for")]
+    subject: String,
+    /// What for.
+    #[arg(long, value_parser = [
+        medledger_tx::keyproof::ENROL_PATIENT,
+        medledger_tx::keyproof::REGISTER_PRACTITIONER,
+        medledger_tx::keyproof::ROTATE_PATIENT_KEY,
+    ])]
+    purpose: String,
+    /// The chain id (default: read from the node).
+    #[arg(long)]
+    chain_id: Option<String>,
+    /// The node to read the chain id from.
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+impl KeysProveArgs {
+    /// Prints the key's public key and its proof of possession.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let key = ctx.keyring.get(&self.name)?;
+        let chain_id = match self.chain_id {
             Some(c) => c,
-            None => Client::new(&node.node)?.chain_id().await?,
+            None => Client::new(&self.node.node)?.chain_id().await?,
         };
+        let (purpose, subject) = (self.purpose, self.subject);
         let proof = medledger_tx::keyproof::prove(&key, &chain_id, &purpose, &subject);
         let public_key = hex::encode(key.verifying_key().to_bytes());
-        if out == Output::Json {
+        if ctx.out == Output::Json {
             print_json(&serde_json::json!({
                 "public_key": public_key, "proof": hex::encode(proof),
                 "purpose": purpose, "subject": subject, "chain_id": chain_id,
@@ -89,28 +135,17 @@ struct KeyView {
     patient_id: String,
 }
 
-fn list_add_show(keyring: &Keyring, cmd: KeysCmd, out: Output) -> anyhow::Result<Exit> {
-    let view = |name: &str| -> anyhow::Result<KeyView> {
-        let pk = keyring.get(name)?.verifying_key().to_bytes();
-        Ok(KeyView {
-            name: name.into(),
-            public_key: hex::encode(pk),
-            patient_id: ids::patient_id(&pk),
-        })
-    };
-    let views = match cmd {
-        KeysCmd::Add { name } => {
-            keyring.add(&name)?;
-            vec![view(&name)?]
-        }
-        KeysCmd::Show { name } => vec![view(&name)?],
-        KeysCmd::Prove { .. } => anyhow::bail!("internal: proofs are made by KeysCmd::run"),
-        KeysCmd::List => keyring
-            .list()?
-            .iter()
-            .map(|n| view(n))
-            .collect::<anyhow::Result<_>>()?,
-    };
+/// Key `name` of the keyring: its public key and the patient id it would register as.
+fn view(keyring: &Keyring, name: &str) -> anyhow::Result<KeyView> {
+    let pk = keyring.get(name)?.verifying_key().to_bytes();
+    Ok(KeyView {
+        name: name.into(),
+        public_key: hex::encode(pk),
+        patient_id: ids::patient_id(&pk),
+    })
+}
+
+fn print_keys(views: &[KeyView], out: Output) -> anyhow::Result<Exit> {
     match out {
         Output::Json => print_json(&views)?,
         Output::Text => {

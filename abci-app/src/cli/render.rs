@@ -395,6 +395,11 @@ impl Render for pb::Proposal {
                 auditor_scope(&g.scope_member)
             ),
             Some(A::RevokeAuditor(r)) => format!("revoke auditor {}", r.practitioner_did),
+            Some(A::SetCustody(c)) if c.holders == 0 => "threshold custody off".into(),
+            Some(A::SetCustody(c)) => format!(
+                "threshold custody: {} holders, {} to rebuild a key",
+                c.holders, c.threshold
+            ),
             None => "-".into(),
         };
         let deadline = content.map_or(0, |c| c.deadline_height);

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use medledger_tx::pb::{self, tx_body::Msg, PractitionerRole, PractitionerStatus};
 use sha2::{Digest, Sha256};
 
 use medledger_client::Keyring;
+
+use super::tx::{ProofSubject, TxCtx};
 
 /// What a key proof is made for: the chain, and the subject it names (see
 /// `medledger_tx::keyproof`).
@@ -97,105 +99,92 @@ impl From<RoleArg> for PractitionerRole {
 #[derive(Debug, Subcommand)]
 pub enum PractitionerTx {
     /// Vouch for a practitioner's key.
-    Register {
-        /// The practitioner's key: a keyring name (it signs its proof of possession here) or 64
-        /// hex characters with --proof.
-        #[arg(long)]
-        key: String,
-        /// The key's proof of possession (hex), when the key is not in this keyring.
-        #[arg(long)]
-        proof: Option<String>,
-        /// Role.
-        #[arg(long, value_enum)]
-        role: RoleArg,
-        /// The licence credential; only its SHA-256 goes on the ledger.
-        #[arg(long)]
-        licence_file: PathBuf,
-        /// Unix seconds after which the practitioner may no longer act (0 = no limit).
-        #[arg(long, default_value_t = 0)]
-        valid_until: u64,
-        /// Display name.
-        #[arg(long, default_value = "")]
-        name: String,
-    },
+    Register(PractitionerRegisterArgs),
     /// Suspend a practitioner (reversible).
-    Suspend {
-        /// The practitioner's DID.
-        did: String,
-        /// Why.
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
+    Suspend(PractitionerStatusArgs),
     /// Reinstate a suspended practitioner.
-    Reinstate {
-        /// The practitioner's DID.
-        did: String,
-        /// Why.
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
+    Reinstate(PractitionerStatusArgs),
     /// Revoke a practitioner (final).
-    Revoke {
-        /// The practitioner's DID.
-        did: String,
-        /// Why.
-        #[arg(long, default_value = "")]
-        reason: String,
-    },
+    Revoke(PractitionerStatusArgs),
 }
 
 impl PractitionerTx {
-    /// Whether the message names a new key that must prove possession for the signer's member.
-    pub fn needs_proof(&self) -> bool {
-        matches!(self, PractitionerTx::Register { .. })
-    }
-
-    /// The message (`proof` is needed for registration; the reasons' text stays off chain).
-    pub fn into_msg(self, keyring: &Keyring, proof: Option<&ProofCtx>) -> anyhow::Result<Msg> {
-        let status = |did: String, s: PractitionerStatus, reason: String| {
-            Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
-                did,
-                status: s as i32,
-                reason_hash: text_hash(&reason),
-            })
-        };
+    /// The message the command sends (the reasons' text stays off chain).
+    pub(super) async fn into_msg(self, cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
         Ok(match self {
-            PractitionerTx::Register {
-                key,
-                proof: key_proof,
-                role,
-                licence_file,
-                valid_until,
-                name,
-            } => {
-                let licence = std::fs::read(&licence_file)
-                    .with_context(|| format!("reading {}", licence_file.display()))?;
-                let ctx = proof.context("internal: a registration needs the proof context")?;
-                let (public_key, key_proof) = key_with_proof(
-                    keyring,
-                    &key,
-                    key_proof.as_deref(),
-                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
-                    ctx,
-                )?;
-                Msg::RegisterPractitioner(pb::RegisterPractitioner {
-                    public_key: public_key.to_vec(),
-                    key_proof,
-                    role: PractitionerRole::from(role) as i32,
-                    licence_hash: Sha256::digest(&licence).to_vec(),
-                    valid_until,
-                    name,
-                })
-            }
-            PractitionerTx::Suspend { did, reason } => {
-                status(did, PractitionerStatus::Suspended, reason)
-            }
-            PractitionerTx::Reinstate { did, reason } => {
-                status(did, PractitionerStatus::Active, reason)
-            }
-            PractitionerTx::Revoke { did, reason } => {
-                status(did, PractitionerStatus::Revoked, reason)
-            }
+            PractitionerTx::Register(a) => a.into_msg(cx).await?,
+            PractitionerTx::Suspend(a) => a.into_msg(PractitionerStatus::Suspended),
+            PractitionerTx::Reinstate(a) => a.into_msg(PractitionerStatus::Active),
+            PractitionerTx::Revoke(a) => a.into_msg(PractitionerStatus::Revoked),
+        })
+    }
+}
+
+/// `tx practitioner register`.
+#[derive(Debug, Args)]
+pub struct PractitionerRegisterArgs {
+    /// The practitioner's key: a keyring name (it signs its proof of possession here) or 64
+    /// hex characters with --proof.
+    #[arg(long)]
+    key: String,
+    /// The key's proof of possession (hex), when the key is not in this keyring.
+    #[arg(long)]
+    proof: Option<String>,
+    /// Role.
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// The licence credential; only its SHA-256 goes on the ledger.
+    #[arg(long)]
+    licence_file: PathBuf,
+    /// Unix seconds after which the practitioner may no longer act (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    valid_until: u64,
+    /// Display name.
+    #[arg(long, default_value = "")]
+    name: String,
+}
+
+impl PractitionerRegisterArgs {
+    /// The registration; the key proves possession for the signer's member.
+    async fn into_msg(self, cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
+        let proof_ctx = cx.proof_ctx(ProofSubject::Member).await?;
+        let licence = std::fs::read(&self.licence_file)
+            .with_context(|| format!("reading {}", self.licence_file.display()))?;
+        let (public_key, key_proof) = key_with_proof(
+            cx.keyring,
+            &self.key,
+            self.proof.as_deref(),
+            medledger_tx::keyproof::REGISTER_PRACTITIONER,
+            &proof_ctx,
+        )?;
+        Ok(Msg::RegisterPractitioner(pb::RegisterPractitioner {
+            public_key: public_key.to_vec(),
+            key_proof,
+            role: PractitionerRole::from(self.role) as i32,
+            licence_hash: Sha256::digest(&licence).to_vec(),
+            valid_until: self.valid_until,
+            name: self.name,
+        }))
+    }
+}
+
+/// `tx practitioner suspend | reinstate | revoke`.
+#[derive(Debug, Args)]
+pub struct PractitionerStatusArgs {
+    /// The practitioner's DID.
+    did: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+impl PractitionerStatusArgs {
+    /// The change to `status`.
+    fn into_msg(self, status: PractitionerStatus) -> Msg {
+        Msg::SetPractitionerStatus(pb::SetPractitionerStatus {
+            did: self.did,
+            status: status as i32,
+            reason_hash: text_hash(&self.reason),
         })
     }
 }
@@ -204,70 +193,95 @@ impl PractitionerTx {
 #[derive(Debug, Subcommand)]
 pub enum RecordTx {
     /// Anchor an encrypted record held off chain: its hash, size and key id go on the ledger.
-    Anchor {
-        /// Record id.
-        #[arg(long)]
-        record: String,
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// FHIR resource type.
-        #[arg(long = "type")]
-        resource_type: String,
-        /// The encrypted record file (hashed locally; never sent).
-        #[arg(long)]
-        file: PathBuf,
-        /// Id of the encryption key in the custodian's vault.
-        #[arg(long)]
-        key_id: String,
-    },
+    Anchor(RecordAnchorArgs),
     /// Erase a record (crypto-shredding: the custodian destroys its key). The erasure is
     /// *requested* until the custodian confirms it (`confirm-erasure`).
-    Erase {
-        /// Record id.
-        record: String,
-        /// Why.
-        #[arg(long, default_value = "patient request")]
-        reason: String,
-    },
+    Erase(RecordEraseArgs),
     /// Confirm, as the record's custodian, that an erased record's key is destroyed
     /// (ConfirmErasure): the erasure is then *complete*. The record vault gateway sends it
     /// itself; this is for a custodian without one.
-    ConfirmErasure {
-        /// Record id.
-        record: String,
-    },
+    ConfirmErasure(ConfirmErasureArgs),
 }
 
 impl RecordTx {
-    /// The message.
-    pub fn into_msg(self) -> anyhow::Result<Msg> {
-        Ok(match self {
-            RecordTx::Anchor {
-                record,
-                patient,
-                resource_type,
-                file,
-                key_id,
-            } => {
-                let content =
-                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                Msg::AnchorRecord(pb::AnchorRecord {
-                    record_id: record,
-                    patient_id: patient,
-                    resource_type,
-                    content_hash: Sha256::digest(&content).to_vec(),
-                    size: content.len() as u64,
-                    key_id,
-                })
-            }
-            RecordTx::Erase { record, reason } => Msg::EraseRecord(pb::EraseRecord {
-                record_id: record,
-                reason_hash: text_hash(&reason),
-            }),
-            RecordTx::ConfirmErasure { record } => {
-                Msg::ConfirmErasure(pb::ConfirmErasure { record_id: record })
-            }
+    /// The message the command sends.
+    pub(super) fn into_msg(self) -> anyhow::Result<Msg> {
+        match self {
+            RecordTx::Anchor(a) => a.into_msg(),
+            RecordTx::Erase(a) => Ok(a.into_msg()),
+            RecordTx::ConfirmErasure(a) => Ok(a.into_msg()),
+        }
+    }
+}
+
+/// `tx record anchor`.
+#[derive(Debug, Args)]
+pub struct RecordAnchorArgs {
+    /// Record id.
+    #[arg(long)]
+    record: String,
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// FHIR resource type.
+    #[arg(long = "type")]
+    resource_type: String,
+    /// The encrypted record file (hashed locally; never sent).
+    #[arg(long)]
+    file: PathBuf,
+    /// Id of the encryption key in the custodian's vault.
+    #[arg(long)]
+    key_id: String,
+}
+
+impl RecordAnchorArgs {
+    /// The anchor: the file's SHA-256 and size.
+    fn into_msg(self) -> anyhow::Result<Msg> {
+        let content = std::fs::read(&self.file)
+            .with_context(|| format!("reading {}", self.file.display()))?;
+        Ok(Msg::AnchorRecord(pb::AnchorRecord {
+            record_id: self.record,
+            patient_id: self.patient,
+            resource_type: self.resource_type,
+            content_hash: Sha256::digest(&content).to_vec(),
+            size: content.len() as u64,
+            key_id: self.key_id,
+            // Held by its custodian alone: threshold custody is the gateway's (`vault put`).
+            ..Default::default()
+        }))
+    }
+}
+
+/// `tx record erase`.
+#[derive(Debug, Args)]
+pub struct RecordEraseArgs {
+    /// Record id.
+    record: String,
+    /// Why.
+    #[arg(long, default_value = "patient request")]
+    reason: String,
+}
+
+impl RecordEraseArgs {
+    fn into_msg(self) -> Msg {
+        Msg::EraseRecord(pb::EraseRecord {
+            record_id: self.record,
+            reason_hash: text_hash(&self.reason),
+        })
+    }
+}
+
+/// `tx record confirm-erasure`.
+#[derive(Debug, Args)]
+pub struct ConfirmErasureArgs {
+    /// Record id.
+    record: String,
+}
+
+impl ConfirmErasureArgs {
+    fn into_msg(self) -> Msg {
+        Msg::ConfirmErasure(pb::ConfirmErasure {
+            record_id: self.record,
         })
     }
 }

@@ -1,7 +1,11 @@
-//! `medledger tx`: sign a transaction, submit it, wait for its block.
+//! `medledger tx`: sign a transaction, submit it, wait for its block. Each tx command is a
+//! struct that builds its message (`into_msg`), in its domain's module (patients, consents and
+//! access here; practitioners and records in `rules.rs`, claims and coverage in `claims.rs`,
+//! governance in `governance.rs`); [`TxArgs::run`] signs, sends and reports for all of them.
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use ed25519_dalek::SigningKey;
 use medledger_client::{Client, Keyring, TxReport};
 use medledger_tx::keys;
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
@@ -21,31 +25,43 @@ pub struct TxArgs {
     pub(super) msg: TxCmd,
 }
 
-/// Purposes of use (HL7 PurposeOfUse).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "UPPER")]
-pub enum PurposeArg {
-    /// Treatment.
-    Treat,
-    /// Emergency treatment.
-    Etreat,
-    /// Payment.
-    Hpaymt,
-    /// Operations.
-    Hoperat,
-    /// Research.
-    Hresch,
+impl TxArgs {
+    /// Signs the tx with `--from`, submits it and waits for its block: [`Exit::Refused`] when
+    /// the chain refuses it.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let key = ctx.keyring.get(&self.from)?;
+        let client = Client::new(&self.node.node)?;
+        let cx = TxCtx {
+            keyring: &ctx.keyring,
+            client: &client,
+            key: &key,
+        };
+        let msg = self.msg.into_msg(&cx).await?;
+        let report = client.submit(&key, msg).await?;
+        print_report(&report, ctx.out)?;
+        Ok(if report.code == 0 {
+            Exit::Ok
+        } else {
+            Exit::Refused
+        })
+    }
 }
 
-impl From<PurposeArg> for Purpose {
-    fn from(p: PurposeArg) -> Purpose {
-        match p {
-            PurposeArg::Treat => Purpose::Treat,
-            PurposeArg::Etreat => Purpose::Etreat,
-            PurposeArg::Hpaymt => Purpose::Hpaymt,
-            PurposeArg::Hoperat => Purpose::Hoperat,
-            PurposeArg::Hresch => Purpose::Hresch,
-        }
+/// What building a message may need besides the command's own arguments: the keyring (keys
+/// named on the command line), the node (chain id, key owners, heights) and the signing key.
+pub(super) struct TxCtx<'a> {
+    /// The keyring in `<home>/keys`.
+    pub(super) keyring: &'a Keyring,
+    /// The node the tx goes to.
+    pub(super) client: &'a Client,
+    /// `--from`.
+    pub(super) key: &'a SigningKey,
+}
+
+impl TxCtx<'_> {
+    /// The chain and subject of a key proof for a tx the signing key sends.
+    pub(super) async fn proof_ctx(&self, want: ProofSubject) -> anyhow::Result<rules::ProofCtx> {
+        proof_ctx(self.client, self.key, want).await
     }
 }
 
@@ -78,142 +94,383 @@ pub enum TxCmd {
     Gov(governance::GovTx),
 }
 
+impl TxCmd {
+    /// The message the command sends.
+    pub(super) async fn into_msg(self, cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
+        match self {
+            TxCmd::Patient(p) => p.into_msg(cx).await,
+            TxCmd::Consent(c) => Ok(c.into_msg()),
+            TxCmd::Access(a) => Ok(a.into_msg()),
+            TxCmd::Practitioner(p) => p.into_msg(cx).await,
+            TxCmd::Record(r) => r.into_msg(),
+            TxCmd::Claim(c) => c.into_msg(),
+            TxCmd::Coverage(c) => Ok(c.into_msg()),
+            TxCmd::Gov(g) => g.into_msg(cx.client, cx.keyring).await,
+        }
+    }
+}
+
 /// Patient transactions.
 #[derive(Debug, Subcommand)]
 pub enum PatientTx {
     /// Enrol a patient (signed by the member that identified them, --from its admin or one of
     /// its practitioners). The patient's key proves possession.
-    Register {
-        /// The patient's key: a keyring name (it signs its proof of possession here) or 64 hex
-        /// characters with --proof.
-        #[arg(long = "patient-key")]
-        patient_key: String,
-        /// The key's proof (hex) from `medledger keys prove KEY --for MEMBER --purpose enrol-patient`.
-        #[arg(long)]
-        proof: Option<String>,
-    },
+    Register(PatientRegisterArgs),
     /// Name the guardians (m of n) who can recover this patient's key.
-    Guardians {
-        /// Guardian keys: keyring names or hex (repeat).
-        #[arg(long = "guardian")]
-        guardians: Vec<String>,
-        /// How many guardians must approve a recovery.
-        #[arg(long)]
-        threshold: u32,
-    },
+    Guardians(PatientGuardiansArgs),
     /// Hand over to a new key; the signing key can sign nothing afterwards.
-    Rotate {
-        /// The new key: keyring name (it signs its proof of possession here) or hex with --proof.
-        #[arg(long)]
-        new_key: String,
-        /// The new key's proof (hex), when it is not in this keyring.
-        #[arg(long)]
-        proof: Option<String>,
-    },
+    Rotate(PatientRotateArgs),
     /// Recover a lost key: sign with the new key (--from) and attach guardians' approvals
     /// (from `medledger guardian approve`).
-    Recover {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// Approvals `GUARDIAN_KEY_HEX:SIGNATURE_HEX` (repeat).
-        #[arg(long = "approval")]
-        approvals: Vec<String>,
-    },
+    Recover(PatientRecoverArgs),
+}
+
+impl PatientTx {
+    /// The message the command sends.
+    async fn into_msg(self, cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
+        match self {
+            PatientTx::Register(a) => a.into_msg(cx).await,
+            PatientTx::Guardians(a) => a.into_msg(cx.keyring),
+            PatientTx::Rotate(a) => a.into_msg(cx).await,
+            PatientTx::Recover(a) => a.into_msg(cx.key),
+        }
+    }
+}
+
+/// `tx patient register`.
+#[derive(Debug, Args)]
+pub struct PatientRegisterArgs {
+    /// The patient's key: a keyring name (it signs its proof of possession here) or 64 hex
+    /// characters with --proof.
+    #[arg(long = "patient-key")]
+    patient_key: String,
+    /// The key's proof (hex) from `medledger keys prove KEY --for MEMBER --purpose enrol-patient`.
+    #[arg(long)]
+    proof: Option<String>,
+}
+
+impl PatientRegisterArgs {
+    async fn into_msg(self, cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
+        let proof_ctx = cx.proof_ctx(ProofSubject::Member).await?;
+        let (patient_key, key_proof) = rules::key_with_proof(
+            cx.keyring,
+            &self.patient_key,
+            self.proof.as_deref(),
+            medledger_tx::keyproof::ENROL_PATIENT,
+            &proof_ctx,
+        )?;
+        Ok(Msg::RegisterPatient(pb::RegisterPatient {
+            patient_key: patient_key.to_vec(),
+            key_proof,
+        }))
+    }
+}
+
+/// `tx patient guardians`.
+#[derive(Debug, Args)]
+pub struct PatientGuardiansArgs {
+    /// Guardian keys: keyring names or hex (repeat).
+    #[arg(long = "guardian")]
+    guardians: Vec<String>,
+    /// How many guardians must approve a recovery.
+    #[arg(long)]
+    threshold: u32,
+}
+
+impl PatientGuardiansArgs {
+    fn into_msg(self, keyring: &Keyring) -> anyhow::Result<Msg> {
+        Ok(Msg::SetGuardians(pb::SetGuardians {
+            guardian_keys: self
+                .guardians
+                .iter()
+                .map(|g| rules::resolve_key(keyring, g).map(|k| k.to_vec()))
+                .collect::<anyhow::Result<_>>()?,
+            threshold: self.threshold,
+        }))
+    }
+}
+
+/// `tx patient rotate`.
+#[derive(Debug, Args)]
+pub struct PatientRotateArgs {
+    /// The new key: keyring name (it signs its proof of possession here) or hex with --proof.
+    #[arg(long)]
+    new_key: String,
+    /// The new key's proof (hex), when it is not in this keyring.
+    #[arg(long)]
+    proof: Option<String>,
+}
+
+impl PatientRotateArgs {
+    async fn into_msg(self, cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
+        let proof_ctx = cx.proof_ctx(ProofSubject::Patient).await?;
+        let (new_key, new_key_proof) = rules::key_with_proof(
+            cx.keyring,
+            &self.new_key,
+            self.proof.as_deref(),
+            medledger_tx::keyproof::ROTATE_PATIENT_KEY,
+            &proof_ctx,
+        )?;
+        Ok(Msg::RotatePatientKey(pb::RotatePatientKey {
+            new_key: new_key.to_vec(),
+            new_key_proof,
+        }))
+    }
+}
+
+/// `tx patient recover`.
+#[derive(Debug, Args)]
+pub struct PatientRecoverArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// Approvals `GUARDIAN_KEY_HEX:SIGNATURE_HEX` (repeat).
+    #[arg(long = "approval")]
+    approvals: Vec<String>,
+}
+
+impl PatientRecoverArgs {
+    /// The recovery to `new_key`, the key that signs it.
+    fn into_msg(self, new_key: &SigningKey) -> anyhow::Result<Msg> {
+        Ok(Msg::RecoverPatientKey(pb::RecoverPatientKey {
+            patient_id: self.patient,
+            new_key: new_key.verifying_key().to_bytes().to_vec(),
+            approvals: self
+                .approvals
+                .iter()
+                .map(|a| parse_approval(a))
+                .collect::<anyhow::Result<_>>()?,
+        }))
+    }
 }
 
 /// Consent transactions.
 #[derive(Debug, Subcommand)]
 pub enum ConsentTx {
     /// Grant a member access.
-    Grant {
-        /// Member id of the grantee.
-        #[arg(long)]
-        grantee: String,
-        /// FHIR resource types (repeat, or `*` for all).
-        #[arg(long = "class", required = true)]
-        classes: Vec<String>,
-        /// Purposes of use (repeat).
-        #[arg(long = "purpose", value_enum, required = true)]
-        purposes: Vec<PurposeArg>,
-        /// Valid from (unix seconds, block time).
-        #[arg(long, default_value_t = 0)]
-        not_before: u64,
-        /// Valid until (unix seconds, block time; 0 = open-ended).
-        #[arg(long, default_value_t = 0)]
-        not_after: u64,
-        /// Permitted actions (repeat; default READ).
-        #[arg(long = "action", value_enum)]
-        actions: Vec<ActionArg>,
-        /// Classes excluded even under `*` (repeat).
-        #[arg(long = "deny")]
-        deny: Vec<String>,
-        /// Specific records also covered (repeat).
-        #[arg(long = "record")]
-        records: Vec<String>,
-        /// Research study (with purpose HRESCH).
-        #[arg(long, default_value = "")]
-        study: String,
-    },
+    Grant(ConsentGrantArgs),
     /// Revoke a consent.
-    Revoke {
-        /// The consent id, e.g. c-1.
-        consent_id: String,
-    },
+    Revoke(ConsentRevokeArgs),
+}
+
+impl ConsentTx {
+    /// The message the command sends.
+    fn into_msg(self) -> Msg {
+        match self {
+            ConsentTx::Grant(a) => a.into_msg(),
+            ConsentTx::Revoke(a) => a.into_msg(),
+        }
+    }
+}
+
+/// `tx consent grant`.
+#[derive(Debug, Args)]
+pub struct ConsentGrantArgs {
+    /// Member id of the grantee.
+    #[arg(long)]
+    grantee: String,
+    /// FHIR resource types (repeat, or `*` for all).
+    #[arg(long = "class", required = true)]
+    classes: Vec<String>,
+    /// Purposes of use (repeat).
+    #[arg(long = "purpose", value_enum, required = true)]
+    purposes: Vec<PurposeArg>,
+    /// Valid from (unix seconds, block time).
+    #[arg(long, default_value_t = 0)]
+    not_before: u64,
+    /// Valid until (unix seconds, block time; 0 = open-ended).
+    #[arg(long, default_value_t = 0)]
+    not_after: u64,
+    /// Permitted actions (repeat; default READ).
+    #[arg(long = "action", value_enum)]
+    actions: Vec<ActionArg>,
+    /// Classes excluded even under `*` (repeat).
+    #[arg(long = "deny")]
+    deny: Vec<String>,
+    /// Specific records also covered (repeat).
+    #[arg(long = "record")]
+    records: Vec<String>,
+    /// Research study (with purpose HRESCH).
+    #[arg(long, default_value = "")]
+    study: String,
+}
+
+impl ConsentGrantArgs {
+    fn into_msg(self) -> Msg {
+        Msg::GrantConsent(pb::GrantConsent {
+            grantee: self.grantee,
+            data_classes: self.classes,
+            purposes: self
+                .purposes
+                .into_iter()
+                .map(|p| Purpose::from(p) as i32)
+                .collect(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            actions: self
+                .actions
+                .into_iter()
+                .map(|a| pb::Action::from(a) as i32)
+                .collect(),
+            deny_classes: self.deny,
+            record_ids: self.records,
+            study_id: self.study,
+        })
+    }
+}
+
+/// `tx consent revoke`.
+#[derive(Debug, Args)]
+pub struct ConsentRevokeArgs {
+    /// The consent id, e.g. c-1.
+    consent_id: String,
+}
+
+impl ConsentRevokeArgs {
+    fn into_msg(self) -> Msg {
+        Msg::RevokeConsent(pb::RevokeConsent {
+            consent_id: self.consent_id,
+        })
+    }
 }
 
 /// Access transactions.
 #[derive(Debug, Subcommand)]
 pub enum AccessTx {
     /// Record that the signing member read a record.
-    Log {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// Record id.
-        #[arg(long)]
-        record: String,
-        /// FHIR resource type of the record.
-        #[arg(long = "class")]
-        class: String,
-        /// Purpose of use.
-        #[arg(long, value_enum)]
-        purpose: PurposeArg,
-        /// READ or WRITE.
-        #[arg(long, value_enum, default_value_t = ActionArg::Read)]
-        action: ActionArg,
-    },
+    Log(AccessLogArgs),
     /// Emergency access without consent (physician or nurse; opens a review).
-    BreakGlass {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// Record id.
-        #[arg(long)]
-        record: String,
-        /// FHIR resource type of the record.
-        #[arg(long = "class")]
-        class: String,
-        /// Why (required). Only its SHA-256 goes on chain; keep the text in your records.
-        #[arg(long)]
-        reason: String,
-    },
+    BreakGlass(BreakGlassArgs),
     /// Close a break-glass review (a privacy officer of another member than the one that broke
     /// the glass).
-    Review {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// The access event's index.
-        #[arg(long)]
-        index: u64,
-        /// Verdict.
-        #[arg(long, value_enum)]
-        verdict: VerdictArg,
-        /// Note. Only its SHA-256 goes on chain.
-        #[arg(long, default_value = "")]
-        note: String,
-    },
+    Review(ReviewArgs),
+}
+
+impl AccessTx {
+    /// The message the command sends.
+    fn into_msg(self) -> Msg {
+        match self {
+            AccessTx::Log(a) => a.into_msg(),
+            AccessTx::BreakGlass(a) => a.into_msg(),
+            AccessTx::Review(a) => a.into_msg(),
+        }
+    }
+}
+
+/// `tx access log`.
+#[derive(Debug, Args)]
+pub struct AccessLogArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// Record id.
+    #[arg(long)]
+    record: String,
+    /// FHIR resource type of the record.
+    #[arg(long = "class")]
+    class: String,
+    /// Purpose of use.
+    #[arg(long, value_enum)]
+    purpose: PurposeArg,
+    /// READ or WRITE.
+    #[arg(long, value_enum, default_value_t = ActionArg::Read)]
+    action: ActionArg,
+}
+
+impl AccessLogArgs {
+    fn into_msg(self) -> Msg {
+        Msg::LogAccess(pb::LogAccess {
+            patient_id: self.patient,
+            record_id: self.record,
+            data_class: self.class,
+            purpose: Purpose::from(self.purpose) as i32,
+            action: pb::Action::from(self.action) as i32,
+        })
+    }
+}
+
+/// `tx access break-glass`.
+#[derive(Debug, Args)]
+pub struct BreakGlassArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// Record id.
+    #[arg(long)]
+    record: String,
+    /// FHIR resource type of the record.
+    #[arg(long = "class")]
+    class: String,
+    /// Why (required). Only its SHA-256 goes on chain; keep the text in your records.
+    #[arg(long)]
+    reason: String,
+}
+
+impl BreakGlassArgs {
+    fn into_msg(self) -> Msg {
+        Msg::LogBreakGlass(pb::LogBreakGlass {
+            patient_id: self.patient,
+            record_id: self.record,
+            data_class: self.class,
+            reason_hash: rules::text_hash(&self.reason),
+        })
+    }
+}
+
+/// `tx access review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// The access event's index.
+    #[arg(long)]
+    index: u64,
+    /// Verdict.
+    #[arg(long, value_enum)]
+    verdict: VerdictArg,
+    /// Note. Only its SHA-256 goes on chain.
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+impl ReviewArgs {
+    fn into_msg(self) -> Msg {
+        Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
+            patient_id: self.patient,
+            event_index: self.index,
+            justified: self.verdict == VerdictArg::Justified,
+            note_hash: rules::text_hash(&self.note),
+        })
+    }
+}
+
+/// Purposes of use (HL7 PurposeOfUse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum PurposeArg {
+    /// Treatment.
+    Treat,
+    /// Emergency treatment.
+    Etreat,
+    /// Payment.
+    Hpaymt,
+    /// Operations.
+    Hoperat,
+    /// Research.
+    Hresch,
+}
+
+impl From<PurposeArg> for Purpose {
+    fn from(p: PurposeArg) -> Purpose {
+        match p {
+            PurposeArg::Treat => Purpose::Treat,
+            PurposeArg::Etreat => Purpose::Etreat,
+            PurposeArg::Hpaymt => Purpose::Hpaymt,
+            PurposeArg::Hoperat => Purpose::Hoperat,
+            PurposeArg::Hresch => Purpose::Hresch,
+        }
+    }
 }
 
 /// FHIR Consent actions.
@@ -242,69 +499,6 @@ pub enum VerdictArg {
     Justified,
     /// It was not.
     Unjustified,
-}
-
-impl TxArgs {
-    /// Signs the tx with `--from`, submits it and waits for its block: [`Exit::Refused`] when
-    /// the chain refuses it.
-    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
-        let (keyring, out, t) = (&ctx.keyring, ctx.out, self);
-        let key = keyring.get(&t.from)?;
-        let client = Client::new(&t.node.node)?;
-        let msg = match t.msg {
-            TxCmd::Patient(PatientTx::Recover { patient, approvals }) => {
-                Msg::RecoverPatientKey(pb::RecoverPatientKey {
-                    patient_id: patient,
-                    new_key: key.verifying_key().to_bytes().to_vec(),
-                    approvals: approvals
-                        .iter()
-                        .map(|a| parse_approval(a))
-                        .collect::<anyhow::Result<_>>()?,
-                })
-            }
-            TxCmd::Gov(g) => governance::to_msg(g, &client, keyring).await?,
-            TxCmd::Patient(PatientTx::Register { patient_key, proof }) => {
-                let ctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
-                let (patient_key, key_proof) = rules::key_with_proof(
-                    keyring,
-                    &patient_key,
-                    proof.as_deref(),
-                    medledger_tx::keyproof::ENROL_PATIENT,
-                    &ctx,
-                )?;
-                Msg::RegisterPatient(pb::RegisterPatient {
-                    patient_key: patient_key.to_vec(),
-                    key_proof,
-                })
-            }
-            TxCmd::Patient(PatientTx::Rotate { new_key, proof }) => {
-                let ctx = proof_ctx(&client, &key, ProofSubject::Patient).await?;
-                let (new_key, new_key_proof) = rules::key_with_proof(
-                    keyring,
-                    &new_key,
-                    proof.as_deref(),
-                    medledger_tx::keyproof::ROTATE_PATIENT_KEY,
-                    &ctx,
-                )?;
-                Msg::RotatePatientKey(pb::RotatePatientKey {
-                    new_key: new_key.to_vec(),
-                    new_key_proof,
-                })
-            }
-            TxCmd::Practitioner(p) if p.needs_proof() => {
-                let ctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
-                p.into_msg(keyring, Some(&ctx))?
-            }
-            other => build_msg(keyring, other)?,
-        };
-        let report = client.submit(&key, msg).await?;
-        print_report(&report, out)?;
-        Ok(if report.code == 0 {
-            Exit::Ok
-        } else {
-            Exit::Refused
-        })
-    }
 }
 
 /// Whose id a key proof names as its subject.
@@ -347,97 +541,6 @@ pub(super) async fn proof_ctx(
         (ProofSubject::Patient, _) => anyhow::bail!("--from must be a registered patient's key"),
     };
     Ok(rules::ProofCtx { chain_id, subject })
-}
-
-fn build_msg(keyring: &Keyring, cmd: TxCmd) -> anyhow::Result<Msg> {
-    Ok(match cmd {
-        TxCmd::Patient(PatientTx::Register { .. }) | TxCmd::Patient(PatientTx::Rotate { .. }) => {
-            anyhow::bail!("internal: key proofs are built with the node")
-        }
-        TxCmd::Patient(PatientTx::Guardians {
-            guardians,
-            threshold,
-        }) => Msg::SetGuardians(pb::SetGuardians {
-            guardian_keys: guardians
-                .iter()
-                .map(|g| rules::resolve_key(keyring, g).map(|k| k.to_vec()))
-                .collect::<anyhow::Result<_>>()?,
-            threshold,
-        }),
-        TxCmd::Patient(PatientTx::Recover { .. }) => {
-            anyhow::bail!("internal: recovery is built with the signing key")
-        }
-        TxCmd::Consent(ConsentTx::Grant {
-            grantee,
-            classes,
-            purposes,
-            not_before,
-            not_after,
-            actions,
-            deny,
-            records,
-            study,
-        }) => Msg::GrantConsent(pb::GrantConsent {
-            grantee,
-            data_classes: classes,
-            purposes: purposes
-                .into_iter()
-                .map(|p| Purpose::from(p) as i32)
-                .collect(),
-            not_before,
-            not_after,
-            actions: actions
-                .into_iter()
-                .map(|a| pb::Action::from(a) as i32)
-                .collect(),
-            deny_classes: deny,
-            record_ids: records,
-            study_id: study,
-        }),
-        TxCmd::Consent(ConsentTx::Revoke { consent_id }) => {
-            Msg::RevokeConsent(pb::RevokeConsent { consent_id })
-        }
-        TxCmd::Access(AccessTx::Log {
-            patient,
-            record,
-            class,
-            purpose,
-            action,
-        }) => Msg::LogAccess(pb::LogAccess {
-            patient_id: patient,
-            record_id: record,
-            data_class: class,
-            purpose: Purpose::from(purpose) as i32,
-            action: pb::Action::from(action) as i32,
-        }),
-        TxCmd::Access(AccessTx::BreakGlass {
-            patient,
-            record,
-            class,
-            reason,
-        }) => Msg::LogBreakGlass(pb::LogBreakGlass {
-            patient_id: patient,
-            record_id: record,
-            data_class: class,
-            reason_hash: rules::text_hash(&reason),
-        }),
-        TxCmd::Access(AccessTx::Review {
-            patient,
-            index,
-            verdict,
-            note,
-        }) => Msg::ReviewBreakGlass(pb::ReviewBreakGlass {
-            patient_id: patient,
-            event_index: index,
-            justified: verdict == VerdictArg::Justified,
-            note_hash: rules::text_hash(&note),
-        }),
-        TxCmd::Practitioner(p) => p.into_msg(keyring, None)?,
-        TxCmd::Record(r) => r.into_msg()?,
-        TxCmd::Claim(c) => claims::to_msg(c)?,
-        TxCmd::Coverage(c) => claims::coverage_msg(c),
-        TxCmd::Gov(_) => anyhow::bail!("internal: governance messages are built with the node"),
-    })
 }
 
 fn parse_approval(a: &str) -> anyhow::Result<pb::GuardianApproval> {

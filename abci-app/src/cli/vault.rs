@@ -15,6 +15,8 @@ use medledger_tx::pb::{self, Purpose};
 use prost::Message;
 use serde::Serialize;
 
+use super::query::RecordsQuery;
+use super::read::Reader;
 use super::tx::{proof_ctx, ProofSubject, PurposeArg};
 use super::{print_json, Ctx, Exit, NodeArgs, Output};
 
@@ -32,65 +34,105 @@ pub struct VaultCommon {
 #[derive(Debug, Subcommand)]
 pub enum VaultCmd {
     /// Store a record at the signer's member's gateway, which seals and anchors it.
-    Put {
-        /// Node and signer.
-        #[command(flatten)]
-        common: VaultCommon,
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// FHIR resource type, e.g. Observation (the anchor's data class).
-        #[arg(long = "type")]
-        resource_type: String,
-        /// The record (e.g. a FHIR JSON resource).
-        #[arg(long)]
-        file: PathBuf,
-        /// Record id (default: a random `rec-…`).
-        #[arg(long)]
-        record: Option<String>,
-    },
+    Put(VaultPutArgs),
     /// Read a record from its custodian's gateway: a LogAccess tx is committed first, then the
     /// data key is released to the reader's member box key.
-    Get {
-        /// Node and signer.
-        #[command(flatten)]
-        common: VaultCommon,
-        /// Record id.
-        #[arg(long)]
-        record: String,
-        /// Purpose of use.
-        #[arg(long, value_enum)]
-        purpose: PurposeArg,
-        /// Write the record here (default: stdout).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The reader member's box key file (default: <home>/localnet/<member>/gateway/box.key).
-        #[arg(long = "box-key")]
-        box_key: Option<PathBuf>,
-    },
+    Get(VaultGetArgs),
     /// Erase a record (its custodian or the patient): the custodian's gateway destroys the data
     /// key and anchors the erasure.
-    Erase {
-        /// Node and signer.
-        #[command(flatten)]
-        common: VaultCommon,
-        /// Record id.
-        #[arg(long)]
-        record: String,
-        /// Why. Only its SHA-256 is sent; keep the text in your records.
-        #[arg(long)]
-        reason: Option<String>,
-    },
+    Erase(VaultEraseArgs),
     /// Every record anchored for a patient at any member, proven complete: id, type, custodian,
     /// anchored height and erasure (the same as `query --prove records PATIENT`).
-    List {
-        /// The node to read from.
-        #[command(flatten)]
-        node: NodeArgs,
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-    },
+    List(VaultListArgs),
+}
+
+impl VaultCmd {
+    /// Runs `vault …`: [`Exit::Refused`] when the gateway or the ledger refuses.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        match self {
+            VaultCmd::Put(a) => a.run(ctx).await,
+            VaultCmd::Get(a) => a.run(ctx).await,
+            VaultCmd::Erase(a) => a.run(ctx).await,
+            VaultCmd::List(a) => a.run(ctx).await,
+        }
+    }
+}
+
+/// `vault put`.
+#[derive(Debug, Args)]
+pub struct VaultPutArgs {
+    /// Node and signer.
+    #[command(flatten)]
+    common: VaultCommon,
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// FHIR resource type, e.g. Observation (the anchor's data class).
+    #[arg(long = "type")]
+    resource_type: String,
+    /// The record (e.g. a FHIR JSON resource).
+    #[arg(long)]
+    file: PathBuf,
+    /// Record id (default: a random `rec-…`).
+    #[arg(long)]
+    record: Option<String>,
+}
+
+impl VaultPutArgs {
+    /// Stores the record at the signer's member's gateway and waits for its anchor.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let out = ctx.out;
+        let key = ctx.keyring.get(&self.common.from)?;
+        let client = Client::new(&self.common.node.node)?;
+        let member = proof_ctx(&client, &key, ProofSubject::Member)
+            .await?
+            .subject;
+        let endpoint = gateway_of(&client, &member).await?;
+        let content = std::fs::read(&self.file)
+            .with_context(|| format!("reading {}", self.file.display()))?;
+        let record_id = self.record.unwrap_or_else(random_record_id);
+        let a = match GatewayClient::new(&endpoint, key)
+            .put(&record_id, &self.patient, &self.resource_type, &content)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return refused(e, out),
+        };
+        wait_for_height(&client, a.anchor_height).await?;
+        if out == Output::Json {
+            print_json(&a)?;
+        } else {
+            println!(
+                "OK: {} stored at {member}'s gateway ({endpoint}), anchored at height {}",
+                a.record_id, a.anchor_height
+            );
+            println!(
+                "  content_hash={} key_id={} size={}",
+                a.content_hash, a.key_id, a.size
+            );
+        }
+        Ok(Exit::Ok)
+    }
+}
+
+/// `vault get`.
+#[derive(Debug, Args)]
+pub struct VaultGetArgs {
+    /// Node and signer.
+    #[command(flatten)]
+    common: VaultCommon,
+    /// Record id.
+    #[arg(long)]
+    record: String,
+    /// Purpose of use.
+    #[arg(long, value_enum)]
+    purpose: PurposeArg,
+    /// Write the record here (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The reader member's box key file (default: <home>/localnet/<member>/gateway/box.key).
+    #[arg(long = "box-key")]
+    box_key: Option<PathBuf>,
 }
 
 /// `vault get`'s JSON answer.
@@ -105,6 +147,9 @@ struct GetAnswer {
     access_height: u64,
     access_index: u64,
     size: usize,
+    /// A threshold record: the holders whose key shares opened it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    holders_used: Vec<String>,
     /// Where the record was written, or (without --out) the record itself, base64.
     #[serde(skip_serializing_if = "Option::is_none")]
     out: Option<String>,
@@ -112,201 +157,233 @@ struct GetAnswer {
     content_base64: Option<String>,
 }
 
-impl VaultCmd {
-    /// Runs `vault …`: [`Exit::Refused`] when the gateway or the ledger refuses.
+impl VaultGetArgs {
+    /// Commits the access, has the custodian's gateway release the record to the reader
+    /// member's box key, opens it and writes it out.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let out = ctx.out;
-        match self {
-            VaultCmd::Put {
-                common,
-                patient,
-                resource_type,
-                file,
-                record,
-            } => {
-                let key = ctx.keyring.get(&common.from)?;
-                let client = Client::new(&common.node.node)?;
-                let member = proof_ctx(&client, &key, ProofSubject::Member)
-                    .await?
-                    .subject;
-                let endpoint = gateway_of(&client, &member).await?;
-                let content =
-                    std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                let record_id = record.unwrap_or_else(random_record_id);
-                let answer = GatewayClient::new(&endpoint, key)
-                    .put(&record_id, &patient, &resource_type, &content)
-                    .await;
-                match answer {
-                    Ok(a) => {
-                        wait_for_height(&client, a.anchor_height).await?;
-                        if out == Output::Json {
-                            print_json(&a)?;
-                        } else {
-                            println!(
-                                "OK: {} stored at {member}'s gateway ({endpoint}), anchored at height {}",
-                                a.record_id, a.anchor_height
-                            );
-                            println!(
-                                "  content_hash={} key_id={} size={}",
-                                a.content_hash, a.key_id, a.size
-                            );
-                        }
-                        Ok(Exit::Ok)
-                    }
-                    Err(e) => refused(e, out),
-                }
-            }
-            VaultCmd::Get {
-                common,
-                record,
-                purpose,
-                out: out_file,
-                box_key,
-            } => {
-                let key = ctx.keyring.get(&common.from)?;
-                let client = Client::new(&common.node.node)?;
-                let Some(anchor) = anchor_of(&client, &record).await? else {
-                    return refused_msg(&format!("no record {record:?} on the ledger"), out);
-                };
-                let endpoint = gateway_of(&client, &anchor.custodian).await?;
-                let pctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
-                let member = pctx.subject;
-                let box_key_file = box_key.unwrap_or_else(|| {
-                    ctx.home
-                        .join("localnet")
-                        .join(&member)
-                        .join("gateway")
-                        .join("box.key")
-                });
-                let box_key = medledger_gateway::keyfiles::load_box_key(&box_key_file)
-                    .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))?;
-                let purpose = Purpose::from(purpose);
-                // Unordered: no sequence to fetch, so reads from many terminals of one member
-                // never collide, and the gateway may resend it safely.
-                let tx = gw::unordered_log_access_tx(
-                    &key,
-                    &pctx.chain_id,
-                    &anchor.patient_id,
-                    &record,
-                    &anchor.resource_type,
-                    purpose,
-                )?;
-                let answer = match GatewayClient::new(&endpoint, key)
-                    .get(&record, purpose, &tx)
-                    .await
-                {
-                    Ok(a) => a,
-                    Err(e) => return refused(e, out),
-                };
-                let plain = gw::open_released(&answer, &box_key, Some(&anchor.content_hash))
-                    .map_err(|e| anyhow::anyhow!("opening the released record: {e}"))?;
-                // Read your own writes: the gateway committed the access through its own node;
-                // wait until ours has that block too, so that a `verify access` right after
-                // sees it.
-                wait_for_height(&client, answer.access_height).await?;
-                let mut report = GetAnswer {
-                    record_id: answer.record_id.clone(),
-                    patient_id: answer.patient_id.clone(),
-                    resource_type: answer.resource_type.clone(),
-                    custodian: anchor.custodian.clone(),
-                    gateway: endpoint.clone(),
-                    reader_member: answer.reader_member.clone(),
-                    access_height: answer.access_height,
-                    access_index: answer.access_index,
-                    size: plain.len(),
-                    out: None,
-                    content_base64: None,
-                };
-                match &out_file {
-                    Some(f) => {
-                        std::fs::write(f, &plain)
-                            .with_context(|| format!("writing {}", f.display()))?;
-                        report.out = Some(f.display().to_string());
-                    }
-                    None if out == Output::Json => {
-                        report.content_base64 = Some(Base64::encode_string(&plain));
-                    }
-                    None => {}
-                }
-                if out == Output::Json {
-                    print_json(&report)?;
-                } else {
-                    let line = format!(
-                        "OK: {} ({} of {}, {} bytes) from {}'s gateway; access logged at height {} (event {})",
-                        report.record_id,
-                        report.resource_type,
-                        report.patient_id,
-                        report.size,
-                        report.custodian,
-                        report.access_height,
-                        report.access_index
-                    );
-                    match &out_file {
-                        Some(f) => println!("{line}\n  written to {}", f.display()),
-                        None => {
-                            // The record itself goes to stdout, byte for byte; the report to stderr.
-                            eprintln!("{line}");
-                            let mut stdout = std::io::stdout().lock();
-                            stdout.write_all(&plain)?;
-                            stdout.flush()?;
-                        }
-                    }
-                }
-                Ok(Exit::Ok)
-            }
-            VaultCmd::List { node, patient } => {
-                return super::QueryArgs {
-                    node,
-                    height: 0,
-                    prove: true,
-                    what: super::QueryCmd::Records { patient },
-                }
-                .run(ctx)
+        let key = ctx.keyring.get(&self.common.from)?;
+        let client = Client::new(&self.common.node.node)?;
+        let record = &self.record;
+        let Some(anchor) = anchor_of(&client, record).await? else {
+            return refused_msg(&format!("no record {record:?} on the ledger"), out);
+        };
+        let pctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
+        let member = pctx.subject.clone();
+        let box_key_file = self.box_key.clone().unwrap_or_else(|| {
+            ctx.home
+                .join("localnet")
+                .join(&member)
+                .join("gateway")
+                .join("box.key")
+        });
+        let box_key = medledger_gateway::keyfiles::load_box_key(&box_key_file)
+            .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))?;
+        let purpose = Purpose::from(self.purpose);
+        // Unordered: no sequence to fetch, so reads from many terminals of one member
+        // never collide, and the gateway may resend it safely.
+        let tx = gw::unordered_log_access_tx(
+            &key,
+            &pctx.chain_id,
+            &anchor.patient_id,
+            record,
+            &anchor.resource_type,
+            purpose,
+        )?;
+        let (answer, plain, endpoint, holders_used) = if anchor.holders.is_empty() {
+            // Held whole by its custodian.
+            let endpoint = gateway_of(&client, &anchor.custodian).await?;
+            let answer = match GatewayClient::new(&endpoint, key)
+                .get(record, purpose, &tx)
                 .await
-            }
-            VaultCmd::Erase {
-                common,
-                record,
-                reason,
-            } => {
-                let key = ctx.keyring.get(&common.from)?;
-                let client = Client::new(&common.node.node)?;
-                let Some(anchor) = anchor_of(&client, &record).await? else {
-                    return refused_msg(&format!("no record {record:?} on the ledger"), out);
-                };
-                let endpoint = gateway_of(&client, &anchor.custodian).await?;
-                match GatewayClient::new(&endpoint, key)
-                    .erase(&record, reason.as_deref().map(gw::reason_hash))
-                    .await
-                {
-                    Ok(a) => {
-                        wait_for_height(&client, a.erasure_height).await?;
-                        if out == Output::Json {
-                            print_json(&a)?;
-                        } else {
-                            println!(
-                                "OK: {} erased at {}'s gateway; erasure at height {}",
-                                a.record_id, anchor.custodian, a.erasure_height
-                            );
-                            if let Some(r) = &a.receipt {
-                                println!(
-                                    "  destruction receipt: tx {} signed by {} (key {} destroyed); keep it: -o json prints the signed tx",
-                                    r.tx_hash, r.signer, r.key_id
-                                );
-                            }
-                        }
-                        Ok(Exit::Ok)
-                    }
-                    Err(e) => refused(e, out),
+            {
+                Ok(a) => a,
+                Err(e) => return refused(e, out),
+            };
+            let plain = gw::open_released(&answer, &box_key, Some(&anchor.content_hash))
+                .map_err(|e| anyhow::anyhow!("opening the released record: {e}"))?;
+            (answer, plain, endpoint, Vec::new())
+        } else {
+            // Threshold custody: `threshold` shares from the holders, whichever are up.
+            let mut holders = Vec::new();
+            for m in &anchor.holders {
+                match gateway_of(&client, m).await {
+                    Ok(endpoint) => holders.push(gw::HolderEndpoint {
+                        member: m.clone(),
+                        endpoint,
+                    }),
+                    Err(e) => tracing::warn!("holder {m}: {e:#}"),
                 }
+            }
+            let read = match gw::read_from_holders(
+                &key,
+                &holders,
+                &anchor,
+                purpose,
+                &tx,
+                &box_key,
+                &pctx.chain_id,
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => return refused(e, out),
+            };
+            for r in &read.refusals {
+                tracing::warn!("holder {r}");
+            }
+            let endpoint = holders
+                .iter()
+                .find(|h| read.used.first() == Some(&h.member))
+                .map(|h| h.endpoint.clone())
+                .unwrap_or_default();
+            (read.answer, read.plaintext, endpoint, read.used)
+        };
+        // Read your own writes: the gateway committed the access through its own node;
+        // wait until ours has that block too, so that a `verify access` right after
+        // sees it.
+        wait_for_height(&client, answer.access_height).await?;
+        let report = GetAnswer {
+            record_id: answer.record_id,
+            patient_id: answer.patient_id,
+            resource_type: answer.resource_type,
+            custodian: anchor.custodian,
+            gateway: endpoint,
+            reader_member: answer.reader_member,
+            access_height: answer.access_height,
+            access_index: answer.access_index,
+            size: plain.len(),
+            holders_used,
+            out: None,
+            content_base64: None,
+        };
+        self.write_out(report, &plain, out)?;
+        Ok(Exit::Ok)
+    }
+
+    /// Writes the record to `--out` or stdout, and the report: JSON (with the record, base64,
+    /// when it has no file), or a line (on stderr when the record itself goes to stdout).
+    fn write_out(&self, mut report: GetAnswer, plain: &[u8], out: Output) -> anyhow::Result<()> {
+        match &self.out {
+            Some(f) => {
+                std::fs::write(f, plain).with_context(|| format!("writing {}", f.display()))?;
+                report.out = Some(f.display().to_string());
+            }
+            None if out == Output::Json => {
+                report.content_base64 = Some(Base64::encode_string(plain));
+            }
+            None => {}
+        }
+        if out == Output::Json {
+            return print_json(&report);
+        }
+        let line = format!(
+            "OK: {} ({} of {}, {} bytes) from {}'s gateway; access logged at height {} (event {})",
+            report.record_id,
+            report.resource_type,
+            report.patient_id,
+            report.size,
+            report.custodian,
+            report.access_height,
+            report.access_index
+        );
+        match &self.out {
+            Some(f) => println!("{line}\n  written to {}", f.display()),
+            None => {
+                // The record itself goes to stdout, byte for byte; the report to stderr.
+                eprintln!("{line}");
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(plain)?;
+                stdout.flush()?;
             }
         }
+        Ok(())
     }
 }
 
-/// A record's anchor on the ledger, if any.
+/// `vault erase`.
+#[derive(Debug, Args)]
+pub struct VaultEraseArgs {
+    /// Node and signer.
+    #[command(flatten)]
+    common: VaultCommon,
+    /// Record id.
+    #[arg(long)]
+    record: String,
+    /// Why. Only its SHA-256 is sent; keep the text in your records.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+impl VaultEraseArgs {
+    /// Has the custodian's gateway destroy the record's data key and anchor the erasure.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let out = ctx.out;
+        let key = ctx.keyring.get(&self.common.from)?;
+        let client = Client::new(&self.common.node.node)?;
+        let record = &self.record;
+        let Some(anchor) = anchor_of(&client, record).await? else {
+            return refused_msg(&format!("no record {record:?} on the ledger"), out);
+        };
+        let endpoint = gateway_of(&client, &anchor.custodian).await?;
+        let a = match GatewayClient::new(&endpoint, key)
+            .erase(record, self.reason.as_deref().map(gw::reason_hash))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return refused(e, out),
+        };
+        wait_for_height(&client, a.erasure_height).await?;
+        if out == Output::Json {
+            print_json(&a)?;
+        } else {
+            println!(
+                "OK: {} erased at {}'s gateway; erasure at height {}",
+                a.record_id, anchor.custodian, a.erasure_height
+            );
+            if let Some(r) = &a.receipt {
+                println!(
+                    "  destruction receipt: tx {} signed by {} (key {} destroyed); keep it: -o json prints the signed tx",
+                    r.tx_hash, r.signer, r.key_id
+                );
+            }
+        }
+        Ok(Exit::Ok)
+    }
+}
+
+/// `vault list`.
+#[derive(Debug, Args)]
+pub struct VaultListArgs {
+    /// The node to read from.
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+}
+
+impl VaultListArgs {
+    /// `query --prove records PATIENT`.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let mut r = Reader::new(Client::new(&self.node.node)?, 0, true);
+        RecordsQuery {
+            patient: self.patient,
+        }
+        .run(&mut r, ctx.out)
+        .await?;
+        Ok(Exit::Ok)
+    }
+}
+
+/// The record's anchor, proven against the committed app hash: its holders, threshold and share
+/// commitments decide whose shares a read combines and which shares are genuine, so a node that
+/// lies about them must fail the proof rather than steer the read.
 async fn anchor_of(client: &Client, record_id: &str) -> anyhow::Result<Option<pb::RecordAnchor>> {
-    let (value, _) = client.query_raw(&keys::record(record_id), 0).await?;
+    let value = client
+        .query_proven(&keys::record(record_id), 0)
+        .await?
+        .value;
     Ok(value
         .map(|b| pb::RecordAnchor::decode(b.as_slice()))
         .transpose()?)

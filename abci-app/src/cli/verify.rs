@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use medledger_client::verify::{verify_key, Attestation, Trust};
 use medledger_client::Client;
 use medledger_devnet::localnet;
 use medledger_tx::pb::{self, Purpose};
@@ -49,91 +50,303 @@ pub struct VerifyArgs {
 #[derive(Debug, Subcommand)]
 pub enum VerifyCmd {
     /// A consent (or its absence).
-    Consent {
-        /// Consent id.
-        id: String,
-    },
+    Consent(ConsentVerify),
     /// A patient (or its absence).
-    Patient {
-        /// Patient id.
-        id: String,
-    },
+    Patient(PatientVerify),
     /// A member (or its absence).
-    Member {
-        /// Member id.
-        id: String,
-    },
+    Member(MemberVerify),
     /// The complete access history of a patient.
-    Access {
-        /// Patient id.
-        patient: String,
-        /// Print the verified history as a FHIR R4 Bundle of AuditEvents (IHE BALP) or as a
-        /// HIPAA accounting-of-disclosures CSV instead of the summary.
-        #[arg(long, value_enum)]
-        export: Option<ExportFormat>,
-        /// Only events of blocks at or after this height (the complete history is still read
-        /// and proven, which is what makes the window complete).
-        #[arg(long, default_value_t = 0)]
-        from_height: u64,
-        /// Only events of blocks at or before this height (0 = no bound).
-        #[arg(long, default_value_t = 0)]
-        to_height: u64,
-    },
+    Access(AccessVerify),
     /// A claim (or its absence).
-    Claim {
-        /// Claim id.
-        id: String,
-    },
+    Claim(ClaimVerify),
     /// One enrolment of a patient with an insurer (or its absence).
-    Coverage {
-        /// Patient id.
-        patient: String,
-        /// Insurer member id.
-        insurer: String,
-        /// The enrolment's index, from 0.
-        index: u64,
-    },
+    Coverage(CoverageVerify),
     /// A practitioner (or its absence).
-    Practitioner {
-        /// DID.
-        did: String,
-    },
+    Practitioner(PractitionerVerify),
     /// A record anchor (or its absence).
-    Record {
-        /// Record id.
-        id: String,
-    },
+    Record(RecordVerify),
     /// A governance proposal (or its absence).
-    Proposal {
-        /// Proposal id.
-        id: u64,
-    },
+    Proposal(ProposalVerify),
     /// The ledger's decision on an access, evaluated by this CLI from proven consents.
-    Permitted {
-        /// Patient id.
-        #[arg(long)]
-        patient: String,
-        /// Member id or practitioner DID.
-        #[arg(long)]
-        actor: String,
-        /// FHIR resource type.
-        #[arg(long = "class")]
-        class: String,
-        /// Record id.
-        #[arg(long, default_value = "")]
-        record: String,
-        /// Purpose of use.
-        #[arg(long, value_enum)]
-        purpose: PurposeArg,
-        /// READ or WRITE.
-        #[arg(long, value_enum, default_value_t = ActionArg::Read)]
-        action: ActionArg,
-    },
+    Permitted(PermittedVerify),
     /// Any state key.
-    Key {
-        /// The key.
-        key: String,
-    },
+    Key(KeyVerify),
+}
+
+impl VerifyCmd {
+    /// Verifies with `v` and prints `VERIFIED …`; an error is the reason it did not verify.
+    async fn run(self, v: &Verifier) -> anyhow::Result<()> {
+        match self {
+            VerifyCmd::Consent(a) => v.entity(Entity::Consent(a.id)).await,
+            VerifyCmd::Patient(a) => v.entity(Entity::Patient(a.id)).await,
+            VerifyCmd::Member(a) => v.entity(Entity::Member(a.id)).await,
+            VerifyCmd::Access(a) => a.run(v).await,
+            VerifyCmd::Claim(a) => v.entity(Entity::Claim(a.id)).await,
+            VerifyCmd::Coverage(a) => v.entity(a.entity()).await,
+            VerifyCmd::Practitioner(a) => v.entity(Entity::Practitioner(a.did)).await,
+            VerifyCmd::Record(a) => a.run(v).await,
+            VerifyCmd::Proposal(a) => v.entity(Entity::Proposal(a.id)).await,
+            VerifyCmd::Permitted(a) => a.run(v).await,
+            VerifyCmd::Key(a) => a.run(v).await,
+        }
+    }
+}
+
+/// `verify consent ID`.
+#[derive(Debug, Args)]
+pub struct ConsentVerify {
+    /// Consent id.
+    id: String,
+}
+
+/// `verify patient ID`.
+#[derive(Debug, Args)]
+pub struct PatientVerify {
+    /// Patient id.
+    id: String,
+}
+
+/// `verify member ID`.
+#[derive(Debug, Args)]
+pub struct MemberVerify {
+    /// Member id.
+    id: String,
+}
+
+/// `verify claim ID`.
+#[derive(Debug, Args)]
+pub struct ClaimVerify {
+    /// Claim id.
+    id: String,
+}
+
+/// `verify coverage PATIENT INSURER INDEX`.
+#[derive(Debug, Args)]
+pub struct CoverageVerify {
+    /// Patient id.
+    patient: String,
+    /// Insurer member id.
+    insurer: String,
+    /// The enrolment's index, from 0.
+    index: u64,
+}
+
+impl CoverageVerify {
+    fn entity(self) -> Entity {
+        Entity::Coverage(self.patient, self.insurer, self.index)
+    }
+}
+
+/// `verify practitioner DID`.
+#[derive(Debug, Args)]
+pub struct PractitionerVerify {
+    /// DID.
+    did: String,
+}
+
+/// `verify proposal ID`.
+#[derive(Debug, Args)]
+pub struct ProposalVerify {
+    /// Proposal id.
+    id: u64,
+}
+
+/// `verify access PATIENT`.
+#[derive(Debug, Args)]
+pub struct AccessVerify {
+    /// Patient id.
+    patient: String,
+    /// Print the verified history as a FHIR R4 Bundle of AuditEvents (IHE BALP) or as a
+    /// HIPAA accounting-of-disclosures CSV instead of the summary.
+    #[arg(long, value_enum)]
+    export: Option<ExportFormat>,
+    /// Only events of blocks at or after this height (the complete history is still read
+    /// and proven, which is what makes the window complete).
+    #[arg(long, default_value_t = 0)]
+    from_height: u64,
+    /// Only events of blocks at or before this height (0 = no bound).
+    #[arg(long, default_value_t = 0)]
+    to_height: u64,
+}
+
+impl AccessVerify {
+    /// Verifies the patient's complete access history and prints the events in the window: a
+    /// table, or (`--export`) the export alone on stdout with the verdict on stderr.
+    async fn run(self, v: &Verifier) -> anyhow::Result<()> {
+        let patient = &self.patient;
+        let (events, a) =
+            medledger_client::verify::verify_history(&v.client, &v.trust, patient, v.height)
+                .await?;
+        let events: Vec<pb::AccessEvent> = events
+            .into_iter()
+            .filter(|e| {
+                e.height >= self.from_height && (self.to_height == 0 || e.height <= self.to_height)
+            })
+            .collect();
+        if let Some(format) = self.export {
+            // The verdict goes to stderr so that stdout is exactly the export.
+            eprintln!(
+                "VERIFIED complete access history of {patient} ({}) at height {} — {}",
+                event_count(events.len()),
+                a.height,
+                medledger_client::verify::signed_by(&a)
+            );
+            return export(format, patient, &events, &a, &v.trust);
+        }
+        let view = verified_view(
+            format!("complete access history of {patient}"),
+            format!("({})", event_count(events.len())),
+            &a,
+            Some(events),
+        );
+        print_verified(&view, v.out, &a, |events| render::table(events))
+    }
+}
+
+/// Prints a verified access history as `format`.
+fn export(
+    format: ExportFormat,
+    patient: &str,
+    events: &[pb::AccessEvent],
+    a: &Attestation,
+    trust: &Trust,
+) -> anyhow::Result<()> {
+    use medledger_query::export::{fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo};
+    match format {
+        ExportFormat::Fhir => {
+            let proven = ProvenanceInfo {
+                chain_id: trust.chain_id().to_string(),
+                height: a.height,
+                app_hash_hex: hex::encode_upper(&a.app_hash),
+            };
+            print_json(&fhir_audit_bundle(patient, events, &proven))
+        }
+        ExportFormat::Csv => {
+            print!("{}", hipaa_disclosures_csv(events));
+            Ok(())
+        }
+    }
+}
+
+/// `verify record ID`.
+#[derive(Debug, Args)]
+pub struct RecordVerify {
+    /// Record id.
+    id: String,
+}
+
+impl RecordVerify {
+    /// Verifies the record's anchor and prints where it stands: `EXISTS`, `ERASURE REQUESTED
+    /// …` (the custodian has not yet confirmed that the key is destroyed) or `ERASURE COMPLETE
+    /// …` ([`medledger_query::records::erasure_state`]), `ABSENT` when proven absent; then its
+    /// fields.
+    async fn run(self, v: &Verifier) -> anyhow::Result<()> {
+        let e = Entity::Record(self.id);
+        let r = verify_key(&v.client, &v.trust, &e.key(), v.height).await?;
+        let anchor = r
+            .value
+            .as_deref()
+            .map(<pb::RecordAnchor as prost::Message>::decode)
+            .transpose()
+            .context("the record anchor does not decode")?;
+        let state = anchor.as_ref().map_or_else(
+            || "ABSENT".to_string(),
+            |a| medledger_query::records::erasure_state(a).to_string(),
+        );
+        print_verified(
+            &verified_view(e.label(), state, &r.attestation, anchor),
+            v.out,
+            &r.attestation,
+            |a| render::detail(&a.fields()),
+        )
+    }
+}
+
+/// `verify permitted --patient P --actor A --class C --purpose P`.
+#[derive(Debug, Args)]
+pub struct PermittedVerify {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// Member id or practitioner DID.
+    #[arg(long)]
+    actor: String,
+    /// FHIR resource type.
+    #[arg(long = "class")]
+    class: String,
+    /// Record id.
+    #[arg(long, default_value = "")]
+    record: String,
+    /// Purpose of use.
+    #[arg(long, value_enum)]
+    purpose: PurposeArg,
+    /// READ or WRITE.
+    #[arg(long, value_enum, default_value_t = ActionArg::Read)]
+    action: ActionArg,
+}
+
+impl PermittedVerify {
+    /// Evaluates the ledger's rule on proven consents and prints `PERMIT (consent …)` or
+    /// `DENY`.
+    async fn run(self, v: &Verifier) -> anyhow::Result<()> {
+        let q = medledger_client::verify::PermittedQuery {
+            patient: self.patient.clone(),
+            actor: self.actor.clone(),
+            action: pb::Action::from(self.action) as i32,
+            data_class: self.class.clone(),
+            record_id: self.record,
+            purpose: Purpose::from(self.purpose) as i32,
+        };
+        let (permit, a, time) =
+            medledger_client::verify::verify_permitted(&v.client, &v.trust, q, v.height).await?;
+        let state = match &permit {
+            Some(id) => format!("PERMIT (consent {id}, block time {})", render::utc(time)),
+            None => format!(
+                "DENY (no consent permits it at block time {})",
+                render::utc(time)
+            ),
+        };
+        let (actor, class, patient) = (self.actor, self.class, self.patient);
+        print_verified(
+            &verified_view(
+                format!("access by {actor} to {class} of {patient}"),
+                state,
+                &a,
+                permit,
+            ),
+            v.out,
+            &a,
+            // The state line names the permitting consent.
+            |_| String::new(),
+        )
+    }
+}
+
+/// `verify key KEY`.
+#[derive(Debug, Args)]
+pub struct KeyVerify {
+    /// The key.
+    key: String,
+}
+
+impl KeyVerify {
+    /// Verifies the raw value under the key (hex), or its absence.
+    async fn run(self, v: &Verifier) -> anyhow::Result<()> {
+        let key = self.key;
+        let r = verify_key(&v.client, &v.trust, key.as_bytes(), v.height).await?;
+        let state = if r.value.is_some() {
+            "PRESENT"
+        } else {
+            "ABSENT"
+        };
+        let value = r.value.as_ref().map(hex::encode);
+        print_verified(
+            &verified_view(format!("key {key}"), state.into(), &r.attestation, value),
+            v.out,
+            &r.attestation,
+            |v| render::detail(&[("value", v.clone())]),
+        )
+    }
 }
 
 /// Export formats of a verified access history.
@@ -162,7 +375,7 @@ struct VerifiedView<T> {
 fn verified_view<T: Serialize>(
     what: String,
     state: String,
-    a: &medledger_client::verify::Attestation,
+    a: &Attestation,
     value: Option<T>,
 ) -> VerifiedView<T> {
     VerifiedView {
@@ -184,7 +397,7 @@ fn verified_view<T: Serialize>(
 fn print_verified<T: Serialize>(
     v: &VerifiedView<T>,
     out: Output,
-    a: &medledger_client::verify::Attestation,
+    a: &Attestation,
     body: impl Fn(&T) -> String,
 ) -> anyhow::Result<()> {
     if out == Output::Json {
@@ -196,7 +409,7 @@ fn print_verified<T: Serialize>(
 
 fn verified_text<T: Serialize>(
     v: &VerifiedView<T>,
-    a: &medledger_client::verify::Attestation,
+    a: &Attestation,
     body: impl Fn(&T) -> String,
 ) -> String {
     let mut s = format!(
@@ -215,32 +428,39 @@ fn verified_text<T: Serialize>(
 impl VerifyArgs {
     /// Verifies end to end and prints `VERIFIED …`, or `NOT VERIFIED: …` with [`Exit::NotVerified`].
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
-        let (home, v, out) = (&ctx.home, self, ctx.out);
-        let genesis = match v.genesis {
+        let out = ctx.out;
+        let genesis = match self.genesis {
             Some(g) => g,
             None => {
-                let local = home
+                let local = ctx
+                    .home
                     .join("localnet")
                     .join(localnet::MEMBERS[0].0)
                     .join("cometbft/config/genesis.json");
                 anyhow::ensure!(
-                local.exists(),
-                "pass --genesis FILE: the consortium's genesis.json is the trusted starting point"
-            );
+                    local.exists(),
+                    "pass --genesis FILE: the consortium's genesis.json is the trusted starting point"
+                );
                 local
             }
         };
-        let client = Client::new(&v.node.node)?;
-        let root = match (v.trust_height, &v.trust_hash) {
+        let client = Client::new(&self.node.node)?;
+        let root = match (self.trust_height, &self.trust_hash) {
             (Some(h), Some(hash)) => {
                 Some((h, hex::decode(hash).context("--trust-hash is not hex")?))
             }
             _ => None,
         };
-        let trust = medledger_client::verify::Trust::from_genesis(&genesis, v.certificate)?
-            .with_header_root(&client, v.trusting_period, root)
+        let trust = Trust::from_genesis(&genesis, self.certificate)?
+            .with_header_root(&client, self.trusting_period, root)
             .await?;
-        match verify_what(&client, &trust, v.what, v.height, out).await {
+        let v = Verifier {
+            client,
+            trust,
+            height: self.height,
+            out,
+        };
+        match self.what.run(&v).await {
             Ok(()) => Ok(Exit::Ok),
             Err(e) => {
                 if out == Output::Json {
@@ -256,177 +476,32 @@ impl VerifyArgs {
     }
 }
 
-/// Verifies the key of `e`, decodes its value, and prints `VERIFIED <label> <state> …` (`ABSENT`
-/// when proven absent) and the value's fields.
-async fn verify_entity(
-    client: &Client,
-    trust: &medledger_client::verify::Trust,
-    e: Entity,
+/// What every `verify` command checks against: the node, the trust root, the height, and
+/// where the verdict goes.
+struct Verifier {
+    client: Client,
+    trust: Trust,
+    /// `--height` (0 = the latest that can be attested).
     height: u64,
     out: Output,
-) -> anyhow::Result<()> {
-    let r = medledger_client::verify::verify_key(client, trust, &e.key(), height).await?;
-    let value = r.value.as_deref().map(|b| e.decode(b)).transpose()?;
-    let state = value
-        .as_ref()
-        .map_or_else(|| "ABSENT".to_string(), Value::state);
-    print_verified(
-        &verified_view(e.label(), state, &r.attestation, value),
-        out,
-        &r.attestation,
-        |v| render::detail(&v.fields()),
-    )
 }
 
-/// Verifies the anchor of record `id` and prints where it stands: `EXISTS`, `ERASURE REQUESTED
-/// …` (the custodian has not yet confirmed that the key is destroyed) or `ERASURE COMPLETE …`
-/// ([`medledger_query::records::erasure_state`]), `ABSENT` when proven absent; then its fields.
-async fn verify_record(
-    client: &Client,
-    trust: &medledger_client::verify::Trust,
-    id: &str,
-    height: u64,
-    out: Output,
-) -> anyhow::Result<()> {
-    let e = Entity::Record(id.to_string());
-    let r = medledger_client::verify::verify_key(client, trust, &e.key(), height).await?;
-    let anchor = r
-        .value
-        .as_deref()
-        .map(<pb::RecordAnchor as prost::Message>::decode)
-        .transpose()
-        .context("the record anchor does not decode")?;
-    let state = anchor.as_ref().map_or_else(
-        || "ABSENT".to_string(),
-        |a| medledger_query::records::erasure_state(a).to_string(),
-    );
-    print_verified(
-        &verified_view(e.label(), state, &r.attestation, anchor),
-        out,
-        &r.attestation,
-        |a| render::detail(&a.fields()),
-    )
-}
-
-async fn verify_what(
-    client: &Client,
-    trust: &medledger_client::verify::Trust,
-    what: VerifyCmd,
-    height: u64,
-    out: Output,
-) -> anyhow::Result<()> {
-    use medledger_client::verify::{verify_history, verify_key};
-    let entity = match what {
-        VerifyCmd::Consent { id } => Entity::Consent(id),
-        VerifyCmd::Patient { id } => Entity::Patient(id),
-        VerifyCmd::Member { id } => Entity::Member(id),
-        VerifyCmd::Claim { id } => Entity::Claim(id),
-        VerifyCmd::Coverage {
-            patient,
-            insurer,
-            index,
-        } => Entity::Coverage(patient, insurer, index),
-        VerifyCmd::Practitioner { did } => Entity::Practitioner(did),
-        VerifyCmd::Record { id } => return verify_record(client, trust, &id, height, out).await,
-        VerifyCmd::Proposal { id } => Entity::Proposal(id),
-        VerifyCmd::Permitted {
-            patient,
-            actor,
-            class,
-            record,
-            purpose,
-            action,
-        } => {
-            let q = medledger_client::verify::PermittedQuery {
-                patient: patient.clone(),
-                actor: actor.clone(),
-                action: pb::Action::from(action) as i32,
-                data_class: class.clone(),
-                record_id: record,
-                purpose: Purpose::from(purpose) as i32,
-            };
-            let (permit, a, time) =
-                medledger_client::verify::verify_permitted(client, trust, q, height).await?;
-            let state = match &permit {
-                Some(id) => format!("PERMIT (consent {id}, block time {})", render::utc(time)),
-                None => format!(
-                    "DENY (no consent permits it at block time {})",
-                    render::utc(time)
-                ),
-            };
-            return print_verified(
-                &verified_view(
-                    format!("access by {actor} to {class} of {patient}"),
-                    state,
-                    &a,
-                    permit,
-                ),
-                out,
-                &a,
-                // The state line names the permitting consent.
-                |_| String::new(),
-            );
-        }
-        VerifyCmd::Key { key } => {
-            let r = verify_key(client, trust, key.as_bytes(), height).await?;
-            let state = if r.value.is_some() {
-                "PRESENT"
-            } else {
-                "ABSENT"
-            };
-            let value = r.value.as_ref().map(hex::encode);
-            return print_verified(
-                &verified_view(format!("key {key}"), state.into(), &r.attestation, value),
-                out,
-                &r.attestation,
-                |v| render::detail(&[("value", v.clone())]),
-            );
-        }
-        VerifyCmd::Access {
-            patient,
-            export,
-            from_height,
-            to_height,
-        } => {
-            let (events, a) = verify_history(client, trust, &patient, height).await?;
-            let events: Vec<pb::AccessEvent> = events
-                .into_iter()
-                .filter(|e| e.height >= from_height && (to_height == 0 || e.height <= to_height))
-                .collect();
-            if let Some(format) = export {
-                use medledger_query::export::{
-                    fhir_audit_bundle, hipaa_disclosures_csv, ProvenanceInfo,
-                };
-                // The verdict goes to stderr so that stdout is exactly the export.
-                eprintln!(
-                    "VERIFIED complete access history of {patient} ({}) at height {} — {}",
-                    event_count(events.len()),
-                    a.height,
-                    medledger_client::verify::signed_by(&a)
-                );
-                match format {
-                    ExportFormat::Fhir => {
-                        let proven = ProvenanceInfo {
-                            chain_id: trust.chain_id().to_string(),
-                            height: a.height,
-                            app_hash_hex: hex::encode_upper(&a.app_hash),
-                        };
-                        print_json(&fhir_audit_bundle(&patient, &events, &proven))?;
-                    }
-                    ExportFormat::Csv => print!("{}", hipaa_disclosures_csv(&events)),
-                }
-                return Ok(());
-            }
-            let view = verified_view(
-                format!("complete access history of {patient}"),
-                format!("({})", event_count(events.len())),
-                &a,
-                Some(events),
-            );
-            return print_verified(&view, out, &a, |events| render::table(events));
-        }
-    };
-    verify_entity(client, trust, entity, height, out).await
+impl Verifier {
+    /// Verifies the key of `e`, decodes its value, and prints `VERIFIED <label> <state> …`
+    /// (`ABSENT` when proven absent) and the value's fields.
+    async fn entity(&self, e: Entity) -> anyhow::Result<()> {
+        let r = verify_key(&self.client, &self.trust, &e.key(), self.height).await?;
+        let value = r.value.as_deref().map(|b| e.decode(b)).transpose()?;
+        let state = value
+            .as_ref()
+            .map_or_else(|| "ABSENT".to_string(), Value::state);
+        print_verified(
+            &verified_view(e.label(), state, &r.attestation, value),
+            self.out,
+            &r.attestation,
+            |v| render::detail(&v.fields()),
+        )
+    }
 }
 
 /// "1 event", "2 events".
@@ -441,7 +516,6 @@ fn event_count(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medledger_client::verify::Attestation;
 
     fn attestation() -> Attestation {
         Attestation {

@@ -197,6 +197,11 @@ pub fn assemble_genesis(
             },
         }))
         .collect::<Vec<_>>() });
+    // Threshold custody (docs/rules.md, "Threshold custody"): each record held by 3 member
+    // gateways, any 2 of whose shares rebuild its key; a consortium of fewer members keeps it off.
+    if members.len() >= 3 {
+        genesis["app_state"]["custody"] = json!({ "holders": 3, "threshold": 2 });
+    }
     // Vote extensions from the first block: each precommit carries the validator's BLS
     // signature of the previous state, and the next proposer aggregates them into a checkpoint
     // certificate.

@@ -28,11 +28,18 @@ pub struct PutRecordAnswer {
     pub size: u64,
 }
 
-/// `GET /records/{id}?purpose=…` body: the reader's signed `LogAccess` tx.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// `GET /records/{id}?purpose=…` body: the reader's signed `LogAccess` tx, or (at the other
+/// holders of a threshold record) the index of the access event it committed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct GetRecord {
-    /// The signed tx bytes (`medledger_tx::sign_tx`), standard base64.
+    /// The signed tx bytes (`medledger_tx::sign_tx`), standard base64. The gateway submits it
+    /// and waits for its block.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_access_tx_base64: String,
+    /// Instead of a tx: the patient's access event, already committed, that this read rests
+    /// on (fresh, naming this record and this requester; each holder releases once per event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_index: Option<u64>,
 }
 
 /// Answer to `GET /records/{id}` (200).
@@ -53,6 +60,11 @@ pub struct GetRecordAnswer {
     pub shared_key_base64: String,
     /// The member the key was shared to (the HPKE info binds it).
     pub reader_member: String,
+    /// A threshold record: this holder's key share, HPKE-sealed to the reader member's box key
+    /// (`medledger_vault::threshold::SealedShare`, its index inside), standard base64;
+    /// `shared_key_base64` is then empty. The reader combines `threshold` shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_share_base64: Option<String>,
     /// Height of the block holding the access event.
     pub access_height: u64,
     /// Index of the access event in the patient's history.
@@ -143,4 +155,14 @@ pub struct ErrorBody {
     /// For 410: the erasure's block height.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erased_height: Option<u64>,
+}
+
+/// `PUT /replicas/{id}`: a record's custodian hands a holder its replica (signed by the
+/// custodian member's admin key, which its gateway holds).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PutReplica {
+    /// The sealed record encoding, standard base64 (its SHA-256 is the anchor's content hash).
+    pub sealed_base64: String,
+    /// The holder's key share, HPKE-sealed to the holder's box key, standard base64.
+    pub sealed_share_base64: String,
 }

@@ -547,10 +547,10 @@ pub struct Authed {
 /// read's `LogAccess`): what a stranger can make the gateway buffer before it knows who asks.
 pub const MAX_SMALL_BODY_BYTES: usize = 256 * 1024;
 
-/// The body limit of a route: a record's upload may be [`MAX_BODY_BYTES`], anything else
+/// The body limit of a route: a record's upload (or a replica's) may be [`MAX_BODY_BYTES`], anything else
 /// [`MAX_SMALL_BODY_BYTES`].
 pub fn body_limit(method: &Method, path: &str) -> usize {
-    if method == Method::PUT && path.starts_with("/records/") {
+    if method == Method::PUT && (path.starts_with("/records/") || path.starts_with("/replicas/")) {
         MAX_BODY_BYTES
     } else {
         MAX_SMALL_BODY_BYTES

@@ -157,6 +157,7 @@ async fn read_once(
     )?;
     let body = serde_json::to_vec(&crate::api::GetRecord {
         log_access_tx_base64: <base64ct::Base64 as base64ct::Encoding>::encode_string(&tx),
+        access_index: None,
     })?;
     let url = format!("{gateway}/records/{record}?purpose=TREAT");
     let headers = sign_headers(key, "GET", &url, &body, now_secs())?;

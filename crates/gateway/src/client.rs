@@ -197,6 +197,153 @@ pub fn open_released(
     record::open(&meta, &sealed, &key).map_err(|e| bad(&e))
 }
 
+/// A threshold record's holders, as the proven anchor lists them, each with its gateway's
+/// endpoint (proven `gateway/{member}`).
+#[derive(Clone, Debug)]
+pub struct HolderEndpoint {
+    /// The holder member.
+    pub member: String,
+    /// Its gateway's base URL.
+    pub endpoint: String,
+}
+
+/// What a threshold read got: the plaintext, and each holder that did not contribute a valid
+/// share, with why (down, refused, or a share that does not verify: that holder is named).
+#[derive(Debug)]
+pub struct ThresholdRead {
+    /// The first holder's answer (the access it committed).
+    pub answer: GetRecordAnswer,
+    /// The opened record.
+    pub plaintext: Vec<u8>,
+    /// The holders whose shares were used, in order.
+    pub used: Vec<String>,
+    /// `holder: reason` for each holder asked that gave no valid share.
+    pub refusals: Vec<String>,
+}
+
+/// Reads a threshold record (threshold custody, docs/vault.md) from its holders: the reader's
+/// signed `LogAccess` goes to the first holder that answers (it commits the access and releases
+/// its share), then the others are asked for their share of that same access until
+/// `anchor.threshold` shares verify against the anchored commitments. The shares are opened
+/// with the reader member's box key, combined, and the record is opened (content hash and key
+/// commitment checked against the anchor).
+pub async fn read_from_holders(
+    key: &SigningKey,
+    holders: &[HolderEndpoint],
+    anchor: &medledger_tx::pb::RecordAnchor,
+    purpose: Purpose,
+    log_access_tx: &[u8],
+    box_key: &MemberBoxKey,
+    chain_id: &str,
+) -> Result<ThresholdRead, ClientError> {
+    use medledger_vault::threshold::{self, Commitments, SealedShare};
+    let commitments = Commitments::from_bytes(&anchor.share_commitments)
+        .map_err(|e| ClientError::Other(format!("the anchor's share commitments: {e}")))?;
+    let needed = usize::try_from(anchor.threshold).unwrap_or(usize::MAX);
+    let mut first: Option<GetRecordAnswer> = None;
+    let mut shares = Vec::new();
+    let mut used = Vec::new();
+    let mut refusals = Vec::new();
+    for h in holders {
+        if shares.len() >= needed {
+            break;
+        }
+        let gw = GatewayClient::new(&h.endpoint, key.clone());
+        let answer = match &first {
+            None => gw.get(&anchor.record_id, purpose, log_access_tx).await,
+            Some(a) => {
+                gw.get_share(&anchor.record_id, purpose, a.access_index)
+                    .await
+            }
+        };
+        let answer = match answer {
+            Ok(a) => a,
+            // The first holder refused the read itself (the ledger or the gateway decided: a
+            // 4xx): asking the others with the same tx would not change that.
+            Err(e @ ClientError::Status { status, .. })
+                if first.is_none() && (400..500).contains(&status) =>
+            {
+                return Err(e)
+            }
+            Err(e) => {
+                refusals.push(format!("{}: {e}", h.member));
+                continue;
+            }
+        };
+        let share = answer
+            .sealed_share_base64
+            .as_deref()
+            .and_then(|b| Base64::decode_vec(b).ok())
+            .and_then(|b| SealedShare::decode(&b).ok())
+            .and_then(|s| {
+                threshold::open_share(
+                    box_key,
+                    chain_id,
+                    &anchor.record_id,
+                    &answer.reader_member,
+                    &s,
+                )
+                .ok()
+            });
+        match share {
+            Some(s) if threshold::verify_share(&s, &commitments) => {
+                shares.push(s);
+                used.push(h.member.clone());
+            }
+            _ => refusals.push(format!(
+                "{}: its key share does not verify against the anchored commitments",
+                h.member
+            )),
+        }
+        if first.is_none() {
+            first = Some(answer);
+        }
+    }
+    let Some(answer) = first else {
+        return Err(ClientError::Other(format!(
+            "no holder of {} released the record: {}",
+            anchor.record_id,
+            refusals.join("; ")
+        )));
+    };
+    if shares.len() < needed {
+        return Err(ClientError::Other(format!(
+            "{} of {needed} key shares of {} ({})",
+            shares.len(),
+            anchor.record_id,
+            refusals.join("; ")
+        )));
+    }
+    let data_key =
+        threshold::combine(&shares, &commitments).map_err(|e| ClientError::Other(e.to_string()))?;
+    let sealed_bytes =
+        Base64::decode_vec(&answer.sealed_base64).map_err(|e| ClientError::Other(e.to_string()))?;
+    let sealed =
+        SealedRecord::decode(&sealed_bytes).map_err(|e| ClientError::Other(e.to_string()))?;
+    if record::content_hash(&sealed).as_slice() != anchor.content_hash.as_slice() {
+        return Err(ClientError::Other(
+            "the sealed record does not match the anchor's content hash".into(),
+        ));
+    }
+    let plaintext = record::open(
+        &RecordMeta {
+            record_id: &answer.record_id,
+            patient_id: &answer.patient_id,
+            resource_type: &answer.resource_type,
+            version: answer.version,
+        },
+        &sealed,
+        &data_key,
+    )
+    .map_err(|e| ClientError::Other(e.to_string()))?;
+    Ok(ThresholdRead {
+        answer,
+        plaintext,
+        used,
+        refusals,
+    })
+}
+
 /// SHA-256 of a reason text, as `POST /records/{id}/erase` takes it.
 pub fn reason_hash(reason: &str) -> [u8; 32] {
     use sha2::Digest;
@@ -402,6 +549,27 @@ impl GatewayClient {
     ) -> Result<GetRecordAnswer, ClientError> {
         let body = GetRecord {
             log_access_tx_base64: Base64::encode_string(log_access_tx),
+            access_index: None,
+        };
+        self.call_json(
+            "GET",
+            &format!("/records/{record_id}?purpose={}", purpose.as_str_name()),
+            &body,
+        )
+        .await
+    }
+
+    /// `GET /records/{id}?purpose=…` at another holder of a threshold record, resting on the
+    /// access event `access_index` the reader already committed at the first holder.
+    pub async fn get_share(
+        &self,
+        record_id: &str,
+        purpose: Purpose,
+        access_index: u64,
+    ) -> Result<GetRecordAnswer, ClientError> {
+        let body = GetRecord {
+            log_access_tx_base64: String::new(),
+            access_index: Some(access_index),
         };
         self.call_json(
             "GET",

@@ -10,6 +10,8 @@
 //!   destroys the wrapped key (zeros, fsync, unlink), marks the record erased and confirms the
 //!   destruction on chain with a signed `ConfirmErasure`, so the ledger can say the erasure is
 //!   complete rather than requested.
+//! - A threshold record's holders do the same with their share, whoever signed the erasure: the
+//!   ledger calls the erasure complete once fewer than `threshold` shares can remain.
 
 use std::time::{Duration, Instant};
 
@@ -155,7 +157,8 @@ async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<Found> {
     let Some(anchor) = anchor else {
         return Ok(Found::NotErased);
     };
-    if anchor.custodian != st.member_id {
+    // Held here as its custodian, or as one of its holders (threshold custody).
+    if anchor.custodian != st.member_id && !anchor.holders.contains(&st.member_id) {
         return Ok(Found::NotHeld);
     }
     if anchor.erased_height == 0 {
@@ -163,14 +166,18 @@ async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<Found> {
     }
     let had_key = st.store.wrapped_key(id)?.is_some();
     st.store.destroy_key(id)?;
-    if meta.state
-        != (RecordState::Erased {
-            height: anchor.erased_height,
-        })
-    {
-        meta.state = RecordState::Erased {
-            height: anchor.erased_height,
-        };
+    // The shares the custodian had not handed out yet go too (sealed to their holders, but a
+    // share nonetheless).
+    let unsent = meta
+        .custody
+        .as_mut()
+        .map(|c| std::mem::take(&mut c.to_replicate))
+        .is_some_and(|v| !v.is_empty());
+    let erased = RecordState::Erased {
+        height: anchor.erased_height,
+    };
+    if meta.state != erased || unsent {
+        meta.state = erased;
         st.store.put_meta(&meta)?;
     }
     if had_key {
@@ -187,7 +194,9 @@ async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<Found> {
 
 /// Sends the signed destruction receipt (`ConfirmErasure`) unless the ledger already has one.
 pub(crate) async fn confirm(st: &State, id: &str, anchor: &RecordAnchor) -> anyhow::Result<()> {
-    if anchor.erasure_confirmed_height != 0 {
+    // Complete already, or this member's holder confirmed before.
+    if anchor.erasure_confirmed_height != 0 || anchor.erasure_confirmations.contains(&st.member_id)
+    {
         return Ok(());
     }
     let committed = st

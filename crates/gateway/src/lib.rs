@@ -122,8 +122,9 @@ impl Gateway {
     }
 
     /// Serves HTTP on `listener` until the task is dropped or the listener fails. Also runs
-    /// the gateway's background work: the erasure watcher ([`erasure::enforce`] every
-    /// [`ERASURE_POLL`]) and the pruning of idle rate-limit state.
+    /// the gateway's background work every [`ERASURE_POLL`]: the erasure watcher
+    /// ([`erasure::enforce`]), the replicas holders have not acknowledged yet (threshold
+    /// custody), and the pruning of idle rate-limit state.
     pub async fn serve(self, listener: TcpListener) -> std::io::Result<()> {
         let inner = self.inner.clone();
         let background = tokio::spawn(async move {
@@ -134,6 +135,9 @@ impl Gateway {
                 inner.gate.shrink();
                 if let Err(e) = erasure::enforce(&inner).await {
                     tracing::warn!("erasure watcher: {e:#}");
+                }
+                if let Err(e) = inner.replicate_pending().await {
+                    tracing::warn!("replicas: {e:#}");
                 }
             }
         });

@@ -24,6 +24,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
                 .get(get_record),
         )
         .route("/records/{id}/anchor", post(anchor_record))
+        .route(
+            "/replicas/{id}",
+            put(crate::records::custody::put_replica).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
         .route("/records/{id}/erase", post(erase_record))
         .route("/", get(pages::index))
         .route("/patient", get(pages::patient_page))

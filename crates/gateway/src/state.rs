@@ -43,6 +43,26 @@ pub(crate) struct State {
     /// Records stored for a person who has not yet signed their anchor: signer → (record id,
     /// the prepared anchor's `valid_until`). Bounds what one key can make the gateway hold.
     pub(crate) awaiting: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], Awaiting>>,
+    /// The member's X25519 box key: it opens the key shares other custodians hand this gateway
+    /// as a holder (threshold custody, [`crate::records::custody`]).
+    pub(crate) box_key: medledger_vault::share::MemberBoxKey,
+    /// The genesis members, in order: the candidates for holding other members' records (each
+    /// checked on chain, proven, before it is chosen).
+    pub(crate) genesis_members: Vec<String>,
+}
+
+/// The member ids of a genesis file's `app_state.members`.
+fn genesis_member_ids(genesis_json: &[u8]) -> anyhow::Result<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_slice(genesis_json)
+        .map_err(|e| anyhow::anyhow!("genesis is not JSON: {e}"))?;
+    Ok(v["app_state"]["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// One signer's records awaiting their signed anchor: (record id, the anchor's `valid_until`).
@@ -62,9 +82,7 @@ impl State {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
-        // The box key is registered on chain (SetGateway) by the member; the gateway itself
-        // only shares to readers' keys, so it needs no copy of its own secret here.
-        drop(config.box_key);
+        let genesis_members = genesis_member_ids(&config.genesis_json)?;
         Ok(State {
             member_id: config.member_id,
             signing_key: config.signing_key,
@@ -87,6 +105,8 @@ impl State {
             submit_lock: tokio::sync::Mutex::new(()),
             awaiting: Default::default(),
             live: Default::default(),
+            box_key: config.box_key,
+            genesis_members,
         })
     }
 

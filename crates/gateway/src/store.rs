@@ -65,6 +65,39 @@ pub struct RecordMetaFile {
     /// the prepared anchor's window has passed unanchored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting_signature: Option<AwaitingSignature>,
+    /// Threshold custody (docs/vault.md, "Threshold custody"): the key file holds this
+    /// gateway's share of the data key, not the key. `None`: a record held whole by its
+    /// custodian (stored before threshold custody, or with it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<CustodyFile>,
+}
+
+/// A threshold record's custody, as anchored, and this gateway's place in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustodyFile {
+    /// The member that stored the record and anchored it (holder 1).
+    pub custodian: String,
+    /// This gateway's share index (its member's place in `holders`, from 1).
+    pub index: u8,
+    /// The holders, in share order.
+    pub holders: Vec<String>,
+    /// Shares that rebuild the key.
+    pub threshold: u32,
+    /// The share commitments (hex), as anchored.
+    pub commitments: Vec<String>,
+    /// At the custodian only: the other holders' shares, each HPKE-sealed to its holder's box
+    /// key (the custodian cannot open them), until that holder acknowledged its replica.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_replicate: Vec<PendingReplica>,
+}
+
+/// A replica the custodian still has to hand to a holder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReplica {
+    /// The holder member.
+    pub holder: String,
+    /// Its share, sealed to its box key (`medledger_vault::threshold::SealedShare`), base64.
+    pub sealed_share_base64: String,
 }
 
 /// Who must sign a stored record's anchor, and until when the prepared anchor is valid.
@@ -289,6 +322,7 @@ mod tests {
             key_id: "kc1-x".into(),
             state: RecordState::Stored,
             awaiting_signature: None,
+            custody: None,
         }
     }
 

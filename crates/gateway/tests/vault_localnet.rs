@@ -5,15 +5,17 @@
 //! Needs CometBFT on PATH (or MEDLEDGER_COMETBFT, see the localnet module) and the `medledger`
 //! binary, found by `medledger_devnet::medledger_bin` (`MEDLEDGER_BIN`, else next to this test's
 //! target directory; `scripts/test.sh` builds it first). Missing either is a failure, never a
-//! skip.
+//! skip. The localnet is `tests/support`'s (the integration tests' [`TestNet`]): its tests run
+//! one at a time, each with the machine to itself.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use medledger_client::{Client, Keyring};
-use medledger_devnet::localnet::{Localnet, NodePorts, NodeSpec, Spec, MEMBERS};
 use medledger_gateway::client::{
     break_glass_tx, log_access_tx, open_released, reason_hash, GatewayClient,
 };
@@ -22,154 +24,55 @@ use medledger_tx::pb::{self, tx_body::Msg, Action, Purpose, RecordAnchor};
 use medledger_tx::{boxkey, keys};
 use medledger_vault::kek::Kek;
 use medledger_vault::share::MemberBoxKey;
+use support::{Patient, TestNet};
 use tempfile::TempDir;
 
-struct Net {
-    net: Localnet,
-    keyring: Keyring,
-    chain_id: String,
-    _home: TempDir,
+/// Sends `msg` signed by `key` through node 0 and asserts it committed.
+async fn ok(net: &TestNet, key: &SigningKey, msg: Msg) -> medledger_client::TxReport {
+    let r = net.client(0).submit(key, msg).await.unwrap();
+    assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
+    r
 }
 
-impl Net {
-    async fn start() -> Net {
-        let home = tempfile::Builder::new()
-            .prefix("medledger-gw-it-")
-            .tempdir()
-            .unwrap();
-        let keyring = Keyring::new(home.path().join("keys"));
-        let nodes = MEMBERS
-            .iter()
-            .zip(NodePorts::free_many(MEMBERS.len()).unwrap())
-            .map(|((name, _, _), ports)| NodeSpec {
-                name: name.to_string(),
-                ports,
-            })
-            .collect();
-        let chain_id = "medledger-gw-it".to_string();
-        let spec = Spec {
-            chain_id: chain_id.clone(),
-            nodes,
-            timeout_commit: "300ms".into(),
-            app: Default::default(),
-            gateways: false,
-            max_block_bytes: None,
-            keep_recent: None,
-            snapshot_interval: None,
-            retain_blocks: None,
-        };
-        let net = Localnet::open_or_init(
-            &home.path().join("localnet"),
-            spec,
-            &keyring,
-            medledger_devnet::medledger_bin()
-                .expect("the medledger binary (scripts/test.sh builds it)"),
-        )
-        .expect("CometBFT must be installed for the integration tests");
-        net.up().await.expect("localnet makes its first block");
-        Net {
-            net,
-            keyring,
-            chain_id,
-            _home: home,
-        }
-    }
-
-    fn rpc_url(&self, i: usize) -> String {
-        self.net.spec.nodes[i].rpc_url()
-    }
-
-    fn client(&self, i: usize) -> Client {
-        self.net.client(i).unwrap()
-    }
-
-    fn key(&self, member: &str) -> SigningKey {
-        self.keyring.get(member).unwrap()
-    }
-
-    fn genesis(&self) -> Vec<u8> {
-        std::fs::read(self.net.node_dir(0).join("cometbft/config/genesis.json")).unwrap()
-    }
-
-    async fn submit(&self, key: &SigningKey, msg: Msg) -> medledger_client::TxReport {
-        self.client(0).submit(key, msg).await.unwrap()
-    }
-
-    async fn ok(&self, key: &SigningKey, msg: Msg) -> medledger_client::TxReport {
-        let r = self.submit(key, msg).await;
-        assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
-        r
-    }
-
-    /// A patient (key from `seed`) enrolled by hospital-a, granting hospital-a Observation/TREAT:
-    /// the key, the patient id and the consent id.
-    async fn consenting_patient(&self, seed: u8) -> (SigningKey, String, String) {
-        let patient = SigningKey::from_bytes(&[seed; 32]);
-        let patient_id = medledger_tx::ids::patient_id(&patient.verifying_key().to_bytes());
-        self.ok(
-            &self.key("hospital-a"),
-            Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
-                &patient,
-                &self.chain_id,
-                "hospital-a",
-            )),
-        )
-        .await;
-        let grant = self
-            .ok(
-                &patient,
-                Msg::GrantConsent(pb::GrantConsent {
-                    grantee: "hospital-a".into(),
-                    data_classes: vec!["Observation".into()],
-                    purposes: vec![Purpose::Treat as i32],
-                    ..Default::default()
-                }),
+/// A practitioner of `member` with `role` (key from `seed`).
+async fn practitioner(
+    net: &TestNet,
+    member: &str,
+    seed: u8,
+    role: pb::PractitionerRole,
+) -> SigningKey {
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    ok(
+        net,
+        &net.member_key(member),
+        Msg::RegisterPractitioner(pb::RegisterPractitioner {
+            public_key: key.verifying_key().to_bytes().to_vec(),
+            role: role as i32,
+            licence_hash: vec![seed; 32],
+            valid_until: 0,
+            name: String::new(),
+            key_proof: medledger_tx::keyproof::prove(
+                &key,
+                &net.chain_id,
+                medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                member,
             )
-            .await;
-        let consent_id = grant.attribute("consent_id").unwrap().to_string();
-        (patient, patient_id, consent_id)
-    }
-
-    /// A practitioner of `member` with `role` (key from `seed`).
-    async fn practitioner(&self, member: &str, seed: u8, role: pb::PractitionerRole) -> SigningKey {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        self.ok(
-            &self.key(member),
-            Msg::RegisterPractitioner(pb::RegisterPractitioner {
-                public_key: key.verifying_key().to_bytes().to_vec(),
-                role: role as i32,
-                licence_hash: vec![seed; 32],
-                valid_until: 0,
-                name: String::new(),
-                key_proof: medledger_tx::keyproof::prove(
-                    &key,
-                    &self.chain_id,
-                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
-                    member,
-                )
-                .to_vec(),
-            }),
-        )
-        .await;
-        key
-    }
-
-    /// The proven anchor of `record`.
-    async fn anchor(&self, record: &str) -> RecordAnchor {
-        self.client(0)
-            .query_proven(&keys::record(record), 0)
-            .await
-            .unwrap()
-            .value
-            .map(|v| prost::Message::decode(v.as_slice()).unwrap())
-            .unwrap()
-    }
+            .to_vec(),
+        }),
+    )
+    .await;
+    key
 }
 
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = self.net.down();
-    }
+/// The proven anchor of `record`.
+async fn record_anchor(net: &TestNet, record: &str) -> RecordAnchor {
+    net.client(0)
+        .query_proven(&keys::record(record), 0)
+        .await
+        .unwrap()
+        .value
+        .map(|v| prost::Message::decode(v.as_slice()).unwrap())
+        .unwrap()
 }
 
 /// A running gateway of `member`.
@@ -180,11 +83,11 @@ struct Gw {
     _dir: TempDir,
 }
 
-async fn start_gateway(net: &Net, member: &str, seed: u8) -> Gw {
+async fn start_gateway(net: &TestNet, member: &str, seed: u8) -> Gw {
     start_gateway_with(net, member, seed, 10_000).await
 }
 
-async fn start_gateway_with(net: &Net, member: &str, seed: u8, nonce_capacity: usize) -> Gw {
+async fn start_gateway_with(net: &TestNet, member: &str, seed: u8, nonce_capacity: usize) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let kek_file = dir.path().join("kek");
@@ -196,11 +99,15 @@ async fn start_gateway_with(net: &Net, member: &str, seed: u8, nonce_capacity: u
     let gateway = Gateway::new(Config {
         data_dir: data_dir.clone(),
         member_id: member.into(),
-        signing_key: net.key(member),
+        signing_key: net.member_key(member),
         kek_file,
         box_key: MemberBoxKey::from_secret_bytes(&box_key.secret_bytes()).unwrap(),
-        node_urls: vec![net.rpc_url(0), net.rpc_url(1)],
-        genesis_json: net.genesis(),
+        node_urls: vec![
+            net.net.spec.nodes[0].rpc_url(),
+            net.net.spec.nodes[1].rpc_url(),
+        ],
+        genesis_json: std::fs::read(net.net.node_dir(0).join("cometbft/config/genesis.json"))
+            .unwrap(),
         public_url: url.clone(),
         nonce_cache_capacity: nonce_capacity,
         rate_limits: Default::default(),
@@ -208,10 +115,11 @@ async fn start_gateway_with(net: &Net, member: &str, seed: u8, nonce_capacity: u
     .unwrap();
     tokio::spawn(gateway.serve(listener));
     // Register it on chain: endpoint and box key signed by the member's admin key.
-    let admin = net.key(member);
+    let admin = net.member_key(member);
     let public = box_key.public_bytes();
     let sig = boxkey::sign(&admin, &net.chain_id, member, &public);
-    net.ok(
+    ok(
+        net,
         &admin,
         Msg::SetGateway(pb::SetGateway {
             endpoint: url.clone(),
@@ -247,7 +155,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-async fn next_seq(net: &Net, key: &SigningKey) -> u64 {
+async fn next_seq(net: &TestNet, key: &SigningKey) -> u64 {
     net.client(0)
         .next_sequence(&key.verifying_key().to_bytes())
         .await
@@ -256,26 +164,30 @@ async fn next_seq(net: &Net, key: &SigningKey) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
-    let net = Net::start().await;
-    let hospital = net.key("hospital-a");
-    let insurer = net.key("insurer-c");
+    let net = TestNet::start().await;
+    let hospital = net.member_key("hospital-a");
+    let insurer = net.member_key("insurer-c");
     let lab_gw = start_gateway(&net, "lab-b", 1).await;
     let hospital_gw = start_gateway(&net, "hospital-a", 2).await;
     let _insurer_gw = start_gateway(&net, "insurer-c", 3).await;
 
     // A patient, enrolled by hospital-a, grants hospital-a Observation/TREAT.
-    let (patient, patient_id, consent_id) = net.consenting_patient(42).await;
+    let Patient {
+        key: patient,
+        id: patient_id,
+        consent_id,
+    } = net.consenting_patient(42, "hospital-a").await;
 
     // lab-b's admin stores an Observation through lab-b's gateway.
     let content =
         br#"{"resourceType":"Observation","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1}}"#;
-    let lab_client = GatewayClient::new(&lab_gw.url, net.key("lab-b"));
+    let lab_client = GatewayClient::new(&lab_gw.url, net.member_key("lab-b"));
     let put = lab_client
         .put("obs-1", &patient_id, "Observation", content)
         .await
         .unwrap();
     assert!(put.anchor_height > 0);
-    let anchor = net.anchor("obs-1").await;
+    let anchor = record_anchor(&net, "obs-1").await;
     assert_eq!(anchor.custodian, "lab-b");
     assert_eq!(hex::encode(&anchor.content_hash), put.content_hash);
     assert!(anchor.key_id.starts_with("kc1-"));
@@ -336,6 +248,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     // A replayed request (same signature headers): 401.
     let body = serde_json::to_vec(&medledger_gateway::api::GetRecord {
         log_access_tx_base64: "AA==".into(),
+        access_index: None,
     })
     .unwrap();
     let url = reader.url("/records/obs-1?purpose=TREAT");
@@ -381,7 +294,8 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     }
 
     // The patient revokes; hospital-a is refused.
-    net.ok(
+    ok(
+        &net,
         &patient,
         Msg::RevokeConsent(pb::RevokeConsent {
             consent_id: consent_id.clone(),
@@ -402,9 +316,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
 
     // In an emergency a hospital-a physician breaks the glass through the same path: the
     // record is released, and the ledger records the access as break-glass with a review open.
-    let doctor = net
-        .practitioner("hospital-a", 77, pb::PractitionerRole::Physician)
-        .await;
+    let doctor = practitioner(&net, "hospital-a", 77, pb::PractitionerRole::Physician).await;
     let glass = break_glass_tx(
         &doctor,
         &net.chain_id,
@@ -471,7 +383,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
         .await
         .unwrap();
     assert!(erased.erasure_height > 0);
-    let anchor = net.anchor("obs-1").await;
+    let anchor = record_anchor(&net, "obs-1").await;
     assert_eq!(anchor.erased_height, erased.erasure_height);
     // The erasure is the patient's own: the gateway prepared it (202) and the client signed it
     // with the patient's key. The receipt is that EraseRecord, committed at that height,
@@ -551,11 +463,15 @@ fn hex_query(key: &[u8]) -> String {
 /// destroys the key at the custodian's gateway, which confirms it on chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_destroys_the_key() {
-    let net = Net::start().await;
-    let hospital = net.key("hospital-a");
+    let net = TestNet::start().await;
+    let hospital = net.member_key("hospital-a");
     // A small replay cache, so that the flood below would fill it (as 100,000 requests did live).
     let lab_gw = start_gateway_with(&net, "lab-b", 11, 64).await;
-    let (patient, patient_id, consent_id) = net.consenting_patient(43).await;
+    let Patient {
+        key: patient,
+        id: patient_id,
+        consent_id,
+    } = net.consenting_patient(43, "hospital-a").await;
 
     // 1. Anonymous: every patient-linked read answers 401, and the tx index is not relayed.
     let http = reqwest::Client::new();
@@ -636,7 +552,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .await
         .unwrap();
     assert_eq!(s, 200, "the enrolling member");
-    let insurer_client = GatewayClient::new(&lab_gw.url, net.key("insurer-c"));
+    let insurer_client = GatewayClient::new(&lab_gw.url, net.member_key("insurer-c"));
     let insurer_token = insurer_client.token().await.unwrap();
     for path in [
         format!("/fhir/AuditEvent?patient={patient_id}"),
@@ -678,18 +594,18 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     let mut seen = String::new();
     let ready = next_event(&mut seen, &mut own).await;
     assert!(ready.starts_with("event: ready"), "{ready}");
-    let touched = net
-        .ok(
-            &hospital,
-            Msg::LogAccess(pb::LogAccess {
-                patient_id: patient_id.clone(),
-                record_id: "visit-live".into(),
-                data_class: "Observation".into(),
-                purpose: Purpose::Treat as i32,
-                action: Action::Read as i32,
-            }),
-        )
-        .await;
+    let touched = ok(
+        &net,
+        &hospital,
+        Msg::LogAccess(pb::LogAccess {
+            patient_id: patient_id.clone(),
+            record_id: "visit-live".into(),
+            data_class: "Observation".into(),
+            purpose: Purpose::Treat as i32,
+            action: Action::Read as i32,
+        }),
+    )
+    .await;
     // Keep-alive comments come every 15 s; the change must come well before.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let change = loop {
@@ -731,9 +647,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     // The same role rules on every path: lab-b's privacy officer may neither store a record nor
     // submit a claim through lab-b's gateway in lab-b's name, as the ledger would refuse both
     // if they signed them (the old gateway accepted any practitioner and signed as the member).
-    let researcher = net
-        .practitioner("lab-b", 78, pb::PractitionerRole::PrivacyOfficer)
-        .await;
+    let researcher = practitioner(&net, "lab-b", 78, pb::PractitionerRole::PrivacyOfficer).await;
     let by_researcher = GatewayClient::new(&lab_gw.url, researcher);
     let e = by_researcher
         .put("obs-r", &patient_id, "Observation", b"{}")
@@ -754,15 +668,13 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     // The chain names the person who acted: a lab-b technician's record is anchored by a tx the
     // technician signed, and erased by one lab-b's privacy officer signed (the gateway prepares
     // each, answering 202, and relays it as signed).
-    let technician = net
-        .practitioner("lab-b", 79, pb::PractitionerRole::LabTechnician)
-        .await;
+    let technician = practitioner(&net, "lab-b", 79, pb::PractitionerRole::LabTechnician).await;
     let by_technician = GatewayClient::new(&lab_gw.url, technician.clone());
     by_technician
         .put("obs-p", &patient_id, "Observation", b"{}")
         .await
         .unwrap();
-    let anchored = net.anchor("obs-p").await;
+    let anchored = record_anchor(&net, "obs-p").await;
     assert!(
         anchored.anchored_by.starts_with("did:"),
         "anchored by the technician, not {:?}",
@@ -806,10 +718,10 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .await
         .unwrap();
     assert_eq!(s, 400, "{}", String::from_utf8_lossy(&b));
-    let by_stranger_sig = GatewayClient::new(&lab_gw.url, net.key("lab-b"))
+    let by_stranger_sig = GatewayClient::new(&lab_gw.url, net.member_key("lab-b"))
         .sign_prepared(
             &medledger_gateway::api::PreparedTx {
-                signer: hex::encode(net.key("lab-b").verifying_key().to_bytes()),
+                signer: hex::encode(net.member_key("lab-b").verifying_key().to_bytes()),
                 ..prepared.clone()
             },
             |_| true,
@@ -826,7 +738,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .unwrap();
     assert_eq!(s, 400, "another key's signature is not the technician's");
     // Another key, even the member's admin, may not send the anchor of the technician's record.
-    let (s, _) = GatewayClient::new(&lab_gw.url, net.key("lab-b"))
+    let (s, _) = GatewayClient::new(&lab_gw.url, net.member_key("lab-b"))
         .send_raw(
             "POST",
             "/records/obs-q/anchor",
@@ -868,7 +780,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     let erased = by_researcher.erase("obs-p", None).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let anchor = loop {
-        let anchor = net.anchor("obs-p").await;
+        let anchor = record_anchor(&net, "obs-p").await;
         if anchor.erasure_confirmed_height != 0 {
             break anchor;
         }
@@ -881,7 +793,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
 
     // 4. The patient erases a record on the ledger directly, not through the gateway: the
     // custodian's gateway destroys the key by itself and confirms on chain.
-    let lab_client = GatewayClient::new(&lab_gw.url, net.key("lab-b"));
+    let lab_client = GatewayClient::new(&lab_gw.url, net.member_key("lab-b"));
     // (The technician's unsigned records still hold their keys here until they expire.)
     let keys_before = files(&lab_gw.data_dir.join("keys"));
     lab_client
@@ -899,7 +811,8 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
         .map(|p| std::fs::read(p).unwrap())
         .next()
         .expect("the wrapped key is stored");
-    net.ok(
+    ok(
+        &net,
         &patient,
         Msg::EraseRecord(pb::EraseRecord {
             record_id: "obs-9".into(),
@@ -909,7 +822,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let confirmed = loop {
-        let anchor = net.anchor("obs-9").await;
+        let anchor = record_anchor(&net, "obs-9").await;
         if anchor.erasure_confirmed_height != 0 {
             break anchor;
         }
@@ -935,21 +848,22 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
 }
 /// Passes `action` with the yes votes of hospital-a (the proposer), lab-b and insurer-c: 30 of
 /// the 40 voting power.
-async fn pass(net: &Net, action: pb::submit_proposal::Action) {
+async fn pass(net: &TestNet, action: pb::submit_proposal::Action) {
     let height = net.client(0).latest_height().await.unwrap();
-    let r = net
-        .ok(
-            &net.key("hospital-a"),
-            Msg::SubmitProposal(pb::SubmitProposal {
-                action: Some(action),
-                deadline_height: height + 200,
-            }),
-        )
-        .await;
+    let r = ok(
+        net,
+        &net.member_key("hospital-a"),
+        Msg::SubmitProposal(pb::SubmitProposal {
+            action: Some(action),
+            deadline_height: height + 200,
+        }),
+    )
+    .await;
     let id: u64 = r.attribute("proposal_id").unwrap().parse().unwrap();
     for member in ["lab-b", "insurer-c"] {
-        net.ok(
-            &net.key(member),
+        ok(
+            net,
+            &net.member_key(member),
             Msg::VoteProposal(pb::VoteProposal {
                 proposal_id: id,
                 yes: true,
@@ -994,13 +908,18 @@ async fn statuses_become(c: &GatewayClient, token: &str, paths: &[String], want:
 /// hospital-a reads hospital-a's patient only, one for every member reads both; revoked, nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_privacy_officer_reads_another_members_patient_only_with_a_governance_grant() {
-    let net = Net::start().await;
+    let net = TestNet::start().await;
     let lab_gw = start_gateway(&net, "lab-b", 61).await;
-    let (_, a_patient, a_consent) = net.consenting_patient(62).await;
+    let Patient {
+        id: a_patient,
+        consent_id: a_consent,
+        ..
+    } = net.consenting_patient(62, "hospital-a").await;
     let d_key = SigningKey::from_bytes(&[63; 32]);
     let d_patient = medledger_tx::ids::patient_id(&d_key.verifying_key().to_bytes());
-    net.ok(
-        &net.key("hospital-d"),
+    ok(
+        &net,
+        &net.member_key("hospital-d"),
         Msg::RegisterPatient(medledger_tx::keyproof::enrol_patient(
             &d_key,
             &net.chain_id,
@@ -1008,9 +927,7 @@ async fn a_privacy_officer_reads_another_members_patient_only_with_a_governance_
         )),
     )
     .await;
-    let officer = net
-        .practitioner("lab-b", 64, pb::PractitionerRole::PrivacyOfficer)
-        .await;
+    let officer = practitioner(&net, "lab-b", 64, pb::PractitionerRole::PrivacyOfficer).await;
     let did = medledger_tx::ids::practitioner_did(&officer.verifying_key().to_bytes());
     let by_officer = GatewayClient::new(&lab_gw.url, officer);
     let token = by_officer.token().await.unwrap();

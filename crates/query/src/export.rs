@@ -20,14 +20,17 @@
 //!
 //! Both are pure functions of their arguments: no I/O, no clock, no randomness, so the same
 //! verified history always exports to the same bytes. Times are the block times the validators
-//! agreed on, converted from unix seconds with integer arithmetic (no time library, no floats).
+//! agreed on, converted from unix seconds to UTC by the `time` crate (the same calendar the
+//! gateway parses FHIR dates with).
 //!
 //! The functions trust their input to be verified (each event read with its proof, see
 //! [`crate::verify`]); they only format. An event that a verified state cannot hold (an
 //! unspecified or unknown purpose) is still exported, marked "unspecified", never dropped.
 
+use ics23::{HostFunctionsManager, HostFunctionsProvider};
 use medledger_tx::pb::{AccessEvent, Purpose, ReviewStatus};
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 
 /// The verified state an export was read from: the chain, the height the answers were read at,
 /// and that height's app hash (hex) that every event's proof checked against.
@@ -46,6 +49,14 @@ pub struct ProvenanceInfo {
 /// domain it owns; it is one constant so that change is one line.
 pub const VERIFIED_STATE_EXTENSION_URL: &str =
     "urn:medledger:fhir:StructureDefinition:verified-state";
+
+/// Identifier system of the ledger's patient ids (`Bundle.meta`'s `patient`, where a relative
+/// `Patient/{id}` would have no `fullUrl` to resolve against).
+pub const PATIENT_SYSTEM: &str = "urn:medledger:patient";
+
+/// The last second a block time can be, 9999-12-31T23:59:59Z: CometBFT's header time is a
+/// protobuf `Timestamp`, which ends there, and so do FHIR's four-digit years.
+pub const LAST_SECOND: u64 = 253_402_300_799;
 
 /// Header of [`hipaa_disclosures_csv`].
 pub const HIPAA_CSV_HEADER: &str =
@@ -115,7 +126,13 @@ fn purpose_concept(purpose: i32) -> Value {
 ///
 /// Each `AuditEvent` names the patient its own event records (`event.patient_id`), so a caller
 /// that passes the wrong history cannot relabel it; `patient_id` names the history as a whole in
-/// the provenance extension of `Bundle.meta`.
+/// the provenance extension of `Bundle.meta`, by identifier (system [`PATIENT_SYSTEM`]): a
+/// relative reference there would have no entry, so no `fullUrl`, to resolve against.
+///
+/// Every entry has a `fullUrl` (R4 requires one outside transactions and batches, and the
+/// AuditEvent's relative `Patient/{id}` resolves against it): `urn:uuid:` of
+/// [`event_uuid`], the same for the same event of the same chain in every export. The
+/// gateway's search replaces it with the event's RESTful URL.
 pub fn fhir_audit_bundle(
     patient_id: &str,
     events: &[AccessEvent],
@@ -123,7 +140,12 @@ pub fn fhir_audit_bundle(
 ) -> Value {
     let entries: Vec<Value> = events
         .iter()
-        .map(|e| json!({ "resource": audit_event(e, proven) }))
+        .map(|e| {
+            json!({
+                "fullUrl": format!("urn:uuid:{}", event_uuid(&proven.chain_id, e)),
+                "resource": audit_event(e, proven),
+            })
+        })
         .collect();
     let mut bundle = json!({
         "resourceType": "Bundle",
@@ -135,7 +157,10 @@ pub fn fhir_audit_bundle(
                     { "url": "chainId", "valueString": proven.chain_id },
                     { "url": "height", "valueString": proven.height.to_string() },
                     { "url": "appHash", "valueString": proven.app_hash_hex },
-                    { "url": "patient", "valueReference": { "reference": format!("Patient/{patient_id}") } },
+                    { "url": "patient", "valueReference": {
+                        "type": "Patient",
+                        "identifier": { "system": PATIENT_SYSTEM, "value": patient_id },
+                    } },
                 ],
             }],
         },
@@ -149,6 +174,32 @@ pub fn fhir_audit_bundle(
         }
     }
     bundle
+}
+
+/// A name-based UUID (RFC 9562 version 8) of an access event: the first 16 bytes of
+/// SHA-256(`"medledger/fhir/AuditEvent/v1" ‖ 0x00 ‖ chain id ‖ 0x00 ‖ state key`), with the
+/// version and variant bits set. The state key `access/{patient}/{index:020}` names the event
+/// within its chain, so the same event always gets the same UUID and two events never share one.
+pub fn event_uuid(chain_id: &str, e: &AccessEvent) -> String {
+    let key = medledger_tx::keys::access_event(&e.patient_id, e.index);
+    let mut msg = Vec::with_capacity(32 + chain_id.len() + key.len());
+    msg.extend_from_slice(b"medledger/fhir/AuditEvent/v1\0");
+    msg.extend_from_slice(chain_id.as_bytes());
+    msg.push(0);
+    msg.extend_from_slice(&key);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&HostFunctionsManager::sha2_256(&msg)[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// One access event as a BALP-style `AuditEvent`.
@@ -272,44 +323,43 @@ fn push_csv_field(out: &mut String, field: &str) {
     }
 }
 
-/// The UTC date `YYYY-MM-DD` of a unix time in seconds.
-///
-/// Years past 9999 (beyond any CometBFT block time, whose protobuf `Timestamp` stops at
-/// 9999-12-31) are written with more digits rather than clamped or refused.
+/// A unix time in seconds as a UTC date and time; `None` past [`LAST_SECOND`], which no block
+/// time reaches.
+pub fn utc_datetime(unix_seconds: u64) -> Option<OffsetDateTime> {
+    if unix_seconds > LAST_SECOND {
+        return None;
+    }
+    OffsetDateTime::from_unix_timestamp(i64::try_from(unix_seconds).ok()?).ok()
+}
+
+/// What [`utc_date`] and [`utc_instant`] write for a time past [`LAST_SECOND`]: the raw value,
+/// said as such (it is no date, and no FHIR reader would take it for one).
+fn past_last_second(unix_seconds: u64) -> String {
+    format!("unix time {unix_seconds} (after 9999-12-31T23:59:59Z)")
+}
+
+/// The UTC date `YYYY-MM-DD` of a unix time in seconds (a FHIR `date`). Past [`LAST_SECOND`]
+/// (beyond any block time) it writes the raw value and says so, rather than clamp it.
 pub fn utc_date(unix_seconds: u64) -> String {
-    let (year, month, day) = civil_from_days(unix_seconds / 86_400);
-    format!("{year:04}-{month:02}-{day:02}")
+    match utc_datetime(unix_seconds) {
+        Some(t) => format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+        None => past_last_second(unix_seconds),
+    }
 }
 
-/// The RFC 3339 UTC instant `YYYY-MM-DDTHH:MM:SSZ` of a unix time in seconds (see [`utc_date`]
-/// for years past 9999).
+/// The RFC 3339 UTC instant `YYYY-MM-DDTHH:MM:SSZ` of a unix time in seconds (a FHIR
+/// `instant`); past [`LAST_SECOND`] as [`utc_date`] says.
 pub fn utc_instant(unix_seconds: u64) -> String {
-    let secs_of_day = unix_seconds % 86_400;
-    let (h, m, s) = (
-        secs_of_day / 3_600,
-        secs_of_day % 3_600 / 60,
-        secs_of_day % 60,
-    );
-    format!("{}T{h:02}:{m:02}:{s:02}Z", utc_date(unix_seconds))
-}
-
-/// The proleptic Gregorian (year, month, day) of a number of days since 1970-01-01.
-///
-/// Howard Hinnant's `civil_from_days` ("chrono-Compatible Low-Level Date Algorithms"), in
-/// unsigned arithmetic because our days are never negative. It shifts the year to start on
-/// March 1 so the leap day is the last day of the year, then splits into 400-year eras of
-/// 146 097 days. Every intermediate stays below `days + 719_468`, so no input overflows.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z / 146_097;
-    let doe = z - era * 146_097; // day of era, [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // year of era, [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1, [0, 365]
-    let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    match utc_datetime(unix_seconds) {
+        Some(t) => format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            utc_date(unix_seconds),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        None => past_last_second(unix_seconds),
+    }
 }
 
 #[cfg(test)]
@@ -376,12 +426,20 @@ mod tests {
                     { "url": "appHash", "valueString": "2FAD3ABA" },
                     {
                         "url": "patient",
-                        "valueReference": { "reference": "Patient/pt-93b566eb3054802214ef8744fdb9fbe9" },
+                        "valueReference": {
+                            "type": "Patient",
+                            "identifier": {
+                                "system": "urn:medledger:patient",
+                                "value": "pt-93b566eb3054802214ef8744fdb9fbe9",
+                            },
+                        },
                     },
                 ],
             }] },
             "type": "collection",
-            "entry": [{ "resource": {
+            // SHA-256 of the chain and the state key, computed outside this code (Python's
+            // hashlib), version 8 and variant bits set.
+            "entry": [{ "fullUrl": "urn:uuid:969f9b5c-fe63-8fe9-8c27-b416370c7ded", "resource": {
                 "resourceType": "AuditEvent",
                 "type": {
                     "system": "http://dicom.nema.org/resources/ontology/DCM",
@@ -712,13 +770,22 @@ mod tests {
     }
 
     #[test]
-    fn largest_unix_time_does_not_overflow_and_widens_the_year() {
-        // Reference computed outside this code: 400 Gregorian years are exactly 146 097 days.
-        assert_eq!(utc_instant(u64::MAX), "584554051223-11-09T07:00:15Z");
+    fn past_the_last_block_time_the_raw_value_is_said_not_clamped() {
+        assert_eq!(utc_datetime(LAST_SECOND + 1), None);
+        assert_eq!(
+            utc_instant(u64::MAX),
+            "unix time 18446744073709551615 (after 9999-12-31T23:59:59Z)"
+        );
+        assert_eq!(
+            utc_date(LAST_SECOND + 1),
+            "unix time 253402300800 (after 9999-12-31T23:59:59Z)"
+        );
     }
 
+    /// The `time` crate's calendar against a count of days written out here, every day from
+    /// 1970 to 9999.
     #[test]
-    fn civil_from_days_agrees_with_counting_day_by_day_to_year_9999() {
+    fn utc_date_agrees_with_counting_day_by_day_to_year_9999() {
         let is_leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
         let month_len = |y: u64, m: u64| match m {
             2 if is_leap(y) => 29,
@@ -727,9 +794,14 @@ mod tests {
             _ => 31,
         };
         let (mut y, mut m, mut d) = (1970, 1, 1);
-        let mut days = 0;
+        let mut days: u64 = 0;
         while y < 10_000 {
-            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            // Only the last second of the day: the first is checked by the other tests.
+            assert_eq!(
+                utc_date(days * 86_400 + 86_399),
+                format!("{y:04}-{m:02}-{d:02}"),
+                "day {days}"
+            );
             days += 1;
             d += 1;
             if d > month_len(y, m) {
@@ -742,5 +814,59 @@ mod tests {
             }
         }
         assert_eq!(days, 2_932_897, "days from 1970-01-01 to 10000-01-01");
+        assert_eq!(days * 86_400 - 1, LAST_SECOND);
+    }
+
+    #[test]
+    fn every_entry_has_a_full_url_of_its_own_that_an_export_repeats() {
+        let second = AccessEvent {
+            index: 1,
+            ..event(Purpose::Treat)
+        };
+        let events = [event(Purpose::Treat), second];
+        let bundle = fhir_audit_bundle(PT, &events, &proven());
+        let urls: Vec<&str> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["fullUrl"].as_str().unwrap())
+            .collect();
+        assert_eq!(urls.len(), 2);
+        assert_ne!(urls[0], urls[1]);
+        for u in &urls {
+            let uuid = u.strip_prefix("urn:uuid:").unwrap();
+            assert_eq!(uuid.len(), 36, "{u}");
+            assert_eq!(&uuid[14..15], "8", "version 8: {u}");
+            assert!(
+                matches!(&uuid[19..20], "8" | "9" | "a" | "b"),
+                "variant: {u}"
+            );
+        }
+        assert_eq!(fhir_audit_bundle(PT, &events, &proven()), bundle);
+        let other_chain = ProvenanceInfo {
+            chain_id: "another".into(),
+            ..proven()
+        };
+        assert_ne!(
+            fhir_audit_bundle(PT, &events, &other_chain)["entry"][0]["fullUrl"],
+            bundle["entry"][0]["fullUrl"]
+        );
+    }
+
+    /// HAPI's validator refuses a relative reference in a Bundle outside an entry with a
+    /// `fullUrl`: the Bundle's own `patient` is an identifier.
+    #[test]
+    fn no_relative_reference_sits_outside_an_entry() {
+        let bundle = fhir_audit_bundle(PT, &[event(Purpose::Treat)], &proven());
+        let mut all = Vec::new();
+        strings(&bundle["meta"], String::new(), &mut all);
+        assert!(
+            all.iter().all(|(_, s)| !s.starts_with("Patient/")),
+            "{all:?}"
+        );
+        assert_eq!(
+            bundle["meta"]["extension"][0]["extension"][3]["valueReference"]["identifier"]["value"],
+            PT
+        );
     }
 }

@@ -9,13 +9,18 @@
 //! ```
 //! `validator` is optional (a member need not run a validator). Each one must be a validator of
 //! the genesis validator set (its power comes from there) and prove possession of its BLS key.
+//! Optional parameters beside `members`: `guardian_change_delay_secs` (a number) and
+//! `custody` (`{"holders": 3, "threshold": 2}`, threshold custody; see [`GenesisCustody`]).
 
 use std::collections::BTreeSet;
 
 use medledger_tx::check::check_id;
 use medledger_tx::checkpoint;
 use medledger_tx::keys;
-use medledger_tx::pb::{key_owner::Owner, KeyOwner, Member, MemberKind, Validator, ValidatorSet};
+use medledger_tx::pb::{
+    key_owner::Owner, Custody, KeyOwner, Member, MemberKind, Validator, ValidatorSet,
+};
+use medledger_tx::rules::custody;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -36,6 +41,21 @@ pub struct AppState {
     /// ([`keys::DEFAULT_GUARDIAN_CHANGE_DELAY_SECS`]). Stored at `params/guardian-change-delay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardian_change_delay_secs: Option<u64>,
+    /// Threshold custody of records (docs/rules.md, "Threshold custody"), stored at
+    /// `params/custody`. Absent (or both 0): off, each record is held by its custodian alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<GenesisCustody>,
+}
+
+/// Genesis threshold custody: how many member gateways hold each record and how many of their
+/// shares rebuild its data key. `2 <= threshold <= holders <= MAX_HOLDERS` (7), or both 0 (off).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisCustody {
+    /// Member gateways that hold each record, the custodian's included.
+    pub holders: u32,
+    /// Shares that rebuild a record's data key.
+    pub threshold: u32,
 }
 
 /// A founding member.
@@ -117,6 +137,7 @@ pub fn genesis_writes_with_keys(
         AppState {
             members: Vec::new(),
             guardian_change_delay_secs: None,
+            custody: None,
         }
     } else {
         serde_json::from_slice(app_state)
@@ -132,6 +153,18 @@ pub fn genesis_writes_with_keys(
         .guardian_change_delay_secs
         .unwrap_or(keys::DEFAULT_GUARDIAN_CHANGE_DELAY_SECS);
     writes.insert(keys::guardian_change_delay(), Some(keys::encode_u64(delay)));
+    if let Some(c) = state.custody {
+        custody::check_custody(c.holders, c.threshold)
+            .map_err(|e| StoreError::Genesis(format!("custody: {}", e.message)))?;
+        // Off is the key's absence, whether by genesis or by governance.
+        if c.holders != 0 {
+            let value = Custody {
+                holders: c.holders,
+                threshold: c.threshold,
+            };
+            writes.insert(keys::custody(), Some(prost::Message::encode_to_vec(&value)));
+        }
+    }
     let mut ids = BTreeSet::new();
     let mut admin_keys = BTreeSet::new();
     let mut registered: Vec<Validator> = Vec::new();

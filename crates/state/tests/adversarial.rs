@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
 use ed25519_dalek::SigningKey;
 use medledger_state::store::WriteSet;
 use medledger_tx::checkpoint::encode_certificate_tx;
@@ -15,6 +12,8 @@ use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg, Practitioner
 use medledger_tx::{keys, recovery, Code};
 use proptest::prelude::*;
 use prost::Message;
+
+use crate::common::*;
 
 fn valid_txs(c: &mut Chain) -> Vec<Vec<u8>> {
     let alice = key(1);
@@ -210,6 +209,9 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 content_hash: vec![7; 32],
                 size: 10,
                 key_id: "k".into(),
+                holders: vec![],
+                threshold: 0,
+                share_commitments: vec![],
             }),
         ),
         c.tx(

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
 use ed25519_dalek::SigningKey;
 use medledger_state::domain::claims::{adjudicate, check_totals, copay, totals};
 use medledger_state::view::StateRead;
@@ -18,7 +16,8 @@ use medledger_tx::pb::{
 use medledger_tx::{ids, keys, Code};
 use proptest::prelude::*;
 
-use common::{CHAIN, T0};
+use crate::common::{self, CHAIN, T0};
+
 /// A day of service before every block of the tests (after the setup block).
 const SERVICE_DAY: u64 = T0 - 86_400;
 /// Seconds per day.
@@ -322,6 +321,9 @@ fn anchor(record: &str, patient_index: usize) -> Msg {
         content_hash: vec![7; 32],
         size: 10,
         key_id: "k".into(),
+        holders: vec![],
+        threshold: 0,
+        share_commitments: vec![],
     })
 }
 

@@ -8,9 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use ed25519_dalek::SigningKey;
 use medledger_state::view::StateRead;
 use medledger_state::Event;
@@ -19,6 +16,8 @@ use medledger_tx::pb::{
     PractitionerRole, Purpose,
 };
 use medledger_tx::{keys, recovery, Code};
+
+use crate::common::*;
 
 const HOSP: usize = 0;
 const LAB: usize = 1;

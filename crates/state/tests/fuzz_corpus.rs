@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod harness;
-
 use std::path::{Path, PathBuf};
+
+use crate::harness;
 
 /// The files of `dir`, sorted by name; none if `dir` does not exist.
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -3,11 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
 use medledger_tx::pb::{self, tx_body::Msg, Gateway};
 use medledger_tx::{boxkey, keys, Code};
+
+use crate::common::*;
 
 const LAB: usize = 1;
 

@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
 use ed25519_dalek::SigningKey;
 use medledger_state::apply::TxOutcome;
 use medledger_state::ledger::VoteExtension;
@@ -20,7 +18,8 @@ use medledger_tx::pb::{
 use medledger_tx::{ids, keys, Code};
 use prost::Message;
 
-use common::{CHAIN, T0};
+use crate::common::{self, CHAIN, T0};
+
 /// Validator members, in index order; `regulator-r` is a member without a validator.
 const IDS: [&str; 4] = ["hospital-a", "lab-b", "insurer-c", "hospital-d"];
 const REGULATOR: usize = 9;
@@ -771,6 +770,9 @@ fn a_removed_members_practitioners_can_no_longer_act() {
             content_hash: vec![9; 32],
             size: 10,
             key_id: "k1".into(),
+            holders: vec![],
+            threshold: 0,
+            share_commitments: vec![],
         })
     };
     n.ok(&doctor, anchor("r-1"));

@@ -2,11 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::Sequences;
 use ed25519_dalek::SigningKey;
 use medledger_state::store::{Store, WriteSet};
 use medledger_state::{BlockResult, Ledger};
@@ -14,6 +11,8 @@ use medledger_tx::pb::{self, tx_body::Msg, Purpose, TxBody};
 use medledger_tx::{ids, keys, sign_tx, Code};
 use proptest::prelude::*;
 use tempfile::TempDir;
+
+use crate::common::{self, Sequences};
 
 const CHAIN: &str = "test-chain";
 const MEMBERS: [&str; 2] = ["hospital-a", "lab-b"];
@@ -491,6 +490,9 @@ mod certificates {
                 content_hash: vec![1; 32],
                 size: 1,
                 key_id: "k".repeat(size.min(60_000)),
+                holders: vec![],
+                threshold: 0,
+                share_commitments: vec![],
             }),
         )
     }

@@ -3,12 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
 use medledger_state::lanes::{PATIENT_LANE, PATIENT_SIGNER};
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use medledger_tx::Code;
+
+use crate::common::*;
 
 fn grant_to(member: usize, class: &str) -> Msg {
     Msg::GrantConsent(pb::GrantConsent {

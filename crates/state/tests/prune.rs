@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 
 use medledger_state::Store;
 
-mod common;
-use common::{block, Rng};
+use crate::common::{block, Rng};
 
 /// A store in a temporary directory.
 fn temp_store() -> (tempfile::TempDir, Store) {
@@ -147,7 +146,7 @@ fn under_constant_load_the_pruned_store_stops_growing() {
 
 #[test]
 fn a_query_below_the_window_gets_its_own_code_and_the_ledger_prunes_in_the_background() {
-    use common::*;
+    use crate::common::*;
     let mut c = Chain::new();
     for i in 0..40u8 {
         c.enrol(&key(10 + i));

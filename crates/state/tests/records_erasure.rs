@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use ed25519_dalek::SigningKey;
 use medledger_state::view::StateRead;
 use medledger_state::Event;
@@ -14,6 +11,8 @@ use medledger_tx::keys::List;
 use medledger_tx::pb::{self, tx_body::Msg, PractitionerRole, RecordAnchor};
 use medledger_tx::{keys, Code};
 use sha2::{Digest, Sha256};
+
+use crate::common::*;
 
 const HOSP: usize = 0;
 const LAB: usize = 1;

@@ -5,9 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
 use ed25519_dalek::SigningKey;
 use medledger_tx::keyproof::{self, ENROL_PATIENT, ROTATE_PATIENT_KEY};
 use medledger_tx::limits::MAX_ENROLMENTS_PER_BLOCK;
@@ -15,6 +12,8 @@ use medledger_tx::pb::{self, tx_body::Msg, AccessEvent, PractitionerRole, Purpos
 use medledger_tx::{keys, recovery, Code};
 use prost::Message;
 use sha2::{Digest, Sha256};
+
+use crate::common::*;
 
 const HOSP: usize = 0;
 const LAB: usize = 1;

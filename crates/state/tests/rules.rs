@@ -3,15 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
 use medledger_tx::pb::{
     self, tx_body::Msg, AccessEvent, Action, Practitioner, PractitionerRole, PractitionerStatus,
     Purpose, RecordAnchor, ReviewStatus,
 };
 use medledger_tx::{keys, recovery, Code};
 use sha2::{Digest, Sha256};
+
+use crate::common::*;
 
 const HOSP: usize = 0;
 const LAB: usize = 1;

@@ -4,14 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use medledger_state::ledger::ChunkOutcome;
 use medledger_state::snapshot::{self, OfferRefusal, Snapshot, SnapshotStore};
 use medledger_state::Ledger;
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use medledger_tx::{keys, QueryCode};
+
+use crate::common::*;
 
 fn grant(grantee: &str) -> Msg {
     Msg::GrantConsent(pb::GrantConsent {

@@ -10,8 +10,7 @@ use jmt::{KeyHash, OwnedValue, Sha256Jmt};
 use medledger_state::store::{key_hash, WriteSet};
 use medledger_state::Store;
 
-mod common;
-use common::{block, Rng};
+use crate::common::{block, Rng};
 
 fn model_root(model: &MockTreeStore, version: u64, writes: &WriteSet) -> [u8; 32] {
     let set: Vec<(KeyHash, Option<OwnedValue>)> = writes

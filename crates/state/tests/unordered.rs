@@ -4,12 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::*;
 use medledger_state::view::StateRead;
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use medledger_tx::{keys, Code};
+
+use crate::common::*;
 
 const HOSP: usize = 0;
 

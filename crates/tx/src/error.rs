@@ -212,9 +212,30 @@ pub enum Code {
     /// ConfirmErasure of a record whose erasure was not requested: it is not erased (send
     /// EraseRecord first; the custodian confirms after it has destroyed the key).
     ErasureNotRequested = 123,
-    /// ConfirmErasure of a record whose erasure was confirmed already (its height is in the
-    /// anchor).
+    /// ConfirmErasure of a single-custodian record whose erasure was confirmed already (its
+    /// height is in the anchor). Each holder of a record with holders confirms once instead
+    /// ([`Code::HolderAlreadyConfirmed`]).
     ErasureAlreadyConfirmed = 124,
+    /// AnchorRecord listing holders whose number or threshold is not the consortium's
+    /// `params/custody` (or threshold custody is off: anchor without holders), or a threshold
+    /// without holders.
+    CustodyMismatch = 125,
+    /// AnchorRecord listing the same holder member twice.
+    DuplicateHolder = 126,
+    /// AnchorRecord whose first holder is not the custodian (the signer's member).
+    CustodianNotFirst = 127,
+    /// AnchorRecord naming a holder member that has registered no gateway (`gateway/{member}`,
+    /// SetGateway): it has no box key to hold a share under.
+    HolderWithoutGateway = 128,
+    /// AnchorRecord whose share commitments are not exactly `threshold` entries of 32 bytes.
+    BadShareCommitments = 129,
+    /// ConfirmErasure of a record with holders, signed for a member that is not one of them.
+    NotHolder = 130,
+    /// ConfirmErasure by a holder that already confirmed the destruction of its share.
+    HolderAlreadyConfirmed = 131,
+    /// Threshold custody outside its bounds (SetCustody or genesis `custody`): give
+    /// 2 <= threshold <= holders <= 7, or both 0 to switch it off.
+    InvalidCustody = 132,
 }
 
 impl Code {

@@ -351,6 +351,12 @@ pub fn guardian_change_delay() -> Vec<u8> {
     b"params/guardian-change-delay".to_vec()
 }
 
+/// `params/custody` → `Custody`: the consortium's threshold custody (genesis `custody`, changed
+/// by a passed `SetCustody` proposal); absent: off, records are held by their custodian alone.
+pub fn custody() -> Vec<u8> {
+    b"params/custody".to_vec()
+}
+
 /// The guardian-change delay of a chain whose genesis names none: 48 hours.
 pub const DEFAULT_GUARDIAN_CHANGE_DELAY_SECS: u64 = 48 * 3600;
 
@@ -423,6 +429,7 @@ mod tests {
         assert_eq!(evidence("pt-ab", 3), b"evidence/pt-ab/00000000000000000003");
         assert_eq!(guardian_change("pt-ab"), b"guardian-change/pt-ab");
         assert_eq!(guardian_change_delay(), b"params/guardian-change-delay");
+        assert_eq!(custody(), b"params/custody");
         assert_eq!(auditor("did:medledger:00ff"), b"auditor/did:medledger:00ff");
     }
 

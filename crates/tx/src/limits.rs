@@ -112,6 +112,13 @@ pub const MAX_VALIDATOR_POWER: u64 = 1_000_000;
 pub const MAX_OPEN_PROPOSALS_PER_MEMBER: usize = 2;
 /// Longest gateway endpoint URL (`SetGateway.endpoint`).
 pub const MAX_ENDPOINT_LEN: usize = 256;
+/// Most holders of one record under threshold custody (`params/custody`, `AnchorRecord.holders`
+/// and `share_commitments`): bounds the anchor, the holder checks and the erasure
+/// confirmations of every record. Seven member gateways survive any three down at threshold 4.
+pub const MAX_HOLDERS: usize = 7;
+/// Length of a share commitment in `AnchorRecord.share_commitments` (a compressed curve point or
+/// hash; docs/vault.md).
+pub const SHARE_COMMITMENT_LEN: usize = 32;
 
 /// Highest app version an upgrade may name (versions go up by one per upgrade).
 pub const MAX_APP_VERSION: u64 = 1_000_000;

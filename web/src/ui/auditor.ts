@@ -46,7 +46,7 @@ function show(v: unknown, field = ''): string {
 }
 
 function fieldsTable(d: Record<string, unknown>): HTMLTableElement {
-  return el('table', { class: 'fields' }, el('tbody', {}, ...Object.entries(d).map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, show(v, k))))));
+  return el('table', { class: 'fields' }, el('tbody', {}, ...Object.entries(d).map(([k, v]) => el('tr', {}, el('th', { scope: 'row' }, k), el('td', {}, show(v, k))))));
 }
 
 async function lookup(): Promise<void> {
@@ -97,11 +97,11 @@ async function lookup(): Promise<void> {
         el(
           'tbody',
           {},
-          el('tr', {}, el('th', {}, 'state key'), el('td', {}, key)),
-          el('tr', {}, el('th', {}, 'height'), el('td', { class: 'result-height' }, at.height.toString())),
-          el('tr', {}, el('th', {}, 'app hash'), el('td', { class: 'result-app-hash' }, toHex(at.appHash).toUpperCase())),
-          el('tr', {}, el('th', {}, 'certificate signers'), el('td', { class: 'result-signers' }, `${at.signerNames.join(', ')} (${at.signedPower} of ${at.totalPower} voting power)`)),
-          el('tr', {}, el('th', {}, 'proof'), el('td', {}, r.verified ? (r.value ? 'ICS23 membership proof verified' : 'ICS23 non-membership proof verified') : `FAILED: ${r.error}`)),
+          el('tr', {}, el('th', { scope: 'row' }, 'state key'), el('td', {}, key)),
+          el('tr', {}, el('th', { scope: 'row' }, 'height'), el('td', { class: 'result-height' }, at.height.toString())),
+          el('tr', {}, el('th', { scope: 'row' }, 'app hash'), el('td', { class: 'result-app-hash' }, toHex(at.appHash).toUpperCase())),
+          el('tr', {}, el('th', { scope: 'row' }, 'certificate signers'), el('td', { class: 'result-signers' }, `${at.signerNames.join(', ')} (${at.signedPower} of ${at.totalPower} voting power)`)),
+          el('tr', {}, el('th', { scope: 'row' }, 'proof'), el('td', {}, r.verified ? (r.value ? 'ICS23 membership proof verified' : 'ICS23 non-membership proof verified') : `FAILED: ${r.error}`)),
         ),
       ),
     ];
@@ -138,7 +138,7 @@ async function lookup(): Promise<void> {
 }
 
 export function historyHead(): HTMLTableSectionElement {
-  return el('thead', {}, el('tr', {}, ...['#', 'When (UTC)', 'Who', 'What', 'Why', 'Consent', 'Proof'].map((h) => el('th', {}, h))));
+  return el('thead', {}, el('tr', {}, ...['#', 'When (UTC)', 'Who', 'What', 'Why', 'Consent', 'Proof'].map((h) => el('th', { scope: 'col' }, h))));
 }
 
 /** Opens the auditor's key: signs in, and says who the gateway takes it for. */

@@ -141,7 +141,6 @@ export function renderHistory(table: HTMLTableElement, h: History, patient: stri
           'data-actor': e?.actor ?? '',
           'data-verified': ok ? 'yes' : 'no',
           'data-break-glass': bg ? 'yes' : 'no',
-          title: read.error ?? '',
         },
         el('td', { 'data-label': '#' }, String(i)),
         el('td', { 'data-label': 'When' }, e ? utcTime(e.time) : '', e ? el('div', { class: 'small' }, `block ${e.height}`) : ''),
@@ -151,10 +150,10 @@ export function renderHistory(table: HTMLTableElement, h: History, patient: stri
         el(
           'td',
           { 'data-label': 'Consent' },
-          bg ? el('span', { class: 'bg-flag' }, 'BREAK-GLASS') : (e?.consentId ?? ''),
+          bg ? el('strong', { class: 'bg-flag' }, 'BREAK-GLASS') : (e?.consentId ?? ''),
           bg ? el('div', { class: 'small review' }, `review: ${reviewName(e!.review)}${e!.reviewer ? ` by ${e!.reviewer}` : ''}`) : '',
         ),
-        el('td', { 'data-label': 'Proof' }, verifiedText(ok, !!read.denied)),
+        el('td', { 'data-label': 'Proof' }, verifiedText(ok, !!read.denied), !ok && !read.denied ? el('div', { class: 'why' }, `Why: ${read.error ?? (e ? 'the event is not the one the history names here' : 'the event is missing')}`) : ''),
       );
       return tr;
     }),

@@ -1,32 +1,53 @@
 // The patient page: open or create a key, see consents and every access (each row verified in
 // the browser against a BLS certificate of the genesis consortium), grant and revoke consents.
 // The secret key stays in this page's memory: no request ever carries it. It signs the gateway's
-// token request (RFC 9421) and the txs; the token then names the patient on every read.
+// token request (RFC 9421) and the txs; the token then names the patient on every read. What is
+// shown is in plain words (who by name and role, what, why, when in local time, newest first);
+// the technical details are behind "How is this checked?" (issue 27). The access history can be
+// filtered (who, what, why, only emergencies, only rows not verified; the banner still counts
+// every row) and downloaded as CSV or a FHIR Bundle built here from the verified rows only
+// (history.ts).
 
 import { decodeU64, fromUtf8, toHex } from '../bytes.ts';
 import { HttpError, Session } from '../auth.ts';
-import { broadcastAndConfirm, type Expectation } from '../broadcast.ts';
+import { broadcastAndConfirm, type Expectation, type Outcome } from '../broadcast.ts';
 import * as keys from '../keys.ts';
-import { decodeConsent, decodeKeyOwner, decodePendingPatientChange, grantConsent, purposeByName, purposeName, revokeConsent, type Consent, type PendingPatientChange, type TxMsg } from '../messages.ts';
+import { actionName, decodeConsent, decodeKeyOwner, decodePendingPatientChange, grantConsent, purposeName, reviewName, revokeConsent, type Consent, type PendingPatientChange, type TxMsg } from '../messages.ts';
 import { trustFingerprint } from '../cert.ts';
 import { keyFileJson, newKey, signTx, type PatientKey } from '../tx.ts';
 import type { Attested, Ledger, Read } from '../ledger.ts';
-import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, wireKeyInputs, type Info } from './common.ts';
+import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, showAttested, verifiedText, wireKeyInputs, type History, type Info } from './common.ts';
 import { poll, POLL_EVERY_MS, SLOW_POLL_EVERY_MS, stream } from './live.ts';
 import { describePending } from './pending.ts';
-import { $, download, el, setStatus, utcTime } from './dom.ts';
+import { $, download, el, setStatus } from './dom.ts';
+import { checkGrant, checkGrantee, grantConfirmation, revokeConfirmation, type CheckedGrant, type FormField } from './form.ts';
+import { partyWords, readerWords, readNames, type NameBook } from './names.ts';
+import { actionWords, classWords, DATA_CLASSES, localTime, purposeWords, reasonWords, refusalWords, reviewWords, type Asked } from './words.ts';
+import {
+  checkRows,
+  countShown,
+  countText,
+  downloadNote,
+  exportable,
+  fhirBundle,
+  filterChoices,
+  historyCsv,
+  matches,
+  newestFirst,
+  NO_FILTER,
+  type AccessRow,
+  type Choice,
+  type Filter,
+  type Proven,
+} from './history.ts';
 import {
   backoffMs,
   checkPin,
   checkRollback,
-  DATA_CLASSES,
-  grantConfirmation,
+  freshness,
   isOutage,
-  isStale,
   OUTAGE_TEXT,
-  pickedClasses,
   pin,
-  purposeWords,
   recordSeen,
   seenHeight,
   verdict,
@@ -56,7 +77,24 @@ const state: {
   advancedAt: number;
   /** The last poll or read could not reach the gateway. */
   outage: boolean;
-} = { nextSeq: 0n, refreshing: false, blocked: false, advancedAt: 0, outage: false };
+  /** The certified block time (unix seconds), when the ledger stores it and it verified. */
+  blockTime?: bigint;
+  /** The names read with the last refresh (grantees, readers). */
+  names: NameBook;
+  /** The access history shown (every row, verified or not), for the filters and the downloads. */
+  history?: ShownHistory;
+} = { nextSeq: 0n, refreshing: false, blocked: false, advancedAt: 0, outage: false, names: new Map() };
+
+/** The access history as the last refresh showed it. */
+interface ShownHistory {
+  patient: string;
+  rows: AccessRow[];
+  names: NameBook;
+  /** The verified state the rows were checked against (what a FHIR download names). */
+  proven: Proven;
+  complete: boolean;
+  denied: boolean;
+}
 
 /** localStorage, or a memory stand-in where the browser refuses it (rollback then per page load). */
 const store: Store = (() => {
@@ -84,6 +122,7 @@ async function main(): Promise<void> {
     void setKey(k, 'New key created and downloaded: keep the file safe. Hand the public key below to your hospital to be enrolled.');
   });
   wireGrant();
+  wireHistory();
   $('#trust-accept').addEventListener('click', acceptNewConsortium);
   setInterval(showFreshness, 5000);
   ready = (async () => {
@@ -98,6 +137,7 @@ async function main(): Promise<void> {
       try {
         const t = await loadTrust(state.ledger, state.info);
         state.root = { chainId: t.chainId, fingerprint: trustFingerprint(t) };
+        showMembers(state.ledger.genesisMembers);
         checkConsortium();
         if (!state.key && !state.blocked) setStatus('Open your key to see your consents and every access to your data.', 'info');
         return;
@@ -173,20 +213,33 @@ function clearPatient(): void {
   for (const id of ['#consents', '#accesses']) {
     const t = $<HTMLTableElement>(id);
     t.tBodies[0]?.replaceChildren();
+    t.hidden = true;
     const cap = t.querySelector('caption');
-    if (cap) {
-      cap.textContent = '';
-      cap.className = '';
-    }
+    if (cap) cap.textContent = '';
+  }
+  for (const id of ['#consents-summary', '#accesses-summary']) {
+    $(id).textContent = '';
+    $(id).className = 'summary';
   }
   const v = $('#verdict');
   v.hidden = true;
   v.textContent = '';
-  newestEvent = undefined;
+  v.removeAttribute('data-verdict');
   state.advancedAt = 0;
+  state.blockTime = undefined;
+  state.names = new Map();
+  clearHistoryTools();
   $('#cert-height').textContent = '–';
-  $('#cert-time').textContent = '';
-  $('#cert-time').className = '';
+  $('#cert-detail').textContent = '';
+  const t = $('#cert-time');
+  t.textContent = '';
+  t.className = '';
+  t.setAttribute('data-stale', 'no');
+  // The previous patient's half-filled form goes too.
+  $<HTMLFormElement>('#grant-form').reset();
+  $('#grant-study-box').hidden = true;
+  $('#grant-grantee-name').textContent = '';
+  showFormError();
 }
 
 let signInFailures = 0;
@@ -224,11 +277,10 @@ async function signIn(k: PatientKey, note?: string): Promise<void> {
   await refresh();
 }
 
-function setLive(live: boolean, why?: unknown): void {
+function setLive(live: boolean, _why?: unknown): void {
   const l = $('#live');
   l.textContent = live ? 'live' : 'offline';
   l.className = live ? 'ok' : 'bad';
-  l.title = live ? 'checks the certified height every 2 s' : why ? msg(why) : '';
   l.setAttribute('data-live', live ? 'yes' : 'no');
 }
 
@@ -245,28 +297,16 @@ function onPollState(live: boolean, why?: unknown): void {
 }
 
 /**
- * The certified state's age. The certificate carries no block time, so the page shows the newest
- * block time it proves (the newest access event's) "as of height N", and calls the state stale
- * when the certified height has not advanced for 2 minutes by this device's clock.
+ * How old the state shown is: the certified block time when the ledger proves one (warned when
+ * more than 2 minutes old), else how long ago the certified height last advanced.
  */
 function showFreshness(): void {
   const t = $('#cert-time');
   if (!state.at || !state.advancedAt) return;
-  const stale = isStale(Date.now(), state.advancedAt);
-  const newest = newestEvent ? `newest proven block time ${localTime(newestEvent.time)} (block ${newestEvent.height}), ` : '';
-  t.textContent = `${newest}as of height ${state.at.height}${stale ? ` — no newer certified state for ${Math.floor((Date.now() - state.advancedAt) / 60000)} min: what you see may be out of date` : ''}`;
-  t.className = stale ? 'stale' : 'small';
-  t.setAttribute('data-stale', stale ? 'yes' : 'no');
-}
-
-let newestEvent: { time: bigint; height: bigint } | undefined;
-
-/** Unix seconds → this device's local time, with its zone offset. */
-function localTime(secs: bigint): string {
-  const d = new Date(Number(secs) * 1000);
-  const off = -d.getTimezoneOffset();
-  const z = `UTC${off >= 0 ? '+' : '-'}${String(Math.floor(Math.abs(off) / 60)).padStart(2, '0')}:${String(Math.abs(off) % 60).padStart(2, '0')}`;
-  return `${d.toLocaleString()} (${z})`;
+  const f = freshness(Date.now(), state.advancedAt, state.blockTime, (secs) => localTime(secs));
+  t.textContent = f.text;
+  t.className = f.stale ? 'stale' : '';
+  t.setAttribute('data-stale', f.stale ? 'yes' : 'no');
 }
 
 // ---- reading, verified ----
@@ -345,12 +385,16 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   state.at = at;
   showAttested(at);
   const hex = toHex(key.publicKey);
-  const [owner, seq] = await L.readMany(at, [keys.keyOwner(hex), keys.sequence(hex)]);
+  const [owner, seq, time] = await L.readMany(at, [keys.keyOwner(hex), keys.sequence(hex), keys.blockTime()]);
   if (seq.verified) {
     const s = seq.value ? decodeU64(seq.value) : 0n;
     if (s > state.nextSeq) state.nextSeq = s;
   }
   if (state.key !== key) return;
+  // The certified block time: shown when proven; a gateway refusing it (or a ledger without it)
+  // leaves the page judging age by when the certified height last advanced.
+  state.blockTime = time.verified && time.value ? decodeU64(time.value) : undefined;
+  const timeRows: RowState[] = time.verified || time.denied ? [] : [time];
   if (owner.denied) {
     setStatus(deniedText("your key's owner record"), 'warn');
     return;
@@ -358,30 +402,44 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   if (!owner.verified) {
     $('#patient-id').textContent = '';
     clearPending();
-    setStatus(`Your key's owner record did NOT verify: ${owner.error}`, 'error');
+    setStatus(`Who your key belongs to could NOT be verified: ${owner.error}`, 'error');
     return;
   }
   if (!owner.value) {
     $('#patient-id').textContent = '';
     clearPending();
     $('#enrol-hint').hidden = false;
-    setStatus(`This key is not enrolled yet (verified absent at height ${at.height}). Give your public key to your hospital; this page checks again every few seconds.`, 'info');
+    setStatus('This key is not enrolled yet (the ledger proves it holds no such key). Give your public key to your hospital; this page checks again every few seconds.', 'info');
     setTimeout(() => state.key === key && !state.patient && void refresh(), ENROL_RETRY_MS);
     return;
   }
   const o = decodeKeyOwner(owner.value);
   if (o.kind !== 'patient_id') {
     clearPending();
-    setStatus(o.kind === 'retired_patient_key' ? `This key was retired (replaced) for patient ${o.id}; it can sign nothing.` : `This key belongs to a ${o.kind.replace(/_/g, ' ')} (${o.id}), not a patient.`, 'error');
+    setStatus(o.kind === 'retired_patient_key' ? `This key was replaced by a newer one for patient ${o.id}; it can no longer sign. Open your current key file.` : `This key belongs to a ${o.kind.replace(/_/g, ' ')} (${o.id}), not a patient.`, 'error');
     return;
   }
   $('#enrol-hint').hidden = true;
   const first = state.patient === undefined;
   state.patient = o.id;
   $('#patient-id').textContent = o.id;
-  const parts = await Promise.all([refreshPending(at, o.id, key), refreshConsents(at, o.id, key), refreshAccesses(at, o.id, key)]);
+  const [pendingRows, consents, history] = await Promise.all([refreshPending(at, o.id, key), readConsents(at, o.id), readHistory(L, at, o.id)]);
   if (state.key !== key) return;
-  const rows: RowState[] = [owner, ...parts.flat()];
+  // Names only of what verified: an altered row's ids are shown as they came, never looked up.
+  const names = await readNames(L, at, [
+    ...consents.rows.flatMap((r) => (r.ok && r.consent ? [r.consent.grantee] : [])),
+    ...history.rows.flatMap((r, i) => (r.read.verified && r.event && r.event.index === BigInt(i) ? [r.event.actor, r.event.practitioner] : [])),
+  ]);
+  if (state.key !== key) return;
+  state.names = names;
+  const rows: RowState[] = [
+    owner,
+    ...timeRows,
+    ...pendingRows,
+    ...renderConsents(consents, names),
+    ...renderAccesses(history, names, o.id, { chainId: L.chainId ?? '', height: at.height, appHashHex: toHex(at.appHash).toUpperCase() }),
+    ...[...names.values()].map((r) => ({ verified: r.verified, denied: r.denied })),
+  ];
   const v = verdict(rows, at.height);
   const box = $('#verdict');
   box.hidden = false;
@@ -390,7 +448,7 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   box.setAttribute('data-verdict', v.kind);
   showFreshness();
   if (first) startLive(at.height);
-  if (first) setStatus(v.text, v.kind);
+  if (first) setStatus(`Signed in as patient ${o.id}: your consents and every access to your data are below, newest first.`, 'info');
 }
 
 // ---- pending guardian change or key rotation (issue 23) ----
@@ -419,9 +477,9 @@ async function refreshPending(at: Attested, patient: string, key: PatientKey): P
     }
   }
   const ok = r.verified && error === undefined;
-  const d = p ? describePending(p, Date.now() / 1000) : undefined;
+  const d = p ? describePending(p, Date.now() / 1000, (secs) => localTime(secs)) : undefined;
   const box = $('#pending');
-  const proof = el('div', { class: 'small', title: error ?? '' }, 'Proof: ', verifiedText(ok, !!r.denied), ` at certified height ${at.height}`);
+  const proof = el('div', { class: 'small', 'data-error': error ?? '' }, 'Checked: ', verifiedText(ok, !!r.denied));
   box.hidden = false;
   box.setAttribute('data-verified', ok ? 'yes' : 'no');
   box.setAttribute('data-pending', d ? 'yes' : r.denied ? 'unknown' : ok ? 'no' : 'unknown');
@@ -433,7 +491,7 @@ async function refreshPending(at: Attested, patient: string, key: PatientKey): P
     box.replaceChildren(el('strong', {}, d.headline), ' ', d.advice, proof);
   } else if (ok) {
     box.className = 'pending-none small';
-    box.replaceChildren('No pending change to your guardians or key: ', verifiedText(true), ` at certified height ${at.height}.`);
+    box.replaceChildren('No pending change to your guardians or key: ', verifiedText(true), '.');
   } else {
     box.className = 'pending unverified';
     box.replaceChildren(el('strong', {}, 'Whether a change to your guardians or key is pending could NOT be verified.'), ` ${error ?? ''}`, proof);
@@ -441,7 +499,14 @@ async function refreshPending(at: Attested, patient: string, key: PatientKey): P
   return [{ verified: ok, denied: r.denied }];
 }
 
-async function refreshConsents(at: Attested, patient: string, key: PatientKey): Promise<RowState[]> {
+/** The patient's consents as read at one state: the list, and each consent checked against it. */
+interface Consents {
+  count: Read;
+  n: bigint;
+  rows: { id: string; index: Read; read: Read; consent?: Consent; ok: boolean; reason?: string }[];
+}
+
+async function readConsents(at: Attested, patient: string): Promise<Consents> {
   const L = state.ledger!;
   const list = await L.readList(at, keys.patientConsentCount(patient), (n) => keys.patientConsent(patient, n));
   const ids = list.items.map((r) => {
@@ -452,72 +517,260 @@ async function refreshConsents(at: Attested, patient: string, key: PatientKey): 
     }
   });
   const reads = await L.readMany(at, ids.map((id) => keys.consent(id || '?')));
-  if (state.key !== key) return [];
-  const shown: RowState[] = [list.count];
-  const rows = reads.map((r, i) => {
-    const row = consentRow(ids[i], list.items[i], r, patient);
-    shown.push({ verified: row.getAttribute('data-verified') === 'yes', denied: !!(r.denied || list.items[i].denied) });
-    return row;
+  const rows = reads.map((read, i) => {
+    const id = ids[i];
+    const index = list.items[i];
+    let consent: Consent | undefined;
+    let reason = index.error ?? read.error;
+    try {
+      consent = read.value ? decodeConsent(read.value) : undefined;
+    } catch {
+      reason = 'the consent does not decode';
+    }
+    if (!reason && !consent) reason = 'the ledger holds no such consent';
+    if (!reason && consent && (consent.id !== id || consent.patientId !== patient)) reason = 'the consent is not the one your list names';
+    const ok = index.verified && read.verified && !reason;
+    return { id, index, read, consent, ok, reason: ok ? undefined : reason };
   });
-  const table = $<HTMLTableElement>('#consents');
-  (table.tBodies[0] ?? table.appendChild(el('tbody'))).replaceChildren(...rows.reverse());
-  const cap = table.querySelector('caption');
-  if (cap) {
-    const ok = list.count.verified && list.items.every((r) => r.verified) && reads.every((r) => r.verified);
-    const denied = [list.count, ...list.items, ...reads].some((r) => r.denied);
-    cap.textContent = denied ? deniedText('your consent list') : ok ? `${list.n} consent(s), the list and each consent verified` : 'Consent list NOT verified';
-    cap.className = denied ? 'denied' : ok ? 'ok' : 'bad';
-  }
-  return shown;
+  return { count: list.count, n: list.n, rows };
 }
 
-function consentRow(id: string, index: Read, r: Read, patient: string): HTMLTableRowElement {
-  let c: Consent | undefined;
-  try {
-    c = r.value ? decodeConsent(r.value) : undefined;
-  } catch {
-    c = undefined;
-  }
-  const ok = index.verified && r.verified && !!c && c.id === id && c.patientId === patient;
+/** Fills the consents table (newest first) and its summary; the rows' states for the banner. */
+function renderConsents(c: Consents, names: NameBook): RowState[] {
+  const table = $<HTMLTableElement>('#consents');
+  const body = table.tBodies[0] ?? table.appendChild(el('tbody'));
+  body.replaceChildren(...c.rows.map((r) => consentRow(r, names)).reverse());
+  table.hidden = c.rows.length === 0;
+  const cap = table.querySelector('caption');
+  if (cap) cap.textContent = 'Your consents, newest first';
+  const denied = [c.count, ...c.rows.flatMap((r) => [r.index, r.read])].some((r) => r.denied);
+  const ok = c.count.verified && c.rows.every((r) => r.ok);
+  const active = c.rows.filter((r) => r.ok && r.consent?.revokedHeight === 0n).length;
+  const sum = $('#consents-summary');
+  sum.className = `summary ${denied ? 'denied' : ok ? 'ok' : 'bad'}`;
+  sum.textContent = denied
+    ? deniedText('your list of consents')
+    : !c.count.verified
+      ? `Your list of consents could NOT be verified: ${c.count.error ?? ''}`
+      : ok
+        ? c.rows.length === 0
+          ? 'You have given no consents (verified).'
+          : `${active} active of ${c.rows.length} consent(s); the list is complete and every consent verified.`
+        : `${c.rows.filter((r) => !r.ok).length} consent(s) could NOT be verified.`;
+  return [{ verified: c.count.verified, denied: c.count.denied }, ...c.rows.map((r) => ({ verified: r.ok, denied: !!(r.read.denied || r.index.denied) }))];
+}
+
+/** "verified" / "NOT verified" / "not permitted", with the reason in plain sight (not a tooltip). */
+function proofCell(ok: boolean, denied: boolean, reason?: string): (Node | string)[] {
+  const out: (Node | string)[] = [verifiedText(ok, denied)];
+  if (!ok && !denied && reason) out.push(el('div', { class: 'why', 'data-error': reason }, `Why: ${reasonWords(reason)}`));
+  return out;
+}
+
+const dateOnly = (secs: bigint) => localTime(secs);
+
+function consentRow(r: Consents['rows'][number], names: NameBook): HTMLTableRowElement {
+  const c = r.consent;
+  const id = r.id;
   const active = !!c && c.revokedHeight === 0n;
-  const period = c ? `${c.notBefore ? `from ${utcTime(c.notBefore)}` : 'from grant'}${c.notAfter ? ` until ${utcTime(c.notAfter)}` : ', open-ended'}` : '';
-  const revoke = active && ok ? el('button', { class: 'revoke', type: 'button', 'data-consent-id': id }, 'Revoke') : null;
+  const who = c ? partyWords(names, c.grantee) : undefined;
+  const when = c ? `${c.notBefore ? `From ${dateOnly(c.notBefore)}` : 'From when given'}${c.notAfter ? ` until ${dateOnly(c.notAfter)}` : ', no end date'}` : '';
+  const what = c
+    ? [c.dataClasses.map(classWords).join('; '), c.denyClasses.length ? ` except ${c.denyClasses.map(classWords).join('; ')}` : '', c.recordIds.length ? `; also records ${c.recordIds.join(', ')}` : ''].join('')
+    : '';
+  const why = c ? c.purposes.map((p) => purposeWords(purposeName(p))).join('; ') + (c.studyId ? ` — study ${c.studyId}` : '') : '';
+  const denied = !!(r.read.denied || r.index.denied);
+  const revoke = active && r.ok
+    ? el('button', { class: 'revoke', type: 'button', 'data-consent-id': id }, 'Revoke', el('span', { class: 'visually-hidden' }, ` consent ${id} to ${who?.main ?? c?.grantee ?? ''}`))
+    : null;
   revoke?.addEventListener('click', () => {
-    if (!window.confirm(`Revoke consent ${id} to ${c?.grantee ?? '?'}? They will no longer be permitted to read your data under it.`)) return;
-    void submit(revokeConsent(id), `Revoke ${id}`);
+    if (!window.confirm(revokeConfirmation(id, who && who.main !== c?.grantee ? `${who.main} (${c?.grantee})` : (c?.grantee ?? '?')))) return;
+    void submit(revokeConsent(id), `Revoke consent ${id}`, { consentId: id });
   });
   return el(
     'tr',
     {
-      class: `consent-row${active ? '' : ' revoked'}${ok ? '' : ' unverified'}`,
+      class: `consent-row${active ? '' : ' revoked'}${r.ok ? '' : ' unverified'}`,
       'data-consent-id': id,
       'data-status': active ? 'active' : 'revoked',
-      'data-verified': ok ? 'yes' : 'no',
-      title: r.error ?? index.error ?? '',
+      'data-verified': r.ok ? 'yes' : 'no',
     },
     el('td', { 'data-label': 'Consent' }, id),
-    el('td', { 'data-label': 'To' }, c?.grantee ?? ''),
-    el('td', { 'data-label': 'Classes' }, c ? c.dataClasses.join(', ') + (c.denyClasses.length ? ` (except ${c.denyClasses.join(', ')})` : '') + (c.recordIds.length ? ` + records ${c.recordIds.join(', ')}` : '') : ''),
-    el('td', { 'data-label': 'Purposes' }, c ? c.purposes.map((p) => purposeWords(purposeName(p))).join(', ') + (c.studyId ? ` (study ${c.studyId})` : '') : ''),
-    el('td', { 'data-label': 'Period' }, period, c ? el('div', { class: 'small' }, `granted at block ${c.grantedHeight}`) : ''),
-    el('td', { 'data-label': 'Status' }, active ? 'active' : c ? `revoked at block ${c.revokedHeight}` : '?'),
-    el('td', { 'data-label': 'Proof' }, verifiedText(ok, !!(r.denied || index.denied)), revoke ? ' ' : '', revoke),
+    el('td', { 'data-label': 'Who' }, who?.main ?? '', who?.detail ? el('div', { class: 'small' }, who.detail) : ''),
+    el('td', { 'data-label': 'What' }, what),
+    el('td', { 'data-label': 'Why' }, why),
+    el('td', { 'data-label': 'When' }, when),
+    el('td', { 'data-label': 'Status' }, active ? 'Active' : c ? 'Revoked' : '?'),
+    el('td', { 'data-label': 'Checked' }, ...proofCell(r.ok, denied, r.reason), revoke ? ' ' : '', revoke),
   );
 }
 
-async function refreshAccesses(at: Attested, patient: string, key: PatientKey): Promise<RowState[]> {
-  const h = await readHistory(state.ledger!, at, patient);
-  if (state.key !== key) return [];
-  renderHistory($<HTMLTableElement>('#accesses'), h, patient);
-  newestEvent = undefined;
-  for (const [i, r] of h.rows.entries()) {
-    const e = r.event;
-    if (r.read.verified && e && e.index === BigInt(i) && e.patientId === patient && (!newestEvent || e.time > newestEvent.time)) newestEvent = { time: e.time, height: e.height };
+/** Fills the access table (newest first) and its summary; the rows' states for the banner (all rows, whatever the filters show). */
+function renderAccesses(h: History, names: NameBook, patient: string, proven: Proven): RowState[] {
+  const table = $<HTMLTableElement>('#accesses');
+  const body = table.tBodies[0] ?? table.appendChild(el('tbody'));
+  const rows = checkRows(h.rows, patient);
+  body.replaceChildren(...newestFirst(rows).map((r) => accessRow(r, names)));
+  table.hidden = rows.length === 0;
+  const cap = table.querySelector('caption');
+  if (cap) cap.textContent = 'Every access to your data, newest first';
+  const emergencies = rows.filter((r) => r.event?.breakGlass).length;
+  const sum = $('#accesses-summary');
+  sum.className = `summary ${h.denied ? 'denied' : h.complete ? 'ok' : 'bad'}`;
+  sum.textContent = h.denied
+    ? deniedText('your access history')
+    : h.complete
+      ? h.n === 0n
+        ? 'No one has accessed your data (verified: the history is complete and empty).'
+        : `${h.n} access(es) to your data; the history is complete and every entry verified.${emergencies === 1 ? ' 1 of them was an emergency access without your consent.' : emergencies ? ` ${emergencies} of them were emergency accesses without your consent.` : ''}`
+      : `Your history could NOT be verified complete: ${h.count.verified ? `${rows.filter((r) => !r.ok).length} entry(ies) could NOT be verified` : `its length could NOT be verified (${h.count.error ?? ''})`}.`;
+  state.history = { patient, rows, names, proven, complete: h.complete, denied: h.denied };
+  showHistoryTools();
+  return [{ verified: h.count.verified, denied: h.count.denied }, ...rows.map((r) => ({ verified: r.ok, denied: r.denied }))];
+}
+
+function accessRow(r: AccessRow, names: NameBook): HTMLTableRowElement {
+  const e = r.event;
+  const bg = !!e?.breakGlass;
+  const who = e ? readerWords(names, e.actor, e.practitioner) : undefined;
+  const action = e ? actionName(e.action) : 'READ';
+  return el(
+    'tr',
+    {
+      class: `access-row${bg ? ' break-glass' : ''}${r.ok ? '' : ' unverified'}`,
+      'data-index': String(r.index),
+      'data-record-id': e?.recordId ?? '',
+      'data-actor': e?.actor ?? '',
+      'data-practitioner': e?.practitioner ?? '',
+      'data-height': e ? e.height.toString() : '',
+      'data-verified': r.ok ? 'yes' : 'no',
+      'data-break-glass': bg ? 'yes' : 'no',
+    },
+    el('td', { 'data-label': 'When' }, e ? localTime(e.time) : ''),
+    el('td', { 'data-label': 'Who' }, who?.main ?? '', who?.detail ? el('div', { class: 'small' }, who.detail) : ''),
+    el('td', { 'data-label': 'What' }, e ? classWords(e.dataClass) : '', e ? el('div', { class: 'small' }, `${action === 'READ' ? '' : `${actionWords(action)} · `}record ${e.recordId}`) : ''),
+    el('td', { 'data-label': 'Why' }, e ? purposeWords(purposeName(e.purpose)) : ''),
+    el(
+      'td',
+      { 'data-label': 'Allowed by' },
+      bg ? el('strong', { class: 'bg-flag' }, 'Emergency access without your consent') : e?.consentId ? `Your consent ${e.consentId}` : '',
+      bg ? el('div', { class: 'small review' }, `Emergency access (break-glass), ${reviewWords(reviewName(e!.review), e!.reviewer)}`) : '',
+    ),
+    el('td', { 'data-label': 'Checked' }, ...proofCell(r.ok, r.denied, r.reason)),
+  );
+}
+
+// ---- the history's filters and downloads ----
+
+const FILTER_SELECTS = { who: '#filter-who', type: '#filter-type', purpose: '#filter-purpose' } as const;
+const FILTER_ALL: Record<keyof typeof FILTER_SELECTS, string> = { who: 'Everyone', type: 'All kinds of data', purpose: 'Any reason' };
+
+function wireHistory(): void {
+  for (const sel of [...Object.values(FILTER_SELECTS), '#filter-break-glass', '#filter-problems']) $(sel).addEventListener('change', applyFilter);
+  $('#filter-clear').addEventListener('click', () => {
+    setFilter(NO_FILTER);
+    applyFilter();
+  });
+  $('#download-csv').addEventListener('click', () => downloadHistory('csv'));
+  $('#download-fhir').addEventListener('click', () => downloadHistory('fhir'));
+}
+
+function readFilter(): Filter {
+  return {
+    who: $<HTMLSelectElement>(FILTER_SELECTS.who).value,
+    type: $<HTMLSelectElement>(FILTER_SELECTS.type).value,
+    purpose: $<HTMLSelectElement>(FILTER_SELECTS.purpose).value,
+    breakGlass: $<HTMLInputElement>('#filter-break-glass').checked,
+    problems: $<HTMLInputElement>('#filter-problems').checked,
+  };
+}
+
+function setFilter(f: Filter): void {
+  for (const k of ['who', 'type', 'purpose'] as const) $<HTMLSelectElement>(FILTER_SELECTS[k]).value = f[k];
+  $<HTMLInputElement>('#filter-break-glass').checked = f.breakGlass;
+  $<HTMLInputElement>('#filter-problems').checked = f.problems;
+}
+
+/** Refills a filter's options ("all" first), keeping what was picked. */
+function fillSelect(k: keyof typeof FILTER_SELECTS, choices: Choice[]): void {
+  const s = $<HTMLSelectElement>(FILTER_SELECTS[k]);
+  const picked = s.value;
+  s.replaceChildren(el('option', { value: '' }, FILTER_ALL[k]), ...choices.map((c) => el('option', { value: c.value }, c.label)));
+  s.value = picked;
+}
+
+/** Shows the filters and downloads for the history just rendered, keeping the filters picked. */
+function showHistoryTools(): void {
+  const h = state.history;
+  $('#history-tools').hidden = !h || h.denied || h.rows.length === 0;
+  $('#history-download').hidden = !h || h.denied;
+  if (!h) return;
+  const c = filterChoices(h.rows, h.names, readFilter());
+  fillSelect('who', c.who);
+  fillSelect('type', c.type);
+  fillSelect('purpose', c.purpose);
+  const x = exportable(h.rows);
+  const note = $('#download-note');
+  note.textContent = downloadNote(x, h.complete);
+  note.className = x.leftOut || !h.complete ? 'small bad' : 'small';
+  const box = $('#history-download');
+  box.setAttribute('data-kept', String(x.events.length));
+  box.setAttribute('data-left-out', String(x.leftOut));
+  applyFilter();
+}
+
+/** Hides the rows the filters leave out and says "showing N of M" (the banner counts every row). */
+function applyFilter(): void {
+  const h = state.history;
+  const out = $('#history-count');
+  if (!h) {
+    out.textContent = '';
+    return;
   }
-  return [
-    { verified: h.count.verified, denied: h.count.denied },
-    ...h.rows.map(({ read, event }, i) => ({ verified: read.verified && !!event && event.index === BigInt(i) && event.patientId === patient, denied: read.denied })),
-  ];
+  const f = readFilter();
+  const byIndex = new Map(h.rows.map((r) => [r.index, r]));
+  for (const tr of $<HTMLTableElement>('#accesses').tBodies[0]?.rows ?? []) {
+    const r = byIndex.get(Number(tr.getAttribute('data-index')));
+    tr.hidden = !r || !matches(r, f);
+  }
+  const s = countShown(h.rows, f);
+  out.textContent = countText(s);
+  out.className = s.hiddenProblems ? 'small bad' : 'small';
+  out.setAttribute('data-shown', String(s.shown));
+  out.setAttribute('data-total', String(s.total));
+  out.setAttribute('data-hidden-problems', String(s.hiddenProblems));
+}
+
+/** Forgets the previous patient's history tools: filters reset, options and notes emptied. */
+function clearHistoryTools(): void {
+  state.history = undefined;
+  setFilter(NO_FILTER);
+  for (const k of ['who', 'type', 'purpose'] as const) fillSelect(k, []);
+  for (const id of ['#history-count', '#download-note', '#download-done']) $(id).textContent = '';
+  $('#history-tools').hidden = true;
+  $('#history-download').hidden = true;
+}
+
+/** Saves the verified rows of the history as CSV or as a FHIR R4 Bundle (built here, from the proven rows only). */
+function downloadHistory(kind: 'csv' | 'fhir'): void {
+  const h = state.history;
+  if (!h || h.denied) return;
+  const x = exportable(h.rows);
+  const name = `access-history-${h.patient}.${kind === 'csv' ? 'csv' : 'fhir.json'}`;
+  if (kind === 'csv') {
+    // The byte order mark lets spreadsheets read the names as UTF-8.
+    download(name, `\ufeff${historyCsv(x.events, h.names)}`, 'text/csv;charset=utf-8');
+  } else {
+    download(name, `${JSON.stringify(fhirBundle(h.patient, x.events, h.proven, x.leftOut), null, 2)}\n`, 'application/fhir+json');
+  }
+  const n = x.events.length;
+  $('#download-done').textContent = `Saved ${name}: ${n === 1 ? '1 verified access' : `${n} verified accesses`}${x.leftOut ? `, ${x.leftOut} not verified left out` : ''}.`;
+}
+
+/** The genesis members, as suggestions for the consent form's "who". */
+function showMembers(members: { id: string; name: string }[]): void {
+  $('#grantee-list').replaceChildren(...members.map((m) => el('option', { value: m.id }, m.name ? `${m.name}` : m.id)));
+  $('#grantee-members').textContent = members.length ? members.map((m) => (m.name ? `${m.name} (${m.id})` : m.id)).join(', ') : 'none listed';
 }
 
 // ---- live ----
@@ -562,32 +815,98 @@ function wireGrant(): void {
       el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'grant-class', value: c.value }), ` ${c.words}`, c.value === '*' ? '' : el('span', { class: 'small' }, ` (${c.value})`)),
     ),
   );
+  const purpose = $<HTMLSelectElement>('#grant-purpose');
+  purpose.addEventListener('change', () => {
+    $('#grant-study-box').hidden = purpose.value !== 'HRESCH';
+  });
+  // Say who an id names as soon as it is typed, from the proven state shown.
+  $<HTMLInputElement>('#grant-grantee').addEventListener('change', () => void describeGrantee());
   $('#grant-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const grantee = $<HTMLInputElement>('#grant-grantee').value.trim();
-    const picked = [...document.querySelectorAll<HTMLInputElement>('#grant-classes input[name=grant-class]:checked')].map((i) => i.value);
-    const classes = pickedClasses(picked);
-    const purposeText = $<HTMLSelectElement>('#grant-purpose').value;
-    if (!grantee || classes.length === 0) {
-      setStatus('Name the grantee and pick at least one kind of data.', 'error');
-      return;
-    }
-    let purpose: number;
-    try {
-      purpose = purposeByName(purposeText);
-    } catch (e) {
-      setStatus(msg(e), 'error');
-      return;
-    }
-    const ask = grantConfirmation(grantee, classes);
-    if (ask && !window.confirm(ask)) return;
-    void submit(grantConsent({ grantee, dataClasses: classes, purposes: [purpose] }), `Grant to ${grantee}`);
+    void grant();
   });
+}
+
+function formInput() {
+  return {
+    grantee: $<HTMLInputElement>('#grant-grantee').value,
+    classes: [...document.querySelectorAll<HTMLInputElement>('#grant-classes input[name=grant-class]:checked')].map((i) => i.value),
+    purpose: $<HTMLSelectElement>('#grant-purpose').value,
+    study: $<HTMLInputElement>('#grant-study').value,
+  };
+}
+
+const FIELD_INPUT: Record<FormField, string> = { grantee: '#grant-grantee', classes: '#grant-classes input', purpose: '#grant-purpose', study: '#grant-study' };
+
+/** Shows the form's problem next to it (and marks the field), or clears it. */
+function showFormError(field?: FormField, text?: string): void {
+  const box = $('#grant-error');
+  box.hidden = !text;
+  box.textContent = text ?? '';
+  for (const sel of Object.values(FIELD_INPUT)) document.querySelector(sel)?.removeAttribute('aria-invalid');
+  if (field && text) {
+    const input = document.querySelector<HTMLElement>(FIELD_INPUT[field]);
+    input?.setAttribute('aria-invalid', 'true');
+    input?.focus();
+  }
+}
+
+/** Reads the grantee's record at the state shown: a name to confirm, or why nothing is sent. */
+async function lookUpGrantee(grantee: string): Promise<ReturnType<typeof checkGrantee>> {
+  const L = state.ledger;
+  const at = state.at;
+  if (!L || !at) return { ok: false, text: 'Open your key first: the page checks who you grant to against the ledger.' };
+  const r = await L.read(at, grantee.startsWith('did:') ? keys.practitioner(grantee) : keys.member(grantee));
+  return checkGrantee(grantee, r);
+}
+
+async function describeGrantee(): Promise<void> {
+  const out = $('#grant-grantee-name');
+  const f = checkGrant({ ...formInput(), classes: ['*'], purpose: 'TREAT' });
+  if (!f.ok || !state.at) {
+    out.textContent = '';
+    return;
+  }
+  const g = await lookUpGrantee(f.grant.grantee);
+  out.textContent = g.ok ? `That is ${g.name}.` : g.text;
+  out.className = g.ok ? 'small' : 'small bad';
+}
+
+async function grant(): Promise<void> {
+  showFormError();
+  const f = checkGrant(formInput());
+  if (!f.ok) {
+    showFormError(f.field, f.text);
+    return;
+  }
+  const g: CheckedGrant = f.grant;
+  if (!state.key || !state.patient) {
+    showFormError(undefined, 'Open an enrolled key first.');
+    return;
+  }
+  const who = await lookUpGrantee(g.grantee);
+  if (!who.ok) {
+    showFormError('grantee', who.text);
+    return;
+  }
+  const ask = grantConfirmation(who.name, g.dataClasses);
+  if (ask && !window.confirm(ask)) return;
+  await submit(grantConsent(g), `Consent to ${who.name}`, { grantee: g.grantee });
 }
 
 let busy = false;
 
-async function submit(m: TxMsg, what: string): Promise<void> {
+/** The outcome of a grant or revoke in plain words (the ledger's heights in brackets, for support). */
+function outcomeText(o: Outcome, what: string, asked: Asked): string {
+  if (o.kind === 'refused') return `${what}: not done. ${refusalWords(o.code, asked)}`;
+  if (o.kind === 'verified') {
+    const done = asked.consentId ? `consent ${asked.consentId} is revoked` : `given${o.consentId ? ` (consent ${o.consentId})` : ''}`;
+    return `${what}: done — ${done}. The ledger confirms it (committed at height ${o.height} and verified at certified height ${o.certified}).`;
+  }
+  return `${what}: NOT confirmed by the ledger. The gateway said it was done (height ${o.height}), but the ledger does not show it${o.certified ? ` at certified height ${o.certified}` : ''}. What you see below is what the ledger holds: try again later, or through another hospital's gateway.`;
+}
+
+async function submit(m: TxMsg, what: string, asked: Asked): Promise<void> {
   const key = state.key;
   const L = state.ledger;
   const chainId = L?.chainId;
@@ -596,7 +915,7 @@ async function submit(m: TxMsg, what: string): Promise<void> {
     return;
   }
   if (busy) {
-    setStatus(`${what}: not sent — the previous transaction is still being confirmed; try again in a moment.`, 'error');
+    setStatus(`${what}: not sent — the previous change is still being confirmed; try again in a moment.`, 'error');
     return;
   }
   busy = true;
@@ -608,27 +927,36 @@ async function submit(m: TxMsg, what: string): Promise<void> {
     const exp: Expectation = { msg: m, patient: state.patient, signer: toHex(key.publicKey), sequence: seq, shownAt: state.at?.height ?? 0n };
     const o = await broadcastAndConfirm(L, tx, exp, what, {
       // The gateway's OK is a claim, not a fact: say so until the ledger proves it.
-      onAnswer: (a) => setStatus(`${what}: the gateway says committed at height ${a.height}; waiting for the ledger to prove it…`, 'info'),
+      onAnswer: () => setStatus(`${what}: the gateway says it is done; checking with the ledger…`, 'info'),
     });
+    const text = outcomeText(o, what, asked);
     if (o.kind === 'verified') {
       if (seq + 1n > state.nextSeq) state.nextSeq = seq + 1n;
+      if (asked.grantee) $<HTMLFormElement>('#grant-form').reset();
+      $('#grant-study-box').hidden = $<HTMLSelectElement>('#grant-purpose').value !== 'HRESCH';
       await refresh(o.certified);
-      setStatus(o.text, 'ok');
+      setStatus(text, 'ok');
     } else if (o.kind === 'refused') {
       // Take the ledger's proven sequence (an authentic tx refused in a block consumed one).
       state.nextSeq = 0n;
-      setStatus(o.text, 'error');
+      setStatus(text, 'error');
+      if (asked.grantee) showFormError(undefined, text);
       await refresh(o.stage === 'deliver' ? o.height : 0n);
-      setStatus(o.text, 'error');
+      setStatus(text, 'error');
     } else {
       state.nextSeq = 0n;
-      setStatus(o.text, 'warn');
+      setStatus(text, 'warn');
       await refresh();
-      setStatus(o.text, 'warn');
+      setStatus(text, 'warn');
     }
   } catch (e) {
     state.nextSeq = 0n;
-    setStatus(isDenied(e) ? `${what}: the gateway refused to forward it: ${msg(e)}` : `${what} failed: ${msg(e)}`, 'error');
+    const text = isOutage(e)
+      ? `${what}: not sent — the gateway cannot be reached. Nothing was changed; try again when it is back.`
+      : isDenied(e)
+        ? `${what}: the gateway would not pass it on to the ledger (${msg(e)}). Nothing was changed.`
+        : `${what}: could not be completed (${msg(e)}). Check below what the ledger holds before trying again.`;
+    setStatus(text, 'error');
   } finally {
     busy = false;
     document.body.classList.remove('busy');

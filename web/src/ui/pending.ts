@@ -17,15 +17,16 @@ export interface PendingText {
 /**
  * Describes `p` (undefined when nothing is pending: both effective times 0). `nowSecs` only picks
  * the tense: a part whose effective time has passed is in force at the ledger's next block (the
- * ledger uses block time; this page can only use the device's clock, and says so).
+ * ledger uses block time; this page can only use the device's clock, and says so). `time` words a
+ * block time (the patient page: local time; default UTC).
  */
-export function describePending(p: PendingPatientChange, nowSecs: number): PendingText | undefined {
+export function describePending(p: PendingPatientChange, nowSecs: number, time: (secs: bigint) => string = utcTime): PendingText | undefined {
   const guardians = p.guardiansEffectiveTime !== 0n;
   const key = p.keyEffectiveTime !== 0n;
   if (!guardians && !key) return undefined;
   const now = BigInt(Math.floor(nowSecs));
   const due = (t: bigint) => t <= now;
-  const when = (t: bigint, future: string, past: string) => (due(t) ? `${past} ${utcTime(t)} (that time has passed by this device's clock)` : `${future} ${utcTime(t)}`);
+  const when = (t: bigint, future: string, past: string) => (due(t) ? `${past} ${time(t)} (that time has passed by this device's clock)` : `${future} ${time(t)}`);
   const parts: string[] = [];
   if (guardians) {
     const n = p.guardians?.guardianKeys.length ?? 0;

@@ -1,9 +1,10 @@
 // The patient page tells the truth (issue 27): pure decisions the page takes about what it may
 // show, kept apart from the DOM so they are tested — rollback of the certified height, the
 // banner's verdict (the worst row wins), the pinned consortium fingerprint, the freshness of the
-// state shown, the outage backoff, and the words for purposes and data classes.
+// state shown and the outage backoff.
 
 import { HttpError } from '../auth.ts';
+import { age } from './words.ts';
 
 /** The part of `localStorage` the page uses (a Map-backed stand-in in tests). */
 export interface Store {
@@ -59,13 +60,14 @@ export interface Verdict {
 export function verdict(rows: RowState[], height: bigint): Verdict {
   const bad = rows.filter((r) => !r.verified && !r.denied).length;
   const denied = rows.filter((r) => !r.verified && r.denied).length;
+  const at = ` (ledger state ${height})`;
   if (bad > 0) {
-    return { kind: 'error', text: `${bad} item(s) shown below did NOT verify at certified height ${height}${denied ? `, and ${denied} were not permitted` : ''}: do not rely on what is marked NOT verified.` };
+    return { kind: 'error', text: `${bad} item(s) below could NOT be verified${denied ? `, and the gateway did not show ${denied} to you` : ''}: do not rely on what is marked NOT verified — the gateway may be showing you something false${at}.` };
   }
   if (denied > 0) {
-    return { kind: 'warn', text: `${denied} item(s) shown below were not permitted to this key (a permission, not a verification failure); everything else verified at certified height ${height}.` };
+    return { kind: 'warn', text: `The gateway did not show you ${denied} item(s) below (a permission, not a failed check); everything else was verified${at}.` };
   }
-  return { kind: 'ok', text: `Your consents and every access to your data, verified at certified height ${height}.` };
+  return { kind: 'ok', text: `Your consents and every access to your data, verified: checked in this browser against the ledger${at}.` };
 }
 
 // ---- the consortium pin ----
@@ -100,10 +102,31 @@ export function pin(store: Store, p: Pin): void {
 
 // ---- freshness ----
 
-/** The state shown is called stale when the certified height has not advanced for this long. */
+/** The state shown is called stale when it is this old. */
 export const STALE_AFTER_MS = 2 * 60 * 1000;
 
 export const isStale = (nowMs: number, sinceMs: number): boolean => nowMs - sinceMs > STALE_AFTER_MS;
+
+export interface Freshness {
+  stale: boolean;
+  text: string;
+}
+
+/**
+ * How old the state shown is. With the certified block time (unix seconds, proven at the
+ * certified height): that time, stale when more than 2 minutes old by this device's clock.
+ * Without it (a ledger that does not store it): when this page last saw the certified state
+ * advance, stale after 2 minutes without an advance.
+ */
+export function freshness(nowMs: number, advancedAtMs: number, blockTimeSecs: bigint | undefined, time: (secs: bigint) => string): Freshness {
+  if (blockTimeSecs !== undefined && blockTimeSecs > 0n) {
+    const ms = Number(blockTimeSecs) * 1000;
+    const stale = isStale(nowMs, ms);
+    return { stale, text: stale ? `Ledger time ${time(blockTimeSecs)}, ${age(nowMs, ms)} — what you see may be out of date` : `Ledger time ${time(blockTimeSecs)}` };
+  }
+  const stale = isStale(nowMs, advancedAtMs);
+  return { stale, text: stale ? `No newer ledger state since ${age(nowMs, advancedAtMs)} — what you see may be out of date` : `Newest ledger state seen ${age(nowMs, advancedAtMs)}` };
+}
 
 // ---- outages ----
 
@@ -113,49 +136,10 @@ export function isOutage(e: unknown): boolean {
   return e instanceof TypeError;
 }
 
-export const OUTAGE_TEXT = 'The gateway cannot be reached; retrying…';
+export const OUTAGE_TEXT = 'The gateway cannot be reached; retrying… What you see may be out of date.';
 
 /** Delay before the next poll after `failures` failures in a row: 2 s, doubling, at most 30 s. */
 export function backoffMs(failures: number, everyMs = 2000, maxMs = 30_000): number {
   if (failures <= 0) return everyMs;
   return Math.min(maxMs, everyMs * 2 ** Math.min(failures, 16));
-}
-
-// ---- the consent form ----
-
-/** The data classes a patient picks from (FHIR resource types; `*` is everything). */
-export const DATA_CLASSES: { value: string; words: string }[] = [
-  { value: 'Observation', words: 'Observations (lab results, vital signs)' },
-  { value: 'DiagnosticReport', words: 'Diagnostic reports' },
-  { value: 'DocumentReference', words: 'Documents (letters, notes)' },
-  { value: 'MedicationRequest', words: 'Prescriptions' },
-  { value: 'Condition', words: 'Conditions (diagnoses)' },
-  { value: 'Procedure', words: 'Procedures' },
-  { value: 'Immunization', words: 'Immunizations' },
-  { value: 'AllergyIntolerance', words: 'Allergies' },
-  { value: 'ImagingStudy', words: 'Imaging studies' },
-  { value: '*', words: 'Everything (all my data)' },
-];
-
-export const PURPOSE_WORDS: Record<string, string> = {
-  TREAT: 'treatment',
-  ETREAT: 'emergency treatment',
-  HPAYMT: 'payment',
-  HOPERAT: 'healthcare operations',
-  HRESCH: 'research',
-};
-
-/** A purpose code in words (the code kept in brackets); an unknown code as it is. */
-export const purposeWords = (p: string): string => (PURPOSE_WORDS[p] ? `${PURPOSE_WORDS[p]} (${p})` : p);
-
-/** The picked classes, validated against the list; `*` alone when everything is picked. */
-export function pickedClasses(picked: string[]): string[] {
-  const known = new Set(DATA_CLASSES.map((c) => c.value));
-  const ok = picked.filter((c) => known.has(c));
-  return ok.includes('*') ? ['*'] : ok;
-}
-
-/** What a grant asks the patient to confirm, if anything: granting everything. */
-export function grantConfirmation(grantee: string, classes: string[]): string | undefined {
-  return classes.includes('*') ? `Grant ${grantee} access to ALL your data (every class, *)? Only do this if you trust ${grantee} with everything.` : undefined;
 }

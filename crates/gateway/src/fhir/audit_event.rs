@@ -126,16 +126,7 @@ pub(super) async fn search_audit_events(
         attestation: a,
         certificate: cert,
     } = certified_history(&st, &p, page).await?;
-    let keep = |e: &pb::AccessEvent| {
-        let day = e.time / 86_400;
-        filters.iter().all(|(cmp, d)| match cmp.as_str() {
-            "eq" => day == *d,
-            "ge" => day >= *d,
-            "gt" => day > *d,
-            "le" => day <= *d,
-            _ => day < *d,
-        })
-    };
+    let keep = |e: &pb::AccessEvent| filters.iter().all(|f| f.keeps(e.time));
     let kept: Vec<(usize, &pb::AccessEvent)> =
         events.iter().enumerate().filter(|(_, e)| keep(e)).collect();
     let chosen: Vec<pb::AccessEvent> = kept.iter().map(|(_, e)| (*e).clone()).collect();

@@ -170,6 +170,7 @@ pub(super) async fn search_claim_responses(
         &searchset(
             &st,
             "ClaimResponse",
+            &[("request".into(), format!("Claim/{id}"))],
             entries,
             verified_meta(st.node.chain_id(), &a),
         ),

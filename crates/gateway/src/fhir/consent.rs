@@ -80,6 +80,7 @@ pub(super) async fn search_consents(
         &searchset(
             &st,
             "Consent",
+            &[("patient".into(), p.clone())],
             entries,
             verified_meta(st.node.chain_id(), &a),
         ),

@@ -9,7 +9,7 @@ use medledger_tx::pb::{
 };
 use serde_json::{json, Map, Value};
 
-use medledger_query::export::{utc_date, utc_instant};
+use medledger_query::export::{utc_date, utc_instant, LAST_SECOND};
 
 /// HL7 v3 ActReason (purposes of use).
 pub const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
@@ -40,9 +40,40 @@ pub const PAYMENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/ex-payment
 /// `Claim.supportingInfo.category` of the ledger's evidence and records.
 pub const CLAIM_INFO_SYSTEM: &str = "urn:medledger:claim-info";
 
-/// An element of a FHIR input the ledger cannot represent (422), or that is invalid (400).
+/// How a FHIR input is refused, as R4's IssueType names it (`OperationOutcome.issue.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueKind {
+    /// `required`: an element the ledger needs is missing.
+    Required,
+    /// `value`: an element's value is malformed, or one the ledger does not take (a date that
+    /// does not exist, a purpose outside the ledger's five, `Patient/` missing from a reference).
+    Value,
+    /// `structure`: the JSON is not the shape FHIR gives the element (an object where a string
+    /// goes).
+    Structure,
+    /// `not-supported`: an element the ledger has no field for, or more repetitions of one than
+    /// it holds (a second grantee, a second insurance).
+    NotSupported,
+}
+
+impl IssueKind {
+    /// The R4 IssueType code.
+    pub fn code(self) -> &'static str {
+        match self {
+            IssueKind::Required => "required",
+            IssueKind::Value => "value",
+            IssueKind::Structure => "structure",
+            IssueKind::NotSupported => "not-supported",
+        }
+    }
+}
+
+/// An element of a FHIR input the ledger cannot take (answered 422 with [`IssueKind::code`]
+/// and the element's FHIR path as `expression`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unrepresentable {
+    /// What is wrong with it.
+    pub kind: IssueKind,
     /// FHIRPath-like location, e.g. `Consent.provision.purpose[1]`.
     pub element: String,
     /// Why.
@@ -50,11 +81,28 @@ pub struct Unrepresentable {
 }
 
 impl Unrepresentable {
-    fn new(element: impl Into<String>, reason: impl Into<String>) -> Unrepresentable {
+    fn new(kind: IssueKind, element: impl Into<String>, reason: impl Into<String>) -> Self {
         Unrepresentable {
+            kind,
             element: element.into(),
             reason: reason.into(),
         }
+    }
+
+    fn required(element: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(IssueKind::Required, element, reason)
+    }
+
+    fn value(element: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(IssueKind::Value, element, reason)
+    }
+
+    fn structure(element: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(IssueKind::Structure, element, reason)
+    }
+
+    fn not_supported(element: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::new(IssueKind::NotSupported, element, reason)
     }
 }
 
@@ -93,9 +141,11 @@ pub fn grantee_reference(grantee: &str) -> Value {
     }
 }
 
-/// FHIR `instant`/`dateTime` of unix seconds (UTC).
+/// FHIR `instant`/`dateTime` of unix seconds (UTC). No block time passes [`LAST_SECOND`]
+/// (9999-12-31T23:59:59Z, where FHIR's four-digit years end too); a ledger value past it (a
+/// consent's `not_before` given in raw seconds) is written as that second.
 pub fn instant(secs: u64) -> String {
-    utc_instant(secs)
+    utc_instant(secs.min(LAST_SECOND))
 }
 
 /// The ledger's consent as a FHIR R4 Consent.
@@ -103,12 +153,14 @@ pub fn consent_to_fhir(c: &Consent) -> Value {
     let research = c.purposes.contains(&(Purpose::Hresch as i32));
     let mut provision = Map::new();
     provision.insert("type".into(), json!("permit"));
-    if c.not_before != 0 || c.not_after != 0 {
+    if c.not_before != 0 || (c.not_after != 0 && c.not_after < LAST_SECOND) {
         let mut period = Map::new();
         if c.not_before != 0 {
             period.insert("start".into(), json!(instant(c.not_before)));
         }
-        if c.not_after != 0 {
+        // An end past the last block time ends nothing: the same as no end, which FHIR says by
+        // leaving it out.
+        if c.not_after != 0 && c.not_after < LAST_SECOND {
             period.insert("end".into(), json!(instant(c.not_after)));
         }
         provision.insert("period".into(), Value::Object(period));
@@ -198,24 +250,24 @@ fn action_concept(a: i32) -> Value {
 
 fn obj<'a>(v: &'a Value, at: &str) -> Res<&'a Map<String, Value>> {
     v.as_object()
-        .ok_or_else(|| Unrepresentable::new(at, "must be a JSON object"))
+        .ok_or_else(|| Unrepresentable::structure(at, "must be a JSON object"))
 }
 
 fn arr<'a>(v: &'a Value, at: &str) -> Res<&'a Vec<Value>> {
     v.as_array()
-        .ok_or_else(|| Unrepresentable::new(at, "must be a JSON array"))
+        .ok_or_else(|| Unrepresentable::structure(at, "must be a JSON array"))
 }
 
 fn string<'a>(v: &'a Value, at: &str) -> Res<&'a str> {
     v.as_str()
-        .ok_or_else(|| Unrepresentable::new(at, "must be a string"))
+        .ok_or_else(|| Unrepresentable::structure(at, "must be a string"))
 }
 
 /// Refuses any key of `o` outside `known`, naming it.
 fn only(o: &Map<String, Value>, at: &str, known: &[&str]) -> Res<()> {
     for k in o.keys() {
         if !known.contains(&k.as_str()) {
-            return Err(Unrepresentable::new(
+            return Err(Unrepresentable::not_supported(
                 format!("{at}.{k}"),
                 format!(
                     "the ledger has no field for this element (supported here: {})",
@@ -232,8 +284,9 @@ fn coded<'a>(v: &'a Value, at: &str, system: &str) -> Res<&'a str> {
     let o = obj(v, at)?;
     only(o, at, &["coding", "text"])?;
     let codings = arr(
-        o.get("coding")
-            .ok_or_else(|| Unrepresentable::new(format!("{at}.coding"), "a coding is required"))?,
+        o.get("coding").ok_or_else(|| {
+            Unrepresentable::required(format!("{at}.coding"), "a coding is required")
+        })?,
         &format!("{at}.coding"),
     )?;
     let mut found = None;
@@ -243,13 +296,13 @@ fn coded<'a>(v: &'a Value, at: &str, system: &str) -> Res<&'a str> {
         if co.get("system").and_then(Value::as_str) == Some(system) {
             found = Some(string(
                 co.get("code")
-                    .ok_or_else(|| Unrepresentable::new(format!("{cat}.code"), "missing"))?,
+                    .ok_or_else(|| Unrepresentable::required(format!("{cat}.code"), "missing"))?,
                 &format!("{cat}.code"),
             )?);
         }
     }
     found.ok_or_else(|| {
-        Unrepresentable::new(
+        Unrepresentable::value(
             format!("{at}.coding"),
             format!("no coding from {system}, the only system the ledger records here"),
         )
@@ -261,38 +314,178 @@ fn coding<'a>(v: &'a Value, at: &str, system: &str) -> Res<&'a str> {
     let o = obj(v, at)?;
     only(o, at, &["system", "code", "display", "version"])?;
     if o.get("system").and_then(Value::as_str) != Some(system) {
-        return Err(Unrepresentable::new(
+        return Err(Unrepresentable::value(
             format!("{at}.system"),
             format!("must be {system}"),
         ));
     }
     string(
         o.get("code")
-            .ok_or_else(|| Unrepresentable::new(format!("{at}.code"), "missing"))?,
+            .ok_or_else(|| Unrepresentable::required(format!("{at}.code"), "missing"))?,
         &format!("{at}.code"),
     )
 }
 
-/// Unix seconds of a FHIR `date` (`YYYY-MM-DD`, midnight UTC) or `dateTime`/`instant` with a `Z`
-/// or `±hh:mm` offset (RFC 3339), parsed by the `time` crate: a day that does not exist in its
-/// month (2026-02-31) is refused, as is anything before 1970.
-pub fn parse_time(s: &str, at: &str) -> Res<u64> {
+/// How much of the calendar a FHIR date names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// `YYYY`.
+    Year,
+    /// `YYYY-MM`.
+    Month,
+    /// `YYYY-MM-DD`.
+    Day,
+    /// A date and time with a zone (`YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm)`).
+    Instant,
+}
+
+/// The span of time a FHIR `date`, `dateTime` or `instant` covers, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FhirSpan {
+    /// The first instant it covers.
+    pub first: time::OffsetDateTime,
+    /// The first instant after it: the next year, month or day; the instant itself for an
+    /// instant.
+    pub after: time::OffsetDateTime,
+    /// How much it names.
+    pub precision: Precision,
+}
+
+/// Reads a FHIR R4 `date` (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`), `dateTime` or `instant` (a date and
+/// time with seconds and a `Z` or `±hh:mm` zone, which R4 requires once a time is given) with
+/// the `time` crate's calendar: a day or month that does not exist (2026-02-30, 2026-13-01) is
+/// `None`, as is anything not in R4's form (a lower-case `t`, a missing zone, year 0000).
+pub fn fhir_span(s: &str) -> Option<FhirSpan> {
     use time::format_description::well_known::Rfc3339;
-    let bad = || {
-        Unrepresentable::new(
+    use time::{Date, Month, OffsetDateTime};
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|c| c.is_ascii_digit());
+    let day = |d: Date| d.midnight().assume_utc();
+    if s.len() > 10 {
+        // R4's regex: upper-case `T` and `Z`, seconds always, four-digit year 0001-9999.
+        if s.as_bytes().get(10) != Some(&b'T') || s.contains(['t', 'z']) {
+            return None;
+        }
+        let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+        if t.year() < 1 {
+            return None;
+        }
+        let t = t.to_offset(time::UtcOffset::UTC);
+        return Some(FhirSpan {
+            first: t,
+            after: t,
+            precision: Precision::Instant,
+        });
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    let year = match parts.first() {
+        Some(y) if digits(y, 4) => y.parse::<i32>().ok().filter(|y| *y >= 1)?,
+        _ => return None,
+    };
+    let month = |m: &str| {
+        if !digits(m, 2) {
+            return None;
+        }
+        Month::try_from(m.parse::<u8>().ok()?).ok()
+    };
+    match parts.as_slice() {
+        [_] => Some(FhirSpan {
+            first: day(Date::from_calendar_date(year, Month::January, 1).ok()?),
+            after: day(Date::from_calendar_date(year.checked_add(1)?, Month::January, 1).ok()?),
+            precision: Precision::Year,
+        }),
+        [_, m] => {
+            let m = month(m)?;
+            let (ny, nm) = if m == Month::December {
+                (year.checked_add(1)?, Month::January)
+            } else {
+                (year, m.next())
+            };
+            Some(FhirSpan {
+                first: day(Date::from_calendar_date(year, m, 1).ok()?),
+                after: day(Date::from_calendar_date(ny, nm, 1).ok()?),
+                precision: Precision::Month,
+            })
+        }
+        [_, m, d] if digits(d, 2) => {
+            let date = Date::from_calendar_date(year, month(m)?, d.parse::<u8>().ok()?).ok()?;
+            Some(FhirSpan {
+                first: day(date),
+                after: day(date.next_day()?),
+                precision: Precision::Day,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Which second of a FHIR date's span a ledger time takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// The first second it covers: a period's start (a fraction of a second rounds up, so no
+    /// earlier block time is let in).
+    Start,
+    /// The last second it covers: a period's end, which R4 includes whole, so `2027-12-31`
+    /// ends at 2027-12-31T23:59:59Z (the ledger compares `time ≤ not_after` in whole seconds).
+    End,
+}
+
+/// Unix seconds of a FHIR date, dateTime or instant ([`fhir_span`]) at `edge` of its span, for
+/// the ledger time at FHIR path `at`. Refused (`value`, naming `at`): anything that is not an R4
+/// date, a day that does not exist, and anything before 1970: the ledger holds times as unix
+/// seconds of block time, from 1970-01-01T00:00:00Z, and has no earlier second to store.
+pub fn parse_time(s: &str, at: &str, edge: Edge) -> Res<u64> {
+    let span = fhir_span(s).ok_or_else(|| {
+        Unrepresentable::value(
             at,
-            format!("{s:?} is not a FHIR date (YYYY-MM-DD) or dateTime with a time zone"),
+            format!(
+                "{s:?} is not an R4 date (YYYY, YYYY-MM, YYYY-MM-DD, a day that exists) or \
+                 dateTime (YYYY-MM-DDThh:mm:ss with Z or ±hh:mm)"
+            ),
         )
+    })?;
+    if span.first < time::OffsetDateTime::UNIX_EPOCH {
+        return Err(Unrepresentable::value(
+            at,
+            format!(
+                "{s} is before 1970-01-01: the ledger holds times as seconds since \
+                 1970-01-01T00:00:00Z (block times), so it has no second to store this one in"
+            ),
+        ));
+    }
+    let secs = match (edge, span.precision) {
+        (Edge::Start, Precision::Instant) => span
+            .first
+            .unix_timestamp()
+            .saturating_add(i64::from(span.first.nanosecond() > 0)),
+        (Edge::Start, _) => span.first.unix_timestamp(),
+        (Edge::End, Precision::Instant) => span.first.unix_timestamp(),
+        (Edge::End, _) => span.after.unix_timestamp().saturating_sub(1),
     };
-    let t = if s.len() == 10 {
-        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| bad())?
-            .midnight()
-            .assume_utc()
-    } else {
-        time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| bad())?
-    };
-    u64::try_from(t.unix_timestamp()).map_err(|_| bad())
+    u64::try_from(secs).map_err(|_| Unrepresentable::value(at, format!("{s} is before 1970")))
+}
+
+/// The day of service of a claim from a FHIR date or dateTime at `at`: a whole day
+/// (`YYYY-MM-DD`, its first second) or an instant (its second); a year or a month is not a day.
+/// The ledger's `service_date` 0 means "none", so the first second of 1970-01-01 is refused
+/// rather than stored as no date.
+fn service_date(s: &str, at: &str) -> Res<u64> {
+    if matches!(
+        fhir_span(s).map(|x| x.precision),
+        Some(Precision::Year | Precision::Month)
+    ) {
+        return Err(Unrepresentable::value(
+            at,
+            format!("{s} is not a day: a day of service is YYYY-MM-DD (or a dateTime)"),
+        ));
+    }
+    match parse_time(s, at, Edge::Start)? {
+        0 => Err(Unrepresentable::value(
+            at,
+            "the ledger cannot hold a day of service at 1970-01-01T00:00:00Z: its 0 there \
+             means no date",
+        )),
+        t => Ok(t),
+    }
 }
 
 /// What a FHIR Consent asks the ledger to do.
@@ -318,7 +511,7 @@ pub enum ConsentIntent {
 pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     let o = obj(v, "Consent")?;
     if o.get("resourceType").and_then(Value::as_str) != Some("Consent") {
-        return Err(Unrepresentable::new(
+        return Err(Unrepresentable::value(
             "Consent.resourceType",
             "must be \"Consent\"",
         ));
@@ -344,18 +537,18 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     let patient_ref = string(
         obj(
             o.get("patient")
-                .ok_or_else(|| Unrepresentable::new("Consent.patient", "required"))?,
+                .ok_or_else(|| Unrepresentable::required("Consent.patient", "required"))?,
             "Consent.patient",
         )?
         .get("reference")
-        .ok_or_else(|| Unrepresentable::new("Consent.patient.reference", "required"))?,
+        .ok_or_else(|| Unrepresentable::required("Consent.patient.reference", "required"))?,
         "Consent.patient.reference",
     )?;
     let patient_id = patient_ref
         .strip_prefix("Patient/")
         .filter(|p| !p.is_empty() && !p.contains('/'))
         .ok_or_else(|| {
-            Unrepresentable::new(
+            Unrepresentable::value(
                 "Consent.patient.reference",
                 "must be Patient/{ledger patient id}",
             )
@@ -364,7 +557,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     if let Some(rule) = o.get("policyRule") {
         let code = coded(rule, "Consent.policyRule", ACT_CODE)?;
         if code != "OPTIN" {
-            return Err(Unrepresentable::new(
+            return Err(Unrepresentable::value(
                 "Consent.policyRule",
                 format!("the ledger has rules for OPTIN consents only, not {code:?}"),
             ));
@@ -376,11 +569,12 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
             let at = format!("Consent.extension[{i}]");
             let eo = obj(e, &at)?;
             if eo.get("url").and_then(Value::as_str) != Some(STUDY_EXTENSION) {
-                return Err(Unrepresentable::new(at, "unknown extension"));
+                return Err(Unrepresentable::not_supported(at, "unknown extension"));
             }
             study_id = string(
-                eo.get("valueString")
-                    .ok_or_else(|| Unrepresentable::new(format!("{at}.valueString"), "required"))?,
+                eo.get("valueString").ok_or_else(|| {
+                    Unrepresentable::required(format!("{at}.valueString"), "required")
+                })?,
                 &format!("{at}.valueString"),
             )?
             .to_string();
@@ -388,14 +582,14 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     }
     let status = string(
         o.get("status")
-            .ok_or_else(|| Unrepresentable::new("Consent.status", "required"))?,
+            .ok_or_else(|| Unrepresentable::required("Consent.status", "required"))?,
         "Consent.status",
     )?;
     match status {
         "active" => {}
         "inactive" => {
             let id = o.get("id").and_then(Value::as_str).ok_or_else(|| {
-                Unrepresentable::new(
+                Unrepresentable::required(
                     "Consent.id",
                     "an inactive Consent revokes the consent with this id",
                 )
@@ -406,7 +600,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
             });
         }
         other => {
-            return Err(Unrepresentable::new(
+            return Err(Unrepresentable::value(
                 "Consent.status",
                 format!(
                     "the ledger records active grants and revocations (inactive), not {other:?}"
@@ -416,7 +610,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     }
     let p = obj(
         o.get("provision").ok_or_else(|| {
-            Unrepresentable::new("Consent.provision", "a grant needs a provision")
+            Unrepresentable::required("Consent.provision", "a grant needs a provision")
         })?,
         "Consent.provision",
     )?;
@@ -436,7 +630,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     )?;
     if let Some(t) = p.get("type") {
         if string(t, "Consent.provision.type")? != "permit" {
-            return Err(Unrepresentable::new(
+            return Err(Unrepresentable::value(
                 "Consent.provision.type",
                 "the top provision of a grant must permit",
             ));
@@ -449,22 +643,38 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     if let Some(period) = p.get("period") {
         let po = obj(period, "Consent.provision.period")?;
         only(po, "Consent.provision.period", &["start", "end"])?;
+        // A start at 1970-01-01T00:00:00Z is stored as 0, which the ledger reads as no start:
+        // the same thing, since no block time is earlier.
         if let Some(s) = po.get("start") {
-            grant.not_before = parse_time(
-                string(s, "Consent.provision.period.start")?,
-                "Consent.provision.period.start",
-            )?;
+            let at = "Consent.provision.period.start";
+            grant.not_before = parse_time(string(s, at)?, at, Edge::Start)?;
         }
         if let Some(e) = po.get("end") {
-            grant.not_after = parse_time(
-                string(e, "Consent.provision.period.end")?,
-                "Consent.provision.period.end",
-            )?;
+            let at = "Consent.provision.period.end";
+            let end = string(e, at)?;
+            grant.not_after = parse_time(end, at, Edge::End)?;
+            // The ledger's not_after 0 means no end: an end at the very first second of 1970
+            // would become a consent without end, so it is refused instead.
+            if grant.not_after == 0 {
+                return Err(Unrepresentable::value(
+                    at,
+                    format!(
+                        "the ledger cannot hold an end at {end}: it stores the last second a \
+                         consent covers, and 0 there means no end"
+                    ),
+                ));
+            }
+            if grant.not_after < grant.not_before {
+                return Err(Unrepresentable::value(
+                    at,
+                    "the period ends before it starts",
+                ));
+            }
         }
     }
     let actors = arr(
         p.get("actor").ok_or_else(|| {
-            Unrepresentable::new(
+            Unrepresentable::required(
                 "Consent.provision.actor",
                 "name the one recipient (grantee)",
             )
@@ -472,7 +682,13 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
         "Consent.provision.actor",
     )?;
     if actors.len() != 1 {
+        let kind = if actors.is_empty() {
+            IssueKind::Required
+        } else {
+            IssueKind::NotSupported
+        };
         return Err(Unrepresentable::new(
+            kind,
             "Consent.provision.actor",
             format!(
                 "a ledger consent has exactly one grantee; this names {} (send one Consent each)",
@@ -484,7 +700,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     only(ao, "Consent.provision.actor[0]", &["role", "reference"])?;
     let r = obj(
         ao.get("reference").ok_or_else(|| {
-            Unrepresentable::new("Consent.provision.actor[0].reference", "required")
+            Unrepresentable::required("Consent.provision.actor[0].reference", "required")
         })?,
         "Consent.provision.actor[0].reference",
     )?;
@@ -493,7 +709,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
             .strip_prefix("Organization/")
             .filter(|m| !m.is_empty() && !m.contains('/'))
             .ok_or_else(|| {
-                Unrepresentable::new(
+                Unrepresentable::value(
                     "Consent.provision.actor[0].reference.reference",
                     "a member is Organization/{member id}; a practitioner is an identifier with their DID",
                 )
@@ -503,14 +719,14 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
         let io = obj(ident, "Consent.provision.actor[0].reference.identifier")?;
         let value = io.get("value").and_then(Value::as_str).unwrap_or("");
         if !value.starts_with("did:") {
-            return Err(Unrepresentable::new(
+            return Err(Unrepresentable::value(
                 "Consent.provision.actor[0].reference.identifier.value",
                 "a practitioner is named by their DID (did:medledger:…)",
             ));
         }
         value.to_string()
     } else {
-        return Err(Unrepresentable::new(
+        return Err(Unrepresentable::required(
             "Consent.provision.actor[0].reference",
             "needs a reference (Organization/{member}) or an identifier (DID)",
         ));
@@ -522,7 +738,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
                 "access" | "use" => Action::Read,
                 "correct" => Action::Write,
                 other => {
-                    return Err(Unrepresentable::new(
+                    return Err(Unrepresentable::value(
                         at,
                         format!(
                         "the ledger's actions are access (READ) and correct (WRITE), not {other:?}"
@@ -537,7 +753,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
     }
     let purposes = arr(
         p.get("purpose").ok_or_else(|| {
-            Unrepresentable::new("Consent.provision.purpose", "name at least one purpose")
+            Unrepresentable::required("Consent.provision.purpose", "name at least one purpose")
         })?,
         "Consent.provision.purpose",
     )?;
@@ -545,7 +761,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
         let at = format!("Consent.provision.purpose[{i}]");
         let code = coding(c, &at, ACT_REASON)?;
         let purpose = purpose_from_code(code).ok_or_else(|| {
-            Unrepresentable::new(
+            Unrepresentable::value(
                 format!("{at}.code"),
                 format!("the ledger's purposes are TREAT, ETREAT, HPAYMT, HOPERAT and HRESCH, not {code:?}"),
             )
@@ -565,7 +781,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
             let dobj = obj(d, &at)?;
             only(dobj, &at, &["meaning", "reference"])?;
             if dobj.get("meaning").and_then(Value::as_str) != Some("instance") {
-                return Err(Unrepresentable::new(
+                return Err(Unrepresentable::value(
                     format!("{at}.meaning"),
                     "the ledger covers specific records (instance) only",
                 ));
@@ -577,7 +793,7 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
                 .and_then(|i| i.get("value"))
                 .and_then(Value::as_str)
                 .ok_or_else(|| {
-                    Unrepresentable::new(
+                    Unrepresentable::value(
                         format!("{at}.reference"),
                         format!("name the record by identifier {{system {RECORD_SYSTEM}, value: record id}}"),
                     )
@@ -597,14 +813,14 @@ pub fn consent_from_fhir(v: &Value) -> Res<ConsentIntent> {
             let no = obj(n, &at)?;
             only(no, &at, &["type", "class"])?;
             if no.get("type").and_then(Value::as_str) != Some("deny") {
-                return Err(Unrepresentable::new(
+                return Err(Unrepresentable::value(
                     format!("{at}.type"),
                     "nested provisions can only deny classes (the ledger's deny exceptions)",
                 ));
             }
             let classes = arr(
                 no.get("class")
-                    .ok_or_else(|| Unrepresentable::new(format!("{at}.class"), "required"))?,
+                    .ok_or_else(|| Unrepresentable::required(format!("{at}.class"), "required"))?,
                 &format!("{at}.class"),
             )?;
             for (j, c) in classes.iter().enumerate() {
@@ -630,10 +846,10 @@ pub fn money(minor: u64) -> Value {
 pub fn minor_units(v: &Value, at: &str) -> Res<u64> {
     let n = v
         .as_number()
-        .ok_or_else(|| Unrepresentable::new(at, "must be a number"))?;
+        .ok_or_else(|| Unrepresentable::structure(at, "must be a number"))?;
     let s = n.to_string();
     let bad = || {
-        Unrepresentable::new(
+        Unrepresentable::value(
             at,
             format!("{s} is not a non-negative amount with at most two decimals"),
         )
@@ -661,7 +877,7 @@ fn positive_integer(v: &Value, at: &str) -> Res<u64> {
     // FHIR decimals like 1.0 are a whole quantity too.
     let units = minor_units(v, at)?;
     if units % 100 != 0 {
-        return Err(Unrepresentable::new(
+        return Err(Unrepresentable::value(
             at,
             "the ledger bills whole quantities",
         ));
@@ -674,7 +890,7 @@ fn positive_integer(v: &Value, at: &str) -> Res<u64> {
 pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
     let o = obj(v, "Claim")?;
     if o.get("resourceType").and_then(Value::as_str) != Some("Claim") {
-        return Err(Unrepresentable::new(
+        return Err(Unrepresentable::value(
             "Claim.resourceType",
             "must be \"Claim\"",
         ));
@@ -705,7 +921,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
     )?;
     if let Some(s) = o.get("status") {
         if string(s, "Claim.status")? != "active" {
-            return Err(Unrepresentable::new(
+            return Err(Unrepresentable::value(
                 "Claim.status",
                 "only an active claim is submitted",
             ));
@@ -713,7 +929,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
     }
     if let Some(u) = o.get("use") {
         if string(u, "Claim.use")? != "claim" {
-            return Err(Unrepresentable::new(
+            return Err(Unrepresentable::value(
                 "Claim.use",
                 "the ledger adjudicates claims, not preauthorizations or predeterminations",
             ));
@@ -725,11 +941,11 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
             .get(key)
             .and_then(|p| p.get("reference"))
             .and_then(Value::as_str)
-            .ok_or_else(|| Unrepresentable::new(&at, "required"))?;
+            .ok_or_else(|| Unrepresentable::required(&at, "required"))?;
         r.strip_prefix(prefix)
             .filter(|x| !x.is_empty() && !x.contains('/'))
             .map(str::to_string)
-            .ok_or_else(|| Unrepresentable::new(&at, format!("must be {prefix}{{id}}")))
+            .ok_or_else(|| Unrepresentable::value(&at, format!("must be {prefix}{{id}}")))
     };
     let mut claim = SubmitClaim {
         patient_id: reference("patient", "Patient/")?,
@@ -739,11 +955,17 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
     let provider = reference("provider", "Organization/").ok();
     let insurance = arr(
         o.get("insurance")
-            .ok_or_else(|| Unrepresentable::new("Claim.insurance", "required"))?,
+            .ok_or_else(|| Unrepresentable::required("Claim.insurance", "required"))?,
         "Claim.insurance",
     )?;
     if insurance.len() != 1 {
+        let kind = if insurance.is_empty() {
+            IssueKind::Required
+        } else {
+            IssueKind::NotSupported
+        };
         return Err(Unrepresentable::new(
+            kind,
             "Claim.insurance",
             "the ledger adjudicates against one coverage: send exactly one insurance",
         ));
@@ -763,7 +985,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
                 })
         })
         .ok_or_else(|| {
-            Unrepresentable::new(
+            Unrepresentable::required(
                 "Claim.insurance[0].coverage",
                 "name the insurer's policy: Coverage/{policy id} or identifier.value",
             )
@@ -779,15 +1001,15 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
                 .map(|s| (s, "Claim.item[0].servicedDate"))
         })
         .ok_or_else(|| {
-            Unrepresentable::new(
+            Unrepresentable::required(
                 "Claim.billablePeriod.start",
                 "the date of service is required (billablePeriod.start or item.servicedDate)",
             )
         })?;
-    claim.service_date = parse_time(string(service.0, service.1)?, service.1)?;
+    claim.service_date = service_date(string(service.0, service.1)?, service.1)?;
     let items = arr(
         o.get("item")
-            .ok_or_else(|| Unrepresentable::new("Claim.item", "at least one item"))?,
+            .ok_or_else(|| Unrepresentable::required("Claim.item", "at least one item"))?,
         "Claim.item",
     )?;
     for (i, it) in items.iter().enumerate() {
@@ -807,9 +1029,10 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
             ],
         )?;
         if let Some(d) = io.get("servicedDate") {
-            let t = parse_time(string(d, &format!("{at}.servicedDate"))?, &at)?;
+            let dat = format!("{at}.servicedDate");
+            let t = service_date(string(d, &dat)?, &dat)?;
             if t / 86_400 != claim.service_date / 86_400 {
-                return Err(Unrepresentable::new(
+                return Err(Unrepresentable::value(
                     format!("{at}.servicedDate"),
                     "a ledger claim has one day of service",
                 ));
@@ -822,14 +1045,17 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
             .and_then(|c| c.get("code"))
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                Unrepresentable::new(format!("{at}.productOrService.coding[0].code"), "required")
+                Unrepresentable::required(
+                    format!("{at}.productOrService.coding[0].code"),
+                    "required",
+                )
             })?;
         let modifier = match io.get("modifier") {
             None => String::new(),
             Some(m) => {
                 let ms = arr(m, &format!("{at}.modifier"))?;
                 if ms.len() > 1 {
-                    return Err(Unrepresentable::new(
+                    return Err(Unrepresentable::not_supported(
                         format!("{at}.modifier"),
                         "the ledger records one modifier per item",
                     ));
@@ -847,7 +1073,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
             None => 1,
             Some(q) => positive_integer(
                 q.get("value").ok_or_else(|| {
-                    Unrepresentable::new(format!("{at}.quantity.value"), "required")
+                    Unrepresentable::required(format!("{at}.quantity.value"), "required")
                 })?,
                 &format!("{at}.quantity.value"),
             )?,
@@ -855,7 +1081,9 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
         let unit_price = minor_units(
             io.get("unitPrice")
                 .and_then(|p| p.get("value"))
-                .ok_or_else(|| Unrepresentable::new(format!("{at}.unitPrice.value"), "required"))?,
+                .ok_or_else(|| {
+                    Unrepresentable::required(format!("{at}.unitPrice.value"), "required")
+                })?,
             &format!("{at}.unitPrice.value"),
         )?;
         claim.items.push(ClaimItem {
@@ -875,7 +1103,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
                     .checked_mul(i.unit_price)
                     .and_then(|x| acc.checked_add(x))
             })
-            .ok_or_else(|| Unrepresentable::new("Claim.item", "the total overflows"))?,
+            .ok_or_else(|| Unrepresentable::value("Claim.item", "the total overflows"))?,
     };
     if let Some(infos) = o.get("supportingInfo") {
         for (i, s) in arr(infos, "Claim.supportingInfo")?.iter().enumerate() {
@@ -883,14 +1111,15 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
             let so = obj(s, &at)?;
             only(so, &at, &["sequence", "category", "valueReference"])?;
             let cat = coded(
-                so.get("category")
-                    .ok_or_else(|| Unrepresentable::new(format!("{at}.category"), "required"))?,
+                so.get("category").ok_or_else(|| {
+                    Unrepresentable::required(format!("{at}.category"), "required")
+                })?,
                 &format!("{at}.category"),
                 CLAIM_INFO_SYSTEM,
             )?;
-            let r = so
-                .get("valueReference")
-                .ok_or_else(|| Unrepresentable::new(format!("{at}.valueReference"), "required"))?;
+            let r = so.get("valueReference").ok_or_else(|| {
+                Unrepresentable::required(format!("{at}.valueReference"), "required")
+            })?;
             match cat {
                 "access-event" => {
                     // AuditEvent ids are `{patient}-{index}` (the AuditEvent export's ids).
@@ -899,7 +1128,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
                         .and_then(Value::as_str)
                         .and_then(|r| r.strip_prefix("AuditEvent/"))
                         .ok_or_else(|| {
-                            Unrepresentable::new(
+                            Unrepresentable::value(
                                 format!("{at}.valueReference.reference"),
                                 "must be AuditEvent/{patient id}-{event index}",
                             )
@@ -908,7 +1137,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
                         .strip_prefix(&format!("{}-", claim.patient_id))
                         .and_then(|n| n.parse::<u64>().ok())
                         .ok_or_else(|| {
-                            Unrepresentable::new(
+                            Unrepresentable::value(
                                 format!("{at}.valueReference.reference"),
                                 "evidence must be an access event of the claim's patient",
                             )
@@ -922,7 +1151,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
                         .and_then(|i| i.get("value"))
                         .and_then(Value::as_str)
                         .ok_or_else(|| {
-                            Unrepresentable::new(
+                            Unrepresentable::value(
                                 format!("{at}.valueReference.identifier"),
                                 format!("a record is an identifier with system {RECORD_SYSTEM}"),
                             )
@@ -930,7 +1159,7 @@ pub fn claim_from_fhir(v: &Value) -> Res<(SubmitClaim, Option<String>)> {
                     claim.record_ids.push(id.to_string());
                 }
                 other => {
-                    return Err(Unrepresentable::new(
+                    return Err(Unrepresentable::value(
                         format!("{at}.category"),
                         format!("the ledger records access-event and record, not {other:?}"),
                     ))
@@ -1129,37 +1358,202 @@ mod tests {
 
     #[test]
     fn fhir_times_parse_with_their_zones() {
-        assert_eq!(parse_time("1970-01-02", "x").unwrap(), 86_400);
+        let start = |s: &str| parse_time(s, "x", Edge::Start);
+        assert_eq!(start("1970-01-02").unwrap(), 86_400);
+        assert_eq!(start("2026-11-26T00:00:00Z").unwrap(), 1_795_651_200);
+        assert_eq!(start("2026-11-26T01:00:00+01:00").unwrap(), 1_795_651_200);
         assert_eq!(
-            parse_time("2026-11-26T00:00:00Z", "x").unwrap(),
-            1_795_651_200
+            start("2024-02-29").unwrap(),
+            start("2024-03-01").unwrap() - 86_400
         );
-        assert_eq!(
-            parse_time("2026-11-26T01:00:00+01:00", "x").unwrap(),
-            1_795_651_200
-        );
-        assert_eq!(
-            parse_time("2026-11-26T00:00:00.123Z", "x").unwrap(),
-            1_795_651_200
-        );
-        assert_eq!(
-            parse_time("2024-02-29", "x").unwrap(),
-            parse_time("2024-03-01", "x").unwrap() - 86_400
-        );
+        // A start never lets in an earlier block time: a fraction rounds up.
+        assert_eq!(start("2026-11-26T00:00:00.123Z").unwrap(), 1_795_651_201);
         for bad in [
             "2026-13-01",
+            "2026-02-30",
             "2026-02-31",
             "2023-02-29",
             "2026-04-31",
+            "2026-00",
             "2026-11-26T00:00:00",
+            "2026-11-26T00:00Z",
+            "2026-11-26t00:00:00z",
             "2026-11-26T24:00:00Z",
+            "0000-01-01",
             "yesterday",
             "2026-11-2",
-            "1969-12-31",
+            "",
         ] {
-            assert!(parse_time(bad, "x").is_err(), "{bad}");
+            let e = start(bad).unwrap_err();
+            assert_eq!(
+                (e.kind, e.element.as_str()),
+                (IssueKind::Value, "x"),
+                "{bad}"
+            );
         }
         assert_eq!(date(1_795_651_200), "2026-11-26");
+    }
+
+    #[test]
+    fn a_date_only_end_includes_its_whole_day_month_or_year() {
+        let end = |s: &str| parse_time(s, "x", Edge::End).unwrap();
+        let start = |s: &str| parse_time(s, "x", Edge::Start).unwrap();
+        assert_eq!(end("2027-12-31"), start("2028-01-01") - 1);
+        assert_eq!(instant(end("2027-12-31")), "2027-12-31T23:59:59Z");
+        assert_eq!(instant(end("2027-02")), "2027-02-28T23:59:59Z");
+        assert_eq!(instant(end("2028-02")), "2028-02-29T23:59:59Z");
+        assert_eq!(instant(end("2027")), "2027-12-31T23:59:59Z");
+        assert_eq!(instant(start("2027")), "2027-01-01T00:00:00Z");
+        // An instant is its own second, a fraction of it rounded down for an end.
+        assert_eq!(end("2027-12-31T10:00:00.9Z"), start("2027-12-31T10:00:00Z"));
+        // In a consent: the ledger's `time ≤ not_after` holds all through 2027-12-31.
+        let mut v = consent_to_fhir(&consent());
+        v["provision"]["period"] = json!({ "start": "2027-01-01", "end": "2027-12-31" });
+        let ConsentIntent::Grant { grant, .. } = consent_from_fhir(&v).unwrap() else {
+            panic!("a grant")
+        };
+        assert_eq!(grant.not_before, start("2027-01-01"));
+        assert_eq!(grant.not_after, start("2028-01-01") - 1);
+        // Out again, the period says the same.
+        let back = consent_to_fhir(&Consent {
+            not_before: grant.not_before,
+            not_after: grant.not_after,
+            ..consent()
+        });
+        assert_eq!(
+            back["provision"]["period"],
+            json!({ "start": "2027-01-01T00:00:00Z", "end": "2027-12-31T23:59:59Z" })
+        );
+    }
+
+    #[test]
+    fn dates_before_1970_are_refused_and_say_why() {
+        let mut v = consent_to_fhir(&consent());
+        v["provision"]["period"] = json!({ "start": "1964-01-01" });
+        let e = consent_from_fhir(&v).unwrap_err();
+        assert_eq!(e.kind, IssueKind::Value);
+        assert_eq!(e.element, "Consent.provision.period.start");
+        assert!(e.reason.contains("before 1970-01-01"), "{}", e.reason);
+        assert!(parse_time("1969-12-31T23:59:59.5Z", "x", Edge::End).is_err());
+        assert!(parse_time("1969", "x", Edge::End).is_err());
+    }
+
+    /// The ledger's 0 means "unset" in `not_before`, `not_after` and `service_date`: 1970-01-01
+    /// never silently becomes that.
+    #[test]
+    fn the_first_day_of_1970_is_a_date_not_unset() {
+        let mut v = consent_to_fhir(&consent());
+        // An end on 1970-01-01 covers that day: its last second, not 0 ("no end").
+        v["provision"]["period"] = json!({ "end": "1970-01-01" });
+        let ConsentIntent::Grant { grant, .. } = consent_from_fhir(&v).unwrap() else {
+            panic!("a grant")
+        };
+        assert_eq!(grant.not_after, 86_399);
+        // An end at its very first second would be 0: refused, not turned into no end.
+        v["provision"]["period"] = json!({ "end": "1970-01-01T00:00:00Z" });
+        let e = consent_from_fhir(&v).unwrap_err();
+        assert_eq!(e.kind, IssueKind::Value);
+        assert_eq!(e.element, "Consent.provision.period.end");
+        assert!(e.reason.contains("0 there means no end"), "{}", e.reason);
+        // A start then is stored as 0, which the ledger reads as "from any time": the same,
+        // since no block time is earlier.
+        v["provision"]["period"] = json!({ "start": "1970-01-01" });
+        let ConsentIntent::Grant { grant, .. } = consent_from_fhir(&v).unwrap() else {
+            panic!("a grant")
+        };
+        assert_eq!(grant.not_before, 0);
+        // A claim's day of service 1970-01-01 would be 0 ("none"): refused at its path.
+        let mut claim = a_claim();
+        claim["billablePeriod"] = json!({ "start": "1970-01-01" });
+        let e = claim_from_fhir(&claim).unwrap_err();
+        assert_eq!(
+            (e.kind, e.element.as_str()),
+            (IssueKind::Value, "Claim.billablePeriod.start")
+        );
+        assert!(e.reason.contains("0 there"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_period_that_ends_before_it_starts_is_refused_at_its_end() {
+        let mut v = consent_to_fhir(&consent());
+        v["provision"]["period"] = json!({ "start": "2027-01-02", "end": "2027-01-01" });
+        let e = consent_from_fhir(&v).unwrap_err();
+        assert_eq!(
+            (e.kind, e.element.as_str()),
+            (IssueKind::Value, "Consent.provision.period.end")
+        );
+    }
+
+    #[test]
+    fn an_end_past_the_last_block_time_is_no_end() {
+        let v = consent_to_fhir(&Consent {
+            not_after: u64::MAX,
+            ..consent()
+        });
+        assert!(v["provision"].get("period").is_none(), "{v}");
+        let v = consent_to_fhir(&Consent {
+            not_before: u64::MAX,
+            not_after: 0,
+            ..consent()
+        });
+        assert_eq!(
+            v["provision"]["period"],
+            json!({ "start": "9999-12-31T23:59:59Z" })
+        );
+    }
+
+    #[test]
+    fn each_refusal_has_the_issue_code_of_its_kind() {
+        let code = |v: &Value| consent_from_fhir(v).unwrap_err();
+        let mut v = consent_to_fhir(&consent());
+        v["provision"].as_object_mut().unwrap().remove("purpose");
+        let e = code(&v);
+        assert_eq!(
+            (e.kind.code(), e.element.as_str()),
+            ("required", "Consent.provision.purpose")
+        );
+        let mut v = consent_to_fhir(&consent());
+        v["provision"]["purpose"][0]["code"] = json!("PUBHLTH");
+        assert_eq!(code(&v).kind.code(), "value");
+        let mut v = consent_to_fhir(&consent());
+        v["sourceAttachment"] = json!({ "title": "scan" });
+        let e = code(&v);
+        assert_eq!(
+            (e.kind.code(), e.element.as_str()),
+            ("not-supported", "Consent.sourceAttachment")
+        );
+        let mut v = consent_to_fhir(&consent());
+        v["provision"]["actor"] = json!([v["provision"]["actor"][0], v["provision"]["actor"][0]]);
+        assert_eq!(code(&v).kind.code(), "not-supported");
+        let mut v = consent_to_fhir(&consent());
+        v["provision"]["actor"] = json!([]);
+        assert_eq!(code(&v).kind.code(), "required");
+        let mut v = consent_to_fhir(&consent());
+        v["provision"]["period"] = json!("2027");
+        assert_eq!(code(&v).kind.code(), "structure");
+        let mut claim = a_claim();
+        claim["item"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("unitPrice");
+        let e = claim_from_fhir(&claim).unwrap_err();
+        assert_eq!(
+            (e.kind.code(), e.element.as_str()),
+            ("required", "Claim.item[0].unitPrice.value")
+        );
+        let mut claim = a_claim();
+        claim["item"][0]["servicedDate"] = json!("2026-11");
+        let e = claim_from_fhir(&claim).unwrap_err();
+        assert_eq!(
+            (e.kind.code(), e.element.as_str()),
+            ("value", "Claim.item[0].servicedDate")
+        );
+        let mut claim = a_claim();
+        claim["item"][0]["servicedDate"] = json!("2026-11-31");
+        assert_eq!(
+            claim_from_fhir(&claim).unwrap_err().element,
+            "Claim.item[0].servicedDate"
+        );
     }
 
     #[test]
@@ -1173,9 +1567,8 @@ mod tests {
         assert_eq!(money(7), json!({ "value": 0.07 }));
     }
 
-    #[test]
-    fn a_fhir_claim_becomes_a_submit_claim() {
-        let v = json!({
+    fn a_claim() -> Value {
+        json!({
             "resourceType": "Claim",
             "status": "active",
             "type": { "coding": [{ "system": CLAIM_TYPE, "code": "professional" }] },
@@ -1193,7 +1586,12 @@ mod tests {
                 "productOrService": { "coding": [{ "code": "99213" }] },
                 "quantity": { "value": 2 }, "unitPrice": { "value": 75.5 } }],
             "total": { "value": 151 },
-        });
+        })
+    }
+
+    #[test]
+    fn a_fhir_claim_becomes_a_submit_claim() {
+        let v = a_claim();
         let (c, provider) = claim_from_fhir(&v).unwrap();
         assert_eq!(provider.as_deref(), Some("hospital-a"));
         assert_eq!(c.patient_id, "pt-1");
@@ -1203,6 +1601,9 @@ mod tests {
         assert_eq!(c.items[0].quantity, 2);
         assert_eq!(c.total, 15100);
         assert_eq!(c.evidence, vec![3]);
-        assert_eq!(c.service_date, parse_time("2026-11-25", "x").unwrap());
+        assert_eq!(
+            c.service_date,
+            parse_time("2026-11-25", "x", Edge::Start).unwrap()
+        );
     }
 }

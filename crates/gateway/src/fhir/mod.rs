@@ -151,7 +151,7 @@ impl From<Unrepresentable> for FhirError {
     fn from(u: Unrepresentable) -> FhirError {
         FhirError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            issue: "not-supported",
+            issue: u.kind.code(),
             diagnostics: format!("{}: {}", u.element, u.reason),
             element: Some(u.element),
             ledger: None,
@@ -336,8 +336,11 @@ async fn prepared(st: &State, signer: [u8; 32], msg: Msg) -> FhirResult {
         return Err(FhirError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             issue: "business-rule",
+            element: tx_body
+                .msg
+                .as_ref()
+                .and_then(|m| fhir_path_of(m, &e.message)),
             diagnostics: e.message,
-            element: None,
             ledger: Some((e.code.value(), e.code.name().to_string())),
         });
     }
@@ -355,6 +358,44 @@ async fn prepared(st: &State, signer: [u8; 32], msg: Msg) -> FhirResult {
             ],
         }),
     ))
+}
+
+/// The FHIR element that the ledger field a stateless check names (the first word of its
+/// message, `data_classes: …`, `items[0].quantity must …`) was mapped from (docs/fhir.md's
+/// tables), so that a `$prepare` refusal points at the sender's element, not at ours.
+fn fhir_path_of(msg: &Msg, message: &str) -> Option<String> {
+    let field = message.split([':', ' ']).next()?;
+    let path = match (msg, field) {
+        (Msg::GrantConsent(_), "grantee") => "Consent.provision.actor[0].reference",
+        (Msg::GrantConsent(_), "data_classes") => "Consent.provision.class",
+        (Msg::GrantConsent(_), "purposes" | "purpose") => "Consent.provision.purpose",
+        (Msg::GrantConsent(_), "actions" | "action") => "Consent.provision.action",
+        (Msg::GrantConsent(_), "deny_classes") => "Consent.provision.provision",
+        (Msg::GrantConsent(_), "record_ids") => "Consent.provision.data",
+        (Msg::GrantConsent(_), "study_id") => "Consent.extension",
+        (Msg::GrantConsent(_), "period") => "Consent.provision.period",
+        (Msg::RevokeConsent(_), "consent_id") => "Consent.id",
+        (Msg::SubmitClaim(_), "patient_id") => "Claim.patient.reference",
+        (Msg::SubmitClaim(_), "insurer") => "Claim.insurer.reference",
+        (Msg::SubmitClaim(_), "policy_id") => "Claim.insurance[0].coverage",
+        (Msg::SubmitClaim(_), "service_date") => "Claim.billablePeriod.start",
+        (Msg::SubmitClaim(_), "items") => "Claim.item",
+        (Msg::SubmitClaim(_), "evidence" | "record_ids") => "Claim.supportingInfo",
+        (Msg::SubmitClaim(_), "total") => "Claim.total",
+        (Msg::SubmitClaim(_), item) => {
+            // items[i].service_code, items[i].modifier, items[i].quantity
+            let (i, part) = item.strip_prefix("items[")?.split_once("].")?;
+            let element = match part {
+                "service_code" => "productOrService",
+                "modifier" => "modifier",
+                "quantity" => "quantity",
+                _ => return None,
+            };
+            return Some(format!("Claim.item[{i}].{element}"));
+        }
+        _ => return None,
+    };
+    Some(path.to_string())
 }
 
 #[cfg(test)]
@@ -377,5 +418,51 @@ mod tests {
             "NO_PERMITTING_CONSENT"
         );
         assert_eq!(o["issue"][0]["expression"][0], "Consent.x");
+    }
+
+    #[test]
+    fn a_prepare_refusal_names_the_fhir_element_not_the_ledger_field() {
+        let grant = Msg::GrantConsent(Default::default());
+        assert_eq!(
+            fhir_path_of(&grant, "data_classes: name at least one class, or \"*\"").as_deref(),
+            Some("Consent.provision.class")
+        );
+        assert_eq!(
+            fhir_path_of(&grant, "period: not_after 5 is before not_before 10").as_deref(),
+            Some("Consent.provision.period")
+        );
+        let claim = Msg::SubmitClaim(Default::default());
+        assert_eq!(
+            fhir_path_of(&claim, "items[2].quantity must be at least 1").as_deref(),
+            Some("Claim.item[2].quantity")
+        );
+        assert_eq!(
+            fhir_path_of(&claim, "service_date: give the day of service").as_deref(),
+            Some("Claim.billablePeriod.start")
+        );
+        assert_eq!(fhir_path_of(&grant, "something else entirely"), None);
+    }
+
+    #[test]
+    fn a_mapping_refusal_carries_its_issue_code_and_fhir_path() {
+        let e = FhirError::from(
+            map::consent_from_fhir(&json!({
+                "resourceType": "Consent", "status": "active",
+                "patient": { "reference": "Patient/pt-1" },
+                "provision": { "period": { "end": "2026-02-30" } },
+            }))
+            .unwrap_err(),
+        );
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.issue, "value");
+        assert_eq!(e.element.as_deref(), Some("Consent.provision.period.end"));
+        let e = FhirError::from(
+            map::consent_from_fhir(&json!({ "resourceType": "Consent", "status": "active" }))
+                .unwrap_err(),
+        );
+        assert_eq!(
+            (e.issue, e.element.as_deref()),
+            ("required", Some("Consent.patient"))
+        );
     }
 }

@@ -64,7 +64,16 @@ pub(super) fn verified_meta(chain_id: &str, a: &Attestation) -> Value {
     })
 }
 
-pub(super) fn searchset(st: &State, resource: &str, entries: Vec<Value>, meta: Value) -> Value {
+/// A searchset Bundle of `entries` (each with its `fullUrl` and `search.mode` `match`), with
+/// the `self` link R4 asks of a search answer: the search as it was understood, `query` being
+/// the parameters the search used.
+pub(super) fn searchset(
+    st: &State,
+    resource: &str,
+    query: &[(String, String)],
+    entries: Vec<Value>,
+    meta: Value,
+) -> Value {
     let total = entries.len();
     let entry: Vec<Value> = entries
         .into_iter()
@@ -77,11 +86,17 @@ pub(super) fn searchset(st: &State, resource: &str, entries: Vec<Value>, meta: V
             })
         })
         .collect();
+    let url = format!(
+        "{}/fhir/{resource}?{}",
+        st.public_url,
+        serde_urlencoded::to_string(query).unwrap_or_default()
+    );
     let mut b = json!({
         "resourceType": "Bundle",
         "meta": meta,
         "type": "searchset",
         "total": total,
+        "link": [{ "relation": "self", "url": url }],
     });
     // FHIR forbids empty arrays: no match, no `entry`.
     if !entry.is_empty() {
@@ -90,19 +105,72 @@ pub(super) fn searchset(st: &State, resource: &str, entries: Vec<Value>, meta: V
     b
 }
 
-/// `date` search on a day: (comparator, day number).
-pub(super) fn date_filter(v: &str) -> Result<(String, u64), FhirError> {
-    let (cmp, d) = match v.get(..2) {
-        Some(p @ ("eq" | "ge" | "gt" | "le" | "lt")) => (p.to_string(), &v[2..]),
-        _ => ("eq".to_string(), v),
-    };
-    if d.len() != 10 {
-        return Err(FhirError::bad(
-            "date must be a day, YYYY-MM-DD, with an optional eq/ge/gt/le/lt prefix",
-        ));
+/// A `date` search value: its prefix and the span of unix seconds it names, `[first, after)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct DateFilter {
+    prefix: DatePrefix,
+    first: i64,
+    after: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DatePrefix {
+    Eq,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+impl DateFilter {
+    /// Whether an event at unix time `t` (whole seconds) matches: R4's comparisons of a point
+    /// in time with the span the value names (`eq` within it, `gt` after it, `le` not after
+    /// it, …).
+    pub(super) fn keeps(&self, t: u64) -> bool {
+        let t = i64::try_from(t).unwrap_or(i64::MAX);
+        match self.prefix {
+            DatePrefix::Eq => self.first <= t && t < self.after,
+            DatePrefix::Ge => t >= self.first,
+            DatePrefix::Gt => t >= self.after,
+            DatePrefix::Le => t < self.after,
+            DatePrefix::Lt => t < self.first,
+        }
     }
-    let secs = map::parse_time(d, "date").map_err(|u| FhirError::bad(u.reason))?;
-    Ok((cmp, secs / 86_400))
+}
+
+/// A `date` search value, `[eq|ge|gt|le|lt]` then an R4 date (`YYYY`, `YYYY-MM`,
+/// `YYYY-MM-DD`) or dateTime with a zone, read with the `time` crate's calendar
+/// ([`map::fhir_span`]): a day that does not exist is 400 `value`. Dates before 1970 are
+/// fine here: nothing is stored, an event is only compared with them.
+pub(super) fn date_filter(v: &str) -> Result<DateFilter, FhirError> {
+    let (prefix, d) = match v.get(..2) {
+        Some("eq") => (DatePrefix::Eq, &v[2..]),
+        Some("ge") => (DatePrefix::Ge, &v[2..]),
+        Some("gt") => (DatePrefix::Gt, &v[2..]),
+        Some("le") => (DatePrefix::Le, &v[2..]),
+        Some("lt") => (DatePrefix::Lt, &v[2..]),
+        _ => (DatePrefix::Eq, v),
+    };
+    let span = map::fhir_span(d).ok_or_else(|| FhirError {
+        issue: "value",
+        element: Some("date".into()),
+        ..FhirError::bad(format!(
+            "date {v:?}: an optional eq/ge/gt/le/lt, then YYYY, YYYY-MM, YYYY-MM-DD (a day that \
+             exists) or YYYY-MM-DDThh:mm:ss with Z or ±hh:mm"
+        ))
+    })?;
+    let first = span.first.unix_timestamp();
+    // An instant names its second: events are stored in whole seconds.
+    let after = if span.precision == map::Precision::Instant {
+        first.saturating_add(1)
+    } else {
+        span.after.unix_timestamp()
+    };
+    Ok(DateFilter {
+        prefix,
+        first,
+        after,
+    })
 }
 
 /// Which page of a history a request asks for: `_offset` (the first event index, default 0),
@@ -187,10 +255,54 @@ mod tests {
         assert!(only_params(&ps, &["patient", "date"]).is_err());
     }
 
+    /// 2026-11-26T00:00:00Z.
+    const NOV_26: u64 = 1_795_651_200;
+    const DAY: u64 = 86_400;
+
     #[test]
     fn dates_take_fhir_prefixes() {
-        assert_eq!(date_filter("2026-11-26").unwrap(), ("eq".into(), 20_783));
-        assert_eq!(date_filter("le1970-01-02").unwrap(), ("le".into(), 1));
-        assert!(date_filter("2026-11").is_err());
+        let f = date_filter("2026-11-26").unwrap();
+        assert!(!f.keeps(NOV_26 - 1));
+        assert!(f.keeps(NOV_26) && f.keeps(NOV_26 + DAY - 1));
+        assert!(!f.keeps(NOV_26 + DAY));
+        let ge = date_filter("ge2026-11-26").unwrap();
+        assert!(!ge.keeps(NOV_26 - 1) && ge.keeps(NOV_26));
+        let gt = date_filter("gt2026-11-26").unwrap();
+        assert!(!gt.keeps(NOV_26 + DAY - 1) && gt.keeps(NOV_26 + DAY));
+        let le = date_filter("le2026-11-26").unwrap();
+        assert!(le.keeps(NOV_26 + DAY - 1) && !le.keeps(NOV_26 + DAY));
+        let lt = date_filter("lt2026-11-26").unwrap();
+        assert!(lt.keeps(NOV_26 - 1) && !lt.keeps(NOV_26));
+        let lt = date_filter("lt1970-01-02").unwrap();
+        assert!(lt.keeps(0) && lt.keeps(DAY - 1) && !lt.keeps(DAY));
+    }
+
+    #[test]
+    fn a_month_a_year_and_an_instant_are_spans_too() {
+        let nov = date_filter("2026-11").unwrap();
+        assert!(nov.keeps(NOV_26));
+        assert!(!nov.keeps(NOV_26 + 5 * DAY), "December 1");
+        let year = date_filter("le2025").unwrap();
+        assert!(!year.keeps(NOV_26));
+        let second = date_filter("2026-11-26T01:00:00+01:00").unwrap();
+        assert!(second.keeps(NOV_26) && !second.keeps(NOV_26 + 1));
+    }
+
+    #[test]
+    fn impossible_dates_are_refused_and_1964_is_a_date() {
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-11-2",
+            "yesterday",
+            "ne2026-11-26",
+        ] {
+            let e = date_filter(bad).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.issue), (400, "value"), "{bad}");
+            assert_eq!(e.element.as_deref(), Some("date"));
+        }
+        let before = date_filter("lt1964-01-01").unwrap();
+        assert!(!before.keeps(0));
+        assert!(date_filter("ge1964-01-01").unwrap().keeps(0));
     }
 }

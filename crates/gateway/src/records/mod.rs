@@ -1,11 +1,13 @@
-//! The HTTP handlers. Every refusal is a JSON [`ErrorBody`] with a status that says why; nothing
+//! The vault's record handlers. Every refusal is a JSON [`ErrorBody`] with a status that says why; nothing
 //! secret is released before the ledger committed the reader's access with code 0.
 //!
 //! - [`put`]: storing a record and anchoring it (the gateway's signature for the member's admin,
 //!   the person's own for a practitioner), and the records awaiting a signature.
 //! - [`read`]: a consented read, released only once the reader's access is committed.
 //! - [`erase`]: an erasure by the custodian or the patient.
+//! - [`custody`]: threshold custody: the record's key split among its holders, its replicas.
 
+pub(crate) mod custody;
 mod erase;
 mod put;
 mod read;
@@ -49,7 +51,12 @@ const AWAITING_GRACE_SECS: u64 = 60;
 pub(crate) struct Released {
     pub(crate) meta: RecordMetaFile,
     pub(crate) sealed_bytes: Vec<u8>,
-    pub(crate) data_key: record::DataKey,
+    /// The whole key (a record held by its custodian alone); `None` for a threshold record,
+    /// whose holder releases its share instead ([`custody`]).
+    pub(crate) data_key: Option<record::DataKey>,
+    /// The proven anchor the release rests on.
+    pub(crate) anchor: medledger_tx::pb::RecordAnchor,
+    pub(crate) purpose: Purpose,
     pub(crate) reader_member: String,
     pub(crate) reader_box: [u8; 32],
     pub(crate) access_height: u64,

@@ -21,6 +21,18 @@ use crate::PendingAnchor;
 impl State {
     pub(crate) fn anchor_msg(meta: &RecordMetaFile) -> Result<Msg, ApiError> {
         let content_hash = hex::decode(&meta.content_hash).map_err(ApiError::internal)?;
+        let (holders, threshold, share_commitments) = match &meta.custody {
+            Some(c) => (
+                c.holders.clone(),
+                c.threshold,
+                c.commitments
+                    .iter()
+                    .map(hex::decode)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(ApiError::internal)?,
+            ),
+            None => (Vec::new(), 0, Vec::new()),
+        };
         Ok(Msg::AnchorRecord(pb::AnchorRecord {
             record_id: meta.record_id.clone(),
             patient_id: meta.patient_id.clone(),
@@ -28,6 +40,9 @@ impl State {
             content_hash,
             size: meta.size,
             key_id: meta.key_id.clone(),
+            holders,
+            threshold,
+            share_commitments,
         }))
     }
 
@@ -81,6 +96,7 @@ impl State {
                 content_hash: vec![0; 32],
                 size: 0,
                 key_id: key_id_for_commitment(&[0; 32]),
+                ..Default::default()
             })),
         };
         if let Err(e) = check_body(&probe) {
@@ -106,11 +122,23 @@ impl State {
             resource_type: &req.resource_type,
             version: RECORD_VERSION,
         };
-        let (sealed, data_key) = record::seal(&rmeta, &content, &mut rand_v010::rng())
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-        let wrapped = kek::wrap(&self.kek, id, &data_key, &mut rand_v010::rng())
-            .map_err(ApiError::internal)?;
-        drop(data_key);
+        // Threshold custody when the consortium asks for it: the key is split among the
+        // holders and this gateway keeps one share ([`super::custody`]); otherwise it keeps the
+        // whole key, KEK-wrapped.
+        let (sealed, key_file, custody) = match self.custody_params().await? {
+            Some((r, t)) => {
+                let holders = self.choose_holders(id, r).await?;
+                let s = self.seal_for_holders(&rmeta, &content, &holders, t)?;
+                (s.sealed, s.own_wrapped, Some(s.custody))
+            }
+            None => {
+                let (sealed, data_key) = record::seal(&rmeta, &content, &mut rand_v010::rng())
+                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+                let wrapped = kek::wrap(&self.kek, id, &data_key, &mut rand_v010::rng())
+                    .map_err(ApiError::internal)?;
+                (sealed, wrapped.encode().to_vec(), None)
+            }
+        };
         let sealed_bytes = sealed.encode();
         let meta = RecordMetaFile {
             record_id: id.to_string(),
@@ -122,6 +150,7 @@ impl State {
             key_id: key_id_for_commitment(sealed.commitment()),
             state: RecordState::Stored,
             awaiting_signature: None,
+            custody,
         };
         if person {
             // Store, then hand the person the anchor to sign (unordered: no sequence to race).
@@ -138,7 +167,7 @@ impl State {
                 }),
                 ..meta
             };
-            self.store.put(&meta, &sealed_bytes, &wrapped.encode())?;
+            self.store.put(&meta, &sealed_bytes, &key_file)?;
             self.await_signature(&who.key, id, valid_until);
             return Ok(Stored::AwaitingSignature(prepared_tx(
                 id,
@@ -148,10 +177,11 @@ impl State {
             )));
         }
         // Store first (ciphertext, wrapped key, metadata, each durable), anchor second.
-        self.store.put(&meta, &sealed_bytes, &wrapped.encode())?;
+        self.store.put(&meta, &sealed_bytes, &key_file)?;
         let committed = self.submit(Self::anchor_msg(&meta)?).await?;
-        self.anchor_committed(id, meta, &committed)
-            .map(Stored::Anchored)
+        let answer = self.anchor_committed(id, meta, &committed)?;
+        self.replicate_now(id).await;
+        Ok(Stored::Anchored(answer))
     }
 
     /// After an anchor's block: refused (for good: a block's answer is final), the stored
@@ -181,6 +211,16 @@ impl State {
             ..meta
         })?;
         Ok(answer)
+    }
+
+    /// Hands the holders their replicas right after the anchor (what fails is retried in the
+    /// background).
+    pub(crate) async fn replicate_now(&self, id: &str) {
+        match self.replicate(id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("record {id}: {n} replica(s) not delivered yet; retrying"),
+            Err(e) => tracing::warn!("record {id}: replicas: {}", e.message()),
+        }
     }
 
     /// Whether `signer` may store one more record awaiting its signed anchor.
@@ -271,7 +311,9 @@ impl State {
         let tx = self.signed_by(who, &signed, &Self::anchor_msg(&meta)?, "anchor")?;
         let committed = self.node.submit(tx).await?;
         self.done_awaiting(&who.key, id);
-        self.anchor_committed(id, meta, &committed)
+        let answer = self.anchor_committed(id, meta, &committed)?;
+        self.replicate_now(id).await;
+        Ok(answer)
     }
 
     /// The signed tx bytes of `signed`, once its signature by `who` verifies, it is for this

@@ -42,7 +42,15 @@ impl State {
         if anchor.erased_height != 0 {
             return Err(ApiError::gone(id, anchor.erased_height));
         }
-        if anchor.custodian != self.member_id
+        // Held here as the custodian of a whole key, or as the holder the anchor names.
+        let place_ok = match &meta.custody {
+            None => anchor.custodian == self.member_id && anchor.holders.is_empty(),
+            Some(c) => {
+                anchor.custodian == c.custodian
+                    && super::custody::holder_index(&anchor, &self.member_id) == Some(c.index)
+            }
+        };
+        if !place_ok
             || hex::encode(&anchor.content_hash) != meta.content_hash
             || anchor.key_id != meta.key_id
             || anchor.resource_type != meta.resource_type
@@ -64,16 +72,33 @@ impl State {
     ) -> Result<(GetRecordAnswer, std::time::Duration), ApiError> {
         let req: GetRecord = json(body)?;
         let r = self
-            .consented_release(id, uri, who, &req.log_access_tx_base64, None)
+            .consented_release(
+                id,
+                uri,
+                who,
+                &req.log_access_tx_base64,
+                req.access_index,
+                None,
+            )
             .await?;
-        let shared = share::share_data_key(
-            &r.reader_box,
-            id,
-            &r.reader_member,
-            &r.data_key,
-            &mut rand_v010::rng(),
-        )
-        .map_err(ApiError::internal)?;
+        // A whole key sealed to the reader, or (threshold custody) this holder's share.
+        let (shared_key_base64, sealed_share_base64) = match &r.data_key {
+            Some(key) => {
+                let shared = share::share_data_key(
+                    &r.reader_box,
+                    id,
+                    &r.reader_member,
+                    key,
+                    &mut rand_v010::rng(),
+                )
+                .map_err(ApiError::internal)?;
+                (Base64::encode_string(&shared.encode()), None)
+            }
+            None => (
+                String::new(),
+                Some(self.seal_own_share(&r.meta, &r.reader_member, &r.reader_box)?),
+            ),
+        };
         Ok((
             GetRecordAnswer {
                 record_id: id.to_string(),
@@ -81,7 +106,8 @@ impl State {
                 resource_type: r.meta.resource_type,
                 version: r.meta.version,
                 sealed_base64: Base64::encode_string(&r.sealed_bytes),
-                shared_key_base64: Base64::encode_string(&shared.encode()),
+                shared_key_base64,
+                sealed_share_base64,
                 reader_member: r.reader_member,
                 access_height: r.access_height,
                 access_index: r.access_index,
@@ -100,8 +126,15 @@ impl State {
         resource_type: Option<&str>,
     ) -> Result<Opened, ApiError> {
         let r = self
-            .consented_release(id, uri, who, log_access_tx_base64, resource_type)
+            .consented_release(id, uri, who, log_access_tx_base64, None, resource_type)
             .await?;
+        let data_key = match r.data_key {
+            Some(k) => k,
+            None => {
+                self.gather_key(&r.meta, &r.anchor, r.access_index, r.purpose)
+                    .await?
+            }
+        };
         let sealed = record::SealedRecord::decode(&r.sealed_bytes).map_err(ApiError::internal)?;
         let plaintext = record::open(
             &RecordMeta {
@@ -111,7 +144,7 @@ impl State {
                 version: r.meta.version,
             },
             &sealed,
-            &r.data_key,
+            &data_key,
         )
         .map_err(ApiError::internal)?;
         Ok(Opened {
@@ -123,19 +156,27 @@ impl State {
     }
 
     /// Authenticates a read, checks the reader's LogAccess against the record and the request,
-    /// submits it and, once the ledger committed it with code 0, unwraps the data key.
+    /// submits it and, once the ledger committed it with code 0, unwraps the data key (or, for a
+    /// threshold record, readies this holder's share). With `access_index` instead of a tx, the
+    /// read rests on an access the reader already committed (at another holder).
     pub(crate) async fn consented_release(
         &self,
         id: &str,
         uri: &Uri,
         who: &Requester,
         log_access_tx_base64: &str,
+        access_index: Option<u64>,
         resource_type: Option<&str>,
     ) -> Result<Released, ApiError> {
-        let key = who.key;
         let purpose = purpose_of(uri)?;
         let (meta, anchor) = self.readable(id).await?;
         let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg);
+        if let (true, Some(index)) = (log_access_tx_base64.is_empty(), access_index) {
+            return self
+                .release_committed(who, meta, anchor, index, purpose)
+                .await;
+        }
+        let key = who.key;
         if let Some(t) = resource_type {
             if t != anchor.resource_type {
                 return Err(bad(format!(
@@ -206,6 +247,57 @@ impl State {
                 wrong.join(", ")
             )));
         }
+        let (reader_member, reader_box) = self.reader_box(who).await?;
+        let wrapped_bytes = self
+            .store
+            .wrapped_key(id)?
+            .ok_or_else(|| ApiError::gone(id, 0))?;
+        let wrapped = WrappedKey::decode(&wrapped_bytes).map_err(ApiError::internal)?;
+        let sealed_bytes = self.store.sealed(id)?;
+        // The access must be committed with code 0 before anything is released.
+        let waited = std::time::Instant::now();
+        let committed = self.node.submit(tx_bytes).await?;
+        let ledger_wait = waited.elapsed();
+        if committed.code != 0 {
+            return Err(ApiError::ledger(&committed));
+        }
+        // The tx index's answer is only a hint of which event to read: the release rests on the
+        // access event itself, proven, fresh and not used for an earlier release (a replayed old
+        // tx gets the old tx's result from the index, never a new event).
+        let access_index = committed
+            .event_attribute("medledger.access.logged", "index")
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| ApiError::internal("the committed access names no event index"))?;
+        self.proven_fresh_access(
+            who,
+            false,
+            &meta.patient_id,
+            access_index,
+            id,
+            &anchor,
+            purpose,
+        )
+        .await?;
+        let data_key = match meta.custody {
+            None => Some(kek::unwrap(&self.kek, id, &wrapped).map_err(ApiError::internal)?),
+            Some(_) => None,
+        };
+        Ok(Released {
+            meta,
+            sealed_bytes,
+            data_key,
+            anchor,
+            purpose,
+            reader_member,
+            reader_box,
+            access_height: committed.height,
+            access_index,
+            ledger_wait,
+        })
+    }
+
+    /// The member a release is sealed to (the requester's) and its registered box key.
+    async fn reader_box(&self, who: &Requester) -> Result<(String, [u8; 32]), ApiError> {
         let reader_member = match &who.subject {
             Subject::Member(m) => m.clone(),
             Subject::Practitioner { member, .. } => member.clone(),
@@ -231,52 +323,74 @@ impl State {
             .as_slice()
             .try_into()
             .map_err(|_| ApiError::internal("box key on chain is not 32 bytes"))?;
+        Ok((reader_member, reader_box))
+    }
+
+    /// A read resting on access event `index`, already committed (the reader sent its tx to
+    /// another holder of a threshold record): the same proven, fresh, once-only checks. The
+    /// record's custodian may also ask, for a read it serves itself (a FHIR read opened at the
+    /// custodian): the event then names the reader, and the share is sealed to the custodian.
+    async fn release_committed(
+        &self,
+        who: &Requester,
+        meta: RecordMetaFile,
+        anchor: RecordAnchor,
+        index: u64,
+        purpose: Purpose,
+    ) -> Result<Released, ApiError> {
+        let (reader_member, reader_box) = self.reader_box(who).await?;
+        let relay = matches!(&who.subject, Subject::Member(m) if *m == anchor.custodian);
+        let event = self
+            .proven_fresh_access(
+                who,
+                relay,
+                &meta.patient_id,
+                index,
+                &meta.record_id,
+                &anchor,
+                purpose,
+            )
+            .await?;
         let wrapped_bytes = self
             .store
-            .wrapped_key(id)?
-            .ok_or_else(|| ApiError::gone(id, 0))?;
+            .wrapped_key(&meta.record_id)?
+            .ok_or_else(|| ApiError::gone(&meta.record_id, 0))?;
         let wrapped = WrappedKey::decode(&wrapped_bytes).map_err(ApiError::internal)?;
-        let sealed_bytes = self.store.sealed(id)?;
-        // The access must be committed with code 0 before anything is released.
-        let waited = std::time::Instant::now();
-        let committed = self.node.submit(tx_bytes).await?;
-        let ledger_wait = waited.elapsed();
-        if committed.code != 0 {
-            return Err(ApiError::ledger(&committed));
-        }
-        // The tx index's answer is only a hint of which event to read: the release rests on the
-        // access event itself, proven, fresh and not used for an earlier release (a replayed old
-        // tx gets the old tx's result from the index, never a new event).
-        let access_index = committed
-            .event_attribute("medledger.access.logged", "index")
-            .and_then(|i| i.parse().ok())
-            .ok_or_else(|| ApiError::internal("the committed access names no event index"))?;
-        self.proven_fresh_access(who, &meta.patient_id, access_index, id, &anchor, purpose)
-            .await?;
-        let data_key = kek::unwrap(&self.kek, id, &wrapped).map_err(ApiError::internal)?;
+        let sealed_bytes = self.store.sealed(&meta.record_id)?;
+        let data_key = match meta.custody {
+            None => Some(
+                kek::unwrap(&self.kek, &meta.record_id, &wrapped).map_err(ApiError::internal)?,
+            ),
+            Some(_) => None,
+        };
         Ok(Released {
             meta,
             sealed_bytes,
             data_key,
+            anchor,
+            purpose,
             reader_member,
             reader_box,
-            access_height: committed.height,
-            access_index,
-            ledger_wait,
+            access_height: event.height,
+            access_index: index,
+            ledger_wait: std::time::Duration::ZERO,
         })
     }
 
-    /// The access event `index` of `patient`, read with a proof, is this read by `who`,
+    /// The access event `index` of `patient`, read with a proof, is this read by `who` (by
+    /// anyone, when `any_reader`: the custodian gathering shares for a read it serves),
     /// committed within [`FRESH_ACCESS_SECS`] of now, and was never used for a release here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn proven_fresh_access(
         &self,
         who: &Requester,
+        any_reader: bool,
         patient: &str,
         index: u64,
         id: &str,
         anchor: &RecordAnchor,
         purpose: Purpose,
-    ) -> Result<(), ApiError> {
+    ) -> Result<pb::AccessEvent, ApiError> {
         let refuse = |msg: String| ApiError::new(StatusCode::CONFLICT, msg);
         let event: pb::AccessEvent = self
             .node
@@ -299,10 +413,10 @@ impl State {
         } else {
             purpose
         };
+        let reader_ok = any_reader || (event.actor == member && event.practitioner == practitioner);
         if event.record_id != id
             || event.data_class != anchor.resource_type
-            || event.actor != member
-            || event.practitioner != practitioner
+            || !reader_ok
             || event.purpose != expected_purpose as i32
         {
             return Err(refuse(format!(
@@ -323,6 +437,6 @@ impl State {
                 "access event {index} of {patient} already released a read: log a new access"
             )));
         }
-        Ok(())
+        Ok(event)
     }
 }

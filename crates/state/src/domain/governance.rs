@@ -29,6 +29,8 @@
 //!   if one is named, must be a current member at submission and at execution. RevokeAuditor
 //!   deletes the grant, which must exist. Neither RemoveMember nor a practitioner's status
 //!   change deletes a grant; gateways honour it only while the practitioner is active.
+//!   SetCustody writes `params/custody` (threshold custody of records anchored from then on),
+//!   or deletes it when both numbers are 0.
 //!   The ledger turns registry changes into CometBFT validator updates at the end of the block.
 //!   No change may leave the registry without a validator or with total power 0.
 
@@ -36,10 +38,11 @@ use medledger_tx::checkpoint::MAX_VALIDATORS;
 use medledger_tx::limits::{MAX_OPEN_PROPOSALS, MAX_OPEN_PROPOSALS_PER_MEMBER, MAX_VOTING_PERIOD};
 use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
-    key_owner::Owner, AddMember, Auditor, ChangePower, GrantAuditor, KeyOwner, Member,
+    key_owner::Owner, AddMember, Auditor, ChangePower, Custody, GrantAuditor, KeyOwner, Member,
     OpenProposals, Proposal, ProposalStatus, RemoveMember, RevokeAuditor, RotateAdminKey,
-    ScheduleUpgrade, SubmitProposal, UpgradePlan, Validator, VoteProposal,
+    ScheduleUpgrade, SetCustody, SubmitProposal, UpgradePlan, Validator, VoteProposal,
 };
+use medledger_tx::rules::custody;
 use medledger_tx::{ids, keys, Code, TxError};
 
 use super::members::{require_member, require_member_signer, Signer};
@@ -348,6 +351,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::ScheduleUpgrade(_) => "schedule_upgrade",
         Action::GrantAuditor(_) => "grant_auditor",
         Action::RevokeAuditor(_) => "revoke_auditor",
+        Action::SetCustody(_) => "set_custody",
     }
 }
 
@@ -362,6 +366,7 @@ fn check_action(view: &impl StateRead, action: &Action) -> Result<(), ApplyError
         Action::ScheduleUpgrade(u) => check_upgrade(view, u),
         Action::GrantAuditor(g) => check_grant_scope(view, g),
         Action::RevokeAuditor(r) => require_grant(view, r).map(|_| ()),
+        Action::SetCustody(c) => Ok(custody::check_custody(c.holders, c.threshold)?),
     }
 }
 
@@ -665,6 +670,7 @@ fn execute_action(
                 ],
             )])
         }
+        Action::SetCustody(c) => set_custody(st, c),
         Action::RevokeAuditor(r) => {
             require_grant(st, r)?;
             st.delete(keys::auditor(&r.practitioner_did));
@@ -691,6 +697,30 @@ fn execute_action(
             )])
         }
     }
+}
+
+/// A passed SetCustody: writes `params/custody`, or deletes it when both are 0 (off: absent is
+/// the one form of off). Only anchors made from now on follow it; anchors keep their holders.
+fn set_custody(st: &mut TxState<'_, '_>, c: &SetCustody) -> Result<Vec<Event>, ApplyError> {
+    custody::check_custody(c.holders, c.threshold)?;
+    if c.holders == 0 {
+        st.delete(keys::custody());
+    } else {
+        st.put_msg(
+            keys::custody(),
+            &Custody {
+                holders: c.holders,
+                threshold: c.threshold,
+            },
+        );
+    }
+    Ok(vec![Event::new(
+        "medledger.governance.custody_set",
+        vec![
+            ("holders", c.holders.to_string()),
+            ("threshold", c.threshold.to_string()),
+        ],
+    )])
 }
 
 /// The key keeps an owner record saying it was retired, so it can neither sign again nor be

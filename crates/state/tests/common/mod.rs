@@ -370,6 +370,9 @@ pub fn anchor_as(record: &str, patient: &str, resource_type: &str) -> Msg {
         content_hash: vec![1; 32],
         size: 1024,
         key_id: "vault-key-1".into(),
+        holders: vec![],
+        threshold: 0,
+        share_commitments: vec![],
     })
 }
 

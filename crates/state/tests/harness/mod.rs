@@ -354,6 +354,9 @@ impl Harness {
                     content_hash: vec![1; 32],
                     size: 10,
                     key_id: "k".into(),
+                    holders: vec![],
+                    threshold: 0,
+                    share_commitments: vec![],
                 }),
             ),
         ];
@@ -611,6 +614,9 @@ impl Harness {
                 content_hash: r.bytes(40).to_vec(),
                 size: r.number(),
                 key_id: self.text(r),
+                holders: vec![],
+                threshold: 0,
+                share_commitments: vec![],
             }),
             14 => Msg::EraseRecord(pb::EraseRecord {
                 record_id: self.text(r),

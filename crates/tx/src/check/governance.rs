@@ -10,12 +10,13 @@ use crate::error::{Code, TxError};
 use crate::limits::{MAX_APP_VERSION, MAX_TEXT_LEN, MAX_VALIDATOR_POWER};
 use crate::pb::submit_proposal::Action;
 use crate::pb::{AddMember, MemberKind, SubmitProposal, VoteProposal};
+use crate::rules::custody::check_custody;
 
 pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
     let action = m.action.as_ref().ok_or_else(|| {
         TxError::new(
             Code::MissingMessage,
-            "proposal names no action (add, remove, change power, rotate key, upgrade, grant or revoke auditor)",
+            "proposal names no action (add, remove, change power, rotate key, upgrade, grant or revoke auditor, set custody)",
         )
     })?;
     if m.deadline_height == 0 {
@@ -56,6 +57,7 @@ pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
             check_id("scope_member", &g.scope_member)
         }
         Action::RevokeAuditor(r) => check_id("practitioner_did", &r.practitioner_did),
+        Action::SetCustody(c) => check_custody(c.holders, c.threshold),
     }
 }
 
@@ -168,7 +170,7 @@ fn check_ed25519<'k>(field: &str, key: &'k [u8]) -> Result<&'k [u8], TxError> {
 mod tests {
     use super::*;
     use crate::checkpoint::BlsKey;
-    use crate::pb::{ChangePower, GrantAuditor, RevokeAuditor, RotateAdminKey};
+    use crate::pb::{ChangePower, GrantAuditor, RevokeAuditor, RotateAdminKey, SetCustody};
     use ed25519_dalek::SigningKey;
 
     fn key(seed: u8) -> Vec<u8> {
@@ -346,5 +348,25 @@ mod tests {
         };
         assert_eq!(code(&submit(revoke(did))), None);
         assert_eq!(code(&submit(revoke(""))), Some(Code::InvalidField));
+    }
+
+    #[test]
+    fn set_custody_is_two_to_seven_holders_or_off() {
+        let set = |holders, threshold| {
+            code(&submit(Action::SetCustody(SetCustody {
+                holders,
+                threshold,
+            })))
+        };
+        assert_eq!(set(3, 2), None);
+        assert_eq!(set(7, 7), None);
+        assert_eq!(set(0, 0), None, "off");
+        for (holders, threshold) in [(3, 1), (2, 3), (8, 2), (0, 2), (3, 0)] {
+            assert_eq!(
+                set(holders, threshold),
+                Some(Code::InvalidCustody),
+                "{threshold} of {holders}"
+            );
+        }
     }
 }

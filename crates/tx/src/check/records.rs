@@ -1,9 +1,11 @@
 //! Stateless checks of record anchors and erasures, and the one table of which practitioner
 //! roles may anchor, erase and confirm the erasure of their member's records.
 
-use super::{check_id, check_text_hash, check_token};
+use super::{check_count, check_id, check_text_hash, check_token};
 use crate::error::{Code, TxError};
-use crate::limits::{MAX_DATA_CLASS_LEN, MAX_ENDPOINT_LEN, MAX_RECORD_ID_LEN};
+use crate::limits::{
+    MAX_DATA_CLASS_LEN, MAX_ENDPOINT_LEN, MAX_HOLDERS, MAX_RECORD_ID_LEN, SHARE_COMMITMENT_LEN,
+};
 use crate::pb::{AnchorRecord, ConfirmErasure, EraseRecord, PractitionerRole, SetGateway};
 
 pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
@@ -16,7 +18,67 @@ pub(crate) fn check_anchor(m: &AnchorRecord) -> Result<(), TxError> {
             "content_hash must be the 32-byte SHA-256 of the encrypted record",
         ));
     }
-    check_token("key_id", &m.key_id, MAX_RECORD_ID_LEN)
+    check_token("key_id", &m.key_id, MAX_RECORD_ID_LEN)?;
+    check_anchor_custody(m)
+}
+
+/// The shape of an anchor's threshold custody, in this order: at most [`MAX_HOLDERS`] holders,
+/// each a valid id, and at most as many commitments (`TOO_MANY_ITEMS`, `INVALID_FIELD`,
+/// `FIELD_TOO_LONG`); no holders means threshold 0 (`CUSTODY_MISMATCH`) and no commitments
+/// (`BAD_SHARE_COMMITMENTS`); holders distinct (`DUPLICATE_HOLDER`); exactly `threshold`
+/// commitments of 32 bytes (`BAD_SHARE_COMMITMENTS`). The state machine then compares them
+/// with `params/custody`, the custodian and the holders' gateways.
+fn check_anchor_custody(m: &AnchorRecord) -> Result<(), TxError> {
+    check_count("holders", m.holders.len(), MAX_HOLDERS)?;
+    for holder in &m.holders {
+        check_id("holders", holder)?;
+    }
+    check_count("share_commitments", m.share_commitments.len(), MAX_HOLDERS)?;
+    if m.holders.is_empty() {
+        if m.threshold != 0 {
+            return Err(TxError::new(
+                Code::CustodyMismatch,
+                format!(
+                    "threshold {} without holders: a single-custodian record has threshold 0",
+                    m.threshold
+                ),
+            ));
+        }
+        if !m.share_commitments.is_empty() {
+            return Err(TxError::new(
+                Code::BadShareCommitments,
+                "share_commitments without holders: a single-custodian record has none",
+            ));
+        }
+        return Ok(());
+    }
+    // At most MAX_HOLDERS² comparisons.
+    for (i, holder) in m.holders.iter().enumerate() {
+        if m.holders.iter().take(i).any(|h| h == holder) {
+            return Err(TxError::new(
+                Code::DuplicateHolder,
+                format!("holder {holder} is listed twice; each holder keeps one share"),
+            ));
+        }
+    }
+    let count_ok = u32::try_from(m.share_commitments.len()).is_ok_and(|n| n == m.threshold);
+    let sizes_ok = m
+        .share_commitments
+        .iter()
+        .all(|c| c.len() == SHARE_COMMITMENT_LEN);
+    if !count_ok || !sizes_ok {
+        return Err(TxError::new(
+            Code::BadShareCommitments,
+            format!(
+                "share_commitments: give exactly threshold ({}) commitments of \
+                 {SHARE_COMMITMENT_LEN} bytes each (got {} of {:?} bytes)",
+                m.threshold,
+                m.share_commitments.len(),
+                m.share_commitments.iter().map(Vec::len).collect::<Vec<_>>()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Prefix of a key id that is a vault key commitment: `kc1-` and 64 lowercase hex digits.
@@ -222,6 +284,76 @@ mod tests {
             record_roles(RecordAction::Erase),
             record_roles(RecordAction::ConfirmErasure)
         );
+    }
+
+    fn anchor(holders: &[&str], threshold: u32, commitments: Vec<Vec<u8>>) -> AnchorRecord {
+        AnchorRecord {
+            record_id: "rec-1".into(),
+            patient_id: "pt-1".into(),
+            resource_type: "Observation".into(),
+            content_hash: vec![1; 32],
+            size: 10,
+            key_id: "k1".into(),
+            holders: holders.iter().map(|h| h.to_string()).collect(),
+            threshold,
+            share_commitments: commitments,
+        }
+    }
+
+    fn anchor_code(m: &AnchorRecord) -> Option<Code> {
+        check_anchor(m).err().map(|e| e.code)
+    }
+
+    #[test]
+    fn an_anchor_without_holders_has_no_threshold_and_no_commitments() {
+        assert_eq!(anchor_code(&anchor(&[], 0, vec![])), None);
+        assert_eq!(
+            anchor_code(&anchor(&[], 2, vec![])),
+            Some(Code::CustodyMismatch)
+        );
+        assert_eq!(
+            anchor_code(&anchor(&[], 0, vec![vec![0; 32]])),
+            Some(Code::BadShareCommitments)
+        );
+    }
+
+    #[test]
+    fn holders_are_distinct_bounded_ids_with_threshold_commitments_of_32_bytes() {
+        let c = || vec![7u8; SHARE_COMMITMENT_LEN];
+        let abc = ["a", "b", "c"];
+        assert_eq!(anchor_code(&anchor(&abc, 2, vec![c(), c()])), None);
+        for (m, want) in [
+            (
+                anchor(&["a", "b", "a"], 2, vec![c(), c()]),
+                Code::DuplicateHolder,
+            ),
+            (anchor(&abc, 2, vec![c()]), Code::BadShareCommitments),
+            (
+                anchor(&abc, 2, vec![c(), c(), c()]),
+                Code::BadShareCommitments,
+            ),
+            (
+                anchor(&abc, 2, vec![c(), vec![7; 31]]),
+                Code::BadShareCommitments,
+            ),
+            (
+                anchor(&abc, 2, vec![c(), vec![7; 33]]),
+                Code::BadShareCommitments,
+            ),
+            (anchor(&["a", "b/c"], 2, vec![c(), c()]), Code::InvalidField),
+            (anchor(&["a", ""], 2, vec![c(), c()]), Code::InvalidField),
+            (
+                anchor(&[&"m".repeat(65), "b"], 2, vec![c(), c()]),
+                Code::FieldTooLong,
+            ),
+            (
+                anchor(&["1", "2", "3", "4", "5", "6", "7", "8"], 2, vec![c(), c()]),
+                Code::TooManyItems,
+            ),
+            (anchor(&abc, 8, vec![c(); 8]), Code::TooManyItems),
+        ] {
+            assert_eq!(anchor_code(&m), Some(want), "{m:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/governance.proto.
  */
 export const file_medledger_v1_governance: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tZWRsZWRnZXIvdjEvZ292ZXJuYW5jZS5wcm90bxIMbWVkbGVkZ2VyLnYxIqwBCglBZGRNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMEhkKEXZhbGlkYXRvcl9wdWJfa2V5GAUgASgMEg0KBXBvd2VyGAYgASgEEg8KB2Jsc19rZXkYByABKAwSDwoHYmxzX3BvcBgIIAEoDCIhCgxSZW1vdmVNZW1iZXISEQoJbWVtYmVyX2lkGAEgASgJIi8KC0NoYW5nZVBvd2VyEhEKCW1lbWJlcl9pZBgBIAEoCRINCgVwb3dlchgCIAEoBCI6Cg5Sb3RhdGVBZG1pbktleRIRCgltZW1iZXJfaWQYASABKAkSFQoNbmV3X2FkbWluX2tleRgCIAEoDCJECg9TY2hlZHVsZVVwZ3JhZGUSDAoEbmFtZRgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEwoLYXBwX3ZlcnNpb24YAyABKAQiPgoMR3JhbnRBdWRpdG9yEhgKEHByYWN0aXRpb25lcl9kaWQYASABKAkSFAoMc2NvcGVfbWVtYmVyGAIgASgJIikKDVJldm9rZUF1ZGl0b3ISGAoQcHJhY3RpdGlvbmVyX2RpZBgBIAEoCSKrAwoOU3VibWl0UHJvcG9zYWwSLQoKYWRkX21lbWJlchgBIAEoCzIXLm1lZGxlZGdlci52MS5BZGRNZW1iZXJIABIzCg1yZW1vdmVfbWVtYmVyGAIgASgLMhoubWVkbGVkZ2VyLnYxLlJlbW92ZU1lbWJlckgAEjEKDGNoYW5nZV9wb3dlchgDIAEoCzIZLm1lZGxlZGdlci52MS5DaGFuZ2VQb3dlckgAEjgKEHJvdGF0ZV9hZG1pbl9rZXkYBCABKAsyHC5tZWRsZWRnZXIudjEuUm90YXRlQWRtaW5LZXlIABI5ChBzY2hlZHVsZV91cGdyYWRlGAUgASgLMh0ubWVkbGVkZ2VyLnYxLlNjaGVkdWxlVXBncmFkZUgAEjMKDWdyYW50X2F1ZGl0b3IYBiABKAsyGi5tZWRsZWRnZXIudjEuR3JhbnRBdWRpdG9ySAASNQoOcmV2b2tlX2F1ZGl0b3IYByABKAsyGy5tZWRsZWRnZXIudjEuUmV2b2tlQXVkaXRvckgAEhcKD2RlYWRsaW5lX2hlaWdodBgKIAEoBEIICgZhY3Rpb24iMAoMVm90ZVByb3Bvc2FsEhMKC3Byb3Bvc2FsX2lkGAEgASgEEgsKA3llcxgCIAEoCCKpAgoIUHJvcG9zYWwSCgoCaWQYASABKAQSEAoIcHJvcG9zZXIYAiABKAkSLQoHY29udGVudBgDIAEoCzIcLm1lZGxlZGdlci52MS5TdWJtaXRQcm9wb3NhbBIsCgZzdGF0dXMYBCABKA4yHC5tZWRsZWRnZXIudjEuUHJvcG9zYWxTdGF0dXMSEgoKeWVzX3ZvdGVycxgFIAMoCRIRCglub192b3RlcnMYBiADKAkSEQoJeWVzX3Bvd2VyGAcgASgEEhAKCG5vX3Bvd2VyGAggASgEEhgKEHN1Ym1pdHRlZF9oZWlnaHQYCSABKAQSFgoOZGVjaWRlZF9oZWlnaHQYCiABKAQSDwoHb3V0Y29tZRgLIAEoCRITCgt0b3RhbF9wb3dlchgMIAEoBCJuCgdBdWRpdG9yEhgKEHByYWN0aXRpb25lcl9kaWQYASABKAkSFAoMc2NvcGVfbWVtYmVyGAIgASgJEhsKE2dyYW50ZWRfYnlfcHJvcG9zYWwYAyABKAQSFgoOZ3JhbnRlZF9oZWlnaHQYBCABKAQiHAoNT3BlblByb3Bvc2FscxILCgNpZHMYASADKAQqvgEKDlByb3Bvc2FsU3RhdHVzEh8KG1BST1BPU0FMX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFFBST1BPU0FMX1NUQVRVU19PUEVOEAESGgoWUFJPUE9TQUxfU1RBVFVTX1BBU1NFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhsKF1BST1BPU0FMX1NUQVRVU19FWFBJUkVEEAQSGgoWUFJPUE9TQUxfU1RBVFVTX0ZBSUxFRBAFYgZwcm90bzM", [file_medledger_v1_common]);
+  fileDesc("Ch1tZWRsZWRnZXIvdjEvZ292ZXJuYW5jZS5wcm90bxIMbWVkbGVkZ2VyLnYxIqwBCglBZGRNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMEhkKEXZhbGlkYXRvcl9wdWJfa2V5GAUgASgMEg0KBXBvd2VyGAYgASgEEg8KB2Jsc19rZXkYByABKAwSDwoHYmxzX3BvcBgIIAEoDCIhCgxSZW1vdmVNZW1iZXISEQoJbWVtYmVyX2lkGAEgASgJIi8KC0NoYW5nZVBvd2VyEhEKCW1lbWJlcl9pZBgBIAEoCRINCgVwb3dlchgCIAEoBCI6Cg5Sb3RhdGVBZG1pbktleRIRCgltZW1iZXJfaWQYASABKAkSFQoNbmV3X2FkbWluX2tleRgCIAEoDCJECg9TY2hlZHVsZVVwZ3JhZGUSDAoEbmFtZRgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEwoLYXBwX3ZlcnNpb24YAyABKAQiPgoMR3JhbnRBdWRpdG9yEhgKEHByYWN0aXRpb25lcl9kaWQYASABKAkSFAoMc2NvcGVfbWVtYmVyGAIgASgJIikKDVJldm9rZUF1ZGl0b3ISGAoQcHJhY3RpdGlvbmVyX2RpZBgBIAEoCSIwCgpTZXRDdXN0b2R5Eg8KB2hvbGRlcnMYASABKA0SEQoJdGhyZXNob2xkGAIgASgNItwDCg5TdWJtaXRQcm9wb3NhbBItCgphZGRfbWVtYmVyGAEgASgLMhcubWVkbGVkZ2VyLnYxLkFkZE1lbWJlckgAEjMKDXJlbW92ZV9tZW1iZXIYAiABKAsyGi5tZWRsZWRnZXIudjEuUmVtb3ZlTWVtYmVySAASMQoMY2hhbmdlX3Bvd2VyGAMgASgLMhkubWVkbGVkZ2VyLnYxLkNoYW5nZVBvd2VySAASOAoQcm90YXRlX2FkbWluX2tleRgEIAEoCzIcLm1lZGxlZGdlci52MS5Sb3RhdGVBZG1pbktleUgAEjkKEHNjaGVkdWxlX3VwZ3JhZGUYBSABKAsyHS5tZWRsZWRnZXIudjEuU2NoZWR1bGVVcGdyYWRlSAASMwoNZ3JhbnRfYXVkaXRvchgGIAEoCzIaLm1lZGxlZGdlci52MS5HcmFudEF1ZGl0b3JIABI1Cg5yZXZva2VfYXVkaXRvchgHIAEoCzIbLm1lZGxlZGdlci52MS5SZXZva2VBdWRpdG9ySAASLwoLc2V0X2N1c3RvZHkYCCABKAsyGC5tZWRsZWRnZXIudjEuU2V0Q3VzdG9keUgAEhcKD2RlYWRsaW5lX2hlaWdodBgKIAEoBEIICgZhY3Rpb24iMAoMVm90ZVByb3Bvc2FsEhMKC3Byb3Bvc2FsX2lkGAEgASgEEgsKA3llcxgCIAEoCCKpAgoIUHJvcG9zYWwSCgoCaWQYASABKAQSEAoIcHJvcG9zZXIYAiABKAkSLQoHY29udGVudBgDIAEoCzIcLm1lZGxlZGdlci52MS5TdWJtaXRQcm9wb3NhbBIsCgZzdGF0dXMYBCABKA4yHC5tZWRsZWRnZXIudjEuUHJvcG9zYWxTdGF0dXMSEgoKeWVzX3ZvdGVycxgFIAMoCRIRCglub192b3RlcnMYBiADKAkSEQoJeWVzX3Bvd2VyGAcgASgEEhAKCG5vX3Bvd2VyGAggASgEEhgKEHN1Ym1pdHRlZF9oZWlnaHQYCSABKAQSFgoOZGVjaWRlZF9oZWlnaHQYCiABKAQSDwoHb3V0Y29tZRgLIAEoCRITCgt0b3RhbF9wb3dlchgMIAEoBCJuCgdBdWRpdG9yEhgKEHByYWN0aXRpb25lcl9kaWQYASABKAkSFAoMc2NvcGVfbWVtYmVyGAIgASgJEhsKE2dyYW50ZWRfYnlfcHJvcG9zYWwYAyABKAQSFgoOZ3JhbnRlZF9oZWlnaHQYBCABKAQiHAoNT3BlblByb3Bvc2FscxILCgNpZHMYASADKAQqvgEKDlByb3Bvc2FsU3RhdHVzEh8KG1BST1BPU0FMX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFFBST1BPU0FMX1NUQVRVU19PUEVOEAESGgoWUFJPUE9TQUxfU1RBVFVTX1BBU1NFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhsKF1BST1BPU0FMX1NUQVRVU19FWFBJUkVEEAQSGgoWUFJPUE9TQUxfU1RBVFVTX0ZBSUxFRBAFYgZwcm90bzM", [file_medledger_v1_common]);
 
 /**
  * @generated from message medledger.v1.AddMember
@@ -221,6 +221,33 @@ export const RevokeAuditorSchema: GenMessage<RevokeAuditor> = /*@__PURE__*/
   messageDesc(file_medledger_v1_governance, 6);
 
 /**
+ * Sets the consortium's threshold custody (`params/custody`, docs/rules.md, "Threshold
+ * custody"): how many member gateways hold each new record and how many of their shares rebuild
+ * its data key. 2 <= threshold <= holders <= MAX_HOLDERS (7); or both 0: custody off (the key is
+ * deleted; records are held by their custodian alone). Records anchored earlier keep theirs.
+ *
+ * @generated from message medledger.v1.SetCustody
+ */
+export type SetCustody = Message<"medledger.v1.SetCustody"> & {
+  /**
+   * @generated from field: uint32 holders = 1;
+   */
+  holders: number;
+
+  /**
+   * @generated from field: uint32 threshold = 2;
+   */
+  threshold: number;
+};
+
+/**
+ * Describes the message medledger.v1.SetCustody.
+ * Use `create(SetCustodySchema)` to create a new message.
+ */
+export const SetCustodySchema: GenMessage<SetCustody> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_governance, 7);
+
+/**
  * Signed by a member's admin.
  *
  * @generated from message medledger.v1.SubmitProposal
@@ -271,6 +298,12 @@ export type SubmitProposal = Message<"medledger.v1.SubmitProposal"> & {
      */
     value: RevokeAuditor;
     case: "revokeAuditor";
+  } | {
+    /**
+     * @generated from field: medledger.v1.SetCustody set_custody = 8;
+     */
+    value: SetCustody;
+    case: "setCustody";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -286,7 +319,7 @@ export type SubmitProposal = Message<"medledger.v1.SubmitProposal"> & {
  * Use `create(SubmitProposalSchema)` to create a new message.
  */
 export const SubmitProposalSchema: GenMessage<SubmitProposal> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 7);
+  messageDesc(file_medledger_v1_governance, 8);
 
 /**
  * Signed by a member's admin; one vote per member, weighted by its validator power.
@@ -310,7 +343,7 @@ export type VoteProposal = Message<"medledger.v1.VoteProposal"> & {
  * Use `create(VoteProposalSchema)` to create a new message.
  */
 export const VoteProposalSchema: GenMessage<VoteProposal> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 8);
+  messageDesc(file_medledger_v1_governance, 9);
 
 /**
  * State: `proposal/{id}`.
@@ -389,7 +422,7 @@ export type Proposal = Message<"medledger.v1.Proposal"> & {
  * Use `create(ProposalSchema)` to create a new message.
  */
 export const ProposalSchema: GenMessage<Proposal> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 9);
+  messageDesc(file_medledger_v1_governance, 10);
 
 /**
  * State: `auditor/{did}`: a practitioner's auditor grant, written by a passed GrantAuditor
@@ -428,7 +461,7 @@ export type Auditor = Message<"medledger.v1.Auditor"> & {
  * Use `create(AuditorSchema)` to create a new message.
  */
 export const AuditorSchema: GenMessage<Auditor> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 10);
+  messageDesc(file_medledger_v1_governance, 11);
 
 /**
  * State: `proposals/open`: ids of the open proposals, increasing. Bounded by
@@ -448,7 +481,7 @@ export type OpenProposals = Message<"medledger.v1.OpenProposals"> & {
  * Use `create(OpenProposalsSchema)` to create a new message.
  */
 export const OpenProposalsSchema: GenMessage<OpenProposals> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 11);
+  messageDesc(file_medledger_v1_governance, 12);
 
 /**
  * @generated from enum medledger.v1.ProposalStatus

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/records.proto.
  */
 export const file_medledger_v1_records: GenFile = /*@__PURE__*/
-  fileDesc("ChptZWRsZWRnZXIvdjEvcmVjb3Jkcy5wcm90bxIMbWVkbGVkZ2VyLnYxIoABCgxBbmNob3JSZWNvcmQSEQoJcmVjb3JkX2lkGAEgASgJEhIKCnBhdGllbnRfaWQYAiABKAkSFQoNcmVzb3VyY2VfdHlwZRgDIAEoCRIUCgxjb250ZW50X2hhc2gYBCABKAwSDAoEc2l6ZRgFIAEoBBIOCgZrZXlfaWQYBiABKAkiQwoLRXJhc2VSZWNvcmQSEQoJcmVjb3JkX2lkGAEgASgJEhMKC3JlYXNvbl9oYXNoGAMgASgMSgQIAhADUgZyZWFzb24iIwoOQ29uZmlybUVyYXN1cmUSEQoJcmVjb3JkX2lkGAEgASgJItoCCgxSZWNvcmRBbmNob3ISEQoJcmVjb3JkX2lkGAEgASgJEhIKCnBhdGllbnRfaWQYAiABKAkSEQoJY3VzdG9kaWFuGAMgASgJEhUKDXJlc291cmNlX3R5cGUYBCABKAkSFAoMY29udGVudF9oYXNoGAUgASgMEgwKBHNpemUYBiABKAQSDgoGa2V5X2lkGAcgASgJEhMKC2FuY2hvcmVkX2J5GAggASgJEhcKD2FuY2hvcmVkX2hlaWdodBgJIAEoBBIVCg1lcmFzZWRfaGVpZ2h0GAogASgEEhEKCWVyYXNlZF9ieRgLIAEoCRIZChFlcmFzZV9yZWFzb25faGFzaBgNIAEoDBIgChhlcmFzdXJlX2NvbmZpcm1lZF9oZWlnaHQYDiABKAQSHAoUZXJhc3VyZV9jb25maXJtZWRfYnkYDyABKAlKBAgMEA1SDGVyYXNlX3JlYXNvbmIGcHJvdG8z");
+  fileDesc("ChptZWRsZWRnZXIvdjEvcmVjb3Jkcy5wcm90bxIMbWVkbGVkZ2VyLnYxIr8BCgxBbmNob3JSZWNvcmQSEQoJcmVjb3JkX2lkGAEgASgJEhIKCnBhdGllbnRfaWQYAiABKAkSFQoNcmVzb3VyY2VfdHlwZRgDIAEoCRIUCgxjb250ZW50X2hhc2gYBCABKAwSDAoEc2l6ZRgFIAEoBBIOCgZrZXlfaWQYBiABKAkSDwoHaG9sZGVycxgHIAMoCRIRCgl0aHJlc2hvbGQYCCABKA0SGQoRc2hhcmVfY29tbWl0bWVudHMYCSADKAwiQwoLRXJhc2VSZWNvcmQSEQoJcmVjb3JkX2lkGAEgASgJEhMKC3JlYXNvbl9oYXNoGAMgASgMSgQIAhADUgZyZWFzb24iIwoOQ29uZmlybUVyYXN1cmUSEQoJcmVjb3JkX2lkGAEgASgJIrgDCgxSZWNvcmRBbmNob3ISEQoJcmVjb3JkX2lkGAEgASgJEhIKCnBhdGllbnRfaWQYAiABKAkSEQoJY3VzdG9kaWFuGAMgASgJEhUKDXJlc291cmNlX3R5cGUYBCABKAkSFAoMY29udGVudF9oYXNoGAUgASgMEgwKBHNpemUYBiABKAQSDgoGa2V5X2lkGAcgASgJEhMKC2FuY2hvcmVkX2J5GAggASgJEhcKD2FuY2hvcmVkX2hlaWdodBgJIAEoBBIVCg1lcmFzZWRfaGVpZ2h0GAogASgEEhEKCWVyYXNlZF9ieRgLIAEoCRIZChFlcmFzZV9yZWFzb25faGFzaBgNIAEoDBIgChhlcmFzdXJlX2NvbmZpcm1lZF9oZWlnaHQYDiABKAQSHAoUZXJhc3VyZV9jb25maXJtZWRfYnkYDyABKAkSDwoHaG9sZGVycxgQIAMoCRIRCgl0aHJlc2hvbGQYESABKA0SGQoRc2hhcmVfY29tbWl0bWVudHMYEiADKAwSHQoVZXJhc3VyZV9jb25maXJtYXRpb25zGBMgAygJSgQIDBANUgxlcmFzZV9yZWFzb25iBnByb3RvMw");
 
 /**
  * Signed by a practitioner of the custodian member (or its admin).
@@ -54,12 +54,39 @@ export type AnchorRecord = Message<"medledger.v1.AnchorRecord"> & {
    * gateway (crates/gateway) writes "kc1-" followed by the lowercase hex of the vault's 32-byte
    * key commitment (HMAC-SHA256 under the data key, docs/vault.md), so the anchor commits to
    * the data key, and refuses to serve a record whose anchor does not.
-   * (A dedicated `bytes key_commitment = 7` is planned; adding a field now would break the
-   * struct literals of crates being split elsewhere, so the commitment travels in key_id.)
+   * (A dedicated `bytes key_commitment` field is planned, with the next free number; until then
+   * the commitment travels in key_id.)
    *
    * @generated from field: string key_id = 6;
    */
   keyId: string;
+
+  /**
+   * Threshold custody (docs/rules.md, "Threshold custody"). Empty: a single-custodian record,
+   * held by the custodian alone (threshold 0, no commitments), always accepted. Otherwise exactly
+   * `params/custody` holders (at most MAX_HOLDERS = 7) distinct member ids, each a member with a
+   * registered gateway (`gateway/{member}`), the custodian (the signer's member) first: the
+   * members whose gateways hold the sealed bytes and one share of the data key each.
+   *
+   * @generated from field: repeated string holders = 7;
+   */
+  holders: string[];
+
+  /**
+   * The number of shares that rebuild the data key: `params/custody` threshold; 0 without
+   * holders.
+   *
+   * @generated from field: uint32 threshold = 8;
+   */
+  threshold: number;
+
+  /**
+   * The verifiable-secret-sharing commitments of the data key's shares (docs/vault.md): exactly
+   * `threshold` entries of 32 bytes each; none without holders.
+   *
+   * @generated from field: repeated bytes share_commitments = 9;
+   */
+  shareCommitments: Uint8Array[];
 };
 
 /**
@@ -98,9 +125,11 @@ export const EraseRecordSchema: GenMessage<EraseRecord> = /*@__PURE__*/
 
 /**
  * Signed by the record's custodian: its admin key (the record vault gateway signs with it), or an
- * active practitioner of it whose role may erase records (docs/rules.md). Sent once the custodian
- * has destroyed the record's key after a committed EraseRecord; valid only for an erased record
- * whose erasure is not confirmed yet. It may be sent unordered.
+ * active practitioner of it whose role may erase records (docs/rules.md); for a record with
+ * holders, also by the admin key of any other holder member (its gateway signs with it). Sent
+ * once the signer's gateway has destroyed the record's key (its share of it, for a holder) after
+ * a committed EraseRecord. A single-custodian record's erasure is confirmed once; each holder of
+ * a threshold record confirms once. It may be sent unordered.
  *
  * @generated from message medledger.v1.ConfirmErasure
  */
@@ -187,20 +216,50 @@ export type RecordAnchor = Message<"medledger.v1.RecordAnchor"> & {
   eraseReasonHash: Uint8Array;
 
   /**
-   * The height of the custodian's ConfirmErasure: its gateway destroyed the record's key. 0
-   * while not confirmed; an erased anchor with 0 here is an erasure *requested*, with a height
-   * an erasure *complete*.
+   * The height at which the erasure became complete. A single-custodian record: the
+   * custodian's ConfirmErasure (its gateway destroyed the record's key). A record with holders:
+   * the ConfirmErasure that made the confirmations reach holders - threshold + 1 (fewer than
+   * `threshold` shares can remain). 0 while not complete; an erased anchor with 0 here is an
+   * erasure *requested*, with a height an erasure *complete*.
    *
    * @generated from field: uint64 erasure_confirmed_height = 14;
    */
   erasureConfirmedHeight: bigint;
 
   /**
-   * Who confirmed: the custodian member's id (its admin key) or the DID of its practitioner.
+   * Who sent the ConfirmErasure that completed the erasure: a member's id (its admin key) or
+   * the DID of the custodian's practitioner. Empty while not complete.
    *
    * @generated from field: string erasure_confirmed_by = 15;
    */
   erasureConfirmedBy: string;
+
+  /**
+   * AnchorRecord's threshold custody, as anchored: the holder members (custodian first), the
+   * threshold, and the share commitments (empty, 0 and empty for a single-custodian record).
+   *
+   * @generated from field: repeated string holders = 16;
+   */
+  holders: string[];
+
+  /**
+   * @generated from field: uint32 threshold = 17;
+   */
+  threshold: number;
+
+  /**
+   * @generated from field: repeated bytes share_commitments = 18;
+   */
+  shareCommitments: Uint8Array[];
+
+  /**
+   * Holders whose gateway confirmed that it destroyed its share (ConfirmErasure), member ids in
+   * the order confirmed, each at most once; confirmations after completion are appended too.
+   * Always empty for a single-custodian record (its confirmer is in erasure_confirmed_by).
+   *
+   * @generated from field: repeated string erasure_confirmations = 19;
+   */
+  erasureConfirmations: string[];
 };
 
 /**
