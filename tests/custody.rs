@@ -92,6 +92,28 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
         ],
     );
     assert_eq!(put.status.code(), Some(0));
+    // A second record of the patient, of a kind the patient's consent to hospital-a does not
+    // cover (Observation only), stored at another member.
+    let report_file = net.home().join("report.json");
+    std::fs::write(&report_file, br#"{"resourceType":"DiagnosticReport"}"#).unwrap();
+    let put = medledger(
+        &net,
+        &[
+            "vault",
+            "put",
+            "--from",
+            "hospital-d",
+            "--patient",
+            &patient.id,
+            "--type",
+            "DiagnosticReport",
+            "--file",
+            report_file.to_str().unwrap(),
+            "--record",
+            "dr-u",
+        ],
+    );
+    assert_eq!(put.status.code(), Some(0));
 
     // The anchor lists the holders (lab-b first), the threshold and one commitment per share
     // needed; the ledger proves it like any other value.
@@ -166,6 +188,50 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     assert_eq!(used.len(), 2, "{report}");
     assert!(!used.contains(&"lab-b"), "the custodian is down: {report}");
 
+    // `vault pull`: every record of the patient (the proven list), each read from whichever
+    // holders are up, or refused with the ledger's reason; exit 1 (refused) as one was.
+    let dir = net.home().join("pulled");
+    let pull = medledger(
+        &net,
+        &[
+            "-o",
+            "json",
+            "vault",
+            "pull",
+            "--from",
+            "hospital-a",
+            "--patient",
+            &patient.id,
+            "--purpose",
+            "TREAT",
+            "--out-dir",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(pull.status.code(), Some(1));
+    let pulled: serde_json::Value = serde_json::from_slice(&pull.stdout).unwrap();
+    assert_eq!(
+        (pulled["read"].as_u64(), pulled["refused"].as_u64()),
+        (Some(1), Some(1)),
+        "{pulled}"
+    );
+    assert_eq!(std::fs::read(dir.join("obs-t")).unwrap(), content);
+    let refusal = pulled["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["record_id"] == "dr-u")
+        .unwrap();
+    assert_eq!(refusal["outcome"], "refused", "{pulled}");
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NO_PERMITTING_CONSENT"),
+        "{refusal}"
+    );
+    assert!(!dir.join("dr-u").exists());
+
     // One more holder down: one share is left, below the threshold; the read is refused and
     // says why, naming what each holder answered.
     net.kill9(holders[1], Proc::Gateway);
@@ -208,10 +274,40 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
         !held(&net, holders[2], "obs-t").1.exists()
     })
     .await;
+    eventually("its confirmation on the ledger", async || {
+        !anchor(&net, "obs-t").await.erasure_confirmations.is_empty()
+    })
+    .await;
     let a = anchor(&net, "obs-t").await;
+    assert_eq!(a.erasure_confirmations, [a.holders[2].clone()]);
     assert_eq!(
         a.erasure_confirmed_height, 0,
         "one confirmation of 3 is not complete"
+    );
+    // `verify record` proves it and names the two holders that have not confirmed yet (it
+    // reads the state a certified header attests, which may be a block behind).
+    let want = format!(
+        "share destruction confirmed by 1 of the 2 holders needed (3 hold shares, 2 rebuild the \
+         key); not yet confirmed by {}, {}",
+        a.holders[0], a.holders[1]
+    );
+    let mut said = String::new();
+    eventually("verify record names the unconfirmed holders", async || {
+        let verify = Command::new(support::medledger_bin())
+            .arg("--home")
+            .arg(net.home())
+            .args(["verify", "record", "obs-t"])
+            .env("MEDLEDGER_NODE", net.net.spec.nodes[0].rpc_url())
+            .output()
+            .unwrap();
+        said = String::from_utf8_lossy(&verify.stdout).into_owned();
+        assert!(verify.status.success(), "{said}");
+        said.contains(&want)
+    })
+    .await;
+    assert!(
+        said.starts_with("VERIFIED record obs-t ERASURE REQUESTED"),
+        "{said}"
     );
     net.net.start(holders[0], Proc::Gateway).unwrap();
     net.net.start(holders[1], Proc::Gateway).unwrap();

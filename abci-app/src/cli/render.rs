@@ -358,6 +358,12 @@ impl Render for pb::RecordAnchor {
             ("content_hash", hex(&self.content_hash)),
             ("size", self.size.to_string()),
             ("key_id", text(&self.key_id)),
+            ("holders", list(&self.holders)),
+            ("threshold", self.threshold.to_string()),
+            (
+                "share_commitments",
+                self.share_commitments.len().to_string(),
+            ),
             ("anchored_by", text(&self.anchored_by)),
             ("anchored_height", height(self.anchored_height)),
             ("erased_height", height(self.erased_height)),
@@ -368,6 +374,7 @@ impl Render for pb::RecordAnchor {
                 height(self.erasure_confirmed_height),
             ),
             ("erasure_confirmed_by", text(&self.erasure_confirmed_by)),
+            ("erasure_confirmations", list(&self.erasure_confirmations)),
         ]
     }
 }

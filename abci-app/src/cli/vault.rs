@@ -44,6 +44,9 @@ pub enum VaultCmd {
     /// Every record anchored for a patient at any member, proven complete: id, type, custodian,
     /// anchored height and erasure (the same as `query --prove records PATIENT`).
     List(VaultListArgs),
+    /// Read every record of a patient that the signer's consent covers, from whichever of each
+    /// record's holders are up, into a directory; each refusal is reported with its reason.
+    Pull(VaultPullArgs),
 }
 
 impl VaultCmd {
@@ -54,6 +57,7 @@ impl VaultCmd {
             VaultCmd::Get(a) => a.run(ctx).await,
             VaultCmd::Erase(a) => a.run(ctx).await,
             VaultCmd::List(a) => a.run(ctx).await,
+            VaultCmd::Pull(a) => a.run(ctx).await,
         }
     }
 }
@@ -169,76 +173,19 @@ impl VaultGetArgs {
             return refused_msg(&format!("no record {record:?} on the ledger"), out);
         };
         let pctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
-        let member = pctx.subject.clone();
-        let box_key_file = self.box_key.clone().unwrap_or_else(|| {
-            ctx.home
-                .join("localnet")
-                .join(&member)
-                .join("gateway")
-                .join("box.key")
-        });
-        let box_key = medledger_gateway::keyfiles::load_box_key(&box_key_file)
-            .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))?;
+        let box_key = reader_box_key(ctx, &pctx.subject, self.box_key.as_ref())?;
         let purpose = Purpose::from(self.purpose);
-        // Unordered: no sequence to fetch, so reads from many terminals of one member
-        // never collide, and the gateway may resend it safely.
-        let tx = gw::unordered_log_access_tx(
-            &key,
-            &pctx.chain_id,
-            &anchor.patient_id,
-            record,
-            &anchor.resource_type,
-            purpose,
-        )?;
-        let (answer, plain, endpoint, holders_used) = if anchor.holders.is_empty() {
-            // Held whole by its custodian.
-            let endpoint = gateway_of(&client, &anchor.custodian).await?;
-            let answer = match GatewayClient::new(&endpoint, key)
-                .get(record, purpose, &tx)
-                .await
-            {
-                Ok(a) => a,
-                Err(e) => return refused(e, out),
-            };
-            let plain = gw::open_released(&answer, &box_key, Some(&anchor.content_hash))
-                .map_err(|e| anyhow::anyhow!("opening the released record: {e}"))?;
-            (answer, plain, endpoint, Vec::new())
-        } else {
-            // Threshold custody: `threshold` shares from the holders, whichever are up.
-            let mut holders = Vec::new();
-            for m in &anchor.holders {
-                match gateway_of(&client, m).await {
-                    Ok(endpoint) => holders.push(gw::HolderEndpoint {
-                        member: m.clone(),
-                        endpoint,
-                    }),
-                    Err(e) => tracing::warn!("holder {m}: {e:#}"),
-                }
-            }
-            let read = match gw::read_from_holders(
-                &key,
-                &holders,
-                &anchor,
-                purpose,
-                &tx,
-                &box_key,
-                &pctx.chain_id,
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => return refused(e, out),
-            };
-            for r in &read.refusals {
-                tracing::warn!("holder {r}");
-            }
-            let endpoint = holders
-                .iter()
-                .find(|h| read.used.first() == Some(&h.member))
-                .map(|h| h.endpoint.clone())
-                .unwrap_or_default();
-            (read.answer, read.plaintext, endpoint, read.used)
+        let fetched = match fetch(&client, &key, &pctx.chain_id, &box_key, &anchor, purpose).await?
+        {
+            Ok(f) => f,
+            Err(e) => return refused(e, out),
         };
+        let Fetched {
+            answer,
+            plain,
+            endpoint,
+            holders_used,
+        } = fetched;
         // Read your own writes: the gateway committed the access through its own node;
         // wait until ours has that block too, so that a `verify access` right after
         // sees it.
@@ -374,6 +321,276 @@ impl VaultListArgs {
         .await?;
         Ok(Exit::Ok)
     }
+}
+
+/// `vault pull`.
+#[derive(Debug, Args)]
+pub struct VaultPullArgs {
+    /// Node and signer.
+    #[command(flatten)]
+    common: VaultCommon,
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// Purpose of use.
+    #[arg(long, value_enum)]
+    purpose: PurposeArg,
+    /// Where to write the records (one file per record, named by its id; created if missing).
+    #[arg(long = "out-dir")]
+    out_dir: PathBuf,
+    /// The reader member's box key file (default: <home>/localnet/<member>/gateway/box.key).
+    #[arg(long = "box-key")]
+    box_key: Option<PathBuf>,
+}
+
+/// One record of a `vault pull`.
+#[derive(Serialize)]
+struct Pulled {
+    record_id: String,
+    resource_type: String,
+    custodian: String,
+    /// `read`, `refused` or `erased`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_index: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    holders_used: Vec<String>,
+    /// Why it was not read: the gateway's or the ledger's words, with the code when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl VaultPullArgs {
+    /// Lists the patient's records with proofs (the list is proven complete), then reads each
+    /// one that is not erased as `vault get` does. Exit 0 when every record was read or is
+    /// erased; [`Exit::Refused`] when any was refused (the report says which and why).
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let out = ctx.out;
+        let key = ctx.keyring.get(&self.common.from)?;
+        let client = Client::new(&self.common.node.node)?;
+        let mut reader = Reader::new(Client::new(&self.common.node.node)?, 0, true);
+        let (_, ids) = reader
+            .read_ids(
+                &keys::List::PatientRecords(&self.patient),
+                medledger_tx::limits::MAX_HISTORY_READ,
+            )
+            .await?;
+        let pctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
+        let box_key = reader_box_key(ctx, &pctx.subject, self.box_key.as_ref())?;
+        let purpose = Purpose::from(self.purpose);
+        std::fs::create_dir_all(&self.out_dir)
+            .with_context(|| format!("creating {}", self.out_dir.display()))?;
+        let mut pulled = Vec::new();
+        let mut last_height = 0;
+        for id in ids {
+            let anchor = reader
+                .read_msg::<pb::RecordAnchor>(&keys::record(&id))
+                .await?
+                .value
+                .with_context(|| format!("record/{id} is listed but absent"))?;
+            let mut p = Pulled {
+                record_id: id.clone(),
+                resource_type: anchor.resource_type.clone(),
+                custodian: anchor.custodian.clone(),
+                outcome: "erased",
+                file: None,
+                size: None,
+                access_index: None,
+                holders_used: Vec::new(),
+                reason: None,
+            };
+            if anchor.erased_height == 0 {
+                match fetch(&client, &key, &pctx.chain_id, &box_key, &anchor, purpose).await? {
+                    Ok(f) => {
+                        // Record ids are the ledger's (`[A-Za-z0-9._:-]`, checked when
+                        // anchored); hex keeps any other name from leaving the directory.
+                        let plain_name = id
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                        let safe = if plain_name {
+                            id.clone()
+                        } else {
+                            hex::encode(id.as_bytes())
+                        };
+                        let file = self.out_dir.join(safe);
+                        std::fs::write(&file, &f.plain)
+                            .with_context(|| format!("writing {}", file.display()))?;
+                        last_height = last_height.max(f.answer.access_height);
+                        p.outcome = "read";
+                        p.file = Some(file.display().to_string());
+                        p.size = Some(f.plain.len());
+                        p.access_index = Some(f.answer.access_index);
+                        p.holders_used = f.holders_used;
+                    }
+                    Err(e) => {
+                        p.outcome = "refused";
+                        p.reason = Some(refusal_reason(&e));
+                    }
+                }
+            }
+            pulled.push(p);
+        }
+        wait_for_height(&client, last_height).await?;
+        let count = |o: &str| pulled.iter().filter(|p| p.outcome == o).count();
+        let (read, refused_n, erased) = (count("read"), count("refused"), count("erased"));
+        if out == Output::Json {
+            print_json(&serde_json::json!({
+                "patient_id": self.patient,
+                "read": read,
+                "refused": refused_n,
+                "erased": erased,
+                "records": pulled,
+            }))?;
+        } else {
+            for p in &pulled {
+                match p.outcome {
+                    "read" => println!(
+                        "read     {} ({}) from {}: {}",
+                        p.record_id,
+                        p.resource_type,
+                        if p.holders_used.is_empty() {
+                            p.custodian.clone()
+                        } else {
+                            p.holders_used.join(" + ")
+                        },
+                        p.file.as_deref().unwrap_or("")
+                    ),
+                    "refused" => println!(
+                        "REFUSED  {} ({}) at {}: {}",
+                        p.record_id,
+                        p.resource_type,
+                        p.custodian,
+                        p.reason.as_deref().unwrap_or("")
+                    ),
+                    _ => println!("erased   {} ({})", p.record_id, p.resource_type),
+                }
+            }
+            println!(
+                "{read} read, {refused_n} refused, {erased} erased, of {} records of {} (the list is proven complete)",
+                pulled.len(),
+                self.patient
+            );
+        }
+        Ok(if refused_n == 0 {
+            Exit::Ok
+        } else {
+            Exit::Refused
+        })
+    }
+}
+
+/// A gateway's refusal in one line: the HTTP status, the ledger's code when it has one, and
+/// the words.
+fn refusal_reason(e: &ClientError) -> String {
+    match e {
+        ClientError::Status { status, body } => match (&body.code_name, body.code) {
+            (Some(n), Some(c)) => format!("HTTP {status}: {n} ({c}): {}", body.error),
+            _ => format!("HTTP {status}: {}", body.error),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// A record read through the vault: the gateway's answer, the opened record, the gateway that
+/// answered first and (threshold custody) the holders whose shares opened it.
+struct Fetched {
+    answer: medledger_gateway::api::GetRecordAnswer,
+    plain: Vec<u8>,
+    endpoint: String,
+    holders_used: Vec<String>,
+}
+
+/// The reader member's box key: `--box-key`, else the localnet's file for `member`.
+fn reader_box_key(
+    ctx: &Ctx,
+    member: &str,
+    file: Option<&PathBuf>,
+) -> anyhow::Result<medledger_vault::share::MemberBoxKey> {
+    let file = file.cloned().unwrap_or_else(|| {
+        ctx.home
+            .join("localnet")
+            .join(member)
+            .join("gateway")
+            .join("box.key")
+    });
+    medledger_gateway::keyfiles::load_box_key(&file)
+        .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))
+}
+
+/// Reads the record `anchor` names for `purpose`: commits the signer's access (unordered, so
+/// reads from many terminals never collide and a gateway may resend it), then has the record's
+/// custodian release it, or (threshold custody) `threshold` of its holders release their shares,
+/// whichever are up. The inner error is the gateway's refusal.
+async fn fetch(
+    client: &Client,
+    key: &ed25519_dalek::SigningKey,
+    chain_id: &str,
+    box_key: &medledger_vault::share::MemberBoxKey,
+    anchor: &pb::RecordAnchor,
+    purpose: Purpose,
+) -> anyhow::Result<Result<Fetched, ClientError>> {
+    let record = &anchor.record_id;
+    let tx = gw::unordered_log_access_tx(
+        key,
+        chain_id,
+        &anchor.patient_id,
+        record,
+        &anchor.resource_type,
+        purpose,
+    )?;
+    if anchor.holders.is_empty() {
+        // Held whole by its custodian.
+        let endpoint = gateway_of(client, &anchor.custodian).await?;
+        let answer = match GatewayClient::new(&endpoint, key.clone())
+            .get(record, purpose, &tx)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let plain = gw::open_released(&answer, box_key, Some(&anchor.content_hash))
+            .map_err(|e| anyhow::anyhow!("opening the released record: {e}"))?;
+        return Ok(Ok(Fetched {
+            answer,
+            plain,
+            endpoint,
+            holders_used: Vec::new(),
+        }));
+    }
+    // Threshold custody: `threshold` shares from the holders, whichever are up.
+    let mut holders = Vec::new();
+    for m in &anchor.holders {
+        match gateway_of(client, m).await {
+            Ok(endpoint) => holders.push(gw::HolderEndpoint {
+                member: m.clone(),
+                endpoint,
+            }),
+            Err(e) => tracing::warn!("holder {m}: {e:#}"),
+        }
+    }
+    let read =
+        match gw::read_from_holders(key, &holders, anchor, purpose, &tx, box_key, chain_id).await {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+    for r in &read.refusals {
+        tracing::warn!("holder {r}");
+    }
+    let endpoint = holders
+        .iter()
+        .find(|h| read.used.first() == Some(&h.member))
+        .map(|h| h.endpoint.clone())
+        .unwrap_or_default();
+    Ok(Ok(Fetched {
+        answer: read.answer,
+        plain: read.plaintext,
+        endpoint,
+        holders_used: read.used,
+    }))
 }
 
 /// The record's anchor, proven against the committed app hash: its holders, threshold and share

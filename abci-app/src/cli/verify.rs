@@ -237,7 +237,8 @@ pub struct RecordVerify {
 
 impl RecordVerify {
     /// Verifies the record's anchor and prints where it stands: `EXISTS`, `ERASURE REQUESTED
-    /// …` (the custodian has not yet confirmed that the key is destroyed) or `ERASURE COMPLETE
+    /// …` (the custodian, or too few share holders, have not yet confirmed that the key is
+    /// destroyed; the holders that have not are named) or `ERASURE COMPLETE
     /// …` ([`medledger_query::records::erasure_state`]), `ABSENT` when proven absent; then its
     /// fields.
     async fn run(self, v: &Verifier) -> anyhow::Result<()> {

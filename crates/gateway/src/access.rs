@@ -64,8 +64,8 @@ pub fn scope(key: &[u8]) -> Scope<'_> {
     let first = rest.split('/').next().unwrap_or("");
     match head {
         "validators" | "cert" | "member" | "member-tombstone" | "gateway" | "consensus"
-        | "app-version" | "upgrade" | "counter" | "proposal" | "proposals" | "policy"
-        | "practitioner" | "params" | "auditor" => Scope::Public,
+        | "app-version" | "block-time" | "upgrade" | "counter" | "proposal" | "proposals"
+        | "policy" | "practitioner" | "params" | "auditor" => Scope::Public,
         "keyowner" | "seq" | "nonce" if !first.is_empty() => Scope::OwnKey(first),
         "patient" | "patient-consents" | "grants" | "access" | "guardians" | "coverage"
         | "patient-records" | "evidence" | "guardian-change"

@@ -83,6 +83,23 @@ struct Gw {
     _dir: TempDir,
 }
 
+/// The localnet with threshold custody off (`params/custody` removed from its genesis): these
+/// tests exercise the single-custodian vault, which every record anchored without holders keeps
+/// using; `tests/custody.rs` runs threshold custody on the same localnet.
+async fn single_custodian_net() -> TestNet {
+    let net = TestNet::prepare();
+    net.edit_genesis(|g| {
+        if let Some(state) = g["app_state"].as_object_mut() {
+            assert!(
+                state.remove("custody").is_some(),
+                "the localnet deploys custody"
+            );
+        }
+    });
+    net.up().await;
+    net
+}
+
 async fn start_gateway(net: &TestNet, member: &str, seed: u8) -> Gw {
     start_gateway_with(net, member, seed, 10_000).await
 }
@@ -164,7 +181,7 @@ async fn next_seq(net: &TestNet, key: &SigningKey) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
-    let net = TestNet::start().await;
+    let net = single_custodian_net().await;
     let hospital = net.member_key("hospital-a");
     let insurer = net.member_key("insurer-c");
     let lab_gw = start_gateway(&net, "lab-b", 1).await;
@@ -463,7 +480,7 @@ fn hex_query(key: &[u8]) -> String {
 /// destroys the key at the custodian's gateway, which confirms it on chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_destroys_the_key() {
-    let net = TestNet::start().await;
+    let net = single_custodian_net().await;
     let hospital = net.member_key("hospital-a");
     // A small replay cache, so that the flood below would fill it (as 100,000 requests did live).
     let lab_gw = start_gateway_with(&net, "lab-b", 11, 64).await;
@@ -908,7 +925,7 @@ async fn statuses_become(c: &GatewayClient, token: &str, paths: &[String], want:
 /// hospital-a reads hospital-a's patient only, one for every member reads both; revoked, nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_privacy_officer_reads_another_members_patient_only_with_a_governance_grant() {
-    let net = TestNet::start().await;
+    let net = single_custodian_net().await;
     let lab_gw = start_gateway(&net, "lab-b", 61).await;
     let Patient {
         id: a_patient,

@@ -785,6 +785,13 @@ impl Ledger {
                 ],
             ));
         }
+        // The block's time, proven like any value, so a reader learns how old a state is. Written
+        // with the block's other writes: on a live chain every block writes its checkpoint
+        // certificate, so every state carries its time; a block that changes nothing else
+        // (only refused txs) still leaves the app hash as it was.
+        if !block.writes().is_empty() {
+            block.put_u64(keys::block_time(), time);
+        }
         let writes = block.into_writes();
         let staged = self.store.stage(height, &writes)?.with_block_time(time);
         let app_hash = staged.root;

@@ -531,10 +531,15 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
         let expected = match stop {
             Stop::StateMachine => {
                 let v = decode_and_verify(&tx).unwrap();
-                let seq = WriteSet::from([(
-                    keys::sequence(v.signer()),
-                    Some(keys::encode_u64(v.body().sequence + 1)),
-                )]);
+                // The consumed sequence, and the block's time that any block writing
+                // something records.
+                let seq = WriteSet::from([
+                    (
+                        keys::sequence(v.signer()),
+                        Some(keys::encode_u64(v.body().sequence + 1)),
+                    ),
+                    (keys::block_time(), Some(keys::encode_u64(c.time))),
+                ]);
                 let root = c.ledger().store().stage(c.height, &seq).unwrap().root;
                 assert_ne!(
                     root, before,

@@ -290,6 +290,14 @@ pub fn app_version() -> Vec<u8> {
     b"app-version".to_vec()
 }
 
+/// `block-time` → counter: the time (Unix seconds, from its header) of the last block that wrote
+/// anything: on a live chain every block, since each carries its checkpoint certificate. A proof
+/// of it at a certified height tells a verifier how old the state it reads is (the patient page
+/// warns when it is over 2 minutes old).
+pub fn block_time() -> Vec<u8> {
+    b"block-time".to_vec()
+}
+
 /// `consensus/params` → CometBFT's consensus parameters as InitChain gave them (the protobuf
 /// `tendermint.types.ConsensusParams` of CometBFT v0.38). Written at genesis and never changed
 /// by a tx; an upgrade hands them back to CometBFT with the new app version, because CometBFT

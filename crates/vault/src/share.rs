@@ -145,13 +145,27 @@ pub fn share_data_key(
     rng: &mut impl CryptoRng,
 ) -> Result<SharedKey> {
     let info = share_info(record_id, reader_member_id)?;
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(reader_public)
+    let (enc, ciphertext) = hpke_seal(reader_public, &info, key.as_bytes(), rng)?;
+    Ok(SharedKey { enc, ciphertext })
+}
+
+/// HPKE base-mode single-shot seal (X25519-HKDF-SHA256, HKDF-SHA256, ChaCha20-Poly1305, no AAD)
+/// of `plain` to `public` under `info`: the encapsulated key and a ciphertext of exactly `C`
+/// bytes (`plain` + the tag). The one sealing path of data keys ([`share_data_key`]) and key
+/// shares ([`crate::threshold::seal_share`]).
+pub(crate) fn hpke_seal<const C: usize>(
+    public: &[u8; X25519_LEN],
+    info: &[u8],
+    plain: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<([u8; X25519_LEN], [u8; C])> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(public)
         .map_err(|_| VaultError::BadBoxPublicKey)?;
     let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
         &OpModeS::Base,
         &pk,
-        &info,
-        key.as_bytes(),
+        info,
+        plain,
         &[],
         rng,
     )
@@ -161,12 +175,34 @@ pub fn share_data_key(
     })?;
     let mut enc_bytes = [0u8; X25519_LEN];
     enc_bytes.copy_from_slice(&enc.to_bytes());
-    let ciphertext = <[u8; DATA_KEY_LEN + TAG_LEN]>::try_from(ct.as_slice())
-        .map_err(|_| VaultError::EncryptFailed)?;
-    Ok(SharedKey {
-        enc: enc_bytes,
-        ciphertext,
-    })
+    let ciphertext = <[u8; C]>::try_from(ct.as_slice()).map_err(|_| VaultError::EncryptFailed)?;
+    Ok((enc_bytes, ciphertext))
+}
+
+/// Opens what [`hpke_seal`] sealed to `recipient` under `info`; any mismatch (key, info, bytes)
+/// is `DecryptFailed`, and a plaintext of another length than `P` too.
+pub(crate) fn hpke_open<const P: usize>(
+    recipient: &MemberBoxKey,
+    enc: &[u8; X25519_LEN],
+    info: &[u8],
+    ciphertext: &[u8],
+) -> Result<Zeroizing<[u8; P]>> {
+    let enc =
+        <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| VaultError::DecryptFailed)?;
+    let plain = Zeroizing::new(
+        hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
+            &OpModeR::Base,
+            &recipient.secret,
+            &enc,
+            info,
+            ciphertext,
+            &[],
+        )
+        .map_err(|_| VaultError::DecryptFailed)?,
+    );
+    Ok(Zeroizing::new(
+        <[u8; P]>::try_from(plain.as_slice()).map_err(|_| VaultError::DecryptFailed)?,
+    ))
 }
 
 /// Opens a shared data key with the reader's box key. Refuses a share made for another record,
@@ -178,24 +214,8 @@ pub fn open_shared_key(
     shared: &SharedKey,
 ) -> Result<DataKey> {
     let info = share_info(record_id, reader_member_id)?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&shared.enc)
-        .map_err(|_| VaultError::DecryptFailed)?;
-    let plain = Zeroizing::new(
-        hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
-            &OpModeR::Base,
-            &reader.secret,
-            &enc,
-            &info,
-            &shared.ciphertext,
-            &[],
-        )
-        .map_err(|_| VaultError::DecryptFailed)?,
-    );
-    let mut bytes =
-        <[u8; DATA_KEY_LEN]>::try_from(plain.as_slice()).map_err(|_| VaultError::DecryptFailed)?;
-    let key = DataKey::from_bytes(bytes);
-    bytes.zeroize();
-    Ok(key)
+    let bytes = hpke_open::<DATA_KEY_LEN>(reader, &shared.enc, &info, &shared.ciphertext)?;
+    Ok(DataKey::from_bytes(*bytes))
 }
 
 /// The statement a member's Ed25519 admin key signs to register its X25519 box key:

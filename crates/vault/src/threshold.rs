@@ -22,10 +22,6 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
-use hpke::aead::ChaCha20Poly1305;
-use hpke::kdf::HkdfSha256;
-use hpke::kem::X25519HkdfSha256;
-use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use rand_core_v010::CryptoRng;
 use sha2_v011::{Digest, Sha256};
 use vsss_rs::{
@@ -37,9 +33,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::codec::{check_id, put_lp, Reader};
 use crate::error::VaultError;
 use crate::record::{self, DataKey, RecordMeta, SealedRecord, DATA_KEY_LEN, TAG_LEN};
-use crate::share::{MemberBoxKey, X25519_LEN};
+use crate::share::{hpke_open, hpke_seal, MemberBoxKey, X25519_LEN};
 
-type Kem = X25519HkdfSha256;
 /// A share as `vsss-rs` sees it: identifier and value are scalars of Ristretto255.
 type VShare = DefaultShare<IdentifierPrimeField<Scalar>, IdentifierPrimeField<Scalar>>;
 /// A Feldman verifier: a Ristretto point.
@@ -510,28 +505,11 @@ pub fn seal_share(
     rng: &mut impl CryptoRng,
 ) -> Result<SealedShare> {
     let info = key_share_info(chain_id, record_id, recipient_member_id, share.index)?;
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient_public)
-        .map_err(|_| VaultError::BadBoxPublicKey)?;
     let value = Zeroizing::new(share.value.to_bytes());
-    let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
-        &OpModeS::Base,
-        &pk,
-        &info,
-        value.as_slice(),
-        &[],
-        rng,
-    )
-    .map_err(|e| match e {
-        hpke::HpkeError::EncapError => VaultError::BadBoxPublicKey,
-        _ => VaultError::EncryptFailed,
-    })?;
-    let mut enc_bytes = [0u8; X25519_LEN];
-    enc_bytes.copy_from_slice(&enc.to_bytes());
-    let ciphertext = <[u8; POINT_LEN + TAG_LEN]>::try_from(ct.as_slice())
-        .map_err(|_| VaultError::EncryptFailed)?;
+    let (enc, ciphertext) = hpke_seal(recipient_public, &info, value.as_slice(), rng)?;
     Ok(SealedShare {
         index: share.index,
-        enc: enc_bytes,
+        enc,
         ciphertext,
     })
 }
@@ -546,25 +524,7 @@ pub fn open_share(
     sealed: &SealedShare,
 ) -> Result<KeyShare> {
     let info = key_share_info(chain_id, record_id, recipient_member_id, sealed.index)?;
-    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
-        .map_err(|_| VaultError::DecryptFailed)?;
-    // The box key keeps its HPKE secret to itself (crate::share); rebuild it from its bytes.
-    let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(recipient.secret_bytes().as_slice())
-        .map_err(|_| VaultError::DecryptFailed)?;
-    let plain = Zeroizing::new(
-        hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
-            &OpModeR::Base,
-            &secret,
-            &enc,
-            &info,
-            &sealed.ciphertext,
-            &[],
-        )
-        .map_err(|_| VaultError::DecryptFailed)?,
-    );
-    let value = Zeroizing::new(
-        <[u8; POINT_LEN]>::try_from(plain.as_slice()).map_err(|_| VaultError::DecryptFailed)?,
-    );
+    let value = hpke_open::<POINT_LEN>(recipient, &sealed.enc, &info, &sealed.ciphertext)?;
     KeyShare::from_parts(sealed.index, &value)
 }
 

@@ -948,6 +948,8 @@ impl Harness {
             let expected = if writes.is_empty() {
                 before
             } else {
+                // A block that writes anything records its time too.
+                writes.insert(keys::block_time(), Some(keys::encode_u64(self.time)));
                 self.ledger
                     .store()
                     .stage(self.height, &writes)
