@@ -19,6 +19,7 @@ mod custody;
 mod deploy;
 mod faults;
 mod fhir;
+mod fhir_search;
 mod governance;
 mod hapi;
 mod journey;

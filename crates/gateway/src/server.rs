@@ -12,7 +12,7 @@ use crate::pages;
 use crate::records::{anchor_record, erase_record, get_record, put_record, MAX_BODY_BYTES};
 use crate::state::State;
 
-/// Every route, with the per-address limit, the metrics and the body limits.
+/// Every route, with the per-address limit, the metrics, the body limits and CORS for FHIR.
 pub(crate) fn router(state: Arc<State>) -> Router {
     let per_ip = state.gate.ip_limiter();
     Router::new()
@@ -47,10 +47,16 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             state.metrics.clone(),
             crate::metrics::track,
         ))
+        // An unknown path: an OperationOutcome under /fhir, the empty 404 elsewhere.
+        .fallback(crate::fhir::not_found)
         .layer(DefaultBodyLimit::max(crate::auth::MAX_SMALL_BODY_BYTES))
+        // CORS for /fhir: preflights are answered inside the per-address limit (they count),
+        // the origin headers are added outside it (a 429 is readable by the app it throttles).
+        .layer(axum::middleware::from_fn(crate::fhir::cors_preflight))
         .layer(axum::middleware::from_fn_with_state(
             per_ip,
             crate::auth::per_ip_limit,
         ))
+        .layer(axum::middleware::from_fn(crate::fhir::cors_headers))
         .with_state(state)
 }

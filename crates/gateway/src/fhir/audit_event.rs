@@ -20,34 +20,7 @@ pub(super) async fn certified_history(
     page: Page,
 ) -> Result<HistoryPage, FhirError> {
     let unavailable = FhirError::unavailable;
-    let height = match page.height {
-        Some(h) => h,
-        None => {
-            let (latest, _) = st
-                .client
-                .query_raw(&keys::latest_certificate(), 0)
-                .await
-                .map_err(unavailable)?;
-            latest
-                .as_deref()
-                .and_then(keys::decode_u64)
-                .ok_or_else(|| {
-                    FhirError::unavailable(
-                        "no checkpoint certificate yet (the first, of state 0, is in block 2)",
-                    )
-                })?
-        }
-    };
-    let (cert, _) = st
-        .client
-        .query_raw(&keys::certificate(height), 0)
-        .await
-        .map_err(unavailable)?;
-    let certificate = cert.ok_or_else(|| {
-        FhirError::not_found(format!(
-            "no certificate of state {height}: start the search again without _height"
-        ))
-    })?;
+    let (height, certificate) = certified_height(st, page.height).await?;
     let (count, height) = st
         .client
         .read_with_proof(&keys::access_count(patient), height)
@@ -104,50 +77,84 @@ pub(super) fn proof_extension(read: &medledger_query::history::ProvenRead) -> Va
     json!({ "url": PROOF_EXTENSION_URL, "extension": parts })
 }
 
+/// `GET /fhir/AuditEvent?patient=…`: one page of the patient's proven history (`date` filters
+/// what the page's index range holds; `_summary=count` reads the proven count only).
 pub(super) async fn search_audit_events(
     AxState(st): AxState<Arc<State>>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
-    let ps = params(&q)?;
-    only_params(&ps, &["patient", "date", "_count", "_offset", "_height"])?;
-    let p = patient_param(&ps)?;
+    let search = Search::parse(
+        &q,
+        &headers,
+        &["patient", "date", "_count", "_offset", "_height"],
+    )?;
+    let p = search.patient()?;
     require_patient(&st, &authed.who, &p).await?;
-    let filters = ps
-        .iter()
-        .filter(|(k, _)| k == "date")
-        .map(|(_, v)| date_filter(v))
+    let filters = search
+        .all("date")
+        .map(date_filter)
         .collect::<Result<Vec<_>, _>>()?;
-    let page = page_params(&ps, AUDIT_PAGE.0, AUDIT_PAGE.1)?;
-    let HistoryPage {
-        n,
-        events,
-        reads,
-        attestation: a,
-        certificate: cert,
-    } = certified_history(&st, &p, page).await?;
+    let mut page = search.page(AUDIT_PAGE.0, AUDIT_PAGE.1)?;
+    if search.count_only {
+        if !filters.is_empty() {
+            return Err(FhirError {
+                element: Some("_summary".into()),
+                ..FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    "_summary=count with date is not supported: the ledger proves the count of \
+                     a whole history, and a date search's total is known only by reading every \
+                     event (page through it, or count without date)",
+                )
+            });
+        }
+        // The proven count, no events read.
+        page.offset = 0;
+        page.count = 0;
+    }
+    let history = certified_history(&st, &p, page).await?;
+    let mut bundle = audit_searchset(&st, &p, &history, &filters);
+    let base = format!("{}/fhir/AuditEvent", st.public_url);
+    let fixed = search.fixed(&["patient", "date"]);
+    let height = history.attestation.height;
+    bundle["link"] = links_json(if search.count_only {
+        summary_links(&base, &fixed, height)
+    } else {
+        page_links(&base, &fixed, page, height, history.n)
+    });
+    search.finish(&mut bundle);
+    Ok(fhir(StatusCode::OK, &bundle))
+}
+
+/// The searchset Bundle of a history page's events that pass `filters`: ids, full URLs and each
+/// entry's proof; the certificate and the count's proof (completeness) on the Bundle.
+fn audit_searchset(st: &State, p: &str, h: &HistoryPage, filters: &[DateFilter]) -> Value {
+    let a = &h.attestation;
     let keep = |e: &pb::AccessEvent| filters.iter().all(|f| f.keeps(e.time));
-    let kept: Vec<(usize, &pb::AccessEvent)> =
-        events.iter().enumerate().filter(|(_, e)| keep(e)).collect();
+    let kept: Vec<(usize, &pb::AccessEvent)> = h
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| keep(e))
+        .collect();
     let chosen: Vec<pb::AccessEvent> = kept.iter().map(|(_, e)| (*e).clone()).collect();
-    let chain = st.node.chain_id().to_string();
     let mut bundle = fhir_audit_bundle(
-        &p,
+        p,
         &chosen,
         &ProvenanceInfo {
-            chain_id: chain.clone(),
+            chain_id: st.node.chain_id().to_string(),
             height: a.height,
             app_hash_hex: hex::encode(&a.app_hash),
         },
     );
-    // A search answer: ids, full URLs, each entry's proof; the certificate and the count's proof
-    // (completeness) on the Bundle.
     if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
         for (entry, (i, e)) in entries.iter_mut().zip(&kept) {
             let id = format!("{}-{}", e.patient_id, e.index);
             let resource = &mut entry["resource"];
             resource["id"] = json!(id);
-            resource["meta"] = json!({ "extension": [proof_extension(&reads[i + 1])] });
+            resource["meta"] = json!({ "extension": [proof_extension(&h.reads[i + 1])] });
             entry["fullUrl"] = json!(format!("{}/fhir/AuditEvent/{id}", st.public_url));
             entry["search"] = json!({ "mode": "match" });
         }
@@ -156,37 +163,18 @@ pub(super) async fn search_audit_events(
     // The number of matches over all pages: the proven count, when no date filters (a date
     // search's total is not known without reading every page, so it is left out).
     if filters.is_empty() {
-        bundle["total"] = json!(n);
+        bundle["total"] = json!(h.n);
     } else if let Some(b) = bundle.as_object_mut() {
         b.remove("total");
     }
-    let fixed: Vec<(String, String)> = ps
-        .iter()
-        .filter(|(k, _)| k == "patient" || k == "date")
-        .cloned()
-        .collect();
-    bundle["link"] = Value::Array(
-        page_links(
-            &format!("{}/fhir/AuditEvent", st.public_url),
-            &fixed,
-            page,
-            a.height,
-            n,
-        )
-        .into_iter()
-        .map(|(relation, url)| json!({ "relation": relation, "url": url }))
-        .collect(),
-    );
     if let Some(ext) = bundle["meta"]["extension"][0]["extension"].as_array_mut() {
-        ext.push(
-            json!({ "url": "certificate", "valueBase64Binary": Base64::encode_string(&cert) }),
-        );
+        ext.push(json!({ "url": "certificate", "valueBase64Binary": Base64::encode_string(&h.certificate) }));
         ext.push(json!({ "url": "signers", "valueString": a.signers.join(",") }));
     }
     if let Some(exts) = bundle["meta"]["extension"].as_array_mut() {
-        exts.push(proof_extension(&reads[0]));
+        exts.push(proof_extension(&h.reads[0]));
     }
-    Ok(fhir(StatusCode::OK, &bundle))
+    bundle
 }
 
 /// `GET /fhir/AuditEvent/{patient}-{index}`: one event, proven at the latest certified height.

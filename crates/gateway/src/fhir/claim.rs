@@ -22,7 +22,14 @@ pub(super) fn require_biller(st: &State, who: &Requester) -> Result<(), FhirErro
 
 /// A FHIR Claim as the ledger's SubmitClaim, for this gateway's member only.
 pub(super) fn claim_msg(st: &State, v: &Value) -> Result<Msg, FhirError> {
-    let (claim, provider) = map::claim_from_fhir(v)?;
+    claim_mapped(st, v).map(|(msg, _)| msg)
+}
+
+/// [`claim_msg`], with the mapping's warnings as an OperationOutcome (for `$prepare`).
+fn claim_mapped(st: &State, v: &Value) -> Result<(Msg, Option<Value>), FhirError> {
+    let mapped = map::map_claim(v)?;
+    let outcome = map::warnings_outcome(&mapped.warnings);
+    let (claim, provider) = mapped.value;
     if let Some(p) = provider {
         if p != st.member_id {
             return Err(FhirError {
@@ -38,7 +45,7 @@ pub(super) fn claim_msg(st: &State, v: &Value) -> Result<Msg, FhirError> {
             });
         }
     }
-    Ok(Msg::SubmitClaim(claim))
+    Ok((Msg::SubmitClaim(claim), outcome))
 }
 
 /// `POST /fhir/Claim/$prepare`: the SubmitClaim tx body for the requester's own key to sign (a
@@ -48,8 +55,8 @@ pub(super) async fn prepare_claim(
     FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     require_biller(&st, &authed.who)?;
-    let msg = claim_msg(&st, &parse_json(&authed.body)?)?;
-    prepared(&st, authed.who.key, msg).await
+    let (msg, outcome) = claim_mapped(&st, &parse_json(&authed.body)?)?;
+    prepared(&st, authed.who.key, msg, outcome).await
 }
 
 /// `POST /fhir/Claim`: a Claim from the member's admin key (the gateway signs with that key), or
@@ -108,8 +115,15 @@ pub(super) async fn submit_claim(
         .ok_or_else(|| FhirError::unavailable(format!("claim {id} is not readable")))?;
     let created = st.block_time(c.submitted_height).await;
     let mut r = fhir(StatusCode::CREATED, &map::claim_response(&c, created));
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/fhir/ClaimResponse/{id}", st.public_url)) {
-        r.headers_mut().insert(header::LOCATION, loc);
+    // What was created is the Claim (`Location`, R4's create); the body is its ClaimResponse,
+    // which has the claim's id (`Content-Location`).
+    for (name, path) in [
+        (header::LOCATION, "Claim"),
+        (header::CONTENT_LOCATION, "ClaimResponse"),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&format!("{}/fhir/{path}/{id}", st.public_url)) {
+            r.headers_mut().insert(name, v);
+        }
     }
     Ok(r)
 }
@@ -148,32 +162,44 @@ pub(super) async fn certified_claim(
     Ok((c, a))
 }
 
+/// `GET /fhir/ClaimResponse?request=Claim/{id}`: the claim's ClaimResponse, or none.
 pub(super) async fn search_claim_responses(
     AxState(st): AxState<Arc<State>>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
-    let ps = params(&q)?;
-    only_params(&ps, &["request"])?;
-    let r = param(&ps, "request")
+    // `_count` is taken and checked as in the other searches, but a search here has one match
+    // at most: one page.
+    let search = Search::parse(&q, &headers, &["request", "_count"])?;
+    search.page(1, CONSENT_PAGE.1)?;
+    let r = search
+        .one("request")?
         .ok_or_else(|| FhirError::bad("the request parameter (Claim/{id}) is required"))?;
     let id = r.strip_prefix("Claim/").unwrap_or(r);
     let (c, a) = certified_claim(&st, id).await?;
     let mut entries = Vec::new();
-    if let Some(c) = c {
-        require_claim(&st, &authed.who, &c).await?;
+    if let Some(c) = &c {
+        require_claim(&st, &authed.who, c).await?;
         let created = st.block_time(c.submitted_height).await;
-        entries.push(map::claim_response(&c, created));
+        entries.push(map::claim_response(c, created));
     }
+    let fixed = [("request".to_string(), format!("Claim/{id}"))];
+    let base = format!("{}/fhir/ClaimResponse", st.public_url);
+    let links = if search.count_only {
+        summary_links(&base, &fixed, a.height)
+    } else {
+        vec![("self", url_of(&base, &fixed))]
+    };
+    let answer = Answer {
+        resource: "ClaimResponse",
+        total: Some(u64::from(c.is_some())),
+        links,
+        meta: verified_meta(st.node.chain_id(), &a),
+    };
     Ok(fhir(
         StatusCode::OK,
-        &searchset(
-            &st,
-            "ClaimResponse",
-            &[("request".into(), format!("Claim/{id}"))],
-            entries,
-            verified_meta(st.node.chain_id(), &a),
-        ),
+        &searchset(&st, answer, entries, &search),
     ))
 }
 

@@ -4,89 +4,133 @@
 use super::*;
 
 impl State {
-    /// Reads `keys` (each may depend on nothing but the previous answers, so this takes a
-    /// closure) at the latest certified height and verifies them against the certificate.
-    async fn certified_consents(
+    /// One page of `patient`'s consents in the order granted, read at the certified height
+    /// `page.height` (or the latest) and verified together against it: the proven count, the
+    /// consents `page.offset ..` (at most `page.count`) and the state's attestation.
+    async fn consent_page(
         &self,
-        patient: Option<&str>,
-        id: Option<&str>,
-    ) -> Result<(Vec<Consent>, Attestation), FhirError> {
+        patient: &str,
+        page: Page,
+    ) -> Result<(u64, Vec<Consent>, Attestation), FhirError> {
+        let unavailable = FhirError::unavailable;
+        let (height, _) = certified_height(self, page.height).await?;
+        let mut s = ProvenSession::start(&self.client, &self.trust, height)
+            .await
+            .map_err(unavailable)?;
+        let n = s
+            .get(&keys::patient_consent_count(patient))
+            .await
+            .map_err(unavailable)?
+            .as_deref()
+            .and_then(keys::decode_u64)
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        for i in page.offset..page.offset.saturating_add(page.count).min(n) {
+            let Some(id) = s
+                .get(&keys::patient_consent(patient, i))
+                .await
+                .map_err(unavailable)?
+            else {
+                continue;
+            };
+            let id = String::from_utf8_lossy(&id).into_owned();
+            if let Some(c) = s.get(&keys::consent(&id)).await.map_err(unavailable)? {
+                out.push(decode_consent(&id, &c)?);
+            }
+        }
+        let a = s.finish(&self.trust).await.map_err(unavailable)?;
+        Ok((n, out, a))
+    }
+
+    /// Consent `id` at the latest certified height, verified (`None`: proven absent).
+    async fn certified_consent(
+        &self,
+        id: &str,
+    ) -> Result<(Option<Consent>, Attestation), FhirError> {
+        let unavailable = FhirError::unavailable;
         let mut s = ProvenSession::start(&self.client, &self.trust, 0)
             .await
-            .map_err(FhirError::unavailable)?;
-        let mut ids = Vec::new();
-        if let Some(p) = patient {
-            let n = s
-                .get(&keys::patient_consent_count(p))
-                .await
-                .map_err(FhirError::unavailable)?
-                .as_deref()
-                .and_then(keys::decode_u64)
-                .unwrap_or(0);
-            if n > MAX_SEARCH {
-                return Err(FhirError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "too-costly",
-                    format!("{n} consents: more than the {MAX_SEARCH} one search answers"),
-                ));
-            }
-            for i in 0..n {
-                if let Some(v) = s
-                    .get(&keys::patient_consent(p, i))
-                    .await
-                    .map_err(FhirError::unavailable)?
-                {
-                    ids.push(String::from_utf8_lossy(&v).into_owned());
-                }
-            }
-        }
-        if let Some(id) = id {
-            ids.push(id.to_string());
-        }
-        let mut out = Vec::new();
-        for id in &ids {
-            if let Some(v) = s
-                .get(&keys::consent(id))
-                .await
-                .map_err(FhirError::unavailable)?
-            {
-                out.push(
-                    Consent::decode(v.as_slice())
-                        .map_err(|e| FhirError::unavailable(format!("consent {id}: {e}")))?,
-                );
-            }
-        }
-        let a = s
-            .finish(&self.trust)
-            .await
-            .map_err(FhirError::unavailable)?;
-        Ok((out, a))
+            .map_err(unavailable)?;
+        let v = s.get(&keys::consent(id)).await.map_err(unavailable)?;
+        let a = s.finish(&self.trust).await.map_err(unavailable)?;
+        Ok((v.map(|v| decode_consent(id, &v)).transpose()?, a))
     }
 }
 
+fn decode_consent(id: &str, v: &[u8]) -> Result<Consent, FhirError> {
+    Consent::decode(v).map_err(|e| FhirError::unavailable(format!("consent {id}: {e}")))
+}
+
+/// A consent's version (`meta.versionId`, the ETag): the height of the block that last changed
+/// it, its grant or its revocation. Nothing else about a consent ever changes.
+pub(super) fn consent_version(c: &Consent) -> u64 {
+    c.granted_height.max(c.revoked_height)
+}
+
+/// R4's ETag of a version: `W/"{version}"`.
+pub(super) fn etag(version: u64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("W/\"{version}\"")).ok()
+}
+
+/// The consent as FHIR, with `meta` (the verified state, or none) plus `versionId` and, when
+/// the node names the block's time, `lastUpdated`; and its ETag.
+async fn versioned(st: &State, c: &Consent, meta: Option<Value>) -> (Value, Option<HeaderValue>) {
+    let version = consent_version(c);
+    let mut v = map::consent_to_fhir(c);
+    v["meta"] = meta.unwrap_or_else(|| json!({}));
+    v["meta"]["versionId"] = json!(version.to_string());
+    let time = st.block_time(version).await;
+    if time != 0 {
+        v["meta"]["lastUpdated"] = json!(map::instant(time));
+    }
+    (v, etag(version))
+}
+
+/// `GET /fhir/Consent?patient=…`: one page of the patient's consents, revoked ones included
+/// (`_summary=count`: the proven count only).
 pub(super) async fn search_consents(
     AxState(st): AxState<Arc<State>>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
-    let ps = params(&q)?;
-    only_params(&ps, &["patient"])?;
-    let p = patient_param(&ps)?;
+    let search = Search::parse(&q, &headers, &["patient", "_count", "_offset", "_height"])?;
+    let p = search.patient()?;
     require_patient(&st, &authed.who, &p).await?;
-    let (consents, a) = st.certified_consents(Some(&p), None).await?;
-    let entries = consents.iter().map(map::consent_to_fhir).collect();
+    let mut page = search.page(CONSENT_PAGE.0, CONSENT_PAGE.1)?;
+    if search.count_only {
+        page.offset = 0;
+        page.count = 0;
+    }
+    let (n, consents, a) = st.consent_page(&p, page).await?;
+    let entries = consents
+        .iter()
+        .map(|c| {
+            let mut v = map::consent_to_fhir(c);
+            v["meta"] = json!({ "versionId": consent_version(c).to_string() });
+            v
+        })
+        .collect();
+    let base = format!("{}/fhir/Consent", st.public_url);
+    let fixed = vec![("patient".to_string(), p.clone())];
+    let links = if search.count_only {
+        summary_links(&base, &fixed, a.height)
+    } else {
+        page_links(&base, &fixed, page, a.height, n)
+    };
+    let answer = Answer {
+        resource: "Consent",
+        total: Some(n),
+        links,
+        meta: verified_meta(st.node.chain_id(), &a),
+    };
     Ok(fhir(
         StatusCode::OK,
-        &searchset(
-            &st,
-            "Consent",
-            &[("patient".into(), p.clone())],
-            entries,
-            verified_meta(st.node.chain_id(), &a),
-        ),
+        &searchset(&st, answer, entries, &search),
     ))
 }
 
+/// `GET /fhir/Consent/{id}`: the consent at the latest certified height, with its version.
 pub(super) async fn read_consent(
     AxState(st): AxState<Arc<State>>,
     Path(id): Path<String>,
@@ -95,16 +139,17 @@ pub(super) async fn read_consent(
     if id.is_empty() || id.len() > 128 {
         return Err(FhirError::bad("bad consent id"));
     }
-    let (consents, a) = st.certified_consents(None, Some(&id)).await?;
-    let c = consents
-        .first()
-        .ok_or_else(|| FhirError::not_found(format!("no consent {id} (proven absent)")))?;
+    let (c, a) = st.certified_consent(&id).await?;
+    let c = c.ok_or_else(|| FhirError::not_found(format!("no consent {id} (proven absent)")))?;
     if authed.who.subject.acting_member() != Some(c.grantee.as_str()) {
         require_patient(&st, &authed.who, &c.patient_id).await?;
     }
-    let mut v = map::consent_to_fhir(c);
-    v["meta"] = verified_meta(st.node.chain_id(), &a);
-    Ok(fhir(StatusCode::OK, &v))
+    let (v, tag) = versioned(&st, &c, Some(verified_meta(st.node.chain_id(), &a))).await;
+    let mut r = fhir(StatusCode::OK, &v);
+    if let Some(tag) = tag {
+        r.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(r)
 }
 
 pub(super) async fn prepare_consent(
@@ -113,9 +158,12 @@ pub(super) async fn prepare_consent(
     FhirAuthed(authed): FhirAuthed,
 ) -> FhirResult {
     let ps = params(&q)?;
-    only_params(&ps, &["signer"])?;
+    // `_format` passed negotiation (JSON), `_pretty` changes nothing: both are fine here.
+    only_params(&ps, &["signer", "_format", "_pretty"])?;
     let v = parse_json(&authed.body)?;
-    let (patient_id, msg) = match map::consent_from_fhir(&v)? {
+    let mapped = map::map_consent(&v)?;
+    let outcome = map::warnings_outcome(&mapped.warnings);
+    let (patient_id, msg) = match mapped.value {
         ConsentIntent::Grant { patient_id, grant } => (patient_id, Msg::GrantConsent(grant)),
         ConsentIntent::Revoke {
             patient_id,
@@ -143,7 +191,7 @@ pub(super) async fn prepare_consent(
                 })?
             }
         };
-    prepared(&st, signer, msg).await
+    prepared(&st, signer, msg, outcome).await
 }
 
 pub(super) async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes) -> FhirResult {
@@ -194,16 +242,18 @@ pub(super) async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes
         .read_msg_newest(&keys::consent(&id))
         .await?
         .ok_or_else(|| FhirError::unavailable(format!("consent {id} is not readable")))?;
-    let mut r = fhir(
-        if revoke {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        &map::consent_to_fhir(&consent),
-    );
+    let (v, tag) = versioned(&st, &consent, None).await;
+    let status = if revoke {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut r = fhir(status, &v);
     if let Ok(loc) = HeaderValue::from_str(&format!("{}/fhir/Consent/{id}", st.public_url)) {
         r.headers_mut().insert(header::LOCATION, loc);
+    }
+    if let Some(tag) = tag {
+        r.headers_mut().insert(header::ETAG, tag);
     }
     Ok(r)
 }

@@ -8,15 +8,18 @@
 //! logging as `GET /records/{id}`.
 
 //!
-//! One file per resource: [`capability`] (`metadata`), [`consent`], [`audit_event`] (with the
-//! HIPAA CSV), [`claim`] and [`record`] (the vault's records as FHIR resources); [`search`]
-//! holds what searches share (parameters, paging, the searchset Bundle).
+//! One file per resource: [`capability`] (`metadata` and the OperationDefinitions), [`consent`],
+//! [`audit_event`] (with the HIPAA CSV), [`claim`] and [`record`] (the vault's records as FHIR
+//! resources); [`search`] holds what searches share (parameters, paging, the searchset Bundle),
+//! [`protocol`] the HTTP around them all (JSON only, CORS, OperationOutcomes for unknown routes
+//! and methods).
 
 mod audit_event;
 mod capability;
 mod claim;
 mod consent;
 pub mod map;
+mod protocol;
 mod record;
 mod search;
 
@@ -47,18 +50,20 @@ use crate::node::Committed;
 use crate::state::State;
 use audit_event::{access_csv, read_audit_event, search_audit_events};
 pub use capability::capability_statement;
-use capability::metadata;
+use capability::{metadata, read_operation_definition};
 use claim::{prepare_claim, read_claim_response, search_claim_responses, submit_claim};
 use consent::{create_consent, prepare_consent, read_consent, search_consents};
-use map::{ConsentIntent, Unrepresentable};
+use map::ConsentIntent;
+pub(crate) use protocol::{cors_headers, cors_preflight, not_found};
 use record::read_record;
 use search::*;
 
 /// The FHIR JSON media type.
 pub const FHIR_JSON: &str = "application/fhir+json";
 
-/// Most consents one FHIR search answers (larger lists: the CLI's `query --prove`).
-pub const MAX_SEARCH: u64 = 5_000;
+/// Consents per Consent search page: the default and the most (`_count`); more are read page
+/// by page (`next` links), every page of one search at one certified height.
+pub const CONSENT_PAGE: (u64, u64) = (100, 1_000);
 
 /// Access events per AuditEvent search page: the default and the most (`_count`); larger
 /// histories are read page by page (`next` links).
@@ -97,6 +102,9 @@ pub struct FhirError {
     element: Option<String>,
     /// The ledger's code and its name.
     ledger: Option<(u32, String)>,
+    /// Every issue, when a refusal has several (the mapping's: each with its code and FHIRPath);
+    /// `None`: the one issue above. (Boxed: every handler returns this error, so it stays small.)
+    issues: Option<Box<[Value]>>,
 }
 
 impl FhirError {
@@ -107,6 +115,7 @@ impl FhirError {
             diagnostics: msg.into(),
             element: None,
             ledger: None,
+            issues: None,
         }
     }
 
@@ -143,18 +152,7 @@ impl FhirError {
             diagnostics: format!("the ledger refused: {} ({})", c.log, c.code_name),
             element: None,
             ledger: Some((c.code, c.code_name.clone())),
-        }
-    }
-}
-
-impl From<Unrepresentable> for FhirError {
-    fn from(u: Unrepresentable) -> FhirError {
-        FhirError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            issue: u.kind.code(),
-            diagnostics: format!("{}: {}", u.element, u.reason),
-            element: Some(u.element),
-            ledger: None,
+            issues: None,
         }
     }
 }
@@ -179,6 +177,7 @@ impl From<crate::error::ApiError> for FhirError {
             diagnostics: body.error,
             element: None,
             ledger: body.code.zip(body.code_name),
+            issues: None,
         }
     }
 }
@@ -212,13 +211,16 @@ pub fn operation_outcome(
 
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
-        let body = operation_outcome(
+        let mut body = operation_outcome(
             "error",
             self.issue,
             &self.diagnostics,
             self.element.as_deref(),
             self.ledger.as_ref().map(|(c, n)| (*c, n.as_str())),
         );
+        if let Some(issues) = self.issues.filter(|i| !i.is_empty()) {
+            body["issue"] = Value::Array(issues.into_vec());
+        }
         let mut r = fhir(self.status, &body);
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             r.headers_mut()
@@ -238,9 +240,15 @@ pub fn fhir(status: StatusCode, body: &Value) -> Response {
 
 type FhirResult = Result<Response, FhirError>;
 
+/// The FHIR routes (and the CSV). Every FHIR route answers JSON only ([`protocol::negotiate`]),
+/// and a method it does not take is 405 with an OperationOutcome (and axum's `Allow` header).
 pub(crate) fn routes() -> Router<Arc<State>> {
     Router::new()
         .route("/fhir/metadata", get(metadata))
+        .route(
+            "/fhir/OperationDefinition/{id}",
+            get(read_operation_definition),
+        )
         .route("/fhir/Consent", get(search_consents).post(create_consent))
         .route("/fhir/Consent/$prepare", post(prepare_consent))
         .route("/fhir/Consent/{id}", get(read_consent))
@@ -252,6 +260,9 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/fhir/ClaimResponse/{id}", get(read_claim_response))
         .route("/fhir/{resource_type}/{id}", get(read_record))
         .route("/audit/access.csv", get(access_csv))
+        // After every route: it sets the fallback of the routes present.
+        .method_not_allowed_fallback(protocol::method_not_allowed)
+        .route_layer(axum::middleware::from_fn(protocol::negotiate))
 }
 
 /// 403 unless `who` may read `patient`'s data ([`crate::access`]).
@@ -324,7 +335,9 @@ fn signed_parameters(
 
 /// `$prepare`'s answer: the tx body carrying `msg` at `signer`'s next sequence, and the exact
 /// bytes to sign.
-async fn prepared(st: &State, signer: [u8; 32], msg: Msg) -> FhirResult {
+/// The `$prepare` answer: the tx body to sign and its signing bytes, plus (`outcome`) what the
+/// mapping accepted without recording or read in the ledger's own terms, as warnings.
+async fn prepared(st: &State, signer: [u8; 32], msg: Msg, outcome: Option<Value>) -> FhirResult {
     let sequence = st.node.next_sequence(&signer).await?;
     let tx_body = TxBody {
         chain_id: st.node.chain_id().to_string(),
@@ -342,21 +355,23 @@ async fn prepared(st: &State, signer: [u8; 32], msg: Msg) -> FhirResult {
                 .and_then(|m| fhir_path_of(m, &e.message)),
             diagnostics: e.message,
             ledger: Some((e.code.value(), e.code.name().to_string())),
+            issues: None,
         });
     }
     let body_bytes = tx_body.encode_to_vec();
     let sign = signing_bytes(&tx_body.chain_id, &body_bytes);
+    let mut parameter = vec![
+        json!({ "name": "txBody", "valueBase64Binary": Base64::encode_string(&body_bytes) }),
+        json!({ "name": "signBytes", "valueBase64Binary": Base64::encode_string(&sign) }),
+        json!({ "name": "signer", "valueString": hex::encode(signer) }),
+        json!({ "name": "sequence", "valueString": sequence.to_string() }),
+    ];
+    if let Some(o) = outcome {
+        parameter.push(json!({ "name": "outcome", "resource": o }));
+    }
     Ok(fhir(
         StatusCode::OK,
-        &json!({
-            "resourceType": "Parameters",
-            "parameter": [
-                { "name": "txBody", "valueBase64Binary": Base64::encode_string(&body_bytes) },
-                { "name": "signBytes", "valueBase64Binary": Base64::encode_string(&sign) },
-                { "name": "signer", "valueString": hex::encode(signer) },
-                { "name": "sequence", "valueString": sequence.to_string() },
-            ],
-        }),
+        &json!({ "resourceType": "Parameters", "parameter": parameter }),
     ))
 }
 

@@ -1,7 +1,14 @@
-//! What the searches share: the query's parameters, paging pinned to one proven height, and
-//! the searchset Bundle.
+//! What the searches share: the query's parameters as R4 reads them (unknown ones ignored and
+//! reported, unless `Prefer: handling=strict`), paging pinned to one proven height, and the
+//! searchset Bundle.
 
 use super::*;
+
+/// Parameters every search takes besides its own: `_format` (JSON only; anything else was
+/// answered 406 before the handler, [`super::protocol`]), `_pretty` (ignored: answers are
+/// compact JSON either way) and `_summary` (`count`; `false` and `data` are the full answer,
+/// since no resource here carries narrative).
+const GENERAL: &[&str] = &["_format", "_pretty", "_summary"];
 
 /// The query's parameters in order (`application/x-www-form-urlencoded`, as FHIR search sends
 /// them); a malformed query is a 400 OperationOutcome.
@@ -14,30 +21,265 @@ pub(super) fn param<'a>(ps: &'a [(String, String)], name: &str) -> Option<&'a st
     ps.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// Refuses any parameter not in `known` (400 `not-supported`, naming it): for the operations and
+/// the CSV, which are not FHIR searches.
 pub(super) fn only_params(ps: &[(String, String)], known: &[&str]) -> Result<(), FhirError> {
-    for (k, _) in ps {
-        if !known.contains(&k.as_str()) {
-            return Err(FhirError {
-                element: Some(k.clone()),
-                ..FhirError::new(
-                    StatusCode::BAD_REQUEST,
-                    "not-supported",
-                    format!(
-                        "search parameter {k:?} is not supported here (supported: {})",
-                        known.join(", ")
-                    ),
-                )
-            });
-        }
+    match ps.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((k, _)) => Err(unsupported(k, known)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// `Patient/pt-…` or `pt-…`.
+fn unsupported(name: &str, known: &[&str]) -> FhirError {
+    FhirError {
+        element: Some(name.to_string()),
+        ..FhirError::new(
+            StatusCode::BAD_REQUEST,
+            "not-supported",
+            format!(
+                "search parameter {name:?} is not supported here (supported: {})",
+                known.join(", ")
+            ),
+        )
+    }
+}
+
+/// Whether the request asks for `Prefer: handling=strict` (R4 search: refuse what is not
+/// understood rather than ignore it). Preferences are comma-separated, each maybe with
+/// `;`-parameters (RFC 7240).
+pub(super) fn prefers_strict(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            let pref = p.split(';').next().unwrap_or_default();
+            let (name, value) = pref.split_once('=').unwrap_or((pref, ""));
+            name.trim().eq_ignore_ascii_case("handling")
+                && value
+                    .trim()
+                    .trim_matches('"')
+                    .eq_ignore_ascii_case("strict")
+        })
+}
+
+/// A search as the gateway understood it.
+#[derive(Debug)]
+pub(super) struct Search {
+    /// The parameters it uses, in order (its own and [`GENERAL`]).
+    ps: Vec<(String, String)>,
+    /// The names of the parameters it ignored, in order, each once.
+    pub(super) ignored: Vec<String>,
+    /// `_summary=count`: the total, no entries.
+    pub(super) count_only: bool,
+}
+
+impl Search {
+    /// Reads a search's query. A parameter outside `known` and [`GENERAL`] is ignored and
+    /// reported ([`Search::outcome`]), or refused (400 `not-supported`) under
+    /// `Prefer: handling=strict`. `_summary` other than `count`, `false` or `data` is 400
+    /// `not-supported` either way: an answer that silently is not the subset asked for would
+    /// mislead.
+    pub(super) fn parse(
+        q: &Option<String>,
+        headers: &HeaderMap,
+        known: &[&str],
+    ) -> Result<Search, FhirError> {
+        let strict = prefers_strict(headers);
+        let mut ps = Vec::new();
+        let mut ignored: Vec<String> = Vec::new();
+        for (k, v) in params(q)? {
+            if known.contains(&k.as_str()) || GENERAL.contains(&k.as_str()) {
+                ps.push((k, v));
+            } else if strict {
+                let all: Vec<&str> = known.iter().chain(GENERAL).copied().collect();
+                return Err(unsupported(&k, &all));
+            } else if !ignored.contains(&k) {
+                ignored.push(k);
+            }
+        }
+        let mut count_only = false;
+        for (k, v) in &ps {
+            match (k.as_str(), v.as_str()) {
+                ("_summary", "count") => count_only = true,
+                ("_summary", "false" | "data") => {}
+                ("_summary", other) => {
+                    return Err(FhirError {
+                        element: Some("_summary".into()),
+                        ..FhirError::new(
+                            StatusCode::BAD_REQUEST,
+                            "not-supported",
+                            format!(
+                                "_summary={other:?} is not supported: count (the total only), \
+                                 false or data (the whole answer) are"
+                            ),
+                        )
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(Search {
+            ps,
+            ignored,
+            count_only,
+        })
+    }
+
+    /// Every value of parameter `name`, in order.
+    pub(super) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.ps
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The one value of `name`: a repetition with another value is 400 naming it (R4 reads a
+    /// repeated parameter as AND, which for one patient or one claim matches nothing; keeping
+    /// the first would answer a different search than the one asked).
+    pub(super) fn one(&self, name: &str) -> Result<Option<&str>, FhirError> {
+        single(&self.ps, name)
+    }
+
+    /// The `patient` parameter ([`patient_param`]).
+    pub(super) fn patient(&self) -> Result<String, FhirError> {
+        patient_param(&self.ps)
+    }
+
+    /// `_offset`, `_count`, `_height` ([`page_params`]).
+    pub(super) fn page(&self, default: u64, max: u64) -> Result<Page, FhirError> {
+        page_params(&self.ps, default, max)
+    }
+
+    /// The parameters named, as the links repeat them (the search as understood).
+    pub(super) fn fixed(&self, names: &[&str]) -> Vec<(String, String)> {
+        self.ps
+            .iter()
+            .filter(|(k, _)| names.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The OperationOutcome entry (`search.mode` `outcome`) naming the ignored parameters, if
+    /// any. Its `fullUrl` is a name-based UUID of the search (R4 wants one on every searchset
+    /// entry; an OperationOutcome of a search has no address of its own).
+    pub(super) fn outcome(&self, self_url: &str) -> Option<Value> {
+        if self.ignored.is_empty() {
+            return None;
+        }
+        let issues: Vec<Value> = self
+            .ignored
+            .iter()
+            .map(|k| {
+                json!({
+                    "severity": "warning",
+                    "code": "not-supported",
+                    "diagnostics": format!(
+                        "search parameter {k:?} is not supported here and was ignored (send \
+                         Prefer: handling=strict to have it refused instead)"
+                    ),
+                    "expression": [k],
+                })
+            })
+            .collect();
+        Some(json!({
+            "fullUrl": format!("urn:uuid:{}", name_uuid(b"medledger/fhir/search-outcome/v1", &[self_url.as_bytes(), self.ignored.join("&").as_bytes()])),
+            "resource": { "resourceType": "OperationOutcome", "issue": issues },
+            "search": { "mode": "outcome" },
+        }))
+    }
+
+    /// Completes a searchset Bundle: `_summary=count` drops the entries (the total stays), and
+    /// the outcome entry goes last.
+    pub(super) fn finish(&self, bundle: &mut Value) {
+        if let Some(b) = bundle.as_object_mut() {
+            if self.count_only {
+                b.remove("entry");
+            }
+        }
+        let self_url = bundle["link"]
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["relation"] == "self"))
+            .and_then(|l| l["url"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(o) = self.outcome(&self_url) {
+            match bundle["entry"].as_array_mut() {
+                Some(entries) => entries.push(o),
+                None => bundle["entry"] = json!([o]),
+            }
+        }
+    }
+}
+
+/// A name-based UUID (RFC 9562 version 8, as `export::event_uuid`): the first 16 bytes of
+/// SHA-256(`domain` ‖ 0x00 ‖ part ‖ 0x00 ‖ part …) with the version and variant bits set.
+fn name_uuid(domain: &[u8], parts: &[&[u8]]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(domain);
+    for p in parts {
+        h.update([0]);
+        h.update(p);
+    }
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let x = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )
+}
+
+/// The one value of `name` in `ps` (repeating the same value is fine); two different values
+/// are 400 `not-supported` with `expression` `name`.
+fn single<'a>(ps: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, FhirError> {
+    let mut values = ps
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str());
+    let first = values.next();
+    if let Some(other) = values.find(|v| Some(*v) != first) {
+        return Err(FhirError {
+            element: Some(name.to_string()),
+            ..FhirError::new(
+                StatusCode::BAD_REQUEST,
+                "not-supported",
+                format!(
+                    "{name} is given more than once ({:?}, {other:?}): one {name} per search \
+                     (R4 reads repeated parameters as AND, which no single resource here \
+                     matches); search once per value",
+                    first.unwrap_or_default()
+                ),
+            )
+        });
+    }
+    Ok(first)
+}
+
+/// `Patient/pt-…` or `pt-…`, given once (or repeated with the same value).
 pub(super) fn patient_param(ps: &[(String, String)]) -> Result<String, FhirError> {
-    let p =
-        param(ps, "patient").ok_or_else(|| FhirError::bad("the patient parameter is required"))?;
-    let p = p.strip_prefix("Patient/").unwrap_or(p);
+    // Compare the ids, not the spellings: `Patient/pt-1` and `pt-1` are one patient.
+    let ids: Vec<(String, String)> = ps
+        .iter()
+        .filter(|(k, _)| k == "patient")
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.strip_prefix("Patient/").unwrap_or(v).to_string(),
+            )
+        })
+        .collect();
+    let p = single(&ids, "patient")?
+        .ok_or_else(|| FhirError::bad("the patient parameter is required"))?;
     if p.is_empty()
         || p.len() > 128
         || !p
@@ -64,45 +306,116 @@ pub(super) fn verified_meta(chain_id: &str, a: &Attestation) -> Value {
     })
 }
 
+/// A searchset Bundle's parts other than its entries.
+pub(super) struct Answer<'a> {
+    /// The resource type searched.
+    pub(super) resource: &'a str,
+    /// The number of matches over all pages, when known.
+    pub(super) total: Option<u64>,
+    /// `Bundle.link`: `self` first ([`page_links`], [`summary_links`]).
+    pub(super) links: Vec<(&'static str, String)>,
+    /// `Bundle.meta`: the verified state.
+    pub(super) meta: Value,
+}
+
 /// A searchset Bundle of `entries` (each with its `fullUrl` and `search.mode` `match`), with
-/// the `self` link R4 asks of a search answer: the search as it was understood, `query` being
-/// the parameters the search used.
-pub(super) fn searchset(
-    st: &State,
-    resource: &str,
-    query: &[(String, String)],
-    entries: Vec<Value>,
-    meta: Value,
-) -> Value {
-    let total = entries.len();
+/// the links R4 asks of a search answer, finished by [`Search::finish`].
+pub(super) fn searchset(st: &State, a: Answer<'_>, entries: Vec<Value>, search: &Search) -> Value {
     let entry: Vec<Value> = entries
         .into_iter()
         .map(|r| {
             let id = r["id"].as_str().unwrap_or_default().to_string();
             json!({
-                "fullUrl": format!("{}/fhir/{resource}/{id}", st.public_url),
+                "fullUrl": format!("{}/fhir/{}/{id}", st.public_url, a.resource),
                 "resource": r,
                 "search": { "mode": "match" },
             })
         })
         .collect();
-    let url = format!(
-        "{}/fhir/{resource}?{}",
-        st.public_url,
-        serde_urlencoded::to_string(query).unwrap_or_default()
-    );
     let mut b = json!({
         "resourceType": "Bundle",
-        "meta": meta,
+        "meta": a.meta,
         "type": "searchset",
-        "total": total,
-        "link": [{ "relation": "self", "url": url }],
+        "link": links_json(a.links),
     });
+    if let Some(t) = a.total {
+        b["total"] = json!(t);
+    }
     // FHIR forbids empty arrays: no match, no `entry`.
     if !entry.is_empty() {
         b["entry"] = Value::Array(entry);
     }
+    search.finish(&mut b);
     b
+}
+
+/// `Bundle.link` of (relation, url) pairs.
+pub(super) fn links_json(links: Vec<(&'static str, String)>) -> Value {
+    Value::Array(
+        links
+            .into_iter()
+            .map(|(relation, url)| json!({ "relation": relation, "url": url }))
+            .collect(),
+    )
+}
+
+/// `base?ps` with `ps` form-urlencoded.
+pub(super) fn url_of(base: &str, ps: &[(String, String)]) -> String {
+    format!(
+        "{base}?{}",
+        serde_urlencoded::to_string(ps).unwrap_or_default()
+    )
+}
+
+/// The one link of a `_summary=count` answer: `self`, pinned to the height counted at.
+pub(super) fn summary_links(
+    base: &str,
+    fixed: &[(String, String)],
+    height: u64,
+) -> Vec<(&'static str, String)> {
+    let mut ps = fixed.to_vec();
+    ps.push(("_summary".into(), "count".into()));
+    ps.push(("_height".into(), height.to_string()));
+    vec![("self", url_of(base, &ps))]
+}
+
+/// The certified height to read at, and its certificate: `pinned` (a page link's `_height`;
+/// 404 when no certificate of it is stored, e.g. pruned) or the latest certified one.
+pub(super) async fn certified_height(
+    st: &State,
+    pinned: Option<u64>,
+) -> Result<(u64, Vec<u8>), FhirError> {
+    let unavailable = FhirError::unavailable;
+    let height = match pinned {
+        Some(h) => h,
+        None => {
+            let (latest, _) = st
+                .client
+                .query_raw(&keys::latest_certificate(), 0)
+                .await
+                .map_err(unavailable)?;
+            latest
+                .as_deref()
+                .and_then(keys::decode_u64)
+                .ok_or_else(|| {
+                    FhirError::unavailable(
+                        "no checkpoint certificate yet (the first, of state 0, is in block 2)",
+                    )
+                })?
+        }
+    };
+    let (cert, _) = st
+        .client
+        .query_raw(&keys::certificate(height), 0)
+        .await
+        .map_err(unavailable)?;
+    let certificate = cert.ok_or_else(|| FhirError {
+        element: Some("_height".into()),
+        ..FhirError::not_found(format!(
+            "no certificate of state {height}: start the search again without _height"
+        ))
+    })?;
+    Ok((height, certificate))
 }
 
 /// A `date` search value: its prefix and the span of unix seconds it names, `[first, after)`.
@@ -173,9 +486,10 @@ pub(super) fn date_filter(v: &str) -> Result<DateFilter, FhirError> {
     })
 }
 
-/// Which page of a history a request asks for: `_offset` (the first event index, default 0),
-/// `_count` (default and most per request differ by route) and `_height` (the certified state
-/// to read; the `next` links pin it, so every page proves against one app hash).
+/// Which page of a list a request asks for: `_offset` (the first index, default 0), `_count`
+/// (default and most per request differ by route; 0 or above the most is 400) and `_height` (the
+/// certified state to read; the links pin it, so every page proves against one app hash). Each
+/// is given once.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Page {
     pub(super) offset: u64,
@@ -189,7 +503,7 @@ pub(super) fn page_params(
     max: u64,
 ) -> Result<Page, FhirError> {
     let num = |name: &str| -> Result<Option<u64>, FhirError> {
-        param(ps, name)
+        single(ps, name)?
             .map(|v| {
                 v.parse::<u64>().map_err(|_| FhirError {
                     element: Some(name.into()),
@@ -212,6 +526,10 @@ pub(super) fn page_params(
     })
 }
 
+/// The links of one page: `self`, `first`, and `previous` and `next` where such pages exist.
+/// Each repeats the search (`fixed`) with `_offset`, `_count` and `_height` = the certified
+/// height the page was read at: the page token, so that every page of one search is read from
+/// one state and together they are exactly its `n` results.
 pub(super) fn page_links(
     base: &str,
     fixed: &[(String, String)],
@@ -224,10 +542,7 @@ pub(super) fn page_links(
         ps.push(("_offset".into(), offset.to_string()));
         ps.push(("_count".into(), page.count.to_string()));
         ps.push(("_height".into(), height.to_string()));
-        format!(
-            "{base}?{}",
-            serde_urlencoded::to_string(&ps).unwrap_or_default()
-        )
+        url_of(base, &ps)
     };
     let mut links = vec![("self", url(page.offset)), ("first", url(0))];
     if page.offset > 0 {
@@ -253,6 +568,169 @@ mod tests {
         let odd = params(&Some("x=%zz%4".into())).unwrap();
         assert_eq!(param(&odd, "x"), Some("%zz%4"));
         assert!(only_params(&ps, &["patient", "date"]).is_err());
+    }
+
+    fn prefer(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("prefer", v.parse().unwrap());
+        h
+    }
+
+    const AUDIT: &[&str] = &["patient", "date", "_count", "_offset", "_height"];
+
+    #[test]
+    fn unknown_parameters_are_ignored_and_reported_unless_strict() {
+        let q = Some("patient=pt-1&_sort=date&foo=1&_sort=x&_format=json&_pretty=true".into());
+        let s = Search::parse(&q, &HeaderMap::new(), AUDIT).unwrap();
+        assert_eq!(s.ignored, ["_sort", "foo"]);
+        assert_eq!(s.patient().unwrap(), "pt-1");
+        assert_eq!(
+            s.fixed(&["patient", "date"]),
+            [("patient".into(), "pt-1".into())]
+        );
+        let o = s
+            .outcome("https://gw/fhir/AuditEvent?patient=pt-1")
+            .unwrap();
+        assert_eq!(o["search"]["mode"], "outcome");
+        assert_eq!(o["resource"]["resourceType"], "OperationOutcome");
+        assert_eq!(o["resource"]["issue"][1]["expression"][0], "foo");
+        assert_eq!(o["resource"]["issue"][0]["severity"], "warning");
+        let url = o["fullUrl"].as_str().unwrap();
+        assert!(url.starts_with("urn:uuid:") && url.len() == 45, "{url}");
+        assert_eq!(&url[23..24], "8", "a version 8 UUID: {url}");
+
+        for strict in [
+            "handling=strict",
+            "return=minimal, handling=strict",
+            "handling=\"strict\"",
+        ] {
+            let e = Search::parse(&q, &prefer(strict), AUDIT).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.issue),
+                (400, "not-supported"),
+                "{strict}"
+            );
+            assert_eq!(e.element.as_deref(), Some("_sort"));
+        }
+        assert!(Search::parse(&q, &prefer("handling=lenient"), AUDIT).is_ok());
+        let known = Some("patient=pt-1&_count=2".into());
+        let s = Search::parse(&known, &prefer("handling=strict"), AUDIT).unwrap();
+        assert!(s.ignored.is_empty() && s.outcome("x").is_none());
+    }
+
+    #[test]
+    fn a_repeated_patient_is_refused_unless_it_is_the_same_patient() {
+        let e = Search::parse(
+            &Some("patient=pt-1&patient=pt-2".into()),
+            &HeaderMap::new(),
+            AUDIT,
+        )
+        .unwrap()
+        .patient()
+        .unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.element.as_deref()),
+            (400, Some("patient"))
+        );
+        assert!(e.diagnostics.contains("pt-2"), "{}", e.diagnostics);
+        let same = Search::parse(
+            &Some("patient=pt-1&patient=Patient/pt-1".into()),
+            &HeaderMap::new(),
+            AUDIT,
+        )
+        .unwrap();
+        assert_eq!(same.patient().unwrap(), "pt-1");
+        let e =
+            page_params(&params(&Some("_count=1&_count=2".into())).unwrap(), 10, 100).unwrap_err();
+        assert_eq!(e.element.as_deref(), Some("_count"));
+        let two_dates = Search::parse(
+            &Some("patient=pt-1&date=ge2026&date=lt2027".into()),
+            &HeaderMap::new(),
+            AUDIT,
+        )
+        .unwrap();
+        assert_eq!(two_dates.all("date").count(), 2, "every date applies");
+    }
+
+    #[test]
+    fn summary_count_keeps_the_total_and_the_outcome_only() {
+        let s = Search::parse(
+            &Some("patient=pt-1&_summary=count&_elements=id".into()),
+            &HeaderMap::new(),
+            AUDIT,
+        )
+        .unwrap();
+        assert!(s.count_only);
+        let mut b = json!({
+            "resourceType": "Bundle", "type": "searchset", "total": 7,
+            "link": [{ "relation": "self", "url": "https://gw/fhir/AuditEvent?patient=pt-1" }],
+            "entry": [{ "fullUrl": "https://gw/fhir/AuditEvent/pt-1-0", "search": { "mode": "match" } }],
+        });
+        s.finish(&mut b);
+        assert_eq!(b["total"], 7);
+        let entries = b["entry"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{b}");
+        assert_eq!(entries[0]["search"]["mode"], "outcome");
+        for ok in ["false", "data"] {
+            let q = Some(format!("patient=pt-1&_summary={ok}"));
+            assert!(
+                !Search::parse(&q, &HeaderMap::new(), AUDIT)
+                    .unwrap()
+                    .count_only
+            );
+        }
+        let e = Search::parse(
+            &Some("patient=pt-1&_summary=true".into()),
+            &HeaderMap::new(),
+            AUDIT,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.element.as_deref()),
+            (400, Some("_summary"))
+        );
+        let links = summary_links(
+            "https://gw/fhir/Consent",
+            &[("patient".into(), "pt-1".into())],
+            9,
+        );
+        assert_eq!(
+            links,
+            [(
+                "self",
+                "https://gw/fhir/Consent?patient=pt-1&_summary=count&_height=9".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn page_links_are_pinned_to_the_height_and_cover_every_result_once() {
+        let fixed = [("patient".to_string(), "pt-1".to_string())];
+        let n = 5;
+        let mut offset = 0;
+        let mut seen = Vec::new();
+        loop {
+            let page = Page {
+                offset,
+                count: 2,
+                height: Some(40),
+            };
+            let links = page_links("https://gw/fhir/AuditEvent", &fixed, page, 40, n);
+            assert_eq!(links[0].0, "self");
+            assert!(links
+                .iter()
+                .all(|(_, u)| u.contains("_height=40") && u.contains("patient=pt-1")));
+            assert_eq!(links.iter().any(|(r, _)| *r == "previous"), offset > 0);
+            seen.extend(offset..(offset + 2).min(n));
+            let Some((_, next)) = links.iter().find(|(r, _)| *r == "next") else {
+                break;
+            };
+            let ps = params(&Some(next.split_once('?').unwrap().1.to_string())).unwrap();
+            let p = page_params(&ps, 100, 1_000).unwrap();
+            assert_eq!((p.count, p.height), (2, Some(40)));
+            offset = p.offset;
+        }
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
     }
 
     /// 2026-11-26T00:00:00Z.
