@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use medledger_devnet::localnet::{AppKind, Spec};
+use medledger_devnet::localnet::{AppKind, Localnet, Proc, Spec};
 use medledger_devnet::ThrowawayNet;
 
 use super::{me, BENCH_BASE_PORT, BENCH_CHAIN_ID};
@@ -27,16 +27,27 @@ pub struct VaultBenchArgs {
     /// Rounds of concurrent reads.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Records lab-b stores in the put phase, after the reads (0: no put phase).
+    #[arg(long, default_value_t = 20)]
+    puts: usize,
+    /// Bytes per record of the put phase.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    put_bytes: usize,
+    /// Puts in flight at once.
+    #[arg(long, default_value_t = 4)]
+    put_concurrency: usize,
     /// First port of the throwaway localnet.
     #[arg(long, default_value_t = BENCH_BASE_PORT)]
     base_port: u16,
 }
 
 impl VaultBenchArgs {
-    /// lab-b stores records, hospital-a reads them; prints the latencies: exit 2 when a
-    /// concurrent read failed.
+    /// lab-b stores records, hospital-a reads them (also with one of their holders' gateways
+    /// stopped), then lab-b stores more; prints the latencies: exit 2 when a concurrent read
+    /// or a put failed.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let (net, lab, hospital) = gateway_net(self.base_port).await?;
+        let gateways = NetGateways(&net.net);
         let box_key = medledger_gateway::keyfiles::load_box_key(
             &net.net.gateway_dir(hospital).join("box.key"),
         )?;
@@ -50,6 +61,7 @@ impl VaultBenchArgs {
                     net.net.spec.nodes[lab].gateway_url(),
                 ),
                 reader: ("hospital-a", net.keyring.get("hospital-a")?, box_key),
+                gateways: Some(&gateways),
             },
             &medledger_gateway::bench::VaultBench {
                 record_bytes: self.record_bytes,
@@ -57,6 +69,9 @@ impl VaultBenchArgs {
                 sequential_reads: self.sequential,
                 readers: self.readers,
                 rounds: self.rounds,
+                puts: self.puts,
+                put_bytes: self.put_bytes,
+                put_concurrency: self.put_concurrency,
                 progress: !ctx.quiet,
             },
         )
@@ -66,11 +81,35 @@ impl VaultBenchArgs {
         } else {
             print!("{}", report.text());
         }
-        Ok(if report.concurrent_errors != 0 {
+        Ok(if report.failed() {
             Exit::Failed
         } else {
             Exit::Ok
         })
+    }
+}
+
+/// The throwaway localnet's gateway processes, by member.
+struct NetGateways<'a>(&'a Localnet);
+
+impl NetGateways<'_> {
+    fn node(&self, member: &str) -> anyhow::Result<usize> {
+        self.0
+            .spec
+            .nodes
+            .iter()
+            .position(|n| n.name == member)
+            .with_context(|| format!("{member} is not a node of the localnet"))
+    }
+}
+
+impl medledger_gateway::bench::GatewayProcesses for NetGateways<'_> {
+    fn stop(&self, member: &str) -> anyhow::Result<()> {
+        self.0.stop(self.node(member)?, Proc::Gateway, true)
+    }
+
+    fn start(&self, member: &str) -> anyhow::Result<()> {
+        self.0.start(self.node(member)?, Proc::Gateway)
     }
 }
 

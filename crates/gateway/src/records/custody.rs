@@ -94,9 +94,12 @@ pub(crate) fn holder_index(anchor: &RecordAnchor, member: &str) -> Option<u8> {
 
 impl State {
     /// The consortium's custody parameters (proven): `(holders, threshold)`, or `None` when
-    /// records are held by their custodian alone.
+    /// records are held by their custodian alone. Read at the state the latest header attests
+    /// (a block old at most), like the holders below, so a put does not wait a block for each
+    /// read: a SetCustody in the very last block makes the anchor refused (CUSTODY_MISMATCH),
+    /// and the put can be sent again.
     pub(crate) async fn custody_params(&self) -> Result<Option<(u8, u8)>, ApiError> {
-        let c: Option<pb::Custody> = self.node.read_msg_newest(&keys::custody()).await?;
+        let c: Option<pb::Custody> = self.node.read_msg(&keys::custody()).await?;
         Ok(c.and_then(|c| {
             let r = u8::try_from(c.holders).ok()?;
             let t = u8::try_from(c.threshold).ok()?;
@@ -106,7 +109,7 @@ impl State {
 
     /// A member's gateway as registered on chain (proven): its box key and endpoint.
     pub(crate) async fn gateway_of(&self, member: &str) -> Result<Option<Holder>, ApiError> {
-        let g: Option<pb::Gateway> = self.node.read_msg_newest(&keys::gateway(member)).await?;
+        let g: Option<pb::Gateway> = self.node.read_msg(&keys::gateway(member)).await?;
         Ok(g.and_then(|g| {
             Some(Holder {
                 member: member.to_string(),
@@ -148,7 +151,7 @@ impl State {
             if holders.len() == usize::from(r) {
                 break;
             }
-            if self.node.read_newest(&keys::member(m)).await?.is_none() {
+            if self.node.read(&keys::member(m)).await?.is_none() {
                 continue;
             }
             if let Some(h) = self.gateway_of(m).await? {
@@ -298,16 +301,18 @@ impl State {
         body: &[u8],
     ) -> Result<StatusCode, ApiError> {
         let req: PutReplica = json(body)?;
-        let anchor: RecordAnchor = self
-            .node
-            .read_msg_newest(&keys::record(id))
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("record {id} is not anchored (yet): send its replica after the block"),
-                )
-            })?;
+        // The attested state first; the newest (a block's wait) only for an anchor just made.
+        let key = keys::record(id);
+        let anchor = match self.node.read_msg::<RecordAnchor>(&key).await? {
+            Some(a) => Some(a),
+            None => self.node.read_msg_newest(&key).await?,
+        };
+        let anchor: RecordAnchor = anchor.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("record {id} is not anchored (yet): send its replica after the block"),
+            )
+        })?;
         let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, m);
         if !matches!(&who.subject, Subject::Member(m) if *m == anchor.custodian) {
             return Err(forbidden(format!(

@@ -71,6 +71,9 @@ impl State {
         body: &[u8],
     ) -> Result<(GetRecordAnswer, std::time::Duration), ApiError> {
         let req: GetRecord = json(body)?;
+        // A holder asked for its share of an access another holder committed: the reader has the
+        // sealed record from that holder, so only the share goes back (not a second copy).
+        let share_only = req.log_access_tx_base64.is_empty() && req.access_index.is_some();
         let r = self
             .consented_release(
                 id,
@@ -105,7 +108,11 @@ impl State {
                 patient_id: r.meta.patient_id,
                 resource_type: r.meta.resource_type,
                 version: r.meta.version,
-                sealed_base64: Base64::encode_string(&r.sealed_bytes),
+                sealed_base64: if share_only {
+                    String::new()
+                } else {
+                    Base64::encode_string(&r.sealed_bytes)
+                },
                 shared_key_base64,
                 sealed_share_base64,
                 reader_member: r.reader_member,
@@ -392,15 +399,19 @@ impl State {
         purpose: Purpose,
     ) -> Result<pb::AccessEvent, ApiError> {
         let refuse = |msg: String| ApiError::new(StatusCode::CONFLICT, msg);
-        let event: pb::AccessEvent = self
-            .node
-            .read_msg_newest(&keys::access_event(patient, index))
-            .await?
-            .ok_or_else(|| {
-                refuse(format!(
-                    "access event {index} of {patient} is not on the ledger (proven absent)"
-                ))
-            })?;
+        // The state a header already attests first: a holder asked for its share after another
+        // holder proved the event committed usually finds it there, without waiting for the next
+        // block's header; the newest state only when it is not there yet.
+        let key = keys::access_event(patient, index);
+        let event = match self.node.read_msg::<pb::AccessEvent>(&key).await? {
+            Some(e) => Some(e),
+            None => self.node.read_msg_newest(&key).await?,
+        };
+        let event: pb::AccessEvent = event.ok_or_else(|| {
+            refuse(format!(
+                "access event {index} of {patient} is not on the ledger (proven absent)"
+            ))
+        })?;
         let (member, practitioner) = match &who.subject {
             Subject::Member(m) => (m.as_str(), ""),
             Subject::Practitioner { member, did, .. } => (member.as_str(), did.as_str()),
