@@ -3,7 +3,7 @@
 //! gateways. Killed gateways, a read, and an erasure that must reach every holder.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use medledger_devnet::localnet::Proc;
@@ -12,24 +12,6 @@ use medledger_tx::pb::{self, tx_body::Msg};
 use prost::Message;
 
 use crate::support::{self, TestNet};
-
-fn medledger(net: &TestNet, args: &[&str]) -> Output {
-    let out = Command::new(support::medledger_bin())
-        .arg("--home")
-        .arg(net.home())
-        .args(args)
-        .args(["--node", &net.net.spec.nodes[0].rpc_url()])
-        .output()
-        .unwrap();
-    eprintln!(
-        "medledger {}: {:?}\n{}\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// The record's anchor as node 0 has it.
 async fn anchor(net: &TestNet, id: &str) -> pb::RecordAnchor {
@@ -72,47 +54,41 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     let content = br#"{"resourceType":"Observation","code":{"text":"ferritin"},"valueQuantity":{"value":41,"unit":"ng/mL"}}"#;
     let input = net.home().join("obs.json");
     std::fs::write(&input, content).unwrap();
-    let put = medledger(
-        &net,
-        &[
-            "-o",
-            "json",
-            "vault",
-            "put",
-            "--from",
-            "lab-b",
-            "--patient",
-            &patient.id,
-            "--type",
-            "Observation",
-            "--file",
-            input.to_str().unwrap(),
-            "--record",
-            "obs-t",
-        ],
-    );
+    let put = net.cli(&[
+        "-o",
+        "json",
+        "vault",
+        "put",
+        "--from",
+        "lab-b",
+        "--patient",
+        &patient.id,
+        "--type",
+        "Observation",
+        "--file",
+        input.to_str().unwrap(),
+        "--record",
+        "obs-t",
+    ]);
     assert_eq!(put.status.code(), Some(0));
     // A second record of the patient, of a kind the patient's consent to hospital-a does not
     // cover (Observation only), stored at another member.
     let report_file = net.home().join("report.json");
     std::fs::write(&report_file, br#"{"resourceType":"DiagnosticReport"}"#).unwrap();
-    let put = medledger(
-        &net,
-        &[
-            "vault",
-            "put",
-            "--from",
-            "hospital-d",
-            "--patient",
-            &patient.id,
-            "--type",
-            "DiagnosticReport",
-            "--file",
-            report_file.to_str().unwrap(),
-            "--record",
-            "dr-u",
-        ],
-    );
+    let put = net.cli(&[
+        "vault",
+        "put",
+        "--from",
+        "hospital-d",
+        "--patient",
+        &patient.id,
+        "--type",
+        "DiagnosticReport",
+        "--file",
+        report_file.to_str().unwrap(),
+        "--record",
+        "dr-u",
+    ]);
     assert_eq!(put.status.code(), Some(0));
 
     // The anchor lists the holders (lab-b first), the threshold and one commitment per share
@@ -159,23 +135,20 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     // other holders.
     net.kill9(holders[0], Proc::Gateway);
     let output = net.home().join("read.json");
-    let get = medledger(
-        &net,
-        &[
-            "-o",
-            "json",
-            "vault",
-            "get",
-            "--from",
-            "hospital-a",
-            "--record",
-            "obs-t",
-            "--purpose",
-            "TREAT",
-            "--out",
-            output.to_str().unwrap(),
-        ],
-    );
+    let get = net.cli(&[
+        "-o",
+        "json",
+        "vault",
+        "get",
+        "--from",
+        "hospital-a",
+        "--record",
+        "obs-t",
+        "--purpose",
+        "TREAT",
+        "--out",
+        output.to_str().unwrap(),
+    ]);
     assert_eq!(get.status.code(), Some(0));
     assert_eq!(std::fs::read(&output).unwrap(), content);
     let report: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
@@ -191,23 +164,20 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     // `vault pull`: every record of the patient (the proven list), each read from whichever
     // holders are up, or refused with the ledger's reason; exit 1 (refused) as one was.
     let dir = net.home().join("pulled");
-    let pull = medledger(
-        &net,
-        &[
-            "-o",
-            "json",
-            "vault",
-            "pull",
-            "--from",
-            "hospital-a",
-            "--patient",
-            &patient.id,
-            "--purpose",
-            "TREAT",
-            "--out-dir",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let pull = net.cli(&[
+        "-o",
+        "json",
+        "vault",
+        "pull",
+        "--from",
+        "hospital-a",
+        "--patient",
+        &patient.id,
+        "--purpose",
+        "TREAT",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(pull.status.code(), Some(1));
     let pulled: serde_json::Value = serde_json::from_slice(&pull.stdout).unwrap();
     assert_eq!(
@@ -235,21 +205,18 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     // One more holder down: one share is left, below the threshold; the read is refused and
     // says why, naming what each holder answered.
     net.kill9(holders[1], Proc::Gateway);
-    let get = medledger(
-        &net,
-        &[
-            "-o",
-            "json",
-            "vault",
-            "get",
-            "--from",
-            "hospital-a",
-            "--record",
-            "obs-t",
-            "--purpose",
-            "TREAT",
-        ],
-    );
+    let get = net.cli(&[
+        "-o",
+        "json",
+        "vault",
+        "get",
+        "--from",
+        "hospital-a",
+        "--record",
+        "obs-t",
+        "--purpose",
+        "TREAT",
+    ]);
     assert_ne!(get.status.code(), Some(0));
     let said =
         String::from_utf8_lossy(&get.stderr).to_string() + &String::from_utf8_lossy(&get.stdout);

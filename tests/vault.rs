@@ -3,27 +3,9 @@
 //! hospital-a (consented) reads it back byte for byte with `vault get`, insurer-c (no consent)
 //! is refused with exit status 1.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::support::{self, TestNet};
-
-fn medledger(net: &TestNet, args: &[&str]) -> Output {
-    let out = Command::new(support::medledger_bin())
-        .arg("--home")
-        .arg(net.home())
-        .args(args)
-        .args(["--node", &net.net.spec.nodes[0].rpc_url()])
-        .output()
-        .unwrap();
-    eprintln!(
-        "medledger {}: {:?}\n{}\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
@@ -39,35 +21,29 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
     let content = br#"{"resourceType":"Observation","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#;
     let input = net.home().join("obs.json");
     std::fs::write(&input, content).unwrap();
-    let put = medledger(
-        &net,
-        &[
-            "-o",
-            "json",
-            "vault",
-            "put",
-            "--from",
-            "lab-b",
-            "--patient",
-            &patient_id,
-            "--type",
-            "Observation",
-            "--file",
-            input.to_str().unwrap(),
-            "--record",
-            "obs-1",
-        ],
-    );
+    let put = net.cli(&[
+        "-o",
+        "json",
+        "vault",
+        "put",
+        "--from",
+        "lab-b",
+        "--patient",
+        &patient_id,
+        "--type",
+        "Observation",
+        "--file",
+        input.to_str().unwrap(),
+        "--record",
+        "obs-1",
+    ]);
     assert_eq!(put.status.code(), Some(0));
     let put: serde_json::Value = serde_json::from_slice(&put.stdout).unwrap();
     assert_eq!(put["record_id"], "obs-1");
     assert!(put["anchor_height"].as_u64().unwrap() > 0);
 
     // The record locator: the patient's proven list of records names obs-1, held by lab-b.
-    let list = medledger(
-        &net,
-        &["-o", "json", "vault", "list", "--patient", &patient_id],
-    );
+    let list = net.cli(&["-o", "json", "vault", "list", "--patient", &patient_id]);
     assert_eq!(list.status.code(), Some(0));
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(list["count"]["value"], 1, "{list}");
@@ -77,55 +53,46 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
     assert!(first["verified_against"].is_string(), "proven: {list}");
 
     let output = net.home().join("read.json");
-    let get = medledger(
-        &net,
-        &[
-            "vault",
-            "get",
-            "--from",
-            "hospital-a",
-            "--record",
-            "obs-1",
-            "--purpose",
-            "TREAT",
-            "--out",
-            output.to_str().unwrap(),
-        ],
-    );
+    let get = net.cli(&[
+        "vault",
+        "get",
+        "--from",
+        "hospital-a",
+        "--record",
+        "obs-1",
+        "--purpose",
+        "TREAT",
+        "--out",
+        output.to_str().unwrap(),
+    ]);
     assert_eq!(get.status.code(), Some(0));
     assert_eq!(std::fs::read(&output).unwrap(), content);
     // Without --out the record goes to stdout, byte for byte.
-    let get = medledger(
-        &net,
-        &[
-            "vault",
-            "get",
-            "--from",
-            "hospital-a",
-            "--record",
-            "obs-1",
-            "--purpose",
-            "TREAT",
-        ],
-    );
+    let get = net.cli(&[
+        "vault",
+        "get",
+        "--from",
+        "hospital-a",
+        "--record",
+        "obs-1",
+        "--purpose",
+        "TREAT",
+    ]);
     assert_eq!(get.status.code(), Some(0));
     assert_eq!(get.stdout, content);
 
-    let refused = medledger(
-        &net,
-        &[
-            "-o",
-            "json",
-            "vault",
-            "get",
-            "--from",
-            "insurer-c",
-            "--record",
-            "obs-1",
-            "--purpose",
-            "TREAT",
-        ],
-    );
+    let refused = net.cli(&[
+        "-o",
+        "json",
+        "vault",
+        "get",
+        "--from",
+        "insurer-c",
+        "--record",
+        "obs-1",
+        "--purpose",
+        "TREAT",
+    ]);
     assert_eq!(refused.status.code(), Some(1), "Exit::Refused");
     let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(refused["status"], 403);

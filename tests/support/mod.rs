@@ -138,6 +138,26 @@ impl TestNet {
         self.home.path()
     }
 
+    /// Runs `medledger --home HOME ARGS --node NODE0` (the CLI as a person types it, against
+    /// node 0) and prints what it said.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let out = std::process::Command::new(medledger_bin())
+            .arg("--home")
+            .arg(self.home())
+            .args(args)
+            .args(["--node", &self.net.spec.nodes[0].rpc_url()])
+            .output()
+            .unwrap();
+        eprintln!(
+            "medledger {}: {:?}\n{}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// RPC client of node `i`.
     pub fn client(&self, i: usize) -> Client {
         self.net.client(i).unwrap()
