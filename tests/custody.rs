@@ -131,6 +131,41 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
         "only holders hold it"
     );
 
+    // Only the record's custodian hands out its replicas, and only to a holder: an anonymous
+    // caller gets 401, another member's key 403, the custodian at a non-holder's gateway 403;
+    // nothing is stored.
+    let replica = |i: usize| format!("{}/replicas/obs-t", net.net.spec.nodes[i].gateway_url());
+    let body = br#"{"sealed_base64":"","sealed_share_base64":""}"#;
+    let put = async |key: Option<&str>, url: String| {
+        let mut rb = reqwest::Client::new().put(&url).body(body.to_vec());
+        if let Some(k) = key {
+            let key = net.member_key(k);
+            for (h, v) in medledger_gateway::client::sign_headers(
+                &key,
+                "PUT",
+                &url,
+                body,
+                medledger_gateway::client::now_secs(),
+            )
+            .unwrap()
+            {
+                rb = rb.header(h, v);
+            }
+        }
+        let r = rb.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    };
+    let other = net.net.spec.nodes[non_holder].name.clone();
+    let (s, said) = put(None, replica(holders[1])).await;
+    assert_eq!(s, 401, "{said}");
+    let (s, said) = put(Some(&other), replica(holders[1])).await;
+    assert_eq!(s, 403, "another member: {said}");
+    assert!(said.contains("custodian"), "{said}");
+    let (s, said) = put(Some("lab-b"), replica(non_holder)).await;
+    assert_eq!(s, 403, "not a holder: {said}");
+    assert!(!held(&net, non_holder, "obs-t").0.exists());
+
     // The custodian's gateway goes down: the read still succeeds, byte for byte, from the two
     // other holders.
     net.kill9(holders[0], Proc::Gateway);
@@ -160,6 +195,24 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
         .collect();
     assert_eq!(used.len(), 2, "{report}");
     assert!(!used.contains(&"lab-b"), "the custodian is down: {report}");
+    // Another member asking a holder for its share of that same access is refused (409: a
+    // holder releases a share once per access event, and that one is spent).
+    let stolen = medledger_gateway::client::GatewayClient::new(
+        &net.net.spec.nodes[holders[2]].gateway_url(),
+        net.member_key(&other),
+    )
+    .get_share(
+        "obs-t",
+        pb::Purpose::Treat,
+        report["access_index"].as_u64().unwrap(),
+    )
+    .await;
+    match stolen {
+        Err(medledger_gateway::client::ClientError::Status { status, body }) => {
+            assert_eq!(status, 409, "{}", body.error)
+        }
+        other => panic!("another member got a share: {other:?}"),
+    }
 
     // `vault pull`: every record of the patient (the proven list), each read from whichever
     // holders are up, or refused with the ledger's reason; exit 1 (refused) as one was.
