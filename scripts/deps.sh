@@ -8,6 +8,8 @@
 #   - openjdk-17-jdk-headless and maven (Debian's), and with them the HL7 FHIR validator of
 #     HAPI FHIR (tools/fhir-validator) built into $MEDLEDGER_TOOLS/fhir-validator;
 #   - cargo-deny, pinned in scripts/versions.env, built once into $MEDLEDGER_TOOLS;
+#   - s3s-fs, the S3-compatible server tests/object_store.rs runs a gateway against, pinned in
+#     scripts/versions.env, built once into $MEDLEDGER_TOOLS (Apache-2.0; not MinIO, which is AGPL);
 #   - web/'s npm packages, exactly as package-lock.json pins them (`npm ci`);
 #   - CometBFT at the version pinned in scripts/versions.env, built with `go install` into
 #     $MEDLEDGER_TOOLS (default ~/.cache/medledger/bin).
@@ -88,6 +90,17 @@ if [ "$("$TOOLS/cargo-deny" --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_V
     --target-dir "${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}/cargo-deny"
   mkdir -p "$TOOLS"
   mv "$root/bin/cargo-deny" "$TOOLS/cargo-deny"
+  rm -rf "$root"
+fi
+# s3s-fs (the s3s project's S3 server on a folder), pinned, built once into $TOOLS (~3 min) in a
+# target dir of its own, so the workspace's shared target dir is never touched.
+if [ "$("$TOOLS/s3s-fs" --version 2>/dev/null)" != "s3s-fs $S3S_FS_VERSION" ]; then
+  echo "deps: building s3s-fs $S3S_FS_VERSION into $TOOLS (cargo install, ~3 min)"
+  root="$(mktemp -d)"
+  cargo install --quiet --locked s3s-fs --version "$S3S_FS_VERSION" --features binary --root "$root" \
+    --target-dir "${CARGO_TARGET_DIR:-$HOME/.cache/medledger/target}/s3s-fs"
+  mkdir -p "$TOOLS"
+  mv "$root/bin/s3s-fs" "$TOOLS/s3s-fs"
   rm -rf "$root"
 fi
 echo "deps: ok (CometBFT $have at $TOOLS/cometbft)"

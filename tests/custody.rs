@@ -3,7 +3,6 @@
 //! gateways. Killed gateways, a read, and an erasure that must reach every holder.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use medledger_devnet::localnet::Proc;
@@ -11,7 +10,7 @@ use medledger_tx::keys;
 use medledger_tx::pb::{self, tx_body::Msg};
 use prost::Message;
 
-use crate::support::{self, TestNet};
+use crate::support::TestNet;
 
 /// The record's anchor as node 0 has it.
 async fn anchor(net: &TestNet, id: &str) -> pb::RecordAnchor {
@@ -52,44 +51,17 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     let net = TestNet::start_with_gateways().await;
     let patient = net.consenting_patient(23, "hospital-a").await;
     let content = br#"{"resourceType":"Observation","code":{"text":"ferritin"},"valueQuantity":{"value":41,"unit":"ng/mL"}}"#;
-    let input = net.home().join("obs.json");
-    std::fs::write(&input, content).unwrap();
-    let put = net.cli(&[
-        "-o",
-        "json",
-        "vault",
-        "put",
-        "--from",
-        "lab-b",
-        "--patient",
-        &patient.id,
-        "--type",
-        "Observation",
-        "--file",
-        input.to_str().unwrap(),
-        "--record",
-        "obs-t",
-    ]);
-    assert_eq!(put.status.code(), Some(0));
+    net.vault_put("lab-b", &patient.id, "Observation", "obs-t", content);
     // A second record of the patient, of a kind the patient's consent to hospital-a does not
     // cover (Observation only), stored at another member.
-    let report_file = net.home().join("report.json");
-    std::fs::write(&report_file, br#"{"resourceType":"DiagnosticReport"}"#).unwrap();
-    let put = net.cli(&[
-        "vault",
-        "put",
-        "--from",
+    let report = br#"{"resourceType":"DiagnosticReport"}"#;
+    net.vault_put(
         "hospital-d",
-        "--patient",
         &patient.id,
-        "--type",
         "DiagnosticReport",
-        "--file",
-        report_file.to_str().unwrap(),
-        "--record",
         "dr-u",
-    ]);
-    assert_eq!(put.status.code(), Some(0));
+        report,
+    );
 
     // The anchor lists the holders (lab-b first), the threshold and one commitment per share
     // needed; the ledger proves it like any other value.
@@ -170,20 +142,8 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     // other holders.
     net.kill9(holders[0], Proc::Gateway);
     let output = net.home().join("read.json");
-    let get = net.cli(&[
-        "-o",
-        "json",
-        "vault",
-        "get",
-        "--from",
-        "hospital-a",
-        "--record",
-        "obs-t",
-        "--purpose",
-        "TREAT",
-        "--out",
-        output.to_str().unwrap(),
-    ]);
+    let out = ["-o", "json", "--out", output.to_str().unwrap()];
+    let get = net.vault_get("hospital-a", "obs-t", &out);
     assert_eq!(get.status.code(), Some(0));
     assert_eq!(std::fs::read(&output).unwrap(), content);
     let report: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
@@ -258,18 +218,7 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     // One more holder down: one share is left, below the threshold; the read is refused and
     // says why, naming what each holder answered.
     net.kill9(holders[1], Proc::Gateway);
-    let get = net.cli(&[
-        "-o",
-        "json",
-        "vault",
-        "get",
-        "--from",
-        "hospital-a",
-        "--record",
-        "obs-t",
-        "--purpose",
-        "TREAT",
-    ]);
+    let get = net.vault_get("hospital-a", "obs-t", &["-o", "json"]);
     assert_ne!(get.status.code(), Some(0));
     let said =
         String::from_utf8_lossy(&get.stderr).to_string() + &String::from_utf8_lossy(&get.stdout);
@@ -313,13 +262,7 @@ async fn a_record_outlives_its_custodians_gateway_and_its_erasure_reaches_every_
     );
     let mut said = String::new();
     eventually("verify record names the unconfirmed holders", async || {
-        let verify = Command::new(support::medledger_bin())
-            .arg("--home")
-            .arg(net.home())
-            .args(["verify", "record", "obs-t"])
-            .env("MEDLEDGER_NODE", net.net.spec.nodes[0].rpc_url())
-            .output()
-            .unwrap();
+        let verify = net.verify(&["record", "obs-t"]);
         said = String::from_utf8_lossy(&verify.stdout).into_owned();
         assert!(verify.status.success(), "{said}");
         said.contains(&want)

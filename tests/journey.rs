@@ -9,7 +9,6 @@ use medledger_tx::pb::{
 };
 use medledger_tx::{ids, keyproof, keys, Code};
 use prost::Message;
-use sha2::{Digest, Sha256};
 
 use crate::support::TestNet;
 
@@ -91,9 +90,30 @@ async fn log_visit(c: &Client, k: &SigningKey, patient: &str, record: &str) -> p
     pb::AccessEvent::decode(v.unwrap().as_slice()).unwrap()
 }
 
-async fn claim_status(c: &Client, id: &str) -> i32 {
+async fn claim_status(c: &Client, id: &str) -> ClaimStatus {
     let (v, _) = c.query_raw(&keys::claim(id), 0).await.unwrap();
-    pb::Claim::decode(v.unwrap().as_slice()).unwrap().status
+    let status = pb::Claim::decode(v.unwrap().as_slice()).unwrap().status;
+    ClaimStatus::try_from(status).unwrap()
+}
+
+/// `quantity` units of service `code` at `unit_price` minor units each.
+fn item(code: &str, quantity: u64, unit_price: u64) -> ClaimItem {
+    ClaimItem {
+        service_code: code.into(),
+        quantity,
+        unit_price,
+        modifier: String::new(),
+    }
+}
+
+/// The insurer approves nothing of a one-item claim, for the reason `note` (hashed: the text
+/// stays with the insurer).
+fn deny(claim_id: &str, note: &str) -> Msg {
+    Msg::DecideClaim(pb::DecideClaim {
+        claim_id: claim_id.into(),
+        approved_amounts: vec![0],
+        note_hash: text_hash(note),
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,35 +220,13 @@ async fn a_patients_journey_through_the_consortium() {
     let first = ok(
         &c,
         &hospital,
-        claim(
-            &pid,
-            vec![ClaimItem {
-                service_code: "99213".into(),
-                quantity: 1,
-                unit_price: 12_000,
-                modifier: String::new(),
-            }],
-            "lab-result-1",
-            &visit,
-        ),
+        claim(&pid, vec![item("99213", 1, 12_000)], "lab-result-1", &visit),
     )
     .await;
     let first_id = first.attribute("claim_id").unwrap().to_string();
-    assert_eq!(
-        claim_status(&c, &first_id).await,
-        ClaimStatus::Approved as i32
-    );
+    assert_eq!(claim_status(&c, &first_id).await, ClaimStatus::Approved);
     // Double billing, as the review replayed it: the same service split into two items.
-    let split = |n: usize| {
-        (0..n)
-            .map(|_| ClaimItem {
-                service_code: "99213".into(),
-                quantity: 1,
-                unit_price: 12_000,
-                modifier: String::new(),
-            })
-            .collect::<Vec<_>>()
-    };
+    let split = |n: usize| (0..n).map(|_| item("99213", 1, 12_000)).collect::<Vec<_>>();
     refused(
         &c,
         &hospital,
@@ -245,7 +243,7 @@ async fn a_patients_journey_through_the_consortium() {
         }),
     )
     .await;
-    assert_eq!(claim_status(&c, &first_id).await, ClaimStatus::Paid as i32);
+    assert_eq!(claim_status(&c, &first_id).await, ClaimStatus::Paid);
 
     // An uncovered service waits for the insurer, is denied, and is appealed once. It rests on
     // its own visit: each access event backs at most one claim.
@@ -259,57 +257,25 @@ async fn a_patients_journey_through_the_consortium() {
         &hospital,
         claim(
             &pid,
-            vec![ClaimItem {
-                service_code: "97110".into(),
-                quantity: 2,
-                unit_price: 5_000,
-                modifier: String::new(),
-            }],
+            vec![item("97110", 2, 5_000)],
             "lab-result-1",
             &second_visit,
         ),
     )
     .await;
     let second_id = second.attribute("claim_id").unwrap().to_string();
-    assert_eq!(
-        claim_status(&c, &second_id).await,
-        ClaimStatus::Pending as i32
-    );
-    ok(
-        &c,
-        &insurer,
-        Msg::DecideClaim(pb::DecideClaim {
-            claim_id: second_id.clone(),
-            approved_amounts: vec![0],
-            note_hash: Sha256::digest(b"not covered").to_vec(),
-        }),
-    )
-    .await;
-    assert_eq!(
-        claim_status(&c, &second_id).await,
-        ClaimStatus::Denied as i32
-    );
+    assert_eq!(claim_status(&c, &second_id).await, ClaimStatus::Pending);
+    ok(&c, &insurer, deny(&second_id, "not covered")).await;
+    assert_eq!(claim_status(&c, &second_id).await, ClaimStatus::Denied);
     let appeal = || {
         Msg::AppealClaim(pb::AppealClaim {
             claim_id: second_id.clone(),
-            reason_hash: Sha256::digest(b"medically necessary").to_vec(),
+            reason_hash: text_hash("medically necessary"),
         })
     };
     ok(&c, &hospital, appeal()).await;
-    assert_eq!(
-        claim_status(&c, &second_id).await,
-        ClaimStatus::Appealed as i32
-    );
-    ok(
-        &c,
-        &insurer,
-        Msg::DecideClaim(pb::DecideClaim {
-            claim_id: second_id.clone(),
-            approved_amounts: vec![0],
-            note_hash: Sha256::digest(b"upheld").to_vec(),
-        }),
-    )
-    .await;
+    assert_eq!(claim_status(&c, &second_id).await, ClaimStatus::Appealed);
+    ok(&c, &insurer, deny(&second_id, "upheld")).await;
     let r = c.submit(&hospital, appeal()).await.unwrap();
     assert_ne!(r.code, 0, "a claim is appealed once");
 

@@ -3,9 +3,7 @@
 //! hospital-a (consented) reads it back byte for byte with `vault get`, insurer-c (no consent)
 //! is refused with exit status 1.
 
-use std::process::Command;
-
-use crate::support::{self, TestNet};
+use crate::support::TestNet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
@@ -19,26 +17,7 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
     let patient_id = net.consenting_patient(7, "hospital-a").await.id;
 
     let content = br#"{"resourceType":"Observation","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#;
-    let input = net.home().join("obs.json");
-    std::fs::write(&input, content).unwrap();
-    let put = net.cli(&[
-        "-o",
-        "json",
-        "vault",
-        "put",
-        "--from",
-        "lab-b",
-        "--patient",
-        &patient_id,
-        "--type",
-        "Observation",
-        "--file",
-        input.to_str().unwrap(),
-        "--record",
-        "obs-1",
-    ]);
-    assert_eq!(put.status.code(), Some(0));
-    let put: serde_json::Value = serde_json::from_slice(&put.stdout).unwrap();
+    let put = net.vault_put("lab-b", &patient_id, "Observation", "obs-1", content);
     assert_eq!(put["record_id"], "obs-1");
     assert!(put["anchor_height"].as_u64().unwrap() > 0);
 
@@ -53,46 +32,15 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
     assert!(first["verified_against"].is_string(), "proven: {list}");
 
     let output = net.home().join("read.json");
-    let get = net.cli(&[
-        "vault",
-        "get",
-        "--from",
-        "hospital-a",
-        "--record",
-        "obs-1",
-        "--purpose",
-        "TREAT",
-        "--out",
-        output.to_str().unwrap(),
-    ]);
+    let get = net.vault_get("hospital-a", "obs-1", &["--out", output.to_str().unwrap()]);
     assert_eq!(get.status.code(), Some(0));
     assert_eq!(std::fs::read(&output).unwrap(), content);
     // Without --out the record goes to stdout, byte for byte.
-    let get = net.cli(&[
-        "vault",
-        "get",
-        "--from",
-        "hospital-a",
-        "--record",
-        "obs-1",
-        "--purpose",
-        "TREAT",
-    ]);
+    let get = net.vault_get("hospital-a", "obs-1", &[]);
     assert_eq!(get.status.code(), Some(0));
     assert_eq!(get.stdout, content);
 
-    let refused = net.cli(&[
-        "-o",
-        "json",
-        "vault",
-        "get",
-        "--from",
-        "insurer-c",
-        "--record",
-        "obs-1",
-        "--purpose",
-        "TREAT",
-    ]);
+    let refused = net.vault_get("insurer-c", "obs-1", &["-o", "json"]);
     assert_eq!(refused.status.code(), Some(1), "Exit::Refused");
     let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(refused["status"], 403);
@@ -100,15 +48,7 @@ async fn lab_b_puts_hospital_a_gets_insurer_c_is_refused() {
 
     // The verified access history holds exactly the reads that released data: hospital-a's two
     // gets of obs-1, and nothing of insurer-c's refused one.
-    // (`verify` takes its node before the subcommand; the environment names it here.)
-    let history = Command::new(support::medledger_bin())
-        .arg("--home")
-        .arg(net.home())
-        .args(["verify", "access", &patient_id, "--export", "csv"])
-        .env("MEDLEDGER_NODE", net.net.spec.nodes[0].rpc_url())
-        .output()
-        .unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&history.stderr));
+    let history = net.verify(&["access", &patient_id, "--export", "csv"]);
     assert_eq!(history.status.code(), Some(0));
     let csv = String::from_utf8(history.stdout).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();

@@ -1,5 +1,5 @@
 //! The command line: `medledger start | init | genesis | keys | tx | query | verify | replay |
-//! guardian | localnet | gateway | vault | bench`, one module per command group. Each leaf command
+//! guardian | localnet | gateway | vault | web | bench`, one module per command group. Each leaf command
 //! is a clap `Args` struct with its own `run` (a tx command: `into_msg`, which `tx` signs and
 //! sends; a query: `run` on a `read::Reader`), and each group a thin `match` that dispatches to
 //! them. `localnet` and `bench` are dev tools, behind the default `dev-tools` feature: a
@@ -21,10 +21,12 @@ mod read;
 mod render;
 mod replay;
 mod rules;
+mod smart;
 mod start;
 mod tx;
 mod vault;
 mod verify;
+mod web;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,7 @@ pub use start::StartArgs;
 pub use tx::{AccessTx, ActionArg, ConsentTx, PatientTx, PurposeArg, TxArgs, TxCmd, VerdictArg};
 pub use vault::VaultCmd;
 pub use verify::{ExportFormat, VerifyArgs, VerifyCmd};
+pub use web::WebCmd;
 
 /// medledger: a consortium ledger of consent, access and claims for health data.
 #[derive(Debug, Parser)]
@@ -143,6 +146,10 @@ pub enum Command {
     /// Records in the members' vaults: store, read (with a committed access log), erase.
     #[command(subcommand)]
     Vault(VaultCmd),
+    /// The patient and auditor pages' release: its hash, and whether a gateway serves the one
+    /// approved on chain.
+    #[command(subcommand)]
+    Web(WebCmd),
     /// Load benchmarks: committed tx/s, submit→commit latency, CPU and memory (benches/README.md).
     #[cfg(feature = "dev-tools")]
     #[command(subcommand)]
@@ -175,7 +182,8 @@ pub struct Ctx {
 pub enum Exit {
     /// Done (a tx: applied; `verify`: verified).
     Ok = 0,
-    /// `tx`: the chain refused the tx (CheckTx, or in its block).
+    /// `tx`: the chain refused the tx (CheckTx, or in its block). `web check`: the gateway
+    /// does not serve the release approved on chain.
     Refused = 1,
     /// Any command: it failed with an error (printed as `error: …`).
     Failed = 2,
@@ -216,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Localnet(l) => l.run(&ctx).await,
         Command::Gateway(g) => g.run(&ctx).await,
         Command::Vault(v) => v.run(&ctx).await,
+        Command::Web(w) => w.run(&ctx).await,
         #[cfg(feature = "dev-tools")]
         Command::Bench(b) => {
             // Ctrl-C drops the bench future, and with it any throwaway localnet, which stops its

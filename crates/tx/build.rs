@@ -15,6 +15,7 @@ fn main() -> std::io::Result<()> {
         "records.proto",
         "claims.proto",
         "gateway.proto",
+        "smart.proto",
     ]
     .map(|f| root.join("medledger/v1").join(f));
     for f in &files {

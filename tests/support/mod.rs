@@ -23,6 +23,8 @@ use medledger_devnet::localnet::{Localnet, NodePorts, NodeSpec, Proc, Spec, MEMB
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use tempfile::TempDir;
 
+mod vault;
+
 /// The machine, held by one process-starting test at a time (see the module's docs).
 static MACHINE: Mutex<()> = Mutex::new(());
 

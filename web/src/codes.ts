@@ -98,5 +98,12 @@ export const CODE_NAMES: Record<number, string> = {
   130: 'NOT_HOLDER',
   131: 'HOLDER_ALREADY_CONFIRMED',
   132: 'INVALID_CUSTODY',
+  133: 'BAD_SMART_KEY',
+  134: 'BAD_SMART_SCOPE',
+  135: 'SMART_CLIENT_ID_TAKEN',
+  136: 'UNKNOWN_SMART_CLIENT',
+  137: 'BAD_RELEASE_HASH',
+  138: 'BAD_RELEASE_VERSION',
+  139: 'RELEASE_UNCHANGED',
 };
 export const codeName = (code: number): string => CODE_NAMES[code] ?? `CODE_${code}`;

@@ -12,6 +12,8 @@ export const patientConsentCount = (p: string) => `patient-consents/${p}/count`;
 export const patientConsent = (p: string, n: N) => `patient-consents/${p}/${pad20(n)}`;
 export const accessCount = (p: string) => `access/${p}/count`;
 export const accessEvent = (p: string, n: N) => `access/${p}/${pad20(n)}`;
+/** The access history's digest: its count and the head of the hash chain over its events. */
+export const accessDigest = (p: string) => `access/${p}/digest`;
 export const validators = () => 'validators';
 export const certificate = (h: N) => `cert/${pad20(h)}`;
 export const latestCertificate = () => 'cert/latest';
@@ -28,3 +30,5 @@ export const guardianChange = (p: string) => `guardian-change/${p}`;
  * it saw the certified state advance).
  */
 export const blockTime = () => 'block-time';
+/** The approved release of the pages (WebRelease; absent: none approved). */
+export const webRelease = () => 'params/web-release';

@@ -5,6 +5,7 @@
 import { decodeU64, equal, fromBase64, fromUtf8, toHex, utf8 } from './bytes.ts';
 import { CertError, trustFromGenesis, trustFromRegistry, verifyCertificate, type CertTrust, type CertifiedState } from './cert.ts';
 import { expand, PROOF_OP_TYPE } from './compact.ts';
+import { decodeDigest, digestOf, sameDigest, type ListDigest } from './digest.ts';
 import { JMT_SPEC, verifyMembership, verifyNonMembership } from './ics23.ts';
 import * as keys from './keys.ts';
 import { decodeCertificate, decodeValidatorSet, type Certificate } from './messages.ts';
@@ -139,6 +140,12 @@ export class Ledger {
     return parseAnswer(key, await this.rpc('abci_query', q));
   }
 
+  /** Raw abci_query of `key` at `height` WITHOUT a proof: believed only once something proves it. */
+  async queryUnproven(key: string, height: bigint | number): Promise<Answer> {
+    const q = `path=%22/store%22&data=0x${hexKey(key)}&height=${height}&prove=false`;
+    return parseAnswer(key, await this.rpc('abci_query', q));
+  }
+
   /** Loads and checks the trust root: the genesis validators and their BLS keys (PoPs checked). */
   async loadTrust(): Promise<CertTrust> {
     const body = await this.rpc('genesis', '');
@@ -267,6 +274,52 @@ export class Ledger {
     const ks: string[] = [];
     for (let i = 0n; i < shown; i++) ks.push(itemKey(i));
     return { count, n, items: await this.readMany(at, ks) };
+  }
+
+  /**
+   * A list that keeps a digest (docs/queries.md, "List digests"): ONE proof of `digestKey`, and
+   * the items read without proofs, which are verified only if they chain to the proven head
+   * (`leaf` gives each item's leaf). When they do not, every item is read again with its own
+   * proof, so the page can say which one is wrong. `null` when the digest is proven absent: an
+   * empty list, or one older than digests, to be read with readList.
+   */
+  async readListByDigest(
+    at: Attested,
+    digestKey: string,
+    itemKey: (n: bigint) => string,
+    leaf: (value: Uint8Array) => Uint8Array,
+    max = 100_000,
+  ): Promise<{ count: Read; n: bigint; items: Read[] } | null> {
+    const digest = await this.read(at, digestKey);
+    if (digest.verified && !digest.value) return null;
+    if (!digest.verified || !digest.value) return { count: digest, n: 0n, items: [] };
+    let d: ListDigest;
+    try {
+      d = decodeDigest(digest.value);
+    } catch (e) {
+      return { count: { ...digest, verified: false, error: (e as Error).message }, n: 0n, items: [] };
+    }
+    const shown = d.count > BigInt(max) ? BigInt(max) : d.count;
+    const ks: string[] = [];
+    for (let i = 0n; i < shown; i++) ks.push(itemKey(i));
+    const items: Read[] = await pool(ks, 6, async (key) => {
+      try {
+        return { key, value: (await this.queryUnproven(key, at.height)).value, verified: false };
+      } catch (e) {
+        return { key, verified: false, denied: e instanceof DeniedError || undefined, error: (e as Error).message };
+      }
+    });
+    let chained = false;
+    if (shown === d.count && items.every((r) => r.value)) {
+      try {
+        chained = sameDigest(digestOf(items.map((r) => leaf(r.value!))), d);
+      } catch {
+        chained = false;
+      }
+    }
+    if (chained) return { count: digest, n: d.count, items: items.map((r) => ({ ...r, verified: true })) };
+    // Something was altered, dropped or refused: prove each entry alone, to show which.
+    return { count: digest, n: d.count, items: await this.readMany(at, ks) };
   }
 
   /** Polls until the latest certified height is at least `min`. */

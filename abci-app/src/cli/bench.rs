@@ -130,6 +130,67 @@ impl LoadTiming {
     }
 }
 
+/// The offered load of `bench load` and `bench compare`.
+#[derive(Debug, Args)]
+pub struct LoadFlags {
+    /// Offered load, tx/s.
+    #[arg(long, default_value_t = 200)]
+    rate: u64,
+    /// Concurrent connections, spread over the nodes.
+    #[arg(long, default_value_t = 2)]
+    connections: usize,
+    /// Duration, setup size, drain.
+    #[command(flatten)]
+    timing: LoadTiming,
+    /// How txs are sent.
+    #[command(flatten)]
+    broadcast: BroadcastFlag,
+}
+
+impl LoadFlags {
+    /// The load's config; `quiet` (the global `-q`): no progress lines on stderr.
+    fn config(&self, quiet: bool) -> LoadConfig {
+        self.timing
+            .config(self.rate, self.connections, self.broadcast.broadcast, quiet)
+    }
+}
+
+/// The throwaway localnets of `bench compare` and `bench grid`.
+#[derive(Debug, Args)]
+pub struct ThrowawayFlags {
+    /// First port of the throwaway localnets (node i: base+10i p2p, +1 RPC, +2 ABCI).
+    #[arg(long, default_value_t = BENCH_BASE_PORT)]
+    base_port: u16,
+    /// Cap each block at N bytes (CometBFT `block.max_bytes`; mempools hold about ten such
+    /// blocks): puts the chain's capacity below what a sender on the same machine reaches,
+    /// so overload can be measured on 2 cores.
+    #[arg(long)]
+    max_block_bytes: Option<u64>,
+}
+
+impl ThrowawayFlags {
+    /// The spec of a throwaway consortium localnet of `app`.
+    fn spec(&self, app: AppKind) -> anyhow::Result<Spec> {
+        let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), self.base_port, app)?;
+        spec.max_block_bytes = self.max_block_bytes;
+        Ok(spec)
+    }
+}
+
+/// Prints a bench's report: JSON with `-o json`, else `text`.
+fn print_report(
+    out: Output,
+    report: &impl serde::Serialize,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if out == Output::Json {
+        print_json(report)
+    } else {
+        print!("{}", text());
+        Ok(())
+    }
+}
+
 /// This binary, which the throwaway localnets' nodes run.
 fn me() -> anyhow::Result<PathBuf> {
     std::env::current_exe().context("locating the medledger binary")
@@ -146,18 +207,9 @@ fn lost() -> Exit {
 /// `bench load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Offered load, tx/s.
-    #[arg(long, default_value_t = 200)]
-    rate: u64,
-    /// Concurrent connections, spread over the nodes.
-    #[arg(long, default_value_t = 2)]
-    connections: usize,
-    /// Duration, setup size, drain.
+    /// Rate, connections, timing, broadcast.
     #[command(flatten)]
-    timing: LoadTiming,
-    /// How txs are sent.
-    #[command(flatten)]
-    broadcast: BroadcastFlag,
+    load: LoadFlags,
     /// RPC URL to send to (repeat; default: every node of the localnet). Commits are tracked
     /// on the first.
     #[arg(long)]
@@ -191,23 +243,16 @@ impl LoadArgs {
         }
         let cfg = LoadConfig {
             kv_tx_size: self.tx_size,
-            ..self.timing.config(
-                self.rate,
-                self.connections,
-                self.broadcast.broadcast,
-                ctx.quiet,
-            )
+            ..self.load.config(ctx.quiet)
         };
         let report = loadgen::run(&target, &ctx.keyring, &cfg).await?;
-        if ctx.out == Output::Json {
-            print_json(&report)?;
-        } else {
-            print!(
+        print_report(ctx.out, &report, || {
+            format!(
                 "{}{}",
                 loadgen::table(&[&report]),
                 loadgen::details(&report)
-            );
-        }
+            )
+        })?;
         Ok(if loadgen::any_lost(&[&report]) {
             lost()
         } else {
@@ -219,26 +264,12 @@ impl LoadArgs {
 /// `bench compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Offered load, tx/s.
-    #[arg(long, default_value_t = 200)]
-    rate: u64,
-    /// Concurrent connections, spread over the nodes.
-    #[arg(long, default_value_t = 2)]
-    connections: usize,
-    /// Duration, setup size, drain.
+    /// Rate, connections, timing, broadcast.
     #[command(flatten)]
-    timing: LoadTiming,
-    /// How txs are sent.
+    load: LoadFlags,
+    /// Base port and block cap of the throwaway localnets.
     #[command(flatten)]
-    broadcast: BroadcastFlag,
-    /// First port of the throwaway localnets (node i: base+10i p2p, +1 RPC, +2 ABCI).
-    #[arg(long, default_value_t = BENCH_BASE_PORT)]
-    base_port: u16,
-    /// Cap each block at N bytes (CometBFT `block.max_bytes`; mempools hold about ten such
-    /// blocks): puts the chain's capacity below what a sender on the same machine reaches,
-    /// so overload can be measured on 2 cores.
-    #[arg(long)]
-    max_block_bytes: Option<u64>,
+    net: ThrowawayFlags,
 }
 
 impl CompareArgs {
@@ -246,33 +277,23 @@ impl CompareArgs {
     /// medledger run's average size); prints both and their ratio: exit 2 when a tx was lost.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let me = me()?;
-        let cfg = self.timing.config(
-            self.rate,
-            self.connections,
-            self.broadcast.broadcast,
-            ctx.quiet,
-        );
-        let (base_port, max_block_bytes) = (self.base_port, self.max_block_bytes);
-        let medledger =
-            bench_on_throwaway(AppKind::Medledger, base_port, max_block_bytes, &me, &cfg).await?;
+        let cfg = self.load.config(ctx.quiet);
+        let medledger = bench_on_throwaway(AppKind::Medledger, &self.net, &me, &cfg).await?;
         let kv_cfg = LoadConfig {
             kv_tx_size: Some(usize::try_from(medledger.tx_bytes_avg)?),
             ..cfg
         };
-        let kvstore =
-            bench_on_throwaway(AppKind::Kvstore, base_port, max_block_bytes, &me, &kv_cfg).await?;
+        let kvstore = bench_on_throwaway(AppKind::Kvstore, &self.net, &me, &kv_cfg).await?;
         let lost_any = loadgen::any_lost(&[&medledger, &kvstore]);
         let c = Comparison::new(medledger, kvstore);
-        if ctx.out == Output::Json {
-            print_json(&c)?;
-        } else {
-            print!(
+        print_report(ctx.out, &c, || {
+            format!(
                 "{}{}{}",
                 c.text(),
                 loadgen::details(&c.medledger),
                 loadgen::details(&c.kvstore)
-            );
-        }
+            )
+        })?;
         Ok(if lost_any { lost() } else { Exit::Ok })
     }
 }
@@ -280,14 +301,11 @@ impl CompareArgs {
 /// Starts a throwaway localnet of `app`, runs `cfg` on it, stops it.
 async fn bench_on_throwaway(
     app: AppKind,
-    base_port: u16,
-    max_block_bytes: Option<u64>,
+    flags: &ThrowawayFlags,
     me: &Path,
     cfg: &LoadConfig,
 ) -> anyhow::Result<LoadReport> {
-    let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), base_port, app)?;
-    spec.max_block_bytes = max_block_bytes;
-    let net = ThrowawayNet::start(spec, me.to_path_buf()).await?;
+    let net = ThrowawayNet::start(flags.spec(app)?, me.to_path_buf()).await?;
     if cfg.progress {
         eprintln!("{} localnet up in {}", app.name(), net.net.dir.display());
     }
@@ -309,9 +327,9 @@ pub struct GridArgs {
     /// How txs are sent.
     #[command(flatten)]
     broadcast: BroadcastFlag,
-    /// First port of the throwaway localnets.
-    #[arg(long, default_value_t = BENCH_BASE_PORT)]
-    base_port: u16,
+    /// Base port and block cap of the throwaway localnets.
+    #[command(flatten)]
+    net: ThrowawayFlags,
     /// Run the same grid on a kvstore localnet afterwards.
     #[arg(long)]
     kvstore: bool,
@@ -324,11 +342,6 @@ pub struct GridArgs {
     /// keeping fewer blocks than their interval could not serve them).
     #[arg(long)]
     retain_blocks: Option<u64>,
-    /// Cap each block at N bytes (CometBFT `block.max_bytes`; mempools hold about ten such
-    /// blocks): puts the chain's capacity below what a sender on the same machine reaches,
-    /// so overload can be measured on 2 cores.
-    #[arg(long)]
-    max_block_bytes: Option<u64>,
 }
 
 impl GridArgs {
@@ -357,11 +370,7 @@ impl GridArgs {
             let cells: Vec<&LoadReport> = all.iter().filter(|r| r.app == app.name()).collect();
             collapses.extend(loadgen::collapses(&cells));
         }
-        if ctx.out == Output::Json {
-            print_json(&all)?;
-        } else {
-            print!("{}", grid_text(apps, &all));
-        }
+        print_report(ctx.out, &all, || grid_text(apps, &all))?;
         for c in &collapses {
             eprintln!("bench: {c}");
         }
@@ -383,8 +392,7 @@ impl GridArgs {
         app: AppKind,
         kv_tx_size: Option<usize>,
     ) -> anyhow::Result<Vec<LoadReport>> {
-        let mut spec = Spec::consortium(BENCH_CHAIN_ID.into(), self.base_port, app)?;
-        spec.max_block_bytes = self.max_block_bytes;
+        let mut spec = self.net.spec(app)?;
         spec.keep_recent = self.keep_recent;
         spec.retain_blocks = self.retain_blocks;
         if self.retain_blocks.is_some() {
@@ -468,11 +476,11 @@ mod tests {
         };
         assert_eq!(grid.rates, vec![500, 1000, 2000]);
         assert_eq!(grid.connections, vec![1, 2, 4]);
-        assert_eq!(grid.base_port, BENCH_BASE_PORT);
+        assert_eq!(grid.net.base_port, BENCH_BASE_PORT);
         assert_eq!(grid.broadcast.broadcast, BroadcastArg::Sync);
         let BenchCmd::Compare(compare) = bench(&["compare", "--duration", "60"]) else {
             unreachable!("bench compare parses as a comparison")
         };
-        assert_eq!((compare.rate, compare.connections), (200, 2));
+        assert_eq!((compare.load.rate, compare.load.connections), (200, 2));
     }
 }

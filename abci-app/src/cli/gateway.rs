@@ -9,6 +9,7 @@ use ed25519_dalek::SigningKey;
 use medledger_client::keyring::KeyFile;
 use medledger_client::{Client, Keyring};
 use medledger_gateway::keyfiles;
+use medledger_gateway::store::StoreUrl;
 use medledger_gateway::{Config, Gateway};
 use medledger_tx::pb::{self, key_owner::Owner, tx_body::Msg};
 use medledger_tx::{boxkey, keys};
@@ -77,6 +78,13 @@ pub struct GatewayStartArgs {
     /// Where records and wrapped keys are stored.
     #[arg(long, env = "MEDLEDGER_GATEWAY_DATA")]
     pub data: PathBuf,
+    /// Where the sealed record bytes go instead of the data dir: an S3-compatible bucket,
+    /// s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION] (the bucket must exist). Metadata,
+    /// wrapped keys and shares stay in --data. Credentials come from the AWS environment
+    /// variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or a role, never
+    /// from this URL.
+    #[arg(long, env = "MEDLEDGER_GATEWAY_STORE", value_parser = StoreUrl::parse)]
+    pub store: Option<StoreUrl>,
     /// The member this gateway serves.
     #[arg(long, env = "MEDLEDGER_GATEWAY_MEMBER")]
     pub member: String,
@@ -194,27 +202,37 @@ impl GatewayStartArgs {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
-        let gateway = Gateway::new(Config {
-            data_dir: self.data.clone(),
-            member_id: self.member.clone(),
-            signing_key,
-            kek_file: self.kek.clone(),
-            box_key,
-            node_urls: self.nodes.clone(),
-            genesis_json,
-            public_url: public_url.clone(),
-            nonce_cache_capacity: 100_000,
-            rate_limits: medledger_gateway::RateLimits {
-                per_ip: self.rate_per_ip,
-                per_key: self.rate_per_key,
-                broadcast_per_signer: self.broadcast_per_signer,
+        let sealed_in = self.store.clone().unwrap_or_default();
+        let gateway = Gateway::with_store(
+            Config {
+                data_dir: self.data.clone(),
+                member_id: self.member.clone(),
+                signing_key,
+                kek_file: self.kek.clone(),
+                box_key,
+                node_urls: self.nodes.clone(),
+                genesis_json,
+                public_url: public_url.clone(),
+                nonce_cache_capacity: 100_000,
+                rate_limits: medledger_gateway::RateLimits {
+                    per_ip: self.rate_per_ip,
+                    per_key: self.rate_per_key,
+                    broadcast_per_signer: self.broadcast_per_signer,
+                },
             },
-        })?;
+            &sealed_in,
+        )?;
+        // A wrong bucket, endpoint or credentials stop the start here (exit status 2).
+        gateway
+            .check_store()
+            .await
+            .with_context(|| format!("the record store ({sealed_in}) does not answer"))?;
         reconcile(&gateway).await;
         tracing::info!(
             member = %self.member,
             listen = %self.listen,
             public_url = %public_url,
+            store = %sealed_in,
             "gateway serving"
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -118,6 +118,9 @@ pub enum ProposeCmd {
     GrantAuditor(GrantAuditorArgs),
     /// Withdraw a practitioner's auditor grant.
     RevokeAuditor(RevokeAuditorArgs),
+    /// Approve a release of the patient and auditor pages: member gateways serve the pages only
+    /// while the bundle they embed has this release hash (`medledger web hash` prints it).
+    WebRelease(WebReleaseArgs),
 }
 
 impl ProposeCmd {
@@ -132,6 +135,7 @@ impl ProposeCmd {
             ProposeCmd::RotateAdmin(a) => a.action(keyring),
             ProposeCmd::GrantAuditor(a) => Ok(a.action()),
             ProposeCmd::RevokeAuditor(a) => Ok(a.action()),
+            ProposeCmd::WebRelease(a) => a.action(),
         }
     }
 }
@@ -373,6 +377,33 @@ impl RevokeAuditorArgs {
     }
 }
 
+/// `tx gov propose web-release`.
+#[derive(Debug, Args)]
+pub struct WebReleaseArgs {
+    /// The release hash: 64 hex characters (`medledger web hash` of the release's binary).
+    #[arg(long)]
+    hash: String,
+    /// The release's label for people (`SetWebRelease.version`), e.g. 2025.06-1: 1 to 32
+    /// characters of A-Z a-z 0-9 . _ -
+    #[arg(long)]
+    label: String,
+    #[command(flatten)]
+    deadline: Deadline,
+}
+
+impl WebReleaseArgs {
+    fn action(self) -> anyhow::Result<(Action, Deadline)> {
+        let bundle_sha256 = hex::decode(self.hash.trim()).context("--hash is not hex")?;
+        Ok((
+            Action::SetWebRelease(pb::SetWebRelease {
+                bundle_sha256,
+                version: self.label,
+            }),
+            self.deadline,
+        ))
+    }
+}
+
 /// `H` or `+N` (N blocks after the node's latest height).
 async fn deadline_height(arg: &str, client: &Client) -> anyhow::Result<u64> {
     match arg.strip_prefix('+') {
@@ -434,17 +465,25 @@ fn consensus_key(arg: &str) -> anyhow::Result<[u8; 32]> {
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::{parse_from, Command};
+    use crate::cli::{parse_from, Cli, Command};
+
+    /// `medledger tx --from a gov ARGS…`, parsed.
+    fn gov(args: &[&str]) -> Result<Cli, clap::Error> {
+        let mut all = vec!["medledger", "tx", "--from", "a", "gov"];
+        all.extend_from_slice(args);
+        parse_from(all)
+    }
+
+    /// `medledger tx --from a gov propose ARGS…`, parsed.
+    fn propose(args: &[&str]) -> Result<Cli, clap::Error> {
+        let mut all = vec!["propose"];
+        all.extend_from_slice(args);
+        gov(&all)
+    }
 
     #[test]
     fn governance_commands_parse() {
-        let propose = [
-            "medledger",
-            "tx",
-            "--from",
-            "hospital-a",
-            "gov",
-            "propose",
+        let add_member = propose(&[
             "add-member",
             "--id",
             "lab-e",
@@ -460,74 +499,29 @@ mod tests {
             "bls.json",
             "--deadline",
             "+20",
-        ];
+        ]);
         assert!(matches!(
-            parse_from(propose).expect("parses").command,
+            add_member.expect("parses").command,
             Command::Tx(_)
         ));
-        assert!(parse_from([
-            "medledger",
-            "tx",
-            "--from",
-            "a",
-            "gov",
-            "propose",
-            "remove-member",
-            "lab-e",
-            "--deadline",
-            "90"
-        ])
-        .is_ok());
-        assert!(parse_from([
-            "medledger",
-            "tx",
-            "--from",
-            "a",
-            "gov",
-            "propose",
-            "change-power",
-            "lab-b",
-            "--power",
-            "20",
-            "--deadline",
-            "9"
-        ])
-        .is_ok());
-        assert!(parse_from([
-            "medledger",
-            "tx",
-            "--from",
-            "a",
-            "gov",
-            "propose",
-            "rotate-admin",
-            "lab-b",
-            "--new-key",
-            "k2",
-            "--deadline",
-            "9"
-        ])
-        .is_ok());
-        assert!(parse_from([
-            "medledger",
-            "tx",
-            "--from",
-            "a",
-            "gov",
-            "vote",
-            "3",
-            "--yes"
-        ])
-        .is_ok());
-        assert!(parse_from(["medledger", "query", "proposal", "3"]).is_ok());
-        for grant in [
+        for args in [
+            &["remove-member", "lab-e", "--deadline", "90"][..],
+            &["change-power", "lab-b", "--power", "20", "--deadline", "9"],
+            &[
+                "rotate-admin",
+                "lab-b",
+                "--new-key",
+                "k2",
+                "--deadline",
+                "9",
+            ],
             &[
                 "grant-auditor",
                 "--did",
                 "did:medledger:00",
                 "--deadline",
                 "+5",
-            ][..],
+            ],
             &[
                 "grant-auditor",
                 "--did",
@@ -545,46 +539,18 @@ mod tests {
                 "9",
             ],
         ] {
-            let mut args = vec!["medledger", "tx", "--from", "a", "gov", "propose"];
-            args.extend_from_slice(grant);
-            assert!(parse_from(args.clone()).is_ok(), "{args:?}");
+            assert!(propose(args).is_ok(), "{args:?}");
         }
-        assert!(parse_from([
-            "medledger",
-            "tx",
-            "--from",
-            "a",
-            "gov",
-            "propose",
-            "grant-auditor",
-            "--deadline",
-            "9"
-        ])
-        .is_err());
+        assert!(gov(&["vote", "3", "--yes"]).is_ok());
+        assert!(parse_from(["medledger", "query", "proposal", "3"]).is_ok());
+        assert!(propose(&["grant-auditor", "--deadline", "9"]).is_err());
     }
 
     #[test]
     fn a_vote_says_yes_or_no_and_a_validator_needs_its_bls_key() {
-        assert!(parse_from(["medledger", "tx", "--from", "a", "gov", "vote", "3"]).is_err());
-        assert!(parse_from([
-            "medledger",
-            "tx",
-            "--from",
-            "a",
-            "gov",
-            "vote",
-            "3",
-            "--yes",
-            "--no"
-        ])
-        .is_err());
-        let no_bls = [
-            "medledger",
-            "tx",
-            "--from",
-            "a",
-            "gov",
-            "propose",
+        assert!(gov(&["vote", "3"]).is_err());
+        assert!(gov(&["vote", "3", "--yes", "--no"]).is_err());
+        let no_bls = propose(&[
             "add-member",
             "--id",
             "x",
@@ -598,7 +564,7 @@ mod tests {
             "k.json",
             "--deadline",
             "9",
-        ];
-        assert!(parse_from(no_bls).is_err());
+        ]);
+        assert!(no_bls.is_err());
     }
 }

@@ -407,6 +407,11 @@ impl Render for pb::Proposal {
                 "threshold custody: {} holders, {} to rebuild a key",
                 c.holders, c.threshold
             ),
+            Some(A::SetWebRelease(w)) => format!(
+                "approve web release {} ({})",
+                w.version,
+                hex::encode(&w.bundle_sha256)
+            ),
             None => "-".into(),
         };
         let deadline = content.map_or(0, |c| c.deadline_height);

@@ -92,6 +92,9 @@ pub enum TxCmd {
     /// Consortium governance: proposals and votes (signed by a member's admin key).
     #[command(subcommand)]
     Gov(governance::GovTx),
+    /// SMART backend clients: register and revoke (signed by a member's admin key).
+    #[command(subcommand)]
+    Smart(super::smart::SmartTx),
 }
 
 impl TxCmd {
@@ -106,6 +109,7 @@ impl TxCmd {
             TxCmd::Claim(c) => c.into_msg(),
             TxCmd::Coverage(c) => Ok(c.into_msg()),
             TxCmd::Gov(g) => g.into_msg(cx.client, cx.keyring).await,
+            TxCmd::Smart(s) => s.into_msg(),
         }
     }
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::query::RecordsQuery;
 use super::read::Reader;
+use super::rules::ProofCtx;
 use super::tx::{proof_ctx, ProofSubject, PurposeArg};
 use super::{print_json, Ctx, Exit, NodeArgs, Output};
 
@@ -28,6 +29,13 @@ pub struct VaultCommon {
     /// Name of the signing key (a member's admin or practitioner; for erase also the patient).
     #[arg(long)]
     from: String,
+}
+
+impl VaultCommon {
+    /// The signing key and a client of the node.
+    fn signer(&self, ctx: &Ctx) -> anyhow::Result<(ed25519_dalek::SigningKey, Client)> {
+        Ok((ctx.keyring.get(&self.from)?, Client::new(&self.node.node)?))
+    }
 }
 
 /// `vault` subcommands.
@@ -86,8 +94,7 @@ impl VaultPutArgs {
     /// Stores the record at the signer's member's gateway and waits for its anchor.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let out = ctx.out;
-        let key = ctx.keyring.get(&self.common.from)?;
-        let client = Client::new(&self.common.node.node)?;
+        let (key, client) = self.common.signer(ctx)?;
         let member = proof_ctx(&client, &key, ProofSubject::Member)
             .await?
             .subject;
@@ -166,14 +173,11 @@ impl VaultGetArgs {
     /// member's box key, opens it and writes it out.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let out = ctx.out;
-        let key = ctx.keyring.get(&self.common.from)?;
-        let client = Client::new(&self.common.node.node)?;
-        let record = &self.record;
-        let Some(anchor) = anchor_of(&client, record).await? else {
-            return refused_msg(&format!("no record {record:?} on the ledger"), out);
+        let (key, client) = self.common.signer(ctx)?;
+        let Some(anchor) = anchored(&client, &self.record, out).await? else {
+            return Ok(Exit::Refused);
         };
-        let pctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
-        let box_key = reader_box_key(ctx, &pctx.subject, self.box_key.as_ref())?;
+        let (pctx, box_key) = reader_keys(ctx, &client, &key, self.box_key.as_ref()).await?;
         let purpose = Purpose::from(self.purpose);
         let fetched = match fetch(&client, &key, &pctx.chain_id, &box_key, &anchor, purpose).await?
         {
@@ -266,15 +270,13 @@ impl VaultEraseArgs {
     /// Has the custodian's gateway destroy the record's data key and anchor the erasure.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let out = ctx.out;
-        let key = ctx.keyring.get(&self.common.from)?;
-        let client = Client::new(&self.common.node.node)?;
-        let record = &self.record;
-        let Some(anchor) = anchor_of(&client, record).await? else {
-            return refused_msg(&format!("no record {record:?} on the ledger"), out);
+        let (key, client) = self.common.signer(ctx)?;
+        let Some(anchor) = anchored(&client, &self.record, out).await? else {
+            return Ok(Exit::Refused);
         };
         let endpoint = gateway_of(&client, &anchor.custodian).await?;
         let a = match GatewayClient::new(&endpoint, key)
-            .erase(record, self.reason.as_deref().map(gw::reason_hash))
+            .erase(&self.record, self.reason.as_deref().map(gw::reason_hash))
             .await
         {
             Ok(a) => a,
@@ -370,8 +372,7 @@ impl VaultPullArgs {
     /// erased; [`Exit::Refused`] when any was refused (the report says which and why).
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let out = ctx.out;
-        let key = ctx.keyring.get(&self.common.from)?;
-        let client = Client::new(&self.common.node.node)?;
+        let (key, client) = self.common.signer(ctx)?;
         let mut reader = Reader::new(Client::new(&self.common.node.node)?, 0, true);
         let (_, ids) = reader
             .read_ids(
@@ -379,8 +380,7 @@ impl VaultPullArgs {
                 medledger_tx::limits::MAX_HISTORY_READ,
             )
             .await?;
-        let pctx = proof_ctx(&client, &key, ProofSubject::Member).await?;
-        let box_key = reader_box_key(ctx, &pctx.subject, self.box_key.as_ref())?;
+        let (pctx, box_key) = reader_keys(ctx, &client, &key, self.box_key.as_ref()).await?;
         let purpose = Purpose::from(self.purpose);
         std::fs::create_dir_all(&self.out_dir)
             .with_context(|| format!("creating {}", self.out_dir.display()))?;
@@ -406,19 +406,7 @@ impl VaultPullArgs {
             if anchor.erased_height == 0 {
                 match fetch(&client, &key, &pctx.chain_id, &box_key, &anchor, purpose).await? {
                     Ok(f) => {
-                        // Record ids are the ledger's (`[A-Za-z0-9._:-]`, checked when
-                        // anchored); hex keeps any other name from leaving the directory.
-                        let plain_name = id
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-                        let safe = if plain_name {
-                            id.clone()
-                        } else {
-                            hex::encode(id.as_bytes())
-                        };
-                        let file = self.out_dir.join(safe);
-                        std::fs::write(&file, &f.plain)
-                            .with_context(|| format!("writing {}", file.display()))?;
+                        let file = self.write_record(&id, &f.plain)?;
                         last_height = last_height.max(f.answer.access_height);
                         p.outcome = "read";
                         p.file = Some(file.display().to_string());
@@ -447,27 +435,7 @@ impl VaultPullArgs {
             }))?;
         } else {
             for p in &pulled {
-                match p.outcome {
-                    "read" => println!(
-                        "read     {} ({}) from {}: {}",
-                        p.record_id,
-                        p.resource_type,
-                        if p.holders_used.is_empty() {
-                            p.custodian.clone()
-                        } else {
-                            p.holders_used.join(" + ")
-                        },
-                        p.file.as_deref().unwrap_or("")
-                    ),
-                    "refused" => println!(
-                        "REFUSED  {} ({}) at {}: {}",
-                        p.record_id,
-                        p.resource_type,
-                        p.custodian,
-                        p.reason.as_deref().unwrap_or("")
-                    ),
-                    _ => println!("erased   {} ({})", p.record_id, p.resource_type),
-                }
+                println!("{}", p.line());
             }
             println!(
                 "{read} read, {refused_n} refused, {erased} erased, of {} records of {} (the list is proven complete)",
@@ -480,6 +448,50 @@ impl VaultPullArgs {
         } else {
             Exit::Refused
         })
+    }
+
+    /// Writes the record `id` into `--out-dir`, in a file named by its id.
+    fn write_record(&self, id: &str, plain: &[u8]) -> anyhow::Result<PathBuf> {
+        // Record ids are the ledger's (`[A-Za-z0-9._:-]`, checked when anchored); hex keeps any
+        // other name from leaving the directory.
+        let plain_name = id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let safe = if plain_name {
+            id.to_string()
+        } else {
+            hex::encode(id.as_bytes())
+        };
+        let file = self.out_dir.join(safe);
+        std::fs::write(&file, plain).with_context(|| format!("writing {}", file.display()))?;
+        Ok(file)
+    }
+}
+
+impl Pulled {
+    /// The record's line of the text report.
+    fn line(&self) -> String {
+        match self.outcome {
+            "read" => format!(
+                "read     {} ({}) from {}: {}",
+                self.record_id,
+                self.resource_type,
+                if self.holders_used.is_empty() {
+                    self.custodian.clone()
+                } else {
+                    self.holders_used.join(" + ")
+                },
+                self.file.as_deref().unwrap_or("")
+            ),
+            "refused" => format!(
+                "REFUSED  {} ({}) at {}: {}",
+                self.record_id,
+                self.resource_type,
+                self.custodian,
+                self.reason.as_deref().unwrap_or("")
+            ),
+            _ => format!("erased   {} ({})", self.record_id, self.resource_type),
+        }
     }
 }
 
@@ -504,12 +516,16 @@ struct Fetched {
     holders_used: Vec<String>,
 }
 
-/// The reader member's box key: `--box-key`, else the localnet's file for `member`.
-fn reader_box_key(
+/// What a reader needs to read records: the chain and member of the signing key (from the
+/// node), and the member's box key: `--box-key`, else the localnet's file for that member.
+async fn reader_keys(
     ctx: &Ctx,
-    member: &str,
+    client: &Client,
+    key: &ed25519_dalek::SigningKey,
     file: Option<&PathBuf>,
-) -> anyhow::Result<medledger_vault::share::MemberBoxKey> {
+) -> anyhow::Result<(ProofCtx, medledger_vault::share::MemberBoxKey)> {
+    let pctx = proof_ctx(client, key, ProofSubject::Member).await?;
+    let member = &pctx.subject;
     let file = file.cloned().unwrap_or_else(|| {
         ctx.home
             .join("localnet")
@@ -517,8 +533,9 @@ fn reader_box_key(
             .join("gateway")
             .join("box.key")
     });
-    medledger_gateway::keyfiles::load_box_key(&file)
-        .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))
+    let box_key = medledger_gateway::keyfiles::load_box_key(&file)
+        .with_context(|| format!("{member}'s box key (pass --box-key FILE)"))?;
+    Ok((pctx, box_key))
 }
 
 /// Reads the record `anchor` names for `purpose`: commits the signer's access (unordered, so
@@ -604,6 +621,20 @@ async fn anchor_of(client: &Client, record_id: &str) -> anyhow::Result<Option<pb
     Ok(value
         .map(|b| pb::RecordAnchor::decode(b.as_slice()))
         .transpose()?)
+}
+
+/// The proven anchor of `record`; `None` when the ledger has none, which is printed as a
+/// refusal.
+async fn anchored(
+    client: &Client,
+    record: &str,
+    out: Output,
+) -> anyhow::Result<Option<pb::RecordAnchor>> {
+    let anchor = anchor_of(client, record).await?;
+    if anchor.is_none() {
+        refused_msg(&format!("no record {record:?} on the ledger"), out)?;
+    }
+    Ok(anchor)
 }
 
 /// The endpoint `member` registered on the ledger (SetGateway).

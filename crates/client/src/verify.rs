@@ -18,9 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use medledger_query::certificate::CertTrust;
-use medledger_query::history::{verify_access_history, ProvenRead};
+use medledger_query::history::{verify_access_digest, verify_access_history, ProvenRead};
 use medledger_query::light::{verify_header, TrustedValidators};
 use medledger_query::{verify, Proven};
+use medledger_tx::digest::ListDigest;
 use medledger_tx::keys;
 use medledger_tx::pb::{AccessEvent, Certificate};
 use prost::Message;
@@ -341,7 +342,9 @@ pub async fn verify_key(
     })
 }
 
-/// A patient's complete access history, verified end to end.
+/// A patient's complete access history, verified end to end: with one proof of the history's
+/// digest and the events read without proofs (plus one proof per break-glass event, for its
+/// review), or, for a history older than digests, one proof per event.
 pub async fn verify_history(
     client: &Client,
     trust: &Trust,
@@ -349,19 +352,71 @@ pub async fn verify_history(
     height: u64,
 ) -> anyhow::Result<(Vec<AccessEvent>, Attestation)> {
     let height = choose_height(client, trust, height).await?;
-    let history = keys::List::Access(patient);
-    let (count, height) = client.read_with_proof(&history.count_key(), height).await?;
-    let n = count
-        .value
-        .as_deref()
-        .and_then(keys::decode_u64)
-        .unwrap_or(0);
+    let (digest, height) = client
+        .read_with_proof(&keys::access_digest(patient), height)
+        .await?;
+    // Not yet verified: the claimed count only sizes the reads; the proof is checked at the end.
+    match digest.value.as_deref().and_then(ListDigest::decode) {
+        Some(d) => history_by_digest(client, trust, patient, height, digest, d.count).await,
+        None => history_by_entries(client, trust, patient, height, digest).await,
+    }
+}
+
+fn check_history_len(n: u64) -> anyhow::Result<()> {
     if n > medledger_tx::limits::MAX_HISTORY_READ {
         anyhow::bail!(
             "the history has {n} events, more than the {} one command verifies",
             medledger_tx::limits::MAX_HISTORY_READ
         );
     }
+    Ok(())
+}
+
+/// The history as its events' values and one proof of its digest (`medledger_tx::digest`).
+async fn history_by_digest(
+    client: &Client,
+    trust: &Trust,
+    patient: &str,
+    height: u64,
+    digest: ProvenRead,
+    n: u64,
+) -> anyhow::Result<(Vec<AccessEvent>, Attestation)> {
+    check_history_len(n)?;
+    let history = keys::List::Access(patient);
+    let mut values = Vec::new();
+    let mut reviews = Vec::new();
+    for i in 0..n {
+        let key = history.entry_key(i);
+        let (value, _) = client.query_raw(&key, height).await?;
+        let value = value.with_context(|| format!("the node has no event {i}"))?;
+        if AccessEvent::decode(value.as_slice()).is_ok_and(|e| e.break_glass) {
+            reviews.push(client.read_with_proof(&key, height).await?.0);
+        }
+        values.push(value);
+    }
+    let attestation = attest(client, trust, height).await?;
+    let events = verify_access_digest(&attestation.app_hash, patient, &digest, &values, &reviews)
+        .context("the node's access history does not match the signed app hash")?;
+    Ok((events, attestation))
+}
+
+/// The history as the proven count and one proven read per event: for an empty history, or
+/// one older than digests, whose digest `absent` must prove absent.
+async fn history_by_entries(
+    client: &Client,
+    trust: &Trust,
+    patient: &str,
+    height: u64,
+    absent: ProvenRead,
+) -> anyhow::Result<(Vec<AccessEvent>, Attestation)> {
+    let history = keys::List::Access(patient);
+    let (count, _) = client.read_with_proof(&history.count_key(), height).await?;
+    let n = count
+        .value
+        .as_deref()
+        .and_then(keys::decode_u64)
+        .unwrap_or(0);
+    check_history_len(n)?;
     // Every index below the count the node claims; the proof of the count keeps it honest.
     let mut events: Vec<ProvenRead> = Vec::new();
     for i in 0..n {
@@ -373,9 +428,22 @@ pub async fn verify_history(
         );
     }
     let attestation = attest(client, trust, height).await?;
+    // The node must prove the digest absent too, or it could hide one to slip past it.
+    verify_absent(&attestation.app_hash, &absent)?;
     let events = verify_access_history(&attestation.app_hash, patient, &count, &events)
         .context("the node's access history does not match the signed app hash")?;
     Ok((events, attestation))
+}
+
+/// Checks that `read` proves its key absent under `app_hash`.
+fn verify_absent(app_hash: &[u8], read: &ProvenRead) -> anyhow::Result<()> {
+    match verify(app_hash, &read.key, read.value.as_deref(), &read.proof)? {
+        Proven::Absent => Ok(()),
+        Proven::Present(_) => anyhow::bail!(
+            "{} is present but not a digest",
+            String::from_utf8_lossy(&read.key)
+        ),
+    }
 }
 
 /// `app hash …, light-client header signed by 4/4 validators (hospital-a, …), 40 of 40 power`.

@@ -295,7 +295,7 @@ impl Localnet {
             serde_json::from_slice(&fs::read(&spec_path)?)
                 .with_context(|| format!("reading {}", spec_path.display()))?
         } else {
-            init(dir, &spec, keyring, &cometbft_bin)?;
+            init(dir, &spec, keyring, &cometbft_bin, &medledger_bin)?;
             fs::write(&spec_path, serde_json::to_vec_pretty(&spec)?)?;
             spec
         };
@@ -774,7 +774,13 @@ fn wait_for_app(address: &str, timeout: Duration) -> anyhow::Result<()> {
 
 /// Creates CometBFT homes, member keys and one genesis for all nodes: the three steps of
 /// [`deploy`] (each member's `init`, genesis assembly, each node's install), on 127.0.0.1.
-fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> anyhow::Result<()> {
+fn init(
+    dir: &Path,
+    spec: &Spec,
+    keyring: &Keyring,
+    cometbft_bin: &PathBuf,
+    medledger_bin: &Path,
+) -> anyhow::Result<()> {
     if spec.nodes.len() > MEMBERS.len() {
         bail!("a localnet has at most {} nodes", MEMBERS.len());
     }
@@ -797,7 +803,7 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
         dir.join(&spec.nodes[0].name)
             .join("cometbft/config/genesis.json"),
     )?)?;
-    let genesis = deploy::assemble_genesis(
+    let mut genesis = deploy::assemble_genesis(
         &deploy::GenesisParams {
             chain_id: spec.chain_id.clone(),
             max_block_bytes: spec.max_block_bytes,
@@ -805,12 +811,37 @@ fn init(dir: &Path, spec: &Spec, keyring: &Keyring, cometbft_bin: &PathBuf) -> a
         &template,
         &members,
     )?;
+    // The pages the gateways embed are the approved release (docs/privacy.md, "Code trust"), so
+    // a fresh localnet serves them.
+    genesis["app_state"]["web_release"] = serde_json::json!({
+        "bundle_sha256": embedded_web_release(medledger_bin)?,
+        "version": "localnet",
+    });
     for (node, member) in spec.nodes.iter().zip(&members) {
         let node_dir = dir.join(&node.name);
         let config = node_config(spec, node, &node_dir, deploy::peers(&members, &member.id))?;
         deploy::install(&node_dir, &genesis, &config)?;
     }
     Ok(())
+}
+
+/// The release hash of the pages `medledger_bin` embeds (`medledger web hash`).
+fn embedded_web_release(medledger_bin: &Path) -> anyhow::Result<String> {
+    let out = Command::new(medledger_bin)
+        .args(["web", "hash"])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} web hash", medledger_bin.display()))?;
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "{} web hash did not print a release hash: {}{}",
+            medledger_bin.display(),
+            hash,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(hash)
 }
 
 /// The `config.toml` settings of a localnet node: everything on 127.0.0.1, the app on a Unix

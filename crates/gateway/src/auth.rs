@@ -3,7 +3,9 @@
 //!
 //! - a request signed with RFC 9421 ([`medledger_vault::httpsig`], `keyid` = the hex Ed25519
 //!   public key), or
-//! - `Authorization: Bearer <token>`, a token `POST /auth/token` issued to a signed request.
+//! - `Authorization: Bearer <token>`, a token `POST /auth/token` issued to a signed request,
+//!   or to a SMART backend client ([`crate::smart`]): such a token is good on the FHIR routes
+//!   only, and only within its scopes ([`FhirAuthed`] checks them, per route, in one place).
 //!
 //! Order matters against abuse: the signature is verified first (CPU only, nothing stored), then
 //! the key's owner is read from the chain with a proof. A key with no role on chain is refused
@@ -127,15 +129,19 @@ impl Subject {
 /// An authenticated requester.
 #[derive(Clone, Debug)]
 pub struct Requester {
-    /// The Ed25519 public key that signed the request (or that the token was issued to).
+    /// The Ed25519 public key that signed the request (or that the token was issued to); for a
+    /// SMART client, [`crate::smart::client_key`] of its id (no Ed25519 key: it signs nothing).
     pub key: [u8; 32],
-    /// Who it is on chain.
+    /// Who it is on chain (for a SMART client: the member or practitioner it acts for).
     pub subject: Subject,
+    /// A SMART client's grant: its id and scopes (`None`: a signed request or its token).
+    pub smart: Option<Arc<crate::smart::Grant>>,
 }
 
 struct Issued {
     key: [u8; 32],
     subject: Subject,
+    smart: Option<Arc<crate::smart::Grant>>,
     expires: Instant,
 }
 
@@ -212,6 +218,8 @@ pub struct Gate {
     new_keys: governor::DefaultDirectRateLimiter,
     /// Keys seen with a role (bounded): their lookups are never throttled by `new_keys`.
     known: Mutex<std::collections::BTreeSet<[u8; 32]>>,
+    /// SMART clients' spent assertion ids and clients read ([`crate::smart`]).
+    pub(crate) smart: crate::smart::Clients,
 }
 
 /// Lookups per second of keys the gateway has not seen with a role.
@@ -260,7 +268,29 @@ impl Gate {
             per_ip: Arc::new(RateLimiter::keyed(quota(limits.per_ip))),
             new_keys: RateLimiter::direct(quota(NEW_KEY_LOOKUPS_PER_SEC)),
             known: Mutex::default(),
+            smart: Default::default(),
         }
+    }
+
+    /// Whether a proven lookup for `key` may go to the node now: always for a key seen with a
+    /// role, else within [`NEW_KEY_LOOKUPS_PER_SEC`] across all callers.
+    pub(crate) fn may_look_up_stranger(&self, key: &[u8; 32]) -> bool {
+        self.known.lock().is_ok_and(|k| k.contains(key)) || self.new_keys.check().is_ok()
+    }
+
+    /// Remembers `key` as one with a role on chain (its lookups are not throttled).
+    pub(crate) fn remember_known(&self, key: &[u8; 32]) {
+        if let Ok(mut k) = self.known.lock() {
+            if k.len() >= MAX_KNOWN {
+                k.clear();
+            }
+            k.insert(*key);
+        }
+    }
+
+    /// Whether `key` may make one more request now (the per-key limit).
+    pub(crate) fn key_allowed(&self, key: &[u8; 32]) -> bool {
+        self.per_key.check_key(key).is_ok()
     }
 
     /// The per-address limiter (for [`per_ip_limit`]).
@@ -333,6 +363,7 @@ impl Gate {
             Some(i) if i.expires > now => Ok(Requester {
                 key: i.key,
                 subject: i.subject.clone(),
+                smart: i.smart.clone(),
             }),
             _ => Err(ApiError::unauthorized(
                 "the bearer token is unknown or expired: get a new one (POST /auth/token)",
@@ -403,7 +434,11 @@ impl Gate {
             .lock()
             .map_err(|_| ApiError::internal("nonce cache poisoned"))?;
         match cache.check_and_insert(&verified.keyid, nonce, expires, now) {
-            Ok(()) => Ok(Requester { key, subject }),
+            Ok(()) => Ok(Requester {
+                key,
+                subject,
+                smart: None,
+            }),
             Err(HttpSigError::NonceCacheFull) => Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many signed requests in flight; retry shortly",
@@ -415,6 +450,15 @@ impl Gate {
 
     /// Issues a bearer token to an authenticated requester.
     pub fn issue(&self, who: &Requester) -> Result<TokenAnswer, ApiError> {
+        self.issue_for(who, TOKEN_TTL)
+    }
+
+    /// Issues a bearer token that lives `ttl`.
+    pub(crate) fn issue_for(
+        &self,
+        who: &Requester,
+        ttl: Duration,
+    ) -> Result<TokenAnswer, ApiError> {
         use rand_v010::RngExt;
         let mut raw = [0u8; 32];
         rand_v010::rng().fill(&mut raw);
@@ -444,7 +488,8 @@ impl Gate {
             Issued {
                 key: who.key,
                 subject: who.subject.clone(),
-                expires: now + TOKEN_TTL,
+                smart: who.smart.clone(),
+                expires: now + ttl,
             },
         );
         t.of_key
@@ -454,7 +499,7 @@ impl Gate {
         Ok(TokenAnswer {
             access_token: token,
             token_type: "Bearer",
-            expires_in: TOKEN_TTL.as_secs(),
+            expires_in: ttl.as_secs(),
             subject: SubjectBody {
                 kind: who.subject.kind(),
                 id: who.subject.id().to_string(),
@@ -561,38 +606,105 @@ impl FromRequest<Arc<State>> for Authed {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, st: &Arc<State>) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let limit = body_limit(&parts.method, parts.uri.path());
-        let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is over {limit} bytes, the most this route takes"),
-            )
-        })?;
-        let who = st
-            .gate
-            .requester(&st.node, &parts.method, &parts.uri, &parts.headers, &body)
-            .await?;
-        Ok(Authed { who, body })
+        let authed = authenticate(req, st).await?;
+        if let Some(g) = &authed.who.smart {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "the token of SMART client {} is good on the FHIR routes (/fhir) only",
+                    g.client_id
+                ),
+            ));
+        }
+        Ok(authed)
     }
 }
 
-/// [`Authed`] for the FHIR routes (refusals are OperationOutcomes).
+/// Reads the body (bounded per route) and authenticates the request, whatever the token.
+async fn authenticate(req: Request, st: &Arc<State>) -> Result<Authed, ApiError> {
+    let (parts, body) = req.into_parts();
+    let limit = body_limit(&parts.method, parts.uri.path());
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {limit} bytes, the most this route takes"),
+        )
+    })?;
+    let who = st
+        .gate
+        .requester(&st.node, &parts.method, &parts.uri, &parts.headers, &body)
+        .await?;
+    Ok(Authed { who, body })
+}
+
+/// [`Authed`] for the FHIR routes (refusals are OperationOutcomes). A SMART client's token is
+/// held to its scopes here, the one place for every FHIR route: the route's resource type and
+/// permission ([`crate::smart::route_need`]) must be granted, else 403 (`security`). Which
+/// rows it then sees is still decided by [`crate::access`], as for whom it acts.
 pub struct FhirAuthed(pub Authed);
 
 impl FromRequest<Arc<State>> for FhirAuthed {
     type Rejection = crate::fhir::FhirError;
 
     async fn from_request(req: Request, st: &Arc<State>) -> Result<Self, Self::Rejection> {
-        Ok(FhirAuthed(Authed::from_request(req, st).await?))
+        let need = crate::smart::route_need(req.method(), req.uri().path());
+        let authed = authenticate(req, st).await?;
+        if let Some(g) = &authed.who.smart {
+            let allowed = need
+                .as_ref()
+                .is_some_and(|(resource, perm)| g.permits(resource, *perm));
+            if !allowed {
+                let what = need.map_or_else(
+                    || "this route".to_string(),
+                    |(r, p)| format!("system/{r}.{}", p.letters()),
+                );
+                return Err(crate::fhir::FhirError::security(format!(
+                    "the token of SMART client {} is not granted {what} (granted: {})",
+                    g.client_id,
+                    g.scope_string()
+                )));
+            }
+        }
+        Ok(FhirAuthed(authed))
     }
 }
 
-/// `POST /auth/token`: a signed request gets a bearer token for [`TOKEN_TTL`].
+/// `POST /auth/token`: a signed request gets a bearer token for [`TOKEN_TTL`]; a form
+/// (`application/x-www-form-urlencoded`) is a SMART client credentials grant
+/// ([`crate::smart::token`]).
 pub(crate) async fn issue_token(
     axum::extract::State(st): axum::extract::State<Arc<State>>,
-    Authed { who, .. }: Authed,
+    req: Request,
 ) -> Response {
+    let form = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if form {
+        let body = match axum::body::to_bytes(req.into_body(), crate::smart::MAX_FORM_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the form is over {} bytes, the most a token request takes",
+                        crate::smart::MAX_FORM_BYTES
+                    ),
+                )
+                .into_response()
+            }
+        };
+        return crate::smart::token(st, body).await;
+    }
+    let who = match Authed::from_request(req, &st).await {
+        Ok(Authed { who, .. }) => who,
+        Err(e) => return e.into_response(),
+    };
     match st.gate.issue(&who) {
         Ok(a) => (StatusCode::OK, axum::Json(a)).into_response(),
         Err(e) => e.into_response(),
@@ -626,6 +738,7 @@ mod tests {
         Requester {
             key: [n; 32],
             subject: Subject::Patient(format!("pt-{n}")),
+            smart: None,
         }
     }
 

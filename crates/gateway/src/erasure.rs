@@ -69,6 +69,7 @@ pub async fn enforce(st: &State) -> anyhow::Result<Vec<String>> {
     let sweep = last_sweep.is_none_or(|t| t.elapsed() >= FULL_SWEEP_EVERY) || searched_to.is_none();
     // Each run also drops records whose person never signed their anchor in time.
     st.drop_expired_awaiting()
+        .await
         .map_err(|e| anyhow::anyhow!("dropping unsigned records: {}", e.message()))?;
     // A sweep lists every record held here; otherwise only the erased ids the node names are
     // looked up (a record this gateway does not hold has no metadata file).

@@ -38,6 +38,7 @@ pub mod node;
 pub mod pages;
 mod records;
 mod server;
+mod smart;
 mod state;
 pub mod store;
 
@@ -97,14 +98,28 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Opens the store and the KEK, and connects to the nodes (nothing is contacted yet).
+    /// Opens the store (sealed bytes in the data dir) and the KEK, and connects to the nodes
+    /// (nothing is contacted yet).
     pub fn new(config: Config) -> anyhow::Result<Gateway> {
+        Gateway::with_store(config, &store::StoreUrl::DataDir)
+    }
+
+    /// [`Gateway::new`] with the sealed bytes where `sealed_in` says (`--store`: the data dir
+    /// or an S3-compatible bucket); metadata, wrapped keys and shares stay in the data dir.
+    /// Nothing is contacted yet: [`Gateway::check_store`] does.
+    pub fn with_store(config: Config, sealed_in: &store::StoreUrl) -> anyhow::Result<Gateway> {
         let kek = Kek::load(&config.kek_file)
             .map_err(|e| anyhow::anyhow!("KEK {}: {e}", config.kek_file.display()))?;
-        let inner = state::State::new(config, kek)?;
+        let inner = state::State::new(config, kek, sealed_in)?;
         Ok(Gateway {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Checks that the sealed bytes' store answers (the bucket exists and the credentials are
+    /// accepted), so that a wrong `--store` fails at start rather than at the first record.
+    pub async fn check_store(&self) -> anyhow::Result<()> {
+        Ok(self.inner.store.check().await?)
     }
 
     /// Records stored but not known to be anchored (e.g. after a crash between storing and

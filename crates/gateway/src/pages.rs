@@ -7,8 +7,19 @@
 //! that altered an answer would make the page show "NOT verified"; nothing here needs to be
 //! trusted for the page's "verified", which is why this module stays thin. What it decides is
 //! who may read: the pages sign in (`POST /auth/token`) and send their bearer token.
+//!
+//! What the page's code is, though, must be trusted: a gateway serving other code could take the
+//! patient's key. So the code is a consortium decision (docs/privacy.md, "Code trust"): the
+//! release hash of the bundle (the SHA-256 of its manifest, [`medledger_tx::rules::web_release`])
+//! is approved on chain (`params/web-release`, a SetWebRelease proposal), and this gateway
+//! serves its pages only while the bundle it embeds is that release ([`release`], read with a
+//! proof and kept [`RELEASE_FRESH`]); otherwise they answer 503 naming both hashes. Anyone can
+//! recompute a gateway's release hash from `GET /pages/manifest` and the files it serves
+//! (`medledger web check URL`).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State as AxState};
@@ -16,7 +27,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use include_dir::{include_dir, Dir};
-use serde::Serialize;
+use medledger_tx::keys;
+use medledger_tx::pb::WebRelease;
+use medledger_tx::rules::web_release::{self, ManifestEntry};
+use serde::{Deserialize, Serialize};
 
 use crate::access;
 use crate::auth::Authed;
@@ -58,6 +72,328 @@ pub struct Info {
     pub member_id: String,
     /// This gateway's public base URL.
     pub gateway: String,
+}
+
+/// The bundle this binary embeds: its manifest, the manifest's bytes and its release hash.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Every file, sorted by path.
+    pub manifest: Vec<ManifestEntry>,
+    /// The manifest's bytes (what `GET /pages/manifest` answers).
+    pub manifest_bytes: Vec<u8>,
+    /// SHA-256 of `manifest_bytes`.
+    pub hash: [u8; 32],
+}
+
+/// The embedded bundle, computed once. An error (a file name the manifest cannot carry) is a
+/// build defect, caught by this module's tests.
+pub fn bundle() -> Result<&'static Bundle, String> {
+    static BUNDLE: OnceLock<Result<Bundle, String>> = OnceLock::new();
+    BUNDLE
+        .get_or_init(|| {
+            let mut files = Vec::new();
+            collect(&DIST, &mut files)?;
+            let manifest = web_release::manifest(files)?;
+            Ok(Bundle {
+                manifest_bytes: web_release::manifest_bytes(&manifest),
+                hash: web_release::release_hash(&manifest),
+                manifest,
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn collect<'a>(dir: &'a Dir<'a>, out: &mut Vec<(&'a str, &'a [u8])>) -> Result<(), String> {
+    for f in dir.files() {
+        let path = f
+            .path()
+            .to_str()
+            .ok_or_else(|| format!("{} is not UTF-8", f.path().display()))?;
+        out.push((path, f.contents()));
+    }
+    for d in dir.dirs() {
+        collect(d, out)?;
+    }
+    Ok(())
+}
+
+/// The route that serves the bundle's file `path`: `patient.html` at `/patient`,
+/// `auditor.html` at `/auditor`, `assets/{name}` at `/assets/{name}`; `None` for any other.
+pub fn route_of(path: &str) -> Option<String> {
+    match path {
+        "patient.html" => Some("/patient".into()),
+        "auditor.html" => Some("/auditor".into()),
+        _ => path
+            .strip_prefix("assets/")
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .map(|n| format!("/assets/{n}")),
+    }
+}
+
+/// How long a proven read of the approved release is reused: the pages cost no proof per request,
+/// and a newly approved release reaches every gateway within seconds.
+pub const RELEASE_FRESH: Duration = Duration::from_secs(3);
+
+/// `GET /pages/release`: the release this gateway serves and the one approved on chain.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReleaseStatus {
+    /// `approved` (served = approved: the pages are served), `mismatch` (the pages answer 503),
+    /// `not_approved` (no release is approved on chain: the pages are served, saying so) or
+    /// `unknown` (the chain could not be read: the pages are served, saying so).
+    pub status: String,
+    /// The release hash of the bundle this gateway embeds, hex.
+    pub served: String,
+    /// The approved release hash (`params/web-release`), hex; absent when none or unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<String>,
+    /// The approved release's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The block that approved it (0: genesis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// The proposal that approved it (0: genesis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal_id: Option<u64>,
+    /// The same in words.
+    pub message: String,
+}
+
+impl ReleaseStatus {
+    fn of(served: &[u8; 32], approved: &Result<Option<WebRelease>, String>) -> ReleaseStatus {
+        let served = hex::encode(served);
+        let mut s = ReleaseStatus {
+            status: String::new(),
+            served: served.clone(),
+            approved: None,
+            version: None,
+            height: None,
+            proposal_id: None,
+            message: String::new(),
+        };
+        match approved {
+            Err(e) => {
+                s.status = "unknown".into();
+                s.message = format!(
+                    "these pages are release {served}; the release approved on chain could not be                      read ({e})"
+                );
+            }
+            Ok(None) => {
+                s.status = "not_approved".into();
+                s.message = format!(
+                    "these pages are release {served}, which is not approved on chain: the                      consortium has approved no release of the pages yet"
+                );
+            }
+            Ok(Some(w)) => {
+                let approved = hex::encode(&w.bundle_sha256);
+                let same = approved == served;
+                s.status = if same { "approved" } else { "mismatch" }.into();
+                s.message = if same {
+                    format!(
+                        "these pages are release {served} ({}), approved on chain at height {}",
+                        w.version, w.height
+                    )
+                } else {
+                    format!(
+                        "this gateway's pages are release {served}, but the release approved on                          chain is {approved} ({}, height {}): the gateway does not serve them.                          Its operator must install the approved release",
+                        w.version, w.height
+                    )
+                };
+                s.approved = Some(approved);
+                s.version = Some(w.version.clone());
+                s.height = Some(w.height);
+                s.proposal_id = Some(w.proposal_id);
+            }
+        }
+        s
+    }
+}
+
+type ReleaseCache = BTreeMap<String, (Instant, Result<Option<WebRelease>, String>)>;
+
+/// The approved release, read with a proof at most every [`RELEASE_FRESH`] per ledger (one
+/// read at a time: requests arriving meanwhile wait for it and share it).
+async fn approved_release(st: &State) -> Result<Option<WebRelease>, String> {
+    static CACHE: OnceLock<tokio::sync::Mutex<ReleaseCache>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().await;
+    let ledger = format!("{}|{}", st.node.chain_id(), st.node_urls.join(","));
+    if let Some((at, v)) = cache.get(&ledger) {
+        if at.elapsed() < RELEASE_FRESH {
+            return v.clone();
+        }
+    }
+    let v = st
+        .node
+        .read_msg::<WebRelease>(&keys::web_release())
+        .await
+        .map_err(|e| e.to_string());
+    cache.insert(ledger, (Instant::now(), v.clone()));
+    v
+}
+
+/// What this gateway serves against what the chain approves.
+pub(crate) async fn release_status(st: &State) -> ReleaseStatus {
+    match bundle() {
+        Ok(b) => ReleaseStatus::of(&b.hash, &approved_release(st).await),
+        Err(e) => ReleaseStatus {
+            status: "unknown".into(),
+            served: String::new(),
+            approved: None,
+            version: None,
+            height: None,
+            proposal_id: None,
+            message: format!("the embedded pages have no manifest: {e}"),
+        },
+    }
+}
+
+/// `GET /pages/release`.
+pub(crate) async fn release(AxState(st): AxState<Arc<State>>) -> Response {
+    let mut r = Json(release_status(&st).await).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `GET /pages/manifest`: the embedded bundle's manifest, byte for byte (its SHA-256 is the
+/// release hash).
+pub(crate) async fn manifest() -> Response {
+    match bundle() {
+        Ok(b) => {
+            let mut r = Response::new(Body::from(b.manifest_bytes.clone()));
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+/// A page file, unless the chain approves another release (503, naming both).
+async fn approved_file(st: &State, path: &str) -> Response {
+    let s = release_status(st).await;
+    if s.status == "mismatch" {
+        let mut r = (StatusCode::SERVICE_UNAVAILABLE, s.message).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return r;
+    }
+    file(path)
+}
+
+/// What `medledger web check` found at a gateway: the manifest it serves (its hash is the
+/// served release), the release status it reports, and every file whose served bytes differ
+/// from its manifest line or that could not be fetched.
+#[derive(Debug)]
+pub struct Served {
+    /// The served manifest, parsed.
+    pub manifest: Vec<ManifestEntry>,
+    /// SHA-256 of the served manifest's bytes.
+    pub hash: [u8; 32],
+    /// `GET /pages/release` as the gateway answered it (`None` if it did not).
+    pub status: Option<ReleaseStatus>,
+    /// `(path, what is wrong)` for each file not served as its manifest line says.
+    pub problems: Vec<(String, String)>,
+}
+
+/// Largest manifest `fetch_served` accepts.
+const MAX_MANIFEST_BYTES: usize =
+    medledger_tx::limits::MAX_RELEASE_FILES * (web_release::MAX_RELEASE_PATH_LEN + 66);
+
+/// Fetches the manifest a gateway at `base` serves and every file it lists, at the route a
+/// browser loads it from ([`route_of`]), and hashes each.
+pub async fn fetch_served(base: &str) -> Result<Served, String> {
+    use sha2::Digest;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let base = base.trim_end_matches('/');
+    let (status, bytes) = get_limited(&http, &format!("{base}/pages/manifest"), MAX_MANIFEST_BYTES)
+        .await
+        .map_err(|e| format!("GET {base}/pages/manifest: {e}"))?;
+    if status != 200 {
+        return Err(format!(
+            "GET {base}/pages/manifest answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        ));
+    }
+    let manifest = web_release::parse_manifest(&bytes)?;
+    let hash = sha2::Sha256::digest(&bytes).into();
+    let status = match get_limited(&http, &format!("{base}/pages/release"), 64 * 1024).await {
+        Ok((200, b)) => serde_json::from_slice(&b).ok(),
+        _ => None,
+    };
+    let mut problems = Vec::new();
+    for e in &manifest {
+        let Some(route) = route_of(&e.path) else {
+            problems.push((e.path.clone(), "no route serves this file".into()));
+            continue;
+        };
+        let url = format!("{base}{route}");
+        match get_limited(&http, &url, medledger_tx::limits::MAX_RELEASE_FILE_BYTES).await {
+            Ok((200, body)) => {
+                let got: [u8; 32] = sha2::Sha256::digest(&body).into();
+                if got != e.sha256 {
+                    problems.push((
+                        e.path.clone(),
+                        format!(
+                            "GET {route} served bytes with SHA-256 {}, the manifest says {}",
+                            hex::encode(got),
+                            hex::encode(e.sha256)
+                        ),
+                    ));
+                }
+            }
+            Ok((status, body)) => problems.push((
+                e.path.clone(),
+                format!(
+                    "GET {route} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                ),
+            )),
+            Err(err) => problems.push((e.path.clone(), format!("GET {route}: {err}"))),
+        }
+    }
+    Ok(Served {
+        manifest,
+        hash,
+        status,
+        problems,
+    })
+}
+
+/// GET `url`: its status and body, refusing a body over `max` bytes.
+async fn get_limited(
+    http: &reqwest::Client,
+    url: &str,
+    max: usize,
+) -> Result<(u16, Vec<u8>), String> {
+    let mut r = http.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = r.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("the answer is over {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -108,20 +444,23 @@ pub(crate) async fn index() -> Redirect {
     Redirect::to("/patient")
 }
 
-pub(crate) async fn patient_page() -> Response {
-    file("patient.html")
+pub(crate) async fn patient_page(AxState(st): AxState<Arc<State>>) -> Response {
+    approved_file(&st, "patient.html").await
 }
 
-pub(crate) async fn auditor_page() -> Response {
-    file("auditor.html")
+pub(crate) async fn auditor_page(AxState(st): AxState<Arc<State>>) -> Response {
+    approved_file(&st, "auditor.html").await
 }
 
-pub(crate) async fn asset(Path(name): Path<String>) -> Response {
+pub(crate) async fn asset(AxState(st): AxState<Arc<State>>, Path(name): Path<String>) -> Response {
     // Flat names only: `include_dir` has no `..`, but say so plainly.
     if name.contains('/') || name.contains("..") {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     }
-    file(&format!("assets/{name}"))
+    if DIST.get_file(format!("assets/{name}")).is_none() {
+        return file(&format!("assets/{name}"));
+    }
+    approved_file(&st, &format!("assets/{name}")).await
 }
 
 pub(crate) async fn info(AxState(st): AxState<Arc<State>>) -> Json<Info> {
@@ -358,7 +697,50 @@ async fn relay(http: &reqwest::Client, url: &str) -> Result<Response, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn every_embedded_file_is_in_the_manifest_and_has_a_route() {
+        let b = bundle().unwrap();
+        assert!(b.manifest.iter().any(|e| e.path == "patient.html"));
+        assert!(b.manifest.iter().any(|e| e.path == "assets/patient.js"));
+        for e in &b.manifest {
+            assert!(route_of(&e.path).is_some(), "{} has no route", e.path);
+        }
+        assert_eq!(
+            web_release::parse_manifest(&b.manifest_bytes).unwrap(),
+            b.manifest
+        );
+        assert_eq!(route_of("assets/a/b.js"), None);
+        assert_eq!(route_of("x.html"), None);
+    }
+
+    #[test]
+    fn the_status_names_both_hashes_on_a_mismatch() {
+        let release = |hash: [u8; 32]| {
+            Ok(Some(WebRelease {
+                bundle_sha256: hash.to_vec(),
+                version: "v2".into(),
+                height: 9,
+                proposal_id: 3,
+            }))
+        };
+        let s = ReleaseStatus::of(&[1; 32], &release([1; 32]));
+        assert_eq!(s.status, "approved");
+        let s = ReleaseStatus::of(&[1; 32], &release([2; 32]));
+        assert_eq!(s.status, "mismatch");
+        assert!(s.message.contains(&hex::encode([1; 32])), "{}", s.message);
+        assert!(s.message.contains(&hex::encode([2; 32])), "{}", s.message);
+        assert_eq!(
+            ReleaseStatus::of(&[1; 32], &Ok(None)).status,
+            "not_approved"
+        );
+        assert_eq!(
+            ReleaseStatus::of(&[1; 32], &Err("down".into())).status,
+            "unknown"
+        );
+    }
 
     #[test]
     fn assets_get_their_types() {

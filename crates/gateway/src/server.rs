@@ -18,6 +18,10 @@ pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/auth/token", post(crate::auth::issue_token))
         .route(
+            "/.well-known/smart-configuration",
+            get(crate::smart::configuration),
+        )
+        .route(
             "/records/{id}",
             put(put_record)
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -34,6 +38,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/auditor", get(pages::auditor_page))
         .route("/assets/{name}", get(pages::asset))
         .route("/api/info", get(pages::info))
+        .route("/pages/release", get(pages::release))
+        .route("/pages/manifest", get(pages::manifest))
         .route("/live", get(crate::live::stream))
         .route("/rpc/{method}", get(pages::rpc_proxy))
         .merge(crate::fhir::routes())

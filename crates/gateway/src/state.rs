@@ -69,8 +69,12 @@ fn genesis_member_ids(genesis_json: &[u8]) -> anyhow::Result<Vec<String>> {
 pub(crate) type Awaiting = Vec<(String, u64)>;
 
 impl State {
-    pub(crate) fn new(config: Config, kek: Kek) -> anyhow::Result<State> {
-        let store = Store::open(&config.data_dir)
+    pub(crate) fn new(
+        config: Config,
+        kek: Kek,
+        sealed_in: &crate::store::StoreUrl,
+    ) -> anyhow::Result<State> {
+        let store = Store::open_with(&config.data_dir, sealed_in)
             .map_err(|e| anyhow::anyhow!("data dir {}: {e}", config.data_dir.display()))?;
         let node = Node::new(&config.node_urls, &config.genesis_json)?;
         let trust = Trust::Certificates(

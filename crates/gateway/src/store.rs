@@ -1,4 +1,4 @@
-//! Durable file storage of sealed records, kept apart from their wrapped data keys.
+//! Durable storage of sealed records, kept apart from their wrapped data keys.
 //!
 //! Layout under the data dir (file names are the lowercase hex of the record id, so no id can
 //! name a path outside its folder):
@@ -9,11 +9,19 @@
 //! keys/<hex id>.key         the 81-byte wrapped data key (under the member's KEK)
 //! ```
 //!
+//! With `--store s3://…` the `.sealed` files are objects `<prefix>/records/<hex id>.sealed` in
+//! an S3-compatible bucket instead (`store/sealed.rs`); metadata, keys and release markers stay
+//! here.
+//!
 //! Every write goes to a temporary file in the same folder, is fsynced, renamed over the target,
 //! and the folder is fsynced. Erasure overwrites the key file with zeros, fsyncs it, unlinks it
 //! and fsyncs the folder: the ciphertext stays, the key material is gone (crypto-shredding). On a
 //! copy-on-write or journalling file system an overwrite is not a guarantee that no older block
 //! survives; the KEK (in an HSM in production) is the real boundary — see docs/vault.md.
+
+mod sealed;
+
+pub use sealed::{list_objects, S3Url, StoreUrl, MAX_OBJECT_BYTES, MAX_STORE_URL_LEN};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -115,6 +123,8 @@ pub struct Store {
     records: PathBuf,
     keys: PathBuf,
     released: PathBuf,
+    /// Where the sealed bytes go: `records/` above, or an object store.
+    sealed: sealed::Sealed,
 }
 
 fn file_name(record_id: &str, ext: &str) -> String {
@@ -164,8 +174,14 @@ fn create_private_dir(path: &Path) -> io::Result<()> {
 }
 
 impl Store {
-    /// Opens (creating) the store under `data_dir`.
+    /// Opens (creating) the store under `data_dir`, sealed bytes included.
     pub fn open(data_dir: &Path) -> io::Result<Store> {
+        Store::open_with(data_dir, &StoreUrl::DataDir)
+    }
+
+    /// Opens (creating) the store under `data_dir`, with the sealed bytes where `url` says.
+    /// Contacts nothing: [`Store::check`] does.
+    pub fn open_with(data_dir: &Path, url: &StoreUrl) -> io::Result<Store> {
         let records = data_dir.join("records");
         let keys = data_dir.join("keys");
         let released = data_dir.join("released");
@@ -173,11 +189,19 @@ impl Store {
         create_private_dir(&records)?;
         create_private_dir(&keys)?;
         create_private_dir(&released)?;
+        let sealed = sealed::Sealed::open(url, records.clone())?;
         Ok(Store {
             records,
             keys,
             released,
+            sealed,
         })
+    }
+
+    /// Checks that the sealed bytes' store answers (an object store's bucket, endpoint and
+    /// credentials); the data dir always does.
+    pub async fn check(&self) -> io::Result<()> {
+        self.sealed.check().await
     }
 
     /// Marks access event `index` of `patient` as used for a release, durably; `false` if it
@@ -208,18 +232,21 @@ impl Store {
         self.records.join(file_name(id, "json"))
     }
 
-    fn sealed_path(&self, id: &str) -> PathBuf {
-        self.records.join(file_name(id, "sealed"))
-    }
-
     fn key_path(&self, id: &str) -> PathBuf {
         self.keys.join(file_name(id, "key"))
     }
 
     /// Stores a new record: the sealed bytes and the wrapped key first, the metadata last (a
     /// record is known only once all three are durable).
-    pub fn put(&self, meta: &RecordMetaFile, sealed: &[u8], wrapped_key: &[u8]) -> io::Result<()> {
-        write_durable(&self.sealed_path(&meta.record_id), sealed)?;
+    pub async fn put(
+        &self,
+        meta: &RecordMetaFile,
+        sealed: &[u8],
+        wrapped_key: &[u8],
+    ) -> io::Result<()> {
+        self.sealed
+            .put(&file_name(&meta.record_id, "sealed"), sealed)
+            .await?;
         write_durable(&self.key_path(&meta.record_id), wrapped_key)?;
         self.put_meta(meta)
     }
@@ -242,8 +269,8 @@ impl Store {
     }
 
     /// The sealed record bytes.
-    pub fn sealed(&self, id: &str) -> io::Result<Vec<u8>> {
-        fs::read(self.sealed_path(id))
+    pub async fn sealed(&self, id: &str) -> io::Result<Vec<u8>> {
+        self.sealed.get(&file_name(id, "sealed")).await
     }
 
     /// The wrapped data key, `None` once destroyed.
@@ -275,15 +302,15 @@ impl Store {
     }
 
     /// Removes a record whose anchor was refused (so that no ciphertext lingers without an
-    /// anchor, and the id can be used again).
-    pub fn remove(&self, id: &str) -> io::Result<()> {
+    /// anchor, and the id can be used again): the key, then the sealed bytes, the metadata last
+    /// (a crash in between leaves metadata that a later removal finds again).
+    pub async fn remove(&self, id: &str) -> io::Result<()> {
         self.destroy_key(id)?;
-        for p in [self.meta_path(id), self.sealed_path(id)] {
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+        self.sealed.delete(&file_name(id, "sealed")).await?;
+        match fs::remove_file(self.meta_path(id)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         File::open(&self.records)?.sync_all()
     }
@@ -328,8 +355,8 @@ mod tests {
 
     /// A record waiting for a person's signed anchor says so across a restart (the file), and
     /// a record without one reads as before (the field is optional).
-    #[test]
-    fn a_record_awaiting_its_signed_anchor_says_so_on_disk() {
+    #[tokio::test]
+    async fn a_record_awaiting_its_signed_anchor_says_so_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let waiting = RecordMetaFile {
@@ -339,26 +366,26 @@ mod tests {
             }),
             ..meta("r2")
         };
-        s.put(&waiting, b"abc", &[0x5a; 81]).unwrap();
+        s.put(&waiting, b"abc", &[0x5a; 81]).await.unwrap();
         let reopened = Store::open(dir.path()).unwrap();
         assert_eq!(reopened.meta("r2").unwrap().unwrap(), waiting);
         let plain = serde_json::to_string(&meta("r3")).unwrap();
         assert!(!plain.contains("awaiting_signature"), "{plain}");
     }
 
-    #[test]
-    fn put_read_erase_keeps_ciphertext_and_destroys_the_key() {
+    #[tokio::test]
+    async fn put_read_erase_keeps_ciphertext_and_destroys_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let wrapped = [0x5a; 81];
-        s.put(&meta("../r1"), b"abc", &wrapped).unwrap();
+        s.put(&meta("../r1"), b"abc", &wrapped).await.unwrap();
         assert_eq!(s.meta("../r1").unwrap().unwrap(), meta("../r1"));
-        assert_eq!(s.sealed("../r1").unwrap(), b"abc");
+        assert_eq!(s.sealed("../r1").await.unwrap(), b"abc");
         assert_eq!(s.wrapped_key("../r1").unwrap().unwrap(), wrapped);
         s.destroy_key("../r1").unwrap();
         s.destroy_key("../r1").unwrap();
         assert!(s.wrapped_key("../r1").unwrap().is_none());
-        assert_eq!(s.sealed("../r1").unwrap(), b"abc");
+        assert_eq!(s.sealed("../r1").await.unwrap(), b"abc");
         assert_eq!(s.all().unwrap().len(), 1);
         // Nothing escaped the data dir, no temp file is left.
         for sub in ["records", "keys"] {
@@ -367,18 +394,22 @@ mod tests {
                 assert!(!n.starts_with('.'), "{n}");
             }
         }
-        s.remove("../r1").unwrap();
+        s.remove("../r1").await.unwrap();
         assert!(s.meta("../r1").unwrap().is_none());
+        assert!(
+            s.sealed("../r1").await.is_err(),
+            "the ciphertext went with it"
+        );
     }
 
     /// Wrapped keys, records and metadata are readable by the gateway's user alone.
     #[cfg(unix)]
-    #[test]
-    fn stored_files_are_private() {
+    #[tokio::test]
+    async fn stored_files_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
-        s.put(&meta("r2"), b"abc", &[7; 81]).unwrap();
+        s.put(&meta("r2"), b"abc", &[7; 81]).await.unwrap();
         for sub in ["records", "keys"] {
             for e in fs::read_dir(dir.path().join(sub)).unwrap() {
                 let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;

@@ -172,6 +172,38 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// `client` sends `signed` as the anchor of `record`, which it stored: the status and body.
+async fn send_anchor(
+    client: &GatewayClient,
+    record: &str,
+    signed: &medledger_gateway::api::SignedTx,
+) -> (u16, Vec<u8>) {
+    let body = serde_json::to_vec(signed).unwrap();
+    let path = format!("/records/{record}/anchor");
+    client.send_raw("POST", &path, body, &[]).await.unwrap()
+}
+
+/// A LogAccess tx of `key` (at its next sequence) reading `record`, of `class`, of `patient`
+/// for treatment.
+async fn treat_tx(
+    net: &TestNet,
+    key: &SigningKey,
+    patient: &str,
+    record: &str,
+    class: &str,
+) -> Vec<u8> {
+    let sequence = next_seq(net, key).await;
+    log_access_tx(
+        key,
+        &net.chain_id,
+        sequence,
+        patient,
+        record,
+        class,
+        Purpose::Treat,
+    )
+}
+
 async fn next_seq(net: &TestNet, key: &SigningKey) -> u64 {
     net.client(0)
         .next_sequence(&key.verifying_key().to_bytes())
@@ -223,15 +255,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
 
     // hospital-a's admin reads it: the access is committed first, then the key is shared.
     let reader = GatewayClient::new(&lab_gw.url, hospital.clone());
-    let tx = log_access_tx(
-        &hospital,
-        &net.chain_id,
-        next_seq(&net, &hospital).await,
-        &patient_id,
-        "obs-1",
-        "Observation",
-        Purpose::Treat,
-    );
+    let tx = treat_tx(&net, &hospital, &patient_id, "obs-1", "Observation").await;
     let got = reader.get("obs-1", Purpose::Treat, &tx).await.unwrap();
     assert_eq!(got.reader_member, "hospital-a");
     assert!(got.access_height > 0);
@@ -242,15 +266,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
 
     // A tx naming another class, or signed by another key than the request's: 400, nothing
     // broadcast.
-    let wrong_class = log_access_tx(
-        &hospital,
-        &net.chain_id,
-        next_seq(&net, &hospital).await,
-        &patient_id,
-        "obs-1",
-        "Condition",
-        Purpose::Treat,
-    );
+    let wrong_class = treat_tx(&net, &hospital, &patient_id, "obs-1", "Condition").await;
     let e = reader
         .get("obs-1", Purpose::Treat, &wrong_class)
         .await
@@ -289,15 +305,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     assert_eq!(s2, 401, "replay refused");
 
     // insurer-c has no consent: 403 with the ledger's code.
-    let tx = log_access_tx(
-        &insurer,
-        &net.chain_id,
-        next_seq(&net, &insurer).await,
-        &patient_id,
-        "obs-1",
-        "Observation",
-        Purpose::Treat,
-    );
+    let tx = treat_tx(&net, &insurer, &patient_id, "obs-1", "Observation").await;
     let e = GatewayClient::new(&lab_gw.url, insurer.clone())
         .get("obs-1", Purpose::Treat, &tx)
         .await
@@ -319,15 +327,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
         }),
     )
     .await;
-    let tx = log_access_tx(
-        &hospital,
-        &net.chain_id,
-        next_seq(&net, &hospital).await,
-        &patient_id,
-        "obs-1",
-        "Observation",
-        Purpose::Treat,
-    );
+    let tx = treat_tx(&net, &hospital, &patient_id, "obs-1", "Observation").await;
     let e = reader.get("obs-1", Purpose::Treat, &tx).await.unwrap_err();
     assert_eq!(e.status(), Some(403), "{e}");
 
@@ -373,15 +373,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     );
 
     // Unknown record: 404.
-    let tx = log_access_tx(
-        &hospital,
-        &net.chain_id,
-        next_seq(&net, &hospital).await,
-        &patient_id,
-        "nope",
-        "Observation",
-        Purpose::Treat,
-    );
+    let tx = treat_tx(&net, &hospital, &patient_id, "nope", "Observation").await;
     let e = reader.get("nope", Purpose::Treat, &tx).await.unwrap_err();
     assert_eq!(e.status(), Some(404));
 
@@ -423,15 +415,7 @@ async fn a_record_is_stored_read_with_consent_refused_without_and_erased() {
     }
 
     // A read now answers 410 with the erasure height.
-    let tx = log_access_tx(
-        &hospital,
-        &net.chain_id,
-        next_seq(&net, &hospital).await,
-        &patient_id,
-        "obs-1",
-        "Observation",
-        Purpose::Treat,
-    );
+    let tx = treat_tx(&net, &hospital, &patient_id, "obs-1", "Observation").await;
     match reader.get("obs-1", Purpose::Treat, &tx).await.unwrap_err() {
         medledger_gateway::client::ClientError::Status { status, body } => {
             assert_eq!(status, 410);
@@ -725,15 +709,7 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
     let signed_other = by_technician
         .sign_prepared(&prepared_other, |_| true)
         .unwrap();
-    let (s, b) = by_technician
-        .send_raw(
-            "POST",
-            "/records/obs-q/anchor",
-            serde_json::to_vec(&signed_other).unwrap(),
-            &[],
-        )
-        .await
-        .unwrap();
+    let (s, b) = send_anchor(&by_technician, "obs-q", &signed_other).await;
     assert_eq!(s, 400, "{}", String::from_utf8_lossy(&b));
     let by_stranger_sig = GatewayClient::new(&lab_gw.url, net.member_key("lab-b"))
         .sign_prepared(
@@ -744,26 +720,15 @@ async fn an_outsider_learns_nothing_cannot_jam_the_gateway_and_ledger_erasure_de
             |_| true,
         )
         .unwrap();
-    let (s, _) = by_technician
-        .send_raw(
-            "POST",
-            "/records/obs-q/anchor",
-            serde_json::to_vec(&by_stranger_sig).unwrap(),
-            &[],
-        )
-        .await
-        .unwrap();
+    let (s, _) = send_anchor(&by_technician, "obs-q", &by_stranger_sig).await;
     assert_eq!(s, 400, "another key's signature is not the technician's");
     // Another key, even the member's admin, may not send the anchor of the technician's record.
-    let (s, _) = GatewayClient::new(&lab_gw.url, net.member_key("lab-b"))
-        .send_raw(
-            "POST",
-            "/records/obs-q/anchor",
-            serde_json::to_vec(&by_stranger_sig).unwrap(),
-            &[],
-        )
-        .await
-        .unwrap();
+    let (s, _) = send_anchor(
+        &GatewayClient::new(&lab_gw.url, net.member_key("lab-b")),
+        "obs-q",
+        &by_stranger_sig,
+    )
+    .await;
     assert_eq!(s, 403, "only the key that stored it sends its anchor");
     assert!(net
         .client(0)

@@ -4,8 +4,14 @@
 //! together by the same transaction. An answer "these are all the accesses to P" is complete when
 //! the count is proven and every index below it is proven, all against one app hash: a node that
 //! leaves an event out cannot make the count smaller without its proof failing.
+//!
+//! The whole history also verifies with ONE proof: `access/{patient}/digest` holds the count and
+//! the head of a hash chain over the events ([`medledger_tx::digest`]). With it the events travel
+//! without proofs ([`verify_access_digest`]); only a break-glass event, whose review a privacy
+//! officer writes later (outside the chain), brings its own proof.
 
-use medledger_tx::keys;
+use medledger_tx::digest::ListDigest;
+use medledger_tx::keys::{self, List};
 use medledger_tx::pb::AccessEvent;
 use prost::Message;
 
@@ -119,4 +125,102 @@ pub fn verify_access_page(
         out.push(event);
     }
     Ok((n, out))
+}
+
+/// Verifies a whole list against `app_hash` with one proof: `digest` is the proven read of the
+/// list's digest key, `values` every entry's value in order (read without proofs). Returns the
+/// number of entries. Fails when the list keeps no digest, the digest is absent while the list is
+/// not empty (a list older than digests: verify it entry by entry), or the values do not chain to
+/// the proven head.
+pub fn verify_list_digest(
+    app_hash: &[u8],
+    list: &List<'_>,
+    digest: &ProvenRead,
+    values: &[Vec<u8>],
+) -> Result<u64, HistoryError> {
+    let key = list
+        .digest_key()
+        .ok_or_else(|| HistoryError::Incomplete("this list keeps no digest".into()))?;
+    if digest.key != key {
+        return Err(HistoryError::Incomplete(
+            "the digest read is for another key".into(),
+        ));
+    }
+    let proven =
+        match verify(app_hash, &key, digest.value.as_deref(), &digest.proof).map_err(|source| {
+            HistoryError::Proof {
+                what: "list digest".into(),
+                source,
+            }
+        })? {
+            Proven::Absent => ListDigest::EMPTY,
+            Proven::Present(v) => ListDigest::decode(&v)
+                .ok_or_else(|| HistoryError::Incomplete("the digest is not 40 bytes".into()))?,
+        };
+    if values.len() as u64 != proven.count {
+        return Err(HistoryError::Incomplete(format!(
+            "the ledger proves {} entries; the answer has {}",
+            proven.count,
+            values.len()
+        )));
+    }
+    let mut chain = ListDigest::EMPTY;
+    for (i, v) in (0u64..).zip(values) {
+        chain = chain.push(list, v).ok_or(HistoryError::Decode(i))?;
+    }
+    if chain != proven {
+        return Err(HistoryError::Incomplete(
+            "the entries do not chain to the proven digest: one is missing, added, reordered or altered"
+                .into(),
+        ));
+    }
+    Ok(proven.count)
+}
+
+/// Verifies a patient's complete access history against `app_hash` with one proof of its digest
+/// ([`verify_list_digest`]) and the events' values, read without proofs. A break-glass event's
+/// review (`review`, `reviewer`, `review_note_hash`) is written after the event and is not in the
+/// chain: every break-glass event must also come in `reviews`, a proven read of its key, and
+/// its review is taken from there. Returns the decoded events.
+pub fn verify_access_digest(
+    app_hash: &[u8],
+    patient: &str,
+    digest: &ProvenRead,
+    values: &[Vec<u8>],
+    reviews: &[ProvenRead],
+) -> Result<Vec<AccessEvent>, HistoryError> {
+    verify_list_digest(app_hash, &List::Access(patient), digest, values)?;
+    let mut out = Vec::with_capacity(values.len());
+    for (i, v) in (0u64..).zip(values) {
+        let mut event = AccessEvent::decode(v.as_slice()).map_err(|_| HistoryError::Decode(i))?;
+        if event.index != i || event.patient_id != patient {
+            return Err(HistoryError::Incomplete(format!(
+                "event {i} names another index or patient"
+            )));
+        }
+        if event.break_glass {
+            let key = keys::access_event(patient, i);
+            let read = reviews.iter().find(|r| r.key == key).ok_or_else(|| {
+                HistoryError::Incomplete(format!(
+                    "break-glass event {i} comes without the proof of its review"
+                ))
+            })?;
+            let value = read
+                .value
+                .as_deref()
+                .ok_or_else(|| HistoryError::Incomplete(format!("event {i} is proven absent")))?;
+            verify(app_hash, &key, Some(value), &read.proof).map_err(|source| {
+                HistoryError::Proof {
+                    what: format!("event {i}"),
+                    source,
+                }
+            })?;
+            let proven = AccessEvent::decode(value).map_err(|_| HistoryError::Decode(i))?;
+            event.review = proven.review;
+            event.reviewer = proven.reviewer;
+            event.review_note_hash = proven.review_note_hash;
+        }
+        out.push(event);
+    }
+    Ok(out)
 }

@@ -23,7 +23,8 @@ use medledger_tx::{keys, Code, TxError, VerifiedTx};
 
 use crate::domain::members::{signer, Signer};
 use crate::domain::{
-    access, claims, consent, gateway, governance, patients, practitioners, records, BlockCtx, Event,
+    access, claims, consent, gateway, governance, patients, practitioners, records, smart,
+    BlockCtx, Event,
 };
 use crate::error::{ApplyError, StoreError};
 use crate::nonces;
@@ -208,6 +209,8 @@ pub fn apply_msg(
         Msg::EraseRecord(m) => records::erase(&mut st, &who, m, ctx)?,
         Msg::ConfirmErasure(m) => records::confirm_erasure(&mut st, &who, m, ctx)?,
         Msg::SetGateway(m) => gateway::set(&mut st, &who, tx.signer(), m, ctx)?,
+        Msg::RegisterSmartClient(m) => smart::register(&mut st, &who, m, ctx)?,
+        Msg::RevokeSmartClient(m) => smart::revoke(&mut st, &who, m, ctx)?,
         Msg::SubmitProposal(m) => governance::submit(&mut st, &who, m, ctx)?,
         Msg::VoteProposal(m) => governance::vote(&mut st, &who, m, ctx)?,
         Msg::PublishPolicy(m) => claims::publish_policy(&mut st, &who, m, ctx)?,

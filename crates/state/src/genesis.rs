@@ -10,7 +10,9 @@
 //! `validator` is optional (a member need not run a validator). Each one must be a validator of
 //! the genesis validator set (its power comes from there) and prove possession of its BLS key.
 //! Optional parameters beside `members`: `guardian_change_delay_secs` (a number) and
-//! `custody` (`{"holders": 3, "threshold": 2}`, threshold custody; see [`GenesisCustody`]).
+//! `custody` (`{"holders": 3, "threshold": 2}`, threshold custody; see [`GenesisCustody`]) and
+//! `web_release` (`{"bundle_sha256": "<64 hex>", "version": "v1"}`, the approved release of the
+//! pages; see [`GenesisWebRelease`]).
 
 use std::collections::BTreeSet;
 
@@ -18,9 +20,9 @@ use medledger_tx::check::check_id;
 use medledger_tx::checkpoint;
 use medledger_tx::keys;
 use medledger_tx::pb::{
-    key_owner::Owner, Custody, KeyOwner, Member, MemberKind, Validator, ValidatorSet,
+    key_owner::Owner, Custody, KeyOwner, Member, MemberKind, Validator, ValidatorSet, WebRelease,
 };
-use medledger_tx::rules::custody;
+use medledger_tx::rules::{custody, web_release};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -45,6 +47,21 @@ pub struct AppState {
     /// `params/custody`. Absent (or both 0): off, each record is held by its custodian alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custody: Option<GenesisCustody>,
+    /// The approved release of the patient and auditor pages (docs/privacy.md, "Code trust"),
+    /// stored at `params/web-release`. Absent: none approved until a SetWebRelease passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_release: Option<GenesisWebRelease>,
+}
+
+/// The genesis release of the pages: its release hash (64 hex characters, what
+/// `medledger web hash` prints) and a label of 1 to 32 characters of `A-Z a-z 0-9 . _ -`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisWebRelease {
+    /// The release hash, hex.
+    pub bundle_sha256: String,
+    /// The release's label.
+    pub version: String,
 }
 
 /// Genesis threshold custody: how many member gateways hold each record and how many of their
@@ -138,6 +155,7 @@ pub fn genesis_writes_with_keys(
             members: Vec::new(),
             guardian_change_delay_secs: None,
             custody: None,
+            web_release: None,
         }
     } else {
         serde_json::from_slice(app_state)
@@ -164,6 +182,23 @@ pub fn genesis_writes_with_keys(
             };
             writes.insert(keys::custody(), Some(prost::Message::encode_to_vec(&value)));
         }
+    }
+    if let Some(w) = &state.web_release {
+        let hash = hex::decode(&w.bundle_sha256).map_err(|_| {
+            StoreError::Genesis("web_release: bundle_sha256 must be 64 hex characters".into())
+        })?;
+        web_release::check_release(&hash, &w.version)
+            .map_err(|e| StoreError::Genesis(format!("web_release: {}", e.message)))?;
+        let value = WebRelease {
+            bundle_sha256: hash,
+            version: w.version.clone(),
+            height: 0,
+            proposal_id: 0,
+        };
+        writes.insert(
+            keys::web_release(),
+            Some(prost::Message::encode_to_vec(&value)),
+        );
     }
     let mut ids = BTreeSet::new();
     let mut admin_keys = BTreeSet::new();

@@ -229,6 +229,10 @@ impl TopCache {
     }
 }
 
+/// The share of each values memtable kept as a prefix bloom filter (RocksDB's
+/// `memtable_prefix_bloom_size_ratio`; 64 MiB memtables keep 6.4 MiB of filter).
+const MEMTABLE_PREFIX_BLOOM_RATIO: f64 = 0.1;
+
 /// Size of the block cache shared by the column families.
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
 
@@ -273,6 +277,11 @@ impl Store {
             if prefix_bloom {
                 // Values are keyed key-hash (32 bytes) ‖ version: filter on the hash.
                 o.set_prefix_extractor(SliceTransform::create_fixed_prefix(32));
+                // The same filter for the memtables: most reads are of absent keys, and without
+                // it each one searched every memtable's skip list (the grid's profile:
+                // `InlineSkipList::FindGreaterOrEqual` and its key compares were the app's top
+                // frames, docs/performance.md "Profile of the capped grid").
+                o.set_memtable_prefix_bloom_ratio(MEMTABLE_PREFIX_BLOOM_RATIO);
             }
             if name == CF_NODES {
                 // Tree nodes are mostly SHA-256 hashes, which do not compress: Snappy would

@@ -18,6 +18,7 @@ mod harness;
 mod adversarial;
 mod claims;
 mod custody;
+mod digest;
 mod evidence_and_guardians;
 mod fuzz_corpus;
 mod gateway;
@@ -28,9 +29,11 @@ mod prune;
 mod records_erasure;
 mod review_attacks;
 mod rules;
+mod smart;
 mod snapshot;
 mod store;
 mod unordered;
+mod web_release;
 
 /// A suite file left out of the list above would compile into nothing and never run.
 #[test]

@@ -236,6 +236,28 @@ pub enum Code {
     /// Threshold custody outside its bounds (SetCustody or genesis `custody`): give
     /// 2 <= threshold <= holders <= 7, or both 0 to switch it off.
     InvalidCustody = 132,
+    /// RegisterSmartClient whose public key is unusable: `alg` unset, an ES384 key that is not a
+    /// SEC1 uncompressed point on P-384, an RS384 key whose modulus is not 2048 to 4096 bits or
+    /// whose exponent is not odd and at least 3, or fields of the other algorithm set.
+    BadSmartKey = 133,
+    /// RegisterSmartClient with a scope the ledger does not accept: give
+    /// `system/<Resource>.<read|write|*>` or `system/<Resource>.<cruds letters in order>`, each
+    /// once (docs/fhir.md, "Authorization").
+    BadSmartScope = 134,
+    /// RegisterSmartClient naming a client id that another member registered, or that was
+    /// revoked: client ids are never reused (pick another).
+    SmartClientIdTaken = 135,
+    /// RevokeSmartClient naming no registered client, or one already revoked.
+    UnknownSmartClient = 136,
+    /// SetWebRelease (or genesis `web_release`) whose release hash is not exactly 32 bytes
+    /// (64 hex characters in genesis): the SHA-256 of the pages' manifest.
+    BadReleaseHash = 137,
+    /// SetWebRelease (or genesis `web_release`) whose version label is empty, longer than
+    /// [`crate::limits::MAX_RELEASE_VERSION_LEN`] or has a character outside `A-Z a-z 0-9 . _ -`.
+    BadReleaseVersion = 138,
+    /// SetWebRelease proposing the release hash that `params/web-release` already holds (at
+    /// submission; at execution the proposal FAILS with this reason).
+    ReleaseUnchanged = 139,
 }
 
 impl Code {

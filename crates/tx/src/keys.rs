@@ -64,6 +64,12 @@ pub fn access_count(patient: &str) -> Vec<u8> {
     format!("access/{patient}/count").into_bytes()
 }
 
+/// `access/{patient}/digest` → the access history's digest (`crate::digest::ListDigest`, 40
+/// bytes: the event count and the head of the hash chain over the events).
+pub fn access_digest(patient: &str) -> Vec<u8> {
+    format!("access/{patient}/digest").into_bytes()
+}
+
 /// `access/{patient}/{n}` → `AccessEvent` number `n` of the patient, from 0.
 pub fn access_event(patient: &str, n: u64) -> Vec<u8> {
     format!("access/{patient}/{n:020}").into_bytes()
@@ -109,6 +115,17 @@ impl List<'_> {
             List::ValidatorChanges => validator_change_count(),
             List::NonceExpiry(s) => nonce_expiry_count(s),
             List::PatientRecords(p) => patient_record_count(p),
+        }
+    }
+
+    /// The key of the list's digest (`crate::digest`): a patient's consents, access history and
+    /// records keep one; other lists do not.
+    pub fn digest_key(&self) -> Option<Vec<u8>> {
+        match *self {
+            List::PatientConsents(p) => Some(format!("patient-consents/{p}/digest").into_bytes()),
+            List::Access(p) => Some(access_digest(p)),
+            List::PatientRecords(p) => Some(format!("patient-records/{p}/digest").into_bytes()),
+            _ => None,
         }
     }
 
@@ -311,6 +328,12 @@ pub fn gateway(member: &str) -> Vec<u8> {
     format!("gateway/{member}").into_bytes()
 }
 
+/// `smart-client/{client id}` → `SmartClient`: a SMART backend client's key, who it acts for
+/// and its scopes (RegisterSmartClient, RevokeSmartClient).
+pub fn smart_client(client_id: &str) -> Vec<u8> {
+    format!("smart-client/{client_id}").into_bytes()
+}
+
 /// `nonce/{hex key}/{hex nonce}` → counter: the `valid_until` of the committed unordered tx of
 /// `public_key` with `nonce` (see `docs/rules.md`, "Unordered transactions"). Present exactly
 /// while that tx could still be valid; a second tx with the nonce is `NONCE_REUSED`.
@@ -365,6 +388,12 @@ pub fn custody() -> Vec<u8> {
     b"params/custody".to_vec()
 }
 
+/// `params/web-release` → `WebRelease`: the approved release of the patient and auditor pages
+/// (genesis `web_release`, changed by a passed `SetWebRelease` proposal); absent: none approved.
+pub fn web_release() -> Vec<u8> {
+    b"params/web-release".to_vec()
+}
+
 /// The guardian-change delay of a chain whose genesis names none: 48 hours.
 pub const DEFAULT_GUARDIAN_CHANGE_DELAY_SECS: u64 = 48 * 3600;
 
@@ -402,6 +431,7 @@ mod tests {
         );
         assert_eq!(proposal(7), b"proposal/00000000000000000007");
         assert_eq!(gateway("lab-b"), b"gateway/lab-b");
+        assert_eq!(smart_client("ehr-1"), b"smart-client/ehr-1");
         assert_eq!(
             nonce(&[1u8; 32], &[2u8; 16]),
             format!("nonce/{}/{}", "01".repeat(32), "02".repeat(16)).as_bytes()
@@ -438,6 +468,7 @@ mod tests {
         assert_eq!(guardian_change("pt-ab"), b"guardian-change/pt-ab");
         assert_eq!(guardian_change_delay(), b"params/guardian-change-delay");
         assert_eq!(custody(), b"params/custody");
+        assert_eq!(web_release(), b"params/web-release");
         assert_eq!(auditor("did:medledger:00ff"), b"auditor/did:medledger:00ff");
     }
 

@@ -12,6 +12,7 @@
 pub mod boxkey;
 pub mod check;
 pub mod checkpoint;
+pub mod digest;
 pub mod envelope;
 pub mod error;
 pub mod ids;

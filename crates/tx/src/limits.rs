@@ -112,6 +112,17 @@ pub const MAX_VALIDATOR_POWER: u64 = 1_000_000;
 pub const MAX_OPEN_PROPOSALS_PER_MEMBER: usize = 2;
 /// Longest gateway endpoint URL (`SetGateway.endpoint`).
 pub const MAX_ENDPOINT_LEN: usize = 256;
+/// Longest JWK `kid` of a SMART backend client (`RegisterSmartClient.kid`).
+pub const MAX_SMART_KID_LEN: usize = 128;
+/// Most scopes one SMART backend client may be registered with (`RegisterSmartClient.scopes`):
+/// one read and one write scope for each resource the gateway serves fits many times over.
+pub const MAX_SMART_SCOPES: usize = 32;
+/// Longest SMART scope string (`system/` + a FHIR resource type + `.` + permissions).
+pub const MAX_SMART_SCOPE_LEN: usize = 80;
+/// Shortest RSA modulus of a SMART client's RS384 key (NIST SP 800-131A: 2048 bits).
+pub const MIN_SMART_RSA_BITS: usize = 2048;
+/// Longest RSA modulus of a SMART client's RS384 key (bounds what every verify costs).
+pub const MAX_SMART_RSA_BITS: usize = 4096;
 /// Most holders of one record under threshold custody (`params/custody`, `AnchorRecord.holders`
 /// and `share_commitments`): bounds the anchor, the holder checks and the erasure
 /// confirmations of every record. Seven member gateways survive any three down at threshold 4.
@@ -119,6 +130,13 @@ pub const MAX_HOLDERS: usize = 7;
 /// Length of a share commitment in `AnchorRecord.share_commitments` (a compressed curve point or
 /// hash; docs/vault.md).
 pub const SHARE_COMMITMENT_LEN: usize = 32;
+/// Longest version label of a web release (`SetWebRelease.version`, genesis `web_release`).
+pub const MAX_RELEASE_VERSION_LEN: usize = 32;
+/// Most files in a web release's manifest (docs/privacy.md, "The release hash"): what
+/// `medledger web check` fetches from a gateway is bounded by it.
+pub const MAX_RELEASE_FILES: usize = 256;
+/// Largest file of a web release that `medledger web check` downloads.
+pub const MAX_RELEASE_FILE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Highest app version an upgrade may name (versions go up by one per upgrade).
 pub const MAX_APP_VERSION: u64 = 1_000_000;

@@ -16,6 +16,7 @@ import type { Ledger } from '../ledger.ts';
 import type { PatientKey } from '../tx.ts';
 import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, renderHistory, showAttested, verifiedText, wireKeyInputs, type Info } from './common.ts';
 import { $, download, el, setStatus, utcTime } from './dom.ts';
+import { showRelease } from './release.ts';
 
 const KINDS: Record<string, { key: (id: string) => string; schema: DescMessage; label: string }> = {
   patient: { key: keys.patient, schema: PatientSchema, label: 'Patient' },
@@ -226,6 +227,7 @@ async function saveExport(path: string, name: string, what: string): Promise<voi
 
 async function main(): Promise<void> {
   wireKeyInputs((k) => void setKey(k));
+  void showRelease();
   $('#lookup-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     void lookup();

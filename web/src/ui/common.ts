@@ -2,6 +2,7 @@
 // ledger client, the key inputs, the trust panel and the access-history table.
 
 import { toHex } from '../bytes.ts';
+import { accessLeaf } from '../digest.ts';
 import { trustFingerprint, type CertTrust } from '../cert.ts';
 import { Action, actionName, decodeAccessEvent, purposeName, reviewName, type AccessEvent } from '../messages.ts';
 import { DeniedError, HttpError, Session } from '../auth.ts';
@@ -109,8 +110,23 @@ export interface History {
   denied: boolean;
 }
 
+function isBreakGlass(read: Read): boolean {
+  try {
+    return !!read.value && decodeAccessEvent(read.value).breakGlass;
+  } catch {
+    return false;
+  }
+}
+
 export async function readHistory(ledger: Ledger, at: Attested, patient: string): Promise<History> {
-  const l = await ledger.readList(at, keys.accessCount(patient), (n) => keys.accessEvent(patient, n));
+  // One proof for the whole history (its digest); one per event for a history older than digests.
+  const item = (n: bigint) => keys.accessEvent(patient, n);
+  const byDigest = await ledger.readListByDigest(at, keys.accessDigest(patient), item, accessLeaf);
+  const l = byDigest ?? (await ledger.readList(at, keys.accessCount(patient), item));
+  if (byDigest) {
+    // A break-glass event's review is written after the event, outside the digest: prove it alone.
+    l.items = await Promise.all(l.items.map((read) => (isBreakGlass(read) ? ledger.read(at, read.key) : read)));
+  }
   const rows = l.items.map((read) => {
     let event: AccessEvent | undefined;
     try {

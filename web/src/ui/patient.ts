@@ -19,6 +19,8 @@ import type { Attested, Ledger, Read } from '../ledger.ts';
 import { deniedText, gatewayBase, isDenied, loadInfo, loadTrust, makeLedger, msg, readHistory, showAttested, verifiedText, wireKeyInputs, type History, type Info } from './common.ts';
 import { poll, POLL_EVERY_MS, SLOW_POLL_EVERY_MS, stream } from './live.ts';
 import { describePending } from './pending.ts';
+import { proveRelease, showRelease } from './release.ts';
+import { keyOpened, wireRemember } from './remember.ts';
 import { $, download, el, setStatus } from './dom.ts';
 import { checkGrant, checkGrantee, grantConfirmation, revokeConfirmation, type CheckedGrant, type FormField } from './form.ts';
 import { partyWords, readerWords, readNames, type NameBook } from './names.ts';
@@ -116,6 +118,8 @@ let ready: Promise<void> = Promise.resolve();
 
 async function main(): Promise<void> {
   wireKeyInputs((k) => void setKey(k));
+  void wireRemember((k, note) => void setKey(k, note));
+  void showRelease();
   $('#key-create').addEventListener('click', () => {
     const k = newKey('patient');
     download('medledger-patient-key.json', keyFileJson(k));
@@ -198,6 +202,7 @@ async function setKey(k: PatientKey, note?: string): Promise<void> {
   setLive(false);
   clearPatient();
   $('#public-key').textContent = toHex(k.publicKey);
+  keyOpened(k);
   $('#key-section').classList.add('has-key');
   await ready;
   if (state.key !== k || state.blocked) return;
@@ -384,6 +389,7 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   if (!state.at || at.height > state.at.height) state.advancedAt = Date.now();
   state.at = at;
   showAttested(at);
+  void proveRelease(L, at).catch(() => undefined);
   const hex = toHex(key.publicKey);
   const [owner, seq, time] = await L.readMany(at, [keys.keyOwner(hex), keys.sequence(hex), keys.blockTime()]);
   if (seq.verified) {

@@ -6,8 +6,8 @@ use clap::Args;
 use medledger_devnet::localnet::{AppKind, Localnet, Proc, Spec};
 use medledger_devnet::ThrowawayNet;
 
-use super::{me, BENCH_BASE_PORT, BENCH_CHAIN_ID};
-use crate::cli::{print_json, Ctx, Exit, Output};
+use super::{me, print_report, BENCH_BASE_PORT, BENCH_CHAIN_ID};
+use crate::cli::{Ctx, Exit};
 
 /// `bench vault`.
 #[derive(Debug, Args)]
@@ -76,11 +76,7 @@ impl VaultBenchArgs {
             },
         )
         .await?;
-        if ctx.out == Output::Json {
-            print_json(&report)?;
-        } else {
-            print!("{}", report.text());
-        }
+        print_report(ctx.out, &report, || report.text())?;
         Ok(if report.failed() {
             Exit::Failed
         } else {
@@ -153,11 +149,7 @@ impl GatewayFloodArgs {
             },
         )
         .await?;
-        if ctx.out == Output::Json {
-            print_json(&report)?;
-        } else {
-            print!("{}", report.text());
-        }
+        print_report(ctx.out, &report, || report.text())?;
         Ok(if report.held { Exit::Ok } else { Exit::Failed })
     }
 }

@@ -13,8 +13,8 @@ use medledger_devnet::ThrowawayNet;
 use medledger_loadgen::flood::{Flood, FloodConfig, FloodKind, FloodReport, Victim};
 use medledger_loadgen::{self as loadgen, KeyCounts, LoadConfig, LoadReport, Target};
 
-use super::{lost, me, BroadcastArg, LoadTiming, BENCH_BASE_PORT, BENCH_CHAIN_ID};
-use crate::cli::{print_json, Ctx, Exit, Output};
+use super::{lost, me, print_report, BroadcastArg, LoadTiming, BENCH_BASE_PORT, BENCH_CHAIN_ID};
+use crate::cli::{Ctx, Exit};
 
 /// How long the flood runs before the members' timed phase starts (so the mempools are
 /// already flooded).
@@ -118,16 +118,14 @@ impl StarveArgs {
             m.in_blocks.0,
             m.blocks,
         );
-        if ctx.out == Output::Json {
-            print_json(&report)?;
-        } else {
-            print!(
+        print_report(ctx.out, &report, || {
+            format!(
                 "{}{}{}",
                 loadgen::table(&[&report.members]),
                 loadgen::details(&report.members),
                 report.text()
-            );
-        }
+            )
+        })?;
         if loadgen::any_lost(&[&report.members]) {
             return Ok(lost());
         }
@@ -391,7 +389,7 @@ impl StarveReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{parse_from, BenchCmd, Command};
+    use crate::cli::{parse_from, BenchCmd, Command, Output};
 
     fn starve(args: &[&str]) -> StarveArgs {
         let mut all = vec!["medledger", "bench", "starve"];

@@ -102,7 +102,26 @@ pub fn capability_statement(base: &str) -> Value {
         "implementation": { "description": "medledger member gateway", "url": format!("{base}/fhir") },
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [{ "mode": "server", "documentation": SEARCH_DOCUMENTATION, "resource": resources }],
+        "rest": [{ "mode": "server", "documentation": SEARCH_DOCUMENTATION, "security": security(base), "resource": resources }],
+    })
+}
+
+/// `rest.security`: SMART Backend Services (the `SMART-on-FHIR` service, and the token endpoint
+/// in the oauth-uris extension), beside RFC 9421 signatures and the signed-request token.
+fn security(base: &str) -> Value {
+    json!({
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [{ "url": "token", "valueUri": format!("{base}/auth/token") }],
+        }],
+        "service": [{
+            "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                "code": "SMART-on-FHIR",
+            }],
+            "text": "SMART Backend Services: client_credentials with a private_key_jwt assertion (ES384 or RS384) from a client registered on the ledger; see /.well-known/smart-configuration",
+        }],
+        "description": "Every request names its requester: an RFC 9421 signature by a key with a role on the ledger, a bearer token POST /auth/token issued to such a signed request, or a SMART Backend Services token (system/ scopes, enforced per resource and interaction).",
     })
 }
 

@@ -119,6 +119,11 @@ impl FhirError {
         }
     }
 
+    /// 403 `security`: the credentials do not allow this (a SMART token's scopes).
+    pub(crate) fn security(msg: impl Into<String>) -> FhirError {
+        FhirError::new(StatusCode::FORBIDDEN, "security", msg)
+    }
+
     fn bad(msg: impl Into<String>) -> FhirError {
         FhirError::new(StatusCode::BAD_REQUEST, "invalid", msg)
     }

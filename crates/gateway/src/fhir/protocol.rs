@@ -151,10 +151,17 @@ const EXPOSE_HEADERS: &str = "Location, Content-Location, ETag, Last-Modified, L
 /// How long a browser may reuse a preflight's answer (seconds).
 const PREFLIGHT_MAX_AGE: &str = "600";
 
-/// A CORS preflight: `OPTIONS` under `/fhir` with `Origin` and `Access-Control-Request-Method`.
+/// Whether `path` answers browser apps of any origin: `/fhir`, and SMART's token endpoint and
+/// configuration (a browser-based SMART client discovers and gets its token there).
+fn is_cors_path(path: &str) -> bool {
+    is_fhir_path(path) || path == "/auth/token" || path == "/.well-known/smart-configuration"
+}
+
+/// A CORS preflight: `OPTIONS` under `/fhir` (or a SMART route) with `Origin` and
+/// `Access-Control-Request-Method`.
 fn is_preflight(method: &Method, path: &str, headers: &HeaderMap) -> bool {
     method == Method::OPTIONS
-        && is_fhir_path(path)
+        && is_cors_path(path)
         && headers.contains_key(header::ORIGIN)
         && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
@@ -186,7 +193,7 @@ pub(crate) async fn cors_preflight(req: Request, next: Next) -> Response {
 /// under `/fhir` to a request with an `Origin` may be read by that origin, and names the
 /// headers it may read.
 pub(crate) async fn cors_headers(req: Request, next: Next) -> Response {
-    let cross_origin = is_fhir_path(req.uri().path()) && req.headers().contains_key(header::ORIGIN);
+    let cross_origin = is_cors_path(req.uri().path()) && req.headers().contains_key(header::ORIGIN);
     let mut r = next.run(req).await;
     if cross_origin {
         let h = r.headers_mut();

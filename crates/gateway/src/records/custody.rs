@@ -230,7 +230,7 @@ impl State {
         if custody.to_replicate.is_empty() || !matches!(meta.state, RecordState::Anchored { .. }) {
             return Ok(custody.to_replicate.len());
         }
-        let sealed_base64 = Base64::encode_string(&self.store.sealed(id)?);
+        let sealed_base64 = Base64::encode_string(&self.store.sealed(id).await?);
         let mut left = Vec::new();
         for p in std::mem::take(&mut custody.to_replicate) {
             let delivered = match self.gateway_of(&p.holder).await {
@@ -391,7 +391,7 @@ impl State {
             }),
         };
         let wrapped = wrap_share(self, id, &share)?;
-        self.store.put(&meta, &sealed_bytes, &wrapped)?;
+        self.store.put(&meta, &sealed_bytes, &wrapped).await?;
         Ok(StatusCode::CREATED)
     }
 

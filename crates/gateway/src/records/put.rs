@@ -66,7 +66,7 @@ impl State {
         // A person signs their own anchor (the ledger names who stored the record); only the
         // member's admin key has the gateway sign for it.
         let person = !matches!(who.subject, Subject::Member(_));
-        if person && !self.may_await(&who.key)? {
+        if person && !self.may_await(&who.key).await? {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
@@ -167,7 +167,7 @@ impl State {
                 }),
                 ..meta
             };
-            self.store.put(&meta, &sealed_bytes, &key_file)?;
+            self.store.put(&meta, &sealed_bytes, &key_file).await?;
             self.await_signature(&who.key, id, valid_until);
             return Ok(Stored::AwaitingSignature(prepared_tx(
                 id,
@@ -177,23 +177,23 @@ impl State {
             )));
         }
         // Store first (ciphertext, wrapped key, metadata, each durable), anchor second.
-        self.store.put(&meta, &sealed_bytes, &key_file)?;
+        self.store.put(&meta, &sealed_bytes, &key_file).await?;
         let committed = self.submit(Self::anchor_msg(&meta)?).await?;
-        let answer = self.anchor_committed(id, meta, &committed)?;
+        let answer = self.anchor_committed(id, meta, &committed).await?;
         self.replicate_now(id).await;
         Ok(Stored::Anchored(answer))
     }
 
     /// After an anchor's block: refused (for good: a block's answer is final), the stored
     /// record is removed so nothing lingers unanchored; committed, it is marked anchored.
-    pub(crate) fn anchor_committed(
+    pub(crate) async fn anchor_committed(
         &self,
         id: &str,
         meta: RecordMetaFile,
         committed: &Committed,
     ) -> Result<PutRecordAnswer, ApiError> {
         if committed.code != 0 {
-            self.store.remove(id)?;
+            self.store.remove(id).await?;
             return Err(ApiError::ledger(committed));
         }
         let answer = PutRecordAnswer {
@@ -224,8 +224,8 @@ impl State {
     }
 
     /// Whether `signer` may store one more record awaiting its signed anchor.
-    pub(crate) fn may_await(&self, signer: &[u8; 32]) -> Result<bool, ApiError> {
-        self.drop_expired_awaiting()?;
+    pub(crate) async fn may_await(&self, signer: &[u8; 32]) -> Result<bool, ApiError> {
+        self.drop_expired_awaiting().await?;
         let m = self
             .awaiting
             .lock()
@@ -235,7 +235,7 @@ impl State {
 
     /// Drops the records whose prepared anchor's window passed unsigned (on every person's
     /// `PUT` and every erasure sweep; a restart's reconcile drops those it forgot).
-    pub(crate) fn drop_expired_awaiting(&self) -> Result<(), ApiError> {
+    pub(crate) async fn drop_expired_awaiting(&self) -> Result<(), ApiError> {
         let now = medledger_client::unordered::now_secs();
         let mut expired = Vec::new();
         {
@@ -257,7 +257,7 @@ impl State {
         for id in expired {
             if let Some(meta) = self.store.meta(&id)? {
                 if meta.state == RecordState::Stored && meta.awaiting_signature.is_some() {
-                    self.store.remove(&id)?;
+                    self.store.remove(&id).await?;
                 }
             }
         }
@@ -311,7 +311,7 @@ impl State {
         let tx = self.signed_by(who, &signed, &Self::anchor_msg(&meta)?, "anchor")?;
         let committed = self.node.submit(tx).await?;
         self.done_awaiting(&who.key, id);
-        let answer = self.anchor_committed(id, meta, &committed)?;
+        let answer = self.anchor_committed(id, meta, &committed).await?;
         self.replicate_now(id).await;
         Ok(answer)
     }
@@ -379,7 +379,7 @@ impl State {
                 // member's name; dropped once its prepared anchor can no longer land.
                 let now = medledger_client::unordered::now_secs();
                 if now > w.valid_until + AWAITING_GRACE_SECS {
-                    self.store.remove(&meta.record_id)?;
+                    self.store.remove(&meta.record_id).await?;
                 }
                 continue;
             }
@@ -411,7 +411,7 @@ impl State {
                 })?;
                 anchored.push(p.record_id);
             } else {
-                self.store.remove(&p.record_id)?;
+                self.store.remove(&p.record_id).await?;
             }
         }
         Ok(anchored)

@@ -260,7 +260,7 @@ impl State {
             .wrapped_key(id)?
             .ok_or_else(|| ApiError::gone(id, 0))?;
         let wrapped = WrappedKey::decode(&wrapped_bytes).map_err(ApiError::internal)?;
-        let sealed_bytes = self.store.sealed(id)?;
+        let sealed_bytes = self.store.sealed(id).await?;
         // The access must be committed with code 0 before anything is released.
         let waited = std::time::Instant::now();
         let committed = self.node.submit(tx_bytes).await?;
@@ -363,7 +363,7 @@ impl State {
             .wrapped_key(&meta.record_id)?
             .ok_or_else(|| ApiError::gone(&meta.record_id, 0))?;
         let wrapped = WrappedKey::decode(&wrapped_bytes).map_err(ApiError::internal)?;
-        let sealed_bytes = self.store.sealed(&meta.record_id)?;
+        let sealed_bytes = self.store.sealed(&meta.record_id).await?;
         let data_key = match meta.custody {
             None => Some(
                 kek::unwrap(&self.kek, &meta.record_id, &wrapped).map_err(ApiError::internal)?,

@@ -30,7 +30,10 @@
 //!   deletes the grant, which must exist. Neither RemoveMember nor a practitioner's status
 //!   change deletes a grant; gateways honour it only while the practitioner is active.
 //!   SetCustody writes `params/custody` (threshold custody of records anchored from then on),
-//!   or deletes it when both numbers are 0.
+//!   or deletes it when both numbers are 0. SetWebRelease writes `params/web-release` (the
+//!   approved release of the pages, which member gateways serve only while it is theirs); it
+//!   must name a release other than the approved one (`RELEASE_UNCHANGED`) at submission and at
+//!   execution.
 //!   The ledger turns registry changes into CometBFT validator updates at the end of the block.
 //!   No change may leave the registry without a validator or with total power 0.
 
@@ -40,9 +43,10 @@ use medledger_tx::pb::submit_proposal::Action;
 use medledger_tx::pb::{
     key_owner::Owner, AddMember, Auditor, ChangePower, Custody, GrantAuditor, KeyOwner, Member,
     OpenProposals, Proposal, ProposalStatus, RemoveMember, RevokeAuditor, RotateAdminKey,
-    ScheduleUpgrade, SetCustody, SubmitProposal, UpgradePlan, Validator, VoteProposal,
+    ScheduleUpgrade, SetCustody, SetWebRelease, SubmitProposal, UpgradePlan, Validator,
+    VoteProposal, WebRelease,
 };
-use medledger_tx::rules::custody;
+use medledger_tx::rules::{custody, web_release};
 use medledger_tx::{ids, keys, Code, TxError};
 
 use super::members::{require_member, require_member_signer, Signer};
@@ -352,6 +356,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::GrantAuditor(_) => "grant_auditor",
         Action::RevokeAuditor(_) => "revoke_auditor",
         Action::SetCustody(_) => "set_custody",
+        Action::SetWebRelease(_) => "set_web_release",
     }
 }
 
@@ -367,7 +372,25 @@ fn check_action(view: &impl StateRead, action: &Action) -> Result<(), ApplyError
         Action::GrantAuditor(g) => check_grant_scope(view, g),
         Action::RevokeAuditor(r) => require_grant(view, r).map(|_| ()),
         Action::SetCustody(c) => Ok(custody::check_custody(c.holders, c.threshold)?),
+        Action::SetWebRelease(w) => check_web_release(view, w),
     }
+}
+
+/// A release is well formed and not the one already approved.
+fn check_web_release(view: &impl StateRead, w: &SetWebRelease) -> Result<(), ApplyError> {
+    web_release::check_release(&w.bundle_sha256, &w.version)?;
+    let current = view.get_msg::<WebRelease>(&keys::web_release())?;
+    if current.is_some_and(|c| c.bundle_sha256 == w.bundle_sha256) {
+        return Err(TxError::new(
+            Code::ReleaseUnchanged,
+            format!(
+                "release {} is already the approved one; see `medledger web check` or `medledger query key params/web-release`",
+                hex::encode(&w.bundle_sha256)
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// A grant's scope is every member (empty) or a current member ([`Code::UnknownMember`]). The
@@ -671,6 +694,25 @@ fn execute_action(
             )])
         }
         Action::SetCustody(c) => set_custody(st, c),
+        Action::SetWebRelease(w) => {
+            check_web_release(st, w)?;
+            st.put_msg(
+                keys::web_release(),
+                &WebRelease {
+                    bundle_sha256: w.bundle_sha256.clone(),
+                    version: w.version.clone(),
+                    height: ctx.height,
+                    proposal_id,
+                },
+            );
+            Ok(vec![Event::new(
+                "medledger.governance.web_release_set",
+                vec![
+                    ("bundle_sha256", hex::encode(&w.bundle_sha256)),
+                    ("version", w.version.clone()),
+                ],
+            )])
+        }
         Action::RevokeAuditor(r) => {
             require_grant(st, r)?;
             st.delete(keys::auditor(&r.practitioner_did));

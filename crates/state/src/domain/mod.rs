@@ -13,6 +13,7 @@ pub mod members;
 pub mod patients;
 pub mod practitioners;
 pub mod records;
+pub mod smart;
 pub mod validators;
 
 /// The block a transaction executes in. Time and height come from the block header, never from

@@ -11,12 +11,13 @@ use crate::limits::{MAX_APP_VERSION, MAX_TEXT_LEN, MAX_VALIDATOR_POWER};
 use crate::pb::submit_proposal::Action;
 use crate::pb::{AddMember, MemberKind, SubmitProposal, VoteProposal};
 use crate::rules::custody::check_custody;
+use crate::rules::web_release::check_release;
 
 pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
     let action = m.action.as_ref().ok_or_else(|| {
         TxError::new(
             Code::MissingMessage,
-            "proposal names no action (add, remove, change power, rotate key, upgrade, grant or revoke auditor, set custody)",
+            "proposal names no action (add, remove, change power, rotate key, upgrade, grant or revoke auditor, set custody, set web release)",
         )
     })?;
     if m.deadline_height == 0 {
@@ -58,6 +59,7 @@ pub(crate) fn check_submit(m: &SubmitProposal) -> Result<(), TxError> {
         }
         Action::RevokeAuditor(r) => check_id("practitioner_did", &r.practitioner_did),
         Action::SetCustody(c) => check_custody(c.holders, c.threshold),
+        Action::SetWebRelease(w) => check_release(&w.bundle_sha256, &w.version),
     }
 }
 
@@ -368,5 +370,20 @@ mod tests {
                 "{threshold} of {holders}"
             );
         }
+    }
+
+    #[test]
+    fn set_web_release_needs_a_32_byte_hash_and_a_label() {
+        let set = |hash: Vec<u8>, version: &str| {
+            code(&submit(Action::SetWebRelease(crate::pb::SetWebRelease {
+                bundle_sha256: hash,
+                version: version.into(),
+            })))
+        };
+        assert_eq!(set(vec![7; 32], "2025.06-1"), None);
+        assert_eq!(set(vec![7; 31], "v1"), Some(Code::BadReleaseHash));
+        assert_eq!(set(vec![], "v1"), Some(Code::BadReleaseHash));
+        assert_eq!(set(vec![7; 32], ""), Some(Code::BadReleaseVersion));
+        assert_eq!(set(vec![7; 32], "v 1"), Some(Code::BadReleaseVersion));
     }
 }

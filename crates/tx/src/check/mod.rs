@@ -11,6 +11,7 @@ pub use records::{
 mod governance;
 mod identity;
 mod records;
+pub mod smart;
 
 use crate::error::{Code, TxError};
 use crate::limits::*;
@@ -51,6 +52,8 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::EnrolCoverage(m) => claims::check_enrol(m)?,
         Msg::EndCoverage(m) => claims::check_end_coverage(m)?,
         Msg::SetGateway(m) => records::check_set_gateway(m)?,
+        Msg::RegisterSmartClient(m) => smart::check_register(m)?,
+        Msg::RevokeSmartClient(m) => smart::check_revoke(m)?,
     }
     if let Some(u) = &body.unordered {
         check_unordered(body.sequence, u, msg)?;

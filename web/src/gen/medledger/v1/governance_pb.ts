@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/governance.proto.
  */
 export const file_medledger_v1_governance: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tZWRsZWRnZXIvdjEvZ292ZXJuYW5jZS5wcm90bxIMbWVkbGVkZ2VyLnYxIqwBCglBZGRNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMEhkKEXZhbGlkYXRvcl9wdWJfa2V5GAUgASgMEg0KBXBvd2VyGAYgASgEEg8KB2Jsc19rZXkYByABKAwSDwoHYmxzX3BvcBgIIAEoDCIhCgxSZW1vdmVNZW1iZXISEQoJbWVtYmVyX2lkGAEgASgJIi8KC0NoYW5nZVBvd2VyEhEKCW1lbWJlcl9pZBgBIAEoCRINCgVwb3dlchgCIAEoBCI6Cg5Sb3RhdGVBZG1pbktleRIRCgltZW1iZXJfaWQYASABKAkSFQoNbmV3X2FkbWluX2tleRgCIAEoDCJECg9TY2hlZHVsZVVwZ3JhZGUSDAoEbmFtZRgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEwoLYXBwX3ZlcnNpb24YAyABKAQiPgoMR3JhbnRBdWRpdG9yEhgKEHByYWN0aXRpb25lcl9kaWQYASABKAkSFAoMc2NvcGVfbWVtYmVyGAIgASgJIikKDVJldm9rZUF1ZGl0b3ISGAoQcHJhY3RpdGlvbmVyX2RpZBgBIAEoCSIwCgpTZXRDdXN0b2R5Eg8KB2hvbGRlcnMYASABKA0SEQoJdGhyZXNob2xkGAIgASgNItwDCg5TdWJtaXRQcm9wb3NhbBItCgphZGRfbWVtYmVyGAEgASgLMhcubWVkbGVkZ2VyLnYxLkFkZE1lbWJlckgAEjMKDXJlbW92ZV9tZW1iZXIYAiABKAsyGi5tZWRsZWRnZXIudjEuUmVtb3ZlTWVtYmVySAASMQoMY2hhbmdlX3Bvd2VyGAMgASgLMhkubWVkbGVkZ2VyLnYxLkNoYW5nZVBvd2VySAASOAoQcm90YXRlX2FkbWluX2tleRgEIAEoCzIcLm1lZGxlZGdlci52MS5Sb3RhdGVBZG1pbktleUgAEjkKEHNjaGVkdWxlX3VwZ3JhZGUYBSABKAsyHS5tZWRsZWRnZXIudjEuU2NoZWR1bGVVcGdyYWRlSAASMwoNZ3JhbnRfYXVkaXRvchgGIAEoCzIaLm1lZGxlZGdlci52MS5HcmFudEF1ZGl0b3JIABI1Cg5yZXZva2VfYXVkaXRvchgHIAEoCzIbLm1lZGxlZGdlci52MS5SZXZva2VBdWRpdG9ySAASLwoLc2V0X2N1c3RvZHkYCCABKAsyGC5tZWRsZWRnZXIudjEuU2V0Q3VzdG9keUgAEhcKD2RlYWRsaW5lX2hlaWdodBgKIAEoBEIICgZhY3Rpb24iMAoMVm90ZVByb3Bvc2FsEhMKC3Byb3Bvc2FsX2lkGAEgASgEEgsKA3llcxgCIAEoCCKpAgoIUHJvcG9zYWwSCgoCaWQYASABKAQSEAoIcHJvcG9zZXIYAiABKAkSLQoHY29udGVudBgDIAEoCzIcLm1lZGxlZGdlci52MS5TdWJtaXRQcm9wb3NhbBIsCgZzdGF0dXMYBCABKA4yHC5tZWRsZWRnZXIudjEuUHJvcG9zYWxTdGF0dXMSEgoKeWVzX3ZvdGVycxgFIAMoCRIRCglub192b3RlcnMYBiADKAkSEQoJeWVzX3Bvd2VyGAcgASgEEhAKCG5vX3Bvd2VyGAggASgEEhgKEHN1Ym1pdHRlZF9oZWlnaHQYCSABKAQSFgoOZGVjaWRlZF9oZWlnaHQYCiABKAQSDwoHb3V0Y29tZRgLIAEoCRITCgt0b3RhbF9wb3dlchgMIAEoBCJuCgdBdWRpdG9yEhgKEHByYWN0aXRpb25lcl9kaWQYASABKAkSFAoMc2NvcGVfbWVtYmVyGAIgASgJEhsKE2dyYW50ZWRfYnlfcHJvcG9zYWwYAyABKAQSFgoOZ3JhbnRlZF9oZWlnaHQYBCABKAQiHAoNT3BlblByb3Bvc2FscxILCgNpZHMYASADKAQqvgEKDlByb3Bvc2FsU3RhdHVzEh8KG1BST1BPU0FMX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFFBST1BPU0FMX1NUQVRVU19PUEVOEAESGgoWUFJPUE9TQUxfU1RBVFVTX1BBU1NFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhsKF1BST1BPU0FMX1NUQVRVU19FWFBJUkVEEAQSGgoWUFJPUE9TQUxfU1RBVFVTX0ZBSUxFRBAFYgZwcm90bzM", [file_medledger_v1_common]);
+  fileDesc("Ch1tZWRsZWRnZXIvdjEvZ292ZXJuYW5jZS5wcm90bxIMbWVkbGVkZ2VyLnYxIqwBCglBZGRNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMEhkKEXZhbGlkYXRvcl9wdWJfa2V5GAUgASgMEg0KBXBvd2VyGAYgASgEEg8KB2Jsc19rZXkYByABKAwSDwoHYmxzX3BvcBgIIAEoDCIhCgxSZW1vdmVNZW1iZXISEQoJbWVtYmVyX2lkGAEgASgJIi8KC0NoYW5nZVBvd2VyEhEKCW1lbWJlcl9pZBgBIAEoCRINCgVwb3dlchgCIAEoBCI6Cg5Sb3RhdGVBZG1pbktleRIRCgltZW1iZXJfaWQYASABKAkSFQoNbmV3X2FkbWluX2tleRgCIAEoDCJECg9TY2hlZHVsZVVwZ3JhZGUSDAoEbmFtZRgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEwoLYXBwX3ZlcnNpb24YAyABKAQiPgoMR3JhbnRBdWRpdG9yEhgKEHByYWN0aXRpb25lcl9kaWQYASABKAkSFAoMc2NvcGVfbWVtYmVyGAIgASgJIikKDVJldm9rZUF1ZGl0b3ISGAoQcHJhY3RpdGlvbmVyX2RpZBgBIAEoCSIwCgpTZXRDdXN0b2R5Eg8KB2hvbGRlcnMYASABKA0SEQoJdGhyZXNob2xkGAIgASgNIjcKDVNldFdlYlJlbGVhc2USFQoNYnVuZGxlX3NoYTI1NhgBIAEoDBIPCgd2ZXJzaW9uGAIgASgJIpQECg5TdWJtaXRQcm9wb3NhbBItCgphZGRfbWVtYmVyGAEgASgLMhcubWVkbGVkZ2VyLnYxLkFkZE1lbWJlckgAEjMKDXJlbW92ZV9tZW1iZXIYAiABKAsyGi5tZWRsZWRnZXIudjEuUmVtb3ZlTWVtYmVySAASMQoMY2hhbmdlX3Bvd2VyGAMgASgLMhkubWVkbGVkZ2VyLnYxLkNoYW5nZVBvd2VySAASOAoQcm90YXRlX2FkbWluX2tleRgEIAEoCzIcLm1lZGxlZGdlci52MS5Sb3RhdGVBZG1pbktleUgAEjkKEHNjaGVkdWxlX3VwZ3JhZGUYBSABKAsyHS5tZWRsZWRnZXIudjEuU2NoZWR1bGVVcGdyYWRlSAASMwoNZ3JhbnRfYXVkaXRvchgGIAEoCzIaLm1lZGxlZGdlci52MS5HcmFudEF1ZGl0b3JIABI1Cg5yZXZva2VfYXVkaXRvchgHIAEoCzIbLm1lZGxlZGdlci52MS5SZXZva2VBdWRpdG9ySAASLwoLc2V0X2N1c3RvZHkYCCABKAsyGC5tZWRsZWRnZXIudjEuU2V0Q3VzdG9keUgAEjYKD3NldF93ZWJfcmVsZWFzZRgJIAEoCzIbLm1lZGxlZGdlci52MS5TZXRXZWJSZWxlYXNlSAASFwoPZGVhZGxpbmVfaGVpZ2h0GAogASgEQggKBmFjdGlvbiIwCgxWb3RlUHJvcG9zYWwSEwoLcHJvcG9zYWxfaWQYASABKAQSCwoDeWVzGAIgASgIIqkCCghQcm9wb3NhbBIKCgJpZBgBIAEoBBIQCghwcm9wb3NlchgCIAEoCRItCgdjb250ZW50GAMgASgLMhwubWVkbGVkZ2VyLnYxLlN1Ym1pdFByb3Bvc2FsEiwKBnN0YXR1cxgEIAEoDjIcLm1lZGxlZGdlci52MS5Qcm9wb3NhbFN0YXR1cxISCgp5ZXNfdm90ZXJzGAUgAygJEhEKCW5vX3ZvdGVycxgGIAMoCRIRCgl5ZXNfcG93ZXIYByABKAQSEAoIbm9fcG93ZXIYCCABKAQSGAoQc3VibWl0dGVkX2hlaWdodBgJIAEoBBIWCg5kZWNpZGVkX2hlaWdodBgKIAEoBBIPCgdvdXRjb21lGAsgASgJEhMKC3RvdGFsX3Bvd2VyGAwgASgEIm4KB0F1ZGl0b3ISGAoQcHJhY3RpdGlvbmVyX2RpZBgBIAEoCRIUCgxzY29wZV9tZW1iZXIYAiABKAkSGwoTZ3JhbnRlZF9ieV9wcm9wb3NhbBgDIAEoBBIWCg5ncmFudGVkX2hlaWdodBgEIAEoBCJZCgpXZWJSZWxlYXNlEhUKDWJ1bmRsZV9zaGEyNTYYASABKAwSDwoHdmVyc2lvbhgCIAEoCRIOCgZoZWlnaHQYAyABKAQSEwoLcHJvcG9zYWxfaWQYBCABKAQiHAoNT3BlblByb3Bvc2FscxILCgNpZHMYASADKAQqvgEKDlByb3Bvc2FsU3RhdHVzEh8KG1BST1BPU0FMX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFFBST1BPU0FMX1NUQVRVU19PUEVOEAESGgoWUFJPUE9TQUxfU1RBVFVTX1BBU1NFRBACEhwKGFBST1BPU0FMX1NUQVRVU19SRUpFQ1RFRBADEhsKF1BST1BPU0FMX1NUQVRVU19FWFBJUkVEEAQSGgoWUFJPUE9TQUxfU1RBVFVTX0ZBSUxFRBAFYgZwcm90bzM", [file_medledger_v1_common]);
 
 /**
  * @generated from message medledger.v1.AddMember
@@ -248,6 +248,38 @@ export const SetCustodySchema: GenMessage<SetCustody> = /*@__PURE__*/
   messageDesc(file_medledger_v1_governance, 7);
 
 /**
+ * Approves a release of the patient and auditor pages (docs/privacy.md, "Code trust"): member
+ * gateways serve the pages only while the bundle they embed has this release hash. Writes
+ * `params/web-release`.
+ *
+ * @generated from message medledger.v1.SetWebRelease
+ */
+export type SetWebRelease = Message<"medledger.v1.SetWebRelease"> & {
+  /**
+   * The release hash: SHA-256 of the bundle's manifest (docs/privacy.md, "The release hash";
+   * `medledger web hash` prints it). Exactly 32 bytes.
+   *
+   * @generated from field: bytes bundle_sha256 = 1;
+   */
+  bundleSha256: Uint8Array;
+
+  /**
+   * A label for people, e.g. "2025.06-1": 1 to MAX_RELEASE_VERSION_LEN (32) bytes of
+   * A-Z a-z 0-9 . _ -
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message medledger.v1.SetWebRelease.
+ * Use `create(SetWebReleaseSchema)` to create a new message.
+ */
+export const SetWebReleaseSchema: GenMessage<SetWebRelease> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_governance, 8);
+
+/**
  * Signed by a member's admin.
  *
  * @generated from message medledger.v1.SubmitProposal
@@ -304,6 +336,12 @@ export type SubmitProposal = Message<"medledger.v1.SubmitProposal"> & {
      */
     value: SetCustody;
     case: "setCustody";
+  } | {
+    /**
+     * @generated from field: medledger.v1.SetWebRelease set_web_release = 9;
+     */
+    value: SetWebRelease;
+    case: "setWebRelease";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -319,7 +357,7 @@ export type SubmitProposal = Message<"medledger.v1.SubmitProposal"> & {
  * Use `create(SubmitProposalSchema)` to create a new message.
  */
 export const SubmitProposalSchema: GenMessage<SubmitProposal> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 8);
+  messageDesc(file_medledger_v1_governance, 9);
 
 /**
  * Signed by a member's admin; one vote per member, weighted by its validator power.
@@ -343,7 +381,7 @@ export type VoteProposal = Message<"medledger.v1.VoteProposal"> & {
  * Use `create(VoteProposalSchema)` to create a new message.
  */
 export const VoteProposalSchema: GenMessage<VoteProposal> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 9);
+  messageDesc(file_medledger_v1_governance, 10);
 
 /**
  * State: `proposal/{id}`.
@@ -422,7 +460,7 @@ export type Proposal = Message<"medledger.v1.Proposal"> & {
  * Use `create(ProposalSchema)` to create a new message.
  */
 export const ProposalSchema: GenMessage<Proposal> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 10);
+  messageDesc(file_medledger_v1_governance, 11);
 
 /**
  * State: `auditor/{did}`: a practitioner's auditor grant, written by a passed GrantAuditor
@@ -461,7 +499,48 @@ export type Auditor = Message<"medledger.v1.Auditor"> & {
  * Use `create(AuditorSchema)` to create a new message.
  */
 export const AuditorSchema: GenMessage<Auditor> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 11);
+  messageDesc(file_medledger_v1_governance, 12);
+
+/**
+ * State: `params/web-release`: the approved release of the pages, written by genesis
+ * `web_release` or a passed SetWebRelease (replacing the earlier one). Absent: none approved.
+ *
+ * @generated from message medledger.v1.WebRelease
+ */
+export type WebRelease = Message<"medledger.v1.WebRelease"> & {
+  /**
+   * The release hash (32 bytes) and its label, as proposed.
+   *
+   * @generated from field: bytes bundle_sha256 = 1;
+   */
+  bundleSha256: Uint8Array;
+
+  /**
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * The block that executed the proposal (0: set by genesis).
+   *
+   * @generated from field: uint64 height = 3;
+   */
+  height: bigint;
+
+  /**
+   * The proposal that set it (0: set by genesis).
+   *
+   * @generated from field: uint64 proposal_id = 4;
+   */
+  proposalId: bigint;
+};
+
+/**
+ * Describes the message medledger.v1.WebRelease.
+ * Use `create(WebReleaseSchema)` to create a new message.
+ */
+export const WebReleaseSchema: GenMessage<WebRelease> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_governance, 13);
 
 /**
  * State: `proposals/open`: ids of the open proposals, increasing. Bounded by
@@ -481,7 +560,7 @@ export type OpenProposals = Message<"medledger.v1.OpenProposals"> & {
  * Use `create(OpenProposalsSchema)` to create a new message.
  */
 export const OpenProposalsSchema: GenMessage<OpenProposals> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_governance, 12);
+  messageDesc(file_medledger_v1_governance, 14);
 
 /**
  * @generated from enum medledger.v1.ProposalStatus
