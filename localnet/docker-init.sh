@@ -43,7 +43,7 @@ init() {
     i=$((i + 1))
   done
   "$MEDLEDGER" genesis assemble --chain-id "$CHAIN_ID" \
-    --template "$TESTNET/hospital-a/cometbft/config/genesis.json" \
+    --template "$TESTNET/hospital-a/cometbft/config/genesis.json" --web-release embedded \
     --out "$TESTNET/genesis.json" "${files[@]}" >/dev/null
   for m in "${MEMBERS[@]}"; do
     id="${m%%|*}"

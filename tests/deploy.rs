@@ -117,6 +117,14 @@ fn the_docker_path_and_localnet_up_generate_the_same_genesis_and_configs() {
         "block size, vote extensions from block 1, …"
     );
     assert_eq!(gd["initial_height"], gn["initial_height"]);
+    // Both approve the pages the binary embeds (`genesis assemble --web-release embedded`).
+    let release = |g: &Value| g["app_state"]["web_release"]["bundle_sha256"].clone();
+    assert_eq!(release(&gd), release(&gn));
+    assert!(
+        release(&gd).as_str().is_some_and(|h| h.len() == 64),
+        "{}",
+        gd["app_state"]
+    );
     let top = |g: &Value| g.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(top(&gd), top(&gn));
     for (id, _, _) in MEMBERS {

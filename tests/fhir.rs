@@ -28,12 +28,23 @@ struct Fhir {
 
 impl Fhir {
     async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.send_as(&self.token, method, path, body).await
+    }
+
+    /// [`Fhir::send`] with another requester's token.
+    async fn send_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let rb = match method {
             "GET" => self.http.get(&url),
             _ => self.http.post(&url),
         }
-        .bearer_auth(&self.token);
+        .bearer_auth(token);
         let rb = match body {
             Some(b) => rb
                 .header("content-type", "application/fhir+json")
@@ -68,6 +79,10 @@ impl Fhir {
 
     async fn get(&self, path: &str) -> (u16, Value) {
         self.send("GET", path, None).await
+    }
+
+    async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        self.send_as(token, "GET", path, None).await
     }
 
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -119,6 +134,54 @@ fn consent_for(patient: &str, grantee: &str, class: &str, purpose: &str) -> Valu
             "class": [{ "system": "http://hl7.org/fhir/resource-types", "code": class }],
         },
     })
+}
+
+/// The state value a resource's proof extension carries, after checking its ICS23 proof against
+/// the app hash of the verified state in the same `meta` (and that a changed value fails), with
+/// that state's height.
+fn proven_value(resource: &Value) -> (Vec<u8>, u64) {
+    let ext = resource["meta"]["extension"].as_array().unwrap();
+    let by_url = |url: &str| {
+        ext.iter()
+            .find(|e| e["url"] == url)
+            .unwrap_or_else(|| panic!("no {url} in {resource}"))["extension"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let field = |parts: &[Value], n: &str| {
+        parts
+            .iter()
+            .find(|e| e["url"] == n)
+            .unwrap_or_else(|| panic!("no {n} in {resource}"))
+            .clone()
+    };
+    let state = by_url(medledger_query::export::VERIFIED_STATE_EXTENSION_URL);
+    let app_hash = hex::decode(field(&state, "appHash")["valueString"].as_str().unwrap()).unwrap();
+    let height: u64 = field(&state, "height")["valueString"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proof = by_url("urn:medledger:fhir:StructureDefinition:ics23-proof");
+    let key = field(&proof, "key")["valueString"]
+        .as_str()
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let b64 = |n: &str| {
+        Base64::decode_vec(field(&proof, n)["valueBase64Binary"].as_str().unwrap()).unwrap()
+    };
+    let value = b64("value");
+    let p = ics23::CommitmentProof::decode(b64("proof").as_slice()).unwrap();
+    assert_eq!(
+        medledger_query::verify(&app_hash, &key, Some(&value), &p).unwrap(),
+        medledger_query::Proven::Present(value.clone())
+    );
+    let mut tampered = value.clone();
+    tampered[0] ^= 1;
+    assert!(medledger_query::verify(&app_hash, &key, Some(&tampered), &p).is_err());
+    (value, height)
 }
 
 fn issue_code(v: &Value) -> &str {
@@ -653,6 +716,110 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     assert_eq!(revoked["status"], "inactive");
     let (s, _) = read("/fhir/Observation/obs-1?purpose=TREAT", hospital.clone()).await;
     assert_eq!(s, 403, "no read after the revocation");
+
+    // The claim read as the FHIR Claim the ledger records, verified against a certified state:
+    // by its provider, its insurer and its patient; another member gets 403, an unknown id 404.
+    let h = net.height(0).await;
+    certified(&net, h).await;
+    let token_of = |key: SigningKey| {
+        let base = gw(0);
+        async move { GatewayClient::new(&base, key).token().await.unwrap() }
+    };
+    let insurer_token = token_of(insurer.clone()).await;
+    let patient_token = token_of(alice.clone()).await;
+    let lab_token = token_of(lab.clone()).await;
+    for token in [&f.token, &insurer_token, &patient_token] {
+        let (s, cl) = f.get_as(token, &format!("/fhir/Claim/{claim_id}")).await;
+        assert_eq!(s, 200, "{cl}");
+        assert_eq!(cl["resourceType"], "Claim");
+        assert_eq!(cl["id"], claim_id.as_str());
+        assert_eq!(cl["patient"]["reference"], format!("Patient/{pid}"));
+        assert_eq!(cl["provider"]["reference"], "Organization/hospital-a");
+        assert_eq!(cl["insurer"]["reference"], "Organization/insurer-c");
+        assert_eq!(cl["insurance"][0]["coverage"]["reference"], "Coverage/gold");
+        assert_eq!(
+            cl["item"][0]["productOrService"]["coding"][0]["code"],
+            "99213"
+        );
+        assert_eq!(cl["total"]["value"], json!(120.0));
+        assert_eq!(
+            cl["supportingInfo"][0]["valueReference"]["reference"],
+            format!("AuditEvent/{pid}-0")
+        );
+        assert_eq!(
+            cl["meta"]["extension"][0]["url"],
+            medledger_query::export::VERIFIED_STATE_EXTENSION_URL
+        );
+    }
+    let (s, oo) = f
+        .get_as(&lab_token, &format!("/fhir/Claim/{claim_id}"))
+        .await;
+    assert_eq!(s, 403, "{oo}");
+    assert_eq!(oo["issue"][0]["code"], "forbidden");
+    let (s, oo) = f.get("/fhir/Claim/cl-999999").await;
+    assert_eq!(s, 404, "{oo}");
+    assert_eq!(oo["issue"][0]["code"], "not-found");
+
+    // The revoked consent's history: the revocation and the grant, newest first, each read at
+    // its own height with a proof against that height's certified app hash.
+    let granted_at = created["meta"]["versionId"].as_str().unwrap().to_string();
+    let revoked_at = revoked["meta"]["versionId"].as_str().unwrap().to_string();
+    let (s, hist) = f.get(&format!("/fhir/Consent/{consent_id}/_history")).await;
+    assert_eq!(s, 200, "{hist}");
+    assert_eq!(hist["type"], "history");
+    assert_eq!(hist["total"], 2, "{hist}");
+    let entries = hist["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{hist}");
+    for (e, (status, version)) in entries
+        .iter()
+        .zip([("inactive", &revoked_at), ("active", &granted_at)])
+    {
+        let r = &e["resource"];
+        assert_eq!(r["id"], consent_id.as_str());
+        assert_eq!(r["status"], status, "{e}");
+        assert_eq!(r["meta"]["versionId"], version.as_str());
+        assert_eq!(e["response"]["etag"], format!("W/\"{version}\""));
+        let (value, height) = proven_value(r);
+        assert_eq!(height.to_string(), *version, "read at its own height");
+        let c = pb::Consent::decode(value.as_slice()).unwrap();
+        assert_eq!(c.id, consent_id);
+        assert_eq!(c.revoked_height != 0, status == "inactive", "{c:?}");
+    }
+    let (s, v1) = f
+        .get(&format!("/fhir/Consent/{consent_id}/_history/{granted_at}"))
+        .await;
+    assert_eq!(s, 200, "{v1}");
+    assert_eq!(v1["status"], "active");
+    assert_eq!(proven_value(&v1).1.to_string(), granted_at);
+    let (s, oo) = f
+        .get(&format!("/fhir/Consent/{consent_id}/_history/1"))
+        .await;
+    assert_eq!(s, 404, "no such version: {oo}");
+    let (s, oo) = f
+        .get_as(&lab_token, &format!("/fhir/Consent/{consent_id}/_history"))
+        .await;
+    assert_eq!(s, 403, "{oo}");
+    let (s, _) = f.get("/fhir/Consent/c-999/_history").await;
+    assert_eq!(s, 404);
+    let (s, cap) = f.get("/fhir/metadata").await;
+    assert_eq!(s, 200);
+    let interactions = |ty: &str| -> Vec<String> {
+        cap["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == ty)
+            .unwrap()["interaction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(interactions("Claim").contains(&"read".to_string()));
+    for i in ["read", "vread", "history-instance"] {
+        assert!(interactions("Consent").contains(&i.to_string()), "{i}");
+    }
 
     // Metrics: the gateway's requests by route and status, the node's ABCI latency and txs by
     // code, read back with a Prometheus text parser.

@@ -63,10 +63,15 @@ impl S3Server {
             .local_addr()
             .unwrap()
             .port();
+        let child = S3Server::spawn(root.path(), port);
+        S3Server { child, root, port }
+    }
+
+    fn spawn(root: &Path, port: u16) -> Child {
         let child = Command::new(s3s_fs())
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(root.path())
+            .arg(root)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -77,7 +82,18 @@ impl S3Server {
             assert!(Instant::now() < deadline, "s3s-fs did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        S3Server { child, root, port }
+        child
+    }
+
+    /// Stops the server (the bucket's files stay).
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and folder.
+    fn restart(&mut self) {
+        self.child = S3Server::spawn(self.root.path(), self.port);
     }
 
     fn url(&self) -> String {
@@ -140,7 +156,7 @@ fn get(net: &TestNet, out: &Path) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_on_s3_stores_ciphertext_there_reads_after_a_restart_and_erasure_leaves_no_key() {
-    let s3 = S3Server::start();
+    let mut s3 = S3Server::start();
     let url = s3.url();
     let net = TestNet::prepare_with(true);
     // Records held whole by their custodian (no threshold custody), so that every read of
@@ -246,6 +262,17 @@ async fn a_gateway_on_s3_stores_ciphertext_there_reads_after_a_restart_and_erasu
     // Killed and restarted, the gateway still reads from the bucket.
     net.kill9(lab_b, Proc::Gateway);
     start_on_s3(&net, lab_b, &url);
+    assert_eq!(get(&net, &out).status.code(), Some(0));
+    assert_eq!(std::fs::read(&out).unwrap(), content);
+
+    // A store that does not answer is "try again" (503), not a gateway fault (500); once it is
+    // back, the record reads again.
+    s3.stop();
+    let down = get(&net, &out);
+    assert_eq!(down.status.code(), Some(1), "Exit::Refused");
+    let down: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
+    assert_eq!(down["status"], 503, "{down}");
+    s3.restart();
     assert_eq!(get(&net, &out).status.code(), Some(0));
     assert_eq!(std::fs::read(&out).unwrap(), content);
 

@@ -96,6 +96,12 @@ pub struct AssembleArgs {
     /// Where to write the genesis.
     #[arg(long)]
     out: PathBuf,
+    /// The page release the founding members approve (`params/web-release`, docs/privacy.md
+    /// "Code trust"): `embedded` for the pages this binary embeds, or a release hash (64 hex
+    /// characters, `medledger web hash`). Without it no release is approved, and the gateways
+    /// serve their pages marked "not approved on chain" until governance approves one.
+    #[arg(long)]
+    web_release: Option<String>,
     /// Every founding member's member.json.
     #[arg(required = true)]
     members: Vec<PathBuf>,
@@ -118,6 +124,13 @@ impl AssembleArgs {
             &template,
             &members,
         )?;
+        let mut genesis = genesis;
+        if let Some(release) = &self.web_release {
+            genesis["app_state"]["web_release"] = serde_json::json!({
+                "bundle_sha256": web_release_hash(release)?,
+                "version": "genesis",
+            });
+        }
         let out = self.out;
         fs::write(&out, serde_json::to_vec_pretty(&genesis)?)?;
         let peers = deploy::peers(&members, "");
@@ -132,6 +145,19 @@ impl AssembleArgs {
         }
         Ok(Exit::Ok)
     }
+}
+
+/// The release hash `--web-release` names: the embedded pages', or one given in hex.
+fn web_release_hash(release: &str) -> anyhow::Result<String> {
+    if release == "embedded" {
+        let b = medledger_gateway::pages::bundle()
+            .map_err(|e| anyhow::anyhow!("the embedded pages: {e}"))?;
+        return Ok(hex::encode(b.hash));
+    }
+    if release.len() != 64 || !release.bytes().all(|b| b.is_ascii_hexdigit()) {
+        anyhow::bail!("--web-release: give `embedded` or a release hash of 64 hex characters");
+    }
+    Ok(release.to_ascii_lowercase())
 }
 
 /// `genesis install`.

@@ -93,8 +93,27 @@ impl From<NodeError> for ApiError {
     }
 }
 
+/// A storage service that did not answer (an S3-compatible store that is down or refuses us):
+/// carried inside an `io::Error`, so the answer is 503 (try again), not 500.
+#[derive(Debug)]
+pub(crate) struct StoreUnavailable(pub(crate) String);
+
+impl std::fmt::Display for StoreUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreUnavailable {}
+
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> ApiError {
+        let unavailable = e
+            .get_ref()
+            .is_some_and(|inner| inner.is::<StoreUnavailable>());
+        if unavailable {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}"));
+        }
         ApiError::internal(format!("storage: {e}"))
     }
 }
@@ -144,6 +163,20 @@ mod tests {
         assert_eq!(
             ApiError::from(NodeError::Unreachable("x".into())).status,
             StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    /// An object store that does not answer is "try again" (503); a broken disk stays 500.
+    #[test]
+    fn a_store_that_does_not_answer_is_503_and_a_broken_disk_500() {
+        let down = std::io::Error::other(StoreUnavailable("object store s3://b: timed out".into()));
+        let e = ApiError::from(down);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message().contains("timed out"), "{}", e.message());
+        let disk = std::io::Error::other("disk full");
+        assert_eq!(
+            ApiError::from(disk).status,
+            StatusCode::INTERNAL_SERVER_ERROR
         );
     }
 }

@@ -150,6 +150,30 @@ pub fn genesis_writes_with_keys(
     app_state: &[u8],
     validators: &[GenesisPower],
 ) -> Result<WriteSet, StoreError> {
+    let state = parse_app_state(app_state)?;
+    let mut writes = WriteSet::new();
+    let delay = state
+        .guardian_change_delay_secs
+        .unwrap_or(keys::DEFAULT_GUARDIAN_CHANGE_DELAY_SECS);
+    writes.insert(keys::guardian_change_delay(), Some(keys::encode_u64(delay)));
+    if let Some(c) = state.custody {
+        write_custody(&mut writes, c)?;
+    }
+    if let Some(w) = &state.web_release {
+        write_web_release(&mut writes, w)?;
+    }
+    let registered = write_members(&mut writes, &state.members, validators)?;
+    let set = validator_set(registered, validators)?;
+    writes.insert(
+        keys::validators(),
+        Some(prost::Message::encode_to_vec(&set)),
+    );
+    Ok(writes)
+}
+
+/// The app_state JSON (empty: no members, every parameter at its default), at most
+/// [`MAX_GENESIS_MEMBERS`] members.
+fn parse_app_state(app_state: &[u8]) -> Result<AppState, StoreError> {
     let state: AppState = if app_state.is_empty() {
         AppState {
             members: Vec::new(),
@@ -166,44 +190,55 @@ pub fn genesis_writes_with_keys(
             "more than {MAX_GENESIS_MEMBERS} members"
         )));
     }
-    let mut writes = WriteSet::new();
-    let delay = state
-        .guardian_change_delay_secs
-        .unwrap_or(keys::DEFAULT_GUARDIAN_CHANGE_DELAY_SECS);
-    writes.insert(keys::guardian_change_delay(), Some(keys::encode_u64(delay)));
-    if let Some(c) = state.custody {
-        custody::check_custody(c.holders, c.threshold)
-            .map_err(|e| StoreError::Genesis(format!("custody: {}", e.message)))?;
-        // Off is the key's absence, whether by genesis or by governance.
-        if c.holders != 0 {
-            let value = Custody {
-                holders: c.holders,
-                threshold: c.threshold,
-            };
-            writes.insert(keys::custody(), Some(prost::Message::encode_to_vec(&value)));
-        }
-    }
-    if let Some(w) = &state.web_release {
-        let hash = hex::decode(&w.bundle_sha256).map_err(|_| {
-            StoreError::Genesis("web_release: bundle_sha256 must be 64 hex characters".into())
-        })?;
-        web_release::check_release(&hash, &w.version)
-            .map_err(|e| StoreError::Genesis(format!("web_release: {}", e.message)))?;
-        let value = WebRelease {
-            bundle_sha256: hash,
-            version: w.version.clone(),
-            height: 0,
-            proposal_id: 0,
+    Ok(state)
+}
+
+/// `params/custody`, checked; nothing when custody is off.
+fn write_custody(writes: &mut WriteSet, c: GenesisCustody) -> Result<(), StoreError> {
+    custody::check_custody(c.holders, c.threshold)
+        .map_err(|e| StoreError::Genesis(format!("custody: {}", e.message)))?;
+    // Off is the key's absence, whether by genesis or by governance.
+    if c.holders != 0 {
+        let value = Custody {
+            holders: c.holders,
+            threshold: c.threshold,
         };
-        writes.insert(
-            keys::web_release(),
-            Some(prost::Message::encode_to_vec(&value)),
-        );
+        writes.insert(keys::custody(), Some(prost::Message::encode_to_vec(&value)));
     }
+    Ok(())
+}
+
+/// `params/web-release`, checked, approved at height 0 by no proposal.
+fn write_web_release(writes: &mut WriteSet, w: &GenesisWebRelease) -> Result<(), StoreError> {
+    let hash = hex::decode(&w.bundle_sha256).map_err(|_| {
+        StoreError::Genesis("web_release: bundle_sha256 must be 64 hex characters".into())
+    })?;
+    web_release::check_release(&hash, &w.version)
+        .map_err(|e| StoreError::Genesis(format!("web_release: {}", e.message)))?;
+    let value = WebRelease {
+        bundle_sha256: hash,
+        version: w.version.clone(),
+        height: 0,
+        proposal_id: 0,
+    };
+    writes.insert(
+        keys::web_release(),
+        Some(prost::Message::encode_to_vec(&value)),
+    );
+    Ok(())
+}
+
+/// Each founding member and its admin key's owner, checked in order; returns the validators
+/// the members claim.
+fn write_members(
+    writes: &mut WriteSet,
+    members: &[GenesisMember],
+    validators: &[GenesisPower],
+) -> Result<Vec<Validator>, StoreError> {
     let mut ids = BTreeSet::new();
     let mut admin_keys = BTreeSet::new();
     let mut registered: Vec<Validator> = Vec::new();
-    for m in &state.members {
+    for m in members {
         let bad = |why: String| StoreError::Genesis(format!("member {:?}: {why}", m.id));
         let bad = &bad;
         check_id("id", &m.id).map_err(|e| bad(e.message))?;
@@ -236,6 +271,15 @@ pub fn genesis_writes_with_keys(
             registered.push(genesis_validator(&m.id, v, validators).map_err(bad)?);
         }
     }
+    Ok(registered)
+}
+
+/// The registry: the members' validators and every genesis validator no member claims, by
+/// address; two members may not claim the same one.
+fn validator_set(
+    mut registered: Vec<Validator>,
+    validators: &[GenesisPower],
+) -> Result<ValidatorSet, StoreError> {
     // Validators no member claims still count towards the total power of certificates.
     for g in validators {
         if !registered.iter().any(|v| v.address == g.address) {
@@ -254,14 +298,9 @@ pub fn genesis_writes_with_keys(
             "two members claim the same validator".into(),
         ));
     }
-    let set = ValidatorSet {
+    Ok(ValidatorSet {
         validators: registered,
-    };
-    writes.insert(
-        keys::validators(),
-        Some(prost::Message::encode_to_vec(&set)),
-    );
-    Ok(writes)
+    })
 }
 
 fn genesis_validator(

@@ -60,7 +60,7 @@ pub fn capability_statement(base: &str) -> Value {
         json!({
             "type": "Consent",
             "documentation": "The ledger's patient consents. Create: POST Consent/$prepare with a Consent, sign signBytes with the patient's Ed25519 key, POST the Parameters (txBody, signature, signer) to Consent; an inactive Consent revokes. The gateway never signs for a patient. meta.versionId and the ETag are the height of the block that last changed the consent.",
-            "interaction": [read, search, create],
+            "interaction": [read, { "code": "vread" }, { "code": "history-instance" }, search, create],
             "versioning": "versioned",
             "searchParam": [param("patient", "reference", "clinical-patient", "Patient/{ledger patient id}, once")],
             "operation": prepare("Consent", "The GrantConsent or RevokeConsent tx body a Consent makes, and the exact bytes the patient signs."),
@@ -77,7 +77,7 @@ pub fn capability_statement(base: &str) -> Value {
         json!({
             "type": "Claim",
             "documentation": "Submit a claim, answered with the ledger's adjudication as a ClaimResponse (Location: the Claim; Content-Location: the ClaimResponse, of the same id). The provider's admin key POSTs the Claim (the gateway signs with the member's key); a practitioner (physician, nurse, lab technician, claims adjuster) POSTs it to Claim/$prepare, signs signBytes with their own key and POSTs the Parameters (txBody, signature, signer), so the ledger names who billed. Every request is authenticated (RFC 9421 or a bearer token from POST /auth/token).",
-            "interaction": [create],
+            "interaction": [read, create],
             "operation": prepare("Claim", "The SubmitClaim tx body a Claim makes, for the requester's own key to sign."),
         }),
         json!({
@@ -102,18 +102,17 @@ pub fn capability_statement(base: &str) -> Value {
         "implementation": { "description": "medledger member gateway", "url": format!("{base}/fhir") },
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [{ "mode": "server", "documentation": SEARCH_DOCUMENTATION, "security": security(base), "resource": resources }],
+        "rest": [{ "mode": "server", "documentation": SEARCH_DOCUMENTATION, "security": security(), "resource": resources }],
     })
 }
 
-/// `rest.security`: SMART Backend Services (the `SMART-on-FHIR` service, and the token endpoint
-/// in the oauth-uris extension), beside RFC 9421 signatures and the signed-request token.
-fn security(base: &str) -> Value {
+/// `rest.security`: SMART Backend Services (the `SMART-on-FHIR` service), beside RFC 9421
+/// signatures and the signed-request token. The endpoints are in
+/// `/.well-known/smart-configuration`, as SMART App Launch 2 has them: its older `oauth-uris`
+/// extension requires an `authorize` endpoint, which backend services have none of (HAPI's
+/// validator refuses the extension without it).
+fn security() -> Value {
     json!({
-        "extension": [{
-            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-            "extension": [{ "url": "token", "valueUri": format!("{base}/auth/token") }],
-        }],
         "service": [{
             "coding": [{
                 "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",

@@ -216,3 +216,22 @@ pub(super) async fn read_claim_response(
     v["meta"] = verified_meta(st.node.chain_id(), &a);
     Ok(fhir(StatusCode::OK, &v))
 }
+
+/// `GET /fhir/Claim/{id}`: the claim as the FHIR Claim the ledger records, read at the latest
+/// certified height and verified (`meta`: the verified state), for those who may read it.
+pub(super) async fn read_claim(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
+    if id.is_empty() || id.len() > 128 {
+        return Err(FhirError::bad("bad claim id"));
+    }
+    let (c, a) = certified_claim(&st, &id).await?;
+    let c = c.ok_or_else(|| FhirError::not_found(format!("no claim {id} (proven absent)")))?;
+    require_claim(&st, &authed.who, &c).await?;
+    let created = st.block_time(c.submitted_height).await;
+    let mut v = map::claim_to_fhir(&c, created);
+    v["meta"] = verified_meta(st.node.chain_id(), &a);
+    Ok(fhir(StatusCode::OK, &v))
+}

@@ -257,3 +257,256 @@ pub(super) async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes
     }
     Ok(r)
 }
+
+/// The heights of consent `c`'s versions, oldest first: its grant, and its revocation if it is
+/// revoked. Nothing else about a consent ever changes, so these are all its versions.
+fn version_heights(c: &Consent) -> Vec<u64> {
+    let mut v = vec![c.granted_height];
+    if c.revoked_height != 0 {
+        v.push(c.revoked_height);
+    }
+    v
+}
+
+/// Whether a node refused a read because it pruned that height (query code 103,
+/// docs/reliability.md, "Pruning"; the client names the code as `(code 103)`).
+fn is_pruned(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains(&format!(
+        "(code {})",
+        medledger_tx::QueryCode::Pruned as u32
+    ))
+}
+
+/// Consent `id` as it stood at state `height`, read there with its proof and verified against
+/// that height's certified app hash: the Consent with `meta` (the verified state, its version
+/// and `lastUpdated`) and the proof extension, as the AuditEvent search carries it. `Err(why)`:
+/// the node pruned that height, so the version cannot be proven.
+async fn consent_at(st: &State, id: &str, height: u64) -> Result<Result<Value, String>, FhirError> {
+    let (read, answered) = match st.client.read_with_proof(&keys::consent(id), height).await {
+        Ok(r) => r,
+        Err(e) if is_pruned(&e) => return Ok(Err(format!("{e:#}"))),
+        Err(e) => return Err(FhirError::unavailable(e)),
+    };
+    if answered != height {
+        return Err(FhirError::unavailable(format!(
+            "the node answered state {answered} for state {height}"
+        )));
+    }
+    let a = attest(&st.client, &st.trust, height)
+        .await
+        .map_err(FhirError::unavailable)?;
+    medledger_query::verify(&a.app_hash, &read.key, read.value.as_deref(), &read.proof).map_err(
+        |e| {
+            FhirError::unavailable(format!(
+                "consent {id} at state {height} does not verify: {e}"
+            ))
+        },
+    )?;
+    let bytes = read.value.as_deref().ok_or_else(|| {
+        FhirError::unavailable(format!(
+            "consent {id} is proven absent at its own version {height}"
+        ))
+    })?;
+    let c = decode_consent(id, bytes)?;
+    let (mut v, _) = versioned(st, &c, Some(verified_meta(st.node.chain_id(), &a))).await;
+    if let Some(ext) = v["meta"]["extension"].as_array_mut() {
+        ext.push(super::audit_event::proof_extension(&read));
+    }
+    Ok(Ok(v))
+}
+
+/// The certified consent `id` for `who` (its grantee, or those who may read its patient), or
+/// 404 when proven absent.
+async fn readable_consent(st: &State, who: &Requester, id: &str) -> Result<Consent, FhirError> {
+    if id.is_empty() || id.len() > 128 {
+        return Err(FhirError::bad("bad consent id"));
+    }
+    let (c, _) = st.certified_consent(id).await?;
+    let c = c.ok_or_else(|| FhirError::not_found(format!("no consent {id} (proven absent)")))?;
+    if who.subject.acting_member() != Some(c.grantee.as_str()) {
+        require_patient(st, who, &c.patient_id).await?;
+    }
+    Ok(c)
+}
+
+/// A `history` Bundle of consent `id`'s versions (`(version, read)`, oldest first; answered
+/// newest first, as R4 orders a history). A proven version is an entry with its Consent; one the
+/// node cannot prove (`Err(why)`: its height is pruned) is an entry without a resource whose
+/// `response.outcome` is an OperationOutcome saying so. `base` is the server's `…/fhir`.
+pub(super) fn history_bundle(
+    base: &str,
+    id: &str,
+    versions: Vec<(u64, Result<Value, String>)>,
+) -> Value {
+    let total = versions.len();
+    let entries: Vec<Value> = versions
+        .into_iter()
+        .enumerate()
+        .rev()
+        .map(|(i, (version, read))| {
+            // The first version is the grant (a create), the second the revocation (an update).
+            let (method, url, status) = if i == 0 {
+                ("POST", "Consent".to_string(), "201 Created")
+            } else {
+                ("PUT", format!("Consent/{id}"), "200 OK")
+            };
+            let mut e = json!({
+                "fullUrl": format!("{base}/Consent/{id}"),
+                "request": { "method": method, "url": url },
+                "response": { "status": status, "etag": format!("W/\"{version}\"") },
+            });
+            match read {
+                Ok(resource) => {
+                    if let Some(t) = resource["meta"]["lastUpdated"].as_str() {
+                        e["response"]["lastModified"] = json!(t);
+                    }
+                    e["resource"] = resource;
+                }
+                Err(why) => {
+                    e["response"]["outcome"] = operation_outcome(
+                        "warning",
+                        "not-found",
+                        &format!(
+                            "version {version} of consent {id} (the state at height {version}) \
+                             cannot be proven: this node has pruned that height ({why}); the \
+                             current consent (GET Consent/{id}) still proves both heights"
+                        ),
+                        None,
+                        None,
+                    );
+                }
+            }
+            e
+        })
+        .collect();
+    json!({
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": total,
+        "link": [{ "relation": "self", "url": format!("{base}/Consent/{id}/_history") }],
+        "entry": entries,
+    })
+}
+
+/// `GET /fhir/Consent/{id}/_history`: every version of the consent (its grant and, if revoked,
+/// its revocation), each read and proven at its own height. 410 when the node has pruned every
+/// one of them.
+pub(super) async fn consent_history(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
+    let c = readable_consent(&st, &authed.who, &id).await?;
+    let mut versions = Vec::new();
+    for h in version_heights(&c) {
+        versions.push((h, consent_at(&st, &id, h).await?));
+    }
+    if versions.iter().all(|(_, r)| r.is_err()) {
+        return Err(FhirError::new(
+            StatusCode::GONE,
+            "not-found",
+            format!(
+                "no version of consent {id} can be proven: this node has pruned every height it \
+                 changed at ({}); GET Consent/{id} reads the current one",
+                version_heights(&c)
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let base = format!("{}/fhir", st.public_url);
+    Ok(fhir(StatusCode::OK, &history_bundle(&base, &id, versions)))
+}
+
+/// `GET /fhir/Consent/{id}/_history/{vid}`: one version (`vid` a height its history names),
+/// read and proven at its height, with its ETag; 404 for a version it does not have, 410 when the
+/// node has pruned that height.
+pub(super) async fn consent_vread(
+    AxState(st): AxState<Arc<State>>,
+    Path((id, vid)): Path<(String, String)>,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
+    let c = readable_consent(&st, &authed.who, &id).await?;
+    let heights = version_heights(&c);
+    let Some(version) = vid.parse::<u64>().ok().filter(|v| heights.contains(v)) else {
+        return Err(FhirError::not_found(format!(
+            "consent {id} has no version {vid:?}: its versions are {}",
+            heights
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let v = consent_at(&st, &id, version).await?.map_err(|why| {
+        FhirError::new(
+            StatusCode::GONE,
+            "not-found",
+            format!(
+                "version {version} of consent {id} cannot be proven: this node has pruned that \
+                 height ({why})"
+            ),
+        )
+    })?;
+    let mut r = fhir(StatusCode::OK, &v);
+    if let Some(tag) = etag(version) {
+        r.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_history_lists_the_versions_newest_first_and_names_the_unproven_one() {
+        let base = "https://gw.example/fhir";
+        let v1 = json!({ "resourceType": "Consent", "id": "c-1", "status": "active",
+            "meta": { "versionId": "40", "lastUpdated": "2026-11-26T00:00:00Z" } });
+        let b = history_bundle(base, "c-1", vec![(40, Ok(v1)), (52, Err("pruned".into()))]);
+        assert_eq!(
+            (b["type"].clone(), b["total"].clone()),
+            (json!("history"), json!(2))
+        );
+        let newest = &b["entry"][0];
+        assert!(newest.get("resource").is_none(), "{newest}");
+        assert_eq!(
+            newest["request"],
+            json!({ "method": "PUT", "url": "Consent/c-1" })
+        );
+        assert_eq!(newest["response"]["etag"], "W/\"52\"");
+        let outcome = &newest["response"]["outcome"];
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        assert!(outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("pruned"));
+        let oldest = &b["entry"][1];
+        assert_eq!(oldest["resource"]["status"], "active");
+        assert_eq!(oldest["request"]["method"], "POST");
+        assert_eq!(oldest["response"]["lastModified"], "2026-11-26T00:00:00Z");
+        assert_eq!(oldest["fullUrl"], "https://gw.example/fhir/Consent/c-1");
+    }
+
+    #[test]
+    fn a_revoked_consent_has_two_versions_and_code_103_is_pruned() {
+        let c = Consent {
+            granted_height: 40,
+            revoked_height: 52,
+            ..Default::default()
+        };
+        assert_eq!(version_heights(&c), [40, 52]);
+        let active = Consent {
+            granted_height: 40,
+            ..Default::default()
+        };
+        assert_eq!(version_heights(&active), [40]);
+        let e = anyhow::anyhow!("query consent/c-1 failed: height 3 is pruned (code 103)");
+        assert!(is_pruned(&e.context("reading")));
+        assert!(!is_pruned(&anyhow::anyhow!("failed (code 102)")));
+    }
+}

@@ -51,8 +51,10 @@ use crate::state::State;
 use audit_event::{access_csv, read_audit_event, search_audit_events};
 pub use capability::capability_statement;
 use capability::{metadata, read_operation_definition};
-use claim::{prepare_claim, read_claim_response, search_claim_responses, submit_claim};
-use consent::{create_consent, prepare_consent, read_consent, search_consents};
+use claim::{prepare_claim, read_claim, read_claim_response, search_claim_responses, submit_claim};
+use consent::{
+    consent_history, consent_vread, create_consent, prepare_consent, read_consent, search_consents,
+};
 use map::ConsentIntent;
 pub(crate) use protocol::{cors_headers, cors_preflight, not_found};
 use record::read_record;
@@ -257,10 +259,13 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/fhir/Consent", get(search_consents).post(create_consent))
         .route("/fhir/Consent/$prepare", post(prepare_consent))
         .route("/fhir/Consent/{id}", get(read_consent))
+        .route("/fhir/Consent/{id}/_history", get(consent_history))
+        .route("/fhir/Consent/{id}/_history/{vid}", get(consent_vread))
         .route("/fhir/AuditEvent", get(search_audit_events))
         .route("/fhir/AuditEvent/{id}", get(read_audit_event))
         .route("/fhir/Claim", post(submit_claim))
         .route("/fhir/Claim/$prepare", post(prepare_claim))
+        .route("/fhir/Claim/{id}", get(read_claim))
         .route("/fhir/ClaimResponse", get(search_claim_responses))
         .route("/fhir/ClaimResponse/{id}", get(read_claim_response))
         .route("/fhir/{resource_type}/{id}", get(read_record))

@@ -6,7 +6,7 @@ use medledger_tx::check::{check_body, key_id_for_commitment, record_roles, Recor
 use medledger_tx::pb::{self, tx_body::Msg, RecordAnchor, TxBody};
 use medledger_tx::{decode_tx, keys};
 use medledger_vault::kek::{self};
-use medledger_vault::record::{self, RecordMeta, MAX_RECORD_BYTES};
+use medledger_vault::record::{self, RecordMeta, SealedRecord, MAX_RECORD_BYTES};
 use prost::Message;
 
 use super::*;
@@ -15,7 +15,7 @@ use crate::auth::{Requester, Subject};
 use crate::error::ApiError;
 use crate::node::Committed;
 use crate::state::State;
-use crate::store::{AwaitingSignature, RecordMetaFile, RecordState};
+use crate::store::{AwaitingSignature, CustodyFile, RecordMetaFile, RecordState};
 use crate::PendingAnchor;
 
 impl State {
@@ -46,22 +46,14 @@ impl State {
         }))
     }
 
+    /// Stores a record and anchors it; for a person, stores it and hands back the anchor to sign.
     pub(crate) async fn put(
         &self,
         id: &str,
         who: &Requester,
         body: &[u8],
     ) -> Result<Stored, ApiError> {
-        if !self.acts_for_member(who, record_roles(RecordAction::Anchor)) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "only {}'s admin key or its active physicians, nurses and lab technicians \
-                     store records here",
-                    self.member_id
-                ),
-            ));
-        }
+        self.require_storer(who)?;
         let req: PutRecord = json(body)?;
         // A person signs their own anchor (the ledger names who stored the record); only the
         // member's admin key has the gateway sign for it.
@@ -75,16 +67,56 @@ impl State {
                 ),
             ));
         }
-        let content = Base64::decode_vec(&req.content_base64)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("content_base64: {e}")))?;
-        if content.len() > MAX_RECORD_BYTES {
+        let content = record_content(&req)?;
+        self.check_anchor_probe(id, &req)?;
+        self.require_new_record(id).await?;
+        let sealed = self.seal_record(id, &req, &content).await?;
+        let sealed_bytes = sealed.record.encode();
+        let meta = RecordMetaFile {
+            record_id: id.to_string(),
+            patient_id: req.patient_id,
+            resource_type: req.resource_type,
+            version: RECORD_VERSION,
+            content_hash: hex::encode(record::content_hash(&sealed.record)),
+            size: sealed_bytes.len() as u64,
+            key_id: key_id_for_commitment(sealed.record.commitment()),
+            state: RecordState::Stored,
+            awaiting_signature: None,
+            custody: sealed.custody,
+        };
+        if person {
+            return self
+                .store_awaiting(id, who, meta, &sealed_bytes, &sealed.key_file)
+                .await;
+        }
+        // Store first (ciphertext, wrapped key, metadata, each durable), anchor second.
+        self.store
+            .put(&meta, &sealed_bytes, &sealed.key_file)
+            .await?;
+        let committed = self.submit(Self::anchor_msg(&meta)?).await?;
+        let answer = self.anchor_committed(id, meta, &committed).await?;
+        self.replicate_now(id).await;
+        Ok(Stored::Anchored(answer))
+    }
+
+    /// Only the member's admin key and its active record-keeping practitioners store records.
+    fn require_storer(&self, who: &Requester) -> Result<(), ApiError> {
+        if !self.acts_for_member(who, record_roles(RecordAction::Anchor)) {
             return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a record is at most {MAX_RECORD_BYTES} bytes"),
+                StatusCode::FORBIDDEN,
+                format!(
+                    "only {}'s admin key or its active physicians, nurses and lab technicians \
+                     store records here",
+                    self.member_id
+                ),
             ));
         }
-        // The ledger's own stateless checks, on the anchor we are about to make (placeholders
-        // for the hash and key id): ids and type are refused here, before anything is stored.
+        Ok(())
+    }
+
+    /// The ledger's own stateless checks, on the anchor we are about to make (placeholders
+    /// for the hash and key id): ids and type are refused here, before anything is stored.
+    fn check_anchor_probe(&self, id: &str, req: &PutRecord) -> Result<(), ApiError> {
         let probe = TxBody {
             chain_id: self.node.chain_id().to_string(),
             sequence: 0,
@@ -110,78 +142,88 @@ impl State {
                 },
             });
         }
+        Ok(())
+    }
+
+    /// A record id is used once: neither stored here nor anchored on the ledger.
+    async fn require_new_record(&self, id: &str) -> Result<(), ApiError> {
         if self.store.meta(id)?.is_some() || self.node.read(&keys::record(id)).await?.is_some() {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!("record {id} exists; store a new version under a new id"),
             ));
         }
+        Ok(())
+    }
+
+    /// Seals the record. Threshold custody when the consortium asks for it: the key is split
+    /// among the holders and this gateway keeps one share ([`super::custody`]); otherwise it
+    /// keeps the whole key, KEK-wrapped.
+    async fn seal_record(
+        &self,
+        id: &str,
+        req: &PutRecord,
+        content: &[u8],
+    ) -> Result<Sealed, ApiError> {
         let rmeta = RecordMeta {
             record_id: id,
             patient_id: &req.patient_id,
             resource_type: &req.resource_type,
             version: RECORD_VERSION,
         };
-        // Threshold custody when the consortium asks for it: the key is split among the
-        // holders and this gateway keeps one share ([`super::custody`]); otherwise it keeps the
-        // whole key, KEK-wrapped.
-        let (sealed, key_file, custody) = match self.custody_params().await? {
+        Ok(match self.custody_params().await? {
             Some((r, t)) => {
                 let holders = self.choose_holders(id, r).await?;
-                let s = self.seal_for_holders(&rmeta, &content, &holders, t)?;
-                (s.sealed, s.own_wrapped, Some(s.custody))
+                let s = self.seal_for_holders(&rmeta, content, &holders, t)?;
+                Sealed {
+                    record: s.sealed,
+                    key_file: s.own_wrapped,
+                    custody: Some(s.custody),
+                }
             }
             None => {
-                let (sealed, data_key) = record::seal(&rmeta, &content, &mut rand_v010::rng())
+                let (sealed, data_key) = record::seal(&rmeta, content, &mut rand_v010::rng())
                     .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
                 let wrapped = kek::wrap(&self.kek, id, &data_key, &mut rand_v010::rng())
                     .map_err(ApiError::internal)?;
-                (sealed, wrapped.encode().to_vec(), None)
+                Sealed {
+                    record: sealed,
+                    key_file: wrapped.encode().to_vec(),
+                    custody: None,
+                }
             }
-        };
-        let sealed_bytes = sealed.encode();
+        })
+    }
+
+    /// Stores the record, then hands the person the anchor to sign (unordered: no sequence to
+    /// race).
+    async fn store_awaiting(
+        &self,
+        id: &str,
+        who: &Requester,
+        meta: RecordMetaFile,
+        sealed_bytes: &[u8],
+        key_file: &[u8],
+    ) -> Result<Stored, ApiError> {
+        let body =
+            medledger_client::unordered::body_now(self.node.chain_id(), Self::anchor_msg(&meta)?)
+                .map_err(ApiError::internal)?;
+        let valid_until = body.unordered.as_ref().map_or(0, |u| u.valid_until);
         let meta = RecordMetaFile {
-            record_id: id.to_string(),
-            patient_id: req.patient_id,
-            resource_type: req.resource_type,
-            version: RECORD_VERSION,
-            content_hash: hex::encode(record::content_hash(&sealed)),
-            size: sealed_bytes.len() as u64,
-            key_id: key_id_for_commitment(sealed.commitment()),
-            state: RecordState::Stored,
-            awaiting_signature: None,
-            custody,
+            awaiting_signature: Some(AwaitingSignature {
+                signer: hex::encode(who.key),
+                valid_until,
+            }),
+            ..meta
         };
-        if person {
-            // Store, then hand the person the anchor to sign (unordered: no sequence to race).
-            let body = medledger_client::unordered::body_now(
-                self.node.chain_id(),
-                Self::anchor_msg(&meta)?,
-            )
-            .map_err(ApiError::internal)?;
-            let valid_until = body.unordered.as_ref().map_or(0, |u| u.valid_until);
-            let meta = RecordMetaFile {
-                awaiting_signature: Some(AwaitingSignature {
-                    signer: hex::encode(who.key),
-                    valid_until,
-                }),
-                ..meta
-            };
-            self.store.put(&meta, &sealed_bytes, &key_file).await?;
-            self.await_signature(&who.key, id, valid_until);
-            return Ok(Stored::AwaitingSignature(prepared_tx(
-                id,
-                &body,
-                &who.key,
-                format!("/records/{id}/anchor"),
-            )));
-        }
-        // Store first (ciphertext, wrapped key, metadata, each durable), anchor second.
-        self.store.put(&meta, &sealed_bytes, &key_file).await?;
-        let committed = self.submit(Self::anchor_msg(&meta)?).await?;
-        let answer = self.anchor_committed(id, meta, &committed).await?;
-        self.replicate_now(id).await;
-        Ok(Stored::Anchored(answer))
+        self.store.put(&meta, sealed_bytes, key_file).await?;
+        self.await_signature(&who.key, id, valid_until);
+        Ok(Stored::AwaitingSignature(prepared_tx(
+            id,
+            &body,
+            &who.key,
+            format!("/records/{id}/anchor"),
+        )))
     }
 
     /// After an anchor's block: refused (for good: a block's answer is final), the stored
@@ -416,4 +458,27 @@ impl State {
         }
         Ok(anchored)
     }
+}
+
+/// A record sealed for storing.
+struct Sealed {
+    record: SealedRecord,
+    /// The key file this gateway keeps: the data key or, under threshold custody, its own
+    /// share, KEK-wrapped.
+    key_file: Vec<u8>,
+    /// Under threshold custody: the holders, threshold, commitments and replicas.
+    custody: Option<CustodyFile>,
+}
+
+/// The record's content, decoded, at most [`MAX_RECORD_BYTES`].
+fn record_content(req: &PutRecord) -> Result<Vec<u8>, ApiError> {
+    let content = Base64::decode_vec(&req.content_base64)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("content_base64: {e}")))?;
+    if content.len() > MAX_RECORD_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a record is at most {MAX_RECORD_BYTES} bytes"),
+        ));
+    }
+    Ok(content)
 }

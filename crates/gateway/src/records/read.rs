@@ -4,7 +4,7 @@
 use axum::http::{StatusCode, Uri};
 use base64ct::{Base64, Encoding};
 use medledger_tx::pb::{self, tx_body::Msg, Action, Purpose, RecordAnchor};
-use medledger_tx::{decode_tx, keys};
+use medledger_tx::{decode_tx, keys, VerifiedTx};
 use medledger_vault::kek::{self, WrappedKey};
 use medledger_vault::record::{self, RecordMeta};
 use medledger_vault::share;
@@ -177,83 +177,21 @@ impl State {
     ) -> Result<Released, ApiError> {
         let purpose = purpose_of(uri)?;
         let (meta, anchor) = self.readable(id).await?;
-        let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg);
         if let (true, Some(index)) = (log_access_tx_base64.is_empty(), access_index) {
             return self
                 .release_committed(who, meta, anchor, index, purpose)
                 .await;
         }
-        let key = who.key;
         if let Some(t) = resource_type {
             if t != anchor.resource_type {
-                return Err(bad(format!(
+                return Err(bad_request(format!(
                     "record {id} is a {}, not a {t}",
                     anchor.resource_type
                 )));
             }
         }
-        let tx_bytes = Base64::decode_vec(log_access_tx_base64)
-            .map_err(|e| bad(format!("log_access_tx_base64: {e}")))?;
-        let tx = decode_tx(&tx_bytes)
-            .and_then(|t| t.verify())
-            .map_err(|e| bad(format!("log access tx: {e}")))?;
-        if tx.signer() != &key {
-            return Err(bad(
-                "the LogAccess tx must be signed by the key that signs the request".into(),
-            ));
-        }
-        let body_ok = tx.body();
-        if body_ok.chain_id != self.node.chain_id() {
-            return Err(bad(format!(
-                "the LogAccess tx is for chain {:?}",
-                body_ok.chain_id
-            )));
-        }
-        // A consented read (LogAccess, READ, the request's purpose) or a break-glass
-        // (LogBreakGlass, purpose ETREAT): the same release, and the ledger opens the review.
-        let (patient_id, record_id, data_class, purpose_ok, action_ok) = match &body_ok.msg {
-            Some(Msg::LogAccess(la)) => (
-                &la.patient_id,
-                &la.record_id,
-                &la.data_class,
-                la.purpose == purpose as i32,
-                la.action == 0 || la.action == Action::Read as i32,
-            ),
-            Some(Msg::LogBreakGlass(bg)) => (
-                &bg.patient_id,
-                &bg.record_id,
-                &bg.data_class,
-                purpose == Purpose::Etreat,
-                true,
-            ),
-            _ => {
-                return Err(bad(
-                    "the tx must carry a LogAccess or a LogBreakGlass".into()
-                ))
-            }
-        };
-        let mut wrong = Vec::new();
-        if *patient_id != meta.patient_id {
-            wrong.push("patient_id");
-        }
-        if record_id != id {
-            wrong.push("record_id");
-        }
-        if *data_class != anchor.resource_type {
-            wrong.push("data_class (must be the anchor's resource type)");
-        }
-        if !purpose_ok {
-            wrong.push("purpose (the request's; ETREAT for a break-glass)");
-        }
-        if !action_ok {
-            wrong.push("action (must be READ)");
-        }
-        if !wrong.is_empty() {
-            return Err(bad(format!(
-                "the access tx does not match this read: {}",
-                wrong.join(", ")
-            )));
-        }
+        let (tx_bytes, tx) = self.access_tx(who, log_access_tx_base64)?;
+        check_access_matches(tx.body(), id, &meta, &anchor, purpose)?;
         let (reader_member, reader_box) = self.reader_box(who).await?;
         let wrapped_bytes = self
             .store
@@ -261,25 +199,12 @@ impl State {
             .ok_or_else(|| ApiError::gone(id, 0))?;
         let wrapped = WrappedKey::decode(&wrapped_bytes).map_err(ApiError::internal)?;
         let sealed_bytes = self.store.sealed(id).await?;
-        // The access must be committed with code 0 before anything is released.
-        let waited = std::time::Instant::now();
-        let committed = self.node.submit(tx_bytes).await?;
-        let ledger_wait = waited.elapsed();
-        if committed.code != 0 {
-            return Err(ApiError::ledger(&committed));
-        }
-        // The tx index's answer is only a hint of which event to read: the release rests on the
-        // access event itself, proven, fresh and not used for an earlier release (a replayed old
-        // tx gets the old tx's result from the index, never a new event).
-        let access_index = committed
-            .event_attribute("medledger.access.logged", "index")
-            .and_then(|i| i.parse().ok())
-            .ok_or_else(|| ApiError::internal("the committed access names no event index"))?;
+        let access = self.commit_access(tx_bytes).await?;
         self.proven_fresh_access(
             who,
             false,
             &meta.patient_id,
-            access_index,
+            access.index,
             id,
             &anchor,
             purpose,
@@ -297,8 +222,57 @@ impl State {
             purpose,
             reader_member,
             reader_box,
-            access_height: committed.height,
-            access_index,
+            access_height: access.height,
+            access_index: access.index,
+            ledger_wait: access.ledger_wait,
+        })
+    }
+
+    /// The reader's access tx, decoded and verified: signed by the key that signs the request,
+    /// for this chain.
+    fn access_tx(
+        &self,
+        who: &Requester,
+        log_access_tx_base64: &str,
+    ) -> Result<(Vec<u8>, VerifiedTx), ApiError> {
+        let tx_bytes = Base64::decode_vec(log_access_tx_base64)
+            .map_err(|e| bad_request(format!("log_access_tx_base64: {e}")))?;
+        let tx = decode_tx(&tx_bytes)
+            .and_then(|t| t.verify())
+            .map_err(|e| bad_request(format!("log access tx: {e}")))?;
+        if tx.signer() != &who.key {
+            return Err(bad_request(
+                "the LogAccess tx must be signed by the key that signs the request".into(),
+            ));
+        }
+        let body = tx.body();
+        if body.chain_id != self.node.chain_id() {
+            return Err(bad_request(format!(
+                "the LogAccess tx is for chain {:?}",
+                body.chain_id
+            )));
+        }
+        Ok((tx_bytes, tx))
+    }
+
+    /// Submits the access; it must be committed with code 0 before anything is released.
+    async fn commit_access(&self, tx_bytes: Vec<u8>) -> Result<CommittedAccess, ApiError> {
+        let waited = std::time::Instant::now();
+        let committed = self.node.submit(tx_bytes).await?;
+        let ledger_wait = waited.elapsed();
+        if committed.code != 0 {
+            return Err(ApiError::ledger(&committed));
+        }
+        // The tx index's answer is only a hint of which event to read: the release rests on the
+        // access event itself, proven, fresh and not used for an earlier release (a replayed old
+        // tx gets the old tx's result from the index, never a new event).
+        let index = committed
+            .event_attribute("medledger.access.logged", "index")
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| ApiError::internal("the committed access names no event index"))?;
+        Ok(CommittedAccess {
+            height: committed.height,
+            index,
             ledger_wait,
         })
     }
@@ -450,4 +424,75 @@ impl State {
         }
         Ok(event)
     }
+}
+
+/// A reader's access as the ledger committed it.
+struct CommittedAccess {
+    /// The block that committed it.
+    height: u64,
+    /// The access event's index, as the tx index names it (a hint, proven afterwards).
+    index: u64,
+    /// How long the ledger took to commit it.
+    ledger_wait: std::time::Duration,
+}
+
+/// A 400 with `msg`.
+fn bad_request(msg: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, msg)
+}
+
+/// The access tx is this read: a consented read (LogAccess, READ, the request's purpose) or a
+/// break-glass (LogBreakGlass, purpose ETREAT) of this record, its patient and its resource
+/// type: the same release, and the ledger opens the review. Names every field that differs.
+fn check_access_matches(
+    body: &TxBody,
+    id: &str,
+    meta: &RecordMetaFile,
+    anchor: &RecordAnchor,
+    purpose: Purpose,
+) -> Result<(), ApiError> {
+    let (patient_id, record_id, data_class, purpose_ok, action_ok) = match &body.msg {
+        Some(Msg::LogAccess(la)) => (
+            &la.patient_id,
+            &la.record_id,
+            &la.data_class,
+            la.purpose == purpose as i32,
+            la.action == 0 || la.action == Action::Read as i32,
+        ),
+        Some(Msg::LogBreakGlass(bg)) => (
+            &bg.patient_id,
+            &bg.record_id,
+            &bg.data_class,
+            purpose == Purpose::Etreat,
+            true,
+        ),
+        _ => {
+            return Err(bad_request(
+                "the tx must carry a LogAccess or a LogBreakGlass".into(),
+            ))
+        }
+    };
+    let mut wrong = Vec::new();
+    if *patient_id != meta.patient_id {
+        wrong.push("patient_id");
+    }
+    if record_id != id {
+        wrong.push("record_id");
+    }
+    if *data_class != anchor.resource_type {
+        wrong.push("data_class (must be the anchor's resource type)");
+    }
+    if !purpose_ok {
+        wrong.push("purpose (the request's; ETREAT for a break-glass)");
+    }
+    if !action_ok {
+        wrong.push("action (must be READ)");
+    }
+    if !wrong.is_empty() {
+        return Err(bad_request(format!(
+            "the access tx does not match this read: {}",
+            wrong.join(", ")
+        )));
+    }
+    Ok(())
 }

@@ -18,6 +18,8 @@ use object_store::{ClientOptions, ObjectStore, PutPayload, RetryConfig};
 
 use medledger_vault::record::MAX_RECORD_BYTES;
 
+use crate::error::StoreUnavailable;
+
 /// The largest object a gateway reads back from an object store: a record at its limit,
 /// sealed, with room to spare. A larger object is not one this gateway wrote.
 pub const MAX_OBJECT_BYTES: u64 = MAX_RECORD_BYTES as u64 + 64 * 1024;
@@ -215,13 +217,14 @@ impl std::fmt::Debug for Sealed {
     }
 }
 
-/// An `object_store` error as an I/O error (`NotFound` kept), naming the store.
+/// An `object_store` error as an I/O error, naming the store: `NotFound` kept, anything else a
+/// [`StoreUnavailable`] (the gateway answers 503, not 500).
 fn io_err(shown: &str, e: object_store::Error) -> io::Error {
-    let kind = match e {
-        object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, format!("object store {shown}: {e}"))
+    let msg = format!("object store {shown}: {e}");
+    match e {
+        object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, msg),
+        _ => io::Error::other(StoreUnavailable(msg)),
+    }
 }
 
 /// The S3 client for `u`: the AWS environment's settings and credentials

@@ -95,9 +95,53 @@ pub fn submit(
     if let Some(p) = &practitioner {
         require_role(p, &PROVIDER_ROLES, "submitting a claim")?;
     }
-    require_provider(&require_member(st, &provider)?)?;
-    require_insurer(&require_member(st, &m.insurer)?)?;
-    require_patient(st, &m.patient_id)?;
+    let grounds = require_grounds(st, m, &provider, ctx)?;
+    let priced = price(m, &grounds.policy)?;
+    let fp_keys = require_new_services(st, m, &provider)?;
+    require_unclaimed_evidence(st, m)?;
+    let n = st
+        .get_u64(&keys::claim_counter())?
+        .checked_add(1)
+        .ok_or_else(|| TxError::new(Code::AmountOverflow, "claim counter is exhausted"))?;
+    let under_review = grounds.under_review;
+    let claim = new_claim(claim_id(n), provider, practitioner, m, grounds, priced, ctx);
+    put_claim(st, &claim)?;
+    for key in fp_keys {
+        st.put(key, claim.id.clone().into_bytes());
+    }
+    for &e in &m.evidence {
+        st.put(
+            keys::evidence(&m.patient_id, e),
+            claim.id.clone().into_bytes(),
+        );
+    }
+    st.put_u64(keys::claim_counter(), n);
+    Ok(vec![submitted_event(claim, under_review)])
+}
+
+/// What a submitted claim rests on, each checked in turn.
+struct Grounds {
+    /// It cites a break-glass access not reviewed yet.
+    under_review: bool,
+    /// The patient's HPAYMT consent to the insurer.
+    consent_id: String,
+    /// The insurer's latest version of the named policy.
+    policy: CoveragePolicy,
+    /// The patient's coverage that includes the day of service.
+    coverage: Coverage,
+}
+
+/// The parties, the day of service, the records, the evidence of treatment, the payment consent,
+/// the policy and the coverage, in that order.
+fn require_grounds(
+    view: &impl StateRead,
+    m: &SubmitClaim,
+    provider: &str,
+    ctx: &BlockCtx,
+) -> Result<Grounds, ApplyError> {
+    require_provider(&require_member(view, provider)?)?;
+    require_insurer(&require_member(view, &m.insurer)?)?;
+    require_patient(view, &m.patient_id)?;
     if m.service_date > ctx.time {
         return Err(TxError::new(
             Code::ServiceDateInFuture,
@@ -109,14 +153,35 @@ pub fn submit(
         .into());
     }
     for record_id in &m.record_ids {
-        require_anchored(st, record_id, &m.patient_id)?;
+        require_anchored(view, record_id, &m.patient_id)?;
     }
     let under_review =
-        require_treatment_evidence(st, &m.patient_id, &provider, m.service_date, &m.evidence)?;
-    let consent_id = require_payment_consent(st, &m.patient_id, &m.insurer, ctx)?;
-    let policy = latest_policy(st, &m.insurer, &m.policy_id)?;
-    let coverage = require_coverage(st, &m.patient_id, &m.insurer, &m.policy_id, m.service_date)?;
+        require_treatment_evidence(view, &m.patient_id, provider, m.service_date, &m.evidence)?;
+    let consent_id = require_payment_consent(view, &m.patient_id, &m.insurer, ctx)?;
+    let policy = latest_policy(view, &m.insurer, &m.policy_id)?;
+    let coverage = require_coverage(
+        view,
+        &m.patient_id,
+        &m.insurer,
+        &m.policy_id,
+        m.service_date,
+    )?;
+    Ok(Grounds {
+        under_review,
+        consent_id,
+        policy,
+        coverage,
+    })
+}
 
+/// A claim's items adjudicated against a policy, and their totals.
+struct Priced {
+    adjudication: Adjudication,
+    totals: Totals,
+}
+
+/// Adjudicates the items; the claimed sum must be the total the claim states.
+fn price(m: &SubmitClaim, policy: &CoveragePolicy) -> Result<Priced, ApplyError> {
     let adjudication = adjudicate(&policy.rules, &m.items)?;
     let totals = totals(&m.items, &adjudication.decisions)?;
     if totals.claimed != m.total {
@@ -129,11 +194,23 @@ pub fn submit(
         )
         .into());
     }
+    Ok(Priced {
+        adjudication,
+        totals,
+    })
+}
 
-    // One key per service: any service of this claim already billed by this provider for this
-    // patient on this day makes the claim a duplicate, whatever the split into items, the
-    // quantities, the prices, the other services or the insurer.
-    // Items of the same service within one claim (a split quantity) share their key.
+/// The claim's `claim-service/…` keys, none of them written yet.
+///
+/// One key per service: any service of this claim already billed by this provider for this
+/// patient on this day makes the claim a duplicate, whatever the split into items, the
+/// quantities, the prices, the other services or the insurer.
+/// Items of the same service within one claim (a split quantity) share their key.
+fn require_new_services(
+    view: &impl StateRead,
+    m: &SubmitClaim,
+    provider: &str,
+) -> Result<Vec<Vec<u8>>, ApplyError> {
     let services: BTreeSet<(&str, &str)> = m
         .items
         .iter()
@@ -143,12 +220,12 @@ pub fn submit(
     for (code, modifier) in services {
         let key = keys::claim_fingerprint(&fingerprint(
             &m.patient_id,
-            &provider,
+            provider,
             m.service_date,
             code,
             modifier,
         ));
-        if let Some(existing) = st.get(&key)? {
+        if let Some(existing) = view.get(&key)? {
             return Err(TxError::new(
                 Code::DuplicateClaim,
                 format!(
@@ -161,10 +238,13 @@ pub fn submit(
         }
         fp_keys.push(key);
     }
+    Ok(fp_keys)
+}
 
-    // Each access event backs one claim.
+/// Each access event backs one claim.
+fn require_unclaimed_evidence(view: &impl StateRead, m: &SubmitClaim) -> Result<(), ApplyError> {
     for &n in &m.evidence {
-        if let Some(other) = st.get(&keys::evidence(&m.patient_id, n))? {
+        if let Some(other) = view.get(&keys::evidence(&m.patient_id, n))? {
             return Err(TxError::new(
                 Code::EvidenceAlreadyClaimed,
                 format!(
@@ -176,29 +256,39 @@ pub fn submit(
             .into());
         }
     }
-    let n = st
-        .get_u64(&keys::claim_counter())?
-        .checked_add(1)
-        .ok_or_else(|| TxError::new(Code::AmountOverflow, "claim counter is exhausted"))?;
-    let id = claim_id(n);
+    Ok(())
+}
+
+/// The claim as adjudicated: APPROVED by the policy, or PENDING for the insurer.
+fn new_claim(
+    id: String,
+    provider: String,
+    practitioner: Option<Practitioner>,
+    m: &SubmitClaim,
+    grounds: Grounds,
+    priced: Priced,
+    ctx: &BlockCtx,
+) -> Claim {
+    let Priced {
+        adjudication,
+        totals,
+    } = priced;
     // A claim resting on a break-glass access not reviewed yet is never approved automatically:
     // it waits, undecidable, for the review (see `on_break_glass_review`).
-    let auto_approve = adjudication.auto_approve && !under_review;
+    let auto_approve = adjudication.auto_approve && !grounds.under_review;
     let status = if auto_approve {
         ClaimStatus::Approved
     } else {
         ClaimStatus::Pending
     };
-    let claim = Claim {
-        id: id.clone(),
+    Claim {
+        id,
         provider: provider.clone(),
-        submitted_by: practitioner
-            .map(|p| p.did)
-            .unwrap_or_else(|| provider.clone()),
+        submitted_by: practitioner.map(|p| p.did).unwrap_or(provider),
         patient_id: m.patient_id.clone(),
         insurer: m.insurer.clone(),
         policy_id: m.policy_id.clone(),
-        policy_version: policy.version,
+        policy_version: grounds.policy.version,
         service_date: m.service_date,
         items: m.items.clone(),
         record_ids: m.record_ids.clone(),
@@ -215,23 +305,19 @@ pub fn submit(
         } else {
             String::new()
         },
-        consent_id,
+        consent_id: grounds.consent_id,
         evidence: m.evidence.clone(),
-        coverage_index: coverage.index,
+        coverage_index: grounds.coverage.index,
         ..Default::default()
-    };
-    put_claim(st, &claim)?;
-    for key in fp_keys {
-        st.put(key, id.clone().into_bytes());
     }
-    for &e in &m.evidence {
-        st.put(keys::evidence(&m.patient_id, e), id.clone().into_bytes());
-    }
-    st.put_u64(keys::claim_counter(), n);
-    Ok(vec![Event::new(
+}
+
+/// `medledger.claim.submitted`, for a claim just written.
+fn submitted_event(claim: Claim, under_review: bool) -> Event {
+    Event::new(
         "medledger.claim.submitted",
         vec![
-            ("claim_id", id),
+            ("claim_id", claim.id),
             ("patient_id", claim.patient_id),
             ("provider", claim.provider),
             ("insurer", claim.insurer),
@@ -240,7 +326,7 @@ pub fn submit(
             ("total_approved", claim.total_approved.to_string()),
             ("awaiting_review", under_review.to_string()),
         ],
-    )])
+    )
 }
 
 /// DecideClaim: the insurer sets the approved amount of every item of a pending or appealed claim.

@@ -587,158 +587,216 @@ fn execute_action(
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
     match action {
-        Action::AddMember(a) => {
-            check_add(st, a)?;
-            let admin = require_free_key(st, &a.admin_key, "admin_key")?;
-            let member = Member {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                kind: a.kind,
-                admin_key: a.admin_key.clone(),
-            };
-            st.put_msg(keys::member(&a.id), &member);
-            st.put_msg(
-                keys::key_owner(&admin),
-                &KeyOwner {
-                    owner: Some(Owner::MemberId(a.id.clone())),
-                },
-            );
-            let mut attrs = vec![("member", a.id.clone())];
-            if !a.validator_pub_key.is_empty() {
-                let address = validator_address(&a.validator_pub_key)?;
-                let mut reg = registry(st)?;
-                attrs.push(("validator", hex::encode_upper(&address)));
-                attrs.push(("power", a.power.to_string()));
-                reg.push(Validator {
-                    address,
-                    member_id: a.id.clone(),
-                    bls_key: a.bls_key.clone(),
-                    power: a.power,
-                    pub_key: a.validator_pub_key.clone(),
-                });
-                put_registry(st, reg);
-            }
-            Ok(vec![Event::new("medledger.governance.member_added", attrs)])
-        }
-        Action::RemoveMember(r) => {
-            let (member, rest) = check_remove(st, r)?;
-            st.delete(keys::member(&r.member_id));
-            st.put_u64(keys::member_tombstone(&r.member_id), ctx.height);
-            retire_key(st, &member.admin_key, &r.member_id);
-            put_registry(st, rest);
-            forget_votes(st, &r.member_id)?;
-            Ok(vec![Event::new(
-                "medledger.governance.member_removed",
-                vec![("member", r.member_id.clone())],
-            )])
-        }
-        Action::ChangePower(c) => {
-            let reg = check_change_power(st, c)?;
-            put_registry(st, reg);
-            Ok(vec![Event::new(
-                "medledger.governance.power_changed",
-                vec![
-                    ("member", c.member_id.clone()),
-                    ("power", c.power.to_string()),
-                ],
-            )])
-        }
-        Action::ScheduleUpgrade(u) => {
-            check_upgrade(st, u)?;
-            if u.height <= ctx.height {
-                return Err(TxError::new(
-                    Code::InvalidField,
-                    format!(
-                        "upgrade height {} is not after this block ({})",
-                        u.height, ctx.height
-                    ),
-                )
-                .into());
-            }
-            st.put_msg(
-                keys::upgrade_plan(),
-                &UpgradePlan {
-                    name: u.name.clone(),
-                    height: u.height,
-                    app_version: u.app_version,
-                    proposal_id,
-                },
-            );
-            Ok(vec![Event::new(
-                "medledger.governance.upgrade_scheduled",
-                vec![
-                    ("name", u.name.clone()),
-                    ("height", u.height.to_string()),
-                    ("app_version", u.app_version.to_string()),
-                ],
-            )])
-        }
-        Action::GrantAuditor(g) => {
-            check_grant_scope(st, g)?;
-            require_practitioner(st, &g.practitioner_did)?;
-            st.put_msg(
-                keys::auditor(&g.practitioner_did),
-                &Auditor {
-                    practitioner_did: g.practitioner_did.clone(),
-                    scope_member: g.scope_member.clone(),
-                    granted_by_proposal: proposal_id,
-                    granted_height: ctx.height,
-                },
-            );
-            Ok(vec![Event::new(
-                "medledger.governance.auditor_granted",
-                vec![
-                    ("did", g.practitioner_did.clone()),
-                    ("scope_member", g.scope_member.clone()),
-                ],
-            )])
-        }
+        Action::AddMember(a) => add_member(st, a),
+        Action::RemoveMember(r) => remove_member(st, r, ctx),
+        Action::ChangePower(c) => change_power(st, c),
+        Action::ScheduleUpgrade(u) => schedule_upgrade(st, u, proposal_id, ctx),
+        Action::GrantAuditor(g) => grant_auditor(st, g, proposal_id, ctx),
         Action::SetCustody(c) => set_custody(st, c),
-        Action::SetWebRelease(w) => {
-            check_web_release(st, w)?;
-            st.put_msg(
-                keys::web_release(),
-                &WebRelease {
-                    bundle_sha256: w.bundle_sha256.clone(),
-                    version: w.version.clone(),
-                    height: ctx.height,
-                    proposal_id,
-                },
-            );
-            Ok(vec![Event::new(
-                "medledger.governance.web_release_set",
-                vec![
-                    ("bundle_sha256", hex::encode(&w.bundle_sha256)),
-                    ("version", w.version.clone()),
-                ],
-            )])
-        }
-        Action::RevokeAuditor(r) => {
-            require_grant(st, r)?;
-            st.delete(keys::auditor(&r.practitioner_did));
-            Ok(vec![Event::new(
-                "medledger.governance.auditor_revoked",
-                vec![("did", r.practitioner_did.clone())],
-            )])
-        }
-        Action::RotateAdminKey(r) => {
-            let mut member = check_rotate(st, r)?;
-            let new_key = require_free_key(st, &r.new_admin_key, "new_admin_key")?;
-            retire_key(st, &member.admin_key, &r.member_id);
-            st.put_msg(
-                keys::key_owner(&new_key),
-                &KeyOwner {
-                    owner: Some(Owner::MemberId(r.member_id.clone())),
-                },
-            );
-            member.admin_key = new_key.to_vec();
-            st.put_msg(keys::member(&r.member_id), &member);
-            Ok(vec![Event::new(
-                "medledger.governance.admin_rotated",
-                vec![("member", r.member_id.clone())],
-            )])
-        }
+        Action::SetWebRelease(w) => set_web_release(st, w, proposal_id, ctx),
+        Action::RevokeAuditor(r) => revoke_auditor(st, r),
+        Action::RotateAdminKey(r) => rotate_admin_key(st, r),
     }
+}
+
+/// A passed AddMember: the member, its admin key's owner and, with a validator, its registry
+/// entry.
+fn add_member(st: &mut TxState<'_, '_>, a: &AddMember) -> Result<Vec<Event>, ApplyError> {
+    check_add(st, a)?;
+    let admin = require_free_key(st, &a.admin_key, "admin_key")?;
+    let member = Member {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        kind: a.kind,
+        admin_key: a.admin_key.clone(),
+    };
+    st.put_msg(keys::member(&a.id), &member);
+    st.put_msg(
+        keys::key_owner(&admin),
+        &KeyOwner {
+            owner: Some(Owner::MemberId(a.id.clone())),
+        },
+    );
+    let mut attrs = vec![("member", a.id.clone())];
+    if !a.validator_pub_key.is_empty() {
+        add_validator(st, a, &mut attrs)?;
+    }
+    Ok(vec![Event::new("medledger.governance.member_added", attrs)])
+}
+
+/// The new member's validator: appended to the registry, named in the event.
+fn add_validator(
+    st: &mut TxState<'_, '_>,
+    a: &AddMember,
+    attrs: &mut Vec<(&'static str, String)>,
+) -> Result<(), ApplyError> {
+    let address = validator_address(&a.validator_pub_key)?;
+    let mut reg = registry(st)?;
+    attrs.push(("validator", hex::encode_upper(&address)));
+    attrs.push(("power", a.power.to_string()));
+    reg.push(Validator {
+        address,
+        member_id: a.id.clone(),
+        bls_key: a.bls_key.clone(),
+        power: a.power,
+        pub_key: a.validator_pub_key.clone(),
+    });
+    put_registry(st, reg);
+    Ok(())
+}
+
+/// A passed RemoveMember: the member goes, its tombstone stays, its key is retired, its
+/// validators and open votes are dropped.
+fn remove_member(
+    st: &mut TxState<'_, '_>,
+    r: &RemoveMember,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    let (member, rest) = check_remove(st, r)?;
+    st.delete(keys::member(&r.member_id));
+    st.put_u64(keys::member_tombstone(&r.member_id), ctx.height);
+    retire_key(st, &member.admin_key, &r.member_id);
+    put_registry(st, rest);
+    forget_votes(st, &r.member_id)?;
+    Ok(vec![Event::new(
+        "medledger.governance.member_removed",
+        vec![("member", r.member_id.clone())],
+    )])
+}
+
+/// A passed ChangePower: the member's validators get the new power.
+fn change_power(st: &mut TxState<'_, '_>, c: &ChangePower) -> Result<Vec<Event>, ApplyError> {
+    let reg = check_change_power(st, c)?;
+    put_registry(st, reg);
+    Ok(vec![Event::new(
+        "medledger.governance.power_changed",
+        vec![
+            ("member", c.member_id.clone()),
+            ("power", c.power.to_string()),
+        ],
+    )])
+}
+
+/// A passed ScheduleUpgrade: writes the plan, whose height must still be after this block.
+fn schedule_upgrade(
+    st: &mut TxState<'_, '_>,
+    u: &ScheduleUpgrade,
+    proposal_id: u64,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    check_upgrade(st, u)?;
+    if u.height <= ctx.height {
+        return Err(TxError::new(
+            Code::InvalidField,
+            format!(
+                "upgrade height {} is not after this block ({})",
+                u.height, ctx.height
+            ),
+        )
+        .into());
+    }
+    st.put_msg(
+        keys::upgrade_plan(),
+        &UpgradePlan {
+            name: u.name.clone(),
+            height: u.height,
+            app_version: u.app_version,
+            proposal_id,
+        },
+    );
+    Ok(vec![Event::new(
+        "medledger.governance.upgrade_scheduled",
+        vec![
+            ("name", u.name.clone()),
+            ("height", u.height.to_string()),
+            ("app_version", u.app_version.to_string()),
+        ],
+    )])
+}
+
+/// A passed GrantAuditor: writes `auditor/{did}`; the practitioner must be registered now.
+fn grant_auditor(
+    st: &mut TxState<'_, '_>,
+    g: &GrantAuditor,
+    proposal_id: u64,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    check_grant_scope(st, g)?;
+    require_practitioner(st, &g.practitioner_did)?;
+    st.put_msg(
+        keys::auditor(&g.practitioner_did),
+        &Auditor {
+            practitioner_did: g.practitioner_did.clone(),
+            scope_member: g.scope_member.clone(),
+            granted_by_proposal: proposal_id,
+            granted_height: ctx.height,
+        },
+    );
+    Ok(vec![Event::new(
+        "medledger.governance.auditor_granted",
+        vec![
+            ("did", g.practitioner_did.clone()),
+            ("scope_member", g.scope_member.clone()),
+        ],
+    )])
+}
+
+/// A passed SetWebRelease: writes `params/web-release`, which must still change the release.
+fn set_web_release(
+    st: &mut TxState<'_, '_>,
+    w: &SetWebRelease,
+    proposal_id: u64,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    check_web_release(st, w)?;
+    st.put_msg(
+        keys::web_release(),
+        &WebRelease {
+            bundle_sha256: w.bundle_sha256.clone(),
+            version: w.version.clone(),
+            height: ctx.height,
+            proposal_id,
+        },
+    );
+    Ok(vec![Event::new(
+        "medledger.governance.web_release_set",
+        vec![
+            ("bundle_sha256", hex::encode(&w.bundle_sha256)),
+            ("version", w.version.clone()),
+        ],
+    )])
+}
+
+/// A passed RevokeAuditor: deletes the grant, which must still exist.
+fn revoke_auditor(st: &mut TxState<'_, '_>, r: &RevokeAuditor) -> Result<Vec<Event>, ApplyError> {
+    require_grant(st, r)?;
+    st.delete(keys::auditor(&r.practitioner_did));
+    Ok(vec![Event::new(
+        "medledger.governance.auditor_revoked",
+        vec![("did", r.practitioner_did.clone())],
+    )])
+}
+
+/// A passed RotateAdminKey: the old key is retired, the new one owned by the member.
+fn rotate_admin_key(
+    st: &mut TxState<'_, '_>,
+    r: &RotateAdminKey,
+) -> Result<Vec<Event>, ApplyError> {
+    let mut member = check_rotate(st, r)?;
+    let new_key = require_free_key(st, &r.new_admin_key, "new_admin_key")?;
+    retire_key(st, &member.admin_key, &r.member_id);
+    st.put_msg(
+        keys::key_owner(&new_key),
+        &KeyOwner {
+            owner: Some(Owner::MemberId(r.member_id.clone())),
+        },
+    );
+    member.admin_key = new_key.to_vec();
+    st.put_msg(keys::member(&r.member_id), &member);
+    Ok(vec![Event::new(
+        "medledger.governance.admin_rotated",
+        vec![("member", r.member_id.clone())],
+    )])
 }
 
 /// A passed SetCustody: writes `params/custody`, or deletes it when both are 0 (off: absent is

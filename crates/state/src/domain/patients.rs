@@ -30,6 +30,40 @@ pub fn register(
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
     let (member, _) = acting_member(st, signer, "RegisterPatient", ctx)?;
+    let key = require_enrolment_proof(m, &member, ctx)?;
+    let id = ids::patient_id(&key);
+    require_unowned_key(st, &key)?;
+    if st.get(&keys::patient(&id))?.is_some() {
+        // The id is derived from the patient's first key; that key is retired above, so this is
+        // only reached by a store written before keys were retired. Refuse all the same.
+        return Err(TxError::new(Code::PatientExists, format!("patient {id} exists")).into());
+    }
+    count_enrolment(st, &member, ctx)?;
+    let patient = Patient {
+        id: id.clone(),
+        key: key.to_vec(),
+        registered_height: ctx.height,
+        enrolled_by: member.clone(),
+    };
+    st.put_msg(keys::patient(&id), &patient);
+    st.put_msg(
+        keys::key_owner(&key),
+        &KeyOwner {
+            owner: Some(Owner::PatientId(id.clone())),
+        },
+    );
+    Ok(vec![Event::new(
+        "medledger.patient.registered",
+        vec![("patient_id", id), ("enrolled_by", member)],
+    )])
+}
+
+/// The patient's key, which must prove possession for enrolment by `member` on this chain.
+fn require_enrolment_proof(
+    m: &RegisterPatient,
+    member: &str,
+    ctx: &BlockCtx,
+) -> Result<[u8; 32], ApplyError> {
     let key: [u8; 32] = m
         .patient_key
         .as_slice()
@@ -41,49 +75,49 @@ pub fn register(
         &m.key_proof,
         &ctx.chain_id,
         keyproof::ENROL_PATIENT,
-        &member,
+        member,
     )?;
-    let id = ids::patient_id(&key);
-    match st
-        .get_msg::<KeyOwner>(&keys::key_owner(&key))?
+    Ok(key)
+}
+
+/// Refuses a key that is, or ever was, anyone's: a patient's, a member's or a practitioner's.
+fn require_unowned_key(view: &impl StateRead, key: &[u8; 32]) -> Result<(), ApplyError> {
+    match view
+        .get_msg::<KeyOwner>(&keys::key_owner(key))?
         .and_then(|o| o.owner)
     {
-        None => {}
-        Some(Owner::PatientId(existing)) => {
-            return Err(TxError::new(
-                Code::PatientExists,
-                format!("this key is already patient {existing}"),
-            )
-            .into())
-        }
-        Some(Owner::RetiredPatientKey(old)) => {
-            return Err(TxError::new(
-                Code::KeyRetired,
-                format!("this key was patient {old}'s and was replaced; it stays retired"),
-            )
-            .into())
-        }
-        Some(Owner::RetiredMemberKey(old)) => {
-            return Err(TxError::new(
-                Code::KeyRetired,
-                format!("this key was an admin key of member {old} and was retired"),
-            )
-            .into())
-        }
-        Some(_) => {
-            return Err(TxError::new(
-                Code::KeyInUse,
-                "this key belongs to a member or practitioner",
-            )
-            .into())
-        }
+        None => Ok(()),
+        Some(Owner::PatientId(existing)) => Err(TxError::new(
+            Code::PatientExists,
+            format!("this key is already patient {existing}"),
+        )
+        .into()),
+        Some(Owner::RetiredPatientKey(old)) => Err(TxError::new(
+            Code::KeyRetired,
+            format!("this key was patient {old}'s and was replaced; it stays retired"),
+        )
+        .into()),
+        Some(Owner::RetiredMemberKey(old)) => Err(TxError::new(
+            Code::KeyRetired,
+            format!("this key was an admin key of member {old} and was retired"),
+        )
+        .into()),
+        Some(_) => Err(TxError::new(
+            Code::KeyInUse,
+            "this key belongs to a member or practitioner",
+        )
+        .into()),
     }
-    if st.get(&keys::patient(&id))?.is_some() {
-        // The id is derived from the patient's first key; that key is retired above, so this is
-        // only reached by a store written before keys were retired. Refuse all the same.
-        return Err(TxError::new(Code::PatientExists, format!("patient {id} exists")).into());
-    }
-    let quota_key = keys::enrolments(&member);
+}
+
+/// Counts one enrolment by `member` in this block (`enrolments/{member}`: the height, then the
+/// count at that height), refusing it past [`MAX_ENROLMENTS_PER_BLOCK`].
+fn count_enrolment(
+    st: &mut TxState<'_, '_>,
+    member: &str,
+    ctx: &BlockCtx,
+) -> Result<(), ApplyError> {
+    let quota_key = keys::enrolments(member);
     let (last_height, count) = st
         .get(&quota_key)?
         .and_then(|v| {
@@ -106,23 +140,7 @@ pub fn register(
     let mut quota = keys::encode_u64(ctx.height);
     quota.extend_from_slice(&keys::encode_u64(count + 1));
     st.put(quota_key, quota);
-    let patient = Patient {
-        id: id.clone(),
-        key: key.to_vec(),
-        registered_height: ctx.height,
-        enrolled_by: member.clone(),
-    };
-    st.put_msg(keys::patient(&id), &patient);
-    st.put_msg(
-        keys::key_owner(&key),
-        &KeyOwner {
-            owner: Some(Owner::PatientId(id.clone())),
-        },
-    );
-    Ok(vec![Event::new(
-        "medledger.patient.registered",
-        vec![("patient_id", id), ("enrolled_by", member)],
-    )])
+    Ok(())
 }
 
 /// The signer as a patient, or a rejection saying who may send `what`.

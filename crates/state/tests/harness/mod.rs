@@ -507,7 +507,7 @@ impl Harness {
 
     /// A message built from the input.
     fn msg(&self, r: &mut Reader<'_>) -> Msg {
-        match r.u8() % 24 {
+        match r.u8() % 26 {
             0 => Msg::RegisterPatient(pb::RegisterPatient {
                 patient_key: self.pool_pk(r),
                 key_proof: r.bytes(70).to_vec(),
@@ -697,6 +697,19 @@ impl Harness {
                 index: r.number(),
                 end: r.number(),
             }),
+            23 => Msg::RegisterSmartClient(pb::RegisterSmartClient {
+                client_id: self.text(r),
+                kid: self.text(r),
+                alg: r.enumeration(),
+                ec_point: r.bytes(100).to_vec(),
+                rsa_n: r.bytes(520).to_vec(),
+                rsa_e: r.bytes(6).to_vec(),
+                acts_for_practitioner: self.text(r),
+                scopes: self.texts(r),
+            }),
+            24 => Msg::RevokeSmartClient(pb::RevokeSmartClient {
+                client_id: self.text(r),
+            }),
             _ => Msg::SetGateway(pb::SetGateway {
                 endpoint: self.text(r),
                 box_public_key: r.bytes(40).to_vec(),
@@ -706,7 +719,7 @@ impl Harness {
     }
 
     fn action(&self, r: &mut Reader<'_>) -> Option<Action> {
-        Some(match r.u8() % 6 {
+        Some(match r.u8() % 7 {
             0 => Action::AddMember(pb::AddMember {
                 id: self.text(r),
                 name: self.text(r),
@@ -740,6 +753,10 @@ impl Harness {
                 name: self.text(r),
                 height: r.number(),
                 app_version: r.number(),
+            }),
+            5 => Action::SetWebRelease(pb::SetWebRelease {
+                bundle_sha256: r.bytes(40).to_vec(),
+                version: self.text(r),
             }),
             _ => return None,
         })

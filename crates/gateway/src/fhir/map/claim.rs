@@ -5,7 +5,7 @@ use medledger_tx::pb::{Claim, ClaimItem, ClaimStatus, SubmitClaim};
 use serde_json::{json, Map, Value};
 
 use super::read::{Issues, Treat};
-use super::time::{fhir_span, instant, not_a_date, service_date};
+use super::time::{date, fhir_span, instant, not_a_date, service_date};
 use super::{
     record_id, reference_id, Issue, Mapped, Refusal, Res, ADJUDICATION, CLAIM_INFO_SYSTEM,
     CLAIM_TYPE, LEDGER_CODE_SYSTEM, PAYMENT_TYPE, RECORD_SYSTEM,
@@ -585,6 +585,85 @@ pub fn claim_response(c: &Claim, created: u64) -> Value {
     out
 }
 
+/// R4's process priorities (`Claim.priority`, which R4 requires; the ledger records none, so
+/// every claim reads `normal`).
+const PROCESS_PRIORITY: &str = "http://terminology.hl7.org/CodeSystem/processpriority";
+
+/// The ledger's claim as the FHIR R4 Claim it records (`created` is the submitting block's
+/// time): what [`map_claim`] read, written back the way it reads it, so that the answer maps to
+/// the same `SubmitClaim` (docs/fhir.md, "Claim: ledger → FHIR").
+pub fn claim_to_fhir(c: &Claim, created: u64) -> Value {
+    let items: Vec<Value> = c
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut v = json!({
+                "sequence": i + 1,
+                "productOrService": { "coding": [{ "code": item.service_code }] },
+                "servicedDate": date(c.service_date),
+                "quantity": { "value": item.quantity },
+                "unitPrice": money(item.unit_price),
+                "net": money(item.quantity.saturating_mul(item.unit_price)),
+            });
+            if !item.modifier.is_empty() {
+                v["modifier"] = json!([{ "coding": [{ "code": item.modifier }] }]);
+            }
+            v
+        })
+        .collect();
+    let info = |category: &str, reference: Value| {
+        json!({
+            "category": { "coding": [{ "system": CLAIM_INFO_SYSTEM, "code": category }] },
+            "valueReference": reference,
+        })
+    };
+    let mut supporting: Vec<Value> = c
+        .evidence
+        .iter()
+        .map(|n| {
+            info(
+                "access-event",
+                json!({ "reference": format!("AuditEvent/{}-{n}", c.patient_id) }),
+            )
+        })
+        .chain(c.record_ids.iter().map(|r| {
+            info(
+                "record",
+                json!({ "identifier": { "system": RECORD_SYSTEM, "value": r } }),
+            )
+        }))
+        .collect();
+    for (i, s) in supporting.iter_mut().enumerate() {
+        s["sequence"] = json!(i + 1);
+    }
+    let mut out = json!({
+        "resourceType": "Claim",
+        "id": c.id,
+        "status": "active",
+        "type": { "coding": [{ "system": CLAIM_TYPE, "code": "professional" }] },
+        "use": "claim",
+        "patient": { "reference": format!("Patient/{}", c.patient_id) },
+        "billablePeriod": { "start": date(c.service_date) },
+        "created": instant(created),
+        "insurer": { "reference": format!("Organization/{}", c.insurer) },
+        "provider": { "reference": format!("Organization/{}", c.provider) },
+        "priority": { "coding": [{ "system": PROCESS_PRIORITY, "code": "normal" }] },
+        "insurance": [{
+            "sequence": 1,
+            "focal": true,
+            "coverage": { "reference": format!("Coverage/{}", c.policy_id) },
+        }],
+        "item": items,
+        "total": money(c.total_claimed),
+    });
+    // FHIR forbids empty arrays.
+    if !supporting.is_empty() {
+        out["supportingInfo"] = Value::Array(supporting);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -601,6 +680,42 @@ mod tests {
         assert!(minor_units(&json!(-1), "x").is_err());
         assert_eq!(money(1250), json!({ "value": 12.5 }));
         assert_eq!(money(7), json!({ "value": 0.07 }));
+    }
+
+    #[test]
+    fn a_ledger_claim_reads_back_as_the_claim_it_records() {
+        let (submitted, _) = claim_from_fhir(&a_claim()).unwrap();
+        let mut c = Claim {
+            id: "cl-7".into(),
+            provider: "hospital-a".into(),
+            patient_id: submitted.patient_id.clone(),
+            insurer: submitted.insurer.clone(),
+            policy_id: submitted.policy_id.clone(),
+            service_date: submitted.service_date,
+            items: submitted.items.clone(),
+            evidence: submitted.evidence.clone(),
+            record_ids: vec!["rec-9".into()],
+            total_claimed: submitted.total,
+            ..Default::default()
+        };
+        c.items[0].modifier = "25".into();
+        let v = claim_to_fhir(&c, 1_795_651_200);
+        assert_eq!(v["id"], "cl-7");
+        assert_eq!(v["created"], "2026-11-26T00:00:00Z");
+        assert_eq!(v["billablePeriod"]["start"], "2026-11-25");
+        assert_eq!(v["supportingInfo"][1]["sequence"], 2);
+        let (again, provider) = claim_from_fhir(&v).unwrap();
+        assert_eq!(provider.as_deref(), Some("hospital-a"));
+        assert_eq!(again.items[0].modifier, "25");
+        assert_eq!(again.record_ids, ["rec-9"]);
+        assert_eq!(
+            (again.patient_id, again.insurer, again.policy_id),
+            (c.patient_id, c.insurer, c.policy_id)
+        );
+        assert_eq!(
+            (again.service_date, again.total, again.evidence),
+            (c.service_date, c.total_claimed, c.evidence)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod testkit;
 mod time;
 
 pub use self::time::{date, fhir_span, instant, parse_time, Edge, FhirSpan, Precision};
-pub use claim::{claim_from_fhir, claim_response, map_claim, minor_units, money};
+pub use claim::{claim_from_fhir, claim_response, claim_to_fhir, map_claim, minor_units, money};
 pub use consent::{
     consent_from_fhir, consent_to_fhir, grantee_reference, map_consent, purpose_code,
     ConsentIntent, STUDY_EXTENSION,
