@@ -94,11 +94,6 @@ impl ListDigest {
     }
 }
 
-/// Whether `list` keeps a digest (the lists a patient asks to see whole).
-pub fn has_digest(list: &List<'_>) -> bool {
-    list.digest_key().is_some()
-}
-
 /// SHA-256 of the part of an entry the chain covers (see the module documentation).
 pub fn leaf_hash(list: &List<'_>, value: &[u8]) -> Option<[u8; 32]> {
     match list {
