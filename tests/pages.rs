@@ -131,7 +131,7 @@ pub(crate) fn open_patient(tab: &Tab, base: &str, key_json: &str, patient_id: &s
 
 /// Makes the page's `window.confirm` answer yes, remembering the question in
 /// `window.__confirmed` (a real dialog would block the DevTools session).
-pub(crate) fn accept_confirm(tab: &Tab) {
+fn accept_confirm(tab: &Tab) {
     assert_eq!(
         eval(
             tab,
@@ -139,6 +139,27 @@ pub(crate) fn accept_confirm(tab: &Tab) {
         ),
         "ok"
     );
+}
+
+/// Clicks the button `selector` finds, answers its confirmation dialog with yes, and returns the
+/// question asked. A click that lands while the page re-renders its tables (at each new certified
+/// height, which can move the button under the pointer on a busy machine) asks nothing: it is
+/// clicked again, on the button found anew, until the page asks.
+pub(crate) fn click_and_confirm(tab: &Tab, selector: &str) -> String {
+    accept_confirm(tab);
+    for _ in 0..5 {
+        click(tab, selector);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let asked = eval(tab, "window.__confirmed");
+            if !asked.is_empty() {
+                return asked;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("click {selector}: the page asked nothing; clicking again");
+    }
+    panic!("clicking {selector} never asked for a confirmation");
 }
 
 /// The status line's text and kind (`ok`, `warn`, `error`, `info`).
@@ -732,12 +753,8 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
         crate::hapi::assert_valid(&[("the patient page's FHIR download".into(), bundle)]);
         // The patient revokes with a click (and confirms); the page says so once the ledger
         // proves it.
-        accept_confirm(&tab);
-        click(&tab, "tr.consent-row button.revoke");
-        assert!(
-            eval(&tab, "window.__confirmed").starts_with("Revoke consent c-1"),
-            "the revoke asked for confirmation"
-        );
+        let asked = click_and_confirm(&tab, "tr.consent-row button.revoke");
+        assert!(asked.starts_with("Revoke consent c-1"), "the revoke asked for confirmation: {asked}");
         wait_for(
             &tab,
             "the revoked consent",
@@ -880,8 +897,8 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
         // The tampered row makes the banner red, never "every access … verified".
         let v = eval(&tab, "(() => { const v = document.querySelector('#verdict'); return v.getAttribute('data-verdict') + '|' + v.textContent })()");
         assert!(v.starts_with("error|") && !v.contains("every access to your data, verified"), "{v}");
-        accept_confirm(&tab);
-        click(&tab, &button);
+        let asked = click_and_confirm(&tab, &button);
+        assert!(asked.starts_with(&format!("Revoke consent {d}")), "{asked}");
         wait_for(
             &tab,
             "the dropped revoke, not confirmed",

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg};
 
-use crate::pages::{accept_confirm, browser, click, eval, open_patient, wait_for};
+use crate::pages::{browser, click, click_and_confirm, eval, open_patient, wait_for};
 use crate::support::{self, TestNet};
 
 /// The release hash the `medledger` binary embeds (`medledger web hash`).
@@ -177,10 +177,9 @@ async fn the_gateway_serves_only_the_approved_release_and_the_page_remembers_an_
         assert_eq!(eval(&tab, "document.querySelector('#unlock-box').hidden"), "true");
 
         // Forget it: gone from IndexedDB, and the next visit offers nothing to unlock.
-        accept_confirm(&tab);
-        click(&tab, "#key-forget");
+        let asked = click_and_confirm(&tab, "#key-forget");
+        assert!(asked.contains("Forget"), "{asked}");
         wait_for(&tab, "the key forgotten", "document.querySelector('#forget-box').hidden && document.querySelector('#forget-msg').textContent", Duration::from_secs(10));
-        assert!(eval(&tab, "window.__confirmed").contains("Forget"));
         assert_eq!(stored_key(&tab), "");
         tab.navigate_to(&format!("{g}/patient")).unwrap();
         tab.wait_until_navigated().unwrap();
