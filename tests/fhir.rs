@@ -140,48 +140,66 @@ fn consent_for(patient: &str, grantee: &str, class: &str, purpose: &str) -> Valu
 /// the app hash of the verified state in the same `meta` (and that a changed value fails), with
 /// that state's height.
 fn proven_value(resource: &Value) -> (Vec<u8>, u64) {
-    let ext = resource["meta"]["extension"].as_array().unwrap();
-    let by_url = |url: &str| {
-        ext.iter()
-            .find(|e| e["url"] == url)
-            .unwrap_or_else(|| panic!("no {url} in {resource}"))["extension"]
-            .as_array()
-            .unwrap()
-            .clone()
-    };
-    let field = |parts: &[Value], n: &str| {
-        parts
-            .iter()
-            .find(|e| e["url"] == n)
-            .unwrap_or_else(|| panic!("no {n} in {resource}"))
-            .clone()
-    };
-    let state = by_url(medledger_query::export::VERIFIED_STATE_EXTENSION_URL);
-    let app_hash = hex::decode(field(&state, "appHash")["valueString"].as_str().unwrap()).unwrap();
-    let height: u64 = field(&state, "height")["valueString"]
+    let state = meta_extension(
+        resource,
+        medledger_query::export::VERIFIED_STATE_EXTENSION_URL,
+    );
+    let app_hash = hex::decode(part(&state, "appHash")["valueString"].as_str().unwrap()).unwrap();
+    let height: u64 = part(&state, "height")["valueString"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
-    let proof = by_url("urn:medledger:fhir:StructureDefinition:ics23-proof");
-    let key = field(&proof, "key")["valueString"]
+    (proven_against(resource, &app_hash), height)
+}
+
+/// The parts of the `meta` extension `url` of `resource`.
+fn meta_extension(resource: &Value, url: &str) -> Vec<Value> {
+    resource["meta"]["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["url"] == url)
+        .unwrap_or_else(|| panic!("no {url} in {resource}"))["extension"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The part `name` of an extension's parts.
+pub(crate) fn part(parts: &[Value], name: &str) -> Value {
+    parts
+        .iter()
+        .find(|e| e["url"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {parts:?}"))
+        .clone()
+}
+
+/// The state value a resource's proof extension carries, after checking its ICS23 proof against
+/// `app_hash` (and that a changed value fails).
+pub(crate) fn proven_against(resource: &Value, app_hash: &[u8]) -> Vec<u8> {
+    let proof = meta_extension(
+        resource,
+        "urn:medledger:fhir:StructureDefinition:ics23-proof",
+    );
+    let key = part(&proof, "key")["valueString"]
         .as_str()
         .unwrap()
         .as_bytes()
         .to_vec();
     let b64 = |n: &str| {
-        Base64::decode_vec(field(&proof, n)["valueBase64Binary"].as_str().unwrap()).unwrap()
+        Base64::decode_vec(part(&proof, n)["valueBase64Binary"].as_str().unwrap()).unwrap()
     };
     let value = b64("value");
     let p = ics23::CommitmentProof::decode(b64("proof").as_slice()).unwrap();
     assert_eq!(
-        medledger_query::verify(&app_hash, &key, Some(&value), &p).unwrap(),
+        medledger_query::verify(app_hash, &key, Some(&value), &p).unwrap(),
         medledger_query::Proven::Present(value.clone())
     );
     let mut tampered = value.clone();
     tampered[0] ^= 1;
-    assert!(medledger_query::verify(&app_hash, &key, Some(&tampered), &p).is_err());
-    (value, height)
+    assert!(medledger_query::verify(app_hash, &key, Some(&tampered), &p).is_err());
+    value
 }
 
 fn issue_code(v: &Value) -> &str {
@@ -338,6 +356,25 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     let app_hash = hex::decode(app_hash).unwrap();
     let event = &audit["entry"][0]["resource"];
     assert_eq!(event["entity"][1]["what"]["identifier"]["value"], "visit-1");
+    // IHE BALP: a RESTful read, by hospital-a's system (the client agent, at the endpoint it
+    // published on chain).
+    assert_eq!(
+        event["type"]["system"],
+        "http://terminology.hl7.org/CodeSystem/audit-event-type"
+    );
+    assert_eq!(event["type"]["code"], "rest");
+    assert_eq!(
+        event["subtype"],
+        json!([{ "system": "http://hl7.org/fhir/restful-interaction", "code": "read", "display": "read" }])
+    );
+    let client = event["agent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"]["coding"][0]["code"] == "110153")
+        .unwrap_or_else(|| panic!("no BALP client agent in {event}"));
+    assert_eq!(client["who"]["identifier"]["value"], "hospital-a");
+    assert_eq!(client["network"], json!({ "address": gw(0), "type": "5" }));
     let proof = &event["meta"]["extension"][0]["extension"];
     let field = |n: &str| {
         proof
@@ -380,6 +417,13 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     let (s, one) = f.get(&format!("/fhir/AuditEvent/{pid}-0")).await;
     assert_eq!(s, 200, "{one}");
     assert_eq!(one["entity"][1]["what"]["identifier"]["value"], "visit-1");
+    assert_eq!(
+        (
+            one["type"]["code"].clone(),
+            one["subtype"][0]["code"].clone()
+        ),
+        (json!("rest"), json!("read"))
+    );
     // A patient without history: a complete, proven empty answer (no empty FHIR strings).
     let nobody = medledger_tx::ids::patient_id(&[5; 32]);
     // A patient hospital-a has no relation with (never enrolled, no consent, no coverage).
@@ -668,9 +712,57 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
     let visit = r.attribute("index").unwrap().to_string();
+    // A care team is the provider's own practitioners: a DID of no practitioner of hospital-a
+    // is refused by the ledger (nothing is stored), whoever signs.
+    let mut stranger_team = claim.clone();
+    stranger_team["careTeam"] = json!([{ "sequence": 1, "provider": { "identifier": {
+        "system": "urn:ietf:rfc:3986", "value": medledger_tx::ids::practitioner_did(&[1; 32]) } } }]);
+    let (s, oo) = GatewayClient::new(&gw(0), hospital.clone())
+        .send_raw(
+            "POST",
+            "/fhir/Claim",
+            stranger_team.to_string().into_bytes(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let oo: Value = serde_json::from_slice(&oo).unwrap();
+    assert_eq!(s, 403, "{oo}");
+    assert_eq!(issue_code(&oo), "CARE_TEAM_NOT_OF_PROVIDER", "{oo}");
+    // A preauthorization of tomorrow's visit: no evidence yet, recorded PENDING for the insurer.
+    let tomorrow = medledger_query::export::utc_date(now_secs() + 86_400);
+    let mut preauth = claim.clone();
+    preauth["use"] = json!("preauthorization");
+    preauth["item"][0]["servicedDate"] = json!(tomorrow);
+    if let Some(o) = preauth.as_object_mut() {
+        o.remove("supportingInfo");
+    }
+    let (s, answer) = GatewayClient::new(&gw(0), hospital.clone())
+        .send_raw("POST", "/fhir/Claim", preauth.to_string().into_bytes(), &[])
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(s, 201, "{answer}");
+    assert_eq!(
+        (answer["use"].clone(), answer["outcome"].clone()),
+        (json!("preauthorization"), json!("queued")),
+        "{answer}"
+    );
+    f.emitted
+        .lock()
+        .unwrap()
+        .push(("POST /fhir/Claim (preauthorization)".into(), answer.clone()));
     let mut by_doctor = claim.clone();
     by_doctor["supportingInfo"][0]["valueReference"]["reference"] =
         json!(format!("AuditEvent/{pid}-{visit}"));
+    // With its diagnoses (ICD-10) and its care team: the physician themself, by DID.
+    by_doctor["diagnosis"] = json!([
+        { "sequence": 1, "diagnosisCodeableConcept": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J45.909" }] } },
+        { "sequence": 2, "diagnosisCodeableConcept": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.65" }] } },
+    ]);
+    by_doctor["careTeam"] = json!([{ "sequence": 1,
+        "provider": { "identifier": { "system": "urn:ietf:rfc:3986", "value": did } } }]);
+    by_doctor["item"][0]["diagnosisSequence"] = json!([1, 2]);
     by_doctor["item"][0]["modifier"] =
         json!([{ "coding": [{ "system": "http://www.ama-assn.org/go/cpt", "code": "25" }] }]);
     let doctor_gw = GatewayClient::new(&gw(0), doctor.clone());
@@ -707,6 +799,12 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         doctors_claim.submitted_by, did,
         "the chain names the physician"
     );
+    assert_eq!(doctors_claim.diagnoses, ["J45.909", "E11.65"]);
+    assert_eq!(
+        doctors_claim.care_team.as_slice(),
+        std::slice::from_ref(&did)
+    );
+    let doctors_claim_id = doctors_claim.id.clone();
 
     // The patient revokes through FHIR: an inactive Consent with the id.
     let mut revoke = created.clone();
@@ -751,6 +849,17 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
             medledger_query::export::VERIFIED_STATE_EXTENSION_URL
         );
     }
+    // The physician's claim reads back with its diagnoses and care team.
+    let (s, cl) = f.get(&format!("/fhir/Claim/{doctors_claim_id}")).await;
+    assert_eq!(s, 200, "{cl}");
+    assert_eq!(
+        cl["diagnosis"][1]["diagnosisCodeableConcept"]["coding"][0]["code"],
+        "E11.65"
+    );
+    assert_eq!(
+        cl["careTeam"][0]["provider"]["identifier"]["value"],
+        did.as_str()
+    );
     let (s, oo) = f
         .get_as(&lab_token, &format!("/fhir/Claim/{claim_id}"))
         .await;

@@ -76,6 +76,7 @@ fn claim(patient: &str, items: Vec<ClaimItem>, record: &str, visit: &pb::AccessE
         record_ids: vec![record.into()],
         total,
         evidence: vec![visit.index],
+        ..Default::default()
     })
 }
 

@@ -162,6 +162,32 @@ pub(crate) fn click_and_confirm(tab: &Tab, selector: &str) -> String {
     panic!("clicking {selector} never asked for a confirmation");
 }
 
+/// With `MEDLEDGER_SCREENSHOTS=DIR` set, saves what the page shows, `selector` scrolled to the
+/// top, as `DIR/name` (PNG): the README's screenshots are taken this way (README, "The pages").
+pub(crate) fn screenshot(tab: &Tab, name: &str, selector: &str) {
+    let Some(dir) = std::env::var_os("MEDLEDGER_SCREENSHOTS") else {
+        return;
+    };
+    eval(
+        tab,
+        &format!(
+            "document.querySelector({})?.scrollIntoView()",
+            serde_json::Value::String(selector.into())
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let png = tab
+        .capture_screenshot(
+            headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption::Png,
+            None,
+            None,
+            true,
+        )
+        .expect("a screenshot");
+    let path = std::path::Path::new(&dir).join(name);
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
 /// The status line's text and kind (`ok`, `warn`, `error`, `info`).
 fn status(tab: &Tab) -> String {
     eval(
@@ -183,7 +209,7 @@ fn axe_source() -> &'static str {
 
 /// Runs axe-core in the page as it is now (`state` names it in a failure): no violation of any
 /// rule axe runs by default (WCAG 2 A and AA, best practices).
-fn assert_accessible(tab: &Tab, state: &str) {
+pub(crate) fn assert_accessible(tab: &Tab, state: &str) {
     let loaded = eval(tab, "typeof window.axe === 'object'");
     if loaded != "true" {
         tab.evaluate(&format!("{};0", axe_source()), false).unwrap();
@@ -674,6 +700,7 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
             "1",
             "newest first"
         );
+        screenshot(&tab, "patient-page.png", "tr.access-row");
         let words = eval(
             &tab,
             "[...document.querySelectorAll('tr.access-row')].map(r => r.innerText.replace(/\\s+/g, ' ')).join(' || ')",
@@ -833,6 +860,7 @@ async fn the_patient_signs_in_grants_sees_reads_live_revokes_and_tampering_or_dr
         assert_eq!(verified, "yes", "{}", status(&tab));
         assert_eq!(eval(&tab, ROW_VERIFIED), "yes");
         assert_accessible(&tab, "auditor page, a patient verified");
+        screenshot(&tab, "auditor-page.png", "#result");
         click(&tab, "#download-csv");
         wait_for(
             &tab,

@@ -105,5 +105,13 @@ export const CODE_NAMES: Record<number, string> = {
   137: 'BAD_RELEASE_HASH',
   138: 'BAD_RELEASE_VERSION',
   139: 'RELEASE_UNCHANGED',
+  140: 'BAD_PATIENT_BOX_KEY',
+  141: 'NOT_OWN_PATIENT_ID',
+  142: 'PATIENT_ONLY',
+  143: 'NO_PATIENT_BOX_KEY',
+  144: 'PATIENT_PURPOSE_ONLY',
+  145: 'BAD_DIAGNOSIS_CODE',
+  146: 'CARE_TEAM_NOT_OF_PROVIDER',
+  147: 'PREAUTHORIZATION_NOT_PAYABLE',
 };
 export const codeName = (code: number): string => CODE_NAMES[code] ?? `CODE_${code}`;

@@ -34,15 +34,16 @@ test('each advance of the certified height is reported once; errors flip the sta
   assert.deepEqual(sleeps, [2000, 2000, 2000, 4000, 8000, 2000, 2000, 2000]);
 });
 
-test('the pages open no WebSocket and their CSP allows none', () => {
-  for (const f of ['../src/ui/live.ts', '../src/ui/patient.ts', '../src/ui/common.ts']) {
+test('the pages open no WebSocket; the auditor connects only to its gateway, the patient page also to the holders of its records', () => {
+  for (const f of ['../src/ui/live.ts', '../src/ui/patient.ts', '../src/ui/common.ts', '../src/ui/mydata.ts']) {
     assert.doesNotMatch(readFileSync(new URL(f, import.meta.url), 'utf8'), /new WebSocket|rpc_websocket/);
   }
-  for (const f of ['../pages/patient.html', '../pages/auditor.html']) {
-    const csp = /Content-Security-Policy" content="([^"]+)"/.exec(readFileSync(new URL(f, import.meta.url), 'utf8'))?.[1] ?? '';
-    assert.match(csp, /connect-src 'self';/);
-    assert.doesNotMatch(csp, /ws:|wss:/);
-  }
+  const csp = (f: string) => /Content-Security-Policy" content="([^"]+)"/.exec(readFileSync(new URL(f, import.meta.url), 'utf8'))?.[1] ?? '';
+  assert.match(csp('../pages/auditor.html'), /connect-src 'self';/);
+  // "My data" asks the other gateways that keep a record (their addresses proven on the ledger)
+  // for their share of its key: the patient page may connect to http(s) origins, nothing else.
+  assert.match(csp('../pages/patient.html'), /connect-src 'self' https: http:;/);
+  for (const f of ['../pages/patient.html', '../pages/auditor.html']) assert.doesNotMatch(csp(f), /ws:|wss:|\*/);
 });
 
 test('server-sent events are parsed whole, comments skipped, the unfinished rest kept', () => {

@@ -37,3 +37,10 @@ test('an unverified name is not shown: the id is, marked', () => {
   assert.deepEqual(partyWords(gone, 'lab-y'), { main: 'lab-y', detail: 'name not permitted', verified: false, denied: true });
   assert.equal(partyWords(new Map(), 'lab-z').main, 'lab-z');
 });
+
+test("the patient's own download reads as You; another patient's id is not taken for you", () => {
+  const book: NameBook = new Map();
+  assert.deepEqual(readerWords(book, 'pt-1', '', 'pt-1'), { main: 'You', detail: 'your own copy', verified: true, denied: false });
+  assert.equal(readerWords(book, 'pt-2', '', 'pt-1').main, 'pt-2');
+  assert.equal(readerWords(book, 'pt-1', DID, 'pt-1').main, DID);
+});

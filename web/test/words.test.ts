@@ -31,6 +31,7 @@ test('why: every purpose the proto names has words', () => {
   }
   assert.equal(purposeWords('TREAT'), 'Treatment');
   assert.equal(purposeWords('HRESCH'), 'Research');
+  assert.equal(purposeWords('PATRQT'), 'Your own copy (you asked for it)');
   assert.equal(purposeWords('UNSPECIFIED'), 'UNSPECIFIED');
 });
 

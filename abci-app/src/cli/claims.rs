@@ -119,6 +119,7 @@ impl SubmitClaimArgs {
             record_ids: self.records,
             total,
             evidence: self.evidence,
+            ..Default::default()
         }))
     }
 }

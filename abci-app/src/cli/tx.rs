@@ -127,6 +127,10 @@ pub enum PatientTx {
     /// Recover a lost key: sign with the new key (--from) and attach guardians' approvals
     /// (from `medledger guardian approve`).
     Recover(PatientRecoverArgs),
+    /// Register (or replace) the patient's X25519 box key, derived from the signing key's seed
+    /// (docs/vault.md, "The patient's own copy"): holders seal key shares to it for the
+    /// patient's own reads (`vault get --patient-key`). Signed by the patient's own key.
+    BoxKey,
 }
 
 impl PatientTx {
@@ -137,6 +141,7 @@ impl PatientTx {
             PatientTx::Guardians(a) => a.into_msg(cx.keyring),
             PatientTx::Rotate(a) => a.into_msg(cx).await,
             PatientTx::Recover(a) => a.into_msg(cx.key),
+            PatientTx::BoxKey => patient_box_key_msg(cx).await,
         }
     }
 }
@@ -220,6 +225,18 @@ impl PatientRotateArgs {
             new_key_proof,
         }))
     }
+}
+
+/// `tx patient box-key`: the signer's own patient id (from the ledger: a rotated key's patient
+/// id is its first key's) and the box key derived from the signing key's seed.
+async fn patient_box_key_msg(cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
+    let patient_id = cx.proof_ctx(ProofSubject::Patient).await?.subject;
+    let box_key = medledger_vault::share::patient_box_key(&cx.key.to_bytes())
+        .map_err(|e| anyhow::anyhow!("deriving the box key: {e}"))?;
+    Ok(Msg::RegisterPatientBoxKey(pb::RegisterPatientBoxKey {
+        patient_id,
+        box_key: box_key.public_bytes().to_vec(),
+    }))
 }
 
 /// `tx patient recover`.
@@ -463,6 +480,8 @@ pub enum PurposeArg {
     Hoperat,
     /// Research.
     Hresch,
+    /// Patient requested: the patient's own read (signed by the patient's key; no consent).
+    Patrqt,
 }
 
 impl From<PurposeArg> for Purpose {
@@ -473,6 +492,7 @@ impl From<PurposeArg> for Purpose {
             PurposeArg::Hpaymt => Purpose::Hpaymt,
             PurposeArg::Hoperat => Purpose::Hoperat,
             PurposeArg::Hresch => Purpose::Hresch,
+            PurposeArg::Patrqt => Purpose::Patrqt,
         }
     }
 }

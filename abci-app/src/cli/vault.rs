@@ -129,15 +129,31 @@ impl VaultPutArgs {
 /// `vault get`.
 #[derive(Debug, Args)]
 pub struct VaultGetArgs {
-    /// Node and signer.
+    /// The node.
     #[command(flatten)]
-    common: VaultCommon,
+    node: NodeArgs,
+    /// Name of the signing key (a member's admin or practitioner).
+    #[arg(
+        long,
+        required_unless_present = "patient_key",
+        conflicts_with = "patient_key"
+    )]
+    from: Option<String>,
+    /// The patient's own read: the patient's key file (the keyring's JSON, e.g.
+    /// <home>/keys/NAME.json). The read is logged as the patient's (purpose PATRQT) and each
+    /// holder seals its share to the patient's box key, derived from this key
+    /// (`tx patient box-key` registers it).
+    #[arg(long = "patient-key", value_name = "KEYFILE")]
+    patient_key: Option<PathBuf>,
+    /// Record id (or give it as `--record`).
+    #[arg(value_name = "RECORD", required_unless_present = "record_flag")]
+    record_pos: Option<String>,
     /// Record id.
-    #[arg(long)]
-    record: String,
-    /// Purpose of use.
-    #[arg(long, value_enum)]
-    purpose: PurposeArg,
+    #[arg(long = "record", value_name = "RECORD", conflicts_with = "record_pos")]
+    record_flag: Option<String>,
+    /// Purpose of use (a member's read; a patient's own read is PATRQT).
+    #[arg(long, value_enum, required_unless_present = "patient_key")]
+    purpose: Option<PurposeArg>,
     /// Write the record here (default: stdout).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -170,17 +186,35 @@ struct GetAnswer {
 
 impl VaultGetArgs {
     /// Commits the access, has the custodian's gateway release the record to the reader
-    /// member's box key, opens it and writes it out.
+    /// member's box key (a patient's own read: the patient's box key), opens it and writes it
+    /// out.
     pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
         let out = ctx.out;
-        let (key, client) = self.common.signer(ctx)?;
-        let Some(anchor) = anchored(&client, &self.record, out).await? else {
+        let client = Client::new(&self.node.node)?;
+        let record = self
+            .record_pos
+            .clone()
+            .or_else(|| self.record_flag.clone())
+            .context("name the record")?;
+        let (key, chain_id, box_key, purpose) = match (&self.patient_key, &self.from) {
+            (Some(file), _) => {
+                let key = medledger_client::keyring::load_key_file(file)?;
+                let (chain_id, box_key) = patient_reader_keys(&client, &key).await?;
+                (key, chain_id, box_key, Purpose::Patrqt)
+            }
+            (None, Some(from)) => {
+                let key = ctx.keyring.get(from)?;
+                let (pctx, box_key) =
+                    reader_keys(ctx, &client, &key, self.box_key.as_ref()).await?;
+                let purpose = self.purpose.context("name the --purpose of the read")?;
+                (key, pctx.chain_id, box_key, Purpose::from(purpose))
+            }
+            (None, None) => anyhow::bail!("give --from KEY or --patient-key KEYFILE"),
+        };
+        let Some(anchor) = anchored(&client, &record, out).await? else {
             return Ok(Exit::Refused);
         };
-        let (pctx, box_key) = reader_keys(ctx, &client, &key, self.box_key.as_ref()).await?;
-        let purpose = Purpose::from(self.purpose);
-        let fetched = match fetch(&client, &key, &pctx.chain_id, &box_key, &anchor, purpose).await?
-        {
+        let fetched = match fetch(&client, &key, &chain_id, &box_key, &anchor, purpose).await? {
             Ok(f) => f,
             Err(e) => return refused(e, out),
         };
@@ -514,6 +548,18 @@ struct Fetched {
     plain: Vec<u8>,
     endpoint: String,
     holders_used: Vec<String>,
+}
+
+/// What a patient needs to read their own records: the chain id, and the box key derived from
+/// the patient's signing seed (the one `tx patient box-key` registers).
+async fn patient_reader_keys(
+    client: &Client,
+    key: &ed25519_dalek::SigningKey,
+) -> anyhow::Result<(String, medledger_vault::share::MemberBoxKey)> {
+    let chain_id = client.chain_id().await?;
+    let box_key = medledger_vault::share::patient_box_key(&key.to_bytes())
+        .map_err(|e| anyhow::anyhow!("deriving the patient's box key: {e}"))?;
+    Ok((chain_id, box_key))
 }
 
 /// What a reader needs to read records: the chain and member of the signing key (from the

@@ -81,13 +81,7 @@ impl Keyring {
                 path.display()
             )
         })?;
-        let file: KeyFile = serde_json::from_slice(&bytes)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let seed: [u8; 32] = hex::decode(&file.secret_key)
-            .ok()
-            .and_then(|s| s.try_into().ok())
-            .with_context(|| format!("{}: secret_key is not 64 hex characters", path.display()))?;
-        Ok(SigningKey::from_bytes(&seed))
+        key_of(&path, &bytes)
     }
 
     /// Names of all keys, sorted.
@@ -107,6 +101,24 @@ impl Keyring {
         names.sort();
         Ok(names)
     }
+}
+
+/// Loads a key file of the keyring's format ([`KeyFile`]) from anywhere: a patient's own key
+/// file (`vault get --patient-key`).
+pub fn load_key_file(path: &Path) -> anyhow::Result<SigningKey> {
+    let bytes = fs::read(path).with_context(|| format!("reading key file {}", path.display()))?;
+    key_of(path, &bytes)
+}
+
+/// The signing key of a [`KeyFile`]'s bytes (`path` names it in errors).
+fn key_of(path: &Path, bytes: &[u8]) -> anyhow::Result<SigningKey> {
+    let file: KeyFile =
+        serde_json::from_slice(bytes).with_context(|| format!("reading {}", path.display()))?;
+    let seed: [u8; 32] = hex::decode(&file.secret_key)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .with_context(|| format!("{}: secret_key is not 64 hex characters", path.display()))?;
+    Ok(SigningKey::from_bytes(&seed))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

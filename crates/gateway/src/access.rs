@@ -68,7 +68,7 @@ pub fn scope(key: &[u8]) -> Scope<'_> {
         | "policy" | "practitioner" | "params" | "auditor" => Scope::Public,
         "keyowner" | "seq" | "nonce" if !first.is_empty() => Scope::OwnKey(first),
         "patient" | "patient-consents" | "grants" | "access" | "guardians" | "coverage"
-        | "patient-records" | "evidence" | "guardian-change"
+        | "patient-records" | "evidence" | "guardian-change" | "patient-box-key"
             if !first.is_empty() =>
         {
             Scope::Patient(first)

@@ -9,6 +9,9 @@
 //! Events are an unproven hint of *when* to look: what the page shows it still reads and verifies
 //! itself, and it keeps a slow poll of the certified height in case a node hides events.
 //!
+//! The same watcher hands each such block to the FHIR Subscriptions
+//! ([`crate::fhir::subscription::on_block`]): it also runs while a subscription is active.
+//!
 //! Bounded: at most [`MAX_STREAMS`] streams, [`MAX_STREAMS_PER_KEY`] per key (429 beyond), each
 //! closed after [`STREAM_LIFETIME`] (the page reconnects, and is authorized again).
 
@@ -101,30 +104,55 @@ impl Live {
     }
 }
 
-/// One watcher run: the patients named by each block since the last run, sent to the streams.
-/// Does nothing (and forgets where it was) while no stream is open.
-pub(crate) async fn watch(st: &State) -> anyhow::Result<()> {
+/// Makes the watcher look at every block after `height` (if it is not already looking): a
+/// stream or subscription that starts now misses no block however late the next run comes.
+pub(crate) fn start_at(st: &State, height: u64) {
+    if let Ok(mut c) = st.live.checked_to.lock() {
+        c.get_or_insert(height);
+    }
+}
+
+/// Sends `t` to the streams, and to the subscriptions when `subscribed`.
+fn touched(st: &Arc<State>, t: Touched, subscribed: bool) {
+    let t = Arc::new(t);
+    if subscribed {
+        crate::fhir::subscription::on_block(st, &t);
+    }
+    let _ = st.live.tx.send(t);
+}
+
+/// One watcher run: the patients named by each block since the last run, sent to the streams
+/// and the subscriptions. Does nothing (and forgets where it was) while no stream is open and
+/// no subscription is active.
+pub(crate) async fn watch(st: &Arc<State>) -> anyhow::Result<()> {
     let live = &st.live;
-    if live.tx.receiver_count() == 0 {
-        // (A stream that opens next sets where the watcher starts.)
+    let subscribed = st.subscriptions.any_active();
+    if live.tx.receiver_count() == 0 && !subscribed {
+        // (A stream or subscription that starts next sets where the watcher starts.)
         if let Ok(mut c) = live.checked_to.lock() {
             *c = None;
         }
         return Ok(());
     }
     let latest = st.latest_block_height().await?;
-    let from = live
+    let checked = *live
         .checked_to
         .lock()
-        .map_err(|_| anyhow::anyhow!("live watcher poisoned"))?
-        .unwrap_or(latest);
+        .map_err(|_| anyhow::anyhow!("live watcher poisoned"))?;
+    let from = checked.unwrap_or(latest);
     let mut h = from;
-    if latest.saturating_sub(from) > MAX_BLOCKS_PER_RUN {
+    if latest.saturating_sub(from) > MAX_BLOCKS_PER_RUN || (checked.is_none() && subscribed) {
+        // Blocks were skipped (or, at start, never seen: subscriptions stored before a
+        // restart): every stream re-reads, every subscription looks for what is new.
         h = latest;
-        let _ = live.tx.send(Arc::new(Touched {
-            height: latest,
-            patients: None,
-        }));
+        touched(
+            st,
+            Touched {
+                height: latest,
+                patients: None,
+            },
+            subscribed,
+        );
     }
     while h < latest {
         h += 1;
@@ -143,10 +171,14 @@ pub(crate) async fn watch(st: &State) -> anyhow::Result<()> {
             }
         }
         if !patients.is_empty() {
-            let _ = live.tx.send(Arc::new(Touched {
-                height: h,
-                patients: Some(patients),
-            }));
+            touched(
+                st,
+                Touched {
+                    height: h,
+                    patients: Some(patients),
+                },
+                subscribed,
+            );
         }
         if let Ok(mut c) = live.checked_to.lock() {
             *c = Some(h);
@@ -199,11 +231,7 @@ pub(crate) async fn stream(
     // is never skipped however late the watcher's next run comes.
     if st.live.checked_to.lock().is_ok_and(|c| c.is_none()) {
         match st.latest_block_height().await {
-            Ok(h) => {
-                if let Ok(mut c) = st.live.checked_to.lock() {
-                    c.get_or_insert(h);
-                }
-            }
+            Ok(h) => start_at(&st, h),
             Err(e) => {
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

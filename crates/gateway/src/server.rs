@@ -59,10 +59,14 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         // CORS for /fhir: preflights are answered inside the per-address limit (they count),
         // the origin headers are added outside it (a 429 is readable by the app it throttles).
         .layer(axum::middleware::from_fn(crate::fhir::cors_preflight))
+        // CORS for `GET /records/{id}` (the patient page asks every holder for its share), laid
+        // out as for /fhir.
+        .layer(axum::middleware::from_fn(crate::records::cors_preflight))
         .layer(axum::middleware::from_fn_with_state(
             per_ip,
             crate::auth::per_ip_limit,
         ))
         .layer(axum::middleware::from_fn(crate::fhir::cors_headers))
+        .layer(axum::middleware::from_fn(crate::records::cors_headers))
         .with_state(state)
 }

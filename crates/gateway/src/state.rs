@@ -40,6 +40,8 @@ pub(crate) struct State {
     pub(crate) submit_lock: tokio::sync::Mutex<()>,
     /// The pages' live streams ([`crate::live`]).
     pub(crate) live: crate::live::Live,
+    /// FHIR Subscriptions and their deliveries ([`crate::fhir::subscription`]).
+    pub(crate) subscriptions: crate::fhir::subscription::Subscriptions,
     /// Records stored for a person who has not yet signed their anchor: signer → (record id,
     /// the prepared anchor's `valid_until`). Bounds what one key can make the gateway hold.
     pub(crate) awaiting: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], Awaiting>>,
@@ -87,6 +89,7 @@ impl State {
             .build()
             .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         let genesis_members = genesis_member_ids(&config.genesis_json)?;
+        let subscriptions = crate::fhir::subscription::Subscriptions::load(&store);
         Ok(State {
             member_id: config.member_id,
             signing_key: config.signing_key,
@@ -109,6 +112,7 @@ impl State {
             submit_lock: tokio::sync::Mutex::new(()),
             awaiting: Default::default(),
             live: Default::default(),
+            subscriptions,
             box_key: config.box_key,
             genesis_members,
         })

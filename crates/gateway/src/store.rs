@@ -7,6 +7,7 @@
 //! records/<hex id>.sealed   the sealed record encoding (docs/vault.md), ciphertext only
 //! records/<hex id>.json     metadata: patient, type, version, content hash, size, key id, state
 //! keys/<hex id>.key         the 81-byte wrapped data key (under the member's KEK)
+//! subscriptions/<hex id>.json  a FHIR Subscription and where its deliveries stand
 //! ```
 //!
 //! With `--store s3://…` the `.sealed` files are objects `<prefix>/records/<hex id>.sealed` in
@@ -123,6 +124,8 @@ pub struct Store {
     records: PathBuf,
     keys: PathBuf,
     released: PathBuf,
+    /// FHIR Subscriptions (`crate::fhir::subscription`), one JSON file each.
+    subscriptions: PathBuf,
     /// Where the sealed bytes go: `records/` above, or an object store.
     sealed: sealed::Sealed,
 }
@@ -185,7 +188,9 @@ impl Store {
         let records = data_dir.join("records");
         let keys = data_dir.join("keys");
         let released = data_dir.join("released");
+        let subscriptions = data_dir.join("subscriptions");
         create_private_dir(data_dir)?;
+        create_private_dir(&subscriptions)?;
         create_private_dir(&records)?;
         create_private_dir(&keys)?;
         create_private_dir(&released)?;
@@ -194,6 +199,7 @@ impl Store {
             records,
             keys,
             released,
+            subscriptions,
             sealed,
         })
     }
@@ -315,6 +321,38 @@ impl Store {
         File::open(&self.records)?.sync_all()
     }
 
+    /// Writes subscription `id`'s file (JSON bytes), durably.
+    pub fn put_subscription(&self, id: &str, bytes: &[u8]) -> io::Result<()> {
+        write_durable(&self.subscriptions.join(file_name(id, "json")), bytes)
+    }
+
+    /// Removes subscription `id`'s file (idempotent).
+    pub fn remove_subscription(&self, id: &str) -> io::Result<()> {
+        match fs::remove_file(self.subscriptions.join(file_name(id, "json"))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        File::open(&self.subscriptions)?.sync_all()
+    }
+
+    /// Every subscription file's bytes (read at start).
+    pub fn subscriptions(&self) -> io::Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.subscriptions)? {
+            let path = entry?.path();
+            let stored = path.extension().and_then(|e| e.to_str()) == Some("json")
+                && !path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'));
+            if stored {
+                out.push(fs::read(&path)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every stored record's metadata (for recovery after a restart).
     pub fn all(&self) -> io::Result<Vec<RecordMetaFile>> {
         let mut out = Vec::new();
@@ -416,6 +454,23 @@ mod tests {
                 assert_eq!(mode, 0o600, "{sub}");
             }
         }
+    }
+
+    /// Subscriptions are kept across a reopen, and removed for good.
+    #[test]
+    fn subscriptions_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        s.put_subscription("sub-1", b"{\"a\":1}").unwrap();
+        s.put_subscription("sub-2", b"{}").unwrap();
+        s.put_subscription("sub-1", b"{\"a\":2}").unwrap();
+        let again = Store::open(dir.path()).unwrap();
+        let mut all = again.subscriptions().unwrap();
+        all.sort();
+        assert_eq!(all, [b"{\"a\":2}".to_vec(), b"{}".to_vec()]);
+        again.remove_subscription("sub-2").unwrap();
+        again.remove_subscription("sub-2").unwrap();
+        assert_eq!(again.subscriptions().unwrap().len(), 1);
     }
 
     /// An access event releases once, and the gateway remembers it across a reopen.

@@ -92,6 +92,7 @@ fn purpose_terms(purpose: i32) -> Option<PurposeTerms> {
         Purpose::Hpaymt => ("HPAYMT", "healthcare payment", "payment"),
         Purpose::Hoperat => ("HOPERAT", "healthcare operations", "health care operations"),
         Purpose::Hresch => ("HRESCH", "healthcare research", "research"),
+        Purpose::Patrqt => ("PATRQT", "patient requested", "the patient's own read"),
     };
     Some(PurposeTerms {
         code,

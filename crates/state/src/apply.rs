@@ -198,6 +198,7 @@ pub fn apply_msg(
         Msg::SetGuardians(m) => patients::set_guardians(&mut st, &who, m, ctx)?,
         Msg::RotatePatientKey(m) => patients::rotate(&mut st, &who, m, ctx)?,
         Msg::RecoverPatientKey(m) => patients::recover(&mut st, &who, tx.signer(), m, ctx)?,
+        Msg::RegisterPatientBoxKey(m) => patients::register_box_key(&mut st, &who, m, ctx)?,
         Msg::GrantConsent(m) => consent::grant(&mut st, &who, m, ctx)?,
         Msg::RevokeConsent(m) => consent::revoke(&mut st, &who, m, ctx)?,
         Msg::LogAccess(m) => access::log(&mut st, &who, m, ctx)?,

@@ -240,6 +240,7 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 record_ids: vec![],
                 total: 10_000,
                 evidence: vec![0],
+                ..Default::default()
             }),
         ),
         // Governance removes hospital-d: three of the four validators' members vote yes.
@@ -458,12 +459,12 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
             Stop::Outsider,
         ),
         (
-            "a patient logging access",
+            "a patient logging a treatment access (a patient logs only their own PATRQT read)",
             Box::new({
                 let msg = read(&patient_id(&bob));
                 move |c: &mut Chain| c.tx(&key(1), msg.clone())
             }),
-            Code::NotAuthorized,
+            Code::PatientPurposeOnly,
             Stop::StateMachine,
         ),
         (

@@ -422,6 +422,7 @@ fn claim_msg(items: Vec<ClaimItem>) -> pb::SubmitClaim {
         record_ids: vec!["r-alice".into()],
         total,
         evidence: vec![HOSPITAL_VISIT],
+        ..Default::default()
     }
 }
 
@@ -690,6 +691,113 @@ mod submission {
         assert_eq!(
             (c.provider, c.submitted_by),
             ("hospital-a".to_string(), PHYSICIAN.did())
+        );
+    }
+
+    #[test]
+    fn a_preauthorization_waits_for_the_insurer_is_never_paid_and_bills_nothing() {
+        let mut w = World::new();
+        let preauth = |day: u64| {
+            submit_with(|m| {
+                m.preauthorization = true;
+                m.evidence = vec![];
+                m.service_date = day;
+            })
+        };
+        // A visit the policy would approve at once, 30 days ahead, with no evidence: PENDING.
+        let ahead = T0 + 30 * DAY;
+        let id = w.submitted(preauth(ahead));
+        let c = w.claim(&id);
+        assert!(c.preauthorization);
+        assert_eq!(status(&c), ClaimStatus::Pending);
+        assert_eq!((c.decided_height, c.decided_by.as_str()), (0, ""));
+        // More than a year ahead: refused; a claim (not a preauthorization) ahead: refused too.
+        w.refused(
+            &admin(HOSPITAL),
+            preauth(T0 + 400 * DAY),
+            Code::ServiceDateInFuture,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.service_date = ahead),
+            Code::ServiceDateInFuture,
+        );
+        // A preauthorization citing evidence: refused (its services are not given yet).
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| {
+                m.preauthorization = true;
+                m.service_date = ahead;
+            }),
+            Code::InvalidField,
+        );
+        // The insurer approves it; it is still never paid.
+        w.tx(&ADJUSTER.key(), decide(&id, &[10_000])).ok();
+        assert_eq!(status(&w.claim(&id)), ClaimStatus::Approved);
+        w.refused(&admin(INSURER), pay(&id), Code::PreauthorizationNotPayable);
+        // A preauthorization of the service day bills nothing: the claim for the service given
+        // that day is no duplicate of it, and is approved and paid as any claim.
+        let second = w.submitted(preauth(SERVICE_DAY));
+        let claim = w.submitted(submit(vec![item("99213", 1, 10_000)]));
+        assert_eq!(
+            (id.as_str(), second.as_str(), claim.as_str()),
+            ("cl-1", "cl-2", "cl-3")
+        );
+        assert_eq!(status(&w.claim(&claim)), ClaimStatus::Approved);
+        w.tx(&admin(INSURER), pay(&claim)).ok();
+    }
+
+    #[test]
+    fn a_claim_records_its_diagnoses_and_its_care_team_of_the_providers_active_practitioners() {
+        let mut w = World::new();
+        let id = w.submitted(submit_with(|m| {
+            m.diagnoses = vec!["J45.909".into(), "E11.65".into()];
+            m.care_team = vec![PHYSICIAN.did(), RESEARCHER.did()];
+        }));
+        let c = w.claim(&id);
+        assert_eq!(c.diagnoses, ["J45.909", "E11.65"]);
+        assert_eq!(c.care_team, [PHYSICIAN.did(), RESEARCHER.did()]);
+        // Another member's practitioner, a suspended one, a DID nobody registered, a member id:
+        // each refused, wherever it stands on the team, before the services are looked at (the
+        // same service and day as the claim above would otherwise be a duplicate).
+        let unknown = ids::practitioner_did(&[7; 32]);
+        for stranger in [
+            ADJUSTER.did(),
+            SUSPENDED_PHYSICIAN.did(),
+            unknown,
+            "hospital-a".to_string(),
+        ] {
+            w.refused(
+                &admin(HOSPITAL),
+                submit_with(|m| m.care_team = vec![PHYSICIAN.did(), stranger.clone()]),
+                Code::CareTeamNotOfProvider,
+            );
+        }
+        // A practitioner submitting names their own colleagues only, too.
+        w.refused(
+            &PHYSICIAN.key(),
+            submit_with(|m| m.care_team = vec![OTHER_ADJUSTER.did()]),
+            Code::CareTeamNotOfProvider,
+        );
+        // A diagnosis that is no ICD-10 code, and one listed twice, are refused statelessly.
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.diagnoses = vec!["j45.909".into()]),
+            Code::BadDiagnosisCode,
+        );
+        w.refused(
+            &admin(HOSPITAL),
+            submit_with(|m| m.diagnoses = vec!["J45.909".into(), "J45.909".into()]),
+            Code::InvalidField,
+        );
+        assert_eq!(
+            w.chain
+                .ledger()
+                .store()
+                .get_u64(&keys::claim_counter())
+                .unwrap(),
+            1,
+            "refused claims take no id"
         );
     }
 

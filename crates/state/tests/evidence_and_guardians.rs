@@ -107,6 +107,7 @@ fn claim(pid: &str, code: &str, modifier: &str, amount: u64, day: u64, evidence:
         record_ids: Vec::new(),
         total: amount,
         evidence: evidence.to_vec(),
+        ..Default::default()
     })
 }
 

@@ -82,9 +82,10 @@ fn refused_tx_writes_only_its_sequence() {
     let r1 = block(&mut l, 1, &[s.tx(&member_key(0), register(&alice))]);
     assert_eq!(r1.tx_results[0].code, 0);
 
-    // A patient may not log access: refused, but its sequence is consumed.
+    // A patient may not log a treatment access (only their own PATRQT read): refused, but its
+    // sequence is consumed.
     let r2 = block(&mut l, 2, &[s.tx(&alice, access(0, "Observation"))]);
-    assert_eq!(r2.tx_results[0].code, Code::NotAuthorized.value());
+    assert_eq!(r2.tx_results[0].code, Code::PatientPurposeOnly.value());
     let pk = alice.verifying_key().to_bytes();
     assert_eq!(
         l.store().get(&keys::sequence(&pk)).unwrap(),

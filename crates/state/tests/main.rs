@@ -25,6 +25,7 @@ mod gateway;
 mod governance;
 mod ledger;
 mod mempool;
+mod patient_copy;
 mod prune;
 mod records_erasure;
 mod review_attacks;

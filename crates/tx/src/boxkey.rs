@@ -8,6 +8,9 @@
 //!
 //! They are rebuilt here so that the state machine checks them without depending on the vault's
 //! cryptography (HPKE, AEADs); a test in `medledger-gateway` pins the two to the same bytes.
+//!
+//! A patient's box key (`RegisterPatientBoxKey`) carries no statement: the patient's own key
+//! signs the tx. It is checked to be a usable X25519 public key ([`check_x25519_public`]).
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
@@ -68,9 +71,89 @@ pub fn verify(
     .map_err(|_| refuse("the signature does not verify"))
 }
 
+/// `2^255 - 19`, little-endian: an X25519 u-coordinate at or above it is not canonical.
+const P25519_LE: [u8; 32] = {
+    let mut p = [0xff; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    p
+};
+
+/// Checks that `key` is an X25519 public key an honest key pair has: 32 bytes, a canonical
+/// u-coordinate (below `2^255 - 19`, top bit clear), of a point of Curve25519 itself (not of
+/// its quadratic twist) that is not of small order (which also excludes all zero). Refuses with
+/// [`Code::BadPatientBoxKey`]. Deterministic: field arithmetic only.
+pub fn check_x25519_public(key: &[u8]) -> Result<[u8; 32], TxError> {
+    let refuse = |why: &str| {
+        TxError::new(
+            Code::BadPatientBoxKey,
+            format!("box_key must be an X25519 public key: {why}"),
+        )
+    };
+    let bytes: [u8; 32] = key
+        .try_into()
+        .map_err(|_| refuse(&format!("it is {} bytes, not 32", key.len())))?;
+    // Little-endian comparison with p, from the most significant byte.
+    let canonical = bytes
+        .iter()
+        .rev()
+        .zip(P25519_LE.iter().rev())
+        .find(|(b, p)| b != p)
+        .is_some_and(|(b, p)| b < p);
+    if !canonical {
+        return Err(refuse(
+            "not a canonical u-coordinate (it is 2^255 - 19 or more)",
+        ));
+    }
+    let point = curve25519_dalek::montgomery::MontgomeryPoint(bytes)
+        .to_edwards(0)
+        .ok_or_else(|| refuse("not a point of Curve25519 (a point of its twist)"))?;
+    if point.is_small_order() {
+        return Err(refuse("a point of small order (all zero is one)"));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_x25519_public_key_is_canonical_on_the_curve_and_not_of_small_order() {
+        // The RFC 7748 section 6.1 public keys of Alice and Bob.
+        let alice = hex::decode("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+            .unwrap();
+        let bob = hex::decode("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+            .unwrap();
+        assert!(check_x25519_public(&alice).is_ok());
+        assert!(check_x25519_public(&bob).is_ok());
+        let bad = |k: &[u8]| check_x25519_public(k).unwrap_err().code;
+        assert_eq!(bad(&alice[..31]), Code::BadPatientBoxKey);
+        assert_eq!(bad(&[0; 32]), Code::BadPatientBoxKey);
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert_eq!(bad(&one), Code::BadPatientBoxKey, "u = 1 has order 4");
+        assert_eq!(bad(&P25519_LE), Code::BadPatientBoxKey, "p itself");
+        let mut high = [0u8; 32];
+        high.copy_from_slice(&alice);
+        high[31] |= 0x80;
+        assert_eq!(bad(&high), Code::BadPatientBoxKey, "top bit set");
+        let mut nine = [0u8; 32];
+        nine[0] = 9;
+        assert!(check_x25519_public(&nine).is_ok(), "the base point");
+        // About half of all u-coordinates are points of the twist: some small ones are refused
+        // as such, with the code.
+        let twist = (2u8..40)
+            .filter_map(|u| {
+                let mut k = [0u8; 32];
+                k[0] = u;
+                check_x25519_public(&k).err()
+            })
+            .inspect(|e| assert_eq!(e.code, Code::BadPatientBoxKey))
+            .filter(|e| e.message.contains("twist"))
+            .count();
+        assert!(twist > 0);
+    }
 
     #[test]
     fn a_signature_serves_one_chain_member_and_key() {

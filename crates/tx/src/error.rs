@@ -258,6 +258,34 @@ pub enum Code {
     /// SetWebRelease proposing the release hash that `params/web-release` already holds (at
     /// submission; at execution the proposal FAILS with this reason).
     ReleaseUnchanged = 139,
+    /// RegisterPatientBoxKey whose `box_key` is not an X25519 public key a patient's seed could
+    /// derive: 32 bytes, a canonical u-coordinate (below 2^255 - 19) of a point of the curve
+    /// (not of its twist) and not of small order (so not all zero).
+    BadPatientBoxKey = 140,
+    /// A patient's key naming another patient: RegisterPatientBoxKey and a patient's own read
+    /// (LogAccess, purpose PATRQT) name the signer's own patient id only; a guardian does not
+    /// register a box key for, or read as, the patient they guard.
+    NotOwnPatientId = 141,
+    /// RegisterPatientBoxKey, or a LogAccess with purpose PATRQT ("patient requested"), signed
+    /// by a member's admin or a practitioner: only the patient's own key sends them (a member
+    /// reads under a consent, for its own purpose).
+    PatientOnly = 142,
+    /// A patient's own read (LogAccess, purpose PATRQT) before the patient registered a box
+    /// key (`patient-box-key/{patient}`): holders would have nothing to seal the shares to.
+    /// Send RegisterPatientBoxKey first.
+    NoPatientBoxKey = 143,
+    /// A LogAccess signed by a patient's key with a purpose other than PATRQT, or an action
+    /// other than READ: a patient logs only their own reads, as "patient requested".
+    PatientPurposeOnly = 144,
+    /// SubmitClaim with a diagnosis that is not an ICD-10 code: a letter, a digit, a digit or
+    /// letter, then optionally a dot and 1-4 digits or letters, upper case (`J45.909`).
+    BadDiagnosisCode = 145,
+    /// SubmitClaim naming on its care team a DID that is not a registered practitioner of the
+    /// claim's provider who is ACTIVE and within their credential's validity now.
+    CareTeamNotOfProvider = 146,
+    /// PayClaim of a preauthorization (`SubmitClaim.preauthorization`): it approves services
+    /// before they are given and bills nothing; the claim for the services is paid.
+    PreauthorizationNotPayable = 147,
 }
 
 impl Code {

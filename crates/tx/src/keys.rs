@@ -328,6 +328,12 @@ pub fn gateway(member: &str) -> Vec<u8> {
     format!("gateway/{member}").into_bytes()
 }
 
+/// `patient-box-key/{patient}` → `PatientBoxKey`: the X25519 key the patient registered
+/// (RegisterPatientBoxKey) for the patient's own reads (purpose PATRQT).
+pub fn patient_box_key(patient: &str) -> Vec<u8> {
+    format!("patient-box-key/{patient}").into_bytes()
+}
+
 /// `smart-client/{client id}` → `SmartClient`: a SMART backend client's key, who it acts for
 /// and its scopes (RegisterSmartClient, RevokeSmartClient).
 pub fn smart_client(client_id: &str) -> Vec<u8> {
@@ -431,6 +437,7 @@ mod tests {
         );
         assert_eq!(proposal(7), b"proposal/00000000000000000007");
         assert_eq!(gateway("lab-b"), b"gateway/lab-b");
+        assert_eq!(patient_box_key("p-1"), b"patient-box-key/p-1");
         assert_eq!(smart_client("ehr-1"), b"smart-client/ehr-1");
         assert_eq!(
             nonce(&[1u8; 32], &[2u8; 16]),

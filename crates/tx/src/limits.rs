@@ -82,6 +82,16 @@ pub const MAX_SERVICE_CODE_LEN: usize = 32;
 pub const MAX_CLAIM_RECORDS: usize = 32;
 /// Longest procedure modifier of a claim item (CPT/HCPCS modifiers have 2 characters).
 pub const MAX_MODIFIER_LEN: usize = 4;
+/// Most diagnoses in one claim (an X12 837 professional claim carries 12).
+pub const MAX_CLAIM_DIAGNOSES: usize = 12;
+/// Longest diagnosis code: an ICD-10 code, a letter, two characters, a dot and at most four
+/// more ("S52.5211" has 8).
+pub const MAX_DIAGNOSIS_LEN: usize = 8;
+/// Latest day of service of a preauthorization, in days after the block time: services are
+/// authorised for the coming year at most.
+pub const MAX_PREAUTH_DAYS_AHEAD: u64 = 366;
+/// Most practitioners on one claim's care team (each is one state read).
+pub const MAX_CLAIM_CARE_TEAM: usize = 8;
 /// Most access events one claim cites as evidence of treatment (each is one state read).
 pub const MAX_CLAIM_EVIDENCE: usize = 16;
 /// Oldest evidence of treatment a claim may cite: an access at most this many days before the

@@ -89,6 +89,26 @@ impl MemberBoxKey {
     }
 }
 
+/// HKDF `info` of a patient's box key ([`patient_box_key`]).
+pub const PATIENT_BOX_INFO: &[u8] = b"medledger/patient-box/v1";
+
+/// A patient's X25519 box key, derived from the patient's Ed25519 signing seed so that the
+/// patient (or the patient page) keeps nothing new: `secret = HKDF-SHA256(ikm = seed (32 bytes),
+/// salt = empty, info = "medledger/patient-box/v1", L = 32)`, used as the X25519 private key
+/// (clamped as X25519 does, RFC 7748); the public key is what `RegisterPatientBoxKey`
+/// registers. Holders seal key shares for the patient's own reads (purpose PATRQT) to it, with
+/// the patient id as the reader id of the HPKE `info` (docs/vault.md, "The patient's own copy").
+pub fn patient_box_key(ed25519_seed: &[u8; 32]) -> Result<MemberBoxKey> {
+    let mut secret = Zeroizing::new([0u8; X25519_LEN]);
+    hkdf::Hkdf::<sha2_v011::Sha256>::new(None, ed25519_seed)
+        .expand(PATIENT_BOX_INFO, secret.as_mut())
+        .map_err(|_| VaultError::Malformed {
+            what: "patient box key",
+            reason: "HKDF output length",
+        })?;
+    MemberBoxKey::from_secret_bytes(&secret)
+}
+
 /// A data key encrypted to one reader member with HPKE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedKey {
@@ -271,6 +291,41 @@ mod tests {
 
     fn rng() -> StdRng {
         StdRng::seed_from_u64(13)
+    }
+
+    /// The vector of docs/vault.md ("The patient's own copy"), which the patient page checks
+    /// too: the RFC 8032 test 1 seed, its HKDF output (the X25519 secret) and the box key
+    /// (computed independently with Python's `cryptography`).
+    #[test]
+    fn patient_box_key_vector_is_pinned() {
+        let seed: [u8; 32] =
+            hex_bytes("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        let key = patient_box_key(&seed).expect("derives");
+        assert_eq!(
+            *key.secret_bytes(),
+            hex_bytes("93a1afee0a20bb36550a23d2e6b4e7d1da7672a3d9cc7c062736fd30d9723d03")
+        );
+        assert_eq!(
+            key.public_bytes(),
+            hex_bytes("9472b33355e59d6c915ff4f4fce22c654d1640a7c95e051edcccdee64b71803f")
+        );
+        // Another seed, another key; the same seed, the same key.
+        assert_ne!(
+            patient_box_key(&[1; 32]).expect("derives").public_bytes(),
+            key.public_bytes()
+        );
+        assert_eq!(
+            patient_box_key(&seed).expect("derives").public_bytes(),
+            key.public_bytes()
+        );
+    }
+
+    fn hex_bytes(h: &str) -> [u8; 32] {
+        let v: Vec<u8> = (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+            .collect();
+        v.try_into().expect("32 bytes")
     }
 
     #[test]

@@ -272,6 +272,7 @@ const PURPOSE_TERMS: Record<string, [code: string, display: string, phrase: stri
   HPAYMT: ['HPAYMT', 'healthcare payment', 'payment'],
   HOPERAT: ['HOPERAT', 'healthcare operations', 'health care operations'],
   HRESCH: ['HRESCH', 'healthcare research', 'research'],
+  PATRQT: ['PATRQT', 'patient requested', "the patient's own read"],
 };
 
 /** The purpose as a CodeableConcept; an unknown one as text only (no invented code). */

@@ -85,9 +85,12 @@ export function partyWords(book: NameBook, id: string): PartyWords {
 
 /**
  * Who read, in words: the practitioner (name, role) at their member when one signed, else the
- * member's systems. `actor` is the member; `practitioner` the DID, or "".
+ * member's systems. `actor` is the member (or `self`, the signed-in patient, for their own
+ * download); `practitioner` the DID, or "".
  */
-export function readerWords(book: NameBook, actor: string, practitioner: string): PartyWords {
+export function readerWords(book: NameBook, actor: string, practitioner: string, self?: string): PartyWords {
+  // The patient's own read (purpose PATRQT): the proven event names the patient as its actor.
+  if (self && actor === self && !practitioner) return { main: 'You', detail: 'your own copy', verified: true, denied: false };
   const member = partyWords(book, actor);
   if (!practitioner) {
     return { ...member, detail: [member.detail, 'no named person'].filter(Boolean).join(' · ') };

@@ -21,6 +21,7 @@ import { poll, POLL_EVERY_MS, SLOW_POLL_EVERY_MS, stream } from './live.ts';
 import { describePending } from './pending.ts';
 import { proveRelease, showRelease } from './release.ts';
 import { keyOpened, wireRemember } from './remember.ts';
+import { clearMyData, showMyData, wireMyData, type PageContext } from './mydata.ts';
 import { $, download, el, setStatus } from './dom.ts';
 import { checkGrant, checkGrantee, grantConfirmation, revokeConfirmation, type CheckedGrant, type FormField } from './form.ts';
 import { partyWords, readerWords, readNames, type NameBook } from './names.ts';
@@ -85,7 +86,9 @@ const state: {
   names: NameBook;
   /** The access history shown (every row, verified or not), for the filters and the downloads. */
   history?: ShownHistory;
-} = { nextSeq: 0n, refreshing: false, blocked: false, advancedAt: 0, outage: false, names: new Map() };
+  /** The consents shown that verified (for "My data"'s download of everything). */
+  consents: Consent[];
+} = { nextSeq: 0n, refreshing: false, blocked: false, advancedAt: 0, outage: false, names: new Map(), consents: [] };
 
 /** The access history as the last refresh showed it. */
 interface ShownHistory {
@@ -127,6 +130,7 @@ async function main(): Promise<void> {
   });
   wireGrant();
   wireHistory();
+  wireMyData({ context: myDataContext, refresh: (min) => refresh(min), status: setStatus });
   $('#trust-accept').addEventListener('click', acceptNewConsortium);
   setInterval(showFreshness, 5000);
   ready = (async () => {
@@ -234,6 +238,8 @@ function clearPatient(): void {
   state.blockTime = undefined;
   state.names = new Map();
   clearHistoryTools();
+  state.consents = [];
+  clearMyData();
   $('#cert-height').textContent = '–';
   $('#cert-detail').textContent = '';
   const t = $('#cert-time');
@@ -429,8 +435,14 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   const first = state.patient === undefined;
   state.patient = o.id;
   $('#patient-id').textContent = o.id;
-  const [pendingRows, consents, history] = await Promise.all([refreshPending(at, o.id, key), readConsents(at, o.id), readHistory(L, at, o.id)]);
+  const [pendingRows, consents, history, myDataRows] = await Promise.all([
+    refreshPending(at, o.id, key),
+    readConsents(at, o.id),
+    readHistory(L, at, o.id),
+    showMyData(L, at, o.id, key, () => state.key === key),
+  ]);
   if (state.key !== key) return;
+  state.consents = consents.rows.flatMap((r) => (r.ok && r.consent ? [r.consent] : []));
   // Names only of what verified: an altered row's ids are shown as they came, never looked up.
   const names = await readNames(L, at, [
     ...consents.rows.flatMap((r) => (r.ok && r.consent ? [r.consent.grantee] : [])),
@@ -445,6 +457,7 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
     ...renderConsents(consents, names),
     ...renderAccesses(history, names, o.id, { chainId: L.chainId ?? '', height: at.height, appHashHex: toHex(at.appHash).toUpperCase() }),
     ...[...names.values()].map((r) => ({ verified: r.verified, denied: r.denied })),
+    ...myDataRows,
   ];
   const v = verdict(rows, at.height);
   const box = $('#verdict');
@@ -616,7 +629,7 @@ function renderAccesses(h: History, names: NameBook, patient: string, proven: Pr
   const table = $<HTMLTableElement>('#accesses');
   const body = table.tBodies[0] ?? table.appendChild(el('tbody'));
   const rows = checkRows(h.rows, patient);
-  body.replaceChildren(...newestFirst(rows).map((r) => accessRow(r, names)));
+  body.replaceChildren(...newestFirst(rows).map((r) => accessRow(r, names, patient)));
   table.hidden = rows.length === 0;
   const cap = table.querySelector('caption');
   if (cap) cap.textContent = 'Every access to your data, newest first';
@@ -635,10 +648,10 @@ function renderAccesses(h: History, names: NameBook, patient: string, proven: Pr
   return [{ verified: h.count.verified, denied: h.count.denied }, ...rows.map((r) => ({ verified: r.ok, denied: r.denied }))];
 }
 
-function accessRow(r: AccessRow, names: NameBook): HTMLTableRowElement {
+function accessRow(r: AccessRow, names: NameBook, patient: string): HTMLTableRowElement {
   const e = r.event;
   const bg = !!e?.breakGlass;
-  const who = e ? readerWords(names, e.actor, e.practitioner) : undefined;
+  const who = e ? readerWords(names, e.actor, e.practitioner, patient) : undefined;
   const action = e ? actionName(e.action) : 'READ';
   return el(
     'tr',
@@ -664,6 +677,22 @@ function accessRow(r: AccessRow, names: NameBook): HTMLTableRowElement {
     ),
     el('td', { 'data-label': 'Checked' }, ...proofCell(r.ok, r.denied, r.reason)),
   );
+}
+
+/** What "My data" needs of the page when it acts (undefined until a patient is shown). */
+function myDataContext(): PageContext | undefined {
+  const { key, patient, ledger } = state;
+  if (!key || !patient || !ledger) return undefined;
+  const h = state.history;
+  const x = h && !h.denied && h.patient === patient ? exportable(h.rows) : undefined;
+  return {
+    ledger,
+    key,
+    patient,
+    ownMember: state.info?.member_id,
+    consents: state.consents,
+    history: x && h ? { events: x.events, leftOut: x.leftOut, proven: h.proven } : undefined,
+  };
 }
 
 // ---- the history's filters and downloads ----

@@ -51,6 +51,7 @@ export const PURPOSE_WORDS: Record<string, string> = {
   HPAYMT: 'Payment',
   HOPERAT: 'Running the hospital (operations)',
   HRESCH: 'Research',
+  PATRQT: 'Your own copy (you asked for it)',
 };
 
 /** A purpose code in words (`TREAT` → "Treatment"); an unknown code as it is. */
@@ -159,6 +160,11 @@ export function refusalWords(code: number, asked: Asked = {}): string {
     MEMPOOL_LANE_FULL: 'The ledger is busy right now. Nothing was changed: try again in a minute.',
     NODE_STORAGE: 'The ledger had a problem storing it. Nothing was changed: try again later.',
     OUTSIDE_VALIDITY_WINDOW: "This device's clock may be wrong. Nothing was changed: check the time and try again.",
+    BAD_PATIENT_BOX_KEY: 'The ledger did not accept the download key this page made from your key. Nothing was changed: reload the page and try again.',
+    NOT_OWN_PATIENT_ID: 'Your key can set up downloads and download records only for yourself. Nothing was changed.',
+    PATIENT_ONLY: 'Only the patient themself can do this, with their own key. Nothing was changed.',
+    NO_PATIENT_BOX_KEY: 'Downloads are not set up yet: press "Set up downloads" first, then try again.',
+    PATIENT_PURPOSE_ONLY: 'Your key may only log downloads of your own records. Nothing was changed.',
   };
   const pageFault = ['TX_DECODE', 'TX_TOO_LARGE', 'NON_CANONICAL', 'BAD_PUBLIC_KEY', 'BAD_SIGNATURE', 'WRONG_CHAIN_ID', 'MISSING_MESSAGE', 'UNORDERED_NOT_ALLOWED'];
   const text = words[name] ?? (pageFault.includes(name) ? 'This page could not sign it in a way the ledger accepts. Nothing was changed: reload the page and try again.' : 'The ledger refused it. Nothing was changed.');

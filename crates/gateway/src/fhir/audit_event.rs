@@ -65,6 +65,86 @@ pub(super) async fn certified_history(
     })
 }
 
+/// The members' published gateway endpoints (`SetGateway`), by member id.
+type Endpoints = std::collections::BTreeMap<String, String>;
+
+/// IHE BALP's code system of AuditEvent types (`rest`: a RESTful operation).
+const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
+/// FHIR's RESTful interactions (BALP's `AuditEvent.subtype`).
+const RESTFUL_INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
+/// DICOM, whose `110153` "Source Role ID" types BALP's client agent.
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+/// R4 AuditEventAgentNetworkType `5`: a URI.
+const NETWORK_URI: &str = "5";
+
+/// The endpoints, proven against `a`'s state, of the members that read in `events`: each
+/// `gateway/{member}` read with its proof at that height (a member that published none has
+/// no entry).
+async fn proven_endpoints(
+    st: &State,
+    events: &[pb::AccessEvent],
+    a: &Attestation,
+) -> Result<Endpoints, FhirError> {
+    let members: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e.actor.as_str()).collect();
+    let mut out = Endpoints::new();
+    for m in members {
+        let (read, answered) = st
+            .client
+            .read_with_proof(&keys::gateway(m), a.height)
+            .await
+            .map_err(FhirError::unavailable)?;
+        if answered != a.height {
+            return Err(FhirError::unavailable(format!(
+                "the node answered state {answered} for state {}",
+                a.height
+            )));
+        }
+        medledger_query::verify(&a.app_hash, &read.key, read.value.as_deref(), &read.proof)
+            .map_err(|e| {
+                FhirError::unavailable(format!("member {m}'s gateway does not verify: {e}"))
+            })?;
+        if let Some(g) = read
+            .value
+            .as_deref()
+            .and_then(|v| pb::Gateway::decode(v).ok())
+        {
+            out.insert(m.to_string(), g.endpoint);
+        }
+    }
+    Ok(out)
+}
+
+/// An access event's AuditEvent as IHE's Basic Audit Log Patterns write a RESTful access
+/// (docs/fhir.md, "AuditEvent"): `type` `rest`, `subtype` the interaction (`read` for a READ,
+/// `update` for a WRITE), and the reading member typed as BALP's client (DICOM `110153` Source
+/// Role ID) with its published gateway endpoint as its network address where it published one.
+fn balp(r: &mut Value, e: &pb::AccessEvent, endpoints: &Endpoints) {
+    let write = e.action == pb::Action::Write as i32;
+    r["type"] =
+        json!({ "system": AUDIT_EVENT_TYPE, "code": "rest", "display": "Restful Operation" });
+    r["subtype"] = json!([if write {
+        json!({ "system": RESTFUL_INTERACTION, "code": "update", "display": "update" })
+    } else {
+        json!({ "system": RESTFUL_INTERACTION, "code": "read", "display": "read" })
+    }]);
+    let Some(agents) = r["agent"].as_array_mut() else {
+        return;
+    };
+    for agent in agents {
+        if agent["who"]["identifier"]["value"].as_str() != Some(e.actor.as_str())
+            || agent["who"]["identifier"].get("system").is_some()
+        {
+            continue;
+        }
+        agent["type"] =
+            json!({ "coding": [{ "system": DCM, "code": "110153", "display": "Source Role ID" }] });
+        if let Some(endpoint) = endpoints.get(&e.actor).filter(|u| !u.is_empty()) {
+            agent["network"] = json!({ "address": endpoint, "type": NETWORK_URI });
+        }
+    }
+}
+
 pub(super) fn proof_extension(read: &medledger_query::history::ProvenRead) -> Value {
     let mut parts =
         vec![json!({ "url": "key", "valueString": String::from_utf8_lossy(&read.key) })];
@@ -115,7 +195,8 @@ pub(super) async fn search_audit_events(
         page.count = 0;
     }
     let history = certified_history(&st, &p, page).await?;
-    let mut bundle = audit_searchset(&st, &p, &history, &filters);
+    let endpoints = proven_endpoints(&st, &history.events, &history.attestation).await?;
+    let mut bundle = audit_searchset(&st, &p, &history, &filters, &endpoints);
     let base = format!("{}/fhir/AuditEvent", st.public_url);
     let fixed = search.fixed(&["patient", "date"]);
     let height = history.attestation.height;
@@ -130,7 +211,13 @@ pub(super) async fn search_audit_events(
 
 /// The searchset Bundle of a history page's events that pass `filters`: ids, full URLs and each
 /// entry's proof; the certificate and the count's proof (completeness) on the Bundle.
-fn audit_searchset(st: &State, p: &str, h: &HistoryPage, filters: &[DateFilter]) -> Value {
+pub(super) fn audit_searchset(
+    st: &State,
+    p: &str,
+    h: &HistoryPage,
+    filters: &[DateFilter],
+    endpoints: &Endpoints,
+) -> Value {
     let a = &h.attestation;
     let keep = |e: &pb::AccessEvent| filters.iter().all(|f| f.keeps(e.time));
     let kept: Vec<(usize, &pb::AccessEvent)> = h
@@ -153,6 +240,7 @@ fn audit_searchset(st: &State, p: &str, h: &HistoryPage, filters: &[DateFilter])
         for (entry, (i, e)) in entries.iter_mut().zip(&kept) {
             let id = format!("{}-{}", e.patient_id, e.index);
             let resource = &mut entry["resource"];
+            balp(resource, e, endpoints);
             resource["id"] = json!(id);
             resource["meta"] = json!({ "extension": [proof_extension(&h.reads[i + 1])] });
             entry["fullUrl"] = json!(format!("{}/fhir/AuditEvent/{id}", st.public_url));
@@ -177,6 +265,18 @@ fn audit_searchset(st: &State, p: &str, h: &HistoryPage, filters: &[DateFilter])
     bundle
 }
 
+/// One proven page of `patient`'s history as the search's Bundle (no date filter), with its
+/// proofs and certificate: what a Subscription notification carries ([`super::subscription`]).
+pub(super) async fn proven_page_bundle(
+    st: &State,
+    patient: &str,
+    page: Page,
+) -> Result<Value, FhirError> {
+    let history = certified_history(st, patient, page).await?;
+    let endpoints = proven_endpoints(st, &history.events, &history.attestation).await?;
+    Ok(audit_searchset(st, patient, &history, &[], &endpoints))
+}
+
 /// `GET /fhir/AuditEvent/{patient}-{index}`: one event, proven at the latest certified height.
 pub(super) async fn read_audit_event(
     AxState(st): AxState<Arc<State>>,
@@ -199,12 +299,23 @@ pub(super) async fn read_audit_event(
         .get(&keys::access_event(patient, index))
         .await
         .map_err(FhirError::unavailable)?;
-    let a = s.finish(&st.trust).await.map_err(FhirError::unavailable)?;
     let e = v
         .map(|b| pb::AccessEvent::decode(b.as_slice()))
         .transpose()
         .map_err(|e| FhirError::unavailable(format!("event {id}: {e}")))?
         .ok_or_else(|| FhirError::not_found(format!("no access event {id} (proven absent)")))?;
+    // The reading member's published endpoint, proven in the same state as the event.
+    let mut endpoints = Endpoints::new();
+    if let Some(g) = s
+        .get(&keys::gateway(&e.actor))
+        .await
+        .map_err(FhirError::unavailable)?
+    {
+        if let Ok(g) = pb::Gateway::decode(g.as_slice()) {
+            endpoints.insert(e.actor.clone(), g.endpoint);
+        }
+    }
+    let a = s.finish(&st.trust).await.map_err(FhirError::unavailable)?;
     let bundle = fhir_audit_bundle(
         patient,
         std::slice::from_ref(&e),
@@ -215,6 +326,7 @@ pub(super) async fn read_audit_event(
         },
     );
     let mut r = bundle["entry"][0]["resource"].clone();
+    balp(&mut r, &e, &endpoints);
     r["id"] = json!(id);
     r["meta"] = verified_meta(st.node.chain_id(), &a);
     Ok(fhir(StatusCode::OK, &r))
@@ -269,4 +381,71 @@ pub(super) async fn access_csv(
         h.insert("medledger-verified-state", v);
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event(practitioner: &str, action: pb::Action) -> pb::AccessEvent {
+        pb::AccessEvent {
+            patient_id: "pt-1".into(),
+            actor: "hospital-a".into(),
+            record_id: "obs-1".into(),
+            data_class: "Observation".into(),
+            purpose: pb::Purpose::Treat as i32,
+            height: 4,
+            time: 1_700_000_000,
+            action: action as i32,
+            practitioner: practitioner.into(),
+            ..Default::default()
+        }
+    }
+
+    fn resource(e: &pb::AccessEvent, endpoints: &Endpoints) -> Value {
+        let proven = ProvenanceInfo {
+            chain_id: "c".into(),
+            height: 9,
+            app_hash_hex: "00".into(),
+        };
+        let mut r = fhir_audit_bundle("pt-1", std::slice::from_ref(e), &proven)["entry"][0]
+            ["resource"]
+            .clone();
+        balp(&mut r, e, endpoints);
+        r
+    }
+
+    #[test]
+    fn an_access_is_a_balp_rest_interaction_with_the_client_and_its_address() {
+        let endpoints: Endpoints = [(
+            "hospital-a".to_string(),
+            "https://gw.hospital-a.example".to_string(),
+        )]
+        .into();
+        let r = resource(&event("", pb::Action::Read), &endpoints);
+        assert_eq!(r["type"]["code"], "rest");
+        assert_eq!(r["type"]["system"], AUDIT_EVENT_TYPE);
+        assert_eq!(
+            r["subtype"],
+            json!([{ "system": RESTFUL_INTERACTION, "code": "read", "display": "read" }])
+        );
+        let client = &r["agent"][0];
+        assert_eq!(client["type"]["coding"][0]["code"], "110153");
+        assert_eq!(client["requestor"], true);
+        assert_eq!(
+            client["network"],
+            json!({ "address": "https://gw.hospital-a.example", "type": "5" })
+        );
+
+        // A practitioner's write: `update`; the practitioner stays the requestor, untouched; a
+        // member that published no gateway has no network address.
+        let did = "did:key:z6Mk";
+        let r = resource(&event(did, pb::Action::Write), &Endpoints::new());
+        assert_eq!(r["subtype"][0]["code"], "update");
+        assert_eq!(r["agent"][0]["who"]["identifier"]["value"], did);
+        assert_eq!(r["agent"][0]["type"]["coding"][0]["code"], "AUT");
+        assert_eq!(r["agent"][1]["type"]["coding"][0]["code"], "110153");
+        assert!(r["agent"][1].get("network").is_none());
+    }
 }

@@ -59,9 +59,10 @@ pub fn capability_statement(base: &str) -> Value {
     let mut resources = vec![
         json!({
             "type": "Consent",
-            "documentation": "The ledger's patient consents. Create: POST Consent/$prepare with a Consent, sign signBytes with the patient's Ed25519 key, POST the Parameters (txBody, signature, signer) to Consent; an inactive Consent revokes. The gateway never signs for a patient. meta.versionId and the ETag are the height of the block that last changed the consent.",
-            "interaction": [read, { "code": "vread" }, { "code": "history-instance" }, search, create],
-            "versioning": "versioned",
+            "documentation": "The ledger's patient consents. Create: POST Consent/$prepare with a Consent, sign signBytes with the patient's Ed25519 key, POST the Parameters (txBody, signature, signer) to Consent; an inactive Consent revokes. Update (revoke): PUT Consent/{id} with the Consent as read, status inactive, and If-Match (428 without, 412 stale): 202 with the Parameters to sign; PUT the signed Parameters (txBody, signature, signer) to the same URL with the same If-Match. The gateway never signs for a patient. meta.versionId and the ETag are the height of the block that last changed the consent.",
+            "interaction": [read, { "code": "vread" }, { "code": "update" }, { "code": "history-instance" }, search, create],
+            "versioning": "versioned-update",
+            "updateCreate": false,
             "searchParam": [param("patient", "reference", "clinical-patient", "Patient/{ledger patient id}, once")],
             "operation": prepare("Consent", "The GrantConsent or RevokeConsent tx body a Consent makes, and the exact bytes the patient signs."),
         }),
@@ -84,6 +85,11 @@ pub fn capability_statement(base: &str) -> Value {
             "type": "ClaimResponse",
             "interaction": [read, search],
             "searchParam": [param("request", "reference", "ClaimResponse-request", "Claim/{claim id}, once")],
+        }),
+        json!({
+            "type": "Subscription",
+            "documentation": "rest-hook subscriptions on AuditEvent?patient={id} or Consent?patient={id}, for those who may read the patient (with a basis in force: no revoked or expired consent). channel.payload application/fhir+json: a history Bundle (the Subscription, then the new resources, each with its ICS23 proof, the Bundle with the certified state); none: an empty POST. Read and deleted by the subscriber only.",
+            "interaction": [read, create, { "code": "delete" }],
         }),
         json!({
             "type": "OperationDefinition",

@@ -172,26 +172,33 @@ pub(super) async fn prepare_consent(
     };
     // Preparing reads the patient's key and sequence: for those who may read the patient.
     require_patient(&st, &authed.who, &patient_id).await?;
-    let signer: [u8; 32] =
-        match param(&ps, "signer") {
-            Some(h) => hex::decode(h)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| FhirError::bad("signer must be a hex Ed25519 public key"))?,
-            None => {
-                let patient: Patient = st
-                    .node
-                    .read_msg(&keys::patient(&patient_id))
-                    .await?
-                    .ok_or_else(|| {
-                        FhirError::not_found(format!("no patient {patient_id} on the ledger"))
-                    })?;
-                patient.key.as_slice().try_into().map_err(|_| {
-                    FhirError::unavailable("the patient's key on chain is not 32 bytes")
-                })?
-            }
-        };
+    let signer = signer_of(&st, param(&ps, "signer"), &patient_id).await?;
     prepared(&st, signer, msg, outcome).await
+}
+
+/// The key that will sign a prepared consent tx: the `signer` query parameter (hex), or by
+/// default the key the ledger holds for the patient.
+async fn signer_of(
+    st: &State,
+    signer: Option<&str>,
+    patient_id: &str,
+) -> Result<[u8; 32], FhirError> {
+    if let Some(h) = signer {
+        return hex::decode(h)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| FhirError::bad("signer must be a hex Ed25519 public key"));
+    }
+    let patient: Patient = st
+        .node
+        .read_msg(&keys::patient(patient_id))
+        .await?
+        .ok_or_else(|| FhirError::not_found(format!("no patient {patient_id} on the ledger")))?;
+    patient
+        .key
+        .as_slice()
+        .try_into()
+        .map_err(|_| FhirError::unavailable("the patient's key on chain is not 32 bytes"))
 }
 
 pub(super) async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes) -> FhirResult {
@@ -211,6 +218,36 @@ pub(super) async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes
         _ => return Err(FhirError::bad("POST a Parameters resource (txBody, signature, signer)")),
     }
     let (tx, decoded) = signed_parameters(&v, "consent")?;
+    let revoke = match &decoded.body().msg {
+        Some(Msg::GrantConsent(_)) => false,
+        Some(Msg::RevokeConsent(_)) => true,
+        _ => return Err(FhirError::bad("the tx must grant or revoke a consent")),
+    };
+    let (id, consent) = relay(&st, tx, &decoded, revoke).await?;
+    let (v, tag) = versioned(&st, &consent, None).await;
+    let status = if revoke {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut r = fhir(status, &v);
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/fhir/Consent/{id}", st.public_url)) {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
+    if let Some(tag) = tag {
+        r.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(r)
+}
+
+/// Relays a patient's signed grant or revocation (`revoke`) and reads back what the ledger now
+/// holds: the consent's id and the consent (its certificate arrives two blocks later).
+async fn relay(
+    st: &State,
+    tx: Vec<u8>,
+    decoded: &medledger_tx::VerifiedTx,
+    revoke: bool,
+) -> Result<(String, Consent), FhirError> {
     if !st.gate.broadcast_allowed(decoded.signer()) {
         return Err(FhirError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -218,11 +255,6 @@ pub(super) async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes
             "this signer sends txs faster than the gateway relays for one key; retry shortly",
         ));
     }
-    let revoke = match &decoded.body().msg {
-        Some(Msg::GrantConsent(_)) => false,
-        Some(Msg::RevokeConsent(_)) => true,
-        _ => return Err(FhirError::bad("the tx must grant or revoke a consent")),
-    };
     let committed = st.node.submit(tx).await?;
     if committed.code != 0 {
         return Err(FhirError::ledger(&committed));
@@ -236,21 +268,185 @@ pub(super) async fn create_consent(AxState(st): AxState<Arc<State>>, body: Bytes
         .event_attribute(kind, "consent_id")
         .ok_or_else(|| FhirError::unavailable("the committed tx names no consent"))?
         .to_string();
-    // The answer is what the ledger now proves (its certificate arrives two blocks later).
+    // The answer is what the ledger now holds (its certificate arrives two blocks later).
     let consent: Consent = st
         .node
         .read_msg_newest(&keys::consent(&id))
         .await?
         .ok_or_else(|| FhirError::unavailable(format!("consent {id} is not readable")))?;
-    let (v, tag) = versioned(&st, &consent, None).await;
-    let status = if revoke {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    Ok((id, consent))
+}
+
+/// The version an `If-Match` names (`W/"{version}"`, or the strong `"{version}"`): 428 when
+/// there is none (an update of a consent always names the version it read), 412 when it is
+/// not `current`.
+fn if_match(headers: &HeaderMap, id: &str, current: u64) -> Result<(), FhirError> {
+    let Some(h) = headers.get(header::IF_MATCH) else {
+        return Err(FhirError {
+            element: Some("If-Match".into()),
+            ..FhirError::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "required",
+                format!(
+                    "an update of Consent/{id} must name the version it read: send \
+                     If-Match: W/\"{current}\" (the ETag of GET Consent/{id}) if that is the \
+                     one you mean to change"
+                ),
+            )
+        });
     };
-    let mut r = fhir(status, &v);
+    let named = h
+        .to_str()
+        .ok()
+        .map(|t| t.trim())
+        .map(|t| t.strip_prefix("W/").unwrap_or(t))
+        .and_then(|t| t.strip_prefix('"')?.strip_suffix('"'))
+        .and_then(|v| v.parse::<u64>().ok());
+    if named == Some(current) {
+        return Ok(());
+    }
+    Err(FhirError {
+        element: Some("If-Match".into()),
+        ..FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "conflict",
+            format!(
+                "If-Match {:?} is not the current version of Consent/{id}, W/\"{current}\": \
+                 it changed since you read it; read it again (GET Consent/{id})",
+                String::from_utf8_lossy(h.as_bytes())
+            ),
+        )
+    })
+}
+
+/// `PUT /fhir/Consent/{id}`: revoke by update, the patient still signing (docs/fhir.md,
+/// "Revoking by PUT"). Always with `If-Match` naming the current version (428 without, 412
+/// when stale). The body is either
+/// - the Consent as read with `status: inactive` (nothing else may differ: 422 naming each
+///   element that does): answered `202 Accepted` with the `Parameters {txBody, signBytes,
+///   signer, sequence}` of the RevokeConsent the patient signs, nothing changed yet; the same
+///   Consent with its current status changes nothing (200, the consent);
+/// - or the signed `Parameters {txBody, signature, signer}` of that RevokeConsent: relayed, and
+///   answered 200 with the revoked Consent and its new ETag.
+pub(super) async fn update_consent(
+    AxState(st): AxState<Arc<State>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
+    let ps = params(&q)?;
+    only_params(&ps, &["signer", "_format", "_pretty"])?;
+    // Who may read it may ask to revoke it; only the patient's signature revokes.
+    readable_consent(&st, &authed.who, &id).await?;
+    // The consent as committed (a revocation just answered is already its current version).
+    let c: Consent = st
+        .node
+        .read_msg_newest(&keys::consent(&id))
+        .await?
+        .ok_or_else(|| FhirError::not_found(format!("no consent {id}")))?;
+    if_match(&headers, &id, consent_version(&c))?;
+    let v = parse_json(&authed.body)?;
+    match v["resourceType"].as_str() {
+        Some("Consent") => put_consent(&st, &c, &v, param(&ps, "signer")).await,
+        Some("Parameters") => put_signed(&st, &id, &v).await,
+        _ => Err(FhirError {
+            element: Some("resourceType".into()),
+            ..FhirError::bad(format!(
+                "PUT Consent/{id} takes the Consent (status inactive), or the Parameters \
+                 {{txBody, signature, signer}} of its signed revocation"
+            ))
+        }),
+    }
+}
+
+/// A PUT of the Consent itself: the revocation to sign (202), or no change (200).
+async fn put_consent(st: &State, c: &Consent, v: &Value, signer: Option<&str>) -> FhirResult {
+    let id = c.id.as_str();
+    if v["id"].as_str() != Some(id) {
+        return Err(FhirError {
+            element: Some("Consent.id".into()),
+            ..FhirError::bad(format!(
+                "Consent.id must be {id:?}, the id in the URL (R4: an update carries its id)"
+            ))
+        });
+    }
+    map::consent_update(v, &map::consent_to_fhir(c))?;
+    let revoked = c.revoked_height != 0;
+    match (v["status"].as_str(), revoked) {
+        (Some("inactive"), true) | (Some("active"), false) => {
+            // Nothing changes: the consent as it is.
+            let (v, tag) = versioned(st, c, None).await;
+            let mut r = fhir(StatusCode::OK, &v);
+            if let Some(tag) = tag {
+                r.headers_mut().insert(header::ETAG, tag);
+            }
+            Ok(r)
+        }
+        (Some("inactive"), false) => {
+            let signer = signer_of(st, signer, &c.patient_id).await?;
+            let outcome = operation_outcome(
+                "information",
+                "informational",
+                &format!(
+                    "nothing has changed yet: the patient signs signBytes with their key, then \
+                     PUT Parameters {{txBody, signature, signer}} to Consent/{id} with the same \
+                     If-Match; the gateway never signs for a patient"
+                ),
+                None,
+                None,
+            );
+            let msg = Msg::RevokeConsent(RevokeConsent {
+                consent_id: id.to_string(),
+            });
+            let mut r = prepared(st, signer, msg, Some(outcome)).await?;
+            *r.status_mut() = StatusCode::ACCEPTED;
+            Ok(r)
+        }
+        (Some("active"), true) => Err(FhirError {
+            element: Some("Consent.status".into()),
+            ..FhirError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "business-rule",
+                format!("consent {id} is revoked, and a revocation is final: grant a new consent"),
+            )
+        }),
+        (other, _) => Err(FhirError {
+            element: Some("Consent.status".into()),
+            ..FhirError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                if other.is_some() { "value" } else { "required" },
+                format!("an update of a consent sets status inactive (revoking it), not {other:?}"),
+            )
+        }),
+    }
+}
+
+/// A PUT of the signed revocation of consent `id`: relayed; the revoked Consent (200).
+async fn put_signed(st: &State, id: &str, v: &Value) -> FhirResult {
+    let (tx, decoded) = signed_parameters(v, "revocation")?;
+    match &decoded.body().msg {
+        Some(Msg::RevokeConsent(m)) if m.consent_id == id => {}
+        _ => {
+            return Err(FhirError {
+                element: Some("Parameters.parameter.where(name = 'txBody')".into()),
+                ..FhirError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "business-rule",
+                    format!(
+                        "PUT Consent/{id} relays the revocation of consent {id} only: the signed \
+                         txBody must be the RevokeConsent that PUT of the inactive Consent \
+                         answered"
+                    ),
+                )
+            })
+        }
+    }
+    let (id, consent) = relay(st, tx, &decoded, true).await?;
+    let (v, tag) = versioned(st, &consent, None).await;
+    let mut r = fhir(StatusCode::OK, &v);
     if let Ok(loc) = HeaderValue::from_str(&format!("{}/fhir/Consent/{id}", st.public_url)) {
-        r.headers_mut().insert(header::LOCATION, loc);
+        r.headers_mut().insert(header::CONTENT_LOCATION, loc);
     }
     if let Some(tag) = tag {
         r.headers_mut().insert(header::ETAG, tag);

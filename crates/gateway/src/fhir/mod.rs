@@ -22,6 +22,7 @@ pub mod map;
 mod protocol;
 mod record;
 mod search;
+pub(crate) mod subscription;
 
 use std::sync::Arc;
 
@@ -54,11 +55,13 @@ use capability::{metadata, read_operation_definition};
 use claim::{prepare_claim, read_claim, read_claim_response, search_claim_responses, submit_claim};
 use consent::{
     consent_history, consent_vread, create_consent, prepare_consent, read_consent, search_consents,
+    update_consent,
 };
 use map::ConsentIntent;
 pub(crate) use protocol::{cors_headers, cors_preflight, not_found};
 use record::read_record;
 use search::*;
+use subscription::{create_subscription, delete_subscription, read_subscription};
 
 /// The FHIR JSON media type.
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -258,7 +261,7 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         )
         .route("/fhir/Consent", get(search_consents).post(create_consent))
         .route("/fhir/Consent/$prepare", post(prepare_consent))
-        .route("/fhir/Consent/{id}", get(read_consent))
+        .route("/fhir/Consent/{id}", get(read_consent).put(update_consent))
         .route("/fhir/Consent/{id}/_history", get(consent_history))
         .route("/fhir/Consent/{id}/_history/{vid}", get(consent_vread))
         .route("/fhir/AuditEvent", get(search_audit_events))
@@ -268,6 +271,11 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/fhir/Claim/{id}", get(read_claim))
         .route("/fhir/ClaimResponse", get(search_claim_responses))
         .route("/fhir/ClaimResponse/{id}", get(read_claim_response))
+        .route("/fhir/Subscription", post(create_subscription))
+        .route(
+            "/fhir/Subscription/{id}",
+            get(read_subscription).delete(delete_subscription),
+        )
         .route("/fhir/{resource_type}/{id}", get(read_record))
         .route("/audit/access.csv", get(access_csv))
         // After every route: it sets the fallback of the routes present.

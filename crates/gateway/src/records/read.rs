@@ -1,10 +1,10 @@
 //! A consented read: the reader's own signed `LogAccess` is committed before anything is
 //! released.
 
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use base64ct::{Base64, Encoding};
 use medledger_tx::pb::{self, tx_body::Msg, Action, Purpose, RecordAnchor};
-use medledger_tx::{decode_tx, keys, VerifiedTx};
+use medledger_tx::{decode_tx, keys, Code, VerifiedTx};
 use medledger_vault::kek::{self, WrappedKey};
 use medledger_vault::record::{self, RecordMeta};
 use medledger_vault::share;
@@ -67,10 +67,11 @@ impl State {
         &self,
         id: &str,
         uri: &Uri,
+        headers: &HeaderMap,
         who: &Requester,
         body: &[u8],
     ) -> Result<(GetRecordAnswer, std::time::Duration), ApiError> {
-        let req: GetRecord = json(body)?;
+        let req = get_request(headers, body)?;
         // A holder asked for its share of an access another holder committed: the reader has the
         // sealed record from that holder, so only the share goes back (not a second copy).
         let share_only = req.log_access_tx_base64.is_empty() && req.access_index.is_some();
@@ -132,6 +133,15 @@ impl State {
         log_access_tx_base64: &str,
         resource_type: Option<&str>,
     ) -> Result<Opened, ApiError> {
+        if let Subject::Patient(_) = who.subject {
+            // The gateway would open the record itself: a patient's own copy is opened in the
+            // patient's hands, from the holders' shares sealed to the patient's box key.
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "a patient reads their own records with GET /records/{id}?purpose=PATRQT, which \
+                 releases the key shares sealed to the patient's registered box key",
+            ));
+        }
         let r = self
             .consented_release(id, uri, who, log_access_tx_base64, None, resource_type)
             .await?;
@@ -277,17 +287,14 @@ impl State {
         })
     }
 
-    /// The member a release is sealed to (the requester's) and its registered box key.
+    /// Who a release is sealed to and their registered box key: the requester's member
+    /// (SetGateway), or a patient reading their own record (RegisterPatientBoxKey), whose id is
+    /// then the reader id of the HPKE info.
     async fn reader_box(&self, who: &Requester) -> Result<(String, [u8; 32]), ApiError> {
         let reader_member = match &who.subject {
             Subject::Member(m) => m.clone(),
             Subject::Practitioner { member, .. } => member.clone(),
-            Subject::Patient(_) => {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "records are released to members' admins and practitioners",
-                ))
-            }
+            Subject::Patient(p) => return self.patient_box(p).await,
         };
         let gateway: pb::Gateway = self
             .node
@@ -305,6 +312,33 @@ impl State {
             .try_into()
             .map_err(|_| ApiError::internal("box key on chain is not 32 bytes"))?;
         Ok((reader_member, reader_box))
+    }
+
+    /// The box key patient `p` registered, or 403 with [`Code::NoPatientBoxKey`] (the code the
+    /// ledger would answer the patient's access with).
+    async fn patient_box(&self, p: &str) -> Result<(String, [u8; 32]), ApiError> {
+        let registered: Option<pb::PatientBoxKey> =
+            self.node.read_msg(&keys::patient_box_key(p)).await?;
+        let Some(registered) = registered else {
+            let code = Code::NoPatientBoxKey;
+            let mut e = ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "patient {p} has registered no box key: send RegisterPatientBoxKey first \
+                     (`medledger tx --from KEY patient box-key`), so that holders have a key to \
+                     seal the record's key shares to"
+                ),
+            );
+            e.body.code = Some(code.value());
+            e.body.code_name = Some(code.name().into());
+            return Err(e);
+        };
+        let key: [u8; 32] = registered
+            .box_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| ApiError::internal("patient box key on chain is not 32 bytes"))?;
+        Ok((p.to_string(), key))
     }
 
     /// A read resting on access event `index`, already committed (the reader sent its tx to
@@ -386,12 +420,11 @@ impl State {
                 "access event {index} of {patient} is not on the ledger (proven absent)"
             ))
         })?;
+        // A patient's own read names the patient as its actor (purpose PATRQT, no practitioner).
         let (member, practitioner) = match &who.subject {
             Subject::Member(m) => (m.as_str(), ""),
             Subject::Practitioner { member, did, .. } => (member.as_str(), did.as_str()),
-            Subject::Patient(_) => {
-                return Err(refuse("patients' reads are not released here".into()))
-            }
+            Subject::Patient(p) => (p.as_str(), ""),
         };
         let expected_purpose = if event.break_glass {
             Purpose::Etreat
@@ -434,6 +467,52 @@ struct CommittedAccess {
     index: u64,
     /// How long the ledger took to commit it.
     ledger_wait: std::time::Duration,
+}
+
+/// Largest `Medledger-Access-Tx` header a read takes: a signed LogAccess in base64 (far below).
+const MAX_ACCESS_TX_HEADER: usize = 8 * 1024;
+
+/// The read a `GET /records/{id}` asks for: the JSON body (the CLI), or, with an empty body (a
+/// browser's `fetch` sends no body with GET), the `Medledger-Access-Tx` header (the reader's
+/// signed LogAccess, base64) or the `Medledger-Access-Index` header (a committed access event,
+/// for a holder's share).
+fn get_request(headers: &HeaderMap, body: &[u8]) -> Result<GetRecord, ApiError> {
+    if !body.is_empty() {
+        return json(body);
+    }
+    let header = |name: &str| -> Result<Option<&str>, ApiError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| bad_request(format!("the {name} header is not ASCII")))
+            })
+            .transpose()
+    };
+    let tx = header("medledger-access-tx")?;
+    let index = header("medledger-access-index")?;
+    match (tx, index) {
+        (Some(tx), None) if tx.len() <= MAX_ACCESS_TX_HEADER => Ok(GetRecord {
+            log_access_tx_base64: tx.trim().to_string(),
+            access_index: None,
+        }),
+        (Some(_), None) => Err(bad_request(format!(
+            "the Medledger-Access-Tx header is over {MAX_ACCESS_TX_HEADER} bytes"
+        ))),
+        (None, Some(i)) => Ok(GetRecord {
+            log_access_tx_base64: String::new(),
+            access_index: Some(i.trim().parse().map_err(|_| {
+                bad_request(
+                    "the Medledger-Access-Index header must be a decimal event index".into(),
+                )
+            })?),
+        }),
+        _ => Err(bad_request(
+            "a read carries a JSON body ({\"log_access_tx_base64\"} or {\"access_index\"}), or \
+             exactly one of the headers Medledger-Access-Tx and Medledger-Access-Index"
+                .into(),
+        )),
+    }
 }
 
 /// A 400 with `msg`.
@@ -495,4 +574,55 @@ fn check_access_matches(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_read_comes_in_the_body_or_in_exactly_one_header() {
+        let body = br#"{"access_index":7}"#;
+        assert_eq!(
+            get_request(&HeaderMap::new(), body).unwrap().access_index,
+            Some(7)
+        );
+        let r = get_request(&headers(&[("medledger-access-tx", "AAEC")]), b"").unwrap();
+        assert_eq!(
+            (r.log_access_tx_base64.as_str(), r.access_index),
+            ("AAEC", None)
+        );
+        let r = get_request(&headers(&[("medledger-access-index", "12")]), b"").unwrap();
+        assert_eq!(
+            (r.log_access_tx_base64.as_str(), r.access_index),
+            ("", Some(12))
+        );
+        let status = |h: HeaderMap| get_request(&h, b"").unwrap_err().status;
+        assert_eq!(status(HeaderMap::new()), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(headers(&[
+                ("medledger-access-tx", "AAEC"),
+                ("medledger-access-index", "1")
+            ])),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(headers(&[("medledger-access-index", "-1")])),
+            StatusCode::BAD_REQUEST
+        );
+        let long = "A".repeat(MAX_ACCESS_TX_HEADER + 1);
+        assert_eq!(
+            status(headers(&[("medledger-access-tx", long.as_str())])),
+            StatusCode::BAD_REQUEST
+        );
+    }
 }

@@ -11,7 +11,7 @@ use medledger_tx::{keys, Code, TxError};
 use super::claims;
 use super::consent::{evaluate, Decision, Request};
 use super::members::{require_member, Signer};
-use super::patients::require_patient;
+use super::patients::{require_own_patient, require_patient};
 use super::practitioners::{acting_member, require_active, require_role};
 use super::records::require_readable_as;
 use super::{BlockCtx, Event};
@@ -21,13 +21,21 @@ use crate::view::{StateRead, TxState};
 use prost::Message;
 
 /// LogAccess: a member (its admin system or one of its active practitioners) records a read or
-/// write; refused unless a consent permits it now.
+/// write; refused unless a consent permits it now. Signed by a patient's key, it is the
+/// patient's own read ([`patient_read`]).
 pub fn log(
     st: &mut TxState<'_, '_>,
     signer: &Signer,
     m: &LogAccess,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
+    if matches!(signer, Signer::Patient(_)) {
+        return patient_read(st, signer, m, ctx);
+    }
+    if m.purpose == Purpose::Patrqt as i32 {
+        // Who may read as "patient requested" is the patient alone.
+        require_own_patient(signer, &m.patient_id, "a LogAccess with purpose PATRQT")?;
+    }
     let (member, practitioner) = acting_member(st, signer, "LogAccess", ctx)?;
     require_patient(st, &m.patient_id)?;
     require_readable_as(st, &m.record_id, &m.patient_id, Some(&m.data_class))?;
@@ -60,6 +68,48 @@ pub fn log(
         consent_id,
         action,
         practitioner: practitioner.map(|p| p.did).unwrap_or_default(),
+        ..Default::default()
+    };
+    Ok(vec![record_event(st, event, ctx)?.0])
+}
+
+/// A patient's own read (LogAccess signed by the patient's key): purpose PATRQT and action READ
+/// only ([`Code::PatientPurposeOnly`]), of the signer's own record ([`Code::NotOwnPatientId`]),
+/// with a registered box key ([`Code::NoPatientBoxKey`]); no consent is asked. Recorded like
+/// any access, its actor the patient id, so it is in the patient's proven access history.
+fn patient_read(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &LogAccess,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    if m.purpose != Purpose::Patrqt as i32 || (m.action != 0 && m.action != Action::Read as i32) {
+        return Err(TxError::new(
+            Code::PatientPurposeOnly,
+            "a patient's key logs only the patient's own reads: purpose PATRQT, action READ",
+        )
+        .into());
+    }
+    let id = require_own_patient(signer, &m.patient_id, "a patient's own read (PATRQT)")?;
+    require_patient(st, &id)?;
+    require_readable_as(st, &m.record_id, &id, Some(&m.data_class))?;
+    if st.get(&keys::patient_box_key(&id))?.is_none() {
+        return Err(TxError::new(
+            Code::NoPatientBoxKey,
+            format!(
+                "patient {id} has registered no box key: send RegisterPatientBoxKey first, so \
+                 that holders have a key to seal the record's key shares to"
+            ),
+        )
+        .into());
+    }
+    let event = AccessEvent {
+        patient_id: id.clone(),
+        actor: id,
+        record_id: m.record_id.clone(),
+        data_class: m.data_class.clone(),
+        purpose: Purpose::Patrqt as i32,
+        action: Action::Read as i32,
         ..Default::default()
     };
     Ok(vec![record_event(st, event, ctx)?.0])

@@ -27,7 +27,9 @@ use std::collections::BTreeSet;
 
 use medledger_tx::check::service_name;
 use medledger_tx::keys::List;
-use medledger_tx::limits::{MAX_COVERAGES_PER_INSURER, MAX_EVIDENCE_AGE_DAYS};
+use medledger_tx::limits::{
+    MAX_COVERAGES_PER_INSURER, MAX_EVIDENCE_AGE_DAYS, MAX_PREAUTH_DAYS_AHEAD,
+};
 use medledger_tx::pb::{
     AccessEvent, Action, AppealClaim, Claim, ClaimStatus, Coverage, CoveragePolicy, DecideClaim,
     EndCoverage, EnrolCoverage, Member, MemberKind, PayClaim, Practitioner, PublishPolicy, Purpose,
@@ -40,7 +42,7 @@ pub use medledger_tx::rules::claims::*;
 use super::consent::{evaluate, Decision, Request};
 use super::members::{require_member, require_member_signer, Signer};
 use super::patients::require_patient;
-use super::practitioners::{acting_member, require_role};
+use super::practitioners::{acting_member, require_active, require_role};
 use super::records::require_readable;
 use super::{BlockCtx, Event};
 use crate::error::ApplyError;
@@ -96,8 +98,14 @@ pub fn submit(
         require_role(p, &PROVIDER_ROLES, "submitting a claim")?;
     }
     let grounds = require_grounds(st, m, &provider, ctx)?;
+    require_care_team(st, &provider, &m.care_team, ctx)?;
     let priced = price(m, &grounds.policy)?;
-    let fp_keys = require_new_services(st, m, &provider)?;
+    // A preauthorization bills nothing: the claim for its services is no duplicate of it.
+    let fp_keys = if m.preauthorization {
+        Vec::new()
+    } else {
+        require_new_services(st, m, &provider)?
+    };
     require_unclaimed_evidence(st, m)?;
     let n = st
         .get_u64(&keys::claim_counter())?
@@ -117,6 +125,43 @@ pub fn submit(
     }
     st.put_u64(keys::claim_counter(), n);
     Ok(vec![submitted_event(claim, under_review)])
+}
+
+/// Each DID of a claim's care team is a registered practitioner of the provider, ACTIVE and
+/// within their credential's validity now (and their member still a member), else
+/// [`Code::CareTeamNotOfProvider`].
+fn require_care_team(
+    view: &impl StateRead,
+    provider: &str,
+    team: &[String],
+    ctx: &BlockCtx,
+) -> Result<(), ApplyError> {
+    for (i, did) in team.iter().enumerate() {
+        let refuse = |why: String| -> ApplyError {
+            TxError::new(
+                Code::CareTeamNotOfProvider,
+                format!("care_team[{i}]: {did} {why}; the care team are the provider's own active practitioners"),
+            )
+            .into()
+        };
+        let Some(p) = view.get_msg::<Practitioner>(&keys::practitioner(did))? else {
+            return Err(refuse("is no registered practitioner".to_string()));
+        };
+        if p.member_id != provider {
+            return Err(refuse(format!(
+                "is a practitioner of {}, not of {provider}",
+                p.member_id
+            )));
+        }
+        match require_active(view, &p, ctx) {
+            Ok(()) => {}
+            Err(ApplyError::Rejected(e)) => {
+                return Err(refuse(format!("may not act now ({})", e.message)))
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
 }
 
 /// What a submitted claim rests on, each checked in turn.
@@ -142,7 +187,23 @@ fn require_grounds(
     require_provider(&require_member(view, provider)?)?;
     require_insurer(&require_member(view, &m.insurer)?)?;
     require_patient(view, &m.patient_id)?;
-    if m.service_date > ctx.time {
+    let latest = if m.preauthorization {
+        ctx.time
+            .saturating_add(MAX_PREAUTH_DAYS_AHEAD.saturating_mul(DAY))
+    } else {
+        ctx.time
+    };
+    if m.preauthorization && m.service_date > latest {
+        return Err(TxError::new(
+            Code::ServiceDateInFuture,
+            format!(
+                "service_date {} is more than {MAX_PREAUTH_DAYS_AHEAD} days after the block time {}; preauthorize services of the coming year",
+                m.service_date, ctx.time
+            ),
+        )
+        .into());
+    }
+    if m.service_date > latest {
         return Err(TxError::new(
             Code::ServiceDateInFuture,
             format!(
@@ -155,8 +216,9 @@ fn require_grounds(
     for record_id in &m.record_ids {
         require_anchored(view, record_id, &m.patient_id)?;
     }
-    let under_review =
-        require_treatment_evidence(view, &m.patient_id, provider, m.service_date, &m.evidence)?;
+    // A preauthorization cites no evidence (its services are not given yet).
+    let under_review = !m.preauthorization
+        && require_treatment_evidence(view, &m.patient_id, provider, m.service_date, &m.evidence)?;
     let consent_id = require_payment_consent(view, &m.patient_id, &m.insurer, ctx)?;
     let policy = latest_policy(view, &m.insurer, &m.policy_id)?;
     let coverage = require_coverage(
@@ -275,7 +337,8 @@ fn new_claim(
     } = priced;
     // A claim resting on a break-glass access not reviewed yet is never approved automatically:
     // it waits, undecidable, for the review (see `on_break_glass_review`).
-    let auto_approve = adjudication.auto_approve && !grounds.under_review;
+    // Nor is a preauthorization: the insurer authorises services itself.
+    let auto_approve = adjudication.auto_approve && !grounds.under_review && !m.preauthorization;
     let status = if auto_approve {
         ClaimStatus::Approved
     } else {
@@ -308,6 +371,9 @@ fn new_claim(
         consent_id: grounds.consent_id,
         evidence: m.evidence.clone(),
         coverage_index: grounds.coverage.index,
+        diagnoses: m.diagnoses.clone(),
+        care_team: m.care_team.clone(),
+        preauthorization: m.preauthorization,
         ..Default::default()
     }
 }
@@ -426,6 +492,16 @@ pub fn pay(
     let (insurer, _) = acting_insurer(st, signer, "PayClaim", ctx)?;
     let mut claim = require_claim(st, &m.claim_id)?;
     require_party(&claim.insurer, &insurer, &claim.id, "insurer")?;
+    if claim.preauthorization {
+        return Err(TxError::new(
+            Code::PreauthorizationNotPayable,
+            format!(
+                "claim {} is a preauthorization: it approves services before they are given and bills nothing; pay the claim for the services",
+                claim.id
+            ),
+        )
+        .into());
+    }
     let status = ClaimStatus::try_from(claim.status).unwrap_or(ClaimStatus::Unspecified);
     if !matches!(
         status,

@@ -9,8 +9,8 @@
 
 use medledger_tx::limits::MAX_ENROLMENTS_PER_BLOCK;
 use medledger_tx::pb::{
-    key_owner::Owner, Guardians, KeyOwner, Patient, PendingPatientChange, RecoverPatientKey,
-    RegisterPatient, RotatePatientKey, SetGuardians,
+    key_owner::Owner, Guardians, KeyOwner, Patient, PatientBoxKey, PendingPatientChange,
+    RecoverPatientKey, RegisterPatient, RegisterPatientBoxKey, RotatePatientKey, SetGuardians,
 };
 use medledger_tx::{ids, keyproof, keys, recovery, Code, TxError};
 
@@ -166,6 +166,71 @@ pub fn require_patient_signer(signer: &Signer, what: &str) -> Result<String, App
         )
         .into()),
     }
+}
+
+/// The signer's own patient id, for something only the patient's own key sends about the
+/// patient `named`: a member's admin or a practitioner is [`Code::PatientOnly`], another
+/// patient's key (a guardian's included) [`Code::NotOwnPatientId`], an unknown key
+/// [`Code::UnknownSigner`].
+pub fn require_own_patient(signer: &Signer, named: &str, what: &str) -> Result<String, ApplyError> {
+    match signer {
+        Signer::Patient(id) if id == named => Ok(id.clone()),
+        Signer::Patient(id) => Err(TxError::new(
+            Code::NotOwnPatientId,
+            format!("{what} names patient {named}; the signing key is patient {id}'s, and a patient's key speaks for that patient only"),
+        )
+        .into()),
+        Signer::Member(id) => Err(TxError::new(
+            Code::PatientOnly,
+            format!("{what} is signed by the patient's own key; member {id} may not"),
+        )
+        .into()),
+        Signer::Practitioner(p) => Err(TxError::new(
+            Code::PatientOnly,
+            format!("{what} is signed by the patient's own key; practitioner {} may not", p.did),
+        )
+        .into()),
+        Signer::Unknown => Err(TxError::new(
+            Code::UnknownSigner,
+            format!("{what} must be signed by a registered patient; register this key first"),
+        )
+        .into()),
+    }
+}
+
+/// RegisterPatientBoxKey: the patient's own key registers (or replaces) the X25519 key that
+/// holders seal key shares to for the patient's own reads (purpose PATRQT). The key was checked
+/// statelessly ([`medledger_tx::boxkey::check_x25519_public`]); a due pending rotation retires
+/// the signing key first ([`Code::KeyRetired`]).
+pub fn register_box_key(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &RegisterPatientBoxKey,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    let id = require_own_patient(signer, &m.patient_id, "RegisterPatientBoxKey")?;
+    let box_key = medledger_tx::boxkey::check_x25519_public(&m.box_key)?;
+    let settled = settle(st, require_patient(st, &id)?, ctx)?;
+    settled.signer_retired()?;
+    let replaced = st.get(&keys::patient_box_key(&id))?.is_some();
+    st.put_msg(
+        keys::patient_box_key(&id),
+        &PatientBoxKey {
+            patient_id: id.clone(),
+            box_key: box_key.to_vec(),
+            set_height: ctx.height,
+        },
+    );
+    let mut events = settled.events;
+    events.push(Event::new(
+        "medledger.patient.box_key_set",
+        vec![
+            ("patient_id", id),
+            ("box_key", hex::encode(box_key)),
+            ("replaced", replaced.to_string()),
+        ],
+    ));
+    Ok(events)
 }
 
 /// The patient with `id`, or [`Code::UnknownPatient`].

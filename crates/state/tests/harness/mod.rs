@@ -41,6 +41,11 @@ pub const T0: u64 = 1_700_000_000;
 pub const BLOCKS_PER_LEDGER: u64 = 2_000;
 /// Most txs in one fuzzed block.
 pub const MAX_BLOCK_TXS: usize = 8;
+/// An X25519 public key that passes RegisterPatientBoxKey's stateless check (RFC 7748 6.1).
+const RFC7748_ALICE: [u8; 32] = [
+    0x85, 0x20, 0xf0, 0x09, 0x89, 0x30, 0xa7, 0x54, 0x74, 0x8b, 0x7d, 0xdc, 0xb4, 0x3e, 0xf7, 0x5a,
+    0x0d, 0xbf, 0x3a, 0x0d, 0x26, 0x38, 0x1a, 0xf4, 0xeb, 0xa4, 0xa9, 0x8e, 0xaa, 0x9b, 0x4e, 0x6a,
+];
 
 /// Genesis members: (id, kind); admin key `i` is [`key`]`(100 + i)`, as in `tests/common`.
 pub const MEMBERS: [(&str, &str); 4] = [
@@ -507,7 +512,7 @@ impl Harness {
 
     /// A message built from the input.
     fn msg(&self, r: &mut Reader<'_>) -> Msg {
-        match r.u8() % 26 {
+        match r.u8() % 27 {
             0 => Msg::RegisterPatient(pb::RegisterPatient {
                 patient_key: self.pool_pk(r),
                 key_proof: r.bytes(70).to_vec(),
@@ -668,6 +673,7 @@ impl Harness {
                     record_ids: self.texts(r),
                     total,
                     evidence: (0..r.count()).map(|_| r.number()).collect(),
+                    ..Default::default()
                 })
             }
             17 => Msg::DecideClaim(pb::DecideClaim {
@@ -709,6 +715,15 @@ impl Harness {
             }),
             24 => Msg::RevokeSmartClient(pb::RevokeSmartClient {
                 client_id: self.text(r),
+            }),
+            25 => Msg::RegisterPatientBoxKey(pb::RegisterPatientBoxKey {
+                patient_id: self.text(r),
+                box_key: match r.u8() % 4 {
+                    // RFC 7748's Alice: a key that passes the stateless check.
+                    0 | 1 => RFC7748_ALICE.to_vec(),
+                    2 => r.bytes(40).to_vec(),
+                    _ => vec![r.u8(); 32],
+                },
             }),
             _ => Msg::SetGateway(pb::SetGateway {
                 endpoint: self.text(r),

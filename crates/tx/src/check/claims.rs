@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use super::{check_count, check_id, check_len, check_text_hash, check_token};
 use crate::error::{Code, TxError};
 use crate::limits::{
-    MAX_CLAIM_EVIDENCE, MAX_CLAIM_ITEMS, MAX_CLAIM_RECORDS, MAX_COPAY_BPS, MAX_ID_LEN,
-    MAX_MODIFIER_LEN, MAX_POLICY_RULES, MAX_RECORD_ID_LEN, MAX_SERVICE_CODE_LEN,
+    MAX_CLAIM_CARE_TEAM, MAX_CLAIM_DIAGNOSES, MAX_CLAIM_EVIDENCE, MAX_CLAIM_ITEMS,
+    MAX_CLAIM_RECORDS, MAX_COPAY_BPS, MAX_DIAGNOSIS_LEN, MAX_ID_LEN, MAX_MODIFIER_LEN,
+    MAX_POLICY_RULES, MAX_RECORD_ID_LEN, MAX_SERVICE_CODE_LEN,
 };
 use crate::pb::{
     AppealClaim, ClaimItem, CoverageRule, DecideClaim, EndCoverage, EnrolCoverage, PayClaim,
@@ -97,7 +98,13 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
             ));
         }
     }
-    if m.evidence.is_empty() {
+    if m.preauthorization && !m.evidence.is_empty() {
+        return Err(TxError::new(
+            Code::InvalidField,
+            "evidence: a preauthorization cites no access event (its services are not given yet; the claim for them will)",
+        ));
+    }
+    if m.evidence.is_empty() && !m.preauthorization {
         return Err(TxError::new(
             Code::NoTreatmentEvidence,
             "evidence: cite the index of at least one access event of the patient by this provider (see `medledger query access PATIENT`)",
@@ -124,6 +131,18 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
             ));
         }
     }
+    check_diagnoses(&m.diagnoses)?;
+    check_count("care_team", m.care_team.len(), MAX_CLAIM_CARE_TEAM)?;
+    let mut team = BTreeSet::new();
+    for did in &m.care_team {
+        check_id("care_team", did)?;
+        if !team.insert(did.as_str()) {
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!("care_team: {did} is listed twice"),
+            ));
+        }
+    }
     let sum = items_total(&m.items)?;
     if sum != m.total {
         return Err(TxError::new(
@@ -135,6 +154,52 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
         ));
     }
     Ok(())
+}
+
+/// A claim's diagnoses: at most [`MAX_CLAIM_DIAGNOSES`], distinct, each an ICD-10 code
+/// ([`is_icd10`]).
+fn check_diagnoses(diagnoses: &[String]) -> Result<(), TxError> {
+    check_count("diagnoses", diagnoses.len(), MAX_CLAIM_DIAGNOSES)?;
+    let mut seen = BTreeSet::new();
+    for (i, d) in diagnoses.iter().enumerate() {
+        if !is_icd10(d) {
+            return Err(TxError::new(
+                Code::BadDiagnosisCode,
+                format!(
+                    "diagnoses[{i}]: {:?} is not an ICD-10 code (a letter, a digit, a digit or \
+                     letter, then optionally a dot and 1-4 digits or letters, upper case: \
+                     J45.909)",
+                    d.chars().take(MAX_DIAGNOSIS_LEN + 1).collect::<String>()
+                ),
+            ));
+        }
+        if !seen.insert(d.as_str()) {
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!("diagnoses: {d} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `code` has the form of an ICD-10 code: `[A-Z][0-9][0-9A-Z]`, then optionally `.`
+/// and 1-4 of `[0-9A-Z]` (ICD-10-CM's `C4A.0`, `S52.5211`; WHO's `J45.9`). The form only:
+/// which codes exist is the payer's business, and changes every year.
+pub fn is_icd10(code: &str) -> bool {
+    let b = code.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_digit() || c.is_ascii_uppercase();
+    if b.len() < 3 || b.len() > MAX_DIAGNOSIS_LEN {
+        return false;
+    }
+    if !(b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && alnum(&b[2])) {
+        return false;
+    }
+    match &b[3..] {
+        [] => true,
+        [b'.', rest @ ..] => !rest.is_empty() && rest.len() <= 4 && rest.iter().all(alnum),
+        _ => false,
+    }
 }
 
 pub(crate) fn check_decide(m: &DecideClaim) -> Result<(), TxError> {
@@ -293,7 +358,93 @@ mod tests {
             record_ids: vec!["r-1".into()],
             total,
             evidence: vec![0],
+            diagnoses: vec!["J45.909".into()],
+            care_team: vec!["did:medledger:0123456789abcdef0123456789abcdef".into()],
+            preauthorization: false,
         }
+    }
+
+    #[test]
+    fn a_preauthorization_cites_no_evidence_and_a_claim_at_least_one() {
+        let with = |preauthorization: bool, evidence: Vec<u64>| {
+            code_of(Msg::SubmitClaim(SubmitClaim {
+                preauthorization,
+                evidence,
+                ..submit(vec![item("99213", 1, 100)])
+            }))
+        };
+        assert_eq!(with(true, vec![]), None);
+        assert_eq!(with(true, vec![0]), Some(Code::InvalidField));
+        assert_eq!(with(false, vec![]), Some(Code::NoTreatmentEvidence));
+        assert_eq!(with(false, vec![0]), None);
+    }
+
+    #[test]
+    fn diagnoses_are_distinct_icd10_codes_and_the_care_team_distinct_dids() {
+        let with = |f: &dyn Fn(&mut SubmitClaim)| {
+            let mut m = submit(vec![item("99213", 1, 100)]);
+            f(&mut m);
+            code_of(Msg::SubmitClaim(m))
+        };
+        assert_eq!(with(&|_| {}), None);
+        for good in [
+            "J45", "J45.9", "E11.65", "S52.5211", "C4A.0", "Z00.00", "U07.1",
+        ] {
+            assert!(is_icd10(good), "{good}");
+            assert_eq!(with(&|m| m.diagnoses = vec![good.into()]), None, "{good}");
+        }
+        for bad in [
+            "",
+            "j45.909",
+            "J4",
+            "145.9",
+            "JJ5.9",
+            "J45.",
+            "J45.90912",
+            "J45909",
+            "J45-9",
+            "J45.9 ",
+            "S52.52111",
+        ] {
+            assert!(!is_icd10(bad), "{bad}");
+            assert_eq!(
+                with(&|m| m.diagnoses = vec!["Z00.00".into(), bad.into()]),
+                Some(Code::BadDiagnosisCode),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            with(&|m| m.diagnoses = vec!["J45.909".into(), "J45.909".into()]),
+            Some(Code::InvalidField)
+        );
+        let many = |n: usize, prefix: &str| -> Vec<String> {
+            (0..n).map(|i| format!("{prefix}{i:02}")).collect()
+        };
+        assert_eq!(
+            with(&|m| m.diagnoses = many(MAX_CLAIM_DIAGNOSES, "Z00.")),
+            None
+        );
+        assert_eq!(
+            with(&|m| m.diagnoses = many(MAX_CLAIM_DIAGNOSES + 1, "Z00.")),
+            Some(Code::TooManyItems)
+        );
+        let did = "did:medledger:0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            with(&|m| m.care_team = vec![did.into(), did.into()]),
+            Some(Code::InvalidField)
+        );
+        assert_eq!(
+            with(&|m| m.care_team = many(MAX_CLAIM_CARE_TEAM, "did:medledger:")),
+            None
+        );
+        assert_eq!(
+            with(&|m| m.care_team = many(MAX_CLAIM_CARE_TEAM + 1, "did:medledger:")),
+            Some(Code::TooManyItems)
+        );
+        assert_eq!(
+            with(&|m| m.care_team = vec!["not an id".into()]),
+            Some(Code::InvalidField)
+        );
     }
 
     #[test]

@@ -4,8 +4,9 @@ use super::{check_count, check_id, check_text, check_text_hash};
 use crate::error::{Code, TxError};
 use crate::limits::{MAX_GUARDIANS, MAX_TEXT_LEN};
 use crate::pb::{
-    PractitionerRole, PractitionerStatus, RecoverPatientKey, RegisterPatient, RegisterPractitioner,
-    RotatePatientKey, SetGuardians, SetPractitionerStatus,
+    PractitionerRole, PractitionerStatus, RecoverPatientKey, RegisterPatient,
+    RegisterPatientBoxKey, RegisterPractitioner, RotatePatientKey, SetGuardians,
+    SetPractitionerStatus,
 };
 
 fn check_key(field: &str, key: &[u8]) -> Result<(), TxError> {
@@ -116,4 +117,11 @@ pub(crate) fn check_recover(m: &RecoverPatientKey) -> Result<(), TxError> {
         }
     }
     Ok(())
+}
+
+/// RegisterPatientBoxKey: the patient id, and a box key that is a usable X25519 public key
+/// ([`crate::boxkey::check_x25519_public`]).
+pub(crate) fn check_patient_box_key(m: &RegisterPatientBoxKey) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    crate::boxkey::check_x25519_public(&m.box_key).map(|_| ())
 }

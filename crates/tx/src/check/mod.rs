@@ -3,7 +3,7 @@
 
 mod claims;
 
-pub use claims::service_name;
+pub use claims::{is_icd10, service_name};
 pub use records::{
     check_endpoint, commitment_of_key_id, key_id_for_commitment, record_roles, RecordAction,
     KEY_COMMITMENT_PREFIX,
@@ -41,6 +41,7 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::SetGuardians(m) => identity::check_guardians(m)?,
         Msg::RotatePatientKey(m) => identity::check_rotate(m)?,
         Msg::RecoverPatientKey(m) => identity::check_recover(m)?,
+        Msg::RegisterPatientBoxKey(m) => identity::check_patient_box_key(m)?,
         Msg::AnchorRecord(m) => records::check_anchor(m)?,
         Msg::EraseRecord(m) => records::check_erase(m)?,
         Msg::ConfirmErasure(m) => records::check_confirm_erasure(m)?,
@@ -134,6 +135,12 @@ fn check_grant(m: &GrantConsent) -> Result<(), TxError> {
     check_count("purposes", m.purposes.len(), MAX_PURPOSES)?;
     for p in &m.purposes {
         check_purpose(*p)?;
+        if *p == Purpose::Patrqt as i32 {
+            return Err(TxError::new(
+                Code::InvalidField,
+                "purposes: PATRQT is the patient's own read, which needs no consent",
+            ));
+        }
     }
     check_count("actions", m.actions.len(), 2)?;
     for a in &m.actions {
@@ -247,7 +254,7 @@ pub(crate) fn check_purpose(p: i32) -> Result<(), TxError> {
     match Purpose::try_from(p) {
         Ok(Purpose::Unspecified) | Err(_) => Err(TxError::new(
             Code::InvalidField,
-            format!("purpose {p} is not one of TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH"),
+            format!("purpose {p} is not one of TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PATRQT"),
         )),
         Ok(_) => Ok(()),
     }

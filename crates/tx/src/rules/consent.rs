@@ -80,6 +80,7 @@ pub fn purpose_name(purpose: i32) -> &'static str {
         Ok(Purpose::Hpaymt) => "HPAYMT",
         Ok(Purpose::Hoperat) => "HOPERAT",
         Ok(Purpose::Hresch) => "HRESCH",
+        Ok(Purpose::Patrqt) => "PATRQT",
         Ok(Purpose::Unspecified) | Err(_) => "UNSPECIFIED",
     }
 }

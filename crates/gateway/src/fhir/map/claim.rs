@@ -8,8 +8,10 @@ use super::read::{Issues, Treat};
 use super::time::{date, fhir_span, instant, not_a_date, service_date};
 use super::{
     record_id, reference_id, Issue, Mapped, Refusal, Res, ADJUDICATION, CLAIM_INFO_SYSTEM,
-    CLAIM_TYPE, LEDGER_CODE_SYSTEM, PAYMENT_TYPE, RECORD_SYSTEM,
+    CLAIM_TYPE, DID_SYSTEM, LEDGER_CODE_SYSTEM, PAYMENT_TYPE, RECORD_SYSTEM,
 };
+use medledger_tx::check::{check_id, is_icd10};
+use medledger_tx::limits::{MAX_CLAIM_CARE_TEAM, MAX_CLAIM_DIAGNOSES};
 
 /// Money in minor units as a FHIR `Money` (value in major units; the ledger keeps no currency,
 /// so none is claimed). The decimal is written as text and read back as a JSON number, exact for
@@ -61,7 +63,7 @@ fn positive_integer(v: &Value, at: &str) -> Res<u64> {
 }
 
 /// The elements of a Claim. Those not named have no field in `SubmitClaim` and are refused
-/// (`careTeam`, `diagnosis`, `procedure`, `payee`, …): each would be lost.
+/// (`procedure`, `payee`, …): each would be lost.
 const CLAIM_ELEMENTS: &[(&str, Treat)] = &[
     ("resourceType", Treat::Read),
     ("id", Treat::Quiet),
@@ -82,6 +84,8 @@ const CLAIM_ELEMENTS: &[(&str, Treat)] = &[
     ("insurer", Treat::Read),
     ("provider", Treat::Read),
     ("priority", Treat::Quiet),
+    ("careTeam", Treat::Read),
+    ("diagnosis", Treat::Read),
     ("supportingInfo", Treat::Read),
     ("insurance", Treat::Read),
     ("item", Treat::Read),
@@ -97,6 +101,52 @@ const ITEM_ELEMENTS: &[(&str, Treat)] = &[
     ("quantity", Treat::Read),
     ("unitPrice", Treat::Read),
     ("net", Treat::Quiet),
+    ("careTeamSequence", Treat::Warn(WHOLE_CLAIM)),
+    ("diagnosisSequence", Treat::Warn(WHOLE_CLAIM)),
+];
+
+/// Why an item's links to the care team and diagnoses are not recorded.
+const WHOLE_CLAIM: &str = "not recorded: the ledger records the care team and the diagnoses of \
+                           the whole claim";
+
+/// The elements of a `Claim.diagnosis`.
+const DIAGNOSIS_ELEMENTS: &[(&str, Treat)] = &[
+    ("sequence", Treat::Quiet),
+    ("diagnosisCodeableConcept", Treat::Read),
+    (
+        "diagnosisReference",
+        Treat::Refuse("the ledger records a diagnosis as its ICD-10 code (diagnosisCodeableConcept), not as a Condition it cannot read"),
+    ),
+    (
+        "type",
+        Treat::Warn("not recorded: the ledger records the diagnoses in order, the first the principal one"),
+    ),
+    ("onAdmission", Treat::Warn("not recorded: the ledger records the diagnosis code")),
+    ("packageCode", Treat::Warn("not recorded: the ledger records the diagnosis code")),
+];
+
+/// The elements of a `Claim.careTeam`.
+const CARE_TEAM_ELEMENTS: &[(&str, Treat)] = &[
+    ("sequence", Treat::Quiet),
+    ("provider", Treat::Read),
+    (
+        "responsible",
+        Treat::Warn("not recorded: the ledger records who is on the care team"),
+    ),
+    (
+        "role",
+        Treat::Warn("not recorded: the ledger's register holds each practitioner's role"),
+    ),
+    (
+        "qualification",
+        Treat::Warn("not recorded: the ledger's register holds each practitioner's licence"),
+    ),
+];
+
+/// ICD-10 code systems (`Claim.diagnosis`): WHO's and the US clinical modification.
+pub const ICD10_SYSTEMS: [&str; 2] = [
+    "http://hl7.org/fhir/sid/icd-10",
+    "http://hl7.org/fhir/sid/icd-10-cm",
 ];
 
 /// The elements of a `Claim.supportingInfo`.
@@ -127,7 +177,7 @@ fn claim_read(is: &mut Issues, v: &Value) -> Option<(SubmitClaim, Option<String>
         return None;
     }
     is.elements(o, "Claim", CLAIM_ELEMENTS);
-    claim_kind(is, o);
+    let preauthorization = claim_kind(is, o);
     let patient = claim_reference(is, o, "patient", "Patient/");
     let insurer = claim_reference(is, o, "insurer", "Organization/");
     let provider = o
@@ -141,6 +191,8 @@ fn claim_read(is: &mut Issues, v: &Value) -> Option<(SubmitClaim, Option<String>
     let items = claim_items(is, o, service, &source);
     let total = claim_total(is, o, items.as_deref());
     let (evidence, record_ids) = claim_supporting(is, o, patient.as_deref());
+    let diagnoses = claim_diagnoses(is, o);
+    let care_team = claim_care_team(is, o);
     let claim = SubmitClaim {
         patient_id: patient?,
         insurer: insurer?,
@@ -150,12 +202,17 @@ fn claim_read(is: &mut Issues, v: &Value) -> Option<(SubmitClaim, Option<String>
         record_ids,
         total: total?,
         evidence,
+        diagnoses: diagnoses?,
+        care_team: care_team?,
+        preauthorization,
     };
     Some((claim, provider))
 }
 
-/// `status` (active), `use` (claim), and the dates the ledger does not record but checks.
-fn claim_kind(is: &mut Issues, o: &Map<String, Value>) {
+/// `status` (active), `use` (claim, or preauthorization: `true`), and the dates the ledger does
+/// not record but checks.
+fn claim_kind(is: &mut Issues, o: &Map<String, Value>) -> bool {
+    let mut preauthorization = false;
     if let Some(s) = o.get("status") {
         match is.string(s, "Claim.status") {
             Some("active") | None => {}
@@ -168,9 +225,10 @@ fn claim_kind(is: &mut Issues, o: &Map<String, Value>) {
     if let Some(u) = o.get("use") {
         match is.string(u, "Claim.use") {
             Some("claim") | None => {}
-            Some(other @ ("preauthorization" | "predetermination")) => is.not_supported(
+            Some("preauthorization") => preauthorization = true,
+            Some("predetermination") => is.not_supported(
                 "Claim.use",
-                format!("a {other}: the ledger adjudicates claims for services given"),
+                "a predetermination (an estimate): the ledger records claims and preauthorizations",
             ),
             Some(other) => is.value(
                 "Claim.use",
@@ -191,6 +249,7 @@ fn claim_kind(is: &mut Issues, o: &Map<String, Value>) {
             }
         }
     }
+    preauthorization
 }
 
 /// `Claim.{key}.reference`: `{prefix}{id}`.
@@ -426,6 +485,129 @@ fn claim_total(
     Some(total)
 }
 
+/// `diagnosis`: each an ICD-10 code (`diagnosisCodeableConcept`, a coding of an
+/// [`ICD10_SYSTEMS`] system), in order; at most the ledger's limit, none twice.
+fn claim_diagnoses(is: &mut Issues, o: &Map<String, Value>) -> Option<Vec<String>> {
+    let Some(dv) = o.get("diagnosis") else {
+        return Some(Vec::new());
+    };
+    let ds = is.arr(dv, "Claim.diagnosis")?;
+    let mut out = Vec::new();
+    let mut all = true;
+    for (i, d) in ds.iter().enumerate() {
+        let at = format!("Claim.diagnosis[{i}]");
+        if i >= MAX_CLAIM_DIAGNOSES {
+            is.not_supported(
+                &at,
+                format!("the ledger records at most {MAX_CLAIM_DIAGNOSES} diagnoses per claim"),
+            );
+            all = false;
+            continue;
+        }
+        match claim_diagnosis(is, d, &at) {
+            Some(code) if out.contains(&code) => {
+                is.value(
+                    format!("{at}.diagnosisCodeableConcept"),
+                    format!("{code} is listed twice"),
+                );
+                all = false;
+            }
+            Some(code) => out.push(code),
+            None => all = false,
+        }
+    }
+    all.then_some(out)
+}
+
+fn claim_diagnosis(is: &mut Issues, d: &Value, at: &str) -> Option<String> {
+    let o = is.obj(d, at)?;
+    is.elements(o, at, DIAGNOSIS_ELEMENTS);
+    let cat = format!("{at}.diagnosisCodeableConcept");
+    let c = is.need(
+        o,
+        at,
+        "diagnosisCodeableConcept",
+        "the diagnosis as its ICD-10 code",
+    )?;
+    let pairs = is.concept(c, &cat)?;
+    let Some((_, code)) = pairs.iter().find(|(s, _)| ICD10_SYSTEMS.contains(s)) else {
+        is.value(
+            format!("{cat}.coding"),
+            format!(
+                "no ICD-10 coding ({}): the ledger records ICD-10 diagnoses",
+                ICD10_SYSTEMS.join(" or ")
+            ),
+        );
+        return None;
+    };
+    if !is_icd10(code) {
+        is.value(
+            format!("{cat}.coding"),
+            format!("{code:?} is not an ICD-10 code: a letter, a digit, a digit or letter, then optionally a dot and 1-4 digits or letters (J45.909)"),
+        );
+        return None;
+    }
+    Some(code.to_string())
+}
+
+/// `careTeam`: each `provider` a practitioner named by their DID
+/// (`{identifier: {system: urn:ietf:rfc:3986, value: did:…}}`); the ledger checks that each is
+/// an active practitioner of the provider.
+fn claim_care_team(is: &mut Issues, o: &Map<String, Value>) -> Option<Vec<String>> {
+    let Some(tv) = o.get("careTeam") else {
+        return Some(Vec::new());
+    };
+    let team = is.arr(tv, "Claim.careTeam")?;
+    let mut out: Vec<String> = Vec::new();
+    let mut all = true;
+    for (i, t) in team.iter().enumerate() {
+        let at = format!("Claim.careTeam[{i}]");
+        if i >= MAX_CLAIM_CARE_TEAM {
+            is.not_supported(
+                &at,
+                format!(
+                    "the ledger records at most {MAX_CLAIM_CARE_TEAM} practitioners per care team"
+                ),
+            );
+            all = false;
+            continue;
+        }
+        let did = is.obj(t, &at).and_then(|to| {
+            is.elements(to, &at, CARE_TEAM_ELEMENTS);
+            let p = is.need(to, &at, "provider", "the practitioner, by DID")?;
+            care_team_did(is, p, &format!("{at}.provider"))
+        });
+        match did {
+            Some(did) if out.contains(&did) => {
+                is.value(format!("{at}.provider"), format!("{did} is listed twice"));
+                all = false;
+            }
+            Some(did) => out.push(did),
+            None => all = false,
+        }
+    }
+    all.then_some(out)
+}
+
+/// A care team member's reference: a DID identifier (a practitioner's ledger id is a DID, which
+/// is no FHIR id).
+fn care_team_did(is: &mut Issues, p: &Value, at: &str) -> Option<String> {
+    let po = is.obj(p, at)?;
+    let identifier = po.get("identifier").and_then(Value::as_object);
+    let did = identifier
+        .filter(|i| i.get("system").and_then(Value::as_str) == Some(DID_SYSTEM))
+        .and_then(|i| i.get("value"))
+        .and_then(Value::as_str)
+        .filter(|v| v.starts_with("did:") && check_id("care_team", v).is_ok());
+    if did.is_none() {
+        is.value(
+            at,
+            format!("a care team member is a practitioner named by their DID: {{identifier: {{system: {DID_SYSTEM}, value: did:medledger:…}}}} (a reference to a Practitioner resource names no one the ledger knows)"),
+        );
+    }
+    did.map(str::to_string)
+}
+
 /// `supportingInfo`: the ledger's evidence (access events) and records.
 fn claim_supporting(
     is: &mut Issues,
@@ -504,6 +686,15 @@ fn evidence_index(is: &mut Issues, r: &Value, rat: &str, patient: Option<&str>) 
     index
 }
 
+/// `Claim.use` / `ClaimResponse.use` of a ledger claim.
+fn claim_use(c: &Claim) -> &'static str {
+    if c.preauthorization {
+        "preauthorization"
+    } else {
+        "claim"
+    }
+}
+
 fn status_outcome(s: i32) -> (&'static str, &'static str) {
     match ClaimStatus::try_from(s).unwrap_or(ClaimStatus::Unspecified) {
         ClaimStatus::Pending => ("queued", "pending: the insurer decides"),
@@ -555,7 +746,7 @@ pub fn claim_response(c: &Claim, created: u64) -> Value {
         "id": c.id,
         "status": "active",
         "type": { "coding": [{ "system": CLAIM_TYPE, "code": "professional" }] },
-        "use": "claim",
+        "use": claim_use(c),
         "patient": { "reference": format!("Patient/{}", c.patient_id) },
         "created": instant(created),
         "insurer": { "reference": format!("Organization/{}", c.insurer) },
@@ -642,7 +833,7 @@ pub fn claim_to_fhir(c: &Claim, created: u64) -> Value {
         "id": c.id,
         "status": "active",
         "type": { "coding": [{ "system": CLAIM_TYPE, "code": "professional" }] },
-        "use": "claim",
+        "use": claim_use(c),
         "patient": { "reference": format!("Patient/{}", c.patient_id) },
         "billablePeriod": { "start": date(c.service_date) },
         "created": instant(created),
@@ -660,6 +851,32 @@ pub fn claim_to_fhir(c: &Claim, created: u64) -> Value {
     // FHIR forbids empty arrays.
     if !supporting.is_empty() {
         out["supportingInfo"] = Value::Array(supporting);
+    }
+    if !c.care_team.is_empty() {
+        out["careTeam"] = c
+            .care_team
+            .iter()
+            .enumerate()
+            .map(|(i, did)| {
+                json!({
+                    "sequence": i + 1,
+                    "provider": { "type": "Practitioner", "identifier": { "system": DID_SYSTEM, "value": did } },
+                })
+            })
+            .collect();
+    }
+    if !c.diagnoses.is_empty() {
+        out["diagnosis"] = c
+            .diagnoses
+            .iter()
+            .enumerate()
+            .map(|(i, code)| {
+                json!({
+                    "sequence": i + 1,
+                    "diagnosisCodeableConcept": { "coding": [{ "system": ICD10_SYSTEMS[0], "code": code }] },
+                })
+            })
+            .collect();
     }
     out
 }
@@ -699,7 +916,17 @@ mod tests {
             ..Default::default()
         };
         c.items[0].modifier = "25".into();
+        c.diagnoses = vec!["J45.909".into(), "E11.65".into()];
+        c.care_team = vec!["did:medledger:ab12".into()];
         let v = claim_to_fhir(&c, 1_795_651_200);
+        assert_eq!(
+            v["diagnosis"][1],
+            json!({ "sequence": 2, "diagnosisCodeableConcept": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10", "code": "E11.65" }] } })
+        );
+        assert_eq!(
+            v["careTeam"][0]["provider"]["identifier"],
+            json!({ "system": DID_SYSTEM, "value": "did:medledger:ab12" })
+        );
         assert_eq!(v["id"], "cl-7");
         assert_eq!(v["created"], "2026-11-26T00:00:00Z");
         assert_eq!(v["billablePeriod"]["start"], "2026-11-25");
@@ -708,6 +935,8 @@ mod tests {
         assert_eq!(provider.as_deref(), Some("hospital-a"));
         assert_eq!(again.items[0].modifier, "25");
         assert_eq!(again.record_ids, ["rec-9"]);
+        assert_eq!(again.diagnoses, c.diagnoses);
+        assert_eq!(again.care_team, c.care_team);
         assert_eq!(
             (again.patient_id, again.insurer, again.policy_id),
             (c.patient_id, c.insurer, c.policy_id)
@@ -737,8 +966,92 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_preauthorization_is_read_and_written_back_as_one() {
+        let mut v = a_claim();
+        v["use"] = json!("preauthorization");
+        v.as_object_mut().unwrap().remove("supportingInfo");
+        let (c, _) = claim_from_fhir(&v).unwrap();
+        assert!(c.preauthorization);
+        let claim = Claim {
+            preauthorization: true,
+            ..Default::default()
+        };
+        assert_eq!(claim_to_fhir(&claim, 0)["use"], "preauthorization");
+        assert_eq!(claim_response(&claim, 0)["use"], "preauthorization");
+        v["use"] = json!("predetermination");
+        assert_eq!(claim_errors(&v), ["not-supported@Claim.use"]);
+        v["use"] = json!("claim");
+        assert!(!claim_from_fhir(&v).unwrap().0.preauthorization);
+    }
+
+    #[test]
+    fn diagnoses_are_icd10_codes_and_the_care_team_practitioners_by_did() {
+        let mut v = a_claim();
+        v["diagnosis"] = json!([
+            { "sequence": 1, "diagnosisCodeableConcept": { "coding": [
+                { "system": "http://snomed.info/sct", "code": "195967001" },
+                { "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J45.909" }] },
+              "type": [{ "coding": [{ "code": "principal" }] }] },
+            { "sequence": 2, "diagnosisCodeableConcept": { "coding": [
+                { "system": "http://hl7.org/fhir/sid/icd-10", "code": "E11.65" }] } },
+        ]);
+        v["careTeam"] = json!([{ "sequence": 1, "provider": { "identifier":
+            { "system": DID_SYSTEM, "value": "did:medledger:ab12" } }, "role": { "text": "primary" } }]);
+        v["item"][0]["diagnosisSequence"] = json!([1]);
+        let Mapped {
+            value: (c, _),
+            warnings,
+        } = map_claim(&v).unwrap();
+        assert_eq!(c.diagnoses, ["J45.909", "E11.65"]);
+        assert_eq!(c.care_team, ["did:medledger:ab12"]);
+        let warned: Vec<&str> = warnings.iter().map(|w| w.element.as_str()).collect();
+        assert_eq!(
+            warned,
+            [
+                "Claim.item[0].diagnosisSequence",
+                "Claim.diagnosis[0].type",
+                "Claim.careTeam[0].role"
+            ]
+        );
+
+        // Every bad one named at once: no ICD-10 coding, a malformed code, a reference to a
+        // Condition, a duplicate; a Practitioner by FHIR reference, a duplicate DID.
+        v["diagnosis"] = json!([
+            { "diagnosisCodeableConcept": { "coding": [{ "system": "http://snomed.info/sct", "code": "195967001" }] } },
+            { "diagnosisCodeableConcept": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10", "code": "123456" }] } },
+            { "diagnosisReference": { "reference": "Condition/1" } },
+            { "diagnosisCodeableConcept": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10", "code": "E11.65" }] } },
+            { "diagnosisCodeableConcept": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10", "code": "E11.65" }] } },
+        ]);
+        v["careTeam"] = json!([
+            { "provider": { "reference": "Practitioner/example" } },
+            { "provider": { "identifier": { "system": DID_SYSTEM, "value": "did:medledger:ab12" } } },
+            { "provider": { "identifier": { "system": DID_SYSTEM, "value": "did:medledger:ab12" } } },
+        ]);
+        assert_eq!(
+            claim_errors(&v),
+            [
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.diagnosis[1].diagnosisCodeableConcept.coding",
+                "not-supported@Claim.diagnosis[2].diagnosisReference",
+                "required@Claim.diagnosis[2].diagnosisCodeableConcept",
+                "value@Claim.diagnosis[4].diagnosisCodeableConcept",
+                "value@Claim.careTeam[0].provider",
+                "value@Claim.careTeam[2].provider",
+            ]
+        );
+        v["diagnosis"] = json!((0..13)
+            .map(|i| json!({ "diagnosisCodeableConcept": { "coding": [
+            { "system": "http://hl7.org/fhir/sid/icd-10", "code": format!("Z00.{i:02}") }] } }))
+            .collect::<Vec<_>>());
+        v.as_object_mut().unwrap().remove("careTeam");
+        assert_eq!(claim_errors(&v), ["not-supported@Claim.diagnosis[12]"]);
+    }
+
     /// The 17 Claim examples of R4: each is refused, with every issue at once, for elements that
-    /// `SubmitClaim` has no field for (care team, diagnosis, payee, …) or values it cannot take.
+    /// `SubmitClaim` has no field for (payee, procedure, …) or values it cannot take (a
+    /// diagnosis without an ICD-10 code, a care team member who is no DID).
     /// Doing what each issue asks ([`fix_claim`]) makes every one acceptable: nothing else stood
     /// in its way.
     #[test]
@@ -783,6 +1096,28 @@ mod tests {
             (_, "Claim.insurance[0].coverage.reference") => {
                 o["insurance"][0]["coverage"] = json!({ "reference": "Coverage/9876B1" })
             }
+            ("value", p) if p.starts_with("Claim.diagnosis[") => {
+                let pointer = fhir_pointer(p.trim_end_matches(".coding"));
+                let n = pointer.split('/').nth(2).unwrap().to_string();
+                patch(
+                    v,
+                    &pointer,
+                    Some(
+                        json!({ "coding": [{ "system": ICD10_SYSTEMS[0], "code": format!("K02.{n}") }] }),
+                    ),
+                );
+            }
+            ("value", p) if p.starts_with("Claim.careTeam[") => {
+                let pointer = fhir_pointer(p);
+                let n = pointer.split('/').nth(2).unwrap().to_string();
+                patch(
+                    v,
+                    &pointer,
+                    Some(
+                        json!({ "identifier": { "system": DID_SYSTEM, "value": format!("did:medledger:example{n}") } }),
+                    ),
+                );
+            }
             ("not-supported", "Claim.insurance[1]") => {
                 o["insurance"].as_array_mut().unwrap().truncate(1)
             }
@@ -811,24 +1146,18 @@ mod tests {
         (
             "100150",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.item[0].careTeamSequence",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "100151",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[1].bodySite",
-                "not-supported@Claim.item[1].careTeamSequence",
                 "not-supported@Claim.item[1].subSite",
                 "not-supported@Claim.item[2].bodySite",
-                "not-supported@Claim.item[2].careTeamSequence",
                 "not-supported@Claim.item[2].detail",
                 "not-supported@Claim.supportingInfo[0].code",
                 "not-supported@Claim.supportingInfo[0].reason",
@@ -837,87 +1166,77 @@ mod tests {
                 "not-supported@Claim.supportingInfo[1].code",
                 "not-supported@Claim.supportingInfo[1].valueString",
                 "value@Claim.supportingInfo[1].category.coding",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "100152",
             &[
-                "not-supported@Claim.careTeam",
                 "not-supported@Claim.contained",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
                 "value@Claim.patient.reference",
                 "value@Claim.insurer.reference",
                 "value@Claim.insurance[0].coverage.reference",
-                "not-supported@Claim.item[0].careTeamSequence",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "100153",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.fundsReserve",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.use",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].detail",
-                "not-supported@Claim.item[0].diagnosisSequence",
                 "not-supported@Claim.item[1].bodySite",
-                "not-supported@Claim.item[1].careTeamSequence",
                 "not-supported@Claim.item[1].subSite",
                 "not-supported@Claim.item[1].servicedDate",
                 "not-supported@Claim.item[2].bodySite",
-                "not-supported@Claim.item[2].careTeamSequence",
                 "not-supported@Claim.item[2].detail",
                 "not-supported@Claim.item[2].servicedDate",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "100154",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
                 "required@Claim.patient.reference",
                 "required@Claim.insurer.reference",
-                "not-supported@Claim.item[0].careTeamSequence",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "100155",
             &[
-                "not-supported@Claim.careTeam",
                 "not-supported@Claim.contained",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
                 "value@Claim.patient.reference",
                 "required@Claim.insurer.reference",
                 "value@Claim.insurance[0].coverage.reference",
-                "not-supported@Claim.item[0].careTeamSequence",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "100156",
             &[
-                "not-supported@Claim.careTeam",
                 "not-supported@Claim.contained",
                 "not-supported@Claim.payee",
                 "not-supported@Claim.procedure",
                 "not-supported@Claim.referral",
                 "not-supported@Claim.related",
                 "not-supported@Claim.item[0].bodySite",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].factor",
                 "not-supported@Claim.item[0].informationSequence",
                 "not-supported@Claim.item[0].locationCodeableConcept",
                 "not-supported@Claim.item[0].udi",
                 "not-supported@Claim.item[1].bodySite",
-                "not-supported@Claim.item[1].careTeamSequence",
                 "not-supported@Claim.item[1].locationCodeableConcept",
                 "not-supported@Claim.item[1].subSite",
                 "not-supported@Claim.item[2].bodySite",
-                "not-supported@Claim.item[2].careTeamSequence",
                 "not-supported@Claim.item[2].detail",
                 "not-supported@Claim.item[2].locationCodeableConcept",
                 "not-supported@Claim.item[2].procedureSequence",
@@ -925,62 +1244,56 @@ mod tests {
                 "not-supported@Claim.supportingInfo[0].code",
                 "not-supported@Claim.supportingInfo[0].timingDate",
                 "value@Claim.supportingInfo[0].category.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "660150",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.item[0].careTeamSequence",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "660151",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
                 "not-supported@Claim.prescription",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].detail",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "660152",
             &[
-                "not-supported@Claim.careTeam",
                 "not-supported@Claim.contained",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
                 "not-supported@Claim.prescription",
                 "not-supported@Claim.insurance[1]",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].category",
                 "not-supported@Claim.item[0].detail",
                 "not-supported@Claim.item[0].programCode",
                 "not-supported@Claim.item[0].revenue",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "760150",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.item[0].careTeamSequence",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "760151",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.originalPrescription",
                 "not-supported@Claim.payee",
                 "not-supported@Claim.prescription",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].detail",
                 "not-supported@Claim.item[0].informationSequence",
                 "required@Claim.item[0].unitPrice",
@@ -992,15 +1305,14 @@ mod tests {
                 "not-supported@Claim.supportingInfo[2].code",
                 "not-supported@Claim.supportingInfo[2].valueQuantity",
                 "value@Claim.supportingInfo[2].category.coding",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "760152",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].detail",
                 "not-supported@Claim.item[0].informationSequence",
                 "required@Claim.item[0].unitPrice",
@@ -1014,67 +1326,63 @@ mod tests {
                 "value@Claim.supportingInfo[2].category.coding",
                 "not-supported@Claim.supportingInfo[3].code",
                 "value@Claim.supportingInfo[3].category.coding",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "860150",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.item[0].careTeamSequence",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "960150",
             &[
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.enterer",
                 "not-supported@Claim.facility",
                 "not-supported@Claim.payee",
                 "not-supported@Claim.procedure",
                 "not-supported@Claim.subType",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].encounter",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "960151",
             &[
                 "not-supported@Claim.accident",
-                "not-supported@Claim.careTeam",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.enterer",
                 "not-supported@Claim.facility",
                 "not-supported@Claim.payee",
-                "not-supported@Claim.item[0].careTeamSequence",
                 "not-supported@Claim.item[0].servicedDate",
                 "not-supported@Claim.supportingInfo[0].timingPeriod",
                 "value@Claim.supportingInfo[0].category.coding",
                 "not-supported@Claim.supportingInfo[1].timingPeriod",
                 "value@Claim.supportingInfo[1].category.coding",
+                "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
         (
             "MED-00050",
             &[
-                "not-supported@Claim.careTeam",
                 "not-supported@Claim.contained",
-                "not-supported@Claim.diagnosis",
                 "not-supported@Claim.payee",
                 "not-supported@Claim.subType",
                 "value@Claim.patient.reference",
                 "required@Claim.insurer.reference",
                 "value@Claim.insurance[0].coverage.reference",
-                "not-supported@Claim.item[0].careTeamSequence",
-                "not-supported@Claim.item[0].diagnosisSequence",
                 "not-supported@Claim.item[0].informationSequence",
                 "not-supported@Claim.item[0].locationCodeableConcept",
                 "not-supported@Claim.supportingInfo[0].timingPeriod",
                 "value@Claim.supportingInfo[0].category.coding",
                 "not-supported@Claim.supportingInfo[1].code",
                 "value@Claim.supportingInfo[1].category.coding",
+                "value@Claim.careTeam[0].provider",
             ],
         ),
     ];

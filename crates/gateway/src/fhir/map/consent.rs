@@ -23,6 +23,7 @@ pub fn purpose_code(p: i32) -> Option<&'static str> {
         Purpose::Hpaymt => "HPAYMT",
         Purpose::Hoperat => "HOPERAT",
         Purpose::Hresch => "HRESCH",
+        Purpose::Patrqt => "PATRQT",
     })
 }
 
@@ -342,6 +343,74 @@ fn consent_intent(is: &mut Issues, v: &Value) -> Option<ConsentIntent> {
         patient_id: patient_id?,
         grant: grant?,
     })
+}
+
+/// What a PUT of a consent may differ in from the consent it updates without changing it: what
+/// the ledger does not record (`meta`, `text`) and `status`, the one change it makes.
+const UPDATE_FREE: &[&str] = &["meta", "text", "status"];
+
+/// Why nothing but `status` may change in a PUT.
+const TERMS_FIXED: &str =
+    "a consent's terms never change on the ledger, only its status (inactive \
+                           revokes it): send the Consent as read, with status inactive; to permit \
+                           something else, grant a new consent";
+
+/// Checks a PUT of a consent (`put`, the body) against the consent it updates (`current`, as
+/// [`consent_to_fhir`] writes it): every element but `meta`, `text` and `status` must be as the
+/// ledger answers it; each difference is a `business-rule` error at its FHIRPath, all listed at
+/// once (docs/fhir.md, "Revoking by PUT").
+pub fn consent_update(put: &Value, current: &Value) -> Result<(), Refusal> {
+    let mut is = Issues::default();
+    if let Some(p) = is.obj(put, "Consent") {
+        let empty = Map::new();
+        let c = current.as_object().unwrap_or(&empty);
+        let keys: std::collections::BTreeSet<&String> = p
+            .keys()
+            .chain(c.keys())
+            .filter(|k| !UPDATE_FREE.contains(&k.as_str()))
+            .collect();
+        for k in keys {
+            update_diff(&mut is, &format!("Consent.{k}"), p.get(k), c.get(k));
+        }
+    }
+    is.finish("Consent", Some(())).map(|_| ())
+}
+
+/// A value of the consent as a refusal quotes it: its JSON, cut at 120 characters.
+fn shown(v: &Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}
+
+/// Records where `put` differs from `current` below `at` (the deepest element that differs).
+fn update_diff(is: &mut Issues, at: &str, put: Option<&Value>, current: Option<&Value>) {
+    match (put, current) {
+        (Some(p), Some(c)) if p == c => {}
+        (Some(Value::Object(p)), Some(Value::Object(c))) => {
+            let keys: std::collections::BTreeSet<&String> = p.keys().chain(c.keys()).collect();
+            for k in keys {
+                update_diff(is, &format!("{at}.{k}"), p.get(k), c.get(k));
+            }
+        }
+        (Some(Value::Array(p)), Some(Value::Array(c))) if p.len() == c.len() => {
+            for (i, (p, c)) in p.iter().zip(c).enumerate() {
+                update_diff(is, &format!("{at}[{i}]"), Some(p), Some(c));
+            }
+        }
+        (Some(_), None) => is.business_rule(at, format!("added: {TERMS_FIXED}")),
+        (None, Some(c)) => is.business_rule(
+            at,
+            format!("left out (the consent has {}): {TERMS_FIXED}", shown(c)),
+        ),
+        (Some(_), Some(c)) => is.business_rule(
+            at,
+            format!("changed (the consent has {}): {TERMS_FIXED}", shown(c)),
+        ),
+        (None, None) => {}
+    }
 }
 
 /// `Consent.patient`: `Patient/{ledger patient id}`.
@@ -1178,6 +1247,34 @@ mod tests {
             v["performer"] = json!([{ "reference": "Patient/pt-1" }, other]);
             assert_eq!(consent_errors(&v), ["security@Consent.performer[1]"]);
         }
+    }
+
+    #[test]
+    fn a_put_may_change_the_status_only_and_names_every_other_change() {
+        let current = consent_to_fhir(&consent());
+        let mut put = current.clone();
+        put["status"] = json!("inactive");
+        put["meta"] = json!({ "versionId": "5" });
+        put["text"] = json!({ "status": "generated", "div": "<div>x</div>" });
+        assert_eq!(consent_update(&put, &current), Ok(()));
+        put["provision"]["class"][0]["code"] = json!("Condition");
+        put["provision"]["purpose"] = json!([]);
+        put["identifier"] = json!([{ "value": "x" }]);
+        if let Some(o) = put["provision"].as_object_mut() {
+            o.remove("data");
+        }
+        let r = consent_update(&put, &current).unwrap_err();
+        assert_eq!(
+            errors(&r),
+            [
+                "business-rule@Consent.identifier",
+                "business-rule@Consent.provision.class[0].code",
+                "business-rule@Consent.provision.data",
+                "business-rule@Consent.provision.purpose",
+            ]
+        );
+        assert!(r.issues[1].reason.contains("\"Observation\""), "{r}");
+        assert!(consent_update(&json!([]), &current).is_err());
     }
 
     #[test]

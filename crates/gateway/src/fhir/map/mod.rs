@@ -21,8 +21,8 @@ mod time;
 pub use self::time::{date, fhir_span, instant, parse_time, Edge, FhirSpan, Precision};
 pub use claim::{claim_from_fhir, claim_response, claim_to_fhir, map_claim, minor_units, money};
 pub use consent::{
-    consent_from_fhir, consent_to_fhir, grantee_reference, map_consent, purpose_code,
-    ConsentIntent, STUDY_EXTENSION,
+    consent_from_fhir, consent_to_fhir, consent_update, grantee_reference, map_consent,
+    purpose_code, ConsentIntent, STUDY_EXTENSION,
 };
 
 use serde_json::{json, Value};
@@ -352,14 +352,14 @@ mod tests {
         let mut claim = a_claim();
         claim["total"] = json!({ "value": 150 });
         assert_eq!(claim_errors(&claim), ["business-rule@Claim.total"]);
-        claim["use"] = json!("preauthorization");
-        claim["diagnosis"] = json!([{ "sequence": 1 }]);
+        claim["use"] = json!("predetermination");
+        claim["payee"] = json!({ "type": { "coding": [{ "code": "provider" }] } });
         let second = claim["insurance"][0].clone();
         claim["insurance"].as_array_mut().unwrap().push(second);
         assert_eq!(
             claim_errors(&claim),
             [
-                "not-supported@Claim.diagnosis",
+                "not-supported@Claim.payee",
                 "not-supported@Claim.use",
                 "not-supported@Claim.insurance[1]",
                 "business-rule@Claim.total",

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/claims.proto.
  */
 export const file_medledger_v1_claims: GenFile = /*@__PURE__*/
-  fileDesc("ChltZWRsZWRnZXIvdjEvY2xhaW1zLnByb3RvEgxtZWRsZWRnZXIudjEiigEKDENvdmVyYWdlUnVsZRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSDwoHY292ZXJlZBgCIAEoCBIRCglwcmljZV9jYXAYAyABKAQSEwoLY29wYXlfZml4ZWQYBCABKAQSEQoJY29wYXlfYnBzGAUgASgNEhgKEHByZWF1dGhfcmVxdWlyZWQYBiABKAgiTQoNUHVibGlzaFBvbGljeRIRCglwb2xpY3lfaWQYASABKAkSKQoFcnVsZXMYAiADKAsyGi5tZWRsZWRnZXIudjEuQ292ZXJhZ2VSdWxlIooBCg5Db3ZlcmFnZVBvbGljeRIPCgdpbnN1cmVyGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEikKBXJ1bGVzGAQgAygLMhoubWVkbGVkZ2VyLnYxLkNvdmVyYWdlUnVsZRIYChBwdWJsaXNoZWRfaGVpZ2h0GAUgASgEIlkKCUNsYWltSXRlbRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSEAoIcXVhbnRpdHkYAiABKAQSEgoKdW5pdF9wcmljZRgDIAEoBBIQCghtb2RpZmllchgEIAEoCSK4AQoLU3VibWl0Q2xhaW0SEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdpbnN1cmVyGAIgASgJEhEKCXBvbGljeV9pZBgDIAEoCRIUCgxzZXJ2aWNlX2RhdGUYBCABKAQSJgoFaXRlbXMYBSADKAsyFy5tZWRsZWRnZXIudjEuQ2xhaW1JdGVtEhIKCnJlY29yZF9pZHMYBiADKAkSDQoFdG90YWwYByABKAQSEAoIZXZpZGVuY2UYCCADKAQiRwoMSXRlbURlY2lzaW9uEhcKD2FwcHJvdmVkX2Ftb3VudBgBIAEoBBINCgVjb3BheRgCIAEoBBIPCgdyZWFzb25zGAMgAygJIlgKC0RlY2lkZUNsYWltEhAKCGNsYWltX2lkGAEgASgJEhgKEGFwcHJvdmVkX2Ftb3VudHMYAiADKAQSEQoJbm90ZV9oYXNoGAQgASgMSgQIAxAEUgRub3RlIjcKCFBheUNsYWltEhAKCGNsYWltX2lkGAEgASgJEhkKEXBheW1lbnRfcmVmZXJlbmNlGAIgASgJIkIKC0FwcGVhbENsYWltEhAKCGNsYWltX2lkGAEgASgJEhMKC3JlYXNvbl9oYXNoGAMgASgMSgQIAhADUgZyZWFzb24iugUKBUNsYWltEgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEhQKDHN1Ym1pdHRlZF9ieRgDIAEoCRISCgpwYXRpZW50X2lkGAQgASgJEg8KB2luc3VyZXIYBSABKAkSEQoJcG9saWN5X2lkGAYgASgJEhYKDnBvbGljeV92ZXJzaW9uGAcgASgEEhQKDHNlcnZpY2VfZGF0ZRgIIAEoBBImCgVpdGVtcxgJIAMoCzIXLm1lZGxlZGdlci52MS5DbGFpbUl0ZW0SEgoKcmVjb3JkX2lkcxgKIAMoCRItCglkZWNpc2lvbnMYCyADKAsyGi5tZWRsZWRnZXIudjEuSXRlbURlY2lzaW9uEhUKDXRvdGFsX2NsYWltZWQYDCABKAQSFgoOdG90YWxfYXBwcm92ZWQYDSABKAQSEwoLdG90YWxfY29wYXkYDiABKAQSKQoGc3RhdHVzGA8gASgOMhkubWVkbGVkZ2VyLnYxLkNsYWltU3RhdHVzEhAKCGFwcGVhbGVkGBAgASgIEhkKEXBheW1lbnRfcmVmZXJlbmNlGBIgASgJEhgKEHN1Ym1pdHRlZF9oZWlnaHQYEyABKAQSFgoOZGVjaWRlZF9oZWlnaHQYFCABKAQSEgoKY29uc2VudF9pZBgVIAEoCRIVCg10b3RhbF9iZW5lZml0GBYgASgEEhIKCmRlY2lkZWRfYnkYFyABKAkSEwoLcGFpZF9oZWlnaHQYGSABKAQSGgoSYXBwZWFsX3JlYXNvbl9oYXNoGBogASgMEhoKEmRlY2lzaW9uX25vdGVfaGFzaBgbIAEoDBIQCghldmlkZW5jZRgcIAMoBBIWCg5jb3ZlcmFnZV9pbmRleBgdIAEoBEoECBEQEkoECBgQGVINYXBwZWFsX3JlYXNvblINZGVjaXNpb25fbm90ZSJSCg1FbnJvbENvdmVyYWdlEhIKCnBhdGllbnRfaWQYASABKAkSEQoJcG9saWN5X2lkGAIgASgJEg0KBXN0YXJ0GAMgASgEEgsKA2VuZBgEIAEoBCI9CgtFbmRDb3ZlcmFnZRISCgpwYXRpZW50X2lkGAEgASgJEg0KBWluZGV4GAIgASgEEgsKA2VuZBgDIAEoBCKcAQoIQ292ZXJhZ2USEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdpbnN1cmVyGAIgASgJEhEKCXBvbGljeV9pZBgDIAEoCRINCgVpbmRleBgEIAEoBBINCgVzdGFydBgFIAEoBBILCgNlbmQYBiABKAQSFwoPZW5yb2xsZWRfaGVpZ2h0GAcgASgEEhQKDGVuZGVkX2hlaWdodBgIIAEoBCrQAQoLQ2xhaW1TdGF0dXMSHAoYQ0xBSU1fU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUQ0xBSU1fU1RBVFVTX1BFTkRJTkcQARIZChVDTEFJTV9TVEFUVVNfQVBQUk9WRUQQAhIjCh9DTEFJTV9TVEFUVVNfUEFSVElBTExZX0FQUFJPVkVEEAMSFwoTQ0xBSU1fU1RBVFVTX0RFTklFRBAEEhUKEUNMQUlNX1NUQVRVU19QQUlEEAUSGQoVQ0xBSU1fU1RBVFVTX0FQUEVBTEVEEAZiBnByb3RvMw");
+  fileDesc("ChltZWRsZWRnZXIvdjEvY2xhaW1zLnByb3RvEgxtZWRsZWRnZXIudjEiigEKDENvdmVyYWdlUnVsZRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSDwoHY292ZXJlZBgCIAEoCBIRCglwcmljZV9jYXAYAyABKAQSEwoLY29wYXlfZml4ZWQYBCABKAQSEQoJY29wYXlfYnBzGAUgASgNEhgKEHByZWF1dGhfcmVxdWlyZWQYBiABKAgiTQoNUHVibGlzaFBvbGljeRIRCglwb2xpY3lfaWQYASABKAkSKQoFcnVsZXMYAiADKAsyGi5tZWRsZWRnZXIudjEuQ292ZXJhZ2VSdWxlIooBCg5Db3ZlcmFnZVBvbGljeRIPCgdpbnN1cmVyGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEikKBXJ1bGVzGAQgAygLMhoubWVkbGVkZ2VyLnYxLkNvdmVyYWdlUnVsZRIYChBwdWJsaXNoZWRfaGVpZ2h0GAUgASgEIlkKCUNsYWltSXRlbRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSEAoIcXVhbnRpdHkYAiABKAQSEgoKdW5pdF9wcmljZRgDIAEoBBIQCghtb2RpZmllchgEIAEoCSL4AQoLU3VibWl0Q2xhaW0SEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdpbnN1cmVyGAIgASgJEhEKCXBvbGljeV9pZBgDIAEoCRIUCgxzZXJ2aWNlX2RhdGUYBCABKAQSJgoFaXRlbXMYBSADKAsyFy5tZWRsZWRnZXIudjEuQ2xhaW1JdGVtEhIKCnJlY29yZF9pZHMYBiADKAkSDQoFdG90YWwYByABKAQSEAoIZXZpZGVuY2UYCCADKAQSEQoJZGlhZ25vc2VzGAkgAygJEhEKCWNhcmVfdGVhbRgKIAMoCRIYChBwcmVhdXRob3JpemF0aW9uGAsgASgIIkcKDEl0ZW1EZWNpc2lvbhIXCg9hcHByb3ZlZF9hbW91bnQYASABKAQSDQoFY29wYXkYAiABKAQSDwoHcmVhc29ucxgDIAMoCSJYCgtEZWNpZGVDbGFpbRIQCghjbGFpbV9pZBgBIAEoCRIYChBhcHByb3ZlZF9hbW91bnRzGAIgAygEEhEKCW5vdGVfaGFzaBgEIAEoDEoECAMQBFIEbm90ZSI3CghQYXlDbGFpbRIQCghjbGFpbV9pZBgBIAEoCRIZChFwYXltZW50X3JlZmVyZW5jZRgCIAEoCSJCCgtBcHBlYWxDbGFpbRIQCghjbGFpbV9pZBgBIAEoCRITCgtyZWFzb25faGFzaBgDIAEoDEoECAIQA1IGcmVhc29uIvoFCgVDbGFpbRIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIUCgxzdWJtaXR0ZWRfYnkYAyABKAkSEgoKcGF0aWVudF9pZBgEIAEoCRIPCgdpbnN1cmVyGAUgASgJEhEKCXBvbGljeV9pZBgGIAEoCRIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIUCgxzZXJ2aWNlX2RhdGUYCCABKAQSJgoFaXRlbXMYCSADKAsyFy5tZWRsZWRnZXIudjEuQ2xhaW1JdGVtEhIKCnJlY29yZF9pZHMYCiADKAkSLQoJZGVjaXNpb25zGAsgAygLMhoubWVkbGVkZ2VyLnYxLkl0ZW1EZWNpc2lvbhIVCg10b3RhbF9jbGFpbWVkGAwgASgEEhYKDnRvdGFsX2FwcHJvdmVkGA0gASgEEhMKC3RvdGFsX2NvcGF5GA4gASgEEikKBnN0YXR1cxgPIAEoDjIZLm1lZGxlZGdlci52MS5DbGFpbVN0YXR1cxIQCghhcHBlYWxlZBgQIAEoCBIZChFwYXltZW50X3JlZmVyZW5jZRgSIAEoCRIYChBzdWJtaXR0ZWRfaGVpZ2h0GBMgASgEEhYKDmRlY2lkZWRfaGVpZ2h0GBQgASgEEhIKCmNvbnNlbnRfaWQYFSABKAkSFQoNdG90YWxfYmVuZWZpdBgWIAEoBBISCgpkZWNpZGVkX2J5GBcgASgJEhMKC3BhaWRfaGVpZ2h0GBkgASgEEhoKEmFwcGVhbF9yZWFzb25faGFzaBgaIAEoDBIaChJkZWNpc2lvbl9ub3RlX2hhc2gYGyABKAwSEAoIZXZpZGVuY2UYHCADKAQSFgoOY292ZXJhZ2VfaW5kZXgYHSABKAQSEQoJZGlhZ25vc2VzGB4gAygJEhEKCWNhcmVfdGVhbRgfIAMoCRIYChBwcmVhdXRob3JpemF0aW9uGCAgASgISgQIERASSgQIGBAZUg1hcHBlYWxfcmVhc29uUg1kZWNpc2lvbl9ub3RlIlIKDUVucm9sQ292ZXJhZ2USEgoKcGF0aWVudF9pZBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSDQoFc3RhcnQYAyABKAQSCwoDZW5kGAQgASgEIj0KC0VuZENvdmVyYWdlEhIKCnBhdGllbnRfaWQYASABKAkSDQoFaW5kZXgYAiABKAQSCwoDZW5kGAMgASgEIpwBCghDb3ZlcmFnZRISCgpwYXRpZW50X2lkGAEgASgJEg8KB2luc3VyZXIYAiABKAkSEQoJcG9saWN5X2lkGAMgASgJEg0KBWluZGV4GAQgASgEEg0KBXN0YXJ0GAUgASgEEgsKA2VuZBgGIAEoBBIXCg9lbnJvbGxlZF9oZWlnaHQYByABKAQSFAoMZW5kZWRfaGVpZ2h0GAggASgEKtABCgtDbGFpbVN0YXR1cxIcChhDTEFJTV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRDTEFJTV9TVEFUVVNfUEVORElORxABEhkKFUNMQUlNX1NUQVRVU19BUFBST1ZFRBACEiMKH0NMQUlNX1NUQVRVU19QQVJUSUFMTFlfQVBQUk9WRUQQAxIXChNDTEFJTV9TVEFUVVNfREVOSUVEEAQSFQoRQ0xBSU1fU1RBVFVTX1BBSUQQBRIZChVDTEFJTV9TVEFUVVNfQVBQRUFMRUQQBmIGcHJvdG8z");
 
 /**
  * @generated from message medledger.v1.CoverageRule
@@ -223,6 +223,37 @@ export type SubmitClaim = Message<"medledger.v1.SubmitClaim"> & {
    * @generated from field: repeated uint64 evidence = 8;
    */
   evidence: bigint[];
+
+  /**
+   * The diagnoses (FHIR Claim.diagnosis, in its order; the first is the principal one): 0-12
+   * ICD-10 codes, distinct, each a letter, a digit, a digit or letter, then optionally a dot
+   * and 1-4 digits or letters, upper case (e.g. "J45.909", "E11.65", "Z00.00"); else
+   * BAD_DIAGNOSIS_CODE.
+   *
+   * @generated from field: repeated string diagnoses = 9;
+   */
+  diagnoses: string[];
+
+  /**
+   * The care team (FHIR Claim.careTeam): 0-8 practitioners' DIDs, distinct. Each must be a
+   * registered practitioner of the provider, ACTIVE and within their credential's validity
+   * when the claim is submitted (else CARE_TEAM_NOT_OF_PROVIDER).
+   *
+   * @generated from field: repeated string care_team = 10;
+   */
+  careTeam: string[];
+
+  /**
+   * A preauthorization (FHIR Claim.use = preauthorization): asks the insurer to approve the
+   * services before they are given. It cites no evidence (INVALID_FIELD), its day of service may
+   * be up to 366 days after the block time (SERVICE_DATE_IN_FUTURE past that), it bills nothing
+   * (no `claim-service/…` key: the claim for the services given later is no duplicate of it),
+   * it is never approved automatically (PENDING until the insurer decides) and never paid
+   * (PREAUTHORIZATION_NOT_PAYABLE). Everything else is checked as for a claim.
+   *
+   * @generated from field: bool preauthorization = 11;
+   */
+  preauthorization: boolean;
 };
 
 /**
@@ -504,6 +535,25 @@ export type Claim = Message<"medledger.v1.Claim"> & {
    * @generated from field: uint64 coverage_index = 29;
    */
   coverageIndex: bigint;
+
+  /**
+   * The claim's diagnoses (ICD-10 codes) and care team (practitioners' DIDs), as submitted.
+   *
+   * @generated from field: repeated string diagnoses = 30;
+   */
+  diagnoses: string[];
+
+  /**
+   * @generated from field: repeated string care_team = 31;
+   */
+  careTeam: string[];
+
+  /**
+   * A pending (or decided) preauthorization, not a claim for services given: never paid.
+   *
+   * @generated from field: bool preauthorization = 32;
+   */
+  preauthorization: boolean;
 };
 
 /**

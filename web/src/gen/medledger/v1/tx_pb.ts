@@ -32,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/tx.proto.
  */
 export const file_medledger_v1_tx: GenFile = /*@__PURE__*/
-  fileDesc("ChVtZWRsZWRnZXIvdjEvdHgucHJvdG8SDG1lZGxlZGdlci52MSI5CgJUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIi8KCVVub3JkZXJlZBINCgVub25jZRgBIAEoDBITCgt2YWxpZF91bnRpbBgCIAEoBCKWDAoGVHhCb2R5EhAKCGNoYWluX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEioKCXVub3JkZXJlZBgDIAEoCzIXLm1lZGxlZGdlci52MS5Vbm9yZGVyZWQSOQoQcmVnaXN0ZXJfcGF0aWVudBgKIAEoCzIdLm1lZGxlZGdlci52MS5SZWdpc3RlclBhdGllbnRIABIzCg1ncmFudF9jb25zZW50GAsgASgLMhoubWVkbGVkZ2VyLnYxLkdyYW50Q29uc2VudEgAEjUKDnJldm9rZV9jb25zZW50GAwgASgLMhsubWVkbGVkZ2VyLnYxLlJldm9rZUNvbnNlbnRIABItCgpsb2dfYWNjZXNzGA0gASgLMhcubWVkbGVkZ2VyLnYxLkxvZ0FjY2Vzc0gAEjYKD2xvZ19icmVha19nbGFzcxgOIAEoCzIbLm1lZGxlZGdlci52MS5Mb2dCcmVha0dsYXNzSAASPAoScmV2aWV3X2JyZWFrX2dsYXNzGA8gASgLMh4ubWVkbGVkZ2VyLnYxLlJldmlld0JyZWFrR2xhc3NIABI3Cg9zdWJtaXRfcHJvcG9zYWwYFCABKAsyHC5tZWRsZWRnZXIudjEuU3VibWl0UHJvcG9zYWxIABIzCg12b3RlX3Byb3Bvc2FsGBUgASgLMhoubWVkbGVkZ2VyLnYxLlZvdGVQcm9wb3NhbEgAEkMKFXJlZ2lzdGVyX3ByYWN0aXRpb25lchgeIAEoCzIiLm1lZGxlZGdlci52MS5SZWdpc3RlclByYWN0aXRpb25lckgAEkYKF3NldF9wcmFjdGl0aW9uZXJfc3RhdHVzGB8gASgLMiMubWVkbGVkZ2VyLnYxLlNldFByYWN0aXRpb25lclN0YXR1c0gAEjMKDXNldF9ndWFyZGlhbnMYKCABKAsyGi5tZWRsZWRnZXIudjEuU2V0R3VhcmRpYW5zSAASPAoScm90YXRlX3BhdGllbnRfa2V5GCkgASgLMh4ubWVkbGVkZ2VyLnYxLlJvdGF0ZVBhdGllbnRLZXlIABI+ChNyZWNvdmVyX3BhdGllbnRfa2V5GCogASgLMh8ubWVkbGVkZ2VyLnYxLlJlY292ZXJQYXRpZW50S2V5SAASMwoNYW5jaG9yX3JlY29yZBgyIAEoCzIaLm1lZGxlZGdlci52MS5BbmNob3JSZWNvcmRIABIxCgxlcmFzZV9yZWNvcmQYMyABKAsyGS5tZWRsZWRnZXIudjEuRXJhc2VSZWNvcmRIABI3Cg9jb25maXJtX2VyYXN1cmUYNCABKAsyHC5tZWRsZWRnZXIudjEuQ29uZmlybUVyYXN1cmVIABI1Cg5wdWJsaXNoX3BvbGljeRg8IAEoCzIbLm1lZGxlZGdlci52MS5QdWJsaXNoUG9saWN5SAASMQoMc3VibWl0X2NsYWltGD0gASgLMhkubWVkbGVkZ2VyLnYxLlN1Ym1pdENsYWltSAASMQoMZGVjaWRlX2NsYWltGD4gASgLMhkubWVkbGVkZ2VyLnYxLkRlY2lkZUNsYWltSAASKwoJcGF5X2NsYWltGD8gASgLMhYubWVkbGVkZ2VyLnYxLlBheUNsYWltSAASMQoMYXBwZWFsX2NsYWltGEAgASgLMhkubWVkbGVkZ2VyLnYxLkFwcGVhbENsYWltSAASNQoOZW5yb2xfY292ZXJhZ2UYQSABKAsyGy5tZWRsZWRnZXIudjEuRW5yb2xDb3ZlcmFnZUgAEjEKDGVuZF9jb3ZlcmFnZRhCIAEoCzIZLm1lZGxlZGdlci52MS5FbmRDb3ZlcmFnZUgAEi8KC3NldF9nYXRld2F5GEYgASgLMhgubWVkbGVkZ2VyLnYxLlNldEdhdGV3YXlIABJCChVyZWdpc3Rlcl9zbWFydF9jbGllbnQYRyABKAsyIS5tZWRsZWRnZXIudjEuUmVnaXN0ZXJTbWFydENsaWVudEgAEj4KE3Jldm9rZV9zbWFydF9jbGllbnQYSCABKAsyHy5tZWRsZWRnZXIudjEuUmV2b2tlU21hcnRDbGllbnRIAEIFCgNtc2ciOQoPUmVnaXN0ZXJQYXRpZW50EhMKC3BhdGllbnRfa2V5GAEgASgMEhEKCWtleV9wcm9vZhgCIAEoDCLoAQoMR3JhbnRDb25zZW50Eg8KB2dyYW50ZWUYASABKAkSFAoMZGF0YV9jbGFzc2VzGAIgAygJEicKCHB1cnBvc2VzGAMgAygOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USEgoKbm90X2JlZm9yZRgEIAEoBBIRCglub3RfYWZ0ZXIYBSABKAQSJQoHYWN0aW9ucxgGIAMoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SFAoMZGVueV9jbGFzc2VzGAcgAygJEhIKCnJlY29yZF9pZHMYCCADKAkSEAoIc3R1ZHlfaWQYCSABKAkiIwoNUmV2b2tlQ29uc2VudBISCgpjb25zZW50X2lkGAEgASgJIpQBCglMb2dBY2Nlc3MSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglyZWNvcmRfaWQYAiABKAkSEgoKZGF0YV9jbGFzcxgDIAEoCRImCgdwdXJwb3NlGAQgASgOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USJAoGYWN0aW9uGAUgASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbiJtCg1Mb2dCcmVha0dsYXNzEhIKCnBhdGllbnRfaWQYASABKAkSEQoJcmVjb3JkX2lkGAIgASgJEhIKCmRhdGFfY2xhc3MYAyABKAkSEwoLcmVhc29uX2hhc2gYBSABKAxKBAgEEAVSBnJlYXNvbiJtChBSZXZpZXdCcmVha0dsYXNzEhIKCnBhdGllbnRfaWQYASABKAkSEwoLZXZlbnRfaW5kZXgYAiABKAQSEQoJanVzdGlmaWVkGAMgASgIEhEKCW5vdGVfaGFzaBgFIAEoDEoECAQQBVIEbm90ZWIGcHJvdG8z", [file_medledger_v1_common, file_medledger_v1_identity, file_medledger_v1_governance, file_medledger_v1_records, file_medledger_v1_claims, file_medledger_v1_gateway, file_medledger_v1_smart]);
+  fileDesc("ChVtZWRsZWRnZXIvdjEvdHgucHJvdG8SDG1lZGxlZGdlci52MSI5CgJUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIi8KCVVub3JkZXJlZBINCgVub25jZRgBIAEoDBITCgt2YWxpZF91bnRpbBgCIAEoBCLfDAoGVHhCb2R5EhAKCGNoYWluX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEioKCXVub3JkZXJlZBgDIAEoCzIXLm1lZGxlZGdlci52MS5Vbm9yZGVyZWQSOQoQcmVnaXN0ZXJfcGF0aWVudBgKIAEoCzIdLm1lZGxlZGdlci52MS5SZWdpc3RlclBhdGllbnRIABIzCg1ncmFudF9jb25zZW50GAsgASgLMhoubWVkbGVkZ2VyLnYxLkdyYW50Q29uc2VudEgAEjUKDnJldm9rZV9jb25zZW50GAwgASgLMhsubWVkbGVkZ2VyLnYxLlJldm9rZUNvbnNlbnRIABItCgpsb2dfYWNjZXNzGA0gASgLMhcubWVkbGVkZ2VyLnYxLkxvZ0FjY2Vzc0gAEjYKD2xvZ19icmVha19nbGFzcxgOIAEoCzIbLm1lZGxlZGdlci52MS5Mb2dCcmVha0dsYXNzSAASPAoScmV2aWV3X2JyZWFrX2dsYXNzGA8gASgLMh4ubWVkbGVkZ2VyLnYxLlJldmlld0JyZWFrR2xhc3NIABI3Cg9zdWJtaXRfcHJvcG9zYWwYFCABKAsyHC5tZWRsZWRnZXIudjEuU3VibWl0UHJvcG9zYWxIABIzCg12b3RlX3Byb3Bvc2FsGBUgASgLMhoubWVkbGVkZ2VyLnYxLlZvdGVQcm9wb3NhbEgAEkMKFXJlZ2lzdGVyX3ByYWN0aXRpb25lchgeIAEoCzIiLm1lZGxlZGdlci52MS5SZWdpc3RlclByYWN0aXRpb25lckgAEkYKF3NldF9wcmFjdGl0aW9uZXJfc3RhdHVzGB8gASgLMiMubWVkbGVkZ2VyLnYxLlNldFByYWN0aXRpb25lclN0YXR1c0gAEjMKDXNldF9ndWFyZGlhbnMYKCABKAsyGi5tZWRsZWRnZXIudjEuU2V0R3VhcmRpYW5zSAASPAoScm90YXRlX3BhdGllbnRfa2V5GCkgASgLMh4ubWVkbGVkZ2VyLnYxLlJvdGF0ZVBhdGllbnRLZXlIABI+ChNyZWNvdmVyX3BhdGllbnRfa2V5GCogASgLMh8ubWVkbGVkZ2VyLnYxLlJlY292ZXJQYXRpZW50S2V5SAASRwoYcmVnaXN0ZXJfcGF0aWVudF9ib3hfa2V5GCsgASgLMiMubWVkbGVkZ2VyLnYxLlJlZ2lzdGVyUGF0aWVudEJveEtleUgAEjMKDWFuY2hvcl9yZWNvcmQYMiABKAsyGi5tZWRsZWRnZXIudjEuQW5jaG9yUmVjb3JkSAASMQoMZXJhc2VfcmVjb3JkGDMgASgLMhkubWVkbGVkZ2VyLnYxLkVyYXNlUmVjb3JkSAASNwoPY29uZmlybV9lcmFzdXJlGDQgASgLMhwubWVkbGVkZ2VyLnYxLkNvbmZpcm1FcmFzdXJlSAASNQoOcHVibGlzaF9wb2xpY3kYPCABKAsyGy5tZWRsZWRnZXIudjEuUHVibGlzaFBvbGljeUgAEjEKDHN1Ym1pdF9jbGFpbRg9IAEoCzIZLm1lZGxlZGdlci52MS5TdWJtaXRDbGFpbUgAEjEKDGRlY2lkZV9jbGFpbRg+IAEoCzIZLm1lZGxlZGdlci52MS5EZWNpZGVDbGFpbUgAEisKCXBheV9jbGFpbRg/IAEoCzIWLm1lZGxlZGdlci52MS5QYXlDbGFpbUgAEjEKDGFwcGVhbF9jbGFpbRhAIAEoCzIZLm1lZGxlZGdlci52MS5BcHBlYWxDbGFpbUgAEjUKDmVucm9sX2NvdmVyYWdlGEEgASgLMhsubWVkbGVkZ2VyLnYxLkVucm9sQ292ZXJhZ2VIABIxCgxlbmRfY292ZXJhZ2UYQiABKAsyGS5tZWRsZWRnZXIudjEuRW5kQ292ZXJhZ2VIABIvCgtzZXRfZ2F0ZXdheRhGIAEoCzIYLm1lZGxlZGdlci52MS5TZXRHYXRld2F5SAASQgoVcmVnaXN0ZXJfc21hcnRfY2xpZW50GEcgASgLMiEubWVkbGVkZ2VyLnYxLlJlZ2lzdGVyU21hcnRDbGllbnRIABI+ChNyZXZva2Vfc21hcnRfY2xpZW50GEggASgLMh8ubWVkbGVkZ2VyLnYxLlJldm9rZVNtYXJ0Q2xpZW50SABCBQoDbXNnIjkKD1JlZ2lzdGVyUGF0aWVudBITCgtwYXRpZW50X2tleRgBIAEoDBIRCglrZXlfcHJvb2YYAiABKAwiPAoVUmVnaXN0ZXJQYXRpZW50Qm94S2V5EhIKCnBhdGllbnRfaWQYASABKAkSDwoHYm94X2tleRgCIAEoDCLoAQoMR3JhbnRDb25zZW50Eg8KB2dyYW50ZWUYASABKAkSFAoMZGF0YV9jbGFzc2VzGAIgAygJEicKCHB1cnBvc2VzGAMgAygOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USEgoKbm90X2JlZm9yZRgEIAEoBBIRCglub3RfYWZ0ZXIYBSABKAQSJQoHYWN0aW9ucxgGIAMoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SFAoMZGVueV9jbGFzc2VzGAcgAygJEhIKCnJlY29yZF9pZHMYCCADKAkSEAoIc3R1ZHlfaWQYCSABKAkiIwoNUmV2b2tlQ29uc2VudBISCgpjb25zZW50X2lkGAEgASgJIpQBCglMb2dBY2Nlc3MSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglyZWNvcmRfaWQYAiABKAkSEgoKZGF0YV9jbGFzcxgDIAEoCRImCgdwdXJwb3NlGAQgASgOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USJAoGYWN0aW9uGAUgASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbiJtCg1Mb2dCcmVha0dsYXNzEhIKCnBhdGllbnRfaWQYASABKAkSEQoJcmVjb3JkX2lkGAIgASgJEhIKCmRhdGFfY2xhc3MYAyABKAkSEwoLcmVhc29uX2hhc2gYBSABKAxKBAgEEAVSBnJlYXNvbiJtChBSZXZpZXdCcmVha0dsYXNzEhIKCnBhdGllbnRfaWQYASABKAkSEwoLZXZlbnRfaW5kZXgYAiABKAQSEQoJanVzdGlmaWVkGAMgASgIEhEKCW5vdGVfaGFzaBgFIAEoDEoECAQQBVIEbm90ZWIGcHJvdG8z", [file_medledger_v1_common, file_medledger_v1_identity, file_medledger_v1_governance, file_medledger_v1_records, file_medledger_v1_claims, file_medledger_v1_gateway, file_medledger_v1_smart]);
 
 /**
  * @generated from message medledger.v1.Tx
@@ -209,6 +209,12 @@ export type TxBody = Message<"medledger.v1.TxBody"> & {
     case: "recoverPatientKey";
   } | {
     /**
+     * @generated from field: medledger.v1.RegisterPatientBoxKey register_patient_box_key = 43;
+     */
+    value: RegisterPatientBoxKey;
+    case: "registerPatientBoxKey";
+  } | {
+    /**
      * @generated from field: medledger.v1.AnchorRecord anchor_record = 50;
      */
     value: AnchorRecord;
@@ -324,6 +330,39 @@ export const RegisterPatientSchema: GenMessage<RegisterPatient> = /*@__PURE__*/
   messageDesc(file_medledger_v1_tx, 3);
 
 /**
+ * A patient registers (or replaces) the X25519 box key to which holders of the patient's
+ * records seal key shares for the patient's own reads (purpose PATRQT; docs/vault.md, "The
+ * patient's own copy"). Signed by the patient's current key, for the patient's own id: not by a
+ * guardian, a member or a practitioner. The key is derived from the patient's Ed25519 seed
+ * (HKDF-SHA256, info "medledger/patient-box/v1"), so the patient stores nothing new.
+ *
+ * @generated from message medledger.v1.RegisterPatientBoxKey
+ */
+export type RegisterPatientBoxKey = Message<"medledger.v1.RegisterPatientBoxKey"> & {
+  /**
+   * The signer's own patient id.
+   *
+   * @generated from field: string patient_id = 1;
+   */
+  patientId: string;
+
+  /**
+   * X25519 public key, 32 bytes: a canonical point of the curve (below 2^255 - 19), not of small
+   * order (so not all zero).
+   *
+   * @generated from field: bytes box_key = 2;
+   */
+  boxKey: Uint8Array;
+};
+
+/**
+ * Describes the message medledger.v1.RegisterPatientBoxKey.
+ * Use `create(RegisterPatientBoxKeySchema)` to create a new message.
+ */
+export const RegisterPatientBoxKeySchema: GenMessage<RegisterPatientBoxKey> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_tx, 4);
+
+/**
  * A patient grants a member (and so its active practitioners), or one practitioner, access to
  * some of their data. Shaped like a FHIR R4 Consent with one permit provision.
  *
@@ -395,7 +434,7 @@ export type GrantConsent = Message<"medledger.v1.GrantConsent"> & {
  * Use `create(GrantConsentSchema)` to create a new message.
  */
 export const GrantConsentSchema: GenMessage<GrantConsent> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_tx, 4);
+  messageDesc(file_medledger_v1_tx, 5);
 
 /**
  * The patient who granted a consent revokes it. Accesses in later blocks are rejected.
@@ -414,7 +453,7 @@ export type RevokeConsent = Message<"medledger.v1.RevokeConsent"> & {
  * Use `create(RevokeConsentSchema)` to create a new message.
  */
 export const RevokeConsentSchema: GenMessage<RevokeConsent> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_tx, 5);
+  messageDesc(file_medledger_v1_tx, 6);
 
 /**
  * A member records that it read a record of a patient. Rejected unless an active consent of that
@@ -456,7 +495,7 @@ export type LogAccess = Message<"medledger.v1.LogAccess"> & {
  * Use `create(LogAccessSchema)` to create a new message.
  */
 export const LogAccessSchema: GenMessage<LogAccess> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_tx, 6);
+  messageDesc(file_medledger_v1_tx, 7);
 
 /**
  * Emergency ("break-glass") access by a physician or nurse without consent: recorded, flagged,
@@ -493,7 +532,7 @@ export type LogBreakGlass = Message<"medledger.v1.LogBreakGlass"> & {
  * Use `create(LogBreakGlassSchema)` to create a new message.
  */
 export const LogBreakGlassSchema: GenMessage<LogBreakGlass> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_tx, 7);
+  messageDesc(file_medledger_v1_tx, 8);
 
 /**
  * A privacy officer of the member whose practitioner broke the glass closes the review.
@@ -529,5 +568,5 @@ export type ReviewBreakGlass = Message<"medledger.v1.ReviewBreakGlass"> & {
  * Use `create(ReviewBreakGlassSchema)` to create a new message.
  */
 export const ReviewBreakGlassSchema: GenMessage<ReviewBreakGlass> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_tx, 8);
+  messageDesc(file_medledger_v1_tx, 9);
 
