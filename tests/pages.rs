@@ -162,8 +162,9 @@ pub(crate) fn click_and_confirm(tab: &Tab, selector: &str) -> String {
     panic!("clicking {selector} never asked for a confirmation");
 }
 
-/// With `MEDLEDGER_SCREENSHOTS=DIR` set, saves what the page shows, `selector` scrolled to the
-/// top, as `DIR/name` (PNG): the README's screenshots are taken this way (README, "The pages").
+/// With `MEDLEDGER_SCREENSHOTS=DIR` set (relative to the repository root, or absolute), saves
+/// what the page shows, `selector` scrolled to the top, as `DIR/name` (PNG): the README's
+/// screenshots are taken this way (README, "The pages").
 pub(crate) fn screenshot(tab: &Tab, name: &str, selector: &str) {
     let Some(dir) = std::env::var_os("MEDLEDGER_SCREENSHOTS") else {
         return;
@@ -184,7 +185,11 @@ pub(crate) fn screenshot(tab: &Tab, name: &str, selector: &str) {
             true,
         )
         .expect("a screenshot");
-    let path = std::path::Path::new(&dir).join(name);
+    // A relative DIR is taken from the repository root (tests run in tests/).
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(dir)
+        .join(name);
     std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 

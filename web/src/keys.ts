@@ -14,6 +14,12 @@ export const accessCount = (p: string) => `access/${p}/count`;
 export const accessEvent = (p: string, n: N) => `access/${p}/${pad20(n)}`;
 /** The access history's digest: its count and the head of the hash chain over its events. */
 export const accessDigest = (p: string) => `access/${p}/digest`;
+/** A patient's refused access attempts (docs/rules.md, "Refused attempts"): count, entries, digest. */
+export const refusedCount = (p: string) => `refused/${p}/count`;
+export const refusedAttempt = (p: string, n: N) => `refused/${p}/${pad20(n)}`;
+export const refusedDigest = (p: string) => `refused/${p}/digest`;
+/** How many of the patient's refused attempts the ledger did not record (over its bounds). */
+export const refusedDropped = (p: string) => `refused/${p}/dropped`;
 export const validators = () => 'validators';
 export const certificate = (h: N) => `cert/${pad20(h)}`;
 export const latestCertificate = () => 'cert/latest';

@@ -15,7 +15,7 @@ use medledger_tx::pb::{self, key_owner::Owner, tx_body::Msg};
 use medledger_tx::{boxkey, keys};
 use prost::Message;
 
-use super::{tx, Ctx, Exit, NodeArgs};
+use super::{tx, Ctx, Exit, NodeArgs, Output};
 
 /// `gateway` subcommands.
 #[derive(Debug, Subcommand)]
@@ -27,6 +27,12 @@ pub enum GatewayCmd {
     /// Register the gateway's endpoint and the member's box key on the ledger (SetGateway,
     /// signed by the member's admin key).
     Register(GatewayRegisterArgs),
+    /// Move the records a running gateway holds whole (stored before threshold custody) to
+    /// threshold custody (`POST /admin/reshare`, signed by the member's admin key): each record
+    /// is sealed again under a split key, its new custody anchored, the holders given their
+    /// replicas, and the whole key destroyed once every holder acknowledged. Idempotent: a
+    /// rerun finishes what an interrupted one left.
+    Reshare(GatewayReshareArgs),
 }
 
 impl GatewayCmd {
@@ -35,6 +41,7 @@ impl GatewayCmd {
         match self {
             GatewayCmd::Start(a) => a.run(ctx).await,
             GatewayCmd::Register(a) => a.run(ctx).await,
+            GatewayCmd::Reshare(a) => a.run(ctx).await,
         }
     }
 }
@@ -68,6 +75,149 @@ impl GatewayRegisterArgs {
         } else {
             Exit::Refused
         })
+    }
+}
+
+/// `gateway reshare`.
+#[derive(Debug, Args)]
+pub struct GatewayReshareArgs {
+    /// The node that names the member's gateway when `--gateway` is left out.
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The gateway's base URL (default: the endpoint the member registered on chain).
+    #[arg(long)]
+    gateway: Option<String>,
+    /// The member's admin key: a key file (keyring JSON) or a keyring name.
+    #[arg(long)]
+    from: String,
+    /// Report what would move; change nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    /// Records the gateway looks at per request (1-64); the command asks again while more wait
+    /// and the last request moved some.
+    #[arg(long, default_value_t = 16)]
+    limit: u32,
+}
+
+impl GatewayReshareArgs {
+    /// Calls `POST /admin/reshare` until nothing more moves; prints each record's outcome.
+    /// [`Exit::Refused`] when the gateway refuses or a record failed.
+    pub async fn run(self, ctx: &Ctx) -> anyhow::Result<Exit> {
+        let key = signing_key(&ctx.keyring, &self.from)?;
+        let url = match &self.gateway {
+            Some(u) => u.clone(),
+            None => registered_endpoint(&Client::new(&self.node.node)?, &key).await?,
+        };
+        let gw = medledger_gateway::client::GatewayClient::new(&url, key);
+        let body = serde_json::to_vec(&serde_json::json!({
+            "dry_run": self.dry_run,
+            "limit": self.limit,
+        }))?;
+        let mut answers = Vec::new();
+        let mut failed = false;
+        // Bounded: each round looks at up to `limit` records; stop when none moved.
+        for _ in 0..10_000 {
+            let (status, bytes) = gw
+                .send_raw("POST", "/admin/reshare", body.clone(), &[])
+                .await
+                .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+            let answer: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{url} answered {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                )
+            })?;
+            if status != 200 {
+                let error = answer["error"].as_str().unwrap_or("refused").to_string();
+                if ctx.out == Output::Json {
+                    let mut answer = answer;
+                    if let Some(o) = answer.as_object_mut() {
+                        o.insert("status".into(), status.into());
+                    }
+                    super::print_json(&answer)?;
+                } else {
+                    println!("REFUSED ({status}): {error}");
+                }
+                return Ok(Exit::Refused);
+            }
+            failed |= answer["failed"].as_u64().unwrap_or(0) > 0;
+            let again = !self.dry_run
+                && answer["more"].as_bool() == Some(true)
+                && answer["moved"].as_u64().unwrap_or(0) > 0;
+            answers.push(answer);
+            if !again {
+                break;
+            }
+        }
+        if ctx.out == Output::Json {
+            super::print_json(&answers)?;
+        } else {
+            print_reshare(&answers);
+        }
+        Ok(if failed { Exit::Refused } else { Exit::Ok })
+    }
+}
+
+/// The gateway endpoint the member whose admin key is `admin` registered (SetGateway).
+async fn registered_endpoint(client: &Client, admin: &SigningKey) -> anyhow::Result<String> {
+    let (owner, _) = client
+        .query_raw(&keys::key_owner(&admin.verifying_key().to_bytes()), 0)
+        .await?;
+    let member = match owner
+        .map(|b| pb::KeyOwner::decode(b.as_slice()))
+        .transpose()?
+        .and_then(|o| o.owner)
+    {
+        Some(Owner::MemberId(id)) => id,
+        _ => anyhow::bail!("--from must be a member's admin key"),
+    };
+    let (gateway, _) = client.query_raw(&keys::gateway(&member), 0).await?;
+    let gateway = gateway
+        .map(|b| pb::Gateway::decode(b.as_slice()))
+        .transpose()?
+        .with_context(|| format!("{member} registered no gateway: name it with --gateway"))?;
+    Ok(gateway.endpoint)
+}
+
+/// One line per record, then the totals.
+fn print_reshare(answers: &[serde_json::Value]) {
+    let (mut moved, mut pending, mut skipped, mut failed) = (0, 0, 0, 0);
+    for a in answers {
+        for r in a["records"].as_array().into_iter().flatten() {
+            let outcome = r["outcome"].as_str().unwrap_or("?");
+            let holders: Vec<&str> = r["holders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h.as_str())
+                .collect();
+            let mut line = format!("{outcome:<10} {}", r["record_id"].as_str().unwrap_or("?"));
+            if !holders.is_empty() {
+                line.push_str(&format!(" holders={}", holders.join(",")));
+            }
+            if let Some(reason) = r["reason"].as_str() {
+                line.push_str(&format!(": {reason}"));
+            }
+            println!("{line}");
+        }
+        moved += a["moved"].as_u64().unwrap_or(0);
+        pending += a["pending"].as_u64().unwrap_or(0);
+        skipped += a["skipped"].as_u64().unwrap_or(0);
+        failed += a["failed"].as_u64().unwrap_or(0);
+    }
+    let dry = answers
+        .first()
+        .is_some_and(|a| a["dry_run"].as_bool() == Some(true));
+    let verb = if dry { "would move" } else { "moved" };
+    println!("{verb} {moved}, pending {pending}, skipped {skipped}, failed {failed}");
+    if answers
+        .last()
+        .is_some_and(|a| a["more"].as_bool() == Some(true))
+    {
+        println!("more records wait: run gateway reshare again");
     }
 }
 

@@ -36,15 +36,64 @@ impl TxArgs {
             client: &client,
             key: &key,
         };
+        // A break-glass reason goes to the member's gateway once the tx is committed.
+        let reason = match &self.msg {
+            TxCmd::Access(AccessTx::BreakGlass(a)) => Some((a.patient.clone(), a.reason.clone())),
+            _ => None,
+        };
         let msg = self.msg.into_msg(&cx).await?;
         let report = client.submit(&key, msg).await?;
         print_report(&report, ctx.out)?;
+        if let (Some((patient, text)), 0) = (reason, report.code) {
+            if let Err(e) = send_reason(&client, &key, &report, &patient, &text).await {
+                eprintln!(
+                    "warning: the break-glass access is on the ledger, but its reason was not \
+                     stored at your member's gateway: {e:#}. Keep the reason's text: the ledger \
+                     holds only its SHA-256."
+                );
+            }
+        }
         Ok(if report.code == 0 {
             Exit::Ok
         } else {
             Exit::Refused
         })
     }
+}
+
+/// Stores the reason of the break-glass access `report` committed at the gateway its member
+/// registered on the ledger (`gateway/{member}`): `PUT /break-glass/{patient}/{index}/reason`,
+/// signed with the practitioner's key; the gateway keeps it if its SHA-256 is the one on chain.
+async fn send_reason(
+    client: &Client,
+    key: &SigningKey,
+    report: &TxReport,
+    patient: &str,
+    text: &str,
+) -> anyhow::Result<()> {
+    let (index, member) = report
+        .attribute("index")
+        .zip(report.attribute("member"))
+        .context("the committed tx names no access event")?;
+    let (value, _) = client.query_raw(&keys::gateway(member), 0).await?;
+    let gateway = value
+        .map(|b| pb::Gateway::decode(b.as_slice()))
+        .transpose()?
+        .with_context(|| format!("{member} registered no gateway on the ledger"))?;
+    // Patient ids are `pt-` and hex (the tx committed: the patient exists).
+    let path = format!("/break-glass/{patient}/{index}/reason");
+    let gw = medledger_gateway::client::GatewayClient::new(&gateway.endpoint, key.clone());
+    let (status, body) = gw
+        .send_raw("PUT", &path, text.as_bytes().to_vec(), &[])
+        .await?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!(
+            "{} answered HTTP {status}: {}",
+            gateway.endpoint,
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(())
 }
 
 /// What building a message may need besides the command's own arguments: the keyring (keys
@@ -422,7 +471,8 @@ pub struct BreakGlassArgs {
     /// FHIR resource type of the record.
     #[arg(long = "class")]
     class: String,
-    /// Why (required). Only its SHA-256 goes on chain; keep the text in your records.
+    /// Why (required). Only its SHA-256 goes on chain; once committed, the text is stored at
+    /// your member's gateway, which serves it to whoever may read the patient.
     #[arg(long)]
     reason: String,
 }

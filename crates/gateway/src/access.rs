@@ -68,7 +68,7 @@ pub fn scope(key: &[u8]) -> Scope<'_> {
         | "policy" | "practitioner" | "params" | "auditor" => Scope::Public,
         "keyowner" | "seq" | "nonce" if !first.is_empty() => Scope::OwnKey(first),
         "patient" | "patient-consents" | "grants" | "access" | "guardians" | "coverage"
-        | "patient-records" | "evidence" | "guardian-change" | "patient-box-key"
+        | "patient-records" | "evidence" | "guardian-change" | "patient-box-key" | "refused"
             if !first.is_empty() =>
         {
             Scope::Patient(first)
@@ -334,6 +334,10 @@ mod tests {
             keys::guardians(p),
             keys::coverage_count(p, "insurer-c"),
             keys::coverage(p, "insurer-c", 0),
+            keys::refused_count(p),
+            keys::refused_attempt(p, 2),
+            keys::refused_digest(p),
+            keys::refused_dropped(p),
         ] {
             assert_eq!(
                 scope(&k),
@@ -353,6 +357,7 @@ mod tests {
         for k in [
             keys::claim_fingerprint(&[1; 32]),
             keys::study_count("s"),
+            keys::refused_block(),
             b"nonsense".to_vec(),
             vec![0xff, 0xfe],
         ] {

@@ -167,6 +167,7 @@ async fn destroy_if_erased(st: &State, id: &str) -> anyhow::Result<Found> {
     }
     let had_key = st.store.wrapped_key(id)?.is_some();
     st.store.destroy_key(id)?;
+    crate::records::reshare::destroy_staged(st, id)?;
     // The shares the custodian had not handed out yet go too (sealed to their holders, but a
     // share nonetheless).
     let unsent = meta

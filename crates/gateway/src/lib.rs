@@ -26,6 +26,7 @@ mod access;
 pub mod api;
 mod auth;
 pub mod bench;
+mod breakglass;
 pub mod client;
 mod erasure;
 mod error;

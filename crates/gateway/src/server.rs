@@ -33,6 +33,11 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             put(crate::records::custody::put_replica).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
         .route("/records/{id}/erase", post(erase_record))
+        .route(
+            "/break-glass/{patient}/{index}/reason",
+            put(crate::breakglass::put_reason).get(crate::breakglass::get_reason),
+        )
+        .route("/admin/reshare", post(crate::records::reshare::reshare))
         .route("/", get(pages::index))
         .route("/patient", get(pages::patient_page))
         .route("/auditor", get(pages::auditor_page))
@@ -62,6 +67,9 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         // CORS for `GET /records/{id}` (the patient page asks every holder for its share), laid
         // out as for /fhir.
         .layer(axum::middleware::from_fn(crate::records::cors_preflight))
+        // CORS for `GET /break-glass/{patient}/{index}/reason` (the patient page asks the member
+        // that keeps a reason), preflights inside the per-address limit.
+        .layer(axum::middleware::from_fn(crate::breakglass::cors))
         .layer(axum::middleware::from_fn_with_state(
             per_ip,
             crate::auth::per_ip_limit,

@@ -51,6 +51,8 @@ pub(crate) struct State {
     /// The genesis members, in order: the candidates for holding other members' records (each
     /// checked on chain, proven, before it is chosen).
     pub(crate) genesis_members: Vec<String>,
+    /// The data dir (`reshare/` stages a record's move to threshold custody there).
+    pub(crate) data_dir: std::path::PathBuf,
 }
 
 /// The member ids of a genesis file's `app_state.members`.
@@ -115,6 +117,7 @@ impl State {
             subscriptions,
             box_key: config.box_key,
             genesis_members,
+            data_dir: config.data_dir,
         })
     }
 

@@ -126,6 +126,8 @@ pub struct Store {
     released: PathBuf,
     /// FHIR Subscriptions (`crate::fhir::subscription`), one JSON file each.
     subscriptions: PathBuf,
+    /// Break-glass reasons (`crate::breakglass`), one text file per access event.
+    reasons: PathBuf,
     /// Where the sealed bytes go: `records/` above, or an object store.
     sealed: sealed::Sealed,
 }
@@ -189,8 +191,10 @@ impl Store {
         let keys = data_dir.join("keys");
         let released = data_dir.join("released");
         let subscriptions = data_dir.join("subscriptions");
+        let reasons = data_dir.join("reasons");
         create_private_dir(data_dir)?;
         create_private_dir(&subscriptions)?;
+        create_private_dir(&reasons)?;
         create_private_dir(&records)?;
         create_private_dir(&keys)?;
         create_private_dir(&released)?;
@@ -200,6 +204,7 @@ impl Store {
             keys,
             released,
             subscriptions,
+            reasons,
             sealed,
         })
     }
@@ -321,6 +326,30 @@ impl Store {
         File::open(&self.records)?.sync_all()
     }
 
+    /// Writes the reason of access event `index` of `patient` (a break-glass access), durably.
+    pub fn put_reason(&self, patient: &str, index: u64, text: &str) -> io::Result<()> {
+        write_durable(
+            &self
+                .reasons
+                .join(file_name(&format!("{patient}/{index}"), "txt")),
+            text.as_bytes(),
+        )
+    }
+
+    /// The reason kept for access event `index` of `patient`, if any.
+    pub fn reason(&self, patient: &str, index: u64) -> io::Result<Option<String>> {
+        let path = self
+            .reasons
+            .join(file_name(&format!("{patient}/{index}"), "txt"));
+        match fs::read(&path) {
+            Ok(b) => String::from_utf8(b)
+                .map(Some)
+                .map_err(|_| io::Error::other("a stored reason is not UTF-8")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes subscription `id`'s file (JSON bytes), durably.
     pub fn put_subscription(&self, id: &str, bytes: &[u8]) -> io::Result<()> {
         write_durable(&self.subscriptions.join(file_name(id, "json")), bytes)
@@ -389,6 +418,22 @@ mod tests {
             awaiting_signature: None,
             custody: None,
         }
+    }
+
+    /// A break-glass reason is kept per (patient, event) across a restart; another event has none.
+    #[test]
+    fn a_break_glass_reason_is_kept_per_event_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.reason("pt-1", 0).unwrap(), None);
+        s.put_reason("pt-1", 0, "Unconscious on arrival").unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            s.reason("pt-1", 0).unwrap().as_deref(),
+            Some("Unconscious on arrival")
+        );
+        assert_eq!(s.reason("pt-1", 1).unwrap(), None);
+        assert_eq!(s.reason("pt-2", 0).unwrap(), None);
     }
 
     /// A record waiting for a person's signed anchor says so across a restart (the file), and

@@ -12,7 +12,10 @@
 //!
 //! CheckTx runs steps 1–4 against the committed state. A tx refused in steps 1–4 writes nothing. A tx of a known signer refused in step 5 writes
 //! only its consumed sequence number (or nonce), so the same signed bytes can never be applied later (a
-//! validator cannot replay a once-refused access log after a consent appears). A tx of a key the
+//! validator cannot replay a once-refused access log after a consent appears); one exception: a
+//! LogAccess that no consent permits (`NO_PERMITTING_CONSENT`) also records the refused attempt
+//! in the patient's list `refused/{patient}/…`, bounded per patient and per block
+//! ([`access::record_refused`]). A tx of a key the
 //! ledger does not know writes nothing unless it applies: an outsider cannot grow the state with
 //! refused txs (CheckTx refuses unknown keys before the mempool; only a key recovery is signed by
 //! a key not yet known, see [`unknown_signer_may_send`]).
@@ -126,6 +129,11 @@ pub fn deliver(
             Err(e) => return Ok(TxOutcome::rejected(e)),
         },
     };
+    // The signer, kept for a refused LogAccess's record (only a LogAccess clones it).
+    let signer_again = match msg {
+        Msg::LogAccess(_) => who.clone(),
+        _ => Signer::Unknown,
+    };
     match apply_msg(block, &tx, who, msg, ctx) {
         Ok((writes, events)) => {
             replay.consume(block, ctx)?;
@@ -137,10 +145,17 @@ pub fn deliver(
             })
         }
         Err(ApplyError::Rejected(e)) => {
+            let mut events = Vec::new();
             if known {
                 replay.consume(block, ctx)?;
+                if let Msg::LogAccess(m) = msg {
+                    events.extend(access::record_refused(block, &signer_again, m, &e, ctx)?);
+                }
             }
-            Ok(TxOutcome::rejected(e))
+            Ok(TxOutcome {
+                events,
+                ..TxOutcome::rejected(e)
+            })
         }
         Err(ApplyError::Store(e)) => Err(e),
     }

@@ -6,6 +6,7 @@
 
 use ed25519_dalek::SigningKey;
 use medledger_state::store::WriteSet;
+use medledger_state::view::StateRead;
 use medledger_tx::checkpoint::encode_certificate_tx;
 use medledger_tx::envelope::decode_and_verify;
 use medledger_tx::pb::{self, submit_proposal::Action, tx_body::Msg, PractitionerRole, Purpose};
@@ -534,13 +535,18 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
                 let v = decode_and_verify(&tx).unwrap();
                 // The consumed sequence, and the block's time that any block writing
                 // something records.
-                let seq = WriteSet::from([
+                let mut seq = WriteSet::from([
                     (
                         keys::sequence(v.signer()),
                         Some(keys::encode_u64(v.body().sequence + 1)),
                     ),
                     (keys::block_time(), Some(keys::encode_u64(c.time))),
                 ]);
+                if *code == Code::NoPermittingConsent {
+                    // A LogAccess refused for want of a consent is also recorded, and nothing
+                    // else (docs/rules.md, "Refused attempts").
+                    seq.extend(refused_writes(&c, &pid));
+                }
                 let root = c.ledger().store().stage(c.height, &seq).unwrap().root;
                 assert_ne!(
                     root, before,
@@ -561,4 +567,42 @@ fn abuse_table_each_gets_its_own_code_and_changes_nothing() {
         );
         c.resync();
     }
+}
+
+/// The writes of the first refused attempt of `pid`: lab-b's admin reading record `r`
+/// (Observation, TREAT) with no consent to lab-b, in the chain's next block.
+fn refused_writes(c: &Chain, pid: &str) -> WriteSet {
+    let list = keys::List::Refused(pid);
+    assert_eq!(
+        c.ledger()
+            .store()
+            .get_u64(&keys::grant_count(pid, "lab-b"))
+            .unwrap(),
+        0
+    );
+    assert_eq!(c.ledger().store().get_u64(&list.count_key()).unwrap(), 0);
+    let entry = pb::RefusedAttempt {
+        patient_id: pid.into(),
+        index: 0,
+        actor: "lab-b".into(),
+        record_id: "r".into(),
+        data_class: "Observation".into(),
+        purpose: Purpose::Treat as i32,
+        action: pb::Action::Read as i32,
+        code: Code::NoPermittingConsent.value(),
+        reason: pb::RefusalReason::NoConsent as i32,
+        height: c.height,
+        time: c.time,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let digest = medledger_tx::digest::ListDigest::of(&list, [entry.as_slice()]).unwrap();
+    let mut block = c.height.to_be_bytes().to_vec();
+    block.extend_from_slice(&1u64.to_be_bytes());
+    WriteSet::from([
+        (list.entry_key(0), Some(entry)),
+        (list.count_key(), Some(keys::encode_u64(1))),
+        (list.digest_key().unwrap(), Some(digest.encode())),
+        (keys::refused_block(), Some(block)),
+    ])
 }

@@ -766,3 +766,116 @@ fn an_anchor_keeps_its_custody_when_the_consortium_changes_it() {
     assert_ne!(a.erasure_confirmed_height, 0, "two of three, as anchored");
     assert_eq!(a.threshold, 2);
 }
+
+// ---------------------------------------------------------------- reshare
+
+/// A reshare (docs/rules.md, "Threshold custody"): an AnchorRecord for an id anchored without
+/// holders moves it to threshold custody, once, by its custodian's admin, while not erased,
+/// keeping patient and type; everything else about an anchored id stays RECORD_EXISTS.
+#[test]
+fn a_single_custodian_record_moves_to_threshold_custody_once_by_its_custodians_admin() {
+    let mut w = World::new(&[HOSP, LAB, INSURER]);
+    let pid = w.pid();
+    w.c.ok(&admin(HOSP), anchor_held("rec-1", &pid, &[], 0, vec![]));
+    w.c.ok(&admin(HOSP), anchor_held("rec-e", &pid, &[], 0, vec![]));
+    w.c.ok(&admin(HOSP), erase("rec-e"));
+    let before = w.record("rec-1");
+    let three = ["hospital-a", "lab-b", "insurer-c"];
+    let moved = |id: &str, holders: &[&str], rtype: &str| {
+        let Msg::AnchorRecord(mut a) = anchor_held(id, &pid, holders, 2, commitments(2)) else {
+            unreachable!("anchor_held builds an AnchorRecord")
+        };
+        a.resource_type = rtype.into();
+        a.content_hash = vec![9; 32];
+        a.size = 4096;
+        a.key_id = format!("kc1-{}", hex::encode([9u8; 32]));
+        Msg::AnchorRecord(a)
+    };
+    let code = |w: &mut World, k: &ed25519_dalek::SigningKey, m: Msg| {
+        let c = w.c.send(k, m);
+        w.c.resync();
+        c
+    };
+
+    // Custody off: no anchor may list holders.
+    assert_eq!(
+        code(&mut w, &admin(HOSP), moved("rec-1", &three, "Observation")),
+        Code::CustodyMismatch.value()
+    );
+    w.pass(set_custody(3, 2));
+    // Another member's admin: not its record.
+    assert_eq!(
+        code(
+            &mut w,
+            &admin(LAB),
+            moved(
+                "rec-1",
+                &["lab-b", "hospital-a", "insurer-c"],
+                "Observation"
+            )
+        ),
+        Code::NotCustodian.value()
+    );
+    // The custodian's practitioner: only the admin key reshares.
+    let physician = key(31);
+    w.c.ok(
+        &admin(HOSP),
+        register_practitioner_for(HOSP, &physician, PractitionerRole::Physician, 0),
+    );
+    assert_eq!(
+        code(&mut w, &physician, moved("rec-1", &three, "Observation")),
+        Code::RoleNotPermitted.value()
+    );
+    // Never an erased record.
+    assert_eq!(
+        code(&mut w, &admin(HOSP), moved("rec-e", &three, "Observation")),
+        Code::RecordErased.value()
+    );
+    // Patient and type stay.
+    assert_eq!(
+        code(&mut w, &admin(HOSP), moved("rec-1", &three, "Condition")),
+        Code::RecordExists.value()
+    );
+    // The custody must be the consortium's.
+    assert_eq!(
+        code(
+            &mut w,
+            &admin(HOSP),
+            moved("rec-1", &["hospital-a", "lab-b"], "Observation")
+        ),
+        Code::CustodyMismatch.value()
+    );
+    // A whole-key anchor over a whole-key record is no reshare.
+    assert_eq!(
+        code(
+            &mut w,
+            &admin(HOSP),
+            anchor_held("rec-1", &pid, &[], 0, vec![])
+        ),
+        Code::RecordExists.value()
+    );
+    assert_eq!(w.record("rec-1"), before, "refusals change nothing");
+
+    let events = w.c.ok(&admin(HOSP), moved("rec-1", &three, "Observation"));
+    assert_eq!(attrs(&events, "medledger.record.anchored", "holder"), three);
+    assert_eq!(
+        attrs(&events, "medledger.record.anchored", "reshared"),
+        ["true"]
+    );
+    let after = w.record("rec-1");
+    assert_eq!(after.holders, three);
+    assert_eq!(after.threshold, 2);
+    assert_eq!(after.share_commitments, commitments(2));
+    assert_eq!(after.content_hash, vec![9; 32]);
+    assert_eq!(after.size, 4096);
+    assert_eq!(after.anchored_height, before.anchored_height);
+    assert_eq!(after.anchored_by, before.anchored_by);
+    assert_eq!(after.custodian, "hospital-a");
+
+    // Once: a threshold record is never reshared again.
+    assert_eq!(
+        code(&mut w, &admin(HOSP), moved("rec-1", &three, "Observation")),
+        Code::RecordExists.value()
+    );
+    assert_eq!(w.record("rec-1"), after);
+}

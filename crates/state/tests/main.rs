@@ -28,6 +28,7 @@ mod mempool;
 mod patient_copy;
 mod prune;
 mod records_erasure;
+mod refused;
 mod review_attacks;
 mod rules;
 mod smart;

@@ -1,9 +1,9 @@
 //! List digests: one proven value that makes a whole list checkable.
 //!
-//! A patient's access history, consents and records are append-only lists ([`List`]): a count and
-//! numbered entries. Proving the complete list entry by entry costs one proof per entry (about
-//! 0.75 KB each, so ~750 KB for 1,000 access events). Each of these three lists also keeps a
-//! digest, written by the same append as the entry:
+//! A patient's access history, consents, records and refused access attempts are append-only
+//! lists ([`List`]): a count and numbered entries. Proving the complete list entry by entry costs
+//! one proof per entry (about 0.75 KB each, so ~750 KB for 1,000 access events). Each of these
+//! four lists also keeps a digest, written by the same append as the entry:
 //!
 //! ```text
 //! digest  = count:u64 (big-endian) ‖ head:32 bytes                      (40 bytes)

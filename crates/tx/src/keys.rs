@@ -75,6 +75,37 @@ pub fn access_event(patient: &str, n: u64) -> Vec<u8> {
     format!("access/{patient}/{n:020}").into_bytes()
 }
 
+/// `refused/{patient}/count` → counter of the patient's refused access attempts (list
+/// [`List::Refused`]).
+pub fn refused_count(patient: &str) -> Vec<u8> {
+    format!("refused/{patient}/count").into_bytes()
+}
+
+/// `refused/{patient}/digest` → the digest of the patient's refused attempts
+/// (`crate::digest::ListDigest`).
+pub fn refused_digest(patient: &str) -> Vec<u8> {
+    format!("refused/{patient}/digest").into_bytes()
+}
+
+/// `refused/{patient}/{n}` → `RefusedAttempt` number `n` of the patient, from 0.
+pub fn refused_attempt(patient: &str, n: u64) -> Vec<u8> {
+    format!("refused/{patient}/{n:020}").into_bytes()
+}
+
+/// `refused/{patient}/dropped` → counter: the patient's refused attempts the ledger did not
+/// record, over [`crate::limits::MAX_REFUSED_PER_PATIENT_PER_BLOCK`] or
+/// [`crate::limits::MAX_REFUSED_PER_BLOCK`] (absent means 0).
+pub fn refused_dropped(patient: &str) -> Vec<u8> {
+    format!("refused/{patient}/dropped").into_bytes()
+}
+
+/// `refused-block` → 16 bytes, the height (u64 big-endian) of the last block that recorded a
+/// refused attempt and how many it recorded (u64 big-endian): the per-block bound
+/// [`crate::limits::MAX_REFUSED_PER_BLOCK`].
+pub fn refused_block() -> Vec<u8> {
+    b"refused-block".to_vec()
+}
+
 /// An append-only list in state: a counter key holding its length, and one key per entry,
 /// numbered from 0 (zero-padded, so the entries sort in order). The ledger appends with
 /// `medledger_state::lists::push`; readers and verifiers read the count, then every index below
@@ -100,6 +131,8 @@ pub enum List<'a> {
     NonceExpiry(u64),
     /// A patient's anchored records, in anchor order: record ids (UTF-8).
     PatientRecords(&'a str),
+    /// A patient's refused access attempts: `RefusedAttempt`s.
+    Refused(&'a str),
 }
 
 impl List<'_> {
@@ -115,16 +148,18 @@ impl List<'_> {
             List::ValidatorChanges => validator_change_count(),
             List::NonceExpiry(s) => nonce_expiry_count(s),
             List::PatientRecords(p) => patient_record_count(p),
+            List::Refused(p) => refused_count(p),
         }
     }
 
-    /// The key of the list's digest (`crate::digest`): a patient's consents, access history and
-    /// records keep one; other lists do not.
+    /// The key of the list's digest (`crate::digest`): a patient's consents, access history,
+    /// records and refused attempts keep one; other lists do not.
     pub fn digest_key(&self) -> Option<Vec<u8>> {
         match *self {
             List::PatientConsents(p) => Some(format!("patient-consents/{p}/digest").into_bytes()),
             List::Access(p) => Some(access_digest(p)),
             List::PatientRecords(p) => Some(format!("patient-records/{p}/digest").into_bytes()),
+            List::Refused(p) => Some(refused_digest(p)),
             _ => None,
         }
     }
@@ -141,6 +176,7 @@ impl List<'_> {
             List::ValidatorChanges => validator_change(n),
             List::NonceExpiry(s) => nonce_expiry(s, n),
             List::PatientRecords(p) => patient_record(p, n),
+            List::Refused(p) => refused_attempt(p, n),
         }
     }
 }
@@ -477,6 +513,16 @@ mod tests {
         assert_eq!(custody(), b"params/custody");
         assert_eq!(web_release(), b"params/web-release");
         assert_eq!(auditor("did:medledger:00ff"), b"auditor/did:medledger:00ff");
+    }
+
+    #[test]
+    fn refused_keys_are_pinned() {
+        let list = List::Refused("pt-ab");
+        assert_eq!(list.entry_key(3), b"refused/pt-ab/00000000000000000003");
+        assert_eq!(list.count_key(), b"refused/pt-ab/count");
+        assert_eq!(list.digest_key().unwrap(), b"refused/pt-ab/digest");
+        assert_eq!(refused_dropped("pt-ab"), b"refused/pt-ab/dropped");
+        assert_eq!(refused_block(), b"refused-block");
     }
 
     #[test]

@@ -148,5 +148,14 @@ pub const MAX_RELEASE_FILES: usize = 256;
 /// Largest file of a web release that `medledger web check` downloads.
 pub const MAX_RELEASE_FILE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most refused access attempts recorded for one patient in one block (`refused/{patient}/…`):
+/// a member cannot grow one patient's list faster than this; attempts over it are counted in
+/// `refused/{patient}/dropped` only. Only known members' admins and active practitioners write
+/// there, and every attempt costs them a sequence number.
+pub const MAX_REFUSED_PER_PATIENT_PER_BLOCK: u64 = 4;
+/// Most refused access attempts recorded in one block, all patients together (each is a few
+/// state writes); attempts over it are counted in their patient's `refused/{patient}/dropped`.
+pub const MAX_REFUSED_PER_BLOCK: u64 = 64;
+
 /// Highest app version an upgrade may name (versions go up by one per upgrade).
 pub const MAX_APP_VERSION: u64 = 1_000_000;

@@ -22,6 +22,8 @@ import { describePending } from './pending.ts';
 import { proveRelease, showRelease } from './release.ts';
 import { keyOpened, wireRemember } from './remember.ts';
 import { clearMyData, showMyData, wireMyData, type PageContext } from './mydata.ts';
+import { clearBreakGlass, showBreakGlass } from './breakglass.ts';
+import { clearRefused, readRefused, refusedNameIds, showRefused } from './refused.ts';
 import { $, download, el, setStatus } from './dom.ts';
 import { checkGrant, checkGrantee, grantConfirmation, revokeConfirmation, type CheckedGrant, type FormField } from './form.ts';
 import { partyWords, readerWords, readNames, type NameBook } from './names.ts';
@@ -238,6 +240,8 @@ function clearPatient(): void {
   state.blockTime = undefined;
   state.names = new Map();
   clearHistoryTools();
+  clearBreakGlass();
+  clearRefused();
   state.consents = [];
   clearMyData();
   $('#cert-height').textContent = '–';
@@ -435,18 +439,20 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   const first = state.patient === undefined;
   state.patient = o.id;
   $('#patient-id').textContent = o.id;
-  const [pendingRows, consents, history, myDataRows] = await Promise.all([
+  const [pendingRows, consents, history, myDataRows, refused] = await Promise.all([
     refreshPending(at, o.id, key),
     readConsents(at, o.id),
     readHistory(L, at, o.id),
     showMyData(L, at, o.id, key, () => state.key === key),
+    readRefused(L, at, o.id),
   ]);
   if (state.key !== key) return;
   state.consents = consents.rows.flatMap((r) => (r.ok && r.consent ? [r.consent] : []));
   // Names only of what verified: an altered row's ids are shown as they came, never looked up.
   const names = await readNames(L, at, [
     ...consents.rows.flatMap((r) => (r.ok && r.consent ? [r.consent.grantee] : [])),
-    ...history.rows.flatMap((r, i) => (r.read.verified && r.event && r.event.index === BigInt(i) ? [r.event.actor, r.event.practitioner] : [])),
+    ...history.rows.flatMap((r, i) => (r.read.verified && r.event && r.event.index === BigInt(i) ? [r.event.actor, r.event.practitioner, r.event.reviewer] : [])),
+    ...refusedNameIds(refused, o.id),
   ]);
   if (state.key !== key) return;
   state.names = names;
@@ -456,9 +462,13 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
     ...pendingRows,
     ...renderConsents(consents, names),
     ...renderAccesses(history, names, o.id, { chainId: L.chainId ?? '', height: at.height, appHashHex: toHex(at.appHash).toUpperCase() }),
+    ...showRefused(refused, names, o.id),
     ...[...names.values()].map((r) => ({ verified: r.verified, denied: r.denied })),
     ...myDataRows,
   ];
+  // Break-glass up front: the banner at the top, its reasons fetched from the members that keep them.
+  const shown = state.history;
+  if (shown) showBreakGlass(shown.rows, names, o.id, shown.denied, { fetchFn: (u, i) => fetch(u, i), ledger: L, at, seed: key.seed, current: () => state.key === key });
   const v = verdict(rows, at.height);
   const box = $('#verdict');
   box.hidden = false;

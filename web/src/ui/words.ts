@@ -82,6 +82,17 @@ export function reviewWords(r: string, reviewer: string): string {
   return 'not reviewed yet';
 }
 
+/**
+ * A break-glass access's review status as the banner says it (issue 27, point 6): "waiting for
+ * review", "reviewed: justified", "reviewed: NOT justified"; anything else "no review opened".
+ */
+export function reviewStatusWords(r: string): string {
+  if (r === 'PENDING') return 'waiting for review';
+  if (r === 'JUSTIFIED') return 'reviewed: justified';
+  if (r === 'UNJUSTIFIED') return 'reviewed: NOT justified';
+  return 'no review opened';
+}
+
 // ---- when ----
 
 /**

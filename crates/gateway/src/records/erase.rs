@@ -85,6 +85,7 @@ impl State {
             });
             let tx = self.signed_by(who, signed, &want, "erasure")?;
             self.store.destroy_key(id)?;
+            super::reshare::destroy_staged(self, id)?;
             meta.state = RecordState::Erased { height: 0 };
             self.store.put_meta(&meta)?;
             let committed = self.node.submit(tx.clone()).await?;
@@ -97,6 +98,7 @@ impl State {
         // Crypto-shred first: once the wrapped key is gone the record is unreadable here,
         // whatever happens to the erasure tx.
         self.store.destroy_key(id)?;
+        super::reshare::destroy_staged(self, id)?;
         meta.state = RecordState::Erased { height: 0 };
         self.store.put_meta(&meta)?;
         let (committed, tx) = self

@@ -6,11 +6,13 @@
 //! - [`read`]: a consented read, released only once the reader's access is committed.
 //! - [`erase`]: an erasure by the custodian or the patient.
 //! - [`custody`]: threshold custody: the record's key split among its holders, its replicas.
+//! - [`reshare`]: records stored whole, moved to threshold custody.
 
 pub(crate) mod custody;
 mod erase;
 mod put;
 mod read;
+pub(crate) mod reshare;
 
 use std::sync::Arc;
 

@@ -312,3 +312,192 @@ fn record_event(
         index,
     ))
 }
+
+/// Records, in the patient's proven list of refused attempts (`refused/{patient}/…`,
+/// [`List::Refused`]), a LogAccess that the block refused for a reason about the patient's
+/// consent ([`Code::NoPermittingConsent`]), signed by a member's admin key or an active
+/// practitioner (the refusal comes after [`acting_member`], [`require_patient`] and
+/// [`require_readable_as`] passed, so the signer is known and active and the patient exists).
+/// Called by the block for a refused tx of a known signer, after its sequence (or nonce) is
+/// consumed; any other refusal, and any other signer, writes nothing here.
+///
+/// Bounded: at most [`MAX_REFUSED_PER_PATIENT_PER_BLOCK`] attempts per patient and
+/// [`MAX_REFUSED_PER_BLOCK`] per block are recorded; one over either bound is counted in
+/// `refused/{patient}/dropped` only. Returns the tx's event `medledger.access.refused`
+/// (`patient_id`, `actor`, `practitioner`, `record_id`, `reason`, `recorded` `true` with the
+/// attempt's `index`, or `false` for a dropped one), so the patient's live stream learns of it;
+/// `None` when nothing was written.
+///
+/// [`MAX_REFUSED_PER_PATIENT_PER_BLOCK`]: medledger_tx::limits::MAX_REFUSED_PER_PATIENT_PER_BLOCK
+/// [`MAX_REFUSED_PER_BLOCK`]: medledger_tx::limits::MAX_REFUSED_PER_BLOCK
+pub fn record_refused(
+    block: &mut crate::view::BlockState<'_>,
+    signer: &Signer,
+    m: &LogAccess,
+    refusal: &TxError,
+    ctx: &BlockCtx,
+) -> Result<Option<Event>, crate::error::StoreError> {
+    use medledger_tx::limits::{MAX_REFUSED_PER_BLOCK, MAX_REFUSED_PER_PATIENT_PER_BLOCK};
+    if refusal.code != Code::NoPermittingConsent {
+        return Ok(None);
+    }
+    let (member, practitioner) = match signer {
+        Signer::Member(id) => (id.clone(), None),
+        Signer::Practitioner(p) => (p.member_id.clone(), Some(p.did.clone())),
+        Signer::Patient(_) | Signer::Unknown => return Ok(None),
+    };
+    let action = if m.action == 0 {
+        Action::Read as i32
+    } else {
+        m.action
+    };
+    let req = Request {
+        patient: &m.patient_id,
+        member: &member,
+        practitioner: practitioner.as_deref(),
+        action,
+        data_class: &m.data_class,
+        record_id: &m.record_id,
+        purpose: m.purpose,
+    };
+    let (reason, consent_id) = refusal_reason(block, &req, ctx)?;
+    let mut attributes = vec![
+        ("patient_id", m.patient_id.clone()),
+        ("actor", member.clone()),
+        ("practitioner", practitioner.clone().unwrap_or_default()),
+        ("record_id", m.record_id.clone()),
+        ("reason", reason.as_str_name().to_string()),
+    ];
+    let list = List::Refused(&m.patient_id);
+    let in_block = refused_in_block(block, ctx.height)?;
+    let of_patient = refused_of_patient_in_block(block, &list, ctx.height)?;
+    if in_block >= MAX_REFUSED_PER_BLOCK || of_patient >= MAX_REFUSED_PER_PATIENT_PER_BLOCK {
+        let key = keys::refused_dropped(&m.patient_id);
+        // Each drop costs its signer a sequence number: u64 cannot overflow.
+        let dropped = block.get_u64(&key)? + 1;
+        block.put_u64(key, dropped);
+        attributes.push(("recorded", "false".into()));
+        return Ok(Some(Event::new("medledger.access.refused", attributes)));
+    }
+    let mut attempt = medledger_tx::pb::RefusedAttempt {
+        patient_id: m.patient_id.clone(),
+        index: 0,
+        actor: member,
+        practitioner: practitioner.unwrap_or_default(),
+        record_id: m.record_id.clone(),
+        data_class: m.data_class.clone(),
+        purpose: m.purpose,
+        action,
+        code: refusal.code.value(),
+        reason: reason as i32,
+        consent_id,
+        height: ctx.height,
+        time: ctx.time,
+    };
+    let index = lists::push_with(block, &list, |n| {
+        attempt.index = n;
+        attempt.encode_to_vec()
+    })?;
+    let mut counter = ctx.height.to_be_bytes().to_vec();
+    counter.extend_from_slice(&(in_block + 1).to_be_bytes());
+    block.put(keys::refused_block(), counter);
+    attributes.push(("recorded", "true".into()));
+    attributes.push(("index", index.to_string()));
+    Ok(Some(Event::new("medledger.access.refused", attributes)))
+}
+
+/// Why no consent permitted `req`: the first consent to the member, then to the practitioner
+/// (grant order), that would permit it but for its revocation or period names the reason and
+/// itself; otherwise no consent at all, or none that covers it.
+fn refusal_reason(
+    view: &impl StateRead,
+    req: &Request<'_>,
+    ctx: &BlockCtx,
+) -> Result<(medledger_tx::pb::RefusalReason, String), crate::error::StoreError> {
+    use medledger_tx::pb::{Consent, RefusalReason};
+    let mut any = false;
+    for grantee in std::iter::once(req.member).chain(req.practitioner) {
+        let grants = List::Grants(req.patient, grantee);
+        // Bounded by MAX_CONSENTS_PER_GRANTEE, as the evaluation that refused the access.
+        for n in 0..lists::len(view, &grants)? {
+            let Some(id) = lists::entry(view, &grants, n)? else {
+                continue;
+            };
+            let id = String::from_utf8_lossy(&id).into_owned();
+            let Some(consent) = view.get_msg::<Consent>(&keys::consent(&id))? else {
+                continue;
+            };
+            any = true;
+            let timeless = Consent {
+                revoked_height: 0,
+                not_before: 0,
+                not_after: 0,
+                ..consent.clone()
+            };
+            if !super::consent::permits(&timeless, req, ctx.height, ctx.time) {
+                continue;
+            }
+            let reason = if consent.revoked_height != 0 && ctx.height > consent.revoked_height {
+                RefusalReason::ConsentRevoked
+            } else if ctx.time < consent.not_before {
+                RefusalReason::ConsentNotYetValid
+            } else if consent.not_after != 0 && ctx.time > consent.not_after {
+                RefusalReason::ConsentExpired
+            } else {
+                // In force and covering: the evaluation would have permitted it.
+                continue;
+            };
+            return Ok((reason, id));
+        }
+    }
+    let reason = if any {
+        RefusalReason::NotCovered
+    } else {
+        RefusalReason::NoConsent
+    };
+    Ok((reason, String::new()))
+}
+
+/// How many refused attempts block `height` recorded so far (`refused-block`).
+fn refused_in_block(view: &impl StateRead, height: u64) -> Result<u64, crate::error::StoreError> {
+    let key = keys::refused_block();
+    let Some(bytes) = view.get(&key)? else {
+        return Ok(0);
+    };
+    let corrupt = || crate::error::StoreError::Corrupt {
+        key: String::from_utf8_lossy(&key).into_owned(),
+        reason: "not 16 bytes: a height and a count".into(),
+    };
+    let (h, n) = bytes.split_at_checked(8).ok_or_else(corrupt)?;
+    let h = keys::decode_u64(h).ok_or_else(corrupt)?;
+    let n = keys::decode_u64(n).ok_or_else(corrupt)?;
+    Ok(if h == height { n } else { 0 })
+}
+
+/// How many of the patient's refused attempts block `height` recorded so far: the newest
+/// entries, at most [`medledger_tx::limits::MAX_REFUSED_PER_PATIENT_PER_BLOCK`] of them read.
+fn refused_of_patient_in_block(
+    view: &impl StateRead,
+    list: &List<'_>,
+    height: u64,
+) -> Result<u64, crate::error::StoreError> {
+    use medledger_tx::limits::MAX_REFUSED_PER_PATIENT_PER_BLOCK;
+    let len = lists::len(view, list)?;
+    let mut found = 0;
+    for n in (len.saturating_sub(MAX_REFUSED_PER_PATIENT_PER_BLOCK)..len).rev() {
+        let Some(bytes) = lists::entry(view, list, n)? else {
+            break;
+        };
+        let attempt = medledger_tx::pb::RefusedAttempt::decode(bytes.as_slice()).map_err(|e| {
+            crate::error::StoreError::Corrupt {
+                key: String::from_utf8_lossy(&list.entry_key(n)).into_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        if attempt.height != height {
+            break;
+        }
+        found += 1;
+    }
+    Ok(found)
+}

@@ -34,15 +34,8 @@ pub fn anchor(
 ) -> Result<Vec<Event>, ApplyError> {
     let (custodian, practitioner) = acting_for_record(st, signer, RecordAction::Anchor, ctx)?;
     require_patient(st, &m.patient_id)?;
-    if st.get(&keys::record(&m.record_id))?.is_some() {
-        return Err(TxError::new(
-            Code::RecordExists,
-            format!(
-                "record {} is already anchored; anchor a new version under a new id",
-                m.record_id
-            ),
-        )
-        .into());
+    if let Some(existing) = st.get_msg::<RecordAnchor>(&keys::record(&m.record_id))? {
+        return reshare(st, existing, m, &custodian, practitioner.is_some());
     }
     require_custody(st, m, &custodian)?;
     let anchor = RecordAnchor {
@@ -73,6 +66,82 @@ pub fn anchor(
         ("record_id", m.record_id.clone()),
         ("patient_id", m.patient_id.clone()),
         ("custodian", custodian),
+    ];
+    attributes.extend(holder_attributes(&anchor));
+    Ok(vec![Event::new("medledger.record.anchored", attributes)])
+}
+
+/// An AnchorRecord for an id already anchored: refused ([`Code::RecordExists`]) unless it moves a
+/// single-custodian record to threshold custody (a reshare, docs/rules.md "Threshold custody"):
+/// the anchor on chain has no holders and the new one has; the record's custodian sends it with
+/// its admin key ([`Code::NotCustodian`] for another member, [`Code::RoleNotPermitted`] for a
+/// practitioner); the record is not erased
+/// ([`Code::RecordErased`]); patient and type are unchanged ([`Code::RecordExists`]); the custody
+/// matches `params/custody` ([`require_custody`]). The anchor's content hash, size, key id,
+/// holders, threshold and commitments are replaced (the record was sealed again under the split
+/// key); its anchored height, who anchored it and its place in the patient's list stay.
+fn reshare(
+    st: &mut TxState<'_, '_>,
+    mut anchor: RecordAnchor,
+    m: &AnchorRecord,
+    custodian: &str,
+    by_practitioner: bool,
+) -> Result<Vec<Event>, ApplyError> {
+    let id = &m.record_id;
+    if !anchor.holders.is_empty() || m.holders.is_empty() {
+        return Err(TxError::new(
+            Code::RecordExists,
+            format!("record {id} is already anchored; anchor a new version under a new id"),
+        )
+        .into());
+    }
+    if anchor.custodian != custodian {
+        return Err(TxError::new(
+            Code::NotCustodian,
+            format!(
+                "record {id} is held by {}; only its custodian moves it to threshold custody",
+                anchor.custodian
+            ),
+        )
+        .into());
+    }
+    if by_practitioner {
+        return Err(TxError::new(
+            Code::RoleNotPermitted,
+            format!("only {custodian}'s admin key moves record {id} to threshold custody"),
+        )
+        .into());
+    }
+    if anchor.erased_height != 0 {
+        return Err(TxError::new(
+            Code::RecordErased,
+            format!(
+                "record {id} was erased at height {}; it is never reshared",
+                anchor.erased_height
+            ),
+        )
+        .into());
+    }
+    if anchor.patient_id != m.patient_id || anchor.resource_type != m.resource_type {
+        return Err(TxError::new(
+            Code::RecordExists,
+            format!("record {id} is anchored; a reshare keeps its patient and resource type"),
+        )
+        .into());
+    }
+    require_custody(st, m, custodian)?;
+    anchor.content_hash = m.content_hash.clone();
+    anchor.size = m.size;
+    anchor.key_id = m.key_id.clone();
+    anchor.holders = m.holders.clone();
+    anchor.threshold = m.threshold;
+    anchor.share_commitments = m.share_commitments.clone();
+    st.put_msg(keys::record(id), &anchor);
+    let mut attributes = vec![
+        ("record_id", id.clone()),
+        ("patient_id", anchor.patient_id.clone()),
+        ("custodian", anchor.custodian.clone()),
+        ("reshared", "true".to_string()),
     ];
     attributes.extend(holder_attributes(&anchor));
     Ok(vec![Event::new("medledger.record.anchored", attributes)])

@@ -968,7 +968,14 @@ impl Harness {
         let raw_verified = built
             .iter()
             .any(|b| b.signed.is_none() && decode_and_verify(&b.bytes).is_ok());
-        if !applied && !raw_verified && result.events.is_empty() {
+        // A LogAccess refused for want of a consent also records the attempt (its event says
+        // so; docs/rules.md, "Refused attempts"): the refused suite checks those writes.
+        let recorded_refusal = result.tx_results.iter().any(|t| {
+            t.events
+                .iter()
+                .any(|e| e.kind == "medledger.access.refused")
+        });
+        if !applied && !raw_verified && !recorded_refusal && result.events.is_empty() {
             let mut writes = medledger_state::store::WriteSet::new();
             for b in &built {
                 if let (Some((signer, seq)), Some(Ok(()))) = (b.signed, b.expect) {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/state.proto.
  */
 export const file_medledger_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChhtZWRsZWRnZXIvdjEvc3RhdGUucHJvdG8SDG1lZGxlZGdlci52MSJdCgZNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMIpcBCghLZXlPd25lchITCgltZW1iZXJfaWQYASABKAlIABIUCgpwYXRpZW50X2lkGAIgASgJSAASGgoQcHJhY3RpdGlvbmVyX2RpZBgDIAEoCUgAEhwKEnJldGlyZWRfbWVtYmVyX2tleRgEIAEoCUgAEh0KE3JldGlyZWRfcGF0aWVudF9rZXkYBSABKAlIAEIHCgVvd25lciJSCgdQYXRpZW50EgoKAmlkGAEgASgJEgsKA2tleRgCIAEoDBIZChFyZWdpc3RlcmVkX2hlaWdodBgDIAEoBBITCgtlbnJvbGxlZF9ieRgEIAEoCSKzAgoHQ29uc2VudBIKCgJpZBgBIAEoCRISCgpwYXRpZW50X2lkGAIgASgJEg8KB2dyYW50ZWUYAyABKAkSFAoMZGF0YV9jbGFzc2VzGAQgAygJEicKCHB1cnBvc2VzGAUgAygOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USEgoKbm90X2JlZm9yZRgGIAEoBBIRCglub3RfYWZ0ZXIYByABKAQSFgoOZ3JhbnRlZF9oZWlnaHQYCCABKAQSFgoOcmV2b2tlZF9oZWlnaHQYCSABKAQSJQoHYWN0aW9ucxgKIAMoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SFAoMZGVueV9jbGFzc2VzGAsgAygJEhIKCnJlY29yZF9pZHMYDCADKAkSEAoIc3R1ZHlfaWQYDSABKAkitwMKC0FjY2Vzc0V2ZW50EhIKCnBhdGllbnRfaWQYASABKAkSDQoFaW5kZXgYAiABKAQSDQoFYWN0b3IYAyABKAkSEQoJcmVjb3JkX2lkGAQgASgJEhIKCmRhdGFfY2xhc3MYBSABKAkSJgoHcHVycG9zZRgGIAEoDjIVLm1lZGxlZGdlci52MS5QdXJwb3NlEhIKCmNvbnNlbnRfaWQYByABKAkSDgoGaGVpZ2h0GAggASgEEgwKBHRpbWUYCSABKAQSJAoGYWN0aW9uGAogASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbhIUCgxwcmFjdGl0aW9uZXIYCyABKAkSEwoLYnJlYWtfZ2xhc3MYDCABKAgSKgoGcmV2aWV3GA4gASgOMhoubWVkbGVkZ2VyLnYxLlJldmlld1N0YXR1cxIQCghyZXZpZXdlchgPIAEoCRIfChdicmVha19nbGFzc19yZWFzb25faGFzaBgRIAEoDBIYChByZXZpZXdfbm90ZV9oYXNoGBIgASgMSgQIDRAOSgQIEBARUhJicmVha19nbGFzc19yZWFzb25SC3Jldmlld19ub3RlImAKCVZhbGlkYXRvchIPCgdhZGRyZXNzGAEgASgMEhEKCW1lbWJlcl9pZBgCIAEoCRIPCgdibHNfa2V5GAMgASgMEg0KBXBvd2VyGAQgASgEEg8KB3B1Yl9rZXkYBSABKAwibwoLQ2VydGlmaWNhdGUSEAoIY2hhaW5faWQYASABKAkSDgoGaGVpZ2h0GAIgASgEEhAKCGFwcF9oYXNoGAMgASgMEg8KB3NpZ25lcnMYBCABKAwSGwoTYWdncmVnYXRlX3NpZ25hdHVyZRgFIAEoDCI7CgxWYWxpZGF0b3JTZXQSKwoKdmFsaWRhdG9ycxgBIAMoCzIXLm1lZGxlZGdlci52MS5WYWxpZGF0b3IiVQoLVXBncmFkZVBsYW4SDAoEbmFtZRgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEwoLYXBwX3ZlcnNpb24YAyABKAQSEwoLcHJvcG9zYWxfaWQYBCABKAQiLQoHQ3VzdG9keRIPCgdob2xkZXJzGAEgASgNEhEKCXRocmVzaG9sZBgCIAEoDSJICg1QYXRpZW50Qm94S2V5EhIKCnBhdGllbnRfaWQYASABKAkSDwoHYm94X2tleRgCIAEoDBISCgpzZXRfaGVpZ2h0GAMgASgEKoQBCgxSZXZpZXdTdGF0dXMSHQoZUkVWSUVXX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFVJFVklFV19TVEFUVVNfUEVORElORxABEhsKF1JFVklFV19TVEFUVVNfSlVTVElGSUVEEAISHQoZUkVWSUVXX1NUQVRVU19VTkpVU1RJRklFRBADYgZwcm90bzM", [file_medledger_v1_common]);
+  fileDesc("ChhtZWRsZWRnZXIvdjEvc3RhdGUucHJvdG8SDG1lZGxlZGdlci52MSJdCgZNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMIpcBCghLZXlPd25lchITCgltZW1iZXJfaWQYASABKAlIABIUCgpwYXRpZW50X2lkGAIgASgJSAASGgoQcHJhY3RpdGlvbmVyX2RpZBgDIAEoCUgAEhwKEnJldGlyZWRfbWVtYmVyX2tleRgEIAEoCUgAEh0KE3JldGlyZWRfcGF0aWVudF9rZXkYBSABKAlIAEIHCgVvd25lciJSCgdQYXRpZW50EgoKAmlkGAEgASgJEgsKA2tleRgCIAEoDBIZChFyZWdpc3RlcmVkX2hlaWdodBgDIAEoBBITCgtlbnJvbGxlZF9ieRgEIAEoCSKzAgoHQ29uc2VudBIKCgJpZBgBIAEoCRISCgpwYXRpZW50X2lkGAIgASgJEg8KB2dyYW50ZWUYAyABKAkSFAoMZGF0YV9jbGFzc2VzGAQgAygJEicKCHB1cnBvc2VzGAUgAygOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USEgoKbm90X2JlZm9yZRgGIAEoBBIRCglub3RfYWZ0ZXIYByABKAQSFgoOZ3JhbnRlZF9oZWlnaHQYCCABKAQSFgoOcmV2b2tlZF9oZWlnaHQYCSABKAQSJQoHYWN0aW9ucxgKIAMoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SFAoMZGVueV9jbGFzc2VzGAsgAygJEhIKCnJlY29yZF9pZHMYDCADKAkSEAoIc3R1ZHlfaWQYDSABKAkitwMKC0FjY2Vzc0V2ZW50EhIKCnBhdGllbnRfaWQYASABKAkSDQoFaW5kZXgYAiABKAQSDQoFYWN0b3IYAyABKAkSEQoJcmVjb3JkX2lkGAQgASgJEhIKCmRhdGFfY2xhc3MYBSABKAkSJgoHcHVycG9zZRgGIAEoDjIVLm1lZGxlZGdlci52MS5QdXJwb3NlEhIKCmNvbnNlbnRfaWQYByABKAkSDgoGaGVpZ2h0GAggASgEEgwKBHRpbWUYCSABKAQSJAoGYWN0aW9uGAogASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbhIUCgxwcmFjdGl0aW9uZXIYCyABKAkSEwoLYnJlYWtfZ2xhc3MYDCABKAgSKgoGcmV2aWV3GA4gASgOMhoubWVkbGVkZ2VyLnYxLlJldmlld1N0YXR1cxIQCghyZXZpZXdlchgPIAEoCRIfChdicmVha19nbGFzc19yZWFzb25faGFzaBgRIAEoDBIYChByZXZpZXdfbm90ZV9oYXNoGBIgASgMSgQIDRAOSgQIEBARUhJicmVha19nbGFzc19yZWFzb25SC3Jldmlld19ub3RlIroCCg5SZWZ1c2VkQXR0ZW1wdBISCgpwYXRpZW50X2lkGAEgASgJEg0KBWluZGV4GAIgASgEEg0KBWFjdG9yGAMgASgJEhQKDHByYWN0aXRpb25lchgEIAEoCRIRCglyZWNvcmRfaWQYBSABKAkSEgoKZGF0YV9jbGFzcxgGIAEoCRImCgdwdXJwb3NlGAcgASgOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USJAoGYWN0aW9uGAggASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbhIMCgRjb2RlGAkgASgNEisKBnJlYXNvbhgKIAEoDjIbLm1lZGxlZGdlci52MS5SZWZ1c2FsUmVhc29uEhIKCmNvbnNlbnRfaWQYCyABKAkSDgoGaGVpZ2h0GAwgASgEEgwKBHRpbWUYDSABKAQiYAoJVmFsaWRhdG9yEg8KB2FkZHJlc3MYASABKAwSEQoJbWVtYmVyX2lkGAIgASgJEg8KB2Jsc19rZXkYAyABKAwSDQoFcG93ZXIYBCABKAQSDwoHcHViX2tleRgFIAEoDCJvCgtDZXJ0aWZpY2F0ZRIQCghjaGFpbl9pZBgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEAoIYXBwX2hhc2gYAyABKAwSDwoHc2lnbmVycxgEIAEoDBIbChNhZ2dyZWdhdGVfc2lnbmF0dXJlGAUgASgMIjsKDFZhbGlkYXRvclNldBIrCgp2YWxpZGF0b3JzGAEgAygLMhcubWVkbGVkZ2VyLnYxLlZhbGlkYXRvciJVCgtVcGdyYWRlUGxhbhIMCgRuYW1lGAEgASgJEg4KBmhlaWdodBgCIAEoBBITCgthcHBfdmVyc2lvbhgDIAEoBBITCgtwcm9wb3NhbF9pZBgEIAEoBCItCgdDdXN0b2R5Eg8KB2hvbGRlcnMYASABKA0SEQoJdGhyZXNob2xkGAIgASgNIkgKDVBhdGllbnRCb3hLZXkSEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdib3hfa2V5GAIgASgMEhIKCnNldF9oZWlnaHQYAyABKAQqhAEKDFJldmlld1N0YXR1cxIdChlSRVZJRVdfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVUkVWSUVXX1NUQVRVU19QRU5ESU5HEAESGwoXUkVWSUVXX1NUQVRVU19KVVNUSUZJRUQQAhIdChlSRVZJRVdfU1RBVFVTX1VOSlVTVElGSUVEEAMq4AEKDVJlZnVzYWxSZWFzb24SHgoaUkVGVVNBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlSRUZVU0FMX1JFQVNPTl9OT19DT05TRU5UEAESIgoeUkVGVVNBTF9SRUFTT05fQ09OU0VOVF9SRVZPS0VEEAISIgoeUkVGVVNBTF9SRUFTT05fQ09OU0VOVF9FWFBJUkVEEAMSKAokUkVGVVNBTF9SRUFTT05fQ09OU0VOVF9OT1RfWUVUX1ZBTElEEAQSHgoaUkVGVVNBTF9SRUFTT05fTk9UX0NPVkVSRUQQBWIGcHJvdG8z", [file_medledger_v1_common]);
 
 /**
  * @generated from message medledger.v1.Member
@@ -319,6 +319,104 @@ export const AccessEventSchema: GenMessage<AccessEvent> = /*@__PURE__*/
   messageDesc(file_medledger_v1_state, 4);
 
 /**
+ * State: `refused/{patient}/{n:020}`: an access the ledger refused for a reason about the
+ * patient's consent (a LogAccess signed by a known member admin or active practitioner that no
+ * consent permits; the tx answers NO_PERMITTING_CONSENT, 28). Entry `n` of the patient's
+ * proven list of refused attempts (`refused/{patient}/count`, `refused/{patient}/digest`), at
+ * most MAX_REFUSED_PER_PATIENT_PER_BLOCK per patient and MAX_REFUSED_PER_BLOCK per block; the
+ * attempts over those bounds are counted in `refused/{patient}/dropped` only.
+ *
+ * @generated from message medledger.v1.RefusedAttempt
+ */
+export type RefusedAttempt = Message<"medledger.v1.RefusedAttempt"> & {
+  /**
+   * @generated from field: string patient_id = 1;
+   */
+  patientId: string;
+
+  /**
+   * Index of this attempt among the patient's refused attempts, from 0.
+   *
+   * @generated from field: uint64 index = 2;
+   */
+  index: bigint;
+
+  /**
+   * The member who tried (the practitioner's member when a practitioner signed).
+   *
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * The practitioner's DID when a practitioner signed; empty for a member's admin key.
+   *
+   * @generated from field: string practitioner = 4;
+   */
+  practitioner: string;
+
+  /**
+   * @generated from field: string record_id = 5;
+   */
+  recordId: string;
+
+  /**
+   * @generated from field: string data_class = 6;
+   */
+  dataClass: string;
+
+  /**
+   * @generated from field: medledger.v1.Purpose purpose = 7;
+   */
+  purpose: Purpose;
+
+  /**
+   * @generated from field: medledger.v1.Action action = 8;
+   */
+  action: Action;
+
+  /**
+   * The tx's result code (NO_PERMITTING_CONSENT, 28).
+   *
+   * @generated from field: uint32 code = 9;
+   */
+  code: number;
+
+  /**
+   * @generated from field: medledger.v1.RefusalReason reason = 10;
+   */
+  reason: RefusalReason;
+
+  /**
+   * For CONSENT_REVOKED, CONSENT_EXPIRED and CONSENT_NOT_YET_VALID: the first consent (in grant
+   * order, the member's before the practitioner's) that would have permitted the access but
+   * for its revocation or period.
+   *
+   * @generated from field: string consent_id = 11;
+   */
+  consentId: string;
+
+  /**
+   * @generated from field: uint64 height = 12;
+   */
+  height: bigint;
+
+  /**
+   * Block time in unix seconds.
+   *
+   * @generated from field: uint64 time = 13;
+   */
+  time: bigint;
+};
+
+/**
+ * Describes the message medledger.v1.RefusedAttempt.
+ * Use `create(RefusedAttemptSchema)` to create a new message.
+ */
+export const RefusedAttemptSchema: GenMessage<RefusedAttempt> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_state, 5);
+
+/**
  * A consortium validator as the ledger knows it: the CometBFT address (first 20 bytes of
  * SHA-256 of its Ed25519 consensus key), its member, its BLS12-381 key for checkpoint
  * certificates, and its voting power.
@@ -363,7 +461,7 @@ export type Validator = Message<"medledger.v1.Validator"> & {
  * Use `create(ValidatorSchema)` to create a new message.
  */
 export const ValidatorSchema: GenMessage<Validator> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_state, 5);
+  messageDesc(file_medledger_v1_state, 6);
 
 /**
  * A checkpoint certificate: validators holding more than 2/3 of the voting power signed
@@ -411,7 +509,7 @@ export type Certificate = Message<"medledger.v1.Certificate"> & {
  * Use `create(CertificateSchema)` to create a new message.
  */
 export const CertificateSchema: GenMessage<Certificate> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_state, 6);
+  messageDesc(file_medledger_v1_state, 7);
 
 /**
  * The validator registry, in address order (the order of certificate signer bitmaps).
@@ -430,7 +528,7 @@ export type ValidatorSet = Message<"medledger.v1.ValidatorSet"> & {
  * Use `create(ValidatorSetSchema)` to create a new message.
  */
 export const ValidatorSetSchema: GenMessage<ValidatorSet> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_state, 7);
+  messageDesc(file_medledger_v1_state, 8);
 
 /**
  * State: `upgrade/plan`: the upgrade governance scheduled that no block has applied yet (at
@@ -468,7 +566,7 @@ export type UpgradePlan = Message<"medledger.v1.UpgradePlan"> & {
  * Use `create(UpgradePlanSchema)` to create a new message.
  */
 export const UpgradePlanSchema: GenMessage<UpgradePlan> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_state, 8);
+  messageDesc(file_medledger_v1_state, 9);
 
 /**
  * State: `params/custody`: the consortium's threshold custody (genesis `app_state.custody`,
@@ -499,7 +597,7 @@ export type Custody = Message<"medledger.v1.Custody"> & {
  * Use `create(CustodySchema)` to create a new message.
  */
 export const CustodySchema: GenMessage<Custody> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_state, 9);
+  messageDesc(file_medledger_v1_state, 10);
 
 /**
  * State: `patient-box-key/{patient id}`: the X25519 key the patient registered
@@ -534,7 +632,7 @@ export type PatientBoxKey = Message<"medledger.v1.PatientBoxKey"> & {
  * Use `create(PatientBoxKeySchema)` to create a new message.
  */
 export const PatientBoxKeySchema: GenMessage<PatientBoxKey> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_state, 10);
+  messageDesc(file_medledger_v1_state, 11);
 
 /**
  * @generated from enum medledger.v1.ReviewStatus
@@ -566,4 +664,57 @@ export enum ReviewStatus {
  */
 export const ReviewStatusSchema: GenEnum<ReviewStatus> = /*@__PURE__*/
   enumDesc(file_medledger_v1_state, 0);
+
+/**
+ * Why no consent permitted a refused access (RefusedAttempt.reason).
+ *
+ * @generated from enum medledger.v1.RefusalReason
+ */
+export enum RefusalReason {
+  /**
+   * @generated from enum value: REFUSAL_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The patient never granted a consent to the member or to the practitioner.
+   *
+   * @generated from enum value: REFUSAL_REASON_NO_CONSENT = 1;
+   */
+  NO_CONSENT = 1,
+
+  /**
+   * A consent covered the access, but it was revoked before this block.
+   *
+   * @generated from enum value: REFUSAL_REASON_CONSENT_REVOKED = 2;
+   */
+  CONSENT_REVOKED = 2,
+
+  /**
+   * A consent covered the access, but its period ended (not_after) before the block time.
+   *
+   * @generated from enum value: REFUSAL_REASON_CONSENT_EXPIRED = 3;
+   */
+  CONSENT_EXPIRED = 3,
+
+  /**
+   * A consent covered the access, but its period starts (not_before) after the block time.
+   *
+   * @generated from enum value: REFUSAL_REASON_CONSENT_NOT_YET_VALID = 4;
+   */
+  CONSENT_NOT_YET_VALID = 4,
+
+  /**
+   * Consents exist, but none covers this data class or record, purpose or action.
+   *
+   * @generated from enum value: REFUSAL_REASON_NOT_COVERED = 5;
+   */
+  NOT_COVERED = 5,
+}
+
+/**
+ * Describes the enum medledger.v1.RefusalReason.
+ */
+export const RefusalReasonSchema: GenEnum<RefusalReason> = /*@__PURE__*/
+  enumDesc(file_medledger_v1_state, 1);
 
