@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use medledger_tx::pb::{self, tx_body::Msg, PractitionerRole};
+use medledger_tx::pb::PractitionerRole;
 
 use crate::pages::{assert_accessible, browser, eval, open_patient, screenshot, wait_for};
 use medledger_gateway::client::GatewayClient;
@@ -50,38 +50,6 @@ fn tx(net: &TestNet, from: &str, args: &[&str]) {
     );
 }
 
-/// `member` registers `key` as a practitioner named `name` with `role`; must commit.
-async fn register(
-    net: &TestNet,
-    member: &str,
-    key: &SigningKey,
-    name: &str,
-    role: PractitionerRole,
-) {
-    let r = net
-        .client(0)
-        .submit(
-            &net.member_key(member),
-            Msg::RegisterPractitioner(pb::RegisterPractitioner {
-                public_key: key.verifying_key().to_bytes().to_vec(),
-                role: role as i32,
-                licence_hash: vec![1; 32],
-                name: name.into(),
-                key_proof: medledger_tx::keyproof::prove(
-                    key,
-                    &net.chain_id,
-                    medledger_tx::keyproof::REGISTER_PRACTITIONER,
-                    member,
-                )
-                .to_vec(),
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
-}
-
 /// A signed request (RFC 9421) by `key` to `gateway`: its status and body.
 async fn signed(
     gateway: &str,
@@ -106,41 +74,21 @@ const BANNER: &str = "(() => { const b = document.querySelector('#break-glass');
 async fn a_break_glass_read_is_a_verified_banner_naming_the_physician_then_its_reviewer() {
     let net = TestNet::start_with_gateways().await;
     let gateway = net.net.spec.nodes[0].gateway_url();
-    let alice = SigningKey::from_bytes(&[121; 32]);
-    let pid = medledger_tx::ids::patient_id(&alice.verifying_key().to_bytes());
-    net.enrol_patient(0, &alice).await;
     // hospital-a holds one of alice's lab results; no consent lets anyone read it.
-    let r = net
-        .client(0)
-        .submit(
-            &net.member_key("hospital-a"),
-            Msg::AnchorRecord(pb::AnchorRecord {
-                record_id: "obs-bg".into(),
-                patient_id: pid.clone(),
-                resource_type: "Observation".into(),
-                content_hash: vec![7; 32],
-                size: 10,
-                key_id: "k".into(),
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
+    let alice = net.patient_with_record(121, "obs-bg").await;
+    let pid = alice.id.clone();
     let (doctor, officer) = (
         SigningKey::from_bytes(&[122; 32]),
         SigningKey::from_bytes(&[123; 32]),
     );
-    register(
-        &net,
+    net.register_practitioner(
         "hospital-a",
         &doctor,
         "Dr Ana Silva",
         PractitionerRole::Physician,
     )
     .await;
-    register(
-        &net,
+    net.register_practitioner(
         "lab-b",
         &officer,
         "Bo Berg",
@@ -149,12 +97,7 @@ async fn a_break_glass_read_is_a_verified_banner_naming_the_physician_then_its_r
     .await;
     net.keyring.import("doctor", &doctor).unwrap();
     net.keyring.import("officer", &officer).unwrap();
-    let key_json = serde_json::json!({
-        "name": "alice",
-        "public_key": hex::encode(alice.verifying_key().to_bytes()),
-        "secret_key": hex::encode(alice.to_bytes()),
-    })
-    .to_string();
+    let key_json = alice.key_file_json("alice");
 
     // No emergency yet: no banner.
     let (g, p) = (gateway.clone(), pid.clone());
@@ -196,7 +139,7 @@ async fn a_break_glass_read_is_a_verified_banner_naming_the_physician_then_its_r
     );
     // The CLI stored the reason at hospital-a's gateway: the patient reads it there.
     let path = format!("/break-glass/{pid}/0/reason");
-    let (status, text) = signed(&gateway, &alice, "GET", &path, b"").await;
+    let (status, text) = signed(&gateway, &alice.key, "GET", &path, b"").await;
     assert_eq!((status, text.as_str()), (200, REASON));
     // Only the practitioner who broke the glass stores it, only its own text, at most 1 KiB,
     // only for an event there is, at the gateway of its member.
@@ -220,7 +163,7 @@ async fn a_break_glass_read_is_a_verified_banner_naming_the_physician_then_its_r
     let insurer = net.member_key("insurer-c");
     let (status, body) = signed(&gateway, &insurer, "GET", &path, b"").await;
     assert_eq!(status, 403, "{body}");
-    let (status, body) = signed(&gateway, &alice, "GET", &missing, b"").await;
+    let (status, body) = signed(&gateway, &alice.key, "GET", &missing, b"").await;
     assert_eq!(status, 404, "{body}");
     let tab = tokio::task::spawn_blocking(move || {
         let shown = wait_for(&tab, "the break-glass banner, verified", BANNER, Duration::from_secs(60));

@@ -10,9 +10,6 @@
 
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
-use medledger_tx::pb::{self, tx_body::Msg};
-
 use crate::pages::{assert_accessible, browser, eval, open_patient, screenshot, wait_for};
 use crate::support::{medledger_bin, TestNet};
 
@@ -23,32 +20,8 @@ const ROW: &str = "(() => { const t = document.querySelector('#refused'); const 
 async fn a_refused_read_by_a_member_without_consent_is_shown_to_the_patient_verified() {
     let net = TestNet::start_with_gateways().await;
     let gateway = net.net.spec.nodes[0].gateway_url();
-    let alice = SigningKey::from_bytes(&[131; 32]);
-    let pid = medledger_tx::ids::patient_id(&alice.verifying_key().to_bytes());
-    net.enrol_patient(0, &alice).await;
-    let r = net
-        .client(0)
-        .submit(
-            &net.member_key("hospital-a"),
-            Msg::AnchorRecord(pb::AnchorRecord {
-                record_id: "obs-rf".into(),
-                patient_id: pid.clone(),
-                resource_type: "Observation".into(),
-                content_hash: vec![7; 32],
-                size: 10,
-                key_id: "k".into(),
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.code, 0, "{} {}", r.code_name, r.log);
-    let key_json = serde_json::json!({
-        "name": "alice",
-        "public_key": hex::encode(alice.verifying_key().to_bytes()),
-        "secret_key": hex::encode(alice.to_bytes()),
-    })
-    .to_string();
+    let alice = net.patient_with_record(131, "obs-rf").await;
+    let (pid, key_json) = (alice.id.clone(), alice.key_file_json("alice"));
 
     // Nobody was refused yet: the list is proven empty.
     let (g, p) = (gateway.clone(), pid.clone());

@@ -217,6 +217,70 @@ impl TestNet {
         }
     }
 
+    /// The patient holding key `[seed; 32]`, enrolled by hospital-a through node 0, with one
+    /// lab result `record` (an Observation) anchored by hospital-a (a stand-in content hash: the
+    /// pages tests never fetch it) and no consent: no one may read it yet.
+    pub async fn patient_with_record(&self, seed: u8, record: &str) -> Patient {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let id = medledger_tx::ids::patient_id(&key.verifying_key().to_bytes());
+        self.enrol_patient(0, &key).await;
+        let r = self
+            .client(0)
+            .submit(
+                &self.member_key("hospital-a"),
+                Msg::AnchorRecord(pb::AnchorRecord {
+                    record_id: record.into(),
+                    patient_id: id.clone(),
+                    resource_type: "Observation".into(),
+                    content_hash: vec![7; 32],
+                    size: 10,
+                    key_id: "k".into(),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.code, 0, "anchor: {} {}", r.code_name, r.log);
+        Patient {
+            key,
+            id,
+            consent_id: String::new(),
+        }
+    }
+
+    /// `member` registers `key` as a practitioner named `name` with `role` (through node 0);
+    /// panics if refused.
+    pub async fn register_practitioner(
+        &self,
+        member: &str,
+        key: &SigningKey,
+        name: &str,
+        role: pb::PractitionerRole,
+    ) {
+        let r = self
+            .client(0)
+            .submit(
+                &self.member_key(member),
+                Msg::RegisterPractitioner(pb::RegisterPractitioner {
+                    public_key: key.verifying_key().to_bytes().to_vec(),
+                    role: role as i32,
+                    licence_hash: vec![1; 32],
+                    name: name.into(),
+                    key_proof: medledger_tx::keyproof::prove(
+                        key,
+                        &self.chain_id,
+                        medledger_tx::keyproof::REGISTER_PRACTITIONER,
+                        member,
+                    )
+                    .to_vec(),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.code, 0, "practitioner: {} {}", r.code_name, r.log);
+    }
+
     /// Waits until every node in `nodes` reaches `height`.
     pub async fn wait_all(&self, nodes: &[usize], height: u64) {
         for &i in nodes {
@@ -278,8 +342,20 @@ pub struct Patient {
     pub key: SigningKey,
     /// The pseudonymous id (`pt-…`).
     pub id: String,
-    /// The id of the consent the patient granted.
+    /// The id of the consent the patient granted (empty when none).
     pub consent_id: String,
+}
+
+impl Patient {
+    /// The patient's key file (`medledger keys` JSON) as the patient page takes it.
+    pub fn key_file_json(&self, name: &str) -> String {
+        serde_json::json!({
+            "name": name,
+            "public_key": hex::encode(self.key.verifying_key().to_bytes()),
+            "secret_key": hex::encode(self.key.to_bytes()),
+        })
+        .to_string()
+    }
 }
 
 /// A patient's consent for `grantee` to read Observations for treatment, with no time limits.

@@ -9,7 +9,7 @@
 //!   the event's `break_glass_reason_hash`. Storing the same text again answers 200; another text
 //!   cannot match the hash.
 //! - `GET` of the same path, for whoever may read the patient ([`crate::access`]): the text
-//!   (`text/plain`), CORS open like `GET /records/{id}` so the patient page at another member's
+//!   (`text/plain`), CORS open ([`crate::cors`]) like `GET /records/{id}` so the patient page at another member's
 //!   gateway can fetch it.
 
 use std::sync::Arc;
@@ -149,51 +149,4 @@ pub(crate) async fn get_reason(
 /// Whether `path` is a reason's (`/break-glass/{patient}/{index}/reason`).
 pub(crate) fn is_reason_path(path: &str) -> bool {
     path.starts_with("/break-glass/") && path.ends_with("/reason")
-}
-
-/// The request headers a cross-origin `GET` of a reason may carry (a signed read, or a token).
-const ALLOW_HEADERS: &str = "Signature, Signature-Input, Content-Digest, Authorization";
-
-/// Middleware (outermost, so a 429 carries it too): CORS for `GET` of a reason, as for
-/// `GET /records/{id}`: a preflight is answered here (methods `GET`, the signing headers), and
-/// the answer to a cross-origin `GET` may be read by any origin (it is authenticated by its
-/// signature or token, never by a cookie).
-pub(crate) async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    use axum::http::Method;
-    let ours = is_reason_path(req.uri().path()) && req.headers().contains_key(header::ORIGIN);
-    if ours
-        && req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(ALLOW_HEADERS),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        return r;
-    }
-    let cross_origin = ours && req.method() == Method::GET;
-    let mut r = next.run(req).await;
-    if cross_origin {
-        r.headers_mut().insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-    }
-    r
 }

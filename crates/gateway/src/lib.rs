@@ -28,6 +28,7 @@ mod auth;
 pub mod bench;
 mod breakglass;
 pub mod client;
+mod cors;
 mod erasure;
 mod error;
 pub mod fhir;

@@ -61,20 +61,14 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         // An unknown path: an OperationOutcome under /fhir, the empty 404 elsewhere.
         .fallback(crate::fhir::not_found)
         .layer(DefaultBodyLimit::max(crate::auth::MAX_SMALL_BODY_BYTES))
-        // CORS for /fhir: preflights are answered inside the per-address limit (they count),
-        // the origin headers are added outside it (a 429 is readable by the app it throttles).
-        .layer(axum::middleware::from_fn(crate::fhir::cors_preflight))
-        // CORS for `GET /records/{id}` (the patient page asks every holder for its share), laid
-        // out as for /fhir.
-        .layer(axum::middleware::from_fn(crate::records::cors_preflight))
-        // CORS for `GET /break-glass/{patient}/{index}/reason` (the patient page asks the member
-        // that keeps a reason), preflights inside the per-address limit.
-        .layer(axum::middleware::from_fn(crate::breakglass::cors))
+        // CORS (crate::cors): preflights are answered inside the per-address limit (they
+        // count), the origin headers are added outside it (a 429 is readable by the page it
+        // throttles).
+        .layer(axum::middleware::from_fn(crate::cors::preflight))
         .layer(axum::middleware::from_fn_with_state(
             per_ip,
             crate::auth::per_ip_limit,
         ))
-        .layer(axum::middleware::from_fn(crate::fhir::cors_headers))
-        .layer(axum::middleware::from_fn(crate::records::cors_headers))
+        .layer(axum::middleware::from_fn(crate::cors::headers))
         .with_state(state)
 }

@@ -58,7 +58,7 @@ use consent::{
     update_consent,
 };
 use map::ConsentIntent;
-pub(crate) use protocol::{cors_headers, cors_preflight, not_found};
+pub(crate) use protocol::{is_fhir_path, not_found};
 use record::read_record;
 use search::*;
 use subscription::{create_subscription, delete_subscription, read_subscription};

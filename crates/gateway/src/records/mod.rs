@@ -137,78 +137,6 @@ pub(crate) async fn erase_record(
     }
 }
 
-/// CORS for `GET /records/{id}`: the patient page at one member's gateway asks the other holders
-/// of the patient's records for their key shares. Any origin: the read is authenticated by its
-/// RFC 9421 signature and the signed LogAccess, never by a cookie (and `*` forbids credentialed
-/// requests anyway).
-const RECORDS_ALLOW_HEADERS: &str = "Signature, Signature-Input, Content-Digest, Content-Type, \
-     Medledger-Access-Tx, Medledger-Access-Index";
-/// The answer headers the page may read.
-const RECORDS_EXPOSE_HEADERS: &str = "Server-Timing";
-
-/// Whether `path` is `/records/{id}` (one segment; not `/records/{id}/anchor` or `/erase`).
-fn is_record_path(path: &str) -> bool {
-    path.strip_prefix("/records/")
-        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-}
-
-/// Middleware (inside the per-address limit, so preflights count): answers a CORS preflight
-/// for `GET /records/{id}` with 204 and what may be sent.
-pub(crate) async fn cors_preflight(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    use axum::http::{header, HeaderValue, Method};
-    let h = req.headers();
-    let preflight = req.method() == Method::OPTIONS
-        && is_record_path(req.uri().path())
-        && h.contains_key(header::ORIGIN)
-        && h.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if !preflight {
-        return next.run(req).await;
-    }
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(RECORDS_ALLOW_HEADERS),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
-    r
-}
-
-/// Middleware (outermost, so a 429 carries it too): an answer to `GET /records/{id}` (or its
-/// preflight) with an `Origin` may be read by that origin.
-pub(crate) async fn cors_headers(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    use axum::http::{header, HeaderValue, Method};
-    let cross_origin = (req.method() == Method::GET || req.method() == Method::OPTIONS)
-        && is_record_path(req.uri().path())
-        && req.headers().contains_key(header::ORIGIN);
-    let mut r = next.run(req).await;
-    if cross_origin {
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(RECORDS_EXPOSE_HEADERS),
-        );
-    }
-    r
-}
-
 /// A `Server-Timing` header value (W3C Server Timing): the gateway's own time (everything but
 /// the wait for the access's block) and the ledger's (broadcast until committed), in ms.
 pub(crate) fn server_timing(total: std::time::Duration, ledger: std::time::Duration) -> String {
@@ -302,23 +230,5 @@ pub(crate) fn reason_hash_of(hex_hash: Option<&str>) -> Result<Vec<u8>, ApiError
                     "reason_sha256 must be 64 hex digits (the SHA-256 of the reason)",
                 )
             }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_record_path;
-
-    #[test]
-    fn cors_covers_a_record_read_only() {
-        assert!(is_record_path("/records/obs-1"));
-        for p in [
-            "/records/",
-            "/records/obs-1/anchor",
-            "/records/obs-1/erase",
-            "/replicas/x",
-        ] {
-            assert!(!is_record_path(p), "{p}");
-        }
     }
 }
