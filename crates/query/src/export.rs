@@ -3,11 +3,12 @@
 //! - [`fhir_audit_bundle`]: a FHIR R4 `Bundle` (type `collection`) of `AuditEvent` resources
 //!   shaped after IHE **Basic Audit Log Patterns** (BALP). Auditors and security tooling (SIEMs,
 //!   FHIR audit repositories) already read BALP, so an export in that shape needs no custom
-//!   parser: one `AuditEvent` per access, typed DICOM `110110` "Patient Record", action `R`,
-//!   outcome `0`, the purpose coded from HL7 v3 `ActReason` (break-glass access is `ETREAT`, as
-//!   BALP has it); the agents are the practitioner who read, by DID, as the requestor (always
-//!   there for break-glass) and the member as custodian (the requestor when its own system
-//!   read); the patient and the record are the entities. No element is an empty string (FHIR
+//!   parser: one `AuditEvent` per access, written as BALP writes a RESTful interaction (`type`
+//!   `rest`, `subtype` `read`, or `update` for a write, action `R` or `U`), outcome `0`, the
+//!   purpose coded from HL7 v3 `ActReason` (break-glass access is `ETREAT`, as BALP has it); the
+//!   agents are the practitioner who read, by DID, as the requestor (always there for
+//!   break-glass) and the member as BALP's client (DICOM `110153` "Source Role ID"; the requestor
+//!   when its own system read); the patient and the record are the entities. No element is an empty string (FHIR
 //!   forbids them): a break-glass access has no consent-id detail, and carries its review status.
 //!   The bundle's `meta` names the verified state it was read from ([`ProvenanceInfo`]), so a
 //!   reader can check every event again against that app hash.
@@ -62,7 +63,12 @@ pub const LAST_SECOND: u64 = 253_402_300_799;
 pub const HIPAA_CSV_HEADER: &str =
     "date,recipient,description,purpose,consent_id,ledger_height,event_index";
 
+/// DICOM, whose `110153` "Source Role ID" types BALP's client agent (the member).
 const DICOM_SYSTEM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+/// IHE BALP's code system of AuditEvent types (`rest`: a RESTful operation).
+const AUDIT_EVENT_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
+/// FHIR's RESTful interactions (BALP's `AuditEvent.subtype`).
+const RESTFUL_INTERACTION_SYSTEM: &str = "http://hl7.org/fhir/restful-interaction";
 const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
 const ENTITY_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
 const OBJECT_ROLE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/object-role";
@@ -205,14 +211,15 @@ pub fn event_uuid(chain_id: &str, e: &AccessEvent) -> String {
 
 /// One access event as a BALP-style `AuditEvent`.
 fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
+    let write = e.action == medledger_tx::pb::Action::Write as i32;
     let purpose = purpose_concept(e.purpose);
     let key = medledger_tx::keys::access_event(&e.patient_id, e.index);
     let ledger_key = String::from_utf8_lossy(&key).into_owned();
-    // The member is the organisation that disclosed; when one of its practitioners read (always
-    // for break-glass), that person is the requesting agent, by DID. FHIR forbids empty strings,
+    // The member is the organisation that disclosed, BALP's client; when one of its practitioners
+    // read (always for break-glass), that person is the requesting agent, by DID. FHIR forbids empty strings,
     // so a detail without a value (a break-glass access has no consent) is left out.
     let member = json!({
-        "type": { "coding": [{ "system": PARTICIPATION_SYSTEM, "code": "CST", "display": "custodian" }] },
+        "type": { "coding": [{ "system": DICOM_SYSTEM, "code": "110153", "display": "Source Role ID" }] },
         "who": { "identifier": { "value": e.actor }, "display": e.actor },
         "requestor": e.practitioner.is_empty(),
         "purposeOfUse": [purpose],
@@ -244,9 +251,16 @@ fn audit_event(e: &AccessEvent, proven: &ProvenanceInfo) -> Value {
     }
     json!({
         "resourceType": "AuditEvent",
-        "type": { "system": DICOM_SYSTEM, "code": "110110", "display": "Patient Record" },
+        // IHE BALP's RESTful pattern: each access is a read (or, for the ledger's WRITE, an
+        // update) of one record at a member's vault.
+        "type": { "system": AUDIT_EVENT_TYPE_SYSTEM, "code": "rest", "display": "Restful Operation" },
+        "subtype": [if write {
+            json!({ "system": RESTFUL_INTERACTION_SYSTEM, "code": "update", "display": "update" })
+        } else {
+            json!({ "system": RESTFUL_INTERACTION_SYSTEM, "code": "read", "display": "read" })
+        }],
         // FHIR AuditEvent.action: R(ead) or U(pdate) for the ledger's WRITE.
-        "action": if e.action == medledger_tx::pb::Action::Write as i32 { "U" } else { "R" },
+        "action": if write { "U" } else { "R" },
         "recorded": utc_instant(e.time),
         "outcome": "0",
         "purposeOfEvent": [purpose],
@@ -443,10 +457,15 @@ mod tests {
             "entry": [{ "fullUrl": "urn:uuid:969f9b5c-fe63-8fe9-8c27-b416370c7ded", "resource": {
                 "resourceType": "AuditEvent",
                 "type": {
-                    "system": "http://dicom.nema.org/resources/ontology/DCM",
-                    "code": "110110",
-                    "display": "Patient Record",
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+                    "code": "rest",
+                    "display": "Restful Operation",
                 },
+                "subtype": [{
+                    "system": "http://hl7.org/fhir/restful-interaction",
+                    "code": "read",
+                    "display": "read",
+                }],
                 // FHIR AuditEvent.action: R(ead) or U(pdate) for the ledger's WRITE.
         "action": "R",
                 "recorded": "2026-11-21T21:37:45Z",
@@ -454,9 +473,9 @@ mod tests {
                 "purposeOfEvent": [treatment],
                 "agent": [{
                     "type": { "coding": [{
-                        "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                        "code": "CST",
-                        "display": "custodian",
+                        "system": "http://dicom.nema.org/resources/ontology/DCM",
+                        "code": "110153",
+                        "display": "Source Role ID",
                     }] },
                     "who": { "identifier": { "value": "hospital-a" }, "display": "hospital-a" },
                     "requestor": true,

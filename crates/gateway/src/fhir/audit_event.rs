@@ -68,12 +68,6 @@ pub(super) async fn certified_history(
 /// The members' published gateway endpoints (`SetGateway`), by member id.
 type Endpoints = std::collections::BTreeMap<String, String>;
 
-/// IHE BALP's code system of AuditEvent types (`rest`: a RESTful operation).
-const AUDIT_EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
-/// FHIR's RESTful interactions (BALP's `AuditEvent.subtype`).
-const RESTFUL_INTERACTION: &str = "http://hl7.org/fhir/restful-interaction";
-/// DICOM, whose `110153` "Source Role ID" types BALP's client agent.
-const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 /// R4 AuditEventAgentNetworkType `5`: a URI.
 const NETWORK_URI: &str = "5";
 
@@ -115,31 +109,20 @@ async fn proven_endpoints(
     Ok(out)
 }
 
-/// An access event's AuditEvent as IHE's Basic Audit Log Patterns write a RESTful access
-/// (docs/fhir.md, "AuditEvent"): `type` `rest`, `subtype` the interaction (`read` for a READ,
-/// `update` for a WRITE), and the reading member typed as BALP's client (DICOM `110153` Source
-/// Role ID) with its published gateway endpoint as its network address where it published one.
+/// An access event's AuditEvent as the gateway answers it: the export's BALP RESTful AuditEvent
+/// ([`medledger_query::export`], docs/fhir.md "AuditEvent"), with the reading member's agent
+/// given its published gateway endpoint as its network address where it published one.
 fn balp(r: &mut Value, e: &pb::AccessEvent, endpoints: &Endpoints) {
-    let write = e.action == pb::Action::Write as i32;
-    r["type"] =
-        json!({ "system": AUDIT_EVENT_TYPE, "code": "rest", "display": "Restful Operation" });
-    r["subtype"] = json!([if write {
-        json!({ "system": RESTFUL_INTERACTION, "code": "update", "display": "update" })
-    } else {
-        json!({ "system": RESTFUL_INTERACTION, "code": "read", "display": "read" })
-    }]);
+    let Some(endpoint) = endpoints.get(&e.actor).filter(|u| !u.is_empty()) else {
+        return;
+    };
     let Some(agents) = r["agent"].as_array_mut() else {
         return;
     };
     for agent in agents {
-        if agent["who"]["identifier"]["value"].as_str() != Some(e.actor.as_str())
-            || agent["who"]["identifier"].get("system").is_some()
+        if agent["who"]["identifier"]["value"].as_str() == Some(e.actor.as_str())
+            && agent["who"]["identifier"].get("system").is_none()
         {
-            continue;
-        }
-        agent["type"] =
-            json!({ "coding": [{ "system": DCM, "code": "110153", "display": "Source Role ID" }] });
-        if let Some(endpoint) = endpoints.get(&e.actor).filter(|u| !u.is_empty()) {
             agent["network"] = json!({ "address": endpoint, "type": NETWORK_URI });
         }
     }
@@ -425,10 +408,13 @@ mod tests {
         .into();
         let r = resource(&event("", pb::Action::Read), &endpoints);
         assert_eq!(r["type"]["code"], "rest");
-        assert_eq!(r["type"]["system"], AUDIT_EVENT_TYPE);
+        assert_eq!(
+            r["type"]["system"],
+            "http://terminology.hl7.org/CodeSystem/audit-event-type"
+        );
         assert_eq!(
             r["subtype"],
-            json!([{ "system": RESTFUL_INTERACTION, "code": "read", "display": "read" }])
+            json!([{ "system": "http://hl7.org/fhir/restful-interaction", "code": "read", "display": "read" }])
         );
         let client = &r["agent"][0];
         assert_eq!(client["type"]["coding"][0]["code"], "110153");
