@@ -99,7 +99,7 @@ impl Fhir {
 }
 
 /// What `$prepare` answered, signed by `key`: `Parameters {txBody, signature, signer}`.
-fn sign_prepared(prepared: &Value, key: &SigningKey) -> Value {
+pub(crate) fn sign_prepared(prepared: &Value, key: &SigningKey) -> Value {
     let param = |n: &str| {
         prepared["parameter"]
             .as_array()
@@ -208,22 +208,6 @@ fn issue_code(v: &Value) -> &str {
         .unwrap_or("")
 }
 
-/// Waits until the certified height reaches `h` (the certificate of state S is in block S+2).
-async fn certified(net: &TestNet, h: u64) {
-    let c = net.client(0);
-    for _ in 0..100 {
-        let (v, _) = c
-            .query_raw(&medledger_tx::keys::latest_certificate(), 0)
-            .await
-            .unwrap();
-        if v.as_deref().and_then(medledger_tx::keys::decode_u64) >= Some(h) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    panic!("no certificate of state {h}");
-}
-
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -326,7 +310,7 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .await
         .unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
-    certified(&net, r.height).await;
+    net.certified(r.height).await;
 
     let (s, bundle) = f.get(&format!("/fhir/Consent?patient={pid}")).await;
     assert_eq!(s, 200);
@@ -669,7 +653,7 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let h = net.height(0).await;
-    certified(&net, h).await;
+    net.certified(h).await;
     let (s, b) = f
         .get(&format!("/fhir/ClaimResponse?request=Claim/{claim_id}"))
         .await;
@@ -818,7 +802,7 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     // The claim read as the FHIR Claim the ledger records, verified against a certified state:
     // by its provider, its insurer and its patient; another member gets 403, an unknown id 404.
     let h = net.height(0).await;
-    certified(&net, h).await;
+    net.certified(h).await;
     let token_of = |key: SigningKey| {
         let base = gw(0);
         async move { GatewayClient::new(&base, key).token().await.unwrap() }

@@ -7,8 +7,6 @@
 //! browser's CORS preflight is answered while authentication still applies; consents page and
 //! carry their version. Everything collected goes through HAPI's FHIR validator.
 
-use std::time::{Duration, Instant};
-
 use ed25519_dalek::SigningKey;
 use medledger_gateway::client::GatewayClient;
 use medledger_tx::pb::{self, tx_body::Msg};
@@ -104,23 +102,6 @@ fn verified_state(b: &Value) -> &Value {
     &b["meta"]["extension"][0]
 }
 
-/// Waits until the latest certificate is of state `h` or later (it is in block `h + 2`).
-async fn certified(net: &TestNet, h: u64) {
-    let c = net.client(0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (v, _) = c
-            .query_raw(&medledger_tx::keys::latest_certificate(), 0)
-            .await
-            .unwrap();
-        if v.as_deref().and_then(medledger_tx::keys::decode_u64) >= Some(h) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no certificate of state {h}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_events_page_at_one_height_and_fhir_answers_as_r4_says() {
     let net = TestNet::start_with_gateways().await;
@@ -171,7 +152,7 @@ async fn audit_events_page_at_one_height_and_fhir_answers_as_r4_says() {
         assert_eq!(r.code, 0, "{}", r.log);
         last = r.height;
     }
-    certified(&net, last).await;
+    net.certified(last).await;
 
     // Page one of three: two events, the proven total, self/first/next, no previous.
     let search = format!("/fhir/AuditEvent?patient={pid}&_count=2");
@@ -187,7 +168,7 @@ async fn audit_events_page_at_one_height_and_fhir_answers_as_r4_says() {
     // are exactly the five events of that state, each once.
     let r = c.submit(&hospital, read.clone()).await.unwrap();
     assert_eq!(r.code, 0, "{}", r.log);
-    certified(&net, r.height).await;
+    net.certified(r.height).await;
     let second = f
         .follow(&link(&first, "next").expect("a second page"))
         .await;

@@ -9,11 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use base64ct::{Base64, Encoding};
-use ed25519_dalek::{Signer, SigningKey};
 use medledger_gateway::client::GatewayClient;
 use serde_json::{json, Value};
 
+use crate::fhir::sign_prepared;
 use crate::support::{self, TestNet};
 
 /// A FHIR client of one gateway with a bearer token; it keeps every FHIR document answered.
@@ -107,21 +106,6 @@ fn param<'a>(p: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|x| x["name"] == name)
         .unwrap_or_else(|| panic!("no parameter {name} in {p}"))
-}
-
-/// The prepared revocation signed by `key`: `Parameters {txBody, signature, signer}`.
-fn signed(prepared: &Value, key: &SigningKey) -> Value {
-    let sign_bytes = Base64::decode_vec(
-        param(prepared, "signBytes")["valueBase64Binary"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    json!({ "resourceType": "Parameters", "parameter": [
-        param(prepared, "txBody"),
-        { "name": "signature", "valueBase64Binary": Base64::encode_string(&key.sign(&sign_bytes).to_bytes()) },
-        { "name": "signer", "valueString": hex::encode(key.verifying_key().to_bytes()) },
-    ]})
 }
 
 /// The `expression`s of an OperationOutcome's issues.
@@ -232,12 +216,12 @@ async fn a_consent_is_revoked_by_put_with_if_match_the_patient_signing() {
 
     // Signed by anyone but the patient (here the hospital): the ledger refuses, nothing changes.
     let (s, oo) = f
-        .put(&path, Some(&etag), &signed(&prepared, &hospital))
+        .put(&path, Some(&etag), &sign_prepared(&prepared, &hospital))
         .await;
     assert!((400..500).contains(&s), "{s} {oo}");
     assert_eq!(oo["resourceType"], "OperationOutcome");
     // The patient's signed revocation of this consent cannot be PUT to another.
-    let by_patient = signed(&prepared, &patient.key);
+    let by_patient = sign_prepared(&prepared, &patient.key);
     let (s, oo) = f
         .put(
             &format!("/fhir/Consent/{other_id}"),

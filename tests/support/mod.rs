@@ -23,6 +23,7 @@ use medledger_devnet::localnet::{Localnet, NodePorts, NodeSpec, Proc, Spec, MEMB
 use medledger_tx::pb::{self, tx_body::Msg, Purpose};
 use tempfile::TempDir;
 
+pub mod hooks;
 mod vault;
 
 /// The machine, held by one process-starting test at a time (see the module's docs).
@@ -279,6 +280,27 @@ impl TestNet {
             .await
             .unwrap();
         assert_eq!(r.code, 0, "practitioner: {} {}", r.code_name, r.log);
+    }
+
+    /// Waits (up to 30 s) until node 0's latest certificate is of state `h` or later (the
+    /// certificate of state `h` is in block `h + 2`).
+    pub async fn certified(&self, h: u64) {
+        let c = self.client(0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (v, _) = c
+                .query_raw(&medledger_tx::keys::latest_certificate(), 0)
+                .await
+                .unwrap();
+            if v.as_deref().and_then(medledger_tx::keys::decode_u64) >= Some(h) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no certificate of state {h}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Waits until every node in `nodes` reaches `height`.

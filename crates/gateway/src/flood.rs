@@ -144,7 +144,7 @@ async fn victim(
     while Instant::now() < until {
         tick.tick().await;
         let start = Instant::now();
-        let ok = if i % 2 == 0 {
+        let ok = if i.is_multiple_of(2) {
             match http
                 .get(format!("{gateway}{read_path}"))
                 .bearer_auth(token)

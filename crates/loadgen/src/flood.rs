@@ -321,7 +321,7 @@ impl Flood {
                     }
                     let Some(tx) = txs.get(i) else { break };
                     sent += 1;
-                    let answer = if i as u64 % SAMPLE_EVERY == 0 {
+                    let answer = if (i as u64).is_multiple_of(SAMPLE_EVERY) {
                         client
                             .broadcast_tx_sync(tx.clone())
                             .await

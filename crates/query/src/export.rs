@@ -806,7 +806,8 @@ mod tests {
     /// 1970 to 9999.
     #[test]
     fn utc_date_agrees_with_counting_day_by_day_to_year_9999() {
-        let is_leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let is_leap =
+            |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
         let month_len = |y: u64, m: u64| match m {
             2 if is_leap(y) => 29,
             2 => 28,

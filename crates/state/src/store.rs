@@ -158,7 +158,7 @@ impl RetentionState {
     /// Whether version `v` (not above the last committed) can still be read.
     pub fn readable(&self, v: Version) -> bool {
         let every = self.keep_every.load(AtomicOrdering::Acquire);
-        v >= self.earliest.load(AtomicOrdering::Acquire) || (every > 0 && v % every == 0)
+        v >= self.earliest.load(AtomicOrdering::Acquire) || (every > 0 && v.is_multiple_of(every))
     }
 
     /// The first version kept in full.
@@ -1150,7 +1150,7 @@ const KEY_NIBBLES: usize = 64;
 /// Nibble `i` (< [`KEY_NIBBLES`]) of a key hash (the tree's path to it), high nibble first.
 fn nibble_at(hash: &KeyHash, i: usize) -> u8 {
     let byte = hash.0[i / 2];
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         byte >> 4
     } else {
         byte & 0x0f

@@ -63,7 +63,7 @@ fn kept_versions_prove_against_their_roots_and_pruned_ones_are_refused() {
     assert_eq!(before.values - after.values, stats.values);
     for (v, (state, root)) in versions.iter().enumerate() {
         let v = v as u64;
-        let kept = v >= 100 || v % 25 == 0;
+        let kept = v >= 100 || v.is_multiple_of(25);
         assert_eq!(store.available(v), kept, "version {v}");
         if !kept {
             continue;

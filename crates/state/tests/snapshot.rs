@@ -197,7 +197,7 @@ fn a_node_snapshots_every_interval_and_keeps_the_newest_two() {
     for seed in 1..=10u8 {
         c.enrol(&key(seed));
         let height = c.height - 1;
-        if height % 3 == 0 {
+        if height.is_multiple_of(3) {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
             while !listed(&c).contains(&height) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(20));
