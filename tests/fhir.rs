@@ -790,6 +790,109 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
     );
     let doctors_claim_id = doctors_claim.id.clone();
 
+    // Claim/$submit (R4's operation) with what a claim carries as sent: the patient as payee,
+    // a procedure (CPT, on the day of service) and two insurances, the focal one adjudicated and
+    // the other recorded as other coverage; read back proven as sent.
+    let r = c
+        .submit(&hospital, support::read(&pid, "visit-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.code, 0, "{}", r.log);
+    let visit = r.attribute("index").unwrap().to_string();
+    let mut as_sent = claim.clone();
+    as_sent["supportingInfo"][0]["valueReference"]["reference"] =
+        json!(format!("AuditEvent/{pid}-{visit}"));
+    // A real second visit that day: modifier 76, so no duplicate of the claims above.
+    as_sent["item"][0]["modifier"] =
+        json!([{ "coding": [{ "system": "http://www.ama-assn.org/go/cpt", "code": "76" }] }]);
+    as_sent["payee"] = json!({
+        "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/payeetype", "code": "subscriber" }] },
+        "party": { "reference": format!("Patient/{pid}") } });
+    as_sent["procedure"] = json!([{ "sequence": 1, "date": today,
+        "procedureCodeableConcept": { "coding": [{ "system": "http://www.ama-assn.org/go/cpt", "code": "99213" }] } }]);
+    as_sent["insurance"] = json!([
+        { "sequence": 1, "focal": true, "coverage": { "reference": "Coverage/gold" } },
+        { "sequence": 2, "focal": false, "coverage": { "identifier": { "value": "silver",
+            "assigner": { "reference": "Organization/insurer-c" } } } },
+    ]);
+    // Another coverage must name a registered insurer: hospital-d is none (nothing stored).
+    let mut not_insurer = as_sent.clone();
+    not_insurer["insurance"][1]["coverage"]["identifier"]["assigner"]["reference"] =
+        json!("Organization/hospital-d");
+    let (s, oo) = GatewayClient::new(&gw(0), hospital.clone())
+        .send_raw(
+            "POST",
+            "/fhir/Claim/$submit",
+            not_insurer.to_string().into_bytes(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let oo: Value = serde_json::from_slice(&oo).unwrap();
+    assert_ne!(s, 201, "{oo}");
+    assert_eq!(issue_code(&oo), "OTHER_INSURER_UNKNOWN", "{oo}");
+    // A second focal insurance is refused by the mapping, naming the element.
+    let mut two_focal = as_sent.clone();
+    two_focal["insurance"][1] =
+        json!({ "sequence": 2, "focal": true, "coverage": { "reference": "Coverage/silver" } });
+    let (s, oo) = GatewayClient::new(&gw(0), hospital.clone())
+        .send_raw(
+            "POST",
+            "/fhir/Claim/$submit",
+            two_focal.to_string().into_bytes(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let oo: Value = serde_json::from_slice(&oo).unwrap();
+    assert_eq!(s, 422, "{oo}");
+    assert_eq!(oo["issue"][0]["code"], "business-rule", "{oo}");
+    assert_eq!(
+        oo["issue"][0]["expression"][0], "Claim.insurance[1].focal",
+        "{oo}"
+    );
+    let (s, answer) = GatewayClient::new(&gw(0), hospital.clone())
+        .send_raw(
+            "POST",
+            "/fhir/Claim/$submit",
+            as_sent.to_string().into_bytes(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(s, 201, "{answer}");
+    assert_eq!(answer["resourceType"], "ClaimResponse");
+    assert_eq!(answer["payeeType"]["coding"][0]["code"], "subscriber");
+    f.emitted
+        .lock()
+        .unwrap()
+        .push(("POST /fhir/Claim/$submit".into(), answer.clone()));
+    let as_sent_id = answer["id"].as_str().unwrap().to_string();
+    let recorded: pb::Claim = c
+        .query_proven(&medledger_tx::keys::claim(&as_sent_id), 0)
+        .await
+        .unwrap()
+        .value
+        .map(|v| pb::Claim::decode(v.as_slice()).unwrap())
+        .unwrap();
+    assert_eq!(recorded.payee, pb::Payee::Subscriber as i32);
+    assert_eq!(
+        recorded.procedures,
+        [pb::ClaimProcedure {
+            system: pb::ProcedureSystem::Cpt as i32,
+            code: "99213".into()
+        }]
+    );
+    assert_eq!(
+        recorded.other_coverage,
+        [pb::OtherCoverage {
+            insurer: "insurer-c".into(),
+            policy_id: "silver".into()
+        }]
+    );
+    assert_eq!(recorded.policy_id, "gold");
+
     // The patient revokes through FHIR: an inactive Consent with the id.
     let mut revoke = created.clone();
     revoke["status"] = json!("inactive");
@@ -833,6 +936,34 @@ async fn fhir_consent_audit_records_and_claims_at_the_gateway() {
             medledger_query::export::VERIFIED_STATE_EXTENSION_URL
         );
     }
+    // The claim sent through $submit reads back, proven, as it was sent.
+    let (s, cl) = f.get(&format!("/fhir/Claim/{as_sent_id}")).await;
+    assert_eq!(s, 200, "{cl}");
+    assert_eq!(
+        cl["meta"]["extension"][0]["url"],
+        medledger_query::export::VERIFIED_STATE_EXTENSION_URL
+    );
+    assert_eq!(cl["payee"]["type"]["coding"][0]["code"], "subscriber");
+    assert_eq!(
+        cl["procedure"][0]["procedureCodeableConcept"]["coding"][0],
+        json!({ "system": "http://www.ama-assn.org/go/cpt", "code": "99213" })
+    );
+    assert_eq!(cl["procedure"][0]["date"], today.as_str());
+    assert_eq!(
+        (
+            cl["insurance"][0]["focal"].clone(),
+            cl["insurance"][1]["focal"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        cl["insurance"][1]["coverage"]["identifier"],
+        json!({ "value": "silver", "assigner": { "reference": "Organization/insurer-c" } })
+    );
+    f.emitted
+        .lock()
+        .unwrap()
+        .push(("GET /fhir/Claim (as sent)".into(), cl.clone()));
     // The physician's claim reads back with its diagnoses and care team.
     let (s, cl) = f.get(&format!("/fhir/Claim/{doctors_claim_id}")).await;
     assert_eq!(s, 200, "{cl}");

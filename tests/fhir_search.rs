@@ -2,17 +2,22 @@
 //! gateway on a localnet: a patient's AuditEvents are paged two at a time, every page pinned by
 //! its links to one certified height, so that an access committed between two pages changes
 //! none of them; an unknown parameter is ignored and reported in an OperationOutcome entry, and
-//! refused under `Prefer: handling=strict`; `_summary=count` answers the total; a repeated
+//! refused under `Prefer: handling=strict`; `_summary=count` answers the total; `proof=digest`
+//! pages verify the complete history with one proof; a repeated
 //! `patient` is refused; XML is 406; unknown routes and methods answer OperationOutcomes; a
 //! browser's CORS preflight is answered while authentication still applies; consents page and
 //! carry their version. Everything collected goes through HAPI's FHIR validator.
 
+use base64ct::{Base64, Encoding};
 use ed25519_dalek::SigningKey;
 use medledger_gateway::client::GatewayClient;
+use medledger_query::history::{verify_access_digest, ProvenRead};
 use medledger_tx::pb::{self, tx_body::Msg};
+use prost::Message;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use crate::fhir::part;
 use crate::support::{self, TestNet};
 
 /// A FHIR client of one gateway with a bearer token; it keeps every FHIR document answered.
@@ -191,6 +196,84 @@ async fn audit_events_page_at_one_height_and_fhir_answers_as_r4_says() {
     let (_, now) = f.get(&search).await;
     assert_eq!(now["total"], 6);
     assert_ne!(verified_state(&now), &pinned);
+
+    // `proof=digest` (issue 28 point 4): every page carries one proof of the history's digest,
+    // each entry its value only; the pages together verify the complete history against the
+    // certified app hash with that one proof, and an altered value does not.
+    let (s, d1) = f
+        .get(&format!(
+            "/fhir/AuditEvent?patient={pid}&proof=digest&_count=4"
+        ))
+        .await;
+    assert_eq!(s, 200, "{d1}");
+    let d2 = f
+        .follow(&link(&d1, "next").expect("a second digest page"))
+        .await;
+    assert!(link(&d2, "next").is_none(), "{d2}");
+    assert!(link(&d2, "self").unwrap().contains("proof=digest"));
+    assert_eq!(verified_state(&d2), verified_state(&d1));
+    let app_hash = hex::decode(
+        part(
+            verified_state(&d1)["extension"].as_array().unwrap(),
+            "appHash",
+        )["valueString"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let proof_of = |ext: &Value| -> Option<ProvenRead> {
+        if ext["url"] != "urn:medledger:fhir:StructureDefinition:ics23-proof" {
+            return None;
+        }
+        let parts = ext["extension"].as_array()?;
+        let b64 = |n: &str| {
+            parts
+                .iter()
+                .find(|p| p["url"] == n)
+                .map(|p| Base64::decode_vec(p["valueBase64Binary"].as_str().unwrap()).unwrap())
+        };
+        Some(ProvenRead {
+            key: part(parts, "key")["valueString"]
+                .as_str()?
+                .as_bytes()
+                .to_vec(),
+            value: b64("value"),
+            proof: ics23::CommitmentProof::decode(b64("proof")?.as_slice()).unwrap(),
+        })
+    };
+    let digest = d1["meta"]["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(proof_of)
+        .find(|r| r.key.ends_with(b"/digest"))
+        .expect("the digest's proof on the Bundle");
+    let mut values = Vec::new();
+    for page in [&d1, &d2] {
+        for e in entries(page, "match") {
+            let ext = &e["resource"]["meta"]["extension"][0];
+            assert!(
+                proof_of(ext).is_none(),
+                "an entry with its own proof: {ext}"
+            );
+            let value = part(ext["extension"].as_array().unwrap(), "value");
+            values.push(Base64::decode_vec(value["valueBase64Binary"].as_str().unwrap()).unwrap());
+        }
+    }
+    let events = verify_access_digest(&app_hash, &pid, &digest, &values, &[]).unwrap();
+    assert_eq!(events.len(), 6);
+    let mut altered = values.clone();
+    altered[3][0] ^= 1;
+    assert!(verify_access_digest(&app_hash, &pid, &digest, &altered, &[]).is_err());
+    assert!(verify_access_digest(&app_hash, &pid, &digest, &values[1..], &[]).is_err());
+    // A digest proves the whole history, a date search a part of it: refused, naming `proof`.
+    let (s, oo) = f
+        .get(&format!(
+            "/fhir/AuditEvent?patient={pid}&proof=digest&date=ge2020"
+        ))
+        .await;
+    assert_eq!(s, 400, "{oo}");
+    assert_eq!(oo["issue"][0]["expression"][0], "proof");
 
     // `_summary=count`: the total, no events.
     let (s, count) = f

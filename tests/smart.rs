@@ -192,6 +192,22 @@ async fn smart_backend_clients_get_scoped_tokens_and_a_fhir_client_reads_with_on
         ],
     );
     smart_tx(&net, &["revoke", "--client-id", "ehr-old"]);
+    // A client granted Patient alone: `Patient/$everything` would hand it Consents, AuditEvents
+    // and DocumentReferences, so it is refused.
+    let pt = keygen(dir.path(), "pt", "ES384", "pt-1");
+    let pt_pub = public("pt");
+    smart_tx(
+        &net,
+        &[
+            "register",
+            "--client-id",
+            "ehr-pt",
+            "--jwk",
+            pt_pub.to_str().unwrap(),
+            "--scope",
+            "system/Patient.read",
+        ],
+    );
 
     // The ES384 client: a token for what it asked within what is registered.
     let jwt = assertion(&es, "ehr-es", &aud, 240, "jti-es-1");
@@ -365,6 +381,28 @@ async fn smart_backend_clients_get_scoped_tokens_and_a_fhir_client_reads_with_on
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403, "AuditEvent is not in its scopes");
+    let jwt = assertion(&pt, "ehr-pt", &aud, 240, "jti-pt-1");
+    let (s, a) = grant_with(&http, &base, &jwt, "system/Patient.read").await;
+    assert_eq!(s, 200, "{a}");
+    let pt_token = a["access_token"].as_str().unwrap().to_string();
+    let r = http
+        .get(format!("{base}/fhir/Patient/{pid}/$everything"))
+        .bearer_auth(&pt_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        403,
+        "Patient.read alone is not everything"
+    );
+    let oo: Value = r.json().await.unwrap();
+    assert_eq!(oo["issue"][0]["code"], "security", "{oo}");
+    let said = oo["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        said.contains("system/Consent.s") && said.contains("system/AuditEvent.s"),
+        "{said}"
+    );
     let r = http
         .get(format!("{base}/live?patient={pid}"))
         .bearer_auth(&es_token)

@@ -8,14 +8,16 @@
 //   - a grant: the proven `seq/{signer}` is past the tx's sequence, and the proven consent (the
 //     one the answer names, else the newest of the patient's proven list) is the patient's, with
 //     the grantee, classes, purposes and study asked for, granted after the height the page last
-//     showed.
+//     showed;
+//   - a report of an access: the proven event is reported (`reported_height` after the height the
+//     page last showed) for the reason sent.
 // Only then is the outcome "verified"; otherwise "unconfirmed", which the page shows in amber.
 
 import { decodeU64, fromUtf8, toHex } from './bytes.ts';
 import { codeName } from './codes.ts';
 import * as keys from './keys.ts';
 import type { Attested, Ledger, Read } from './ledger.ts';
-import { decodeConsent, type Consent, type TxMsg } from './messages.ts';
+import { decodeAccessEvent, decodeConsent, type Consent, type TxMsg } from './messages.ts';
 import type { SignedTx } from './tx.ts';
 
 /** How long the page waits for the ledger to prove a broadcast's effect. */
@@ -73,6 +75,8 @@ export interface ProvenState {
   consent?: Read;
   consentId?: string;
   sequence?: Read;
+  /** For a report: the reported access event. */
+  event?: Read;
 }
 
 const sameList = <T extends string | number>(a: T[], b: T[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
@@ -88,6 +92,7 @@ function provenConsent(p: ProvenState): Consent | undefined {
 
 /** Does the proven state show the expected effect? Pure: the whole decision of issue 27. */
 export function provenDone(exp: Expectation, p: ProvenState): boolean {
+  if (exp.msg.case === 'reportAccess') return reportProven(exp, exp.msg.value, p);
   const c = provenConsent(p);
   if (!c || c.patientId !== exp.patient) return false;
   if (exp.msg.case === 'revokeConsent') {
@@ -113,8 +118,27 @@ export function provenDone(exp: Expectation, p: ProvenState): boolean {
   );
 }
 
+/**
+ * A report: the proven event at `access/{patient}/{index}` is the patient's, that index, and
+ * reported (`reported_height` set, after the height the page last showed) for the reason sent.
+ */
+function reportProven(exp: Expectation, m: { patientId: string; eventIndex: bigint; reason: number }, p: ProvenState): boolean {
+  if (!p.event?.verified || !p.event.value || m.patientId !== exp.patient) return false;
+  let e;
+  try {
+    e = decodeAccessEvent(p.event.value);
+  } catch {
+    return false;
+  }
+  return e.patientId === exp.patient && e.index === m.eventIndex && e.reportedHeight !== 0n && e.reportedHeight > exp.shownAt && e.reportReason === m.reason;
+}
+
 /** Reads, at `at`, what provenDone needs for `exp`. */
 export async function readProven(ledger: Ledger, at: Attested, exp: Expectation, answer: BroadcastAnswer): Promise<ProvenState> {
+  if (exp.msg.case === 'reportAccess') {
+    const m = exp.msg.value;
+    return { height: at.height, event: await ledger.read(at, keys.accessEvent(exp.patient, m.eventIndex)) };
+  }
   if (exp.msg.case === 'revokeConsent') {
     const id = exp.msg.value.consentId;
     return { height: at.height, consentId: id, consent: await ledger.read(at, keys.consent(id)) };

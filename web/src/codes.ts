@@ -113,5 +113,13 @@ export const CODE_NAMES: Record<number, string> = {
   145: 'BAD_DIAGNOSIS_CODE',
   146: 'CARE_TEAM_NOT_OF_PROVIDER',
   147: 'PREAUTHORIZATION_NOT_PAYABLE',
+  148: 'BAD_PROCEDURE_CODE',
+  149: 'BAD_PAYEE',
+  150: 'OWN_ACCESS_NOT_REPORTABLE',
+  151: 'ALREADY_REPORTED',
+  153: 'TOO_MANY_REPORTS',
+  154: 'NO_OPEN_REPORT',
+  155: 'DUPLICATE_COVERAGE',
+  156: 'OTHER_INSURER_UNKNOWN',
 };
 export const codeName = (code: number): string => CODE_NAMES[code] ?? `CODE_${code}`;

@@ -6,8 +6,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { concat, equal, utf8 } from './bytes.ts';
 
 export const TAG = utf8('medledger/list-digest/v1');
-/** The fields of an AccessEvent a break-glass review writes later, outside the chain. */
-export const REVIEW_FIELDS = [14, 15, 18];
+/**
+ * The fields of an AccessEvent written after it is logged, outside the chain: a break-glass
+ * review (14, 15, 18) and a patient's report with its review (19 to 23).
+ */
+export const REVIEW_FIELDS = [14, 15, 18, 19, 20, 21, 22, 23];
 
 export interface ListDigest {
   count: bigint;

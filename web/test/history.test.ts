@@ -297,14 +297,15 @@ test('a Bundle of one event equals export.rs `fhir_bundle_of_one_event_matches_t
         fullUrl: 'urn:uuid:969f9b5c-fe63-8fe9-8c27-b416370c7ded',
         resource: {
           resourceType: 'AuditEvent',
-          type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110110', display: 'Patient Record' },
+          type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'Restful Operation' },
+          subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: 'read', display: 'read' }],
           action: 'R',
           recorded: '2026-11-21T21:37:45Z',
           outcome: '0',
           purposeOfEvent: [treatment],
           agent: [
             {
-              type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'CST', display: 'custodian' }] },
+              type: { coding: [{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110153', display: 'Source Role ID' }] },
               who: { identifier: { value: 'hospital-a' }, display: 'hospital-a' },
               requestor: true,
               purposeOfUse: [treatment],

@@ -14,7 +14,10 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use medledger_tx::keys;
-use medledger_tx::pb::{self, tx_body::Msg, ClaimItem, CoverageRule};
+use medledger_tx::pb::{
+    self, tx_body::Msg, ClaimItem, ClaimProcedure, CoverageRule, OtherCoverage, Payee,
+    ProcedureSystem,
+};
 use medledger_tx::rules::claims::item_amount;
 use sha2::{Digest, Sha256};
 
@@ -93,8 +96,8 @@ pub struct SubmitClaimArgs {
     items: Vec<ClaimItem>,
     /// Evidence of treatment (repeat, 1-16): the index of an access event of the patient by
     /// your member for TREAT or ETREAT, on the day of service or up to 30 days before (see
-    /// `query access PATIENT`).
-    #[arg(long = "evidence", required = true)]
+    /// `query access PATIENT`). None for a preauthorization.
+    #[arg(long = "evidence", required_unless_present = "preauthorization")]
     evidence: Vec<u64>,
     /// An anchored record of the patient supporting the claim (repeat).
     #[arg(long = "record")]
@@ -102,6 +105,29 @@ pub struct SubmitClaimArgs {
     /// The claim's total; computed from the items when omitted.
     #[arg(long)]
     total: Option<u64>,
+    /// A diagnosis (repeat, 0-12, the first the principal one): an ICD-10 code, e.g. `J45.909`.
+    #[arg(long = "diagnosis")]
+    diagnoses: Vec<String>,
+    /// A practitioner of your member on the care team (repeat, 0-8): their DID.
+    #[arg(long = "care-team")]
+    care_team: Vec<String>,
+    /// Ask the insurer to approve the services before they are given (cites no evidence; never
+    /// paid).
+    #[arg(long)]
+    preauthorization: bool,
+    /// A procedure performed on the day of service (repeat, 0-12): `SYSTEM|CODE`, SYSTEM one of
+    /// `icd10-pcs`, `snomed`, `cpt` or its URI (e.g. `cpt|99213`, `snomed|80146002`,
+    /// `icd10-pcs|0DB60ZZ`).
+    #[arg(long = "procedure", value_parser = parse_procedure)]
+    procedures: Vec<ClaimProcedure>,
+    /// To whom the insurer pays the benefit: `provider` (your member; the default) or
+    /// `subscriber` (the patient).
+    #[arg(long, value_parser = parse_payee)]
+    payee: Option<Payee>,
+    /// Another coverage of the patient, recorded for coordination of benefits and not
+    /// adjudicated (repeat, 0-3): `INSURER:POLICY` (the other insurer's member id and policy id).
+    #[arg(long = "other-coverage", value_parser = parse_other_coverage)]
+    other_coverage: Vec<OtherCoverage>,
 }
 
 impl SubmitClaimArgs {
@@ -119,7 +145,12 @@ impl SubmitClaimArgs {
             record_ids: self.records,
             total,
             evidence: self.evidence,
-            ..Default::default()
+            diagnoses: self.diagnoses,
+            care_team: self.care_team,
+            preauthorization: self.preauthorization,
+            payee: self.payee.unwrap_or(Payee::Provider) as i32,
+            procedures: self.procedures,
+            other_coverage: self.other_coverage,
         }))
     }
 }
@@ -415,6 +446,62 @@ fn parse_item(s: &str) -> anyhow::Result<ClaimItem> {
     })
 }
 
+/// The procedure code systems by the names the CLI takes and their FHIR URIs.
+const PROCEDURE_SYSTEMS: [(&str, &str, ProcedureSystem); 3] = [
+    (
+        "icd10-pcs",
+        "http://www.cms.gov/Medicare/Coding/ICD10",
+        ProcedureSystem::Icd10Pcs,
+    ),
+    (
+        "snomed",
+        "http://snomed.info/sct",
+        ProcedureSystem::SnomedCt,
+    ),
+    (
+        "cpt",
+        "http://www.ama-assn.org/go/cpt",
+        ProcedureSystem::Cpt,
+    ),
+];
+
+/// Parses `SYSTEM|CODE` (SYSTEM a name of [`PROCEDURE_SYSTEMS`] or its URI).
+fn parse_procedure(s: &str) -> anyhow::Result<ClaimProcedure> {
+    let Some((system, code)) = s.rsplit_once('|') else {
+        bail!("a procedure is SYSTEM|CODE, SYSTEM one of icd10-pcs, snomed, cpt");
+    };
+    let Some((_, _, system)) = PROCEDURE_SYSTEMS
+        .iter()
+        .find(|(name, uri, _)| *name == system || *uri == system)
+    else {
+        bail!("unknown procedure system {system:?}; use icd10-pcs, snomed or cpt");
+    };
+    Ok(ClaimProcedure {
+        system: *system as i32,
+        code: code.to_string(),
+    })
+}
+
+/// Parses `provider` or `subscriber`.
+fn parse_payee(s: &str) -> anyhow::Result<Payee> {
+    match s {
+        "provider" => Ok(Payee::Provider),
+        "subscriber" => Ok(Payee::Subscriber),
+        _ => bail!("the payee is provider or subscriber, not {s:?}"),
+    }
+}
+
+/// Parses `INSURER:POLICY`.
+fn parse_other_coverage(s: &str) -> anyhow::Result<OtherCoverage> {
+    let Some((insurer, policy)) = s.split_once(':') else {
+        bail!("other coverage is INSURER:POLICY (the insurer's member id and policy id)");
+    };
+    Ok(OtherCoverage {
+        insurer: insurer.to_string(),
+        policy_id: policy.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +603,95 @@ mod tests {
             "0",
         ]);
         assert!(overflow.is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn every_claim_field_has_a_flag() -> anyhow::Result<()> {
+        let Msg::SubmitClaim(m) = tx_msg(&[
+            "submit",
+            "--patient",
+            "pt-1",
+            "--insurer",
+            "insurer-c",
+            "--policy",
+            "gold",
+            "--date",
+            "1700000000",
+            "--item",
+            "99213:1:12000",
+            "--evidence",
+            "4",
+            "--diagnosis",
+            "J45.909",
+            "--diagnosis",
+            "E11.65",
+            "--care-team",
+            "did:medledger:ab12",
+            "--procedure",
+            "cpt|99213",
+            "--procedure",
+            "http://snomed.info/sct|80146002",
+            "--payee",
+            "subscriber",
+            "--other-coverage",
+            "insurer-d:silver",
+        ])?
+        else {
+            bail!("not a submit")
+        };
+        assert_eq!(m.diagnoses, ["J45.909", "E11.65"]);
+        assert_eq!(m.care_team, ["did:medledger:ab12"]);
+        assert_eq!(
+            m.procedures,
+            [
+                ClaimProcedure {
+                    system: ProcedureSystem::Cpt as i32,
+                    code: "99213".into()
+                },
+                ClaimProcedure {
+                    system: ProcedureSystem::SnomedCt as i32,
+                    code: "80146002".into()
+                }
+            ]
+        );
+        assert_eq!(m.payee, Payee::Subscriber as i32);
+        assert_eq!(
+            m.other_coverage,
+            [OtherCoverage {
+                insurer: "insurer-d".into(),
+                policy_id: "silver".into()
+            }]
+        );
+        assert!(!m.preauthorization);
+        let base = [
+            "submit",
+            "--patient",
+            "p",
+            "--insurer",
+            "i",
+            "--policy",
+            "g",
+            "--date",
+            "1",
+            "--item",
+            "a:1:1",
+        ];
+        let Msg::SubmitClaim(p) = tx_msg(&[&base[..], &["--preauthorization"]].concat())? else {
+            bail!("not a submit")
+        };
+        assert!(p.preauthorization && p.evidence.is_empty());
+        assert_eq!(p.payee, Payee::Provider as i32, "provider by default");
+        assert!(tx_msg(&base).is_err(), "a claim cites evidence");
+        for bad in [
+            &["--procedure", "loinc|1234-5"][..],
+            &["--procedure", "99213"],
+            &["--payee", "other"],
+            &["--other-coverage", "insurer-d"],
+        ] {
+            let args = [&base[..], &["--evidence", "0"], bad].concat();
+            assert!(tx_msg(&args).is_err(), "{bad:?}");
+        }
         Ok(())
     }
 

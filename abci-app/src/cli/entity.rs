@@ -36,7 +36,8 @@ pub(super) enum Value {
     Guardians(pb::Guardians),
     Record(pb::RecordAnchor),
     Proposal(pb::Proposal),
-    Claim(pb::Claim),
+    /// Boxed: a claim (its items, diagnoses, procedures, coverages) is many times the others.
+    Claim(Box<pb::Claim>),
     Coverage(pb::Coverage),
 }
 
@@ -86,7 +87,7 @@ impl Entity {
             Entity::Guardians(_) => Value::Guardians(d(bytes)?),
             Entity::Record(_) => Value::Record(d(bytes)?),
             Entity::Proposal(_) => Value::Proposal(d(bytes)?),
-            Entity::Claim(_) => Value::Claim(d(bytes)?),
+            Entity::Claim(_) => Value::Claim(Box::new(d(bytes)?)),
             Entity::Coverage(..) => Value::Coverage(d(bytes)?),
         })
     }

@@ -284,7 +284,8 @@ pub struct ReviewsQuery {
 }
 
 impl ReviewsQuery {
-    /// Prints the member's break-glass access events, open reviews first.
+    /// Prints the member's access events awaiting another member's review (break-glass
+    /// accesses and accesses a patient reported), open reviews first.
     pub(super) async fn run(self, r: &mut Reader, out: Output) -> anyhow::Result<()> {
         let (count, items) = r
             .read_ids(&keys::List::Reviews(&self.member), MAX_HISTORY_READ)
@@ -301,9 +302,10 @@ impl ReviewsQuery {
         }
         // Open reviews first: that is the privacy officer's work list.
         list.sort_by_key(|a| {
-            a.value
-                .as_ref()
-                .map(|e| e.review != pb::ReviewStatus::Pending as i32)
+            a.value.as_ref().map(|e| {
+                e.review != pb::ReviewStatus::Pending as i32
+                    && e.report_review != pb::ReviewStatus::Pending as i32
+            })
         });
         print_list(&count, &list, out)
     }

@@ -132,6 +132,26 @@ fn member_kind(v: i32) -> String {
     enum_name(v, pb::MemberKind::as_str_name, "MEMBER_KIND_")
 }
 /// `-` for an access that needs no review (not break-glass).
+/// A patient's report of an access: `-` when none, else its review and reason
+/// (`PENDING (NOT_MY_CARE)`).
+fn report(e: &pb::AccessEvent) -> String {
+    if e.reported_height == 0 {
+        return "-".into();
+    }
+    format!(
+        "{} ({})",
+        review(e.report_review),
+        report_reason(e.report_reason)
+    )
+}
+
+fn report_reason(v: i32) -> String {
+    if v == pb::ReportReason::Unspecified as i32 {
+        return "-".into();
+    }
+    enum_name(v, pb::ReportReason::as_str_name, "REPORT_REASON_")
+}
+
 fn review(v: i32) -> String {
     if v == pb::ReviewStatus::Unspecified as i32 {
         return "-".into();
@@ -276,6 +296,11 @@ impl Render for pb::AccessEvent {
                 hex(&self.break_glass_reason_hash),
             ),
             ("review_note_hash", hex(&self.review_note_hash)),
+            ("reported_height", height(self.reported_height)),
+            ("report_reason", report_reason(self.report_reason)),
+            ("report_review", review(self.report_review)),
+            ("report_reviewer", text(&self.report_reviewer)),
+            ("report_note_hash", hex(&self.report_note_hash)),
         ]
     }
 
@@ -291,6 +316,7 @@ impl Render for pb::AccessEvent {
             "record_id",
             "consent_id",
             "review",
+            "report",
         ]
     }
 
@@ -316,6 +342,7 @@ impl Render for pb::AccessEvent {
             text(&self.record_id),
             consent,
             review(self.review),
+            report(self),
         ]
     }
 }
@@ -659,6 +686,25 @@ mod tests {
         let col = header.find("time").expect("time column");
         assert_eq!(row.find("2023").expect("time"), col);
         assert!(table::<pb::AccessEvent>(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_reported_access_shows_its_report_and_review() {
+        let mut e = event();
+        assert!(!table(&[e.clone()]).contains("PENDING ("));
+        e.reported_height = 9;
+        e.report_reason = pb::ReportReason::NotMyCare as i32;
+        e.report_review = pb::ReviewStatus::Unjustified as i32;
+        e.report_reviewer = "did:medledger:00ff".into();
+        let t = table(&[e.clone()]);
+        assert!(t.contains("UNJUSTIFIED (NOT_MY_CARE)"), "{t}");
+        let d = detail(&e.fields());
+        no_debug(&d);
+        assert!(d.contains("report_reason            NOT_MY_CARE\n"), "{d}");
+        assert!(
+            d.contains("report_reviewer          did:medledger:00ff\n"),
+            "{d}"
+        );
     }
 
     #[test]

@@ -180,6 +180,10 @@ pub enum PatientTx {
     /// (docs/vault.md, "The patient's own copy"): holders seal key shares to it for the
     /// patient's own reads (`vault get --patient-key`). Signed by the patient's own key.
     BoxKey,
+    /// Report an access in the signing patient's history ("report this access"): a privacy
+    /// officer of another member than the one that accessed reviews it (`tx access
+    /// review-report`). Signed by the patient's own key.
+    Report(PatientReportArgs),
 }
 
 impl PatientTx {
@@ -191,6 +195,7 @@ impl PatientTx {
             PatientTx::Rotate(a) => a.into_msg(cx).await,
             PatientTx::Recover(a) => a.into_msg(cx.key),
             PatientTx::BoxKey => patient_box_key_msg(cx).await,
+            PatientTx::Report(a) => a.into_msg(cx).await,
         }
     }
 }
@@ -286,6 +291,54 @@ async fn patient_box_key_msg(cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
         patient_id,
         box_key: box_key.public_bytes().to_vec(),
     }))
+}
+
+/// `tx patient report`.
+#[derive(Debug, Args)]
+pub struct PatientReportArgs {
+    /// The access event's index in the patient's history (`query access PATIENT`).
+    #[arg(long)]
+    event: u64,
+    /// Why: unknown-reader ("I don't know who this is"), not-my-care ("not involved in my
+    /// care"), wrong-purpose ("not for the reason given") or other.
+    #[arg(long, value_enum)]
+    reason: ReportReasonArg,
+}
+
+impl PatientReportArgs {
+    /// The signer's own patient id (from the ledger, as `box-key`) and the event.
+    async fn into_msg(self, cx: &TxCtx<'_>) -> anyhow::Result<Msg> {
+        let patient_id = cx.proof_ctx(ProofSubject::Patient).await?.subject;
+        Ok(Msg::ReportAccess(pb::ReportAccess {
+            patient_id,
+            event_index: self.event,
+            reason: pb::ReportReason::from(self.reason) as i32,
+        }))
+    }
+}
+
+/// Why a patient reports an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportReasonArg {
+    /// "I don't know who this is."
+    UnknownReader,
+    /// "They are not involved in my care."
+    NotMyCare,
+    /// "It was not for the reason given."
+    WrongPurpose,
+    /// Another reason.
+    Other,
+}
+
+impl From<ReportReasonArg> for pb::ReportReason {
+    fn from(r: ReportReasonArg) -> Self {
+        match r {
+            ReportReasonArg::UnknownReader => pb::ReportReason::UnknownReader,
+            ReportReasonArg::NotMyCare => pb::ReportReason::NotMyCare,
+            ReportReasonArg::WrongPurpose => pb::ReportReason::WrongPurpose,
+            ReportReasonArg::Other => pb::ReportReason::Other,
+        }
+    }
 }
 
 /// `tx patient recover`.
@@ -414,6 +467,9 @@ pub enum AccessTx {
     /// Close a break-glass review (a privacy officer of another member than the one that broke
     /// the glass).
     Review(ReviewArgs),
+    /// Close a patient's report of an access (a privacy officer of another member than the one
+    /// that accessed).
+    ReviewReport(ReviewReportArgs),
 }
 
 impl AccessTx {
@@ -423,6 +479,7 @@ impl AccessTx {
             AccessTx::Log(a) => a.into_msg(),
             AccessTx::BreakGlass(a) => a.into_msg(),
             AccessTx::Review(a) => a.into_msg(),
+            AccessTx::ReviewReport(a) => a.into_msg(),
         }
     }
 }
@@ -514,6 +571,43 @@ impl ReviewArgs {
             note_hash: rules::text_hash(&self.note),
         })
     }
+}
+
+/// `tx access review-report`.
+#[derive(Debug, Args)]
+pub struct ReviewReportArgs {
+    /// Patient id.
+    #[arg(long)]
+    patient: String,
+    /// The reported access event's index.
+    #[arg(long)]
+    index: u64,
+    /// Verdict: upheld (the access was not justified) or not-upheld.
+    #[arg(long, value_enum)]
+    verdict: ReportVerdictArg,
+    /// Note. Only its SHA-256 goes on chain.
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+impl ReviewReportArgs {
+    fn into_msg(self) -> Msg {
+        Msg::ReviewReport(pb::ReviewReport {
+            patient_id: self.patient,
+            event_index: self.index,
+            upheld: self.verdict == ReportVerdictArg::Upheld,
+            note_hash: rules::text_hash(&self.note),
+        })
+    }
+}
+
+/// Verdicts on a patient's report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportVerdictArg {
+    /// The patient is right: the access was not justified.
+    Upheld,
+    /// The access was justified.
+    NotUpheld,
 }
 
 /// Purposes of use (HL7 PurposeOfUse).

@@ -135,7 +135,15 @@ pub(crate) async fn configuration(
 /// here).
 pub fn scopes_supported() -> Vec<String> {
     let mut v = Vec::new();
-    for r in ["Consent", "AuditEvent", "Claim", "ClaimResponse", "*"] {
+    for r in [
+        "Consent",
+        "AuditEvent",
+        "Claim",
+        "ClaimResponse",
+        "DocumentReference",
+        "Patient",
+        "*",
+    ] {
         for p in ["read", "write", "rs", "cud", "*"] {
             v.push(format!("system/{r}.{p}"));
         }

@@ -179,9 +179,13 @@ pub fn verify_list_digest(
 
 /// Verifies a patient's complete access history against `app_hash` with one proof of its digest
 /// ([`verify_list_digest`]) and the events' values, read without proofs. A break-glass event's
-/// review (`review`, `reviewer`, `review_note_hash`) is written after the event and is not in the
-/// chain: every break-glass event must also come in `reviews`, a proven read of its key, and
-/// its review is taken from there. Returns the decoded events.
+/// review (`review`, `reviewer`, `review_note_hash`) and a patient's report with its review
+/// (`reported_height`, `report_reason`, `report_review`, `report_reviewer`, `report_note_hash`)
+/// are written after the event and are not in the chain: every break-glass event, and every
+/// event whose value says it was reported, must also come in `reviews`, a proven read of its
+/// key, and those fields are taken from there; on any other event they are cleared. (So a node
+/// can hide that an event was reported by sending its value without the report; only a proven
+/// read of the event's key shows that it was not.) Returns the decoded events.
 pub fn verify_access_digest(
     app_hash: &[u8],
     patient: &str,
@@ -198,11 +202,17 @@ pub fn verify_access_digest(
                 "event {i} names another index or patient"
             )));
         }
-        if event.break_glass {
+        let reported = event.reported_height != 0;
+        event.reported_height = 0;
+        event.report_reason = 0;
+        event.report_review = 0;
+        event.report_reviewer.clear();
+        event.report_note_hash.clear();
+        if event.break_glass || reported {
             let key = keys::access_event(patient, i);
             let read = reviews.iter().find(|r| r.key == key).ok_or_else(|| {
                 HistoryError::Incomplete(format!(
-                    "break-glass event {i} comes without the proof of its review"
+                    "break-glass or reported event {i} comes without the proof of its review"
                 ))
             })?;
             let value = read
@@ -219,6 +229,11 @@ pub fn verify_access_digest(
             event.review = proven.review;
             event.reviewer = proven.reviewer;
             event.review_note_hash = proven.review_note_hash;
+            event.reported_height = proven.reported_height;
+            event.report_reason = proven.report_reason;
+            event.report_review = proven.report_review;
+            event.report_reviewer = proven.report_reviewer;
+            event.report_note_hash = proven.report_note_hash;
         }
         out.push(event);
     }

@@ -219,6 +219,8 @@ pub fn apply_msg(
         Msg::LogAccess(m) => access::log(&mut st, &who, m, ctx)?,
         Msg::LogBreakGlass(m) => access::break_glass(&mut st, &who, m, ctx)?,
         Msg::ReviewBreakGlass(m) => access::review(&mut st, &who, m, ctx)?,
+        Msg::ReportAccess(m) => access::report(&mut st, &who, m, ctx)?,
+        Msg::ReviewReport(m) => access::review_report(&mut st, &who, m, ctx)?,
         Msg::RegisterPractitioner(m) => practitioners::register(&mut st, &who, m, ctx)?,
         Msg::SetPractitionerStatus(m) => practitioners::set_status(&mut st, &who, m, ctx)?,
         Msg::AnchorRecord(m) => records::anchor(&mut st, &who, m, ctx)?,

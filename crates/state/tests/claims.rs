@@ -802,6 +802,141 @@ mod submission {
     }
 
     #[test]
+    fn a_claim_records_its_payee_procedures_and_other_coverage_and_pays_the_payee() {
+        use pb::{ClaimProcedure, OtherCoverage, Payee, ProcedureSystem};
+        let procedure = |system: ProcedureSystem, code: &str| ClaimProcedure {
+            system: system as i32,
+            code: code.into(),
+        };
+        let other = |insurer: &str, policy: &str| OtherCoverage {
+            insurer: insurer.into(),
+            policy_id: policy.into(),
+        };
+        let mut w = World::new();
+        // No payee: the provider is paid.
+        let plain = w.submitted(submit_before(2, vec![item("99213", 1, 12_000)]));
+        assert_eq!(w.claim(&plain).payee, Payee::Provider as i32);
+        let r = w.tx(&admin(INSURER), pay(&plain));
+        r.ok();
+        assert_eq!(r.attr("paid_to"), "hospital-a");
+        assert_eq!(w.claim(&plain).paid_to, "hospital-a");
+
+        let id = w.submitted(submit_with(|m| {
+            m.payee = Payee::Subscriber as i32;
+            m.procedures = vec![
+                procedure(ProcedureSystem::Cpt, "99213"),
+                procedure(ProcedureSystem::SnomedCt, "80146002"),
+                procedure(ProcedureSystem::Icd10Pcs, "0DB60ZZ"),
+            ];
+            // The other insurer, and the claim's insurer under another policy.
+            m.other_coverage = vec![other("insurer-d", "silver"), other("insurer-c", "basic")];
+        }));
+        let c = w.claim(&id);
+        assert_eq!(c.payee, Payee::Subscriber as i32);
+        assert_eq!(
+            c.procedures
+                .iter()
+                .map(|p| p.code.as_str())
+                .collect::<Vec<_>>(),
+            ["99213", "80146002", "0DB60ZZ"]
+        );
+        assert_eq!(
+            c.other_coverage,
+            [other("insurer-d", "silver"), other("insurer-c", "basic")]
+        );
+        // Adjudicated under its own policy only: approved as a claim without other coverage.
+        assert_eq!(
+            (status(&c), c.policy_id.as_str()),
+            (ClaimStatus::Approved, "gold")
+        );
+        let r = w.tx(&ADJUSTER.key(), pay(&id));
+        r.ok();
+        assert_eq!(r.attr("paid_to"), patient(0));
+        assert_eq!(w.claim(&id).paid_to, patient(0));
+
+        // Each refusal with its code, before the services are looked at (the claim above billed
+        // this day's 99213 already).
+        for (f, code) in [
+            (
+                Box::new(|m: &mut pb::SubmitClaim| m.payee = 7)
+                    as Box<dyn Fn(&mut pb::SubmitClaim)>,
+                Code::BadPayee,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.procedures = vec![procedure(ProcedureSystem::Icd10Pcs, "0DBI0ZZ")]
+                }),
+                Code::BadProcedureCode,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.procedures = vec![procedure(ProcedureSystem::Unspecified, "99213")]
+                }),
+                Code::BadProcedureCode,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.procedures = vec![
+                        procedure(ProcedureSystem::Cpt, "99213"),
+                        procedure(ProcedureSystem::Cpt, "99213"),
+                    ]
+                }),
+                Code::InvalidField,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.other_coverage = vec![other("insurer-c", "gold")]
+                }),
+                Code::DuplicateCoverage,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.other_coverage = vec![other("insurer-d", "a"), other("insurer-d", "a")]
+                }),
+                Code::DuplicateCoverage,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.other_coverage = (0..4)
+                        .map(|i| other("insurer-d", &format!("p{i}")))
+                        .collect()
+                }),
+                Code::TooManyItems,
+            ),
+            // A hospital, a research member and nobody are no insurers.
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.other_coverage = vec![other("hospital-a", "silver")]
+                }),
+                Code::OtherInsurerUnknown,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.other_coverage = vec![other("insurer-d", "a"), other("research-e", "b")]
+                }),
+                Code::OtherInsurerUnknown,
+            ),
+            (
+                Box::new(|m: &mut pb::SubmitClaim| {
+                    m.other_coverage = vec![other("insurer-z", "silver")]
+                }),
+                Code::OtherInsurerUnknown,
+            ),
+        ] {
+            w.refused(&admin(HOSPITAL), submit_with(|m| f(m)), code);
+        }
+        assert_eq!(
+            w.chain
+                .ledger()
+                .store()
+                .get_u64(&keys::claim_counter())
+                .unwrap(),
+            2,
+            "refused claims take no id"
+        );
+    }
+
+    #[test]
     fn a_lab_is_a_provider() {
         let mut w = World::new();
         w.tx(

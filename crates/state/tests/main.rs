@@ -29,6 +29,7 @@ mod patient_copy;
 mod prune;
 mod records_erasure;
 mod refused;
+mod report;
 mod review_attacks;
 mod rules;
 mod smart;

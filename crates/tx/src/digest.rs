@@ -13,9 +13,12 @@
 //!
 //! where `leafₙ` is entry `n`'s value as stored, except for an access event: its value with the
 //! fields a break-glass review changes later (`review` 14, `reviewer` 15, `review_note_hash` 18)
-//! cleared, i.e. the canonical protobuf encoding of the event with those three fields at their
-//! defaults (equivalently, the stored bytes with those three top-level fields removed). So the
-//! chain never changes once written, and a review is proven by its event's own proof.
+//! and those a patient's report and its review write later (`reported_height` 19,
+//! `report_reason` 20, `report_review` 21, `report_reviewer` 22, `report_note_hash` 23)
+//! cleared, i.e. the canonical protobuf encoding of the event with those eight fields at their
+//! defaults (equivalently, the stored bytes with those eight top-level fields removed). So the
+//! chain never changes once written, and a review or a report is proven by its event's own
+//! proof.
 //!
 //! A verifier holding one proof of the digest and the `count` entry values (read without proofs)
 //! recomputes the head and compares: a missing, extra, reordered or altered entry changes it.
@@ -102,6 +105,11 @@ pub fn leaf_hash(list: &List<'_>, value: &[u8]) -> Option<[u8; 32]> {
             event.review = 0;
             event.reviewer.clear();
             event.review_note_hash.clear();
+            event.reported_height = 0;
+            event.report_reason = 0;
+            event.report_review = 0;
+            event.report_reviewer.clear();
+            event.report_note_hash.clear();
             Some(Sha256::digest(event.encode_to_vec()).into())
         }
         _ => Some(Sha256::digest(value).into()),
@@ -157,6 +165,11 @@ mod tests {
         reviewed.review = ReviewStatus::Justified as i32;
         reviewed.reviewer = "did:medledger:00ff".into();
         reviewed.review_note_hash = vec![7; 32];
+        reviewed.reported_height = 9;
+        reviewed.report_reason = 2;
+        reviewed.report_review = ReviewStatus::Unjustified as i32;
+        reviewed.report_reviewer = "did:medledger:00ee".into();
+        reviewed.report_note_hash = vec![8; 32];
         assert_eq!(
             leaf_hash(&list, &logged),
             leaf_hash(&list, &reviewed.encode_to_vec())

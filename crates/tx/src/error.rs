@@ -286,6 +286,29 @@ pub enum Code {
     /// PayClaim of a preauthorization (`SubmitClaim.preauthorization`): it approves services
     /// before they are given and bills nothing; the claim for the services is paid.
     PreauthorizationNotPayable = 147,
+    /// SubmitClaim with a procedure whose system is not ICD-10-PCS, SNOMED CT or CPT, or whose
+    /// code is not of its system's form (`ProcedureSystem` in claims.proto).
+    BadProcedureCode = 148,
+    /// SubmitClaim whose payee is not PROVIDER or SUBSCRIBER (or unspecified, read as PROVIDER).
+    BadPayee = 149,
+    /// ReportAccess of the patient's own read (purpose PATRQT, actor the patient): there is
+    /// nobody else's access to dispute.
+    OwnAccessNotReportable = 150,
+    /// ReportAccess of an access event the patient reported already: one report per event; its
+    /// review is on the event (`report_review`).
+    AlreadyReported = 151,
+    /// ReportAccess over the bounds of reports recorded in one block:
+    /// [`crate::limits::MAX_REPORTS_PER_PATIENT_PER_BLOCK`] per patient or
+    /// [`crate::limits::MAX_REPORTS_PER_BLOCK`] in all. Send it again in a later block.
+    TooManyReports = 153,
+    /// ReviewReport of an access event with no open report: never reported, or its report was
+    /// reviewed already.
+    NoOpenReport = 154,
+    /// SubmitClaim listing an other coverage twice, or the claim's own insurer and policy as
+    /// other coverage.
+    DuplicateCoverage = 155,
+    /// SubmitClaim naming as other coverage an insurer that is not a registered insurer member.
+    OtherInsurerUnknown = 156,
 }
 
 impl Code {

@@ -106,6 +106,19 @@ pub fn refused_block() -> Vec<u8> {
     b"refused-block".to_vec()
 }
 
+/// `report-block` → 16 bytes, the height (u64 big-endian) of the last block that recorded an
+/// access report (ReportAccess) and how many it recorded (u64 big-endian): the per-block bound
+/// [`crate::limits::MAX_REPORTS_PER_BLOCK`].
+pub fn report_block() -> Vec<u8> {
+    b"report-block".to_vec()
+}
+
+/// `report-block/{patient}` → 16 bytes, as [`report_block`] for the patient's own reports: the
+/// bound [`crate::limits::MAX_REPORTS_PER_PATIENT_PER_BLOCK`].
+pub fn report_block_of(patient: &str) -> Vec<u8> {
+    format!("report-block/{patient}").into_bytes()
+}
+
 /// An append-only list in state: a counter key holding its length, and one key per entry,
 /// numbered from 0 (zero-padded, so the entries sort in order). The ledger appends with
 /// `medledger_state::lists::push`; readers and verifiers read the count, then every index below
@@ -523,6 +536,12 @@ mod tests {
         assert_eq!(list.digest_key().unwrap(), b"refused/pt-ab/digest");
         assert_eq!(refused_dropped("pt-ab"), b"refused/pt-ab/dropped");
         assert_eq!(refused_block(), b"refused-block");
+    }
+
+    #[test]
+    fn report_keys_are_pinned() {
+        assert_eq!(report_block(), b"report-block");
+        assert_eq!(report_block_of("pt-ab"), b"report-block/pt-ab");
     }
 
     #[test]

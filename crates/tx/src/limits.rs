@@ -94,6 +94,12 @@ pub const MAX_PREAUTH_DAYS_AHEAD: u64 = 366;
 pub const MAX_CLAIM_CARE_TEAM: usize = 8;
 /// Most access events one claim cites as evidence of treatment (each is one state read).
 pub const MAX_CLAIM_EVIDENCE: usize = 16;
+/// Most procedures in one claim (as many as diagnoses).
+pub const MAX_CLAIM_PROCEDURES: usize = 12;
+/// Longest procedure code (SNOMED CT concept ids have up to 18 digits).
+pub const MAX_PROCEDURE_CODE_LEN: usize = 18;
+/// Most other coverages one claim records besides its own (each is one state read).
+pub const MAX_CLAIM_OTHER_COVERAGE: usize = 3;
 /// Oldest evidence of treatment a claim may cite: an access at most this many days before the
 /// day of service (and not after it).
 pub const MAX_EVIDENCE_AGE_DAYS: u64 = 30;
@@ -156,6 +162,13 @@ pub const MAX_REFUSED_PER_PATIENT_PER_BLOCK: u64 = 4;
 /// Most refused access attempts recorded in one block, all patients together (each is a few
 /// state writes); attempts over it are counted in their patient's `refused/{patient}/dropped`.
 pub const MAX_REFUSED_PER_BLOCK: u64 = 64;
+
+/// Most access reports (ReportAccess) one patient's key records in one block; more are refused
+/// with TOO_MANY_REPORTS (153) and may be sent again in a later block.
+pub const MAX_REPORTS_PER_PATIENT_PER_BLOCK: u64 = 4;
+/// Most access reports recorded in one block, all patients together (each opens a review);
+/// more are refused with TOO_MANY_REPORTS (153).
+pub const MAX_REPORTS_PER_BLOCK: u64 = 64;
 
 /// Highest app version an upgrade may name (versions go up by one per upgrade).
 pub const MAX_APP_VERSION: u64 = 1_000_000;

@@ -110,9 +110,12 @@ export interface History {
   denied: boolean;
 }
 
+/** A break-glass or reported event: its review (or report) is written outside the digest. */
 function isBreakGlass(read: Read): boolean {
   try {
-    return !!read.value && decodeAccessEvent(read.value).breakGlass;
+    if (!read.value) return false;
+    const e = decodeAccessEvent(read.value);
+    return e.breakGlass || e.reportedHeight !== 0n;
   } catch {
     return false;
   }
@@ -124,7 +127,8 @@ export async function readHistory(ledger: Ledger, at: Attested, patient: string)
   const byDigest = await ledger.readListByDigest(at, keys.accessDigest(patient), item, accessLeaf);
   const l = byDigest ?? (await ledger.readList(at, keys.accessCount(patient), item));
   if (byDigest) {
-    // A break-glass event's review is written after the event, outside the digest: prove it alone.
+    // A break-glass event's review and a reported event's report are written after the event,
+    // outside the digest: prove those events alone.
     l.items = await Promise.all(l.items.map((read) => (isBreakGlass(read) ? ledger.read(at, read.key) : read)));
   }
   const rows = l.items.map((read) => {

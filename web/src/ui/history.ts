@@ -258,7 +258,11 @@ export interface Proven {
 
 export const VERIFIED_STATE_EXTENSION_URL = 'urn:medledger:fhir:StructureDefinition:verified-state';
 export const PATIENT_SYSTEM = 'urn:medledger:patient';
+/** DICOM, whose `110153` "Source Role ID" types BALP's client agent (the member). */
 const DICOM_SYSTEM = 'http://dicom.nema.org/resources/ontology/DCM';
+/** IHE BALP's AuditEvent types (`rest`) and FHIR's RESTful interactions (the subtype). */
+const AUDIT_EVENT_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
+const RESTFUL_INTERACTION_SYSTEM = 'http://hl7.org/fhir/restful-interaction';
 const ACT_REASON_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
 const ENTITY_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/object-role';
@@ -317,7 +321,7 @@ export function auditEvent(e: AccessEvent, chainId: string): object {
   if (recorded === undefined) throw new Error(`event ${e.index}: time ${e.time} is past 9999-12-31T23:59:59Z`);
   const agents: object[] = [
     {
-      type: { coding: [{ system: PARTICIPATION_SYSTEM, code: 'CST', display: 'custodian' }] },
+      type: { coding: [{ system: DICOM_SYSTEM, code: '110153', display: 'Source Role ID' }] },
       who: { identifier: { value: e.actor }, display: e.actor },
       requestor: !e.practitioner,
       purposeOfUse: [purpose],
@@ -340,7 +344,12 @@ export function auditEvent(e: AccessEvent, chainId: string): object {
   if (e.breakGlass) detail.push({ type: 'break-glass-review', valueString: reviewCode(e.review) });
   return {
     resourceType: 'AuditEvent',
-    type: { system: DICOM_SYSTEM, code: '110110', display: 'Patient Record' },
+    type: { system: AUDIT_EVENT_TYPE_SYSTEM, code: 'rest', display: 'Restful Operation' },
+    subtype: [
+      e.action === Action.WRITE
+        ? { system: RESTFUL_INTERACTION_SYSTEM, code: 'update', display: 'update' }
+        : { system: RESTFUL_INTERACTION_SYSTEM, code: 'read', display: 'read' },
+    ],
     action: e.action === Action.WRITE ? 'U' : 'R',
     recorded,
     outcome: '0',

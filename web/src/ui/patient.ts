@@ -23,10 +23,12 @@ import { proveRelease, showRelease } from './release.ts';
 import { keyOpened, wireRemember } from './remember.ts';
 import { clearMyData, showMyData, wireMyData, type PageContext } from './mydata.ts';
 import { clearBreakGlass, showBreakGlass } from './breakglass.ts';
-import { clearRefused, readRefused, refusedNameIds, showRefused } from './refused.ts';
+import { checkAttempts, clearRefused, readRefused, refusedNameIds, showRefused } from './refused.ts';
+import { clearNotify, notifyRows, wireNotify } from './notify.ts';
 import { $, download, el, setStatus } from './dom.ts';
 import { checkGrant, checkGrantee, grantConfirmation, revokeConfirmation, type CheckedGrant, type FormField } from './form.ts';
 import { partyWords, readerWords, readNames, type NameBook } from './names.ts';
+import { reportCell } from './report.ts';
 import { actionWords, classWords, DATA_CLASSES, localTime, purposeWords, reasonWords, refusalWords, reviewWords, type Asked } from './words.ts';
 import {
   checkRows,
@@ -132,6 +134,7 @@ async function main(): Promise<void> {
   });
   wireGrant();
   wireHistory();
+  wireNotify(() => (state.patient ? state.session : undefined));
   wireMyData({ context: myDataContext, refresh: (min) => refresh(min), status: setStatus });
   $('#trust-accept').addEventListener('click', acceptNewConsortium);
   setInterval(showFreshness, 5000);
@@ -242,6 +245,7 @@ function clearPatient(): void {
   clearHistoryTools();
   clearBreakGlass();
   clearRefused();
+  clearNotify();
   state.consents = [];
   clearMyData();
   $('#cert-height').textContent = '–';
@@ -451,7 +455,7 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   // Names only of what verified: an altered row's ids are shown as they came, never looked up.
   const names = await readNames(L, at, [
     ...consents.rows.flatMap((r) => (r.ok && r.consent ? [r.consent.grantee] : [])),
-    ...history.rows.flatMap((r, i) => (r.read.verified && r.event && r.event.index === BigInt(i) ? [r.event.actor, r.event.practitioner, r.event.reviewer] : [])),
+    ...history.rows.flatMap((r, i) => (r.read.verified && r.event && r.event.index === BigInt(i) ? [r.event.actor, r.event.practitioner, r.event.reviewer, r.event.reportReviewer] : [])),
     ...refusedNameIds(refused, o.id),
   ]);
   if (state.key !== key) return;
@@ -468,6 +472,8 @@ async function refreshOnce(minHeight: bigint): Promise<void> {
   ];
   // Break-glass up front: the banner at the top, its reasons fetched from the members that keep them.
   const shown = state.history;
+  // Notifications (opt-in): the rows new since the key was opened, once verified.
+  notifyRows(o.id, shown && !shown.denied && shown.patient === o.id ? shown.rows : undefined, refused.count.denied ? undefined : checkAttempts(refused.items, o.id), names);
   if (shown) showBreakGlass(shown.rows, names, o.id, shown.denied, { fetchFn: (u, i) => fetch(u, i), ledger: L, at, seed: key.seed, current: () => state.key === key });
   const v = verdict(rows, at.height);
   const box = $('#verdict');
@@ -685,7 +691,7 @@ function accessRow(r: AccessRow, names: NameBook, patient: string): HTMLTableRow
       bg ? el('strong', { class: 'bg-flag' }, 'Emergency access without your consent') : e?.consentId ? `Your consent ${e.consentId}` : '',
       bg ? el('div', { class: 'small review' }, `Emergency access (break-glass), ${reviewWords(reviewName(e!.review), e!.reviewer)}`) : '',
     ),
-    el('td', { 'data-label': 'Checked' }, ...proofCell(r.ok, r.denied, r.reason)),
+    el('td', { 'data-label': 'Checked' }, ...proofCell(r.ok, r.denied, r.reason), ...reportCell(r, names, patient, (m, what) => submit(m, what, { report: what }))),
   );
 }
 
@@ -945,6 +951,7 @@ let busy = false;
 function outcomeText(o: Outcome, what: string, asked: Asked): string {
   if (o.kind === 'refused') return `${what}: not done. ${refusalWords(o.code, asked)}`;
   if (o.kind === 'verified') {
+    if (asked.report) return `Reported — a privacy officer of another member will review it. The ledger confirms it (committed at height ${o.height} and verified at certified height ${o.certified}).`;
     const done = asked.consentId ? `consent ${asked.consentId} is revoked` : `given${o.consentId ? ` (consent ${o.consentId})` : ''}`;
     return `${what}: done — ${done}. The ledger confirms it (committed at height ${o.height} and verified at certified height ${o.certified}).`;
   }

@@ -135,10 +135,12 @@ export function reasonWords(error: string): string {
 
 // ---- the ledger's refusals, in words ----
 
-/** What was asked, to word a refusal: a grant to `grantee`, or a revoke of `consentId`. */
+/** What was asked, to word a refusal: a grant to `grantee`, a revoke of `consentId`, or a report. */
 export interface Asked {
   grantee?: string;
   consentId?: string;
+  /** A report of an access: how the page names it ("access #3 by Dr Ada Lovelace"). */
+  report?: string;
 }
 
 /**
@@ -176,6 +178,10 @@ export function refusalWords(code: number, asked: Asked = {}): string {
     PATIENT_ONLY: 'Only the patient themself can do this, with their own key. Nothing was changed.',
     NO_PATIENT_BOX_KEY: 'Downloads are not set up yet: press "Set up downloads" first, then try again.',
     PATIENT_PURPOSE_ONLY: 'Your key may only log downloads of your own records. Nothing was changed.',
+    UNKNOWN_ACCESS_EVENT: 'The ledger holds no such access in your history. Nothing was reported.',
+    OWN_ACCESS_NOT_REPORTABLE: 'This is your own download of your records: there is nobody else to report. Nothing was reported.',
+    ALREADY_REPORTED: 'You reported this access already; its review is shown in your history. Nothing more was sent.',
+    TOO_MANY_REPORTS: 'The ledger takes only a few reports at a time. Nothing was reported: try again in a minute.',
   };
   const pageFault = ['TX_DECODE', 'TX_TOO_LARGE', 'NON_CANONICAL', 'BAD_PUBLIC_KEY', 'BAD_SIGNATURE', 'WRONG_CHAIN_ID', 'MISSING_MESSAGE', 'UNORDERED_NOT_ALLOWED'];
   const text = words[name] ?? (pageFault.includes(name) ? 'This page could not sign it in a way the ledger accepts. Nothing was changed: reload the page and try again.' : 'The ledger refused it. Nothing was changed.');

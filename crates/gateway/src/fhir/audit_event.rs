@@ -5,19 +5,32 @@ use super::*;
 
 /// One proven page of `patient`'s access history at a certified height (the latest, or the
 /// page's `_height`): the proven count `n`, the events `offset ..` (at most `count`, none
-/// past `n`), the reads (the count's first) and the state's attestation and certificate.
+/// past `n`), the reads (the count's first), the proven read of the history's digest when asked
+/// for (`proof=digest`), and the state's attestation and certificate.
 pub(super) struct HistoryPage {
     n: u64,
     events: Vec<pb::AccessEvent>,
     reads: Vec<medledger_query::history::ProvenRead>,
+    digest: Option<medledger_query::history::ProvenRead>,
     attestation: Attestation,
     certificate: Vec<u8>,
+}
+
+/// How a search answer proves its events.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ProofMode {
+    /// Each entry with its own proof (the default, `proof=entry`): every page verifies alone.
+    Entry,
+    /// One proof of the history's digest on every page, each entry with its value only
+    /// (`proof=digest`): the pages together verify the complete history with one proof.
+    Digest,
 }
 
 pub(super) async fn certified_history(
     st: &State,
     patient: &str,
     page: Page,
+    mode: ProofMode,
 ) -> Result<HistoryPage, FhirError> {
     let unavailable = FhirError::unavailable;
     let (height, certificate) = certified_height(st, page.height).await?;
@@ -32,6 +45,16 @@ pub(super) async fn certified_history(
         .and_then(keys::decode_u64)
         .unwrap_or(0);
     let end = page.offset.saturating_add(page.count).min(n);
+    let digest = match mode {
+        ProofMode::Entry => None,
+        ProofMode::Digest => Some(
+            st.client
+                .read_with_proof(&keys::access_digest(patient), height)
+                .await
+                .map_err(unavailable)?
+                .0,
+        ),
+    };
     let mut reads = vec![count];
     for i in page.offset..end {
         reads.push(
@@ -56,10 +79,35 @@ pub(super) async fn certified_history(
     if proven_n != n {
         return Err(FhirError::unavailable("the node's count does not verify"));
     }
+    if let Some(d) = &digest {
+        // The digest must verify and count the same history (the values are checked against it
+        // by whoever collects every page).
+        let proven =
+            medledger_query::verify(&attestation.app_hash, &d.key, d.value.as_deref(), &d.proof)
+                .map_err(|e| {
+                    FhirError::unavailable(format!(
+                        "the node's history digest does not verify: {e}"
+                    ))
+                })?;
+        let count = match proven {
+            medledger_query::Proven::Absent => 0,
+            medledger_query::Proven::Present(v) => medledger_tx::digest::ListDigest::decode(&v)
+                .map(|d| d.count)
+                .ok_or_else(|| {
+                    FhirError::unavailable("the node's history digest is not 40 bytes")
+                })?,
+        };
+        if count != n {
+            return Err(FhirError::unavailable(
+                "the node's history digest counts another history",
+            ));
+        }
+    }
     Ok(HistoryPage {
         n,
         events,
         reads,
+        digest,
         attestation,
         certificate,
     })
@@ -129,6 +177,16 @@ fn balp(r: &mut Value, e: &pb::AccessEvent, endpoints: &Endpoints) {
 }
 
 pub(super) fn proof_extension(read: &medledger_query::history::ProvenRead) -> Value {
+    let mut v = value_extension(read);
+    if let Some(parts) = v["extension"].as_array_mut() {
+        parts.push(json!({ "url": "proof", "valueBase64Binary": Base64::encode_string(&read.proof.encode_to_vec()) }));
+    }
+    v
+}
+
+/// A proven read's key and value without its proof: an entry of a `proof=digest` answer, checked
+/// by the digest's one proof.
+fn value_extension(read: &medledger_query::history::ProvenRead) -> Value {
     let mut parts =
         vec![json!({ "url": "key", "valueString": String::from_utf8_lossy(&read.key) })];
     // An absent key (a history of no events has no count) has no value: its proof is one of
@@ -136,7 +194,6 @@ pub(super) fn proof_extension(read: &medledger_query::history::ProvenRead) -> Va
     if let Some(v) = read.value.as_deref() {
         parts.push(json!({ "url": "value", "valueBase64Binary": Base64::encode_string(v) }));
     }
-    parts.push(json!({ "url": "proof", "valueBase64Binary": Base64::encode_string(&read.proof.encode_to_vec()) }));
     json!({ "url": PROOF_EXTENSION_URL, "extension": parts })
 }
 
@@ -151,7 +208,7 @@ pub(super) async fn search_audit_events(
     let search = Search::parse(
         &q,
         &headers,
-        &["patient", "date", "_count", "_offset", "_height"],
+        &["patient", "date", "proof", "_count", "_offset", "_height"],
     )?;
     let p = search.patient()?;
     require_patient(&st, &authed.who, &p).await?;
@@ -159,6 +216,7 @@ pub(super) async fn search_audit_events(
         .all("date")
         .map(date_filter)
         .collect::<Result<Vec<_>, _>>()?;
+    let mode = proof_mode(search.one("proof")?, !filters.is_empty())?;
     let mut page = search.page(AUDIT_PAGE.0, AUDIT_PAGE.1)?;
     if search.count_only {
         if !filters.is_empty() {
@@ -177,11 +235,11 @@ pub(super) async fn search_audit_events(
         page.offset = 0;
         page.count = 0;
     }
-    let history = certified_history(&st, &p, page).await?;
+    let history = certified_history(&st, &p, page, mode).await?;
     let endpoints = proven_endpoints(&st, &history.events, &history.attestation).await?;
     let mut bundle = audit_searchset(&st, &p, &history, &filters, &endpoints);
     let base = format!("{}/fhir/AuditEvent", st.public_url);
-    let fixed = search.fixed(&["patient", "date"]);
+    let fixed = search.fixed(&["patient", "date", "proof"]);
     let height = history.attestation.height;
     bundle["link"] = links_json(if search.count_only {
         summary_links(&base, &fixed, height)
@@ -192,8 +250,29 @@ pub(super) async fn search_audit_events(
     Ok(fhir(StatusCode::OK, &bundle))
 }
 
+/// `proof`: `entry` (or absent) or `digest`; a digest proves the whole history, so not with
+/// `date`.
+fn proof_mode(v: Option<&str>, dated: bool) -> Result<ProofMode, FhirError> {
+    let bad = |why: &str| FhirError {
+        element: Some("proof".into()),
+        ..FhirError::new(StatusCode::BAD_REQUEST, "value", why)
+    };
+    match v {
+        None | Some("entry") => Ok(ProofMode::Entry),
+        Some("digest") if dated => Err(bad(
+            "proof=digest proves the complete history, and a date search answers part of it: \
+             search without date, or with proof=entry",
+        )),
+        Some("digest") => Ok(ProofMode::Digest),
+        Some(_) => Err(bad("proof is entry (each event with its proof) or digest (one proof of the history's digest)")),
+    }
+}
+
 /// The searchset Bundle of a history page's events that pass `filters`: ids, full URLs and each
-/// entry's proof; the certificate and the count's proof (completeness) on the Bundle.
+/// entry's proof; the certificate and the count's proof (completeness) on the Bundle. With the
+/// history's digest (`proof=digest`), its proof goes on the Bundle and an entry carries its
+/// value only, except a break-glass or reported event: the fields a review or report writes
+/// later are outside the digest, so that entry keeps its own proof.
 pub(super) fn audit_searchset(
     st: &State,
     p: &str,
@@ -225,7 +304,13 @@ pub(super) fn audit_searchset(
             let resource = &mut entry["resource"];
             balp(resource, e, endpoints);
             resource["id"] = json!(id);
-            resource["meta"] = json!({ "extension": [proof_extension(&h.reads[i + 1])] });
+            let read = &h.reads[i + 1];
+            let own_proof = h.digest.is_none() || e.break_glass || e.reported_height != 0;
+            resource["meta"] = json!({ "extension": [if own_proof {
+                proof_extension(read)
+            } else {
+                value_extension(read)
+            }] });
             entry["fullUrl"] = json!(format!("{}/fhir/AuditEvent/{id}", st.public_url));
             entry["search"] = json!({ "mode": "match" });
         }
@@ -244,6 +329,9 @@ pub(super) fn audit_searchset(
     }
     if let Some(exts) = bundle["meta"]["extension"].as_array_mut() {
         exts.push(proof_extension(&h.reads[0]));
+        if let Some(d) = &h.digest {
+            exts.push(proof_extension(d));
+        }
     }
     bundle
 }
@@ -255,7 +343,7 @@ pub(super) async fn proven_page_bundle(
     patient: &str,
     page: Page,
 ) -> Result<Value, FhirError> {
-    let history = certified_history(st, patient, page).await?;
+    let history = certified_history(st, patient, page, ProofMode::Entry).await?;
     let endpoints = proven_endpoints(st, &history.events, &history.attestation).await?;
     Ok(audit_searchset(st, patient, &history, &[], &endpoints))
 }
@@ -330,7 +418,7 @@ pub(super) async fn access_csv(
         events,
         attestation: a,
         ..
-    } = certified_history(&st, &p, page).await?;
+    } = certified_history(&st, &p, page, ProofMode::Entry).await?;
     let mut r = (StatusCode::OK, hipaa_disclosures_csv(&events)).into_response();
     let h = r.headers_mut();
     // RFC 8288 links to the other pages, pinned to this page's certified state.

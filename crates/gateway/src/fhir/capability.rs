@@ -50,6 +50,7 @@ pub fn capability_statement(base: &str) -> Value {
     let prepare = |resource: &str, doc: &str| json!([{ "name": "prepare", "definition": operation_url(base, &format!("{resource}-prepare")), "documentation": doc }]);
     let vault_types: Vec<Value> = RECORD_TYPES
         .iter()
+        .filter(|t| **t != "DocumentReference")
         .map(|t| json!({
             "type": t,
             "documentation": "A record in this member's vault, released under a consent the ledger proves, after the reader's signed LogAccess is committed (headers Signature-Input, Signature, Content-Digest per RFC 9421, and Medledger-Access-Tx; query purpose=TREAT|ETREAT|HPAYMT|HOPERAT|HRESCH).",
@@ -73,13 +74,18 @@ pub fn capability_statement(base: &str) -> Value {
             "searchParam": [
                 param("patient", "reference", "AuditEvent-patient", "Patient/{ledger patient id}, once"),
                 param("date", "date", "AuditEvent-date", "eq, ge, gt, le, lt, then YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with a zone; repeated: all apply; not with _summary=count"),
+                // medledger's own: how the answer proves the events (no HL7 definition).
+                json!({ "name": "proof", "type": "token", "documentation": "entry (the default): each event with its ICS23 proof; digest: every page with one proof of the history's digest, each event with its value only (a break-glass or reported one also with its proof), so the pages together prove the complete history with one proof; not with date" }),
             ],
         }),
         json!({
             "type": "Claim",
             "documentation": "Submit a claim, answered with the ledger's adjudication as a ClaimResponse (Location: the Claim; Content-Location: the ClaimResponse, of the same id). The provider's admin key POSTs the Claim (the gateway signs with the member's key); a practitioner (physician, nurse, lab technician, claims adjuster) POSTs it to Claim/$prepare, signs signBytes with their own key and POSTs the Parameters (txBody, signature, signer), so the ledger names who billed. Every request is authenticated (RFC 9421 or a bearer token from POST /auth/token).",
             "interaction": [read, create],
-            "operation": prepare("Claim", "The SubmitClaim tx body a Claim makes, for the requester's own key to sign."),
+            "operation": [
+                prepare("Claim", "The SubmitClaim tx body a Claim makes, for the requester's own key to sign.")[0].clone(),
+                { "name": "submit", "definition": "http://hl7.org/fhir/OperationDefinition/Claim-submit", "documentation": "R4's $submit: POST the Claim (or the signed Parameters from $prepare) as to POST Claim; answered 201 with the ClaimResponse." },
+            ],
         }),
         json!({
             "type": "ClaimResponse",
@@ -88,8 +94,19 @@ pub fn capability_statement(base: &str) -> Value {
         }),
         json!({
             "type": "Subscription",
-            "documentation": "rest-hook subscriptions on AuditEvent?patient={id} or Consent?patient={id}, for those who may read the patient (with a basis in force: no revoked or expired consent). channel.payload application/fhir+json: a history Bundle (the Subscription, then the new resources, each with its ICS23 proof, the Bundle with the certified state); none: an empty POST. Read and deleted by the subscriber only.",
-            "interaction": [read, create, { "code": "delete" }],
+            "documentation": "rest-hook subscriptions on AuditEvent?patient={id} or Consent?patient={id}, for those who may read the patient (with a basis in force: no revoked or expired consent). channel.payload application/fhir+json: a history Bundle (the Subscription, then the new resources, each with its ICS23 proof, the Bundle with the certified state); none: an empty POST. Read and deleted by the subscriber only; the search (no parameter) lists the requester's own.",
+            "interaction": [read, { "code": "search-type" }, create, { "code": "delete" }],
+        }),
+        json!({
+            "type": "DocumentReference",
+            "documentation": "The record locator (IHE MHD style): one DocumentReference per record anchored for the patient at any member, in anchor order, for those who may read the patient. status current, or entered-in-error once the ledger holds the record's erasure; content[0].attachment.url is the custodian gateway's GET /records/{id} (its SetGateway endpoint), size the sealed record's bytes, the extension content-sha256 its anchored SHA-256. Each entry carries the ICS23 proofs of its list index, anchor and custodian gateway; the Bundle the certificate and the proof of the patient's record count. Read without Medledger-Access-Tx: the locator entry of record {id}, proven; with it (RFC 9421 signature, query purpose=…): a vault record of type DocumentReference, released and logged like any vault record.",
+            "interaction": [read, search],
+            "searchParam": [param("patient", "reference", "clinical-patient", "Patient/{ledger patient id}, once")],
+        }),
+        json!({
+            "type": "Patient",
+            "documentation": "Only the operation $everything: GET Patient/{id}/$everything, for those who may read the patient, answers a searchset Bundle read at one certified height with the patient's Consents, AuditEvents (each with its ICS23 proof) and DocumentReferences (the record locator, with their proofs): the first 100 of each kind, in the searches' orders; when a kind has more, an OperationOutcome entry (search.mode outcome, severity information, code incomplete) gives the search URL, pinned to that height, that continues it. No parameters (start, end, _since, _type, _count are 400). No Patient resource is served.",
+            "operation": [{ "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything", "documentation": "The patient's Consents, AuditEvents and DocumentReferences, at most 100 of each." }],
         }),
         json!({
             "type": "OperationDefinition",
@@ -223,7 +240,26 @@ mod tests {
                     .map(move |o| (ty.clone(), o["definition"].as_str().unwrap().to_string()))
             })
             .collect();
-        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert_eq!(ops.len(), 4, "{ops:?}");
+        // $everything and $submit are R4's own operations: their definitions are HL7's, not
+        // served here.
+        let (ours, hl7): (Vec<_>, Vec<_>) = ops
+            .into_iter()
+            .partition(|(_, url)| url.starts_with("https://gw.example/"));
+        assert_eq!(
+            hl7,
+            [
+                (
+                    "Claim".to_string(),
+                    "http://hl7.org/fhir/OperationDefinition/Claim-submit".to_string()
+                ),
+                (
+                    "Patient".to_string(),
+                    "http://hl7.org/fhir/OperationDefinition/Patient-everything".to_string()
+                )
+            ]
+        );
+        let ops = ours;
         for (ty, url) in ops {
             let id = url
                 .strip_prefix("https://gw.example/fhir/OperationDefinition/")

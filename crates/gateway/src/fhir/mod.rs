@@ -9,8 +9,8 @@
 
 //!
 //! One file per resource: [`capability`] (`metadata` and the OperationDefinitions), [`consent`],
-//! [`audit_event`] (with the HIPAA CSV), [`claim`] and [`record`] (the vault's records as FHIR
-//! resources); [`search`] holds what searches share (parameters, paging, the searchset Bundle),
+//! [`audit_event`] (with the HIPAA CSV), [`claim`], [`document_reference`] (the record locator)
+//! and [`record`] (the vault's records as FHIR resources); [`search`] holds what searches share (parameters, paging, the searchset Bundle),
 //! [`protocol`] the HTTP around them all (JSON only, CORS, OperationOutcomes for unknown routes
 //! and methods).
 
@@ -18,6 +18,7 @@ mod audit_event;
 mod capability;
 mod claim;
 mod consent;
+mod document_reference;
 pub mod map;
 mod protocol;
 mod record;
@@ -57,11 +58,14 @@ use consent::{
     consent_history, consent_vread, create_consent, prepare_consent, read_consent, search_consents,
     update_consent,
 };
+use document_reference::{patient_everything, read_document_reference, search_document_references};
 use map::ConsentIntent;
 pub(crate) use protocol::{is_fhir_path, not_found};
 use record::read_record;
 use search::*;
-use subscription::{create_subscription, delete_subscription, read_subscription};
+use subscription::{
+    create_subscription, delete_subscription, read_subscription, search_subscriptions,
+};
 
 /// The FHIR JSON media type.
 pub const FHIR_JSON: &str = "application/fhir+json";
@@ -268,14 +272,21 @@ pub(crate) fn routes() -> Router<Arc<State>> {
         .route("/fhir/AuditEvent/{id}", get(read_audit_event))
         .route("/fhir/Claim", post(submit_claim))
         .route("/fhir/Claim/$prepare", post(prepare_claim))
+        .route("/fhir/Claim/$submit", post(submit_claim))
         .route("/fhir/Claim/{id}", get(read_claim))
         .route("/fhir/ClaimResponse", get(search_claim_responses))
         .route("/fhir/ClaimResponse/{id}", get(read_claim_response))
-        .route("/fhir/Subscription", post(create_subscription))
+        .route(
+            "/fhir/Subscription",
+            post(create_subscription).get(search_subscriptions),
+        )
         .route(
             "/fhir/Subscription/{id}",
             get(read_subscription).delete(delete_subscription),
         )
+        .route("/fhir/DocumentReference", get(search_document_references))
+        .route("/fhir/DocumentReference/{id}", get(read_document_reference))
+        .route("/fhir/Patient/{id}/$everything", get(patient_everything))
         .route("/fhir/{resource_type}/{id}", get(read_record))
         .route("/audit/access.csv", get(access_csv))
         // After every route: it sets the fallback of the routes present.

@@ -215,7 +215,7 @@ impl Search {
 
 /// A name-based UUID (RFC 9562 version 8, as `export::event_uuid`): the first 16 bytes of
 /// SHA-256(`domain` ‖ 0x00 ‖ part ‖ 0x00 ‖ part …) with the version and variant bits set.
-fn name_uuid(domain: &[u8], parts: &[&[u8]]) -> String {
+pub(super) fn name_uuid(domain: &[u8], parts: &[&[u8]]) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(domain);

@@ -4,7 +4,8 @@
 //!
 //! - `POST /fhir/Subscription` (criteria `AuditEvent?patient=P` or `Consent?patient=P`,
 //!   `channel.type` `rest-hook`), for those who may read P, with a current basis for it
-//!   ([`may_notify`]); `GET` and `DELETE /fhir/Subscription/{id}` for its subscriber only.
+//!   ([`may_notify`]); `GET` and `DELETE /fhir/Subscription/{id}` for its subscriber only;
+//!   `GET /fhir/Subscription` lists the requester's own ([`search_subscriptions`]).
 //! - Stored in the gateway's store (`subscriptions/`), so a restart keeps them; bounded per
 //!   subscriber and in all, and in every field's size.
 //! - The live watcher ([`crate::live::watch`]) hands over every block whose events name a
@@ -1046,6 +1047,51 @@ fn own(st: &State, who: &Requester, id: &str) -> Result<Sub, FhirError> {
         ));
     }
     Ok(s)
+}
+
+/// `GET /fhir/Subscription`: the requester's own subscriptions at this gateway (at most
+/// [`MAX_PER_SUBJECT`]), by id, as a searchset Bundle; how a patient's page lists the
+/// addresses its alerts go to. It takes no search parameter of its own (one given is ignored
+/// and named, or 400 under `Prefer: handling=strict`, as every search): a subscription is the
+/// subscriber's own, whoever's patient it names.
+pub(super) async fn search_subscriptions(
+    AxState(st): AxState<Arc<State>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    FhirAuthed(authed): FhirAuthed,
+) -> FhirResult {
+    let who = &authed.who;
+    let search = Search::parse(&query, &headers, &[])?;
+    let mine: Vec<Sub> = st
+        .subscriptions
+        .subs
+        .lock()
+        .map_err(|_| FhirError::unavailable("subscriptions poisoned"))?
+        .values()
+        .filter(|s| s.subject_kind == who.subject.kind() && s.subject_id == who.subject.id())
+        .take(MAX_PER_SUBJECT)
+        .cloned()
+        .collect();
+    let self_url = format!("{}/fhir/Subscription", st.public_url);
+    let entries: Vec<Value> = mine
+        .iter()
+        .map(|s| {
+            json!({
+                "fullUrl": format!("{}/fhir/Subscription/{}", st.public_url, s.id),
+                "resource": subscription_resource(s),
+                "search": { "mode": "match" },
+            })
+        })
+        .collect();
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "link": [{ "relation": "self", "url": self_url }],
+        "entry": entries,
+    });
+    search.finish(&mut bundle);
+    Ok(fhir(StatusCode::OK, &bundle))
 }
 
 /// `GET /fhir/Subscription/{id}`.

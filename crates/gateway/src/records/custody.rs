@@ -231,41 +231,19 @@ impl State {
             return Ok(custody.to_replicate.len());
         }
         let sealed_base64 = Base64::encode_string(&self.store.sealed(id).await?);
+        // Every holder at once (at most the anchor's holders, `MAX_HOLDERS`): one slow or
+        // unreachable holder no longer delays the others. `join_all` answers in the list's
+        // order, so those left keep their order for the next try.
+        let pending = std::mem::take(&mut custody.to_replicate);
+        let sent = futures::future::join_all(
+            pending
+                .iter()
+                .map(|p| self.send_replica(id, &sealed_base64, p)),
+        )
+        .await;
         let mut left = Vec::new();
-        for p in std::mem::take(&mut custody.to_replicate) {
-            let delivered = match self.gateway_of(&p.holder).await {
-                Ok(Some(h)) => {
-                    let body = serde_json::to_vec(&PutReplica {
-                        sealed_base64: sealed_base64.clone(),
-                        sealed_share_base64: p.sealed_share_base64.clone(),
-                    })
-                    .map_err(ApiError::internal)?;
-                    let gw = GatewayClient::new(&h.endpoint, self.signing_key.clone());
-                    match gw
-                        .send_raw("PUT", &format!("/replicas/{id}"), body, &[])
-                        .await
-                    {
-                        Ok((200 | 201, _)) => true,
-                        Ok((status, body)) => {
-                            tracing::warn!(
-                                "replica of {id} refused by {} ({status}): {}",
-                                p.holder,
-                                String::from_utf8_lossy(&body)
-                                    .chars()
-                                    .take(300)
-                                    .collect::<String>()
-                            );
-                            false
-                        }
-                        Err(e) => {
-                            tracing::debug!("replica of {id} to {}: {e}", p.holder);
-                            false
-                        }
-                    }
-                }
-                _ => false,
-            };
-            if !delivered {
+        for (p, delivered) in pending.into_iter().zip(sent) {
+            if !delivered? {
                 left.push(p);
             }
         }
@@ -273,6 +251,48 @@ impl State {
         custody.to_replicate = left;
         self.store.put_meta(&meta)?;
         Ok(n)
+    }
+
+    /// Hands one holder its replica: whether it acknowledged (200 or 201). A refusal is logged
+    /// with the holder's answer, an unreachable holder at debug level; both are retried later.
+    async fn send_replica(
+        &self,
+        id: &str,
+        sealed_base64: &str,
+        p: &PendingReplica,
+    ) -> Result<bool, ApiError> {
+        let Ok(Some(h)) = self.gateway_of(&p.holder).await else {
+            return Ok(false);
+        };
+        let body = serde_json::to_vec(&PutReplica {
+            sealed_base64: sealed_base64.to_string(),
+            sealed_share_base64: p.sealed_share_base64.clone(),
+        })
+        .map_err(ApiError::internal)?;
+        let gw = GatewayClient::new(&h.endpoint, self.signing_key.clone());
+        Ok(
+            match gw
+                .send_raw("PUT", &format!("/replicas/{id}"), body, &[])
+                .await
+            {
+                Ok((200 | 201, _)) => true,
+                Ok((status, body)) => {
+                    tracing::warn!(
+                        "replica of {id} refused by {} ({status}): {}",
+                        p.holder,
+                        String::from_utf8_lossy(&body)
+                            .chars()
+                            .take(300)
+                            .collect::<String>()
+                    );
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!("replica of {id} to {}: {e}", p.holder);
+                    false
+                }
+            },
+        )
     }
 
     /// Retries every replica not yet acknowledged (the background loop, every

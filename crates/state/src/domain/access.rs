@@ -4,7 +4,7 @@
 use medledger_tx::keys::List;
 use medledger_tx::pb::{
     AccessEvent, Action, LogAccess, LogBreakGlass, MemberKind, Practitioner, PractitionerRole,
-    Purpose, ReviewBreakGlass, ReviewStatus,
+    Purpose, ReportAccess, ReportReason, ReviewBreakGlass, ReviewReport, ReviewStatus,
 };
 use medledger_tx::{keys, Code, TxError};
 
@@ -261,6 +261,198 @@ pub fn review(
     Ok(events)
 }
 
+/// ReportAccess: the patient disputes an access in their history ("report this access"),
+/// signed by the patient's own key for their own id. The event gains `reported_height`,
+/// `report_reason` and `report_review` PENDING, and joins the review queue of the member that
+/// accessed (`review/{actor}/…`, [`List::Reviews`]; a break-glass event is there already), for a
+/// privacy officer of another member ([`review_report`]). Not the patient's own reads
+/// ([`Code::OwnAccessNotReportable`]), once per event ([`Code::AlreadyReported`]), bounded per
+/// patient and per block ([`Code::TooManyReports`]).
+pub fn report(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &ReportAccess,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    use medledger_tx::limits::{MAX_REPORTS_PER_BLOCK, MAX_REPORTS_PER_PATIENT_PER_BLOCK};
+    let patient = require_own_patient(signer, &m.patient_id, "ReportAccess")?;
+    require_patient(st, &patient)?;
+    let key = keys::access_event(&patient, m.event_index);
+    let mut event = require_event(st, &key, &patient, m.event_index)?;
+    if event.actor == patient {
+        return Err(TxError::new(
+            Code::OwnAccessNotReportable,
+            format!(
+                "access {} is your own read of your record; only others' accesses can be reported",
+                m.event_index
+            ),
+        )
+        .into());
+    }
+    if event.reported_height != 0 {
+        return Err(TxError::new(
+            Code::AlreadyReported,
+            format!(
+                "access {} was reported at height {}; its review is on the event",
+                m.event_index, event.reported_height
+            ),
+        )
+        .into());
+    }
+    let block_key = keys::report_block();
+    let patient_key = keys::report_block_of(&patient);
+    let in_block = count_in_block(st, &block_key, ctx.height)?;
+    let of_patient = count_in_block(st, &patient_key, ctx.height)?;
+    if in_block >= MAX_REPORTS_PER_BLOCK || of_patient >= MAX_REPORTS_PER_PATIENT_PER_BLOCK {
+        return Err(TxError::new(
+            Code::TooManyReports,
+            format!(
+                "this block recorded {of_patient} reports of yours and {in_block} in all; the \
+                 limits are {MAX_REPORTS_PER_PATIENT_PER_BLOCK} and {MAX_REPORTS_PER_BLOCK}: send \
+                 it again in a later block"
+            ),
+        )
+        .into());
+    }
+    // Bounded by the limits above: the counts cannot overflow.
+    st.put(block_key, block_count(ctx.height, in_block + 1));
+    st.put(patient_key, block_count(ctx.height, of_patient + 1));
+    event.reported_height = ctx.height;
+    event.report_reason = m.reason;
+    event.report_review = ReviewStatus::Pending as i32;
+    let actor = event.actor.clone();
+    if !event.break_glass {
+        // A break-glass event joined its member's queue when it was logged.
+        lists::push(
+            st,
+            &List::Reviews(&actor),
+            format!("{patient}/{}", m.event_index).into_bytes(),
+        )?;
+    }
+    st.put_msg(key, &event);
+    let reason = ReportReason::try_from(m.reason).map_or("UNKNOWN", |r| r.as_str_name());
+    Ok(vec![Event::new(
+        "medledger.access.reported",
+        vec![
+            ("patient_id", patient),
+            ("index", m.event_index.to_string()),
+            ("member", actor),
+            ("reason", reason.to_string()),
+        ],
+    )])
+}
+
+/// ReviewReport: an active privacy officer of a member other than the one that accessed closes
+/// the patient's open report: upheld (the access was not justified: `report_review`
+/// UNJUSTIFIED) or not (JUSTIFIED). As with break-glass, a member never clears reports of its
+/// own accesses.
+pub fn review_report(
+    st: &mut TxState<'_, '_>,
+    signer: &Signer,
+    m: &ReviewReport,
+    ctx: &BlockCtx,
+) -> Result<Vec<Event>, ApplyError> {
+    let Signer::Practitioner(officer) = signer else {
+        return Err(TxError::new(
+            Code::NotAuthorized,
+            "a report's review is signed by a privacy officer",
+        )
+        .into());
+    };
+    require_active(st, officer, ctx)?;
+    require_role(
+        officer,
+        &[PractitionerRole::PrivacyOfficer],
+        "reviewing a patient's report",
+    )?;
+    let key = keys::access_event(&m.patient_id, m.event_index);
+    let mut event = require_event(st, &key, &m.patient_id, m.event_index)?;
+    if event.actor == officer.member_id {
+        return Err(TxError::new(
+            Code::SelfReview,
+            format!(
+                "the access was made by {}; a privacy officer of another member reviews it",
+                event.actor
+            ),
+        )
+        .into());
+    }
+    if event.report_review != ReviewStatus::Pending as i32 {
+        let why = if event.reported_height == 0 {
+            "was never reported".to_string()
+        } else {
+            format!(
+                "had its report reviewed already by {}",
+                event.report_reviewer
+            )
+        };
+        return Err(TxError::new(
+            Code::NoOpenReport,
+            format!("access {} of patient {} {why}", m.event_index, m.patient_id),
+        )
+        .into());
+    }
+    event.report_review = if m.upheld {
+        ReviewStatus::Unjustified
+    } else {
+        ReviewStatus::Justified
+    } as i32;
+    event.report_reviewer = officer.did.clone();
+    event.report_note_hash = m.note_hash.clone();
+    st.put_msg(key, &event);
+    Ok(vec![Event::new(
+        "medledger.access.report_reviewed",
+        vec![
+            ("patient_id", m.patient_id.clone()),
+            ("index", m.event_index.to_string()),
+            ("member", event.actor),
+            ("upheld", m.upheld.to_string()),
+        ],
+    )])
+}
+
+/// The access event at `key` ([`Code::UnknownAccessEvent`] when absent).
+fn require_event(
+    view: &impl StateRead,
+    key: &[u8],
+    patient: &str,
+    index: u64,
+) -> Result<AccessEvent, ApplyError> {
+    Ok(view.get_msg(key)?.ok_or_else(|| {
+        TxError::new(
+            Code::UnknownAccessEvent,
+            format!("patient {patient} has no access event {index}"),
+        )
+    })?)
+}
+
+/// The stored form of a per-block count: the height then the count (u64 big-endian each).
+fn block_count(height: u64, n: u64) -> Vec<u8> {
+    let mut out = height.to_be_bytes().to_vec();
+    out.extend_from_slice(&n.to_be_bytes());
+    out
+}
+
+/// The count kept at `key` ([`block_count`]) for block `height`: 0 when it was last written in
+/// another block or never.
+fn count_in_block(
+    view: &impl StateRead,
+    key: &[u8],
+    height: u64,
+) -> Result<u64, crate::error::StoreError> {
+    let Some(bytes) = view.get(key)? else {
+        return Ok(0);
+    };
+    let corrupt = || crate::error::StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: "not 16 bytes: a height and a count".into(),
+    };
+    let (h, n) = bytes.split_at_checked(8).ok_or_else(corrupt)?;
+    let h = keys::decode_u64(h).ok_or_else(corrupt)?;
+    let n = keys::decode_u64(n).ok_or_else(corrupt)?;
+    Ok(if h == height { n } else { 0 })
+}
+
 /// Break-glass is for members that treat patients: a hospital's physicians and nurses. The
 /// registration rule already keeps clinical roles to care providers; checking the member's kind
 /// again here keeps the rule whatever was registered before it existed.
@@ -398,9 +590,7 @@ pub fn record_refused(
         attempt.index = n;
         attempt.encode_to_vec()
     })?;
-    let mut counter = ctx.height.to_be_bytes().to_vec();
-    counter.extend_from_slice(&(in_block + 1).to_be_bytes());
-    block.put(keys::refused_block(), counter);
+    block.put(keys::refused_block(), block_count(ctx.height, in_block + 1));
     attributes.push(("recorded", "true".into()));
     attributes.push(("index", index.to_string()));
     Ok(Some(Event::new("medledger.access.refused", attributes)))
@@ -460,18 +650,7 @@ fn refusal_reason(
 
 /// How many refused attempts block `height` recorded so far (`refused-block`).
 fn refused_in_block(view: &impl StateRead, height: u64) -> Result<u64, crate::error::StoreError> {
-    let key = keys::refused_block();
-    let Some(bytes) = view.get(&key)? else {
-        return Ok(0);
-    };
-    let corrupt = || crate::error::StoreError::Corrupt {
-        key: String::from_utf8_lossy(&key).into_owned(),
-        reason: "not 16 bytes: a height and a count".into(),
-    };
-    let (h, n) = bytes.split_at_checked(8).ok_or_else(corrupt)?;
-    let h = keys::decode_u64(h).ok_or_else(corrupt)?;
-    let n = keys::decode_u64(n).ok_or_else(corrupt)?;
-    Ok(if h == height { n } else { 0 })
+    count_in_block(view, &keys::refused_block(), height)
 }
 
 /// How many of the patient's refused attempts block `height` recorded so far: the newest

@@ -32,8 +32,8 @@ use medledger_tx::limits::{
 };
 use medledger_tx::pb::{
     AccessEvent, Action, AppealClaim, Claim, ClaimStatus, Coverage, CoveragePolicy, DecideClaim,
-    EndCoverage, EnrolCoverage, Member, MemberKind, PayClaim, Practitioner, PublishPolicy, Purpose,
-    RecordAnchor, ReviewStatus, SubmitClaim,
+    EndCoverage, EnrolCoverage, Member, MemberKind, PayClaim, Payee, Practitioner, PublishPolicy,
+    Purpose, RecordAnchor, ReviewStatus, SubmitClaim,
 };
 use medledger_tx::{keys, Code, TxError};
 
@@ -99,6 +99,7 @@ pub fn submit(
     }
     let grounds = require_grounds(st, m, &provider, ctx)?;
     require_care_team(st, &provider, &m.care_team, ctx)?;
+    require_other_insurers(st, m)?;
     let priced = price(m, &grounds.policy)?;
     // A preauthorization bills nothing: the claim for its services is no duplicate of it.
     let fp_keys = if m.preauthorization {
@@ -125,6 +126,26 @@ pub fn submit(
     }
     st.put_u64(keys::claim_counter(), n);
     Ok(vec![submitted_event(claim, under_review)])
+}
+
+/// Each insurer of a claim's other coverage is a registered insurer member, else
+/// [`Code::OtherInsurerUnknown`]. Its policy is the other insurer's business: the ledger records
+/// it for coordination of benefits and adjudicates nothing under it.
+fn require_other_insurers(view: &impl StateRead, m: &SubmitClaim) -> Result<(), ApplyError> {
+    for (i, o) in m.other_coverage.iter().enumerate() {
+        let member: Option<Member> = view.get_msg(&keys::member(&o.insurer))?;
+        if member.is_none_or(|mb| mb.kind != MemberKind::Insurer as i32) {
+            return Err(TxError::new(
+                Code::OtherInsurerUnknown,
+                format!(
+                    "other_coverage[{i}]: {} is not a registered insurer member; see `medledger query member`",
+                    o.insurer
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Each DID of a claim's care team is a registered practitioner of the provider, ACTIVE and
@@ -374,7 +395,19 @@ fn new_claim(
         diagnoses: m.diagnoses.clone(),
         care_team: m.care_team.clone(),
         preauthorization: m.preauthorization,
+        payee: payee_of(m.payee) as i32,
+        procedures: m.procedures.clone(),
+        other_coverage: m.other_coverage.clone(),
         ..Default::default()
+    }
+}
+
+/// The payee a claim records: UNSPECIFIED (and, defensively, a value the stateless checks
+/// refuse) is the provider.
+pub fn payee_of(payee: i32) -> Payee {
+    match Payee::try_from(payee) {
+        Ok(Payee::Subscriber) => Payee::Subscriber,
+        _ => Payee::Provider,
     }
 }
 
@@ -521,6 +554,10 @@ pub fn pay(
     claim.status = ClaimStatus::Paid as i32;
     claim.payment_reference = m.payment_reference.clone();
     claim.paid_height = ctx.height;
+    claim.paid_to = match payee_of(claim.payee) {
+        Payee::Subscriber => claim.patient_id.clone(),
+        _ => claim.provider.clone(),
+    };
     put_claim(st, &claim)?;
     Ok(vec![Event::new(
         "medledger.claim.paid",
@@ -530,6 +567,7 @@ pub fn pay(
             ("provider", claim.provider),
             ("amount", claim.total_benefit.to_string()),
             ("payment_reference", claim.payment_reference),
+            ("paid_to", claim.paid_to),
         ],
     )])
 }

@@ -512,7 +512,7 @@ impl Harness {
 
     /// A message built from the input.
     fn msg(&self, r: &mut Reader<'_>) -> Msg {
-        match r.u8() % 27 {
+        match r.u8() % 29 {
             0 => Msg::RegisterPatient(pb::RegisterPatient {
                 patient_key: self.pool_pk(r),
                 key_proof: r.bytes(70).to_vec(),
@@ -724,6 +724,17 @@ impl Harness {
                     2 => r.bytes(40).to_vec(),
                     _ => vec![r.u8(); 32],
                 },
+            }),
+            26 => Msg::ReportAccess(pb::ReportAccess {
+                patient_id: self.text(r),
+                event_index: r.number(),
+                reason: i32::from(r.u8() % 6),
+            }),
+            27 => Msg::ReviewReport(pb::ReviewReport {
+                patient_id: self.text(r),
+                event_index: r.number(),
+                upheld: r.bool(),
+                note_hash: r.bytes(40).to_vec(),
             }),
             _ => Msg::SetGateway(pb::SetGateway {
                 endpoint: self.text(r),

@@ -8,12 +8,13 @@ use super::{check_count, check_id, check_len, check_text_hash, check_token};
 use crate::error::{Code, TxError};
 use crate::limits::{
     MAX_CLAIM_CARE_TEAM, MAX_CLAIM_DIAGNOSES, MAX_CLAIM_EVIDENCE, MAX_CLAIM_ITEMS,
-    MAX_CLAIM_RECORDS, MAX_COPAY_BPS, MAX_DIAGNOSIS_LEN, MAX_ID_LEN, MAX_MODIFIER_LEN,
-    MAX_POLICY_RULES, MAX_RECORD_ID_LEN, MAX_SERVICE_CODE_LEN,
+    MAX_CLAIM_OTHER_COVERAGE, MAX_CLAIM_PROCEDURES, MAX_CLAIM_RECORDS, MAX_COPAY_BPS,
+    MAX_DIAGNOSIS_LEN, MAX_ID_LEN, MAX_MODIFIER_LEN, MAX_POLICY_RULES, MAX_PROCEDURE_CODE_LEN,
+    MAX_RECORD_ID_LEN, MAX_SERVICE_CODE_LEN,
 };
 use crate::pb::{
-    AppealClaim, ClaimItem, CoverageRule, DecideClaim, EndCoverage, EnrolCoverage, PayClaim,
-    PublishPolicy, SubmitClaim,
+    AppealClaim, ClaimItem, ClaimProcedure, CoverageRule, DecideClaim, EndCoverage, EnrolCoverage,
+    OtherCoverage, PayClaim, Payee, ProcedureSystem, PublishPolicy, SubmitClaim,
 };
 use crate::rules::claims::{item_amount, modifier_allowed, CLAIM_MODIFIERS};
 
@@ -143,6 +144,17 @@ pub(crate) fn check_submit(m: &SubmitClaim) -> Result<(), TxError> {
             ));
         }
     }
+    if Payee::try_from(m.payee).is_err() {
+        return Err(TxError::new(
+            Code::BadPayee,
+            format!(
+                "payee {} is not PROVIDER (1) or SUBSCRIBER (2) (0 reads as PROVIDER)",
+                m.payee
+            ),
+        ));
+    }
+    check_procedures(&m.procedures)?;
+    check_other_coverage(m)?;
     let sum = items_total(&m.items)?;
     if sum != m.total {
         return Err(TxError::new(
@@ -177,6 +189,115 @@ fn check_diagnoses(diagnoses: &[String]) -> Result<(), TxError> {
             return Err(TxError::new(
                 Code::InvalidField,
                 format!("diagnoses: {d} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A claim's procedures: at most [`MAX_CLAIM_PROCEDURES`], distinct, each a code of its
+/// system's form ([`is_procedure_code`]).
+fn check_procedures(procedures: &[ClaimProcedure]) -> Result<(), TxError> {
+    check_count("procedures", procedures.len(), MAX_CLAIM_PROCEDURES)?;
+    let mut seen = BTreeSet::new();
+    for (i, p) in procedures.iter().enumerate() {
+        let system = ProcedureSystem::try_from(p.system).unwrap_or(ProcedureSystem::Unspecified);
+        if !is_procedure_code(system, &p.code) {
+            return Err(TxError::new(
+                Code::BadProcedureCode,
+                format!(
+                    "procedures[{i}]: {:?} is not a {} code ({})",
+                    p.code
+                        .chars()
+                        .take(MAX_PROCEDURE_CODE_LEN + 1)
+                        .collect::<String>(),
+                    procedure_system_name(system),
+                    procedure_form(system)
+                ),
+            ));
+        }
+        if !seen.insert((p.system, p.code.as_str())) {
+            return Err(TxError::new(
+                Code::InvalidField,
+                format!(
+                    "procedures: {} {} is listed twice",
+                    procedure_system_name(system),
+                    p.code
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The name of a procedure code system, for messages.
+pub fn procedure_system_name(system: ProcedureSystem) -> &'static str {
+    match system {
+        ProcedureSystem::Icd10Pcs => "ICD-10-PCS",
+        ProcedureSystem::SnomedCt => "SNOMED CT",
+        ProcedureSystem::Cpt => "CPT",
+        ProcedureSystem::Unspecified => "known procedure system",
+    }
+}
+
+fn procedure_form(system: ProcedureSystem) -> &'static str {
+    match system {
+        ProcedureSystem::Icd10Pcs => "7 characters of 0-9 and A-Z without I and O: 0DB60ZZ",
+        ProcedureSystem::SnomedCt => "a concept id of 6-18 digits, not starting with 0: 80146002",
+        ProcedureSystem::Cpt => "4 digits then a digit, F or T: 99213, 3074F, 0042T",
+        ProcedureSystem::Unspecified => "the system is ICD10_PCS, SNOMED_CT or CPT",
+    }
+}
+
+/// Whether `code` has the form of a code of `system`: ICD-10-PCS 7 characters of `0-9`
+/// and `A-Z` without `I` and `O`; a SNOMED CT concept id 6-18 digits, the first not `0`; CPT 4
+/// digits then a digit, `F` (category II) or `T` (category III). The form only, as for
+/// diagnoses.
+pub fn is_procedure_code(system: ProcedureSystem, code: &str) -> bool {
+    let b = code.as_bytes();
+    match system {
+        ProcedureSystem::Icd10Pcs => {
+            b.len() == 7
+                && b.iter().all(|c| {
+                    c.is_ascii_digit() || (c.is_ascii_uppercase() && *c != b'I' && *c != b'O')
+                })
+        }
+        ProcedureSystem::SnomedCt => {
+            (6..=MAX_PROCEDURE_CODE_LEN).contains(&b.len())
+                && b[0] != b'0'
+                && b.iter().all(u8::is_ascii_digit)
+        }
+        ProcedureSystem::Cpt => {
+            b.len() == 5
+                && b[..4].iter().all(u8::is_ascii_digit)
+                && (b[4].is_ascii_digit() || b[4] == b'F' || b[4] == b'T')
+        }
+        ProcedureSystem::Unspecified => false,
+    }
+}
+
+/// A claim's other coverage: at most [`MAX_CLAIM_OTHER_COVERAGE`], distinct, none the claim's
+/// own insurer and policy.
+fn check_other_coverage(m: &SubmitClaim) -> Result<(), TxError> {
+    check_count(
+        "other_coverage",
+        m.other_coverage.len(),
+        MAX_CLAIM_OTHER_COVERAGE,
+    )?;
+    let mut seen = BTreeSet::new();
+    for (i, OtherCoverage { insurer, policy_id }) in m.other_coverage.iter().enumerate() {
+        check_id(&format!("other_coverage[{i}].insurer"), insurer)?;
+        check_id(&format!("other_coverage[{i}].policy_id"), policy_id)?;
+        if *insurer == m.insurer && *policy_id == m.policy_id {
+            return Err(TxError::new(
+                Code::DuplicateCoverage,
+                format!("other_coverage[{i}]: {insurer} {policy_id} is the coverage the claim is adjudicated under, not another one"),
+            ));
+        }
+        if !seen.insert((insurer.as_str(), policy_id.as_str())) {
+            return Err(TxError::new(
+                Code::DuplicateCoverage,
+                format!("other_coverage[{i}]: {insurer} {policy_id} is listed twice"),
             ));
         }
     }
@@ -361,6 +482,15 @@ mod tests {
             diagnoses: vec!["J45.909".into()],
             care_team: vec!["did:medledger:0123456789abcdef0123456789abcdef".into()],
             preauthorization: false,
+            payee: Payee::Provider as i32,
+            procedures: vec![ClaimProcedure {
+                system: ProcedureSystem::Cpt as i32,
+                code: "99213".into(),
+            }],
+            other_coverage: vec![OtherCoverage {
+                insurer: "insurer-d".into(),
+                policy_id: "silver".into(),
+            }],
         }
     }
 
@@ -443,6 +573,117 @@ mod tests {
         );
         assert_eq!(
             with(&|m| m.care_team = vec!["not an id".into()]),
+            Some(Code::InvalidField)
+        );
+    }
+
+    #[test]
+    fn payee_procedures_and_other_coverage_are_checked() {
+        let with = |f: &dyn Fn(&mut SubmitClaim)| {
+            let mut m = submit(vec![item("99213", 1, 100)]);
+            f(&mut m);
+            code_of(Msg::SubmitClaim(m))
+        };
+        assert_eq!(with(&|_| {}), None);
+        for payee in [0, 1, 2] {
+            assert_eq!(with(&|m| m.payee = payee), None, "{payee}");
+        }
+        assert_eq!(with(&|m| m.payee = 3), Some(Code::BadPayee));
+        assert_eq!(with(&|m| m.payee = -1), Some(Code::BadPayee));
+
+        let proc = |system: ProcedureSystem, code: &str| ClaimProcedure {
+            system: system as i32,
+            code: code.into(),
+        };
+        use ProcedureSystem::{Cpt, Icd10Pcs, SnomedCt, Unspecified};
+        for (system, good) in [
+            (Icd10Pcs, "0DB60ZZ"),
+            (Icd10Pcs, "B2151ZZ"),
+            (SnomedCt, "80146002"),
+            (SnomedCt, "123456"),
+            (SnomedCt, "123456789012345678"),
+            (Cpt, "99213"),
+            (Cpt, "3074F"),
+            (Cpt, "0042T"),
+        ] {
+            assert!(is_procedure_code(system, good), "{good}");
+            assert_eq!(with(&|m| m.procedures = vec![proc(system, good)]), None);
+        }
+        for (system, bad) in [
+            (Icd10Pcs, "0DB60Z"),
+            (Icd10Pcs, "0DB60ZZZ"),
+            (Icd10Pcs, "0DBI0ZZ"),
+            (Icd10Pcs, "0DBO0ZZ"),
+            (Icd10Pcs, "0db60zz"),
+            (SnomedCt, "12345"),
+            (SnomedCt, "0123456"),
+            (SnomedCt, "1234567890123456789"),
+            (SnomedCt, "12345A"),
+            (Cpt, "9921"),
+            (Cpt, "992134"),
+            (Cpt, "9921X"),
+            (Cpt, "A9213"),
+            (Unspecified, "99213"),
+        ] {
+            assert!(!is_procedure_code(system, bad), "{bad}");
+            assert_eq!(
+                with(&|m| m.procedures = vec![proc(system, bad)]),
+                Some(Code::BadProcedureCode),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            with(&|m| m.procedures = vec![ClaimProcedure {
+                system: 9,
+                code: "99213".into()
+            }]),
+            Some(Code::BadProcedureCode)
+        );
+        // The same code in two systems is two procedures; in one system, a repeat.
+        assert_eq!(
+            with(&|m| m.procedures = vec![proc(Cpt, "99213"), proc(Cpt, "99213")]),
+            Some(Code::InvalidField)
+        );
+        let twelve: Vec<ClaimProcedure> = (0..MAX_CLAIM_PROCEDURES)
+            .map(|i| proc(SnomedCt, &format!("{}", 100_000 + i)))
+            .collect();
+        assert_eq!(with(&|m| m.procedures = twelve.clone()), None);
+        let mut thirteen = twelve.clone();
+        thirteen.push(proc(Cpt, "99214"));
+        assert_eq!(
+            with(&|m| m.procedures = thirteen.clone()),
+            Some(Code::TooManyItems)
+        );
+
+        let other = |insurer: &str, policy: &str| OtherCoverage {
+            insurer: insurer.into(),
+            policy_id: policy.into(),
+        };
+        assert_eq!(
+            with(&|m| m.other_coverage = vec![other("insurer-c", "gold")]),
+            Some(Code::DuplicateCoverage)
+        );
+        // The claim's insurer under another policy is other coverage.
+        assert_eq!(
+            with(&|m| m.other_coverage = vec![other("insurer-c", "silver")]),
+            None
+        );
+        assert_eq!(
+            with(&|m| m.other_coverage = vec![other("insurer-d", "a"), other("insurer-d", "a")]),
+            Some(Code::DuplicateCoverage)
+        );
+        let three: Vec<OtherCoverage> = (0..MAX_CLAIM_OTHER_COVERAGE)
+            .map(|i| other("insurer-d", &format!("p{i}")))
+            .collect();
+        assert_eq!(with(&|m| m.other_coverage = three.clone()), None);
+        let mut four = three.clone();
+        four.push(other("insurer-e", "p"));
+        assert_eq!(
+            with(&|m| m.other_coverage = four.clone()),
+            Some(Code::TooManyItems)
+        );
+        assert_eq!(
+            with(&|m| m.other_coverage = vec![other("insurer-d", "")]),
             Some(Code::InvalidField)
         );
     }

@@ -3,7 +3,7 @@
 
 mod claims;
 
-pub use claims::{is_icd10, service_name};
+pub use claims::{is_icd10, is_procedure_code, procedure_system_name, service_name};
 pub use records::{
     check_endpoint, commitment_of_key_id, key_id_for_commitment, record_roles, RecordAction,
     KEY_COMMITMENT_PREFIX,
@@ -16,8 +16,8 @@ pub mod smart;
 use crate::error::{Code, TxError};
 use crate::limits::*;
 use crate::pb::{
-    tx_body::Msg, Action, GrantConsent, LogAccess, LogBreakGlass, Purpose, ReviewBreakGlass,
-    RevokeConsent, TxBody, Unordered,
+    tx_body::Msg, Action, GrantConsent, LogAccess, LogBreakGlass, Purpose, ReportAccess,
+    ReportReason, ReviewBreakGlass, ReviewReport, RevokeConsent, TxBody, Unordered,
 };
 
 /// Checks a body: chain id length, a message present, every field within its limits.
@@ -34,6 +34,8 @@ pub fn check_body(body: &TxBody) -> Result<&Msg, TxError> {
         Msg::LogAccess(m) => check_access(m)?,
         Msg::LogBreakGlass(m) => check_break_glass(m)?,
         Msg::ReviewBreakGlass(m) => check_review(m)?,
+        Msg::ReportAccess(m) => check_report(m)?,
+        Msg::ReviewReport(m) => check_review_report(m)?,
         Msg::SubmitProposal(m) => governance::check_submit(m)?,
         Msg::VoteProposal(m) => governance::check_vote(m)?,
         Msg::RegisterPractitioner(m) => identity::check_register_practitioner(m)?,
@@ -195,6 +197,27 @@ fn check_break_glass(m: &LogBreakGlass) -> Result<(), TxError> {
 }
 
 fn check_review(m: &ReviewBreakGlass) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    check_text_hash("note_hash", &m.note_hash, true)
+}
+
+/// A report names one of the listed reasons; there is no free text.
+fn check_report(m: &ReportAccess) -> Result<(), TxError> {
+    check_id("patient_id", &m.patient_id)?;
+    match ReportReason::try_from(m.reason) {
+        Ok(ReportReason::Unspecified) | Err(_) => Err(TxError::new(
+            Code::InvalidField,
+            format!(
+                "reason {} is not one of UNKNOWN_READER (1), NOT_MY_CARE (2), WRONG_PURPOSE (3), \
+                 OTHER (4)",
+                m.reason
+            ),
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn check_review_report(m: &ReviewReport) -> Result<(), TxError> {
     check_id("patient_id", &m.patient_id)?;
     check_text_hash("note_hash", &m.note_hash, true)
 }

@@ -1,7 +1,10 @@
 //! Claim: a FHIR R4 Claim read into the ledger's SubmitClaim, and the ledger's claim as a
 //! ClaimResponse (docs/fhir.md, "Claim").
 
-use medledger_tx::pb::{Claim, ClaimItem, ClaimStatus, SubmitClaim};
+use medledger_tx::pb::{
+    Claim, ClaimItem, ClaimProcedure, ClaimStatus, OtherCoverage, Payee, ProcedureSystem,
+    SubmitClaim,
+};
 use serde_json::{json, Map, Value};
 
 use super::read::{Issues, Treat};
@@ -10,8 +13,10 @@ use super::{
     record_id, reference_id, Issue, Mapped, Refusal, Res, ADJUDICATION, CLAIM_INFO_SYSTEM,
     CLAIM_TYPE, DID_SYSTEM, LEDGER_CODE_SYSTEM, PAYMENT_TYPE, RECORD_SYSTEM,
 };
-use medledger_tx::check::{check_id, is_icd10};
-use medledger_tx::limits::{MAX_CLAIM_CARE_TEAM, MAX_CLAIM_DIAGNOSES};
+use medledger_tx::check::{check_id, is_icd10, is_procedure_code, procedure_system_name};
+use medledger_tx::limits::{
+    MAX_CLAIM_CARE_TEAM, MAX_CLAIM_DIAGNOSES, MAX_CLAIM_OTHER_COVERAGE, MAX_CLAIM_PROCEDURES,
+};
 
 /// Money in minor units as a FHIR `Money` (value in major units; the ledger keeps no currency,
 /// so none is claimed). The decimal is written as text and read back as a JSON number, exact for
@@ -63,7 +68,7 @@ fn positive_integer(v: &Value, at: &str) -> Res<u64> {
 }
 
 /// The elements of a Claim. Those not named have no field in `SubmitClaim` and are refused
-/// (`procedure`, `payee`, …): each would be lost.
+/// (`referral`, `accident`, …): each would be lost.
 const CLAIM_ELEMENTS: &[(&str, Treat)] = &[
     ("resourceType", Treat::Read),
     ("id", Treat::Quiet),
@@ -84,12 +89,89 @@ const CLAIM_ELEMENTS: &[(&str, Treat)] = &[
     ("insurer", Treat::Read),
     ("provider", Treat::Read),
     ("priority", Treat::Quiet),
+    ("payee", Treat::Read),
     ("careTeam", Treat::Read),
     ("diagnosis", Treat::Read),
     ("supportingInfo", Treat::Read),
+    ("procedure", Treat::Read),
     ("insurance", Treat::Read),
     ("item", Treat::Read),
     ("total", Treat::Read),
+];
+
+/// The elements of `Claim.payee`.
+const PAYEE_ELEMENTS: &[(&str, Treat)] = &[
+    ("type", Treat::Read),
+    ("party", Treat::Read),
+    (
+        "resource",
+        Treat::Warn("not recorded: the payee is the provider member or the patient"),
+    ),
+];
+
+/// R4's payee types (`Claim.payee.type`).
+pub const PAYEE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/payeetype";
+
+/// The elements of a `Claim.procedure`.
+const PROCEDURE_ELEMENTS: &[(&str, Treat)] = &[
+    ("sequence", Treat::Quiet),
+    (
+        "type",
+        Treat::Warn("not recorded: the ledger records the procedures in order"),
+    ),
+    ("date", Treat::Read),
+    ("procedureCodeableConcept", Treat::Read),
+    (
+        "procedureReference",
+        Treat::Refuse("the ledger records a procedure as its code (procedureCodeableConcept), not as a Procedure it cannot read"),
+    ),
+    (
+        "udi",
+        Treat::Refuse("the ledger records no devices: a device used would be lost"),
+    ),
+];
+
+/// Procedure code systems (`Claim.procedure`), by their FHIR URIs (HL7 terminology: ICD-10
+/// Procedure Codes, SNOMED CT, CPT).
+pub const PROCEDURE_SYSTEMS: [(&str, ProcedureSystem); 3] = [
+    (
+        "http://www.cms.gov/Medicare/Coding/ICD10",
+        ProcedureSystem::Icd10Pcs,
+    ),
+    ("http://snomed.info/sct", ProcedureSystem::SnomedCt),
+    ("http://www.ama-assn.org/go/cpt", ProcedureSystem::Cpt),
+];
+
+/// The FHIR URI of a procedure system.
+fn procedure_uri(system: i32) -> &'static str {
+    PROCEDURE_SYSTEMS
+        .iter()
+        .find(|(_, s)| *s as i32 == system)
+        .map(|(uri, _)| *uri)
+        .unwrap_or("")
+}
+
+/// The elements of a `Claim.insurance`.
+const INSURANCE_ELEMENTS: &[(&str, Treat)] = &[
+    ("sequence", Treat::Read),
+    ("focal", Treat::Read),
+    (
+        "identifier",
+        Treat::Warn("not recorded: the ledger names a claim by its own id"),
+    ),
+    ("coverage", Treat::Read),
+    (
+        "businessArrangement",
+        Treat::Warn("not recorded: the policy is the arrangement the ledger adjudicates by"),
+    ),
+    (
+        "preAuthRef",
+        Treat::Warn("not recorded: a preauthorization on the ledger is a claim of its own (use preauthorization)"),
+    ),
+    (
+        "claimResponse",
+        Treat::Warn("not recorded: another insurer's adjudication is not the ledger's"),
+    ),
 ];
 
 /// The elements of a `Claim.item`.
@@ -186,13 +268,15 @@ fn claim_read(is: &mut Issues, v: &Value) -> Option<(SubmitClaim, Option<String>
         .and_then(Value::as_str)
         .and_then(|r| reference_id(r, "Organization/"))
         .map(str::to_string);
-    let policy = claim_policy(is, o);
+    let (policy, other_coverage) = claim_insurance(is, o, insurer.as_deref()).unzip();
     let (service, source) = claim_service_date(is, o);
     let items = claim_items(is, o, service, &source);
     let total = claim_total(is, o, items.as_deref());
     let (evidence, record_ids) = claim_supporting(is, o, patient.as_deref());
     let diagnoses = claim_diagnoses(is, o);
     let care_team = claim_care_team(is, o);
+    let payee = claim_payee(is, o, provider.as_deref(), patient.as_deref());
+    let procedures = claim_procedures(is, o, service);
     let claim = SubmitClaim {
         patient_id: patient?,
         insurer: insurer?,
@@ -205,6 +289,9 @@ fn claim_read(is: &mut Issues, v: &Value) -> Option<(SubmitClaim, Option<String>
         diagnoses: diagnoses?,
         care_team: care_team?,
         preauthorization,
+        payee: payee? as i32,
+        procedures: procedures?,
+        other_coverage: other_coverage?,
     };
     Some((claim, provider))
 }
@@ -273,8 +360,15 @@ fn claim_reference(
     id.map(str::to_string)
 }
 
-/// `insurance`: exactly one; its coverage names the insurer's policy.
-fn claim_policy(is: &mut Issues, o: &Map<String, Value>) -> Option<String> {
+/// `insurance`: exactly one `focal: true`, whose coverage names the policy of `Claim.insurer`
+/// the claim is adjudicated by; the others (at most [`MAX_CLAIM_OTHER_COVERAGE`]) are the
+/// patient's other coverage, recorded in sequence order, each naming its insurer
+/// ([`other_coverage`]).
+fn claim_insurance(
+    is: &mut Issues,
+    o: &Map<String, Value>,
+    insurer: Option<&str>,
+) -> Option<(String, Vec<OtherCoverage>)> {
     let at = "Claim.insurance";
     let iv = is.need(
         o,
@@ -283,16 +377,115 @@ fn claim_policy(is: &mut Issues, o: &Map<String, Value>) -> Option<String> {
         "the coverage the claim is made against",
     )?;
     let ins = is.arr(iv, at)?;
-    for i in 1..ins.len() {
-        is.not_supported(
-            format!("{at}[{i}]"),
-            "the ledger adjudicates a claim against one coverage: send exactly one insurance",
-        );
+    let mut focal: Option<Option<String>> = None;
+    let mut others: Vec<(u64, Option<OtherCoverage>, String)> = Vec::new();
+    let mut all = true;
+    let mut last_sequence = 0u64;
+    for (i, v) in ins.iter().enumerate() {
+        let iat = format!("{at}[{i}]");
+        let Some(io) = is.obj(v, &iat) else {
+            all = false;
+            continue;
+        };
+        is.elements(io, &iat, INSURANCE_ELEMENTS);
+        let sequence = match io.get("sequence") {
+            None => u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1),
+            Some(n) => match n.as_u64().filter(|n| *n > 0) {
+                Some(n) => n,
+                None => {
+                    is.value(format!("{iat}.sequence"), "must be a positive integer");
+                    all = false;
+                    continue;
+                }
+            },
+        };
+        if sequence <= last_sequence {
+            is.value(
+                format!("{iat}.sequence"),
+                format!("{sequence} does not follow {last_sequence}: list the insurances in sequence order"),
+            );
+            all = false;
+        }
+        last_sequence = sequence;
+        let is_focal = match io.get("focal") {
+            // One insurance is the one adjudicated, focal or not said.
+            None if ins.len() == 1 => true,
+            None => {
+                is.required(
+                    format!("{iat}.focal"),
+                    "with several insurances, say which one (focal: true) the claim is adjudicated by",
+                );
+                all = false;
+                continue;
+            }
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                is.value(format!("{iat}.focal"), "must be true or false");
+                all = false;
+                continue;
+            }
+        };
+        if is_focal {
+            if focal.is_some() {
+                is.business_rule(
+                    format!("{iat}.focal"),
+                    "a second focal insurance: the ledger adjudicates a claim by one coverage; mark the others focal: false (recorded as other coverage)",
+                );
+                all = false;
+                continue;
+            }
+            focal = Some(focal_policy(is, io, &iat));
+        } else if others.len() >= MAX_CLAIM_OTHER_COVERAGE {
+            is.not_supported(
+                &iat,
+                format!("the ledger records at most {MAX_CLAIM_OTHER_COVERAGE} other coverages per claim"),
+            );
+            all = false;
+        } else {
+            others.push((sequence, other_coverage(is, io, &iat), iat));
+        }
     }
-    let first = is.obj(ins.first()?, "Claim.insurance[0]")?;
-    let cat = "Claim.insurance[0].coverage";
+    let Some(focal) = focal else {
+        if all {
+            is.required(
+                at,
+                "no insurance is focal: mark the one the claim is adjudicated by focal: true",
+            );
+        }
+        return None;
+    };
+    let mut out: Vec<OtherCoverage> = Vec::new();
+    for (_, other, iat) in others {
+        match other {
+            Some(c)
+                if Some(c.insurer.as_str()) == insurer && Some(&c.policy_id) == focal.as_ref() =>
+            {
+                is.value(
+                    format!("{iat}.coverage"),
+                    "the focal coverage again: other coverage is another insurer or policy",
+                );
+                all = false;
+            }
+            Some(c) if out.contains(&c) => {
+                is.value(
+                    format!("{iat}.coverage"),
+                    format!("{} {} is listed twice", c.insurer, c.policy_id),
+                );
+                all = false;
+            }
+            Some(c) => out.push(c),
+            None => all = false,
+        }
+    }
+    let policy = focal?;
+    all.then_some((policy, out))
+}
+
+/// The focal insurance's coverage: `Coverage/{policy id}` or `identifier.value`.
+fn focal_policy(is: &mut Issues, io: &Map<String, Value>, iat: &str) -> Option<String> {
+    let cat = format!("{iat}.coverage");
     let why = "the insurer's policy: Coverage/{policy id} or identifier.value";
-    let c = is.need(first, "Claim.insurance[0]", "coverage", why)?;
+    let c = is.need(io, iat, "coverage", why)?;
     if let Some(id) = c
         .get("identifier")
         .and_then(|i| i.get("value"))
@@ -301,7 +494,7 @@ fn claim_policy(is: &mut Issues, o: &Map<String, Value>) -> Option<String> {
         return Some(id.to_string());
     }
     let Some(r) = c.get("reference").and_then(Value::as_str) else {
-        is.required(cat, why);
+        is.required(&cat, why);
         return None;
     };
     let policy = reference_id(r, "Coverage/");
@@ -312,6 +505,38 @@ fn claim_policy(is: &mut Issues, o: &Map<String, Value>) -> Option<String> {
         );
     }
     policy.map(str::to_string)
+}
+
+/// Another coverage (`focal: false`): its policy as `coverage.identifier.value`, its insurer as
+/// the identifier's `assigner` (`Organization/{insurer member id}`): a Coverage reference alone
+/// names no insurer the ledger knows.
+fn other_coverage(is: &mut Issues, io: &Map<String, Value>, iat: &str) -> Option<OtherCoverage> {
+    let cat = format!("{iat}.coverage");
+    let why = "the other coverage: {identifier: {value: POLICY, assigner: {reference: Organization/INSURER}}}";
+    let c = is.need(io, iat, "coverage", why)?;
+    let identifier = c.get("identifier");
+    let policy = identifier
+        .and_then(|i| i.get("value"))
+        .and_then(Value::as_str)
+        .filter(|p| check_id("policy", p).is_ok());
+    let insurer = identifier
+        .and_then(|i| i.get("assigner"))
+        .and_then(|a| a.get("reference"))
+        .and_then(Value::as_str)
+        .and_then(|r| reference_id(r, "Organization/"));
+    match (policy, insurer) {
+        (Some(policy_id), Some(insurer)) => Some(OtherCoverage {
+            insurer: insurer.to_string(),
+            policy_id: policy_id.to_string(),
+        }),
+        _ => {
+            is.value(
+                format!("{cat}.identifier"),
+                format!("other coverage is recorded as its insurer and policy: {why}"),
+            );
+            None
+        }
+    }
 }
 
 /// The day of service: `billablePeriod.start`, else `item[0].servicedDate`; and the FHIRPath it
@@ -608,6 +833,177 @@ fn care_team_did(is: &mut Issues, p: &Value, at: &str) -> Option<String> {
     did.map(str::to_string)
 }
 
+/// `payee`: `type` provider (the default when absent) or subscriber (the patient); `other` is
+/// refused. A `party`, when given, must be the claim's provider (`Organization/{id}`) or its
+/// patient (`Patient/{id}`) respectively.
+fn claim_payee(
+    is: &mut Issues,
+    o: &Map<String, Value>,
+    provider: Option<&str>,
+    patient: Option<&str>,
+) -> Option<Payee> {
+    let Some(pv) = o.get("payee") else {
+        return Some(Payee::Provider);
+    };
+    let at = "Claim.payee";
+    let po = is.obj(pv, at)?;
+    is.elements(po, at, PAYEE_ELEMENTS);
+    let tat = format!("{at}.type");
+    let t = is.need(po, at, "type", "provider or subscriber")?;
+    let pairs = is.concept(t, &tat)?;
+    // R4's examples give the code without its system; a code of another system is not one.
+    let code = pairs
+        .iter()
+        .find(|(s, _)| s.is_empty() || *s == PAYEE_TYPE)
+        .map(|(_, c)| *c);
+    let payee = match code {
+        Some("provider") => Payee::Provider,
+        Some("subscriber") => Payee::Subscriber,
+        Some("other") => {
+            is.not_supported(
+                &tat,
+                "a payee other than the provider or the subscriber (the patient): the ledger pays one of the claim's parties",
+            );
+            return None;
+        }
+        _ => {
+            is.value(
+                format!("{tat}.coding"),
+                format!("the payee is provider or subscriber ({PAYEE_TYPE})"),
+            );
+            return None;
+        }
+    };
+    let Some(party) = po.get("party") else {
+        return Some(payee);
+    };
+    let pat = format!("{at}.party");
+    let (prefix, expected, who) = match payee {
+        Payee::Subscriber => ("Patient/", patient, "the claim's patient"),
+        _ => ("Organization/", provider, "the claim's provider"),
+    };
+    let named = party
+        .get("reference")
+        .and_then(Value::as_str)
+        .and_then(|r| reference_id(r, prefix));
+    // The party must be the party the claim names (its provider, which the gateway checks
+    // against its member; or its patient).
+    let ok = matches!((named, expected), (Some(n), Some(e)) if n == e);
+    if !ok {
+        is.business_rule(
+            &pat,
+            format!(
+                "a {} payee is {who}: {prefix}{{id}} as in the claim, or no party",
+                code.unwrap_or("")
+            ),
+        );
+        return None;
+    }
+    Some(payee)
+}
+
+/// `procedure`: 0-12 codes of ICD-10-PCS, SNOMED CT or CPT ([`PROCEDURE_SYSTEMS`]), distinct,
+/// each performed on the claim's day of service (`date`, when given).
+fn claim_procedures(
+    is: &mut Issues,
+    o: &Map<String, Value>,
+    service: Option<u64>,
+) -> Option<Vec<ClaimProcedure>> {
+    let Some(pv) = o.get("procedure") else {
+        return Some(Vec::new());
+    };
+    let ps = is.arr(pv, "Claim.procedure")?;
+    let mut out: Vec<ClaimProcedure> = Vec::new();
+    let mut all = true;
+    for (i, p) in ps.iter().enumerate() {
+        let at = format!("Claim.procedure[{i}]");
+        if i >= MAX_CLAIM_PROCEDURES {
+            is.not_supported(
+                &at,
+                format!("the ledger records at most {MAX_CLAIM_PROCEDURES} procedures per claim"),
+            );
+            all = false;
+            continue;
+        }
+        match claim_procedure(is, p, &at, service) {
+            Some(c) if out.contains(&c) => {
+                is.value(
+                    format!("{at}.procedureCodeableConcept"),
+                    format!("{} is listed twice", c.code),
+                );
+                all = false;
+            }
+            Some(c) => out.push(c),
+            None => all = false,
+        }
+    }
+    all.then_some(out)
+}
+
+fn claim_procedure(
+    is: &mut Issues,
+    p: &Value,
+    at: &str,
+    service: Option<u64>,
+) -> Option<ClaimProcedure> {
+    let o = is.obj(p, at)?;
+    is.elements(o, at, PROCEDURE_ELEMENTS);
+    let mut ok = true;
+    if let Some(d) = o.get("date") {
+        let dat = format!("{at}.date");
+        match is
+            .string(d, &dat)
+            .and_then(|s| is.keep(service_date(s, &dat)))
+        {
+            Some(day) if Some(day) != service && service.is_some() => {
+                is.business_rule(
+                    dat,
+                    "a procedure is recorded on the claim's day of service: a procedure on another day goes on the claim for that day",
+                );
+                ok = false;
+            }
+            Some(_) => {}
+            None => ok = false,
+        }
+    }
+    let cat = format!("{at}.procedureCodeableConcept");
+    let c = is.need(
+        o,
+        at,
+        "procedureCodeableConcept",
+        "the procedure as an ICD-10-PCS, SNOMED CT or CPT code",
+    )?;
+    let pairs = is.concept(c, &cat)?;
+    let found = pairs.iter().find_map(|(s, code)| {
+        PROCEDURE_SYSTEMS
+            .iter()
+            .find(|(uri, _)| uri == s)
+            .map(|(_, system)| (*system, *code))
+    });
+    let Some((system, code)) = found else {
+        let uris: Vec<&str> = PROCEDURE_SYSTEMS.iter().map(|(u, _)| *u).collect();
+        is.value(
+            format!("{cat}.coding"),
+            format!(
+                "no ICD-10-PCS, SNOMED CT or CPT coding ({}): the ledger records procedures by those codes",
+                uris.join(", ")
+            ),
+        );
+        return None;
+    };
+    if !is_procedure_code(system, code) {
+        is.value(
+            format!("{cat}.coding"),
+            format!("{code:?} is not a {} code", procedure_system_name(system)),
+        );
+        return None;
+    }
+    ok.then(|| ClaimProcedure {
+        system: system as i32,
+        code: code.to_string(),
+    })
+}
+
 /// `supportingInfo`: the ledger's evidence (access events) and records.
 fn claim_supporting(
     is: &mut Issues,
@@ -754,6 +1150,7 @@ pub fn claim_response(c: &Claim, created: u64) -> Value {
         "request": { "reference": format!("Claim/{}", c.id) },
         "outcome": outcome,
         "disposition": disposition,
+        "payeeType": { "coding": [{ "system": PAYEE_TYPE, "code": payee_code(c.payee) }] },
         "item": items,
         "total": [
             { "category": { "coding": [{ "system": ADJUDICATION, "code": "submitted" }] }, "amount": money(c.total_claimed) },
@@ -774,6 +1171,14 @@ pub fn claim_response(c: &Claim, created: u64) -> Value {
             json!([{ "number": 1, "type": "display", "text": "the provider appealed this claim" }]);
     }
     out
+}
+
+/// The `payeetype` code of a claim's payee (UNSPECIFIED is the provider).
+fn payee_code(payee: i32) -> &'static str {
+    match Payee::try_from(payee) {
+        Ok(Payee::Subscriber) => "subscriber",
+        _ => "provider",
+    }
 }
 
 /// R4's process priorities (`Claim.priority`, which R4 requires; the ledger records none, so
@@ -828,6 +1233,22 @@ pub fn claim_to_fhir(c: &Claim, created: u64) -> Value {
     for (i, s) in supporting.iter_mut().enumerate() {
         s["sequence"] = json!(i + 1);
     }
+    let insurance: Vec<Value> = std::iter::once(json!({
+        "sequence": 1,
+        "focal": true,
+        "coverage": { "reference": format!("Coverage/{}", c.policy_id) },
+    }))
+    .chain(c.other_coverage.iter().enumerate().map(|(i, o)| {
+        json!({
+            "sequence": i + 2,
+            "focal": false,
+            "coverage": { "identifier": {
+                "value": o.policy_id,
+                "assigner": { "reference": format!("Organization/{}", o.insurer) },
+            } },
+        })
+    }))
+    .collect();
     let mut out = json!({
         "resourceType": "Claim",
         "id": c.id,
@@ -840,11 +1261,8 @@ pub fn claim_to_fhir(c: &Claim, created: u64) -> Value {
         "insurer": { "reference": format!("Organization/{}", c.insurer) },
         "provider": { "reference": format!("Organization/{}", c.provider) },
         "priority": { "coding": [{ "system": PROCESS_PRIORITY, "code": "normal" }] },
-        "insurance": [{
-            "sequence": 1,
-            "focal": true,
-            "coverage": { "reference": format!("Coverage/{}", c.policy_id) },
-        }],
+        "insurance": insurance,
+        "payee": { "type": { "coding": [{ "system": PAYEE_TYPE, "code": payee_code(c.payee) }] } },
         "item": items,
         "total": money(c.total_claimed),
     });
@@ -861,6 +1279,20 @@ pub fn claim_to_fhir(c: &Claim, created: u64) -> Value {
                 json!({
                     "sequence": i + 1,
                     "provider": { "type": "Practitioner", "identifier": { "system": DID_SYSTEM, "value": did } },
+                })
+            })
+            .collect();
+    }
+    if !c.procedures.is_empty() {
+        out["procedure"] = c
+            .procedures
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                json!({
+                    "sequence": i + 1,
+                    "date": date(c.service_date),
+                    "procedureCodeableConcept": { "coding": [{ "system": procedure_uri(p.system), "code": p.code }] },
                 })
             })
             .collect();
@@ -1049,9 +1481,176 @@ mod tests {
         assert_eq!(claim_errors(&v), ["not-supported@Claim.diagnosis[12]"]);
     }
 
+    #[test]
+    fn payee_procedures_and_other_coverage_are_read_and_written_back() {
+        let mut v = a_claim();
+        v["payee"] = json!({ "type": { "coding": [{ "system": PAYEE_TYPE, "code": "subscriber" }] },
+            "party": { "reference": "Patient/pt-1" } });
+        v["procedure"] = json!([
+            { "sequence": 1, "date": "2026-11-25", "type": [{ "coding": [{ "code": "primary" }] }],
+              "procedureCodeableConcept": { "coding": [
+                { "system": "http://www.ama-assn.org/go/cpt", "code": "99213" }] } },
+            { "sequence": 2, "procedureCodeableConcept": { "coding": [
+                { "system": "http://example.org/local", "code": "X1" },
+                { "system": "http://snomed.info/sct", "code": "80146002" }] } },
+            { "sequence": 3, "procedureCodeableConcept": { "coding": [
+                { "system": "http://www.cms.gov/Medicare/Coding/ICD10", "code": "0DB60ZZ" }] } },
+        ]);
+        v["insurance"] = json!([
+            { "sequence": 1, "focal": true, "coverage": { "reference": "Coverage/basic" },
+              "preAuthRef": ["PA-1"] },
+            { "sequence": 2, "focal": false, "coverage": { "identifier": { "value": "silver",
+                "assigner": { "reference": "Organization/insurer-d" } } } },
+        ]);
+        let Mapped {
+            value: (c, _),
+            warnings,
+        } = map_claim(&v).unwrap();
+        let warned: Vec<&str> = warnings.iter().map(|w| w.element.as_str()).collect();
+        assert_eq!(
+            warned,
+            ["Claim.insurance[0].preAuthRef", "Claim.procedure[0].type"]
+        );
+        assert_eq!(c.payee, Payee::Subscriber as i32);
+        assert_eq!(c.policy_id, "basic");
+        assert_eq!(
+            c.other_coverage,
+            [OtherCoverage {
+                insurer: "insurer-d".into(),
+                policy_id: "silver".into()
+            }]
+        );
+        let systems: Vec<(i32, &str)> = c
+            .procedures
+            .iter()
+            .map(|p| (p.system, p.code.as_str()))
+            .collect();
+        assert_eq!(
+            systems,
+            [
+                (ProcedureSystem::Cpt as i32, "99213"),
+                (ProcedureSystem::SnomedCt as i32, "80146002"),
+                (ProcedureSystem::Icd10Pcs as i32, "0DB60ZZ"),
+            ]
+        );
+        // Written back, it reads as the same claim.
+        let claim = Claim {
+            id: "cl-1".into(),
+            provider: "hospital-a".into(),
+            patient_id: c.patient_id.clone(),
+            insurer: c.insurer.clone(),
+            policy_id: c.policy_id.clone(),
+            service_date: c.service_date,
+            items: c.items.clone(),
+            evidence: c.evidence.clone(),
+            total_claimed: c.total,
+            payee: c.payee,
+            procedures: c.procedures.clone(),
+            other_coverage: c.other_coverage.clone(),
+            ..Default::default()
+        };
+        let back = claim_to_fhir(&claim, 0);
+        assert_eq!(back["payee"]["type"]["coding"][0]["code"], "subscriber");
+        assert_eq!(back["procedure"][2]["date"], "2026-11-25");
+        assert_eq!(back["insurance"][1]["focal"], false);
+        assert_eq!(
+            claim_response(&claim, 0)["payeeType"]["coding"][0]["code"],
+            "subscriber"
+        );
+        let (again, _) = claim_from_fhir(&back).unwrap();
+        assert_eq!(
+            (again.payee, again.procedures, again.other_coverage),
+            (c.payee, c.procedures.clone(), c.other_coverage.clone())
+        );
+        // No payee: the provider; a provider payee names the claim's provider.
+        let mut p = a_claim();
+        assert_eq!(claim_from_fhir(&p).unwrap().0.payee, Payee::Provider as i32);
+        p["payee"] = json!({ "type": { "coding": [{ "code": "provider" }] },
+            "party": { "reference": "Organization/hospital-a" } });
+        assert_eq!(claim_from_fhir(&p).unwrap().0.payee, Payee::Provider as i32);
+
+        // Every bad one named at once.
+        v["payee"] = json!({ "type": { "coding": [{ "code": "subscriber" }] },
+            "party": { "reference": "Patient/someone-else" } });
+        v["procedure"] = json!([
+            { "date": "2026-11-24", "procedureCodeableConcept": { "coding": [
+                { "system": "http://www.ama-assn.org/go/cpt", "code": "99213" }] } },
+            { "procedureCodeableConcept": { "coding": [
+                { "system": "http://www.ama-assn.org/go/cpt", "code": "9921" }] } },
+            { "procedureCodeableConcept": { "text": "gum resection" } },
+            { "procedureReference": { "reference": "Procedure/1" } },
+            { "procedureCodeableConcept": { "coding": [
+                { "system": "http://snomed.info/sct", "code": "80146002" }] } },
+            { "procedureCodeableConcept": { "coding": [
+                { "system": "http://snomed.info/sct", "code": "80146002" }] } },
+        ]);
+        v["insurance"] = json!([
+            { "sequence": 1, "focal": true, "coverage": { "reference": "Coverage/basic" } },
+            { "sequence": 2, "focal": true, "coverage": { "reference": "Coverage/gold" } },
+            { "sequence": 3, "focal": false, "coverage": { "reference": "Coverage/silver" } },
+            { "sequence": 4, "focal": false, "coverage": { "identifier": { "value": "basic",
+                "assigner": { "reference": "Organization/insurer-c" } } } },
+        ]);
+        assert_eq!(
+            claim_errors(&v),
+            [
+                "business-rule@Claim.insurance[1].focal",
+                "value@Claim.insurance[2].coverage.identifier",
+                "value@Claim.insurance[3].coverage",
+                "business-rule@Claim.payee.party",
+                "business-rule@Claim.procedure[0].date",
+                "value@Claim.procedure[1].procedureCodeableConcept.coding",
+                "required@Claim.procedure[2].procedureCodeableConcept.coding",
+                "not-supported@Claim.procedure[3].procedureReference",
+                "required@Claim.procedure[3].procedureCodeableConcept",
+                "value@Claim.procedure[5].procedureCodeableConcept",
+            ]
+        );
+        let mut w = a_claim();
+        w["payee"] = json!({ "type": { "coding": [{ "code": "other" }] } });
+        w["insurance"] = json!([
+            { "sequence": 2, "focal": false, "coverage": { "reference": "Coverage/basic" } },
+            { "sequence": 1, "coverage": { "reference": "Coverage/basic" } },
+        ]);
+        assert_eq!(
+            claim_errors(&w),
+            [
+                "value@Claim.insurance[0].coverage.identifier",
+                "value@Claim.insurance[1].sequence",
+                "required@Claim.insurance[1].focal",
+                "not-supported@Claim.payee.type",
+            ]
+        );
+        w["insurance"] = json!([
+            { "sequence": 1, "focal": false, "coverage": { "identifier": { "value": "a",
+                "assigner": { "reference": "Organization/insurer-d" } } } },
+        ]);
+        assert_eq!(
+            claim_errors(&w),
+            ["required@Claim.insurance", "not-supported@Claim.payee.type"]
+        );
+        w["payee"] = json!({ "type": { "coding": [{ "code": "provider" }] } });
+        w["insurance"] = json!((1..=5)
+            .map(|i| if i == 1 {
+                json!({ "sequence": 1, "focal": true, "coverage": { "reference": "Coverage/basic" } })
+            } else {
+                json!({ "sequence": i, "focal": false, "coverage": { "identifier": {
+                    "value": format!("p{i}"), "assigner": { "reference": "Organization/insurer-d" } } } })
+            })
+            .collect::<Vec<_>>());
+        assert_eq!(claim_errors(&w), ["not-supported@Claim.insurance[4]"]);
+        w["procedure"] = json!((0..13)
+            .map(|i| json!({ "procedureCodeableConcept": { "coding": [
+                { "system": "http://snomed.info/sct", "code": format!("{}", 100_000 + i) }] } }))
+            .collect::<Vec<_>>());
+        w["insurance"].as_array_mut().unwrap().truncate(4);
+        assert_eq!(claim_errors(&w), ["not-supported@Claim.procedure[12]"]);
+    }
+
     /// The 17 Claim examples of R4: each is refused, with every issue at once, for elements that
-    /// `SubmitClaim` has no field for (payee, procedure, …) or values it cannot take (a
-    /// diagnosis without an ICD-10 code, a care team member who is no DID).
+    /// `SubmitClaim` has no field for (referral, bodySite, …) or values it cannot take (a
+    /// diagnosis without an ICD-10 code, a care team member who is no DID, a procedure without
+    /// an ICD-10-PCS, SNOMED CT or CPT code, an other coverage that names no insurer).
     /// Doing what each issue asks ([`fix_claim`]) makes every one acceptable: nothing else stood
     /// in its way.
     #[test]
@@ -1078,9 +1677,10 @@ mod tests {
     }
 
     /// Does what the issue `code@expression` of a Claim example asks: leaves out an element the
-    /// ledger has no field for (a second insurance, every supportingInfo that is not the
-    /// ledger's), names the patient, insurer and coverage by reference, prices an item by its
-    /// `net`, and leaves the total to the items.
+    /// ledger has no field for (every supportingInfo that is not the ledger's, a procedure's
+    /// device), names the patient, insurer, coverage and other insurer by reference, codes
+    /// diagnoses, procedures and the payee as the ledger reads them, moves a procedure to the
+    /// day of service, prices an item by its `net`, and leaves the total to the items.
     fn fix_claim(v: &mut Value, e: &str) {
         let (code, path) = e.split_once('@').unwrap();
         let o = v.as_object_mut().unwrap();
@@ -1118,8 +1718,24 @@ mod tests {
                     ),
                 );
             }
-            ("not-supported", "Claim.insurance[1]") => {
-                o["insurance"].as_array_mut().unwrap().truncate(1)
+            ("not-supported", "Claim.payee.type") => {
+                o["payee"] = json!({ "type": { "coding": [{ "code": "provider" }] } })
+            }
+            ("business-rule", p) if p.starts_with("Claim.procedure[") => {
+                patch(v, &fhir_pointer(p), None)
+            }
+            (_, p) if p.starts_with("Claim.procedure[") && p.ends_with(".coding") => patch(
+                v,
+                &fhir_pointer(p.trim_end_matches(".coding")),
+                Some(json!({ "coding": [{ "system": PROCEDURE_SYSTEMS[2].0, "code": "99213" }] })),
+            ),
+            ("value", p) if p.starts_with("Claim.insurance[") && p.ends_with(".identifier") => {
+                patch(
+                    v,
+                    &fhir_pointer(p.trim_end_matches(".identifier")),
+                    Some(json!({ "identifier": { "value": "9876B1",
+                        "assigner": { "reference": "Organization/3" } } })),
+                )
             }
             ("business-rule", "Claim.total") => {
                 o.remove("total");
@@ -1141,12 +1757,12 @@ mod tests {
         format!("/{}", rest.replace(['.', '['], "/").replace(']', ""))
     }
 
-    /// Each Claim example's errors (`code@expression`, in the order found); none is accepted.
+    /// Each Claim example's errors (`code@expression`, in the order found); none is accepted:
+    /// each has a diagnosis without an ICD-10 code or a care team member who is no DID.
     const CLAIM_OUTCOMES: [(&str, &[&str]); 17] = [
         (
             "100150",
             &[
-                "not-supported@Claim.payee",
                 "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
                 "value@Claim.careTeam[0].provider",
             ],
@@ -1154,7 +1770,6 @@ mod tests {
         (
             "100151",
             &[
-                "not-supported@Claim.payee",
                 "not-supported@Claim.item[1].bodySite",
                 "not-supported@Claim.item[1].subSite",
                 "not-supported@Claim.item[2].bodySite",
@@ -1174,7 +1789,6 @@ mod tests {
             "100152",
             &[
                 "not-supported@Claim.contained",
-                "not-supported@Claim.payee",
                 "value@Claim.patient.reference",
                 "value@Claim.insurer.reference",
                 "value@Claim.insurance[0].coverage.reference",
@@ -1186,7 +1800,6 @@ mod tests {
             "100153",
             &[
                 "not-supported@Claim.fundsReserve",
-                "not-supported@Claim.payee",
                 "not-supported@Claim.item[0].detail",
                 "not-supported@Claim.item[1].bodySite",
                 "not-supported@Claim.item[1].subSite",
@@ -1201,7 +1814,6 @@ mod tests {
         (
             "100154",
             &[
-                "not-supported@Claim.payee",
                 "required@Claim.patient.reference",
                 "required@Claim.insurer.reference",
                 "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
@@ -1212,7 +1824,6 @@ mod tests {
             "100155",
             &[
                 "not-supported@Claim.contained",
-                "not-supported@Claim.payee",
                 "value@Claim.patient.reference",
                 "required@Claim.insurer.reference",
                 "value@Claim.insurance[0].coverage.reference",
@@ -1224,8 +1835,6 @@ mod tests {
             "100156",
             &[
                 "not-supported@Claim.contained",
-                "not-supported@Claim.payee",
-                "not-supported@Claim.procedure",
                 "not-supported@Claim.referral",
                 "not-supported@Claim.related",
                 "not-supported@Claim.item[0].bodySite",
@@ -1245,12 +1854,14 @@ mod tests {
                 "not-supported@Claim.supportingInfo[0].timingDate",
                 "value@Claim.supportingInfo[0].category.coding",
                 "value@Claim.careTeam[0].provider",
+                "not-supported@Claim.payee.type",
+                "business-rule@Claim.procedure[0].date",
+                "required@Claim.procedure[0].procedureCodeableConcept.coding",
             ],
         ),
         (
             "660150",
             &[
-                "not-supported@Claim.payee",
                 "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
                 "value@Claim.careTeam[0].provider",
             ],
@@ -1258,7 +1869,6 @@ mod tests {
         (
             "660151",
             &[
-                "not-supported@Claim.payee",
                 "not-supported@Claim.prescription",
                 "not-supported@Claim.item[0].detail",
                 "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
@@ -1269,9 +1879,8 @@ mod tests {
             "660152",
             &[
                 "not-supported@Claim.contained",
-                "not-supported@Claim.payee",
                 "not-supported@Claim.prescription",
-                "not-supported@Claim.insurance[1]",
+                "value@Claim.insurance[0].coverage.identifier",
                 "not-supported@Claim.item[0].category",
                 "not-supported@Claim.item[0].detail",
                 "not-supported@Claim.item[0].programCode",
@@ -1283,7 +1892,6 @@ mod tests {
         (
             "760150",
             &[
-                "not-supported@Claim.payee",
                 "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
                 "value@Claim.careTeam[0].provider",
             ],
@@ -1292,7 +1900,6 @@ mod tests {
             "760151",
             &[
                 "not-supported@Claim.originalPrescription",
-                "not-supported@Claim.payee",
                 "not-supported@Claim.prescription",
                 "not-supported@Claim.item[0].detail",
                 "not-supported@Claim.item[0].informationSequence",
@@ -1312,7 +1919,6 @@ mod tests {
         (
             "760152",
             &[
-                "not-supported@Claim.payee",
                 "not-supported@Claim.item[0].detail",
                 "not-supported@Claim.item[0].informationSequence",
                 "required@Claim.item[0].unitPrice",
@@ -1333,7 +1939,6 @@ mod tests {
         (
             "860150",
             &[
-                "not-supported@Claim.payee",
                 "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
                 "value@Claim.careTeam[0].provider",
             ],
@@ -1343,12 +1948,12 @@ mod tests {
             &[
                 "not-supported@Claim.enterer",
                 "not-supported@Claim.facility",
-                "not-supported@Claim.payee",
-                "not-supported@Claim.procedure",
                 "not-supported@Claim.subType",
                 "not-supported@Claim.item[0].encounter",
                 "value@Claim.diagnosis[0].diagnosisCodeableConcept.coding",
                 "value@Claim.careTeam[0].provider",
+                "not-supported@Claim.procedure[0].udi",
+                "value@Claim.procedure[0].procedureCodeableConcept.coding",
             ],
         ),
         (
@@ -1357,7 +1962,6 @@ mod tests {
                 "not-supported@Claim.accident",
                 "not-supported@Claim.enterer",
                 "not-supported@Claim.facility",
-                "not-supported@Claim.payee",
                 "not-supported@Claim.item[0].servicedDate",
                 "not-supported@Claim.supportingInfo[0].timingPeriod",
                 "value@Claim.supportingInfo[0].category.coding",
@@ -1371,7 +1975,6 @@ mod tests {
             "MED-00050",
             &[
                 "not-supported@Claim.contained",
-                "not-supported@Claim.payee",
                 "not-supported@Claim.subType",
                 "value@Claim.patient.reference",
                 "required@Claim.insurer.reference",

@@ -353,16 +353,17 @@ mod tests {
         claim["total"] = json!({ "value": 150 });
         assert_eq!(claim_errors(&claim), ["business-rule@Claim.total"]);
         claim["use"] = json!("predetermination");
-        claim["payee"] = json!({ "type": { "coding": [{ "code": "provider" }] } });
-        let second = claim["insurance"][0].clone();
+        claim["payee"] = json!({ "type": { "coding": [{ "code": "other" }] } });
+        let mut second = claim["insurance"][0].clone();
+        second["sequence"] = json!(2);
         claim["insurance"].as_array_mut().unwrap().push(second);
         assert_eq!(
             claim_errors(&claim),
             [
-                "not-supported@Claim.payee",
                 "not-supported@Claim.use",
-                "not-supported@Claim.insurance[1]",
+                "business-rule@Claim.insurance[1].focal",
                 "business-rule@Claim.total",
+                "not-supported@Claim.payee.type",
             ]
         );
     }

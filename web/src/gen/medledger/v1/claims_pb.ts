@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/claims.proto.
  */
 export const file_medledger_v1_claims: GenFile = /*@__PURE__*/
-  fileDesc("ChltZWRsZWRnZXIvdjEvY2xhaW1zLnByb3RvEgxtZWRsZWRnZXIudjEiigEKDENvdmVyYWdlUnVsZRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSDwoHY292ZXJlZBgCIAEoCBIRCglwcmljZV9jYXAYAyABKAQSEwoLY29wYXlfZml4ZWQYBCABKAQSEQoJY29wYXlfYnBzGAUgASgNEhgKEHByZWF1dGhfcmVxdWlyZWQYBiABKAgiTQoNUHVibGlzaFBvbGljeRIRCglwb2xpY3lfaWQYASABKAkSKQoFcnVsZXMYAiADKAsyGi5tZWRsZWRnZXIudjEuQ292ZXJhZ2VSdWxlIooBCg5Db3ZlcmFnZVBvbGljeRIPCgdpbnN1cmVyGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEikKBXJ1bGVzGAQgAygLMhoubWVkbGVkZ2VyLnYxLkNvdmVyYWdlUnVsZRIYChBwdWJsaXNoZWRfaGVpZ2h0GAUgASgEIlkKCUNsYWltSXRlbRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSEAoIcXVhbnRpdHkYAiABKAQSEgoKdW5pdF9wcmljZRgDIAEoBBIQCghtb2RpZmllchgEIAEoCSL4AQoLU3VibWl0Q2xhaW0SEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdpbnN1cmVyGAIgASgJEhEKCXBvbGljeV9pZBgDIAEoCRIUCgxzZXJ2aWNlX2RhdGUYBCABKAQSJgoFaXRlbXMYBSADKAsyFy5tZWRsZWRnZXIudjEuQ2xhaW1JdGVtEhIKCnJlY29yZF9pZHMYBiADKAkSDQoFdG90YWwYByABKAQSEAoIZXZpZGVuY2UYCCADKAQSEQoJZGlhZ25vc2VzGAkgAygJEhEKCWNhcmVfdGVhbRgKIAMoCRIYChBwcmVhdXRob3JpemF0aW9uGAsgASgIIkcKDEl0ZW1EZWNpc2lvbhIXCg9hcHByb3ZlZF9hbW91bnQYASABKAQSDQoFY29wYXkYAiABKAQSDwoHcmVhc29ucxgDIAMoCSJYCgtEZWNpZGVDbGFpbRIQCghjbGFpbV9pZBgBIAEoCRIYChBhcHByb3ZlZF9hbW91bnRzGAIgAygEEhEKCW5vdGVfaGFzaBgEIAEoDEoECAMQBFIEbm90ZSI3CghQYXlDbGFpbRIQCghjbGFpbV9pZBgBIAEoCRIZChFwYXltZW50X3JlZmVyZW5jZRgCIAEoCSJCCgtBcHBlYWxDbGFpbRIQCghjbGFpbV9pZBgBIAEoCRITCgtyZWFzb25faGFzaBgDIAEoDEoECAIQA1IGcmVhc29uIvoFCgVDbGFpbRIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRIUCgxzdWJtaXR0ZWRfYnkYAyABKAkSEgoKcGF0aWVudF9pZBgEIAEoCRIPCgdpbnN1cmVyGAUgASgJEhEKCXBvbGljeV9pZBgGIAEoCRIWCg5wb2xpY3lfdmVyc2lvbhgHIAEoBBIUCgxzZXJ2aWNlX2RhdGUYCCABKAQSJgoFaXRlbXMYCSADKAsyFy5tZWRsZWRnZXIudjEuQ2xhaW1JdGVtEhIKCnJlY29yZF9pZHMYCiADKAkSLQoJZGVjaXNpb25zGAsgAygLMhoubWVkbGVkZ2VyLnYxLkl0ZW1EZWNpc2lvbhIVCg10b3RhbF9jbGFpbWVkGAwgASgEEhYKDnRvdGFsX2FwcHJvdmVkGA0gASgEEhMKC3RvdGFsX2NvcGF5GA4gASgEEikKBnN0YXR1cxgPIAEoDjIZLm1lZGxlZGdlci52MS5DbGFpbVN0YXR1cxIQCghhcHBlYWxlZBgQIAEoCBIZChFwYXltZW50X3JlZmVyZW5jZRgSIAEoCRIYChBzdWJtaXR0ZWRfaGVpZ2h0GBMgASgEEhYKDmRlY2lkZWRfaGVpZ2h0GBQgASgEEhIKCmNvbnNlbnRfaWQYFSABKAkSFQoNdG90YWxfYmVuZWZpdBgWIAEoBBISCgpkZWNpZGVkX2J5GBcgASgJEhMKC3BhaWRfaGVpZ2h0GBkgASgEEhoKEmFwcGVhbF9yZWFzb25faGFzaBgaIAEoDBIaChJkZWNpc2lvbl9ub3RlX2hhc2gYGyABKAwSEAoIZXZpZGVuY2UYHCADKAQSFgoOY292ZXJhZ2VfaW5kZXgYHSABKAQSEQoJZGlhZ25vc2VzGB4gAygJEhEKCWNhcmVfdGVhbRgfIAMoCRIYChBwcmVhdXRob3JpemF0aW9uGCAgASgISgQIERASSgQIGBAZUg1hcHBlYWxfcmVhc29uUg1kZWNpc2lvbl9ub3RlIlIKDUVucm9sQ292ZXJhZ2USEgoKcGF0aWVudF9pZBgBIAEoCRIRCglwb2xpY3lfaWQYAiABKAkSDQoFc3RhcnQYAyABKAQSCwoDZW5kGAQgASgEIj0KC0VuZENvdmVyYWdlEhIKCnBhdGllbnRfaWQYASABKAkSDQoFaW5kZXgYAiABKAQSCwoDZW5kGAMgASgEIpwBCghDb3ZlcmFnZRISCgpwYXRpZW50X2lkGAEgASgJEg8KB2luc3VyZXIYAiABKAkSEQoJcG9saWN5X2lkGAMgASgJEg0KBWluZGV4GAQgASgEEg0KBXN0YXJ0GAUgASgEEgsKA2VuZBgGIAEoBBIXCg9lbnJvbGxlZF9oZWlnaHQYByABKAQSFAoMZW5kZWRfaGVpZ2h0GAggASgEKtABCgtDbGFpbVN0YXR1cxIcChhDTEFJTV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRDTEFJTV9TVEFUVVNfUEVORElORxABEhkKFUNMQUlNX1NUQVRVU19BUFBST1ZFRBACEiMKH0NMQUlNX1NUQVRVU19QQVJUSUFMTFlfQVBQUk9WRUQQAxIXChNDTEFJTV9TVEFUVVNfREVOSUVEEAQSFQoRQ0xBSU1fU1RBVFVTX1BBSUQQBRIZChVDTEFJTV9TVEFUVVNfQVBQRUFMRUQQBmIGcHJvdG8z");
+  fileDesc("ChltZWRsZWRnZXIvdjEvY2xhaW1zLnByb3RvEgxtZWRsZWRnZXIudjEiigEKDENvdmVyYWdlUnVsZRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSDwoHY292ZXJlZBgCIAEoCBIRCglwcmljZV9jYXAYAyABKAQSEwoLY29wYXlfZml4ZWQYBCABKAQSEQoJY29wYXlfYnBzGAUgASgNEhgKEHByZWF1dGhfcmVxdWlyZWQYBiABKAgiTQoNUHVibGlzaFBvbGljeRIRCglwb2xpY3lfaWQYASABKAkSKQoFcnVsZXMYAiADKAsyGi5tZWRsZWRnZXIudjEuQ292ZXJhZ2VSdWxlIooBCg5Db3ZlcmFnZVBvbGljeRIPCgdpbnN1cmVyGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgEEikKBXJ1bGVzGAQgAygLMhoubWVkbGVkZ2VyLnYxLkNvdmVyYWdlUnVsZRIYChBwdWJsaXNoZWRfaGVpZ2h0GAUgASgEIlkKCUNsYWltSXRlbRIUCgxzZXJ2aWNlX2NvZGUYASABKAkSEAoIcXVhbnRpdHkYAiABKAQSEgoKdW5pdF9wcmljZRgDIAEoBBIQCghtb2RpZmllchgEIAEoCSJNCg5DbGFpbVByb2NlZHVyZRItCgZzeXN0ZW0YASABKA4yHS5tZWRsZWRnZXIudjEuUHJvY2VkdXJlU3lzdGVtEgwKBGNvZGUYAiABKAkiMwoNT3RoZXJDb3ZlcmFnZRIPCgdpbnN1cmVyGAEgASgJEhEKCXBvbGljeV9pZBgCIAEoCSKDAwoLU3VibWl0Q2xhaW0SEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdpbnN1cmVyGAIgASgJEhEKCXBvbGljeV9pZBgDIAEoCRIUCgxzZXJ2aWNlX2RhdGUYBCABKAQSJgoFaXRlbXMYBSADKAsyFy5tZWRsZWRnZXIudjEuQ2xhaW1JdGVtEhIKCnJlY29yZF9pZHMYBiADKAkSDQoFdG90YWwYByABKAQSEAoIZXZpZGVuY2UYCCADKAQSEQoJZGlhZ25vc2VzGAkgAygJEhEKCWNhcmVfdGVhbRgKIAMoCRIYChBwcmVhdXRob3JpemF0aW9uGAsgASgIEiIKBXBheWVlGAwgASgOMhMubWVkbGVkZ2VyLnYxLlBheWVlEjAKCnByb2NlZHVyZXMYDSADKAsyHC5tZWRsZWRnZXIudjEuQ2xhaW1Qcm9jZWR1cmUSMwoOb3RoZXJfY292ZXJhZ2UYDiADKAsyGy5tZWRsZWRnZXIudjEuT3RoZXJDb3ZlcmFnZSJHCgxJdGVtRGVjaXNpb24SFwoPYXBwcm92ZWRfYW1vdW50GAEgASgEEg0KBWNvcGF5GAIgASgEEg8KB3JlYXNvbnMYAyADKAkiWAoLRGVjaWRlQ2xhaW0SEAoIY2xhaW1faWQYASABKAkSGAoQYXBwcm92ZWRfYW1vdW50cxgCIAMoBBIRCglub3RlX2hhc2gYBCABKAxKBAgDEARSBG5vdGUiNwoIUGF5Q2xhaW0SEAoIY2xhaW1faWQYASABKAkSGQoRcGF5bWVudF9yZWZlcmVuY2UYAiABKAkiQgoLQXBwZWFsQ2xhaW0SEAoIY2xhaW1faWQYASABKAkSEwoLcmVhc29uX2hhc2gYAyABKAxKBAgCEANSBnJlYXNvbiKWBwoFQ2xhaW0SCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSFAoMc3VibWl0dGVkX2J5GAMgASgJEhIKCnBhdGllbnRfaWQYBCABKAkSDwoHaW5zdXJlchgFIAEoCRIRCglwb2xpY3lfaWQYBiABKAkSFgoOcG9saWN5X3ZlcnNpb24YByABKAQSFAoMc2VydmljZV9kYXRlGAggASgEEiYKBWl0ZW1zGAkgAygLMhcubWVkbGVkZ2VyLnYxLkNsYWltSXRlbRISCgpyZWNvcmRfaWRzGAogAygJEi0KCWRlY2lzaW9ucxgLIAMoCzIaLm1lZGxlZGdlci52MS5JdGVtRGVjaXNpb24SFQoNdG90YWxfY2xhaW1lZBgMIAEoBBIWCg50b3RhbF9hcHByb3ZlZBgNIAEoBBITCgt0b3RhbF9jb3BheRgOIAEoBBIpCgZzdGF0dXMYDyABKA4yGS5tZWRsZWRnZXIudjEuQ2xhaW1TdGF0dXMSEAoIYXBwZWFsZWQYECABKAgSGQoRcGF5bWVudF9yZWZlcmVuY2UYEiABKAkSGAoQc3VibWl0dGVkX2hlaWdodBgTIAEoBBIWCg5kZWNpZGVkX2hlaWdodBgUIAEoBBISCgpjb25zZW50X2lkGBUgASgJEhUKDXRvdGFsX2JlbmVmaXQYFiABKAQSEgoKZGVjaWRlZF9ieRgXIAEoCRITCgtwYWlkX2hlaWdodBgZIAEoBBIaChJhcHBlYWxfcmVhc29uX2hhc2gYGiABKAwSGgoSZGVjaXNpb25fbm90ZV9oYXNoGBsgASgMEhAKCGV2aWRlbmNlGBwgAygEEhYKDmNvdmVyYWdlX2luZGV4GB0gASgEEhEKCWRpYWdub3NlcxgeIAMoCRIRCgljYXJlX3RlYW0YHyADKAkSGAoQcHJlYXV0aG9yaXphdGlvbhggIAEoCBIiCgVwYXllZRghIAEoDjITLm1lZGxlZGdlci52MS5QYXllZRIwCgpwcm9jZWR1cmVzGCIgAygLMhwubWVkbGVkZ2VyLnYxLkNsYWltUHJvY2VkdXJlEjMKDm90aGVyX2NvdmVyYWdlGCMgAygLMhsubWVkbGVkZ2VyLnYxLk90aGVyQ292ZXJhZ2USDwoHcGFpZF90bxgkIAEoCUoECBEQEkoECBgQGVINYXBwZWFsX3JlYXNvblINZGVjaXNpb25fbm90ZSJSCg1FbnJvbENvdmVyYWdlEhIKCnBhdGllbnRfaWQYASABKAkSEQoJcG9saWN5X2lkGAIgASgJEg0KBXN0YXJ0GAMgASgEEgsKA2VuZBgEIAEoBCI9CgtFbmRDb3ZlcmFnZRISCgpwYXRpZW50X2lkGAEgASgJEg0KBWluZGV4GAIgASgEEgsKA2VuZBgDIAEoBCKcAQoIQ292ZXJhZ2USEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdpbnN1cmVyGAIgASgJEhEKCXBvbGljeV9pZBgDIAEoCRINCgVpbmRleBgEIAEoBBINCgVzdGFydBgFIAEoBBILCgNlbmQYBiABKAQSFwoPZW5yb2xsZWRfaGVpZ2h0GAcgASgEEhQKDGVuZGVkX2hlaWdodBgIIAEoBCpICgVQYXllZRIVChFQQVlFRV9VTlNQRUNJRklFRBAAEhIKDlBBWUVFX1BST1ZJREVSEAESFAoQUEFZRUVfU1VCU0NSSUJFUhACKo0BCg9Qcm9jZWR1cmVTeXN0ZW0SIAocUFJPQ0VEVVJFX1NZU1RFTV9VTlNQRUNJRklFRBAAEh4KGlBST0NFRFVSRV9TWVNURU1fSUNEMTBfUENTEAESHgoaUFJPQ0VEVVJFX1NZU1RFTV9TTk9NRURfQ1QQAhIYChRQUk9DRURVUkVfU1lTVEVNX0NQVBADKtABCgtDbGFpbVN0YXR1cxIcChhDTEFJTV9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRDTEFJTV9TVEFUVVNfUEVORElORxABEhkKFUNMQUlNX1NUQVRVU19BUFBST1ZFRBACEiMKH0NMQUlNX1NUQVRVU19QQVJUSUFMTFlfQVBQUk9WRUQQAxIXChNDTEFJTV9TVEFUVVNfREVOSUVEEAQSFQoRQ0xBSU1fU1RBVFVTX1BBSUQQBRIZChVDTEFJTV9TVEFUVVNfQVBQRUFMRUQQBmIGcHJvdG8z");
 
 /**
  * @generated from message medledger.v1.CoverageRule
@@ -165,6 +165,57 @@ export const ClaimItemSchema: GenMessage<ClaimItem> = /*@__PURE__*/
   messageDesc(file_medledger_v1_claims, 3);
 
 /**
+ * A procedure performed (FHIR Claim.procedure, on the claim's day of service).
+ *
+ * @generated from message medledger.v1.ClaimProcedure
+ */
+export type ClaimProcedure = Message<"medledger.v1.ClaimProcedure"> & {
+  /**
+   * @generated from field: medledger.v1.ProcedureSystem system = 1;
+   */
+  system: ProcedureSystem;
+
+  /**
+   * @generated from field: string code = 2;
+   */
+  code: string;
+};
+
+/**
+ * Describes the message medledger.v1.ClaimProcedure.
+ * Use `create(ClaimProcedureSchema)` to create a new message.
+ */
+export const ClaimProcedureSchema: GenMessage<ClaimProcedure> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_claims, 4);
+
+/**
+ * Another coverage of the patient (FHIR Claim.insurance with focal false): recorded for
+ * coordination of benefits, never adjudicated by this claim.
+ *
+ * @generated from message medledger.v1.OtherCoverage
+ */
+export type OtherCoverage = Message<"medledger.v1.OtherCoverage"> & {
+  /**
+   * The other insurer's member id.
+   *
+   * @generated from field: string insurer = 1;
+   */
+  insurer: string;
+
+  /**
+   * @generated from field: string policy_id = 2;
+   */
+  policyId: string;
+};
+
+/**
+ * Describes the message medledger.v1.OtherCoverage.
+ * Use `create(OtherCoverageSchema)` to create a new message.
+ */
+export const OtherCoverageSchema: GenMessage<OtherCoverage> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_claims, 5);
+
+/**
  * Signed by a provider member's admin or practitioner. Needs the patient's HPAYMT consent to the
  * insurer. Adjudicated at once against the insurer's current policy.
  *
@@ -254,6 +305,31 @@ export type SubmitClaim = Message<"medledger.v1.SubmitClaim"> & {
    * @generated from field: bool preauthorization = 11;
    */
   preauthorization: boolean;
+
+  /**
+   * To whom the benefit is paid (FHIR Claim.payee): UNSPECIFIED reads as PROVIDER; a value
+   * outside the enum is BAD_PAYEE.
+   *
+   * @generated from field: medledger.v1.Payee payee = 12;
+   */
+  payee: Payee;
+
+  /**
+   * The procedures performed (FHIR Claim.procedure, in its order): 0-12, distinct (system and
+   * code), each code of its system's form (BAD_PROCEDURE_CODE; see ProcedureSystem).
+   *
+   * @generated from field: repeated medledger.v1.ClaimProcedure procedures = 13;
+   */
+  procedures: ClaimProcedure[];
+
+  /**
+   * The patient's other coverage (FHIR Claim.insurance with focal false, in sequence order):
+   * 0-3, distinct, none the claim's own insurer and policy (DUPLICATE_COVERAGE); each insurer
+   * a registered insurer member (OTHER_INSURER_UNKNOWN). Recorded, not adjudicated.
+   *
+   * @generated from field: repeated medledger.v1.OtherCoverage other_coverage = 14;
+   */
+  otherCoverage: OtherCoverage[];
 };
 
 /**
@@ -261,7 +337,7 @@ export type SubmitClaim = Message<"medledger.v1.SubmitClaim"> & {
  * Use `create(SubmitClaimSchema)` to create a new message.
  */
 export const SubmitClaimSchema: GenMessage<SubmitClaim> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 4);
+  messageDesc(file_medledger_v1_claims, 6);
 
 /**
  * @generated from message medledger.v1.ItemDecision
@@ -294,7 +370,7 @@ export type ItemDecision = Message<"medledger.v1.ItemDecision"> & {
  * Use `create(ItemDecisionSchema)` to create a new message.
  */
 export const ItemDecisionSchema: GenMessage<ItemDecision> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 5);
+  messageDesc(file_medledger_v1_claims, 7);
 
 /**
  * Signed by the insurer's admin or a claims adjuster of the insurer: decides a pending (or
@@ -327,7 +403,7 @@ export type DecideClaim = Message<"medledger.v1.DecideClaim"> & {
  * Use `create(DecideClaimSchema)` to create a new message.
  */
 export const DecideClaimSchema: GenMessage<DecideClaim> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 6);
+  messageDesc(file_medledger_v1_claims, 8);
 
 /**
  * Signed by the insurer: an approved claim was paid.
@@ -351,7 +427,7 @@ export type PayClaim = Message<"medledger.v1.PayClaim"> & {
  * Use `create(PayClaimSchema)` to create a new message.
  */
 export const PayClaimSchema: GenMessage<PayClaim> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 7);
+  messageDesc(file_medledger_v1_claims, 9);
 
 /**
  * Signed by the provider: appeal a denied or partially approved claim, once.
@@ -378,7 +454,7 @@ export type AppealClaim = Message<"medledger.v1.AppealClaim"> & {
  * Use `create(AppealClaimSchema)` to create a new message.
  */
 export const AppealClaimSchema: GenMessage<AppealClaim> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 8);
+  messageDesc(file_medledger_v1_claims, 10);
 
 /**
  * State: `claim/{claim id}`.
@@ -554,6 +630,33 @@ export type Claim = Message<"medledger.v1.Claim"> & {
    * @generated from field: bool preauthorization = 32;
    */
   preauthorization: boolean;
+
+  /**
+   * To whom the benefit is paid, as submitted (UNSPECIFIED recorded as PROVIDER).
+   *
+   * @generated from field: medledger.v1.Payee payee = 33;
+   */
+  payee: Payee;
+
+  /**
+   * The procedures and the other coverage, as submitted.
+   *
+   * @generated from field: repeated medledger.v1.ClaimProcedure procedures = 34;
+   */
+  procedures: ClaimProcedure[];
+
+  /**
+   * @generated from field: repeated medledger.v1.OtherCoverage other_coverage = 35;
+   */
+  otherCoverage: OtherCoverage[];
+
+  /**
+   * Set by PayClaim: whom the payment went to (the provider's member id, or the patient id
+   * for PAYEE_SUBSCRIBER).
+   *
+   * @generated from field: string paid_to = 36;
+   */
+  paidTo: string;
 };
 
 /**
@@ -561,7 +664,7 @@ export type Claim = Message<"medledger.v1.Claim"> & {
  * Use `create(ClaimSchema)` to create a new message.
  */
 export const ClaimSchema: GenMessage<Claim> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 9);
+  messageDesc(file_medledger_v1_claims, 11);
 
 /**
  * Signed by an insurer member's admin: enrols a patient in one of the insurer's published
@@ -597,7 +700,7 @@ export type EnrolCoverage = Message<"medledger.v1.EnrolCoverage"> & {
  * Use `create(EnrolCoverageSchema)` to create a new message.
  */
 export const EnrolCoverageSchema: GenMessage<EnrolCoverage> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 10);
+  messageDesc(file_medledger_v1_claims, 12);
 
 /**
  * Signed by the insurer's admin: ends an enrolment at `end` (never before the block time, and
@@ -627,7 +730,7 @@ export type EndCoverage = Message<"medledger.v1.EndCoverage"> & {
  * Use `create(EndCoverageSchema)` to create a new message.
  */
 export const EndCoverageSchema: GenMessage<EndCoverage> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 11);
+  messageDesc(file_medledger_v1_claims, 13);
 
 /**
  * State: `coverage/{patient}/{insurer}/{n}` (n from 0) and `coverage/{patient}/{insurer}/count`.
@@ -685,7 +788,82 @@ export type Coverage = Message<"medledger.v1.Coverage"> & {
  * Use `create(CoverageSchema)` to create a new message.
  */
 export const CoverageSchema: GenMessage<Coverage> = /*@__PURE__*/
-  messageDesc(file_medledger_v1_claims, 12);
+  messageDesc(file_medledger_v1_claims, 14);
+
+/**
+ * To whom the insurer pays a claim's benefit (FHIR Claim.payee.type).
+ *
+ * @generated from enum medledger.v1.Payee
+ */
+export enum Payee {
+  /**
+   * Not given: the provider (what the claim records).
+   *
+   * @generated from enum value: PAYEE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The submitting provider member.
+   *
+   * @generated from enum value: PAYEE_PROVIDER = 1;
+   */
+  PROVIDER = 1,
+
+  /**
+   * The patient (the subscriber of the coverage), who paid the provider.
+   *
+   * @generated from enum value: PAYEE_SUBSCRIBER = 2;
+   */
+  SUBSCRIBER = 2,
+}
+
+/**
+ * Describes the enum medledger.v1.Payee.
+ */
+export const PayeeSchema: GenEnum<Payee> = /*@__PURE__*/
+  enumDesc(file_medledger_v1_claims, 0);
+
+/**
+ * The code system of a procedure (FHIR Claim.procedure.procedureCodeableConcept.coding.system).
+ *
+ * @generated from enum medledger.v1.ProcedureSystem
+ */
+export enum ProcedureSystem {
+  /**
+   * @generated from enum value: PROCEDURE_SYSTEM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * ICD-10-PCS (http://www.cms.gov/Medicare/Coding/ICD10): 7 characters of 0-9 and A-Z
+   * without I and O, upper case.
+   *
+   * @generated from enum value: PROCEDURE_SYSTEM_ICD10_PCS = 1;
+   */
+  ICD10_PCS = 1,
+
+  /**
+   * SNOMED CT (http://snomed.info/sct): a concept id, 6-18 digits, not starting with 0.
+   *
+   * @generated from enum value: PROCEDURE_SYSTEM_SNOMED_CT = 2;
+   */
+  SNOMED_CT = 2,
+
+  /**
+   * CPT (http://www.ama-assn.org/go/cpt): 5 characters, 4 digits then a digit, F or T
+   * (99213, 3074F, 0042T).
+   *
+   * @generated from enum value: PROCEDURE_SYSTEM_CPT = 3;
+   */
+  CPT = 3,
+}
+
+/**
+ * Describes the enum medledger.v1.ProcedureSystem.
+ */
+export const ProcedureSystemSchema: GenEnum<ProcedureSystem> = /*@__PURE__*/
+  enumDesc(file_medledger_v1_claims, 1);
 
 /**
  * @generated from enum medledger.v1.ClaimStatus
@@ -731,5 +909,5 @@ export enum ClaimStatus {
  * Describes the enum medledger.v1.ClaimStatus.
  */
 export const ClaimStatusSchema: GenEnum<ClaimStatus> = /*@__PURE__*/
-  enumDesc(file_medledger_v1_claims, 0);
+  enumDesc(file_medledger_v1_claims, 2);
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file medledger/v1/state.proto.
  */
 export const file_medledger_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChhtZWRsZWRnZXIvdjEvc3RhdGUucHJvdG8SDG1lZGxlZGdlci52MSJdCgZNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMIpcBCghLZXlPd25lchITCgltZW1iZXJfaWQYASABKAlIABIUCgpwYXRpZW50X2lkGAIgASgJSAASGgoQcHJhY3RpdGlvbmVyX2RpZBgDIAEoCUgAEhwKEnJldGlyZWRfbWVtYmVyX2tleRgEIAEoCUgAEh0KE3JldGlyZWRfcGF0aWVudF9rZXkYBSABKAlIAEIHCgVvd25lciJSCgdQYXRpZW50EgoKAmlkGAEgASgJEgsKA2tleRgCIAEoDBIZChFyZWdpc3RlcmVkX2hlaWdodBgDIAEoBBITCgtlbnJvbGxlZF9ieRgEIAEoCSKzAgoHQ29uc2VudBIKCgJpZBgBIAEoCRISCgpwYXRpZW50X2lkGAIgASgJEg8KB2dyYW50ZWUYAyABKAkSFAoMZGF0YV9jbGFzc2VzGAQgAygJEicKCHB1cnBvc2VzGAUgAygOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USEgoKbm90X2JlZm9yZRgGIAEoBBIRCglub3RfYWZ0ZXIYByABKAQSFgoOZ3JhbnRlZF9oZWlnaHQYCCABKAQSFgoOcmV2b2tlZF9oZWlnaHQYCSABKAQSJQoHYWN0aW9ucxgKIAMoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SFAoMZGVueV9jbGFzc2VzGAsgAygJEhIKCnJlY29yZF9pZHMYDCADKAkSEAoIc3R1ZHlfaWQYDSABKAkitwMKC0FjY2Vzc0V2ZW50EhIKCnBhdGllbnRfaWQYASABKAkSDQoFaW5kZXgYAiABKAQSDQoFYWN0b3IYAyABKAkSEQoJcmVjb3JkX2lkGAQgASgJEhIKCmRhdGFfY2xhc3MYBSABKAkSJgoHcHVycG9zZRgGIAEoDjIVLm1lZGxlZGdlci52MS5QdXJwb3NlEhIKCmNvbnNlbnRfaWQYByABKAkSDgoGaGVpZ2h0GAggASgEEgwKBHRpbWUYCSABKAQSJAoGYWN0aW9uGAogASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbhIUCgxwcmFjdGl0aW9uZXIYCyABKAkSEwoLYnJlYWtfZ2xhc3MYDCABKAgSKgoGcmV2aWV3GA4gASgOMhoubWVkbGVkZ2VyLnYxLlJldmlld1N0YXR1cxIQCghyZXZpZXdlchgPIAEoCRIfChdicmVha19nbGFzc19yZWFzb25faGFzaBgRIAEoDBIYChByZXZpZXdfbm90ZV9oYXNoGBIgASgMSgQIDRAOSgQIEBARUhJicmVha19nbGFzc19yZWFzb25SC3Jldmlld19ub3RlIroCCg5SZWZ1c2VkQXR0ZW1wdBISCgpwYXRpZW50X2lkGAEgASgJEg0KBWluZGV4GAIgASgEEg0KBWFjdG9yGAMgASgJEhQKDHByYWN0aXRpb25lchgEIAEoCRIRCglyZWNvcmRfaWQYBSABKAkSEgoKZGF0YV9jbGFzcxgGIAEoCRImCgdwdXJwb3NlGAcgASgOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USJAoGYWN0aW9uGAggASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbhIMCgRjb2RlGAkgASgNEisKBnJlYXNvbhgKIAEoDjIbLm1lZGxlZGdlci52MS5SZWZ1c2FsUmVhc29uEhIKCmNvbnNlbnRfaWQYCyABKAkSDgoGaGVpZ2h0GAwgASgEEgwKBHRpbWUYDSABKAQiYAoJVmFsaWRhdG9yEg8KB2FkZHJlc3MYASABKAwSEQoJbWVtYmVyX2lkGAIgASgJEg8KB2Jsc19rZXkYAyABKAwSDQoFcG93ZXIYBCABKAQSDwoHcHViX2tleRgFIAEoDCJvCgtDZXJ0aWZpY2F0ZRIQCghjaGFpbl9pZBgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEAoIYXBwX2hhc2gYAyABKAwSDwoHc2lnbmVycxgEIAEoDBIbChNhZ2dyZWdhdGVfc2lnbmF0dXJlGAUgASgMIjsKDFZhbGlkYXRvclNldBIrCgp2YWxpZGF0b3JzGAEgAygLMhcubWVkbGVkZ2VyLnYxLlZhbGlkYXRvciJVCgtVcGdyYWRlUGxhbhIMCgRuYW1lGAEgASgJEg4KBmhlaWdodBgCIAEoBBITCgthcHBfdmVyc2lvbhgDIAEoBBITCgtwcm9wb3NhbF9pZBgEIAEoBCItCgdDdXN0b2R5Eg8KB2hvbGRlcnMYASABKA0SEQoJdGhyZXNob2xkGAIgASgNIkgKDVBhdGllbnRCb3hLZXkSEgoKcGF0aWVudF9pZBgBIAEoCRIPCgdib3hfa2V5GAIgASgMEhIKCnNldF9oZWlnaHQYAyABKAQqhAEKDFJldmlld1N0YXR1cxIdChlSRVZJRVdfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVUkVWSUVXX1NUQVRVU19QRU5ESU5HEAESGwoXUkVWSUVXX1NUQVRVU19KVVNUSUZJRUQQAhIdChlSRVZJRVdfU1RBVFVTX1VOSlVTVElGSUVEEAMq4AEKDVJlZnVzYWxSZWFzb24SHgoaUkVGVVNBTF9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlSRUZVU0FMX1JFQVNPTl9OT19DT05TRU5UEAESIgoeUkVGVVNBTF9SRUFTT05fQ09OU0VOVF9SRVZPS0VEEAISIgoeUkVGVVNBTF9SRUFTT05fQ09OU0VOVF9FWFBJUkVEEAMSKAokUkVGVVNBTF9SRUFTT05fQ09OU0VOVF9OT1RfWUVUX1ZBTElEEAQSHgoaUkVGVVNBTF9SRUFTT05fTk9UX0NPVkVSRUQQBWIGcHJvdG8z", [file_medledger_v1_common]);
+  fileDesc("ChhtZWRsZWRnZXIvdjEvc3RhdGUucHJvdG8SDG1lZGxlZGdlci52MSJdCgZNZW1iZXISCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgRraW5kGAMgASgOMhgubWVkbGVkZ2VyLnYxLk1lbWJlcktpbmQSEQoJYWRtaW5fa2V5GAQgASgMIpcBCghLZXlPd25lchITCgltZW1iZXJfaWQYASABKAlIABIUCgpwYXRpZW50X2lkGAIgASgJSAASGgoQcHJhY3RpdGlvbmVyX2RpZBgDIAEoCUgAEhwKEnJldGlyZWRfbWVtYmVyX2tleRgEIAEoCUgAEh0KE3JldGlyZWRfcGF0aWVudF9rZXkYBSABKAlIAEIHCgVvd25lciJSCgdQYXRpZW50EgoKAmlkGAEgASgJEgsKA2tleRgCIAEoDBIZChFyZWdpc3RlcmVkX2hlaWdodBgDIAEoBBITCgtlbnJvbGxlZF9ieRgEIAEoCSKzAgoHQ29uc2VudBIKCgJpZBgBIAEoCRISCgpwYXRpZW50X2lkGAIgASgJEg8KB2dyYW50ZWUYAyABKAkSFAoMZGF0YV9jbGFzc2VzGAQgAygJEicKCHB1cnBvc2VzGAUgAygOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USEgoKbm90X2JlZm9yZRgGIAEoBBIRCglub3RfYWZ0ZXIYByABKAQSFgoOZ3JhbnRlZF9oZWlnaHQYCCABKAQSFgoOcmV2b2tlZF9oZWlnaHQYCSABKAQSJQoHYWN0aW9ucxgKIAMoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SFAoMZGVueV9jbGFzc2VzGAsgAygJEhIKCnJlY29yZF9pZHMYDCADKAkSEAoIc3R1ZHlfaWQYDSABKAki6QQKC0FjY2Vzc0V2ZW50EhIKCnBhdGllbnRfaWQYASABKAkSDQoFaW5kZXgYAiABKAQSDQoFYWN0b3IYAyABKAkSEQoJcmVjb3JkX2lkGAQgASgJEhIKCmRhdGFfY2xhc3MYBSABKAkSJgoHcHVycG9zZRgGIAEoDjIVLm1lZGxlZGdlci52MS5QdXJwb3NlEhIKCmNvbnNlbnRfaWQYByABKAkSDgoGaGVpZ2h0GAggASgEEgwKBHRpbWUYCSABKAQSJAoGYWN0aW9uGAogASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbhIUCgxwcmFjdGl0aW9uZXIYCyABKAkSEwoLYnJlYWtfZ2xhc3MYDCABKAgSKgoGcmV2aWV3GA4gASgOMhoubWVkbGVkZ2VyLnYxLlJldmlld1N0YXR1cxIQCghyZXZpZXdlchgPIAEoCRIfChdicmVha19nbGFzc19yZWFzb25faGFzaBgRIAEoDBIYChByZXZpZXdfbm90ZV9oYXNoGBIgASgMEhcKD3JlcG9ydGVkX2hlaWdodBgTIAEoBBIxCg1yZXBvcnRfcmVhc29uGBQgASgOMhoubWVkbGVkZ2VyLnYxLlJlcG9ydFJlYXNvbhIxCg1yZXBvcnRfcmV2aWV3GBUgASgOMhoubWVkbGVkZ2VyLnYxLlJldmlld1N0YXR1cxIXCg9yZXBvcnRfcmV2aWV3ZXIYFiABKAkSGAoQcmVwb3J0X25vdGVfaGFzaBgXIAEoDEoECA0QDkoECBAQEVISYnJlYWtfZ2xhc3NfcmVhc29uUgtyZXZpZXdfbm90ZSK6AgoOUmVmdXNlZEF0dGVtcHQSEgoKcGF0aWVudF9pZBgBIAEoCRINCgVpbmRleBgCIAEoBBINCgVhY3RvchgDIAEoCRIUCgxwcmFjdGl0aW9uZXIYBCABKAkSEQoJcmVjb3JkX2lkGAUgASgJEhIKCmRhdGFfY2xhc3MYBiABKAkSJgoHcHVycG9zZRgHIAEoDjIVLm1lZGxlZGdlci52MS5QdXJwb3NlEiQKBmFjdGlvbhgIIAEoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SDAoEY29kZRgJIAEoDRIrCgZyZWFzb24YCiABKA4yGy5tZWRsZWRnZXIudjEuUmVmdXNhbFJlYXNvbhISCgpjb25zZW50X2lkGAsgASgJEg4KBmhlaWdodBgMIAEoBBIMCgR0aW1lGA0gASgEImAKCVZhbGlkYXRvchIPCgdhZGRyZXNzGAEgASgMEhEKCW1lbWJlcl9pZBgCIAEoCRIPCgdibHNfa2V5GAMgASgMEg0KBXBvd2VyGAQgASgEEg8KB3B1Yl9rZXkYBSABKAwibwoLQ2VydGlmaWNhdGUSEAoIY2hhaW5faWQYASABKAkSDgoGaGVpZ2h0GAIgASgEEhAKCGFwcF9oYXNoGAMgASgMEg8KB3NpZ25lcnMYBCABKAwSGwoTYWdncmVnYXRlX3NpZ25hdHVyZRgFIAEoDCI7CgxWYWxpZGF0b3JTZXQSKwoKdmFsaWRhdG9ycxgBIAMoCzIXLm1lZGxlZGdlci52MS5WYWxpZGF0b3IiVQoLVXBncmFkZVBsYW4SDAoEbmFtZRgBIAEoCRIOCgZoZWlnaHQYAiABKAQSEwoLYXBwX3ZlcnNpb24YAyABKAQSEwoLcHJvcG9zYWxfaWQYBCABKAQiLQoHQ3VzdG9keRIPCgdob2xkZXJzGAEgASgNEhEKCXRocmVzaG9sZBgCIAEoDSJICg1QYXRpZW50Qm94S2V5EhIKCnBhdGllbnRfaWQYASABKAkSDwoHYm94X2tleRgCIAEoDBISCgpzZXRfaGVpZ2h0GAMgASgEKqgBCgxSZXBvcnRSZWFzb24SHQoZUkVQT1JUX1JFQVNPTl9VTlNQRUNJRklFRBAAEiAKHFJFUE9SVF9SRUFTT05fVU5LTk9XTl9SRUFERVIQARIdChlSRVBPUlRfUkVBU09OX05PVF9NWV9DQVJFEAISHwobUkVQT1JUX1JFQVNPTl9XUk9OR19QVVJQT1NFEAMSFwoTUkVQT1JUX1JFQVNPTl9PVEhFUhAEKoQBCgxSZXZpZXdTdGF0dXMSHQoZUkVWSUVXX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFVJFVklFV19TVEFUVVNfUEVORElORxABEhsKF1JFVklFV19TVEFUVVNfSlVTVElGSUVEEAISHQoZUkVWSUVXX1NUQVRVU19VTkpVU1RJRklFRBADKuABCg1SZWZ1c2FsUmVhc29uEh4KGlJFRlVTQUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASHQoZUkVGVVNBTF9SRUFTT05fTk9fQ09OU0VOVBABEiIKHlJFRlVTQUxfUkVBU09OX0NPTlNFTlRfUkVWT0tFRBACEiIKHlJFRlVTQUxfUkVBU09OX0NPTlNFTlRfRVhQSVJFRBADEigKJFJFRlVTQUxfUkVBU09OX0NPTlNFTlRfTk9UX1lFVF9WQUxJRBAEEh4KGlJFRlVTQUxfUkVBU09OX05PVF9DT1ZFUkVEEAViBnByb3RvMw", [file_medledger_v1_common]);
 
 /**
  * @generated from message medledger.v1.Member
@@ -309,6 +309,42 @@ export type AccessEvent = Message<"medledger.v1.AccessEvent"> & {
    * @generated from field: bytes review_note_hash = 18;
    */
   reviewNoteHash: Uint8Array;
+
+  /**
+   * A patient's report of this access (ReportAccess), written after the event like the review
+   * above and likewise outside the list digest's chain. 0 while never reported; otherwise the
+   * block that recorded the report.
+   *
+   * @generated from field: uint64 reported_height = 19;
+   */
+  reportedHeight: bigint;
+
+  /**
+   * @generated from field: medledger.v1.ReportReason report_reason = 20;
+   */
+  reportReason: ReportReason;
+
+  /**
+   * PENDING from the report until a privacy officer of another member closes it
+   * (ReviewReport): UNJUSTIFIED when the report was upheld, JUSTIFIED when it was not.
+   *
+   * @generated from field: medledger.v1.ReviewStatus report_review = 21;
+   */
+  reportReview: ReviewStatus;
+
+  /**
+   * DID of the privacy officer who closed the report.
+   *
+   * @generated from field: string report_reviewer = 22;
+   */
+  reportReviewer: string;
+
+  /**
+   * SHA-256 of that officer's note (kept off chain by their member), or empty.
+   *
+   * @generated from field: bytes report_note_hash = 23;
+   */
+  reportNoteHash: Uint8Array;
 };
 
 /**
@@ -635,6 +671,50 @@ export const PatientBoxKeySchema: GenMessage<PatientBoxKey> = /*@__PURE__*/
   messageDesc(file_medledger_v1_state, 11);
 
 /**
+ * Why a patient reports an access (ReportAccess.reason, AccessEvent.report_reason).
+ *
+ * @generated from enum medledger.v1.ReportReason
+ */
+export enum ReportReason {
+  /**
+   * @generated from enum value: REPORT_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * "I don't know who this is."
+   *
+   * @generated from enum value: REPORT_REASON_UNKNOWN_READER = 1;
+   */
+  UNKNOWN_READER = 1,
+
+  /**
+   * "They are not involved in my care."
+   *
+   * @generated from enum value: REPORT_REASON_NOT_MY_CARE = 2;
+   */
+  NOT_MY_CARE = 2,
+
+  /**
+   * "It was not for the reason given."
+   *
+   * @generated from enum value: REPORT_REASON_WRONG_PURPOSE = 3;
+   */
+  WRONG_PURPOSE = 3,
+
+  /**
+   * @generated from enum value: REPORT_REASON_OTHER = 4;
+   */
+  OTHER = 4,
+}
+
+/**
+ * Describes the enum medledger.v1.ReportReason.
+ */
+export const ReportReasonSchema: GenEnum<ReportReason> = /*@__PURE__*/
+  enumDesc(file_medledger_v1_state, 0);
+
+/**
  * @generated from enum medledger.v1.ReviewStatus
  */
 export enum ReviewStatus {
@@ -663,7 +743,7 @@ export enum ReviewStatus {
  * Describes the enum medledger.v1.ReviewStatus.
  */
 export const ReviewStatusSchema: GenEnum<ReviewStatus> = /*@__PURE__*/
-  enumDesc(file_medledger_v1_state, 0);
+  enumDesc(file_medledger_v1_state, 1);
 
 /**
  * Why no consent permitted a refused access (RefusedAttempt.reason).
@@ -716,5 +796,5 @@ export enum RefusalReason {
  * Describes the enum medledger.v1.RefusalReason.
  */
 export const RefusalReasonSchema: GenEnum<RefusalReason> = /*@__PURE__*/
-  enumDesc(file_medledger_v1_state, 1);
+  enumDesc(file_medledger_v1_state, 2);
 

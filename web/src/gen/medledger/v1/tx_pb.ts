@@ -26,13 +26,15 @@ import type { SetGateway } from "./gateway_pb.ts";
 import { file_medledger_v1_gateway } from "./gateway_pb.ts";
 import type { RegisterSmartClient, RevokeSmartClient } from "./smart_pb.ts";
 import { file_medledger_v1_smart } from "./smart_pb.ts";
+import type { ReportReason } from "./state_pb.ts";
+import { file_medledger_v1_state } from "./state_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file medledger/v1/tx.proto.
  */
 export const file_medledger_v1_tx: GenFile = /*@__PURE__*/
-  fileDesc("ChVtZWRsZWRnZXIvdjEvdHgucHJvdG8SDG1lZGxlZGdlci52MSI5CgJUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIi8KCVVub3JkZXJlZBINCgVub25jZRgBIAEoDBITCgt2YWxpZF91bnRpbBgCIAEoBCLfDAoGVHhCb2R5EhAKCGNoYWluX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEioKCXVub3JkZXJlZBgDIAEoCzIXLm1lZGxlZGdlci52MS5Vbm9yZGVyZWQSOQoQcmVnaXN0ZXJfcGF0aWVudBgKIAEoCzIdLm1lZGxlZGdlci52MS5SZWdpc3RlclBhdGllbnRIABIzCg1ncmFudF9jb25zZW50GAsgASgLMhoubWVkbGVkZ2VyLnYxLkdyYW50Q29uc2VudEgAEjUKDnJldm9rZV9jb25zZW50GAwgASgLMhsubWVkbGVkZ2VyLnYxLlJldm9rZUNvbnNlbnRIABItCgpsb2dfYWNjZXNzGA0gASgLMhcubWVkbGVkZ2VyLnYxLkxvZ0FjY2Vzc0gAEjYKD2xvZ19icmVha19nbGFzcxgOIAEoCzIbLm1lZGxlZGdlci52MS5Mb2dCcmVha0dsYXNzSAASPAoScmV2aWV3X2JyZWFrX2dsYXNzGA8gASgLMh4ubWVkbGVkZ2VyLnYxLlJldmlld0JyZWFrR2xhc3NIABI3Cg9zdWJtaXRfcHJvcG9zYWwYFCABKAsyHC5tZWRsZWRnZXIudjEuU3VibWl0UHJvcG9zYWxIABIzCg12b3RlX3Byb3Bvc2FsGBUgASgLMhoubWVkbGVkZ2VyLnYxLlZvdGVQcm9wb3NhbEgAEkMKFXJlZ2lzdGVyX3ByYWN0aXRpb25lchgeIAEoCzIiLm1lZGxlZGdlci52MS5SZWdpc3RlclByYWN0aXRpb25lckgAEkYKF3NldF9wcmFjdGl0aW9uZXJfc3RhdHVzGB8gASgLMiMubWVkbGVkZ2VyLnYxLlNldFByYWN0aXRpb25lclN0YXR1c0gAEjMKDXNldF9ndWFyZGlhbnMYKCABKAsyGi5tZWRsZWRnZXIudjEuU2V0R3VhcmRpYW5zSAASPAoScm90YXRlX3BhdGllbnRfa2V5GCkgASgLMh4ubWVkbGVkZ2VyLnYxLlJvdGF0ZVBhdGllbnRLZXlIABI+ChNyZWNvdmVyX3BhdGllbnRfa2V5GCogASgLMh8ubWVkbGVkZ2VyLnYxLlJlY292ZXJQYXRpZW50S2V5SAASRwoYcmVnaXN0ZXJfcGF0aWVudF9ib3hfa2V5GCsgASgLMiMubWVkbGVkZ2VyLnYxLlJlZ2lzdGVyUGF0aWVudEJveEtleUgAEjMKDWFuY2hvcl9yZWNvcmQYMiABKAsyGi5tZWRsZWRnZXIudjEuQW5jaG9yUmVjb3JkSAASMQoMZXJhc2VfcmVjb3JkGDMgASgLMhkubWVkbGVkZ2VyLnYxLkVyYXNlUmVjb3JkSAASNwoPY29uZmlybV9lcmFzdXJlGDQgASgLMhwubWVkbGVkZ2VyLnYxLkNvbmZpcm1FcmFzdXJlSAASNQoOcHVibGlzaF9wb2xpY3kYPCABKAsyGy5tZWRsZWRnZXIudjEuUHVibGlzaFBvbGljeUgAEjEKDHN1Ym1pdF9jbGFpbRg9IAEoCzIZLm1lZGxlZGdlci52MS5TdWJtaXRDbGFpbUgAEjEKDGRlY2lkZV9jbGFpbRg+IAEoCzIZLm1lZGxlZGdlci52MS5EZWNpZGVDbGFpbUgAEisKCXBheV9jbGFpbRg/IAEoCzIWLm1lZGxlZGdlci52MS5QYXlDbGFpbUgAEjEKDGFwcGVhbF9jbGFpbRhAIAEoCzIZLm1lZGxlZGdlci52MS5BcHBlYWxDbGFpbUgAEjUKDmVucm9sX2NvdmVyYWdlGEEgASgLMhsubWVkbGVkZ2VyLnYxLkVucm9sQ292ZXJhZ2VIABIxCgxlbmRfY292ZXJhZ2UYQiABKAsyGS5tZWRsZWRnZXIudjEuRW5kQ292ZXJhZ2VIABIvCgtzZXRfZ2F0ZXdheRhGIAEoCzIYLm1lZGxlZGdlci52MS5TZXRHYXRld2F5SAASQgoVcmVnaXN0ZXJfc21hcnRfY2xpZW50GEcgASgLMiEubWVkbGVkZ2VyLnYxLlJlZ2lzdGVyU21hcnRDbGllbnRIABI+ChNyZXZva2Vfc21hcnRfY2xpZW50GEggASgLMh8ubWVkbGVkZ2VyLnYxLlJldm9rZVNtYXJ0Q2xpZW50SABCBQoDbXNnIjkKD1JlZ2lzdGVyUGF0aWVudBITCgtwYXRpZW50X2tleRgBIAEoDBIRCglrZXlfcHJvb2YYAiABKAwiPAoVUmVnaXN0ZXJQYXRpZW50Qm94S2V5EhIKCnBhdGllbnRfaWQYASABKAkSDwoHYm94X2tleRgCIAEoDCLoAQoMR3JhbnRDb25zZW50Eg8KB2dyYW50ZWUYASABKAkSFAoMZGF0YV9jbGFzc2VzGAIgAygJEicKCHB1cnBvc2VzGAMgAygOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USEgoKbm90X2JlZm9yZRgEIAEoBBIRCglub3RfYWZ0ZXIYBSABKAQSJQoHYWN0aW9ucxgGIAMoDjIULm1lZGxlZGdlci52MS5BY3Rpb24SFAoMZGVueV9jbGFzc2VzGAcgAygJEhIKCnJlY29yZF9pZHMYCCADKAkSEAoIc3R1ZHlfaWQYCSABKAkiIwoNUmV2b2tlQ29uc2VudBISCgpjb25zZW50X2lkGAEgASgJIpQBCglMb2dBY2Nlc3MSEgoKcGF0aWVudF9pZBgBIAEoCRIRCglyZWNvcmRfaWQYAiABKAkSEgoKZGF0YV9jbGFzcxgDIAEoCRImCgdwdXJwb3NlGAQgASgOMhUubWVkbGVkZ2VyLnYxLlB1cnBvc2USJAoGYWN0aW9uGAUgASgOMhQubWVkbGVkZ2VyLnYxLkFjdGlvbiJtCg1Mb2dCcmVha0dsYXNzEhIKCnBhdGllbnRfaWQYASABKAkSEQoJcmVjb3JkX2lkGAIgASgJEhIKCmRhdGFfY2xhc3MYAyABKAkSEwoLcmVhc29uX2hhc2gYBSABKAxKBAgEEAVSBnJlYXNvbiJtChBSZXZpZXdCcmVha0dsYXNzEhIKCnBhdGllbnRfaWQYASABKAkSEwoLZXZlbnRfaW5kZXgYAiABKAQSEQoJanVzdGlmaWVkGAMgASgIEhEKCW5vdGVfaGFzaBgFIAEoDEoECAQQBVIEbm90ZWIGcHJvdG8z", [file_medledger_v1_common, file_medledger_v1_identity, file_medledger_v1_governance, file_medledger_v1_records, file_medledger_v1_claims, file_medledger_v1_gateway, file_medledger_v1_smart]);
+  fileDesc("ChVtZWRsZWRnZXIvdjEvdHgucHJvdG8SDG1lZGxlZGdlci52MSI5CgJUeBIMCgRib2R5GAEgASgMEhIKCnB1YmxpY19rZXkYAiABKAwSEQoJc2lnbmF0dXJlGAMgASgMIi8KCVVub3JkZXJlZBINCgVub25jZRgBIAEoDBITCgt2YWxpZF91bnRpbBgCIAEoBCLJDQoGVHhCb2R5EhAKCGNoYWluX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEioKCXVub3JkZXJlZBgDIAEoCzIXLm1lZGxlZGdlci52MS5Vbm9yZGVyZWQSOQoQcmVnaXN0ZXJfcGF0aWVudBgKIAEoCzIdLm1lZGxlZGdlci52MS5SZWdpc3RlclBhdGllbnRIABIzCg1ncmFudF9jb25zZW50GAsgASgLMhoubWVkbGVkZ2VyLnYxLkdyYW50Q29uc2VudEgAEjUKDnJldm9rZV9jb25zZW50GAwgASgLMhsubWVkbGVkZ2VyLnYxLlJldm9rZUNvbnNlbnRIABItCgpsb2dfYWNjZXNzGA0gASgLMhcubWVkbGVkZ2VyLnYxLkxvZ0FjY2Vzc0gAEjYKD2xvZ19icmVha19nbGFzcxgOIAEoCzIbLm1lZGxlZGdlci52MS5Mb2dCcmVha0dsYXNzSAASPAoScmV2aWV3X2JyZWFrX2dsYXNzGA8gASgLMh4ubWVkbGVkZ2VyLnYxLlJldmlld0JyZWFrR2xhc3NIABIzCg1yZXBvcnRfYWNjZXNzGBAgASgLMhoubWVkbGVkZ2VyLnYxLlJlcG9ydEFjY2Vzc0gAEjMKDXJldmlld19yZXBvcnQYESABKAsyGi5tZWRsZWRnZXIudjEuUmV2aWV3UmVwb3J0SAASNwoPc3VibWl0X3Byb3Bvc2FsGBQgASgLMhwubWVkbGVkZ2VyLnYxLlN1Ym1pdFByb3Bvc2FsSAASMwoNdm90ZV9wcm9wb3NhbBgVIAEoCzIaLm1lZGxlZGdlci52MS5Wb3RlUHJvcG9zYWxIABJDChVyZWdpc3Rlcl9wcmFjdGl0aW9uZXIYHiABKAsyIi5tZWRsZWRnZXIudjEuUmVnaXN0ZXJQcmFjdGl0aW9uZXJIABJGChdzZXRfcHJhY3RpdGlvbmVyX3N0YXR1cxgfIAEoCzIjLm1lZGxlZGdlci52MS5TZXRQcmFjdGl0aW9uZXJTdGF0dXNIABIzCg1zZXRfZ3VhcmRpYW5zGCggASgLMhoubWVkbGVkZ2VyLnYxLlNldEd1YXJkaWFuc0gAEjwKEnJvdGF0ZV9wYXRpZW50X2tleRgpIAEoCzIeLm1lZGxlZGdlci52MS5Sb3RhdGVQYXRpZW50S2V5SAASPgoTcmVjb3Zlcl9wYXRpZW50X2tleRgqIAEoCzIfLm1lZGxlZGdlci52MS5SZWNvdmVyUGF0aWVudEtleUgAEkcKGHJlZ2lzdGVyX3BhdGllbnRfYm94X2tleRgrIAEoCzIjLm1lZGxlZGdlci52MS5SZWdpc3RlclBhdGllbnRCb3hLZXlIABIzCg1hbmNob3JfcmVjb3JkGDIgASgLMhoubWVkbGVkZ2VyLnYxLkFuY2hvclJlY29yZEgAEjEKDGVyYXNlX3JlY29yZBgzIAEoCzIZLm1lZGxlZGdlci52MS5FcmFzZVJlY29yZEgAEjcKD2NvbmZpcm1fZXJhc3VyZRg0IAEoCzIcLm1lZGxlZGdlci52MS5Db25maXJtRXJhc3VyZUgAEjUKDnB1Ymxpc2hfcG9saWN5GDwgASgLMhsubWVkbGVkZ2VyLnYxLlB1Ymxpc2hQb2xpY3lIABIxCgxzdWJtaXRfY2xhaW0YPSABKAsyGS5tZWRsZWRnZXIudjEuU3VibWl0Q2xhaW1IABIxCgxkZWNpZGVfY2xhaW0YPiABKAsyGS5tZWRsZWRnZXIudjEuRGVjaWRlQ2xhaW1IABIrCglwYXlfY2xhaW0YPyABKAsyFi5tZWRsZWRnZXIudjEuUGF5Q2xhaW1IABIxCgxhcHBlYWxfY2xhaW0YQCABKAsyGS5tZWRsZWRnZXIudjEuQXBwZWFsQ2xhaW1IABI1Cg5lbnJvbF9jb3ZlcmFnZRhBIAEoCzIbLm1lZGxlZGdlci52MS5FbnJvbENvdmVyYWdlSAASMQoMZW5kX2NvdmVyYWdlGEIgASgLMhkubWVkbGVkZ2VyLnYxLkVuZENvdmVyYWdlSAASLwoLc2V0X2dhdGV3YXkYRiABKAsyGC5tZWRsZWRnZXIudjEuU2V0R2F0ZXdheUgAEkIKFXJlZ2lzdGVyX3NtYXJ0X2NsaWVudBhHIAEoCzIhLm1lZGxlZGdlci52MS5SZWdpc3RlclNtYXJ0Q2xpZW50SAASPgoTcmV2b2tlX3NtYXJ0X2NsaWVudBhIIAEoCzIfLm1lZGxlZGdlci52MS5SZXZva2VTbWFydENsaWVudEgAQgUKA21zZyI5Cg9SZWdpc3RlclBhdGllbnQSEwoLcGF0aWVudF9rZXkYASABKAwSEQoJa2V5X3Byb29mGAIgASgMIjwKFVJlZ2lzdGVyUGF0aWVudEJveEtleRISCgpwYXRpZW50X2lkGAEgASgJEg8KB2JveF9rZXkYAiABKAwi6AEKDEdyYW50Q29uc2VudBIPCgdncmFudGVlGAEgASgJEhQKDGRhdGFfY2xhc3NlcxgCIAMoCRInCghwdXJwb3NlcxgDIAMoDjIVLm1lZGxlZGdlci52MS5QdXJwb3NlEhIKCm5vdF9iZWZvcmUYBCABKAQSEQoJbm90X2FmdGVyGAUgASgEEiUKB2FjdGlvbnMYBiADKA4yFC5tZWRsZWRnZXIudjEuQWN0aW9uEhQKDGRlbnlfY2xhc3NlcxgHIAMoCRISCgpyZWNvcmRfaWRzGAggAygJEhAKCHN0dWR5X2lkGAkgASgJIiMKDVJldm9rZUNvbnNlbnQSEgoKY29uc2VudF9pZBgBIAEoCSKUAQoJTG9nQWNjZXNzEhIKCnBhdGllbnRfaWQYASABKAkSEQoJcmVjb3JkX2lkGAIgASgJEhIKCmRhdGFfY2xhc3MYAyABKAkSJgoHcHVycG9zZRgEIAEoDjIVLm1lZGxlZGdlci52MS5QdXJwb3NlEiQKBmFjdGlvbhgFIAEoDjIULm1lZGxlZGdlci52MS5BY3Rpb24ibQoNTG9nQnJlYWtHbGFzcxISCgpwYXRpZW50X2lkGAEgASgJEhEKCXJlY29yZF9pZBgCIAEoCRISCgpkYXRhX2NsYXNzGAMgASgJEhMKC3JlYXNvbl9oYXNoGAUgASgMSgQIBBAFUgZyZWFzb24ibQoQUmV2aWV3QnJlYWtHbGFzcxISCgpwYXRpZW50X2lkGAEgASgJEhMKC2V2ZW50X2luZGV4GAIgASgEEhEKCWp1c3RpZmllZBgDIAEoCBIRCglub3RlX2hhc2gYBSABKAxKBAgEEAVSBG5vdGUiYwoMUmVwb3J0QWNjZXNzEhIKCnBhdGllbnRfaWQYASABKAkSEwoLZXZlbnRfaW5kZXgYAiABKAQSKgoGcmVhc29uGAMgASgOMhoubWVkbGVkZ2VyLnYxLlJlcG9ydFJlYXNvbiJaCgxSZXZpZXdSZXBvcnQSEgoKcGF0aWVudF9pZBgBIAEoCRITCgtldmVudF9pbmRleBgCIAEoBBIOCgZ1cGhlbGQYAyABKAgSEQoJbm90ZV9oYXNoGAQgASgMYgZwcm90bzM", [file_medledger_v1_common, file_medledger_v1_identity, file_medledger_v1_governance, file_medledger_v1_records, file_medledger_v1_claims, file_medledger_v1_gateway, file_medledger_v1_smart, file_medledger_v1_state]);
 
 /**
  * @generated from message medledger.v1.Tx
@@ -165,6 +167,18 @@ export type TxBody = Message<"medledger.v1.TxBody"> & {
      */
     value: ReviewBreakGlass;
     case: "reviewBreakGlass";
+  } | {
+    /**
+     * @generated from field: medledger.v1.ReportAccess report_access = 16;
+     */
+    value: ReportAccess;
+    case: "reportAccess";
+  } | {
+    /**
+     * @generated from field: medledger.v1.ReviewReport review_report = 17;
+     */
+    value: ReviewReport;
+    case: "reviewReport";
   } | {
     /**
      * @generated from field: medledger.v1.SubmitProposal submit_proposal = 20;
@@ -569,4 +583,80 @@ export type ReviewBreakGlass = Message<"medledger.v1.ReviewBreakGlass"> & {
  */
 export const ReviewBreakGlassSchema: GenMessage<ReviewBreakGlass> = /*@__PURE__*/
   messageDesc(file_medledger_v1_tx, 9);
+
+/**
+ * A patient disputes an access in their history ("report this access"): the event at
+ * `access/{patient_id}/{event_index}` is marked reported (AccessEvent fields 19-23) and opened
+ * for review by a privacy officer of another member than the one that accessed. Signed by the
+ * patient's current key for their own id (as GrantConsent). Not the patient's own reads
+ * (OWN_ACCESS_NOT_REPORTABLE, 150); one report per event (ALREADY_REPORTED, 151); at most
+ * MAX_REPORTS_PER_PATIENT_PER_BLOCK (4) per patient and MAX_REPORTS_PER_BLOCK (64) per block
+ * (TOO_MANY_REPORTS, 153). No free text: only a reason from a fixed list.
+ *
+ * @generated from message medledger.v1.ReportAccess
+ */
+export type ReportAccess = Message<"medledger.v1.ReportAccess"> & {
+  /**
+   * @generated from field: string patient_id = 1;
+   */
+  patientId: string;
+
+  /**
+   * @generated from field: uint64 event_index = 2;
+   */
+  eventIndex: bigint;
+
+  /**
+   * Must be set (REPORT_REASON_UNSPECIFIED is refused with INVALID_FIELD, 12).
+   *
+   * @generated from field: medledger.v1.ReportReason reason = 3;
+   */
+  reason: ReportReason;
+};
+
+/**
+ * Describes the message medledger.v1.ReportAccess.
+ * Use `create(ReportAccessSchema)` to create a new message.
+ */
+export const ReportAccessSchema: GenMessage<ReportAccess> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_tx, 10);
+
+/**
+ * A privacy officer of a member other than the event's actor closes a patient's report:
+ * `upheld` (the access was not justified: report_review UNJUSTIFIED) or not (JUSTIFIED).
+ * Refused without an open report (NO_OPEN_REPORT, 154).
+ *
+ * @generated from message medledger.v1.ReviewReport
+ */
+export type ReviewReport = Message<"medledger.v1.ReviewReport"> & {
+  /**
+   * @generated from field: string patient_id = 1;
+   */
+  patientId: string;
+
+  /**
+   * @generated from field: uint64 event_index = 2;
+   */
+  eventIndex: bigint;
+
+  /**
+   * @generated from field: bool upheld = 3;
+   */
+  upheld: boolean;
+
+  /**
+   * SHA-256 of the reviewer's note (32 bytes) or nothing; the note stays with the reviewer's
+   * member.
+   *
+   * @generated from field: bytes note_hash = 4;
+   */
+  noteHash: Uint8Array;
+};
+
+/**
+ * Describes the message medledger.v1.ReviewReport.
+ * Use `create(ReviewReportSchema)` to create a new message.
+ */
+export const ReviewReportSchema: GenMessage<ReviewReport> = /*@__PURE__*/
+  messageDesc(file_medledger_v1_tx, 11);
 
