@@ -23,32 +23,7 @@ use medledger_tx::pb::PractitionerRole;
 use crate::pages::{assert_accessible, browser, eval, open_patient, screenshot, wait_for};
 use medledger_gateway::client::GatewayClient;
 
-use crate::support::{medledger_bin, TestNet};
-
-/// `medledger --home HOME tx --node NODE0 --from KEY ARGS…`, as a person types it; must commit.
-fn tx(net: &TestNet, from: &str, args: &[&str]) {
-    let node = net.net.spec.nodes[0].rpc_url();
-    let out = std::process::Command::new(medledger_bin())
-        .args([
-            "--home",
-            net.home().to_str().unwrap(),
-            "tx",
-            "--node",
-            &node,
-        ])
-        .args(["--from", from])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tx --from {from} {}: {:?}\n{}\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::support::TestNet;
 
 /// A signed request (RFC 9421) by `key` to `gateway`: its status and body.
 async fn signed(
@@ -121,8 +96,7 @@ async fn a_break_glass_read_is_a_verified_banner_naming_the_physician_then_its_r
     .unwrap();
 
     // The physician breaks the glass through the CLI.
-    tx(
-        &net,
+    net.tx_ok(
         "doctor",
         &[
             "access",
@@ -209,8 +183,7 @@ async fn a_break_glass_read_is_a_verified_banner_naming_the_physician_then_its_r
     .unwrap();
 
     // A privacy officer of another member (lab-b) reviews it.
-    tx(
-        &net,
+    net.tx_ok(
         "officer",
         &[
             "access",

@@ -32,7 +32,7 @@ use crate::pages::{
 };
 use crate::subscriptions::verified_notification;
 use crate::support::hooks::{next_hook, receiver};
-use crate::support::{self, medledger_bin, TestNet};
+use crate::support::{self, TestNet};
 
 /// Wraps the real `Notification` constructor: each call is recorded in `window.__notified`
 /// (title, body, tag) and then made for real.
@@ -54,35 +54,9 @@ const RECORD_NOTIFICATIONS: &str = r#"(() => {
 /// How many notifications the page made.
 const COUNT: &str = "String((window.__notified || []).length)";
 
-/// `medledger --home HOME tx --node NODE0 --from KEY ARGS…`, as a person types it; must commit.
-fn tx(net: &TestNet, from: &str, args: &[&str]) {
-    let node = net.net.spec.nodes[0].rpc_url();
-    let out = std::process::Command::new(medledger_bin())
-        .args([
-            "--home",
-            net.home().to_str().unwrap(),
-            "tx",
-            "--node",
-            &node,
-        ])
-        .args(["--from", from])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tx --from {from} {}: {:?}\n{}\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A read of the patient's lab result `obs-nt` by `from`, logged through the CLI.
 fn read_lab_result(net: &TestNet, from: &str, patient: &str) {
-    tx(
-        net,
+    net.tx_ok(
         from,
         &[
             "access",
@@ -228,8 +202,7 @@ async fn new_verified_accesses_notify_in_the_browser_and_at_an_address_until_sto
     .unwrap();
 
     // The physician breaks the glass: the notification says emergency.
-    tx(
-        &net,
+    net.tx_ok(
         "doctor",
         &[
             "access",

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::pages::{assert_accessible, browser, eval, open_patient, screenshot, wait_for};
-use crate::support::{medledger_bin, TestNet};
+use crate::support::TestNet;
 
 /// The newest refused attempt shown: `index|verified|text`.
 const ROW: &str = "(() => { const t = document.querySelector('#refused'); const tr = t && !t.hidden && t.querySelector('tr.refused-row'); return tr ? [tr.dataset.index, tr.dataset.verified, tr.innerText.replace(/\\s+/g, ' ')].join('|') : '' })()";
@@ -47,26 +47,21 @@ async fn a_refused_read_by_a_member_without_consent_is_shown_to_the_patient_veri
     .unwrap();
 
     // lab-b, without any consent, logs a read through the CLI: refused, exit status 1.
-    let node = net.net.spec.nodes[0].rpc_url();
-    let out = std::process::Command::new(medledger_bin())
-        .args([
-            "--home",
-            net.home().to_str().unwrap(),
-            "tx",
-            "--node",
-            &node,
-        ])
-        .args(["--from", "lab-b", "access", "log", "--patient", &pid])
-        .args([
+    let out = net.tx(
+        "lab-b",
+        &[
+            "access",
+            "log",
+            "--patient",
+            &pid,
             "--record",
             "obs-rf",
             "--class",
             "Observation",
             "--purpose",
             "TREAT",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

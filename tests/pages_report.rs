@@ -18,37 +18,7 @@ use medledger_tx::pb::PractitionerRole;
 use crate::pages::{
     assert_accessible, browser, click, click_and_confirm, eval, open_patient, screenshot, wait_for,
 };
-use crate::support::{medledger_bin, TestNet};
-
-/// `medledger --home HOME tx --node NODE0 --from KEY ARGS…`, as a person types it.
-fn tx(net: &TestNet, from: &str, args: &[&str]) -> std::process::Output {
-    let node = net.net.spec.nodes[0].rpc_url();
-    std::process::Command::new(medledger_bin())
-        .args([
-            "--home",
-            net.home().to_str().unwrap(),
-            "tx",
-            "--node",
-            &node,
-        ])
-        .args(["--from", from])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Like [`tx`]; the tx must commit.
-fn tx_ok(net: &TestNet, from: &str, args: &[&str]) {
-    let out = tx(net, from, args);
-    assert!(
-        out.status.success(),
-        "tx --from {from} {}: {:?}\n{}\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::support::TestNet;
 
 /// The report part of access row 0: `review|text` (`|` when the row has none).
 const ROW_REPORT: &str = "(() => { const s = document.querySelector('tr.access-row[data-index=\"0\"] .report-status'); return s ? s.dataset.reportReview + '|' + s.textContent : '' })()";
@@ -82,8 +52,7 @@ async fn a_patient_reports_an_access_in_the_page_and_sees_the_officers_verdict()
     net.keyring.import("officer", &officer).unwrap();
     net.keyring.import("alice", &alice.key).unwrap();
     // The physician reads under the consent.
-    tx_ok(
-        &net,
+    net.tx_ok(
         "doctor",
         &[
             "access",
@@ -166,8 +135,7 @@ async fn a_patient_reports_an_access_in_the_page_and_sees_the_officers_verdict()
     .unwrap();
 
     // Reporting it again (here through the CLI) is refused with its code.
-    let out = tx(
-        &net,
+    let out = net.tx(
         "alice",
         &["patient", "report", "--event", "0", "--reason", "other"],
     );
@@ -176,8 +144,7 @@ async fn a_patient_reports_an_access_in_the_page_and_sees_the_officers_verdict()
     assert!(said.contains("ALREADY_REPORTED (151)"), "{said}");
 
     // lab-b's privacy officer upholds the report.
-    tx_ok(
-        &net,
+    net.tx_ok(
         "officer",
         &[
             "access",

@@ -46,24 +46,7 @@ fn patient_get(
 
 /// `medledger tx --node NODE0 --from KEY patient box-key`; the tx must commit.
 fn register_box_key(net: &TestNet, key_name: &str) {
-    let node = net.net.spec.nodes[0].rpc_url();
-    let out = std::process::Command::new(crate::support::medledger_bin())
-        .args([
-            "--home",
-            net.home().to_str().unwrap(),
-            "tx",
-            "--node",
-            &node,
-        ])
-        .args(["--from", key_name, "patient", "box-key"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tx patient box-key: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    net.tx_ok(key_name, &["patient", "box-key"]);
 }
 
 /// A share asked of `holder` by `key` for access event `index`: the HTTP status of the refusal.

@@ -67,28 +67,7 @@ fn assertion(key: &Path, client: &str, aud: &str, exp_in: i64, jti: &str) -> Str
 
 /// `medledger tx --from hospital-a smart ARGS` through node 0; the tx must commit.
 fn smart_tx(net: &TestNet, args: &[&str]) {
-    let node = net.net.spec.nodes[0].rpc_url();
-    let mut all = vec![
-        "--home",
-        net.home().to_str().unwrap(),
-        "tx",
-        "--node",
-        &node,
-        "--from",
-        "hospital-a",
-        "smart",
-    ];
-    all.extend_from_slice(args);
-    let out = std::process::Command::new(support::medledger_bin())
-        .args(&all)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "medledger {all:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    net.tx_ok("hospital-a", &[&["smart"], args].concat());
 }
 
 /// `POST /auth/token` with a form: the status and the JSON answer.

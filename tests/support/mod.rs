@@ -161,6 +161,40 @@ impl TestNet {
         out
     }
 
+    /// `medledger --home HOME tx --node NODE0 --from FROM ARGS…`, the CLI as a person types
+    /// it: what it said (printed too).
+    pub fn tx(&self, from: &str, args: &[&str]) -> std::process::Output {
+        let node = self.net.spec.nodes[0].rpc_url();
+        let out = std::process::Command::new(medledger_bin())
+            .arg("--home")
+            .arg(self.home())
+            .args(["tx", "--node", &node, "--from", from])
+            .args(args)
+            .output()
+            .unwrap();
+        eprintln!(
+            "medledger tx --from {from} {}: {:?}\n{}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// [`TestNet::tx`]; the tx must commit.
+    pub fn tx_ok(&self, from: &str, args: &[&str]) {
+        let out = self.tx(from, args);
+        assert!(
+            out.status.success(),
+            "tx --from {from} {}: {:?}\n{}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// RPC client of node `i`.
     pub fn client(&self, i: usize) -> Client {
         self.net.client(i).unwrap()

@@ -182,29 +182,9 @@ pub fn review(
     m: &ReviewBreakGlass,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let Signer::Practitioner(officer) = signer else {
-        return Err(TxError::new(
-            Code::NotAuthorized,
-            "a break-glass review is signed by a privacy officer",
-        )
-        .into());
-    };
-    require_active(st, officer, ctx)?;
-    require_role(
-        officer,
-        &[PractitionerRole::PrivacyOfficer],
-        "reviewing break-glass access",
-    )?;
+    let officer = reviewing_officer(st, signer, ctx, "break-glass access")?;
     let key = keys::access_event(&m.patient_id, m.event_index);
-    let mut event: AccessEvent = st.get_msg(&key)?.ok_or_else(|| {
-        TxError::new(
-            Code::UnknownAccessEvent,
-            format!(
-                "patient {} has no access event {}",
-                m.patient_id, m.event_index
-            ),
-        )
-    })?;
+    let mut event = require_event(st, &key, &m.patient_id, m.event_index)?;
     if !event.break_glass {
         return Err(TxError::new(
             Code::NotBreakGlass,
@@ -212,16 +192,7 @@ pub fn review(
         )
         .into());
     }
-    if event.actor == officer.member_id {
-        return Err(TxError::new(
-            Code::SelfReview,
-            format!(
-                "the access was made by {}; a privacy officer of another member reviews it",
-                event.actor
-            ),
-        )
-        .into());
-    }
+    require_another_member(officer, &event)?;
     if event.review != ReviewStatus::Pending as i32 {
         return Err(TxError::new(
             Code::AlreadyReviewed,
@@ -352,31 +323,10 @@ pub fn review_report(
     m: &ReviewReport,
     ctx: &BlockCtx,
 ) -> Result<Vec<Event>, ApplyError> {
-    let Signer::Practitioner(officer) = signer else {
-        return Err(TxError::new(
-            Code::NotAuthorized,
-            "a report's review is signed by a privacy officer",
-        )
-        .into());
-    };
-    require_active(st, officer, ctx)?;
-    require_role(
-        officer,
-        &[PractitionerRole::PrivacyOfficer],
-        "reviewing a patient's report",
-    )?;
+    let officer = reviewing_officer(st, signer, ctx, "a patient's report")?;
     let key = keys::access_event(&m.patient_id, m.event_index);
     let mut event = require_event(st, &key, &m.patient_id, m.event_index)?;
-    if event.actor == officer.member_id {
-        return Err(TxError::new(
-            Code::SelfReview,
-            format!(
-                "the access was made by {}; a privacy officer of another member reviews it",
-                event.actor
-            ),
-        )
-        .into());
-    }
+    require_another_member(officer, &event)?;
     if event.report_review != ReviewStatus::Pending as i32 {
         let why = if event.reported_height == 0 {
             "was never reported".to_string()
@@ -409,6 +359,45 @@ pub fn review_report(
             ("upheld", m.upheld.to_string()),
         ],
     )])
+}
+
+/// The signer of a review of `what`: an active privacy officer ([`Code::NotAuthorized`]
+/// otherwise, or the practitioner rules' codes).
+fn reviewing_officer<'s>(
+    view: &impl StateRead,
+    signer: &'s Signer,
+    ctx: &BlockCtx,
+    what: &str,
+) -> Result<&'s Practitioner, ApplyError> {
+    let Signer::Practitioner(officer) = signer else {
+        return Err(TxError::new(
+            Code::NotAuthorized,
+            format!("a review of {what} is signed by a privacy officer"),
+        )
+        .into());
+    };
+    require_active(view, officer, ctx)?;
+    require_role(
+        officer,
+        &[PractitionerRole::PrivacyOfficer],
+        &format!("reviewing {what}"),
+    )?;
+    Ok(officer.as_ref())
+}
+
+/// A member never reviews its own accesses ([`Code::SelfReview`]).
+fn require_another_member(officer: &Practitioner, event: &AccessEvent) -> Result<(), ApplyError> {
+    if event.actor == officer.member_id {
+        return Err(TxError::new(
+            Code::SelfReview,
+            format!(
+                "the access was made by {}; a privacy officer of another member reviews it",
+                event.actor
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The access event at `key` ([`Code::UnknownAccessEvent`] when absent).
