@@ -47,13 +47,7 @@ pub(super) async fn certified_history(
     let end = page.offset.saturating_add(page.count).min(n);
     let digest = match mode {
         ProofMode::Entry => None,
-        ProofMode::Digest => Some(
-            st.client
-                .read_with_proof(&keys::access_digest(patient), height)
-                .await
-                .map_err(unavailable)?
-                .0,
-        ),
+        ProofMode::Digest => Some(proven_read(st, &keys::access_digest(patient), height).await?),
     };
     let mut reads = vec![count];
     for i in page.offset..end {
@@ -131,17 +125,7 @@ async fn proven_endpoints(
         events.iter().map(|e| e.actor.as_str()).collect();
     let mut out = Endpoints::new();
     for m in members {
-        let (read, answered) = st
-            .client
-            .read_with_proof(&keys::gateway(m), a.height)
-            .await
-            .map_err(FhirError::unavailable)?;
-        if answered != a.height {
-            return Err(FhirError::unavailable(format!(
-                "the node answered state {answered} for state {}",
-                a.height
-            )));
-        }
+        let read = proven_read(st, &keys::gateway(m), a.height).await?;
         medledger_query::verify(&a.app_hash, &read.key, read.value.as_deref(), &read.proof)
             .map_err(|e| {
                 FhirError::unavailable(format!("member {m}'s gateway does not verify: {e}"))

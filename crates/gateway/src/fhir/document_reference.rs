@@ -57,25 +57,6 @@ struct Located {
     reads: Vec<medledger_query::history::ProvenRead>,
 }
 
-/// Reads `key` with its proof at exactly `height`.
-async fn proven_read(
-    st: &State,
-    key: &[u8],
-    height: u64,
-) -> Result<medledger_query::history::ProvenRead, FhirError> {
-    let (read, answered) = st
-        .client
-        .read_with_proof(key, height)
-        .await
-        .map_err(FhirError::unavailable)?;
-    if answered != height {
-        return Err(FhirError::unavailable(format!(
-            "the node answered state {answered} for state {height}"
-        )));
-    }
-    Ok(read)
-}
-
 /// Checks every read against the attested app hash.
 fn verify_reads(
     a: &Attestation,

@@ -379,6 +379,25 @@ pub(super) fn summary_links(
     vec![("self", url_of(base, &ps))]
 }
 
+/// Reads `key` with its proof at exactly `height`.
+pub(super) async fn proven_read(
+    st: &State,
+    key: &[u8],
+    height: u64,
+) -> Result<medledger_query::history::ProvenRead, FhirError> {
+    let (read, answered) = st
+        .client
+        .read_with_proof(key, height)
+        .await
+        .map_err(FhirError::unavailable)?;
+    if answered != height {
+        return Err(FhirError::unavailable(format!(
+            "the node answered state {answered} for state {height}"
+        )));
+    }
+    Ok(read)
+}
+
 /// The certified height to read at, and its certificate: `pinned` (a page link's `_height`;
 /// 404 when no certificate of it is stored, e.g. pruned) or the latest certified one.
 pub(super) async fn certified_height(
